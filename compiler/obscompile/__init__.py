@@ -1,0 +1,3 @@
+"""obscompile: compile service manifests into monitoring artifacts."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from obscompile.cli import main
+
+main()

@@ -1,0 +1,167 @@
+"""The `obscompile` command line. Only this module prints and chooses exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from obscompile import __version__
+from obscompile.diagnostics import Diagnostic, ObscompileError, Severity
+from obscompile.pipeline import BuildResult, Project, build
+from obscompile.report import FORMATTERS, format_text
+from obscompile.write.atomic import WriteError, stale_files, write_tree
+
+EXIT_OK = 0
+EXIT_DIAGNOSTICS = 1
+EXIT_USAGE = 2
+
+FORMAT_CHOICE = click.Choice(["text", "json", "github"])
+
+
+def _use_color(stream) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def _print_diagnostics(result: BuildResult, output_format: str) -> None:
+    diagnostics: list[Diagnostic] = list(result.diagnostics)
+    if output_format == "text":
+        text = format_text(diagnostics, result.sources, color=_use_color(sys.stderr))
+        if text:
+            click.echo(text, err=True, nl=False)
+        return
+    # Machine-readable reports are the requested output, so they go to stdout.
+    click.echo(FORMATTERS[output_format](diagnostics, result.sources), nl=False)
+
+
+def _summary(result: BuildResult) -> str:
+    errors = sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
+    warnings = len(result.diagnostics) - errors
+    parts = [
+        f"{len(result.services)} services",
+        f"{result.dashboards} dashboards",
+        f"{result.panels} panels",
+    ]
+    if errors or warnings:
+        parts.append(f"{errors} errors, {warnings} warnings")
+    return "obscompile: " + ", ".join(parts) + f" in {result.seconds:.2f}s"
+
+
+def _project(project_dir: Path, services: Path | None, out: Path | None) -> Project:
+    return Project.at(project_dir, services=services, out=out)
+
+
+project_option = click.option(
+    "--project",
+    "project_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Project folder that holds services/, templates/ and out/.",
+)
+services_option = click.option(
+    "--services",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of service manifests [default: PROJECT/services].",
+)
+format_option = click.option(
+    "--format",
+    "output_format",
+    type=FORMAT_CHOICE,
+    default="text",
+    show_default=True,
+    help="Diagnostics format: text on stderr, or json / github annotations on stdout.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="obscompile")
+def main() -> None:
+    """Compile service manifests into dashboards, rules, scrape configs and tests."""
+
+
+@main.command("build")
+@project_option
+@services_option
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder [default: PROJECT/out].",
+)
+@click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="Write nothing; exit 1 listing every file that differs from a fresh build.",
+)
+@format_option
+def build_command(
+    project_dir: Path,
+    services: Path | None,
+    out: Path | None,
+    check_only: bool,
+    output_format: str,
+) -> None:
+    """Check the manifests and write every artifact into the output folder."""
+    project = _project(project_dir, services, out)
+    result = build(project)
+    _print_diagnostics(result, output_format)
+    if not result.ok:
+        click.echo(_summary(result), err=True)
+        sys.exit(EXIT_DIAGNOSTICS)
+    if check_only:
+        differing = stale_files(project.out_dir, result.files)
+        for name in differing:
+            click.echo(f"{project.out_dir / name}: differs from a fresh build", err=True)
+        if differing:
+            click.echo(
+                f"obscompile: {project.out_dir} is stale: {len(differing)} files differ; "
+                "run obscompile build",
+                err=True,
+            )
+            sys.exit(EXIT_DIAGNOSTICS)
+        click.echo(f"obscompile: {project.out_dir} is up to date", err=True)
+        return
+    try:
+        write_tree(project.out_dir, result.files)
+    except (WriteError, OSError) as exc:
+        click.echo(f"obscompile: error: {exc}", err=True)
+        sys.exit(EXIT_DIAGNOSTICS)
+    click.echo(_summary(result), err=True)
+
+
+@main.command("check")
+@project_option
+@services_option
+@format_option
+def check_command(project_dir: Path, services: Path | None, output_format: str) -> None:
+    """Run every check on the manifests and write nothing."""
+    result = build(_project(project_dir, services, None))
+    _print_diagnostics(result, output_format)
+    if output_format == "text":
+        click.echo(_summary(result), err=True)
+    sys.exit(EXIT_OK if result.ok else EXIT_DIAGNOSTICS)
+
+
+@main.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of a service manifest, for editors."""
+    from obscompile.load.schema import MANIFEST
+
+    click.echo(json.dumps(MANIFEST, indent=2))
+
+
+def run() -> None:
+    """Run the CLI, turning unexpected library errors into a message and exit code."""
+    try:
+        main(standalone_mode=True)
+    except ObscompileError as exc:
+        click.echo(f"obscompile: error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)

@@ -1,0 +1,1 @@
+"""Derive stage: facts computed from the model (units, legends, steps, layout)."""

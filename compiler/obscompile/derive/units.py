@@ -1,0 +1,151 @@
+"""Derive a panel's Grafana unit from its query, and convert threshold quantities to it."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import promql_parser as pp
+
+from obscompile import promql
+from obscompile.model.metric import MetricType
+from obscompile.model.panel import Panel, PanelType
+from obscompile.model.service import Service
+from obscompile.model.threshold import Quantity
+
+# Seconds per Grafana time unit id, and per threshold time suffix.
+TIME_UNITS: dict[str, Fraction] = {
+    "ns": Fraction(1, 10**9),
+    "µs": Fraction(1, 10**6),
+    "us": Fraction(1, 10**6),
+    "ms": Fraction(1, 1000),
+    "s": Fraction(1),
+    "m": Fraction(60),
+    "h": Fraction(3600),
+    "d": Fraction(86400),
+}
+PERCENT_UNITS = {"percent": Fraction(1), "percentunit": Fraction(1, 100)}
+
+_SUFFIX_UNITS = (
+    ("_seconds", "s"),
+    ("_milliseconds", "ms"),
+    ("_bytes", "bytes"),
+    ("_ratio", "percentunit"),
+    ("_percent", "percent"),
+)
+
+
+class UnitError(ValueError):
+    """A threshold quantity cannot be expressed in the panel's unit."""
+
+
+def _base_name(metric: str) -> str:
+    for suffix in ("_bucket", "_total", "_sum", "_count", "_info"):
+        if metric.endswith(suffix):
+            return metric.removesuffix(suffix)
+    return metric
+
+
+def _metric_unit(metric: str | None) -> str:
+    if not metric:
+        return "short"
+    base = _base_name(metric)
+    for suffix, unit in _SUFFIX_UNITS:
+        if base.endswith(suffix):
+            return unit
+    return "short"
+
+
+def _rate_unit(metric: str | None, per_minute: bool) -> str:
+    base = _base_name(metric or "")
+    if base.endswith("_bytes"):
+        return "Bps" if not per_minute else "short"
+    if "request" in base:
+        return "reqpm" if per_minute else "reqps"
+    return "opm" if per_minute else "ops"
+
+
+def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
+    """Return the Grafana unit id that fits the query's values."""
+    node = promql.strip_parens(node)
+    scaled = promql.scaled_by(node)
+    if scaled is not None:
+        factor, inner = scaled
+        if factor == 100 and promql.is_ratio(inner):
+            return "percent"
+        if factor == 60 and promql.top_function(inner) in ("rate", "irate"):
+            return _rate_unit(_first_metric(inner), per_minute=True)
+        return derive_unit(inner, service)
+    if promql.is_ratio(node):
+        return "percentunit"
+    if isinstance(node, pp.BinaryExpr):
+        if str(node.op) == "/":
+            return "short"
+        if promql.number_value(node.lhs) is not None:
+            return derive_unit(node.rhs, service)
+        return derive_unit(node.lhs, service)
+    function = promql.top_function(node)
+    metric = _first_metric(node)
+    if function == "histogram_quantile":
+        return _metric_unit(metric)
+    if function in ("rate", "irate"):
+        return _rate_unit(metric, per_minute=False)
+    if function in ("increase", "changes", "resets", "count_over_time"):
+        return "short"
+    if service is not None and metric:
+        entry = service.metric(metric)
+        if entry is not None and entry.type is MetricType.INFO:
+            return "none"
+    return _metric_unit(metric)
+
+
+def _first_metric(node: pp.Expr) -> str | None:
+    names = promql.metric_names(node)
+    return names[0] if names else None
+
+
+def panel_unit(panel: Panel, service: Service | None = None) -> str:
+    """Return the panel's unit: the manifest's, or one derived from the query."""
+    if panel.unit:
+        return panel.unit
+    if panel.thresholds is not None and panel.thresholds.mappings:
+        return "none"
+    try:
+        node = promql.parse(panel.query)
+    except promql.QueryError:
+        return "short"
+    if panel.type is PanelType.HEATMAP:
+        # A heatmap's values are bucket counts; its unit is that of the `le` axis.
+        return _metric_unit(_first_metric(node))
+    return derive_unit(node, service)
+
+
+def _exact(number: float) -> Fraction:
+    return Fraction(repr(number))
+
+
+def convert(quantity: Quantity, unit: str, capacity: float | None = None) -> float:
+    """Express a threshold quantity in the panel's unit.
+
+    Percentages of a capacity resolve against `capacity`; durations convert between
+    time units; bare numbers are already in the panel's unit.
+    """
+    number = _exact(quantity.number)
+    if quantity.unit is None:
+        return float(number)
+    if quantity.unit == "%":
+        if capacity is not None:
+            return float(number / 100 * _exact(capacity))
+        if unit not in PERCENT_UNITS:
+            raise UnitError(
+                f"thresholds are in % but the query scale is unknown (unit {unit}); "
+                "set unit: percent (0-100) or percentunit (0-1)"
+            )
+        return float(number * PERCENT_UNITS[unit])
+    if quantity.unit in TIME_UNITS:
+        if unit not in TIME_UNITS:
+            raise UnitError(
+                f"threshold {quantity} is a duration, but the panel's unit is {unit}; "
+                "set unit: to a time unit such as s or ms"
+            )
+        return float(number * TIME_UNITS[quantity.unit] / TIME_UNITS[unit])
+    raise UnitError(f"unknown threshold unit {quantity.unit!r}")

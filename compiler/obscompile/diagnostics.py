@@ -1,0 +1,70 @@
+"""Diagnostics as data, and the exception hierarchy.
+
+Checks and loaders return `Diagnostic` values; only the CLI prints them and turns
+them into exit codes.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+import attrs
+
+from obscompile.model.location import Location
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@attrs.frozen(order=False)
+class Diagnostic:
+    """One problem in user input, with the name of the check that found it."""
+
+    location: Location
+    severity: Severity
+    message: str
+    check: str
+
+    def sort_key(self) -> tuple:
+        return (self.location.file, self.location.line, self.location.column, self.message)
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.severity}: {self.message} [{self.check}]"
+
+
+def error(location: Location, message: str, check: str) -> Diagnostic:
+    return Diagnostic(location, Severity.ERROR, message, check)
+
+
+def warning(location: Location, message: str, check: str) -> Diagnostic:
+    return Diagnostic(location, Severity.WARNING, message, check)
+
+
+def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+def sorted_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Return the diagnostics in file and position order, without duplicates."""
+    unique = {(d.location, d.severity, d.message, d.check): d for d in diagnostics}
+    return sorted(unique.values(), key=Diagnostic.sort_key)
+
+
+class ObscompileError(Exception):
+    """Base class of every error the compiler raises on purpose."""
+
+
+class InputError(ObscompileError, ValueError):
+    """User input has problems; `diagnostics` lists every one found."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics = sorted_diagnostics(diagnostics)
+        first = self.diagnostics[0] if self.diagnostics else "invalid input"
+        super().__init__(str(first))
+
+
+class UsageError(ObscompileError, ValueError):
+    """The command line or the project configuration is wrong (exit code 2)."""

@@ -1,0 +1,1 @@
+"""Load stage: read manifests (YAML) into the model."""

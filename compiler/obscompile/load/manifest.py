@@ -1,0 +1,261 @@
+"""Build model objects from validated manifest data, recording positions on each node."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from typing import Any
+
+from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.load.thresholds import read_thresholds
+from obscompile.load.yaml_source import JsonPath, Source
+from obscompile.model.location import Location
+from obscompile.model.metric import Metric, MetricType
+from obscompile.model.panel import Panel, PanelAlert, PanelType, Row
+from obscompile.model.scrape import ScrapeJob
+from obscompile.model.service import AlertSettings, Dashboard, Runtime, Service
+
+UID_MAX = 40
+_UID_VALID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+def slug(text: str) -> str:
+    """Return an ASCII slug of `text`: lowercase letters, digits and single hyphens."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+def derive_uid(service: str) -> str:
+    """Return a stable Grafana uid for a service name (at most 40 characters)."""
+    digest = hashlib.sha256(service.encode()).hexdigest()
+    base = slug(service)
+    if not base:
+        return f"svc-{digest[:12]}"
+    if len(base) <= UID_MAX:
+        return base
+    return base[:27].rstrip("-") + "-" + digest[:12]
+
+
+def service_key(name: str) -> str:
+    """Return the ASCII key used in file and rule-group names, or "" if none derives."""
+    ascii_text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", ascii_text).strip("_-")
+
+
+class _Reader:
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.diagnostics: list[Diagnostic] = []
+
+    def at(self, path: JsonPath) -> Location:
+        return self.source.location(path)
+
+    def key_at(self, path: JsonPath) -> Location:
+        return self.source.key_location(path)
+
+    def locations(self, path: JsonPath, data: dict[str, Any]) -> dict[str, Location]:
+        return {key: self.at((*path, key)) for key in data}
+
+    def quote_offset(self, path: JsonPath) -> int:
+        """Return 1 when the scalar at `path` starts with a quote, so offsets line up."""
+        location = self.at(path)
+        lines = self.source.text.splitlines()
+        if 0 < location.line <= len(lines):
+            line = lines[location.line - 1]
+            if location.column - 1 < len(line) and line[location.column - 1] in "'\"":
+                return 1
+        return 0
+
+    def service(self) -> Service:
+        data = self.source.data
+        name = data["service"]
+        key = data.get("service_key") or service_key(name)
+        if not key:
+            self.diagnostics.append(
+                error(
+                    self.at(("service",)),
+                    f'cannot derive an identifier from service "{name}"; '
+                    f"set service_key: {slug(name) or 'my-service'}",
+                    "manifest/identifier",
+                )
+            )
+            key = f"svc-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+        rows = tuple(
+            self.row(row, ("rows", index)) for index, row in enumerate(data.get("rows") or [])
+        )
+        dashboard = self.dashboard(data, name) if rows or "dashboard" in data else None
+        alerts = data.get("alerts") or {}
+        return Service(
+            name=key,
+            title=data.get("title") or name,
+            dashboard=dashboard,
+            scrape_jobs=self.scrape_jobs(data.get("scrape")),
+            metrics=self.metrics(data.get("metrics") or {}),
+            rows=rows,
+            runtime=Runtime(data["runtime"]) if "runtime" in data else None,
+            alerts=AlertSettings(
+                for_=alerts.get("for", "5m"),
+                labels=tuple(sorted((alerts.get("labels") or {}).items())),
+            ),
+            location=self.at(()),
+            locations=self.locations((), data),
+        )
+
+    def dashboard(self, data: dict[str, Any], name: str) -> Dashboard:
+        settings = data.get("dashboard") or {}
+        for ignored, reason in (
+            ("id", "is assigned by Grafana per instance"),
+            ("version", "is assigned by Grafana on every save"),
+        ):
+            if ignored in settings:
+                self.diagnostics.append(
+                    warning(
+                        self.key_at(("dashboard", ignored)),
+                        f"dashboard.{ignored} {reason} and is ignored",
+                        "dashboard/ignored-field",
+                    )
+                )
+        uid = settings.get("uid")
+        if uid is None:
+            uid = derive_uid(name)
+        elif not _UID_VALID.match(uid):
+            self.diagnostics.append(
+                error(
+                    self.at(("dashboard", "uid")),
+                    f'uid "{uid}" is invalid: Grafana allows at most {UID_MAX} characters '
+                    "from [A-Za-z0-9_-]",
+                    "dashboard/uid",
+                )
+            )
+        return Dashboard(
+            uid=uid,
+            title=settings.get("title") or data.get("title") or name,
+            description=settings.get("description", data.get("description", "")),
+            tags=tuple(settings.get("tags") or ()),
+            folder=settings.get("folder", "General"),
+            refresh=settings.get("refresh", "1m"),
+            time_from=settings.get("time", "now-6h"),
+            timezone=settings.get("timezone", "browser"),
+            location=self.at(("dashboard",)),
+            locations=self.locations(("dashboard",), settings),
+        )
+
+    def scrape_jobs(self, value: Any) -> tuple[ScrapeJob, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, dict):
+            return (self.scrape_job(value, ("scrape",)),)
+        return tuple(self.scrape_job(job, ("scrape", i)) for i, job in enumerate(value))
+
+    def scrape_job(self, data: dict[str, Any], path: JsonPath) -> ScrapeJob:
+        targets = data.get("targets")
+        if targets is None:
+            if "port" in data:
+                targets = [f"{data['job']}:{data['port']}"]
+            else:
+                self.diagnostics.append(
+                    error(
+                        self.at(path),
+                        f'scrape job "{data["job"]}" needs targets: or port:',
+                        "manifest/schema",
+                    )
+                )
+                targets = []
+        return ScrapeJob(
+            job=data["job"],
+            targets=tuple(targets),
+            metrics_path=data.get("path", "/metrics"),
+            interval=data.get("interval"),
+            timeout=data.get("timeout"),
+            scheme=data.get("scheme", "http"),
+            labels=tuple(sorted((data.get("labels") or {}).items())),
+            location=self.at(path),
+            locations=self.locations(path, data),
+        )
+
+    def metrics(self, data: dict[str, Any]) -> tuple[Metric, ...]:
+        metrics = []
+        for name, spec in data.items():
+            if isinstance(spec, str):
+                spec = {"type": spec}
+            metrics.append(
+                Metric(
+                    name=name,
+                    type=MetricType(spec["type"]),
+                    help=spec.get("help", ""),
+                    labels=tuple(spec.get("labels") or ()),
+                    buckets=tuple(float(b) for b in spec.get("buckets") or ()),
+                    location=self.key_at(("metrics", name)),
+                )
+            )
+        return tuple(metrics)
+
+    def row(self, data: dict[str, Any], path: JsonPath) -> Row:
+        panels = tuple(
+            self.panel(panel, (*path, "panels", index))
+            for index, panel in enumerate(data.get("panels") or [])
+        )
+        return Row(
+            title=data["title"],
+            panels=panels,
+            collapsed=data.get("collapsed", False),
+            location=self.at(path),
+        )
+
+    def panel(self, data: dict[str, Any], path: JsonPath) -> Panel:
+        thresholds = None
+        if "thresholds" in data:
+            thresholds_path = (*path, "thresholds")
+            thresholds, problems = read_thresholds(
+                data["thresholds"],
+                self.at(thresholds_path),
+                self.quote_offset(thresholds_path),
+            )
+            self.diagnostics.extend(problems)
+        alert = data.get("alert", {})
+        alert_path = (*path, "alert")
+        if isinstance(alert, bool):
+            panel_alert = PanelAlert(enabled=alert, location=self.at(alert_path))
+        else:
+            panel_alert = PanelAlert(
+                name=alert.get("name"),
+                for_=alert.get("for"),
+                summary=alert.get("summary"),
+                description=alert.get("description"),
+                warning=alert.get("warning", False),
+                labels=tuple(sorted((alert.get("labels") or {}).items())),
+                location=self.at(alert_path),
+                locations=self.locations(alert_path, alert),
+            )
+        locations = self.locations(path, data)
+        locations["query_quote"] = locations["query"].shifted(self.quote_offset((*path, "query")))
+        return Panel(
+            title=data["title"],
+            query=data["query"],
+            type=PanelType(data.get("type", "timeseries")),
+            description=data.get("description", ""),
+            unit=data.get("unit"),
+            legend=data.get("legend"),
+            thresholds=thresholds,
+            capacity=data.get("capacity"),
+            stack=data.get("stack", False),
+            color_mode=data.get("color_mode"),
+            decimals=data.get("decimals"),
+            min=data.get("min"),
+            max=data.get("max"),
+            width=data.get("width"),
+            height=data.get("height"),
+            instant=data.get("instant"),
+            record=data.get("record"),
+            alert=panel_alert,
+            location=self.at(path),
+            locations=locations,
+        )
+
+
+def build_service(source: Source) -> tuple[Service, list[Diagnostic]]:
+    """Build a Service from schema-valid manifest data."""
+    reader = _Reader(source)
+    service = reader.service()
+    return service, reader.diagnostics

@@ -1,0 +1,97 @@
+"""Find and load every manifest of a project."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attrs
+
+from obscompile.diagnostics import Diagnostic, error
+from obscompile.load.manifest import build_service
+from obscompile.load.validate import validate_manifest
+from obscompile.load.yaml_source import read_yaml_file
+from obscompile.model.location import Location
+from obscompile.model.service import Service
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+@attrs.frozen
+class LoadResult:
+    """Services loaded from a project, every diagnostic, and the text of each source."""
+
+    services: tuple[Service, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    sources: dict[str, str]
+
+
+def display_name(path: Path) -> str:
+    """Return `path` relative to the working directory when it lies below it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path.absolute()) if relative.startswith("..") else relative
+
+
+def manifest_files(services_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
+    """List manifests in `services_dir`, rejecting links that leave it."""
+    diagnostics: list[Diagnostic] = []
+    files = []
+    root = services_dir.resolve()
+    for path in sorted(services_dir.iterdir()):
+        if path.suffix not in MANIFEST_SUFFIXES or path.name.startswith("."):
+            continue
+        name = display_name(path)
+        resolved = path.resolve()
+        if path.is_symlink() and root not in resolved.parents:
+            diagnostics.append(
+                error(
+                    Location(name, 1, 1),
+                    f"manifest is a symbolic link to {resolved}, outside {services_dir}; "
+                    "copy the file into the folder instead",
+                    "io/symlink",
+                )
+            )
+            continue
+        if not path.is_file():
+            continue
+        files.append(path)
+    return files, diagnostics
+
+
+def load_manifest_file(path: Path, name: str) -> tuple[Service | None, list[Diagnostic], str]:
+    """Load one manifest; the service is None when the file has errors that stop it."""
+    source, diagnostics = read_yaml_file(path, name)
+    if source is None:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        return None, diagnostics, text
+    if any(d.severity == "error" for d in diagnostics):
+        return None, diagnostics, source.text
+    schema_problems = validate_manifest(source)
+    if schema_problems:
+        return None, diagnostics + schema_problems, source.text
+    service, problems = build_service(source)
+    return service, diagnostics + problems, source.text
+
+
+def load_project(services_dir: Path) -> LoadResult:
+    """Load every manifest in `services_dir`."""
+    if not services_dir.is_dir():
+        location = Location(str(services_dir), 1, 1)
+        return LoadResult((), (error(location, "services folder not found", "io/read"),), {})
+    files, diagnostics = manifest_files(services_dir)
+    services = []
+    sources = {}
+    for path in files:
+        name = display_name(path)
+        service, problems, text = load_manifest_file(path, name)
+        diagnostics.extend(problems)
+        sources[name] = text
+        if service is not None:
+            services.append(service)
+    return LoadResult(tuple(services), tuple(diagnostics), sources)

@@ -1,0 +1,240 @@
+"""The JSON Schema of a service manifest.
+
+The same schema validates manifests in the loader and is what `obscompile schema`
+prints for editors (for example the YAML language server's `$schema` comment).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from obscompile.model.panel import PanelType
+
+SCHEMA_ID = "https://obscompile.dev/schema/manifest.json"
+
+DURATION = {
+    "type": "string",
+    "pattern": r"^([0-9]+(ms|s|m|h|d|w|y))+$",
+    "description": "A Prometheus duration such as 15s, 5m or 1h30m.",
+}
+NAME = {"type": "string", "pattern": r"^[a-zA-Z_][a-zA-Z0-9_]*$"}
+STRING_LIST = {"type": "array", "items": {"type": "string"}}
+COLOR = {
+    "type": "string",
+    "description": "A Grafana colour name (green, yellow, orange, red, blue, ...) or #RRGGBB.",
+}
+
+SCRAPE_JOB = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["job"],
+    "properties": {
+        "job": {**NAME, "description": "The scrape job_name; queries match it as job=\"...\"."},
+        "targets": {**STRING_LIST, "description": "host:port pairs; default <job>:<port>."},
+        "port": {"type": "integer", "description": "The port of the default target."},
+        "path": {"type": "string", "description": "The metrics path, default /metrics."},
+        "interval": {**DURATION, "description": "scrape_interval; default the global one."},
+        "timeout": {**DURATION, "description": "scrape_timeout; at most the interval."},
+        "scheme": {"enum": ["http", "https"]},
+        "labels": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "Labels added to every target of the job.",
+        },
+    },
+}
+
+METRIC = {
+    "anyOf": [
+        {"enum": ["counter", "gauge", "histogram", "summary", "info"]},
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["type"],
+            "properties": {
+                "type": {"enum": ["counter", "gauge", "histogram", "summary", "info"]},
+                "help": {"type": "string"},
+                "labels": {"type": "array", "items": NAME},
+                "buckets": {"type": "array", "items": {"type": "number"}, "minItems": 1},
+            },
+        },
+    ],
+    "description": "A metric type, or a mapping with type, help, labels and buckets.",
+}
+
+STEP = {
+    "anyOf": [
+        COLOR,
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["color"],
+            "properties": {"value": {"type": ["number", "string"]}, "color": COLOR},
+        },
+    ]
+}
+
+THRESHOLDS = {
+    "anyOf": [
+        {
+            "type": "string",
+            "description": 'Shorthand such as "<1% Green, 1-5% Yellow, >5% Red".',
+        },
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "text": {"type": "string", "description": "Shorthand, as a string form."},
+                "unit": {
+                    "type": "string",
+                    "description": "Unit of bare numbers in steps (ms, s, %).",
+                },
+                "steps": {
+                    "type": "array",
+                    "items": STEP,
+                    "minItems": 1,
+                    "description": "Ascending steps; the first is the base and has no value.",
+                },
+                "series": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "Per-series shorthand keyed by the series' display name.",
+                },
+                "mappings": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["value", "color"],
+                        "properties": {
+                            "value": {"type": "number"},
+                            "text": {"type": "string"},
+                            "color": COLOR,
+                        },
+                    },
+                },
+            },
+        },
+    ]
+}
+
+PANEL_ALERT = {
+    "anyOf": [
+        {"type": "boolean", "description": "false turns off alerts for this panel."},
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9]*$"},
+                "for": DURATION,
+                "summary": {"type": "string"},
+                "description": {"type": "string"},
+                "warning": {
+                    "type": "boolean",
+                    "description": "Also alert on the yellow band, with severity warning.",
+                },
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        },
+    ]
+}
+
+PANEL = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["title", "query"],
+    "properties": {
+        "title": {"type": "string", "minLength": 1},
+        "description": {"type": "string"},
+        "type": {"enum": [t.value for t in PanelType], "description": "Default timeseries."},
+        "query": {"type": "string", "minLength": 1, "description": "PromQL, kept unchanged."},
+        "unit": {"type": "string", "description": "A Grafana unit id; derived when absent."},
+        "legend": {"type": "string", "description": "legendFormat; derived when absent."},
+        "thresholds": THRESHOLDS,
+        "capacity": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "description": 'The 100% of a percentage-of-capacity threshold ("<80% pool").',
+        },
+        "stack": {"type": "boolean", "description": "Stack the series (timeseries)."},
+        "color_mode": {
+            "enum": ["value", "background", "background_solid", "none"],
+            "description": "How a stat panel colours its value; background fills it.",
+        },
+        "decimals": {"type": "integer", "minimum": 0},
+        "min": {"type": "number"},
+        "max": {"type": "number"},
+        "width": {"type": "integer", "minimum": 1, "maximum": 24},
+        "height": {"type": "integer", "minimum": 1},
+        "instant": {"type": "boolean", "description": "Query one instant, not a range."},
+        "record": {
+            "type": "boolean",
+            "description": "Record the query as a recording rule (true), or never (false).",
+        },
+        "alert": PANEL_ALERT,
+    },
+}
+
+ROW = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["title"],
+    "properties": {
+        "title": {"type": "string", "minLength": 1},
+        "collapsed": {"type": "boolean"},
+        "panels": {"type": "array", "items": PANEL},
+    },
+}
+
+DASHBOARD = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "uid": {"type": "string", "description": "At most 40 characters of [A-Za-z0-9_-]."},
+        "title": {"type": "string"},
+        "description": {"type": "string"},
+        "tags": STRING_LIST,
+        "folder": {"type": "string", "description": "Grafana folder title."},
+        "refresh": {"type": "string"},
+        "time": {"type": "string", "description": "Start of the default time range: now-6h."},
+        "timezone": {"type": "string"},
+        "id": {"description": "Ignored: Grafana assigns dashboard ids per instance."},
+        "version": {"description": "Ignored: Grafana assigns versions on save."},
+    },
+}
+
+MANIFEST: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": SCHEMA_ID,
+    "title": "obscompile service manifest",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["service"],
+    "properties": {
+        "service": {"type": "string", "minLength": 1, "description": "The service's name."},
+        "service_key": {
+            "type": "string",
+            "pattern": r"^[a-z0-9][a-z0-9_-]*$",
+            "description": "ASCII key for file and group names when the name has none.",
+        },
+        "title": {"type": "string"},
+        "description": {"type": "string"},
+        "runtime": {"enum": ["python", "nodejs"], "description": "The client library."},
+        "dashboard": DASHBOARD,
+        "scrape": {"anyOf": [SCRAPE_JOB, {"type": "array", "items": SCRAPE_JOB}]},
+        "alerts": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "for": DURATION,
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        },
+        "metrics": {
+            "type": "object",
+            "propertyNames": {"pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"},
+            "additionalProperties": METRIC,
+        },
+        "rows": {"type": "array", "items": ROW},
+    },
+}

@@ -1,0 +1,142 @@
+"""Validate manifest data against the manifest schema, with positions and suggestions."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
+from obscompile.diagnostics import Diagnostic, error
+from obscompile.load.schema import MANIFEST
+from obscompile.load.yaml_source import JsonPath, Source
+
+_VALIDATOR = jsonschema.Draft202012Validator(MANIFEST)
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
+
+
+def describe(value: Any) -> str:
+    """Name the YAML type of `value` as a manifest author would."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+def dotted(path: JsonPath) -> str:
+    """Render a value path as `rows[0].panels[2].query`."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "the manifest"
+
+
+def suggest(word: str, choices: list[str]) -> str:
+    """Return ` (did you mean "x"?)` for the closest choice, or an empty string."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def _expected_types(schema: dict[str, Any]) -> list[str]:
+    if "type" in schema:
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        return [_TYPE_NAMES[t] for t in types]
+    if "enum" in schema:
+        return ["one of " + ", ".join(map(str, schema["enum"]))]
+    return []
+
+
+def _branch_matches_type(schema: dict[str, Any], value: Any) -> bool:
+    if "enum" in schema:
+        return isinstance(value, str)
+    checker = _VALIDATOR.TYPE_CHECKER
+    types = schema.get("type", [])
+    types = types if isinstance(types, list) else [types]
+    return any(checker.is_type(value, t) for t in types)
+
+
+def _leaf_errors(err: ValidationError) -> Iterator[ValidationError]:
+    """Descend into anyOf branches whose type matches the value."""
+    if err.validator != "anyOf":
+        yield err
+        return
+    branches = err.validator_value
+    matching = [i for i, branch in enumerate(branches) if _branch_matches_type(branch, err.instance)]
+    if len(matching) == 1:
+        chosen = [sub for sub in err.context if sub.schema_path[0] == matching[0]]
+        for sub in chosen:
+            yield from _leaf_errors(sub)
+        if chosen:
+            return
+    yield err
+
+
+def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]:
+    """Return the path to point at, the message, and whether to point at the key."""
+    path: JsonPath = tuple(err.absolute_path)
+    where = dotted(path)
+    kind = err.validator
+    if kind == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = sorted(set(err.instance) - set(allowed))
+        key = extra[0]
+        hint = suggest(key, allowed)
+        if not hint and allowed:
+            hint = "; expected one of " + ", ".join(allowed)
+        return (*path, key), f'unknown key "{key}" in {where}{hint}', True
+    if kind == "required":
+        missing = err.message.split("'")[1]
+        return path, f'missing key "{missing}" in {where}', False
+    if kind == "type":
+        expected = " or ".join(_expected_types(err.schema))
+        return path, f"{where} must be {expected}, not {describe(err.instance)}", False
+    if kind == "enum":
+        choices = [str(c) for c in err.validator_value]
+        value = str(err.instance)
+        hint = suggest(value, choices) if isinstance(err.instance, str) else ""
+        return path, f'{where} "{value}" is not one of {", ".join(choices)}{hint}', False
+    if kind == "anyOf":
+        options = [t for branch in err.validator_value for t in _expected_types(branch)]
+        return path, f"{where} must be {' or '.join(options)}, not {describe(err.instance)}", False
+    if kind == "pattern":
+        pattern_hint = err.schema.get("description") or f"match {err.validator_value}"
+        return path, f'{where} "{err.instance}" is invalid: {pattern_hint}', False
+    if kind == "propertyNames":
+        return path, f"{where}: {err.message}", False
+    if kind in ("minLength", "minItems"):
+        return path, f"{where} must not be empty", False
+    if kind in ("minimum", "maximum", "exclusiveMinimum"):
+        bound = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "above"}[kind]
+        return path, f"{where} must be {bound} {err.validator_value}, not {err.instance}", False
+    return path, f"{where}: {err.message}", False
+
+
+def validate_manifest(source: Source) -> list[Diagnostic]:
+    """Return one diagnostic for every place where the manifest breaks the schema."""
+    diagnostics = []
+    for top in _VALIDATOR.iter_errors(source.data):
+        for leaf in _leaf_errors(top):
+            path, message, at_key = _message(leaf, source)
+            location = source.key_location(path) if at_key else source.location(path)
+            diagnostics.append(error(location, message, "manifest/schema"))
+    return diagnostics

@@ -1,0 +1,225 @@
+"""Read YAML 1.2 with a position for every node.
+
+ruamel.yaml's composer gives nodes with start marks for scalars too, which the
+constructed round-trip objects lack. This module builds plain Python data from the
+nodes and records where each value and each mapping key was written, keyed by the
+value's path (a tuple of mapping keys and sequence indexes).
+
+Duplicate keys, tabs, YAML 1.1 readings and oversized or self-expanding documents
+are reported as diagnostics instead of being applied or raised.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import attrs
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.model.location import Location
+
+JsonPath = tuple[str | int, ...]
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+
+_YAML11_BOOLS = re.compile(r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$")
+_YAML11_OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
+_YAML11_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$")
+
+
+@attrs.frozen
+class Source:
+    """A parsed YAML document: its data and the positions of its values and keys."""
+
+    path: str
+    data: Any
+    text: str
+    values: dict[JsonPath, Location]
+    keys: dict[JsonPath, Location]
+
+    def location(self, path: JsonPath) -> Location:
+        """Return where the value at `path` starts, or its closest ancestor's."""
+        while path not in self.values and path:
+            path = path[:-1]
+        return self.values.get(path, Location(self.path, 1, 1))
+
+    def key_location(self, path: JsonPath) -> Location:
+        """Return where the key of the value at `path` was written."""
+        return self.keys.get(path) or self.location(path)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Builder:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.values: dict[JsonPath, Location] = {}
+        self.keys: dict[JsonPath, Location] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self.count = 0
+
+    def where(self, node: Node) -> Location:
+        mark = node.start_mark
+        return Location(self.path, mark.line + 1, mark.column + 1)
+
+    def build(self, node: Node, path: JsonPath, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooLarge(f"document expands to more than {MAX_NODES} nodes")
+        if depth > MAX_DEPTH:
+            raise _TooLarge(f"document is nested more than {MAX_DEPTH} levels deep")
+        self.values[path] = self.where(node)
+        if isinstance(node, MappingNode):
+            return self.mapping(node, path, depth)
+        if isinstance(node, SequenceNode):
+            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        return self.scalar(node)
+
+    def mapping(self, node: MappingNode, path: JsonPath, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        first_seen: dict[str, Location] = {}
+        for key_node, value_node in node.value:
+            key_location = self.where(key_node)
+            if not isinstance(key_node, ScalarNode):
+                self.diagnostics.append(
+                    error(key_location, "mapping keys must be plain strings", "yaml/key")
+                )
+                continue
+            key = str(self.scalar(key_node))
+            if key in first_seen:
+                self.diagnostics.append(
+                    error(
+                        key_location,
+                        f'duplicate key "{key}" (first defined at line '
+                        f"{first_seen[key].line})",
+                        "yaml/duplicate-key",
+                    )
+                )
+                continue
+            first_seen[key] = key_location
+            self.keys[(*path, key)] = key_location
+            result[key] = self.build(value_node, (*path, key), depth + 1)
+        return result
+
+    def scalar(self, node: ScalarNode) -> Any:
+        tag, text = node.tag, node.value
+        if node.style is None:
+            self.check_yaml11(node)
+        if tag.endswith(":null"):
+            return None
+        if tag.endswith(":bool"):
+            return text.lower() == "true"
+        if tag.endswith(":int"):
+            return _to_int(text)
+        if tag.endswith(":float"):
+            return _to_float(text)
+        return text
+
+    def check_yaml11(self, node: ScalarNode) -> None:
+        text = node.value
+        reading = None
+        if _YAML11_BOOLS.match(text):
+            value = text.lower() in ("y", "yes", "on")
+            reading = f"the boolean {str(value).lower()}"
+        elif _YAML11_OCTAL.match(text) and text.strip("+-0_"):
+            reading = f"the octal number {int(text.replace('_', ''), 8)}"
+        elif _YAML11_SEXAGESIMAL.match(text):
+            reading = "a base-60 number"
+        if reading:
+            this = _to_int(text) if node.tag.endswith(":int") else repr(text)
+            self.diagnostics.append(
+                warning(
+                    self.where(node),
+                    f"{text} is read as {this} (YAML 1.2), but YAML 1.1 tools read it as "
+                    f"{reading}; quote it to make the meaning explicit",
+                    "yaml/ambiguous-scalar",
+                )
+            )
+
+
+def _to_int(text: str) -> int:
+    text = text.replace("_", "")
+    if text.lower().startswith(("0o", "+0o", "-0o")):
+        return int(text.replace("0o", "").replace("0O", ""), 8)
+    if text.lower().startswith(("0x", "+0x", "-0x")):
+        return int(text, 16)
+    return int(text, 10)
+
+
+def _to_float(text: str) -> float:
+    lowered = text.lower().replace("_", "")
+    if lowered in (".inf", "+.inf"):
+        return math.inf
+    if lowered == "-.inf":
+        return -math.inf
+    if lowered == ".nan":
+        return math.nan
+    return float(lowered)
+
+
+def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
+    """Parse one YAML document; return it with every diagnostic found on the way."""
+    start = Location(path, 1, 1)
+    yaml = YAML(typ="rt")
+    try:
+        root = yaml.compose(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Location(path, mark.line + 1, mark.column + 1) if mark else start
+        problem = exc.problem or exc.context or "invalid YAML"
+        if "'\\t'" in problem:
+            return None, [error(where, "tab character used for indentation", "yaml/syntax")]
+        return None, [error(where, f"invalid YAML: {problem}", "yaml/syntax")]
+    except YAMLError as exc:
+        return None, [error(start, f"invalid YAML: {exc}", "yaml/syntax")]
+    except RecursionError:
+        return None, [error(start, "document is nested too deeply", "yaml/limits")]
+    if root is None:
+        return None, [error(start, "the file is empty; a manifest needs `service:`", "yaml/empty")]
+    builder = _Builder(path)
+    try:
+        data = builder.build(root, (), 0)
+    except _TooLarge as exc:
+        return None, [error(start, str(exc), "yaml/limits")]
+    source = Source(path, data, text, builder.values, builder.keys)
+    return source, builder.diagnostics
+
+
+def read_yaml_file(file: Path, display: str) -> tuple[Source | None, list[Diagnostic]]:
+    """Read and parse `file`; `display` is the name used in diagnostics."""
+    start = Location(display, 1, 1)
+    try:
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, [
+                error(
+                    start,
+                    f"file is {size} bytes, larger than the {MAX_FILE_BYTES}-byte limit "
+                    "for a manifest",
+                    "yaml/limits",
+                )
+            ]
+        raw = file.read_bytes()
+    except OSError as exc:
+        return None, [error(start, f"cannot read file: {exc.strerror}", "io/read")]
+    if b"\0" in raw:
+        return None, [error(start, "file contains NUL bytes; a manifest is UTF-8 text", "io/read")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, [
+            error(Location(display, line, column), "file is not valid UTF-8", "io/read")
+        ]
+    return parse_yaml(text.removeprefix("\ufeff"), display)

@@ -1,0 +1,79 @@
+"""Dashboard rows and panels."""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from obscompile.model.location import UNKNOWN, Location
+from obscompile.model.threshold import Thresholds
+
+
+class PanelType(enum.StrEnum):
+    STAT = "stat"
+    GAUGE = "gauge"
+    TIMESERIES = "timeseries"
+    TABLE = "table"
+    BARCHART = "barchart"
+    PIECHART = "piechart"
+    HEATMAP = "heatmap"
+
+
+@attrs.frozen
+class PanelAlert:
+    """Per-panel alert settings; None fields fall back to the service's settings."""
+
+    name: str | None = None
+    for_: str | None = None
+    summary: str | None = None
+    description: str | None = None
+    warning: bool = False
+    enabled: bool = True
+    labels: tuple[tuple[str, str], ...] = ()
+    location: Location = attrs.field(default=UNKNOWN, eq=False)
+    locations: dict[str, Location] = attrs.field(factory=dict, eq=False)
+
+
+@attrs.frozen
+class Panel:
+    """One dashboard panel with a single PromQL query.
+
+    `unit` and `legend` are None when the manifest leaves them to be derived from
+    the query. `width` and `height` are None for the panel type's default size.
+    """
+
+    title: str
+    query: str
+    type: PanelType = PanelType.TIMESERIES
+    description: str = ""
+    unit: str | None = None
+    legend: str | None = None
+    thresholds: Thresholds | None = None
+    capacity: float | None = None
+    stack: bool = False
+    color_mode: str | None = None
+    decimals: int | None = None
+    min: float | None = None
+    max: float | None = None
+    width: int | None = None
+    height: int | None = None
+    instant: bool | None = None
+    record: bool | None = None
+    alert: PanelAlert = attrs.field(factory=PanelAlert)
+    location: Location = attrs.field(default=UNKNOWN, eq=False)
+    locations: dict[str, Location] = attrs.field(factory=dict, eq=False)
+
+    def location_of(self, key: str) -> Location:
+        """Return where `key` was written, or the panel's own location."""
+        return self.locations.get(key, self.location)
+
+
+@attrs.frozen
+class Row:
+    """A dashboard row; `collapsed` rows own their panels in Grafana's JSON."""
+
+    title: str
+    panels: tuple[Panel, ...] = ()
+    collapsed: bool = False
+    location: Location = attrs.field(default=UNKNOWN, eq=False)

@@ -1,0 +1,73 @@
+"""A service: the unit a manifest describes."""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from obscompile.model.location import UNKNOWN, Location
+from obscompile.model.metric import Metric
+from obscompile.model.panel import Row
+from obscompile.model.scrape import ScrapeJob
+
+
+class Runtime(enum.StrEnum):
+    """The client library a service uses, which picks the instrumentation to emit."""
+
+    PYTHON = "python"
+    NODEJS = "nodejs"
+
+
+@attrs.frozen
+class Dashboard:
+    """Dashboard-level settings; `uid` is always explicit and stable."""
+
+    uid: str
+    title: str
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    folder: str = "General"
+    refresh: str = "1m"
+    time_from: str = "now-6h"
+    timezone: str = "browser"
+    location: Location = attrs.field(default=UNKNOWN, eq=False)
+    locations: dict[str, Location] = attrs.field(factory=dict, eq=False)
+
+
+@attrs.frozen
+class AlertSettings:
+    """Service-wide alert defaults."""
+
+    for_: str = "5m"
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@attrs.frozen
+class Service:
+    """Everything one manifest declares about a service.
+
+    A service with no rows is scrape-only: it contributes scrape jobs and no dashboard.
+    """
+
+    name: str
+    title: str
+    dashboard: Dashboard | None
+    scrape_jobs: tuple[ScrapeJob, ...] = ()
+    metrics: tuple[Metric, ...] = ()
+    rows: tuple[Row, ...] = ()
+    runtime: Runtime | None = None
+    alerts: AlertSettings = attrs.field(factory=AlertSettings)
+    location: Location = attrs.field(default=UNKNOWN, eq=False)
+    locations: dict[str, Location] = attrs.field(factory=dict, eq=False)
+
+    def metric(self, name: str) -> Metric | None:
+        """Return the catalog entry that produces series `name`, if any."""
+        for metric in self.metrics:
+            if name == metric.name or name in metric.series_names():
+                return metric
+        return None
+
+    @property
+    def panels(self) -> tuple:
+        return tuple(panel for row in self.rows for panel in row.panels)

@@ -1,0 +1,240 @@
+"""PromQL analysis on top of promql-parser: parsing with Grafana variables, and the
+facts about a query that the compiler derives units, legends and rules from."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+
+import attrs
+import promql_parser as pp
+
+# Grafana replaces these before a query reaches Prometheus; the parser needs a value.
+_GRAFANA_RANGES = re.compile(r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}")
+_GRAFANA_VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::[a-z]+)?\}|\$[A-Za-z_][A-Za-z0-9_]*")
+
+RANGE_FUNCTIONS = frozenset(
+    {"rate", "irate", "increase", "delta", "idelta", "deriv", "resets", "changes"}
+)
+COUNTER_FUNCTIONS = frozenset({"rate", "irate", "increase"})
+ALWAYS_LABELS = frozenset({"job", "instance"})
+
+
+class QueryError(ValueError):
+    """A query does not parse; `offset` is a best guess at the position in the query."""
+
+    def __init__(self, message: str, offset: int = 0) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+def substitute_grafana_variables(query: str) -> str:
+    """Replace Grafana's `$__rate_interval` and template variables with parseable values.
+
+    Range variables become `5m`; other variables become `.*` inside quotes and
+    `grafana_variable` elsewhere, so that the query's shape survives.
+    """
+    query = _GRAFANA_RANGES.sub("5m", query)
+    return _GRAFANA_VARIABLE.sub("grafana_variable", query)
+
+
+def _error_offset(query: str, message: str) -> int:
+    if "unclosed left parenthesis" in message:
+        depth_stack = []
+        for index, char in enumerate(query):
+            if char == "(":
+                depth_stack.append(index)
+            elif char == ")" and depth_stack:
+                depth_stack.pop()
+        return depth_stack[0] if depth_stack else 0
+    if "unclosed left brace" in message or "unexpected end of input inside braces" in message:
+        return max(query.rfind("{"), 0)
+    if "unclosed left bracket" in message:
+        return max(query.rfind("["), 0)
+    quoted = re.search(r"'([^']+)'|\"([^\"]+)\"|`([^`]+)`", message)
+    if quoted:
+        token = next(group for group in quoted.groups() if group)
+        found = query.find(token)
+        if found >= 0:
+            return found
+    return 0
+
+
+def parse(query: str) -> pp.Expr:
+    """Parse a panel or rule query; raise QueryError with a position on failure."""
+    text = substitute_grafana_variables(query)
+    try:
+        return pp.parse(text)
+    except ValueError as exc:
+        message = str(exc)
+        raise QueryError(message, _error_offset(query, message)) from None
+    except BaseException as exc:  # the Rust extension raises PanicException on odd input
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        raise QueryError(f"cannot parse query: {exc}") from None
+
+
+def children(node: pp.Expr) -> list[pp.Expr]:
+    """Return the direct sub-expressions of `node`."""
+    if isinstance(node, pp.AggregateExpr):
+        return [n for n in (node.param, node.expr) if n is not None]
+    if isinstance(node, pp.BinaryExpr):
+        return [node.lhs, node.rhs]
+    if isinstance(node, pp.Call):
+        return list(node.args)
+    if isinstance(node, pp.MatrixSelector):
+        return [node.vector_selector]
+    if isinstance(node, pp.ParenExpr | pp.UnaryExpr | pp.SubqueryExpr):
+        return [node.expr]
+    return []
+
+
+def walk(node: pp.Expr) -> Iterator[pp.Expr]:
+    """Yield `node` and every sub-expression, depth first, in source order."""
+    yield node
+    for child in children(node):
+        yield from walk(child)
+
+
+def selectors(node: pp.Expr) -> list[pp.VectorSelector]:
+    return [n for n in walk(node) if isinstance(n, pp.VectorSelector)]
+
+
+def strip_parens(node: pp.Expr) -> pp.Expr:
+    while isinstance(node, pp.ParenExpr):
+        node = node.expr
+    return node
+
+
+def number_value(node: pp.Expr) -> float | None:
+    node = strip_parens(node)
+    if isinstance(node, pp.NumberLiteral):
+        return float(node.val)
+    return None
+
+
+def matcher_values(selector: pp.VectorSelector, label: str) -> list[tuple[str, str]]:
+    """Return `(operator, value)` for each matcher on `label`."""
+    return [
+        (str(m.op), m.value) for m in selector.matchers.matchers if m.name == label
+    ]
+
+
+def duration_text(value: timedelta) -> str:
+    """Render a timedelta as a Prometheus duration (`5m`, `1h`, `90s`)."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@attrs.frozen
+class OutputLabels:
+    """The labels a query's result series carry.
+
+    `names` are known labels; `open` is True when the series also keep the labels
+    of a raw selector (whose full set depends on the metric).
+    """
+
+    names: tuple[str, ...] = ()
+    open: bool = False
+    selector_metric: str | None = None
+
+    def without(self, *labels: str) -> OutputLabels:
+        return attrs.evolve(self, names=tuple(n for n in self.names if n not in labels))
+
+
+def output_labels(node: pp.Expr) -> OutputLabels:
+    """Return the labels of the query's result series."""
+    node = strip_parens(node)
+    if isinstance(node, pp.VectorSelector):
+        return OutputLabels(open=True, selector_metric=node.name)
+    if isinstance(node, pp.MatrixSelector):
+        return output_labels(node.vector_selector)
+    if isinstance(node, pp.AggregateExpr):
+        inner = output_labels(node.expr)
+        modifier = node.modifier
+        if str(node.op) in ("topk", "bottomk", "limitk", "limit_ratio"):
+            return inner
+        if modifier is None:
+            names: tuple[str, ...] = ()
+            if str(node.op) == "count_values" and isinstance(node.param, pp.StringLiteral):
+                names = (node.param.val,)
+            return OutputLabels(names=names)
+        if modifier.type == pp.AggModifierType.By:
+            return OutputLabels(names=tuple(modifier.labels))
+        return attrs.evolve(inner.without(*modifier.labels))
+    if isinstance(node, pp.Call):
+        name = node.func.name
+        vectors = [a for a in node.args if not isinstance(strip_parens(a), pp.NumberLiteral | pp.StringLiteral)]
+        if name == "histogram_quantile" and vectors:
+            return output_labels(vectors[-1]).without("le")
+        if name in ("vector", "time", "scalar"):
+            return OutputLabels()
+        if name in ("label_replace", "label_join") and vectors:
+            inner = output_labels(vectors[0])
+            target = strip_parens(node.args[1])
+            if isinstance(target, pp.StringLiteral) and target.val not in inner.names:
+                return attrs.evolve(inner, names=(*inner.names, target.val))
+            return inner
+        return output_labels(vectors[0]) if vectors else OutputLabels()
+    if isinstance(node, pp.BinaryExpr):
+        lhs_scalar = number_value(node.lhs) is not None
+        rhs_scalar = number_value(node.rhs) is not None
+        if lhs_scalar and not rhs_scalar:
+            return output_labels(node.rhs)
+        side = output_labels(node.lhs)
+        modifier = node.modifier
+        matching = modifier.matching if modifier is not None else None
+        card = str(modifier.card) if modifier is not None else ""
+        if matching is not None and "OneToMany" in card:
+            side = output_labels(node.rhs)
+        if matching is not None and "OneToOne" in card and matching.type == pp.LabelModifierType.Include:
+            if not side.open:
+                return OutputLabels(names=tuple(n for n in side.names if n in matching.labels))
+        return side
+    if isinstance(node, pp.SubqueryExpr | pp.UnaryExpr):
+        return output_labels(node.expr)
+    return OutputLabels()
+
+
+def metric_names(node: pp.Expr) -> list[str]:
+    """Return the metric names the query selects, in source order, without repeats."""
+    names: list[str] = []
+    for selector in selectors(node):
+        if selector.name and selector.name not in names:
+            names.append(selector.name)
+    return names
+
+
+def is_ratio(node: pp.Expr) -> bool:
+    """Return True for `a / b` where both sides select the same metrics (a fraction of a whole)."""
+    node = strip_parens(node)
+    if not (isinstance(node, pp.BinaryExpr) and str(node.op) == "/"):
+        return False
+    left, right = metric_names(node.lhs), metric_names(node.rhs)
+    return bool(left) and left == right
+
+
+def scaled_by(node: pp.Expr) -> tuple[float, pp.Expr] | None:
+    """Return `(factor, inner)` for `inner * factor` or `factor * inner` at the top level."""
+    node = strip_parens(node)
+    if isinstance(node, pp.BinaryExpr) and str(node.op) == "*":
+        right, left = number_value(node.rhs), number_value(node.lhs)
+        if right is not None and left is None:
+            return right, node.lhs
+        if left is not None and right is None:
+            return left, node.rhs
+    return None
+
+
+def top_function(node: pp.Expr) -> str | None:
+    """Return the outermost function name, looking through aggregations and parentheses."""
+    node = strip_parens(node)
+    while isinstance(node, pp.AggregateExpr):
+        node = strip_parens(node.expr)
+    if isinstance(node, pp.Call):
+        return node.func.name
+    return None

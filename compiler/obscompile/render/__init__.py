@@ -1,0 +1,1 @@
+"""Render stage: Jinja templates that turn derived views into artifact text."""

@@ -1,0 +1,130 @@
+"""Build the view of a dashboard that the Grafana templates render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import jinja2
+
+from obscompile.derive.layout import Flow, GridPos, panel_size
+from obscompile.derive.legend import panel_legend, result_labels
+from obscompile.derive.thresholds import ResolvedThresholds, resolve
+from obscompile.derive.units import UnitError, panel_unit
+from obscompile.model.panel import Panel, PanelType
+from obscompile.model.service import Service
+from obscompile.render.environment import render_json
+
+DEFAULT_SCHEMA_VERSION = 42
+# Panel options below follow the shapes of Grafana 12.3, which writes schemaVersion 42.
+PLUGIN_VERSION = "12.3.3"
+
+# Panels that show one reduced value per series query an instant, not a range.
+_INSTANT_TYPES = {PanelType.TABLE, PanelType.BARCHART, PanelType.PIECHART}
+
+
+@attrs.frozen
+class PanelView:
+    """Everything a panel template needs, already derived."""
+
+    id: int
+    panel: Panel
+    grid: GridPos
+    unit: str
+    legend: str
+    thresholds: ResolvedThresholds
+    labels: tuple[str, ...]
+
+    @property
+    def type(self) -> str:
+        return str(self.panel.type)
+
+    @property
+    def instant(self) -> bool:
+        if self.panel.instant is not None:
+            return self.panel.instant
+        return self.panel.type in _INSTANT_TYPES
+
+    @property
+    def target_format(self) -> str:
+        if self.panel.type is PanelType.HEATMAP:
+            return "heatmap"
+        if self.panel.type in (PanelType.TABLE, PanelType.BARCHART):
+            return "table"
+        return "time_series"
+
+    @property
+    def percent_range(self) -> tuple[float, float] | None:
+        return {"percent": (0.0, 100.0), "percentunit": (0.0, 1.0)}.get(self.unit)
+
+
+@attrs.frozen
+class RowView:
+    id: int
+    title: str
+    collapsed: bool
+    grid: GridPos
+    panels: tuple[PanelView, ...]
+
+
+def panel_thresholds(panel: Panel, unit: str) -> ResolvedThresholds:
+    """Resolve a panel's thresholds, raising UnitError when they cannot be expressed."""
+    return resolve(panel.thresholds, unit, panel.capacity)
+
+
+def dashboard_rows(service: Service) -> tuple[RowView, ...]:
+    """Number and place every row and panel; ids follow document order from 1."""
+    flow = Flow()
+    next_id = 1
+    rows = []
+    for row in service.rows:
+        row_id = next_id
+        next_id += 1
+        row_grid = flow.row()
+        layout = Flow() if row.collapsed else flow
+        if row.collapsed:
+            layout.y = row_grid.y + row_grid.h
+        views = []
+        for panel in row.panels:
+            unit = panel_unit(panel, service)
+            try:
+                thresholds = panel_thresholds(panel, unit)
+            except UnitError:
+                thresholds = resolve(None, unit)
+            width, height = panel_size(panel)
+            views.append(
+                PanelView(
+                    id=next_id,
+                    panel=panel,
+                    grid=layout.panel(width, height),
+                    unit=unit,
+                    legend=panel_legend(panel, service),
+                    thresholds=thresholds,
+                    labels=result_labels(panel, service),
+                )
+            )
+            next_id += 1
+        if not row.collapsed:
+            flow.newline()
+        rows.append(RowView(row_id, row.title, row.collapsed, row_grid, tuple(views)))
+    return tuple(rows)
+
+
+def dashboard_context(service: Service, schema_version: int) -> dict[str, Any]:
+    assert service.dashboard is not None
+    return {
+        "service": service,
+        "dashboard": service.dashboard,
+        "rows": dashboard_rows(service),
+        "schema_version": schema_version,
+        "plugin_version": PLUGIN_VERSION,
+    }
+
+
+def render_dashboard(
+    env: jinja2.Environment, service: Service, schema_version: int = DEFAULT_SCHEMA_VERSION
+) -> str:
+    """Render one service's dashboard as Grafana JSON text."""
+    return render_json(
+        env, "grafana/dashboard.json.j2", **dashboard_context(service, schema_version)
+    )

@@ -1,0 +1,82 @@
+"""Render diagnostics as text (with the source line and a caret), JSON or GitHub annotations."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+
+from obscompile.diagnostics import Diagnostic, Severity
+
+_COLORS = {Severity.ERROR: "\x1b[1;31m", Severity.WARNING: "\x1b[1;33m"}
+_RESET = "\x1b[0m"
+
+
+def format_text(
+    diagnostics: Iterable[Diagnostic],
+    sources: Mapping[str, str],
+    color: bool = False,
+) -> str:
+    """Render `FILE:LINE:COL: error: MESSAGE [check]`, the source line and a caret."""
+    lines = []
+    for diagnostic in diagnostics:
+        severity = str(diagnostic.severity)
+        if color:
+            severity = f"{_COLORS[diagnostic.severity]}{severity}{_RESET}"
+        lines.append(
+            f"{diagnostic.location}: {severity}: {diagnostic.message} [{diagnostic.check}]"
+        )
+        text = sources.get(diagnostic.location.file)
+        if text is None:
+            continue
+        source_lines = text.splitlines()
+        index = diagnostic.location.line - 1
+        if 0 <= index < len(source_lines):
+            source_line = source_lines[index].expandtabs(1)
+            lines.append(f"  {source_line}")
+            lines.append("  " + " " * (diagnostic.location.column - 1) + "^")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def format_json(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -> str:
+    """Render a JSON array of diagnostics with 1-based positions."""
+    items = [
+        {
+            "file": d.location.file,
+            "line": d.location.line,
+            "column": d.location.column,
+            "severity": str(d.severity),
+            "message": d.message,
+            "check": d.check,
+        }
+        for d in diagnostics
+    ]
+    return json.dumps(items, indent=2, ensure_ascii=False) + "\n"
+
+
+def _escape_github(text: str, property_value: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def format_github(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -> str:
+    """Render GitHub Actions workflow commands (`::error file=...,line=...::message`)."""
+    lines = []
+    for d in diagnostics:
+        props = ",".join(
+            [
+                f"file={_escape_github(d.location.file, True)}",
+                f"line={d.location.line}",
+                f"col={d.location.column}",
+                f"title={_escape_github(d.check, True)}",
+            ]
+        )
+        lines.append(f"::{d.severity} {props}::{_escape_github(d.message)}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+FORMATTERS: dict[str, Callable[[Iterable[Diagnostic], Mapping[str, str]], str]] = {
+    "json": format_json,
+    "github": format_github,
+}

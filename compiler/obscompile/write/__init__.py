@@ -1,0 +1,1 @@
+"""Write stage: put artifacts into `out/` atomically."""
