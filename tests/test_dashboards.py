@@ -1,0 +1,323 @@
+"""Compiled dashboards: snapshots, Grafana JSON model rules, and generated cases."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from obscompile.pipeline import Project, build
+from tests.conftest import REPO, write_manifest
+
+UIDS = [
+    "auth-server-dashboard",
+    "notification-server-dashboard",
+    "portfolio-server-dashboard",
+    "alphacopilot-server-dashboard",
+]
+
+
+@pytest.fixture
+def json_snapshot(snapshot):
+    return snapshot.use_extension(JSONSnapshotExtension)
+
+
+def _all_panels(dashboard: dict) -> list[dict]:
+    panels = []
+    for panel in dashboard["panels"]:
+        panels.append(panel)
+        panels.extend(panel.get("panels", []))
+    return panels
+
+
+def _build_one(project: Path, text: str, name: str = "payments.yaml") -> dict:
+    write_manifest(project, name, text)
+    result = build(Project.at(project))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+    (dashboard,) = [json.loads(t) for n, t in result.files.items() if n.endswith(".json")]
+    return dashboard
+
+
+@pytest.mark.parametrize("uid", UIDS)
+def test_dashboard_snapshot(uid: str, dashboards: dict, json_snapshot) -> None:
+    assert dashboards[uid] == json_snapshot
+
+
+@pytest.mark.parametrize("uid", UIDS)
+def test_no_instance_fields(uid: str, dashboards: dict) -> None:
+    dashboard = dashboards[uid]
+    assert "id" not in dashboard
+    assert "version" not in dashboard
+    assert dashboard["uid"] == uid
+    assert dashboard["schemaVersion"] == 42
+
+
+@pytest.mark.parametrize("uid", UIDS)
+def test_panel_ids_unique_in_order(uid: str, dashboards: dict) -> None:
+    ids = [p["id"] for p in _all_panels(dashboards[uid])]
+    assert ids == list(range(1, len(ids) + 1))
+
+
+@pytest.mark.parametrize("uid", UIDS)
+def test_datasource_variable(uid: str, dashboards: dict) -> None:
+    dashboard = dashboards[uid]
+    (variable,) = dashboard["templating"]["list"]
+    assert variable["type"] == "datasource"
+    assert variable["query"] == "prometheus"
+    reference = {"type": "prometheus", "uid": "${datasource}"}
+    for panel in _all_panels(dashboard):
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == reference
+        assert all(t["datasource"] == reference for t in panel["targets"])
+
+
+@pytest.mark.parametrize("uid", UIDS)
+def test_threshold_colours_used(uid: str, dashboards: dict) -> None:
+    for panel in _all_panels(dashboards[uid]):
+        defaults = panel.get("fieldConfig", {}).get("defaults", {})
+        if panel["type"] in ("stat", "gauge"):
+            assert defaults["color"] == {"mode": "thresholds"}
+        if panel["type"] == "timeseries":
+            coloured = len(defaults["thresholds"]["steps"]) > 1 or panel["fieldConfig"]["overrides"]
+            expected = "line" if coloured else "off"
+            assert defaults["custom"]["thresholdsStyle"] == {"mode": expected}
+
+
+UNITS = [
+    ("auth-server-dashboard", "Request Rate", "reqps"),
+    ("auth-server-dashboard", "Error Rate (4xx/5xx)", "percent"),
+    ("auth-server-dashboard", "P95 Latency (All Endpoints)", "s"),
+    ("auth-server-dashboard", "In-Flight Requests", "short"),
+    ("notification-server-dashboard", "Delivery Success Rate", "percent"),
+    ("notification-server-dashboard", "Messages/sec by Topic", "ops"),
+    ("portfolio-server-dashboard", "Trade Execution P99 Latency", "s"),
+    ("portfolio-server-dashboard", "External API Health", "none"),
+    ("alphacopilot-server-dashboard", "LLM Requests/min", "reqpm"),
+    ("alphacopilot-server-dashboard", "Iterations per Run", "short"),
+    ("alphacopilot-server-dashboard", "Runs Created (1h)", "short"),
+]
+
+
+@pytest.mark.parametrize(("uid", "title", "unit"), UNITS)
+def test_derived_unit(uid: str, title: str, unit: str, dashboards: dict) -> None:
+    (panel,) = [p for p in _all_panels(dashboards[uid]) if p["title"] == title]
+    assert panel["fieldConfig"]["defaults"]["unit"] == unit
+
+
+LEGENDS = [
+    ("auth-server-dashboard", "4xx/5xx by Endpoint", "{{endpoint}} {{status_code}}"),
+    ("portfolio-server-dashboard", "Pipeline Duration P95", "{{pipeline_type}}"),
+    ("portfolio-server-dashboard", "Market Data Latency P95", "{{source}}"),
+    ("portfolio-server-dashboard", "Queue Depth", "{{queue}}"),
+    ("portfolio-server-dashboard", "Alpha Signal Strength Distribution", "{{le}}"),
+    ("auth-server-dashboard", "Request Rate", "Request Rate"),
+]
+
+
+@pytest.mark.parametrize(("uid", "title", "legend"), LEGENDS)
+def test_derived_legend(uid: str, title: str, legend: str, dashboards: dict) -> None:
+    (panel,) = [p for p in _all_panels(dashboards[uid]) if p["title"] == title]
+    assert panel["targets"][0]["legendFormat"] == legend
+
+
+def test_heatmap_target(dashboards: dict) -> None:
+    panels = _all_panels(dashboards["portfolio-server-dashboard"])
+    (heatmap,) = [p for p in panels if p["type"] == "heatmap"]
+    target = heatmap["targets"][0]
+    assert target["format"] == "heatmap"
+    assert target["legendFormat"] == "{{le}}"
+    assert heatmap["options"]["calculate"] is False
+
+
+def test_build_is_deterministic(tmp_path: Path) -> None:
+    """Two builds in separate processes with different hash seeds give identical bytes."""
+    outputs = []
+    for seed in ("1", "4242"):
+        out = tmp_path / f"out-{seed}"
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run(
+            [sys.executable, "-m", "obscompile", "build", "--project", str(REPO), "--out", str(out)],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
+        outputs.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0]) >= 4
+
+
+def test_uid_derived_when_absent(project: Path) -> None:
+    dashboard = _build_one(
+        project,
+        "service: checkout-service-for-the-european-union-region-primary\n"
+        "rows: [{title: A, panels: [{title: p, query: up}]}]\n",
+    )
+    assert dashboard["uid"] == "checkout-service-for-the-eu-63f4afa93899"
+
+
+def test_unicode_titles_survive(project: Path) -> None:
+    dashboard = _build_one(
+        project,
+        'service: "Платежи 💳"\n'
+        "service_key: payments\n"
+        "rows:\n"
+        '  - title: "Задержка \\"p99\\" — C:\\\\temp"\n'
+        "    panels: [{title: p, query: up}]\n",
+    )
+    assert dashboard["title"] == "Платежи 💳"
+    assert dashboard["panels"][0]["title"] == 'Задержка "p99" — C:\\temp'
+    assert dashboard["uid"] == "svc-1a7a9a9b2dad"
+
+
+def test_ids_with_collapsed_row(project: Path) -> None:
+    dashboard = _build_one(
+        project,
+        """service: payments
+rows:
+  - title: Traffic
+    panels:
+      - {title: RPS, type: timeseries, query: 'sum(rate(http_requests_total{job="payments"}[5m]))'}
+      - {title: Errors, type: stat, query: 'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m]))'}
+  - title: Saturation
+    collapsed: true
+    panels:
+      - {title: CPU, type: timeseries, query: 'sum(rate(process_cpu_seconds_total{job="payments"}[5m]))'}
+""",
+    )
+    top = [(p["title"], p["id"]) for p in dashboard["panels"]]
+    assert top == [("Traffic", 1), ("RPS", 2), ("Errors", 3), ("Saturation", 4)]
+    assert [(p["title"], p["id"]) for p in dashboard["panels"][3]["panels"]] == [("CPU", 5)]
+
+
+def test_layout_rows_and_wrapping(project: Path) -> None:
+    dashboard = _build_one(
+        project,
+        """service: payments
+rows:
+  - title: A
+    panels:
+      - {title: p1, query: up, width: 8, height: 8}
+      - {title: p2, query: up, width: 8, height: 8}
+      - {title: p3, query: up, width: 8, height: 8}
+      - {title: p4, query: up, width: 8, height: 8}
+  - title: B
+    panels:
+      - {title: p5, query: up, width: 8, height: 8}
+""",
+    )
+    layout = [(p["title"], p["id"], p["gridPos"]) for p in dashboard["panels"]]
+    assert layout == [
+        ("A", 1, {"x": 0, "y": 0, "w": 24, "h": 1}),
+        ("p1", 2, {"x": 0, "y": 1, "w": 8, "h": 8}),
+        ("p2", 3, {"x": 8, "y": 1, "w": 8, "h": 8}),
+        ("p3", 4, {"x": 16, "y": 1, "w": 8, "h": 8}),
+        ("p4", 5, {"x": 0, "y": 9, "w": 8, "h": 8}),
+        ("B", 6, {"x": 0, "y": 17, "w": 24, "h": 1}),
+        ("p5", 7, {"x": 0, "y": 18, "w": 8, "h": 8}),
+    ]
+    assert dashboard["panels"][0]["panels"] == []
+
+
+def test_collapsed_row_owns_children(project: Path) -> None:
+    dashboard = _build_one(
+        project,
+        """service: payments
+rows:
+  - title: A
+    panels: [{title: p1, query: up, width: 8, height: 8}]
+  - title: B
+    collapsed: true
+    panels: [{title: p5, query: up, width: 8, height: 8}]
+  - title: C
+    panels: [{title: p6, query: up, width: 8, height: 8}]
+""",
+    )
+    row_b = dashboard["panels"][2]
+    assert row_b["collapsed"] is True
+    assert [p["title"] for p in row_b["panels"]] == ["p5"]
+    row_c = dashboard["panels"][3]
+    assert row_c["title"] == "C"
+    assert row_c["gridPos"]["y"] == row_b["gridPos"]["y"] + 1
+
+
+def test_strings_stay_data(project: Path) -> None:
+    """Legends and titles with Jinja or JSON syntax reach the JSON unchanged."""
+    dashboard = _build_one(
+        project,
+        """service: payments
+rows:
+  - title: '{{ row }} "quoted" \\ back'
+    panels:
+      - title: '{% raw %} p'
+        query: 'sum by (le) (rate(x_bucket[5m]))'
+        legend: '{{le}}'
+""",
+    )
+    row, panel = dashboard["panels"]
+    assert row["title"] == '{{ row }} "quoted" \\ back'
+    assert panel["title"] == "{% raw %} p"
+    assert panel["targets"][0]["legendFormat"] == "{{le}}"
+
+
+def test_percentunit_ratio(project: Path) -> None:
+    dashboard = _build_one(
+        project,
+        """service: payments
+rows:
+  - title: A
+    panels:
+      - title: Error ratio
+        type: stat
+        query: 'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m])) / sum(rate(http_requests_total{job="payments"}[5m]))'
+        thresholds: "<1% Green, 1-5% Yellow, >5% Red"
+""",
+    )
+    defaults = dashboard["panels"][1]["fieldConfig"]["defaults"]
+    assert defaults["unit"] == "percentunit"
+    assert defaults["thresholds"] == {
+        "mode": "absolute",
+        "steps": [
+            {"color": "green", "value": None},
+            {"color": "yellow", "value": 0.01},
+            {"color": "red", "value": 0.05},
+        ],
+    }
+
+
+def test_per_series_overrides(project: Path) -> None:
+    dashboard = _build_one(
+        project,
+        """service: payments
+rows:
+  - title: A
+    panels:
+      - title: Page load p95
+        type: timeseries
+        unit: s
+        query: 'histogram_quantile(0.95, sum by (le, site) (rate(page_load_seconds_bucket[5m])))'
+        legend: '{{site}}'
+        thresholds: "AngelOne <2s, News <5s"
+""",
+    )
+    field_config = dashboard["panels"][1]["fieldConfig"]
+    assert field_config["overrides"] == [
+        {
+            "matcher": {"id": "byName", "options": "AngelOne"},
+            "properties": [
+                {"id": "thresholds", "value": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 2}]}}
+            ],
+        },
+        {
+            "matcher": {"id": "byName", "options": "News"},
+            "properties": [
+                {"id": "thresholds", "value": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 5}]}}
+            ],
+        },
+    ]
+    assert field_config["defaults"]["custom"]["thresholdsStyle"] == {"mode": "line"}
