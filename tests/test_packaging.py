@@ -1,0 +1,68 @@
+"""A wheel built with `pip install .` works from any folder, templates included."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtual environment with obscompile installed from a copy of the repository."""
+    base = tmp_path_factory.mktemp("wheel")
+    source = base / "src"
+    shutil.copytree(
+        REPO,
+        source,
+        ignore=shutil.ignore_patterns(".git", "out", "node_modules", "__pycache__", "*.egg-info", ".hypothesis"),
+    )
+    env_dir = base / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=True).create(env_dir)
+    python = env_dir / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", str(source)],
+        check=True,
+        capture_output=True,
+    )
+    shutil.rmtree(source)
+    return env_dir
+
+
+def test_wheel_builds_from_other_folder(installed: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "services", project / "services")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [str(installed / "bin" / "obscompile"), "build"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "4 dashboards" in result.stderr
+    dashboard = json.loads((project / "out/grafana/dashboards/auth-server-dashboard.json").read_text())
+    assert dashboard["uid"] == "auth-server-dashboard"
+
+
+def test_wheel_contains_templates(installed: Path) -> None:
+    code = "import obscompile.render.environment as e; print(e.builtin_templates_dir())"
+    result = subprocess.run(
+        [str(installed / "bin" / "python"), "-c", code], capture_output=True, text=True, cwd="/", check=True
+    )
+    folder = Path(result.stdout.strip())
+    assert "site-packages" in str(folder)
+    assert (folder / "grafana" / "dashboard.json.j2").is_file()
+
+
+if sys.platform == "win32":  # pragma: no cover
+    pytestmark = pytest.mark.skip(reason="the wheel test uses POSIX venv paths")
