@@ -142,7 +142,7 @@ def render_artifacts(
 def build(project: Project) -> BuildResult:
     """Load, check and render a project; render nothing if any error was found."""
     started = time.perf_counter()
-    loaded = load_project(project.services_dir)
+    loaded = load_project(project.services_dir, project.root / "blocks")
     diagnostics = list(loaded.diagnostics)
     services = loaded.services
     diagnostics.extend(check_services(services))

@@ -7,8 +7,11 @@ import re
 import unicodedata
 from typing import Any
 
+import attrs
+
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.load.thresholds import read_thresholds
+from obscompile.load.validate import suggest
 from obscompile.load.yaml_source import JsonPath, Source
 from obscompile.model.location import Location
 from obscompile.model.metric import Metric, MetricType
@@ -91,7 +94,8 @@ class _Reader:
             title=data.get("title") or name,
             dashboard=dashboard,
             scrape_jobs=self.scrape_jobs(data.get("scrape")),
-            metrics=self.metrics(data.get("metrics") or {}),
+            metrics=self.metrics(data.get("metrics") or {})
+            + self.metric_blocks(data.get("metric_blocks") or []),
             rows=rows,
             runtime=Runtime(data["runtime"]) if "runtime" in data else None,
             alerts=AlertSettings(
@@ -192,6 +196,8 @@ class _Reader:
         return tuple(metrics)
 
     def row(self, data: dict[str, Any], path: JsonPath) -> Row:
+        if "use" in data:
+            return self.block_row(data, path)
         panels = tuple(
             self.panel(panel, (*path, "panels", index))
             for index, panel in enumerate(data.get("panels") or [])
@@ -203,8 +209,119 @@ class _Reader:
             location=self.at(path),
         )
 
-    def panel(self, data: dict[str, Any], path: JsonPath) -> Panel:
-        thresholds = None
+    def call_block(self, data: dict[str, Any], path: JsonPath) -> Any:
+        """Call the block a `use:` entry names; report problems at their keys."""
+        from obscompile import dsl
+
+        name = data["use"]
+        found = dsl.BLOCKS.get(name)
+        if found is None:
+            hint = suggest(name, sorted(dsl.BLOCKS))
+            self.diagnostics.append(
+                error(self.at((*path, "use")), f'unknown block "{name}"{hint}', "manifest/block")
+            )
+            return None
+        parameters = data.get("with") or {}
+        problem = dsl.block_parameter_problem(found, parameters)
+        if problem:
+            unknown = [p for p in parameters if p not in found.parameters]
+            where = self.key_at((*path, "with", unknown[0])) if unknown else self.at(path)
+            self.diagnostics.append(error(where, problem, "manifest/block"))
+            return None
+        try:
+            return found.function(**parameters)
+        except (dsl.DSLError, TypeError, ValueError) as exc:
+            self.diagnostics.append(
+                error(self.at((*path, "use")), f'block "{name}" failed: {exc}', "manifest/block")
+            )
+            return None
+
+    def block_row(self, data: dict[str, Any], path: JsonPath) -> Row:
+        location = self.at(path)
+        produced = self.call_block(data, path)
+        if produced is None:
+            return Row(title=data["use"], location=location)
+        if not isinstance(produced, Row):
+            self.diagnostics.append(
+                error(
+                    self.at((*path, "use")),
+                    f'block "{data["use"]}" returns {type(produced).__name__}, not a row',
+                    "manifest/block",
+                )
+            )
+            return Row(title=data["use"], location=location)
+        panels = [
+            attrs.evolve(panel, location=location, locations={}) for panel in produced.panels
+        ]
+        for index, change in enumerate(data.get("panels") or []):
+            change_path = (*path, "panels", index)
+            titles = [panel.title for panel in panels]
+            if change["title"] in titles:
+                at = titles.index(change["title"])
+                fields = self.panel_fields(change, change_path)
+                panels[at] = attrs.evolve(panels[at], **fields)
+            elif "query" in change:
+                panels.append(self.panel(change, change_path))
+            else:
+                self.diagnostics.append(
+                    error(
+                        self.at((*path, "panels", index, "title")),
+                        f'block "{data["use"]}" has no panel "{change["title"]}" to change'
+                        f"{suggest(change['title'], titles)}; a new panel needs a query",
+                        "manifest/block",
+                    )
+                )
+        return Row(
+            title=produced.title,
+            panels=tuple(panels),
+            collapsed=data.get("collapsed", produced.collapsed),
+            location=location,
+        )
+
+    def metric_blocks(self, entries: list[dict[str, Any]]) -> tuple[Metric, ...]:
+        metrics: list[Metric] = []
+        for index, entry in enumerate(entries):
+            path = ("metric_blocks", index)
+            produced = self.call_block(entry, path)
+            if produced is None:
+                continue
+            if not all(isinstance(m, Metric) for m in produced):
+                self.diagnostics.append(
+                    error(
+                        self.at((*path, "use")),
+                        f'block "{entry["use"]}" does not return metrics',
+                        "manifest/block",
+                    )
+                )
+                continue
+            metrics.extend(attrs.evolve(m, location=self.at(path)) for m in produced)
+        return tuple(metrics)
+
+    def panel_fields(self, data: dict[str, Any], path: JsonPath) -> dict[str, Any]:
+        """Convert the panel keys present in `data` into Panel field values."""
+        fields: dict[str, Any] = {}
+        simple = {
+            "title": "title",
+            "query": "query",
+            "description": "description",
+            "unit": "unit",
+            "legend": "legend",
+            "capacity": "capacity",
+            "stack": "stack",
+            "color_mode": "color_mode",
+            "decimals": "decimals",
+            "min": "min",
+            "max": "max",
+            "width": "width",
+            "height": "height",
+            "instant": "instant",
+            "record": "record",
+        }
+        for key, field in simple.items():
+            if key in data:
+                fields[field] = data[key]
+        if "type" in data:
+            fields["type"] = PanelType(data["type"])
         if "thresholds" in data:
             thresholds_path = (*path, "thresholds")
             thresholds, problems = read_thresholds(
@@ -213,45 +330,35 @@ class _Reader:
                 self.quote_offset(thresholds_path),
             )
             self.diagnostics.extend(problems)
-        alert = data.get("alert", {})
-        alert_path = (*path, "alert")
-        if isinstance(alert, bool):
-            panel_alert = PanelAlert(enabled=alert, location=self.at(alert_path))
-        else:
-            panel_alert = PanelAlert(
-                name=alert.get("name"),
-                for_=alert.get("for"),
-                summary=alert.get("summary"),
-                description=alert.get("description"),
-                warning=alert.get("warning", False),
-                labels=tuple(sorted((alert.get("labels") or {}).items())),
-                location=self.at(alert_path),
-                locations=self.locations(alert_path, alert),
-            )
+            fields["thresholds"] = thresholds
+        if "alert" in data:
+            fields["alert"] = self.panel_alert(data["alert"], (*path, "alert"))
         locations = self.locations(path, data)
-        locations["query_quote"] = locations["query"].shifted(self.quote_offset((*path, "query")))
-        return Panel(
-            title=data["title"],
-            query=data["query"],
-            type=PanelType(data.get("type", "timeseries")),
-            description=data.get("description", ""),
-            unit=data.get("unit"),
-            legend=data.get("legend"),
-            thresholds=thresholds,
-            capacity=data.get("capacity"),
-            stack=data.get("stack", False),
-            color_mode=data.get("color_mode"),
-            decimals=data.get("decimals"),
-            min=data.get("min"),
-            max=data.get("max"),
-            width=data.get("width"),
-            height=data.get("height"),
-            instant=data.get("instant"),
-            record=data.get("record"),
-            alert=panel_alert,
-            location=self.at(path),
-            locations=locations,
+        if "query" in locations:
+            locations["query_quote"] = locations["query"].shifted(
+                self.quote_offset((*path, "query"))
+            )
+        fields["locations"] = locations
+        return fields
+
+    def panel_alert(self, alert: Any, alert_path: JsonPath) -> PanelAlert:
+        if isinstance(alert, bool):
+            return PanelAlert(enabled=alert, location=self.at(alert_path))
+        return PanelAlert(
+            name=alert.get("name"),
+            for_=alert.get("for"),
+            summary=alert.get("summary"),
+            description=alert.get("description"),
+            warning=alert.get("warning", False),
+            labels=tuple(sorted((alert.get("labels") or {}).items())),
+            location=self.at(alert_path),
+            locations=self.locations(alert_path, alert),
         )
+
+    def panel(self, data: dict[str, Any], path: JsonPath) -> Panel:
+        fields = self.panel_fields(data, path)
+        fields.setdefault("alert", PanelAlert(location=self.at((*path, "alert"))))
+        return Panel(location=self.at(path), **fields)
 
 
 def build_service(source: Source) -> tuple[Service, list[Diagnostic]]:

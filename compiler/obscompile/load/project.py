@@ -9,12 +9,13 @@ import attrs
 
 from obscompile.diagnostics import Diagnostic, error
 from obscompile.load.manifest import build_service
+from obscompile.load.python_source import load_block_modules, run_module
 from obscompile.load.validate import validate_manifest
 from obscompile.load.yaml_source import read_yaml_file
 from obscompile.model.location import Location
 from obscompile.model.service import Service
 
-MANIFEST_SUFFIXES = (".yaml", ".yml")
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".py")
 
 
 @attrs.frozen
@@ -41,7 +42,7 @@ def manifest_files(services_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
     files = []
     root = services_dir.resolve()
     for path in sorted(services_dir.iterdir()):
-        if path.suffix not in MANIFEST_SUFFIXES or path.name.startswith("."):
+        if path.suffix not in MANIFEST_SUFFIXES or path.name.startswith((".", "_")):
             continue
         name = display_name(path)
         resolved = path.resolve()
@@ -79,19 +80,45 @@ def load_manifest_file(path: Path, name: str) -> tuple[Service | None, list[Diag
     return service, diagnostics + problems, source.text
 
 
-def load_project(services_dir: Path) -> LoadResult:
-    """Load every manifest in `services_dir`."""
+def load_project(services_dir: Path, blocks_dir: Path | None = None) -> LoadResult:
+    """Load every YAML manifest and Python module in `services_dir`.
+
+    Modules in `blocks_dir` run first, so that manifests can use their blocks; the
+    blocks they register are removed again afterwards.
+    """
+    from obscompile import dsl
+
     if not services_dir.is_dir():
-        location = Location(str(services_dir), 1, 1)
+        location = Location(display_name(services_dir), 1, 1)
         return LoadResult((), (error(location, "services folder not found", "io/read"),), {})
-    files, diagnostics = manifest_files(services_dir)
-    services = []
-    sources = {}
-    for path in files:
-        name = display_name(path)
-        service, problems, text = load_manifest_file(path, name)
+    registered = dict(dsl.BLOCKS)
+    try:
+        diagnostics = load_block_modules(blocks_dir) if blocks_dir is not None else []
+        files, problems = manifest_files(services_dir)
         diagnostics.extend(problems)
-        sources[name] = text
-        if service is not None:
-            services.append(service)
+        services: list[Service] = []
+        sources = {}
+        for path in files:
+            name = display_name(path)
+            if path.suffix == ".py":
+                declared, problems = run_module(path, name)
+                services.extend(declared)
+                diagnostics.extend(problems)
+                sources[name] = _read_text(path)
+                continue
+            service, problems, text = load_manifest_file(path, name)
+            diagnostics.extend(problems)
+            sources[name] = text
+            if service is not None:
+                services.append(service)
+    finally:
+        dsl.BLOCKS.clear()
+        dsl.BLOCKS.update(registered)
     return LoadResult(tuple(services), tuple(diagnostics), sources)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""

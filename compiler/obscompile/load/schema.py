@@ -175,6 +175,34 @@ PANEL = {
     },
 }
 
+PANEL_OVERRIDE = {
+    **PANEL,
+    "required": ["title"],
+    "description": "Changes the block's panel with this title, or adds a new panel.",
+}
+
+USE_ROW = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["use"],
+    "properties": {
+        "use": {"type": "string", "description": "The name of a building block."},
+        "with": {"type": "object", "description": "The block's parameters."},
+        "collapsed": {"type": "boolean"},
+        "panels": {"type": "array", "items": PANEL_OVERRIDE},
+    },
+}
+
+BLOCK_USE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["use"],
+    "properties": {
+        "use": {"type": "string", "description": "The name of a metric-catalog block."},
+        "with": {"type": "object"},
+    },
+}
+
 ROW = {
     "type": "object",
     "additionalProperties": False,
@@ -235,6 +263,15 @@ MANIFEST: dict[str, Any] = {
             "propertyNames": {"pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"},
             "additionalProperties": METRIC,
         },
-        "rows": {"type": "array", "items": ROW},
+        "metric_blocks": {
+            "type": "array",
+            "items": BLOCK_USE,
+            "description": "Metric-catalog blocks whose metrics join the catalog.",
+        },
+        "rows": {
+            "type": "array",
+            "items": {"anyOf": [ROW, USE_ROW]},
+            "description": "Rows, written out or produced by a building block (use:).",
+        },
     },
 }

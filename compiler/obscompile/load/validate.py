@@ -76,12 +76,25 @@ def _branch_matches_type(schema: dict[str, Any], value: Any) -> bool:
 
 
 def _leaf_errors(err: ValidationError) -> Iterator[ValidationError]:
-    """Descend into anyOf branches whose type matches the value."""
+    """Descend into the anyOf branch that fits the value best.
+
+    A branch fits when its type matches; among several, the one whose required keys
+    are present, then the one with the fewest errors.
+    """
     if err.validator != "anyOf":
         yield err
         return
     branches = err.validator_value
     matching = [i for i, branch in enumerate(branches) if _branch_matches_type(branch, err.instance)]
+    if len(matching) > 1 and isinstance(err.instance, dict):
+        with_required = [
+            i for i in matching if set(branches[i].get("required", ())) <= set(err.instance)
+        ]
+        matching = with_required or matching
+    if len(matching) > 1:
+        counts = {i: sum(1 for sub in err.context if sub.schema_path[0] == i) for i in matching}
+        fewest = min(counts.values())
+        matching = [i for i in matching if counts[i] == fewest][:1]
     if len(matching) == 1:
         chosen = [sub for sub in err.context if sub.schema_path[0] == matching[0]]
         for sub in chosen:

@@ -1,0 +1,3 @@
+"""Building blocks shipped with obscompile; each registers itself by name."""
+
+from obscompile.blocks import http  # noqa: F401

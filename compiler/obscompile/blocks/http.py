@@ -1,0 +1,103 @@
+"""The HTTP API health row and the HTTP metric catalog behind it.
+
+The catalog follows the common client-library naming: `http_requests_total` by
+method, endpoint and status code, `http_request_duration_seconds` with the same
+labels, and `http_requests_in_progress`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from obscompile import dsl
+from obscompile.model.metric import Metric
+from obscompile.model.panel import Row
+
+DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+HTTP_LABELS = ("method", "endpoint", "status_code")
+PANEL_KEYS = ("request_rate", "error_rate", "p95_latency", "in_flight")
+
+
+@dsl.block("http_metrics")
+def http_metrics(buckets: Sequence[float] = DEFAULT_BUCKETS) -> list[Metric]:
+    """Return the HTTP request counter, duration histogram and in-flight gauge."""
+    return [
+        dsl.counter("http_requests_total", "Total HTTP requests handled", HTTP_LABELS),
+        dsl.histogram(
+            "http_request_duration_seconds",
+            "HTTP request duration in seconds",
+            HTTP_LABELS,
+            buckets,
+        ),
+        dsl.gauge("http_requests_in_progress", "HTTP requests currently being processed"),
+    ]
+
+
+def _bands(yellow: str | float | None, red: str | float | None) -> str | None:
+    """Return rising shorthand: green below yellow, yellow up to red, red from red."""
+    if red is None:
+        return None
+    if yellow is None:
+        return f"<{red} Green, >{red} Red"
+    return f"<{yellow} Green, {yellow}-{red} Yellow, >{red} Red"
+
+
+@dsl.block("http_api_health")
+def http_api_health(
+    job: str,
+    title: str = "API Health",
+    error_yellow: str = "1%",
+    error_red: str = "5%",
+    p95_yellow: str | None = None,
+    p95_red: str | None = None,
+    p95_title: str = "P95 Latency",
+    in_flight_yellow: float | None = None,
+    in_flight_red: float | None = None,
+    request_rate_thresholds: str | None = None,
+    order: Sequence[str] = PANEL_KEYS,
+) -> Row:
+    """Return the request rate, error rate, p95 latency and in-flight requests of `job`.
+
+    Latency bounds are durations (`500ms`, `1s`); error bounds are percentages of
+    requests answered 4xx or 5xx. `order` lists the panels by key.
+    """
+    selector = f'job="{job}"'
+    panels = {
+        "request_rate": dsl.panel(
+            "Request Rate",
+            f"sum(rate(http_requests_total{{{selector}}}[5m]))",
+            type="stat",
+            description="Total HTTP requests/sec",
+            thresholds=request_rate_thresholds,
+        ),
+        "error_rate": dsl.panel(
+            "Error Rate (4xx/5xx)",
+            f'sum(rate(http_requests_total{{{selector},status_code=~"4..|5.."}}[5m])) '
+            f"/ sum(rate(http_requests_total{{{selector}}}[5m])) * 100",
+            type="gauge",
+            description="Percentage of failed requests",
+            thresholds=_bands(error_yellow, error_red),
+        ),
+        "p95_latency": dsl.panel(
+            p95_title,
+            "histogram_quantile(0.95, sum(rate("
+            f"http_request_duration_seconds_bucket{{{selector}}}[5m])) by (le))",
+            type="gauge",
+            description="95th percentile response time",
+            thresholds=_bands(p95_yellow, p95_red),
+        ),
+        "in_flight": dsl.panel(
+            "In-Flight Requests",
+            f"sum(http_requests_in_progress{{{selector}}})",
+            type="stat",
+            description="Currently processing requests",
+            thresholds=_bands(in_flight_yellow, in_flight_red),
+        ),
+    }
+    for key in order:
+        if key not in panels:
+            raise dsl.DSLError(
+                f'order names unknown panel "{key}"; use {", ".join(PANEL_KEYS)}',
+                dsl.caller_location(),
+            )
+    return dsl.row(title, [panels[key] for key in order])

@@ -1,0 +1,276 @@
+"""The Python DSL, building blocks, overrides, and their positioned errors."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from obscompile import dsl
+from obscompile.pipeline import Project, build
+from tests.conftest import write_manifest
+
+YAML_SERVICE = """\
+service: payments
+runtime: python
+dashboard: {uid: payments, title: Payments, folder: Payments, tags: [pay]}
+scrape: {job: payments, port: 8080, interval: 15s}
+metrics:
+  http_requests_total: {type: counter, help: Requests, labels: [code]}
+  queue_depth: {type: gauge, help: Queue depth, labels: [queue]}
+rows:
+  - title: Traffic
+    panels:
+      - title: Error Rate
+        type: gauge
+        query: 'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m])) / sum(rate(http_requests_total{job="payments"}[5m])) * 100'
+        thresholds: "<1% Green, 1-5% Yellow, >5% Red"
+      - title: Queue
+        query: 'sum by (queue) (queue_depth{job="payments"})'
+        thresholds: "<100 Green, 100-500 Yellow, >500 Red"
+"""
+
+PYTHON_SERVICE = """\
+from obscompile import dsl
+
+dsl.service(
+    "payments",
+    runtime="python",
+    dashboard=dsl.dashboard(uid="payments", title="Payments", folder="Payments", tags=["pay"]),
+    scrape=dsl.scrape_job("payments", port=8080, interval="15s"),
+    metrics=[
+        dsl.counter("http_requests_total", "Requests", ["code"]),
+        dsl.gauge("queue_depth", "Queue depth", ["queue"]),
+    ],
+    rows=[
+        dsl.row("Traffic", [
+            dsl.panel(
+                "Error Rate",
+                'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m])) / sum(rate(http_requests_total{job="payments"}[5m])) * 100',
+                type="gauge",
+                thresholds="<1% Green, 1-5% Yellow, >5% Red",
+            ),
+            dsl.panel(
+                "Queue",
+                'sum by (queue) (queue_depth{job="payments"})',
+                thresholds="<100 Green, 100-500 Yellow, >500 Red",
+            ),
+        ]),
+    ],
+)
+"""
+
+
+def _files(folder: Path) -> dict[str, str]:
+    result = build(Project.at(folder))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+    return result.files
+
+
+def _errors(folder: Path) -> list[str]:
+    result = build(Project.at(folder))
+    return [str(d) for d in result.diagnostics]
+
+
+def test_yaml_and_python_are_equivalent(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    yaml_project = write_manifest(tmp_path / "y", "payments.yaml", YAML_SERVICE)
+    python_project = write_manifest(tmp_path / "p", "payments.py", PYTHON_SERVICE)
+    yaml_files = _files(yaml_project)
+    assert yaml_files
+    assert _files(python_project) == yaml_files
+
+
+def test_block_row_in_yaml_equals_python(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    header = "service: api\nscrape: {job: api, port: 80}\nmetric_blocks: [{use: http_metrics}]\n"
+    yaml_project = write_manifest(
+        tmp_path / "y",
+        "api.yaml",
+        header + "rows:\n  - use: http_api_health\n    with: {job: api, p95_red: 500ms}\n",
+    )
+    python_project = write_manifest(
+        tmp_path / "p",
+        "api.py",
+        textwrap.dedent(
+            """\
+            from obscompile import dsl
+            dsl.service(
+                "api",
+                scrape=dsl.scrape_job("api", port=80),
+                metrics=dsl.http_metrics(),
+                rows=[dsl.use("http_api_health", job="api", p95_red="500ms")],
+            )
+            """
+        ),
+    )
+    assert _files(python_project) == _files(yaml_project)
+
+
+def test_http_api_health_block() -> None:
+    row = dsl.use("http_api_health", job="auth", p95_yellow="200ms", p95_red="500ms")
+    assert row.title == "API Health"
+    assert [p.title for p in row.panels] == [
+        "Request Rate",
+        "Error Rate (4xx/5xx)",
+        "P95 Latency",
+        "In-Flight Requests",
+    ]
+    assert row.panels[0].query == 'sum(rate(http_requests_total{job="auth"}[5m]))'
+    assert row.panels[2].thresholds.text == "<200ms Green, 200ms-500ms Yellow, >500ms Red"
+    assert row.panels[3].thresholds is None
+
+
+def test_http_api_health_order() -> None:
+    row = dsl.use("http_api_health", job="a", order=["in_flight", "request_rate"])
+    assert [p.title for p in row.panels] == ["In-Flight Requests", "Request Rate"]
+
+
+def test_http_api_health_bad_order() -> None:
+    with pytest.raises(dsl.DSLError, match='order names unknown panel "latency"'):
+        dsl.use("http_api_health", job="a", order=["latency"])
+
+
+def test_http_metrics_block() -> None:
+    metrics = dsl.http_metrics(buckets=[0.1, 1])
+    assert [(m.name, str(m.type)) for m in metrics] == [
+        ("http_requests_total", "counter"),
+        ("http_request_duration_seconds", "histogram"),
+        ("http_requests_in_progress", "gauge"),
+    ]
+    assert metrics[1].buckets == (0.1, 1.0)
+
+
+def test_override_changes_and_adds() -> None:
+    base = dsl.use("http_api_health", job="a")
+    changed = dsl.override(
+        base,
+        {"title": "Request Rate", "description": "All requests"},
+        dsl.panel("Extra", "up"),
+    )
+    assert changed.panels[0].description == "All requests"
+    assert changed.panels[0].query == base.panels[0].query
+    assert [p.title for p in changed.panels][-1] == "Extra"
+
+
+def test_override_unknown_field() -> None:
+    base = dsl.use("http_api_health", job="a")
+    with pytest.raises(dsl.DSLError, match='unknown panel field "descripton" \\(did you mean "description"\\?\\)'):
+        dsl.override(base, {"title": "Request Rate", "descripton": "x"})
+
+
+def test_yaml_override_and_new_panel(project: Path) -> None:
+    write_manifest(
+        project,
+        "api.yaml",
+        """service: api
+rows:
+  - use: http_api_health
+    with: {job: api}
+    panels:
+      - {title: Request Rate, type: timeseries, description: Changed}
+      - {title: Up, query: 'up{job="api"}'}
+""",
+    )
+    result = build(Project.at(project))
+    assert result.ok
+    (row,) = result.services[0].rows
+    assert [p.title for p in row.panels][-1] == "Up"
+    assert row.panels[0].description == "Changed"
+    assert str(row.panels[0].type) == "timeseries"
+
+
+BLOCK_ERRORS = [
+    (
+        "rows:\n  - use: http_api_healt\n",
+        'services/api.yaml:3:10: error: unknown block "http_api_healt" (did you mean "http_api_health"?) [manifest/block]',
+    ),
+    (
+        "rows:\n  - use: http_api_health\n    with: {jbo: api}\n",
+        'services/api.yaml:4:12: error: block "http_api_health" has no parameter "jbo" (did you mean "job"?) [manifest/block]',
+    ),
+    (
+        "rows:\n  - use: http_api_health\n",
+        'services/api.yaml:3:5: error: block "http_api_health" needs parameter "job" [manifest/block]',
+    ),
+    (
+        "rows:\n  - use: http_api_health\n    with: {job: api}\n    panels:\n      - {title: Request Rat, unit: s}\n",
+        'services/api.yaml:6:17: error: block "http_api_health" has no panel "Request Rat" to change (did you mean "Request Rate"?); a new panel needs a query [manifest/block]',
+    ),
+    (
+        "metric_blocks: [{use: http_metric}]\n",
+        'services/api.yaml:2:23: error: unknown block "http_metric" (did you mean "http_metrics"?) [manifest/block]',
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BLOCK_ERRORS)
+def test_yaml_block_errors(project: Path, text: str, expected: str) -> None:
+    write_manifest(project, "api.yaml", "service: api\n" + text)
+    assert _errors(project) == [expected]
+
+
+PYTHON_ERRORS = [
+    (
+        "from obscompile import dsl\n\ndsl.panel('p', 'up', type='stats')\n",
+        'services/api.py:3:1: error: panel type "stats" is not one of stat, gauge, timeseries, table, barchart, piechart, heatmap (did you mean "stat"?) [dsl/error]',
+    ),
+    (
+        "from obscompile import dsl\nx = 1\ndsl.panel('p', 'up', thresholds='<1 Green, 2-3 Red')\n",
+        "services/api.py:3:1: error: threshold bands leave a gap between 1 and 2 [dsl/error]",
+    ),
+    (
+        "from obscompile import dsl\n\ndsl.use('http_api_healt', job='a')\n",
+        'services/api.py:3:1: error: unknown block "http_api_healt" (did you mean "http_api_health"?) [dsl/error]',
+    ),
+    (
+        "x = 1\ny = undefined_name\n",
+        "services/api.py:2:1: error: NameError: name 'undefined_name' is not defined [dsl/error]",
+    ),
+    (
+        "def f(:\n",
+        "services/api.py:1:7: error: invalid Python: invalid syntax [dsl/syntax]",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), PYTHON_ERRORS)
+def test_python_module_errors(project: Path, text: str, expected: str) -> None:
+    write_manifest(project, "api.py", text)
+    assert _errors(project) == [expected]
+
+
+def test_project_block_folder(project: Path) -> None:
+    blocks = project / "blocks"
+    blocks.mkdir()
+    (blocks / "team.py").write_text(
+        textwrap.dedent(
+            """\
+            from obscompile import dsl
+
+            @dsl.block("queue_row")
+            def queue_row(job: str, red: int = 500):
+                return dsl.row("Queues", [
+                    dsl.panel("Depth", f'sum by (queue) (queue_depth{{job="{job}"}})',
+                              thresholds=f"<{red} Green, >{red} Red"),
+                ])
+            """
+        )
+    )
+    write_manifest(project, "api.yaml", "service: api\nrows:\n  - use: queue_row\n    with: {job: api, red: 50}\n")
+    result = build(Project.at(project))
+    assert result.ok, [str(d) for d in result.diagnostics]
+    (panel,) = result.services[0].rows[0].panels
+    assert panel.query == 'sum by (queue) (queue_depth{job="api"})'
+    assert "queue_row" not in dsl.BLOCKS
+
+
+def test_module_declares_several_services(project: Path) -> None:
+    write_manifest(
+        project,
+        "many.py",
+        "from obscompile import dsl\nfor name in ('a', 'b'):\n    dsl.service(name, scrape=dsl.scrape_job(name, port=80))\n",
+    )
+    result = build(Project.at(project))
+    assert [s.name for s in result.services] == ["a", "b"]
