@@ -1,0 +1,111 @@
+"""Hostile input gets a clear error within seconds and bounded memory."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_manifest
+
+
+def run_cli(project: Path, timeout: float = 30) -> subprocess.CompletedProcess:
+    """Run a build in a child process with a 1 GiB address-space limit."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    return subprocess.run(
+        [sys.executable, "-m", "obscompile", "build", "--project", str(project)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=limit,
+    )
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess, message: str) -> None:
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr
+    assert "MemoryError" not in result.stderr
+
+
+def test_alias_bomb(tmp_path: Path) -> None:
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for i in range(1, 10):
+        previous = f"*a{i - 1}"
+        lines.append(f"a{i}: &a{i} [{', '.join([previous] * 9)}]")
+    write_manifest(tmp_path, "bomb.yaml", "service: bomb\n" + "\n".join(lines) + "\n")
+    result = run_cli(tmp_path)
+    assert_clean_failure(result, "services/bomb.yaml:1:1: error: document expands to more than")
+
+
+def test_large_manifest(tmp_path: Path) -> None:
+    services = tmp_path / "services"
+    services.mkdir()
+    with open(services / "big.yaml", "w") as handle:
+        handle.write("service: big\ndescription: '")
+        handle.write("x" * (50 * 1024 * 1024))
+        handle.write("'\n")
+    result = run_cli(tmp_path)
+    assert_clean_failure(result, "larger than the 5242880-byte limit")
+
+
+def test_deep_nesting(tmp_path: Path) -> None:
+    write_manifest(tmp_path, "deep.yaml", "service: deep\nx: " + "[" * 5000 + "]" * 5000 + "\n")
+    result = run_cli(tmp_path)
+    assert_clean_failure(result, "services/deep.yaml:")
+    assert "nested" in result.stderr
+
+
+def test_binary_bytes(tmp_path: Path) -> None:
+    services = tmp_path / "services"
+    services.mkdir()
+    (services / "bin.yaml").write_bytes(b"service: x\n\x00\x01\x02\xff")
+    result = run_cli(tmp_path)
+    assert_clean_failure(result, "services/bin.yaml:1:1: error: file contains NUL bytes")
+
+
+def test_invalid_utf8(tmp_path: Path) -> None:
+    services = tmp_path / "services"
+    services.mkdir()
+    (services / "latin.yaml").write_bytes(b"service: x\ntitle: caf\xe9\n")
+    result = run_cli(tmp_path)
+    assert_clean_failure(result, "services/latin.yaml:2:11: error: file is not valid UTF-8")
+
+
+def test_symlink_outside_project(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.yaml"
+    outside.write_text("service: stolen\n")
+    project = tmp_path / "project"
+    (project / "services").mkdir(parents=True)
+    (project / "services" / "link.yaml").symlink_to(outside)
+    result = run_cli(project)
+    assert_clean_failure(result, "services/link.yaml:1:1: error: manifest is a symbolic link to")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file(tmp_path: Path) -> None:
+    path = write_manifest(tmp_path, "secret.yaml", "service: x\n") / "services" / "secret.yaml"
+    path.chmod(0)
+    result = run_cli(tmp_path)
+    assert_clean_failure(result, "services/secret.yaml:1:1: error: cannot read file")
+
+
+def test_unreadable_file_as_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading fails with an OSError where permissions cannot stop root."""
+    from obscompile.load.yaml_source import read_yaml_file
+
+    directory = tmp_path / "folder.yaml"
+    directory.mkdir()
+    source, diagnostics = read_yaml_file(directory, "services/folder.yaml")
+    assert source is None
+    assert [str(d) for d in diagnostics] == [
+        "services/folder.yaml:1:1: error: cannot read file: Is a directory [io/read]"
+    ]
