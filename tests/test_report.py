@@ -1,0 +1,87 @@
+"""Diagnostic output formats and the check command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from obscompile.cli import main
+from obscompile.diagnostics import error, warning
+from obscompile.model.location import Location
+from obscompile.report import format_github, format_json, format_text
+from tests.conftest import write_manifest
+
+SOURCE = {"services/a.yaml": "service: a\ndashbord: {}\n"}
+DIAGNOSTICS = [
+    error(Location("services/a.yaml", 2, 1), 'unknown key "dashbord"', "manifest/schema"),
+    warning(Location("services/a.yaml", 1, 10), "odd, 100%: yes", "x/y"),
+]
+
+
+def test_text_format() -> None:
+    assert format_text(DIAGNOSTICS, SOURCE) == (
+        'services/a.yaml:2:1: error: unknown key "dashbord" [manifest/schema]\n'
+        "  dashbord: {}\n"
+        "  ^\n"
+        "services/a.yaml:1:10: warning: odd, 100%: yes [x/y]\n"
+        "  service: a\n"
+        "           ^\n"
+    )
+
+
+def test_text_color_only_when_asked() -> None:
+    assert "\x1b[" not in format_text(DIAGNOSTICS, SOURCE)
+    assert "\x1b[1;31merror\x1b[0m" in format_text(DIAGNOSTICS, SOURCE, color=True)
+
+
+def test_json_format() -> None:
+    assert json.loads(format_json(DIAGNOSTICS, SOURCE)) == [
+        {"file": "services/a.yaml", "line": 2, "column": 1, "severity": "error", "message": 'unknown key "dashbord"', "check": "manifest/schema"},
+        {"file": "services/a.yaml", "line": 1, "column": 10, "severity": "warning", "message": "odd, 100%: yes", "check": "x/y"},
+    ]
+
+
+def test_github_format() -> None:
+    assert format_github(DIAGNOSTICS, SOURCE).splitlines() == [
+        '::error file=services/a.yaml,line=2,col=1,title=manifest/schema::unknown key "dashbord"',
+        "::warning file=services/a.yaml,line=1,col=10,title=x/y::odd, 100%25: yes",
+    ]
+
+
+def test_check_command_writes_nothing(project: Path) -> None:
+    write_manifest(project, "a.yaml", "service: a\nrows: [{title: R, panels: [{title: p, query: up}]}]\n")
+    result = CliRunner().invoke(main, ["check", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    assert not (project / "out").exists()
+
+
+def test_check_command_json(project: Path) -> None:
+    write_manifest(project, "a.yaml", "service: a\ndashbord: {}\n")
+    result = CliRunner().invoke(main, ["check", "--project", str(project), "--format", "json"])
+    assert result.exit_code == 1
+    (item,) = json.loads(result.stdout)
+    assert (item["line"], item["column"], item["check"]) == (2, 1, "manifest/schema")
+
+
+def test_no_color_env(project: Path, monkeypatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    write_manifest(project, "a.yaml", "service: a\ndashbord: {}\n")
+    result = CliRunner().invoke(main, ["check", "--project", str(project)])
+    assert "\x1b[" not in result.output
+
+
+def test_pool_threshold_needs_capacity(project: Path) -> None:
+    write_manifest(
+        project,
+        "a.yaml",
+        "service: a\nmetrics: {db_connections_active: gauge}\nrows:\n  - title: R\n    panels:\n"
+        "      - {title: DB, query: db_connections_active, thresholds: '<80% pool Green'}\n",
+    )
+    result = CliRunner().invoke(main, ["check", "--project", str(project)])
+    assert result.exit_code == 1
+    assert (
+        'services/a.yaml:6:63: error: threshold "<80% pool Green" is a percentage of "pool", but the '
+        "panel sets no capacity; set capacity: to the size of the pool [thresholds/unit]"
+    ) in result.output
