@@ -1,0 +1,276 @@
+"""Checks that a service's metric catalog can be declared in its client library.
+
+Each check reports, as a diagnostic, a problem that would otherwise make the generated
+module raise at import time, produce an invalid exposition, or fail to compile.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+from obscompile.diagnostics import Diagnostic, error, sorted_diagnostics, warning
+from obscompile.instrument.naming import (
+    expand_families,
+    python_identifier,
+    registered_names,
+    typescript_identifier,
+)
+from obscompile.model.metric import Metric, MetricType
+from obscompile.model.service import Runtime, Service
+
+METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+# Labels that the client libraries add to samples of these types themselves.
+RESERVED_LABELS = {MetricType.HISTOGRAM: "le", MetricType.SUMMARY: "quantile"}
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# The families that the default collectors export: prometheus_client 0.26's process,
+# platform and gc collectors on Linux, and prom-client 15.1's collectDefaultMetrics
+# on Node.js 20 on Linux. A catalog metric with one of these names cannot be registered.
+PYTHON_DEFAULT_FAMILIES = (
+    ("process_virtual_memory_bytes", MetricType.GAUGE),
+    ("process_resident_memory_bytes", MetricType.GAUGE),
+    ("process_start_time_seconds", MetricType.GAUGE),
+    ("process_cpu_seconds_total", MetricType.COUNTER),
+    ("process_open_fds", MetricType.GAUGE),
+    ("process_max_fds", MetricType.GAUGE),
+    ("python_info", MetricType.GAUGE),
+    ("python_gc_objects_collected_total", MetricType.COUNTER),
+    ("python_gc_objects_uncollectable_total", MetricType.COUNTER),
+    ("python_gc_collections_total", MetricType.COUNTER),
+)
+NODEJS_DEFAULT_FAMILIES = (
+    ("process_cpu_user_seconds_total", MetricType.COUNTER),
+    ("process_cpu_system_seconds_total", MetricType.COUNTER),
+    ("process_cpu_seconds_total", MetricType.COUNTER),
+    ("process_start_time_seconds", MetricType.GAUGE),
+    ("process_resident_memory_bytes", MetricType.GAUGE),
+    ("process_virtual_memory_bytes", MetricType.GAUGE),
+    ("process_heap_bytes", MetricType.GAUGE),
+    ("process_open_fds", MetricType.GAUGE),
+    ("process_max_fds", MetricType.GAUGE),
+    ("nodejs_eventloop_lag_seconds", MetricType.GAUGE),
+    ("nodejs_eventloop_lag_min_seconds", MetricType.GAUGE),
+    ("nodejs_eventloop_lag_max_seconds", MetricType.GAUGE),
+    ("nodejs_eventloop_lag_mean_seconds", MetricType.GAUGE),
+    ("nodejs_eventloop_lag_stddev_seconds", MetricType.GAUGE),
+    ("nodejs_eventloop_lag_p50_seconds", MetricType.GAUGE),
+    ("nodejs_eventloop_lag_p90_seconds", MetricType.GAUGE),
+    ("nodejs_eventloop_lag_p99_seconds", MetricType.GAUGE),
+    ("nodejs_active_resources", MetricType.GAUGE),
+    ("nodejs_active_resources_total", MetricType.GAUGE),
+    ("nodejs_active_handles", MetricType.GAUGE),
+    ("nodejs_active_handles_total", MetricType.GAUGE),
+    ("nodejs_active_requests", MetricType.GAUGE),
+    ("nodejs_active_requests_total", MetricType.GAUGE),
+    ("nodejs_heap_size_total_bytes", MetricType.GAUGE),
+    ("nodejs_heap_size_used_bytes", MetricType.GAUGE),
+    ("nodejs_external_memory_bytes", MetricType.GAUGE),
+    ("nodejs_heap_space_size_total_bytes", MetricType.GAUGE),
+    ("nodejs_heap_space_size_used_bytes", MetricType.GAUGE),
+    ("nodejs_heap_space_size_available_bytes", MetricType.GAUGE),
+    ("nodejs_version_info", MetricType.GAUGE),
+    ("nodejs_gc_duration_seconds", MetricType.HISTOGRAM),
+)
+
+_DEFAULT_FAMILIES = {
+    Runtime.PYTHON: PYTHON_DEFAULT_FAMILIES,
+    Runtime.NODEJS: NODEJS_DEFAULT_FAMILIES,
+}
+_LIBRARIES = {Runtime.PYTHON: "prometheus_client", Runtime.NODEJS: "prom-client"}
+_FILES = {Runtime.PYTHON: "metrics.py", Runtime.NODEJS: "metrics.ts"}
+_IDENTIFIERS = {
+    Runtime.PYTHON: python_identifier,
+    Runtime.NODEJS: typescript_identifier,
+}
+
+
+def check_instrumentation(service: Service) -> list[Diagnostic]:
+    """Return the problems that prevent generating the service's metric definitions.
+
+    A service without a runtime gets no instrumentation and so has no problems.
+    """
+    if service.runtime is None:
+        return []
+
+    runtime = Runtime(service.runtime)
+    diagnostics = list(_check_service_name(service))
+    for metric in service.metrics:
+        diagnostics.extend(_check_metric(metric))
+
+    # Registered names and identifiers are only meaningful for valid metric names.
+    valid = tuple(m for m in service.metrics if METRIC_NAME.match(m.name))
+    diagnostics.extend(_check_collisions(valid, runtime))
+    diagnostics.extend(_check_scrape_target(service))
+    return sorted_diagnostics(diagnostics)
+
+
+def scrape_port(service: Service) -> int | None:
+    """Return the port of the first target of the service's first scrape job.
+
+    A target without a port uses the scheme's default port, as Prometheus does.
+    Returns None when the service has no scrape target. Raises ValueError when the
+    port is not a number from 1 to 65535.
+    """
+    if not service.scrape_jobs or not service.scrape_jobs[0].targets:
+        return None
+
+    job = service.scrape_jobs[0]
+    target = job.targets[0]
+    # urlsplit raises ValueError for a port that is not a number or is above 65535.
+    port = urlsplit(f"//{target}").port
+    if port is None:
+        return DEFAULT_PORTS.get(job.scheme, 80)
+    if port == 0:
+        raise ValueError(f"port 0 in scrape target {target!r} cannot be listened on")
+    return port
+
+
+def _check_service_name(service: Service) -> Iterator[Diagnostic]:
+    name = service.name
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        location = service.locations.get("service", service.location)
+        yield error(
+            location,
+            f'service name "{name}" cannot name the folder instrumentation/<service>/; '
+            "use a name without slashes that is not . or ..",
+            "instrument/service-name",
+        )
+
+
+def _check_metric(metric: Metric) -> Iterator[Diagnostic]:
+    if not METRIC_NAME.match(metric.name):
+        yield error(
+            metric.location,
+            f'invalid metric name "{metric.name}": use letters, digits, _ and :, '
+            "not starting with a digit",
+            "instrument/metric-name",
+        )
+    yield from _check_labels(metric)
+    yield from _check_buckets(metric)
+
+
+def _check_labels(metric: Metric) -> Iterator[Diagnostic]:
+    seen: set[str] = set()
+    reserved = RESERVED_LABELS.get(MetricType(metric.type))
+    for label in metric.labels:
+        if not LABEL_NAME.match(label):
+            problem = "use letters, digits and _, not starting with a digit"
+        elif label.startswith("__"):
+            problem = "names starting with __ are reserved for Prometheus"
+        elif label == reserved:
+            problem = (
+                f"the client library adds {reserved} to every {metric.type} sample"
+            )
+        elif label in seen:
+            problem = "the label is listed twice"
+        else:
+            seen.add(label)
+            continue
+        yield error(
+            metric.location,
+            f'invalid label "{label}" on metric "{metric.name}": {problem}',
+            "instrument/label-name",
+        )
+
+
+def _check_buckets(metric: Metric) -> Iterator[Diagnostic]:
+    if not metric.buckets:
+        return
+
+    if metric.type != MetricType.HISTOGRAM:
+        yield error(
+            metric.location,
+            f'metric "{metric.name}" is a {metric.type} and cannot have buckets; '
+            "remove them or make it a histogram",
+            "instrument/buckets",
+        )
+        return
+
+    bounds = list(metric.buckets)
+    if bounds[-1] == math.inf:
+        # Both libraries add the +Inf bucket themselves.
+        bounds.pop()
+    problem = None
+    if any(not math.isfinite(bound) for bound in bounds):
+        problem = "every bound but a last +Inf must be a finite number"
+    elif not bounds:
+        problem = "list at least one finite bound; the +Inf bucket is added anyway"
+    elif any(low >= high for low, high in zip(bounds, bounds[1:], strict=False)):
+        problem = "bounds must be in strictly increasing order"
+    if problem:
+        listed = ", ".join(f"{bound:g}" for bound in metric.buckets)
+        yield error(
+            metric.location,
+            f'invalid buckets [{listed}] on histogram "{metric.name}": {problem}',
+            "instrument/buckets",
+        )
+
+
+def _check_collisions(
+    metrics: tuple[Metric, ...], runtime: Runtime
+) -> Iterator[Diagnostic]:
+    """Report metrics that share a registered name or a generated identifier."""
+    library = _LIBRARIES[runtime]
+    defaults = expand_families(_DEFAULT_FAMILIES[runtime], runtime)
+    owners: dict[str, Metric] = {}
+    identifiers: dict[str, Metric] = {}
+    for metric in metrics:
+        names = registered_names(metric, runtime)
+        taken_by_default = sorted(names & defaults)
+        clashes = sorted(name for name in names if name in owners)
+        if taken_by_default:
+            yield error(
+                metric.location,
+                f'metric "{metric.name}" uses the name "{taken_by_default[0]}", which '
+                f"{library}'s default collectors already register; rename the metric",
+                "instrument/duplicate-name",
+            )
+        elif clashes:
+            other = owners[clashes[0]]
+            yield error(
+                metric.location,
+                f'metric "{metric.name}" uses the name "{clashes[0]}", as does metric '
+                f'"{other.name}" ({other.location}); {library} rejects the second one',
+                "instrument/duplicate-name",
+            )
+        else:
+            identifier = _IDENTIFIERS[runtime](metric)
+            if identifier in identifiers:
+                other = identifiers[identifier]
+                yield error(
+                    metric.location,
+                    f'metrics "{other.name}" and "{metric.name}" would both be '
+                    f"declared as {identifier} in {_FILES[runtime]}; rename one",
+                    "instrument/identifier",
+                )
+            identifiers.setdefault(identifier, metric)
+        for name in names:
+            owners.setdefault(name, metric)
+
+
+def _check_scrape_target(service: Service) -> Iterator[Diagnostic]:
+    if not service.scrape_jobs or not service.scrape_jobs[0].targets:
+        yield warning(
+            service.location,
+            f'service "{service.name}" has no scrape target, so the generated metrics '
+            "server has no default port; add a scrape job with a host:port target",
+            "instrument/scrape-target",
+        )
+        return
+
+    job = service.scrape_jobs[0]
+    try:
+        scrape_port(service)
+    except ValueError:
+        yield error(
+            job.locations.get("targets", job.location),
+            f'invalid scrape target "{job.targets[0]}": expected host:port with a port '
+            "from 1 to 65535",
+            "instrument/scrape-target",
+        )

@@ -1,0 +1,175 @@
+"""Render a service's metric catalog as client-library metric definitions.
+
+A Python service gets `instrumentation/<service>/metrics.py` for prometheus_client,
+a Node.js service `instrumentation/<service>/metrics.ts` for prom-client. The templates
+receive only finished source text (literals and identifiers from `naming`), so they
+decide the layout of the file but never quote a manifest string themselves.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import jinja2
+
+from obscompile.diagnostics import InputError, Severity
+from obscompile.instrument.check import check_instrumentation, scrape_port
+from obscompile.instrument.naming import (
+    family_name,
+    python_identifier,
+    python_number,
+    python_string,
+    typescript_identifier,
+    typescript_number,
+    typescript_string,
+)
+from obscompile.model.metric import Metric, MetricType
+from obscompile.model.service import Runtime, Service
+
+PYTHON_TEMPLATE = "instrumentation/metrics.py.j2"
+TYPESCRIPT_TEMPLATE = "instrumentation/metrics.ts.j2"
+
+# ruff format's default line length, which metrics.py keeps to where it can.
+PYTHON_LINE_LENGTH = 88
+
+_PYTHON_CLASSES = {
+    MetricType.COUNTER: "Counter",
+    MetricType.GAUGE: "Gauge",
+    MetricType.HISTOGRAM: "Histogram",
+    MetricType.SUMMARY: "Summary",
+    MetricType.INFO: "Info",
+}
+# prom-client has no Info class, so an info metric becomes a gauge fixed at 1.
+_TYPESCRIPT_CLASSES = {**_PYTHON_CLASSES, MetricType.INFO: "Gauge"}
+
+
+@attrs.frozen
+class Declaration:
+    """One metric as a template declares it, with every text field as source code."""
+
+    identifier: str
+    constructor: str
+    name: str
+    help: str
+    labels: tuple[str, ...]
+    buckets: tuple[str, ...]
+    is_info: bool
+    # Whether `labelnames=(...)` and `buckets=(...)` fit on one line of metrics.py.
+    labels_fit: bool = True
+    buckets_fit: bool = True
+
+
+def render_instrumentation(service: Service, env: jinja2.Environment) -> dict[str, str]:
+    """Render the client-library metric definitions of `service`.
+
+    Returns a mapping from a path relative to `out/` to the file's text: one file
+    for a service with a runtime, none for a service without. A metric with an empty
+    help text gets its name as help, because prom-client rejects an empty one.
+    Raises InputError with the diagnostics when `check_instrumentation` reports errors.
+    """
+    if service.runtime is None:
+        return {}
+
+    errors = [d for d in check_instrumentation(service) if d.severity is Severity.ERROR]
+    if errors:
+        raise InputError(errors)
+
+    runtime = Runtime(service.runtime)
+    context: dict[str, Any] = {
+        "port": scrape_port(service),
+        "metrics_path": typescript_string(_metrics_path(service)),
+    }
+    if runtime == Runtime.PYTHON:
+        template, file = PYTHON_TEMPLATE, "metrics.py"
+        context["metrics"] = [_python_declaration(m) for m in service.metrics]
+    else:
+        template, file = TYPESCRIPT_TEMPLATE, "metrics.ts"
+        context["metrics"] = [_typescript_declaration(m) for m in service.metrics]
+
+    text = template_environment(env).get_template(template).render(context)
+    return {f"instrumentation/{service.name}/{file}": text}
+
+
+# An overlay starts with an empty template cache and compiles the templates again, so
+# the overlays of the last few environments are kept. Each keeps its environment alive.
+@functools.lru_cache(maxsize=8)
+def template_environment(env: jinja2.Environment) -> jinja2.Environment:
+    """Return `env` with the syntax and whitespace rules the templates are written for.
+
+    The overlay keeps the caller's loader, and so a project's template overrides, but
+    the caller's settings cannot change what the instrumentation templates produce.
+    """
+    return env.overlay(
+        block_start_string="{%",
+        block_end_string="%}",
+        variable_start_string="{{",
+        variable_end_string="}}",
+        comment_start_string="{#",
+        comment_end_string="#}",
+        line_statement_prefix=None,
+        line_comment_prefix=None,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        newline_sequence="\n",
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=None,
+        autoescape=False,
+    )
+
+
+def _metrics_path(service: Service) -> str:
+    if service.scrape_jobs:
+        return service.scrape_jobs[0].metrics_path
+    return "/metrics"
+
+
+def _python_declaration(metric: Metric) -> Declaration:
+    labels = tuple(python_string(label) for label in metric.labels)
+    buckets = _bucket_literals(metric, python_number)
+    return Declaration(
+        identifier=python_identifier(metric),
+        constructor=_PYTHON_CLASSES[MetricType(metric.type)],
+        name=python_string(metric.name),
+        help=python_string(metric.help or metric.name),
+        labels=labels,
+        buckets=buckets,
+        is_info=metric.type == MetricType.INFO,
+        labels_fit=_python_tuple_fits("labelnames", labels),
+        buckets_fit=_python_tuple_fits("buckets", buckets),
+    )
+
+
+def _typescript_declaration(metric: Metric) -> Declaration:
+    return Declaration(
+        identifier=typescript_identifier(metric),
+        constructor=_TYPESCRIPT_CLASSES[MetricType(metric.type)],
+        # prom-client exposes the name as given, so counters and info metrics get the
+        # suffixes that prometheus_client would add and that dashboards query.
+        name=typescript_string(family_name(metric)),
+        help=typescript_string(metric.help or metric.name),
+        labels=tuple(typescript_string(label) for label in metric.labels),
+        buckets=_bucket_literals(metric, typescript_number),
+        is_info=metric.type == MetricType.INFO,
+    )
+
+
+def _bucket_literals(
+    metric: Metric, literal: Callable[[float], str]
+) -> tuple[str, ...]:
+    bounds = list(metric.buckets)
+    if bounds and bounds[-1] == math.inf:
+        # Both client libraries append the +Inf bucket themselves.
+        bounds.pop()
+    return tuple(literal(bound) for bound in bounds)
+
+
+def _python_tuple_fits(keyword: str, items: tuple[str, ...]) -> bool:
+    """Return whether `keyword=(items),` fits on one indented line of metrics.py."""
+    trailing = "," if len(items) == 1 else ""
+    line = f"    {keyword}=({', '.join(items)}{trailing}),"
+    return len(line) <= PYTHON_LINE_LENGTH
