@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -165,3 +167,67 @@ def run() -> None:
     except ObscompileError as exc:
         click.echo(f"obscompile: error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+
+
+PROMTOOL_INSTALL_HINT = (
+    "promtool is not installed; install it with `apt-get install prometheus` "
+    "(Debian and Ubuntu), or put promtool from a Prometheus release on PATH"
+)
+
+
+def _promtool(arguments: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(["promtool", *arguments], capture_output=True, text=True, check=False)
+
+
+@main.command("test")
+@project_option
+@services_option
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder that `obscompile build` wrote [default: PROJECT/out].",
+)
+def test_command(project_dir: Path, services: Path | None, out: Path | None) -> None:
+    """Check the generated Prometheus files and run every promtool unit test.
+
+    Runs `promtool check config` on out/prometheus/prometheus.yml, `promtool check rules`
+    on out/prometheus/rules/, and `promtool test rules` on out/prometheus/tests/ and on
+    the hand-written tests in tests/promtool/.
+    """
+    from obscompile.load.project import load_project
+    from obscompile.render.prometheus import rule_diagnostics
+
+    if shutil.which("promtool") is None:
+        click.echo(f"obscompile: error: {PROMTOOL_INSTALL_HINT}", err=True)
+        sys.exit(EXIT_USAGE)
+    project = _project(project_dir, services, out)
+    prometheus = project.out_dir / "prometheus"
+    config = prometheus / "prometheus.yml"
+    if not config.is_file():
+        click.echo(f"obscompile: error: {config} not found; run obscompile build first", err=True)
+        sys.exit(EXIT_USAGE)
+    loaded = load_project(project.services_dir)
+    for diagnostic in rule_diagnostics(loaded.services):
+        if diagnostic.check == "rules/untested":
+            click.echo(str(diagnostic), err=True)
+    rule_files = sorted(str(p) for p in (prometheus / "rules").glob("*.yml"))
+    test_files = sorted(str(p) for p in (prometheus / "tests").glob("*.yml"))
+    test_files += sorted(str(p) for p in (project.root / "tests" / "promtool").glob("*.yml"))
+    steps = [["check", "config", str(config)]]
+    if rule_files:
+        steps.append(["check", "rules", *rule_files])
+    if test_files:
+        steps.append(["test", "rules", *test_files])
+    for arguments in steps:
+        result = _promtool(arguments)
+        if result.returncode != 0:
+            click.echo(result.stdout, nl=False)
+            click.echo(result.stderr, err=True, nl=False)
+            click.echo(f"obscompile: promtool {' '.join(arguments[:2])} failed", err=True)
+            sys.exit(EXIT_DIAGNOSTICS)
+    click.echo(
+        f"obscompile: promtool passed: 1 config, {len(rule_files)} rule files, "
+        f"{len(test_files)} test files",
+        err=True,
+    )

@@ -16,14 +16,20 @@ import jinja2
 from obscompile.config import Config
 from obscompile.derive.units import UnitError, panel_unit
 from obscompile.diagnostics import Diagnostic, error, has_errors, sorted_diagnostics
+from obscompile.load.config import load_config
 from obscompile.load.project import load_project
 from obscompile.model.service import Service
 from obscompile.render.environment import make_environment
+from obscompile.render.prometheus import emit_prometheus
 from obscompile.render.grafana import (
     DEFAULT_SCHEMA_VERSION,
     panel_thresholds,
     render_dashboard,
 )
+from obscompile.render.kubernetes import emit_prometheus_rules
+from obscompile.render.mimir import emit_mimir_namespaces
+from obscompile.render.provisioning import emit_provisioning
+from obscompile.render.terraform import emit_terraform
 
 
 @attrs.frozen
@@ -73,11 +79,19 @@ class BuildResult:
 
 def check_services(services: tuple[Service, ...]) -> list[Diagnostic]:
     """Run every registered check over the loaded services."""
-    try:  # TEMPORARY until the check package lands
-        from obscompile.check import run_checks
-    except ImportError:
-        return []
-    return run_checks(services)
+    from obscompile.check import run_checks
+    from obscompile.instrument.check import check_instrumentation
+
+    diagnostics = run_checks(services)
+    # The instrumentation checks repeat the project checks on service names and
+    # scrape targets; only their client-library checks are kept here.
+    repeated = {"instrument/service-name", "instrument/scrape-target"}
+    for service in services:
+        if service.runtime is not None:
+            diagnostics.extend(
+                d for d in check_instrumentation(service) if d.check not in repeated
+            )
+    return diagnostics
 
 
 def threshold_diagnostics(services: tuple[Service, ...]) -> list[Diagnostic]:
@@ -108,6 +122,15 @@ class EmitContext:
 Emitter = Callable[[EmitContext], dict[str, str]]
 
 
+def emit_instrumentation(context: EmitContext) -> dict[str, str]:
+    from obscompile.instrument.generate import render_instrumentation
+
+    files: dict[str, str] = {}
+    for service in context.services:
+        files.update(render_instrumentation(service, context.env))
+    return files
+
+
 def emit_dashboards(context: EmitContext) -> dict[str, str]:
     files = {}
     for service in context.services:
@@ -118,9 +141,17 @@ def emit_dashboards(context: EmitContext) -> dict[str, str]:
     return files
 
 
-# Emitters run in this order; a later one may read what earlier ones wrote.
+# Emitters run in this order; a later one may read what earlier ones wrote. The
+# provisioning and Terraform emitters read the dashboard files, and the kubernetes
+# and mimir emitters read the prometheus target's rule files, so they come after them.
 EMITTERS: list[tuple[str, Emitter]] = [
     ("grafana", emit_dashboards),
+    ("prometheus", emit_prometheus),
+    ("grafana", emit_provisioning),
+    ("terraform", emit_terraform),
+    ("kubernetes", emit_prometheus_rules),
+    ("mimir", emit_mimir_namespaces),
+    ("instrumentation", emit_instrumentation),
 ]
 
 
@@ -142,18 +173,19 @@ def render_artifacts(
 def build(project: Project) -> BuildResult:
     """Load, check and render a project; render nothing if any error was found."""
     started = time.perf_counter()
+    config, config_diagnostics, config_sources = load_config(project.root)
     loaded = load_project(project.services_dir, project.root / "blocks")
-    diagnostics = list(loaded.diagnostics)
+    diagnostics = [*config_diagnostics, *loaded.diagnostics]
     services = loaded.services
     diagnostics.extend(check_services(services))
     diagnostics.extend(threshold_diagnostics(services))
     files: dict[str, str] = {}
     if not has_errors(diagnostics):
-        files = render_artifacts(project, services)
+        files = render_artifacts(project, services, config)
     return BuildResult(
         services=services,
         files=files,
         diagnostics=tuple(sorted_diagnostics(diagnostics)),
-        sources=loaded.sources,
+        sources={**config_sources, **loaded.sources},
         seconds=time.perf_counter() - started,
     )

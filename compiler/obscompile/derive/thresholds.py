@@ -41,9 +41,9 @@ class ResolvedThresholds:
 BASE_ONLY = ResolvedThresholds(steps=(Step("green", None),))
 
 
-def _compact(value: float | None) -> float | int | None:
+def compact_number(value: float | None) -> float | int | None:
     """Return whole numbers as int, so JSON and YAML show 5 rather than 5.0."""
-    if value is not None and value.is_integer() and abs(value) < 2**53:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
     return value
 
@@ -52,7 +52,7 @@ def _steps(bands: tuple[Band, ...], unit: str, capacity: float | None) -> tuple[
     steps = []
     for band in bands:
         value = None if band.lower is None else convert(band.lower, unit, capacity)
-        steps.append(Step(band.color, _compact(value)))
+        steps.append(Step(band.color, compact_number(value)))
     return tuple(steps)
 
 

@@ -6,11 +6,16 @@ serializer), never as template source, and undefined names fail the render.
 
 from __future__ import annotations
 
+import functools
+import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from ruamel.yaml import YAML
+from ruamel.yaml.scalarstring import LiteralScalarString, SingleQuotedScalarString
 
 import obscompile
 
@@ -30,6 +35,70 @@ def _tojson(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=False)
 
 
+# Text that a YAML block scalar cannot hold unchanged: tabs, trailing blanks on a
+# line, or leading blanks on the first line.
+_NOT_LITERAL = re.compile(r"\t|[ \t]\n|[ \t]$|^[ \t]")
+
+
+# Plain scalars that YAML 1.1 (gopkg.in/yaml.v2, which reads prometheus.yml and
+# promtool test files) resolves to a bool, null or number; such strings get quotes.
+_YAML11_IMPLICIT = re.compile(
+    r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE"
+    r"|on|On|ON|off|Off|OFF|~|null|Null|NULL"
+    r"|[-+]?(?:[0-9][0-9_]*)?\.?[0-9_]*(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?0[xob][0-9a-fA-F_]+|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+
+
+def _yaml_dumper(flow: bool) -> YAML:
+    yaml = YAML(typ="rt", pure=True)
+    yaml.width = 2**31 - 1
+    yaml.default_flow_style = flow
+    return yaml
+
+
+def _toyaml(value: Any, indent: int = 0, block: bool = False) -> str:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return _scalar_yaml(type(value), value, indent, block)
+    return _yaml_text(value, indent, block)
+
+
+@functools.lru_cache(maxsize=65536)
+def _scalar_yaml(kind: type, value: Any, indent: int, block: bool) -> str:
+    # `kind` keeps True, 1 and 1.0 apart, which compare equal as cache keys.
+    return _yaml_text(value, indent, block)
+
+
+def _yaml_text(value: Any, indent: int = 0, block: bool = False) -> str:
+    """Render a scalar or a small list or mapping as YAML text for a template slot.
+
+    Strings with a line break, and with `block=True` also strings with a `: ` (PromQL
+    such as `{state=~"LINK: up"}`), become `|-` block scalars whose lines are indented
+    by `indent` spaces, which must be two more than the column of the key they follow.
+    Other strings get quotes where YAML needs them. Lists and mappings come out in flow
+    style (`[]`, `{a: b}`).
+    """
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+    stream = io.StringIO()
+    if isinstance(value, dict | list | tuple):
+        _yaml_dumper(flow=True).dump(list(value) if isinstance(value, tuple) else value, stream)
+        return stream.getvalue().rstrip("\n")
+    wants_block = isinstance(value, str) and ("\n" in value or (block and ": " in value))
+    if wants_block and not _NOT_LITERAL.search(value):
+        value = LiteralScalarString(value)
+    elif isinstance(value, str) and _YAML11_IMPLICIT.match(value):
+        value = SingleQuotedScalarString(value)
+    _yaml_dumper(flow=False).dump({"k": value}, stream)
+    text = stream.getvalue()
+    text = text[2:].rstrip("\n").lstrip(" ")
+    if isinstance(value, LiteralScalarString):
+        head, *lines = text.split("\n")
+        text = "\n".join([head, *(" " * indent + line[2:] for line in lines)])
+    return text
+
+
 def make_environment(project_templates: Path | None = None) -> jinja2.Environment:
     """Create the environment; a project's own `templates/` overrides built-in names."""
     search = []
@@ -47,6 +116,7 @@ def make_environment(project_templates: Path | None = None) -> jinja2.Environmen
         lstrip_blocks=True,
     )
     env.filters["tojson"] = _tojson
+    env.filters["toyaml"] = _toyaml
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False}
     return env
 

@@ -9,7 +9,7 @@ import jinja2
 
 from obscompile.derive.layout import Flow, GridPos, panel_size
 from obscompile.derive.legend import panel_legend, result_labels
-from obscompile.derive.thresholds import ResolvedThresholds, resolve
+from obscompile.derive.thresholds import ResolvedThresholds, compact_number, resolve
 from obscompile.derive.units import UnitError, panel_unit
 from obscompile.model.panel import Panel, PanelType
 from obscompile.model.service import Service
@@ -54,8 +54,20 @@ class PanelView:
         return "time_series"
 
     @property
-    def percent_range(self) -> tuple[float, float] | None:
-        return {"percent": (0.0, 100.0), "percentunit": (0.0, 1.0)}.get(self.unit)
+    def gauge_range(self) -> tuple[float, float] | None:
+        """Return the gauge's min and max: the percent scale, or twice the top step.
+
+        Without a max, Grafana scales a gauge to the data itself, so a single
+        latency value would always fill the whole dial.
+        """
+        if self.unit == "percent":
+            return (0, 100)
+        if self.unit == "percentunit":
+            return (0, 1)
+        values = [s.value for s in self.thresholds.steps if s.value is not None]
+        if values and max(values) > 0:
+            return (0, compact_number(2 * max(values)))
+        return None
 
 
 @attrs.frozen

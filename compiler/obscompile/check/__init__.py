@@ -1,0 +1,26 @@
+"""Check stage: named checks that turn problems in the model into diagnostics.
+
+Each module defines one check (or a small family) and registers it by name, so
+importing this package registers them all. `run_checks` applies them.
+"""
+
+# Imported for their side effect: each module registers its checks.
+from obscompile.check import (  # noqa: F401
+    alert_template,
+    dashboard_duplicate_panel_title,
+    dashboard_heatmap_buckets,
+    dashboard_unit,
+    project_duplicates,
+    project_unsafe_name,
+    promql_histogram_le,
+    promql_job_matcher,
+    promql_rate_counter,
+    promql_rate_window,
+    promql_syntax,
+    promql_unknown_label,
+    promql_unknown_metric,
+    scrape_job,
+)
+from obscompile.check.registry import Check, Scope, check, registered_checks, run_checks
+
+__all__ = ["Check", "Scope", "check", "registered_checks", "run_checks"]

@@ -1,0 +1,77 @@
+"""alert/template: alert annotations that are not Go templates, and templated labels."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+
+from obscompile.check.context import ServiceContext
+from obscompile.check.registry import Scope, check
+from obscompile.diagnostics import Diagnostic, error
+from obscompile.gotemplate import (
+    GO_FUNCTIONS,
+    PROMETHEUS_FUNCTIONS,
+    find_template_error,
+)
+from obscompile.model.location import Location
+
+NAME = "alert/template"
+
+
+_UNDEFINED_FUNCTION = re.compile(r'^function "(.+)" not defined$')
+
+
+def _function_hint(message: str) -> str:
+    """Return `; did you mean "x"?` for an undefined function, if one is close."""
+    undefined = _UNDEFINED_FUNCTION.match(message)
+    if undefined is None:
+        return ""
+    functions = sorted(GO_FUNCTIONS | PROMETHEUS_FUNCTIONS)
+    close = difflib.get_close_matches(undefined.group(1), functions, n=1, cutoff=0.6)
+    return f'; did you mean "{close[0]}"?' if close else ""
+
+
+def _label_problems(
+    labels: tuple[tuple[str, str], ...], where: Location
+) -> Iterator[Diagnostic]:
+    for name, value in labels:
+        if "{{" in value:
+            yield error(
+                where,
+                f'alert label "{name}" is a template ("{value}"), but the labels of '
+                "an alert must stay the same between evaluations; move the text to "
+                "the summary or description",
+                NAME,
+            )
+
+
+@check(
+    NAME,
+    "alert annotations that are not valid Go templates, and templated alert labels",
+    scope=Scope.SERVICE,
+)
+def alert_template(context: ServiceContext) -> Iterator[Diagnostic]:
+    service = context.service
+    yield from _label_problems(
+        service.alerts.labels, service.locations.get("alerts", service.location)
+    )
+    for _row, panel in context.panels():
+        alert = panel.alert
+        for key in ("summary", "description"):
+            text = getattr(alert, key)
+            if text is None:
+                continue
+            found = find_template_error(text)
+            if found is None:
+                continue
+            value_at = alert.locations.get(key, alert.location)
+            yield error(
+                context.locate(value_at, text, found.offset),
+                f"alert {key} is not a valid Go template: {found.message}"
+                f"{_function_hint(found.message)}",
+                NAME,
+            )
+        yield from _label_problems(
+            alert.labels, alert.locations.get("labels", alert.location)
+        )

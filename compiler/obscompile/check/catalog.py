@@ -1,0 +1,225 @@
+"""Lookups in the metric catalogs for the series and labels a query selects."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+import attrs
+import promql_parser as pp
+
+from obscompile import promql
+from obscompile.check.context import GRAFANA_PLACEHOLDER, ServiceContext
+from obscompile.model.metric import Metric, MetricType
+from obscompile.model.service import Service
+
+# Series that exist without a catalog entry: `up` and `scrape_*` come from Prometheus
+# itself, the others from the default collectors of the client libraries.
+BUILTIN_METRICS = frozenset({"up"})
+BUILTIN_PREFIXES = ("scrape_", "process_", "nodejs_", "python_", "go_")
+
+
+@attrs.frozen
+class CatalogEntry:
+    """A catalog metric and the service whose manifest declares it."""
+
+    service: Service
+    metric: Metric
+
+
+def equal_values(selector: pp.VectorSelector, label: str) -> list[str]:
+    """Return the values of the `label="value"` matchers of `selector`."""
+    return [
+        m.value
+        for m in selector.matchers.matchers
+        if m.name == label and m.op == pp.MatchOp.Equal
+    ]
+
+
+def selector_name(selector: pp.VectorSelector) -> str | None:
+    """Return the metric name a selector matches exactly, or None."""
+    if selector.name:
+        return selector.name
+    names = equal_values(selector, "__name__")
+    return names[0] if names else None
+
+
+def is_placeholder(value: str) -> bool:
+    return GRAFANA_PLACEHOLDER in value
+
+
+def is_builtin(name: str) -> bool:
+    return name in BUILTIN_METRICS or name.startswith(BUILTIN_PREFIXES)
+
+
+def is_recorded(name: str) -> bool:
+    """Return True for a recording rule's series (`level:metric:operations`)."""
+    return ":" in name
+
+
+def exported_series(metric: Metric) -> tuple[str, ...]:
+    """Return the series names a client library exports for `metric`.
+
+    Besides `Metric.series_names()`, prometheus_client (Python) exports a
+    `<name>_created` gauge for each counter, histogram and summary.
+    """
+    names = metric.series_names()
+    if metric.type in (MetricType.COUNTER, MetricType.HISTOGRAM, MetricType.SUMMARY):
+        base = metric.name.removesuffix("_total")
+        names = (*names, f"{base}_created")
+    return names
+
+
+def find_metric(context: ServiceContext, series: str) -> CatalogEntry | None:
+    """Return the catalog entry that exports `series`: the service's own, else any."""
+    for service in (context.service, *context.services):
+        for metric in service.metrics:
+            if series in exported_series(metric):
+                return CatalogEntry(service, metric)
+    return None
+
+
+def find_base_name(context: ServiceContext, name: str) -> Metric | None:
+    """Return the catalog metric named `name` when it exports no series of that name."""
+    for service in (context.service, *context.services):
+        for metric in service.metrics:
+            if metric.name == name and name not in metric.series_names():
+                return metric
+    return None
+
+
+def catalog_series(services: Iterable[Service]) -> list[str]:
+    names: list[str] = []
+    for service in services:
+        for metric in service.metrics:
+            names.extend(n for n in metric.series_names() if n not in names)
+    return names
+
+
+def suggestion(word: str, choices: Iterable[str]) -> str:
+    """Return `; did you mean "x"?` for the closest choice, or an empty string."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f'; did you mean "{close[0]}"?' if close else ""
+
+
+def series_labels(entry: CatalogEntry, series: str) -> frozenset[str]:
+    """Return the labels that series `series` of a catalog metric carries."""
+    metric = entry.metric
+    labels = set(metric.labels) | set(promql.ALWAYS_LABELS)
+    for job in entry.service.scrape_jobs:
+        labels.update(name for name, _ in job.labels)
+    if metric.type is MetricType.HISTOGRAM and series.endswith("_bucket"):
+        labels.add("le")
+    if metric.type is MetricType.SUMMARY and series == metric.name:
+        labels.add("quantile")
+    return frozenset(labels)
+
+
+def selector_labels(
+    context: ServiceContext, selector: pp.VectorSelector
+) -> frozenset[str] | None:
+    """Return the labels of the series `selector` matches, or None if unknown."""
+    name = selector_name(selector)
+    if name is None:
+        return None
+    entry = find_metric(context, name)
+    return series_labels(entry, name) if entry is not None else None
+
+
+def vector_arguments(node: pp.Call) -> list[pp.Expr]:
+    """Return the arguments of a call that are not number or string literals."""
+    literals = pp.NumberLiteral | pp.StringLiteral
+    return [a for a in node.args if not isinstance(promql.strip_parens(a), literals)]
+
+
+def _string_argument(node: pp.Call, index: int) -> str | None:
+    if index < len(node.args):
+        argument = promql.strip_parens(node.args[index])
+        if isinstance(argument, pp.StringLiteral):
+            return argument.val
+    return None
+
+
+def available_labels(context: ServiceContext, node: pp.Expr) -> frozenset[str] | None:
+    """Return the labels of the series `node` evaluates to, or None if not known.
+
+    The sets come from the catalog, so they are exact only for catalog metrics.
+    """
+    node = promql.strip_parens(node)
+    if isinstance(node, pp.NumberLiteral | pp.StringLiteral):
+        return frozenset()
+    if isinstance(node, pp.VectorSelector):
+        return selector_labels(context, node)
+    if isinstance(node, pp.MatrixSelector):
+        return selector_labels(context, node.vector_selector)
+    if isinstance(node, pp.SubqueryExpr | pp.UnaryExpr):
+        return available_labels(context, node.expr)
+    if isinstance(node, pp.AggregateExpr):
+        return _aggregation_labels(context, node)
+    if isinstance(node, pp.Call):
+        return _call_labels(context, node)
+    if isinstance(node, pp.BinaryExpr):
+        return _binary_labels(context, node)
+    return None
+
+
+def _aggregation_labels(
+    context: ServiceContext, node: pp.AggregateExpr
+) -> frozenset[str] | None:
+    operator = str(node.op)
+    modifier = node.modifier
+    if operator in ("topk", "bottomk", "limitk", "limit_ratio"):
+        return available_labels(context, node.expr)
+    extra: set[str] = set()
+    if operator == "count_values" and isinstance(node.param, pp.StringLiteral):
+        extra.add(node.param.val)
+    if modifier is None:
+        return frozenset(extra)
+    if modifier.type == pp.AggModifierType.By:
+        return frozenset(modifier.labels) | extra
+    inner = available_labels(context, node.expr)
+    return None if inner is None else (inner - set(modifier.labels)) | extra
+
+
+def _call_labels(context: ServiceContext, node: pp.Call) -> frozenset[str] | None:
+    name = node.func.name
+    vectors = vector_arguments(node)
+    if name in ("vector", "time", "scalar", "pi"):
+        return frozenset()
+    if name in ("absent", "absent_over_time") or not vectors:
+        return None
+    if name == "histogram_quantile":
+        inner = available_labels(context, vectors[-1])
+        return None if inner is None else inner - {"le"}
+    inner = available_labels(context, vectors[0])
+    if inner is not None and name in ("label_replace", "label_join"):
+        target = _string_argument(node, 1)
+        return inner | {target} if target else inner
+    return inner
+
+
+def _binary_labels(
+    context: ServiceContext, node: pp.BinaryExpr
+) -> frozenset[str] | None:
+    if promql.number_value(node.lhs) is not None:
+        return available_labels(context, node.rhs)
+    left = available_labels(context, node.lhs)
+    if promql.number_value(node.rhs) is not None:
+        return left
+    right = available_labels(context, node.rhs)
+    operator = str(node.op)
+    if operator == "or":
+        return None if left is None or right is None else left | right
+    modifier = node.modifier
+    matching = modifier.matching if modifier is not None else None
+    card = str(modifier.card) if modifier is not None else ""
+    if matching is None or operator in ("and", "unless"):
+        return left
+    include = set(modifier.group_labels or ()) if modifier is not None else set()
+    if "ManyToOne" in card:
+        return None if left is None else left | include
+    if "OneToMany" in card:
+        return None if right is None else right | include
+    if matching.type == pp.LabelModifierType.Include:
+        return frozenset(matching.labels)
+    return None if left is None else left - set(matching.labels)

@@ -1,0 +1,43 @@
+"""promql/unknown-metric: a query selects a metric that no catalog declares."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import promql_parser as pp
+
+from obscompile.check import catalog
+from obscompile.check.context import PanelContext
+from obscompile.check.registry import check
+from obscompile.diagnostics import Diagnostic, error
+
+NAME = "promql/unknown-metric"
+
+
+@check(NAME, "a query selects a metric that the service's catalog does not declare")
+def unknown_metric(context: PanelContext) -> Iterator[Diagnostic]:
+    # A service without a catalog has nothing to compare against.
+    if not context.service.metrics:
+        return
+    known = catalog.catalog_series((context.service, *context.services))
+    reported: set[str] = set()
+    for selector in context.query.of_type(pp.VectorSelector):
+        name = catalog.selector_name(selector)
+        if name is None or name in reported or catalog.is_placeholder(name):
+            continue
+        if catalog.is_builtin(name) or catalog.is_recorded(name):
+            continue
+        if catalog.find_metric(context, name) is not None:
+            continue
+        reported.add(name)
+        base = catalog.find_base_name(context, name)
+        if base is not None:
+            series = ", ".join(base.series_names())
+            message = f'metric "{name}" is a {base.type}, whose series are {series}'
+        else:
+            hint = catalog.suggestion(name, known) or "; declare it under metrics:"
+            message = (
+                f'metric "{name}" is not in the catalog of service '
+                f'"{context.service.name}"{hint}'
+            )
+        yield error(context.node_location(selector), message, NAME)

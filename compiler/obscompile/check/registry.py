@@ -1,0 +1,99 @@
+"""The registry of named checks, and the runner that applies them to a project.
+
+A check is one function registered with `@check(name, description, scope=...)`. It
+receives a context and yields diagnostics, and it must report bad input as
+diagnostics instead of printing or raising. The scope sets how often it runs: once
+per project, once per service, or once per panel.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from obscompile.check.context import ProjectContext
+from obscompile.diagnostics import Diagnostic, UsageError, sorted_diagnostics
+from obscompile.model.service import Service
+
+
+class Scope(enum.StrEnum):
+    PROJECT = "project"
+    SERVICE = "service"
+    PANEL = "panel"
+
+
+# A project check takes a ProjectContext, a service check a ServiceContext and a panel
+# check a PanelContext.
+CheckFunction = Callable[[Any], Iterable[Diagnostic]]
+
+
+@attrs.frozen
+class Check:
+    """One named check: `promql/histogram-le`, what it finds, and its function."""
+
+    name: str
+    description: str
+    function: CheckFunction
+    scope: Scope
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def check(
+    name: str, description: str, scope: Scope = Scope.PANEL
+) -> Callable[[CheckFunction], CheckFunction]:
+    """Register the decorated function as the check `name`."""
+
+    def register(function: CheckFunction) -> CheckFunction:
+        if name in REGISTRY:
+            raise ValueError(f'check "{name}" is registered twice')
+        REGISTRY[name] = Check(name, description, function, scope)
+        return function
+
+    return register
+
+
+def registered_checks() -> tuple[Check, ...]:
+    """Return every registered check, sorted by name."""
+    return tuple(REGISTRY[name] for name in sorted(REGISTRY))
+
+
+def _run(found: Check, project: ProjectContext) -> Iterable[Diagnostic]:
+    if found.scope is Scope.PROJECT:
+        yield from found.function(project)
+        return
+    for service in project.services:
+        context = project.for_service(service)
+        if found.scope is Scope.SERVICE:
+            yield from found.function(context)
+            continue
+        for row, panel in context.panels():
+            yield from found.function(context.for_panel(row, panel))
+
+
+def run_checks(
+    services: Sequence[Service],
+    *,
+    sources: Mapping[str, str] | None = None,
+    select: Collection[str] | None = None,
+) -> list[Diagnostic]:
+    """Run every registered check (or those named in `select`) over `services`.
+
+    `sources` maps each manifest's display name to its text (`LoadResult.sources`);
+    with it, positions inside quoted or block scalars are exact. Returns the
+    diagnostics sorted by position, without duplicates.
+    """
+    if select is not None:
+        unknown = sorted(set(select) - set(REGISTRY))
+        if unknown:
+            raise UsageError(f"no check named {', '.join(unknown)}")
+    project = ProjectContext(tuple(services), sources or {})
+    diagnostics: list[Diagnostic] = []
+    for found in registered_checks():
+        if select is None or found.name in select:
+            diagnostics.extend(_run(found, project))
+    return sorted_diagnostics(diagnostics)

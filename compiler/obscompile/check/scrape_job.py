@@ -1,0 +1,106 @@
+"""scrape/job: scrape settings that Prometheus rejects, or accepts and then fails on."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+
+import promql_parser as pp
+
+from obscompile.check.context import ServiceContext
+from obscompile.check.registry import Scope, check
+from obscompile.diagnostics import Diagnostic, error
+from obscompile.model.scrape import ScrapeJob
+from obscompile.promql import duration_text
+
+NAME = "scrape/job"
+
+# Prometheus's default global scrape_interval, for jobs that set none.
+# NOTE: a global interval set elsewhere in prometheus.yml is not seen here.
+DEFAULT_SCRAPE_INTERVAL = timedelta(minutes=1)
+
+# host:port, where the host may be a bracketed IPv6 address and the port is optional.
+_TARGET = re.compile(r"(?P<host>\[[^\]]*\]|[^:\[\]]*)(?::(?P<port>.*))?")
+
+
+def parse_duration(text: str) -> timedelta | None:
+    try:
+        return pp.parse_duration(text)
+    except ValueError:
+        return None
+
+
+def interval_of(job: ScrapeJob) -> timedelta:
+    """Return the job's scrape interval, or the default when it sets none."""
+    if job.interval is None:
+        return DEFAULT_SCRAPE_INTERVAL
+    return parse_duration(job.interval) or DEFAULT_SCRAPE_INTERVAL
+
+
+def _timeout_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
+    for key in ("interval", "timeout"):
+        text = getattr(job, key)
+        if text is not None and parse_duration(text) is None:
+            yield error(
+                job.locations.get(key, job.location),
+                f'scrape {key} "{text}" is not a Prometheus duration such as 15s or 1m',
+                NAME,
+            )
+    timeout = parse_duration(job.timeout) if job.timeout else None
+    if timeout is None or timeout <= interval_of(job):
+        return
+    interval = job.interval or f"{duration_text(DEFAULT_SCRAPE_INTERVAL)} (the default)"
+    yield error(
+        job.locations.get("timeout", job.location),
+        f"scrape timeout {job.timeout} is longer than interval {interval}",
+        NAME,
+    )
+
+
+def target_problem(target: str) -> str | None:
+    """Return why `target` is not a valid host:port, or None."""
+    match = _TARGET.fullmatch(target)
+    if match is None or "/" in target:
+        return f'target "{target}" is not host:port; set scheme: and path: separately'
+    if not match.group("host"):
+        return f'target "{target}" has no host'
+    port = match.group("port")
+    if port is None:
+        return None
+    if not port.isdigit():
+        return f'target "{target}" has port "{port}", which is not a number'
+    if not 1 <= int(port) <= 65535:
+        return f'target "{target}" has port {int(port)}, outside 1-65535'
+    return None
+
+
+def _target_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
+    if "targets" not in job.locations and "port" in job.locations:
+        # The loader wrote the target as <job>:<port>, so the port is what to fix.
+        port = job.targets[0].rpartition(":")[2] if job.targets else ""
+        if not (port.isdigit() and 1 <= int(port) <= 65535):
+            yield error(job.locations["port"], f"port {port} is outside 1-65535", NAME)
+        return
+    for target in job.targets:
+        problem = target_problem(target)
+        if problem is not None:
+            yield error(job.locations.get("targets", job.location), problem, NAME)
+
+
+@check(
+    NAME,
+    "a scrape timeout above the interval, an invalid target port or metrics path",
+    scope=Scope.SERVICE,
+)
+def scrape_job(context: ServiceContext) -> Iterator[Diagnostic]:
+    for job in context.service.scrape_jobs:
+        yield from _timeout_problems(job)
+        yield from _target_problems(job)
+        if not job.metrics_path.startswith("/"):
+            yield error(
+                job.locations.get("path", job.location),
+                f'metrics path "{job.metrics_path}" must start with "/"; '
+                f'use "/{job.metrics_path}"',
+                NAME,
+            )

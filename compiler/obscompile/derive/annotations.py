@@ -1,0 +1,133 @@
+"""Alert bands and the text of alert annotations: value formats, band wording, defaults."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import attrs
+
+from obscompile.derive.gorender import escape_text
+from obscompile.derive.thresholds import Step
+
+# How `{{ $value }}` is shown for each panel unit; any other unit uses `humanize`.
+VALUE_FORMATS = {
+    "s": "{{ $value | humanizeDuration }}",
+    "percent": '{{ printf "%.2f" $value }}%',
+    "percentunit": "{{ $value | humanizePercentage }}",
+}
+DEFAULT_VALUE_FORMAT = "{{ $value | humanize }}"
+
+
+def value_template(unit: str) -> str:
+    return VALUE_FORMATS.get(unit, DEFAULT_VALUE_FORMAT)
+
+
+def decimal_text(value: float) -> str:
+    """Return the shortest decimal text of a double without exponent (`0.05`, `1200`)."""
+    text = format(Decimal(repr(value)).normalize(), "f")
+    return text
+
+
+def bound_text(value: float, unit: str) -> str:
+    """Return a threshold in the panel's unit as a reader writes it (`5%`, `0.5s`)."""
+    if unit == "percent":
+        return decimal_text(value) + "%"
+    if unit == "percentunit":
+        return format((Decimal(repr(value)) * 100).normalize(), "f") + "%"
+    if unit in ("s", "ms"):
+        return decimal_text(value) + unit
+    return decimal_text(value)
+
+
+@attrs.frozen
+class Band:
+    """A range of values that a panel shows in one colour, in the query's unit.
+
+    `lower` is inclusive and `upper` exclusive, as Grafana colours a value; `equals`
+    is set instead for a value mapping, which matches one value exactly.
+    """
+
+    color: str
+    lower: float | None = None
+    upper: float | None = None
+    equals: float | None = None
+
+    def contains(self, value: float) -> bool:
+        if self.equals is not None:
+            return value == self.equals
+        if self.lower is not None and not value >= self.lower:
+            return False
+        return not (self.upper is not None and not value < self.upper)
+
+    def condition(self, expr: str) -> str:
+        """Return the PromQL filter that keeps exactly the values inside the band."""
+        from obscompile.derive.expressions import number_text
+
+        if self.equals is not None:
+            return f"{expr} == {number_text(self.equals)}"
+        parts = []
+        if self.lower is not None:
+            parts.append(f"{expr} >= {number_text(self.lower)}")
+        if self.upper is not None:
+            parts.append(f"{expr} < {number_text(self.upper)}")
+        return " and ".join(parts)
+
+    def words(self, unit: str) -> str:
+        """Describe the band for a reader: `at or above 5%`, `below 95%`, `equal to 0`."""
+        if self.equals is not None:
+            return f"equal to {bound_text(self.equals, unit)}"
+        parts = []
+        if self.lower is not None:
+            parts.append(f"at or above {bound_text(self.lower, unit)}")
+        if self.upper is not None:
+            parts.append(f"below {bound_text(self.upper, unit)}")
+        return " and ".join(parts)
+
+    @property
+    def bounds(self) -> tuple[float, ...]:
+        """Return the boundaries where the colour changes."""
+        if self.equals is not None:
+            return (self.equals,)
+        return tuple(b for b in (self.lower, self.upper) if b is not None)
+
+
+def bands_from_steps(steps: tuple[Step, ...], color: str) -> list[Band]:
+    """Return the bands of `color`: from each such step up to the next step."""
+    bands = []
+    for index, step in enumerate(steps):
+        if step.color != color:
+            continue
+        upper = steps[index + 1].value if index + 1 < len(steps) else None
+        lower = None if step.value is None else float(step.value)
+        if lower is None and upper is None:
+            # A panel whose only colour is this one does not colour by value.
+            continue
+        bands.append(Band(color, lower, None if upper is None else float(upper)))
+    return bands
+
+
+def summary_text(service_title: str, panel_title: str, unit: str, labels: tuple[str, ...]) -> str:
+    """Return the default summary template of an alert."""
+    text = f"{escape_text(service_title)}: {escape_text(panel_title)} is {value_template(unit)}"
+    if labels:
+        text += " for " + ", ".join(f"{label} {{{{ $labels.{label} }}}}" for label in labels)
+    return text
+
+
+def description_text(
+    panel_description: str,
+    panel_title: str,
+    dashboard_title: str,
+    band: Band,
+    unit: str,
+    colour: str,
+) -> str:
+    """Return the default description template of an alert."""
+    lead = panel_description.strip()
+    if lead and not lead.endswith((".", "!", "?")):
+        lead += "."
+    text = (
+        f"The value {value_template(unit)} is in the {colour} band ({band.words(unit)}) "
+        f'of panel "{escape_text(panel_title)}" on dashboard "{escape_text(dashboard_title)}".'
+    )
+    return f"{escape_text(lead)} {text}" if lead else text

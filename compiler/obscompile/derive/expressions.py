@@ -1,0 +1,252 @@
+"""Print PromQL from the parser's syntax tree, rewritten for recording and alerting rules.
+
+The printer follows the layout of Prometheus' own `String()` methods (`sum by (le) (x)`,
+`a / on (x) b`), so the text it writes is what `mimirtool rules lint` would write.
+Two rewrites are available while printing:
+
+- `job_grouping`: every aggregation also keeps `job`. Only safe when every selector
+  pins the same job with `job="x"`, because then no aggregation splits into more series.
+- `guard`: a division whose denominator is a counter rate, an increase or a count gets
+  the denominator wrapped as `(denominator > 0)`, so that a window without traffic gives
+  no sample instead of NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import promql_parser as pp
+
+from obscompile import promql
+from obscompile.gotemplate import go_quote
+
+_NON_NEGATIVE_FUNCTIONS = frozenset({"rate", "irate", "increase", "count_over_time"})
+_MATCH_OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
+
+
+class UnsupportedQuery(ValueError):
+    """A query uses syntax that the rule generator does not rewrite."""
+
+
+def number_text(value: float) -> str:
+    """Render a number as Prometheus prints a NumberLiteral (`100`, `0.95`, `1e-09`)."""
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if math.isnan(value):
+        return "NaN"
+    if value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    return repr(value)
+
+
+def matcher_op(matcher: pp.Matcher) -> str:
+    return _MATCH_OPS[str(matcher.op)]
+
+
+def pinned_job(node: pp.Expr) -> str | None:
+    """Return the job that every selector of the query pins with `job="x"`, if one does."""
+    jobs = set()
+    selectors = promql.selectors(node)
+    if not selectors:
+        return None
+    for selector in selectors:
+        values = [value for op, value in promql.matcher_values(selector, "job") if op == "MatchOp.Equal"]
+        if not values:
+            return None
+        jobs.add(values[0])
+    for call in promql.walk(node):
+        if isinstance(call, pp.Call) and call.func.name in ("vector", "time", "scalar"):
+            return None
+    return jobs.pop() if len(jobs) == 1 else None
+
+
+def is_guarded(node: pp.Expr) -> bool:
+    """Return True for `x > 0` (in parentheses or not), the guard form itself."""
+    node = promql.strip_parens(node)
+    return (
+        isinstance(node, pp.BinaryExpr)
+        and str(node.op) == ">"
+        and promql.number_value(node.rhs) == 0
+        and not (node.modifier is not None and node.modifier.return_bool)
+    )
+
+
+def is_non_negative(node: pp.Expr) -> bool:
+    """Return True when the expression is a counter rate, an increase or a count."""
+    node = promql.strip_parens(node)
+    if isinstance(node, pp.AggregateExpr):
+        if str(node.op) == "count":
+            return True
+        if str(node.op) in ("sum", "max", "min", "avg"):
+            return is_non_negative(node.expr)
+        return False
+    if isinstance(node, pp.Call):
+        return node.func.name in _NON_NEGATIVE_FUNCTIONS
+    return False
+
+
+def is_vector(node: pp.Expr) -> bool:
+    node = promql.strip_parens(node)
+    if isinstance(node, pp.NumberLiteral | pp.StringLiteral):
+        return False
+    if isinstance(node, pp.Call) and node.func.name == "scalar":
+        return False
+    if isinstance(node, pp.BinaryExpr):
+        return is_vector(node.lhs) or is_vector(node.rhs)
+    if isinstance(node, pp.UnaryExpr):
+        return is_vector(node.expr)
+    return True
+
+
+class Printer:
+    """Render a syntax tree as PromQL text, with the optional rewrites of this module."""
+
+    def __init__(
+        self,
+        job_grouping: bool = False,
+        guard: bool = False,
+        extra_matchers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self.job_grouping = job_grouping
+        self.guard = guard
+        self.extra_matchers = extra_matchers
+
+    def text(self, node: pp.Expr) -> str:
+        method = getattr(self, "_" + type(node).__name__, None)
+        if method is None:
+            raise UnsupportedQuery(f"cannot print {type(node).__name__} nodes")
+        return method(node)
+
+    def _NumberLiteral(self, node: pp.NumberLiteral) -> str:
+        return number_text(float(node.val))
+
+    def _StringLiteral(self, node: pp.StringLiteral) -> str:
+        return go_quote(node.val)
+
+    def _ParenExpr(self, node: pp.ParenExpr) -> str:
+        return f"({self.text(node.expr)})"
+
+    def _UnaryExpr(self, node: pp.UnaryExpr) -> str:
+        return f"-{self.text(node.expr)}"
+
+    def _VectorSelector(self, node: pp.VectorSelector) -> str:
+        if node.matchers.or_matchers:
+            raise UnsupportedQuery("selectors with `or` matchers are not supported")
+        parts = [f"{m.name}{matcher_op(m)}{go_quote(m.value)}" for m in node.matchers.matchers]
+        parts += [f"{name}={go_quote(value)}" for name, value in self.extra_matchers]
+        matchers = ",".join(parts)
+        text = node.name or ""
+        if matchers or not text:
+            text += "{" + matchers + "}"
+        return text + self._modifiers(node)
+
+    def _modifiers(self, node: pp.VectorSelector | pp.SubqueryExpr) -> str:
+        text = ""
+        if node.offset is not None:
+            text += f" offset {promql.duration_text(node.offset)}"
+        if node.at is not None:
+            raise UnsupportedQuery("the @ modifier is not supported in rules")
+        return text
+
+    def _MatrixSelector(self, node: pp.MatrixSelector) -> str:
+        selector = node.vector_selector
+        plain = self._VectorSelector(selector)
+        modifiers = self._modifiers(selector)
+        base = plain[: len(plain) - len(modifiers)] if modifiers else plain
+        return f"{base}[{promql.duration_text(node.range)}]{modifiers}"
+
+    def _SubqueryExpr(self, node: pp.SubqueryExpr) -> str:
+        step = promql.duration_text(node.step) if node.step else ""
+        return f"{self.text(node.expr)}[{promql.duration_text(node.range)}:{step}]" + self._modifiers(
+            node
+        )
+
+    def _Call(self, node: pp.Call) -> str:
+        return f"{node.func.name}({', '.join(self.text(arg) for arg in node.args)})"
+
+    def _AggregateExpr(self, node: pp.AggregateExpr) -> str:
+        op = str(node.op)
+        modifier = node.modifier
+        grouping = ""
+        if modifier is not None and modifier.type == pp.AggModifierType.Without:
+            labels = list(modifier.labels)
+            if self.job_grouping:
+                labels = [label for label in labels if label != "job"]
+            grouping = f" without ({', '.join(labels)}) "
+        else:
+            labels = list(modifier.labels) if modifier is not None else []
+            if self.job_grouping and "job" not in labels:
+                labels.insert(0, "job")
+            if labels:
+                grouping = f" by ({', '.join(labels)}) "
+        inner = self.text(node.expr)
+        if node.param is not None:
+            inner = f"{self.text(node.param)}, {inner}"
+        return f"{op}{grouping}({inner})"
+
+    def _BinaryExpr(self, node: pp.BinaryExpr) -> str:
+        op = str(node.op)
+        modifier = node.modifier
+        text_modifier = ""
+        if modifier is not None:
+            if modifier.return_bool:
+                text_modifier += " bool"
+            matching = modifier.matching
+            if matching is not None and (matching.labels or matching.type == pp.LabelModifierType.Include):
+                keyword = "on" if matching.type == pp.LabelModifierType.Include else "ignoring"
+                text_modifier += f" {keyword} ({', '.join(matching.labels)})"
+            card = str(modifier.card)
+            if "ManyToOne" in card or "OneToMany" in card:
+                keyword = "group_left" if "ManyToOne" in card else "group_right"
+                text_modifier += f" {keyword} ({', '.join(modifier.group_labels or [])})"
+        lhs = self.text(node.lhs)
+        rhs = self.text(node.rhs)
+        if self.guard and self._needs_guard(node):
+            rhs = f"({self.text(promql.strip_parens(node.rhs))} > 0)"
+        return f"{lhs} {op}{text_modifier} {rhs}"
+
+    @staticmethod
+    def _needs_guard(node: pp.BinaryExpr) -> bool:
+        return (
+            str(node.op) == "/"
+            and is_vector(node.lhs)
+            and is_vector(node.rhs)
+            and not is_guarded(node.rhs)
+            and is_non_negative(node.rhs)
+        )
+
+
+def render(
+    node: pp.Expr,
+    job_grouping: bool = False,
+    guard: bool = False,
+    extra_matchers: tuple[tuple[str, str], ...] = (),
+) -> str:
+    """Render `node` as one line of PromQL, applying the requested rewrites.
+
+    `extra_matchers` are added to every selector, which pins one series of a query
+    that groups by those labels.
+    """
+    return Printer(job_grouping, guard, extra_matchers).text(node)
+
+
+def render_rule_expr(node: pp.Expr, job_grouping: bool = False, guard: bool = False) -> str:
+    """Render a rule expression; a top-level division goes on three lines.
+
+    `sum(a)\\n/\\n(sum(b) > 0)` reads as numerator over denominator, and the rule file
+    then holds it as a block scalar.
+    """
+    printer = Printer(job_grouping=job_grouping, guard=guard)
+    top = promql.strip_parens(node)
+    if (
+        isinstance(top, pp.BinaryExpr)
+        and str(top.op) == "/"
+        and top.modifier is None
+        and is_vector(top.lhs)
+        and is_vector(top.rhs)
+    ):
+        one_line = printer.text(top)
+        lhs = printer.text(top.lhs)
+        rhs = one_line[len(lhs) + len(" / ") :]
+        return f"{lhs}\n/\n{rhs}"
+    return printer.text(node)

@@ -1,0 +1,274 @@
+"""Recording rules: which panel queries are recorded, under which name, with which expression.
+
+Names follow `level:metric:operations` (see docs/recording-rules.md):
+
+- level: the labels of the result joined by `_`; `job` comes first and is added when
+  every selector pins one job, because grouping by a label with a single value keeps
+  the values the same;
+- metric: the metric name without `_total` after rate/increase (without `_bucket` under
+  `histogram_quantile`), followed by the values of its label matchers other than `job`;
+  a division is `numerator_per_denominator`;
+- operations: newest first, joined by `_`: `p95` for a quantile, `ratio` for a division,
+  the aggregation unless it is a plain `sum` under other operations, and the range
+  function with its window (`rate5m`, `increase1h`).
+
+A constant factor at the top of a query (`... * 100`) stays outside the rule, so the
+rule records the ratio and whoever reads it applies the factor in the same position.
+"""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+import promql_parser as pp
+
+from obscompile import promql
+from obscompile.derive.expressions import (
+    UnsupportedQuery,
+    is_vector,
+    matcher_op,
+    number_text,
+    pinned_job,
+    render,
+    render_rule_expr,
+)
+from obscompile.model.service import Service
+
+RECORD_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LEVEL_PART = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+class UnnamedQuery(ValueError):
+    """The naming rule has no name for this query shape; the message says why."""
+
+
+class PlainSelector(UnnamedQuery):
+    """The query is a plain selector: a stored series that needs no recording rule."""
+
+
+@attrs.frozen
+class RecordingRule:
+    """One `record:` rule.
+
+    `expr` is the rule's expression; `query` is the raw expression it stands for, as
+    the panel wrote it, without the denominator guard and the added `job` grouping.
+    """
+
+    record: str
+    expr: str
+    query: str
+
+
+@attrs.frozen
+class RecordedQuery:
+    """How an alert or a dashboard reads a panel query through a recording rule.
+
+    `scale` is the constant factor kept outside the rule, `scale_first` tells whether
+    the query wrote it before the recorded part (`100 * x`) or after (`x * 100`).
+    """
+
+    rule: RecordingRule
+    scale: float | None = None
+    scale_first: bool = False
+
+    def reader(self, selector: str) -> str:
+        """Return the expression that gives the panel's value from the recorded series."""
+        if self.scale is None:
+            return selector
+        factor = number_text(self.scale)
+        return f"{factor} * {selector}" if self.scale_first else f"{selector} * {factor}"
+
+
+def split_scale(node: pp.Expr) -> tuple[pp.Expr, float | None, bool]:
+    """Return `(recorded part, factor, factor_first)` for `x * k`, `k * x` or plain `x`."""
+    top = promql.strip_parens(node)
+    if isinstance(top, pp.BinaryExpr) and str(top.op) == "*" and top.modifier is None:
+        right, left = promql.number_value(top.rhs), promql.number_value(top.lhs)
+        if right is not None and left is None:
+            return top.lhs, right, False
+        if left is not None and right is None:
+            return top.rhs, left, True
+    return node, None, False
+
+
+def _sanitize(value: str, regex: bool) -> str:
+    if regex:
+        for token in (".*", ".+", "^", "$"):
+            value = value.replace(token, "")
+        value = value.replace(".", "x")
+    return re.sub(r"[^a-z0-9]+", "_", value.lower()).strip("_")
+
+
+def _qualifiers(selector: pp.VectorSelector) -> list[str]:
+    words = []
+    for matcher in selector.matchers.matchers:
+        if matcher.name in ("job", "__name__"):
+            continue
+        op = matcher_op(matcher)
+        word = _sanitize(matcher.value, regex=op in ("=~", "!~"))
+        if not word:
+            continue
+        words.append(f"not_{word}" if op.startswith("!") else word)
+    return words
+
+
+def _selector_metric(selector: pp.VectorSelector, strip: str | None) -> str:
+    if not selector.name:
+        raise UnnamedQuery("a selector without a metric name has no metric part")
+    name = selector.name
+    if strip and name.endswith(strip):
+        name = name.removesuffix(strip)
+    return "_".join([name, *_qualifiers(selector)])
+
+
+def quantile_text(value: float) -> str:
+    """Return `p95` for 0.95, `p50` for 0.5, `p999` for 0.999, `p100` for 1."""
+    if value >= 1:
+        return "p100"
+    digits = repr(value).split(".")[1] if "." in repr(value) else "0"
+    return "p" + digits.ljust(2, "0")
+
+
+def _term(node: pp.Expr, strip: str | None = None) -> tuple[str, list[str]]:
+    """Return `(metric part, operations)` for one side of a query."""
+    node = promql.strip_parens(node)
+    if isinstance(node, pp.VectorSelector):
+        return _selector_metric(node, strip), []
+    if isinstance(node, pp.AggregateExpr):
+        if node.param is not None:
+            raise UnnamedQuery(f"{node.op}() takes a parameter that the name cannot show")
+        metric, ops = _term(node.expr, strip)
+        return metric, [str(node.op), *ops]
+    if isinstance(node, pp.Call):
+        name = node.func.name
+        if name == "histogram_quantile":
+            quantile = promql.number_value(node.args[0])
+            if quantile is None:
+                raise UnnamedQuery("histogram_quantile() needs a constant quantile")
+            metric, ops = _term(node.args[1], strip="_bucket")
+            return metric, [quantile_text(quantile), *ops]
+        if name in promql.RANGE_FUNCTIONS or name.endswith("_over_time"):
+            matrix = promql.strip_parens(node.args[-1])
+            if not isinstance(matrix, pp.MatrixSelector):
+                raise UnnamedQuery(f"{name}() over a subquery is not named")
+            suffix = "_total" if name in promql.COUNTER_FUNCTIONS and strip is None else strip
+            metric = _selector_metric(matrix.vector_selector, suffix)
+            operation = name.replace("_", "") + promql.duration_text(matrix.range)
+            return metric, [operation]
+        raise UnnamedQuery(f"{name}() is not part of the naming rule")
+    if isinstance(node, pp.BinaryExpr) and str(node.op) == "/" and is_vector(node.lhs) and is_vector(node.rhs):
+        numerator, ops = _term(node.lhs, strip)
+        denominator, _ = _term(node.rhs, strip)
+        return f"{numerator}_per_{denominator}", ["ratio", *ops]
+    if isinstance(node, pp.BinaryExpr) and str(node.op) == ">" and promql.number_value(node.rhs) == 0:
+        # A denominator that the query already guards is named as the guarded part.
+        return _term(node.lhs, strip)
+    raise UnnamedQuery(f"a {type(node).__name__} query is not part of the naming rule")
+
+
+def _operations(ops: list[str]) -> str:
+    if len(ops) > 1:
+        ops = [op for op in ops if op != "sum"]
+    return "_".join(ops)
+
+
+def level_labels(node: pp.Expr, service: Service | None) -> tuple[str, ...]:
+    """Return the labels of the recorded series, `job` first when the query pins one."""
+    labels = promql.output_labels(node)
+    names = list(labels.names)
+    if labels.open:
+        metric = service.metric(labels.selector_metric) if service and labels.selector_metric else None
+        if metric is None:
+            raise UnnamedQuery("the query keeps every label of a metric that the catalog lacks")
+        dropped = {
+            label
+            for n in promql.walk(node)
+            if isinstance(n, pp.AggregateExpr)
+            and n.modifier is not None
+            and n.modifier.type == pp.AggModifierType.Without
+            for label in n.modifier.labels
+        }
+        kept = ["job", "instance", *(label for label in metric.labels if label != "le")]
+        names = [label for label in kept if label not in dropped]
+    elif pinned_job(node) is not None and "job" not in names:
+        names.insert(0, "job")
+    elif "job" in names:
+        names.remove("job")
+        names.insert(0, "job")
+    if not names:
+        raise UnnamedQuery(
+            "the query aggregates every series of every job into one; "
+            'filter on one job (job="x") or group by labels'
+        )
+    return tuple(names)
+
+
+def record_name(node: pp.Expr, service: Service | None = None) -> str:
+    """Return the `level:metric:operations` name of a recorded query; raise UnnamedQuery."""
+    names = level_labels(node, service)
+    if not all(_LEVEL_PART.match(name) for name in names):
+        raise UnnamedQuery("a label of the result is not a valid label name")
+    metric, ops = _term(node)
+    operations = _operations(ops)
+    if not operations:
+        raise UnnamedQuery("a plain selector is already a stored series")
+    name = f"{'_'.join(names)}:{metric}:{operations}"
+    if not RECORD_NAME.match(name) or len(name.split(":")) != 3:
+        raise UnnamedQuery(f"the derived name {name!r} is not a valid metric name")
+    return name
+
+
+def plan_query(query: str, service: Service | None = None) -> RecordedQuery:
+    """Return the recording rule that stands for `query`; raise UnnamedQuery if none does."""
+    try:
+        node = promql.parse(query)
+    except promql.QueryError as exc:
+        raise UnnamedQuery(f"the query does not parse: {exc}") from None
+    recorded, scale, scale_first = split_scale(node)
+    if isinstance(promql.strip_parens(recorded), pp.VectorSelector):
+        raise PlainSelector("a plain selector is already a stored series")
+    name = record_name(recorded, service)
+    job_grouping = pinned_job(recorded) is not None
+    try:
+        expr = render_rule_expr(recorded, job_grouping=job_grouping, guard=True)
+        raw = render(recorded)
+    except UnsupportedQuery as exc:
+        raise UnnamedQuery(str(exc)) from None
+    return RecordedQuery(RecordingRule(name, expr, raw), scale, scale_first)
+
+
+def uses_histogram_quantile(query: str) -> bool:
+    try:
+        node = promql.parse(query)
+    except promql.QueryError:
+        return False
+    return any(
+        isinstance(n, pp.Call) and n.func.name == "histogram_quantile" for n in promql.walk(node)
+    )
+
+
+def deduplicate(rules: list[RecordingRule]) -> tuple[list[RecordingRule], dict[str, str]]:
+    """Record identical expressions once and give distinct ones distinct names.
+
+    Returns the rules in first-seen order and a map from each requested name to the
+    name finally used, which differs only when two expressions derived the same name.
+    """
+    by_expr: dict[str, RecordingRule] = {}
+    taken: dict[str, str] = {}
+    renamed: dict[str, str] = {}
+    for rule in rules:
+        if rule.expr in by_expr:
+            continue
+        name = rule.record
+        if name in taken:
+            level, metric, ops = name.split(":")
+            number = 2
+            while f"{level}:{metric}_{number}:{ops}" in taken:
+                number += 1
+            name = f"{level}:{metric}_{number}:{ops}"
+        taken[name] = rule.expr
+        by_expr[rule.expr] = attrs.evolve(rule, record=name)
+    for rule in rules:
+        renamed[rule.expr] = by_expr[rule.expr].record
+    return list(by_expr.values()), renamed

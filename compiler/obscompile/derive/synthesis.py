@@ -1,0 +1,281 @@
+"""Synthesize promtool input series that drive a query to a chosen value.
+
+A query is taken apart by its shape: a gauge under an aggregation, a counter under
+`rate`/`increase`, a ratio of two counter rates, or `histogram_quantile` over bucket
+rates, optionally times a constant. Each shape gets series whose labels satisfy every
+matcher of the query and carry the requested group labels (the labels the result is
+grouped by). Counters grow by whole numbers per sample, so the expanded values stay
+exact; the caller checks the value the query really gives with the evaluator.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+
+import attrs
+import promql_parser as pp
+
+from obscompile import promql
+from obscompile.derive.annotations import decimal_text
+from obscompile.derive.expressions import is_guarded, is_vector, matcher_op
+from obscompile.gotemplate import go_quote
+from obscompile.model.service import Service
+
+_DEFAULT_VALUES = ("other", "200", "ok", "0")
+
+
+class CannotSynthesize(ValueError):
+    """No input series for this query shape and value; the message says why."""
+
+
+@attrs.frozen
+class InputSeries:
+    """One input series: a counter growing by `step` per sample, or a constant gauge."""
+
+    labels: tuple[tuple[str, str], ...]
+    step: float
+    counter: bool
+
+    def series_text(self) -> str:
+        mapping = dict(self.labels)
+        name = mapping.pop("__name__", "")
+        body = ",".join(f"{key}={go_quote(value)}" for key, value in sorted(mapping.items()))
+        return f"{name}{{{body}}}"
+
+    def values_text(self, samples: int) -> str:
+        """Return the expanding notation for `samples + 1` values."""
+        if self.counter:
+            return f"0+{decimal_text(self.step)}x{samples}"
+        return f"{decimal_text(self.step)}x{samples}"
+
+    def value_at(self, index: int) -> float:
+        return self.step * index if self.counter else self.step
+
+
+@attrs.frozen
+class Context:
+    """What synthesis needs beyond the query: catalog, sample interval, fixed labels."""
+
+    service: Service | None
+    interval_s: int
+    group: tuple[tuple[str, str], ...] = ()
+    instance: str | None = None
+    multiplier: int = 1
+
+
+def _regex_examples(pattern: str) -> list[str]:
+    """Return strings that a simple RE2 pattern should match, for checking with re."""
+    examples = []
+    for alternative in _split_alternatives(pattern):
+        text = alternative
+        text = re.sub(r"\[\^?([^\]])[^\]]*\]", r"\1", text)
+        text = text.replace(r"\d", "0").replace(r"\w", "a").replace(r"\.", ".")
+        text = re.sub(r"\.\*|\.\+", "x", text)
+        text = text.replace(".", "0")
+        text = re.sub(r"[*?]", "", text).replace("+", "").replace("(", "").replace(")", "")
+        text = text.replace("^", "").replace("$", "")
+        examples.append(text)
+    return examples
+
+
+def _split_alternatives(pattern: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for char in pattern:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "|" and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return parts
+
+
+def _satisfies(value: str, constraints: list[tuple[str, str]]) -> bool:
+    for op, expected in constraints:
+        if op == "=" and value != expected:
+            return False
+        if op == "!=" and value == expected:
+            return False
+        if op in ("=~", "!~"):
+            hit = re.fullmatch(expected, value) is not None
+            if hit != (op == "=~"):
+                return False
+    return True
+
+
+def _candidates(label: str, constraints: list[tuple[str, str]]) -> list[str]:
+    values = []
+    for op, expected in constraints:
+        if op == "=":
+            values.append(expected)
+        elif op == "=~":
+            values.extend(_regex_examples(expected))
+    values.extend(f"{label}-{n}" for n in (1, 2))
+    values.extend(_DEFAULT_VALUES)
+    return list(dict.fromkeys(values))
+
+
+def _constraints(selectors: list[pp.VectorSelector]) -> dict[str, list[tuple[str, str]]]:
+    found: dict[str, list[tuple[str, str]]] = {}
+    for selector in selectors:
+        for matcher in selector.matchers.matchers:
+            if matcher.name != "__name__":
+                found.setdefault(matcher.name, []).append((matcher_op(matcher), matcher.value))
+    return found
+
+
+def series_labels(
+    match: list[pp.VectorSelector],
+    context: Context,
+    avoid: list[pp.VectorSelector] = (),
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Return labels that every selector in `match` selects and no selector in `avoid`."""
+    name = match[0].name
+    wanted = _constraints(match)
+    labels: dict[str, str] = dict(context.group)
+    labels.update(extra or {})
+    for label, constraints in wanted.items():
+        if label in labels:
+            if not _satisfies(labels[label], constraints):
+                raise CannotSynthesize(f'label {label}="{labels[label]}" does not satisfy the query')
+            continue
+        value = next((v for v in _candidates(label, constraints) if _satisfies(v, constraints)), None)
+        if value is None:
+            raise CannotSynthesize(f"no value of label {label} satisfies {constraints}")
+        labels[label] = value
+    if avoid:
+        labels = _avoiding(labels, wanted, _constraints(list(avoid)), context)
+    if context.instance and "instance" not in labels:
+        labels["instance"] = context.instance
+    if name:
+        labels["__name__"] = name
+    return labels
+
+
+def _avoiding(labels, wanted, unwanted, context: Context) -> dict[str, str]:
+    fixed = dict(context.group)
+    for label, constraints in unwanted.items():
+        if label in fixed or label == "job":
+            continue
+        # A value that breaks `!~ "5.."` or `!= "x"` is one that the pattern matches.
+        flipped = [("=~" if op in ("=~", "!~") else "=", value) for op, value in constraints]
+        for value in _candidates(label, wanted.get(label, []) + flipped):
+            if _satisfies(value, wanted.get(label, [])) and not _satisfies(value, constraints):
+                return {**labels, label: value}
+    raise CannotSynthesize("no series matches the denominator without matching the numerator")
+
+
+def _counter_selector(node: pp.Expr) -> tuple[pp.VectorSelector, pp.MatrixSelector, str]:
+    """Return the selector of `agg(rate(selector[r]))` or `rate(selector[r])`."""
+    node = promql.strip_parens(node)
+    while isinstance(node, pp.AggregateExpr) and str(node.op) in ("sum", "max", "min"):
+        node = promql.strip_parens(node.expr)
+    if isinstance(node, pp.Call) and node.func.name in ("rate", "increase", "irate"):
+        matrix = promql.strip_parens(node.args[0])
+        if isinstance(matrix, pp.MatrixSelector):
+            return matrix.vector_selector, matrix, node.func.name
+    raise CannotSynthesize("expected a counter rate or increase under the aggregation")
+
+
+def counter_step(function: str, rate: Fraction, matrix: pp.MatrixSelector, interval_s: int) -> Fraction:
+    """Return the per-sample increment that gives `rate` (a rate, or an increase per window)."""
+    if function in ("rate", "irate"):
+        return rate * interval_s
+    window = Fraction(int(matrix.range.total_seconds()))
+    return rate * interval_s / window
+
+
+def _whole(step: Fraction) -> float:
+    if step.denominator != 1:
+        raise CannotSynthesize(f"a counter increment of {float(step)} per sample is not a whole number")
+    return float(step)
+
+
+def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeries]:
+    """Return input series that should make the query's value `target`."""
+    node = promql.strip_parens(node)
+    if math.isnan(target) or math.isinf(target):
+        raise CannotSynthesize("the target value is not finite")
+    if isinstance(node, pp.BinaryExpr) and str(node.op) in ("*", "/") and node.modifier is None:
+        right, left = promql.number_value(node.rhs), promql.number_value(node.lhs)
+        if right is not None and left is None and right != 0:
+            factor = Fraction(repr(right))
+            inner = Fraction(repr(target)) / factor if str(node.op) == "*" else Fraction(repr(target)) * factor
+            return synthesize(node.lhs, _as_float(inner), context)
+        if left is not None and right is None and str(node.op) == "*" and left != 0:
+            return synthesize(node.rhs, _as_float(Fraction(repr(target)) / Fraction(repr(left))), context)
+        if str(node.op) == "/" and is_vector(node.lhs) and is_vector(node.rhs):
+            return _ratio(node, Fraction(repr(target)), context)
+    if is_guarded(node):
+        if target <= 0:
+            raise CannotSynthesize("a guarded denominator cannot be zero or negative")
+        return synthesize(node.lhs, target, context)
+    if isinstance(node, pp.Call) and node.func.name == "histogram_quantile":
+        from obscompile.derive.buckets import quantile_series
+
+        return quantile_series(node, target, context)
+    if isinstance(node, pp.AggregateExpr) and str(node.op) in ("sum", "max", "min") and node.param is None:
+        return synthesize(node.expr, target, context)
+    if isinstance(node, pp.Call) and node.func.name in ("rate", "increase", "irate"):
+        selector, matrix, function = _counter_selector(node)
+        if target < 0:
+            raise CannotSynthesize("a counter rate cannot be negative")
+        step = counter_step(function, Fraction(repr(target)), matrix, context.interval_s)
+        return [InputSeries(_pairs(series_labels([selector], context)), _whole(step), True)]
+    if isinstance(node, pp.VectorSelector):
+        return [InputSeries(_pairs(series_labels([node], context)), target, False)]
+    raise CannotSynthesize(f"no input series for a {type(node).__name__} of this form")
+
+
+def _as_float(value: Fraction) -> float:
+    return float(value)
+
+
+def _pairs(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(labels.items()))
+
+
+def _ratio(node: pp.BinaryExpr, target: Fraction, context: Context) -> list[InputSeries]:
+    """Split traffic between numerator and denominator series to give `target`."""
+    denominator_node = node.rhs
+    if is_guarded(denominator_node):
+        denominator_node = promql.strip_parens(denominator_node).lhs
+    top, matrix_top, function = _counter_selector(node.lhs)
+    bottom, matrix_bottom, _ = _counter_selector(denominator_node)
+    if target < 0:
+        raise CannotSynthesize("a ratio of counter rates cannot be negative")
+    fraction = target.limit_denominator(10_000)
+    if float(fraction) != float(target):
+        raise CannotSynthesize(f"{float(target)} is not a ratio of small whole numbers")
+    numerator, denominator = fraction.numerator, fraction.denominator
+    # Rates of whole multiples of window/interval stay exact while the window fills.
+    scale = max(1, int(matrix_bottom.range.total_seconds()) // context.interval_s) * context.multiplier
+    series = []
+    if top.name == bottom.name:
+        if numerator > denominator:
+            raise CannotSynthesize("a part of the traffic cannot exceed the whole")
+        labels = series_labels([top, bottom], context)
+        series.append(InputSeries(_pairs(labels), float(numerator * scale * context.interval_s), True))
+        if denominator > numerator:
+            rest = series_labels([bottom], context, avoid=[top])
+            series.append(
+                InputSeries(_pairs(rest), float((denominator - numerator) * scale * context.interval_s), True)
+            )
+        return series
+    top_labels = series_labels([top], context)
+    bottom_labels = series_labels([bottom], context)
+    series.append(InputSeries(_pairs(top_labels), float(numerator * scale * context.interval_s), True))
+    series.append(InputSeries(_pairs(bottom_labels), float(denominator * scale * context.interval_s), True))
+    return series
+
+
+def silent_copy(series: list[InputSeries]) -> list[InputSeries]:
+    """Return the same series with no traffic: counters flat at zero."""
+    return [attrs.evolve(s, step=0.0) if s.counter else s for s in series]

@@ -1,0 +1,396 @@
+"""Read and validate `obscompile.yaml`, the project configuration.
+
+The file is optional: a project without it gets `Config()`. Errors are reported like
+manifest errors, as positioned diagnostics with suggestions, and stop the build.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
+from obscompile.config import DEFAULT_TARGETS, TARGET_REQUIRES, Config
+from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.load.project import display_name
+from obscompile.load.validate import describe, dotted, suggest
+from obscompile.load.yaml_source import JsonPath, Source, read_yaml_file
+from obscompile.model.location import Location
+
+CONFIG_FILE = "obscompile.yaml"
+CONFIG_SCHEMA_ID = "https://obscompile.dev/schema/config.json"
+
+# The grammar of Prometheus' model.ParseDuration (prometheus/common, model/time.go):
+# units in descending order, each at most once, or a bare 0.
+DURATION_PATTERN = (
+    r"^(0|([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?)$"
+)
+_DURATION_PARTS = re.compile(r"([0-9]+)(ms|y|w|d|h|m|s)")
+_UNIT_MS = {
+    "ms": 1,
+    "s": 1000,
+    "m": 60_000,
+    "h": 3_600_000,
+    "d": 86_400_000,
+    "w": 604_800_000,
+    "y": 31_536_000_000,
+}
+
+# Kubernetes object and label syntax (k8s.io/apimachinery, pkg/util/validation).
+DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS1123_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+LABEL_KEY_PATTERN = rf"^({DNS1123_SUBDOMAIN}/)?{LABEL_NAME}$"
+LABEL_VALUE_PATTERN = rf"^({LABEL_NAME})?$"
+LABEL_PREFIX_MAX = 253
+
+# Mimir and Cortex tenant ids (grafana/dskit, tenant.ValidTenantID): at most 150 of
+# these characters, and neither "." nor "..".
+TENANT_PATTERN = r"^(?!\.\.?$)[A-Za-z0-9!._*'()-]{1,150}$"
+
+# Grafana reads dashboards with datasource references as objects from schemaVersion 36
+# on, and 42 is the final version of its v1 dashboard model.
+SCHEMA_VERSION_MIN = 36
+SCHEMA_VERSION_MAX = 42
+
+# A folder uid is the prefix and a slug of the title. A uid longer than 40 characters
+# keeps its first 27 and a hash, so a prefix of up to 27 characters always survives.
+FOLDER_UID_PREFIX_MAX = 27
+
+
+def _duration(description: str) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "pattern": DURATION_PATTERN,
+        "description": description,
+        "x-requirement": "use a Prometheus duration such as 30s, 5m or 1h30m",
+    }
+
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": CONFIG_SCHEMA_ID,
+    "title": "obscompile project configuration",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "targets": {
+            "type": "array",
+            "items": {"enum": list(DEFAULT_TARGETS)},
+            "uniqueItems": True,
+            "minItems": 1,
+            "description": "The artifacts to emit.",
+        },
+        "grafana_url": {
+            "type": "string",
+            "pattern": r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+            "description": "Grafana's base URL, for the panel links in alerts.",
+            "x-requirement": "use an http:// or https:// URL without query or fragment",
+        },
+        "grafana_dashboards_path": {
+            "type": "string",
+            "pattern": r"^/[^\x00-\x1f]*$",
+            "description": "The folder inside Grafana that file provisioning reads.",
+            "x-requirement": "use an absolute path such as /var/lib/grafana/dashboards",
+        },
+        "schema_version": {
+            "type": "integer",
+            "minimum": SCHEMA_VERSION_MIN,
+            "maximum": SCHEMA_VERSION_MAX,
+            "description": "The dashboards' schemaVersion; match the target Grafana.",
+        },
+        "alert_for": _duration("Default `for:` of derived alerts."),
+        "evaluation_interval": _duration("How often Prometheus evaluates the rules."),
+        "scrape_interval": _duration("Default scrape interval."),
+        "scrape_timeout": _duration("Default scrape timeout, at most the interval."),
+        "kubernetes_namespace": {
+            "type": "string",
+            "pattern": DNS1123_LABEL,
+            "description": "Namespace of the PrometheusRule objects.",
+            "x-requirement": "use at most 63 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit",
+        },
+        "kubernetes_labels": {
+            "type": "object",
+            "propertyNames": {
+                "pattern": LABEL_KEY_PATTERN,
+                "x-requirement": "use an optional DNS subdomain prefix and '/', "
+                "then at most 63 letters, digits, '-', '_' and '.', starting and "
+                "ending with a letter or digit",
+            },
+            "additionalProperties": {
+                "type": "string",
+                "pattern": LABEL_VALUE_PATTERN,
+                "x-requirement": "use at most 63 letters, digits, '-', '_' and '.', "
+                "starting and ending with a letter or digit, or an empty string",
+            },
+            "description": "Labels of the PrometheusRule objects (the ruleSelector).",
+        },
+        "mimir_source_tenants": {
+            "type": "array",
+            "items": {
+                "type": "string",
+                "pattern": TENANT_PATTERN,
+                "x-requirement": "use at most 150 of the characters "
+                "A-Z a-z 0-9 ! - _ . * ' ( ), and neither . nor ..",
+            },
+            "uniqueItems": True,
+            "description": "Tenants that every Mimir rule group queries.",
+        },
+        "terraform_folder_uid_prefix": {
+            "type": "string",
+            "pattern": r"^[A-Za-z0-9_-]*$",
+            "maxLength": FOLDER_UID_PREFIX_MAX,
+            "description": "Prefix of the Grafana folder uids.",
+            "x-requirement": "use only letters, digits, '-' and '_'",
+        },
+    },
+}
+
+_VALIDATOR = jsonschema.Draft202012Validator(CONFIG_SCHEMA)
+_DEFAULTS = Config()
+_CHECK = "config/schema"
+_VALUE_CHECK = "config/value"
+
+
+def duration_ms(text: str) -> int:
+    """Return a duration that matches DURATION_PATTERN in milliseconds."""
+    return sum(
+        int(count) * _UNIT_MS[unit] for count, unit in _DURATION_PARTS.findall(text)
+    )
+
+
+def _where(path: JsonPath) -> str:
+    return dotted(path) if path else "the configuration"
+
+
+def _expected(schema: dict[str, Any]) -> str:
+    names = {
+        "string": "a string",
+        "integer": "an integer",
+        "object": "a mapping",
+        "array": "a list",
+    }
+    return names.get(schema.get("type", ""), "valid")
+
+
+def _schema_diagnostic(err: ValidationError, source: Source) -> list[Diagnostic]:
+    path: JsonPath = tuple(err.absolute_path)
+    where = _where(path)
+    kind = err.validator
+    if kind == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        problems = []
+        for key in sorted(set(err.instance) - set(allowed)):
+            hint = suggest(key, allowed) or "; expected one of " + ", ".join(allowed)
+            problems.append(
+                error(
+                    source.key_location((*path, key)),
+                    f'unknown key "{key}" in {where}{hint}',
+                    _CHECK,
+                )
+            )
+        return problems
+    if "propertyNames" in err.schema_path:
+        # jsonschema reports a rejected key with the path of its mapping.
+        requirement = err.schema.get("x-requirement") or f"match {err.validator_value}"
+        return [
+            error(
+                source.key_location((*path, err.instance)),
+                f'{where} key "{err.instance}" is invalid: {requirement}',
+                _CHECK,
+            )
+        ]
+    location = source.location(path)
+    if kind == "type":
+        message = (
+            f"{where} must be {_expected(err.schema)}, not {describe(err.instance)}"
+        )
+    elif kind == "enum":
+        choices = [str(choice) for choice in err.validator_value]
+        value = str(err.instance)
+        hint = suggest(value, choices) if isinstance(err.instance, str) else ""
+        message = f'{where} "{value}" is not one of {", ".join(choices)}{hint}'
+    elif kind == "pattern":
+        requirement = err.schema.get("x-requirement") or f"match {err.validator_value}"
+        message = f'{where} "{err.instance}" is invalid: {requirement}'
+    elif kind == "uniqueItems":
+        seen: dict[Any, int] = {}
+        for index, item in enumerate(err.instance):
+            if item in seen:
+                location = source.location((*path, index))
+                message = f'{where} lists "{item}" twice (first at index {seen[item]})'
+                break
+            seen[item] = index
+        else:
+            message = f"{where} lists an item twice"
+    elif kind == "minItems":
+        message = f"{where} must not be empty"
+    elif kind == "maxLength":
+        message = f"{where} must be at most {err.validator_value} characters long"
+    elif kind in ("minimum", "maximum"):
+        bound = "at least" if kind == "minimum" else "at most"
+        message = f"{where} must be {bound} {err.validator_value}, not {err.instance}"
+    else:
+        message = f"{where}: {err.message}"
+    return [error(location, message, _CHECK)]
+
+
+def validate_config(source: Source) -> list[Diagnostic]:
+    """Return one diagnostic for every place where the file breaks the schema."""
+    diagnostics = []
+    for problem in _VALIDATOR.iter_errors(source.data):
+        diagnostics.extend(_schema_diagnostic(problem, source))
+    return diagnostics
+
+
+def _duration_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnostic]:
+    problems = []
+    for key in ("evaluation_interval", "scrape_interval", "scrape_timeout"):
+        if key in data and duration_ms(data[key]) == 0:
+            problems.append(
+                error(
+                    source.location((key,)),
+                    f"{key} must be longer than 0s",
+                    _VALUE_CHECK,
+                )
+            )
+    interval = data.get("scrape_interval", _DEFAULTS.scrape_interval)
+    timeout = data.get("scrape_timeout")
+    if timeout is not None and duration_ms(timeout) > duration_ms(interval) > 0:
+        problems.append(
+            error(
+                source.location(("scrape_timeout",)),
+                f"scrape_timeout {timeout} is longer than scrape_interval {interval}; "
+                "Prometheus rejects a scrape timeout greater than the interval",
+                _VALUE_CHECK,
+            )
+        )
+    return problems
+
+
+def _label_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnostic]:
+    problems = []
+    for key in data.get("kubernetes_labels", {}):
+        prefix = key.rpartition("/")[0]
+        if len(prefix) > LABEL_PREFIX_MAX:
+            problems.append(
+                error(
+                    source.key_location(("kubernetes_labels", key)),
+                    f'kubernetes_labels key "{key}" is invalid: its prefix is longer '
+                    f"than {LABEL_PREFIX_MAX} characters",
+                    _VALUE_CHECK,
+                )
+            )
+    return problems
+
+
+def _target_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnostic]:
+    problems = []
+    targets = data.get("targets", list(DEFAULT_TARGETS))
+    for index, target in enumerate(targets):
+        needed = TARGET_REQUIRES.get(target)
+        if needed and needed not in targets:
+            problems.append(
+                error(
+                    source.location(("targets", index)),
+                    f'target "{target}" needs target "{needed}", whose files it reads; '
+                    f'add "{needed}" to targets',
+                    _VALUE_CHECK,
+                )
+            )
+    return problems
+
+
+def _value_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnostic]:
+    """Check what the schema cannot: positive durations, key lengths, target needs."""
+    return [
+        *_duration_diagnostics(data, source),
+        *_label_diagnostics(data, source),
+        *_target_diagnostics(data, source),
+    ]
+
+
+def _default_timeout(data: dict[str, Any]) -> str:
+    # Prometheus lowers the default timeout (10s) to the scrape interval when the
+    # interval is shorter; the configuration does the same.
+    interval = data.get("scrape_interval", _DEFAULTS.scrape_interval)
+    if duration_ms(interval) < duration_ms(_DEFAULTS.scrape_timeout):
+        return interval
+    return _DEFAULTS.scrape_timeout
+
+
+def build_config(source: Source) -> Config:
+    """Build a Config from schema-valid configuration data."""
+    data: dict[str, Any] = source.data
+    values: dict[str, Any] = {
+        key: data[key] for key in CONFIG_SCHEMA["properties"] if key in data
+    }
+    if "targets" in values:
+        values["targets"] = tuple(values["targets"])
+    if "grafana_url" in values:
+        values["grafana_url"] = values["grafana_url"].rstrip("/")
+    if "grafana_dashboards_path" in values:
+        values["grafana_dashboards_path"] = (
+            values["grafana_dashboards_path"].rstrip("/") or "/"
+        )
+    values.setdefault("scrape_timeout", _default_timeout(data))
+    if "kubernetes_labels" in values:
+        values["kubernetes_labels"] = tuple(values["kubernetes_labels"].items())
+    if "mimir_source_tenants" in values:
+        values["mimir_source_tenants"] = tuple(values["mimir_source_tenants"])
+    locations = {key: source.location((key,)) for key in data}
+    return Config(**values, locations=locations)
+
+
+def _misnamed_file(root: Path) -> list[Diagnostic]:
+    misnamed = root / "obscompile.yml"
+    if not misnamed.is_file():
+        return []
+    return [
+        warning(
+            Location(display_name(misnamed), 1, 1),
+            f"obscompile.yml is ignored: obscompile reads its configuration from "
+            f"{CONFIG_FILE}; rename the file",
+            "config/file",
+        )
+    ]
+
+
+def load_config(root: Path) -> tuple[Config, list[Diagnostic], dict[str, str]]:
+    """Load `root/obscompile.yaml`: the config, every diagnostic, and the file's text.
+
+    A missing or empty file means the defaults. When the file has errors the returned
+    config is the default one, and the errors stop the build.
+    """
+    diagnostics = _misnamed_file(root)
+    path = root / CONFIG_FILE
+    if not path.exists():
+        return Config(), diagnostics, {}
+    name = display_name(path)
+    source, problems = read_yaml_file(path, name)
+    if source is None:
+        if [p.check for p in problems] == ["yaml/empty"]:
+            return Config(), diagnostics, {name: _read_text(path)}
+        return Config(), diagnostics + problems, {name: _read_text(path)}
+    sources = {name: source.text}
+    diagnostics.extend(problems)
+    if any(p.severity == "error" for p in problems):
+        return Config(), diagnostics, sources
+    schema_problems = validate_config(source)
+    if schema_problems:
+        return Config(), diagnostics + schema_problems, sources
+    value_problems = _value_diagnostics(source.data, source)
+    if value_problems:
+        return Config(), diagnostics + value_problems, sources
+    return build_config(source), diagnostics, sources
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""

@@ -1,0 +1,212 @@
+"""Render everything Prometheus reads: prometheus.yml, rule files and promtool tests.
+
+Each file is first built as plain data, then rendered through its Jinja template
+(every value through the `toyaml` filter), then parsed back and compared with the
+data, so that a quoting mistake can never reach Prometheus unnoticed.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import jinja2
+from ruamel.yaml import YAML
+
+from obscompile.config import Config
+from obscompile.derive.alerts import ServiceRules, derive_rules
+from obscompile.derive.promtests import TestSuite, generate_tests
+from obscompile.diagnostics import Diagnostic, ObscompileError, warning
+from obscompile.model.service import Service
+
+RULES_DIR = "rules"
+TESTS_DIR = "tests"
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+class RenderError(ObscompileError, RuntimeError):
+    """A rendered file does not read back as the data it was rendered from."""
+
+
+def rules_path(service: Service) -> str:
+    return f"{RULES_DIR}/{service.name}.rules.yml"
+
+
+def tests_path(service: Service) -> str:
+    return f"{TESTS_DIR}/{service.name}.test.yml"
+
+
+def _duration_seconds(text: str) -> float:
+    import promql_parser as pp
+
+    return pp.parse_duration(text).total_seconds()
+
+
+def scrape_document(services: tuple[Service, ...], config: Config, rule_files: list[str]) -> dict[str, Any]:
+    """Return prometheus.yml as data; raise RenderError for what Prometheus would reject."""
+    if _duration_seconds(config.scrape_timeout) > _duration_seconds(config.scrape_interval):
+        raise RenderError(
+            f"scrape_timeout {config.scrape_timeout} is longer than scrape_interval "
+            f"{config.scrape_interval}; Prometheus rejects such a configuration"
+        )
+    jobs = []
+    seen: set[str] = set()
+    for service in services:
+        for scrape in service.scrape_jobs:
+            if scrape.job in seen:
+                raise RenderError(f'scrape job "{scrape.job}" is defined twice')
+            seen.add(scrape.job)
+            interval = scrape.interval or config.scrape_interval
+            if scrape.timeout and _duration_seconds(scrape.timeout) > _duration_seconds(interval):
+                raise RenderError(f'scrape job "{scrape.job}": timeout {scrape.timeout} is longer than interval {interval}')
+            for name, _ in scrape.labels:
+                if not _LABEL_NAME.match(name) or name.startswith("__"):
+                    raise RenderError(f'scrape job "{scrape.job}": invalid label name "{name}"')
+            job: dict[str, Any] = {"job_name": scrape.job}
+            if scrape.interval:
+                job["scrape_interval"] = scrape.interval
+            if scrape.timeout:
+                job["scrape_timeout"] = scrape.timeout
+            job["metrics_path"] = scrape.metrics_path
+            job["scheme"] = scrape.scheme
+            target: dict[str, Any] = {"targets": list(scrape.targets)}
+            if scrape.labels:
+                target["labels"] = dict(scrape.labels)
+            job["static_configs"] = [target]
+            jobs.append(job)
+    return {
+        "global": {
+            "scrape_interval": config.scrape_interval,
+            "scrape_timeout": config.scrape_timeout,
+            "evaluation_interval": config.evaluation_interval,
+        },
+        "rule_files": rule_files,
+        "scrape_configs": jobs,
+    }
+
+
+def rules_document(rules: ServiceRules) -> dict[str, Any]:
+    """Return a service's rule file as data: groups `<service>.recording` and `.alerts`."""
+    name = rules.service.name
+    recording = [{"record": rule.record, "expr": rule.expr} for rule in rules.recording]
+    alerts = []
+    for alert in rules.alerts:
+        alerts.append(
+            {
+                "alert": alert.name,
+                "expr": alert.expr,
+                "for": alert.for_,
+                "labels": dict(alert.labels),
+                "annotations": dict(alert.annotations),
+            }
+        )
+    return {
+        "groups": [
+            {"name": f"{name}.recording", "rules": recording},
+            {"name": f"{name}.alerts", "rules": alerts},
+        ]
+    }
+
+
+def tests_document(suite: TestSuite, rule_file: str) -> dict[str, Any]:
+    """Return a service's promtool test file as data.
+
+    `group_eval_order` makes promtool evaluate the recording group before the alerts
+    that read it at each step; without it the order of the two groups is arbitrary.
+    """
+    tests = []
+    for group in suite.groups:
+        test: dict[str, Any] = {
+            "name": group.name,
+            "interval": group.interval,
+            "input_series": [{"series": s, "values": v} for s, v in group.series],
+        }
+        if group.alert_checks:
+            test["alert_rule_test"] = [
+                {
+                    "eval_time": check.eval_time,
+                    "alertname": check.alertname,
+                    "exp_alerts": [
+                        {"exp_labels": dict(labels), "exp_annotations": dict(annotations)}
+                        for labels, annotations in check.alerts
+                    ],
+                }
+                for check in group.alert_checks
+            ]
+        if group.expr_checks:
+            test["promql_expr_test"] = [
+                {
+                    "expr": check.expr,
+                    "eval_time": check.eval_time,
+                    "exp_samples": [{"labels": labels, "value": value} for labels, value in check.samples],
+                }
+                for check in group.expr_checks
+            ]
+        tests.append(test)
+    return {
+        "rule_files": [f"../{rule_file}"],
+        "evaluation_interval": suite.evaluation_interval,
+        "group_eval_order": [f"{suite.service}.recording", f"{suite.service}.alerts"],
+        "tests": tests,
+    }
+
+
+def render_yaml(env: jinja2.Environment, template: str, document: dict[str, Any]) -> str:
+    """Render `document` through `template`; raise RenderError unless it reads back equal."""
+    text = env.get_template(template).render(document=document)
+    loader = YAML(typ="safe")
+    loader.version = (1, 1)
+    try:
+        parsed = loader.load(io.StringIO(text))
+    except Exception as exc:  # ruamel raises many unrelated error classes
+        raise RenderError(f"{template} rendered invalid YAML: {exc}") from None
+    if parsed != document:
+        raise RenderError(f"{template} rendered YAML that does not read back as its data")
+    return text
+
+
+def service_outputs(service: Service, config: Config) -> tuple[ServiceRules, TestSuite]:
+    rules = derive_rules(service, config)
+    return rules, generate_tests(rules, config)
+
+
+def render_prometheus(env: jinja2.Environment, services: tuple[Service, ...], config: Config) -> dict[str, str]:
+    """Render prometheus.yml and every service's rule and test files, keyed by path."""
+    files: dict[str, str] = {}
+    rule_files = []
+    for service in services:
+        rules, suite = service_outputs(service, config)
+        if rules.is_empty:
+            continue
+        path = rules_path(service)
+        rule_files.append(path)
+        files[path] = render_yaml(env, "prometheus/rules.yml.j2", rules_document(rules))
+        files[tests_path(service)] = render_yaml(env, "prometheus/test.yml.j2", tests_document(suite, path))
+    files["prometheus.yml"] = render_yaml(
+        env, "prometheus/prometheus.yml.j2", scrape_document(services, config, rule_files)
+    )
+    return {f"prometheus/{name}": text for name, text in files.items()}
+
+
+def rule_diagnostics(services: tuple[Service, ...], config: Config | None = None) -> list[Diagnostic]:
+    """Return the problems found while deriving rules, and every rule left untested."""
+    config = config or Config()
+    found: list[Diagnostic] = []
+    for service in services:
+        rules, suite = service_outputs(service, config)
+        found.extend(rules.diagnostics)
+        for untested in suite.untested:
+            found.append(
+                warning(
+                    service.location,
+                    f'no promtool test generated for rule "{untested.rule}": {untested.reason}',
+                    "rules/untested",
+                )
+            )
+    return found
+
+
+def emit_prometheus(context) -> dict[str, str]:
+    """Pipeline emitter: every file under `out/prometheus/`."""
+    return render_prometheus(context.env, context.services, context.config)

@@ -1,0 +1,87 @@
+"""Terraform configuration for the grafana provider that loads the dashboard files.
+
+The configuration lives in `out/terraform/` and reads each dashboard with
+`file("${path.module}/../grafana/dashboards/<uid>.json")`. file() returns the text
+unchanged, while templatefile() or a string literal would evaluate Grafana's own
+`${datasource}` references as Terraform templates.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from obscompile.render.folders import dashboard_files, group_by_folder
+from obscompile.render.hcl import add_hcl_filters, is_identifier, unique_identifiers
+
+if TYPE_CHECKING:
+    from obscompile.pipeline import EmitContext
+
+TERRAFORM_DIR = "terraform/"
+PROVIDER_VERSION = ">= 3.0.0"
+MESSAGE = "Managed by obscompile"
+TEMPLATES = ("main.tf", "dashboards.tf", "outputs.tf")
+
+
+def terraform_context(context: EmitContext) -> dict[str, Any]:
+    """Build the view of folders and dashboards that the Terraform templates render."""
+    dashboards = dashboard_files(context.files, context.services)
+    folders = [
+        folder
+        for folder in group_by_folder(
+            dashboards, context.config.terraform_folder_uid_prefix
+        )
+        if not folder.general
+    ]
+
+    folder_names = unique_identifiers((f.uid for f in folders), "folder")
+    dashboard_names = unique_identifiers((d.uid for d in dashboards), "dashboard")
+    folder_of = {uid: folder for folder in folders for uid in folder.dashboards}
+    for name in [*folder_names.values(), *dashboard_names.values()]:
+        if not is_identifier(name):
+            raise ValueError(f"derived Terraform identifier {name!r} is invalid")
+
+    dashboard_views: list[dict[str, Any]] = []
+    for dashboard in dashboards:
+        folder = folder_of.get(dashboard.uid)
+        dashboard_views.append(
+            {
+                "resource": dashboard_names[dashboard.uid],
+                "uid": dashboard.uid,
+                "file": dashboard.path,
+                "folder_resource": folder_names[folder.uid] if folder else None,
+            }
+        )
+    dashboard_views.sort(key=lambda view: view["resource"])
+
+    folder_views = [
+        {"resource": folder_names[f.uid], "title": f.title, "uid": f.uid}
+        for f in folders
+    ]
+    folder_views.sort(key=lambda view: view["resource"])
+
+    return {
+        "provider_version": PROVIDER_VERSION,
+        "message": MESSAGE,
+        "folders": folder_views,
+        "dashboards": dashboard_views,
+    }
+
+
+def _url_pairs(dashboards: list[dict[str, Any]], quote: Any) -> list[tuple[str, str]]:
+    return [
+        (quote(view["uid"]), f"grafana_dashboard.{view['resource']}.url")
+        for view in dashboards
+    ]
+
+
+def emit_terraform(context: EmitContext) -> dict[str, str]:
+    """Render `terraform/main.tf`, `dashboards.tf` and `outputs.tf`."""
+    env = context.env
+    add_hcl_filters(env)
+    view = terraform_context(context)
+    view["urls"] = _url_pairs(view["dashboards"], env.filters["hcl_string"])
+    files = {}
+    for name in TEMPLATES:
+        text = env.get_template(f"terraform/{name}.j2").render(**view)
+        files[TERRAFORM_DIR + name] = text.rstrip("\n") + "\n"
+    return files

@@ -1,0 +1,912 @@
+# ruff: noqa: E501 -- manifest texts keep each PromQL query on one line, as manifests do.
+"""Tables of cases for each check, run through the real loader so positions are real.
+
+Each case is a small manifest and the exact diagnostics that every check together
+reports for it. Most cases extend HEADER, a 14-line manifest for service "payments",
+so the first line of a case's panel is line 15 and a query written as
+`        query: '...'` starts at column 17. Each table's output, with source lines and
+carets, is also compared with a snapshot under __snapshots__/test_checks/.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import attrs
+import pytest
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+
+from obscompile.check import registered_checks, run_checks
+from obscompile.load.project import load_project
+from obscompile.model.location import Location
+from obscompile.model.service import Service
+from obscompile.report import format_text
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+HEADER = """\
+service: payments
+scrape: {job: payments, port: 8080, interval: 15s}
+metrics:
+  http_requests_total:
+    type: counter
+    labels: [code, method]
+  http_request_duration_seconds:
+    type: histogram
+    labels: [method]
+  queue_depth: gauge
+  rpc_duration_seconds: summary
+rows:
+  - title: Main
+    panels:
+"""
+
+
+def panels(text: str) -> dict[str, str]:
+    """Return a project of one manifest: HEADER, then the panels in `text`."""
+    body = textwrap.indent(textwrap.dedent(text).strip("\n"), "      ")
+    return {"payments.yaml": HEADER + body + "\n"}
+
+
+def manifest(text: str, name: str = "payments.yaml") -> dict[str, str]:
+    return {name: textwrap.dedent(text).lstrip("\n")}
+
+
+@attrs.frozen
+class Case:
+    id: str
+    files: dict[str, str]
+    expected: list[str]
+
+
+def load(tmp_path: Path, files: dict[str, str]):
+    folder = tmp_path / "services"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return load_project(Path("services"))
+
+
+def run_case(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: Case
+) -> tuple[list[str], str]:
+    """Load the manifests of `case` and run every check; return lines and report."""
+    monkeypatch.chdir(tmp_path)
+    loaded = load(tmp_path, case.files)
+    assert [str(d) for d in loaded.diagnostics] == []
+    diagnostics = run_checks(loaded.services, sources=loaded.sources)
+    return [str(d) for d in diagnostics], format_text(diagnostics, loaded.sources)
+
+
+E = "services/payments.yaml"
+
+SYNTAX = [
+    Case(
+        "unclosed-parenthesis",
+        panels("""
+            - title: RPS
+              query: 'sum(rate(http_requests_total[5m])'
+        """),
+        [
+            f"{E}:16:20: error: invalid PromQL query: unclosed left parenthesis "
+            "[promql/syntax]"
+        ],
+    ),
+    Case(
+        "bad-duration-after-escapes",
+        panels(r"""
+            - title: RPS
+              query: "sum(rate(http_requests_total{code=\"5..\"}[5mm]))"
+        """),
+        [
+            f"{E}:16:60: error: invalid PromQL query: bad number or duration syntax: 5mm "
+            "[promql/syntax]"
+        ],
+    ),
+    Case(
+        "grafana-variables-parse",
+        panels("""
+            - title: RPS
+              query: 'sum(rate(http_requests_total{job="$job"}[$__rate_interval]))'
+        """),
+        [],
+    ),
+]
+
+UNKNOWN_METRIC = [
+    Case(
+        "typo-suggests-closest",
+        panels("""
+            - title: RPS
+              query: 'sum(rate(http_request_total[5m]))'
+        """),
+        [
+            f'{E}:16:26: error: metric "http_request_total" is not in the catalog of '
+            'service "payments"; did you mean "http_requests_total"? '
+            "[promql/unknown-metric]"
+        ],
+    ),
+    Case(
+        "name-matcher",
+        panels("""
+            - title: RPS
+              query: 'sum(rate({__name__="http_request_totl"}[5m]))'
+        """),
+        [
+            f'{E}:16:26: error: metric "http_request_totl" is not in the catalog of '
+            'service "payments"; did you mean "http_requests_total"? '
+            "[promql/unknown-metric]"
+        ],
+    ),
+    Case(
+        "nothing-close",
+        panels("""
+            - title: Orders
+              query: 'orders_open'
+        """),
+        [
+            f'{E}:16:17: error: metric "orders_open" is not in the catalog of service '
+            '"payments"; declare it under metrics: [promql/unknown-metric]'
+        ],
+    ),
+    Case(
+        "histogram-base-name",
+        panels("""
+            - title: Latency
+              query: 'rate(http_request_duration_seconds[5m])'
+        """),
+        [
+            f'{E}:16:22: error: metric "http_request_duration_seconds" is a histogram, '
+            "whose series are http_request_duration_seconds_bucket, "
+            "http_request_duration_seconds_sum, http_request_duration_seconds_count "
+            "[promql/unknown-metric]"
+        ],
+    ),
+    Case(
+        "client-library-metrics-are-known",
+        panels("""
+            - title: CPU
+              query: 'rate(process_cpu_seconds_total[5m]) + up + scrape_duration_seconds'
+        """),
+        [],
+    ),
+    Case(
+        "second-occurrence-is-located",
+        panels("""
+            - title: Ratio
+              query: 'sum(rate(http_requests_total[5m])) / sum(rate(http_requests_totals[5m]))'
+        """),
+        [
+            f'{E}:16:63: error: metric "http_requests_totals" is not in the catalog of '
+            'service "payments"; did you mean "http_requests_total"? '
+            "[promql/unknown-metric]"
+        ],
+    ),
+    Case(
+        "line-of-literal-block",
+        panels("""
+            - title: Ratio
+              query: |-
+                sum(rate(http_requests_total{code=~"5.."}[5m]))
+                  / sum(rate(http_requests_totl[5m]))
+        """),
+        [
+            f'{E}:18:24: error: metric "http_requests_totl" is not in the catalog of '
+            'service "payments"; did you mean "http_requests_total"? '
+            "[promql/unknown-metric]"
+        ],
+    ),
+]
+
+UNKNOWN_LABEL = [
+    Case(
+        "matcher-typo",
+        panels("""
+            - title: Errors
+              query: 'sum(rate(http_requests_total{cod="5.."}[5m]))'
+        """),
+        [
+            f'{E}:16:46: error: metric "http_requests_total" has no label "cod"; '
+            'did you mean "code"? [promql/unknown-label]'
+        ],
+    ),
+    Case(
+        "le-only-on-buckets",
+        panels("""
+            - title: Slow
+              query: 'rate(http_request_duration_seconds_count{le="0.5"}[5m])'
+        """),
+        [
+            f'{E}:16:58: error: metric "http_request_duration_seconds_count" has no '
+            'label "le"; its labels are instance, job, method [promql/unknown-label]'
+        ],
+    ),
+    Case(
+        "by-typo",
+        panels("""
+            - title: By method
+              query: 'sum by (methd) (rate(http_requests_total[5m]))'
+        """),
+        [
+            f"{E}:16:25: error: sum by (methd): the aggregated series have no label "
+            '"methd"; did you mean "method"? [promql/unknown-label]'
+        ],
+    ),
+    Case(
+        "without-lists-labels",
+        panels("""
+            - title: Without
+              query: 'sum without (le) (rate(http_requests_total[5m]))'
+        """),
+        [
+            f"{E}:16:30: error: sum without (le): the aggregated series have no label "
+            '"le"; their labels are code, instance, job, method [promql/unknown-label]'
+        ],
+    ),
+    Case(
+        "always-known-labels",
+        panels("""
+            - title: Known
+              query: |-
+                sum by (job, instance, le) (rate(http_request_duration_seconds_bucket{le="+Inf"}[5m]))
+                + on (job) group_left sum by (job) (rpc_duration_seconds{quantile="0.99"})
+        """),
+        [],
+    ),
+    Case(
+        "label-replace-adds-label",
+        panels("""
+            - title: Route
+              query: 'sum by (route) (label_replace(rate(http_requests_total[5m]), "route", "$1", "method", "(.*)"))'
+        """),
+        [],
+    ),
+    Case(
+        "scrape-job-labels",
+        manifest("""
+            service: payments
+            scrape: {job: payments, port: 8080, labels: {team: core}}
+            metrics:
+              http_requests_total: counter
+            rows:
+              - title: Main
+                panels:
+                  - title: By team
+                    query: 'sum by (team) (rate(http_requests_total{team="core"}[5m]))'
+        """),
+        [],
+    ),
+]
+
+RATE_COUNTER = [
+    Case(
+        "catalog-gauge",
+        panels("""
+            - title: Queue drain
+              query: 'rate(queue_depth{job="payments"}[5m])'
+        """),
+        [
+            f'{E}:16:22: error: rate() applied to "queue_depth", which the catalog '
+            "declares as a gauge; use deriv() or delta() for gauges "
+            "[promql/rate-counter]"
+        ],
+    ),
+    Case(
+        "suffix-without-catalog",
+        manifest("""
+            service: payments
+            scrape: {job: payments, port: 8080, path: /metrics, interval: 1m}
+            rows:
+              - title: Traffic
+                panels:
+                  - {title: Queue drain, type: timeseries, query: 'rate(queue_depth{job="payments"}[5m])'}
+        """),
+        [
+            f'{E}:6:61: warning: rate() applied to "queue_depth", which does not look '
+            "like a counter (no _total/_count/_sum/_bucket suffix); use deriv() or "
+            "delta() for gauges [promql/rate-counter]"
+        ],
+    ),
+    Case(
+        "rate-of-sum",
+        panels("""
+            - title: Chained
+              query: 'rate(sum(http_requests_total)[5m:])'
+        """),
+        [
+            f"{E}:16:17: error: rate() over sum(...) misses counter resets, "
+            "which sum() hides; apply rate() first: sum(rate(...)) "
+            "[promql/rate-counter]"
+        ],
+    ),
+    Case(
+        "summary-quantiles",
+        panels("""
+            - title: RPC
+              query: 'increase(rpc_duration_seconds[5m])'
+        """),
+        [
+            f'{E}:16:26: error: increase() applied to "rpc_duration_seconds", '
+            "which the catalog declares as the quantiles of a summary; apply increase() to "
+            "rpc_duration_seconds_sum and rpc_duration_seconds_count instead "
+            "[promql/rate-counter]"
+        ],
+    ),
+    Case(
+        "counter-series",
+        panels("""
+            - title: RPC rate
+              query: |-
+                rate(rpc_duration_seconds_sum[5m]) / rate(rpc_duration_seconds_count[5m])
+                + irate(http_requests_total[1m])
+        """),
+        [],
+    ),
+]
+
+HISTOGRAM_LE = [
+    Case(
+        "by-without-le",
+        manifest("""
+            service: payments
+            rows:
+              - title: Latency
+                panels:
+                  - title: p99 latency
+                    type: timeseries
+                    query: histogram_quantile(0.99, sum by (job) (rate(http_request_duration_seconds_bucket{job="payments"}[5m])))
+                    thresholds: "<0.3s Green, 0.3-1s Yellow, >1s Red"
+        """),
+        [
+            f'{E}:7:16: error: panel "p99 latency": histogram_quantile() gets an '
+            'aggregation "by (job)" that drops "le"; the result is always empty. '
+            'Use "by (job, le)" [promql/histogram-le]'
+        ],
+    ),
+    Case(
+        "without-le",
+        panels("""
+            - title: p99
+              query: 'histogram_quantile(0.99, sum without (le, method) (rate(http_request_duration_seconds_bucket[5m])))'
+        """),
+        [
+            f'{E}:16:17: error: panel "p99": histogram_quantile() gets an aggregation '
+            '"without (le, method)" that drops "le"; the result is always empty. '
+            'Use "without (method)" [promql/histogram-le]'
+        ],
+    ),
+    Case(
+        "bare-sum",
+        panels("""
+            - title: p99
+              query: '1000 * histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket[5m])))'
+        """),
+        [
+            f'{E}:16:24: error: panel "p99": histogram_quantile() gets an aggregation '
+            '"sum(...)" that drops "le"; the result is always empty. Use "sum by (le)" '
+            "[promql/histogram-le]"
+        ],
+    ),
+    Case(
+        "not-buckets",
+        panels("""
+            - title: p99
+              query: 'histogram_quantile(0.99, rate(http_request_duration_seconds_sum[5m]))'
+        """),
+        [
+            f'{E}:16:47: error: panel "p99": histogram_quantile() needs the _bucket '
+            'series of a histogram, but gets "http_request_duration_seconds_sum"; use '
+            '"http_request_duration_seconds_bucket" [promql/histogram-le]'
+        ],
+    ),
+    Case(
+        "le-kept",
+        panels("""
+            - title: p99
+              query: |-
+                histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket[5m])) by (le))
+                + histogram_quantile(0.5, sum by (method, le) (rate(http_request_duration_seconds_bucket[5m])))
+        """),
+        [],
+    ),
+]
+
+JOB_MATCHER = [
+    Case(
+        "typo",
+        panels("""
+            - title: Up
+              query: 'up{job="payment"}'
+        """),
+        [
+            f'{E}:16:24: error: job "payment" is not a scrape job of service '
+            '"payments"; did you mean "payments"? [promql/job-matcher]'
+        ],
+    ),
+    Case(
+        "regex-matching-nothing",
+        panels("""
+            - title: Up
+              query: 'up{job=~"orders.*"}'
+        """),
+        [
+            f'{E}:16:25: error: job regex "orders.*" matches none of the scrape '
+            'jobs of service "payments" (payments) [promql/job-matcher]'
+        ],
+    ),
+    Case(
+        "other-job-suggests-own",
+        panels("""
+            - title: Up
+              query: 'up{job="auth_server"}'
+        """),
+        [
+            f'{E}:16:24: error: job "auth_server" is not a scrape job of service '
+            '"payments"; use job="payments" [promql/job-matcher]'
+        ],
+    ),
+    Case(
+        "regex-variable-and-negation",
+        panels("""
+            - title: Up
+              query: 'up{job=~"pay.*"} + up{job="$job"} + up{job!="orders"}'
+        """),
+        [],
+    ),
+]
+
+RATE_WINDOW = [
+    Case(
+        "shorter-than-two-intervals",
+        manifest("""
+            service: payments
+            scrape: {job: payments, port: 8080, path: /metrics, interval: 1m}
+            metrics:
+              http_requests_total: counter
+            rows:
+              - title: Traffic
+                panels:
+                  - {title: RPS, type: timeseries, query: 'sum(rate(http_requests_total{job="payments"}[1m]))'}
+        """),
+        [
+            f"{E}:8:92: error: rate window [1m] is shorter than 2 × scrape interval "
+            "(1m); use at least [2m] (4 × interval, [4m], recommended), or "
+            "[$__rate_interval] on a dashboard [promql/rate-window]"
+        ],
+    ),
+    Case(
+        "alerting-panel",
+        panels("""
+            - title: Errors
+              query: 'sum(rate(http_requests_total{code=~"5.."}[20s]))'
+              thresholds: "<1 Green, >1 Red"
+        """),
+        [
+            f"{E}:16:58: error: rate window [20s] is shorter than 2 × scrape interval "
+            "(15s); use at least [30s] (4 × interval, [1m], recommended) "
+            "[promql/rate-window]"
+        ],
+    ),
+    Case(
+        "default-interval",
+        manifest("""
+            service: payments
+            scrape: {job: payments, port: 8080}
+            metrics:
+              http_requests_total: counter
+            rows:
+              - title: Traffic
+                panels:
+                  - title: RPS
+                    query: 'deriv(http_requests_total[90s])'
+        """),
+        [
+            f"{E}:9:42: error: deriv window [90s] is shorter than 2 × scrape interval "
+            "(1m); use at least [2m] (4 × interval, [4m], recommended), or "
+            "[$__rate_interval] on a dashboard [promql/rate-window]"
+        ],
+    ),
+    Case(
+        "long-enough-or-grafana",
+        panels("""
+            - title: RPS
+              query: 'rate(http_requests_total[30s]) + rate(http_requests_total[$__rate_interval])'
+        """),
+        [],
+    ),
+]
+
+HEATMAP_BUCKETS = [
+    Case(
+        "buckets-by-le",
+        panels("""
+            - title: Latency heatmap
+              type: heatmap
+              unit: s
+              query: 'sum by (le) (rate(http_request_duration_seconds_bucket{job="payments"}[$__rate_interval]))'
+        """),
+        [],
+    ),
+    Case(
+        "quantile",
+        panels("""
+            - title: Latency heatmap
+              type: heatmap
+              query: 'histogram_quantile(0.5, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))'
+        """),
+        [
+            f"{E}:17:17: error: heatmap panels need bucket series grouped by le "
+            "[dashboard/heatmap-buckets]"
+        ],
+    ),
+    Case(
+        "not-grouped-by-le",
+        panels("""
+            - title: Requests heatmap
+              type: heatmap
+              query: 'sum by (method) (rate(http_requests_total[5m]))'
+        """),
+        [
+            f"{E}:17:17: error: heatmap panels need bucket series grouped by le "
+            "[dashboard/heatmap-buckets]"
+        ],
+    ),
+]
+
+UNIT = [
+    Case(
+        "word-for-an-id",
+        panels("""
+            - title: Latency
+              unit: seconds
+              query: 'rate(http_request_duration_seconds_sum[5m])'
+        """),
+        [
+            f'{E}:16:15: error: unit "seconds" is not a Grafana unit id; did you mean '
+            '"s" (Time: seconds (s))? [dashboard/unit]'
+        ],
+    ),
+    Case(
+        "nothing-close",
+        panels("""
+            - title: Jobs
+              unit: widgets
+              query: 'queue_depth'
+        """),
+        [
+            f'{E}:16:15: error: unit "widgets" is not a Grafana unit id; use an id '
+            'such as "s", "percentunit" or "reqps", or a custom unit such as '
+            '"suffix: jobs" '
+            "[dashboard/unit]"
+        ],
+    ),
+    Case(
+        "ids-and-custom-units",
+        panels("""
+            - {title: A, unit: percentunit, query: 'queue_depth'}
+            - {title: B, unit: reqps, query: 'queue_depth'}
+            - {title: C, unit: "suffix: jobs", query: 'queue_depth'}
+            - {title: D, unit: "currency:CHF", query: 'queue_depth'}
+        """),
+        [],
+    ),
+]
+
+DUPLICATE_PANEL_TITLE = [
+    Case(
+        "same-row",
+        panels("""
+            - {title: RPS, query: 'queue_depth'}
+            - {title: RPS, query: 'queue_depth'}
+        """),
+        [
+            f'{E}:16:17: error: panel "RPS" is already defined in row "Main" at '
+            f"{E}:15:17 [dashboard/duplicate-panel-title]"
+        ],
+    ),
+    Case(
+        "different-rows",
+        manifest("""
+            service: payments
+            rows:
+              - title: Traffic
+                panels:
+                  - {title: RPS, query: 'sum(rate(http_requests_total[5m]))'}
+              - title: Errors
+                panels:
+                  - {title: RPS, query: 'sum(rate(http_requests_total{code=~"5.."}[5m]))'}
+        """),
+        [],
+    ),
+]
+
+PROJECT = [
+    Case(
+        "duplicate-service",
+        {
+            "payments.yaml": "service: payments\n",
+            "payments-v2.yaml": "service: payments\n",
+        },
+        [
+            'services/payments-v2.yaml:1:10: error: service "payments" is already '
+            "defined in services/payments.yaml:1:10 [project/duplicate-service]"
+        ],
+    ),
+    Case(
+        "duplicate-job-and-timeout",
+        {
+            "payments.yaml": (
+                "service: payments\n"
+                "scrape: {job: payments, port: 8080, path: /metrics, interval: 15s, "
+                "timeout: 30s}\n"
+            ),
+            "payments-admin.yaml": (
+                "service: payments-admin\n"
+                "scrape: {job: payments, port: 9090, path: /actuator/prometheus}\n"
+            ),
+        },
+        [
+            'services/payments-admin.yaml:2:15: error: scrape job "payments" already '
+            "defined in services/payments.yaml:2:15 [project/duplicate-job]",
+            "services/payments.yaml:2:77: error: scrape timeout 30s is longer than "
+            "interval 15s [scrape/job]",
+        ],
+    ),
+    Case(
+        "duplicate-uid",
+        {
+            "orders.yaml": "service: orders\ndashboard: {uid: shop}\n",
+            "payments.yaml": "service: payments\ndashboard: {uid: Shop}\n",
+            "refunds.yaml": "service: refunds\ndashboard: {uid: shop}\n",
+        },
+        [
+            f'{E}:2:18: error: dashboard uid "Shop" differs only in case from "shop" '
+            "in services/orders.yaml:2:18, and their files collide on case-insensitive "
+            "file systems [project/duplicate-uid]",
+            'services/refunds.yaml:2:18: error: dashboard uid "shop" is already '
+            "defined in services/orders.yaml:2:18 [project/duplicate-uid]",
+        ],
+    ),
+    Case(
+        "derived-uid",
+        {
+            "orders.yaml": "service: orders\ndashboard: {uid: payments}\n",
+            "payments.yaml": "service: payments\ndashboard: {title: Payments}\n",
+        },
+        [
+            f'{E}:1:10: error: dashboard uid "payments" (derived from the service '
+            "name) is already defined in services/orders.yaml:2:18 "
+            "[project/duplicate-uid]"
+        ],
+    ),
+]
+
+SCRAPE_JOB = [
+    Case(
+        "port-out-of-range",
+        manifest("service: payments\nscrape: {job: payments, port: 80800}\n"),
+        [f"{E}:2:31: error: port 80800 is outside 1-65535 [scrape/job]"],
+    ),
+    Case(
+        "targets",
+        manifest("""
+            service: payments
+            scrape:
+              job: payments
+              targets: ['payments:80800', ':9090', 'http://payments:80/metrics', 'payments:web', 'payments', '[::1]:9090']
+        """),
+        [
+            f'{E}:4:12: error: target ":9090" has no host [scrape/job]',
+            f'{E}:4:12: error: target "http://payments:80/metrics" is not host:port; '
+            "set scheme: and path: separately [scrape/job]",
+            f'{E}:4:12: error: target "payments:80800" has port 80800, outside 1-65535 '
+            "[scrape/job]",
+            f'{E}:4:12: error: target "payments:web" has port "web", which is not a '
+            "number [scrape/job]",
+        ],
+    ),
+    Case(
+        "path-without-slash",
+        manifest(
+            "service: payments\nscrape: {job: payments, port: 8080, path: metrics}\n"
+        ),
+        [
+            f'{E}:2:43: error: metrics path "metrics" must start with "/"; use '
+            '"/metrics" [scrape/job]'
+        ],
+    ),
+    Case(
+        "timeout-over-default-interval",
+        manifest(
+            "service: payments\nscrape: {job: payments, port: 8080, timeout: 2m}\n"
+        ),
+        [
+            f"{E}:2:46: error: scrape timeout 2m is longer than interval 1m (the "
+            "default) [scrape/job]"
+        ],
+    ),
+]
+
+ALERT_TEMPLATE = [
+    Case(
+        "unexpected-brace",
+        panels("""
+            - title: Error ratio
+              query: 'sum by (instance) (rate(http_requests_total{code=~"5.."}[5m]))'
+              thresholds: "<1 Green, >1 Red"
+              alert:
+                summary: '{{ $labels.instance } down'
+        """),
+        [
+            f"{E}:19:41: error: alert summary is not a valid Go template: unexpected "
+            '"}" in operand [alert/template]'
+        ],
+    ),
+    Case(
+        "undefined-function",
+        panels("""
+            - title: Error ratio
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m]))'
+              thresholds: "<1 Green, >1 Red"
+              alert:
+                description: '{{ $value | humanizePercentag }} of requests fail'
+        """),
+        [
+            f"{E}:19:37: error: alert description is not a valid Go template: function "
+            '"humanizePercentag" not defined; did you mean "humanizePercentage"? '
+            "[alert/template]"
+        ],
+    ),
+    Case(
+        "templated-label",
+        panels("""
+            - title: Error ratio
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m]))'
+              thresholds: "<1 Green, >1 Red"
+              alert:
+                labels: {value: '{{ $value }}'}
+        """),
+        [
+            f'{E}:19:19: error: alert label "value" is a template ("{{{{ $value }}}}"), '
+            "but the labels of an alert must stay the same between evaluations; move "
+            "the text to the summary or description [alert/template]"
+        ],
+    ),
+    Case(
+        "valid-templates",
+        panels("""
+            - title: Error ratio
+              query: 'sum by (instance) (rate(http_requests_total{code=~"5.."}[5m]))'
+              thresholds: "<1 Green, >1 Red"
+              alert:
+                summary: 'High error ratio on {{ $labels.instance }}: {{ $value | humanizePercentage }}'
+                description: '{{ if gt $value 0.5 }}most{{ else }}some{{ end }} requests fail'
+                labels: {team: payments}
+        """),
+        [],
+    ),
+]
+
+TABLES = {
+    "promql-syntax": SYNTAX,
+    "promql-unknown-metric": UNKNOWN_METRIC,
+    "promql-unknown-label": UNKNOWN_LABEL,
+    "promql-rate-counter": RATE_COUNTER,
+    "promql-histogram-le": HISTOGRAM_LE,
+    "promql-job-matcher": JOB_MATCHER,
+    "promql-rate-window": RATE_WINDOW,
+    "dashboard-heatmap-buckets": HEATMAP_BUCKETS,
+    "dashboard-unit": UNIT,
+    "dashboard-duplicate-panel-title": DUPLICATE_PANEL_TITLE,
+    "project-duplicates": PROJECT,
+    "scrape-job": SCRAPE_JOB,
+    "alert-template": ALERT_TEMPLATE,
+}
+
+ALL_CASES = [
+    pytest.param(case, id=f"{table}/{case.id}")
+    for table, cases in TABLES.items()
+    for case in cases
+]
+
+
+class TextSnapshot(SingleFileSnapshotExtension):
+    """One plain-text snapshot file per table."""
+
+    _write_mode = WriteMode.TEXT
+    file_extension = "txt"
+
+
+@pytest.fixture
+def text_snapshot(snapshot):
+    return snapshot.use_extension(TextSnapshot)
+
+
+@pytest.mark.parametrize("case", ALL_CASES)
+def test_check_case(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: Case
+) -> None:
+    lines, _ = run_case(tmp_path, monkeypatch, case)
+    assert lines == case.expected
+
+
+@pytest.mark.parametrize("table", list(TABLES))
+def test_check_table_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str, text_snapshot
+) -> None:
+    reports = []
+    for index, case in enumerate(TABLES[table]):
+        folder = tmp_path / str(index)
+        folder.mkdir()
+        _, report = run_case(folder, monkeypatch, case)
+        reports.append(f"## {case.id}\n{report or '(no diagnostics)' + chr(10)}")
+    assert "\n".join(reports) == text_snapshot
+
+
+def test_histogram_le_message_points_at_call(tmp_path: Path, monkeypatch) -> None:
+    """The message of the le check is exact, and it points at histogram_quantile."""
+    lines, report = run_case(tmp_path, monkeypatch, HISTOGRAM_LE[0])
+    assert lines[0].startswith("services/payments.yaml:7:16: error: ")
+    assert report.splitlines()[2] == " " * 17 + "^"
+
+
+def test_every_check_has_a_table() -> None:
+    """Each registered check appears in the expected output of some case."""
+    covered = {
+        line.rsplit("[", 1)[1].rstrip("]")
+        for cases in TABLES.values()
+        for case in cases
+        for line in case.expected
+    }
+    names = {found.name for found in registered_checks()}
+    assert names - covered == {"project/unsafe-name"}
+
+
+@pytest.mark.parametrize(
+    ("service_key", "expected"),
+    [
+        pytest.param("../payments", 'contains "/"', id="parent-directory"),
+        pytest.param("pay\\ments", 'contains "\\"', id="backslash"),
+        pytest.param("..", "names a directory", id="directory"),
+        pytest.param(
+            ".payments", 'starts with "." and would be a hidden file', id="hidden"
+        ),
+        pytest.param(" ", "is empty", id="blank"),
+        pytest.param("pay\nments", "contains a control character", id="newline"),
+    ],
+)
+def test_unsafe_name(service_key: str, expected: str) -> None:
+    """A service built in Python skips the loader's name rules, and the check reports it."""
+    where = Location("services/payments.py", 3, 5)
+    service = Service(
+        name=service_key,
+        title="Payments",
+        dashboard=None,
+        location=where,
+        locations={"service": where},
+    )
+    lines = [str(d) for d in run_checks([service], select={"project/unsafe-name"})]
+    assert lines == [
+        f'services/payments.py:3:5: error: service key "{service_key}" {expected}, so it '
+        'cannot name a file; use letters, digits, "_" and "-" [project/unsafe-name]'
+    ]
+
+
+def test_safe_name_passes() -> None:
+    service = Service(name="payments-v2_eu", title="Payments", dashboard=None)
+    assert run_checks([service], select={"project/unsafe-name"}) == []
+
+
+def test_select_rejects_unknown_check() -> None:
+    with pytest.raises(ValueError, match="no check named promql/nothing"):
+        run_checks([], select={"promql/nothing"})
+
+
+def test_project_manifests_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The platform's own manifests produce no error from any check."""
+    monkeypatch.chdir(REPOSITORY)
+    loaded = load_project(Path("services"))
+    diagnostics = run_checks(loaded.services, sources=loaded.sources)
+    errors = [str(d) for d in diagnostics if d.severity == "error"]
+    assert errors == []

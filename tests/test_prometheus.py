@@ -1,0 +1,301 @@
+"""Generated Prometheus files: snapshots, and promtool 2.42 on every one of them.
+
+The promtool tests run the real binary. Where it is missing they fail with the
+command that installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+
+from obscompile.config import Config
+from obscompile.load.project import load_project
+from obscompile.pipeline import BuildResult, Project, build
+from obscompile.render.prometheus import rule_diagnostics
+from tests.conftest import REPO, SERVICES
+
+SERVICES_WITH_RULES = ["alphacopilot_server", "auth_server", "notification_server", "portfolio_server"]
+JOBS = [
+    "alphacopilot_server",
+    "auth_server",
+    "celery_exporter",
+    "celery_workers",
+    "notification_server",
+    "portfolio_server",
+]
+HAND_WRITTEN = REPO / "tests" / "promtool"
+
+
+def promtool_binary() -> str:
+    """Return the promtool executable, or fail the test with how to install it."""
+    found = shutil.which("promtool")
+    if found is None:
+        pytest.fail("promtool is not installed; install it with `apt-get install prometheus`")
+    return found
+
+
+def run_promtool(*arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [promtool_binary(), *arguments], capture_output=True, text=True, cwd=cwd, check=False
+    )
+
+
+def assert_promtool(*arguments: str, cwd: Path | None = None) -> str:
+    result = run_promtool(*arguments, cwd=cwd)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    return output
+
+
+def write_files(folder: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return folder
+
+
+class YamlSnapshot(SingleFileSnapshotExtension):
+    _write_mode = WriteMode.TEXT
+    file_extension = "yml"
+
+
+@pytest.fixture
+def yaml_snapshot(snapshot):
+    return snapshot.use_extension(YamlSnapshot)
+
+
+@pytest.fixture(scope="session")
+def built_out(tmp_path_factory: pytest.TempPathFactory, real_build: BuildResult) -> Path:
+    """The repository's build written into a fresh folder, as `obscompile build` writes it."""
+    return write_files(tmp_path_factory.mktemp("out"), real_build.files)
+
+
+def _prometheus_files(real_build: BuildResult) -> dict[str, str]:
+    return {k: v for k, v in real_build.files.items() if k.startswith("prometheus/")}
+
+
+# Snapshots -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", SERVICES_WITH_RULES)
+def test_rules_snapshot(service: str, real_build: BuildResult, yaml_snapshot) -> None:
+    assert real_build.files[f"prometheus/rules/{service}.rules.yml"] == yaml_snapshot
+
+
+@pytest.mark.parametrize("service", SERVICES_WITH_RULES)
+def test_tests_snapshot(service: str, real_build: BuildResult, yaml_snapshot) -> None:
+    assert real_build.files[f"prometheus/tests/{service}.test.yml"] == yaml_snapshot
+
+
+def test_scrape_config_snapshot(real_build: BuildResult, yaml_snapshot) -> None:
+    assert real_build.files["prometheus/prometheus.yml"] == yaml_snapshot
+
+
+def test_output_layout(real_build: BuildResult) -> None:
+    expected = {"prometheus/prometheus.yml"}
+    for service in SERVICES_WITH_RULES:
+        expected.add(f"prometheus/rules/{service}.rules.yml")
+        expected.add(f"prometheus/tests/{service}.test.yml")
+    assert set(_prometheus_files(real_build)) == expected
+
+
+# promtool on the generated files ---------------------------------------------------
+
+
+def test_promtool_check_config(built_out: Path) -> None:
+    output = assert_promtool("check", "config", str(built_out / "prometheus" / "prometheus.yml"))
+    assert "SUCCESS: 4 rule files found" in output
+
+
+def test_promtool_check_rules(built_out: Path) -> None:
+    rules = sorted(str(p) for p in (built_out / "prometheus" / "rules").glob("*.yml"))
+    output = assert_promtool("check", "rules", "--lint=all", "--lint-fatal", *rules)
+    assert output.count("SUCCESS") == 4
+
+
+def test_promtool_test_generated(built_out: Path) -> None:
+    tests = sorted(str(p) for p in (built_out / "prometheus" / "tests").glob("*.yml"))
+    output = assert_promtool("test", "rules", *tests)
+    assert output.count("SUCCESS") == 4
+
+
+def test_promtool_test_hand_written(real_build: BuildResult, tmp_path: Path) -> None:
+    """The hand-written tests read ../../out/prometheus/rules, so they run in a copy."""
+    write_files(tmp_path / "out", real_build.files)
+    shutil.copytree(HAND_WRITTEN, tmp_path / "tests" / "promtool")
+    tests = sorted(str(p) for p in (tmp_path / "tests" / "promtool").glob("*.yml"))
+    assert len(tests) == 4
+    output = assert_promtool("test", "rules", *tests)
+    assert output.count("SUCCESS") == 4
+
+
+def test_committed_out_is_current(real_build: BuildResult) -> None:
+    committed = REPO / "out"
+    for name, text in _prometheus_files(real_build).items():
+        path = committed / name
+        assert path.is_file(), f"{path} is missing; run obscompile build"
+        assert path.read_text(encoding="utf-8") == text, f"{path} is stale; run obscompile build"
+
+
+# What the generated files contain --------------------------------------------------
+
+
+def _yaml(text: str):
+    return YAML(typ="safe").load(text)
+
+
+def test_every_scrape_job(real_build: BuildResult) -> None:
+    config = _yaml(real_build.files["prometheus/prometheus.yml"])
+    assert [job["job_name"] for job in config["scrape_configs"]] == JOBS
+    assert config["global"] == {"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "1m"}
+    assert config["rule_files"] == [f"rules/{s}.rules.yml" for s in SERVICES_WITH_RULES]
+    workers = config["scrape_configs"][3]
+    assert workers["static_configs"][0]["targets"] == [f"celery-worker-{n}:910{n}" for n in range(1, 5)]
+    assert workers["metrics_path"] == "/metrics"
+
+
+def test_every_rule_has_generated_test() -> None:
+    services = load_project(SERVICES).services
+    untested = [d for d in rule_diagnostics(services, Config()) if d.check == "rules/untested"]
+    assert untested == []
+
+
+def test_no_rule_diagnostics() -> None:
+    services = load_project(SERVICES).services
+    assert [str(d) for d in rule_diagnostics(services, Config())] == []
+
+
+RECORD_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+
+
+@pytest.mark.parametrize("service", SERVICES_WITH_RULES)
+def test_record_names(service: str, real_build: BuildResult) -> None:
+    groups = _yaml(real_build.files[f"prometheus/rules/{service}.rules.yml"])["groups"]
+    assert [g["name"] for g in groups] == [f"{service}.recording", f"{service}.alerts"]
+    for rule in groups[0]["rules"]:
+        assert RECORD_NAME.match(rule["record"])
+        parts = rule["record"].split(":")
+        assert len(parts) == 3 and all(parts), rule["record"]
+
+
+@pytest.mark.parametrize("service", SERVICES_WITH_RULES)
+def test_alerts_read_records(service: str, real_build: BuildResult) -> None:
+    groups = _yaml(real_build.files[f"prometheus/rules/{service}.rules.yml"])["groups"]
+    records = {rule["record"] for rule in groups[0]["rules"]}
+    for alert in groups[1]["rules"]:
+        metric = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", alert["expr"]).group(0)
+        assert metric in records or ":" not in metric, alert["alert"]
+        assert alert["labels"]["severity"] == "critical"
+        assert alert["labels"]["service"] == service
+        assert alert["annotations"]["dashboard_url"].endswith(f"?viewPanel={alert['annotations']['panel_id']}")
+
+
+def test_alert_count_matches_red_bands(real_build: BuildResult) -> None:
+    """Every red band of the four dashboards has exactly one alert."""
+    counts = {}
+    for service in SERVICES_WITH_RULES:
+        groups = _yaml(real_build.files[f"prometheus/rules/{service}.rules.yml"])["groups"]
+        counts[service] = len(groups[1]["rules"])
+    assert counts == {
+        "alphacopilot_server": 6,
+        "auth_server": 6,
+        "notification_server": 4,
+        "portfolio_server": 13,
+    }
+
+
+def test_build_is_deterministic(tmp_path: Path) -> None:
+    """Two builds under different hash seeds give byte-identical Prometheus files."""
+    outputs = []
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        subprocess.run(
+            ["obscompile", "build", "--project", str(REPO), "--out", str(out)],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        outputs.append({p.relative_to(out): p.read_bytes() for p in (out / "prometheus").rglob("*.yml")})
+    assert outputs[0] == outputs[1]
+
+
+def test_cli_test_command(built_out: Path) -> None:
+    """The command reads the hand-written tests of the repository, next to its out/."""
+    promtool_binary()
+    result = subprocess.run(
+        ["obscompile", "test", "--project", str(REPO), "--out", str(built_out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "promtool passed: 1 config, 4 rule files, 8 test files" in result.stderr
+
+
+def test_cli_test_reports_failure(tmp_path: Path, real_build: BuildResult) -> None:
+    promtool_binary()
+    files = dict(real_build.files)
+    path = "prometheus/tests/auth_server.test.yml"
+    files[path] = files[path].replace("severity: critical", "severity: page", 1)
+    out = write_files(tmp_path / "out", files)
+    result = subprocess.run(
+        ["obscompile", "test", "--project", str(REPO), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "FAILED" in result.stdout + result.stderr
+    assert "promtool test rules failed" in result.stderr
+
+
+def test_cli_test_without_promtool(tmp_path: Path, built_out: Path) -> None:
+    result = subprocess.run(
+        ["obscompile", "test", "--project", str(REPO), "--out", str(built_out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": str(tmp_path), "HOME": str(tmp_path)},
+        executable=shutil.which("obscompile"),
+    )
+    assert result.returncode == 2
+    assert "apt-get install prometheus" in result.stderr
+
+
+def test_prometheus_loads_config(built_out: Path, tmp_path: Path) -> None:
+    """A real Prometheus 2.42 server starts with the generated files and loads every rule."""
+    server = shutil.which("prometheus")
+    if server is None:
+        pytest.fail("prometheus is not installed; install it with `apt-get install prometheus`")
+    process = subprocess.Popen(
+        [
+            server,
+            f"--config.file={built_out / 'prometheus' / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            "--web.listen-address=127.0.0.1:0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        log = ""
+        assert process.stdout is not None
+        for line in process.stdout:
+            log += line
+            if "Server is ready to receive web requests" in line or "level=error" in line:
+                break
+        assert "Server is ready to receive web requests" in log, log
+        assert "Completed loading of configuration file" in log, log
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,491 @@
+"""Known failure modes of generated Prometheus rules, each with its right output.
+
+Each test builds a small manifest, then checks the generated rule, scrape or test file
+against the value that promtool 2.42 gives or accepts.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from obscompile.config import Config
+from obscompile.derive import gorender
+from obscompile.derive.alerts import derive_rules
+from obscompile.derive.evaluate import Evaluator, Storage, make_labels
+from obscompile.derive.promtests import generate_tests
+from obscompile.load.project import load_project
+from obscompile.model.scrape import ScrapeJob
+from obscompile.model.service import Service
+from obscompile.pipeline import BuildResult, Project, build
+from obscompile.render.prometheus import RenderError, rule_diagnostics, scrape_document
+from tests.conftest import write_manifest
+from tests.test_prometheus import assert_promtool, run_promtool, write_files
+
+HEADER = """\
+service: {service}
+dashboard:
+  uid: {service}-overview
+scrape:
+  job: {job}
+  port: 8080
+  interval: 1m
+metrics:
+  http_requests_total:
+    type: counter
+    labels: [code]
+  http_request_duration_seconds:
+    type: histogram
+    buckets: [0.1, 0.3, 0.5, 1, 2.5]
+  link_status:
+    type: gauge
+    labels: [state]
+rows:
+  - title: Health
+    panels:
+"""
+
+
+def _manifest(panels: str, service: str = "payments") -> str:
+    header = HEADER.format(service=service, job=service.replace("-", "_"))
+    return header + textwrap.indent(textwrap.dedent(panels), "      ")
+
+
+def _build(project: Path, panels: str, service: str = "payments") -> BuildResult:
+    write_manifest(project, f"{service}.yaml", _manifest(panels, service))
+    result = build(Project.at(project))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+    return result
+
+
+def _rules(result: BuildResult, service: str = "payments") -> list[dict]:
+    return yaml.safe_load(result.files[f"prometheus/rules/{service}.rules.yml"])["groups"]
+
+
+def _service(project: Path, name: str = "payments") -> Service:
+    (service,) = [s for s in load_project(project / "services").services if s.name == name]
+    return service
+
+
+def _promtool_all(project: Path, result: BuildResult, service: str = "payments") -> None:
+    out = write_files(project / "out", result.files)
+    assert_promtool("check", "config", str(out / "prometheus" / "prometheus.yml"))
+    assert_promtool("test", "rules", str(out / "prometheus" / "tests" / f"{service}.test.yml"))
+
+
+# Rule YAML: quotes and `: ` inside values --------------------------------------------
+
+LINK_STATE = """\
+- title: Link state
+  type: stat
+  query: 'max without (state) (link_status{job="payments",state=~".*LINK: up.*"} == bool 1)'
+  thresholds: "1=Green, 0=Red"
+  alert:
+    description: '{{ printf "%.1f" $value }} links down'
+"""
+
+
+def test_colon_in_expr_is_block_scalar(project: Path) -> None:
+    result = _build(project, LINK_STATE)
+    text = result.files["prometheus/rules/payments.rules.yml"]
+    assert (
+        "        expr: |-\n"
+        '          max without (state) (link_status{job="payments",state=~".*LINK: up.*"} == bool 1) == 0\n'
+    ) in text
+    assert "          description: '{{ printf \"%.1f\" $value }} links down'\n" in text
+    alert = _rules(result)[1]["rules"][0]
+    assert alert["expr"] == 'max without (state) (link_status{job="payments",state=~".*LINK: up.*"} == bool 1) == 0'
+    assert alert["annotations"]["description"] == '{{ printf "%.1f" $value }} links down'
+    out = write_files(project / "out", result.files)
+    assert_promtool("check", "rules", str(out / "prometheus" / "rules" / "payments.rules.yml"))
+
+
+def test_go_template_kept_verbatim(project: Path) -> None:
+    result = _build(
+        project,
+        """\
+        - title: Error ratio
+          type: stat
+          query: 'sum by (instance) (rate(http_requests_total{job="payments",code=~"5.."}[5m])) / sum by (instance) (rate(http_requests_total{job="payments"}[5m]))'
+          thresholds: "<1% Green, 1-5% Yellow, >5% Red"
+          alert:
+            summary: 'High error ratio on {{ $labels.instance }}: {{ $value | humanizePercentage }}'
+        """,
+    )
+    text = result.files["prometheus/rules/payments.rules.yml"]
+    assert "summary: 'High error ratio on {{ $labels.instance }}: {{ $value | humanizePercentage }}'\n" in text
+    tests = yaml.safe_load(result.files["prometheus/tests/payments.test.yml"])["tests"]
+    fired = [
+        alert["exp_annotations"]["summary"]
+        for test in tests
+        for check in test.get("alert_rule_test", [])
+        for alert in check["exp_alerts"]
+    ]
+    assert "High error ratio on payments:8080: 5%" in fired
+    _promtool_all(project, result)
+
+
+def test_invalid_go_template_is_reported(project: Path) -> None:
+    write_manifest(
+        project,
+        "payments.yaml",
+        _manifest(
+            """\
+            - title: Error ratio
+              query: 'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m])) / sum(rate(http_requests_total{job="payments"}[5m]))'
+              thresholds: "<1% Green, 1-5% Yellow, >5% Red"
+              alert:
+                summary: '{{ $labels.instance } down'
+            """
+        ),
+    )
+    messages = [d.message for d in rule_diagnostics((_service(project),), Config())]
+    assert 'alert summary is not a valid Go template: unexpected "}" in operand' in messages
+    assert derive_rules(_service(project)).alerts == ()
+
+
+# histogram_quantile keeps `le` --------------------------------------------------------
+
+
+def test_quantile_alert_and_record(project: Path) -> None:
+    result = _build(
+        project,
+        """\
+        - title: p99 latency
+          type: timeseries
+          query: histogram_quantile(0.99, sum by (job, le) (rate(http_request_duration_seconds_bucket{job="payments"}[5m])))
+          thresholds: "<0.3s Green, 0.3-1s Yellow, >1s Red"
+        """,
+    )
+    recording, alerts = _rules(result)
+    assert recording["rules"] == [
+        {
+            "record": "job:http_request_duration_seconds:p99_rate5m",
+            "expr": 'histogram_quantile(0.99, sum by (job, le) (rate(http_request_duration_seconds_bucket{job="payments"}[5m])))',
+        }
+    ]
+    assert alerts["rules"][0]["expr"] == "job:http_request_duration_seconds:p99_rate5m >= 1"
+    _promtool_all(project, result)
+
+
+def _bucket_storage() -> Storage:
+    storage = Storage()
+    for bound, step in (("0.1", 50), ("0.5", 90), ("+Inf", 100)):
+        labels = make_labels({"__name__": "b_bucket", "job": "payments", "le": bound})
+        for minute in range(11):
+            storage.add(labels, minute * 60_000, float(step * minute))
+    return storage
+
+
+def test_quantile_without_le_is_empty() -> None:
+    """The values promtool gives for buckets growing by 50/90/100 a minute, at 10m."""
+    import promql_parser as pp
+
+    evaluator = Evaluator(_bucket_storage())
+    with_le = evaluator.vector(pp.parse("histogram_quantile(0.9, sum by (job, le) (rate(b_bucket[5m])))"), 600_000)
+    without_le = evaluator.vector(pp.parse("histogram_quantile(0.9, sum by (job) (rate(b_bucket[5m])))"), 600_000)
+    assert [(dict(s.labels), s.value) for s in with_le] == [({"job": "payments"}, 0.5)]
+    assert without_le == []
+
+
+# rate() over a gauge, and a short window ----------------------------------------------
+
+
+def _gauge_storage() -> Storage:
+    storage = Storage()
+    labels = make_labels({"__name__": "queue_depth", "job": "payments"})
+    for minute, value in enumerate((100, 90, 80, 70, 60, 50)):
+        storage.add(labels, minute * 60_000, float(value))
+    return storage
+
+
+def test_rate_over_falling_gauge() -> None:
+    import promql_parser as pp
+
+    evaluator = Evaluator(_gauge_storage())
+    rate = evaluator.vector(pp.parse("rate(queue_depth[5m])"), 300_000)
+    delta = evaluator.vector(pp.parse("delta(queue_depth[5m])"), 300_000)
+    assert [s.value for s in rate] == [1.1666666666666667]
+    assert [s.value for s in delta] == [-50.0]
+
+
+def test_rate_window_of_one_sample() -> None:
+    import promql_parser as pp
+
+    evaluator = Evaluator(_gauge_storage())
+    node = pp.parse("rate(queue_depth[1m])")
+    assert len(evaluator.vector(node, 300_000)) == 1
+    assert evaluator.vector(node, 330_000) == []
+
+
+# Division by zero ----------------------------------------------------------------------
+
+AVAILABILITY = """\
+- title: Availability
+  type: stat
+  unit: percentunit
+  query: 'sum by (job) (rate(http_requests_total{job="payments",code!~"5.."}[5m])) / sum by (job) (rate(http_requests_total{job="payments"}[5m]))'
+  thresholds: ">99% Green, 95-99% Yellow, <95% Red"
+  record: true
+"""
+
+
+def test_ratio_denominator_is_guarded(project: Path) -> None:
+    result = _build(project, AVAILABILITY)
+    recording, alerts = _rules(result)
+    assert recording["rules"] == [
+        {
+            "record": "job:http_requests_not_5xx_per_http_requests:ratio_rate5m",
+            "expr": 'sum by (job) (rate(http_requests_total{job="payments",code!~"5.."}[5m]))\n'
+            "/\n"
+            '(sum by (job) (rate(http_requests_total{job="payments"}[5m])) > 0)',
+        }
+    ]
+    assert alerts["rules"][0]["expr"] == "job:http_requests_not_5xx_per_http_requests:ratio_rate5m < 0.95"
+    assert alerts["rules"][0]["annotations"]["summary"] == (
+        "payments: Availability is {{ $value | humanizePercentage }}"
+    )
+
+
+def test_zero_traffic_case_is_generated(project: Path) -> None:
+    result = _build(project, AVAILABILITY)
+    tests = yaml.safe_load(result.files["prometheus/tests/payments.test.yml"])["tests"]
+    (silent,) = [t for t in tests if "no traffic" in t["name"]]
+    assert all(series["values"].startswith("0+0x") for series in silent["input_series"])
+    assert silent["alert_rule_test"][0]["exp_alerts"] == []
+    record, nan_check = silent["promql_expr_test"]
+    assert record["exp_samples"] == []
+    assert nan_check["expr"].startswith("count((")
+    assert nan_check["exp_samples"] == [{"labels": "{}", "value": 1.0}]
+    _promtool_all(project, result)
+
+
+def test_outage_fires(project: Path, tmp_path: Path) -> None:
+    """10% errors: availability 0.9 is red and fires; the unguarded query agrees."""
+    result = _build(project, AVAILABILITY)
+    out = write_files(project / "out", result.files)
+    test = {
+        "rule_files": ["../prometheus/rules/payments.rules.yml"],
+        "evaluation_interval": "1m",
+        "group_eval_order": ["payments.recording", "payments.alerts"],
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": 'http_requests_total{job="payments",code="200"}', "values": "0+540x12"},
+                    {"series": 'http_requests_total{job="payments",code="500"}', "values": "0+60x12"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "5m", "alertname": "PaymentsAvailabilityCritical", "exp_alerts": []},
+                    {
+                        "eval_time": "6m",
+                        "alertname": "PaymentsAvailabilityCritical",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"job": "payments", "service": "payments", "severity": "critical"},
+                                "exp_annotations": _annotations(result, "90%"),
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    path = out / "cases" / "outage.test.yml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(test), encoding="utf-8")
+    assert_promtool("test", "rules", str(path))
+
+
+def _annotations(result: BuildResult, value: str) -> dict[str, str]:
+    (alert,) = _rules(result)[1]["rules"]
+    return {
+        key: text.replace("{{ $value | humanizePercentage }}", value)
+        for key, text in alert["annotations"].items()
+    }
+
+
+# Recording-rule names --------------------------------------------------------------------
+
+
+def test_names_for_hyphenated_service(project: Path) -> None:
+    result = _build(
+        project,
+        """\
+        - title: RPS
+          query: 'sum by (job) (rate(http_requests_total{job="payments_api"}[5m]))'
+          record: true
+        - title: Error ratio
+          query: 'sum by (job) (rate(http_requests_total{job="payments_api",code=~"5.."}[5m])) / sum by (job) (rate(http_requests_total{job="payments_api"}[5m]))'
+          record: true
+        """,
+        service="payments-api",
+    )
+    recording, alerts = _rules(result, "payments-api")
+    assert recording["name"] == "payments-api.recording"
+    assert alerts["name"] == "payments-api.alerts"
+    assert [r["record"] for r in recording["rules"]] == [
+        "job:http_requests:rate5m",
+        "job:http_requests_5xx_per_http_requests:ratio_rate5m",
+    ]
+    out = write_files(project / "out", result.files)
+    assert_promtool("check", "rules", str(out / "prometheus" / "rules" / "payments-api.rules.yml"))
+    _promtool_all(project, result, "payments-api")
+
+
+def test_hyphen_in_record_name_is_rejected(tmp_path: Path) -> None:
+    """Why the service stays out of the name: promtool rejects a hyphen there."""
+    path = tmp_path / "bad.rules.yml"
+    path.write_text(
+        "groups:\n  - name: g\n    rules:\n      - record: payments-api:http_requests:rate5m\n"
+        "        expr: sum(rate(http_requests_total[5m]))\n",
+        encoding="utf-8",
+    )
+    result = run_promtool("check", "rules", str(path))
+    assert result.returncode == 1
+    assert "invalid recording rule name: payments-api:http_requests:rate5m" in result.stdout + result.stderr
+
+
+# for: timing against eval_time -----------------------------------------------------------
+
+
+def test_rate_alert_pending_then_firing(project: Path) -> None:
+    result = _build(
+        project,
+        """\
+        - title: Error ratio
+          query: 'sum by (job) (rate(http_requests_total{job="payments",code=~"5.."}[5m])) / (sum by (job) (rate(http_requests_total{job="payments"}[5m])) > 0)'
+          thresholds: "<1% Green, 1-5% Yellow, >5% Red"
+          alert:
+            for: 5m
+            summary: 'Error rate {{ $value | humanizePercentage }} for {{ $labels.job }}'
+        """,
+    )
+    recording, alerts = _rules(result)
+    assert recording["rules"][0]["expr"].count("> 0") == 1
+    out = write_files(project / "out", result.files)
+    test = {
+        "rule_files": ["../prometheus/rules/payments.rules.yml"],
+        "evaluation_interval": "1m",
+        "group_eval_order": ["payments.recording", "payments.alerts"],
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": 'http_requests_total{job="payments",code="200"}', "values": "0+540x12"},
+                    {"series": 'http_requests_total{job="payments",code="500"}', "values": "0+60x12"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "5m", "alertname": alerts["rules"][0]["alert"], "exp_alerts": []},
+                    {
+                        "eval_time": "6m",
+                        "alertname": alerts["rules"][0]["alert"],
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"job": "payments", "service": "payments", "severity": "critical"},
+                                "exp_annotations": {
+                                    **alerts["rules"][0]["annotations"],
+                                    "summary": "Error rate 10% for payments",
+                                    "description": alerts["rules"][0]["annotations"]["description"].replace(
+                                        "{{ $value | humanizePercentage }}", "10%"
+                                    ),
+                                },
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    path = out / "cases" / "timing.test.yml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(test), encoding="utf-8")
+    assert_promtool("test", "rules", str(path))
+
+
+def test_gauge_alert_fires_at_for(project: Path) -> None:
+    """A gauge that is red from t=0 is pending at 4m and firing at 5m with `for: 5m`."""
+    write_manifest(
+        project,
+        "payments.yaml",
+        _manifest(
+            """\
+            - title: Up
+              type: stat
+              query: 'up{job="payments"}'
+              unit: none
+              thresholds: "1=Green, 0=Red"
+            """
+        ),
+    )
+    suite = generate_tests(derive_rules(_service(project)))
+    (group,) = [g for g in suite.groups if "fires" in g.name]
+    assert [(c.eval_time, bool(c.alerts)) for c in group.alert_checks] == [("4m", False), ("5m", True), ("6m", True)]
+
+
+def test_eval_times_are_multiples_of_interval(project: Path) -> None:
+    result = _build(project, AVAILABILITY)
+    tests = yaml.safe_load(result.files["prometheus/tests/payments.test.yml"])["tests"]
+    for test in tests:
+        for check in test.get("alert_rule_test", []) + test.get("promql_expr_test", []):
+            assert check["eval_time"].endswith("m"), check["eval_time"]
+
+
+# Group names and scrape jobs ---------------------------------------------------------------
+
+
+def test_group_names_are_distinct(project: Path) -> None:
+    result = _build(project, AVAILABILITY)
+    assert [g["name"] for g in _rules(result)] == ["payments.recording", "payments.alerts"]
+
+
+def test_repeated_group_name_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "dup.rules.yml"
+    path.write_text("groups:\n  - name: payments\n    rules: []\n  - name: payments\n    rules: []\n")
+    result = run_promtool("check", "rules", str(path))
+    assert 'groupname: "payments" is repeated in the same file' in result.stdout + result.stderr
+
+
+def _service_with(*jobs: ScrapeJob) -> Service:
+    return Service(name="payments", title="payments", dashboard=None, scrape_jobs=jobs)
+
+
+def test_duplicate_scrape_job_is_not_rendered() -> None:
+    services = (
+        _service_with(ScrapeJob("payments", ("payments:8080",))),
+        _service_with(ScrapeJob("payments", ("payments:9090",))),
+    )
+    with pytest.raises(RenderError, match='scrape job "payments" is defined twice'):
+        scrape_document(services, Config(), [])
+
+
+def test_timeout_longer_than_interval_is_not_rendered() -> None:
+    services = (_service_with(ScrapeJob("payments", ("payments:8080",), interval="15s", timeout="30s")),)
+    with pytest.raises(RenderError, match="timeout 30s is longer than interval 15s"):
+        scrape_document(services, Config(), [])
+
+
+def test_promtool_rejects_what_renderer_refuses(tmp_path: Path) -> None:
+    path = tmp_path / "prometheus.yml"
+    path.write_text(
+        "scrape_configs:\n"
+        "  - job_name: payments\n    static_configs: [{targets: ['payments:8080']}]\n"
+        "  - job_name: payments\n    static_configs: [{targets: ['payments:9090']}]\n"
+    )
+    result = run_promtool("check", "config", str(path))
+    assert 'found multiple scrape configs with job name "payments"' in result.stdout + result.stderr
+
+
+# Units in annotations ----------------------------------------------------------------------
+
+
+def test_percentage_formats() -> None:
+    ratio = 50 / 950
+    assert gorender.humanize_percentage(ratio) == "5.263%"
+    assert gorender.go_value(ratio) == "0.05263157894736842"
+    assert gorender.render('{{ printf "%.2f" $value }}%', {}, ratio * 100) == "5.26%"
+    assert math.isclose(ratio * 100, 5.263157894736842)

@@ -1,0 +1,196 @@
+"""The Python evaluator and template renderer give promtool's exact results.
+
+Generated tests assert values and annotations that obscompile computes, and promtool
+compares both exactly, so these tests compare the two on random input.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from pathlib import Path
+
+import promql_parser as pp
+import pytest
+import yaml
+
+from obscompile.derive import gorender
+from obscompile.derive.evaluate import Evaluator, Storage
+from tests.test_prometheus import run_promtool
+
+EXPRESSIONS = [
+    "rate(c[5m])",
+    "increase(c[5m])",
+    "irate(c[5m])",
+    "rate(c[1h])",
+    "sum(rate(c[5m]))",
+    'sum(rate(c{k="a"}[5m])) / sum(rate(c[5m]))',
+    'sum(rate(c{k="a"}[5m])) / sum(rate(c[5m])) * 100',
+    '100 * sum(rate(c{k="a"}[5m])) / sum(rate(c[5m]))',
+    'sum(rate(c{k="a"}[5m])) / (sum(rate(c[5m])) > 0) * 100 >= 5',
+    "sum(rate(c[5m])) >= 1 and sum(rate(c[5m])) < 2",
+    "histogram_quantile(0.95, sum by (le) (rate(b[5m])))",
+    "histogram_quantile(0.5, sum by (le) (rate(b[5m])))",
+    "histogram_quantile(0.99, sum by (le) (rate(b[2m])))",
+    "max(rate(c[5m]))",
+    "min by (k) (rate(c[5m]))",
+    "count(rate(c[5m]) > 0.1)",
+]
+TIMES_MINUTES = [1, 2, 3, 4, 5, 6, 7, 13, 40, 61, 65, 75]
+BOUNDS = ["0.1", "0.5", "1", "+Inf"]
+
+
+def _series(generator: random.Random, samples: int) -> dict[tuple, list[float]]:
+    series = {}
+    for key in "abc":
+        value, values = 0.0, []
+        for _ in range(samples):
+            values.append(value)
+            value += generator.choice([0, 1, 3, 7, 13, 60, 300, 0.5, 0.1])
+        series[(("__name__", "c"), ("k", key))] = values
+    cumulative = [0.0] * len(BOUNDS)
+    buckets: dict[str, list[float]] = {bound: [] for bound in BOUNDS}
+    for _ in range(samples):
+        running = 0.0
+        for index, bound in enumerate(BOUNDS):
+            running += generator.choice([0, 1, 2, 5, 9, 30]) if bound != "+Inf" else generator.choice([0, 1])
+            cumulative[index] += running
+            buckets[bound].append(cumulative[index])
+    for bound, values in buckets.items():
+        series[(("__name__", "b"), ("le", bound))] = values
+    return series
+
+
+def _series_text(labels: tuple) -> str:
+    mapping = dict(labels)
+    name = mapping.pop("__name__")
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(mapping.items())) + "}"
+
+
+def _minutes(text: str) -> int:
+    found = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?", text)
+    assert found, text
+    return int(found.group(1) or 0) * 60 + int(found.group(2) or 0)
+
+
+def _promtool_values(tmp_path: Path, series: dict) -> dict[tuple[str, int], list[tuple[str, float]]]:
+    """Return what promtool evaluates for each expression and time, read from its report."""
+    checks = [
+        {"expr": expr, "eval_time": f"{minutes}m", "exp_samples": []}
+        for expr in EXPRESSIONS
+        for minutes in TIMES_MINUTES
+    ]
+    test = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": _series_text(labels), "values": " ".join(repr(v) for v in values)}
+                    for labels, values in series.items()
+                ],
+                "promql_expr_test": checks,
+            }
+        ],
+    }
+    (tmp_path / "rules.yml").write_text("groups: []\n")
+    (tmp_path / "test.yml").write_text(yaml.safe_dump(test, width=10**9))
+    result = run_promtool("test", "rules", str(tmp_path / "test.yml"))
+    report = result.stdout + result.stderr
+    found = {}
+    pattern = r'expr: "(.*?)", time: (\S+),\n\s+exp: nil\n\s+got: (.*)'
+    for match in re.finditer(pattern, report):
+        samples = re.findall(r"\{(.*?)\} ([^,\s]+)", match.group(3))
+        key = (match.group(1).replace('\\"', '"'), _minutes(match.group(2)))
+        found[key] = sorted((labels.replace(", ", ","), float(value)) for labels, value in samples)
+    return found
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_evaluator_matches_promtool(seed: int, tmp_path: Path) -> None:
+    series = _series(random.Random(seed), 81)
+    expected = _promtool_values(tmp_path, series)
+    storage = Storage()
+    for labels, values in series.items():
+        for index, value in enumerate(values):
+            storage.add(labels, index * 60_000, value)
+    evaluator = Evaluator(storage)
+    compared = 0
+    for expr in EXPRESSIONS:
+        node = pp.parse(expr)
+        for minutes in TIMES_MINUTES:
+            got = sorted(
+                (",".join(f'{k}="{v}"' for k, v in s.labels), s.value)
+                for s in evaluator.vector(node, minutes * 60_000)
+            )
+            want = expected.get((expr, minutes), [])
+            same = [(a, "NaN" if math.isnan(b) else b) for a, b in got] == [
+                (a, "NaN" if math.isnan(b) else b) for a, b in want
+            ]
+            assert same, (expr, minutes, got, want)
+            compared += 1
+    assert compared == len(EXPRESSIONS) * len(TIMES_MINUTES)
+    assert len(expected) > len(EXPRESSIONS) * len(TIMES_MINUTES) // 2
+
+
+TEMPLATES = {
+    "duration": "{{ $value | humanizeDuration }}",
+    "percentage": "{{ $value | humanizePercentage }}",
+    "human": "{{ $value | humanize }}",
+    "fixed": '{{ printf "%.2f" $value }}%',
+    "raw": "{{ $value }}",
+    "labels": '{{ $labels.job }} {{ index $labels "job" }}',
+    "escaped": '{{ "{{" }} literal',
+}
+VALUES = [
+    0, 0.000123456789, 0.05, 0.05263157894736842, 0.15, 0.5, 0.65, 1, 1.5, 2, 59.9,
+    60, 61.5, 300, 450, 3599, 3600, 86400, 90061, 12000, 1e6, 123456789, 1e21, 1.5e-7,
+]  # fmt: skip
+
+
+def test_templates_match_promtool(tmp_path: Path) -> None:
+    rules = {
+        "groups": [
+            {
+                "name": "templates",
+                "rules": [{"alert": "Value", "expr": "probe >= -1", "annotations": TEMPLATES}],
+            }
+        ]
+    }
+    tests = []
+    for index, value in enumerate(VALUES):
+        labels = {"job": f"job-{index}"}
+        tests.append(
+            {
+                "interval": "1m",
+                "input_series": [{"series": f'probe{{job="job-{index}"}}', "values": f"{value!r}x1"}],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "0m",
+                        "alertname": "Value",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": labels,
+                                "exp_annotations": {
+                                    key: gorender.render(text, labels, float(value))
+                                    for key, text in TEMPLATES.items()
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules))
+    (tmp_path / "test.yml").write_text(
+        yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": tests})
+    )
+    result = run_promtool("test", "rules", str(tmp_path / "test.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_unsupported_template_is_reported() -> None:
+    with pytest.raises(gorender.UnsupportedTemplate):
+        gorender.render("{{ range $labels }}x{{ end }}", {}, 1.0)
