@@ -32,8 +32,8 @@ class QueryError(ValueError):
 def substitute_grafana_variables(query: str) -> str:
     """Replace Grafana's `$__rate_interval` and template variables with parseable values.
 
-    Range variables become `5m`; other variables become `.*` inside quotes and
-    `grafana_variable` elsewhere, so that the query's shape survives.
+    Range variables become `5m`; other variables become `grafana_variable`, in and
+    out of quotes, so that the query's shape survives.
     """
     query = _GRAFANA_RANGES.sub("5m", query)
     return _GRAFANA_VARIABLE.sub("grafana_variable", query)
@@ -114,10 +114,19 @@ def number_value(node: pp.Expr) -> float | None:
     return None
 
 
+_MATCH_OPERATORS = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}
+
+
+def match_operator(matcher: pp.Matcher) -> str:
+    """Return a matcher's operator as PromQL writes it (`=`, `!=`, `=~`, `!~`)."""
+    name = str(matcher.op).split(".")[-1].split("(")[0]
+    return _MATCH_OPERATORS.get(name, name)
+
+
 def matcher_values(selector: pp.VectorSelector, label: str) -> list[tuple[str, str]]:
     """Return `(operator, value)` for each matcher on `label`."""
     return [
-        (str(m.op), m.value) for m in selector.matchers.matchers if m.name == label
+        (match_operator(m), m.value) for m in selector.matchers.matchers if m.name == label
     ]
 
 

@@ -113,6 +113,9 @@ class _Builder:
 
     def scalar(self, node: ScalarNode) -> Any:
         tag, text = node.tag, node.value
+        if node.style == ">":
+            # ruamel.yaml marks folded line breaks with BEL characters in the value.
+            text = text.replace("\a", "")
         if node.style is None:
             self.check_yaml11(node)
         if tag.endswith(":null"):
