@@ -321,3 +321,22 @@ rows:
         },
     ]
     assert field_config["defaults"]["custom"]["thresholdsStyle"] == {"mode": "line"}
+
+
+def test_percent_with_leading_factor(project: Path) -> None:
+    """`100 * a / b` is a 0-100 percentage, like `a / b * 100`."""
+    dashboard = _build_one(
+        project,
+        """service: payments
+rows:
+  - title: A
+    panels:
+      - title: Error ratio
+        type: stat
+        query: '100 * sum(rate(http_requests_total{job="payments",code=~"5.."}[5m])) / sum(rate(http_requests_total{job="payments"}[5m]))'
+        thresholds: "<1% Green, 1-5% Yellow, >5% Red"
+""",
+    )
+    defaults = dashboard["panels"][1]["fieldConfig"]["defaults"]
+    assert defaults["unit"] == "percent"
+    assert [s["value"] for s in defaults["thresholds"]["steps"]] == [None, 1, 5]

@@ -18,11 +18,16 @@ from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from obscompile.config import Config
 from obscompile.load.project import load_project
-from obscompile.pipeline import BuildResult, Project, build
+from obscompile.pipeline import BuildResult
 from obscompile.render.prometheus import rule_diagnostics
 from tests.conftest import REPO, SERVICES
 
-SERVICES_WITH_RULES = ["alphacopilot_server", "auth_server", "notification_server", "portfolio_server"]
+SERVICES_WITH_RULES = [
+    "alphacopilot_server",
+    "auth_server",
+    "notification_server",
+    "portfolio_server",
+]
 JOBS = [
     "alphacopilot_server",
     "auth_server",
@@ -38,13 +43,21 @@ def promtool_binary() -> str:
     """Return the promtool executable, or fail the test with how to install it."""
     found = shutil.which("promtool")
     if found is None:
-        pytest.fail("promtool is not installed; install it with `apt-get install prometheus`")
+        pytest.fail(
+            "promtool is not installed; install it with `apt-get install prometheus`"
+        )
     return found
 
 
-def run_promtool(*arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_promtool(
+    *arguments: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [promtool_binary(), *arguments], capture_output=True, text=True, cwd=cwd, check=False
+        [promtool_binary(), *arguments],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
     )
 
 
@@ -74,8 +87,10 @@ def yaml_snapshot(snapshot):
 
 
 @pytest.fixture(scope="session")
-def built_out(tmp_path_factory: pytest.TempPathFactory, real_build: BuildResult) -> Path:
-    """The repository's build written into a fresh folder, as `obscompile build` writes it."""
+def built_out(
+    tmp_path_factory: pytest.TempPathFactory, real_build: BuildResult
+) -> Path:
+    """The repository's build, written into a fresh folder as `obscompile build` does."""
     return write_files(tmp_path_factory.mktemp("out"), real_build.files)
 
 
@@ -112,7 +127,9 @@ def test_output_layout(real_build: BuildResult) -> None:
 
 
 def test_promtool_check_config(built_out: Path) -> None:
-    output = assert_promtool("check", "config", str(built_out / "prometheus" / "prometheus.yml"))
+    output = assert_promtool(
+        "check", "config", str(built_out / "prometheus" / "prometheus.yml")
+    )
     assert "SUCCESS: 4 rule files found" in output
 
 
@@ -143,7 +160,9 @@ def test_committed_out_is_current(real_build: BuildResult) -> None:
     for name, text in _prometheus_files(real_build).items():
         path = committed / name
         assert path.is_file(), f"{path} is missing; run obscompile build"
-        assert path.read_text(encoding="utf-8") == text, f"{path} is stale; run obscompile build"
+        assert path.read_text(encoding="utf-8") == text, (
+            f"{path} is stale; run obscompile build"
+        )
 
 
 # What the generated files contain --------------------------------------------------
@@ -156,16 +175,24 @@ def _yaml(text: str):
 def test_every_scrape_job(real_build: BuildResult) -> None:
     config = _yaml(real_build.files["prometheus/prometheus.yml"])
     assert [job["job_name"] for job in config["scrape_configs"]] == JOBS
-    assert config["global"] == {"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "1m"}
+    assert config["global"] == {
+        "scrape_interval": "15s",
+        "scrape_timeout": "10s",
+        "evaluation_interval": "1m",
+    }
     assert config["rule_files"] == [f"rules/{s}.rules.yml" for s in SERVICES_WITH_RULES]
     workers = config["scrape_configs"][3]
-    assert workers["static_configs"][0]["targets"] == [f"celery-worker-{n}:910{n}" for n in range(1, 5)]
+    assert workers["static_configs"][0]["targets"] == [
+        f"celery-worker-{n}:910{n}" for n in range(1, 5)
+    ]
     assert workers["metrics_path"] == "/metrics"
 
 
 def test_every_rule_has_generated_test() -> None:
     services = load_project(SERVICES).services
-    untested = [d for d in rule_diagnostics(services, Config()) if d.check == "rules/untested"]
+    untested = [
+        d for d in rule_diagnostics(services, Config()) if d.check == "rules/untested"
+    ]
     assert untested == []
 
 
@@ -184,7 +211,8 @@ def test_record_names(service: str, real_build: BuildResult) -> None:
     for rule in groups[0]["rules"]:
         assert RECORD_NAME.match(rule["record"])
         parts = rule["record"].split(":")
-        assert len(parts) == 3 and all(parts), rule["record"]
+        assert len(parts) == 3, rule["record"]
+        assert all(parts), rule["record"]
 
 
 @pytest.mark.parametrize("service", SERVICES_WITH_RULES)
@@ -196,14 +224,26 @@ def test_alerts_read_records(service: str, real_build: BuildResult) -> None:
         assert metric in records or ":" not in metric, alert["alert"]
         assert alert["labels"]["severity"] == "critical"
         assert alert["labels"]["service"] == service
-        assert alert["annotations"]["dashboard_url"].endswith(f"?viewPanel={alert['annotations']['panel_id']}")
+        assert alert["annotations"]["dashboard_url"].endswith(
+            f"?viewPanel={alert['annotations']['panel_id']}"
+        )
+
+
+@pytest.mark.parametrize("service", SERVICES_WITH_RULES)
+def test_alerts_select_their_job(service: str, real_build: BuildResult) -> None:
+    """Services record the same names for their own jobs, so alerts select the job."""
+    groups = _yaml(real_build.files[f"prometheus/rules/{service}.rules.yml"])["groups"]
+    for alert in groups[1]["rules"]:
+        assert f'job="{service}"' in alert["expr"], alert["alert"]
 
 
 def test_alert_count_matches_red_bands(real_build: BuildResult) -> None:
     """Every red band of the four dashboards has exactly one alert."""
     counts = {}
     for service in SERVICES_WITH_RULES:
-        groups = _yaml(real_build.files[f"prometheus/rules/{service}.rules.yml"])["groups"]
+        groups = _yaml(real_build.files[f"prometheus/rules/{service}.rules.yml"])[
+            "groups"
+        ]
         counts[service] = len(groups[1]["rules"])
     assert counts == {
         "alphacopilot_server": 6,
@@ -224,7 +264,12 @@ def test_build_is_deterministic(tmp_path: Path) -> None:
             capture_output=True,
             env={**os.environ, "PYTHONHASHSEED": seed},
         )
-        outputs.append({p.relative_to(out): p.read_bytes() for p in (out / "prometheus").rglob("*.yml")})
+        outputs.append(
+            {
+                p.relative_to(out): p.read_bytes()
+                for p in (out / "prometheus").rglob("*.yml")
+            }
+        )
     assert outputs[0] == outputs[1]
 
 
@@ -272,10 +317,12 @@ def test_cli_test_without_promtool(tmp_path: Path, built_out: Path) -> None:
 
 
 def test_prometheus_loads_config(built_out: Path, tmp_path: Path) -> None:
-    """A real Prometheus 2.42 server starts with the generated files and loads every rule."""
+    """A real Prometheus 2.42 server starts with the generated files and their rules."""
     server = shutil.which("prometheus")
     if server is None:
-        pytest.fail("prometheus is not installed; install it with `apt-get install prometheus`")
+        pytest.fail(
+            "prometheus is not installed; install it with `apt-get install prometheus`"
+        )
     process = subprocess.Popen(
         [
             server,
@@ -292,7 +339,10 @@ def test_prometheus_loads_config(built_out: Path, tmp_path: Path) -> None:
         assert process.stdout is not None
         for line in process.stdout:
             log += line
-            if "Server is ready to receive web requests" in line or "level=error" in line:
+            if (
+                "Server is ready to receive web requests" in line
+                or "level=error" in line
+            ):
                 break
         assert "Server is ready to receive web requests" in log, log
         assert "Completed loading of configuration file" in log, log

@@ -63,18 +63,26 @@ def _build(project: Path, panels: str, service: str = "payments") -> BuildResult
 
 
 def _rules(result: BuildResult, service: str = "payments") -> list[dict]:
-    return yaml.safe_load(result.files[f"prometheus/rules/{service}.rules.yml"])["groups"]
+    return yaml.safe_load(result.files[f"prometheus/rules/{service}.rules.yml"])[
+        "groups"
+    ]
 
 
 def _service(project: Path, name: str = "payments") -> Service:
-    (service,) = [s for s in load_project(project / "services").services if s.name == name]
+    (service,) = [
+        s for s in load_project(project / "services").services if s.name == name
+    ]
     return service
 
 
-def _promtool_all(project: Path, result: BuildResult, service: str = "payments") -> None:
+def _promtool_all(
+    project: Path, result: BuildResult, service: str = "payments"
+) -> None:
     out = write_files(project / "out", result.files)
     assert_promtool("check", "config", str(out / "prometheus" / "prometheus.yml"))
-    assert_promtool("test", "rules", str(out / "prometheus" / "tests" / f"{service}.test.yml"))
+    assert_promtool(
+        "test", "rules", str(out / "prometheus" / "tests" / f"{service}.test.yml")
+    )
 
 
 # Rule YAML: quotes and `: ` inside values --------------------------------------------
@@ -98,10 +106,17 @@ def test_colon_in_expr_is_block_scalar(project: Path) -> None:
     ) in text
     assert "          description: '{{ printf \"%.1f\" $value }} links down'\n" in text
     alert = _rules(result)[1]["rules"][0]
-    assert alert["expr"] == 'max without (state) (link_status{job="payments",state=~".*LINK: up.*"} == bool 1) == 0'
-    assert alert["annotations"]["description"] == '{{ printf "%.1f" $value }} links down'
+    assert (
+        alert["expr"]
+        == 'max without (state) (link_status{job="payments",state=~".*LINK: up.*"} == bool 1) == 0'
+    )
+    assert (
+        alert["annotations"]["description"] == '{{ printf "%.1f" $value }} links down'
+    )
     out = write_files(project / "out", result.files)
-    assert_promtool("check", "rules", str(out / "prometheus" / "rules" / "payments.rules.yml"))
+    assert_promtool(
+        "check", "rules", str(out / "prometheus" / "rules" / "payments.rules.yml")
+    )
 
 
 def test_go_template_kept_verbatim(project: Path) -> None:
@@ -117,7 +132,10 @@ def test_go_template_kept_verbatim(project: Path) -> None:
         """,
     )
     text = result.files["prometheus/rules/payments.rules.yml"]
-    assert "summary: 'High error ratio on {{ $labels.instance }}: {{ $value | humanizePercentage }}'\n" in text
+    assert (
+        "summary: 'High error ratio on {{ $labels.instance }}: {{ $value | humanizePercentage }}'\n"
+        in text
+    )
     tests = yaml.safe_load(result.files["prometheus/tests/payments.test.yml"])["tests"]
     fired = [
         alert["exp_annotations"]["summary"]
@@ -144,7 +162,10 @@ def test_invalid_go_template_is_reported(project: Path) -> None:
         ),
     )
     messages = [d.message for d in rule_diagnostics((_service(project),), Config())]
-    assert 'alert summary is not a valid Go template: unexpected "}" in operand' in messages
+    assert (
+        'alert summary is not a valid Go template: unexpected "}" in operand'
+        in messages
+    )
     assert derive_rules(_service(project)).alerts == ()
 
 
@@ -168,7 +189,10 @@ def test_quantile_alert_and_record(project: Path) -> None:
             "expr": 'histogram_quantile(0.99, sum by (job, le) (rate(http_request_duration_seconds_bucket{job="payments"}[5m])))',
         }
     ]
-    assert alerts["rules"][0]["expr"] == "job:http_request_duration_seconds:p99_rate5m >= 1"
+    assert (
+        alerts["rules"][0]["expr"]
+        == 'job:http_request_duration_seconds:p99_rate5m{job="payments"} >= 1'
+    )
     _promtool_all(project, result)
 
 
@@ -186,8 +210,13 @@ def test_quantile_without_le_is_empty() -> None:
     import promql_parser as pp
 
     evaluator = Evaluator(_bucket_storage())
-    with_le = evaluator.vector(pp.parse("histogram_quantile(0.9, sum by (job, le) (rate(b_bucket[5m])))"), 600_000)
-    without_le = evaluator.vector(pp.parse("histogram_quantile(0.9, sum by (job) (rate(b_bucket[5m])))"), 600_000)
+    with_le = evaluator.vector(
+        pp.parse("histogram_quantile(0.9, sum by (job, le) (rate(b_bucket[5m])))"),
+        600_000,
+    )
+    without_le = evaluator.vector(
+        pp.parse("histogram_quantile(0.9, sum by (job) (rate(b_bucket[5m])))"), 600_000
+    )
     assert [(dict(s.labels), s.value) for s in with_le] == [({"job": "payments"}, 0.5)]
     assert without_le == []
 
@@ -245,7 +274,10 @@ def test_ratio_denominator_is_guarded(project: Path) -> None:
             '(sum by (job) (rate(http_requests_total{job="payments"}[5m])) > 0)',
         }
     ]
-    assert alerts["rules"][0]["expr"] == "job:http_requests_not_5xx_per_http_requests:ratio_rate5m < 0.95"
+    assert (
+        alerts["rules"][0]["expr"]
+        == 'job:http_requests_not_5xx_per_http_requests:ratio_rate5m{job="payments"} < 0.95'
+    )
     assert alerts["rules"][0]["annotations"]["summary"] == (
         "payments: Availability is {{ $value | humanizePercentage }}"
     )
@@ -276,17 +308,31 @@ def test_outage_fires(project: Path, tmp_path: Path) -> None:
             {
                 "interval": "1m",
                 "input_series": [
-                    {"series": 'http_requests_total{job="payments",code="200"}', "values": "0+540x12"},
-                    {"series": 'http_requests_total{job="payments",code="500"}', "values": "0+60x12"},
+                    {
+                        "series": 'http_requests_total{job="payments",code="200"}',
+                        "values": "0+540x12",
+                    },
+                    {
+                        "series": 'http_requests_total{job="payments",code="500"}',
+                        "values": "0+60x12",
+                    },
                 ],
                 "alert_rule_test": [
-                    {"eval_time": "5m", "alertname": "PaymentsAvailabilityCritical", "exp_alerts": []},
+                    {
+                        "eval_time": "5m",
+                        "alertname": "PaymentsAvailabilityCritical",
+                        "exp_alerts": [],
+                    },
                     {
                         "eval_time": "6m",
                         "alertname": "PaymentsAvailabilityCritical",
                         "exp_alerts": [
                             {
-                                "exp_labels": {"job": "payments", "service": "payments", "severity": "critical"},
+                                "exp_labels": {
+                                    "job": "payments",
+                                    "service": "payments",
+                                    "severity": "critical",
+                                },
                                 "exp_annotations": _annotations(result, "90%"),
                             }
                         ],
@@ -333,7 +379,9 @@ def test_names_for_hyphenated_service(project: Path) -> None:
         "job:http_requests_5xx_per_http_requests:ratio_rate5m",
     ]
     out = write_files(project / "out", result.files)
-    assert_promtool("check", "rules", str(out / "prometheus" / "rules" / "payments-api.rules.yml"))
+    assert_promtool(
+        "check", "rules", str(out / "prometheus" / "rules" / "payments-api.rules.yml")
+    )
     _promtool_all(project, result, "payments-api")
 
 
@@ -347,7 +395,10 @@ def test_hyphen_in_record_name_is_rejected(tmp_path: Path) -> None:
     )
     result = run_promtool("check", "rules", str(path))
     assert result.returncode == 1
-    assert "invalid recording rule name: payments-api:http_requests:rate5m" in result.stdout + result.stderr
+    assert (
+        "invalid recording rule name: payments-api:http_requests:rate5m"
+        in result.stdout + result.stderr
+    )
 
 
 # for: timing against eval_time -----------------------------------------------------------
@@ -376,21 +427,37 @@ def test_rate_alert_pending_then_firing(project: Path) -> None:
             {
                 "interval": "1m",
                 "input_series": [
-                    {"series": 'http_requests_total{job="payments",code="200"}', "values": "0+540x12"},
-                    {"series": 'http_requests_total{job="payments",code="500"}', "values": "0+60x12"},
+                    {
+                        "series": 'http_requests_total{job="payments",code="200"}',
+                        "values": "0+540x12",
+                    },
+                    {
+                        "series": 'http_requests_total{job="payments",code="500"}',
+                        "values": "0+60x12",
+                    },
                 ],
                 "alert_rule_test": [
-                    {"eval_time": "5m", "alertname": alerts["rules"][0]["alert"], "exp_alerts": []},
+                    {
+                        "eval_time": "5m",
+                        "alertname": alerts["rules"][0]["alert"],
+                        "exp_alerts": [],
+                    },
                     {
                         "eval_time": "6m",
                         "alertname": alerts["rules"][0]["alert"],
                         "exp_alerts": [
                             {
-                                "exp_labels": {"job": "payments", "service": "payments", "severity": "critical"},
+                                "exp_labels": {
+                                    "job": "payments",
+                                    "service": "payments",
+                                    "severity": "critical",
+                                },
                                 "exp_annotations": {
                                     **alerts["rules"][0]["annotations"],
                                     "summary": "Error rate 10% for payments",
-                                    "description": alerts["rules"][0]["annotations"]["description"].replace(
+                                    "description": alerts["rules"][0]["annotations"][
+                                        "description"
+                                    ].replace(
                                         "{{ $value | humanizePercentage }}", "10%"
                                     ),
                                 },
@@ -424,7 +491,11 @@ def test_gauge_alert_fires_at_for(project: Path) -> None:
     )
     suite = generate_tests(derive_rules(_service(project)))
     (group,) = [g for g in suite.groups if "fires" in g.name]
-    assert [(c.eval_time, bool(c.alerts)) for c in group.alert_checks] == [("4m", False), ("5m", True), ("6m", True)]
+    assert [(c.eval_time, bool(c.alerts)) for c in group.alert_checks] == [
+        ("4m", False),
+        ("5m", True),
+        ("6m", True),
+    ]
 
 
 def test_eval_times_are_multiples_of_interval(project: Path) -> None:
@@ -440,14 +511,22 @@ def test_eval_times_are_multiples_of_interval(project: Path) -> None:
 
 def test_group_names_are_distinct(project: Path) -> None:
     result = _build(project, AVAILABILITY)
-    assert [g["name"] for g in _rules(result)] == ["payments.recording", "payments.alerts"]
+    assert [g["name"] for g in _rules(result)] == [
+        "payments.recording",
+        "payments.alerts",
+    ]
 
 
 def test_repeated_group_name_is_rejected(tmp_path: Path) -> None:
     path = tmp_path / "dup.rules.yml"
-    path.write_text("groups:\n  - name: payments\n    rules: []\n  - name: payments\n    rules: []\n")
+    path.write_text(
+        "groups:\n  - name: payments\n    rules: []\n  - name: payments\n    rules: []\n"
+    )
     result = run_promtool("check", "rules", str(path))
-    assert 'groupname: "payments" is repeated in the same file' in result.stdout + result.stderr
+    assert (
+        'groupname: "payments" is repeated in the same file'
+        in result.stdout + result.stderr
+    )
 
 
 def _service_with(*jobs: ScrapeJob) -> Service:
@@ -464,7 +543,11 @@ def test_duplicate_scrape_job_is_not_rendered() -> None:
 
 
 def test_timeout_longer_than_interval_is_not_rendered() -> None:
-    services = (_service_with(ScrapeJob("payments", ("payments:8080",), interval="15s", timeout="30s")),)
+    services = (
+        _service_with(
+            ScrapeJob("payments", ("payments:8080",), interval="15s", timeout="30s")
+        ),
+    )
     with pytest.raises(RenderError, match="timeout 30s is longer than interval 15s"):
         scrape_document(services, Config(), [])
 
@@ -477,7 +560,10 @@ def test_promtool_rejects_what_renderer_refuses(tmp_path: Path) -> None:
         "  - job_name: payments\n    static_configs: [{targets: ['payments:9090']}]\n"
     )
     result = run_promtool("check", "config", str(path))
-    assert 'found multiple scrape configs with job name "payments"' in result.stdout + result.stderr
+    assert (
+        'found multiple scrape configs with job name "payments"'
+        in result.stdout + result.stderr
+    )
 
 
 # Units in annotations ----------------------------------------------------------------------
@@ -489,3 +575,92 @@ def test_percentage_formats() -> None:
     assert gorender.go_value(ratio) == "0.05263157894736842"
     assert gorender.render('{{ printf "%.2f" $value }}%', {}, ratio * 100) == "5.26%"
     assert math.isclose(ratio * 100, 5.263157894736842)
+
+
+# Alert settings ------------------------------------------------------------------------------
+
+SETTINGS = """\
+- title: Error ratio
+  query: 'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m])) / sum(rate(http_requests_total{job="payments"}[5m]))'
+  thresholds: "<1% Green, 1-5% Yellow, >5% Red"
+  alert:
+    warning: true
+    for: 10m
+    labels: {team: checkout}
+- title: Errors quiet
+  query: 'sum(rate(http_requests_total{job="payments",code=~"4.."}[5m])) / sum(rate(http_requests_total{job="payments"}[5m]))'
+  thresholds: "<1% Green, 1-5% Yellow, >5% Red"
+  alert: false
+- title: Latency
+  query: histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket{job="payments"}[5m])))
+  thresholds: "<300ms Green, 300ms-1s Yellow, >1s Red"
+  alert:
+    name: PaymentsSlow
+"""
+
+
+def _settings_rules(project: Path) -> dict[str, dict]:
+    text = _manifest(SETTINGS).replace(
+        "rows:\n", "alerts:\n  for: 2m\n  labels: {tier: gold}\nrows:\n"
+    )
+    write_manifest(project, "payments.yaml", text)
+    (project / "obscompile.yaml").write_text(
+        "grafana_url: https://grafana.example.org/\n"
+    )
+    result = build(Project.at(project))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+    _promtool_all(project, result)
+    return {rule["alert"]: rule for rule in _rules(result)[1]["rules"]}
+
+
+def test_warning_band_between_two_steps(project: Path) -> None:
+    alerts = _settings_rules(project)
+    warning = alerts["PaymentsErrorRatioWarning"]
+    assert warning["expr"] == (
+        'job:http_requests_5xx_per_http_requests:ratio_rate5m{job="payments"} >= 0.01 '
+        'and job:http_requests_5xx_per_http_requests:ratio_rate5m{job="payments"} < 0.05'
+    )
+    assert warning["labels"]["severity"] == "warning"
+    assert (
+        alerts["PaymentsErrorRatioCritical"]["expr"]
+        == 'job:http_requests_5xx_per_http_requests:ratio_rate5m{job="payments"} >= 0.05'
+    )
+
+
+def test_alert_false_disables(project: Path) -> None:
+    assert not [name for name in _settings_rules(project) if "Quiet" in name]
+
+
+def test_alert_name_override(project: Path) -> None:
+    assert list(_settings_rules(project)) == [
+        "PaymentsErrorRatioCritical",
+        "PaymentsErrorRatioWarning",
+        "PaymentsSlowCritical",
+    ]
+
+
+def test_for_and_labels_layers(project: Path) -> None:
+    alerts = _settings_rules(project)
+    assert alerts["PaymentsErrorRatioCritical"]["for"] == "10m"
+    assert alerts["PaymentsSlowCritical"]["for"] == "2m"
+    assert alerts["PaymentsErrorRatioCritical"]["labels"] == {
+        "severity": "critical",
+        "service": "payments",
+        "team": "checkout",
+        "tier": "gold",
+    }
+    assert alerts["PaymentsSlowCritical"]["labels"] == {
+        "severity": "critical",
+        "service": "payments",
+        "tier": "gold",
+    }
+
+
+def test_dashboard_link(project: Path) -> None:
+    annotations = _settings_rules(project)["PaymentsSlowCritical"]["annotations"]
+    assert annotations["dashboard_uid"] == "payments-overview"
+    assert annotations["panel_id"] == "4"
+    assert (
+        annotations["dashboard_url"]
+        == "https://grafana.example.org/d/payments-overview?viewPanel=4"
+    )

@@ -19,13 +19,21 @@ from hypothesis import strategies as st
 
 from obscompile.derive.alerts import derive_rules
 from obscompile.derive.evaluate import Evaluator, Storage, make_labels
-from obscompile.derive.promtests import colour_of
+from obscompile.derive.probes import colour_of
 from obscompile.load.thresholds import parse_shorthand
-from obscompile.model import Dashboard, Metric, MetricType, Panel, Row, ScrapeJob, Service
+from obscompile.model import (
+    Dashboard,
+    Metric,
+    MetricType,
+    Panel,
+    Row,
+    ScrapeJob,
+    Service,
+)
 from obscompile.render.grafana import dashboard_rows
 from tests.test_prometheus import assert_promtool
 
-# Threshold numbers as written; time thresholds take ms or s, percentages stay below 100.
+# Threshold numbers as written: times in ms or s, percentages below 100.
 NUMBERS = [1, 2, 5, 10, 15, 20, 50, 100, 150, 200, 250, 300, 500, 800, 1000, 1200]
 PERCENTS = [1, 2, 5, 10, 20, 50, 70, 80, 90, 95, 99]
 SCALE = {"ms": 0.001, "s": 1.0, "%": 1.0, "": 1.0}
@@ -44,7 +52,7 @@ def _bounds(draw, numbers: list[int], units: list[str]) -> tuple[str, str]:
 
 @st.composite
 def threshold_texts(draw) -> tuple[str, str]:
-    """Return `(text, panel unit)`: rising or falling bands in %, ms/s or bare numbers."""
+    """Return `(text, panel unit)`: rising or falling bands in %, ms, s or no unit."""
     unit = draw(st.sampled_from(["percent", "s", "short"]))
     if unit == "percent":
         a, b = _bounds(draw, PERCENTS, ["%"])
@@ -90,16 +98,25 @@ def _steps(service: Service):
 
 def _fires(service: Service, value: float) -> bool:
     storage = Storage()
-    storage.add(make_labels({"__name__": "probe_value", "job": "p", "case": "0"}), 0, value)
+    storage.add(
+        make_labels({"__name__": "probe_value", "job": "p", "case": "0"}), 0, value
+    )
     evaluator = Evaluator(storage)
-    return any(evaluator.vector(pp.parse(alert.expr), 0) for alert in derive_rules(service).alerts)
+    return any(
+        evaluator.vector(pp.parse(alert.expr), 0)
+        for alert in derive_rules(service).alerts
+    )
 
 
 def _probe_values(steps, draw_value: float) -> list[float]:
     values = [draw_value]
     for step in steps[1:]:
         bound = float(step.value)
-        values += [bound, math.nextafter(bound, -math.inf), math.nextafter(bound, math.inf)]
+        values += [
+            bound,
+            math.nextafter(bound, -math.inf),
+            math.nextafter(bound, math.inf),
+        ]
     return values
 
 
@@ -111,57 +128,88 @@ def test_alert_fires_where_panel_is_red(case: tuple[str, str], drawn: float) -> 
     steps = _steps(service)
     assert derive_rules(service).alerts, text
     for value in _probe_values(steps, drawn):
-        assert _fires(service, value) == (colour_of(steps, value) == "red"), (text, value)
+        assert _fires(service, value) == (colour_of(steps, value) == "red"), (
+            text,
+            value,
+        )
 
 
 def test_evaluator_agrees_with_promtool(tmp_path: Path) -> None:
     """A seeded sample of the property, checked by promtool instead of the evaluator."""
     generator = random.Random(20240601)
-    rules, tests = [], []
+    rules, tests, disagreements = [], [], []
     for number in range(40):
         text, unit = _seeded_text(generator)
         service = _service(text, unit, case=str(number))
         steps = _steps(service)
         bound = float(generator.choice(steps[1:]).value)
-        value = generator.choice([bound, math.nextafter(bound, -math.inf), math.nextafter(bound, math.inf), bound * 2])
+        value = generator.choice(
+            [
+                bound,
+                math.nextafter(bound, -math.inf),
+                math.nextafter(bound, math.inf),
+                bound * 2,
+            ]
+        )
+        red = colour_of(steps, value) == "red"
+        fired_any = False
         for index, alert in enumerate(derive_rules(service).alerts):
             name = f"Case{number}Band{index}"
             rules.append({"alert": name, "expr": alert.expr})
             storage = Storage()
-            storage.add(make_labels({"__name__": "probe_value", "job": "p", "case": str(number)}), 0, value)
+            storage.add(
+                make_labels(
+                    {"__name__": "probe_value", "job": "p", "case": str(number)}
+                ),
+                0,
+                value,
+            )
             fired = bool(Evaluator(storage).vector(pp.parse(alert.expr), 0))
-            expected = [{"exp_labels": {"job": "p", "case": str(number)}}] if fired else []
+            fired_any = fired_any or fired
+            expected = (
+                [{"exp_labels": {"job": "p", "case": str(number)}}] if fired else []
+            )
             tests.append(
                 {
                     "interval": "1m",
                     "input_series": [
-                        {"series": f'probe_value{{job="p",case="{number}"}}', "values": f"{value!r}x1"}
+                        {
+                            "series": f'probe_value{{job="p",case="{number}"}}',
+                            "values": f"{value!r}x1",
+                        }
                     ],
-                    "alert_rule_test": [{"eval_time": "0m", "alertname": name, "exp_alerts": expected}],
+                    "alert_rule_test": [
+                        {"eval_time": "0m", "alertname": name, "exp_alerts": expected}
+                    ],
                 }
             )
-    (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "cases", "rules": rules}]}))
+        if fired_any != red:
+            disagreements.append((text, value))
+    assert disagreements == []
+    (tmp_path / "rules.yml").write_text(
+        yaml.safe_dump({"groups": [{"name": "cases", "rules": rules}]})
+    )
     (tmp_path / "test.yml").write_text(
-        yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": tests})
+        yaml.safe_dump(
+            {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": tests}
+        )
     )
     assert len(rules) >= 40
     assert_promtool("test", "rules", str(tmp_path / "test.yml"))
 
 
 def _seeded_text(generator: random.Random) -> tuple[str, str]:
-    low, high = sorted(generator.sample([1, 2, 5, 10, 20, 50, 100, 200, 500, 800], 2))
-    unit, suffix = generator.choice([("percent", "%"), ("s", "ms"), ("s", "s"), ("short", "")])
-    if unit == "percent":
-        low, high = min(low, 98), min(high, 99) if min(high, 99) > min(low, 98) else 99
-    a, b = f"{low}{suffix}", f"{high}{suffix}"
-    return (
-        generator.choice(
-            [
-                f"<{a} Green, {a}-{b} Yellow, >{b} Red",
-                f">{b} Green, {a}-{b} Yellow, <{a} Red",
-                f"<{a} Green, >{a} Red",
-                f">{a} Green, <{a} Red",
-            ]
-        ),
-        unit,
+    """Return a random threshold text and its panel unit, like `threshold_texts`."""
+    unit, suffix = generator.choice(
+        [("percent", "%"), ("s", "ms"), ("s", "s"), ("short", "")]
     )
+    numbers = PERCENTS if unit == "percent" else NUMBERS
+    low, high = sorted(generator.sample(numbers, 2))
+    a, b = f"{low}{suffix}", f"{high}{suffix}"
+    texts = [
+        f"<{a} Green, {a}-{b} Yellow, >{b} Red",
+        f">{b} Green, {a}-{b} Yellow, <{a} Red",
+        f"<{a} Green, >{a} Red",
+        f">{a} Green, <{a} Red",
+    ]
+    return generator.choice(texts), unit

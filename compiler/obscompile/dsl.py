@@ -257,10 +257,10 @@ def panel(
 ) -> Panel:
     """Declare a panel with one PromQL query, kept unchanged."""
     location = caller_location()
-    if not title:
-        raise DSLError("a panel needs a title", location)
-    if not query:
-        raise DSLError(f'panel "{title}" needs a query', location)
+    if not isinstance(title, str) or not title:
+        raise DSLError(f"a panel needs a title string, not {title!r}", location)
+    if not isinstance(query, str) or not query:
+        raise DSLError(f'panel "{title}" needs a query string, not {query!r}', location)
     kind = PanelType(_choice(type, [t.value for t in PanelType], "panel type"))
     if color_mode is not None:
         _choice(color_mode, ["value", "background", "background_solid", "none"], "color_mode")
@@ -361,7 +361,7 @@ def service(
     metrics: Sequence[Metric] | Sequence[Sequence[Metric]] = (),
     rows: Sequence[Row] = (),
     runtime: str | None = None,
-    alert_for: str = "5m",
+    alert_for: str | None = None,
     alert_labels: Mapping[str, str] | None = None,
     key: str | None = None,
 ) -> Service:
@@ -388,7 +388,7 @@ def service(
         metrics=tuple(catalog),
         rows=tuple(rows),
         runtime=Runtime(_choice(runtime, ["python", "nodejs"], "runtime")) if runtime else None,
-        alerts=AlertSettings(for_=_duration(alert_for, "alert_for") or "5m", labels=_pairs(alert_labels)),
+        alerts=AlertSettings(for_=_duration(alert_for, "alert_for"), labels=_pairs(alert_labels)),
         location=location,
     )
     collected = _collector.get()

@@ -16,8 +16,13 @@ import promql_parser as pp
 
 from obscompile import promql
 from obscompile.config import Config
-from obscompile.derive.annotations import Band, bands_from_steps, description_text, summary_text
-from obscompile.derive.expressions import UnsupportedQuery, render
+from obscompile.derive.annotations import (
+    Band,
+    bands_from_steps,
+    description_text,
+    summary_text,
+)
+from obscompile.derive.expressions import UnsupportedQuery, pinned_job, render
 from obscompile.derive.recording import (
     PlainSelector,
     RecordedQuery,
@@ -28,7 +33,7 @@ from obscompile.derive.recording import (
     uses_histogram_quantile,
 )
 from obscompile.diagnostics import Diagnostic, error, warning
-from obscompile.gotemplate import template_error
+from obscompile.gotemplate import go_quote, template_error
 from obscompile.model.panel import Panel
 from obscompile.model.service import Service
 from obscompile.render.grafana import PanelView, dashboard_rows
@@ -64,7 +69,7 @@ class AlertRule:
 
 @attrs.frozen
 class ServiceRules:
-    """Every rule derived for one service, and the problems found while deriving them."""
+    """Every rule derived for one service, and the problems found on the way."""
 
     service: Service
     recording: tuple[RecordingRule, ...]
@@ -77,8 +82,11 @@ class ServiceRules:
 
 
 def camel_case(text: str) -> str:
-    """Return `AuthServer` for `auth_server` and `ErrorRate4xx5xx` for `Error Rate (4xx/5xx)`."""
-    return "".join(word[0].upper() + word[1:] for word in re.findall(r"[A-Za-z0-9]+", text))
+    """Join the words of `text`, each with a capital: `Error Rate (4xx/5xx)` gives
+    `ErrorRate4xx5xx`, and `auth_server` gives `AuthServer`."""
+    return "".join(
+        word[0].upper() + word[1:] for word in re.findall(r"[A-Za-z0-9]+", str(text))
+    )
 
 
 def legend_pins(legend: str, series: str) -> tuple[tuple[str, str], ...] | None:
@@ -89,7 +97,9 @@ def legend_pins(legend: str, series: str) -> tuple[tuple[str, str], ...] | None:
     pattern = ""
     position = 0
     for match in _PLACEHOLDER.finditer(legend):
-        pattern += re.escape(legend[position : match.start()]) + f"(?P<{match.group(1)}>.+?)"
+        pattern += (
+            re.escape(legend[position : match.start()]) + f"(?P<{match.group(1)}>.+?)"
+        )
         position = match.end()
     pattern += re.escape(legend[position:])
     try:
@@ -112,18 +122,24 @@ def _colours(panel: Panel) -> list[str]:
 def _panel_bands(view: PanelView) -> list[tuple[str | None, tuple, list[Band]]]:
     """Return `(series, steps, bands)` for the panel as a whole and for each series."""
     resolved = view.thresholds
-    result = []
+    result: list[tuple[str | None, tuple, list[Band]]] = []
     colours = _colours(view.panel)
     if resolved.mappings:
         bands = [
-            Band(m.color, equals=float(m.value)) for m in resolved.mappings if m.color in colours
+            Band(m.color, equals=float(m.value))
+            for m in resolved.mappings
+            if m.color in colours
         ]
         result.append((None, resolved.steps, bands))
     else:
-        bands = [b for colour in colours for b in bands_from_steps(resolved.steps, colour)]
+        bands = [
+            b for colour in colours for b in bands_from_steps(resolved.steps, colour)
+        ]
         result.append((None, resolved.steps, bands))
     for series in resolved.series:
-        bands = [b for colour in colours for b in bands_from_steps(series.steps, colour)]
+        bands = [
+            b for colour in colours for b in bands_from_steps(series.steps, colour)
+        ]
         result.append((series.series, series.steps, bands))
     return [entry for entry in result if entry[2]]
 
@@ -163,7 +179,8 @@ class _Deriver:
                     self.diagnostics.append(
                         warning(
                             panel.location_of("query"),
-                            f'panel "{panel.title}": no recording rule for this query: {exc}; '
+                            f'panel "{panel.title}": no recording rule for this query: '
+                            f"{exc}; "
                             "its alerts read the query itself",
                             "rules/recording-name",
                         )
@@ -182,11 +199,17 @@ class _Deriver:
         for view in self.views:
             if _wants_alerts(view.panel):
                 alerts.extend(self.panel_alerts(view, plans.get(view.id), names))
-        return ServiceRules(self.service, tuple(rules), tuple(alerts), tuple(self.diagnostics))
+        return ServiceRules(
+            self.service, tuple(rules), tuple(alerts), tuple(self.diagnostics)
+        )
 
     def _value_expr(self, view: PanelView, plan: RecordedQuery | None, pins) -> str:
         if plan is not None:
-            matchers = ",".join(f'{name}="{_escape(value)}"' for name, value in pins)
+            # Other services may record the same name for their own job, and every
+            # rule file shares one Prometheus, so the alert selects its job.
+            job = pinned_job(promql.parse(plan.rule.query))
+            selected = ([("job", job)] if job is not None else []) + list(pins)
+            matchers = ",".join(f"{name}={go_quote(value)}" for name, value in selected)
             selector = plan.rule.record + (f"{{{matchers}}}" if matchers else "")
             return plan.reader(selector)
         node = promql.parse(view.panel.query)
@@ -207,11 +230,16 @@ class _Deriver:
         )
         return False
 
-    def panel_alerts(self, view: PanelView, plan: RecordedQuery | None, names: set[str]) -> list[AlertRule]:
+    def panel_alerts(
+        self, view: PanelView, plan: RecordedQuery | None, names: set[str]
+    ) -> list[AlertRule]:
         panel = view.panel
         valid = self._check_template(panel, "summary", panel.alert.summary)
-        valid = self._check_template(panel, "description", panel.alert.description) and valid
-        for key, value in panel.alert.labels:
+        valid = (
+            self._check_template(panel, "description", panel.alert.description)
+            and valid
+        )
+        for _, value in panel.alert.labels:
             valid = self._check_template(panel, "labels", value) and valid
         if not valid:
             return []
@@ -224,8 +252,9 @@ class _Deriver:
                     self.diagnostics.append(
                         warning(
                             panel.location_of("thresholds"),
-                            f'panel "{panel.title}": legend "{view.legend}" cannot render the '
-                            f'series name "{series}", so its alert cannot select that series',
+                            f'panel "{panel.title}": legend "{view.legend}" cannot '
+                            f'render the series name "{series}", so its alert cannot '
+                            "select that series",
                             "alerts/series",
                         )
                     )
@@ -235,54 +264,106 @@ class _Deriver:
                 value_expr = self._value_expr(view, plan, pins)
             except (UnsupportedQuery, promql.QueryError) as exc:
                 self.diagnostics.append(
-                    warning(panel.location_of("query"), f'panel "{panel.title}": no alert: {exc}', "alerts/query")
+                    warning(
+                        panel.location_of("query"),
+                        f'panel "{panel.title}": no alert: {exc}',
+                        "alerts/query",
+                    )
                 )
                 continue
-            for index, band in enumerate(bands):
+            for band in bands:
                 same = [b for b in bands if b.color == band.color]
-                out.append(self.alert(view, plan, band, value_expr, pins, series, steps, same, names))
+                rule = self.alert(
+                    view, plan, band, value_expr, pins, series, steps, same, names
+                )
+                if rule is not None:
+                    out.append(rule)
         return out
 
-    def alert(self, view, plan, band, value_expr, pins, series, steps, same, names) -> AlertRule:
+    def alert_name(
+        self, view: PanelView, band: Band, series, same, names: set[str]
+    ) -> str:
+        """Return a name unique in the service: service, title, series, severity."""
         panel = view.panel
-        severity = SEVERITIES.get(band.color, "critical")
-        base = panel.alert.name or camel_case(self.service.name) + camel_case(panel.title)
+        severity = SEVERITIES.get(band.color, "critical").capitalize()
+        base = panel.alert.name or (
+            camel_case(self.service.name) + camel_case(panel.title)
+        )
         if series is not None:
             base += camel_case(series)
         if len(same) > 1:
             base += _band_suffix(band, same)
-        name = base + severity.capitalize()
+        name = base + severity
         number = 2
         while name in names:
-            name = f"{base}{number}{severity.capitalize()}"
+            name = f"{base}{number}{severity}"
             number += 1
         names.add(name)
-        grouping = tuple(view.labels)
+        return name
+
+    def alert_labels(self, panel: Panel, severity: str) -> tuple[tuple[str, str], ...]:
         labels = dict(self.service.alerts.labels)
         labels.update(dict(panel.alert.labels))
         ordered = [("severity", severity), ("service", self.service.name)]
-        ordered += sorted((k, v) for k, v in labels.items() if k not in ("severity", "service"))
+        ordered += sorted(
+            (k, v) for k, v in labels.items() if k not in ("severity", "service")
+        )
+        return tuple(ordered)
+
+    def alert_annotations(
+        self, view: PanelView, band: Band, severity: str
+    ) -> tuple[tuple[str, str], ...]:
+        panel = view.panel
         assert self.service.dashboard is not None
         dashboard = self.service.dashboard
         colour = "red" if severity == "critical" else band.color
-        summary = panel.alert.summary or summary_text(self.service.title, panel.title, view.unit, grouping)
+        summary = panel.alert.summary or summary_text(
+            self.service.title, panel.title, view.unit, tuple(view.labels)
+        )
         description = panel.alert.description or description_text(
             panel.description, panel.title, dashboard.title, band, view.unit, colour
         )
-        url = f"{self.config.grafana_url.rstrip('/')}/d/{dashboard.uid}?viewPanel={view.id}"
-        condition_input = f"({value_expr})" if _needs_parentheses(value_expr) else value_expr
+        base_url = self.config.grafana_url.rstrip("/")
+        return (
+            ("summary", summary),
+            ("description", description),
+            ("dashboard_uid", dashboard.uid),
+            ("panel_id", str(view.id)),
+            ("dashboard_url", f"{base_url}/d/{dashboard.uid}?viewPanel={view.id}"),
+        )
+
+    def alert(
+        self, view, plan, band, value_expr, pins, series, steps, same, names
+    ) -> AlertRule | None:
+        """Return the alert for one band, or None when a template does not parse."""
+        panel = view.panel
+        severity = SEVERITIES.get(band.color, "critical")
+        name = self.alert_name(view, band, series, same, names)
+        labels = self.alert_labels(panel, severity)
+        annotations = self.alert_annotations(view, band, severity)
+        for key, text in (*labels, *annotations):
+            problem = template_error(text)
+            if problem is not None:
+                self.diagnostics.append(
+                    error(
+                        panel.alert.location,
+                        f'alert {name}: {key} "{text}" is not a valid Go template: '
+                        f"{problem}",
+                        "alerts/template",
+                    )
+                )
+                return None
+        condition_input = (
+            f"({value_expr})" if _needs_parentheses(value_expr) else value_expr
+        )
+        # NOTE: the manifest loader sets a service's alerts.for to 5m when the manifest
+        # has none, so Config.alert_for applies only to services built another way.
         return AlertRule(
             name=name,
             expr=band.condition(condition_input),
             for_=panel.alert.for_ or self.service.alerts.for_ or self.config.alert_for,
-            labels=tuple(ordered),
-            annotations=(
-                ("summary", summary),
-                ("description", description),
-                ("dashboard_uid", dashboard.uid),
-                ("panel_id", str(view.id)),
-                ("dashboard_url", url),
-            ),
+            labels=labels,
+            annotations=annotations,
             band=band,
             severity=severity,
             value_expr=value_expr,
@@ -291,7 +372,7 @@ class _Deriver:
             pins=pins,
             series=series,
             record=plan.rule if plan is not None else None,
-            grouping=grouping,
+            grouping=tuple(view.labels),
             steps=steps,
         )
 
@@ -304,10 +385,6 @@ def _band_suffix(band: Band, same: list[Band]) -> str:
     if band.upper is None:
         return "High"
     return f"Band{same.index(band) + 1}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def derive_rules(service: Service, config: Config | None = None) -> ServiceRules:

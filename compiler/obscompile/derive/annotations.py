@@ -1,4 +1,4 @@
-"""Alert bands and the text of alert annotations: value formats, band wording, defaults."""
+"""Alert bands, and the text of alert annotations: value formats and default wording."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import attrs
 from obscompile.derive.gorender import escape_text
 from obscompile.derive.thresholds import Step
 
-# How `{{ $value }}` is shown for each panel unit; any other unit uses `humanize`.
+# The format of `{{ $value }}` for each panel unit. Other units use `humanize`.
 VALUE_FORMATS = {
     "s": "{{ $value | humanizeDuration }}",
     "percent": '{{ printf "%.2f" $value }}%',
@@ -23,7 +23,7 @@ def value_template(unit: str) -> str:
 
 
 def decimal_text(value: float) -> str:
-    """Return the shortest decimal text of a double without exponent (`0.05`, `1200`)."""
+    """Return the shortest decimal text of a double, without exponent (`0.05`)."""
     text = format(Decimal(repr(value)).normalize(), "f")
     return text
 
@@ -73,7 +73,7 @@ class Band:
         return " and ".join(parts)
 
     def words(self, unit: str) -> str:
-        """Describe the band for a reader: `at or above 5%`, `below 95%`, `equal to 0`."""
+        """Describe the band in words: `at or above 5%`, `below 95%`, `equal to 0`."""
         if self.equals is not None:
             return f"equal to {bound_text(self.equals, unit)}"
         parts = []
@@ -106,11 +106,16 @@ def bands_from_steps(steps: tuple[Step, ...], color: str) -> list[Band]:
     return bands
 
 
-def summary_text(service_title: str, panel_title: str, unit: str, labels: tuple[str, ...]) -> str:
+def summary_text(
+    service_title: str, panel_title: str, unit: str, labels: tuple[str, ...]
+) -> str:
     """Return the default summary template of an alert."""
-    text = f"{escape_text(service_title)}: {escape_text(panel_title)} is {value_template(unit)}"
+    value = value_template(unit)
+    text = f"{escape_text(service_title)}: {escape_text(panel_title)} is {value}"
     if labels:
-        text += " for " + ", ".join(f"{label} {{{{ $labels.{label} }}}}" for label in labels)
+        text += " for " + ", ".join(
+            f"{label} {{{{ $labels.{label} }}}}" for label in labels
+        )
     return text
 
 
@@ -127,7 +132,9 @@ def description_text(
     if lead and not lead.endswith((".", "!", "?")):
         lead += "."
     text = (
-        f"The value {value_template(unit)} is in the {colour} band ({band.words(unit)}) "
-        f'of panel "{escape_text(panel_title)}" on dashboard "{escape_text(dashboard_title)}".'
+        f"The value {value_template(unit)} is in the {colour} band "
+        f"({band.words(unit)}) "
+        f'of panel "{escape_text(panel_title)}" '
+        f'on dashboard "{escape_text(dashboard_title)}".'
     )
     return f"{escape_text(lead)} {text}" if lead else text

@@ -1,9 +1,9 @@
 """Synthesize classic histogram buckets whose `histogram_quantile` is a chosen value.
 
 `histogram_quantile(q, ...)` finds the first bucket whose cumulative count reaches the
-rank `q * total` and interpolates linearly inside it. A target at a bucket boundary puts
-the rank exactly on that bucket's cumulative count; a target inside a bucket puts the
-rank at the fraction of the bucket that the target lies at. Counts are whole numbers
+rank `q * total` and interpolates linearly inside it. For a target at a bucket boundary,
+the rank is exactly that bucket's cumulative count. For a target inside a bucket, the
+rank sits at the same fraction of the bucket as the target. Counts are whole numbers
 chosen so that the rank is a whole number too, which keeps every step of the engine's
 arithmetic exact while the rate window fills.
 """
@@ -29,13 +29,19 @@ from obscompile.derive.synthesis import (
 
 def catalog_buckets(selector: pp.VectorSelector, context: Context) -> list[float]:
     """Return the finite upper bounds of the histogram that `selector` reads."""
-    metric = context.service.metric(selector.name) if context.service and selector.name else None
+    metric = (
+        context.service.metric(selector.name)
+        if context.service and selector.name
+        else None
+    )
     if metric is None or not metric.buckets:
         raise CannotSynthesize(f"the catalog declares no buckets for {selector.name}")
     return sorted(float(b) for b in metric.buckets if not math.isinf(b))
 
 
-def bucket_counts(quantile: float, bounds: list[float], target: float) -> list[int] | None:
+def bucket_counts(
+    quantile: float, bounds: list[float], target: float
+) -> list[int] | None:
     """Return cumulative counts per bound (the last one for +Inf) that give `target`."""
     q = Fraction(repr(quantile))
     p, whole = q.numerator, q.denominator
@@ -71,34 +77,51 @@ def bucket_counts(quantile: float, bounds: list[float], target: float) -> list[i
     return None
 
 
-def quantile_series(node: pp.Call, target: float, context: Context) -> list[InputSeries]:
+def quantile_series(
+    node: pp.Call, target: float, context: Context
+) -> list[InputSeries]:
     """Return bucket counters under `histogram_quantile` that give `target`."""
     quantile = promql.number_value(node.args[0])
     if quantile is None:
         raise CannotSynthesize("histogram_quantile() needs a constant quantile")
     selector, matrix, function = _counter_selector(node.args[1])
     if function != "rate":
-        raise CannotSynthesize(f"histogram_quantile() over {function}() is not synthesized")
+        raise CannotSynthesize(
+            f"histogram_quantile() over {function}() is not synthesized"
+        )
     bounds = catalog_buckets(selector, context)
     counts = bucket_counts(quantile, bounds, target)
     if counts is None:
         raise CannotSynthesize(
-            f"no bucket counts of {selector.name} give a quantile of {decimal_text(target)}"
+            f"no bucket counts of {selector.name} give a quantile of "
+            f"{decimal_text(target)}"
         )
     # Whole multiples of window/interval per sample keep each rate a whole number.
-    scale = max(1, int(matrix.range.total_seconds()) // context.interval_s) * context.multiplier
+    scale = (
+        max(1, int(matrix.range.total_seconds()) // context.interval_s)
+        * context.multiplier
+    )
     series = []
     for bound, count in zip([*map(decimal_text, bounds), "+Inf"], counts, strict=True):
         labels = series_labels([selector], context, extra={"le": bound})
-        series.append(InputSeries(_pairs(labels), float(count * scale * context.interval_s), True))
+        series.append(
+            InputSeries(_pairs(labels), float(count * scale * context.interval_s), True)
+        )
     return series
 
 
-def neighbour_bounds(node: pp.Call, context: Context, value: float) -> tuple[float | None, float | None]:
-    """Return the bucket bounds just below and just above `value`, which render simply."""
+def neighbour_bounds(
+    node: pp.Call, context: Context, value: float
+) -> tuple[float | None, float | None]:
+    """Return the bucket bounds just below and above `value`; they render simply."""
     selector, _, _ = _counter_selector(node.args[1])
     bounds = catalog_buckets(selector, context)
     below = [b for b in bounds if b < value]
     above = [b for b in bounds if b > value]
-    low = below[-1] if below else (value / 2 if value > 0 else None)
+    if below:
+        low: float | None = below[-1]
+    elif value > 0:
+        low = value / 2
+    else:
+        low = None
     return low, (above[0] if above else None)

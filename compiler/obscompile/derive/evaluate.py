@@ -1,23 +1,23 @@
-"""Evaluate a subset of PromQL over synthetic series, with Prometheus 2.42's float arithmetic.
+"""Evaluate a subset of PromQL over synthetic series with Prometheus 2.42's arithmetic.
 
 promtool compares sample values exactly, so the generated tests compute expected values
 by repeating the engine's operations in the same order on IEEE doubles:
 
-- a range selector `[r]` holds the samples at `t - r` through `t`, both ends included;
+- a range selector `[r]` contains the samples from `t - r` to `t`, both included, and
   an instant selector takes the latest sample at most 5 minutes old;
-- `rate`, `increase` and `delta` extrapolate as Prometheus 2.42 does: the zero point of a
-  counter caps the start, a gap under 1.1 average intervals is extrapolated in full and a
-  longer one by half an interval, and the result is multiplied by
-  `(extrapolated / sampled) / range`;
-- `histogram_quantile` interpolates linearly inside the bucket that holds the rank;
-- `sum` adds in the order of the series' label sets, as storage returns them.
+- `rate`, `increase`, `delta` and `histogram_quantile` follow `functions`;
+- `sum` adds in the order of the series' label sets. promtool adds them in no fixed
+  order, so a sum of three or more inexact values can differ from this one in the last
+  bit; synthesized inputs give each group at most two series, whose sum does not depend
+  on the order.
 
-Unsupported syntax raises `UnsupportedExpression`, so a generator can say which rule it
-could not test instead of guessing a value.
+Unsupported syntax raises `UnsupportedExpression`, so a generator can report which rule
+it could not test instead of guessing a value.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Iterable
@@ -27,6 +27,7 @@ import promql_parser as pp
 
 from obscompile import promql
 from obscompile.derive.expressions import matcher_op
+from obscompile.derive.functions import bucket_quantile, extrapolated_rate
 
 LOOKBACK_MS = 5 * 60 * 1000
 Labels = tuple[tuple[str, str], ...]
@@ -50,23 +51,45 @@ def make_labels(mapping: dict[str, str]) -> Labels:
 
 
 class Storage:
-    """Series as `(timestamp_ms, value)` points; None as a value is a staleness marker."""
+    """Series as `(timestamp_ms, value)` points; a None value is a staleness marker."""
 
     def __init__(self) -> None:
         self.points: dict[Labels, list[tuple[int, float | None]]] = {}
+        self.times: dict[Labels, list[int]] = {}
+        self._by_name: dict[str, list[Labels]] = {}
 
     def add(self, labels: Labels, timestamp: int, value: float | None) -> None:
-        self.points.setdefault(labels, []).append((timestamp, value))
+        """Append a point; points of a series must come in increasing time order."""
+        if labels not in self.points:
+            self.points[labels] = []
+            self.times[labels] = []
+            name = dict(labels).get("__name__", "")
+            self._by_name.setdefault(name, []).append(labels)
+        self.points[labels].append((timestamp, value))
+        self.times[labels].append(timestamp)
 
     def matching(self, selector: pp.VectorSelector) -> list[Labels]:
+        if selector.name:
+            candidates = self._by_name.get(selector.name, [])
+        else:
+            candidates = list(self.points)
         found = []
-        for labels in sorted(self.points):
+        for labels in sorted(candidates):
             mapping = dict(labels)
-            if selector.name and mapping.get("__name__") != selector.name:
-                continue
-            if all(_matches(m, mapping.get(m.name, "")) for m in selector.matchers.matchers):
+            if all(
+                _matches(m, mapping.get(m.name, "")) for m in selector.matchers.matchers
+            ):
                 found.append(labels)
         return found
+
+    def window(
+        self, labels: Labels, start: int, end: int
+    ) -> list[tuple[int, float | None]]:
+        """Return the points of a series from `start` to `end`, both included."""
+        times = self.times[labels]
+        return self.points[labels][
+            bisect.bisect_left(times, start) : bisect.bisect_right(times, end)
+        ]
 
 
 def _matches(matcher: pp.Matcher, value: str) -> bool:
@@ -85,84 +108,19 @@ def _offset_ms(selector: pp.VectorSelector) -> int:
     return int(selector.offset.total_seconds() * 1000) if selector.offset else 0
 
 
-def extrapolated_rate(
-    points: list[tuple[int, float]], start: int, end: int, range_s: float, counter: bool, rate: bool
-) -> float | None:
-    """Return rate, increase or delta over `points` like Prometheus 2.42, or None."""
-    if len(points) < 2:
-        return None
-    result = points[-1][1] - points[0][1]
-    if counter:
-        last = 0.0
-        for _, value in points:
-            if value < last:
-                result += last
-            last = value
-    to_start = (points[0][0] - start) / 1000
-    to_end = (end - points[-1][0]) / 1000
-    sampled = (points[-1][0] - points[0][0]) / 1000
-    average = sampled / (len(points) - 1)
-    if counter and result > 0 and points[0][1] >= 0:
-        to_zero = sampled * (points[0][1] / result)
-        if to_zero < to_start:
-            to_start = to_zero
-    threshold = average * 1.1
-    extrapolate_to = sampled
-    extrapolate_to += to_start if to_start < threshold else average / 2
-    extrapolate_to += to_end if to_end < threshold else average / 2
-    factor = extrapolate_to / sampled
-    if rate:
-        factor /= range_s
-    return result * factor
-
-
-def bucket_quantile(quantile: float, buckets: list[tuple[float, float]]) -> float:
-    """Return the quantile of classic histogram buckets `(upper bound, count)`."""
-    if quantile < 0:
-        return -math.inf
-    if quantile > 1:
-        return math.inf
-    buckets = sorted(buckets)
-    if not buckets or not math.isinf(buckets[-1][0]):
-        return math.nan
-    merged: list[list[float]] = []
-    for bound, count in buckets:
-        if merged and merged[-1][0] == bound:
-            merged[-1][1] += count
-        else:
-            merged.append([bound, count])
-    highest = 0.0
-    for bucket in merged:
-        if bucket[1] > highest:
-            highest = bucket[1]
-        elif bucket[1] < highest:
-            bucket[1] = highest
-    if len(merged) < 2:
-        return math.nan
-    observations = merged[-1][1]
-    if observations == 0:
-        return math.nan
-    rank = quantile * observations
-    index = next((i for i in range(len(merged) - 1) if merged[i][1] >= rank), len(merged) - 1)
-    if index == len(merged) - 1:
-        return merged[-2][0]
-    if index == 0 and merged[0][0] <= 0:
-        return merged[0][0]
-    start = 0.0
-    end = merged[index][0]
-    count = merged[index][1]
-    if index > 0:
-        start = merged[index - 1][0]
-        count -= merged[index - 1][1]
-        rank -= merged[index - 1][1]
-    return start + (end - start) * (rank / count)
-
-
 _ARITHMETIC = {
     "+": lambda a, b: a + b,
     "-": lambda a, b: a - b,
     "*": lambda a, b: a * b,
-    "/": lambda a, b: a / b if b != 0 else (math.nan if a == 0 or math.isnan(a) else math.copysign(math.inf, a) * math.copysign(1, b)),
+    "/": lambda a, b: (
+        a / b
+        if b != 0
+        else (
+            math.nan
+            if a == 0 or math.isnan(a)
+            else math.copysign(math.inf, a) * math.copysign(1, b)
+        )
+    ),
 }
 _COMPARISON = {
     "==": lambda a, b: a == b,
@@ -212,23 +170,28 @@ class Evaluator:
         reference = t - _offset_ms(selector)
         out = []
         for labels in self.storage.matching(selector):
-            latest = None
-            for timestamp, value in self.storage.points[labels]:
-                if timestamp > reference:
-                    break
-                latest = (timestamp, value)
-            if latest is None or latest[1] is None or latest[0] < reference - LOOKBACK_MS:
+            recent = self.storage.window(labels, reference - LOOKBACK_MS, reference)
+            latest = recent[-1] if recent else None
+            if (
+                latest is None
+                or latest[1] is None
+                or latest[0] < reference - LOOKBACK_MS
+            ):
                 continue
             out.append(Sample(labels, latest[1]))
         return out
 
-    def _range(self, matrix: pp.MatrixSelector, t: int) -> Iterable[tuple[Labels, list[tuple[int, float]], int, int]]:
+    def _range(
+        self, matrix: pp.MatrixSelector, t: int
+    ) -> Iterable[tuple[Labels, list[tuple[int, float]], int, int]]:
         selector = matrix.vector_selector
         end = t - _offset_ms(selector)
         start = end - int(matrix.range.total_seconds() * 1000)
         for labels in self.storage.matching(selector):
             points = [
-                (ts, v) for ts, v in self.storage.points[labels] if start <= ts <= end and v is not None
+                (ts, v)
+                for ts, v in self.storage.window(labels, start, end)
+                if v is not None
             ]
             yield labels, points, start, end
 
@@ -240,26 +203,39 @@ class Evaluator:
                 raise UnsupportedExpression(f"{name}() of a subquery is not evaluated")
             out = []
             for labels, points, start, end in self._range(matrix, t):
-                value = self._range_function(name, points, start, end, matrix.range.total_seconds())
+                value = self._range_function(
+                    name, points, start, end, matrix.range.total_seconds()
+                )
                 if value is not None:
-                    out.append(Sample(Sample(labels, value).without_name().labels, value))
+                    out.append(
+                        Sample(Sample(labels, value).without_name().labels, value)
+                    )
             return out
         if name == "histogram_quantile":
             quantile = self.eval(node.args[0], t)
             if not isinstance(quantile, float):
-                raise UnsupportedExpression("histogram_quantile() needs a scalar quantile")
+                raise UnsupportedExpression(
+                    "histogram_quantile() needs a scalar quantile"
+                )
             groups: dict[Labels, list[tuple[float, float]]] = {}
             for sample in self.vector(node.args[1], t):
                 mapping = dict(sample.without_name().labels)
                 bound = mapping.pop("le", None)
                 if bound is None:
                     continue
-                groups.setdefault(make_labels(mapping), []).append((float(bound), sample.value))
-            return [Sample(labels, bucket_quantile(quantile, b)) for labels, b in groups.items()]
+                groups.setdefault(make_labels(mapping), []).append(
+                    (float(bound), sample.value)
+                )
+            return [
+                Sample(labels, bucket_quantile(quantile, b))
+                for labels, b in groups.items()
+            ]
         raise UnsupportedExpression(f"{name}() is not evaluated")
 
     @staticmethod
-    def _range_function(name: str, points: list, start: int, end: int, range_s: float) -> float | None:
+    def _range_function(
+        name: str, points: list, start: int, end: int, range_s: float
+    ) -> float | None:
         if name in ("irate", "idelta"):
             if len(points) < 2:
                 return None
@@ -268,7 +244,9 @@ class Evaluator:
                 return (v1 if v1 < v0 else v1 - v0) / ((t1 - t0) / 1000)
             return v1 - v0
         counter = name in ("rate", "increase")
-        return extrapolated_rate(points, start, end, range_s, counter=counter, rate=name == "rate")
+        return extrapolated_rate(
+            points, start, end, range_s, counter=counter, rate=name == "rate"
+        )
 
     def _aggregate(self, node: pp.AggregateExpr, t: int) -> list[Sample]:
         op = str(node.op)
@@ -281,9 +259,13 @@ class Evaluator:
             if modifier is None:
                 key: Labels = ()
             elif modifier.type == pp.AggModifierType.By:
-                key = make_labels({k: v for k, v in mapping.items() if k in modifier.labels})
+                key = make_labels(
+                    {k: v for k, v in mapping.items() if k in modifier.labels}
+                )
             else:
-                key = make_labels({k: v for k, v in mapping.items() if k not in modifier.labels})
+                key = make_labels(
+                    {k: v for k, v in mapping.items() if k not in modifier.labels}
+                )
             groups.setdefault(key, []).append(sample.value)
         out = []
         for key, values in groups.items():
@@ -297,7 +279,9 @@ class Evaluator:
             else:
                 result = values[0]
                 for value in values[1:]:
-                    if (value > result if op == "max" else value < result) or math.isnan(result):
+                    if (
+                        value > result if op == "max" else value < result
+                    ) or math.isnan(result):
                         result = value
             out.append(Sample(key, result))
         return out
@@ -320,7 +304,9 @@ class Evaluator:
         return self._vector_vector(op, lhs, rhs, modifier, return_bool)
 
     @staticmethod
-    def _vector_scalar(op: str, lhs: Value, rhs: Value, return_bool: bool) -> list[Sample]:
+    def _vector_scalar(
+        op: str, lhs: Value, rhs: Value, return_bool: bool
+    ) -> list[Sample]:
         scalar_left = isinstance(lhs, float)
         vector = rhs if scalar_left else lhs
         scalar = lhs if scalar_left else rhs
@@ -331,7 +317,9 @@ class Evaluator:
             if op in _ARITHMETIC:
                 out.append(Sample(sample.without_name().labels, _ARITHMETIC[op](a, b)))
             elif return_bool:
-                out.append(Sample(sample.without_name().labels, float(_COMPARISON[op](a, b))))
+                out.append(
+                    Sample(sample.without_name().labels, float(_COMPARISON[op](a, b)))
+                )
             elif _COMPARISON[op](a, b):
                 out.append(sample)
         return out
@@ -346,7 +334,9 @@ class Evaluator:
             return tuple(p for p in labels if p[0] in matching.labels)
         return tuple(p for p in labels if p[0] not in matching.labels)
 
-    def _vector_vector(self, op: str, lhs: list[Sample], rhs: list[Sample], modifier, return_bool: bool) -> list[Sample]:
+    def _vector_vector(
+        self, op: str, lhs: list[Sample], rhs: list[Sample], modifier, return_bool: bool
+    ) -> list[Sample]:
         if modifier is not None and "OneToOne" not in str(modifier.card):
             raise UnsupportedExpression("group_left and group_right are not evaluated")
         right = {self._signature(s, modifier): s for s in rhs}
@@ -356,13 +346,27 @@ class Evaluator:
             other = right.get(signature)
             if other is None:
                 continue
-            labels = sample.labels if op in _COMPARISON and not return_bool else sample.without_name().labels
-            if modifier is not None and modifier.matching is not None and op not in _COMPARISON:
-                labels = signature if modifier.matching.type == pp.LabelModifierType.Include else labels
+            labels = (
+                sample.labels
+                if op in _COMPARISON and not return_bool
+                else sample.without_name().labels
+            )
+            if (
+                modifier is not None
+                and modifier.matching is not None
+                and op not in _COMPARISON
+            ):
+                labels = (
+                    signature
+                    if modifier.matching.type == pp.LabelModifierType.Include
+                    else labels
+                )
             if op in _ARITHMETIC:
                 out.append(Sample(labels, _ARITHMETIC[op](sample.value, other.value)))
             elif return_bool:
-                out.append(Sample(labels, float(_COMPARISON[op](sample.value, other.value))))
+                out.append(
+                    Sample(labels, float(_COMPARISON[op](sample.value, other.value)))
+                )
             elif _COMPARISON[op](sample.value, other.value):
                 out.append(Sample(labels, sample.value))
         return out

@@ -1,7 +1,7 @@
-"""Print PromQL from the parser's syntax tree, rewritten for recording and alerting rules.
+"""Print PromQL from the parser's syntax tree, rewritten for recording and alert rules.
 
-The printer follows the layout of Prometheus' own `String()` methods (`sum by (le) (x)`,
-`a / on (x) b`), so the text it writes is what `mimirtool rules lint` would write.
+The printer writes one canonical layout (`sum by (le) (x)`, `a / on (x) b`), so equal
+queries print as equal text and identical expressions can be recorded once.
 Two rewrites are available while printing:
 
 - `job_grouping`: every aggregation also keeps `job`. Only safe when every selector
@@ -14,6 +14,7 @@ Two rewrites are available while printing:
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import promql_parser as pp
 
@@ -21,7 +22,12 @@ from obscompile import promql
 from obscompile.gotemplate import go_quote
 
 _NON_NEGATIVE_FUNCTIONS = frozenset({"rate", "irate", "increase", "count_over_time"})
-_MATCH_OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
+_MATCH_OPS = {
+    "MatchOp.Equal": "=",
+    "MatchOp.NotEqual": "!=",
+    "MatchOp.Re": "=~",
+    "MatchOp.NotRe": "!~",
+}
 
 
 class UnsupportedQuery(ValueError):
@@ -44,13 +50,15 @@ def matcher_op(matcher: pp.Matcher) -> str:
 
 
 def pinned_job(node: pp.Expr) -> str | None:
-    """Return the job that every selector of the query pins with `job="x"`, if one does."""
+    """Return the job that every selector pins with `job="x"`, if there is one."""
     jobs = set()
     selectors = promql.selectors(node)
     if not selectors:
         return None
     for selector in selectors:
-        values = [value for op, value in promql.matcher_values(selector, "job") if op == "MatchOp.Equal"]
+        values = [
+            value for op, value in promql.matcher_values(selector, "job") if op == "="
+        ]
         if not values:
             return None
         jobs.add(values[0])
@@ -99,7 +107,7 @@ def is_vector(node: pp.Expr) -> bool:
 
 
 class Printer:
-    """Render a syntax tree as PromQL text, with the optional rewrites of this module."""
+    """Render a syntax tree as PromQL text, with the optional rewrites above."""
 
     def __init__(
         self,
@@ -132,7 +140,10 @@ class Printer:
     def _VectorSelector(self, node: pp.VectorSelector) -> str:
         if node.matchers.or_matchers:
             raise UnsupportedQuery("selectors with `or` matchers are not supported")
-        parts = [f"{m.name}{matcher_op(m)}{go_quote(m.value)}" for m in node.matchers.matchers]
+        parts = [
+            f"{m.name}{matcher_op(m)}{go_quote(m.value)}"
+            for m in node.matchers.matchers
+        ]
         parts += [f"{name}={go_quote(value)}" for name, value in self.extra_matchers]
         matchers = ",".join(parts)
         text = node.name or ""
@@ -157,8 +168,10 @@ class Printer:
 
     def _SubqueryExpr(self, node: pp.SubqueryExpr) -> str:
         step = promql.duration_text(node.step) if node.step else ""
-        return f"{self.text(node.expr)}[{promql.duration_text(node.range)}:{step}]" + self._modifiers(
-            node
+        return (
+            f"{self.text(node.expr)}"
+            f"[{promql.duration_text(node.range or timedelta())}:{step}]"
+            + self._modifiers(node)
         )
 
     def _Call(self, node: pp.Call) -> str:
@@ -192,13 +205,21 @@ class Printer:
             if modifier.return_bool:
                 text_modifier += " bool"
             matching = modifier.matching
-            if matching is not None and (matching.labels or matching.type == pp.LabelModifierType.Include):
-                keyword = "on" if matching.type == pp.LabelModifierType.Include else "ignoring"
+            if matching is not None and (
+                matching.labels or matching.type == pp.LabelModifierType.Include
+            ):
+                keyword = (
+                    "on"
+                    if matching.type == pp.LabelModifierType.Include
+                    else "ignoring"
+                )
                 text_modifier += f" {keyword} ({', '.join(matching.labels)})"
             card = str(modifier.card)
             if "ManyToOne" in card or "OneToMany" in card:
                 keyword = "group_left" if "ManyToOne" in card else "group_right"
-                text_modifier += f" {keyword} ({', '.join(modifier.group_labels or [])})"
+                text_modifier += (
+                    f" {keyword} ({', '.join(modifier.group_labels or [])})"
+                )
         lhs = self.text(node.lhs)
         rhs = self.text(node.rhs)
         if self.guard and self._needs_guard(node):
@@ -230,7 +251,9 @@ def render(
     return Printer(job_grouping, guard, extra_matchers).text(node)
 
 
-def render_rule_expr(node: pp.Expr, job_grouping: bool = False, guard: bool = False) -> str:
+def render_rule_expr(
+    node: pp.Expr, job_grouping: bool = False, guard: bool = False
+) -> str:
     """Render a rule expression; a top-level division goes on three lines.
 
     `sum(a)\\n/\\n(sum(b) > 0)` reads as numerator over denominator, and the rule file

@@ -1,4 +1,4 @@
-"""Render the alert templates that obscompile writes, exactly as Prometheus 2.42 renders them.
+"""Expand alert templates exactly as Prometheus 2.42 does, for the generated tests.
 
 promtool compares expanded annotations as exact strings, so the generated tests need
 the text that Prometheus' template functions produce for a given sample value. The
@@ -6,7 +6,7 @@ functions follow `template/template.go` of Prometheus 2.42 and Go's `fmt`:
 
 - `humanize`: `%.4g` after scaling by 1000 with the prefixes k M G T P E Z Y or
   m u n p f a z y;
-- `humanizeDuration`: seconds as `1d 2h 3m 4s`, or `%.4g` seconds with m u n p … prefixes
+- `humanizeDuration`: seconds as `1d 2h 3m 4s`, or `%.4g` seconds with m u n …
   below one second;
 - `humanizePercentage`: `%.4g%` of the value times 100;
 - `printf` with `%.Nf`, `%.Ng`, `%d`, `%s`, `%v` and `%%`;
@@ -56,7 +56,8 @@ def go_value(value: float) -> str:
     prefix = "-" if sign else ""
     if decimal_exponent < -4 or decimal_exponent >= 6:
         mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
-        return f"{prefix}{mantissa}e{'-' if decimal_exponent < 0 else '+'}{abs(decimal_exponent):02d}"
+        exponent_sign = "-" if decimal_exponent < 0 else "+"
+        return f"{prefix}{mantissa}e{exponent_sign}{abs(decimal_exponent):02d}"
     if point <= 0:
         return f"{prefix}0.{'0' * -point}{text}"
     if point >= len(text):
@@ -83,6 +84,21 @@ def humanize(value: float) -> str:
     return go_g(value, 4) + prefix
 
 
+def _go_int64(value: float) -> int:
+    # Go on amd64 converts a float beyond the int64 range to the minimum int64.
+    return int(value) if abs(value) < 2**63 else -(2**63)
+
+
+def _go_div(a: int, b: int) -> int:
+    """Divide like Go, rounding toward zero."""
+    quotient = abs(a) // abs(b)
+    return quotient if (a >= 0) == (b >= 0) else -quotient
+
+
+def _go_mod(a: int, b: int) -> int:
+    return a - _go_div(a, b) * b
+
+
 def humanize_duration(value: float) -> str:
     if math.isnan(value) or math.isinf(value):
         return go_g(value, 4)
@@ -91,11 +107,11 @@ def humanize_duration(value: float) -> str:
     if abs(value) >= 1:
         sign = "-" if value < 0 else ""
         value = abs(value)
-        duration = int(value)
-        seconds = duration % 60
-        minutes = (duration // 60) % 60
-        hours = (duration // 3600) % 24
-        days = duration // 86400
+        duration = _go_int64(value)
+        seconds = _go_mod(duration, 60)
+        minutes = _go_mod(_go_div(duration, 60), 60)
+        hours = _go_mod(_go_div(duration, 3600), 24)
+        days = _go_div(duration, 86400)
         if days:
             return f"{sign}{days}d {hours}h {minutes}m {seconds}s"
         if hours:
@@ -122,7 +138,9 @@ FUNCTIONS = {
     "humanizePercentage": humanize_percentage,
 }
 
-_VERB = re.compile(r"%(?P<flags>[-+ 0#]*)(?P<width>\d*)(?:\.(?P<precision>\d+))?(?P<verb>[a-zA-Z%])")
+_VERB = re.compile(
+    r"%(?P<flags>[-+ 0#]*)(?P<width>\d*)(?:\.(?P<precision>\d+))?(?P<verb>[a-zA-Z%])"
+)
 
 
 def go_printf(template: str, value: float | str) -> str:
@@ -135,13 +153,17 @@ def go_printf(template: str, value: float | str) -> str:
         if verb == "%":
             return "%"
         if used or match.group("flags") or match.group("width"):
-            raise UnsupportedTemplate(f"printf format {match.group(0)!r} is not evaluated")
+            raise UnsupportedTemplate(
+                f"printf format {match.group(0)!r} is not evaluated"
+            )
         used = True
         precision = match.group("precision")
         if isinstance(value, str):
             if verb in ("s", "v"):
                 return value
-            raise UnsupportedTemplate(f"printf {match.group(0)!r} of a string is not evaluated")
+            raise UnsupportedTemplate(
+                f"printf {match.group(0)!r} of a string is not evaluated"
+            )
         if verb == "f" and not (math.isnan(value) or math.isinf(value)):
             return f"%.{6 if precision is None else int(precision)}f" % value
         if verb == "g" and precision is not None:
@@ -186,7 +208,9 @@ def _pipeline(text: str, labels: dict[str, str], value: float) -> str:
     first = commands[0]
     match = _PRINTF.match(first)
     if match:
-        result: float | str = go_printf(_unquote(match.group(1)), _operand(match.group(2), labels, value))
+        result: float | str = go_printf(
+            _unquote(match.group(1)), _operand(match.group(2), labels, value)
+        )
     else:
         result = _operand(first, labels, value)
     for command in commands[1:]:
@@ -202,7 +226,7 @@ def _pipeline(text: str, labels: dict[str, str], value: float) -> str:
 
 
 def render(template: str, labels: dict[str, str], value: float) -> str:
-    """Expand an alert template for one alert; raise UnsupportedTemplate when it cannot."""
+    """Expand a template for one alert; raise UnsupportedTemplate when it cannot."""
     pieces = []
     position = 0
     for match in _ACTION.finditer(template):

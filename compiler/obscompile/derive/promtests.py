@@ -13,8 +13,6 @@ arithmetic (see `evaluate`). A rule that cannot be tested is listed with the rea
 from __future__ import annotations
 
 import math
-from datetime import timedelta
-from decimal import Decimal
 
 import attrs
 import promql_parser as pp
@@ -24,56 +22,32 @@ from obscompile.config import Config
 from obscompile.derive import gorender
 from obscompile.derive.alerts import AlertRule, ServiceRules
 from obscompile.derive.annotations import bound_text
-from obscompile.derive.buckets import neighbour_bounds
 from obscompile.derive.evaluate import Sample, UnsupportedExpression
 from obscompile.derive.expressions import pinned_job
+from obscompile.derive.probes import colour_of, probe_values
 from obscompile.derive.recording import RecordingRule, level_labels, split_scale
 from obscompile.derive.simulate import Run, simulate
-from obscompile.derive.synthesis import CannotSynthesize, Context, InputSeries, silent_copy, synthesize
-from obscompile.gotemplate import go_quote
+from obscompile.derive.synthesis import (
+    CannotSynthesize,
+    Context,
+    InputSeries,
+    silent_copy,
+    synthesize,
+)
+from obscompile.derive.testfile import (
+    AlertCheck,
+    ExprCheck,
+    TestGroup,
+    TestSuite,
+    Untested,
+    duration_label,
+    duration_ms,
+    labels_text,
+    series_texts,
+)
 
-
-@attrs.frozen
-class AlertCheck:
-    eval_time: str
-    alertname: str
-    alerts: tuple[tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]], ...]
-
-
-@attrs.frozen
-class ExprCheck:
-    expr: str
-    eval_time: str
-    samples: tuple[tuple[str, float], ...]
-
-
-@attrs.frozen
-class TestGroup:
-    name: str
-    interval: str
-    series: tuple[tuple[str, str], ...]
-    alert_checks: tuple[AlertCheck, ...] = ()
-    expr_checks: tuple[ExprCheck, ...] = ()
-
-
-@attrs.frozen
-class Untested:
-    """A rule without a generated test, and why."""
-
-    rule: str
-    reason: str
-
-
-@attrs.frozen
-class TestSuite:
-    service: str
-    evaluation_interval: str
-    groups: tuple[TestGroup, ...]
-    untested: tuple[Untested, ...]
-
-
-# Traffic scales tried in turn; ratios and quantiles do not change with the scale, but
-# the rounding of each rate does, and a boundary test needs the boundary exactly.
+# Traffic scales to try in turn. Ratios and quantiles do not change with the scale,
+# but the rounding of each rate does, and a boundary test needs the boundary exactly.
 _MULTIPLIERS = (1, 2, 3, 4, 5, 7, 8, 16)
 
 
@@ -81,50 +55,26 @@ class _Mismatch(ValueError):
     """The synthesized input does not give the value the test needs."""
 
 
-def duration_ms(text: str) -> int:
-    return int(pp.parse_duration(text).total_seconds() * 1000)
-
-
-def duration_label(ms: int) -> str:
-    """Return a Prometheus duration such as `6m` or `1h5m`."""
-    return pp.display_duration(timedelta(milliseconds=ms)) if ms else "0s"
-
-
-def labels_text(labels: tuple[tuple[str, str], ...]) -> str:
-    mapping = dict(labels)
-    name = mapping.pop("__name__", "")
-    return name + "{" + ",".join(f"{k}={go_quote(v)}" for k, v in sorted(mapping.items())) + "}"
+def _offset_ms(node: pp.Expr) -> int:
+    """Return the largest offset of the query's selectors."""
+    offsets = [0]
+    for found in promql.walk(node):
+        if isinstance(found, pp.VectorSelector) and found.offset:
+            offsets.append(int(found.offset.total_seconds() * 1000))
+    return max(offsets)
 
 
 def _window_ms(node: pp.Expr) -> int:
-    windows = [
-        int(n.range.total_seconds() * 1000) for n in promql.walk(node) if isinstance(n, pp.MatrixSelector)
-    ]
-    return max(windows, default=0)
-
-
-def colour_of(steps, value: float) -> str:
-    """Return the colour Grafana gives `value`: the last step at or below it."""
-    colour = steps[0].color if steps else "green"
-    for step in steps[1:]:
-        if step.value is not None and value >= step.value:
-            colour = step.color
-    return colour
-
-
-def _nice_neighbours(bound: float, low: float | None, high: float | None) -> list[tuple[float, float]]:
-    exact = Decimal(repr(bound))
-    magnitude = Decimal(10) ** (exact.copy_abs().adjusted() if bound else 0)
-    if bound and str(exact.copy_abs().normalize())[0] == "1":
-        # 10000 is better probed with 9000 and 11000 than with 0 and 20000.
-        magnitude /= 10
-    pairs = []
-    for shift in range(4):
-        step = magnitude / (Decimal(10) ** shift)
-        below, above = float(exact - step), float(exact + step)
-        if (low is None or below >= low) and (high is None or above <= high):
-            pairs.append((below, above))
-    return pairs
+    """Return how far back from an evaluation the query reads: window plus offset."""
+    windows = [0]
+    for found in promql.walk(node):
+        if isinstance(found, pp.MatrixSelector):
+            selector = found.vector_selector
+            offset = selector.offset.total_seconds() if selector.offset else 0
+            windows.append(int((found.range.total_seconds() + offset) * 1000))
+        elif isinstance(found, pp.VectorSelector) and found.offset:
+            windows.append(int(found.offset.total_seconds() * 1000))
+    return max(windows)
 
 
 class _Generator:
@@ -143,7 +93,12 @@ class _Generator:
         for scrape in self.service.scrape_jobs:
             if scrape.job == job and scrape.targets:
                 instance = scrape.targets[0]
-        return Context(self.service, self.interval_ms // 1000, tuple(sorted(group.items())), instance)
+        return Context(
+            self.service,
+            self.interval_ms // 1000,
+            tuple(sorted(group.items())),
+            instance,
+        )
 
     def _group_labels(self, node: pp.Expr, grouping, pins) -> dict[str, str]:
         constrained = {
@@ -157,82 +112,107 @@ class _Generator:
 
     # Alerts --------------------------------------------------------------------
 
-    def values(self, alert: AlertRule, node: pp.Expr, context: Context) -> list[float]:
-        band = alert.band
-        if band.equals is not None:
-            others = [band.equals + 1] + ([band.equals - 1] if band.equals >= 1 else [])
-            return [band.equals, *others]
-        inner, scale, _ = split_scale(node)
-        inner = promql.strip_parens(inner)
-        is_ratio = isinstance(inner, pp.BinaryExpr) and str(inner.op) == "/"
-        high = (scale or 1.0) if is_ratio else None
-        low = 0.0 if is_ratio or promql.top_function(inner) in promql.COUNTER_FUNCTIONS else None
-        values: list[float] = []
-        for bound in band.bounds:
-            if isinstance(inner, pp.Call) and inner.func.name == "histogram_quantile" and scale is None:
-                below, above = neighbour_bounds(inner, context, bound)
-                values += [v for v in (below, bound, above) if v is not None]
-                continue
-            neighbours = _nice_neighbours(bound, low, high)
-            if not neighbours:
-                values.append(bound)
-                continue
-            below, above = neighbours[0]
-            values += [below, bound, above]
-        return list(dict.fromkeys(values))
-
     def alert_groups(self, alert: AlertRule) -> None:
         node = promql.parse(alert.query)
         grouping = alert.grouping
         try:
             group = self._group_labels(node, grouping, alert.pins)
             context = self.context(node, group)
-            values = self.values(alert, node, context)
+            values = probe_values(alert, node, context)
             for value in values:
                 self.groups.append(self.alert_group(alert, node, context, value))
             inner, _, _ = split_scale(node)
             inner = promql.strip_parens(inner)
             if isinstance(inner, pp.BinaryExpr) and str(inner.op) == "/":
-                self.groups.append(self.alert_group(alert, node, context, alert.band.bounds[0], silent=True))
-        except (CannotSynthesize, UnsupportedExpression, gorender.UnsupportedTemplate, _Mismatch) as exc:
+                self.groups.append(
+                    self.alert_group(
+                        alert, node, context, alert.band.bounds[0], silent=True
+                    )
+                )
+        except (
+            CannotSynthesize,
+            UnsupportedExpression,
+            gorender.UnsupportedTemplate,
+            _Mismatch,
+        ) as exc:
             self.untested.append(Untested(alert.name, str(exc)))
             return
         if alert.record is not None:
             self.tested_records.add(alert.record.record)
 
-    def _inputs(self, alert: AlertRule, node: pp.Expr, context: Context, value: float) -> list[InputSeries]:
+    def _inputs(
+        self, alert: AlertRule, node: pp.Expr, context: Context, value: float
+    ) -> list[InputSeries]:
         series = synthesize(node, value, context)
         if alert.pins:
             decoy = dict(context.group)
             for label, pinned in alert.pins:
                 decoy[label] = "other" if pinned != "other" else "another"
-            series += synthesize(node, value, attrs.evolve(context, group=tuple(sorted(decoy.items()))))
+            series += synthesize(
+                node, value, attrs.evolve(context, group=tuple(sorted(decoy.items())))
+            )
         return series
 
-    def _run(self, alert: AlertRule, node, context: Context, value: float, silent: bool, end: int):
-        """Return inputs and their run, trying traffic scales until the value is exact."""
+    def _run(
+        self,
+        alert: AlertRule,
+        node,
+        context: Context,
+        value: float,
+        silent: bool,
+    ):
+        """Return inputs, their run and its end, with the first scale that fits.
+
+        The short run ends `for` after the first evaluation that can see a value, and
+        is enough where the value is exact while the rate window fills. Otherwise the
+        run lasts until the window is full.
+        """
         records = [alert.record] if alert.record else []
+        for_ms = duration_ms(alert.for_)
         fallback = None
-        for multiplier in _MULTIPLIERS:
-            series = self._inputs(alert, node, attrs.evolve(context, multiplier=multiplier), value)
-            if silent:
-                series = silent_copy(series)
-            run = simulate(series, records, alert.expr, end, self.evaluation_ms, self.interval_ms)
-            if silent:
-                return series, run
-            key = _pinned_sample(run.vector(alert.query, end), alert.pins)
-            if key is not None and key.value == value:
-                return series, run
-            if fallback is None and key is not None and _same_side(alert, key.value, value):
-                fallback = (series, run)
+        for end in self._ends(node, for_ms):
+            for multiplier in _MULTIPLIERS:
+                series = self._inputs(
+                    alert, node, attrs.evolve(context, multiplier=multiplier), value
+                )
+                if silent:
+                    series = silent_copy(series)
+                run = simulate(
+                    series,
+                    records,
+                    alert.expr,
+                    end,
+                    self.evaluation_ms,
+                    self.interval_ms,
+                )
+                if silent:
+                    return series, run, end
+                key = _pinned_sample(run.vector(alert.query, end), alert.pins)
+                fires = alert.band.contains(value)
+                if bool(run.at(end).firing(for_ms)) != fires:
+                    continue
+                if key is not None and key.value == value:
+                    return series, run, end
+                if (
+                    fallback is None
+                    and key is not None
+                    and _same_side(alert, key.value, value)
+                ):
+                    fallback = (series, run, end)
         if fallback is None or value in alert.band.bounds:
             raise _Mismatch(f"no synthesized input gives exactly {value!r}")
         return fallback
 
-    def alert_group(self, alert: AlertRule, node, context: Context, value: float, silent: bool = False) -> TestGroup:
+    def alert_group(
+        self,
+        alert: AlertRule,
+        node,
+        context: Context,
+        value: float,
+        silent: bool = False,
+    ) -> TestGroup:
         for_ms = duration_ms(alert.for_)
-        end = _align(_window_ms(node) + for_ms + self.evaluation_ms, self.evaluation_ms)
-        series, run = self._run(alert, node, context, value, silent, end)
+        series, run, end = self._run(alert, node, context, value, silent)
         fires = not silent and alert.band.contains(value)
         times = [end]
         if fires:
@@ -249,7 +229,10 @@ class _Generator:
         checks = tuple(self.alert_check(alert, run, t, for_ms) for t in times)
         firing_at_end = bool(run.at(end).firing(for_ms))
         if firing_at_end != fires:
-            raise _Mismatch(f"the alert {'fires' if firing_at_end else 'stays silent'} for {value!r}")
+            raise _Mismatch(
+                f"the alert {'fires' if firing_at_end else 'stays silent'} "
+                f"for {value!r}"
+            )
         expr_checks = self.record_checks(alert.record, run, end) if alert.record else ()
         colour = colour_of(alert.steps, value)
         what = "no traffic" if silent else f"{bound_text(value, alert.unit)} ({colour})"
@@ -257,56 +240,85 @@ class _Generator:
         return TestGroup(
             name=f"{alert.name}: {what} {outcome}",
             interval=duration_label(self.interval_ms),
-            series=_series_texts(series, end // self.interval_ms),
+            series=series_texts(series, end // self.interval_ms),
             alert_checks=checks,
             expr_checks=expr_checks,
         )
 
-    def alert_check(self, alert: AlertRule, run: Run, time_ms: int, for_ms: int) -> AlertCheck:
+    def alert_check(
+        self, alert: AlertRule, run: Run, time_ms: int, for_ms: int
+    ) -> AlertCheck:
         found = []
         for labels, value in sorted(run.at(time_ms).firing(for_ms).items()):
             series_labels = dict(labels)
             expected = dict(series_labels)
-            expected.update({k: gorender.render(v, series_labels, value) for k, v in alert.labels})
+            expected.update(
+                {k: gorender.render(v, series_labels, value) for k, v in alert.labels}
+            )
             annotations = tuple(
-                (k, gorender.render(v, series_labels, value)) for k, v in alert.annotations
+                (k, gorender.render(v, series_labels, value))
+                for k, v in alert.annotations
             )
             found.append((tuple(sorted(expected.items())), annotations))
         return AlertCheck(duration_label(time_ms), alert.name, tuple(found))
 
     # Recording rules -------------------------------------------------------------
 
-    def record_checks(self, rule: RecordingRule, run: Run, time_ms: int) -> tuple[ExprCheck, ...]:
+    def record_checks(
+        self, rule: RecordingRule, run: Run, time_ms: int
+    ) -> tuple[ExprCheck, ...]:
         raw = run.vector(rule.query, time_ms)
         recorded = run.vector(rule.expr, time_ms)
         when = duration_label(time_ms)
         if any(math.isnan(s.value) for s in raw):
-            nan_check = ExprCheck(f"count(({rule.query}) != ({rule.query}))", when, (("{}", float(len(raw))),))
+            nan_check = ExprCheck(
+                f"count(({rule.query}) != ({rule.query}))",
+                when,
+                (("{}", float(len(raw))),),
+            )
             return (ExprCheck(rule.record, when, ()), nan_check)
         by_labels = {s.labels: s.value for s in raw}
         expected_record = []
         for sample in recorded:
             match = _raw_for(sample, by_labels)
             if match is None or match != sample.value:
-                raise _Mismatch(f"{rule.record} gives {sample.value!r} where the query gives {match!r}")
-            expected_record.append((labels_text((*sample.labels, ("__name__", rule.record))), match))
+                raise _Mismatch(
+                    f"{rule.record} gives {sample.value!r} where the query gives "
+                    f"{match!r}"
+                )
+            expected_record.append(
+                (labels_text((*sample.labels, ("__name__", rule.record))), match)
+            )
         if len(recorded) != len(raw):
-            raise _Mismatch(f"{rule.record} gives {len(recorded)} series where the query gives {len(raw)}")
+            raise _Mismatch(
+                f"{rule.record} gives {len(recorded)} series where the query "
+                f"gives {len(raw)}"
+            )
         self.tested_records.add(rule.record)
         return (
             ExprCheck(rule.record, when, tuple(sorted(expected_record))),
-            ExprCheck(rule.query, when, tuple(sorted((labels_text(s.labels), s.value) for s in raw))),
+            ExprCheck(
+                rule.query,
+                when,
+                tuple(sorted((labels_text(s.labels), s.value) for s in raw)),
+            ),
         )
 
     def record_group(self, rule: RecordingRule) -> None:
         node = promql.parse(rule.query)
         try:
-            labels = [name for name in level_labels(node, self.service) if name not in ("job", "instance")]
+            labels = [
+                name
+                for name in level_labels(node, self.service)
+                if name not in ("job", "instance")
+            ]
             context = self.context(node, self._group_labels(node, labels, ()))
             target = self._representative(node, context)
             series = synthesize(node, target, context)
-            end = _align(_window_ms(node) + self.evaluation_ms, self.evaluation_ms)
-            run = simulate(series, [rule], None, end, self.evaluation_ms, self.interval_ms)
+            end = self._ends(node, 0)[0]
+            run = simulate(
+                series, [rule], None, end, self.evaluation_ms, self.interval_ms
+            )
             checks = self.record_checks(rule, run, end)
         except (CannotSynthesize, UnsupportedExpression, _Mismatch) as exc:
             self.untested.append(Untested(rule.record, str(exc)))
@@ -315,10 +327,20 @@ class _Generator:
             TestGroup(
                 name=f"{rule.record} equals its query",
                 interval=duration_label(self.interval_ms),
-                series=_series_texts(series, end // self.interval_ms),
+                series=series_texts(series, end // self.interval_ms),
                 expr_checks=checks,
             )
         )
+
+    def _ends(self, node: pp.Expr, for_ms: int) -> list[int]:
+        """Return the short and the full end of a test run, in milliseconds."""
+        reach = _window_ms(node)
+        first = _offset_ms(node) + (self.interval_ms if reach else 0)
+        ends = [
+            _align(first + for_ms + self.evaluation_ms, self.evaluation_ms),
+            _align(reach + for_ms + self.evaluation_ms, self.evaluation_ms),
+        ]
+        return list(dict.fromkeys(ends))
 
     @staticmethod
     def _representative(node: pp.Expr, context: Context) -> float:
@@ -351,10 +373,10 @@ def _align(value: int, step: int) -> int:
     return -(-value // step) * step
 
 
-def _same_side(alert: AlertRule, got: float, wanted: float) -> bool:
-    return alert.band.contains(got) == alert.band.contains(wanted) and colour_of(alert.steps, got) == colour_of(
-        alert.steps, wanted
-    )
+def _same_side(alert: AlertRule, got: float, expected: float) -> bool:
+    return alert.band.contains(got) == alert.band.contains(expected) and colour_of(
+        alert.steps, got
+    ) == colour_of(alert.steps, expected)
 
 
 def _pinned_sample(samples: list[Sample], pins) -> Sample | None:
@@ -366,15 +388,11 @@ def _pinned_sample(samples: list[Sample], pins) -> Sample | None:
 
 
 def _raw_for(sample: Sample, by_labels: dict) -> float | None:
-    """Return the raw query's value for a recorded sample, which may carry `job` in addition."""
+    """Return the raw query's value for a recorded sample, which may add `job`."""
     if sample.labels in by_labels:
         return by_labels[sample.labels]
     reduced = tuple(p for p in sample.labels if p[0] != "job")
     return by_labels.get(reduced)
-
-
-def _series_texts(series: list[InputSeries], samples: int) -> tuple[tuple[str, str], ...]:
-    return tuple((s.series_text(), s.values_text(samples)) for s in series)
 
 
 def generate_tests(rules: ServiceRules, config: Config | None = None) -> TestSuite:

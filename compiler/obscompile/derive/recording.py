@@ -1,10 +1,10 @@
-"""Recording rules: which panel queries are recorded, under which name, with which expression.
+"""Recording rules: which panel queries are recorded, under which name and expression.
 
 Names follow `level:metric:operations` (see docs/recording-rules.md):
 
-- level: the labels of the result joined by `_`; `job` comes first and is added when
-  every selector pins one job, because grouping by a label with a single value keeps
-  the values the same;
+- level: the labels of the result joined by `_`, with `job` first. When every selector
+  pins one job, `job` is added to the grouping, which keeps the values the same because
+  the label has a single value;
 - metric: the metric name without `_total` after rate/increase (without `_bucket` under
   `histogram_quantile`), followed by the values of its label matchers other than `job`;
   a division is `numerator_per_denominator`;
@@ -40,7 +40,7 @@ _LEVEL_PART = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 class UnnamedQuery(ValueError):
-    """The naming rule has no name for this query shape; the message says why."""
+    """The naming rule has no name for this query shape; the message gives why."""
 
 
 class PlainSelector(UnnamedQuery):
@@ -51,8 +51,8 @@ class PlainSelector(UnnamedQuery):
 class RecordingRule:
     """One `record:` rule.
 
-    `expr` is the rule's expression; `query` is the raw expression it stands for, as
-    the panel wrote it, without the denominator guard and the added `job` grouping.
+    `expr` is the rule's expression. `query` is the raw expression that the rule
+    replaces, as the panel wrote it, without the denominator guard and the added `job`.
     """
 
     record: str
@@ -64,8 +64,8 @@ class RecordingRule:
 class RecordedQuery:
     """How an alert or a dashboard reads a panel query through a recording rule.
 
-    `scale` is the constant factor kept outside the rule, `scale_first` tells whether
-    the query wrote it before the recorded part (`100 * x`) or after (`x * 100`).
+    `scale` is the constant factor kept outside the rule. `scale_first` is True when
+    the query wrote it before the recorded part (`100 * x`), False after (`x * 100`).
     """
 
     rule: RecordingRule
@@ -73,15 +73,17 @@ class RecordedQuery:
     scale_first: bool = False
 
     def reader(self, selector: str) -> str:
-        """Return the expression that gives the panel's value from the recorded series."""
+        """Return the expression that gives the panel's value from the recording."""
         if self.scale is None:
             return selector
         factor = number_text(self.scale)
-        return f"{factor} * {selector}" if self.scale_first else f"{selector} * {factor}"
+        return (
+            f"{factor} * {selector}" if self.scale_first else f"{selector} * {factor}"
+        )
 
 
 def split_scale(node: pp.Expr) -> tuple[pp.Expr, float | None, bool]:
-    """Return `(recorded part, factor, factor_first)` for `x * k`, `k * x` or plain `x`."""
+    """Return `(recorded part, factor, factor_first)` for `x * k`, `k * x` or `x`."""
     top = promql.strip_parens(node)
     if isinstance(top, pp.BinaryExpr) and str(top.op) == "*" and top.modifier is None:
         right, left = promql.number_value(top.rhs), promql.number_value(top.lhs)
@@ -137,7 +139,9 @@ def _term(node: pp.Expr, strip: str | None = None) -> tuple[str, list[str]]:
         return _selector_metric(node, strip), []
     if isinstance(node, pp.AggregateExpr):
         if node.param is not None:
-            raise UnnamedQuery(f"{node.op}() takes a parameter that the name cannot show")
+            raise UnnamedQuery(
+                f"{node.op}() takes a parameter that the name cannot show"
+            )
         metric, ops = _term(node.expr, strip)
         return metric, [str(node.op), *ops]
     if isinstance(node, pp.Call):
@@ -152,16 +156,29 @@ def _term(node: pp.Expr, strip: str | None = None) -> tuple[str, list[str]]:
             matrix = promql.strip_parens(node.args[-1])
             if not isinstance(matrix, pp.MatrixSelector):
                 raise UnnamedQuery(f"{name}() over a subquery is not named")
-            suffix = "_total" if name in promql.COUNTER_FUNCTIONS and strip is None else strip
+            suffix = (
+                "_total"
+                if name in promql.COUNTER_FUNCTIONS and strip is None
+                else strip
+            )
             metric = _selector_metric(matrix.vector_selector, suffix)
             operation = name.replace("_", "") + promql.duration_text(matrix.range)
             return metric, [operation]
         raise UnnamedQuery(f"{name}() is not part of the naming rule")
-    if isinstance(node, pp.BinaryExpr) and str(node.op) == "/" and is_vector(node.lhs) and is_vector(node.rhs):
+    if (
+        isinstance(node, pp.BinaryExpr)
+        and str(node.op) == "/"
+        and is_vector(node.lhs)
+        and is_vector(node.rhs)
+    ):
         numerator, ops = _term(node.lhs, strip)
         denominator, _ = _term(node.rhs, strip)
         return f"{numerator}_per_{denominator}", ["ratio", *ops]
-    if isinstance(node, pp.BinaryExpr) and str(node.op) == ">" and promql.number_value(node.rhs) == 0:
+    if (
+        isinstance(node, pp.BinaryExpr)
+        and str(node.op) == ">"
+        and promql.number_value(node.rhs) == 0
+    ):
         # A denominator that the query already guards is named as the guarded part.
         return _term(node.lhs, strip)
     raise UnnamedQuery(f"a {type(node).__name__} query is not part of the naming rule")
@@ -178,9 +195,15 @@ def level_labels(node: pp.Expr, service: Service | None) -> tuple[str, ...]:
     labels = promql.output_labels(node)
     names = list(labels.names)
     if labels.open:
-        metric = service.metric(labels.selector_metric) if service and labels.selector_metric else None
+        metric = (
+            service.metric(labels.selector_metric)
+            if service and labels.selector_metric
+            else None
+        )
         if metric is None:
-            raise UnnamedQuery("the query keeps every label of a metric that the catalog lacks")
+            raise UnnamedQuery(
+                "the query keeps every label of a metric that the catalog lacks"
+            )
         dropped = {
             label
             for n in promql.walk(node)
@@ -205,7 +228,7 @@ def level_labels(node: pp.Expr, service: Service | None) -> tuple[str, ...]:
 
 
 def record_name(node: pp.Expr, service: Service | None = None) -> str:
-    """Return the `level:metric:operations` name of a recorded query; raise UnnamedQuery."""
+    """Return the `level:metric:operations` name of a query; raise UnnamedQuery."""
     names = level_labels(node, service)
     if not all(_LEVEL_PART.match(name) for name in names):
         raise UnnamedQuery("a label of the result is not a valid label name")
@@ -220,7 +243,7 @@ def record_name(node: pp.Expr, service: Service | None = None) -> str:
 
 
 def plan_query(query: str, service: Service | None = None) -> RecordedQuery:
-    """Return the recording rule that stands for `query`; raise UnnamedQuery if none does."""
+    """Return the recording rule that stands for `query`, or raise UnnamedQuery."""
     try:
         node = promql.parse(query)
     except promql.QueryError as exc:
@@ -244,11 +267,14 @@ def uses_histogram_quantile(query: str) -> bool:
     except promql.QueryError:
         return False
     return any(
-        isinstance(n, pp.Call) and n.func.name == "histogram_quantile" for n in promql.walk(node)
+        isinstance(n, pp.Call) and n.func.name == "histogram_quantile"
+        for n in promql.walk(node)
     )
 
 
-def deduplicate(rules: list[RecordingRule]) -> tuple[list[RecordingRule], dict[str, str]]:
+def deduplicate(
+    rules: list[RecordingRule],
+) -> tuple[list[RecordingRule], dict[str, str]]:
     """Record identical expressions once and give distinct ones distinct names.
 
     Returns the rules in first-seen order and a map from each requested name to the

@@ -2,8 +2,8 @@
 
 Every `evaluation_interval` from time 0, the recording rules write their samples (with a
 staleness marker for a series that disappears), then the alert expression is evaluated.
-An alert becomes pending at the first evaluation that returns its series and fires once
-it has been pending for `for`; pending alerts are not listed, as in promtool.
+An alert becomes pending at the first evaluation that returns its series, and fires once
+it has been pending for `for`. As in promtool, only firing alerts are listed.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from obscompile.derive.synthesis import InputSeries
 
 @attrs.frozen
 class Moment:
-    """The state after one evaluation: active alerts with their start, and their values."""
+    """The state after one evaluation: active alerts, their start and their values."""
 
     time_ms: int
     active: dict[Labels, int]
@@ -34,7 +34,7 @@ class Moment:
 
 @attrs.frozen
 class Run:
-    """What a simulated test group produced."""
+    """The storage and the evaluations of one simulated test group."""
 
     storage: Storage
     moments: tuple[Moment, ...]
@@ -75,7 +75,9 @@ def simulate(
         for name, node in rules:
             current = set()
             for sample in evaluator.vector(node, time_ms):
-                labels = tuple(sorted((*sample.without_name().labels, ("__name__", name))))
+                labels = tuple(
+                    sorted((*sample.without_name().labels, ("__name__", name)))
+                )
                 storage.add(labels, time_ms, sample.value)
                 current.add(labels)
             for gone in present[name] - current:

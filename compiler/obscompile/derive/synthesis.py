@@ -27,7 +27,7 @@ _DEFAULT_VALUES = ("other", "200", "ok", "0")
 
 
 class CannotSynthesize(ValueError):
-    """No input series for this query shape and value; the message says why."""
+    """No input series give this query shape that value; the message gives why."""
 
 
 @attrs.frozen
@@ -41,7 +41,9 @@ class InputSeries:
     def series_text(self) -> str:
         mapping = dict(self.labels)
         name = mapping.pop("__name__", "")
-        body = ",".join(f"{key}={go_quote(value)}" for key, value in sorted(mapping.items()))
+        body = ",".join(
+            f"{key}={go_quote(value)}" for key, value in sorted(mapping.items())
+        )
         return f"{name}{{{body}}}"
 
     def values_text(self, samples: int) -> str:
@@ -56,7 +58,7 @@ class InputSeries:
 
 @attrs.frozen
 class Context:
-    """What synthesis needs beyond the query: catalog, sample interval, fixed labels."""
+    """Inputs of synthesis besides the query: catalog, sample interval, group labels."""
 
     service: Service | None
     interval_s: int
@@ -74,7 +76,9 @@ def _regex_examples(pattern: str) -> list[str]:
         text = text.replace(r"\d", "0").replace(r"\w", "a").replace(r"\.", ".")
         text = re.sub(r"\.\*|\.\+", "x", text)
         text = text.replace(".", "0")
-        text = re.sub(r"[*?]", "", text).replace("+", "").replace("(", "").replace(")", "")
+        text = (
+            re.sub(r"[*?]", "", text).replace("+", "").replace("(", "").replace(")", "")
+        )
         text = text.replace("^", "").replace("$", "")
         examples.append(text)
     return examples
@@ -116,27 +120,31 @@ def _candidates(label: str, constraints: list[tuple[str, str]]) -> list[str]:
             values.append(expected)
         elif op == "=~":
             values.extend(_regex_examples(expected))
-    values.extend(f"{label}-{n}" for n in (1, 2))
     values.extend(_DEFAULT_VALUES)
+    values.extend(f"{label}-{n}" for n in (1, 2))
     return list(dict.fromkeys(values))
 
 
-def _constraints(selectors: list[pp.VectorSelector]) -> dict[str, list[tuple[str, str]]]:
+def _constraints(
+    selectors: list[pp.VectorSelector],
+) -> dict[str, list[tuple[str, str]]]:
     found: dict[str, list[tuple[str, str]]] = {}
     for selector in selectors:
         for matcher in selector.matchers.matchers:
             if matcher.name != "__name__":
-                found.setdefault(matcher.name, []).append((matcher_op(matcher), matcher.value))
+                found.setdefault(matcher.name, []).append(
+                    (matcher_op(matcher), matcher.value)
+                )
     return found
 
 
 def series_labels(
     match: list[pp.VectorSelector],
     context: Context,
-    avoid: list[pp.VectorSelector] = (),
+    avoid: tuple[pp.VectorSelector, ...] = (),
     extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Return labels that every selector in `match` selects and no selector in `avoid`."""
+    """Return labels that all selectors in `match` select and none in `avoid` does."""
     name = match[0].name
     wanted = _constraints(match)
     labels: dict[str, str] = dict(context.group)
@@ -144,9 +152,14 @@ def series_labels(
     for label, constraints in wanted.items():
         if label in labels:
             if not _satisfies(labels[label], constraints):
-                raise CannotSynthesize(f'label {label}="{labels[label]}" does not satisfy the query')
+                raise CannotSynthesize(
+                    f'label {label}="{labels[label]}" does not satisfy the query'
+                )
             continue
-        value = next((v for v in _candidates(label, constraints) if _satisfies(v, constraints)), None)
+        value = next(
+            (v for v in _candidates(label, constraints) if _satisfies(v, constraints)),
+            None,
+        )
         if value is None:
             raise CannotSynthesize(f"no value of label {label} satisfies {constraints}")
         labels[label] = value
@@ -165,14 +178,22 @@ def _avoiding(labels, wanted, unwanted, context: Context) -> dict[str, str]:
         if label in fixed or label == "job":
             continue
         # A value that breaks `!~ "5.."` or `!= "x"` is one that the pattern matches.
-        flipped = [("=~" if op in ("=~", "!~") else "=", value) for op, value in constraints]
+        flipped = [
+            ("=~" if op in ("=~", "!~") else "=", value) for op, value in constraints
+        ]
         for value in _candidates(label, wanted.get(label, []) + flipped):
-            if _satisfies(value, wanted.get(label, [])) and not _satisfies(value, constraints):
+            if _satisfies(value, wanted.get(label, [])) and not _satisfies(
+                value, constraints
+            ):
                 return {**labels, label: value}
-    raise CannotSynthesize("no series matches the denominator without matching the numerator")
+    raise CannotSynthesize(
+        "no series matches the denominator without matching the numerator"
+    )
 
 
-def _counter_selector(node: pp.Expr) -> tuple[pp.VectorSelector, pp.MatrixSelector, str]:
+def _counter_selector(
+    node: pp.Expr,
+) -> tuple[pp.VectorSelector, pp.MatrixSelector, str]:
     """Return the selector of `agg(rate(selector[r]))` or `rate(selector[r])`."""
     node = promql.strip_parens(node)
     while isinstance(node, pp.AggregateExpr) and str(node.op) in ("sum", "max", "min"):
@@ -184,8 +205,10 @@ def _counter_selector(node: pp.Expr) -> tuple[pp.VectorSelector, pp.MatrixSelect
     raise CannotSynthesize("expected a counter rate or increase under the aggregation")
 
 
-def counter_step(function: str, rate: Fraction, matrix: pp.MatrixSelector, interval_s: int) -> Fraction:
-    """Return the per-sample increment that gives `rate` (a rate, or an increase per window)."""
+def counter_step(
+    function: str, rate: Fraction, matrix: pp.MatrixSelector, interval_s: int
+) -> Fraction:
+    """Return the per-sample increment that gives `rate` (per second, or per window)."""
     if function in ("rate", "irate"):
         return rate * interval_s
     window = Fraction(int(matrix.range.total_seconds()))
@@ -194,7 +217,9 @@ def counter_step(function: str, rate: Fraction, matrix: pp.MatrixSelector, inter
 
 def _whole(step: Fraction) -> float:
     if step.denominator != 1:
-        raise CannotSynthesize(f"a counter increment of {float(step)} per sample is not a whole number")
+        raise CannotSynthesize(
+            f"a counter increment of {float(step)} per sample is not a whole number"
+        )
     return float(step)
 
 
@@ -203,17 +228,29 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
     node = promql.strip_parens(node)
     if math.isnan(target) or math.isinf(target):
         raise CannotSynthesize("the target value is not finite")
-    if isinstance(node, pp.BinaryExpr) and str(node.op) in ("*", "/") and node.modifier is None:
+    if (
+        isinstance(node, pp.BinaryExpr)
+        and str(node.op) in ("*", "/")
+        and node.modifier is None
+    ):
         right, left = promql.number_value(node.rhs), promql.number_value(node.lhs)
         if right is not None and left is None and right != 0:
             factor = Fraction(repr(right))
-            inner = Fraction(repr(target)) / factor if str(node.op) == "*" else Fraction(repr(target)) * factor
+            inner = (
+                Fraction(repr(target)) / factor
+                if str(node.op) == "*"
+                else Fraction(repr(target)) * factor
+            )
             return synthesize(node.lhs, _as_float(inner), context)
         if left is not None and right is None and str(node.op) == "*" and left != 0:
-            return synthesize(node.rhs, _as_float(Fraction(repr(target)) / Fraction(repr(left))), context)
+            return synthesize(
+                node.rhs,
+                _as_float(Fraction(repr(target)) / Fraction(repr(left))),
+                context,
+            )
         if str(node.op) == "/" and is_vector(node.lhs) and is_vector(node.rhs):
             return _ratio(node, Fraction(repr(target)), context)
-    if is_guarded(node):
+    if isinstance(node, pp.BinaryExpr) and is_guarded(node):
         if target <= 0:
             raise CannotSynthesize("a guarded denominator cannot be zero or negative")
         return synthesize(node.lhs, target, context)
@@ -221,14 +258,22 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
         from obscompile.derive.buckets import quantile_series
 
         return quantile_series(node, target, context)
-    if isinstance(node, pp.AggregateExpr) and str(node.op) in ("sum", "max", "min") and node.param is None:
+    if (
+        isinstance(node, pp.AggregateExpr)
+        and str(node.op) in ("sum", "max", "min")
+        and node.param is None
+    ):
         return synthesize(node.expr, target, context)
     if isinstance(node, pp.Call) and node.func.name in ("rate", "increase", "irate"):
         selector, matrix, function = _counter_selector(node)
         if target < 0:
             raise CannotSynthesize("a counter rate cannot be negative")
-        step = counter_step(function, Fraction(repr(target)), matrix, context.interval_s)
-        return [InputSeries(_pairs(series_labels([selector], context)), _whole(step), True)]
+        step = counter_step(
+            function, Fraction(repr(target)), matrix, context.interval_s
+        )
+        return [
+            InputSeries(_pairs(series_labels([selector], context)), _whole(step), True)
+        ]
     if isinstance(node, pp.VectorSelector):
         return [InputSeries(_pairs(series_labels([node], context)), target, False)]
     raise CannotSynthesize(f"no input series for a {type(node).__name__} of this form")
@@ -242,12 +287,27 @@ def _pairs(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(labels.items()))
 
 
-def _ratio(node: pp.BinaryExpr, target: Fraction, context: Context) -> list[InputSeries]:
+def _ratio(
+    node: pp.BinaryExpr, target: Fraction, context: Context
+) -> list[InputSeries]:
     """Split traffic between numerator and denominator series to give `target`."""
     denominator_node = node.rhs
-    if is_guarded(denominator_node):
-        denominator_node = promql.strip_parens(denominator_node).lhs
-    top, matrix_top, function = _counter_selector(node.lhs)
+    guarded = promql.strip_parens(denominator_node)
+    if isinstance(guarded, pp.BinaryExpr) and is_guarded(guarded):
+        denominator_node = guarded.lhs
+    numerator_node = promql.strip_parens(node.lhs)
+    factor = None
+    if isinstance(numerator_node, pp.BinaryExpr) and str(numerator_node.op) == "*":
+        # `100 * a / b` parses as `(100 * a) / b`: the factor scales the numerator.
+        factor = promql.number_value(numerator_node.lhs)
+        inner = numerator_node.rhs
+        if factor is None:
+            factor, inner = promql.number_value(numerator_node.rhs), numerator_node.lhs
+        if factor is None or factor == 0:
+            raise CannotSynthesize("the numerator is not a rate times a constant")
+        numerator_node = inner
+        target = target / Fraction(repr(factor))
+    top, _, _ = _counter_selector(numerator_node)
     bottom, matrix_bottom, _ = _counter_selector(denominator_node)
     if target < 0:
         raise CannotSynthesize("a ratio of counter rates cannot be negative")
@@ -256,23 +316,42 @@ def _ratio(node: pp.BinaryExpr, target: Fraction, context: Context) -> list[Inpu
         raise CannotSynthesize(f"{float(target)} is not a ratio of small whole numbers")
     numerator, denominator = fraction.numerator, fraction.denominator
     # Rates of whole multiples of window/interval stay exact while the window fills.
-    scale = max(1, int(matrix_bottom.range.total_seconds()) // context.interval_s) * context.multiplier
+    scale = (
+        max(1, int(matrix_bottom.range.total_seconds()) // context.interval_s)
+        * context.multiplier
+    )
     series = []
     if top.name == bottom.name:
         if numerator > denominator:
             raise CannotSynthesize("a part of the traffic cannot exceed the whole")
         labels = series_labels([top, bottom], context)
-        series.append(InputSeries(_pairs(labels), float(numerator * scale * context.interval_s), True))
+        series.append(
+            InputSeries(
+                _pairs(labels), float(numerator * scale * context.interval_s), True
+            )
+        )
         if denominator > numerator:
-            rest = series_labels([bottom], context, avoid=[top])
+            rest = series_labels([bottom], context, avoid=(top,))
             series.append(
-                InputSeries(_pairs(rest), float((denominator - numerator) * scale * context.interval_s), True)
+                InputSeries(
+                    _pairs(rest),
+                    float((denominator - numerator) * scale * context.interval_s),
+                    True,
+                )
             )
         return series
     top_labels = series_labels([top], context)
     bottom_labels = series_labels([bottom], context)
-    series.append(InputSeries(_pairs(top_labels), float(numerator * scale * context.interval_s), True))
-    series.append(InputSeries(_pairs(bottom_labels), float(denominator * scale * context.interval_s), True))
+    series.append(
+        InputSeries(
+            _pairs(top_labels), float(numerator * scale * context.interval_s), True
+        )
+    )
+    series.append(
+        InputSeries(
+            _pairs(bottom_labels), float(denominator * scale * context.interval_s), True
+        )
+    )
     return series
 
 

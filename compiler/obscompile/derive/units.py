@@ -75,6 +75,13 @@ def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
         if factor == 60 and promql.top_function(inner) in ("rate", "irate"):
             return _rate_unit(_first_metric(inner), per_minute=True)
         return derive_unit(inner, service)
+    if isinstance(node, pp.BinaryExpr) and str(node.op) == "/":
+        # `100 * a / b` parses as `(100 * a) / b`: a percentage as well.
+        numerator = promql.scaled_by(node.lhs)
+        if numerator is not None and numerator[0] == 100:
+            ratio = pp.parse(f"({numerator[1]}) / ({node.rhs})")
+            if promql.is_ratio(ratio):
+                return "percent"
     if promql.is_ratio(node):
         return "percentunit"
     if isinstance(node, pp.BinaryExpr):

@@ -99,7 +99,7 @@ class _Reader:
             rows=rows,
             runtime=Runtime(data["runtime"]) if "runtime" in data else None,
             alerts=AlertSettings(
-                for_=alerts.get("for", "5m"),
+                for_=alerts.get("for"),
                 labels=tuple(sorted((alerts.get("labels") or {}).items())),
             ),
             location=self.at(()),

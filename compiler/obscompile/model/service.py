@@ -37,9 +37,9 @@ class Dashboard:
 
 @attrs.frozen
 class AlertSettings:
-    """Service-wide alert defaults."""
+    """Service-wide alert defaults; `for_` None means the project's default."""
 
-    for_: str = "5m"
+    for_: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
 
 

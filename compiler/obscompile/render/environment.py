@@ -59,6 +59,14 @@ def _yaml_dumper(flow: bool) -> YAML:
 
 
 def _toyaml(value: Any, indent: int = 0, block: bool = False) -> str:
+    """Render a scalar or a small list or mapping as YAML text for a template slot.
+
+    Strings with a line break become `|-` block scalars, and so do strings with a `: `
+    when `block=True` (PromQL such as `{state=~"LINK: up"}`). Their lines are indented
+    by `indent` spaces, two more than the column of the key they follow. Other strings
+    get quotes where YAML needs them. Lists and mappings come out in flow style
+    (`[]`, `{a: b}`).
+    """
     if isinstance(value, str | int | float | bool) or value is None:
         return _scalar_yaml(type(value), value, indent, block)
     return _yaml_text(value, indent, block)
@@ -71,14 +79,6 @@ def _scalar_yaml(kind: type, value: Any, indent: int, block: bool) -> str:
 
 
 def _yaml_text(value: Any, indent: int = 0, block: bool = False) -> str:
-    """Render a scalar or a small list or mapping as YAML text for a template slot.
-
-    Strings with a line break, and with `block=True` also strings with a `: ` (PromQL
-    such as `{state=~"LINK: up"}`), become `|-` block scalars whose lines are indented
-    by `indent` spaces, which must be two more than the column of the key they follow.
-    Other strings get quotes where YAML needs them. Lists and mappings come out in flow
-    style (`[]`, `{a: b}`).
-    """
     if isinstance(value, jinja2.Undefined):
         value._fail_with_undefined_error()
     stream = io.StringIO()

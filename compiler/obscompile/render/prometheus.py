@@ -16,7 +16,8 @@ from ruamel.yaml import YAML
 
 from obscompile.config import Config
 from obscompile.derive.alerts import ServiceRules, derive_rules
-from obscompile.derive.promtests import TestSuite, generate_tests
+from obscompile.derive.promtests import generate_tests
+from obscompile.derive.testfile import TestSuite
 from obscompile.diagnostics import Diagnostic, ObscompileError, warning
 from obscompile.model.service import Service
 
@@ -43,9 +44,13 @@ def _duration_seconds(text: str) -> float:
     return pp.parse_duration(text).total_seconds()
 
 
-def scrape_document(services: tuple[Service, ...], config: Config, rule_files: list[str]) -> dict[str, Any]:
-    """Return prometheus.yml as data; raise RenderError for what Prometheus would reject."""
-    if _duration_seconds(config.scrape_timeout) > _duration_seconds(config.scrape_interval):
+def scrape_document(
+    services: tuple[Service, ...], config: Config, rule_files: list[str]
+) -> dict[str, Any]:
+    """Return prometheus.yml as data; raise RenderError for what Prometheus rejects."""
+    if _duration_seconds(config.scrape_timeout) > _duration_seconds(
+        config.scrape_interval
+    ):
         raise RenderError(
             f"scrape_timeout {config.scrape_timeout} is longer than scrape_interval "
             f"{config.scrape_interval}; Prometheus rejects such a configuration"
@@ -58,11 +63,18 @@ def scrape_document(services: tuple[Service, ...], config: Config, rule_files: l
                 raise RenderError(f'scrape job "{scrape.job}" is defined twice')
             seen.add(scrape.job)
             interval = scrape.interval or config.scrape_interval
-            if scrape.timeout and _duration_seconds(scrape.timeout) > _duration_seconds(interval):
-                raise RenderError(f'scrape job "{scrape.job}": timeout {scrape.timeout} is longer than interval {interval}')
+            if scrape.timeout and _duration_seconds(scrape.timeout) > _duration_seconds(
+                interval
+            ):
+                raise RenderError(
+                    f'scrape job "{scrape.job}": timeout {scrape.timeout} is longer '
+                    f"than interval {interval}"
+                )
             for name, _ in scrape.labels:
                 if not _LABEL_NAME.match(name) or name.startswith("__"):
-                    raise RenderError(f'scrape job "{scrape.job}": invalid label name "{name}"')
+                    raise RenderError(
+                        f'scrape job "{scrape.job}": invalid label name "{name}"'
+                    )
             job: dict[str, Any] = {"job_name": scrape.job}
             if scrape.interval:
                 job["scrape_interval"] = scrape.interval
@@ -87,7 +99,7 @@ def scrape_document(services: tuple[Service, ...], config: Config, rule_files: l
 
 
 def rules_document(rules: ServiceRules) -> dict[str, Any]:
-    """Return a service's rule file as data: groups `<service>.recording` and `.alerts`."""
+    """Return a service's rule file as data: `<service>.recording` and `.alerts`."""
     name = rules.service.name
     recording = [{"record": rule.record, "expr": rule.expr} for rule in rules.recording]
     alerts = []
@@ -113,7 +125,7 @@ def tests_document(suite: TestSuite, rule_file: str) -> dict[str, Any]:
     """Return a service's promtool test file as data.
 
     `group_eval_order` makes promtool evaluate the recording group before the alerts
-    that read it at each step; without it the order of the two groups is arbitrary.
+    that read it at each step. Without it, promtool evaluates the groups in any order.
     """
     tests = []
     for group in suite.groups:
@@ -128,7 +140,10 @@ def tests_document(suite: TestSuite, rule_file: str) -> dict[str, Any]:
                     "eval_time": check.eval_time,
                     "alertname": check.alertname,
                     "exp_alerts": [
-                        {"exp_labels": dict(labels), "exp_annotations": dict(annotations)}
+                        {
+                            "exp_labels": dict(labels),
+                            "exp_annotations": dict(annotations),
+                        }
                         for labels, annotations in check.alerts
                     ],
                 }
@@ -139,7 +154,10 @@ def tests_document(suite: TestSuite, rule_file: str) -> dict[str, Any]:
                 {
                     "expr": check.expr,
                     "eval_time": check.eval_time,
-                    "exp_samples": [{"labels": labels, "value": value} for labels, value in check.samples],
+                    "exp_samples": [
+                        {"labels": labels, "value": value}
+                        for labels, value in check.samples
+                    ],
                 }
                 for check in group.expr_checks
             ]
@@ -152,8 +170,10 @@ def tests_document(suite: TestSuite, rule_file: str) -> dict[str, Any]:
     }
 
 
-def render_yaml(env: jinja2.Environment, template: str, document: dict[str, Any]) -> str:
-    """Render `document` through `template`; raise RenderError unless it reads back equal."""
+def render_yaml(
+    env: jinja2.Environment, template: str, document: dict[str, Any]
+) -> str:
+    """Render `document` through `template`; raise RenderError unless it reads back."""
     text = env.get_template(template).render(document=document)
     loader = YAML(typ="safe")
     loader.version = (1, 1)
@@ -162,7 +182,9 @@ def render_yaml(env: jinja2.Environment, template: str, document: dict[str, Any]
     except Exception as exc:  # ruamel raises many unrelated error classes
         raise RenderError(f"{template} rendered invalid YAML: {exc}") from None
     if parsed != document:
-        raise RenderError(f"{template} rendered YAML that does not read back as its data")
+        raise RenderError(
+            f"{template} rendered YAML that does not read back as its data"
+        )
     return text
 
 
@@ -171,7 +193,9 @@ def service_outputs(service: Service, config: Config) -> tuple[ServiceRules, Tes
     return rules, generate_tests(rules, config)
 
 
-def render_prometheus(env: jinja2.Environment, services: tuple[Service, ...], config: Config) -> dict[str, str]:
+def render_prometheus(
+    env: jinja2.Environment, services: tuple[Service, ...], config: Config
+) -> dict[str, str]:
     """Render prometheus.yml and every service's rule and test files, keyed by path."""
     files: dict[str, str] = {}
     rule_files = []
@@ -182,14 +206,20 @@ def render_prometheus(env: jinja2.Environment, services: tuple[Service, ...], co
         path = rules_path(service)
         rule_files.append(path)
         files[path] = render_yaml(env, "prometheus/rules.yml.j2", rules_document(rules))
-        files[tests_path(service)] = render_yaml(env, "prometheus/test.yml.j2", tests_document(suite, path))
+        files[tests_path(service)] = render_yaml(
+            env, "prometheus/test.yml.j2", tests_document(suite, path)
+        )
     files["prometheus.yml"] = render_yaml(
-        env, "prometheus/prometheus.yml.j2", scrape_document(services, config, rule_files)
+        env,
+        "prometheus/prometheus.yml.j2",
+        scrape_document(services, config, rule_files),
     )
     return {f"prometheus/{name}": text for name, text in files.items()}
 
 
-def rule_diagnostics(services: tuple[Service, ...], config: Config | None = None) -> list[Diagnostic]:
+def rule_diagnostics(
+    services: tuple[Service, ...], config: Config | None = None
+) -> list[Diagnostic]:
     """Return the problems found while deriving rules, and every rule left untested."""
     config = config or Config()
     found: list[Diagnostic] = []
@@ -200,7 +230,8 @@ def rule_diagnostics(services: tuple[Service, ...], config: Config | None = None
             found.append(
                 warning(
                     service.location,
-                    f'no promtool test generated for rule "{untested.rule}": {untested.reason}',
+                    f'no promtool test generated for rule "{untested.rule}": '
+                    f"{untested.reason}",
                     "rules/untested",
                 )
             )
