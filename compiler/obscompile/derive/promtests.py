@@ -224,7 +224,11 @@ class _Generator:
             if not active:
                 raise _Mismatch(f"the alert is not active for the value {value!r}")
             since = min(active)
-            times = sorted({since + for_ms - self.evaluation_ms, since + for_ms, end})
+            # The alert fires at the first evaluation at least `for` after it became
+            # active; `for` need not be a multiple of the evaluation interval.
+            evaluations = -(-for_ms // self.evaluation_ms)
+            first_firing = since + evaluations * self.evaluation_ms
+            times = sorted({first_firing - self.evaluation_ms, first_firing, end})
             times = [t for t in times if t >= since or t == end]
         checks = tuple(self.alert_check(alert, run, t, for_ms) for t in times)
         firing_at_end = bool(run.at(end).firing(for_ms))

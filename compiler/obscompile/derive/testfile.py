@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import re
+
 from datetime import timedelta
 
 import attrs
@@ -62,7 +64,9 @@ class TestSuite:
 
 
 def duration_ms(text: str) -> int:
-    """Return a Prometheus duration such as `5m` in milliseconds."""
+    """Return a Prometheus duration such as `5m` in milliseconds (`0s` is 0)."""
+    if re.fullmatch(r"0+(ms|s|m|h|d|w|y)?", text):
+        return 0
     return int(pp.parse_duration(text).total_seconds() * 1000)
 
 

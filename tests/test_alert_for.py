@@ -1,0 +1,38 @@
+"""Alerts whose `for:` is zero or not a multiple of the evaluation interval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from obscompile.pipeline import Project, build
+from obscompile.write.atomic import write_tree
+from tests.conftest import write_manifest
+from tests.test_prometheus import run_promtool
+
+MANIFEST = """service: payments
+scrape: {job: payments, port: 8080, interval: 15s}
+metrics:
+  queue_depth: {type: gauge, labels: [queue]}
+rows:
+  - title: Queues
+    panels:
+      - title: Queue Depth
+        query: 'sum by (queue) (queue_depth{job="payments"})'
+        thresholds: "<100 Green, 100-500 Yellow, >500 Red"
+        alert: {for: FOR}
+"""
+
+
+@pytest.mark.parametrize("for_", ["90s", "0s", "45s", "2m30s"])
+def test_generated_tests_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, for_: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_manifest(tmp_path, "payments.yaml", MANIFEST.replace("FOR", for_))
+    result = build(Project.at(tmp_path))
+    assert result.ok, [str(d) for d in result.diagnostics]
+    write_tree(tmp_path / "out", result.files)
+    rules = (tmp_path / "out/prometheus/rules/payments.rules.yml").read_text()
+    assert f"for: {for_}" in rules
+    outcome = run_promtool("test", "rules", str(tmp_path / "out/prometheus/tests/payments.test.yml"))
+    assert outcome.returncode == 0, outcome.stdout + outcome.stderr
