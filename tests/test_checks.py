@@ -910,3 +910,21 @@ def test_project_manifests_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     diagnostics = run_checks(loaded.services, sources=loaded.sources)
     errors = [str(d) for d in diagnostics if d.severity == "error"]
     assert errors == []
+
+
+def test_global_scrape_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job without an interval gets the global one, 1m unless the caller sets it."""
+    monkeypatch.chdir(tmp_path)
+    case = RATE_WINDOW[2]
+    loaded = load(tmp_path, case.files)
+    fifteen = run_checks(loaded.services, sources=loaded.sources, scrape_interval="15s")
+    default = run_checks(loaded.services, sources=loaded.sources)
+    assert [str(d) for d in fifteen] == []
+    assert [str(d) for d in default] == case.expected
+
+
+def test_invalid_global_scrape_interval() -> None:
+    with pytest.raises(ValueError, match='scrape interval "soon" is not a duration'):
+        run_checks([], scrape_interval="soon")

@@ -9,8 +9,8 @@ prefix. tests/test_gotemplate.py compares the two on thousands of templates.
 It checks the structure of actions (`{{ ... }}`, trim markers, comments), pipelines,
 operands, literals, declared variables, known function names, the balance of
 `if`/`range`/`with`/`define`/`block` with `end`, and repeated template names. It
-never evaluates a template. Where Go names the template in "in action started at
-NAME:LINE", the message here says "line LINE".
+never evaluates a template. Where Go writes "in action started at NAME:LINE", the
+message here has "line LINE", because the template's name is Prometheus's choice.
 """
 
 from __future__ import annotations
@@ -685,7 +685,7 @@ class _Parser:
     def item_list(self) -> tuple[str, bool]:
         """Parse nodes up to an {{end}} or {{else}}.
 
-        Return which one ended the list, and whether the list holds more than spaces.
+        Return which one ended the list, and whether the list contains more than spaces.
         """
         filled = False
         while self.peek_non_space().kind is not Kind.EOF:

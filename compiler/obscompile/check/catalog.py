@@ -70,13 +70,29 @@ def exported_series(metric: Metric) -> tuple[str, ...]:
     return names
 
 
+# One index of the project's series, rebuilt when the services tuple changes, so
+# that a lookup costs a dictionary access instead of a walk over every catalog.
+_index_key: list[tuple[Service, ...]] = []
+_index: dict[str, CatalogEntry] = {}
+
+
+def _project_index(services: tuple[Service, ...]) -> dict[str, CatalogEntry]:
+    if not _index_key or _index_key[0] is not services:
+        _index.clear()
+        for service in services:
+            for metric in service.metrics:
+                for name in exported_series(metric):
+                    _index.setdefault(name, CatalogEntry(service, metric))
+        _index_key[:] = [services]
+    return _index
+
+
 def find_metric(context: ServiceContext, series: str) -> CatalogEntry | None:
     """Return the catalog entry that exports `series`: the service's own, else any."""
-    for service in (context.service, *context.services):
-        for metric in service.metrics:
-            if series in exported_series(metric):
-                return CatalogEntry(service, metric)
-    return None
+    for metric in context.service.metrics:
+        if series in exported_series(metric):
+            return CatalogEntry(context.service, metric)
+    return _project_index(context.services).get(series)
 
 
 def find_base_name(context: ServiceContext, name: str) -> Metric | None:
@@ -89,11 +105,12 @@ def find_base_name(context: ServiceContext, name: str) -> Metric | None:
 
 
 def catalog_series(services: Iterable[Service]) -> list[str]:
-    names: list[str] = []
+    """Return every series name the catalogs declare, in order, without repeats."""
+    names: dict[str, None] = {}
     for service in services:
         for metric in service.metrics:
-            names.extend(n for n in metric.series_names() if n not in names)
-    return names
+            names.update(dict.fromkeys(metric.series_names()))
+    return list(names)
 
 
 def suggestion(word: str, choices: Iterable[str]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 
 import attrs
 import promql_parser as pp
@@ -17,6 +18,9 @@ from obscompile.model.service import Service
 # `promql.substitute_grafana_variables` puts this name where a query has a Grafana
 # template variable, so a selector or value with it stands for any value.
 GRAFANA_PLACEHOLDER = "grafana_variable"
+
+# Prometheus's own default for the global scrape_interval.
+PROMETHEUS_SCRAPE_INTERVAL = timedelta(minutes=1)
 
 
 @attrs.frozen(eq=False)
@@ -124,6 +128,8 @@ class ProjectContext:
     services: tuple[Service, ...]
     sources: Mapping[str, str] = attrs.field(factory=dict)
     queries: dict[str, ParsedQuery] = attrs.field(factory=dict, repr=False)
+    # The global scrape_interval, which applies to jobs that set none.
+    scrape_interval: timedelta = PROMETHEUS_SCRAPE_INTERVAL
 
     def parse(self, query: str) -> ParsedQuery:
         """Return the parse of `query`, shared by every check and context of the run."""
@@ -133,7 +139,11 @@ class ProjectContext:
 
     def for_service(self, service: Service) -> ServiceContext:
         return ServiceContext(
-            self.services, self.sources, self.queries, service=service
+            self.services,
+            self.sources,
+            self.queries,
+            self.scrape_interval,
+            service=service,
         )
 
     def locate(self, value_at: Location, text: str, offset: int | None) -> Location:
@@ -157,6 +167,7 @@ class ServiceContext(ProjectContext):
             self.services,
             self.sources,
             self.queries,
+            self.scrape_interval,
             service=self.service,
             row=row,
             panel=panel,

@@ -11,7 +11,7 @@ from obscompile import promql
 from obscompile.check import catalog
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
-from obscompile.check.scrape_job import DEFAULT_SCRAPE_INTERVAL, interval_of
+from obscompile.check.scrape_job import interval_of
 from obscompile.diagnostics import Diagnostic, error
 from obscompile.model.panel import Panel
 
@@ -30,7 +30,8 @@ def scrape_interval(context: PanelContext, selector: pp.VectorSelector) -> timed
     chosen = [job for job in jobs if job.job in named] or list(
         context.service.scrape_jobs
     )
-    return max((interval_of(job) for job in chosen), default=DEFAULT_SCRAPE_INTERVAL)
+    default = context.scrape_interval
+    return max((interval_of(job, default) for job in chosen), default=default)
 
 
 def feeds_alert(panel: Panel) -> bool:

@@ -19,7 +19,6 @@ def unknown_metric(context: PanelContext) -> Iterator[Diagnostic]:
     # A service without a catalog has nothing to compare against.
     if not context.service.metrics:
         return
-    known = catalog.catalog_series((context.service, *context.services))
     reported: set[str] = set()
     for selector in context.query.of_type(pp.VectorSelector):
         name = catalog.selector_name(selector)
@@ -35,6 +34,7 @@ def unknown_metric(context: PanelContext) -> Iterator[Diagnostic]:
             series = ", ".join(base.series_names())
             message = f'metric "{name}" is a {base.type}, whose series are {series}'
         else:
+            known = catalog.catalog_series((context.service, *context.services))
             hint = catalog.suggestion(name, known) or "; declare it under metrics:"
             message = (
                 f'metric "{name}" is not in the catalog of service '

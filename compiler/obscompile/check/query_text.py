@@ -1,4 +1,4 @@
-"""Where the parts of a PromQL query are in its text.
+"""The positions of the parts of a PromQL query in its text.
 
 promql-parser returns no positions, so diagnostics find the offending token in the
 query text with a small regex tokenizer. The tokenizer records, in source order, each

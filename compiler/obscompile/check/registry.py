@@ -13,8 +13,9 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
+import promql_parser as pp
 
-from obscompile.check.context import ProjectContext
+from obscompile.check.context import PROMETHEUS_SCRAPE_INTERVAL, ProjectContext
 from obscompile.diagnostics import Diagnostic, UsageError, sorted_diagnostics
 from obscompile.model.service import Service
 
@@ -80,18 +81,28 @@ def run_checks(
     *,
     sources: Mapping[str, str] | None = None,
     select: Collection[str] | None = None,
+    scrape_interval: str | None = None,
 ) -> list[Diagnostic]:
     """Run every registered check (or those named in `select`) over `services`.
 
     `sources` maps each manifest's display name to its text (`LoadResult.sources`);
-    with it, positions inside quoted or block scalars are exact. Returns the
-    diagnostics sorted by position, without duplicates.
+    with it, positions inside quoted or block scalars are exact. `scrape_interval`
+    is the global scrape_interval of prometheus.yml (Prometheus's default is 1m).
+    Returns the diagnostics sorted by position, without duplicates.
     """
     if select is not None:
         unknown = sorted(set(select) - set(REGISTRY))
         if unknown:
             raise UsageError(f"no check named {', '.join(unknown)}")
-    project = ProjectContext(tuple(services), sources or {})
+    interval = PROMETHEUS_SCRAPE_INTERVAL
+    if scrape_interval is not None:
+        try:
+            interval = pp.parse_duration(scrape_interval)
+        except ValueError:
+            raise UsageError(
+                f'scrape interval "{scrape_interval}" is not a duration such as 15s'
+            ) from None
+    project = ProjectContext(tuple(services), sources or {}, scrape_interval=interval)
     diagnostics: list[Diagnostic] = []
     for found in registered_checks():
         if select is None or found.name in select:

@@ -16,10 +16,6 @@ from obscompile.promql import duration_text
 
 NAME = "scrape/job"
 
-# Prometheus's default global scrape_interval, for jobs that set none.
-# NOTE: a global interval set elsewhere in prometheus.yml is not seen here.
-DEFAULT_SCRAPE_INTERVAL = timedelta(minutes=1)
-
 # host:port, where the host may be a bracketed IPv6 address and the port is optional.
 _TARGET = re.compile(r"(?P<host>\[[^\]]*\]|[^:\[\]]*)(?::(?P<port>.*))?")
 
@@ -31,14 +27,14 @@ def parse_duration(text: str) -> timedelta | None:
         return None
 
 
-def interval_of(job: ScrapeJob) -> timedelta:
-    """Return the job's scrape interval, or the default when it sets none."""
+def interval_of(job: ScrapeJob, default: timedelta) -> timedelta:
+    """Return the job's scrape interval, or `default` when it sets none."""
     if job.interval is None:
-        return DEFAULT_SCRAPE_INTERVAL
-    return parse_duration(job.interval) or DEFAULT_SCRAPE_INTERVAL
+        return default
+    return parse_duration(job.interval) or default
 
 
-def _timeout_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
+def _timeout_problems(job: ScrapeJob, default: timedelta) -> Iterator[Diagnostic]:
     for key in ("interval", "timeout"):
         text = getattr(job, key)
         if text is not None and parse_duration(text) is None:
@@ -48,9 +44,9 @@ def _timeout_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
                 NAME,
             )
     timeout = parse_duration(job.timeout) if job.timeout else None
-    if timeout is None or timeout <= interval_of(job):
+    if timeout is None or timeout <= interval_of(job, default):
         return
-    interval = job.interval or f"{duration_text(DEFAULT_SCRAPE_INTERVAL)} (the default)"
+    interval = job.interval or f"{duration_text(default)} (the default)"
     yield error(
         job.locations.get("timeout", job.location),
         f"scrape timeout {job.timeout} is longer than interval {interval}",
@@ -95,7 +91,7 @@ def _target_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
 )
 def scrape_job(context: ServiceContext) -> Iterator[Diagnostic]:
     for job in context.service.scrape_jobs:
-        yield from _timeout_problems(job)
+        yield from _timeout_problems(job, context.scrape_interval)
         yield from _target_problems(job)
         if not job.metrics_path.startswith("/"):
             yield error(

@@ -113,10 +113,10 @@ class _Builder:
 
     def scalar(self, node: ScalarNode) -> Any:
         tag, text = node.tag, node.value
-        if node.style == ">":
+        if node.style == ">" and "\a" in text:
             # ruamel.yaml marks folded line breaks with BEL characters in the value.
             text = text.replace("\a", "")
-        if node.style is None:
+        if not node.style:
             self.check_yaml11(node)
         if tag.endswith(":null"):
             return None
@@ -170,17 +170,45 @@ def _to_float(text: str) -> float:
     return float(lowered)
 
 
+
+
+def _tab_at(text: str, mark: Any) -> bool:
+    """Return True when the parser stopped on a tab character."""
+    if mark is None:
+        return False
+    lines = text.splitlines()
+    if mark.line >= len(lines):
+        return False
+    return lines[mark.line][mark.column : mark.column + 1] == "\t"
+
+
+def _looks_deep(text: str) -> bool:
+    """Return True when flow brackets or indentation could nest past MAX_DEPTH."""
+    depth = 0
+    deepest = 0
+    for match in re.finditer(r"[\[{]|[\]}]", text):
+        depth += 1 if match.group() in "[{" else -1
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            return True
+    widest = max((len(line) - len(line.lstrip(" ")) for line in text.splitlines()), default=0)
+    return widest > 2 * MAX_DEPTH
+
+
 def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
     """Parse one YAML document; return it with every diagnostic found on the way."""
     start = Location(path, 1, 1)
-    yaml = YAML(typ="rt")
+    # The C parser (ruamel.yaml.clib) is ten times faster, but it recurses without a
+    # limit and crashes the process on input nested thousands of levels deep, so
+    # such input goes to the pure-Python parser, whose recursion error is caught.
+    yaml = YAML(typ="safe", pure=_looks_deep(text))
     try:
         root = yaml.compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(path, mark.line + 1, mark.column + 1) if mark else start
         problem = exc.problem or exc.context or "invalid YAML"
-        if "'\\t'" in problem:
+        if "'\\t'" in problem or "tab character" in problem or _tab_at(text, mark):
             return None, [error(where, "tab character used for indentation", "yaml/syntax")]
         return None, [error(where, f"invalid YAML: {problem}", "yaml/syntax")]
     except YAMLError as exc:
