@@ -1,10 +1,10 @@
 """Generate a synthetic obscompile project of N services with P panels each.
 
-The services copy the shapes of the four real manifests in `services/`: every panel
-type, every threshold shorthand, the query shapes those dashboards use, a metric
-catalog that declares every metric and label the queries read, one scrape job per
-service, and the `http_api_health` block on every other service. A generated project
-passes every check, so a benchmark measures a build that writes all artifacts.
+The services copy the shapes of the four real manifests in `services/`. They have
+every panel type, every threshold shorthand and the query shapes those dashboards
+use. Each has a metric catalog that declares every metric and label its queries read,
+and one scrape job. Every other service uses the `http_api_health` block. A generated
+project passes every check, so a benchmark measures a build that writes all artifacts.
 
 `service_spec` returns one service as data. `manifest_text` renders it as YAML, and
 `bench/grafanalib_build.py` turns the same data into grafanalib dashboards.
@@ -91,7 +91,9 @@ def metric_catalog(prefix: str) -> tuple[MetricSpec, ...]:
     """Return the catalog of one service: counters, gauges and histograms."""
     http_labels = ("method", "endpoint", "status_code")
     return (
-        MetricSpec("http_requests_total", "counter", "Total HTTP requests handled", http_labels),
+        MetricSpec(
+            "http_requests_total", "counter", "Total HTTP requests handled", http_labels
+        ),
         MetricSpec(
             "http_request_duration_seconds",
             "histogram",
@@ -99,8 +101,14 @@ def metric_catalog(prefix: str) -> tuple[MetricSpec, ...]:
             http_labels,
             HTTP_BUCKETS,
         ),
-        MetricSpec("http_requests_in_progress", "gauge", "HTTP requests currently being processed"),
-        MetricSpec(f"{prefix}_jobs_total", "counter", "Total jobs run", ("job_type", "status")),
+        MetricSpec(
+            "http_requests_in_progress",
+            "gauge",
+            "HTTP requests currently being processed",
+        ),
+        MetricSpec(
+            f"{prefix}_jobs_total", "counter", "Total jobs run", ("job_type", "status")
+        ),
         MetricSpec(
             f"{prefix}_job_duration_seconds",
             "histogram",
@@ -109,9 +117,13 @@ def metric_catalog(prefix: str) -> tuple[MetricSpec, ...]:
             JOB_BUCKETS,
         ),
         MetricSpec(f"{prefix}_concurrent_jobs", "gauge", "Jobs currently running"),
-        MetricSpec(f"{prefix}_queue_depth", "gauge", "Items waiting in each queue", ("queue",)),
         MetricSpec(
-            f"{prefix}_consumer_lag", "gauge", "Consumer lag by topic and partition",
+            f"{prefix}_queue_depth", "gauge", "Items waiting in each queue", ("queue",)
+        ),
+        MetricSpec(
+            f"{prefix}_consumer_lag",
+            "gauge",
+            "Consumer lag by topic and partition",
             ("topic", "partition"),
         ),
         MetricSpec(
@@ -122,17 +134,24 @@ def metric_catalog(prefix: str) -> tuple[MetricSpec, ...]:
             PROCESSING_BUCKETS,
         ),
         MetricSpec(
-            f"{prefix}_errors_total", "counter", "Total processing errors",
+            f"{prefix}_errors_total",
+            "counter",
+            "Total processing errors",
             ("topic", "error_type"),
         ),
         MetricSpec(
-            f"{prefix}_events_total", "counter", "Events processed", ("event_type", "status")
+            f"{prefix}_events_total",
+            "counter",
+            "Events processed",
+            ("event_type", "status"),
         ),
         MetricSpec(
             f"{prefix}_tokens_total", "counter", "Tokens used", ("model", "token_type")
         ),
         MetricSpec(
-            f"{prefix}_pending_alerts", "gauge", "Alerts not yet processed",
+            f"{prefix}_pending_alerts",
+            "gauge",
+            "Alerts not yet processed",
             ("alert_type", "severity"),
         ),
         MetricSpec(
@@ -207,160 +226,187 @@ def _panel_shapes() -> tuple[PanelFactory, ...]:
     """Return one factory per panel shape; each takes the job and the metric prefix."""
     return (
         lambda j, p: PanelSpec(
-            "Login Requests/sec", "timeseries",
+            "Login Requests/sec",
+            "timeseries",
             f'sum(rate(http_requests_total{{job="{j}",endpoint="/api/login",method="POST"}}[5m]))',
             "Rate of login attempts",
         ),
         lambda j, p: PanelSpec(
-            "Login P95 Latency", "gauge",
+            "Login P95 Latency",
+            "gauge",
             "histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket"
             f'{{job="{j}",endpoint="/api/login",method="POST"}}[5m])) by (le))',
             "95th percentile login latency",
             "<300ms Green, 300-800ms Yellow, >800ms Red",
         ),
         lambda j, p: PanelSpec(
-            "Login P99 Latency", "gauge",
+            "Login P99 Latency",
+            "gauge",
             "histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket"
             f'{{job="{j}",endpoint="/api/login",method="POST"}}[5m])) by (le))',
             "99th percentile login latency",
             "<500ms Green, 500-1s Yellow, >1s Red",
         ),
         lambda j, p: PanelSpec(
-            "Login Success vs Failure", "timeseries",
-            f'sum by (status_code) (rate(http_requests_total{{job="{j}",endpoint="/api/login"}}[5m]))',
+            "Login Success vs Failure",
+            "timeseries",
+            "sum by (status_code) "
+            f'(rate(http_requests_total{{job="{j}",endpoint="/api/login"}}[5m]))',
             "Login outcome breakdown",
             stack=True,
         ),
         lambda j, p: PanelSpec(
-            "4xx/5xx by Endpoint", "table",
+            "4xx/5xx by Endpoint",
+            "table",
             "sum by (endpoint, status_code) "
             f'(rate(http_requests_total{{job="{j}",status_code=~"4..|5.."}}[5m]))',
             "Error breakdown by endpoint",
         ),
         lambda j, p: PanelSpec(
-            "Jobs Started (1h)", "stat",
+            "Jobs Started (1h)",
+            "stat",
             f'sum(increase({p}_jobs_total{{job="{j}",status="created"}}[1h]))',
             "Recent job volume",
         ),
         lambda j, p: PanelSpec(
-            "Job Success Rate", "gauge",
+            "Job Success Rate",
+            "gauge",
             f'sum(rate({p}_jobs_total{{job="{j}",status="completed"}}[5m])) '
             f'/ sum(rate({p}_jobs_total{{job="{j}"}}[5m])) * 100',
             "% of jobs completed",
             ">99% Green, 95-99% Yellow, <95% Red",
         ),
         lambda j, p: PanelSpec(
-            "Concurrent Jobs", "stat",
+            "Concurrent Jobs",
+            "stat",
             f'{p}_concurrent_jobs{{job="{j}"}}',
             "Currently running",
             "<10 Green, 10-20 Yellow, >20 Red",
         ),
         lambda j, p: PanelSpec(
-            "Jobs by Status", "piechart",
+            "Jobs by Status",
+            "piechart",
             f'sum by (status) (increase({p}_jobs_total{{job="{j}"}}[6h]))',
             "Status breakdown",
         ),
         lambda j, p: PanelSpec(
-            "Jobs by Type", "barchart",
+            "Jobs by Type",
+            "barchart",
             f'sum by (job_type) (rate({p}_jobs_total{{job="{j}"}}[5m]))',
             "Volume per job type",
         ),
         lambda j, p: PanelSpec(
-            "Job Duration P99 by Type", "timeseries",
+            "Job Duration P99 by Type",
+            "timeseries",
             "histogram_quantile(0.99, sum by (le, job_type) "
             f'(rate({p}_job_duration_seconds_bucket{{job="{j}"}}[5m])))',
             "99th percentile job duration",
             "<10s Green, 10-60s Yellow, >60s Red",
         ),
         lambda j, p: PanelSpec(
-            "Job Duration P95", "gauge",
+            "Job Duration P95",
+            "gauge",
             "histogram_quantile(0.95, sum by (le) "
             f'(rate({p}_job_duration_seconds_bucket{{job="{j}"}}[1h])))',
             "95th percentile job duration",
             "<120s Green, 120-300s Yellow, >300s Red",
         ),
         lambda j, p: PanelSpec(
-            "Jobs/min", "timeseries",
+            "Jobs/min",
+            "timeseries",
             f'sum(rate({p}_jobs_total{{job="{j}"}}[5m])) * 60',
             "Job start rate per minute",
         ),
         lambda j, p: PanelSpec(
-            "Queue Depth", "timeseries",
+            "Queue Depth",
+            "timeseries",
             f'{p}_queue_depth{{job="{j}"}}',
             "Pending items per queue",
             "<100 Green, 100-500 Yellow, >500 Red",
         ),
         lambda j, p: PanelSpec(
-            "Consumer Lag by Topic", "timeseries",
+            "Consumer Lag by Topic",
+            "timeseries",
             f'sum by (topic) ({p}_consumer_lag{{job="{j}"}})',
             "Current lag across partitions",
             "<1000 Green, 1000-10000 Yellow, >10000 Red",
         ),
         lambda j, p: PanelSpec(
-            "Processing Latency P95 by Topic", "timeseries",
+            "Processing Latency P95 by Topic",
+            "timeseries",
             "histogram_quantile(0.95, sum by (topic, le) "
             f'(rate({p}_processing_duration_seconds_bucket{{job="{j}"}}[5m])))',
             "95th percentile processing time",
             "<500ms Green, 500ms-2s Yellow, >2s Red",
         ),
         lambda j, p: PanelSpec(
-            "Processing Latency P99", "gauge",
+            "Processing Latency P99",
+            "gauge",
             "histogram_quantile(0.99, sum(rate("
             f'{p}_processing_duration_seconds_bucket{{job="{j}"}}[5m])) by (le))',
             "99th percentile overall",
             "<1s Green, 1-5s Yellow, >5s Red",
         ),
         lambda j, p: PanelSpec(
-            "Errors by Type", "timeseries",
+            "Errors by Type",
+            "timeseries",
             f'sum by (error_type) (rate({p}_errors_total{{job="{j}"}}[5m]))',
             "Error breakdown",
         ),
         lambda j, p: PanelSpec(
-            "Events Processed (24h)", "stat",
+            "Events Processed (24h)",
+            "stat",
             f'sum(increase({p}_events_total{{job="{j}",status="processed"}}[24h]))',
             "Daily volume",
         ),
         lambda j, p: PanelSpec(
-            "Event Rate", "stat",
+            "Event Rate",
+            "stat",
             f'sum(rate({p}_events_total{{job="{j}"}}[5m]))',
             "Events per second",
             "Green",
         ),
         lambda j, p: PanelSpec(
-            "Token Usage (Input/Output)", "timeseries",
+            "Token Usage (Input/Output)",
+            "timeseries",
             f'sum by (token_type) (rate({p}_tokens_total{{job="{j}"}}[1h]))',
             "Token consumption",
             stack=True,
         ),
         lambda j, p: PanelSpec(
-            "Pending Alerts", "stat",
+            "Pending Alerts",
+            "stat",
             f'sum by (alert_type, severity) ({p}_pending_alerts{{job="{j}"}})',
             "Unprocessed alerts",
             "0 Green, 1-5 Yellow, >5 Red",
         ),
         lambda j, p: PanelSpec(
-            "Upstream Latency P95", "timeseries",
+            "Upstream Latency P95",
+            "timeseries",
             "histogram_quantile(0.95, sum by (source, le) "
             f'(rate({p}_source_latency_seconds_bucket{{job="{j}"}}[5m])))',
             "Fetch latency by source",
             "primary <2s, replica <5s",
         ),
         lambda j, p: PanelSpec(
-            "External API Health", "stat",
+            "External API Health",
+            "stat",
             f'{p}_external_api_health{{job="{j}"}}',
             "API health status",
             "1=Green, 0=Red",
             color_mode="background",
         ),
         lambda j, p: PanelSpec(
-            "DB Connections Active", "timeseries",
+            "DB Connections Active",
+            "timeseries",
             f'{p}_db_connections_active{{job="{j}"}}',
             "Database pool usage",
             "<80% pool Green",
             capacity=20,
         ),
         lambda j, p: PanelSpec(
-            "Signal Strength Distribution", "heatmap",
+            "Signal Strength Distribution",
+            "heatmap",
             f'sum by (le) (rate({p}_signal_strength_bucket{{job="{j}"}}[5m]))',
             "Strength histogram",
         ),
@@ -371,14 +417,16 @@ PANEL_SHAPES = _panel_shapes()
 
 
 def own_panels(job: str, prefix: str, count: int) -> list[PanelSpec]:
-    """Return `count` panels cycling through every shape; repeats get a numbered title."""
+    """Return `count` panels that cycle through every shape, numbering repeats."""
     panels = []
     for index in range(count):
         shape = PANEL_SHAPES[index % len(PANEL_SHAPES)]
         panel = shape(job, prefix)
         cycle = index // len(PANEL_SHAPES)
         if cycle:
-            panel = PanelSpec(**{**panel.__dict__, "title": f"{panel.title} ({cycle + 1})"})
+            panel = PanelSpec(
+                **{**panel.__dict__, "title": f"{panel.title} ({cycle + 1})"}
+            )
         panels.append(panel)
     return panels
 
@@ -511,7 +559,9 @@ def write_project(root: Path, services: int, panels: int) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("dest", type=Path, help="project folder to write services/ into")
+    parser.add_argument(
+        "dest", type=Path, help="project folder to write services/ into"
+    )
     parser.add_argument("--services", type=int, default=10, help="number of services")
     parser.add_argument("--panels", type=int, default=30, help="panels per service")
     args = parser.parse_args()

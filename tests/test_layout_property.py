@@ -17,8 +17,11 @@ from obscompile.render.grafana import render_dashboard
 
 ENV = make_environment(Path(__file__).resolve().parents[1] / "templates")
 
+# YAML allows neither control characters nor lone surrogates in a document.
+TITLE = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=8)
+
 panel_strategy = st.fixed_dictionaries(
-    {"title": st.text(min_size=1, max_size=8), "query": st.just("up")},
+    {"title": TITLE, "query": st.just("up")},
     optional={
         "type": st.sampled_from([t.value for t in PanelType]),
         "width": st.integers(1, 24),
@@ -26,7 +29,7 @@ panel_strategy = st.fixed_dictionaries(
     },
 )
 row_strategy = st.fixed_dictionaries(
-    {"title": st.text(min_size=1, max_size=8), "panels": st.lists(panel_strategy, max_size=9)},
+    {"title": TITLE, "panels": st.lists(panel_strategy, max_size=9)},
     optional={"collapsed": st.booleans()},
 )
 manifest_strategy = st.fixed_dictionaries(
@@ -35,7 +38,7 @@ manifest_strategy = st.fixed_dictionaries(
 
 
 def _render(manifest: dict) -> dict:
-    source, problems = parse_yaml(json.dumps(manifest), "svc.yaml")
+    source, problems = parse_yaml(json.dumps(manifest, ensure_ascii=False), "svc.yaml")
     assert source is not None and not problems
     assert validate_manifest(source) == []
     service, problems = build_service(source)

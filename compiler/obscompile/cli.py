@@ -7,15 +7,28 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from obscompile import __version__
-from obscompile.diagnostics import Diagnostic, ObscompileError, Severity
+from obscompile.derive.local import (
+    LocalOverrides,
+    UnknownScrapeJobError,
+    check_duration,
+    group_targets,
+    parse_target,
+)
+from obscompile.diagnostics import Diagnostic, ObscompileError, Severity, UsageError
 from obscompile.pipeline import BuildResult, Project, build
 from obscompile.report import FORMATTERS, format_text
 from obscompile.write.atomic import WriteError, stale_files, write_tree
+
+if TYPE_CHECKING:
+    from obscompile.cache import BuildCache, Replay
 
 EXIT_OK = 0
 EXIT_DIAGNOSTICS = 1
@@ -24,13 +37,39 @@ EXIT_USAGE = 2
 FORMAT_CHOICE = click.Choice(["text", "json", "github"])
 
 
+class TargetType(click.ParamType):
+    """A `--target JOB=HOST:PORT` value, converted to `(job, address)`."""
+
+    name = "JOB=HOST:PORT"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_target(value)
+        except UsageError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class DurationType(click.ParamType):
+    """A Prometheus duration longer than 0s, such as 1s or 1m30s."""
+
+    name = "DURATION"
+
+    def convert(self, value, param, ctx):
+        try:
+            return check_duration(value, "duration")
+        except UsageError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 def _use_color(stream) -> bool:
     if os.environ.get("NO_COLOR"):
         return False
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-def _print_diagnostics(result: BuildResult, output_format: str) -> None:
+def _print_diagnostics(result: BuildResult | Replay, output_format: str) -> None:
     diagnostics: list[Diagnostic] = list(result.diagnostics)
     if output_format == "text":
         text = format_text(diagnostics, result.sources, color=_use_color(sys.stderr))
@@ -41,7 +80,7 @@ def _print_diagnostics(result: BuildResult, output_format: str) -> None:
     click.echo(FORMATTERS[output_format](diagnostics, result.sources), nl=False)
 
 
-def _summary(result: BuildResult) -> str:
+def _summary(result: BuildResult | Replay) -> str:
     errors = sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
     warnings = len(result.diagnostics) - errors
     parts = [
@@ -56,6 +95,54 @@ def _summary(result: BuildResult) -> str:
 
 def _project(project_dir: Path, services: Path | None, out: Path | None) -> Project:
     return Project.at(project_dir, services=services, out=out)
+
+
+class ProgressDisplay:
+    """A one-line progress report on a terminal, shown once a build runs over a second.
+
+    It stays silent when stderr is not a terminal or the CI variable is set. A timer
+    shows the current stage at the one-second mark, because a single long stage
+    reports nothing while it runs.
+    """
+
+    DELAY = 1.0
+    INTERVAL = 0.1
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.shown = 0.0
+        self.width = 0
+        self.line = ""
+        self.lock = threading.Lock()
+        self.enabled = sys.stderr.isatty() and not os.environ.get("CI")
+        self.timer = threading.Timer(self.DELAY, self._show)
+        self.timer.daemon = True
+        if self.enabled:
+            self.timer.start()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        self.line = f"obscompile: {stage}" + (f" {done}/{total}" if total else "")
+        now = time.perf_counter()
+        if now - self.started >= self.DELAY and (
+            now - self.shown >= self.INTERVAL or done == total
+        ):
+            self._show()
+
+    def _show(self) -> None:
+        with self.lock:
+            if not self.enabled or not self.line:
+                return
+            self.shown = time.perf_counter()
+            click.echo("\r" + self.line.ljust(self.width), err=True, nl=False)
+            self.width = len(self.line)
+
+    def clear(self) -> None:
+        self.timer.cancel()
+        with self.lock:
+            self.enabled = False
+            if self.width:
+                click.echo("\r" + " " * self.width + "\r", err=True, nl=False)
+                self.width = 0
 
 
 project_option = click.option(
@@ -103,19 +190,86 @@ def main() -> None:
     is_flag=True,
     help="Write nothing; exit 1 listing every file that differs from a fresh build.",
 )
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Rebuild every service and leave PROJECT/.obscompile-cache untouched.",
+)
+@click.option(
+    "--target",
+    "targets",
+    type=TargetType(),
+    multiple=True,
+    help="Scrape job JOB at HOST:PORT in place of the manifest's targets. "
+    "Repeat it for more jobs, or for more targets of one job.",
+)
+@click.option(
+    "--scrape-interval",
+    type=DurationType(),
+    default=None,
+    help="Scrape every job at this interval, such as 1s, and shorten every scrape "
+    "timeout that is longer.",
+)
+@click.option(
+    "--evaluation-interval",
+    type=DurationType(),
+    default=None,
+    help="Evaluate the recording and alerting rules at this interval, such as 1s.",
+)
+@click.option(
+    "--alert-for",
+    type=DurationType(),
+    default=None,
+    help="Set the `for:` of every derived alert, such as 2s, over the service and "
+    "panel settings.",
+)
 @format_option
 def build_command(
     project_dir: Path,
     services: Path | None,
     out: Path | None,
     check_only: bool,
+    no_cache: bool,
+    targets: tuple[tuple[str, str], ...],
+    scrape_interval: str | None,
+    evaluation_interval: str | None,
+    alert_for: str | None,
     output_format: str,
 ) -> None:
-    """Check the manifests and write every artifact into the output folder."""
+    """Check the manifests and write every artifact into the output folder.
+
+    --target, --scrape-interval, --evaluation-interval and --alert-for build the
+    artifacts for a local run, such as the end-to-end test, without editing a
+    manifest. Job names, metrics paths, rule names and rule expressions stay the
+    same. Such a build neither reads nor writes the build cache.
+    """
+    from obscompile.cache import BuildCache
+
     project = _project(project_dir, services, out)
-    result = build(project)
+    local = LocalOverrides(
+        targets=group_targets(targets),
+        scrape_interval=scrape_interval,
+        evaluation_interval=evaluation_interval,
+        alert_for=alert_for,
+    )
+    # The cache keys do not cover these options, so a local build bypasses it.
+    local_run = not local.is_empty
+    cache = None if check_only or no_cache or local_run else BuildCache(project)
+    replay = cache.replay() if cache is not None else None
+    if replay is not None:
+        _print_diagnostics(replay, output_format)
+        click.echo(_summary(replay), err=True)
+        return
+    progress = ProgressDisplay()
+    try:
+        result = build(project, cache, progress, local if local_run else None)
+    except UnknownScrapeJobError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--target'") from None
+    finally:
+        progress.clear()
     _print_diagnostics(result, output_format)
     if not result.ok:
+        _save_cache(cache, result, written=False)
         click.echo(_summary(result), err=True)
         sys.exit(EXIT_DIAGNOSTICS)
     if check_only:
@@ -135,8 +289,19 @@ def build_command(
         write_tree(project.out_dir, result.files)
     except (WriteError, OSError) as exc:
         click.echo(f"obscompile: error: {exc}", err=True)
+        _save_cache(cache, result, written=False)
         sys.exit(EXIT_DIAGNOSTICS)
+    _save_cache(cache, result, written=True)
     click.echo(_summary(result), err=True)
+
+
+def _save_cache(cache: BuildCache | None, result: BuildResult, written: bool) -> None:
+    if cache is None:
+        return
+    try:
+        cache.save(result, written)
+    except OSError as exc:
+        click.echo(f"obscompile: warning: build cache not saved: {exc}", err=True)
 
 
 @main.command("check")
@@ -195,6 +360,7 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
     on out/prometheus/rules/, and `promtool test rules` on out/prometheus/tests/ and on
     the hand-written tests in tests/promtool/.
     """
+    from obscompile.load.config import load_config
     from obscompile.load.project import load_project
     from obscompile.render.prometheus import rule_diagnostics
 
@@ -203,18 +369,22 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
         sys.exit(EXIT_USAGE)
     project = _project(project_dir, services, out)
     prometheus = project.out_dir / "prometheus"
-    config = prometheus / "prometheus.yml"
-    if not config.is_file():
-        click.echo(f"obscompile: error: {config} not found; run obscompile build first", err=True)
+    config_file = prometheus / "prometheus.yml"
+    if not config_file.is_file():
+        click.echo(
+            f"obscompile: error: {config_file} not found; run obscompile build first",
+            err=True,
+        )
         sys.exit(EXIT_USAGE)
+    project_config, _, _ = load_config(project.root)
     loaded = load_project(project.services_dir)
-    for diagnostic in rule_diagnostics(loaded.services):
+    for diagnostic in rule_diagnostics(loaded.services, project_config):
         if diagnostic.check == "rules/untested":
             click.echo(str(diagnostic), err=True)
     rule_files = sorted(str(p) for p in (prometheus / "rules").glob("*.yml"))
     test_files = sorted(str(p) for p in (prometheus / "tests").glob("*.yml"))
     test_files += sorted(str(p) for p in (project.root / "tests" / "promtool").glob("*.yml"))
-    steps = [["check", "config", str(config)]]
+    steps = [["check", "config", str(config_file)]]
     if rule_files:
         steps.append(["check", "rules", *rule_files])
     if test_files:

@@ -6,13 +6,16 @@ collects their diagnostics.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 import jinja2
 
+from obscompile.check.artifacts import check_artifacts
 from obscompile.config import Config
 from obscompile.derive.units import UnitError, panel_unit
 from obscompile.diagnostics import Diagnostic, error, has_errors, sorted_diagnostics
@@ -30,6 +33,12 @@ from obscompile.render.kubernetes import emit_prometheus_rules
 from obscompile.render.mimir import emit_mimir_namespaces
 from obscompile.render.provisioning import emit_provisioning
 from obscompile.render.terraform import emit_terraform
+
+if TYPE_CHECKING:
+    from obscompile.cache import BuildCache, Progress
+    from obscompile.derive.local import LocalOverrides
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -77,34 +86,68 @@ class BuildResult:
         return sum(len(s.panels) for s in self.services if s.dashboard is not None)
 
 
-def check_services(services: tuple[Service, ...]) -> list[Diagnostic]:
+def per_service(
+    cache: BuildCache | None, stage: str, service: Service, compute: Callable[[], T]
+) -> T:
+    """Return `compute()`, or the cached result of `stage` for an unchanged service."""
+    return compute() if cache is None else cache.memo(stage, service, compute)
+
+
+def check_services(
+    services: tuple[Service, ...], cache: BuildCache | None = None
+) -> list[Diagnostic]:
     """Run every registered check over the loaded services."""
     from obscompile.check import run_checks
-    from obscompile.instrument.check import check_instrumentation
 
-    diagnostics = run_checks(services)
+    diagnostics = run_checks(services) if cache is None else cache.run_checks(services)
     # The instrumentation checks repeat the project checks on service names and
     # scrape targets; only their client-library checks are kept here.
     repeated = {"instrument/service-name", "instrument/scrape-target"}
     for service in services:
         if service.runtime is not None:
             diagnostics.extend(
-                d for d in check_instrumentation(service) if d.check not in repeated
+                per_service(
+                    cache,
+                    "instrumentation-checks",
+                    service,
+                    functools.partial(_instrumentation_diagnostics, service, repeated),
+                )
             )
     return diagnostics
 
 
-def threshold_diagnostics(services: tuple[Service, ...]) -> list[Diagnostic]:
+def _instrumentation_diagnostics(service: Service, skip: set[str]) -> list[Diagnostic]:
+    from obscompile.instrument.check import check_instrumentation
+
+    return [d for d in check_instrumentation(service) if d.check not in skip]
+
+
+def threshold_diagnostics(
+    services: tuple[Service, ...], cache: BuildCache | None = None
+) -> list[Diagnostic]:
     """Report thresholds that cannot be expressed in their panel's unit."""
     problems = []
     for service in services:
-        for panel in service.panels:
-            if panel.thresholds is None:
-                continue
-            try:
-                panel_thresholds(panel, panel_unit(panel, service))
-            except UnitError as exc:
-                problems.append(error(panel.location_of("thresholds"), str(exc), "thresholds/unit"))
+        problems.extend(
+            per_service(
+                cache,
+                "threshold-checks",
+                service,
+                functools.partial(_service_threshold_diagnostics, service),
+            )
+        )
+    return problems
+
+
+def _service_threshold_diagnostics(service: Service) -> list[Diagnostic]:
+    problems = []
+    for panel in service.panels:
+        if panel.thresholds is None:
+            continue
+        try:
+            panel_thresholds(panel, panel_unit(panel, service))
+        except UnitError as exc:
+            problems.append(error(panel.location_of("thresholds"), str(exc), "thresholds/unit"))
     return problems
 
 
@@ -120,6 +163,32 @@ class EmitContext:
 
 
 Emitter = Callable[[EmitContext], dict[str, str]]
+
+
+@attrs.frozen
+class ServiceEmitter:
+    """An emitter whose files for a service depend on that service alone.
+
+    The pipeline calls `function` once per service, with a context that contains only
+    that service and the files its earlier per-service emitters wrote, so that a
+    build can reuse the files of services that did not change.
+    """
+
+    function: Emitter
+
+    @property
+    def __name__(self) -> str:
+        return self.function.__name__
+
+    @property
+    def stage(self) -> str:
+        return f"emit:{self.function.__module__}.{self.function.__qualname__}"
+
+    def __call__(self, context: EmitContext) -> dict[str, str]:
+        files: dict[str, str] = {}
+        for service in context.services:
+            files.update(self.function(attrs.evolve(context, services=(service,))))
+        return files
 
 
 def emit_instrumentation(context: EmitContext) -> dict[str, str]:
@@ -145,43 +214,87 @@ def emit_dashboards(context: EmitContext) -> dict[str, str]:
 # provisioning and Terraform emitters read the dashboard files, and the kubernetes
 # and mimir emitters read the prometheus target's rule files, so they come after them.
 EMITTERS: list[tuple[str, Emitter]] = [
-    ("grafana", emit_dashboards),
+    ("grafana", ServiceEmitter(emit_dashboards)),
     ("prometheus", emit_prometheus),
     ("grafana", emit_provisioning),
     ("terraform", emit_terraform),
     ("kubernetes", emit_prometheus_rules),
     ("mimir", emit_mimir_namespaces),
-    ("instrumentation", emit_instrumentation),
+    ("instrumentation", ServiceEmitter(emit_instrumentation)),
 ]
 
 
 def render_artifacts(
-    project: Project, services: tuple[Service, ...], config: Config | None = None
+    project: Project,
+    services: tuple[Service, ...],
+    config: Config | None = None,
+    cache: BuildCache | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, str]:
     """Render every artifact of every service, keyed by its path inside `out/`."""
     config = config or Config()
     env = make_environment(project.templates_dir)
     files: dict[str, str] = {}
+    # The files each service's per-service emitters wrote, by service.
+    own: dict[int, dict[str, str]] = {id(service): {} for service in services}
     for target, emitter in EMITTERS:
         if target not in config.targets:
             continue
-        context = EmitContext(project, config, services, env, dict(files))
-        files.update(emitter(context))
+        if not isinstance(emitter, ServiceEmitter):
+            if progress is not None:
+                progress(f"rendering {target}", 0, 0)
+            context = EmitContext(project, config, services, env, dict(files))
+            files.update(emitter(context))
+            continue
+        for done, service in enumerate(services, 1):
+            earlier = dict(own[id(service)])
+            context = EmitContext(project, config, (service,), env, earlier)
+            render = functools.partial(emitter.function, context)
+            produced = per_service(cache, emitter.stage, service, render)
+            own[id(service)].update(produced)
+            files.update(produced)
+            if progress is not None:
+                progress(f"rendering {target}", done, len(services))
     return dict(sorted(files.items()))
 
 
-def build(project: Project) -> BuildResult:
-    """Load, check and render a project; render nothing if any error was found."""
+def build(
+    project: Project,
+    cache: BuildCache | None = None,
+    progress: Progress | None = None,
+    local: LocalOverrides | None = None,
+) -> BuildResult:
+    """Load, check and render a project; render nothing if any error was found.
+
+    With a cache, unchanged manifests are not loaded again and their per-service
+    checks and files are reused; the result is the same as without it.
+
+    `local` rewrites the loaded services and configuration for a local run before
+    the checks. It is skipped when loading failed, because nothing is rendered then.
+    Raises UnknownScrapeJobError when `local` names a scrape job that no service
+    declares.
+    """
     started = time.perf_counter()
     config, config_diagnostics, config_sources = load_config(project.root)
-    loaded = load_project(project.services_dir, project.root / "blocks")
+    blocks_dir = project.root / "blocks"
+    if cache is None:
+        loaded = load_project(project.services_dir, blocks_dir)
+    else:
+        loaded = cache.load_project(project.services_dir, blocks_dir, progress)
     diagnostics = [*config_diagnostics, *loaded.diagnostics]
     services = loaded.services
-    diagnostics.extend(check_services(services))
-    diagnostics.extend(threshold_diagnostics(services))
+    if local is not None and not has_errors(diagnostics):
+        services, config = local.apply(services, config)
+    if progress is not None:
+        progress("checking", 0, 0)
+    diagnostics.extend(check_services(services, cache))
+    diagnostics.extend(threshold_diagnostics(services, cache))
     files: dict[str, str] = {}
     if not has_errors(diagnostics):
-        files = render_artifacts(project, services, config)
+        files = render_artifacts(project, services, config, cache, progress)
+        diagnostics.extend(check_artifacts(services, files))
+        if has_errors(diagnostics):
+            files = {}
     return BuildResult(
         services=services,
         files=files,

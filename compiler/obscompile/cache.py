@@ -1,0 +1,433 @@
+"""Reuse the work of earlier builds for the manifests that did not change.
+
+`obscompile build` keeps its cache in `<project>/.obscompile-cache/`. Every YAML
+manifest gets an entry keyed by the sha256 of the manifest's bytes and display name,
+the compiler (its version, the bytes of its modules and the installed dependencies),
+the template folders, the project's `blocks/` folder and `obscompile.yaml`. The entry
+stores what the build derived from that manifest: the loaded service, the loader's
+diagnostics, the diagnostics of the checks that run per service or per panel, and the
+files of every per-service emitter. Project checks and project emitters (Prometheus
+configuration, Terraform, Grafana provisioning, the rule wrappers) run on every
+service in every build.
+
+When every input matches the previous successful build and every file that build
+wrote is unchanged in the output folder (same size, mtime, ctime and inode), the
+build replays that build's diagnostics and summary without loading any manifest.
+
+The cache is an optimisation only: a build with it writes the same bytes as a build
+without it. Projects with Python service modules in `services/` are built without
+the cache, because a module can read anything.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import os
+import pickle
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+
+import obscompile
+from obscompile.diagnostics import Diagnostic, sorted_diagnostics
+from obscompile.load.project import (
+    LoadResult,
+    display_name,
+    load_manifest_file,
+    load_project,
+    manifest_files,
+)
+from obscompile.model.service import Service
+from obscompile.write.atomic import RECORD
+
+if TYPE_CHECKING:
+    from obscompile.pipeline import Project
+
+CACHE_DIR = ".obscompile-cache"
+INDEX = "index.pickle"
+ENTRIES = "entries"
+# Bump when the layout of Entry or Replay changes.
+FORMAT = 1
+# The packages whose code decides what a build produces, besides obscompile itself.
+DEPENDENCIES = ("attrs", "jinja2", "jsonschema", "promql_parser", "ruamel.yaml")
+CONFIG_FILES = ("obscompile.yaml", "obscompile.yml")
+
+Progress = Callable[[str, int, int], None]
+T = TypeVar("T")
+
+
+def _hash_bytes(*parts: bytes | str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part.encode("utf-8") if isinstance(part, str) else part
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def folder_digest(folder: Path, pattern: str = "*") -> str:
+    """Return the sha256 of the relative path and bytes of every file under `folder`."""
+    digest = hashlib.sha256()
+    if not folder.is_dir():
+        return "absent"
+    for path in sorted(folder.rglob(pattern)):
+        if "__pycache__" in path.parts or not path.is_file():
+            continue
+        relative = path.relative_to(folder).as_posix().encode("utf-8")
+        data = path.read_bytes()
+        digest.update(len(relative).to_bytes(8, "little") + relative)
+        digest.update(len(data).to_bytes(8, "little") + data)
+    return digest.hexdigest()
+
+
+def compiler_fingerprint() -> str:
+    """Return a digest of the running compiler: version, modules and dependencies."""
+    package = Path(obscompile.__file__).parent
+    parts = [obscompile.__version__, sys.version, folder_digest(package, "*.py")]
+    for name in DEPENDENCIES:
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec is not None else None
+        if origin is None:
+            parts.append(f"{name}:missing")
+            continue
+        stat = os.stat(origin)
+        parts.append(f"{name}:{origin}:{stat.st_size}:{stat.st_mtime_ns}")
+    return _hash_bytes(*parts)
+
+
+def service_view(service: Service) -> str:
+    """Return a digest of every field of `service` except its rows.
+
+    Checks that run per service or per panel read the other services' scrape jobs and
+    metric catalogs, so the cached check results of a service stay valid while only
+    the rows of other services change.
+    NOTE: a per-service or per-panel check that reads another service's rows must
+    run as a project check, or this view must include the rows.
+    """
+    return _hash_bytes(repr(attrs.evolve(service, rows=())))
+
+
+@attrs.define
+class Entry:
+    """The results a build derived from one manifest, stored under its input key."""
+
+    key: str
+    name: str
+    services: tuple[Service, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    source: str
+    views: tuple[str, ...]
+    # Stage name and service index -> (the extra key it was computed under, result).
+    stages: dict[str, tuple[str, Any]] = attrs.field(factory=dict)
+    dirty: bool = attrs.field(default=False, eq=False)
+
+
+@attrs.frozen
+class Replay:
+    """The outcome of a successful build, for a later build whose inputs match."""
+
+    inputs: str
+    outputs: tuple[tuple[str, int, int, int, int], ...]
+    diagnostics: tuple[Diagnostic, ...]
+    sources: dict[str, str]
+    services: tuple[str, ...]
+    dashboards: int
+    panels: int
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+
+def _file_state(path: Path) -> tuple[int, int, int, int]:
+    stat = path.stat()
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class BuildCache:
+    """The cache of one project, opened for one build."""
+
+    def __init__(self, project: Project) -> None:
+        self.started = time.perf_counter()
+        self.project = project
+        self.folder = project.root / CACHE_DIR
+        self.disabled = False
+        self._entries: dict[str, Entry] = {}
+        self._owners: dict[int, tuple[Entry, int]] = {}
+        self._index = self._read_index()
+        try:
+            self._scan()
+        except OSError:
+            # The loader reports unreadable inputs with their location, so the build
+            # goes on without the cache.
+            self.disabled = True
+
+    # -- inputs -----------------------------------------------------------------
+
+    def _read_index(self) -> dict[str, Any]:
+        try:
+            index = pickle.loads((self.folder / INDEX).read_bytes())
+        except Exception:  # a missing, truncated or foreign file is an empty cache
+            return {}
+        if not isinstance(index, dict) or index.get("format") != FORMAT:
+            return {}
+        return index
+
+    def _scan(self) -> None:
+        """Hash every input, so that later stages can look up entries by key."""
+        project = self.project
+        self._keys: dict[Path, str] = {}
+        self._files: list[Path] = []
+        self._scan_problems: list[Diagnostic] = []
+        if not project.services_dir.is_dir():
+            self.disabled = True
+            return
+        self._files, self._scan_problems = manifest_files(project.services_dir)
+        if any(path.suffix == ".py" for path in self._files):
+            self.disabled = True
+            return
+        from obscompile.render.environment import builtin_templates_dir
+
+        config = [
+            (project.root / name).read_bytes()
+            if (project.root / name).is_file()
+            else b"-"
+            for name in CONFIG_FILES
+        ]
+        self._global = _hash_bytes(
+            str(FORMAT),
+            compiler_fingerprint(),
+            folder_digest(project.templates_dir),
+            folder_digest(builtin_templates_dir()),
+            folder_digest(project.root / "blocks"),
+            *config,
+        )
+        named = [(path, display_name(path)) for path in self._files]
+        for path, name in named:
+            self._keys[path] = _hash_bytes(self._global, name, path.read_bytes())
+        self.inputs = _hash_bytes(
+            self._global,
+            str(project.out_dir.absolute()),
+            repr(self._scan_problems),
+            *(f"{name}\0{self._keys[path]}" for path, name in named),
+        )
+
+    # -- replay -----------------------------------------------------------------
+
+    def replay(self) -> Replay | None:
+        """Return the previous build when its inputs and written files are unchanged."""
+        if self.disabled:
+            return None
+        previous = self._index.get("replay")
+        if not isinstance(previous, Replay) or previous.inputs != self.inputs:
+            return None
+        out = self.project.out_dir
+        for name, *state in previous.outputs:
+            try:
+                if _file_state(out / name) != tuple(state):
+                    return None
+            except OSError:
+                return None
+        return attrs.evolve(previous, seconds=time.perf_counter() - self.started)
+
+    # -- load -------------------------------------------------------------------
+
+    def _entry(self, key: str) -> Entry | None:
+        try:
+            entry = pickle.loads((self.folder / ENTRIES / f"{key}.pickle").read_bytes())
+        except Exception:  # a missing or unreadable entry is recomputed
+            return None
+        return entry if isinstance(entry, Entry) and entry.key == key else None
+
+    def load_project(
+        self,
+        services_dir: Path,
+        blocks_dir: Path | None,
+        progress: Progress | None = None,
+    ) -> LoadResult:
+        """Load the project like `load_project`, reusing the entry of each manifest."""
+        if self.disabled or services_dir != self.project.services_dir:
+            return load_project(services_dir, blocks_dir)
+        from obscompile import dsl
+        from obscompile.load.python_source import load_block_modules
+
+        registered = dict(dsl.BLOCKS)
+        try:
+            diagnostics = (
+                load_block_modules(blocks_dir) if blocks_dir is not None else []
+            )
+            diagnostics.extend(self._scan_problems)
+            services: list[Service] = []
+            sources: dict[str, str] = {}
+            for done, path in enumerate(self._files):
+                entry = self._load_file(path)
+                diagnostics.extend(entry.diagnostics)
+                sources[entry.name] = entry.source
+                for index, service in enumerate(entry.services):
+                    self._owners[id(service)] = (entry, index)
+                    services.append(service)
+                if progress is not None:
+                    progress("loading", done + 1, len(self._files))
+        finally:
+            dsl.BLOCKS.clear()
+            dsl.BLOCKS.update(registered)
+        return LoadResult(tuple(services), tuple(diagnostics), sources)
+
+    def _load_file(self, path: Path) -> Entry:
+        key = self._keys[path]
+        entry = self._entry(key)
+        if entry is None:
+            name = display_name(path)
+            service, problems, text = load_manifest_file(path, name)
+            loaded = (service,) if service is not None else ()
+            entry = Entry(
+                key=key,
+                name=name,
+                services=loaded,
+                diagnostics=tuple(problems),
+                source=text,
+                views=tuple(service_view(s) for s in loaded),
+                dirty=True,
+            )
+            # A file that changed while it was read is not stored under the old key.
+            try:
+                unchanged = _hash_bytes(self._global, name, path.read_bytes()) == key
+            except OSError:
+                unchanged = False
+            entry.dirty = unchanged
+        self._entries[key] = entry
+        return entry
+
+    # -- per-service stages -----------------------------------------------------
+
+    def memo(
+        self, stage: str, service: Service, compute: Callable[[], T], extra: str = ""
+    ) -> T:
+        """Return `compute()` for `service`, reusing the stored result of `stage`.
+
+        `extra` is a digest of whatever else the stage reads; a stored result counts
+        only when it was computed under the same one.
+        """
+        owner = self._owners.get(id(service))
+        if owner is None:
+            return compute()
+        entry, index = owner
+        slot = f"{stage}#{index}"
+        stored = entry.stages.get(slot)
+        if stored is not None and stored[0] == extra:
+            return stored[1]
+        value = compute()
+        entry.stages[slot] = (extra, value)
+        entry.dirty = True
+        return value
+
+    def project_view(self, services: Sequence[Service]) -> str:
+        """Return a digest of every service's view (see `service_view`), in order."""
+        views = []
+        for service in services:
+            owner = self._owners.get(id(service))
+            views.append(owner[0].views[owner[1]] if owner else service_view(service))
+        return _hash_bytes(*views)
+
+    def run_checks(self, services: tuple[Service, ...]) -> list[Diagnostic]:
+        """Run every registered check like `run_checks`, reusing per-service results."""
+        from obscompile.check.context import ProjectContext
+        from obscompile.check.registry import Scope, registered_checks, run_checks
+
+        checks = registered_checks()
+        project_checks = [c.name for c in checks if c.scope is Scope.PROJECT]
+        diagnostics = run_checks(services, select=project_checks)
+        context = ProjectContext(services, {})
+        view = self.project_view(services)
+        for service in services:
+            diagnostics.extend(
+                self.memo(
+                    "checks",
+                    service,
+                    functools.partial(_service_checks, context, service),
+                    extra=view,
+                )
+            )
+        return sorted_diagnostics(diagnostics)
+
+    # -- save -------------------------------------------------------------------
+
+    def save(self, result: Any, written: bool) -> None:
+        """Store every new entry; after a successful write, store the build for replay.
+
+        Raises OSError when the cache folder cannot be written.
+        """
+        if self.disabled:
+            return
+        entries = self.folder / ENTRIES
+        for entry in self._entries.values():
+            if entry.dirty:
+                entry.dirty = False
+                data = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
+                _write_atomically(entries / f"{entry.key}.pickle", data)
+        index: dict[str, Any] = {"format": FORMAT}
+        if written and result.ok:
+            index["replay"] = self._replay_of(result)
+        _write_atomically(
+            self.folder / INDEX, pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL)
+        )
+        # Entries of manifests that changed or went away are removed; a concurrent
+        # build's temporary files (".tmp-*") are left alone.
+        live = {f"{key}.pickle" for key in self._keys.values()}
+        for path in entries.glob("*.pickle"):
+            if path.name not in live:
+                path.unlink(missing_ok=True)
+
+    def _replay_of(self, result: Any) -> Replay:
+        out = self.project.out_dir
+        outputs = tuple(
+            (name, *_file_state(out / name)) for name in (*sorted(result.files), RECORD)
+        )
+        cited = {d.location.file for d in result.diagnostics}
+        return Replay(
+            inputs=self.inputs,
+            outputs=outputs,
+            diagnostics=tuple(result.diagnostics),
+            sources={k: v for k, v in result.sources.items() if k in cited},
+            services=tuple(s.name for s in result.services),
+            dashboards=result.dashboards,
+            panels=result.panels,
+        )
+
+
+def _service_checks(context: Any, service: Service) -> list[Diagnostic]:
+    """Run the per-service and per-panel checks of the registry on one service.
+
+    This is the loop of `obscompile.check.registry._run` for a single service.
+    """
+    from obscompile.check.registry import Scope, registered_checks
+
+    found: list[Diagnostic] = []
+    service_context = context.for_service(service)
+    for check in registered_checks():
+        if check.scope is Scope.SERVICE:
+            found.extend(check.function(service_context))
+        elif check.scope is Scope.PANEL:
+            for row, panel in service_context.panels():
+                found.extend(check.function(service_context.for_panel(row, panel)))
+    return found

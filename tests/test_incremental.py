@@ -1,0 +1,310 @@
+"""Incremental builds: the build cache never changes what a build writes or reports.
+
+Each case starts from a project whose cache is warm and makes one kind of change. It
+builds with the cache, then builds the same project without it into a fresh `out/`,
+and compares the exit codes, the messages and every byte of `out/`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pickle
+import re
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import obscompile.cache
+import obscompile.pipeline
+from obscompile.cache import CACHE_DIR
+from obscompile.cli import main
+from obscompile.render.environment import builtin_templates_dir
+from tests.conftest import REPO
+
+_spec = importlib.util.spec_from_file_location(
+    "workload", REPO / "bench" / "workload.py"
+)
+assert _spec is not None and _spec.loader is not None
+workload = sys.modules.setdefault("workload", importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(workload)
+
+SERVICES = 3
+# Twelve panels: the HTTP health row and eight more shapes, so that a build stays short.
+PANELS = 12
+CONFIG = "kubernetes_namespace: monitoring\ngrafana_url: http://grafana.example:3000\n"
+
+
+def run_build(*arguments: str) -> tuple[int, str]:
+    """Run `obscompile build` in the working directory; return exit code and stderr."""
+    result = CliRunner().invoke(main, ["build", *arguments])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    # The summary ends with the build's duration, which differs between runs.
+    messages = re.sub(r" in \d+\.\d+s$", "", result.stderr, flags=re.MULTILINE)
+    return result.exit_code, messages
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def file_states(folder: Path) -> dict[str, tuple[int, int]]:
+    return {
+        path.relative_to(folder).as_posix(): (
+            path.stat().st_ino,
+            path.stat().st_mtime_ns,
+        )
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def clean_build(project: Path) -> tuple[int, str, dict[str, bytes]]:
+    """Build without the cache into an empty `out/`; then restore the cached one."""
+    out = project / "out"
+    aside = project / "out-incremental"
+    if out.exists():
+        out.rename(aside)
+    try:
+        code, messages = run_build("--no-cache")
+        files = snapshot(out) if out.exists() else {}
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+        if aside.exists():
+            aside.rename(out)
+    return code, messages, files
+
+
+def manifest(project: Path, index: int) -> Path:
+    return project / "services" / f"{workload.service_name(index)}.yaml"
+
+
+def replace_in(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def override_stat_template(project: Path, text_mode: str) -> None:
+    """Copy the built-in stat panel template into the project with another textMode."""
+    target = project / "templates" / "grafana" / "panels" / "stat.json.j2"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = (builtin_templates_dir() / "grafana" / "panels" / "stat.json.j2").read_text()
+    assert '"textMode": "auto"' in text
+    target.write_text(
+        text.replace('"textMode": "auto"', f'"textMode": "{text_mode}"', 1)
+    )
+
+
+@pytest.fixture
+def warm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A generated project, built once with the cache, as the working directory."""
+    monkeypatch.chdir(tmp_path)
+    workload.write_project(tmp_path, SERVICES, PANELS)
+    (tmp_path / "obscompile.yaml").write_text(CONFIG, encoding="utf-8")
+    code, messages = run_build()
+    assert code == 0, messages
+    assert (tmp_path / CACHE_DIR).is_dir()
+    return tmp_path
+
+
+def _edit(project: Path) -> None:
+    replace_in(
+        manifest(project, 2),
+        "<1% Green, 1-5% Yellow, >5% Red",
+        "<2% Green, 2-5% Yellow, >5% Red",
+    )
+
+
+def _add(project: Path) -> None:
+    spec = workload.service_spec(SERVICES + 1, PANELS)
+    (project / "services" / f"{spec.name}.yaml").write_text(
+        workload.manifest_text(spec)
+    )
+
+
+def _delete(project: Path) -> None:
+    manifest(project, 3).unlink()
+
+
+def _rename(project: Path) -> None:
+    path = manifest(project, 2)
+    path.rename(path.with_name("renamed.yaml"))
+
+
+def _template_added(project: Path) -> None:
+    override_stat_template(project, "value")
+
+
+def _config_changed(project: Path) -> None:
+    replace_in(project / "obscompile.yaml", "monitoring", "observability")
+
+
+def _config_removed(project: Path) -> None:
+    (project / "obscompile.yaml").unlink()
+
+
+def _invalid_yaml(project: Path) -> None:
+    replace_in(manifest(project, 1), "rows:", "rows: [")
+
+
+def _unknown_label(project: Path) -> None:
+    replace_in(manifest(project, 1), "sum by (status_code)", "sum by (status_kode)")
+
+
+def _catalog_of_other_service(project: Path) -> None:
+    # svc_0001's catalog is the only one with svc_0001_tokens_total; svc_0002 now
+    # charts it too, so dropping it from svc_0001 must fail svc_0002's panel as well.
+    path = manifest(project, 2)
+    panel = (
+        "  - title: Borrowed\n    panels:\n      - title: Borrowed Tokens\n"
+        "        type: timeseries\n"
+        "        query: 'sum by (token_type) "
+        '(rate(svc_0001_tokens_total{job="svc_0002"}[5m]))\'\n'
+    )
+    path.write_text(path.read_text() + panel)
+    code, messages = run_build()
+    assert code == 0, messages
+    replace_in(
+        manifest(project, 1), "svc_0001_tokens_total:", "svc_0001_tokens_renamed_total:"
+    )
+
+
+def _python_module(project: Path) -> None:
+    (project / "services" / "extra.py").write_text(
+        "from obscompile import dsl\n\n"
+        'dsl.service("extra", scrape=dsl.scrape_job("extra", port=9000))\n'
+    )
+
+
+def _template_edited(project: Path) -> None:
+    override_stat_template(project, "value")
+    code, messages = run_build()
+    assert code == 0, messages
+    override_stat_template(project, "name")
+
+
+def _template_removed(project: Path) -> None:
+    override_stat_template(project, "value")
+    code, messages = run_build()
+    assert code == 0, messages
+    shutil.rmtree(project / "templates")
+
+
+def _error_fixed(project: Path) -> None:
+    original = manifest(project, 1).read_text()
+    _invalid_yaml(project)
+    code, _ = run_build()
+    assert code == 1
+    manifest(project, 1).write_text(original)
+
+
+def _output_edited(project: Path) -> None:
+    dashboard = project / "out" / "grafana" / "dashboards" / "svc-0001-dashboard.json"
+    dashboard.write_text("{}\n")
+
+
+def _output_deleted(project: Path) -> None:
+    (project / "out" / "grafana" / "dashboards" / "svc-0002-dashboard.json").unlink()
+
+
+CHANGES: list[tuple[str, Callable[[Path], None]]] = [
+    ("nothing", lambda project: None),
+    ("edit", _edit),
+    ("add", _add),
+    ("delete", _delete),
+    ("rename", _rename),
+    ("template-added", _template_added),
+    ("template-edited", _template_edited),
+    ("template-removed", _template_removed),
+    ("config-changed", _config_changed),
+    ("config-removed", _config_removed),
+    ("invalid-yaml", _invalid_yaml),
+    ("error-fixed", _error_fixed),
+    ("unknown-label", _unknown_label),
+    ("catalog-of-other-service", _catalog_of_other_service),
+    ("python-module", _python_module),
+    ("output-edited", _output_edited),
+    ("output-deleted", _output_deleted),
+]
+
+
+@pytest.mark.parametrize("change", [c for _, c in CHANGES], ids=[n for n, _ in CHANGES])
+def test_incremental_equals_clean(warm: Path, change: Callable[[Path], None]) -> None:
+    change(warm)
+    code, messages = run_build()
+    incremental = snapshot(warm / "out")
+    clean_code, clean_messages, clean = clean_build(warm)
+    assert code == clean_code
+    assert messages == clean_messages
+    if code == 0:
+        assert sorted(incremental) == sorted(clean)
+        assert incremental == clean
+
+
+def test_noop_loads_and_writes_nothing(
+    warm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = file_states(warm / "out")
+
+    def fail(*arguments: object) -> None:
+        raise AssertionError("an unchanged manifest was loaded again")
+
+    monkeypatch.setattr(obscompile.cache, "load_manifest_file", fail)
+    monkeypatch.setattr(obscompile.pipeline, "render_dashboard", fail)
+    code, messages = run_build()
+    assert code == 0, messages
+    assert file_states(warm / "out") == before
+
+
+def test_one_change_reloads_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded: list[str] = []
+    rendered: list[str] = []
+    load = obscompile.cache.load_manifest_file
+    render = obscompile.pipeline.render_dashboard
+
+    def counting_load(path: Path, name: str):  # type: ignore[no-untyped-def]
+        loaded.append(name)
+        return load(path, name)
+
+    def counting_render(env, service, *arguments):  # type: ignore[no-untyped-def]
+        rendered.append(service.name)
+        return render(env, service, *arguments)
+
+    monkeypatch.setattr(obscompile.cache, "load_manifest_file", counting_load)
+    monkeypatch.setattr(obscompile.pipeline, "render_dashboard", counting_render)
+    _edit(warm)
+    code, messages = run_build()
+    assert code == 0, messages
+    assert loaded == ["services/svc_0002.yaml"]
+    assert rendered == ["svc_0002"]
+
+
+def test_unreadable_cache_is_rebuilt(warm: Path) -> None:
+    cache = warm / CACHE_DIR
+    for path in cache.rglob("*.pickle"):
+        path.write_bytes(b"not a pickle")
+    _edit(warm)
+    code, messages = run_build()
+    clean_code, clean_messages, clean = clean_build(warm)
+    assert code == clean_code == 0
+    assert messages == clean_messages
+    assert snapshot(warm / "out") == clean
+
+
+def test_cache_holds_one_entry_per_manifest(warm: Path) -> None:
+    _delete(warm)
+    code, _ = run_build()
+    assert code == 0
+    entries = list((warm / CACHE_DIR / "entries").glob("*.pickle"))
+    assert len(entries) == SERVICES - 1
+    index = pickle.loads((warm / CACHE_DIR / "index.pickle").read_bytes())
+    assert index["format"] == obscompile.cache.FORMAT
