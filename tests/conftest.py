@@ -16,7 +16,10 @@ SERVICES = REPO / "services"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--slow", action="store_true", default=False, help="run more property-test examples"
+        "--slow",
+        action="store_true",
+        default=False,
+        help="run more property-test examples",
     )
 
 
@@ -61,5 +64,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def grafana_schema_dir() -> Path:
     return Path(
-        os.environ.get("OBSCOMPILE_GRAFANA_SCHEMA", REPO.parent / "shared" / "grafana-schema")
+        os.environ.get(
+            "OBSCOMPILE_GRAFANA_SCHEMA", REPO.parent / "shared" / "grafana-schema"
+        )
     )

@@ -17,7 +17,15 @@ from pathlib import Path
 
 import jsonschema
 
-PANEL_SCHEMAS = ("stat", "gauge", "timeseries", "table", "barchart", "piechart", "heatmap")
+PANEL_SCHEMAS = (
+    "stat",
+    "gauge",
+    "timeseries",
+    "table",
+    "barchart",
+    "piechart",
+    "heatmap",
+)
 
 
 @cache
@@ -60,7 +68,9 @@ def validators(folder: str) -> dict[str, jsonschema.protocols.Validator]:
     return result
 
 
-def _errors(validator: jsonschema.protocols.Validator, instance: object, where: str) -> list[str]:
+def _errors(
+    validator: jsonschema.protocols.Validator, instance: object, where: str
+) -> list[str]:
     return [
         f"{where}/{'/'.join(map(str, error.absolute_path))}: {error.message}"
         for error in validator.iter_errors(instance)

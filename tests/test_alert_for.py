@@ -26,7 +26,9 @@ rows:
 
 
 @pytest.mark.parametrize("for_", ["90s", "0s", "45s", "2m30s"])
-def test_generated_tests_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, for_: str) -> None:
+def test_generated_tests_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, for_: str
+) -> None:
     monkeypatch.chdir(tmp_path)
     write_manifest(tmp_path, "payments.yaml", MANIFEST.replace("FOR", for_))
     result = build(Project.at(tmp_path))
@@ -34,5 +36,7 @@ def test_generated_tests_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, f
     write_tree(tmp_path / "out", result.files)
     rules = (tmp_path / "out/prometheus/rules/payments.rules.yml").read_text()
     assert f"for: {for_}" in rules
-    outcome = run_promtool("test", "rules", str(tmp_path / "out/prometheus/tests/payments.test.yml"))
+    outcome = run_promtool(
+        "test", "rules", str(tmp_path / "out/prometheus/tests/payments.test.yml")
+    )
     assert outcome.returncode == 0, outcome.stdout + outcome.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -25,7 +24,10 @@ def test_real_artifacts_line_up(real) -> None:
 
 
 def _messages(services, files) -> list[str]:
-    return [f"{d.severity}: {d.message} [{d.check}]" for d in check_artifacts(services, files)]
+    return [
+        f"{d.severity}: {d.message} [{d.check}]"
+        for d in check_artifacts(services, files)
+    ]
 
 
 def test_alert_link_to_missing_panel(real) -> None:
@@ -59,7 +61,7 @@ def test_removed_panel_breaks_link(real) -> None:
 def test_unused_recording_rule(real) -> None:
     services, files = real
     name = "prometheus/rules/auth_server.rules.yml"
-    extra = "      - record: job:unused_metric:sum\n        expr: sum by (job) (up{job=\"auth_server\"})\n"
+    extra = '      - record: job:unused_metric:sum\n        expr: sum by (job) (up{job="auth_server"})\n'
     text = files[name].replace("    rules:\n", "    rules:\n" + extra, 1)
     files = {**files, name: text}
     assert _messages(services, files) == [
@@ -69,12 +71,21 @@ def test_unused_recording_rule(real) -> None:
 
 def test_unscraped_job(real) -> None:
     services, files = real
-    config = files["prometheus/prometheus.yml"].replace("job_name: celery_exporter", "job_name: celery_exporter_renamed")
+    config = files["prometheus/prometheus.yml"].replace(
+        "job_name: celery_exporter", "job_name: celery_exporter_renamed"
+    )
     files = {**files, "prometheus/prometheus.yml": config}
     assert _messages(services, files) == []
-    config = files["prometheus/prometheus.yml"].replace("job_name: auth_server", "job_name: auth")
+    config = files["prometheus/prometheus.yml"].replace(
+        "job_name: auth_server", "job_name: auth"
+    )
     files = {**files, "prometheus/prometheus.yml": config}
     messages = _messages(services, files)
     assert messages
-    assert all("auth_server" in m and "[artifacts/unscraped-job]" in m for m in messages)
-    assert 'error: panel "Login Requests/sec" queries job "auth_server", which no scrape job in prometheus.yml collects [artifacts/unscraped-job]' in messages
+    assert all(
+        "auth_server" in m and "[artifacts/unscraped-job]" in m for m in messages
+    )
+    assert (
+        'error: panel "Login Requests/sec" queries job "auth_server", which no scrape job in prometheus.yml collects [artifacts/unscraped-job]'
+        in messages
+    )

@@ -39,7 +39,9 @@ def _build_one(project: Path, text: str, name: str = "payments.yaml") -> dict:
     write_manifest(project, name, text)
     result = build(Project.at(project))
     assert result.ok, "\n".join(str(d) for d in result.diagnostics)
-    (dashboard,) = [json.loads(t) for n, t in result.files.items() if n.endswith(".json")]
+    (dashboard,) = [
+        json.loads(t) for n, t in result.files.items() if n.endswith(".json")
+    ]
     return dashboard
 
 
@@ -84,7 +86,10 @@ def test_threshold_colours_used(uid: str, dashboards: dict) -> None:
         if panel["type"] in ("stat", "gauge"):
             assert defaults["color"] == {"mode": "thresholds"}
         if panel["type"] == "timeseries":
-            coloured = len(defaults["thresholds"]["steps"]) > 1 or panel["fieldConfig"]["overrides"]
+            coloured = (
+                len(defaults["thresholds"]["steps"]) > 1
+                or panel["fieldConfig"]["overrides"]
+            )
             expected = "line" if coloured else "off"
             assert defaults["custom"]["thresholdsStyle"] == {"mode": expected}
 
@@ -142,12 +147,27 @@ def test_build_is_deterministic(tmp_path: Path) -> None:
         out = tmp_path / f"out-{seed}"
         env = {**os.environ, "PYTHONHASHSEED": seed}
         subprocess.run(
-            [sys.executable, "-m", "obscompile", "build", "--project", str(REPO), "--out", str(out)],
+            [
+                sys.executable,
+                "-m",
+                "obscompile",
+                "build",
+                "--project",
+                str(REPO),
+                "--out",
+                str(out),
+            ],
             check=True,
             env=env,
             capture_output=True,
         )
-        outputs.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
+        outputs.append(
+            {
+                p.relative_to(out): p.read_bytes()
+                for p in sorted(out.rglob("*"))
+                if p.is_file()
+            }
+        )
     assert outputs[0] == outputs[1]
     assert len(outputs[0]) >= 4
 
@@ -192,7 +212,9 @@ rows:
     )
     top = [(p["title"], p["id"]) for p in dashboard["panels"]]
     assert top == [("Traffic", 1), ("RPS", 2), ("Errors", 3), ("Saturation", 4)]
-    assert [(p["title"], p["id"]) for p in dashboard["panels"][3]["panels"]] == [("CPU", 5)]
+    assert [(p["title"], p["id"]) for p in dashboard["panels"][3]["panels"]] == [
+        ("CPU", 5)
+    ]
 
 
 def test_layout_rows_and_wrapping(project: Path) -> None:
@@ -310,13 +332,31 @@ rows:
         {
             "matcher": {"id": "byName", "options": "AngelOne"},
             "properties": [
-                {"id": "thresholds", "value": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 2}]}}
+                {
+                    "id": "thresholds",
+                    "value": {
+                        "mode": "absolute",
+                        "steps": [
+                            {"color": "green", "value": None},
+                            {"color": "red", "value": 2},
+                        ],
+                    },
+                }
             ],
         },
         {
             "matcher": {"id": "byName", "options": "News"},
             "properties": [
-                {"id": "thresholds", "value": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 5}]}}
+                {
+                    "id": "thresholds",
+                    "value": {
+                        "mode": "absolute",
+                        "steps": [
+                            {"color": "green", "value": None},
+                            {"color": "red", "value": 5},
+                        ],
+                    },
+                }
             ],
         },
     ]

@@ -88,7 +88,8 @@ def test_block_row_in_yaml_equals_python(tmp_path: Path, monkeypatch) -> None:
     yaml_project = write_manifest(
         tmp_path / "y",
         "api.yaml",
-        header + "rows:\n  - use: http_api_health\n    with: {job: api, p95_red: 500ms}\n",
+        header
+        + "rows:\n  - use: http_api_health\n    with: {job: api, p95_red: 500ms}\n",
     )
     python_project = write_manifest(
         tmp_path / "p",
@@ -118,7 +119,9 @@ def test_http_api_health_block() -> None:
         "In-Flight Requests",
     ]
     assert row.panels[0].query == 'sum(rate(http_requests_total{job="auth"}[5m]))'
-    assert row.panels[2].thresholds.text == "<200ms Green, 200ms-500ms Yellow, >500ms Red"
+    assert (
+        row.panels[2].thresholds.text == "<200ms Green, 200ms-500ms Yellow, >500ms Red"
+    )
     assert row.panels[3].thresholds is None
 
 
@@ -156,7 +159,10 @@ def test_override_changes_and_adds() -> None:
 
 def test_override_unknown_field() -> None:
     base = dsl.use("http_api_health", job="a")
-    with pytest.raises(dsl.DSLError, match='unknown panel field "descripton" \\(did you mean "description"\\?\\)'):
+    with pytest.raises(
+        dsl.DSLError,
+        match='unknown panel field "descripton" \\(did you mean "description"\\?\\)',
+    ):
         dsl.override(base, {"title": "Request Rate", "descripton": "x"})
 
 
@@ -258,7 +264,11 @@ def test_project_block_folder(project: Path) -> None:
             """
         )
     )
-    write_manifest(project, "api.yaml", "service: api\nrows:\n  - use: queue_row\n    with: {job: api, red: 50}\n")
+    write_manifest(
+        project,
+        "api.yaml",
+        "service: api\nrows:\n  - use: queue_row\n    with: {job: api, red: 50}\n",
+    )
     result = build(Project.at(project))
     assert result.ok, [str(d) for d in result.diagnostics]
     (panel,) = result.services[0].rows[0].panels

@@ -10,7 +10,9 @@ from click.testing import CliRunner
 from obscompile.cli import main
 from tests.conftest import write_manifest
 
-GOOD_PANEL = "{title: RPS, query: 'sum(rate(http_requests_total{job=\"payments\"}[5m]))'}"
+GOOD_PANEL = (
+    "{title: RPS, query: 'sum(rate(http_requests_total{job=\"payments\"}[5m]))'}"
+)
 HEADER = """service: payments
 scrape: {job: payments, port: 8080}
 metrics:
@@ -20,23 +22,32 @@ metrics:
 
 def run_build(project: Path) -> tuple[int, str]:
     runner = CliRunner()
-    result = runner.invoke(main, ["build", "--project", str(project)], catch_exceptions=False)
+    result = runner.invoke(
+        main, ["build", "--project", str(project)], catch_exceptions=False
+    )
     return result.exit_code, result.output
 
 
 def error_lines(output: str) -> list[str]:
-    return [line for line in output.splitlines() if ": error: " in line or ": warning: " in line]
+    return [
+        line
+        for line in output.splitlines()
+        if ": error: " in line or ": warning: " in line
+    ]
 
 
 CASES = [
     (
         "missing-key",
         HEADER + "rows:\n  - title: Traffic\n    panels:\n      - {title: RPS}\n",
-        ['services/payments.yaml:8:9: error: missing key "query" in rows[0].panels[0] [manifest/schema]'],
+        [
+            'services/payments.yaml:8:9: error: missing key "query" in rows[0].panels[0] [manifest/schema]'
+        ],
     ),
     (
         "unknown-key",
-        HEADER + "rows:\n  - title: Traffic\n    panels:\n      - title: RPS\n        qurey: up\n",
+        HEADER
+        + "rows:\n  - title: Traffic\n    panels:\n      - title: RPS\n        qurey: up\n",
         [
             'services/payments.yaml:8:9: error: missing key "query" in rows[0].panels[0] [manifest/schema]',
             'services/payments.yaml:9:9: error: unknown key "qurey" in rows[0].panels[0] (did you mean "query"?) [manifest/schema]',
@@ -44,36 +55,51 @@ CASES = [
     ),
     (
         "wrong-type",
-        HEADER + "rows:\n  - title: Traffic\n    panels:\n      - {title: RPS, query: up, width: wide}\n",
-        ["services/payments.yaml:8:40: error: rows[0].panels[0].width must be an integer, not a string [manifest/schema]"],
+        HEADER
+        + "rows:\n  - title: Traffic\n    panels:\n      - {title: RPS, query: up, width: wide}\n",
+        [
+            "services/payments.yaml:8:40: error: rows[0].panels[0].width must be an integer, not a string [manifest/schema]"
+        ],
     ),
     (
         "duplicate-key",
         HEADER
         + "rows:\n  - title: Errors\n    panels:\n      - title: Error rate\n"
-        + "        query: 'sum(rate(http_requests_total{job=\"payments\",code=~\"5..\"}[5m]))'\n"
+        + '        query: \'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m]))\'\n'
         + "        query: 'sum(rate(http_requests_total{job=\"payments\"}[5m]))'\n",
-        ['services/payments.yaml:10:9: error: duplicate key "query" (first defined at line 9) [yaml/duplicate-key]'],
+        [
+            'services/payments.yaml:10:9: error: duplicate key "query" (first defined at line 9) [yaml/duplicate-key]'
+        ],
     ),
     (
         "tab",
         "service: payments\nrows:\n\t- title: A\n",
-        ["services/payments.yaml:3:1: error: tab character used for indentation [yaml/syntax]"],
+        [
+            "services/payments.yaml:3:1: error: tab character used for indentation [yaml/syntax]"
+        ],
     ),
     (
         "threshold",
-        HEADER + f"rows:\n  - title: A\n    panels:\n      - title: E\n        query: up\n        thresholds: \"<1% Green, 2-5% Yellow, >5% Red\"\n",
-        ["services/payments.yaml:10:33: error: threshold bands leave a gap between 1 and 2 [thresholds/syntax]"],
+        HEADER
+        + 'rows:\n  - title: A\n    panels:\n      - title: E\n        query: up\n        thresholds: "<1% Green, 2-5% Yellow, >5% Red"\n',
+        [
+            "services/payments.yaml:10:33: error: threshold bands leave a gap between 1 and 2 [thresholds/syntax]"
+        ],
     ),
     (
         "panel-type",
-        HEADER + f"rows:\n  - title: A\n    panels:\n      - {{title: E, query: up, type: grpah}}\n",
-        ['services/payments.yaml:8:37: error: rows[0].panels[0].type "grpah" is not one of stat, gauge, timeseries, table, barchart, piechart, heatmap [manifest/schema]'],
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, type: grpah}\n",
+        [
+            'services/payments.yaml:8:37: error: rows[0].panels[0].type "grpah" is not one of stat, gauge, timeseries, table, barchart, piechart, heatmap [manifest/schema]'
+        ],
     ),
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("text", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_bad_input(project: Path, text: str, expected: list[str]) -> None:
     write_manifest(project, "payments.yaml", text)
     code, output = run_build(project)
@@ -84,14 +110,21 @@ def test_bad_input(project: Path, text: str, expected: list[str]) -> None:
 
 
 def test_unknown_type_suggestion(project: Path) -> None:
-    write_manifest(project, "payments.yaml", HEADER + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, type: stats}\n")
+    write_manifest(
+        project,
+        "payments.yaml",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, type: stats}\n",
+    )
     _, output = run_build(project)
     assert '(did you mean "stat"?)' in output
 
 
 def test_all_problems_in_one_run(project: Path) -> None:
     write_manifest(project, "a.yaml", "service: a\ndashbord: {}\n")
-    write_manifest(project, "b.yaml", "service: b\nrows: [{title: R, panels: [{title: P}]}]\n")
+    write_manifest(
+        project, "b.yaml", "service: b\nrows: [{title: R, panels: [{title: P}]}]\n"
+    )
     write_manifest(project, "c.yaml", "service: c\nrows:\n\t- x\n")
     code, output = run_build(project)
     assert code == 1
@@ -114,7 +147,11 @@ def test_source_line_and_caret(project: Path) -> None:
 
 
 def test_failed_build_keeps_out(project: Path) -> None:
-    write_manifest(project, "payments.yaml", HEADER + f"rows:\n  - title: A\n    panels:\n      - {GOOD_PANEL}\n")
+    write_manifest(
+        project,
+        "payments.yaml",
+        HEADER + f"rows:\n  - title: A\n    panels:\n      - {GOOD_PANEL}\n",
+    )
     code, _ = run_build(project)
     assert code == 0
     before = {p: p.read_bytes() for p in (project / "out").rglob("*") if p.is_file()}
@@ -122,7 +159,11 @@ def test_failed_build_keeps_out(project: Path) -> None:
     write_manifest(project, "payments.yaml", "service: payments\nrows: 5\n")
     code, _ = run_build(project)
     assert code == 1
-    after = {p: p.read_bytes() for p in (project / "out").rglob("*") if p.is_file() and p.name != "notes.txt"}
+    after = {
+        p: p.read_bytes()
+        for p in (project / "out").rglob("*")
+        if p.is_file() and p.name != "notes.txt"
+    }
     assert after == before
     assert (project / "out" / "notes.txt").read_text() == "mine"
 
@@ -151,7 +192,11 @@ def test_identifier_required_for_unicode_service(project: Path) -> None:
 
 
 def test_invalid_uid(project: Path) -> None:
-    write_manifest(project, "payments.yaml", "service: payments\ndashboard: {uid: a.b/c}\nrows: []\n")
+    write_manifest(
+        project,
+        "payments.yaml",
+        "service: payments\ndashboard: {uid: a.b/c}\nrows: []\n",
+    )
     code, output = run_build(project)
     assert code == 1
     assert error_lines(output) == [

@@ -22,7 +22,9 @@ UIDS = [
 
 
 @pytest.mark.parametrize("uid", UIDS)
-def test_dashboard_matches_grafana_schema(uid: str, dashboards: dict[str, dict]) -> None:
+def test_dashboard_matches_grafana_schema(
+    uid: str, dashboards: dict[str, dict]
+) -> None:
     errors = dashboard_errors(dashboards[uid], SCHEMAS)
     assert errors == []
 

@@ -43,7 +43,9 @@ def test_alias_bomb(tmp_path: Path) -> None:
         lines.append(f"a{i}: &a{i} [{', '.join([previous] * 9)}]")
     write_manifest(tmp_path, "bomb.yaml", "service: bomb\n" + "\n".join(lines) + "\n")
     result = run_cli(tmp_path)
-    assert_clean_failure(result, "services/bomb.yaml:1:1: error: document expands to more than")
+    assert_clean_failure(
+        result, "services/bomb.yaml:1:1: error: document expands to more than"
+    )
 
 
 def test_large_manifest(tmp_path: Path) -> None:
@@ -58,7 +60,9 @@ def test_large_manifest(tmp_path: Path) -> None:
 
 
 def test_deep_nesting(tmp_path: Path) -> None:
-    write_manifest(tmp_path, "deep.yaml", "service: deep\nx: " + "[" * 5000 + "]" * 5000 + "\n")
+    write_manifest(
+        tmp_path, "deep.yaml", "service: deep\nx: " + "[" * 5000 + "]" * 5000 + "\n"
+    )
     result = run_cli(tmp_path)
     assert_clean_failure(result, "services/deep.yaml:")
     assert "nested" in result.stderr
@@ -69,7 +73,9 @@ def test_binary_bytes(tmp_path: Path) -> None:
     services.mkdir()
     (services / "bin.yaml").write_bytes(b"service: x\n\x00\x01\x02\xff")
     result = run_cli(tmp_path)
-    assert_clean_failure(result, "services/bin.yaml:1:1: error: file contains NUL bytes")
+    assert_clean_failure(
+        result, "services/bin.yaml:1:1: error: file contains NUL bytes"
+    )
 
 
 def test_invalid_utf8(tmp_path: Path) -> None:
@@ -77,7 +83,9 @@ def test_invalid_utf8(tmp_path: Path) -> None:
     services.mkdir()
     (services / "latin.yaml").write_bytes(b"service: x\ntitle: caf\xe9\n")
     result = run_cli(tmp_path)
-    assert_clean_failure(result, "services/latin.yaml:2:11: error: file is not valid UTF-8")
+    assert_clean_failure(
+        result, "services/latin.yaml:2:11: error: file is not valid UTF-8"
+    )
 
 
 def test_symlink_outside_project(tmp_path: Path) -> None:
@@ -87,18 +95,26 @@ def test_symlink_outside_project(tmp_path: Path) -> None:
     (project / "services").mkdir(parents=True)
     (project / "services" / "link.yaml").symlink_to(outside)
     result = run_cli(project)
-    assert_clean_failure(result, "services/link.yaml:1:1: error: manifest is a symbolic link to")
+    assert_clean_failure(
+        result, "services/link.yaml:1:1: error: manifest is a symbolic link to"
+    )
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
 def test_unreadable_file(tmp_path: Path) -> None:
-    path = write_manifest(tmp_path, "secret.yaml", "service: x\n") / "services" / "secret.yaml"
+    path = (
+        write_manifest(tmp_path, "secret.yaml", "service: x\n")
+        / "services"
+        / "secret.yaml"
+    )
     path.chmod(0)
     result = run_cli(tmp_path)
     assert_clean_failure(result, "services/secret.yaml:1:1: error: cannot read file")
 
 
-def test_unreadable_file_as_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreadable_file_as_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Reading fails with an OSError where permissions cannot stop root."""
     from obscompile.load.yaml_source import read_yaml_file
 

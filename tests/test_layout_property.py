@@ -18,7 +18,9 @@ from obscompile.render.grafana import render_dashboard
 ENV = make_environment(Path(__file__).resolve().parents[1] / "templates")
 
 # YAML allows neither control characters nor lone surrogates in a document.
-TITLE = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=8)
+TITLE = st.text(
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=8
+)
 
 panel_strategy = st.fixed_dictionaries(
     {"title": TITLE, "query": st.just("up")},

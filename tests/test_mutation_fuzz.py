@@ -53,7 +53,7 @@ def _replace(value: Any, path: tuple, new: Any, delete: bool = False) -> Any:
 SCALARS = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(-10**6, 10**6),
+    st.integers(-(10**6), 10**6),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=40),
     st.text(alphabet="(){}[]\"'`=~!<>,.:|$ ab_12+-*/%", max_size=60),
@@ -76,7 +76,16 @@ def mutated_manifest(draw: st.DrawFn) -> tuple[str, Any]:
             queries = [p for p in paths if p and p[-1] == "query"]
             if queries:
                 target = draw(st.sampled_from(queries))
-                data = _replace(data, target, draw(st.text(alphabet="(){}[]\"=~!<>,:|$ abc_le+-*/%0123456789", max_size=80)))
+                data = _replace(
+                    data,
+                    target,
+                    draw(
+                        st.text(
+                            alphabet='(){}[]"=~!<>,:|$ abc_le+-*/%0123456789',
+                            max_size=80,
+                        )
+                    ),
+                )
         else:
             data = _replace(data, path, draw(SCALARS))
     return name, data
@@ -95,17 +104,26 @@ def fuzz_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
-def test_mutations_never_crash(fuzz_project: Path, request: pytest.FixtureRequest) -> None:
+def test_mutations_never_crash(
+    fuzz_project: Path, request: pytest.FixtureRequest
+) -> None:
     examples = EXAMPLES * (10 if request.config.getoption("--slow") else 1)
     runner = CliRunner()
 
     @settings(
         max_examples=examples,
         deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.function_scoped_fixture,
+        ],
         database=None,
     )
     @given(mutated_manifest())
@@ -117,7 +135,9 @@ def test_mutations_never_crash(fuzz_project: Path, request: pytest.FixtureReques
             other.unlink()
         try:
             target.write_text(json.dumps(data, ensure_ascii=False, allow_nan=True))
-            result = runner.invoke(main, ["build", "--project", str(fuzz_project)], catch_exceptions=False)
+            result = runner.invoke(
+                main, ["build", "--project", str(fuzz_project)], catch_exceptions=False
+            )
             assert result.exit_code in (0, 1), result.output
             assert "Traceback" not in result.output
             if result.exit_code == 1:

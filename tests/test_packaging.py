@@ -23,13 +23,24 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(
         REPO,
         source,
-        ignore=shutil.ignore_patterns(".git", "out", "node_modules", "__pycache__", "*.egg-info", ".hypothesis"),
+        ignore=shutil.ignore_patterns(
+            ".git", "out", "node_modules", "__pycache__", "*.egg-info", ".hypothesis"
+        ),
     )
     env_dir = base / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", str(source)],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            str(source),
+        ],
         check=True,
         capture_output=True,
     )
@@ -50,14 +61,20 @@ def test_wheel_builds_from_other_folder(installed: Path, tmp_path: Path) -> None
     )
     assert result.returncode == 0, result.stderr
     assert "4 dashboards" in result.stderr
-    dashboard = json.loads((project / "out/grafana/dashboards/auth-server-dashboard.json").read_text())
+    dashboard = json.loads(
+        (project / "out/grafana/dashboards/auth-server-dashboard.json").read_text()
+    )
     assert dashboard["uid"] == "auth-server-dashboard"
 
 
 def test_wheel_contains_templates(installed: Path) -> None:
     code = "import obscompile.render.environment as e; print(e.builtin_templates_dir())"
     result = subprocess.run(
-        [str(installed / "bin" / "python"), "-c", code], capture_output=True, text=True, cwd="/", check=True
+        [str(installed / "bin" / "python"), "-c", code],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        check=True,
     )
     folder = Path(result.stdout.strip())
     assert "site-packages" in str(folder)

@@ -15,7 +15,9 @@ from tests.conftest import write_manifest
 
 SOURCE = {"services/a.yaml": "service: a\ndashbord: {}\n"}
 DIAGNOSTICS = [
-    error(Location("services/a.yaml", 2, 1), 'unknown key "dashbord"', "manifest/schema"),
+    error(
+        Location("services/a.yaml", 2, 1), 'unknown key "dashbord"', "manifest/schema"
+    ),
     warning(Location("services/a.yaml", 1, 10), "odd, 100%: yes", "x/y"),
 ]
 
@@ -38,8 +40,22 @@ def test_text_color_only_when_asked() -> None:
 
 def test_json_format() -> None:
     assert json.loads(format_json(DIAGNOSTICS, SOURCE)) == [
-        {"file": "services/a.yaml", "line": 2, "column": 1, "severity": "error", "message": 'unknown key "dashbord"', "check": "manifest/schema"},
-        {"file": "services/a.yaml", "line": 1, "column": 10, "severity": "warning", "message": "odd, 100%: yes", "check": "x/y"},
+        {
+            "file": "services/a.yaml",
+            "line": 2,
+            "column": 1,
+            "severity": "error",
+            "message": 'unknown key "dashbord"',
+            "check": "manifest/schema",
+        },
+        {
+            "file": "services/a.yaml",
+            "line": 1,
+            "column": 10,
+            "severity": "warning",
+            "message": "odd, 100%: yes",
+            "check": "x/y",
+        },
     ]
 
 
@@ -51,7 +67,11 @@ def test_github_format() -> None:
 
 
 def test_check_command_writes_nothing(project: Path) -> None:
-    write_manifest(project, "a.yaml", "service: a\nrows: [{title: R, panels: [{title: p, query: up}]}]\n")
+    write_manifest(
+        project,
+        "a.yaml",
+        "service: a\nrows: [{title: R, panels: [{title: p, query: up}]}]\n",
+    )
     result = CliRunner().invoke(main, ["check", "--project", str(project)])
     assert result.exit_code == 0, result.output
     assert not (project / "out").exists()
@@ -59,7 +79,9 @@ def test_check_command_writes_nothing(project: Path) -> None:
 
 def test_check_command_json(project: Path) -> None:
     write_manifest(project, "a.yaml", "service: a\ndashbord: {}\n")
-    result = CliRunner().invoke(main, ["check", "--project", str(project), "--format", "json"])
+    result = CliRunner().invoke(
+        main, ["check", "--project", str(project), "--format", "json"]
+    )
     assert result.exit_code == 1
     (item,) = json.loads(result.stdout)
     assert (item["line"], item["column"], item["check"]) == (2, 1, "manifest/schema")

@@ -38,12 +38,16 @@ def _rows(dashboard: dict) -> list[tuple[dict, list[dict]]]:
     return rows
 
 
-def _find(dashboards: dict[str, dict], service: str, row_index: int, title: str) -> dict:
+def _find(
+    dashboards: dict[str, dict], service: str, row_index: int, title: str
+) -> dict:
     uid = DASHBOARDS[service].uid
     row, panels = _rows(dashboards[uid])[row_index]
     assert row["title"] == DASHBOARDS[service].rows[row_index].title
     matches = [p for p in panels if p["title"] == title]
-    assert len(matches) == 1, f"{title!r} not found exactly once in row {row['title']!r}"
+    assert len(matches) == 1, (
+        f"{title!r} not found exactly once in row {row['title']!r}"
+    )
     return matches[0]
 
 
@@ -51,7 +55,9 @@ def _find(dashboards: dict[str, dict], service: str, row_index: int, title: str)
 def test_panel_count(service: str, count: int, dashboards: dict[str, dict]) -> None:
     rows = _rows(dashboards[DASHBOARDS[service].uid])
     assert sum(len(panels) for _, panels in rows) == count
-    assert [row["title"] for row, _ in rows] == [r.title for r in DASHBOARDS[service].rows]
+    assert [row["title"] for row, _ in rows] == [
+        r.title for r in DASHBOARDS[service].rows
+    ]
 
 
 @pytest.mark.parametrize(("service", "row_index", "expected"), CASES)
@@ -87,7 +93,9 @@ def test_panel_matches_spec(service, row_index, expected, dashboards) -> None:
         assert stacking == ("normal" if key in STACKED_PANELS else "none")
     if panel["type"] == "stat":
         color_mode = panel["options"]["colorMode"]
-        assert color_mode == ("background" if key in BACKGROUND_COLORED_PANELS else "value")
+        assert color_mode == (
+            "background" if key in BACKGROUND_COLORED_PANELS else "value"
+        )
 
 
 @pytest.mark.parametrize(("service", "row_index", "expected"), CASES)

@@ -83,7 +83,9 @@ def test_refuses_paths_outside(tmp_path: Path) -> None:
 def test_build_check_reports_stale(tmp_path: Path) -> None:
     project = tmp_path / "project"
     (project / "services").mkdir(parents=True)
-    (project / "services" / "a.yaml").write_text("service: a\nrows: [{title: R, panels: [{title: p, query: up}]}]\n")
+    (project / "services" / "a.yaml").write_text(
+        "service: a\nrows: [{title: R, panels: [{title: p, query: up}]}]\n"
+    )
     runner = CliRunner()
     args = ["build", "--project", str(project)]
     result = runner.invoke(main, [*args, "--check"])
@@ -96,7 +98,9 @@ def test_build_check_reports_stale(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
 
     dashboard = project / "out/grafana/dashboards/a.json"
-    dashboard.write_text(dashboard.read_text().replace('"title": "p"', '"title": "edited"'))
+    dashboard.write_text(
+        dashboard.read_text().replace('"title": "p"', '"title": "edited"')
+    )
     result = runner.invoke(main, [*args, "--check"])
     assert result.exit_code == 1
     assert "grafana/dashboards/a.json: differs from a fresh build" in result.output
@@ -141,7 +145,9 @@ def test_killed_build_leaves_old_or_new(tmp_path: Path) -> None:
     script.write_text(KILLER)
     for stop_at in (1, 25, 50):
         ready = tmp_path / f"ready-{stop_at}"
-        process = subprocess.Popen([sys.executable, str(script), str(out), str(stop_at), str(ready)])
+        process = subprocess.Popen(
+            [sys.executable, str(script), str(out), str(stop_at), str(ready)]
+        )
         deadline = time.monotonic() + 30
         while not ready.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -171,10 +177,13 @@ def test_concurrent_builds_stay_consistent(tmp_path: Path) -> None:
     script = tmp_path / "writer.py"
     script.write_text(CONCURRENT)
     processes = [
-        subprocess.Popen([sys.executable, str(script), str(out), tag]) for tag in ("a", "b")
+        subprocess.Popen([sys.executable, str(script), str(out), tag])
+        for tag in ("a", "b")
     ]
     for process in processes:
         assert process.wait(timeout=120) == 0
     contents = {p.read_text() for p in out.glob("f*.json")}
     assert len(contents) == 1
-    assert json.loads((out / RECORD).read_text())["files"] == sorted(f"f{i}.json" for i in range(20))
+    assert json.loads((out / RECORD).read_text())["files"] == sorted(
+        f"f{i}.json" for i in range(20)
+    )

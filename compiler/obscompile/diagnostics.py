@@ -29,7 +29,12 @@ class Diagnostic:
     check: str
 
     def sort_key(self) -> tuple:
-        return (self.location.file, self.location.line, self.location.column, self.message)
+        return (
+            self.location.file,
+            self.location.line,
+            self.location.column,
+            self.message,
+        )
 
     def __str__(self) -> str:
         return f"{self.location}: {self.severity}: {self.message} [{self.check}]"

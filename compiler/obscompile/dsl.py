@@ -207,7 +207,11 @@ def thresholds(text: str | Mapping[str, Any]) -> Thresholds:
     """Parse threshold shorthand ("<1% Green, 1-5% Yellow, >5% Red") or the mapping form."""
     location = caller_location()
     try:
-        parsed = parse_shorthand(text) if isinstance(text, str) else parse_structured(dict(text))
+        parsed = (
+            parse_shorthand(text)
+            if isinstance(text, str)
+            else parse_structured(dict(text))
+        )
     except ThresholdError as exc:
         raise DSLError(str(exc), location) from None
     return attrs.evolve(parsed, location=location)
@@ -263,10 +267,14 @@ def panel(
         raise DSLError(f'panel "{title}" needs a query string, not {query!r}', location)
     kind = PanelType(_choice(type, [t.value for t in PanelType], "panel type"))
     if color_mode is not None:
-        _choice(color_mode, ["value", "background", "background_solid", "none"], "color_mode")
+        _choice(
+            color_mode,
+            ["value", "background", "background_solid", "none"],
+            "color_mode",
+        )
     if width is not None and not 1 <= width <= 24:
         raise DSLError(f"width {width} is outside 1..24", location)
-    parsed = thresholds
+    parsed: Thresholds | None = thresholds if isinstance(thresholds, Thresholds) else None
     if thresholds is not None and not isinstance(thresholds, Thresholds):
         try:
             parsed = (
@@ -307,7 +315,12 @@ def row(title: str, panels: Sequence[Panel] = (), collapsed: bool = False) -> Ro
     for item in panels:
         if not isinstance(item, Panel):
             raise _fail(f'row "{title}" got {type(item).__name__}, not a panel')
-    return Row(title=title, panels=tuple(panels), collapsed=collapsed, location=caller_location())
+    return Row(
+        title=title,
+        panels=tuple(panels),
+        collapsed=collapsed,
+        location=caller_location(),
+    )
 
 
 def override(row_value: Row, *panels: Panel | Mapping[str, Any]) -> Row:
@@ -370,14 +383,18 @@ def service(
     service_name = key or service_key(name)
     if not service_name:
         raise DSLError(
-            f'cannot derive an identifier from service "{name}"; pass key="..."', location
+            f'cannot derive an identifier from service "{name}"; pass key="..."',
+            location,
         )
     jobs = (scrape,) if isinstance(scrape, ScrapeJob) else tuple(scrape)
     catalog: list[Metric] = []
     for item in metrics:
         catalog.extend([item] if isinstance(item, Metric) else item)
+    dashboard_value: Dashboard | None
     if rows and dashboard is None:
-        dashboard_value = Dashboard(uid=derive_uid(name), title=title or name, location=location)
+        dashboard_value = Dashboard(
+            uid=derive_uid(name), title=title or name, location=location
+        )
     else:
         dashboard_value = dashboard
     result = Service(
@@ -387,8 +404,12 @@ def service(
         scrape_jobs=jobs,
         metrics=tuple(catalog),
         rows=tuple(rows),
-        runtime=Runtime(_choice(runtime, ["python", "nodejs"], "runtime")) if runtime else None,
-        alerts=AlertSettings(for_=_duration(alert_for, "alert_for"), labels=_pairs(alert_labels)),
+        runtime=Runtime(_choice(runtime, ["python", "nodejs"], "runtime"))
+        if runtime
+        else None,
+        alerts=AlertSettings(
+            for_=_duration(alert_for, "alert_for"), labels=_pairs(alert_labels)
+        ),
         location=location,
     )
     collected = _collector.get()
@@ -425,7 +446,11 @@ class Block:
 
     @property
     def required(self) -> list[str]:
-        return [n for n, p in self.parameters.items() if p.default is inspect.Parameter.empty]
+        return [
+            n
+            for n, p in self.parameters.items()
+            if p.default is inspect.Parameter.empty
+        ]
 
 
 BLOCKS: dict[str, Block] = {}

@@ -11,8 +11,12 @@ import attrs
 import promql_parser as pp
 
 # Grafana replaces these before a query reaches Prometheus; the parser needs a value.
-_GRAFANA_RANGES = re.compile(r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}")
-_GRAFANA_VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::[a-z]+)?\}|\$[A-Za-z_][A-Za-z0-9_]*")
+_GRAFANA_RANGES = re.compile(
+    r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}"
+)
+_GRAFANA_VARIABLE = re.compile(
+    r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::[a-z]+)?\}|\$[A-Za-z_][A-Za-z0-9_]*"
+)
 
 RANGE_FUNCTIONS = frozenset(
     {"rate", "irate", "increase", "delta", "idelta", "deriv", "resets", "changes"}
@@ -48,7 +52,10 @@ def _error_offset(query: str, message: str) -> int:
             elif char == ")" and depth_stack:
                 depth_stack.pop()
         return depth_stack[0] if depth_stack else 0
-    if "unclosed left brace" in message or "unexpected end of input inside braces" in message:
+    if (
+        "unclosed left brace" in message
+        or "unexpected end of input inside braces" in message
+    ):
         return max(query.rfind("{"), 0)
     if "unclosed left bracket" in message:
         return max(query.rfind("["), 0)
@@ -69,7 +76,9 @@ def parse(query: str) -> pp.Expr:
     except ValueError as exc:
         message = str(exc)
         raise QueryError(message, _error_offset(query, message)) from None
-    except BaseException as exc:  # the Rust extension raises PanicException on odd input
+    except (
+        BaseException
+    ) as exc:  # the Rust extension raises PanicException on odd input
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
         raise QueryError(f"cannot parse query: {exc}") from None
@@ -126,7 +135,9 @@ def match_operator(matcher: pp.Matcher) -> str:
 def matcher_values(selector: pp.VectorSelector, label: str) -> list[tuple[str, str]]:
     """Return `(operator, value)` for each matcher on `label`."""
     return [
-        (match_operator(m), m.value) for m in selector.matchers.matchers if m.name == label
+        (match_operator(m), m.value)
+        for m in selector.matchers.matchers
+        if m.name == label
     ]
 
 
@@ -169,7 +180,9 @@ def output_labels(node: pp.Expr) -> OutputLabels:
             return inner
         if modifier is None:
             names: tuple[str, ...] = ()
-            if str(node.op) == "count_values" and isinstance(node.param, pp.StringLiteral):
+            if str(node.op) == "count_values" and isinstance(
+                node.param, pp.StringLiteral
+            ):
                 names = (node.param.val,)
             return OutputLabels(names=names)
         if modifier.type == pp.AggModifierType.By:
@@ -177,7 +190,11 @@ def output_labels(node: pp.Expr) -> OutputLabels:
         return attrs.evolve(inner.without(*modifier.labels))
     if isinstance(node, pp.Call):
         name = node.func.name
-        vectors = [a for a in node.args if not isinstance(strip_parens(a), pp.NumberLiteral | pp.StringLiteral)]
+        vectors = [
+            a
+            for a in node.args
+            if not isinstance(strip_parens(a), pp.NumberLiteral | pp.StringLiteral)
+        ]
         if name == "histogram_quantile" and vectors:
             return output_labels(vectors[-1]).without("le")
         if name in ("vector", "time", "scalar"):
@@ -195,14 +212,19 @@ def output_labels(node: pp.Expr) -> OutputLabels:
         if lhs_scalar and not rhs_scalar:
             return output_labels(node.rhs)
         side = output_labels(node.lhs)
-        modifier = node.modifier
-        matching = modifier.matching if modifier is not None else None
-        card = str(modifier.card) if modifier is not None else ""
+        bin_modifier = node.modifier
+        matching = bin_modifier.matching if bin_modifier is not None else None
+        card = str(bin_modifier.card) if bin_modifier is not None else ""
         if matching is not None and "OneToMany" in card:
             side = output_labels(node.rhs)
-        if matching is not None and "OneToOne" in card and matching.type == pp.LabelModifierType.Include:
-            if not side.open:
-                return OutputLabels(names=tuple(n for n in side.names if n in matching.labels))
+        if (
+            matching is not None
+            and "OneToOne" in card
+            and matching.type == pp.LabelModifierType.Include
+        ) and not side.open:
+            return OutputLabels(
+                names=tuple(n for n in side.names if n in matching.labels)
+            )
         return side
     if isinstance(node, pp.SubqueryExpr | pp.UnaryExpr):
         return output_labels(node.expr)

@@ -29,7 +29,9 @@ def http_metrics(buckets: Sequence[float] = DEFAULT_BUCKETS) -> list[Metric]:
             HTTP_LABELS,
             buckets,
         ),
-        dsl.gauge("http_requests_in_progress", "HTTP requests currently being processed"),
+        dsl.gauge(
+            "http_requests_in_progress", "HTTP requests currently being processed"
+        ),
     ]
 
 

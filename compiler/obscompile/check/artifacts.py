@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import promql_parser as pp
 from ruamel.yaml import YAML
@@ -24,7 +25,7 @@ from obscompile.model.service import Service
 _VIEW_PANEL = re.compile(r"/d/(?P<uid>[A-Za-z0-9_-]+)\?viewPanel=(?P<id>\d+)$")
 
 
-def _yaml(text: str) -> object:
+def _yaml(text: str) -> Any:
     return YAML(typ="safe", pure=True).load(text)
 
 
@@ -113,7 +114,9 @@ def _panel_location(service: Service | None, panel_id: str | None) -> Location:
     return service.location
 
 
-def check_artifacts(services: Sequence[Service], files: Mapping[str, str]) -> list[Diagnostic]:
+def check_artifacts(
+    services: Sequence[Service], files: Mapping[str, str]
+) -> list[Diagnostic]:
     """Compare rules with dashboards and scrape jobs; return what does not line up."""
     diagnostics: list[Diagnostic] = []
     panels = _dashboard_panels(files)
@@ -141,7 +144,11 @@ def check_artifacts(services: Sequence[Service], files: Mapping[str, str]) -> li
             where = _panel_location(service, panel_id)
             if uid is None or panel_id is None:
                 continue
-            if uid not in panels or not str(panel_id).isdigit() or int(panel_id) not in panels[uid]:
+            if (
+                uid not in panels
+                or not str(panel_id).isdigit()
+                or int(panel_id) not in panels[uid]
+            ):
                 diagnostics.append(
                     error(
                         where,
@@ -153,7 +160,9 @@ def check_artifacts(services: Sequence[Service], files: Mapping[str, str]) -> li
                 continue
             url = annotations.get("dashboard_url", "")
             match = _VIEW_PANEL.search(url)
-            if url and (match is None or (match["uid"], match["id"]) != (uid, str(panel_id))):
+            if url and (
+                match is None or (match["uid"], match["id"]) != (uid, str(panel_id))
+            ):
                 diagnostics.append(
                     error(
                         where,
@@ -162,16 +171,19 @@ def check_artifacts(services: Sequence[Service], files: Mapping[str, str]) -> li
                         "artifacts/alert-link",
                     )
                 )
-        elif "record" in rule and rule["record"] not in read:
-            if canonical(rule["expr"], drop_job_grouping=True) not in recorded_panels:
-                diagnostics.append(
-                    warning(
-                        service.location if service else Location(rule_file, 1, 1),
-                        f'recording rule "{rule["record"]}" is not read by any alert, rule '
-                        "or panel",
-                        "artifacts/unused-recording",
-                    )
+        elif (
+            "record" in rule
+            and rule["record"] not in read
+            and canonical(rule["expr"], drop_job_grouping=True) not in recorded_panels
+        ):
+            diagnostics.append(
+                warning(
+                    service.location if service else Location(rule_file, 1, 1),
+                    f'recording rule "{rule["record"]}" is not read by any alert, rule '
+                    "or panel",
+                    "artifacts/unused-recording",
                 )
+            )
 
     if config is not None:
         # A service without scrape jobs is scraped by a configuration obscompile does

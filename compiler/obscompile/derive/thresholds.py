@@ -48,7 +48,9 @@ def compact_number(value: float | None) -> float | int | None:
     return value
 
 
-def _steps(bands: tuple[Band, ...], unit: str, capacity: float | None) -> tuple[Step, ...]:
+def _steps(
+    bands: tuple[Band, ...], unit: str, capacity: float | None
+) -> tuple[Step, ...]:
     steps = []
     for band in bands:
         value = None if band.lower is None else convert(band.lower, unit, capacity)

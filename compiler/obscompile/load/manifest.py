@@ -85,7 +85,8 @@ class _Reader:
             )
             key = f"svc-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
         rows = tuple(
-            self.row(row, ("rows", index)) for index, row in enumerate(data.get("rows") or [])
+            self.row(row, ("rows", index))
+            for index, row in enumerate(data.get("rows") or [])
         )
         dashboard = self.dashboard(data, name) if rows or "dashboard" in data else None
         alerts = data.get("alerts") or {}
@@ -218,21 +219,31 @@ class _Reader:
         if found is None:
             hint = suggest(name, sorted(dsl.BLOCKS))
             self.diagnostics.append(
-                error(self.at((*path, "use")), f'unknown block "{name}"{hint}', "manifest/block")
+                error(
+                    self.at((*path, "use")),
+                    f'unknown block "{name}"{hint}',
+                    "manifest/block",
+                )
             )
             return None
         parameters = data.get("with") or {}
         problem = dsl.block_parameter_problem(found, parameters)
         if problem:
             unknown = [p for p in parameters if p not in found.parameters]
-            where = self.key_at((*path, "with", unknown[0])) if unknown else self.at(path)
+            where = (
+                self.key_at((*path, "with", unknown[0])) if unknown else self.at(path)
+            )
             self.diagnostics.append(error(where, problem, "manifest/block"))
             return None
         try:
             return found.function(**parameters)
         except (dsl.DSLError, TypeError, ValueError) as exc:
             self.diagnostics.append(
-                error(self.at((*path, "use")), f'block "{name}" failed: {exc}', "manifest/block")
+                error(
+                    self.at((*path, "use")),
+                    f'block "{name}" failed: {exc}',
+                    "manifest/block",
+                )
             )
             return None
 
@@ -251,7 +262,8 @@ class _Reader:
             )
             return Row(title=data["use"], location=location)
         panels = [
-            attrs.evolve(panel, location=location, locations={}) for panel in produced.panels
+            attrs.evolve(panel, location=location, locations={})
+            for panel in produced.panels
         ]
         for index, change in enumerate(data.get("panels") or []):
             change_path = (*path, "panels", index)

@@ -62,7 +62,9 @@ def manifest_files(services_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
     return files, diagnostics
 
 
-def load_manifest_file(path: Path, name: str) -> tuple[Service | None, list[Diagnostic], str]:
+def load_manifest_file(
+    path: Path, name: str
+) -> tuple[Service | None, list[Diagnostic], str]:
     """Load one manifest; the service is None when the file has errors that stop it."""
     source, diagnostics = read_yaml_file(path, name)
     if source is None:
@@ -90,7 +92,9 @@ def load_project(services_dir: Path, blocks_dir: Path | None = None) -> LoadResu
 
     if not services_dir.is_dir():
         location = Location(display_name(services_dir), 1, 1)
-        return LoadResult((), (error(location, "services folder not found", "io/read"),), {})
+        return LoadResult(
+            (), (error(location, "services folder not found", "io/read"),), {}
+        )
     registered = dict(dsl.BLOCKS)
     try:
         diagnostics = load_block_modules(blocks_dir) if blocks_dir is not None else []

@@ -29,11 +29,23 @@ SCRAPE_JOB = {
     "additionalProperties": False,
     "required": ["job"],
     "properties": {
-        "job": {**NAME, "description": "The scrape job_name; queries match it as job=\"...\"."},
-        "targets": {**STRING_LIST, "description": "host:port pairs; default <job>:<port>."},
+        "job": {
+            **NAME,
+            "description": 'The scrape job_name; queries match it as job="...".',
+        },
+        "targets": {
+            **STRING_LIST,
+            "description": "host:port pairs; default <job>:<port>.",
+        },
         "port": {"type": "integer", "description": "The port of the default target."},
-        "path": {"type": "string", "description": "The metrics path, default /metrics."},
-        "interval": {**DURATION, "description": "scrape_interval; default the global one."},
+        "path": {
+            "type": "string",
+            "description": "The metrics path, default /metrics.",
+        },
+        "interval": {
+            **DURATION,
+            "description": "scrape_interval; default the global one.",
+        },
         "timeout": {**DURATION, "description": "scrape_timeout; at most the interval."},
         "scheme": {"enum": ["http", "https"]},
         "labels": {
@@ -55,7 +67,11 @@ METRIC = {
                 "type": {"enum": ["counter", "gauge", "histogram", "summary", "info"]},
                 "help": {"type": "string"},
                 "labels": {"type": "array", "items": NAME},
-                "buckets": {"type": "array", "items": {"type": "number"}, "minItems": 1},
+                "buckets": {
+                    "type": "array",
+                    "items": {"type": "number"},
+                    "minItems": 1,
+                },
             },
         },
     ],
@@ -84,7 +100,10 @@ THRESHOLDS = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "text": {"type": "string", "description": "Shorthand, as a string form."},
+                "text": {
+                    "type": "string",
+                    "description": "Shorthand, as a string form.",
+                },
                 "unit": {
                     "type": "string",
                     "description": "Unit of bare numbers in steps (ms, s, %).",
@@ -133,7 +152,10 @@ PANEL_ALERT = {
                     "type": "boolean",
                     "description": "Also alert on the yellow band, with severity warning.",
                 },
-                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "labels": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                },
             },
         },
     ]
@@ -146,10 +168,23 @@ PANEL = {
     "properties": {
         "title": {"type": "string", "minLength": 1},
         "description": {"type": "string"},
-        "type": {"enum": [t.value for t in PanelType], "description": "Default timeseries."},
-        "query": {"type": "string", "minLength": 1, "description": "PromQL, kept unchanged."},
-        "unit": {"type": "string", "description": "A Grafana unit id; derived when absent."},
-        "legend": {"type": "string", "description": "legendFormat; derived when absent."},
+        "type": {
+            "enum": [t.value for t in PanelType],
+            "description": "Default timeseries.",
+        },
+        "query": {
+            "type": "string",
+            "minLength": 1,
+            "description": "PromQL, kept unchanged.",
+        },
+        "unit": {
+            "type": "string",
+            "description": "A Grafana unit id; derived when absent.",
+        },
+        "legend": {
+            "type": "string",
+            "description": "legendFormat; derived when absent.",
+        },
         "thresholds": THRESHOLDS,
         "capacity": {
             "type": "number",
@@ -166,7 +201,10 @@ PANEL = {
         "max": {"type": "number"},
         "width": {"type": "integer", "minimum": 1, "maximum": 24},
         "height": {"type": "integer", "minimum": 1},
-        "instant": {"type": "boolean", "description": "Query one instant, not a range."},
+        "instant": {
+            "type": "boolean",
+            "description": "Query one instant, not a range.",
+        },
         "record": {
             "type": "boolean",
             "description": "Record the query as a recording rule (true), or never (false).",
@@ -218,13 +256,19 @@ DASHBOARD = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "uid": {"type": "string", "description": "At most 40 characters of [A-Za-z0-9_-]."},
+        "uid": {
+            "type": "string",
+            "description": "At most 40 characters of [A-Za-z0-9_-].",
+        },
         "title": {"type": "string"},
         "description": {"type": "string"},
         "tags": STRING_LIST,
         "folder": {"type": "string", "description": "Grafana folder title."},
         "refresh": {"type": "string"},
-        "time": {"type": "string", "description": "Start of the default time range: now-6h."},
+        "time": {
+            "type": "string",
+            "description": "Start of the default time range: now-6h.",
+        },
         "timezone": {"type": "string"},
         "id": {"description": "Ignored: Grafana assigns dashboard ids per instance."},
         "version": {"description": "Ignored: Grafana assigns versions on save."},
@@ -239,7 +283,11 @@ MANIFEST: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["service"],
     "properties": {
-        "service": {"type": "string", "minLength": 1, "description": "The service's name."},
+        "service": {
+            "type": "string",
+            "minLength": 1,
+            "description": "The service's name.",
+        },
         "service_key": {
             "type": "string",
             "pattern": r"^[a-z0-9][a-z0-9_-]*$",
@@ -255,7 +303,10 @@ MANIFEST: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 "for": DURATION,
-                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "labels": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                },
             },
         },
         "metrics": {

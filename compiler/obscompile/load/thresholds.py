@@ -26,7 +26,13 @@ import attrs
 
 from obscompile.diagnostics import Diagnostic, error
 from obscompile.model.location import Location
-from obscompile.model.threshold import Band, Quantity, SeriesThreshold, Thresholds, ValueMapping
+from obscompile.model.threshold import (
+    Band,
+    Quantity,
+    SeriesThreshold,
+    Thresholds,
+    ValueMapping,
+)
 
 CHECK = "thresholds/syntax"
 
@@ -53,8 +59,16 @@ def _quantity(name: str) -> str:
 
 
 _ITEM_PATTERNS = [
-    ("below", re.compile(rf"^<\s*{_quantity('a')}\s+(?:(?P<capacity>[a-z_]+)\s+)?{_COLOR}$")),
-    ("from", re.compile(rf"^>=?\s*{_quantity('a')}\s+(?:(?P<capacity>[a-z_]+)\s+)?{_COLOR}$")),
+    (
+        "below",
+        re.compile(rf"^<\s*{_quantity('a')}\s+(?:(?P<capacity>[a-z_]+)\s+)?{_COLOR}$"),
+    ),
+    (
+        "from",
+        re.compile(
+            rf"^>=?\s*{_quantity('a')}\s+(?:(?P<capacity>[a-z_]+)\s+)?{_COLOR}$"
+        ),
+    ),
     ("range", re.compile(rf"^{_quantity('a')}\s*-\s*{_quantity('b')}\s+{_COLOR}$")),
     ("mapping", re.compile(rf"^{_quantity('a')}\s*=\s*{_COLOR}$")),
     ("point", re.compile(rf"^{_quantity('a')}\s+{_COLOR}$")),
@@ -148,7 +162,12 @@ def _fill_units(items: list[_Item]) -> list[_Item]:
                 a = Quantity(a.number, previous_unit or b.unit)
             if b.unit is None and a.unit is not None:
                 b = Quantity(b.number, a.unit)
-        elif a and a.unit is None and previous_unit is not None and item.kind != "mapping":
+        elif (
+            a
+            and a.unit is None
+            and previous_unit is not None
+            and item.kind != "mapping"
+        ):
             a = Quantity(a.number, previous_unit)
         last = b or a
         if last and last.unit:
@@ -158,7 +177,15 @@ def _fill_units(items: list[_Item]) -> list[_Item]:
 
 
 # Sort keys: seconds for time units, raw numbers otherwise.
-_TIME_FACTORS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_TIME_FACTORS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+}
 
 
 def comparable(quantity: Quantity | None, default: float) -> float:
@@ -227,7 +254,9 @@ def _bands(items: list[_Item], text: str) -> tuple[Band, ...]:
                 f'end with a band such as ">{upper} Red"',
                 item.offset,
             )
-        bands.append(Band(color=item.color or "green", lower=None if index == 0 else lower))
+        bands.append(
+            Band(color=item.color or "green", lower=None if index == 0 else lower)
+        )
     return tuple(bands)
 
 
@@ -243,7 +272,9 @@ def parse_shorthand(text: str) -> Thresholds:
         for item in items:
             assert item.series is not None and item.a is not None
             if item.series in seen:
-                raise ThresholdError(f'series "{item.series}" is listed twice', item.offset)
+                raise ThresholdError(
+                    f'series "{item.series}" is listed twice', item.offset
+                )
             seen.add(item.series)
             series.append(
                 SeriesThreshold(item.series, (Band("green"), Band("red", lower=item.a)))
@@ -260,9 +291,9 @@ def parse_shorthand(text: str) -> Thresholds:
             seen_values.add(item.a.number)
             mappings.append(ValueMapping(item.a.number, item.color, ""))
         ordered = sorted(mappings, key=lambda m: m.value)
-        bands = [Band(ordered[0].color)]
-        bands += [Band(m.color, lower=Quantity(m.value)) for m in ordered[1:]]
-        return Thresholds(text=text, bands=tuple(bands), mappings=tuple(ordered))
+        mapped = [Band(ordered[0].color)]
+        mapped += [Band(m.color, lower=Quantity(m.value)) for m in ordered[1:]]
+        return Thresholds(text=text, bands=tuple(mapped), mappings=tuple(ordered))
 
     if "series" in kinds or "mapping" in kinds:
         bad = next(item for item in items if item.kind in ("series", "mapping"))
@@ -276,10 +307,13 @@ def parse_shorthand(text: str) -> Thresholds:
         item = items[0]
         capacity = item.capacity
         if item.kind == "below":
-            bands: tuple[Band, ...] = (Band(item.color or "green"), Band("red", lower=item.a))
+            single: tuple[Band, ...] = (
+                Band(item.color or "green"),
+                Band("red", lower=item.a),
+            )
         else:
-            bands = (Band("red"), Band(item.color or "green", lower=item.a))
-        return Thresholds(text=text, bands=bands, capacity_of=capacity)
+            single = (Band("red"), Band(item.color or "green", lower=item.a))
+        return Thresholds(text=text, bands=single, capacity_of=capacity)
 
     capacities = {item.capacity for item in items if item.capacity}
     return Thresholds(
@@ -296,17 +330,16 @@ def _step_quantity(value: Any, unit: str | None, offset: int) -> Quantity:
         return Quantity(float(value), unit)
     match = re.fullmatch(_quantity("a"), str(value).strip())
     if not match:
-        raise ThresholdError(f'cannot read step value "{value}"; write a number such as 0.5 or 500ms')
+        raise ThresholdError(
+            f'cannot read step value "{value}"; write a number such as 0.5 or 500ms'
+        )
     quantity = _number(match, "a")
     return quantity if quantity.unit else Quantity(quantity.number, unit)
 
 
 def parse_structured(data: dict[str, Any]) -> Thresholds:
     """Build thresholds from the mapping form (`steps`, `series`, `mappings`, `unit`)."""
-    if "text" in data:
-        parsed = parse_shorthand(data["text"])
-    else:
-        parsed = Thresholds(text="")
+    parsed = parse_shorthand(data["text"]) if "text" in data else Thresholds(text="")
     unit = data.get("unit")
     bands = list(parsed.bands)
     if "steps" in data:
@@ -318,14 +351,18 @@ def parse_structured(data: dict[str, Any]) -> Thresholds:
             color = _color(step["color"], 0)
             if index == 0:
                 if step.get("value") is not None:
-                    raise ThresholdError("the first step is the base and takes no value")
+                    raise ThresholdError(
+                        "the first step is the base and takes no value"
+                    )
                 bands.append(Band(color))
                 continue
             if step.get("value") is None:
                 raise ThresholdError(f"step {index + 1} needs a value")
             lower = _step_quantity(step["value"], unit, 0)
             if comparable(lower, 0) <= previous:
-                raise ThresholdError("steps must be in strictly ascending order of value")
+                raise ThresholdError(
+                    "steps must be in strictly ascending order of value"
+                )
             previous = comparable(lower, 0)
             bands.append(Band(color, lower=lower))
     series = list(parsed.series)
@@ -335,7 +372,11 @@ def parse_structured(data: dict[str, Any]) -> Thresholds:
     mappings = list(parsed.mappings)
     for mapping in data.get("mappings") or []:
         mappings.append(
-            ValueMapping(float(mapping["value"]), _color(mapping["color"], 0), mapping.get("text", ""))
+            ValueMapping(
+                float(mapping["value"]),
+                _color(mapping["color"], 0),
+                mapping.get("text", ""),
+            )
         )
     if mappings and "steps" not in data and not parsed.bands:
         ordered = sorted(mappings, key=lambda m: m.value)
@@ -362,6 +403,10 @@ def read_thresholds(
         else:
             parsed = parse_structured(value)
     except ThresholdError as exc:
-        at = location.shifted(quote_offset + exc.offset) if isinstance(value, str) else location
+        at = (
+            location.shifted(quote_offset + exc.offset)
+            if isinstance(value, str)
+            else location
+        )
         return None, [error(at, str(exc), CHECK)]
     return attrs.evolve(parsed, location=location), []

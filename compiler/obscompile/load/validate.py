@@ -47,7 +47,11 @@ def dotted(path: JsonPath) -> str:
     """Render a value path as `rows[0].panels[2].query`."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        text += (
+            f"[{part}]"
+            if isinstance(part, int)
+            else (f".{part}" if text else str(part))
+        )
     return text or "the manifest"
 
 
@@ -85,14 +89,23 @@ def _leaf_errors(err: ValidationError) -> Iterator[ValidationError]:
         yield err
         return
     branches = err.validator_value
-    matching = [i for i, branch in enumerate(branches) if _branch_matches_type(branch, err.instance)]
+    matching = [
+        i
+        for i, branch in enumerate(branches)
+        if _branch_matches_type(branch, err.instance)
+    ]
     if len(matching) > 1 and isinstance(err.instance, dict):
         with_required = [
-            i for i in matching if set(branches[i].get("required", ())) <= set(err.instance)
+            i
+            for i in matching
+            if set(branches[i].get("required", ())) <= set(err.instance)
         ]
         matching = with_required or matching
     if len(matching) > 1:
-        counts = {i: sum(1 for sub in err.context if sub.schema_path[0] == i) for i in matching}
+        counts = {
+            i: sum(1 for sub in err.context if sub.schema_path[0] == i)
+            for i in matching
+        }
         fewest = min(counts.values())
         matching = [i for i in matching if counts[i] == fewest][:1]
     if len(matching) == 1:
@@ -127,10 +140,18 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
         choices = [str(c) for c in err.validator_value]
         value = str(err.instance)
         hint = suggest(value, choices) if isinstance(err.instance, str) else ""
-        return path, f'{where} "{value}" is not one of {", ".join(choices)}{hint}', False
+        return (
+            path,
+            f'{where} "{value}" is not one of {", ".join(choices)}{hint}',
+            False,
+        )
     if kind == "anyOf":
         options = [t for branch in err.validator_value for t in _expected_types(branch)]
-        return path, f"{where} must be {' or '.join(options)}, not {describe(err.instance)}", False
+        return (
+            path,
+            f"{where} must be {' or '.join(options)}, not {describe(err.instance)}",
+            False,
+        )
     if kind == "pattern":
         pattern_hint = err.schema.get("description") or f"match {err.validator_value}"
         return path, f'{where} "{err.instance}" is invalid: {pattern_hint}', False
@@ -139,8 +160,16 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
     if kind in ("minLength", "minItems"):
         return path, f"{where} must not be empty", False
     if kind in ("minimum", "maximum", "exclusiveMinimum"):
-        bound = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "above"}[kind]
-        return path, f"{where} must be {bound} {err.validator_value}, not {err.instance}", False
+        bound = {
+            "minimum": "at least",
+            "maximum": "at most",
+            "exclusiveMinimum": "above",
+        }[kind]
+        return (
+            path,
+            f"{where} must be {bound} {err.validator_value}, not {err.instance}",
+            False,
+        )
     return path, f"{where}: {err.message}", False
 
 

@@ -82,7 +82,11 @@ class _Builder:
         if isinstance(node, MappingNode):
             return self.mapping(node, path, depth)
         if isinstance(node, SequenceNode):
-            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+            return [
+                self.build(item, (*path, i), depth + 1)
+                for i, item in enumerate(node.value)
+            ]
+        assert isinstance(node, ScalarNode)
         return self.scalar(node)
 
     def mapping(self, node: MappingNode, path: JsonPath, depth: int) -> dict[str, Any]:
@@ -92,7 +96,9 @@ class _Builder:
             key_location = self.where(key_node)
             if not isinstance(key_node, ScalarNode):
                 self.diagnostics.append(
-                    error(key_location, "mapping keys must be plain strings", "yaml/key")
+                    error(
+                        key_location, "mapping keys must be plain strings", "yaml/key"
+                    )
                 )
                 continue
             key = str(self.scalar(key_node))
@@ -112,7 +118,7 @@ class _Builder:
         return result
 
     def scalar(self, node: ScalarNode) -> Any:
-        tag, text = node.tag, node.value
+        tag, text = node.tag or "", node.value
         if node.style == ">" and "\a" in text:
             # ruamel.yaml marks folded line breaks with BEL characters in the value.
             text = text.replace("\a", "")
@@ -139,7 +145,7 @@ class _Builder:
         elif _YAML11_SEXAGESIMAL.match(text):
             reading = "a base-60 number"
         if reading:
-            this = _to_int(text) if node.tag.endswith(":int") else repr(text)
+            this = _to_int(text) if (node.tag or "").endswith(":int") else repr(text)
             self.diagnostics.append(
                 warning(
                     self.where(node),
@@ -170,8 +176,6 @@ def _to_float(text: str) -> float:
     return float(lowered)
 
 
-
-
 def _tab_at(text: str, mark: Any) -> bool:
     """Return True when the parser stopped on a tab character."""
     if mark is None:
@@ -191,7 +195,9 @@ def _looks_deep(text: str) -> bool:
         deepest = max(deepest, depth)
         if deepest > MAX_DEPTH:
             return True
-    widest = max((len(line) - len(line.lstrip(" ")) for line in text.splitlines()), default=0)
+    widest = max(
+        (len(line) - len(line.lstrip(" ")) for line in text.splitlines()), default=0
+    )
     return widest > 2 * MAX_DEPTH
 
 
@@ -209,14 +215,18 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
         where = Location(path, mark.line + 1, mark.column + 1) if mark else start
         problem = exc.problem or exc.context or "invalid YAML"
         if "'\\t'" in problem or "tab character" in problem or _tab_at(text, mark):
-            return None, [error(where, "tab character used for indentation", "yaml/syntax")]
+            return None, [
+                error(where, "tab character used for indentation", "yaml/syntax")
+            ]
         return None, [error(where, f"invalid YAML: {problem}", "yaml/syntax")]
     except YAMLError as exc:
         return None, [error(start, f"invalid YAML: {exc}", "yaml/syntax")]
     except RecursionError:
         return None, [error(start, "document is nested too deeply", "yaml/limits")]
     if root is None:
-        return None, [error(start, "the file is empty; a manifest needs `service:`", "yaml/empty")]
+        return None, [
+            error(start, "the file is empty; a manifest needs `service:`", "yaml/empty")
+        ]
     builder = _Builder(path)
     try:
         data = builder.build(root, (), 0)
@@ -244,7 +254,9 @@ def read_yaml_file(file: Path, display: str) -> tuple[Source | None, list[Diagno
     except OSError as exc:
         return None, [error(start, f"cannot read file: {exc.strerror}", "io/read")]
     if b"\0" in raw:
-        return None, [error(start, "file contains NUL bytes; a manifest is UTF-8 text", "io/read")]
+        return None, [
+            error(start, "file contains NUL bytes; a manifest is UTF-8 text", "io/read")
+        ]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

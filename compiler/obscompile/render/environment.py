@@ -68,12 +68,12 @@ def _toyaml(value: Any, indent: int = 0, block: bool = False) -> str:
     (`[]`, `{a: b}`).
     """
     if isinstance(value, str | int | float | bool) or value is None:
-        return _scalar_yaml(type(value), value, indent, block)
+        return _scalar_yaml(type(value).__name__, value, indent, block)
     return _yaml_text(value, indent, block)
 
 
 @functools.lru_cache(maxsize=65536)
-def _scalar_yaml(kind: type, value: Any, indent: int, block: bool) -> str:
+def _scalar_yaml(kind: str, value: Any, indent: int, block: bool) -> str:
     # `kind` keeps True, 1 and 1.0 apart, which compare equal as cache keys.
     return _yaml_text(value, indent, block)
 
@@ -83,9 +83,13 @@ def _yaml_text(value: Any, indent: int = 0, block: bool = False) -> str:
         value._fail_with_undefined_error()
     stream = io.StringIO()
     if isinstance(value, dict | list | tuple):
-        _yaml_dumper(flow=True).dump(list(value) if isinstance(value, tuple) else value, stream)
+        _yaml_dumper(flow=True).dump(
+            list(value) if isinstance(value, tuple) else value, stream
+        )
         return stream.getvalue().rstrip("\n")
-    wants_block = isinstance(value, str) and ("\n" in value or (block and ": " in value))
+    wants_block = isinstance(value, str) and (
+        "\n" in value or (block and ": " in value)
+    )
     if wants_block and not _NOT_LITERAL.search(value):
         value = LiteralScalarString(value)
     elif isinstance(value, str) and _YAML11_IMPLICIT.match(value):

@@ -54,7 +54,7 @@ class PanelView:
         return "time_series"
 
     @property
-    def gauge_range(self) -> tuple[float, float] | None:
+    def gauge_range(self) -> tuple[float | int | None, float | int | None] | None:
         """Return the gauge's min and max: the percent scale, or twice the top step.
 
         Without a max, Grafana scales a gauge to the data itself, so a single
@@ -134,7 +134,9 @@ def dashboard_context(service: Service, schema_version: int) -> dict[str, Any]:
 
 
 def render_dashboard(
-    env: jinja2.Environment, service: Service, schema_version: int = DEFAULT_SCHEMA_VERSION
+    env: jinja2.Environment,
+    service: Service,
+    schema_version: int = DEFAULT_SCHEMA_VERSION,
 ) -> str:
     """Render one service's dashboard as Grafana JSON text."""
     return render_json(

@@ -78,7 +78,9 @@ def stale_files(out: Path, files: Mapping[str, str]) -> list[str]:
     for name in read_record(out):
         if name not in files and (out / name).exists():
             differing.append(name)
-    if not differing and (not (out / RECORD).exists() or read_record(out) != sorted(files)):
+    if not differing and (
+        not (out / RECORD).exists() or read_record(out) != sorted(files)
+    ):
         differing.append(RECORD)
     return differing
 
@@ -157,7 +159,9 @@ def write_tree(out: Path, files: Mapping[str, str]) -> WriteResult:
                 f"replace: {listed}; move them away or delete them, then build again"
             )
 
-        staging = Path(tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{out.name}-", dir=parent))
+        staging = Path(
+            tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{out.name}-", dir=parent)
+        )
         try:
             if out.exists():
                 for path in sorted(out.rglob("*")):
