@@ -209,3 +209,34 @@ def test_help(command: list[str]) -> None:
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0
     assert "Usage:" in result.output
+
+
+def test_duration_hint(project: Path) -> None:
+    write_manifest(project, "payments.yaml", "service: payments\nscrape: {job: payments, port: 80, interval: 15 seconds}\n")
+    _, output = run_build(project)
+    assert error_lines(output) == [
+        'services/payments.yaml:2:45: error: scrape.interval "15 seconds" is invalid: write a Prometheus duration such as 15s, 5m or 1h30m [manifest/schema]'
+    ]
+
+
+def test_bad_metric_name_at_its_key(project: Path) -> None:
+    write_manifest(project, "payments.yaml", "service: payments\nmetrics:\n  ok_total: counter\n  9bad: gauge\n")
+    _, output = run_build(project)
+    assert error_lines(output) == [
+        'services/payments.yaml:4:3: error: metrics: key "9bad" is invalid: a metric name uses letters, digits, _ and :, not starting with a digit [manifest/schema]'
+    ]
+
+
+def test_symlink_loop(project: Path) -> None:
+    (project / "services" / "loop.yaml").symlink_to("loop.yaml")
+    code, output = run_build(project)
+    assert code == 1
+    assert error_lines(output) == [
+        "services/loop.yaml:1:1: error: cannot read manifest: it is a symbolic link loop [io/read]"
+    ]
+
+
+def test_long_source_line_is_cut(project: Path) -> None:
+    write_manifest(project, "payments.yaml", "service: payments\ndescription: " + "x" * 5000 + "\nqurey: 1\n")
+    _, output = run_build(project)
+    assert max(len(line) for line in output.splitlines()) < 300

@@ -32,8 +32,14 @@ def format_text(
         index = diagnostic.location.line - 1
         if 0 <= index < len(source_lines):
             source_line = source_lines[index].expandtabs(1)
-            lines.append(f"  {source_line}")
-            lines.append("  " + " " * (diagnostic.location.column - 1) + "^")
+            column = diagnostic.location.column - 1
+            # Show at most 120 characters of a long line, around the caret.
+            start = max(0, min(column - 60, len(source_line) - 120))
+            excerpt = source_line[start : start + 120]
+            prefix = "..." if start else ""
+            suffix = "..." if start + 120 < len(source_line) else ""
+            lines.append(f"  {prefix}{excerpt}{suffix}")
+            lines.append("  " + " " * (len(prefix) + column - start) + "^")
     return "\n".join(lines) + ("\n" if lines else "")
 
 

@@ -45,7 +45,14 @@ def manifest_files(services_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
         if path.suffix not in MANIFEST_SUFFIXES or path.name.startswith((".", "_")):
             continue
         name = display_name(path)
-        resolved = path.resolve()
+        try:
+            resolved = path.resolve(strict=True)
+        except (OSError, RuntimeError) as exc:
+            reason = "it is a symbolic link loop" if isinstance(exc, RuntimeError) else exc.strerror
+            diagnostics.append(
+                error(Location(name, 1, 1), f"cannot read manifest: {reason}", "io/read")
+            )
+            continue
         if path.is_symlink() and root not in resolved.parents:
             diagnostics.append(
                 error(

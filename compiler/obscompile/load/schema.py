@@ -16,8 +16,13 @@ DURATION = {
     "type": "string",
     "pattern": r"^([0-9]+(ms|s|m|h|d|w|y))+$",
     "description": "A Prometheus duration such as 15s, 5m or 1h30m.",
+    "x-hint": "write a Prometheus duration such as 15s, 5m or 1h30m",
 }
-NAME = {"type": "string", "pattern": r"^[a-zA-Z_][a-zA-Z0-9_]*$"}
+NAME = {
+    "type": "string",
+    "pattern": r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+    "x-hint": "use letters, digits and _, not starting with a digit",
+}
 STRING_LIST = {"type": "array", "items": {"type": "string"}}
 COLOR = {
     "type": "string",
@@ -291,6 +296,7 @@ MANIFEST: dict[str, Any] = {
         "service_key": {
             "type": "string",
             "pattern": r"^[a-z0-9][a-z0-9_-]*$",
+            "x-hint": "use lowercase letters, digits, _ and -, starting with a letter or digit",
             "description": "ASCII key for file and group names when the name has none.",
         },
         "title": {"type": "string"},
@@ -311,7 +317,10 @@ MANIFEST: dict[str, Any] = {
         },
         "metrics": {
             "type": "object",
-            "propertyNames": {"pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"},
+            "propertyNames": {
+                "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+                "x-hint": "a metric name uses letters, digits, _ and :, not starting with a digit",
+            },
             "additionalProperties": METRIC,
         },
         "metric_blocks": {

@@ -152,11 +152,17 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
             f"{where} must be {' or '.join(options)}, not {describe(err.instance)}",
             False,
         )
+    if kind == "pattern" and "propertyNames" in err.schema_path:
+        key = str(err.instance)
+        hint = err.schema.get("x-hint") or f"it must match {err.validator_value}"
+        return (*path, key), f'{where}: key "{key}" is invalid: {hint}', True
     if kind == "pattern":
-        pattern_hint = err.schema.get("description") or f"match {err.validator_value}"
+        pattern_hint = err.schema.get("x-hint") or f"it must match {err.validator_value}"
         return path, f'{where} "{err.instance}" is invalid: {pattern_hint}', False
     if kind == "propertyNames":
-        return path, f"{where}: {err.message}", False
+        key = str(err.instance)
+        hint = err.schema.get("propertyNames", {}).get("x-hint", "it is not a valid name")
+        return (*path, key), f'{where}: key "{key}" is invalid: {hint}', True
     if kind in ("minLength", "minItems"):
         return path, f"{where} must not be empty", False
     if kind in ("minimum", "maximum", "exclusiveMinimum"):

@@ -188,9 +188,23 @@ def render_yaml(
     return text
 
 
+# Rendering and the build's diagnostics both need a service's rules and tests; the
+# memo keeps the objects it was given alive, so their ids are not reused.
+_outputs: dict[tuple[int, int], tuple[Service, Config, tuple[ServiceRules, TestSuite]]] = {}
+
+
 def service_outputs(service: Service, config: Config) -> tuple[ServiceRules, TestSuite]:
+    """Derive a service's rules and generate their tests, once per service and config."""
+    key = (id(service), id(config))
+    hit = _outputs.get(key)
+    if hit is not None and hit[0] is service and hit[1] is config:
+        return hit[2]
     rules = derive_rules(service, config)
-    return rules, generate_tests(rules, config)
+    result = (rules, generate_tests(rules, config))
+    if len(_outputs) > 4096:
+        _outputs.clear()
+    _outputs[key] = (service, config, result)
+    return result
 
 
 def render_prometheus(
