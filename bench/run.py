@@ -345,6 +345,13 @@ def _ratio(
     return numerator.median_s / denominator.median_s
 
 
+def _peak_gib(measurement: Measurement | None) -> float | None:
+    """Return the peak memory of a finished measurement; a stopped one has none."""
+    if measurement is None or measurement.failed:
+        return None
+    return measurement.max_rss_bytes / GIB
+
+
 def targets(
     measurements: dict[str, Measurement], sizes: tuple[int, ...]
 ) -> list[Target]:
@@ -362,9 +369,7 @@ def targets(
         ),
         Target(
             f"{largest} full build peak memory",
-            get(f"full-{largest}").max_rss_bytes / GIB
-            if get(f"full-{largest}")
-            else None,
+            _peak_gib(get(f"full-{largest}")),
             1.0,
             "GiB",
         ),

@@ -40,3 +40,24 @@ def test_generated_tests_pass(
         "test", "rules", str(tmp_path / "out/prometheus/tests/payments.test.yml")
     )
     assert outcome.returncode == 0, outcome.stdout + outcome.stderr
+
+
+def test_build_warns_about_untested_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A query shape the test generator cannot synthesize is named with the reason."""
+    monkeypatch.chdir(tmp_path)
+    write_manifest(
+        tmp_path,
+        "a.yaml",
+        "service: a\nscrape: {job: a, port: 80}\nmetrics: {x: {type: gauge, labels: [k]}}\n"
+        "rows:\n  - title: R\n    panels:\n"
+        '      - {title: Top, query: \'topk(3, x{job="a"})\', thresholds: "<5 Green, >5 Red"}\n',
+    )
+    result = build(Project.at(tmp_path))
+    assert result.ok
+    untested = [str(d) for d in result.diagnostics if d.check == "rules/untested"]
+    assert untested == [
+        'services/a.yaml:1:1: warning: no promtool test generated for rule "ATopCritical": '
+        "no input series for a AggregateExpr of this form [rules/untested]"
+    ]

@@ -212,7 +212,11 @@ def test_help(command: list[str]) -> None:
 
 
 def test_duration_hint(project: Path) -> None:
-    write_manifest(project, "payments.yaml", "service: payments\nscrape: {job: payments, port: 80, interval: 15 seconds}\n")
+    write_manifest(
+        project,
+        "payments.yaml",
+        "service: payments\nscrape: {job: payments, port: 80, interval: 15 seconds}\n",
+    )
     _, output = run_build(project)
     assert error_lines(output) == [
         'services/payments.yaml:2:45: error: scrape.interval "15 seconds" is invalid: write a Prometheus duration such as 15s, 5m or 1h30m [manifest/schema]'
@@ -220,7 +224,11 @@ def test_duration_hint(project: Path) -> None:
 
 
 def test_bad_metric_name_at_its_key(project: Path) -> None:
-    write_manifest(project, "payments.yaml", "service: payments\nmetrics:\n  ok_total: counter\n  9bad: gauge\n")
+    write_manifest(
+        project,
+        "payments.yaml",
+        "service: payments\nmetrics:\n  ok_total: counter\n  9bad: gauge\n",
+    )
     _, output = run_build(project)
     assert error_lines(output) == [
         'services/payments.yaml:4:3: error: metrics: key "9bad" is invalid: a metric name uses letters, digits, _ and :, not starting with a digit [manifest/schema]'
@@ -237,6 +245,10 @@ def test_symlink_loop(project: Path) -> None:
 
 
 def test_long_source_line_is_cut(project: Path) -> None:
-    write_manifest(project, "payments.yaml", "service: payments\ndescription: " + "x" * 5000 + "\nqurey: 1\n")
+    write_manifest(
+        project,
+        "payments.yaml",
+        "service: payments\ndescription: " + "x" * 5000 + "\nqurey: 1\n",
+    )
     _, output = run_build(project)
     assert max(len(line) for line in output.splitlines()) < 300

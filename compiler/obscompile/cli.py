@@ -80,6 +80,10 @@ def _print_diagnostics(result: BuildResult | Replay, output_format: str) -> None
     click.echo(FORMATTERS[output_format](diagnostics, result.sources), nl=False)
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
 def _summary(result: BuildResult | Replay) -> str:
     errors = sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
     warnings = len(result.diagnostics) - errors
@@ -89,7 +93,7 @@ def _summary(result: BuildResult | Replay) -> str:
         f"{result.panels} panels",
     ]
     if errors or warnings:
-        parts.append(f"{errors} errors, {warnings} warnings")
+        parts.append(_count(errors, "error") + ", " + _count(warnings, "warning"))
     return "obscompile: " + ", ".join(parts) + f" in {result.seconds:.2f}s"
 
 
@@ -275,7 +279,9 @@ def build_command(
     if check_only:
         differing = stale_files(project.out_dir, result.files)
         for name in differing:
-            click.echo(f"{project.out_dir / name}: differs from a fresh build", err=True)
+            click.echo(
+                f"{project.out_dir / name}: differs from a fresh build", err=True
+            )
         if differing:
             click.echo(
                 f"obscompile: {project.out_dir} is stale: {len(differing)} files differ; "
@@ -341,7 +347,9 @@ PROMTOOL_INSTALL_HINT = (
 
 
 def _promtool(arguments: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(["promtool", *arguments], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        ["promtool", *arguments], capture_output=True, text=True, check=False
+    )
 
 
 @main.command("test")
@@ -383,7 +391,9 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
             click.echo(str(diagnostic), err=True)
     rule_files = sorted(str(p) for p in (prometheus / "rules").glob("*.yml"))
     test_files = sorted(str(p) for p in (prometheus / "tests").glob("*.yml"))
-    test_files += sorted(str(p) for p in (project.root / "tests" / "promtool").glob("*.yml"))
+    test_files += sorted(
+        str(p) for p in (project.root / "tests" / "promtool").glob("*.yml")
+    )
     steps = [["check", "config", str(config_file)]]
     if rule_files:
         steps.append(["check", "rules", *rule_files])
@@ -394,7 +404,9 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
         if result.returncode != 0:
             click.echo(result.stdout, nl=False)
             click.echo(result.stderr, err=True, nl=False)
-            click.echo(f"obscompile: promtool {' '.join(arguments[:2])} failed", err=True)
+            click.echo(
+                f"obscompile: promtool {' '.join(arguments[:2])} failed", err=True
+            )
             sys.exit(EXIT_DIAGNOSTICS)
     click.echo(
         f"obscompile: promtool passed: 1 config, {len(rule_files)} rule files, "

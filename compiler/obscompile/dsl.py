@@ -274,7 +274,9 @@ def panel(
         )
     if width is not None and not 1 <= width <= 24:
         raise DSLError(f"width {width} is outside 1..24", location)
-    parsed: Thresholds | None = thresholds if isinstance(thresholds, Thresholds) else None
+    parsed: Thresholds | None = (
+        thresholds if isinstance(thresholds, Thresholds) else None
+    )
     if thresholds is not None and not isinstance(thresholds, Thresholds):
         try:
             parsed = (

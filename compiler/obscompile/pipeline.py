@@ -23,7 +23,6 @@ from obscompile.load.config import load_config
 from obscompile.load.project import load_project
 from obscompile.model.service import Service
 from obscompile.render.environment import make_environment
-from obscompile.render.prometheus import emit_prometheus
 from obscompile.render.grafana import (
     DEFAULT_SCHEMA_VERSION,
     panel_thresholds,
@@ -31,6 +30,7 @@ from obscompile.render.grafana import (
 )
 from obscompile.render.kubernetes import emit_prometheus_rules
 from obscompile.render.mimir import emit_mimir_namespaces
+from obscompile.render.prometheus import emit_prometheus
 from obscompile.render.provisioning import emit_provisioning
 from obscompile.render.terraform import emit_terraform
 
@@ -147,7 +147,9 @@ def _service_threshold_diagnostics(service: Service) -> list[Diagnostic]:
         try:
             panel_thresholds(panel, panel_unit(panel, service))
         except UnitError as exc:
-            problems.append(error(panel.location_of("thresholds"), str(exc), "thresholds/unit"))
+            problems.append(
+                error(panel.location_of("thresholds"), str(exc), "thresholds/unit")
+            )
     return problems
 
 
@@ -206,7 +208,9 @@ def emit_dashboards(context: EmitContext) -> dict[str, str]:
         if service.dashboard is None or not service.rows:
             continue
         path = f"grafana/dashboards/{service.dashboard.uid}.json"
-        files[path] = render_dashboard(context.env, service, context.config.schema_version)
+        files[path] = render_dashboard(
+            context.env, service, context.config.schema_version
+        )
     return files
 
 
@@ -293,6 +297,12 @@ def build(
     if not has_errors(diagnostics):
         files = render_artifacts(project, services, config, cache, progress)
         diagnostics.extend(check_artifacts(services, files))
+        if "prometheus" in config.targets:
+            from obscompile.render.prometheus import rule_diagnostics
+
+            diagnostics.extend(
+                rule_diagnostics(services, config, rendered_only=cache is not None)
+            )
         if has_errors(diagnostics):
             files = {}
     return BuildResult(

@@ -48,9 +48,15 @@ def manifest_files(services_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
         try:
             resolved = path.resolve(strict=True)
         except (OSError, RuntimeError) as exc:
-            reason = "it is a symbolic link loop" if isinstance(exc, RuntimeError) else exc.strerror
+            reason = (
+                "it is a symbolic link loop"
+                if isinstance(exc, RuntimeError)
+                else exc.strerror
+            )
             diagnostics.append(
-                error(Location(name, 1, 1), f"cannot read manifest: {reason}", "io/read")
+                error(
+                    Location(name, 1, 1), f"cannot read manifest: {reason}", "io/read"
+                )
             )
             continue
         if path.is_symlink() and root not in resolved.parents:

@@ -157,11 +157,15 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
         hint = err.schema.get("x-hint") or f"it must match {err.validator_value}"
         return (*path, key), f'{where}: key "{key}" is invalid: {hint}', True
     if kind == "pattern":
-        pattern_hint = err.schema.get("x-hint") or f"it must match {err.validator_value}"
+        pattern_hint = (
+            err.schema.get("x-hint") or f"it must match {err.validator_value}"
+        )
         return path, f'{where} "{err.instance}" is invalid: {pattern_hint}', False
     if kind == "propertyNames":
         key = str(err.instance)
-        hint = err.schema.get("propertyNames", {}).get("x-hint", "it is not a valid name")
+        hint = err.schema.get("propertyNames", {}).get(
+            "x-hint", "it is not a valid name"
+        )
         return (*path, key), f'{where}: key "{key}" is invalid: {hint}', True
     if kind in ("minLength", "minItems"):
         return path, f"{where} must not be empty", False

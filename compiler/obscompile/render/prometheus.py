@@ -190,7 +190,9 @@ def render_yaml(
 
 # Rendering and the build's diagnostics both need a service's rules and tests; the
 # memo keeps the objects it was given alive, so their ids are not reused.
-_outputs: dict[tuple[int, int], tuple[Service, Config, tuple[ServiceRules, TestSuite]]] = {}
+_outputs: dict[
+    tuple[int, int], tuple[Service, Config, tuple[ServiceRules, TestSuite]]
+] = {}
 
 
 def service_outputs(service: Service, config: Config) -> tuple[ServiceRules, TestSuite]:
@@ -232,12 +234,21 @@ def render_prometheus(
 
 
 def rule_diagnostics(
-    services: tuple[Service, ...], config: Config | None = None
+    services: tuple[Service, ...],
+    config: Config | None = None,
+    rendered_only: bool = False,
 ) -> list[Diagnostic]:
-    """Return the problems found while deriving rules, and every rule left untested."""
+    """Return the problems found while deriving rules, and every rule left untested.
+
+    With `rendered_only`, only services whose rules were derived in this process
+    count: a build that reused cached files reported the others when it made them.
+    """
     config = config or Config()
     found: list[Diagnostic] = []
     for service in services:
+        hit = _outputs.get((id(service), id(config)))
+        if rendered_only and (hit is None or hit[0] is not service):
+            continue
         rules, suite = service_outputs(service, config)
         found.extend(rules.diagnostics)
         for untested in suite.untested:
