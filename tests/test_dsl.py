@@ -284,3 +284,27 @@ def test_module_declares_several_services(project: Path) -> None:
     )
     result = build(Project.at(project))
     assert [s.name for s in result.services] == ["a", "b"]
+
+
+def test_shared_rows_change_no_artifact(tmp_path: Path, monkeypatch) -> None:
+    """auth_server and portfolio_server written out in full build the same out/ as
+    the manifests in services/, which use the shared http_api_health block."""
+    import shutil
+
+    from tests.conftest import REPO, SERVICES
+
+    monkeypatch.chdir(tmp_path)
+    written = tmp_path / "written"
+    shutil.copytree(SERVICES, written / "services")
+    shutil.copy(REPO / "obscompile.yaml", written / "obscompile.yaml")
+    for name in ("auth_server.yaml", "portfolio_server.yaml"):
+        shutil.copy(REPO / "tests/data/written" / name, written / "services" / name)
+    assert (
+        "use: http_api_health"
+        not in (written / "services/auth_server.yaml").read_text()
+    )
+    assert "use: http_api_health" in (SERVICES / "auth_server.yaml").read_text()
+    shared = tmp_path / "shared"
+    shutil.copytree(SERVICES, shared / "services")
+    shutil.copy(REPO / "obscompile.yaml", shared / "obscompile.yaml")
+    assert _files(written) == _files(shared)
