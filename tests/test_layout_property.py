@@ -70,7 +70,8 @@ def test_layout_invariants(manifest: dict) -> None:
     visible = [p["gridPos"] for p in top]
     for position in visible:
         assert position["x"] + position["w"] <= 24
-        assert position["x"] >= 0 and position["y"] >= 0
+        assert position["x"] >= 0
+        assert position["y"] >= 0
     for i, a in enumerate(visible):
         for b in visible[i + 1 :]:
             assert not _overlaps(a, b)

@@ -24,7 +24,6 @@ from obscompile.load.project import load_project
 from obscompile.model.service import Service
 from obscompile.render.environment import make_environment
 from obscompile.render.grafana import (
-    DEFAULT_SCHEMA_VERSION,
     panel_thresholds,
     render_dashboard,
 )
@@ -43,13 +42,12 @@ T = TypeVar("T")
 
 @attrs.frozen
 class Project:
-    """Where a project's inputs and outputs live."""
+    """The folders of a project's inputs and outputs."""
 
     root: Path
     services_dir: Path
     out_dir: Path
     templates_dir: Path
-    schema_version: int = DEFAULT_SCHEMA_VERSION
 
     @classmethod
     def at(
@@ -155,7 +153,7 @@ def _service_threshold_diagnostics(service: Service) -> list[Diagnostic]:
 
 @attrs.frozen
 class EmitContext:
-    """What an emitter gets: the project, its services and the files emitted before it."""
+    """The input of an emitter: the project, its services and the files emitted before it."""
 
     project: Project
     config: Config

@@ -61,7 +61,7 @@ def http_api_health(
     """Return the request rate, error rate, p95 latency and in-flight requests of `job`.
 
     Latency bounds are durations (`500ms`, `1s`); error bounds are percentages of
-    requests answered 4xx or 5xx. `order` lists the panels by key.
+    requests that returned 4xx or 5xx. `order` lists the panels by key.
     """
     selector = f'job="{job}"'
     panels = {

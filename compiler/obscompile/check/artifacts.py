@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import promql_parser as pp
 from ruamel.yaml import YAML
 
 from obscompile import promql
@@ -101,17 +100,15 @@ def _service_for_rule(rule_file: str, services: Sequence[Service]) -> Service | 
     return next((s for s in services if s.name == stem), None)
 
 
-def _panel_location(service: Service | None, panel_id: str | None) -> Location:
-    if service is None:
-        return Location("<generated>", 1, 1)
-    if panel_id is not None and panel_id.isdigit():
-        from obscompile.render.grafana import dashboard_rows
+def _panel_locations(service: Service) -> dict[str, Location]:
+    """Return where each dashboard panel of `service` was written, keyed by panel id."""
+    from obscompile.render.grafana import dashboard_rows
 
-        for row in dashboard_rows(service):
-            for view in row.panels:
-                if view.id == int(panel_id):
-                    return view.panel.location
-    return service.location
+    return {
+        str(view.id): view.panel.location
+        for row in dashboard_rows(service)
+        for view in row.panels
+    }
 
 
 def check_artifacts(
@@ -135,13 +132,20 @@ def check_artifacts(
         read.update(_metric_names(query))
     recorded_panels = {canonical(query) for query in panel_queries} - {None}
 
+    # Panel positions are laid out once per service, not once per alert.
+    layouts: dict[str, dict[str, Location]] = {}
     for rule_file, rule in rules:
         service = _service_for_rule(rule_file, services)
         if "alert" in rule:
             annotations = rule.get("annotations") or {}
             uid = annotations.get("dashboard_uid")
             panel_id = annotations.get("panel_id")
-            where = _panel_location(service, panel_id)
+            if service is None:
+                where = Location("<generated>", 1, 1)
+            else:
+                if service.name not in layouts:
+                    layouts[service.name] = _panel_locations(service)
+                where = layouts[service.name].get(str(panel_id), service.location)
             if uid is None or panel_id is None:
                 continue
             if (
@@ -217,6 +221,3 @@ def check_artifacts(
                         )
                     )
     return diagnostics
-
-
-__all__ = ["check_artifacts", "pp"]

@@ -26,7 +26,7 @@ class SeriesSteps:
 
 @attrs.frozen
 class ResolvedThresholds:
-    """What a panel renders: base steps, per-series steps and value mappings."""
+    """A panel's rendered thresholds: base steps, per-series steps and value mappings."""
 
     steps: tuple[Step, ...]
     series: tuple[SeriesSteps, ...] = ()

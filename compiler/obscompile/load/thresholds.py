@@ -3,7 +3,7 @@
 The shorthand is a comma-separated list of items:
 
 - `<X Color`, `>X Color`, `A-B Color`: a band below X, from X, or from A to B;
-- `X Color`: a band that holds the value X and extends up to the next band;
+- `X Color`: a band that contains the value X and extends up to the next band;
 - `X=Color`: a value mapping (`1=Green, 0=Red`);
 - `Color`: a single band that colours every value;
 - `name <X`: a per-series good band below X, red from X (`AngelOne <2s, News <5s`);

@@ -188,8 +188,8 @@ def render_yaml(
     return text
 
 
-# Rendering and the build's diagnostics both need a service's rules and tests; the
-# memo keeps the objects it was given alive, so their ids are not reused.
+# Rendering and the build's diagnostics both need a service's rules and tests. The
+# memo keeps the objects it was given alive, so their ids cannot be reused.
 _outputs: dict[
     tuple[int, int], tuple[Service, Config, tuple[ServiceRules, TestSuite]]
 ] = {}
