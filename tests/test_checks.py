@@ -593,6 +593,23 @@ UNIT = [
     ),
 ]
 
+SERIES_LEGEND = [
+    Case(
+        "legend-without-label",
+        panels("""
+            - title: Latency
+              unit: s
+              legend: Latency
+              query: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{job="payments"}[5m])))'
+              thresholds: "AngelOne <2s, News <5s"
+        """),
+        [
+            f"{E}:19:21: error: per-series thresholds need legend to render the series "
+            "name (e.g. '{{label}}') [dashboard/series-legend]"
+        ],
+    ),
+]
+
 DUPLICATE_PANEL_TITLE = [
     Case(
         "same-row",
@@ -789,6 +806,7 @@ ALERT_TEMPLATE = [
 ]
 
 TABLES = {
+    "series-legend": SERIES_LEGEND,
     "promql-syntax": SYNTAX,
     "promql-unknown-metric": UNKNOWN_METRIC,
     "promql-unknown-label": UNKNOWN_LABEL,

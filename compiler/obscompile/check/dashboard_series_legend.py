@@ -1,0 +1,34 @@
+"""dashboard/series-legend: per-series thresholds whose series the legend cannot name.
+
+Grafana matches a per-series override on the series' display name, which comes from
+the legend. A legend without a `{{label}}` gives every series the same name, so the
+override silently matches nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from obscompile.check.context import PanelContext
+from obscompile.check.registry import check
+from obscompile.derive.legend import panel_legend, result_labels
+from obscompile.diagnostics import Diagnostic, error
+
+NAME = "dashboard/series-legend"
+
+
+@check(NAME, "per-series thresholds with a legend that cannot render the series name")
+def series_legend(context: PanelContext) -> Iterator[Diagnostic]:
+    panel = context.panel
+    if panel.thresholds is None or not panel.thresholds.series:
+        return
+    legend = panel_legend(panel, context.service)
+    if "{{" in legend:
+        return
+    labels = result_labels(panel, context.service)
+    example = "{{" + (labels[0] if labels else "label") + "}}"
+    yield error(
+        panel.location_of("thresholds"),
+        f"per-series thresholds need legend to render the series name (e.g. '{example}')",
+        NAME,
+    )
