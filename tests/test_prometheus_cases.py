@@ -664,3 +664,277 @@ def test_dashboard_link(project: Path) -> None:
         annotations["dashboard_url"]
         == "https://grafana.example.org/d/payments-overview?viewPanel=4"
     )
+
+
+# Alert labels that the series also carry ------------------------------------------
+
+BACKLOG = """\
+service: payments
+dashboard:
+  uid: payments-overview
+scrape:
+  job: payments
+  port: 8080
+  interval: 1m
+alerts:
+  for: 1m
+  labels: {team: checkout}
+metrics:
+  queue_backlog:
+    type: gauge
+    labels: [queue, severity, service, team]
+rows:
+  - title: Backlog
+    panels:
+      - title: Backlog by severity
+        type: stat
+        query: 'sum by (severity) (queue_backlog{job="payments"})'
+        thresholds: "<10 Green, >10 Red"
+        alert:
+          summary: '{{ $labels.severity }} backlog is {{ $value }}'
+          description: 'Backlog of {{ index $labels "severity" }} items'
+      - title: Backlog by service
+        type: stat
+        query: 'sum by (service) (queue_backlog{job="payments"})'
+        thresholds: "<10 Green, >10 Red"
+        alert:
+          summary: '{{ $labels.service }} backlog is {{ $value }}'
+          description: Backlog per service
+      - title: Backlog by team
+        type: stat
+        query: 'max by (team, queue) (queue_backlog{job="payments"})'
+        thresholds: "<10 Green, >10 Red"
+      - title: Backlog of each queue
+        type: stat
+        query: 'queue_backlog{job="payments"}'
+        thresholds: "<10 Green, >10 Red"
+"""
+
+
+def _backlog(project: Path) -> BuildResult:
+    write_manifest(project, "payments.yaml", BACKLOG)
+    result = build(Project.at(project))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+    return result
+
+
+def _firing(series: dict[str, str], summary: str, description: str, panel: int) -> dict:
+    return {
+        "exp_labels": {
+            "job": "payments",
+            "severity": "critical",
+            "service": "payments",
+            "team": "checkout",
+            **series,
+        },
+        "exp_annotations": {
+            "summary": summary,
+            "description": description,
+            "dashboard_uid": "payments-overview",
+            "panel_id": str(panel),
+            "dashboard_url": f"http://localhost:3000/d/payments-overview?viewPanel={panel}",
+        },
+    }
+
+
+def test_colliding_series_fire_apart(project: Path) -> None:
+    """Two series that differ only in `severity` (or `service`) give two alerts."""
+    out = write_files(project / "out", _backlog(project).files)
+    series = [
+        ('queue_backlog{job="payments",queue="q",severity="high",service="api"}', 12),
+        ('queue_backlog{job="payments",queue="q",severity="low",service="api"}', 12),
+        ('queue_backlog{job="payments",queue="r",severity="info",service="api"}', 1),
+        ('queue_backlog{job="payments",queue="r",severity="info",service="web"}', 1),
+    ]
+    by_severity = [
+        _firing(
+            {"series_severity": value},
+            f"{value} backlog is 12",
+            f"Backlog of {value} items",
+            2,
+        )
+        for value in ("high", "low")
+    ]
+    by_service = [
+        _firing(
+            {"series_service": value},
+            f"{value} backlog is 12",
+            "Backlog per service",
+            3,
+        )
+        for value in ("api", "web")
+    ]
+    test = {
+        "rule_files": ["../prometheus/rules/payments.rules.yml"],
+        "evaluation_interval": "1m",
+        "group_eval_order": ["payments.recording", "payments.alerts"],
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": text, "values": f"{value}x3"}
+                    for text, value in series[:2]
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "2m",
+                        "alertname": "PaymentsBacklogBySeverityCritical",
+                        "exp_alerts": by_severity,
+                    }
+                ],
+            },
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": text, "values": f"{value * 12}x3"}
+                    for text, value in series[2:]
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "2m",
+                        "alertname": "PaymentsBacklogByServiceCritical",
+                        "exp_alerts": by_service,
+                    }
+                ],
+            },
+        ],
+    }
+    path = out / "cases" / "alert_labels.test.yml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(test, sort_keys=False), encoding="utf-8")
+    assert_promtool("test", "rules", str(path))
+
+
+def test_colliding_labels_move_aside(project: Path) -> None:
+    result = _backlog(project)
+    alerts = {rule["alert"]: rule for rule in _rules(result)[1]["rules"]}
+    record = "job_severity:queue_backlog:sum"
+    assert alerts["PaymentsBacklogBySeverityCritical"]["expr"] == (
+        f'label_replace(label_replace({record}{{job="payments"}} >= 10, '
+        '"series_severity", "$1", "severity", "(.*)"), "severity", "", "", "")'
+    )
+    assert alerts["PaymentsBacklogBySeverityCritical"]["annotations"]["summary"] == (
+        "{{ $labels.series_severity }} backlog is {{ $value }}"
+    )
+    assert alerts["PaymentsBacklogBySeverityCritical"]["annotations"][
+        "description"
+    ] == ('Backlog of {{ index $labels "series_severity" }} items')
+    team = alerts["PaymentsBacklogByTeamCritical"]
+    assert '"series_team", "$1", "team"' in team["expr"]
+    assert "severity" not in team["expr"]
+    assert "for team {{ $labels.series_team }}" in team["annotations"]["summary"]
+    # A raw selector keeps every catalog label, so all three move.
+    raw = alerts["PaymentsBacklogOfEachQueueCritical"]["expr"]
+    for label in ("severity", "service", "team"):
+        assert f'"series_{label}", "$1", "{label}", "(.*)"' in raw
+    assert "label_replace" not in str(_rules(result)[0])
+
+
+def test_generated_tests_prove_colliding_labels(project: Path) -> None:
+    """The generated tests feed a second series that differs in the moved label."""
+    result = _backlog(project)
+    tests = yaml.safe_load(result.files["prometheus/tests/payments.test.yml"])["tests"]
+    (group,) = [
+        test
+        for test in tests
+        if test["name"] == "PaymentsBacklogBySeverityCritical: 10 (red) fires"
+    ]
+    assert [s["series"] for s in group["input_series"]] == [
+        'queue_backlog{instance="payments:8080",job="payments",severity="severity-1"}',
+        'queue_backlog{instance="payments:8080",job="payments",severity="severity-2"}',
+    ]
+    fired = group["alert_rule_test"][-1]["exp_alerts"]
+    assert [a["exp_labels"]["series_severity"] for a in fired] == [
+        "severity-1",
+        "severity-2",
+    ]
+    assert {a["exp_labels"]["severity"] for a in fired} == {"critical"}
+    assert [d for d in result.diagnostics if d.check == "rules/untested"] == []
+    _promtool_all(project, result)
+
+
+# Red steps and red value mappings together -----------------------------------------
+
+MAPPED_STEPS = """\
+- title: Queue depth
+  type: stat
+  query: 'max(link_status{job="payments"})'
+  thresholds:
+    steps: [green, {value: 50, color: red}]
+    mappings:
+      - {value: 0, text: Stalled, color: red}
+      - {value: 70, text: Overflow, color: red}
+      - {value: 99, text: Draining, color: blue}
+"""
+
+
+def test_red_steps_and_mappings_alert(project: Path) -> None:
+    """The red band, each red mapping: one alert each, never two for one value."""
+    result = _build(project, MAPPED_STEPS)
+    recording, alerts = _rules(result)
+    record = 'job:link_status:max{job="payments"}'
+    assert {rule["alert"]: rule["expr"] for rule in alerts["rules"]} == {
+        "PaymentsQueueDepthHighCritical": (
+            f"{record} >= 50 and {record} != 70 and {record} != 99"
+        ),
+        "PaymentsQueueDepthIs0Critical": f"{record} == 0",
+        "PaymentsQueueDepthIs70Critical": f"{record} == 70",
+    }
+    assert recording["rules"][0]["record"] == "job:link_status:max"
+    (band,) = [r for r in alerts["rules"] if r["alert"].endswith("HighCritical")]
+    assert "(at or above 50, except 70, 99)" in band["annotations"]["description"]
+    tests = yaml.safe_load(result.files["prometheus/tests/payments.test.yml"])["tests"]
+    names = [test["name"] for test in tests]
+    for name in (
+        "PaymentsQueueDepthHighCritical: 40 (green) stays silent",
+        "PaymentsQueueDepthHighCritical: 50 (red) fires",
+        "PaymentsQueueDepthHighCritical: 70 (red) stays silent",
+        "PaymentsQueueDepthHighCritical: 99 (blue) stays silent",
+        "PaymentsQueueDepthIs0Critical: 0 (red) fires",
+        "PaymentsQueueDepthIs70Critical: 70 (red) fires",
+        "PaymentsQueueDepthIs70Critical: 71 (red) stays silent",
+    ):
+        assert name in names
+    assert [d for d in result.diagnostics if d.check == "rules/untested"] == []
+    _promtool_all(project, result)
+
+
+def test_mapping_text_alerts_on_mapped_values(project: Path) -> None:
+    """Steps that a text of mappings implies colour the values between them only."""
+    result = _build(
+        project,
+        """\
+        - title: Link up
+          type: stat
+          query: 'max(link_status{job="payments"})'
+          thresholds: "1=Green, 0=Red"
+        """,
+    )
+    (alert,) = _rules(result)[1]["rules"]
+    assert alert["expr"] == 'job:link_status:max{job="payments"} == 0'
+
+
+def test_label_replace_query_is_tested(project: Path) -> None:
+    """Synthesis feeds the source label of a `label_replace` that a query groups by."""
+    text = BACKLOG.split("rows:\n")[0] + textwrap.dedent(
+        """\
+        rows:
+          - title: Backlog
+            panels:
+              - title: Backlog by lane
+                type: stat
+                query: 'label_replace(sum by (queue) (queue_backlog{job="payments"}), "lane", "$1", "queue", "(.*)")'
+                thresholds: "<10 Green, >10 Red"
+        """
+    )
+    write_manifest(project, "payments.yaml", text)
+    result = build(Project.at(project))
+    assert [d for d in result.diagnostics if d.check == "rules/untested"] == []
+    tests = yaml.safe_load(result.files["prometheus/tests/payments.test.yml"])["tests"]
+    (group,) = [t for t in tests if t["name"].endswith(": 10 (red) fires")]
+    assert [s["series"] for s in group["input_series"]] == [
+        'queue_backlog{instance="payments:8080",job="payments",queue="queue-1"}'
+    ]
+    labels = group["alert_rule_test"][-1]["exp_alerts"][0]["exp_labels"]
+    assert (labels["lane"], labels["queue"]) == ("queue-1", "queue-1")
+    _promtool_all(project, result)

@@ -16,7 +16,13 @@ import pytest
 import yaml
 
 from obscompile.derive import gorender
-from obscompile.derive.evaluate import Evaluator, Storage
+from obscompile.derive.evaluate import (
+    Evaluator,
+    Storage,
+    UnsupportedExpression,
+    make_labels,
+)
+from obscompile.derive.testfile import labels_text
 from tests.test_prometheus import run_promtool
 
 EXPRESSIONS = [
@@ -213,3 +219,118 @@ def test_templates_match_promtool(tmp_path: Path) -> None:
 def test_unsupported_template_is_reported() -> None:
     with pytest.raises(gorender.UnsupportedTemplate):
         gorender.render("{{ range $labels }}x{{ end }}", {}, 1.0)
+
+
+# label_replace ------------------------------------------------------------------------
+
+REPLACE_INPUT = {
+    'x{k="a",severity="high"}': 6.0,
+    'x{k="b",severity="low"}': 2.0,
+    'y{k="c"}': 1.0,
+}
+COPY = 'label_replace(x, "series_severity", "$1", "severity", "(.*)")'
+REPLACE_CASES = {
+    COPY: [
+        ('x{k="a",series_severity="high",severity="high"}', 6.0),
+        ('x{k="b",series_severity="low",severity="low"}', 2.0),
+    ],
+    f'label_replace({COPY}, "severity", "", "", "")': [
+        ('x{k="a",series_severity="high"}', 6.0),
+        ('x{k="b",series_severity="low"}', 2.0),
+    ],
+    # A missing source label is empty; an empty expansion sets no label.
+    'label_replace(y, "copy", "$1", "severity", "(.*)")': [('y{k="c"}', 1.0)],
+    # The expression is anchored at both ends; no match leaves the series alone.
+    'label_replace(x, "dst", "m", "severity", "ig")': [
+        ('x{k="a",severity="high"}', 6.0),
+        ('x{k="b",severity="low"}', 2.0),
+    ],
+    'label_replace(x, "dst", "$1", "severity", "h(.*)")': [
+        ('x{dst="igh",k="a",severity="high"}', 6.0),
+        ('x{k="b",severity="low"}', 2.0),
+    ],
+    # `$1b` names a group "1b", which does not exist; `$$` is a dollar sign.
+    'label_replace(x, "dst", "a$1b${1}c$$d$1x", "severity", "(h)(?P<n>.*)")': [
+        ('x{dst="ahc$d",k="a",severity="high"}', 6.0),
+        ('x{k="b",severity="low"}', 2.0),
+    ],
+    'label_replace(x, "k", "${n}-$n", "severity", "(?P<n>.)o.*")': [
+        ('x{k="a",severity="high"}', 6.0),
+        ('x{k="l-l",severity="low"}', 2.0),
+    ],
+    'label_replace(x > 3, "k", "", "", "") * 2': [('{severity="high"}', 12.0)],
+}
+
+
+def _replace_storage() -> Storage:
+    storage = Storage()
+    for text, value in REPLACE_INPUT.items():
+        name, body = text.split("{")
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', body), __name__=name)
+        storage.add(make_labels(labels), 0, value)
+    return storage
+
+
+def _evaluated(expr: str) -> list[tuple[str, float]]:
+    samples = Evaluator(_replace_storage()).vector(pp.parse(expr), 0)
+    return sorted((labels_text(s.labels), s.value) for s in samples)
+
+
+@pytest.mark.parametrize("expr", list(REPLACE_CASES))
+def test_label_replace_is_evaluated(expr: str) -> None:
+    assert _evaluated(expr) == REPLACE_CASES[expr]
+
+
+EQUAL_RESULTS = (
+    'label_replace(label_replace(x, "k", "", "", ""), "severity", "", "", "")'
+)
+
+
+def test_label_replace_rejects_equal_results() -> None:
+    with pytest.raises(UnsupportedExpression, match="the same labels"):
+        _evaluated(EQUAL_RESULTS)
+    with pytest.raises(UnsupportedExpression, match="not a valid label name"):
+        _evaluated('label_replace(x, "1st", "$1", "severity", "(.*)")')
+
+
+def test_label_replace_matches_promtool(tmp_path: Path) -> None:
+    test = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": text, "values": f"{value!r}x1"}
+                    for text, value in REPLACE_INPUT.items()
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": expr,
+                        "eval_time": "0m",
+                        "exp_samples": [
+                            {"labels": labels, "value": value}
+                            for labels, value in _evaluated(expr)
+                        ],
+                    }
+                    for expr in REPLACE_CASES
+                ],
+            }
+        ],
+    }
+    (tmp_path / "rules.yml").write_text("groups: []\n")
+    (tmp_path / "test.yml").write_text(yaml.safe_dump(test, width=10**9))
+    result = run_promtool("test", "rules", str(tmp_path / "test.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    test["tests"][0]["promql_expr_test"] = [
+        {
+            "expr": EQUAL_RESULTS,
+            "eval_time": "0m",
+            "exp_samples": [],
+        }
+    ]
+    (tmp_path / "test.yml").write_text(yaml.safe_dump(test, width=10**9))
+    result = run_promtool("test", "rules", str(tmp_path / "test.yml"))
+    assert "vector cannot contain metrics with the same labelset" in (
+        result.stdout + result.stderr
+    )

@@ -1,9 +1,11 @@
 """Alerts agree with Grafana's colours for any threshold text and any value.
 
-Grafana colours a value with the last threshold step whose value is at or below it.
-For random threshold texts (rising and falling, with units) and random values, the
-derived alerts must fire exactly when that colour is red. The alert conditions are
-evaluated with the Python evaluator, which a sample checks against promtool.
+Grafana colours a value with the colour of a value mapping that matches it, and
+otherwise with the last threshold step whose value is at or below it. For random
+threshold texts (rising and falling, with units), random steps with value mappings, and
+random values, the derived alerts must fire exactly when that colour is red, and no two
+alerts of a panel fire for the same value. The alert conditions are evaluated with the
+Python evaluator, which a sample checks against promtool.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import random
 from pathlib import Path
 
 import promql_parser as pp
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,7 +23,7 @@ from hypothesis import strategies as st
 from obscompile.derive.alerts import derive_rules
 from obscompile.derive.evaluate import Evaluator, Storage, make_labels
 from obscompile.derive.probes import colour_of
-from obscompile.load.thresholds import parse_shorthand
+from obscompile.load.thresholds import parse_shorthand, parse_structured
 from obscompile.model import (
     Dashboard,
     Metric,
@@ -29,6 +32,7 @@ from obscompile.model import (
     Row,
     ScrapeJob,
     Service,
+    Thresholds,
 )
 from obscompile.render.grafana import dashboard_rows
 from tests.test_prometheus import assert_promtool
@@ -72,8 +76,32 @@ def threshold_texts(draw) -> tuple[str, str]:
     return texts[shape], unit
 
 
-def _service(text: str, unit: str, case: str = "0") -> Service:
-    thresholds = parse_shorthand(text)
+COLOURS = ["green", "yellow", "red", "blue"]
+
+
+@st.composite
+def mapped_thresholds(draw) -> dict:
+    """Return structured thresholds: random steps and mappings on whole numbers.
+
+    Mapped values are drawn from the step values, values inside the bands and values
+    outside every step, so that mappings fall on, inside and beside red bands.
+    """
+    values = sorted(
+        draw(st.lists(st.integers(1, 100), min_size=1, max_size=3, unique=True))
+    )
+    steps: list = [draw(st.sampled_from(COLOURS))]
+    steps += [{"value": v, "color": draw(st.sampled_from(COLOURS))} for v in values]
+    candidates = [*values, 0, 1, 50, 99, 150]
+    mapped = draw(st.lists(st.sampled_from(candidates), min_size=1, unique=True))
+    mappings = [
+        {"value": v, "text": f"m{v}", "color": draw(st.sampled_from(COLOURS))}
+        for v in mapped[:3]
+    ]
+    return {"steps": steps, "mappings": mappings}
+
+
+def _service(text: str | Thresholds, unit: str, case: str = "0") -> Service:
+    thresholds = parse_shorthand(text) if isinstance(text, str) else text
     panel = Panel(
         title="Value",
         query=f'probe_value{{job="p",case="{case}"}}',
@@ -96,16 +124,27 @@ def _steps(service: Service):
     return view.thresholds.steps
 
 
-def _fires(service: Service, value: float) -> bool:
+def _colour(service: Service, value: float) -> str:
+    (view,) = dashboard_rows(service)[0].panels
+    return colour_of(view.thresholds.steps, value, view.thresholds.mappings)
+
+
+def _firing(service: Service, value: float) -> list[str]:
+    """Return the names of the service's alerts whose condition holds for `value`."""
     storage = Storage()
     storage.add(
         make_labels({"__name__": "probe_value", "job": "p", "case": "0"}), 0, value
     )
     evaluator = Evaluator(storage)
-    return any(
-        evaluator.vector(pp.parse(alert.expr), 0)
+    return [
+        alert.name
         for alert in derive_rules(service).alerts
-    )
+        if evaluator.vector(pp.parse(alert.expr), 0)
+    ]
+
+
+def _fires(service: Service, value: float) -> bool:
+    return bool(_firing(service, value))
 
 
 def _probe_values(steps, draw_value: float) -> list[float]:
@@ -134,24 +173,90 @@ def test_alert_fires_where_panel_is_red(case: tuple[str, str], drawn: float) -> 
         )
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mapped_thresholds(), st.floats(min_value=-10, max_value=200, allow_nan=False))
+def test_mapped_values_fire_where_red(data: dict, drawn: float) -> None:
+    """A mapping wins over the steps for its value; red steps still alert elsewhere."""
+    service = _service(parse_structured(data), "short")
+    mapped = [float(m["value"]) for m in data["mappings"]]
+    values = _probe_values(_steps(service), drawn)
+    values += [v + shift for v in mapped for shift in (-1, 0, 1)]
+    for value in values:
+        firing = _firing(service, value)
+        assert len(firing) <= 1, (data, value, firing)
+        assert bool(firing) == (_colour(service, value) == "red"), (data, value)
+
+
+MAPPED_STEPS_TABLE = [
+    # (steps, mappings, value, red): a mapping's colour wins for the value it matches.
+    (["green", (5, "red")], [(0, "red")], 0, True),
+    (["green", (5, "red")], [(0, "red")], 4, False),
+    (["green", (5, "red")], [(0, "red")], 5, True),
+    (["green", (5, "red")], [(7, "green")], 7, False),
+    (["green", (5, "red")], [(7, "green")], 8, True),
+    (["green", (5, "red")], [(7, "red")], 7, True),
+    (["red", (5, "green")], [(2, "green")], 2, False),
+    (["red", (5, "green")], [(2, "green")], 3, True),
+    (["red", (5, "green")], [(9, "red")], 9, True),
+    (["red", (5, "green")], [(9, "red")], 8, False),
+]
+
+
+@pytest.mark.parametrize(("steps", "mappings", "value", "red"), MAPPED_STEPS_TABLE)
+def test_mapped_steps_table(
+    steps: list, mappings: list, value: float, red: bool
+) -> None:
+    data = {
+        "steps": [
+            s if isinstance(s, str) else {"value": s[0], "color": s[1]} for s in steps
+        ],
+        "mappings": [{"value": v, "text": "t", "color": c} for v, c in mappings],
+    }
+    service = _service(parse_structured(data), "short")
+    assert (_colour(service, value) == "red") == red
+    assert len(_firing(service, value)) == (1 if red else 0)
+
+
+def _seeded_mapping(generator: random.Random) -> dict:
+    """Return structured thresholds with mappings, like `mapped_thresholds`."""
+    values = sorted(generator.sample(range(1, 101), generator.randint(1, 3)))
+    steps: list = [generator.choice(COLOURS)]
+    steps += [{"value": v, "color": generator.choice(COLOURS)} for v in values]
+    candidates = [*values, 0, 1, 50, 99, 150]
+    mapped = generator.sample(candidates, generator.randint(1, 3))
+    mappings = [
+        {"value": v, "text": f"m{v}", "color": generator.choice(COLOURS)}
+        for v in mapped
+    ]
+    return {"steps": steps, "mappings": mappings}
+
+
 def test_evaluator_agrees_with_promtool(tmp_path: Path) -> None:
     """A seeded sample of the property, checked by promtool instead of the evaluator."""
     generator = random.Random(20240601)
     rules, tests, disagreements = [], [], []
-    for number in range(40):
-        text, unit = _seeded_text(generator)
-        service = _service(text, unit, case=str(number))
+    for number in range(60):
+        if number < 40:
+            text, unit = _seeded_text(generator)
+            service = _service(text, unit, case=str(number))
+        else:
+            data = _seeded_mapping(generator)
+            text = str(data)
+            service = _service(parse_structured(data), "short", case=str(number))
         steps = _steps(service)
         bound = float(generator.choice(steps[1:]).value)
+        (view,) = dashboard_rows(service)[0].panels
+        mapped = [float(m.value) for m in view.thresholds.mappings]
         value = generator.choice(
             [
                 bound,
                 math.nextafter(bound, -math.inf),
                 math.nextafter(bound, math.inf),
                 bound * 2,
+                *mapped,
             ]
         )
-        red = colour_of(steps, value) == "red"
+        red = colour_of(steps, value, view.thresholds.mappings) == "red"
         fired_any = False
         for index, alert in enumerate(derive_rules(service).alerts):
             name = f"Case{number}Band{index}"
@@ -194,7 +299,7 @@ def test_evaluator_agrees_with_promtool(tmp_path: Path) -> None:
             {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": tests}
         )
     )
-    assert len(rules) >= 40
+    assert len(rules) >= 60
     assert_promtool("test", "rules", str(tmp_path / "test.yml"))
 
 

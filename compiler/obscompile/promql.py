@@ -202,6 +202,9 @@ def output_labels(node: pp.Expr) -> OutputLabels:
         if name in ("label_replace", "label_join") and vectors:
             inner = output_labels(vectors[0])
             target = strip_parens(node.args[1])
+            strings = string_arguments(node)
+            if name == "label_replace" and strings is not None and _removes(strings):
+                return inner.without(strings[0])
             if isinstance(target, pp.StringLiteral) and target.val not in inner.names:
                 return attrs.evolve(inner, names=(*inner.names, target.val))
             return inner
@@ -229,6 +232,32 @@ def output_labels(node: pp.Expr) -> OutputLabels:
     if isinstance(node, pp.SubqueryExpr | pp.UnaryExpr):
         return output_labels(node.expr)
     return OutputLabels()
+
+
+def string_arguments(node: pp.Call) -> list[str] | None:
+    """Return the values of the string literals after the first argument, or None.
+
+    None means that one of those arguments is not a string literal.
+    """
+    values = []
+    for argument in node.args[1:]:
+        argument = strip_parens(argument)
+        if not isinstance(argument, pp.StringLiteral):
+            return None
+        values.append(str(argument.val))
+    return values
+
+
+def _removes(label_replace_strings: list[str]) -> bool:
+    """Return True for the arguments of `label_replace(v, "x", "", "", "")`.
+
+    Those remove `x`: the missing source label is empty, the expression matches the
+    empty string, and an empty replacement deletes the destination label.
+    """
+    if len(label_replace_strings) != 4:
+        return False
+    _, replacement, src, regex = label_replace_strings
+    return replacement == "" and src == "" and regex in ("", ".*", "(.*)")
 
 
 def metric_names(node: pp.Expr) -> list[str]:

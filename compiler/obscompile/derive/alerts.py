@@ -5,6 +5,15 @@ colours red (yellow bands too, with severity `warning`, where the panel sets
 `alert: {warning: true}`). Per-series thresholds become one alert per series, pinned by
 the label that the panel's legend renders as the series name. Alerts read the panel
 query through its recording rule when it has one.
+
+A value mapping takes precedence over the threshold steps for the value it matches, as
+in Grafana. So each red mapping gets an `== value` alert, and a red step band leaves
+out the mapped values inside it.
+
+An alert label (`severity`, `service` or one the manifest sets) may have the name of a
+label of the alert's series. Prometheus would overwrite that series label, and series
+that differ only in it would collide, so the alert expression copies such a label to
+`series_<name>` and removes the original.
 """
 
 from __future__ import annotations
@@ -22,13 +31,19 @@ from obscompile.derive.annotations import (
     description_text,
     summary_text,
 )
-from obscompile.derive.expressions import UnsupportedQuery, pinned_job, render
+from obscompile.derive.expressions import (
+    UnsupportedQuery,
+    number_text,
+    pinned_job,
+    render,
+)
 from obscompile.derive.recording import (
     PlainSelector,
     RecordedQuery,
     RecordingRule,
     UnnamedQuery,
     deduplicate,
+    level_labels,
     plan_query,
     uses_histogram_quantile,
 )
@@ -36,10 +51,13 @@ from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.gotemplate import go_quote, template_error
 from obscompile.model.panel import Panel
 from obscompile.model.service import Service
+from obscompile.model.threshold import ValueMapping
 from obscompile.render.grafana import PanelView, dashboard_rows
 
 SEVERITIES = {"red": "critical", "yellow": "warning"}
+SERIES_PREFIX = "series_"
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
+_ACTION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 
 
 @attrs.frozen
@@ -48,6 +66,9 @@ class AlertRule:
 
     `value_expr` is the expression whose value the condition compares; `query` is the
     panel query it stands for; `pins` are the matchers that select one series.
+    `relabels` pairs each series label that an alert label would overwrite with the
+    label the expression copies it to. `mappings` are the panel's value mappings,
+    which colour the values they match before the steps do.
     """
 
     name: str
@@ -65,6 +86,8 @@ class AlertRule:
     record: RecordingRule | None = None
     grouping: tuple[str, ...] = ()
     steps: tuple = ()
+    relabels: tuple[tuple[str, str], ...] = ()
+    mappings: tuple[ValueMapping, ...] = ()
 
 
 @attrs.frozen
@@ -119,29 +142,99 @@ def _colours(panel: Panel) -> list[str]:
     return ["red", "yellow"] if panel.alert.warning else ["red"]
 
 
+def _step_bands(steps: tuple, colours: list[str], mapped: list[float]) -> list[Band]:
+    """Return the bands of `colours` in `steps`, less the values mappings colour."""
+    bands = []
+    for colour in colours:
+        for band in bands_from_steps(steps, colour):
+            inside = tuple(value for value in mapped if band.contains(value))
+            bands.append(attrs.evolve(band, excluded=inside))
+    return bands
+
+
 def _panel_bands(view: PanelView) -> list[tuple[str | None, tuple, list[Band]]]:
-    """Return `(series, steps, bands)` for the panel as a whole and for each series."""
+    """Return `(series, steps, bands)` for the panel as a whole and for each series.
+
+    Every red band of the steps and every red mapping is a band. Steps that only
+    carry the mappings' colours to the values between them give no bands of their
+    own.
+    """
     resolved = view.thresholds
     result: list[tuple[str | None, tuple, list[Band]]] = []
     colours = _colours(view.panel)
-    if resolved.mappings:
-        bands = [
-            Band(m.color, equals=float(m.value))
-            for m in resolved.mappings
-            if m.color in colours
-        ]
-        result.append((None, resolved.steps, bands))
-    else:
-        bands = [
-            b for colour in colours for b in bands_from_steps(resolved.steps, colour)
-        ]
-        result.append((None, resolved.steps, bands))
+    mapped = [float(m.value) for m in resolved.mappings]
+    bands = []
+    if not resolved.steps_from_mappings:
+        bands = _step_bands(resolved.steps, colours, mapped)
+    bands += [
+        Band(m.color, equals=float(m.value))
+        for m in resolved.mappings
+        if m.color in colours
+    ]
+    result.append((None, resolved.steps, bands))
     for series in resolved.series:
-        bands = [
-            b for colour in colours for b in bands_from_steps(series.steps, colour)
-        ]
+        bands = _step_bands(series.steps, colours, mapped)
         result.append((series.series, series.steps, bands))
     return [entry for entry in result if entry[2]]
+
+
+def series_label_names(
+    node: pp.Expr, service: Service, recorded: bool
+) -> frozenset[str]:
+    """Return the names of the labels that the result series of `node` carry.
+
+    A recorded query carries the level labels of its rule. A query that keeps the
+    labels of raw series carries `job`, `instance`, the metric's catalog labels and
+    the target labels of the service's scrape jobs.
+    """
+    labels = promql.output_labels(node)
+    names = set(labels.names)
+    if recorded or labels.open:
+        try:
+            names = set(level_labels(node, service))
+        except UnnamedQuery:
+            if labels.open:
+                names |= {"job", "instance"}
+    if labels.open:
+        names |= {name for job in service.scrape_jobs for name, _ in job.labels}
+    return frozenset(names)
+
+
+def relabelled_expr(expr: str, relabels: tuple[tuple[str, str], ...]) -> str:
+    """Return `expr` with each series label moved to its new name.
+
+    `label_replace(v, "series_x", "$1", "x", "(.*)")` copies `x`, and
+    `label_replace(v, "x", "", "", "")` removes it, so the alert label `x` applies
+    without making two series equal.
+    """
+    for label, target in relabels:
+        copied = (
+            f"label_replace({expr}, {go_quote(target)}, "
+            f'"$1", {go_quote(label)}, "(.*)")'
+        )
+        expr = f'label_replace({copied}, {go_quote(label)}, "", "", "")'
+    return expr
+
+
+def relabelled_template(text: str, relabels: tuple[tuple[str, str], ...]) -> str:
+    """Return a Go template whose `$labels.x` reads the label that `x` moved to."""
+    if not relabels:
+        return text
+    moved = dict(relabels)
+
+    def field(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return "$labels." + moved.get(name, name)
+
+    def indexed(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return f"index $labels {go_quote(moved.get(name, name))}"
+
+    def action(match: re.Match[str]) -> str:
+        body = re.sub(r"\$labels\.([A-Za-z_][A-Za-z0-9_]*)", field, match.group(0))
+        return re.sub(r'index\s+\$labels\s+"([A-Za-z_][A-Za-z0-9_]*)"', indexed, body)
+
+    return _ACTION.sub(action, text)
 
 
 def _needs_parentheses(expr: str) -> bool:
@@ -215,6 +308,17 @@ class _Deriver:
         node = promql.parse(view.panel.query)
         return render(node, guard=True, extra_matchers=tuple(pins))
 
+    def _series_labels(
+        self, view: PanelView, plan: RecordedQuery | None
+    ) -> frozenset[str]:
+        """Return the labels of the series that the panel's alerts compare."""
+        query = plan.rule.query if plan is not None else view.panel.query
+        try:
+            node = promql.parse(query)
+        except promql.QueryError:
+            return frozenset()
+        return series_label_names(node, self.service, recorded=plan is not None)
+
     def _check_template(self, panel: Panel, key: str, text: str | None) -> bool:
         if text is None:
             return True
@@ -243,6 +347,7 @@ class _Deriver:
             valid = self._check_template(panel, "labels", value) and valid
         if not valid:
             return []
+        outputs = self._series_labels(view, plan)
         out = []
         for series, steps, bands in _panel_bands(view):
             pins: tuple[tuple[str, str], ...] = ()
@@ -274,7 +379,16 @@ class _Deriver:
             for band in bands:
                 same = [b for b in bands if b.color == band.color]
                 rule = self.alert(
-                    view, plan, band, value_expr, pins, series, steps, same, names
+                    view,
+                    plan,
+                    band,
+                    value_expr,
+                    pins,
+                    series,
+                    steps,
+                    same,
+                    names,
+                    outputs,
                 )
                 if rule is not None:
                     out.append(rule)
@@ -333,14 +447,19 @@ class _Deriver:
         )
 
     def alert(
-        self, view, plan, band, value_expr, pins, series, steps, same, names
+        self, view, plan, band, value_expr, pins, series, steps, same, names, outputs
     ) -> AlertRule | None:
         """Return the alert for one band, or None when a template does not parse."""
         panel = view.panel
         severity = SEVERITIES.get(band.color, "critical")
         name = self.alert_name(view, band, series, same, names)
         labels = self.alert_labels(panel, severity)
-        annotations = self.alert_annotations(view, band, severity)
+        relabels = _relabels(labels, outputs)
+        labels = tuple((k, relabelled_template(v, relabels)) for k, v in labels)
+        annotations = tuple(
+            (k, relabelled_template(v, relabels))
+            for k, v in self.alert_annotations(view, band, severity)
+        )
         for key, text in (*labels, *annotations):
             problem = template_error(text)
             if problem is not None:
@@ -360,7 +479,7 @@ class _Deriver:
         # has none, so Config.alert_for applies only to services built another way.
         return AlertRule(
             name=name,
-            expr=band.condition(condition_input),
+            expr=relabelled_expr(band.condition(condition_input), relabels),
             for_=panel.alert.for_ or self.service.alerts.for_ or self.config.alert_for,
             labels=labels,
             annotations=annotations,
@@ -374,12 +493,35 @@ class _Deriver:
             record=plan.rule if plan is not None else None,
             grouping=tuple(view.labels),
             steps=steps,
+            relabels=relabels,
+            mappings=view.thresholds.mappings,
         )
+
+
+def _relabels(
+    labels: tuple[tuple[str, str], ...], outputs: frozenset[str]
+) -> tuple[tuple[str, str], ...]:
+    """Return `(series label, new name)` for each alert label the series also carry.
+
+    Prometheus also sets `alertname`, so a series label of that name moves too.
+    """
+    static = [name for name, _ in labels] + ["alertname"]
+    used = set(outputs) | set(static)
+    moved = []
+    for name in static:
+        if name not in outputs:
+            continue
+        target = SERIES_PREFIX + name
+        while target in used:
+            target = SERIES_PREFIX + target
+        used.add(target)
+        moved.append((name, target))
+    return tuple(moved)
 
 
 def _band_suffix(band: Band, same: list[Band]) -> str:
     if band.equals is not None:
-        return "Is" + camel_case(str(band.equals).replace(".", "_"))
+        return "Is" + camel_case(number_text(band.equals).replace(".", "_"))
     if band.lower is None:
         return "Low"
     if band.upper is None:

@@ -44,17 +44,22 @@ class Band:
     """A range of values that a panel shows in one colour, in the query's unit.
 
     `lower` is inclusive and `upper` exclusive, as Grafana colours a value; `equals`
-    is set instead for a value mapping, which matches one value exactly.
+    is set instead for a value mapping, which matches one value exactly. `excluded`
+    are values inside the range that a value mapping colours instead, since a mapping
+    takes precedence over the threshold steps for the value it matches.
     """
 
     color: str
     lower: float | None = None
     upper: float | None = None
     equals: float | None = None
+    excluded: tuple[float, ...] = ()
 
     def contains(self, value: float) -> bool:
         if self.equals is not None:
             return value == self.equals
+        if value in self.excluded:
+            return False
         if self.lower is not None and not value >= self.lower:
             return False
         return not (self.upper is not None and not value < self.upper)
@@ -70,6 +75,7 @@ class Band:
             parts.append(f"{expr} >= {number_text(self.lower)}")
         if self.upper is not None:
             parts.append(f"{expr} < {number_text(self.upper)}")
+        parts += [f"{expr} != {number_text(value)}" for value in self.excluded]
         return " and ".join(parts)
 
     def words(self, unit: str) -> str:
@@ -81,7 +87,11 @@ class Band:
             parts.append(f"at or above {bound_text(self.lower, unit)}")
         if self.upper is not None:
             parts.append(f"below {bound_text(self.upper, unit)}")
-        return " and ".join(parts)
+        text = " and ".join(parts)
+        if self.excluded:
+            others = ", ".join(bound_text(value, unit) for value in self.excluded)
+            text += f", except {others}"
+        return text
 
     @property
     def bounds(self) -> tuple[float, ...]:

@@ -6,6 +6,10 @@ by repeating the engine's operations in the same order on IEEE doubles:
 - a range selector `[r]` contains the samples from `t - r` to `t`, both included, and
   an instant selector takes the latest sample at most 5 minutes old;
 - `rate`, `increase`, `delta` and `histogram_quantile` follow `functions`;
+- `label_replace` matches the anchored regular expression against the source label
+  (empty when absent), expands `$1`, `${1}` and `$name` as Go's `Regexp.Expand` does,
+  and removes the destination label when the expansion is empty; it keeps the metric
+  name, and two results with the same labels are an error, as in Prometheus;
 - `sum` adds in the order of the series' label sets. promtool adds them in no fixed
   order, so a sum of three or more inexact values can differ from this one in the last
   bit; synthesized inputs give each group at most two series, whose sum does not depend
@@ -31,6 +35,8 @@ from obscompile.derive.functions import bucket_quantile, extrapolated_rate
 
 LOOKBACK_MS = 5 * 60 * 1000
 Labels = tuple[tuple[str, str], ...]
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_REFERENCE = re.compile(r"\$(?:(\$)|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 
 
 class UnsupportedExpression(ValueError):
@@ -100,6 +106,57 @@ def _matches(matcher: pp.Matcher, value: str) -> bool:
         return value != matcher.value
     hit = re.fullmatch(matcher.value, value) is not None
     return hit if op == "=~" else not hit
+
+
+def expand_replacement(template: str, found: re.Match[str]) -> str:
+    """Expand `$1`, `${1}`, `$name`, `${name}` and `$$` as Go's `Regexp.Expand` does.
+
+    A reference takes the longest run of letters, digits and `_` after `$`. A number
+    without a leading zero names a group by index, and anything else names a group by
+    name. A group that does not exist or did not match gives the empty string.
+    """
+
+    def one(reference: re.Match[str]) -> str:
+        if reference.group(1):
+            return "$"
+        name = reference.group(2) or reference.group(3)
+        if name.isdigit() and (name == "0" or not name.startswith("0")):
+            index = int(name)
+            return (found.group(index) or "") if index <= found.re.groups else ""
+        return found.groupdict().get(name) or ""
+
+    return _REFERENCE.sub(one, template)
+
+
+def label_replace(
+    samples: list[Sample], dst: str, replacement: str, src: str, regex: str
+) -> list[Sample]:
+    """Return the samples with `dst` set from `src` as PromQL's `label_replace` does."""
+    if not _LABEL_NAME.fullmatch(dst):
+        raise UnsupportedExpression(f"{dst!r} is not a valid label name")
+    try:
+        pattern = re.compile(f"^(?:{regex})$")
+    except re.error as exc:
+        raise UnsupportedExpression(
+            f"the regular expression {regex!r} is not evaluated: {exc}"
+        ) from None
+    out = []
+    for sample in samples:
+        mapping = dict(sample.labels)
+        found = pattern.match(mapping.get(src, ""))
+        if found is None:
+            out.append(sample)
+            continue
+        value = expand_replacement(replacement, found)
+        mapping.pop(dst, None)
+        if value:
+            mapping[dst] = value
+        out.append(Sample(make_labels(mapping), sample.value))
+    if len({sample.labels for sample in out}) != len(out):
+        raise UnsupportedExpression(
+            "label_replace() gives two series the same labels, which Prometheus rejects"
+        )
+    return out
 
 
 def _offset_ms(selector: pp.VectorSelector) -> int:
@@ -230,6 +287,14 @@ class Evaluator:
                 Sample(labels, bucket_quantile(quantile, b))
                 for labels, b in groups.items()
             ]
+        if name == "label_replace":
+            strings = promql.string_arguments(node)
+            if strings is None or len(strings) != 4:
+                raise UnsupportedExpression("label_replace() needs four strings")
+            dst, replacement, src, regex = strings
+            return label_replace(
+                self.vector(node.args[0], t), dst, replacement, src, regex
+            )
         raise UnsupportedExpression(f"{name}() is not evaluated")
 
     @staticmethod

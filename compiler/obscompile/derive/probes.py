@@ -3,7 +3,8 @@
 Each boundary of a band is tested at the boundary itself and at a value just below and
 just above it. The neighbours are round numbers one step of the boundary's leading
 digit away (4 and 6 around 5), or the neighbouring bucket bounds for a quantile, which
-the synthesized histograms reach exactly.
+the synthesized histograms reach exactly. A value inside a band that a value mapping
+colours instead is tested too, and the band's alert stays silent for it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,15 @@ from obscompile.derive.recording import split_scale
 from obscompile.derive.synthesis import Context
 
 
-def colour_of(steps, value: float) -> str:
-    """Return the colour Grafana gives `value`: the last step at or below it."""
+def colour_of(steps, value: float, mappings=()) -> str:
+    """Return the colour Grafana gives `value`.
+
+    A value mapping that matches the value gives its colour; otherwise the value has
+    the colour of the last step at or below it.
+    """
+    for mapping in mappings:
+        if value == mapping.value:
+            return mapping.color
     colour = steps[0].color if steps else "green"
     for step in steps[1:]:
         if step.value is not None and value >= step.value:
@@ -52,6 +60,13 @@ def probe_values(alert: AlertRule, node: pp.Expr, context: Context) -> list[floa
     if band.equals is not None:
         others = [band.equals + 1] + ([band.equals - 1] if band.equals >= 1 else [])
         return [band.equals, *others]
+    values = _band_values(alert, node, context)
+    # A mapped value inside the band has the mapping's colour, not the band's.
+    return list(dict.fromkeys([*values, *band.excluded]))
+
+
+def _band_values(alert: AlertRule, node: pp.Expr, context: Context) -> list[float]:
+    band = alert.band
     inner, scale, _ = split_scale(node)
     inner = promql.strip_parens(inner)
     is_ratio = isinstance(inner, pp.BinaryExpr) and str(inner.op) == "/"

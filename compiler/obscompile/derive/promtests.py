@@ -5,9 +5,12 @@ outside, exactly at the boundary, and just inside. Each group checks the alert p
 (not yet listed) one evaluation before `for` has passed, firing when it has, with its
 exact labels and expanded annotations, or silent when the value is outside the band.
 Ratios also get a group without traffic, where the rule records nothing and the alert
-stays silent. Every recording rule gets a `promql_expr_test` that the recorded series
-and the raw query give the same value, which is computed here by repeating the engine's
-arithmetic (see `evaluate`). A rule that cannot be tested is listed with the reason.
+stays silent. Where the alert moves a series label out of the way of an alert label,
+every group also has a second series that differs only in that label, and both fire
+where the value is in the band. Every recording rule gets a `promql_expr_test` that the
+recorded series and the raw query give the same value, which is computed here by
+repeating the engine's arithmetic (see `evaluate`). A rule that cannot be tested is
+listed with the reason.
 """
 
 from __future__ import annotations
@@ -144,6 +147,11 @@ class _Generator:
         self, alert: AlertRule, node: pp.Expr, context: Context, value: float
     ) -> list[InputSeries]:
         series = synthesize(node, value, context)
+        twin = _twin_group(alert, context.group)
+        if twin is not None:
+            others = synthesize(node, value, attrs.evolve(context, group=twin))
+            if not {s.labels for s in others} & {s.labels for s in series}:
+                series += others
         if alert.pins:
             decoy = dict(context.group)
             for label, pinned in alert.pins:
@@ -199,7 +207,7 @@ class _Generator:
                     and _same_side(alert, key.value, value)
                 ):
                     fallback = (series, run, end)
-        if fallback is None or value in alert.band.bounds:
+        if fallback is None or value in (*alert.band.bounds, *alert.band.excluded):
             raise _Mismatch(f"no synthesized input gives exactly {value!r}")
         return fallback
 
@@ -216,10 +224,11 @@ class _Generator:
         fires = not silent and alert.band.contains(value)
         times = [end]
         if fires:
+            moved = dict(alert.relabels)
             active = [
                 since
                 for labels, since in run.at(end).active.items()
-                if all(dict(labels).get(k) == v for k, v in alert.pins)
+                if all(dict(labels).get(moved.get(k, k)) == v for k, v in alert.pins)
             ]
             if not active:
                 raise _Mismatch(f"the alert is not active for the value {value!r}")
@@ -238,7 +247,7 @@ class _Generator:
                 f"for {value!r}"
             )
         expr_checks = self.record_checks(alert.record, run, end) if alert.record else ()
-        colour = colour_of(alert.steps, value)
+        colour = colour_of(alert.steps, value, alert.mappings)
         what = "no traffic" if silent else f"{bound_text(value, alert.unit)} ({colour})"
         outcome = "fires" if fires else "stays silent"
         return TestGroup(
@@ -373,14 +382,33 @@ class _Generator:
         )
 
 
+def _twin_group(
+    alert: AlertRule, group: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...] | None:
+    """Return the group labels of a second series that differs in the moved labels.
+
+    Only labels that the test chooses freely are changed: not the pinned ones, and
+    not those that a matcher of the query fixes.
+    """
+    labels = dict(group)
+    pinned = {label for label, _ in alert.pins}
+    changed = False
+    for label, _ in alert.relabels:
+        if label in labels and label not in pinned:
+            other = f"{label}-2"
+            labels[label] = other if labels[label] != other else f"{label}-3"
+            changed = True
+    return tuple(sorted(labels.items())) if changed else None
+
+
 def _align(value: int, step: int) -> int:
     return -(-value // step) * step
 
 
 def _same_side(alert: AlertRule, got: float, expected: float) -> bool:
     return alert.band.contains(got) == alert.band.contains(expected) and colour_of(
-        alert.steps, got
-    ) == colour_of(alert.steps, expected)
+        alert.steps, got, alert.mappings
+    ) == colour_of(alert.steps, expected, alert.mappings)
 
 
 def _pinned_sample(samples: list[Sample], pins) -> Sample | None:

@@ -2,10 +2,11 @@
 
 A query is taken apart by its shape: a gauge under an aggregation, a counter under
 `rate`/`increase`, a ratio of two counter rates, or `histogram_quantile` over bucket
-rates, optionally times a constant. Each shape gets series whose labels satisfy every
-matcher of the query and carry the requested group labels (the labels the result is
-grouped by). Counters grow by whole numbers per sample, so the expanded values stay
-exact; the caller checks the value the query really gives with the evaluator.
+rates, optionally times a constant, any of them under `label_replace`. Each shape gets
+series whose labels satisfy every matcher of the query and carry the requested group
+labels (the labels the result is grouped by). Counters grow by whole numbers per
+sample, so the expanded values stay exact; the caller checks the value the query really
+gives with the evaluator.
 """
 
 from __future__ import annotations
@@ -254,6 +255,8 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
         if target <= 0:
             raise CannotSynthesize("a guarded denominator cannot be zero or negative")
         return synthesize(node.lhs, target, context)
+    if isinstance(node, pp.Call) and node.func.name == "label_replace":
+        return synthesize(node.args[0], target, _before_replace(node, context))
     if isinstance(node, pp.Call) and node.func.name == "histogram_quantile":
         from obscompile.derive.buckets import quantile_series
 
@@ -277,6 +280,32 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
     if isinstance(node, pp.VectorSelector):
         return [InputSeries(_pairs(series_labels([node], context)), target, False)]
     raise CannotSynthesize(f"no input series for a {type(node).__name__} of this form")
+
+
+_COPIES = {("$1", "(.*)"), ("${1}", "(.*)"), ("$1", "(.+)"), ("${1}", "(.+)")}
+
+
+def _before_replace(node: pp.Call, context: Context) -> Context:
+    """Return the context that gives the requested group labels after `label_replace`.
+
+    A destination label that is not a group label needs nothing. For one that copies
+    a whole source label (`"$1"` from `"(.*)"`), the source label gets its value.
+    """
+    strings = promql.string_arguments(node)
+    if strings is None or len(strings) != 4:
+        raise CannotSynthesize("label_replace() needs four string arguments")
+    dst, replacement, src, regex = strings
+    group = dict(context.group)
+    if dst not in group:
+        return context
+    if (replacement, regex) not in _COPIES or not src:
+        raise CannotSynthesize(
+            f'no input series for a label_replace() that sets "{dst}" in this form'
+        )
+    requested = group.pop(dst)
+    if src not in group:
+        group[src] = requested
+    return attrs.evolve(context, group=tuple(sorted(group.items())))
 
 
 def _as_float(value: Fraction) -> float:

@@ -26,11 +26,16 @@ class SeriesSteps:
 
 @attrs.frozen
 class ResolvedThresholds:
-    """A panel's rendered thresholds: base steps, per-series steps and value mappings."""
+    """A panel's rendered thresholds: base steps, per-series steps and value mappings.
+
+    `steps_from_mappings` is True when the steps only carry the mappings' colours to
+    the values between them, as in `Thresholds.steps_from_mappings`.
+    """
 
     steps: tuple[Step, ...]
     series: tuple[SeriesSteps, ...] = ()
     mappings: tuple[ValueMapping, ...] = ()
+    steps_from_mappings: bool = False
 
     @property
     def colours_anything(self) -> bool:
@@ -78,4 +83,5 @@ def resolve(
             for s in thresholds.series
         ),
         mappings=thresholds.mappings,
+        steps_from_mappings=thresholds.steps_from_mappings,
     )

@@ -293,7 +293,12 @@ def parse_shorthand(text: str) -> Thresholds:
         ordered = sorted(mappings, key=lambda m: m.value)
         mapped = [Band(ordered[0].color)]
         mapped += [Band(m.color, lower=Quantity(m.value)) for m in ordered[1:]]
-        return Thresholds(text=text, bands=tuple(mapped), mappings=tuple(ordered))
+        return Thresholds(
+            text=text,
+            bands=tuple(mapped),
+            mappings=tuple(ordered),
+            steps_from_mappings=True,
+        )
 
     if "series" in kinds or "mapping" in kinds:
         bad = next(item for item in items if item.kind in ("series", "mapping"))
@@ -378,10 +383,12 @@ def parse_structured(data: dict[str, Any]) -> Thresholds:
                 mapping.get("text", ""),
             )
         )
+    steps_from_mappings = parsed.steps_from_mappings and "steps" not in data
     if mappings and "steps" not in data and not parsed.bands:
         ordered = sorted(mappings, key=lambda m: m.value)
         bands = [Band(ordered[0].color)]
         bands += [Band(m.color, lower=Quantity(m.value)) for m in ordered[1:]]
+        steps_from_mappings = True
     if series and not bands:
         bands = [Band("green")]
     return Thresholds(
@@ -390,6 +397,7 @@ def parse_structured(data: dict[str, Any]) -> Thresholds:
         series=tuple(series),
         mappings=tuple(sorted(mappings, key=lambda m: m.value)),
         capacity_of=parsed.capacity_of,
+        steps_from_mappings=steps_from_mappings,
     )
 
 

@@ -55,6 +55,9 @@ class Thresholds:
 
     `capacity_of` names the quantity a percentage refers to ("pool" in
     "<80% pool Green"); such percentages resolve against the panel's `capacity`.
+    `steps_from_mappings` is True when the bands were not written but follow from the
+    mappings (`1=Green, 0=Red` gives red below 1 and green from 1), so that values
+    between the mapped ones take the colour of the mapping below them.
     """
 
     text: str
@@ -62,6 +65,7 @@ class Thresholds:
     series: tuple[SeriesThreshold, ...] = ()
     mappings: tuple[ValueMapping, ...] = ()
     capacity_of: str | None = None
+    steps_from_mappings: bool = False
     location: Location = attrs.field(default=UNKNOWN, eq=False)
 
     @property
