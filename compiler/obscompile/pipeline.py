@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 import jinja2
 
-from obscompile.check.artifacts import check_artifacts
+from obscompile.check.artifacts import ArtifactFacts, artifact_facts, check_artifacts
 from obscompile.config import Config
 from obscompile.derive.units import UnitError, panel_unit
 from obscompile.diagnostics import Diagnostic, error, has_errors, sorted_diagnostics
@@ -27,9 +27,13 @@ from obscompile.render.grafana import (
     panel_thresholds,
     render_dashboard,
 )
-from obscompile.render.kubernetes import emit_prometheus_rules
+from obscompile.render.kubernetes import emit_prometheus_rules, object_name_key
 from obscompile.render.mimir import emit_mimir_namespaces
-from obscompile.render.prometheus import emit_prometheus
+from obscompile.render.prometheus import (
+    emit_prometheus,
+    emit_rules,
+    service_rule_diagnostics,
+)
 from obscompile.render.provisioning import emit_provisioning
 from obscompile.render.terraform import emit_terraform
 
@@ -153,13 +157,18 @@ def _service_threshold_diagnostics(service: Service) -> list[Diagnostic]:
 
 @attrs.frozen
 class EmitContext:
-    """The input of an emitter: the project, its services and the files emitted before it."""
+    """The input of an emitter: the project, its services and the files emitted before it.
+
+    `service_names` holds the name of every service of the project, also when
+    `services` holds one of them.
+    """
 
     project: Project
     config: Config
     services: tuple[Service, ...]
     env: jinja2.Environment
     files: dict[str, str]
+    service_names: tuple[str, ...] = ()
 
 
 Emitter = Callable[[EmitContext], dict[str, str]]
@@ -171,10 +180,13 @@ class ServiceEmitter:
 
     The pipeline calls `function` once per service, with a context that contains only
     that service and the files its earlier per-service emitters wrote, so that a
-    build can reuse the files of services that did not change.
+    build can reuse the files of services that did not change. An emitter that also
+    reads `service_names` gives `key`, which returns a digest of what it reads there
+    for one service; stored files count only under the same digest.
     """
 
     function: Emitter
+    key: Callable[[tuple[str, ...], Service], str] | None = None
 
     @property
     def __name__(self) -> str:
@@ -186,8 +198,10 @@ class ServiceEmitter:
 
     def __call__(self, context: EmitContext) -> dict[str, str]:
         files: dict[str, str] = {}
+        names = context.service_names or tuple(s.name for s in context.services)
         for service in context.services:
-            files.update(self.function(attrs.evolve(context, services=(service,))))
+            single = attrs.evolve(context, services=(service,), service_names=names)
+            files.update(self.function(single))
         return files
 
 
@@ -213,15 +227,17 @@ def emit_dashboards(context: EmitContext) -> dict[str, str]:
 
 
 # Emitters run in this order; a later one may read what earlier ones wrote. The
-# provisioning and Terraform emitters read the dashboard files, and the kubernetes
-# and mimir emitters read the prometheus target's rule files, so they come after them.
+# provisioning and Terraform emitters read the dashboard files, prometheus.yml lists
+# the rule files, and the kubernetes and mimir emitters read each service's rule
+# file, so they come after them.
 EMITTERS: list[tuple[str, Emitter]] = [
     ("grafana", ServiceEmitter(emit_dashboards)),
+    ("prometheus", ServiceEmitter(emit_rules)),
     ("prometheus", emit_prometheus),
     ("grafana", emit_provisioning),
     ("terraform", emit_terraform),
-    ("kubernetes", emit_prometheus_rules),
-    ("mimir", emit_mimir_namespaces),
+    ("kubernetes", ServiceEmitter(emit_prometheus_rules, key=object_name_key)),
+    ("mimir", ServiceEmitter(emit_mimir_namespaces)),
     ("instrumentation", ServiceEmitter(emit_instrumentation)),
 ]
 
@@ -237,6 +253,7 @@ def render_artifacts(
     config = config or Config()
     env = make_environment(project.templates_dir)
     files: dict[str, str] = {}
+    names = tuple(service.name for service in services)
     # The files each service's per-service emitters wrote, by service.
     own: dict[int, dict[str, str]] = {id(service): {} for service in services}
     for target, emitter in EMITTERS:
@@ -245,14 +262,18 @@ def render_artifacts(
         if not isinstance(emitter, ServiceEmitter):
             if progress is not None:
                 progress(f"rendering {target}", 0, 0)
-            context = EmitContext(project, config, services, env, dict(files))
+            context = EmitContext(project, config, services, env, dict(files), names)
             files.update(emitter(context))
             continue
         for done, service in enumerate(services, 1):
             earlier = dict(own[id(service)])
-            context = EmitContext(project, config, (service,), env, earlier)
+            context = EmitContext(project, config, (service,), env, earlier, names)
             render = functools.partial(emitter.function, context)
-            produced = per_service(cache, emitter.stage, service, render)
+            if cache is None:
+                produced = render()
+            else:
+                extra = "" if emitter.key is None else emitter.key(names, service)
+                produced = cache.memo(emitter.stage, service, render, extra=extra)
             own[id(service)].update(produced)
             files.update(produced)
             if progress is not None:
@@ -294,13 +315,20 @@ def build(
     files: dict[str, str] = {}
     if not has_errors(diagnostics):
         files = render_artifacts(project, services, config, cache, progress)
-        diagnostics.extend(check_artifacts(services, files))
-        if "prometheus" in config.targets:
-            from obscompile.render.prometheus import rule_diagnostics
+        if progress is not None:
+            progress("checking artifacts", 0, 0)
 
-            diagnostics.extend(
-                rule_diagnostics(services, config, rendered_only=cache is not None)
-            )
+        def facts_of(service: Service, own: Mapping[str, str]) -> ArtifactFacts:
+            compute = functools.partial(artifact_facts, service, own)
+            return per_service(cache, "artifact-facts", service, compute)
+
+        diagnostics.extend(check_artifacts(services, files, facts_of))
+        if "prometheus" in config.targets:
+            for service in services:
+                compute = functools.partial(service_rule_diagnostics, service, config)
+                diagnostics.extend(
+                    per_service(cache, "rule-diagnostics", service, compute)
+                )
         if has_errors(diagnostics):
             files = {}
     return BuildResult(

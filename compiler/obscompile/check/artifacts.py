@@ -5,15 +5,19 @@ artifacts with each other: every alert's dashboard link must name a panel that
 exists, every recording rule must be read by something, and every job a query
 names must be scraped. A finding is reported at the manifest line of the panel
 or service it comes from.
+
+The checks read each service's files once, into `ArtifactFacts`, and compare the
+facts of all services; a build can reuse the facts of a service that did not change.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+import attrs
 from ruamel.yaml import YAML
 
 from obscompile import promql
@@ -25,31 +29,35 @@ _VIEW_PANEL = re.compile(r"/d/(?P<uid>[A-Za-z0-9_-]+)\?viewPanel=(?P<id>\d+)$")
 
 
 def _yaml(text: str) -> Any:
-    return YAML(typ="safe", pure=True).load(text)
+    return YAML(typ="safe").load(text)
 
 
-def _dashboard_panels(files: Mapping[str, str]) -> dict[str, set[int]]:
-    panels: dict[str, set[int]] = {}
-    for name, text in files.items():
-        if not (name.startswith("grafana/dashboards/") and name.endswith(".json")):
-            continue
-        document = json.loads(text)
-        ids = set()
-        for panel in document.get("panels", []):
-            if panel.get("type") != "row":
-                ids.add(panel["id"])
-            ids.update(child["id"] for child in panel.get("panels", []))
-        panels[document["uid"]] = ids
-    return panels
+DASHBOARDS_DIR = "grafana/dashboards/"
+RULES_DIR = "prometheus/rules/"
 
 
-def _rules(files: Mapping[str, str]) -> Iterator[tuple[str, dict]]:
-    for name, text in sorted(files.items()):
-        if name.startswith("prometheus/rules/") and name.endswith(".yml"):
-            document = _yaml(text) or {}
-            for group in document.get("groups", []):
-                for rule in group.get("rules", []):
-                    yield name, rule
+def _is_dashboard(name: str) -> bool:
+    return name.startswith(DASHBOARDS_DIR) and name.endswith(".json")
+
+
+def _is_rule_file(name: str) -> bool:
+    return name.startswith(RULES_DIR) and name.endswith(".yml")
+
+
+def _dashboard_panels(text: str) -> tuple[str, frozenset[int]]:
+    document = json.loads(text)
+    ids = set()
+    for panel in document.get("panels", []):
+        if panel.get("type") != "row":
+            ids.add(panel["id"])
+        ids.update(child["id"] for child in panel.get("panels", []))
+    return document["uid"], frozenset(ids)
+
+
+def _rules(name: str, text: str) -> Iterator[dict]:
+    document = _yaml(text) or {}
+    for group in document.get("groups", []):
+        yield from group.get("rules", [])
 
 
 def _metric_names(expr: str) -> list[str]:
@@ -95,11 +103,6 @@ def canonical(expr: str, drop_job_grouping: bool = False) -> str | None:
     return text
 
 
-def _service_for_rule(rule_file: str, services: Sequence[Service]) -> Service | None:
-    stem = rule_file.rsplit("/", 1)[-1].removesuffix(".rules.yml")
-    return next((s for s in services if s.name == stem), None)
-
-
 def _panel_locations(service: Service) -> dict[str, Location]:
     """Return where each dashboard panel of `service` was written, keyed by panel id."""
     from obscompile.render.grafana import dashboard_rows
@@ -111,113 +114,241 @@ def _panel_locations(service: Service) -> dict[str, Location]:
     }
 
 
-def check_artifacts(
-    services: Sequence[Service], files: Mapping[str, str]
-) -> list[Diagnostic]:
-    """Compare rules with dashboards and scrape jobs; return what does not line up."""
-    diagnostics: list[Diagnostic] = []
-    panels = _dashboard_panels(files)
-    rules = list(_rules(files))
-    scraped = set()
-    config = files.get("prometheus/prometheus.yml")
-    if config is not None:
-        document = _yaml(config) or {}
-        scraped = {job["job_name"] for job in document.get("scrape_configs", [])}
+@attrs.frozen
+class RuleFacts:
+    """One rule of a rule file, as the checks across artifacts see it.
 
-    read: set[str] = set()
-    for _, rule in rules:
-        read.update(_metric_names(rule["expr"]))
-    panel_queries = {panel.query for service in services for panel in service.panels}
-    for query in panel_queries:
-        read.update(_metric_names(query))
-    recorded_panels = {canonical(query) for query in panel_queries} - {None}
+    `where` is the panel an alert comes from; `origin` is its service, or the rule
+    file when no service owns it.
+    """
 
-    # Panel positions are laid out once per service, not once per alert.
-    layouts: dict[str, dict[str, Location]] = {}
-    for rule_file, rule in rules:
-        service = _service_for_rule(rule_file, services)
-        if "alert" in rule:
+    name: str
+    alert: bool
+    where: Location
+    origin: Location
+    reads: tuple[str, ...]
+    jobs: tuple[str, ...]
+    recorded: str | None = None
+    uid: str | None = None
+    panel_id: str | None = None
+    url: str = ""
+
+
+@attrs.frozen
+class ArtifactFacts:
+    """What the checks across artifacts read from one service and its files.
+
+    `scraped` says whether the service's own jobs are in prometheus.yml: a service
+    without scrape jobs is scraped by a configuration obscompile does not write.
+    """
+
+    dashboards: tuple[tuple[str, frozenset[int]], ...] = ()
+    rules: tuple[RuleFacts, ...] = ()
+    panel_reads: frozenset[str] = frozenset()
+    panel_queries: frozenset[str] = frozenset()
+    panel_jobs: tuple[tuple[str, str, Location], ...] = ()
+    scraped: bool = True
+
+
+def owned_files(service: Service, files: Mapping[str, str]) -> dict[str, str]:
+    """Return the dashboard and rule file of `service` among `files`."""
+    names = [f"{RULES_DIR}{service.name}.rules.yml"]
+    if service.dashboard is not None:
+        names.append(f"{DASHBOARDS_DIR}{service.dashboard.uid}.json")
+    return {name: files[name] for name in names if name in files}
+
+
+def artifact_facts(service: Service | None, files: Mapping[str, str]) -> ArtifactFacts:
+    """Read the facts of `service` (None for files that no service owns) from `files`."""
+    dashboards = tuple(
+        _dashboard_panels(text)
+        for name, text in sorted(files.items())
+        if _is_dashboard(name)
+    )
+    layout: dict[str, Location] | None = None
+    rules = []
+    for name, text in sorted(files.items()):
+        if not _is_rule_file(name):
+            continue
+        for rule in _rules(name, text):
+            expr = rule["expr"]
+            origin = service.location if service else Location(name, 1, 1)
+            reads = tuple(_metric_names(expr))
+            jobs = tuple(_job_values(expr))
+            if "alert" not in rule:
+                rules.append(
+                    RuleFacts(
+                        name=rule.get("record", ""),
+                        alert=False,
+                        where=origin,
+                        origin=origin,
+                        reads=reads,
+                        jobs=jobs,
+                        recorded=canonical(expr, drop_job_grouping=True),
+                    )
+                )
+                continue
             annotations = rule.get("annotations") or {}
-            uid = annotations.get("dashboard_uid")
             panel_id = annotations.get("panel_id")
             if service is None:
                 where = Location("<generated>", 1, 1)
             else:
-                if service.name not in layouts:
-                    layouts[service.name] = _panel_locations(service)
-                where = layouts[service.name].get(str(panel_id), service.location)
-            if uid is None or panel_id is None:
-                continue
-            if (
-                uid not in panels
-                or not str(panel_id).isdigit()
-                or int(panel_id) not in panels[uid]
-            ):
-                diagnostics.append(
-                    error(
-                        where,
-                        f'alert "{rule["alert"]}" links to panel {panel_id} of dashboard '
-                        f'"{uid}", which does not exist',
-                        "artifacts/alert-link",
-                    )
-                )
-                continue
-            url = annotations.get("dashboard_url", "")
-            match = _VIEW_PANEL.search(url)
-            if url and (
-                match is None or (match["uid"], match["id"]) != (uid, str(panel_id))
-            ):
-                diagnostics.append(
-                    error(
-                        where,
-                        f'alert "{rule["alert"]}" has dashboard_url {url}, which does not '
-                        f"point at /d/{uid}?viewPanel={panel_id}",
-                        "artifacts/alert-link",
-                    )
-                )
-        elif (
-            "record" in rule
-            and rule["record"] not in read
-            and canonical(rule["expr"], drop_job_grouping=True) not in recorded_panels
-        ):
-            diagnostics.append(
-                warning(
-                    service.location if service else Location(rule_file, 1, 1),
-                    f'recording rule "{rule["record"]}" is not read by any alert, rule '
-                    "or panel",
-                    "artifacts/unused-recording",
+                if layout is None:
+                    layout = _panel_locations(service)
+                where = layout.get(str(panel_id), service.location)
+            rules.append(
+                RuleFacts(
+                    name=rule["alert"],
+                    alert=True,
+                    where=where,
+                    origin=origin,
+                    reads=reads,
+                    jobs=jobs,
+                    uid=annotations.get("dashboard_uid"),
+                    panel_id=None if panel_id is None else str(panel_id),
+                    url=annotations.get("dashboard_url", ""),
                 )
             )
+    if service is None:
+        return ArtifactFacts(dashboards=dashboards, rules=tuple(rules))
+    queries = {panel.query for panel in service.panels}
+    panel_reads: set[str] = set()
+    for query in queries:
+        panel_reads.update(_metric_names(query))
+    panel_jobs = tuple(
+        (job, panel.title, panel.location_of("query"))
+        for panel in service.panels
+        for job in _job_values(panel.query)
+    )
+    return ArtifactFacts(
+        dashboards=dashboards,
+        rules=tuple(rules),
+        panel_reads=frozenset(panel_reads),
+        panel_queries=frozenset(q for q in map(canonical, queries) if q is not None),
+        panel_jobs=panel_jobs,
+        scraped=bool(service.scrape_jobs),
+    )
 
+
+FactsOf = Callable[[Service, Mapping[str, str]], ArtifactFacts]
+
+
+def check_artifacts(
+    services: Sequence[Service],
+    files: Mapping[str, str],
+    facts_of: FactsOf = artifact_facts,
+) -> list[Diagnostic]:
+    """Compare rules with dashboards and scrape jobs; return what does not line up.
+
+    `facts_of(service, its_files)` reads one service's facts; a build passes one that
+    reuses the facts of unchanged services.
+    """
+    facts = []
+    owned: set[str] = set()
+    for service in services:
+        own = owned_files(service, files)
+        owned.update(own)
+        facts.append(facts_of(service, own))
+    others = {
+        name: text
+        for name, text in files.items()
+        if name not in owned and (_is_dashboard(name) or _is_rule_file(name))
+    }
+    if others:
+        facts.append(artifact_facts(None, others))
+    scraped: set[str] | None = None
+    config = files.get("prometheus/prometheus.yml")
     if config is not None:
-        # A service without scrape jobs is scraped by a configuration obscompile does
-        # not write, so its jobs cannot be checked here.
-        for service in services:
-            if not service.scrape_jobs:
-                continue
-            for panel in service.panels:
-                for job in _job_values(panel.query):
-                    if job not in scraped:
-                        diagnostics.append(
-                            error(
-                                panel.location_of("query"),
-                                f'panel "{panel.title}" queries job "{job}", which no scrape '
-                                "job in prometheus.yml collects",
-                                "artifacts/unscraped-job",
-                            )
-                        )
-        for rule_file, rule in rules:
-            service = _service_for_rule(rule_file, services)
-            if service is not None and not service.scrape_jobs:
-                continue
-            for job in _job_values(rule["expr"]):
+        document = _yaml(config) or {}
+        scraped = {job["job_name"] for job in document.get("scrape_configs", [])}
+    return compare(facts, scraped)
+
+
+def compare(
+    facts: Sequence[ArtifactFacts], scraped: set[str] | None
+) -> list[Diagnostic]:
+    """Return what does not line up among the facts of every service.
+
+    `scraped` holds the jobs of prometheus.yml, or is None when there is none.
+    """
+    diagnostics: list[Diagnostic] = []
+    panels: dict[str, frozenset[int]] = {}
+    read: set[str] = set()
+    recorded_panels: set[str] = set()
+    for fact in facts:
+        panels.update(fact.dashboards)
+        read.update(fact.panel_reads)
+        recorded_panels.update(fact.panel_queries)
+        for rule in fact.rules:
+            read.update(rule.reads)
+    for fact in facts:
+        for rule in fact.rules:
+            if rule.alert:
+                diagnostics.extend(_link_problems(rule, panels))
+            elif rule.name not in read and rule.recorded not in recorded_panels:
+                diagnostics.append(
+                    warning(
+                        rule.where,
+                        f'recording rule "{rule.name}" is not read by any alert, rule '
+                        "or panel",
+                        "artifacts/unused-recording",
+                    )
+                )
+    if scraped is None:
+        return diagnostics
+    for fact in facts:
+        if not fact.scraped:
+            continue
+        for job, title, where in fact.panel_jobs:
+            if job not in scraped:
+                diagnostics.append(
+                    error(
+                        where,
+                        f'panel "{title}" queries job "{job}", which no scrape '
+                        "job in prometheus.yml collects",
+                        "artifacts/unscraped-job",
+                    )
+                )
+    for fact in facts:
+        if not fact.scraped:
+            continue
+        for rule in fact.rules:
+            for job in rule.jobs:
                 if job not in scraped:
-                    name = rule.get("alert") or rule.get("record")
                     diagnostics.append(
                         error(
-                            service.location if service else Location(rule_file, 1, 1),
-                            f'rule "{name}" reads job "{job}", which no scrape job collects',
+                            rule.origin,
+                            f'rule "{rule.name}" reads job "{job}", which no scrape '
+                            "job collects",
                             "artifacts/unscraped-job",
                         )
                     )
     return diagnostics
+
+
+def _link_problems(
+    rule: RuleFacts, panels: Mapping[str, frozenset[int]]
+) -> list[Diagnostic]:
+    uid, panel_id = rule.uid, rule.panel_id
+    if uid is None or panel_id is None:
+        return []
+    if uid not in panels or not panel_id.isdigit() or int(panel_id) not in panels[uid]:
+        return [
+            error(
+                rule.where,
+                f'alert "{rule.name}" links to panel {panel_id} of dashboard '
+                f'"{uid}", which does not exist',
+                "artifacts/alert-link",
+            )
+        ]
+    match = _VIEW_PANEL.search(rule.url)
+    if rule.url and (match is None or (match["uid"], match["id"]) != (uid, panel_id)):
+        return [
+            error(
+                rule.where,
+                f'alert "{rule.name}" has dashboard_url {rule.url}, which does not '
+                f"point at /d/{uid}?viewPanel={panel_id}",
+                "artifacts/alert-link",
+            )
+        ]
+    return []

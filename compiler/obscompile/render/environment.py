@@ -15,9 +15,12 @@ from typing import Any
 
 import jinja2
 from ruamel.yaml import YAML
+from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import LiteralScalarString, SingleQuotedScalarString
 
 import obscompile
+from obscompile.render.yaml_fast import string_scalar
 
 
 def builtin_templates_dir() -> Path:
@@ -67,9 +70,30 @@ def _toyaml(value: Any, indent: int = 0, block: bool = False) -> str:
     get quotes where YAML needs them. Lists and mappings come out in flow style
     (`[]`, `{a: b}`).
     """
+    if isinstance(value, str):
+        if "\n" not in value and not (block and ": " in value):
+            fast = string_scalar(value, _plain_reads_as_string)
+            if fast is not None:
+                return fast
+    elif value is True or value is False:
+        return "true" if value else "false"
+    elif type(value) is int:
+        return str(value)
     if isinstance(value, str | int | float | bool) or value is None:
         return _scalar_yaml(type(value).__name__, value, indent, block)
     return _yaml_text(value, indent, block)
+
+
+_RESOLVER = VersionedResolver(version=(1, 2))
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _plain_reads_as_string(text: str) -> bool:
+    """Return True when `toyaml` leaves `text` without quotes if it may be plain."""
+    return (
+        _YAML11_IMPLICIT.match(text) is None
+        and _RESOLVER.resolve(ScalarNode, text, (True, False)) == _STR_TAG
+    )
 
 
 @functools.lru_cache(maxsize=65536)

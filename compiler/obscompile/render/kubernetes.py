@@ -7,6 +7,7 @@ PrometheusRuleSpec), so the same groups pass the same checks.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from obscompile.render.yaml_dump import add_yaml_filter
 
 if TYPE_CHECKING:
     from obscompile.config import Config
+    from obscompile.model.service import Service
     from obscompile.pipeline import EmitContext
 
 KUBERNETES_DIR = "kubernetes/"
@@ -52,6 +54,20 @@ def object_names(services: list[str]) -> dict[str, str]:
     return result
 
 
+@functools.lru_cache(maxsize=8)
+def _clashes(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Group the service names of a project by the object name each would get."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(object_name(name), []).append(name)
+    return {base: tuple(sorted(owners)) for base, owners in groups.items()}
+
+
+def object_name_key(names: tuple[str, ...], service: Service) -> str:
+    """Return the names that decide the object name of `service`: those it clashes with."""
+    return "\0".join(_clashes(names).get(object_name(service.name), ()))
+
+
 def prometheus_rule(rule_file: RuleFile, name: str, config: Config) -> dict[str, Any]:
     """Return the PrometheusRule object that wraps one rule file's groups."""
     metadata: dict[str, Any] = {"name": name, "namespace": config.kubernetes_namespace}
@@ -66,9 +82,25 @@ def prometheus_rule(rule_file: RuleFile, name: str, config: Config) -> dict[str,
 
 
 def emit_prometheus_rules(context: EmitContext) -> dict[str, str]:
-    """Render `kubernetes/<service>.prometheusrule.yaml` for every rule file."""
+    """Render `kubernetes/<service>.prometheusrule.yaml` for every rule file.
+
+    Object names are unique among every service of the project
+    (`context.service_names`) and the rule files in `context.files`.
+    """
     found = rule_files(context.files)
-    names = object_names([rule_file.service for rule_file in found])
+    clashes = _clashes(context.service_names)
+    names = object_names(
+        sorted(
+            {
+                *(rule_file.service for rule_file in found),
+                *(
+                    other
+                    for rule_file in found
+                    for other in clashes.get(object_name(rule_file.service), ())
+                ),
+            }
+        )
+    )
     add_yaml_filter(context.env)
     template = context.env.get_template("kubernetes/prometheusrule.yaml.j2")
     files = {}

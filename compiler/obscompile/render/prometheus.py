@@ -209,60 +209,92 @@ def service_outputs(service: Service, config: Config) -> tuple[ServiceRules, Tes
     return result
 
 
+def render_service_rules(
+    env: jinja2.Environment, service: Service, config: Config
+) -> dict[str, str]:
+    """Render a service's rule file and promtool test file, keyed by path in `out/`."""
+    rules, suite = service_outputs(service, config)
+    if rules.is_empty:
+        return {}
+    path = rules_path(service)
+    return {
+        f"prometheus/{path}": render_yaml(
+            env, "prometheus/rules.yml.j2", rules_document(rules)
+        ),
+        f"prometheus/{tests_path(service)}": render_yaml(
+            env, "prometheus/test.yml.j2", tests_document(suite, path)
+        ),
+    }
+
+
 def render_prometheus(
     env: jinja2.Environment, services: tuple[Service, ...], config: Config
 ) -> dict[str, str]:
     """Render prometheus.yml and every service's rule and test files, keyed by path."""
     files: dict[str, str] = {}
-    rule_files = []
     for service in services:
-        rules, suite = service_outputs(service, config)
-        if rules.is_empty:
-            continue
-        path = rules_path(service)
-        rule_files.append(path)
-        files[path] = render_yaml(env, "prometheus/rules.yml.j2", rules_document(rules))
-        files[tests_path(service)] = render_yaml(
-            env, "prometheus/test.yml.j2", tests_document(suite, path)
-        )
-    files["prometheus.yml"] = render_yaml(
+        files.update(render_service_rules(env, service, config))
+    files.update(render_scrape_config(env, services, config, files))
+    return files
+
+
+def render_scrape_config(
+    env: jinja2.Environment,
+    services: tuple[Service, ...],
+    config: Config,
+    files: dict[str, str],
+) -> dict[str, str]:
+    """Render prometheus.yml, which loads the rule files among `files`."""
+    rule_files = [
+        rules_path(service)
+        for service in services
+        if f"prometheus/{rules_path(service)}" in files
+    ]
+    text = render_yaml(
         env,
         "prometheus/prometheus.yml.j2",
         scrape_document(services, config, rule_files),
     )
-    return {f"prometheus/{name}": text for name, text in files.items()}
+    return {"prometheus/prometheus.yml": text}
 
 
 def rule_diagnostics(
-    services: tuple[Service, ...],
-    config: Config | None = None,
-    rendered_only: bool = False,
+    services: tuple[Service, ...], config: Config | None = None
 ) -> list[Diagnostic]:
-    """Return the problems found while deriving rules, and every rule left untested.
-
-    With `rendered_only`, only services whose rules were derived in this process
-    count: a build that reused cached files reported the others when it made them.
-    """
+    """Return the problems found while deriving rules, and every rule left untested."""
     config = config or Config()
     found: list[Diagnostic] = []
     for service in services:
-        hit = _outputs.get((id(service), id(config)))
-        if rendered_only and (hit is None or hit[0] is not service):
-            continue
-        rules, suite = service_outputs(service, config)
-        found.extend(rules.diagnostics)
-        for untested in suite.untested:
-            found.append(
-                warning(
-                    service.location,
-                    f'no promtool test generated for rule "{untested.rule}": '
-                    f"{untested.reason}",
-                    "rules/untested",
-                )
-            )
+        found.extend(service_rule_diagnostics(service, config))
     return found
 
 
+def service_rule_diagnostics(service: Service, config: Config) -> list[Diagnostic]:
+    """Return one service's rule problems and untested rules (see `rule_diagnostics`)."""
+    rules, suite = service_outputs(service, config)
+    found = list(rules.diagnostics)
+    for untested in suite.untested:
+        found.append(
+            warning(
+                service.location,
+                f'no promtool test generated for rule "{untested.rule}": '
+                f"{untested.reason}",
+                "rules/untested",
+            )
+        )
+    return found
+
+
+def emit_rules(context) -> dict[str, str]:
+    """Pipeline emitter: each service's rule and test files under `out/prometheus/`."""
+    files: dict[str, str] = {}
+    for service in context.services:
+        files.update(render_service_rules(context.env, service, context.config))
+    return files
+
+
 def emit_prometheus(context) -> dict[str, str]:
-    """Pipeline emitter: every file under `out/prometheus/`."""
-    return render_prometheus(context.env, context.services, context.config)
+    """Pipeline emitter: `out/prometheus/prometheus.yml`, after the rule files."""
+    return render_scrape_config(
+        context.env, context.services, context.config, context.files
+    )

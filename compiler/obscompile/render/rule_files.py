@@ -67,7 +67,7 @@ def _check_groups(path: str, data: Any) -> list[dict[str, Any]]:
 
 def parse_rule_file(path: str, text: str) -> list[dict[str, Any]]:
     """Return a rule file's groups; raise RuleFileError on fields 2.42 rejects."""
-    yaml = YAML(typ="safe", pure=True)
+    yaml = YAML(typ="safe")
     try:
         data = yaml.load(text)
     except YAMLError as exc:

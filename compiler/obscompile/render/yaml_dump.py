@@ -18,6 +18,8 @@ from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.resolver import VersionedResolver
 
+from obscompile.render.yaml_fast import block_document, string_scalar
+
 _STR_TAG = "tag:yaml.org,2002:str"
 _RESOLVERS = (VersionedResolver(version=(1, 1)), VersionedResolver(version=(1, 2)))
 
@@ -43,8 +45,27 @@ class _Representer(RoundTripRepresenter):
 _Representer.add_representer(str, _Representer.represent_str)
 
 
+def _fast_scalar(value: Any) -> str | None:
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is int:
+        return str(value)
+    if isinstance(value, str):
+        return string_scalar(value, _reads_as_string)
+    return None
+
+
 def dump_yaml(data: Any) -> str:
     """Return `data` (dicts, lists, strings, numbers, booleans, None) as YAML."""
+    if isinstance(data, dict):
+        text = block_document(data, _fast_scalar)
+        if text is not None:
+            return text
+    return ruamel_dump_yaml(data)
+
+
+def ruamel_dump_yaml(data: Any) -> str:
+    """Return `data` as YAML written by ruamel.yaml alone (what `dump_yaml` equals)."""
     yaml = YAML(typ="rt")
     yaml.Representer = _Representer
     yaml.indent(mapping=2, sequence=4, offset=2)

@@ -1,8 +1,8 @@
 """Replace the contents of an output folder atomically, touching only files obscompile wrote.
 
 The new tree is assembled in a sibling temporary folder: every file the previous
-build did not write is hard-linked (or copied) into it, the new artifacts are written
-next to them, and the two folders are swapped with one `renameat2(RENAME_EXCHANGE)`
+build did not write is hard-linked (or copied) into it, and so is every artifact
+whose bytes did not change; the other artifacts are written next to them, and the two folders are swapped with one `renameat2(RENAME_EXCHANGE)`
 call. A build killed at any moment leaves either the previous complete folder or the
 new one. A record in the folder lists what obscompile wrote, so a later build
 removes the artifacts it no longer produces and nothing else.
@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -134,6 +135,30 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
+def _tree_files(root: Path) -> list[str]:
+    """Return the relative path of every file and symlink below `root`, sorted."""
+    found = []
+    for folder, folders, names in os.walk(root):
+        base = os.path.relpath(folder, root)
+        prefix = "" if base == "." else base.replace(os.sep, "/") + "/"
+        for name in folders:
+            if os.path.islink(os.path.join(folder, name)):
+                found.append(prefix + name)
+        found.extend(prefix + name for name in names)
+    return sorted(found)
+
+
+def _link(source: Path, target: Path) -> bool:
+    """Hard-link a regular file into the staging folder; return False if it is not one."""
+    try:
+        if not stat.S_ISREG(source.lstat().st_mode):
+            return False
+        os.link(source, target)
+    except OSError:
+        return False
+    return True
+
+
 def write_tree(out: Path, files: Mapping[str, str]) -> WriteResult:
     """Make `out` hold exactly `files` plus every file obscompile did not write."""
     for name in files:
@@ -143,7 +168,8 @@ def write_tree(out: Path, files: Mapping[str, str]) -> WriteResult:
         parent = out.parent
         _clean_leftovers(parent, out.name)
         previous = set(read_record(out))
-        if out.exists() and not stale_files(out, files):
+        differing = set(stale_files(out, files)) if out.exists() else set(files)
+        if out.exists() and not differing:
             return WriteResult((), (), unchanged=True)
         if out.exists() and not out.is_dir():
             raise WriteError(f"{out} exists and is not a folder")
@@ -163,17 +189,20 @@ def write_tree(out: Path, files: Mapping[str, str]) -> WriteResult:
             tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{out.name}-", dir=parent)
         )
         try:
+            made: set[Path] = {staging}
             if out.exists():
-                for path in sorted(out.rglob("*")):
-                    relative = path.relative_to(out).as_posix()
-                    if path.is_dir() and not path.is_symlink():
-                        continue
+                for relative in _tree_files(out):
                     if relative in previous or relative in files or relative == RECORD:
                         continue
-                    _link_or_copy(path, staging / relative)
+                    _link_or_copy(out / relative, staging / relative)
             for name, text in files.items():
                 target = staging / name
-                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.parent not in made:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(target.parent)
+                if name in previous and name not in differing and _link(out / name, target):
+                    # The previous build wrote these bytes; the new tree shares them.
+                    continue
                 with open(target, "w", encoding="utf-8", newline="") as handle:
                     handle.write(text)
                     handle.flush()
