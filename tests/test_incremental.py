@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 import obscompile.cache
 import obscompile.pipeline
+import obscompile.render.prometheus
 from obscompile.cache import CACHE_DIR
 from obscompile.cli import main
 from obscompile.render.environment import builtin_templates_dir
@@ -178,6 +179,11 @@ def _catalog_of_other_service(project: Path) -> None:
     )
 
 
+def _scrape_port(project: Path) -> None:
+    # prometheus.yml and the cross-artifact checks reuse results keyed by their input.
+    replace_in(manifest(project, 3), "svc_0003:8003", "svc_0003:9003")
+
+
 def _python_module(project: Path) -> None:
     (project / "services" / "extra.py").write_text(
         "from obscompile import dsl\n\n"
@@ -231,6 +237,7 @@ CHANGES: list[tuple[str, Callable[[Path], None]]] = [
     ("error-fixed", _error_fixed),
     ("unknown-label", _unknown_label),
     ("catalog-of-other-service", _catalog_of_other_service),
+    ("scrape-port", _scrape_port),
     ("python-module", _python_module),
     ("output-edited", _output_edited),
     ("output-deleted", _output_deleted),
@@ -268,8 +275,14 @@ def test_noop_loads_and_writes_nothing(
 def test_one_change_reloads_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     loaded: list[str] = []
     rendered: list[str] = []
+    derived: list[str] = []
     load = obscompile.cache.load_manifest_file
     render = obscompile.pipeline.render_dashboard
+    derive = obscompile.render.prometheus.derive_rules
+
+    def counting_derive(service, *arguments):  # type: ignore[no-untyped-def]
+        derived.append(service.name)
+        return derive(service, *arguments)
 
     def counting_load(path: Path, name: str):  # type: ignore[no-untyped-def]
         loaded.append(name)
@@ -281,11 +294,13 @@ def test_one_change_reloads_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(obscompile.cache, "load_manifest_file", counting_load)
     monkeypatch.setattr(obscompile.pipeline, "render_dashboard", counting_render)
+    monkeypatch.setattr(obscompile.render.prometheus, "derive_rules", counting_derive)
     _edit(warm)
     code, messages = run_build()
     assert code == 0, messages
     assert loaded == ["services/svc_0002.yaml"]
     assert rendered == ["svc_0002"]
+    assert derived == ["svc_0002"]
 
 
 def test_unreadable_cache_is_rebuilt(warm: Path) -> None:

@@ -57,6 +57,26 @@ def test_unchanged_build_rewrites_nothing(tmp_path: Path) -> None:
     assert (out / "a.json").stat().st_ino == inode
 
 
+def test_one_change_links_the_rest(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_tree(out, {"same.json": "1\n", "edited.json": "2\n"})
+    same = (out / "same.json").stat().st_ino
+    edited = (out / "edited.json").stat().st_ino
+    result = write_tree(out, {"same.json": "1\n", "edited.json": "3\n"})
+    assert not result.unchanged
+    assert (out / "same.json").stat().st_ino == same
+    assert (out / "edited.json").stat().st_ino != edited
+    assert (out / "edited.json").read_text() == "3\n"
+
+
+def test_edited_output_is_rewritten(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_tree(out, {"a.json": "1\n", "b.json": "2\n"})
+    (out / "a.json").write_text("edited by hand\n")
+    write_tree(out, {"a.json": "1\n", "b.json": "3\n"})
+    assert (out / "a.json").read_text() == "1\n"
+
+
 def test_refuses_to_replace_foreign_file(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()

@@ -150,20 +150,33 @@ class Replay:
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while entries are unpickled.
+def _collector_paused() -> Iterator[Callable[[], contextlib.AbstractContextManager]]:
+    """Pause Python's cyclic garbage collector while the project loads, then freeze.
 
-    Unpickling a thousand services creates millions of objects and no garbage; with
-    the collector running, its passes over the growing heap take longer than the
-    unpickling itself.
+    Unpickling a thousand services creates millions of long-lived objects. With the
+    collector running, its passes over the growing heap take longer than the
+    unpickling itself. `gc.freeze()` keeps later passes off the loaded objects, which
+    reference counting still frees; `BuildCache.save` unfreezes them.
     """
     enabled = gc.isenabled()
     gc.disable()
     try:
-        yield
+        yield _collector_resumed if enabled else contextlib.nullcontext
     finally:
+        gc.freeze()
         if enabled:
             gc.enable()
+
+
+@contextlib.contextmanager
+def _collector_resumed() -> Iterator[None]:
+    """Run the collector again while a manifest is parsed, which leaves cyclic garbage."""
+    gc.freeze()
+    gc.enable()
+    try:
+        yield
+    finally:
+        gc.disable()
 
 
 def _file_state(path: Path) -> tuple[int, int, int, int]:
@@ -193,7 +206,12 @@ class BuildCache:
         self.disabled = False
         self._entries: dict[str, Entry] = {}
         self._owners: dict[int, tuple[Entry, int]] = {}
+        self._resumed: Callable[[], contextlib.AbstractContextManager] = (
+            contextlib.nullcontext
+        )
         self._index = self._read_index()
+        # Stage name -> (input key, result) for the project stages of this build.
+        self._project_results: dict[str, tuple[str, Any]] = {}
         try:
             self._scan()
         except OSError:
@@ -273,9 +291,7 @@ class BuildCache:
 
     def _entry(self, key: str) -> Entry | None:
         try:
-            data = (self.folder / ENTRIES / f"{key}.pickle").read_bytes()
-            with _collector_paused():
-                entry = pickle.loads(data)
+            entry = pickle.loads((self.folder / ENTRIES / f"{key}.pickle").read_bytes())
         except Exception:  # a missing or unreadable entry is recomputed
             return None
         return entry if isinstance(entry, Entry) and entry.key == key else None
@@ -290,9 +306,21 @@ class BuildCache:
         if self.disabled or services_dir != self.project.services_dir:
             return load_project(services_dir, blocks_dir)
         from obscompile import dsl
-        from obscompile.load.python_source import load_block_modules
 
         registered = dict(dsl.BLOCKS)
+        with _collector_paused() as resumed:
+            self._resumed = resumed
+            return self._load_all(blocks_dir, progress, registered)
+
+    def _load_all(
+        self,
+        blocks_dir: Path | None,
+        progress: Progress | None,
+        registered: dict[str, Any],
+    ) -> LoadResult:
+        from obscompile import dsl
+        from obscompile.load.python_source import load_block_modules
+
         try:
             diagnostics = (
                 load_block_modules(blocks_dir) if blocks_dir is not None else []
@@ -319,7 +347,8 @@ class BuildCache:
         entry = self._entry(key)
         if entry is None:
             name = display_name(path)
-            service, problems, text = load_manifest_file(path, name)
+            with self._resumed():
+                service, problems, text = load_manifest_file(path, name)
             loaded = (service,) if service is not None else ()
             entry = Entry(
                 key=key,
@@ -362,6 +391,22 @@ class BuildCache:
         entry.dirty = True
         return value
 
+    def remember(self, stage: str, digest: str, compute: Callable[[], T]) -> T:
+        """Return `compute()` for a project stage, reusing the last build's result.
+
+        `digest` covers everything the stage reads besides the compiler, templates and
+        configuration, which every key covers. Only the last build's result is kept.
+        """
+        key = _hash_bytes(self._global, digest) if not self.disabled else ""
+        stored = self._index.get("project", {}).get(stage)
+        if key and isinstance(stored, tuple) and stored[0] == key:
+            value = stored[1]
+        else:
+            value = compute()
+        if key:
+            self._project_results[stage] = (key, value)
+        return value
+
     def project_view(self, services: Sequence[Service]) -> str:
         """Return a digest of every service's view (see `service_view`), in order."""
         views = []
@@ -400,8 +445,10 @@ class BuildCache:
         """
         if self.disabled:
             return
-        with _collector_paused():
+        try:
             self._save(result, written)
+        finally:
+            gc.unfreeze()
 
     def _save(self, result: Any, written: bool) -> None:
         entries = self.folder / ENTRIES
@@ -410,7 +457,7 @@ class BuildCache:
                 entry.dirty = False
                 data = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
                 _write_atomically(entries / f"{entry.key}.pickle", data)
-        index: dict[str, Any] = {"format": FORMAT}
+        index: dict[str, Any] = {"format": FORMAT, "project": self._project_results}
         if written and result.ok:
             index["replay"] = self._replay_of(result)
         _write_atomically(

@@ -7,6 +7,7 @@ collects their diagnostics.
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -15,7 +16,12 @@ from typing import TYPE_CHECKING, TypeVar
 import attrs
 import jinja2
 
-from obscompile.check.artifacts import ArtifactFacts, artifact_facts, check_artifacts
+from obscompile.check.artifacts import (
+    ArtifactFacts,
+    artifact_facts,
+    check_artifacts,
+    scraped_jobs,
+)
 from obscompile.config import Config
 from obscompile.derive.units import UnitError, panel_unit
 from obscompile.diagnostics import Diagnostic, error, has_errors, sorted_diagnostics
@@ -30,6 +36,8 @@ from obscompile.render.grafana import (
 from obscompile.render.kubernetes import emit_prometheus_rules, object_name_key
 from obscompile.render.mimir import emit_mimir_namespaces
 from obscompile.render.prometheus import (
+    Remember,
+    compute_now,
     emit_prometheus,
     emit_rules,
     service_rule_diagnostics,
@@ -159,8 +167,10 @@ def _service_threshold_diagnostics(service: Service) -> list[Diagnostic]:
 class EmitContext:
     """The input of an emitter: the project, its services and the files emitted before it.
 
-    `service_names` holds the name of every service of the project, also when
-    `services` holds one of them.
+    `service_names` contains the name of every service of the project, also when
+    `services` contains one of them. `remember(stage, digest, compute)` returns
+    `compute()` or, in a build with a cache, the result of the last build whose
+    input had the same digest.
     """
 
     project: Project
@@ -169,6 +179,7 @@ class EmitContext:
     env: jinja2.Environment
     files: dict[str, str]
     service_names: tuple[str, ...] = ()
+    remember: Remember = compute_now
 
 
 Emitter = Callable[[EmitContext], dict[str, str]]
@@ -262,7 +273,10 @@ def render_artifacts(
         if not isinstance(emitter, ServiceEmitter):
             if progress is not None:
                 progress(f"rendering {target}", 0, 0)
-            context = EmitContext(project, config, services, env, dict(files), names)
+            remember = compute_now if cache is None else cache.remember
+            context = EmitContext(
+                project, config, services, env, dict(files), names, remember
+            )
             files.update(emitter(context))
             continue
         for done, service in enumerate(services, 1):
@@ -322,7 +336,15 @@ def build(
             compute = functools.partial(artifact_facts, service, own)
             return per_service(cache, "artifact-facts", service, compute)
 
-        diagnostics.extend(check_artifacts(services, files, facts_of))
+        def scraped_of(text: str) -> frozenset[str]:
+            if cache is None:
+                return scraped_jobs(text)
+            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            return cache.remember(
+                "scraped-jobs", digest, functools.partial(scraped_jobs, text)
+            )
+
+        diagnostics.extend(check_artifacts(services, files, facts_of, scraped_of))
         if "prometheus" in config.targets:
             for service in services:
                 compute = functools.partial(service_rule_diagnostics, service, config)

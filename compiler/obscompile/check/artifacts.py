@@ -233,15 +233,22 @@ def artifact_facts(service: Service | None, files: Mapping[str, str]) -> Artifac
 FactsOf = Callable[[Service, Mapping[str, str]], ArtifactFacts]
 
 
+def scraped_jobs(config: str) -> frozenset[str]:
+    """Return the job names of a prometheus.yml text."""
+    document = _yaml(config) or {}
+    return frozenset(job["job_name"] for job in document.get("scrape_configs", []))
+
+
 def check_artifacts(
     services: Sequence[Service],
     files: Mapping[str, str],
     facts_of: FactsOf = artifact_facts,
+    scraped_of: Callable[[str], frozenset[str]] = scraped_jobs,
 ) -> list[Diagnostic]:
     """Compare rules with dashboards and scrape jobs; return what does not line up.
 
-    `facts_of(service, its_files)` reads one service's facts; a build passes one that
-    reuses the facts of unchanged services.
+    `facts_of(service, its_files)` reads one service's facts, and `scraped_of` the
+    jobs of prometheus.yml; a build passes ones that reuse earlier results.
     """
     facts = []
     owned: set[str] = set()
@@ -256,16 +263,13 @@ def check_artifacts(
     }
     if others:
         facts.append(artifact_facts(None, others))
-    scraped: set[str] | None = None
     config = files.get("prometheus/prometheus.yml")
-    if config is not None:
-        document = _yaml(config) or {}
-        scraped = {job["job_name"] for job in document.get("scrape_configs", [])}
+    scraped = None if config is None else scraped_of(config)
     return compare(facts, scraped)
 
 
 def compare(
-    facts: Sequence[ArtifactFacts], scraped: set[str] | None
+    facts: Sequence[ArtifactFacts], scraped: frozenset[str] | None
 ) -> list[Diagnostic]:
     """Return what does not line up among the facts of every service.
 

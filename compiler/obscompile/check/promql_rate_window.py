@@ -11,7 +11,7 @@ from obscompile import promql
 from obscompile.check import catalog
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
-from obscompile.check.scrape_job import interval_of
+from obscompile.check.scrape_job import interval_of, jobs_by_name
 from obscompile.diagnostics import Diagnostic, error
 from obscompile.model.panel import Panel
 
@@ -26,8 +26,8 @@ TWO_SAMPLE_FUNCTIONS = frozenset(
 def scrape_interval(context: PanelContext, selector: pp.VectorSelector) -> timedelta:
     """Return the scrape interval of the jobs `selector` reads (the longest of them)."""
     named = set(catalog.equal_values(selector, "job"))
-    jobs = [job for service in context.services for job in service.scrape_jobs]
-    chosen = [job for job in jobs if job.job in named] or list(
+    index = jobs_by_name(context.services)
+    chosen = [job for name in named for job in index.get(name, ())] or list(
         context.service.scrape_jobs
     )
     default = context.scrape_interval

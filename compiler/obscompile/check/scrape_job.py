@@ -12,6 +12,7 @@ from obscompile.check.context import ServiceContext
 from obscompile.check.registry import Scope, check
 from obscompile.diagnostics import Diagnostic, error
 from obscompile.model.scrape import ScrapeJob
+from obscompile.model.service import Service
 from obscompile.promql import duration_text
 
 NAME = "scrape/job"
@@ -25,6 +26,21 @@ def parse_duration(text: str) -> timedelta | None:
         return pp.parse_duration(text)
     except ValueError:
         return None
+
+
+_jobs_key: list[tuple[Service, ...]] = []
+_jobs: dict[str, list[ScrapeJob]] = {}
+
+
+def jobs_by_name(services: tuple[Service, ...]) -> dict[str, list[ScrapeJob]]:
+    """Return the scrape jobs of `services` by job name, built once per services tuple."""
+    if not _jobs_key or _jobs_key[0] is not services:
+        _jobs.clear()
+        for service in services:
+            for job in service.scrape_jobs:
+                _jobs.setdefault(job.job, []).append(job)
+        _jobs_key[:] = [services]
+    return _jobs
 
 
 def interval_of(job: ScrapeJob, default: timedelta) -> timedelta:

@@ -7,9 +7,13 @@ data, so that a quoting mistake can never reach Prometheus unnoticed.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
+import json
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import jinja2
 from ruamel.yaml import YAML
@@ -21,6 +25,9 @@ from obscompile.derive.testfile import TestSuite
 from obscompile.diagnostics import Diagnostic, ObscompileError, warning
 from obscompile.model.service import Service
 
+T = TypeVar("T")
+# A stage name, a digest of the stage's input, and the function that computes it.
+Remember = Callable[[str, str, Callable[[], Any]], Any]
 RULES_DIR = "rules"
 TESTS_DIR = "tests"
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -28,6 +35,11 @@ _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 class RenderError(ObscompileError, RuntimeError):
     """A rendered file does not read back as the data it was rendered from."""
+
+
+def compute_now(stage: str, digest: str, compute: Callable[[], T]) -> T:
+    """Return `compute()`: the `remember` of a build without a cache."""
+    return compute()
 
 
 def rules_path(service: Service) -> str:
@@ -243,17 +255,23 @@ def render_scrape_config(
     services: tuple[Service, ...],
     config: Config,
     files: dict[str, str],
+    remember: Remember = compute_now,
 ) -> dict[str, str]:
-    """Render prometheus.yml, which loads the rule files among `files`."""
+    """Render prometheus.yml, which loads the rule files among `files`.
+
+    `remember` may return the text of an earlier build that rendered the same data.
+    """
     rule_files = [
         rules_path(service)
         for service in services
         if f"prometheus/{rules_path(service)}" in files
     ]
-    text = render_yaml(
-        env,
-        "prometheus/prometheus.yml.j2",
-        scrape_document(services, config, rule_files),
+    document = scrape_document(services, config, rule_files)
+    digest = hashlib.sha256(json.dumps(document).encode("utf-8")).hexdigest()
+    text = remember(
+        "prometheus.yml",
+        digest,
+        functools.partial(render_yaml, env, "prometheus/prometheus.yml.j2", document),
     )
     return {"prometheus/prometheus.yml": text}
 
@@ -296,5 +314,5 @@ def emit_rules(context) -> dict[str, str]:
 def emit_prometheus(context) -> dict[str, str]:
     """Pipeline emitter: `out/prometheus/prometheus.yml`, after the rule files."""
     return render_scrape_config(
-        context.env, context.services, context.config, context.files
+        context.env, context.services, context.config, context.files, context.remember
     )

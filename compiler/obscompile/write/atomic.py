@@ -200,7 +200,11 @@ def write_tree(out: Path, files: Mapping[str, str]) -> WriteResult:
                 if target.parent not in made:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     made.add(target.parent)
-                if name in previous and name not in differing and _link(out / name, target):
+                if (
+                    name in previous
+                    and name not in differing
+                    and _link(out / name, target)
+                ):
                     # The previous build wrote these bytes; the new tree shares them.
                     continue
                 with open(target, "w", encoding="utf-8", newline="") as handle:
