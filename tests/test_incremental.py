@@ -280,9 +280,16 @@ def test_one_change_reloads_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> 
     render = obscompile.pipeline.render_dashboard
     derive = obscompile.render.prometheus.derive_rules
 
+    unpickled: list[int] = []
+    rows = obscompile.cache.LazyRows.rows
+
     def counting_derive(service, *arguments):  # type: ignore[no-untyped-def]
         derived.append(service.name)
         return derive(service, *arguments)
+
+    def counting_rows(self):  # type: ignore[no-untyped-def]
+        unpickled.append(id(self))
+        return rows(self)
 
     def counting_load(path: Path, name: str):  # type: ignore[no-untyped-def]
         loaded.append(name)
@@ -295,12 +302,15 @@ def test_one_change_reloads_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(obscompile.cache, "load_manifest_file", counting_load)
     monkeypatch.setattr(obscompile.pipeline, "render_dashboard", counting_render)
     monkeypatch.setattr(obscompile.render.prometheus, "derive_rules", counting_derive)
+    monkeypatch.setattr(obscompile.cache.LazyRows, "rows", counting_rows)
     _edit(warm)
     code, messages = run_build()
     assert code == 0, messages
     assert loaded == ["services/svc_0002.yaml"]
     assert rendered == ["svc_0002"]
     assert derived == ["svc_0002"]
+    # The rows of the unchanged services stay pickled.
+    assert unpickled == []
 
 
 def test_unreadable_cache_is_rebuilt(warm: Path) -> None:

@@ -1,3 +1,3 @@
-from obscompile.cli import main
+from obscompile.cli import run
 
-main()
+run()

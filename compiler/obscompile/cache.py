@@ -21,6 +21,7 @@ the cache, because a module can read anything.
 
 from __future__ import annotations
 
+import collections.abc
 import contextlib
 import functools
 import gc
@@ -114,6 +115,72 @@ def service_view(service: Service) -> str:
     run as a project check, or this view must include the rows.
     """
     return _hash_bytes(repr(attrs.evolve(service, rows=())))
+
+
+class LazyRows(collections.abc.Sequence):
+    """The rows of a cached service, unpickled when they are first read.
+
+    Most stages of a build reuse stored results for an unchanged service and read
+    only its other fields, so its rows, the bulk of its model, usually stay bytes.
+    The length and the number of panels are known without unpickling.
+    """
+
+    __slots__ = ("_data", "_rows", "length", "panel_count")
+
+    def __init__(self, data: bytes, length: int, panel_count: int) -> None:
+        self._data = data
+        self._rows: tuple[Any, ...] | None = None
+        self.length = length
+        self.panel_count = panel_count
+
+    @classmethod
+    def of(cls, rows: Sequence[Any]) -> LazyRows:
+        if isinstance(rows, LazyRows):
+            return rows
+        rows = tuple(rows)
+        data = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+        return cls(data, len(rows), sum(len(row.panels) for row in rows))
+
+    def rows(self) -> tuple[Any, ...]:
+        if self._rows is None:
+            self._rows = pickle.loads(self._data)
+        return self._rows
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.rows()[index]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.rows())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazyRows):
+            other = other.rows()
+        return self.rows() == other
+
+    def __hash__(self) -> int:
+        return hash(self.rows())
+
+    def __repr__(self) -> str:
+        return repr(self.rows())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (LazyRows, (self._data, self.length, self.panel_count))
+
+
+def _with_lazy_rows(service: Service) -> Service:
+    # A LazyRows reads like the tuple it replaces, so the model's type is kept.
+    return attrs.evolve(service, rows=LazyRows.of(service.rows))  # type: ignore[arg-type]
+
+
+def panel_count(service: Service) -> int:
+    """Return the number of panels of `service` without unpickling cached rows."""
+    rows = service.rows
+    if isinstance(rows, LazyRows):
+        return rows.panel_count
+    return len(service.panels)
 
 
 @attrs.define
@@ -455,7 +522,10 @@ class BuildCache:
         for entry in self._entries.values():
             if entry.dirty:
                 entry.dirty = False
-                data = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
+                stored = attrs.evolve(
+                    entry, services=tuple(_with_lazy_rows(s) for s in entry.services)
+                )
+                data = pickle.dumps(stored, protocol=pickle.HIGHEST_PROTOCOL)
                 _write_atomically(entries / f"{entry.key}.pickle", data)
         index: dict[str, Any] = {"format": FORMAT, "project": self._project_results}
         if written and result.ok:

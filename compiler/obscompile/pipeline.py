@@ -93,7 +93,9 @@ class BuildResult:
 
     @property
     def panels(self) -> int:
-        return sum(len(s.panels) for s in self.services if s.dashboard is not None)
+        from obscompile.cache import panel_count
+
+        return sum(panel_count(s) for s in self.services if s.dashboard is not None)
 
 
 def per_service(

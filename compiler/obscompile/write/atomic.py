@@ -68,13 +68,23 @@ def record_text(files: Mapping[str, str]) -> str:
 
 def stale_files(out: Path, files: Mapping[str, str]) -> list[str]:
     """List the files that differ from what a build would write, and the ones it removes."""
+    for name in files:
+        _safe_relative(name)
+    return _stale(out, files)
+
+
+def _stale(out: Path, files: Mapping[str, str]) -> list[str]:
     differing = []
+    root = str(out)
     for name, text in sorted(files.items()):
-        target = out / _safe_relative(name)
+        data = text.encode("utf-8")
         try:
-            if target.read_bytes() != text.encode("utf-8"):
-                differing.append(name)
+            with open(os.path.join(root, name), "rb") as handle:
+                same = os.fstat(handle.fileno()).st_size == len(data)
+                same = same and handle.read() == data
         except OSError:
+            same = False
+        if not same:
             differing.append(name)
     for name in read_record(out):
         if name not in files and (out / name).exists():
@@ -148,10 +158,10 @@ def _tree_files(root: Path) -> list[str]:
     return sorted(found)
 
 
-def _link(source: Path, target: Path) -> bool:
+def _link(source: str, target: str) -> bool:
     """Hard-link a regular file into the staging folder; return False if it is not one."""
     try:
-        if not stat.S_ISREG(source.lstat().st_mode):
+        if not stat.S_ISREG(os.lstat(source).st_mode):
             return False
         os.link(source, target)
     except OSError:
@@ -168,7 +178,7 @@ def write_tree(out: Path, files: Mapping[str, str]) -> WriteResult:
         parent = out.parent
         _clean_leftovers(parent, out.name)
         previous = set(read_record(out))
-        differing = set(stale_files(out, files)) if out.exists() else set(files)
+        differing = set(_stale(out, files)) if out.exists() else set(files)
         if out.exists() and not differing:
             return WriteResult((), (), unchanged=True)
         if out.exists() and not out.is_dir():
@@ -189,22 +199,21 @@ def write_tree(out: Path, files: Mapping[str, str]) -> WriteResult:
             tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{out.name}-", dir=parent)
         )
         try:
-            made: set[Path] = {staging}
+            made: set[str] = set()
             if out.exists():
                 for relative in _tree_files(out):
                     if relative in previous or relative in files or relative == RECORD:
                         continue
                     _link_or_copy(out / relative, staging / relative)
+            root, staged = str(out), str(staging)
             for name, text in files.items():
-                target = staging / name
-                if target.parent not in made:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    made.add(target.parent)
-                if (
-                    name in previous
-                    and name not in differing
-                    and _link(out / name, target)
-                ):
+                target = os.path.join(staged, name)
+                folder = os.path.dirname(target)
+                if folder not in made:
+                    os.makedirs(folder, exist_ok=True)
+                    made.add(folder)
+                unchanged = name in previous and name not in differing
+                if unchanged and _link(os.path.join(root, name), target):
                     # The previous build wrote these bytes; the new tree shares them.
                     continue
                 with open(target, "w", encoding="utf-8", newline="") as handle:
