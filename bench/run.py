@@ -272,7 +272,8 @@ def run(args: argparse.Namespace) -> dict:
 
     def take(key: str, name: str, command: list[str], runs: int, before=None) -> None:
         measurements[key] = measure(name, command, runs, args.timeout, before)
-        write_results(args.json, results_of(args, sizes, measurements, started))
+        if args.json is not None:
+            write_results(args.json, results_of(args, sizes, measurements, started))
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -479,14 +480,18 @@ def main() -> None:
     parser.add_argument(
         "--json",
         type=Path,
-        default=BENCH / "results.json",
-        help="where to write the figures",
+        default=None,
+        help="where to write the figures [default: bench/results.json, and "
+        "nowhere with --quick]",
     )
     args = parser.parse_args()
+    if args.json is None and not args.quick:
+        args.json = BENCH / "results.json"
 
     results = run(args)
-    write_results(args.json, results)
-    print(f"\nfigures written to {args.json}", file=sys.stderr)
+    if args.json is not None:
+        write_results(args.json, results)
+        print(f"\nfigures written to {args.json}", file=sys.stderr)
 
 
 if __name__ == "__main__":

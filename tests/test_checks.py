@@ -791,6 +791,41 @@ ALERT_TEMPLATE = [
         ],
     ),
     Case(
+        "invalid-label-names",
+        panels("""
+            - title: Error ratio
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m]))'
+              thresholds: "<1 Green, >1 Red"
+              alert:
+                labels: {bad-name: x, __name__: w, alertname: z}
+        """),
+        [
+            f'{E}:19:19: error: alert label "alertname" is replaced by Prometheus with '
+            "the name of the alert; remove it [alert/label]",
+            f'{E}:19:19: error: alert label name "__name__" is invalid: Prometheus '
+            'accepts names of letters, digits and "_" that do not start with a digit '
+            'or "__" [alert/label]',
+            f'{E}:19:19: error: alert label name "bad-name" is invalid: Prometheus '
+            'accepts names of letters, digits and "_" that do not start with a digit '
+            'or "__" [alert/label]',
+        ],
+    ),
+    Case(
+        "derived-label",
+        panels("""
+            - title: Error ratio
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m]))'
+              thresholds: "<1 Green, >1 Red"
+              alert:
+                labels: {severity: page}
+        """),
+        [
+            f'{E}:19:19: error: alert label "severity" is set from the colour of the '
+            "band (critical for red, warning for yellow), so this value would be lost; "
+            'route on another label, such as "priority" [alert/label]',
+        ],
+    ),
+    Case(
         "valid-templates",
         panels("""
             - title: Error ratio

@@ -54,6 +54,17 @@ CASES = [
         ],
     ),
     (
+        "non-finite",
+        HEADER
+        + "rows:\n  - title: Pool\n    panels:\n"
+        + "      - {title: Used, query: up, capacity: .inf, min: .nan, max: 1e400}\n",
+        [
+            "services/payments.yaml:8:44: error: rows[0].panels[0].capacity is inf, which is not a finite number; write a number such as 100 [manifest/schema]",
+            "services/payments.yaml:8:55: error: rows[0].panels[0].min is nan, which is not a finite number; write a number such as 100 [manifest/schema]",
+            "services/payments.yaml:8:66: error: rows[0].panels[0].max is inf, which is not a finite number; write a number such as 100 [manifest/schema]",
+        ],
+    ),
+    (
         "wrong-type",
         HEADER
         + "rows:\n  - title: Traffic\n    panels:\n      - {title: RPS, query: up, width: wide}\n",

@@ -1,4 +1,9 @@
-"""alert/template: alert annotations that are not Go templates, and templated labels."""
+"""alert/template and alert/label: alert annotations and labels that cannot work.
+
+alert/template reports annotations that are not Go templates, and templated labels.
+alert/label reports label names that Prometheus rejects, and labels whose value would
+be replaced: Prometheus sets `alertname`, and obscompile sets `severity` and `service`.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,13 @@ from obscompile.gotemplate import (
 from obscompile.model.location import Location
 
 NAME = "alert/template"
+LABEL = "alert/label"
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+# Labels that every derived alert gets, and where their value comes from.
+_DERIVED_LABELS = {
+    "severity": "the colour of the band (critical for red, warning for yellow)",
+    "service": "the service key",
+}
 
 
 _UNDEFINED_FUNCTION = re.compile(r'^function "(.+)" not defined$')
@@ -73,5 +85,49 @@ def alert_template(context: ServiceContext) -> Iterator[Diagnostic]:
                 NAME,
             )
         yield from _label_problems(
+            alert.labels, alert.locations.get("labels", alert.location)
+        )
+
+
+def _name_problems(
+    labels: tuple[tuple[str, str], ...], where: Location
+) -> Iterator[Diagnostic]:
+    for name, _ in labels:
+        if _LABEL_NAME.match(name) is None or name.startswith("__"):
+            yield error(
+                where,
+                f'alert label name "{name}" is invalid: Prometheus accepts names of '
+                'letters, digits and "_" that do not start with a digit or "__"',
+                LABEL,
+            )
+        elif name == "alertname":
+            yield error(
+                where,
+                'alert label "alertname" is replaced by Prometheus with the name of '
+                "the alert; remove it",
+                LABEL,
+            )
+        elif name in _DERIVED_LABELS:
+            yield error(
+                where,
+                f'alert label "{name}" is set from {_DERIVED_LABELS[name]}, so this '
+                'value would be lost; route on another label, such as "priority"',
+                LABEL,
+            )
+
+
+@check(
+    LABEL,
+    "alert label names that Prometheus rejects or replaces",
+    scope=Scope.SERVICE,
+)
+def alert_label(context: ServiceContext) -> Iterator[Diagnostic]:
+    service = context.service
+    yield from _name_problems(
+        service.alerts.labels, service.locations.get("alerts", service.location)
+    )
+    for _row, panel in context.panels():
+        alert = panel.alert
+        yield from _name_problems(
             alert.labels, alert.locations.get("labels", alert.location)
         )

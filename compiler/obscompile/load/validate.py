@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -183,9 +184,34 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
     return path, f"{where}: {err.message}", False
 
 
+def _non_finite(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, float]]:
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _non_finite(item, (*path, index))
+
+
 def validate_manifest(source: Source) -> list[Diagnostic]:
-    """Return one diagnostic for every place where the manifest breaks the schema."""
+    """Return one diagnostic for every place where the manifest breaks the schema.
+
+    YAML reads `.inf`, `.nan` and numbers too large for a double, such as `1e400`, as
+    non-finite floats. JSON Schema's `number` admits them, and no artifact can hold
+    them, so each is an error here.
+    """
     diagnostics = []
+    for path, value in _non_finite(source.data, ()):
+        diagnostics.append(
+            error(
+                source.location(path),
+                f"{dotted(path)} is {value}, which is not a finite number; "
+                "write a number such as 100",
+                "manifest/schema",
+            )
+        )
     for top in _VALIDATOR.iter_errors(source.data):
         for leaf in _leaf_errors(top):
             path, message, at_key = _message(leaf, source)
