@@ -65,6 +65,23 @@ CASES = [
         ],
     ),
     (
+        "unclosed-bracket",
+        HEADER
+        + "rows:\n  - title: Traffic\n    panels: [\n      {title: RPS, query: up}\n\n",
+        [
+            "services/payments.yaml:10:1: error: invalid YAML: did not find expected "
+            "',' or ']' (in the flow sequence that starts at line 7, column 13) [yaml/syntax]"
+        ],
+    ),
+    (
+        "two-documents",
+        HEADER + "---\nservice: refunds\n",
+        [
+            "services/payments.yaml:5:1: error: invalid YAML: a manifest is one YAML "
+            "document, and another one starts here [yaml/syntax]"
+        ],
+    ),
+    (
         "wrong-type",
         HEADER
         + "rows:\n  - title: Traffic\n    panels:\n      - {title: RPS, query: up, width: wide}\n",

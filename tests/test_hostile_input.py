@@ -73,8 +73,9 @@ def test_binary_bytes(tmp_path: Path) -> None:
     services.mkdir()
     (services / "bin.yaml").write_bytes(b"service: x\n\x00\x01\x02\xff")
     result = run_cli(tmp_path)
+    # The first NUL byte starts line 2.
     assert_clean_failure(
-        result, "services/bin.yaml:1:1: error: file contains NUL bytes"
+        result, "services/bin.yaml:2:1: error: file contains NUL bytes"
     )
 
 

@@ -11,6 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from obscompile.cli import main
@@ -88,6 +89,17 @@ def test_refuses_to_replace_foreign_file(tmp_path: Path) -> None:
     else:
         raise AssertionError("a foreign file was replaced")
     assert (out / "a.json").read_text() == "someone else's\n"
+
+
+def test_refuses_file_in_place_of_folder(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_tree(out, {"a.json": "1\n"})
+    (out / "grafana").write_text("mine\n")
+    with pytest.raises(
+        WriteError, match="has files where obscompile writes folders: grafana"
+    ):
+        write_tree(out, {"a.json": "1\n", "grafana/dashboards/x.json": "{}\n"})
+    assert (out / "grafana").read_text() == "mine\n"
 
 
 def test_refuses_paths_outside(tmp_path: Path) -> None:

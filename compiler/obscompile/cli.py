@@ -88,9 +88,9 @@ def _summary(result: BuildResult | Replay) -> str:
     errors = sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
     warnings = len(result.diagnostics) - errors
     parts = [
-        f"{len(result.services)} services",
-        f"{result.dashboards} dashboards",
-        f"{result.panels} panels",
+        _count(len(result.services), "service"),
+        _count(result.dashboards, "dashboard"),
+        _count(result.panels, "panel"),
     ]
     if errors or warnings:
         parts.append(_count(errors, "error") + ", " + _count(warnings, "warning"))
@@ -284,7 +284,9 @@ def build_command(
             )
         if differing:
             click.echo(
-                f"obscompile: {project.out_dir} is stale: {len(differing)} files differ; "
+                f"obscompile: {project.out_dir} is stale: "
+                f"{_count(len(differing), 'file')} "
+                f"{'differs' if len(differing) == 1 else 'differ'}; "
                 "run obscompile build",
                 err=True,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 
 from obscompile.diagnostics import Diagnostic, Severity
@@ -28,10 +29,11 @@ def format_text(
         text = sources.get(diagnostic.location.file)
         if text is None:
             continue
-        source_lines = text.splitlines()
+        # YAML breaks lines only at \n and \r\n, unlike str.splitlines.
+        source_lines = text.split("\n")
         index = diagnostic.location.line - 1
         if 0 <= index < len(source_lines):
-            source_line = source_lines[index].expandtabs(1)
+            source_line = _printable(source_lines[index].rstrip("\r").expandtabs(1))
             column = diagnostic.location.column - 1
             # Show at most 120 characters of a long line, around the caret.
             start = max(0, min(column - 60, len(source_line) - 120))
@@ -41,6 +43,14 @@ def format_text(
             lines.append(f"  {prefix}{excerpt}{suffix}")
             lines.append("  " + " " * (len(prefix) + column - start) + "^")
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(line: str) -> str:
+    """Replace control characters, one for one, so a terminal shows the line as text."""
+    return _CONTROL.sub("?", line)
 
 
 def format_json(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -> str:

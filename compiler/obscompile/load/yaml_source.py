@@ -201,6 +201,30 @@ def _looks_deep(text: str) -> bool:
     return widest > 2 * MAX_DEPTH
 
 
+_CONTEXT_VERB = re.compile(r"^while (?:parsing|scanning) (?:an? )?")
+
+
+def _explained(exc: MarkedYAMLError) -> str:
+    """Return the parser's problem, with where the construct it was reading started.
+
+    The parser reports where it gave up, which may be lines after the mistake, such
+    as an unclosed bracket or quote. The start of that construct points at the mistake.
+    """
+    problem = exc.problem or exc.context or "invalid YAML"
+    context, mark = exc.context, exc.context_mark
+    if context and context.startswith("expected a single document"):
+        return "a manifest is one YAML document, and another one starts here"
+    if not context or mark is None or exc.problem is None:
+        return problem
+    if exc.problem_mark is not None and (mark.line, mark.column) == (
+        exc.problem_mark.line,
+        exc.problem_mark.column,
+    ):
+        return problem
+    what = _CONTEXT_VERB.sub("", context)
+    return f"{problem} (in the {what} that starts at line {mark.line + 1}, column {mark.column + 1})"
+
+
 def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
     """Parse one YAML document; return it with every diagnostic found on the way."""
     start = Location(path, 1, 1)
@@ -218,7 +242,7 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
             return None, [
                 error(where, "tab character used for indentation", "yaml/syntax")
             ]
-        return None, [error(where, f"invalid YAML: {problem}", "yaml/syntax")]
+        return None, [error(where, f"invalid YAML: {_explained(exc)}", "yaml/syntax")]
     except YAMLError as exc:
         return None, [error(start, f"invalid YAML: {exc}", "yaml/syntax")]
     except RecursionError:
@@ -254,8 +278,15 @@ def read_yaml_file(file: Path, display: str) -> tuple[Source | None, list[Diagno
     except OSError as exc:
         return None, [error(start, f"cannot read file: {exc.strerror}", "io/read")]
     if b"\0" in raw:
+        offset = raw.index(b"\0")
+        line = raw[:offset].count(b"\n") + 1
+        column = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
         return None, [
-            error(start, "file contains NUL bytes; a manifest is UTF-8 text", "io/read")
+            error(
+                Location(display, line, column),
+                "file contains NUL bytes; a manifest is UTF-8 text",
+                "io/read",
+            )
         ]
     try:
         text = raw.decode("utf-8")

@@ -201,10 +201,14 @@ def render_yaml(
 
 
 # Rendering and the build's diagnostics both need a service's rules and tests. The
-# memo keeps the objects it was given alive, so their ids cannot be reused.
+# memos keep the objects they were given alive, so their ids cannot be reused. Only
+# the last few services' rules and tests are kept, because they are large. The
+# diagnostics derived from them are small, so those are kept for every service.
+_RECENT = 8
 _outputs: dict[
     tuple[int, int], tuple[Service, Config, tuple[ServiceRules, TestSuite]]
 ] = {}
+_diagnostics: dict[tuple[int, int], tuple[Service, Config, tuple[Diagnostic, ...]]] = {}
 
 
 def service_outputs(service: Service, config: Config) -> tuple[ServiceRules, TestSuite]:
@@ -215,9 +219,12 @@ def service_outputs(service: Service, config: Config) -> tuple[ServiceRules, Tes
         return hit[2]
     rules = derive_rules(service, config)
     result = (rules, generate_tests(rules, config))
-    if len(_outputs) > 4096:
-        _outputs.clear()
+    while len(_outputs) >= _RECENT:
+        del _outputs[next(iter(_outputs))]
     _outputs[key] = (service, config, result)
+    if len(_diagnostics) > 4096:
+        _diagnostics.clear()
+    _diagnostics[key] = (service, config, _rule_diagnostics(service, *result))
     return result
 
 
@@ -289,7 +296,15 @@ def rule_diagnostics(
 
 def service_rule_diagnostics(service: Service, config: Config) -> list[Diagnostic]:
     """Return one service's rule problems and untested rules (see `rule_diagnostics`)."""
-    rules, suite = service_outputs(service, config)
+    hit = _diagnostics.get((id(service), id(config)))
+    if hit is not None and hit[0] is service and hit[1] is config:
+        return list(hit[2])
+    return list(_rule_diagnostics(service, *service_outputs(service, config)))
+
+
+def _rule_diagnostics(
+    service: Service, rules: ServiceRules, suite: TestSuite
+) -> tuple[Diagnostic, ...]:
     found = list(rules.diagnostics)
     for untested in suite.untested:
         found.append(
@@ -300,7 +315,7 @@ def service_rule_diagnostics(service: Service, config: Config) -> list[Diagnosti
                 "rules/untested",
             )
         )
-    return found
+    return tuple(found)
 
 
 def emit_rules(context) -> dict[str, str]:

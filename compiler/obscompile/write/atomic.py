@@ -188,6 +188,23 @@ def write_tree(out: Path, files: Mapping[str, str]) -> WriteResult:
             for name in sorted(files)
             if name not in previous and (out / name).exists()
         ]
+        folders: set[str] = set()
+        for name in files:
+            folder = name.rpartition("/")[0]
+            while folder and folder not in folders:
+                folders.add(folder)
+                folder = folder.rpartition("/")[0]
+        blocked = sorted(
+            folder
+            for folder in folders
+            if os.path.lexists(out / folder) and not (out / folder).is_dir()
+        )
+        if blocked:
+            listed = ", ".join(blocked[:5]) + (" ..." if len(blocked) > 5 else "")
+            raise WriteError(
+                f"{out} has files where obscompile writes folders: {listed}; move "
+                "them away or delete them, then build again"
+            )
         if foreign:
             listed = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
             raise WriteError(
