@@ -179,6 +179,12 @@ def _catalog_of_other_service(project: Path) -> None:
     )
 
 
+def _block_job(project: Path) -> None:
+    # The block's queries name a job that is no longer scraped. Their positions are
+    # on the `use:` line, with or without the cache.
+    replace_in(manifest(project, 1), "      job: svc_0001\n", "      job: svc_0009\n")
+
+
 def _scrape_port(project: Path) -> None:
     # prometheus.yml and the cross-artifact checks reuse results keyed by their input.
     replace_in(manifest(project, 3), "svc_0003:8003", "svc_0003:9003")
@@ -238,6 +244,7 @@ CHANGES: list[tuple[str, Callable[[Path], None]]] = [
     ("unknown-label", _unknown_label),
     ("catalog-of-other-service", _catalog_of_other_service),
     ("scrape-port", _scrape_port),
+    ("block-job", _block_job),
     ("python-module", _python_module),
     ("output-edited", _output_edited),
     ("output-deleted", _output_deleted),
@@ -311,6 +318,20 @@ def test_one_change_reloads_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert derived == ["svc_0002"]
     # The rows of the unchanged services stay pickled.
     assert unpickled == []
+
+
+def test_block_errors_point_into_lines(warm: Path) -> None:
+    _block_job(warm)
+    lines = manifest(warm, 1).read_text(encoding="utf-8").split("\n")
+    for arguments in ((), ("--no-cache",)):
+        code, messages = run_build(*arguments)
+        assert code == 1
+        found = re.findall(
+            r"^services/svc_0001\.yaml:(\d+):(\d+): error", messages, re.M
+        )
+        assert found
+        for line, column in found:
+            assert int(column) <= len(lines[int(line) - 1]) + 1, (line, column)
 
 
 def test_unreadable_cache_is_rebuilt(warm: Path) -> None:

@@ -137,6 +137,13 @@ def test_build_check_reports_stale(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "grafana/dashboards/a.json: differs from a fresh build" in result.output
 
+    result = runner.invoke(main, [*args, "--check", "--format", "json"])
+    assert result.exit_code == 1
+    (stale,) = json.loads(result.stdout)
+    assert stale["file"] == str(dashboard)
+    assert stale["check"] == "out/stale"
+    assert stale["severity"] == "error"
+
 
 def test_repository_out_is_current() -> None:
     """The committed out/ equals a fresh build of services/."""

@@ -32,7 +32,7 @@ import pickle
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -482,15 +482,36 @@ class BuildCache:
             views.append(owner[0].views[owner[1]] if owner else service_view(service))
         return _hash_bytes(*views)
 
-    def run_checks(self, services: tuple[Service, ...]) -> list[Diagnostic]:
-        """Run every registered check like `run_checks`, reusing per-service results."""
+    def run_checks(
+        self,
+        services: tuple[Service, ...],
+        sources: Mapping[str, str] | None = None,
+        scrape_interval: str | None = None,
+    ) -> list[Diagnostic]:
+        """Run every registered check like `run_checks`, reusing per-service results.
+
+        The stored results stay valid for the same `sources` and `scrape_interval`,
+        because the manifest texts and `obscompile.yaml` are part of every key.
+        """
         from obscompile.check.context import ProjectContext
-        from obscompile.check.registry import Scope, registered_checks, run_checks
+        from obscompile.check.registry import (
+            Scope,
+            registered_checks,
+            run_checks,
+            scrape_interval_of,
+        )
 
         checks = registered_checks()
         project_checks = [c.name for c in checks if c.scope is Scope.PROJECT]
-        diagnostics = run_checks(services, select=project_checks)
-        context = ProjectContext(services, {})
+        diagnostics = run_checks(
+            services,
+            sources=sources,
+            select=project_checks,
+            scrape_interval=scrape_interval,
+        )
+        context = ProjectContext(
+            services, sources or {}, scrape_interval=scrape_interval_of(scrape_interval)
+        )
         view = self.project_view(services)
         for service in services:
             diagnostics.extend(

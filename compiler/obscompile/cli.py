@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import attrs
 import click
 
 from obscompile import __version__
@@ -22,7 +23,14 @@ from obscompile.derive.local import (
     group_targets,
     parse_target,
 )
-from obscompile.diagnostics import Diagnostic, ObscompileError, Severity, UsageError
+from obscompile.diagnostics import (
+    Diagnostic,
+    ObscompileError,
+    Severity,
+    UsageError,
+    error,
+)
+from obscompile.model.location import Location
 from obscompile.pipeline import BuildResult, Project, build
 from obscompile.report import FORMATTERS, format_text
 from obscompile.write.atomic import WriteError, stale_files, write_tree
@@ -271,13 +279,26 @@ def build_command(
         raise click.BadParameter(str(exc), param_hint="'--target'") from None
     finally:
         progress.clear()
+    differing = (
+        stale_files(project.out_dir, result.files) if check_only and result.ok else []
+    )
+    if differing and output_format != "text":
+        # A machine-readable report lists the stale files among the diagnostics.
+        stale = tuple(
+            error(
+                Location(str(project.out_dir / name), 1, 1),
+                "differs from a fresh build; run obscompile build",
+                "out/stale",
+            )
+            for name in differing
+        )
+        result = attrs.evolve(result, diagnostics=(*result.diagnostics, *stale))
     _print_diagnostics(result, output_format)
     if not result.ok:
         _save_cache(cache, result, written=False)
         click.echo(_summary(result), err=True)
         sys.exit(EXIT_DIAGNOSTICS)
     if check_only:
-        differing = stale_files(project.out_dir, result.files)
         for name in differing:
             click.echo(
                 f"{project.out_dir / name}: differs from a fresh build", err=True

@@ -106,12 +106,24 @@ def per_service(
 
 
 def check_services(
-    services: tuple[Service, ...], cache: BuildCache | None = None
+    services: tuple[Service, ...],
+    cache: BuildCache | None = None,
+    sources: Mapping[str, str] | None = None,
+    scrape_interval: str | None = None,
 ) -> list[Diagnostic]:
-    """Run every registered check over the loaded services."""
+    """Run every registered check over the loaded services.
+
+    `sources` (the manifest texts) make positions inside quoted and block scalars
+    exact; `scrape_interval` applies to the scrape jobs that set none.
+    """
     from obscompile.check import run_checks
 
-    diagnostics = run_checks(services) if cache is None else cache.run_checks(services)
+    if cache is None:
+        diagnostics = run_checks(
+            services, sources=sources, scrape_interval=scrape_interval
+        )
+    else:
+        diagnostics = cache.run_checks(services, sources, scrape_interval)
     # The instrumentation checks repeat the project checks on service names and
     # scrape targets; only their client-library checks are kept here.
     repeated = {"instrument/service-name", "instrument/scrape-target"}
@@ -326,7 +338,9 @@ def build(
         services, config = local.apply(services, config)
     if progress is not None:
         progress("checking", 0, 0)
-    diagnostics.extend(check_services(services, cache))
+    diagnostics.extend(
+        check_services(services, cache, loaded.sources, config.scrape_interval)
+    )
     diagnostics.extend(threshold_diagnostics(services, cache))
     files: dict[str, str] = {}
     if not has_errors(diagnostics):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import attrs
@@ -76,6 +77,18 @@ def _run(found: Check, project: ProjectContext) -> Iterable[Diagnostic]:
             yield from found.function(context.for_panel(row, panel))
 
 
+def scrape_interval_of(text: str | None) -> timedelta:
+    """Return the global scrape interval `text`, or Prometheus's default of 1m."""
+    if text is None:
+        return PROMETHEUS_SCRAPE_INTERVAL
+    try:
+        return pp.parse_duration(text)
+    except ValueError:
+        raise UsageError(
+            f'scrape interval "{text}" is not a duration such as 15s'
+        ) from None
+
+
 def run_checks(
     services: Sequence[Service],
     *,
@@ -94,14 +107,7 @@ def run_checks(
         unknown = sorted(set(select) - set(REGISTRY))
         if unknown:
             raise UsageError(f"no check named {', '.join(unknown)}")
-    interval = PROMETHEUS_SCRAPE_INTERVAL
-    if scrape_interval is not None:
-        try:
-            interval = pp.parse_duration(scrape_interval)
-        except ValueError:
-            raise UsageError(
-                f'scrape interval "{scrape_interval}" is not a duration such as 15s'
-            ) from None
+    interval = scrape_interval_of(scrape_interval)
     project = ProjectContext(tuple(services), sources or {}, scrape_interval=interval)
     diagnostics: list[Diagnostic] = []
     for found in registered_checks():
