@@ -554,6 +554,34 @@ HEATMAP_BUCKETS = [
     ),
 ]
 
+RANGE = [
+    Case(
+        "min-above-max",
+        panels("""
+            - title: Latency
+              unit: s
+              min: 50
+              max: 10
+              query: 'rate(http_request_duration_seconds_sum[5m])'
+        """),
+        [
+            f"{E}:18:14: error: max 10 is not above min 50, so Grafana has no range to "
+            "draw; swap them or remove one [dashboard/range]"
+        ],
+    ),
+    Case(
+        "min-below-max",
+        panels("""
+            - title: Latency
+              unit: s
+              min: 0
+              max: 10
+              query: 'rate(http_request_duration_seconds_sum[5m])'
+        """),
+        [],
+    ),
+]
+
 UNIT = [
     Case(
         "word-for-an-id",
@@ -700,6 +728,16 @@ PROJECT = [
 ]
 
 SCRAPE_JOB = [
+    Case(
+        "zero-interval",
+        manifest(
+            "service: payments\nscrape: {job: payments, port: 8080, interval: 0s}\n"
+        ),
+        [
+            f'{E}:2:47: error: scrape interval "0s" must be longer than 0s; leave it out '
+            "to use the global setting [scrape/job]"
+        ],
+    ),
     Case(
         "port-out-of-range",
         manifest("service: payments\nscrape: {job: payments, port: 80800}\n"),
@@ -851,6 +889,7 @@ TABLES = {
     "promql-rate-window": RATE_WINDOW,
     "dashboard-heatmap-buckets": HEATMAP_BUCKETS,
     "dashboard-unit": UNIT,
+    "dashboard-range": RANGE,
     "dashboard-duplicate-panel-title": DUPLICATE_PANEL_TITLE,
     "project-duplicates": PROJECT,
     "scrape-job": SCRAPE_JOB,

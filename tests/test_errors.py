@@ -232,6 +232,13 @@ def test_invalid_uid(project: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("command", ["build", "check", "test"])
+def test_missing_project_is_usage_error(tmp_path: Path, command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--project", str(tmp_path / "absent")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
 @pytest.mark.parametrize("command", [[], ["build"], ["check"], ["schema"]])
 def test_help(command: list[str]) -> None:
     result = CliRunner().invoke(main, [*command, "--help"])

@@ -160,7 +160,7 @@ class ProgressDisplay:
 project_option = click.option(
     "--project",
     "project_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=Path("."),
     show_default=True,
     help="Project folder that holds services/, templates/ and out/.",

@@ -28,6 +28,7 @@ def parse_duration(text: str) -> timedelta | None:
         return None
 
 
+_ZERO = re.compile(r"(?:0+(?:ms|s|m|h|d|w|y))+")
 _jobs_key: list[tuple[Service, ...]] = []
 _jobs: dict[str, list[ScrapeJob]] = {}
 
@@ -54,11 +55,17 @@ def _timeout_problems(job: ScrapeJob, default: timedelta) -> Iterator[Diagnostic
     for key in ("interval", "timeout"):
         text = getattr(job, key)
         if text is not None and parse_duration(text) is None:
-            yield error(
-                job.locations.get(key, job.location),
-                f'scrape {key} "{text}" is not a Prometheus duration such as 15s or 1m',
-                NAME,
-            )
+            if _ZERO.fullmatch(text):
+                problem = (
+                    f'scrape {key} "{text}" must be longer than 0s; leave it out to '
+                    "use the global setting"
+                )
+            else:
+                problem = (
+                    f'scrape {key} "{text}" is not a Prometheus duration such as 15s '
+                    "or 1m"
+                )
+            yield error(job.locations.get(key, job.location), problem, NAME)
     timeout = parse_duration(job.timeout) if job.timeout else None
     if timeout is None or timeout <= interval_of(job, default):
         return
