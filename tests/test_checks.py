@@ -668,6 +668,18 @@ DUPLICATE_PANEL_TITLE = [
 
 PROJECT = [
     Case(
+        "service-differs-in-case",
+        {
+            "payments.yaml": "service: payments\n",
+            "payments-v2.yaml": "service: Payments\n",
+        },
+        [
+            'services/payments-v2.yaml:1:10: error: service "Payments" differs only in '
+            'case from "payments" in services/payments.yaml:1:10, and their files '
+            "collide on case-insensitive file systems [project/duplicate-service]"
+        ],
+    ),
+    Case(
         "duplicate-service",
         {
             "payments.yaml": "service: payments\n",
@@ -728,6 +740,32 @@ PROJECT = [
 ]
 
 SCRAPE_JOB = [
+    Case(
+        "reserved-and-invalid-labels",
+        manifest(
+            "service: payments\n"
+            "scrape: {job: payments, port: 8080, labels: {job: other, bad-name: x}}\n"
+        ),
+        [
+            f'{E}:2:45: error: scrape label "job" replaces the scrape job\'s name, so '
+            'queries that select job="payments" find nothing; use another label name '
+            "[scrape/job]",
+            f'{E}:2:45: error: scrape label name "bad-name" is invalid: Prometheus '
+            'accepts names of letters, digits and "_" that do not start with a digit '
+            'or "__" [scrape/job]',
+        ],
+    ),
+    Case(
+        "path-with-query",
+        manifest(
+            "service: payments\nscrape: {job: payments, port: 8080, path: '/m?x=1'}\n"
+        ),
+        [
+            f'{E}:2:43: error: metrics path "/m?x=1" has a query or fragment, which '
+            "Prometheus escapes into the path and the target then answers 404; give "
+            "the path alone [scrape/job]"
+        ],
+    ),
     Case(
         "zero-interval",
         manifest(
@@ -855,12 +893,14 @@ ALERT_TEMPLATE = [
               query: 'sum(rate(http_requests_total{code=~"5.."}[5m]))'
               thresholds: "<1 Green, >1 Red"
               alert:
-                labels: {severity: page}
+                labels: {severity: page, team: ''}
         """),
         [
             f'{E}:19:19: error: alert label "severity" is set from the colour of the '
             "band (critical for red, warning for yellow), so this value would be lost; "
             'route on another label, such as "priority" [alert/label]',
+            f'{E}:19:19: error: alert label "team" is empty, and Prometheus drops empty '
+            "labels; give it a value or remove it [alert/label]",
         ],
     ),
     Case(

@@ -74,6 +74,15 @@ CASES = [
         ],
     ),
     (
+        "control-character",
+        HEADER + 'title: "a\x07b"\n',
+        [
+            "services/payments.yaml:5:10: error: invalid YAML: character U+0007 is not "
+            "allowed in YAML text; remove it or write it as an escape in a "
+            "double-quoted string [yaml/syntax]"
+        ],
+    ),
+    (
         "two-documents",
         HEADER + "---\nservice: refunds\n",
         [

@@ -102,6 +102,19 @@ def test_refuses_file_in_place_of_folder(tmp_path: Path) -> None:
     assert (out / "grafana").read_text() == "mine\n"
 
 
+def test_refuses_folder_in_place_of_file(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_tree(out, {"a/b.yml": "1\n"})
+    (out / "a" / "b.yml").unlink()
+    (out / "a" / "b.yml").mkdir()
+    (out / "a" / "b.yml" / "notes.txt").write_text("mine\n")
+    with pytest.raises(
+        WriteError, match="has folders where obscompile writes files: a/b.yml"
+    ):
+        write_tree(out, {"a/b.yml": "1\n"})
+    assert (out / "a" / "b.yml" / "notes.txt").read_text() == "mine\n"
+
+
 def test_refuses_paths_outside(tmp_path: Path) -> None:
     for name in ("../escape.json", "/etc/x", "a/../../b"):
         try:
@@ -143,6 +156,11 @@ def test_build_check_reports_stale(tmp_path: Path) -> None:
     assert stale["file"] == str(dashboard)
     assert stale["check"] == "out/stale"
     assert stale["severity"] == "error"
+
+    dashboard.unlink()
+    result = runner.invoke(main, [*args, "--check"])
+    assert result.exit_code == 1
+    assert "a.json: missing; a fresh build writes it" in result.output
 
 
 def test_repository_out_is_current() -> None:

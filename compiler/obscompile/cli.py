@@ -33,7 +33,7 @@ from obscompile.diagnostics import (
 from obscompile.model.location import Location
 from obscompile.pipeline import BuildResult, Project, build
 from obscompile.report import FORMATTERS, format_text
-from obscompile.write.atomic import WriteError, stale_files, write_tree
+from obscompile.write.atomic import RECORD, WriteError, stale_files, write_tree
 
 if TYPE_CHECKING:
     from obscompile.cache import BuildCache, Replay
@@ -287,7 +287,7 @@ def build_command(
         stale = tuple(
             error(
                 Location(str(project.out_dir / name), 1, 1),
-                "differs from a fresh build; run obscompile build",
+                f"{_staleness(project.out_dir, name, result)}; run obscompile build",
                 "out/stale",
             )
             for name in differing
@@ -301,7 +301,8 @@ def build_command(
     if check_only:
         for name in differing:
             click.echo(
-                f"{project.out_dir / name}: differs from a fresh build", err=True
+                f"{project.out_dir / name}: {_staleness(project.out_dir, name, result)}",
+                err=True,
             )
         if differing:
             click.echo(
@@ -322,6 +323,15 @@ def build_command(
         sys.exit(EXIT_DIAGNOSTICS)
     _save_cache(cache, result, written=True)
     click.echo(_summary(result), err=True)
+
+
+def _staleness(out: Path, name: str, result: BuildResult) -> str:
+    """Say how the output file `name` differs from what the build would write."""
+    if name not in result.files and name != RECORD:
+        return "a fresh build removes it"
+    if not (out / name).exists():
+        return "missing; a fresh build writes it"
+    return "differs from a fresh build"
 
 
 def _save_cache(cache: BuildCache | None, result: BuildResult, written: bool) -> None:
@@ -457,7 +467,7 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
             )
             sys.exit(EXIT_DIAGNOSTICS)
     click.echo(
-        f"obscompile: promtool passed: 1 config, {len(rule_files)} rule files, "
-        f"{len(test_files)} test files",
+        f"obscompile: promtool passed: 1 config, {_count(len(rule_files), 'rule file')}, "
+        f"{_count(len(test_files), 'test file')}",
         err=True,
     )

@@ -92,7 +92,7 @@ def alert_template(context: ServiceContext) -> Iterator[Diagnostic]:
 def _name_problems(
     labels: tuple[tuple[str, str], ...], where: Location
 ) -> Iterator[Diagnostic]:
-    for name, _ in labels:
+    for name, value in labels:
         if _LABEL_NAME.match(name) is None or name.startswith("__"):
             yield error(
                 where,
@@ -112,6 +112,13 @@ def _name_problems(
                 where,
                 f'alert label "{name}" is set from {_DERIVED_LABELS[name]}, so this '
                 'value would be lost; route on another label, such as "priority"',
+                LABEL,
+            )
+        elif value == "":
+            yield error(
+                where,
+                f'alert label "{name}" is empty, and Prometheus drops empty labels; '
+                "give it a value or remove it",
                 LABEL,
             )
 

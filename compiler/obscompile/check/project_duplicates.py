@@ -42,17 +42,24 @@ def _in_order(services: tuple[Service, ...]) -> list[Service]:
     scope=Scope.PROJECT,
 )
 def duplicate_service(context: ProjectContext) -> Iterator[Diagnostic]:
-    first: dict[str, Location] = {}
+    # Keyed by the case-folded name, because the name names the service's files.
+    first: dict[str, tuple[str, Location]] = {}
     for service in _in_order(context.services):
         where = service_name_location(service)
-        if service.name not in first:
-            first[service.name] = where
+        key = service.name.casefold()
+        if key not in first:
+            first[key] = (service.name, where)
             continue
-        yield error(
-            where,
-            f'service "{service.name}" is already defined in {first[service.name]}',
-            "project/duplicate-service",
-        )
+        earlier, earlier_where = first[key]
+        if earlier == service.name:
+            message = f'service "{service.name}" is already defined in {earlier_where}'
+        else:
+            message = (
+                f'service "{service.name}" differs only in case from "{earlier}" in '
+                f"{earlier_where}, and their files collide on case-insensitive file "
+                "systems"
+            )
+        yield error(where, message, "project/duplicate-service")
 
 
 def _uid_location(service: Service) -> Location:

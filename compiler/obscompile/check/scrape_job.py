@@ -28,6 +28,7 @@ def parse_duration(text: str) -> timedelta | None:
         return None
 
 
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _ZERO = re.compile(r"(?:0+(?:ms|s|m|h|d|w|y))+")
 _jobs_key: list[tuple[Service, ...]] = []
 _jobs: dict[str, list[ScrapeJob]] = {}
@@ -121,5 +122,42 @@ def scrape_job(context: ServiceContext) -> Iterator[Diagnostic]:
                 job.locations.get("path", job.location),
                 f'metrics path "{job.metrics_path}" must start with "/"; '
                 f'use "/{job.metrics_path}"',
+                NAME,
+            )
+        elif "?" in job.metrics_path or "#" in job.metrics_path:
+            yield error(
+                job.locations.get("path", job.location),
+                f'metrics path "{job.metrics_path}" has a query or fragment, which '
+                "Prometheus escapes into the path and the target then answers 404; "
+                "give the path alone",
+                NAME,
+            )
+        yield from _label_problems(job)
+
+
+# Target labels that Prometheus sets itself. A static label of the same name replaces
+# them, so every query that selects the job by name finds nothing.
+_RESERVED_TARGET_LABELS = {
+    "job": "the scrape job's name",
+    "instance": "the target's address",
+}
+
+
+def _label_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
+    where = job.locations.get("labels", job.location)
+    for name, _value in job.labels:
+        if _LABEL_NAME.fullmatch(name) is None or name.startswith("__"):
+            yield error(
+                where,
+                f'scrape label name "{name}" is invalid: Prometheus accepts names of '
+                'letters, digits and "_" that do not start with a digit or "__"',
+                NAME,
+            )
+        elif name in _RESERVED_TARGET_LABELS:
+            yield error(
+                where,
+                f'scrape label "{name}" replaces {_RESERVED_TARGET_LABELS[name]}, '
+                f'so queries that select job="{job.job}" find nothing; use another '
+                "label name",
                 NAME,
             )

@@ -20,6 +20,7 @@ import attrs
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.model.location import Location
@@ -243,6 +244,24 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
                 error(where, "tab character used for indentation", "yaml/syntax")
             ]
         return None, [error(where, f"invalid YAML: {_explained(exc)}", "yaml/syntax")]
+    except ReaderError as exc:
+        # Position counts characters of `text`; ruamel.yaml's message adds its own
+        # stream name, so the message is written here.
+        offset = min(max(exc.position, 0), len(text))
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        character = exc.character
+        code = (
+            character if isinstance(character, int) else ord(str(character)[:1] or "?")
+        )
+        return None, [
+            error(
+                Location(path, line, column),
+                f"invalid YAML: character U+{code:04X} is not allowed in YAML text; "
+                "remove it or write it as an escape in a double-quoted string",
+                "yaml/syntax",
+            )
+        ]
     except YAMLError as exc:
         return None, [error(start, f"invalid YAML: {exc}", "yaml/syntax")]
     except RecursionError:

@@ -205,6 +205,21 @@ def write_tree(out: Path, files: Mapping[str, str]) -> WriteResult:
                 f"{out} has files where obscompile writes folders: {listed}; move "
                 "them away or delete them, then build again"
             )
+        # Only a file that differs can be a folder now; an empty folder is replaced.
+        filled = sorted(
+            name
+            for name in differing
+            if name in files
+            and os.path.isdir(out / name)
+            and not os.path.islink(out / name)
+            and any(os.scandir(out / name))
+        )
+        if filled:
+            listed = ", ".join(filled[:5]) + (" ..." if len(filled) > 5 else "")
+            raise WriteError(
+                f"{out} has folders where obscompile writes files: {listed}; move "
+                "them away or delete them, then build again"
+            )
         if foreign:
             listed = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
             raise WriteError(
@@ -233,10 +248,16 @@ def write_tree(out: Path, files: Mapping[str, str]) -> WriteResult:
                 if unchanged and _link(os.path.join(root, name), target):
                     # The previous build wrote these bytes; the new tree shares them.
                     continue
-                with open(target, "w", encoding="utf-8", newline="") as handle:
-                    handle.write(text)
-                    handle.flush()
-                    os.fsync(handle.fileno())
+                try:
+                    with open(target, "w", encoding="utf-8", newline="") as handle:
+                        handle.write(text)
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                except OSError as exc:
+                    # The staging folder is an implementation detail; name the output.
+                    raise WriteError(
+                        f"cannot write {out / name}: {exc.strerror or exc}"
+                    ) from exc
             (staging / RECORD).write_text(record_text(files), encoding="utf-8")
             if out.exists():
                 os.chmod(staging, out.stat().st_mode & 0o7777)
