@@ -279,7 +279,10 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
         ]
     if isinstance(node, pp.VectorSelector):
         return [InputSeries(_pairs(series_labels([node], context)), target, False)]
-    raise CannotSynthesize(f"no input series for a {type(node).__name__} of this form")
+    raise CannotSynthesize(
+        f"the test generator cannot choose input series that give {node} a chosen "
+        "value; write a promtool test for it in tests/promtool/"
+    )
 
 
 _COPIES = {("$1", "(.*)"), ("${1}", "(.*)"), ("$1", "(.+)"), ("${1}", "(.+)")}
