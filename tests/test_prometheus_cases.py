@@ -6,6 +6,7 @@ against the value that promtool 2.42 gives or accepts.
 
 from __future__ import annotations
 
+import json
 import math
 import textwrap
 from pathlib import Path
@@ -896,6 +897,61 @@ def test_red_steps_and_mappings_alert(project: Path) -> None:
     ):
         assert name in names
     assert [d for d in result.diagnostics if d.check == "rules/untested"] == []
+    _promtool_all(project, result)
+
+
+HEX_STEPS = """\
+- title: Queue depth
+  type: stat
+  query: 'max(link_status{job="payments"})'
+  thresholds:
+    steps: [green, {value: 50, color: "#F2495C"}]
+    mappings:
+      - {value: 0, text: Stalled, color: dark-red}
+      - {value: 60, text: Full, color: "#FF0000"}
+      - {value: 70, text: Draining, color: "#5794F2"}
+"""
+
+
+def test_hex_red_step_and_mappings_alert(project: Path) -> None:
+    """Grafana's red as hex, a pure red and a red shade alert as red does."""
+    result = _build(project, HEX_STEPS)
+    _, alerts = _rules(result)
+    record = 'job:link_status:max{job="payments"}'
+    assert {rule["alert"]: rule["expr"] for rule in alerts["rules"]} == {
+        "PaymentsQueueDepthHighCritical": (
+            f"{record} >= 50 and {record} != 60 and {record} != 70"
+        ),
+        "PaymentsQueueDepthIs0Critical": f"{record} == 0",
+        "PaymentsQueueDepthIs60Critical": f"{record} == 60",
+    }
+
+    tests = yaml.safe_load(result.files["prometheus/tests/payments.test.yml"])["tests"]
+    names = [test["name"] for test in tests]
+    for name in (
+        "PaymentsQueueDepthHighCritical: 50 (#f2495c) fires",
+        "PaymentsQueueDepthHighCritical: 60 (#ff0000) stays silent",
+        "PaymentsQueueDepthHighCritical: 70 (#5794f2) stays silent",
+        "PaymentsQueueDepthIs0Critical: 0 (dark-red) fires",
+        "PaymentsQueueDepthIs60Critical: 60 (#ff0000) fires",
+    ):
+        assert name in names
+    assert [d for d in result.diagnostics if d.check == "rules/untested"] == []
+    assert [d for d in result.diagnostics if d.check == "thresholds/colour"] == []
+
+    dashboard = json.loads(result.files["grafana/dashboards/payments-overview.json"])
+    defaults = dashboard["panels"][1]["fieldConfig"]["defaults"]
+    assert [step["color"] for step in defaults["thresholds"]["steps"]] == [
+        "green",
+        "#f2495c",
+    ]
+    mapped = defaults["mappings"][0]["options"]
+    assert [mapped[key]["color"] for key in ("0", "60", "70")] == [
+        "dark-red",
+        "#ff0000",
+        "#5794f2",
+    ]
+
     _promtool_all(project, result)
 
 

@@ -3,8 +3,8 @@
 Grafana colours a value with the colour of a value mapping that matches it, and
 otherwise with the last threshold step whose value is at or below it. For random
 threshold texts (rising and falling, with units), random steps with value mappings, and
-random values, the derived alerts must fire exactly when that colour is red, and no two
-alerts of a panel fire for the same value. The alert conditions are evaluated with the
+random values, the derived alerts must fire exactly when that colour is a red (a red
+shade name or a red hex value), and no two alerts of a panel fire for the same value. The alert conditions are evaluated with the
 Python evaluator, which a sample checks against promtool.
 """
 
@@ -34,6 +34,7 @@ from obscompile.model import (
     Service,
     Thresholds,
 )
+from obscompile.model.threshold import colour_hue
 from obscompile.render.grafana import dashboard_rows
 from tests.test_prometheus import assert_promtool
 
@@ -76,7 +77,19 @@ def threshold_texts(draw) -> tuple[str, str]:
     return texts[shape], unit
 
 
-COLOURS = ["green", "yellow", "red", "blue"]
+# Named colours, shades and hex values; the reds are red, dark-red, #F2495C (Grafana's
+# red) and #FF0000, and #5794F2 is Grafana's blue.
+COLOURS = [
+    "green",
+    "yellow",
+    "red",
+    "blue",
+    "dark-red",
+    "super-light-yellow",
+    "#F2495C",
+    "#FF0000",
+    "#5794F2",
+]
 
 
 @st.composite
@@ -127,6 +140,10 @@ def _steps(service: Service):
 def _colour(service: Service, value: float) -> str:
     (view,) = dashboard_rows(service)[0].panels
     return colour_of(view.thresholds.steps, value, view.thresholds.mappings)
+
+
+def _is_red(service: Service, value: float) -> bool:
+    return colour_hue(_colour(service, value)) == "red"
 
 
 def _firing(service: Service, value: float) -> list[str]:
@@ -184,7 +201,7 @@ def test_mapped_values_fire_where_red(data: dict, drawn: float) -> None:
     for value in values:
         firing = _firing(service, value)
         assert len(firing) <= 1, (data, value, firing)
-        assert bool(firing) == (_colour(service, value) == "red"), (data, value)
+        assert bool(firing) == _is_red(service, value), (data, value)
 
 
 MAPPED_STEPS_TABLE = [
@@ -199,6 +216,14 @@ MAPPED_STEPS_TABLE = [
     (["red", (5, "green")], [(2, "green")], 3, True),
     (["red", (5, "green")], [(9, "red")], 9, True),
     (["red", (5, "green")], [(9, "red")], 8, False),
+    (["green", (5, "#F2495C")], [], 5, True),
+    (["green", (5, "#F2495C")], [], 4, False),
+    (["green", (5, "red")], [(7, "#FF0000")], 7, True),
+    (["green", (5, "red")], [(7, "#5794F2")], 7, False),
+    (["green", (5, "#5794F2")], [(7, "dark-red")], 7, True),
+    (["green", (5, "#5794F2")], [(7, "dark-red")], 6, False),
+    (["dark-red", (5, "green")], [(2, "#73BF69")], 2, False),
+    (["dark-red", (5, "green")], [(2, "#73BF69")], 3, True),
 ]
 
 
@@ -213,7 +238,7 @@ def test_mapped_steps_table(
         "mappings": [{"value": v, "text": "t", "color": c} for v, c in mappings],
     }
     service = _service(parse_structured(data), "short")
-    assert (_colour(service, value) == "red") == red
+    assert _is_red(service, value) == red
     assert len(_firing(service, value)) == (1 if red else 0)
 
 
@@ -256,7 +281,7 @@ def test_evaluator_agrees_with_promtool(tmp_path: Path) -> None:
                 *mapped,
             ]
         )
-        red = colour_of(steps, value, view.thresholds.mappings) == "red"
+        red = colour_hue(colour_of(steps, value, view.thresholds.mappings)) == "red"
         fired_any = False
         for index, alert in enumerate(derive_rules(service).alerts):
             name = f"Case{number}Band{index}"

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import promql_parser as pp
 import pytest
 
+from obscompile.derive.alerts import derive_rules
+from obscompile.derive.evaluate import Evaluator, Storage, make_labels
 from obscompile.derive.thresholds import resolve
 from obscompile.derive.units import UnitError
+from obscompile.load.project import load_project
 from obscompile.load.thresholds import ThresholdError, parse_shorthand, parse_structured
+from obscompile.model import (
+    Dashboard,
+    Metric,
+    MetricType,
+    Panel,
+    Row,
+    ScrapeJob,
+    Service,
+    Thresholds,
+)
+from obscompile.model.panel import PanelAlert
+from obscompile.model.threshold import colour_hue
+from tests.conftest import write_manifest
 
 # Every threshold text of the platform's dashboards, with the query unit it applies
 # to and the exact steps Grafana gets.
@@ -215,7 +234,7 @@ def test_good_band_only_implies_red() -> None:
         ("1-5 Yellow, <1 Green, >5 Red", "threshold bands are not in order", 0),
         ("<1 Green, 1-5 Yellow", "leave values from 5 up without a colour", 10),
         ("1-5 Yellow, >5 Red", "leave values below 1 without a colour", 0),
-        ("<1 Grean", 'unknown colour "Grean"', 0),
+        ("<1 Grean", 'unknown colour "Grean"', 3),
         ("<1 Green, , >1 Red", "empty threshold item", 10),
         ("green-ish", 'unknown colour "green-ish"', 0),
         ("<5 % of it", 'cannot read threshold "<5 % of it"', 0),
@@ -301,3 +320,272 @@ def test_structured_mappings_with_text() -> None:
 def test_structured_invalid(data: dict, message: str) -> None:
     with pytest.raises(ThresholdError, match=message):
         parse_structured(data)
+
+
+# Colours: Grafana's names and shades, hex and rgb() values, and the alerts they get --
+
+SHADES = [
+    f"{prefix}{hue}"
+    for hue in ("red", "orange", "yellow", "green", "blue", "purple")
+    for prefix in ("", "super-light-", "light-", "semi-dark-", "dark-")
+]
+
+
+@pytest.mark.parametrize("name", [*SHADES, "transparent", "text", "panel-bg"])
+def test_grafana_colour_names_pass_through(name: str) -> None:
+    structured = parse_structured({"steps": ["green", {"value": 5, "color": name}]})
+    assert [(s.color, s.value) for s in resolve(structured, "short").steps] == [
+        ("green", None),
+        (name, 5),
+    ]
+    shorthand = parse_shorthand(f"<5 Green, >5 {name.upper()}")
+    assert [s.color for s in resolve(shorthand, "short").steps] == ["green", name]
+
+
+def _alert_service(thresholds: Thresholds) -> Service:
+    panel = Panel(
+        title="Depth",
+        query='probe_value{job="p"}',
+        type="stat",
+        unit="short",
+        thresholds=thresholds,
+        alert=PanelAlert(warning=True),
+    )
+    return Service(
+        name="p",
+        title="p",
+        dashboard=Dashboard(uid="p", title="p"),
+        scrape_jobs=(ScrapeJob("p", ("p:80",)),),
+        metrics=(Metric("probe_value", MetricType.GAUGE),),
+        rows=(Row("Row", (panel,)),),
+    )
+
+
+def _firing(service: Service, value: float) -> list[str]:
+    """Return the names of the alerts whose condition holds for `value`."""
+    storage = Storage()
+    storage.add(make_labels({"__name__": "probe_value", "job": "p"}), 0, value)
+    evaluator = Evaluator(storage)
+    return [
+        alert.name
+        for alert in derive_rules(service).alerts
+        if evaluator.vector(pp.parse(alert.expr), 0)
+    ]
+
+
+# (colour of the band from 50, severity of its alert or None for no alert). The panel
+# sets alert.warning, so yellow bands alert too.
+COLOUR_ALERTS = [
+    ("red", "critical"),
+    ("Red", "critical"),
+    ("super-light-red", "critical"),
+    ("light-red", "critical"),
+    ("semi-dark-red", "critical"),
+    ("dark-red", "critical"),
+    ("#F2495C", "critical"),  # red in Grafana's dark theme
+    ("#e02f44", "critical"),  # red in the light theme
+    ("#AD0317", "critical"),  # dark-red in the light theme
+    ("#FF0000", "critical"),
+    ("#f00", "critical"),
+    ("#ff0000cc", "critical"),
+    ("rgb(255, 0, 0)", "critical"),
+    ("rgba(245, 54, 54, 0.9)", "critical"),
+    ("#d44a3a", "critical"),
+    ("yellow", "warning"),
+    ("dark-yellow", "warning"),
+    ("super-light-yellow", "warning"),
+    ("#FADE2A", "warning"),
+    ("#ffff00", "warning"),
+    ("#EAB839", "warning"),
+    ("orange", None),
+    ("dark-orange", None),
+    ("#FF9830", None),
+    ("#ff4500", None),  # hue 16 degrees: between red and orange
+    ("#5794F2", None),  # Grafana's blue
+    ("#0000ff", None),
+    ("green", None),
+    ("#73BF69", None),
+    ("purple", None),
+    ("rgba(255, 0, 0, 0.3)", None),  # mostly transparent
+    ("#580000", None),  # near black
+    ("#ffe0e0", None),  # near white
+    ("#c08080", None),  # greyish
+    ("transparent", None),
+    ("gray", None),
+]
+
+
+@pytest.mark.parametrize(("colour", "severity"), COLOUR_ALERTS)
+def test_colour_alert_severity(colour: str, severity: str | None) -> None:
+    thresholds = parse_structured({"steps": ["green", {"value": 50, "color": colour}]})
+    rules = derive_rules(_alert_service(thresholds))
+    expected = [severity] if severity else []
+    assert [alert.severity for alert in rules.alerts] == expected
+    assert [alert.expr for alert in rules.alerts] == (
+        ['probe_value{job="p"} >= 50'] if severity else []
+    )
+
+
+@pytest.mark.parametrize(("colour", "severity"), COLOUR_ALERTS)
+def test_mapped_colour_alert_severity(colour: str, severity: str | None) -> None:
+    thresholds = parse_structured(
+        {"mappings": [{"value": 0, "color": colour}, {"value": 1, "color": "green"}]}
+    )
+    rules = derive_rules(_alert_service(thresholds))
+    assert [(alert.severity, alert.expr) for alert in rules.alerts] == (
+        [(severity, 'probe_value{job="p"} == 0')] if severity else []
+    )
+
+
+@pytest.mark.parametrize(
+    ("colour", "hue"),
+    [
+        ("#f2495c", "red"),
+        ("#FF7383", "red"),
+        ("#ff780a", "orange"),
+        ("#56a64b", "green"),
+        ("#1250b0", "blue"),
+        ("#a352cc", "purple"),
+        ("#cc9d00", "yellow"),
+        ("#00ff00", None),
+        ("#12345", None),
+        ("rgb(256, 0, 0)", None),
+        ("rgba(255, 0, 0, 1.5)", None),
+    ],
+)
+def test_colour_hue_of_values(colour: str, hue: str | None) -> None:
+    assert colour_hue(colour) == hue
+
+
+HEX_MAPPINGS = {
+    "steps": ["green", {"value": 50, "color": "#F2495C"}],
+    "mappings": [
+        {"value": 0, "text": "Stalled", "color": "dark-red"},
+        {"value": 60, "text": "Full", "color": "#FF0000"},
+        {"value": 70, "text": "Draining", "color": "#5794F2"},
+    ],
+}
+
+
+def test_hex_red_mapping_in_red_band() -> None:
+    """A mapping's colour wins for its value, so 60 alerts once and 70 not at all."""
+    service = _alert_service(parse_structured(HEX_MAPPINGS))
+    rules = derive_rules(service)
+    record = 'probe_value{job="p"}'
+    assert {alert.name: alert.expr for alert in rules.alerts} == {
+        "PDepthHighCritical": (f"{record} >= 50 and {record} != 60 and {record} != 70"),
+        "PDepthIs0Critical": f"{record} == 0",
+        "PDepthIs60Critical": f"{record} == 60",
+    }
+    assert _firing(service, 60) == ["PDepthIs60Critical"]
+    assert _firing(service, 70) == []
+    assert _firing(service, 55) == ["PDepthHighCritical"]
+    assert _firing(service, 0) == ["PDepthIs0Critical"]
+    assert _firing(service, 10) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({"steps": ["green", {"value": 5, "color": "bleu"}]}, ("steps", 1, "color")),
+        ({"steps": ["green", {"value": 5, "color": "red"}, "rouge"]}, ("steps", 2)),
+        (
+            {"mappings": [{"value": 0, "color": "red"}, {"value": 1, "color": "#12"}]},
+            ("mappings", 1, "color"),
+        ),
+        ({"series": {"a": "<1 Green, >1 Bleu"}}, ("series", "a")),
+        ({"text": "<1 Green, >1 Bleu"}, ("text",)),
+    ],
+)
+def test_unknown_colour_path(data: dict, path: tuple) -> None:
+    with pytest.raises(ThresholdError, match="unknown colour") as raised:
+        parse_structured(data)
+    assert raised.value.path == path
+
+
+def test_unknown_colour_suggests_name() -> None:
+    with pytest.raises(ThresholdError, match='did you mean "semi-dark-red"'):
+        parse_shorthand("<1 Green, >1 semi-drak-red")
+
+
+PANEL_HEADER = """\
+service: payments
+dashboard:
+  uid: payments-overview
+scrape:
+  job: payments
+  port: 8080
+metrics:
+  depth: gauge
+rows:
+  - title: Health
+    panels:
+      - title: Depth
+        query: 'max(depth{job="payments"})'
+"""
+
+
+def _diagnostics(project: Path, thresholds: str) -> list[str]:
+    write_manifest(project, "payments.yaml", PANEL_HEADER + thresholds)
+    loaded = load_project(project / "services")
+    return [str(d) for d in loaded.diagnostics]
+
+
+def test_unknown_mapping_colour_location(project: Path) -> None:
+    (message,) = _diagnostics(
+        project,
+        """\
+        thresholds:
+          steps: [green, {value: 50, color: red}]
+          mappings:
+            - {value: 0, color: red}
+            - {value: 1, color: bleu}
+""",
+    )
+    assert message.startswith(
+        'services/payments.yaml:18:33: error: unknown colour "bleu"'
+    )
+    assert message.endswith("[thresholds/syntax]")
+
+
+def test_unknown_step_colour_location(project: Path) -> None:
+    (message,) = _diagnostics(
+        project,
+        """\
+        thresholds:
+          steps:
+            - green
+            - {value: 50, color: dark-rde}
+""",
+    )
+    assert message.startswith(
+        'services/payments.yaml:17:34: error: unknown colour "dark-rde"'
+    )
+
+
+def test_unclassified_hex_warning_location(project: Path) -> None:
+    messages = _diagnostics(
+        project,
+        """\
+        thresholds:
+          steps: [green, {value: 50, color: "#00ff00"}, {value: 80, color: "#F2495C"}]
+          mappings:
+            - {value: 0, color: "#8a2be2"}
+""",
+    )
+    assert messages == [
+        f'services/payments.yaml:{line}:{column}: warning: colour "{colour}" is '
+        "neither clearly red nor clearly yellow, so no alert fires for the values "
+        "shown in it; write a Grafana colour name (red, dark-red, yellow, green, "
+        "blue, ...) instead [thresholds/colour]"
+        for line, column, colour in ((15, 45, "#00ff00"), (17, 33, "#8a2be2"))
+    ]
+
+
+def test_unclassified_hex_in_text_location(project: Path) -> None:
+    (message,) = _diagnostics(
+        project, '        thresholds: "<1 Green, 1-5 #FADE2A, >5 #abcdef"\n'
+    )
+    assert message.startswith(
+        'services/payments.yaml:14:48: warning: colour "#abcdef" is neither'
+    )

@@ -51,7 +51,7 @@ from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.gotemplate import go_quote, template_error
 from obscompile.model.panel import Panel
 from obscompile.model.service import Service
-from obscompile.model.threshold import ValueMapping
+from obscompile.model.threshold import ValueMapping, colour_hue
 from obscompile.render.grafana import PanelView, dashboard_rows
 
 SEVERITIES = {"red": "critical", "yellow": "warning"}
@@ -155,9 +155,9 @@ def _step_bands(steps: tuple, colours: list[str], mapped: list[float]) -> list[B
 def _panel_bands(view: PanelView) -> list[tuple[str | None, tuple, list[Band]]]:
     """Return `(series, steps, bands)` for the panel as a whole and for each series.
 
-    Every red band of the steps and every red mapping is a band. Steps that only
-    carry the mappings' colours to the values between them give no bands of their
-    own.
+    Every red band of the steps and every red mapping is a band, whatever shade or
+    hex value of red it has (`colour_hue`). Steps that only carry the mappings'
+    colours to the values between them give no bands of their own.
     """
     resolved = view.thresholds
     result: list[tuple[str | None, tuple, list[Band]]] = []
@@ -166,11 +166,10 @@ def _panel_bands(view: PanelView) -> list[tuple[str | None, tuple, list[Band]]]:
     bands = []
     if not resolved.steps_from_mappings:
         bands = _step_bands(resolved.steps, colours, mapped)
-    bands += [
-        Band(m.color, equals=float(m.value))
-        for m in resolved.mappings
-        if m.color in colours
-    ]
+    for mapping in resolved.mappings:
+        hue = colour_hue(mapping.color)
+        if hue in colours:
+            bands.append(Band(hue, equals=float(mapping.value)))
     result.append((None, resolved.steps, bands))
     for series in resolved.series:
         bands = _step_bands(series.steps, colours, mapped)

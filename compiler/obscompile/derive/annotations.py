@@ -8,6 +8,7 @@ import attrs
 
 from obscompile.derive.gorender import escape_text
 from obscompile.derive.thresholds import Step
+from obscompile.model.threshold import colour_hue
 
 # The format of `{{ $value }}` for each panel unit. Other units use `humanize`.
 VALUE_FORMATS = {
@@ -41,7 +42,9 @@ def bound_text(value: float, unit: str) -> str:
 
 @attrs.frozen
 class Band:
-    """A range of values that a panel shows in one colour, in the query's unit.
+    """A range of values that a panel shows in one hue, in the query's unit.
+
+    `color` is the hue (red, yellow), whichever shade or hex value the panel uses.
 
     `lower` is inclusive and `upper` exclusive, as Grafana colours a value; `equals`
     is set instead for a value mapping, which matches one value exactly. `excluded`
@@ -102,10 +105,14 @@ class Band:
 
 
 def bands_from_steps(steps: tuple[Step, ...], color: str) -> list[Band]:
-    """Return the bands of `color`: from each such step up to the next step."""
+    """Return the bands of the hue `color`: from each such step up to the next step.
+
+    A step belongs to the hue that `colour_hue` gives its colour, so `dark-red` and
+    `#f2495c` steps are red bands.
+    """
     bands = []
     for index, step in enumerate(steps):
-        if step.color != color:
+        if colour_hue(step.color) != color:
             continue
         upper = steps[index + 1].value if index + 1 < len(steps) else None
         lower = None if step.value is None else float(step.value)

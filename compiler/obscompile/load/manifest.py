@@ -340,6 +340,7 @@ class _Reader:
                 data["thresholds"],
                 self.at(thresholds_path),
                 self.quote_offset(thresholds_path),
+                lambda inner: self.at((*thresholds_path, *inner)),
             )
             self.diagnostics.extend(problems)
             fields["thresholds"] = thresholds

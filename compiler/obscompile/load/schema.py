@@ -26,7 +26,7 @@ NAME = {
 STRING_LIST = {"type": "array", "items": {"type": "string"}}
 COLOR = {
     "type": "string",
-    "description": "A Grafana colour name (green, yellow, orange, red, blue, ...) or #RRGGBB.",
+    "description": "A Grafana colour name, with or without a shade (red, dark-red, light-yellow, ...), a hex colour (#RGB, #RRGGBB, #RRGGBBAA) or rgb()/rgba().",
 }
 
 SCRAPE_JOB = {

@@ -9,6 +9,9 @@ The shorthand is a comma-separated list of items:
 - `name <X`: a per-series good band below X, red from X (`AngelOne <2s, News <5s`);
 - `<X% word Color`: a percentage of a capacity named `word` (`<80% pool Green`).
 
+A colour is one of Grafana's colour names, shades such as `dark-red` included, or a hex
+value (`#F2495C`); the structured form also takes `rgb()` and `rgba()`.
+
 Numbers take a unit (`%`, `ns`, `us`, `ms`, `s`, `m`, `h`, `d`) or none. A bare number
 in a range takes the unit of the boundary it continues, then of the other end of its
 range: in `"<500ms Green, 500-1s Yellow"` the 500 is in ms. Bands may be listed in
@@ -20,38 +23,38 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
-from obscompile.diagnostics import Diagnostic, error
+from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.load.validate import suggest
 from obscompile.model.location import Location
 from obscompile.model.threshold import (
+    COLOUR_ALIASES,
     Band,
     Quantity,
     SeriesThreshold,
     Thresholds,
     ValueMapping,
+    colour_hue,
+    colour_rgba,
+    named_colours,
 )
 
 CHECK = "thresholds/syntax"
+COLOUR_CHECK = "thresholds/colour"
 
-COLORS = {
-    "green": "green",
-    "yellow": "yellow",
-    "orange": "orange",
-    "red": "red",
-    "blue": "blue",
-    "purple": "purple",
-    "gray": "gray",
-    "grey": "gray",
-    "transparent": "transparent",
-}
+# A position inside a structured thresholds value: ("mappings", 1, "color").
+ValuePath = tuple[str | int, ...]
+
+NAMED_COLOURS = {name: name for name in named_colours()} | COLOUR_ALIASES
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
 _UNIT = r"(?:%|ns|us|µs|ms|s|m|h|d)"
 _QUANTITY = rf"(?P<{{name}}>{_NUMBER})(?P<{{name}}_unit>{_UNIT})?"
-_COLOR = r"(?P<color>#[0-9a-fA-F]{6}|[A-Za-z][A-Za-z-]*)"
+_COLOR = r"(?P<color>#[0-9a-fA-F]+|[A-Za-z][A-Za-z-]*)"
 
 
 def _quantity(name: str) -> str:
@@ -78,11 +81,16 @@ _ITEM_PATTERNS = [
 
 
 class ThresholdError(ValueError):
-    """A threshold text is invalid; `offset` is the character where the problem starts."""
+    """Thresholds are invalid.
 
-    def __init__(self, message: str, offset: int = 0) -> None:
+    `offset` is the character of a threshold text where the problem starts, and `path`
+    the position of the invalid value inside a structured thresholds value.
+    """
+
+    def __init__(self, message: str, offset: int = 0, path: ValuePath = ()) -> None:
         super().__init__(message)
         self.offset = offset
+        self.path = path
 
 
 @attrs.frozen
@@ -90,23 +98,33 @@ class _Item:
     kind: str
     offset: int
     color: str | None = None
+    color_offset: int = 0
     a: Quantity | None = None
     b: Quantity | None = None
     series: str | None = None
     capacity: str | None = None
 
 
-def _color(name: str, offset: int) -> str:
-    if name.startswith("#"):
-        return name.lower()
-    try:
-        return COLORS[name.lower()]
-    except KeyError:
-        raise ThresholdError(
-            f'unknown colour "{name}"; use one of {", ".join(sorted(set(COLORS.values())))} '
-            "or #RRGGBB",
-            offset,
-        ) from None
+def _color(name: str, offset: int = 0, path: ValuePath = ()) -> str:
+    """Return the colour as the dashboard gets it; raise ThresholdError if invalid.
+
+    Names are lowercased because Grafana's lookup of colour names is case-sensitive,
+    and hex and rgb() colours are lowercased too.
+    """
+    lowered = name.lower()
+    if lowered in NAMED_COLOURS:
+        return NAMED_COLOURS[lowered]
+    if colour_rgba(lowered) is not None:
+        return lowered
+    raise ThresholdError(
+        f'unknown colour "{name}"{suggest(lowered, list(NAMED_COLOURS))}; write a '
+        "Grafana colour name such as red or dark-red, #RRGGBB or rgb(r, g, b). "
+        "Grafana's names are the hues red, orange, yellow, green, blue and purple, "
+        "each also with the prefix super-light-, light-, semi-dark- or dark-, and "
+        "transparent, text, panel-bg and gray",
+        offset,
+        path,
+    )
 
 
 def _number(match: re.Match[str], name: str) -> Quantity:
@@ -132,13 +150,15 @@ def _parse_item(text: str, offset: int) -> _Item:
         if not match:
             continue
         groups = match.groupdict()
-        color = _color(groups["color"], offset) if groups.get("color") else None
-        if kind == "series" and groups["series"].lower() in COLORS:
+        color_offset = offset + match.start("color") if groups.get("color") else offset
+        color = _color(groups["color"], color_offset) if groups.get("color") else None
+        if kind == "series" and groups["series"].lower() in NAMED_COLOURS:
             continue
         return _Item(
             kind=kind,
             offset=offset,
             color=color,
+            color_offset=color_offset,
             a=_number(match, "a") if groups.get("a") else None,
             b=_number(match, "b") if groups.get("b") else None,
             series=groups.get("series"),
@@ -328,58 +348,90 @@ def parse_shorthand(text: str) -> Thresholds:
     )
 
 
-def _step_quantity(value: Any, unit: str | None, offset: int) -> Quantity:
+def _step_quantity(value: Any, unit: str | None, path: ValuePath) -> Quantity:
     if isinstance(value, bool):
-        raise ThresholdError("a step value must be a number", offset)
+        raise ThresholdError("a step value must be a number", path=path)
     if isinstance(value, int | float):
         return Quantity(float(value), unit)
     match = re.fullmatch(_quantity("a"), str(value).strip())
     if not match:
         raise ThresholdError(
-            f'cannot read step value "{value}"; write a number such as 0.5 or 500ms'
+            f'cannot read step value "{value}"; write a number such as 0.5 or 500ms',
+            path=path,
         )
     quantity = _number(match, "a")
     return quantity if quantity.unit else Quantity(quantity.number, unit)
 
 
+def _nested_shorthand(text: str, path: ValuePath) -> Thresholds:
+    """Parse the shorthand at `path` of a structured value; errors point at `path`."""
+    try:
+        return parse_shorthand(text)
+    except ThresholdError as exc:
+        raise ThresholdError(str(exc), exc.offset, path) from None
+
+
+def _step_color(step: Any, index: int) -> tuple[Any, ValuePath]:
+    """Return the colour of a step, written as a bare colour or as `{color: ...}`."""
+    if isinstance(step, str):
+        return step, ("steps", index)
+    return step["color"], ("steps", index, "color")
+
+
+def _structured_steps(data: dict[str, Any], unit: str | None) -> list[Band]:
+    bands = []
+    previous = -math.inf
+    for index, step in enumerate(data["steps"]):
+        written, color_path = _step_color(step, index)
+        color = _color(written, path=color_path)
+        value = None if isinstance(step, str) else step.get("value")
+        if index == 0:
+            if value is not None:
+                raise ThresholdError(
+                    "the first step is the base and takes no value",
+                    path=("steps", 0, "value"),
+                )
+            bands.append(Band(color))
+            continue
+        if value is None:
+            raise ThresholdError(
+                f"step {index + 1} needs a value", path=("steps", index)
+            )
+        lower = _step_quantity(value, unit, ("steps", index, "value"))
+        if comparable(lower, 0) <= previous:
+            raise ThresholdError(
+                "steps must be in strictly ascending order of value",
+                path=("steps", index, "value"),
+            )
+        previous = comparable(lower, 0)
+        bands.append(Band(color, lower=lower))
+    return bands
+
+
 def parse_structured(data: dict[str, Any]) -> Thresholds:
-    """Build thresholds from the mapping form (`steps`, `series`, `mappings`, `unit`)."""
-    parsed = parse_shorthand(data["text"]) if "text" in data else Thresholds(text="")
+    """Build thresholds from the mapping form (`steps`, `series`, `mappings`, `unit`).
+
+    A ThresholdError carries the path of the invalid value inside `data`.
+    """
+    parsed = (
+        _nested_shorthand(data["text"], ("text",))
+        if "text" in data
+        else Thresholds(text="")
+    )
     unit = data.get("unit")
     bands = list(parsed.bands)
     if "steps" in data:
-        bands = []
-        previous = -math.inf
-        for index, step in enumerate(data["steps"]):
-            if isinstance(step, str):
-                step = {"color": step}
-            color = _color(step["color"], 0)
-            if index == 0:
-                if step.get("value") is not None:
-                    raise ThresholdError(
-                        "the first step is the base and takes no value"
-                    )
-                bands.append(Band(color))
-                continue
-            if step.get("value") is None:
-                raise ThresholdError(f"step {index + 1} needs a value")
-            lower = _step_quantity(step["value"], unit, 0)
-            if comparable(lower, 0) <= previous:
-                raise ThresholdError(
-                    "steps must be in strictly ascending order of value"
-                )
-            previous = comparable(lower, 0)
-            bands.append(Band(color, lower=lower))
+        bands = _structured_steps(data, unit)
     series = list(parsed.series)
     for name, text in (data.get("series") or {}).items():
-        inner = parse_shorthand(text)
+        inner = _nested_shorthand(text, ("series", name))
         series.append(SeriesThreshold(name, inner.bands))
     mappings = list(parsed.mappings)
-    for mapping in data.get("mappings") or []:
+    for index, mapping in enumerate(data.get("mappings") or []):
         mappings.append(
             ValueMapping(
                 float(mapping["value"]),
-                _color(mapping["color"], 0),
+                _color(mapping["color"], path=("mappings", index, "color")),
                 mapping.get("text", ""),
             )
         )
@@ -401,20 +453,68 @@ def parse_structured(data: dict[str, Any]) -> Thresholds:
     )
 
 
+def _text_colours(text: str, path: ValuePath) -> list[tuple[str, ValuePath, int]]:
+    """Return `(colour, path, offset)` for each colour written in a threshold text."""
+    items = [_parse_item(part, offset) for part, offset in _split(text)]
+    return [(item.color, path, item.color_offset) for item in items if item.color]
+
+
+def _written_colours(value: Any) -> list[tuple[str, ValuePath, int]]:
+    """Return `(colour, path, offset)` for each colour of a valid thresholds value.
+
+    `path` is where the colour is inside a structured value, and `offset` is where
+    it starts inside a threshold text.
+    """
+    if isinstance(value, str):
+        return _text_colours(value, ())
+    found = _text_colours(value["text"], ("text",)) if "text" in value else []
+    for index, step in enumerate(value.get("steps") or []):
+        written, path = _step_color(step, index)
+        found.append((_color(written), path, 0))
+    for name, text in (value.get("series") or {}).items():
+        found += _text_colours(text, ("series", name))
+    for index, mapping in enumerate(value.get("mappings") or []):
+        found.append((_color(mapping["color"]), ("mappings", index, "color"), 0))
+    return found
+
+
 def read_thresholds(
-    value: Any, location: Location, quote_offset: int = 0
+    value: Any,
+    location: Location,
+    quote_offset: int = 0,
+    locate: Callable[[ValuePath], Location] | None = None,
 ) -> tuple[Thresholds | None, list[Diagnostic]]:
-    """Parse a manifest's `thresholds` value; report problems at their position."""
+    """Parse a manifest's `thresholds` value; report problems at their position.
+
+    `locate` returns where the value at a path inside a structured `value` starts.
+    Without it, problems in a structured value are reported at `location`. Inside a
+    threshold text that is part of a structured value, a problem is reported where the
+    text starts.
+    """
+
+    def position(path: ValuePath, offset: int) -> Location:
+        if isinstance(value, str):
+            return location.shifted(quote_offset + offset)
+        if locate is None or not path:
+            return location
+        return locate(path)
+
     try:
         if isinstance(value, str):
             parsed = parse_shorthand(value)
         else:
             parsed = parse_structured(value)
     except ThresholdError as exc:
-        at = (
-            location.shifted(quote_offset + exc.offset)
-            if isinstance(value, str)
-            else location
+        return None, [error(position(exc.path, exc.offset), str(exc), CHECK)]
+    diagnostics = [
+        warning(
+            position(path, offset),
+            f'colour "{colour}" is neither clearly red nor clearly yellow, so no '
+            "alert fires for the values shown in it; write a Grafana colour name "
+            "(red, dark-red, yellow, green, blue, ...) instead",
+            COLOUR_CHECK,
         )
-        return None, [error(at, str(exc), CHECK)]
-    return attrs.evolve(parsed, location=location), []
+        for colour, path, offset in _written_colours(value)
+        if colour_hue(colour) is None
+    ]
+    return attrs.evolve(parsed, location=location), diagnostics

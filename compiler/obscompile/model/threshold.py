@@ -7,9 +7,126 @@ in ascending order; the first band has no lower bound (Grafana's base step).
 
 from __future__ import annotations
 
+import colorsys
+import re
+
 import attrs
 
 from obscompile.model.location import UNKNOWN, Location
+
+# Grafana's named colours, as `getDarkHues`, `getLightHues` and `getColorByName` in
+# Grafana's packages/grafana-data/src/themes/createVisualizationColors.ts define them:
+# six hues, each in five shades, and a few special names.
+HUES = ("red", "orange", "yellow", "green", "blue", "purple")
+SHADE_PREFIXES = ("super-light-", "light-", "semi-dark-", "dark-")
+# `gray` is a CSS colour name, which Grafana resolves too. `grey` is read as `gray`.
+SPECIAL_COLOURS = ("transparent", "text", "panel-bg", "gray")
+COLOUR_ALIASES = {"grey": "gray"}
+
+# The hex value of every shade, in the dark and the light theme, by hue. The themes map
+# a name to different values (red is #F2495C in the dark theme and #E02F44 in the
+# light one), but each value belongs to one hue only.
+PALETTE = {
+    "red": ("FFA6B0", "FF7383", "F2495C", "E02F44", "C4162A", "AD0317"),
+    "orange": ("FFCB7D", "FFB357", "FF9830", "FF780A", "FA6400", "E55400"),
+    "yellow": ("FFF899", "FFEE52", "FADE2A", "F2CC0C", "E0B400", "CC9D00"),
+    "green": ("C8F2C2", "96D98D", "73BF69", "56A64B", "37872D", "19730E"),
+    "blue": ("C0D8FF", "8AB8FF", "5794F2", "3274D9", "1F60C4", "1250B0"),
+    "purple": ("DEB6F2", "CA95E5", "B877D9", "A352CC", "8F3BB8", "7C2EA3"),
+}
+_PALETTE_HUES = {value: hue for hue, values in PALETTE.items() for value in values}
+
+# A hex or rgb() colour that is not a palette value needs alpha, HSL saturation and
+# HSL lightness within these limits to count as red or yellow. Its hue then decides,
+# in degrees with the bounds included. Orange hues (22 to 36 degrees in the palette)
+# lie between the red and the yellow range.
+RED_HUES = ((0.0, 15.0), (345.0, 360.0))
+YELLOW_HUES = ((40.0, 65.0),)
+MIN_ALPHA = 0.5
+MIN_SATURATION = 0.5
+LIGHTNESS_RANGE = (0.25, 0.85)
+
+_HEX = re.compile(r"#(?:[0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})")
+_NUMBER = r"\s*(\d+(?:\.\d*)?|\.\d+)\s*"
+_RGB = re.compile(rf"rgb\({_NUMBER},{_NUMBER},{_NUMBER}\)")
+_RGBA = re.compile(rf"rgba\({_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}\)")
+
+
+def named_colours() -> list[str]:
+    """Return the colour names that thresholds accept, every shade included."""
+    shades = [prefix + hue for hue in HUES for prefix in ("", *SHADE_PREFIXES)]
+    return shades + list(SPECIAL_COLOURS)
+
+
+def base_hue(name: str) -> str | None:
+    """Return the hue of a named shade (`red` for `semi-dark-red`), or None."""
+    for prefix in ("", *SHADE_PREFIXES):
+        if name.startswith(prefix) and name[len(prefix) :] in HUES:
+            return name[len(prefix) :]
+    return None
+
+
+def colour_rgba(colour: str) -> tuple[float, float, float, float] | None:
+    """Return red, green, blue and alpha (0 to 1) of a hex or rgb() colour, or None.
+
+    The forms are `#rgb`, `#rgba`, `#rrggbb`, `#rrggbbaa`, `rgb(r, g, b)` and
+    `rgba(r, g, b, a)` with r, g and b from 0 to 255 and a from 0 to 1.
+    """
+    text = colour.lower()
+    if _HEX.fullmatch(text):
+        digits = text[1:]
+        if len(digits) in (3, 4):
+            digits = "".join(digit * 2 for digit in digits)
+        channels = [int(digits[i : i + 2], 16) / 255 for i in range(0, len(digits), 2)]
+        alpha = channels[3] if len(channels) == 4 else 1.0
+        return channels[0], channels[1], channels[2], alpha
+    found = _RGB.fullmatch(text) or _RGBA.fullmatch(text)
+    if found is None:
+        return None
+    numbers = [float(group) for group in found.groups()]
+    red, green, blue = numbers[:3]
+    alpha = numbers[3] if len(numbers) == 4 else 1.0
+    if max(red, green, blue) > 255 or alpha > 1:
+        return None
+    return red / 255, green / 255, blue / 255, alpha
+
+
+def _in_ranges(hue: float, ranges: tuple[tuple[float, float], ...]) -> bool:
+    return any(low <= hue <= high for low, high in ranges)
+
+
+def colour_hue(colour: str) -> str | None:
+    """Return the hue that a panel shows `colour` in, for alerting.
+
+    A named shade gives its hue (`dark-red` is red), and a special name gives itself
+    (`transparent`). A hex or rgb() colour gives the hue of the palette shade with its
+    value, else red or yellow by `RED_HUES` and `YELLOW_HUES`, else None: the
+    colour is then neither clearly red nor clearly yellow.
+    """
+    if colour in SPECIAL_COLOURS:
+        return colour
+    named = base_hue(colour)
+    if named is not None:
+        return named
+    rgba = colour_rgba(colour)
+    if rgba is None:
+        return None
+    red, green, blue, alpha = rgba
+    if alpha < MIN_ALPHA:
+        return None
+    hex_value = "".join(f"{round(channel * 255):02X}" for channel in (red, green, blue))
+    if hex_value in _PALETTE_HUES:
+        return _PALETTE_HUES[hex_value]
+    hue, lightness, saturation = colorsys.rgb_to_hls(red, green, blue)
+    low, high = LIGHTNESS_RANGE
+    if saturation < MIN_SATURATION or not low <= lightness <= high:
+        return None
+    degrees = hue * 360
+    if _in_ranges(degrees, RED_HUES):
+        return "red"
+    if _in_ranges(degrees, YELLOW_HUES):
+        return "yellow"
+    return None
 
 
 @attrs.frozen
