@@ -58,7 +58,7 @@ def test_build_warns_about_untested_rules(
     assert result.ok
     untested = [str(d) for d in result.diagnostics if d.check == "rules/untested"]
     assert untested == [
-        'services/a.yaml:1:1: warning: no promtool test generated for rule "ATopCritical": '
+        'services/a.yaml:7:29: warning: no promtool test generated for rule "ATopCritical": '
         'the test generator cannot choose input series that give topk(3, x{job="a"}) a '
         "chosen value; write a promtool test for it in tests/promtool/ [rules/untested]"
     ]

@@ -83,6 +83,17 @@ CASES = [
         ],
     ),
     (
+        "mappings-on-panel",
+        HEADER
+        + "rows:\n  - title: Traffic\n    panels:\n"
+        + "      - {title: RPS, query: up, mappings: [{value: 0, color: red}]}\n",
+        [
+            'services/payments.yaml:8:33: error: unknown key "mappings" in '
+            'rows[0].panels[0] (did you mean "thresholds: {mappings: ...}"?) '
+            "[manifest/schema]"
+        ],
+    ),
+    (
         "two-documents",
         HEADER + "---\nservice: refunds\n",
         [

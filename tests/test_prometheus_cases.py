@@ -994,3 +994,26 @@ def test_label_replace_query_is_tested(project: Path) -> None:
     labels = group["alert_rule_test"][-1]["exp_alerts"][0]["exp_labels"]
     assert (labels["lane"], labels["queue"]) == ("queue-1", "queue-1")
     _promtool_all(project, result)
+
+
+def test_taken_alert_name_warns(project: Path) -> None:
+    result = _build(
+        project,
+        """\
+        - title: Up
+          query: 'max(link_status{job="payments"})'
+          thresholds: "<5 Green, >5 Red"
+          alert: {name: Same}
+        - title: Down
+          query: 'min(link_status{job="payments"})'
+          thresholds: "<5 Green, >5 Red"
+          alert: {name: Same}
+        """,
+    )
+    names = [rule["alert"] for rule in _rules(result)[1]["rules"]]
+    assert names == ["SameCritical", "Same2Critical"]
+    warnings = [d.message for d in result.diagnostics if d.check == "alerts/name"]
+    assert warnings == [
+        'alert name "Same" is taken by another alert of this service, so this one is '
+        'named "Same2Critical"; give it a name of its own'
+    ]

@@ -115,6 +115,22 @@ def test_refuses_folder_in_place_of_file(tmp_path: Path) -> None:
     assert (out / "a" / "b.yml" / "notes.txt").read_text() == "mine\n"
 
 
+def test_failed_write_is_in_json_report(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "services").mkdir(parents=True)
+    (project / "services" / "a.yaml").write_text(
+        "service: a\nrows: [{title: R, panels: [{title: p, query: up}]}]\n"
+    )
+    (project / "out").mkdir()
+    (project / "out" / "grafana").write_text("mine\n")
+    args = ["build", "--project", str(project), "--format", "json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    (failed,) = json.loads(result.stdout)
+    assert failed["check"] == "out/write"
+    assert "has files where obscompile writes folders: grafana" in failed["message"]
+
+
 def test_refuses_paths_outside(tmp_path: Path) -> None:
     for name in ("../escape.json", "/etc/x", "a/../../b"):
         try:

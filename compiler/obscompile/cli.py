@@ -293,7 +293,11 @@ def build_command(
             for name in differing
         )
         result = attrs.evolve(result, diagnostics=(*result.diagnostics, *stale))
-    _print_diagnostics(result, output_format)
+    # A machine-readable report of a build that writes waits for the write, so that
+    # it can list a failed write too.
+    report_later = output_format != "text" and result.ok and not check_only
+    if not report_later:
+        _print_diagnostics(result, output_format)
     if not result.ok:
         _save_cache(cache, result, written=False)
         click.echo(_summary(result), err=True)
@@ -319,8 +323,16 @@ def build_command(
         write_tree(project.out_dir, result.files)
     except (WriteError, OSError) as exc:
         click.echo(f"obscompile: error: {exc}", err=True)
+        if report_later:
+            failed = error(Location(str(project.out_dir), 1, 1), str(exc), "out/write")
+            _print_diagnostics(
+                attrs.evolve(result, diagnostics=(*result.diagnostics, failed)),
+                output_format,
+            )
         _save_cache(cache, result, written=False)
         sys.exit(EXIT_DIAGNOSTICS)
+    if report_later:
+        _print_diagnostics(result, output_format)
     _save_cache(cache, result, written=True)
     click.echo(_summary(result), err=True)
 

@@ -411,6 +411,16 @@ class _Deriver:
         while name in names:
             name = f"{base}{number}{severity}"
             number += 1
+        if number > 2 and panel.alert.name:
+            self.diagnostics.append(
+                warning(
+                    panel.alert.locations.get("name", panel.alert.location),
+                    f'alert name "{panel.alert.name}" is taken by another alert of '
+                    f'this service, so this one is named "{name}"; give it a name of '
+                    "its own",
+                    "alerts/name",
+                )
+            )
         names.add(name)
         return name
 

@@ -118,6 +118,10 @@ def _leaf_errors(err: ValidationError) -> Iterator[ValidationError]:
     yield err
 
 
+# Keys that belong one level down, under the key they map to.
+_NESTED_KEYS = {"mappings": "thresholds", "steps": "thresholds", "series": "thresholds"}
+
+
 def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]:
     """Return the path to point at, the message, and whether to point at the key."""
     path: JsonPath = tuple(err.absolute_path)
@@ -128,6 +132,9 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
         extra = sorted(set(err.instance) - set(allowed))
         key = extra[0]
         hint = suggest(key, allowed)
+        if not hint and key in _NESTED_KEYS and _NESTED_KEYS[key] in allowed:
+            parent = _NESTED_KEYS[key]
+            hint = f' (did you mean "{parent}: {{{key}: ...}}"?)'
         if not hint and allowed:
             hint = "; expected one of " + ", ".join(allowed)
         return (*path, key), f'unknown key "{key}" in {where}{hint}', True

@@ -306,10 +306,15 @@ def _rule_diagnostics(
     service: Service, rules: ServiceRules, suite: TestSuite
 ) -> tuple[Diagnostic, ...]:
     found = list(rules.diagnostics)
+    # An untested rule is reported at the query of the panel it comes from.
+    queries = {alert.name: alert.query for alert in rules.alerts}
+    queries.update((rule.record, rule.query) for rule in rules.recording)
+    panels = {panel.query: panel for panel in service.panels}
     for untested in suite.untested:
+        panel = panels.get(queries.get(untested.rule, ""))
         found.append(
             warning(
-                service.location,
+                panel.location_of("query") if panel else service.location,
                 f'no promtool test generated for rule "{untested.rule}": '
                 f"{untested.reason}",
                 "rules/untested",
