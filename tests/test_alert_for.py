@@ -62,3 +62,12 @@ def test_build_warns_about_untested_rules(
         'the test generator cannot choose input series that give topk(3, x{job="a"}) a '
         "chosen value; write a promtool test for it in tests/promtool/ [rules/untested]"
     ]
+
+
+def test_long_for_is_left_untested(tmp_path: Path) -> None:
+    write_manifest(tmp_path, "payments.yaml", MANIFEST.replace("FOR", "30d"))
+    result = build(Project.at(tmp_path))
+    assert result.ok
+    untested = [d.message for d in result.diagnostics if d.check == "rules/untested"]
+    assert untested
+    assert all("for: 30d spans 43200 rule evaluations" in m for m in untested)

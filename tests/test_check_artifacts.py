@@ -89,3 +89,14 @@ def test_unscraped_job(real) -> None:
         'error: panel "Login Requests/sec" queries job "auth_server", which no scrape job in prometheus.yml collects [artifacts/unscraped-job]'
         in messages
     )
+
+
+def test_rules_without_dashboards(real) -> None:
+    # A build without the grafana target writes no dashboards for alerts to link to.
+    services, files = real
+    files = {
+        name: text
+        for name, text in files.items()
+        if not name.startswith("grafana/dashboards/")
+    }
+    assert check_artifacts(services, files) == []

@@ -904,6 +904,22 @@ ALERT_TEMPLATE = [
         ],
     ),
     Case(
+        "service-label",
+        manifest("""
+            service: payments
+            scrape: {job: payments, port: 8080}
+            alerts:
+              labels:
+                team: payments
+                severity: page
+        """),
+        [
+            f'{E}:6:5: error: alert label "severity" is set from the colour of the '
+            "band (critical for red, warning for yellow), so this value would be lost; "
+            'route on another label, such as "priority" [alert/label]',
+        ],
+    ),
+    Case(
         "valid-templates",
         panels("""
             - title: Error ratio

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -190,13 +191,22 @@ INVALID = [
         "grafana-url-scheme",
         "grafana_url: localhost:3000\n",
         'obscompile.yaml:1:14: error: grafana_url "localhost:3000" is invalid: use an '
-        "http:// or https:// URL without query or fragment [config/schema]",
+        "http:// or https:// URL without query, fragment or braces (alert annotations "
+        "are Go templates) [config/schema]",
     ),
     (
         "grafana-url-query",
         "grafana_url: http://grafana/?orgId=1\n",
         'obscompile.yaml:1:14: error: grafana_url "http://grafana/?orgId=1" is invalid: '
-        "use an http:// or https:// URL without query or fragment [config/schema]",
+        "use an http:// or https:// URL without query, fragment or braces (alert "
+        "annotations are Go templates) [config/schema]",
+    ),
+    (
+        "grafana-url-braces",
+        'grafana_url: "http://grafana/{{x"\n',
+        'obscompile.yaml:1:14: error: grafana_url "http://grafana/{{x" is invalid: '
+        "use an http:// or https:// URL without query, fragment or braces (alert "
+        "annotations are Go templates) [config/schema]",
     ),
     (
         "grafana-url-number",
@@ -238,6 +248,12 @@ INVALID = [
         "alert-for-unit-order",
         "alert_for: 30m1h\n",
         'obscompile.yaml:1:12: error: alert_for "30m1h" is invalid: use a Prometheus '
+        "duration such as 30s, 5m or 1h30m [config/schema]",
+    ),
+    (
+        "alert-for-empty",
+        'alert_for: ""\n',
+        'obscompile.yaml:1:12: error: alert_for "" is invalid: use a Prometheus '
         "duration such as 30s, 5m or 1h30m [config/schema]",
     ),
     (
@@ -488,3 +504,15 @@ def test_docs_list_every_key() -> None:
         assert f"`{getattr(defaults, key)}`" in rows[key], key
     for target in defaults.targets:
         assert target in rows["targets"]
+
+
+@pytest.mark.parametrize(
+    "targets", ["[prometheus]", "[prometheus, kubernetes, mimir]", "[grafana]"]
+)
+def test_target_subsets_build(tmp_path: Path, targets: str) -> None:
+    shutil.copytree(REPO / "services", tmp_path / "services")
+    write_config(tmp_path, f"targets: {targets}\n")
+    result = build(Project.at(tmp_path))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+    roots = {name.split("/", 1)[0] for name in result.files}
+    assert roots == set(targets.strip("[]").split(", "))

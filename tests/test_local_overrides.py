@@ -130,6 +130,7 @@ def test_unknown_job_is_usage_error() -> None:
         ("127.0.0.1:http", "not a number"),
         ("127.0.0.1:80/metrics", "is not host:port"),
         (":8080", "has no host"),
+        (" 127.0.0.1:80", "contains a blank"),
     ],
 )
 def test_invalid_target_rejected(address: str, message: str) -> None:
@@ -308,6 +309,18 @@ def test_build_writes_overridden_targets(local_build: BuildResult) -> None:
     assert targets["auth_server"] == ["127.0.0.1:4001"]
     assert targets["celery_workers"] == ["127.0.0.1:5001", "127.0.0.1:5002"]
     assert targets["portfolio_server"] == ["portfolio_server:8000"]
+
+
+def test_build_warns_about_kept_targets(local_build: BuildResult) -> None:
+    kept = [d for d in local_build.diagnostics if d.check == "local/kept-target"]
+    jobs = sorted(d.message.split('"')[1] for d in kept)
+    assert jobs == [
+        "alphacopilot_server",
+        "celery_exporter",
+        "notification_server",
+        "portfolio_server",
+    ]
+    assert str(kept[0].location).startswith("services/")
 
 
 def test_build_writes_intervals(local_build: BuildResult) -> None:

@@ -303,6 +303,33 @@ def test_cli_test_reports_failure(tmp_path: Path, real_build: BuildResult) -> No
     assert "promtool test rules failed" in result.stderr
 
 
+def test_cli_test_runs_yaml_suffix(tmp_path: Path, built_out: Path) -> None:
+    promtool_binary()
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "services", project / "services")
+    hand_written = project / "tests" / "promtool"
+    hand_written.mkdir(parents=True)
+    # A test that cannot pass: it expects an alert of a rule that does not exist.
+    (hand_written / "failing.test.yaml").write_text(
+        "rule_files: [../../out/prometheus/rules/auth_server.rules.yml]\n"
+        "evaluation_interval: 1m\n"
+        "tests:\n"
+        "  - interval: 1m\n"
+        "    input_series: []\n"
+        "    alert_rule_test:\n"
+        "      - {eval_time: 1m, alertname: Missing, exp_alerts: [{exp_labels: {a: b}}]}\n"
+    )
+    shutil.copytree(built_out, project / "out")
+    result = subprocess.run(
+        ["obscompile", "test", "--project", str(project)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "failing.test.yaml" in result.stdout + result.stderr
+
+
 def test_cli_test_without_promtool(tmp_path: Path, built_out: Path) -> None:
     result = subprocess.run(
         ["obscompile", "test", "--project", str(REPO), "--out", str(built_out)],

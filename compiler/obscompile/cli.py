@@ -455,14 +455,15 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
         )
         sys.exit(EXIT_USAGE)
     project_config, _, _ = load_config(project.root)
-    loaded = load_project(project.services_dir)
+    loaded = load_project(project.services_dir, project.root / "blocks")
     for diagnostic in rule_diagnostics(loaded.services, project_config):
         if diagnostic.check == "rules/untested":
             click.echo(str(diagnostic), err=True)
     rule_files = sorted(str(p) for p in (prometheus / "rules").glob("*.yml"))
     test_files = sorted(str(p) for p in (prometheus / "tests").glob("*.yml"))
+    hand_written = project.root / "tests" / "promtool"
     test_files += sorted(
-        str(p) for p in (project.root / "tests" / "promtool").glob("*.yml")
+        str(p) for pattern in ("*.yml", "*.yaml") for p in hand_written.glob(pattern)
     )
     steps = [["check", "config", str(config_file)]]
     if rule_files:

@@ -335,6 +335,7 @@ def build(
     diagnostics = [*config_diagnostics, *loaded.diagnostics]
     services = loaded.services
     if local is not None and not has_errors(diagnostics):
+        diagnostics.extend(local.kept_targets(services))
         services, config = local.apply(services, config)
     if progress is not None:
         progress("checking", 0, 0)

@@ -90,37 +90,44 @@ def alert_template(context: ServiceContext) -> Iterator[Diagnostic]:
 
 
 def _name_problems(
-    labels: tuple[tuple[str, str], ...], where: Location
+    labels: tuple[tuple[str, str], ...],
+    where: Location,
+    locations: dict[str, Location] | None = None,
 ) -> Iterator[Diagnostic]:
     for name, value in labels:
-        if _LABEL_NAME.match(name) is None or name.startswith("__"):
-            yield error(
-                where,
-                f'alert label name "{name}" is invalid: Prometheus accepts names of '
-                'letters, digits and "_" that do not start with a digit or "__"',
-                LABEL,
-            )
-        elif name == "alertname":
-            yield error(
-                where,
-                'alert label "alertname" is replaced by Prometheus with the name of '
-                "the alert; remove it",
-                LABEL,
-            )
-        elif name in _DERIVED_LABELS:
-            yield error(
-                where,
-                f'alert label "{name}" is set from {_DERIVED_LABELS[name]}, so this '
-                'value would be lost; route on another label, such as "priority"',
-                LABEL,
-            )
-        elif value == "":
-            yield error(
-                where,
-                f'alert label "{name}" is empty, and Prometheus drops empty labels; '
-                "give it a value or remove it",
-                LABEL,
-            )
+        where_label = (locations or {}).get(f"label:{name}", where)
+        yield from _name_problem(name, value, where_label)
+
+
+def _name_problem(name: str, value: str, where: Location) -> Iterator[Diagnostic]:
+    if _LABEL_NAME.match(name) is None or name.startswith("__"):
+        yield error(
+            where,
+            f'alert label name "{name}" is invalid: Prometheus accepts names of '
+            'letters, digits and "_" that do not start with a digit or "__"',
+            LABEL,
+        )
+    elif name == "alertname":
+        yield error(
+            where,
+            'alert label "alertname" is replaced by Prometheus with the name of '
+            "the alert; remove it",
+            LABEL,
+        )
+    elif name in _DERIVED_LABELS:
+        yield error(
+            where,
+            f'alert label "{name}" is set from {_DERIVED_LABELS[name]}, so this '
+            'value would be lost; route on another label, such as "priority"',
+            LABEL,
+        )
+    elif value == "":
+        yield error(
+            where,
+            f'alert label "{name}" is empty, and Prometheus drops empty labels; '
+            "give it a value or remove it",
+            LABEL,
+        )
 
 
 @check(
@@ -130,11 +137,16 @@ def _name_problems(
 )
 def alert_label(context: ServiceContext) -> Iterator[Diagnostic]:
     service = context.service
+    alerts = service.alerts
     yield from _name_problems(
-        service.alerts.labels, service.locations.get("alerts", service.location)
+        alerts.labels,
+        alerts.locations.get(
+            "labels", service.locations.get("alerts", service.location)
+        ),
+        alerts.locations,
     )
     for _row, panel in context.panels():
         alert = panel.alert
         yield from _name_problems(
-            alert.labels, alert.locations.get("labels", alert.location)
+            alert.labels, alert.locations.get("labels", alert.location), alert.locations
         )

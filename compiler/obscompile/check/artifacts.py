@@ -288,7 +288,9 @@ def compare(
     for fact in facts:
         for rule in fact.rules:
             if rule.alert:
-                diagnostics.extend(_link_problems(rule, panels))
+                # Without the grafana target no dashboard is built to link to.
+                if panels:
+                    diagnostics.extend(_link_problems(rule, panels))
             elif rule.name not in read and rule.recorded not in recorded_panels:
                 diagnostics.append(
                     warning(

@@ -80,6 +80,10 @@ def _timeout_problems(job: ScrapeJob, default: timedelta) -> Iterator[Diagnostic
 
 def target_problem(target: str) -> str | None:
     """Return why `target` is not a valid host:port, or None."""
+    if any(character.isspace() for character in target):
+        return (
+            f'target "{target}" contains a blank, which Prometheus escapes into the URL'
+        )
     match = _TARGET.fullmatch(target)
     if match is None or "/" in target:
         return f'target "{target}" is not host:port; set scheme: and path: separately'

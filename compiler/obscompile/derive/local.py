@@ -16,7 +16,7 @@ import attrs
 
 from obscompile.check.scrape_job import target_problem
 from obscompile.config import Config
-from obscompile.diagnostics import UsageError
+from obscompile.diagnostics import Diagnostic, UsageError, warning
 from obscompile.load.config import DURATION_PATTERN, duration_ms
 from obscompile.load.validate import suggest
 from obscompile.model.scrape import ScrapeJob
@@ -44,6 +44,32 @@ class LocalOverrides:
     @property
     def is_empty(self) -> bool:
         return self == LocalOverrides()
+
+    def kept_targets(self, services: tuple[Service, ...]) -> list[Diagnostic]:
+        """Warn about each scrape job that keeps its manifest targets in a local run.
+
+        With `--target`, a job that no option names would still be scraped at the
+        addresses in its manifest, which are rarely reachable, or meant to be
+        scraped, from a local Prometheus.
+        """
+        if not self.targets:
+            return []
+        named = dict(self.targets)
+        found = []
+        for service in services:
+            for job in service.scrape_jobs:
+                if job.job in named or not job.targets:
+                    continue
+                found.append(
+                    warning(
+                        job.locations.get("job", job.location),
+                        f'scrape job "{job.job}" keeps its manifest targets '
+                        f"({', '.join(job.targets)}) in this local run; add --target "
+                        f"{job.job}=HOST:PORT to scrape it locally",
+                        "local/kept-target",
+                    )
+                )
+        return found
 
     def apply(
         self, services: tuple[Service, ...], config: Config

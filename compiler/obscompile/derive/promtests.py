@@ -54,6 +54,11 @@ from obscompile.derive.testfile import (
 _MULTIPLIERS = (1, 2, 3, 4, 5, 7, 8, 16)
 
 
+# The longest pending period, in evaluations, that a generated test replays: one week
+# at the default evaluation interval of 1m.
+MAX_EVALUATIONS = 10_080
+
+
 class _Mismatch(ValueError):
     """The synthesized input does not give the value the test needs."""
 
@@ -116,6 +121,18 @@ class _Generator:
     # Alerts --------------------------------------------------------------------
 
     def alert_groups(self, alert: AlertRule) -> None:
+        evaluations = duration_ms(alert.for_) // self.evaluation_ms
+        if evaluations > MAX_EVALUATIONS:
+            # Each test replays every evaluation of the pending period in Python.
+            self.untested.append(
+                Untested(
+                    alert.name,
+                    f"for: {alert.for_} spans {evaluations} rule evaluations, and the "
+                    f"test generator replays at most {MAX_EVALUATIONS}; write a "
+                    "promtool test for it in tests/promtool/",
+                )
+            )
+            return
         node = promql.parse(alert.query)
         grouping = alert.grouping
         try:

@@ -24,9 +24,10 @@ CONFIG_FILE = "obscompile.yaml"
 CONFIG_SCHEMA_ID = "https://obscompile.dev/schema/config.json"
 
 # The grammar of Prometheus' model.ParseDuration (prometheus/common, model/time.go):
-# units in descending order, each at most once, or a bare 0.
+# units in descending order, each at most once, or a bare 0, and never empty.
 DURATION_PATTERN = (
-    r"^(0|([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?)$"
+    r"^(0|(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?"
+    r"([0-9]+ms)?)$"
 )
 _DURATION_PARTS = re.compile(r"([0-9]+)(ms|y|w|d|h|m|s)")
 _UNIT_MS = {
@@ -86,9 +87,10 @@ CONFIG_SCHEMA: dict[str, Any] = {
         },
         "grafana_url": {
             "type": "string",
-            "pattern": r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+            "pattern": r"^https?://[^\s/?#{}]+(/[^\s?#{}]*)?$",
             "description": "Grafana's base URL, for the panel links in alerts.",
-            "x-requirement": "use an http:// or https:// URL without query or fragment",
+            "x-requirement": "use an http:// or https:// URL without query, fragment or "
+            "braces (alert annotations are Go templates)",
         },
         "grafana_dashboards_path": {
             "type": "string",

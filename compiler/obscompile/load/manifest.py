@@ -57,6 +57,18 @@ class _Reader:
     def key_at(self, path: JsonPath) -> Location:
         return self.source.key_location(path)
 
+    def label_locations(
+        self, path: JsonPath, settings: dict[str, Any]
+    ) -> dict[str, Location]:
+        """Return where `labels` and each `label:<name>` of alert settings are written."""
+        labels = settings.get("labels") or {}
+        if not labels:
+            return {}
+        found = {"labels": self.at(path)}
+        for name in labels:
+            found[f"label:{name}"] = self.key_at((*path, name))
+        return found
+
     def locations(self, path: JsonPath, data: dict[str, Any]) -> dict[str, Location]:
         return {key: self.at((*path, key)) for key in data}
 
@@ -102,6 +114,7 @@ class _Reader:
             alerts=AlertSettings(
                 for_=alerts.get("for"),
                 labels=tuple(sorted((alerts.get("labels") or {}).items())),
+                locations=self.label_locations(("alerts", "labels"), alerts),
             ),
             location=self.at(()),
             locations=self.locations((), data),

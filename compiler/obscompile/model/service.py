@@ -37,10 +37,14 @@ class Dashboard:
 
 @attrs.frozen
 class AlertSettings:
-    """Service-wide alert defaults; `for_` None means the project's default."""
+    """Service-wide alert defaults; `for_` None means the project's default.
+
+    `locations` maps `labels` and `label:<name>` to where they are written.
+    """
 
     for_: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
+    locations: dict[str, Location] = attrs.field(factory=dict, eq=False)
 
 
 @attrs.frozen
