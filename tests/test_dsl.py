@@ -220,19 +220,19 @@ def test_yaml_block_errors(project: Path, text: str, expected: str) -> None:
 PYTHON_ERRORS = [
     (
         "from obscompile import dsl\n\ndsl.panel('p', 'up', type='stats')\n",
-        'services/api.py:3:1: error: panel type "stats" is not one of stat, gauge, timeseries, table, barchart, piechart, heatmap (did you mean "stat"?) [dsl/error]',
+        'services/api.py:3:27: error: panel type "stats" is not one of stat, gauge, timeseries, table, barchart, piechart, heatmap (did you mean "stat"?) [dsl/error]',
     ),
     (
         "from obscompile import dsl\nx = 1\ndsl.panel('p', 'up', thresholds='<1 Green, 2-3 Red')\n",
-        "services/api.py:3:1: error: threshold bands leave a gap between 1 and 2 [dsl/error]",
+        "services/api.py:3:33: error: threshold bands leave a gap between 1 and 2 [dsl/error]",
     ),
     (
         "from obscompile import dsl\n\ndsl.use('http_api_healt', job='a')\n",
-        'services/api.py:3:1: error: unknown block "http_api_healt" (did you mean "http_api_health"?) [dsl/error]',
+        'services/api.py:3:9: error: unknown block "http_api_healt" (did you mean "http_api_health"?) [dsl/error]',
     ),
     (
         "x = 1\ny = undefined_name\n",
-        "services/api.py:2:1: error: NameError: name 'undefined_name' is not defined [dsl/error]",
+        "services/api.py:2:5: error: NameError: name 'undefined_name' is not defined [dsl/error]",
     ),
     (
         "def f(:\n",

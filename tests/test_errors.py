@@ -107,6 +107,14 @@ CASES = [
         ],
     ),
     (
+        "repeated-duration-unit",
+        HEADER + "alerts: {for: 1m1m}\n",
+        [
+            'services/payments.yaml:5:15: error: alerts.for "1m1m" is invalid: write a '
+            "Prometheus duration such as 15s, 5m or 1h30m [manifest/schema]"
+        ],
+    ),
+    (
         "two-documents",
         HEADER + "---\nservice: refunds\n",
         [

@@ -386,7 +386,7 @@ class BuildCache:
         registered: dict[str, Any],
     ) -> LoadResult:
         from obscompile import dsl
-        from obscompile.load.python_source import load_block_modules
+        from obscompile.load.python_source import load_block_modules, python_sources
 
         try:
             diagnostics = (
@@ -404,6 +404,7 @@ class BuildCache:
                     services.append(service)
                 if progress is not None:
                     progress("loading", done + 1, len(self._files))
+            sources.update(python_sources(diagnostics, sources))
         finally:
             dsl.BLOCKS.clear()
             dsl.BLOCKS.update(registered)

@@ -19,17 +19,25 @@ module may define several.
 
 from __future__ import annotations
 
+import ast
 import contextvars
 import difflib
+import functools
 import inspect
+import linecache
+import math
+import os
 import re
+import sysconfig
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from types import CodeType, FrameType, TracebackType
 from typing import Any, TypeVar
 
 import attrs
 
 from obscompile.diagnostics import ObscompileError
+from obscompile.load.config import DURATION_PATTERN
 from obscompile.load.manifest import derive_uid, service_key
 from obscompile.load.thresholds import ThresholdError, parse_shorthand, parse_structured
 from obscompile.model.location import Location
@@ -40,10 +48,19 @@ from obscompile.model.service import AlertSettings, Dashboard, Runtime, Service
 from obscompile.model.threshold import Thresholds
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
+# Folders of the Python installation: frames there are library code, not the user's.
+_LIBRARY_DIRS = tuple(
+    str(Path(path).resolve())
+    for key in ("stdlib", "platstdlib", "purelib", "platlib")
+    if (path := sysconfig.get_paths().get(key))
+)
 _UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+_JOB_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_ALERT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+_SERVICE_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_DURATION = re.compile(DURATION_PATTERN)
 
 
 class DSLError(ObscompileError, ValueError):
@@ -54,46 +71,377 @@ class DSLError(ObscompileError, ValueError):
         self.location = location
 
 
-def caller_location() -> Location:
-    """Return the first stack frame outside the obscompile package."""
+# Locations ---------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1024)
+def _in_package(filename: str) -> bool:
+    return str(Path(filename).resolve()).startswith(_PACKAGE_DIR + "/")
+
+
+def is_user_file(filename: str) -> bool:
+    """Tell whether `filename` is user code: outside obscompile and the Python library."""
+    if filename.startswith("<"):
+        return False
+    resolved = str(Path(filename).resolve())
+    if resolved.startswith(_PACKAGE_DIR + "/"):
+        return False
+    return not any(resolved.startswith(folder + "/") for folder in _LIBRARY_DIRS)
+
+
+def _user_frame() -> tuple[FrameType | None, FrameType | None]:
+    """Return the first frame outside obscompile and the obscompile frame it called."""
     frame = inspect.currentframe()
+    called = None
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if not str(Path(filename).resolve()).startswith(_PACKAGE_DIR + "/"):
-            return Location(_display(filename), frame.f_lineno, 1)
+        if not _in_package(frame.f_code.co_filename):
+            return frame, called
+        called = frame
         frame = frame.f_back
-    return Location("<unknown>", 1, 1)
+    return None, None
+
+
+# Instruction positions by code object, which holds the code so its id stays unique.
+_POSITIONS: dict[int, tuple[CodeType, list[tuple[int | None, ...]]]] = {}
+
+
+def _position(
+    code: CodeType, last_instruction: int
+) -> tuple[int, int, int, int] | None:
+    """Return the start line, end line, start and end byte column of an instruction."""
+    cached = _POSITIONS.get(id(code))
+    if cached is None or cached[0] is not code:
+        if len(_POSITIONS) > 64:
+            _POSITIONS.clear()
+        cached = (code, list(code.co_positions()))
+        _POSITIONS[id(code)] = cached
+    positions = cached[1]
+    index = last_instruction // 2
+    if not 0 <= index < len(positions):
+        return None
+    line, end_line, column, end_column = positions[index]
+    if line is None or end_line is None or column is None or end_column is None:
+        return None
+    return line, end_line, column, end_column
+
+
+_CALLS: dict[str, tuple[list[str], dict[tuple[int, int, int, int], ast.Call]]] = {}
+
+
+def _calls(filename: str) -> dict[tuple[int, int, int, int], ast.Call]:
+    """Index the calls in a source file by their position, re-reading a changed file."""
+    linecache.checkcache(filename)
+    lines = linecache.getlines(filename)
+    cached = _CALLS.get(filename)
+    if cached is not None and cached[0] == lines:
+        return cached[1]
+    try:
+        tree = ast.parse("".join(lines))
+    except (SyntaxError, ValueError):
+        return {}
+    index = {
+        (
+            node.lineno,
+            node.end_lineno or 0,
+            node.col_offset,
+            node.end_col_offset or 0,
+        ): (node)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+    }
+    _CALLS[filename] = (lines, index)
+    return index
+
+
+def _argument_node(call: ast.Call, argument: str, code: CodeType) -> ast.expr | None:
+    """Find the expression passed as `argument` of the function that `code` runs."""
+    for keyword in call.keywords:
+        if keyword.arg == argument:
+            return keyword.value
+    positional = code.co_varnames[: code.co_argcount]
+    if argument not in positional:
+        return None
+    index = positional.index(argument)
+    if index < len(call.args) and not any(
+        isinstance(node, ast.Starred) for node in call.args[: index + 1]
+    ):
+        return call.args[index]
+    return None
+
+
+def _column(filename: str, line: int, byte_column: int) -> int:
+    """Convert a 0-based UTF-8 byte offset into a 1-based character column."""
+    text = linecache.getline(filename, line).encode("utf-8")
+    return len(text[:byte_column].decode("utf-8", errors="replace")) + 1
+
+
+def frame_location(
+    frame: FrameType, last_instruction: int | None = None, line: int | None = None
+) -> Location:
+    """Return where `frame` is, at the start of its current call or expression."""
+    filename = frame.f_code.co_filename
+    found = _position(
+        frame.f_code, frame.f_lasti if last_instruction is None else last_instruction
+    )
+    if found is None:
+        return Location(_display(filename), line or frame.f_lineno or 1, 1)
+    return Location(_display(filename), found[0], _column(filename, found[0], found[2]))
+
+
+def caller_location(argument: str | None = None) -> Location:
+    """Return where the user's code calls obscompile, at `argument` when it is given.
+
+    The user's code is the first stack frame outside the obscompile package. The
+    position is that of the expression passed as `argument`, or else of the call.
+    """
+    found = argument_locations([argument]) if argument is not None else {}
+    if argument in found:
+        return found[argument]
+    frame, _ = _user_frame()
+    return Location("<unknown>", 1, 1) if frame is None else frame_location(frame)
+
+
+def argument_locations(arguments: Iterable[str]) -> dict[str, Location]:
+    """Return where the user's call to obscompile writes each of `arguments`."""
+    frame, called = _user_frame()
+    if frame is None or called is None:
+        return {}
+    position = _position(frame.f_code, frame.f_lasti)
+    filename = frame.f_code.co_filename
+    call = _calls(filename).get(position) if position is not None else None
+    if call is None:
+        return {}
+    found = {}
+    for argument in arguments:
+        node = _argument_node(call, argument, called.f_code)
+        if node is not None:
+            found[argument] = Location(
+                _display(filename),
+                node.lineno,
+                _column(filename, node.lineno, node.col_offset),
+            )
+    return found
+
+
+def traceback_location(tb: TracebackType | None) -> Location | None:
+    """Return the innermost line of user code in a traceback, if there is one."""
+    found = None
+    while tb is not None:
+        if is_user_file(tb.tb_frame.f_code.co_filename):
+            found = frame_location(tb.tb_frame, tb.tb_lasti, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
 
 
 def _display(filename: str) -> str:
+    return _relative_to(filename, os.getcwd())
+
+
+@functools.lru_cache(maxsize=1024)
+def _relative_to(filename: str, folder: str) -> str:
     try:
-        relative = Path(filename).resolve().relative_to(Path.cwd().resolve())
+        relative = Path(filename).resolve().relative_to(Path(folder).resolve())
     except ValueError:
         return filename
     return str(relative)
 
 
-def _fail(message: str) -> DSLError:
-    return DSLError(message, caller_location())
+def _fail(message: str, argument: str | None = None) -> DSLError:
+    return DSLError(message, caller_location(argument))
 
 
-def _choice(value: str, choices: Iterable[str], what: str) -> str:
+# Argument checks ---------------------------------------------------------------
+#
+# They apply the rules of the manifest schema (schema/manifest.schema.json), so a
+# value that a YAML manifest may not contain is rejected in Python too.
+
+_MODEL_NAMES: tuple[tuple[type, str], ...] = (
+    (Panel, "a panel"),
+    (Row, "a row"),
+    (Metric, "a metric"),
+    (ScrapeJob, "a scrape job"),
+    (Dashboard, "a dashboard"),
+    (PanelAlert, "a panel alert"),
+    (Thresholds, "thresholds"),
+)
+
+
+def _describe(value: Any) -> str:
+    """Name a value's type, and show a short value, as an error message should."""
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return f"the boolean {value}"
+    if isinstance(value, int | float):
+        kind = "integer" if isinstance(value, int) else "number"
+        return f"the {kind} {value}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f'the string "{shown}"'
+    for model, name in _MODEL_NAMES:
+        if isinstance(value, model):
+            return name
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+def _function_name() -> str:
+    _, called = _user_frame()
+    return f"dsl.{called.f_code.co_name}()" if called is not None else "dsl"
+
+
+def _type_error(param: str, expected: str, value: Any) -> DSLError:
+    argument = param.split("[", 1)[0]
+    return _fail(
+        f"{_function_name()}: {param} must be {expected}, not {_describe(value)}",
+        argument,
+    )
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
+
+
+def _text(value: Any, param: str, *, empty: bool = True) -> str:
+    if not isinstance(value, str):
+        raise _type_error(param, "a string", value)
+    if not empty and not value:
+        raise _fail(f"{_function_name()}: {param} must not be empty", param)
+    return value
+
+
+def _optional_text(value: Any, param: str) -> str | None:
+    return None if value is None else _text(value, param)
+
+
+def _flag(value: Any, param: str) -> bool:
+    if not isinstance(value, bool):
+        raise _type_error(param, "True or False", value)
+    return value
+
+
+def _optional_flag(value: Any, param: str) -> bool | None:
+    return None if value is None else _flag(value, param)
+
+
+def _integer(
+    value: Any, param: str, minimum: int | None = None, maximum: int | None = None
+) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _type_error(param, "an integer", value)
+    if minimum is not None and value < minimum:
+        raise _fail(
+            f"{_function_name()}: {param} must be at least {minimum}, not {value}",
+            param,
+        )
+    if maximum is not None and value > maximum:
+        raise _fail(
+            f"{_function_name()}: {param} must be at most {maximum}, not {value}",
+            param,
+        )
+    return value
+
+
+def _number(value: Any, param: str, above: float | None = None) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise _type_error(param, "a number", value)
+    if not math.isfinite(value):
+        raise _fail(
+            f"{_function_name()}: {param} is {value}, which is not a finite number; "
+            "write a number such as 100",
+            param,
+        )
+    if above is not None and value <= above:
+        raise _fail(
+            f"{_function_name()}: {param} must be above {above:g}, not {value}", param
+        )
+    return value
+
+
+def _texts(value: Any, param: str) -> tuple[str, ...]:
+    if not _is_list(value):
+        raise _type_error(param, "a list of strings", value)
+    return tuple(_text(item, f"{param}[{index}]") for index, item in enumerate(value))
+
+
+def _numbers(value: Any, param: str) -> tuple[float, ...]:
+    if not _is_list(value):
+        raise _type_error(param, "a list of numbers", value)
+    result = []
+    for index, item in enumerate(value):
+        number = _number(item, f"{param}[{index}]")
+        if number is None:
+            raise _type_error(f"{param}[{index}]", "a number", item)
+        result.append(float(number))
+    return tuple(result)
+
+
+def _pairs(value: Any, param: str) -> tuple[tuple[str, str], ...]:
+    """Check a mapping of strings to strings and return its sorted items."""
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise _type_error(param, "a mapping of strings to strings", value)
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise _type_error(f"{param} key", "a string", key)
+        _text(item, f"{param}[{key!r}]")
+    return tuple(sorted(value.items()))
+
+
+def _instances(value: Any, param: str, model: type, expected: str) -> tuple[Any, ...]:
+    if not _is_list(value):
+        raise _type_error(param, f"a list of {expected}s", value)
+    for index, item in enumerate(value):
+        if not isinstance(item, model):
+            raise _type_error(f"{param}[{index}]", f"a {expected}", item)
+    return tuple(value)
+
+
+def _choice(value: Any, choices: Iterable[str], what: str, param: str) -> str:
     options = list(choices)
+    if not isinstance(value, str):
+        raise _type_error(param, "one of " + ", ".join(options), value)
     if value in options:
         return value
     close = difflib.get_close_matches(value, options, n=1)
     hint = f' (did you mean "{close[0]}"?)' if close else ""
-    raise _fail(f'{what} "{value}" is not one of {", ".join(options)}{hint}')
+    raise _fail(f'{what} "{value}" is not one of {", ".join(options)}{hint}', param)
 
 
-def _duration(value: str | None, what: str) -> str | None:
-    if value is not None and not _DURATION.match(value):
-        raise _fail(f'{what} "{value}" is not a Prometheus duration such as 15s or 5m')
+def _duration(value: Any, param: str) -> str | None:
+    if value is None:
+        return None
+    _text(value, param)
+    if not _DURATION.match(value):
+        raise _fail(
+            f'{param} "{value}" is not a Prometheus duration: write units from largest '
+            "to smallest, each at most once, such as 15s, 5m or 1h30m",
+            param,
+        )
     return value
 
 
-def _pairs(mapping: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((mapping or {}).items()))
+def _parse_thresholds(value: Any, param: str) -> Thresholds:
+    location = caller_location(param)
+    if not isinstance(value, str | Mapping):
+        raise _type_error(param, "a shorthand string or a mapping", value)
+    try:
+        parsed = (
+            parse_shorthand(value)
+            if isinstance(value, str)
+            else parse_structured(dict(value))
+        )
+    except ThresholdError as exc:
+        raise DSLError(str(exc), location) from None
+    return attrs.evolve(parsed, location=location)
 
 
 # Metrics -----------------------------------------------------------------------
@@ -107,20 +455,30 @@ def metric(
     buckets: Sequence[float] = (),
 ) -> Metric:
     """Declare one catalog metric (type counter, gauge, histogram, summary or info)."""
+    _text(name, "name")
     if not _METRIC_NAME.match(name):
-        raise _fail(f'metric name "{name}" is invalid: use [a-zA-Z_:][a-zA-Z0-9_:]*')
-    kind = MetricType(_choice(type, [t.value for t in MetricType], "metric type"))
-    for label in labels:
+        raise _fail(
+            f'metric name "{name}" is invalid: use [a-zA-Z_:][a-zA-Z0-9_:]*', "name"
+        )
+    kind = MetricType(
+        _choice(type, [t.value for t in MetricType], "metric type", "type")
+    )
+    _text(help, "help")
+    label_names = _texts(labels, "labels")
+    for label in label_names:
         if not _LABEL_NAME.match(label):
-            raise _fail(f'label name "{label}" of metric "{name}" is invalid')
-    if buckets and kind is not MetricType.HISTOGRAM:
-        raise _fail(f'metric "{name}" has buckets but is a {kind}, not a histogram')
+            raise _fail(f'label name "{label}" of metric "{name}" is invalid', "labels")
+    bounds = _numbers(buckets, "buckets")
+    if bounds and kind is not MetricType.HISTOGRAM:
+        raise _fail(
+            f'metric "{name}" has buckets but is a {kind}, not a histogram', "buckets"
+        )
     return Metric(
         name=name,
         type=kind,
         help=help,
-        labels=tuple(labels),
-        buckets=tuple(float(b) for b in buckets),
+        labels=label_names,
+        buckets=bounds,
         location=caller_location(),
     )
 
@@ -156,18 +514,27 @@ def scrape_job(
     labels: Mapping[str, str] | None = None,
 ) -> ScrapeJob:
     """Declare a scrape job; `port` alone means the target `<job>:<port>`."""
+    _text(job, "job")
+    if not _JOB_NAME.match(job):
+        raise _fail(
+            f'job "{job}" is invalid: use letters, digits and _, not starting with a digit',
+            "job",
+        )
+    _integer(port, "port")
     if targets is None:
         if port is None:
             raise _fail(f'scrape job "{job}" needs targets or port')
-        targets = [f"{job}:{port}"]
+        target_list: tuple[str, ...] = (f"{job}:{port}",)
+    else:
+        target_list = _texts(targets, "targets")
     return ScrapeJob(
         job=job,
-        targets=tuple(targets),
-        metrics_path=path,
+        targets=target_list,
+        metrics_path=_text(path, "path"),
         interval=_duration(interval, "interval"),
         timeout=_duration(timeout, "timeout"),
-        scheme=_choice(scheme, ["http", "https"], "scheme"),
-        labels=_pairs(labels),
+        scheme=_choice(scheme, ["http", "https"], "scheme", "scheme"),
+        labels=_pairs(labels, "labels"),
         location=caller_location(),
     )
 
@@ -183,19 +550,21 @@ def dashboard(
     timezone: str = "browser",
 ) -> Dashboard:
     """Declare dashboard settings; `uid` is at most 40 characters of [A-Za-z0-9_-]."""
+    _text(uid, "uid")
     if not _UID.match(uid):
         raise _fail(
-            f'uid "{uid}" is invalid: Grafana allows at most 40 characters from [A-Za-z0-9_-]'
+            f'uid "{uid}" is invalid: Grafana allows at most 40 characters from [A-Za-z0-9_-]',
+            "uid",
         )
     return Dashboard(
         uid=uid,
-        title=title,
-        description=description,
-        tags=tuple(tags),
-        folder=folder,
-        refresh=refresh,
-        time_from=time,
-        timezone=timezone,
+        title=_text(title, "title"),
+        description=_text(description, "description"),
+        tags=_texts(tags, "tags"),
+        folder=_text(folder, "folder"),
+        refresh=_text(refresh, "refresh"),
+        time_from=_text(time, "time"),
+        timezone=_text(timezone, "timezone"),
         location=caller_location(),
     )
 
@@ -205,16 +574,7 @@ def dashboard(
 
 def thresholds(text: str | Mapping[str, Any]) -> Thresholds:
     """Parse threshold shorthand ("<1% Green, 1-5% Yellow, >5% Red") or the mapping form."""
-    location = caller_location()
-    try:
-        parsed = (
-            parse_shorthand(text)
-            if isinstance(text, str)
-            else parse_structured(dict(text))
-        )
-    except ThresholdError as exc:
-        raise DSLError(str(exc), location) from None
-    return attrs.evolve(parsed, location=location)
+    return _parse_thresholds(text, "text")
 
 
 def alert(
@@ -227,16 +587,44 @@ def alert(
     enabled: bool = True,
 ) -> PanelAlert:
     """Per-panel alert settings; anything left None falls back to the service's."""
+    if name is not None and not _ALERT_NAME.match(_text(name, "name")):
+        raise _fail(
+            f'alert name "{name}" is invalid: use letters and digits, starting with a letter',
+            "name",
+        )
     return PanelAlert(
         name=name,
-        for_=_duration(for_, "for"),
-        summary=summary,
-        description=description,
-        warning=warning,
-        enabled=enabled,
-        labels=_pairs(labels),
+        for_=_duration(for_, "for_"),
+        summary=_optional_text(summary, "summary"),
+        description=_optional_text(description, "description"),
+        warning=_flag(warning, "warning"),
+        enabled=_flag(enabled, "enabled"),
+        labels=_pairs(labels, "labels"),
         location=caller_location(),
     )
+
+
+# Panel arguments whose position `Panel.locations` records, under the manifest key.
+_PANEL_KEYS = (
+    "title",
+    "query",
+    "type",
+    "description",
+    "unit",
+    "legend",
+    "thresholds",
+    "capacity",
+    "stack",
+    "color_mode",
+    "decimals",
+    "min",
+    "max",
+    "width",
+    "height",
+    "instant",
+    "record",
+    "alert",
+)
 
 
 def panel(
@@ -261,66 +649,56 @@ def panel(
 ) -> Panel:
     """Declare a panel with one PromQL query, kept unchanged."""
     location = caller_location()
-    if not isinstance(title, str) or not title:
-        raise DSLError(f"a panel needs a title string, not {title!r}", location)
-    if not isinstance(query, str) or not query:
-        raise DSLError(f'panel "{title}" needs a query string, not {query!r}', location)
-    kind = PanelType(_choice(type, [t.value for t in PanelType], "panel type"))
+    _text(title, "title", empty=False)
+    _text(query, "query", empty=False)
+    kind = PanelType(_choice(type, [t.value for t in PanelType], "panel type", "type"))
     if color_mode is not None:
         _choice(
             color_mode,
             ["value", "background", "background_solid", "none"],
             "color_mode",
+            "color_mode",
         )
-    if width is not None and not 1 <= width <= 24:
-        raise DSLError(f"width {width} is outside 1..24", location)
-    parsed: Thresholds | None = (
-        thresholds if isinstance(thresholds, Thresholds) else None
-    )
-    if thresholds is not None and not isinstance(thresholds, Thresholds):
-        try:
-            parsed = (
-                parse_shorthand(thresholds)
-                if isinstance(thresholds, str)
-                else parse_structured(dict(thresholds))
-            )
-        except ThresholdError as exc:
-            raise DSLError(str(exc), location) from None
-        parsed = attrs.evolve(parsed, location=location)
+    parsed: Thresholds | None = None
+    if isinstance(thresholds, Thresholds):
+        parsed = thresholds
+    elif thresholds is not None:
+        parsed = _parse_thresholds(thresholds, "thresholds")
     if isinstance(alert, bool):
         alert = PanelAlert(enabled=alert, location=location)
+    elif alert is not None and not isinstance(alert, PanelAlert):
+        raise _type_error("alert", "True, False or dsl.alert(...)", alert)
     return Panel(
         title=title,
         query=query,
         type=kind,
-        description=description,
-        unit=unit,
-        legend=legend,
+        description=_text(description, "description"),
+        unit=_optional_text(unit, "unit"),
+        legend=_optional_text(legend, "legend"),
         thresholds=parsed,
-        capacity=capacity,
-        stack=stack,
+        capacity=_number(capacity, "capacity", above=0),
+        stack=_flag(stack, "stack"),
         color_mode=color_mode,
-        decimals=decimals,
-        min=min,
-        max=max,
-        width=width,
-        height=height,
-        instant=instant,
-        record=record,
+        decimals=_integer(decimals, "decimals", minimum=0),
+        min=_number(min, "min"),
+        max=_number(max, "max"),
+        width=_integer(width, "width", minimum=1, maximum=24),
+        height=_integer(height, "height", minimum=1),
+        instant=_optional_flag(instant, "instant"),
+        record=_optional_flag(record, "record"),
         alert=alert or PanelAlert(location=location),
         location=location,
+        locations=argument_locations(_PANEL_KEYS),
     )
 
 
 def row(title: str, panels: Sequence[Panel] = (), collapsed: bool = False) -> Row:
     """Declare a dashboard row."""
-    for item in panels:
-        if not isinstance(item, Panel):
-            raise _fail(f'row "{title}" got {type(item).__name__}, not a panel')
+    _text(title, "title", empty=False)
     return Row(
         title=title,
-        panels=tuple(panels),
-        collapsed=collapsed,
+        panels=_instances(panels, "panels", Panel, "panel"),
+        collapsed=_flag(collapsed, "collapsed"),
         location=caller_location(),
     )
 
@@ -330,8 +708,12 @@ def override(row_value: Row, *panels: Panel | Mapping[str, Any]) -> Row:
 
     A mapping changes only the fields it names on the panel with that `title`.
     """
+    if not isinstance(row_value, Row):
+        raise _type_error("row_value", "a row", row_value)
     result = list(row_value.panels)
-    for item in panels:
+    for number, item in enumerate(panels):
+        if not isinstance(item, Panel | Mapping):
+            raise _type_error(f"panels[{number}]", "a panel or a mapping", item)
         title = item.title if isinstance(item, Panel) else item.get("title")
         index = next((i for i, p in enumerate(result) if p.title == title), None)
         if isinstance(item, Panel):
@@ -368,6 +750,24 @@ _collector: contextvars.ContextVar[list[Service] | None] = contextvars.ContextVa
 )
 
 
+def _catalog(metrics: Any) -> tuple[Metric, ...]:
+    """Flatten `metrics`, a list of metrics and of lists that blocks return."""
+    expected = "a list of metrics, such as [dsl.counter(...)] or dsl.http_metrics()"
+    if not _is_list(metrics):
+        raise _type_error("metrics", expected, metrics)
+    catalog: list[Metric] = []
+    for index, item in enumerate(metrics):
+        if isinstance(item, Metric):
+            catalog.append(item)
+            continue
+        if not _is_list(item):
+            raise _type_error(
+                f"metrics[{index}]", "a metric or a list of metrics", item
+            )
+        catalog.extend(_instances(item, f"metrics[{index}]", Metric, "metric"))
+    return tuple(catalog)
+
+
 def service(
     name: str,
     title: str | None = None,
@@ -382,18 +782,32 @@ def service(
 ) -> Service:
     """Declare a service, and register it when obscompile is loading this module."""
     location = caller_location()
+    _text(name, "name", empty=False)
+    _optional_text(title, "title")
+    if key is not None and not _SERVICE_KEY.match(_text(key, "key")):
+        raise _fail(
+            f'key "{key}" is invalid: use lowercase letters, digits, _ and -, '
+            "starting with a letter or digit",
+            "key",
+        )
     service_name = key or service_key(name)
     if not service_name:
         raise DSLError(
             f'cannot derive an identifier from service "{name}"; pass key="..."',
             location,
         )
-    jobs = (scrape,) if isinstance(scrape, ScrapeJob) else tuple(scrape)
-    catalog: list[Metric] = []
-    for item in metrics:
-        catalog.extend([item] if isinstance(item, Metric) else item)
+    if dashboard is not None and not isinstance(dashboard, Dashboard):
+        raise _type_error("dashboard", "dsl.dashboard(...) or None", dashboard)
+    if isinstance(scrape, ScrapeJob):
+        jobs: tuple[ScrapeJob, ...] = (scrape,)
+    elif _is_list(scrape):
+        jobs = _instances(scrape, "scrape", ScrapeJob, "scrape job")
+    else:
+        raise _type_error("scrape", "a scrape job or a list of scrape jobs", scrape)
+    catalog = _catalog(metrics)
+    row_values = _instances(rows, "rows", Row, "row")
     dashboard_value: Dashboard | None
-    if rows and dashboard is None:
+    if row_values and dashboard is None:
         dashboard_value = Dashboard(
             uid=derive_uid(name), title=title or name, location=location
         )
@@ -404,13 +818,14 @@ def service(
         title=title or name,
         dashboard=dashboard_value,
         scrape_jobs=jobs,
-        metrics=tuple(catalog),
-        rows=tuple(rows),
-        runtime=Runtime(_choice(runtime, ["python", "nodejs"], "runtime"))
-        if runtime
+        metrics=catalog,
+        rows=row_values,
+        runtime=Runtime(_choice(runtime, ["python", "nodejs"], "runtime", "runtime"))
+        if runtime is not None
         else None,
         alerts=AlertSettings(
-            for_=_duration(alert_for, "alert_for"), labels=_pairs(alert_labels)
+            for_=_duration(alert_for, "alert_for"),
+            labels=_pairs(alert_labels, "alert_labels"),
         ),
         location=location,
     )
@@ -434,6 +849,11 @@ def stop_collecting(token: contextvars.Token) -> None:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_KEYWORD_KINDS = (
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    inspect.Parameter.KEYWORD_ONLY,
+)
+
 
 @attrs.frozen
 class Block:
@@ -444,7 +864,20 @@ class Block:
 
     @property
     def parameters(self) -> dict[str, inspect.Parameter]:
-        return dict(inspect.signature(self.function).parameters)
+        """The parameters that a `with:` mapping or `use()` can pass by name."""
+        return {
+            n: p
+            for n, p in inspect.signature(self.function).parameters.items()
+            if p.kind in _KEYWORD_KINDS
+        }
+
+    @property
+    def accepts_any(self) -> bool:
+        """Whether the function takes `**options`, so any parameter name is valid."""
+        return any(
+            p.kind is inspect.Parameter.VAR_KEYWORD
+            for p in inspect.signature(self.function).parameters.values()
+        )
 
     @property
     def required(self) -> list[str]:
@@ -454,38 +887,124 @@ class Block:
             if p.default is inspect.Parameter.empty
         ]
 
+    @property
+    def shipped(self) -> bool:
+        """Whether obscompile ships this block, as opposed to a project's blocks/."""
+        return _in_package(self.function.__code__.co_filename)
+
+    @property
+    def location(self) -> Location:
+        """Where the block's function is defined."""
+        code = self.function.__code__
+        return Location(_display(code.co_filename), code.co_firstlineno, 1)
+
 
 BLOCKS: dict[str, Block] = {}
 
 
 def block(name: str) -> Callable[[F], F]:
-    """Register a function as a building block that manifests can `use:` by name."""
+    """Register a function as a building block that manifests can `use:` by name.
+
+    A project block may not take the name of a shipped block or of another project
+    block, because the later one would replace the earlier without a word.
+    """
+    _text(name, "name", empty=False)
+    existing = BLOCKS.get(name)
+    caller = inspect.currentframe()
+    defined_by = caller.f_back.f_code.co_filename if caller and caller.f_back else ""
+    if existing is not None and existing.shipped and not _in_package(defined_by):
+        raise _fail(
+            f'block "{name}" is already a block shipped with obscompile; '
+            "give the project block another name",
+            "name",
+        )
+    location = (
+        Location(_display(defined_by), 1, 1)
+        if _in_package(defined_by)
+        else caller_location("name")
+    )
 
     def register(function: F) -> F:
-        BLOCKS[name] = Block(name, function)
+        if not callable(function):
+            raise DSLError(
+                f'@dsl.block("{name}") must decorate a function, not {_describe(function)}',
+                location,
+            )
+        current = BLOCKS.get(name)
+        added = Block(name, function)
+        if current is not None and _definition(current) != _definition(added):
+            where = current.location
+            raise DSLError(
+                f'block "{name}" is already defined in {where.file}:{where.line}; '
+                "give one of them another name",
+                location,
+            )
+        BLOCKS[name] = added
         return function
 
     return register
 
 
+def _definition(found: Block) -> tuple[str, str]:
+    code = getattr(found.function, "__code__", None)
+    if code is None:
+        return (repr(found.function), "")
+    return (str(Path(code.co_filename).resolve()), found.function.__qualname__)
+
+
 def use(name: str, /, **parameters: Any) -> Any:
     """Call a registered block by name, checking its parameters."""
+    _text(name, "name")
     found = BLOCKS.get(name)
     if found is None:
         close = difflib.get_close_matches(name, sorted(BLOCKS), n=1)
         hint = f' (did you mean "{close[0]}"?)' if close else ""
-        raise _fail(f'unknown block "{name}"{hint}')
+        raise _fail(f'unknown block "{name}"{hint}', "name")
     problem = block_parameter_problem(found, parameters)
     if problem:
         raise _fail(problem)
-    return found.function(**parameters)
+    return _run_block(found, parameters)
+
+
+def call_block(found: Block, parameters: Mapping[str, Any]) -> Any:
+    """Call a block for a manifest's `use:`, turning every failure into a DSLError.
+
+    The message of a failure in a project block ends with the block's own file and
+    line, because the manifest reports it at its `use:` line.
+    """
+    try:
+        return _run_block(found, parameters)
+    except DSLError as exc:
+        if found.shipped:
+            raise
+        where = exc.location
+        raise DSLError(f"{exc} (in {where.file}:{where.line})", where) from None
+
+
+def _run_block(found: Block, parameters: Mapping[str, Any]) -> Any:
+    """Call a block's function; raise DSLError for any exception or a None result."""
+    try:
+        produced = found.function(**parameters)
+    except DSLError:
+        raise
+    except Exception as exc:  # a block is user code and may raise anything
+        where = traceback_location(exc.__traceback__) or found.location
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise DSLError(detail, where) from None
+    if produced is None:
+        raise DSLError(
+            f"function {found.function.__name__}() returned None; a block must "
+            "return a row, a list of panels or a list of metrics",
+            found.location,
+        )
+    return produced
 
 
 def block_parameter_problem(found: Block, parameters: Mapping[str, Any]) -> str | None:
     """Describe the first unknown or missing parameter of a block call, if any."""
     known = found.parameters
     for given in parameters:
-        if given not in known:
+        if given not in known and not found.accepts_any:
             close = difflib.get_close_matches(given, sorted(known), n=1)
             hint = f' (did you mean "{close[0]}"?)' if close else ""
             return f'block "{found.name}" has no parameter "{given}"{hint}'

@@ -249,8 +249,8 @@ class _Reader:
             self.diagnostics.append(error(where, problem, "manifest/block"))
             return None
         try:
-            return found.function(**parameters)
-        except (dsl.DSLError, TypeError, ValueError) as exc:
+            return dsl.call_block(found, parameters)
+        except dsl.DSLError as exc:
             self.diagnostics.append(
                 error(
                     self.at((*path, "use")),
@@ -310,7 +310,9 @@ class _Reader:
             produced = self.call_block(entry, path)
             if produced is None:
                 continue
-            if not all(isinstance(m, Metric) for m in produced):
+            if not isinstance(produced, list | tuple) or not all(
+                isinstance(m, Metric) for m in produced
+            ):
                 self.diagnostics.append(
                     error(
                         self.at((*path, "use")),

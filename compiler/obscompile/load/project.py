@@ -9,7 +9,11 @@ import attrs
 
 from obscompile.diagnostics import Diagnostic, error
 from obscompile.load.manifest import build_service
-from obscompile.load.python_source import load_block_modules, run_module
+from obscompile.load.python_source import (
+    load_block_modules,
+    python_sources,
+    run_module,
+)
 from obscompile.load.validate import validate_manifest
 from obscompile.load.yaml_source import read_yaml_file
 from obscompile.model.location import Location
@@ -128,6 +132,7 @@ def load_project(services_dir: Path, blocks_dir: Path | None = None) -> LoadResu
             sources[name] = text
             if service is not None:
                 services.append(service)
+        sources.update(python_sources(diagnostics, sources))
     finally:
         dsl.BLOCKS.clear()
         dsl.BLOCKS.update(registered)

@@ -8,43 +8,59 @@ user's file and line, never as a traceback.
 from __future__ import annotations
 
 import runpy
-import traceback
 from pathlib import Path
 
-from obscompile.diagnostics import Diagnostic, error
+from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.model.location import Location
 from obscompile.model.service import Service
 
 
-def _error_in(path: Path, name: str, exc: BaseException) -> Diagnostic:
-    from obscompile.dsl import DSLError
+def _error_in(name: str, exc: BaseException) -> Diagnostic:
+    from obscompile.dsl import DSLError, traceback_location
 
     if isinstance(exc, DSLError):
         return error(exc.location, str(exc), "dsl/error")
     if isinstance(exc, SyntaxError) and exc.lineno:
         where = Location(name, exc.lineno, exc.offset or 1)
         return error(where, f"invalid Python: {exc.msg}", "dsl/syntax")
-    line = 1
-    resolved = str(path.resolve())
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if str(Path(frame.filename).resolve()) == resolved and frame.lineno:
-            line = frame.lineno
+    location = traceback_location(exc.__traceback__) or Location(name, 1, 1)
     message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return error(Location(name, line, 1), message, "dsl/error")
+    return error(location, message, "dsl/error")
 
 
-def run_module(path: Path, name: str) -> tuple[list[Service], list[Diagnostic]]:
-    """Execute one module; return the services it declared through `dsl.service()`."""
+def run_module(
+    path: Path, name: str, declares_services: bool = True
+) -> tuple[list[Service], list[Diagnostic]]:
+    """Execute one module; return the services it declared through `dsl.service()`.
+
+    A service module that declares no service gets a warning; a block module
+    (`declares_services` False) is not expected to declare any.
+    """
     from obscompile import dsl
 
     collected, token = dsl.collecting()
     try:
         runpy.run_path(str(path), run_name=f"obscompile_module_{path.stem}")
     except (Exception, SystemExit) as exc:  # user code may raise anything
-        return [], [_error_in(path, name, exc)]
+        return [], [_error_in(name, exc)]
     finally:
         dsl.stop_collecting(token)
+    if declares_services and not collected:
+        return [], [
+            warning(
+                Location(name, 1, 1),
+                "module declares no service; call dsl.service(...) to declare one",
+                "dsl/no-service",
+            )
+        ]
     return collected, []
+
+
+def _display_name(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def load_block_modules(folder: Path) -> list[Diagnostic]:
@@ -55,6 +71,26 @@ def load_block_modules(folder: Path) -> list[Diagnostic]:
     for path in sorted(folder.glob("*.py")):
         if path.name.startswith(("_", ".")):
             continue
-        _, problems = run_module(path, str(path))
+        _, problems = run_module(path, _display_name(path), declares_services=False)
         diagnostics.extend(problems)
     return diagnostics
+
+
+def python_sources(
+    diagnostics: list[Diagnostic], known: dict[str, str]
+) -> dict[str, str]:
+    """Return the text of each Python file that `diagnostics` cite and `known` lacks.
+
+    Errors in a project's blocks/ and in files that a module imports cite files
+    outside services/, and the text report needs their lines.
+    """
+    texts = {}
+    for diagnostic in diagnostics:
+        name = diagnostic.location.file
+        if name in known or name in texts or not name.endswith(".py"):
+            continue
+        try:
+            texts[name] = Path(name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+    return texts

@@ -14,7 +14,12 @@ SCHEMA_ID = "https://obscompile.dev/schema/manifest.json"
 
 DURATION = {
     "type": "string",
-    "pattern": r"^([0-9]+(ms|s|m|h|d|w|y))+$",
+    # Prometheus' grammar (model.ParseDuration): units in descending order, each at
+    # most once, so 1m1m and 30m1h are not durations.
+    "pattern": (
+        r"^(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?"
+        r"([0-9]+ms)?$"
+    ),
     "description": "A Prometheus duration such as 15s, 5m or 1h30m.",
     "x-hint": "write a Prometheus duration such as 15s, 5m or 1h30m",
 }

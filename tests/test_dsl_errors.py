@@ -1,0 +1,289 @@
+"""Bad Python services and blocks: one located error, exit 1, no traceback, out/ kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from obscompile import dsl
+from obscompile.cli import main
+
+HEAD = "from obscompile import dsl\n\n"
+SCRAPE = 'dsl.service("api", scrape=dsl.scrape_job("api", port=80), rows=[\n'
+USE_QUEUE_ROW = "service: api\nrows:\n  - use: queue_row\n    with: {job: api}\n"
+
+
+def panel_service(arguments: str) -> str:
+    """Return a service module whose one panel gets `arguments` on line 4."""
+    return (
+        HEAD + SCRAPE + f'    dsl.row("R", [dsl.panel("P", "up", {arguments})]),\n])\n'
+    )
+
+
+def queue_row_block(body: str) -> str:
+    return HEAD + '@dsl.block("queue_row")\ndef queue_row(job):\n' + body
+
+
+def run_build(project: Path, files: dict[str, str]) -> tuple[int, str]:
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["build", "--project", str(project)], catch_exceptions=False
+    )
+    return result.exit_code, result.output
+
+
+def diagnostic_lines(output: str) -> list[str]:
+    return [
+        line
+        for line in output.splitlines()
+        if ": error: " in line or ": warning: " in line
+    ]
+
+
+# Arguments of the wrong type, or values that a manifest may not contain.
+ARGUMENT_ERRORS = [
+    (
+        HEAD + 'dsl.service("api", scrape="payments")\n',
+        'services/api.py:3:27: error: dsl.service(): scrape must be a scrape job or a list of scrape jobs, not the string "payments" [dsl/error]',
+    ),
+    (
+        HEAD + 'dsl.service("api", rows="abc")\n',
+        'services/api.py:3:25: error: dsl.service(): rows must be a list of rows, not the string "abc" [dsl/error]',
+    ),
+    (
+        HEAD + 'dsl.service("api", rows=[dsl.panel("P", "up")])\n',
+        "services/api.py:3:25: error: dsl.service(): rows[0] must be a row, not a panel [dsl/error]",
+    ),
+    (
+        HEAD + 'dsl.service("api", metrics={"a": "counter"})\n',
+        "services/api.py:3:28: error: dsl.service(): metrics must be a list of metrics, such as [dsl.counter(...)] or dsl.http_metrics(), not a mapping [dsl/error]",
+    ),
+    (
+        HEAD + 'dsl.service("api", title=5)\n',
+        "services/api.py:3:26: error: dsl.service(): title must be a string, not the integer 5 [dsl/error]",
+    ),
+    (
+        HEAD + 'dsl.service("api", alert_for="1m1m")\n',
+        'services/api.py:3:30: error: alert_for "1m1m" is not a Prometheus duration: write units from largest to smallest, each at most once, such as 15s, 5m or 1h30m [dsl/error]',
+    ),
+    (
+        panel_service('decimals="x"'),
+        'services/api.py:4:49: error: dsl.panel(): decimals must be an integer, not the string "x" [dsl/error]',
+    ),
+    (
+        panel_service('capacity="20"'),
+        'services/api.py:4:49: error: dsl.panel(): capacity must be a number, not the string "20" [dsl/error]',
+    ),
+    (
+        panel_service('min=float("nan")'),
+        "services/api.py:4:44: error: dsl.panel(): min is nan, which is not a finite number; write a number such as 100 [dsl/error]",
+    ),
+    (
+        panel_service('min="x"'),
+        'services/api.py:4:44: error: dsl.panel(): min must be a number, not the string "x" [dsl/error]',
+    ),
+    (
+        panel_service("width=True"),
+        "services/api.py:4:46: error: dsl.panel(): width must be an integer, not the boolean True [dsl/error]",
+    ),
+    (
+        panel_service("width=30"),
+        "services/api.py:4:46: error: dsl.panel(): width must be at most 24, not 30 [dsl/error]",
+    ),
+    (
+        panel_service("legend=5"),
+        "services/api.py:4:47: error: dsl.panel(): legend must be a string, not the integer 5 [dsl/error]",
+    ),
+    (
+        panel_service("description=None"),
+        "services/api.py:4:52: error: dsl.panel(): description must be a string, not None [dsl/error]",
+    ),
+    (
+        HEAD + "dsl.row(None)\n",
+        "services/api.py:3:9: error: dsl.row(): title must be a string, not None [dsl/error]",
+    ),
+    (
+        HEAD + 'dsl.dashboard("api", "API", tags="prod")\n',
+        'services/api.py:3:34: error: dsl.dashboard(): tags must be a list of strings, not the string "prod" [dsl/error]',
+    ),
+    (
+        HEAD + 'dsl.counter("c_total", "C", labels="ab")\n',
+        'services/api.py:3:36: error: dsl.counter(): labels must be a list of strings, not the string "ab" [dsl/error]',
+    ),
+    (
+        HEAD + 'dsl.counter("c_total", "C", ["a", 1])\n',
+        "services/api.py:3:29: error: dsl.counter(): labels[1] must be a string, not the integer 1 [dsl/error]",
+    ),
+    (
+        HEAD + 'for job in ["a"]:\n    dsl.panel("P", "up", type="stats")\n',
+        'services/api.py:4:31: error: panel type "stats" is not one of stat, gauge, timeseries, table, barchart, piechart, heatmap (did you mean "stat"?) [dsl/error]',
+    ),
+    (
+        HEAD + 'if True:\n    dsl.panel("P", "up", type=5)\n',
+        "services/api.py:4:31: error: dsl.panel(): type must be one of stat, gauge, timeseries, table, barchart, piechart, heatmap, not the integer 5 [dsl/error]",
+    ),
+    (
+        HEAD + 'dsl.servce("api")\n',
+        "services/api.py:3:1: error: AttributeError: module 'obscompile.dsl' has no attribute 'servce' [dsl/error]",
+    ),
+]
+
+# Project blocks that raise, return None or are misused.
+BLOCK_ERRORS = [
+    (
+        {
+            "blocks/team.py": queue_row_block(
+                '    settings = {}\n    return settings["red"]\n'
+            ),
+            "services/api.yaml": USE_QUEUE_ROW,
+        },
+        "services/api.yaml:3:10: error: block \"queue_row\" failed: KeyError: 'red' (in blocks/team.py:6) [manifest/block]",
+    ),
+    (
+        {
+            "blocks/team.py": queue_row_block("    return job.title_case()\n"),
+            "services/api.yaml": USE_QUEUE_ROW,
+        },
+        "services/api.yaml:3:10: error: block \"queue_row\" failed: AttributeError: 'str' object has no attribute 'title_case' (in blocks/team.py:5) [manifest/block]",
+    ),
+    (
+        {
+            "blocks/team.py": queue_row_block(
+                '    return dsl.row("Q", [\n        dsl.panel("Depth", "up", type="stats"),\n    ])\n'
+            ),
+            "services/api.yaml": USE_QUEUE_ROW,
+        },
+        'services/api.yaml:3:10: error: block "queue_row" failed: panel type "stats" is not one of stat, gauge, timeseries, table, barchart, piechart, heatmap (did you mean "stat"?) (in blocks/team.py:6) [manifest/block]',
+    ),
+    (
+        {
+            "services/api.yaml": "service: api\nmetric_blocks:\n  - use: http_api_health\n    with: {job: api}\n"
+        },
+        'services/api.yaml:3:10: error: block "http_api_health" does not return metrics [manifest/block]',
+    ),
+    (
+        {
+            "blocks/team.py": queue_row_block('    dsl.row("Q")\n'),
+            "services/api.yaml": USE_QUEUE_ROW,
+        },
+        'services/api.yaml:3:10: error: block "queue_row" failed: function queue_row() returned None; a block must return a row, a list of panels or a list of metrics (in blocks/team.py:3) [manifest/block]',
+    ),
+    (
+        {
+            "blocks/team.py": queue_row_block('    dsl.row("Q")\n'),
+            "services/api.py": HEAD
+            + 'dsl.service("api", rows=[dsl.use("queue_row", job="api")])\n',
+        },
+        "blocks/team.py:3:1: error: function queue_row() returned None; a block must return a row, a list of panels or a list of metrics [dsl/error]",
+    ),
+    (
+        {
+            "blocks/team.py": queue_row_block(
+                '    settings = {}\n    return settings["red"]\n'
+            ),
+            "services/api.py": HEAD
+            + 'dsl.service("api", rows=[dsl.use("queue_row", job="api")])\n',
+        },
+        "blocks/team.py:6:12: error: KeyError: 'red' [dsl/error]",
+    ),
+    (
+        {
+            "blocks/team.py": HEAD
+            + '@dsl.block("http_metrics")\ndef my_metrics():\n    return []\n',
+            "services/api.yaml": "service: api\n",
+        },
+        'blocks/team.py:3:12: error: block "http_metrics" is already a block shipped with obscompile; give the project block another name [dsl/error]',
+    ),
+    (
+        {
+            "blocks/a.py": HEAD
+            + '@dsl.block("queue_row")\ndef queue_row():\n    return dsl.row("A")\n',
+            "blocks/b.py": HEAD
+            + '@dsl.block("queue_row")\ndef queue_row():\n    return dsl.row("B")\n',
+            "services/api.yaml": "service: api\n",
+        },
+        'blocks/b.py:3:12: error: block "queue_row" is already defined in blocks/a.py:3; give one of them another name [dsl/error]',
+    ),
+    (
+        {
+            "blocks/team.py": HEAD + 'if True:\n    dsl.panel("P", "up", width=0)\n',
+            "services/api.yaml": "service: api\n",
+        },
+        "blocks/team.py:4:32: error: dsl.panel(): width must be at least 1, not 0 [dsl/error]",
+    ),
+]
+
+
+def _assert_rejected(project: Path, files: dict[str, str], expected: str) -> None:
+    out = project / "out"
+    out.mkdir()
+    (out / "kept.txt").write_text("before", encoding="utf-8")
+    code, output = run_build(project, files)
+    assert code == 1
+    assert "Traceback" not in output
+    assert diagnostic_lines(output) == [expected]
+    assert sorted(p.name for p in out.iterdir()) == ["kept.txt"]
+    assert (out / "kept.txt").read_text(encoding="utf-8") == "before"
+
+
+@pytest.mark.parametrize(("text", "expected"), ARGUMENT_ERRORS)
+def test_dsl_argument_errors(project: Path, text: str, expected: str) -> None:
+    _assert_rejected(project, {"services/api.py": text}, expected)
+
+
+@pytest.mark.parametrize(("files", "expected"), BLOCK_ERRORS)
+def test_block_errors(project: Path, files: dict[str, str], expected: str) -> None:
+    _assert_rejected(project, files, expected)
+
+
+def test_block_error_shows_source_line(project: Path) -> None:
+    files = {
+        "blocks/team.py": HEAD + 'if True:\n    dsl.panel("P", "up", width=0)\n',
+        "services/api.yaml": "service: api\n",
+    }
+    _, output = run_build(project, files)
+    lines = output.splitlines()
+    assert lines[1] == '      dsl.panel("P", "up", width=0)'
+    assert lines[2] == "  " + " " * 31 + "^"
+
+
+def test_module_without_service_warns(project: Path) -> None:
+    code, output = run_build(
+        project, {"services/api.py": HEAD + 'x = dsl.panel("P", "up")\n'}
+    )
+    assert code == 0
+    assert diagnostic_lines(output) == [
+        "services/api.py:1:1: warning: module declares no service; call dsl.service(...) to declare one [dsl/no-service]"
+    ]
+
+
+def test_block_with_keyword_options(project: Path) -> None:
+    block = (
+        HEAD
+        + '@dsl.block("queue_row")\ndef queue_row(job, **options):\n'
+        + '    title = options.get("title", "Q")\n'
+        + '    return dsl.row(title, [dsl.panel("P", f\'up{{job="{job}"}}\')])\n'
+    )
+    manifest = (
+        "service: api\nscrape: {job: api, port: 80}\nrows:\n"
+        "  - use: queue_row\n    with: {job: api, title: Queues}\n"
+    )
+    code, output = run_build(
+        project, {"blocks/team.py": block, "services/api.yaml": manifest}
+    )
+    assert code == 0, output
+    assert diagnostic_lines(output) == []
+
+
+def test_block_options_not_required() -> None:
+    found = dsl.Block("options", lambda job, **options: None)
+    assert found.required == ["job"]
+    assert dsl.block_parameter_problem(found, {"job": "a", "other": 1}) is None
+    assert (
+        dsl.block_parameter_problem(found, {"other": 1})
+        == 'block "options" needs parameter "job"'
+    )
