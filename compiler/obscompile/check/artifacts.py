@@ -7,7 +7,7 @@ names must be scraped. A finding is reported at the manifest line of the panel
 or service it comes from.
 
 The checks read each service's files once, into `ArtifactFacts`, and compare the
-facts of all services; a build can reuse the facts of a service that did not change.
+facts of all services, so a build can reuse the facts of a service that did not change.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ class RuleFacts:
 class ArtifactFacts:
     """What the checks across artifacts read from one service and its files.
 
-    `scraped` says whether the service's own jobs are in prometheus.yml: a service
+    `scraped` is whether the service's own jobs are in prometheus.yml: a service
     without scrape jobs is scraped by a configuration obscompile does not write.
     """
 
@@ -273,7 +273,7 @@ def compare(
 ) -> list[Diagnostic]:
     """Return what does not line up among the facts of every service.
 
-    `scraped` holds the jobs of prometheus.yml, or is None when there is none.
+    `scraped` contains the jobs of prometheus.yml, or is None when there is none.
     """
     diagnostics: list[Diagnostic] = []
     panels: dict[str, frozenset[int]] = {}

@@ -54,7 +54,7 @@ from obscompile.derive.testfile import (
 _MULTIPLIERS = (1, 2, 3, 4, 5, 7, 8, 16)
 
 
-# The longest pending period, in evaluations, that a generated test replays: one week
+# The maximum pending period, in evaluations, that a generated test replays: one week
 # at the default evaluation interval of 1m.
 MAX_EVALUATIONS = 10_080
 
