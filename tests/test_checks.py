@@ -636,6 +636,21 @@ SERIES_LEGEND = [
             "name (e.g. '{{label}}') [dashboard/series-legend]"
         ],
     ),
+    Case(
+        "name-the-legend-cannot-render",
+        panels("""
+            - title: Latency
+              unit: s
+              legend: 'p95 {{method}}'
+              query: 'histogram_quantile(0.95, sum by (le, method) (rate(http_request_duration_seconds_bucket{job="payments"}[5m])))'
+              thresholds: "GET <2s, p95 POST <5s"
+        """),
+        [
+            f'{E}:19:21: error: legend "p95 {{{{method}}}}" cannot render the series name '
+            '"GET", so its threshold matches no series; write the name as the legend '
+            'renders it, such as "p95 GET" [dashboard/series-legend]'
+        ],
+    ),
 ]
 
 DUPLICATE_PANEL_TITLE = [

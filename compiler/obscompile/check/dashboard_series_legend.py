@@ -1,8 +1,8 @@
 """dashboard/series-legend: per-series thresholds whose series the legend cannot name.
 
 Grafana matches a per-series override on the series' display name, which comes from
-the legend. A legend without a `{{label}}` gives every series the same name, so the
-override silently matches nothing.
+the legend. A legend without a `{{label}}` gives every series the same name, and a
+name the legend cannot render matches no series, so the override has no effect.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
+from obscompile.derive.alerts import legend_hint, legend_pins
 from obscompile.derive.legend import panel_legend, result_labels
 from obscompile.diagnostics import Diagnostic, error
 
@@ -24,6 +25,15 @@ def series_legend(context: PanelContext) -> Iterator[Diagnostic]:
         return
     legend = panel_legend(panel, context.service)
     if "{{" in legend:
+        for series in panel.thresholds.series:
+            if legend_pins(legend, series.series) is None:
+                yield error(
+                    panel.location_of("thresholds"),
+                    f'legend "{legend}" cannot render the series name '
+                    f'"{series.series}", so its threshold matches no series'
+                    f"{legend_hint(legend, series.series)}",
+                    NAME,
+                )
         return
     labels = result_labels(panel, context.service)
     example = "{{" + (labels[0] if labels else "label") + "}}"

@@ -134,6 +134,15 @@ def legend_pins(legend: str, series: str) -> tuple[tuple[str, str], ...] | None:
     return tuple((label, found.group(label)) for label in dict.fromkeys(labels))
 
 
+def legend_hint(legend: str, series: str) -> str:
+    """Suggest the series name a one-label legend renders for the label value `series`."""
+    labels = _PLACEHOLDER.findall(legend)
+    if len(set(labels)) != 1:
+        return ""
+    rendered = _PLACEHOLDER.sub(series, legend)
+    return f'; write the name as the legend renders it, such as "{rendered}"'
+
+
 def _wants_alerts(panel: Panel) -> bool:
     return panel.alert.enabled and panel.thresholds is not None
 
@@ -353,12 +362,15 @@ class _Deriver:
             if series is not None:
                 found = legend_pins(view.legend, series)
                 if found is None:
+                    # The panel's override would match no series either, so the
+                    # threshold would have no effect at all.
                     self.diagnostics.append(
-                        warning(
+                        error(
                             panel.location_of("thresholds"),
                             f'panel "{panel.title}": legend "{view.legend}" cannot '
-                            f'render the series name "{series}", so its alert cannot '
-                            "select that series",
+                            f'render the series name "{series}", so neither the '
+                            "panel's colours nor an alert apply to it"
+                            f"{legend_hint(view.legend, series)}",
                             "alerts/series",
                         )
                     )
