@@ -756,6 +756,15 @@ PROJECT = [
 
 SCRAPE_JOB = [
     Case(
+        "no-targets",
+        manifest("service: payments\nscrape: {job: payments, targets: []}\n"),
+        [
+            f'{E}:2:34: warning: scrape job "payments" has no targets, so Prometheus '
+            "scrapes nothing for it and its panels stay empty; list host:port targets "
+            "[scrape/job]"
+        ],
+    ),
+    Case(
         "reserved-and-invalid-labels",
         manifest(
             "service: payments\n"

@@ -232,6 +232,11 @@ def test_good_band_only_implies_red() -> None:
         ),
         ("<2 Green, 1-5 Yellow, >5 Red", "threshold bands overlap between 1 and 2", 10),
         ("1-5 Yellow, <1 Green, >5 Red", "threshold bands are not in order", 0),
+        (
+            "<1 Green, 5-1 Yellow, >5 Red",
+            "threshold range 5-1 runs backwards; write 1-5",
+            10,
+        ),
         ("<1 Green, 1-5 Yellow", "leave values from 5 up without a colour", 10),
         ("1-5 Yellow, >5 Red", "leave values below 1 without a colour", 0),
         ("<1 Grean", 'unknown colour "Grean"', 3),

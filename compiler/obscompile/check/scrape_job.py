@@ -10,7 +10,7 @@ import promql_parser as pp
 
 from obscompile.check.context import ServiceContext
 from obscompile.check.registry import Scope, check
-from obscompile.diagnostics import Diagnostic, error
+from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Service
 from obscompile.promql import duration_text
@@ -106,6 +106,13 @@ def _target_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
         if not (port.isdigit() and 1 <= int(port) <= 65535):
             yield error(job.locations["port"], f"port {port} is outside 1-65535", NAME)
         return
+    if not job.targets:
+        yield warning(
+            job.locations.get("targets", job.location),
+            f'scrape job "{job.job}" has no targets, so Prometheus scrapes nothing for '
+            "it and its panels stay empty; list host:port targets",
+            NAME,
+        )
     for target in job.targets:
         problem = target_problem(target)
         if problem is not None:

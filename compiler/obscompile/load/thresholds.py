@@ -229,6 +229,12 @@ def _bands(items: list[_Item], text: str) -> tuple[Band, ...]:
             lower, upper = item.a, None
         elif item.kind == "range":
             lower, upper = item.a, item.b
+            if comparable(upper, math.inf) < comparable(lower, -math.inf):
+                raise ThresholdError(
+                    f"threshold range {_bare(lower)}-{_bare(upper)} runs backwards; "
+                    f"write {_bare(upper)}-{_bare(lower)}",
+                    item.offset,
+                )
         elif item.kind == "point":
             lower, upper = item.a, item.a
         else:
