@@ -756,6 +756,21 @@ PROJECT = [
 
 SCRAPE_JOB = [
     Case(
+        "shared-instance-and-ignored-port",
+        manifest(
+            "service: payments\n"
+            "scrape: {job: payments, targets: ['a:1', 'a:2'], port: 80, "
+            "labels: {instance: x}}\n"
+        ),
+        [
+            f'{E}:2:56: warning: scrape job "payments" gives both targets: and port:, '
+            "and port: is ignored; remove one [scrape/job]",
+            f'{E}:2:68: error: scrape label "instance" gives all 2 targets of job '
+            '"payments" the same instance, so their series collide; set it per target '
+            "in separate jobs, or leave it out [scrape/job]",
+        ],
+    ),
+    Case(
         "no-targets",
         manifest("service: payments\nscrape: {job: payments, targets: []}\n"),
         [

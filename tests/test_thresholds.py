@@ -237,6 +237,12 @@ def test_good_band_only_implies_red() -> None:
             "threshold range 5-1 runs backwards; write 1-5",
             10,
         ),
+        (
+            "<500ms Green, 1s-500ms Yellow, >1s Red",
+            "threshold range 1s-500ms runs backwards; write 500ms-1s",
+            14,
+        ),
+        ("<1% Green, 1-1% Yellow, >1% Red", "threshold range 1%-1% is empty", 11),
         ("<1 Green, 1-5 Yellow", "leave values from 5 up without a colour", 10),
         ("1-5 Yellow, >5 Red", "leave values below 1 without a colour", 0),
         ("<1 Grean", 'unknown colour "Grean"', 3),

@@ -106,7 +106,14 @@ def _target_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
         if not (port.isdigit() and 1 <= int(port) <= 65535):
             yield error(job.locations["port"], f"port {port} is outside 1-65535", NAME)
         return
-    if not job.targets:
+    if "port" in job.locations and "targets" in job.locations:
+        yield warning(
+            job.locations["port"],
+            f'scrape job "{job.job}" gives both targets: and port:, and port: is '
+            "ignored; remove one",
+            NAME,
+        )
+    if not job.targets and "targets" in job.locations:
         yield warning(
             job.locations.get("targets", job.location),
             f'scrape job "{job.job}" has no targets, so Prometheus scrapes nothing for '
@@ -146,12 +153,9 @@ def scrape_job(context: ServiceContext) -> Iterator[Diagnostic]:
         yield from _label_problems(job)
 
 
-# Target labels that Prometheus sets itself. A static label of the same name replaces
-# them, so every query that selects the job by name finds nothing.
-_RESERVED_TARGET_LABELS = {
-    "job": "the scrape job's name",
-    "instance": "the target's address",
-}
+# Prometheus sets `job` to the scrape job's name. A static label of that name replaces
+# it, so every query that selects the job by name finds nothing.
+_RESERVED_TARGET_LABELS = {"job": "the scrape job's name"}
 
 
 def _label_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
@@ -162,6 +166,14 @@ def _label_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
                 where,
                 f'scrape label name "{name}" is invalid: Prometheus accepts names of '
                 'letters, digits and "_" that do not start with a digit or "__"',
+                NAME,
+            )
+        elif name == "instance" and len(job.targets) > 1:
+            yield error(
+                where,
+                f'scrape label "instance" gives all {len(job.targets)} targets of job '
+                f'"{job.job}" the same instance, so their series collide; set it per '
+                "target in separate jobs, or leave it out",
                 NAME,
             )
         elif name in _RESERVED_TARGET_LABELS:

@@ -231,8 +231,14 @@ def _bands(items: list[_Item], text: str) -> tuple[Band, ...]:
             lower, upper = item.a, item.b
             if comparable(upper, math.inf) < comparable(lower, -math.inf):
                 raise ThresholdError(
-                    f"threshold range {_bare(lower)}-{_bare(upper)} runs backwards; "
-                    f"write {_bare(upper)}-{_bare(lower)}",
+                    f"threshold range {lower}-{upper} runs backwards; "
+                    f"write {upper}-{lower}",
+                    item.offset,
+                )
+            if comparable(upper, math.inf) == comparable(lower, -math.inf):
+                raise ThresholdError(
+                    f"threshold range {lower}-{upper} is empty, so the panel never "
+                    "shows its colour; give it two different bounds",
                     item.offset,
                 )
         elif item.kind == "point":
