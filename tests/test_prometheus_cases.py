@@ -1017,3 +1017,21 @@ def test_taken_alert_name_warns(project: Path) -> None:
         'alert name "Same" is taken by another alert of this service, so this one is '
         'named "Same2Critical"; give it a name of its own'
     ]
+
+
+def _records(project: Path, first: str, second: str) -> dict[str, str]:
+    panels = "".join(
+        f"- title: State {state}\n"
+        f'  query: \'max(link_status{{job="payments",state="{state}"}})\'\n'
+        '  thresholds: "<5 Green, >5 Red"\n'
+        for state in (first, second)
+    )
+    result = _build(project, panels)
+    return {rule["record"]: rule["expr"] for rule in _rules(result)[0]["rules"]}
+
+
+def test_clashing_record_names_ignore_panel_order(tmp_path: Path) -> None:
+    forward = _records(tmp_path / "forward", "pr-od", "pr_od")
+    backward = _records(tmp_path / "backward", "pr_od", "pr-od")
+    assert forward == backward
+    assert len(forward) == 2

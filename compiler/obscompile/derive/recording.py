@@ -277,24 +277,32 @@ def deduplicate(
 ) -> tuple[list[RecordingRule], dict[str, str]]:
     """Record identical expressions once and give distinct ones distinct names.
 
-    Returns the rules in first-seen order and a map from each requested name to the
-    name finally used, which differs only when two expressions derived the same name.
+    Returns the rules in first-seen order and a map from each expression to the name
+    finally used. When distinct expressions derive the same name, the one whose text
+    sorts first keeps it and the others get `_2`, `_3`, ... after the metric part, so
+    the names do not depend on the order of the panels.
     """
-    by_expr: dict[str, RecordingRule] = {}
-    taken: dict[str, str] = {}
-    renamed: dict[str, str] = {}
+    distinct: dict[str, RecordingRule] = {}
     for rule in rules:
-        if rule.expr in by_expr:
-            continue
-        name = rule.record
-        if name in taken:
-            level, metric, ops = name.split(":")
-            number = 2
+        distinct.setdefault(rule.expr, rule)
+    claims: dict[str, list[str]] = {}
+    for rule in distinct.values():
+        claims.setdefault(rule.record, []).append(rule.expr)
+    taken = set(claims)
+    final: dict[str, str] = {}
+    for name, exprs in claims.items():
+        first, *others = sorted(exprs)
+        final[first] = name
+        level, metric, ops = name.split(":")
+        number = 2
+        for expr in others:
             while f"{level}:{metric}_{number}:{ops}" in taken:
                 number += 1
-            name = f"{level}:{metric}_{number}:{ops}"
-        taken[name] = rule.expr
-        by_expr[rule.expr] = attrs.evolve(rule, record=name)
-    for rule in rules:
-        renamed[rule.expr] = by_expr[rule.expr].record
+            suffixed = f"{level}:{metric}_{number}:{ops}"
+            taken.add(suffixed)
+            final[expr] = suffixed
+    by_expr = {
+        expr: attrs.evolve(rule, record=final[expr]) for expr, rule in distinct.items()
+    }
+    renamed = {expr: rule.record for expr, rule in by_expr.items()}
     return list(by_expr.values()), renamed
