@@ -756,6 +756,19 @@ PROJECT = [
 
 SCRAPE_JOB = [
     Case(
+        "repeated-target-and-empty-label",
+        manifest(
+            "service: payments\n"
+            "scrape: {job: payments, targets: ['a:1', 'a:1'], labels: {team: ''}}\n"
+        ),
+        [
+            f'{E}:2:34: warning: scrape job "payments" lists a:1 more than once, and '
+            "Prometheus treats the repeats as one target; remove them [scrape/job]",
+            f'{E}:2:58: warning: scrape label "team" is empty, and Prometheus drops '
+            "empty labels; give it a value or remove it [scrape/job]",
+        ],
+    ),
+    Case(
         "shared-instance-and-ignored-port",
         manifest(
             "service: payments\n"

@@ -124,6 +124,14 @@ def _target_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
         problem = target_problem(target)
         if problem is not None:
             yield error(job.locations.get("targets", job.location), problem, NAME)
+    repeated = sorted({t for t in job.targets if job.targets.count(t) > 1})
+    if repeated:
+        yield warning(
+            job.locations.get("targets", job.location),
+            f'scrape job "{job.job}" lists {", ".join(repeated)} more than once, and '
+            "Prometheus treats the repeats as one target; remove them",
+            NAME,
+        )
 
 
 @check(
@@ -160,12 +168,19 @@ _RESERVED_TARGET_LABELS = {"job": "the scrape job's name"}
 
 def _label_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
     where = job.locations.get("labels", job.location)
-    for name, _value in job.labels:
+    for name, value in job.labels:
         if _LABEL_NAME.fullmatch(name) is None or name.startswith("__"):
             yield error(
                 where,
                 f'scrape label name "{name}" is invalid: Prometheus accepts names of '
                 'letters, digits and "_" that do not start with a digit or "__"',
+                NAME,
+            )
+        elif value == "":
+            yield warning(
+                where,
+                f'scrape label "{name}" is empty, and Prometheus drops empty labels; '
+                "give it a value or remove it",
                 NAME,
             )
         elif name == "instance" and len(job.targets) > 1:
