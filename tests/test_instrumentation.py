@@ -1134,3 +1134,21 @@ def sample_value(samples: list[Sample], name: str, labels: dict[str, str]) -> fl
     same_name = [s for s in samples if s.name == name]
     assert len(matches) == 1, f"no single sample {name}{labels}; found {same_name}"
     return matches[0]
+
+
+def test_keyword_labels_are_explained(tmp_path: Path) -> None:
+    metric = Metric("hops_total", COUNTER, labels=("from", "to"))
+    service = demo_service(PYTHON, (metric,))
+    files = render_instrumentation(service, make_environment(None))
+    (name, text), *_ = [(n, t) for n, t in files.items() if n.endswith(".py")]
+    assert '# The label "from" cannot be a keyword argument in Python' in text
+    path = tmp_path / "metrics_keyword.py"
+    path.write_text(text, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("metrics_keyword", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.hops_total.labels(**{"from": "a", "to": "b"}).inc()
+    assert (
+        module.registry.get_sample_value("hops_total", {"from": "a", "to": "b"}) == 1.0
+    )

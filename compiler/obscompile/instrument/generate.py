@@ -9,6 +9,7 @@ decide the layout of the file but never quote a manifest string themselves.
 from __future__ import annotations
 
 import functools
+import keyword
 import math
 from collections.abc import Callable
 from typing import Any
@@ -61,6 +62,8 @@ class Declaration:
     # Whether `labelnames=(...)` and `buckets=(...)` fit on one line of metrics.py.
     labels_fit: bool = True
     buckets_fit: bool = True
+    # Label names that cannot be keyword arguments of `.labels(...)` in Python.
+    awkward_labels: tuple[str, ...] = ()
 
 
 def render_instrumentation(service: Service, env: jinja2.Environment) -> dict[str, str]:
@@ -141,6 +144,11 @@ def _python_declaration(metric: Metric) -> Declaration:
         is_info=metric.type == MetricType.INFO,
         labels_fit=_python_tuple_fits("labelnames", labels),
         buckets_fit=_python_tuple_fits("buckets", buckets),
+        awkward_labels=tuple(
+            python_string(label)
+            for label in metric.labels
+            if keyword.iskeyword(label) or not label.isidentifier()
+        ),
     )
 
 
