@@ -312,15 +312,15 @@ def test_build_writes_overridden_targets(local_build: BuildResult) -> None:
 
 
 def test_build_warns_about_kept_targets(local_build: BuildResult) -> None:
-    kept = [d for d in local_build.diagnostics if d.check == "local/kept-target"]
-    jobs = sorted(d.message.split('"')[1] for d in kept)
+    warnings = [d for d in local_build.diagnostics if d.check == "local/kept-target"]
+    jobs = sorted(d.message.split('"')[1] for d in warnings)
     assert jobs == [
         "alphacopilot_server",
         "celery_exporter",
         "notification_server",
         "portfolio_server",
     ]
-    assert str(kept[0].location).startswith("services/")
+    assert str(warnings[0].location).startswith("services/")
 
 
 def test_build_writes_intervals(local_build: BuildResult) -> None:

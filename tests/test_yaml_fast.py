@@ -1,4 +1,4 @@
-"""The fast YAML paths write exactly what ruamel.yaml writes, wherever they answer."""
+"""The fast YAML paths write exactly what ruamel.yaml writes, wherever they return text."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def test_every_built_scalar_matches_ruamel(real_build: BuildResult) -> None:
                 assert _toyaml(value, 8, block) == _yaml_text(value, 8, block), value
             if isinstance(value, str) and string_scalar(value, _plain_reads_as_string):
                 answered += 1
-    # The fast path answers for most strings of real artifacts, or it saves nothing.
+    # The fast path returns text for most strings of real artifacts, or it saves nothing.
     strings = sum(1 for kind, _ in seen if kind is str)
     assert answered > strings * 0.8
 

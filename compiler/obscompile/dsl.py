@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from obscompile import promql
 from obscompile.diagnostics import ObscompileError
 from obscompile.load.config import DURATION_PATTERN
 from obscompile.load.manifest import derive_uid, service_key
@@ -56,7 +57,6 @@ _LIBRARY_DIRS = tuple(
 )
 _UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _JOB_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _ALERT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _SERVICE_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -101,7 +101,8 @@ def _user_frame() -> tuple[FrameType | None, FrameType | None]:
     return None, None
 
 
-# Instruction positions by code object, which holds the code so its id stays unique.
+# Instruction positions by code object. The entry keeps the code object alive, so its
+# id stays unique.
 _POSITIONS: dict[int, tuple[CodeType, list[tuple[int | None, ...]]]] = {}
 
 
@@ -276,8 +277,8 @@ def _describe(value: Any) -> str:
         kind = "integer" if isinstance(value, int) else "number"
         return f"the {kind} {value}"
     if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f'the string "{shown}"'
+        excerpt = value if len(value) <= 40 else value[:37] + "..."
+        return f'the string "{excerpt}"'
     for model, name in _MODEL_NAMES:
         if isinstance(value, model):
             return name
@@ -405,7 +406,7 @@ def _instances(value: Any, param: str, model: type, expected: str) -> tuple[Any,
     return tuple(value)
 
 
-def _choice(value: Any, choices: Iterable[str], what: str, param: str) -> str:
+def _choice(value: Any, choices: Iterable[str], subject: str, param: str) -> str:
     options = list(choices)
     if not isinstance(value, str):
         raise _type_error(param, "one of " + ", ".join(options), value)
@@ -413,7 +414,7 @@ def _choice(value: Any, choices: Iterable[str], what: str, param: str) -> str:
         return value
     close = difflib.get_close_matches(value, options, n=1)
     hint = f' (did you mean "{close[0]}"?)' if close else ""
-    raise _fail(f'{what} "{value}" is not one of {", ".join(options)}{hint}', param)
+    raise _fail(f'{subject} "{value}" is not one of {", ".join(options)}{hint}', param)
 
 
 def _duration(value: Any, param: str) -> str | None:
@@ -466,7 +467,7 @@ def metric(
     _text(help, "help")
     label_names = _texts(labels, "labels")
     for label in label_names:
-        if not _LABEL_NAME.match(label):
+        if not promql.is_label_name(label):
             raise _fail(f'label name "{label}" of metric "{name}" is invalid', "labels")
     bounds = _numbers(buckets, "buckets")
     if bounds and kind is not MetricType.HISTOGRAM:

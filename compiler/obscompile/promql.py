@@ -33,6 +33,14 @@ class QueryError(ValueError):
         self.offset = offset
 
 
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def is_label_name(name: str) -> bool:
+    """Return True when `name` matches Prometheus' label-name rule, [a-zA-Z_][a-zA-Z0-9_]*."""
+    return _LABEL_NAME.fullmatch(name) is not None
+
+
 def substitute_grafana_variables(query: str) -> str:
     """Replace Grafana's `$__rate_interval` and template variables with parseable values.
 

@@ -11,6 +11,7 @@ import difflib
 import re
 from collections.abc import Iterator
 
+from obscompile import promql
 from obscompile.check.context import ServiceContext
 from obscompile.check.registry import Scope, check
 from obscompile.diagnostics import Diagnostic, error
@@ -23,7 +24,6 @@ from obscompile.model.location import Location
 
 NAME = "alert/template"
 LABEL = "alert/label"
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 # Labels that every derived alert gets, and where their value comes from.
 _DERIVED_LABELS = {
     "severity": "the colour of the band (critical for red, warning for yellow)",
@@ -100,7 +100,7 @@ def _name_problems(
 
 
 def _name_problem(name: str, value: str, where: Location) -> Iterator[Diagnostic]:
-    if _LABEL_NAME.match(name) is None or name.startswith("__"):
+    if not promql.is_label_name(name) or name.startswith("__"):
         yield error(
             where,
             f'alert label name "{name}" is invalid: Prometheus accepts names of '

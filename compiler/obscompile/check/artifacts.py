@@ -136,7 +136,7 @@ class RuleFacts:
 
 @attrs.frozen
 class ArtifactFacts:
-    """What the checks across artifacts read from one service and its files.
+    """The facts that the checks across artifacts read from one service and its files.
 
     `scraped` is whether the service's own jobs are in prometheus.yml: a service
     without scrape jobs is scraped by a configuration obscompile does not write.

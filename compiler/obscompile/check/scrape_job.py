@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import promql_parser as pp
 
+from obscompile import promql
 from obscompile.check.context import ServiceContext
 from obscompile.check.registry import Scope, check
 from obscompile.diagnostics import Diagnostic, error, warning
@@ -28,7 +29,6 @@ def parse_duration(text: str) -> timedelta | None:
         return None
 
 
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _ZERO = re.compile(r"(?:0+(?:ms|s|m|h|d|w|y))+")
 _jobs_key: list[tuple[Service, ...]] = []
 _jobs: dict[str, list[ScrapeJob]] = {}
@@ -169,7 +169,7 @@ _RESERVED_TARGET_LABELS = {"job": "the scrape job's name"}
 def _label_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
     where = job.locations.get("labels", job.location)
     for name, value in job.labels:
-        if _LABEL_NAME.fullmatch(name) is None or name.startswith("__"):
+        if not promql.is_label_name(name) or name.startswith("__"):
             yield error(
                 where,
                 f'scrape label name "{name}" is invalid: Prometheus accepts names of '

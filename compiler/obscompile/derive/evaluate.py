@@ -35,7 +35,6 @@ from obscompile.derive.functions import bucket_quantile, extrapolated_rate
 
 LOOKBACK_MS = 5 * 60 * 1000
 Labels = tuple[tuple[str, str], ...]
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _REFERENCE = re.compile(r"\$(?:(\$)|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 
 
@@ -132,7 +131,7 @@ def label_replace(
     samples: list[Sample], dst: str, replacement: str, src: str, regex: str
 ) -> list[Sample]:
     """Return the samples with `dst` set from `src` as PromQL's `label_replace` does."""
-    if not _LABEL_NAME.fullmatch(dst):
+    if not promql.is_label_name(dst):
         raise UnsupportedExpression(f"{dst!r} is not a valid label name")
     try:
         pattern = re.compile(f"^(?:{regex})$")

@@ -288,7 +288,7 @@ def deduplicate(
     claims: dict[str, list[str]] = {}
     for rule in distinct.values():
         claims.setdefault(rule.record, []).append(rule.expr)
-    taken = set(claims)
+    used_names = set(claims)
     final: dict[str, str] = {}
     for name, exprs in claims.items():
         first, *others = sorted(exprs)
@@ -296,10 +296,10 @@ def deduplicate(
         level, metric, ops = name.split(":")
         number = 2
         for expr in others:
-            while f"{level}:{metric}_{number}:{ops}" in taken:
+            while f"{level}:{metric}_{number}:{ops}" in used_names:
                 number += 1
             suffixed = f"{level}:{metric}_{number}:{ops}"
-            taken.add(suffixed)
+            used_names.add(suffixed)
             final[expr] = suffixed
     by_expr = {
         expr: attrs.evolve(rule, record=final[expr]) for expr, rule in distinct.items()

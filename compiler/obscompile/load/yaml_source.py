@@ -222,8 +222,8 @@ def _explained(exc: MarkedYAMLError) -> str:
         exc.problem_mark.column,
     ):
         return problem
-    what = _CONTEXT_VERB.sub("", context)
-    return f"{problem} (in the {what} that starts at line {mark.line + 1}, column {mark.column + 1})"
+    construct = _CONTEXT_VERB.sub("", context)
+    return f"{problem} (in the {construct} that starts at line {mark.line + 1}, column {mark.column + 1})"
 
 
 def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
@@ -248,15 +248,13 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
         # Position counts characters of `text`; ruamel.yaml's message adds its own
         # stream name, so the message is written here.
         offset = min(max(exc.position, 0), len(text))
-        line = text.count("\n", 0, offset) + 1
-        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
         character = exc.character
         code = (
             character if isinstance(character, int) else ord(str(character)[:1] or "?")
         )
         return None, [
             error(
-                Location(path, line, column),
+                _offset_location(path, text, offset),
                 f"invalid YAML: character U+{code:04X} is not allowed in YAML text; "
                 "remove it or write it as an escape in a double-quoted string",
                 "yaml/syntax",
@@ -279,6 +277,15 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
     return source, builder.diagnostics
 
 
+def _offset_location(path: str, data: str | bytes, offset: int) -> Location:
+    """Return the line and column of character or byte `offset` of `data`."""
+    if isinstance(data, str):
+        lines, line_start = data.count("\n", 0, offset), data.rfind("\n", 0, offset)
+    else:
+        lines, line_start = data.count(b"\n", 0, offset), data.rfind(b"\n", 0, offset)
+    return Location(path, lines + 1, offset - line_start)
+
+
 def read_yaml_file(file: Path, display: str) -> tuple[Source | None, list[Diagnostic]]:
     """Read and parse `file`; `display` is the name used in diagnostics."""
     start = Location(display, 1, 1)
@@ -297,12 +304,9 @@ def read_yaml_file(file: Path, display: str) -> tuple[Source | None, list[Diagno
     except OSError as exc:
         return None, [error(start, f"cannot read file: {exc.strerror}", "io/read")]
     if b"\0" in raw:
-        offset = raw.index(b"\0")
-        line = raw[:offset].count(b"\n") + 1
-        column = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
         return None, [
             error(
-                Location(display, line, column),
+                _offset_location(display, raw, raw.index(b"\0")),
                 "file contains NUL bytes; a manifest is UTF-8 text",
                 "io/read",
             )
@@ -310,9 +314,6 @@ def read_yaml_file(file: Path, display: str) -> tuple[Source | None, list[Diagno
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        return None, [
-            error(Location(display, line, column), "file is not valid UTF-8", "io/read")
-        ]
+        where = _offset_location(display, raw, exc.start)
+        return None, [error(where, "file is not valid UTF-8", "io/read")]
     return parse_yaml(text.removeprefix("\ufeff"), display)

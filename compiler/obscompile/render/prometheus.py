@@ -11,13 +11,13 @@ import functools
 import hashlib
 import io
 import json
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import jinja2
 from ruamel.yaml import YAML
 
+from obscompile import promql
 from obscompile.config import Config
 from obscompile.derive.alerts import ServiceRules, derive_rules
 from obscompile.derive.promtests import generate_tests
@@ -30,7 +30,6 @@ T = TypeVar("T")
 Remember = Callable[[str, str, Callable[[], Any]], Any]
 RULES_DIR = "rules"
 TESTS_DIR = "tests"
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 class RenderError(ObscompileError, RuntimeError):
@@ -83,7 +82,7 @@ def scrape_document(
                     f"than interval {interval}"
                 )
             for name, _ in scrape.labels:
-                if not _LABEL_NAME.match(name) or name.startswith("__"):
+                if not promql.is_label_name(name) or name.startswith("__"):
                     raise RenderError(
                         f'scrape job "{scrape.job}": invalid label name "{name}"'
                     )
@@ -244,17 +243,6 @@ def render_service_rules(
             env, "prometheus/test.yml.j2", tests_document(suite, path)
         ),
     }
-
-
-def render_prometheus(
-    env: jinja2.Environment, services: tuple[Service, ...], config: Config
-) -> dict[str, str]:
-    """Render prometheus.yml and every service's rule and test files, keyed by path."""
-    files: dict[str, str] = {}
-    for service in services:
-        files.update(render_service_rules(env, service, config))
-    files.update(render_scrape_config(env, services, config, files))
-    return files
 
 
 def render_scrape_config(

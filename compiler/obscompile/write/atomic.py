@@ -169,6 +169,14 @@ def _link(source: str, target: str) -> bool:
     return True
 
 
+def _in_the_way(out: Path, problem: str, names: list[str]) -> WriteError:
+    """Return the error for paths in `out` that the new tree cannot replace."""
+    listed = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+    return WriteError(
+        f"{out} {problem}: {listed}; move them away or delete them, then build again"
+    )
+
+
 def write_tree(out: Path, files: Mapping[str, str]) -> WriteResult:
     """Make `out` hold exactly `files` plus every file obscompile did not write."""
     for name in files:
@@ -200,11 +208,7 @@ def write_tree(out: Path, files: Mapping[str, str]) -> WriteResult:
             if os.path.lexists(out / folder) and not (out / folder).is_dir()
         )
         if blocked:
-            listed = ", ".join(blocked[:5]) + (" ..." if len(blocked) > 5 else "")
-            raise WriteError(
-                f"{out} has files where obscompile writes folders: {listed}; move "
-                "them away or delete them, then build again"
-            )
+            raise _in_the_way(out, "has files where obscompile writes folders", blocked)
         # Only a file that differs can be a folder now; an empty folder is replaced.
         filled = sorted(
             name
@@ -215,23 +219,19 @@ def write_tree(out: Path, files: Mapping[str, str]) -> WriteResult:
             and any(os.scandir(out / name))
         )
         if filled:
-            listed = ", ".join(filled[:5]) + (" ..." if len(filled) > 5 else "")
-            raise WriteError(
-                f"{out} has folders where obscompile writes files: {listed}; move "
-                "them away or delete them, then build again"
-            )
+            raise _in_the_way(out, "has folders where obscompile writes files", filled)
         if foreign:
-            listed = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
-            raise WriteError(
-                f"{out} already has files that obscompile did not write and would "
-                f"replace: {listed}; move them away or delete them, then build again"
+            raise _in_the_way(
+                out,
+                "already has files that obscompile did not write and would replace",
+                foreign,
             )
 
         staging = Path(
             tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{out.name}-", dir=parent)
         )
         try:
-            made: set[str] = set()
+            created_folders: set[str] = set()
             if out.exists():
                 for relative in _tree_files(out):
                     if relative in previous or relative in files or relative == RECORD:
@@ -241,9 +241,9 @@ def write_tree(out: Path, files: Mapping[str, str]) -> WriteResult:
             for name, text in files.items():
                 target = os.path.join(staged, name)
                 folder = os.path.dirname(target)
-                if folder not in made:
+                if folder not in created_folders:
                     os.makedirs(folder, exist_ok=True)
-                    made.add(folder)
+                    created_folders.add(folder)
                 unchanged = name in previous and name not in differing
                 if unchanged and _link(os.path.join(root, name), target):
                     # The previous build wrote these bytes; the new tree shares them.
