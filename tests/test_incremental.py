@@ -8,6 +8,7 @@ and compares the exit codes, the messages and every byte of `out/`.
 from __future__ import annotations
 
 import importlib.util
+import os
 import pickle
 import re
 import shutil
@@ -15,12 +16,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import jinja2
 import pytest
 from click.testing import CliRunner
 
 import obscompile.cache
 import obscompile.pipeline
 import obscompile.render.prometheus
+import obscompile.texts
 from obscompile.cache import CACHE_DIR
 from obscompile.cli import main
 from obscompile.render.environment import builtin_templates_dir
@@ -219,6 +222,16 @@ def _error_fixed(project: Path) -> None:
     manifest(project, 1).write_text(original)
 
 
+def _folder_changed(project: Path) -> None:
+    # Terraform and the provisioning file are reused while the dashboards and their
+    # folders stay the same.
+    replace_in(manifest(project, 2), "folder: Benchmark", "folder: Moved")
+
+
+def _dashboard_uid_changed(project: Path) -> None:
+    replace_in(manifest(project, 3), "uid: svc-0003-dashboard", "uid: svc-0003-renamed")
+
+
 def _output_edited(project: Path) -> None:
     dashboard = project / "out" / "grafana" / "dashboards" / "svc-0001-dashboard.json"
     dashboard.write_text("{}\n")
@@ -244,6 +257,8 @@ CHANGES: list[tuple[str, Callable[[Path], None]]] = [
     ("unknown-label", _unknown_label),
     ("catalog-of-other-service", _catalog_of_other_service),
     ("scrape-port", _scrape_port),
+    ("folder-changed", _folder_changed),
+    ("dashboard-uid-changed", _dashboard_uid_changed),
     ("block-job", _block_job),
     ("python-module", _python_module),
     ("output-edited", _output_edited),
@@ -262,6 +277,34 @@ def test_incremental_equals_clean(warm: Path, change: Callable[[Path], None]) ->
     if code == 0:
         assert sorted(incremental) == sorted(clean)
         assert incremental == clean
+
+
+SEQUENCE = [
+    "edit",
+    "output-edited",
+    "template-added",
+    "scrape-port",
+    "add",
+    "output-deleted",
+    "config-changed",
+    "folder-changed",
+    "rename",
+    "dashboard-uid-changed",
+    "delete",
+]
+
+
+def test_changes_in_a_row_equal_clean(warm: Path) -> None:
+    """Each build brings the spare folder's tree up to date; every result is exact."""
+    changes = dict(CHANGES)
+    for name in SEQUENCE:
+        changes[name](warm)
+        code, messages = run_build()
+        incremental = snapshot(warm / "out")
+        clean_code, clean_messages, clean = clean_build(warm)
+        assert (code, messages) == (clean_code, clean_messages), name
+        assert incremental == clean, name
+    assert (warm / CACHE_DIR / obscompile.cache.SPARE).is_dir()
 
 
 def test_noop_loads_and_writes_nothing(
@@ -310,14 +353,34 @@ def test_one_change_reloads_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(obscompile.pipeline, "render_dashboard", counting_render)
     monkeypatch.setattr(obscompile.render.prometheus, "derive_rules", counting_derive)
     monkeypatch.setattr(obscompile.cache.LazyRows, "rows", counting_rows)
+    texts: list[str] = []
+    get = obscompile.texts.TextStore.get
+
+    def counting_get(self, slot, extra):  # type: ignore[no-untyped-def]
+        texts.append(slot)
+        return get(self, slot, extra)
+
+    monkeypatch.setattr(obscompile.texts.TextStore, "get", counting_get)
+    compiled: list[str] = []
+    compile_template = jinja2.Environment.compile
+
+    def counting_compile(self, source, name=None, *arguments, **options):  # type: ignore[no-untyped-def]
+        compiled.append(name)
+        return compile_template(self, source, name, *arguments, **options)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting_compile)
     _edit(warm)
     code, messages = run_build()
     assert code == 0, messages
     assert loaded == ["services/svc_0002.yaml"]
     assert rendered == ["svc_0002"]
     assert derived == ["svc_0002"]
-    # The rows of the unchanged services stay pickled.
+    # The rows of the unchanged services stay pickled, and the output folder is
+    # known to hold their files, so their texts are not read either.
     assert unpickled == []
+    assert texts == []
+    # The templates were compiled by the first build, and their code was kept.
+    assert compiled == []
 
 
 def test_block_errors_point_into_lines(warm: Path) -> None:
@@ -354,3 +417,40 @@ def test_cache_holds_one_entry_per_manifest(warm: Path) -> None:
     assert len(entries) == SERVICES - 1
     index = pickle.loads((warm / CACHE_DIR / "index.pickle").read_bytes())
     assert index["format"] == obscompile.cache.FORMAT
+
+
+def test_unchanged_manifests_are_not_hashed(
+    warm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Treat every manifest as older than the file system's timestamp granularity.
+    monkeypatch.setattr(obscompile.cache, "RACY_NS", 0)
+    _edit(warm)
+    code, messages = run_build()
+    assert code == 0, messages
+    hashed: list[str] = []
+    hash_bytes = obscompile.cache._hash_bytes
+
+    def counting_hash(*parts):  # type: ignore[no-untyped-def]
+        if len(parts) == 3 and str(parts[1]).startswith("services/"):
+            hashed.append(parts[1])
+        return hash_bytes(*parts)
+
+    monkeypatch.setattr(obscompile.cache, "_hash_bytes", counting_hash)
+    replace_in(manifest(warm, 3), "<300ms Green, 300-", "<250ms Green, 250-")
+    code, messages = run_build()
+    assert code == 0, messages
+    # Read once to find the key, and once more after loading it.
+    assert set(hashed) == {"services/svc_0003.yaml"}
+    # The same size and mtime, but a new ctime: the manifest is hashed again.
+    path = manifest(warm, 1)
+    before = path.stat()
+    replace_in(path, "<300ms Green, 300-", "<200ms Green, 200-")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    hashed.clear()
+    code, messages = run_build()
+    assert code == 0, messages
+    assert set(hashed) == {"services/svc_0001.yaml"}
+    clean_code, clean_messages, clean = clean_build(warm)
+    assert (code, messages) == (clean_code, clean_messages)
+    assert snapshot(warm / "out") == clean

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,14 @@ import pytest
 from click.testing import CliRunner
 
 from obscompile.cli import main
-from obscompile.write.atomic import RECORD, WriteError, read_record, write_tree
+from obscompile.write.atomic import (
+    RECORD,
+    Ledger,
+    WriteError,
+    WriteResult,
+    read_record,
+    write_tree,
+)
 from tests.conftest import REPO
 
 
@@ -187,26 +195,41 @@ def test_repository_out_is_current() -> None:
 
 KILLER = textwrap.dedent(
     """\
-    import os, sys, time
+    import sys, time
     from pathlib import Path
     import obscompile.write.atomic as atomic
 
-    real_write = atomic.open if hasattr(atomic, "open") else open
+    out, spare, stop_at, ready = sys.argv[1:]
+    real_open = open
     count = 0
 
     def slow_open(*args, **kwargs):
         global count
-        count += 1
-        if count == int(sys.argv[2]):
-            Path(sys.argv[3]).write_text("ready")
-            time.sleep(60)
-        return real_write(*args, **kwargs)
+        if "w" in (args[1] if len(args) > 1 else kwargs.get("mode", "r")):
+            count += 1
+            if count == int(stop_at):
+                Path(ready).write_text("ready")
+                time.sleep(60)
+        return real_open(*args, **kwargs)
 
     atomic.open = slow_open
     files = {f"f{i:03}.json": f"new {i}\\n" for i in range(50)}
-    atomic.write_tree(Path(sys.argv[1]), files)
+    ledger = None if spare == "-" else atomic.Ledger(tokens={}, spare=Path(spare))
+    atomic.write_tree(Path(out), files, ledger)
     """
 )
+
+
+def _kill_when_ready(ready: Path, arguments: list[str], stop_at: int) -> None:
+    """Run a writer script that pauses at its `stop_at`-th file, and kill it there."""
+    command = [sys.executable, *arguments, str(stop_at), str(ready)]
+    process = subprocess.Popen(command)
+    deadline = time.monotonic() + 30
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert ready.exists(), "the build never reached the write"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def test_killed_build_leaves_old_or_new(tmp_path: Path) -> None:
@@ -217,16 +240,8 @@ def test_killed_build_leaves_old_or_new(tmp_path: Path) -> None:
     script = tmp_path / "killer.py"
     script.write_text(KILLER)
     for stop_at in (1, 25, 50):
-        ready = tmp_path / f"ready-{stop_at}"
-        process = subprocess.Popen(
-            [sys.executable, str(script), str(out), str(stop_at), str(ready)]
-        )
-        deadline = time.monotonic() + 30
-        while not ready.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert ready.exists(), "the build never reached the write"
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+        arguments = [str(script), str(out), "-"]
+        _kill_when_ready(tmp_path / f"ready-{stop_at}", arguments, stop_at)
         assert _snapshot(out) == before
     write_tree(out, {"new.json": "1\n"})
     assert _snapshot(out) == {"new.json": b"1\n", RECORD: (out / RECORD).read_bytes()}
@@ -260,3 +275,146 @@ def test_concurrent_builds_stay_consistent(tmp_path: Path) -> None:
     assert json.loads((out / RECORD).read_text())["files"] == sorted(
         f"f{i}.json" for i in range(20)
     )
+
+
+class _Untouchable(dict):
+    """Files whose texts must not be read, except those named in `readable`."""
+
+    def __init__(self, files: dict[str, str], readable: set[str]) -> None:
+        super().__init__(files)
+        self.readable = readable
+
+    def __getitem__(self, name: str) -> str:
+        if name not in self.readable:
+            raise AssertionError(f"the text of {name} was read")
+        return super().__getitem__(name)
+
+
+def _next_ledger(
+    tokens: dict[str, str], result: WriteResult | None, spare: Path
+) -> Ledger:
+    recorded = result.recorded if result is not None else None
+    return Ledger(
+        tokens=tokens,
+        out=recorded.out if recorded is not None else {},
+        spare=spare,
+        spare_files=recorded.spare if recorded is not None else {},
+    )
+
+
+def _tree_of(
+    count: int, tag: str, changed: frozenset[int] = frozenset()
+) -> dict[str, str]:
+    return {
+        f"d{i % 4}/f{i:02}.json": f"{tag if i in changed else 'v1'} {i}\n"
+        for i in range(count)
+    }
+
+
+def _tokens_of(files: dict[str, str]) -> dict[str, str]:
+    return {name: str(hash(text)) for name, text in files.items()}
+
+
+def test_ledger_skips_vouched_files(tmp_path: Path) -> None:
+    out, spare = tmp_path / "out", tmp_path / "cache" / "spare"
+    first = _tree_of(20, "v1")
+    result = write_tree(out, first, _next_ledger(_tokens_of(first), None, spare))
+    second = _tree_of(20, "v2", changed=frozenset({3}))
+    result = write_tree(
+        out,
+        _Untouchable(second, readable={"d3/f03.json"}),
+        _next_ledger(_tokens_of(second), result, spare),
+    )
+    assert _snapshot(out) == {
+        **{name: text.encode() for name, text in second.items()},
+        RECORD: (out / RECORD).read_bytes(),
+    }
+    # The spare folder holds the previous tree.
+    assert (spare / "d3" / "f03.json").read_text() == "v1 3\n"
+    third = _tree_of(20, "v3", changed=frozenset({3, 7}))
+    write_tree(
+        out,
+        _Untouchable(third, readable={"d3/f03.json", "d3/f07.json"}),
+        _next_ledger(_tokens_of(third), result, spare),
+    )
+    assert (out / "d3" / "f07.json").read_text() == "v3 7\n"
+    assert (out / "d3" / "f03.json").read_text() == "v3 3\n"
+    assert (spare / "d3" / "f03.json").read_text() == "v2 3\n"
+
+
+def test_ledger_checks_what_it_vouches_for(tmp_path: Path) -> None:
+    """Hand edits in the output or the spare folder are noticed and replaced."""
+    out, spare = tmp_path / "out", tmp_path / "cache" / "spare"
+    files = _tree_of(20, "v1")
+    tokens = _tokens_of(files)
+    result = write_tree(out, files, _next_ledger(tokens, None, spare))
+    changed = _tree_of(20, "v2", frozenset({1}))
+    result = write_tree(out, changed, _next_ledger(_tokens_of(changed), result, spare))
+    # The same size and mtime, but a new ctime: the writer reads it again.
+    edited = out / "d0" / "f04.json"
+    stat_before = edited.stat()
+    edited.write_text("XX 4\n")
+    os.utime(edited, ns=(stat_before.st_atime_ns, stat_before.st_mtime_ns))
+    (spare / "d2" / "f06.json").write_text("junk\n")
+    (spare / "d1" / "f05.json").unlink()
+    (spare / "d0" / "stray.txt").write_text("left in the spare folder\n")
+    (spare / "d3" / "f03.json").unlink()
+    (spare / "d3" / "f03.json").mkdir()
+    write_tree(out, files, _next_ledger(tokens, result, spare))
+    assert _snapshot(out) == {
+        **{name: text.encode() for name, text in files.items()},
+        RECORD: (out / RECORD).read_bytes(),
+    }
+
+
+def test_spare_that_is_not_a_folder_is_replaced(tmp_path: Path) -> None:
+    out, spare = tmp_path / "out", tmp_path / "cache" / "spare"
+    files = _tree_of(8, "v1")
+    (tmp_path / "cache").mkdir()
+    spare.write_text("not a folder\n")
+    write_tree(out, files, _next_ledger({}, None, spare))
+    shutil.rmtree(spare)
+    (tmp_path / "elsewhere").mkdir()
+    spare.symlink_to(tmp_path / "elsewhere")
+    changed = _tree_of(8, "v2", frozenset({2}))
+    write_tree(out, changed, _next_ledger({}, None, spare))
+    assert (out / "d2" / "f02.json").read_text() == "v2 2\n"
+    assert spare.is_dir() and not spare.is_symlink()
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_spare_keeps_foreign_files_current(tmp_path: Path) -> None:
+    out, spare = tmp_path / "out", tmp_path / "cache" / "spare"
+    files = _tree_of(4, "v1")
+    result = write_tree(out, files, _next_ledger({}, None, spare))
+    (out / "README.md").write_text("first\n")
+    result = write_tree(
+        out, _tree_of(4, "v2", frozenset({1})), _next_ledger({}, result, spare)
+    )
+    (out / "README.md").unlink()
+    (out / "README.md").write_text("second\n")
+    write_tree(out, files, _next_ledger({}, result, spare))
+    assert (out / "README.md").read_text() == "second\n"
+    assert "README.md" not in read_record(out)
+
+
+def test_killed_refresh_leaves_old_tree(tmp_path: Path) -> None:
+    out, spare = tmp_path / "out", tmp_path / "cache" / "spare"
+    old = {f"f{i:03}.json": f"old {i}\n" for i in range(50)}
+    write_tree(out, old, Ledger(tokens={}, spare=spare))
+    write_tree(out, {**old, "f000.json": "older 0\n"}, Ledger(tokens={}, spare=spare))
+    write_tree(out, old, Ledger(tokens={}, spare=spare))
+    before = _snapshot(out)
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER)
+    # A killed run leaves files in the spare folder that the next run keeps.
+    for stop_at in (1, 10, 15):
+        arguments = [str(script), str(out), str(spare)]
+        _kill_when_ready(tmp_path / f"ready-{stop_at}", arguments, stop_at)
+        assert _snapshot(out) == before
+    new = {f"f{i:03}.json": f"new {i}\n" for i in range(50)}
+    write_tree(out, new, Ledger(tokens={}, spare=spare))
+    assert _snapshot(out) == {
+        **{name: text.encode() for name, text in new.items()},
+        RECORD: (out / RECORD).read_bytes(),
+    }

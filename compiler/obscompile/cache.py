@@ -29,6 +29,7 @@ import hashlib
 import importlib.util
 import os
 import pickle
+import shutil
 import sys
 import tempfile
 import time
@@ -48,7 +49,8 @@ from obscompile.load.project import (
     manifest_files,
 )
 from obscompile.model.service import Service
-from obscompile.write.atomic import RECORD
+from obscompile.texts import LazyFiles, TextStore
+from obscompile.write.atomic import RECORD, FileState, Ledger, Written
 
 if TYPE_CHECKING:
     from obscompile.pipeline import Project
@@ -56,8 +58,16 @@ if TYPE_CHECKING:
 CACHE_DIR = ".obscompile-cache"
 INDEX = "index.pickle"
 ENTRIES = "entries"
-# Bump when the layout of Entry or Replay changes.
-FORMAT = 1
+# The tree the output folder had before the last write; see obscompile.write.atomic.
+SPARE = "spare-out"
+# Jinja's compiled templates, in a folder per compiler (see `compiled_templates`).
+TEMPLATE_CODE = "templates"
+# Stages whose results are files; their texts are stored beside the entry.
+EMIT_PREFIX = "emit:"
+# Manifests changed this recently are hashed again in the next build (see _scan).
+RACY_NS = 3_000_000_000
+# Bump when the layout of Entry, Replay or the index changes.
+FORMAT = 2
 # The packages whose code decides what a build produces, besides obscompile itself.
 DEPENDENCIES = ("attrs", "jinja2", "jsonschema", "promql_parser", "ruamel.yaml")
 CONFIG_FILES = ("obscompile.yaml", "obscompile.yml")
@@ -246,7 +256,7 @@ def _collector_resumed() -> Iterator[None]:
         gc.disable()
 
 
-def _file_state(path: Path) -> tuple[int, int, int, int]:
+def _file_state(path: Path) -> FileState:
     stat = path.stat()
     return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
 
@@ -318,17 +328,35 @@ class BuildCache:
             else b"-"
             for name in CONFIG_FILES
         ]
+        self._compiler = compiler_fingerprint()
         self._global = _hash_bytes(
             str(FORMAT),
-            compiler_fingerprint(),
+            self._compiler,
             folder_digest(project.templates_dir),
             folder_digest(builtin_templates_dir()),
             folder_digest(project.root / "blocks"),
             *config,
         )
         named = [(path, display_name(path)) for path in self._files]
+        # A manifest whose state is the one recorded with its key is not read again.
+        recorded = self._index.get("manifests")
+        known: dict[str, Any] = {}
+        if isinstance(recorded, tuple) and recorded[0] == self._global:
+            known = recorded[1]
+        self._states: dict[str, tuple[FileState, str]] = {}
+        # A file changed within the file system's timestamp granularity of its
+        # recording could keep its state, so recent files are hashed again next time.
+        recent = time.time_ns() - RACY_NS
         for path, name in named:
-            self._keys[path] = _hash_bytes(self._global, name, path.read_bytes())
+            state = _file_state(path)
+            stored = known.get(name)
+            if isinstance(stored, tuple) and stored[0] == state:
+                key = stored[1]
+            else:
+                key = _hash_bytes(self._global, name, path.read_bytes())
+            self._keys[path] = key
+            if state[1] < recent and state[2] < recent:
+                self._states[name] = (state, key)
         self.inputs = _hash_bytes(
             self._global,
             str(project.out_dir.absolute()),
@@ -361,7 +389,13 @@ class BuildCache:
             entry = pickle.loads((self.folder / ENTRIES / f"{key}.pickle").read_bytes())
         except Exception:  # a missing or unreadable entry is recomputed
             return None
-        return entry if isinstance(entry, Entry) and entry.key == key else None
+        if not isinstance(entry, Entry) or entry.key != key:
+            return None
+        store = TextStore(self.folder / ENTRIES / f"{key}.texts")
+        for _, value in entry.stages.values():
+            if isinstance(value, LazyFiles):
+                value.store = store
+        return entry
 
     def load_project(
         self,
@@ -453,11 +487,57 @@ class BuildCache:
         slot = f"{stage}#{index}"
         stored = entry.stages.get(slot)
         if stored is not None and stored[0] == extra:
+            if isinstance(stored[1], LazyFiles):
+                stored[1].fallback = compute  # type: ignore[assignment]
             return stored[1]
         value = compute()
         entry.stages[slot] = (extra, value)
         entry.dirty = True
         return value
+
+    def token(self, stage: str, service: Service, extra: str = "") -> str | None:
+        """Return a digest of the inputs of `stage` for `service`, or None.
+
+        Equal tokens mean equal results: the entry's key covers the manifest, the
+        compiler, the templates and the configuration, and `extra` the rest.
+        """
+        owner = self._owners.get(id(service))
+        if owner is None:
+            return None
+        entry, index = owner
+        text = f"{entry.key}\0{stage}#{index}\0{extra}"
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+    def compiled_templates(self) -> Path | None:
+        """Return the folder for Jinja's compiled templates, or None without a cache.
+
+        Jinja keys each file by the template's name and source. The code it compiles
+        also depends on the environment's options, which belong to the compiler, so
+        every compiler gets its own folder.
+        """
+        if self.disabled:
+            return None
+        folder = self.folder / TEMPLATE_CODE / self._compiler[:16]
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+        return folder
+
+    def ledger(self, tokens: Mapping[str, str]) -> Ledger | None:
+        """Return what the last write recorded about the output folder, for a write."""
+        if self.disabled:
+            return None
+        recorded = self._index.get("written")
+        out = str(self.project.out_dir.absolute())
+        if not isinstance(recorded, dict) or recorded.get("out") != out:
+            recorded = {}
+        return Ledger(
+            tokens=tokens,
+            out=recorded.get("files", {}),
+            spare=self.folder / SPARE,
+            spare_files=recorded.get("spare", {}),
+        )
 
     def remember(self, stage: str, digest: str, compute: Callable[[], T]) -> T:
         """Return `compute()` for a project stage, reusing the last build's result.
@@ -527,46 +607,89 @@ class BuildCache:
 
     # -- save -------------------------------------------------------------------
 
-    def save(self, result: Any, written: bool) -> None:
+    def save(self, result: Any, written: bool, recorded: Written | None = None) -> None:
         """Store every new entry; after a successful write, store the build for replay.
 
-        Raises OSError when the cache folder cannot be written.
+        `recorded` is what the write recorded about the output folder, if it used
+        this cache's ledger. Raises OSError when the cache folder cannot be written.
         """
         if self.disabled:
             return
         try:
-            self._save(result, written)
+            self._save(result, written, recorded)
         finally:
             gc.unfreeze()
 
-    def _save(self, result: Any, written: bool) -> None:
+    def _save(self, result: Any, written: bool, recorded: Written | None) -> None:
         entries = self.folder / ENTRIES
         for entry in self._entries.values():
             if entry.dirty:
                 entry.dirty = False
-                stored = attrs.evolve(
-                    entry, services=tuple(_with_lazy_rows(s) for s in entry.services)
-                )
-                data = pickle.dumps(stored, protocol=pickle.HIGHEST_PROTOCOL)
-                _write_atomically(entries / f"{entry.key}.pickle", data)
-        index: dict[str, Any] = {"format": FORMAT, "project": self._project_results}
+                self._store(entry)
+        index: dict[str, Any] = {
+            "format": FORMAT,
+            "project": self._project_results,
+            "manifests": (self._global, self._states),
+        }
         if written and result.ok:
-            index["replay"] = self._replay_of(result)
+            index["replay"] = self._replay_of(result, recorded)
+        if written and recorded is not None:
+            index["written"] = {
+                "out": str(self.project.out_dir.absolute()),
+                "files": recorded.out,
+                "spare": recorded.spare,
+            }
+        elif "written" in self._index:
+            # Nothing was written, so the last write's record still holds.
+            index["written"] = self._index["written"]
         _write_atomically(
             self.folder / INDEX, pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL)
         )
         # Entries of manifests that changed or went away are removed; a concurrent
         # build's temporary files (".tmp-*") are left alone.
-        live = {f"{key}.pickle" for key in self._keys.values()}
-        for path in entries.glob("*.pickle"):
-            if path.name not in live:
+        live = {key for key in self._keys.values()}
+        for path in [*entries.glob("*.pickle"), *entries.glob("*.texts")]:
+            if path.stem not in live:
                 path.unlink(missing_ok=True)
+        # The compiled templates of other compilers.
+        for folder in (self.folder / TEMPLATE_CODE).glob("*"):
+            if folder.name != self._compiler[:16]:
+                shutil.rmtree(folder, ignore_errors=True)
 
-    def _replay_of(self, result: Any) -> Replay:
-        out = self.project.out_dir
-        outputs = tuple(
-            (name, *_file_state(out / name)) for name in (*sorted(result.files), RECORD)
+    def _store(self, entry: Entry) -> None:
+        """Write one entry, with the texts of its emitter stages in a file beside it."""
+        entries = self.folder / ENTRIES
+        texts: dict[str, tuple[str, dict[str, str]]] = {}
+        stages: dict[str, tuple[str, Any]] = {}
+        for slot, (extra, value) in entry.stages.items():
+            if slot.startswith(EMIT_PREFIX) and isinstance(value, Mapping):
+                try:
+                    files = dict(value.items())
+                except LookupError:
+                    continue  # texts that are gone are computed again next time
+                texts[slot] = (extra, files)
+                value = LazyFiles(files, slot, extra)
+            stages[slot] = (extra, value)
+        stored = attrs.evolve(
+            entry,
+            services=tuple(_with_lazy_rows(s) for s in entry.services),
+            stages=stages,
         )
+        # The texts first: an entry on disk always has its texts beside it.
+        _write_atomically(
+            entries / f"{entry.key}.texts",
+            pickle.dumps(texts, protocol=pickle.HIGHEST_PROTOCOL),
+        )
+        data = pickle.dumps(stored, protocol=pickle.HIGHEST_PROTOCOL)
+        _write_atomically(entries / f"{entry.key}.pickle", data)
+
+    def _replay_of(self, result: Any, recorded: Written | None) -> Replay:
+        out = self.project.out_dir
+        names = (*sorted(result.files), RECORD)
+        if recorded is not None and set(recorded.states) == set(names):
+            outputs = tuple((name, *recorded.states[name]) for name in names)
+        else:
+            outputs = tuple((name, *_file_state(out / name)) for name in names)
         cited = {d.location.file for d in result.diagnostics}
         return Replay(
             inputs=self.inputs,

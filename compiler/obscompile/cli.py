@@ -33,7 +33,13 @@ from obscompile.diagnostics import (
 from obscompile.model.location import Location
 from obscompile.pipeline import BuildResult, Project, build
 from obscompile.report import FORMATTERS, format_text
-from obscompile.write.atomic import RECORD, WriteError, stale_files, write_tree
+from obscompile.write.atomic import (
+    RECORD,
+    WriteError,
+    Written,
+    stale_files,
+    write_tree,
+)
 
 if TYPE_CHECKING:
     from obscompile.cache import BuildCache, Replay
@@ -319,8 +325,10 @@ def build_command(
             sys.exit(EXIT_DIAGNOSTICS)
         click.echo(f"obscompile: {project.out_dir} is up to date", err=True)
         return
+    tokens = getattr(result.files, "tokens", {})
+    ledger = cache.ledger(tokens) if cache is not None else None
     try:
-        write_tree(project.out_dir, result.files)
+        written = write_tree(project.out_dir, result.files, ledger)
     except (WriteError, OSError) as exc:
         click.echo(f"obscompile: error: {exc}", err=True)
         if report_later:
@@ -333,7 +341,7 @@ def build_command(
         sys.exit(EXIT_DIAGNOSTICS)
     if report_later:
         _print_diagnostics(result, output_format)
-    _save_cache(cache, result, written=True)
+    _save_cache(cache, result, written=True, recorded=written.recorded)
     click.echo(_summary(result), err=True)
 
 
@@ -346,11 +354,16 @@ def _staleness(out: Path, name: str, result: BuildResult) -> str:
     return "differs from a fresh build"
 
 
-def _save_cache(cache: BuildCache | None, result: BuildResult, written: bool) -> None:
+def _save_cache(
+    cache: BuildCache | None,
+    result: BuildResult,
+    written: bool,
+    recorded: Written | None = None,
+) -> None:
     if cache is None:
         return
     try:
-        cache.save(result, written)
+        cache.save(result, written, recorded)
     except OSError as exc:
         click.echo(f"obscompile: warning: build cache not saved: {exc}", err=True)
 

@@ -44,6 +44,7 @@ from obscompile.render.prometheus import (
 )
 from obscompile.render.provisioning import emit_provisioning
 from obscompile.render.terraform import emit_terraform
+from obscompile.texts import FileMap
 
 if TYPE_CHECKING:
     from obscompile.cache import BuildCache, Progress
@@ -78,7 +79,7 @@ class BuildResult:
     """The artifacts of a build (relative path to text) and what was found on the way."""
 
     services: tuple[Service, ...]
-    files: dict[str, str]
+    files: Mapping[str, str]
     diagnostics: tuple[Diagnostic, ...]
     sources: dict[str, str]
     seconds: float
@@ -191,7 +192,7 @@ class EmitContext:
     config: Config
     services: tuple[Service, ...]
     env: jinja2.Environment
-    files: dict[str, str]
+    files: Mapping[str, str]
     service_names: tuple[str, ...] = ()
     remember: Remember = compute_now
 
@@ -273,14 +274,19 @@ def render_artifacts(
     config: Config | None = None,
     cache: BuildCache | None = None,
     progress: Progress | None = None,
-) -> dict[str, str]:
-    """Render every artifact of every service, keyed by its path inside `out/`."""
+) -> FileMap:
+    """Render every artifact of every service, keyed by its path inside `out/`.
+
+    With a cache, the texts of reused files are read when first looked up, and the
+    result's `tokens` give the provenance of every file rendered per service.
+    """
     config = config or Config()
-    env = make_environment(project.templates_dir)
-    files: dict[str, str] = {}
+    compiled = None if cache is None else cache.compiled_templates()
+    env = make_environment(project.templates_dir, compiled)
+    files = FileMap()
     names = tuple(service.name for service in services)
     # The files each service's per-service emitters wrote, by service.
-    own: dict[int, dict[str, str]] = {id(service): {} for service in services}
+    own: dict[int, FileMap] = {id(service): FileMap() for service in services}
     for target, emitter in EMITTERS:
         if target not in config.targets:
             continue
@@ -289,24 +295,26 @@ def render_artifacts(
                 progress(f"rendering {target}", 0, 0)
             remember = compute_now if cache is None else cache.remember
             context = EmitContext(
-                project, config, services, env, dict(files), names, remember
+                project, config, services, env, files.copy(), names, remember
             )
-            files.update(emitter(context))
+            files.add(emitter(context))
             continue
         for done, service in enumerate(services, 1):
-            earlier = dict(own[id(service)])
+            earlier = own[id(service)].copy()
             context = EmitContext(project, config, (service,), env, earlier, names)
             render = functools.partial(emitter.function, context)
+            token = None
             if cache is None:
                 produced = render()
             else:
                 extra = "" if emitter.key is None else emitter.key(names, service)
                 produced = cache.memo(emitter.stage, service, render, extra=extra)
-            own[id(service)].update(produced)
-            files.update(produced)
+                token = cache.token(emitter.stage, service, extra)
+            own[id(service)].add(produced, token)
+            files.add(produced, token)
             if progress is not None:
                 progress(f"rendering {target}", done, len(services))
-    return dict(sorted(files.items()))
+    return files.sorted()
 
 
 def build(
@@ -343,7 +351,7 @@ def build(
         check_services(services, cache, loaded.sources, config.scrape_interval)
     )
     diagnostics.extend(threshold_diagnostics(services, cache))
-    files: dict[str, str] = {}
+    files: Mapping[str, str] = {}
     if not has_errors(diagnostics):
         files = render_artifacts(project, services, config, cache, progress)
         if progress is not None:

@@ -45,8 +45,18 @@ def manifest_files(services_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
     diagnostics: list[Diagnostic] = []
     files = []
     root = services_dir.resolve()
-    for path in sorted(services_dir.iterdir()):
-        if path.suffix not in MANIFEST_SUFFIXES or path.name.startswith((".", "_")):
+    with os.scandir(services_dir) as found:
+        entries = sorted(found, key=lambda entry: entry.name)
+    for entry in entries:
+        if os.path.splitext(entry.name)[1] not in MANIFEST_SUFFIXES:
+            continue
+        if entry.name.startswith((".", "_")):
+            continue
+        path = services_dir / entry.name
+        if not entry.is_symlink():
+            # A file of the folder itself; other kinds of entry are skipped.
+            if entry.is_file():
+                files.append(path)
             continue
         name = display_name(path)
         try:
@@ -63,7 +73,7 @@ def manifest_files(services_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
                 )
             )
             continue
-        if path.is_symlink() and root not in resolved.parents:
+        if root not in resolved.parents:
             diagnostics.append(
                 error(
                     Location(name, 1, 1),
@@ -73,9 +83,8 @@ def manifest_files(services_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
                 )
             )
             continue
-        if not path.is_file():
-            continue
-        files.append(path)
+        if path.is_file():
+            files.append(path)
     return files, diagnostics
 
 

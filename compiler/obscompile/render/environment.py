@@ -127,8 +127,14 @@ def _yaml_text(value: Any, indent: int = 0, block: bool = False) -> str:
     return text
 
 
-def make_environment(project_templates: Path | None = None) -> jinja2.Environment:
-    """Create the environment; a project's own `templates/` overrides built-in names."""
+def make_environment(
+    project_templates: Path | None = None, compiled: Path | None = None
+) -> jinja2.Environment:
+    """Create the environment; a project's own `templates/` overrides built-in names.
+
+    With `compiled`, Jinja keeps the compiled code of each template in that folder,
+    keyed by the template's source, so a later process does not compile it again.
+    """
     search = []
     if project_templates is not None and project_templates.is_dir():
         search.append(str(project_templates))
@@ -142,6 +148,9 @@ def make_environment(project_templates: Path | None = None) -> jinja2.Environmen
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        bytecode_cache=(
+            None if compiled is None else jinja2.FileSystemBytecodeCache(str(compiled))
+        ),
     )
     env.filters["tojson"] = _tojson
     env.filters["toyaml"] = _toyaml

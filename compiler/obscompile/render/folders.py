@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import attrs
 
 from obscompile.load.manifest import UID_MAX, slug
 from obscompile.model.service import Service
+
+if TYPE_CHECKING:
+    from obscompile.pipeline import EmitContext
 
 DASHBOARDS_DIR = "grafana/dashboards/"
 
@@ -110,3 +115,20 @@ def group_by_folder(dashboards: list[DashboardFile], prefix: str) -> list[Folder
         uid = uids.get(title, "")
         folders.append(Folder(title or "General", uid, tuple(sorted(members[title]))))
     return folders
+
+
+def remember_for_dashboards(
+    context: EmitContext,
+    stage: str,
+    render: Callable[[EmitContext, list[DashboardFile]], dict[str, str]],
+) -> dict[str, str]:
+    """Return `render(context, dashboards)`, reused while the dashboard files stay the same.
+
+    For emitters that read only the dashboard files, their folders and the
+    configuration, which every cache key covers.
+    """
+    dashboards = dashboard_files(context.files, context.services)
+    digest = hashlib.sha256(repr(dashboards).encode("utf-8")).hexdigest()
+    return context.remember(
+        stage, digest, functools.partial(render, context, dashboards)
+    )

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from obscompile.render.folders import Folder, dashboard_files, group_by_folder
+from obscompile.render.folders import (
+    DashboardFile,
+    Folder,
+    group_by_folder,
+    remember_for_dashboards,
+)
 from obscompile.render.yaml_dump import add_yaml_filter
 
 if TYPE_CHECKING:
@@ -61,8 +66,17 @@ def provider(folder: Folder, dashboards_path: str) -> dict[str, Any]:
 
 
 def emit_provisioning(context: EmitContext) -> dict[str, str]:
-    """Render the provisioning file; a build without dashboards gets none."""
-    dashboards = dashboard_files(context.files, context.services)
+    """Render the provisioning file; a build without dashboards gets none.
+
+    The file depends on the dashboard files and their folders alone, besides the
+    configuration, so a build with a cache reuses it while those stay the same.
+    """
+    return remember_for_dashboards(context, "provisioning", _render_provisioning)
+
+
+def _render_provisioning(
+    context: EmitContext, dashboards: list[DashboardFile]
+) -> dict[str, str]:
     if not dashboards:
         return {}
     config = context.config

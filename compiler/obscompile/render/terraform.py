@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from obscompile.render.folders import dashboard_files, group_by_folder
+from obscompile.render.folders import (
+    DashboardFile,
+    dashboard_files,
+    group_by_folder,
+    remember_for_dashboards,
+)
 from obscompile.render.hcl import add_hcl_filters, is_identifier, unique_identifiers
 
 if TYPE_CHECKING:
@@ -22,9 +27,12 @@ MESSAGE = "Managed by obscompile"
 TEMPLATES = ("main.tf", "dashboards.tf", "outputs.tf")
 
 
-def terraform_context(context: EmitContext) -> dict[str, Any]:
+def terraform_context(
+    context: EmitContext, dashboards: list[DashboardFile] | None = None
+) -> dict[str, Any]:
     """Build the view of folders and dashboards that the Terraform templates render."""
-    dashboards = dashboard_files(context.files, context.services)
+    if dashboards is None:
+        dashboards = dashboard_files(context.files, context.services)
     folders = [
         folder
         for folder in group_by_folder(
@@ -75,10 +83,20 @@ def _url_pairs(dashboards: list[dict[str, Any]], quote: Any) -> list[tuple[str, 
 
 
 def emit_terraform(context: EmitContext) -> dict[str, str]:
-    """Render `terraform/main.tf`, `dashboards.tf` and `outputs.tf`."""
+    """Render `terraform/main.tf`, `dashboards.tf` and `outputs.tf`.
+
+    They depend on the dashboard files and their folders alone, besides the
+    configuration, so a build with a cache reuses them while those stay the same.
+    """
+    return remember_for_dashboards(context, "terraform", _render_terraform)
+
+
+def _render_terraform(
+    context: EmitContext, dashboards: list[DashboardFile]
+) -> dict[str, str]:
     env = context.env
     add_hcl_filters(env)
-    view = terraform_context(context)
+    view = terraform_context(context, dashboards)
     view["urls"] = _url_pairs(view["dashboards"], env.filters["hcl_string"])
     files = {}
     for name in TEMPLATES:

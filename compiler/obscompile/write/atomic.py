@@ -1,15 +1,22 @@
 """Replace the contents of an output folder atomically, touching only files obscompile wrote.
 
-The new tree is assembled in a sibling temporary folder: every file the previous
-build did not write is hard-linked (or copied) into it, and so is every artifact
-whose bytes did not change; the other artifacts are written next to them, and the two folders are swapped with one `renameat2(RENAME_EXCHANGE)`
-call. A build killed at any moment leaves either the previous complete folder or the
-new one. A record in the folder lists what obscompile wrote, so a later build
-removes the artifacts it no longer produces and nothing else.
+The new tree is assembled in a second folder on the same file system: every file the
+previous build did not write is hard-linked (or copied) into it, and so is every
+artifact whose bytes did not change; the other artifacts are written next to them,
+and the two folders are swapped with one `renameat2(RENAME_EXCHANGE)` call. A build
+killed at any moment leaves either the previous complete folder or the new one. A
+record in the folder lists what obscompile wrote, so a later build removes the
+artifacts it no longer produces and nothing else.
+
+Without a ledger the second folder is a temporary one next to the output folder,
+removed after the swap. With a ledger (see `Ledger`) it is a spare folder that keeps
+the previous tree after the swap; the next build brings that tree up to date, which
+for a small change touches a few files instead of every file of the tree.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -21,7 +28,7 @@ import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import attrs
 
@@ -32,9 +39,43 @@ _TEMP_PREFIX = ".obscompile-tmp-"
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
+# (size, mtime_ns, ctime_ns, inode): a file with the same state was not written since.
+FileState = tuple[int, int, int, int]
+# Path -> (token of its text, state after the write that left it); see `Ledger`.
+Recorded = Mapping[str, tuple[str, FileState]]
+
 
 class WriteError(ObscompileError, OSError):
     """The output folder could not be written."""
+
+
+@attrs.frozen
+class Ledger:
+    """What the caller knows about the files of earlier writes, so as not to read them.
+
+    `tokens` gives, for some of the new files, a digest of the inputs their text was
+    computed from: equal tokens mean equal texts. `out` records the files the last
+    write left in the output folder. `spare` is a folder on the same file system
+    that contains the tree the output folder had before that write, recorded in
+    `spare_files`. A recorded file counts as holding the text of its token while its
+    size, mtime, ctime and inode are the recorded ones; every other file is compared
+    byte by byte.
+    """
+
+    tokens: Mapping[str, str]
+    out: Recorded = attrs.field(factory=dict)
+    spare: Path | None = None
+    spare_files: Recorded = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Written:
+    """The recorded trees after a write, for the ledger of the next one."""
+
+    out: dict[str, tuple[str, FileState]]
+    spare: dict[str, tuple[str, FileState]]
+    # The state of every file the record lists, and of the record itself.
+    states: dict[str, FileState]
 
 
 @attrs.frozen
@@ -42,13 +83,14 @@ class WriteResult:
     written: tuple[str, ...]
     removed: tuple[str, ...]
     unchanged: bool
+    # With a ledger, what the next write's ledger records.
+    recorded: Written | None = None
 
 
-def _safe_relative(name: str) -> PurePosixPath:
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or not path.parts or name != str(path):
+def _safe_relative(name: str) -> None:
+    parts = name.split("/")
+    if not name or any(part in ("", ".", "..") for part in parts):
         raise WriteError(f"refusing to write {name!r} outside the output folder")
-    return path
 
 
 def read_record(out: Path) -> list[str]:
@@ -66,34 +108,84 @@ def record_text(files: Mapping[str, str]) -> str:
     return json.dumps(body, indent=2) + "\n"
 
 
+def _state(result: os.stat_result) -> FileState:
+    return (result.st_size, result.st_mtime_ns, result.st_ctime_ns, result.st_ino)
+
+
+def _known(
+    path: str, token: str | None, recorded: tuple[str, FileState] | None
+) -> FileState | None:
+    """Return the state of `path` if it is the regular file recorded under `token`."""
+    if token is None or recorded is None or recorded[0] != token:
+        return None
+    try:
+        result = os.lstat(path)
+    except OSError:
+        return None
+    state = _state(result)
+    return state if stat.S_ISREG(result.st_mode) and state == recorded[1] else None
+
+
+def _same_bytes(path: str, text: str) -> FileState | None:
+    """Return the state of `path` if it is a regular file holding `text`."""
+    data = text.encode("utf-8")
+    try:
+        with open(path, "rb") as handle:
+            result = os.fstat(handle.fileno())
+            if not stat.S_ISREG(result.st_mode) or result.st_size != len(data):
+                return None
+            if handle.read() != data:
+                return None
+    except OSError:
+        return None
+    return _state(result)
+
+
 def stale_files(out: Path, files: Mapping[str, str]) -> list[str]:
     """List the files that differ from what a build would write, and the ones it removes."""
     for name in files:
         _safe_relative(name)
-    return _stale(out, files)
+    return _stale(out, files, None, {})[0]
 
 
-def _stale(out: Path, files: Mapping[str, str]) -> list[str]:
+def _stale(
+    out: Path, files: Mapping[str, str], ledger: Ledger | None, found: dict
+) -> tuple[list[str], dict[str, FileState]]:
+    """Return the differing files and the state of each file that has its new text.
+
+    `found` receives the token of the text that each recorded file still has.
+    """
     differing = []
+    same: dict[str, FileState] = {}
     root = str(out)
-    for name, text in sorted(files.items()):
-        data = text.encode("utf-8")
-        try:
-            with open(os.path.join(root, name), "rb") as handle:
-                same = os.fstat(handle.fileno()).st_size == len(data)
-                same = same and handle.read() == data
-        except OSError:
-            same = False
-        if not same:
+    tokens = ledger.tokens if ledger is not None else {}
+    recorded = ledger.out if ledger is not None else {}
+    for name in sorted(files):
+        path = os.path.join(root, name)
+        token = tokens.get(name)
+        previous = recorded.get(name)
+        state = _known(path, token, previous)
+        if state is None:
+            if previous is not None and _known(path, previous[0], previous):
+                # The file has the text recorded for it, which is not the new one.
+                found[name] = previous[0]
+                differing.append(name)
+                continue
+            state = _same_bytes(path, files[name])
+        if state is None:
             differing.append(name)
+            continue
+        same[name] = state
+        if token is not None:
+            found[name] = token
     for name in read_record(out):
-        if name not in files and (out / name).exists():
+        if name not in files and os.path.lexists(os.path.join(root, name)):
             differing.append(name)
     if not differing and (
         not (out / RECORD).exists() or read_record(out) != sorted(files)
     ):
         differing.append(RECORD)
-    return differing
+    return differing, same
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -145,17 +237,23 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def _tree_files(root: Path) -> list[str]:
-    """Return the relative path of every file and symlink below `root`, sorted."""
-    found = []
-    for folder, folders, names in os.walk(root):
-        base = os.path.relpath(folder, root)
-        prefix = "" if base == "." else base.replace(os.sep, "/") + "/"
-        for name in folders:
-            if os.path.islink(os.path.join(folder, name)):
-                found.append(prefix + name)
-        found.extend(prefix + name for name in names)
-    return sorted(found)
+def _tree(root: Path) -> tuple[list[str], list[str]]:
+    """Return the files and symlinks below `root`, sorted, and its real folders."""
+    found: list[str] = []
+    folders_found: list[str] = []
+    pending = [(str(root), "")]
+    while pending:
+        folder, prefix = pending.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                relative = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    folders_found.append(relative)
+                    pending.append((entry.path, relative + "/"))
+                else:
+                    found.append(relative)
+    found.sort()
+    return found, folders_found
 
 
 def _link(source: str, target: str) -> bool:
@@ -177,46 +275,125 @@ def _in_the_way(out: Path, problem: str, names: list[str]) -> WriteError:
     )
 
 
-def write_tree(out: Path, files: Mapping[str, str]) -> WriteResult:
-    """Make `out` hold exactly `files` plus every file obscompile did not write."""
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()
+
+
+def _same_device(spare: Path, out: Path) -> bool:
+    try:
+        spare.parent.mkdir(parents=True, exist_ok=True)
+        return os.stat(spare.parent).st_dev == os.stat(out.parent).st_dev
+    except OSError:
+        return False
+
+
+def write_tree(
+    out: Path, files: Mapping[str, str], ledger: Ledger | None = None
+) -> WriteResult:
+    """Make `out` hold exactly `files` plus every file obscompile did not write.
+
+    With a `ledger`, the files it vouches for are not read, and the new tree is
+    assembled in its spare folder, which contains the previous tree afterwards. The
+    result records both trees for the next write's ledger.
+    """
     for name in files:
         _safe_relative(name)
     out = out.absolute()
     with build_lock(out):
-        parent = out.parent
-        _clean_leftovers(parent, out.name)
-        previous = set(read_record(out))
-        differing = set(_stale(out, files)) if out.exists() else set(files)
-        if out.exists() and not differing:
+        return _Writer(out, files, ledger).write()
+
+
+class _Writer:
+    """One write of a tree into `out`; see `write_tree`."""
+
+    def __init__(
+        self, out: Path, files: Mapping[str, str], ledger: Ledger | None
+    ) -> None:
+        self.out = out
+        self.files = files
+        self.ledger = ledger
+        self.tokens = ledger.tokens if ledger is not None else {}
+        # Path -> token of the text in each file of the current tree.
+        self.out_tokens: dict[str, str] = {}
+        # Files of the current tree that get a new hard link, so a new ctime.
+        self.linked: set[str] = set()
+
+    def write(self) -> WriteResult:
+        out, files = self.out, self.files
+        _clean_leftovers(out.parent, out.name)
+        self.previous = set(read_record(out))
+        if out.exists():
+            differing, self.same = _stale(out, files, self.ledger, self.out_tokens)
+            self.differing = set(differing)
+        else:
+            self.differing, self.same = set(files), {}
+        if out.exists() and not self.differing:
             return WriteResult((), (), unchanged=True)
         if out.exists() and not out.is_dir():
             raise WriteError(f"{out} exists and is not a folder")
+        present, folders = _tree(out) if out.exists() else ([], [])
+        self._reject_paths_in_the_way(set(present), set(folders))
+        spare = self.ledger.spare if self.ledger is not None else None
+        if spare is not None and not _same_device(spare, out):
+            spare = None
+        self.foreign_files = [
+            relative
+            for relative in present
+            if relative not in self.previous
+            and relative not in files
+            and relative != RECORD
+        ]
+        if spare is None:
+            staging = Path(
+                tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{out.name}-", dir=out.parent)
+            )
+            try:
+                self._fill(staging, {})
+                self._swap(staging)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            recorded = None
+        else:
+            reused = self._refresh(spare)
+            self._swap(spare)
+            recorded = self._recorded(spare, reused)
+        removed = tuple(sorted(self.previous - set(files)))
+        return WriteResult(tuple(sorted(files)), removed, False, recorded)
+
+    def _reject_paths_in_the_way(self, present: set[str], folders: set[str]) -> None:
+        """Raise if the current tree has files or folders that the new one cannot replace.
+
+        `present` contains the files and symlinks of the current tree, and `folders`
+        its real folders.
+        """
+        out, files, previous = self.out, self.files, self.previous
         foreign = [
             name
             for name in sorted(files)
-            if name not in previous and (out / name).exists()
+            if name not in previous and (name in present or name in folders)
         ]
-        folders: set[str] = set()
+        needed: set[str] = set()
         for name in files:
             folder = name.rpartition("/")[0]
-            while folder and folder not in folders:
-                folders.add(folder)
+            while folder and folder not in needed:
+                needed.add(folder)
                 folder = folder.rpartition("/")[0]
+        # A symlink to a folder counts as a folder.
         blocked = sorted(
             folder
-            for folder in folders
-            if os.path.lexists(out / folder) and not (out / folder).is_dir()
+            for folder in needed
+            if folder in present and not (out / folder).is_dir()
         )
         if blocked:
             raise _in_the_way(out, "has files where obscompile writes folders", blocked)
         # Only a file that differs can be a folder now; an empty folder is replaced.
         filled = sorted(
             name
-            for name in differing
-            if name in files
-            and os.path.isdir(out / name)
-            and not os.path.islink(out / name)
-            and any(os.scandir(out / name))
+            for name in self.differing
+            if name in files and name in folders and any(os.scandir(out / name))
         )
         if filled:
             raise _in_the_way(out, "has folders where obscompile writes files", filled)
@@ -227,50 +404,104 @@ def write_tree(out: Path, files: Mapping[str, str]) -> WriteResult:
                 foreign,
             )
 
-        staging = Path(
-            tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{out.name}-", dir=parent)
-        )
-        try:
-            created_folders: set[str] = set()
-            if out.exists():
-                for relative in _tree_files(out):
-                    if relative in previous or relative in files or relative == RECORD:
-                        continue
-                    _link_or_copy(out / relative, staging / relative)
-            root, staged = str(out), str(staging)
-            for name, text in files.items():
-                target = os.path.join(staged, name)
-                folder = os.path.dirname(target)
-                if folder not in created_folders:
-                    os.makedirs(folder, exist_ok=True)
-                    created_folders.add(folder)
-                unchanged = name in previous and name not in differing
-                if unchanged and _link(os.path.join(root, name), target):
-                    # The previous build wrote these bytes; the new tree shares them.
+    def _fill(self, staging: Path, reused: Mapping[str, FileState]) -> None:
+        """Add every file the staging folder lacks: links where possible, else writes."""
+        out, files = self.out, self.files
+        for relative in self.foreign_files:
+            _link_or_copy(out / relative, staging / relative)
+        root, staged = str(out), str(staging)
+        created_folders: set[str] = set()
+        for name in files:
+            if name in reused:
+                continue
+            target = os.path.join(staged, name)
+            folder = os.path.dirname(target)
+            if folder not in created_folders:
+                os.makedirs(folder, exist_ok=True)
+                created_folders.add(folder)
+            if name in self.same and _link(os.path.join(root, name), target):
+                # The previous build wrote these bytes; the new tree shares them.
+                self.linked.add(name)
+                continue
+            try:
+                with open(target, "w", encoding="utf-8", newline="") as handle:
+                    handle.write(files[name])
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as exc:
+                # The staging folder is an implementation detail; name the output.
+                raise WriteError(
+                    f"cannot write {out / name}: {exc.strerror or exc}"
+                ) from exc
+        (staging / RECORD).write_text(record_text(files), encoding="utf-8")
+
+    def _refresh(self, spare: Path) -> dict[str, FileState]:
+        """Bring the spare folder's tree up to the new one; return the files it reuses."""
+        if os.path.lexists(spare) and (spare.is_symlink() or not spare.is_dir()):
+            _remove(spare)
+        spare.mkdir(exist_ok=True)
+        assert self.ledger is not None
+        recorded = self.ledger.spare_files
+        root = str(spare)
+        present, folders = _tree(spare)
+        reused: dict[str, FileState] = {}
+        for relative in present:
+            path = os.path.join(root, relative)
+            if relative in self.files and relative not in self.foreign_files:
+                state = _known(path, self.tokens.get(relative), recorded.get(relative))
+                if state is None:
+                    state = _same_bytes(path, self.files[relative])
+                if state is not None:
+                    reused[relative] = state
                     continue
-                try:
-                    with open(target, "w", encoding="utf-8", newline="") as handle:
-                        handle.write(text)
-                        handle.flush()
-                        os.fsync(handle.fileno())
-                except OSError as exc:
-                    # The staging folder is an implementation detail; name the output.
-                    raise WriteError(
-                        f"cannot write {out / name}: {exc.strerror or exc}"
-                    ) from exc
-            (staging / RECORD).write_text(record_text(files), encoding="utf-8")
-            if out.exists():
-                os.chmod(staging, out.stat().st_mode & 0o7777)
+            os.unlink(path)
+        # A folder where a file goes, and folders no file needs any more.
+        for folder in sorted(folders, key=lambda f: f.count("/"), reverse=True):
+            path = os.path.join(root, folder)
+            if folder in self.files:
+                shutil.rmtree(path)
+                continue
+            with contextlib.suppress(OSError):
+                # A folder that still contains files stays.
+                os.rmdir(path)
+        self._fill(spare, reused)
+        return reused
+
+    def _swap(self, staging: Path) -> None:
+        out = self.out
+        if out.exists():
+            os.chmod(staging, out.stat().st_mode & 0o7777)
+        else:
+            os.chmod(staging, 0o755)
+            out.mkdir()
+        if not _exchange(staging, out):
+            # Fallback without an atomic swap: a short window without `out`.
+            old = staging.with_name(staging.name + "-old")
+            os.rename(out, old)
+            os.rename(staging, out)
+            os.rename(old, staging)
+
+    def _recorded(self, spare: Path, reused: Mapping[str, FileState]) -> Written:
+        """Record both trees after the swap: `out` is the new one, `spare` the old."""
+        out_root, spare_root = str(self.out), str(spare)
+        new: dict[str, tuple[str, FileState]] = {}
+        states: dict[str, FileState] = {}
+        for name in (*self.files, RECORD):
+            if name in reused:
+                state = reused[name]
             else:
-                os.chmod(staging, 0o755)
-                out.mkdir()
-            if not _exchange(staging, out):
-                # Fallback without an atomic swap: a short window without `out`.
-                old = staging.with_name(staging.name + "-old")
-                os.rename(out, old)
-                os.rename(staging, out)
-                staging = old
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        removed = tuple(sorted(previous - set(files)))
-        return WriteResult(tuple(sorted(files)), removed, unchanged=False)
+                state = _state(os.lstat(os.path.join(out_root, name)))
+            states[name] = state
+            token = self.tokens.get(name)
+            if token is not None:
+                new[name] = (token, state)
+        old: dict[str, tuple[str, FileState]] = {}
+        for name, token in self.out_tokens.items():
+            known = self.same.get(name) if name not in self.linked else None
+            if known is None:
+                try:
+                    known = _state(os.lstat(os.path.join(spare_root, name)))
+                except OSError:
+                    continue
+            old[name] = (token, known)
+        return Written(out=new, spare=old, states=states)
