@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 import obscompile.cache
+import obscompile.parallel
 import obscompile.pipeline
 import obscompile.render.prometheus
 import obscompile.texts
@@ -454,3 +455,40 @@ def test_unchanged_manifests_are_not_hashed(
     clean_code, clean_messages, clean = clean_build(warm)
     assert (code, messages) == (clean_code, clean_messages)
     assert snapshot(warm / "out") == clean
+
+
+def test_workers_equal_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Services rendered in worker processes give the bytes of a one-process build."""
+    monkeypatch.chdir(tmp_path)
+    workload.write_project(tmp_path, 4, PANELS)
+    (tmp_path / "obscompile.yaml").write_text(CONFIG, encoding="utf-8")
+    monkeypatch.setattr(obscompile.parallel, "MIN_SERVICES", 2)
+    fetched: list[int] = []
+    prefetch = obscompile.parallel.prefetch
+
+    def counting_prefetch(*arguments, **options):  # type: ignore[no-untyped-def]
+        found = prefetch(*arguments, **options)
+        fetched.append(len({position for _, position in found}))
+        return found
+
+    monkeypatch.setattr(obscompile.pipeline, "prefetch", counting_prefetch)
+    code, messages = run_build("--no-cache", "--jobs", "1")
+    assert code == 0, messages
+    serial = snapshot(tmp_path / "out")
+    shutil.rmtree(tmp_path / "out")
+    for arguments in (("--no-cache", "--jobs", "2"), ("--jobs", "2")):
+        parallel_code, parallel_messages = run_build(*arguments)
+        assert (parallel_code, parallel_messages) == (code, messages)
+        assert snapshot(tmp_path / "out") == serial
+        shutil.rmtree(tmp_path / "out")
+    assert fetched == [0, 4, 4]
+    # With the cache, two changed services go to the workers and the rest is reused.
+    replace_in(manifest(tmp_path, 1), "<300ms Green, 300-", "<250ms Green, 250-")
+    replace_in(manifest(tmp_path, 2), "<300ms Green, 300-", "<250ms Green, 250-")
+    code, messages = run_build("--jobs", "2")
+    assert fetched[-1] == 2
+    clean_code, clean_messages, clean = clean_build(tmp_path)
+    assert (code, messages) == (clean_code, clean_messages)
+    assert snapshot(tmp_path / "out") == clean

@@ -319,6 +319,11 @@ def test_ledger_skips_vouched_files(tmp_path: Path) -> None:
     out, spare = tmp_path / "out", tmp_path / "cache" / "spare"
     first = _tree_of(20, "v1")
     result = write_tree(out, first, _next_ledger(_tokens_of(first), None, spare))
+    # A first write links its tree into the spare folder too.
+    assert (spare / "d3" / "f03.json").read_text() == "v1 3\n"
+    assert (spare / "d3" / "f03.json").stat().st_ino == (
+        out / "d3/f03.json"
+    ).stat().st_ino
     second = _tree_of(20, "v2", changed=frozenset({3}))
     result = write_tree(
         out,

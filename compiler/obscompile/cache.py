@@ -495,6 +495,15 @@ class BuildCache:
         entry.dirty = True
         return value
 
+    def stored(self, stage: str, service: Service, extra: str = "") -> bool:
+        """Tell whether `memo` would return a stored result of `stage` for `service`."""
+        owner = self._owners.get(id(service))
+        if owner is None:
+            return False
+        entry, index = owner
+        found = entry.stages.get(f"{stage}#{index}")
+        return found is not None and found[0] == extra
+
     def token(self, stage: str, service: Service, extra: str = "") -> str | None:
         """Return a digest of the inputs of `stage` for `service`, or None.
 

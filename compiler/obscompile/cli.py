@@ -31,6 +31,7 @@ from obscompile.diagnostics import (
     error,
 )
 from obscompile.model.location import Location
+from obscompile.parallel import default_jobs
 from obscompile.pipeline import BuildResult, Project, build
 from obscompile.report import FORMATTERS, format_text
 from obscompile.write.atomic import (
@@ -214,6 +215,14 @@ def main() -> None:
     help="Rebuild every service and leave PROJECT/.obscompile-cache untouched.",
 )
 @click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Render services in up to this many processes "
+    "[default: the number of processors].",
+)
+@click.option(
     "--target",
     "targets",
     type=TargetType(),
@@ -248,6 +257,7 @@ def build_command(
     out: Path | None,
     check_only: bool,
     no_cache: bool,
+    jobs: int | None,
     targets: tuple[tuple[str, str], ...],
     scrape_interval: str | None,
     evaluation_interval: str | None,
@@ -280,7 +290,13 @@ def build_command(
         return
     progress = ProgressDisplay()
     try:
-        result = build(project, cache, progress, local if local_run else None)
+        result = build(
+            project,
+            cache,
+            progress,
+            local if local_run else None,
+            jobs=jobs or default_jobs(),
+        )
     except UnknownScrapeJobError as exc:
         raise click.BadParameter(str(exc), param_hint="'--target'") from None
     finally:

@@ -28,6 +28,7 @@ from obscompile.diagnostics import Diagnostic, error, has_errors, sorted_diagnos
 from obscompile.load.config import load_config
 from obscompile.load.project import load_project
 from obscompile.model.service import Service
+from obscompile.parallel import FACTS, RULE_DIAGNOSTICS, Prefetched, prefetch
 from obscompile.render.environment import make_environment
 from obscompile.render.grafana import (
     panel_thresholds,
@@ -274,12 +275,15 @@ def render_artifacts(
     config: Config | None = None,
     cache: BuildCache | None = None,
     progress: Progress | None = None,
+    prefetched: Prefetched | None = None,
 ) -> FileMap:
     """Render every artifact of every service, keyed by its path inside `out/`.
 
     With a cache, the texts of reused files are read when first looked up, and the
     result's `tokens` give the provenance of every file rendered per service.
+    `prefetched` holds per-service files that worker processes rendered already.
     """
+    prefetched = prefetched or {}
     config = config or Config()
     compiled = None if cache is None else cache.compiled_templates()
     env = make_environment(project.templates_dir, compiled)
@@ -303,6 +307,8 @@ def render_artifacts(
             earlier = own[id(service)].copy()
             context = EmitContext(project, config, (service,), env, earlier, names)
             render = functools.partial(emitter.function, context)
+            if (emitter.stage, done - 1) in prefetched:
+                render = functools.partial(dict, prefetched[(emitter.stage, done - 1)])
             token = None
             if cache is None:
                 produced = render()
@@ -322,6 +328,7 @@ def build(
     cache: BuildCache | None = None,
     progress: Progress | None = None,
     local: LocalOverrides | None = None,
+    jobs: int = 1,
 ) -> BuildResult:
     """Load, check and render a project; render nothing if any error was found.
 
@@ -331,7 +338,8 @@ def build(
     `local` rewrites the loaded services and configuration for a local run before
     the checks. It is skipped when loading failed, because nothing is rendered then.
     Raises UnknownScrapeJobError when `local` names a scrape job that no service
-    declares.
+    declares. With `jobs` over 1, the per-service stages of many services run in
+    that many worker processes (see `obscompile.parallel`).
     """
     started = time.perf_counter()
     config, config_diagnostics, config_sources = load_config(project.root)
@@ -353,13 +361,21 @@ def build(
     diagnostics.extend(threshold_diagnostics(services, cache))
     files: Mapping[str, str] = {}
     if not has_errors(diagnostics):
-        files = render_artifacts(project, services, config, cache, progress)
+        prefetched = prefetch(project, services, config, cache, jobs, progress)
+        files = render_artifacts(project, services, config, cache, progress, prefetched)
         if progress is not None:
             progress("checking artifacts", 0, 0)
+        position = {id(service): index for index, service in enumerate(services)}
+
+        def computed(stage: str, service: Service, compute: Callable[[], T]) -> T:
+            key = (stage, position.get(id(service), -1))
+            if key in prefetched:
+                compute = functools.partial(prefetched.__getitem__, key)
+            return per_service(cache, stage, service, compute)
 
         def facts_of(service: Service, own: Mapping[str, str]) -> ArtifactFacts:
             compute = functools.partial(artifact_facts, service, own)
-            return per_service(cache, "artifact-facts", service, compute)
+            return computed(FACTS, service, compute)
 
         def scraped_of(text: str) -> frozenset[str]:
             if cache is None:
@@ -373,9 +389,7 @@ def build(
         if "prometheus" in config.targets:
             for service in services:
                 compute = functools.partial(service_rule_diagnostics, service, config)
-                diagnostics.extend(
-                    per_service(cache, "rule-diagnostics", service, compute)
-                )
+                diagnostics.extend(computed(RULE_DIAGNOSTICS, service, compute))
         if has_errors(diagnostics):
             files = {}
     return BuildResult(

@@ -357,9 +357,11 @@ class _Writer:
                 shutil.rmtree(staging, ignore_errors=True)
             recorded = None
         else:
+            existed = out.exists()
             reused = self._refresh(spare)
             self._swap(spare)
-            recorded = self._recorded(spare, reused)
+            # A first write leaves an empty spare folder, which gets the new tree.
+            recorded = self._recorded(spare, reused) if existed else self._mirror(spare)
         removed = tuple(sorted(self.previous - set(files)))
         return WriteResult(tuple(sorted(files)), removed, False, recorded)
 
@@ -480,6 +482,32 @@ class _Writer:
             os.rename(out, old)
             os.rename(staging, out)
             os.rename(old, staging)
+
+    def _mirror(self, spare: Path) -> Written:
+        """Link the new tree into the spare folder, which the swap left empty.
+
+        The next write then finds every unchanged file in the spare folder already.
+        Linking gives each file a new ctime, so both trees are recorded after it.
+        """
+        out_root, spare_root = str(self.out), str(spare)
+        created_folders: set[str] = set()
+        for name in self.files:
+            target = os.path.join(spare_root, name)
+            folder = os.path.dirname(target)
+            if folder not in created_folders:
+                os.makedirs(folder, exist_ok=True)
+                created_folders.add(folder)
+            _link(os.path.join(out_root, name), target)
+        states = {
+            name: _state(os.lstat(os.path.join(out_root, name)))
+            for name in (*self.files, RECORD)
+        }
+        recorded = {
+            name: (token, states[name])
+            for name, token in self.tokens.items()
+            if name in states
+        }
+        return Written(out=recorded, spare=dict(recorded), states=states)
 
     def _recorded(self, spare: Path, reused: Mapping[str, FileState]) -> Written:
         """Record both trees after the swap: `out` is the new one, `spare` the old."""
