@@ -144,3 +144,19 @@ def test_run_quick_writes_results(tmp_path: Path) -> None:
     for path in (work / "n3" / "out" / "grafana" / "dashboards").glob("*.json"):
         assert len(dashboard_panels(json.loads(path.read_text()))) == PANELS
     assert "real services, cold build" in completed.stdout
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="Linux only")
+def test_memory_sampler_reports_peak(tmp_path: Path) -> None:
+    workload.write_project(tmp_path, SERVICES, PANELS)
+    script = REPO / "bench" / "memory.py"
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), "--no-cache"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("peak PSS of the build and its workers: ")
+    assert "exit code 0" in result.stdout
+    assert (tmp_path / "out" / "prometheus" / "prometheus.yml").is_file()
