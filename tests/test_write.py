@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -423,3 +424,23 @@ def test_killed_refresh_leaves_old_tree(tmp_path: Path) -> None:
         **{name: text.encode() for name, text in new.items()},
         RECORD: (out / RECORD).read_bytes(),
     }
+
+
+def test_spare_on_another_device_is_unused(tmp_path: Path) -> None:
+    """A spare folder that a swap cannot reach leaves the write to a temporary one."""
+    shared = Path("/dev/shm")
+    if not shared.is_dir() or os.stat(shared).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs a second file system at /dev/shm")
+    spare = Path(tempfile.mkdtemp(dir=shared)) / "spare"
+    try:
+        out = tmp_path / "out"
+        files = _tree_of(4, "v1")
+        first = write_tree(out, files, _next_ledger({}, None, spare))
+        changed = _tree_of(4, "v2", frozenset({1}))
+        second = write_tree(out, changed, _next_ledger({}, first, spare))
+        assert (out / "d1" / "f01.json").read_text() == "v2 1\n"
+        assert first.recorded is None
+        assert second.recorded is None
+        assert not spare.exists()
+    finally:
+        shutil.rmtree(spare.parent, ignore_errors=True)

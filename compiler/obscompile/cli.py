@@ -390,7 +390,7 @@ def _save_cache(
 @format_option
 def check_command(project_dir: Path, services: Path | None, output_format: str) -> None:
     """Run every check on the manifests and write nothing."""
-    result = build(_project(project_dir, services, None))
+    result = build(_project(project_dir, services, None), jobs=default_jobs())
     _print_diagnostics(result, output_format)
     if output_format == "text":
         click.echo(_summary(result), err=True)
