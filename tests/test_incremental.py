@@ -492,3 +492,68 @@ def test_workers_equal_one_process(
     clean_code, clean_messages, clean = clean_build(tmp_path)
     assert (code, messages) == (clean_code, clean_messages)
     assert snapshot(tmp_path / "out") == clean
+
+
+def test_each_output_folder_has_its_own_spare(warm: Path) -> None:
+    (warm / "out" / "NOTES.md").write_text("mine\n")
+    code, messages = run_build("--out", str(warm / "other"))
+    assert code == 0, messages
+    _edit(warm)
+    for arguments in ((), ("--out", str(warm / "other"))):
+        code, messages = run_build(*arguments)
+        assert code == 0, messages
+    spares = list((warm / CACHE_DIR / obscompile.cache.SPARE).iterdir())
+    assert len(spares) == 2
+    assert (warm / "out" / "NOTES.md").read_text() == "mine\n"
+    assert not (warm / "other" / "NOTES.md").exists()
+    clean_code, clean_messages, clean = clean_build(warm)
+    assert clean_code == 0
+    other = snapshot(warm / "other")
+    assert snapshot(warm / "out") == {**clean, "NOTES.md": b"mine\n"}
+    assert other == clean
+
+
+def test_damaged_compiled_templates_are_compiled_again(warm: Path) -> None:
+    compiled = list((warm / CACHE_DIR / "templates").rglob("*.cache"))
+    assert compiled
+    for path in compiled:
+        # Jinja's header survives, the code after it does not.
+        path.write_bytes(path.read_bytes()[:30])
+    _edit(warm)
+    code, messages = run_build()
+    clean_code, clean_messages, clean = clean_build(warm)
+    assert (code, messages) == (clean_code, clean_messages)
+    assert snapshot(warm / "out") == clean
+
+
+@pytest.mark.parametrize("workers", [False, True], ids=["one-process", "workers"])
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("{% if tenants %}\n", 1, "Unexpected end of template"),
+        ("groups: []\n{{ nosuch.x }}\n", 2, "'nosuch' is undefined"),
+    ],
+    ids=["syntax", "undefined"],
+)
+def test_template_errors_are_located(
+    warm: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: bool,
+    text: str,
+    line: int,
+    message: str,
+) -> None:
+    if workers:
+        monkeypatch.setattr(obscompile.parallel, "MIN_SERVICES", 2)
+    before = snapshot(warm / "out")
+    template = warm / "templates" / "mimir" / "namespace.yaml.j2"
+    template.parent.mkdir(parents=True)
+    template.write_text(text)
+    code, messages = run_build("--jobs", "2")
+    assert code == 1
+    expected = f"templates/mimir/namespace.yaml.j2:{line}:1: error: template failed"
+    assert expected in messages
+    assert message in messages
+    assert "[template/render]" in messages
+    assert "Traceback" not in messages
+    assert snapshot(warm / "out") == before

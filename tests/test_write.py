@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -444,3 +445,67 @@ def test_spare_on_another_device_is_unused(tmp_path: Path) -> None:
         assert not spare.exists()
     finally:
         shutil.rmtree(spare.parent, ignore_errors=True)
+
+
+def test_spare_symlink_is_not_reused(tmp_path: Path) -> None:
+    out, spare = tmp_path / "out", tmp_path / "cache" / "spare"
+    files = _tree_of(4, "v1")
+    result = write_tree(out, files, _next_ledger({}, None, spare))
+    outside = tmp_path / "outside.json"
+    outside.write_text(files["d2/f02.json"])
+    (spare / "d2" / "f02.json").unlink()
+    (spare / "d2" / "f02.json").symlink_to(outside)
+    write_tree(out, _tree_of(4, "v2", frozenset({1})), _next_ledger({}, result, spare))
+    assert not (out / "d2" / "f02.json").is_symlink()
+    assert (out / "d2" / "f02.json").read_text() == "v1 2\n"
+
+
+def test_missing_record_with_same_bytes_recovers(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_tree(out, {"a.json": "1\n", "b.json": "2\n"})
+    (out / RECORD).unlink()
+    write_tree(out, {"a.json": "1\n", "b.json": "2\n", "c.json": "3\n"})
+    assert read_record(out) == ["a.json", "b.json", "c.json"]
+    (out / RECORD).write_text('{"junk')
+    with pytest.raises(WriteError, match=f"{RECORD} is missing or invalid"):
+        write_tree(out, {"a.json": "1\n", "b.json": "4\n"})
+    assert (out / "b.json").read_text() == "2\n"
+
+
+def test_linked_output_folder_is_written_through(tmp_path: Path) -> None:
+    real = tmp_path / "real-out"
+    write_tree(real, {"a.json": "1\n"})
+    out = tmp_path / "out"
+    out.symlink_to(real)
+    write_tree(out, {"a.json": "2\n"}, Ledger(tokens={}, spare=tmp_path / "spare"))
+    assert out.is_symlink()
+    assert (real / "a.json").read_text() == "2\n"
+
+
+def test_output_inside_spare_is_rejected(tmp_path: Path) -> None:
+    spare = tmp_path / "cache" / "spare" / "x"
+    for out in (tmp_path, tmp_path / "cache", spare / "out"):
+        with pytest.raises(WriteError, match="may not contain each other"):
+            write_tree(out, {"a.json": "1\n"}, Ledger(tokens={}, spare=spare))
+
+
+@pytest.mark.parametrize("spare", [False, True], ids=["staging", "spare"])
+def test_user_folders_and_modes_stay(tmp_path: Path, spare: bool) -> None:
+    out = tmp_path / "out"
+
+    def ledger() -> Ledger | None:
+        return Ledger(tokens={}, spare=tmp_path / "spare") if spare else None
+
+    write_tree(out, {"a/x.json": "1\n", "b/y.json": "2\n"}, ledger())
+    (out / "empty").mkdir()
+    (out / "private").mkdir(mode=0o700)
+    (out / "private" / "key").write_text("secret\n")
+    os.chmod(out / "a", 0o750)
+    for text in ("3\n", "4\n"):
+        write_tree(out, {"a/x.json": text}, ledger())
+    assert (out / "empty").is_dir()
+    assert stat.S_IMODE((out / "private").stat().st_mode) == 0o700
+    assert stat.S_IMODE((out / "a").stat().st_mode) == 0o750
+    assert (out / "private" / "key").read_text() == "secret\n"
+    # A folder that only held files obscompile no longer writes goes with them.
+    assert not (out / "b").exists()

@@ -58,8 +58,9 @@ if TYPE_CHECKING:
 CACHE_DIR = ".obscompile-cache"
 INDEX = "index.pickle"
 ENTRIES = "entries"
-# The tree the output folder had before the last write; see obscompile.write.atomic.
-SPARE = "spare-out"
+# The tree each output folder had before its last write, in a folder named by a
+# digest of the output folder's path; see obscompile.write.atomic.
+SPARE = "spare"
 # Jinja's compiled templates, in a folder per compiler (see `compiled_templates`).
 TEMPLATE_CODE = "templates"
 # Stages whose results are files; their texts are stored beside the entry.
@@ -541,10 +542,15 @@ class BuildCache:
         out = str(self.project.out_dir.absolute())
         if not isinstance(recorded, dict) or recorded.get("out") != out:
             recorded = {}
+        # Builds into different output folders each get their own spare folder,
+        # because the lock of a write covers only its output folder's parent.
+        spare = (
+            self.folder / SPARE / hashlib.sha256(out.encode("utf-8")).hexdigest()[:16]
+        )
         return Ledger(
             tokens=tokens,
             out=recorded.get("files", {}),
-            spare=self.folder / SPARE,
+            spare=spare,
             spare_files=recorded.get("spare", {}),
         )
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -26,7 +28,8 @@ from obscompile.config import Config
 from obscompile.derive.units import UnitError, panel_unit
 from obscompile.diagnostics import Diagnostic, error, has_errors, sorted_diagnostics
 from obscompile.load.config import load_config
-from obscompile.load.project import load_project
+from obscompile.load.project import display_name, load_project
+from obscompile.model.location import Location
 from obscompile.model.service import Service
 from obscompile.parallel import FACTS, RULE_DIAGNOSTICS, Prefetched, prefetch
 from obscompile.render.environment import make_environment
@@ -281,7 +284,7 @@ def render_artifacts(
 
     With a cache, the texts of reused files are read when first looked up, and the
     result's `tokens` give the provenance of every file rendered per service.
-    `prefetched` holds per-service files that worker processes rendered already.
+    `prefetched` contains per-service files that worker processes rendered already.
     """
     prefetched = prefetched or {}
     config = config or Config()
@@ -323,6 +326,34 @@ def render_artifacts(
     return files.sorted()
 
 
+_TEMPLATE_FRAME = re.compile(r'File "(?P<file>[^"]+\.j2)", line (?P<line>\d+)')
+
+
+def template_error(exc: jinja2.TemplateError) -> Diagnostic:
+    """Return the error for a template that failed to compile or render, at its line.
+
+    A syntax error names its file and line. For an error while rendering, the line is
+    in the traceback, which Jinja rewrites to point into the template, or, from a
+    worker process, in the text of the remote traceback.
+    """
+    file, line = None, 1
+    if isinstance(exc, jinja2.TemplateSyntaxError) and exc.filename:
+        file, line = exc.filename, exc.lineno
+    else:
+        text = str(exc.__cause__) if exc.__cause__ is not None else ""
+        text += "".join(traceback.format_tb(exc.__traceback__))
+        found = list(_TEMPLATE_FRAME.finditer(text))
+        if found:
+            file, line = found[-1]["file"], int(found[-1]["line"])
+    where = display_name(Path(file)) if file else "<templates>"
+    message = getattr(exc, "message", None) or str(exc)
+    return error(
+        Location(where, line, 1),
+        f"template failed to render: {message}",
+        "template/render",
+    )
+
+
 def build(
     project: Project,
     cache: BuildCache | None = None,
@@ -361,8 +392,20 @@ def build(
     diagnostics.extend(threshold_diagnostics(services, cache))
     files: Mapping[str, str] = {}
     if not has_errors(diagnostics):
-        prefetched = prefetch(project, services, config, cache, jobs, progress)
-        files = render_artifacts(project, services, config, cache, progress, prefetched)
+        try:
+            prefetched = prefetch(project, services, config, cache, jobs, progress)
+            files = render_artifacts(
+                project, services, config, cache, progress, prefetched
+            )
+        except jinja2.TemplateError as exc:
+            diagnostics.append(template_error(exc))
+            return BuildResult(
+                services=services,
+                files={},
+                diagnostics=tuple(sorted_diagnostics(diagnostics)),
+                sources={**config_sources, **loaded.sources},
+                seconds=time.perf_counter() - started,
+            )
         if progress is not None:
             progress("checking artifacts", 0, 0)
         position = {id(service): index for index, service in enumerate(services)}

@@ -127,6 +127,16 @@ def _yaml_text(value: Any, indent: int = 0, block: bool = False) -> str:
     return text
 
 
+class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
+    """Jinja's bytecode cache, where a damaged file means the template is compiled again."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # a truncated or foreign file: EOFError, UnpicklingError, ...
+            bucket.reset()
+
+
 def make_environment(
     project_templates: Path | None = None, compiled: Path | None = None
 ) -> jinja2.Environment:
@@ -148,9 +158,7 @@ def make_environment(
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        bytecode_cache=(
-            None if compiled is None else jinja2.FileSystemBytecodeCache(str(compiled))
-        ),
+        bytecode_cache=None if compiled is None else _CompiledTemplates(str(compiled)),
     )
     env.filters["tojson"] = _tojson
     env.filters["toyaml"] = _toyaml

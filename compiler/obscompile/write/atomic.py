@@ -238,7 +238,10 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def _tree(root: Path) -> tuple[list[str], list[str]]:
-    """Return the files and symlinks below `root`, sorted, and its real folders."""
+    """Return the files and symlinks below `root`, sorted, and its real folders.
+
+    Every folder comes after the folder that contains it.
+    """
     found: list[str] = []
     folders_found: list[str] = []
     pending = [(str(root), "")]
@@ -254,6 +257,14 @@ def _tree(root: Path) -> tuple[list[str], list[str]]:
                     found.append(relative)
     found.sort()
     return found, folders_found
+
+
+def _folder_modes(root: Path, folders: list[str]) -> dict[str, int]:
+    modes = {}
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            modes[folder] = stat.S_IMODE(os.lstat(root / folder).st_mode)
+    return modes
 
 
 def _link(source: str, target: str) -> bool:
@@ -282,6 +293,13 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _is_regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _same_device(spare: Path, out: Path) -> bool:
     try:
         spare.parent.mkdir(parents=True, exist_ok=True)
@@ -302,6 +320,16 @@ def write_tree(
     for name in files:
         _safe_relative(name)
     out = out.absolute()
+    if out.is_symlink():
+        # The swap would replace the link itself, so the folder it names is written.
+        out = out.resolve()
+    if ledger is not None and ledger.spare is not None:
+        spare = ledger.spare.absolute()
+        if out == spare or out in spare.parents or spare in out.parents:
+            raise WriteError(
+                f"the output folder {out} and the cache's spare folder {spare} may not "
+                "contain each other; choose an output folder outside the cache"
+            )
     with build_lock(out):
         return _Writer(out, files, ledger).write()
 
@@ -346,6 +374,16 @@ class _Writer:
             and relative not in files
             and relative != RECORD
         ]
+        # The folders of the current tree, with their modes. Those that no file of the
+        # last write was in belong to the user and stay, even when empty.
+        self.folder_modes = _folder_modes(out, folders)
+        written_in: set[str] = set()
+        for name in self.previous:
+            folder = name.rpartition("/")[0]
+            while folder and folder not in written_in:
+                written_in.add(folder)
+                folder = folder.rpartition("/")[0]
+        self.foreign_folders = [f for f in folders if f not in written_in]
         if spare is None:
             staging = Path(
                 tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{out.name}-", dir=out.parent)
@@ -372,10 +410,13 @@ class _Writer:
         its real folders.
         """
         out, files, previous = self.out, self.files, self.previous
+        # A file that already has the new bytes loses nothing when it is replaced,
+        # which lets a build recover from a missing or damaged record.
         foreign = [
             name
             for name in sorted(files)
-            if name not in previous and (name in present or name in folders)
+            if name not in previous
+            and (name in folders or (name in present and name not in self.same))
         ]
         needed: set[str] = set()
         for name in files:
@@ -400,15 +441,22 @@ class _Writer:
         if filled:
             raise _in_the_way(out, "has folders where obscompile writes files", filled)
         if foreign:
-            raise _in_the_way(
-                out,
-                "already has files that obscompile did not write and would replace",
-                foreign,
+            problem = (
+                "already has files that obscompile did not write and would replace"
             )
+            if not previous and os.path.lexists(out / RECORD):
+                problem += f" (its {RECORD} is missing or invalid)"
+            elif not previous:
+                problem += (
+                    f" (its {RECORD}, the list of what obscompile wrote, is missing)"
+                )
+            raise _in_the_way(out, problem, foreign)
 
     def _fill(self, staging: Path, reused: Mapping[str, FileState]) -> None:
         """Add every file the staging folder lacks: links where possible, else writes."""
         out, files = self.out, self.files
+        for folder in self.foreign_folders:
+            os.makedirs(staging / folder, exist_ok=True)
         for relative in self.foreign_files:
             _link_or_copy(out / relative, staging / relative)
         root, staged = str(out), str(staging)
@@ -436,6 +484,10 @@ class _Writer:
                     f"cannot write {out / name}: {exc.strerror or exc}"
                 ) from exc
         (staging / RECORD).write_text(record_text(files), encoding="utf-8")
+        for folder, mode in self.folder_modes.items():
+            with contextlib.suppress(OSError):
+                # The folder is gone from the new tree when none of its files stays.
+                os.chmod(os.path.join(staged, folder), mode)
 
     def _refresh(self, spare: Path) -> dict[str, FileState]:
         """Bring the spare folder's tree up to the new one; return the files it reuses."""
@@ -449,7 +501,7 @@ class _Writer:
         reused: dict[str, FileState] = {}
         for relative in present:
             path = os.path.join(root, relative)
-            if relative in self.files and relative not in self.foreign_files:
+            if relative in self.files and _is_regular(path):
                 state = _known(path, self.tokens.get(relative), recorded.get(relative))
                 if state is None:
                     state = _same_bytes(path, self.files[relative])
