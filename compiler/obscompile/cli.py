@@ -31,7 +31,7 @@ from obscompile.diagnostics import (
     error,
 )
 from obscompile.model.location import Location
-from obscompile.parallel import default_jobs
+from obscompile.parallel import MIN_SERVICES, default_jobs
 from obscompile.pipeline import BuildResult, Project, build
 from obscompile.report import FORMATTERS, format_text
 from obscompile.write.atomic import (
@@ -219,7 +219,8 @@ def main() -> None:
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="Render services in up to this many processes "
+    help="Render services in up to this many processes, once "
+    f"{MIN_SERVICES} or more services need rendering "
     "[default: the number of processors].",
 )
 @click.option(
