@@ -18,18 +18,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
-from ruamel.yaml import YAML
 
 from obscompile import promql
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.model.location import Location
 from obscompile.model.service import Service
+from obscompile.render.yaml_read import load_shared
 
 _VIEW_PANEL = re.compile(r"/d/(?P<uid>[A-Za-z0-9_-]+)\?viewPanel=(?P<id>\d+)$")
 
 
 def _yaml(text: str) -> Any:
-    return YAML(typ="safe").load(text)
+    return load_shared(text)
 
 
 DASHBOARDS_DIR = "grafana/dashboards/"

@@ -15,18 +15,24 @@ by repeating the engine's operations in the same order on IEEE doubles:
   bit; synthesized inputs give each group at most two series, whose sum does not depend
   on the order.
 
-Unsupported syntax raises `UnsupportedExpression`, so a generator can report which rule
-it could not test instead of guessing a value.
+Unsupported syntax raises `UnsupportedExpression` when the expression is evaluated, so
+a generator can report which rule it could not test instead of guessing a value.
+
+A test generator evaluates the same few expressions at every step of thousands of
+short runs, so each expression is compiled once into nested Python functions
+(`compile_expr`), which read the parsed syntax tree's attributes only while compiling.
+Inside the compiled functions a vector is a list of `(labels, value)` pairs, and
+`Evaluator.vector` turns it into Samples.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable
 
-import attrs
 import promql_parser as pp
 
 from obscompile import promql
@@ -42,17 +48,44 @@ class UnsupportedExpression(ValueError):
     """The expression uses PromQL that this evaluator does not implement."""
 
 
-@attrs.frozen
 class Sample:
-    labels: Labels
-    value: float
+    """One sample of an instant vector: its labels, sorted by name, and its value."""
+
+    __slots__ = ("labels", "value")
+
+    def __init__(self, labels: Labels, value: float) -> None:
+        self.labels = labels
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Sample(labels={self.labels!r}, value={self.value!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sample):
+            return NotImplemented
+        return self.labels == other.labels and self.value == other.value
+
+    def __hash__(self) -> int:
+        return hash((self.labels, self.value))
 
     def without_name(self) -> Sample:
-        return Sample(tuple(p for p in self.labels if p[0] != "__name__"), self.value)
+        return Sample(drop_name(self.labels), self.value)
+
+
+def drop_name(labels: Labels) -> Labels:
+    """Return `labels` without `__name__`."""
+    for name, _ in labels:
+        if name == "__name__":
+            return tuple(p for p in labels if p[0] != "__name__")
+    return labels
 
 
 def make_labels(mapping: dict[str, str]) -> Labels:
     return tuple(sorted(mapping.items()))
+
+
+# A compiled label matcher: the label name and a test of the label's value.
+_LabelTest = tuple[str, Callable[[str], bool]]
 
 
 class Storage:
@@ -62,28 +95,45 @@ class Storage:
         self.points: dict[Labels, list[tuple[int, float | None]]] = {}
         self.times: dict[Labels, list[int]] = {}
         self._by_name: dict[str, list[Labels]] = {}
+        # Selections by (metric name, matchers): the number of series of that name
+        # when the selection was made, and the selected series, sorted.
+        self._selected: dict[tuple, tuple[int, list[Labels]]] = {}
 
     def add(self, labels: Labels, timestamp: int, value: float | None) -> None:
         """Append a point; points of a series must come in increasing time order."""
-        if labels not in self.points:
-            self.points[labels] = []
+        points = self.points.get(labels)
+        if points is None:
+            points = self.points[labels] = []
             self.times[labels] = []
             name = dict(labels).get("__name__", "")
             self._by_name.setdefault(name, []).append(labels)
-        self.points[labels].append((timestamp, value))
+        points.append((timestamp, value))
         self.times[labels].append(timestamp)
 
     def matching(self, selector: pp.VectorSelector) -> list[Labels]:
-        if selector.name:
-            candidates = self._by_name.get(selector.name, [])
-        else:
-            candidates = list(self.points)
+        return self._filter(selector.name, _label_tests(selector))
+
+    def select(self, name: str | None, tests: tuple[_LabelTest, ...]) -> list[Labels]:
+        """Return the series, sorted, of metric `name` (any when empty) that pass `tests`.
+
+        The result is kept until a series of that name is added, so `tests` should
+        be the same object at every call, as in a compiled expression.
+        """
+        count = len(self._by_name.get(name, ())) if name else len(self.points)
+        key = (name, tests)
+        known = self._selected.get(key)
+        if known is not None and known[0] == count:
+            return known[1]
+        found = self._filter(name, tests)
+        self._selected[key] = (count, found)
+        return found
+
+    def _filter(self, name: str | None, tests: tuple[_LabelTest, ...]) -> list[Labels]:
+        candidates = self._by_name.get(name, []) if name else list(self.points)
         found = []
         for labels in sorted(candidates):
             mapping = dict(labels)
-            if all(
-                _matches(m, mapping.get(m.name, "")) for m in selector.matchers.matchers
-            ):
+            if all(test(mapping.get(label, "")) for label, test in tests):
                 found.append(labels)
         return found
 
@@ -96,15 +146,39 @@ class Storage:
             bisect.bisect_left(times, start) : bisect.bisect_right(times, end)
         ]
 
+    def latest(self, labels: Labels, start: int, end: int) -> float | None:
+        """Return the value of the last point from `start` to `end`, or None."""
+        times = self.times[labels]
+        index = bisect.bisect_right(times, end) - 1
+        if index < 0 or times[index] < start:
+            return None
+        return self.points[labels][index][1]
 
-def _matches(matcher: pp.Matcher, value: str) -> bool:
-    op = matcher_op(matcher)
+
+def _label_test(op: str, expected: str) -> Callable[[str], bool]:
     if op == "=":
-        return value == matcher.value
+        return expected.__eq__
     if op == "!=":
-        return value != matcher.value
-    hit = re.fullmatch(matcher.value, value) is not None
-    return hit if op == "=~" else not hit
+        return expected.__ne__
+    try:
+        pattern = re.compile(expected)
+    except re.error:
+        # Raise the same error as `re.fullmatch` when the matcher is first used.
+        return functools.partial(_fails_to_compile, expected)
+    if op == "=~":
+        return lambda value: pattern.fullmatch(value) is not None
+    return lambda value: pattern.fullmatch(value) is None
+
+
+def _fails_to_compile(expected: str, value: str) -> bool:
+    return re.fullmatch(expected, value) is not None
+
+
+def _label_tests(selector: pp.VectorSelector) -> tuple[_LabelTest, ...]:
+    return tuple(
+        (m.name, _label_test(matcher_op(m), m.value))
+        for m in selector.matchers.matchers
+    )
 
 
 def expand_replacement(template: str, found: re.Match[str]) -> str:
@@ -131,6 +205,15 @@ def label_replace(
     samples: list[Sample], dst: str, replacement: str, src: str, regex: str
 ) -> list[Sample]:
     """Return the samples with `dst` set from `src` as PromQL's `label_replace` does."""
+    pairs = _label_replace(
+        [(s.labels, s.value) for s in samples], dst, replacement, src, regex
+    )
+    return [Sample(labels, value) for labels, value in pairs]
+
+
+def _label_replace(
+    pairs: list[tuple[Labels, float]], dst: str, replacement: str, src: str, regex: str
+) -> list[tuple[Labels, float]]:
     if not promql.is_label_name(dst):
         raise UnsupportedExpression(f"{dst!r} is not a valid label name")
     try:
@@ -140,45 +223,39 @@ def label_replace(
             f"the regular expression {regex!r} is not evaluated: {exc}"
         ) from None
     out = []
-    for sample in samples:
-        mapping = dict(sample.labels)
+    for labels, value in pairs:
+        mapping = dict(labels)
         found = pattern.match(mapping.get(src, ""))
         if found is None:
-            out.append(sample)
+            out.append((labels, value))
             continue
-        value = expand_replacement(replacement, found)
+        replaced = expand_replacement(replacement, found)
         mapping.pop(dst, None)
-        if value:
-            mapping[dst] = value
-        out.append(Sample(make_labels(mapping), sample.value))
-    if len({sample.labels for sample in out}) != len(out):
+        if replaced:
+            mapping[dst] = replaced
+        out.append((make_labels(mapping), value))
+    if len({labels for labels, _ in out}) != len(out):
         raise UnsupportedExpression(
             "label_replace() gives two series the same labels, which Prometheus rejects"
         )
     return out
 
 
-def _offset_ms(selector: pp.VectorSelector) -> int:
-    if selector.at is not None:
-        raise UnsupportedExpression("the @ modifier is not evaluated")
-    return int(selector.offset.total_seconds() * 1000) if selector.offset else 0
+def _divide(a: float, b: float) -> float:
+    if b != 0:
+        return a / b
+    if a == 0 or math.isnan(a):
+        return math.nan
+    return math.copysign(math.inf, a) * math.copysign(1, b)
 
 
-_ARITHMETIC = {
+_ARITHMETIC: dict[str, Callable[[float, float], float]] = {
     "+": lambda a, b: a + b,
     "-": lambda a, b: a - b,
     "*": lambda a, b: a * b,
-    "/": lambda a, b: (
-        a / b
-        if b != 0
-        else (
-            math.nan
-            if a == 0 or math.isnan(a)
-            else math.copysign(math.inf, a) * math.copysign(1, b)
-        )
-    ),
+    "/": _divide,
 }
-_COMPARISON = {
+_COMPARISON: dict[str, Callable[[float, float], bool]] = {
     "==": lambda a, b: a == b,
     "!=": lambda a, b: a != b,
     ">": lambda a, b: a > b,
@@ -187,7 +264,335 @@ _COMPARISON = {
     "<=": lambda a, b: a <= b,
 }
 
-Value = list[Sample] | float
+# Inside compiled expressions: a scalar, or an instant vector of (labels, value).
+Pairs = list[tuple[Labels, float]]
+Value = Pairs | float
+Compiled = Callable[[Storage, int], Value]
+
+
+def _raises(message: str) -> Compiled:
+    def fail(storage: Storage, t: int) -> Value:
+        raise UnsupportedExpression(message)
+
+    return fail
+
+
+def _vector_of(compiled: Compiled) -> Callable[[Storage, int], Pairs]:
+    def vector(storage: Storage, t: int) -> Pairs:
+        value = compiled(storage, t)
+        if isinstance(value, float):
+            raise UnsupportedExpression("a scalar result is not a vector")
+        return value
+
+    return vector
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_query(expr: str) -> Compiled:
+    """Return `expr` compiled; raise ValueError when it does not parse."""
+    return compile_expr(pp.parse(expr))
+
+
+def compile_expr(node: pp.Expr) -> Compiled:
+    """Return a function of (storage, time in ms) that evaluates `node`."""
+    if isinstance(node, pp.ParenExpr):
+        return compile_expr(node.expr)
+    if isinstance(node, pp.NumberLiteral):
+        number = float(node.val)
+        return lambda storage, t: number
+    if isinstance(node, pp.UnaryExpr):
+        return _compile_negation(compile_expr(node.expr))
+    if isinstance(node, pp.VectorSelector):
+        return _compile_instant(node)
+    if isinstance(node, pp.Call):
+        return _compile_call(node)
+    if isinstance(node, pp.AggregateExpr):
+        return _compile_aggregate(node)
+    if isinstance(node, pp.BinaryExpr):
+        return _compile_binary(node)
+    return _raises(f"{type(node).__name__} is not evaluated")
+
+
+def _compile_negation(inner: Compiled) -> Compiled:
+    def negate(storage: Storage, t: int) -> Value:
+        value = inner(storage, t)
+        if isinstance(value, float):
+            return -value
+        return [(drop_name(labels), -v) for labels, v in value]
+
+    return negate
+
+
+def _offset_ms(selector: pp.VectorSelector) -> int | None:
+    """Return the selector's offset, or None for the @ modifier, which is not evaluated."""
+    if selector.at is not None:
+        return None
+    return int(selector.offset.total_seconds() * 1000) if selector.offset else 0
+
+
+def _compile_instant(selector: pp.VectorSelector) -> Compiled:
+    offset = _offset_ms(selector)
+    if offset is None:
+        return _raises("the @ modifier is not evaluated")
+    name, tests = selector.name, _label_tests(selector)
+
+    def instant(storage: Storage, t: int) -> Value:
+        reference = t - offset
+        out = []
+        for labels in storage.select(name, tests):
+            value = storage.latest(labels, reference - LOOKBACK_MS, reference)
+            if value is not None:
+                out.append((labels, value))
+        return out
+
+    return instant
+
+
+_RANGE_FUNCTIONS = ("rate", "increase", "delta", "irate", "idelta")
+
+
+def _compile_call(node: pp.Call) -> Compiled:
+    name = node.func.name
+    if name in _RANGE_FUNCTIONS:
+        matrix = promql.strip_parens(node.args[0])
+        if not isinstance(matrix, pp.MatrixSelector):
+            return _raises(f"{name}() of a subquery is not evaluated")
+        return _compile_range_function(name, matrix)
+    if name == "histogram_quantile":
+        return _compile_quantile(compile_expr(node.args[0]), compile_expr(node.args[1]))
+    if name == "label_replace":
+        strings = promql.string_arguments(node)
+        if strings is None or len(strings) != 4:
+            return _raises("label_replace() needs four strings")
+        dst, replacement, src, regex = strings
+        inner = _vector_of(compile_expr(node.args[0]))
+
+        def replace(storage: Storage, t: int) -> Value:
+            return _label_replace(inner(storage, t), dst, replacement, src, regex)
+
+        return replace
+    return _raises(f"{name}() is not evaluated")
+
+
+def _compile_range_function(name: str, matrix: pp.MatrixSelector) -> Compiled:
+    selector = matrix.vector_selector
+    offset = _offset_ms(selector)
+    if offset is None:
+        return _raises("the @ modifier is not evaluated")
+    range_s = matrix.range.total_seconds()
+    range_ms = int(range_s * 1000)
+    metric, tests = selector.name, _label_tests(selector)
+    counter = name in ("rate", "increase")
+    rate = name == "rate"
+    instant = name in ("irate", "idelta")
+
+    def evaluate(storage: Storage, t: int) -> Value:
+        end = t - offset
+        start = end - range_ms
+        out = []
+        for labels in storage.select(metric, tests):
+            points = [
+                (ts, v) for ts, v in storage.window(labels, start, end) if v is not None
+            ]
+            if instant:
+                value = _instant_change(name, points)
+            else:
+                value = extrapolated_rate(
+                    points, start, end, range_s, counter=counter, rate=rate
+                )
+            if value is not None:
+                out.append((drop_name(labels), value))
+        return out
+
+    return evaluate
+
+
+def _instant_change(name: str, points: list) -> float | None:
+    if len(points) < 2:
+        return None
+    (t0, v0), (t1, v1) = points[-2], points[-1]
+    if name == "irate":
+        return (v1 if v1 < v0 else v1 - v0) / ((t1 - t0) / 1000)
+    return v1 - v0
+
+
+def _compile_quantile(quantile_of: Compiled, buckets_of: Compiled) -> Compiled:
+    buckets_vector = _vector_of(buckets_of)
+
+    def quantile(storage: Storage, t: int) -> Value:
+        value = quantile_of(storage, t)
+        if not isinstance(value, float):
+            raise UnsupportedExpression("histogram_quantile() needs a scalar quantile")
+        groups: dict[Labels, list[tuple[float, float]]] = {}
+        for labels, count in buckets_vector(storage, t):
+            mapping = dict(drop_name(labels))
+            bound = mapping.pop("le", None)
+            if bound is None:
+                continue
+            groups.setdefault(make_labels(mapping), []).append((float(bound), count))
+        return [
+            (labels, bucket_quantile(value, found)) for labels, found in groups.items()
+        ]
+
+    return quantile
+
+
+def _compile_aggregate(node: pp.AggregateExpr) -> Compiled:
+    op = str(node.op)
+    if op not in ("sum", "min", "max", "count"):
+        return _raises(f"{op}() is not evaluated")
+    inner = _vector_of(compile_expr(node.expr))
+    modifier = node.modifier
+    by: bool | None = None
+    grouping: frozenset[str] = frozenset()
+    if modifier is not None:
+        by = modifier.type == pp.AggModifierType.By
+        grouping = frozenset(modifier.labels)
+
+    def aggregate(storage: Storage, t: int) -> Value:
+        groups: dict[Labels, list[float]] = {}
+        for labels, value in sorted(inner(storage, t), key=_labels_of):
+            labels = drop_name(labels)
+            if by is None:
+                key: Labels = ()
+            elif by:
+                key = tuple(p for p in labels if p[0] in grouping)
+            else:
+                key = tuple(p for p in labels if p[0] not in grouping)
+            groups.setdefault(key, []).append(value)
+        return [(key, _reduce(op, values)) for key, values in groups.items()]
+
+    return aggregate
+
+
+def _labels_of(pair: tuple[Labels, float]) -> Labels:
+    return pair[0]
+
+
+def _reduce(op: str, values: list[float]) -> float:
+    if op == "sum":
+        total = 0.0
+        for value in values:
+            total += value
+        return total
+    if op == "count":
+        return float(len(values))
+    result = values[0]
+    for value in values[1:]:
+        if (value > result if op == "max" else value < result) or math.isnan(result):
+            result = value
+    return result
+
+
+def _compile_binary(node: pp.BinaryExpr) -> Compiled:
+    op = str(node.op)
+    modifier = node.modifier
+    return_bool = bool(modifier and modifier.return_bool)
+    lhs_of, rhs_of = compile_expr(node.lhs), compile_expr(node.rhs)
+    signature = _signature_function(modifier)
+    one_to_one = modifier is None or "OneToOne" in str(modifier.card)
+    include = (
+        modifier is not None
+        and modifier.matching is not None
+        and modifier.matching.type == pp.LabelModifierType.Include
+    )
+
+    def binary(storage: Storage, t: int) -> Value:
+        lhs, rhs = lhs_of(storage, t), rhs_of(storage, t)
+        if op in ("and", "or", "unless"):
+            return _set_operation(op, lhs, rhs, signature)
+        if op not in _ARITHMETIC and op not in _COMPARISON:
+            raise UnsupportedExpression(f"operator {op} is not evaluated")
+        if isinstance(lhs, float) and isinstance(rhs, float):
+            if op in _ARITHMETIC:
+                return _ARITHMETIC[op](lhs, rhs)
+            return float(_COMPARISON[op](lhs, rhs))
+        if isinstance(lhs, float) or isinstance(rhs, float):
+            return _vector_scalar(op, lhs, rhs, return_bool)
+        if not one_to_one:
+            raise UnsupportedExpression("group_left and group_right are not evaluated")
+        return _vector_vector(op, lhs, rhs, signature, include, return_bool)
+
+    return binary
+
+
+def _signature_function(
+    modifier: pp.BinModifier | None,
+) -> Callable[[Labels], Labels]:
+    """Return the function that gives the labels a vector match compares."""
+    matching = modifier.matching if modifier is not None else None
+    if matching is None:
+        return drop_name
+    names = frozenset(matching.labels)
+    if matching.type == pp.LabelModifierType.Include:
+        return lambda labels: tuple(p for p in drop_name(labels) if p[0] in names)
+    return lambda labels: tuple(p for p in drop_name(labels) if p[0] not in names)
+
+
+def _vector_scalar(op: str, lhs: Value, rhs: Value, return_bool: bool) -> Pairs:
+    scalar_left = isinstance(lhs, float)
+    vector = rhs if scalar_left else lhs
+    scalar = lhs if scalar_left else rhs
+    assert isinstance(vector, list) and isinstance(scalar, float)
+    out = []
+    arithmetic = _ARITHMETIC.get(op)
+    if arithmetic is not None:
+        for labels, value in vector:
+            a, b = (scalar, value) if scalar_left else (value, scalar)
+            out.append((drop_name(labels), arithmetic(a, b)))
+        return out
+    compare = _COMPARISON[op]
+    for labels, value in vector:
+        a, b = (scalar, value) if scalar_left else (value, scalar)
+        if return_bool:
+            out.append((drop_name(labels), float(compare(a, b))))
+        elif compare(a, b):
+            out.append((labels, value))
+    return out
+
+
+def _vector_vector(
+    op: str,
+    lhs: Pairs,
+    rhs: Pairs,
+    signature: Callable[[Labels], Labels],
+    include: bool,
+    return_bool: bool,
+) -> Pairs:
+    """Match `lhs` and `rhs` one to one; `include` is True for `on (...)` arithmetic."""
+    right = {signature(labels): value for labels, value in rhs}
+    arithmetic = _ARITHMETIC.get(op)
+    compare = _COMPARISON.get(op)
+    out = []
+    for labels, value in lhs:
+        key = signature(labels)
+        if key not in right:
+            continue
+        other = right[key]
+        if arithmetic is not None:
+            result = key if include else drop_name(labels)
+            out.append((result, arithmetic(value, other)))
+        elif compare is None:
+            continue
+        elif return_bool:
+            out.append((drop_name(labels), float(compare(value, other))))
+        elif compare(value, other):
+            out.append((labels, value))
+    return out
+
+
+def _set_operation(
+    op: str, lhs: Value, rhs: Value, signature: Callable[[Labels], Labels]
+) -> Pairs:
+    if not isinstance(lhs, list) or not isinstance(rhs, list):
+        raise UnsupportedExpression(f"{op} needs vectors on both sides")
+    right = {signature(labels) for labels, _ in rhs}
+    if op == "and":
+        return [pair for pair in lhs if signature(pair[0]) in right]
+    if op == "unless":
+        return [pair for pair in lhs if signature(pair[0]) not in right]
+    left = {signature(labels) for labels, _ in lhs}
+    return list(lhs) + [pair for pair in rhs if signature(pair[0]) not in left]
 
 
 class Evaluator:
@@ -197,251 +602,14 @@ class Evaluator:
         self.storage = storage
 
     def vector(self, node: pp.Expr, t: int) -> list[Sample]:
-        value = self.eval(node, t)
+        return self.samples(compile_expr(node), t)
+
+    def query(self, expr: str, t: int) -> list[Sample]:
+        """Return the instant vector of the query text `expr` at `t`."""
+        return self.samples(compile_query(expr), t)
+
+    def samples(self, compiled: Compiled, t: int) -> list[Sample]:
+        value = compiled(self.storage, t)
         if isinstance(value, float):
             raise UnsupportedExpression("a scalar result is not a vector")
-        return value
-
-    def eval(self, node: pp.Expr, t: int) -> Value:
-        if isinstance(node, pp.ParenExpr):
-            return self.eval(node.expr, t)
-        if isinstance(node, pp.NumberLiteral):
-            return float(node.val)
-        if isinstance(node, pp.UnaryExpr):
-            inner = self.eval(node.expr, t)
-            if isinstance(inner, float):
-                return -inner
-            return [Sample(s.without_name().labels, -s.value) for s in inner]
-        if isinstance(node, pp.VectorSelector):
-            return self._instant(node, t)
-        if isinstance(node, pp.Call):
-            return self._call(node, t)
-        if isinstance(node, pp.AggregateExpr):
-            return self._aggregate(node, t)
-        if isinstance(node, pp.BinaryExpr):
-            return self._binary(node, t)
-        raise UnsupportedExpression(f"{type(node).__name__} is not evaluated")
-
-    def _instant(self, selector: pp.VectorSelector, t: int) -> list[Sample]:
-        reference = t - _offset_ms(selector)
-        out = []
-        for labels in self.storage.matching(selector):
-            recent = self.storage.window(labels, reference - LOOKBACK_MS, reference)
-            latest = recent[-1] if recent else None
-            if (
-                latest is None
-                or latest[1] is None
-                or latest[0] < reference - LOOKBACK_MS
-            ):
-                continue
-            out.append(Sample(labels, latest[1]))
-        return out
-
-    def _range(
-        self, matrix: pp.MatrixSelector, t: int
-    ) -> Iterable[tuple[Labels, list[tuple[int, float]], int, int]]:
-        selector = matrix.vector_selector
-        end = t - _offset_ms(selector)
-        start = end - int(matrix.range.total_seconds() * 1000)
-        for labels in self.storage.matching(selector):
-            points = [
-                (ts, v)
-                for ts, v in self.storage.window(labels, start, end)
-                if v is not None
-            ]
-            yield labels, points, start, end
-
-    def _call(self, node: pp.Call, t: int) -> Value:
-        name = node.func.name
-        if name in ("rate", "increase", "delta", "irate", "idelta"):
-            matrix = promql.strip_parens(node.args[0])
-            if not isinstance(matrix, pp.MatrixSelector):
-                raise UnsupportedExpression(f"{name}() of a subquery is not evaluated")
-            out = []
-            for labels, points, start, end in self._range(matrix, t):
-                value = self._range_function(
-                    name, points, start, end, matrix.range.total_seconds()
-                )
-                if value is not None:
-                    out.append(
-                        Sample(Sample(labels, value).without_name().labels, value)
-                    )
-            return out
-        if name == "histogram_quantile":
-            quantile = self.eval(node.args[0], t)
-            if not isinstance(quantile, float):
-                raise UnsupportedExpression(
-                    "histogram_quantile() needs a scalar quantile"
-                )
-            groups: dict[Labels, list[tuple[float, float]]] = {}
-            for sample in self.vector(node.args[1], t):
-                mapping = dict(sample.without_name().labels)
-                bound = mapping.pop("le", None)
-                if bound is None:
-                    continue
-                groups.setdefault(make_labels(mapping), []).append(
-                    (float(bound), sample.value)
-                )
-            return [
-                Sample(labels, bucket_quantile(quantile, b))
-                for labels, b in groups.items()
-            ]
-        if name == "label_replace":
-            strings = promql.string_arguments(node)
-            if strings is None or len(strings) != 4:
-                raise UnsupportedExpression("label_replace() needs four strings")
-            dst, replacement, src, regex = strings
-            return label_replace(
-                self.vector(node.args[0], t), dst, replacement, src, regex
-            )
-        raise UnsupportedExpression(f"{name}() is not evaluated")
-
-    @staticmethod
-    def _range_function(
-        name: str, points: list, start: int, end: int, range_s: float
-    ) -> float | None:
-        if name in ("irate", "idelta"):
-            if len(points) < 2:
-                return None
-            (t0, v0), (t1, v1) = points[-2], points[-1]
-            if name == "irate":
-                return (v1 if v1 < v0 else v1 - v0) / ((t1 - t0) / 1000)
-            return v1 - v0
-        counter = name in ("rate", "increase")
-        return extrapolated_rate(
-            points, start, end, range_s, counter=counter, rate=name == "rate"
-        )
-
-    def _aggregate(self, node: pp.AggregateExpr, t: int) -> list[Sample]:
-        op = str(node.op)
-        if op not in ("sum", "min", "max", "count"):
-            raise UnsupportedExpression(f"{op}() is not evaluated")
-        modifier = node.modifier
-        groups: dict[Labels, list[float]] = {}
-        for sample in sorted(self.vector(node.expr, t), key=lambda s: s.labels):
-            mapping = dict(sample.without_name().labels)
-            if modifier is None:
-                key: Labels = ()
-            elif modifier.type == pp.AggModifierType.By:
-                key = make_labels(
-                    {k: v for k, v in mapping.items() if k in modifier.labels}
-                )
-            else:
-                key = make_labels(
-                    {k: v for k, v in mapping.items() if k not in modifier.labels}
-                )
-            groups.setdefault(key, []).append(sample.value)
-        out = []
-        for key, values in groups.items():
-            if op == "sum":
-                total = 0.0
-                for value in values:
-                    total += value
-                result = total
-            elif op == "count":
-                result = float(len(values))
-            else:
-                result = values[0]
-                for value in values[1:]:
-                    if (
-                        value > result if op == "max" else value < result
-                    ) or math.isnan(result):
-                        result = value
-            out.append(Sample(key, result))
-        return out
-
-    def _binary(self, node: pp.BinaryExpr, t: int) -> Value:
-        op = str(node.op)
-        modifier = node.modifier
-        return_bool = bool(modifier and modifier.return_bool)
-        lhs, rhs = self.eval(node.lhs, t), self.eval(node.rhs, t)
-        if op in ("and", "or", "unless"):
-            return self._set_operation(op, lhs, rhs, modifier)
-        if op not in _ARITHMETIC and op not in _COMPARISON:
-            raise UnsupportedExpression(f"operator {op} is not evaluated")
-        if isinstance(lhs, float) and isinstance(rhs, float):
-            if op in _ARITHMETIC:
-                return _ARITHMETIC[op](lhs, rhs)
-            return float(_COMPARISON[op](lhs, rhs))
-        if isinstance(lhs, float) or isinstance(rhs, float):
-            return self._vector_scalar(op, lhs, rhs, return_bool)
-        return self._vector_vector(op, lhs, rhs, modifier, return_bool)
-
-    @staticmethod
-    def _vector_scalar(
-        op: str, lhs: Value, rhs: Value, return_bool: bool
-    ) -> list[Sample]:
-        scalar_left = isinstance(lhs, float)
-        vector = rhs if scalar_left else lhs
-        scalar = lhs if scalar_left else rhs
-        assert isinstance(vector, list) and isinstance(scalar, float)
-        out = []
-        for sample in vector:
-            a, b = (scalar, sample.value) if scalar_left else (sample.value, scalar)
-            if op in _ARITHMETIC:
-                out.append(Sample(sample.without_name().labels, _ARITHMETIC[op](a, b)))
-            elif return_bool:
-                out.append(
-                    Sample(sample.without_name().labels, float(_COMPARISON[op](a, b)))
-                )
-            elif _COMPARISON[op](a, b):
-                out.append(sample)
-        return out
-
-    @staticmethod
-    def _signature(sample: Sample, modifier: pp.BinModifier | None) -> Labels:
-        labels = sample.without_name().labels
-        matching = modifier.matching if modifier is not None else None
-        if matching is None:
-            return labels
-        if matching.type == pp.LabelModifierType.Include:
-            return tuple(p for p in labels if p[0] in matching.labels)
-        return tuple(p for p in labels if p[0] not in matching.labels)
-
-    def _vector_vector(
-        self, op: str, lhs: list[Sample], rhs: list[Sample], modifier, return_bool: bool
-    ) -> list[Sample]:
-        if modifier is not None and "OneToOne" not in str(modifier.card):
-            raise UnsupportedExpression("group_left and group_right are not evaluated")
-        right = {self._signature(s, modifier): s for s in rhs}
-        out = []
-        for sample in lhs:
-            signature = self._signature(sample, modifier)
-            other = right.get(signature)
-            if other is None:
-                continue
-            labels = (
-                sample.labels
-                if op in _COMPARISON and not return_bool
-                else sample.without_name().labels
-            )
-            if (
-                modifier is not None
-                and modifier.matching is not None
-                and op not in _COMPARISON
-            ):
-                labels = (
-                    signature
-                    if modifier.matching.type == pp.LabelModifierType.Include
-                    else labels
-                )
-            if op in _ARITHMETIC:
-                out.append(Sample(labels, _ARITHMETIC[op](sample.value, other.value)))
-            elif return_bool:
-                out.append(
-                    Sample(labels, float(_COMPARISON[op](sample.value, other.value)))
-                )
-            elif _COMPARISON[op](sample.value, other.value):
-                out.append(Sample(labels, sample.value))
-        return out
-
-    def _set_operation(self, op: str, lhs: Value, rhs: Value, modifier) -> list[Sample]:
-        if not isinstance(lhs, list) or not isinstance(rhs, list):
-            raise UnsupportedExpression(f"{op} needs vectors on both sides")
-        right = {self._signature(s, modifier) for s in rhs}
-        if op == "and":
-            return [s for s in lhs if self._signature(s, modifier) in right]
-        if op == "unless":
-            return [s for s in lhs if self._signature(s, modifier) not in right]
-        left = {self._signature(s, modifier) for s in lhs}
-        return list(lhs) + [s for s in rhs if self._signature(s, modifier) not in left]
+        return [Sample(labels, v) for labels, v in value]

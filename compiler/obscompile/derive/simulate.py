@@ -9,9 +9,18 @@ it has been pending for `for`. As in promtool, only firing alerts are listed.
 from __future__ import annotations
 
 import attrs
-import promql_parser as pp
 
-from obscompile.derive.evaluate import Evaluator, Labels, Sample, Storage
+from obscompile.derive.evaluate import (
+    Compiled,
+    Evaluator,
+    Labels,
+    Pairs,
+    Sample,
+    Storage,
+    UnsupportedExpression,
+    compile_query,
+    drop_name,
+)
 from obscompile.derive.recording import RecordingRule
 from obscompile.derive.synthesis import InputSeries
 
@@ -44,7 +53,14 @@ class Run:
         return next(m for m in self.moments if m.time_ms == time_ms)
 
     def vector(self, expr: str, time_ms: int) -> list[Sample]:
-        return self.evaluator.vector(pp.parse(expr), time_ms)
+        return self.evaluator.query(expr, time_ms)
+
+
+def _vector(compiled: Compiled, storage: Storage, time_ms: int) -> Pairs:
+    value = compiled(storage, time_ms)
+    if isinstance(value, float):
+        raise UnsupportedExpression("a scalar result is not a vector")
+    return value
 
 
 def load(series: list[InputSeries], samples: int, interval_ms: int) -> Storage:
@@ -66,27 +82,32 @@ def simulate(
     """Evaluate `records` and then `alert_expr` at every evaluation up to `end_ms`."""
     storage = load(series, end_ms // interval_ms, interval_ms)
     evaluator = Evaluator(storage)
-    rules = [(rule.record, pp.parse(rule.expr)) for rule in records]
-    alert = pp.parse(alert_expr) if alert_expr else None
+    rules = [(rule.record, compile_query(rule.expr)) for rule in records]
+    alert = compile_query(alert_expr) if alert_expr else None
     present: dict[str, set[Labels]] = {name: set() for name, _ in rules}
+    # The labels that each recording rule gives a result series, by its labels.
+    named: dict[str, dict[Labels, Labels]] = {name: {} for name, _ in rules}
     active: dict[Labels, int] = {}
     moments = []
     for time_ms in range(0, end_ms + 1, evaluation_ms):
-        for name, node in rules:
+        for name, compiled in rules:
             current = set()
-            for sample in evaluator.vector(node, time_ms):
-                labels = tuple(
-                    sorted((*sample.without_name().labels, ("__name__", name)))
-                )
-                storage.add(labels, time_ms, sample.value)
+            renamed = named[name]
+            for sample in _vector(compiled, storage, time_ms):
+                labels = renamed.get(sample[0])
+                if labels is None:
+                    labels = renamed[sample[0]] = tuple(
+                        sorted((*drop_name(sample[0]), ("__name__", name)))
+                    )
+                storage.add(labels, time_ms, sample[1])
                 current.add(labels)
             for gone in present[name] - current:
                 storage.add(gone, time_ms, None)
             present[name] = current
         values: dict[Labels, float] = {}
         if alert is not None:
-            for sample in evaluator.vector(alert, time_ms):
-                values[sample.without_name().labels] = sample.value
+            for labels, value in _vector(alert, storage, time_ms):
+                values[drop_name(labels)] = value
         active = {labels: active.get(labels, time_ms) for labels in values}
         moments.append(Moment(time_ms, dict(active), values))
     return Run(storage, tuple(moments), evaluator)

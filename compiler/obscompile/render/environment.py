@@ -15,12 +15,11 @@ from typing import Any
 
 import jinja2
 from ruamel.yaml import YAML
-from ruamel.yaml.nodes import ScalarNode
-from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import LiteralScalarString, SingleQuotedScalarString
 
 import obscompile
 from obscompile.render.yaml_fast import string_scalar
+from obscompile.render.yaml_read import plain_reads_as_string
 
 
 def builtin_templates_dir() -> Path:
@@ -84,16 +83,9 @@ def _toyaml(value: Any, indent: int = 0, block: bool = False) -> str:
     return _yaml_text(value, indent, block)
 
 
-_RESOLVER = VersionedResolver(version=(1, 2))
-_STR_TAG = "tag:yaml.org,2002:str"
-
-
 def _plain_reads_as_string(text: str) -> bool:
     """Return True when `toyaml` leaves `text` without quotes if it may be plain."""
-    return (
-        _YAML11_IMPLICIT.match(text) is None
-        and _RESOLVER.resolve(ScalarNode, text, (True, False)) == _STR_TAG
-    )
+    return _YAML11_IMPLICIT.match(text) is None and plain_reads_as_string(text, (1, 2))
 
 
 @functools.lru_cache(maxsize=65536)

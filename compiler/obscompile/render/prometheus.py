@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import jinja2
-from ruamel.yaml import YAML
 
 from obscompile import promql
 from obscompile.config import Config
@@ -24,6 +22,7 @@ from obscompile.derive.promtests import generate_tests
 from obscompile.derive.testfile import TestSuite
 from obscompile.diagnostics import Diagnostic, ObscompileError, warning
 from obscompile.model.service import Service
+from obscompile.render.yaml_read import load_yaml
 
 T = TypeVar("T")
 # A stage name, a digest of the stage's input, and the function that computes it.
@@ -186,10 +185,8 @@ def render_yaml(
 ) -> str:
     """Render `document` through `template`; raise RenderError unless it reads back."""
     text = env.get_template(template).render(document=document)
-    loader = YAML(typ="safe")
-    loader.version = (1, 1)
     try:
-        parsed = loader.load(io.StringIO(text))
+        parsed = load_yaml(text, version=(1, 1))
     except Exception as exc:  # ruamel raises many unrelated error classes
         raise RenderError(f"{template} rendered invalid YAML: {exc}") from None
     if parsed != document:

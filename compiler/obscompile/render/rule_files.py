@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from obscompile.diagnostics import ObscompileError
+from obscompile.render.yaml_read import load_shared
 
 RULES_DIR = "prometheus/rules/"
 RULES_SUFFIX = ".rules.yml"
@@ -67,9 +67,8 @@ def _check_groups(path: str, data: Any) -> list[dict[str, Any]]:
 
 def parse_rule_file(path: str, text: str) -> list[dict[str, Any]]:
     """Return a rule file's groups; raise RuleFileError on fields 2.42 rejects."""
-    yaml = YAML(typ="safe")
     try:
-        data = yaml.load(text)
+        data = load_shared(text)
     except YAMLError as exc:
         raise RuleFileError(f"{path}: invalid YAML: {exc}") from exc
     return _check_groups(path, data)

@@ -16,19 +16,15 @@ import jinja2
 from ruamel.yaml import YAML
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.representer import RoundTripRepresenter
-from ruamel.yaml.resolver import VersionedResolver
 
 from obscompile.render.yaml_fast import block_document, string_scalar
+from obscompile.render.yaml_read import plain_reads_as_string
 
 _STR_TAG = "tag:yaml.org,2002:str"
-_RESOLVERS = (VersionedResolver(version=(1, 1)), VersionedResolver(version=(1, 2)))
 
 
 def _reads_as_string(text: str) -> bool:
-    return all(
-        resolver.resolve(ScalarNode, text, (True, False)) == _STR_TAG
-        for resolver in _RESOLVERS
-    )
+    return plain_reads_as_string(text, (1, 1)) and plain_reads_as_string(text, (1, 2))
 
 
 class _Representer(RoundTripRepresenter):
