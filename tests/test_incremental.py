@@ -12,6 +12,7 @@ import os
 import pickle
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 import obscompile.cache
+import obscompile.load.project
 import obscompile.parallel
 import obscompile.pipeline
 import obscompile.render.prometheus
@@ -316,18 +318,42 @@ def test_noop_loads_and_writes_nothing(
     def fail(*arguments: object) -> None:
         raise AssertionError("an unchanged manifest was loaded again")
 
-    monkeypatch.setattr(obscompile.cache, "load_manifest_file", fail)
+    monkeypatch.setattr(obscompile.load.project, "load_manifest_file", fail)
     monkeypatch.setattr(obscompile.pipeline, "render_dashboard", fail)
     code, messages = run_build()
     assert code == 0, messages
     assert file_states(warm / "out") == before
 
 
+# Packages that only loading, checking and rendering need. (A fingerprint of the
+# compiler looks up ruamel.yaml, which imports its namespace package `ruamel`.)
+STAGE_PACKAGES = ("jinja2", "jsonschema", "ruamel.yaml", "promql_parser")
+
+
+def test_noop_imports_no_stages(warm: Path) -> None:
+    # A fresh interpreter, because this one imported every stage already.
+    script = (
+        "import sys\n"
+        "from obscompile.cli import main\n"
+        "try:\n"
+        "    main(['build'])\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code in (0, None), exc.code\n"
+        f"print(sorted(set(sys.modules) & set({STAGE_PACKAGES!r})))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "in " in result.stderr, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_one_change_reloads_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     loaded: list[str] = []
     rendered: list[str] = []
     derived: list[str] = []
-    load = obscompile.cache.load_manifest_file
+    load = obscompile.load.project.load_manifest_file
     render = obscompile.pipeline.render_dashboard
     derive = obscompile.render.prometheus.derive_rules
 
@@ -350,7 +376,7 @@ def test_one_change_reloads_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> 
         rendered.append(service.name)
         return render(env, service, *arguments)
 
-    monkeypatch.setattr(obscompile.cache, "load_manifest_file", counting_load)
+    monkeypatch.setattr(obscompile.load.project, "load_manifest_file", counting_load)
     monkeypatch.setattr(obscompile.pipeline, "render_dashboard", counting_render)
     monkeypatch.setattr(obscompile.render.prometheus, "derive_rules", counting_derive)
     monkeypatch.setattr(obscompile.cache.LazyRows, "rows", counting_rows)

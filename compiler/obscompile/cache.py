@@ -41,18 +41,13 @@ import attrs
 
 import obscompile
 from obscompile.diagnostics import Diagnostic, sorted_diagnostics
-from obscompile.load.project import (
-    LoadResult,
-    display_name,
-    load_manifest_file,
-    load_project,
-    manifest_files,
-)
+from obscompile.load.files import display_name, display_names, manifest_files
 from obscompile.model.service import Service
 from obscompile.texts import LazyFiles, TextStore
 from obscompile.write.atomic import RECORD, FileState, Ledger, Written
 
 if TYPE_CHECKING:
+    from obscompile.load.project import LoadResult
     from obscompile.pipeline import Project
 
 CACHE_DIR = ".obscompile-cache"
@@ -257,8 +252,8 @@ def _collector_resumed() -> Iterator[None]:
         gc.disable()
 
 
-def _file_state(path: Path) -> FileState:
-    stat = path.stat()
+def _file_state(path: str | Path) -> FileState:
+    stat = os.stat(path)
     return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
 
 
@@ -321,7 +316,7 @@ class BuildCache:
         if any(path.suffix == ".py" for path in self._files):
             self.disabled = True
             return
-        from obscompile.render.environment import builtin_templates_dir
+        from obscompile.render import builtin_templates_dir
 
         config = [
             (project.root / name).read_bytes()
@@ -338,7 +333,7 @@ class BuildCache:
             folder_digest(project.root / "blocks"),
             *config,
         )
-        named = [(path, display_name(path)) for path in self._files]
+        named = list(zip(self._files, display_names(self._files), strict=True))
         # A manifest whose state is the one recorded with its key is not read again.
         recorded = self._index.get("manifests")
         known: dict[str, Any] = {}
@@ -374,10 +369,10 @@ class BuildCache:
         previous = self._index.get("replay")
         if not isinstance(previous, Replay) or previous.inputs != self.inputs:
             return None
-        out = self.project.out_dir
+        out = os.path.join(self.project.out_dir, "")
         for name, *state in previous.outputs:
             try:
-                if _file_state(out / name) != tuple(state):
+                if _file_state(out + name) != tuple(state):
                     return None
             except OSError:
                 return None
@@ -405,6 +400,8 @@ class BuildCache:
         progress: Progress | None = None,
     ) -> LoadResult:
         """Load the project like `load_project`, reusing the entry of each manifest."""
+        from obscompile.load.project import load_project
+
         if self.disabled or services_dir != self.project.services_dir:
             return load_project(services_dir, blocks_dir)
         from obscompile import dsl
@@ -421,6 +418,7 @@ class BuildCache:
         registered: dict[str, Any],
     ) -> LoadResult:
         from obscompile import dsl
+        from obscompile.load.project import LoadResult
         from obscompile.load.python_source import load_block_modules, python_sources
 
         try:
@@ -449,6 +447,8 @@ class BuildCache:
         key = self._keys[path]
         entry = self._entry(key)
         if entry is None:
+            from obscompile.load.project import load_manifest_file
+
             name = display_name(path)
             with self._resumed():
                 service, problems, text = load_manifest_file(path, name)

@@ -16,13 +16,6 @@ import attrs
 import click
 
 from obscompile import __version__
-from obscompile.derive.local import (
-    LocalOverrides,
-    UnknownScrapeJobError,
-    check_duration,
-    group_targets,
-    parse_target,
-)
 from obscompile.diagnostics import (
     Diagnostic,
     ObscompileError,
@@ -32,7 +25,7 @@ from obscompile.diagnostics import (
 )
 from obscompile.model.location import Location
 from obscompile.parallel import MIN_SERVICES, default_jobs
-from obscompile.pipeline import BuildResult, Project, build
+from obscompile.project import Project
 from obscompile.report import FORMATTERS, format_text
 from obscompile.write.atomic import (
     RECORD,
@@ -42,8 +35,11 @@ from obscompile.write.atomic import (
     write_tree,
 )
 
+# The compiler's stages are imported when a command needs them, so that a build
+# whose inputs did not change replays the last one without loading them.
 if TYPE_CHECKING:
     from obscompile.cache import BuildCache, Replay
+    from obscompile.pipeline import BuildResult
 
 EXIT_OK = 0
 EXIT_DIAGNOSTICS = 1
@@ -58,6 +54,8 @@ class TargetType(click.ParamType):
     name = "JOB=HOST:PORT"
 
     def convert(self, value, param, ctx):
+        from obscompile.derive.local import parse_target
+
         if isinstance(value, tuple):
             return value
         try:
@@ -72,6 +70,8 @@ class DurationType(click.ParamType):
     name = "DURATION"
 
     def convert(self, value, param, ctx):
+        from obscompile.derive.local import check_duration
+
         try:
             return check_duration(value, "duration")
         except UsageError as exc:
@@ -275,20 +275,28 @@ def build_command(
     from obscompile.cache import BuildCache
 
     project = _project(project_dir, services, out)
-    local = LocalOverrides(
-        targets=group_targets(targets),
-        scrape_interval=scrape_interval,
-        evaluation_interval=evaluation_interval,
-        alert_for=alert_for,
-    )
-    # The cache keys do not cover these options, so a local build bypasses it.
-    local_run = not local.is_empty
+    # The cache keys do not cover the local-run options, so such a build bypasses it.
+    local_run = any((targets, scrape_interval, evaluation_interval, alert_for))
     cache = None if check_only or no_cache or local_run else BuildCache(project)
     replay = cache.replay() if cache is not None else None
     if replay is not None:
         _print_diagnostics(replay, output_format)
         click.echo(_summary(replay), err=True)
         return
+
+    from obscompile.derive.local import (
+        LocalOverrides,
+        UnknownScrapeJobError,
+        group_targets,
+    )
+    from obscompile.pipeline import build
+
+    local = LocalOverrides(
+        targets=group_targets(targets),
+        scrape_interval=scrape_interval,
+        evaluation_interval=evaluation_interval,
+        alert_for=alert_for,
+    )
     progress = ProgressDisplay()
     try:
         result = build(
@@ -391,6 +399,8 @@ def _save_cache(
 @format_option
 def check_command(project_dir: Path, services: Path | None, output_format: str) -> None:
     """Run every check on the manifests and write nothing."""
+    from obscompile.pipeline import build
+
     result = build(_project(project_dir, services, None), jobs=default_jobs())
     _print_diagnostics(result, output_format)
     if output_format == "text":

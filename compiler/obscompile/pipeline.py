@@ -32,6 +32,7 @@ from obscompile.load.project import display_name, load_project
 from obscompile.model.location import Location
 from obscompile.model.service import Service
 from obscompile.parallel import FACTS, RULE_DIAGNOSTICS, Prefetched, prefetch
+from obscompile.project import Project
 from obscompile.render.environment import make_environment
 from obscompile.render.grafana import (
     panel_thresholds,
@@ -55,27 +56,6 @@ if TYPE_CHECKING:
     from obscompile.derive.local import LocalOverrides
 
 T = TypeVar("T")
-
-
-@attrs.frozen
-class Project:
-    """The folders of a project's inputs and outputs."""
-
-    root: Path
-    services_dir: Path
-    out_dir: Path
-    templates_dir: Path
-
-    @classmethod
-    def at(
-        cls, root: Path, services: Path | None = None, out: Path | None = None
-    ) -> Project:
-        return cls(
-            root=root,
-            services_dir=services or root / "services",
-            out_dir=out or root / "out",
-            templates_dir=root / "templates",
-        )
 
 
 @attrs.frozen

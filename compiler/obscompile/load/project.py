@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import attrs
 
 from obscompile.diagnostics import Diagnostic, error
+from obscompile.load.files import display_name, manifest_files
 from obscompile.load.manifest import build_service
 from obscompile.load.python_source import (
     load_block_modules,
@@ -19,8 +19,6 @@ from obscompile.load.yaml_source import read_yaml_file
 from obscompile.model.location import Location
 from obscompile.model.service import Service
 
-MANIFEST_SUFFIXES = (".yaml", ".yml", ".py")
-
 
 @attrs.frozen
 class LoadResult:
@@ -29,63 +27,6 @@ class LoadResult:
     services: tuple[Service, ...]
     diagnostics: tuple[Diagnostic, ...]
     sources: dict[str, str]
-
-
-def display_name(path: Path) -> str:
-    """Return `path` relative to the working directory when it lies below it."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return str(path.absolute()) if relative.startswith("..") else relative
-
-
-def manifest_files(services_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
-    """List manifests in `services_dir`, rejecting links that leave it."""
-    diagnostics: list[Diagnostic] = []
-    files = []
-    root = services_dir.resolve()
-    with os.scandir(services_dir) as found:
-        entries = sorted(found, key=lambda entry: entry.name)
-    for entry in entries:
-        if os.path.splitext(entry.name)[1] not in MANIFEST_SUFFIXES:
-            continue
-        if entry.name.startswith((".", "_")):
-            continue
-        path = services_dir / entry.name
-        if not entry.is_symlink():
-            # A file of the folder itself; other kinds of entry are skipped.
-            if entry.is_file():
-                files.append(path)
-            continue
-        name = display_name(path)
-        try:
-            resolved = path.resolve(strict=True)
-        except (OSError, RuntimeError) as exc:
-            reason = (
-                "it is a symbolic link loop"
-                if isinstance(exc, RuntimeError)
-                else exc.strerror
-            )
-            diagnostics.append(
-                error(
-                    Location(name, 1, 1), f"cannot read manifest: {reason}", "io/read"
-                )
-            )
-            continue
-        if root not in resolved.parents:
-            diagnostics.append(
-                error(
-                    Location(name, 1, 1),
-                    f"manifest is a symbolic link to {resolved}, outside {services_dir}; "
-                    "copy the file into the folder instead",
-                    "io/symlink",
-                )
-            )
-            continue
-        if path.is_file():
-            files.append(path)
-    return files, diagnostics
 
 
 def load_manifest_file(

@@ -17,17 +17,9 @@ import jinja2
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString, SingleQuotedScalarString
 
-import obscompile
+from obscompile.render import builtin_templates_dir
 from obscompile.render.yaml_fast import string_scalar
 from obscompile.render.yaml_read import plain_reads_as_string
-
-
-def builtin_templates_dir() -> Path:
-    """Return the built-in templates: inside the wheel, or the source checkout's folder."""
-    packaged = Path(obscompile.__file__).parent / "templates"
-    if packaged.is_dir():
-        return packaged
-    return Path(obscompile.__file__).resolve().parents[2] / "templates"
 
 
 def _tojson(value: Any) -> str:
