@@ -138,8 +138,14 @@ def _unquoted(token: Token) -> str:
         return token.value[1:-1]
 
 
+# Printable ASCII other than `"` and `\`, which `%q` leaves as they are.
+_PLAIN_ASCII = re.compile(r"[ !#-\[\]-~]*")
+
+
 def go_quote(text: str) -> str:
     """Quote `text` as Go's `%q` verb does for the characters templates contain."""
+    if _PLAIN_ASCII.fullmatch(text):
+        return '"' + text + '"'
     escapes = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
     parts = []
     for char in text:

@@ -72,12 +72,26 @@ class Sample:
         return Sample(drop_name(self.labels), self.value)
 
 
+# Label sets without their metric name, by label set. An evaluation drops the names of
+# the same few series at every step of a run; the memo is emptied when it grows large.
+_UNNAMED: dict[Labels, Labels] = {}
+_UNNAMED_MAX = 65_536
+
+
 def drop_name(labels: Labels) -> Labels:
     """Return `labels` without `__name__`."""
+    found = _UNNAMED.get(labels)
+    if found is not None:
+        return found
+    found = labels
     for name, _ in labels:
         if name == "__name__":
-            return tuple(p for p in labels if p[0] != "__name__")
-    return labels
+            found = tuple(p for p in labels if p[0] != "__name__")
+            break
+    if len(_UNNAMED) >= _UNNAMED_MAX:
+        _UNNAMED.clear()
+    _UNNAMED[labels] = found
+    return found
 
 
 def make_labels(mapping: dict[str, str]) -> Labels:
@@ -449,16 +463,24 @@ def _compile_aggregate(node: pp.AggregateExpr) -> Compiled:
         by = modifier.type == pp.AggModifierType.By
         grouping = frozenset(modifier.labels)
 
+    # The group of each label set: the same series come back at every step.
+    group_of: dict[Labels, Labels] = {}
+
     def aggregate(storage: Storage, t: int) -> Value:
         groups: dict[Labels, list[float]] = {}
         for labels, value in sorted(inner(storage, t), key=_labels_of):
-            labels = drop_name(labels)
-            if by is None:
-                key: Labels = ()
-            elif by:
-                key = tuple(p for p in labels if p[0] in grouping)
-            else:
-                key = tuple(p for p in labels if p[0] not in grouping)
+            key = group_of.get(labels)
+            if key is None:
+                unnamed = drop_name(labels)
+                if by is None:
+                    key = ()
+                elif by:
+                    key = tuple(p for p in unnamed if p[0] in grouping)
+                else:
+                    key = tuple(p for p in unnamed if p[0] not in grouping)
+                if len(group_of) >= _UNNAMED_MAX:
+                    group_of.clear()
+                group_of[labels] = key
             groups.setdefault(key, []).append(value)
         return [(key, _reduce(op, values)) for key, values in groups.items()]
 
