@@ -143,6 +143,9 @@ def make_environment(
         trim_blocks=True,
         lstrip_blocks=True,
         bytecode_cache=None if compiled is None else _CompiledTemplates(str(compiled)),
+        # An environment serves one build, during which no template changes, so a
+        # loaded template is not checked against its file at every include.
+        auto_reload=False,
     )
     env.filters["tojson"] = _tojson
     env.filters["toyaml"] = _toyaml

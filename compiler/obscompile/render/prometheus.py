@@ -22,7 +22,7 @@ from obscompile.derive.promtests import generate_tests
 from obscompile.derive.testfile import TestSuite
 from obscompile.diagnostics import Diagnostic, ObscompileError, warning
 from obscompile.model.service import Service
-from obscompile.render.yaml_read import load_yaml
+from obscompile.render.yaml_read import read_yaml
 
 T = TypeVar("T")
 # A stage name, a digest of the stage's input, and the function that computes it.
@@ -186,7 +186,7 @@ def render_yaml(
     """Render `document` through `template`; raise RenderError unless it reads back."""
     text = env.get_template(template).render(document=document)
     try:
-        parsed = load_yaml(text, version=(1, 1))
+        parsed = read_yaml(text, version=(1, 1))
     except Exception as exc:  # ruamel raises many unrelated error classes
         raise RenderError(f"{template} rendered invalid YAML: {exc}") from None
     if parsed != document:

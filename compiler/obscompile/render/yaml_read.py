@@ -7,6 +7,11 @@ of the document for every scalar, through three attribute lookups that fail in a
 load with the C parser, which took about a third of the time of a load. The C parser
 ignores `%YAML` directives (ruamel.yaml 0.18 and 0.19), so the version of such a load
 is always the one it was given, and `_FixedVersionResolver` reads it only once.
+
+`read_yaml` goes further for the plain documents that the templates render: it builds
+the data from the C parser's events, without the safe loader's nodes. A document with
+anchors, aliases, tags, keys other than strings or a repeated key goes to `load_yaml`
+instead, so `read_yaml` returns what `load_yaml` returns or raises what it raises.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import functools
 import io
 from typing import Any
 
-from ruamel.yaml import YAML
+from ruamel.yaml import YAML, events
 from ruamel.yaml.main import CParser
 from ruamel.yaml.resolver import VersionedResolver
 
@@ -73,9 +78,100 @@ def plain_reads_as_string(text: str, version: tuple[int, int]) -> bool:
 
 @functools.lru_cache(maxsize=16)
 def load_shared(text: str) -> Any:
-    """Return `load_yaml(text)`, once for every caller of a build with the same text.
+    """Return `read_yaml(text)`, once for every caller of a build with the same text.
 
     Several stages read each rule file, so the result is shared: it must not be
     changed.
     """
-    return load_yaml(text)
+    return read_yaml(text)
+
+
+class _NotPlain(Exception):
+    """The document uses YAML that `read_yaml` leaves to the safe loader."""
+
+
+# The tags of plain scalars that `_plain_value` reads, besides strings.
+_SCALAR_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}"
+    for name in ("bool", "float", "int", "null", "timestamp")
+)
+
+
+def read_yaml(text: str, version: tuple[int, int] | None = None) -> Any:
+    """Return `load_yaml(text, version)`, building plain documents from parser events."""
+    if CParser is None:
+        return load_yaml(text, version)
+    try:
+        return _EventReader(text, version or _DEFAULT_VERSION).document()
+    except Exception:  # _NotPlain, or a YAML error that load_yaml raises in its words
+        return load_yaml(text, version)
+
+
+class _EventReader:
+    def __init__(self, text: str, version: tuple[int, int]) -> None:
+        self.parser = CParser(text)
+        self.version = version
+        self.rules = _PLAIN_RULES[version]
+        self.any_start = self.rules.get(None, [])
+
+    def document(self) -> Any:
+        next_event = self.parser.get_event
+        next_event()  # the stream's start
+        event = next_event()
+        if isinstance(event, events.StreamEndEvent):
+            return None
+        if not isinstance(event, events.DocumentStartEvent):
+            raise _NotPlain
+        value = self.value(next_event())
+        if not isinstance(next_event(), events.DocumentEndEvent):
+            raise _NotPlain
+        if not isinstance(next_event(), events.StreamEndEvent):
+            raise _NotPlain  # a second document, which load_yaml rejects
+        return value
+
+    def value(self, event: Any) -> Any:
+        if event.anchor is not None or event.tag is not None:
+            raise _NotPlain
+        kind = type(event)
+        if kind is events.ScalarEvent:
+            if event.style:
+                return event.value  # quoted, literal or folded: a string
+            return self.plain(event.value)
+        next_event = self.parser.get_event
+        if kind is events.SequenceStartEvent:
+            items: list[Any] = []
+            while True:
+                item = next_event()
+                if type(item) is events.SequenceEndEvent:
+                    return items
+                items.append(self.value(item))
+        if kind is events.MappingStartEvent:
+            mapping: dict[str, Any] = {}
+            while True:
+                item = next_event()
+                if type(item) is events.MappingEndEvent:
+                    return mapping
+                key = self.value(item)
+                if type(key) is not str or key in mapping:
+                    raise _NotPlain
+                mapping[key] = self.value(next_event())
+        raise _NotPlain  # an alias
+
+    def plain(self, text: str) -> Any:
+        rules = self.rules.get(text[0] if text else "", []) + self.any_start
+        for tag, pattern in rules:
+            if pattern.match(text):
+                if tag not in _SCALAR_TAGS:
+                    raise _NotPlain
+                return _plain_value(text, self.version)
+        return text
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_value(text: str, version: tuple[int, int]) -> Any:
+    """Return what the safe loader makes of a plain number, bool, null or timestamp.
+
+    Such a scalar reads the same on its own as inside a document, because its text
+    has none of the characters that end or start other YAML.
+    """
+    return load_yaml(text, version)
