@@ -396,6 +396,14 @@ def test_one_change_reloads_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> 
         return compile_template(self, source, name, *arguments, **options)
 
     monkeypatch.setattr(jinja2.Environment, "compile", counting_compile)
+    facts_read: list[str] = []
+    read_fact = obscompile.cache.LazyFacts.__getattr__
+
+    def counting_fact(self, name):  # type: ignore[no-untyped-def]
+        facts_read.append(name)
+        return read_fact(self, name)
+
+    monkeypatch.setattr(obscompile.cache.LazyFacts, "__getattr__", counting_fact)
     _edit(warm)
     code, messages = run_build()
     assert code == 0, messages
@@ -406,6 +414,9 @@ def test_one_change_reloads_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> 
     # known to hold their files, so their texts are not read either.
     assert unpickled == []
     assert texts == []
+    # The edit leaves the facts of every service as they were, so the comparison of
+    # the last build stands and no stored facts are read.
+    assert facts_read == []
     # The templates were compiled by the first build, and their code was kept.
     assert compiled == []
 

@@ -43,6 +43,7 @@ import obscompile
 from obscompile.diagnostics import Diagnostic, sorted_diagnostics
 from obscompile.load.files import display_name, display_names, manifest_files
 from obscompile.model.service import Service
+from obscompile.parallel import FACTS
 from obscompile.texts import LazyFiles, TextStore
 from obscompile.write.atomic import RECORD, FileState, Ledger, Written
 
@@ -174,6 +175,36 @@ class LazyRows(collections.abc.Sequence):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (LazyRows, (self._data, self.length, self.panel_count))
+
+
+class LazyFacts:
+    """The artifact facts of a cached service, unpickled when a fact is first read.
+
+    A build whose services keep the facts of the last build reuses the last
+    comparison of them (see `obscompile.pipeline`), so it reads only their digests.
+    """
+
+    __slots__ = ("_data", "_facts", "digest")
+
+    def __init__(self, data: bytes, digest: str) -> None:
+        self._data = data
+        self._facts: Any = None
+        self.digest = digest
+
+    @classmethod
+    def of(cls, facts: Any) -> LazyFacts:
+        if isinstance(facts, LazyFacts):
+            return facts
+        data = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
+        return cls(data, facts.digest)
+
+    def __getattr__(self, name: str) -> Any:
+        if self._facts is None:
+            self._facts = pickle.loads(self._data)
+        return getattr(self._facts, name)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (LazyFacts, (self._data, self.digest))
 
 
 def _with_lazy_rows(service: Service) -> Service:
@@ -684,6 +715,8 @@ class BuildCache:
                     continue  # texts that are gone are computed again next time
                 texts[slot] = (extra, files)
                 value = LazyFiles(files, slot, extra)
+            elif slot.startswith(f"{FACTS}#"):
+                value = LazyFacts.of(value)
             stages[slot] = (extra, value)
         stored = attrs.evolve(
             entry,

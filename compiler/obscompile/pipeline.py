@@ -11,7 +11,7 @@ import hashlib
 import re
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -22,6 +22,7 @@ from obscompile.check.artifacts import (
     ArtifactFacts,
     artifact_facts,
     check_artifacts,
+    compare,
     scraped_jobs,
 )
 from obscompile.config import Config
@@ -408,7 +409,27 @@ def build(
                 "scraped-jobs", digest, functools.partial(scraped_jobs, text)
             )
 
-        diagnostics.extend(check_artifacts(services, files, facts_of, scraped_of))
+        def compare_facts(
+            facts: Sequence[ArtifactFacts], scraped: frozenset[str] | None
+        ) -> list[Diagnostic]:
+            if cache is None:
+                return compare(facts, scraped)
+            # Equal facts give equal findings, so the facts of cached services stay
+            # pickled when the comparison is the last build's.
+            digest = hashlib.sha256(
+                repr(
+                    (sorted(scraped or ()), scraped is None, [f.digest for f in facts])
+                ).encode("utf-8")
+            ).hexdigest()
+            return cache.remember(
+                "artifact-comparison",
+                digest,
+                functools.partial(compare, facts, scraped),
+            )
+
+        diagnostics.extend(
+            check_artifacts(services, files, facts_of, scraped_of, compare_facts)
+        )
         if "prometheus" in config.targets:
             for service in services:
                 compute = functools.partial(service_rule_diagnostics, service, config)

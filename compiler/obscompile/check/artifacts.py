@@ -12,6 +12,7 @@ facts of all services, so a build can reuse the facts of a service that did not 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -153,6 +154,22 @@ class ArtifactFacts:
     panel_queries: frozenset[str] = frozenset()
     panel_jobs: tuple[tuple[str, str, Location], ...] = ()
     scraped: bool = True
+    # A sha256 of every fact above, equal for equal facts in any process, so that a
+    # build can tell whether the comparison of every service's facts would change.
+    digest: str = attrs.field(init=False, eq=False, repr=False)
+
+    @digest.default
+    def _digest(self) -> str:
+        # The sets are sorted, because their order depends on the string hash seed.
+        canonical = (
+            sorted((uid, sorted(ids)) for uid, ids in self.dashboards),
+            self.rules,
+            sorted(self.panel_reads),
+            sorted(self.panel_queries),
+            self.panel_jobs,
+            self.scraped,
+        )
+        return hashlib.sha256(repr(canonical).encode("utf-8")).hexdigest()
 
 
 class _Selection(Mapping[str, str]):
@@ -263,35 +280,6 @@ def scraped_jobs(config: str) -> frozenset[str]:
     return frozenset(job["job_name"] for job in document.get("scrape_configs", []))
 
 
-def check_artifacts(
-    services: Sequence[Service],
-    files: Mapping[str, str],
-    facts_of: FactsOf = artifact_facts,
-    scraped_of: Callable[[str], frozenset[str]] = scraped_jobs,
-) -> list[Diagnostic]:
-    """Compare rules with dashboards and scrape jobs; return what does not line up.
-
-    `facts_of(service, its_files)` reads one service's facts, and `scraped_of` the
-    jobs of prometheus.yml; a build passes ones that reuse earlier results.
-    """
-    facts = []
-    owned: set[str] = set()
-    for service in services:
-        own = owned_files(service, files)
-        owned.update(own)
-        facts.append(facts_of(service, own))
-    others = {
-        name: files[name]
-        for name in files
-        if name not in owned and (_is_dashboard(name) or _is_rule_file(name))
-    }
-    if others:
-        facts.append(artifact_facts(None, others))
-    config = files.get("prometheus/prometheus.yml")
-    scraped = None if config is None else scraped_of(config)
-    return compare(facts, scraped)
-
-
 def compare(
     facts: Sequence[ArtifactFacts], scraped: frozenset[str] | None
 ) -> list[Diagnostic]:
@@ -354,6 +342,39 @@ def compare(
                         )
                     )
     return diagnostics
+
+
+def check_artifacts(
+    services: Sequence[Service],
+    files: Mapping[str, str],
+    facts_of: FactsOf = artifact_facts,
+    scraped_of: Callable[[str], frozenset[str]] = scraped_jobs,
+    compare_facts: Callable[
+        [Sequence[ArtifactFacts], frozenset[str] | None], list[Diagnostic]
+    ] = compare,
+) -> list[Diagnostic]:
+    """Compare rules with dashboards and scrape jobs; return what does not line up.
+
+    `facts_of(service, its_files)` reads one service's facts, `scraped_of` the jobs
+    of prometheus.yml, and `compare_facts` is `compare`; a build passes ones that
+    reuse earlier results.
+    """
+    facts = []
+    owned: set[str] = set()
+    for service in services:
+        own = owned_files(service, files)
+        owned.update(own)
+        facts.append(facts_of(service, own))
+    others = {
+        name: files[name]
+        for name in files
+        if name not in owned and (_is_dashboard(name) or _is_rule_file(name))
+    }
+    if others:
+        facts.append(artifact_facts(None, others))
+    config = files.get("prometheus/prometheus.yml")
+    scraped = None if config is None else scraped_of(config)
+    return compare_facts(facts, scraped)
 
 
 def _link_problems(

@@ -7,7 +7,6 @@ PrometheusRuleSpec), so the same groups pass the same checks.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 from typing import TYPE_CHECKING, Any
@@ -54,13 +53,22 @@ def object_names(services: list[str]) -> dict[str, str]:
     return result
 
 
-@functools.lru_cache(maxsize=8)
+# The last project's names and their groups. A build passes the same tuple for every
+# service, and hashing it for a lookup would cost a pass over every name each time.
+_last_clashes: tuple[tuple[str, ...], dict[str, tuple[str, ...]]] = ((), {})
+
+
 def _clashes(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     """Group the service names of a project by the object name each would get."""
+    global _last_clashes
+    if names is _last_clashes[0] or names == _last_clashes[0]:
+        return _last_clashes[1]
     groups: dict[str, list[str]] = {}
     for name in names:
         groups.setdefault(object_name(name), []).append(name)
-    return {base: tuple(sorted(owners)) for base, owners in groups.items()}
+    found = {base: tuple(sorted(owners)) for base, owners in groups.items()}
+    _last_clashes = (names, found)
+    return found
 
 
 def object_name_key(names: tuple[str, ...], service: Service) -> str:

@@ -113,15 +113,22 @@ def _state(result: os.stat_result) -> FileState:
 
 
 def _known(
-    path: str, token: str | None, recorded: tuple[str, FileState] | None
+    path: str,
+    token: str | None,
+    recorded: tuple[str, FileState] | None,
+    result: os.stat_result | None = None,
 ) -> FileState | None:
-    """Return the state of `path` if it is the regular file recorded under `token`."""
+    """Return the state of `path` if it is the regular file recorded under `token`.
+
+    `result` is the file's `lstat`, when the caller has it already.
+    """
     if token is None or recorded is None or recorded[0] != token:
         return None
-    try:
-        result = os.lstat(path)
-    except OSError:
-        return None
+    if result is None:
+        try:
+            result = os.lstat(path)
+        except OSError:
+            return None
     state = _state(result)
     return state if stat.S_ISREG(result.st_mode) and state == recorded[1] else None
 
@@ -293,11 +300,13 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _is_regular(path: str) -> bool:
+def _regular_stat(path: str) -> os.stat_result | None:
+    """Return the `lstat` of `path` if it is a regular file, else None."""
     try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
+        result = os.lstat(path)
     except OSError:
-        return False
+        return None
+    return result if stat.S_ISREG(result.st_mode) else None
 
 
 def _same_device(spare: Path, out: Path) -> bool:
@@ -501,8 +510,10 @@ class _Writer:
         reused: dict[str, FileState] = {}
         for relative in present:
             path = os.path.join(root, relative)
-            if relative in self.files and _is_regular(path):
-                state = _known(path, self.tokens.get(relative), recorded.get(relative))
+            result = _regular_stat(path) if relative in self.files else None
+            if result is not None:
+                token = self.tokens.get(relative)
+                state = _known(path, token, recorded.get(relative), result)
                 if state is None:
                     state = _same_bytes(path, self.files[relative])
                 if state is not None:
