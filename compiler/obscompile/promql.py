@@ -3,6 +3,7 @@ facts about a query that the compiler derives units, legends and rules from."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -76,8 +77,13 @@ def _error_offset(query: str, message: str) -> int:
     return 0
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(query: str) -> pp.Expr:
-    """Parse a panel or rule query; raise QueryError with a position on failure."""
+    """Parse a panel or rule query; raise QueryError with a position on failure.
+
+    The checks, the rule derivation and the test generator each parse every query
+    of a service, so a parsed query is kept; callers only read the syntax tree.
+    """
     text = substitute_grafana_variables(query)
     try:
         return pp.parse(text)
