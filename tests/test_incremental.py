@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,7 +28,7 @@ import obscompile.parallel
 import obscompile.pipeline
 import obscompile.render.prometheus
 import obscompile.texts
-from obscompile.cache import CACHE_DIR
+from obscompile.cache import CACHE_DIR, user_cache_folder
 from obscompile.cli import main
 from obscompile.render.environment import builtin_templates_dir
 from tests.conftest import REPO
@@ -550,8 +551,50 @@ def test_each_output_folder_has_its_own_spare(warm: Path) -> None:
     assert other == clean
 
 
+def test_new_project_reuses_compiled_templates(
+    warm: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    compiled: list[str] = []
+    compile_template = jinja2.Environment.compile
+
+    def counting_compile(self, source, name=None, *arguments, **options):  # type: ignore[no-untyped-def]
+        compiled.append(name)
+        return compile_template(self, source, name, *arguments, **options)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting_compile)
+    other = tmp_path_factory.mktemp("other-project")
+    shutil.copytree(warm / "services", other / "services")
+    monkeypatch.chdir(other)
+    code, messages = run_build()
+    assert code == 0, messages
+    # The templates were compiled by the first build of the other project.
+    assert compiled == []
+    assert not (other / CACHE_DIR / "templates").exists()
+
+
+def test_unused_compiled_templates_are_removed(warm: Path) -> None:
+    folders = user_cache_folder() / "templates"
+    stale, recent = folders / "stale-compiler", folders / "recent-compiler"
+    for folder in (stale, recent):
+        folder.mkdir()
+        (folder / "code.cache").write_bytes(b"j2")
+    month_ago = time.time() - 31 * 86_400
+    os.utime(stale, (month_ago, month_ago))
+    # Earlier versions kept the compiled templates in the project's cache folder.
+    (warm / CACHE_DIR / "templates" / "old").mkdir(parents=True)
+    _edit(warm)
+    code, messages = run_build()
+    assert code == 0, messages
+    assert not stale.exists()
+    assert (recent / "code.cache").exists()
+    assert not (warm / CACHE_DIR / "templates").exists()
+    shutil.rmtree(recent)
+
+
 def test_damaged_compiled_templates_are_compiled_again(warm: Path) -> None:
-    compiled = list((warm / CACHE_DIR / "templates").rglob("*.cache"))
+    compiled = list((user_cache_folder() / "templates").rglob("*.cache"))
     assert compiled
     for path in compiled:
         # Jinja's header survives, the code after it does not.

@@ -57,8 +57,11 @@ ENTRIES = "entries"
 # The tree each output folder had before its last write, in a folder named by a
 # digest of the output folder's path; see obscompile.write.atomic.
 SPARE = "spare"
-# Jinja's compiled templates, in a folder per compiler (see `compiled_templates`).
+# Jinja's compiled templates, in a folder per compiler of the user's cache folder
+# (see `compiled_templates`). Builds of earlier versions kept them in the project's.
 TEMPLATE_CODE = "templates"
+# A folder of compiled templates that no build used for this long is removed.
+TEMPLATE_CODE_DAYS = 30
 # Stages whose results are files; their texts are stored beside the entry.
 EMIT_PREFIX = "emit:"
 # Manifests changed this recently are hashed again in the next build (see _scan).
@@ -95,6 +98,18 @@ def folder_digest(folder: Path, pattern: str = "*") -> str:
         digest.update(len(relative).to_bytes(8, "little") + relative)
         digest.update(len(data).to_bytes(8, "little") + data)
     return digest.hexdigest()
+
+
+def user_cache_folder() -> Path:
+    """Return obscompile's folder in the user's cache: `$XDG_CACHE_HOME/obscompile`.
+
+    Without an absolute XDG_CACHE_HOME it is `~/.cache/obscompile`, as the XDG Base
+    Directory Specification gives it.
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "obscompile"
 
 
 def compiler_fingerprint() -> str:
@@ -552,15 +567,19 @@ class BuildCache:
     def compiled_templates(self) -> Path | None:
         """Return the folder for Jinja's compiled templates, or None without a cache.
 
-        Jinja keys each file by the template's name and source. The code it compiles
-        also depends on the environment's options, which belong to the compiler, so
-        every compiler gets its own folder.
+        The folder is in the user's cache folder (`user_cache_folder`), shared by every
+        project, so that the first build of a project does not compile the built-in
+        templates again. Jinja keys each file by the template's name and source. The
+        code it compiles also depends on the environment's options, which belong to
+        the compiler, so every compiler gets its own folder.
         """
         if self.disabled:
             return None
-        folder = self.folder / TEMPLATE_CODE / self._compiler[:16]
+        folder = user_cache_folder() / TEMPLATE_CODE / self._compiler[:16]
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            # The folder's time says when a build last used it; see `_save`.
+            os.utime(folder)
         except OSError:
             return None
         return folder
@@ -697,10 +716,14 @@ class BuildCache:
         for path in [*entries.glob("*.pickle"), *entries.glob("*.texts")]:
             if path.stem not in live:
                 path.unlink(missing_ok=True)
-        # The compiled templates of other compilers.
-        for folder in (self.folder / TEMPLATE_CODE).glob("*"):
-            if folder.name != self._compiler[:16]:
-                shutil.rmtree(folder, ignore_errors=True)
+        # The compiled templates of compilers that no build used for a while, and the
+        # project's own folder of them from earlier versions.
+        shutil.rmtree(self.folder / TEMPLATE_CODE, ignore_errors=True)
+        unused = time.time() - TEMPLATE_CODE_DAYS * 86_400
+        for folder in (user_cache_folder() / TEMPLATE_CODE).glob("*"):
+            with contextlib.suppress(OSError):
+                if folder.stat().st_mtime < unused:
+                    shutil.rmtree(folder, ignore_errors=True)
 
     def _store(self, entry: Entry) -> None:
         """Write one entry, with the texts of its emitter stages in a file beside it."""
