@@ -14,6 +14,7 @@ machine they were taken on, to `bench/results.json`.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -36,6 +37,15 @@ import workload  # noqa: E402
 
 PANELS = 30
 SIZES = (10, 100, 1000)
+# Two figures that put the others in proportion to the machine: starting Python, and
+# importing every module that a build from scratch needs.
+PYTHON = [sys.executable, "-c", "pass"]
+IMPORT = [
+    sys.executable,
+    "-c",
+    "import obscompile.pipeline, obscompile.load.project, obscompile.derive.local, "
+    "obscompile.dsl",
+]
 QUICK_SIZES = (10,)
 # From this many services on, a measurement takes `--runs-large` runs.
 LARGE = 1000
@@ -147,7 +157,11 @@ def snapshot_compiler(work: Path) -> Path:
     """Copy the compiler and its templates into `work/src` and run every build from it.
 
     Edits to the checkout during a run then change neither the measured code nor the
-    compiler digest that keys the build cache.
+    compiler digest that keys the build cache. The copy is byte-compiled, as pip
+    does when it installs a wheel, so that no build compiles the modules from their
+    source, even where PYTHONDONTWRITEBYTECODE keeps Python from saving bytecode.
+    Every build keeps its compiled templates in `work/user-cache`, not in the
+    user's own cache folder.
     """
     source = work / "src"
     shutil.rmtree(source, ignore_errors=True)
@@ -155,9 +169,12 @@ def snapshot_compiler(work: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__")
     shutil.copytree(REPO / "compiler" / "obscompile", package, ignore=ignore)
     shutil.copytree(REPO / "templates", package / "templates", ignore=ignore)
+    if not compileall.compile_dir(package, quiet=1):
+        raise SystemExit(f"cannot byte-compile the compiler copied to {package}")
     os.environ["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(source), os.environ.get("PYTHONPATH")])
     )
+    os.environ["XDG_CACHE_HOME"] = str(work / "user-cache")
     return source
 
 
@@ -183,9 +200,32 @@ def clean(project: Path) -> Callable[[], None]:
     return remove
 
 
+def first_build(project: Path, work: Path) -> list[str]:
+    """Return a cold build of `project` that also starts without compiled templates.
+
+    The build keeps its compiled templates in a user cache folder of its own, which
+    the function from `clean_all` empties before each run.
+    """
+    folder = work / "first-user-cache"
+    return ["env", f"XDG_CACHE_HOME={folder}", *obscompile(project)]
+
+
+def clean_all(project: Path, work: Path) -> Callable[[], None]:
+    """Return a function that also removes the compiled templates of `first_build`."""
+    remove = clean(project)
+
+    def remove_all() -> None:
+        remove()
+        shutil.rmtree(work / "first-user-cache", ignore_errors=True)
+
+    return remove_all
+
+
 def real_project(work: Path) -> Path:
     """Copy the repository's services and configuration into a scratch project."""
     project = work / "real"
+    # A folder kept by `--work` from an earlier run is replaced.
+    shutil.rmtree(project, ignore_errors=True)
     shutil.copytree(REPO / "services", project / "services")
     for name in ("obscompile.yaml", "blocks", "templates"):
         source = REPO / name
@@ -280,7 +320,16 @@ def run(args: argparse.Namespace) -> dict:
     print(f"obscompile benchmarks in {work}", file=sys.stderr)
     snapshot_compiler(work)
     try:
+        take("python", "interpreter start (python -c pass)", PYTHON, runs_for(1))
+        take("import", "importing every stage", IMPORT, runs_for(1))
         real = real_project(work)
+        take(
+            "real-first",
+            "real services, cold, templates not compiled",
+            first_build(real, work),
+            runs_for(1),
+            clean_all(real, work),
+        )
         command = obscompile(real)
         take("real", "real services, cold build", command, runs_for(1), clean(real))
         projects = {}

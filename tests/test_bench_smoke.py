@@ -135,10 +135,14 @@ def test_run_quick_writes_results(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr
     figures = json.loads(results.read_text())
     measured = figures["measurements"]
-    for key in ("real", "full-3", "noop-3", "one-3", "grafana-3"):
+    measurements = ("python", "import", "real-first", "real", "full-3", "noop-3")
+    for key in (*measurements, "one-3", "grafana-3"):
         assert measured[key]["failed"] is None, (key, measured[key]["failed"])
         assert len(measured[key]["runs_s"]) == 1, key
         assert measured[key]["max_rss_bytes"] > 0, key
+    # The measured compiler is a byte-compiled copy, with a user cache of its own.
+    assert list((work / "src" / "obscompile").glob("__pycache__/cli.*.pyc"))
+    assert list((work / "user-cache" / "obscompile" / "templates").glob("*/*"))
     assert {t["name"] for t in figures["targets"]} >= {"real services, cold build"}
     assert figures["machine"]["cpus"] >= 1
     for path in (work / "n3" / "out" / "grafana" / "dashboards").glob("*.json"):
