@@ -67,7 +67,7 @@ EMIT_PREFIX = "emit:"
 # Manifests changed this recently are hashed again in the next build (see _scan).
 RACY_NS = 3_000_000_000
 # Bump when the layout of Entry, Replay or the index changes.
-FORMAT = 2
+FORMAT = 3
 # The packages whose code decides what a build produces, besides obscompile itself.
 DEPENDENCIES = ("attrs", "jinja2", "jsonschema", "promql_parser", "ruamel.yaml")
 CONFIG_FILES = ("obscompile.yaml", "obscompile.yml")
