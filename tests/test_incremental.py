@@ -532,6 +532,39 @@ def test_workers_equal_one_process(
     assert snapshot(tmp_path / "out") == clean
 
 
+def test_workers_report_like_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Manifests loaded and checked in worker processes give the same messages."""
+    monkeypatch.chdir(tmp_path)
+    workload.write_project(tmp_path, 4, PANELS)
+    monkeypatch.setattr(obscompile.parallel, "MIN_SERVICES", 2)
+    # A YAML syntax error, a schema error, and a query on an undeclared metric.
+    (manifest(tmp_path, 1)).write_text("service: [unclosed\n", encoding="utf-8")
+    replace_in(manifest(tmp_path, 2), "runtime: ", "runtime_typo: ")
+    replace_in(manifest(tmp_path, 3), "svc_0003_concurrent_jobs{", "no_such_gauge{")
+    workers = obscompile.parallel.map_in_workers
+    used: list[str] = []
+
+    def counting_workers(function, count, jobs, progress=None, stage=""):  # type: ignore[no-untyped-def]
+        found = workers(function, count, jobs, progress, stage)
+        if found is not None:
+            used.append(stage)
+        return found
+
+    monkeypatch.setattr(obscompile.parallel, "map_in_workers", counting_workers)
+    code, messages = run_build("--no-cache", "--jobs", "1")
+    assert code == 1, messages
+    assert used == []
+    for arguments in (("--no-cache", "--jobs", "2"), ("--jobs", "2")):
+        assert run_build(*arguments) == (code, messages)
+    assert "syntax" in messages or "unclosed" in messages
+    assert "runtime_typo" in messages
+    assert "no_such_gauge" in messages
+    # Both builds with workers loaded the manifests and checked the services there.
+    assert used == ["loading", "checking", "loading", "checking"]
+
+
 def test_each_output_folder_has_its_own_spare(warm: Path) -> None:
     (warm / "out" / "NOTES.md").write_text("mine\n")
     code, messages = run_build("--out", str(warm / "other"))

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import collections.abc
 import contextlib
-import functools
 import gc
 import hashlib
 import importlib.util
@@ -40,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 import obscompile
-from obscompile.diagnostics import Diagnostic, sorted_diagnostics
+from obscompile.diagnostics import Diagnostic
 from obscompile.load.files import display_name, display_names, manifest_files
 from obscompile.model.service import Service
 from obscompile.parallel import FACTS
@@ -444,24 +443,30 @@ class BuildCache:
         services_dir: Path,
         blocks_dir: Path | None,
         progress: Progress | None = None,
+        jobs: int = 1,
     ) -> LoadResult:
-        """Load the project like `load_project`, reusing the entry of each manifest."""
+        """Load the project like `load_project`, reusing the entry of each manifest.
+
+        The manifests without an entry are loaded in up to `jobs` worker processes
+        when they are many.
+        """
         from obscompile.load.project import load_project
 
         if self.disabled or services_dir != self.project.services_dir:
-            return load_project(services_dir, blocks_dir)
+            return load_project(services_dir, blocks_dir, jobs, progress)
         from obscompile import dsl
 
         registered = dict(dsl.BLOCKS)
         with _collector_paused() as resumed:
             self._resumed = resumed
-            return self._load_all(blocks_dir, progress, registered)
+            return self._load_all(blocks_dir, progress, registered, jobs)
 
     def _load_all(
         self,
         blocks_dir: Path | None,
         progress: Progress | None,
         registered: dict[str, Any],
+        jobs: int,
     ) -> LoadResult:
         from obscompile import dsl
         from obscompile.load.project import LoadResult
@@ -474,8 +479,14 @@ class BuildCache:
             diagnostics.extend(self._scan_problems)
             services: list[Service] = []
             sources: dict[str, str] = {}
+            stored = {path: self._entry(self._keys[path]) for path in self._files}
+            parsed = self._parse_in_workers(
+                [path for path, entry in stored.items() if entry is None],
+                jobs,
+                progress,
+            )
             for done, path in enumerate(self._files):
-                entry = self._load_file(path)
+                entry = self._load_file(path, stored[path], parsed.get(path))
                 diagnostics.extend(entry.diagnostics)
                 sources[entry.name] = entry.source
                 for index, service in enumerate(entry.services):
@@ -489,15 +500,35 @@ class BuildCache:
             dsl.BLOCKS.update(registered)
         return LoadResult(tuple(services), tuple(diagnostics), sources)
 
-    def _load_file(self, path: Path) -> Entry:
+    def _parse_in_workers(
+        self, paths: list[Path], jobs: int, progress: Progress | None
+    ) -> dict[Path, Any]:
+        """Return what `load_manifest_file` gives for each of `paths`, from workers.
+
+        Returns nothing when `parallel.load_manifests` does not use workers.
+        """
+        from obscompile.parallel import load_manifests
+
+        named = list(zip(paths, display_names(paths), strict=True))
+        loaded = load_manifests(named, jobs, progress) if paths else None
+        return {} if loaded is None else dict(zip(paths, loaded, strict=True))
+
+    def _load_file(
+        self, path: Path, entry: Entry | None, parsed: tuple[Any, ...] | None
+    ) -> Entry:
+        """Return the entry of `path`: `entry` when stored, else a new one.
+
+        `parsed` is what `load_manifest_file` gave for `path` in a worker, if it ran.
+        """
         key = self._keys[path]
-        entry = self._entry(key)
         if entry is None:
             from obscompile.load.project import load_manifest_file
 
             name = display_name(path)
-            with self._resumed():
-                service, problems, text = load_manifest_file(path, name)
+            if parsed is None:
+                with self._resumed():
+                    parsed = load_manifest_file(path, name)
+            service, problems, text = parsed
             loaded = (service,) if service is not None else ()
             entry = Entry(
                 key=key,
@@ -628,48 +659,6 @@ class BuildCache:
             views.append(owner[0].views[owner[1]] if owner else service_view(service))
         return _hash_bytes(*views)
 
-    def run_checks(
-        self,
-        services: tuple[Service, ...],
-        sources: Mapping[str, str] | None = None,
-        scrape_interval: str | None = None,
-    ) -> list[Diagnostic]:
-        """Run every registered check like `run_checks`, reusing per-service results.
-
-        The stored results stay valid for the same `sources` and `scrape_interval`,
-        because the manifest texts and `obscompile.yaml` are part of every key.
-        """
-        from obscompile.check.context import ProjectContext
-        from obscompile.check.registry import (
-            Scope,
-            registered_checks,
-            run_checks,
-            scrape_interval_of,
-        )
-
-        checks = registered_checks()
-        project_checks = [c.name for c in checks if c.scope is Scope.PROJECT]
-        diagnostics = run_checks(
-            services,
-            sources=sources,
-            select=project_checks,
-            scrape_interval=scrape_interval,
-        )
-        context = ProjectContext(
-            services, sources or {}, scrape_interval=scrape_interval_of(scrape_interval)
-        )
-        view = self.project_view(services)
-        for service in services:
-            diagnostics.extend(
-                self.memo(
-                    "checks",
-                    service,
-                    functools.partial(_service_checks, context, service),
-                    extra=view,
-                )
-            )
-        return sorted_diagnostics(diagnostics)
-
     # -- save -------------------------------------------------------------------
 
     def save(self, result: Any, written: bool, recorded: Written | None = None) -> None:
@@ -771,21 +760,3 @@ class BuildCache:
             dashboards=result.dashboards,
             panels=result.panels,
         )
-
-
-def _service_checks(context: Any, service: Service) -> list[Diagnostic]:
-    """Run the per-service and per-panel checks of the registry on one service.
-
-    This is the loop of `obscompile.check.registry._run` for a single service.
-    """
-    from obscompile.check.registry import Scope, registered_checks
-
-    found: list[Diagnostic] = []
-    service_context = context.for_service(service)
-    for check in registered_checks():
-        if check.scope is Scope.SERVICE:
-            found.extend(check.function(service_context))
-        elif check.scope is Scope.PANEL:
-            for row, panel in service_context.panels():
-                found.extend(check.function(service_context.for_panel(row, panel)))
-    return found

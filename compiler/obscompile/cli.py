@@ -219,8 +219,8 @@ def main() -> None:
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="Render services in up to this many processes, once "
-    f"{MIN_SERVICES} or more services need rendering "
+    help="Load, check and render services in up to this many processes, once "
+    f"{MIN_SERVICES} or more services need it "
     "[default: the number of processors].",
 )
 @click.option(

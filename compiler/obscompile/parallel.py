@@ -1,22 +1,27 @@
 """Compute the per-service stages of a build in worker processes.
 
-Rendering a service's files, reading its artifact facts and deriving its rule
-diagnostics depend on that service alone (see `pipeline.ServiceEmitter`), so a
-build with many services to compute hands them to forked workers. The pipeline
-then runs its stages in their usual order and takes these results in place of
-computing them, so the output is the same as a build in one process.
+Loading a manifest depends on that manifest alone. Checking a service, rendering its
+files, reading its artifact facts and deriving its rule diagnostics depend on that
+service, given the project's other services (see `pipeline.ServiceEmitter`). So a
+build with many services to compute hands them to forked workers. The pipeline then
+runs its stages in their usual order and takes these results in place of computing
+them, so the output is the same as a build in one process.
 """
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from obscompile.cache import BuildCache, Progress
     from obscompile.config import Config
+    from obscompile.diagnostics import Diagnostic
     from obscompile.model.service import Service
     from obscompile.pipeline import Project
 
@@ -25,6 +30,10 @@ if TYPE_CHECKING:
 MIN_SERVICES = 16
 FACTS = "artifact-facts"
 RULE_DIAGNOSTICS = "rule-diagnostics"
+# The stages of the checks that run per service (see `pipeline.check_services`).
+CHECKS = "checks"
+INSTRUMENTATION_CHECKS = "instrumentation-checks"
+THRESHOLD_CHECKS = "threshold-checks"
 
 # (stage, position of the service) -> result.
 Prefetched = dict[tuple[str, int], Any]
@@ -38,16 +47,86 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-class _Work:
-    """The inputs of the forked workers, set before the pool starts and inherited."""
+class _Task:
+    """The function of the forked workers, set before the pool starts and inherited."""
 
-    project: Project
-    services: tuple[Service, ...]
-    config: Config
-    names: tuple[str, ...]
-    compiled: Any
-    stages: list[tuple[str, Any]]
-    env: Any = None
+    function: Callable[[int], Any]
+
+
+def _call(index: int) -> Any:
+    # A worker inherits the build's paused collector; the objects it makes are its own.
+    gc.enable()
+    return _Task.function(index)
+
+
+def map_in_workers(
+    function: Callable[[int], Any],
+    count: int,
+    jobs: int,
+    progress: Progress | None = None,
+    stage: str = "",
+) -> list[Any] | None:
+    """Return `[function(i) for i in range(count)]`, computed by `jobs` forked workers.
+
+    The workers inherit the memory of this process, so `function` may read anything
+    prepared before the call, and only the indexes and the results cross between
+    processes. Returns None when `count` is below MIN_SERVICES, `jobs` is 1 or the
+    platform cannot fork; the caller then computes the results itself.
+    """
+    if jobs < 2 or count < MIN_SERVICES:
+        return None
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:
+        return None
+    _Task.function = function
+    found = []
+    with context.Pool(min(jobs, count)) as pool:
+        for done, result in enumerate(pool.imap(_call, range(count), chunksize=1), 1):
+            found.append(result)
+            if progress is not None:
+                progress(stage, done, count)
+    return found
+
+
+def load_manifests(
+    files: Sequence[tuple[Path, str]], jobs: int, progress: Progress | None = None
+) -> list[tuple[Service | None, list[Diagnostic], str]] | None:
+    """Load YAML manifests, given as (path, display name), in worker processes.
+
+    Returns what `load_manifest_file` returns for each, or None where
+    `map_in_workers` does.
+    """
+    from obscompile.load.project import load_manifest_file
+
+    def load(index: int) -> tuple[Service | None, list[Diagnostic], str]:
+        return load_manifest_file(*files[index])
+
+    return map_in_workers(load, len(files), jobs, progress, "loading")
+
+
+def check_stages(
+    services: tuple[Service, ...],
+    todo: Sequence[int],
+    compute: Callable[[Service], dict[str, Any]],
+    jobs: int,
+    progress: Progress | None = None,
+) -> Prefetched:
+    """Run the per-service checks of the services at the positions `todo` in workers.
+
+    `compute(service)` returns the result of each check stage. Returns nothing where
+    `map_in_workers` returns None.
+    """
+
+    def check(index: int) -> dict[str, Any]:
+        return compute(services[todo[index]])
+
+    results = map_in_workers(check, len(todo), jobs, progress, "checking")
+    found: Prefetched = {}
+    for position, computed in zip(todo, results or (), strict=False):
+        for stage, value in computed.items():
+            found[(stage, position)] = value
+    return found
 
 
 def service_stages(config: Config) -> list[tuple[str, Any]]:
@@ -78,6 +157,8 @@ def prefetch(
     Returns nothing when there are too few such services, or `jobs` is 1, or the
     platform cannot fork; the pipeline then computes them itself.
     """
+    if jobs < 2:
+        return {}
     stages = service_stages(config)
     names = tuple(service.name for service in services)
     todo = [
@@ -89,24 +170,22 @@ def prefetch(
             for stage, emitter in stages
         )
     ]
-    if jobs < 2 or len(todo) < MIN_SERVICES:
-        return {}
-    try:
-        context = multiprocessing.get_context("fork")
-    except ValueError:
-        return {}
-    _Work.project, _Work.services, _Work.config = project, services, config
-    _Work.names = names
-    _Work.compiled = None if cache is None else cache.compiled_templates()
-    _Work.stages = stages
+    compiled = None if cache is None else cache.compiled_templates()
+    environment: list[Any] = []
+
+    def render(index: int) -> dict[str, Any]:
+        from obscompile.render.environment import make_environment
+
+        if not environment:
+            environment.append(make_environment(project.templates_dir, compiled))
+        service = services[todo[index]]
+        return _compute(project, service, config, names, environment[0], stages)
+
+    results = map_in_workers(render, len(todo), jobs, progress, "rendering")
     found: Prefetched = {}
-    with context.Pool(min(jobs, len(todo))) as pool:
-        results = pool.imap(_compute, todo, chunksize=1)
-        for done, (position, computed) in enumerate(zip(todo, results, strict=True), 1):
-            for stage, value in computed.items():
-                found[(stage, position)] = value
-            if progress is not None:
-                progress("rendering", done, len(todo))
+    for position, computed in zip(todo, results or (), strict=False):
+        for stage, value in computed.items():
+            found[(stage, position)] = value
     return found
 
 
@@ -117,32 +196,28 @@ def _extra(emitter: Any, names: tuple[str, ...], service: Service) -> str:
     return "" if key is None else key(names, service)
 
 
-def _compute(position: int) -> dict[str, Any]:
+def _compute(
+    project: Project,
+    service: Service,
+    config: Config,
+    names: tuple[str, ...],
+    env: Any,
+    stages: list[tuple[str, Any]],
+) -> dict[str, Any]:
     """Run every per-service stage for one service, in a worker."""
     from obscompile.check.artifacts import artifact_facts, owned_files
     from obscompile.pipeline import EmitContext
-    from obscompile.render.environment import make_environment
     from obscompile.render.prometheus import service_rule_diagnostics
 
-    if _Work.env is None:
-        _Work.env = make_environment(_Work.project.templates_dir, _Work.compiled)
-    service = _Work.services[position]
     own: dict[str, str] = {}
     computed: dict[str, Any] = {}
-    for stage, emitter in _Work.stages:
+    for stage, emitter in stages:
         if stage == FACTS:
             computed[stage] = artifact_facts(service, owned_files(service, own))
         elif stage == RULE_DIAGNOSTICS:
-            computed[stage] = service_rule_diagnostics(service, _Work.config)
+            computed[stage] = service_rule_diagnostics(service, config)
         else:
-            context = EmitContext(
-                _Work.project,
-                _Work.config,
-                (service,),
-                _Work.env,
-                dict(own),
-                _Work.names,
-            )
+            context = EmitContext(project, config, (service,), env, dict(own), names)
             produced = emitter.function(context)
             own.update(produced)
             computed[stage] = produced

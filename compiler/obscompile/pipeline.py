@@ -32,7 +32,16 @@ from obscompile.load.config import load_config
 from obscompile.load.project import display_name, load_project
 from obscompile.model.location import Location
 from obscompile.model.service import Service
-from obscompile.parallel import FACTS, RULE_DIAGNOSTICS, Prefetched, prefetch
+from obscompile.parallel import (
+    CHECKS,
+    FACTS,
+    INSTRUMENTATION_CHECKS,
+    RULE_DIAGNOSTICS,
+    THRESHOLD_CHECKS,
+    Prefetched,
+    check_stages,
+    prefetch,
+)
 from obscompile.project import Project
 from obscompile.render.environment import make_environment
 from obscompile.render.grafana import (
@@ -85,10 +94,19 @@ class BuildResult:
 
 
 def per_service(
-    cache: BuildCache | None, stage: str, service: Service, compute: Callable[[], T]
+    cache: BuildCache | None,
+    stage: str,
+    service: Service,
+    compute: Callable[[], T],
+    extra: str = "",
 ) -> T:
-    """Return `compute()`, or the cached result of `stage` for an unchanged service."""
-    return compute() if cache is None else cache.memo(stage, service, compute)
+    """Return `compute()`, or the cached result of `stage` for an unchanged service.
+
+    `extra` is a digest of what the stage reads besides the service (see `memo`).
+    """
+    if cache is None:
+        return compute()
+    return cache.memo(stage, service, compute, extra=extra)
 
 
 def check_services(
@@ -96,32 +114,76 @@ def check_services(
     cache: BuildCache | None = None,
     sources: Mapping[str, str] | None = None,
     scrape_interval: str | None = None,
+    jobs: int = 1,
+    progress: Progress | None = None,
 ) -> list[Diagnostic]:
-    """Run every registered check over the loaded services.
+    """Run every registered check, and the instrumentation and threshold checks.
 
     `sources` (the manifest texts) make positions inside quoted and block scalars
-    exact; `scrape_interval` applies to the scrape jobs that set none.
+    exact; `scrape_interval` applies to the scrape jobs that set none. The checks of
+    many services that lack stored results run in up to `jobs` worker processes.
     """
-    from obscompile.check import run_checks
+    from obscompile.check.context import ProjectContext
+    from obscompile.check.registry import (
+        Scope,
+        registered_checks,
+        run_checks,
+        scrape_interval_of,
+        service_checks,
+    )
 
-    if cache is None:
-        diagnostics = run_checks(
-            services, sources=sources, scrape_interval=scrape_interval
-        )
-    else:
-        diagnostics = cache.run_checks(services, sources, scrape_interval)
+    project_checks = [c.name for c in registered_checks() if c.scope is Scope.PROJECT]
+    diagnostics = run_checks(
+        services,
+        sources=sources,
+        select=project_checks,
+        scrape_interval=scrape_interval,
+    )
+    context = ProjectContext(
+        services, sources or {}, scrape_interval=scrape_interval_of(scrape_interval)
+    )
+    # The stored checks of a service read the other services' scrape jobs and
+    # catalogs, so they count only while those stay the same (see `project_view`).
+    extras = {
+        CHECKS: "" if cache is None else cache.project_view(services),
+        INSTRUMENTATION_CHECKS: "",
+        THRESHOLD_CHECKS: "",
+    }
     # The instrumentation checks repeat the project checks on service names and
     # scrape targets; only their client-library checks are kept here.
     repeated = {"instrument/service-name", "instrument/scrape-target"}
-    for service in services:
-        if service.runtime is not None:
+    computations: dict[str, Callable[[Service], list[Diagnostic]]] = {
+        CHECKS: functools.partial(service_checks, context),
+        INSTRUMENTATION_CHECKS: functools.partial(
+            _instrumentation_diagnostics, skip=repeated
+        ),
+        THRESHOLD_CHECKS: _service_threshold_diagnostics,
+    }
+
+    def stages_of(service: Service) -> list[str]:
+        if service.runtime is None:
+            return [CHECKS, THRESHOLD_CHECKS]
+        return [CHECKS, INSTRUMENTATION_CHECKS, THRESHOLD_CHECKS]
+
+    def compute_all(service: Service) -> dict[str, list[Diagnostic]]:
+        return {stage: computations[stage](service) for stage in stages_of(service)}
+
+    todo = [
+        position
+        for position, service in enumerate(services)
+        if cache is None
+        or not all(
+            cache.stored(stage, service, extras[stage]) for stage in stages_of(service)
+        )
+    ]
+    prefetched = check_stages(services, todo, compute_all, jobs, progress)
+    for position, service in enumerate(services):
+        for stage in stages_of(service):
+            compute = functools.partial(computations[stage], service)
+            if (stage, position) in prefetched:
+                compute = functools.partial(prefetched.__getitem__, (stage, position))
             diagnostics.extend(
-                per_service(
-                    cache,
-                    "instrumentation-checks",
-                    service,
-                    functools.partial(_instrumentation_diagnostics, service, repeated),
-                )
+                per_service(cache, stage, service, compute, extras[stage])
             )
     return diagnostics
 
@@ -130,23 +192,6 @@ def _instrumentation_diagnostics(service: Service, skip: set[str]) -> list[Diagn
     from obscompile.instrument.check import check_instrumentation
 
     return [d for d in check_instrumentation(service) if d.check not in skip]
-
-
-def threshold_diagnostics(
-    services: tuple[Service, ...], cache: BuildCache | None = None
-) -> list[Diagnostic]:
-    """Report thresholds that cannot be expressed in their panel's unit."""
-    problems = []
-    for service in services:
-        problems.extend(
-            per_service(
-                cache,
-                "threshold-checks",
-                service,
-                functools.partial(_service_threshold_diagnostics, service),
-            )
-        )
-    return problems
 
 
 def _service_threshold_diagnostics(service: Service) -> list[Diagnostic]:
@@ -357,9 +402,9 @@ def build(
     config, config_diagnostics, config_sources = load_config(project.root)
     blocks_dir = project.root / "blocks"
     if cache is None:
-        loaded = load_project(project.services_dir, blocks_dir)
+        loaded = load_project(project.services_dir, blocks_dir, jobs, progress)
     else:
-        loaded = cache.load_project(project.services_dir, blocks_dir, progress)
+        loaded = cache.load_project(project.services_dir, blocks_dir, progress, jobs)
     diagnostics = [*config_diagnostics, *loaded.diagnostics]
     services = loaded.services
     if local is not None and not has_errors(diagnostics):
@@ -368,9 +413,10 @@ def build(
     if progress is not None:
         progress("checking", 0, 0)
     diagnostics.extend(
-        check_services(services, cache, loaded.sources, config.scrape_interval)
+        check_services(
+            services, cache, loaded.sources, config.scrape_interval, jobs, progress
+        )
     )
-    diagnostics.extend(threshold_diagnostics(services, cache))
     files: Mapping[str, str] = {}
     if not has_errors(diagnostics):
         try:

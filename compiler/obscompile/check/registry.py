@@ -77,6 +77,22 @@ def _run(found: Check, project: ProjectContext) -> Iterable[Diagnostic]:
             yield from found.function(context.for_panel(row, panel))
 
 
+def service_checks(project: ProjectContext, service: Service) -> list[Diagnostic]:
+    """Run the per-service and per-panel checks on one service of `project`.
+
+    This is the loop of `_run` for a single service, unsorted.
+    """
+    found: list[Diagnostic] = []
+    context = project.for_service(service)
+    for check in registered_checks():
+        if check.scope is Scope.SERVICE:
+            found.extend(check.function(context))
+        elif check.scope is Scope.PANEL:
+            for row, panel in context.panels():
+                found.extend(check.function(context.for_panel(row, panel)))
+    return found
+
+
 def scrape_interval_of(text: str | None) -> timedelta:
     """Return the global scrape interval `text`, or Prometheus's default of 1m."""
     if text is None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
 from obscompile.diagnostics import Diagnostic, error
-from obscompile.load.files import display_name, manifest_files
+from obscompile.load.files import display_name, display_names, manifest_files
 from obscompile.load.manifest import build_service
 from obscompile.load.python_source import (
     load_block_modules,
@@ -18,6 +19,9 @@ from obscompile.load.validate import validate_manifest
 from obscompile.load.yaml_source import read_yaml_file
 from obscompile.model.location import Location
 from obscompile.model.service import Service
+
+if TYPE_CHECKING:
+    from obscompile.cache import Progress
 
 
 @attrs.frozen
@@ -49,13 +53,21 @@ def load_manifest_file(
     return service, diagnostics + problems, source.text
 
 
-def load_project(services_dir: Path, blocks_dir: Path | None = None) -> LoadResult:
+def load_project(
+    services_dir: Path,
+    blocks_dir: Path | None = None,
+    jobs: int = 1,
+    progress: Progress | None = None,
+) -> LoadResult:
     """Load every YAML manifest and Python module in `services_dir`.
 
     Modules in `blocks_dir` run first, so that manifests can use their blocks; the
-    blocks they register are removed again afterwards.
+    blocks they register are removed again afterwards. A project without Python
+    service modules, which could register blocks for the manifests after them, has
+    its manifests loaded in up to `jobs` worker processes when they are many.
     """
     from obscompile import dsl
+    from obscompile.parallel import load_manifests
 
     if not services_dir.is_dir():
         location = Location(display_name(services_dir), 1, 1)
@@ -69,15 +81,23 @@ def load_project(services_dir: Path, blocks_dir: Path | None = None) -> LoadResu
         diagnostics.extend(problems)
         services: list[Service] = []
         sources = {}
-        for path in files:
-            name = display_name(path)
+        names = display_names(files)
+        loaded = None
+        if not any(path.suffix == ".py" for path in files):
+            loaded = load_manifests(
+                list(zip(files, names, strict=True)), jobs, progress
+            )
+        for index, (path, name) in enumerate(zip(files, names, strict=True)):
             if path.suffix == ".py":
                 declared, problems = run_module(path, name)
                 services.extend(declared)
                 diagnostics.extend(problems)
                 sources[name] = _read_text(path)
                 continue
-            service, problems, text = load_manifest_file(path, name)
+            if loaded is not None:
+                service, problems, text = loaded[index]
+            else:
+                service, problems, text = load_manifest_file(path, name)
             diagnostics.extend(problems)
             sources[name] = text
             if service is not None:
