@@ -108,6 +108,8 @@ class Storage:
     def __init__(self) -> None:
         self.points: dict[Labels, list[tuple[int, float | None]]] = {}
         self.times: dict[Labels, list[int]] = {}
+        # The series with a staleness marker among their points.
+        self._stale: set[Labels] = set()
         self._by_name: dict[str, list[Labels]] = {}
         # Selections by (metric name, matchers): the number of series of that name
         # when the selection was made, and the selected series, sorted.
@@ -123,6 +125,12 @@ class Storage:
             self._by_name.setdefault(name, []).append(labels)
         points.append((timestamp, value))
         self.times[labels].append(timestamp)
+        if value is None:
+            self._stale.add(labels)
+
+    def has_stale(self, labels: Labels) -> bool:
+        """Return True when a point of the series is a staleness marker."""
+        return labels in self._stale
 
     def matching(self, selector: pp.VectorSelector) -> list[Labels]:
         return self._filter(selector.name, _label_tests(selector))
@@ -405,9 +413,12 @@ def _compile_range_function(name: str, matrix: pp.MatrixSelector) -> Compiled:
         start = end - range_ms
         out = []
         for labels in storage.select(metric, tests):
-            points = [
-                (ts, v) for ts, v in storage.window(labels, start, end) if v is not None
-            ]
+            window = storage.window(labels, start, end)
+            points: list[tuple[int, float]]
+            if storage.has_stale(labels):
+                points = [(ts, v) for ts, v in window if v is not None]
+            else:
+                points = window  # type: ignore[assignment]  # no None among them
             if instant:
                 value = _instant_change(name, points)
             else:
@@ -433,17 +444,27 @@ def _instant_change(name: str, points: list) -> float | None:
 def _compile_quantile(quantile_of: Compiled, buckets_of: Compiled) -> Compiled:
     buckets_vector = _vector_of(buckets_of)
 
+    # The group and bucket bound of each label set, or None without an `le` label.
+    bucket_of: dict[Labels, tuple[Labels, float] | None] = {}
+
     def quantile(storage: Storage, t: int) -> Value:
         value = quantile_of(storage, t)
         if not isinstance(value, float):
             raise UnsupportedExpression("histogram_quantile() needs a scalar quantile")
         groups: dict[Labels, list[tuple[float, float]]] = {}
         for labels, count in buckets_vector(storage, t):
-            mapping = dict(drop_name(labels))
-            bound = mapping.pop("le", None)
-            if bound is None:
+            if labels in bucket_of:
+                bucket = bucket_of[labels]
+            else:
+                mapping = dict(drop_name(labels))
+                bound = mapping.pop("le", None)
+                bucket = None if bound is None else (make_labels(mapping), float(bound))
+                if len(bucket_of) >= _UNNAMED_MAX:
+                    bucket_of.clear()
+                bucket_of[labels] = bucket
+            if bucket is None:
                 continue
-            groups.setdefault(make_labels(mapping), []).append((float(bound), count))
+            groups.setdefault(bucket[0], []).append((bucket[1], count))
         return [
             (labels, bucket_quantile(value, found)) for labels, found in groups.items()
         ]

@@ -52,6 +52,12 @@ def _yaml_dumper(flow: bool) -> YAML:
     return yaml
 
 
+# The texts of single-line strings that `string_scalar` writes, which depend on the
+# string alone. A test file repeats its alert names, labels and annotations many times.
+_STRING_TEXTS: dict[str, str] = {}
+_STRING_TEXTS_MAX = 65_536
+
+
 def _toyaml(value: Any, indent: int = 0, block: bool = False) -> str:
     """Render a scalar or a small list or mapping as YAML text for a template slot.
 
@@ -63,8 +69,14 @@ def _toyaml(value: Any, indent: int = 0, block: bool = False) -> str:
     """
     if isinstance(value, str):
         if "\n" not in value and not (block and ": " in value):
+            fast = _STRING_TEXTS.get(value)
+            if fast is not None:
+                return fast
             fast = string_scalar(value, _plain_reads_as_string)
             if fast is not None:
+                if len(_STRING_TEXTS) >= _STRING_TEXTS_MAX:
+                    _STRING_TEXTS.clear()
+                _STRING_TEXTS[value] = fast
                 return fast
     elif value is True or value is False:
         return "true" if value else "false"
