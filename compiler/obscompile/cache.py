@@ -426,13 +426,16 @@ class BuildCache:
     # -- load -------------------------------------------------------------------
 
     def _entry(self, key: str) -> Entry | None:
+        # Plain string paths: a build may read a thousand entries.
+        base = os.path.join(self.folder, ENTRIES, key)
         try:
-            entry = pickle.loads((self.folder / ENTRIES / f"{key}.pickle").read_bytes())
+            with open(base + ".pickle", "rb") as stream:
+                entry = pickle.loads(stream.read())
         except Exception:  # a missing or unreadable entry is recomputed
             return None
         if not isinstance(entry, Entry) or entry.key != key:
             return None
-        store = TextStore(self.folder / ENTRIES / f"{key}.texts")
+        store = TextStore(base + ".texts")
         for _, value in entry.stages.values():
             if isinstance(value, LazyFiles):
                 value.store = store

@@ -22,7 +22,7 @@ class TextStore:
 
     __slots__ = ("_data", "path")
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = path
         self._data: dict[str, Any] | None = None
 
@@ -30,7 +30,8 @@ class TextStore:
         """Return the files stored for `slot` under `extra`, or None."""
         if self._data is None:
             try:
-                data = pickle.loads(self.path.read_bytes())
+                with open(self.path, "rb") as stream:
+                    data = pickle.loads(stream.read())
             except Exception:  # a missing or damaged file is recomputed
                 data = {}
             self._data = data if isinstance(data, dict) else {}
