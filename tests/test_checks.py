@@ -621,6 +621,62 @@ UNIT = [
     ),
 ]
 
+THRESHOLDS_UNIT = [
+    Case(
+        "percent-of-unknown-scale",
+        panels("""
+            - title: Depth
+              query: 'queue_depth'
+              thresholds: "<80% Green, >=80% Red"
+        """),
+        [
+            f"{E}:17:21: error: thresholds are in % but the query scale is unknown "
+            "(unit short); set unit: percent (0-100) or percentunit (0-1) "
+            "[thresholds/unit]"
+        ],
+    ),
+    Case(
+        "duration-on-explicit-unit",
+        panels("""
+            - title: Depth
+              unit: short
+              query: 'sum(rate(http_requests_total[5m'
+              thresholds: "<2s Green, >2s Red"
+        """),
+        [
+            f"{E}:17:45: error: invalid PromQL query: unexpected end of input inside "
+            "brackets [promql/syntax]",
+            f"{E}:18:21: error: threshold 2s is a duration, but the panel's unit is "
+            "short; set unit: to a time unit such as s or ms [thresholds/unit]",
+        ],
+    ),
+    Case(
+        "query-that-does-not-parse",
+        panels("""
+            - title: Errors
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m]) * 100'
+              thresholds: "<1% Green, 1-5% Yellow, >5% Red"
+        """),
+        [
+            f"{E}:16:70: error: invalid PromQL query: unclosed left parenthesis "
+            "[promql/syntax]"
+        ],
+    ),
+    Case(
+        "query-on-unknown-metric",
+        panels("""
+            - title: Errors
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_request_total[5m])) * 100'
+              thresholds: "<1% Green, 1-5% Yellow, >5% Red"
+        """),
+        [
+            f'{E}:16:76: error: metric "http_request_total" is not in the catalog of '
+            'service "payments"; did you mean "http_requests_total"? '
+            "[promql/unknown-metric]"
+        ],
+    ),
+]
+
 SERIES_LEGEND = [
     Case(
         "legend-without-label",
@@ -997,6 +1053,7 @@ TABLES = {
     "promql-rate-window": RATE_WINDOW,
     "dashboard-heatmap-buckets": HEATMAP_BUCKETS,
     "dashboard-unit": UNIT,
+    "thresholds-unit": THRESHOLDS_UNIT,
     "dashboard-range": RANGE,
     "dashboard-duplicate-panel-title": DUPLICATE_PANEL_TITLE,
     "project-duplicates": PROJECT,

@@ -20,10 +20,10 @@ metrics:
 """
 
 
-def run_build(project: Path) -> tuple[int, str]:
+def run_build(project: Path, *options: str) -> tuple[int, str]:
     runner = CliRunner()
     result = runner.invoke(
-        main, ["build", "--project", str(project)], catch_exceptions=False
+        main, ["build", "--project", str(project), *options], catch_exceptions=False
     )
     return result.exit_code, result.output
 
@@ -271,6 +271,27 @@ def test_invalid_uid(project: Path) -> None:
     assert error_lines(output) == [
         'services/payments.yaml:2:18: error: uid "a.b/c" is invalid: Grafana allows at most 40 characters from [A-Za-z0-9_-] [dashboard/uid]'
     ]
+
+
+def test_empty_services_keeps_out(project: Path) -> None:
+    write_manifest(project, "payments.yaml", HEADER)
+    code, output = run_build(project)
+    assert code == 0, output
+    before = {p: p.read_bytes() for p in (project / "out").rglob("*") if p.is_file()}
+    (project / "services" / "payments.yaml").rename(
+        project / "services" / "_payments.yaml"
+    )
+    for arguments in ((), ("--no-cache",)):
+        code, output = run_build(project, *arguments)
+        assert error_lines(output) == [
+            "services:1:1: error: services folder has no manifests: add service "
+            "manifests (.yaml or .yml) or Python service modules (.py); names that "
+            "start with . or _ are skipped [project/no-services]"
+        ]
+        assert code == 1
+        assert "Traceback" not in output
+        after = {p: p.read_bytes() for p in (project / "out").rglob("*") if p.is_file()}
+        assert after == before
 
 
 @pytest.mark.parametrize("command", ["build", "check", "test"])

@@ -33,7 +33,6 @@ RULE_DIAGNOSTICS = "rule-diagnostics"
 # The stages of the checks that run per service (see `pipeline.check_services`).
 CHECKS = "checks"
 INSTRUMENTATION_CHECKS = "instrumentation-checks"
-THRESHOLD_CHECKS = "threshold-checks"
 
 # (stage, position of the service) -> result.
 Prefetched = dict[tuple[str, int], Any]

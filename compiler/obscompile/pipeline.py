@@ -26,7 +26,6 @@ from obscompile.check.artifacts import (
     scraped_jobs,
 )
 from obscompile.config import Config
-from obscompile.derive.units import UnitError, panel_unit
 from obscompile.diagnostics import Diagnostic, error, has_errors, sorted_diagnostics
 from obscompile.load.config import load_config
 from obscompile.load.project import display_name, load_project
@@ -37,7 +36,6 @@ from obscompile.parallel import (
     FACTS,
     INSTRUMENTATION_CHECKS,
     RULE_DIAGNOSTICS,
-    THRESHOLD_CHECKS,
     Prefetched,
     check_stages,
     prefetch,
@@ -45,7 +43,6 @@ from obscompile.parallel import (
 from obscompile.project import Project
 from obscompile.render.environment import make_environment
 from obscompile.render.grafana import (
-    panel_thresholds,
     render_dashboard,
 )
 from obscompile.render.kubernetes import emit_prometheus_rules, object_name_key
@@ -117,7 +114,7 @@ def check_services(
     jobs: int = 1,
     progress: Progress | None = None,
 ) -> list[Diagnostic]:
-    """Run every registered check, and the instrumentation and threshold checks.
+    """Run every registered check, and the instrumentation checks.
 
     `sources` (the manifest texts) make positions inside quoted and block scalars
     exact; `scrape_interval` applies to the scrape jobs that set none. The checks of
@@ -147,7 +144,6 @@ def check_services(
     extras = {
         CHECKS: "" if cache is None else cache.project_view(services),
         INSTRUMENTATION_CHECKS: "",
-        THRESHOLD_CHECKS: "",
     }
     # The instrumentation checks repeat the project checks on service names and
     # scrape targets; only their client-library checks are kept here.
@@ -157,13 +153,12 @@ def check_services(
         INSTRUMENTATION_CHECKS: functools.partial(
             _instrumentation_diagnostics, skip=repeated
         ),
-        THRESHOLD_CHECKS: _service_threshold_diagnostics,
     }
 
     def stages_of(service: Service) -> list[str]:
         if service.runtime is None:
-            return [CHECKS, THRESHOLD_CHECKS]
-        return [CHECKS, INSTRUMENTATION_CHECKS, THRESHOLD_CHECKS]
+            return [CHECKS]
+        return [CHECKS, INSTRUMENTATION_CHECKS]
 
     def compute_all(service: Service) -> dict[str, list[Diagnostic]]:
         return {stage: computations[stage](service) for stage in stages_of(service)}
@@ -192,20 +187,6 @@ def _instrumentation_diagnostics(service: Service, skip: set[str]) -> list[Diagn
     from obscompile.instrument.check import check_instrumentation
 
     return [d for d in check_instrumentation(service) if d.check not in skip]
-
-
-def _service_threshold_diagnostics(service: Service) -> list[Diagnostic]:
-    problems = []
-    for panel in service.panels:
-        if panel.thresholds is None:
-            continue
-        try:
-            panel_thresholds(panel, panel_unit(panel, service))
-        except UnitError as exc:
-            problems.append(
-                error(panel.location_of("thresholds"), str(exc), "thresholds/unit")
-            )
-    return problems
 
 
 @attrs.frozen

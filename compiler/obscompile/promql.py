@@ -66,7 +66,10 @@ def _error_offset(query: str, message: str) -> int:
         or "unexpected end of input inside braces" in message
     ):
         return max(query.rfind("{"), 0)
-    if "unclosed left bracket" in message:
+    if (
+        "unclosed left bracket" in message
+        or "unexpected end of input inside brackets" in message
+    ):
         return max(query.rfind("["), 0)
     quoted = re.search(r"'([^']+)'|\"([^\"]+)\"|`([^`]+)`", message)
     if quoted:

@@ -22,6 +22,7 @@ from obscompile.check import (  # noqa: F401
     promql_unknown_label,
     promql_unknown_metric,
     scrape_job,
+    thresholds_unit,
 )
 from obscompile.check.registry import Check, Scope, check, registered_checks, run_checks
 

@@ -14,21 +14,29 @@ from obscompile.diagnostics import Diagnostic, error
 NAME = "promql/unknown-metric"
 
 
-@check(NAME, "a query selects a metric that the service's catalog does not declare")
-def unknown_metric(context: PanelContext) -> Iterator[Diagnostic]:
-    # A service without a catalog has nothing to compare against.
+def unknown_metrics(context: PanelContext) -> list[tuple[pp.VectorSelector, str]]:
+    """Return the first selector of each metric that the query reads and no catalog has.
+
+    A service without a catalog has nothing to compare against, so none is unknown.
+    """
     if not context.service.metrics:
-        return
-    reported: set[str] = set()
+        return []
+    found: dict[str, pp.VectorSelector] = {}
     for selector in context.query.of_type(pp.VectorSelector):
         name = catalog.selector_name(selector)
-        if name is None or name in reported or catalog.is_placeholder(name):
+        if name is None or name in found or catalog.is_placeholder(name):
             continue
         if catalog.is_builtin(name) or catalog.is_recorded(name):
             continue
         if catalog.find_metric(context, name) is not None:
             continue
-        reported.add(name)
+        found[name] = selector
+    return [(selector, name) for name, selector in found.items()]
+
+
+@check(NAME, "a query selects a metric that the service's catalog does not declare")
+def unknown_metric(context: PanelContext) -> Iterator[Diagnostic]:
+    for selector, name in unknown_metrics(context):
         base = catalog.find_base_name(context, name)
         if base is not None:
             series = ", ".join(base.series_names())

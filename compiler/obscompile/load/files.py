@@ -35,7 +35,10 @@ def display_names(paths: list[Path]) -> list[str]:
 
 
 def manifest_files(services_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
-    """List manifests in `services_dir`, rejecting links that leave it."""
+    """List manifests in `services_dir`, rejecting links that leave it.
+
+    A folder without any manifest is an error.
+    """
     diagnostics: list[Diagnostic] = []
     files = []
     root = services_dir.resolve()
@@ -79,4 +82,16 @@ def manifest_files(services_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
             continue
         if path.is_file():
             files.append(path)
+    if not files and not diagnostics:
+        # A build of nothing would remove every file that the last build wrote, which
+        # a wrong --services folder or renamed manifests make likely.
+        diagnostics.append(
+            error(
+                Location(display_name(services_dir), 1, 1),
+                "services folder has no manifests: add service manifests (.yaml or "
+                ".yml) or Python service modules (.py); names that start with . or _ "
+                "are skipped",
+                "project/no-services",
+            )
+        )
     return files, diagnostics
