@@ -20,8 +20,8 @@ def threshold_unit(context: PanelContext) -> Iterator[Diagnostic]:
     if panel.thresholds is None:
         return
     # A unit derived from a query that does not parse, or that reads a metric no
-    # catalog declares, means nothing; promql/syntax or promql/unknown-metric
-    # reports the query itself.
+    # catalog declares, means nothing. promql/syntax or promql/unknown-metric
+    # reports such a query instead.
     if panel.unit is None and (
         context.query.error is not None or unknown_metrics(context)
     ):
