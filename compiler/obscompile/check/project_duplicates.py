@@ -32,8 +32,19 @@ def service_name_location(service: Service) -> Location:
     )
 
 
+# The services of the last project in definition order. The three checks below sort
+# the same tuple, which takes a path operation per service.
+_last_order: tuple[tuple[Service, ...], list[Service]] = ((), [])
+
+
 def _in_order(services: tuple[Service, ...]) -> list[Service]:
-    return sorted(services, key=lambda s: definition_order(service_name_location(s)))
+    global _last_order
+    if services is not _last_order[0]:
+        order = sorted(
+            services, key=lambda s: definition_order(service_name_location(s))
+        )
+        _last_order = (services, order)
+    return _last_order[1]
 
 
 @check(

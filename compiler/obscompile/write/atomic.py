@@ -26,7 +26,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -185,12 +185,11 @@ def _stale(
         same[name] = state
         if token is not None:
             found[name] = token
-    for name in read_record(out):
+    record = read_record(out)
+    for name in record:
         if name not in files and os.path.lexists(os.path.join(root, name)):
             differing.append(name)
-    if not differing and (
-        not (out / RECORD).exists() or read_record(out) != sorted(files)
-    ):
+    if not differing and (not (out / RECORD).exists() or record != sorted(files)):
         differing.append(RECORD)
     return differing, same
 
@@ -283,6 +282,17 @@ def _link(source: str, target: str) -> bool:
     except OSError:
         return False
     return True
+
+
+def _folders_of(names: Iterable[str]) -> set[str]:
+    """Return every folder, at any depth, that contains one of the relative `names`."""
+    found: set[str] = set()
+    for name in names:
+        folder = name.rpartition("/")[0]
+        while folder and folder not in found:
+            found.add(folder)
+            folder = folder.rpartition("/")[0]
+    return found
 
 
 def _in_the_way(out: Path, problem: str, names: list[str]) -> WriteError:
@@ -386,12 +396,7 @@ class _Writer:
         # The folders of the current tree, with their modes. Those that no file of the
         # last write was in belong to the user and stay, even when empty.
         self.folder_modes = _folder_modes(out, folders)
-        written_in: set[str] = set()
-        for name in self.previous:
-            folder = name.rpartition("/")[0]
-            while folder and folder not in written_in:
-                written_in.add(folder)
-                folder = folder.rpartition("/")[0]
+        written_in = _folders_of(self.previous)
         self.foreign_folders = [f for f in folders if f not in written_in]
         if spare is None:
             staging = Path(
@@ -427,12 +432,7 @@ class _Writer:
             if name not in previous
             and (name in folders or (name in present and name not in self.same))
         ]
-        needed: set[str] = set()
-        for name in files:
-            folder = name.rpartition("/")[0]
-            while folder and folder not in needed:
-                needed.add(folder)
-                folder = folder.rpartition("/")[0]
+        needed = _folders_of(files)
         # A symlink to a folder counts as a folder.
         blocked = sorted(
             folder
@@ -520,11 +520,15 @@ class _Writer:
                     reused[relative] = state
                     continue
             os.unlink(path)
-        # A folder where a file goes, and folders no file needs any more.
+        # A folder where a file goes, and folders no file needs any more. The folders
+        # of the new files stay, so they are not tried.
+        needed = _folders_of(self.files)
         for folder in sorted(folders, key=lambda f: f.count("/"), reverse=True):
             path = os.path.join(root, folder)
             if folder in self.files:
                 shutil.rmtree(path)
+                continue
+            if folder in needed:
                 continue
             with contextlib.suppress(OSError):
                 # A folder that still contains files stays.
