@@ -75,6 +75,19 @@ def file_states(folder: Path) -> dict[str, tuple[int, int]]:
     }
 
 
+def count_compiled_templates(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Return a list that receives the name of every template Jinja compiles."""
+    compiled: list[str] = []
+    compile_template = jinja2.Environment.compile
+
+    def counting_compile(self, source, name=None, *arguments, **options):  # type: ignore[no-untyped-def]
+        compiled.append(name)
+        return compile_template(self, source, name, *arguments, **options)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting_compile)
+    return compiled
+
+
 def clean_build(project: Path) -> tuple[int, str, dict[str, bytes]]:
     """Build without the cache into an empty `out/`; then restore the cached one."""
     out = project / "out"
@@ -389,14 +402,7 @@ def test_one_change_reloads_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> 
         return get(self, slot, extra)
 
     monkeypatch.setattr(obscompile.texts.TextStore, "get", counting_get)
-    compiled: list[str] = []
-    compile_template = jinja2.Environment.compile
-
-    def counting_compile(self, source, name=None, *arguments, **options):  # type: ignore[no-untyped-def]
-        compiled.append(name)
-        return compile_template(self, source, name, *arguments, **options)
-
-    monkeypatch.setattr(jinja2.Environment, "compile", counting_compile)
+    compiled = count_compiled_templates(monkeypatch)
     facts_read: list[str] = []
     read_fact = obscompile.cache.LazyFacts.__getattr__
 
@@ -589,14 +595,7 @@ def test_new_project_reuses_compiled_templates(
     tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    compiled: list[str] = []
-    compile_template = jinja2.Environment.compile
-
-    def counting_compile(self, source, name=None, *arguments, **options):  # type: ignore[no-untyped-def]
-        compiled.append(name)
-        return compile_template(self, source, name, *arguments, **options)
-
-    monkeypatch.setattr(jinja2.Environment, "compile", counting_compile)
+    compiled = count_compiled_templates(monkeypatch)
     other = tmp_path_factory.mktemp("other-project")
     shutil.copytree(warm / "services", other / "services")
     monkeypatch.chdir(other)

@@ -120,12 +120,7 @@ def check_stages(
     def check(index: int) -> dict[str, Any]:
         return compute(services[todo[index]])
 
-    results = map_in_workers(check, len(todo), jobs, progress, "checking")
-    found: Prefetched = {}
-    for position, computed in zip(todo, results or (), strict=False):
-        for stage, value in computed.items():
-            found[(stage, position)] = value
-    return found
+    return _by_stage(todo, map_in_workers(check, len(todo), jobs, progress, "checking"))
 
 
 def service_stages(config: Config) -> list[tuple[str, Any]]:
@@ -181,8 +176,15 @@ def prefetch(
         return _compute(project, service, config, names, environment[0], stages)
 
     results = map_in_workers(render, len(todo), jobs, progress, "rendering")
+    return _by_stage(todo, results)
+
+
+def _by_stage(
+    positions: Sequence[int], results: list[dict[str, Any]] | None
+) -> Prefetched:
+    """Key each service's results, one per stage, by stage and service position."""
     found: Prefetched = {}
-    for position, computed in zip(todo, results or (), strict=False):
+    for position, computed in zip(positions, results or (), strict=False):
         for stage, value in computed.items():
             found[(stage, position)] = value
     return found
