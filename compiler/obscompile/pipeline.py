@@ -42,9 +42,7 @@ from obscompile.parallel import (
 )
 from obscompile.project import Project
 from obscompile.render.environment import make_environment
-from obscompile.render.grafana import (
-    render_dashboard,
-)
+from obscompile.render.grafana import render_dashboard
 from obscompile.render.kubernetes import emit_prometheus_rules, object_name_key
 from obscompile.render.mimir import emit_mimir_namespaces
 from obscompile.render.prometheus import (
