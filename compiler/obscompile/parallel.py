@@ -155,6 +155,17 @@ def prefetch(
         return {}
     stages = service_stages(config)
     names = tuple(service.name for service in services)
+    if cache is not None:
+        # A service whose first stage is stored usually has every stage stored, and
+        # the pipeline computes any other missing result itself. So a build with few
+        # services to compute stops here without looking up every stage.
+        stage, emitter = stages[0]
+        lacking = sum(
+            not cache.stored(stage, service, _extra(emitter, names, service))
+            for service in services
+        )
+        if lacking < MIN_SERVICES:
+            return {}
     todo = [
         position
         for position, service in enumerate(services)
