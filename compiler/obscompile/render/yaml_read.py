@@ -5,7 +5,7 @@ and the rule files again to wrap their groups for Kubernetes and Mimir and to co
 them with the dashboards. ruamel.yaml's `VersionedResolver` looks up the YAML version
 of the document for every scalar, through three attribute lookups that fail in a
 load with the C parser, which took about a third of the time of a load. The C parser
-ignores `%YAML` directives (ruamel.yaml 0.18 and 0.19), so the version of such a load
+ignores `%YAML` directives (seen with ruamel.yaml 0.19.1), so the version of such a load
 is always the one it was given, and `_FixedVersionResolver` reads it only once.
 
 `read_yaml` goes further for the plain documents that the templates render: it builds
