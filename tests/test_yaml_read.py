@@ -21,6 +21,13 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
+def _stock_load(text: str, version: tuple[int, int] | None) -> Any:
+    """Read `text` with ruamel.yaml's own safe loader, without the fixed resolver."""
+    loader = YAML(typ="safe")
+    loader.version = version
+    return loader.load(io.StringIO(text))
+
+
 def _outcome(read: Any, text: str, version: tuple[int, int] | None) -> Any:
     """Return the data, or the type and message of the error, of one read."""
     try:
@@ -116,6 +123,9 @@ _PIECES = [
 def test_assembled_text_reads_alike(pieces: list[str], version: Any) -> None:
     text = "".join(pieces)
     assert _outcome(read_yaml, text, version) == _outcome(load_yaml, text, version)
+    # The resolver that looks the version up once reads as ruamel.yaml's own does,
+    # `%YAML` directives included.
+    assert _outcome(load_yaml, text, version) == _outcome(_stock_load, text, version)
 
 
 @pytest.mark.parametrize(
