@@ -40,7 +40,7 @@ import attrs
 
 import obscompile
 from obscompile.diagnostics import Diagnostic
-from obscompile.load.files import display_name, display_names, manifest_files
+from obscompile.load.files import display_names, manifest_files
 from obscompile.model.service import Service
 from obscompile.parallel import FACTS
 from obscompile.texts import LazyFiles, TextStore
@@ -352,6 +352,7 @@ class BuildCache:
         """Hash every input, so that later stages can look up entries by key."""
         project = self.project
         self._keys: dict[Path, str] = {}
+        self._names: dict[Path, str] = {}
         self._files: list[Path] = []
         self._scan_problems: list[Diagnostic] = []
         if not project.services_dir.is_dir():
@@ -379,6 +380,8 @@ class BuildCache:
             *config,
         )
         named = list(zip(self._files, display_names(self._files), strict=True))
+        # Each manifest's name as diagnostics show it, for the loads below.
+        self._names.update(named)
         # A manifest whose state is the one recorded with its key is not read again.
         recorded = self._index.get("manifests")
         known: dict[str, Any] = {}
@@ -512,7 +515,7 @@ class BuildCache:
         """
         from obscompile.parallel import load_manifests
 
-        named = list(zip(paths, display_names(paths), strict=True))
+        named = [(path, self._names[path]) for path in paths]
         loaded = load_manifests(named, jobs, progress) if paths else None
         return {} if loaded is None else dict(zip(paths, loaded, strict=True))
 
@@ -527,7 +530,7 @@ class BuildCache:
         if entry is None:
             from obscompile.load.project import load_manifest_file
 
-            name = display_name(path)
+            name = self._names[path]
             if parsed is None:
                 with self._resumed():
                     parsed = load_manifest_file(path, name)
@@ -612,7 +615,7 @@ class BuildCache:
         folder = user_cache_folder() / TEMPLATE_CODE / self._compiler[:16]
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            # The folder's time says when a build last used it; see `_save`.
+            # The folder's mtime records when a build last used it (see `_save`).
             os.utime(folder)
         except OSError:
             return None
