@@ -421,8 +421,8 @@ def test_one_change_reloads_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> 
     # known to hold their files, so their texts are not read either.
     assert unpickled == []
     assert texts == []
-    # The edit leaves the facts of every service as they were, so the comparison of
-    # the last build stands and no stored facts are read.
+    # The edit leaves the facts of every service as they were, so the build reuses
+    # the last comparison and reads no stored facts.
     assert facts_read == []
     # The templates were compiled by the first build, and their code was kept.
     assert compiled == []

@@ -336,7 +336,7 @@ def test_ledger_skips_vouched_files(tmp_path: Path) -> None:
         **{name: text.encode() for name, text in second.items()},
         RECORD: (out / RECORD).read_bytes(),
     }
-    # The spare folder holds the previous tree.
+    # The spare folder contains the previous tree.
     assert (spare / "d3" / "f03.json").read_text() == "v1 3\n"
     third = _tree_of(20, "v3", changed=frozenset({3, 7}))
     write_tree(
@@ -386,7 +386,8 @@ def test_spare_that_is_not_a_folder_is_replaced(tmp_path: Path) -> None:
     changed = _tree_of(8, "v2", frozenset({2}))
     write_tree(out, changed, _next_ledger({}, None, spare))
     assert (out / "d2" / "f02.json").read_text() == "v2 2\n"
-    assert spare.is_dir() and not spare.is_symlink()
+    assert spare.is_dir()
+    assert not spare.is_symlink()
     assert list((tmp_path / "elsewhere").iterdir()) == []
 
 

@@ -68,9 +68,9 @@ def map_in_workers(
     """Return `[function(i) for i in range(count)]`, computed by `jobs` forked workers.
 
     The workers inherit the memory of this process, so `function` may read anything
-    prepared before the call, and only the indexes and the results cross between
+    prepared before the call. Only the indexes and the results cross between
     processes. Returns None when `count` is below MIN_SERVICES, `jobs` is 1 or the
-    platform cannot fork; the caller then computes the results itself.
+    platform cannot fork, and the caller then computes the results itself.
     """
     if jobs < 2 or count < MIN_SERVICES:
         return None

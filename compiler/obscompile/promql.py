@@ -85,7 +85,7 @@ def parse(query: str) -> pp.Expr:
     """Parse a panel or rule query; raise QueryError with a position on failure.
 
     The checks, the rule derivation and the test generator each parse every query
-    of a service, so a parsed query is kept; callers only read the syntax tree.
+    of a service, so a parsed query is kept. Callers only read the syntax tree.
     """
     text = substitute_grafana_variables(query)
     try:

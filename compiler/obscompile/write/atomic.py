@@ -57,9 +57,9 @@ class Ledger:
     computed from: equal tokens mean equal texts. `out` records the files the last
     write left in the output folder. `spare` is a folder on the same file system
     that contains the tree the output folder had before that write, recorded in
-    `spare_files`. A recorded file counts as holding the text of its token while its
-    size, mtime, ctime and inode are the recorded ones; every other file is compared
-    byte by byte.
+    `spare_files`. A recorded file counts as containing the text of its token while
+    its size, mtime, ctime and inode are the recorded ones. Every other file is
+    compared byte by byte.
     """
 
     tokens: Mapping[str, str]
