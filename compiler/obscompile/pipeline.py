@@ -41,7 +41,7 @@ from obscompile.parallel import (
     prefetch,
 )
 from obscompile.project import Project
-from obscompile.render.environment import make_environment
+from obscompile.render.environment import TemplateOutputError, make_environment
 from obscompile.render.grafana import render_dashboard
 from obscompile.render.kubernetes import emit_prometheus_rules, object_name_key
 from obscompile.render.mimir import emit_mimir_namespaces
@@ -344,6 +344,8 @@ def template_error(exc: jinja2.TemplateError) -> Diagnostic:
     file, line = None, 1
     if isinstance(exc, jinja2.TemplateSyntaxError) and exc.filename:
         file, line = exc.filename, exc.lineno
+    elif isinstance(exc, TemplateOutputError):
+        file = exc.filename
     else:
         text = str(exc.__cause__) if exc.__cause__ is not None else ""
         text += "".join(traceback.format_tb(exc.__traceback__))

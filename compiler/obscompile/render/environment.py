@@ -9,17 +9,34 @@ from __future__ import annotations
 import functools
 import io
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from ruamel.yaml import YAML
-from ruamel.yaml.scalarstring import LiteralScalarString, SingleQuotedScalarString
+from ruamel.yaml.scalarstring import (
+    DoubleQuotedScalarString,
+    LiteralScalarString,
+    SingleQuotedScalarString,
+)
 
 from obscompile.render import builtin_templates_dir
-from obscompile.render.yaml_fast import string_scalar
+from obscompile.render.yaml_fast import literal_allowed, needs_escapes, string_scalar
 from obscompile.render.yaml_read import plain_reads_as_string
+
+
+class TemplateOutputError(jinja2.TemplateError):
+    """A template rendered text that is not the file format it must write."""
+
+    def __init__(self, message: str, filename: str | None) -> None:
+        super().__init__(message)
+        self.filename = filename
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Worker processes send the error back pickled.
+        return (type(self), (self.message, self.filename))
 
 
 def _tojson(value: Any) -> str:
@@ -27,11 +44,6 @@ def _tojson(value: Any) -> str:
     if isinstance(value, jinja2.Undefined):
         value._fail_with_undefined_error()
     return json.dumps(value, ensure_ascii=False, sort_keys=False)
-
-
-# Text that a YAML block scalar cannot hold unchanged: tabs, trailing blanks on a
-# line, or leading blanks on the first line.
-_NOT_LITERAL = re.compile(r"\t|[ \t]\n|[ \t]$|^[ \t]")
 
 
 # Plain scalars that YAML 1.1 (gopkg.in/yaml.v2, which reads prometheus.yml and
@@ -58,15 +70,19 @@ _STRING_TEXTS: dict[str, str] = {}
 _STRING_TEXTS_MAX = 65_536
 
 
-def _toyaml(value: Any, indent: int = 0, block: bool = False) -> str:
+def _toyaml(value: Any, indent: int = 0, block: bool = False, key: bool = False) -> str:
     """Render a scalar or a small list or mapping as YAML text for a template slot.
 
     Strings with a line break become `|-` block scalars, and so do strings with a `: `
     when `block=True` (PromQL such as `{state=~"LINK: up"}`). Their lines are indented
-    by `indent` spaces, two more than the column of the key they follow. Other strings
-    get quotes where YAML needs them. Lists and mappings come out in flow style
-    (`[]`, `{a: b}`).
+    by `indent` spaces, two more than the column of the key they follow. With
+    `key=True` the text is a mapping key, which stays on one line: a string with a
+    line break gets double quotes. Other strings get quotes where YAML needs them, and
+    characters that YAML cannot hold as they are become escapes in double quotes.
+    Lists and mappings come out in flow style (`[]`, `{a: b}`).
     """
+    if key and isinstance(value, str) and "\n" in value:
+        return _scalar_yaml("key", value, 0, False)
     if isinstance(value, str):
         if "\n" not in value and not (block and ": " in value):
             fast = _STRING_TEXTS.get(value)
@@ -83,7 +99,11 @@ def _toyaml(value: Any, indent: int = 0, block: bool = False) -> str:
     elif type(value) is int:
         return str(value)
     if isinstance(value, str | int | float | bool) or value is None:
-        return _scalar_yaml(type(value).__name__, value, indent, block)
+        kind = type(value).__name__
+        if value == 0 and isinstance(value, float) and math.copysign(1, value) < 0:
+            # -0.0 equals 0.0 as a cache key, but is written as -0.0.
+            kind = "negative zero"
+        return _scalar_yaml(kind, value, indent, block)
     return _yaml_text(value, indent, block)
 
 
@@ -95,6 +115,8 @@ def _plain_reads_as_string(text: str) -> bool:
 @functools.lru_cache(maxsize=65536)
 def _scalar_yaml(kind: str, value: Any, indent: int, block: bool) -> str:
     # `kind` keeps True, 1 and 1.0 apart, which compare equal as cache keys.
+    if kind == "key":
+        value = DoubleQuotedScalarString(value)
     return _yaml_text(value, indent, block)
 
 
@@ -103,14 +125,16 @@ def _yaml_text(value: Any, indent: int = 0, block: bool = False) -> str:
         value._fail_with_undefined_error()
     stream = io.StringIO()
     if isinstance(value, dict | list | tuple):
-        _yaml_dumper(flow=True).dump(
-            list(value) if isinstance(value, tuple) else value, stream
-        )
+        _yaml_dumper(flow=True).dump(_escaped(value), stream)
         return stream.getvalue().rstrip("\n")
     wants_block = isinstance(value, str) and (
         "\n" in value or (block and ": " in value)
     )
-    if wants_block and not _NOT_LITERAL.search(value):
+    if isinstance(value, str) and needs_escapes(value):
+        value = DoubleQuotedScalarString(value)
+    if isinstance(value, DoubleQuotedScalarString):
+        pass
+    elif wants_block and literal_allowed(value):
         value = LiteralScalarString(value)
     elif isinstance(value, str) and _YAML11_IMPLICIT.match(value):
         value = SingleQuotedScalarString(value)
@@ -119,8 +143,23 @@ def _yaml_text(value: Any, indent: int = 0, block: bool = False) -> str:
     text = text[2:].rstrip("\n").lstrip(" ")
     if isinstance(value, LiteralScalarString):
         head, *lines = text.split("\n")
+        if "+" in head:
+            # A block that keeps its trailing line breaks would also take the empty
+            # lines that follow the slot in the template.
+            return _yaml_text(DoubleQuotedScalarString(value))
         text = "\n".join([head, *(" " * indent + line[2:] for line in lines)])
     return text
+
+
+def _escaped(value: Any) -> Any:
+    """Return `value` with tuples as lists and strings that need escapes double-quoted."""
+    if isinstance(value, str):
+        return DoubleQuotedScalarString(value) if needs_escapes(value) else value
+    if isinstance(value, dict):
+        return {_escaped(k): _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escaped(item) for item in value]
+    return value
 
 
 class _CompiledTemplates(jinja2.FileSystemBytecodeCache):

@@ -1,8 +1,11 @@
 """Render everything Prometheus reads: prometheus.yml, rule files and promtool tests.
 
 Each file is first built as plain data, then rendered through its Jinja template
-(every value through the `toyaml` filter), then parsed back and compared with the
-data, so that a quoting mistake can never reach Prometheus unnoticed.
+(every value through the `toyaml` filter). A file rendered by a project's own template
+is parsed back and compared with the data, so that a quoting or indentation mistake
+never reaches Prometheus. The built-in templates include no other template and pass
+every value through `toyaml`. tests/test_yaml_templates.py renders random documents
+through them and reads them back, so a build does not parse their files again.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import jinja2
+import jinja2.meta
 
 from obscompile import promql
 from obscompile.config import Config
@@ -22,6 +27,8 @@ from obscompile.derive.promtests import generate_tests
 from obscompile.derive.testfile import TestSuite
 from obscompile.diagnostics import Diagnostic, ObscompileError, warning
 from obscompile.model.service import Service
+from obscompile.render import builtin_templates_dir
+from obscompile.render.environment import TemplateOutputError
 from obscompile.render.yaml_read import read_yaml
 
 T = TypeVar("T")
@@ -183,17 +190,47 @@ def tests_document(suite: TestSuite, rule_file: str) -> dict[str, Any]:
 def render_yaml(
     env: jinja2.Environment, template: str, document: dict[str, Any]
 ) -> str:
-    """Render `document` through `template`; raise RenderError unless it reads back."""
-    text = env.get_template(template).render(document=document)
+    """Render `document` through `template`.
+
+    Raises TemplateOutputError when the output of a project's own template does not
+    read back as `document`. The output of a built-in template is not read back.
+    """
+    loaded = env.get_template(template)
+    text = loaded.render(document=document)
+    if loaded.filename is not None and _is_builtin(env, loaded.filename):
+        return text
     try:
         parsed = read_yaml(text, version=(1, 1))
     except Exception as exc:  # ruamel raises many unrelated error classes
-        raise RenderError(f"{template} rendered invalid YAML: {exc}") from None
+        found = " ".join(str(exc).replace('in "<file>", ', "in its output at ").split())
+        raise TemplateOutputError(
+            f"{template} rendered invalid YAML: {found}", loaded.filename
+        ) from None
     if parsed != document:
-        raise RenderError(
-            f"{template} rendered YAML that does not read back as its data"
+        raise TemplateOutputError(
+            f"{template} rendered YAML that does not read back as its data",
+            loaded.filename,
         )
     return text
+
+
+def _is_builtin(env: jinja2.Environment, filename: str) -> bool:
+    """Return True for a built-in template file that includes no other template."""
+    known = _BUILTIN.get(filename)
+    if known is None:
+        path = Path(filename).resolve()
+        known = path.is_relative_to(builtin_templates_dir().resolve())
+        if known:
+            source = path.read_text(encoding="utf-8")
+            known = not any(
+                True for _ in jinja2.meta.find_referenced_templates(env.parse(source))
+            )
+        _BUILTIN[filename] = known
+    return known
+
+
+# Whether a template file is built-in and self-contained, by its path.
+_BUILTIN: dict[str, bool] = {}
 
 
 # Rendering and the build's diagnostics both need a service's rules and tests. The

@@ -17,7 +17,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.representer import RoundTripRepresenter
 
-from obscompile.render.yaml_fast import block_document, string_scalar
+from obscompile.render.yaml_fast import (
+    block_document,
+    literal_allowed,
+    needs_escapes,
+    string_scalar,
+)
 from obscompile.render.yaml_read import plain_reads_as_string
 
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -31,8 +36,9 @@ class _Representer(RoundTripRepresenter):
     def represent_str(self, data: str) -> ScalarNode:
         style = None
         if "\n" in data:
-            # The emitter falls back to quotes where a block cannot hold the text.
-            style = "|"
+            style = "|" if literal_allowed(data) else '"'
+        elif needs_escapes(data):
+            style = '"'
         elif not _reads_as_string(data):
             style = "'"
         return self.represent_scalar(_STR_TAG, data, style=style)

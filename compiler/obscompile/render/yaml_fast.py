@@ -25,6 +25,32 @@ _PLAIN_FIRST = frozenset(string.ascii_letters + string.digits + "_(/.$")
 _NOT_PLAIN_FIRST = frozenset("#,[]{}&*!|>'\"%@` ")
 
 
+# Characters that a YAML file holds only as escapes in double quotes. They are those
+# outside YAML's printable set, the byte order mark, and the line breaks of YAML 1.1
+# other than `\n` (carriage return, NEL, line and paragraph separators), because a
+# reader folds or normalizes those in a block or single-quoted scalar. ruamel.yaml's
+# emitter writes several of them unescaped (seen with 0.19.1).
+_NEEDS_ESCAPES = re.compile(
+    "[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd"
+    "\U00010000-\U0010ffff]"
+)
+
+
+# Text that a YAML block scalar cannot hold unchanged: tabs, trailing blanks on a
+# line, or leading blanks on the first line.
+_NOT_LITERAL = re.compile(r"\t|[ \t]\n|[ \t]$|^[ \t]")
+
+
+def literal_allowed(text: str) -> bool:
+    """Return True when multi-line `text` may be written as a literal block scalar."""
+    return _NOT_LITERAL.search(text) is None and not needs_escapes(text)
+
+
+def needs_escapes(text: str) -> bool:
+    """Return True when `text` can be written only in double quotes with escapes."""
+    return _NEEDS_ESCAPES.search(text) is not None
+
+
 def plain_allowed(text: str) -> bool:
     """Return True when ruamel.yaml's emitter may write `text` plain in block context.
 

@@ -1,0 +1,261 @@
+"""The built-in YAML templates write files that read back as their data, for any data.
+
+A build parses back only the files that a project's own templates render. The output
+of a built-in template is trusted, because these tests render random rule files,
+promtool test files and Prometheus configurations through it and read them back with
+YAML 1.1's rules, as Prometheus's Go YAML library reads them.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from obscompile.cli import main
+from obscompile.render.environment import (
+    TemplateOutputError,
+    _toyaml,
+    make_environment,
+)
+from obscompile.render.prometheus import render_yaml
+from obscompile.render.yaml_dump import dump_yaml
+from obscompile.render.yaml_read import read_yaml
+from tests.conftest import write_manifest
+from tests.test_yaml_fast import _TRICKY
+
+_ENV = make_environment()
+
+# Any character but surrogates, which UTF-8 cannot encode. Line breaks, tabs, quotes,
+# colons and `#` are drawn more often than the rest.
+_CHARACTERS = st.one_of(
+    st.sampled_from(list("\n\t :#'\"{}[],&*!|>%@`-?\\ ")),
+    st.characters(blacklist_categories=("Cs",)),
+)
+TEXT = st.one_of(
+    st.sampled_from([*_TRICKY, "yes", "No", "on", "~", "0o17", "1_000", "1:20"]),
+    st.text(_CHARACTERS, max_size=24),
+)
+VALUE = st.floats(allow_nan=False) | st.integers(-(10**9), 10**9).map(float)
+PAIRS = st.dictionaries(TEXT, TEXT, max_size=3)
+
+
+def _rule() -> st.SearchStrategy[dict[str, Any]]:
+    record = st.fixed_dictionaries({"record": TEXT, "expr": TEXT})
+    alert = st.fixed_dictionaries(
+        {
+            "alert": TEXT,
+            "expr": TEXT,
+            "for": TEXT,
+            "labels": PAIRS,
+            "annotations": PAIRS,
+        }
+    )
+    return record | alert
+
+
+RULES = st.fixed_dictionaries(
+    {
+        "groups": st.lists(
+            st.fixed_dictionaries(
+                {"name": TEXT, "rules": st.lists(_rule(), max_size=3)}
+            ),
+            max_size=3,
+        )
+    }
+)
+
+_ALERT_CHECK = st.fixed_dictionaries(
+    {
+        "eval_time": TEXT,
+        "alertname": TEXT,
+        "exp_alerts": st.lists(
+            st.fixed_dictionaries({"exp_labels": PAIRS, "exp_annotations": PAIRS}),
+            max_size=2,
+        ),
+    }
+)
+_EXPR_CHECK = st.fixed_dictionaries(
+    {
+        "expr": TEXT,
+        "eval_time": TEXT,
+        "exp_samples": st.lists(
+            st.fixed_dictionaries({"labels": TEXT, "value": VALUE}), max_size=2
+        ),
+    }
+)
+_TEST = st.fixed_dictionaries(
+    {
+        "name": TEXT,
+        "interval": TEXT,
+        "input_series": st.lists(
+            st.fixed_dictionaries({"series": TEXT, "values": TEXT}), max_size=3
+        ),
+    },
+    optional={
+        "alert_rule_test": st.lists(_ALERT_CHECK, min_size=1, max_size=2),
+        "promql_expr_test": st.lists(_EXPR_CHECK, min_size=1, max_size=2),
+    },
+)
+TESTS = st.fixed_dictionaries(
+    {
+        "rule_files": st.lists(TEXT, max_size=2),
+        "evaluation_interval": TEXT,
+        "group_eval_order": st.lists(TEXT, max_size=2),
+        "tests": st.lists(_TEST, max_size=3),
+    }
+)
+
+_JOB = st.fixed_dictionaries(
+    {"job_name": TEXT},
+    optional={
+        "scrape_interval": TEXT,
+        "scrape_timeout": TEXT,
+        "metrics_path": TEXT,
+        "scheme": TEXT,
+    },
+).flatmap(
+    lambda job: st.lists(
+        st.fixed_dictionaries(
+            {"targets": st.lists(TEXT, max_size=2)}, optional={"labels": PAIRS}
+        ),
+        min_size=1,
+        max_size=2,
+    ).map(lambda targets: {**job, "static_configs": targets})
+)
+SCRAPE = st.fixed_dictionaries(
+    {
+        "global": st.fixed_dictionaries(
+            {
+                "scrape_interval": TEXT,
+                "scrape_timeout": TEXT,
+                "evaluation_interval": TEXT,
+            }
+        ),
+        "rule_files": st.lists(TEXT, max_size=2),
+        "scrape_configs": st.lists(_JOB, max_size=2),
+    }
+)
+
+
+def _reads_back(template: str, document: dict[str, Any]) -> None:
+    text = _ENV.get_template(template).render(document=document)
+    assert read_yaml(text, version=(1, 1)) == document
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Compare data where a float must also match in sign, as -0.0 and 0.0 differ."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_same, a, b))
+    return type(a) is type(b) and a == b
+
+
+_SETTINGS = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@_SETTINGS
+@given(RULES)
+def test_rule_files_read_back(document: dict[str, Any]) -> None:
+    _reads_back("prometheus/rules.yml.j2", document)
+
+
+@_SETTINGS
+@given(TESTS)
+def test_test_files_read_back(document: dict[str, Any]) -> None:
+    text = _ENV.get_template("prometheus/test.yml.j2").render(document=document)
+    assert _same(read_yaml(text, version=(1, 1)), document)
+
+
+@_SETTINGS
+@given(SCRAPE)
+def test_scrape_configs_read_back(document: dict[str, Any]) -> None:
+    _reads_back("prometheus/prometheus.yml.j2", document)
+
+
+def test_project_template_is_read_back(tmp_path: Path) -> None:
+    """A project's own template whose output reads back as other data is an error."""
+    folder = tmp_path / "templates" / "prometheus"
+    folder.mkdir(parents=True)
+    builtin = _ENV.get_template("prometheus/rules.yml.j2").filename
+    assert builtin is not None
+    # Without the indentation before `rules:`, the rules are no longer in their group.
+    broken = Path(builtin).read_text(encoding="utf-8").replace("    rules:", "rules:")
+    (folder / "rules.yml.j2").write_text(broken, encoding="utf-8")
+    env = make_environment(tmp_path / "templates")
+    document = {"groups": [{"name": "a", "rules": [{"record": "b", "expr": "c"}]}]}
+    with pytest.raises(TemplateOutputError, match="does not read back as its data"):
+        render_yaml(env, "prometheus/rules.yml.j2", document)
+    assert render_yaml(_ENV, "prometheus/rules.yml.j2", document).endswith("expr: c\n")
+
+
+MANIFEST = """service: payments
+scrape: {job: payments, port: 8080}
+metrics:
+  http_requests_total: {type: counter, labels: [code]}
+dashboard: {uid: payments}
+rows:
+  - title: Traffic
+    panels:
+      - title: Errors
+        type: stat
+        unit: reqps
+        query: 'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m]))'
+        thresholds: "0=green, 5=red"
+"""
+
+
+def test_broken_project_template_stops_the_build(tmp_path: Path) -> None:
+    write_manifest(tmp_path, "payments.yaml", MANIFEST)
+    assert _build(tmp_path).exit_code == 0
+    before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    folder = tmp_path / "templates" / "prometheus"
+    folder.mkdir(parents=True)
+    (folder / "test.yml.j2").write_text("tests: [{{ document.tests }}\n")
+    result = _build(tmp_path)
+    assert result.exit_code != 0
+    assert (
+        "templates/prometheus/test.yml.j2:1:1: error: template failed to render: "
+        "prometheus/test.yml.j2 rendered invalid YAML: while parsing a flow sequence "
+        "in its output at line 1, column 8"
+    ) in result.output
+    after = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    assert after == before
+
+
+def _build(project: Path):
+    return CliRunner().invoke(main, ["build", "--project", str(project)])
+
+
+_DATA = st.recursive(
+    st.one_of(TEXT, VALUE, st.integers(), st.booleans(), st.none()),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@_SETTINGS
+@given(st.dictionaries(TEXT, _DATA, min_size=1, max_size=4))
+def test_dumped_documents_read_back(document: dict[str, Any]) -> None:
+    """The Kubernetes and Mimir files, written by `dump_yaml`, read back in both YAMLs."""
+    text = dump_yaml(document)
+    assert _same(read_yaml(text, version=(1, 1)), document)
+    assert _same(read_yaml(text, version=(1, 2)), document)
+
+
+def test_negative_zero_after_zero() -> None:
+    """The filter's memo keeps -0.0 apart from 0.0, which it equals as a key."""
+    assert _toyaml(0.0) == "0.0"
+    assert _toyaml(-0.0) == "-0.0"
