@@ -32,6 +32,7 @@ import functools
 import math
 import re
 from collections.abc import Callable
+from typing import Any
 
 import promql_parser as pp
 
@@ -114,9 +115,14 @@ class Storage:
         # Selections by (metric name, matchers): the number of series of that name
         # when the selection was made, and the selected series, sorted.
         self._selected: dict[tuple, tuple[int, list[Labels]]] = {}
+        # Results of compiled expressions by (printed expression, time), kept until
+        # a point is added, so callers must not change the lists they get.
+        self.results: dict[tuple[str, int], Any] = {}
 
     def add(self, labels: Labels, timestamp: int, value: float | None) -> None:
         """Append a point; points of a series must come in increasing time order."""
+        if self.results:
+            self.results.clear()
         points = self.points.get(labels)
         if points is None:
             points = self.points[labels] = []
@@ -316,7 +322,13 @@ def compile_query(expr: str) -> Compiled:
 
 
 def compile_expr(node: pp.Expr) -> Compiled:
-    """Return a function of (storage, time in ms) that evaluates `node`."""
+    """Return a function of (storage, time in ms) that evaluates `node`.
+
+    Selections, calls, aggregations and operations remember their result in the
+    storage, under the node's printed form and the time, until a point is added. So
+    queries that share a part, such as a recording rule's expression and the query it
+    records, compute that part once at a time.
+    """
     if isinstance(node, pp.ParenExpr):
         return compile_expr(node.expr)
     if isinstance(node, pp.NumberLiteral):
@@ -325,14 +337,27 @@ def compile_expr(node: pp.Expr) -> Compiled:
     if isinstance(node, pp.UnaryExpr):
         return _compile_negation(compile_expr(node.expr))
     if isinstance(node, pp.VectorSelector):
-        return _compile_instant(node)
+        return _remembered(str(node), _compile_instant(node))
     if isinstance(node, pp.Call):
-        return _compile_call(node)
+        return _remembered(str(node), _compile_call(node))
     if isinstance(node, pp.AggregateExpr):
-        return _compile_aggregate(node)
+        return _remembered(str(node), _compile_aggregate(node))
     if isinstance(node, pp.BinaryExpr):
-        return _compile_binary(node)
+        return _remembered(str(node), _compile_binary(node))
     return _raises(f"{type(node).__name__} is not evaluated")
+
+
+def _remembered(text: str, compiled: Compiled) -> Compiled:
+    """Return `compiled`, with its results kept in `Storage.results` by time."""
+
+    def remembered(storage: Storage, t: int) -> Value:
+        key = (text, t)
+        found = storage.results.get(key)
+        if found is None:
+            found = storage.results[key] = compiled(storage, t)
+        return found
+
+    return remembered
 
 
 def _compile_negation(inner: Compiled) -> Compiled:

@@ -19,11 +19,13 @@ from typing import Any
 import attrs
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.main import CParser
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.model.location import Location
+from obscompile.render.yaml_read import FixedVersionResolver
 
 JsonPath = tuple[str | int, ...]
 
@@ -233,6 +235,8 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
     # limit and crashes the process on input nested thousands of levels deep, so
     # such input goes to the pure-Python parser, whose recursion error is caught.
     yaml = YAML(typ="safe", pure=_looks_deep(text))
+    if yaml.Parser is CParser:
+        yaml.Resolver = FixedVersionResolver
     try:
         root = yaml.compose(text)
     except MarkedYAMLError as exc:

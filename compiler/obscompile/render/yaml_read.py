@@ -1,12 +1,13 @@
 """Read rendered YAML back with ruamel.yaml's safe loader and its C parser.
 
-A build reads every rule and test file it renders: once to compare it with its data,
-and the rule files again to wrap their groups for Kubernetes and Mimir and to compare
-them with the dashboards. ruamel.yaml's `VersionedResolver` looks up the YAML version
+A build reads the rule files it renders to wrap their groups for Kubernetes and Mimir
+and to compare them with the dashboards, and compares the output of a project's own
+Prometheus templates with its data. Manifests are parsed with the same resolver (see
+`load.yaml_source`). ruamel.yaml's `VersionedResolver` looks up the YAML version
 of the document for every scalar, through three attribute lookups that fail in a
 load with the C parser, which took about a third of the time of a load. The C parser
 ignores `%YAML` directives (seen with ruamel.yaml 0.19.1), so the version of such a load
-is always the one it was given, and `_FixedVersionResolver` reads it only once.
+is always the one it was given, and `FixedVersionResolver` reads it only once.
 
 `read_yaml` goes further for the plain documents that the templates render: it builds
 the data from the C parser's events, without the safe loader's nodes. A document with
@@ -28,7 +29,7 @@ from ruamel.yaml.resolver import VersionedResolver
 _DEFAULT_VERSION = (1, 2)
 
 
-class _FixedVersionResolver(VersionedResolver):
+class FixedVersionResolver(VersionedResolver):
     """The implicit resolver of a C-parser load, which has one YAML version throughout."""
 
     @property
@@ -51,7 +52,7 @@ def load_yaml(text: str, version: tuple[int, int] | None = None) -> Any:
     """
     loader = YAML(typ="safe")
     if loader.Parser is CParser:
-        loader.Resolver = _FixedVersionResolver
+        loader.Resolver = FixedVersionResolver
     loader.version = version
     return loader.load(io.StringIO(text))
 
