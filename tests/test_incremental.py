@@ -428,6 +428,48 @@ def test_one_change_reloads_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert compiled == []
 
 
+def _count_checked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the name of every service whose per-service checks run."""
+    import obscompile.check.registry
+
+    checked: list[str] = []
+    service_checks = obscompile.check.registry.service_checks
+
+    def counting(project, service):  # type: ignore[no-untyped-def]
+        checked.append(service.name)
+        return service_checks(project, service)
+
+    monkeypatch.setattr(obscompile.check.registry, "service_checks", counting)
+    return checked
+
+
+def test_title_change_rechecks_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Other services' checks read neither a dashboard's title nor line numbers."""
+    checked = _count_checked(monkeypatch)
+    path = manifest(warm, 2)
+    replace_in(path, "  title: svc_0002\n", "  title: Orders\n")
+    # A folded description takes one more line, which moves the catalog down.
+    replace_in(path, "  description: Synthetic", "  description: >-\n    Synthetic")
+    code, messages = run_build()
+    assert code == 0, messages
+    assert checked == ["svc_0002"]
+
+
+def test_catalog_change_rechecks_all(
+    warm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A panel may read a metric that another service declares, so all are checked."""
+    checked = _count_checked(monkeypatch)
+    replace_in(
+        manifest(warm, 2),
+        "help: 'Total HTTP requests handled'",
+        "help: 'HTTP requests handled'",
+    )
+    code, messages = run_build()
+    assert code == 0, messages
+    assert sorted(checked) == ["svc_0001", "svc_0002", "svc_0003"]
+
+
 def test_block_errors_point_into_lines(warm: Path) -> None:
     _block_job(warm)
     lines = manifest(warm, 1).read_text(encoding="utf-8").split("\n")

@@ -41,6 +41,8 @@ import attrs
 import obscompile
 from obscompile.diagnostics import Diagnostic
 from obscompile.load.files import display_names, manifest_files
+from obscompile.model.metric import Metric
+from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Service
 from obscompile.parallel import FACTS
 from obscompile.texts import LazyFiles, TextStore
@@ -127,15 +129,33 @@ def compiler_fingerprint() -> str:
 
 
 def service_view(service: Service) -> str:
-    """Return a digest of every field of `service` except its rows.
+    """Return a digest of the name, scrape jobs and metric catalog of `service`.
 
-    Checks that run per service or per panel read the other services' scrape jobs and
-    metric catalogs, so the cached check results of a service stay valid while only
-    the rows of other services change.
-    NOTE: a per-service or per-panel check that reads another service's rows must
-    run as a project check, or this view must include the rows.
+    Checks that run per service or per panel read only these fields of the other
+    services, and not where they are written. So the cached check results of a
+    service stay valid while another service changes its rows, dashboard, alert
+    settings or runtime, or moves its lines.
+    NOTE: a per-service or per-panel check that reads any other field of another
+    service must run as a project check, or this view must include that field.
     """
-    return _hash_bytes(repr(attrs.evolve(service, rows=())))
+    values = attrs.filters.exclude(*_POSITIONS)
+    return _hash_bytes(
+        repr(
+            (
+                service.name,
+                [attrs.astuple(job, filter=values) for job in service.scrape_jobs],
+                [attrs.astuple(metric, filter=values) for metric in service.metrics],
+            )
+        )
+    )
+
+
+# The fields that hold where a value is written in its manifest.
+_POSITIONS = (
+    attrs.fields(ScrapeJob).location,
+    attrs.fields(ScrapeJob).locations,
+    attrs.fields(Metric).location,
+)
 
 
 class LazyRows(collections.abc.Sequence):
