@@ -444,10 +444,11 @@ def _count_checked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_title_change_rechecks_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Other services' checks read neither a dashboard's title nor line numbers."""
+    """Other services' checks read no dashboard title, help text or line number."""
     checked = _count_checked(monkeypatch)
     path = manifest(warm, 2)
     replace_in(path, "  title: svc_0002\n", "  title: Orders\n")
+    replace_in(path, "'Total HTTP requests handled'", "'HTTP requests handled'")
     # A folded description takes one more line, which moves the catalog down.
     replace_in(path, "  description: Synthetic", "  description: >-\n    Synthetic")
     code, messages = run_build()
@@ -462,8 +463,8 @@ def test_catalog_change_rechecks_all(
     checked = _count_checked(monkeypatch)
     replace_in(
         manifest(warm, 2),
-        "help: 'Total HTTP requests handled'",
-        "help: 'HTTP requests handled'",
+        "labels: [method, endpoint, status_code]",
+        "labels: [method, endpoint, status_code, region]",
     )
     code, messages = run_build()
     assert code == 0, messages

@@ -132,13 +132,13 @@ def service_view(service: Service) -> str:
     """Return a digest of the name, scrape jobs and metric catalog of `service`.
 
     Checks that run per service or per panel read only these fields of the other
-    services, and not where they are written. So the cached check results of a
-    service stay valid while another service changes its rows, dashboard, alert
-    settings or runtime, or moves its lines.
+    services, without the metrics' help texts and where anything is written. So the
+    cached check results of a service stay valid while another service changes its
+    rows, dashboard, alert settings, runtime or help texts, or moves its lines.
     NOTE: a per-service or per-panel check that reads any other field of another
     service must run as a project check, or this view must include that field.
     """
-    values = attrs.filters.exclude(*_POSITIONS)
+    values = attrs.filters.exclude(*_UNREAD)
     return _hash_bytes(
         repr(
             (
@@ -150,11 +150,13 @@ def service_view(service: Service) -> str:
     )
 
 
-# The fields that hold where a value is written in its manifest.
-_POSITIONS = (
+# The fields that no check reads of another service: where a value is written in its
+# manifest, and a metric's help text.
+_UNREAD = (
     attrs.fields(ScrapeJob).location,
     attrs.fields(ScrapeJob).locations,
     attrs.fields(Metric).location,
+    attrs.fields(Metric).help,
 )
 
 
