@@ -27,6 +27,7 @@ from obscompile.render.prometheus import render_yaml
 from obscompile.render.yaml_dump import dump_yaml
 from obscompile.render.yaml_read import read_yaml
 from tests.conftest import write_manifest
+from tests.test_prometheus import assert_promtool
 from tests.test_yaml_fast import _TRICKY
 
 _ENV = make_environment()
@@ -148,15 +149,18 @@ def _reads_back(template: str, document: dict[str, Any]) -> None:
     assert read_yaml(text, version=(1, 1)) == document
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same(left: Any, right: Any) -> bool:
     """Compare data where a float must also match in sign, as -0.0 and 0.0 differ."""
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b and math.copysign(1, a) == math.copysign(1, b)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(map(_same, a, b))
-    return type(a) is type(b) and a == b
+    if isinstance(left, float) and isinstance(right, float):
+        same_sign = math.copysign(1, left) == math.copysign(1, right)
+        return left == right and same_sign
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(
+            _same(left[key], right[key]) for key in left
+        )
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(map(_same, left, right))
+    return type(left) is type(right) and left == right
 
 
 _SETTINGS = settings(
@@ -259,3 +263,53 @@ def test_negative_zero_after_zero() -> None:
     """The filter's memo keeps -0.0 apart from 0.0, which it equals as a key."""
     assert _toyaml(0.0) == "0.0"
     assert _toyaml(-0.0) == "-0.0"
+
+
+UNUSUAL = r"""service: payments
+scrape: {job: payments, port: 8080}
+metrics:
+  http_requests_total:
+    type: counter
+    help: "Requests\x1f handled\u2028 here\x85 yes"
+    labels: [code]
+dashboard: {uid: payments, title: "Pay\tments\r", description: "Line one\n\n"}
+rows:
+  - title: "Traffic \u2028 row"
+    panels:
+      - title: "Errors\x85 # yes ~"
+        type: stat
+        unit: reqps
+        query: 'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m]))'
+        thresholds: "0=green, 5=red"
+        alert:
+          description: "{{ $value }} errors\nsee\x1f runbook"
+"""
+
+
+def test_unusual_characters_reach_prometheus(tmp_path: Path) -> None:
+    """Control characters, NEL, tabs and line breaks survive every YAML file."""
+    write_manifest(tmp_path, "payments.yaml", UNUSUAL)
+    result = _build(tmp_path)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    rules_file = out / "prometheus" / "rules" / "payments.rules.yml"
+    rules = read_yaml(rules_file.read_text(encoding="utf-8"), version=(1, 1))
+    alert = rules["groups"][1]["rules"][0]
+    assert "Errors\x85 # yes ~" in alert["annotations"]["summary"]
+    assert alert["annotations"]["description"] == "{{ $value }} errors\nsee\x1f runbook"
+    assert_promtool("check", "rules", str(rules_file))
+    assert_promtool("test", "rules", "tests/payments.test.yml", cwd=out / "prometheus")
+    wrapped = [*out.glob("kubernetes/**/*.yaml"), *out.glob("mimir/**/*.yaml")]
+    assert len(wrapped) == 2
+    for path in wrapped:
+        found = _strings(read_yaml(path.read_text(encoding="utf-8")))
+        assert alert["annotations"]["summary"] in found, path
+        assert alert["annotations"]["description"] in found, path
+
+
+def _strings(data: Any) -> list[str]:
+    if isinstance(data, dict):
+        return [s for value in data.values() for s in _strings(value)]
+    if isinstance(data, list):
+        return [s for value in data for s in _strings(value)]
+    return [data] if isinstance(data, str) else []
