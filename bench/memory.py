@@ -49,8 +49,11 @@ def memory_kib(pid: int) -> tuple[int, int]:
 
 
 def main(arguments: list[str]) -> int:
-    if not arguments:
-        print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
+    if arguments[:1] in (["-h"], ["--help"]):
+        print(__doc__.strip())
+        return 0
+    if not arguments or arguments[0].startswith("-"):
+        print("usage: " + __doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
         return 2
     project, options = arguments[0], arguments[1:]
     command = [sys.executable, "-m", "obscompile", "build", "--project", project]

@@ -23,7 +23,7 @@ from obscompile.render.environment import (
     _toyaml,
     make_environment,
 )
-from obscompile.render.prometheus import render_yaml
+from obscompile.render.prometheus import first_difference, render_yaml
 from obscompile.render.yaml_dump import dump_yaml
 from obscompile.render.yaml_read import read_yaml
 from tests.conftest import write_manifest
@@ -219,22 +219,87 @@ rows:
 """
 
 
-def test_broken_project_template_stops_the_build(tmp_path: Path) -> None:
+BROKEN_TEMPLATES = [
+    (
+        "prometheus/test.yml.j2",
+        "tests: [{{ document.tests }}\n",
+        "templates/prometheus/test.yml.j2:1:1: error: prometheus/test.yml.j2 rendered "
+        "invalid YAML (did not find expected ',' or ']') for service \"payments\", "
+        "at line 2 of its output",
+    ),
+    (
+        "prometheus/rules.yml.j2",
+        "groups: []\n",
+        "templates/prometheus/rules.yml.j2:1:1: error: prometheus/rules.yml.j2 "
+        "rendered YAML that does not read back as its data (groups has length 0, not "
+        '2) for service "payments"',
+    ),
+    (
+        "grafana/panels/stat.json.j2",
+        '{"broken": \n',
+        "templates/grafana/panels/stat.json.j2:1:1: error: grafana/dashboard.json.j2 "
+        'rendered invalid JSON (Expecting value) for service "payments", at line ',
+    ),
+    (
+        "grafana/dashboard.json.j2",
+        "[1, 2]\n",
+        "templates/grafana/dashboard.json.j2:1:1: error: grafana/dashboard.json.j2 "
+        'rendered JSON that is not a dashboard object for service "payments"',
+    ),
+    (
+        "kubernetes/prometheusrule.yaml.j2",
+        "spec: [\n{{ document | yaml_document }}\n",
+        "templates/kubernetes/prometheusrule.yaml.j2:1:1: error: "
+        "kubernetes/prometheusrule.yaml.j2 rendered invalid YAML (did not find "
+        "expected ',' or ']') for service \"payments\", at line 3 of its output",
+    ),
+    (
+        "mimir/namespace.yaml.j2",
+        "groups: [\n",
+        "templates/mimir/namespace.yaml.j2:1:1: error: mimir/namespace.yaml.j2 "
+        "rendered invalid YAML (did not find expected node content) for service "
+        '"payments", at line 2 of its output',
+    ),
+    (
+        "grafana/provisioning/dashboards.yaml.j2",
+        "providers: [\n",
+        "templates/grafana/provisioning/dashboards.yaml.j2:1:1: error: "
+        "grafana/provisioning/dashboards.yaml.j2 rendered invalid YAML (did not find "
+        "expected node content), at line 2 of its output",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), BROKEN_TEMPLATES)
+def test_broken_project_template_stops_the_build(
+    tmp_path: Path, name: str, text: str, expected: str
+) -> None:
     write_manifest(tmp_path, "payments.yaml", MANIFEST)
     assert _build(tmp_path).exit_code == 0
     before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
-    folder = tmp_path / "templates" / "prometheus"
-    folder.mkdir(parents=True)
-    (folder / "test.yml.j2").write_text("tests: [{{ document.tests }}\n")
+    template = tmp_path / "templates" / name
+    template.parent.mkdir(parents=True)
+    template.write_text(text, encoding="utf-8")
     result = _build(tmp_path)
-    assert result.exit_code != 0
-    assert (
-        "templates/prometheus/test.yml.j2:1:1: error: template failed to render: "
-        "prometheus/test.yml.j2 rendered invalid YAML: while parsing a flow sequence "
-        "in its output at line 1, column 8"
-    ) in result.output
+    assert result.exit_code == 1, result.output
+    assert expected in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
     after = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
     assert after == before
+
+
+@pytest.mark.parametrize(
+    ("found", "expected", "text"),
+    [
+        ({"a": [1, {"b": 2}]}, {"a": [1, {"b": 3}]}, "a[1].b is 2, not 3"),
+        ({"a": 1}, {"a": 1, "b": 2}, "b is missing"),
+        ({"a": 1, "c": 2}, {"a": 1}, "c is not expected"),
+        ([1], [1, 2], "the document has length 1, not 2"),
+        (None, {"a": 1}, "the document is None, not {'a': 1}"),
+    ],
+)
+def test_first_difference_table(found: Any, expected: Any, text: str) -> None:
+    assert first_difference(found, expected) == text
 
 
 def _build(project: Path):

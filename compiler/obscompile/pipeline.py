@@ -354,11 +354,9 @@ def template_error(exc: jinja2.TemplateError) -> Diagnostic:
             file, line = found[-1]["file"], int(found[-1]["line"])
     where = display_name(Path(file)) if file else "<templates>"
     message = getattr(exc, "message", None) or str(exc)
-    return error(
-        Location(where, line, 1),
-        f"template failed to render: {message}",
-        "template/render",
-    )
+    if not isinstance(exc, TemplateOutputError):
+        message = f"template failed to render: {message}"
+    return error(Location(where, line, 1), message, "template/render")
 
 
 def build(

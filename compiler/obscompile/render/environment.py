@@ -11,11 +11,14 @@ import io
 import json
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.scalarstring import (
     DoubleQuotedScalarString,
     LiteralScalarString,
@@ -24,7 +27,7 @@ from ruamel.yaml.scalarstring import (
 
 from obscompile.render import builtin_templates_dir
 from obscompile.render.yaml_fast import literal_allowed, needs_escapes, string_scalar
-from obscompile.render.yaml_read import plain_reads_as_string
+from obscompile.render.yaml_read import plain_reads_as_string, read_yaml
 
 
 class TemplateOutputError(jinja2.TemplateError):
@@ -204,8 +207,124 @@ def make_environment(
     return env
 
 
-def render_json(env: jinja2.Environment, template: str, **context: Any) -> str:
-    """Render a JSON template, check that it is JSON, and format it deterministically."""
-    text = env.get_template(template).render(**context)
-    document = json.loads(text)
+def render_json(
+    env: jinja2.Environment,
+    template: str,
+    shape: Callable[[Any], str | None] | None = None,
+    subject: str | None = None,
+    **context: Any,
+) -> str:
+    """Render a JSON template, check that it is JSON, and format it deterministically.
+
+    `shape` returns what is wrong with the parsed document, or None. Invalid JSON or
+    a wrong shape raises TemplateOutputError; `subject` names what was rendered.
+    """
+    loaded = env.get_template(template)
+    text = loaded.render(**context)
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        problem = f"invalid JSON ({exc.msg})"
+        raise output_error(loaded, problem, subject, text, exc.lineno) from None
+    wrong = shape(document) if shape is not None else None
+    if wrong is not None:
+        raise output_error(loaded, f"JSON that is not {wrong}", subject)
     return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def check_yaml_output(
+    template: jinja2.Template, text: str, subject: str | None = None
+) -> Any:
+    """Return the data of `text`, which `template` rendered, if it is a project's own.
+
+    Raises TemplateOutputError when the text is not one valid YAML document. The
+    output of a built-in template is not parsed, and None is returned for it.
+    """
+    if is_builtin(template):
+        return None
+    try:
+        return read_yaml(text, version=(1, 1))
+    except MarkedYAMLError as exc:
+        problem = f"invalid YAML ({exc.problem or exc.context or 'unreadable'})"
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise output_error(template, problem, subject, text, line) from None
+    except Exception as exc:  # ruamel raises many unrelated error classes
+        first = str(exc).split("\n")[0]
+        raise output_error(template, f"invalid YAML ({first})", subject) from None
+
+
+def output_error(
+    template: jinja2.Template,
+    problem: str,
+    subject: str | None = None,
+    text: str = "",
+    line: int | None = None,
+) -> TemplateOutputError:
+    """Return the error for a template whose output is `problem` at `line` of `text`."""
+    message = f"{template.name} rendered {problem}"
+    if subject:
+        message += f" for {subject}"
+    if line is not None:
+        lines = text.split("\n")
+        output_line = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+        message += f", at line {line} of its output"
+        if output_line:
+            message += f": {output_line[:80]}"
+    filename = template.filename
+    if is_builtin_file(filename):
+        # When a built-in template includes a project's own template, such as a panel
+        # template of the dashboard, the project's template is the likely cause.
+        own = _project_templates(template, (template.name or "").split("/")[0])
+        if own:
+            message += f"; the project's own templates it may include: {', '.join(own)}"
+            if len(own) == 1:
+                filename = str(Path(_project_folder(template) or "", own[0]))
+    return TemplateOutputError(message, filename)
+
+
+def _project_folder(template: jinja2.Template) -> str | None:
+    """Return the project's template folder of the environment, if it has one."""
+    loader = template.environment.loader
+    if isinstance(loader, jinja2.FileSystemLoader) and len(loader.searchpath) > 1:
+        return str(loader.searchpath[0])
+    return None
+
+
+def _project_templates(template: jinja2.Template, folder: str) -> list[str]:
+    """Return the names of the project's own templates under `folder`, sorted."""
+    root = _project_folder(template)
+    if root is None or not (Path(root) / folder).is_dir():
+        return []
+    return sorted(
+        path.relative_to(root).as_posix()
+        for path in (Path(root) / folder).rglob("*.j2")
+        if path.is_file()
+    )
+
+
+def is_builtin_file(filename: str | None) -> bool:
+    """Return True for a file of the built-in templates."""
+    if filename is None:
+        return False
+    return Path(filename).resolve().is_relative_to(builtin_templates_dir().resolve())
+
+
+def is_builtin(template: jinja2.Template) -> bool:
+    """Return True for a built-in template file that includes no other template."""
+    filename = template.filename
+    if filename is None:
+        return False
+    known = _BUILTIN.get(filename)
+    if known is None:
+        path = Path(filename).resolve()
+        known = is_builtin_file(filename)
+        if known:
+            parsed = template.environment.parse(path.read_text(encoding="utf-8"))
+            known = next(jinja2.meta.find_referenced_templates(parsed), None) is None
+        _BUILTIN[filename] = known
+    return known
+
+
+# Whether a template file is built-in and self-contained, by its path.
+_BUILTIN: dict[str, bool] = {}

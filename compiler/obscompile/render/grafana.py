@@ -140,5 +140,34 @@ def render_dashboard(
 ) -> str:
     """Render one service's dashboard as Grafana JSON text."""
     return render_json(
-        env, "grafana/dashboard.json.j2", **dashboard_context(service, schema_version)
+        env,
+        "grafana/dashboard.json.j2",
+        shape=dashboard_shape,
+        subject=f'service "{service.name}"',
+        **dashboard_context(service, schema_version),
     )
+
+
+def dashboard_shape(document: Any) -> str | None:
+    """Return what a dashboard lacks that the build reads from it, or None.
+
+    The checks across artifacts read the dashboard's `uid` and the `id` of every
+    panel, including the panels inside collapsed rows.
+    """
+    if not isinstance(document, dict):
+        return "a dashboard object"
+    if not isinstance(document.get("uid"), str):
+        return "a dashboard with a string uid"
+    panels = document.get("panels", [])
+    if not isinstance(panels, list):
+        return "a dashboard whose panels are a list"
+    for panel in panels:
+        children = panel.get("panels", []) if isinstance(panel, dict) else None
+        if not isinstance(children, list):
+            return "a dashboard whose panels are objects"
+        for item in (panel, *children):
+            if not isinstance(item, dict) or (
+                item.get("type") != "row" and not isinstance(item.get("id"), int)
+            ):
+                return "a dashboard whose panels are objects with an integer id"
+    return None

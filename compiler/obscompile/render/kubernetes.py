@@ -11,6 +11,7 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
+from obscompile.render.environment import check_yaml_output
 from obscompile.render.rule_files import RuleFile, rule_files
 from obscompile.render.yaml_dump import add_yaml_filter
 
@@ -116,5 +117,6 @@ def emit_prometheus_rules(context: EmitContext) -> dict[str, str]:
         document = prometheus_rule(rule_file, names[rule_file.service], context.config)
         path = f"{KUBERNETES_DIR}{rule_file.service}.prometheusrule.yaml"
         text = template.render(rules_path=rule_file.path, document=document)
+        check_yaml_output(template, text, f'service "{rule_file.service}"')
         files[path] = text.rstrip("\n") + "\n"
     return files

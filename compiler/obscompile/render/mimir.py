@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from obscompile.render.environment import check_yaml_output
 from obscompile.render.rule_files import RuleFile, rule_files
 from obscompile.render.yaml_dump import add_yaml_filter
 
@@ -54,5 +55,6 @@ def emit_mimir_namespaces(context: EmitContext) -> dict[str, str]:
             tenants=tenants,
             document=namespace_document(rule_file, tenants),
         )
+        check_yaml_output(template, text, f'service "{rule_file.service}"')
         files[path] = text.rstrip("\n") + "\n"
     return files

@@ -14,11 +14,9 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import jinja2
-import jinja2.meta
 
 from obscompile import promql
 from obscompile.config import Config
@@ -27,9 +25,7 @@ from obscompile.derive.promtests import generate_tests
 from obscompile.derive.testfile import TestSuite
 from obscompile.diagnostics import Diagnostic, ObscompileError, warning
 from obscompile.model.service import Service
-from obscompile.render import builtin_templates_dir
-from obscompile.render.environment import TemplateOutputError
-from obscompile.render.yaml_read import read_yaml
+from obscompile.render.environment import check_yaml_output, is_builtin, output_error
 
 T = TypeVar("T")
 # A stage name, a digest of the stage's input, and the function that computes it.
@@ -188,49 +184,50 @@ def tests_document(suite: TestSuite, rule_file: str) -> dict[str, Any]:
 
 
 def render_yaml(
-    env: jinja2.Environment, template: str, document: dict[str, Any]
+    env: jinja2.Environment,
+    template: str,
+    document: dict[str, Any],
+    subject: str | None = None,
 ) -> str:
     """Render `document` through `template`.
 
     Raises TemplateOutputError when the output of a project's own template does not
-    read back as `document`. The output of a built-in template is not read back.
+    read back as `document`; `subject` names what was rendered. The output of a
+    built-in template is not read back.
     """
     loaded = env.get_template(template)
     text = loaded.render(document=document)
-    if loaded.filename is not None and _is_builtin(env, loaded.filename):
+    if is_builtin(loaded):
         return text
-    try:
-        parsed = read_yaml(text, version=(1, 1))
-    except Exception as exc:  # ruamel raises many unrelated error classes
-        found = " ".join(str(exc).replace('in "<file>", ', "in its output at ").split())
-        raise TemplateOutputError(
-            f"{template} rendered invalid YAML: {found}", loaded.filename
-        ) from None
+    parsed = check_yaml_output(loaded, text, subject)
     if parsed != document:
-        raise TemplateOutputError(
-            f"{template} rendered YAML that does not read back as its data",
-            loaded.filename,
+        difference = first_difference(parsed, document)
+        raise output_error(
+            loaded, f"YAML that does not read back as its data ({difference})", subject
         )
     return text
 
 
-def _is_builtin(env: jinja2.Environment, filename: str) -> bool:
-    """Return True for a built-in template file that includes no other template."""
-    known = _BUILTIN.get(filename)
-    if known is None:
-        path = Path(filename).resolve()
-        known = path.is_relative_to(builtin_templates_dir().resolve())
-        if known:
-            source = path.read_text(encoding="utf-8")
-            known = not any(
-                True for _ in jinja2.meta.find_referenced_templates(env.parse(source))
-            )
-        _BUILTIN[filename] = known
-    return known
+def first_difference(found: Any, expected: Any, path: str = "") -> str:
+    """Describe where `found` first differs from `expected`, such as `tests[1].name`."""
+    if isinstance(expected, dict) and isinstance(found, dict):
+        for key in expected:
+            if key not in found:
+                return f"{_key_path(path, key)} is missing"
+            if found[key] != expected[key]:
+                return first_difference(found[key], expected[key], _key_path(path, key))
+        extra = next(key for key in found if key not in expected)
+        return f"{_key_path(path, extra)} is not expected"
+    if isinstance(expected, list) and isinstance(found, list):
+        for index, (one, other) in enumerate(zip(found, expected, strict=False)):
+            if one != other:
+                return first_difference(one, other, f"{path}[{index}]")
+        return f"{path or 'the document'} has length {len(found)}, not {len(expected)}"
+    return f"{path or 'the document'} is {found!r}, not {expected!r}"
 
 
-# Whether a template file is built-in and self-contained, by its path.
-_BUILTIN: dict[str, bool] = {}
+def _key_path(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
 
 
 # Rendering and the build's diagnostics both need a service's rules and tests. The
@@ -269,12 +266,13 @@ def render_service_rules(
     if rules.is_empty:
         return {}
     path = rules_path(service)
+    subject = f'service "{service.name}"'
     return {
         f"prometheus/{path}": render_yaml(
-            env, "prometheus/rules.yml.j2", rules_document(rules)
+            env, "prometheus/rules.yml.j2", rules_document(rules), subject
         ),
         f"prometheus/{tests_path(service)}": render_yaml(
-            env, "prometheus/test.yml.j2", tests_document(suite, path)
+            env, "prometheus/test.yml.j2", tests_document(suite, path), subject
         ),
     }
 

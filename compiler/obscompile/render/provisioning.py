@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from obscompile.render.environment import check_yaml_output
 from obscompile.render.folders import (
     DashboardFile,
     Folder,
@@ -91,9 +92,11 @@ def _render_provisioning(
     ]
     escaped = escape_dollars(providers)
     add_yaml_filter(context.env)
-    text = context.env.get_template("grafana/provisioning/dashboards.yaml.j2").render(
+    template = context.env.get_template("grafana/provisioning/dashboards.yaml.j2")
+    text = template.render(
         directories=directories,
         escaped=escaped != providers,
         document={"apiVersion": 1, "providers": escaped},
     )
+    check_yaml_output(template, text)
     return {PROVISIONING_FILE: text.rstrip("\n") + "\n"}

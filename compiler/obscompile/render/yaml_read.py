@@ -19,11 +19,17 @@ from __future__ import annotations
 
 import functools
 import io
+import warnings
 from typing import Any
 
 from ruamel.yaml import YAML, events
+from ruamel.yaml.error import MantissaNoDotYAML1_1Warning
 from ruamel.yaml.main import CParser
 from ruamel.yaml.resolver import VersionedResolver
+
+# A YAML 1.1 load prints a warning for a float without a dot, such as `1e3`, which it
+# reads as a float anyway. The comparison with the rendered data covers such values.
+warnings.filterwarnings("ignore", category=MantissaNoDotYAML1_1Warning)
 
 # ruamel.yaml's version when a load does not set one.
 _DEFAULT_VERSION = (1, 2)
