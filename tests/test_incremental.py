@@ -199,6 +199,14 @@ def _catalog_of_other_service(project: Path) -> None:
     )
 
 
+def _label_of_other_service(project: Path) -> None:
+    # svc_0002 groups svc_0001_tokens_total by model, which svc_0001 then drops.
+    _borrow_tokens(project)
+    replace_in(
+        manifest(project, 1), "labels: [model, token_type]", "labels: [token_type]"
+    )
+
+
 def _block_job(project: Path) -> None:
     # The block's queries name a job that is no longer scraped. Their positions are
     # on the `use:` line, with or without the cache.
@@ -273,6 +281,7 @@ CHANGES: list[tuple[str, Callable[[Path], None]]] = [
     ("error-fixed", _error_fixed),
     ("unknown-label", _unknown_label),
     ("catalog-of-other-service", _catalog_of_other_service),
+    ("label-of-other-service", _label_of_other_service),
     ("scrape-port", _scrape_port),
     ("folder-changed", _folder_changed),
     ("dashboard-uid-changed", _dashboard_uid_changed),
@@ -456,19 +465,39 @@ def test_title_change_rechecks_one(warm: Path, monkeypatch: pytest.MonkeyPatch) 
     assert checked == ["svc_0002"]
 
 
-def test_catalog_change_rechecks_all(
+def _borrow_tokens(project: Path) -> None:
+    """Make svc_0002 chart svc_0001_tokens_total, which only svc_0001 declares."""
+    path = manifest(project, 2)
+    panel = (
+        "  - title: Borrowed\n    panels:\n      - title: Borrowed Tokens\n"
+        "        type: timeseries\n"
+        "        query: 'sum by (model) "
+        '(rate(svc_0001_tokens_total{job="svc_0002"}[5m]))\'\n'
+    )
+    path.write_text(path.read_text() + panel)
+    code, messages = run_build()
+    assert code == 0, messages
+
+
+def test_catalog_change_rechecks_readers(
     warm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A panel may read a metric that another service declares, so all are checked."""
+    """A catalog change reruns the checks of the services that looked that metric up."""
+    _borrow_tokens(warm)
     checked = _count_checked(monkeypatch)
     replace_in(
-        manifest(warm, 2),
-        "labels: [method, endpoint, status_code]",
-        "labels: [method, endpoint, status_code, region]",
+        manifest(warm, 1),
+        "labels: [job_type, status]",
+        "labels: [job_type, status, region]",
     )
     code, messages = run_build()
     assert code == 0, messages
-    assert sorted(checked) == ["svc_0001", "svc_0002", "svc_0003"]
+    assert checked == ["svc_0001"]
+    checked.clear()
+    replace_in(manifest(warm, 1), "labels: [model, token_type]", "labels: [model]")
+    code, messages = run_build()
+    assert code == 0, messages
+    assert sorted(checked) == ["svc_0001", "svc_0002"]
 
 
 def test_block_errors_point_into_lines(warm: Path) -> None:

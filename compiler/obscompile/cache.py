@@ -41,7 +41,6 @@ import attrs
 import obscompile
 from obscompile.diagnostics import Diagnostic
 from obscompile.load.files import display_names, manifest_files
-from obscompile.model.metric import Metric
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Service
 from obscompile.parallel import FACTS
@@ -129,35 +128,24 @@ def compiler_fingerprint() -> str:
 
 
 def service_view(service: Service) -> str:
-    """Return a digest of the name, scrape jobs and metric catalog of `service`.
+    """Return a digest of the name and scrape jobs of `service`, without positions.
 
-    Checks that run per service or per panel read only these fields of the other
-    services, without the metrics' help texts and where anything is written. So the
-    cached check results of a service stay valid while another service changes its
-    rows, dashboard, alert settings, runtime or help texts, or moves its lines.
+    Checks that run per service or per panel read these fields of every other service.
+    What they look up in other services' catalogs is recorded with their results
+    (`check.catalog.Lookups`) and compared at the next build instead. So the cached
+    check results of a service stay valid while another service changes its rows,
+    dashboard, alert settings, runtime or the metrics that the checks did not read.
     NOTE: a per-service or per-panel check that reads any other field of another
     service must run as a project check, or this view must include that field.
     """
     values = attrs.filters.exclude(*_UNREAD)
-    return _hash_bytes(
-        repr(
-            (
-                service.name,
-                [attrs.astuple(job, filter=values) for job in service.scrape_jobs],
-                [attrs.astuple(metric, filter=values) for metric in service.metrics],
-            )
-        )
-    )
+    jobs = [attrs.astuple(job, filter=values) for job in service.scrape_jobs]
+    return _hash_bytes(repr((service.name, jobs)))
 
 
-# The fields that no check reads of another service: where a value is written in its
-# manifest, and a metric's help text.
-_UNREAD = (
-    attrs.fields(ScrapeJob).location,
-    attrs.fields(ScrapeJob).locations,
-    attrs.fields(Metric).location,
-    attrs.fields(Metric).help,
-)
+# The fields of a scrape job that no check reads of another service: where its
+# values are written in the manifest.
+_UNREAD = (attrs.fields(ScrapeJob).location, attrs.fields(ScrapeJob).locations)
 
 
 class LazyRows(collections.abc.Sequence):
@@ -600,6 +588,23 @@ class BuildCache:
         entry.stages[slot] = (extra, value)
         entry.dirty = True
         return value
+
+    def peek(self, stage: str, service: Service) -> tuple[str, Any] | None:
+        """Return the stored `(extra, result)` of `stage` for `service`, if any."""
+        owner = self._owners.get(id(service))
+        if owner is None:
+            return None
+        entry, index = owner
+        return entry.stages.get(f"{stage}#{index}")
+
+    def put(self, stage: str, service: Service, extra: str, value: Any) -> None:
+        """Store `value` as the result of `stage` for `service`, under `extra`."""
+        owner = self._owners.get(id(service))
+        if owner is None:
+            return
+        entry, index = owner
+        entry.stages[f"{stage}#{index}"] = (extra, value)
+        entry.dirty = True
 
     def stored(self, stage: str, service: Service, extra: str = "") -> bool:
         """Tell whether `memo` would return a stored result of `stage` for `service`."""

@@ -13,7 +13,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import jinja2
@@ -58,6 +58,7 @@ from obscompile.texts import FileMap
 
 if TYPE_CHECKING:
     from obscompile.cache import BuildCache, Progress
+    from obscompile.check.catalog import Lookups
     from obscompile.derive.local import LocalOverrides
 
 T = TypeVar("T")
@@ -118,6 +119,7 @@ def check_services(
     exact; `scrape_interval` applies to the scrape jobs that set none. The checks of
     many services that lack stored results run in up to `jobs` worker processes.
     """
+    from obscompile.check import catalog
     from obscompile.check.context import ProjectContext
     from obscompile.check.registry import (
         Scope,
@@ -137,17 +139,33 @@ def check_services(
     context = ProjectContext(
         services, sources or {}, scrape_interval=scrape_interval_of(scrape_interval)
     )
-    # The stored checks of a service read the other services' scrape jobs and
-    # catalogs, so they count only while those stay the same (see `project_view`).
-    extras = {
-        CHECKS: "" if cache is None else cache.project_view(services),
-        INSTRUMENTATION_CHECKS: "",
-    }
+    # The stored checks of a service read the other services' scrape jobs (see
+    # `project_view`) and what they looked up in the other catalogs.
+    jobs_view = "" if cache is None else cache.project_view(services)
+
+    def extra(stage: str, value: Any) -> str:
+        if stage != CHECKS:
+            return ""
+        return jobs_view + "\0" + catalog.lookup_answers(value.lookups, services)
+
+    def stored(stage: str, service: Service) -> Any | None:
+        """Return the stored result of `stage` for `service` while it is still valid."""
+        found = None if cache is None else cache.peek(stage, service)
+        if found is None or found[0] != extra(stage, found[1]):
+            return None
+        return found[1]
+
     # The instrumentation checks repeat the project checks on service names and
     # scrape targets; only their client-library checks are kept here.
     repeated = {"instrument/service-name", "instrument/scrape-target"}
-    computations: dict[str, Callable[[Service], list[Diagnostic]]] = {
-        CHECKS: functools.partial(service_checks, context),
+
+    def checked(service: Service) -> CheckResult:
+        with catalog.recording() as lookups:
+            found = service_checks(context, service)
+        return CheckResult(tuple(found), lookups())
+
+    computations: dict[str, Callable[[Service], Any]] = {
+        CHECKS: checked,
         INSTRUMENTATION_CHECKS: functools.partial(
             _instrumentation_diagnostics, skip=repeated
         ),
@@ -158,27 +176,44 @@ def check_services(
             return [CHECKS]
         return [CHECKS, INSTRUMENTATION_CHECKS]
 
-    def compute_all(service: Service) -> dict[str, list[Diagnostic]]:
+    def compute_all(service: Service) -> dict[str, Any]:
         return {stage: computations[stage](service) for stage in stages_of(service)}
 
+    reused: dict[tuple[str, int], Any] = {}
+    for position, service in enumerate(services):
+        for stage in stages_of(service):
+            value = stored(stage, service)
+            if value is not None:
+                reused[(stage, position)] = value
     todo = [
         position
         for position, service in enumerate(services)
-        if cache is None
-        or not all(
-            cache.stored(stage, service, extras[stage]) for stage in stages_of(service)
-        )
+        if any((stage, position) not in reused for stage in stages_of(service))
     ]
     prefetched = check_stages(services, todo, compute_all, jobs, progress)
     for position, service in enumerate(services):
         for stage in stages_of(service):
-            compute = functools.partial(computations[stage], service)
-            if (stage, position) in prefetched:
-                compute = functools.partial(prefetched.__getitem__, (stage, position))
-            diagnostics.extend(
-                per_service(cache, stage, service, compute, extras[stage])
-            )
+            key = (stage, position)
+            if key in reused:
+                value = reused[key]
+            else:
+                value = (
+                    prefetched[key]
+                    if key in prefetched
+                    else computations[stage](service)
+                )
+                if cache is not None:
+                    cache.put(stage, service, extra(stage, value), value)
+            diagnostics.extend(value.diagnostics if stage == CHECKS else value)
     return diagnostics
+
+
+@attrs.frozen
+class CheckResult:
+    """The findings of one service's checks and what they read of other catalogs."""
+
+    diagnostics: tuple[Diagnostic, ...]
+    lookups: Lookups
 
 
 def _instrumentation_diagnostics(service: Service, skip: set[str]) -> list[Diagnostic]:

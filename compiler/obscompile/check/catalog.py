@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
 
 import attrs
 import promql_parser as pp
@@ -87,21 +89,93 @@ def _project_index(services: tuple[Service, ...]) -> dict[str, CatalogEntry]:
     return _index
 
 
+@attrs.frozen
+class Lookups:
+    """What one service's checks looked up in the other services' catalogs.
+
+    `series` and `bases` are the names given to `find_metric` and `find_base_name`
+    that the service's own catalog did not resolve. `everything` is True when a check
+    read every catalog. `lookup_answers` gives a digest of what these lookups find.
+    """
+
+    series: frozenset[str] = frozenset()
+    bases: frozenset[str] = frozenset()
+    everything: bool = False
+
+
+# The lookups of the checks that run now, while `recording` is active.
+_recorded: list[tuple[set[str], set[str], list[bool]]] = []
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[Callable[[], Lookups]]:
+    """Record the catalog lookups made inside the block; yield a function that gives them."""
+    series: set[str] = set()
+    bases: set[str] = set()
+    everything = [False]
+    _recorded.append((series, bases, everything))
+    try:
+        yield lambda: Lookups(frozenset(series), frozenset(bases), everything[0])
+    finally:
+        _recorded.pop()
+
+
+def lookup_answers(lookups: Lookups, services: tuple[Service, ...]) -> str:
+    """Return a digest of what `lookups` find in the catalogs of `services` now."""
+    index = _project_index(services)
+    parts: list[object] = []
+    for name in sorted(lookups.series):
+        entry = index.get(name)
+        if entry is None:
+            parts.append((name, None))
+        else:
+            parts.append((name, entry.service.name, _values(entry.metric)))
+    for name in sorted(lookups.bases):
+        found = _base_metric(services, name)
+        parts.append((name, None if found is None else _values(found)))
+    if lookups.everything:
+        parts.append(catalog_series(services))
+    return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
+
+
+def _values(metric: Metric) -> tuple[object, ...]:
+    """Return the fields of `metric` that checks read: not its help or position."""
+    return (metric.name, metric.type.value, metric.labels, metric.buckets)
+
+
 def find_metric(context: ServiceContext, series: str) -> CatalogEntry | None:
     """Return the catalog entry that exports `series`: the service's own, else any."""
     for metric in context.service.metrics:
         if series in exported_series(metric):
             return CatalogEntry(context.service, metric)
+    if _recorded:
+        _recorded[-1][0].add(series)
     return _project_index(context.services).get(series)
 
 
 def find_base_name(context: ServiceContext, name: str) -> Metric | None:
     """Return the catalog metric named `name` when it exports no series of that name."""
-    for service in (context.service, *context.services):
+    own = _base_metric((context.service,), name)
+    if own is not None:
+        return own
+    if _recorded:
+        _recorded[-1][1].add(name)
+    return _base_metric(context.services, name)
+
+
+def _base_metric(services: Iterable[Service], name: str) -> Metric | None:
+    for service in services:
         for metric in service.metrics:
             if metric.name == name and name not in metric.series_names():
                 return metric
     return None
+
+
+def project_series(context: ServiceContext) -> list[str]:
+    """Return every series name of the service's and the project's catalogs."""
+    if _recorded:
+        _recorded[-1][2][0] = True
+    return catalog_series((context.service, *context.services))
 
 
 def catalog_series(services: Iterable[Service]) -> list[str]:

@@ -42,7 +42,7 @@ def unknown_metric(context: PanelContext) -> Iterator[Diagnostic]:
             series = ", ".join(base.series_names())
             message = f'metric "{name}" is a {base.type}, whose series are {series}'
         else:
-            known = catalog.catalog_series((context.service, *context.services))
+            known = catalog.project_series(context)
             hint = catalog.suggestion(name, known) or "; declare it under metrics:"
             message = (
                 f'metric "{name}" is not in the catalog of service '
