@@ -184,16 +184,7 @@ def _unknown_label(project: Path) -> None:
 def _catalog_of_other_service(project: Path) -> None:
     # svc_0001's catalog is the only one with svc_0001_tokens_total; svc_0002 now
     # charts it too, so dropping it from svc_0001 must fail svc_0002's panel as well.
-    path = manifest(project, 2)
-    panel = (
-        "  - title: Borrowed\n    panels:\n      - title: Borrowed Tokens\n"
-        "        type: timeseries\n"
-        "        query: 'sum by (token_type) "
-        '(rate(svc_0001_tokens_total{job="svc_0002"}[5m]))\'\n'
-    )
-    path.write_text(path.read_text() + panel)
-    code, messages = run_build()
-    assert code == 0, messages
+    _borrow_tokens(project, "token_type")
     replace_in(
         manifest(project, 1), "svc_0001_tokens_total:", "svc_0001_tokens_renamed_total:"
     )
@@ -465,13 +456,13 @@ def test_title_change_rechecks_one(warm: Path, monkeypatch: pytest.MonkeyPatch) 
     assert checked == ["svc_0002"]
 
 
-def _borrow_tokens(project: Path) -> None:
+def _borrow_tokens(project: Path, label: str = "model") -> None:
     """Make svc_0002 chart svc_0001_tokens_total, which only svc_0001 declares."""
     path = manifest(project, 2)
     panel = (
         "  - title: Borrowed\n    panels:\n      - title: Borrowed Tokens\n"
         "        type: timeseries\n"
-        "        query: 'sum by (model) "
+        f"        query: 'sum by ({label}) "
         '(rate(svc_0001_tokens_total{job="svc_0002"}[5m]))\'\n'
     )
     path.write_text(path.read_text() + panel)
