@@ -209,6 +209,30 @@ def _scrape_port(project: Path) -> None:
     replace_in(manifest(project, 3), "svc_0003:8003", "svc_0003:9003")
 
 
+OVERVIEW = """service: overview
+dashboard: {uid: overview}
+rows:
+  - title: Jobs
+    panels:
+      - title: Jobs of svc_0001
+        type: timeseries
+        query: 'sum(rate(svc_0001_jobs_total{job="svc_0001"}[1m]))'
+"""
+
+
+def _overview(project: Path) -> None:
+    """Add a service without scrape jobs that charts svc_0001's job."""
+    (project / "services" / "overview.yaml").write_text(OVERVIEW, encoding="utf-8")
+    code, messages = run_build()
+    assert code == 0, messages
+
+
+def _interval_of_other_job(project: Path) -> None:
+    # At a 1m scrape interval, the overview's rate()[1m] cannot hold two samples.
+    _overview(project)
+    replace_in(manifest(project, 1), "  interval: 15s", "  interval: 1m")
+
+
 def _python_module(project: Path) -> None:
     (project / "services" / "extra.py").write_text(
         "from obscompile import dsl\n\n"
@@ -274,6 +298,7 @@ CHANGES: list[tuple[str, Callable[[Path], None]]] = [
     ("catalog-of-other-service", _catalog_of_other_service),
     ("label-of-other-service", _label_of_other_service),
     ("scrape-port", _scrape_port),
+    ("interval-of-other-job", _interval_of_other_job),
     ("folder-changed", _folder_changed),
     ("dashboard-uid-changed", _dashboard_uid_changed),
     ("block-job", _block_job),
@@ -489,6 +514,23 @@ def test_catalog_change_rechecks_readers(
     code, messages = run_build()
     assert code == 0, messages
     assert sorted(checked) == ["svc_0001", "svc_0002"]
+
+
+def test_scrape_change_rechecks_readers(
+    warm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scrape job change reruns the checks of the services that read that job."""
+    _overview(warm)
+    checked = _count_checked(monkeypatch)
+    replace_in(manifest(warm, 2), "svc_0002:8002", "svc_0002:9002")
+    code, messages = run_build()
+    assert code == 0, messages
+    assert checked == ["svc_0002"]
+    checked.clear()
+    replace_in(manifest(warm, 1), "svc_0001:8001", "svc_0001:9001")
+    code, messages = run_build()
+    assert code == 0, messages
+    assert sorted(checked) == ["overview", "svc_0001"]
 
 
 def test_block_errors_point_into_lines(warm: Path) -> None:

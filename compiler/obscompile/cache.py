@@ -41,7 +41,6 @@ import attrs
 import obscompile
 from obscompile.diagnostics import Diagnostic
 from obscompile.load.files import display_names, manifest_files
-from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Service
 from obscompile.parallel import FACTS
 from obscompile.texts import LazyFiles, TextStore
@@ -125,27 +124,6 @@ def compiler_fingerprint() -> str:
         stat = os.stat(origin)
         parts.append(f"{name}:{origin}:{stat.st_size}:{stat.st_mtime_ns}")
     return _hash_bytes(*parts)
-
-
-def service_view(service: Service) -> str:
-    """Return a digest of the name and scrape jobs of `service`, without positions.
-
-    Checks that run per service or per panel read these fields of every other service.
-    What they look up in other services' catalogs is recorded with their results
-    (`check.catalog.Lookups`) and compared at the next build instead. So the cached
-    check results of a service stay valid while another service changes its rows,
-    dashboard, alert settings, runtime or the metrics that the checks did not read.
-    NOTE: a per-service or per-panel check that reads any other field of another
-    service must run as a project check, or this view must include that field.
-    """
-    values = attrs.filters.exclude(*_UNREAD)
-    jobs = [attrs.astuple(job, filter=values) for job in service.scrape_jobs]
-    return _hash_bytes(repr((service.name, jobs)))
-
-
-# The fields of a scrape job that no check reads of another service: where its
-# values are written in the manifest.
-_UNREAD = (attrs.fields(ScrapeJob).location, attrs.fields(ScrapeJob).locations)
 
 
 class LazyRows(collections.abc.Sequence):
@@ -253,7 +231,6 @@ class Entry:
     services: tuple[Service, ...]
     diagnostics: tuple[Diagnostic, ...]
     source: str
-    views: tuple[str, ...]
     # Stage name and service index -> (the extra key it was computed under, result).
     stages: dict[str, tuple[str, Any]] = attrs.field(factory=dict)
     dirty: bool = attrs.field(default=False, eq=False)
@@ -552,7 +529,6 @@ class BuildCache:
                 services=loaded,
                 diagnostics=tuple(problems),
                 source=text,
-                views=tuple(service_view(s) for s in loaded),
                 dirty=True,
             )
             # A file that changed while it was read is not stored under the old key.
@@ -683,14 +659,6 @@ class BuildCache:
         if key:
             self._project_results[stage] = (key, value)
         return value
-
-    def project_view(self, services: Sequence[Service]) -> str:
-        """Return a digest of every service's view (see `service_view`), in order."""
-        views = []
-        for service in services:
-            owner = self._owners.get(id(service))
-            views.append(owner[0].views[owner[1]] if owner else service_view(service))
-        return _hash_bytes(*views)
 
     # -- save -------------------------------------------------------------------
 

@@ -139,14 +139,15 @@ def check_services(
     context = ProjectContext(
         services, sources or {}, scrape_interval=scrape_interval_of(scrape_interval)
     )
-    # The stored checks of a service read the other services' scrape jobs (see
-    # `project_view`) and what they looked up in the other catalogs.
-    jobs_view = "" if cache is None else cache.project_view(services)
+    # The stored checks of a service count while what they looked up in the other
+    # services' catalogs and scrape jobs finds the same (see `catalog.Lookups`).
+    # NOTE: a per-service or per-panel check that reads anything else of another
+    # service must record it in its Lookups, or run as a project check.
 
     def extra(stage: str, value: Any) -> str:
         if stage != CHECKS:
             return ""
-        return jobs_view + "\0" + catalog.lookup_answers(value.lookups, services)
+        return catalog.lookup_answers(value.lookups, services)
 
     def stored(stage: str, service: Service) -> Any | None:
         """Return the stored result of `stage` for `service` while it is still valid."""
@@ -210,7 +211,7 @@ def check_services(
 
 @attrs.frozen
 class CheckResult:
-    """The findings of one service's checks and what they read of other catalogs."""
+    """The findings of one service's checks and their reads in other services."""
 
     diagnostics: tuple[Diagnostic, ...]
     lookups: Lookups

@@ -12,7 +12,9 @@ import promql_parser as pp
 
 from obscompile import promql
 from obscompile.check.context import GRAFANA_PLACEHOLDER, ServiceContext
+from obscompile.check.scrape_job import jobs_by_name
 from obscompile.model.metric import Metric, MetricType
+from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Service
 
 # Series that exist without a catalog entry: `up` and `scrape_*` come from Prometheus
@@ -91,41 +93,63 @@ def _project_index(services: tuple[Service, ...]) -> dict[str, CatalogEntry]:
 
 @attrs.frozen
 class Lookups:
-    """What one service's checks looked up in the other services' catalogs.
+    """The reads of one service's checks in other services' catalogs and scrape jobs.
 
     `series` and `bases` are the names given to `find_metric` and `find_base_name`
-    that the service's own catalog did not resolve. `everything` is True when a check
-    read every catalog. `lookup_answers` gives a digest of what these lookups find.
+    that the service's own catalog did not resolve, and `jobs` the job names given
+    to `jobs_named`. `every_catalog` is True when a check read every catalog, and
+    `every_job` when it read the name of every scrape job. `lookup_answers` gives a
+    digest of what they find.
     """
 
     series: frozenset[str] = frozenset()
     bases: frozenset[str] = frozenset()
-    everything: bool = False
+    jobs: frozenset[str] = frozenset()
+    every_catalog: bool = False
+    every_job: bool = False
 
 
 _NONE = Lookups()
 
-# The lookups of the checks that run now, while `recording` is active.
-_recorded: list[tuple[set[str], set[str], list[bool]]] = []
+
+class _Recorder:
+    """The lookups of the checks that run while `recording` is active."""
+
+    def __init__(self) -> None:
+        self.series: set[str] = set()
+        self.bases: set[str] = set()
+        self.jobs: set[str] = set()
+        self.every_catalog = False
+        self.every_job = False
+
+    def lookups(self) -> Lookups:
+        return Lookups(
+            frozenset(self.series),
+            frozenset(self.bases),
+            frozenset(self.jobs),
+            self.every_catalog,
+            self.every_job,
+        )
+
+
+_recorders: list[_Recorder] = []
 
 
 @contextlib.contextmanager
 def recording() -> Iterator[Callable[[], Lookups]]:
-    """Record the catalog lookups made inside the block; yield a function that gives them."""
-    series: set[str] = set()
-    bases: set[str] = set()
-    everything = [False]
-    _recorded.append((series, bases, everything))
+    """Record the lookups made inside the block; yield a function that gives them."""
+    recorder = _Recorder()
+    _recorders.append(recorder)
     try:
-        yield lambda: Lookups(frozenset(series), frozenset(bases), everything[0])
+        yield recorder.lookups
     finally:
-        _recorded.pop()
+        _recorders.pop()
 
 
 def lookup_answers(lookups: Lookups, services: tuple[Service, ...]) -> str:
-    """Return a digest of what `lookups` find in the catalogs of `services` now."""
+    """Return a digest of what `lookups` find in the catalogs and jobs of `services`."""
     if lookups == _NONE:
-        # Most services chart only their own metrics; the index is not built for them.
+        # Most services read only their own catalog and jobs; no index is built.
         return ""
     index = _project_index(services)
     parts: list[object] = []
@@ -134,13 +158,52 @@ def lookup_answers(lookups: Lookups, services: tuple[Service, ...]) -> str:
         if entry is None:
             parts.append((name, None))
         else:
-            parts.append((name, entry.service.name, _values(entry.metric)))
+            jobs = [_job_values(job) for job in entry.service.scrape_jobs]
+            parts.append((name, entry.service.name, _values(entry.metric), jobs))
     for name in sorted(lookups.bases):
         found = _base_metric(services, name)
         parts.append((name, None if found is None else _values(found)))
-    if lookups.everything:
+    if lookups.every_catalog:
         parts.append(catalog_series(services))
+    by_name = jobs_by_name(services)
+    for name in sorted(lookups.jobs):
+        parts.append((name, [_job_values(job) for job in by_name.get(name, ())]))
+    if lookups.every_job:
+        parts.append(_job_names(services))
     return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
+
+
+def _job_values(job: ScrapeJob) -> tuple[object, ...]:
+    """Return the fields of `job` that checks read: not where they are written."""
+    return (
+        job.job,
+        job.targets,
+        job.metrics_path,
+        job.interval,
+        job.timeout,
+        job.scheme,
+        job.labels,
+    )
+
+
+def jobs_named(context: ServiceContext, names: Iterable[str]) -> list[ScrapeJob]:
+    """Return the scrape jobs of the project with one of `names`, in project order."""
+    names = list(names)
+    if _recorders:
+        _recorders[-1].jobs.update(names)
+    index = jobs_by_name(context.services)
+    return [job for name in names for job in index.get(name, ())]
+
+
+def every_job_name(context: ServiceContext) -> list[str]:
+    """Return the name of every scrape job of the project, in project order."""
+    if _recorders:
+        _recorders[-1].every_job = True
+    return _job_names(context.services)
+
+
+def _job_names(services: Iterable[Service]) -> list[str]:
+    return [job.job for service in services for job in service.scrape_jobs]
 
 
 def _values(metric: Metric) -> tuple[object, ...]:
@@ -153,8 +216,8 @@ def find_metric(context: ServiceContext, series: str) -> CatalogEntry | None:
     for metric in context.service.metrics:
         if series in exported_series(metric):
             return CatalogEntry(context.service, metric)
-    if _recorded:
-        _recorded[-1][0].add(series)
+    if _recorders:
+        _recorders[-1].series.add(series)
     return _project_index(context.services).get(series)
 
 
@@ -163,8 +226,8 @@ def find_base_name(context: ServiceContext, name: str) -> Metric | None:
     own = _base_metric((context.service,), name)
     if own is not None:
         return own
-    if _recorded:
-        _recorded[-1][1].add(name)
+    if _recorders:
+        _recorders[-1].bases.add(name)
     return _base_metric(context.services, name)
 
 
@@ -178,8 +241,8 @@ def _base_metric(services: Iterable[Service], name: str) -> Metric | None:
 
 def project_series(context: ServiceContext) -> list[str]:
     """Return every series name of the service's and the project's catalogs."""
-    if _recorded:
-        _recorded[-1][2][0] = True
+    if _recorders:
+        _recorders[-1].every_catalog = True
     return catalog_series((context.service, *context.services))
 
 

@@ -41,7 +41,7 @@ def job_matcher(context: PanelContext) -> Iterator[Diagnostic]:
     owner = f'service "{service.name}"'
     if not jobs:
         # A service that Prometheus does not scrape may chart any job of the project.
-        jobs = [job.job for other in context.services for job in other.scrape_jobs]
+        jobs = catalog.every_job_name(context)
         owner = "the project"
     if not jobs:
         return

@@ -11,7 +11,7 @@ from obscompile import promql
 from obscompile.check import catalog
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
-from obscompile.check.scrape_job import interval_of, jobs_by_name
+from obscompile.check.scrape_job import interval_of
 from obscompile.diagnostics import Diagnostic, error
 from obscompile.model.panel import Panel
 
@@ -25,11 +25,8 @@ TWO_SAMPLE_FUNCTIONS = frozenset(
 
 def scrape_interval(context: PanelContext, selector: pp.VectorSelector) -> timedelta:
     """Return the scrape interval of the jobs `selector` reads (the longest of them)."""
-    named = set(catalog.equal_values(selector, "job"))
-    index = jobs_by_name(context.services)
-    chosen = [job for name in named for job in index.get(name, ())] or list(
-        context.service.scrape_jobs
-    )
+    named = sorted(set(catalog.equal_values(selector, "job")))
+    chosen = catalog.jobs_named(context, named) or list(context.service.scrape_jobs)
     default = context.scrape_interval
     return max((interval_of(job, default) for job in chosen), default=default)
 
