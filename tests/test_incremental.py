@@ -495,25 +495,26 @@ def _borrow_tokens(project: Path, label: str = "model") -> None:
     assert code == 0, messages
 
 
+def _rechecked(checked: list[str], path: Path, old: str, new: str) -> list[str]:
+    """Replace `old` by `new` in `path`, build, and return the services rechecked."""
+    checked.clear()
+    replace_in(path, old, new)
+    code, messages = run_build()
+    assert code == 0, messages
+    return sorted(checked)
+
+
 def test_catalog_change_rechecks_readers(
     warm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A catalog change reruns the checks of the services that looked that metric up."""
     _borrow_tokens(warm)
     checked = _count_checked(monkeypatch)
-    replace_in(
-        manifest(warm, 1),
-        "labels: [job_type, status]",
-        "labels: [job_type, status, region]",
-    )
-    code, messages = run_build()
-    assert code == 0, messages
-    assert checked == ["svc_0001"]
-    checked.clear()
-    replace_in(manifest(warm, 1), "labels: [model, token_type]", "labels: [model]")
-    code, messages = run_build()
-    assert code == 0, messages
-    assert sorted(checked) == ["svc_0001", "svc_0002"]
+    path = manifest(warm, 1)
+    unread = _rechecked(checked, path, "[job_type, status]", "[job_type, status, x]")
+    assert unread == ["svc_0001"]
+    read = _rechecked(checked, path, "[model, token_type]", "[model]")
+    assert read == ["svc_0001", "svc_0002"]
 
 
 def test_scrape_change_rechecks_readers(
@@ -522,15 +523,10 @@ def test_scrape_change_rechecks_readers(
     """A scrape job change reruns the checks of the services that read that job."""
     _overview(warm)
     checked = _count_checked(monkeypatch)
-    replace_in(manifest(warm, 2), "svc_0002:8002", "svc_0002:9002")
-    code, messages = run_build()
-    assert code == 0, messages
-    assert checked == ["svc_0002"]
-    checked.clear()
-    replace_in(manifest(warm, 1), "svc_0001:8001", "svc_0001:9001")
-    code, messages = run_build()
-    assert code == 0, messages
-    assert sorted(checked) == ["overview", "svc_0001"]
+    unread = _rechecked(checked, manifest(warm, 2), "svc_0002:8002", "svc_0002:9002")
+    assert unread == ["svc_0002"]
+    read = _rechecked(checked, manifest(warm, 1), "svc_0001:8001", "svc_0001:9001")
+    assert read == ["overview", "svc_0001"]
 
 
 def test_block_errors_point_into_lines(warm: Path) -> None:
