@@ -123,7 +123,8 @@ UNKNOWN_METRIC = [
         """),
         [
             f'{E}:16:26: error: metric "http_request_total" is not in the catalog of '
-            'service "payments"; did you mean "http_requests_total"? '
+            'service "payments" or of any other service; did you mean '
+            '"http_requests_total"? '
             "[promql/unknown-metric]"
         ],
     ),
@@ -135,7 +136,8 @@ UNKNOWN_METRIC = [
         """),
         [
             f'{E}:16:26: error: metric "http_request_totl" is not in the catalog of '
-            'service "payments"; did you mean "http_requests_total"? '
+            'service "payments" or of any other service; did you mean '
+            '"http_requests_total"? '
             "[promql/unknown-metric]"
         ],
     ),
@@ -147,7 +149,8 @@ UNKNOWN_METRIC = [
         """),
         [
             f'{E}:16:17: error: metric "orders_open" is not in the catalog of service '
-            '"payments"; declare it under metrics: [promql/unknown-metric]'
+            '"payments" or of any other service; declare it under metrics: '
+            "[promql/unknown-metric]"
         ],
     ),
     Case(
@@ -179,7 +182,8 @@ UNKNOWN_METRIC = [
         """),
         [
             f'{E}:16:63: error: metric "http_requests_totals" is not in the catalog of '
-            'service "payments"; did you mean "http_requests_total"? '
+            'service "payments" or of any other service; did you mean '
+            '"http_requests_total"? '
             "[promql/unknown-metric]"
         ],
     ),
@@ -193,8 +197,40 @@ UNKNOWN_METRIC = [
         """),
         [
             f'{E}:18:24: error: metric "http_requests_totl" is not in the catalog of '
-            'service "payments"; did you mean "http_requests_total"? '
+            'service "payments" or of any other service; did you mean '
+            '"http_requests_total"? '
             "[promql/unknown-metric]"
+        ],
+    ),
+    Case(
+        # Both names are as close to the typo; the service's own one is suggested.
+        "own-name-suggested-first",
+        {
+            **manifest("""
+                service: payments
+                scrape: {job: payments, port: 8080}
+                metrics:
+                  svc_0002_tokens_total: {type: counter}
+                dashboard: {uid: payments}
+                rows:
+                  - title: Tokens
+                    panels:
+                      - {title: Tokens, query: 'svc_0001_tokens_total'}
+            """),
+            **manifest(
+                """
+                service: ledger
+                scrape: {job: ledger, port: 8081}
+                metrics:
+                  svc_0020_tokens_total: {type: counter}
+                """,
+                "ledger.yaml",
+            ),
+        },
+        [
+            f'{E}:9:33: error: metric "svc_0001_tokens_total" is not in the catalog '
+            'of service "payments" or of any other service; did you mean '
+            '"svc_0002_tokens_total"? [promql/unknown-metric]'
         ],
     ),
 ]
@@ -671,7 +707,8 @@ THRESHOLDS_UNIT = [
         """),
         [
             f'{E}:16:76: error: metric "http_request_total" is not in the catalog of '
-            'service "payments"; did you mean "http_requests_total"? '
+            'service "payments" or of any other service; did you mean '
+            '"http_requests_total"? '
             "[promql/unknown-metric]"
         ],
     ),

@@ -42,10 +42,15 @@ def unknown_metric(context: PanelContext) -> Iterator[Diagnostic]:
             series = ", ".join(base.series_names())
             message = f'metric "{name}" is a {base.type}, whose series are {series}'
         else:
-            known = catalog.project_series(context)
-            hint = catalog.suggestion(name, known) or "; declare it under metrics:"
+            # The service's own names come first: they are the likely intent.
+            own = catalog.catalog_series((context.service,))
+            hint = (
+                catalog.suggestion(name, own)
+                or catalog.suggestion(name, catalog.project_series(context))
+                or "; declare it under metrics:"
+            )
             message = (
                 f'metric "{name}" is not in the catalog of service '
-                f'"{context.service.name}"{hint}'
+                f'"{context.service.name}" or of any other service{hint}'
             )
         yield error(context.node_location(selector), message, NAME)
