@@ -151,8 +151,8 @@ def lookup_answers(lookups: Lookups, services: tuple[Service, ...]) -> str:
     if lookups == _NONE:
         # Most services read only their own catalog and jobs; no index is built.
         return ""
-    index = _project_index(services)
     parts: list[object] = []
+    index = _project_index(services) if lookups.series else {}
     for name in sorted(lookups.series):
         entry = index.get(name)
         if entry is None:
