@@ -187,7 +187,7 @@ def _job_values(job: ScrapeJob) -> tuple[object, ...]:
 
 
 def jobs_named(context: ServiceContext, names: Iterable[str]) -> list[ScrapeJob]:
-    """Return the scrape jobs of the project with one of `names`, in project order."""
+    """Return the scrape jobs of the project named one of `names`, in that order."""
     names = list(names)
     if _recorders:
         _recorders[-1].jobs.update(names)
