@@ -264,6 +264,15 @@ def test_invalid_text(text: str, message: str, offset: int) -> None:
     assert raised.value.offset == offset
 
 
+def test_every_bad_item_reported() -> None:
+    with pytest.raises(ThresholdError, match="empty threshold item") as raised:
+        parse_shorthand("0=green, , 5=rde")
+    assert raised.value.offset == 9
+    others = raised.value.others
+    assert [e.offset for e in others] == [13]
+    assert str(others[0]).startswith('unknown colour "rde" (did you mean "red"?)')
+
+
 def test_percent_needs_known_scale() -> None:
     with pytest.raises(
         UnitError, match="thresholds are in % but the query scale is unknown"

@@ -87,10 +87,18 @@ class ThresholdError(ValueError):
     the position of the invalid value inside a structured thresholds value.
     """
 
-    def __init__(self, message: str, offset: int = 0, path: ValuePath = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        offset: int = 0,
+        path: ValuePath = (),
+        others: tuple[ThresholdError, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.offset = offset
         self.path = path
+        # Further problems of the same text, found before the parse stopped.
+        self.others = others
 
 
 @attrs.frozen
@@ -293,8 +301,21 @@ def _bands(items: list[_Item], text: str) -> tuple[Band, ...]:
 
 
 def parse_shorthand(text: str) -> Thresholds:
-    """Parse threshold shorthand; raise ThresholdError with the offset of the problem."""
-    raw_items = [_parse_item(part, offset) for part, offset in _split(text)]
+    """Parse threshold shorthand; raise ThresholdError with the offset of the problem.
+
+    Every item that does not parse is reported: the first as the error, the others
+    in its `others`.
+    """
+    raw_items = []
+    problems = []
+    for part, offset in _split(text):
+        try:
+            raw_items.append(_parse_item(part, offset))
+        except ThresholdError as exc:
+            problems.append(exc)
+    if problems:
+        first, *others = problems
+        raise ThresholdError(str(first), first.offset, first.path, tuple(others))
     items = _fill_units(raw_items)
     kinds = {item.kind for item in items}
 
@@ -517,7 +538,10 @@ def read_thresholds(
         else:
             parsed = parse_structured(value)
     except ThresholdError as exc:
-        return None, [error(position(exc.path, exc.offset), str(exc), CHECK)]
+        return None, [
+            error(position(problem.path, problem.offset), str(problem), CHECK)
+            for problem in (exc, *exc.others)
+        ]
     diagnostics = [
         warning(
             position(path, offset),
