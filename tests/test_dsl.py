@@ -247,6 +247,25 @@ def test_python_module_errors(project: Path, text: str, expected: str) -> None:
     assert _errors(project) == [expected]
 
 
+def test_python_colour_warning(project: Path) -> None:
+    """A Python service gets the warning for a colour no alert can place."""
+    write_manifest(
+        project,
+        "api.py",
+        "from obscompile import dsl\n"
+        "dsl.service('api', scrape=dsl.scrape_job('api', port=80), rows=[\n"
+        "    dsl.row('A', [dsl.panel('p', 'up', thresholds='<1 Green, >1 #abcdef')]),\n"
+        "])\n",
+    )
+    result = build(Project.at(project))
+    assert [str(d) for d in result.diagnostics] == [
+        'services/api.py:3:51: warning: colour "#abcdef" is neither clearly red nor '
+        "clearly yellow, so no alert fires for the values shown in it; write a "
+        "Grafana colour name (red, dark-red, yellow, green, blue, ...) instead "
+        "[thresholds/colour]"
+    ]
+
+
 def test_project_block_folder(project: Path) -> None:
     blocks = project / "blocks"
     blocks.mkdir()

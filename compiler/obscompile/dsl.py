@@ -37,10 +37,15 @@ from typing import Any, TypeVar
 import attrs
 
 from obscompile import promql
-from obscompile.diagnostics import ObscompileError
+from obscompile.diagnostics import Diagnostic, ObscompileError
 from obscompile.load.config import DURATION_PATTERN
 from obscompile.load.manifest import derive_uid, service_key
-from obscompile.load.thresholds import ThresholdError, parse_shorthand, parse_structured
+from obscompile.load.thresholds import (
+    ThresholdError,
+    colour_warnings,
+    parse_shorthand,
+    parse_structured,
+)
 from obscompile.model.location import Location
 from obscompile.model.metric import Metric, MetricType
 from obscompile.model.panel import Panel, PanelAlert, PanelType, Row
@@ -442,6 +447,9 @@ def _parse_thresholds(value: Any, param: str) -> Thresholds:
         )
     except ThresholdError as exc:
         raise DSLError(str(exc), location) from None
+    found = _warnings.get()
+    if found is not None:
+        found.extend(colour_warnings(value, lambda path, offset: location))
     return attrs.evolve(parsed, location=location)
 
 
@@ -844,6 +852,23 @@ def collecting() -> tuple[list[Service], contextvars.Token]:
 
 def stop_collecting(token: contextvars.Token) -> None:
     _collector.reset(token)
+
+
+# Warnings about the values a module passes, such as a threshold colour that is
+# neither clearly red nor clearly yellow, collected while the loader runs the module.
+_warnings: contextvars.ContextVar[list[Diagnostic] | None] = contextvars.ContextVar(
+    "obscompile_dsl_warnings", default=None
+)
+
+
+def collecting_warnings() -> tuple[list[Diagnostic], contextvars.Token]:
+    """Start collecting the warnings of the values a module passes (used by the loader)."""
+    found: list[Diagnostic] = []
+    return found, _warnings.set(found)
+
+
+def stop_collecting_warnings(token: contextvars.Token) -> None:
+    _warnings.reset(token)
 
 
 # Building blocks ---------------------------------------------------------------

@@ -39,21 +39,24 @@ def run_module(
     from obscompile import dsl
 
     collected, token = dsl.collecting()
+    notes, notes_token = dsl.collecting_warnings()
     try:
         runpy.run_path(str(path), run_name=f"obscompile_module_{path.stem}")
     except (Exception, SystemExit) as exc:  # user code may raise anything
         return [], [_error_in(name, exc)]
     finally:
+        dsl.stop_collecting_warnings(notes_token)
         dsl.stop_collecting(token)
     if declares_services and not collected:
         return [], [
+            *notes,
             warning(
                 Location(name, 1, 1),
                 "module declares no service; call dsl.service(...) to declare one",
                 "dsl/no-service",
-            )
+            ),
         ]
-    return collected, []
+    return collected, list(notes)
 
 
 def _display_name(path: Path) -> str:

@@ -542,7 +542,18 @@ def read_thresholds(
             error(position(problem.path, problem.offset), str(problem), CHECK)
             for problem in (exc, *exc.others)
         ]
-    diagnostics = [
+    diagnostics = colour_warnings(value, position)
+    return attrs.evolve(parsed, location=location), diagnostics
+
+
+def colour_warnings(
+    value: Any, position: Callable[[ValuePath, int], Location]
+) -> list[Diagnostic]:
+    """Warn of each colour of a valid thresholds value that is neither red nor yellow.
+
+    `position(path, offset)` gives where the colour at `path` and `offset` starts.
+    """
+    return [
         warning(
             position(path, offset),
             f'colour "{colour}" is neither clearly red nor clearly yellow, so no '
@@ -553,4 +564,3 @@ def read_thresholds(
         for colour, path, offset in _written_colours(value)
         if colour_hue(colour) is None
     ]
-    return attrs.evolve(parsed, location=location), diagnostics
