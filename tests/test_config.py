@@ -516,3 +516,14 @@ def test_target_subsets_build(tmp_path: Path, targets: str) -> None:
     assert result.ok, "\n".join(str(d) for d in result.diagnostics)
     roots = {name.split("/", 1)[0] for name in result.files}
     assert roots == set(targets.strip("[]").split(", "))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "file"),
+    [([], "manifest.schema.json"), (["--config"], "config.schema.json")],
+)
+def test_committed_schema_is_current(arguments: list[str], file: str) -> None:
+    """schema/ holds what `obscompile schema` prints, for editors to read."""
+    result = CliRunner().invoke(main, ["schema", *arguments])
+    assert result.exit_code == 0, result.output
+    assert result.output == (REPO / "schema" / file).read_text(encoding="utf-8")

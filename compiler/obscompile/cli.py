@@ -409,8 +409,19 @@ def check_command(project_dir: Path, services: Path | None, output_format: str) 
 
 
 @main.command("schema")
-def schema_command() -> None:
+@click.option(
+    "--config",
+    "config_schema",
+    is_flag=True,
+    help="Print the schema of obscompile.yaml instead.",
+)
+def schema_command(config_schema: bool) -> None:
     """Print the JSON Schema of a service manifest, for editors."""
+    if config_schema:
+        from obscompile.load.config import CONFIG_SCHEMA
+
+        click.echo(json.dumps(CONFIG_SCHEMA, indent=2))
+        return
     from obscompile.load.schema import MANIFEST
 
     click.echo(json.dumps(MANIFEST, indent=2))
