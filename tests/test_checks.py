@@ -450,6 +450,30 @@ HISTOGRAM_LE = [
 
 JOB_MATCHER = [
     Case(
+        # Both jobs are as close to the typo; the first in project order is suggested.
+        "first-of-equal-jobs-suggested",
+        {
+            **manifest(
+                "service: ledger\nscrape: {job: svc_0002, port: 8080}\n", "ledger.yaml"
+            ),
+            **manifest(
+                "service: orders\nscrape: {job: svc_0020, port: 8081}\n", "orders.yaml"
+            ),
+            **manifest("""
+                service: payments
+                dashboard: {uid: payments}
+                rows:
+                  - title: Up
+                    panels:
+                      - {title: Up, query: 'up{job="svc_0001"}'}
+            """),
+        },
+        [
+            f'{E}:6:36: error: job "svc_0001" is not a scrape job of the project; '
+            'did you mean "svc_0002"? [promql/job-matcher]'
+        ],
+    ),
+    Case(
         "typo",
         panels("""
             - title: Up

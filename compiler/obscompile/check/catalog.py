@@ -257,8 +257,27 @@ def catalog_series(services: Iterable[Service]) -> list[str]:
 
 def suggestion(word: str, choices: Iterable[str]) -> str:
     """Return `; did you mean "x"?` for the closest choice, or an empty string."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f'; did you mean "{close[0]}"?' if close else ""
+    close = closest(word, choices)
+    return f'; did you mean "{close}"?' if close is not None else ""
+
+
+def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """Return the choice most similar to `word`, the first of several equal ones.
+
+    The similarity is difflib's ratio, as in `difflib.get_close_matches`, which
+    breaks ties by the choices' sort order instead of their given order.
+    """
+    matcher = difflib.SequenceMatcher()
+    matcher.set_seq2(word)
+    best, best_score = None, -1.0
+    for choice in choices:
+        matcher.set_seq1(choice)
+        if matcher.real_quick_ratio() < cutoff or matcher.quick_ratio() < cutoff:
+            continue
+        score = matcher.ratio()
+        if score >= cutoff and score > best_score:
+            best, best_score = choice, score
+    return best
 
 
 def series_labels(entry: CatalogEntry, series: str) -> frozenset[str]:

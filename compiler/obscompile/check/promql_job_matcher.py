@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterator
 
@@ -17,9 +16,9 @@ NAME = "promql/job-matcher"
 
 
 def _suggest(value: str, jobs: list[str]) -> str:
-    close = difflib.get_close_matches(value, jobs, n=1, cutoff=0.6)
-    if close:
-        return f'; did you mean "{close[0]}"?'
+    close = catalog.closest(value, jobs)
+    if close is not None:
+        return f'; did you mean "{close}"?'
     if len(jobs) == 1:
         return f'; use job="{jobs[0]}"'
     return "; the scrape jobs are " + ", ".join(jobs)
