@@ -551,6 +551,34 @@ def _diagnostics(project: Path, thresholds: str) -> list[str]:
     return [str(d) for d in loaded.diagnostics]
 
 
+@pytest.mark.parametrize(
+    ("thresholds", "expected"),
+    [
+        # The written text confirms the column of each item.
+        ('        thresholds: "<1 Green, 1-5 Yelow"\n', ["14:36"]),
+        # A single-quoted scalar doubles its quotes.
+        (
+            "        thresholds: '<1 Green, ''x'' <5 Red, 5-9 Yelow'\n",
+            ["14:32", "14:50"],
+        ),
+        # An escape or a folded block moves the text: the scalar's start is given.
+        ('        thresholds: "\\u003c1 Green, 1-5 Yelow"\n', ["14:22"]),
+        (
+            "        thresholds: >-\n          <1 Green,\n          1-5 Yelow\n",
+            ["14:21"],
+        ),
+    ],
+)
+def test_threshold_text_positions(
+    project: Path, thresholds: str, expected: list[str]
+) -> None:
+    found = [
+        message.split(": error: ")[0].removeprefix("services/payments.yaml:")
+        for message in _diagnostics(project, thresholds)
+    ]
+    assert found == expected
+
+
 def test_unknown_mapping_colour_location(project: Path) -> None:
     (message,) = _diagnostics(
         project,

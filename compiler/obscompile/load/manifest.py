@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -71,6 +72,19 @@ class _Reader:
 
     def locations(self, path: JsonPath, data: dict[str, Any]) -> dict[str, Location]:
         return {key: self.at((*path, key)) for key in data}
+
+    def text_at(self, path: JsonPath, text: str, offset: int) -> Location:
+        """Return where character `offset` of the text scalar at `path` is written.
+
+        Where the manifest cannot confirm it, as inside an escape or a folded block of
+        several lines, the result is where the scalar starts.
+        """
+        from obscompile.check.positions import text_location
+
+        value_at = self.at(path)
+        start = value_at.shifted(self.quote_offset(path))
+        sources = {value_at.file: self.source.text}
+        return text_location(value_at, text, offset, sources, start)
 
     def quote_offset(self, path: JsonPath) -> int:
         """Return 1 when the scalar at `path` starts with a quote, so offsets line up."""
@@ -356,6 +370,7 @@ class _Reader:
                 self.at(thresholds_path),
                 self.quote_offset(thresholds_path),
                 lambda inner: self.at((*thresholds_path, *inner)),
+                functools.partial(self.text_at, thresholds_path),
             )
             self.diagnostics.extend(problems)
             fields["thresholds"] = thresholds

@@ -516,16 +516,21 @@ def read_thresholds(
     location: Location,
     quote_offset: int = 0,
     locate: Callable[[ValuePath], Location] | None = None,
+    locate_text: Callable[[str, int], Location] | None = None,
 ) -> tuple[Thresholds | None, list[Diagnostic]]:
     """Parse a manifest's `thresholds` value; report problems at their position.
 
     `locate` returns where the value at a path inside a structured `value` starts.
     Without it, problems in a structured value are reported at `location`. Inside a
     threshold text that is part of a structured value, a problem is reported where the
-    text starts.
+    text starts. `locate_text(text, offset)` returns where a character of a threshold
+    text is, which escapes and block scalars move; without it, the offset is added to
+    `location` and `quote_offset`.
     """
 
     def position(path: ValuePath, offset: int) -> Location:
+        if isinstance(value, str) and locate_text is not None:
+            return locate_text(value, offset)
         if isinstance(value, str):
             return location.shifted(quote_offset + offset)
         if locate is None or not path:
