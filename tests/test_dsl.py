@@ -227,6 +227,11 @@ PYTHON_ERRORS = [
         "services/api.py:3:33: error: threshold bands leave a gap between 1 and 2 [dsl/error]",
     ),
     (
+        "from obscompile import dsl\ndsl.panel('p', 'up', thresholds='<1 Gren, , >1 Rd')\n",
+        'services/api.py:2:33: error: unknown colour "Gren" (did you mean "green"?); '
+        'empty threshold item; unknown colour "Rd" (did you mean "red"?) [dsl/error]',
+    ),
+    (
         "from obscompile import dsl\n\ndsl.use('http_api_healt', job='a')\n",
         'services/api.py:3:9: error: unknown block "http_api_healt" (did you mean "http_api_health"?) [dsl/error]',
     ),

@@ -270,7 +270,14 @@ def test_every_bad_item_reported() -> None:
     assert raised.value.offset == 9
     others = raised.value.others
     assert [e.offset for e in others] == [13]
-    assert str(others[0]).startswith('unknown colour "rde" (did you mean "red"?)')
+    assert str(others[0]) == 'unknown colour "rde" (did you mean "red"?)'
+
+
+def test_colour_names_listed_without_close_one() -> None:
+    with pytest.raises(ThresholdError) as raised:
+        parse_shorthand("<1 Green, >1 Zzzz")
+    assert str(raised.value).startswith('unknown colour "Zzzz"; write a Grafana colour')
+    assert "Grafana's names are the hues red, orange" in str(raised.value)
 
 
 def test_percent_needs_known_scale() -> None:

@@ -446,7 +446,9 @@ def _parse_thresholds(value: Any, param: str) -> Thresholds:
             else parse_structured(dict(value))
         )
     except ThresholdError as exc:
-        raise DSLError(str(exc), location) from None
+        # One error per call: the problems of further items are added to its message.
+        message = "; ".join(str(problem) for problem in (exc, *exc.others))
+        raise DSLError(message, location) from None
     found = _warnings.get()
     if found is not None:
         found.extend(colour_warnings(value, lambda path, offset: location))

@@ -124,8 +124,12 @@ def _color(name: str, offset: int = 0, path: ValuePath = ()) -> str:
         return NAMED_COLOURS[lowered]
     if colour_rgba(lowered) is not None:
         return lowered
+    hint = suggest(lowered, list(NAMED_COLOURS))
+    if hint:
+        # A close name is the likely fix; the list of every name would bury it.
+        raise ThresholdError(f'unknown colour "{name}"{hint}', offset, path)
     raise ThresholdError(
-        f'unknown colour "{name}"{suggest(lowered, list(NAMED_COLOURS))}; write a '
+        f'unknown colour "{name}"; write a '
         "Grafana colour name such as red or dark-red, #RRGGBB or rgb(r, g, b). "
         "Grafana's names are the hues red, orange, yellow, green, blue and purple, "
         "each also with the prefix super-light-, light-, semi-dark- or dark-, and "
