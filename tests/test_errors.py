@@ -152,7 +152,7 @@ CASES = [
         HEADER
         + 'rows:\n  - title: A\n    panels:\n      - title: E\n        query: up\n        thresholds: "<1% Green, 2-5% Yellow, >5% Red"\n',
         [
-            "services/payments.yaml:10:33: error: threshold bands leave a gap between 1 and 2 [thresholds/syntax]"
+            "services/payments.yaml:10:33: error: threshold bands leave a gap between 1% and 2% [thresholds/syntax]"
         ],
     ),
     (

@@ -227,10 +227,15 @@ def test_good_band_only_implies_red() -> None:
     [
         (
             "<1% Green, 2-5% Yellow, >5% Red",
-            "threshold bands leave a gap between 1 and 2",
+            "threshold bands leave a gap between 1% and 2%",
             11,
         ),
         ("<2 Green, 1-5 Yellow, >5 Red", "threshold bands overlap between 1 and 2", 10),
+        (
+            "<1s Green, 500ms-2s Yellow, >2s Red",
+            "threshold bands overlap between 500ms and 1s",
+            11,
+        ),
         ("1-5 Yellow, <1 Green, >5 Red", "threshold bands are not in order", 0),
         (
             "<1 Green, 5-1 Yellow, >5 Red",

@@ -227,8 +227,9 @@ def comparable(quantity: Quantity | None, default: float) -> float:
     return quantity.number * _TIME_FACTORS.get(quantity.unit or "", 1.0)
 
 
-def _bare(quantity: Quantity | None) -> str:
-    return "" if quantity is None else f"{quantity.number:g}"
+def _written(quantity: Quantity | None) -> str:
+    """Return a bound with the unit it was written in, such as `2%`."""
+    return "" if quantity is None else str(quantity)
 
 
 def _bands(items: list[_Item], text: str) -> tuple[Band, ...]:
@@ -284,12 +285,12 @@ def _bands(items: list[_Item], text: str) -> tuple[Band, ...]:
                 start = comparable(lower, -math.inf)
                 if start > previous_end:
                     raise ThresholdError(
-                        f"threshold bands leave a gap between {_bare(previous_upper)} and {_bare(lower)}",
+                        f"threshold bands leave a gap between {_written(previous_upper)} and {_written(lower)}",
                         item.offset,
                     )
                 if start < previous_end:
                     raise ThresholdError(
-                        f"threshold bands overlap between {_bare(lower)} and {_bare(previous_upper)}",
+                        f"threshold bands overlap between {_written(lower)} and {_written(previous_upper)}",
                         item.offset,
                     )
         if index == len(ordered) - 1 and upper is not None and item.kind != "point":
