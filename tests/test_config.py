@@ -523,7 +523,7 @@ def test_target_subsets_build(tmp_path: Path, targets: str) -> None:
     [([], "manifest.schema.json"), (["--config"], "config.schema.json")],
 )
 def test_committed_schema_is_current(arguments: list[str], file: str) -> None:
-    """schema/ holds what `obscompile schema` prints, for editors to read."""
+    """schema/ contains what `obscompile schema` prints, for editors to read."""
     result = CliRunner().invoke(main, ["schema", *arguments])
     assert result.exit_code == 0, result.output
     assert result.output == (REPO / "schema" / file).read_text(encoding="utf-8")

@@ -550,19 +550,15 @@ class BuildCache:
         `extra` is a digest of whatever else the stage reads; a stored result counts
         only when it was computed under the same one.
         """
-        owner = self._owners.get(id(service))
-        if owner is None:
+        if id(service) not in self._owners:
             return compute()
-        entry, index = owner
-        slot = f"{stage}#{index}"
-        stored = entry.stages.get(slot)
+        stored = self.peek(stage, service)
         if stored is not None and stored[0] == extra:
             if isinstance(stored[1], LazyFiles):
                 stored[1].fallback = compute  # type: ignore[assignment]
             return stored[1]
         value = compute()
-        entry.stages[slot] = (extra, value)
-        entry.dirty = True
+        self.put(stage, service, extra, value)
         return value
 
     def peek(self, stage: str, service: Service) -> tuple[str, Any] | None:
@@ -584,11 +580,7 @@ class BuildCache:
 
     def stored(self, stage: str, service: Service, extra: str = "") -> bool:
         """Tell whether `memo` would return a stored result of `stage` for `service`."""
-        owner = self._owners.get(id(service))
-        if owner is None:
-            return False
-        entry, index = owner
-        found = entry.stages.get(f"{stage}#{index}")
+        found = self.peek(stage, service)
         return found is not None and found[0] == extra
 
     def token(self, stage: str, service: Service, extra: str = "") -> str | None:

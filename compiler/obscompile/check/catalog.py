@@ -149,7 +149,7 @@ def recording() -> Iterator[Callable[[], Lookups]]:
 def lookup_answers(lookups: Lookups, services: tuple[Service, ...]) -> str:
     """Return a digest of what `lookups` find in the catalogs and jobs of `services`."""
     if lookups == _NONE:
-        # Most services read only their own catalog and jobs; no index is built.
+        # Most services read only their own catalog and jobs, so no index is built.
         return ""
     parts: list[object] = []
     index = _project_index(services) if lookups.series else {}
@@ -175,15 +175,7 @@ def lookup_answers(lookups: Lookups, services: tuple[Service, ...]) -> str:
 
 def _job_values(job: ScrapeJob) -> tuple[object, ...]:
     """Return the fields of `job` that checks read: not where they are written."""
-    return (
-        job.job,
-        job.targets,
-        job.metrics_path,
-        job.interval,
-        job.timeout,
-        job.scheme,
-        job.labels,
-    )
+    return attrs.astuple(job, filter=_UNREAD_JOB_FIELDS)
 
 
 def jobs_named(context: ServiceContext, names: Iterable[str]) -> list[ScrapeJob]:
@@ -208,7 +200,17 @@ def _job_names(services: Iterable[Service]) -> list[str]:
 
 def _values(metric: Metric) -> tuple[object, ...]:
     """Return the fields of `metric` that checks read: not its help or position."""
-    return (metric.name, metric.type.value, metric.labels, metric.buckets)
+    return attrs.astuple(metric, filter=_UNREAD_METRIC_FIELDS)
+
+
+# The fields of other services' jobs and metrics that no check reads. Every other
+# field counts, so a field added to either class is compared without an edit here.
+_UNREAD_JOB_FIELDS = attrs.filters.exclude(
+    attrs.fields(ScrapeJob).location, attrs.fields(ScrapeJob).locations
+)
+_UNREAD_METRIC_FIELDS = attrs.filters.exclude(
+    attrs.fields(Metric).location, attrs.fields(Metric).help
+)
 
 
 def find_metric(context: ServiceContext, series: str) -> CatalogEntry | None:
@@ -265,7 +267,7 @@ def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | Non
     """Return the choice most similar to `word`, the first of several equal ones.
 
     The similarity is difflib's ratio, as in `difflib.get_close_matches`, which
-    breaks ties by the choices' sort order instead of their given order.
+    returns the one of equal choices that sorts last instead.
     """
     matcher = difflib.SequenceMatcher()
     matcher.set_seq2(word)

@@ -368,7 +368,6 @@ class _Reader:
             thresholds, problems = read_thresholds(
                 data["thresholds"],
                 self.at(thresholds_path),
-                self.quote_offset(thresholds_path),
                 lambda inner: self.at((*thresholds_path, *inner)),
                 functools.partial(self.text_at, thresholds_path),
             )

@@ -126,7 +126,7 @@ def _color(name: str, offset: int = 0, path: ValuePath = ()) -> str:
         return lowered
     hint = suggest(lowered, list(NAMED_COLOURS))
     if hint:
-        # A close name is the likely fix; the list of every name would bury it.
+        # A close name is the likely fix, and the list of every name would bury it.
         raise ThresholdError(f'unknown colour "{name}"{hint}', offset, path)
     raise ThresholdError(
         f'unknown colour "{name}"; write a '
@@ -320,7 +320,8 @@ def parse_shorthand(text: str) -> Thresholds:
             problems.append(exc)
     if problems:
         first, *others = problems
-        raise ThresholdError(str(first), first.offset, first.path, tuple(others))
+        first.others = tuple(others)
+        raise first
     items = _fill_units(raw_items)
     kinds = {item.kind for item in items}
 
@@ -519,7 +520,6 @@ def _written_colours(value: Any) -> list[tuple[str, ValuePath, int]]:
 def read_thresholds(
     value: Any,
     location: Location,
-    quote_offset: int = 0,
     locate: Callable[[ValuePath], Location] | None = None,
     locate_text: Callable[[str, int], Location] | None = None,
 ) -> tuple[Thresholds | None, list[Diagnostic]]:
@@ -529,15 +529,15 @@ def read_thresholds(
     Without it, problems in a structured value are reported at `location`. Inside a
     threshold text that is part of a structured value, a problem is reported where the
     text starts. `locate_text(text, offset)` returns where a character of a threshold
-    text is, which escapes and block scalars move; without it, the offset is added to
-    `location` and `quote_offset`.
+    text is, which quotes, escapes and block scalars move; without it, problems in a
+    threshold text are reported at `location` shifted by their offset.
     """
 
     def position(path: ValuePath, offset: int) -> Location:
         if isinstance(value, str) and locate_text is not None:
             return locate_text(value, offset)
         if isinstance(value, str):
-            return location.shifted(quote_offset + offset)
+            return location.shifted(offset)
         if locate is None or not path:
             return location
         return locate(path)

@@ -133,14 +133,13 @@ def _yaml_text(value: Any, indent: int = 0, block: bool = False) -> str:
     wants_block = isinstance(value, str) and (
         "\n" in value or (block and ": " in value)
     )
-    if isinstance(value, str) and needs_escapes(value):
-        value = DoubleQuotedScalarString(value)
-    if isinstance(value, DoubleQuotedScalarString):
-        pass
-    elif wants_block and literal_allowed(value):
-        value = LiteralScalarString(value)
-    elif isinstance(value, str) and _YAML11_IMPLICIT.match(value):
-        value = SingleQuotedScalarString(value)
+    if isinstance(value, str) and not isinstance(value, DoubleQuotedScalarString):
+        if needs_escapes(value):
+            value = DoubleQuotedScalarString(value)
+        elif wants_block and literal_allowed(value):
+            value = LiteralScalarString(value)
+        elif _YAML11_IMPLICIT.match(value):
+            value = SingleQuotedScalarString(value)
     _yaml_dumper(flow=False).dump({"k": value}, stream)
     text = stream.getvalue()
     text = text[2:].rstrip("\n").lstrip(" ")
@@ -217,7 +216,7 @@ def render_json(
     """Render a JSON template, check that it is JSON, and format it deterministically.
 
     `shape` returns what is wrong with the parsed document, or None. Invalid JSON or
-    a wrong shape raises TemplateOutputError; `subject` names what was rendered.
+    a wrong shape raises TemplateOutputError, whose message names `subject`.
     """
     loaded = env.get_template(template)
     text = loaded.render(**context)
@@ -317,10 +316,10 @@ def is_builtin(template: jinja2.Template) -> bool:
         return False
     known = _BUILTIN.get(filename)
     if known is None:
-        path = Path(filename).resolve()
         known = is_builtin_file(filename)
         if known:
-            parsed = template.environment.parse(path.read_text(encoding="utf-8"))
+            source = Path(filename).read_text(encoding="utf-8")
+            parsed = template.environment.parse(source)
             known = next(jinja2.meta.find_referenced_templates(parsed), None) is None
         _BUILTIN[filename] = known
     return known

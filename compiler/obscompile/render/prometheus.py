@@ -191,8 +191,8 @@ def render_yaml(
 ) -> str:
     """Render `document` through `template`.
 
-    Raises TemplateOutputError when the output of a project's own template does not
-    read back as `document`; `subject` names what was rendered. The output of a
+    Raises TemplateOutputError, whose message names `subject`, when the output of a
+    project's own template does not read back as `document`. The output of a
     built-in template is not read back.
     """
     loaded = env.get_template(template)

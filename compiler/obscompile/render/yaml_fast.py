@@ -25,11 +25,11 @@ _PLAIN_FIRST = frozenset(string.ascii_letters + string.digits + "_(/.$")
 _NOT_PLAIN_FIRST = frozenset("#,[]{}&*!|>'\"%@` ")
 
 
-# Characters that a YAML file holds only as escapes in double quotes. They are those
-# outside YAML's printable set, the byte order mark, and the line breaks of YAML 1.1
-# other than `\n` (carriage return, NEL, line and paragraph separators), because a
-# reader folds or normalizes those in a block or single-quoted scalar. ruamel.yaml's
-# emitter writes several of them unescaped (seen with 0.19.1).
+# Characters that a YAML file can contain only as escapes in double quotes: those
+# outside YAML's printable set, and the byte order mark. So are the line breaks of
+# YAML 1.1 other than `\n` (carriage return, NEL, line and paragraph separators),
+# because a reader folds or normalizes them in a block or single-quoted scalar.
+# ruamel.yaml's emitter writes several of them unescaped (seen with 0.19.1).
 _NEEDS_ESCAPES = re.compile(
     "[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd"
     "\U00010000-\U0010ffff]"
