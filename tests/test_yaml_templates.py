@@ -12,15 +12,19 @@ import math
 from pathlib import Path
 from typing import Any
 
+import jinja2.meta
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from obscompile.cli import main
+from obscompile.render import builtin_templates_dir
 from obscompile.render.environment import (
+    SELF_CONTAINED,
     TemplateOutputError,
     _toyaml,
+    is_builtin,
     make_environment,
 )
 from obscompile.render.prometheus import first_difference, render_yaml
@@ -185,6 +189,19 @@ def test_test_files_read_back(document: dict[str, Any]) -> None:
 @given(SCRAPE)
 def test_scrape_configs_read_back(document: dict[str, Any]) -> None:
     _reads_back("prometheus/prometheus.yml.j2", document)
+
+
+def test_self_contained_templates_listed() -> None:
+    """The list of self-contained built-in templates is what Jinja finds in them."""
+    root = builtin_templates_dir()
+    found = set()
+    for path in root.rglob("*.j2"):
+        parsed = _ENV.parse(path.read_text(encoding="utf-8"))
+        if next(jinja2.meta.find_referenced_templates(parsed), None) is None:
+            found.add(path.relative_to(root).as_posix())
+    assert found == SELF_CONTAINED
+    assert is_builtin(_ENV.get_template("prometheus/test.yml.j2"))
+    assert not is_builtin(_ENV.get_template("grafana/dashboard.json.j2"))
 
 
 def test_project_template_is_read_back(tmp_path: Path) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -38,6 +38,8 @@ from obscompile.write.atomic import (
 # The compiler's stages are imported when a command needs them, so that a build
 # whose inputs did not change replays the last one without loading them.
 if TYPE_CHECKING:
+    import subprocess
+
     from obscompile.cache import BuildCache, Replay
     from obscompile.pipeline import BuildResult
 
@@ -434,7 +436,12 @@ def run() -> None:
     services, freeing every object one by one takes longer than the build's own
     bookkeeping. Every file is closed by then, and standard output and error are
     flushed here.
+
+    The collector's youngest generation is collected every 10,000 allocations
+    instead of 700: a rebuild among a thousand services otherwise spends tens of
+    milliseconds in hundreds of collections that find little to free.
     """
+    gc.set_threshold(10_000, 10, 10)
     try:
         main(standalone_mode=True)
         code = EXIT_OK
@@ -468,6 +475,8 @@ PROMTOOL_INSTALL_HINT = (
 
 
 def _promtool(arguments: list[str]) -> subprocess.CompletedProcess:
+    import subprocess
+
     return subprocess.run(
         ["promtool", *arguments], capture_output=True, text=True, check=False
     )

@@ -11,7 +11,6 @@ them, so the output is the same as a build in one process.
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -74,6 +73,9 @@ def map_in_workers(
     """
     if jobs < 2 or count < MIN_SERVICES:
         return None
+    # Imported here: a build with nothing to compute starts no worker.
+    import multiprocessing
+
     try:
         context = multiprocessing.get_context("fork")
     except ValueError:

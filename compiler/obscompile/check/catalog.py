@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import difflib
 import hashlib
+import operator
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import attrs
 import promql_parser as pp
@@ -175,7 +177,7 @@ def lookup_answers(lookups: Lookups, services: tuple[Service, ...]) -> str:
 
 def _job_values(job: ScrapeJob) -> tuple[object, ...]:
     """Return the fields of `job` that checks read: not where they are written."""
-    return attrs.astuple(job, filter=_UNREAD_JOB_FIELDS)
+    return _READ_JOB_FIELDS(job)
 
 
 def jobs_named(context: ServiceContext, names: Iterable[str]) -> list[ScrapeJob]:
@@ -200,17 +202,20 @@ def _job_names(services: Iterable[Service]) -> list[str]:
 
 def _values(metric: Metric) -> tuple[object, ...]:
     """Return the fields of `metric` that checks read: not its help or position."""
-    return attrs.astuple(metric, filter=_UNREAD_METRIC_FIELDS)
+    return _READ_METRIC_FIELDS(metric)
+
+
+def _fields_but(cls: type, *unread: str) -> Callable[[Any], tuple[object, ...]]:
+    """Return a function that gives the values of every field of `cls` but `unread`."""
+    names = [field.name for field in attrs.fields(cls) if field.name not in unread]
+    getter = operator.attrgetter(*names)
+    return lambda value: tuple(getter(value))
 
 
 # The fields of other services' jobs and metrics that no check reads. Every other
 # field counts, so a field added to either class is compared without an edit here.
-_UNREAD_JOB_FIELDS = attrs.filters.exclude(
-    attrs.fields(ScrapeJob).location, attrs.fields(ScrapeJob).locations
-)
-_UNREAD_METRIC_FIELDS = attrs.filters.exclude(
-    attrs.fields(Metric).location, attrs.fields(Metric).help
-)
+_READ_JOB_FIELDS = _fields_but(ScrapeJob, "location", "locations")
+_READ_METRIC_FIELDS = _fields_but(Metric, "location", "help")
 
 
 def find_metric(context: ServiceContext, series: str) -> CatalogEntry | None:

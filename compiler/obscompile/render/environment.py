@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import jinja2.meta
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.scalarstring import (
@@ -316,14 +315,30 @@ def is_builtin(template: jinja2.Template) -> bool:
         return False
     known = _BUILTIN.get(filename)
     if known is None:
-        known = is_builtin_file(filename)
-        if known:
-            source = Path(filename).read_text(encoding="utf-8")
-            parsed = template.environment.parse(source)
-            known = next(jinja2.meta.find_referenced_templates(parsed), None) is None
+        name = template.name or ""
+        known = name in SELF_CONTAINED and is_builtin_file(filename)
         _BUILTIN[filename] = known
     return known
 
+
+# The built-in templates that include, import or extend no other template. Only
+# their output is written without being parsed back; a test compares this set with
+# what Jinja finds in the template sources.
+SELF_CONTAINED = frozenset(
+    {
+        "grafana/macros.j2",
+        "grafana/provisioning/dashboards.yaml.j2",
+        "instrumentation/metrics.py.j2",
+        "instrumentation/metrics.ts.j2",
+        "kubernetes/prometheusrule.yaml.j2",
+        "mimir/namespace.yaml.j2",
+        "prometheus/prometheus.yml.j2",
+        "prometheus/rules.yml.j2",
+        "prometheus/test.yml.j2",
+        "terraform/macros.j2",
+        "terraform/main.tf.j2",
+    }
+)
 
 # Whether a template file is built-in and self-contained, by its path.
 _BUILTIN: dict[str, bool] = {}

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import json
@@ -196,10 +195,8 @@ def _stale(
 
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths atomically; return False where the kernel cannot."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
+    # The process's own symbols include the C library's, without a library search.
+    libc = ctypes.CDLL(None, use_errno=True)
     if not hasattr(libc, "renameat2"):
         return False
     result = libc.renameat2(
