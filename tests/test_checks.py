@@ -15,11 +15,16 @@ from pathlib import Path
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from obscompile.check import registered_checks, run_checks
+from obscompile.check import project_metric_types, registered_checks, run_checks
+from obscompile.check.catalog import exported_series
+from obscompile.check.context import ProjectContext
 from obscompile.load.project import load_project
 from obscompile.model.location import Location
+from obscompile.model.metric import Metric, MetricType
 from obscompile.model.service import Service
 from obscompile.report import format_text
 
@@ -869,6 +874,38 @@ PROJECT = [
             "[project/duplicate-uid]"
         ],
     ),
+    Case(
+        # The same type under the same name is one metric that two services export.
+        "metric-type-conflict",
+        {
+            "billing.yaml": (
+                "service: billing\n"
+                "metrics:\n"
+                "  jobs_total: counter\n"
+                "  batch_seconds: histogram\n"
+            ),
+            "payments.yaml": (
+                "service: payments\n"
+                "metrics:\n"
+                "  jobs_total: gauge\n"
+                "  batch_seconds_count: gauge\n"
+                "  batch_seconds: histogram\n"
+            ),
+            "refunds.yaml": "service: refunds\nmetrics:\n  jobs_total: counter\n",
+        },
+        [
+            f'{E}:3:3: warning: gauge "jobs_total" exports the series "jobs_total", '
+            'which counter "jobs_total" of service "billing" exports too '
+            "(services/billing.yaml:3:3); Prometheus keeps both under that one name, "
+            "and the queries of services that declare neither are checked against "
+            "the counter [project/metric-type-conflict]",
+            f'{E}:4:3: warning: gauge "batch_seconds_count" exports the series '
+            '"batch_seconds_count", which histogram "batch_seconds" of service '
+            '"billing" exports too (services/billing.yaml:4:3); Prometheus keeps both '
+            "under that one name, and the queries of services that declare neither "
+            "are checked against the histogram [project/metric-type-conflict]",
+        ],
+    ),
 ]
 
 SCRAPE_JOB = [
@@ -1246,3 +1283,52 @@ def test_global_scrape_interval(
 def test_invalid_global_scrape_interval() -> None:
     with pytest.raises(ValueError, match='scrape interval "soon" is not a duration'):
         run_checks([], scrape_interval="soon")
+
+
+_SUFFIX_WORDS = ["total", "created", "sum", "count", "bucket", "info"]
+
+
+@st.composite
+def _catalogs(draw) -> tuple[Service, ...]:
+    """Services whose metric names are a stem and up to two suffix words."""
+    services = []
+    for number in range(draw(st.integers(2, 4))):
+        metrics = []
+        for _ in range(draw(st.integers(1, 4))):
+            words = draw(st.lists(st.sampled_from(_SUFFIX_WORDS), max_size=2))
+            name = "_".join([draw(st.sampled_from(["a", "b_c"])), *words])
+            metrics.append(Metric(name, draw(st.sampled_from(list(MetricType)))))
+        services.append(Service(f"s{number}", "", None, metrics=tuple(metrics)))
+    return tuple(services)
+
+
+def _every_conflict(services: tuple[Service, ...]) -> list[str]:
+    """Report conflicts by comparing every exported series of every metric."""
+    first: dict[str, tuple[Service, Metric]] = {}
+    found = []
+    for service in services:
+        for metric in service.metrics:
+            reported = set()
+            for series in exported_series(metric):
+                other_service, other = first.setdefault(series, (service, metric))
+                if other_service is service or id(other) in reported:
+                    continue
+                if project_metric_types._family(other) != project_metric_types._family(
+                    metric
+                ):
+                    reported.add(id(other))
+                    found.append(f"{service.name} {metric.name} {series}")
+    return found
+
+
+@settings(max_examples=500, deadline=None)
+@given(_catalogs())
+def test_metric_type_conflicts_found_like_brute_force(services) -> None:
+    """Skipping metrics that share no name key loses no conflict."""
+    context = ProjectContext(services, {})
+    found = [
+        f"{d.message.split(chr(34))[1]} {d.message.split(chr(34))[3]}"
+        for d in project_metric_types.metric_type_conflict(context)
+    ]
+    expected = [line.split(" ", 1)[1] for line in _every_conflict(services)]
+    assert found == expected

@@ -13,6 +13,7 @@ from obscompile.check import (  # noqa: F401
     dashboard_series_legend,
     dashboard_unit,
     project_duplicates,
+    project_metric_types,
     project_unsafe_name,
     promql_histogram_le,
     promql_job_matcher,

@@ -1,0 +1,98 @@
+"""Catalogs of different services that give one series name two meanings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from obscompile.check.catalog import exported_series
+from obscompile.check.context import ProjectContext
+from obscompile.check.registry import Scope, check
+from obscompile.diagnostics import Diagnostic, warning
+from obscompile.model.metric import Metric, MetricType
+from obscompile.model.service import Service
+
+NAME = "project/metric-type-conflict"
+
+
+# The suffixes that client libraries append to a metric's name in its series names.
+_SUFFIXES = frozenset({"total", "created", "bucket", "sum", "count", "info"})
+
+
+def _kind(metric: Metric) -> str:
+    return f'{metric.type} "{metric.name}"'
+
+
+def _family(metric: Metric) -> tuple[str, str]:
+    """Return what identifies a metric: counters `x` and `x_total` are one family."""
+    if metric.type is MetricType.COUNTER:
+        return (metric.name.removesuffix("_total"), metric.type)
+    return (metric.name, metric.type)
+
+
+def _sharing(services: tuple[Service, ...]) -> list[tuple[Service, Metric]]:
+    """Return the metrics that may export a series that another family exports too.
+
+    Every series of a metric, less one suffix of `_SUFFIXES`, is the metric's name or
+    its name less such a suffix. So metrics that share a series share one of those
+    keys, and a metric whose keys no metric of another family has shares nothing.
+    """
+    by_key: dict[str, tuple[str, str] | None] = {}
+    counter = MetricType.COUNTER
+    for service in services:
+        for metric in service.metrics:
+            name, kind = metric.name, metric.type
+            family = (name.removesuffix("_total") if kind is counter else name, kind)
+            if by_key.setdefault(name, family) != family:
+                by_key[name] = None
+            head, _, tail = name.rpartition("_")
+            if tail in _SUFFIXES and by_key.setdefault(head, family) != family:
+                by_key[head] = None
+    shared = {key for key, family in by_key.items() if family is None}
+    if not shared:
+        return []
+    found = []
+    for service in services:
+        for metric in service.metrics:
+            name = metric.name
+            head, _, tail = name.rpartition("_")
+            if name in shared or (head in shared and tail in _SUFFIXES):
+                found.append((service, metric))
+    return found
+
+
+@check(
+    NAME,
+    "two services declare metrics of different types that export one series name",
+    scope=Scope.PROJECT,
+)
+def metric_type_conflict(context: ProjectContext) -> Iterator[Diagnostic]:
+    # Series name -> the first service whose catalog exports it, in the order in
+    # which the catalog lookups of other services' queries find them.
+    first: dict[str, tuple[Service, Metric]] = {}
+    # Family -> the series it shares with an earlier metric of another family. A
+    # repeated family shares the same series with the same first declarations.
+    families: dict[tuple[str, str], list[tuple[str, Service, Metric]]] = {}
+    for service, metric in _sharing(context.services):
+        family = _family(metric)
+        shared = families.get(family)
+        if shared is None:
+            shared = []
+            for series in exported_series(metric):
+                found = first.setdefault(series, (service, metric))
+                if _family(found[1]) != family:
+                    shared.append((series, *found))
+            families[family] = shared
+        reported: set[int] = set()
+        for series, other_service, other in shared:
+            if other_service is service or id(other) in reported:
+                continue
+            reported.add(id(other))
+            yield warning(
+                metric.location,
+                f'{_kind(metric)} exports the series "{series}", which '
+                f'{_kind(other)} of service "{other_service.name}" exports too '
+                f"({other.location}); Prometheus keeps both under that one name, "
+                "and the queries of services that declare neither are checked "
+                f"against the {other.type}",
+                NAME,
+            )
