@@ -33,6 +33,17 @@ def test_text_format() -> None:
     )
 
 
+def test_empty_file_shows_no_source_line() -> None:
+    """A problem with an empty or blank file is reported without a source line."""
+    where = Location("services/empty.yaml", 1, 1)
+    diagnostics = [error(where, "the file is empty", "yaml/empty")]
+    for text in ("", "\n  \n"):
+        report = format_text(diagnostics, {"services/empty.yaml": text})
+        assert (
+            report == "services/empty.yaml:1:1: error: the file is empty [yaml/empty]\n"
+        )
+
+
 def test_text_color_only_when_asked() -> None:
     assert "\x1b[" not in format_text(DIAGNOSTICS, SOURCE)
     assert "\x1b[1;31merror\x1b[0m" in format_text(DIAGNOSTICS, SOURCE, color=True)

@@ -283,7 +283,9 @@ def build_command(
     replay = cache.replay() if cache is not None else None
     if replay is not None:
         _print_diagnostics(replay, output_format)
-        click.echo(_summary(replay), err=True)
+        click.echo(
+            _summary(replay) + ", nothing changed since the last build", err=True
+        )
         return
 
     from obscompile.derive.local import (

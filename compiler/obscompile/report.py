@@ -27,7 +27,8 @@ def format_text(
             f"{diagnostic.location}: {severity}: {diagnostic.message} [{diagnostic.check}]"
         )
         text = sources.get(diagnostic.location.file)
-        if text is None:
+        if text is None or not text.strip():
+            # An empty file has no line to show: the problem is the whole file.
             continue
         # YAML breaks lines only at \n and \r\n, unlike str.splitlines.
         source_lines = text.split("\n")
