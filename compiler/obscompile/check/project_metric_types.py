@@ -37,11 +37,9 @@ def _sharing(services: tuple[Service, ...]) -> list[tuple[Service, Metric]]:
     keys, and a metric whose keys no metric of another family has shares nothing.
     """
     by_key: dict[str, tuple[str, str] | None] = {}
-    counter = MetricType.COUNTER
     for service in services:
         for metric in service.metrics:
-            name, kind = metric.name, metric.type
-            family = (name.removesuffix("_total") if kind is counter else name, kind)
+            name, family = metric.name, _family(metric)
             if by_key.setdefault(name, family) != family:
                 by_key[name] = None
             head, _, tail = name.rpartition("_")

@@ -17,15 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.main import CParser
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.model.location import Location
-from obscompile.render.yaml_read import FixedVersionResolver
+from obscompile.render.yaml_read import safe_yaml
 
 JsonPath = tuple[str | int, ...]
 
@@ -234,9 +232,7 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
     # The C parser (ruamel.yaml.clib) is ten times faster, but it recurses without a
     # limit and crashes the process on input nested thousands of levels deep, so
     # such input goes to the pure-Python parser, whose recursion error is caught.
-    yaml = YAML(typ="safe", pure=_looks_deep(text))
-    if yaml.Parser is CParser:
-        yaml.Resolver = FixedVersionResolver
+    yaml = safe_yaml(pure=_looks_deep(text))
     try:
         root = yaml.compose(text)
     except MarkedYAMLError as exc:

@@ -50,15 +50,21 @@ class FixedVersionResolver(VersionedResolver):
         return table
 
 
+def safe_yaml(pure: bool = False) -> YAML:
+    """Return a safe loader, whose resolver reads the YAML version once with the C parser."""
+    loader = YAML(typ="safe", pure=pure)
+    if loader.Parser is CParser:
+        loader.Resolver = FixedVersionResolver
+    return loader
+
+
 def load_yaml(text: str, version: tuple[int, int] | None = None) -> Any:
     """Return the data of one YAML document, read by the safe loader.
 
     `version` selects the rules for plain scalars: (1, 1) reads `yes` as true, as the
     Go YAML library of Prometheus does. Raises ruamel.yaml's errors on invalid YAML.
     """
-    loader = YAML(typ="safe")
-    if loader.Parser is CParser:
-        loader.Resolver = FixedVersionResolver
+    loader = safe_yaml()
     loader.version = version
     return loader.load(io.StringIO(text))
 
