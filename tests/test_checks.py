@@ -1302,8 +1302,11 @@ def _catalogs(draw) -> tuple[Service, ...]:
     return tuple(services)
 
 
-def _every_conflict(services: tuple[Service, ...]) -> list[str]:
-    """Report conflicts by comparing every exported series of every metric."""
+def _every_conflict(services: tuple[Service, ...]) -> list[list[str]]:
+    """Return the conflicts found by comparing every exported series of every metric.
+
+    Each is the metric's name, the series, and the other metric's and service's names.
+    """
     first: dict[str, tuple[Service, Metric]] = {}
     found = []
     for service in services:
@@ -1313,22 +1316,21 @@ def _every_conflict(services: tuple[Service, ...]) -> list[str]:
                 other_service, other = first.setdefault(series, (service, metric))
                 if other_service is service or id(other) in reported:
                     continue
-                if project_metric_types._family(other) != project_metric_types._family(
-                    metric
-                ):
+                family = project_metric_types._family(metric)
+                if project_metric_types._family(other) != family:
                     reported.add(id(other))
-                    found.append(f"{service.name} {metric.name} {series}")
+                    found.append([metric.name, series, other.name, other_service.name])
     return found
 
 
 @settings(max_examples=500, deadline=None)
 @given(_catalogs())
-def test_metric_type_conflicts_found_like_brute_force(services) -> None:
+def test_metric_conflicts_match_brute_force(services) -> None:
     """Skipping metrics that share no name key loses no conflict."""
     context = ProjectContext(services, {})
+    # The quoted parts of each message: metric, series, other metric, other service.
     found = [
-        f"{d.message.split(chr(34))[1]} {d.message.split(chr(34))[3]}"
-        for d in project_metric_types.metric_type_conflict(context)
+        diagnostic.message.split('"')[1::2]
+        for diagnostic in project_metric_types.metric_type_conflict(context)
     ]
-    expected = [line.split(" ", 1)[1] for line in _every_conflict(services)]
-    assert found == expected
+    assert found == _every_conflict(services)

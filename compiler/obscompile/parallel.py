@@ -73,7 +73,7 @@ def map_in_workers(
     """
     if jobs < 2 or count < MIN_SERVICES:
         return None
-    # Imported here: a build with nothing to compute starts no worker.
+    # Imported here, because most rebuilds start no worker and need no import.
     import multiprocessing
 
     try:

@@ -28,7 +28,7 @@ def format_text(
         )
         text = sources.get(diagnostic.location.file)
         if text is None or not text.strip():
-            # An empty file has no line to show: the problem is the whole file.
+            # An empty or blank file has no line to show. The problem is the whole file.
             continue
         # YAML breaks lines only at \n and \r\n, unlike str.splitlines.
         source_lines = text.split("\n")

@@ -205,8 +205,8 @@ def _values(metric: Metric) -> tuple[object, ...]:
     return _READ_METRIC_FIELDS(metric)
 
 
-def _fields_but(cls: type, *unread: str) -> Callable[[Any], tuple[object, ...]]:
-    """Return a function that gives the values of every field of `cls` but `unread`."""
+def _fields_except(cls: type, *unread: str) -> Callable[[Any], tuple[object, ...]]:
+    """Return a function that returns the values of the fields of `cls` not in `unread`."""
     names = [field.name for field in attrs.fields(cls) if field.name not in unread]
     getter = operator.attrgetter(*names)
     return lambda value: tuple(getter(value))
@@ -214,8 +214,8 @@ def _fields_but(cls: type, *unread: str) -> Callable[[Any], tuple[object, ...]]:
 
 # The fields of other services' jobs and metrics that no check reads. Every other
 # field counts, so a field added to either class is compared without an edit here.
-_READ_JOB_FIELDS = _fields_but(ScrapeJob, "location", "locations")
-_READ_METRIC_FIELDS = _fields_but(Metric, "location", "help")
+_READ_JOB_FIELDS = _fields_except(ScrapeJob, "location", "locations")
+_READ_METRIC_FIELDS = _fields_except(Metric, "location", "help")
 
 
 def find_metric(context: ServiceContext, series: str) -> CatalogEntry | None:

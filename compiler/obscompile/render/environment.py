@@ -322,7 +322,7 @@ def is_builtin(template: jinja2.Template) -> bool:
 
 
 # The built-in templates that include, import or extend no other template. Only
-# their output is written without being parsed back; a test compares this set with
+# their output is written without being parsed back. A test compares this set with
 # what Jinja finds in the template sources.
 SELF_CONTAINED = frozenset(
     {
