@@ -238,6 +238,62 @@ UNKNOWN_METRIC = [
             '"svc_0002_tokens_total"? [promql/unknown-metric]'
         ],
     ),
+    Case(
+        # A service without a catalog gets a warning for a name close to a declared
+        # series, and none for an exporter's metric that no catalog declares.
+        "no-catalog-typo-warns",
+        {
+            **panels("""
+                - title: RPS
+                  query: 'sum(rate(http_requests_total[5m]))'
+            """),
+            **manifest(
+                """
+                service: overview
+                dashboard: {uid: overview}
+                rows:
+                  - title: Fleet
+                    panels:
+                      - {title: RPS, query: 'sum(rate(http_request_total[5m]))'}
+                      - {title: CPU, query: 'sum(rate(node_cpu_seconds_total[5m]))'}
+                      - {title: Memory, query: 'sum(container_memory_rss)'}
+                """,
+                "overview.yaml",
+            ),
+        },
+        [
+            'services/overview.yaml:6:39: warning: metric "http_request_total" is not '
+            'in any catalog; did you mean "http_requests_total"? Service "overview" '
+            "declares no metrics, so only names close to a declared one are reported "
+            "[promql/unknown-metric]"
+        ],
+    ),
+    Case(
+        "no-catalog-histogram-base-name",
+        {
+            **panels("""
+                - title: RPS
+                  query: 'sum(rate(http_requests_total[5m]))'
+            """),
+            **manifest(
+                """
+                service: overview
+                dashboard: {uid: overview}
+                rows:
+                  - title: Fleet
+                    panels:
+                      - {title: Slow, query: 'http_request_duration_seconds'}
+                """,
+                "overview.yaml",
+            ),
+        },
+        [
+            "services/overview.yaml:6:31: warning: metric "
+            '"http_request_duration_seconds" is a histogram, whose series are '
+            "http_request_duration_seconds_bucket, http_request_duration_seconds_sum, "
+            "http_request_duration_seconds_count [promql/unknown-metric]"
+        ],
+    ),
 ]
 
 UNKNOWN_LABEL = [

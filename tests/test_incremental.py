@@ -233,6 +233,21 @@ def _overview(project: Path) -> None:
     assert code == 0, messages
 
 
+def _typo_declared(project: Path) -> None:
+    # The overview charts a misspelling of svc_0001's metric, which gets a warning.
+    # Then svc_0002's catalog declares that name, so the stored results no longer hold.
+    overview = project / "services" / "overview.yaml"
+    overview.write_text(OVERVIEW.replace("jobs_total", "job_total"), encoding="utf-8")
+    code, messages = run_build()
+    assert code == 0, messages
+    assert 'did you mean "svc_0001_jobs_total"?' in messages
+    replace_in(
+        manifest(project, 2),
+        "  svc_0002_jobs_total:",
+        "  svc_0001_job_total: counter\n  svc_0002_jobs_total:",
+    )
+
+
 def _interval_of_other_job(project: Path) -> None:
     # At a 1m scrape interval, the overview's rate()[1m] cannot hold two samples.
     _overview(project)
@@ -305,6 +320,7 @@ CHANGES: list[tuple[str, Callable[[Path], None]]] = [
     ("label-of-other-service", _label_of_other_service),
     ("scrape-port", _scrape_port),
     ("interval-of-other-job", _interval_of_other_job),
+    ("typo-declared", _typo_declared),
     ("folder-changed", _folder_changed),
     ("dashboard-uid-changed", _dashboard_uid_changed),
     ("block-job", _block_job),

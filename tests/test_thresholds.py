@@ -278,6 +278,25 @@ def test_every_bad_item_reported() -> None:
     assert str(others[0]) == 'unknown colour "rde" (did you mean "red"?)'
 
 
+def test_gap_reported_beside_bad_colour() -> None:
+    with pytest.raises(ThresholdError, match="leave values from 5 up") as raised:
+        parse_shorthand("<1 Green, 1-5 Yelow")
+    assert raised.value.offset == 10
+    others = raised.value.others
+    assert [e.offset for e in others] == [14]
+    assert str(others[0]) == 'unknown colour "Yelow" (did you mean "yellow"?)'
+
+
+def test_unreadable_item_stops_band_checks() -> None:
+    # Without its unreadable item, the text would leave values from 1 up uncoloured.
+    with pytest.raises(ThresholdError, match="unknown colour") as raised:
+        parse_shorthand("<1 Grean, 1-5 ???")
+    assert raised.value.offset == 3
+    others = raised.value.others
+    assert [e.offset for e in others] == [10]
+    assert str(others[0]).startswith('cannot read threshold "1-5 ???"')
+
+
 def test_colour_names_listed_without_close_one() -> None:
     with pytest.raises(ThresholdError) as raised:
         parse_shorthand("<1 Green, >1 Zzzz")
@@ -567,16 +586,16 @@ def _diagnostics(project: Path, thresholds: str) -> list[str]:
     ("thresholds", "expected"),
     [
         # The written text confirms the column of each item.
-        ('        thresholds: "<1 Green, 1-5 Yelow"\n', ["14:36"]),
+        ('        thresholds: "<1 Green, 1-5 Yelow, >5 Red"\n', ["14:36"]),
         # A single-quoted scalar doubles its quotes.
         (
             "        thresholds: '<1 Green, ''x'' <5 Red, 5-9 Yelow'\n",
             ["14:32", "14:50"],
         ),
         # An escape or a folded block moves the text: the scalar's start is given.
-        ('        thresholds: "\\u003c1 Green, 1-5 Yelow"\n', ["14:22"]),
+        ('        thresholds: "\\u003c1 Green, 1-5 Yelow, >5 Red"\n', ["14:22"]),
         (
-            "        thresholds: >-\n          <1 Green,\n          1-5 Yelow\n",
+            "        thresholds: >-\n          <1 Green,\n          1-5 Yelow,\n          >5 Red\n",
             ["14:21"],
         ),
     ],

@@ -154,7 +154,14 @@ def _split(text: str) -> list[tuple[str, int]]:
     return items
 
 
-def _parse_item(text: str, offset: int) -> _Item:
+def _parse_item(
+    text: str, offset: int, colour_problems: list[ThresholdError] | None = None
+) -> _Item:
+    """Return the item of `text`; raise ThresholdError if it cannot be read.
+
+    With `colour_problems`, an unknown colour is appended to it instead of raised,
+    and the item keeps the colour as written, so that the bands can still be checked.
+    """
     if not text:
         raise ThresholdError("empty threshold item", offset)
     for kind, pattern in _ITEM_PATTERNS:
@@ -163,7 +170,15 @@ def _parse_item(text: str, offset: int) -> _Item:
             continue
         groups = match.groupdict()
         color_offset = offset + match.start("color") if groups.get("color") else offset
-        color = _color(groups["color"], color_offset) if groups.get("color") else None
+        color = None
+        if groups.get("color"):
+            try:
+                color = _color(groups["color"], color_offset)
+            except ThresholdError as exc:
+                if colour_problems is None:
+                    raise
+                colour_problems.append(exc)
+                color = groups["color"]
         if kind == "series" and groups["series"].lower() in NAMED_COLOURS:
             continue
         return _Item(
@@ -308,20 +323,34 @@ def _bands(items: list[_Item], text: str) -> tuple[Band, ...]:
 def parse_shorthand(text: str) -> Thresholds:
     """Parse threshold shorthand; raise ThresholdError with the offset of the problem.
 
-    Every item that does not parse is reported: the first as the error, the others
-    in its `others`.
+    Every problem found is reported, in the order of the text: the first as the error,
+    the others in its `others`. Items that cannot be read stop the parse, while
+    unknown colours do not, so that a gap between the bands of the same text is
+    reported with them.
     """
     raw_items = []
-    problems = []
+    problems: list[ThresholdError] = []
+    colour_problems: list[ThresholdError] = []
     for part, offset in _split(text):
         try:
-            raw_items.append(_parse_item(part, offset))
+            raw_items.append(_parse_item(part, offset, colour_problems))
         except ThresholdError as exc:
             problems.append(exc)
+    if not problems and colour_problems:
+        try:
+            _parse_items(text, raw_items)
+        except ThresholdError as exc:
+            problems.append(exc)
+    problems = sorted([*problems, *colour_problems], key=lambda p: p.offset)
     if problems:
         first, *others = problems
         first.others = tuple(others)
         raise first
+    return _parse_items(text, raw_items)
+
+
+def _parse_items(text: str, raw_items: list[_Item]) -> Thresholds:
+    """Return the thresholds of the items of `text`; raise ThresholdError if invalid."""
     items = _fill_units(raw_items)
     kinds = {item.kind for item in items}
 

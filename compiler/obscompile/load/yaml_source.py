@@ -23,7 +23,7 @@ from ruamel.yaml.reader import ReaderError
 
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.model.location import Location
-from obscompile.render.yaml_read import safe_yaml
+from obscompile.yaml_loader import safe_yaml
 
 JsonPath = tuple[str | int, ...]
 

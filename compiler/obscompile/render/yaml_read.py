@@ -2,12 +2,8 @@
 
 A build reads the rule files it renders to wrap their groups for Kubernetes and Mimir
 and to compare them with the dashboards, and compares the output of a project's own
-Prometheus templates with its data. Manifests are parsed with the same resolver (see
-`load.yaml_source`). ruamel.yaml's `VersionedResolver` looks up the YAML version
-of the document for every scalar, through three attribute lookups that fail in a
-load with the C parser, which took about a third of the time of a load. The C parser
-ignores `%YAML` directives (seen with ruamel.yaml 0.19.1), so the version of such a load
-is always the one it was given, and `FixedVersionResolver` reads it only once.
+Prometheus templates with its data. Manifests are parsed with the same safe loader
+(see `obscompile.yaml_loader`).
 
 `read_yaml` goes further for the plain documents that the templates render: it builds
 the data from the C parser's events, without the safe loader's nodes. A document with
@@ -22,40 +18,16 @@ import io
 import warnings
 from typing import Any
 
-from ruamel.yaml import YAML, events
+from ruamel.yaml import events
 from ruamel.yaml.error import MantissaNoDotYAML1_1Warning
 from ruamel.yaml.main import CParser
 from ruamel.yaml.resolver import VersionedResolver
 
+from obscompile.yaml_loader import DEFAULT_VERSION, safe_yaml
+
 # A YAML 1.1 load prints a warning for a float without a dot, such as `1e3`, which it
 # reads as a float anyway. The comparison with the rendered data covers such values.
 warnings.filterwarnings("ignore", category=MantissaNoDotYAML1_1Warning)
-
-# ruamel.yaml's version when a load does not set one.
-_DEFAULT_VERSION = (1, 2)
-
-
-class FixedVersionResolver(VersionedResolver):
-    """The implicit resolver of a C-parser load, which has one YAML version throughout."""
-
-    @property
-    def processing_version(self) -> Any:
-        return self._loader_version or _DEFAULT_VERSION
-
-    @property
-    def versioned_resolver(self) -> Any:
-        table = self.__dict__.get("_table")
-        if table is None:
-            table = self.__dict__["_table"] = super().versioned_resolver
-        return table
-
-
-def safe_yaml(pure: bool = False) -> YAML:
-    """Return a safe loader, whose resolver reads the YAML version once with the C parser."""
-    loader = YAML(typ="safe", pure=pure)
-    if loader.Parser is CParser:
-        loader.Resolver = FixedVersionResolver
-    return loader
 
 
 def load_yaml(text: str, version: tuple[int, int] | None = None) -> Any:
@@ -115,7 +87,7 @@ def read_yaml(text: str, version: tuple[int, int] | None = None) -> Any:
     if CParser is None:
         return load_yaml(text, version)
     try:
-        return _EventReader(text, version or _DEFAULT_VERSION).document()
+        return _EventReader(text, version or DEFAULT_VERSION).document()
     except Exception:  # _NotPlain, or a YAML error that load_yaml raises in its words
         return load_yaml(text, version)
 
