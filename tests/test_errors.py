@@ -165,6 +165,16 @@ CASES = [
         ],
     ),
     (
+        "threshold-steps",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - title: E\n        query: up\n        thresholds:\n"
+        + "          steps: [green, {value: 5, color: rde}, {value: 1, color: red}]\n",
+        [
+            'services/payments.yaml:11:44: error: unknown colour "rde" (did you mean "red"?) [thresholds/syntax]',
+            "services/payments.yaml:11:58: error: steps must be in strictly ascending order of value [thresholds/syntax]",
+        ],
+    ),
+    (
         "panel-type",
         HEADER
         + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, type: grpah}\n",

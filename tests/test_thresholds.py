@@ -373,6 +373,39 @@ def test_structured_invalid(data: dict, message: str) -> None:
         parse_structured(data)
 
 
+def test_structured_reports_every_problem() -> None:
+    data = {
+        "text": "<1 Green, 1-5 Yelow",
+        "steps": [
+            "green",
+            {"value": 50, "color": "rde"},
+            {"value": 40, "color": "red"},
+        ],
+        "series": {"a": "<2s Green, , >2s Red"},
+        "mappings": [{"value": 0, "color": "bleu"}],
+    }
+    with pytest.raises(ThresholdError) as raised:
+        parse_structured(data)
+    found = [(str(e), e.path) for e in (raised.value, *raised.value.others)]
+    assert found[0][0].startswith("threshold bands leave values from 5 up")
+    assert found[0][1] == ("text",)
+    assert found[1] == ('unknown colour "Yelow" (did you mean "yellow"?)', ("text",))
+    assert found[2] == (
+        'unknown colour "rde" (did you mean "red"?)',
+        ("steps", 1, "color"),
+    )
+    assert found[3] == (
+        "steps must be in strictly ascending order of value",
+        ("steps", 2, "value"),
+    )
+    assert found[4] == ("empty threshold item", ("series", "a"))
+    assert found[5] == (
+        'unknown colour "bleu" (did you mean "blue"?)',
+        ("mappings", 0, "color"),
+    )
+    assert len(found) == 6
+
+
 # Colours: Grafana's names and shades, hex and rgb() values, and the alerts they get --
 
 SHADES = [

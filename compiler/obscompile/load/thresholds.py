@@ -436,7 +436,21 @@ def _nested_shorthand(text: str, path: ValuePath) -> Thresholds:
     try:
         return parse_shorthand(text)
     except ThresholdError as exc:
-        raise ThresholdError(str(exc), exc.offset, path) from None
+        first, *others = [
+            ThresholdError(str(problem), problem.offset, path)
+            for problem in (exc, *exc.others)
+        ]
+        first.others = tuple(others)
+        raise first from None
+
+
+def _raise_all(problems: list[ThresholdError]) -> None:
+    """Raise the first of `problems`, with the others and their own in its `others`."""
+    found = [each for problem in problems for each in (problem, *problem.others)]
+    if found:
+        first, *others = found
+        first.others = tuple(others)
+        raise first
 
 
 def _step_color(step: Any, index: int) -> tuple[Any, ValuePath]:
@@ -447,62 +461,91 @@ def _step_color(step: Any, index: int) -> tuple[Any, ValuePath]:
 
 
 def _structured_steps(data: dict[str, Any], unit: str | None) -> list[Band]:
+    """Return the bands of the `steps` of `data`; raise every problem of them at once."""
     bands = []
+    problems: list[ThresholdError] = []
     previous = -math.inf
     for index, step in enumerate(data["steps"]):
         written, color_path = _step_color(step, index)
-        color = _color(written, path=color_path)
+        try:
+            color = _color(written, path=color_path)
+        except ThresholdError as exc:
+            # The steps' values are still checked, with the colour as written.
+            problems.append(exc)
+            color = written
         value = None if isinstance(step, str) else step.get("value")
         if index == 0:
             if value is not None:
-                raise ThresholdError(
-                    "the first step is the base and takes no value",
-                    path=("steps", 0, "value"),
+                problems.append(
+                    ThresholdError(
+                        "the first step is the base and takes no value",
+                        path=("steps", 0, "value"),
+                    )
                 )
             bands.append(Band(color))
             continue
         if value is None:
-            raise ThresholdError(
-                f"step {index + 1} needs a value", path=("steps", index)
+            problems.append(
+                ThresholdError(f"step {index + 1} needs a value", path=("steps", index))
             )
-        lower = _step_quantity(value, unit, ("steps", index, "value"))
+            continue
+        try:
+            lower = _step_quantity(value, unit, ("steps", index, "value"))
+        except ThresholdError as exc:
+            problems.append(exc)
+            continue
         if comparable(lower, 0) <= previous:
-            raise ThresholdError(
-                "steps must be in strictly ascending order of value",
-                path=("steps", index, "value"),
+            problems.append(
+                ThresholdError(
+                    "steps must be in strictly ascending order of value",
+                    path=("steps", index, "value"),
+                )
             )
-        previous = comparable(lower, 0)
+        previous = max(previous, comparable(lower, 0))
         bands.append(Band(color, lower=lower))
+    _raise_all(problems)
     return bands
 
 
 def parse_structured(data: dict[str, Any]) -> Thresholds:
     """Build thresholds from the mapping form (`steps`, `series`, `mappings`, `unit`).
 
-    A ThresholdError carries the path of the invalid value inside `data`.
+    A ThresholdError carries the path of the invalid value inside `data`, and every
+    other problem of `data` in its `others`.
     """
-    parsed = (
-        _nested_shorthand(data["text"], ("text",))
-        if "text" in data
-        else Thresholds(text="")
-    )
+    problems: list[ThresholdError] = []
+    parsed = Thresholds(text="")
+    if "text" in data:
+        try:
+            parsed = _nested_shorthand(data["text"], ("text",))
+        except ThresholdError as exc:
+            problems.append(exc)
     unit = data.get("unit")
     bands = list(parsed.bands)
     if "steps" in data:
-        bands = _structured_steps(data, unit)
+        try:
+            bands = _structured_steps(data, unit)
+        except ThresholdError as exc:
+            problems.append(exc)
     series = list(parsed.series)
     for name, text in (data.get("series") or {}).items():
-        inner = _nested_shorthand(text, ("series", name))
+        try:
+            inner = _nested_shorthand(text, ("series", name))
+        except ThresholdError as exc:
+            problems.append(exc)
+            continue
         series.append(SeriesThreshold(name, inner.bands))
     mappings = list(parsed.mappings)
     for index, mapping in enumerate(data.get("mappings") or []):
+        try:
+            colour = _color(mapping["color"], path=("mappings", index, "color"))
+        except ThresholdError as exc:
+            problems.append(exc)
+            continue
         mappings.append(
-            ValueMapping(
-                float(mapping["value"]),
-                _color(mapping["color"], path=("mappings", index, "color")),
-                mapping.get("text", ""),
-            )
+            ValueMapping(float(mapping["value"]), colour, mapping.get("text", ""))
         )
+    _raise_all(problems)
     steps_from_mappings = parsed.steps_from_mappings and "steps" not in data
     if mappings and "steps" not in data and not parsed.bands:
         ordered = sorted(mappings, key=lambda m: m.value)
