@@ -1196,11 +1196,75 @@ ALERT_TEMPLATE = [
     ),
 ]
 
+SHOP = manifest(
+    """
+    service: shop
+    scrape: {job: shop, port: 8082}
+    metrics:
+      http_requests_total: {type: counter, labels: [route]}
+    """,
+    "shop.yaml",
+)
+
+
+def overview(query: str) -> dict[str, str]:
+    """Return payments (HEADER), shop and a catalog-less overview charting `query`."""
+    text = f"""
+        service: overview
+        dashboard: {{uid: overview}}
+        rows:
+          - title: Fleet
+            panels:
+              - {{title: RPS, query: '{query}'}}
+    """
+    return {
+        **panels("""
+            - title: RPS
+              query: 'sum(rate(http_requests_total[5m]))'
+        """),
+        **SHOP,
+        **manifest(text, "overview.yaml"),
+    }
+
+
+# Two services declare http_requests_total with different labels. A query of
+# another service reads the declaration of the job it selects, or else all of them.
+SHARED_LABELS = [
+    Case(
+        "job-selects-declaration",
+        overview('sum by (route) (rate(http_requests_total{job="shop"}[5m]))'),
+        [],
+    ),
+    Case(
+        "other-job-lacks-label",
+        overview('sum by (route) (rate(http_requests_total{job="payments"}[5m]))'),
+        [
+            "services/overview.yaml:6:38: error: sum by (route): the aggregated "
+            'series have no label "route"; their labels are code, instance, job, '
+            "method [promql/unknown-label]"
+        ],
+    ),
+    Case(
+        "every-declaration-without-job",
+        overview("sum by (route, method) (rate(http_requests_total[5m]))"),
+        [],
+    ),
+    Case(
+        "label-in-no-declaration",
+        overview('rate(http_requests_total{rout="/cart"}[5m])'),
+        [
+            'services/overview.yaml:6:55: error: metric "http_requests_total" has '
+            'no label "rout"; did you mean "route"? [promql/unknown-label]'
+        ],
+    ),
+]
+
 TABLES = {
     "series-legend": SERIES_LEGEND,
     "promql-syntax": SYNTAX,
     "promql-unknown-metric": UNKNOWN_METRIC,
     "promql-unknown-label": UNKNOWN_LABEL,
+    "promql-shared-labels": SHARED_LABELS,
     "promql-rate-counter": RATE_COUNTER,
     "promql-histogram-le": HISTOGRAM_LE,
     "promql-job-matcher": JOB_MATCHER,

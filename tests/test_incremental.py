@@ -248,6 +248,26 @@ def _typo_declared(project: Path) -> None:
     )
 
 
+def _declaration_added(project: Path) -> None:
+    # svc_0002 groups svc_0001_tokens_total by tier, which svc_0001's declaration
+    # lacks. Then svc_0003 declares that metric with tier, which makes it known.
+    path = manifest(project, 2)
+    path.write_text(
+        path.read_text()
+        + "  - title: Borrowed\n    panels:\n      - title: Tokens by tier\n"
+        + "        query: 'sum by (tier) (rate(svc_0001_tokens_total[5m]))'\n"
+    )
+    code, messages = run_build()
+    assert code == 1
+    assert 'no label "tier"' in messages
+    replace_in(
+        manifest(project, 3),
+        "  svc_0003_tokens_total:",
+        "  svc_0001_tokens_total: {type: counter, labels: [tier]}\n"
+        "  svc_0003_tokens_total:",
+    )
+
+
 def _interval_of_other_job(project: Path) -> None:
     # At a 1m scrape interval, the overview's rate()[1m] cannot hold two samples.
     _overview(project)
@@ -321,6 +341,7 @@ CHANGES: list[tuple[str, Callable[[Path], None]]] = [
     ("scrape-port", _scrape_port),
     ("interval-of-other-job", _interval_of_other_job),
     ("typo-declared", _typo_declared),
+    ("declaration-added", _declaration_added),
     ("folder-changed", _folder_changed),
     ("dashboard-uid-changed", _dashboard_uid_changed),
     ("block-job", _block_job),

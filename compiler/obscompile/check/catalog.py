@@ -77,18 +77,19 @@ def exported_series(metric: Metric) -> tuple[str, ...]:
 
 
 # One index of the project's series, rebuilt when the services tuple changes, so
-# that a lookup costs a dictionary access instead of a walk over every catalog.
+# that a lookup costs a dictionary access instead of a walk over every catalog. It
+# gives every declaration of a series, in project order.
 _index_key: list[tuple[Service, ...]] = []
-_index: dict[str, CatalogEntry] = {}
+_index: dict[str, list[CatalogEntry]] = {}
 
 
-def _project_index(services: tuple[Service, ...]) -> dict[str, CatalogEntry]:
+def _project_index(services: tuple[Service, ...]) -> dict[str, list[CatalogEntry]]:
     if not _index_key or _index_key[0] is not services:
         _index.clear()
         for service in services:
             for metric in service.metrics:
                 for name in exported_series(metric):
-                    _index.setdefault(name, CatalogEntry(service, metric))
+                    _index.setdefault(name, []).append(CatalogEntry(service, metric))
         _index_key[:] = [services]
     return _index
 
@@ -156,12 +157,10 @@ def lookup_answers(lookups: Lookups, services: tuple[Service, ...]) -> str:
     parts: list[object] = []
     index = _project_index(services) if lookups.series else {}
     for name in sorted(lookups.series):
-        entry = index.get(name)
-        if entry is None:
-            parts.append((name, None))
-        else:
+        for entry in index.get(name, ()):
             jobs = [_job_values(job) for job in entry.service.scrape_jobs]
             parts.append((name, entry.service.name, _values(entry.metric), jobs))
+        parts.append((name, None))
     for name in sorted(lookups.bases):
         found = _base_metric(services, name)
         parts.append((name, None if found is None else _values(found)))
@@ -223,9 +222,30 @@ def find_metric(context: ServiceContext, series: str) -> CatalogEntry | None:
     for metric in context.service.metrics:
         if series in exported_series(metric):
             return CatalogEntry(context.service, metric)
+    found = declarations(context, series)
+    return found[0] if found else None
+
+
+def declarations(
+    context: ServiceContext, series: str, jobs: Iterable[str] = ()
+) -> list[CatalogEntry]:
+    """Return the project's catalog entries that export `series`, in project order.
+
+    With `jobs`, only the entries of the services that scrape one of those jobs are
+    returned, when there are any.
+    """
     if _recorders:
         _recorders[-1].series.add(series)
-    return _project_index(context.services).get(series)
+    found = _project_index(context.services).get(series, [])
+    selected = set(jobs)
+    if not selected or len(found) < 2:
+        return found
+    scraping = [
+        entry
+        for entry in found
+        if any(job.job in selected for job in entry.service.scrape_jobs)
+    ]
+    return scraping or found
 
 
 def find_base_name(context: ServiceContext, name: str) -> Metric | None:
@@ -303,12 +323,22 @@ def series_labels(entry: CatalogEntry, series: str) -> frozenset[str]:
 def selector_labels(
     context: ServiceContext, selector: pp.VectorSelector
 ) -> frozenset[str] | None:
-    """Return the labels of the series `selector` matches, or None if unknown."""
+    """Return the labels of the series `selector` matches, or None if unknown.
+
+    When the service's own catalog lacks the series and several other services
+    declare it, the labels are those of the services that scrape the job the
+    selector's `job` matcher names, or else of every declaration together.
+    """
     name = selector_name(selector)
     if name is None:
         return None
-    entry = find_metric(context, name)
-    return series_labels(entry, name) if entry is not None else None
+    for metric in context.service.metrics:
+        if name in exported_series(metric):
+            return series_labels(CatalogEntry(context.service, metric), name)
+    found = declarations(context, name, equal_values(selector, "job"))
+    if not found:
+        return None
+    return frozenset().union(*(series_labels(entry, name) for entry in found))
 
 
 def vector_arguments(node: pp.Call) -> list[pp.Expr]:
