@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from obscompile.load.durations import too_long
 from obscompile.pipeline import Project, build
 from obscompile.write.atomic import write_tree
 from tests.conftest import write_manifest
@@ -71,3 +72,42 @@ def test_long_for_is_left_untested(tmp_path: Path) -> None:
     untested = [d.message for d in result.diagnostics if d.check == "rules/untested"]
     assert untested
     assert all("for: 30d spans 43200 rule evaluations" in m for m in untested)
+
+
+def test_huge_threshold_is_left_untested(tmp_path: Path) -> None:
+    """A rate bound near the largest double overflows the test values, not the build."""
+    write_manifest(
+        tmp_path,
+        "payments.yaml",
+        "service: payments\nscrape: {job: payments, port: 8080}\n"
+        "metrics: {jobs_total: counter}\nrows:\n  - title: R\n    panels:\n"
+        "      - title: Jobs\n"
+        "        query: 'sum(rate(jobs_total{job=\"payments\"}[5m]))'\n"
+        "        thresholds: {steps: [green, {value: 1e308, color: red}]}\n",
+    )
+    result = build(Project.at(tmp_path))
+    assert result.ok, [str(d) for d in result.diagnostics]
+    untested = [d.message for d in result.diagnostics if d.check == "rules/untested"]
+    assert untested == [
+        'no promtool test generated for rule "PaymentsJobsCritical": its '
+        "thresholds are too large to compute test values for"
+    ]
+    rules = result.files["prometheus/rules/payments.rules.yml"]
+    assert ">= 1e+308" in rules
+
+
+@pytest.mark.parametrize(
+    "duration", ["106751d23h47m16s854ms", "106751d23h47m16s855ms", "292y", "293y"]
+)
+def test_duration_limit_matches_promtool(tmp_path: Path, duration: str) -> None:
+    """The longest `for:` the loader accepts is the longest promtool reads."""
+    rules = tmp_path / "rules.yml"
+    rules.write_text(
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n"
+        f"        for: {duration}\n",
+        encoding="utf-8",
+    )
+    outcome = run_promtool("check", "rules", str(rules))
+    assert (outcome.returncode == 0) == (not too_long(duration))
+    if too_long(duration):
+        assert "duration out of range" in outcome.stdout + outcome.stderr

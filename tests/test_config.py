@@ -275,6 +275,12 @@ INVALID = [
         "[config/value]",
     ),
     (
+        "scrape-interval-too-long",
+        "scrape_interval: 293y\n",
+        "obscompile.yaml:1:18: error: scrape_interval 293y is longer than Prometheus "
+        "reads (about 292 years, 106751d23h47m16s854ms) [config/value]",
+    ),
+    (
         "scrape-timeout-longer",
         "scrape_interval: 15s\nscrape_timeout: 20s\n",
         "obscompile.yaml:2:17: error: scrape_timeout 20s is longer than scrape_interval "

@@ -236,7 +236,7 @@ PYTHON_ERRORS = [
         'services/api.py:3:9: error: unknown block "http_api_healt" (did you mean "http_api_health"?) [dsl/error]',
     ),
     (
-        "x = 1\ny = undefined_name\n",
+        "from obscompile import dsl\ny = undefined_name\n",
         "services/api.py:2:5: error: NameError: name 'undefined_name' is not defined [dsl/error]",
     ),
     (

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from obscompile import dsl
 from obscompile.cli import main
+from obscompile.load.python_source import imports_obscompile
 
 HEAD = "from obscompile import dsl\n\n"
 SCRAPE = 'dsl.service("api", scrape=dsl.scrape_job("api", port=80), rows=[\n'
@@ -69,6 +70,18 @@ ARGUMENT_ERRORS = [
     (
         HEAD + 'dsl.service("api", alert_for="1m1m")\n',
         'services/api.py:3:30: error: alert_for "1m1m" is not a Prometheus duration: write units from largest to smallest, each at most once, such as 15s, 5m or 1h30m [dsl/error]',
+    ),
+    (
+        HEAD + 'dsl.service("api", alert_for="293y")\n',
+        'services/api.py:3:30: error: alert_for "293y" is longer than Prometheus reads (about 292 years, 106751d23h47m16s854ms) [dsl/error]',
+    ),
+    (
+        panel_service("decimals=21"),
+        "services/api.py:4:49: error: dsl.panel(): decimals must be at most 20, not 21 [dsl/error]",
+    ),
+    (
+        panel_service("max=10**16"),
+        "services/api.py:4:44: error: dsl.panel(): max is 10000000000000000, beyond ±9007199254740991, the largest integer that dashboards and Prometheus keep exactly [dsl/error]",
     ),
     (
         panel_service('decimals="x"'),
@@ -259,6 +272,36 @@ def test_module_without_service_warns(project: Path) -> None:
     assert diagnostic_lines(output) == [
         "services/api.py:1:1: warning: module declares no service; call dsl.service(...) to declare one [dsl/no-service]"
     ]
+
+
+def test_module_without_obscompile_import_not_run(project: Path) -> None:
+    marker = project / "ran.txt"
+    script = f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
+    code, output = run_build(project, {"services/cleanup.py": script})
+    assert code == 0
+    assert not marker.exists()
+    assert diagnostic_lines(output) == [
+        "services/cleanup.py:1:1: warning: module does not import obscompile, so it "
+        "was not run; a module declares services with dsl.service(...) from "
+        "obscompile [dsl/not-run]"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("import obscompile.dsl\n", True),
+        ("from obscompile import dsl\n", True),
+        ("def f():\n    from obscompile.dsl import panel\n", True),
+        ("import os\nfrom . import obscompile\n", False),
+        ("import obscompiler\n", False),
+        ("def f(:\n", None),
+    ],
+)
+def test_imports_obscompile(tmp_path: Path, text: str, expected: bool | None) -> None:
+    path = tmp_path / "module.py"
+    path.write_text(text, encoding="utf-8")
+    assert imports_obscompile(path) is expected
 
 
 def test_block_with_keyword_options(project: Path) -> None:

@@ -175,6 +175,52 @@ CASES = [
         ],
     ),
     (
+        "integer-too-large",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, height: 100000000000000000}\n",
+        [
+            "services/payments.yaml:8:39: error: rows[0].panels[0].height is 100000000000000000, beyond ±9007199254740991, the largest integer that dashboards and Prometheus keep exactly; write a number such as 100 [manifest/schema]"
+        ],
+    ),
+    (
+        "integer-hundreds-of-digits",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, max: 1"
+        + "0" * 400
+        + "}\n",
+        [
+            "services/payments.yaml:8:36: error: rows[0].panels[0].max is a 401-digit number, beyond ±9007199254740991, the largest integer that dashboards and Prometheus keep exactly; write a number such as 100 [manifest/schema]"
+        ],
+    ),
+    (
+        "duration-too-long",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - title: E\n        query: up\n"
+        + '        thresholds: "<1 Red, >=1 Green"\n        alert: {for: 106751d23h47m16s855ms}\n',
+        [
+            "services/payments.yaml:11:22: error: rows[0].panels[0].alert.for 106751d23h47m16s855ms is longer than Prometheus reads (about 292 years, 106751d23h47m16s854ms) [manifest/schema]"
+        ],
+    ),
+    (
+        "decimals-above-20",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, decimals: 21}\n",
+        [
+            "services/payments.yaml:8:41: error: rows[0].panels[0].decimals must be at most 20, not 21 [manifest/schema]"
+        ],
+    ),
+    (
+        "threshold-number-too-large",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - title: E\n        query: up\n"
+        + '        thresholds: "<1'
+        + "0" * 400
+        + ' Green, >5 Red"\n',
+        [
+            "services/payments.yaml:10:23: error: number too large: a threshold must be below about 1.8e308, the largest number Prometheus and Grafana hold [thresholds/syntax]"
+        ],
+    ),
+    (
         "panel-type",
         HEADER
         + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, type: grpah}\n",

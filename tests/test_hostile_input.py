@@ -126,3 +126,57 @@ def test_unreadable_file_as_root(
     assert [str(d) for d in diagnostics] == [
         "services/folder.yaml:1:1: error: cannot read file: Is a directory [io/read]"
     ]
+
+
+EXTREME_NUMBERS = [
+    "1" + "0" * 400,
+    "-1" + "0" * 400,
+    "10000000000000000",
+    "1.7976931348623157e308",
+    "-1.7976931348623157e308",
+    "1e308",
+    "5e-324",
+    "-1",
+    "0",
+]
+
+NUMBER_SLOTS = {
+    "decimals": "decimals: {n}",
+    "min": "min: {n}",
+    "max": "max: {n}",
+    "height": "height: {n}",
+    "capacity": "capacity: {n}, unit: short, thresholds: '<80% pool Green, >=80% pool Red'",
+    "step": "thresholds: {{steps: [green, {{value: {n}, color: red}}]}}",
+    "mapping": "thresholds: {{mappings: [{{value: {n}, color: red}}]}}",
+    "bucket": None,
+}
+
+
+@pytest.mark.parametrize("number", EXTREME_NUMBERS)
+@pytest.mark.parametrize("slot", list(NUMBER_SLOTS))
+def test_extreme_numbers_build_or_fail_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slot: str, number: str
+) -> None:
+    """Any number in any numeric field either builds or gets a located error."""
+    from obscompile.pipeline import Project, build
+
+    monkeypatch.chdir(tmp_path)
+    template = NUMBER_SLOTS[slot]
+    extra = "" if template is None else ", " + template.format(n=number)
+    buckets = f"[0.1, {number}]" if template is None else "[0.1, 1]"
+    write_manifest(
+        tmp_path,
+        "a.yaml",
+        "service: a\nscrape: {job: a, port: 80}\n"
+        "metrics:\n  jobs_total: counter\n"
+        f"  latency_seconds: {{type: histogram, buckets: {buckets}}}\n"
+        "rows:\n  - title: R\n    panels:\n"
+        "      - {title: Jobs, query: 'sum(rate(jobs_total{job=\"a\"}[5m]))'"
+        f"{extra}}}\n",
+    )
+    result = build(Project.at(tmp_path))
+    errors = [d for d in result.diagnostics if d.severity == "error"]
+    assert result.ok == (not errors)
+    for diagnostic in errors:
+        assert diagnostic.location.file == "services/a.yaml"
+        assert diagnostic.location.line > 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import promql_parser as pp
@@ -371,6 +372,14 @@ def test_structured_mappings_with_text() -> None:
 def test_structured_invalid(data: dict, message: str) -> None:
     with pytest.raises(ThresholdError, match=message):
         parse_structured(data)
+
+
+@pytest.mark.parametrize("value", [10**400, math.inf, "1" + "0" * 400])
+def test_step_value_too_large(value: object) -> None:
+    data = {"steps": ["green", {"value": value, "color": "red"}]}
+    with pytest.raises(ThresholdError, match="number too large") as raised:
+        parse_structured(data)
+    assert raised.value.path == ("steps", 1, "value")
 
 
 def test_structured_reports_every_problem() -> None:

@@ -38,7 +38,7 @@ import attrs
 
 from obscompile import promql
 from obscompile.diagnostics import Diagnostic, ObscompileError
-from obscompile.load.config import DURATION_PATTERN
+from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, too_long
 from obscompile.load.manifest import derive_uid, service_key
 from obscompile.load.thresholds import (
     ThresholdError,
@@ -46,6 +46,7 @@ from obscompile.load.thresholds import (
     parse_shorthand,
     parse_structured,
 )
+from obscompile.load.validate import integer_problem
 from obscompile.model.location import Location
 from obscompile.model.metric import Metric, MetricType
 from obscompile.model.panel import Panel, PanelAlert, PanelType, Row
@@ -340,6 +341,7 @@ def _integer(
         return None
     if not isinstance(value, int) or isinstance(value, bool):
         raise _type_error(param, "an integer", value)
+    _check_integer_range(value, param)
     if minimum is not None and value < minimum:
         raise _fail(
             f"{_function_name()}: {param} must be at least {minimum}, not {value}",
@@ -353,12 +355,21 @@ def _integer(
     return value
 
 
+def _check_integer_range(value: int, param: str) -> None:
+    """Raise for an integer that dashboards and Prometheus cannot keep exactly."""
+    problem = integer_problem(value)
+    if problem is not None:
+        raise _fail(f"{_function_name()}: {param} {problem}", param)
+
+
 def _number(value: Any, param: str, above: float | None = None) -> float | None:
     if value is None:
         return None
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise _type_error(param, "a number", value)
-    if not math.isfinite(value):
+    if isinstance(value, int):
+        _check_integer_range(value, param)
+    elif not math.isfinite(value):
         raise _fail(
             f"{_function_name()}: {param} is {value}, which is not a finite number; "
             "write a number such as 100",
@@ -432,6 +443,8 @@ def _duration(value: Any, param: str) -> str | None:
             "to smallest, each at most once, such as 15s, 5m or 1h30m",
             param,
         )
+    if too_long(value):
+        raise _fail(f'{param} "{value}" is {TOO_LONG}', param)
     return value
 
 
@@ -690,7 +703,7 @@ def panel(
         capacity=_number(capacity, "capacity", above=0),
         stack=_flag(stack, "stack"),
         color_mode=color_mode,
-        decimals=_integer(decimals, "decimals", minimum=0),
+        decimals=_integer(decimals, "decimals", minimum=0, maximum=20),
         min=_number(min, "min"),
         max=_number(max, "max"),
         width=_integer(width, "width", minimum=1, maximum=24),

@@ -17,7 +17,7 @@ import attrs
 from obscompile.check.scrape_job import target_problem
 from obscompile.config import Config
 from obscompile.diagnostics import Diagnostic, UsageError, warning
-from obscompile.load.config import DURATION_PATTERN, duration_ms
+from obscompile.load.durations import DURATION_PATTERN, duration_ms
 from obscompile.load.validate import suggest
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Service

@@ -154,8 +154,9 @@ class _Generator:
             UnsupportedExpression,
             gorender.UnsupportedTemplate,
             _Mismatch,
+            OverflowError,
         ) as exc:
-            self.untested.append(Untested(alert.name, str(exc)))
+            self.untested.append(Untested(alert.name, _reason(exc)))
             return
         if alert.record is not None:
             self.tested_records.add(alert.record.record)
@@ -350,8 +351,13 @@ class _Generator:
                 series, [rule], None, end, self.evaluation_ms, self.interval_ms
             )
             checks = self.record_checks(rule, run, end)
-        except (CannotSynthesize, UnsupportedExpression, _Mismatch) as exc:
-            self.untested.append(Untested(rule.record, str(exc)))
+        except (
+            CannotSynthesize,
+            UnsupportedExpression,
+            _Mismatch,
+            OverflowError,
+        ) as exc:
+            self.untested.append(Untested(rule.record, _reason(exc)))
             return
         self.groups.append(
             TestGroup(
@@ -416,6 +422,14 @@ def _twin_group(
             labels[label] = other if labels[label] != other else f"{label}-3"
             changed = True
     return tuple(sorted(labels.items())) if changed else None
+
+
+def _reason(exc: Exception) -> str:
+    """Return why a rule has no test, for the list of untested rules."""
+    if isinstance(exc, OverflowError):
+        # Python's float() of a huge fraction or integer raises where Go gives +Inf.
+        return "its thresholds are too large to compute test values for"
+    return str(exc)
 
 
 def _align(value: int, step: int) -> int:

@@ -6,7 +6,6 @@ manifest errors, as positioned diagnostics with suggestions, and stop the build.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from jsonschema.exceptions import ValidationError
 
 from obscompile.config import DEFAULT_TARGETS, TARGET_REQUIRES, Config
 from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, duration_ms, too_long
 from obscompile.load.project import display_name
 from obscompile.load.validate import describe, dotted, suggest
 from obscompile.load.yaml_source import JsonPath, Source, read_yaml_file
@@ -22,23 +22,6 @@ from obscompile.model.location import Location
 
 CONFIG_FILE = "obscompile.yaml"
 CONFIG_SCHEMA_ID = "https://obscompile.dev/schema/config.json"
-
-# The grammar of Prometheus' model.ParseDuration (prometheus/common, model/time.go):
-# units in descending order, each at most once, or a bare 0, and never empty.
-DURATION_PATTERN = (
-    r"^(0|(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?"
-    r"([0-9]+ms)?)$"
-)
-_DURATION_PARTS = re.compile(r"([0-9]+)(ms|y|w|d|h|m|s)")
-_UNIT_MS = {
-    "ms": 1,
-    "s": 1000,
-    "m": 60_000,
-    "h": 3_600_000,
-    "d": 86_400_000,
-    "w": 604_800_000,
-    "y": 31_536_000_000,
-}
 
 # Kubernetes object and label syntax (k8s.io/apimachinery, pkg/util/validation).
 DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -158,13 +141,6 @@ _CHECK = "config/schema"
 _VALUE_CHECK = "config/value"
 
 
-def duration_ms(text: str) -> int:
-    """Return a duration that matches DURATION_PATTERN in milliseconds."""
-    return sum(
-        int(count) * _UNIT_MS[unit] for count, unit in _DURATION_PARTS.findall(text)
-    )
-
-
 def _where(path: JsonPath) -> str:
     return dotted(path) if path else "the configuration"
 
@@ -257,6 +233,14 @@ def _duration_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnost
                 error(
                     source.location((key,)),
                     f"{key} must be longer than 0s",
+                    _VALUE_CHECK,
+                )
+            )
+        elif key in data and too_long(data[key]):
+            problems.append(
+                error(
+                    source.location((key,)),
+                    f"{key} {data[key]} is {TOO_LONG}",
                     _VALUE_CHECK,
                 )
             )

@@ -7,6 +7,7 @@ user's file and line, never as a traceback.
 
 from __future__ import annotations
 
+import ast
 import runpy
 from pathlib import Path
 
@@ -38,6 +39,16 @@ def run_module(
     """
     from obscompile import dsl
 
+    if imports_obscompile(path) is False:
+        # A folder given by mistake may hold other scripts, which must not run.
+        return [], [
+            warning(
+                Location(name, 1, 1),
+                "module does not import obscompile, so it was not run; a module "
+                "declares services with dsl.service(...) from obscompile",
+                "dsl/not-run",
+            )
+        ]
     collected, token = dsl.collecting()
     notes, notes_token = dsl.collecting_warnings()
     try:
@@ -57,6 +68,28 @@ def run_module(
             ),
         ]
     return collected, list(notes)
+
+
+def imports_obscompile(path: Path) -> bool | None:
+    """Return whether a module's source imports obscompile, or None if it cannot be read.
+
+    Only a module that imports obscompile can declare services or blocks, so one that
+    does not is not run.
+    """
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError, OSError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module or ""]
+        else:
+            continue
+        if any(name.split(".")[0] == "obscompile" for name in names):
+            return True
+    return False
 
 
 def _display_name(path: Path) -> str:

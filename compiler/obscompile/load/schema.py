@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from obscompile.load.durations import MAX_DURATION_MS
 from obscompile.model.panel import PanelType
 
 SCHEMA_ID = "https://obscompile.dev/schema/manifest.json"
@@ -22,6 +23,9 @@ DURATION = {
     ),
     "description": "A Prometheus duration such as 15s, 5m or 1h30m.",
     "x-hint": "write a Prometheus duration such as 15s, 5m or 1h30m",
+    # The loader's own keyword, which editors ignore: the longest duration Prometheus
+    # reads, in milliseconds.
+    "x-max-milliseconds": MAX_DURATION_MS,
 }
 NAME = {
     "type": "string",
@@ -206,7 +210,14 @@ PANEL = {
             "enum": ["value", "background", "background_solid", "none"],
             "description": "How a stat panel colours its value; background fills it.",
         },
-        "decimals": {"type": "integer", "minimum": 0},
+        # Grafana pads a value to its decimals with the digits of String(10 ** n),
+        # which JavaScript writes in exponent form from 10 ** 21 on.
+        "decimals": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 20,
+            "description": "Digits after the decimal point, at most 20.",
+        },
         "min": {"type": "number"},
         "max": {"type": "number"},
         "width": {"type": "integer", "minimum": 1, "maximum": 24},

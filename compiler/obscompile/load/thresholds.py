@@ -139,9 +139,25 @@ def _color(name: str, offset: int = 0, path: ValuePath = ()) -> str:
     )
 
 
-def _number(match: re.Match[str], name: str) -> Quantity:
+def _number(
+    match: re.Match[str], name: str, offset: int = 0, path: ValuePath = ()
+) -> Quantity:
+    """Return the number `name` of `match`, which starts `offset` characters before it."""
     unit = match.group(f"{name}_unit")
-    return Quantity(float(match.group(name)), "us" if unit == "µs" else unit)
+    number = _finite(float(match.group(name)), offset + match.start(name), path)
+    return Quantity(number, "us" if unit == "µs" else unit)
+
+
+def _finite(number: float, offset: int = 0, path: ValuePath = ()) -> float:
+    """Return `number`; raise ThresholdError when it is infinite or not a number."""
+    if math.isfinite(number):
+        return number
+    raise ThresholdError(
+        "number too large: a threshold must be below about 1.8e308, the largest "
+        "number Prometheus and Grafana hold",
+        offset,
+        path,
+    )
 
 
 def _split(text: str) -> list[tuple[str, int]]:
@@ -186,8 +202,8 @@ def _parse_item(
             offset=offset,
             color=color,
             color_offset=color_offset,
-            a=_number(match, "a") if groups.get("a") else None,
-            b=_number(match, "b") if groups.get("b") else None,
+            a=_number(match, "a", offset) if groups.get("a") else None,
+            b=_number(match, "b", offset) if groups.get("b") else None,
             series=groups.get("series"),
             capacity=groups.get("capacity"),
         )
@@ -420,14 +436,18 @@ def _step_quantity(value: Any, unit: str | None, path: ValuePath) -> Quantity:
     if isinstance(value, bool):
         raise ThresholdError("a step value must be a number", path=path)
     if isinstance(value, int | float):
-        return Quantity(float(value), unit)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        return Quantity(_finite(number, path=path), unit)
     match = re.fullmatch(_quantity("a"), str(value).strip())
     if not match:
         raise ThresholdError(
             f'cannot read step value "{value}"; write a number such as 0.5 or 500ms',
             path=path,
         )
-    quantity = _number(match, "a")
+    quantity = _number(match, "a", path=path)
     return quantity if quantity.unit else Quantity(quantity.number, unit)
 
 

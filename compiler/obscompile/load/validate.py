@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,10 +12,32 @@ import jsonschema
 from jsonschema.exceptions import ValidationError
 
 from obscompile.diagnostics import Diagnostic, error
+from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, duration_ms
 from obscompile.load.schema import MANIFEST
 from obscompile.load.yaml_source import JsonPath, Source
 
-_VALIDATOR = jsonschema.Draft202012Validator(MANIFEST)
+# JSON and Prometheus keep integers exactly up to 2**53 - 1 as doubles, and Python's
+# float() raises OverflowError for an integer above about 1.8e308.
+MAX_INTEGER = 2**53 - 1
+_DURATION = re.compile(DURATION_PATTERN)
+
+
+def _max_milliseconds(
+    validator: Any, limit: int, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    """Report a duration longer than `limit` milliseconds."""
+    if (
+        isinstance(instance, str)
+        and _DURATION.match(instance)
+        and duration_ms(instance) > limit
+    ):
+        text = instance if len(instance) <= 24 else f"{instance[:20]}..."
+        yield ValidationError(f"{text} is {TOO_LONG}")
+
+
+_VALIDATOR = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator, {"x-max-milliseconds": _max_milliseconds}
+)(MANIFEST)
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -138,6 +161,8 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
         if not hint and allowed:
             hint = "; expected one of " + ", ".join(allowed)
         return (*path, key), f'unknown key "{key}" in {where}{hint}', True
+    if kind == "x-max-milliseconds":
+        return path, f"{where} {err.message}", False
     if kind == "required":
         missing = err.message.split("'")[1]
         return path, f'missing key "{missing}" in {where}', False
@@ -191,31 +216,47 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
     return path, f"{where}: {err.message}", False
 
 
-def _non_finite(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, float]]:
+def integer_problem(value: int) -> str | None:
+    """Return why dashboards and Prometheus cannot keep `value` exactly, if they cannot."""
+    if abs(value) <= MAX_INTEGER:
+        return None
+    digits = len(str(abs(value)))
+    text = str(value) if digits <= 20 else f"a {digits}-digit number"
+    return (
+        f"is {text}, beyond ±{MAX_INTEGER}, the largest integer that dashboards "
+        "and Prometheus keep exactly"
+    )
+
+
+def _number_problems(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str]]:
+    """Yield the path and problem of every number that no artifact can hold."""
     if isinstance(value, float) and not math.isfinite(value):
-        yield path, value
+        yield path, f"is {value}, which is not a finite number"
+    elif isinstance(value, int) and not isinstance(value, bool):
+        problem = integer_problem(value)
+        if problem is not None:
+            yield path, problem
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _non_finite(item, (*path, key))
+            yield from _number_problems(item, (*path, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _non_finite(item, (*path, index))
+            yield from _number_problems(item, (*path, index))
 
 
 def validate_manifest(source: Source) -> list[Diagnostic]:
     """Return one diagnostic for every place where the manifest breaks the schema.
 
     YAML reads `.inf`, `.nan` and numbers too large for a double, such as `1e400`, as
-    non-finite floats. JSON Schema's `number` admits them, and no artifact can hold
-    them, so each is an error here.
+    non-finite floats, and integers of any length. JSON Schema's `number` admits
+    them, and no artifact can hold them, so each is an error here.
     """
     diagnostics = []
-    for path, value in _non_finite(source.data, ()):
+    for path, problem in _number_problems(source.data, ()):
         diagnostics.append(
             error(
                 source.location(path),
-                f"{dotted(path)} is {value}, which is not a finite number; "
-                "write a number such as 100",
+                f"{dotted(path)} {problem}; write a number such as 100",
                 "manifest/schema",
             )
         )

@@ -1,0 +1,40 @@
+"""Prometheus durations: their grammar, their length, and the longest one Prometheus reads."""
+
+from __future__ import annotations
+
+import re
+
+# The grammar of Prometheus' model.ParseDuration (prometheus/common, model/time.go):
+# units in descending order, each at most once, or a bare 0, and never empty.
+DURATION_PATTERN = (
+    r"^(0|(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?"
+    r"([0-9]+ms)?)$"
+)
+_DURATION_PARTS = re.compile(r"([0-9]+)(ms|y|w|d|h|m|s)")
+_UNIT_MS = {
+    "ms": 1,
+    "s": 1000,
+    "m": 60_000,
+    "h": 3_600_000,
+    "d": 86_400_000,
+    "w": 604_800_000,
+    "y": 31_536_000_000,
+}
+
+# Prometheus keeps a duration as Go's time.Duration, a signed 64-bit count of
+# nanoseconds, and rejects a longer one as "duration out of range". promtool 2.42
+# reads 106751d23h47m16s854ms (about 292 years) and rejects a millisecond more.
+MAX_DURATION_MS = (2**63 - 1) // 1_000_000
+TOO_LONG = "longer than Prometheus reads (about 292 years, 106751d23h47m16s854ms)"
+
+
+def duration_ms(text: str) -> int:
+    """Return a duration that matches DURATION_PATTERN in milliseconds."""
+    return sum(
+        int(count) * _UNIT_MS[unit] for count, unit in _DURATION_PARTS.findall(text)
+    )
+
+
+def too_long(text: str) -> bool:
+    """Return True when Prometheus rejects the duration `text` as out of range."""
+    return duration_ms(text) > MAX_DURATION_MS
