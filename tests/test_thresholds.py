@@ -302,6 +302,7 @@ def test_colour_names_listed_without_close_one() -> None:
     with pytest.raises(ThresholdError) as raised:
         parse_shorthand("<1 Green, >1 Zzzz")
     assert str(raised.value).startswith('unknown colour "Zzzz"; write a Grafana colour')
+    assert "a hex colour such as #f00, #ff0000 or #ff000080" in str(raised.value)
     assert "Grafana's names are the hues red, orange" in str(raised.value)
 
 

@@ -130,7 +130,8 @@ def _color(name: str, offset: int = 0, path: ValuePath = ()) -> str:
         raise ThresholdError(f'unknown colour "{name}"{hint}', offset, path)
     raise ThresholdError(
         f'unknown colour "{name}"; write a '
-        "Grafana colour name such as red or dark-red, #RRGGBB or rgb(r, g, b). "
+        "Grafana colour name such as red or dark-red, or a hex colour such as #f00, "
+        "#ff0000 or #ff000080; the structured form also takes rgb() and rgba(). "
         "Grafana's names are the hues red, orange, yellow, green, blue and purple, "
         "each also with the prefix super-light-, light-, semi-dark- or dark-, and "
         "transparent, text, panel-bg and gray",
