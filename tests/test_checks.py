@@ -954,12 +954,14 @@ PROJECT = [
             'which counter "jobs_total" of service "billing" exports too '
             "(services/billing.yaml:3:3); Prometheus keeps both under that one name, "
             "and the queries of services that declare neither are checked against "
-            "the counter [project/metric-type-conflict]",
+            'the counter unless their job matcher names a job of service "payments" '
+            "[project/metric-type-conflict]",
             f'{E}:4:3: warning: gauge "batch_seconds_count" exports the series '
             '"batch_seconds_count", which histogram "batch_seconds" of service '
             '"billing" exports too (services/billing.yaml:4:3); Prometheus keeps both '
             "under that one name, and the queries of services that declare neither "
-            "are checked against the histogram [project/metric-type-conflict]",
+            "are checked against the histogram unless their job matcher names a job "
+            'of service "payments" [project/metric-type-conflict]',
         ],
     ),
 ]
@@ -1207,7 +1209,7 @@ SHOP = manifest(
 )
 
 
-def overview(query: str) -> dict[str, str]:
+def overview(query: str, shop: dict[str, str] = SHOP) -> dict[str, str]:
     """Return payments (HEADER), shop and a catalog-less overview charting `query`."""
     text = f"""
         service: overview
@@ -1222,13 +1224,33 @@ def overview(query: str) -> dict[str, str]:
             - title: RPS
               query: 'sum(rate(http_requests_total[5m]))'
         """),
-        **SHOP,
+        **shop,
         **manifest(text, "overview.yaml"),
     }
 
 
 # Two services declare http_requests_total with different labels. A query of
 # another service reads the declaration of the job it selects, or else all of them.
+# Shop declares payments' counter http_requests_total as a gauge.
+SHOP_GAUGE = manifest(
+    """
+    service: shop
+    scrape: {job: shop, port: 8082}
+    metrics:
+      http_requests_total: gauge
+    """,
+    "shop.yaml",
+)
+
+CONFLICT = (
+    'services/shop.yaml:4:3: warning: gauge "http_requests_total" exports the series '
+    '"http_requests_total", which counter "http_requests_total" of service "payments" '
+    "exports too (services/payments.yaml:4:3); Prometheus keeps both under that one "
+    "name, and the queries of services that declare neither are checked against the "
+    'counter unless their job matcher names a job of service "shop" '
+    "[project/metric-type-conflict]"
+)
+
 SHARED_LABELS = [
     Case(
         "job-selects-declaration",
@@ -1248,6 +1270,21 @@ SHARED_LABELS = [
         "every-declaration-without-job",
         overview("sum by (route, method) (rate(http_requests_total[5m]))"),
         [],
+    ),
+    Case(
+        "job-selects-type",
+        overview('rate(http_requests_total{job="payments"}[5m])', SHOP_GAUGE),
+        [CONFLICT],
+    ),
+    Case(
+        "other-job-selects-type",
+        overview('rate(http_requests_total{job="shop"}[5m])', SHOP_GAUGE),
+        [
+            'services/overview.yaml:6:35: error: rate() applied to "http_requests_total", '
+            'which the catalog of service "shop" declares as a gauge; use deriv() '
+            "or delta() for gauges [promql/rate-counter]",
+            CONFLICT,
+        ],
     ),
     Case(
         "label-in-no-declaration",
@@ -1448,9 +1485,10 @@ def _every_conflict(services: tuple[Service, ...]) -> list[list[str]]:
 def test_metric_conflicts_match_brute_force(services) -> None:
     """Skipping metrics that share no name key loses no conflict."""
     context = ProjectContext(services, {})
-    # The quoted parts of each message: metric, series, other metric, other service.
+    # The first quoted parts of each message: metric, series, other metric, other
+    # service. The last one names the service itself.
     found = [
-        diagnostic.message.split('"')[1::2]
+        diagnostic.message.split('"')[1:9:2]
         for diagnostic in project_metric_types.metric_type_conflict(context)
     ]
     assert found == _every_conflict(services)

@@ -320,6 +320,24 @@ def series_labels(entry: CatalogEntry, series: str) -> frozenset[str]:
     return frozenset(labels)
 
 
+def selected_metric(
+    context: ServiceContext, selector: pp.VectorSelector
+) -> CatalogEntry | None:
+    """Return the catalog entry of the series `selector` matches, or None.
+
+    The service's own declaration comes first, then that of a service that scrapes
+    the job the selector's `job` matcher names, then the first in project order.
+    """
+    name = selector_name(selector)
+    if name is None:
+        return None
+    own = find_metric(context, name)
+    if own is None or own.service is context.service:
+        return own
+    found = declarations(context, name, equal_values(selector, "job"))
+    return found[0] if found else None
+
+
 def selector_labels(
     context: ServiceContext, selector: pp.VectorSelector
 ) -> frozenset[str] | None:

@@ -91,6 +91,7 @@ def metric_type_conflict(context: ProjectContext) -> Iterator[Diagnostic]:
                 f'{_kind(other)} of service "{other_service.name}" exports too '
                 f"({other.location}); Prometheus keeps both under that one name, "
                 "and the queries of services that declare neither are checked "
-                f"against the {other.type}",
+                f"against the {other.type} unless their job matcher names a job of "
+                f'service "{service.name}"',
                 NAME,
             )

@@ -32,7 +32,7 @@ def _selector_problem(
     if name is None or catalog.is_placeholder(name):
         return None
     where = context.node_location(selector)
-    entry = catalog.find_metric(context, name)
+    entry = catalog.selected_metric(context, selector)
     if entry is None:
         if name.endswith(COUNTER_SUFFIXES) or _reported_as_unknown(context, name):
             return None
@@ -60,9 +60,12 @@ def _selector_problem(
     else:
         advice = f"{function}() needs a counter"
         declared = f"an {kind} metric" if kind is MetricType.INFO else f"a {kind}"
+    owner = "the catalog"
+    if entry.service is not context.service:
+        owner = f'the catalog of service "{entry.service.name}"'
     return error(
         where,
-        f'{function}() applied to "{name}", which the catalog declares as '
+        f'{function}() applied to "{name}", which {owner} declares as '
         f"{declared}; {advice}",
         NAME,
     )
