@@ -111,3 +111,17 @@ def test_duration_limit_matches_promtool(tmp_path: Path, duration: str) -> None:
     assert (outcome.returncode == 0) == (not too_long(duration))
     if too_long(duration):
         assert "duration out of range" in outcome.stdout + outcome.stderr
+
+
+def test_long_offset_is_left_untested(tmp_path: Path) -> None:
+    """A test over a year-long offset would replay half a million evaluations."""
+    text = MANIFEST.replace(
+        'sum by (queue) (queue_depth{job="payments"})',
+        'sum by (queue) (queue_depth{job="payments"} offset 1y)',
+    )
+    write_manifest(tmp_path, "payments.yaml", text.replace("FOR", "5m"))
+    result = build(Project.at(tmp_path))
+    assert result.ok, [str(d) for d in result.diagnostics]
+    untested = [d.message for d in result.diagnostics if d.check == "rules/untested"]
+    assert untested
+    assert all("rule evaluations to cover the query's offset" in m for m in untested)

@@ -110,6 +110,17 @@ SYNTAX = [
         ],
     ),
     Case(
+        "range-longer-than-prometheus-reads",
+        panels("""
+            - title: RPS
+              query: 'sum(rate(http_requests_total[293y]))'
+        """),
+        [
+            f"{E}:16:26: error: invalid PromQL query: 293y is longer than Prometheus "
+            "reads (about 292 years, 106751d23h47m16s854ms) [promql/syntax]"
+        ],
+    ),
+    Case(
         "grafana-variables-parse",
         panels("""
             - title: RPS

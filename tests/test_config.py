@@ -275,6 +275,12 @@ INVALID = [
         "[config/value]",
     ),
     (
+        "alert-for-too-long",
+        "alert_for: 293y\n",
+        "obscompile.yaml:1:12: error: alert_for 293y is longer than Prometheus reads "
+        "(about 292 years, 106751d23h47m16s854ms) [config/value]",
+    ),
+    (
         "scrape-interval-too-long",
         "scrape_interval: 293y\n",
         "obscompile.yaml:1:18: error: scrape_interval 293y is longer than Prometheus "

@@ -276,14 +276,17 @@ def test_module_without_service_warns(project: Path) -> None:
 
 def test_module_without_obscompile_import_not_run(project: Path) -> None:
     marker = project / "ran.txt"
-    script = f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
+    script = (
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
+        "import obscompile\n"
+    )
     code, output = run_build(project, {"services/cleanup.py": script})
     assert code == 0
     assert not marker.exists()
     assert diagnostic_lines(output) == [
-        "services/cleanup.py:1:1: warning: module does not import obscompile, so it "
-        "was not run; a module declares services with dsl.service(...) from "
-        "obscompile [dsl/not-run]"
+        "services/cleanup.py:1:1: warning: module does not import obscompile at its "
+        "top, so it was not run; a module starts with `from obscompile import dsl` "
+        "and declares services with dsl.service(...) [dsl/not-run]"
     ]
 
 
@@ -292,7 +295,13 @@ def test_module_without_obscompile_import_not_run(project: Path) -> None:
     [
         ("import obscompile.dsl\n", True),
         ("from obscompile import dsl\n", True),
-        ("def f():\n    from obscompile.dsl import panel\n", True),
+        (
+            '"""Doc."""\nfrom __future__ import annotations\nimport os\nimport obscompile\n',
+            True,
+        ),
+        ("def f():\n    from obscompile.dsl import panel\n", False),
+        ("if False:\n    import obscompile\n", False),
+        ("open('x', 'w'); import obscompile\n", False),
         ("import os\nfrom . import obscompile\n", False),
         ("import obscompiler\n", False),
         ("def f(:\n", None),

@@ -179,7 +179,7 @@ CASES = [
         HEADER
         + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, height: 100000000000000000}\n",
         [
-            "services/payments.yaml:8:39: error: rows[0].panels[0].height is 100000000000000000, beyond ±9007199254740991, the largest integer that dashboards and Prometheus keep exactly; write a number such as 100 [manifest/schema]"
+            "services/payments.yaml:8:39: error: rows[0].panels[0].height is 100000000000000000, beyond ±9007199254740991, the largest integer that dashboards and Prometheus keep exactly [manifest/schema]"
         ],
     ),
     (
@@ -189,7 +189,25 @@ CASES = [
         + "0" * 400
         + "}\n",
         [
-            "services/payments.yaml:8:36: error: rows[0].panels[0].max is a 401-digit number, beyond ±9007199254740991, the largest integer that dashboards and Prometheus keep exactly; write a number such as 100 [manifest/schema]"
+            "services/payments.yaml:8:36: error: rows[0].panels[0].max is a 401-digit number, beyond ±9007199254740991, the largest integer that dashboards and Prometheus keep exactly [manifest/schema]"
+        ],
+    ),
+    (
+        "integer-written-as-decimal",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, height: 24.0}\n",
+        [
+            "services/payments.yaml:8:39: error: rows[0].panels[0].height must be an integer, not the number 24.0 [manifest/schema]"
+        ],
+    ),
+    (
+        "long-integer-reported-once",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, decimals: 1"
+        + "0" * 400
+        + "}\n",
+        [
+            "services/payments.yaml:8:41: error: rows[0].panels[0].decimals must be at most 20, not a 401-digit number [manifest/schema]"
         ],
     ),
     (

@@ -457,6 +457,8 @@ def test_cli_unknown_job_exits_2(project: Path) -> None:
         (["--evaluation-interval", "soon"], "is not a Prometheus duration"),
         (["--alert-for", "2 s"], "is not a Prometheus duration"),
         (["--alert-for", "0s"], "must be longer than 0s"),
+        (["--alert-for", "293y"], "is longer than Prometheus reads"),
+        (["--evaluation-interval", "106751d23h47m16s855ms"], "is longer than"),
     ],
 )
 def test_cli_invalid_option_exits_2(

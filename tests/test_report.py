@@ -98,6 +98,22 @@ def test_check_command_json(project: Path) -> None:
     assert (item["line"], item["column"], item["check"]) == (2, 1, "manifest/schema")
 
 
+def test_module_print_keeps_json_valid(project: Path) -> None:
+    write_manifest(
+        project,
+        "a.py",
+        "from obscompile import dsl\nprint('hello from module')\n"
+        "dsl.service('a', dashbord={})\n",
+    )
+    result = CliRunner().invoke(
+        main, ["check", "--project", str(project), "--format", "json"]
+    )
+    assert result.exit_code == 1
+    assert "hello from module" in result.stderr
+    (item,) = json.loads(result.stdout)
+    assert item["check"] == "dsl/error"
+
+
 def test_no_color_env(project: Path, monkeypatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     write_manifest(project, "a.yaml", "service: a\ndashbord: {}\n")

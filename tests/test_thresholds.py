@@ -375,12 +375,27 @@ def test_structured_invalid(data: dict, message: str) -> None:
         parse_structured(data)
 
 
-@pytest.mark.parametrize("value", [10**400, math.inf, "1" + "0" * 400])
-def test_step_value_too_large(value: object) -> None:
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (10**400, "the value is a 401-digit number, beyond"),
+        (2**53, "the value is 9007199254740992, beyond"),
+        (math.inf, "number too large"),
+        ("1" + "0" * 400, "number too large"),
+    ],
+)
+def test_step_value_too_large(value: object, message: str) -> None:
     data = {"steps": ["green", {"value": value, "color": "red"}]}
-    with pytest.raises(ThresholdError, match="number too large") as raised:
+    with pytest.raises(ThresholdError, match=message) as raised:
         parse_structured(data)
     assert raised.value.path == ("steps", 1, "value")
+
+
+def test_mapping_value_too_large() -> None:
+    data = {"mappings": [{"value": 10**400, "color": "red"}]}
+    with pytest.raises(ThresholdError, match="401-digit number") as raised:
+        parse_structured(data)
+    assert raised.value.path == ("mappings", 0, "value")
 
 
 def test_structured_reports_every_problem() -> None:

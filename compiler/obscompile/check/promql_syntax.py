@@ -1,13 +1,17 @@
-"""promql/syntax: a panel query that does not parse."""
+"""promql/syntax: a panel query that does not parse, or that Prometheus rejects."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
+
+import promql_parser as pp
 
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
 from obscompile.diagnostics import Diagnostic, error
+from obscompile.load.durations import MAX_DURATION_MS, TOO_LONG
 
 NAME = "promql/syntax"
 
@@ -30,6 +34,7 @@ def _offset(query: str, message: str, offset: int) -> int:
 def promql_syntax(context: PanelContext) -> Iterator[Diagnostic]:
     problem = context.query.error
     if problem is None:
+        yield from _long_durations(context)
         return
     message = str(problem)
     text = "invalid PromQL query"
@@ -37,3 +42,30 @@ def promql_syntax(context: PanelContext) -> Iterator[Diagnostic]:
         text = f"{text}: {message}"
     offset = _offset(context.panel.query, message, problem.offset)
     yield error(context.query_location(offset), text, NAME)
+
+
+def _durations(context: PanelContext) -> Iterator[tuple[pp.Expr, timedelta]]:
+    """Yield each node of the query with a range, offset or step, and that duration."""
+    for node in context.query.nodes:
+        if isinstance(node, pp.MatrixSelector):
+            yield node, node.range
+        elif isinstance(node, pp.VectorSelector) and node.offset:
+            yield node, abs(node.offset)
+        elif isinstance(node, pp.SubqueryExpr):
+            if node.range:
+                yield node, node.range
+            if node.step:
+                yield node, node.step
+            if node.offset:
+                yield node, abs(node.offset)
+
+
+def _long_durations(context: PanelContext) -> Iterator[Diagnostic]:
+    """Report each range, offset or step longer than Prometheus reads."""
+    for node, duration in _durations(context):
+        if duration // timedelta(milliseconds=1) > MAX_DURATION_MS:
+            yield error(
+                context.node_location(node),
+                f"invalid PromQL query: {pp.display_duration(duration)} is {TOO_LONG}",
+                NAME,
+            )

@@ -17,7 +17,7 @@ import attrs
 from obscompile.check.scrape_job import target_problem
 from obscompile.config import Config
 from obscompile.diagnostics import Diagnostic, UsageError, warning
-from obscompile.load.durations import DURATION_PATTERN, duration_ms
+from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, duration_ms, too_long
 from obscompile.load.validate import suggest
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Service
@@ -128,6 +128,8 @@ def check_duration(text: str, name: str) -> str:
         )
     if duration_ms(text) == 0:
         raise UsageError(f"{name} must be longer than 0s")
+    if too_long(text):
+        raise UsageError(f'{name} "{text}" is {TOO_LONG}')
     return text
 
 

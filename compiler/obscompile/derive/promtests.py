@@ -48,6 +48,7 @@ from obscompile.derive.testfile import (
     labels_text,
     series_texts,
 )
+from obscompile.load.durations import MAX_DURATION_MS
 
 # Traffic scales to try in turn. Ratios and quantiles do not change with the scale,
 # but the rounding of each rate does, and a boundary test needs the boundary exactly.
@@ -57,6 +58,9 @@ _MULTIPLIERS = (1, 2, 3, 4, 5, 7, 8, 16)
 # The maximum pending period, in evaluations, that a generated test replays: one week
 # at the default evaluation interval of 1m.
 MAX_EVALUATIONS = 10_080
+# The maximum length of a whole generated test run, in evaluations: the pending
+# period, the query's offset and range, and a few evaluations more.
+MAX_RUN_EVALUATIONS = 2 * MAX_EVALUATIONS
 
 
 class _Mismatch(ValueError):
@@ -369,13 +373,30 @@ class _Generator:
         )
 
     def _ends(self, node: pp.Expr, for_ms: int) -> list[int]:
-        """Return the short and the full end of a test run, in milliseconds."""
+        """Return the short and the full end of a test run, in milliseconds.
+
+        Raises _Mismatch when the run would be longer than the generator replays or
+        than promtool reads, as a long offset or range makes it.
+        """
         reach = _window_ms(node)
         first = _offset_ms(node) + (self.interval_ms if reach else 0)
         ends = [
             _align(first + for_ms + self.evaluation_ms, self.evaluation_ms),
             _align(reach + for_ms + self.evaluation_ms, self.evaluation_ms),
         ]
+        longest = max(ends)
+        evaluations = longest // self.evaluation_ms
+        if evaluations > MAX_RUN_EVALUATIONS:
+            raise _Mismatch(
+                f"a test would replay {evaluations} rule evaluations to cover the "
+                f"query's offset and range, and the test generator replays at most "
+                f"{MAX_RUN_EVALUATIONS}; write a promtool test for it in tests/promtool/"
+            )
+        if longest > MAX_DURATION_MS:
+            raise _Mismatch(
+                f"a test would run for {duration_label(longest)}, longer than "
+                "promtool reads; write a promtool test for it in tests/promtool/"
+            )
         return list(dict.fromkeys(ends))
 
     @staticmethod

@@ -16,7 +16,7 @@ from obscompile.config import DEFAULT_TARGETS, TARGET_REQUIRES, Config
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, duration_ms, too_long
 from obscompile.load.project import display_name
-from obscompile.load.validate import describe, dotted, suggest
+from obscompile.load.validate import TYPE_CHECKER, describe, dotted, suggest
 from obscompile.load.yaml_source import JsonPath, Source, read_yaml_file
 from obscompile.model.location import Location
 
@@ -135,7 +135,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
     },
 }
 
-_VALIDATOR = jsonschema.Draft202012Validator(CONFIG_SCHEMA)
+_VALIDATOR = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator, type_checker=TYPE_CHECKER
+)(CONFIG_SCHEMA)
 _DEFAULTS = Config()
 _CHECK = "config/schema"
 _VALUE_CHECK = "config/value"
@@ -227,6 +229,14 @@ def validate_config(source: Source) -> list[Diagnostic]:
 
 def _duration_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnostic]:
     problems = []
+    if "alert_for" in data and too_long(data["alert_for"]):
+        problems.append(
+            error(
+                source.location(("alert_for",)),
+                f"alert_for {data['alert_for']} is {TOO_LONG}",
+                _VALUE_CHECK,
+            )
+        )
     for key in ("evaluation_interval", "scrape_interval", "scrape_timeout"):
         if key in data and duration_ms(data[key]) == 0:
             problems.append(

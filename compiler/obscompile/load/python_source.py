@@ -8,7 +8,9 @@ user's file and line, never as a traceback.
 from __future__ import annotations
 
 import ast
+import contextlib
 import runpy
+import sys
 from pathlib import Path
 
 from obscompile.diagnostics import Diagnostic, error, warning
@@ -44,15 +46,19 @@ def run_module(
         return [], [
             warning(
                 Location(name, 1, 1),
-                "module does not import obscompile, so it was not run; a module "
-                "declares services with dsl.service(...) from obscompile",
+                "module does not import obscompile at its top, so it was not run; a "
+                "module starts with `from obscompile import dsl` and declares "
+                "services with dsl.service(...)",
                 "dsl/not-run",
             )
         ]
     collected, token = dsl.collecting()
     notes, notes_token = dsl.collecting_warnings()
     try:
-        runpy.run_path(str(path), run_name=f"obscompile_module_{path.stem}")
+        # What a module prints goes to stderr, so that stdout carries only the
+        # diagnostics that --format json or github writes there.
+        with contextlib.redirect_stdout(sys.stderr):
+            runpy.run_path(str(path), run_name=f"obscompile_module_{path.stem}")
     except (Exception, SystemExit) as exc:  # user code may raise anything
         return [], [_error_in(name, exc)]
     finally:
@@ -71,22 +77,26 @@ def run_module(
 
 
 def imports_obscompile(path: Path) -> bool | None:
-    """Return whether a module's source imports obscompile, or None if it cannot be read.
+    """Return whether a module imports obscompile before it runs anything else.
 
-    Only a module that imports obscompile can declare services or blocks, so one that
-    does not is not run.
+    Only the statements at the top of the module are read: its docstring, then its
+    imports, up to the first other statement. A module declares services or blocks
+    with obscompile, so one whose opening imports lack it is not run. Returns None
+    when the source cannot be parsed.
     """
     try:
         tree = ast.parse(path.read_bytes(), filename=str(path))
     except (SyntaxError, ValueError, OSError):
         return None
-    for node in ast.walk(tree):
+    for node in tree.body:
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             names = [node.module or ""]
-        else:
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             continue
+        else:
+            return False
         if any(name.split(".")[0] == "obscompile" for name in names):
             return True
     return False

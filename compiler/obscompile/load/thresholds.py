@@ -29,7 +29,7 @@ from typing import Any
 import attrs
 
 from obscompile.diagnostics import Diagnostic, error, warning
-from obscompile.load.validate import suggest
+from obscompile.load.validate import integer_problem, suggest
 from obscompile.model.location import Location
 from obscompile.model.threshold import (
     COLOUR_ALIASES,
@@ -437,11 +437,7 @@ def _step_quantity(value: Any, unit: str | None, path: ValuePath) -> Quantity:
     if isinstance(value, bool):
         raise ThresholdError("a step value must be a number", path=path)
     if isinstance(value, int | float):
-        try:
-            number = float(value)
-        except OverflowError:
-            number = math.inf
-        return Quantity(_finite(number, path=path), unit)
+        return Quantity(_written_number(value, path), unit)
     match = re.fullmatch(_quantity("a"), str(value).strip())
     if not match:
         raise ThresholdError(
@@ -450,6 +446,15 @@ def _step_quantity(value: Any, unit: str | None, path: ValuePath) -> Quantity:
         )
     quantity = _number(match, "a", path=path)
     return quantity if quantity.unit else Quantity(quantity.number, unit)
+
+
+def _written_number(value: int | float, path: ValuePath) -> float:
+    """Return a number of a structured value; raise ThresholdError if out of range."""
+    if isinstance(value, int):
+        problem = integer_problem(value)
+        if problem is not None:
+            raise ThresholdError(f"the value {problem}", path=path)
+    return _finite(float(value), path=path)
 
 
 def _nested_shorthand(text: str, path: ValuePath) -> Thresholds:
@@ -559,13 +564,12 @@ def parse_structured(data: dict[str, Any]) -> Thresholds:
     mappings = list(parsed.mappings)
     for index, mapping in enumerate(data.get("mappings") or []):
         try:
+            value = _written_number(mapping["value"], ("mappings", index, "value"))
             colour = _color(mapping["color"], path=("mappings", index, "color"))
         except ThresholdError as exc:
             problems.append(exc)
             continue
-        mappings.append(
-            ValueMapping(float(mapping["value"]), colour, mapping.get("text", ""))
-        )
+        mappings.append(ValueMapping(value, colour, mapping.get("text", "")))
     _raise_all(problems)
     steps_from_mappings = parsed.steps_from_mappings and "steps" not in data
     if mappings and "steps" not in data and not parsed.bands:

@@ -35,8 +35,19 @@ def _max_milliseconds(
         yield ValidationError(f"{text} is {TOO_LONG}")
 
 
+def _is_integer(checker: Any, instance: Any) -> bool:
+    # JSON Schema counts 24.0 as an integer, which a dashboard would get as 24.0.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+# The manifest and configuration schemas read integers as Python's int only.
+TYPE_CHECKER = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", _is_integer
+)
 _VALIDATOR = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator, {"x-max-milliseconds": _max_milliseconds}
+    jsonschema.Draft202012Validator,
+    {"x-max-milliseconds": _max_milliseconds},
+    type_checker=TYPE_CHECKER,
 )(MANIFEST)
 
 _TYPE_NAMES = {
@@ -59,7 +70,7 @@ def describe(value: Any) -> str:
     if isinstance(value, int):
         return "an integer"
     if isinstance(value, float):
-        return "a number"
+        return f"the number {value!r}"
     if isinstance(value, str):
         return "a string"
     if isinstance(value, list):
@@ -210,18 +221,26 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
         }[kind]
         return (
             path,
-            f"{where} must be {bound} {err.validator_value}, not {err.instance}",
+            f"{where} must be {bound} {err.validator_value}, not {_short(err.instance)}",
             False,
         )
     return path, f"{where}: {err.message}", False
+
+
+def _short(value: Any) -> str:
+    """Return `value` as text, or its number of digits for a long integer."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        digits = len(str(abs(value)))
+        if digits > 20:
+            return f"a {digits}-digit number"
+    return str(value)
 
 
 def integer_problem(value: int) -> str | None:
     """Return why dashboards and Prometheus cannot keep `value` exactly, if they cannot."""
     if abs(value) <= MAX_INTEGER:
         return None
-    digits = len(str(abs(value)))
-    text = str(value) if digits <= 20 else f"a {digits}-digit number"
+    text = _short(value)
     return (
         f"is {text}, beyond ±{MAX_INTEGER}, the largest integer that dashboards "
         "and Prometheus keep exactly"
@@ -231,7 +250,10 @@ def integer_problem(value: int) -> str | None:
 def _number_problems(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str]]:
     """Yield the path and problem of every number that no artifact can hold."""
     if isinstance(value, float) and not math.isfinite(value):
-        yield path, f"is {value}, which is not a finite number"
+        yield (
+            path,
+            f"is {value}, which is not a finite number; write a number such as 100",
+        )
     elif isinstance(value, int) and not isinstance(value, bool):
         problem = integer_problem(value)
         if problem is not None:
@@ -252,17 +274,22 @@ def validate_manifest(source: Source) -> list[Diagnostic]:
     them, and no artifact can hold them, so each is an error here.
     """
     diagnostics = []
-    for path, problem in _number_problems(source.data, ()):
-        diagnostics.append(
-            error(
-                source.location(path),
-                f"{dotted(path)} {problem}; write a number such as 100",
-                "manifest/schema",
-            )
-        )
+    schema_paths = set()
     for top in _VALIDATOR.iter_errors(source.data):
         for leaf in _leaf_errors(top):
             path, message, at_key = _message(leaf, source)
+            schema_paths.add(tuple(leaf.absolute_path))
             location = source.key_location(path) if at_key else source.location(path)
             diagnostics.append(error(location, message, "manifest/schema"))
-    return diagnostics
+    numbers = []
+    for path, problem in _number_problems(source.data, ()):
+        # A value of the wrong type or out of the field's range is reported once.
+        if path not in schema_paths:
+            numbers.append(
+                error(
+                    source.location(path),
+                    f"{dotted(path)} {problem}",
+                    "manifest/schema",
+                )
+            )
+    return numbers + diagnostics
