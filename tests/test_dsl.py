@@ -6,8 +6,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from obscompile import dsl
+from obscompile.blocks.http import _bands
+from obscompile.load.thresholds import parse_shorthand
 from obscompile.pipeline import Project, build
 from tests.conftest import write_manifest
 
@@ -332,3 +336,32 @@ def test_shared_rows_change_no_artifact(tmp_path: Path, monkeypatch) -> None:
     shutil.copytree(SERVICES, shared / "services")
     shutil.copy(REPO / "obscompile.yaml", shared / "obscompile.yaml")
     assert _files(written) == _files(shared)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(min_value=1e-300, max_value=1e300),
+    st.floats(min_value=1.0001, max_value=1e7),
+)
+def test_http_block_bounds_read_back(yellow: float, factor: float) -> None:
+    """Any pair of float bounds of the block reads back from its shorthand exactly."""
+    red = yellow * factor
+    if red == yellow:
+        return
+    bands = parse_shorthand(_bands(yellow, red)).bands
+    assert [band.lower.number if band.lower else None for band in bands] == [
+        None,
+        yellow,
+        red,
+    ]
+
+
+def test_http_block_takes_huge_bound(project: Path) -> None:
+    write_manifest(
+        project,
+        "api.yaml",
+        "service: api\nscrape: {job: api, port: 80}\nrows:\n"
+        "  - use: http_api_health\n    with: {job: api, in_flight_red: 1.0e+308}\n",
+    )
+    result = build(Project.at(project))
+    assert result.ok, [str(d) for d in result.diagnostics]

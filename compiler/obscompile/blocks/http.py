@@ -7,6 +7,7 @@ labels, and `http_requests_in_progress`.
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Sequence
 
 from obscompile import dsl
@@ -35,13 +36,23 @@ def http_metrics(buckets: Sequence[float] = DEFAULT_BUCKETS) -> list[Metric]:
     ]
 
 
+def _plain(bound: str | float) -> str:
+    """Return a bound as threshold shorthand reads it: a number without an exponent."""
+    if isinstance(bound, float):
+        # repr gives the shortest text that reads back as the same double.
+        return format(decimal.Decimal(repr(bound)), "f")
+    return str(bound)
+
+
 def _bands(yellow: str | float | None, red: str | float | None) -> str | None:
     """Return rising shorthand: green below yellow, yellow up to red, red from red."""
     if red is None:
         return None
+    high = _plain(red)
     if yellow is None:
-        return f"<{red} Green, >{red} Red"
-    return f"<{yellow} Green, {yellow}-{red} Yellow, >{red} Red"
+        return f"<{high} Green, >{high} Red"
+    low = _plain(yellow)
+    return f"<{low} Green, {low}-{high} Yellow, >{high} Red"
 
 
 @dsl.block("http_api_health")
