@@ -117,7 +117,19 @@ SYNTAX = [
         """),
         [
             f"{E}:16:26: error: invalid PromQL query: 293y is longer than Prometheus "
-            "reads (about 292 years, 106751d23h47m16s854ms) [promql/syntax]"
+            "accepts (about 292 years, 106751d23h47m16s854ms) [promql/syntax]"
+        ],
+    ),
+    Case(
+        "timestamp-beyond-year-9999",
+        panels("""
+            - title: RPS
+              query: 'sum(rate(http_requests_total[5m] @ 1e300))'
+        """),
+        [
+            f"{E}:16:26: error: invalid PromQL query: the @ timestamp is outside the "
+            "years 1 to 9999; Prometheus rejects one from about the year 292 million on "
+            "[promql/syntax]"
         ],
     ),
     Case(

@@ -275,16 +275,22 @@ INVALID = [
         "[config/value]",
     ),
     (
+        "schema-version-hundreds-of-digits",
+        "schema_version: 1" + "0" * 400 + "\n",
+        "obscompile.yaml:1:17: error: schema_version must be at most 42, not a "
+        "401-digit number [config/schema]",
+    ),
+    (
         "alert-for-too-long",
         "alert_for: 293y\n",
-        "obscompile.yaml:1:12: error: alert_for 293y is longer than Prometheus reads "
+        "obscompile.yaml:1:12: error: alert_for 293y is longer than Prometheus accepts "
         "(about 292 years, 106751d23h47m16s854ms) [config/value]",
     ),
     (
         "scrape-interval-too-long",
         "scrape_interval: 293y\n",
         "obscompile.yaml:1:18: error: scrape_interval 293y is longer than Prometheus "
-        "reads (about 292 years, 106751d23h47m16s854ms) [config/value]",
+        "accepts (about 292 years, 106751d23h47m16s854ms) [config/value]",
     ),
     (
         "scrape-timeout-longer",

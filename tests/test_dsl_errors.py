@@ -73,7 +73,7 @@ ARGUMENT_ERRORS = [
     ),
     (
         HEAD + 'dsl.service("api", alert_for="293y")\n',
-        'services/api.py:3:30: error: alert_for "293y" is longer than Prometheus reads (about 292 years, 106751d23h47m16s854ms) [dsl/error]',
+        'services/api.py:3:30: error: alert_for "293y" is longer than Prometheus accepts (about 292 years, 106751d23h47m16s854ms) [dsl/error]',
     ),
     (
         panel_service("decimals=21"),

@@ -216,7 +216,7 @@ CASES = [
         + "rows:\n  - title: A\n    panels:\n      - title: E\n        query: up\n"
         + '        thresholds: "<1 Red, >=1 Green"\n        alert: {for: 106751d23h47m16s855ms}\n',
         [
-            "services/payments.yaml:11:22: error: rows[0].panels[0].alert.for 106751d23h47m16s855ms is longer than Prometheus reads (about 292 years, 106751d23h47m16s854ms) [manifest/schema]"
+            "services/payments.yaml:11:22: error: rows[0].panels[0].alert.for 106751d23h47m16s855ms is longer than Prometheus accepts (about 292 years, 106751d23h47m16s854ms) [manifest/schema]"
         ],
     ),
     (

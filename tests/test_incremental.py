@@ -794,8 +794,12 @@ def test_damaged_compiled_templates_are_compiled_again(warm: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "message"),
     [
-        ("{% if tenants %}\n", 1, "Unexpected end of template"),
-        ("groups: []\n{{ nosuch.x }}\n", 2, "'nosuch' is undefined"),
+        ("{% if tenants %}\n", 1, "invalid template: Unexpected end of template"),
+        (
+            "groups: []\n{{ nosuch.x }}\n",
+            2,
+            "template failed to render: 'nosuch' is undefined",
+        ),
     ],
     ids=["syntax", "undefined"],
 )
@@ -815,9 +819,10 @@ def test_template_errors_are_located(
     template.write_text(text)
     code, messages = run_build("--jobs", "2")
     assert code == 1
-    expected = f"templates/mimir/namespace.yaml.j2:{line}:1: error: template failed"
+    expected = f"templates/mimir/namespace.yaml.j2:{line}:1: error: {message}"
     assert expected in messages
-    assert message in messages
+    # The report shows the template's line.
+    assert text.splitlines()[line - 1] in messages
     assert "[template/render]" in messages
     assert "Traceback" not in messages
     assert snapshot(warm / "out") == before

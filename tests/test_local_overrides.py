@@ -453,11 +453,13 @@ def test_cli_unknown_job_exits_2(project: Path) -> None:
     [
         (["--target", "payments"], '"payments" is not JOB=HOST:PORT'),
         (["--target", "payments=127.0.0.1:0"], "outside 1-65535"),
+        (["--target", "payments=nohostport"], '"payments=nohostport" has no port'),
+        (["--target", "payments=[::1]"], "has no port"),
         (["--scrape-interval", "0s"], "must be longer than 0s"),
         (["--evaluation-interval", "soon"], "is not a Prometheus duration"),
         (["--alert-for", "2 s"], "is not a Prometheus duration"),
         (["--alert-for", "0s"], "must be longer than 0s"),
-        (["--alert-for", "293y"], "is longer than Prometheus reads"),
+        (["--alert-for", "293y"], "is longer than Prometheus accepts"),
         (["--evaluation-interval", "106751d23h47m16s855ms"], "is longer than"),
     ],
 )

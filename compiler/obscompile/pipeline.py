@@ -390,9 +390,23 @@ def template_error(exc: jinja2.TemplateError) -> Diagnostic:
             file, line = found[-1]["file"], int(found[-1]["line"])
     where = display_name(Path(file)) if file else "<templates>"
     message = getattr(exc, "message", None) or str(exc)
-    if not isinstance(exc, TemplateOutputError):
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        message = f"invalid template: {message}"
+    elif not isinstance(exc, TemplateOutputError):
         message = f"template failed to render: {message}"
     return error(Location(where, line, 1), message, "template/render")
+
+
+def _template_source(project: Project, name: str) -> dict[str, str]:
+    """Return the text of the project template `name`, so a report can show its line."""
+    path = Path(name)
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    try:
+        path.relative_to(project.templates_dir.absolute())
+        return {name: path.read_text(encoding="utf-8")}
+    except (ValueError, OSError, UnicodeDecodeError):
+        return {}
 
 
 def build(
@@ -440,12 +454,17 @@ def build(
                 project, services, config, cache, progress, prefetched
             )
         except jinja2.TemplateError as exc:
-            diagnostics.append(template_error(exc))
+            problem = template_error(exc)
+            diagnostics.append(problem)
             return BuildResult(
                 services=services,
                 files={},
                 diagnostics=tuple(sorted_diagnostics(diagnostics)),
-                sources={**config_sources, **loaded.sources},
+                sources={
+                    **config_sources,
+                    **loaded.sources,
+                    **_template_source(project, problem.location.file),
+                },
                 seconds=time.perf_counter() - started,
             )
         if progress is not None:

@@ -35,6 +35,7 @@ def promql_syntax(context: PanelContext) -> Iterator[Diagnostic]:
     problem = context.query.error
     if problem is None:
         yield from _long_durations(context)
+        yield from _unreadable_timestamps(context)
         return
     message = str(problem)
     text = "invalid PromQL query"
@@ -60,8 +61,25 @@ def _durations(context: PanelContext) -> Iterator[tuple[pp.Expr, timedelta]]:
                 yield node, abs(node.offset)
 
 
+def _unreadable_timestamps(context: PanelContext) -> Iterator[Diagnostic]:
+    """Report each `@` timestamp that the PromQL parser cannot turn into a date."""
+    for node in context.query.nodes:
+        modifier = getattr(node, "at", None)
+        if modifier is None or modifier.type != pp.AtModifierType.At:
+            continue
+        try:
+            modifier.at  # noqa: B018 - the parser converts the timestamp on access
+        except (ValueError, OverflowError):
+            yield error(
+                context.node_location(node),
+                "invalid PromQL query: the @ timestamp is outside the years 1 to "
+                "9999; Prometheus rejects one from about the year 292 million on",
+                NAME,
+            )
+
+
 def _long_durations(context: PanelContext) -> Iterator[Diagnostic]:
-    """Report each range, offset or step longer than Prometheus reads."""
+    """Report each range, offset or step longer than Prometheus accepts."""
     for node, duration in _durations(context):
         if duration // timedelta(milliseconds=1) > MAX_DURATION_MS:
             yield error(

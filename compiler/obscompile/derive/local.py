@@ -97,6 +97,12 @@ def parse_target(text: str) -> tuple[str, str]:
     problem = target_problem(address)
     if problem is not None:
         raise UsageError(problem)
+    _, colon, port = address.rpartition(":")
+    if not colon or not port or "]" in port:
+        # A manifest's target may leave the port to the scheme; an override may not.
+        raise UsageError(
+            f'"{text}" has no port: write JOB=HOST:PORT, such as auth_server=127.0.0.1:4000'
+        )
     return job, address
 
 

@@ -16,7 +16,13 @@ from obscompile.config import DEFAULT_TARGETS, TARGET_REQUIRES, Config
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, duration_ms, too_long
 from obscompile.load.project import display_name
-from obscompile.load.validate import TYPE_CHECKER, describe, dotted, suggest
+from obscompile.load.validate import (
+    TYPE_CHECKER,
+    describe,
+    dotted,
+    short_value,
+    suggest,
+)
 from obscompile.load.yaml_source import JsonPath, Source, read_yaml_file
 from obscompile.model.location import Location
 
@@ -213,7 +219,8 @@ def _schema_diagnostic(err: ValidationError, source: Source) -> list[Diagnostic]
         message = f"{where} must be at most {err.validator_value} characters long"
     elif kind in ("minimum", "maximum"):
         bound = "at least" if kind == "minimum" else "at most"
-        message = f"{where} must be {bound} {err.validator_value}, not {err.instance}"
+        value = short_value(err.instance)
+        message = f"{where} must be {bound} {err.validator_value}, not {value}"
     else:
         message = f"{where}: {err.message}"
     return [error(location, message, _CHECK)]

@@ -1,4 +1,4 @@
-"""Prometheus durations: their grammar, their length, and the longest one Prometheus reads."""
+"""Prometheus durations: their grammar, their length, and the longest one Prometheus accepts."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ _UNIT_MS = {
 # nanoseconds, and rejects a longer one as "duration out of range". promtool 2.42
 # reads 106751d23h47m16s854ms (about 292 years) and rejects a millisecond more.
 MAX_DURATION_MS = (2**63 - 1) // 1_000_000
-TOO_LONG = "longer than Prometheus reads (about 292 years, 106751d23h47m16s854ms)"
+TOO_LONG = "longer than Prometheus accepts (about 292 years, 106751d23h47m16s854ms)"
 
 
 def duration_ms(text: str) -> int:

@@ -221,13 +221,13 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
         }[kind]
         return (
             path,
-            f"{where} must be {bound} {err.validator_value}, not {_short(err.instance)}",
+            f"{where} must be {bound} {err.validator_value}, not {short_value(err.instance)}",
             False,
         )
     return path, f"{where}: {err.message}", False
 
 
-def _short(value: Any) -> str:
+def short_value(value: Any) -> str:
     """Return `value` as text, or its number of digits for a long integer."""
     if isinstance(value, int) and not isinstance(value, bool):
         digits = len(str(abs(value)))
@@ -240,7 +240,7 @@ def integer_problem(value: int) -> str | None:
     """Return why dashboards and Prometheus cannot keep `value` exactly, if they cannot."""
     if abs(value) <= MAX_INTEGER:
         return None
-    text = _short(value)
+    text = short_value(value)
     return (
         f"is {text}, beyond ±{MAX_INTEGER}, the largest integer that dashboards "
         "and Prometheus keep exactly"
