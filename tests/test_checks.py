@@ -121,16 +121,25 @@ SYNTAX = [
         ],
     ),
     Case(
-        "timestamp-beyond-year-9999",
+        "timestamp-out-of-range",
         panels("""
             - title: RPS
               query: 'sum(rate(http_requests_total[5m] @ 1e300))'
         """),
         [
-            f"{E}:16:26: error: invalid PromQL query: the @ timestamp is outside the "
-            "years 1 to 9999; Prometheus rejects one from about the year 292 million on "
-            "[promql/syntax]"
+            f"{E}:16:50: error: invalid PromQL query: the @ timestamp 1e+300 is out "
+            "of the range Prometheus accepts, about ±9.2e15 seconds (292 million "
+            "years) from 1970 [promql/syntax]"
         ],
+    ),
+    Case(
+        # Prometheus reads a negative timestamp as a time before 1970.
+        "negative-timestamp",
+        panels("""
+            - title: Before 1970
+              query: 'sum(rate(http_requests_total{method="a@1e300"}[5m] @ -1))'
+        """),
+        [],
     ),
     Case(
         "grafana-variables-parse",

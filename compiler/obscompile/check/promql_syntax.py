@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -17,6 +18,12 @@ NAME = "promql/syntax"
 
 # The message the parser returns when it names no specific cause.
 _GENERIC = "invalid promql query"
+# String literals of PromQL, and a number after an `@` modifier.
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+_AT_NUMBER = re.compile(
+    r"@\s*([-+]?(?:0[xX][0-9a-fA-F]+|[iI][nN][fF]|[nN][aA][nN]"
+    r"|(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?))"
+)
 # Messages that end with the bad text: "bad number or duration syntax: 5mm".
 _TRAILING_TOKEN = re.compile(r"syntax: (\S+)$")
 
@@ -35,7 +42,7 @@ def promql_syntax(context: PanelContext) -> Iterator[Diagnostic]:
     problem = context.query.error
     if problem is None:
         yield from _long_durations(context)
-        yield from _unreadable_timestamps(context)
+        yield from _timestamps_out_of_range(context)
         return
     message = str(problem)
     text = "invalid PromQL query"
@@ -61,21 +68,35 @@ def _durations(context: PanelContext) -> Iterator[tuple[pp.Expr, timedelta]]:
                 yield node, abs(node.offset)
 
 
-def _unreadable_timestamps(context: PanelContext) -> Iterator[Diagnostic]:
-    """Report each `@` timestamp that the PromQL parser cannot turn into a date."""
-    for node in context.query.nodes:
-        modifier = getattr(node, "at", None)
-        if modifier is None or modifier.type != pp.AtModifierType.At:
+def _timestamps(text: str) -> Iterator[tuple[int, float]]:
+    """Yield the offset and value of each number that follows an `@` in a query.
+
+    The parser keeps an `@` timestamp as an unsigned count of milliseconds, so it
+    reads -1 as 0, and the timestamp is read from the text instead. String literals
+    are blanked first, so an `@` inside a label value is not read.
+    """
+    blanked = _STRING.sub(lambda found: " " * len(found.group()), text)
+    for found in _AT_NUMBER.finditer(blanked):
+        written = found.group(1).replace("_", "")
+        sign = -1.0 if written.startswith("-") else 1.0
+        digits = written.lstrip("+-")
+        if digits[:2].lower() == "0x":
+            yield found.start(), sign * int(digits, 16)
+        else:
+            yield found.start(), sign * float(digits)
+
+
+def _timestamps_out_of_range(context: PanelContext) -> Iterator[Diagnostic]:
+    """Report each `@` timestamp whose milliseconds do not fit Prometheus' int64."""
+    for offset, seconds in _timestamps(context.panel.query):
+        if math.isfinite(seconds) and abs(seconds * 1000) < 2**63:
             continue
-        try:
-            modifier.at  # noqa: B018 - the parser converts the timestamp on access
-        except (ValueError, OverflowError):
-            yield error(
-                context.node_location(node),
-                "invalid PromQL query: the @ timestamp is outside the years 1 to "
-                "9999; Prometheus rejects one from about the year 292 million on",
-                NAME,
-            )
+        yield error(
+            context.query_location(offset),
+            f"invalid PromQL query: the @ timestamp {seconds:g} is out of the range "
+            "Prometheus accepts, about ±9.2e15 seconds (292 million years) from 1970",
+            NAME,
+        )
 
 
 def _long_durations(context: PanelContext) -> Iterator[Diagnostic]:

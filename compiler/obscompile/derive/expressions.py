@@ -156,7 +156,9 @@ class Printer:
         if node.offset is not None:
             text += f" offset {promql.duration_text(node.offset)}"
         if node.at is not None:
-            raise UnsupportedQuery("the @ modifier is not supported in rules")
+            raise UnsupportedQuery(
+                "obscompile derives no rule from a query with the @ modifier"
+            )
         return text
 
     def _MatrixSelector(self, node: pp.MatrixSelector) -> str:
