@@ -201,6 +201,14 @@ CASES = [
         ],
     ),
     (
+        "mistyped-number-reported-once",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, width: 1e308}\n",
+        [
+            "services/payments.yaml:8:38: error: rows[0].panels[0].width must be an integer, not the number 1e+308 [manifest/schema]"
+        ],
+    ),
+    (
         "long-integer-reported-once",
         HEADER
         + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, decimals: 1"

@@ -266,6 +266,9 @@ def _number_problems(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str
             yield from _number_problems(item, (*path, index))
 
 
+_RANGE_KINDS = ("minimum", "maximum", "exclusiveMinimum")
+
+
 def validate_manifest(source: Source) -> list[Diagnostic]:
     """Return one diagnostic for every place where the manifest breaks the schema.
 
@@ -274,13 +277,22 @@ def validate_manifest(source: Source) -> list[Diagnostic]:
     them, and no artifact can hold them, so each is an error here.
     """
     diagnostics = []
-    schema_paths = set()
-    for top in _VALIDATOR.iter_errors(source.data):
-        for leaf in _leaf_errors(top):
-            path, message, at_key = _message(leaf, source)
-            schema_paths.add(tuple(leaf.absolute_path))
-            location = source.key_location(path) if at_key else source.location(path)
-            diagnostics.append(error(location, message, "manifest/schema"))
+    leaves = [
+        leaf
+        for top in _VALIDATOR.iter_errors(source.data)
+        for leaf in _leaf_errors(top)
+    ]
+    schema_paths = {tuple(leaf.absolute_path) for leaf in leaves}
+    mistyped = {
+        tuple(leaf.absolute_path) for leaf in leaves if leaf.validator == "type"
+    }
+    for leaf in leaves:
+        if leaf.validator in _RANGE_KINDS and tuple(leaf.absolute_path) in mistyped:
+            # A value of the wrong type has no range to report.
+            continue
+        path, message, at_key = _message(leaf, source)
+        location = source.key_location(path) if at_key else source.location(path)
+        diagnostics.append(error(location, message, "manifest/schema"))
     numbers = []
     for path, problem in _number_problems(source.data, ()):
         # A value of the wrong type or out of the field's range is reported once.
