@@ -100,7 +100,7 @@ def test_huge_threshold_is_left_untested(tmp_path: Path) -> None:
     "duration", ["106751d23h47m16s854ms", "106751d23h47m16s855ms", "292y", "293y"]
 )
 def test_duration_limit_matches_promtool(tmp_path: Path, duration: str) -> None:
-    """The longest `for:` the loader accepts is the longest promtool reads."""
+    """The longest `for:` the loader accepts is the longest promtool accepts."""
     rules = tmp_path / "rules.yml"
     rules.write_text(
         "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n"

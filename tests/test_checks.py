@@ -151,6 +151,27 @@ SYNTAX = [
     ),
 ]
 
+
+def with_overview(
+    panel_lines: list[str], others: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Return payments (HEADER), `others` and a catalog-less overview of `panel_lines`.
+
+    The overview's first panel is on its line 6.
+    """
+    body = "".join(f"      - {line}\n" for line in panel_lines)
+    text = "service: overview\ndashboard: {uid: overview}\nrows:\n"
+    text += "  - title: Fleet\n    panels:\n" + body
+    return {
+        **panels("""
+            - title: RPS
+              query: 'sum(rate(http_requests_total[5m]))'
+        """),
+        **(others or {}),
+        "overview.yaml": text,
+    }
+
+
 UNKNOWN_METRIC = [
     Case(
         "typo-suggests-closest",
@@ -274,25 +295,13 @@ UNKNOWN_METRIC = [
         # A service without a catalog gets a warning for a name close to a declared
         # series, and none for an exporter's metric that no catalog declares.
         "no-catalog-typo-warns",
-        {
-            **panels("""
-                - title: RPS
-                  query: 'sum(rate(http_requests_total[5m]))'
-            """),
-            **manifest(
-                """
-                service: overview
-                dashboard: {uid: overview}
-                rows:
-                  - title: Fleet
-                    panels:
-                      - {title: RPS, query: 'sum(rate(http_request_total[5m]))'}
-                      - {title: CPU, query: 'sum(rate(node_cpu_seconds_total[5m]))'}
-                      - {title: Memory, query: 'sum(container_memory_rss)'}
-                """,
-                "overview.yaml",
-            ),
-        },
+        with_overview(
+            [
+                "{title: RPS, query: 'sum(rate(http_request_total[5m]))'}",
+                "{title: CPU, query: 'sum(rate(node_cpu_seconds_total[5m]))'}",
+                "{title: Memory, query: 'sum(container_memory_rss)'}",
+            ]
+        ),
         [
             'services/overview.yaml:6:39: warning: metric "http_request_total" is not '
             'in any catalog; did you mean "http_requests_total"? Service "overview" '
@@ -302,23 +311,7 @@ UNKNOWN_METRIC = [
     ),
     Case(
         "no-catalog-histogram-base-name",
-        {
-            **panels("""
-                - title: RPS
-                  query: 'sum(rate(http_requests_total[5m]))'
-            """),
-            **manifest(
-                """
-                service: overview
-                dashboard: {uid: overview}
-                rows:
-                  - title: Fleet
-                    panels:
-                      - {title: Slow, query: 'http_request_duration_seconds'}
-                """,
-                "overview.yaml",
-            ),
-        },
+        with_overview(["{title: Slow, query: 'http_request_duration_seconds'}"]),
         [
             "services/overview.yaml:6:31: warning: metric "
             '"http_request_duration_seconds" is a histogram, whose series are '
@@ -1243,22 +1236,7 @@ SHOP = manifest(
 
 def overview(query: str, shop: dict[str, str] = SHOP) -> dict[str, str]:
     """Return payments (HEADER), shop and a catalog-less overview charting `query`."""
-    text = f"""
-        service: overview
-        dashboard: {{uid: overview}}
-        rows:
-          - title: Fleet
-            panels:
-              - {{title: RPS, query: '{query}'}}
-    """
-    return {
-        **panels("""
-            - title: RPS
-              query: 'sum(rate(http_requests_total[5m]))'
-        """),
-        **shop,
-        **manifest(text, "overview.yaml"),
-    }
+    return with_overview([f"{{title: RPS, query: '{query}'}}"], shop)
 
 
 # Two services declare http_requests_total with different labels. A query of

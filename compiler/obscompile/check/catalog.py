@@ -217,11 +217,19 @@ _READ_JOB_FIELDS = _fields_except(ScrapeJob, "location", "locations")
 _READ_METRIC_FIELDS = _fields_except(Metric, "location", "help")
 
 
-def find_metric(context: ServiceContext, series: str) -> CatalogEntry | None:
-    """Return the catalog entry that exports `series`: the service's own, else any."""
+def _own_entry(context: ServiceContext, series: str) -> CatalogEntry | None:
+    """Return the entry of the service's own catalog that exports `series`, if any."""
     for metric in context.service.metrics:
         if series in exported_series(metric):
             return CatalogEntry(context.service, metric)
+    return None
+
+
+def find_metric(context: ServiceContext, series: str) -> CatalogEntry | None:
+    """Return the catalog entry that exports `series`: the service's own, else any."""
+    own = _own_entry(context, series)
+    if own is not None:
+        return own
     found = declarations(context, series)
     return found[0] if found else None
 
@@ -331,8 +339,8 @@ def selected_metric(
     name = selector_name(selector)
     if name is None:
         return None
-    own = find_metric(context, name)
-    if own is None or own.service is context.service:
+    own = _own_entry(context, name)
+    if own is not None:
         return own
     found = declarations(context, name, equal_values(selector, "job"))
     return found[0] if found else None
@@ -350,9 +358,9 @@ def selector_labels(
     name = selector_name(selector)
     if name is None:
         return None
-    for metric in context.service.metrics:
-        if name in exported_series(metric):
-            return series_labels(CatalogEntry(context.service, metric), name)
+    own = _own_entry(context, name)
+    if own is not None:
+        return series_labels(own, name)
     found = declarations(context, name, equal_values(selector, "job"))
     if not found:
         return None

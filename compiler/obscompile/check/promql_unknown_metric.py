@@ -50,11 +50,8 @@ def unknown_metric(context: PanelContext) -> Iterator[Diagnostic]:
         yield from _likely_typos(context)
         return
     for selector, name in unknown_metrics(context):
-        base = catalog.find_base_name(context, name)
-        if base is not None:
-            series = ", ".join(base.series_names())
-            message = f'metric "{name}" is a {base.type}, whose series are {series}'
-        else:
+        message = _base_name_message(context, name)
+        if message is None:
             # The service's own names come first: they are the likely intent.
             own = catalog.catalog_series((context.service,))
             hint = (
@@ -77,11 +74,8 @@ def _likely_typos(context: PanelContext) -> Iterator[Diagnostic]:
     histogram or close to a declared series.
     """
     for selector, name in _undeclared(context):
-        base = catalog.find_base_name(context, name)
-        if base is not None:
-            series = ", ".join(base.series_names())
-            message = f'metric "{name}" is a {base.type}, whose series are {series}'
-        else:
+        message = _base_name_message(context, name)
+        if message is None:
             close = catalog.closest(
                 name, catalog.project_series(context), cutoff=TYPO_CUTOFF
             )
@@ -93,3 +87,12 @@ def _likely_typos(context: PanelContext) -> Iterator[Diagnostic]:
                 "close to a declared one are reported"
             )
         yield warning(context.node_location(selector), message, NAME)
+
+
+def _base_name_message(context: PanelContext, name: str) -> str | None:
+    """Return the message for `name` when a catalog metric has that name but no such series."""
+    base = catalog.find_base_name(context, name)
+    if base is None:
+        return None
+    series = ", ".join(base.series_names())
+    return f'metric "{name}" is a {base.type}, whose series are {series}'

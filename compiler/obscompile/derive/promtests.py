@@ -67,6 +67,12 @@ class _Mismatch(ValueError):
     """The synthesized input does not give the value the test needs."""
 
 
+# The failures that leave a rule without a generated test, listed with the reason.
+# OverflowError comes from Python's float() of a huge fraction or integer, where Go
+# gives +Inf.
+_UNTESTABLE = (CannotSynthesize, UnsupportedExpression, _Mismatch, OverflowError)
+
+
 def _offset_ms(node: pp.Expr) -> int:
     """Return the largest offset of the query's selectors."""
     offsets = [0]
@@ -153,13 +159,7 @@ class _Generator:
                         alert, node, context, alert.band.bounds[0], silent=True
                     )
                 )
-        except (
-            CannotSynthesize,
-            UnsupportedExpression,
-            gorender.UnsupportedTemplate,
-            _Mismatch,
-            OverflowError,
-        ) as exc:
+        except (*_UNTESTABLE, gorender.UnsupportedTemplate) as exc:
             self.untested.append(Untested(alert.name, _reason(exc)))
             return
         if alert.record is not None:
@@ -355,12 +355,7 @@ class _Generator:
                 series, [rule], None, end, self.evaluation_ms, self.interval_ms
             )
             checks = self.record_checks(rule, run, end)
-        except (
-            CannotSynthesize,
-            UnsupportedExpression,
-            _Mismatch,
-            OverflowError,
-        ) as exc:
+        except _UNTESTABLE as exc:
             self.untested.append(Untested(rule.record, _reason(exc)))
             return
         self.groups.append(
@@ -376,7 +371,7 @@ class _Generator:
         """Return the short and the full end of a test run, in milliseconds.
 
         Raises _Mismatch when the run would be longer than the generator replays or
-        than promtool reads, as a long offset or range makes it.
+        than promtool accepts, as a long offset or range makes it.
         """
         reach = _window_ms(node)
         first = _offset_ms(node) + (self.interval_ms if reach else 0)
@@ -395,7 +390,7 @@ class _Generator:
         if longest > MAX_DURATION_MS:
             raise _Mismatch(
                 f"a test would run for {duration_label(longest)}, longer than "
-                "promtool reads; write a promtool test for it in tests/promtool/"
+                "promtool accepts; write a promtool test for it in tests/promtool/"
             )
         return list(dict.fromkeys(ends))
 
@@ -448,7 +443,6 @@ def _twin_group(
 def _reason(exc: Exception) -> str:
     """Return why a rule has no test, for the list of untested rules."""
     if isinstance(exc, OverflowError):
-        # Python's float() of a huge fraction or integer raises where Go gives +Inf.
         return "its thresholds are too large to compute test values for"
     return str(exc)
 

@@ -236,31 +236,22 @@ def validate_config(source: Source) -> list[Diagnostic]:
 
 def _duration_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnostic]:
     problems = []
-    if "alert_for" in data and too_long(data["alert_for"]):
-        problems.append(
-            error(
-                source.location(("alert_for",)),
-                f"alert_for {data['alert_for']} is {TOO_LONG}",
-                _VALUE_CHECK,
-            )
-        )
-    for key in ("evaluation_interval", "scrape_interval", "scrape_timeout"):
-        if key in data and duration_ms(data[key]) == 0:
-            problems.append(
-                error(
-                    source.location((key,)),
-                    f"{key} must be longer than 0s",
-                    _VALUE_CHECK,
-                )
-            )
-        elif key in data and too_long(data[key]):
-            problems.append(
-                error(
-                    source.location((key,)),
-                    f"{key} {data[key]} is {TOO_LONG}",
-                    _VALUE_CHECK,
-                )
-            )
+    # An alert's `for` may be 0s, and the intervals and timeout may not.
+    for key in (
+        "alert_for",
+        "evaluation_interval",
+        "scrape_interval",
+        "scrape_timeout",
+    ):
+        if key not in data:
+            continue
+        if key != "alert_for" and duration_ms(data[key]) == 0:
+            message = f"{key} must be longer than 0s"
+        elif too_long(data[key]):
+            message = f"{key} {data[key]} is {TOO_LONG}"
+        else:
+            continue
+        problems.append(error(source.location((key,)), message, _VALUE_CHECK))
     interval = data.get("scrape_interval", _DEFAULTS.scrape_interval)
     timeout = data.get("scrape_timeout")
     if timeout is not None and duration_ms(timeout) > duration_ms(interval) > 0:

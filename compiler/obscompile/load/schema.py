@@ -24,7 +24,7 @@ DURATION = {
     "description": "A Prometheus duration such as 15s, 5m or 1h30m.",
     "x-hint": "write a Prometheus duration such as 15s, 5m or 1h30m",
     # The loader's own keyword, which editors ignore: the longest duration Prometheus
-    # reads, in milliseconds.
+    # accepts, in milliseconds.
     "x-max-milliseconds": MAX_DURATION_MS,
 }
 NAME = {

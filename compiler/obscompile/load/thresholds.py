@@ -360,9 +360,7 @@ def parse_shorthand(text: str) -> Thresholds:
             problems.append(exc)
     problems = sorted([*problems, *colour_problems], key=lambda p: p.offset)
     if problems:
-        first, *others = problems
-        first.others = tuple(others)
-        raise first
+        raise _combined(problems)
     return _parse_items(text, raw_items)
 
 
@@ -462,21 +460,20 @@ def _nested_shorthand(text: str, path: ValuePath) -> Thresholds:
     try:
         return parse_shorthand(text)
     except ThresholdError as exc:
-        first, *others = [
+        moved = [
             ThresholdError(str(problem), problem.offset, path)
             for problem in (exc, *exc.others)
         ]
-        first.others = tuple(others)
-        raise first from None
+        raise _combined(moved) from None
 
 
-def _raise_all(problems: list[ThresholdError]) -> None:
-    """Raise the first of `problems`, with the others and their own in its `others`."""
-    found = [each for problem in problems for each in (problem, *problem.others)]
-    if found:
-        first, *others = found
-        first.others = tuple(others)
-        raise first
+def _combined(problems: list[ThresholdError]) -> ThresholdError:
+    """Return the first of `problems`, with the others and their own in its `others`."""
+    first, *others = [
+        each for problem in problems for each in (problem, *problem.others)
+    ]
+    first.others = tuple(others)
+    return first
 
 
 def _step_color(step: Any, index: int) -> tuple[Any, ValuePath]:
@@ -529,7 +526,8 @@ def _structured_steps(data: dict[str, Any], unit: str | None) -> list[Band]:
             )
         previous = max(previous, comparable(lower, 0))
         bands.append(Band(color, lower=lower))
-    _raise_all(problems)
+    if problems:
+        raise _combined(problems)
     return bands
 
 
@@ -570,7 +568,8 @@ def parse_structured(data: dict[str, Any]) -> Thresholds:
             problems.append(exc)
             continue
         mappings.append(ValueMapping(value, colour, mapping.get("text", "")))
-    _raise_all(problems)
+    if problems:
+        raise _combined(problems)
     steps_from_mappings = parsed.steps_from_mappings and "steps" not in data
     if mappings and "steps" not in data and not parsed.bands:
         ordered = sorted(mappings, key=lambda m: m.value)
