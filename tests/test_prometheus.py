@@ -283,7 +283,30 @@ def test_cli_test_command(built_out: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "promtool passed: 1 config, 4 rule files, 8 test files" in result.stderr
+    assert (
+        "promtool passed: 1 config, 4 rule files, 8 test files: "
+        "4 generated, 4 hand-written\n"
+    ) in result.stderr
+
+
+def test_cli_test_names_missing_hand_written_folder(
+    tmp_path: Path, built_out: Path
+) -> None:
+    promtool_binary()
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "services", project / "services")
+    shutil.copytree(built_out, project / "out")
+    result = subprocess.run(
+        ["obscompile", "test", "--project", str(project)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    folder = project / "tests" / "promtool"
+    assert (
+        f"4 test files: 4 generated, 0 hand-written (none in {folder})\n"
+    ) in result.stderr
 
 
 def test_cli_test_reports_failure(tmp_path: Path, real_build: BuildResult) -> None:

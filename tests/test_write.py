@@ -510,3 +510,58 @@ def test_user_folders_and_modes_stay(tmp_path: Path, spare: bool) -> None:
     assert (out / "private" / "key").read_text() == "secret\n"
     # A folder that only held files obscompile no longer writes goes with them.
     assert not (out / "b").exists()
+
+
+def _project_tree(root: Path) -> dict[str, bytes | None]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes() if p.is_file() else None
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@pytest.mark.parametrize(
+    ("arguments", "option", "message"),
+    [
+        (["--out", "{project}"], "--out", "is the project folder"),
+        (["--out", "{project}/.."], "--out", "contains the project folder"),
+        (["--out", "{project}/services"], "--out", "is the services folder"),
+        (["--out", "{project}/services/out"], "--out", "is inside the services folder"),
+        (["--out", "{project}/templates"], "--out", "is the templates folder"),
+        (["--out", "{project}/blocks/x"], "--out", "is inside the blocks folder"),
+        (["--out", "{project}/tests"], "--out", "is the hand-written tests folder"),
+        (
+            ["--services", "{project}/out/services"],
+            "--services",
+            "contains the services folder",
+        ),
+        (["--out", "{project}/link"], "--out", "is the services folder"),
+    ],
+)
+def test_output_folder_may_not_hold_inputs(
+    tmp_path: Path, arguments: list[str], option: str, message: str
+) -> None:
+    root = tmp_path / "outer"
+    project = root / "project"
+    shutil.copytree(REPO / "services", project / "services")
+    shutil.copytree(REPO / "services", project / "out" / "services")
+    for folder in ("templates", "blocks", "tests"):
+        (project / folder).mkdir()
+    (project / "link").symlink_to(project / "services")
+    before = _project_tree(root)
+    filled = [argument.format(project=project) for argument in arguments]
+    result = CliRunner().invoke(main, ["build", "--project", str(project), *filled])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{option}'" in result.output
+    assert message in result.output
+    assert "give it a folder of its own" in result.output
+    assert _project_tree(root) == before
+
+
+def test_output_folder_inside_project_is_written(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "services", project / "services")
+    result = CliRunner().invoke(
+        main, ["build", "--project", str(project), "--out", str(project / "build")]
+    )
+    assert result.exit_code == 0, result.output
+    assert (project / "build" / "prometheus" / "prometheus.yml").is_file()

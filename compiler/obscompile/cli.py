@@ -277,6 +277,10 @@ def build_command(
     from obscompile.cache import BuildCache
 
     project = _project(project_dir, services, out)
+    problem = project.output_problem()
+    if problem is not None:
+        option = "'--out'" if out is not None else "'--services'"
+        raise click.BadParameter(problem, param_hint=option)
     # The cache keys do not cover the local-run options, so such a build bypasses it.
     local_run = any((targets, scrape_interval, evaluation_interval, alert_for))
     cache = None if check_only or no_cache or local_run else BuildCache(project)
@@ -522,11 +526,12 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
         if diagnostic.check == "rules/untested":
             click.echo(str(diagnostic), err=True)
     rule_files = sorted(str(p) for p in (prometheus / "rules").glob("*.yml"))
-    test_files = sorted(str(p) for p in (prometheus / "tests").glob("*.yml"))
+    generated = sorted(str(p) for p in (prometheus / "tests").glob("*.yml"))
     hand_written = project.root / "tests" / "promtool"
-    test_files += sorted(
+    written_by_hand = sorted(
         str(p) for pattern in ("*.yml", "*.yaml") for p in hand_written.glob(pattern)
     )
+    test_files = generated + written_by_hand
     steps = [["check", "config", str(config_file)]]
     if rule_files:
         steps.append(["check", "rules", *rule_files])
@@ -541,8 +546,11 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
                 f"obscompile: promtool {' '.join(arguments[:2])} failed", err=True
             )
             sys.exit(EXIT_DIAGNOSTICS)
+    by_hand = f"{len(written_by_hand)} hand-written"
+    if not written_by_hand:
+        by_hand += f" (none in {hand_written})"
     click.echo(
         f"obscompile: promtool passed: 1 config, {_count(len(rule_files), 'rule file')}, "
-        f"{_count(len(test_files), 'test file')}",
+        f"{_count(len(test_files), 'test file')}: {len(generated)} generated, {by_hand}",
         err=True,
     )

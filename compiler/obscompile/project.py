@@ -26,3 +26,39 @@ class Project:
             out_dir=out or root / "out",
             templates_dir=root / "templates",
         )
+
+    def inputs(self) -> dict[str, Path]:
+        """Return the folders that a build reads, by the name a message gives them."""
+        return {
+            "project folder": self.root,
+            "services folder": self.services_dir,
+            "templates folder": self.templates_dir,
+            "blocks folder": self.root / "blocks",
+            "hand-written tests folder": self.root / "tests",
+        }
+
+    def output_problem(self) -> str | None:
+        """Say why the output folder cannot be written, or return None.
+
+        A build replaces the output folder as a whole, so the output folder may not
+        be, hold or lie inside a folder that the build reads. Inside the project
+        folder it may lie: that is where it goes by default.
+        """
+        out = self.out_dir.resolve()
+        for name, folder in self.inputs().items():
+            path = folder.resolve()
+            if out == path:
+                relation = "is"
+            elif out in path.parents:
+                relation = "contains"
+            elif path in out.parents and name != "project folder":
+                relation = "is inside"
+            else:
+                continue
+            default = self.root.resolve() / "out"
+            advice = f", such as {default}" if out != default else " with --out"
+            return (
+                f"{self.out_dir} {relation} the {name} {path}; a build replaces its "
+                f"output folder as a whole, so give it a folder of its own{advice}"
+            )
+        return None
