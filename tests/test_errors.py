@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -247,6 +248,25 @@ CASES = [
         ],
     ),
     (
+        "yaml-tags",
+        HEADER
+        + "rows:\n  - title: !foo A\n    panels:\n"
+        + "      - {title: !!int E, query: up, width: !!float wide}\n",
+        [
+            "services/payments.yaml:6:12: error: unsupported tag !foo; a manifest holds plain strings, numbers, booleans, lists and mappings, so remove the tag [yaml/tag]",
+            "services/payments.yaml:8:17: error: the tag !!int needs an integer, not 'E'; remove the tag or correct the value [yaml/tag]",
+            "services/payments.yaml:8:44: error: the tag !!float needs a number, not 'wide'; remove the tag or correct the value [yaml/tag]",
+        ],
+    ),
+    (
+        "yaml-underscore-is-text",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, decimals: _}\n",
+        [
+            "services/payments.yaml:8:41: error: rows[0].panels[0].decimals must be an integer, not a string [manifest/schema]"
+        ],
+    ),
+    (
         "panel-type",
         HEADER
         + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, type: grpah}\n",
@@ -440,3 +460,21 @@ def test_long_source_line_is_cut(project: Path) -> None:
     )
     _, output = run_build(project)
     assert max(len(line) for line in output.splitlines()) < 300
+
+
+def test_integer_prefixes_read(project: Path) -> None:
+    write_manifest(
+        project,
+        "payments.yaml",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n"
+        + "      - {title: E, query: up, height: 0b1000, width: 0x0c, decimals: 0o2}\n",
+    )
+    code, output = run_build(project)
+    assert code == 0, output
+    dashboard = json.loads(
+        (project / "out/grafana/dashboards/payments.json").read_text(encoding="utf-8")
+    )
+    panel = dashboard["panels"][1]
+    assert (panel["gridPos"]["h"], panel["gridPos"]["w"]) == (8, 12)
+    assert panel["fieldConfig"]["defaults"]["decimals"] == 2

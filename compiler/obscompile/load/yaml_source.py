@@ -34,6 +34,23 @@ MAX_DEPTH = 64
 _YAML11_BOOLS = re.compile(r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$")
 _YAML11_OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
 _YAML11_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$")
+_CORE = "tag:yaml.org,2002:"
+# The tags whose values a manifest can hold; a timestamp stays the text written.
+_KNOWN_TAGS = frozenset(
+    _CORE + name for name in ("str", "int", "float", "bool", "null", "map", "seq")
+)
+_TIMESTAMP = _CORE + "timestamp"
+# A node's text starts at its anchor or tag; a tag written there starts with "!".
+_EXPLICIT_TAG = re.compile(r"(?:&\S+\s+)?!")
+_TAG_NEEDS = {
+    "null": "null or ~",
+    "bool": "true or false",
+    "int": "an integer",
+    "float": "a number",
+}
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_BOOLS = {"true": True, "True": True, "TRUE": True}
+_BOOLS.update({"false": False, "False": False, "FALSE": False})
 
 
 @attrs.frozen
@@ -62,8 +79,9 @@ class _TooLarge(Exception):
 
 
 class _Builder:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, text: str) -> None:
         self.path = path
+        self.text = text
         self.values: dict[JsonPath, Location] = {}
         self.keys: dict[JsonPath, Location] = {}
         self.diagnostics: list[Diagnostic] = []
@@ -80,6 +98,17 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise _TooLarge(f"document is nested more than {MAX_DEPTH} levels deep")
         self.values[path] = self.where(node)
+        tag = node.tag or ""
+        if tag not in _KNOWN_TAGS and tag != _TIMESTAMP and self.explicit(node):
+            written = "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
+            self.diagnostics.append(
+                error(
+                    self.where(node),
+                    f"unsupported tag {written}; a manifest holds plain strings, numbers, "
+                    "booleans, lists and mappings, so remove the tag",
+                    "yaml/tag",
+                )
+            )
         if isinstance(node, MappingNode):
             return self.mapping(node, path, depth)
         if isinstance(node, SequenceNode):
@@ -119,21 +148,49 @@ class _Builder:
         return result
 
     def scalar(self, node: ScalarNode) -> Any:
-        tag, text = node.tag or "", node.value
+        text = node.value
         if node.style == ">" and "\a" in text:
             # ruamel.yaml marks folded line breaks with BEL characters in the value.
             text = text.replace("\a", "")
+        tag = node.tag or ""
+        try:
+            value = self.typed(node, tag, text)
+        except (ValueError, KeyError):
+            if not self.explicit(node):
+                # ruamel.yaml's resolver tags a few texts as numbers that Python cannot read,
+                # such as _ and 0x_, so they stay text.
+                return text
+            kind = tag.removeprefix(_CORE)
+            self.diagnostics.append(
+                error(
+                    self.where(node),
+                    f"the tag !!{kind} needs {_TAG_NEEDS[kind]}, not {text!r}; "
+                    "remove the tag or correct the value",
+                    "yaml/tag",
+                )
+            )
+            return text
         if not node.style:
             self.check_yaml11(node)
-        if tag.endswith(":null"):
-            return None
-        if tag.endswith(":bool"):
-            return text.lower() == "true"
-        if tag.endswith(":int"):
+        return value
+
+    def typed(self, node: ScalarNode, tag: str, text: str) -> Any:
+        """Return the value of a scalar; raise ValueError or KeyError if it has none."""
+        if tag == _CORE + "null":
+            if text in _NULLS or not self.explicit(node):
+                return None
+            raise ValueError(text)
+        if tag == _CORE + "bool":
+            return _BOOLS[text] if self.explicit(node) else text.lower() == "true"
+        if tag == _CORE + "int":
             return _to_int(text)
-        if tag.endswith(":float"):
+        if tag == _CORE + "float":
             return _to_float(text)
         return text
+
+    def explicit(self, node: Node) -> bool:
+        """Return True when the node's tag is written in the text, not resolved."""
+        return _EXPLICIT_TAG.match(self.text, node.start_mark.index) is not None
 
     def check_yaml11(self, node: ScalarNode) -> None:
         text = node.value
@@ -158,11 +215,16 @@ class _Builder:
 
 
 def _to_int(text: str) -> int:
+    """Read a YAML integer: decimal, or with a 0b, 0o or 0x prefix.
+
+    Raises ValueError for text without digits, such as "_".
+    """
     text = text.replace("_", "")
-    if text.lower().startswith(("0o", "+0o", "-0o")):
-        return int(text.replace("0o", "").replace("0O", ""), 8)
-    if text.lower().startswith(("0x", "+0x", "-0x")):
-        return int(text, 16)
+    digits = text.lstrip("+-").lower()
+    for prefix, base in (("0b", 2), ("0o", 8), ("0x", 16)):
+        if digits.startswith(prefix):
+            sign = "-" if text.startswith("-") else ""
+            return int(sign + digits.removeprefix(prefix), base)
     return int(text, 10)
 
 
@@ -268,7 +330,7 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
         return None, [
             error(start, "the file is empty; a manifest needs `service:`", "yaml/empty")
         ]
-    builder = _Builder(path)
+    builder = _Builder(path, text)
     try:
         data = builder.build(root, (), 0)
     except _TooLarge as exc:
