@@ -253,7 +253,7 @@ CASES = [
         + "rows:\n  - title: !foo A\n    panels:\n"
         + "      - {title: !!int E, query: up, width: !!float wide}\n",
         [
-            "services/payments.yaml:6:12: error: unsupported tag !foo; a manifest holds plain strings, numbers, booleans, lists and mappings, so remove the tag [yaml/tag]",
+            "services/payments.yaml:6:12: error: unsupported tag !foo; obscompile reads only strings, numbers, booleans, lists and mappings, so remove the tag [yaml/tag]",
             "services/payments.yaml:8:17: error: the tag !!int needs an integer, not 'E'; remove the tag or correct the value [yaml/tag]",
             "services/payments.yaml:8:44: error: the tag !!float needs a number, not 'wide'; remove the tag or correct the value [yaml/tag]",
         ],

@@ -35,7 +35,7 @@ _YAML11_BOOLS = re.compile(r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF
 _YAML11_OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
 _YAML11_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$")
 _CORE = "tag:yaml.org,2002:"
-# The tags whose values a manifest can hold; a timestamp stays the text written.
+# The tags of values that obscompile reads; a timestamp stays the text written.
 _KNOWN_TAGS = frozenset(
     _CORE + name for name in ("str", "int", "float", "bool", "null", "map", "seq")
 )
@@ -104,7 +104,7 @@ class _Builder:
             self.diagnostics.append(
                 error(
                     self.where(node),
-                    f"unsupported tag {written}; a manifest holds plain strings, numbers, "
+                    f"unsupported tag {written}; obscompile reads only strings, numbers, "
                     "booleans, lists and mappings, so remove the tag",
                     "yaml/tag",
                 )
