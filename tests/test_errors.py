@@ -452,6 +452,27 @@ def test_symlink_loop(project: Path) -> None:
     ]
 
 
+def test_dangling_symlink_names_target(project: Path) -> None:
+    (project / "services" / "gone.yaml").symlink_to("moved/payments.yaml")
+    code, output = run_build(project)
+    assert code == 1
+    assert error_lines(output) == [
+        "services/gone.yaml:1:1: error: cannot read manifest: it is a symbolic link to moved/payments.yaml, which is missing [io/read]"
+    ]
+
+
+def test_folder_named_like_manifest_warns(project: Path) -> None:
+    write_manifest(project, "payments.yaml", HEADER)
+    (project / "services" / "orders.yaml").mkdir()
+    code, output = run_build(project)
+    assert code == 0, output
+    assert (
+        "services/orders.yaml:1:1: warning: a folder, not a manifest file, so it is "
+        "not read; manifests are the files directly in "
+    ) in output
+    assert "[io/not-a-file]" in output
+
+
 def test_long_source_line_is_cut(project: Path) -> None:
     write_manifest(
         project,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from obscompile.diagnostics import Diagnostic, error
+from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.model.location import Location
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".py")
@@ -51,19 +51,30 @@ def manifest_files(services_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
             continue
         path = services_dir / entry.name
         if not entry.is_symlink():
-            # A file of the folder itself; other kinds of entry are skipped.
             if entry.is_file():
                 files.append(path)
+            elif entry.is_dir():
+                diagnostics.append(
+                    warning(
+                        Location(display_name(path), 1, 1),
+                        "a folder, not a manifest file, so it is not read; manifests "
+                        f"are the files directly in {services_dir}",
+                        "io/not-a-file",
+                    )
+                )
             continue
         name = display_name(path)
         try:
             resolved = path.resolve(strict=True)
         except (OSError, RuntimeError) as exc:
-            reason = (
-                "it is a symbolic link loop"
-                if isinstance(exc, RuntimeError)
-                else exc.strerror
-            )
+            if isinstance(exc, RuntimeError):
+                reason = "it is a symbolic link loop"
+            elif isinstance(exc, FileNotFoundError):
+                reason = (
+                    f"it is a symbolic link to {os.readlink(path)}, which is missing"
+                )
+            else:
+                reason = exc.strerror
             diagnostics.append(
                 error(
                     Location(name, 1, 1), f"cannot read manifest: {reason}", "io/read"
