@@ -74,7 +74,7 @@ def manifest_files(services_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
                     f"it is a symbolic link to {os.readlink(path)}, which is missing"
                 )
             else:
-                reason = exc.strerror
+                reason = exc.strerror or str(exc)
             diagnostics.append(
                 error(
                     Location(name, 1, 1), f"cannot read manifest: {reason}", "io/read"
