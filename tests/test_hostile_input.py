@@ -44,8 +44,9 @@ def test_alias_bomb(tmp_path: Path) -> None:
     write_manifest(tmp_path, "bomb.yaml", "service: bomb\n" + "\n".join(lines) + "\n")
     result = run_cli(tmp_path)
     assert_clean_failure(
-        result, "services/bomb.yaml:1:1: error: document expands to more than"
+        result, "services/bomb.yaml:2:45: error: document expands to more than"
     )
+    assert "aliases count once for each use" in result.stderr
 
 
 def test_large_manifest(tmp_path: Path) -> None:
@@ -65,7 +66,18 @@ def test_deep_nesting(tmp_path: Path) -> None:
     )
     result = run_cli(tmp_path)
     assert_clean_failure(result, "services/deep.yaml:")
-    assert "nested" in result.stderr
+    assert "nested at most 64 levels deep" in result.stderr
+
+
+def test_nesting_limit_points_at_the_level(tmp_path: Path) -> None:
+    write_manifest(
+        tmp_path, "deep.yaml", "service: deep\nx: " + "[" * 70 + "]" * 70 + "\n"
+    )
+    result = run_cli(tmp_path)
+    assert_clean_failure(
+        result,
+        "services/deep.yaml:2:68: error: document is nested more than 64 levels deep",
+    )
 
 
 def test_binary_bytes(tmp_path: Path) -> None:

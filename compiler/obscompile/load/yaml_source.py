@@ -75,7 +75,9 @@ class Source:
 
 
 class _TooLarge(Exception):
-    pass
+    def __init__(self, message: str, location: Location) -> None:
+        super().__init__(message)
+        self.location = location
 
 
 class _Builder:
@@ -94,9 +96,17 @@ class _Builder:
     def build(self, node: Node, path: JsonPath, depth: int) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise _TooLarge(f"document expands to more than {MAX_NODES} nodes")
+            raise _TooLarge(
+                f"document expands to more than {MAX_NODES} values, the most a "
+                "manifest may hold; aliases count once for each use",
+                self.where(node),
+            )
         if depth > MAX_DEPTH:
-            raise _TooLarge(f"document is nested more than {MAX_DEPTH} levels deep")
+            raise _TooLarge(
+                f"document is nested more than {MAX_DEPTH} levels deep, the most a "
+                "manifest may be",
+                self.where(node),
+            )
         self.values[path] = self.where(node)
         tag = node.tag or ""
         if tag not in _KNOWN_TAGS and tag != _TIMESTAMP and self.explicit(node):
@@ -325,7 +335,14 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
     except YAMLError as exc:
         return None, [error(start, f"invalid YAML: {exc}", "yaml/syntax")]
     except RecursionError:
-        return None, [error(start, "document is nested too deeply", "yaml/limits")]
+        return None, [
+            error(
+                start,
+                "document is nested too deeply to read; a manifest may be nested at "
+                f"most {MAX_DEPTH} levels deep",
+                "yaml/limits",
+            )
+        ]
     if root is None:
         return None, [
             error(start, "the file is empty; a manifest needs `service:`", "yaml/empty")
@@ -334,7 +351,7 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
     try:
         data = builder.build(root, (), 0)
     except _TooLarge as exc:
-        return None, [error(start, str(exc), "yaml/limits")]
+        return None, [error(exc.location, str(exc), "yaml/limits")]
     source = Source(path, data, text, builder.values, builder.keys)
     return source, builder.diagnostics
 
