@@ -62,7 +62,16 @@ CASES = [
         [
             "services/payments.yaml:8:44: error: rows[0].panels[0].capacity is inf, which is not a finite number; write a number such as 100 [manifest/schema]",
             "services/payments.yaml:8:55: error: rows[0].panels[0].min is nan, which is not a finite number; write a number such as 100 [manifest/schema]",
-            "services/payments.yaml:8:66: error: rows[0].panels[0].max is inf, which is not a finite number; write a number such as 100 [manifest/schema]",
+            "services/payments.yaml:8:66: error: rows[0].panels[0].max is 1e400, beyond ±1.8e308 (about), the largest number that dashboards and Prometheus hold [manifest/schema]",
+        ],
+    ),
+    (
+        "too-large-number-as-written",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n"
+        + "      - {title: E, query: up, decimals: -1E+400}\n",
+        [
+            "services/payments.yaml:8:41: error: rows[0].panels[0].decimals must be an integer, not the number -1E+400 [manifest/schema]"
         ],
     ),
     (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import jsonschema
@@ -76,6 +76,13 @@ def describe(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     return "a mapping"
+
+
+def _written(value: Any, path: JsonPath, source: Source) -> str:
+    """Describe `value` like `describe`, with an infinite number as it was written."""
+    if path in source.written:
+        return f"the number {source.written[path]}"
+    return describe(value)
 
 
 def dotted(path: JsonPath) -> str:
@@ -179,7 +186,8 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
         return path, f'missing key "{missing}" in {where}', False
     if kind == "type":
         expected = " or ".join(_expected_types(err.schema))
-        return path, f"{where} must be {expected}, not {describe(err.instance)}", False
+        found = _written(err.instance, path, source)
+        return path, f"{where} must be {expected}, not {found}", False
     if kind == "enum":
         choices = [str(c) for c in err.validator_value]
         value = str(err.instance)
@@ -193,7 +201,8 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
         options = [t for branch in err.validator_value for t in _expected_types(branch)]
         return (
             path,
-            f"{where} must be {' or '.join(options)}, not {describe(err.instance)}",
+            f"{where} must be {' or '.join(options)}, not "
+            f"{_written(err.instance, path, source)}",
             False,
         )
     if kind == "pattern" and "propertyNames" in err.schema_path:
@@ -247,9 +256,21 @@ def integer_problem(value: int) -> str | None:
     )
 
 
-def _number_problems(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str]]:
-    """Yield the path and problem of every number that no artifact can hold."""
-    if isinstance(value, float) and not math.isfinite(value):
+def _number_problems(
+    value: Any, path: JsonPath, written: Mapping[JsonPath, str]
+) -> Iterator[tuple[JsonPath, str]]:
+    """Yield the path and problem of every number that no artifact can hold.
+
+    `written` holds the text of infinite numbers, which tells `1e400` from `.inf`.
+    """
+    text = written.get(path, "")
+    if isinstance(value, float) and math.isinf(value) and "inf" not in text.lower():
+        yield (
+            path,
+            f"is {text}, beyond ±1.8e308 (about), the largest number that dashboards "
+            "and Prometheus hold",
+        )
+    elif isinstance(value, float) and not math.isfinite(value):
         yield (
             path,
             f"is {value}, which is not a finite number; write a number such as 100",
@@ -260,10 +281,10 @@ def _number_problems(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str
             yield path, problem
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _number_problems(item, (*path, key))
+            yield from _number_problems(item, (*path, key), written)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _number_problems(item, (*path, index))
+            yield from _number_problems(item, (*path, index), written)
 
 
 _RANGE_KINDS = ("minimum", "maximum", "exclusiveMinimum")
@@ -294,7 +315,7 @@ def validate_manifest(source: Source) -> list[Diagnostic]:
         location = source.key_location(path) if at_key else source.location(path)
         diagnostics.append(error(location, message, "manifest/schema"))
     numbers = []
-    for path, problem in _number_problems(source.data, ()):
+    for path, problem in _number_problems(source.data, (), source.written):
         # A value of the wrong type or out of the field's range is reported once.
         if path not in schema_paths:
             numbers.append(

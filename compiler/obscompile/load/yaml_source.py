@@ -62,6 +62,8 @@ class Source:
     text: str
     values: dict[JsonPath, Location]
     keys: dict[JsonPath, Location]
+    # The text of each infinite number, as written: .inf, or 1e400, which is too large.
+    written: dict[JsonPath, str] = attrs.field(factory=dict)
 
     def location(self, path: JsonPath) -> Location:
         """Return where the value at `path` starts, or its closest ancestor's."""
@@ -86,6 +88,7 @@ class _Builder:
         self.text = text
         self.values: dict[JsonPath, Location] = {}
         self.keys: dict[JsonPath, Location] = {}
+        self.written: dict[JsonPath, str] = {}
         self.diagnostics: list[Diagnostic] = []
         self.count = 0
 
@@ -127,7 +130,10 @@ class _Builder:
                 for i, item in enumerate(node.value)
             ]
         assert isinstance(node, ScalarNode)
-        return self.scalar(node)
+        value = self.scalar(node)
+        if isinstance(value, float) and math.isinf(value):
+            self.written[path] = node.value
+        return value
 
     def mapping(self, node: MappingNode, path: JsonPath, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -352,7 +358,7 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
         data = builder.build(root, (), 0)
     except _TooLarge as exc:
         return None, [error(exc.location, str(exc), "yaml/limits")]
-    source = Source(path, data, text, builder.values, builder.keys)
+    source = Source(path, data, text, builder.values, builder.keys, builder.written)
     return source, builder.diagnostics
 
 
