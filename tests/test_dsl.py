@@ -348,7 +348,9 @@ def test_http_block_bounds_read_back(yellow: float, factor: float) -> None:
     red = yellow * factor
     if red == yellow:
         return
-    bands = parse_shorthand(_bands(yellow, red)).bands
+    text = _bands("in_flight_yellow", yellow, "in_flight_red", red)
+    assert text is not None
+    bands = parse_shorthand(text).bands
     assert [band.lower.number if band.lower else None for band in bands] == [
         None,
         yellow,
@@ -365,3 +367,63 @@ def test_http_block_takes_huge_bound(project: Path) -> None:
     )
     result = build(Project.at(project))
     assert result.ok, [str(d) for d in result.diagnostics]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (
+            'in_flight_red: "abc"',
+            '5:37: error: block "http_api_health": in_flight_red is "abc", which is '
+            'not a bound; write a number, a percentage such as "5%" or a duration '
+            'such as "500ms" [manifest/block]',
+        ),
+        (
+            "in_flight_red: 10, in_flight_yellow: 50",
+            '5:59: error: block "http_api_health": in_flight_yellow is 50, which '
+            "must be below in_flight_red (10) [manifest/block]",
+        ),
+        (
+            "p95_red: 500ms, p95_yellow: 500ms",
+            '5:50: error: block "http_api_health": p95_yellow is 500ms, which must '
+            "be below p95_red (500ms) [manifest/block]",
+        ),
+        (
+            "in_flight_yellow: 50",
+            '5:40: error: block "http_api_health": in_flight_yellow needs '
+            "in_flight_red, the bound where the panel turns red [manifest/block]",
+        ),
+        (
+            "p95_red: [1]",
+            '5:31: error: block "http_api_health": p95_red must be a number or a '
+            'text such as "500ms" or "5%", not a list [manifest/block]',
+        ),
+    ],
+    ids=["not-a-bound", "reversed", "equal", "yellow-alone", "list"],
+)
+def test_http_block_bound_errors_at_parameter(
+    project: Path, given: str, expected: str
+) -> None:
+    write_manifest(
+        project,
+        "api.yaml",
+        "service: api\nscrape: {job: api, port: 80}\nrows:\n"
+        f"  - use: http_api_health\n    with: {{job: api, {given}}}\n",
+    )
+    result = build(Project.at(project))
+    assert [str(d) for d in result.diagnostics] == [f"services/api.yaml:{expected}"]
+
+
+def test_http_block_bound_error_in_python(project: Path) -> None:
+    (project / "services" / "api.py").write_text(
+        "from obscompile import dsl\n\n"
+        'dsl.service("api", scrape=dsl.scrape_job("api", port=80), rows=[\n'
+        '    dsl.use("http_api_health", job="api", p95_red="1s", p95_yellow="2s"),\n'
+        "])\n",
+        encoding="utf-8",
+    )
+    result = build(Project.at(project))
+    assert [str(d) for d in result.diagnostics] == [
+        "services/api.py:4:68: error: p95_yellow is 2s, which must be below p95_red "
+        "(1s) [dsl/error]"
+    ]

@@ -150,6 +150,16 @@ BLOCK_ERRORS = [
     (
         {
             "blocks/team.py": queue_row_block(
+                "    if job != job.lower():\n"
+                '        raise dsl.ParameterError("job", "must be lower case")\n'
+            ),
+            "services/api.yaml": USE_QUEUE_ROW.replace("job: api", "job: API"),
+        },
+        'services/api.yaml:4:17: error: block "queue_row": job must be lower case [manifest/block]',
+    ),
+    (
+        {
+            "blocks/team.py": queue_row_block(
                 '    settings = {}\n    return settings["red"]\n'
             ),
             "services/api.yaml": USE_QUEUE_ROW,

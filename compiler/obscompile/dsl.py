@@ -77,6 +77,18 @@ class DSLError(ObscompileError, ValueError):
         self.location = location
 
 
+class ParameterError(DSLError):
+    """A block got an invalid value for its parameter `parameter`.
+
+    A manifest reports it at that parameter's value under `with:`, and a Python
+    module at the block call.
+    """
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"{parameter} {message}", caller_location(parameter))
+        self.parameter = parameter
+
+
 # Locations ---------------------------------------------------------------------
 
 
@@ -1016,7 +1028,7 @@ def call_block(found: Block, parameters: Mapping[str, Any]) -> Any:
     try:
         return _run_block(found, parameters)
     except DSLError as exc:
-        if found.shipped:
+        if found.shipped or isinstance(exc, ParameterError):
             raise
         where = exc.location
         raise DSLError(f"{exc} (in {where.file}:{where.line})", where) from None

@@ -11,6 +11,7 @@ import decimal
 from collections.abc import Sequence
 
 from obscompile import dsl
+from obscompile.load.thresholds import ThresholdError, parse_shorthand
 from obscompile.model.metric import Metric
 from obscompile.model.panel import Row
 
@@ -44,15 +45,51 @@ def _plain(bound: str | float) -> str:
     return str(bound)
 
 
-def _bands(yellow: str | float | None, red: str | float | None) -> str | None:
-    """Return rising shorthand: green below yellow, yellow up to red, red from red."""
-    if red is None:
+def _bound(name: str, value: object) -> str | None:
+    """Return a bound as threshold shorthand; raise ParameterError if it is none."""
+    if value is None:
         return None
-    high = _plain(red)
-    if yellow is None:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        kinds = {bool: "a boolean", list: "a list", dict: "a mapping"}
+        found = kinds.get(type(value), type(value).__name__)
+        raise dsl.ParameterError(
+            name, f'must be a number or a text such as "500ms" or "5%", not {found}'
+        )
+    text = _plain(value)
+    try:
+        parse_shorthand(f">{text} Red")
+    except ThresholdError:
+        raise dsl.ParameterError(
+            name,
+            f'is "{text}", which is not a bound; write a number, a percentage such '
+            'as "5%" or a duration such as "500ms"',
+        ) from None
+    return text
+
+
+def _bands(yellow_name: str, yellow: object, red_name: str, red: object) -> str | None:
+    """Return rising shorthand: green below yellow, yellow up to red, red from red."""
+    low, high = _bound(yellow_name, yellow), _bound(red_name, red)
+    if high is None:
+        if low is not None:
+            raise dsl.ParameterError(
+                yellow_name, f"needs {red_name}, the bound where the panel turns red"
+            )
+        return None
+    if low is None:
         return f"<{high} Green, >{high} Red"
-    low = _plain(yellow)
-    return f"<{low} Green, {low}-{high} Yellow, >{high} Red"
+    text = f"<{low} Green, {low}-{high} Yellow, >{high} Red"
+    try:
+        parse_shorthand(text)
+    except ThresholdError as exc:
+        if "backwards" in str(exc) or "empty" in str(exc):
+            raise dsl.ParameterError(
+                yellow_name, f"is {low}, which must be below {red_name} ({high})"
+            ) from None
+        raise dsl.ParameterError(
+            yellow_name, f"and {red_name} do not make bands: {exc}"
+        ) from None
+    return text
 
 
 @dsl.block("http_api_health")
@@ -89,7 +126,7 @@ def http_api_health(
             f"/ sum(rate(http_requests_total{{{selector}}}[5m])) * 100",
             type="gauge",
             description="Percentage of failed requests",
-            thresholds=_bands(error_yellow, error_red),
+            thresholds=_bands("error_yellow", error_yellow, "error_red", error_red),
         ),
         "p95_latency": dsl.panel(
             p95_title,
@@ -97,14 +134,16 @@ def http_api_health(
             f"http_request_duration_seconds_bucket{{{selector}}}[5m])) by (le))",
             type="gauge",
             description="95th percentile response time",
-            thresholds=_bands(p95_yellow, p95_red),
+            thresholds=_bands("p95_yellow", p95_yellow, "p95_red", p95_red),
         ),
         "in_flight": dsl.panel(
             "In-Flight Requests",
             f"sum(http_requests_in_progress{{{selector}}})",
             type="stat",
             description="Currently processing requests",
-            thresholds=_bands(in_flight_yellow, in_flight_red),
+            thresholds=_bands(
+                "in_flight_yellow", in_flight_yellow, "in_flight_red", in_flight_red
+            ),
         ),
     }
     for key in order:

@@ -265,13 +265,15 @@ class _Reader:
         try:
             return dsl.call_block(found, parameters)
         except dsl.DSLError as exc:
-            self.diagnostics.append(
-                error(
-                    self.at((*path, "use")),
-                    f'block "{name}" failed: {exc}',
-                    "manifest/block",
-                )
-            )
+            parameter = exc.parameter if isinstance(exc, dsl.ParameterError) else None
+            if parameter is not None and parameter in parameters:
+                # A bad parameter value is reported where the value is written.
+                where = self.at((*path, "with", parameter))
+                message = f'block "{name}": {exc}'
+            else:
+                where = self.at((*path, "use"))
+                message = f'block "{name}" failed: {exc}'
+            self.diagnostics.append(error(where, message, "manifest/block"))
             return None
 
     def block_row(self, data: dict[str, Any], path: JsonPath) -> Row:
