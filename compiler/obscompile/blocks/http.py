@@ -46,7 +46,7 @@ def _plain(bound: str | float) -> str:
 
 
 def _bound(name: str, value: object) -> str | None:
-    """Return a bound as threshold shorthand; raise ParameterError if it is none."""
+    """Return a bound as threshold shorthand; raise ParameterError for any other value."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
