@@ -79,7 +79,25 @@ CASES = [
         HEADER
         + "rows:\n  - title: Traffic\n    panels: [\n      {title: RPS, query: up}\n\n",
         [
-            "services/payments.yaml:10:1: error: invalid YAML: did not find expected "
+            "services/payments.yaml:8:30: error: invalid YAML: did not find expected "
+            "',' or ']' (in the flow sequence that starts at line 7, column 13) [yaml/syntax]"
+        ],
+    ),
+    (
+        "unclosed-bracket-before-next-key",
+        "service: payments\ntags: [a, b\nscrape: {job: payments, port: 8080}\n",
+        [
+            "services/payments.yaml:2:12: error: invalid YAML: did not find expected "
+            "',' or ']' (in the flow sequence that starts at line 2, column 7) [yaml/syntax]"
+        ],
+    ),
+    (
+        "missing-comma-between-items",
+        HEADER
+        + "rows:\n  - title: A\n    panels: [\n"
+        + "      {title: A, query: up} {title: B, query: up}\n    ]\n",
+        [
+            "services/payments.yaml:8:29: error: invalid YAML: did not find expected "
             "',' or ']' (in the flow sequence that starts at line 7, column 13) [yaml/syntax]"
         ],
     ),

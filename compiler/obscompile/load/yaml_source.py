@@ -304,6 +304,35 @@ def _explained(exc: MarkedYAMLError) -> str:
     return f"{problem} (in the {construct} that starts at line {mark.line + 1}, column {mark.column + 1})"
 
 
+def _unclosed_at(path: str, text: str, exc: MarkedYAMLError) -> Location | None:
+    """Return the end of the last written line of an unclosed flow collection.
+
+    The parser notices a missing `]` or `}` only at a later token, which can be lines
+    later or at the end of the file. When that token starts a line indented no
+    deeper than the collection's first line, the bracket belongs at the end of the
+    last line written before it.
+    """
+    problem, start = exc.problem_mark, exc.context_mark
+    if problem is None or start is None or problem.line <= start.line:
+        return None
+    if not (exc.problem or "").startswith("did not find expected ','"):
+        return None
+    lines = text.splitlines()
+
+    def indent(line: str) -> int:
+        return len(line) - len(line.lstrip(" "))
+
+    if problem.line < len(lines) and indent(lines[problem.line]) > indent(
+        lines[start.line]
+    ):
+        return None
+    for number in range(min(problem.line, len(lines)) - 1, start.line - 1, -1):
+        written = lines[number].split(" #", 1)[0].rstrip()
+        if written and not written.lstrip().startswith("#"):
+            return Location(path, number + 1, len(written) + 1)
+    return None
+
+
 def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
     """Parse one YAML document; return it with every diagnostic found on the way."""
     start = Location(path, 1, 1)
@@ -321,6 +350,7 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
             return None, [
                 error(where, "tab character used for indentation", "yaml/syntax")
             ]
+        where = _unclosed_at(path, text, exc) or where
         return None, [error(where, f"invalid YAML: {_explained(exc)}", "yaml/syntax")]
     except ReaderError as exc:
         # Position counts characters of `text`; ruamel.yaml's message adds its own
