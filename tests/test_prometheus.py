@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import attrs
 import pytest
 from ruamel.yaml import YAML
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
@@ -399,3 +400,37 @@ def test_prometheus_loads_config(built_out: Path, tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("record", "panel_title"),
+    [
+        (
+            "job:http_request_duration_seconds:p95_rate5m",
+            "P95 Latency (All Endpoints)",
+        ),
+        (
+            "job:http_requests_4xx_5xx_per_http_requests:ratio_rate5m",
+            "Error Rate (4xx/5xx)",
+        ),
+    ],
+)
+def test_untested_recording_rule_points_at_panel(
+    real_build: BuildResult, record: str, panel_title: str
+) -> None:
+    """A rule that records part of a panel's query is reported at that query."""
+    from obscompile.derive.testfile import Untested
+    from obscompile.render.prometheus import _rule_diagnostics, service_outputs
+
+    service = next(s for s in real_build.services if s.name == "auth_server")
+    rules, suite = service_outputs(service, Config())
+    assert record in {rule.record for rule in rules.recording}
+    untested = attrs.evolve(suite, untested=(Untested(record, "a reason"),))
+    found = [
+        d
+        for d in _rule_diagnostics(service, rules, untested)
+        if d.check == "rules/untested"
+    ]
+    panel = next(p for p in service.panels if p.title == panel_title)
+    assert [d.location for d in found] == [panel.location_of("query")]
+    assert found[0].location != service.location

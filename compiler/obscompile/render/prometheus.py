@@ -24,6 +24,7 @@ from obscompile.derive.alerts import ServiceRules, derive_rules
 from obscompile.derive.promtests import generate_tests
 from obscompile.derive.testfile import TestSuite
 from obscompile.diagnostics import Diagnostic, ObscompileError, warning
+from obscompile.model.panel import Panel
 from obscompile.model.service import Service
 from obscompile.render.environment import check_yaml_output, is_builtin, output_error
 
@@ -331,7 +332,8 @@ def _rule_diagnostics(
     queries.update((rule.record, rule.query) for rule in rules.recording)
     panels = {panel.query: panel for panel in service.panels}
     for untested in suite.untested:
-        panel = panels.get(queries.get(untested.rule, ""))
+        query = queries.get(untested.rule, "")
+        panel = panels.get(query) or _panel_recording(service, query)
         found.append(
             warning(
                 panel.location_of("query") if panel else service.location,
@@ -341,6 +343,25 @@ def _rule_diagnostics(
             )
         )
     return tuple(found)
+
+
+def _panel_recording(service: Service, query: str) -> Panel | None:
+    """Return the first panel whose query contains `query`, such as `x` in `x * 100`.
+
+    A recording rule records part of a panel's query, printed anew, so the parts are
+    compared in the parser's printed form.
+    """
+    if not query:
+        return None
+    recorded = str(promql.parse(query))
+    for panel in service.panels:
+        try:
+            parts = promql.walk(promql.parse(panel.query))
+        except promql.QueryError:
+            continue
+        if any(str(part) == recorded for part in parts):
+            return panel
+    return None
 
 
 def emit_rules(context) -> dict[str, str]:
