@@ -255,12 +255,16 @@ def test_alert_count_matches_red_bands(real_build: BuildResult) -> None:
 
 
 def test_build_is_deterministic(tmp_path: Path) -> None:
-    """Two builds under different hash seeds give byte-identical Prometheus files."""
+    """Two builds under different hash seeds give byte-identical Prometheus files.
+
+    Without the cache, the second build derives every file anew.
+    """
     outputs = []
     for seed in ("1", "2"):
         out = tmp_path / seed
         subprocess.run(
-            ["obscompile", "build", "--project", str(REPO), "--out", str(out)],
+            ["obscompile", "build", "--project", str(REPO), "--out", str(out)]
+            + ["--no-cache"],
             check=True,
             capture_output=True,
             env={**os.environ, "PYTHONHASHSEED": seed},
