@@ -197,7 +197,9 @@ class _Builder:
                 return None
             raise ValueError(text)
         if tag == _CORE + "bool":
-            return _BOOLS[text] if self.explicit(node) else text.lower() == "true"
+            # The resolver tags only these texts as booleans, so a KeyError means
+            # a !!bool tag on other text.
+            return _BOOLS[text]
         if tag == _CORE + "int":
             return _to_int(text)
         if tag == _CORE + "float":
