@@ -436,7 +436,7 @@ def test_duplicate_key(project: Path) -> None:
 def test_yaml_syntax_error(project: Path) -> None:
     _, diagnostics = load(project, "targets: [grafana\n")
     (message,) = diagnostics
-    assert message.startswith("obscompile.yaml:2:1: error: invalid YAML")
+    assert message.startswith("obscompile.yaml:1:18: error: invalid YAML")
     assert message.endswith("[yaml/syntax]")
 
 
