@@ -148,6 +148,24 @@ def test_spec_text_steps(text: str, unit: str, steps: list) -> None:
     assert _steps(text, unit) == steps
 
 
+@pytest.mark.parametrize(
+    ("text", "steps"),
+    [
+        ("<5 Green", [("green", None), ("red", 5)]),
+        (">5 Green", [("red", None), ("green", 5)]),
+        (">5 Blue", [("red", None), ("blue", 5)]),
+        (">5 Red", [("green", None), ("red", 5)]),
+        ("<5 Red", [("red", None), ("green", 5)]),
+        (">5 dark-red", [("green", None), ("dark-red", 5)]),
+        (">5 Yellow", [("green", None), ("yellow", 5)]),
+        ("<5 #F2CC0C", [("#f2cc0c", None), ("green", 5)]),
+    ],
+)
+def test_single_band_implies_the_other_side(text: str, steps: list) -> None:
+    """A good band implies red beyond its bound, and a red or yellow one green."""
+    assert _steps(text, "short") == steps
+
+
 def test_steps_are_exact_doubles() -> None:
     """0.2 and 0.15 are the nearest doubles, not 0.2000000000000001 from 200 * 0.001."""
     values = [v for _, v in _steps("<150ms Green, 150-200ms Yellow, >200ms Red", "s")]

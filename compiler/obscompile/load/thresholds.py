@@ -411,16 +411,16 @@ def _parse_items(text: str, raw_items: list[_Item]) -> Thresholds:
         )
 
     if len(items) == 1 and items[0].kind in ("below", "from"):
-        # A text that names only the good band with a bound implies red beyond it.
+        # A text that names only the good band with a bound implies red beyond it,
+        # and one that names only a red or yellow band implies green beyond it.
         item = items[0]
         capacity = item.capacity
+        colour = item.color or "green"
+        beyond = "green" if colour_hue(colour) in ("red", "yellow") else "red"
         if item.kind == "below":
-            single: tuple[Band, ...] = (
-                Band(item.color or "green"),
-                Band("red", lower=item.a),
-            )
+            single: tuple[Band, ...] = (Band(colour), Band(beyond, lower=item.a))
         else:
-            single = (Band("red"), Band(item.color or "green", lower=item.a))
+            single = (Band(beyond), Band(colour, lower=item.a))
         return Thresholds(text=text, bands=single, capacity_of=capacity)
 
     capacities = {item.capacity for item in items if item.capacity}
