@@ -800,8 +800,23 @@ def test_damaged_compiled_templates_are_compiled_again(warm: Path) -> None:
             2,
             "template failed to render: 'nosuch' is undefined",
         ),
+        (
+            "groups: []\n{{ 1 / 0 }}\n",
+            2,
+            "template failed to render: ZeroDivisionError: division by zero",
+        ),
+        (
+            '{{ "x" + 1 }}\n',
+            1,
+            'template failed to render: TypeError: can only concatenate str (not "int") to str',
+        ),
+        (
+            "{% macro again() %}{{ again() }}{% endmacro %}{{ again() }}\n",
+            1,
+            "template failed to render: RecursionError: maximum recursion depth exceeded",
+        ),
     ],
-    ids=["syntax", "undefined"],
+    ids=["syntax", "undefined", "division", "type", "recursion"],
 )
 def test_template_errors_are_located(
     warm: Path,

@@ -397,6 +397,31 @@ def template_error(exc: jinja2.TemplateError) -> Diagnostic:
     return error(Location(where, line, 1), message, "template/render")
 
 
+def template_failure(project: Project, exc: Exception) -> Diagnostic | None:
+    """Return the error for an exception raised inside a project template, or None.
+
+    A project's template is its own code, so an exception that it raises, such as a
+    division by zero or a recursion without end, is an error at the template's line.
+    The innermost frame in a project template names the line; from a worker process,
+    the frames are in the text of the remote traceback. An exception without such a
+    frame is a fault of obscompile, and None is returned.
+    """
+    text = str(exc.__cause__) if exc.__cause__ is not None else ""
+    text += "".join(traceback.format_tb(exc.__traceback__))
+    root = project.templates_dir.resolve()
+    for found in reversed(list(_TEMPLATE_FRAME.finditer(text))):
+        path = Path(found["file"])
+        if not path.resolve().is_relative_to(root):
+            continue
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return error(
+            Location(display_name(path), int(found["line"]), 1),
+            f"template failed to render: {detail}",
+            "template/render",
+        )
+    return None
+
+
 def _template_source(project: Project, name: str) -> dict[str, str]:
     """Return the text of the project template `name`, so a report can show its line."""
     path = Path(name)
@@ -453,8 +478,14 @@ def build(
             files = render_artifacts(
                 project, services, config, cache, progress, prefetched
             )
-        except jinja2.TemplateError as exc:
-            problem = template_error(exc)
+        except Exception as exc:
+            if isinstance(exc, jinja2.TemplateError):
+                problem = template_error(exc)
+            else:
+                failure = template_failure(project, exc)
+                if failure is None:
+                    raise
+                problem = failure
             diagnostics.append(problem)
             return BuildResult(
                 services=services,
