@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+import obscompile.parallel
 from obscompile import dsl
 from obscompile.cli import main
 from obscompile.load.python_source import imports_obscompile
@@ -147,6 +150,13 @@ ARGUMENT_ERRORS = [
 
 # Project blocks that raise, return None or are misused.
 BLOCK_ERRORS = [
+    (
+        {
+            "blocks/team.py": queue_row_block("    raise SystemExit(0)\n"),
+            "services/api.yaml": USE_QUEUE_ROW,
+        },
+        'services/api.yaml:3:10: error: block "queue_row" failed: SystemExit: 0 (in blocks/team.py:5) [manifest/block]',
+    ),
     (
         {
             "blocks/team.py": queue_row_block(
@@ -349,3 +359,41 @@ def test_block_options_not_required() -> None:
         dsl.block_parameter_problem(found, {"other": 1})
         == 'block "options" needs parameter "job"'
     )
+
+
+def test_block_system_exit_in_workers(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block that calls SystemExit in a worker process is an error, not a hang."""
+    monkeypatch.setattr(obscompile.parallel, "MIN_SERVICES", 2)
+    files = {"blocks/team.py": queue_row_block("    raise SystemExit(0)\n")}
+    for name in ("api", "web", "jobs"):
+        files[f"services/{name}.yaml"] = USE_QUEUE_ROW.replace("api", name)
+    (project / "services").mkdir(exist_ok=True)
+    code, output = run_build(project, files)
+    assert code == 1
+    assert diagnostic_lines(output) == [
+        f'services/{name}.yaml:3:10: error: block "queue_row" failed: SystemExit: 0 '
+        "(in blocks/team.py:5) [manifest/block]"
+        for name in ("api", "jobs", "web")
+    ]
+
+
+def test_worker_system_exit_is_an_exception() -> None:
+    """A task that calls SystemExit in a worker raises in the build's process."""
+    code = (
+        "from obscompile.parallel import WorkerExit, map_in_workers\n"
+        "def task(index):\n"
+        "    if index == 3:\n"
+        "        raise SystemExit(4)\n"
+        "    return index\n"
+        "try:\n"
+        "    map_in_workers(task, 20, 2)\n"
+        "except WorkerExit as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "task 3 called SystemExit(4)\n"

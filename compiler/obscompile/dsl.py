@@ -1040,7 +1040,10 @@ def _run_block(found: Block, parameters: Mapping[str, Any]) -> Any:
         produced = found.function(**parameters)
     except DSLError:
         raise
-    except Exception as exc:  # a block is user code and may raise anything
+    except (
+        Exception,
+        SystemExit,
+    ) as exc:  # a block is user code and may raise anything
         where = traceback_location(exc.__traceback__) or found.location
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise DSLError(detail, where) from None

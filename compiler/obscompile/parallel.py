@@ -51,10 +51,19 @@ class _Task:
     function: Callable[[int], Any]
 
 
+class WorkerExit(RuntimeError):
+    """A task called SystemExit in a worker process."""
+
+
 def _call(index: int) -> Any:
     # A worker inherits the build's paused collector; the objects it makes are its own.
     gc.enable()
-    return _Task.function(index)
+    try:
+        return _Task.function(index)
+    except SystemExit as exc:
+        # A pool's worker lets SystemExit end its process, and the pool then waits
+        # for the lost task's result for ever; an exception reaches the build.
+        raise WorkerExit(f"task {index} called SystemExit({exc.code!r})") from None
 
 
 def map_in_workers(
