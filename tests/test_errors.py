@@ -432,6 +432,30 @@ def test_empty_services_keeps_out(project: Path) -> None:
         assert after == before
 
 
+@pytest.mark.parametrize(
+    "module",
+    ["import os\nprint('hi')\n", "from obscompile import dsl\n"],
+    ids=["not-run", "declares-none"],
+)
+def test_modules_without_services_keep_out(project: Path, module: str) -> None:
+    write_manifest(project, "payments.yaml", HEADER)
+    code, output = run_build(project)
+    assert code == 0, output
+    before = {p: p.read_bytes() for p in (project / "out").rglob("*") if p.is_file()}
+    scripts = project / "scripts"
+    scripts.mkdir()
+    (scripts / "x.py").write_text(module, encoding="utf-8")
+    code, output = run_build(project, "--services", str(scripts))
+    assert code == 1
+    assert error_lines(output)[0] == (
+        "scripts:1:1: error: no service declared: no module of the services "
+        "folder declares one (see the warnings of its modules) [project/no-services]"
+    )
+    assert "scripts/x.py:1:1: warning: module " in output
+    after = {p: p.read_bytes() for p in (project / "out").rglob("*") if p.is_file()}
+    assert after == before
+
+
 @pytest.mark.parametrize("command", ["build", "check", "test"])
 def test_missing_project_is_usage_error(tmp_path: Path, command: str) -> None:
     result = CliRunner().invoke(main, [command, "--project", str(tmp_path / "absent")])

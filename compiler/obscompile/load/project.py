@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from obscompile.diagnostics import Diagnostic, error
+from obscompile.diagnostics import Diagnostic, error, has_errors
 from obscompile.load.files import display_name, display_names, manifest_files
 from obscompile.load.manifest import build_service
 from obscompile.load.python_source import (
@@ -103,6 +103,17 @@ def load_project(
             if service is not None:
                 services.append(service)
         sources.update(python_sources(diagnostics, sources))
+        if files and not services and not has_errors(diagnostics):
+            # Modules that were not run or declared nothing: a build of no service
+            # would remove every file that the last build wrote.
+            diagnostics.append(
+                error(
+                    Location(display_name(services_dir), 1, 1),
+                    "no service declared: no module of the services folder "
+                    "declares one (see the warnings of its modules)",
+                    "project/no-services",
+                )
+            )
     finally:
         dsl.BLOCKS.clear()
         dsl.BLOCKS.update(registered)
