@@ -143,6 +143,10 @@ ARGUMENT_ERRORS = [
         "services/api.py:4:31: error: dsl.panel(): type must be one of stat, gauge, timeseries, table, barchart, piechart, heatmap, not the integer 5 [dsl/error]",
     ),
     (
+        HEAD + 'dsl.service("' + "a" * 101 + '")\n',
+        "services/api.py:3:13: error: name has 101 characters, more than the 100 it may have [dsl/error]",
+    ),
+    (
         HEAD + 'dsl.servce("api")\n',
         "services/api.py:3:1: error: AttributeError: module 'obscompile.dsl' has no attribute 'servce' [dsl/error]",
     ),
@@ -286,7 +290,11 @@ def test_block_error_shows_source_line(project: Path) -> None:
 
 def test_module_without_service_warns(project: Path) -> None:
     code, output = run_build(
-        project, {"services/api.py": HEAD + 'x = dsl.panel("P", "up")\n'}
+        project,
+        {
+            "services/api.py": HEAD + 'x = dsl.panel("P", "up")\n',
+            "services/web.yaml": "service: web\n",
+        },
     )
     assert code == 0
     assert diagnostic_lines(output) == [
@@ -300,7 +308,8 @@ def test_module_without_obscompile_import_not_run(project: Path) -> None:
         f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
         "import obscompile\n"
     )
-    code, output = run_build(project, {"services/cleanup.py": script})
+    files = {"services/cleanup.py": script, "services/web.yaml": "service: web\n"}
+    code, output = run_build(project, files)
     assert code == 0
     assert not marker.exists()
     assert diagnostic_lines(output) == [

@@ -294,6 +294,13 @@ CASES = [
         ],
     ),
     (
+        "service-name-too-long",
+        "service: " + "a" * 101 + "\nscrape: {job: payments, port: 8080}\n",
+        [
+            "services/payments.yaml:1:10: error: service has 101 characters, more than the 100 it may have [manifest/schema]"
+        ],
+    ),
+    (
         "panel-type",
         HEADER
         + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, type: grpah}\n",

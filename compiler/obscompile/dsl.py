@@ -40,6 +40,7 @@ from obscompile import promql
 from obscompile.diagnostics import Diagnostic, ObscompileError
 from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, too_long
 from obscompile.load.manifest import derive_uid, service_key
+from obscompile.load.schema import SERVICE_NAME_MAX
 from obscompile.load.thresholds import (
     ThresholdError,
     colour_warnings,
@@ -819,7 +820,19 @@ def service(
     """Declare a service, and register it when obscompile is loading this module."""
     location = caller_location()
     _text(name, "name", empty=False)
+    if len(name) > SERVICE_NAME_MAX:
+        raise _fail(
+            f"name has {len(name)} characters, more than the {SERVICE_NAME_MAX} it "
+            "may have",
+            "name",
+        )
     _optional_text(title, "title")
+    if key is not None and len(key) > SERVICE_NAME_MAX:
+        raise _fail(
+            f"key has {len(key)} characters, more than the {SERVICE_NAME_MAX} it "
+            "may have",
+            "key",
+        )
     if key is not None and not _SERVICE_KEY.match(_text(key, "key")):
         raise _fail(
             f'key "{key}" is invalid: use lowercase letters, digits, _ and -, '

@@ -12,6 +12,9 @@ from obscompile.load.durations import MAX_DURATION_MS
 from obscompile.model.panel import PanelType
 
 SCHEMA_ID = "https://obscompile.dev/schema/manifest.json"
+# Output file names start with the service's name, and a file name has at most 255
+# bytes on the usual Linux file systems.
+SERVICE_NAME_MAX = 100
 
 DURATION = {
     "type": "string",
@@ -319,10 +322,13 @@ MANIFEST: dict[str, Any] = {
         "service": {
             "type": "string",
             "minLength": 1,
-            "description": "The service's name.",
+            "maxLength": SERVICE_NAME_MAX,
+            "description": "The service's name; output files are named after it, "
+            f"so it has at most {SERVICE_NAME_MAX} characters.",
         },
         "service_key": {
             "type": "string",
+            "maxLength": SERVICE_NAME_MAX,
             "pattern": r"^[a-z0-9][a-z0-9_-]*$",
             "x-hint": "use lowercase letters, digits, _ and -, starting with a letter or digit",
             "description": "ASCII key for file and group names when the name has none.",

@@ -220,6 +220,13 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
             "x-hint", "it is not a valid name"
         )
         return (*path, key), f'{where}: key "{key}" is invalid: {hint}', True
+    if kind == "maxLength":
+        return (
+            path,
+            f"{where} has {len(err.instance)} characters, more than the "
+            f"{err.validator_value} it may have",
+            False,
+        )
     if kind in ("minLength", "minItems"):
         return path, f"{where} must not be empty", False
     if kind in ("minimum", "maximum", "exclusiveMinimum"):
