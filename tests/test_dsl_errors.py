@@ -406,3 +406,17 @@ def test_worker_system_exit_is_an_exception() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "task 3 called SystemExit(4)\n"
+
+
+def test_module_cannot_move_out(project: Path) -> None:
+    """A module that changes the working folder does not change where out/ goes."""
+    module = (
+        "import os\nfrom obscompile import dsl\n\nos.chdir('services')\n"
+        'dsl.service("api", scrape=dsl.scrape_job("api", port=80))\n'
+    )
+    (project / "services" / "api.py").write_text(module, encoding="utf-8")
+    # The project is the working folder, given relatively as by default.
+    result = CliRunner().invoke(main, ["build"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (project / "out" / "prometheus" / "prometheus.yml").is_file()
+    assert not (project / "services" / "out").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import os
 import runpy
 import sys
 from pathlib import Path
@@ -54,6 +55,9 @@ def run_module(
         ]
     collected, token = dsl.collecting()
     notes, notes_token = dsl.collecting_warnings()
+    # The output folder and every later path are relative to the working folder,
+    # which a module could change.
+    folder = os.getcwd()
     try:
         # What a module prints goes to stderr, so that stdout carries only the
         # diagnostics that --format json or github writes there.
@@ -62,6 +66,7 @@ def run_module(
     except (Exception, SystemExit) as exc:  # user code may raise anything
         return [], [_error_in(name, exc)]
     finally:
+        os.chdir(folder)
         dsl.stop_collecting_warnings(notes_token)
         dsl.stop_collecting(token)
     if declares_services and not collected:
