@@ -535,6 +535,12 @@ def _project_tree(root: Path) -> dict[str, bytes | None]:
             "contains the services folder",
         ),
         (["--out", "{project}/link"], "--out", "is the services folder"),
+        (["--out", "{project}/.obscompile-cache"], "--out", "is the build cache"),
+        (
+            ["--out", "{project}/.obscompile-cache/x"],
+            "--out",
+            "is inside the build cache",
+        ),
     ],
 )
 def test_output_folder_may_not_hold_inputs(

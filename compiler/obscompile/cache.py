@@ -43,6 +43,7 @@ from obscompile.diagnostics import Diagnostic
 from obscompile.load.files import display_names, manifest_files
 from obscompile.model.service import Service
 from obscompile.parallel import FACTS
+from obscompile.project import CACHE_DIR
 from obscompile.texts import LazyFiles, TextStore
 from obscompile.write.atomic import RECORD, FileState, Ledger, Written
 
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
     from obscompile.load.project import LoadResult
     from obscompile.pipeline import Project
 
-CACHE_DIR = ".obscompile-cache"
 INDEX = "index.pickle"
 ENTRIES = "entries"
 # The tree each output folder had before its last write, in a folder named by a

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import attrs
 
+# The build cache's folder in the project folder.
+CACHE_DIR = ".obscompile-cache"
+
 
 @attrs.frozen
 class Project:
@@ -28,13 +31,14 @@ class Project:
         )
 
     def inputs(self) -> dict[str, Path]:
-        """Return the folders that a build reads, by the name a message gives them."""
+        """Return the folders that a build reads or keeps, by their names in messages."""
         return {
             "project folder": self.root,
             "services folder": self.services_dir,
             "templates folder": self.templates_dir,
             "blocks folder": self.root / "blocks",
             "hand-written tests folder": self.root / "tests",
+            "build cache": self.root / CACHE_DIR,
         }
 
     def output_problem(self) -> str | None:
@@ -58,7 +62,8 @@ class Project:
             default = self.root.resolve() / "out"
             advice = f", such as {default}" if out != default else " with --out"
             return (
-                f"{self.out_dir} {relation} the {name} {path}; a build replaces its "
-                f"output folder as a whole, so give it a folder of its own{advice}"
+                f"the output folder {self.out_dir} {relation} the {name} {path}; a "
+                "build replaces its output folder as a whole, so give it a folder of "
+                f"its own{advice}"
             )
         return None
