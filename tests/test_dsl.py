@@ -348,7 +348,7 @@ def test_http_block_bounds_read_back(yellow: float, factor: float) -> None:
     red = yellow * factor
     if red == yellow:
         return
-    text = _bands("in_flight_yellow", yellow, "in_flight_red", red)
+    text = _bands("count", ("in_flight_yellow", yellow, None), ("in_flight_red", red))
     assert text is not None
     bands = parse_shorthand(text).bands
     assert [band.lower.number if band.lower else None for band in bands] == [
@@ -375,8 +375,7 @@ def test_http_block_takes_huge_bound(project: Path) -> None:
         (
             'in_flight_red: "abc"',
             '5:37: error: block "http_api_health": in_flight_red is "abc", which is '
-            'not a bound; write a number, a percentage such as "5%" or a duration '
-            'such as "500ms" [manifest/block]',
+            "not a number; write a number such as 100 [manifest/block]",
         ),
         (
             "in_flight_red: 10, in_flight_yellow: 50",
@@ -395,11 +394,48 @@ def test_http_block_takes_huge_bound(project: Path) -> None:
         ),
         (
             "p95_red: [1]",
-            '5:31: error: block "http_api_health": p95_red must be a number or a '
-            'text such as "500ms" or "5%", not a list [manifest/block]',
+            '5:31: error: block "http_api_health": p95_red must be a duration such '
+            'as "500ms", not a list [manifest/block]',
+        ),
+        (
+            "error_red: 500ms",
+            '5:33: error: block "http_api_health": error_red is "500ms", which is '
+            'not a percentage; write a percentage such as "5%" [manifest/block]',
+        ),
+        (
+            "error_red: 0.5%",
+            '5:33: error: block "http_api_health": error_red is 0.5%, which must be '
+            "above error_yellow (1% by default); set error_yellow below it "
+            "[manifest/block]",
+        ),
+        (
+            "p95_red: 5%",
+            '5:31: error: block "http_api_health": p95_red is "5%", which is not a '
+            'duration; write a duration such as "500ms" [manifest/block]',
+        ),
+        (
+            "in_flight_red: 50%",
+            '5:37: error: block "http_api_health": in_flight_red is "50%", which is '
+            "not a number; write a number such as 100 [manifest/block]",
+        ),
+        (
+            "in_flight_red: -5",
+            '5:37: error: block "http_api_health": in_flight_red is -5, which would '
+            "colour every value red; write a bound above 0 [manifest/block]",
         ),
     ],
-    ids=["not-a-bound", "reversed", "equal", "yellow-alone", "list"],
+    ids=[
+        "not-a-bound",
+        "reversed",
+        "equal",
+        "yellow-alone",
+        "list",
+        "error-as-duration",
+        "error-below-default-yellow",
+        "latency-as-percentage",
+        "count-as-percentage",
+        "negative",
+    ],
 )
 def test_http_block_bound_errors_at_parameter(
     project: Path, given: str, expected: str

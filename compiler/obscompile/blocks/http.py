@@ -11,13 +11,14 @@ import decimal
 from collections.abc import Sequence
 
 from obscompile import dsl
-from obscompile.load.thresholds import ThresholdError, parse_shorthand
+from obscompile.load.thresholds import ThresholdError, comparable, parse_shorthand
 from obscompile.model.metric import Metric
 from obscompile.model.panel import Row
 
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 HTTP_LABELS = ("method", "endpoint", "status_code")
 PANEL_KEYS = ("request_rate", "error_rate", "p95_latency", "in_flight")
+ERROR_YELLOW = "1%"
 
 
 @dsl.block("http_metrics")
@@ -45,58 +46,94 @@ def _plain(bound: str | float) -> str:
     return str(bound)
 
 
-def _bound(name: str, value: object) -> str | None:
-    """Return a bound as threshold shorthand; raise ParameterError for any other value."""
+# What each kind of bound may be written as, and an example of it.
+_KINDS = {
+    "percentage": ("a percentage", '"5%"'),
+    "duration": ("a duration", '"500ms"'),
+    "count": ("a number", "100"),
+}
+
+
+def _bound(name: str, value: object, kind: str) -> tuple[str, float] | None:
+    """Return a bound as threshold shorthand and as a comparable number.
+
+    A percentage is a number with or without `%`, a duration a number of seconds
+    or one with a time unit, and a count a plain number; each is above 0, because
+    the panel's values are never below 0. Raises ParameterError for any other value.
+    """
     if value is None:
         return None
+    what, example = _KINDS[kind]
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         kinds = {bool: "a boolean", list: "a list", dict: "a mapping"}
         found = kinds.get(type(value), type(value).__name__)
-        raise dsl.ParameterError(
-            name, f'must be a number or a text such as "500ms" or "5%", not {found}'
-        )
+        raise dsl.ParameterError(name, f"must be {what} such as {example}, not {found}")
     text = _plain(value)
     try:
-        parse_shorthand(f">{text} Red")
+        quantity = parse_shorthand(f">{text} Red").bands[-1].lower
     except ThresholdError:
+        quantity = None
+    if quantity is None or not _fits(kind, quantity.unit):
+        raise dsl.ParameterError(
+            name, f'is "{text}", which is not {what}; write {what} such as {example}'
+        )
+    if not quantity.number > 0:
         raise dsl.ParameterError(
             name,
-            f'is "{text}", which is not a bound; write a number, a percentage such '
-            'as "5%" or a duration such as "500ms"',
-        ) from None
-    return text
+            f"is {text}, which would colour every value red; write a bound above 0",
+        )
+    return text, comparable(quantity, 0.0)
 
 
-def _bands(yellow_name: str, yellow: object, red_name: str, red: object) -> str | None:
-    """Return rising shorthand: green below yellow, yellow up to red, red from red."""
-    low, high = _bound(yellow_name, yellow), _bound(red_name, red)
+def _fits(kind: str, unit: str | None) -> bool:
+    if kind == "percentage":
+        return unit in (None, "%")
+    if kind == "duration":
+        return unit != "%"
+    return unit is None
+
+
+def _bands(
+    kind: str,
+    yellow: tuple[str, object, object],
+    red: tuple[str, object],
+) -> str | None:
+    """Return rising shorthand: green below yellow, yellow up to red, red from red.
+
+    `yellow` is the parameter's name, value and default, and `red` its name and
+    value. A yellow bound that the caller left at its default is reported at the
+    red bound, which the caller wrote.
+    """
+    yellow_name, yellow_value, yellow_default = yellow
+    red_name, red_value = red
+    low = _bound(yellow_name, yellow_value, kind)
+    high = _bound(red_name, red_value, kind)
     if high is None:
-        if low is not None:
+        if low is not None and yellow_value != yellow_default:
             raise dsl.ParameterError(
                 yellow_name, f"needs {red_name}, the bound where the panel turns red"
             )
         return None
     if low is None:
-        return f"<{high} Green, >{high} Red"
-    text = f"<{low} Green, {low}-{high} Yellow, >{high} Red"
-    try:
-        parse_shorthand(text)
-    except ThresholdError as exc:
-        if "backwards" in str(exc) or "empty" in str(exc):
+        return f"<{high[0]} Green, >{high[0]} Red"
+    if low[1] >= high[1]:
+        if yellow_value == yellow_default:
             raise dsl.ParameterError(
-                yellow_name, f"is {low}, which must be below {red_name} ({high})"
-            ) from None
+                red_name,
+                f"is {high[0]}, which must be above {yellow_name} ({low[0]} by "
+                f"default); set {yellow_name} below it",
+            )
         raise dsl.ParameterError(
-            yellow_name, f"and {red_name} do not make bands: {exc}"
-        ) from None
-    return text
+            yellow_name, f"is {low[0]}, which must be below {red_name} ({high[0]})"
+        )
+    return f"<{low[0]} Green, {low[0]}-{high[0]} Yellow, >{high[0]} Red"
 
 
 @dsl.block("http_api_health")
 def http_api_health(
     job: str,
     title: str = "API Health",
-    error_yellow: str = "1%",
+    error_yellow: str = ERROR_YELLOW,
     error_red: str = "5%",
     p95_yellow: str | None = None,
     p95_red: str | None = None,
@@ -126,7 +163,11 @@ def http_api_health(
             f"/ sum(rate(http_requests_total{{{selector}}}[5m])) * 100",
             type="gauge",
             description="Percentage of failed requests",
-            thresholds=_bands("error_yellow", error_yellow, "error_red", error_red),
+            thresholds=_bands(
+                "percentage",
+                ("error_yellow", error_yellow, ERROR_YELLOW),
+                ("error_red", error_red),
+            ),
         ),
         "p95_latency": dsl.panel(
             p95_title,
@@ -134,7 +175,9 @@ def http_api_health(
             f"http_request_duration_seconds_bucket{{{selector}}}[5m])) by (le))",
             type="gauge",
             description="95th percentile response time",
-            thresholds=_bands("p95_yellow", p95_yellow, "p95_red", p95_red),
+            thresholds=_bands(
+                "duration", ("p95_yellow", p95_yellow, None), ("p95_red", p95_red)
+            ),
         ),
         "in_flight": dsl.panel(
             "In-Flight Requests",
@@ -142,7 +185,9 @@ def http_api_health(
             type="stat",
             description="Currently processing requests",
             thresholds=_bands(
-                "in_flight_yellow", in_flight_yellow, "in_flight_red", in_flight_red
+                "count",
+                ("in_flight_yellow", in_flight_yellow, None),
+                ("in_flight_red", in_flight_red),
             ),
         ),
     }
