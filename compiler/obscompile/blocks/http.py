@@ -46,7 +46,7 @@ def _plain(bound: str | float) -> str:
     return str(bound)
 
 
-# What each kind of bound may be written as, and an example of it.
+# The name and an example of each kind of bound.
 _KINDS = {
     "percentage": ("a percentage", '"5%"'),
     "duration": ("a duration", '"500ms"'),
@@ -57,17 +57,18 @@ _KINDS = {
 def _bound(name: str, value: object, kind: str) -> tuple[str, float] | None:
     """Return a bound as threshold shorthand and as a comparable number.
 
-    A percentage is a number with or without `%`, a duration a number of seconds
-    or one with a time unit, and a count a plain number; each is above 0, because
-    the panel's values are never below 0. Raises ParameterError for any other value.
+    A percentage is a number with or without `%`. A duration is a number of seconds
+    or one with a time unit, and a count is a plain number. The panel's values are
+    never below 0, so each bound is above 0. Raises ParameterError for any other
+    value.
     """
     if value is None:
         return None
-    what, example = _KINDS[kind]
+    noun, example = _KINDS[kind]
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         kinds = {bool: "a boolean", list: "a list", dict: "a mapping"}
         found = kinds.get(type(value), type(value).__name__)
-        raise dsl.ParameterError(name, f"must be {what} such as {example}, not {found}")
+        raise dsl.ParameterError(name, f"must be {noun} such as {example}, not {found}")
     text = _plain(value)
     try:
         quantity = parse_shorthand(f">{text} Red").bands[-1].lower
@@ -75,7 +76,7 @@ def _bound(name: str, value: object, kind: str) -> tuple[str, float] | None:
         quantity = None
     if quantity is None or not _fits(kind, quantity.unit):
         raise dsl.ParameterError(
-            name, f'is "{text}", which is not {what}; write {what} such as {example}'
+            name, f'is "{text}", which is not {noun}; write {noun} such as {example}'
         )
     if not quantity.number > 0:
         raise dsl.ParameterError(
