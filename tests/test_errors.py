@@ -286,6 +286,41 @@ CASES = [
         ],
     ),
     (
+        "yaml-tag-of-other-kind",
+        HEADER
+        + "dashboard: !!seq {title: T}\nrows: !!str\n  - {title: A, panels: []}\n",
+        [
+            "services/payments.yaml:5:12: error: the tag !!seq needs a list, not a mapping; remove the tag [yaml/tag]",
+            "services/payments.yaml:6:7: error: the tag !!str needs a single value, not a list; remove the tag [yaml/tag]",
+        ],
+    ),
+    (
+        "yaml-merge-key",
+        HEADER
+        + "x-panel: &panel {title: E, query: up}\nrows:\n  - title: A\n    panels:\n"
+        + "      - <<: *panel\n        title: F\n",
+        [
+            "services/payments.yaml:9:9: error: merge keys (<<) are not supported; write the keys of the mapping out [yaml/tag]"
+        ],
+    ),
+    (
+        "missing-comma-at-line-end",
+        "service: payments\nscrape: {\n  job: payments\n  port: 8080\n}\n",
+        [
+            "services/payments.yaml:3:16: error: invalid YAML: did not find expected "
+            "',' or '}' (in the flow mapping that starts at line 2, column 9) [yaml/syntax]"
+        ],
+    ),
+    (
+        "negative-overflow-in-range",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n"
+        + "      - {title: E, query: up, capacity: -1e999}\n",
+        [
+            "services/payments.yaml:8:41: error: rows[0].panels[0].capacity must be above 0, not -1e999 [manifest/schema]"
+        ],
+    ),
+    (
         "yaml-underscore-is-text",
         HEADER
         + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, decimals: _}\n",
@@ -557,3 +592,21 @@ def test_integer_prefixes_read(project: Path) -> None:
     panel = dashboard["panels"][1]
     assert (panel["gridPos"]["h"], panel["gridPos"]["w"]) == (8, 12)
     assert panel["fieldConfig"]["defaults"]["decimals"] == 2
+
+
+def test_numbers_other_readers_take_for_text_warn(project: Path) -> None:
+    write_manifest(
+        project,
+        "payments.yaml",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n"
+        + "      - {title: E, query: up, height: 1_0, width: 0b1100, decimals: 0o2}\n",
+    )
+    code, output = run_build(project)
+    assert code == 0, output
+    warnings = [line for line in output.splitlines() if ": warning: " in line]
+    assert warnings == [
+        "services/payments.yaml:8:39: warning: 1_0 is read as the number 10, but other YAML readers read it as text; write 10 [yaml/ambiguous-scalar]",
+        "services/payments.yaml:8:51: warning: 0b1100 is read as the number 12, but other YAML readers read it as text; write 12 [yaml/ambiguous-scalar]",
+        "services/payments.yaml:8:69: warning: 0o2 is read as the number 2, but other YAML readers read it as text; write 2 [yaml/ambiguous-scalar]",
+    ]

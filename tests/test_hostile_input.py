@@ -65,7 +65,9 @@ def test_deep_nesting(tmp_path: Path) -> None:
         tmp_path, "deep.yaml", "service: deep\nx: " + "[" * 5000 + "]" * 5000 + "\n"
     )
     result = run_cli(tmp_path)
-    assert_clean_failure(result, "services/deep.yaml:")
+    assert_clean_failure(
+        result, "services/deep.yaml:2:68: error: document is nested too deeply"
+    )
     assert "nested at most 64 levels deep" in result.stderr
 
 

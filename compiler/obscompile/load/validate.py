@@ -237,7 +237,8 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
         }[kind]
         return (
             path,
-            f"{where} must be {bound} {err.validator_value}, not {short_value(err.instance)}",
+            f"{where} must be {bound} {err.validator_value}, not "
+            f"{source.written.get(path) or short_value(err.instance)}",
             False,
         )
     return path, f"{where}: {err.message}", False

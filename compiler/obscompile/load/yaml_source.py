@@ -48,6 +48,18 @@ _TAG_NEEDS = {
     "int": "an integer",
     "float": "a number",
 }
+# The kind of node that each tag belongs on.
+_TAG_NODES: dict[str, type] = {
+    _CORE + "map": MappingNode,
+    _CORE + "seq": SequenceNode,
+    **{tag: ScalarNode for tag in _KNOWN_TAGS - {_CORE + "map", _CORE + "seq"}},
+    _TIMESTAMP: ScalarNode,
+}
+_NODE_KINDS: dict[type, str] = {
+    MappingNode: "a mapping",
+    SequenceNode: "a list",
+    ScalarNode: "a single value",
+}
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _BOOLS = {"true": True, "True": True, "TRUE": True}
 _BOOLS.update({"false": False, "False": False, "FALSE": False})
@@ -112,16 +124,10 @@ class _Builder:
             )
         self.values[path] = self.where(node)
         tag = node.tag or ""
-        if tag not in _KNOWN_TAGS and tag != _TIMESTAMP and self.explicit(node):
-            written = "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
-            self.diagnostics.append(
-                error(
-                    self.where(node),
-                    f"unsupported tag {written}; obscompile reads only strings, numbers, "
-                    "booleans, lists and mappings, so remove the tag",
-                    "yaml/tag",
-                )
-            )
+        if _TAG_NODES.get(tag) is not type(node):
+            problem = self.tag_problem(node, tag)
+            if problem is not None:
+                self.diagnostics.append(error(self.where(node), problem, "yaml/tag"))
         if isinstance(node, MappingNode):
             return self.mapping(node, path, depth)
         if isinstance(node, SequenceNode):
@@ -144,6 +150,15 @@ class _Builder:
                 self.diagnostics.append(
                     error(
                         key_location, "mapping keys must be plain strings", "yaml/key"
+                    )
+                )
+                continue
+            if key_node.tag == _CORE + "merge":
+                self.diagnostics.append(
+                    error(
+                        key_location,
+                        str(self.tag_problem(key_node, key_node.tag)),
+                        "yaml/tag",
                     )
                 )
                 continue
@@ -206,6 +221,28 @@ class _Builder:
             return _to_float(text)
         return text
 
+    def tag_problem(self, node: Node, tag: str) -> str | None:
+        """Return why a node's written tag is wrong, or None when it fits."""
+        written = "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
+        if tag == _CORE + "merge":
+            return (
+                "merge keys (<<) are not supported; write the keys of the mapping out"
+            )
+        needed = _TAG_NODES.get(tag)
+        if needed is not None:
+            if isinstance(node, needed):
+                return None
+            return (
+                f"the tag {written} needs {_NODE_KINDS[needed]}, not "
+                f"{_NODE_KINDS[type(node)]}; remove the tag"
+            )
+        if not self.explicit(node):
+            return None
+        return (
+            f"unsupported tag {written}; obscompile reads only strings, numbers, "
+            "booleans, lists and mappings, so remove the tag"
+        )
+
     def explicit(self, node: Node) -> bool:
         """Return True when the node's tag is written in the text, not resolved."""
         return _EXPLICIT_TAG.match(self.text, node.start_mark.index) is not None
@@ -220,6 +257,8 @@ class _Builder:
             reading = f"the octal number {int(text.replace('_', ''), 8)}"
         elif _YAML11_SEXAGESIMAL.match(text):
             reading = "a base-60 number"
+        elif self.other_number_form(node):
+            return
         if reading:
             this = _to_int(text) if (node.tag or "").endswith(":int") else repr(text)
             self.diagnostics.append(
@@ -230,6 +269,33 @@ class _Builder:
                     "yaml/ambiguous-scalar",
                 )
             )
+
+    def other_number_form(self, node: ScalarNode) -> bool:
+        """Warn of a number that other YAML readers take for text; return if warned.
+
+        ruamel.yaml also reads `1_000`, `0b101` and `0o17` as numbers. YAML 1.2's
+        core schema reads the first two as text, and YAML 1.1 readers the third.
+        """
+        text = node.value
+        tag = node.tag or ""
+        lowered = text.lstrip("+-").lower()
+        if tag not in (_CORE + "int", _CORE + "float") or not (
+            "_" in text or lowered.startswith(("0b", "0o"))
+        ):
+            return False
+        try:
+            value = _to_int(text) if tag == _CORE + "int" else _to_float(text)
+        except ValueError:
+            return False
+        self.diagnostics.append(
+            warning(
+                self.where(node),
+                f"{text} is read as the number {value}, but other YAML readers read "
+                f"it as text; write {value}",
+                "yaml/ambiguous-scalar",
+            )
+        )
+        return True
 
 
 def _to_int(text: str) -> int:
@@ -282,6 +348,16 @@ def _looks_deep(text: str) -> bool:
     return widest > 2 * MAX_DEPTH
 
 
+def _deep_at(path: str, text: str) -> Location | None:
+    """Return where flow brackets first nest past MAX_DEPTH, or None."""
+    depth = 0
+    for match in re.finditer(r"[\[{]|[\]}]", text):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > MAX_DEPTH:
+            return _offset_location(path, text, match.start())
+    return None
+
+
 _CONTEXT_VERB = re.compile(r"^while (?:parsing|scanning) (?:an? )?")
 
 
@@ -307,12 +383,12 @@ def _explained(exc: MarkedYAMLError) -> str:
 
 
 def _unclosed_at(path: str, text: str, exc: MarkedYAMLError) -> Location | None:
-    """Return the end of the last written line of an unclosed flow collection.
+    """Return the end of the line that lacks a comma or closing bracket.
 
-    The parser notices a missing `]` or `}` only at a later token, which can be lines
-    later or at the end of the file. When that token starts a line indented no
-    deeper than the collection's first line, the bracket belongs at the end of the
-    last line written before it.
+    The parser notices a missing `,`, `]` or `}` only at the next token, which can be
+    lines later or at the end of the file. When that token starts its line, or its
+    line is indented no deeper than the collection's first line, the comma or
+    bracket belongs at the end of the last line written before it.
     """
     problem, start = exc.problem_mark, exc.context_mark
     if problem is None or start is None or problem.line <= start.line:
@@ -324,10 +400,19 @@ def _unclosed_at(path: str, text: str, exc: MarkedYAMLError) -> Location | None:
     def indent(line: str) -> int:
         return len(line) - len(line.lstrip(" "))
 
-    if problem.line < len(lines) and indent(lines[problem.line]) > indent(
-        lines[start.line]
-    ):
-        return None
+    if problem.line < len(lines):
+        line = lines[problem.line]
+        # A token that starts its line lacks a comma or bracket at the end of the
+        # line before; one after other text of its line lacks it in that line. A
+        # plain key after a line without its comma continues that line's value, so
+        # the parser stops at the key's colon.
+        before = line[: problem.column].strip()
+        continued = line[problem.column : problem.column + 1] == ":" and not any(
+            mark in before for mark in ",[]{}\"'"
+        )
+        first = not before or continued
+        if not first and indent(line) > indent(lines[start.line]):
+            return None
     for number in range(min(problem.line, len(lines)) - 1, start.line - 1, -1):
         written = lines[number].split(" #", 1)[0].rstrip()
         if written and not written.lstrip().startswith("#"):
@@ -375,7 +460,7 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
     except RecursionError:
         return None, [
             error(
-                start,
+                _deep_at(path, text) or start,
                 "document is nested too deeply to read; a manifest may be nested at "
                 f"most {MAX_DEPTH} levels deep",
                 "yaml/limits",
