@@ -292,6 +292,31 @@ def test_cli_test_command(built_out: Path) -> None:
         "promtool passed: 1 config, 4 rule files, 8 test files: "
         "4 generated, 4 hand-written\n"
     ) in result.stderr
+    # The hand-written tests name ../../out, not the --out folder.
+    assert "read the rule files that their rule_files name" in result.stderr
+
+
+def test_cli_test_reads_hand_written_subfolders(
+    tmp_path: Path, built_out: Path
+) -> None:
+    promtool_binary()
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "services", project / "services")
+    nested = project / "tests" / "promtool" / "auth"
+    shutil.copytree(REPO / "tests" / "promtool", nested)
+    for test in nested.glob("*.yml"):
+        # One folder deeper, the rule files are one more step up.
+        text = test.read_text(encoding="utf-8")
+        test.write_text(text.replace("../../out/", "../../../out/"), encoding="utf-8")
+    shutil.copytree(built_out, project / "out")
+    result = subprocess.run(
+        ["obscompile", "test", "--project", str(project)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "8 test files: 4 generated, 4 hand-written\n" in result.stderr
 
 
 def test_cli_test_names_missing_hand_written_folder(

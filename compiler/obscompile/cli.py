@@ -529,8 +529,14 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
     generated = sorted(str(p) for p in (prometheus / "tests").glob("*.yml"))
     hand_written = project.root / "tests" / "promtool"
     written_by_hand = sorted(
-        str(p) for pattern in ("*.yml", "*.yaml") for p in hand_written.glob(pattern)
+        str(p) for pattern in ("*.yml", "*.yaml") for p in hand_written.rglob(pattern)
     )
+    if written_by_hand and out is not None:
+        click.echo(
+            f"obscompile: note: the tests in {hand_written} read the rule files that "
+            "their rule_files name, whatever --out says",
+            err=True,
+        )
     test_files = generated + written_by_hand
     steps = [["check", "config", str(config_file)]]
     if rule_files:
