@@ -610,3 +610,17 @@ def test_numbers_other_readers_take_for_text_warn(project: Path) -> None:
         "services/payments.yaml:8:51: warning: 0b1100 is read as the number 12, but other YAML readers read it as text; write 12 [yaml/ambiguous-scalar]",
         "services/payments.yaml:8:69: warning: 0o2 is read as the number 2, but other YAML readers read it as text; write 2 [yaml/ambiguous-scalar]",
     ]
+
+
+def test_description_set_twice_warns(project: Path) -> None:
+    write_manifest(
+        project,
+        "payments.yaml",
+        HEADER + "description: One\ndashboard: {title: P, description: Two}\n",
+    )
+    code, output = run_build(project)
+    assert code == 0, output
+    assert (
+        "services/payments.yaml:5:1: warning: description is ignored: the dashboard "
+        "shows dashboard.description; remove one of them [dashboard/ignored-field]"
+    ) in output

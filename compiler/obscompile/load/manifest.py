@@ -148,6 +148,19 @@ class _Reader:
                         "dashboard/ignored-field",
                     )
                 )
+        # The top-level title also names the service in alert summaries, while the
+        # top-level description serves the dashboard alone.
+        if "description" in data and data.get("description") != settings.get(
+            "description", data["description"]
+        ):
+            self.diagnostics.append(
+                warning(
+                    self.key_at(("description",)),
+                    "description is ignored: the dashboard shows dashboard.description; "
+                    "remove one of them",
+                    "dashboard/ignored-field",
+                )
+            )
         uid = settings.get("uid")
         if uid is None:
             uid = derive_uid(name)
