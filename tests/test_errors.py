@@ -406,8 +406,9 @@ def test_failed_build_keeps_out(project: Path) -> None:
     before = {p: p.read_bytes() for p in (project / "out").rglob("*") if p.is_file()}
     (project / "out" / "notes.txt").write_text("mine")
     write_manifest(project, "payments.yaml", "service: payments\nrows: 5\n")
-    code, _ = run_build(project)
+    code, output = run_build(project)
     assert code == 1
+    assert output.endswith(f"; {project / 'out'} is left as it was\n")
     after = {
         p: p.read_bytes()
         for p in (project / "out").rglob("*")

@@ -339,7 +339,8 @@ def build_command(
         _print_diagnostics(result, output_format)
     if not result.ok:
         _save_cache(cache, result, written=False)
-        click.echo(_summary(result), err=True)
+        kept = "" if check_only else f"; {project.out_dir} is left as it was"
+        click.echo(_summary(result) + kept, err=True)
         sys.exit(EXIT_DIAGNOSTICS)
     if check_only:
         for name in differing:
