@@ -52,9 +52,9 @@ def run_build(*arguments: str) -> tuple[int, str]:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     # The summary ends with the build's duration, which differs between runs. A build
-    # that replays the last one adds a note after it.
+    # that replays the last one, or that fails, adds a note after it.
     messages = re.sub(
-        r" in \d+\.\d+s(, nothing changed since the last build)?$",
+        r" in \d+\.\d+s(, nothing changed since the last build|; .* is left as it was)?$",
         "",
         result.stderr,
         flags=re.MULTILINE,
