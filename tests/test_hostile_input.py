@@ -194,3 +194,13 @@ def test_extreme_numbers_build_or_fail_cleanly(
     for diagnostic in errors:
         assert diagnostic.location.file == "services/a.yaml"
         assert diagnostic.location.line > 1
+
+
+def test_alias_of_itself(tmp_path: Path) -> None:
+    write_manifest(tmp_path, "loop.yaml", "service: loop\nrows: &rows [*rows]\n")
+    result = run_cli(tmp_path)
+    assert_clean_failure(
+        result,
+        "services/loop.yaml:2:7: error: this collection contains an alias of itself, "
+        "so the document never ends [yaml/limits]",
+    )

@@ -101,6 +101,8 @@ class _Builder:
         self.values: dict[JsonPath, Location] = {}
         self.keys: dict[JsonPath, Location] = {}
         self.written: dict[JsonPath, str] = {}
+        # The collections that contain the node being built, by id.
+        self.open: set[int] = set()
         self.diagnostics: list[Diagnostic] = []
         self.count = 0
 
@@ -128,13 +130,23 @@ class _Builder:
             problem = self.tag_problem(node, tag)
             if problem is not None:
                 self.diagnostics.append(error(self.where(node), problem, "yaml/tag"))
-        if isinstance(node, MappingNode):
-            return self.mapping(node, path, depth)
-        if isinstance(node, SequenceNode):
-            return [
-                self.build(item, (*path, i), depth + 1)
-                for i, item in enumerate(node.value)
-            ]
+        if isinstance(node, MappingNode | SequenceNode):
+            if id(node) in self.open:
+                raise _TooLarge(
+                    "this collection contains an alias of itself, so the document "
+                    "never ends",
+                    self.where(node),
+                )
+            self.open.add(id(node))
+            try:
+                if isinstance(node, MappingNode):
+                    return self.mapping(node, path, depth)
+                return [
+                    self.build(item, (*path, i), depth + 1)
+                    for i, item in enumerate(node.value)
+                ]
+            finally:
+                self.open.discard(id(node))
         assert isinstance(node, ScalarNode)
         value = self.scalar(node)
         if isinstance(value, float) and math.isinf(value):
