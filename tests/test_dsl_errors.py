@@ -163,6 +163,13 @@ BLOCK_ERRORS = [
     ),
     (
         {
+            "blocks/team.py": queue_row_block("    raise GeneratorExit\n"),
+            "services/api.yaml": USE_QUEUE_ROW,
+        },
+        'services/api.yaml:3:10: error: block "queue_row" failed: GeneratorExit (in blocks/team.py:5) [manifest/block]',
+    ),
+    (
+        {
             "blocks/team.py": queue_row_block(
                 "    if job != job.lower():\n"
                 '        raise dsl.ParameterError("job", "must be lower case")\n'
@@ -388,13 +395,34 @@ def test_block_system_exit_in_workers(
     ]
 
 
-def test_worker_system_exit_is_an_exception() -> None:
-    """A task that calls SystemExit in a worker raises in the build's process."""
+@pytest.mark.parametrize(
+    ("ending", "message"),
+    [
+        (
+            "raise SystemExit(4)",
+            "task 3 raised SystemExit(4) in a worker process; rerun with --jobs 1 to "
+            "see where",
+        ),
+        (
+            "raise KeyboardInterrupt",
+            "task 3 raised KeyboardInterrupt in a worker process; rerun with --jobs 1 "
+            "to see where",
+        ),
+        (
+            "import os; os._exit(1)",
+            "a worker process ended before it finished its task; rerun with --jobs 1 "
+            "to see why",
+        ),
+    ],
+    ids=["system-exit", "keyboard-interrupt", "os-exit"],
+)
+def test_worker_end_is_an_exception(ending: str, message: str) -> None:
+    """A task that would end its worker process raises in the build's process."""
     code = (
         "from obscompile.parallel import WorkerExit, map_in_workers\n"
         "def task(index):\n"
         "    if index == 3:\n"
-        "        raise SystemExit(4)\n"
+        f"        {ending}\n"
         "    return index\n"
         "try:\n"
         "    map_in_workers(task, 20, 2)\n"
@@ -405,7 +433,7 @@ def test_worker_system_exit_is_an_exception() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "task 3 called SystemExit(4)\n"
+    assert result.stdout == message + "\n"
 
 
 def test_module_cannot_move_out(project: Path) -> None:

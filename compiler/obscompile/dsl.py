@@ -1053,10 +1053,8 @@ def _run_block(found: Block, parameters: Mapping[str, Any]) -> Any:
         produced = found.function(**parameters)
     except DSLError:
         raise
-    except (
-        Exception,
-        SystemExit,
-    ) as exc:  # a block is user code and may raise anything
+    # A block is user code and may raise anything; only Ctrl-C stops the build.
+    except (Exception, SystemExit, GeneratorExit) as exc:
         where = traceback_location(exc.__traceback__) or found.location
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise DSLError(detail, where) from None

@@ -15,6 +15,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from obscompile.diagnostics import ObscompileError
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -51,8 +53,8 @@ class _Task:
     function: Callable[[int], Any]
 
 
-class WorkerExit(RuntimeError):
-    """A task called SystemExit in a worker process."""
+class WorkerExit(ObscompileError):
+    """A worker process ended, or was about to end, without its task's result."""
 
 
 def _call(index: int) -> Any:
@@ -60,10 +62,19 @@ def _call(index: int) -> Any:
     gc.enable()
     try:
         return _Task.function(index)
-    except SystemExit as exc:
-        # A pool's worker lets SystemExit end its process, and the pool then waits
-        # for the lost task's result for ever; an exception reaches the build.
-        raise WorkerExit(f"task {index} called SystemExit({exc.code!r})") from None
+    except Exception:
+        raise
+    except BaseException as exc:
+        # SystemExit, KeyboardInterrupt or GeneratorExit would end the worker's
+        # process; an exception carries the task's failure to the build instead.
+        raise WorkerExit(
+            f"task {index} raised {type(exc).__name__}{_argument(exc)} in a worker "
+            "process; rerun with --jobs 1 to see where"
+        ) from None
+
+
+def _argument(exc: BaseException) -> str:
+    return f"({exc.args[0]!r})" if exc.args else ""
 
 
 def map_in_workers(
@@ -89,13 +100,24 @@ def map_in_workers(
         context = multiprocessing.get_context("fork")
     except ValueError:
         return None
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     _Task.function = function
     found = []
-    with context.Pool(min(jobs, count)) as pool:
-        for done, result in enumerate(pool.imap(_call, range(count), chunksize=1), 1):
-            found.append(result)
-            if progress is not None:
-                progress(stage, done, count)
+    # Unlike multiprocessing.Pool, the executor notices a worker process that ends
+    # without its result, such as by os._exit, instead of waiting for it for ever.
+    with ProcessPoolExecutor(min(jobs, count), mp_context=context) as pool:
+        try:
+            for done, result in enumerate(pool.map(_call, range(count)), 1):
+                found.append(result)
+                if progress is not None:
+                    progress(stage, done, count)
+        except BrokenProcessPool:
+            raise WorkerExit(
+                "a worker process ended before it finished its task; rerun with "
+                "--jobs 1 to see why"
+            ) from None
     return found
 
 

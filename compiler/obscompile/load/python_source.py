@@ -63,7 +63,8 @@ def run_module(
         # diagnostics that --format json or github writes there.
         with contextlib.redirect_stdout(sys.stderr):
             runpy.run_path(str(path), run_name=f"obscompile_module_{path.stem}")
-    except (Exception, SystemExit) as exc:  # user code may raise anything
+    # User code may raise anything; only Ctrl-C stops the build.
+    except (Exception, SystemExit, GeneratorExit) as exc:
         return [], [_error_in(name, exc)]
     finally:
         os.chdir(folder)
