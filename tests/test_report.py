@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from obscompile.cli import main
@@ -112,6 +114,56 @@ def test_module_print_keeps_json_valid(project: Path) -> None:
     assert "hello from module" in result.stderr
     (item,) = json.loads(result.stdout)
     assert item["check"] == "dsl/error"
+
+
+@pytest.mark.parametrize(
+    ("services", "child"),
+    [(3, True), (20, False)],
+    ids=["one-process", "workers"],
+)
+def test_user_code_output_keeps_json_valid(
+    project: Path, services: int, child: bool
+) -> None:
+    """print() in a block and a module's child process write to stderr.
+
+    A project with a Python service module loads in one process, so the case with
+    worker processes has YAML manifests only.
+    """
+    blocks = project / "blocks"
+    blocks.mkdir()
+    (blocks / "team.py").write_text(
+        "from obscompile import dsl\n\n"
+        '@dsl.block("team_row")\n'
+        "def team_row(job):\n"
+        "    print('hello from block')\n"
+        '    return dsl.row("Team", [dsl.panel("Up", "up")])\n',
+        encoding="utf-8",
+    )
+    for index in range(services):
+        name = f"s{index:02}"
+        write_manifest(
+            project,
+            f"{name}.yaml",
+            f"service: {name}\nrows:\n  - use: team_row\n    with: {{job: {name}}}\n",
+        )
+    if child:
+        write_manifest(
+            project,
+            "child.py",
+            "import subprocess\nimport sys\nfrom obscompile import dsl\n\n"
+            "subprocess.run([sys.executable, '-c', 'print(\"hello from child\")'])\n"
+            "dsl.service('child')\n",
+        )
+    result = subprocess.run(
+        ["obscompile", "check", "--project", str(project), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("hello from block") == services
+    assert ("hello from child" in result.stderr) is child
+    assert isinstance(json.loads(result.stdout), list)
 
 
 def test_no_color_env(project: Path, monkeypatch) -> None:

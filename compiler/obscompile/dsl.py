@@ -20,6 +20,7 @@ module may define several.
 from __future__ import annotations
 
 import ast
+import contextlib
 import contextvars
 import difflib
 import functools
@@ -28,8 +29,9 @@ import linecache
 import math
 import os
 import re
+import sys
 import sysconfig
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import CodeType, FrameType, TracebackType
 from typing import Any, TypeVar
@@ -76,6 +78,31 @@ class DSLError(ObscompileError, ValueError):
     def __init__(self, message: str, location: Location) -> None:
         super().__init__(message)
         self.location = location
+
+
+@contextlib.contextmanager
+def output_to_stderr() -> Iterator[None]:
+    """Send what user code writes to standard output to standard error instead.
+
+    Standard output carries only the diagnostics that --format json or github
+    writes, so neither a print() nor a child process that writes to file
+    descriptor 1 may add to it.
+    """
+    sys.stdout.flush()
+    try:
+        saved: int | None = os.dup(1)
+    except OSError:  # no file descriptor 1 to save
+        saved = None
+    if saved is not None:
+        os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 class ParameterError(DSLError):
@@ -1050,7 +1077,8 @@ def call_block(found: Block, parameters: Mapping[str, Any]) -> Any:
 def _run_block(found: Block, parameters: Mapping[str, Any]) -> Any:
     """Call a block's function; raise DSLError for any exception or a None result."""
     try:
-        produced = found.function(**parameters)
+        with output_to_stderr():
+            produced = found.function(**parameters)
     except DSLError:
         raise
     # A block is user code and may raise anything; only Ctrl-C stops the build.

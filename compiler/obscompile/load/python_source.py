@@ -8,10 +8,8 @@ user's file and line, never as a traceback.
 from __future__ import annotations
 
 import ast
-import contextlib
 import os
 import runpy
-import sys
 from pathlib import Path
 
 from obscompile.diagnostics import Diagnostic, error, warning
@@ -59,9 +57,7 @@ def run_module(
     # which a module could change.
     folder = os.getcwd()
     try:
-        # What a module prints goes to stderr, so that stdout carries only the
-        # diagnostics that --format json or github writes there.
-        with contextlib.redirect_stdout(sys.stderr):
+        with dsl.output_to_stderr():
             runpy.run_path(str(path), run_name=f"obscompile_module_{path.stem}")
     # User code may raise anything; only Ctrl-C stops the build.
     except (Exception, SystemExit, GeneratorExit) as exc:
