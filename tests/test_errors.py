@@ -625,3 +625,21 @@ def test_description_set_twice_warns(project: Path) -> None:
         "services/payments.yaml:5:1: warning: description is ignored: the dashboard "
         "shows dashboard.description; remove one of them [dashboard/ignored-field]"
     ) in output
+
+
+def test_red_alone_warns(project: Path) -> None:
+    write_manifest(
+        project,
+        "payments.yaml",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n"
+        + "      - {title: E, query: 'sum(up)', type: stat, thresholds: Red}\n",
+    )
+    code, output = run_build(project)
+    assert code == 0, output
+    assert (
+        'services/payments.yaml:8:62: warning: panel "E": the thresholds colour every '
+        'value red, so no alert is derived; give the band a bound, such as ">5 Red" '
+        "[alerts/unbounded]"
+    ) in output
+    assert not (project / "out/prometheus/rules/payments.rules.yml").exists()

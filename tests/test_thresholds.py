@@ -153,7 +153,7 @@ def test_spec_text_steps(text: str, unit: str, steps: list) -> None:
     [
         ("<5 Green", [("green", None), ("red", 5)]),
         (">5 Green", [("red", None), ("green", 5)]),
-        (">5 Blue", [("red", None), ("blue", 5)]),
+        (">5 Orange", [("green", None), ("orange", 5)]),
         (">5 Red", [("green", None), ("red", 5)]),
         ("<5 Red", [("red", None), ("green", 5)]),
         (">5 dark-red", [("green", None), ("dark-red", 5)]),
@@ -164,6 +164,33 @@ def test_spec_text_steps(text: str, unit: str, steps: list) -> None:
 def test_single_band_implies_the_other_side(text: str, steps: list) -> None:
     """A good band implies red beyond its bound, and a red or yellow one green."""
     assert _steps(text, "short") == steps
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            ">5 Blue",
+            "a single blue band does not say the colour of the values beyond 5; "
+            'write both bands, such as "<5 Green, >=5 blue"',
+        ),
+        (
+            "<5 purple",
+            "a single purple band does not say the colour of the values beyond 5; "
+            'write both bands, such as "<5 purple, >=5 Red"',
+        ),
+        (
+            "5 Red",
+            '"5 Red" colours one value and says nothing of the others; write bands '
+            'such as "<5 Green, >=5 red", or a value mapping such as "5=red"',
+        ),
+    ],
+)
+def test_lone_band_that_says_too_little(text: str, message: str) -> None:
+    with pytest.raises(ThresholdError) as raised:
+        parse_shorthand(text)
+    assert str(raised.value) == message
+    assert raised.value.offset == 0
 
 
 def test_steps_are_exact_doubles() -> None:

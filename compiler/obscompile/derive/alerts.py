@@ -355,6 +355,22 @@ class _Deriver:
             valid = self._check_template(panel, "labels", value) and valid
         if not valid:
             return []
+        resolved = view.thresholds
+        hue = colour_hue(resolved.steps[0].color) if resolved.steps else None
+        if (
+            len(resolved.steps) == 1
+            and hue in _colours(panel)
+            and not resolved.mappings
+            and not resolved.series
+        ):
+            self.diagnostics.append(
+                warning(
+                    panel.location_of("thresholds"),
+                    f'panel "{panel.title}": the thresholds colour every value {hue}, '
+                    f'so no alert is derived; give the band a bound, such as ">5 Red"',
+                    "alerts/unbounded",
+                )
+            )
         outputs = self._series_labels(view, plan)
         out = []
         for series, steps, bands in _panel_bands(view):

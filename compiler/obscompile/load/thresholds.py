@@ -410,13 +410,36 @@ def _parse_items(text: str, raw_items: list[_Item]) -> Thresholds:
             bad.offset,
         )
 
+    if len(items) == 1 and items[0].kind == "point":
+        item = items[0]
+        raise ThresholdError(
+            f'"{text.strip()}" colours one value and says nothing of the others; '
+            f'write bands such as "<{item.a} Green, >={item.a} {item.color}", or '
+            f'a value mapping such as "{item.a}={item.color}"',
+            item.offset,
+        )
     if len(items) == 1 and items[0].kind in ("below", "from"):
         # A text that names only the good band with a bound implies red beyond it,
-        # and one that names only a red or yellow band implies green beyond it.
+        # and one that names only a red, orange or yellow band implies green beyond
+        # it. Any other colour does not say which side is good.
         item = items[0]
         capacity = item.capacity
         colour = item.color or "green"
-        beyond = "green" if colour_hue(colour) in ("red", "yellow") else "red"
+        hue = colour_hue(colour)
+        # An unknown colour has an error of its own, and a hex colour of no clear
+        # hue a warning.
+        if hue is not None and hue not in ("green", "red", "orange", "yellow"):
+            both = (
+                f"<{item.a} {colour}, >={item.a} Red"
+                if item.kind == "below"
+                else f"<{item.a} Green, >={item.a} {colour}"
+            )
+            raise ThresholdError(
+                f"a single {colour} band does not say the colour of the values "
+                f'beyond {item.a}; write both bands, such as "{both}"',
+                item.offset,
+            )
+        beyond = "green" if hue in ("red", "orange", "yellow") else "red"
         if item.kind == "below":
             single: tuple[Band, ...] = (Band(colour), Band(beyond, lower=item.a))
         else:
