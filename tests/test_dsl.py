@@ -419,6 +419,32 @@ def test_http_block_takes_huge_bound(project: Path) -> None:
             "not a number; write a number such as 100 [manifest/block]",
         ),
         (
+            "error_yellow: 1%, error_red: 0.5%",
+            '5:36: error: block "http_api_health": error_yellow is 1%, which must be '
+            "below error_red (0.5%) [manifest/block]",
+        ),
+        (
+            "error_red: 150%",
+            '5:33: error: block "http_api_health": error_red is 150%, above 100%, '
+            "which no part of the requests can reach [manifest/block]",
+        ),
+        (
+            "title: ''",
+            '5:29: error: block "http_api_health": title must not be empty '
+            "[manifest/block]",
+        ),
+        (
+            "request_rate_thresholds: 5",
+            '5:47: error: block "http_api_health": request_rate_thresholds must be a '
+            'threshold text such as "Green" or "<100 Red, >=100 Green", not the '
+            "number 5 [manifest/block]",
+        ),
+        (
+            "order: [foo]",
+            '5:29: error: block "http_api_health": order names unknown panel "foo"; '
+            "use request_rate, error_rate, p95_latency, in_flight [manifest/block]",
+        ),
+        (
             "in_flight_red: -5",
             '5:37: error: block "http_api_health": in_flight_red is -5, which would '
             "colour every value red; write a bound above 0 [manifest/block]",
@@ -434,6 +460,11 @@ def test_http_block_takes_huge_bound(project: Path) -> None:
         "error-below-default-yellow",
         "latency-as-percentage",
         "count-as-percentage",
+        "error-below-given-yellow",
+        "error-above-100",
+        "empty-title",
+        "thresholds-not-text",
+        "unknown-order",
         "negative",
     ],
 )

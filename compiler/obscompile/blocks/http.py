@@ -8,10 +8,12 @@ labels, and `http_requests_in_progress`.
 from __future__ import annotations
 
 import decimal
+import math
 from collections.abc import Sequence
 
 from obscompile import dsl
 from obscompile.load.thresholds import ThresholdError, comparable, parse_shorthand
+from obscompile.load.validate import integer_problem
 from obscompile.model.metric import Metric
 from obscompile.model.panel import Row
 
@@ -54,6 +56,21 @@ _KINDS = {
 }
 
 
+def _kind_of(value: object) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"the number {value!r}"
+    kinds = {bool: "a boolean", list: "a list", dict: "a mapping", str: "a string"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _text(name: str, value: object) -> None:
+    """Raise ParameterError unless `value` is a string with a character or more."""
+    if not isinstance(value, str):
+        raise dsl.ParameterError(name, f"must be a string, not {_kind_of(value)}")
+    if not value.strip():
+        raise dsl.ParameterError(name, "must not be empty")
+
+
 def _bound(name: str, value: object, kind: str) -> tuple[str, float] | None:
     """Return a bound as threshold shorthand and as a comparable number.
 
@@ -66,9 +83,15 @@ def _bound(name: str, value: object, kind: str) -> tuple[str, float] | None:
         return None
     noun, example = _KINDS[kind]
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        kinds = {bool: "a boolean", list: "a list", dict: "a mapping"}
-        found = kinds.get(type(value), type(value).__name__)
-        raise dsl.ParameterError(name, f"must be {noun} such as {example}, not {found}")
+        raise dsl.ParameterError(
+            name, f"must be {noun} such as {example}, not {_kind_of(value)}"
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise dsl.ParameterError(name, f"is {value}, which is not a finite number")
+    if isinstance(value, int):
+        problem = integer_problem(value)
+        if problem is not None:
+            raise dsl.ParameterError(name, problem)
     text = _plain(value)
     try:
         quantity = parse_shorthand(f">{text} Red").bands[-1].lower
@@ -77,6 +100,10 @@ def _bound(name: str, value: object, kind: str) -> tuple[str, float] | None:
     if quantity is None or not _fits(kind, quantity.unit):
         raise dsl.ParameterError(
             name, f'is "{text}", which is not {noun}; write {noun} such as {example}'
+        )
+    if kind == "percentage" and quantity.number > 100:
+        raise dsl.ParameterError(
+            name, f"is {text}, above 100%, which no part of the requests can reach"
         )
     if not quantity.number > 0:
         raise dsl.ParameterError(
@@ -134,7 +161,7 @@ def _bands(
 def http_api_health(
     job: str,
     title: str = "API Health",
-    error_yellow: str = ERROR_YELLOW,
+    error_yellow: str | None = None,
     error_red: str = "5%",
     p95_yellow: str | None = None,
     p95_red: str | None = None,
@@ -146,9 +173,38 @@ def http_api_health(
 ) -> Row:
     """Return the request rate, error rate, p95 latency and in-flight requests of `job`.
 
-    Latency bounds are durations (`500ms`, `1s`); error bounds are percentages of
-    requests that returned 4xx or 5xx. `order` lists the panels by key.
+    Latency bounds are durations (`500ms`, `1s`, or a number of seconds); error
+    bounds are percentages of requests that returned 4xx or 5xx (`5%` or 5), and
+    `error_yellow` is 1% when not given. `order` lists the panels by key.
     """
+    for name, value in (("job", job), ("title", title), ("p95_title", p95_title)):
+        _text(name, value)
+    if '"' in job or "\\" in job or "\n" in job:
+        raise dsl.ParameterError(
+            "job", f"is {job!r}; a job name has no quotes, backslashes or line breaks"
+        )
+    if request_rate_thresholds is not None and not isinstance(
+        request_rate_thresholds, str
+    ):
+        raise dsl.ParameterError(
+            "request_rate_thresholds",
+            f'must be a threshold text such as "Green" or "<100 Red, >=100 Green", '
+            f"not {_kind_of(request_rate_thresholds)}",
+        )
+    if isinstance(order, str) or not isinstance(order, Sequence):
+        raise dsl.ParameterError(
+            "order", f"must be a list of panel keys, not {_kind_of(order)}"
+        )
+    for key in order:
+        if key not in PANEL_KEYS:
+            raise dsl.ParameterError(
+                "order", f'names unknown panel "{key}"; use {", ".join(PANEL_KEYS)}'
+            )
+    if error_yellow is None:
+        error_yellow = ERROR_YELLOW
+        yellow_default: str | None = ERROR_YELLOW
+    else:
+        yellow_default = None
     selector = f'job="{job}"'
     panels = {
         "request_rate": dsl.panel(
@@ -166,7 +222,7 @@ def http_api_health(
             description="Percentage of failed requests",
             thresholds=_bands(
                 "percentage",
-                ("error_yellow", error_yellow, ERROR_YELLOW),
+                ("error_yellow", error_yellow, yellow_default),
                 ("error_red", error_red),
             ),
         ),
@@ -192,10 +248,4 @@ def http_api_health(
             ),
         ),
     }
-    for key in order:
-        if key not in panels:
-            raise dsl.DSLError(
-                f'order names unknown panel "{key}"; use {", ".join(PANEL_KEYS)}',
-                dsl.caller_location(),
-            )
     return dsl.row(title, [panels[key] for key in order])
