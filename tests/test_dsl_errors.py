@@ -448,3 +448,19 @@ def test_module_cannot_move_out(project: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (project / "out" / "prometheus" / "prometheus.yml").is_file()
     assert not (project / "services" / "out").exists()
+
+
+def test_project_block_parameter_error_in_python(project: Path) -> None:
+    """A project block's ParameterError points at the argument of dsl.use()."""
+    files = {
+        "blocks/team.py": queue_row_block(
+            '    raise dsl.ParameterError("job", "must be lower case")\n'
+        ),
+        "services/api.py": HEAD
+        + 'dsl.service("api", rows=[dsl.use("queue_row", job="API")])\n',
+    }
+    code, output = run_build(project, files)
+    assert code == 1
+    assert diagnostic_lines(output) == [
+        "services/api.py:3:51: error: job must be lower case [dsl/error]"
+    ]

@@ -1056,7 +1056,13 @@ def use(name: str, /, **parameters: Any) -> Any:
     problem = block_parameter_problem(found, parameters)
     if problem:
         raise _fail(problem)
-    return _run_block(found, parameters)
+    try:
+        return _run_block(found, parameters)
+    except ParameterError as exc:
+        # A project block is user code too, so the error's own location can be
+        # inside the block; the argument of this call is where the value is written.
+        exc.location = caller_location(exc.parameter)
+        raise
 
 
 def call_block(found: Block, parameters: Mapping[str, Any]) -> Any:
