@@ -464,3 +464,17 @@ def test_project_block_parameter_error_in_python(project: Path) -> None:
     assert diagnostic_lines(output) == [
         "services/api.py:3:51: error: job must be lower case [dsl/error]"
     ]
+
+
+def test_block_module_not_run_names_blocks(project: Path) -> None:
+    files = {
+        "blocks/helper.py": "import os\n",
+        "services/web.yaml": "service: web\n",
+    }
+    code, output = run_build(project, files)
+    assert code == 0, output
+    assert diagnostic_lines(output) == [
+        "blocks/helper.py:1:1: warning: module does not import obscompile at its top, "
+        "so it was not run; a module starts with `from obscompile import dsl` and "
+        "declares blocks with @dsl.block(...) [dsl/not-run]"
+    ]

@@ -47,7 +47,11 @@ def run_module(
                 Location(name, 1, 1),
                 "module does not import obscompile at its top, so it was not run; a "
                 "module starts with `from obscompile import dsl` and declares "
-                "services with dsl.service(...)",
+                + (
+                    "services with dsl.service(...)"
+                    if declares_services
+                    else "blocks with @dsl.block(...)"
+                ),
                 "dsl/not-run",
             )
         ]
