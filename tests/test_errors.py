@@ -643,3 +643,10 @@ def test_red_alone_warns(project: Path) -> None:
         "[alerts/unbounded]"
     ) in output
     assert not (project / "out/prometheus/rules/payments.rules.yml").exists()
+
+
+def test_missing_services_option_folder_is_usage_error(project: Path) -> None:
+    code, output = run_build(project, "--services", str(project / "nope"))
+    assert code == 2
+    assert "Invalid value for '--services'" in output
+    assert "does not exist" in output

@@ -176,7 +176,7 @@ project_option = click.option(
 )
 services_option = click.option(
     "--services",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
     help="Folder of service manifests [default: PROJECT/services].",
 )
