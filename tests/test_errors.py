@@ -650,3 +650,18 @@ def test_missing_services_option_folder_is_usage_error(project: Path) -> None:
     assert code == 2
     assert "Invalid value for '--services'" in output
     assert "does not exist" in output
+
+
+def test_multi_line_value_in_brackets_warns(project: Path) -> None:
+    write_manifest(
+        project,
+        "payments.yaml",
+        HEADER + "dashboard:\n  tags: [\n    prod\n    payments,\n    eu]\n",
+    )
+    code, output = run_build(project)
+    assert code == 0, output
+    assert (
+        'services/payments.yaml:7:5: warning: "prod payments" runs over 2 lines and '
+        "reads as one value; if these are separate items, put a comma between them "
+        "[yaml/multi-line-value]"
+    ) in output

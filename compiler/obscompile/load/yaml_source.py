@@ -138,6 +138,8 @@ class _Builder:
                     self.where(node),
                 )
             self.open.add(id(node))
+            if node.flow_style:
+                self.check_flow_items(node)
             try:
                 if isinstance(node, MappingNode):
                     return self.mapping(node, path, depth)
@@ -232,6 +234,34 @@ class _Builder:
         if tag == _CORE + "float":
             return _to_float(text)
         return text
+
+    def check_flow_items(self, node: MappingNode | SequenceNode) -> None:
+        """Warn of a plain value of a [...] or {...} collection that spans lines.
+
+        Inside brackets, a line break in a plain value is a space, so two items
+        without the comma between them read as one value.
+        """
+        items = (
+            [part for pair in node.value for part in pair]
+            if isinstance(node, MappingNode)
+            else node.value
+        )
+        for item in items:
+            if (
+                isinstance(item, ScalarNode)
+                and not item.style
+                and item.end_mark.line > item.start_mark.line
+            ):
+                self.diagnostics.append(
+                    warning(
+                        self.where(item),
+                        f'"{item.value}" runs over '
+                        f"{item.end_mark.line - item.start_mark.line + 1} lines and "
+                        "reads as one value; if these are separate items, put a comma "
+                        "between them",
+                        "yaml/multi-line-value",
+                    )
+                )
 
     def tag_problem(self, node: Node, tag: str) -> str | None:
         """Return why a node's written tag is wrong, or None when it fits."""
