@@ -308,6 +308,11 @@ def test_cli_test_reads_hand_written_subfolders(
         # One folder deeper, the rule files are one more step up.
         text = test.read_text(encoding="utf-8")
         test.write_text(text.replace("../../out/", "../../../out/"), encoding="utf-8")
+    # A rule file beside the tests, for them to name, is not run as a test.
+    (nested / "fixture.rules.yml").write_text(
+        "groups:\n  - name: fixture\n    rules:\n      - record: a:b\n        expr: up\n",
+        encoding="utf-8",
+    )
     shutil.copytree(built_out, project / "out")
     result = subprocess.run(
         ["obscompile", "test", "--project", str(project)],
