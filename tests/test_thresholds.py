@@ -272,6 +272,24 @@ def test_good_band_only_implies_red() -> None:
     ("text", "message", "offset"),
     [
         (
+            "Red, Green",
+            r"a band without a bound \(red\) covers every value, so it must be the "
+            "only band of the text",
+            0,
+        ),
+        (
+            "<5 Green, Red",
+            r"a band without a bound \(red\) covers every value",
+            10,
+        ),
+        (">5 Red, >5 Red", "threshold band >5 is listed twice", 8),
+        ("<1 Green, 0-5 Yellow, >5 Red", "threshold bands overlap between 0 and 1", 10),
+        (
+            ">500 ms Red",
+            'write the unit of ">500 ms Red" without a space, such as "500ms"',
+            5,
+        ),
+        (
             "<1% Green, 2-5% Yellow, >5% Red",
             "threshold bands leave a gap between 1% and 2%",
             11,

@@ -198,6 +198,13 @@ def _parse_item(
                 color = groups["color"]
         if kind == "series" and groups["series"].lower() in NAMED_COLOURS:
             continue
+        capacity = groups.get("capacity")
+        if capacity in _TIME_FACTORS:
+            raise ThresholdError(
+                f'write the unit of "{text.strip()}" without a space, such as '
+                f'"{groups["a"]}{capacity}"; a word after the number names a capacity',
+                offset + match.start("capacity"),
+            )
         return _Item(
             kind=kind,
             offset=offset,
@@ -264,6 +271,26 @@ def _written(quantity: Quantity | None) -> str:
     return "" if quantity is None else str(quantity)
 
 
+def _band_text(kind: str, lower: Quantity | None, upper: Quantity | None) -> str:
+    """Return a band as shorthand writes it, without its colour."""
+    if kind == "below":
+        return f"<{upper}"
+    if kind == "from":
+        return f">{lower}"
+    if kind == "range":
+        return f"{lower}-{upper}"
+    return str(lower)
+
+
+def _overlap(lower: Quantity | None, upper: Quantity | None) -> str:
+    """Say where a band that starts at `lower` overlaps one that ends at `upper`."""
+    if lower is None:
+        return f"below {upper}"
+    if upper is None:
+        return f"from {lower} up"
+    return f"between {lower} and {upper}"
+
+
 def _bands(items: list[_Item], text: str) -> tuple[Band, ...]:
     """Order band items ascending and check that they leave no gap or overlap."""
     intervals = []
@@ -291,6 +318,23 @@ def _bands(items: list[_Item], text: str) -> tuple[Band, ...]:
         else:
             lower, upper = None, None
         intervals.append((item, lower, upper))
+
+    unbounded = next((item for item in items if item.kind == "color"), None)
+    if unbounded is not None and len(items) > 1:
+        raise ThresholdError(
+            f"a band without a bound ({unbounded.color}) covers every value, so it "
+            "must be the only band of the text",
+            unbounded.offset,
+        )
+    seen: set[tuple[str, str, str]] = set()
+    for item, lower, upper in intervals:
+        key = (item.kind, _written(lower), _written(upper))
+        if key in seen:
+            raise ThresholdError(
+                f"threshold band {_band_text(item.kind, lower, upper)} is listed twice",
+                item.offset,
+            )
+        seen.add(key)
 
     keys = [comparable(lower, -math.inf) for _, lower, _ in intervals]
     ascending = sorted(range(len(keys)), key=lambda i: keys[i])
@@ -322,7 +366,7 @@ def _bands(items: list[_Item], text: str) -> tuple[Band, ...]:
                     )
                 if start < previous_end:
                     raise ThresholdError(
-                        f"threshold bands overlap between {_written(lower)} and {_written(previous_upper)}",
+                        f"threshold bands overlap {_overlap(lower, previous_upper)}",
                         item.offset,
                     )
         if index == len(ordered) - 1 and upper is not None and item.kind != "point":
