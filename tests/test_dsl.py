@@ -445,6 +445,22 @@ def test_http_block_takes_huge_bound(project: Path) -> None:
             "use request_rate, error_rate, p95_latency, in_flight [manifest/block]",
         ),
         (
+            "order: [error_rate, error_rate]",
+            '5:29: error: block "http_api_health": order names the panel '
+            '"error_rate" twice [manifest/block]',
+        ),
+        (
+            "request_rate_thresholds: '>5 Blue'",
+            '5:47: error: block "http_api_health": request_rate_thresholds cannot be '
+            "read: a single blue band does not say the colour of the values beyond "
+            '5; write both bands, such as "<5 Green, >=5 blue" [manifest/block]',
+        ),
+        (
+            "error_yellow: 0",
+            '5:36: error: block "http_api_health": error_yellow is 0, which would '
+            "colour every value yellow; write a bound above 0 [manifest/block]",
+        ),
+        (
             "in_flight_red: -5",
             '5:37: error: block "http_api_health": in_flight_red is -5, which would '
             "colour every value red; write a bound above 0 [manifest/block]",
@@ -465,6 +481,9 @@ def test_http_block_takes_huge_bound(project: Path) -> None:
         "empty-title",
         "thresholds-not-text",
         "unknown-order",
+        "order-twice",
+        "unreadable-thresholds",
+        "yellow-zero",
         "negative",
     ],
 )

@@ -71,6 +71,19 @@ def _text(name: str, value: object) -> None:
         raise dsl.ParameterError(name, "must not be empty")
 
 
+def _thresholds_text(name: str, value: object) -> None:
+    """Raise ParameterError unless `value` is a threshold text that reads."""
+    example = '"Green" or "<100 Red, >=100 Green"'
+    if not isinstance(value, str):
+        raise dsl.ParameterError(
+            name, f"must be a threshold text such as {example}, not {_kind_of(value)}"
+        )
+    try:
+        parse_shorthand(value)
+    except ThresholdError as exc:
+        raise dsl.ParameterError(name, f"cannot be read: {exc}") from None
+
+
 def _bound(name: str, value: object, kind: str) -> tuple[str, float] | None:
     """Return a bound as threshold shorthand and as a comparable number.
 
@@ -106,9 +119,11 @@ def _bound(name: str, value: object, kind: str) -> tuple[str, float] | None:
             name, f"is {text}, above 100%, which no part of the requests can reach"
         )
     if not quantity.number > 0:
+        colour = "yellow" if name.endswith("_yellow") else "red"
         raise dsl.ParameterError(
             name,
-            f"is {text}, which would colour every value red; write a bound above 0",
+            f"is {text}, which would colour every value {colour}; write a bound "
+            "above 0",
         )
     return text, comparable(quantity, 0.0)
 
@@ -183,23 +198,19 @@ def http_api_health(
         raise dsl.ParameterError(
             "job", f"is {job!r}; a job name has no quotes, backslashes or line breaks"
         )
-    if request_rate_thresholds is not None and not isinstance(
-        request_rate_thresholds, str
-    ):
-        raise dsl.ParameterError(
-            "request_rate_thresholds",
-            f'must be a threshold text such as "Green" or "<100 Red, >=100 Green", '
-            f"not {_kind_of(request_rate_thresholds)}",
-        )
+    if request_rate_thresholds is not None:
+        _thresholds_text("request_rate_thresholds", request_rate_thresholds)
     if isinstance(order, str) or not isinstance(order, Sequence):
         raise dsl.ParameterError(
             "order", f"must be a list of panel keys, not {_kind_of(order)}"
         )
-    for key in order:
+    for index, key in enumerate(order):
         if key not in PANEL_KEYS:
             raise dsl.ParameterError(
                 "order", f'names unknown panel "{key}"; use {", ".join(PANEL_KEYS)}'
             )
+        if key in order[:index]:
+            raise dsl.ParameterError("order", f'names the panel "{key}" twice')
     if error_yellow is None:
         error_yellow = ERROR_YELLOW
         yellow_default: str | None = ERROR_YELLOW
