@@ -665,3 +665,20 @@ def test_multi_line_value_in_brackets_warns(project: Path) -> None:
         "reads as one value; if these are separate items, put a comma between them "
         "[yaml/multi-line-value]"
     ) in output
+
+
+def test_warning_alert_without_yellow_band_warns(project: Path) -> None:
+    write_manifest(
+        project,
+        "payments.yaml",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - title: E\n        query: sum(up)\n"
+        + '        thresholds: "<5 Green, 5-10 Orange, >10 Red"\n'
+        + "        alert: {warning: true}\n",
+    )
+    code, output = run_build(project)
+    assert code == 0, output
+    assert (
+        'services/payments.yaml:11:16: warning: panel "E": alert.warning is set, but '
+        "no band is yellow, so no warning alert is derived [alerts/no-warning-band]"
+    ) in output

@@ -371,6 +371,18 @@ class _Deriver:
                     "alerts/unbounded",
                 )
             )
+        colours_shown = [step.color for step in resolved.steps]
+        colours_shown += [m.color for m in resolved.mappings]
+        colours_shown += [step.color for s in resolved.series for step in s.steps]
+        if panel.alert.warning and "yellow" not in map(colour_hue, colours_shown):
+            self.diagnostics.append(
+                warning(
+                    panel.location_of("alert"),
+                    f'panel "{panel.title}": alert.warning is set, but no band is '
+                    "yellow, so no warning alert is derived",
+                    "alerts/no-warning-band",
+                )
+            )
         outputs = self._series_labels(view, plan)
         out = []
         for series, steps, bands in _panel_bands(view):
