@@ -59,8 +59,10 @@ _KINDS = {
 def _kind_of(value: object) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return f"the number {value!r}"
+    if value is None:
+        return "null"
     kinds = {bool: "a boolean", list: "a list", dict: "a mapping", str: "a string"}
-    return kinds.get(type(value), type(value).__name__)
+    return kinds.get(type(value), f"a {type(value).__name__} value")
 
 
 def _text(name: str, value: object) -> None:

@@ -138,7 +138,7 @@ class _Builder:
                     self.where(node),
                 )
             self.open.add(id(node))
-            if node.flow_style:
+            if node.flow_style and isinstance(node, SequenceNode):
                 self.check_flow_items(node)
             try:
                 if isinstance(node, MappingNode):
@@ -235,18 +235,13 @@ class _Builder:
             return _to_float(text)
         return text
 
-    def check_flow_items(self, node: MappingNode | SequenceNode) -> None:
-        """Warn of a plain value of a [...] or {...} collection that spans lines.
+    def check_flow_items(self, node: SequenceNode) -> None:
+        """Warn of a plain item of a [...] list that spans lines.
 
         Inside brackets, a line break in a plain value is a space, so two items
         without the comma between them read as one value.
         """
-        items = (
-            [part for pair in node.value for part in pair]
-            if isinstance(node, MappingNode)
-            else node.value
-        )
-        for item in items:
+        for item in node.value:
             if (
                 isinstance(item, ScalarNode)
                 and not item.style
