@@ -348,7 +348,7 @@ def test_http_block_bounds_read_back(yellow: float, factor: float) -> None:
     red = yellow * factor
     if red == yellow:
         return
-    text = _bands("count", ("in_flight_yellow", yellow, None), ("in_flight_red", red))
+    text = _bands("count", ("in_flight_yellow", yellow), ("in_flight_red", red))
     assert text is not None
     bands = parse_shorthand(text).bands
     assert [band.lower.number if band.lower else None for band in bands] == [

@@ -48,6 +48,11 @@ def warning(location: Location, message: str, check: str) -> Diagnostic:
     return Diagnostic(location, Severity.WARNING, message, check)
 
 
+def exception_text(exc: BaseException) -> str:
+    """Return an exception's type and message, such as `KeyError: 'red'`."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity is Severity.ERROR for d in diagnostics)
 

@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 import attrs
 
 from obscompile import promql
-from obscompile.diagnostics import Diagnostic, ObscompileError
+from obscompile.diagnostics import Diagnostic, ObscompileError, exception_text
 from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, too_long
 from obscompile.load.manifest import derive_uid, service_key
 from obscompile.load.schema import SERVICE_NAME_MAX
@@ -400,6 +400,16 @@ def _check_integer_range(value: int, param: str) -> None:
     problem = integer_problem(value)
     if problem is not None:
         raise _fail(f"{_function_name()}: {param} {problem}", param)
+
+
+def _check_name_length(value: Any, param: str) -> None:
+    """Raise for a service name or key longer than the manifest schema allows."""
+    if isinstance(value, str) and len(value) > SERVICE_NAME_MAX:
+        raise _fail(
+            f"{param} has {len(value)} characters, more than the {SERVICE_NAME_MAX} "
+            "it may have",
+            param,
+        )
 
 
 def _number(value: Any, param: str, above: float | None = None) -> float | None:
@@ -847,19 +857,10 @@ def service(
     """Declare a service, and register it when obscompile is loading this module."""
     location = caller_location()
     _text(name, "name", empty=False)
-    if len(name) > SERVICE_NAME_MAX:
-        raise _fail(
-            f"name has {len(name)} characters, more than the {SERVICE_NAME_MAX} it "
-            "may have",
-            "name",
-        )
+    _check_name_length(name, "name")
     _optional_text(title, "title")
-    if key is not None and len(key) > SERVICE_NAME_MAX:
-        raise _fail(
-            f"key has {len(key)} characters, more than the {SERVICE_NAME_MAX} it "
-            "may have",
-            "key",
-        )
+    if key is not None:
+        _check_name_length(key, "key")
     if key is not None and not _SERVICE_KEY.match(_text(key, "key")):
         raise _fail(
             f'key "{key}" is invalid: use lowercase letters, digits, _ and -, '
@@ -1059,8 +1060,8 @@ def use(name: str, /, **parameters: Any) -> Any:
     try:
         return _run_block(found, parameters)
     except ParameterError as exc:
-        # A project block is user code too, so the error's own location can be
-        # inside the block; the argument of this call is where the value is written.
+        # A project block is user code too, so the error's location may be inside
+        # the block. The value is written at the argument of this call.
         exc.location = caller_location(exc.parameter)
         raise
 
@@ -1090,8 +1091,7 @@ def _run_block(found: Block, parameters: Mapping[str, Any]) -> Any:
     # A block is user code and may raise anything; only Ctrl-C stops the build.
     except (Exception, SystemExit, GeneratorExit) as exc:
         where = traceback_location(exc.__traceback__) or found.location
-        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        raise DSLError(detail, where) from None
+        raise DSLError(exception_text(exc), where) from None
     if produced is None:
         raise DSLError(
             f"function {found.function.__name__}() returned None; a block must "

@@ -26,7 +26,13 @@ from obscompile.check.artifacts import (
     scraped_jobs,
 )
 from obscompile.config import Config
-from obscompile.diagnostics import Diagnostic, error, has_errors, sorted_diagnostics
+from obscompile.diagnostics import (
+    Diagnostic,
+    error,
+    exception_text,
+    has_errors,
+    sorted_diagnostics,
+)
 from obscompile.load.config import load_config
 from obscompile.load.project import display_name, load_project
 from obscompile.model.location import Location
@@ -383,9 +389,7 @@ def template_error(exc: jinja2.TemplateError) -> Diagnostic:
     elif isinstance(exc, TemplateOutputError):
         file = exc.filename
     else:
-        text = str(exc.__cause__) if exc.__cause__ is not None else ""
-        text += "".join(traceback.format_tb(exc.__traceback__))
-        found = list(_TEMPLATE_FRAME.finditer(text))
+        found = _template_frames(exc)
         if found:
             file, line = found[-1]["file"], int(found[-1]["line"])
     where = display_name(Path(file)) if file else "<templates>"
@@ -406,20 +410,27 @@ def template_failure(project: Project, exc: Exception) -> Diagnostic | None:
     the frames are in the text of the remote traceback. An exception without such a
     frame is a fault of obscompile, and None is returned.
     """
+    root = project.templates_dir.resolve()
+    for found in reversed(_template_frames(exc)):
+        path = Path(found["file"])
+        if path.resolve().is_relative_to(root):
+            return error(
+                Location(display_name(path), int(found["line"]), 1),
+                f"template failed to render: {exception_text(exc)}",
+                "template/render",
+            )
+    return None
+
+
+def _template_frames(exc: BaseException) -> list[re.Match[str]]:
+    """Return the template frames of an exception's traceback, outermost first.
+
+    An exception from a worker process carries its frames in the text of its cause,
+    the remote traceback.
+    """
     text = str(exc.__cause__) if exc.__cause__ is not None else ""
     text += "".join(traceback.format_tb(exc.__traceback__))
-    root = project.templates_dir.resolve()
-    for found in reversed(list(_TEMPLATE_FRAME.finditer(text))):
-        path = Path(found["file"])
-        if not path.resolve().is_relative_to(root):
-            continue
-        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return error(
-            Location(display_name(path), int(found["line"]), 1),
-            f"template failed to render: {detail}",
-            "template/render",
-        )
-    return None
+    return list(_TEMPLATE_FRAME.finditer(text))
 
 
 def _template_source(project: Project, name: str) -> dict[str, str]:
@@ -479,13 +490,13 @@ def build(
                 project, services, config, cache, progress, prefetched
             )
         except Exception as exc:
-            if isinstance(exc, jinja2.TemplateError):
-                problem = template_error(exc)
-            else:
-                failure = template_failure(project, exc)
-                if failure is None:
-                    raise
-                problem = failure
+            problem = (
+                template_error(exc)
+                if isinstance(exc, jinja2.TemplateError)
+                else template_failure(project, exc)
+            )
+            if problem is None:
+                raise
             diagnostics.append(problem)
             return BuildResult(
                 services=services,

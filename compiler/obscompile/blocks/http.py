@@ -140,21 +140,23 @@ def _fits(kind: str, unit: str | None) -> bool:
 
 def _bands(
     kind: str,
-    yellow: tuple[str, object, object],
+    yellow: tuple[str, object],
     red: tuple[str, object],
+    default_yellow: str | None = None,
 ) -> str | None:
     """Return rising shorthand: green below yellow, yellow up to red, red from red.
 
-    `yellow` is the parameter's name, value and default, and `red` its name and
-    value. A yellow bound that the caller left at its default is reported at the
-    red bound, which the caller wrote.
+    `yellow` and `red` are each a parameter's name and value. A yellow value of None
+    takes `default_yellow`, and a problem with that default is reported at the red
+    bound, which the caller wrote.
     """
-    yellow_name, yellow_value, yellow_default = yellow
+    yellow_name, yellow_value = yellow
     red_name, red_value = red
-    low = _bound(yellow_name, yellow_value, kind)
+    given = yellow_value is not None
+    low = _bound(yellow_name, yellow_value if given else default_yellow, kind)
     high = _bound(red_name, red_value, kind)
     if high is None:
-        if low is not None and yellow_value != yellow_default:
+        if given:
             raise dsl.ParameterError(
                 yellow_name, f"needs {red_name}, the bound where the panel turns red"
             )
@@ -162,7 +164,7 @@ def _bands(
     if low is None:
         return f"<{high[0]} Green, >{high[0]} Red"
     if low[1] >= high[1]:
-        if yellow_value == yellow_default:
+        if not given:
             raise dsl.ParameterError(
                 red_name,
                 f"is {high[0]}, which must be above {yellow_name} ({low[0]} by "
@@ -213,11 +215,6 @@ def http_api_health(
             )
         if key in order[:index]:
             raise dsl.ParameterError("order", f'names the panel "{key}" twice')
-    if error_yellow is None:
-        error_yellow = ERROR_YELLOW
-        yellow_default: str | None = ERROR_YELLOW
-    else:
-        yellow_default = None
     selector = f'job="{job}"'
     panels = {
         "request_rate": dsl.panel(
@@ -235,8 +232,9 @@ def http_api_health(
             description="Percentage of failed requests",
             thresholds=_bands(
                 "percentage",
-                ("error_yellow", error_yellow, yellow_default),
+                ("error_yellow", error_yellow),
                 ("error_red", error_red),
+                default_yellow=ERROR_YELLOW,
             ),
         ),
         "p95_latency": dsl.panel(
@@ -246,7 +244,7 @@ def http_api_health(
             type="gauge",
             description="95th percentile response time",
             thresholds=_bands(
-                "duration", ("p95_yellow", p95_yellow, None), ("p95_red", p95_red)
+                "duration", ("p95_yellow", p95_yellow), ("p95_red", p95_red)
             ),
         ),
         "in_flight": dsl.panel(
@@ -256,7 +254,7 @@ def http_api_health(
             description="Currently processing requests",
             thresholds=_bands(
                 "count",
-                ("in_flight_yellow", in_flight_yellow, None),
+                ("in_flight_yellow", in_flight_yellow),
                 ("in_flight_red", in_flight_red),
             ),
         ),

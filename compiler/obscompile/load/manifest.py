@@ -150,8 +150,10 @@ class _Reader:
                 )
         # The top-level title also names the service in alert summaries, while the
         # top-level description serves the dashboard alone.
-        if "description" in data and data.get("description") != settings.get(
-            "description", data["description"]
+        if (
+            "description" in data
+            and "description" in settings
+            and data["description"] != settings["description"]
         ):
             self.diagnostics.append(
                 warning(

@@ -12,7 +12,7 @@ import os
 import runpy
 from pathlib import Path
 
-from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.diagnostics import Diagnostic, error, exception_text, warning
 from obscompile.model.location import Location
 from obscompile.model.service import Service
 
@@ -26,8 +26,7 @@ def _error_in(name: str, exc: BaseException) -> Diagnostic:
         where = Location(name, exc.lineno, exc.offset or 1)
         return error(where, f"invalid Python: {exc.msg}", "dsl/syntax")
     location = traceback_location(exc.__traceback__) or Location(name, 1, 1)
-    message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return error(location, message, "dsl/error")
+    return error(location, exception_text(exc), "dsl/error")
 
 
 def run_module(

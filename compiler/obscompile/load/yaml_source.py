@@ -60,6 +60,7 @@ _NODE_KINDS: dict[type, str] = {
     SequenceNode: "a list",
     ScalarNode: "a single value",
 }
+_MERGE_KEY = "merge keys (<<) are not supported; write the keys of the mapping out"
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _BOOLS = {"true": True, "True": True, "TRUE": True}
 _BOOLS.update({"false": False, "False": False, "FALSE": False})
@@ -168,13 +169,7 @@ class _Builder:
                 )
                 continue
             if key_node.tag == _CORE + "merge":
-                self.diagnostics.append(
-                    error(
-                        key_location,
-                        str(self.tag_problem(key_node, key_node.tag)),
-                        "yaml/tag",
-                    )
-                )
+                self.diagnostics.append(error(key_location, _MERGE_KEY, "yaml/tag"))
                 continue
             key = str(self.scalar(key_node))
             if key in first_seen:
@@ -202,8 +197,8 @@ class _Builder:
             value = self.typed(node, tag, text)
         except (ValueError, KeyError):
             if not self.explicit(node):
-                # ruamel.yaml's resolver tags a few texts as numbers that Python cannot read,
-                # such as _ and 0x_, so they stay text.
+                # ruamel.yaml's resolver tags a few texts as numbers that Python
+                # cannot read, such as _ and 0x_, so they stay text.
                 return text
             kind = tag.removeprefix(_CORE)
             self.diagnostics.append(
@@ -221,13 +216,13 @@ class _Builder:
 
     def typed(self, node: ScalarNode, tag: str, text: str) -> Any:
         """Return the value of a scalar; raise ValueError or KeyError if it has none."""
+        # The resolver tags only these texts as nulls and booleans, so other text
+        # with either tag has it written.
         if tag == _CORE + "null":
-            if text in _NULLS or not self.explicit(node):
+            if text in _NULLS:
                 return None
             raise ValueError(text)
         if tag == _CORE + "bool":
-            # The resolver tags only these texts as booleans, so a KeyError means
-            # a !!bool tag on other text.
             return _BOOLS[text]
         if tag == _CORE + "int":
             return _to_int(text)
@@ -262,9 +257,7 @@ class _Builder:
         """Return why a node's written tag is wrong, or None when it fits."""
         written = "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
         if tag == _CORE + "merge":
-            return (
-                "merge keys (<<) are not supported; write the keys of the mapping out"
-            )
+            return _MERGE_KEY
         needed = _TAG_NODES.get(tag)
         if needed is not None:
             if isinstance(node, needed):
@@ -372,26 +365,21 @@ def _tab_at(text: str, mark: Any) -> bool:
 
 def _looks_deep(text: str) -> bool:
     """Return True when flow brackets or indentation could nest past MAX_DEPTH."""
-    depth = 0
-    deepest = 0
-    for match in re.finditer(r"[\[{]|[\]}]", text):
-        depth += 1 if match.group() in "[{" else -1
-        deepest = max(deepest, depth)
-        if deepest > MAX_DEPTH:
-            return True
+    if _too_deep_bracket(text) is not None:
+        return True
     widest = max(
         (len(line) - len(line.lstrip(" ")) for line in text.splitlines()), default=0
     )
     return widest > 2 * MAX_DEPTH
 
 
-def _deep_at(path: str, text: str) -> Location | None:
-    """Return where flow brackets first nest past MAX_DEPTH, or None."""
+def _too_deep_bracket(text: str) -> int | None:
+    """Return the offset where flow brackets first nest past MAX_DEPTH, or None."""
     depth = 0
     for match in re.finditer(r"[\[{]|[\]}]", text):
         depth += 1 if match.group() in "[{" else -1
         if depth > MAX_DEPTH:
-            return _offset_location(path, text, match.start())
+            return match.start()
     return None
 
 
@@ -439,10 +427,9 @@ def _unclosed_at(path: str, text: str, exc: MarkedYAMLError) -> Location | None:
 
     if problem.line < len(lines):
         line = lines[problem.line]
-        # A token that starts its line lacks a comma or bracket at the end of the
-        # line before; one after other text of its line lacks it in that line. A
-        # plain key after a line without its comma continues that line's value, so
-        # the parser stops at the key's colon.
+        # When the token starts its line, the comma or bracket is missing at the end
+        # of the line before. A plain key after a line without its comma continues
+        # that line's value, so the parser stops at the key's colon instead.
         before = line[: problem.column].strip()
         continued = line[problem.column : problem.column + 1] == ":" and not any(
             mark in before for mark in ",[]{}\"'"
@@ -495,9 +482,10 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
     except YAMLError as exc:
         return None, [error(start, f"invalid YAML: {exc}", "yaml/syntax")]
     except RecursionError:
+        deep = _too_deep_bracket(text)
         return None, [
             error(
-                _deep_at(path, text) or start,
+                start if deep is None else _offset_location(path, text, deep),
                 "document is nested too deeply to read; a manifest may be nested at "
                 f"most {MAX_DEPTH} levels deep",
                 "yaml/limits",
