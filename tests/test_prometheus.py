@@ -278,15 +278,17 @@ def test_build_is_deterministic(tmp_path: Path) -> None:
     assert outputs[0] == outputs[1]
 
 
+def obscompile_test(*arguments: str) -> subprocess.CompletedProcess:
+    """Run `obscompile test` with `arguments` and return the finished process."""
+    return subprocess.run(
+        ["obscompile", "test", *arguments], capture_output=True, text=True, check=False
+    )
+
+
 def test_cli_test_command(built_out: Path) -> None:
     """The command reads the hand-written tests of the repository, next to its out/."""
     promtool_binary()
-    result = subprocess.run(
-        ["obscompile", "test", "--project", str(REPO), "--out", str(built_out)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = obscompile_test("--project", str(REPO), "--out", str(built_out))
     assert result.returncode == 0, result.stdout + result.stderr
     assert (
         "promtool passed: 1 config, 4 rule files, 8 test files: "
@@ -314,12 +316,7 @@ def test_cli_test_reads_hand_written_subfolders(
         encoding="utf-8",
     )
     shutil.copytree(built_out, project / "out")
-    result = subprocess.run(
-        ["obscompile", "test", "--project", str(project)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = obscompile_test("--project", str(project))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "8 test files: 4 generated, 4 hand-written\n" in result.stderr
 
@@ -331,12 +328,7 @@ def test_cli_test_names_missing_hand_written_folder(
     project = tmp_path / "project"
     shutil.copytree(REPO / "services", project / "services")
     shutil.copytree(built_out, project / "out")
-    result = subprocess.run(
-        ["obscompile", "test", "--project", str(project)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = obscompile_test("--project", str(project))
     assert result.returncode == 0, result.stdout + result.stderr
     folder = project / "tests" / "promtool"
     assert (
@@ -350,12 +342,7 @@ def test_cli_test_reports_failure(tmp_path: Path, real_build: BuildResult) -> No
     path = "prometheus/tests/auth_server.test.yml"
     files[path] = files[path].replace("severity: critical", "severity: page", 1)
     out = write_files(tmp_path / "out", files)
-    result = subprocess.run(
-        ["obscompile", "test", "--project", str(REPO), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = obscompile_test("--project", str(REPO), "--out", str(out))
     assert result.returncode == 1
     assert "FAILED" in result.stdout + result.stderr
     assert "promtool test rules failed" in result.stderr
@@ -378,12 +365,7 @@ def test_cli_test_runs_yaml_suffix(tmp_path: Path, built_out: Path) -> None:
         "      - {eval_time: 1m, alertname: Missing, exp_alerts: [{exp_labels: {a: b}}]}\n"
     )
     shutil.copytree(built_out, project / "out")
-    result = subprocess.run(
-        ["obscompile", "test", "--project", str(project)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = obscompile_test("--project", str(project))
     assert result.returncode == 1, result.stderr
     assert "failing.test.yaml" in result.stdout + result.stderr
 
