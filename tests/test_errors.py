@@ -597,7 +597,7 @@ def test_integer_prefixes_read(project: Path) -> None:
     assert panel["fieldConfig"]["defaults"]["decimals"] == 2
 
 
-def test_numbers_other_readers_take_for_text_warn(project: Path) -> None:
+def test_ambiguous_number_forms_warn(project: Path) -> None:
     write_manifest(
         project,
         "payments.yaml",
@@ -647,14 +647,14 @@ def test_red_alone_warns(project: Path) -> None:
     assert not (project / "out/prometheus/rules/payments.rules.yml").exists()
 
 
-def test_missing_services_option_folder_is_usage_error(project: Path) -> None:
+def test_missing_services_folder_exits_2(project: Path) -> None:
     code, output = run_build(project, "--services", str(project / "nope"))
     assert code == 2
     assert "Invalid value for '--services'" in output
     assert "does not exist" in output
 
 
-def test_multi_line_value_in_brackets_warns(project: Path) -> None:
+def test_multi_line_list_item_warns(project: Path) -> None:
     write_manifest(
         project,
         "payments.yaml",

@@ -298,7 +298,7 @@ def test_cli_test_command(built_out: Path) -> None:
     assert "read the rule files that their rule_files name" in result.stderr
 
 
-def test_cli_test_reads_hand_written_subfolders(
+def test_cli_test_reads_subfolders(
     tmp_path: Path, built_out: Path
 ) -> None:
     promtool_binary()
@@ -321,7 +321,7 @@ def test_cli_test_reads_hand_written_subfolders(
     assert "8 test files: 4 generated, 4 hand-written\n" in result.stderr
 
 
-def test_cli_test_names_missing_hand_written_folder(
+def test_cli_test_names_missing_folder(
     tmp_path: Path, built_out: Path
 ) -> None:
     promtool_binary()

@@ -181,12 +181,12 @@ def test_single_band_implies_the_other_side(text: str, steps: list) -> None:
         ),
         (
             "5 Red",
-            '"5 Red" colours one value and says nothing of the others; write bands '
+            '"5 Red" colours one value and leaves the others without a colour; write bands '
             'such as "<5 Green, >=5 red", or a value mapping such as "5=red"',
         ),
     ],
 )
-def test_lone_band_that_says_too_little(text: str, message: str) -> None:
+def test_lone_band_needs_both_sides(text: str, message: str) -> None:
     with pytest.raises(ThresholdError) as raised:
         parse_shorthand(text)
     assert str(raised.value) == message

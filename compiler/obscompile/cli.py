@@ -339,8 +339,8 @@ def build_command(
         _print_diagnostics(result, output_format)
     if not result.ok:
         _save_cache(cache, result, written=False)
-        kept = "" if check_only else f"; {project.out_dir} is left as it was"
-        click.echo(_summary(result) + kept, err=True)
+        unchanged_note = "" if check_only else f"; {project.out_dir} is left as it was"
+        click.echo(_summary(result) + unchanged_note, err=True)
         sys.exit(EXIT_DIAGNOSTICS)
     if check_only:
         for name in differing:
@@ -490,7 +490,7 @@ def _promtool(arguments: list[str]) -> subprocess.CompletedProcess:
 
 
 def _is_rule_file(path: Path) -> bool:
-    """Tell a rule file that tests name in `rule_files` from a test file."""
+    """Return True for a rule file, which tests name in `rule_files`, not a test file."""
     from obscompile.render.yaml_read import read_yaml
 
     try:

@@ -1088,7 +1088,7 @@ def _run_block(found: Block, parameters: Mapping[str, Any]) -> Any:
             produced = found.function(**parameters)
     except DSLError:
         raise
-    # A block is user code and may raise anything; only Ctrl-C stops the build.
+    # A block is user code and may raise anything, and only Ctrl-C stops the build.
     except (Exception, SystemExit, GeneratorExit) as exc:
         where = traceback_location(exc.__traceback__) or found.location
         raise DSLError(exception_text(exc), where) from None

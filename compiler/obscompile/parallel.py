@@ -66,7 +66,7 @@ def _call(index: int) -> Any:
         raise
     except BaseException as exc:
         # SystemExit, KeyboardInterrupt or GeneratorExit would end the worker's
-        # process; an exception carries the task's failure to the build instead.
+        # process, so an exception carries the task's failure to the build instead.
         raise WorkerExit(
             f"task {index} raised {type(exc).__name__}{_argument(exc)} in a worker "
             "process; rerun with --jobs 1 to see where"
@@ -106,7 +106,7 @@ def map_in_workers(
     _Task.function = function
     found = []
     # Unlike multiprocessing.Pool, the executor notices a worker process that ends
-    # without its result, such as by os._exit, instead of waiting for it for ever.
+    # without its result, such as by os._exit, instead of waiting for it forever.
     with ProcessPoolExecutor(min(jobs, count), mp_context=context) as pool:
         try:
             for done, result in enumerate(pool.map(_call, range(count)), 1):

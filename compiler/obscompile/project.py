@@ -42,11 +42,11 @@ class Project:
         }
 
     def output_problem(self) -> str | None:
-        """Say why the output folder cannot be written, or return None.
+        """Return why the output folder cannot be written, or None.
 
-        A build replaces the output folder as a whole, so the output folder may not
-        be, hold or lie inside a folder that the build reads. Inside the project
-        folder it may lie: that is where it goes by default.
+        A build replaces the output folder as a whole, so it must not be, contain or
+        lie inside a folder that the build reads. It may lie inside the project
+        folder, where it goes by default.
         """
         out = self.out_dir.resolve()
         for name, folder in self.inputs().items():

@@ -66,7 +66,7 @@ def _kind_of(value: object) -> str:
 
 
 def _text(name: str, value: object) -> None:
-    """Raise ParameterError unless `value` is a string with a character or more."""
+    """Raise ParameterError unless `value` is a non-empty string."""
     if not isinstance(value, str):
         raise dsl.ParameterError(name, f"must be a string, not {_kind_of(value)}")
     if not value.strip():
@@ -74,7 +74,7 @@ def _text(name: str, value: object) -> None:
 
 
 def _thresholds_text(name: str, value: object) -> None:
-    """Raise ParameterError unless `value` is a threshold text that reads."""
+    """Raise ParameterError unless `value` is a threshold text that parses."""
     example = '"Green" or "<100 Red, >=100 Green"'
     if not isinstance(value, str):
         raise dsl.ParameterError(
@@ -83,7 +83,7 @@ def _thresholds_text(name: str, value: object) -> None:
     try:
         parse_shorthand(value)
     except ThresholdError as exc:
-        raise dsl.ParameterError(name, f"cannot be read: {exc}") from None
+        raise dsl.ParameterError(name, f"is an invalid threshold text: {exc}") from None
 
 
 def _bound(name: str, value: object, kind: str) -> tuple[str, float] | None:
@@ -152,11 +152,11 @@ def _bands(
     """
     yellow_name, yellow_value = yellow
     red_name, red_value = red
-    given = yellow_value is not None
-    low = _bound(yellow_name, yellow_value if given else default_yellow, kind)
+    yellow_given = yellow_value is not None
+    low = _bound(yellow_name, yellow_value if yellow_given else default_yellow, kind)
     high = _bound(red_name, red_value, kind)
     if high is None:
-        if given:
+        if yellow_given:
             raise dsl.ParameterError(
                 yellow_name, f"needs {red_name}, the bound where the panel turns red"
             )
@@ -164,7 +164,7 @@ def _bands(
     if low is None:
         return f"<{high[0]} Green, >{high[0]} Red"
     if low[1] >= high[1]:
-        if not given:
+        if not yellow_given:
             raise dsl.ParameterError(
                 red_name,
                 f"is {high[0]}, which must be above {yellow_name} ({low[0]} by "

@@ -104,7 +104,7 @@ def load_project(
                 services.append(service)
         sources.update(python_sources(diagnostics, sources))
         if files and not services and not has_errors(diagnostics):
-            # Modules that were not run or declared nothing: a build of no service
+            # The modules were not run or declared nothing, and a build of no service
             # would remove every file that the last build wrote.
             diagnostics.append(
                 error(

@@ -62,7 +62,7 @@ def run_module(
     try:
         with dsl.output_to_stderr():
             runpy.run_path(str(path), run_name=f"obscompile_module_{path.stem}")
-    # User code may raise anything; only Ctrl-C stops the build.
+    # User code may raise anything, and only Ctrl-C stops the build.
     except (Exception, SystemExit, GeneratorExit) as exc:
         return [], [_error_in(name, exc)]
     finally:

@@ -457,7 +457,7 @@ def _parse_items(text: str, raw_items: list[_Item]) -> Thresholds:
     if len(items) == 1 and items[0].kind == "point":
         item = items[0]
         raise ThresholdError(
-            f'"{text.strip()}" colours one value and says nothing of the others; '
+            f'"{text.strip()}" colours one value and leaves the others without a colour; '
             f'write bands such as "<{item.a} Green, >={item.a} {item.color}", or '
             f'a value mapping such as "{item.a}={item.color}"',
             item.offset,

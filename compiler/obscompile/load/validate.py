@@ -269,7 +269,7 @@ def _number_problems(
 ) -> Iterator[tuple[JsonPath, str]]:
     """Yield the path and problem of every number that no artifact can hold.
 
-    `written` holds the text of infinite numbers, which tells `1e400` from `.inf`.
+    `written` contains the text of infinite numbers, which tells `1e400` from `.inf`.
     """
     text = written.get(path, "")
     if isinstance(value, float) and math.isinf(value) and "inf" not in text.lower():

@@ -35,12 +35,12 @@ _YAML11_BOOLS = re.compile(r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF
 _YAML11_OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
 _YAML11_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$")
 _CORE = "tag:yaml.org,2002:"
-# The tags of values that obscompile reads; a timestamp stays the text written.
+# The tags of values that obscompile reads. A timestamp stays the text written.
 _KNOWN_TAGS = frozenset(
     _CORE + name for name in ("str", "int", "float", "bool", "null", "map", "seq")
 )
 _TIMESTAMP = _CORE + "timestamp"
-# A node's text starts at its anchor or tag; a tag written there starts with "!".
+# A node's text starts at its anchor or tag, and a written tag starts with "!".
 _EXPLICIT_TAG = re.compile(r"(?:&\S+\s+)?!")
 _TAG_NEEDS = {
     "null": "null or ~",
@@ -115,14 +115,14 @@ class _Builder:
         self.count += 1
         if self.count > MAX_NODES:
             raise _TooLarge(
-                f"document expands to more than {MAX_NODES} values, the most a "
-                "manifest may hold; aliases count once for each use",
+                f"document expands to more than {MAX_NODES} values, the maximum for a "
+                "manifest; aliases count once for each use",
                 self.where(node),
             )
         if depth > MAX_DEPTH:
             raise _TooLarge(
-                f"document is nested more than {MAX_DEPTH} levels deep, the most a "
-                "manifest may be",
+                f"document is nested more than {MAX_DEPTH} levels deep, the maximum "
+                "for a manifest",
                 self.where(node),
             )
         self.values[path] = self.where(node)
@@ -194,7 +194,7 @@ class _Builder:
             text = text.replace("\a", "")
         tag = node.tag or ""
         try:
-            value = self.typed(node, tag, text)
+            value = self.typed_value(node, tag, text)
         except (ValueError, KeyError):
             if not self.explicit(node):
                 # ruamel.yaml's resolver tags a few texts as numbers that Python
@@ -214,8 +214,8 @@ class _Builder:
             self.check_yaml11(node)
         return value
 
-    def typed(self, node: ScalarNode, tag: str, text: str) -> Any:
-        """Return the value of a scalar; raise ValueError or KeyError if it has none."""
+    def typed_value(self, node: ScalarNode, tag: str, text: str) -> Any:
+        """Return the value of a scalar, or raise ValueError or KeyError if its text does not fit its tag."""
         # The resolver tags only these texts as nulls and booleans, so other text
         # with either tag has it written.
         if tag == _CORE + "null":
@@ -301,7 +301,7 @@ class _Builder:
             )
 
     def other_number_form(self, node: ScalarNode) -> bool:
-        """Warn of a number that other YAML readers take for text; return if warned.
+        """Warn of a number that other YAML readers read as text, and return whether it warned.
 
         ruamel.yaml also reads `1_000`, `0b101` and `0o17` as numbers. YAML 1.2's
         core schema reads the first two as text, and YAML 1.1 readers the third.
