@@ -298,9 +298,7 @@ def test_cli_test_command(built_out: Path) -> None:
     assert "read the rule files that their rule_files name" in result.stderr
 
 
-def test_cli_test_reads_subfolders(
-    tmp_path: Path, built_out: Path
-) -> None:
+def test_cli_test_reads_subfolders(tmp_path: Path, built_out: Path) -> None:
     promtool_binary()
     project = tmp_path / "project"
     shutil.copytree(REPO / "services", project / "services")
@@ -321,9 +319,7 @@ def test_cli_test_reads_subfolders(
     assert "8 test files: 4 generated, 4 hand-written\n" in result.stderr
 
 
-def test_cli_test_names_missing_folder(
-    tmp_path: Path, built_out: Path
-) -> None:
+def test_cli_test_names_missing_folder(tmp_path: Path, built_out: Path) -> None:
     promtool_binary()
     project = tmp_path / "project"
     shutil.copytree(REPO / "services", project / "services")

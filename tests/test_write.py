@@ -279,6 +279,66 @@ def test_concurrent_builds_stay_consistent(tmp_path: Path) -> None:
     )
 
 
+SLOW_BLOCK = textwrap.dedent(
+    """\
+    import time
+    from pathlib import Path
+    from obscompile import dsl
+
+    @dsl.block("slow_row")
+    def slow_row(flags: str):
+        started, go = Path(flags, "started"), Path(flags, "go")
+        if not started.exists():
+            # The first build to load the manifest waits here until the test says go.
+            started.write_text("")
+            deadline = time.monotonic() + 60
+            while not go.exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+        return dsl.row("Slow", [dsl.panel("Up", 'up{job="api"}')])
+    """
+)
+
+
+def _wait_for(condition, what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_later_build_waits_for_earlier(tmp_path: Path) -> None:
+    """A build started during another one waits, so the newer inputs are written last."""
+    project = tmp_path / "project"
+    (project / "blocks").mkdir(parents=True)
+    (project / "blocks" / "slow.py").write_text(SLOW_BLOCK)
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    manifest = project / "services" / "api.yaml"
+    manifest.parent.mkdir()
+    text = (
+        "service: api\n"
+        "dashboard: {title: TITLE}\n"
+        "scrape: {job: api, port: 80}\n"
+        f"rows:\n  - use: slow_row\n    with: {{flags: '{flags}'}}\n"
+    )
+    manifest.write_text(text.replace("TITLE", "Old"))
+    command = [sys.executable, "-m", "obscompile", "build", "--project", str(project)]
+    logs = [tmp_path / "first.log", tmp_path / "second.log"]
+    with logs[0].open("w") as first_log:
+        first = subprocess.Popen(command, stderr=first_log)
+    _wait_for((flags / "started").exists, "the first build to load the manifest")
+    manifest.write_text(text.replace("TITLE", "New"))
+    with logs[1].open("w") as second_log:
+        second = subprocess.Popen(command, stderr=second_log)
+    _wait_for(lambda: "waiting for another build" in logs[1].read_text(), "the wait")
+    (flags / "go").write_text("")
+    assert first.wait(timeout=120) == 0, logs[0].read_text()
+    assert second.wait(timeout=120) == 0, logs[1].read_text()
+    (dashboard,) = (project / "out" / "grafana").rglob("*.json")
+    assert json.loads(dashboard.read_text())["title"] == "New"
+    assert f"waiting for another build of {project} to finish" in logs[1].read_text()
+
+
 class _Untouchable(dict):
     """Files whose texts must not be read, except those named in `readable`."""
 

@@ -31,6 +31,7 @@ from obscompile.write.atomic import (
     RECORD,
     WriteError,
     Written,
+    folder_lock,
     stale_files,
     write_tree,
 )
@@ -274,109 +275,124 @@ def build_command(
     manifest. Job names, metrics paths, rule names and rule expressions stay the
     same. Such a build neither reads nor writes the build cache.
     """
-    from obscompile.cache import BuildCache
-
     project = _project(project_dir, services, out)
     problem = project.output_problem()
     if problem is not None:
         option = "'--out'" if out is not None else "'--services'"
         raise click.BadParameter(problem, param_hint=option)
-    # The cache keys do not cover the local-run options, so such a build bypasses it.
-    local_run = any((targets, scrape_interval, evaluation_interval, alert_for))
-    cache = None if check_only or no_cache or local_run else BuildCache(project)
-    replay = cache.replay() if cache is not None else None
-    if replay is not None:
-        _print_diagnostics(replay, output_format)
-        click.echo(
-            _summary(replay) + ", nothing changed since the last build", err=True
-        )
-        return
+    # One build of a project runs at a time, from reading its inputs to writing out/
+    # and the cache, so that a build of older inputs cannot finish last.
+    with folder_lock(project.root, waiting=lambda: _waiting(project)):
+        from obscompile.cache import BuildCache
 
-    from obscompile.derive.local import (
-        LocalOverrides,
-        UnknownScrapeJobError,
-        group_targets,
-    )
-    from obscompile.pipeline import build
+        # The cache keys do not cover the local-run options, so such a build bypasses it.
+        local_run = any((targets, scrape_interval, evaluation_interval, alert_for))
+        cache = None if check_only or no_cache or local_run else BuildCache(project)
+        replay = cache.replay() if cache is not None else None
+        if replay is not None:
+            _print_diagnostics(replay, output_format)
+            click.echo(
+                _summary(replay) + ", nothing changed since the last build", err=True
+            )
+            return
 
-    local = LocalOverrides(
-        targets=group_targets(targets),
-        scrape_interval=scrape_interval,
-        evaluation_interval=evaluation_interval,
-        alert_for=alert_for,
-    )
-    progress = ProgressDisplay()
-    try:
-        result = build(
-            project,
-            cache,
-            progress,
-            local if local_run else None,
-            jobs=jobs or default_jobs(),
+        from obscompile.derive.local import (
+            LocalOverrides,
+            UnknownScrapeJobError,
+            group_targets,
         )
-    except UnknownScrapeJobError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--target'") from None
-    finally:
-        progress.clear()
-    differing = (
-        stale_files(project.out_dir, result.files) if check_only and result.ok else []
-    )
-    if differing and output_format != "text":
-        # A machine-readable report lists the stale files among the diagnostics.
-        stale = tuple(
-            error(
-                Location(str(project.out_dir / name), 1, 1),
-                f"{_staleness(project.out_dir, name, result)}; run obscompile build",
-                "out/stale",
-            )
-            for name in differing
+        from obscompile.pipeline import build
+
+        local = LocalOverrides(
+            targets=group_targets(targets),
+            scrape_interval=scrape_interval,
+            evaluation_interval=evaluation_interval,
+            alert_for=alert_for,
         )
-        result = attrs.evolve(result, diagnostics=(*result.diagnostics, *stale))
-    # A machine-readable report of a build that writes waits for the write, so that
-    # it can list a failed write too.
-    report_later = output_format != "text" and result.ok and not check_only
-    if not report_later:
-        _print_diagnostics(result, output_format)
-    if not result.ok:
-        _save_cache(cache, result, written=False)
-        unchanged_note = "" if check_only else f"; {project.out_dir} is left as it was"
-        click.echo(_summary(result) + unchanged_note, err=True)
-        sys.exit(EXIT_DIAGNOSTICS)
-    if check_only:
-        for name in differing:
-            click.echo(
-                f"{project.out_dir / name}: {_staleness(project.out_dir, name, result)}",
-                err=True,
+        progress = ProgressDisplay()
+        try:
+            result = build(
+                project,
+                cache,
+                progress,
+                local if local_run else None,
+                jobs=jobs or default_jobs(),
             )
-        if differing:
-            click.echo(
-                f"obscompile: {project.out_dir} is stale: "
-                f"{_count(len(differing), 'file')} "
-                f"{'differs' if len(differing) == 1 else 'differ'}; "
-                "run obscompile build",
-                err=True,
+        except UnknownScrapeJobError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--target'") from None
+        finally:
+            progress.clear()
+        differing = (
+            stale_files(project.out_dir, result.files)
+            if check_only and result.ok
+            else []
+        )
+        if differing and output_format != "text":
+            # A machine-readable report lists the stale files among the diagnostics.
+            stale = tuple(
+                error(
+                    Location(str(project.out_dir / name), 1, 1),
+                    f"{_staleness(project.out_dir, name, result)}; run obscompile build",
+                    "out/stale",
+                )
+                for name in differing
             )
+            result = attrs.evolve(result, diagnostics=(*result.diagnostics, *stale))
+        # A machine-readable report of a build that writes waits for the write, so that
+        # it can list a failed write too.
+        report_later = output_format != "text" and result.ok and not check_only
+        if not report_later:
+            _print_diagnostics(result, output_format)
+        if not result.ok:
+            _save_cache(cache, result, written=False)
+            unchanged_note = (
+                "" if check_only else f"; {project.out_dir} is left as it was"
+            )
+            click.echo(_summary(result) + unchanged_note, err=True)
             sys.exit(EXIT_DIAGNOSTICS)
-        click.echo(f"obscompile: {project.out_dir} is up to date", err=True)
-        return
-    tokens = getattr(result.files, "tokens", {})
-    ledger = cache.ledger(tokens) if cache is not None else None
-    try:
-        written = write_tree(project.out_dir, result.files, ledger)
-    except (WriteError, OSError) as exc:
-        click.echo(f"obscompile: error: {exc}", err=True)
+        if check_only:
+            for name in differing:
+                click.echo(
+                    f"{project.out_dir / name}: {_staleness(project.out_dir, name, result)}",
+                    err=True,
+                )
+            if differing:
+                click.echo(
+                    f"obscompile: {project.out_dir} is stale: "
+                    f"{_count(len(differing), 'file')} "
+                    f"{'differs' if len(differing) == 1 else 'differ'}; "
+                    "run obscompile build",
+                    err=True,
+                )
+                sys.exit(EXIT_DIAGNOSTICS)
+            click.echo(f"obscompile: {project.out_dir} is up to date", err=True)
+            return
+        tokens = getattr(result.files, "tokens", {})
+        ledger = cache.ledger(tokens) if cache is not None else None
+        try:
+            written = write_tree(project.out_dir, result.files, ledger)
+        except (WriteError, OSError) as exc:
+            click.echo(f"obscompile: error: {exc}", err=True)
+            if report_later:
+                failed = error(
+                    Location(str(project.out_dir), 1, 1), str(exc), "out/write"
+                )
+                _print_diagnostics(
+                    attrs.evolve(result, diagnostics=(*result.diagnostics, failed)),
+                    output_format,
+                )
+            _save_cache(cache, result, written=False)
+            sys.exit(EXIT_DIAGNOSTICS)
         if report_later:
-            failed = error(Location(str(project.out_dir), 1, 1), str(exc), "out/write")
-            _print_diagnostics(
-                attrs.evolve(result, diagnostics=(*result.diagnostics, failed)),
-                output_format,
-            )
-        _save_cache(cache, result, written=False)
-        sys.exit(EXIT_DIAGNOSTICS)
-    if report_later:
-        _print_diagnostics(result, output_format)
-    _save_cache(cache, result, written=True, recorded=written.recorded)
-    click.echo(_summary(result), err=True)
+            _print_diagnostics(result, output_format)
+        _save_cache(cache, result, written=True, recorded=written.recorded)
+        click.echo(_summary(result), err=True)
+
+
+def _waiting(project: Project) -> None:
+    click.echo(
+        f"obscompile: waiting for another build of {project.root} to finish", err=True
+    )
 
 
 def _staleness(out: Path, name: str, result: BuildResult) -> str:

@@ -25,7 +25,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -210,18 +210,53 @@ def _exchange(a: Path, b: Path) -> bool:
     raise WriteError(f"cannot swap {a} and {b}: {os.strerror(code)}")
 
 
+# The folders this process holds a lock on, by (device, inode), with how many holds.
+_held: dict[tuple[int, int], int] = {}
+
+
 @contextmanager
-def build_lock(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the output folder's parent for one build."""
-    parent = out.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(parent, os.O_RDONLY)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(descriptor, fcntl.LOCK_UN)
+def folder_lock(
+    folder: Path, waiting: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Hold an exclusive lock on `folder` while the block runs.
+
+    Another process that asks for the lock waits until it is released. `waiting` is
+    called once before this process waits. The lock is held per process: a nested
+    request for a folder this process holds returns at once, where a second `flock`
+    on a new descriptor would wait for ever.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(folder, os.O_RDONLY)
+    status = os.fstat(descriptor)
+    key = (status.st_dev, status.st_ino)
+    if key in _held:
         os.close(descriptor)
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting is not None:
+                waiting()
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            del _held[key]
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
+
+
+def build_lock(out: Path) -> contextlib.AbstractContextManager[None]:
+    """Hold an exclusive lock on the output folder's parent for one write."""
+    return folder_lock(out.absolute().parent)
 
 
 def _clean_leftovers(parent: Path, out_name: str) -> None:
