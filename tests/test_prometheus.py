@@ -366,6 +366,45 @@ def test_cli_test_runs_yaml_suffix(tmp_path: Path, built_out: Path) -> None:
     assert "failing.test.yaml" in result.stdout + result.stderr
 
 
+def test_cli_test_rejects_missing_rule_file(tmp_path: Path, built_out: Path) -> None:
+    """A test that names no existing rule file would pass without testing it."""
+    promtool_binary()
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "services", project / "services")
+    shutil.copytree(built_out, project / "out")
+    hand_written = project / "tests" / "promtool"
+    hand_written.mkdir(parents=True)
+    # promtool passes this test: it expects no alert of rules it never loaded.
+    (hand_written / "quiet.test.yml").write_text(
+        "rule_files:\n"
+        "  - ../../out/prometheus/rules/*.rules.yml\n"
+        "  - ../../out/prometheus/rules/renamed.rules.yml\n"
+        "tests:\n"
+        "  - interval: 1m\n"
+        "    input_series: []\n"
+        "    alert_rule_test: [{eval_time: 1m, alertname: Gone, exp_alerts: []}]\n"
+    )
+    result = obscompile_test("--project", str(project))
+    assert result.returncode == 1, result.stderr
+    assert (
+        f"{hand_written / 'quiet.test.yml'}:3:5: error: rule file "
+        "../../out/prometheus/rules/renamed.rules.yml matches no file"
+    ) in result.stderr
+    assert "1 rule file of the hand-written tests not found" in result.stderr
+    assert "promtool passed" not in result.stderr
+    # Without the entry that names no file, the same test runs and passes.
+    (hand_written / "quiet.test.yml").write_text(
+        "rule_files: [../../out/prometheus/rules/*.rules.yml]\n"
+        "tests:\n"
+        "  - interval: 1m\n"
+        "    input_series: []\n"
+        "    alert_rule_test: [{eval_time: 1m, alertname: Gone, exp_alerts: []}]\n"
+    )
+    result = obscompile_test("--project", str(project))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 generated, 1 hand-written" in result.stderr
+
+
 def test_cli_test_without_promtool(tmp_path: Path, built_out: Path) -> None:
     result = subprocess.run(
         ["obscompile", "test", "--project", str(REPO), "--out", str(built_out)],

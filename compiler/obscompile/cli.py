@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import glob
 import json
 import os
 import shutil
@@ -505,15 +506,43 @@ def _promtool(arguments: list[str]) -> subprocess.CompletedProcess:
     )
 
 
-def _is_rule_file(path: Path) -> bool:
-    """Return True for a rule file, which tests name in `rule_files`, not a test file."""
-    from obscompile.render.yaml_read import read_yaml
+def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]]:
+    """Read a file of the hand-written tests folder.
+
+    Return whether it is a test file, not a rule file for the tests to name, and an
+    error for each `rule_files` entry that matches no file. promtool only warns of
+    such an entry, and a test whose rules are missing may pass without testing them.
+    """
+    from obscompile.load.yaml_source import parse_yaml
 
     try:
-        data = read_yaml(path.read_text(encoding="utf-8"))
-    except Exception:  # promtool reports what it cannot read
-        return False
-    return isinstance(data, dict) and "groups" in data and "tests" not in data
+        source, _ = parse_yaml(path.read_text(encoding="utf-8"), display)
+    except (OSError, UnicodeDecodeError):  # promtool reports what it cannot read
+        return True, []
+    data = source.data if source is not None else None
+    if not isinstance(data, dict):
+        return True, []
+    if "groups" in data and "tests" not in data:
+        return False, []
+    entries = data.get("rule_files")
+    if source is None or not isinstance(entries, list):
+        return True, []
+    problems = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, str) or not entry:
+            continue
+        pattern = os.path.join(path.parent, entry)
+        if not glob.glob(pattern):
+            problems.append(
+                error(
+                    source.location(("rule_files", index)),
+                    f"rule file {entry} matches no file (looked for {pattern}); its "
+                    "rules would not be tested. Run obscompile build first, or name "
+                    "the rule file relative to this test file",
+                    "promtool/rule-files",
+                )
+            )
+    return True, problems
 
 
 @main.command("test")
@@ -556,12 +585,27 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
     rule_files = sorted(str(p) for p in (prometheus / "rules").glob("*.yml"))
     generated = sorted(str(p) for p in (prometheus / "tests").glob("*.yml"))
     hand_written = project.root / "tests" / "promtool"
-    written_by_hand = sorted(
-        str(p)
-        for pattern in ("*.yml", "*.yaml")
-        for p in hand_written.rglob(pattern)
-        if not _is_rule_file(p)
-    )
+    written_by_hand = []
+    missing: list[Diagnostic] = []
+    sources: dict[str, str] = {}
+    for path in sorted(
+        p for pattern in ("*.yml", "*.yaml") for p in hand_written.rglob(pattern)
+    ):
+        is_test, problems = _hand_written_test(path, str(path))
+        if is_test:
+            written_by_hand.append(str(path))
+        if problems:
+            missing.extend(problems)
+            sources[str(path)] = path.read_text(encoding="utf-8")
+    if missing:
+        text = format_text(missing, sources, color=_use_color(sys.stderr))
+        click.echo(text, err=True, nl=False)
+        click.echo(
+            f"obscompile: {_count(len(missing), 'rule file')} of the hand-written "
+            "tests not found; no test was run",
+            err=True,
+        )
+        sys.exit(EXIT_DIAGNOSTICS)
     if written_by_hand and out is not None:
         click.echo(
             f"obscompile: note: the tests in {hand_written} read the rule files that "
