@@ -298,6 +298,14 @@ def test_cli_test_command(built_out: Path) -> None:
     assert "read the rule files that their rule_files name" in result.stderr
 
 
+def built_project(tmp_path: Path, built_out: Path) -> Path:
+    """Copy the repository's services and its built out/ into a new project folder."""
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "services", project / "services")
+    shutil.copytree(built_out, project / "out")
+    return project
+
+
 def test_cli_test_reads_subfolders(tmp_path: Path, built_out: Path) -> None:
     promtool_binary()
     project = tmp_path / "project"
@@ -321,9 +329,7 @@ def test_cli_test_reads_subfolders(tmp_path: Path, built_out: Path) -> None:
 
 def test_cli_test_names_missing_folder(tmp_path: Path, built_out: Path) -> None:
     promtool_binary()
-    project = tmp_path / "project"
-    shutil.copytree(REPO / "services", project / "services")
-    shutil.copytree(built_out, project / "out")
+    project = built_project(tmp_path, built_out)
     result = obscompile_test("--project", str(project))
     assert result.returncode == 0, result.stdout + result.stderr
     folder = project / "tests" / "promtool"
@@ -346,8 +352,7 @@ def test_cli_test_reports_failure(tmp_path: Path, real_build: BuildResult) -> No
 
 def test_cli_test_runs_yaml_suffix(tmp_path: Path, built_out: Path) -> None:
     promtool_binary()
-    project = tmp_path / "project"
-    shutil.copytree(REPO / "services", project / "services")
+    project = built_project(tmp_path, built_out)
     hand_written = project / "tests" / "promtool"
     hand_written.mkdir(parents=True)
     # A test that cannot pass: it expects an alert of a rule that does not exist.
@@ -360,7 +365,6 @@ def test_cli_test_runs_yaml_suffix(tmp_path: Path, built_out: Path) -> None:
         "    alert_rule_test:\n"
         "      - {eval_time: 1m, alertname: Missing, exp_alerts: [{exp_labels: {a: b}}]}\n"
     )
-    shutil.copytree(built_out, project / "out")
     result = obscompile_test("--project", str(project))
     assert result.returncode == 1, result.stderr
     assert "failing.test.yaml" in result.stdout + result.stderr
@@ -369,9 +373,7 @@ def test_cli_test_runs_yaml_suffix(tmp_path: Path, built_out: Path) -> None:
 def test_cli_test_rejects_missing_rule_file(tmp_path: Path, built_out: Path) -> None:
     """A test that names no existing rule file would pass without testing it."""
     promtool_binary()
-    project = tmp_path / "project"
-    shutil.copytree(REPO / "services", project / "services")
-    shutil.copytree(built_out, project / "out")
+    project = built_project(tmp_path, built_out)
     hand_written = project / "tests" / "promtool"
     hand_written.mkdir(parents=True)
     # promtool passes this test: it expects no alert of rules it never loaded.
