@@ -452,8 +452,8 @@ def test_http_block_takes_huge_bound(project: Path) -> None:
         (
             "request_rate_thresholds: '>5 Blue'",
             '5:47: error: block "http_api_health": request_rate_thresholds is an '
-            "invalid threshold text: a single blue band does not say the colour of the values beyond "
-            '5; write both bands, such as "<5 Green, >=5 blue" [manifest/block]',
+            "invalid threshold text: a single Blue band does not say the colour of the values beyond "
+            '5; write both bands, such as "<5 Green, >=5 Blue" [manifest/block]',
         ),
         (
             "error_yellow: 0",

@@ -171,8 +171,8 @@ def test_single_band_implies_the_other_side(text: str, steps: list) -> None:
     [
         (
             ">5 Blue",
-            "a single blue band does not say the colour of the values beyond 5; "
-            'write both bands, such as "<5 Green, >=5 blue"',
+            "a single Blue band does not say the colour of the values beyond 5; "
+            'write both bands, such as "<5 Green, >=5 Blue"',
         ),
         (
             "<5 purple",
@@ -182,7 +182,7 @@ def test_single_band_implies_the_other_side(text: str, steps: list) -> None:
         (
             "5 Red",
             '"5 Red" colours one value and leaves the others without a colour; write bands '
-            'such as "<5 Green, >=5 red", or a value mapping such as "5=red"',
+            'such as "<5 Green, >=5 Red", or a value mapping such as "5=Red"',
         ),
     ],
 )
@@ -320,6 +320,9 @@ def test_good_band_only_implies_red() -> None:
         ("<5 % of it", 'cannot read threshold "<5 % of it"', 0),
         ("a <1s, a <2s", 'series "a" is listed twice', 7),
         ("1=Green, 1=Red", "value 1 is mapped twice", 9),
+        (">1,000 Red", "write 1,000 as 1000: a comma separates bands", 1),
+        ("<5 Green, >=12,500,000 Red", "write 12,500,000 as 12500000", 12),
+        ("1,000=Red", "write 1,000 as 1000", 0),
         (
             "1=Green, <1 Red",
             "cannot mix per-series bounds or value mappings with bands",

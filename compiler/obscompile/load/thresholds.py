@@ -55,6 +55,10 @@ _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
 _UNIT = r"(?:%|ns|us|µs|ms|s|m|h|d)"
 _QUANTITY = rf"(?P<{{name}}>{_NUMBER})(?P<{{name}}_unit>{_UNIT})?"
 _COLOR = r"(?P<color>#[0-9a-fA-F]+|[A-Za-z][A-Za-z-]*)"
+# A number with thousands separators, such as 1,000 or 12,500,000. No item ends
+# with a digit, so a comma between digits and three more digits is one.
+_WRITTEN_COLOR = re.compile(_COLOR)
+_GROUPED = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d.])")
 
 
 def _quantity(name: str) -> str:
@@ -159,6 +163,12 @@ def _finite(number: float, offset: int = 0, path: ValuePath = ()) -> float:
         offset,
         path,
     )
+
+
+def _colour_as_written(text: str, item: _Item) -> str:
+    """Return the colour of `item` as `text` spells it, such as Red for red."""
+    match = _WRITTEN_COLOR.match(text, item.color_offset) if item.color else None
+    return match.group() if match else item.color or ""
 
 
 def _split(text: str) -> list[tuple[str, int]]:
@@ -389,6 +399,14 @@ def parse_shorthand(text: str) -> Thresholds:
     unknown colours do not, so that a gap between the bands of the same text is
     reported with them.
     """
+    grouped = _GROUPED.search(text)
+    if grouped:
+        number = grouped.group().replace(",", "")
+        raise ThresholdError(
+            f"write {grouped.group()} as {number}: a comma separates bands, so numbers "
+            "take no thousands separator",
+            grouped.start(),
+        )
     raw_items = []
     problems: list[ThresholdError] = []
     colour_problems: list[ThresholdError] = []
@@ -456,10 +474,11 @@ def _parse_items(text: str, raw_items: list[_Item]) -> Thresholds:
 
     if len(items) == 1 and items[0].kind == "point":
         item = items[0]
+        written = _colour_as_written(text, item)
         raise ThresholdError(
             f'"{text.strip()}" colours one value and leaves the others without a colour; '
-            f'write bands such as "<{item.a} Green, >={item.a} {item.color}", or '
-            f'a value mapping such as "{item.a}={item.color}"',
+            f'write bands such as "<{item.a} Green, >={item.a} {written}", or '
+            f'a value mapping such as "{item.a}={written}"',
             item.offset,
         )
     if len(items) == 1 and items[0].kind in ("below", "from"):
@@ -473,13 +492,14 @@ def _parse_items(text: str, raw_items: list[_Item]) -> Thresholds:
         # An unknown colour has an error of its own, and a hex colour of no clear
         # hue a warning.
         if hue is not None and hue not in ("green", "red", "orange", "yellow"):
+            written = _colour_as_written(text, item)
             both = (
-                f"<{item.a} {colour}, >={item.a} Red"
+                f"<{item.a} {written}, >={item.a} Red"
                 if item.kind == "below"
-                else f"<{item.a} Green, >={item.a} {colour}"
+                else f"<{item.a} Green, >={item.a} {written}"
             )
             raise ThresholdError(
-                f"a single {colour} band does not say the colour of the values "
+                f"a single {written} band does not say the colour of the values "
                 f'beyond {item.a}; write both bands, such as "{both}"',
                 item.offset,
             )
