@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
+from obscompile import promql
+from obscompile.derive.units import derive_unit
 from obscompile.pipeline import Project, build
 from tests.conftest import REPO, write_manifest
 
@@ -285,6 +287,38 @@ rows:
     assert row["title"] == '{{ row }} "quoted" \\ back'
     assert panel["title"] == "{% raw %} p"
     assert panel["targets"][0]["legendFormat"] == "{{le}}"
+
+
+@pytest.mark.parametrize(
+    ("query", "unit"),
+    [
+        (
+            "histogram_quantile(0.95, sum by (le) (rate(x_seconds_bucket[5m]))) * 1000",
+            "ms",
+        ),
+        (
+            "1000 * histogram_quantile(0.5, sum by (le) (rate(x_seconds_bucket[5m])))",
+            "ms",
+        ),
+        (
+            "histogram_quantile(0.5, sum by (le) (rate(x_seconds_bucket[5m]))) * 1e6",
+            "µs",
+        ),
+        (
+            "histogram_quantile(0.5, sum by (le) (rate(x_seconds_bucket[5m]))) * 1e9",
+            "ns",
+        ),
+        (
+            "histogram_quantile(0.5, sum by (le) (rate(x_milliseconds_bucket[5m]))) * 1000",
+            "µs",
+        ),
+        ("histogram_quantile(0.5, sum by (le) (rate(x_seconds_bucket[5m]))) * 2", "s"),
+        ("x_seconds * 1000", "ms"),
+    ],
+)
+def test_scaled_time_unit(query: str, unit: str) -> None:
+    """A time in seconds times 1000 is shown in milliseconds, and so on down to ns."""
+    assert derive_unit(promql.parse(query)) == unit
 
 
 def test_percentunit_ratio(project: Path) -> None:

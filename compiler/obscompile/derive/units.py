@@ -64,6 +64,10 @@ def _rate_unit(metric: str | None, per_minute: bool) -> str:
     return "opm" if per_minute else "ops"
 
 
+# Grafana's time units from seconds down, each a thousandth of the one before.
+_TIME_STEPS = ("s", "ms", "µs", "ns")
+
+
 def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
     """Return the Grafana unit id that fits the query's values."""
     node = promql.strip_parens(node)
@@ -74,7 +78,14 @@ def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
             return "percent"
         if factor == 60 and promql.top_function(inner) in ("rate", "irate"):
             return _rate_unit(_first_metric(inner), per_minute=True)
-        return derive_unit(inner, service)
+        unit = derive_unit(inner, service)
+        # Seconds times 1000 are milliseconds, and so on down to nanoseconds.
+        if unit in _TIME_STEPS:
+            steps = _TIME_STEPS.index(unit)
+            for power in range(1, len(_TIME_STEPS) - steps):
+                if factor == 1000**power:
+                    return _TIME_STEPS[steps + power]
+        return unit
     if isinstance(node, pp.BinaryExpr) and str(node.op) == "/":
         # `100 * a / b` parses as `(100 * a) / b`: a percentage as well.
         numerator = promql.scaled_by(node.lhs)
