@@ -700,6 +700,91 @@ HEATMAP_BUCKETS = [
     ),
 ]
 
+
+def bucketed(text: str) -> dict[str, str]:
+    """Return `panels(text)` with buckets of 0.05 to 1 s on the latency histogram."""
+    files = panels(text)
+    files["payments.yaml"] = files["payments.yaml"].replace(
+        "    labels: [method]\n",
+        "    labels: [method]\n    buckets: [0.05, 0.1, 0.5, 1]\n",
+        1,
+    )
+    return files
+
+
+P95 = "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))"
+
+HISTOGRAM_RANGE = [
+    Case(
+        "within-buckets",
+        bucketed(f"""
+            - title: Latency
+              query: '{P95}'
+              thresholds: "<47.5ms Green, 47.5ms-1s Yellow, >=1s Red"
+        """),
+        [],
+    ),
+    Case(
+        "below-first-bucket",
+        bucketed(f"""
+            - title: Latency
+              query: '{P95}'
+              thresholds: "<10ms Green, 10-200ms Yellow, >200ms Red"
+        """),
+        [
+            f"{E}:18:21: warning: threshold 0.01 (yellow) lies below 0.0475, the "
+            "smallest value of this query: 0.95 of the first bucket of "
+            "http_request_duration_seconds, 0.05. Every value lies above the "
+            "threshold while observations arrive; add a smaller bucket or raise the "
+            "threshold [thresholds/histogram-range]"
+        ],
+    ),
+    Case(
+        "above-largest-bucket",
+        bucketed(f"""
+            - title: Latency
+              query: '{P95}'
+              thresholds: "<500ms Green, 500ms-2s Yellow, >2s Red"
+        """),
+        [
+            f"{E}:18:21: warning: threshold 2 (red) lies above 1, the largest value "
+            "of this query: the largest finite bucket of "
+            "http_request_duration_seconds, 1. No value reaches the threshold; add a "
+            "larger bucket or lower the threshold [thresholds/histogram-range]"
+        ],
+    ),
+    Case(
+        "scaled-to-milliseconds",
+        bucketed(f"""
+            - title: Latency
+              unit: ms
+              query: '{P95} * 1000'
+              thresholds: "<10 Green, 10-1500 Yellow, >1500 Red"
+        """),
+        [
+            f"{E}:19:21: warning: threshold 10 (yellow) lies below 47.5, the "
+            "smallest value of this query: 0.95 of the first bucket of "
+            "http_request_duration_seconds, 0.05, times 1000. Every value lies above "
+            "the threshold while observations arrive; add a smaller bucket or raise "
+            "the threshold [thresholds/histogram-range]",
+            f"{E}:19:21: warning: threshold 1500 (red) lies above 1000, the largest "
+            "value of this query: the largest finite bucket of "
+            "http_request_duration_seconds, 1, times 1000. No value reaches the "
+            "threshold; add a larger bucket or lower the threshold "
+            "[thresholds/histogram-range]",
+        ],
+    ),
+    Case(
+        "median-reaches-half-the-first-bucket",
+        bucketed("""
+            - title: Latency
+              query: 'histogram_quantile(0.5, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))'
+              thresholds: "<25ms Green, >=25ms Red"
+        """),
+        [],
+    ),
+]
+
 RANGE = [
     Case(
         "min-above-max",
@@ -1317,6 +1402,7 @@ TABLES = {
     "promql-job-matcher": JOB_MATCHER,
     "promql-rate-window": RATE_WINDOW,
     "dashboard-heatmap-buckets": HEATMAP_BUCKETS,
+    "thresholds-histogram-range": HISTOGRAM_RANGE,
     "dashboard-unit": UNIT,
     "thresholds-unit": THRESHOLDS_UNIT,
     "dashboard-range": RANGE,
