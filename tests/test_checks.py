@@ -149,6 +149,66 @@ SYNTAX = [
         """),
         [],
     ),
+    Case(
+        "duration-without-unit",
+        panels("""
+            - title: RPS
+              query: 'sum(rate(http_requests_total[300]))'
+        """),
+        [
+            f"{E}:16:46: error: invalid PromQL query: the duration 300 has no unit, "
+            "which Prometheus 2.42 requires; write 300s [promql/syntax]"
+        ],
+    ),
+    Case(
+        "offset-and-subquery-without-unit",
+        panels("""
+            - title: Depth
+              query: 'max_over_time(queue_depth[1h:60]) - queue_depth offset 300'
+        """),
+        [
+            f"{E}:16:46: error: invalid PromQL query: the duration 60 has no unit, "
+            "which Prometheus 2.42 requires; write 60s [promql/syntax]",
+            f"{E}:16:72: error: invalid PromQL query: the duration 300 has no unit, "
+            "which Prometheus 2.42 requires; write 300s [promql/syntax]",
+        ],
+    ),
+    Case(
+        "quoted-names",
+        panels("""
+            - title: RPS
+              query: 'sum(rate({"http_requests_total", "code"="200"}[5m]))'
+        """),
+        [
+            f"{E}:16:27: error: invalid PromQL query: Prometheus 2.42 reads no quoted "
+            "metric or label names (Prometheus 3.0 added them); write the name "
+            "without quotes, with only letters, digits, _ and : [promql/syntax]",
+            f"{E}:16:50: error: invalid PromQL query: Prometheus 2.42 reads no quoted "
+            "metric or label names (Prometheus 3.0 added them); write the name "
+            "without quotes, with only letters, digits, _ and : [promql/syntax]",
+        ],
+    ),
+    Case(
+        "later-function-and-aggregation",
+        panels("""
+            - title: Depth
+              query: 'limitk(2, sort_by_label(queue_depth, "job"))'
+        """),
+        [
+            f"{E}:16:17: error: invalid PromQL query: Prometheus 2.42 has no "
+            "aggregation limitk, which a later version added [promql/syntax]",
+            f"{E}:16:27: error: invalid PromQL query: Prometheus 2.42 has no function "
+            "sort_by_label, which a later version added [promql/syntax]",
+        ],
+    ),
+    Case(
+        "durations-that-2.42-reads",
+        panels("""
+            - title: Depth
+              query: 'max_over_time(queue_depth[1h30m:15s] offset -5m) + label_replace(queue_depth, "a", "$1", "job", "(.*)")'
+        """),
+        [],
+    ),
 ]
 
 

@@ -6,6 +6,7 @@ command that installs it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -17,6 +18,8 @@ import pytest
 from ruamel.yaml import YAML
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
+from obscompile.check import promql_syntax
+from obscompile.check.context import ParsedQuery
 from obscompile.config import Config
 from obscompile.load.project import load_project
 from obscompile.pipeline import BuildResult
@@ -405,6 +408,94 @@ def test_cli_test_rejects_missing_rule_file(tmp_path: Path, built_out: Path) -> 
     result = obscompile_test("--project", str(project))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 generated, 1 hand-written" in result.stderr
+
+
+# A call of each function of Prometheus 2.42, which promql/syntax lets through.
+FUNCTION_CALLS = {
+    "abs": "abs(x)", "absent": "absent(x)",
+    "absent_over_time": "absent_over_time(x[5m])", "acos": "acos(x)",
+    "acosh": "acosh(x)", "asin": "asin(x)", "asinh": "asinh(x)", "atan": "atan(x)",
+    "atanh": "atanh(x)", "avg_over_time": "avg_over_time(x[5m])", "ceil": "ceil(x)",
+    "changes": "changes(x[5m])", "clamp": "clamp(x, 0, 1)",
+    "clamp_max": "clamp_max(x, 1)", "clamp_min": "clamp_min(x, 1)", "cos": "cos(x)",
+    "cosh": "cosh(x)", "count_over_time": "count_over_time(x[5m])",
+    "day_of_month": "day_of_month()", "day_of_week": "day_of_week()",
+    "day_of_year": "day_of_year()", "days_in_month": "days_in_month()",
+    "deg": "deg(x)", "delta": "delta(x[5m])", "deriv": "deriv(x[5m])",
+    "exp": "exp(x)", "floor": "floor(x)", "histogram_count": "histogram_count(x)",
+    "histogram_fraction": "histogram_fraction(0, 1, x)",
+    "histogram_quantile": "histogram_quantile(0.5, x)",
+    "histogram_sum": "histogram_sum(x)",
+    "holt_winters": "holt_winters(x[5m], 0.5, 0.5)", "hour": "hour()",
+    "idelta": "idelta(x[5m])", "increase": "increase(x[5m])",
+    "irate": "irate(x[5m])", "label_join": 'label_join(x, "a", ",", "b")',
+    "label_replace": 'label_replace(x, "a", "$1", "b", "(.*)")',
+    "last_over_time": "last_over_time(x[5m])", "ln": "ln(x)", "log10": "log10(x)",
+    "log2": "log2(x)", "max_over_time": "max_over_time(x[5m])",
+    "min_over_time": "min_over_time(x[5m])", "minute": "minute()",
+    "month": "month()", "pi": "pi()", "predict_linear": "predict_linear(x[5m], 60)",
+    "present_over_time": "present_over_time(x[5m])",
+    "quantile_over_time": "quantile_over_time(0.5, x[5m])", "rad": "rad(x)",
+    "rate": "rate(x[5m])", "resets": "resets(x[5m])", "round": "round(x)",
+    "scalar": "scalar(x)", "sgn": "sgn(x)", "sin": "sin(x)", "sinh": "sinh(x)",
+    "sort": "sort(x)", "sort_desc": "sort_desc(x)", "sqrt": "sqrt(x)",
+    "stddev_over_time": "stddev_over_time(x[5m])",
+    "stdvar_over_time": "stdvar_over_time(x[5m])",
+    "sum_over_time": "sum_over_time(x[5m])", "tan": "tan(x)", "tanh": "tanh(x)",
+    "time": "time()", "timestamp": "timestamp(x)", "vector": "vector(1)",
+    "year": "year()",
+}  # fmt: skip
+AGGREGATION_CALLS = {
+    "avg": "avg(x)", "bottomk": "bottomk(1, x)", "count": "count(x)",
+    "count_values": 'count_values("v", x)', "group": "group(x)", "max": "max(x)",
+    "min": "min(x)", "quantile": "quantile(0.5, x)", "stddev": "stddev(x)",
+    "stdvar": "stdvar(x)", "sum": "sum(x)", "topk": "topk(1, x)",
+}  # fmt: skip
+# Queries that promql-parser reads and Prometheus 2.42 rejects.
+LATER_SYNTAX = [
+    "rate(x[300])",
+    "x offset 300",
+    "max_over_time(x[5m:60])",
+    '{"x", job="a"}',
+    'x{"a.b"="c"}',
+    "limitk(2, x)",
+    "limit_ratio(0.5, x)",
+    'sort_by_label(x, "a")',
+    'sort_by_label_desc(x, "a")',
+    "info(x)",
+    "double_exponential_smoothing(x[5m], 0.5, 0.5)",
+    "mad_over_time(x[5m])",
+    "histogram_avg(x)",
+    "histogram_stddev(x)",
+    "histogram_stdvar(x)",
+    "first_over_time(x[5m])",
+    "ts_of_max_over_time(x[5m])",
+]
+
+
+def _rule_file(folder: Path, queries: list[str]) -> Path:
+    rules = [{"record": f"q:{index}", "expr": q} for index, q in enumerate(queries)]
+    path = folder / "rules.yml"
+    path.write_text(json.dumps({"groups": [{"name": "g", "rules": rules}]}))
+    return path
+
+
+def test_syntax_check_matches_promtool(tmp_path: Path) -> None:
+    """promql/syntax passes what promtool 2.42 reads and flags what it rejects."""
+    promtool_binary()
+    assert set(FUNCTION_CALLS) == promql_syntax.FUNCTIONS
+    assert set(AGGREGATION_CALLS) == promql_syntax.AGGREGATIONS
+    queries = [*FUNCTION_CALLS.values(), *AGGREGATION_CALLS.values()]
+    for query in queries:
+        assert list(promql_syntax.later_syntax(ParsedQuery.parse(query))) == [], query
+    result = run_promtool("check", "rules", str(_rule_file(tmp_path, queries)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    for query in LATER_SYNTAX:
+        parsed = ParsedQuery.parse(query)
+        assert parsed.error is None, query
+        assert list(promql_syntax.later_syntax(parsed)), query
+        result = run_promtool("check", "rules", str(_rule_file(tmp_path, [query])))
+        assert result.returncode == 1, query
 
 
 def test_cli_test_without_promtool(tmp_path: Path, built_out: Path) -> None:

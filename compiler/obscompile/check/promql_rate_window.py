@@ -52,6 +52,8 @@ def rate_window(context: PanelContext) -> Iterator[Diagnostic]:
         written = context.query.range_of(matrix)
         if written is not None and "$" in written[0]:
             continue  # Grafana picks the window, as with [$__rate_interval].
+        if written is not None and written[0].isdigit():
+            continue  # promql/syntax asks for the unit first.
         interval = scrape_interval(context, matrix.vector_selector)
         if matrix.range >= 2 * interval:
             continue

@@ -9,7 +9,8 @@ from datetime import timedelta
 
 import promql_parser as pp
 
-from obscompile.check.context import PanelContext
+from obscompile.check.context import PanelContext, ParsedQuery
+from obscompile.check.query_text import tokenize
 from obscompile.check.registry import check
 from obscompile.diagnostics import Diagnostic, error
 from obscompile.load.durations import MAX_DURATION_MS, TOO_LONG
@@ -27,6 +28,37 @@ _AT_NUMBER = re.compile(
 # Messages that end with the bad text: "bad number or duration syntax: 5mm".
 _TRAILING_TOKEN = re.compile(r"syntax: (\S+)$")
 
+# The Prometheus version whose PromQL the queries must follow, because its promtool
+# checks the generated rules and tests. promql-parser also reads later additions.
+PROMETHEUS = "Prometheus 2.42"
+# The functions and aggregation operators of Prometheus 2.42.
+FUNCTIONS = frozenset(
+    {
+        "abs", "absent", "absent_over_time", "acos", "acosh", "asin", "asinh", "atan",
+        "atanh", "avg_over_time", "ceil", "changes", "clamp", "clamp_max", "clamp_min",
+        "cos", "cosh", "count_over_time", "day_of_month", "day_of_week",
+        "day_of_year", "days_in_month", "deg", "delta", "deriv", "exp", "floor",
+        "histogram_count", "histogram_fraction", "histogram_quantile",
+        "histogram_sum", "holt_winters", "hour", "idelta", "increase", "irate",
+        "label_join", "label_replace", "last_over_time", "ln", "log10", "log2",
+        "max_over_time", "min_over_time", "minute", "month", "pi", "predict_linear",
+        "present_over_time", "quantile_over_time", "rad", "rate", "resets", "round",
+        "scalar", "sgn", "sin", "sinh", "sort", "sort_desc", "sqrt",
+        "stddev_over_time", "stdvar_over_time", "sum_over_time", "tan", "tanh",
+        "time", "timestamp", "vector", "year",
+    }
+)  # fmt: skip
+AGGREGATIONS = frozenset(
+    {
+        "avg", "bottomk", "count", "count_values", "group", "max", "min", "quantile",
+        "stddev", "stdvar", "sum", "topk",
+    }
+)  # fmt: skip
+# A duration as Prometheus 2.42 reads it: whole numbers with units, largest first.
+_DURATION = re.compile(
+    r"(?:\d+y)?(?:\d+w)?(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?(?:\d+ms)?"
+)
+
 
 def _offset(query: str, message: str, offset: int) -> int:
     """Improve the parser's position guess for messages that name the bad token."""
@@ -43,6 +75,8 @@ def promql_syntax(context: PanelContext) -> Iterator[Diagnostic]:
     if problem is None:
         yield from _long_durations(context)
         yield from _timestamps_out_of_range(context)
+        for offset, message in later_syntax(context.query):
+            yield error(context.query_location(offset), message, NAME)
         return
     message = str(problem)
     text = "invalid PromQL query"
@@ -108,3 +142,82 @@ def _long_durations(context: PanelContext) -> Iterator[Diagnostic]:
                 f"invalid PromQL query: {pp.display_duration(duration)} is {TOO_LONG}",
                 NAME,
             )
+
+
+def _unit_problem(text: str) -> str | None:
+    """Return why Prometheus 2.42 rejects the duration `text`, or None."""
+    if text and _DURATION.fullmatch(text):
+        return None
+    if text.isdigit():
+        return (
+            f"the duration {text} has no unit, which {PROMETHEUS} requires; write "
+            f"{text}s"
+        )
+    return (
+        f"{PROMETHEUS} does not read the duration {text}; write whole numbers with "
+        "units from the largest, such as 1h30m"
+    )
+
+
+def _written_durations(query: str) -> Iterator[tuple[str, int]]:
+    """Yield each range, subquery step and offset duration as written, with its offset.
+
+    Parts with a Grafana variable are left out: Grafana puts a duration there.
+    """
+    tokens = tokenize(query)
+    for index, token in enumerate(tokens):
+        if token.kind == "range":
+            start = token.offset + 1
+            for part in token.text[1:-1].split(":"):
+                stripped = part.strip()
+                if stripped and "$" not in stripped:
+                    yield stripped, start + part.index(stripped)
+                start += len(part) + 1
+        elif token.kind == "identifier" and token.text.lower() == "offset":
+            following = tokens[index + 1 : index + 3]
+            if following and following[0].text in ("-", "+"):
+                following = following[1:]
+            if following and following[0].kind == "number":
+                yield following[0].text, following[0].offset
+
+
+def _quoted_names(query: str) -> Iterator[int]:
+    """Yield the offset of each quoted metric or label name inside braces."""
+    tokens = tokenize(query)
+    for index, token in enumerate(tokens):
+        previous = tokens[index - 1].text if index else ""
+        if token.kind == "string" and previous in ("{", ","):
+            # A string after a comma outside braces is a function's argument.
+            opened = [t.text for t in tokens[:index] if t.text in "{}"]
+            if opened and opened[-1] == "{":
+                yield token.offset
+
+
+def later_syntax(query: ParsedQuery) -> Iterator[tuple[int | None, str]]:
+    """Yield the offset and message of each part of `query` that Prometheus 2.42 rejects.
+
+    These are the parts that promql-parser reads because a later version added them.
+    """
+    for text, offset in _written_durations(query.text):
+        problem = _unit_problem(text)
+        if problem is not None:
+            yield offset, f"invalid PromQL query: {problem}"
+    for offset in _quoted_names(query.text):
+        yield (
+            offset,
+            f"invalid PromQL query: {PROMETHEUS} reads no quoted metric or label names "
+            "(Prometheus 3.0 added them); write the name without quotes, with only "
+            "letters, digits, _ and :",
+        )
+    for node in query.nodes:
+        if isinstance(node, pp.Call) and node.func.name not in FUNCTIONS:
+            kind, name = "function", node.func.name
+        elif isinstance(node, pp.AggregateExpr) and str(node.op) not in AGGREGATIONS:
+            kind, name = "aggregation", str(node.op)
+        else:
+            continue
+        yield (
+            query.offset_of(node),
+            f"invalid PromQL query: {PROMETHEUS} has no {kind} {name}, which a later "
+            "version added",
+        )
