@@ -379,6 +379,34 @@ UNKNOWN_METRIC = [
             "http_request_duration_seconds_count [promql/unknown-metric]"
         ],
     ),
+    Case(
+        # A job's services declare what it exports, so a service without a catalog
+        # may chart only their metrics of that job: here a name renamed away.
+        "no-catalog-job-of-catalog",
+        with_overview(
+            [
+                "{title: A, query: 'sum(rate(orders_placed_total{job=\"payments\"}[5m]))'}",
+                "{title: B, query: 'sum(rate(http_request_total{job=\"payments\"}[5m]))'}",
+                '{title: C, query: \'up{job="payments"} + go_goroutines{job="payments"}\'}',
+                "{title: D, query: 'sum(rate(node_cpu_seconds_total{job=\"node\"}[5m]))'}",
+            ],
+            manifest(
+                """
+                service: node
+                scrape: {job: node, port: 9100}
+                """,
+                "node.yaml",
+            ),
+        ),
+        [
+            'services/overview.yaml:6:37: error: metric "orders_placed_total" is not in the '
+            'catalog of service "payments", which scrapes job "payments" '
+            "[promql/unknown-metric]",
+            'services/overview.yaml:7:37: error: metric "http_request_total" is not in '
+            'the catalog of service "payments", which scrapes job "payments"; did you '
+            'mean "http_requests_total"? [promql/unknown-metric]',
+        ],
+    ),
 ]
 
 UNKNOWN_LABEL = [

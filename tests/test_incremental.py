@@ -233,19 +233,39 @@ def _overview(project: Path) -> None:
     assert code == 0, messages
 
 
-def _typo_declared(project: Path) -> None:
-    # The overview charts a misspelling of svc_0001's metric, which gets a warning.
-    # Then svc_0002's catalog declares that name, so the stored results no longer hold.
+def _chart_in_overview(project: Path, old: str, new: str, code: int, expected: str):
+    """Write the overview with `old` replaced by `new`; build and check the result."""
     overview = project / "services" / "overview.yaml"
-    overview.write_text(OVERVIEW.replace("jobs_total", "job_total"), encoding="utf-8")
-    code, messages = run_build()
-    assert code == 0, messages
-    assert 'did you mean "svc_0001_jobs_total"?' in messages
-    replace_in(
-        manifest(project, 2),
-        "  svc_0002_jobs_total:",
-        "  svc_0001_job_total: counter\n  svc_0002_jobs_total:",
+    overview.write_text(OVERVIEW.replace(old, new), encoding="utf-8")
+    built, messages = run_build()
+    assert built == code, messages
+    assert expected in messages
+
+
+def _declare_counter(project: Path, index: int, metric: str) -> None:
+    """Declare the counter `metric` in the catalog of service `index`."""
+    jobs = f"  svc_{index:04}_jobs_total:"
+    replace_in(manifest(project, index), jobs, f"  {metric}: counter\n{jobs}")
+
+
+def _typo_declared(project: Path) -> None:
+    # The overview charts a misspelling of svc_0001's metric, without a job, which
+    # gets a warning. Then svc_0002's catalog declares that name, so the stored
+    # results no longer hold.
+    old = 'svc_0001_jobs_total{job="svc_0001"}'
+    expected = 'did you mean "svc_0001_jobs_total"?'
+    _chart_in_overview(project, old, "svc_0001_job_total", 0, expected)
+    _declare_counter(project, 2, "svc_0001_job_total")
+
+
+def _declared_by_scraper(project: Path) -> None:
+    # The overview charts svc_0002's metric with svc_0001's job, whose catalog lacks
+    # it: an error. Then svc_0001's catalog declares it, so the error goes.
+    expected = 'not in the catalog of service "svc_0001", which scrapes job'
+    _chart_in_overview(
+        project, "svc_0001_jobs_total", "svc_0002_jobs_total", 1, expected
     )
+    _declare_counter(project, 1, "svc_0002_jobs_total")
 
 
 def _declaration_added(project: Path) -> None:
@@ -341,6 +361,7 @@ CHANGES: list[tuple[str, Callable[[Path], None]]] = [
     ("scrape-port", _scrape_port),
     ("interval-of-other-job", _interval_of_other_job),
     ("typo-declared", _typo_declared),
+    ("declared-by-scraper", _declared_by_scraper),
     ("declaration-added", _declaration_added),
     ("folder-changed", _folder_changed),
     ("dashboard-uid-changed", _dashboard_uid_changed),
@@ -538,8 +559,7 @@ def _borrow_tokens(project: Path, label: str = "model") -> None:
     panel = (
         "  - title: Borrowed\n    panels:\n      - title: Borrowed Tokens\n"
         "        type: timeseries\n"
-        f"        query: 'sum by ({label}) "
-        '(rate(svc_0001_tokens_total{job="svc_0002"}[5m]))\'\n'
+        f"        query: 'sum by ({label}) (rate(svc_0001_tokens_total[5m]))'\n"
     )
     path.write_text(path.read_text() + panel)
     code, messages = run_build()

@@ -101,8 +101,9 @@ class Lookups:
     `series` and `bases` are the names given to `find_metric` and `find_base_name`
     that the service's own catalog did not resolve, and `jobs` the job names given
     to `jobs_named`. `every_catalog` is True when a check read every catalog, and
-    `every_job` when it read the name of every scrape job. `lookup_answers` gives a
-    digest of what they find.
+    `every_job` when it read the name of every scrape job. `scraped` are the job names
+    given to `scrapers`, whose services' catalogs a check read. `lookup_answers`
+    gives a digest of what they find.
     """
 
     series: frozenset[str] = frozenset()
@@ -110,6 +111,7 @@ class Lookups:
     jobs: frozenset[str] = frozenset()
     every_catalog: bool = False
     every_job: bool = False
+    scraped: frozenset[str] = frozenset()
 
 
 _NONE = Lookups()
@@ -124,6 +126,7 @@ class _Recorder:
         self.jobs: set[str] = set()
         self.every_catalog = False
         self.every_job = False
+        self.scraped: set[str] = set()
 
     def lookups(self) -> Lookups:
         return Lookups(
@@ -132,6 +135,7 @@ class _Recorder:
             frozenset(self.jobs),
             self.every_catalog,
             self.every_job,
+            frozenset(self.scraped),
         )
 
 
@@ -171,6 +175,9 @@ def lookup_answers(lookups: Lookups, services: tuple[Service, ...]) -> str:
         parts.append((name, [_job_values(job) for job in by_name.get(name, ())]))
     if lookups.every_job:
         parts.append(_job_names(services))
+    for name in sorted(lookups.scraped):
+        owners = _scrapers(services, (name,))
+        parts.append((name, [(s.name, catalog_series((s,))) for s in owners]))
     return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
 
 
@@ -186,6 +193,19 @@ def jobs_named(context: ServiceContext, names: Iterable[str]) -> list[ScrapeJob]
         _recorders[-1].jobs.update(names)
     index = jobs_by_name(context.services)
     return [job for name in names for job in index.get(name, ())]
+
+
+def scrapers(context: ServiceContext, names: Iterable[str]) -> list[Service]:
+    """Return the services that scrape a job named one of `names`, in project order."""
+    names = set(names)
+    if _recorders:
+        _recorders[-1].scraped.update(names)
+    return _scrapers(context.services, names)
+
+
+def _scrapers(services: Iterable[Service], names: Iterable[str]) -> list[Service]:
+    wanted = set(names)
+    return [s for s in services if any(job.job in wanted for job in s.scrape_jobs)]
 
 
 def every_job_name(context: ServiceContext) -> list[str]:

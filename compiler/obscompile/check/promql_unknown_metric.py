@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 import promql_parser as pp
 
@@ -44,12 +44,55 @@ def _undeclared(context: PanelContext) -> list[tuple[pp.VectorSelector, str]]:
     return [(selector, name) for name, selector in found.items()]
 
 
+def _not_in_job_catalogs(context: PanelContext) -> dict[str, Diagnostic]:
+    """Return an error for each metric that the services scraping its job lack.
+
+    A selector with `job="x"` reads what job x exports. When every service that
+    scrapes x declares a catalog, the metric must be in one of those catalogs, so
+    that renaming a metric in its service's catalog breaks the other services'
+    queries of it.
+    """
+    found: dict[str, Diagnostic] = {}
+    for selector in context.query.of_type(pp.VectorSelector):
+        name = catalog.selector_name(selector)
+        jobs = catalog.equal_values(selector, "job")
+        if name is None or name in found or not jobs or catalog.is_placeholder(name):
+            continue
+        if catalog.is_builtin(name) or catalog.is_recorded(name):
+            continue
+        owners = catalog.scrapers(context, jobs)
+        if not owners or not all(owner.metrics for owner in owners):
+            continue
+        declared = catalog.catalog_series(owners)
+        exported = {
+            series
+            for owner in owners
+            for metric in owner.metrics
+            for series in catalog.exported_series(metric)
+        }
+        if name in exported:
+            continue
+        names = " or ".join(f'"{owner.name}"' for owner in owners)
+        job_names = " or ".join(f'"{job}"' for job in jobs)
+        found[name] = error(
+            context.node_location(selector),
+            f'metric "{name}" is not in the catalog of service {names}, which '
+            f"scrapes job {job_names}{catalog.suggestion(name, declared)}",
+            NAME,
+        )
+    return found
+
+
 @check(NAME, "a query selects a metric that the service's catalog does not declare")
 def unknown_metric(context: PanelContext) -> Iterator[Diagnostic]:
+    by_job = _not_in_job_catalogs(context)
+    yield from by_job.values()
     if not context.service.metrics:
-        yield from _likely_typos(context)
+        yield from _likely_typos(context, reported=by_job.keys())
         return
     for selector, name in unknown_metrics(context):
+        if name in by_job:
+            continue
         message = _base_name_message(context, name)
         if message is None:
             # The service's own names come first: they are the likely intent.
@@ -66,14 +109,18 @@ def unknown_metric(context: PanelContext) -> Iterator[Diagnostic]:
         yield error(context.node_location(selector), message, NAME)
 
 
-def _likely_typos(context: PanelContext) -> Iterator[Diagnostic]:
+def _likely_typos(
+    context: PanelContext, reported: Collection[str]
+) -> Iterator[Diagnostic]:
     """Warn about the names of a catalog-less service that look like a declared series.
 
     Such a service's queries may read metrics that no catalog declares, such as an
     exporter's, so a name is reported only when it is the base name of a declared
-    histogram or close to a declared series.
+    histogram or close to a declared series. Names in `reported` have an error.
     """
     for selector, name in _undeclared(context):
+        if name in reported:
+            continue
         message = _base_name_message(context, name)
         if message is None:
             close = catalog.closest(
