@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +41,10 @@ INSTRUMENTATION_CHECKS = "instrumentation-checks"
 
 # (stage, position of the service) -> result.
 Prefetched = dict[tuple[str, int], Any]
+# prctl(2) option that sets the signal a process gets when its parent thread ends.
+_PR_SET_PDEATHSIG = 1
+# Seconds between checks for the build's end, where prctl is missing.
+_WATCH_INTERVAL = 0.5
 
 
 def default_jobs() -> int:
@@ -77,6 +85,47 @@ def _argument(exc: BaseException) -> str:
     return f"({exc.args[0]!r})" if exc.args else ""
 
 
+def _end_with_build(build: int) -> None:
+    """Make this worker end when the build's process `build` ends, however it ends.
+
+    A worker that outlives the build waits forever, because its sibling workers keep
+    both ends of the pool's pipes open, so neither a read nor a write ever fails. A
+    worker writes none of the build's files, so SIGKILL loses nothing.
+    """
+    if not _kill_on_parent_death():
+        threading.Thread(target=_watch_build, args=(build,), daemon=True).start()
+    # The build may have ended before the signal was set, and then it never comes.
+    if os.getppid() != build:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _kill_on_parent_death() -> bool:
+    """Set SIGKILL as this worker's parent-death signal, which only Linux has.
+
+    Returns whether the signal is set. Linux sends it when the thread that forked this
+    worker ends. A fork pool starts all its workers in the thread that submits the
+    first task (`_launch_processes` of CPython 3.11's ProcessPoolExecutor), and
+    `map_in_workers` keeps that thread waiting until the workers have ended. So the
+    signal comes only when the build's process ends.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_build(build: int) -> None:
+    """End this worker once its parent is no longer the build's process `build`."""
+    while os.getppid() == build:
+        time.sleep(_WATCH_INTERVAL)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def map_in_workers(
     function: Callable[[int], Any],
     count: int,
@@ -107,7 +156,12 @@ def map_in_workers(
     found = []
     # Unlike multiprocessing.Pool, the executor notices a worker process that ends
     # without its result, such as by os._exit, instead of waiting for it forever.
-    with ProcessPoolExecutor(min(jobs, count), mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        min(jobs, count),
+        mp_context=context,
+        initializer=_end_with_build,
+        initargs=(os.getpid(),),
+    ) as pool:
         try:
             for done, result in enumerate(pool.map(_call, range(count)), 1):
                 found.append(result)
