@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from click.testing import CliRunner
 import obscompile.parallel
 from obscompile import dsl
 from obscompile.cli import main
+from obscompile.diagnostics import ProcessExit
 from obscompile.load.python_source import imports_obscompile
 
 HEAD = "from obscompile import dsl\n\n"
@@ -30,14 +33,33 @@ def queue_row_block(body: str) -> str:
     return HEAD + '@dsl.block("queue_row")\ndef queue_row(job):\n' + body
 
 
-def run_build(project: Path, files: dict[str, str]) -> tuple[int, str]:
+def write_files(project: Path, files: dict[str, str]) -> None:
     for name, text in files.items():
         (project / name).parent.mkdir(parents=True, exist_ok=True)
         (project / name).write_text(text, encoding="utf-8")
+
+
+def run_build(project: Path, files: dict[str, str]) -> tuple[int, str]:
+    write_files(project, files)
     result = CliRunner().invoke(
         main, ["build", "--project", str(project)], catch_exceptions=False
     )
     return result.exit_code, result.output
+
+
+def run_build_process(
+    project: Path, files: dict[str, str], *arguments: str
+) -> tuple[int, str]:
+    """Build in a process of its own, which user code may end without ending pytest."""
+    write_files(project, files)
+    result = subprocess.run(
+        [sys.executable, "-m", "obscompile", "build", *arguments],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return result.returncode, result.stderr
 
 
 def diagnostic_lines(output: str) -> list[str]:
@@ -262,11 +284,63 @@ BLOCK_ERRORS = [
 ]
 
 
-def _assert_rejected(project: Path, files: dict[str, str], expected: str) -> None:
+EXIT_ADVICE = (
+    "would end the build's process; raise an exception to report an error instead"
+)
+
+# Modules and blocks that call a function that would end the build's process.
+PROCESS_EXITS = [
+    (
+        {"services/api.py": HEAD + "import os\nos._exit(0)\n"},
+        f"services/api.py:4:1: error: os._exit(0) {EXIT_ADVICE} [dsl/error]",
+    ),
+    (
+        {"services/api.py": HEAD + "import os\nos.abort()\n"},
+        f"services/api.py:4:1: error: os.abort() {EXIT_ADVICE} [dsl/error]",
+    ),
+    (
+        {"services/api.py": HEAD + 'import os\nos.execv("/bin/true", ["true"])\n'},
+        f"services/api.py:4:1: error: os.execv('/bin/true', ...) {EXIT_ADVICE} [dsl/error]",
+    ),
+    (
+        {"services/api.py": HEAD + 'import os\nos.execlp("true", "true")\n'},
+        f"services/api.py:4:1: error: os.execlp('true', ...) {EXIT_ADVICE} [dsl/error]",
+    ),
+    (
+        {
+            "blocks/team.py": HEAD + "import os\nos._exit(0)\n",
+            "services/api.yaml": "service: api\n",
+        },
+        f"blocks/team.py:4:1: error: os._exit(0) {EXIT_ADVICE} [dsl/error]",
+    ),
+    (
+        {
+            "blocks/team.py": queue_row_block("    import os\n    os._exit(0)\n"),
+            "services/api.yaml": USE_QUEUE_ROW,
+        },
+        f'services/api.yaml:3:10: error: block "queue_row" failed: os._exit(0) {EXIT_ADVICE} (in blocks/team.py:6) [manifest/block]',
+    ),
+    (
+        {
+            "blocks/team.py": queue_row_block("    import os\n    os._exit(3)\n"),
+            "services/api.py": HEAD
+            + 'dsl.service("api", rows=[dsl.use("queue_row", job="api")])\n',
+        },
+        f"blocks/team.py:6:5: error: os._exit(3) {EXIT_ADVICE} [dsl/error]",
+    ),
+]
+
+
+def _assert_rejected(
+    project: Path,
+    files: dict[str, str],
+    expected: str,
+    build: Callable[[Path, dict[str, str]], tuple[int, str]] = run_build,
+) -> None:
     out = project / "out"
     out.mkdir()
     (out / "kept.txt").write_text("before", encoding="utf-8")
-    code, output = run_build(project, files)
+    code, output = build(project, files)
     assert code == 1
     assert "Traceback" not in output
     assert diagnostic_lines(output) == [expected]
@@ -282,6 +356,81 @@ def test_dsl_argument_errors(project: Path, text: str, expected: str) -> None:
 @pytest.mark.parametrize(("files", "expected"), BLOCK_ERRORS)
 def test_block_errors(project: Path, files: dict[str, str], expected: str) -> None:
     _assert_rejected(project, files, expected)
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    PROCESS_EXITS,
+    ids=[
+        "os-exit",
+        "os-abort",
+        "os-execv",
+        "os-execlp",
+        "block-module",
+        "block-in-manifest",
+        "block-in-module",
+    ],
+)
+def test_process_exit_errors(
+    project: Path, files: dict[str, str], expected: str
+) -> None:
+    _assert_rejected(project, files, expected, run_build_process)
+
+
+def test_process_exit_in_workers(project: Path) -> None:
+    """A block that calls os._exit in a worker process is an error at its use."""
+    files = {"blocks/team.py": queue_row_block("    import os\n    os._exit(0)\n")}
+    names = [f"svc{index:02}" for index in range(obscompile.parallel.MIN_SERVICES)]
+    for name in names:
+        files[f"services/{name}.yaml"] = USE_QUEUE_ROW.replace("api", name)
+    code, output = run_build_process(project, files, "--jobs", "2")
+    assert code == 1
+    assert "Traceback" not in output
+    assert diagnostic_lines(output) == [
+        f'services/{name}.yaml:3:10: error: block "queue_row" failed: os._exit(0) '
+        f"{EXIT_ADVICE} (in blocks/team.py:6) [manifest/block]"
+        for name in names
+    ]
+
+
+def test_forked_child_may_exit(project: Path) -> None:
+    """A child process that a module forks ends by os._exit as usual."""
+    module = (
+        "import os\nfrom obscompile import dsl\n\n"
+        "child = os.fork()\n"
+        "if child == 0:\n"
+        "    os._exit(7)\n"
+        "_, status = os.waitpid(child, 0)\n"
+        "assert os.waitstatus_to_exitcode(status) == 7, status\n"
+        'dsl.service("api", scrape=dsl.scrape_job("api", port=80))\n'
+    )
+    code, output = run_build_process(project, {"services/api.py": module})
+    assert code == 0, output
+    assert diagnostic_lines(output) == []
+
+
+def test_process_exit_functions_restored() -> None:
+    originals = {name: getattr(os, name) for name in dsl.PROCESS_EXIT_FUNCTIONS}
+    with pytest.raises(KeyError), dsl.raise_on_process_exit():
+        for name in dsl.PROCESS_EXIT_FUNCTIONS:
+            with pytest.raises(ProcessExit):
+                getattr(os, name)("/bin/true", "true")
+        raise KeyError("red")
+    for name, function in originals.items():
+        assert getattr(os, name) is function, name
+
+
+def test_process_exit_functions_restored_after_build(project: Path) -> None:
+    originals = {name: getattr(os, name) for name in dsl.PROCESS_EXIT_FUNCTIONS}
+    files = {
+        "blocks/team.py": queue_row_block('    raise KeyError("red")\n'),
+        "services/api.py": HEAD
+        + 'dsl.service("api", rows=[dsl.use("queue_row", job="api")])\n',
+    }
+    code, _ = run_build(project, files)
+    assert code == 1
+    for name, function in originals.items():
+        assert getattr(os, name) is function, name
 
 
 def test_block_error_shows_source_line(project: Path) -> None:

@@ -49,7 +49,12 @@ def warning(location: Location, message: str, check: str) -> Diagnostic:
 
 
 def exception_text(exc: BaseException) -> str:
-    """Return an exception's type and message, such as `KeyError: 'red'`."""
+    """Return an exception's type and message, such as `KeyError: 'red'`.
+
+    A ProcessExit gets its message alone, because it names the call that raised it.
+    """
+    if isinstance(exc, ProcessExit):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
@@ -65,6 +70,14 @@ def sorted_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
 
 class ObscompileError(Exception):
     """Base class of every error the compiler raises on purpose."""
+
+
+class ProcessExit(SystemExit):
+    """A call by user code, such as os._exit(0), that would end the build's process.
+
+    It is a SystemExit, so that it passes `except Exception` in user code as a call to
+    sys.exit() would.
+    """
 
 
 class InputError(ObscompileError, ValueError):

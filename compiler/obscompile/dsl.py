@@ -39,7 +39,12 @@ from typing import Any, TypeVar
 import attrs
 
 from obscompile import promql
-from obscompile.diagnostics import Diagnostic, ObscompileError, exception_text
+from obscompile.diagnostics import (
+    Diagnostic,
+    ObscompileError,
+    ProcessExit,
+    exception_text,
+)
 from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, too_long
 from obscompile.load.manifest import derive_uid, service_key
 from obscompile.load.schema import SERVICE_NAME_MAX
@@ -103,6 +108,68 @@ def output_to_stderr() -> Iterator[None]:
         if saved is not None:
             os.dup2(saved, 1)
             os.close(saved)
+
+
+# The functions of `os` that end or replace the process.
+PROCESS_EXIT_FUNCTIONS = (
+    "_exit",
+    "abort",
+    "execl",
+    "execle",
+    "execlp",
+    "execlpe",
+    "execv",
+    "execve",
+    "execvp",
+    "execvpe",
+)
+
+
+@contextlib.contextmanager
+def raise_on_process_exit() -> Iterator[None]:
+    """Make the functions of `os` that would end this process raise ProcessExit.
+
+    A module or block that calls os._exit() would otherwise end the build at once,
+    with no message, no output and the exit code it chose. A child process that the
+    user's code forks calls the real functions, because it has to end by them.
+
+    NOTE: A signal that user code sends to its own process, a function that it took
+    from `os` or `posix` before this call, and a thread that outlives the call still
+    end the process.
+    """
+    pid = os.getpid()
+    saved = {
+        name: getattr(os, name) for name in PROCESS_EXIT_FUNCTIONS if hasattr(os, name)
+    }
+    for name, function in saved.items():
+        setattr(os, name, _raising_exit(name, function, pid))
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(os, name, function)
+
+
+def _raising_exit(
+    name: str, function: Callable[..., Any], pid: int
+) -> Callable[..., Any]:
+    """Return a stand-in for os.`name` that raises ProcessExit in the process `pid`."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if os.getpid() != pid:
+            return function(*args, **kwargs)
+        # Only the first argument is shown, because execve's last one is an
+        # environment, which may contain secrets.
+        arguments = repr(args[0]) if args else ""
+        if len(args) > 1:
+            arguments += ", ..."
+        raise ProcessExit(
+            f"os.{name}({arguments}) would end the build's process; raise an exception "
+            "to report an error instead"
+        )
+
+    return wrapper
 
 
 class ParameterError(DSLError):
@@ -1084,7 +1151,7 @@ def call_block(found: Block, parameters: Mapping[str, Any]) -> Any:
 def _run_block(found: Block, parameters: Mapping[str, Any]) -> Any:
     """Call a block's function; raise DSLError for any exception or a None result."""
     try:
-        with output_to_stderr():
+        with output_to_stderr(), raise_on_process_exit():
             produced = found.function(**parameters)
     except DSLError:
         raise

@@ -60,7 +60,7 @@ def run_module(
     # which a module could change.
     folder = os.getcwd()
     try:
-        with dsl.output_to_stderr():
+        with dsl.output_to_stderr(), dsl.raise_on_process_exit():
             runpy.run_path(str(path), run_name=f"obscompile_module_{path.stem}")
     # User code may raise anything, and only Ctrl-C stops the build.
     except (Exception, SystemExit, GeneratorExit) as exc:
