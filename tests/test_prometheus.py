@@ -24,6 +24,7 @@ from obscompile.config import Config
 from obscompile.load.project import load_project
 from obscompile.pipeline import BuildResult
 from obscompile.render.prometheus import rule_diagnostics
+from obscompile.write.atomic import write_tree
 from tests.conftest import REPO, SERVICES
 
 SERVICES_WITH_RULES = [
@@ -95,7 +96,9 @@ def built_out(
     tmp_path_factory: pytest.TempPathFactory, real_build: BuildResult
 ) -> Path:
     """The repository's build, written into a fresh folder as `obscompile build` does."""
-    return write_files(tmp_path_factory.mktemp("out"), real_build.files)
+    out = tmp_path_factory.mktemp("built") / "out"
+    write_tree(out, real_build.files)
+    return out
 
 
 def _prometheus_files(real_build: BuildResult) -> dict[str, str]:
@@ -305,14 +308,14 @@ def built_project(tmp_path: Path, built_out: Path) -> Path:
     """Copy the repository's services and its built out/ into a new project folder."""
     project = tmp_path / "project"
     shutil.copytree(REPO / "services", project / "services")
+    shutil.copy(REPO / "obscompile.yaml", project / "obscompile.yaml")
     shutil.copytree(built_out, project / "out")
     return project
 
 
 def test_cli_test_reads_subfolders(tmp_path: Path, built_out: Path) -> None:
     promtool_binary()
-    project = tmp_path / "project"
-    shutil.copytree(REPO / "services", project / "services")
+    project = built_project(tmp_path, built_out)
     nested = project / "tests" / "promtool" / "auth"
     shutil.copytree(REPO / "tests" / "promtool", nested)
     for test in nested.glob("*.yml"):
@@ -324,7 +327,6 @@ def test_cli_test_reads_subfolders(tmp_path: Path, built_out: Path) -> None:
         "groups:\n  - name: fixture\n    rules:\n      - record: a:b\n        expr: up\n",
         encoding="utf-8",
     )
-    shutil.copytree(built_out, project / "out")
     result = obscompile_test("--project", str(project))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "8 test files: 4 generated, 4 hand-written\n" in result.stderr
@@ -371,6 +373,29 @@ def test_cli_test_runs_yaml_suffix(tmp_path: Path, built_out: Path) -> None:
     result = obscompile_test("--project", str(project))
     assert result.returncode == 1, result.stderr
     assert "failing.test.yaml" in result.stdout + result.stderr
+
+
+def test_cli_test_warns_of_stale_out(tmp_path: Path, built_out: Path) -> None:
+    """Tests of an out/ that the manifests no longer give pass with a warning."""
+    promtool_binary()
+    project = built_project(tmp_path, built_out)
+    result = obscompile_test("--project", str(project))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is stale" not in result.stderr
+    manifest = project / "services" / "auth_server.yaml"
+    text = manifest.read_text(encoding="utf-8")
+    edited = text.replace(
+        "300-800ms Yellow, >800ms Red", "300-900ms Yellow, >900ms Red"
+    )
+    assert edited != text
+    manifest.write_text(edited, encoding="utf-8")
+    result = obscompile_test("--project", str(project))
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = project / "out"
+    assert f"warning: {out} is stale: 5 files differ from a build" in result.stderr
+    assert result.stderr.endswith(
+        f"hand-written (none in {project}/tests/promtool), on a stale {out}\n"
+    )
 
 
 def test_cli_test_rejects_missing_rule_file(tmp_path: Path, built_out: Path) -> None:

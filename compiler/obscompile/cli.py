@@ -559,12 +559,9 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
 
     Runs `promtool check config` on out/prometheus/prometheus.yml, `promtool check rules`
     on out/prometheus/rules/, and `promtool test rules` on out/prometheus/tests/ and on
-    the hand-written tests in tests/promtool/.
+    the hand-written tests in tests/promtool/. Warns when out/ is not what a build of
+    the manifests writes.
     """
-    from obscompile.load.config import load_config
-    from obscompile.load.project import load_project
-    from obscompile.render.prometheus import rule_diagnostics
-
     if shutil.which("promtool") is None:
         click.echo(f"obscompile: error: {PROMTOOL_INSTALL_HINT}", err=True)
         sys.exit(EXIT_USAGE)
@@ -577,11 +574,7 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
             err=True,
         )
         sys.exit(EXIT_USAGE)
-    project_config, _, _ = load_config(project.root)
-    loaded = load_project(project.services_dir, project.root / "blocks")
-    for diagnostic in rule_diagnostics(loaded.services, project_config):
-        if diagnostic.check == "rules/untested":
-            click.echo(str(diagnostic), err=True)
+    stale = _compare_out(project)
     rule_files = sorted(str(p) for p in (prometheus / "rules").glob("*.yml"))
     generated = sorted(str(p) for p in (prometheus / "tests").glob("*.yml"))
     hand_written = project.root / "tests" / "promtool"
@@ -632,6 +625,50 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
         by_hand += f" (none in {hand_written})"
     click.echo(
         f"obscompile: promtool passed: 1 config, {_count(len(rule_files), 'rule file')}, "
-        f"{_count(len(test_files), 'test file')}: {len(generated)} generated, {by_hand}",
+        f"{_count(len(test_files), 'test file')}: {len(generated)} generated, "
+        f"{by_hand}{stale}",
         err=True,
     )
+
+
+def _print_untested(result: BuildResult | Replay) -> None:
+    for diagnostic in result.diagnostics:
+        if diagnostic.check == "rules/untested":
+            click.echo(str(diagnostic), err=True)
+
+
+def _compare_out(project: Project) -> str:
+    """Build the manifests in memory and say how the output folder differs.
+
+    Prints the rules without a generated test, and a warning when the output folder
+    is not what a build would write, because the tests run on the folder as it is.
+    Returns a note for the summary line, empty when the folder is up to date.
+    """
+    from obscompile.cache import BuildCache
+    from obscompile.pipeline import build
+
+    cache = BuildCache(project)
+    replay = cache.replay()
+    if replay is not None:
+        _print_untested(replay)
+        return ""
+    found = build(project, cache, jobs=default_jobs())
+    _print_untested(found)
+    out = project.out_dir
+    if not found.ok:
+        click.echo(
+            f"obscompile: warning: the manifests have errors (obscompile check lists "
+            f"them), so {out} was not compared with them",
+            err=True,
+        )
+        return ""
+    differing = stale_files(out, found.files)
+    if not differing:
+        return ""
+    click.echo(
+        f"obscompile: warning: {out} is stale: {_count(len(differing), 'file')} "
+        f"{'differs' if len(differing) == 1 else 'differ'} from a build of the "
+        "manifests, and the tests run on it as it is; run obscompile build first",
+        err=True,
+    )
+    return f", on a stale {out}"
