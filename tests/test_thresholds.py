@@ -321,6 +321,11 @@ def test_good_band_only_implies_red() -> None:
         ("a <1s, a <2s", 'series "a" is listed twice', 7),
         ("1=Green, 1=Red", "value 1 is mapped twice", 9),
         (">1,000 Red", "write 1,000 as 1000: a comma separates bands", 1),
+        (
+            "<0.5% Green, 0.5-2% Yellow, >2ms Red",
+            r"mixes a percentage \(0.5%\) with a duration \(2ms\)",
+            28,
+        ),
         ("<5 Green, >=12,500,000 Red", "write 12,500,000 as 12500000", 12),
         ("1,000=Red", "write 1,000 as 1000", 0),
         (

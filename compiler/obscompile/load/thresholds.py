@@ -426,9 +426,29 @@ def parse_shorthand(text: str) -> Thresholds:
     return _parse_items(text, raw_items)
 
 
+def _check_unit_kinds(items: list[_Item]) -> None:
+    """Raise ThresholdError when bounds in % and bounds in a time unit are mixed."""
+    first: dict[str, tuple[str, int]] = {}
+    for item in items:
+        for quantity in (item.a, item.b):
+            if quantity is None or quantity.unit is None:
+                continue
+            kind = "percent" if quantity.unit == "%" else "time"
+            first.setdefault(kind, (str(quantity), item.offset))
+            if len(first) == 2:
+                percent, time = first["percent"], first["time"]
+                raise ThresholdError(
+                    f"threshold text mixes a percentage ({percent[0]}) with a "
+                    f"duration ({time[0]}); a panel's values are one or the other, "
+                    "so write every bound in the same kind of unit",
+                    item.offset,
+                )
+
+
 def _parse_items(text: str, raw_items: list[_Item]) -> Thresholds:
     """Return the thresholds of the items of `text`; raise ThresholdError if invalid."""
     items = _fill_units(raw_items)
+    _check_unit_kinds(items)
     kinds = {item.kind for item in items}
 
     if kinds == {"series"}:
