@@ -182,10 +182,10 @@ SYNTAX = [
         [
             f"{E}:16:27: error: invalid PromQL query: Prometheus 2.42 reads no quoted "
             "metric or label names (Prometheus 3.0 added them); write the name "
-            "without quotes, with only letters, digits, _ and : [promql/syntax]",
+            "without quotes, with only ASCII letters, digits, _ and : [promql/syntax]",
             f"{E}:16:50: error: invalid PromQL query: Prometheus 2.42 reads no quoted "
             "metric or label names (Prometheus 3.0 added them); write the name "
-            "without quotes, with only letters, digits, _ and : [promql/syntax]",
+            "without quotes, with only ASCII letters, digits, _ and : [promql/syntax]",
         ],
     ),
     Case(
@@ -1213,7 +1213,7 @@ SCRAPE_JOB = [
             'queries that select job="payments" find nothing; use another label name '
             "[scrape/job]",
             f'{E}:2:45: error: scrape label name "bad-name" is invalid: Prometheus '
-            'accepts names of letters, digits and "_" that do not start with a digit '
+            'accepts names of ASCII letters, digits and "_" that do not start with a digit '
             'or "__" [scrape/job]',
         ],
     ),
@@ -1341,10 +1341,10 @@ ALERT_TEMPLATE = [
             f'{E}:19:19: error: alert label "alertname" is replaced by Prometheus with '
             "the name of the alert; remove it [alert/label]",
             f'{E}:19:19: error: alert label name "__name__" is invalid: Prometheus '
-            'accepts names of letters, digits and "_" that do not start with a digit '
+            'accepts names of ASCII letters, digits and "_" that do not start with a digit '
             'or "__" [alert/label]',
             f'{E}:19:19: error: alert label name "bad-name" is invalid: Prometheus '
-            'accepts names of letters, digits and "_" that do not start with a digit '
+            'accepts names of ASCII letters, digits and "_" that do not start with a digit '
             'or "__" [alert/label]',
         ],
     ),
@@ -1585,7 +1585,7 @@ def test_unsafe_name(service_key: str, expected: str) -> None:
     lines = [str(d) for d in run_checks([service], select={"project/unsafe-name"})]
     assert lines == [
         f'services/payments.py:3:5: error: service key "{service_key}" {expected}, so it '
-        'cannot name a file; use letters, digits, "_" and "-" [project/unsafe-name]'
+        'cannot name a file; use ASCII letters, digits, "_" and "-" [project/unsafe-name]'
     ]
 
 

@@ -310,14 +310,14 @@ INVALID = [
         "namespace-uppercase",
         "kubernetes_namespace: Monitoring\n",
         'obscompile.yaml:1:23: error: kubernetes_namespace "Monitoring" is invalid: use '
-        "at most 63 lowercase letters, digits and '-', starting and ending with a letter "
+        "at most 63 lowercase ASCII letters, digits and '-', starting and ending with a letter "
         "or digit [config/schema]",
     ),
     (
         "namespace-too-long",
         f"kubernetes_namespace: {'a' * 64}\n",
         f'obscompile.yaml:1:23: error: kubernetes_namespace "{"a" * 64}" is invalid: use '
-        "at most 63 lowercase letters, digits and '-', starting and ending with a letter "
+        "at most 63 lowercase ASCII letters, digits and '-', starting and ending with a letter "
         "or digit [config/schema]",
     ),
     (
@@ -330,7 +330,7 @@ INVALID = [
         "labels-key",
         "kubernetes_labels:\n  release: prom\n  bad key: x\n",
         'obscompile.yaml:3:3: error: kubernetes_labels key "bad key" is invalid: use an '
-        "optional DNS subdomain prefix and '/', then at most 63 letters, digits, '-', "
+        "optional DNS subdomain prefix and '/', then at most 63 ASCII letters, digits, '-', "
         "'_' and '.', starting and ending with a letter or digit [config/schema]",
     ),
     (
@@ -349,7 +349,7 @@ INVALID = [
         "labels-value-syntax",
         "kubernetes_labels:\n  release: -prom\n",
         'obscompile.yaml:2:12: error: kubernetes_labels.release "-prom" is invalid: use '
-        "at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter "
+        "at most 63 ASCII letters, digits, '-', '_' and '.', starting and ending with a letter "
         "or digit, or an empty string [config/schema]",
     ),
     (
@@ -383,7 +383,7 @@ INVALID = [
         "folder-prefix-slash",
         "terraform_folder_uid_prefix: obs/\n",
         'obscompile.yaml:1:30: error: terraform_folder_uid_prefix "obs/" is invalid: use '
-        "only letters, digits, '-' and '_' [config/schema]",
+        "only ASCII letters, digits, '-' and '_' [config/schema]",
     ),
     (
         "folder-prefix-too-long",

@@ -533,7 +533,7 @@ def test_bad_metric_name_at_its_key(project: Path) -> None:
     )
     _, output = run_build(project)
     assert error_lines(output) == [
-        'services/payments.yaml:4:3: error: metrics: key "9bad" is invalid: a metric name uses letters, digits, _ and :, not starting with a digit [manifest/schema]'
+        'services/payments.yaml:4:3: error: metrics: key "9bad" is invalid: a metric name uses ASCII letters, digits, _ and :, not starting with a digit [manifest/schema]'
     ]
 
 

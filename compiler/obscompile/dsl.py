@@ -658,7 +658,7 @@ def scrape_job(
     _text(job, "job")
     if not _JOB_NAME.match(job):
         raise _fail(
-            f'job "{job}" is invalid: use letters, digits and _, not starting with a digit',
+            f'job "{job}" is invalid: use ASCII letters, digits and _, not starting with a digit',
             "job",
         )
     _integer(port, "port")
@@ -730,7 +730,7 @@ def alert(
     """Per-panel alert settings; anything left None falls back to the service's."""
     if name is not None and not _ALERT_NAME.match(_text(name, "name")):
         raise _fail(
-            f'alert name "{name}" is invalid: use letters and digits, starting with a letter',
+            f'alert name "{name}" is invalid: use ASCII letters and digits, starting with a letter',
             "name",
         )
     return PanelAlert(
@@ -930,7 +930,7 @@ def service(
         _check_name_length(key, "key")
     if key is not None and not _SERVICE_KEY.match(_text(key, "key")):
         raise _fail(
-            f'key "{key}" is invalid: use lowercase letters, digits, _ and -, '
+            f'key "{key}" is invalid: use lowercase ASCII letters, digits, _ and -, '
             "starting with a letter or digit",
             "key",
         )

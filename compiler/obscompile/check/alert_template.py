@@ -103,7 +103,7 @@ def _name_problem(name: str, value: str, where: Location) -> Iterator[Diagnostic
     if not promql.is_label_name(name) or name.startswith("__"):
         yield error(
             where,
-            f'alert label name "{name}" is invalid: Prometheus accepts names of '
+            f'alert label name "{name}" is invalid: Prometheus accepts names of ASCII '
             'letters, digits and "_" that do not start with a digit or "__"',
             LABEL,
         )

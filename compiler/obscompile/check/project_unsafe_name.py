@@ -43,6 +43,6 @@ def unsafe_name(context: ProjectContext) -> Iterator[Diagnostic]:
             yield error(
                 service_name_location(service),
                 f'service key "{service.name}" {reason}, so it cannot name a file; '
-                'use letters, digits, "_" and "-"',
+                'use ASCII letters, digits, "_" and "-"',
                 NAME,
             )

@@ -207,7 +207,7 @@ def later_syntax(query: ParsedQuery) -> Iterator[tuple[int | None, str]]:
             offset,
             f"invalid PromQL query: {PROMETHEUS} reads no quoted metric or label names "
             "(Prometheus 3.0 added them); write the name without quotes, with only "
-            "letters, digits, _ and :",
+            "ASCII letters, digits, _ and :",
         )
     for node in query.nodes:
         if isinstance(node, pp.Call) and node.func.name not in FUNCTIONS:

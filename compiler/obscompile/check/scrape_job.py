@@ -172,7 +172,7 @@ def _label_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
         if not promql.is_label_name(name) or name.startswith("__"):
             yield error(
                 where,
-                f'scrape label name "{name}" is invalid: Prometheus accepts names of '
+                f'scrape label name "{name}" is invalid: Prometheus accepts names of ASCII '
                 'letters, digits and "_" that do not start with a digit or "__"',
                 NAME,
             )

@@ -147,7 +147,7 @@ def _check_metric(metric: Metric) -> Iterator[Diagnostic]:
     if not METRIC_NAME.match(metric.name):
         yield error(
             metric.location,
-            f'invalid metric name "{metric.name}": use letters, digits, _ and :, '
+            f'invalid metric name "{metric.name}": use ASCII letters, digits, _ and :, '
             "not starting with a digit",
             "instrument/metric-name",
         )
@@ -160,7 +160,7 @@ def _check_labels(metric: Metric) -> Iterator[Diagnostic]:
     reserved = RESERVED_LABELS.get(MetricType(metric.type))
     for label in metric.labels:
         if not LABEL_NAME.match(label):
-            problem = "use letters, digits and _, not starting with a digit"
+            problem = "use ASCII letters, digits and _, not starting with a digit"
         elif label.startswith("__"):
             problem = "names starting with __ are reserved for Prometheus"
         elif label == reserved:

@@ -101,7 +101,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "type": "string",
             "pattern": DNS1123_LABEL,
             "description": "Namespace of the PrometheusRule objects.",
-            "x-requirement": "use at most 63 lowercase letters, digits and '-', "
+            "x-requirement": "use at most 63 lowercase ASCII letters, digits and '-', "
             "starting and ending with a letter or digit",
         },
         "kubernetes_labels": {
@@ -109,13 +109,13 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "propertyNames": {
                 "pattern": LABEL_KEY_PATTERN,
                 "x-requirement": "use an optional DNS subdomain prefix and '/', "
-                "then at most 63 letters, digits, '-', '_' and '.', starting and "
+                "then at most 63 ASCII letters, digits, '-', '_' and '.', starting and "
                 "ending with a letter or digit",
             },
             "additionalProperties": {
                 "type": "string",
                 "pattern": LABEL_VALUE_PATTERN,
-                "x-requirement": "use at most 63 letters, digits, '-', '_' and '.', "
+                "x-requirement": "use at most 63 ASCII letters, digits, '-', '_' and '.', "
                 "starting and ending with a letter or digit, or an empty string",
             },
             "description": "Labels of the PrometheusRule objects (the ruleSelector).",
@@ -136,7 +136,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "pattern": r"^[A-Za-z0-9_-]*$",
             "maxLength": FOLDER_UID_PREFIX_MAX,
             "description": "Prefix of the Grafana folder uids.",
-            "x-requirement": "use only letters, digits, '-' and '_'",
+            "x-requirement": "use only ASCII letters, digits, '-' and '_'",
         },
     },
 }

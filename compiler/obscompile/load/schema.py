@@ -33,7 +33,7 @@ DURATION = {
 NAME = {
     "type": "string",
     "pattern": r"^[a-zA-Z_][a-zA-Z0-9_]*$",
-    "x-hint": "use letters, digits and _, not starting with a digit",
+    "x-hint": "use ASCII letters, digits and _, not starting with a digit",
 }
 STRING_LIST = {"type": "array", "items": {"type": "string"}}
 COLOR = {
@@ -330,7 +330,7 @@ MANIFEST: dict[str, Any] = {
             "type": "string",
             "maxLength": SERVICE_NAME_MAX,
             "pattern": r"^[a-z0-9][a-z0-9_-]*$",
-            "x-hint": "use lowercase letters, digits, _ and -, starting with a letter or digit",
+            "x-hint": "use lowercase ASCII letters, digits, _ and -, starting with a letter or digit",
             "description": "ASCII key for file and group names when the name has none.",
         },
         "title": {"type": "string"},
@@ -353,7 +353,7 @@ MANIFEST: dict[str, Any] = {
             "type": "object",
             "propertyNames": {
                 "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
-                "x-hint": "a metric name uses letters, digits, _ and :, not starting with a digit",
+                "x-hint": "a metric name uses ASCII letters, digits, _ and :, not starting with a digit",
             },
             "additionalProperties": METRIC,
         },
