@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -454,20 +455,36 @@ def test_invalid_uid(project: Path) -> None:
     ]
 
 
-def test_empty_services_keeps_out(project: Path) -> None:
+@pytest.mark.parametrize(
+    ("renamed", "warnings"),
+    [
+        ("_payments.yaml", []),
+        (
+            "payments.YAML",
+            [
+                "services/payments.YAML:1:1: warning: payments.YAML is not read: "
+                "obscompile reads the manifests whose names end in .yaml, .yml or "
+                ".py, in lower case; rename it to payments.yaml [io/not-read]"
+            ],
+        ),
+    ],
+    ids=["skipped", "not-read"],
+)
+def test_empty_services_keeps_out(
+    project: Path, renamed: str, warnings: list[str]
+) -> None:
     write_manifest(project, "payments.yaml", HEADER)
     code, output = run_build(project)
     assert code == 0, output
     before = {p: p.read_bytes() for p in (project / "out").rglob("*") if p.is_file()}
-    (project / "services" / "payments.yaml").rename(
-        project / "services" / "_payments.yaml"
-    )
+    (project / "services" / "payments.yaml").rename(project / "services" / renamed)
     for arguments in ((), ("--no-cache",)):
         code, output = run_build(project, *arguments)
         assert error_lines(output) == [
             "services:1:1: error: services folder has no manifests: add service "
             "manifests (.yaml or .yml) or Python service modules (.py); names that "
-            "start with . or _ are skipped [project/no-services]"
+            "start with . or _ are skipped [project/no-services]",
+            *warnings,
         ]
         assert code == 1
         assert "Traceback" not in output
@@ -567,6 +584,134 @@ def test_folder_named_like_manifest_warns(project: Path) -> None:
         "not read; manifests are the files directly in "
     ) in output
     assert "[io/not-a-file]" in output
+
+
+ORDERS = "service: orders\nscrape: {job: orders, port: 8081}\n"
+NESTED_ADVICE = (
+    "is not read: obscompile reads the manifests directly in services, not in its "
+    "subfolders; move it there, or start the subfolder's name with _ to leave it "
+    "unread without a warning [io/not-read]"
+)
+
+
+@pytest.mark.parametrize(
+    "name", ["orders.YAML", "orders.Yml", "orders.YML", "orders.yAml", "orders.PY"]
+)
+def test_suffix_case_warns(project: Path, name: str) -> None:
+    write_manifest(project, "payments.yaml", HEADER)
+    write_manifest(project, name, ORDERS)
+    code, output = run_build(project)
+    assert code == 0, output
+    suffix = name.partition(".")[2].lower()
+    assert error_lines(output) == [
+        f"services/{name}:1:1: warning: {name} is not read: obscompile reads the "
+        "manifests whose names end in .yaml, .yml or .py, in lower case; rename it "
+        f"to orders.{suffix} [io/not-read]"
+    ]
+    assert "1 service," in output
+
+
+def test_subfolder_manifests_warn(project: Path) -> None:
+    write_manifest(project, "payments.yaml", HEADER)
+    nested = project / "services" / "team" / "deep"
+    nested.mkdir(parents=True)
+    (project / "services" / "team" / "orders.yaml").write_text(ORDERS)
+    (nested / "stock.YML").write_text(ORDERS)
+    (nested / "tool.py").write_text("from obscompile import dsl\n")
+    code, output = run_build(project)
+    assert code == 0, output
+    assert error_lines(output) == [
+        f"services/team/deep/stock.YML:1:1: warning: stock.YML {NESTED_ADVICE}",
+        f"services/team/deep/tool.py:1:1: warning: tool.py {NESTED_ADVICE}",
+        f"services/team/orders.yaml:1:1: warning: orders.yaml {NESTED_ADVICE}",
+    ]
+    assert not (project / "out" / "grafana" / "dashboards" / "orders.json").exists()
+
+
+def test_many_subfolder_manifests_warn_once_more(project: Path) -> None:
+    write_manifest(project, "payments.yaml", HEADER)
+    folder = project / "services" / "venv"
+    folder.mkdir()
+    for index in range(8):
+        (folder / f"module_{index}.py").write_text("")
+    code, output = run_build(project)
+    assert code == 0, output
+    lines = error_lines(output)
+    assert lines[0] == (
+        "services/venv:1:1: warning: 3 more .yaml, .yml or .py files in this folder "
+        "are not read either [io/not-read]"
+    )
+    assert lines[1:] == [
+        f"services/venv/module_{index}.py:1:1: warning: module_{index}.py "
+        f"{NESTED_ADVICE}"
+        for index in range(5)
+    ]
+
+
+def test_linked_folder_warns_for_its_files(project: Path) -> None:
+    write_manifest(project, "payments.yaml", HEADER)
+    shared = project / "shared"
+    (shared / "deeper").mkdir(parents=True)
+    (shared / "orders.yaml").write_text(ORDERS)
+    (shared / "deeper" / "stock.yaml").write_text(ORDERS)
+    (project / "services" / "shared").symlink_to(shared)
+    code, output = run_build(project)
+    assert code == 0, output
+    assert error_lines(output) == [
+        f"services/shared/orders.yaml:1:1: warning: orders.yaml {NESTED_ADVICE}"
+    ]
+
+
+def test_link_to_folder_named_like_manifest_warns(project: Path) -> None:
+    write_manifest(project, "payments.yaml", HEADER)
+    (project / "services" / "_orders").mkdir()
+    (project / "services" / "orders.yaml").symlink_to("_orders")
+    code, output = run_build(project)
+    assert code == 0, output
+    assert error_lines(output) == [
+        "services/orders.yaml:1:1: warning: a folder, not a manifest file, so it is "
+        "not read; manifests are the files directly in services [io/not-a-file]"
+    ]
+
+
+def test_named_pipe_named_like_manifest_warns(project: Path) -> None:
+    write_manifest(project, "payments.yaml", HEADER)
+    os.mkfifo(project / "services" / "orders.yaml")
+    code, output = run_build(project)
+    assert code == 0, output
+    assert error_lines(output) == [
+        "services/orders.yaml:1:1: warning: not a regular file, such as a named "
+        "pipe, so it is not read; a manifest is a regular file or a symbolic link to "
+        "one [io/not-a-file]"
+    ]
+
+
+def test_skipped_files_stay_silent(project: Path) -> None:
+    write_manifest(project, "payments.yaml", HEADER)
+    services = project / "services"
+    for name in (
+        ".orders.yaml",
+        ".orders.yaml.swp",
+        "_orders.yaml",
+        "_orders.YAML",
+        "orders.yaml.bak",
+        "orders.yaml~",
+        "orders.yaml.orig",
+        "README.md",
+        "orders.json",
+    ):
+        (services / name).write_text(ORDERS)
+    for folder in (".git", "_drafts", "__pycache__", "docs", "team/_old"):
+        (services / folder).mkdir(parents=True)
+    (services / ".git" / "orders.yaml").write_text(ORDERS)
+    (services / "_drafts" / "orders.yaml").write_text(ORDERS)
+    (services / "__pycache__" / "orders.cpython-311.pyc").write_bytes(b"")
+    (services / "docs" / "README.md").write_text("Notes\n")
+    (services / "team" / "_old" / "orders.yaml").write_text(ORDERS)
+    (services / "team" / ".orders.yaml").write_text(ORDERS)
+    code, output = run_build(project)
+    assert code == 0, output
+    assert error_lines(output) == []
 
 
 def test_long_source_line_is_cut(project: Path) -> None:

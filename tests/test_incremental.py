@@ -167,6 +167,14 @@ def _rename(project: Path) -> None:
     path.rename(path.with_name("renamed.yaml"))
 
 
+def _copied_to_subfolder(project: Path) -> None:
+    # The loaded manifests stay the same, so only the warning about the copy, which
+    # is not read, distinguishes this build from the last one.
+    path = manifest(project, 2)
+    (project / "services" / "team").mkdir()
+    shutil.copy(path, project / "services" / "team" / path.name)
+
+
 def _template_added(project: Path) -> None:
     override_stat_template(project, "value")
 
@@ -348,6 +356,7 @@ CHANGES: list[tuple[str, Callable[[Path], None]]] = [
     ("add", _add),
     ("delete", _delete),
     ("rename", _rename),
+    ("copied-to-subfolder", _copied_to_subfolder),
     ("template-added", _template_added),
     ("template-edited", _template_edited),
     ("template-removed", _template_removed),
