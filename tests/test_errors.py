@@ -799,6 +799,32 @@ def test_missing_services_folder_exits_2(project: Path) -> None:
     assert "does not exist" in output
 
 
+def test_build_inside_services_folder(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_manifest(project, "payments.yaml", HEADER)
+    monkeypatch.chdir(project / "services")
+    result = CliRunner().invoke(main, ["build"])
+    assert result.exit_code == 1
+    assert error_lines(result.output) == [
+        f"services:1:1: error: services folder {project}/services/services not found: "
+        "run obscompile in the project folder, the one that contains services/, or "
+        f"pass --project with that folder; {project}/services contains manifests, so "
+        f"try --project {project} [io/read]"
+    ]
+    assert not (project / "services" / "out").exists()
+
+
+def test_project_without_services_folder(tmp_path: Path) -> None:
+    code, output = run_build(tmp_path)
+    assert code == 1
+    assert error_lines(output) == [
+        f"{tmp_path}/services:1:1: error: services folder {tmp_path}/services not "
+        "found: run obscompile in the project folder, the one that contains "
+        "services/, or pass --project with that folder [io/read]"
+    ]
+
+
 def test_multi_line_list_item_warns(project: Path) -> None:
     write_manifest(
         project,

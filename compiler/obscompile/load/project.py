@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING
 import attrs
 
 from obscompile.diagnostics import Diagnostic, error, has_errors
-from obscompile.load.files import display_name, display_names, manifest_files
+from obscompile.load.files import (
+    MANIFEST_SUFFIXES,
+    display_name,
+    display_names,
+    manifest_files,
+)
 from obscompile.load.manifest import build_service
 from obscompile.load.python_source import (
     load_block_modules,
@@ -71,9 +76,8 @@ def load_project(
 
     if not services_dir.is_dir():
         location = Location(display_name(services_dir), 1, 1)
-        return LoadResult(
-            (), (error(location, "services folder not found", "io/read"),), {}
-        )
+        problem = error(location, _missing_folder_message(services_dir), "io/read")
+        return LoadResult((), (problem,), {})
     registered = dict(dsl.BLOCKS)
     try:
         diagnostics = load_block_modules(blocks_dir) if blocks_dir is not None else []
@@ -118,6 +122,28 @@ def load_project(
         dsl.BLOCKS.clear()
         dsl.BLOCKS.update(registered)
     return LoadResult(tuple(services), tuple(diagnostics), sources)
+
+
+def _missing_folder_message(services_dir: Path) -> str:
+    """Return the message for a services folder that is missing or not a folder."""
+    path = services_dir.absolute()
+    found = "is not a folder" if services_dir.exists() else "not found"
+    message = (
+        f"services folder {path} {found}: run obscompile in the project folder, "
+        f"the one that contains {path.name}/, or pass --project with that folder"
+    )
+    folder = path.parent
+    if folder.name == path.name and _has_manifests(folder):
+        # The project folder is a services folder, as when the build runs inside one.
+        message += f"; {folder} contains manifests, so try --project {folder.parent}"
+    return message
+
+
+def _has_manifests(folder: Path) -> bool:
+    try:
+        return any(entry.suffix in MANIFEST_SUFFIXES for entry in folder.iterdir())
+    except OSError:
+        return False
 
 
 def _read_text(path: Path) -> str:
