@@ -296,6 +296,18 @@ def _declaration_added(project: Path) -> None:
     )
 
 
+def _other_manifest_failed(project: Path) -> None:
+    # The overview charts a job that no service scrapes, an error that stays stored
+    # with its lookups. A new manifest that fails to load may declare that job, so
+    # the error is no longer reported, although what the lookups find is the same.
+    overview = project / "services" / "overview.yaml"
+    overview.write_text(OVERVIEW.replace('job="svc_0001"', 'job="svc_0009"'))
+    code, messages = run_build()
+    assert code == 1
+    assert 'job "svc_0009" is not a scrape job of the project' in messages
+    (project / "services" / "broken.yaml").write_text("service: broken\nrows: [\n")
+
+
 def _interval_of_other_job(project: Path) -> None:
     # At a 1m scrape interval, the overview's rate()[1m] cannot hold two samples.
     _overview(project)
@@ -372,6 +384,7 @@ CHANGES: list[tuple[str, Callable[[Path], None]]] = [
     ("typo-declared", _typo_declared),
     ("declared-by-scraper", _declared_by_scraper),
     ("declaration-added", _declaration_added),
+    ("other-manifest-failed", _other_manifest_failed),
     ("folder-changed", _folder_changed),
     ("dashboard-uid-changed", _dashboard_uid_changed),
     ("block-job", _block_job),
@@ -726,10 +739,11 @@ def test_workers_report_like_one_process(
     monkeypatch.chdir(tmp_path)
     workload.write_project(tmp_path, 4, PANELS)
     monkeypatch.setattr(obscompile.parallel, "MIN_SERVICES", 2)
-    # A YAML syntax error, a schema error, and a query on an undeclared metric.
+    # A YAML syntax error, a schema error, and a query that groups by a label that
+    # its metric lacks.
     (manifest(tmp_path, 1)).write_text("service: [unclosed\n", encoding="utf-8")
     replace_in(manifest(tmp_path, 2), "runtime: ", "runtime_typo: ")
-    replace_in(manifest(tmp_path, 3), "svc_0003_concurrent_jobs{", "no_such_gauge{")
+    replace_in(manifest(tmp_path, 3), "sum by (status_code)", "sum by (status_kode)")
     workers = obscompile.parallel.map_in_workers
     used: list[str] = []
 
@@ -747,7 +761,7 @@ def test_workers_report_like_one_process(
         assert run_build(*arguments) == (code, messages)
     assert "syntax" in messages or "unclosed" in messages
     assert "runtime_typo" in messages
-    assert "no_such_gauge" in messages
+    assert "status_kode" in messages
     # Both builds with workers loaded the manifests and checked the services there.
     assert used == ["loading", "checking", "loading", "checking"]
 

@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 import obscompile
-from obscompile.diagnostics import Diagnostic
-from obscompile.load.files import display_names, manifest_files
+from obscompile.diagnostics import Diagnostic, has_errors
+from obscompile.load.files import display_names, manifest_files, rejected_files
 from obscompile.model.service import Service
 from obscompile.parallel import FACTS
 from obscompile.project import CACHE_DIR
@@ -470,6 +470,7 @@ class BuildCache:
                 load_block_modules(blocks_dir) if blocks_dir is not None else []
             )
             diagnostics.extend(self._scan_problems)
+            failed = rejected_files(self._scan_problems)
             services: list[Service] = []
             sources: dict[str, str] = {}
             stored = {path: self._entry(self._keys[path]) for path in self._files}
@@ -482,6 +483,8 @@ class BuildCache:
                 entry = self._load_file(path, stored[path], parsed.get(path))
                 diagnostics.extend(entry.diagnostics)
                 sources[entry.name] = entry.source
+                if has_errors(entry.diagnostics):
+                    failed.append(entry.name)
                 for index, service in enumerate(entry.services):
                     self._owners[id(service)] = (entry, index)
                     services.append(service)
@@ -491,7 +494,7 @@ class BuildCache:
         finally:
             dsl.BLOCKS.clear()
             dsl.BLOCKS.update(registered)
-        return LoadResult(tuple(services), tuple(diagnostics), sources)
+        return LoadResult(tuple(services), tuple(diagnostics), sources, tuple(failed))
 
     def _parse_in_workers(
         self, paths: list[Path], jobs: int, progress: Progress | None

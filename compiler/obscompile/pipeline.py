@@ -118,12 +118,15 @@ def check_services(
     scrape_interval: str | None = None,
     jobs: int = 1,
     progress: Progress | None = None,
+    failed_manifests: Sequence[str] = (),
 ) -> list[Diagnostic]:
     """Run every registered check, and the instrumentation checks.
 
     `sources` (the manifest texts) make positions inside quoted and block scalars
     exact; `scrape_interval` applies to the scrape jobs that set none. The checks of
     many services that lack stored results run in up to `jobs` worker processes.
+    `failed_manifests` (`LoadResult.failed`) turns off the findings that a name is
+    missing from every service, because those manifests may declare it.
     """
     from obscompile.check import catalog
     from obscompile.check.context import ProjectContext
@@ -141,9 +144,13 @@ def check_services(
         sources=sources,
         select=project_checks,
         scrape_interval=scrape_interval,
+        failed_manifests=failed_manifests,
     )
     context = ProjectContext(
-        services, sources or {}, scrape_interval=scrape_interval_of(scrape_interval)
+        services,
+        sources or {},
+        scrape_interval=scrape_interval_of(scrape_interval),
+        failed_manifests=tuple(failed_manifests),
     )
     # The stored checks of a service count while what they looked up in the other
     # services' catalogs and scrape jobs finds the same (see `catalog.Lookups`).
@@ -153,7 +160,7 @@ def check_services(
     def extra(stage: str, value: Any) -> str:
         if stage != CHECKS:
             return ""
-        return catalog.lookup_answers(value.lookups, services)
+        return catalog.lookup_answers(value.lookups, services, failed_manifests)
 
     def stored(stage: str, service: Service) -> Any | None:
         """Return the stored result of `stage` for `service` while it is still valid."""
@@ -479,7 +486,13 @@ def build(
         progress("checking", 0, 0)
     diagnostics.extend(
         check_services(
-            services, cache, loaded.sources, config.scrape_interval, jobs, progress
+            services,
+            cache,
+            loaded.sources,
+            config.scrape_interval,
+            jobs,
+            progress,
+            loaded.failed,
         )
     )
     files: Mapping[str, str] = {}

@@ -6,14 +6,18 @@ import contextlib
 import difflib
 import hashlib
 import operator
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import attrs
 import promql_parser as pp
 
 from obscompile import promql
-from obscompile.check.context import GRAFANA_PLACEHOLDER, ServiceContext
+from obscompile.check.context import (
+    GRAFANA_PLACEHOLDER,
+    ProjectContext,
+    ServiceContext,
+)
 from obscompile.check.scrape_job import jobs_by_name
 from obscompile.model.metric import Metric, MetricType
 from obscompile.model.scrape import ScrapeJob
@@ -100,10 +104,11 @@ class Lookups:
 
     `series` and `bases` are the names given to `find_metric` and `find_base_name`
     that the service's own catalog did not resolve, and `jobs` the job names given
-    to `jobs_named`. `every_catalog` is True when a check read every catalog, and
-    `every_job` when it read the name of every scrape job. `scraped` are the job names
-    given to `scrapers`, whose services' catalogs a check read. `lookup_answers`
-    gives a digest of what they find.
+    to `jobs_named`. `every_catalog` is True when a check read every catalog,
+    `every_job` when it read the name of every scrape job, and `completeness` when
+    it called `complete`. `scraped` are the job names given to `scrapers`, whose
+    services' catalogs a check read. `lookup_answers` gives a digest of what they
+    find.
     """
 
     series: frozenset[str] = frozenset()
@@ -111,6 +116,7 @@ class Lookups:
     jobs: frozenset[str] = frozenset()
     every_catalog: bool = False
     every_job: bool = False
+    completeness: bool = False
     scraped: frozenset[str] = frozenset()
 
 
@@ -126,6 +132,7 @@ class _Recorder:
         self.jobs: set[str] = set()
         self.every_catalog = False
         self.every_job = False
+        self.completeness = False
         self.scraped: set[str] = set()
 
     def lookups(self) -> Lookups:
@@ -135,6 +142,7 @@ class _Recorder:
             frozenset(self.jobs),
             self.every_catalog,
             self.every_job,
+            self.completeness,
             frozenset(self.scraped),
         )
 
@@ -153,8 +161,13 @@ def recording() -> Iterator[Callable[[], Lookups]]:
         _recorders.pop()
 
 
-def lookup_answers(lookups: Lookups, services: tuple[Service, ...]) -> str:
-    """Return a digest of what `lookups` find in the catalogs and jobs of `services`."""
+def lookup_answers(
+    lookups: Lookups, services: tuple[Service, ...], failed_manifests: Sequence[str]
+) -> str:
+    """Return a digest of what `lookups` find in the catalogs and jobs of `services`.
+
+    `failed_manifests` are the manifests that failed to load, as for `complete`.
+    """
     if lookups == _NONE:
         # Most services read only their own catalog and jobs, so no index is built.
         return ""
@@ -178,12 +191,25 @@ def lookup_answers(lookups: Lookups, services: tuple[Service, ...]) -> str:
     for name in sorted(lookups.scraped):
         owners = _scrapers(services, (name,))
         parts.append((name, [(s.name, catalog_series((s,))) for s in owners]))
+    if lookups.completeness:
+        parts.append(("complete", not failed_manifests))
     return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
 
 
 def _job_values(job: ScrapeJob) -> tuple[object, ...]:
     """Return the fields of `job` that checks read: not where they are written."""
     return _READ_JOB_FIELDS(job)
+
+
+def complete(context: ProjectContext) -> bool:
+    """Return True when every manifest of the project loaded without errors.
+
+    A manifest that failed to load may declare any metric, label or scrape job. So a
+    check reports a name as missing from every service only while this holds.
+    """
+    if _recorders:
+        _recorders[-1].completeness = True
+    return not context.failed_manifests
 
 
 def jobs_named(context: ServiceContext, names: Iterable[str]) -> list[ScrapeJob]:
@@ -373,7 +399,8 @@ def selector_labels(
 
     When the service's own catalog lacks the series and several other services
     declare it, the labels are those of the services that scrape the job the
-    selector's `job` matcher names, or else of every declaration together.
+    selector's `job` matcher names, or else of every declaration together. They are
+    unknown then while a manifest failed to load (see `complete`).
     """
     name = selector_name(selector)
     if name is None:
@@ -382,7 +409,8 @@ def selector_labels(
     if own is not None:
         return series_labels(own, name)
     found = declarations(context, name, equal_values(selector, "job"))
-    if not found:
+    # A manifest that failed to load may declare the series with more labels.
+    if not found or not complete(context):
         return None
     return frozenset().union(*(series_labels(entry, name) for entry in found))
 

@@ -130,6 +130,9 @@ class ProjectContext:
     queries: dict[str, ParsedQuery] = attrs.field(factory=dict, repr=False)
     # The global scrape_interval, which applies to jobs that set none.
     scrape_interval: timedelta = PROMETHEUS_SCRAPE_INTERVAL
+    # The manifests whose loading reported an error (`LoadResult.failed`). They may
+    # declare names that `services` lacks.
+    failed_manifests: tuple[str, ...] = ()
 
     def parse(self, query: str) -> ParsedQuery:
         """Return the parse of `query`, shared by every check and context of the run."""
@@ -143,6 +146,7 @@ class ProjectContext:
             self.sources,
             self.queries,
             self.scrape_interval,
+            self.failed_manifests,
             service=service,
         )
 
@@ -168,6 +172,7 @@ class ServiceContext(ProjectContext):
             self.sources,
             self.queries,
             self.scrape_interval,
+            self.failed_manifests,
             service=self.service,
             row=row,
             panel=panel,

@@ -39,7 +39,10 @@ def job_matcher(context: PanelContext) -> Iterator[Diagnostic]:
     jobs = [job.job for job in service.scrape_jobs]
     owner = f'service "{service.name}"'
     if not jobs:
-        # A service that Prometheus does not scrape may chart any job of the project.
+        # A service that Prometheus does not scrape may chart any job of the project,
+        # and a manifest that failed to load may declare any job.
+        if not catalog.complete(context):
+            return
         jobs = catalog.every_job_name(context)
         owner = "the project"
     if not jobs:

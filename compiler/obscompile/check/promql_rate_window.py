@@ -23,10 +23,18 @@ TWO_SAMPLE_FUNCTIONS = frozenset(
 )
 
 
-def scrape_interval(context: PanelContext, selector: pp.VectorSelector) -> timedelta:
-    """Return the scrape interval of the jobs `selector` reads (the longest of them)."""
+def scrape_interval(
+    context: PanelContext, selector: pp.VectorSelector
+) -> timedelta | None:
+    """Return the scrape interval of the jobs `selector` reads (the longest of them).
+
+    Returns None for a job that only a manifest that failed to load may declare.
+    """
     named = sorted(set(catalog.equal_values(selector, "job")))
-    chosen = catalog.jobs_named(context, named) or list(context.service.scrape_jobs)
+    chosen = catalog.jobs_named(context, named)
+    if named and not chosen and not catalog.complete(context):
+        return None
+    chosen = chosen or list(context.service.scrape_jobs)
     default = context.scrape_interval
     return max((interval_of(job, default) for job in chosen), default=default)
 
@@ -55,7 +63,7 @@ def rate_window(context: PanelContext) -> Iterator[Diagnostic]:
         if written is not None and written[0].isdigit():
             continue  # promql/syntax asks for the unit first.
         interval = scrape_interval(context, matrix.vector_selector)
-        if matrix.range >= 2 * interval:
+        if interval is None or matrix.range >= 2 * interval:
             continue
         text = written[0] if written else promql.duration_text(matrix.range)
         offset = written[1] if written else context.query.offset_of(matrix)

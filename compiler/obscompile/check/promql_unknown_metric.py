@@ -95,6 +95,8 @@ def unknown_metric(context: PanelContext) -> Iterator[Diagnostic]:
             continue
         message = _base_name_message(context, name)
         if message is None:
+            if not catalog.complete(context):
+                continue  # A manifest that failed to load may declare it.
             # The service's own names come first: they are the likely intent.
             own = catalog.catalog_series((context.service,))
             hint = (
@@ -126,7 +128,7 @@ def _likely_typos(
             close = catalog.closest(
                 name, catalog.project_series(context), cutoff=TYPO_CUTOFF
             )
-            if close is None:
+            if close is None or not catalog.complete(context):
                 continue
             message = (
                 f'metric "{name}" is not in any catalog; did you mean "{close}"? '

@@ -111,12 +111,14 @@ def run_checks(
     sources: Mapping[str, str] | None = None,
     select: Collection[str] | None = None,
     scrape_interval: str | None = None,
+    failed_manifests: Sequence[str] = (),
 ) -> list[Diagnostic]:
     """Run every registered check (or those named in `select`) over `services`.
 
     `sources` maps each manifest's display name to its text (`LoadResult.sources`);
     with it, positions inside quoted or block scalars are exact. `scrape_interval`
     is the global scrape_interval of prometheus.yml (Prometheus's default is 1m).
+    `failed_manifests` are the manifests that failed to load (`LoadResult.failed`).
     Returns the diagnostics sorted by position, without duplicates.
     """
     if select is not None:
@@ -124,7 +126,12 @@ def run_checks(
         if unknown:
             raise UsageError(f"no check named {', '.join(unknown)}")
     interval = scrape_interval_of(scrape_interval)
-    project = ProjectContext(tuple(services), sources or {}, scrape_interval=interval)
+    project = ProjectContext(
+        tuple(services),
+        sources or {},
+        scrape_interval=interval,
+        failed_manifests=tuple(failed_manifests),
+    )
     diagnostics: list[Diagnostic] = []
     for found in registered_checks():
         if select is None or found.name in select:

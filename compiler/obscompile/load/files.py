@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
-from obscompile.diagnostics import Diagnostic, error, has_errors, warning
+from obscompile.diagnostics import Diagnostic, Severity, error, has_errors, warning
 from obscompile.model.location import Location
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".py")
@@ -95,6 +96,11 @@ def manifest_files(services_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
             )
         )
     return files, diagnostics
+
+
+def rejected_files(diagnostics: Iterable[Diagnostic]) -> list[str]:
+    """Return the files that `manifest_files` reported errors at, by display name."""
+    return [d.location.file for d in diagnostics if d.severity is Severity.ERROR]
 
 
 def _link_problem(services_dir: Path, root: Path, path: Path) -> Diagnostic | None:

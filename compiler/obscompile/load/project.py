@@ -13,6 +13,7 @@ from obscompile.load.files import (
     display_name,
     display_names,
     manifest_files,
+    rejected_files,
 )
 from obscompile.load.manifest import build_service
 from obscompile.load.python_source import (
@@ -31,11 +32,17 @@ if TYPE_CHECKING:
 
 @attrs.frozen
 class LoadResult:
-    """Services loaded from a project, every diagnostic, and the text of each source."""
+    """Services loaded from a project, every diagnostic, and the text of each source.
+
+    `failed` names the manifests whose loading reported an error. Their services are
+    missing or may lack declarations, so the project may have names that the loaded
+    services do not show.
+    """
 
     services: tuple[Service, ...]
     diagnostics: tuple[Diagnostic, ...]
     sources: dict[str, str]
+    failed: tuple[str, ...] = ()
 
 
 def load_manifest_file(
@@ -83,6 +90,7 @@ def load_project(
         diagnostics = load_block_modules(blocks_dir) if blocks_dir is not None else []
         files, problems = manifest_files(services_dir)
         diagnostics.extend(problems)
+        failed = rejected_files(problems)
         services: list[Service] = []
         sources = {}
         names = display_names(files)
@@ -96,6 +104,8 @@ def load_project(
                 declared, problems = run_module(path, name)
                 services.extend(declared)
                 diagnostics.extend(problems)
+                if has_errors(problems):
+                    failed.append(name)
                 sources[name] = _read_text(path)
                 continue
             if loaded is not None:
@@ -106,6 +116,8 @@ def load_project(
             sources[name] = text
             if service is not None:
                 services.append(service)
+            if has_errors(problems):
+                failed.append(name)
         sources.update(python_sources(diagnostics, sources))
         if files and not services and not has_errors(diagnostics):
             # The modules were not run or declared nothing, and a build of no service
@@ -121,7 +133,7 @@ def load_project(
     finally:
         dsl.BLOCKS.clear()
         dsl.BLOCKS.update(registered)
-    return LoadResult(tuple(services), tuple(diagnostics), sources)
+    return LoadResult(tuple(services), tuple(diagnostics), sources, tuple(failed))
 
 
 def _missing_folder_message(services_dir: Path) -> str:
