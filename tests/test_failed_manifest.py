@@ -31,7 +31,7 @@ rows:
   - title: Stock
     panels:
       - {title: Items, query: 'sum(inventory_items{job="inventory"})'}
-      - {title: Orders, query: 'sum(rate(checkout_orders_total{job="inventory"}[5m]))'}
+      - {title: Orders, query: 'sum(rate(checkout_orders_total[5m]))'}
 """
 
 CHECKOUT = """\
@@ -174,6 +174,26 @@ WITHOUT_CHECKOUT = [
 def test_absence_reported_without_failed_manifest(project: Path) -> None:
     write_project(project, {"inventory.yaml": INVENTORY, "overview.yaml": OVERVIEW})
     assert build_lines("--no-cache") == (1, WITHOUT_CHECKOUT)
+
+
+def test_job_catalog_check_waits_for_failed_manifest(project: Path) -> None:
+    """A failed manifest may also scrape the job and declare what it exports."""
+    overview = (
+        "service: overview\nrows:\n  - title: All\n    panels:\n"
+        "      - {title: Gone, query: 'sum(rate(renamed_total{job=\"checkout\"}[5m]))'}\n"
+    )
+    files = {"checkout.yaml": CHECKOUT, "overview.yaml": overview}
+    write_project(project, {**files, "extra.yaml": "service: extra\nrows: [\n"})
+    code, lines = build_lines("--no-cache")
+    assert code == 1
+    assert [line for line in lines if "renamed_total" in line] == []
+    write_project(project, files)
+    assert build_lines("--no-cache") == (
+        1,
+        [
+            'services/overview.yaml:5:40: error: metric "renamed_total" is not in the catalog of service "checkout", which scrapes job "checkout"; did you mean "orders_total"? [promql/unknown-metric]'
+        ],
+    )
 
 
 def test_run_checks_takes_failed_manifests(project: Path) -> None:

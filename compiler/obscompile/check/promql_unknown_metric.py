@@ -70,7 +70,8 @@ def _not_in_job_catalogs(context: PanelContext) -> dict[str, Diagnostic]:
             for metric in owner.metrics
             for series in catalog.exported_series(metric)
         }
-        if name in exported:
+        if name in exported or not catalog.complete(context):
+            # A manifest that failed to load may scrape the job and declare it.
             continue
         names = " or ".join(f'"{owner.name}"' for owner in owners)
         job_names = " or ".join(f'"{job}"' for job in jobs)
