@@ -125,7 +125,8 @@ def test_refuses_folder_in_place_of_file(tmp_path: Path) -> None:
     assert (out / "a" / "b.yml" / "notes.txt").read_text() == "mine\n"
 
 
-def test_failed_write_is_in_json_report(tmp_path: Path) -> None:
+def _project_with_file_in_the_way(tmp_path: Path) -> Path:
+    """Return a project whose out/ has a file of its own where a folder goes."""
     project = tmp_path / "project"
     (project / "services").mkdir(parents=True)
     (project / "services" / "a.yaml").write_text(
@@ -133,6 +134,25 @@ def test_failed_write_is_in_json_report(tmp_path: Path) -> None:
     )
     (project / "out").mkdir()
     (project / "out" / "grafana").write_text("mine\n")
+    return project
+
+
+def test_failed_write_is_located(tmp_path: Path) -> None:
+    project = _project_with_file_in_the_way(tmp_path)
+    result = CliRunner().invoke(main, ["build", "--project", str(project)])
+    assert result.exit_code == 1
+    out = project / "out"
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        f"{out}:1:1: error: {out} has files where obscompile writes folders: grafana; "
+        "move them away or delete them, then build again [out/write]"
+    )
+    assert lines[-1].endswith(f"; {out} could not be written")
+    assert (out / "grafana").read_text() == "mine\n"
+
+
+def test_failed_write_is_in_json_report(tmp_path: Path) -> None:
+    project = _project_with_file_in_the_way(tmp_path)
     args = ["build", "--project", str(project), "--format", "json"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1

@@ -373,16 +373,19 @@ def build_command(
         try:
             written = write_tree(project.out_dir, result.files, ledger)
         except (WriteError, OSError) as exc:
-            click.echo(f"obscompile: error: {exc}", err=True)
+            failed = error(Location(str(project.out_dir), 1, 1), str(exc), "out/write")
+            click.echo(
+                format_text([failed], {}, _use_color(sys.stderr)), err=True, nl=False
+            )
             if report_later:
-                failed = error(
-                    Location(str(project.out_dir), 1, 1), str(exc), "out/write"
-                )
                 _print_diagnostics(
                     attrs.evolve(result, diagnostics=(*result.diagnostics, failed)),
                     output_format,
                 )
             _save_cache(cache, result, written=False)
+            click.echo(
+                f"{_summary(result)}; {project.out_dir} could not be written", err=True
+            )
             sys.exit(EXIT_DIAGNOSTICS)
         if report_later:
             _print_diagnostics(result, output_format)
