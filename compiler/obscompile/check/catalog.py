@@ -229,9 +229,23 @@ def scrapers(context: ServiceContext, names: Iterable[str]) -> list[Service]:
     return _scrapers(context.services, names)
 
 
-def _scrapers(services: Iterable[Service], names: Iterable[str]) -> list[Service]:
-    wanted = set(names)
-    return [s for s in services if any(job.job in wanted for job in s.scrape_jobs)]
+# The services that scrape each job name, in project order, rebuilt when the services
+# tuple changes, as the series index is.
+_scrapers_key: list[tuple[Service, ...]] = []
+_scrapers_index: dict[str, list[Service]] = {}
+
+
+def _scrapers(services: tuple[Service, ...], names: Iterable[str]) -> list[Service]:
+    if not _scrapers_key or _scrapers_key[0] is not services:
+        _scrapers_index.clear()
+        for service in services:
+            for job in dict.fromkeys(job.job for job in service.scrape_jobs):
+                _scrapers_index.setdefault(job, []).append(service)
+        _scrapers_key[:] = [services]
+    found = {id(s): s for name in names for s in _scrapers_index.get(name, ())}
+    return (
+        [s for s in services if id(s) in found] if len(found) > 1 else [*found.values()]
+    )
 
 
 def every_job_name(context: ServiceContext) -> list[str]:

@@ -10,7 +10,7 @@ from datetime import timedelta
 import promql_parser as pp
 
 from obscompile.check.context import PanelContext, ParsedQuery
-from obscompile.check.query_text import tokenize
+from obscompile.check.query_text import Token, tokenize
 from obscompile.check.registry import check
 from obscompile.diagnostics import Diagnostic, error
 from obscompile.load.durations import MAX_DURATION_MS, TOO_LONG
@@ -159,12 +159,11 @@ def _unit_problem(text: str) -> str | None:
     )
 
 
-def _written_durations(query: str) -> Iterator[tuple[str, int]]:
+def _written_durations(tokens: list[Token]) -> Iterator[tuple[str, int]]:
     """Yield each range, subquery step and offset duration as written, with its offset.
 
     Parts with a Grafana variable are left out: Grafana puts a duration there.
     """
-    tokens = tokenize(query)
     for index, token in enumerate(tokens):
         if token.kind == "range":
             start = token.offset + 1
@@ -181,16 +180,17 @@ def _written_durations(query: str) -> Iterator[tuple[str, int]]:
                 yield following[0].text, following[0].offset
 
 
-def _quoted_names(query: str) -> Iterator[int]:
+def _quoted_names(tokens: list[Token]) -> Iterator[int]:
     """Yield the offset of each quoted metric or label name inside braces."""
-    tokens = tokenize(query)
-    for index, token in enumerate(tokens):
-        previous = tokens[index - 1].text if index else ""
-        if token.kind == "string" and previous in ("{", ","):
-            # A string after a comma outside braces is a function's argument.
-            opened = [t.text for t in tokens[:index] if t.text in "{}"]
-            if opened and opened[-1] == "{":
-                yield token.offset
+    inside = False
+    previous = ""
+    for token in tokens:
+        if token.text in ("{", "}"):
+            inside = token.text == "{"
+        # A string after a comma outside braces is a function's argument.
+        elif token.kind == "string" and inside and previous in ("{", ","):
+            yield token.offset
+        previous = token.text
 
 
 def later_syntax(query: ParsedQuery) -> Iterator[tuple[int | None, str]]:
@@ -198,11 +198,12 @@ def later_syntax(query: ParsedQuery) -> Iterator[tuple[int | None, str]]:
 
     These are the parts that promql-parser reads because a later version added them.
     """
-    for text, offset in _written_durations(query.text):
+    tokens = tokenize(query.text)
+    for text, offset in _written_durations(tokens):
         problem = _unit_problem(text)
         if problem is not None:
             yield offset, f"invalid PromQL query: {problem}"
-    for offset in _quoted_names(query.text):
+    for offset in _quoted_names(tokens):
         yield (
             offset,
             f"invalid PromQL query: {PROMETHEUS} reads no quoted metric or label names "

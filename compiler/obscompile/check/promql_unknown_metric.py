@@ -60,6 +60,8 @@ def _not_in_job_catalogs(context: PanelContext) -> dict[str, Diagnostic]:
             continue
         if catalog.is_builtin(name) or catalog.is_recorded(name):
             continue
+        if _own(context, name, jobs):
+            continue
         owners = catalog.scrapers(context, jobs)
         if not owners or not all(owner.metrics for owner in owners):
             continue
@@ -82,6 +84,18 @@ def _not_in_job_catalogs(context: PanelContext) -> dict[str, Diagnostic]:
             NAME,
         )
     return found
+
+
+def _own(context: PanelContext, name: str, jobs: list[str]) -> bool:
+    """Return True when the service scrapes `jobs` itself and its catalog has `name`.
+
+    The metric is then declared for those jobs, whatever other services declare, so
+    no other catalog is read.
+    """
+    own_jobs = {job.job for job in context.service.scrape_jobs}
+    if not own_jobs.issuperset(jobs):
+        return False
+    return any(name in catalog.exported_series(m) for m in context.service.metrics)
 
 
 @check(NAME, "a query selects a metric that the service's catalog does not declare")
