@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from obscompile.cli import main
+from obscompile.diagnostics import warning
 from obscompile.load.durations import too_long
+from obscompile.model.location import Location
 from obscompile.pipeline import Project, build
+from obscompile.render.prometheus import HandWritten
 from obscompile.write.atomic import write_tree
 from tests.conftest import write_manifest
 from tests.test_prometheus import run_promtool
@@ -63,6 +69,56 @@ def test_build_warns_about_untested_rules(
         'the test generator cannot choose input series that give topk(3, x{job="a"}) a '
         "chosen value; write a promtool test for it in tests/promtool/ [rules/untested]"
     ]
+
+
+TOP = (
+    "service: a\nscrape: {job: a, port: 80}\nmetrics: {x: {type: gauge, labels: [k]}}\n"
+    "rows:\n  - title: R\n    panels:\n"
+    '      - {title: Top, query: \'topk(3, x{job="a"})\', thresholds: "<5 Green, >5 Red"}\n'
+)
+HAND_WRITTEN_TEST = """\
+rule_files: [../../out/prometheus/rules/a.rules.yml]
+tests:
+  - interval: 1m
+    input_series: [{series: 'x{job="a", k="1"}', values: '1x10'}]
+    alert_rule_test: [{eval_time: 5m, alertname: ATopCritical, exp_alerts: []}]
+"""
+
+
+def test_hand_written_test_covers_untested_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule that a test in tests/promtool/ names is no longer reported untested."""
+    monkeypatch.chdir(tmp_path)
+    write_manifest(tmp_path, "a.yaml", TOP)
+    hand_written = tmp_path / "tests" / "promtool"
+    hand_written.mkdir(parents=True)
+
+    def untested(*options: str) -> list[str]:
+        result = CliRunner().invoke(main, ["build", *options])
+        assert result.exit_code == 0, result.stderr
+        return re.findall(r'rule "(\w+)"', result.stderr)
+
+    assert untested() == ["ATopCritical"]
+    (hand_written / "top.test.yml").write_text(HAND_WRITTEN_TEST)
+    assert untested() == []
+    assert untested("--no-cache") == []
+    # A test that names another alert, or only reads the metric, leaves it untested.
+    other = HAND_WRITTEN_TEST.replace("alertname: ATopCritical", "alertname: ATop")
+    (hand_written / "top.test.yml").write_text(other)
+    assert untested() == ["ATopCritical"]
+
+
+def test_hand_written_expression_covers_recording_rule(tmp_path: Path) -> None:
+    (tmp_path / "r.test.yaml").write_text(
+        "tests:\n  - promql_expr_test:\n"
+        "      - {expr: 'job:x:rate5m{job=\"a\"} > 1', eval_time: 1m, exp_samples: []}\n"
+    )
+    by_hand = HandWritten.read(tmp_path)
+    location = Location("a.yaml", 1, 1)
+    for rule, covered in [("job:x:rate5m", True), ("job:x:rate5", False)]:
+        message = f'no promtool test generated for rule "{rule}": too hard'
+        assert by_hand.tests(warning(location, message, "rules/untested")) is covered
 
 
 def test_long_for_is_left_untested(tmp_path: Path) -> None:

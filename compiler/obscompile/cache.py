@@ -392,6 +392,8 @@ class BuildCache:
             self._global,
             str(project.out_dir.absolute()),
             repr(self._scan_problems),
+            # The hand-written tests decide which untested rules are reported.
+            folder_digest(project.hand_written_tests_dir),
             *(f"{name}\0{self._keys[path]}" for path, name in named),
         )
 

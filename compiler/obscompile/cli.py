@@ -580,7 +580,7 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
     stale = _compare_out(project)
     rule_files = sorted(str(p) for p in (prometheus / "rules").glob("*.yml"))
     generated = sorted(str(p) for p in (prometheus / "tests").glob("*.yml"))
-    hand_written = project.root / "tests" / "promtool"
+    hand_written = project.hand_written_tests_dir
     written_by_hand = []
     missing: list[Diagnostic] = []
     sources: dict[str, str] = {}

@@ -52,6 +52,7 @@ from obscompile.render.grafana import render_dashboard
 from obscompile.render.kubernetes import emit_prometheus_rules, object_name_key
 from obscompile.render.mimir import emit_mimir_namespaces
 from obscompile.render.prometheus import (
+    HandWritten,
     Remember,
     compute_now,
     emit_prometheus,
@@ -566,9 +567,12 @@ def build(
             check_artifacts(services, files, facts_of, scraped_of, compare_facts)
         )
         if "prometheus" in config.targets:
+            # A rule that a hand-written test checks needs no generated test.
+            by_hand = HandWritten.read(project.hand_written_tests_dir)
             for service in services:
                 compute = functools.partial(service_rule_diagnostics, service, config)
-                diagnostics.extend(computed(RULE_DIAGNOSTICS, service, compute))
+                found = computed(RULE_DIAGNOSTICS, service, compute)
+                diagnostics.extend(d for d in found if not by_hand.tests(d))
         if has_errors(diagnostics):
             files = {}
     return BuildResult(

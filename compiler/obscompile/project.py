@@ -30,6 +30,11 @@ class Project:
             templates_dir=root / "templates",
         )
 
+    @property
+    def hand_written_tests_dir(self) -> Path:
+        """Return the folder of the hand-written promtool tests."""
+        return self.root / "tests" / "promtool"
+
     def inputs(self) -> dict[str, Path]:
         """Return the folders that a build reads or keeps, by their names in messages."""
         return {

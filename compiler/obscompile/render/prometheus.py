@@ -13,9 +13,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import jinja2
 
 from obscompile import promql
@@ -27,6 +30,7 @@ from obscompile.diagnostics import Diagnostic, ObscompileError, warning
 from obscompile.model.panel import Panel
 from obscompile.model.service import Service
 from obscompile.render.environment import check_yaml_output, is_builtin, output_error
+from obscompile.render.yaml_read import read_yaml
 
 T = TypeVar("T")
 # A stage name, a digest of the stage's input, and the function that computes it.
@@ -343,6 +347,66 @@ def _rule_diagnostics(
             )
         )
     return tuple(found)
+
+
+_UNTESTED = re.compile(r'no promtool test generated for rule "([^"]+)"')
+
+
+@attrs.frozen
+class HandWritten:
+    """The alerts and expressions that the hand-written promtool tests check."""
+
+    alerts: frozenset[str] = frozenset()
+    expressions: tuple[str, ...] = ()
+
+    @classmethod
+    def read(cls, folder: Path) -> HandWritten:
+        """Read every test file under `folder`; files that do not parse are skipped.
+
+        promtool reports those when `obscompile test` runs them.
+        """
+        alerts: set[str] = set()
+        expressions: list[str] = []
+        files = [p for suffix in ("*.yml", "*.yaml") for p in folder.rglob(suffix)]
+        for path in sorted(files):
+            try:
+                data = read_yaml(path.read_text(encoding="utf-8"))
+            except Exception:  # noqa: BLE001 - any unreadable file tests nothing
+                continue
+            tests = data.get("tests") if isinstance(data, dict) else None
+            for test in tests if isinstance(tests, list) else ():
+                if not isinstance(test, dict):
+                    continue
+                for case in _items(test.get("alert_rule_test")):
+                    if isinstance(case.get("alertname"), str):
+                        alerts.add(case["alertname"])
+                for case in _items(test.get("promql_expr_test")):
+                    if isinstance(case.get("expr"), str):
+                        expressions.append(case["expr"])
+        return cls(frozenset(alerts), tuple(expressions))
+
+    def tests(self, diagnostic: Diagnostic) -> bool:
+        """Return True for a `rules/untested` warning of a rule that these tests check.
+
+        An alert counts as tested when a test names it, and a recording rule when a
+        test's expression reads its series.
+        """
+        found = _UNTESTED.match(diagnostic.message)
+        if diagnostic.check != "rules/untested" or found is None:
+            return False
+        rule = found.group(1)
+        if rule in self.alerts:
+            return True
+        name = re.compile(rf"(?<![\w:]){re.escape(rule)}(?![\w:])")
+        return any(name.search(expression) for expression in self.expressions)
+
+
+def _items(value: object) -> list[dict]:
+    return (
+        [item for item in value if isinstance(item, dict)]
+        if isinstance(value, list)
+        else []
+    )
 
 
 def _panel_recording(service: Service, query: str) -> Panel | None:
