@@ -202,6 +202,31 @@ SYNTAX = [
         ],
     ),
     Case(
+        "holt-winters",
+        panels("""
+            - title: Depth
+              query: 'holt_winters(queue_depth[1h], 0.5, 0.5)'
+        """),
+        [
+            f"{E}:16:17: error: invalid PromQL query: obscompile cannot read "
+            "holt_winters: its PromQL parser follows Prometheus 3, which renamed it "
+            "double_exponential_smoothing, a name that Prometheus 2.42 does not have "
+            "[promql/syntax]"
+        ],
+    ),
+    Case(
+        "quoted-grouping-labels",
+        panels("""
+            - title: RPS
+              query: 'sum by ("code") (rate(http_requests_total[5m]))'
+        """),
+        [
+            f"{E}:16:25: error: invalid PromQL query: Prometheus 2.42 reads no quoted "
+            "metric or label names (Prometheus 3.0 added them); write the name "
+            "without quotes, with only ASCII letters, digits, _ and : [promql/syntax]"
+        ],
+    ),
+    Case(
         "durations-that-2.42-reads",
         panels("""
             - title: Depth

@@ -92,7 +92,14 @@ def parse(query: str) -> pp.Expr:
         return pp.parse(text)
     except ValueError as exc:
         message = str(exc)
-        raise QueryError(message, _error_offset(query, message)) from None
+        offset = _error_offset(query, message)
+        if "unknown function with name 'holt_winters'" in message:
+            message = (
+                "obscompile cannot read holt_winters: its PromQL parser follows "
+                "Prometheus 3, which renamed it double_exponential_smoothing, a name "
+                "that Prometheus 2.42 does not have"
+            )
+        raise QueryError(message, offset) from None
     except (
         BaseException
     ) as exc:  # the Rust extension raises PanicException on odd input

@@ -180,15 +180,32 @@ def _written_durations(tokens: list[Token]) -> Iterator[tuple[str, int]]:
                 yield following[0].text, following[0].offset
 
 
+# The words whose parenthesised list holds label names: `by (a, b)`, `on (a)`.
+_LABEL_LISTS = frozenset(
+    {"by", "without", "on", "ignoring", "group_left", "group_right"}
+)
+
+
 def _quoted_names(tokens: list[Token]) -> Iterator[int]:
-    """Yield the offset of each quoted metric or label name inside braces."""
+    """Yield the offset of each quoted metric or label name.
+
+    Such names are strings in the name position of a selector's braces, or in the
+    label list of a grouping or a vector matching.
+    """
     inside = False
+    in_list = False
     previous = ""
     for token in tokens:
         if token.text in ("{", "}"):
             inside = token.text == "{"
+        elif token.text == "(" and previous.lower() in _LABEL_LISTS:
+            in_list = True
+        elif token.text == ")":
+            in_list = False
         # A string after a comma outside braces is a function's argument.
-        elif token.kind == "string" and inside and previous in ("{", ","):
+        elif token.kind == "string" and (
+            (inside and previous in ("{", ",")) or in_list
+        ):
             yield token.offset
         previous = token.text
 
