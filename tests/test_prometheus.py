@@ -375,6 +375,34 @@ def test_cli_test_runs_yaml_suffix(tmp_path: Path, built_out: Path) -> None:
     assert "failing.test.yaml" in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(
+    ("rule_files", "expected"),
+    [
+        ("", "1:1: error: this test file loads no rule file"),
+        ("rule_files: []\n", "1:13: error: this test file loads no rule file"),
+        ("rule_files: [null]\n", "1:14: error: a rule_files entry must name a file"),
+    ],
+)
+def test_cli_test_rejects_test_without_rules(
+    tmp_path: Path, built_out: Path, rule_files: str, expected: str
+) -> None:
+    """Alert tests of a file that loads no rules pass whatever the rules say."""
+    promtool_binary()
+    project = built_project(tmp_path, built_out)
+    hand_written = project / "tests" / "promtool"
+    hand_written.mkdir(parents=True)
+    (hand_written / "empty.test.yml").write_text(
+        rule_files + "tests:\n"
+        "  - interval: 1m\n"
+        "    input_series: []\n"
+        "    alert_rule_test: [{eval_time: 1m, alertname: Gone, exp_alerts: []}]\n"
+    )
+    result = obscompile_test("--project", str(project))
+    assert result.returncode == 1, result.stderr
+    assert f"{hand_written / 'empty.test.yml'}:{expected}" in result.stderr
+    assert "promtool passed" not in result.stderr
+
+
 def test_cli_test_warns_of_stale_out(tmp_path: Path, built_out: Path) -> None:
     """Tests of an out/ that the manifests no longer give pass with a warning."""
     promtool_binary()
@@ -420,7 +448,7 @@ def test_cli_test_rejects_missing_rule_file(tmp_path: Path, built_out: Path) -> 
         f"{hand_written / 'quiet.test.yml'}:3:5: error: rule file "
         "../../out/prometheus/rules/renamed.rules.yml matches no file"
     ) in result.stderr
-    assert "1 rule file of the hand-written tests not found" in result.stderr
+    assert "1 error in the rule_files of the hand-written tests" in result.stderr
     assert "promtool passed" not in result.stderr
     # Without the entry that names no file, the same test runs and passes.
     (hand_written / "quiet.test.yml").write_text(

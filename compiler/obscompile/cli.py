@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_DIAGNOSTICS = 1
 EXIT_USAGE = 2
+# The check name of a hand-written test's rule_files entry that loads no rule.
+RULE_FILES = "promtool/rule-files"
 
 FORMAT_CHOICE = click.Choice(["text", "json", "github"])
 
@@ -513,8 +515,9 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
     """Read a file of the hand-written tests folder.
 
     Return whether it is a test file, not a rule file for the tests to name, and an
-    error for each `rule_files` entry that matches no file. promtool only warns of
-    such an entry, and a test whose rules are missing may pass without testing them.
+    error for each `rule_files` entry that names no file. promtool only warns of such
+    an entry, so a test whose rules are missing may pass without testing them. A test
+    file with alert tests that loads no rule file at all gets an error too.
     """
     from obscompile.load.yaml_source import parse_yaml
 
@@ -523,29 +526,50 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
     except (OSError, UnicodeDecodeError):  # promtool reports what it cannot read
         return True, []
     data = source.data if source is not None else None
-    if not isinstance(data, dict):
+    if source is None or not isinstance(data, dict):
         return True, []
     if "groups" in data and "tests" not in data:
         return False, []
     entries = data.get("rule_files")
-    if source is None or not isinstance(entries, list):
-        return True, []
     problems = []
-    for index, entry in enumerate(entries):
+    named = 0
+    for index, entry in enumerate(entries if isinstance(entries, list) else ()):
+        where = source.location(("rule_files", index))
         if not isinstance(entry, str) or not entry:
+            problems.append(
+                error(where, "a rule_files entry must name a file", RULE_FILES)
+            )
             continue
         pattern = os.path.join(path.parent, entry)
         if not glob.glob(pattern):
             problems.append(
                 error(
-                    source.location(("rule_files", index)),
+                    where,
                     f"rule file {entry} matches no file (looked for {pattern}); its "
                     "rules would not be tested. Run obscompile build first, or name "
                     "the rule file relative to this test file",
-                    "promtool/rule-files",
+                    RULE_FILES,
                 )
             )
+        named += 1
+    if not named and not problems and _has_alert_tests(data):
+        problems.append(
+            error(
+                source.location(("rule_files",)),
+                "this test file loads no rule file, so its alert_rule_test cases test "
+                "no rule and pass whatever the rules say; name the rule files under "
+                "rule_files",
+                RULE_FILES,
+            )
+        )
     return True, problems
+
+
+def _has_alert_tests(data: dict) -> bool:
+    tests = data.get("tests")
+    return isinstance(tests, list) and any(
+        isinstance(test, dict) and test.get("alert_rule_test") for test in tests
+    )
 
 
 @main.command("test")
@@ -597,8 +621,8 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
         text = format_text(missing, sources, color=_use_color(sys.stderr))
         click.echo(text, err=True, nl=False)
         click.echo(
-            f"obscompile: {_count(len(missing), 'rule file')} of the hand-written "
-            "tests not found; no test was run",
+            f"obscompile: {_count(len(missing), 'error')} in the rule_files of the "
+            "hand-written tests; no test was run",
             err=True,
         )
         sys.exit(EXIT_DIAGNOSTICS)
