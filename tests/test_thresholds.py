@@ -321,6 +321,8 @@ def test_good_band_only_implies_red() -> None:
         ("a <1s, a <2s", 'series "a" is listed twice', 7),
         ("1=Green, 1=Red", "value 1 is mapped twice", 9),
         (">1,000 Red", "write 1,000 as 1000: a comma separates bands", 1),
+        ("<0,5 Green, >0,5 Red", "write 0,5 as 0.5: a comma separates bands", 1),
+        ("<1,000.5 Green, >=1,000.5 Red", "write 1,000.5 as 1000.5", 1),
         (
             "<0.5% Green, 0.5-2% Yellow, >2ms Red",
             r"mixes a percentage \(0.5%\) with a duration \(2ms\)",
@@ -348,6 +350,17 @@ def test_every_bad_item_reported() -> None:
     others = raised.value.others
     assert [e.offset for e in others] == [13]
     assert str(others[0]) == 'unknown colour "rde" (did you mean "red"?)'
+
+
+def test_every_comma_number_reported() -> None:
+    with pytest.raises(ThresholdError, match="write 1,000 as 1000") as raised:
+        parse_shorthand("<1,000 Green, 1,000-2,000 Yellow, >2,000 Red")
+    assert raised.value.offset == 1
+    assert [(str(e).split(":")[0], e.offset) for e in raised.value.others] == [
+        ("write 1,000 as 1000", 14),
+        ("write 2,000 as 2000", 20),
+        ("write 2,000 as 2000", 35),
+    ]
 
 
 def test_gap_reported_beside_bad_colour() -> None:

@@ -55,10 +55,12 @@ _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
 _UNIT = r"(?:%|ns|us|µs|ms|s|m|h|d)"
 _QUANTITY = rf"(?P<{{name}}>{_NUMBER})(?P<{{name}}_unit>{_UNIT})?"
 _COLOR = r"(?P<color>#[0-9a-fA-F]+|[A-Za-z][A-Za-z-]*)"
-# A number with thousands separators, such as 1,000 or 12,500,000. No item ends
-# with a digit, so a comma between digits and three more digits is one.
 _WRITTEN_COLOR = re.compile(_COLOR)
-_GROUPED = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d.])")
+# Digits on both sides of a comma, such as 1,000, 1,000.5 or 0,5. No item ends with
+# a digit, so such a comma belongs to a number: a thousands separator or a decimal
+# comma.
+_COMMA_NUMBER = re.compile(r"(?<![\d.])\d+(?:,\d+)+(?:\.\d+)?")
+_GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 
 def _quantity(name: str) -> str:
@@ -391,6 +393,23 @@ def _bands(items: list[_Item], text: str) -> tuple[Band, ...]:
     return tuple(bands)
 
 
+def _comma_problem(found: re.Match[str]) -> ThresholdError:
+    """Return the error of a number written with a comma, which separates bands."""
+    written = found.group()
+    if _GROUPED.fullmatch(written):
+        fix, reason = written.replace(",", ""), "numbers take no thousands separator"
+    elif written.count(",") == 1:
+        fix, reason = written.replace(",", "."), "decimals take a point"
+    else:
+        return ThresholdError(
+            f"cannot read the number {written}: a comma separates bands", found.start()
+        )
+    return ThresholdError(
+        f"write {written} as {fix}: a comma separates bands, so {reason}",
+        found.start(),
+    )
+
+
 def parse_shorthand(text: str) -> Thresholds:
     """Parse threshold shorthand; raise ThresholdError with the offset of the problem.
 
@@ -399,14 +418,9 @@ def parse_shorthand(text: str) -> Thresholds:
     unknown colours do not, so that a gap between the bands of the same text is
     reported with them.
     """
-    grouped = _GROUPED.search(text)
-    if grouped:
-        number = grouped.group().replace(",", "")
-        raise ThresholdError(
-            f"write {grouped.group()} as {number}: a comma separates bands, so numbers "
-            "take no thousands separator",
-            grouped.start(),
-        )
+    commas = [_comma_problem(found) for found in _COMMA_NUMBER.finditer(text)]
+    if commas:
+        raise _combined(commas)
     raw_items = []
     problems: list[ThresholdError] = []
     colour_problems: list[ThresholdError] = []
