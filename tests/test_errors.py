@@ -396,6 +396,14 @@ def test_source_line_and_caret(project: Path) -> None:
     assert lines[index + 2] == "  ^"
 
 
+def test_failed_first_build_writes_nothing(project: Path) -> None:
+    write_manifest(project, "payments.yaml", "service: payments\nrows: 5\n")
+    code, output = run_build(project)
+    assert code == 1
+    assert output.endswith(f"; {project / 'out'} is not written\n")
+    assert not (project / "out").exists()
+
+
 def test_failed_build_keeps_out(project: Path) -> None:
     write_manifest(
         project,

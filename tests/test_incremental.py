@@ -54,7 +54,8 @@ def run_build(*arguments: str) -> tuple[int, str]:
     # The summary ends with the build's duration, which differs between runs. A build
     # that replays the last one, or that fails, adds a note after it.
     messages = re.sub(
-        r" in \d+\.\d+s(, nothing changed since the last build|; .* is left as it was)?$",
+        r" in \d+\.\d+s(, nothing changed since the last build"
+        r"|; .* (is left as it was|is not written))?$",
         "",
         result.stderr,
         flags=re.MULTILINE,

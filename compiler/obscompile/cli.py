@@ -348,9 +348,14 @@ def build_command(
             _print_diagnostics(result, output_format)
         if not result.ok:
             _save_cache(cache, result, written=False)
-            unchanged_note = (
-                "" if check_only else f"; {project.out_dir} is left as it was"
-            )
+            unchanged_note = ""
+            if not check_only:
+                kept = (
+                    "is left as it was"
+                    if project.out_dir.exists()
+                    else "is not written"
+                )
+                unchanged_note = f"; {project.out_dir} {kept}"
             click.echo(_summary(result) + unchanged_note, err=True)
             sys.exit(EXIT_DIAGNOSTICS)
         if check_only:
@@ -397,7 +402,8 @@ def build_command(
 
 def _waiting(project: Project) -> None:
     click.echo(
-        f"obscompile: waiting for another build of {project.root} to finish", err=True
+        f"obscompile: waiting for another build of {project.root.absolute()} to finish",
+        err=True,
     )
 
 
