@@ -1035,3 +1035,112 @@ def test_clashing_record_names_ignore_panel_order(tmp_path: Path) -> None:
     backward = _records(tmp_path / "backward", "pr_od", "pr-od")
     assert forward == backward
     assert len(forward) == 2
+
+
+# Spellings of one expression -----------------------------------------------------------
+
+LATENCY = 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{job="payments"}[5m])))'
+ERRORS = 'sum(rate(http_requests_total{job="payments",code="500"}[5m]))'
+
+
+@pytest.mark.parametrize(
+    ("query", "spelling"),
+    [
+        (LATENCY, f"({LATENCY})"),
+        (LATENCY, f"(({LATENCY}))"),
+        (
+            LATENCY,
+            'histogram_quantile(0.95, (sum by (le) (rate(http_request_duration_seconds_bucket{job="payments"}[5m]))))',
+        ),
+        (
+            LATENCY,
+            'histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket{job="payments"}[5m])) by (le))',
+        ),
+        (
+            LATENCY,
+            'histogram_quantile( 0.95,sum  by(le)(rate( http_request_duration_seconds_bucket{ job = "payments" } [5m] )))',
+        ),
+        (ERRORS, 'sum(rate(http_requests_total{code="500",job="payments"}[5m]))'),
+        (ERRORS, 'sum((rate((http_requests_total{job="payments",code="500"}[5m]))))'),
+        (f"{ERRORS} * 100", f"({ERRORS}) * 100"),
+    ],
+)
+def test_spellings_share_recording_rule(
+    project: Path, query: str, spelling: str
+) -> None:
+    result = _build(
+        project,
+        f"""\
+        - title: Alerting
+          query: '{query}'
+          thresholds: "<1 Green, >1 Red"
+        - title: Other spelling
+          query: '{spelling}'
+          record: true
+        """,
+    )
+    recording, alerts = _rules(result)
+    records = [rule["record"] for rule in recording["rules"]]
+    assert len(records) == 1
+    assert "_2:" not in records[0]
+    assert alerts["rules"][0]["expr"].startswith(records[0] + "{")
+    unread = [d for d in result.diagnostics if "is not read by" in d.message]
+    assert unread == []
+
+
+# The printed form and the value that Prometheus gives it.
+PRECEDENCE = [
+    ("vector(2) - (vector(3) - vector(4))", "vector(2) - (vector(3) - vector(4))", 3),
+    ("(vector(2) - vector(3)) - vector(4)", "vector(2) - vector(3) - vector(4)", -5),
+    ("vector(2) + (vector(3) * vector(4))", "vector(2) + vector(3) * vector(4)", 14),
+    ("(vector(2) + vector(3)) * vector(4)", "(vector(2) + vector(3)) * vector(4)", 20),
+    ("vector(2) ^ (vector(3) ^ vector(2))", "vector(2) ^ vector(3) ^ vector(2)", 512),
+    ("(vector(2) ^ vector(3)) ^ vector(2)", "(vector(2) ^ vector(3)) ^ vector(2)", 64),
+    ("(-vector(2)) ^ 2", "(-vector(2)) ^ 2", 4),
+    ("-(vector(2) ^ 2)", "-(vector(2) ^ 2)", -4),
+    ("-(vector(2) + vector(3))", "-(vector(2) + vector(3))", -5),
+    ("vector(2) * (-vector(3))", "vector(2) * -vector(3)", -6),
+    ("(((vector(2))))", "vector(2)", 2),
+    (
+        "vector(2) > bool (vector(1) + vector(3))",
+        "vector(2) > bool vector(1) + vector(3)",
+        0,
+    ),
+    (
+        "max_over_time((vector(2) + vector(1))[5m:1m])",
+        "max_over_time((vector(2) + vector(1))[5m:1m])",
+        3,
+    ),
+    ("max_over_time((vector(2))[5m:1m])", "max_over_time(vector(2)[5m:1m])", 2),
+]
+
+
+@pytest.mark.parametrize(("query", "printed", "value"), PRECEDENCE)
+def test_printer_drops_redundant_parentheses(
+    query: str, printed: str, value: float
+) -> None:
+    from obscompile import promql
+    from obscompile.derive.expressions import render
+
+    assert render(promql.parse(query)) == printed
+    assert render(promql.parse(printed)) == printed
+
+
+def test_printed_precedence_matches_promtool(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yml"
+    rules.write_text("groups: []\n", encoding="utf-8")
+    checks = [
+        {
+            "expr": printed,
+            "eval_time": "0m",
+            "exp_samples": [{"labels": "{}", "value": value}],
+        }
+        for _, printed, value in PRECEDENCE
+    ]
+    suite = {
+        "rule_files": [str(rules)],
+        "tests": [{"interval": "1m", "input_series": [], "promql_expr_test": checks}],
+    }
+    path = tmp_path / "precedence.test.yml"
+    path.write_text(yaml.safe_dump(suite), encoding="utf-8")
+    assert_promtool("test", "rules", str(path))

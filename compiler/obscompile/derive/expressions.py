@@ -1,7 +1,8 @@
 """Print PromQL from the parser's syntax tree, rewritten for recording and alert rules.
 
-The printer writes one canonical layout (`sum by (le) (x)`, `a / on (x) b`), so equal
-queries print as equal text and identical expressions can be recorded once.
+The printer writes one canonical layout (`sum by (le) (x)`, `a / on (x) b`), with
+parentheses only where PromQL's operator precedence needs them, so queries that are the
+same expression print as equal text and can be recorded once.
 Two rewrites are available while printing:
 
 - `job_grouping`: every aggregation also keeps `job`. Only safe when every selector
@@ -22,6 +23,27 @@ from obscompile import promql
 from obscompile.gotemplate import go_quote
 
 _NON_NEGATIVE_FUNCTIONS = frozenset({"rate", "irate", "increase", "count_over_time"})
+# Binary operator precedence, lowest first. Every level is left-associative except
+# `^`, and unary minus binds like `*`. test_printed_precedence_matches_promtool checks
+# the printed forms against promtool.
+_PRECEDENCE = {
+    "or": 1,
+    "and": 2,
+    "unless": 2,
+    "==": 3,
+    "!=": 3,
+    "<=": 3,
+    "<": 3,
+    ">=": 3,
+    ">": 3,
+    "+": 4,
+    "-": 4,
+    "*": 5,
+    "/": 5,
+    "%": 5,
+    "atan2": 5,
+    "^": 6,
+}
 _MATCH_OPS = {
     "MatchOp.Equal": "=",
     "MatchOp.NotEqual": "!=",
@@ -114,10 +136,12 @@ class Printer:
         job_grouping: bool = False,
         guard: bool = False,
         extra_matchers: tuple[tuple[str, str], ...] = (),
+        sort_matchers: bool = False,
     ) -> None:
         self.job_grouping = job_grouping
         self.guard = guard
         self.extra_matchers = extra_matchers
+        self.sort_matchers = sort_matchers
 
     def text(self, node: pp.Expr) -> str:
         method = getattr(self, "_" + type(node).__name__, None)
@@ -132,10 +156,36 @@ class Printer:
         return go_quote(node.val)
 
     def _ParenExpr(self, node: pp.ParenExpr) -> str:
-        return f"({self.text(node.expr)})"
+        # The enclosing node adds the parentheses that precedence needs.
+        return self.text(promql.strip_parens(node))
 
     def _UnaryExpr(self, node: pp.UnaryExpr) -> str:
-        return f"-{self.text(node.expr)}"
+        return f"-{self._grouped(node.expr)}"
+
+    def _grouped(self, node: pp.Expr) -> str:
+        """Print `node` in parentheses unless it is a single term."""
+        inner = promql.strip_parens(node)
+        text = self.text(inner)
+        return (
+            f"({text})"
+            if _is_signed(inner) or isinstance(inner, pp.BinaryExpr)
+            else text
+        )
+
+    def _operand(self, node: pp.Expr, op: str, left: bool) -> str:
+        """Print one side of a binary `op`, in parentheses where precedence needs them."""
+        inner = promql.strip_parens(node)
+        text = self.text(inner)
+        if isinstance(inner, pp.BinaryExpr):
+            outer, own = _PRECEDENCE[op], _PRECEDENCE[str(inner.op)]
+            # `^` groups from the right, every other operator from the left.
+            associates = left != (op == "^")
+            bare = own > outer or (own == outer and associates)
+            return text if bare else f"({text})"
+        if left and op == "^" and _is_signed(inner):
+            # `-a ^ b` is `-(a ^ b)`.
+            return f"({text})"
+        return text
 
     def _VectorSelector(self, node: pp.VectorSelector) -> str:
         if node.matchers.or_matchers:
@@ -144,6 +194,8 @@ class Printer:
             f"{m.name}{matcher_op(m)}{go_quote(m.value)}"
             for m in node.matchers.matchers
         ]
+        if self.sort_matchers:
+            parts.sort()
         parts += [f"{name}={go_quote(value)}" for name, value in self.extra_matchers]
         matchers = ",".join(parts)
         text = node.name or ""
@@ -171,7 +223,7 @@ class Printer:
     def _SubqueryExpr(self, node: pp.SubqueryExpr) -> str:
         step = promql.duration_text(node.step) if node.step else ""
         return (
-            f"{self.text(node.expr)}"
+            f"{self._grouped(node.expr)}"
             f"[{promql.duration_text(node.range or timedelta())}:{step}]"
             + self._modifiers(node)
         )
@@ -200,6 +252,10 @@ class Printer:
         return f"{op}{grouping}({inner})"
 
     def _BinaryExpr(self, node: pp.BinaryExpr) -> str:
+        return " ".join(self.binary_parts(node))
+
+    def binary_parts(self, node: pp.BinaryExpr) -> tuple[str, str, str]:
+        """Return the left operand, the operator with its modifiers, and the right."""
         op = str(node.op)
         modifier = node.modifier
         text_modifier = ""
@@ -222,11 +278,11 @@ class Printer:
                 text_modifier += (
                     f" {keyword} ({', '.join(modifier.group_labels or [])})"
                 )
-        lhs = self.text(node.lhs)
-        rhs = self.text(node.rhs)
+        lhs = self._operand(node.lhs, op, left=True)
+        rhs = self._operand(node.rhs, op, left=False)
         if self.guard and self._needs_guard(node):
             rhs = f"({self.text(promql.strip_parens(node.rhs))} > 0)"
-        return f"{lhs} {op}{text_modifier} {rhs}"
+        return lhs, op + text_modifier, rhs
 
     @staticmethod
     def _needs_guard(node: pp.BinaryExpr) -> bool:
@@ -239,18 +295,27 @@ class Printer:
         )
 
 
+def _is_signed(node: pp.Expr) -> bool:
+    """Return True for a negation or a negative number, which print with a `-` first."""
+    if isinstance(node, pp.NumberLiteral):
+        return float(node.val) < 0
+    return isinstance(node, pp.UnaryExpr)
+
+
 def render(
     node: pp.Expr,
     job_grouping: bool = False,
     guard: bool = False,
     extra_matchers: tuple[tuple[str, str], ...] = (),
+    sort_matchers: bool = False,
 ) -> str:
     """Render `node` as one line of PromQL, applying the requested rewrites.
 
     `extra_matchers` are added to every selector, which pins one series of a query
-    that groups by those labels.
+    that groups by those labels. `sort_matchers` prints each selector's matchers in
+    sorted order, which makes selectors that list the same matchers print alike.
     """
-    return Printer(job_grouping, guard, extra_matchers).text(node)
+    return Printer(job_grouping, guard, extra_matchers, sort_matchers).text(node)
 
 
 def render_rule_expr(
@@ -270,8 +335,6 @@ def render_rule_expr(
         and is_vector(top.lhs)
         and is_vector(top.rhs)
     ):
-        one_line = printer.text(top)
-        lhs = printer.text(top.lhs)
-        rhs = one_line[len(lhs) + len(" / ") :]
-        return f"{lhs}\n/\n{rhs}"
+        lhs, operator, rhs = printer.binary_parts(top)
+        return f"{lhs}\n{operator}\n{rhs}"
     return printer.text(node)

@@ -272,21 +272,34 @@ def uses_histogram_quantile(query: str) -> bool:
     )
 
 
+def _expression_key(expr: str) -> str:
+    """Return one text for every spelling of the expression `expr`.
+
+    Printing drops redundant parentheses and normalizes spacing and the place of
+    `by`. The key also sorts each selector's matchers, whose order does not change
+    what the selector selects.
+    """
+    return render(promql.parse(expr), sort_matchers=True)
+
+
 def deduplicate(
     rules: list[RecordingRule],
 ) -> tuple[list[RecordingRule], dict[str, str]]:
-    """Record identical expressions once and give distinct ones distinct names.
+    """Record each expression once and give distinct ones distinct names.
 
-    Returns the rules in first-seen order and a map from each expression to the name
-    finally used. When distinct expressions derive the same name, the one whose text
-    sorts first keeps it and the others get `_2`, `_3`, ... after the metric part, so
-    the names do not depend on the order of the panels.
+    Returns the rules in first-seen order and a map from each rule's expression to
+    the name finally used. Of the spellings of one expression (matchers in another
+    order), the one whose text sorts first is recorded. When distinct expressions
+    derive the same name, the one whose text sorts first keeps it and the others get
+    `_2`, `_3`, ... after the metric part, so the names do not depend on the order of
+    the panels.
     """
-    distinct: dict[str, RecordingRule] = {}
+    spellings: dict[str, list[RecordingRule]] = {}
     for rule in rules:
-        distinct.setdefault(rule.expr, rule)
+        spellings.setdefault(_expression_key(rule.expr), []).append(rule)
+    distinct = [min(group, key=lambda rule: rule.expr) for group in spellings.values()]
     claims: dict[str, list[str]] = {}
-    for rule in distinct.values():
+    for rule in distinct:
         claims.setdefault(rule.record, []).append(rule.expr)
     used_names = set(claims)
     final: dict[str, str] = {}
@@ -301,8 +314,10 @@ def deduplicate(
             suffixed = f"{level}:{metric}_{number}:{ops}"
             used_names.add(suffixed)
             final[expr] = suffixed
-    by_expr = {
-        expr: attrs.evolve(rule, record=final[expr]) for expr, rule in distinct.items()
+    renamed = {
+        rule.expr: final[chosen.expr]
+        for chosen, group in zip(distinct, spellings.values(), strict=True)
+        for rule in group
     }
-    renamed = {expr: rule.record for expr, rule in by_expr.items()}
-    return list(by_expr.values()), renamed
+    recorded = [attrs.evolve(rule, record=final[rule.expr]) for rule in distinct]
+    return recorded, renamed
