@@ -11,6 +11,7 @@ import math
 import textwrap
 from pathlib import Path
 
+import attrs
 import pytest
 import yaml
 
@@ -1144,3 +1145,40 @@ def test_printed_precedence_matches_promtool(tmp_path: Path) -> None:
     path = tmp_path / "precedence.test.yml"
     path.write_text(yaml.safe_dump(suite), encoding="utf-8")
     assert_promtool("test", "rules", str(path))
+
+
+# Where untested rules are reported -------------------------------------------------------
+
+
+def test_untested_rules_point_at_own_panel(project: Path) -> None:
+    """Panels with one query share a recording rule, but each alert is its own."""
+    from obscompile.derive.testfile import Untested
+    from obscompile.render.prometheus import _rule_diagnostics, service_outputs
+
+    panels = "".join(
+        f"- title: {title}\n"
+        "  query: 'sum(rate(http_requests_total{job=\"payments\"}[5m]))'\n"
+        '  thresholds: "<5 Green, >5 Red"\n'
+        f"  alert: {{name: {title}}}\n"
+        for title in ("One", "Two", "Three")
+    )
+    _build(project, panels)
+    service = _service(project)
+    rules, suite = service_outputs(service, Config())
+    (record,) = [rule.record for rule in rules.recording]
+    alerts = [alert.name for alert in rules.alerts]
+    assert alerts == ["OneCritical", "TwoCritical", "ThreeCritical"]
+    untested = tuple(Untested(name, "a reason") for name in [record, *alerts])
+    found = {
+        d.message.split('"')[1]: d.location
+        for d in _rule_diagnostics(
+            service, rules, attrs.evolve(suite, untested=untested)
+        )
+        if d.check == "rules/untested"
+    }
+    one, two, three = (p.location_of("query") for p in service.panels)
+    assert len({one, two, three}) == 3
+    assert found[record] == one
+    assert found["OneCritical"] == one
+    assert found["TwoCritical"] == two
+    assert found["ThreeCritical"] == three

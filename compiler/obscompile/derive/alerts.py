@@ -49,6 +49,7 @@ from obscompile.derive.recording import (
 )
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.gotemplate import go_quote, template_error
+from obscompile.model.location import Location
 from obscompile.model.panel import Panel
 from obscompile.model.service import Service
 from obscompile.model.threshold import ValueMapping, colour_hue
@@ -68,7 +69,8 @@ class AlertRule:
     panel query it stands for; `pins` are the matchers that select one series.
     `relabels` pairs each series label that an alert label would overwrite with the
     label the expression copies it to. `mappings` are the panel's value mappings,
-    which colour the values they match before the steps do.
+    which colour the values they match before the steps do. `location` is the
+    panel's query.
     """
 
     name: str
@@ -88,6 +90,7 @@ class AlertRule:
     steps: tuple = ()
     relabels: tuple[tuple[str, str], ...] = ()
     mappings: tuple[ValueMapping, ...] = ()
+    location: Location | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen
@@ -272,7 +275,7 @@ class _Deriver:
             if not (panel.record or alerting or uses_histogram_quantile(panel.query)):
                 continue
             try:
-                plans[view.id] = plan_query(panel.query, self.service)
+                plan = plan_query(panel.query, self.service)
             except PlainSelector:
                 continue
             except UnnamedQuery as exc:
@@ -286,6 +289,9 @@ class _Deriver:
                             "rules/recording-name",
                         )
                     )
+                continue
+            rule = attrs.evolve(plan.rule, location=panel.location_of("query"))
+            plans[view.id] = attrs.evolve(plan, rule=rule)
         return plans
 
     def derive(self) -> ServiceRules:
@@ -544,6 +550,7 @@ class _Deriver:
             steps=steps,
             relabels=relabels,
             mappings=view.thresholds.mappings,
+            location=panel.location_of("query"),
         )
 
 

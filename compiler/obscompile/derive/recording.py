@@ -33,6 +33,7 @@ from obscompile.derive.expressions import (
     render,
     render_rule_expr,
 )
+from obscompile.model.location import Location
 from obscompile.model.service import Service
 
 RECORD_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -53,11 +54,13 @@ class RecordingRule:
 
     `expr` is the rule's expression. `query` is the raw expression that the rule
     replaces, as the panel wrote it, without the denominator guard and the added `job`.
+    `location` is the query of the first panel that the rule records.
     """
 
     record: str
     expr: str
     query: str
+    location: Location | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen
@@ -297,7 +300,10 @@ def deduplicate(
     spellings: dict[str, list[RecordingRule]] = {}
     for rule in rules:
         spellings.setdefault(_expression_key(rule.expr), []).append(rule)
-    distinct = [min(group, key=lambda rule: rule.expr) for group in spellings.values()]
+    distinct = [
+        attrs.evolve(min(group, key=lambda rule: rule.expr), location=group[0].location)
+        for group in spellings.values()
+    ]
     claims: dict[str, list[str]] = {}
     for rule in distinct:
         claims.setdefault(rule.record, []).append(rule.expr)

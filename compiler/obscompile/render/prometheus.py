@@ -27,7 +27,6 @@ from obscompile.derive.alerts import ServiceRules, derive_rules
 from obscompile.derive.promtests import generate_tests
 from obscompile.derive.testfile import TestSuite
 from obscompile.diagnostics import Diagnostic, ObscompileError, warning
-from obscompile.model.panel import Panel
 from obscompile.model.service import Service
 from obscompile.render.environment import check_yaml_output, is_builtin, output_error
 from obscompile.render.yaml_read import read_yaml
@@ -331,16 +330,14 @@ def _rule_diagnostics(
     service: Service, rules: ServiceRules, suite: TestSuite
 ) -> tuple[Diagnostic, ...]:
     found = list(rules.diagnostics)
-    # An untested rule is reported at the query of the panel it comes from.
-    queries = {alert.name: alert.query for alert in rules.alerts}
-    queries.update((rule.record, rule.query) for rule in rules.recording)
-    panels = {panel.query: panel for panel in service.panels}
+    # An untested rule is reported at the query of the panel it comes from. Several
+    # panels may have the same query, so the rule itself records which one.
+    locations = {alert.name: alert.location for alert in rules.alerts}
+    locations.update((rule.record, rule.location) for rule in rules.recording)
     for untested in suite.untested:
-        query = queries.get(untested.rule, "")
-        panel = panels.get(query) or _panel_recording(service, query)
         found.append(
             warning(
-                panel.location_of("query") if panel else service.location,
+                locations.get(untested.rule) or service.location,
                 f'no promtool test generated for rule "{untested.rule}": '
                 f"{untested.reason}",
                 "rules/untested",
@@ -407,25 +404,6 @@ def _items(value: object) -> list[dict]:
         if isinstance(value, list)
         else []
     )
-
-
-def _panel_recording(service: Service, query: str) -> Panel | None:
-    """Return the first panel whose query contains `query`, such as `x` in `x * 100`.
-
-    A recording rule records part of a panel's query, printed anew, so the parts are
-    compared in the parser's printed form.
-    """
-    if not query:
-        return None
-    recorded = str(promql.parse(query))
-    for panel in service.panels:
-        try:
-            parts = promql.walk(promql.parse(panel.query))
-        except promql.QueryError:
-            continue
-        if any(str(part) == recorded for part in parts):
-            return panel
-    return None
 
 
 def emit_rules(context) -> dict[str, str]:
