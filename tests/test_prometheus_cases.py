@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import textwrap
+from datetime import timedelta
 from pathlib import Path
 
 import attrs
@@ -1182,3 +1183,144 @@ def test_untested_rules_point_at_own_panel(project: Path) -> None:
     assert found["OneCritical"] == one
     assert found["TwoCritical"] == two
     assert found["ThreeCritical"] == three
+
+
+# Offsets and @ -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "record"),
+    [
+        (
+            'sum(rate(http_requests_total{job="payments"}[5m] offset 1y))',
+            "job:http_requests:rate5m_offset1y",
+        ),
+        (
+            'rate(http_requests_total{job="payments"}[5m] offset 90s)',
+            "job_instance_code:http_requests:rate5m_offset90s",
+        ),
+        (
+            'max(link_status{job="payments"} offset 1h)',
+            "job:link_status:max_offset1h",
+        ),
+        (
+            'sum(link_status{job="payments"} offset 2w)',
+            "job:link_status:sum_offset2w",
+        ),
+        (
+            'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{job="payments"}[5m] offset 1d)))',
+            "job:http_request_duration_seconds:p95_rate5m_offset1d",
+        ),
+        (
+            'sum(rate(http_requests_total{job="payments",code="500"}[5m] offset 1h)) / sum(rate(http_requests_total{job="payments"}[5m] offset 1h))',
+            "job:http_requests_500_per_http_requests:ratio_rate5m_offset1h",
+        ),
+    ],
+)
+def test_offset_in_record_name(project: Path, query: str, record: str) -> None:
+    plain = query.replace(f" offset {record.rsplit('offset', 1)[1]}", "")
+    result = _build(
+        project,
+        f"""\
+        - title: Now
+          query: '{plain}'
+          record: true
+        - title: Earlier
+          query: '{query}'
+          thresholds: "<5 Green, >5 Red"
+        """,
+    )
+    recording, alerts = _rules(result)
+    records = [rule["record"] for rule in recording["rules"]]
+    assert record in records
+    assert len(records) == 2
+    assert all("_2:" not in name for name in records)
+    assert alerts["rules"][0]["expr"].startswith(record + "{")
+
+
+def test_different_offsets_per_side_unrecorded(project: Path) -> None:
+    """A name has one place for an offset, so a ratio of two times gets no rule."""
+    query = (
+        'sum(rate(http_requests_total{job="payments"}[5m])) / '
+        'sum(rate(http_requests_total{job="payments"}[5m] offset 1w))'
+    )
+    result = _build(
+        project,
+        f"""\
+        - title: Week over week
+          query: '{query}'
+          thresholds: "<5 Green, >5 Red"
+        """,
+    )
+    recording, alerts = _rules(result)
+    assert recording["rules"] == []
+    assert "offset 1w" in alerts["rules"][0]["expr"]
+    (warned,) = [d for d in result.diagnostics if d.check == "rules/recording-name"]
+    assert "different offsets" in warned.message
+
+
+@pytest.mark.parametrize(
+    ("query", "marker", "reason"),
+    [
+        (
+            'sum(rate(http_requests_total{job="payments"}[5m] offset -5m))',
+            "offset -5m",
+            "offset -5m reads samples from 5m after the rule's evaluation time",
+        ),
+        (
+            'max(link_status{job="payments"} offset -30s)',
+            "offset -30s",
+            "offset -30s reads samples from 30s after the rule's evaluation time",
+        ),
+        (
+            'max_over_time(max(link_status{job="payments"})[10m:1m] OFFSET -1m)',
+            "OFFSET -1m",
+            "offset -1m reads samples from 1m after",
+        ),
+        (
+            'sum(rate(http_requests_total{job="payments"}[5m] @ 100))',
+            "@ 100",
+            "the @ modifier evaluates the query at a fixed time",
+        ),
+    ],
+)
+def test_future_or_fixed_time_gets_no_rule(
+    project: Path, query: str, marker: str, reason: str
+) -> None:
+    result = _build(
+        project,
+        f"""\
+        - title: Shifted
+          query: '{query}'
+          thresholds: "<5 Green, >5 Red"
+        """,
+    )
+    assert "prometheus/rules/payments.rules.yml" not in result.files
+    (warned,) = [d for d in result.diagnostics if d.check == "alerts/query"]
+    assert reason in warned.message
+    assert warned.message.startswith('panel "Shifted": no alert or recording rule: ')
+    line = _manifest("").count("\n") + 2
+    column = len("        query: '") + query.index(marker) + 1
+    assert (warned.location.line, warned.location.column) == (line, column)
+    others = [d for d in result.diagnostics if d.check == "rules/recording-name"]
+    assert others == []
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (timedelta(minutes=5), "5m"),
+        (timedelta(hours=24), "1d"),
+        (timedelta(days=7), "1w"),
+        (timedelta(days=8), "8d"),
+        (timedelta(days=365), "1y"),
+        (timedelta(seconds=90), "90s"),
+        (timedelta(milliseconds=1500), "1500ms"),
+        (timedelta(minutes=-5), "-5m"),
+        (timedelta(), "0s"),
+    ],
+)
+def test_duration_text_units(value: timedelta, text: str) -> None:
+    from obscompile.promql import duration_text
+
+    assert duration_text(value) == text

@@ -165,13 +165,29 @@ def matcher_values(selector: pp.VectorSelector, label: str) -> list[tuple[str, s
     ]
 
 
+_DURATION_UNITS = (
+    ("y", 365 * 86_400_000),
+    ("w", 7 * 86_400_000),
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1000),
+)
+
+
 def duration_text(value: timedelta) -> str:
-    """Render a timedelta as a Prometheus duration (`5m`, `1h`, `90s`)."""
-    seconds = int(value.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    """Render a timedelta as a Prometheus duration in its largest whole unit.
+
+    `5m`, `1h`, `90s`, `1y` for 365 days and `1500ms`, as Prometheus counts a year
+    as 365 days and a week as 7 days.
+    """
+    milliseconds = round(value.total_seconds() * 1000)
+    if not milliseconds:
+        return "0s"
+    for unit, size in _DURATION_UNITS:
+        if milliseconds and milliseconds % size == 0:
+            return f"{milliseconds // size}{unit}"
+    return f"{milliseconds}ms"
 
 
 @attrs.frozen

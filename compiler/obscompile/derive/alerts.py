@@ -24,6 +24,8 @@ import attrs
 import promql_parser as pp
 
 from obscompile import promql
+from obscompile.check.positions import text_location
+from obscompile.check.query_text import tokenize
 from obscompile.config import Config
 from obscompile.derive.annotations import (
     Band,
@@ -36,6 +38,7 @@ from obscompile.derive.expressions import (
     number_text,
     pinned_job,
     render,
+    time_modifier_problem,
 )
 from obscompile.derive.recording import (
     PlainSelector,
@@ -265,11 +268,34 @@ class _Deriver:
         self.diagnostics: list[Diagnostic] = []
         self.views = [view for row in dashboard_rows(service) for view in row.panels]
 
-    def plans(self) -> dict[int, RecordedQuery]:
+    def without_rules(self) -> set[int]:
+        """Warn of each panel whose query no rule can read, and return their ids."""
+        found = set()
+        for view in self.views:
+            panel = view.panel
+            try:
+                problem = time_modifier_problem(promql.parse(panel.query))
+            except promql.QueryError:
+                continue
+            if problem is None:
+                continue
+            found.add(view.id)
+            alerting = _wants_alerts(panel) and bool(_panel_bands(view))
+            if panel.record or alerting:
+                self.diagnostics.append(
+                    warning(
+                        _modifier_location(panel),
+                        f'panel "{panel.title}": no alert or recording rule: {problem}',
+                        "alerts/query",
+                    )
+                )
+        return found
+
+    def plans(self, skipped: set[int]) -> dict[int, RecordedQuery]:
         plans: dict[int, RecordedQuery] = {}
         for view in self.views:
             panel = view.panel
-            if panel.record is False:
+            if panel.record is False or view.id in skipped:
                 continue
             alerting = _wants_alerts(panel) and bool(_panel_bands(view))
             if not (panel.record or alerting or uses_histogram_quantile(panel.query)):
@@ -295,7 +321,8 @@ class _Deriver:
         return plans
 
     def derive(self) -> ServiceRules:
-        plans = self.plans()
+        skipped = self.without_rules()
+        plans = self.plans(skipped)
         rules, renamed = deduplicate([plan.rule for plan in plans.values()])
         by_record = {rule.record: rule for rule in rules}
         for view_id, plan in plans.items():
@@ -304,7 +331,7 @@ class _Deriver:
         alerts: list[AlertRule] = []
         names: set[str] = set()
         for view in self.views:
-            if _wants_alerts(view.panel):
+            if _wants_alerts(view.panel) and view.id not in skipped:
                 alerts.extend(self.panel_alerts(view, plans.get(view.id), names))
         return ServiceRules(
             self.service, tuple(rules), tuple(alerts), tuple(self.diagnostics)
@@ -552,6 +579,25 @@ class _Deriver:
             mappings=view.thresholds.mappings,
             location=panel.location_of("query"),
         )
+
+
+def _modifier_location(panel: Panel) -> Location:
+    """Return where the query's first `@` or negative offset is, or where it starts."""
+    tokens = tokenize(panel.query)
+    offset = None
+    for token, following in zip(tokens, [*tokens[1:], None], strict=True):
+        if token.text == "@" or (
+            token.text.lower() == "offset"
+            and following is not None
+            and following.text == "-"
+        ):
+            offset = token.offset
+            break
+    value_at = panel.location_of("query")
+    start = panel.locations.get("query_quote", value_at)
+    # NOTE: without the manifest text, a position inside a block scalar falls back
+    # to the start of the query.
+    return text_location(value_at, panel.query, offset, text_start=start)
 
 
 def _relabels(

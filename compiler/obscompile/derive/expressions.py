@@ -67,6 +67,27 @@ def number_text(value: float) -> str:
     return repr(value)
 
 
+def time_modifier_problem(node: pp.Expr) -> str | None:
+    """Return why no rule can read `node` at evaluation time, or None if one can.
+
+    A rule is evaluated at the current time, so `@` pins it to another time, and a
+    negative offset reads samples from the future, which do not exist yet.
+    """
+    for part in promql.walk(node):
+        if not isinstance(part, pp.VectorSelector | pp.SubqueryExpr):
+            continue
+        if part.at is not None:
+            return "the @ modifier evaluates the query at a fixed time"
+        if part.offset is not None and part.offset < timedelta():
+            shift = promql.duration_text(-part.offset)
+            return (
+                f"offset -{shift} reads samples from {shift} after the rule's "
+                "evaluation time, which do not exist yet, so the rule would never "
+                "see a value"
+            )
+    return None
+
+
 def matcher_op(matcher: pp.Matcher) -> str:
     return _MATCH_OPS[str(matcher.op)]
 

@@ -9,8 +9,9 @@ Names follow `level:metric:operations` (see docs/recording-rules.md):
   `histogram_quantile`), followed by the values of its label matchers other than `job`;
   a division is `numerator_per_denominator`;
 - operations: newest first, joined by `_`: `p95` for a quantile, `ratio` for a division,
-  the aggregation unless it is a plain `sum` under other operations, and the range
-  function with its window (`rate5m`, `increase1h`).
+  the aggregation unless it is a plain `sum` under other operations, the range
+  function with its window (`rate5m`, `increase1h`), and a selector's offset
+  (`rate5m_offset1y`).
 
 A constant factor at the top of a query (`... * 100`) stays outside the rule, so the
 rule records the ratio and whoever reads it applies the factor in the same position.
@@ -139,7 +140,7 @@ def _term(node: pp.Expr, strip: str | None = None) -> tuple[str, list[str]]:
     """Return `(metric part, operations)` for one side of a query."""
     node = promql.strip_parens(node)
     if isinstance(node, pp.VectorSelector):
-        return _selector_metric(node, strip), []
+        return _selector_metric(node, strip), _offset_operations(node)
     if isinstance(node, pp.AggregateExpr):
         if node.param is not None:
             raise UnnamedQuery(
@@ -166,7 +167,7 @@ def _term(node: pp.Expr, strip: str | None = None) -> tuple[str, list[str]]:
             )
             metric = _selector_metric(matrix.vector_selector, suffix)
             operation = name.replace("_", "") + promql.duration_text(matrix.range)
-            return metric, [operation]
+            return metric, [operation, *_offset_operations(matrix.vector_selector)]
         raise UnnamedQuery(f"{name}() is not part of the naming rule")
     if (
         isinstance(node, pp.BinaryExpr)
@@ -175,7 +176,12 @@ def _term(node: pp.Expr, strip: str | None = None) -> tuple[str, list[str]]:
         and is_vector(node.rhs)
     ):
         numerator, ops = _term(node.lhs, strip)
-        denominator, _ = _term(node.rhs, strip)
+        denominator, denominator_ops = _term(node.rhs, strip)
+        if _offsets(ops) != _offsets(denominator_ops):
+            raise UnnamedQuery(
+                "the two sides of the division have different offsets, "
+                "which the name cannot show"
+            )
         return f"{numerator}_per_{denominator}", ["ratio", *ops]
     if (
         isinstance(node, pp.BinaryExpr)
@@ -187,8 +193,20 @@ def _term(node: pp.Expr, strip: str | None = None) -> tuple[str, list[str]]:
     raise UnnamedQuery(f"a {type(node).__name__} query is not part of the naming rule")
 
 
+def _offset_operations(selector: pp.VectorSelector) -> list[str]:
+    """Return `["offset1y"]` for a selector with `offset 1y`, else an empty list."""
+    if selector.offset is None:
+        return []
+    return ["offset" + promql.duration_text(selector.offset)]
+
+
+def _offsets(ops: list[str]) -> list[str]:
+    return [op for op in ops if op.startswith("offset")]
+
+
 def _operations(ops: list[str]) -> str:
-    if len(ops) > 1:
+    # A plain `sum` is left out when an operation other than an offset follows.
+    if len(ops) > len(_offsets(ops)) + 1:
         ops = [op for op in ops if op != "sum"]
     return "_".join(ops)
 
