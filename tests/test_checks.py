@@ -234,6 +234,19 @@ SYNTAX = [
         """),
         [],
     ),
+    Case(
+        "line-of-folded-block",
+        panels("""
+            - title: Ratio
+              query: >-
+                sum(rate(http_requests_total{code=~"5.."}[5m]))
+                  / sum(rate(http_requests_total[300]))
+        """),
+        [
+            f"{E}:18:44: error: invalid PromQL query: the duration 300 has no unit, "
+            "which Prometheus 2.42 requires; write 300s [promql/syntax]"
+        ],
+    ),
 ]
 
 
@@ -325,6 +338,34 @@ UNKNOWN_METRIC = [
         """),
         [
             f'{E}:16:63: error: metric "http_requests_totals" is not in the catalog of '
+            'service "payments" or of any other service; did you mean '
+            '"http_requests_total"? '
+            "[promql/unknown-metric]"
+        ],
+    ),
+    Case(
+        "line-of-plain-scalar",
+        panels("""
+            - title: Ratio
+              query: sum(rate(http_requests_total[5m]))
+                / sum(rate(http_requests_totl[5m]))
+        """),
+        [
+            f'{E}:17:22: error: metric "http_requests_totl" is not in the catalog of '
+            'service "payments" or of any other service; did you mean '
+            '"http_requests_total"? '
+            "[promql/unknown-metric]"
+        ],
+    ),
+    Case(
+        "line-of-double-quoted-scalar",
+        panels("""
+            - title: Ratio
+              query: "sum(rate(http_requests_total{code=\\"500\\"}[5m]))
+                / sum(rate(http_requests_totl[5m]))"
+        """),
+        [
+            f'{E}:17:22: error: metric "http_requests_totl" is not in the catalog of '
             'service "payments" or of any other service; did you mean '
             '"http_requests_total"? '
             "[promql/unknown-metric]"
@@ -435,6 +476,17 @@ UNKNOWN_METRIC = [
 ]
 
 UNKNOWN_LABEL = [
+    Case(
+        "after-tab-escape",
+        panels(r"""
+            - title: Errors
+              query: "sum(rate(http_requests_total[5m]))\t/ sum(rate(http_requests_total{cod=\"5..\"}[5m]))"
+        """),
+        [
+            f'{E}:16:84: error: metric "http_requests_total" has no label "cod"; '
+            'did you mean "code"? [promql/unknown-label]'
+        ],
+    ),
     Case(
         "matcher-typo",
         panels("""
@@ -706,6 +758,18 @@ JOB_MATCHER = [
         ],
     ),
     Case(
+        "line-of-single-quoted-scalar",
+        panels("""
+            - title: Up
+              query: 'up{job="payments"}
+                + up{job=''payment''}'
+        """),
+        [
+            f'{E}:17:20: error: job "payment" is not a scrape job of service '
+            '"payments"; did you mean "payments"? [promql/job-matcher]'
+        ],
+    ),
+    Case(
         "regex-variable-and-negation",
         panels("""
             - title: Up
@@ -763,6 +827,20 @@ RATE_WINDOW = [
         [
             f"{E}:9:42: error: deriv window [90s] is shorter than 2 × scrape interval "
             "(1m); use at least [2m] (4 × interval, [4m], recommended), or "
+            "[$__rate_interval] on a dashboard [promql/rate-window]"
+        ],
+    ),
+    Case(
+        "line-of-literal-block",
+        panels("""
+            - title: Errors
+              query: |
+                sum(rate(http_requests_total{code=~"5.."}[5m]))
+                  / sum(rate(http_requests_total[20s]))
+        """),
+        [
+            f"{E}:18:43: error: rate window [20s] is shorter than 2 × scrape interval "
+            "(15s); use at least [30s] (4 × interval, [1m], recommended), or "
             "[$__rate_interval] on a dashboard [promql/rate-window]"
         ],
     ),

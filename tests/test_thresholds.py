@@ -734,11 +734,12 @@ def _diagnostics(project: Path, thresholds: str) -> list[str]:
             "        thresholds: '<1 Green, ''x'' <5 Red, 5-9 Yelow'\n",
             ["14:32", "14:50"],
         ),
-        # An escape or a folded block moves the text: the scalar's start is given.
-        ('        thresholds: "\\u003c1 Green, 1-5 Yelow, >5 Red"\n', ["14:22"]),
+        # An escape stands for one character, and a folded block starts on the line
+        # after its `>-`.
+        ('        thresholds: "\\u003c1 Green, 1-5 Yelow, >5 Red"\n', ["14:41"]),
         (
             "        thresholds: >-\n          <1 Green,\n          1-5 Yelow,\n          >5 Red\n",
-            ["14:21"],
+            ["16:15"],
         ),
     ],
 )

@@ -76,8 +76,8 @@ class _Reader:
     def text_at(self, path: JsonPath, text: str, offset: int) -> Location:
         """Return where character `offset` of the text scalar at `path` is written.
 
-        Where the manifest cannot confirm it, as inside an escape or a folded block of
-        several lines, the result is where the scalar starts.
+        Where the manifest text does not read as `text`, the result is where the
+        scalar's text starts.
         """
         from obscompile.check.positions import text_location
 
