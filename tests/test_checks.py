@@ -235,6 +235,77 @@ SYNTAX = [
         [],
     ),
     Case(
+        # The parser names no cause for these, so the first token that the grammar
+        # cannot accept is reported.
+        "unexpected-word-after-range",
+        panels("""
+            - title: Smoothed
+              query: 'rate(http_requests_total[5m] smoothed)'
+            - title: Anchored
+              query: 'rate(http_requests_total[5m] anchored)'
+        """),
+        [
+            f'{E}:16:46: error: invalid PromQL query: unexpected identifier "smoothed" '
+            'in function call, expected "," or ")" [promql/syntax]',
+            f'{E}:18:46: error: invalid PromQL query: unexpected identifier "anchored" '
+            'in function call, expected "," or ")" [promql/syntax]',
+        ],
+    ),
+    Case(
+        "offset-without-duration",
+        panels("""
+            - title: Depth
+              query: 'queue_depth offset step()'
+        """),
+        [
+            f'{E}:16:36: error: invalid PromQL query: unexpected identifier "step" in '
+            "offset, expected duration [promql/syntax]"
+        ],
+    ),
+    Case(
+        "grouping-twice",
+        panels("""
+            - title: By job
+              query: 'sum by (job) (queue_depth) by (job)'
+            - title: Without job
+              query: 'sum(queue_depth) without (job) by (method)'
+        """),
+        [
+            f'{E}:16:44: error: invalid PromQL query: unexpected keyword "by" '
+            "[promql/syntax]",
+            f'{E}:18:48: error: invalid PromQL query: unexpected keyword "by" '
+            "[promql/syntax]",
+        ],
+    ),
+    Case(
+        "end-of-input",
+        panels("""
+            - title: Depth
+              query: 'sum(queue_depth) +'
+        """),
+        [
+            f"{E}:16:35: error: invalid PromQL query: unexpected end of input "
+            "[promql/syntax]"
+        ],
+    ),
+    Case(
+        # The parser places these at the start of the query.
+        "misplaced-and-repeated-modifiers",
+        panels("""
+            - title: RPS
+              query: 'rate(http_requests_total[5m]) @ end()'
+            - title: Depth
+              query: 'queue_depth offset 1m offset 2m'
+        """),
+        [
+            f"{E}:16:47: error: invalid PromQL query: @ modifier must be preceded by "
+            "an instant vector selector, a range vector selector or a subquery "
+            "[promql/syntax]",
+            f"{E}:18:39: error: invalid PromQL query: offset may not be set "
+            "multiple times [promql/syntax]",
+        ],
+    ),
+    Case(
         "line-of-folded-block",
         panels("""
             - title: Ratio

@@ -10,6 +10,7 @@ from datetime import timedelta
 import promql_parser as pp
 
 from obscompile.check.context import PanelContext, ParsedQuery
+from obscompile.check.query_grammar import first_unexpected
 from obscompile.check.query_text import Token, tokenize
 from obscompile.check.registry import check
 from obscompile.diagnostics import Diagnostic, error
@@ -69,6 +70,21 @@ def _offset(query: str, message: str, offset: int) -> int:
     return offset
 
 
+def _cause(query: str, message: str, offset: int) -> tuple[str, int]:
+    """Return the parser's message and position, completed where the parser lacks them.
+
+    promql-parser often names no cause ("invalid promql query"), and it places a
+    misplaced or repeated offset or @ modifier at the start of the query. There, the
+    first token that the grammar cannot accept gives the cause and its position.
+    """
+    misplaced = offset == 0 and message.startswith(("@", "offset"))
+    if message.lower() == _GENERIC or misplaced:
+        unexpected = first_unexpected(query)
+        if unexpected is not None:
+            return unexpected.message, unexpected.offset
+    return message, _offset(query, message, offset)
+
+
 @check(NAME, "the query is not valid PromQL")
 def promql_syntax(context: PanelContext) -> Iterator[Diagnostic]:
     problem = context.query.error
@@ -78,11 +94,10 @@ def promql_syntax(context: PanelContext) -> Iterator[Diagnostic]:
         for offset, message in later_syntax(context.query):
             yield error(context.query_location(offset), message, NAME)
         return
-    message = str(problem)
+    message, offset = _cause(context.panel.query, str(problem), problem.offset)
     text = "invalid PromQL query"
     if message.lower() != _GENERIC:
         text = f"{text}: {message}"
-    offset = _offset(context.panel.query, message, problem.offset)
     yield error(context.query_location(offset), text, NAME)
 
 
