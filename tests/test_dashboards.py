@@ -312,12 +312,53 @@ rows:
             "histogram_quantile(0.5, sum by (le) (rate(x_milliseconds_bucket[5m]))) * 1000",
             "µs",
         ),
-        ("histogram_quantile(0.5, sum by (le) (rate(x_seconds_bucket[5m]))) * 2", "s"),
+        (
+            "histogram_quantile(0.5, sum by (le) (rate(x_milliseconds_bucket[5m]))) / 1000",
+            "s",
+        ),
+        ("x_microseconds_total * 1", "short"),
         ("x_seconds * 1000", "ms"),
+        ("x_seconds / 1", "s"),
+        ("x_milliseconds / 1e3", "s"),
+        ("x_nanoseconds_total / 1e9", "short"),
+        ("x_seconds / 1e6", "short"),
+        ("x_milliseconds * 1e9", "short"),
+        # Any other factor leaves the unit unknown: 0.25 s times 100 is 25, not 25 s.
+        (
+            "histogram_quantile(0.5, sum by (le) (rate(x_seconds_bucket[5m]))) * 2",
+            "short",
+        ),
+        (
+            "histogram_quantile(0.95, sum by (le) (rate(x_seconds_bucket[5m]))) * 100",
+            "short",
+        ),
+        ("x_seconds / 60", "short"),
+        ("x_bytes * 8", "short"),
+        ("x_seconds * Inf", "short"),
+        ("x_seconds / 0", "short"),
+        ("x_total * 2", "short"),
+        ("x_ratio * 100", "percent"),
+        ("x_percent / 100", "percentunit"),
+        # The mean observation of a histogram or summary is in the metric's unit.
+        ("sum(rate(x_seconds_sum[5m])) / sum(rate(x_seconds_count[5m]))", "s"),
+        (
+            "(sum(rate(x_seconds_sum[5m])) / sum(rate(x_seconds_count[5m]))) * 1000",
+            "ms",
+        ),
+        ("rate(x_milliseconds_sum[5m]) / rate(x_milliseconds_count[5m])", "ms"),
+        ("increase(x_bytes_sum[1h]) / increase(x_bytes_count[1h])", "bytes"),
+        ("x_seconds_sum / x_seconds_count", "s"),
+        # Other metrics, or different functions on the two sides, are no mean.
+        ("rate(x_seconds_sum[5m]) / rate(y_seconds_count[5m])", "short"),
+        ("rate(x_seconds_sum[5m]) / x_seconds_count", "short"),
+        ("rate(x_seconds_count[5m]) / rate(x_seconds_sum[5m])", "short"),
     ],
 )
-def test_scaled_time_unit(query: str, unit: str) -> None:
-    """A time in seconds times 1000 is shown in milliseconds, and so on down to ns."""
+def test_unit_of_expression(query: str, unit: str) -> None:
+    """A factor of 1000 steps a time unit, and an unknown factor gives `short`.
+
+    The mean observation of a histogram or summary has the metric's unit.
+    """
     assert derive_unit(promql.parse(query)) == unit
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import promql_parser as pp
@@ -66,6 +67,61 @@ def _rate_unit(metric: str | None, per_minute: bool) -> str:
 
 # Grafana's time units from seconds down, each a thousandth of the one before.
 _TIME_STEPS = ("s", "ms", "µs", "ns")
+# The units whose values a factor leaves in the same unit.
+_UNSCALED_UNITS = frozenset({"short", "none"})
+
+
+def _scaled_unit(unit: str, number: float, divided: bool = False) -> str:
+    """Return the unit of a value in `unit` multiplied, or `divided`, by `number`.
+
+    A time times a power of 1000 steps between s, ms, µs and ns, and a fraction
+    (`percentunit`) times 100 is a percentage. Any other factor makes a unit other
+    than `short` or `none` unknown, so the result is `short`.
+    """
+    if unit in _UNSCALED_UNITS:
+        return unit
+    if not math.isfinite(number) or number == 0:
+        return "short"
+    factor = 1 / _exact(number) if divided else _exact(number)
+    if factor == 1:
+        return unit
+    if unit in _TIME_STEPS:
+        for power in range(1 - len(_TIME_STEPS), len(_TIME_STEPS)):
+            step = _TIME_STEPS.index(unit) + power
+            if factor == Fraction(1000) ** power and 0 <= step < len(_TIME_STEPS):
+                return _TIME_STEPS[step]
+    if (unit, factor) == ("percentunit", 100):
+        return "percent"
+    if (unit, factor) == ("percent", Fraction(1, 100)):
+        return "percentunit"
+    return "short"
+
+
+def _mean_unit(node: pp.Expr) -> str | None:
+    """Return the metric's unit for `rate(x_sum) / rate(x_count)`, the mean observation.
+
+    Both sides select one histogram's or summary's series, through the same function
+    (rate, irate, increase or none), so the quotient is in the unit of the observed
+    values. Returns None for any other query.
+    """
+    if not (isinstance(node, pp.BinaryExpr) and str(node.op) == "/"):
+        return None
+    numerator, denominator = (
+        promql.metric_names(node.lhs),
+        promql.metric_names(node.rhs),
+    )
+    if len(set(numerator)) != 1 or len(set(denominator)) != 1:
+        return None
+    total, count = numerator[0], denominator[0]
+    function = promql.top_function(node.lhs)
+    if (
+        not total.endswith("_sum")
+        or count != total.removesuffix("_sum") + "_count"
+        or function != promql.top_function(node.rhs)
+        or function not in (None, "rate", "irate", "increase")
+    ):
+        return None
+    return _metric_unit(total)
 
 
 def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
@@ -78,14 +134,14 @@ def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
             return "percent"
         if factor == 60 and promql.top_function(inner) in ("rate", "irate"):
             return _rate_unit(_first_metric(inner), per_minute=True)
-        unit = derive_unit(inner, service)
-        # Seconds times 1000 are milliseconds, and so on down to nanoseconds.
-        if unit in _TIME_STEPS:
-            steps = _TIME_STEPS.index(unit)
-            for power in range(1, len(_TIME_STEPS) - steps):
-                if factor == 1000**power:
-                    return _TIME_STEPS[steps + power]
-        return unit
+        return _scaled_unit(derive_unit(inner, service), factor)
+    divided = _divided_by(node)
+    if divided is not None:
+        divisor, inner = divided
+        return _scaled_unit(derive_unit(inner, service), divisor, divided=True)
+    mean = _mean_unit(node)
+    if mean is not None:
+        return mean
     if isinstance(node, pp.BinaryExpr) and str(node.op) == "/":
         # `100 * a / b` parses as `(100 * a) / b`: a percentage as well.
         numerator = promql.scaled_by(node.lhs)
@@ -114,6 +170,16 @@ def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
         if entry is not None and entry.type is MetricType.INFO:
             return "none"
     return _metric_unit(metric)
+
+
+def _divided_by(node: pp.Expr) -> tuple[float, pp.Expr] | None:
+    """Return `(divisor, inner)` for `inner / divisor`, where the divisor is a number."""
+    if not (isinstance(node, pp.BinaryExpr) and str(node.op) == "/"):
+        return None
+    divisor = promql.number_value(node.rhs)
+    if divisor is None or promql.number_value(node.lhs) is not None:
+        return None
+    return divisor, node.lhs
 
 
 def _first_metric(node: pp.Expr) -> str | None:
