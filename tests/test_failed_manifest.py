@@ -176,6 +176,26 @@ def test_absence_reported_without_failed_manifest(project: Path) -> None:
     assert build_lines("--no-cache") == (1, WITHOUT_CHECKOUT)
 
 
+@pytest.mark.parametrize("cache", [True, False], ids=["cache", "no-cache"])
+def test_threshold_error_holds_nothing_back(project: Path, cache: bool) -> None:
+    """A manifest whose only errors are in thresholds declares all it would."""
+    files = {"inventory.yaml": INVENTORY, "overview.yaml": OVERVIEW}
+    bad_colour = CHECKOUT + (
+        "      - {title: Typo, query: 'sum(rate(checkout_order_total[5m]))',"
+        ' thresholds: "<1 Green, >1 Rd"}\n'
+    )
+    write_project(project, {**files, "checkout.yaml": CHECKOUT})
+    if cache:
+        assert build_lines() == (0, [])
+    write_project(project, {**files, "checkout.yaml": bad_colour})
+    code, lines = build_lines() if cache else build_lines("--no-cache")
+    assert code == 1
+    assert [line.split(": error: ")[1].split(" ")[:2] for line in lines] == [
+        ["metric", '"checkout_order_total"'],
+        ["unknown", "colour"],
+    ]
+
+
 def test_job_catalog_check_waits_for_failed_manifest(project: Path) -> None:
     """A failed manifest may also scrape the job and declare what it exports."""
     overview = (

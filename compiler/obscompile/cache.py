@@ -39,8 +39,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 import obscompile
-from obscompile.diagnostics import Diagnostic, has_errors
-from obscompile.load.files import display_names, manifest_files, rejected_files
+from obscompile.diagnostics import Diagnostic
+from obscompile.load.files import (
+    display_names,
+    failed_to_declare,
+    manifest_files,
+    rejected_files,
+)
 from obscompile.model.service import Service
 from obscompile.parallel import FACTS
 from obscompile.project import CACHE_DIR
@@ -485,7 +490,7 @@ class BuildCache:
                 entry = self._load_file(path, stored[path], parsed.get(path))
                 diagnostics.extend(entry.diagnostics)
                 sources[entry.name] = entry.source
-                if has_errors(entry.diagnostics):
+                if failed_to_declare(bool(entry.services), entry.diagnostics):
                     failed.append(entry.name)
                 for index, service in enumerate(entry.services):
                     self._owners[id(service)] = (entry, index)

@@ -98,6 +98,23 @@ def manifest_files(services_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
     return files, diagnostics
 
 
+# Errors of a loaded manifest that leave its catalog and scrape jobs whole: a panel's
+# thresholds.
+_PANEL_ERRORS = frozenset({"thresholds/syntax", "thresholds/colour"})
+
+
+def failed_to_declare(loaded: bool, diagnostics: Iterable[Diagnostic]) -> bool:
+    """Return True when a manifest's errors may leave some of its metrics or jobs out.
+
+    That is so unless its services loaded and each of its errors is a panel's. Any
+    other error, such as an unknown metric block, may leave declarations out.
+    """
+    errors = [d for d in diagnostics if d.severity is Severity.ERROR]
+    return bool(errors) and not (
+        loaded and all(d.check in _PANEL_ERRORS for d in errors)
+    )
+
+
 def rejected_files(diagnostics: Iterable[Diagnostic]) -> list[str]:
     """Return the files that `manifest_files` reported errors at, by display name."""
     return [d.location.file for d in diagnostics if d.severity is Severity.ERROR]

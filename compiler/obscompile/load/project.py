@@ -12,6 +12,7 @@ from obscompile.load.files import (
     MANIFEST_SUFFIXES,
     display_name,
     display_names,
+    failed_to_declare,
     manifest_files,
     rejected_files,
 )
@@ -116,7 +117,7 @@ def load_project(
             sources[name] = text
             if service is not None:
                 services.append(service)
-            if has_errors(problems):
+            if failed_to_declare(service is not None, problems):
                 failed.append(name)
         sources.update(python_sources(diagnostics, sources))
         if files and not services and not has_errors(diagnostics):
