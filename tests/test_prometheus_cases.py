@@ -1259,6 +1259,23 @@ def test_different_offsets_per_side_unrecorded(project: Path) -> None:
     assert "different offsets" in warned.message
 
 
+def test_unnamed_query_kind_in_words(project: Path) -> None:
+    query = (
+        'sum(rate(http_requests_total{job="payments"}[5m] offset 1h)) - '
+        'sum(rate(http_requests_total{job="payments"}[5m] offset 2h))'
+    )
+    result = _build(
+        project,
+        f"""\
+        - title: Hour over hour
+          query: '{query}'
+          thresholds: "<5 Green, >5 Red"
+        """,
+    )
+    (warned,) = [d for d in result.diagnostics if d.check == "rules/recording-name"]
+    assert "a subtraction is not part of the naming rule" in warned.message
+
+
 @pytest.mark.parametrize(
     ("query", "marker", "reason"),
     [

@@ -35,7 +35,13 @@ def catalog_buckets(selector: pp.VectorSelector, context: Context) -> list[float
         else None
     )
     if metric is None or not metric.buckets:
-        raise CannotSynthesize(f"the catalog declares no buckets for {selector.name}")
+        owner = (
+            f'service "{context.service.name}"' if context.service else "the service"
+        )
+        raise CannotSynthesize(
+            f"the catalog of {owner} declares no buckets for {selector.name}, and the "
+            "test generator reads the buckets of the service's own catalog only"
+        )
     return sorted(float(b) for b in metric.buckets if not math.isinf(b))
 
 

@@ -190,7 +190,40 @@ def _term(node: pp.Expr, strip: str | None = None) -> tuple[str, list[str]]:
     ):
         # A denominator that the query already guards is named as the guarded part.
         return _term(node.lhs, strip)
-    raise UnnamedQuery(f"a {type(node).__name__} query is not part of the naming rule")
+    raise UnnamedQuery(f"{_kind(node)} is not part of the naming rule")
+
+
+# What the naming rule's messages call the operations of a binary expression.
+_OPERATIONS = {
+    "+": "an addition",
+    "-": "a subtraction",
+    "*": "a multiplication",
+    "/": "a division",
+    "%": "a modulo",
+    "^": "a power",
+    "and": "an and",
+    "or": "an or",
+    "unless": "an unless",
+    "atan2": "an atan2",
+}
+
+
+def _kind(node: pp.Expr) -> str:
+    """Return what a query of `node` is, in the words of PromQL's documentation."""
+    if isinstance(node, pp.BinaryExpr):
+        operation = str(node.op)
+        return _OPERATIONS.get(operation, f"a comparison ({operation})")
+    kinds = {
+        pp.NumberLiteral: "a number",
+        pp.StringLiteral: "a string",
+        pp.UnaryExpr: "a negation",
+        pp.SubqueryExpr: "a subquery",
+        pp.MatrixSelector: "a range vector",
+    }
+    for kind, text in kinds.items():
+        if isinstance(node, kind):
+            return text
+    return "this query"
 
 
 def _offset_operations(selector: pp.VectorSelector) -> list[str]:
