@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from obscompile.check.artifacts import check_artifacts
+from obscompile.check.artifacts import (
+    ArtifactFacts,
+    RuleFacts,
+    check_artifacts,
+    compare,
+)
+from obscompile.model.location import Location
 from obscompile.pipeline import Project, build
 from tests.conftest import REPO
 
@@ -100,3 +107,88 @@ def test_rules_without_dashboards(real) -> None:
         if not name.startswith("grafana/dashboards/")
     }
     assert check_artifacts(services, files) == []
+
+
+CHECKOUT = """\
+service: checkout
+scrape: {job: checkout, port: 80}
+metrics:
+  lat_seconds: {type: histogram, buckets: [0.05, 0.1, 0.5, 1, 2.5]}
+rows:
+  - title: R
+    panels:
+      - title: P95
+        query: 'histogram_quantile(0.95, sum by (le) (rate(lat_seconds_bucket{job="checkout"}[5m])))'
+        thresholds: "<500ms Green, >=500ms Red"
+"""
+P95 = "histogram_quantile(0.95, sum by (le) (rate(lat_seconds_bucketSELECT[5m])))"
+SAME = (
+    'services/overview.yaml: warning: recording rule "job:lat_seconds:p95_rate5m" is '
+    "also recorded by services/checkout.yaml with the same expression, so two rule "
+    "groups write its series; set record: false on the panel of one of them "
+    "[artifacts/duplicate-recording]"
+)
+OTHER = (
+    'services/overview.yaml: error: recording rule "job:lat_seconds:p95_rate5m" is '
+    "also recorded by services/checkout.yaml with another expression, so two rule "
+    "groups write different values into one series; set record: false on the panel "
+    "of one of them [artifacts/duplicate-recording]"
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "thresholds", "expected"),
+    [
+        (P95.replace("SELECT", '{job="checkout"}'), True, [SAME]),
+        ("1000 * " + P95.replace("0.95", "0.9").replace("SELECT", ""), False, []),
+    ],
+    ids=["same-expression", "scaled-panel-reads-its-rule"],
+)
+def test_recording_rules_across_services(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    query: str,
+    thresholds: bool,
+    expected: list[str],
+) -> None:
+    """Two services that record one series are reported; a scaled panel reads its rule."""
+    monkeypatch.chdir(tmp_path)
+    services = tmp_path / "services"
+    services.mkdir()
+    (services / "checkout.yaml").write_text(CHECKOUT)
+    panel = f"      - title: Overview\n        query: '{query}'\n"
+    if thresholds:
+        panel += '        thresholds: "<500ms Green, >=500ms Red"\n'
+    (services / "overview.yaml").write_text(
+        "service: overview\nrows:\n  - title: R\n    panels:\n" + panel
+    )
+    result = build(Project.at(Path(".")))
+    found = [
+        f"{d.location.file}: {d.severity}: {d.message} [{d.check}]"
+        for d in result.diagnostics
+        if d.check.startswith("artifacts/")
+    ]
+    assert found == expected
+
+
+def test_other_expression_recorded_twice_is_an_error() -> None:
+    def facts(file: str, expr: str) -> ArtifactFacts:
+        where = Location(file, 1, 1)
+        rule = RuleFacts(
+            name="job:lat_seconds:p95_rate5m",
+            alert=False,
+            where=where,
+            origin=where,
+            reads=("lat_seconds_bucket",),
+            jobs=("checkout",),
+            recorded=expr,
+        )
+        return ArtifactFacts(rules=(rule,), panel_reads=frozenset({rule.name}))
+
+    found = compare(
+        [facts("services/checkout.yaml", "a"), facts("services/overview.yaml", "b")],
+        None,
+    )
+    assert [
+        f"{d.location.file}: {d.severity}: {d.message} [{d.check}]" for d in found
+    ] == [OTHER]

@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 
 from obscompile import promql
+from obscompile.derive.recording import split_scale
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.model.location import Location
 from obscompile.model.service import Service
@@ -102,6 +103,20 @@ def canonical(expr: str, drop_job_grouping: bool = False) -> str | None:
         text = _BY_JOB_LATER.sub(r"\1", text)
         text = str(promql.parse(text)) if text else text
     return text
+
+
+def _recordable(query: str) -> tuple[str | None, ...]:
+    """Return the canonical texts of a panel query that a recording rule may record.
+
+    They are the whole query and, for `x * k`, the part `x`, which is recorded apart
+    from the factor.
+    """
+    try:
+        inner, factor, _ = split_scale(promql.parse(query))
+    except promql.QueryError:
+        return ()
+    whole = canonical(query)
+    return (whole,) if factor is None else (whole, canonical(str(inner)))
 
 
 def _panel_locations(service: Service) -> dict[str, Location]:
@@ -265,7 +280,9 @@ def artifact_facts(service: Service | None, files: Mapping[str, str]) -> Artifac
         dashboards=dashboards,
         rules=tuple(rules),
         panel_reads=frozenset(panel_reads),
-        panel_queries=frozenset(q for q in map(canonical, queries) if q is not None),
+        panel_queries=frozenset(
+            text for query in queries for text in _recordable(query) if text
+        ),
         panel_jobs=panel_jobs,
         scraped=bool(service.scrape_jobs),
     )
@@ -312,6 +329,7 @@ def compare(
                         "artifacts/unused-recording",
                     )
                 )
+    diagnostics.extend(_recorded_twice(facts))
     if scraped is None:
         return diagnostics
     for fact in facts:
@@ -342,6 +360,42 @@ def compare(
                         )
                     )
     return diagnostics
+
+
+def _recorded_twice(facts: Sequence[ArtifactFacts]) -> Iterator[Diagnostic]:
+    """Report recording rules of two services that write the same series.
+
+    Rules of one name write the same series unless each selects its own jobs, as the
+    job-level rules of two services do. Prometheus then evaluates both groups.
+    """
+    first: dict[str, RuleFacts] = {}
+    for fact in facts:
+        for rule in fact.rules:
+            if rule.alert or not rule.name:
+                continue
+            earlier = first.setdefault(rule.name, rule)
+            if earlier is rule or earlier.origin.file == rule.origin.file:
+                continue
+            if earlier.jobs and rule.jobs and not set(earlier.jobs) & set(rule.jobs):
+                continue
+            if rule.recorded == earlier.recorded:
+                yield warning(
+                    rule.where,
+                    f'recording rule "{rule.name}" is also recorded by '
+                    f"{earlier.origin.file} with the same expression, so two rule "
+                    "groups write its series; set record: false on the panel of one "
+                    "of them",
+                    "artifacts/duplicate-recording",
+                )
+            else:
+                yield error(
+                    rule.where,
+                    f'recording rule "{rule.name}" is also recorded by '
+                    f"{earlier.origin.file} with another expression, so two rule "
+                    "groups write different values into one series; set record: false "
+                    "on the panel of one of them",
+                    "artifacts/duplicate-recording",
+                )
 
 
 def check_artifacts(
