@@ -202,6 +202,17 @@ SYNTAX = [
         ],
     ),
     Case(
+        "zero-duration",
+        panels("""
+            - title: Depth
+              query: 'max(queue_depth offset 0s)'
+        """),
+        [
+            f"{E}:16:40: error: invalid PromQL query: duration must be greater than 0 "
+            "[promql/syntax]"
+        ],
+    ),
+    Case(
         "holt-winters",
         panels("""
             - title: Depth

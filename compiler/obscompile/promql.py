@@ -52,6 +52,10 @@ def substitute_grafana_variables(query: str) -> str:
     return _GRAFANA_VARIABLE.sub("grafana_variable", query)
 
 
+# A duration of zero after `[`, `:` or `offset`, such as [0s] or offset 0m.
+_ZERO_DURATION = re.compile(r"(?:\[|:|\boffset\s+)\s*(0+(?:ms|s|m|h|d|w|y)?)(?![\w.])")
+
+
 def _error_offset(query: str, message: str) -> int:
     if "unclosed left parenthesis" in message:
         depth_stack = []
@@ -71,6 +75,10 @@ def _error_offset(query: str, message: str) -> int:
         or "unexpected end of input inside brackets" in message
     ):
         return max(query.rfind("["), 0)
+    if "duration must be greater than 0" in message:
+        zero = _ZERO_DURATION.search(query)
+        if zero:
+            return zero.start(1)
     quoted = re.search(r"'([^']+)'|\"([^\"]+)\"|`([^`]+)`", message)
     if quoted:
         token = next(group for group in quoted.groups() if group)
