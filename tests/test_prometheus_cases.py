@@ -1257,6 +1257,10 @@ def test_different_offsets_per_side_unrecorded(project: Path) -> None:
     assert "offset 1w" in alerts["rules"][0]["expr"]
     (warned,) = [d for d in result.diagnostics if d.check == "rules/recording-name"]
     assert "different offsets" in warned.message
+    # A ratio of one counter at two times is no part of a whole.
+    untested = [d.message for d in result.diagnostics if d.check == "rules/untested"]
+    assert untested
+    assert all("read their series at different times" in m for m in untested)
 
 
 def test_unnamed_query_kind_in_words(project: Path) -> None:

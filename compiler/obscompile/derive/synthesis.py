@@ -353,6 +353,12 @@ def _ratio(
         * context.multiplier
     )
     series = []
+    if (top.offset or None) != (bottom.offset or None):
+        raise CannotSynthesize(
+            "the two sides of the ratio read their series at different times, and the "
+            "test generator keeps each series' rate constant over time, so it cannot "
+            "give the ratio a chosen value"
+        )
     if top.name == bottom.name:
         if numerator > denominator:
             raise CannotSynthesize("a part of the traffic cannot exceed the whole")
