@@ -330,6 +330,13 @@ CASES = [
         ],
     ),
     (
+        "job-with-space",
+        "service: payments\nscrape: {job: pay ments, port: 8080}\n",
+        [
+            'services/payments.yaml:2:15: error: scrape.job "pay ments" is invalid: use ASCII letters, digits, _, - and ., starting with a letter or _ [manifest/schema]'
+        ],
+    ),
+    (
         "service-name-too-long",
         "service: " + "a" * 101 + "\nscrape: {job: payments, port: 8080}\n",
         [
@@ -394,6 +401,25 @@ def test_source_line_and_caret(project: Path) -> None:
     )
     assert lines[index + 1] == "  dashbord: {}"
     assert lines[index + 2] == "  ^"
+
+
+def test_job_names_with_hyphens_and_dots(project: Path) -> None:
+    """Prometheus takes any job name; hyphens and dots are common in them."""
+    write_manifest(
+        project,
+        "billing.yaml",
+        "service: billing\n"
+        "scrape: [{job: billing-worker, port: 8001}, {job: billing.api, port: 8002}]\n"
+        "metrics: {jobs_total: counter}\n"
+        "rows:\n  - title: R\n    panels:\n"
+        "      - {title: A, query: 'sum(rate(jobs_total{job=\"billing-worker\"}[5m]))'}\n"
+        "      - {title: B, query: 'sum(rate(jobs_total{job=\"billing.api\"}[5m]))'}\n",
+    )
+    code, output = run_build(project)
+    assert code == 0, output
+    config = (project / "out" / "prometheus" / "prometheus.yml").read_text()
+    assert "job_name: billing-worker" in config
+    assert "job_name: billing.api" in config
 
 
 def test_failed_first_build_writes_nothing(project: Path) -> None:

@@ -47,7 +47,7 @@ from obscompile.diagnostics import (
 )
 from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, too_long
 from obscompile.load.manifest import derive_uid, service_key
-from obscompile.load.schema import SERVICE_NAME_MAX
+from obscompile.load.schema import JOB_PATTERN, SERVICE_NAME_MAX
 from obscompile.load.thresholds import (
     ThresholdError,
     colour_warnings,
@@ -71,7 +71,7 @@ _LIBRARY_DIRS = tuple(
 )
 _UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_JOB_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_JOB_NAME = re.compile(JOB_PATTERN)
 _ALERT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _SERVICE_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _DURATION = re.compile(DURATION_PATTERN)
@@ -658,7 +658,8 @@ def scrape_job(
     _text(job, "job")
     if not _JOB_NAME.match(job):
         raise _fail(
-            f'job "{job}" is invalid: use ASCII letters, digits and _, not starting with a digit',
+            f'job "{job}" is invalid: use ASCII letters, digits, _, - and ., starting '
+            "with a letter or _",
             "job",
         )
     _integer(port, "port")

@@ -30,6 +30,9 @@ DURATION = {
     # accepts, in milliseconds.
     "x-max-milliseconds": MAX_DURATION_MS,
 }
+# A scrape job's name: Prometheus takes any text, and these characters keep it a
+# plain word in URLs, host names and file names.
+JOB_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_.-]*$"
 NAME = {
     "type": "string",
     "pattern": r"^[a-zA-Z_][a-zA-Z0-9_]*$",
@@ -47,7 +50,9 @@ SCRAPE_JOB = {
     "required": ["job"],
     "properties": {
         "job": {
-            **NAME,
+            "type": "string",
+            "pattern": JOB_PATTERN,
+            "x-hint": "use ASCII letters, digits, _, - and ., starting with a letter or _",
             "description": 'The scrape job_name; queries match it as job="...".',
         },
         "targets": {
