@@ -123,7 +123,7 @@ rows:
 """
 P95 = "histogram_quantile(0.95, sum by (le) (rate(lat_seconds_bucketSELECT[5m])))"
 SAME = (
-    'services/overview.yaml: warning: recording rule "job:lat_seconds:p95_rate5m" is '
+    'services/overview.yaml:6:16: warning: recording rule "job:lat_seconds:p95_rate5m" is '
     "also recorded by services/checkout.yaml with the same expression, so two rule "
     "groups write its series; set record: false on the panel of one of them "
     "[artifacts/duplicate-recording]"
@@ -163,8 +163,9 @@ def test_recording_rules_across_services(
         "service: overview\nrows:\n  - title: R\n    panels:\n" + panel
     )
     result = build(Project.at(Path(".")))
+    # A finding of a recording rule points at the query of the panel it records.
     found = [
-        f"{d.location.file}: {d.severity}: {d.message} [{d.check}]"
+        f"{d.location}: {d.severity}: {d.message} [{d.check}]"
         for d in result.diagnostics
         if d.check.startswith("artifacts/")
     ]

@@ -119,6 +119,21 @@ def _recordable(query: str) -> tuple[str | None, ...]:
     return (whole,) if factor is None else (whole, canonical(str(inner)))
 
 
+def _recorded_queries(service: Service) -> dict[str | None, Location]:
+    """Return where each query that a recording rule may record is written.
+
+    The keys are canonical texts without `by (job)`, as `RuleFacts.recorded` has them,
+    and the first panel of a query gives its place.
+    """
+    found: dict[str | None, Location] = {}
+    for panel in service.panels:
+        for text in _recordable(panel.query):
+            if text is not None:
+                key = canonical(text, drop_job_grouping=True)
+                found.setdefault(key, panel.location_of("query"))
+    return found
+
+
 def _panel_locations(service: Service) -> dict[str, Location]:
     """Return where each dashboard panel of `service` was written, keyed by panel id."""
     from obscompile.render.grafana import dashboard_rows
@@ -222,6 +237,7 @@ def artifact_facts(service: Service | None, files: Mapping[str, str]) -> Artifac
         if _is_dashboard(name)
     )
     layout: dict[str, Location] | None = None
+    sources: dict[str | None, Location] | None = None
     rules = []
     for name, text in sorted(files.items()):
         if not _is_rule_file(name):
@@ -232,15 +248,18 @@ def artifact_facts(service: Service | None, files: Mapping[str, str]) -> Artifac
             reads = tuple(_metric_names(expr))
             jobs = tuple(_job_values(expr))
             if "alert" not in rule:
+                recorded = canonical(expr, drop_job_grouping=True)
+                if sources is None:
+                    sources = _recorded_queries(service) if service else {}
                 rules.append(
                     RuleFacts(
                         name=rule.get("record", ""),
                         alert=False,
-                        where=origin,
+                        where=sources.get(recorded, origin),
                         origin=origin,
                         reads=reads,
                         jobs=jobs,
-                        recorded=canonical(expr, drop_job_grouping=True),
+                        recorded=recorded,
                     )
                 )
                 continue
