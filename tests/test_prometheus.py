@@ -313,6 +313,24 @@ def built_project(tmp_path: Path, built_out: Path) -> Path:
     return project
 
 
+# A hand-written test that expects no alert: it passes whatever rules it loads.
+QUIET_TEST = (
+    "tests:\n"
+    "  - interval: 1m\n"
+    "    input_series: []\n"
+    "    alert_rule_test: [{eval_time: 1m, alertname: Gone, exp_alerts: []}]\n"
+)
+
+
+def write_hand_written(project: Path, name: str, text: str) -> Path:
+    """Write `text` as the hand-written test `name` of `project`; return its path."""
+    folder = project / "tests" / "promtool"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
 def test_cli_test_reads_subfolders(tmp_path: Path, built_out: Path) -> None:
     promtool_binary()
     project = built_project(tmp_path, built_out)
@@ -358,17 +376,17 @@ def test_cli_test_reports_failure(tmp_path: Path, real_build: BuildResult) -> No
 def test_cli_test_runs_yaml_suffix(tmp_path: Path, built_out: Path) -> None:
     promtool_binary()
     project = built_project(tmp_path, built_out)
-    hand_written = project / "tests" / "promtool"
-    hand_written.mkdir(parents=True)
     # A test that cannot pass: it expects an alert of a rule that does not exist.
-    (hand_written / "failing.test.yaml").write_text(
+    write_hand_written(
+        project,
+        "failing.test.yaml",
         "rule_files: [../../out/prometheus/rules/auth_server.rules.yml]\n"
         "evaluation_interval: 1m\n"
         "tests:\n"
         "  - interval: 1m\n"
         "    input_series: []\n"
         "    alert_rule_test:\n"
-        "      - {eval_time: 1m, alertname: Missing, exp_alerts: [{exp_labels: {a: b}}]}\n"
+        "      - {eval_time: 1m, alertname: Missing, exp_alerts: [{exp_labels: {a: b}}]}\n",
     )
     result = obscompile_test("--project", str(project))
     assert result.returncode == 1, result.stderr
@@ -386,20 +404,13 @@ def test_cli_test_runs_yaml_suffix(tmp_path: Path, built_out: Path) -> None:
 def test_cli_test_rejects_test_without_rules(
     tmp_path: Path, built_out: Path, rule_files: str, expected: str
 ) -> None:
-    """Alert tests of a file that loads no rules pass whatever the rules say."""
+    """Alert tests of a file that loads no rules pass whatever the rules contain."""
     promtool_binary()
     project = built_project(tmp_path, built_out)
-    hand_written = project / "tests" / "promtool"
-    hand_written.mkdir(parents=True)
-    (hand_written / "empty.test.yml").write_text(
-        rule_files + "tests:\n"
-        "  - interval: 1m\n"
-        "    input_series: []\n"
-        "    alert_rule_test: [{eval_time: 1m, alertname: Gone, exp_alerts: []}]\n"
-    )
+    path = write_hand_written(project, "empty.test.yml", rule_files + QUIET_TEST)
     result = obscompile_test("--project", str(project))
     assert result.returncode == 1, result.stderr
-    assert f"{hand_written / 'empty.test.yml'}:{expected}" in result.stderr
+    assert f"{path}:{expected}" in result.stderr
     assert "promtool passed" not in result.stderr
 
 
@@ -430,33 +441,25 @@ def test_cli_test_rejects_missing_rule_file(tmp_path: Path, built_out: Path) -> 
     """A test that names no existing rule file would pass without testing it."""
     promtool_binary()
     project = built_project(tmp_path, built_out)
-    hand_written = project / "tests" / "promtool"
-    hand_written.mkdir(parents=True)
     # promtool passes this test: it expects no alert of rules it never loaded.
-    (hand_written / "quiet.test.yml").write_text(
+    rule_files = (
         "rule_files:\n"
         "  - ../../out/prometheus/rules/*.rules.yml\n"
         "  - ../../out/prometheus/rules/renamed.rules.yml\n"
-        "tests:\n"
-        "  - interval: 1m\n"
-        "    input_series: []\n"
-        "    alert_rule_test: [{eval_time: 1m, alertname: Gone, exp_alerts: []}]\n"
     )
+    path = write_hand_written(project, "quiet.test.yml", rule_files + QUIET_TEST)
     result = obscompile_test("--project", str(project))
     assert result.returncode == 1, result.stderr
     assert (
-        f"{hand_written / 'quiet.test.yml'}:3:5: error: rule file "
+        f"{path}:3:5: error: rule file "
         "../../out/prometheus/rules/renamed.rules.yml matches no file"
     ) in result.stderr
     assert "1 error in the rule_files of the hand-written tests" in result.stderr
     assert "promtool passed" not in result.stderr
+
     # Without the entry that names no file, the same test runs and passes.
-    (hand_written / "quiet.test.yml").write_text(
-        "rule_files: [../../out/prometheus/rules/*.rules.yml]\n"
-        "tests:\n"
-        "  - interval: 1m\n"
-        "    input_series: []\n"
-        "    alert_rule_test: [{eval_time: 1m, alertname: Gone, exp_alerts: []}]\n"
+    path.write_text(
+        "rule_files: [../../out/prometheus/rules/*.rules.yml]\n" + QUIET_TEST
     )
     result = obscompile_test("--project", str(project))
     assert result.returncode == 0, result.stdout + result.stderr

@@ -26,7 +26,7 @@ from obscompile.diagnostics import (
 )
 from obscompile.model.location import Location
 from obscompile.parallel import MIN_SERVICES, default_jobs
-from obscompile.project import Project
+from obscompile.project import Project, yaml_files
 from obscompile.report import FORMATTERS, format_text
 from obscompile.write.atomic import (
     RECORD,
@@ -366,9 +366,7 @@ def build_command(
                 )
             if differing:
                 click.echo(
-                    f"obscompile: {project.out_dir} is stale: "
-                    f"{_count(len(differing), 'file')} "
-                    f"{'differs' if len(differing) == 1 else 'differ'}; "
+                    f"obscompile: {_stale(project.out_dir, differing)}; "
                     "run obscompile build",
                     err=True,
                 )
@@ -614,9 +612,7 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
     written_by_hand = []
     missing: list[Diagnostic] = []
     sources: dict[str, str] = {}
-    for path in sorted(
-        p for pattern in ("*.yml", "*.yaml") for p in hand_written.rglob(pattern)
-    ):
+    for path in yaml_files(hand_written):
         is_test, problems = _hand_written_test(path, str(path))
         if is_test:
             written_by_hand.append(str(path))
@@ -671,7 +667,7 @@ def _print_untested(result: BuildResult | Replay) -> None:
 
 
 def _compare_out(project: Project) -> str:
-    """Build the manifests in memory and say how the output folder differs.
+    """Build the manifests in memory and report how the output folder differs.
 
     Prints the rules without a generated test, and a warning when the output folder
     is not what a build would write, because the tests run on the folder as it is.
@@ -699,9 +695,14 @@ def _compare_out(project: Project) -> str:
     if not differing:
         return ""
     click.echo(
-        f"obscompile: warning: {out} is stale: {_count(len(differing), 'file')} "
-        f"{'differs' if len(differing) == 1 else 'differ'} from a build of the "
+        f"obscompile: warning: {_stale(out, differing)} from a build of the "
         "manifests, and the tests run on it as it is; run obscompile build first",
         err=True,
     )
     return f", on a stale {out}"
+
+
+def _stale(out: Path, differing: list[str]) -> str:
+    """Return that `out` is stale and how many of its files differ."""
+    verb = "differs" if len(differing) == 1 else "differ"
+    return f"{out} is stale: {_count(len(differing), 'file')} {verb}"

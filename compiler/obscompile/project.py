@@ -72,3 +72,8 @@ class Project:
                 f"its own{advice}"
             )
         return None
+
+
+def yaml_files(folder: Path) -> list[Path]:
+    """Return the .yml and .yaml files under `folder` and its subfolders, sorted."""
+    return sorted(p for suffix in ("*.yml", "*.yaml") for p in folder.rglob(suffix))

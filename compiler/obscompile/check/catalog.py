@@ -277,7 +277,7 @@ _READ_JOB_FIELDS = _fields_except(ScrapeJob, "location", "locations")
 _READ_METRIC_FIELDS = _fields_except(Metric, "location", "help")
 
 
-def _own_entry(context: ServiceContext, series: str) -> CatalogEntry | None:
+def own_entry(context: ServiceContext, series: str) -> CatalogEntry | None:
     """Return the entry of the service's own catalog that exports `series`, if any."""
     for metric in context.service.metrics:
         if series in exported_series(metric):
@@ -287,7 +287,7 @@ def _own_entry(context: ServiceContext, series: str) -> CatalogEntry | None:
 
 def find_metric(context: ServiceContext, series: str) -> CatalogEntry | None:
     """Return the catalog entry that exports `series`: the service's own, else any."""
-    own = _own_entry(context, series)
+    own = own_entry(context, series)
     if own is not None:
         return own
     found = declarations(context, series)
@@ -399,7 +399,7 @@ def selected_metric(
     name = selector_name(selector)
     if name is None:
         return None
-    own = _own_entry(context, name)
+    own = own_entry(context, name)
     if own is not None:
         return own
     found = declarations(context, name, equal_values(selector, "job"))
@@ -419,7 +419,7 @@ def selector_labels(
     name = selector_name(selector)
     if name is None:
         return None
-    own = _own_entry(context, name)
+    own = own_entry(context, name)
     if own is not None:
         return series_labels(own, name)
     found = declarations(context, name, equal_values(selector, "job"))

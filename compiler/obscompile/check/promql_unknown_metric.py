@@ -65,7 +65,6 @@ def _not_in_job_catalogs(context: PanelContext) -> dict[str, Diagnostic]:
         owners = catalog.scrapers(context, jobs)
         if not owners or not all(owner.metrics for owner in owners):
             continue
-        declared = catalog.catalog_series(owners)
         exported = {
             series
             for owner in owners
@@ -75,6 +74,7 @@ def _not_in_job_catalogs(context: PanelContext) -> dict[str, Diagnostic]:
         if name in exported or not catalog.complete(context):
             # A manifest that failed to load may scrape the job and declare it.
             continue
+        declared = catalog.catalog_series(owners)
         names = " or ".join(f'"{owner.name}"' for owner in owners)
         job_names = " or ".join(f'"{job}"' for job in jobs)
         found[name] = error(
@@ -93,9 +93,7 @@ def _own(context: PanelContext, name: str, jobs: list[str]) -> bool:
     no other catalog is read.
     """
     own_jobs = {job.job for job in context.service.scrape_jobs}
-    if not own_jobs.issuperset(jobs):
-        return False
-    return any(name in catalog.exported_series(m) for m in context.service.metrics)
+    return own_jobs.issuperset(jobs) and catalog.own_entry(context, name) is not None
 
 
 @check(NAME, "a query selects a metric that the service's catalog does not declare")

@@ -28,6 +28,7 @@ from obscompile.derive.promtests import generate_tests
 from obscompile.derive.testfile import TestSuite
 from obscompile.diagnostics import Diagnostic, ObscompileError, warning
 from obscompile.model.service import Service
+from obscompile.project import yaml_files
 from obscompile.render.environment import check_yaml_output, is_builtin, output_error
 from obscompile.render.yaml_read import read_yaml
 
@@ -364,8 +365,7 @@ class HandWritten:
         """
         alerts: set[str] = set()
         expressions: list[str] = []
-        files = [p for suffix in ("*.yml", "*.yaml") for p in folder.rglob(suffix)]
-        for path in sorted(files):
+        for path in yaml_files(folder):
             try:
                 data = read_yaml(path.read_text(encoding="utf-8"))
             except Exception:  # noqa: BLE001 - any unreadable file tests nothing
