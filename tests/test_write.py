@@ -309,7 +309,7 @@ SLOW_BLOCK = textwrap.dedent(
     def slow_row(flags: str):
         started, go = Path(flags, "started"), Path(flags, "go")
         if not started.exists():
-            # The first build to load the manifest waits here until the test says go.
+            # The first build to load the manifest waits here until the test writes go.
             started.write_text("")
             deadline = time.monotonic() + 60
             while not go.exists() and time.monotonic() < deadline:
@@ -342,6 +342,7 @@ def test_later_build_waits_for_earlier(tmp_path: Path) -> None:
         f"rows:\n  - use: slow_row\n    with: {{flags: '{flags}'}}\n"
     )
     manifest.write_text(text.replace("TITLE", "Old"))
+
     command = [sys.executable, "-m", "obscompile", "build", "--project", str(project)]
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
     with logs[0].open("w") as first_log:
@@ -351,6 +352,7 @@ def test_later_build_waits_for_earlier(tmp_path: Path) -> None:
     with logs[1].open("w") as second_log:
         second = subprocess.Popen(command, stderr=second_log)
     _wait_for(lambda: "waiting for another build" in logs[1].read_text(), "the wait")
+
     (flags / "go").write_text("")
     assert first.wait(timeout=120) == 0, logs[0].read_text()
     assert second.wait(timeout=120) == 0, logs[1].read_text()

@@ -61,7 +61,7 @@ def rate_window(context: PanelContext) -> Iterator[Diagnostic]:
         if written is not None and "$" in written[0]:
             continue  # Grafana picks the window, as with [$__rate_interval].
         if written is not None and written[0].isdigit():
-            continue  # promql/syntax asks for the unit first.
+            continue  # promql/syntax reports the missing unit instead.
         interval = scrape_interval(context, matrix.vector_selector)
         if interval is None or matrix.range >= 2 * interval:
             continue

@@ -195,7 +195,7 @@ def _written_durations(tokens: list[Token]) -> Iterator[tuple[str, int]]:
                 yield following[0].text, following[0].offset
 
 
-# The words whose parenthesised list holds label names: `by (a, b)`, `on (a)`.
+# The words whose parenthesised list contains label names: `by (a, b)`, `on (a)`.
 _LABEL_LISTS = frozenset(
     {"by", "without", "on", "ignoring", "group_left", "group_right"}
 )

@@ -193,7 +193,7 @@ def _term(node: pp.Expr, strip: str | None = None) -> tuple[str, list[str]]:
     raise UnnamedQuery(f"{_kind(node)} is not part of the naming rule")
 
 
-# What the naming rule's messages call the operations of a binary expression.
+# The names of binary operations in the naming rule's messages.
 _OPERATIONS = {
     "+": "an addition",
     "-": "a subtraction",

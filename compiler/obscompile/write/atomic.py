@@ -211,7 +211,7 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 # The folders this process holds a lock on, by (device, inode), with how many holds.
-_held: dict[tuple[int, int], int] = {}
+_held_locks: dict[tuple[int, int], int] = {}
 
 
 @contextmanager
@@ -220,7 +220,7 @@ def folder_lock(
 ) -> Iterator[None]:
     """Hold an exclusive lock on `folder` while the block runs.
 
-    Another process that asks for the lock waits until it is released. `waiting` is
+    Another process that requests the lock waits until it is released. `waiting` is
     called once before this process waits. The lock is held per process: a nested
     request for a folder this process holds returns at once, where a second `flock`
     on a new descriptor would wait for ever.
@@ -229,13 +229,13 @@ def folder_lock(
     descriptor = os.open(folder, os.O_RDONLY)
     status = os.fstat(descriptor)
     key = (status.st_dev, status.st_ino)
-    if key in _held:
+    if key in _held_locks:
         os.close(descriptor)
-        _held[key] += 1
+        _held_locks[key] += 1
         try:
             yield
         finally:
-            _held[key] -= 1
+            _held_locks[key] -= 1
         return
     try:
         try:
@@ -244,11 +244,11 @@ def folder_lock(
             if waiting is not None:
                 waiting()
             fcntl.flock(descriptor, fcntl.LOCK_EX)
-        _held[key] = 1
+        _held_locks[key] = 1
         try:
             yield
         finally:
-            del _held[key]
+            del _held_locks[key]
             fcntl.flock(descriptor, fcntl.LOCK_UN)
     finally:
         os.close(descriptor)
