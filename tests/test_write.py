@@ -431,6 +431,31 @@ def test_ledger_skips_vouched_files(tmp_path: Path) -> None:
     assert (spare / "d3" / "f03.json").read_text() == "v2 3\n"
 
 
+def test_rebuild_after_new_tokens_reads_changed_text_only(tmp_path: Path) -> None:
+    """A write after one that gave every file a new token reads no unchanged text.
+
+    A new compiler gives every file a new token, even where its text is the same, so
+    the spare folder then holds files whose tokens are all out of date.
+    """
+    out, spare = tmp_path / "out", tmp_path / "cache" / "spare"
+    files = _tree_of(20, "v1")
+    result = write_tree(out, files, _next_ledger(_tokens_of(files), None, spare))
+    retokened = {name: f"new {token}" for name, token in _tokens_of(files).items()}
+    result = write_tree(out, files, _next_ledger(retokened, result, spare))
+    changed = _tree_of(20, "v2", changed=frozenset({5}))
+    tokens = {**retokened, "d1/f05.json": "v2"}
+    write_tree(
+        out,
+        _Untouchable(changed, readable={"d1/f05.json"}),
+        _next_ledger(tokens, result, spare),
+    )
+    assert _snapshot(out) == {
+        **{name: text.encode() for name, text in changed.items()},
+        RECORD: (out / RECORD).read_bytes(),
+    }
+    assert (spare / "d1" / "f05.json").read_text() == "v1 5\n"
+
+
 def test_ledger_checks_what_it_vouches_for(tmp_path: Path) -> None:
     """Hand edits in the output or the spare folder are noticed and replaced."""
     out, spare = tmp_path / "out", tmp_path / "cache" / "spare"

@@ -546,11 +546,13 @@ class _Writer:
             if result is not None:
                 token = self.tokens.get(relative)
                 state = _known(path, token, recorded.get(relative), result)
-                if state is None:
+                if state is None and relative not in self.same:
                     state = _same_bytes(path, self.files[relative])
                 if state is not None:
                     reused[relative] = state
                     continue
+            # A file of the output folder that has the new text is linked in its
+            # place, which costs less than reading the new text to compare it.
             os.unlink(path)
         # A folder where a file goes, and folders no file needs any more. The folders
         # of the new files stay, so they are not tried.
