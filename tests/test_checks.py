@@ -147,7 +147,11 @@ SYNTAX = [
             - title: RPS
               query: 'sum(rate(http_requests_total{job="$job"}[$__rate_interval]))'
         """),
-        [],
+        [
+            f'{E}:16:51: warning: panel "RPS": the dashboard has no variable $job, so '
+            "Grafana sends it to Prometheus as written; its variables are $datasource "
+            "and Grafana's own, such as $__rate_interval [promql/dashboard-variable]"
+        ],
     ),
     Case(
         "duration-without-unit",
@@ -857,7 +861,11 @@ JOB_MATCHER = [
             - title: Up
               query: 'up{job=~"pay.*"} + up{job="$job"} + up{job!="orders"}'
         """),
-        [],
+        [
+            f'{E}:16:44: warning: panel "Up": the dashboard has no variable $job, so '
+            "Grafana sends it to Prometheus as written; its variables are $datasource "
+            "and Grafana's own, such as $__rate_interval [promql/dashboard-variable]"
+        ],
     ),
 ]
 
@@ -1664,6 +1672,111 @@ SHARED_LABELS = [
     ),
 ]
 
+QUANTILE = [
+    Case(
+        "percent-written-as-quantile",
+        panels("""
+            - title: p95
+              query: 'histogram_quantile(95, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))'
+        """),
+        [
+            f'{E}:16:36: error: panel "p95": histogram_quantile() takes a quantile from 0 to 1, and gives +Inf for 95; for the 95th percentile write 0.95 [promql/quantile]',
+        ],
+    ),
+    Case(
+        "aggregation-and-over-time",
+        panels("""
+            - title: Spread
+              query: 'quantile(1.5, queue_depth) - quantile_over_time(-0.5, queue_depth[5m])'
+        """),
+        [
+            f'{E}:16:26: error: panel "Spread": quantile() takes a quantile from 0 to 1, and gives +Inf for 1.5 [promql/quantile]',
+            f'{E}:16:65: error: panel "Spread": quantile_over_time() takes a quantile from 0 to 1, and gives -Inf for -0.5 [promql/quantile]',
+        ],
+    ),
+    Case(
+        "grouped-aggregation",
+        panels("""
+            - title: Spread
+              query: 'quantile by (code) (99.9, rate(http_requests_total[5m]))'
+        """),
+        [
+            f'{E}:16:17: error: panel "Spread": quantile() takes a quantile from 0 to 1, and gives +Inf for 99.9; for the 99.9th percentile write 0.999 [promql/quantile]',
+        ],
+    ),
+    Case(
+        "bounds-and-computed",
+        panels("""
+            - title: Spread
+              query: 'quantile(0, queue_depth) + quantile(1, queue_depth) + quantile(scalar(queue_depth), queue_depth)'
+        """),
+        [],
+    ),
+]
+
+RESULT_TYPE = [
+    Case(
+        "range-vector",
+        panels("""
+            - title: Depth
+              query: 'queue_depth[5m]'
+        """),
+        [
+            f'{E}:16:17: error: panel "Depth": the query returns a range vector, which Grafana cannot chart and a rule cannot compare; wrap it in a function of the range, such as rate(...) or max_over_time(...) [promql/result-type]',
+        ],
+    ),
+    Case(
+        "subquery-in-parentheses",
+        panels("""
+            - title: Depth
+              query: '(max(queue_depth)[1h:1m])'
+        """),
+        [
+            f'{E}:16:17: error: panel "Depth": the query returns a range vector, which Grafana cannot chart and a rule cannot compare; wrap it in a function of the range, such as rate(...) or max_over_time(...) [promql/result-type]',
+        ],
+    ),
+    Case(
+        "string",
+        panels("""
+            - title: Depth
+              query: '"queue_depth"'
+        """),
+        [
+            f'{E}:16:17: error: panel "Depth": the query returns a string, which Grafana cannot chart and a rule cannot compare [promql/result-type]',
+        ],
+    ),
+    Case(
+        "scalar-and-vector",
+        panels("""
+            - title: Now
+              query: 'time() - max(queue_depth) > bool 5'
+        """),
+        [],
+    ),
+]
+
+DASHBOARD_VARIABLE = [
+    Case(
+        "variable-the-dashboard-lacks",
+        panels("""
+            - title: RPS
+              query: 'sum(rate(http_requests_total{code="$code", method=~"${method:regex}"}[$__rate_interval]))'
+        """),
+        [
+            f'{E}:16:52: warning: panel "RPS": the dashboard has no variable $code, so Grafana sends it to Prometheus as written; its variables are $datasource and Grafana\'s own, such as $__rate_interval [promql/dashboard-variable]',
+            f'{E}:16:69: warning: panel "RPS": the dashboard has no variable ${{method:regex}}, so Grafana sends it to Prometheus as written; its variables are $datasource and Grafana\'s own, such as $__rate_interval [promql/dashboard-variable]',
+        ],
+    ),
+    Case(
+        "grafana-variables",
+        panels("""
+            - title: RPS
+              query: 'sum(increase(http_requests_total[$__range])) / $__range_s'
+        """),
+        [],
+    ),
+]
+
 TABLES = {
     "series-legend": SERIES_LEGEND,
     "promql-syntax": SYNTAX,
@@ -1673,6 +1786,9 @@ TABLES = {
     "promql-rate-counter": RATE_COUNTER,
     "promql-histogram-le": HISTOGRAM_LE,
     "promql-job-matcher": JOB_MATCHER,
+    "promql-quantile": QUANTILE,
+    "promql-result-type": RESULT_TYPE,
+    "promql-dashboard-variable": DASHBOARD_VARIABLE,
     "promql-rate-window": RATE_WINDOW,
     "dashboard-heatmap-buckets": HEATMAP_BUCKETS,
     "thresholds-histogram-range": HISTOGRAM_RANGE,

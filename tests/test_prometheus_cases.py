@@ -1303,9 +1303,31 @@ def test_unnamed_query_kind_in_words(project: Path) -> None:
             "@ 100",
             "the @ modifier evaluates the query at a fixed time",
         ),
+        (
+            'sum(rate(http_requests_total{job="payments",code="$code"}[5m]))',
+            "$code",
+            "$code is a variable that Grafana sets when the dashboard is viewed",
+        ),
+        (
+            'sum(increase(http_requests_total{job="payments"}[$__range]))',
+            "$__range",
+            "$__range is the time range of the dashboard, which a rule does not have",
+        ),
+        (
+            'sum(increase(http_requests_total{job="payments"}[${__rate_interval}]))',
+            "${__rate_interval}",
+            "the window ${__rate_interval} is one that Grafana picks from the "
+            "dashboard's zoom, and the function counts over it",
+        ),
+        (
+            'scalar(sum(rate(http_requests_total{job="payments"}[5m])))',
+            "scalar",
+            "the query returns a scalar, and the rules of a panel read series; write "
+            "vector(...) around it",
+        ),
     ],
 )
-def test_future_or_fixed_time_gets_no_rule(
+def test_query_no_rule_can_evaluate_gets_no_rule(
     project: Path, query: str, marker: str, reason: str
 ) -> None:
     result = _build(
@@ -1325,6 +1347,29 @@ def test_future_or_fixed_time_gets_no_rule(
     assert (warned.location.line, warned.location.column) == (line, column)
     others = [d for d in result.diagnostics if d.check == "rules/recording-name"]
     assert others == []
+
+
+def test_rate_interval_reads_as_rule_window(project: Path) -> None:
+    """A thresholded panel over $__rate_interval gets rules and tests over 5m."""
+    result = _build(
+        project,
+        """\
+        - title: Errors
+          query: 'sum(rate(http_requests_total{job="payments",code=~"5.."}[$__rate_interval]))'
+          thresholds: "<1 Green, >1 Red"
+        - title: Latency
+          query: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{job="payments"}[$__rate_interval])))'
+          thresholds: "<500ms Green, 500ms-1s Yellow, >1s Red"
+        """,
+    )
+    expressions = [rule["expr"] for group in _rules(result) for rule in group["rules"]]
+    assert expressions[:2] == [
+        'sum by (job) (rate(http_requests_total{job="payments",code=~"5.."}[5m]))',
+        "histogram_quantile(0.95, sum by (job, le) "
+        '(rate(http_request_duration_seconds_bucket{job="payments"}[5m])))',
+    ]
+    assert not [d for d in result.diagnostics if d.check == "rules/untested"]
+    _promtool_all(project, result)
 
 
 @pytest.mark.parametrize(

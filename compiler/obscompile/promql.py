@@ -52,6 +52,79 @@ def substitute_grafana_variables(query: str) -> str:
     return _GRAFANA_VARIABLE.sub("grafana_variable", query)
 
 
+# Functions whose value grows with the length of their range: over a window that
+# Grafana picks from the zoom, the panel's values change with the zoom.
+WINDOW_COUNTING_FUNCTIONS = frozenset(
+    {"increase", "delta", "changes", "resets", "sum_over_time", "count_over_time"}
+)
+# A window that stands in for Grafana's range variables, to find where they went.
+_VARIABLE_WINDOW = "3141592ms"
+
+
+def grafana_variable_problem(query: str) -> tuple[str, int] | None:
+    """Return why no rule can evaluate `query` as a dashboard does, and where.
+
+    Grafana sets its variables when a dashboard is viewed, and Prometheus evaluates a
+    rule with none. A rule reads `$__rate_interval` and `$__interval` as 5m, which
+    keeps a per-second rate; the other variables, and those windows inside a
+    function that counts over its range, have no value that a rule could take.
+    The offset is that of the variable in `query`.
+    """
+    for found in _GRAFANA_VARIABLE.finditer(query):
+        if _GRAFANA_RANGES.fullmatch(found.group()):
+            continue
+        return (
+            f"{found.group()} is a variable that Grafana sets when the dashboard is "
+            "viewed, and a rule has no value for it",
+            found.start(),
+        )
+    windows = list(_GRAFANA_RANGES.finditer(query))
+    for found in windows:
+        if "range" in found.group():
+            return (
+                f"{found.group()} is the time range of the dashboard, which a rule "
+                "does not have",
+                found.start(),
+            )
+    if not windows:
+        return None
+    try:
+        node = pp.parse(_GRAFANA_RANGES.sub(_VARIABLE_WINDOW, query))
+    except ValueError:
+        return None
+    marked = timedelta(milliseconds=int(_VARIABLE_WINDOW[:-2]))
+    index = 0
+    for part in walk(node):
+        if not isinstance(part, pp.MatrixSelector | pp.SubqueryExpr):
+            continue
+        if part.range != marked:
+            continue
+        if index >= len(windows):
+            break
+        window = windows[index]
+        index += 1
+        if isinstance(part, pp.MatrixSelector) and _counting_call(node, part):
+            return (
+                f"the window {window.group()} is one that Grafana picks from the "
+                "dashboard's zoom, and the function counts over it, so the "
+                "panel's values change with the zoom",
+                window.start(),
+            )
+    return None
+
+
+def _counting_call(node: pp.Expr, matrix: pp.MatrixSelector) -> bool:
+    """Return True if `matrix` is the argument of a window-counting function."""
+    for part in walk(node):
+        if (
+            isinstance(part, pp.Call)
+            and part.func.name in WINDOW_COUNTING_FUNCTIONS
+            and any(argument is matrix for argument in part.args)
+        ):
+            return True
+    return False
+
+
 # A duration of zero after `[`, `:` or `offset`, such as [0s] or offset 0m.
 _ZERO_DURATION = re.compile(r"(?:\[|:|\boffset\s+)\s*(0+(?:ms|s|m|h|d|w|y)?)(?![\w.])")
 
@@ -114,6 +187,56 @@ def parse(query: str) -> pp.Expr:
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
         raise QueryError(f"cannot parse query: {exc}") from None
+
+
+def value_type(node: pp.Expr) -> str:
+    """Return the type of what `node` evaluates to: vector, scalar, matrix or string."""
+    while isinstance(node, pp.ParenExpr | pp.UnaryExpr):
+        node = node.expr
+    if isinstance(node, pp.MatrixSelector | pp.SubqueryExpr):
+        return "matrix"
+    if isinstance(node, pp.StringLiteral):
+        return "string"
+    if isinstance(node, pp.NumberLiteral):
+        return "scalar"
+    if isinstance(node, pp.Call):
+        return str(node.func.return_type).rpartition(".")[2].lower()
+    if isinstance(node, pp.BinaryExpr):
+        sides = {value_type(node.lhs), value_type(node.rhs)}
+        return "scalar" if sides == {"scalar"} else "vector"
+    return "vector"
+
+
+_GRAFANA_GLOBALS = frozenset(
+    {
+        "__interval",
+        "__interval_ms",
+        "__rate_interval",
+        "__rate_interval_ms",
+        "__range",
+        "__range_s",
+        "__range_ms",
+        "__from",
+        "__to",
+        "__dashboard",
+        "__org",
+        "__user",
+    }
+)
+
+
+def grafana_variables(query: str) -> list[tuple[str, str, int]]:
+    """Return each Grafana variable of `query`: its name, its text and its offset.
+
+    Grafana's own variables, such as `$__rate_interval`, are left out.
+    """
+    found = []
+    for match in _GRAFANA_VARIABLE.finditer(query):
+        text = match.group()
+        name = text.strip("${}").split(":")[0]
+        if name not in _GRAFANA_GLOBALS:
+            found.append((name, text, match.start()))
+    return found
 
 
 def children(node: pp.Expr) -> list[pp.Expr]:

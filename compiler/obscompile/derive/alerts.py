@@ -274,9 +274,21 @@ class _Deriver:
         for view in self.views:
             panel = view.panel
             try:
-                problem = time_modifier_problem(promql.parse(panel.query))
+                node = promql.parse(panel.query)
             except promql.QueryError:
                 continue
+            problem = time_modifier_problem(node)
+            if promql.value_type(node) == "scalar":
+                problem = (
+                    "the query returns a scalar, and the rules of a panel read "
+                    "series; write vector(...) around it to get the same value as a "
+                    "series"
+                )
+            location = None
+            variable = promql.grafana_variable_problem(panel.query)
+            if variable is not None:
+                problem, offset = variable
+                location = _query_location(panel, offset)
             if problem is None:
                 continue
             found.add(view.id)
@@ -284,7 +296,7 @@ class _Deriver:
             if panel.record or alerting:
                 self.diagnostics.append(
                     warning(
-                        _modifier_location(panel),
+                        location or _modifier_location(panel),
                         f'panel "{panel.title}": no alert or recording rule: {problem}',
                         "alerts/query",
                     )
@@ -593,6 +605,11 @@ def _modifier_location(panel: Panel) -> Location:
         ):
             offset = token.offset
             break
+    return _query_location(panel, offset)
+
+
+def _query_location(panel: Panel, offset: int | None) -> Location:
+    """Return where `offset` of the panel's query is, or where the query starts."""
     value_at = panel.location_of("query")
     start = panel.locations.get("query_quote", value_at)
     # NOTE: without the manifest text, a position inside a block scalar falls back

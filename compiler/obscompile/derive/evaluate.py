@@ -317,8 +317,12 @@ def _vector_of(compiled: Compiled) -> Callable[[Storage, int], Pairs]:
 
 @functools.lru_cache(maxsize=1024)
 def compile_query(expr: str) -> Compiled:
-    """Return `expr` compiled; raise ValueError when it does not parse."""
-    return compile_expr(pp.parse(expr))
+    """Return `expr` compiled; raise ValueError when it does not parse.
+
+    A panel's query may hold Grafana's range variables, which read as the window
+    that the rules use, as `promql.parse` reads them everywhere else.
+    """
+    return compile_expr(promql.parse(expr))
 
 
 def compile_expr(node: pp.Expr) -> Compiled:

@@ -1,0 +1,30 @@
+"""promql/dashboard-variable: queries that use a variable the dashboard lacks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from obscompile import promql
+from obscompile.check.context import PanelContext
+from obscompile.check.registry import check
+from obscompile.diagnostics import Diagnostic, warning
+
+NAME = "promql/dashboard-variable"
+
+# The variables that the built-in dashboard template defines.
+# NOTE: a project's own dashboard template may define more; this check does not read it.
+DASHBOARD_VARIABLES = frozenset({"datasource"})
+
+
+@check(NAME, "queries that use a dashboard variable the dashboard does not define")
+def dashboard_variable(context: PanelContext) -> Iterator[Diagnostic]:
+    for name, text, offset in promql.grafana_variables(context.panel.query):
+        if name in DASHBOARD_VARIABLES:
+            continue
+        yield warning(
+            context.query_location(offset),
+            f'panel "{context.panel.title}": the dashboard has no variable {text}, '
+            "so Grafana sends it to Prometheus as written; its variables are "
+            "$datasource and Grafana's own, such as $__rate_interval",
+            NAME,
+        )
