@@ -40,6 +40,18 @@ def error_lines(output: str) -> list[str]:
 
 CASES = [
     (
+        "catalog-without-runtime",
+        HEADER
+        + "  queue_depth: {type: gauge, labels: [queue, job]}\n"
+        + "  latency_seconds: {type: histogram, buckets: [1, 0.5], labels: [le]}\n"
+        + f"rows:\n  - title: A\n    panels:\n      - {GOOD_PANEL}\n",
+        [
+            'services/payments.yaml:5:3: warning: label "job" on metric "queue_depth": Prometheus sets job on every series it scrapes and stores the exported one as exported_job, so a query on job reads the scrape target\'s; rename the label [instrument/label-name]',
+            'services/payments.yaml:6:3: error: invalid buckets [1, 0.5] on histogram "latency_seconds": bounds must be in strictly increasing order [instrument/buckets]',
+            'services/payments.yaml:6:3: error: invalid label "le" on metric "latency_seconds": the client library adds le to every histogram sample [instrument/label-name]',
+        ],
+    ),
+    (
         "missing-key",
         HEADER + "rows:\n  - title: Traffic\n    panels:\n      - {title: RPS}\n",
         [

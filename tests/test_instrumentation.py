@@ -423,11 +423,16 @@ def test_check_points_at_metric_location() -> None:
     assert str(diagnostic).startswith("demo.yaml:3:5: error: invalid metric name")
 
 
-def test_check_ignores_service_without_runtime() -> None:
-    service = attrs.evolve(
+def test_check_without_runtime_reads_catalog_only() -> None:
+    """A catalog without a runtime gets its name checks, not the libraries' ones."""
+    library_clash = (Metric("python_info", GAUGE), Metric("jobs_total", COUNTER))
+    service = attrs.evolve(demo_service(PYTHON, library_clash), runtime=None)
+    assert check_instrumentation(service) == []
+    bad_name = attrs.evolve(
         demo_service(PYTHON, (Metric("bad-name", GAUGE),)), runtime=None
     )
-    assert check_instrumentation(service) == []
+    checks = [d.check for d in check_instrumentation(bad_name)]
+    assert checks == ["instrument/metric-name"]
 
 
 @pytest.mark.parametrize("name", ["a/b", "..", "", "a\\b"])

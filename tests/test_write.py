@@ -148,7 +148,41 @@ def test_failed_write_is_located(tmp_path: Path) -> None:
         "move them away or delete them, then build again [out/write]"
     )
     assert lines[-1].endswith(f"; {out} could not be written")
+    assert ", 1 error, 0 warnings in " in lines[-1]
     assert (out / "grafana").read_text() == "mine\n"
+
+
+def test_failed_cache_update_names_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file of the cache's copy of out/ that cannot be replaced names the cache."""
+    project = _project_with_file_in_the_way(tmp_path)
+    shutil.rmtree(project / "out")
+    runner = CliRunner()
+    assert runner.invoke(main, ["build", "--project", str(project)]).exit_code == 0
+    manifest = project / "services" / "a.yaml"
+    manifest.write_text(manifest.read_text().replace("title: p", "title: q"))
+    cache = project / ".obscompile-cache"
+    unlink = os.unlink
+
+    def refuse_in_cache(path, *args, **kwargs):
+        if Path(path).is_relative_to(cache):
+            raise PermissionError(1, "Operation not permitted", str(path))
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", refuse_in_cache)
+    result = runner.invoke(main, ["build", "--project", str(project)])
+    assert result.exit_code == 1
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(
+        f"{project / 'out'}:1:1: error: cannot update {cache}/spare/"
+    )
+    assert first.endswith(
+        f"the build cache's copy of {project / 'out'}: Operation not permitted; the "
+        f"cache may be deleted at any time, so remove {cache} and build again "
+        "[out/write]"
+    )
+    assert ", 1 error, 0 warnings in " in result.stderr.splitlines()[-1]
 
 
 def test_failed_write_is_in_json_report(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from obscompile.diagnostics import (
 )
 from obscompile.model.location import Location
 from obscompile.parallel import MIN_SERVICES, default_jobs
-from obscompile.project import Project, yaml_files
+from obscompile.project import CACHE_DIR, Project, yaml_files
 from obscompile.report import FORMATTERS, format_text
 from obscompile.write.atomic import (
     RECORD,
@@ -116,6 +116,22 @@ def _summary(result: BuildResult | Replay) -> str:
     if errors or warnings:
         parts.append(_count(errors, "error") + ", " + _count(warnings, "warning"))
     return "obscompile: " + ", ".join(parts) + f" in {result.seconds:.2f}s"
+
+
+def _write_failure(exc: OSError, project: Project) -> str:
+    """Return the message of a failed write of the output folder."""
+    if isinstance(exc, WriteError) or not exc.filename:
+        return str(exc)
+    path = Path(os.fsdecode(exc.filename))
+    reason = exc.strerror or str(exc)
+    cache = project.root / CACHE_DIR
+    if path.absolute().is_relative_to(cache.absolute()):
+        return (
+            f"cannot update {path}, the build cache's copy of {project.out_dir}: "
+            f"{reason}; the cache may be deleted at any time, so remove {cache} "
+            "and build again"
+        )
+    return f"cannot write {path}: {reason}"
 
 
 def _project(project_dir: Path, services: Path | None, out: Path | None) -> Project:
@@ -378,7 +394,11 @@ def build_command(
         try:
             written = write_tree(project.out_dir, result.files, ledger)
         except (WriteError, OSError) as exc:
-            failed = error(Location(str(project.out_dir), 1, 1), str(exc), "out/write")
+            failed = error(
+                Location(str(project.out_dir), 1, 1),
+                _write_failure(exc, project),
+                "out/write",
+            )
             click.echo(
                 format_text([failed], {}, _use_color(sys.stderr)), err=True, nl=False
             )
@@ -388,8 +408,9 @@ def build_command(
                     output_format,
                 )
             _save_cache(cache, result, written=False)
+            counted = attrs.evolve(result, diagnostics=(*result.diagnostics, failed))
             click.echo(
-                f"{_summary(result)}; {project.out_dir} could not be written", err=True
+                f"{_summary(counted)}; {project.out_dir} could not be written", err=True
             )
             sys.exit(EXIT_DIAGNOSTICS)
         if report_later:

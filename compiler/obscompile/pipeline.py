@@ -187,7 +187,9 @@ def check_services(
     }
 
     def stages_of(service: Service) -> list[str]:
-        if service.runtime is None:
+        # A catalog without a runtime still gets the checks of its names, labels
+        # and buckets.
+        if service.runtime is None and not service.metrics:
             return [CHECKS]
         return [CHECKS, INSTRUMENTATION_CHECKS]
 

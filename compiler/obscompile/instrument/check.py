@@ -93,15 +93,19 @@ _IDENTIFIERS = {
 def check_instrumentation(service: Service) -> list[Diagnostic]:
     """Return the problems that prevent generating the service's metric definitions.
 
-    A service without a runtime gets no instrumentation and so has no problems.
+    The names, labels and buckets of the catalog are checked in every service,
+    because they describe the series the service exports, whatever library
+    exports them. A service without a runtime gets no instrumentation, so it has
+    no other problems.
     """
-    if service.runtime is None:
-        return []
-
-    runtime = Runtime(service.runtime)
-    diagnostics = list(_check_service_name(service))
+    diagnostics: list[Diagnostic] = []
     for metric in service.metrics:
         diagnostics.extend(_check_metric(metric))
+    if service.runtime is None:
+        return sorted_diagnostics(diagnostics)
+
+    runtime = Runtime(service.runtime)
+    diagnostics.extend(_check_service_name(service))
 
     # Registered names and identifiers are only meaningful for valid metric names.
     valid = tuple(m for m in service.metrics if METRIC_NAME.match(m.name))
@@ -169,6 +173,17 @@ def _check_labels(metric: Metric) -> Iterator[Diagnostic]:
             )
         elif label in seen:
             problem = "the label is listed twice"
+        elif label in ("job", "instance"):
+            seen.add(label)
+            yield warning(
+                metric.location,
+                f'label "{label}" on metric "{metric.name}": Prometheus sets {label} '
+                "on every series it scrapes and stores the exported one as "
+                f"exported_{label}, so a query on {label} reads the scrape target's; "
+                "rename the label",
+                "instrument/label-name",
+            )
+            continue
         else:
             seen.add(label)
             continue
