@@ -211,8 +211,9 @@ INVALID = [
     (
         "grafana-url-number",
         "grafana_url: 3000\n",
-        "obscompile.yaml:1:14: error: grafana_url must be a string, not an integer "
-        "[config/schema]",
+        "obscompile.yaml:1:14: error: grafana_url must be a string, not an integer; "
+        "use an http:// or https:// URL without query, fragment or braces (alert "
+        "annotations are Go templates) [config/schema]",
     ),
     (
         "dashboards-path-relative",
@@ -266,7 +267,7 @@ INVALID = [
         "evaluation-interval-number",
         "evaluation_interval: 60\n",
         "obscompile.yaml:1:22: error: evaluation_interval must be a string, not an "
-        "integer [config/schema]",
+        "integer; use a Prometheus duration such as 30s, 5m or 1h30m [config/schema]",
     ),
     (
         "scrape-interval-zero",
@@ -343,7 +344,8 @@ INVALID = [
         "labels-value-number",
         "kubernetes_labels:\n  version: 2\n",
         "obscompile.yaml:2:12: error: kubernetes_labels.version must be a string, not an "
-        "integer [config/schema]",
+        "integer; use at most 63 ASCII letters, digits, '-', '_' and '.', starting and "
+        "ending with a letter or digit, or an empty string [config/schema]",
     ),
     (
         "labels-value-syntax",

@@ -40,6 +40,40 @@ def error_lines(output: str) -> list[str]:
 
 CASES = [
     (
+        "threshold-text-needs-quotes",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - title: E\n        query: up\n"
+        + "        thresholds: >5 Red\n",
+        [
+            "services/payments.yaml:10:24: error: invalid YAML: did not find expected comment or line break (in the block scalar that starts at line 10, column 21); to write it as text, quote it: thresholds: '>5 Red' [yaml/syntax]"
+        ],
+    ),
+    (
+        "query-with-colon-needs-quotes",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - title: E\n"
+        + "        query: up{path=\"a: b\", x='y'}\n",
+        [
+            "services/payments.yaml:9:26: error: invalid YAML: mapping values are not allowed in this context; to write it as text, quote it: query: 'up{path=\"a: b\", x=''y''}' [yaml/syntax]"
+        ],
+    ),
+    (
+        "query-braces-need-quotes",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - title: E\n"
+        + '        query: {__name__="up"}\n',
+        [
+            "services/payments.yaml:9:16: error: rows[0].panels[0].query must be a string, not a mapping; a value that starts with { or [ is text only when quoted [manifest/schema]"
+        ],
+    ),
+    (
+        "interval-without-unit",
+        "service: payments\nscrape: {job: payments, port: 8080, interval: 15}\nrows: []\n",
+        [
+            "services/payments.yaml:2:47: error: scrape.interval must be a string, not an integer; write a Prometheus duration such as 15s, 5m or 1h30m [manifest/schema]"
+        ],
+    ),
+    (
         "catalog-without-runtime",
         HEADER
         + "  queue_depth: {type: gauge, labels: [queue, job]}\n"

@@ -195,6 +195,8 @@ def _schema_diagnostic(err: ValidationError, source: Source) -> list[Diagnostic]
         message = (
             f"{where} must be {_expected(err.schema)}, not {describe(err.instance)}"
         )
+        if "x-requirement" in err.schema:
+            message += f"; {err.schema['x-requirement']}"
     elif kind == "enum":
         choices = [str(choice) for choice in err.validator_value]
         value = str(err.instance)

@@ -185,9 +185,14 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
         missing = err.message.split("'")[1]
         return path, f'missing key "{missing}" in {where}', False
     if kind == "type":
-        expected = " or ".join(_expected_types(err.schema))
+        types = _expected_types(err.schema)
         found = _written(err.instance, path, source)
-        return path, f"{where} must be {expected}, not {found}", False
+        message = f"{where} must be {' or '.join(types)}, not {found}"
+        if "x-hint" in err.schema:
+            message += f"; {err.schema['x-hint']}"
+        elif "a string" in types and isinstance(err.instance, dict | list):
+            message += "; a value that starts with { or [ is text only when quoted"
+        return path, message, False
     if kind == "enum":
         choices = [str(c) for c in err.validator_value]
         value = str(err.instance)

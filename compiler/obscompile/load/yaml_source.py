@@ -407,6 +407,34 @@ def _explained(exc: MarkedYAMLError) -> str:
     return f"{problem} (in the {construct} that starts at line {mark.line + 1}, column {mark.column + 1})"
 
 
+# `key: value` on one line, in a mapping or as the first key of a list item.
+_PLAIN_ENTRY = re.compile(r"^\s*(?:-\s+)?([A-Za-z_][\w.-]*):[ \t]+(\S.*?)\s*$")
+# Characters that YAML reads as syntax at the start of a plain value.
+_INDICATORS = tuple(">|*&!%@`")
+
+
+def _quote_hint(text: str, exc: MarkedYAMLError) -> str:
+    """Return advice to quote the value of the line at fault, when that is the fix.
+
+    Threshold texts such as `>5 Red` start with a YAML indicator, and queries such
+    as `up{path="a: b"}` contain `: `, which YAML reads as syntax unless quoted.
+    """
+    lines = text.splitlines()
+    for mark in (exc.problem_mark, exc.context_mark):
+        if mark is None or mark.line >= len(lines):
+            continue
+        entry = _PLAIN_ENTRY.match(lines[mark.line])
+        if entry is None:
+            continue
+        key, value = entry.groups()
+        if value.startswith(("{", "[", "'", '"')):
+            continue  # A flow collection or a quoted text is no plain value.
+        if value.startswith(_INDICATORS) or ": " in value:
+            quoted = "'" + value.replace("'", "''") + "'"
+            return f"; to write it as text, quote it: {key}: {quoted}"
+    return ""
+
+
 def _unclosed_at(path: str, text: str, exc: MarkedYAMLError) -> Location | None:
     """Return the end of the line that lacks a comma or closing bracket.
 
@@ -462,7 +490,8 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
                 error(where, "tab character used for indentation", "yaml/syntax")
             ]
         where = _unclosed_at(path, text, exc) or where
-        return None, [error(where, f"invalid YAML: {_explained(exc)}", "yaml/syntax")]
+        message = f"invalid YAML: {_explained(exc)}{_quote_hint(text, exc)}"
+        return None, [error(where, message, "yaml/syntax")]
     except ReaderError as exc:
         # Position counts characters of `text`; ruamel.yaml's message adds its own
         # stream name, so the message is written here.
