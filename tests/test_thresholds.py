@@ -10,6 +10,7 @@ import pytest
 
 from obscompile.derive.alerts import derive_rules
 from obscompile.derive.evaluate import Evaluator, Storage, make_labels
+from obscompile.derive.probes import colour_of
 from obscompile.derive.thresholds import resolve
 from obscompile.derive.units import UnitError
 from obscompile.load.project import load_project
@@ -131,7 +132,7 @@ SPEC_TEXTS = [
         "short",
         [("green", None), ("yellow", 1), ("red", 5)],
     ),
-    ("1=Green, 0=Red", "none", [("red", None), ("green", 1)]),
+    ("1=Green, 0=Red", "none", [("green", None)]),
     ("Green", "reqps", [("green", None)]),
 ]
 
@@ -434,7 +435,37 @@ def test_structured_mappings_with_text() -> None:
         (0, "Down", "red"),
         (1, "Up", "green"),
     ]
-    assert [(b.color, b.lower) for b in parsed.bands][0] == ("red", None)
+    assert [(b.color, b.lower) for b in parsed.bands] == [("green", None)]
+
+
+@pytest.mark.parametrize(
+    ("text", "steps"),
+    [
+        ("5=Red", [("green", None)]),
+        ("2=Red, 1=Green", [("green", None)]),
+        ("1=Green, 0=Red", [("green", None)]),
+        ("0=dark-red, 1=Yellow, 2=Green", [("green", None)]),
+        ("0=Blue, 1=Red, 2=Green", [("blue", None), ("green", 2)]),
+        ("1=Green, 0=Blue", [("blue", None), ("green", 1)]),
+        ("0=#F2495C, 1=#5794F2", [("#5794f2", None)]),
+    ],
+)
+def test_mapping_steps_skip_alert_colours(text: str, steps: list) -> None:
+    """A red or yellow mapping colours its own value, which is all its alert covers."""
+    assert _steps(text, "none") == steps
+
+
+@pytest.mark.parametrize(
+    ("text", "red"),
+    [("5=Red", {5}), ("2=Red, 1=Green", {2}), ("1=Green, 0=Red", {0})],
+)
+def test_mapping_alert_matches_red(text: str, red: set[float]) -> None:
+    service = _alert_service(parse_shorthand(text))
+    resolved = resolve(parse_shorthand(text), "short")
+    for value in (-1, 0, 0.5, 1, 2, 3, 5, 7, 100):
+        colour = colour_of(resolved.steps, value, resolved.mappings)
+        assert (colour == "red") == (value in red), value
+        assert bool(_firing(service, value)) == (value in red), value
 
 
 @pytest.mark.parametrize(

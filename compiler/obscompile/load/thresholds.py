@@ -119,6 +119,11 @@ class _Item:
     capacity: str | None = None
 
 
+# The hues that alerts can fire for: red always, yellow where a panel sets
+# alert.warning.
+_ALERT_HUES = ("red", "yellow")
+
+
 def _color(name: str, offset: int = 0, path: ValuePath = ()) -> str:
     """Return the colour as the dashboard gets it; raise ThresholdError if invalid.
 
@@ -459,6 +464,22 @@ def _check_unit_kinds(items: list[_Item]) -> None:
                 )
 
 
+def mapping_steps(mappings: list[ValueMapping]) -> tuple[Band, ...]:
+    """Return the steps of a panel whose thresholds are value mappings alone.
+
+    A value between mapped ones takes the colour of the mapping below it, and a value
+    below the lowest that of the lowest. A red or yellow mapping colours its own
+    value only, because its alert fires only there (`== 0` for `0=Red`), so its
+    colour is not carried. Without any other mapping, the base step is green.
+    """
+    carried = [m for m in mappings if colour_hue(m.color) not in _ALERT_HUES]
+    if not carried:
+        return (Band("green"),)
+    steps = [Band(carried[0].color)]
+    steps += [Band(m.color, lower=Quantity(m.value)) for m in carried[1:]]
+    return tuple(steps)
+
+
 def _parse_items(text: str, raw_items: list[_Item]) -> Thresholds:
     """Return the thresholds of the items of `text`; raise ThresholdError if invalid."""
     items = _fill_units(raw_items)
@@ -490,11 +511,9 @@ def _parse_items(text: str, raw_items: list[_Item]) -> Thresholds:
             seen_values.add(item.a.number)
             mappings.append(ValueMapping(item.a.number, item.color, ""))
         ordered = sorted(mappings, key=lambda m: m.value)
-        mapped = [Band(ordered[0].color)]
-        mapped += [Band(m.color, lower=Quantity(m.value)) for m in ordered[1:]]
         return Thresholds(
             text=text,
-            bands=tuple(mapped),
+            bands=mapping_steps(ordered),
             mappings=tuple(ordered),
             steps_from_mappings=True,
         )
@@ -693,9 +712,7 @@ def parse_structured(data: dict[str, Any]) -> Thresholds:
         raise _combined(problems)
     steps_from_mappings = parsed.steps_from_mappings and "steps" not in data
     if mappings and "steps" not in data and not parsed.bands:
-        ordered = sorted(mappings, key=lambda m: m.value)
-        bands = [Band(ordered[0].color)]
-        bands += [Band(m.color, lower=Quantity(m.value)) for m in ordered[1:]]
+        bands = list(mapping_steps(sorted(mappings, key=lambda m: m.value)))
         steps_from_mappings = True
     if series and not bands:
         bands = [Band("green")]

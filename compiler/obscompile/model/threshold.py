@@ -173,8 +173,7 @@ class Thresholds:
     `capacity_of` names the quantity a percentage refers to ("pool" in
     "<80% pool Green"); such percentages resolve against the panel's `capacity`.
     `steps_from_mappings` is True when the bands were not written but follow from the
-    mappings (`1=Green, 0=Red` gives red below 1 and green from 1), so that values
-    between the mapped ones take the colour of the mapping below them.
+    mappings (see `obscompile.load.thresholds.mapping_steps`).
     """
 
     text: str
