@@ -1,9 +1,10 @@
 """Threshold texts built into a dashboard and rules, and the colours they show.
 
-Each case is a text on a dead-letter queue panel, with the colour its reader expects
-at each value. The dashboard's colours are read from the built JSON by Grafana's
-rules, and the alert expressions run in the real promtool. A panel must be red
-exactly where its critical alert fires, and yellow where its warning alert fires.
+Each case is a text on a dead-letter queue panel, most with bands that meet at one
+value (`0 Green, >0 Red`), and the colour its reader expects at each value. The
+dashboard's colours are read from the built JSON by Grafana's rules, and the alert
+expressions run in the real promtool. A panel must be red exactly where its critical
+alert fires, and yellow where its warning alert fires.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from obscompile.diagnostics import Severity
 from obscompile.pipeline import Project, build
 from obscompile.write.atomic import write_tree
 from tests.conftest import write_manifest
@@ -24,6 +26,32 @@ QUERY = 'max(dlq_depth{job="payments"})'
 # (threshold text, {value: colour the reader expects}). The values are each bound,
 # a value just below and just above it, and one well away.
 CASES = [
+    ("0 Green, >0 Red", {-1: "green", 0: "green", 0.001: "red", 1: "red"}),
+    (">0 Red, 0 Green", {-1: "green", 0: "green", 0.001: "red", 1: "red"}),
+    ("<=0 Green, >0 Red", {-1: "green", 0: "green", 0.001: "red", 1: "red"}),
+    ("≤0 Green, >0 Red", {-1: "green", 0: "green", 0.001: "red", 1: "red"}),
+    ("<=0 Green", {-1: "green", 0: "green", 0.001: "red", 1: "red"}),
+    ("0 Red, >0 Green", {-1: "red", 0: "red", 0.001: "green", 1: "green"}),
+    (
+        "0 Green, 0-5 Yellow, >5 Red",
+        {
+            -1: "green",
+            0: "green",
+            0.001: "yellow",
+            4.999: "yellow",
+            5: "red",
+            6: "red",
+        },
+    ),
+    ("0 Green", {-1: "red", -0.001: "red", 0: "green", 0.001: "red", 1: "red"}),
+    ("0-0 Yellow", {-1: "green", 0: "yellow", 0.001: "green", 1: "green"}),
+    (
+        "<0 Green, 0-0 Yellow, >0 Red",
+        {-1: "green", -0.001: "green", 0: "yellow", 0.001: "red", 1: "red"},
+    ),
+    ("<0 Blue, 0 Green, >0 Red", {-1: "blue", 0: "green", 0.001: "red", 1: "red"}),
+    ("≥5 Red", {4.999: "green", 5: "red", 6: "red"}),
+    ("<=5 Green, 5-10 Yellow, >10 Red", {5: "green", 5.001: "yellow", 10: "red"}),
     (
         "0 Green, 1-5 Yellow, >5 Red",
         {0: "green", 0.5: "green", 1: "yellow", 4.999: "yellow", 5: "red"},
@@ -37,7 +65,8 @@ CASES = [
 SEVERITIES = {"red": "critical", "yellow": "warning"}
 
 
-def _manifest(text: str) -> str:
+def _manifest(text: str, warning: bool = True) -> str:
+    """Return a manifest with one stat panel of `text`, alerting on yellow with `warning`."""
     return (
         "service: payments\n"
         "scrape: {job: payments, port: 8080}\n"
@@ -47,12 +76,12 @@ def _manifest(text: str) -> str:
         "        type: stat\n"
         f"        query: '{QUERY}'\n"
         f"        thresholds: {json.dumps(text, ensure_ascii=False)}\n"
-        "        alert: {warning: true}\n"
+        + ("        alert: {warning: true}\n" if warning else "")
     )
 
 
 def _build(folder: Path, text: str) -> tuple[dict, Path]:
-    """Build a project with one panel of `text`; return the panel and its rule file."""
+    """Build a project with one panel of `text`, and return the panel and rule file."""
     write_manifest(folder, "payments.yaml", _manifest(text))
     result = build(Project.at(folder))
     assert result.ok, [str(d) for d in result.diagnostics]
@@ -150,3 +179,32 @@ def test_alerts_fire_where_panel_is_coloured(
     )
     outcome = run_promtool("test", "rules", str(test_file))
     assert outcome.returncode == 0, outcome.stdout + outcome.stderr
+
+
+def test_dead_letter_rules_pass_promtool(project: Path) -> None:
+    """The dead-letter panel alerts above 0 only, and its generated tests expect that."""
+    write_manifest(
+        project, "payments.yaml", _manifest("0 Green, >0 Red", warning=False)
+    )
+    result = build(Project.at(project))
+    assert result.ok, [str(d) for d in result.diagnostics]
+    assert [str(d) for d in result.diagnostics if d.severity is Severity.WARNING] == []
+    write_tree(project / "out", result.files)
+    rules_path = project / "out/prometheus/rules/payments.rules.yml"
+    tests_path = project / "out/prometheus/tests/payments.test.yml"
+
+    rules = yaml.safe_load(rules_path.read_text())
+    alerts = [rule for group in rules["groups"] for rule in group["rules"]]
+    alerts = [rule for rule in alerts if "alert" in rule]
+    assert [rule["expr"] for rule in alerts] == [
+        'job:dlq_depth:max{job="payments"} > 0'
+    ]
+    tests = yaml.safe_load(tests_path.read_text())
+    names = [group["name"] for group in tests["tests"]]
+    assert "PaymentsDeadLettersCritical: 0 (green) stays silent" in names
+    assert "PaymentsDeadLettersCritical: 1 (red) fires" in names
+
+    checked = run_promtool("check", "rules", str(rules_path))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = run_promtool("test", "rules", str(tests_path))
+    assert tested.returncode == 0, tested.stdout + tested.stderr

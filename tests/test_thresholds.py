@@ -194,6 +194,147 @@ def test_lone_band_needs_both_sides(text: str, message: str) -> None:
     assert raised.value.offset == 0
 
 
+# Bands that meet at one value: the band that contains the value alone or as its
+# upper bound gets it, through a value mapping, and the next band's step starts there.
+# (text, steps, mappings) on a panel of unit short.
+SINGLE_VALUE_TEXTS = [
+    ("0 Green, >0 Red", [("green", None), ("red", 0)], [(0, "green")]),
+    (">0 Red, 0 Green", [("green", None), ("red", 0)], [(0, "green")]),
+    ("<=0 Green, >0 Red", [("green", None), ("red", 0)], [(0, "green")]),
+    ("≤0 Green, >0 Red", [("green", None), ("red", 0)], [(0, "green")]),
+    ("<=0 Green", [("green", None), ("red", 0)], [(0, "green")]),
+    ("0 Red, >0 Green", [("red", None), ("green", 0)], [(0, "red")]),
+    (
+        "0 Green, 0-5 Yellow, >5 Red",
+        [("green", None), ("yellow", 0), ("red", 5)],
+        [(0, "green")],
+    ),
+    ("0 Green", [("red", None)], [(0, "green")]),
+    ("0-0 Yellow", [("green", None)], [(0, "yellow")]),
+    ("0-0 Red", [("green", None)], [(0, "red")]),
+    ("<0 Green, 0-0 Yellow, >0 Red", [("green", None), ("red", 0)], [(0, "yellow")]),
+    (">0 Red, 0-0 Yellow, <0 Green", [("green", None), ("red", 0)], [(0, "yellow")]),
+    ("<0 Blue, 0 Green, >0 Red", [("blue", None), ("red", 0)], [(0, "green")]),
+    (
+        "<=5 Green, 5-10 Yellow, >10 Red",
+        [("green", None), ("yellow", 5), ("red", 10)],
+        [(5, "green")],
+    ),
+    ("≥5 Red", [("green", None), ("red", 5)], []),
+    ("≤5 Red", [("red", None), ("green", 5)], [(5, "red")]),
+    # A single value before a higher band still reaches up to it.
+    ("0 Green, 1-5 Yellow, >5 Red", [("green", None), ("yellow", 1), ("red", 5)], []),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "steps", "mappings"),
+    SINGLE_VALUE_TEXTS,
+    ids=[t[0] for t in SINGLE_VALUE_TEXTS],
+)
+def test_single_value_bands(text: str, steps: list, mappings: list) -> None:
+    resolved = resolve(parse_shorthand(text), "short")
+    assert [(s.color, s.value) for s in resolved.steps] == steps
+    assert [(m.value, m.color) for m in resolved.mappings] == mappings
+
+
+def test_single_value_in_panel_unit() -> None:
+    resolved = resolve(parse_shorthand("<=500ms Green, >500ms Red"), "s")
+    assert [(s.color, s.value) for s in resolved.steps] == [
+        ("green", None),
+        ("red", 0.5),
+    ]
+    assert [(m.value, m.color) for m in resolved.mappings] == [(0.5, "green")]
+    resolved = resolve(
+        parse_shorthand("<1% Green, 1-1% Yellow, >1% Red"), "percentunit"
+    )
+    assert [(s.color, s.value) for s in resolved.steps] == [
+        ("green", None),
+        ("red", 0.01),
+    ]
+    assert [(m.value, m.color) for m in resolved.mappings] == [(0.01, "yellow")]
+    resolved = resolve(parse_shorthand("<=80% pool Green"), "short", capacity=20)
+    assert [(s.color, s.value) for s in resolved.steps] == [
+        ("green", None),
+        ("red", 16),
+    ]
+    assert [(m.value, m.color) for m in resolved.mappings] == [(16, "green")]
+
+
+def test_written_mapping_wins_over_single_value() -> None:
+    parsed = parse_structured(
+        {"text": "0 Green, >0 Red", "mappings": [{"value": 0, "color": "blue"}]}
+    )
+    resolved = resolve(parsed, "short")
+    assert [(m.value, m.color) for m in resolved.mappings] == [(0, "blue")]
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "offset"),
+    [
+        (
+            "<=5 Green, >=5 Red",
+            'threshold bands <=5 and >=5 both contain 5; write "<5 Green" or '
+            '">5 Red" so that 5 has one colour',
+            11,
+        ),
+        (
+            "0 Green, >=0 Red",
+            'threshold bands 0 and >=0 both contain 0; write ">0 Red" so that 0 has '
+            "one colour",
+            9,
+        ),
+        (
+            "<=0 Green, 0 Red",
+            'threshold bands <=0 and 0 both contain 0; write "<0 Green" so that 0 has '
+            "one colour",
+            11,
+        ),
+        (
+            "0 Green, 0-0 Red, >0 Red",
+            "threshold bands 0 and 0-0 both contain 0; remove one of them",
+            9,
+        ),
+        (
+            "0-0 Yellow, >0 Red",
+            "threshold bands leave values below 0 without a colour; start with a "
+            'band such as "<0 Green"',
+            0,
+        ),
+        (
+            "<0 Green, 0-0 Yellow",
+            "threshold bands leave values above 0 without a colour; end with a band "
+            'such as ">0 Red"',
+            10,
+        ),
+        (
+            "0-0 Blue",
+            "a single Blue value does not say the colour of the values other than 0; "
+            'write every band, such as "<0 Green, 0-0 Blue, >0 Green"',
+            0,
+        ),
+        (
+            "<=5 Blue",
+            "a single Blue band does not say the colour of the values beyond 5; "
+            'write both bands, such as "<=5 Blue, >5 Red"',
+            0,
+        ),
+        (
+            "0 Yellow",
+            '"0 Yellow" colours one value and leaves the others without a colour; '
+            'write bands such as "<0 Green, >=0 Yellow", or a value mapping such as '
+            '"0=Yellow"',
+            0,
+        ),
+    ],
+)
+def test_single_value_errors(text: str, message: str, offset: int) -> None:
+    with pytest.raises(ThresholdError) as raised:
+        parse_shorthand(text)
+    assert str(raised.value) == message
+    assert raised.value.offset == offset
+
+
 def test_steps_are_exact_doubles() -> None:
     """0.2 and 0.15 are the nearest doubles, not 0.2000000000000001 from 200 * 0.001."""
     values = [v for _, v in _steps("<150ms Green, 150-200ms Yellow, >200ms Red", "s")]
@@ -312,7 +453,6 @@ def test_good_band_only_implies_red() -> None:
             "threshold range 1s-500ms runs backwards; write 500ms-1s",
             14,
         ),
-        ("<1% Green, 1-1% Yellow, >1% Red", "threshold range 1%-1% is empty", 11),
         ("<1 Green, 1-5 Yellow", "leave values from 5 up without a colour", 10),
         ("1-5 Yellow, >5 Red", "leave values below 1 without a colour", 0),
         ("<1 Grean", 'unknown colour "Grean"', 3),
@@ -709,6 +849,39 @@ def test_hex_red_mapping_in_red_band() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "alerts"),
+    [
+        ("0 Green, >0 Red", {"PDepthCritical": "> 0"}),
+        ("<=0 Green", {"PDepthCritical": "> 0"}),
+        ("0 Green", {"PDepthCritical": "!= 0"}),
+        ("0 Red, >0 Green", {"PDepthLowCritical": "< 0", "PDepthIs0Critical": "== 0"}),
+        (
+            "0 Green, 0-5 Yellow, >5 Red",
+            {"PDepthWarning": "> 0 and < 5", "PDepthCritical": ">= 5"},
+        ),
+        ("0-0 Yellow", {"PDepthWarning": "== 0"}),
+    ],
+)
+def test_single_value_alerts(text: str, alerts: dict[str, str]) -> None:
+    rules = derive_rules(_alert_service(parse_shorthand(text)))
+    record = 'probe_value{job="p"}'
+    expected = {
+        name: " and ".join(f"{record} {part}" for part in condition.split(" and "))
+        for name, condition in alerts.items()
+    }
+    assert {alert.name: alert.expr for alert in rules.alerts} == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "words"), [("0 Green, >0 Red", "(above 0)"), ("0 Green", "(other than 0)")]
+)
+def test_single_value_alert_description(text: str, words: str) -> None:
+    (alert,) = derive_rules(_alert_service(parse_shorthand(text))).alerts
+    description = dict(alert.annotations)["description"]
+    assert f"is in the red band {words} of panel" in description
+
+
+@pytest.mark.parametrize(
     ("data", "path"),
     [
         ({"steps": ["green", {"value": 5, "color": "bleu"}]}, ("steps", 1, "color")),
@@ -782,6 +955,15 @@ def test_threshold_text_positions(
         for message in _diagnostics(project, thresholds)
     ]
     assert found == expected
+
+
+def test_shared_bound_error_location(project: Path) -> None:
+    (message,) = _diagnostics(project, '        thresholds: "<=5 Green, >=5 Red"\n')
+    assert message == (
+        "services/payments.yaml:14:33: error: threshold bands <=5 and >=5 both "
+        'contain 5; write "<5 Green" or ">5 Red" so that 5 has one colour '
+        "[thresholds/syntax]"
+    )
 
 
 def test_unknown_mapping_colour_location(project: Path) -> None:

@@ -157,11 +157,16 @@ def _colours(panel: Panel) -> list[str]:
     return ["red", "yellow"] if panel.alert.warning else ["red"]
 
 
-def _step_bands(steps: tuple, colours: list[str], mapped: list[float]) -> list[Band]:
+def _step_bands(
+    steps: tuple, colours: list[str], mappings: tuple[ValueMapping, ...]
+) -> list[Band]:
     """Return the bands of `colours` in `steps`, less the values mappings colour."""
+    mapped = [float(m.value) for m in mappings]
     bands = []
     for colour in colours:
-        for band in bands_from_steps(steps, colour):
+        # `0 Green` alone is red except at 0, so its red step is a band.
+        otherwise = any(colour_hue(m.color) != colour for m in mappings)
+        for band in bands_from_steps(steps, colour, otherwise):
             inside = tuple(value for value in mapped if band.contains(value))
             bands.append(attrs.evolve(band, excluded=inside))
     return bands
@@ -177,17 +182,16 @@ def _panel_bands(view: PanelView) -> list[tuple[str | None, tuple, list[Band]]]:
     resolved = view.thresholds
     result: list[tuple[str | None, tuple, list[Band]]] = []
     colours = _colours(view.panel)
-    mapped = [float(m.value) for m in resolved.mappings]
     bands = []
     if not resolved.steps_from_mappings:
-        bands = _step_bands(resolved.steps, colours, mapped)
+        bands = _step_bands(resolved.steps, colours, resolved.mappings)
     for mapping in resolved.mappings:
         hue = colour_hue(mapping.color)
         if hue in colours:
             bands.append(Band(hue, equals=float(mapping.value)))
     result.append((None, resolved.steps, bands))
     for series in resolved.series:
-        bands = _step_bands(series.steps, colours, mapped)
+        bands = _step_bands(series.steps, colours, resolved.mappings)
         result.append((series.series, series.steps, bands))
     return [entry for entry in result if entry[2]]
 
@@ -641,6 +645,8 @@ def _relabels(
 def _band_suffix(band: Band, same: list[Band]) -> str:
     if band.equals is not None:
         return "Is" + camel_case(number_text(band.equals).replace(".", "_"))
+    if band.lower is None and band.upper is None:
+        return "Other"
     if band.lower is None:
         return "Low"
     if band.upper is None:

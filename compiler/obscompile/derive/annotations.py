@@ -75,40 +75,66 @@ class Band:
             return f"{expr} == {number_text(self.equals)}"
         parts = []
         if self.lower is not None:
-            parts.append(f"{expr} >= {number_text(self.lower)}")
+            operator = ">" if self._lower_excluded else ">="
+            parts.append(f"{expr} {operator} {number_text(self.lower)}")
         if self.upper is not None:
             parts.append(f"{expr} < {number_text(self.upper)}")
-        parts += [f"{expr} != {number_text(value)}" for value in self.excluded]
+        parts += [f"{expr} != {number_text(value)}" for value in self._inner_excluded]
         return " and ".join(parts)
 
     def words(self, unit: str) -> str:
         """Describe the band in words: `at or above 5%`, `below 95%`, `equal to 0`."""
         if self.equals is not None:
             return f"equal to {bound_text(self.equals, unit)}"
+        others = ", ".join(bound_text(value, unit) for value in self._inner_excluded)
+        if self.lower is None and self.upper is None:
+            return f"other than {others}"
         parts = []
         if self.lower is not None:
-            parts.append(f"at or above {bound_text(self.lower, unit)}")
+            above = "above" if self._lower_excluded else "at or above"
+            parts.append(f"{above} {bound_text(self.lower, unit)}")
         if self.upper is not None:
             parts.append(f"below {bound_text(self.upper, unit)}")
         text = " and ".join(parts)
-        if self.excluded:
-            others = ", ".join(bound_text(value, unit) for value in self.excluded)
+        if others:
             text += f", except {others}"
         return text
 
     @property
+    def _lower_excluded(self) -> bool:
+        """Return True when a mapping takes the band's lower bound (`0 Green, >0 Red`)."""
+        return self.lower is not None and self.lower in self.excluded
+
+    @property
+    def _inner_excluded(self) -> tuple[float, ...]:
+        """Return the excluded values other than the lower bound."""
+        return tuple(
+            value
+            for value in self.excluded
+            if not (self._lower_excluded and value == self.lower)
+        )
+
+    @property
     def bounds(self) -> tuple[float, ...]:
-        """Return the boundaries where the colour changes."""
+        """Return the boundaries where the colour changes.
+
+        A band over every value but the mapped ones changes colour at each of those.
+        """
         if self.equals is not None:
             return (self.equals,)
+        if self.lower is None and self.upper is None:
+            return self.excluded
         return tuple(b for b in (self.lower, self.upper) if b is not None)
 
 
-def bands_from_steps(steps: tuple[Step, ...], color: str) -> list[Band]:
+def bands_from_steps(
+    steps: tuple[Step, ...], color: str, mapped_otherwise: bool = False
+) -> list[Band]:
     """Return the bands of the hue `color`: from each such step up to the next step.
 
     A step belongs to the hue that `colour_hue` gives its colour, so `dark-red` and
-    `#f2495c` steps are red bands.
+    `#f2495c` steps are red bands. A single step of the hue is a band only where
+    `mapped_otherwise` says that value mappings show some values in another hue.
     """
     bands = []
     for index, step in enumerate(steps):
@@ -116,7 +142,7 @@ def bands_from_steps(steps: tuple[Step, ...], color: str) -> list[Band]:
             continue
         upper = steps[index + 1].value if index + 1 < len(steps) else None
         lower = None if step.value is None else float(step.value)
-        if lower is None and upper is None:
+        if lower is None and upper is None and not mapped_otherwise:
             # A panel whose only colour is this one does not colour by value.
             continue
         bands.append(Band(color, lower, None if upper is None else float(upper)))

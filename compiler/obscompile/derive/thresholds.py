@@ -28,8 +28,10 @@ class SeriesSteps:
 class ResolvedThresholds:
     """A panel's rendered thresholds: base steps, per-series steps and value mappings.
 
-    `steps_from_mappings` is True when the steps only carry the mappings' colours to
-    the values between them, as in `Thresholds.steps_from_mappings`.
+    `mappings` are the written mappings and one for each exact value of the bands
+    (`Thresholds.exact_values`), in the panel's unit. `steps_from_mappings` is True
+    when the steps only carry the mappings' colours to the values between them, as in
+    `Thresholds.steps_from_mappings`.
     """
 
     steps: tuple[Step, ...]
@@ -76,12 +78,21 @@ def resolve(
             f"{thresholds.capacity_of}"
         )
     effective_capacity = capacity if thresholds.capacity_of is not None else None
+    # A value that a band contains alone or as its upper bound (`<=0 Green`) is
+    # coloured by a value mapping, which Grafana applies before the steps. A written
+    # mapping of the same value wins, as it wins over the steps.
+    written = {mapping.value for mapping in thresholds.mappings}
+    exact = []
+    for value in thresholds.exact_values:
+        number = convert(value.value, unit, effective_capacity)
+        if number not in written:
+            exact.append(ValueMapping(number, value.color, ""))
     return ResolvedThresholds(
         steps=_steps(thresholds.bands, unit, effective_capacity),
         series=tuple(
             SeriesSteps(s.series, _steps(s.bands, unit, effective_capacity))
             for s in thresholds.series
         ),
-        mappings=thresholds.mappings,
+        mappings=tuple(sorted([*thresholds.mappings, *exact], key=lambda m: m.value)),
         steps_from_mappings=thresholds.steps_from_mappings,
     )

@@ -3,7 +3,10 @@
 The shorthand is a comma-separated list of items:
 
 - `<X Color`, `>X Color`, `A-B Color`: a band below X, from X, or from A to B;
-- `X Color`: a band that contains the value X and extends up to the next band;
+- `<=X Color` (or `≤X`): a band below X that also contains X, so the next band
+  starts just above X; `>=X` (or `≥X`) is `>X` written to contain X;
+- `X Color`: a band that contains the value X and extends up to the next band, or
+  only X where the next band starts at X (`0 Green, >0 Red`); `X-X Color` is X alone;
 - `X=Color`: a value mapping (`1=Green, 0=Red`);
 - `Color`: a single band that colours every value;
 - `name <X`: a per-series good band below X, red from X (`AngelOne <2s, News <5s`);
@@ -17,6 +20,10 @@ in a range takes the unit of the boundary it continues, then of the other end of
 range: in `"<500ms Green, 500-1s Yellow"` the 500 is in ms. Bands may be listed in
 ascending or descending order; they are stored ascending, and gaps, overlaps and
 unsorted lists are errors.
+
+A boundary value belongs to the band above it, as in Grafana, unless the band below
+contains it (`<=X`, a single value X). The panel then colours X with a value mapping,
+which Grafana applies before the steps, and the alert of the band above leaves X out.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from obscompile.model.location import Location
 from obscompile.model.threshold import (
     COLOUR_ALIASES,
     Band,
+    ExactValue,
     Quantity,
     SeriesThreshold,
     Thresholds,
@@ -70,12 +78,14 @@ def _quantity(name: str) -> str:
 _ITEM_PATTERNS = [
     (
         "below",
-        re.compile(rf"^<\s*{_quantity('a')}\s+(?:(?P<capacity>[a-z_]+)\s+)?{_COLOR}$"),
+        re.compile(
+            rf"^(?P<op><=?|≤)\s*{_quantity('a')}\s+(?:(?P<capacity>[a-z_]+)\s+)?{_COLOR}$"
+        ),
     ),
     (
         "from",
         re.compile(
-            rf"^>=?\s*{_quantity('a')}\s+(?:(?P<capacity>[a-z_]+)\s+)?{_COLOR}$"
+            rf"^(?P<op>>=?|≥)\s*{_quantity('a')}\s+(?:(?P<capacity>[a-z_]+)\s+)?{_COLOR}$"
         ),
     ),
     ("range", re.compile(rf"^{_quantity('a')}\s*-\s*{_quantity('b')}\s+{_COLOR}$")),
@@ -117,7 +127,11 @@ class _Item:
     b: Quantity | None = None
     series: str | None = None
     capacity: str | None = None
+    # True for `<=X` and `>=X`, whose bound belongs to the band as written.
+    inclusive: bool = False
 
+
+_INCLUSIVE_OPERATORS = ("<=", "≤", ">=", "≥")
 
 # The hues that alerts can fire for: red always, yellow where a panel sets
 # alert.warning.
@@ -231,6 +245,7 @@ def _parse_item(
             b=_number(match, "b", offset) if groups.get("b") else None,
             series=groups.get("series"),
             capacity=groups.get("capacity"),
+            inclusive=groups.get("op") in _INCLUSIVE_OPERATORS,
         )
     raise ThresholdError(
         f'cannot read threshold "{text}"; write bands such as "<1% Green", "1-5% Yellow", '
@@ -288,13 +303,13 @@ def _written(quantity: Quantity | None) -> str:
     return "" if quantity is None else str(quantity)
 
 
-def _band_text(kind: str, lower: Quantity | None, upper: Quantity | None) -> str:
+def _band_text(item: _Item, lower: Quantity | None, upper: Quantity | None) -> str:
     """Return a band as shorthand writes it, without its colour."""
-    if kind == "below":
-        return f"<{upper}"
-    if kind == "from":
-        return f">{lower}"
-    if kind == "range":
+    if item.kind == "below":
+        return f"<={upper}" if item.inclusive else f"<{upper}"
+    if item.kind == "from":
+        return f">={lower}" if item.inclusive else f">{lower}"
+    if item.kind == "range":
         return f"{lower}-{upper}"
     return str(lower)
 
@@ -308,33 +323,129 @@ def _overlap(lower: Quantity | None, upper: Quantity | None) -> str:
     return f"between {lower} and {upper}"
 
 
-def _bands(items: list[_Item], text: str) -> tuple[Band, ...]:
-    """Order band items ascending and check that they leave no gap or overlap."""
-    intervals = []
-    for item in items:
-        if item.kind == "below":
-            lower, upper = None, item.a
-        elif item.kind == "from":
-            lower, upper = item.a, None
-        elif item.kind == "range":
-            lower, upper = item.a, item.b
-            if comparable(upper, math.inf) < comparable(lower, -math.inf):
-                raise ThresholdError(
-                    f"threshold range {lower}-{upper} runs backwards; "
-                    f"write {upper}-{lower}",
-                    item.offset,
-                )
-            if comparable(upper, math.inf) == comparable(lower, -math.inf):
-                raise ThresholdError(
-                    f"threshold range {lower}-{upper} is empty, so the panel never "
-                    "shows its colour; give it two different bounds",
-                    item.offset,
-                )
-        elif item.kind == "point":
-            lower, upper = item.a, item.a
-        else:
-            lower, upper = None, None
-        intervals.append((item, lower, upper))
+@attrs.frozen
+class _Span:
+    """The values that one band of a text covers.
+
+    `claims_lower` is True where the text puts the lower bound in this band on
+    purpose (`>=5`, a single value), and `upper_included` where the band contains its
+    upper bound (`<=5`, `0-0`, a single value that the next band follows at once).
+    A bound that neither side claims belongs to the band above, as in Grafana.
+    """
+
+    item: _Item
+    lower: Quantity | None
+    upper: Quantity | None
+    claims_lower: bool = False
+    upper_included: bool = False
+
+    @property
+    def is_single_value(self) -> bool:
+        return self.item.kind == "point" or (
+            self.item.kind == "range" and self.claims_lower
+        )
+
+
+def _span(item: _Item) -> _Span:
+    """Return the values `item` covers, a single value only itself until `_order`."""
+    if item.kind == "below":
+        return _Span(item, None, item.a, upper_included=item.inclusive)
+    if item.kind == "from":
+        return _Span(item, item.a, None, claims_lower=item.inclusive)
+    if item.kind == "range":
+        lower, upper = item.a, item.b
+        if comparable(upper, math.inf) < comparable(lower, -math.inf):
+            raise ThresholdError(
+                f"threshold range {lower}-{upper} runs backwards; write {upper}-{lower}",
+                item.offset,
+            )
+        # `0-0` is the value 0 alone.
+        alone = comparable(upper, math.inf) == comparable(lower, -math.inf)
+        return _Span(item, lower, upper, claims_lower=alone, upper_included=alone)
+    if item.kind == "point":
+        return _Span(item, item.a, item.a, claims_lower=True, upper_included=True)
+    return _Span(item, None, None)
+
+
+def _order(spans: list[_Span]) -> list[_Span]:
+    """Return `spans` from low to high; raise ThresholdError if in mixed order.
+
+    A single value sorts before a band that starts at it, so `>0 Red, 0 Green` is
+    the text `0 Green, >0 Red` listed from high to low.
+    """
+    keys = [
+        (comparable(span.lower, -math.inf), 0 if span.is_single_value else 1)
+        for span in spans
+    ]
+    ascending = sorted(range(len(keys)), key=lambda i: keys[i])
+    if ascending not in (list(range(len(keys))), list(reversed(range(len(keys))))):
+        raise ThresholdError(
+            "threshold bands are not in order; list them from low to high or from high to low",
+            spans[0].item.offset,
+        )
+    ordered = [spans[i] for i in ascending]
+    # A single value extends up to the next band unless that band starts at it.
+    for index, span in enumerate(ordered):
+        if span.item.kind != "point":
+            continue
+        following = ordered[index + 1] if index + 1 < len(ordered) else None
+        if following is None:
+            ordered[index] = attrs.evolve(span, upper=None, upper_included=False)
+        elif comparable(following.lower, -math.inf) > comparable(span.lower, 0):
+            ordered[index] = attrs.evolve(
+                span, upper=following.lower, upper_included=False
+            )
+    return ordered
+
+
+def _check_shared_bound(previous: _Span, span: _Span, text: str) -> None:
+    """Raise ThresholdError when two adjacent bands both claim the bound between them."""
+    if not (previous.upper_included and span.claims_lower):
+        return
+    bound = span.lower
+    fixes = []
+    if previous.item.kind == "below":
+        fixes.append(f'"<{bound} {_colour_as_written(text, previous.item)}"')
+    if span.item.kind == "from":
+        fixes.append(f'">{bound} {_colour_as_written(text, span.item)}"')
+    first = _band_text(previous.item, previous.lower, previous.upper)
+    second = _band_text(span.item, span.lower, span.upper)
+    fix = (
+        f"write {' or '.join(fixes)} so that {bound} has one colour"
+        if fixes
+        else "remove one of them"
+    )
+    raise ThresholdError(
+        f"threshold bands {first} and {second} both contain {bound}; {fix}",
+        span.item.offset,
+    )
+
+
+def _check_neighbours(previous: _Span, span: _Span, text: str) -> None:
+    """Raise ThresholdError when two adjacent bands leave a gap or overlap."""
+    previous_end = comparable(previous.upper, math.inf)
+    start = comparable(span.lower, -math.inf)
+    if start > previous_end:
+        raise ThresholdError(
+            f"threshold bands leave a gap between {_written(previous.upper)} and {_written(span.lower)}",
+            span.item.offset,
+        )
+    if start < previous_end:
+        raise ThresholdError(
+            f"threshold bands overlap {_overlap(span.lower, previous.upper)}",
+            span.item.offset,
+        )
+    _check_shared_bound(previous, span, text)
+
+
+def _bands(
+    items: list[_Item], text: str
+) -> tuple[tuple[Band, ...], tuple[ExactValue, ...]]:
+    """Return the steps and exact values of band items; raise ThresholdError if invalid.
+
+    The items may be listed from high to low, and must leave no gap or overlap.
+    """
+    spans = [_span(item) for item in items]
 
     unbounded = next((item for item in items if item.kind == "color"), None)
     if unbounded is not None and len(items) > 1:
@@ -343,59 +454,49 @@ def _bands(items: list[_Item], text: str) -> tuple[Band, ...]:
             "must be the only band of the text",
             unbounded.offset,
         )
-    seen: set[tuple[str, str, str]] = set()
-    for item, lower, upper in intervals:
-        key = (item.kind, _written(lower), _written(upper))
+    seen: set[tuple[str, bool, str, str]] = set()
+    for span in spans:
+        item = span.item
+        key = (item.kind, item.inclusive, _written(span.lower), _written(span.upper))
         if key in seen:
             raise ThresholdError(
-                f"threshold band {_band_text(item.kind, lower, upper)} is listed twice",
+                f"threshold band {_band_text(item, span.lower, span.upper)} is listed twice",
                 item.offset,
             )
         seen.add(key)
 
-    keys = [comparable(lower, -math.inf) for _, lower, _ in intervals]
-    ascending = sorted(range(len(keys)), key=lambda i: keys[i])
-    if ascending not in (list(range(len(keys))), list(reversed(range(len(keys))))):
+    ordered = _order(spans)
+    first, last = ordered[0], ordered[-1]
+    if first.lower is not None and first.item.kind != "point":
         raise ThresholdError(
-            "threshold bands are not in order; list them from low to high or from high to low",
-            items[0].offset,
+            f"threshold bands leave values below {first.lower} without a colour; "
+            f'start with a band such as "<{first.lower} Green"',
+            first.item.offset,
         )
-    ordered = [intervals[i] for i in ascending]
+    for previous, span in zip(ordered, ordered[1:], strict=False):
+        _check_neighbours(previous, span, text)
+    if last.upper is not None:
+        uncoloured = (
+            f"above {last.upper}" if last.upper_included else f"from {last.upper} up"
+        )
+        raise ThresholdError(
+            f"threshold bands leave values {uncoloured} without a colour; "
+            f'end with a band such as ">{last.upper} Red"',
+            last.item.offset,
+        )
 
     bands = []
-    for index, (item, lower, upper) in enumerate(ordered):
+    exact = []
+    for index, span in enumerate(ordered):
+        color = span.item.color or "green"
         if index == 0:
-            if lower is not None and item.kind != "point":
-                raise ThresholdError(
-                    f"threshold bands leave values below {lower} without a colour; "
-                    f'start with a band such as "<{lower} Green"',
-                    item.offset,
-                )
-        else:
-            previous_item, _, previous_upper = ordered[index - 1]
-            if previous_item.kind != "point":
-                previous_end = comparable(previous_upper, math.inf)
-                start = comparable(lower, -math.inf)
-                if start > previous_end:
-                    raise ThresholdError(
-                        f"threshold bands leave a gap between {_written(previous_upper)} and {_written(lower)}",
-                        item.offset,
-                    )
-                if start < previous_end:
-                    raise ThresholdError(
-                        f"threshold bands overlap {_overlap(lower, previous_upper)}",
-                        item.offset,
-                    )
-        if index == len(ordered) - 1 and upper is not None and item.kind != "point":
-            raise ThresholdError(
-                f"threshold bands leave values from {upper} up without a colour; "
-                f'end with a band such as ">{upper} Red"',
-                item.offset,
-            )
-        bands.append(
-            Band(color=item.color or "green", lower=None if index == 0 else lower)
-        )
-    return tuple(bands)
+            bands.append(Band(color))
+        elif not (span.is_single_value and span.upper_included):
+            # A band of one value gets no step: the next band's step starts at it.
+            bands.append(Band(color, lower=span.lower))
+        if span.upper_included and span.upper is not None:
+            exact.append(ExactValue(span.upper, color))
+    return tuple(bands), tuple(exact)
 
 
 def _comma_problem(found: re.Match[str]) -> ThresholdError:
@@ -525,49 +626,103 @@ def _parse_items(text: str, raw_items: list[_Item]) -> Thresholds:
             bad.offset,
         )
 
-    if len(items) == 1 and items[0].kind == "point":
-        item = items[0]
-        written = _colour_as_written(text, item)
+    if len(items) == 1 and _is_single_value(items[0]):
+        return _single_value(text, items[0])
+    if len(items) == 1 and items[0].kind in ("below", "from"):
+        return _single_band(text, items[0])
+
+    capacities = {item.capacity for item in items if item.capacity}
+    bands, exact_values = _bands(items, text)
+    return Thresholds(
+        text=text,
+        bands=bands,
+        capacity_of=next(iter(capacities)) if capacities else None,
+        exact_values=exact_values,
+    )
+
+
+# A text that names only the good band implies red beyond it, and one that names only
+# a red, orange or yellow band implies green beyond it. Any other colour does not say
+# which side is good.
+_IMPLIED_BEYOND = {
+    "green": "red",
+    "red": "green",
+    "orange": "green",
+    "yellow": "green",
+}
+
+
+def _is_single_value(item: _Item) -> bool:
+    """Return True for `X Color` and `X-X Color`."""
+    if item.kind == "point":
+        return True
+    return item.kind == "range" and comparable(item.a, 0) == comparable(item.b, 0)
+
+
+def _single_value(text: str, item: _Item) -> Thresholds:
+    """Return the thresholds of a text of one value, such as `0 Green` or `0-0 Yellow`.
+
+    The value takes the colour, and every other value the colour implied beyond it.
+    A lone `5 Red` is an error, because it may mean 5 alone or every value from 5 up,
+    and reading it as 5 alone would leave the values above 5 without an alert.
+    """
+    assert item.a is not None
+    colour = item.color or "green"
+    hue = colour_hue(colour)
+    written = _colour_as_written(text, item)
+    if item.kind == "point" and hue != "green":
         raise ThresholdError(
             f'"{text.strip()}" colours one value and leaves the others without a colour; '
             f'write bands such as "<{item.a} Green, >={item.a} {written}", or '
             f'a value mapping such as "{item.a}={written}"',
             item.offset,
         )
-    if len(items) == 1 and items[0].kind in ("below", "from"):
-        # A text that names only the good band with a bound implies red beyond it,
-        # and one that names only a red, orange or yellow band implies green beyond
-        # it. Any other colour does not say which side is good.
-        item = items[0]
-        capacity = item.capacity
-        colour = item.color or "green"
-        hue = colour_hue(colour)
-        # An unknown colour has an error of its own, and a hex colour of no clear
-        # hue a warning.
-        if hue is not None and hue not in ("green", "red", "orange", "yellow"):
-            written = _colour_as_written(text, item)
-            both = (
-                f"<{item.a} {written}, >={item.a} Red"
-                if item.kind == "below"
-                else f"<{item.a} Green, >={item.a} {written}"
-            )
-            raise ThresholdError(
-                f"a single {written} band does not say the colour of the values "
-                f'beyond {item.a}; write both bands, such as "{both}"',
-                item.offset,
-            )
-        beyond = "green" if hue in ("red", "orange", "yellow") else "red"
-        if item.kind == "below":
-            single: tuple[Band, ...] = (Band(colour), Band(beyond, lower=item.a))
-        else:
-            single = (Band(beyond), Band(colour, lower=item.a))
-        return Thresholds(text=text, bands=single, capacity_of=capacity)
-
-    capacities = {item.capacity for item in items if item.capacity}
+    # An unknown colour has an error of its own, and a hex colour of no clear hue a
+    # warning.
+    if hue is not None and hue not in _IMPLIED_BEYOND:
+        raise ThresholdError(
+            f"a single {written} value does not say the colour of the values other "
+            f'than {item.a}; write every band, such as "<{item.a} Green, '
+            f'{item.a}-{item.a} {written}, >{item.a} Green"',
+            item.offset,
+        )
+    others = _IMPLIED_BEYOND.get(hue or "green", "red")
     return Thresholds(
         text=text,
-        bands=_bands(items, text),
-        capacity_of=next(iter(capacities)) if capacities else None,
+        bands=(Band(others),),
+        exact_values=(ExactValue(item.a, colour),),
+    )
+
+
+def _single_band(text: str, item: _Item) -> Thresholds:
+    """Return the thresholds of a text of one band with a bound, such as `>5 Red`."""
+    assert item.a is not None
+    colour = item.color or "green"
+    hue = colour_hue(colour)
+    # An unknown colour has an error of its own, and a hex colour of no clear hue a
+    # warning.
+    if hue is not None and hue not in _IMPLIED_BEYOND:
+        written = _colour_as_written(text, item)
+        if item.kind == "below" and item.inclusive:
+            both = f"<={item.a} {written}, >{item.a} Red"
+        elif item.kind == "below":
+            both = f"<{item.a} {written}, >={item.a} Red"
+        else:
+            both = f"<{item.a} Green, >={item.a} {written}"
+        raise ThresholdError(
+            f"a single {written} band does not say the colour of the values "
+            f'beyond {item.a}; write both bands, such as "{both}"',
+            item.offset,
+        )
+    beyond = _IMPLIED_BEYOND.get(hue or "green", "red")
+    if item.kind == "from":
+        bands = (Band(beyond), Band(colour, lower=item.a))
+        return Thresholds(text=text, bands=bands, capacity_of=item.capacity)
+    bands = (Band(colour), Band(beyond, lower=item.a))
+    # `<=5 Green` contains 5, which the step of the band beyond it starts at.
+    exact = (ExactValue(item.a, colour),) if item.inclusive else ()
+    return Thresholds(
+        text=text, bands=bands, capacity_of=item.capacity, exact_values=exact
     )
 
 
@@ -711,6 +866,8 @@ def parse_structured(data: dict[str, Any]) -> Thresholds:
     if problems:
         raise _combined(problems)
     steps_from_mappings = parsed.steps_from_mappings and "steps" not in data
+    # The exact values of a text belong to its bands, which `steps` replace.
+    exact_values = () if "steps" in data else parsed.exact_values
     if mappings and "steps" not in data and not parsed.bands:
         bands = list(mapping_steps(sorted(mappings, key=lambda m: m.value)))
         steps_from_mappings = True
@@ -723,6 +880,7 @@ def parse_structured(data: dict[str, Any]) -> Thresholds:
         mappings=tuple(sorted(mappings, key=lambda m: m.value)),
         capacity_of=parsed.capacity_of,
         steps_from_mappings=steps_from_mappings,
+        exact_values=exact_values,
     )
 
 

@@ -150,6 +150,19 @@ class Band:
 
 
 @attrs.frozen
+class ExactValue:
+    """A value that a band contains alone or as its upper bound, in its written unit.
+
+    The 0 of `0 Green, >0 Red` and of `<=0 Green` is one: Grafana's steps start at
+    their value, so the next band's step would take 0. The panel colours it with a
+    value mapping instead.
+    """
+
+    value: Quantity
+    color: str
+
+
+@attrs.frozen
 class ValueMapping:
     """A value that the panel shows as text in a colour (`1=Green` shows "Up")."""
 
@@ -173,7 +186,9 @@ class Thresholds:
     `capacity_of` names the quantity a percentage refers to ("pool" in
     "<80% pool Green"); such percentages resolve against the panel's `capacity`.
     `steps_from_mappings` is True when the bands were not written but follow from the
-    mappings (see `obscompile.load.thresholds.mapping_steps`).
+    mappings (see `obscompile.load.thresholds.mapping_steps`). `exact_values` are the
+    values that a band contains alone or as its upper bound (`<=0 Green`), which the
+    panel colours with value mappings.
     """
 
     text: str
@@ -182,6 +197,7 @@ class Thresholds:
     mappings: tuple[ValueMapping, ...] = ()
     capacity_of: str | None = None
     steps_from_mappings: bool = False
+    exact_values: tuple[ExactValue, ...] = ()
     location: Location = attrs.field(default=UNKNOWN, eq=False)
 
     @property
