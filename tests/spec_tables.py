@@ -451,14 +451,13 @@ PORTFOLIO_SERVER = Dashboard(
                     'sum by (source, error_type) (rate(portfolio_market_data_errors_total{job="portfolio_server"}[5m]))',
                     GREEN,
                 ),
-                # "1=Green, 0=Red": value mappings in VALUE_MAPPINGS. The steps carry
-                # green, but not red, to the unmapped values, because the alert
-                # fires at 0 only.
+                # "1=Green, 0=Red": value mappings in VALUE_MAPPINGS, and thresholds
+                # that agree with them.
                 Panel(
                     "External API Health",
                     "stat",
                     'portfolio_external_api_health{job="portfolio_server"}',
-                    [("green", None)],
+                    [("red", None), ("green", 1)],
                 ),
                 # Deviation: the specification gives "<80% pool Green" but no pool
                 # size. With an assumed capacity of 20 connections, red starts at

@@ -58,7 +58,14 @@ CASES = [
     ),
     ("5=Red", {0: "green", 1: "green", 4: "green", 5: "red", 6: "green", 7: "green"}),
     ("2=Red, 1=Green", {0: "green", 1: "green", 2: "red", 3: "green", 100: "green"}),
-    ("1=Green, 0=Red", {-1: "green", 0: "red", 0.5: "green", 1: "green"}),
+    ("1=Green, 0=Red", {-1: "red", 0: "red", 0.5: "red", 1: "green", 2: "green"}),
+]
+
+# The steps of `1=Green, 0=Red` agree with its mappings, red below 1, and get no
+# alert of their own: its alert fires at the mapped 0 alone (see the README).
+ALERT_CASES = [
+    *(case for case in CASES if case[0] != "1=Green, 0=Red"),
+    ("1=Green, 0=Red", {0: "red", 1: "green", 2: "green"}),
 ]
 
 # The severity of the alerts that fire where a panel shows each hue.
@@ -137,7 +144,9 @@ def test_dashboard_colours_as_written(
     assert dashboard_colours == colours
 
 
-@pytest.mark.parametrize(("text", "colours"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("text", "colours"), ALERT_CASES, ids=[c[0] for c in ALERT_CASES]
+)
 def test_alerts_fire_where_panel_is_coloured(
     tmp_path: Path, text: str, colours: dict[float, str]
 ) -> None:

@@ -26,7 +26,7 @@ from obscompile.model import (
     Thresholds,
 )
 from obscompile.model.panel import PanelAlert
-from obscompile.model.threshold import colour_hue
+from obscompile.model.threshold import Quantity, colour_hue
 from tests.conftest import write_manifest
 
 # Every threshold text of the platform's dashboards, with the query unit it applies
@@ -132,7 +132,7 @@ SPEC_TEXTS = [
         "short",
         [("green", None), ("yellow", 1), ("red", 5)],
     ),
-    ("1=Green, 0=Red", "none", [("green", None)]),
+    ("1=Green, 0=Red", "none", [("red", None), ("green", 1)]),
     ("Green", "reqps", [("green", None)]),
 ]
 
@@ -575,7 +575,10 @@ def test_structured_mappings_with_text() -> None:
         (0, "Down", "red"),
         (1, "Up", "green"),
     ]
-    assert [(b.color, b.lower) for b in parsed.bands] == [("green", None)]
+    assert [(b.color, b.lower) for b in parsed.bands] == [
+        ("red", None),
+        ("green", Quantity(1)),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -583,21 +586,25 @@ def test_structured_mappings_with_text() -> None:
     [
         ("5=Red", [("green", None)]),
         ("2=Red, 1=Green", [("green", None)]),
-        ("1=Green, 0=Red", [("green", None)]),
-        ("0=dark-red, 1=Yellow, 2=Green", [("green", None)]),
-        ("0=Blue, 1=Red, 2=Green", [("blue", None), ("green", 2)]),
-        ("1=Green, 0=Blue", [("blue", None), ("green", 1)]),
-        ("0=#F2495C, 1=#5794F2", [("#5794f2", None)]),
+        ("3=Yellow, 2=Red", [("green", None)]),
+        ("1=Green, 0=Red", [("red", None), ("green", 1)]),
+        (
+            "0=dark-red, 1=Yellow, 2=Green",
+            [("dark-red", None), ("yellow", 1), ("green", 2)],
+        ),
+        ("0=Blue, 1=Red, 2=Green", [("blue", None), ("red", 1), ("green", 2)]),
+        ("1=Green, 0=Blue, 2=Red", [("blue", None), ("green", 1)]),
+        ("0=#5794F2, 1=#F2495C", [("#5794f2", None)]),
     ],
 )
 def test_mapping_steps_skip_alert_colours(text: str, steps: list) -> None:
-    """A red or yellow mapping colours its own value, which is all its alert covers."""
+    """A red or yellow mapping above every other colour colours its own value only."""
     assert _steps(text, "none") == steps
 
 
 @pytest.mark.parametrize(
     ("text", "red"),
-    [("5=Red", {5}), ("2=Red, 1=Green", {2}), ("1=Green, 0=Red", {0})],
+    [("5=Red", {5}), ("2=Red, 1=Green", {2}), ("3=Red, 1=Blue", {3})],
 )
 def test_mapping_alert_matches_red(text: str, red: set[float]) -> None:
     service = _alert_service(parse_shorthand(text))

@@ -569,11 +569,14 @@ def mapping_steps(mappings: list[ValueMapping]) -> tuple[Band, ...]:
     """Return the steps of a panel whose thresholds are value mappings alone.
 
     A value between mapped ones takes the colour of the mapping below it, and a value
-    below the lowest that of the lowest. A red or yellow mapping colours its own
-    value only, because its alert fires only there (`== 0` for `0=Red`), so its
-    colour is not carried. Without any other mapping, the base step is green.
+    below the lowest that of the lowest, so `1=Green, 0=Red` is red below 1. A red
+    or yellow mapping above every other colour colours its own value only, because
+    its alert fires only there (`== 5` for `5=Red`) and carrying its colour would
+    colour every larger value. Without any other mapping, the base step is green.
     """
-    carried = [m for m in mappings if colour_hue(m.color) not in _ALERT_HUES]
+    carried = list(mappings)
+    while carried and colour_hue(carried[-1].color) in _ALERT_HUES:
+        carried.pop()
     if not carried:
         return (Band("green"),)
     steps = [Band(carried[0].color)]
