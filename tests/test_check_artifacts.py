@@ -124,13 +124,14 @@ rows:
 P95 = "histogram_quantile(0.95, sum by (le) (rate(lat_seconds_bucketSELECT[5m])))"
 SAME = (
     'services/overview.yaml:6:16: warning: recording rule "job:lat_seconds:p95_rate5m" is '
-    "also recorded by services/checkout.yaml with the same expression, so two rule "
+    "also recorded at services/checkout.yaml:9:16 with the same expression, so two "
+    "rule "
     "groups write its series; set record: false on the panel of one of them "
     "[artifacts/duplicate-recording]"
 )
 OTHER = (
     'services/overview.yaml: error: recording rule "job:lat_seconds:p95_rate5m" is '
-    "also recorded by services/checkout.yaml with another expression, so two rule "
+    "also recorded at services/checkout.yaml:1:1 with another expression, so two rule "
     "groups write different values into one series; set record: false on the panel "
     "of one of them [artifacts/duplicate-recording]"
 )

@@ -468,6 +468,96 @@ def test_job_names_with_hyphens_and_dots(project: Path) -> None:
     assert "job_name: billing.api" in config
 
 
+SHOP = """service: payments
+dashboard: {uid: shop}
+scrape: {job: payments, port: 8080}
+metrics:
+  http_requests_total: {type: counter, labels: [code]}
+rows:
+  - title: Traffic
+    panels:
+      - title: RPS
+        query: 'sum by (job) (rate(http_requests_total{job="payments"}[5m]))'
+        thresholds: "<1 Green, >1 Red"
+"""
+RECORDED_AGAIN = (
+    'services/b.yaml:6:16: warning: recording rule "job:http_requests:rate5m" is '
+    "also recorded at services/a.yaml:10:16 with the same expression, so two rule "
+    "groups write its series; set record: false on the panel of one of them "
+    "[artifacts/duplicate-recording]"
+)
+# A second definition is reported at its name, and the message gives the line and
+# column of the first one.
+DUPLICATES = [
+    (
+        "yaml-service-and-job",
+        {"b.yaml": "service: payments\nscrape: {job: payments, port: 8081}\n"},
+        [
+            'services/b.yaml:1:10: error: service "payments" is already defined in '
+            "services/a.yaml:1:10 [project/duplicate-service]",
+            'services/b.yaml:2:15: error: scrape job "payments" already defined in '
+            "services/a.yaml:3:15 [project/duplicate-job]",
+        ],
+    ),
+    (
+        "yaml-uid",
+        {"b.yaml": "service: orders\ndashboard: {uid: shop}\n"},
+        [
+            'services/b.yaml:2:18: error: dashboard uid "shop" is already defined in '
+            "services/a.yaml:2:18 [project/duplicate-uid]"
+        ],
+    ),
+    (
+        "python-service-and-job",
+        {
+            "b.py": "from obscompile import dsl\n\ndsl.service(\n"
+            '    "payments",\n    scrape=dsl.scrape_job("payments", port=8081),\n)\n'
+        },
+        [
+            'services/b.py:4:5: error: service "payments" is already defined in '
+            "services/a.yaml:1:10 [project/duplicate-service]",
+            'services/b.py:5:27: error: scrape job "payments" already defined in '
+            "services/a.yaml:3:15 [project/duplicate-job]",
+        ],
+    ),
+    (
+        "python-uid",
+        {
+            "b.py": "from obscompile import dsl\n\n"
+            'dsl.service("orders", dashboard=dsl.dashboard("shop", "Orders"))\n'
+        },
+        [
+            'services/b.py:3:47: error: dashboard uid "shop" is already defined in '
+            "services/a.yaml:2:18 [project/duplicate-uid]"
+        ],
+    ),
+    (
+        "recording-rule",
+        {
+            "b.yaml": "service: overview\nrows:\n  - title: Traffic\n    panels:\n"
+            "      - title: RPS\n"
+            "        query: 'sum by (job) (rate(http_requests_total{job=\"payments\"}[5m]))'\n"
+            '        thresholds: "<1 Green, >1 Red"\n'
+        },
+        [RECORDED_AGAIN],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"), [c[1:] for c in DUPLICATES], ids=[c[0] for c in DUPLICATES]
+)
+def test_duplicate_names_both_positions(
+    project: Path, files: dict[str, str], expected: list[str]
+) -> None:
+    write_manifest(project, "a.yaml", SHOP)
+    for name, text in files.items():
+        write_manifest(project, name, text)
+    _, output = run_build(project)
+    assert error_lines(output) == expected
+    assert "Traceback" not in output
+
+
 def test_failed_first_build_writes_nothing(project: Path) -> None:
     write_manifest(project, "payments.yaml", "service: payments\nrows: 5\n")
     code, output = run_build(project)

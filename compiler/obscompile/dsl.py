@@ -678,6 +678,7 @@ def scrape_job(
         scheme=_choice(scheme, ["http", "https"], "scheme", "scheme"),
         labels=_pairs(labels, "labels"),
         location=caller_location(),
+        locations=argument_locations(["job"]),
     )
 
 
@@ -708,6 +709,7 @@ def dashboard(
         time_from=_text(time, "time"),
         timezone=_text(timezone, "timezone"),
         location=caller_location(),
+        locations=argument_locations(["uid", "title"]),
     )
 
 
@@ -973,11 +975,19 @@ def service(
             labels=_pairs(alert_labels, "alert_labels"),
         ),
         location=location,
+        locations=_service_locations(),
     )
     collected = _collector.get()
     if collected is not None:
         collected.append(result)
     return result
+
+
+def _service_locations() -> dict[str, Location]:
+    """Return where the caller of `service` writes its name and key, under the manifest keys."""
+    found = argument_locations(["name", "key"])
+    keys = {"name": "service", "key": "service_key"}
+    return {keys[argument]: location for argument, location in found.items()}
 
 
 def collecting() -> tuple[list[Service], contextvars.Token]:

@@ -400,8 +400,8 @@ def _recorded_twice(facts: Sequence[ArtifactFacts]) -> Iterator[Diagnostic]:
             if rule.recorded == earlier.recorded:
                 yield warning(
                     rule.where,
-                    f'recording rule "{rule.name}" is also recorded by '
-                    f"{earlier.origin.file} with the same expression, so two rule "
+                    f'recording rule "{rule.name}" is also recorded at '
+                    f"{earlier.where} with the same expression, so two rule "
                     "groups write its series; set record: false on the panel of one "
                     "of them",
                     "artifacts/duplicate-recording",
@@ -409,8 +409,8 @@ def _recorded_twice(facts: Sequence[ArtifactFacts]) -> Iterator[Diagnostic]:
             else:
                 yield error(
                     rule.where,
-                    f'recording rule "{rule.name}" is also recorded by '
-                    f"{earlier.origin.file} with another expression, so two rule "
+                    f'recording rule "{rule.name}" is also recorded at '
+                    f"{earlier.where} with another expression, so two rule "
                     "groups write different values into one series; set record: false "
                     "on the panel of one of them",
                     "artifacts/duplicate-recording",
