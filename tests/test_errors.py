@@ -558,6 +558,63 @@ def test_duplicate_names_both_positions(
     assert "Traceback" not in output
 
 
+def good_service(name: str) -> str:
+    return (
+        f"service: {name}\nscrape: {{job: {name}, port: 8080}}\n"
+        "rows:\n  - title: R\n    panels:\n"
+        f"      - {{title: Up, query: 'sum(up{{job=\"{name}\"}})'}}\n"
+    )
+
+
+FAILING_MANIFESTS = {
+    "schema-error": ("c.yaml", "service: c\nrows: 5\n"),
+    "yaml-error": ("c.yaml", "service: c\nrows: [\n"),
+    "python-error": ("c.py", "from obscompile import dsl\n\nraise KeyError('c')\n"),
+}
+
+
+@pytest.mark.parametrize("command", ["build", "check"])
+@pytest.mark.parametrize(
+    ("name", "text"), FAILING_MANIFESTS.values(), ids=FAILING_MANIFESTS.keys()
+)
+def test_summary_counts_failed_manifests(
+    project: Path, command: str, name: str, text: str
+) -> None:
+    write_manifest(project, "a.yaml", good_service("a"))
+    write_manifest(project, "b.yaml", good_service("b"))
+    write_manifest(project, name, text)
+    result = CliRunner().invoke(main, [command, "--project", str(project)])
+    summary = result.output.splitlines()[-1]
+    assert result.exit_code == 1
+    assert summary.startswith(
+        "obscompile: 3 services (1 failed to load), 2 dashboards, 2 panels, 1 error, "
+    )
+
+
+def test_summary_counts_unreadable_link(project: Path) -> None:
+    write_manifest(project, "a.yaml", good_service("a"))
+    (project / "services" / "b.yaml").symlink_to("missing.yaml")
+    code, output = run_build(project)
+    assert code == 1
+    assert output.splitlines()[-1].startswith(
+        "obscompile: 2 services (1 failed to load), 1 dashboard, 1 panel, 1 error, "
+    )
+
+
+def test_summary_counts_after_cached_build(project: Path) -> None:
+    write_manifest(project, "a.yaml", good_service("a"))
+    write_manifest(project, "b.yaml", good_service("b"))
+    code, output = run_build(project)
+    assert code == 0
+    assert output.splitlines()[-1].startswith("obscompile: 2 services, 2 dashboards, ")
+    write_manifest(project, "b.yaml", "service: b\nrows: 5\n")
+    code, output = run_build(project)
+    assert code == 1
+    assert output.splitlines()[-1].startswith(
+        "obscompile: 2 services (1 failed to load), 1 dashboard, 1 panel, 1 error, "
+    )
+
+
 def test_failed_first_build_writes_nothing(project: Path) -> None:
     write_manifest(project, "payments.yaml", "service: payments\nrows: 5\n")
     code, output = run_build(project)

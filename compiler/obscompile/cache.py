@@ -258,6 +258,11 @@ class Replay:
     def ok(self) -> bool:
         return True
 
+    @property
+    def unloaded(self) -> tuple[str, ...]:
+        """The manifests that declared no service: none, as the build succeeded."""
+        return ()
+
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[Callable[[], contextlib.AbstractContextManager]]:
@@ -478,6 +483,7 @@ class BuildCache:
             )
             diagnostics.extend(self._scan_problems)
             failed = rejected_files(self._scan_problems)
+            unloaded = list(failed)
             services: list[Service] = []
             sources: dict[str, str] = {}
             stored = {path: self._entry(self._keys[path]) for path in self._files}
@@ -492,6 +498,8 @@ class BuildCache:
                 sources[entry.name] = entry.source
                 if failed_to_declare(bool(entry.services), entry.diagnostics):
                     failed.append(entry.name)
+                if not entry.services:
+                    unloaded.append(entry.name)
                 for index, service in enumerate(entry.services):
                     self._owners[id(service)] = (entry, index)
                     services.append(service)
@@ -501,7 +509,9 @@ class BuildCache:
         finally:
             dsl.BLOCKS.clear()
             dsl.BLOCKS.update(registered)
-        return LoadResult(tuple(services), tuple(diagnostics), sources, tuple(failed))
+        return LoadResult(
+            tuple(services), tuple(diagnostics), sources, tuple(failed), tuple(unloaded)
+        )
 
     def _parse_in_workers(
         self, paths: list[Path], jobs: int, progress: Progress | None

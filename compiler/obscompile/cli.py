@@ -108,8 +108,13 @@ def _count(number: int, noun: str) -> str:
 def _summary(result: BuildResult | Replay) -> str:
     errors = sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
     warnings = len(result.diagnostics) - errors
+    # A manifest that failed to load counts as one service, so that the count does not
+    # drop when a manifest breaks.
+    services = _count(len(result.services) + len(result.unloaded), "service")
+    if result.unloaded:
+        services += f" ({len(result.unloaded)} failed to load)"
     parts = [
-        _count(len(result.services), "service"),
+        services,
         _count(result.dashboards, "dashboard"),
         _count(result.panels, "panel"),
     ]

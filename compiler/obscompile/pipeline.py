@@ -73,13 +73,17 @@ T = TypeVar("T")
 
 @attrs.frozen
 class BuildResult:
-    """The artifacts of a build (relative path to text) and what was found on the way."""
+    """The artifacts of a build (relative path to text) and what was found on the way.
+
+    `unloaded` names the manifests that declare no service because of their errors.
+    """
 
     services: tuple[Service, ...]
     files: Mapping[str, str]
     diagnostics: tuple[Diagnostic, ...]
     sources: dict[str, str]
     seconds: float
+    unloaded: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -524,6 +528,7 @@ def build(
                     **_template_source(project, problem.location.file),
                 },
                 seconds=time.perf_counter() - started,
+                unloaded=loaded.unloaded,
             )
         if progress is not None:
             progress("checking artifacts", 0, 0)
@@ -583,4 +588,5 @@ def build(
         diagnostics=tuple(sorted_diagnostics(diagnostics)),
         sources={**config_sources, **loaded.sources},
         seconds=time.perf_counter() - started,
+        unloaded=loaded.unloaded,
     )

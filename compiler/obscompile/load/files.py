@@ -116,8 +116,16 @@ def failed_to_declare(loaded: bool, diagnostics: Iterable[Diagnostic]) -> bool:
 
 
 def rejected_files(diagnostics: Iterable[Diagnostic]) -> list[str]:
-    """Return the files that `manifest_files` reported errors at, by display name."""
-    return [d.location.file for d in diagnostics if d.severity is Severity.ERROR]
+    """Return the manifests that `manifest_files` reported errors at, by display name.
+
+    These are links that cannot be read. The error of a folder without manifests is
+    at the folder, which is no manifest.
+    """
+    return [
+        d.location.file
+        for d in diagnostics
+        if d.severity is Severity.ERROR and d.check != "project/no-services"
+    ]
 
 
 def _link_problem(services_dir: Path, root: Path, path: Path) -> Diagnostic | None:

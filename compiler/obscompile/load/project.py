@@ -37,13 +37,15 @@ class LoadResult:
 
     `failed` names the manifests whose loading reported an error. Their services are
     missing or may lack declarations, so the project may have names that the loaded
-    services do not show.
+    services do not show. `unloaded` names those of them that declare no service at
+    all, such as a manifest with a schema error.
     """
 
     services: tuple[Service, ...]
     diagnostics: tuple[Diagnostic, ...]
     sources: dict[str, str]
     failed: tuple[str, ...] = ()
+    unloaded: tuple[str, ...] = ()
 
 
 def load_manifest_file(
@@ -92,6 +94,7 @@ def load_project(
         files, problems = manifest_files(services_dir)
         diagnostics.extend(problems)
         failed = rejected_files(problems)
+        unloaded = list(failed)
         services: list[Service] = []
         sources = {}
         names = display_names(files)
@@ -107,6 +110,8 @@ def load_project(
                 diagnostics.extend(problems)
                 if has_errors(problems):
                     failed.append(name)
+                    if not declared:
+                        unloaded.append(name)
                 sources[name] = _read_text(path)
                 continue
             if loaded is not None:
@@ -117,6 +122,8 @@ def load_project(
             sources[name] = text
             if service is not None:
                 services.append(service)
+            else:
+                unloaded.append(name)
             if failed_to_declare(service is not None, problems):
                 failed.append(name)
         sources.update(python_sources(diagnostics, sources))
@@ -134,7 +141,9 @@ def load_project(
     finally:
         dsl.BLOCKS.clear()
         dsl.BLOCKS.update(registered)
-    return LoadResult(tuple(services), tuple(diagnostics), sources, tuple(failed))
+    return LoadResult(
+        tuple(services), tuple(diagnostics), sources, tuple(failed), tuple(unloaded)
+    )
 
 
 def _missing_folder_message(services_dir: Path) -> str:
