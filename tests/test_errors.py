@@ -327,9 +327,48 @@ CASES = [
         + "rows:\n  - title: !foo A\n    panels:\n"
         + "      - {title: !!int E, query: up, width: !!float wide}\n",
         [
-            "services/payments.yaml:6:12: error: unsupported tag !foo; obscompile reads only strings, numbers, booleans, lists and mappings, so remove the tag [yaml/tag]",
+            "services/payments.yaml:6:12: error: unknown tag !foo: obscompile reads plain YAML and resolves no custom tags; write the value itself, without the tag [yaml/tag]",
             "services/payments.yaml:8:17: error: the tag !!int needs an integer, not 'E'; remove the tag or correct the value [yaml/tag]",
             "services/payments.yaml:8:44: error: the tag !!float needs a number, not 'wide'; remove the tag or correct the value [yaml/tag]",
+        ],
+    ),
+    (
+        "yaml-timestamp-tag",
+        HEADER + "title: !!timestamp 2024-01-01\ndescription: !!timestamp it's\n",
+        [
+            "services/payments.yaml:5:8: error: unsupported tag !!timestamp: obscompile has no date or time values; to keep the text, remove the tag and quote it: '2024-01-01' [yaml/tag]",
+            "services/payments.yaml:6:14: error: unsupported tag !!timestamp: obscompile has no date or time values; to keep the text, remove the tag and quote it: 'it''s' [yaml/tag]",
+        ],
+    ),
+    (
+        "yaml-binary-set-omap-tags",
+        HEADER
+        + "title: !!binary UGF5bWVudHM=\n"
+        + "dashboard:\n  tags: !!set {a, b}\n  folder: !!omap [{a: 1}]\n",
+        [
+            "services/payments.yaml:5:8: error: unsupported tag !!binary: obscompile has no binary values; remove the tag and write the text it encodes as a string: 'Payments' [yaml/tag]",
+            "services/payments.yaml:7:9: error: unsupported tag !!set: remove the tag and write the items as a list: [a, b] [yaml/tag]",
+            "services/payments.yaml:8:11: error: unsupported tag !!omap: remove the tag and write the entries as one mapping, one key: value per line; obscompile keeps the order of a mapping's keys [yaml/tag]",
+        ],
+    ),
+    (
+        "yaml-custom-tags",
+        HEADER
+        + "title: !Ref PaymentsTitle\n!Sub description: x\nruntime: !!python/str python\n",
+        [
+            "services/payments.yaml:5:8: error: unknown tag !Ref: obscompile reads plain YAML and resolves no custom tags; write the value itself, without the tag [yaml/tag]",
+            "services/payments.yaml:6:1: error: unknown tag !Sub: obscompile reads plain YAML and resolves no custom tags; write the value itself, without the tag [yaml/tag]",
+            "services/payments.yaml:7:10: error: unsupported tag !!python/str: obscompile reads only strings, numbers, booleans, null, lists and mappings, so remove the tag [yaml/tag]",
+        ],
+    ),
+    (
+        "unquoted-date-for-a-number",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n"
+        + "      - {title: E, query: up, decimals: 2024-01-01}\n",
+        [
+            "services/payments.yaml:8:41: warning: 2024-01-01 is read as '2024-01-01' (YAML 1.2), but YAML 1.1 tools read it as a date; quote it to make the meaning explicit [yaml/ambiguous-scalar]",
+            "services/payments.yaml:8:41: error: rows[0].panels[0].decimals must be an integer, not the unquoted date 2024-01-01 [manifest/schema]",
         ],
     ),
     (
@@ -984,6 +1023,59 @@ def test_ambiguous_number_forms_warn(project: Path) -> None:
         "services/payments.yaml:8:39: warning: 1_0 is read as the number 10, but other YAML readers read it as text; write 10 [yaml/ambiguous-scalar]",
         "services/payments.yaml:8:51: warning: 0b1100 is read as the number 12, but other YAML readers read it as text; write 12 [yaml/ambiguous-scalar]",
         "services/payments.yaml:8:69: warning: 0o2 is read as the number 2, but other YAML readers read it as text; write 2 [yaml/ambiguous-scalar]",
+    ]
+
+
+def payments_dashboard(project: Path) -> dict:
+    path = project / "out" / "grafana" / "dashboards" / "payments.json"
+    return json.loads(path.read_text())
+
+
+def test_unquoted_dates_read_as_text(project: Path) -> None:
+    write_manifest(
+        project,
+        "payments.yaml",
+        HEADER + "title: 2024-01-01\ndescription: 2024-01-01 10:00:00\n"
+        "rows:\n  - title: A\n    panels:\n      - {title: E, query: up}\n",
+    )
+    code, output = run_build(project)
+    assert code == 0, output
+    assert error_lines(output) == [
+        "services/payments.yaml:5:8: warning: 2024-01-01 is read as '2024-01-01' (YAML 1.2), but YAML 1.1 tools read it as a date; quote it to make the meaning explicit [yaml/ambiguous-scalar]",
+        "services/payments.yaml:6:14: warning: 2024-01-01 10:00:00 is read as '2024-01-01 10:00:00' (YAML 1.2), but YAML 1.1 tools read it as a date and time; quote it to make the meaning explicit [yaml/ambiguous-scalar]",
+    ]
+    dashboard = payments_dashboard(project)
+    assert dashboard["title"] == "2024-01-01"
+    assert dashboard["description"] == "2024-01-01 10:00:00"
+
+
+def test_non_specific_tag_reads_string(project: Path) -> None:
+    """YAML 1.2 reads a scalar tagged with "!" alone as a string."""
+    write_manifest(
+        project,
+        "payments.yaml",
+        HEADER + "title: ! 5\nrows:\n  - title: A\n    panels:\n"
+        "      - {title: E, query: up}\n",
+    )
+    code, output = run_build(project)
+    assert code == 0, output
+    dashboard = payments_dashboard(project)
+    assert dashboard["title"] == "5"
+
+
+# A line indented past 128 columns sends a manifest to the pure-Python YAML parser.
+@pytest.mark.parametrize("deep", [False, True], ids=["c-parser", "python-parser"])
+def test_yaml_directive_changes_nothing(project: Path, deep: bool) -> None:
+    description = "description: |\n" + " " * (140 if deep else 2) + "text\n"
+    write_manifest(
+        project,
+        "payments.yaml",
+        "%YAML 1.1\n---\n" + HEADER + "title: yes\n" + description,
+    )
+    code, output = run_build(project)
+    assert code == 0, output
+    assert error_lines(output) == [
+        "services/payments.yaml:7:8: warning: yes is read as 'yes' (YAML 1.2), but YAML 1.1 tools read it as the boolean true; quote it to make the meaning explicit [yaml/ambiguous-scalar]"
     ]
 
 

@@ -82,6 +82,8 @@ def _written(value: Any, path: JsonPath, source: Source) -> str:
     """Describe `value` like `describe`, with an infinite number as it was written."""
     if path in source.written:
         return f"the number {source.written[path]}"
+    if path in source.dates:
+        return f"the unquoted date {source.dates[path]}"
     return describe(value)
 
 

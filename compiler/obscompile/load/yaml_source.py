@@ -6,11 +6,15 @@ nodes and records where each value and each mapping key was written, keyed by th
 value's path (a tuple of mapping keys and sequence indexes).
 
 Duplicate keys, tabs, YAML 1.1 readings and oversized or self-expanding documents
-are reported as diagnostics instead of being applied or raised.
+are reported as diagnostics instead of being applied or raised. So is every tag that
+names a type obscompile does not read, such as !!timestamp, !!binary, !!set or a
+custom tag such as !Ref.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 from pathlib import Path
@@ -35,13 +39,18 @@ _YAML11_BOOLS = re.compile(r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF
 _YAML11_OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
 _YAML11_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$")
 _CORE = "tag:yaml.org,2002:"
-# The tags of values that obscompile reads. A timestamp stays the text written.
+# The tags of values that obscompile reads.
 _KNOWN_TAGS = frozenset(
     _CORE + name for name in ("str", "int", "float", "bool", "null", "map", "seq")
 )
+# The tag that YAML 1.1 readers, and ruamel.yaml's resolver, give an unquoted date
+# such as 2024-01-01. Such a date reads as its text, but a !!timestamp written in
+# the manifest is an error.
 _TIMESTAMP = _CORE + "timestamp"
 # A node's text starts at its anchor or tag, and a written tag starts with "!".
 _EXPLICIT_TAG = re.compile(r"(?:&\S+\s+)?!")
+# The non-specific tag "!" alone, which makes a scalar a string in YAML 1.2.
+_NON_SPECIFIC_TAG = re.compile(r"(?:&\S+\s+)?!(?=\s|$)")
 _TAG_NEEDS = {
     "null": "null or ~",
     "bool": "true or false",
@@ -53,7 +62,6 @@ _TAG_NODES: dict[str, type] = {
     _CORE + "map": MappingNode,
     _CORE + "seq": SequenceNode,
     **{tag: ScalarNode for tag in _KNOWN_TAGS - {_CORE + "map", _CORE + "seq"}},
-    _TIMESTAMP: ScalarNode,
 }
 _NODE_KINDS: dict[type, str] = {
     MappingNode: "a mapping",
@@ -77,6 +85,8 @@ class Source:
     keys: dict[JsonPath, Location]
     # The text of each infinite number, as written: .inf, or 1e400, which is too large.
     written: dict[JsonPath, str] = attrs.field(factory=dict)
+    # The text of each unquoted date or time, such as 2024-01-01, which reads as text.
+    dates: dict[JsonPath, str] = attrs.field(factory=dict)
 
     def location(self, path: JsonPath) -> Location:
         """Return where the value at `path` starts, or its closest ancestor's."""
@@ -102,6 +112,7 @@ class _Builder:
         self.values: dict[JsonPath, Location] = {}
         self.keys: dict[JsonPath, Location] = {}
         self.written: dict[JsonPath, str] = {}
+        self.dates: dict[JsonPath, str] = {}
         # The collections that contain the node being built, by id.
         self.open: set[int] = set()
         self.diagnostics: list[Diagnostic] = []
@@ -126,11 +137,7 @@ class _Builder:
                 self.where(node),
             )
         self.values[path] = self.where(node)
-        tag = node.tag or ""
-        if _TAG_NODES.get(tag) is not type(node):
-            problem = self.tag_problem(node, tag)
-            if problem is not None:
-                self.diagnostics.append(error(self.where(node), problem, "yaml/tag"))
+        self.check_tag(node)
         if isinstance(node, MappingNode | SequenceNode):
             if id(node) in self.open:
                 raise _TooLarge(
@@ -154,7 +161,17 @@ class _Builder:
         value = self.scalar(node)
         if isinstance(value, float) and math.isinf(value):
             self.written[path] = node.value
+        elif node.tag == _TIMESTAMP:
+            self.dates[path] = node.value
         return value
+
+    def check_tag(self, node: Node) -> None:
+        """Report a tag that does not fit its node or names a type obscompile lacks."""
+        tag = node.tag or ""
+        if _TAG_NODES.get(tag) is not type(node):
+            problem = self.tag_problem(node, tag)
+            if problem is not None:
+                self.diagnostics.append(error(self.where(node), problem, "yaml/tag"))
 
     def mapping(self, node: MappingNode, path: JsonPath, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -171,6 +188,7 @@ class _Builder:
             if key_node.tag == _CORE + "merge":
                 self.diagnostics.append(error(key_location, _MERGE_KEY, "yaml/tag"))
                 continue
+            self.check_tag(key_node)
             key = str(self.scalar(key_node))
             if key in first_seen:
                 self.diagnostics.append(
@@ -193,6 +211,8 @@ class _Builder:
             # ruamel.yaml marks folded line breaks with BEL characters in the value.
             text = text.replace("\a", "")
         tag = node.tag or ""
+        if tag != _CORE + "str" and self.non_specific(node):
+            return text
         try:
             value = self.typed_value(node, tag, text)
         except (ValueError, KeyError):
@@ -268,14 +288,23 @@ class _Builder:
             )
         if not self.explicit(node):
             return None
-        return (
-            f"unsupported tag {written}; obscompile reads only strings, numbers, "
-            "booleans, lists and mappings, so remove the tag"
-        )
+        if not tag.startswith(_CORE):
+            return (
+                f"unknown tag {written}: obscompile reads plain YAML and resolves no "
+                "custom tags; write the value itself, without the tag"
+            )
+        return f"unsupported tag {written}: {_tag_advice(node, tag)}"
 
     def explicit(self, node: Node) -> bool:
         """Return True when the node's tag is written in the text, not resolved."""
         return _EXPLICIT_TAG.match(self.text, node.start_mark.index) is not None
+
+    def non_specific(self, node: Node) -> bool:
+        """Return True when the node's written tag is "!" alone, which makes it a string.
+
+        ruamel.yaml resolves such a scalar by its text, so `! 5` would be a number.
+        """
+        return _NON_SPECIFIC_TAG.match(self.text, node.start_mark.index) is not None
 
     def check_yaml11(self, node: ScalarNode) -> None:
         text = node.value
@@ -287,6 +316,9 @@ class _Builder:
             reading = f"the octal number {int(text.replace('_', ''), 8)}"
         elif _YAML11_SEXAGESIMAL.match(text):
             reading = "a base-60 number"
+        elif node.tag == _TIMESTAMP and not self.explicit(node):
+            # A date alone, 2024-01-01, has ten characters, and a time makes it longer.
+            reading = "a date" if len(text) <= 10 else "a date and time"
         elif self.other_number_form(node):
             return
         if reading:
@@ -326,6 +358,50 @@ class _Builder:
             )
         )
         return True
+
+
+def _tag_advice(node: Node, tag: str) -> str:
+    """Say how to write the value of a node whose YAML tag obscompile does not read."""
+    kind = tag.removeprefix(_CORE)
+    if kind == "timestamp" and isinstance(node, ScalarNode):
+        quoted = node.value.replace("'", "''")
+        return (
+            "obscompile has no date or time values; to keep the text, remove the tag "
+            f"and quote it: '{quoted}'"
+        )
+    if kind == "binary" and isinstance(node, ScalarNode):
+        try:
+            decoded = base64.b64decode(node.value, validate=False).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        example = f": {decoded!r}" if decoded.isprintable() and decoded else ""
+        return (
+            "obscompile has no binary values; remove the tag and write the text it "
+            f"encodes as a string{example}"
+        )
+    if kind == "set" and isinstance(node, MappingNode):
+        items = _flow_text(key for key, _ in node.value)
+        example = f": [{items}]" if items is not None else ""
+        return f"remove the tag and write the items as a list{example}"
+    if kind in ("omap", "pairs") and isinstance(node, SequenceNode):
+        return (
+            "remove the tag and write the entries as one mapping, one key: value "
+            "per line; obscompile keeps the order of a mapping's keys"
+        )
+    return (
+        "obscompile reads only strings, numbers, booleans, null, lists and mappings, "
+        "so remove the tag"
+    )
+
+
+def _flow_text(nodes: Any) -> str | None:
+    """Return plain scalar nodes as the items of a flow list, or None for others."""
+    texts = []
+    for node in nodes:
+        if not isinstance(node, ScalarNode) or node.style:
+            return None
+        texts.append(node.value)
+    return ", ".join(texts)
 
 
 def _to_int(text: str) -> int:
@@ -529,7 +605,15 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
         data = builder.build(root, (), 0)
     except _TooLarge as exc:
         return None, [error(exc.location, str(exc), "yaml/limits")]
-    source = Source(path, data, text, builder.values, builder.keys, builder.written)
+    source = Source(
+        path,
+        data,
+        text,
+        builder.values,
+        builder.keys,
+        builder.written,
+        builder.dates,
+    )
     return source, builder.diagnostics
 
 
