@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import glob
 import json
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +51,8 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_DIAGNOSTICS = 1
 EXIT_USAGE = 2
+# 128 + SIGINT, the status that shells give a command that Ctrl-C ended.
+EXIT_INTERRUPTED = 130
 # The check name of a hand-written test's rule_files entry that loads no rule.
 RULE_FILES = "promtool/rule-files"
 
@@ -82,6 +87,58 @@ class DurationType(click.ParamType):
             return check_duration(value, "duration")
         except UsageError as exc:
             self.fail(str(exc), param, ctx)
+
+
+class Interrupted(Exception):
+    """Ctrl-C, or a KeyboardInterrupt raised in user code, ended a command.
+
+    The message names the state that the command left the output folder in.
+    """
+
+
+class _Commands(click.Group):
+    """The command group, which turns Ctrl-C into `Interrupted`.
+
+    click itself prints a bare "Aborted!" and exits with status 1.
+    """
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted") from None
+
+
+def _folder_identity(folder: Path) -> tuple[int, int] | None:
+    """Return the device and inode of `folder`, or None when it is missing."""
+    try:
+        status = os.stat(folder)
+    except OSError:
+        return None
+    return (status.st_dev, status.st_ino)
+
+
+@contextlib.contextmanager
+def _reporting_interrupt(out: Path) -> Iterator[None]:
+    """Turn a KeyboardInterrupt into `Interrupted`, saying what became of `out`.
+
+    A write puts a new folder in place of `out` in one atomic swap (see
+    `write_tree`), so `out` is the old folder while its inode is the old one, and
+    the whole new tree once it is not.
+    """
+    before = _folder_identity(out)
+    try:
+        yield
+    except KeyboardInterrupt:
+        after = _folder_identity(out)
+        if after == before:
+            note = f"{out} is unchanged" if after else f"{out} is not written"
+        elif after is not None:
+            note = f"{out} was replaced with the new build before the interrupt"
+        else:
+            # Only a file system without an atomic swap leaves a moment without out/.
+            note = f"{out} is missing; run obscompile build again"
+        raise Interrupted(f"interrupted; {note}") from None
 
 
 def _use_color(stream) -> bool:
@@ -215,7 +272,7 @@ format_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="obscompile")
 def main() -> None:
     """Compile service manifests into dashboards, rules, scrape configs and tests."""
@@ -306,7 +363,10 @@ def build_command(
         raise click.BadParameter(problem, param_hint=option)
     # One build of a project runs at a time, from reading its inputs to writing out/
     # and the cache, so that a build of older inputs cannot finish last.
-    with folder_lock(project.root, waiting=lambda: _waiting(project)):
+    with (
+        _reporting_interrupt(project.out_dir),
+        folder_lock(project.root, waiting=lambda: _waiting(project)),
+    ):
         from obscompile.cache import BuildCache
 
         # The cache keys do not cover the local-run options, so such a build bypasses it.
@@ -507,6 +567,11 @@ def run() -> None:
     except ObscompileError as exc:
         click.echo(f"obscompile: error: {exc}", err=True)
         code = EXIT_USAGE
+    except (Interrupted, KeyboardInterrupt) as exc:
+        # A second Ctrl-C would end the report half-written.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        click.echo(f"obscompile: {str(exc) or 'interrupted'}", err=True)
+        code = EXIT_INTERRUPTED
     except SystemExit as exc:
         code = _exit_code(exc.code)
     try:

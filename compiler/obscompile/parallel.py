@@ -91,7 +91,12 @@ def _end_with_build(build: int) -> None:
     A worker that outlives the build waits forever, because its sibling workers keep
     both ends of the pool's pipes open, so neither a read nor a write ever fails. A
     worker writes none of the build's files, so SIGKILL loses nothing.
+
+    Ctrl-C sends SIGINT to every process of the terminal's process group. A worker
+    ignores it, so that only the build's process reports the interrupt, and the
+    worker ends with the build.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if not _kill_on_parent_death():
         threading.Thread(target=_watch_build, args=(build,), daemon=True).start()
     # The build may have ended before the signal was set, and then it never comes.

@@ -1,0 +1,141 @@
+"""Ctrl-C and KeyboardInterrupt: one line on stderr, exit status 130, out/ whole.
+
+A build writes out/ with one atomic swap, so an interrupt leaves either the old tree
+or the new one, and the message names which one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+ENVIRONMENT = {**os.environ, "PYTHONPATH": str(REPO / "compiler")}
+
+
+def obscompile(project: Path, *arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "obscompile", *arguments],
+        cwd=project,
+        env=ENVIRONMENT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+
+
+def change_description(project: Path, marker: str) -> None:
+    manifest = project / "services" / "svc_0001.yaml"
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(
+        text.replace("description: Synthetic", f"description: {marker} Synthetic", 1),
+        encoding="utf-8",
+    )
+
+
+@pytest.fixture
+def large_project(tmp_path: Path) -> tuple[Path, float]:
+    """A built project of 40 services, and the seconds its full build took."""
+    project = tmp_path / "project"
+    subprocess.run(
+        [sys.executable, str(REPO / "bench" / "workload.py"), "--services", "40"]
+        + [str(project)],
+        env=ENVIRONMENT,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    started = time.monotonic()
+    built = obscompile(project, "build", "--no-cache")
+    assert built.returncode == 0, built.stderr
+    return project, time.monotonic() - started
+
+
+def test_ctrl_c_during_build(tmp_path: Path, large_project: tuple[Path, float]) -> None:
+    project, seconds = large_project
+    out = project / "out"
+    old = tree(out)
+    change_description(project, "Changed.")
+    reference = tmp_path / "reference"
+    built = obscompile(project, "build", "--no-cache", "--out", str(reference))
+    assert built.returncode == 0, built.stderr
+    new = tree(reference)
+    assert new != old
+
+    # Ctrl-C sends SIGINT to the terminal's whole process group, workers included.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "obscompile", "build", "--no-cache"],
+        cwd=project,
+        env=ENVIRONMENT,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    time.sleep(seconds * 0.3)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 130, stderr
+    after = tree(out)
+    if after == old:
+        expected = "obscompile: interrupted; out is unchanged"
+    else:
+        assert after == new
+        expected = (
+            "obscompile: interrupted; out was replaced with the new build before "
+            "the interrupt"
+        )
+    assert stderr.splitlines() == [expected]
+    assert not list(project.glob(".obscompile-tmp-*"))
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("build", "obscompile: interrupted; out is unchanged"),
+        ("check", "obscompile: interrupted"),
+    ],
+)
+def test_keyboard_interrupt_in_module(
+    tmp_path: Path, command: str, expected: str
+) -> None:
+    project = tmp_path
+    services = project / "services"
+    services.mkdir()
+    (services / "api.yaml").write_text(
+        "service: api\nscrape: {job: api, port: 80}\n"
+        "rows:\n  - title: R\n    panels:\n"
+        "      - {title: Up, query: 'sum(up{job=\"api\"})'}\n",
+        encoding="utf-8",
+    )
+    built = obscompile(project, "build")
+    assert built.returncode == 0, built.stderr
+    old = tree(project / "out")
+    (services / "worker.py").write_text(
+        "from obscompile import dsl\n\n"
+        'dsl.service("worker", scrape=dsl.scrape_job("worker", port=80))\n'
+        "raise KeyboardInterrupt\n",
+        encoding="utf-8",
+    )
+
+    result = obscompile(project, command)
+
+    assert result.returncode == 130
+    assert result.stderr.splitlines() == [expected]
+    assert tree(project / "out") == old
