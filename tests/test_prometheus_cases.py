@@ -199,6 +199,25 @@ def test_quantile_alert_and_record(project: Path) -> None:
     _promtool_all(project, result)
 
 
+def test_quantile_above_buckets_is_explained(project: Path) -> None:
+    result = _build(
+        project,
+        """\
+        - title: p90 latency
+          query: histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket{job="payments"}[5m])))
+          thresholds: "<2.5s Green, 2.5-8s Yellow, >8s Red"
+        """,
+    )
+    untested = [d.message for d in result.diagnostics if d.check == "rules/untested"]
+    assert untested
+    for message in untested:
+        assert (
+            "no bucket counts of http_request_duration_seconds_bucket give "
+            "histogram_quantile(0.9, ...) the value 8, which is above the largest "
+            "finite bucket bound, 2.5" in message
+        )
+
+
 def _bucket_storage() -> Storage:
     storage = Storage()
     for bound, step in (("0.1", 50), ("0.5", 90), ("+Inf", 100)):

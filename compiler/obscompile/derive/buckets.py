@@ -98,9 +98,16 @@ def quantile_series(
     bounds = catalog_buckets(selector, context)
     counts = bucket_counts(quantile, bounds, target)
     if counts is None:
+        reason = ""
+        if target > bounds[-1]:
+            reason = (
+                ", which is above the largest finite bucket bound, "
+                f"{decimal_text(bounds[-1])}"
+            )
         raise CannotSynthesize(
-            f"no bucket counts of {selector.name} give a quantile of "
-            f"{decimal_text(target)}"
+            f"no bucket counts of {selector.name} give "
+            f"histogram_quantile({decimal_text(quantile)}, ...) the value "
+            f"{decimal_text(target)}{reason}"
         )
     # Whole multiples of window/interval per sample keep each rate a whole number.
     scale = (
