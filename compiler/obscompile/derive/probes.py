@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import attrs
 import promql_parser as pp
 
 from obscompile import promql
 from obscompile.derive.alerts import AlertRule
 from obscompile.derive.buckets import neighbour_bounds
+from obscompile.derive.floats import scale_preimage, scaled
 from obscompile.derive.recording import split_scale
 from obscompile.derive.synthesis import Context
 
@@ -54,18 +56,46 @@ def nice_neighbours(
     return pairs
 
 
-def probe_values(alert: AlertRule, node: pp.Expr, context: Context) -> list[float]:
+@attrs.frozen
+class Probe:
+    """A value that one generated test group drives the query to.
+
+    `exact` is True where the group needs exactly this value: at a boundary, at a
+    mapped value, and at the values that take the place of an unreachable boundary. A
+    boundary is unreachable when the query's last step is a constant scale, such as
+    `ratio * 100`, whose rounding skips it: no double gives `r * 100 == 7`.
+    `replaces` is then the boundary, and the value is the nearest one the query
+    gives below or above it.
+    """
+
+    value: float
+    exact: bool = False
+    replaces: float | None = None
+
+
+def probe_values(alert: AlertRule, node: pp.Expr, context: Context) -> list[Probe]:
     """Return the values to test an alert with: each boundary and its neighbours."""
     band = alert.band
     if band.equals is not None:
         others = [band.equals + 1] + ([band.equals - 1] if band.equals >= 1 else [])
-        return [band.equals, *others]
-    values = _band_values(alert, node, context)
+        return [Probe(band.equals, exact=True), *map(Probe, others)]
+    probes = _band_probes(alert, node, context)
     # A mapped value inside the band has the mapping's colour, not the band's.
-    return list(dict.fromkeys([*values, *band.excluded]))
+    probes += [Probe(value, exact=True) for value in band.excluded]
+    return _distinct(probes)
 
 
-def _band_values(alert: AlertRule, node: pp.Expr, context: Context) -> list[float]:
+def _distinct(probes: list[Probe]) -> list[Probe]:
+    """Return one probe per value, in order, exact where any of them is exact."""
+    by_value: dict[float, Probe] = {}
+    for probe in probes:
+        known = by_value.get(probe.value)
+        if known is None or (probe.exact and not known.exact):
+            by_value[probe.value] = probe
+    return list(by_value.values())
+
+
+def _band_probes(alert: AlertRule, node: pp.Expr, context: Context) -> list[Probe]:
     band = alert.band
     inner, scale, _ = split_scale(node)
     inner = promql.strip_parens(inner)
@@ -76,7 +106,7 @@ def _band_values(alert: AlertRule, node: pp.Expr, context: Context) -> list[floa
         if is_ratio or promql.top_function(inner) in promql.COUNTER_FUNCTIONS
         else None
     )
-    values: list[float] = []
+    probes: list[Probe] = []
     for bound in band.bounds:
         if (
             isinstance(inner, pp.Call)
@@ -84,15 +114,56 @@ def _band_values(alert: AlertRule, node: pp.Expr, context: Context) -> list[floa
             and scale is None
         ):
             below, above = neighbour_bounds(inner, context, bound)
-            values += [v for v in (below, bound, above) if v is not None]
+            if below is not None:
+                probes.append(Probe(below))
+            probes.append(Probe(bound, exact=True))
+            if above is not None:
+                probes.append(Probe(above))
             continue
+        at_bound = _boundary_probes(node, bound)
         neighbours = nice_neighbours(bound, low, high)
         if not neighbours:
-            values.append(bound)
+            probes += at_bound
             continue
         below, above = neighbours[0]
-        values += [below, bound, above]
-    return list(dict.fromkeys(values))
+        probes += [Probe(below), *at_bound, Probe(above)]
+    return _distinct(probes)
+
+
+def _boundary_probes(node: pp.Expr, bound: float) -> list[Probe]:
+    """Return the boundary, or the nearest values on each side that the query gives.
+
+    Prometheus computes `x * k` and `x / k` for a positive constant k by rounding
+    the exact result to a double, which never reverses an order. Take the largest
+    x that gives less than the boundary and the smallest x that gives more. When
+    they are neighbouring doubles, no x gives the boundary, and their values are
+    the closest that the query can come, whatever its inner part computes.
+    """
+    scale = _constant_scale(node)
+    if scale is not None:
+        found = scale_preimage(bound, *scale)
+        if found is not None and not found.reachable:
+            return [
+                Probe(scaled(found.below, *scale), exact=True, replaces=bound),
+                Probe(scaled(found.above, *scale), exact=True, replaces=bound),
+            ]
+    return [Probe(bound, exact=True)]
+
+
+def _constant_scale(node: pp.Expr) -> tuple[float, bool] | None:
+    """Return (k, divide) for a query `x * k`, `k * x` or `x / k`, else None."""
+    top = promql.strip_parens(node)
+    if not isinstance(top, pp.BinaryExpr) or top.modifier is not None:
+        return None
+    op = str(top.op)
+    right, left = promql.number_value(top.rhs), promql.number_value(top.lhs)
+    if op == "*" and right is not None and left is None:
+        return right, False
+    if op == "*" and left is not None and right is None:
+        return left, False
+    if op == "/" and right is not None and left is None:
+        return right, True
+    return None
 
 
 def _numerator_factor(node: pp.Expr) -> float:

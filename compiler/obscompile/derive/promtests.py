@@ -1,7 +1,9 @@
 """Generate the promtool unit tests that prove each derived rule.
 
 For every alert, one test group per value around each boundary of its band: just
-outside, exactly at the boundary, and just inside. Each group checks the alert pending
+outside, exactly at the boundary, and just inside. Where the query's constant scale
+never gives the boundary exactly (no double r gives `r * 100 == 7`), the nearest
+values that it gives on each side take the boundary's place. Each group checks the alert pending
 (not yet listed) one evaluation before `for` has passed, firing when it has, with its
 exact labels and expanded annotations, or silent when the value is outside the band.
 Ratios also get a group without traffic, where the rule records nothing and the alert
@@ -16,6 +18,7 @@ listed with the reason.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import attrs
 import promql_parser as pp
@@ -27,7 +30,7 @@ from obscompile.derive.alerts import AlertRule, ServiceRules
 from obscompile.derive.annotations import bound_text
 from obscompile.derive.evaluate import Sample, UnsupportedExpression
 from obscompile.derive.expressions import pinned_job
-from obscompile.derive.probes import colour_of, probe_values
+from obscompile.derive.probes import Probe, colour_of, probe_values
 from obscompile.derive.recording import RecordingRule, level_labels, split_scale
 from obscompile.derive.simulate import Run, simulate
 from obscompile.derive.synthesis import (
@@ -148,15 +151,14 @@ class _Generator:
         try:
             group = self._group_labels(node, grouping, alert.pins)
             context = self.context(node, group)
-            values = probe_values(alert, node, context)
-            for value in values:
-                self.groups.append(self.alert_group(alert, node, context, value))
+            for probe in probe_values(alert, node, context):
+                self.groups.append(self.alert_group(alert, node, context, probe))
             inner, _, _ = split_scale(node)
             inner = promql.strip_parens(inner)
             if isinstance(inner, pp.BinaryExpr) and str(inner.op) == "/":
                 self.groups.append(
                     self.alert_group(
-                        alert, node, context, alert.band.bounds[0], silent=True
+                        alert, node, context, Probe(alert.band.bounds[0]), silent=True
                     )
                 )
         except (*_UNTESTABLE, gorender.UnsupportedTemplate) as exc:
@@ -188,23 +190,22 @@ class _Generator:
         alert: AlertRule,
         node,
         context: Context,
-        value: float,
+        probe: Probe,
         silent: bool,
     ):
         """Return inputs, their run and its end, with the first scale that fits.
 
         The short run ends `for` after the first evaluation that can see a value, and
         is enough where the value is exact while the rate window fills. Otherwise the
-        run lasts until the window is full.
+        run lasts until the window is full. A probe that needs no exact value may
+        get a value on the same side of every boundary instead.
         """
+        value = probe.value
         records = [alert.record] if alert.record else []
         for_ms = duration_ms(alert.for_)
         fallback = None
         for end in self._ends(node, for_ms):
-            for multiplier in _MULTIPLIERS:
-                series = self._inputs(
-                    alert, node, attrs.evolve(context, multiplier=multiplier), value
-                )
+            for series in self._candidate_inputs(alert, node, context, probe):
                 if silent:
                     series = silent_copy(series)
                 run = simulate(
@@ -229,20 +230,64 @@ class _Generator:
                     and _same_side(alert, key.value, value)
                 ):
                     fallback = (series, run, end)
-        if fallback is None or value in (*alert.band.bounds, *alert.band.excluded):
+        if fallback is None or probe.exact:
             raise _Mismatch(f"no synthesized input gives exactly {value!r}")
         return fallback
+
+    def _candidate_inputs(
+        self, alert: AlertRule, node: pp.Expr, context: Context, probe: Probe
+    ) -> Iterator[list[InputSeries]]:
+        """Yield input series for the probe at each traffic scale, best first.
+
+        A probe in place of an unreachable boundary first gets the inputs
+        that give the boundary in exact arithmetic, such as 7 errors in 100
+        requests for 7%: rounding in the rates and the division lands them on one
+        side or the other, depending on the scale. Then it gets the inputs computed
+        for its own value, which a gauge, for one, gives exactly.
+        """
+        if probe.replaces is None:
+            for multiplier in _MULTIPLIERS:
+                scaled_context = attrs.evolve(context, multiplier=multiplier)
+                yield self._inputs(alert, node, scaled_context, probe.value)
+            return
+        # NOTE: neither kind of input always reaches both sides. For a ratio of one
+        # metric, `5xx / all`, 7 in 50 requests gives 14.000000000000002% at every
+        # traffic scale tried and never the value below 14%, so such a rule stays
+        # untested.
+        failures = []
+        for target in (probe.replaces, probe.value):
+            try:
+                found = [
+                    self._inputs(
+                        alert, node, attrs.evolve(context, multiplier=m), target
+                    )
+                    for m in _MULTIPLIERS
+                ]
+            except CannotSynthesize as exc:
+                failures.append(exc)
+                continue
+            yield from found
+        if len(failures) == 2:
+            raise failures[-1]
 
     def alert_group(
         self,
         alert: AlertRule,
         node,
         context: Context,
-        value: float,
+        probe: Probe,
         silent: bool = False,
     ) -> TestGroup:
         for_ms = duration_ms(alert.for_)
-        series, run, end = self._run(alert, node, context, value, silent)
+        value = probe.value
+        try:
+            series, run, end = self._run(alert, node, context, probe, silent)
+        except (CannotSynthesize, _Mismatch) as exc:
+            if probe.replaces is None:
+                raise
+            raise _Mismatch(
+                f"{_nearest_value_reason(probe, alert.unit)}, but {_reason(exc)}"
+            ) from None
         fires = not silent and alert.band.contains(value)
         times = [end]
         if fires:
@@ -269,11 +314,24 @@ class _Generator:
                 f"for {value!r}"
             )
         expr_checks = self.record_checks(alert.record, run, end) if alert.record else ()
+        if probe.replaces is not None:
+            # The query's own value shows how close to the boundary the group gets.
+            samples = run.vector(alert.query, end)
+            expr_checks += (
+                ExprCheck(
+                    alert.query,
+                    duration_label(end),
+                    tuple(sorted((labels_text(s.labels), s.value) for s in samples)),
+                ),
+            )
         colour = colour_of(alert.steps, value, alert.mappings)
         what = "no traffic" if silent else f"{bound_text(value, alert.unit)} ({colour})"
         outcome = "fires" if fires else "stays silent"
+        name = f"{alert.name}: {what} {outcome}"
+        if probe.replaces is not None:
+            name += f", {_nearest_value_note(probe, alert.unit)}"
         return TestGroup(
-            name=f"{alert.name}: {what} {outcome}",
+            name=name,
             interval=duration_label(self.interval_ms),
             series=series_texts(series, end // self.interval_ms),
             alert_checks=checks,
@@ -438,6 +496,28 @@ def _twin_group(
             labels[label] = other if labels[label] != other else f"{label}-3"
             changed = True
     return tuple(sorted(labels.items())) if changed else None
+
+
+def _nearest_value_note(probe: Probe, unit: str) -> str:
+    """Return why a test group probes a value next to the boundary, not at it."""
+    assert probe.replaces is not None
+    side = "below" if probe.value < probe.replaces else "above"
+    bound = bound_text(probe.replaces, unit)
+    return (
+        f"the nearest value {side} {bound}, because the query's float arithmetic "
+        f"never gives exactly {bound}"
+    )
+
+
+def _nearest_value_reason(probe: Probe, unit: str) -> str:
+    """Return the start of the reason why no test covers a probe in place of a boundary."""
+    assert probe.replaces is not None
+    side = "below" if probe.value < probe.replaces else "above"
+    return (
+        f"the query's float arithmetic never gives exactly "
+        f"{bound_text(probe.replaces, unit)}, so the test needs "
+        f"{bound_text(probe.value, unit)}, the nearest value {side} it"
+    )
 
 
 def _reason(exc: Exception) -> str:
