@@ -1777,6 +1777,44 @@ DASHBOARD_VARIABLE = [
     ),
 ]
 
+NAME_CLASH = [
+    Case(
+        "kubernetes-terraform-and-folder",
+        {
+            **manifest(
+                "service: api_gateway\ndashboard: {folder: Team A}\nrows: []\n",
+                "a.yaml",
+            ),
+            **manifest(
+                "service: api-gateway\ndashboard: {folder: team-a, uid: gw-b}\nrows: []\n",
+                "b.yaml",
+            ),
+            **manifest(
+                "service: c\ndashboard: {folder: TEAM A, uid: gw_b}\nrows: []\n",
+                "c.yaml",
+            ),
+        },
+        [
+            'services/b.yaml:1:10: warning: service name "api-gateway" gets the Kubernetes object name "api-gateway-rules" of "api_gateway" in services/a.yaml:1:10, so both get names with a hash, which change when either is added or removed; rename one of them [project/name-clash]',
+            'services/b.yaml:2:21: warning: folder "team-a" gets the folder uid of "Team A" in services/a.yaml:2:21, so both get names with a hash, which change when either is added or removed; rename one of them [project/name-clash]',
+            'services/c.yaml:2:21: warning: folder "TEAM A" gets the folder uid of "Team A" in services/a.yaml:2:21, so both get names with a hash, which change when either is added or removed; rename one of them [project/name-clash]',
+            'services/c.yaml:2:34: warning: dashboard uid "gw_b" gets the Terraform identifier "gw_b" of "gw-b" in services/b.yaml:2:34, so both get names with a hash, which change when either is added or removed; rename one of them [project/name-clash]',
+        ],
+    ),
+    Case(
+        "distinct-names",
+        {
+            **manifest(
+                "service: api\ndashboard: {folder: Team A}\nrows: []\n", "a.yaml"
+            ),
+            **manifest(
+                "service: api2\ndashboard: {folder: Team A}\nrows: []\n", "b.yaml"
+            ),
+        },
+        [],
+    ),
+]
+
 TABLES = {
     "series-legend": SERIES_LEGEND,
     "promql-syntax": SYNTAX,
@@ -1797,6 +1835,7 @@ TABLES = {
     "dashboard-range": RANGE,
     "dashboard-duplicate-panel-title": DUPLICATE_PANEL_TITLE,
     "project-duplicates": PROJECT,
+    "project-name-clash": NAME_CLASH,
     "scrape-job": SCRAPE_JOB,
     "alert-template": ALERT_TEMPLATE,
 }

@@ -48,14 +48,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return env_dir
 
 
+def _without_pythonpath() -> dict[str, str]:
+    """Return the environment without PYTHONPATH, which would shadow the wheel."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def test_wheel_builds_from_other_folder(installed: Path, tmp_path: Path) -> None:
     project = tmp_path / "project"
     shutil.copytree(REPO / "services", project / "services")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
         [str(installed / "bin" / "obscompile"), "build"],
         cwd=project,
-        env=env,
+        env=_without_pythonpath(),
         capture_output=True,
         text=True,
     )
@@ -71,6 +75,7 @@ def test_wheel_contains_templates(installed: Path) -> None:
     code = "import obscompile.render.environment as e; print(e.builtin_templates_dir())"
     result = subprocess.run(
         [str(installed / "bin" / "python"), "-c", code],
+        env=_without_pythonpath(),
         capture_output=True,
         text=True,
         cwd="/",

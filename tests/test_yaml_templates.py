@@ -332,13 +332,57 @@ _DATA = st.recursive(
 )
 
 
+@pytest.mark.parametrize("write", [dump_yaml, _toyaml], ids=["dump_yaml", "toyaml"])
 @_SETTINGS
-@given(st.dictionaries(TEXT, _DATA, min_size=1, max_size=4))
-def test_dumped_documents_read_back(document: dict[str, Any]) -> None:
-    """The Kubernetes and Mimir files, written by `dump_yaml`, read back in both YAMLs."""
-    text = dump_yaml(document)
+@given(document=st.dictionaries(TEXT, _DATA, min_size=1, max_size=4))
+def test_dumped_documents_read_back(write, document: dict[str, Any]) -> None:
+    """Documents read back in both YAMLs: the Kubernetes and Mimir files, which
+    `dump_yaml` writes, and the flow style of the `toyaml` filter."""
+    text = write(document)
     assert _same(read_yaml(text, version=(1, 1)), document)
     assert _same(read_yaml(text, version=(1, 2)), document)
+
+
+def test_rules_template_of_toyaml_alone(tmp_path: Path) -> None:
+    """A project's rules template may write the whole document with `toyaml`."""
+    folder = tmp_path / "templates" / "prometheus"
+    folder.mkdir(parents=True)
+    (folder / "rules.yml.j2").write_text("# team rules\n{{ document | toyaml }}\n")
+    env = make_environment(tmp_path / "templates")
+    document = {
+        "groups": [
+            {"name": "a", "rules": [{"record": "job:x:rate5m", "expr": "sum(x)"}]}
+        ]
+    }
+    text = render_yaml(env, "prometheus/rules.yml.j2", document)
+    assert read_yaml(text) == document
+
+
+def test_misplaced_template_warns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A template near a built-in path, but not on it, gets a warning."""
+    monkeypatch.chdir(tmp_path)
+    write_manifest(tmp_path, "payments.yaml", MANIFEST)
+    typo = tmp_path / "templates" / "grafana" / "panels" / "guage.json.j2"
+    typo.parent.mkdir(parents=True)
+    typo.write_text("{}")
+    builtin = Path(_ENV.get_template("grafana/panels/stat.json.j2").filename or "")
+    misplaced = tmp_path / "templates" / "grafana" / "panel" / "stat.json.j2"
+    misplaced.parent.mkdir(parents=True)
+    misplaced.write_text(builtin.read_text(encoding="utf-8"), encoding="utf-8")
+    # A file of macros for the project's own templates is far from every name.
+    (tmp_path / "templates" / "grafana" / "our_macros.j2").write_text("{# x #}")
+    result = CliRunner().invoke(main, ["build"])
+    warned = [line for line in result.output.splitlines() if "[template/" in line]
+    assert warned == [
+        "templates/grafana/panel/stat.json.j2:1:1: warning: stat.json.j2 replaces no "
+        "built-in template, because none has its path under templates/; did you "
+        "mean grafana/panels/stat.json.j2? [template/not-used]",
+        "templates/grafana/panels/guage.json.j2:1:1: warning: guage.json.j2 replaces "
+        "no built-in template, because none has its path under templates/; did you "
+        "mean grafana/panels/gauge.json.j2? [template/not-used]",
+    ]
 
 
 def test_negative_zero_after_zero() -> None:

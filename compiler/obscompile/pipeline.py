@@ -32,6 +32,7 @@ from obscompile.diagnostics import (
     exception_text,
     has_errors,
     sorted_diagnostics,
+    warning,
 )
 from obscompile.load.config import load_config
 from obscompile.load.project import display_name, load_project
@@ -47,7 +48,11 @@ from obscompile.parallel import (
     prefetch,
 )
 from obscompile.project import Project
-from obscompile.render.environment import TemplateOutputError, make_environment
+from obscompile.render.environment import (
+    TemplateOutputError,
+    make_environment,
+    misplaced_templates,
+)
 from obscompile.render.grafana import render_dashboard
 from obscompile.render.kubernetes import emit_prometheus_rules, object_name_key
 from obscompile.render.mimir import emit_mimir_namespaces
@@ -485,6 +490,15 @@ def build(
     else:
         loaded = cache.load_project(project.services_dir, blocks_dir, progress, jobs)
     diagnostics = [*config_diagnostics, *loaded.diagnostics]
+    diagnostics.extend(
+        warning(
+            Location(display_name(path), 1, 1),
+            f"{path.name} replaces no built-in template, because none has its path "
+            f"under {display_name(project.templates_dir)}/; did you mean {near}?",
+            "template/not-used",
+        )
+        for path, near in misplaced_templates(project.templates_dir)
+    )
     services = loaded.services
     if local is not None and not has_errors(diagnostics):
         diagnostics.extend(local.kept_targets(services))

@@ -14,6 +14,7 @@ from obscompile.check import (  # noqa: F401
     dashboard_unit,
     project_duplicates,
     project_metric_types,
+    project_name_clash,
     project_unsafe_name,
     promql_dashboard_variable,
     promql_histogram_le,

@@ -6,6 +6,7 @@ serializer), never as template source, and undefined names fail the render.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import io
 import json
@@ -152,10 +153,24 @@ def _yaml_text(value: Any, indent: int = 0, block: bool = False) -> str:
     return text
 
 
+# Strings that every YAML reader takes as plain text inside a flow collection.
+_FLOW_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
+
+
 def _escaped(value: Any) -> Any:
-    """Return `value` with tuples as lists and strings that need escapes double-quoted."""
+    """Return `value` with tuples as lists and strings that need escapes double-quoted.
+
+    Every other string but a plain word gets single quotes. YAML 1.2 allows `:` and
+    `?` in a plain scalar of a flow collection, but libyaml, and so obscompile's own
+    reader of rule files, reads `{record: job:x:rate5m}` as an error, and YAML 1.1
+    reads words such as `yes` as other types.
+    """
     if isinstance(value, str):
-        return DoubleQuotedScalarString(value) if needs_escapes(value) else value
+        if needs_escapes(value):
+            return DoubleQuotedScalarString(value)
+        if _FLOW_PLAIN.fullmatch(value) is None or _YAML11_IMPLICIT.match(value):
+            return SingleQuotedScalarString(value)
+        return value
     if isinstance(value, dict):
         return {_escaped(k): _escaped(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -342,3 +357,39 @@ SELF_CONTAINED = frozenset(
 
 # Whether a template file is built-in and self-contained, by its path.
 _BUILTIN: dict[str, bool] = {}
+
+
+def misplaced_templates(project_templates: Path) -> list[tuple[Path, str]]:
+    """Return each project template that overrides nothing, with the name it is near.
+
+    A project template replaces the built-in one of the same relative path. A file
+    without a built-in namesake may be a macro file that other templates include.
+    So only two kinds are returned: a built-in file name in another folder
+    (`grafana/panel/stat.json.j2`), and a name one or two letters from a built-in one
+    in its folder (`grafana/panels/guage.json.j2`).
+    """
+    if not project_templates.is_dir():
+        return []
+    builtin = builtin_templates_dir()
+    names = sorted(p.relative_to(builtin).as_posix() for p in builtin.rglob("*.j2"))
+    found = []
+    for path in sorted(project_templates.rglob("*.j2")):
+        name = path.relative_to(project_templates).as_posix()
+        if name in names:
+            continue
+        folder, _, base = name.rpartition("/")
+        near = []
+        for candidate in names:
+            other_folder, _, other_base = candidate.rpartition("/")
+            if base == other_base or (
+                folder == other_folder
+                and abs(len(base) - len(other_base)) <= 2
+                and difflib.SequenceMatcher(None, base, other_base).ratio() >= 0.8
+            ):
+                near.append(candidate)
+        if near:
+            best = max(
+                near, key=lambda c: difflib.SequenceMatcher(None, name, c).ratio()
+            )
+            found.append((path, best))
+    return found

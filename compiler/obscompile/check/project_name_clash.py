@@ -1,0 +1,98 @@
+"""project/name-clash: names that map to one Kubernetes, Terraform or folder name.
+
+`api_gateway` and `api-gateway` are two services, but Kubernetes object names and
+Terraform identifiers keep only some characters, so both would get the same one.
+The build then gives each a name with a hash, which changes when either service is
+added or removed: Terraform would replace the resources, and `kubectl apply` would
+leave the old PrometheusRule beside the new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from obscompile.check.context import ProjectContext
+from obscompile.check.project_duplicates import (
+    definition_order,
+    service_name_location,
+)
+from obscompile.check.registry import Scope, check
+from obscompile.diagnostics import Diagnostic, warning
+from obscompile.model.location import Location
+from obscompile.render.folders import folder_uid
+from obscompile.render.hcl import identifier
+from obscompile.render.kubernetes import object_name
+
+NAME = "project/name-clash"
+
+# (text, where it is written) of each name of one kind, in definition order.
+Named = list[tuple[str, Location]]
+
+
+def _clashes(
+    named: Named,
+    derive: Callable[[str], str],
+    kind: str,
+    subject: str,
+    duplicates_reported: bool = True,
+    show_derived: bool = True,
+) -> Iterator[Diagnostic]:
+    """Warn of each name whose derived name an earlier, different name has.
+
+    Names that differ only in case are left to the duplicate checks where
+    `duplicates_reported` is True.
+    """
+    first: dict[str, tuple[str, Location]] = {}
+    for text, where in sorted(named, key=lambda item: definition_order(item[1])):
+        derived = derive(text)
+        if derived not in first:
+            first[derived] = (text, where)
+            continue
+        earlier, earlier_where = first[derived]
+        if earlier == text or (
+            duplicates_reported and earlier.casefold() == text.casefold()
+        ):
+            continue
+        quoted = f' "{derived}"' if show_derived else ""
+        yield warning(
+            where,
+            f'{subject} "{text}" gets the {kind}{quoted} of "{earlier}" in '
+            f"{earlier_where}, so both get names with a hash, which change when "
+            "either is added or removed; rename one of them",
+            NAME,
+        )
+
+
+@check(
+    NAME,
+    "names that map to one Kubernetes object name, Terraform identifier or folder uid",
+    scope=Scope.PROJECT,
+)
+def name_clash(context: ProjectContext) -> Iterator[Diagnostic]:
+    services = [(s.name, service_name_location(s)) for s in context.services]
+    yield from _clashes(services, object_name, "Kubernetes object name", "service name")
+    dashboards = [s.dashboard for s in context.services if s.dashboard is not None]
+    uids = [(d.uid, d.locations.get("uid", d.location)) for d in dashboards]
+    yield from _clashes(
+        uids,
+        lambda uid: identifier(uid, "dashboard"),
+        "Terraform identifier",
+        "dashboard uid",
+    )
+    folders = [
+        (d.folder.strip(), d.locations.get("folder", d.location))
+        for d in dashboards
+        if d.folder.strip()
+    ]
+    unique: dict[str, Location] = {}
+    for title, where in folders:
+        unique.setdefault(title, where)
+    yield from _clashes(
+        list(unique.items()),
+        lambda title: folder_uid(title, ""),
+        "folder uid",
+        "folder",
+        duplicates_reported=False,
+        # The uid also has the prefix of obscompile.yaml, which checks do not read.
+        show_derived=False,
+    )
