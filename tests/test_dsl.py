@@ -6,11 +6,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from obscompile import dsl
 from obscompile.blocks.http import _bands
+from obscompile.cli import main
 from obscompile.load.thresholds import parse_shorthand
 from obscompile.pipeline import Project, build
 from tests.conftest import write_manifest
@@ -302,6 +304,53 @@ def test_project_block_folder(project: Path) -> None:
     (panel,) = result.services[0].rows[0].panels
     assert panel.query == 'sum by (queue) (queue_depth{job="api"})'
     assert "queue_row" not in dsl.BLOCKS
+
+
+HELPER_USER = """\
+from obscompile import dsl
+from _titles import TITLE
+
+dsl.service("api", title=TITLE, rows=[dsl.row("R", [dsl.panel("Up", "up")])])
+"""
+
+
+def test_module_imports_helper_beside_it(tmp_path: Path) -> None:
+    """A module imports `_x.py` from its folder; each project gets its own helper."""
+    titles = []
+    for name in ("one", "two"):
+        project = tmp_path / name
+        write_manifest(project, "_titles.py", f"TITLE = 'Title {name}'\n")
+        write_manifest(project, "api.py", HELPER_USER)
+        result = build(Project.at(project))
+        assert result.ok, [str(d) for d in result.diagnostics]
+        titles.append(result.services[0].dashboard.title)
+    assert titles == ["Title one", "Title two"]
+
+
+def test_block_module_imports_helper(project: Path) -> None:
+    blocks = project / "blocks"
+    blocks.mkdir()
+    (blocks / "_shared.py").write_text("QUERY = 'sum(up)'\n")
+    (blocks / "team.py").write_text(
+        "from obscompile import dsl\nfrom _shared import QUERY\n\n"
+        '@dsl.block("up_row")\ndef up_row():\n'
+        '    return dsl.row("Up", [dsl.panel("Up", QUERY)])\n'
+    )
+    write_manifest(project, "api.yaml", "service: api\nrows:\n  - use: up_row\n")
+    result = build(Project.at(project))
+    assert result.ok, [str(d) for d in result.diagnostics]
+    assert result.services[0].rows[0].panels[0].query == "sum(up)"
+
+
+def test_rebuild_reads_changed_helper(tmp_path: Path) -> None:
+    write_manifest(tmp_path, "_titles.py", "TITLE = 'Before'\n")
+    write_manifest(tmp_path, "api.py", HELPER_USER)
+    runner = CliRunner()
+    assert runner.invoke(main, ["build", "--project", str(tmp_path)]).exit_code == 0
+    write_manifest(tmp_path, "_titles.py", "TITLE = 'After'\n")
+    assert runner.invoke(main, ["build", "--project", str(tmp_path)]).exit_code == 0
+    (dashboard,) = (tmp_path / "out" / "grafana" / "dashboards").glob("*.json")
+    assert '"title": "After"' in dashboard.read_text()
 
 
 def test_module_declares_several_services(project: Path) -> None:

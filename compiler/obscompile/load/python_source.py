@@ -8,8 +8,11 @@ user's file and line, never as a traceback.
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import runpy
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from obscompile.diagnostics import Diagnostic, error, exception_text, warning
@@ -60,7 +63,11 @@ def run_module(
     # which a module could change.
     folder = os.getcwd()
     try:
-        with dsl.output_to_stderr(), dsl.raise_on_process_exit():
+        with (
+            dsl.output_to_stderr(),
+            dsl.raise_on_process_exit(),
+            _importable_beside(path.parent),
+        ):
             runpy.run_path(str(path), run_name=f"obscompile_module_{path.stem}")
     # User code may raise anything, and only Ctrl-C stops the build.
     except (Exception, SystemExit, GeneratorExit) as exc:
@@ -79,6 +86,26 @@ def run_module(
             ),
         ]
     return collected, list(notes)
+
+
+@contextlib.contextmanager
+def _importable_beside(folder: Path) -> Iterator[None]:
+    """Let a module import the helper modules in its folder, as `python x.py` does.
+
+    The helpers are forgotten afterwards, so a helper of another project's folder
+    with the same name is imported from its own file.
+    """
+    entry = str(folder.absolute())
+    sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(entry)
+        for name, module in list(sys.modules.items()):
+            origin = getattr(module, "__file__", None)
+            if origin and Path(origin).absolute().parent == Path(entry):
+                del sys.modules[name]
 
 
 def imports_obscompile(path: Path) -> bool | None:
