@@ -358,6 +358,35 @@ def test_rules_template_of_toyaml_alone(tmp_path: Path) -> None:
     assert read_yaml(text) == document
 
 
+def test_every_broken_template_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Templates of three targets that fail are reported in one run."""
+    monkeypatch.chdir(tmp_path)
+    write_manifest(tmp_path, "payments.yaml", MANIFEST)
+    broken = {
+        "grafana/panels/stat.json.j2": "{{ 1 // 0 }}\n",
+        "kubernetes/prometheusrule.yaml.j2": "{{ documnt }}\n",
+        "mimir/namespace.yaml.j2": "{{ unclosed\n",
+    }
+    for name, text in broken.items():
+        path = tmp_path / "templates" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    result = CliRunner().invoke(main, ["build"])
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if ": error: " in line]
+    assert errors == [
+        "templates/grafana/panels/stat.json.j2:1:1: error: template failed to render: "
+        "ZeroDivisionError: integer division or modulo by zero [template/render]",
+        "templates/kubernetes/prometheusrule.yaml.j2:1:1: error: template failed to "
+        "render: 'documnt' is undefined [template/render]",
+        "templates/mimir/namespace.yaml.j2:1:1: error: invalid template: unexpected "
+        "end of template, expected 'end of print statement'. [template/render]",
+    ]
+    assert not (tmp_path / "out").exists()
+
+
 def test_misplaced_template_warns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -360,6 +360,7 @@ def render_artifacts(
     names = tuple(service.name for service in services)
     # The files each service's per-service emitters wrote, by service.
     own: dict[int, FileMap] = {id(service): FileMap() for service in services}
+    problems: list[Diagnostic] = []
     for target, emitter in EMITTERS:
         if target not in config.targets:
             continue
@@ -370,26 +371,56 @@ def render_artifacts(
             context = EmitContext(
                 project, config, services, env, files.copy(), names, remember
             )
-            files.add(emitter(context))
+            try:
+                files.add(emitter(context))
+            except Exception as exc:
+                problems.append(_render_problem(project, exc))
             continue
-        for done, service in enumerate(services, 1):
-            earlier = own[id(service)].copy()
-            context = EmitContext(project, config, (service,), env, earlier, names)
-            render = functools.partial(emitter.function, context)
-            if (emitter.stage, done - 1) in prefetched:
-                render = functools.partial(dict, prefetched[(emitter.stage, done - 1)])
-            token = None
-            if cache is None:
-                produced = render()
-            else:
-                extra = "" if emitter.key is None else emitter.key(names, service)
-                produced = cache.memo(emitter.stage, service, render, extra=extra)
-                token = cache.token(emitter.stage, service, extra)
-            own[id(service)].add(produced, token)
-            files.add(produced, token)
-            if progress is not None:
-                progress(f"rendering {target}", done, len(services))
+        try:
+            for done, service in enumerate(services, 1):
+                earlier = own[id(service)].copy()
+                context = EmitContext(project, config, (service,), env, earlier, names)
+                render = functools.partial(emitter.function, context)
+                if (emitter.stage, done - 1) in prefetched:
+                    render = functools.partial(
+                        dict, prefetched[(emitter.stage, done - 1)]
+                    )
+                token = None
+                if cache is None:
+                    produced = render()
+                else:
+                    extra = "" if emitter.key is None else emitter.key(names, service)
+                    produced = cache.memo(emitter.stage, service, render, extra=extra)
+                    token = cache.token(emitter.stage, service, extra)
+                own[id(service)].add(produced, token)
+                files.add(produced, token)
+                if progress is not None:
+                    progress(f"rendering {target}", done, len(services))
+        except Exception as exc:
+            problems.append(_render_problem(project, exc))
+    if problems:
+        raise TemplateProblems(problems)
     return files.sorted()
+
+
+class TemplateProblems(Exception):
+    """Templates that failed to compile or render, as errors at their lines."""
+
+    def __init__(self, problems: list[Diagnostic]) -> None:
+        super().__init__("; ".join(str(problem) for problem in problems))
+        self.problems = problems
+
+
+def _render_problem(project: Project, exc: Exception) -> Diagnostic:
+    """Return the error of a failed template, or raise `exc` for a fault of obscompile."""
+    problem = (
+        template_error(exc)
+        if isinstance(exc, jinja2.TemplateError)
+        else template_failure(project, exc)
+    )
+    if problem is None:
+        raise exc
+    return problem
 
 
 _TEMPLATE_FRAME = re.compile(r'File "(?P<file>[^"]+\.j2)", line (?P<line>\d+)')
@@ -519,19 +550,24 @@ def build(
     files: Mapping[str, str] = {}
     if not has_errors(diagnostics):
         try:
-            prefetched = prefetch(project, services, config, cache, jobs, progress)
+            try:
+                prefetched = prefetch(project, services, config, cache, jobs, progress)
+            except Exception as exc:
+                _render_problem(project, exc)
+                # A worker stops at its first failed template; rendering here
+                # reports every one.
+                prefetched = {}
             files = render_artifacts(
                 project, services, config, cache, progress, prefetched
             )
-        except Exception as exc:
-            problem = (
-                template_error(exc)
-                if isinstance(exc, jinja2.TemplateError)
-                else template_failure(project, exc)
-            )
-            if problem is None:
-                raise
-            diagnostics.append(problem)
+        except TemplateProblems as exc:
+            problems = list(dict.fromkeys(exc.problems))
+            diagnostics.extend(problems)
+            template_sources = {}
+            for problem in problems:
+                template_sources.update(
+                    _template_source(project, problem.location.file)
+                )
             return BuildResult(
                 services=services,
                 files={},
@@ -539,7 +575,7 @@ def build(
                 sources={
                     **config_sources,
                     **loaded.sources,
-                    **_template_source(project, problem.location.file),
+                    **template_sources,
                 },
                 seconds=time.perf_counter() - started,
                 unloaded=loaded.unloaded,
