@@ -529,6 +529,19 @@ def test_render_uses_scrape_port(env: jinja2.Environment) -> None:
     assert "startMetricsServer(port: number = 4000, host?: string)" in typescript
 
 
+def test_render_explains_labelled_info(env: jinja2.Environment) -> None:
+    """prometheus_client's Info with labels takes .labels(...).info(), not .info()."""
+    service = demo_service(
+        PYTHON, (Metric("build", INFO, labels=("version",)), Metric("up", INFO))
+    )
+    text = render(service, env)
+    assert text.count(".info() alone raises AttributeError") == 1
+    assert (
+        "# build_info.labels(...).info({...}); .info() alone raises AttributeError.\n"
+        "build_info = prometheus_client.Info(" in text
+    )
+
+
 def test_render_without_scrape_target(env: jinja2.Environment) -> None:
     """A warning does not stop rendering, but the port loses its default."""
     python = render(demo_service(PYTHON, (), targets=()), env)
