@@ -17,6 +17,7 @@ from obscompile.cache import CACHE_DIR
 from obscompile.cli import main
 from obscompile.config import Config
 from obscompile.derive.local import (
+    LOCAL_RECORD,
     LocalOverrides,
     UnknownScrapeJobError,
     apply_local_overrides,
@@ -437,6 +438,28 @@ def test_cli_build_after_local_build_rewrites(project: Path) -> None:
     text = (project / "out/prometheus/prometheus.yml").read_text()
     assert "payments:8080" in text
     assert "127.0.0.1:18080" not in text
+
+
+def test_cli_test_compares_local_build_alike(project: Path) -> None:
+    """`obscompile test` compares a local build's folder with the same local build."""
+    write_manifest(project, "payments.yaml", MANIFEST)
+    assert run_build("--target", "payments=127.0.0.1:18080")[0] == 0
+    record = project / "out" / LOCAL_RECORD
+    assert LocalOverrides.recorded_in(project / "out") == LocalOverrides(
+        targets=(("payments", ("127.0.0.1:18080",)),)
+    )
+    tested = CliRunner().invoke(main, ["test"])
+    assert tested.exit_code == 0, tested.output
+    assert "stale" not in tested.output
+    record.write_text(record.read_text().replace("18080", "18081"))
+    tested = CliRunner().invoke(main, ["test"])
+    assert (
+        "from a build of the manifests with the local-run options it was written "
+        "with, and the tests run on it as it is; run obscompile build first with "
+        "those options" in tested.output
+    )
+    assert run_build()[0] == 0
+    assert not record.exists()
 
 
 def test_cli_unknown_job_exits_2(project: Path) -> None:

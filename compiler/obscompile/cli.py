@@ -765,14 +765,20 @@ def _compare_out(project: Project) -> str:
     Returns a note for the summary line, empty when the folder is up to date.
     """
     from obscompile.cache import BuildCache
+    from obscompile.derive.local import LocalOverrides
     from obscompile.pipeline import build
 
-    cache = BuildCache(project)
-    replay = cache.replay()
-    if replay is not None:
-        _print_untested(replay)
-        return ""
-    found = build(project, cache, jobs=default_jobs())
+    local = LocalOverrides.recorded_in(project.out_dir)
+    if local is None:
+        cache = BuildCache(project)
+        replay = cache.replay()
+        if replay is not None:
+            _print_untested(replay)
+            return ""
+        found = build(project, cache, jobs=default_jobs())
+    else:
+        # A local run's build takes no cache, as `obscompile build` does.
+        found = build(project, None, local=local, jobs=default_jobs())
     _print_untested(found)
     out = project.out_dir
     if not found.ok:
@@ -785,9 +791,14 @@ def _compare_out(project: Project) -> str:
     differing = stale_files(out, found.files)
     if not differing:
         return ""
+    built = "a build of the manifests"
+    again = "run obscompile build first"
+    if local is not None:
+        built += " with the local-run options it was written with"
+        again += " with those options"
     click.echo(
-        f"obscompile: warning: {_stale(out, differing)} from a build of the "
-        "manifests, and the tests run on it as it is; run obscompile build first",
+        f"obscompile: warning: {_stale(out, differing)} from {built}, and the tests "
+        f"run on it as it is; {again}",
         err=True,
     )
     return f", on a stale {out}"

@@ -632,6 +632,10 @@ def build(
                 diagnostics.extend(d for d in found if not by_hand.tests(d))
         if has_errors(diagnostics):
             files = {}
+    if files and local is not None and not local.is_empty:
+        from obscompile.derive.local import LOCAL_RECORD
+
+        files = {**files, LOCAL_RECORD: local.record_text()}
     return BuildResult(
         services=services,
         files=files,

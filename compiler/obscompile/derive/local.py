@@ -9,8 +9,10 @@ panel queries and therefore rule names and expressions do not change.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import attrs
 
@@ -23,6 +25,10 @@ from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Service
 
 _DURATION = re.compile(DURATION_PATTERN)
+
+# The file of the output folder that records a local run's options, so that
+# `obscompile test` compares the folder with a build of the same options.
+LOCAL_RECORD = ".obscompile-local.json"
 
 
 class UnknownScrapeJobError(UsageError):
@@ -44,6 +50,33 @@ class LocalOverrides:
     @property
     def is_empty(self) -> bool:
         return self == LocalOverrides()
+
+    def record_text(self) -> str:
+        """Return the options as the output folder's record of a local run."""
+        data = {
+            "targets": {job: list(addresses) for job, addresses in self.targets},
+            "scrape_interval": self.scrape_interval,
+            "evaluation_interval": self.evaluation_interval,
+            "alert_for": self.alert_for,
+        }
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def recorded_in(cls, out: Path) -> LocalOverrides | None:
+        """Return the options of the local run that wrote `out`, if one did."""
+        try:
+            data = json.loads((out / LOCAL_RECORD).read_text(encoding="utf-8"))
+            return cls(
+                targets=tuple(
+                    (str(job), tuple(str(a) for a in addresses))
+                    for job, addresses in data["targets"].items()
+                ),
+                scrape_interval=data["scrape_interval"],
+                evaluation_interval=data["evaluation_interval"],
+                alert_for=data["alert_for"],
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
 
     def kept_targets(self, services: tuple[Service, ...]) -> list[Diagnostic]:
         """Warn about each scrape job that keeps its manifest targets in a local run.
