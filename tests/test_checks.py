@@ -561,6 +561,34 @@ UNKNOWN_METRIC = [
     ),
 ]
 
+UNKNOWN_METRIC += [
+    Case(
+        "declared-name-of-exposed-series",
+        manifest(
+            """
+            service: shop
+            scrape: {job: shop, port: 80}
+            metrics:
+              orders: counter
+              build: info
+              latency_seconds: histogram
+            rows:
+              - title: R
+                panels:
+                  - {title: A, query: 'sum(rate(orders{job="shop"}[5m]))'}
+                  - {title: B, query: 'max(build{job="shop"})'}
+                  - {title: C, query: 'sum(rate(latency_seconds{job="shop"}[5m]))'}
+        """,
+            "shop.yaml",
+        ),
+        [
+            'services/shop.yaml:10:37: error: metric "orders" is a counter of the catalog of service "shop", which the client libraries expose as "orders_total"; query "orders_total" [promql/unknown-metric]',
+            'services/shop.yaml:11:32: error: metric "build" is an info of the catalog of service "shop", which the client libraries expose as "build_info"; query "build_info" [promql/unknown-metric]',
+            'services/shop.yaml:12:37: error: metric "latency_seconds" is a histogram of the catalog of service "shop", which the client libraries expose as "latency_seconds_bucket", "latency_seconds_sum", "latency_seconds_count"; query one of them [promql/unknown-metric]',
+        ],
+    ),
+]
+
 UNKNOWN_LABEL = [
     Case(
         "after-tab-escape",

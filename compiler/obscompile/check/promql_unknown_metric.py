@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 
 import promql_parser as pp
 
@@ -10,6 +10,7 @@ from obscompile.check import catalog
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
 from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.model.service import Service
 
 NAME = "promql/unknown-metric"
 
@@ -77,13 +78,36 @@ def _not_in_job_catalogs(context: PanelContext) -> dict[str, Diagnostic]:
         declared = catalog.catalog_series(owners)
         names = " or ".join(f'"{owner.name}"' for owner in owners)
         job_names = " or ".join(f'"{job}"' for job in jobs)
+        renamed = _exposed_as(name, owners)
         found[name] = error(
             context.node_location(selector),
-            f'metric "{name}" is not in the catalog of service {names}, which '
+            renamed
+            or f'metric "{name}" is not in the catalog of service {names}, which '
             f"scrapes job {job_names}{catalog.suggestion(name, declared)}",
             NAME,
         )
     return found
+
+
+def _exposed_as(name: str, owners: Sequence[Service]) -> str | None:
+    """Return a message when a catalog declares `name` but exposes it by another name.
+
+    The client libraries expose a counter `orders` as `orders_total` and an info
+    metric `build` as `build_info`, so a query reads those names.
+    """
+    for owner in owners:
+        for metric in owner.metrics:
+            if metric.name != name:
+                continue
+            series = metric.series_names()
+            listed = ", ".join(f'"{s}"' for s in series)
+            article = "an" if str(metric.type)[0] in "aeiou" else "a"
+            fix = f'query "{series[0]}"' if len(series) == 1 else "query one of them"
+            return (
+                f'metric "{name}" is {article} {metric.type} of the catalog of service '
+                f'"{owner.name}", which the client libraries expose as {listed}; {fix}'
+            )
+    return None
 
 
 def _own(context: PanelContext, name: str, jobs: list[str]) -> bool:
