@@ -353,6 +353,27 @@ def test_rebuild_reads_changed_helper(tmp_path: Path) -> None:
     assert '"title": "After"' in dashboard.read_text()
 
 
+def test_unknown_block_names_failed_module(project: Path) -> None:
+    """A block that a failed module would define points at that module."""
+    blocks = project / "blocks"
+    blocks.mkdir()
+    (blocks / "team.py").write_text(
+        "from obscompile import dsl\n\n"
+        '@dsl.block("http_api_health")\ndef mine():\n    return dsl.row("X", [])\n\n'
+        '@dsl.block("queue_row")\ndef queue_row():\n    return dsl.row("Q", [])\n'
+    )
+    write_manifest(project, "api.yaml", "service: api\nrows:\n  - use: queue_row\n")
+    result = build(Project.at(project))
+    messages = [d.message for d in result.diagnostics if d.check == "manifest/block"]
+    assert messages == [
+        'unknown block "queue_row"; blocks/team.py fails to load, so it may define it'
+    ]
+    (blocks / "team.py").unlink()
+    result = build(Project.at(project))
+    messages = [d.message for d in result.diagnostics if d.check == "manifest/block"]
+    assert messages == ['unknown block "queue_row"']
+
+
 def test_module_declares_several_services(project: Path) -> None:
     write_manifest(
         project,

@@ -89,6 +89,10 @@ ARGUMENT_ERRORS = [
         "services/api.py:3:28: error: dsl.service(): metrics must be a list of metrics, such as [dsl.counter(...)] or dsl.http_metrics(), not a mapping [dsl/error]",
     ),
     (
+        HEAD + 'dsl.service("api", titel="API")\n',
+        "services/api.py:3:1: error: TypeError: service() got an unexpected keyword argument 'titel' (did you mean \"title\"?) [dsl/error]",
+    ),
+    (
         HEAD + 'dsl.service("api", title=5)\n',
         "services/api.py:3:26: error: dsl.service(): title must be a string, not the integer 5 [dsl/error]",
     ),

@@ -509,6 +509,7 @@ class BuildCache:
         finally:
             dsl.BLOCKS.clear()
             dsl.BLOCKS.update(registered)
+            dsl.FAILED_BLOCK_MODULES.clear()
         return LoadResult(
             tuple(services), tuple(diagnostics), sources, tuple(failed), tuple(unloaded)
         )

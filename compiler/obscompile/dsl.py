@@ -1072,6 +1072,20 @@ class Block:
 
 
 BLOCKS: dict[str, Block] = {}
+# The block modules of the project that failed to load, whose later blocks are
+# missing from BLOCKS.
+FAILED_BLOCK_MODULES: list[str] = []
+
+
+def unknown_block_message(name: str) -> str:
+    """Return the message for a `use` of a block that no module registered."""
+    close = difflib.get_close_matches(name, sorted(BLOCKS), n=1)
+    hint = f' (did you mean "{close[0]}"?)' if close else ""
+    if FAILED_BLOCK_MODULES:
+        failed = ", ".join(FAILED_BLOCK_MODULES)
+        verb = "fails" if len(FAILED_BLOCK_MODULES) == 1 else "fail"
+        hint += f"; {failed} {verb} to load, so it may define it"
+    return f'unknown block "{name}"{hint}'
 
 
 def block(name: str) -> Callable[[F], F]:
@@ -1129,9 +1143,7 @@ def use(name: str, /, **parameters: Any) -> Any:
     _text(name, "name")
     found = BLOCKS.get(name)
     if found is None:
-        close = difflib.get_close_matches(name, sorted(BLOCKS), n=1)
-        hint = f' (did you mean "{close[0]}"?)' if close else ""
-        raise _fail(f'unknown block "{name}"{hint}', "name")
+        raise _fail(unknown_block_message(name), "name")
     problem = block_parameter_problem(found, parameters)
     if problem:
         raise _fail(problem)

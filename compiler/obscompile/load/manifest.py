@@ -259,11 +259,10 @@ class _Reader:
         name = data["use"]
         found = dsl.BLOCKS.get(name)
         if found is None:
-            hint = suggest(name, sorted(dsl.BLOCKS))
             self.diagnostics.append(
                 error(
                     self.at((*path, "use")),
-                    f'unknown block "{name}"{hint}',
+                    dsl.unknown_block_message(name),
                     "manifest/block",
                 )
             )

@@ -141,6 +141,7 @@ def load_project(
     finally:
         dsl.BLOCKS.clear()
         dsl.BLOCKS.update(registered)
+        dsl.FAILED_BLOCK_MODULES.clear()
     return LoadResult(
         tuple(services), tuple(diagnostics), sources, tuple(failed), tuple(unloaded)
     )

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import inspect
 import os
+import re
 import runpy
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from obscompile.diagnostics import Diagnostic, error, exception_text, warning
+from obscompile.diagnostics import (
+    Diagnostic,
+    error,
+    exception_text,
+    has_errors,
+    warning,
+)
 from obscompile.model.location import Location
 from obscompile.model.service import Service
 
@@ -29,7 +37,28 @@ def _error_in(name: str, exc: BaseException) -> Diagnostic:
         where = Location(name, exc.lineno, exc.offset or 1)
         return error(where, f"invalid Python: {exc.msg}", "dsl/syntax")
     location = traceback_location(exc.__traceback__) or Location(name, 1, 1)
-    return error(location, exception_text(exc), "dsl/error")
+    return error(location, exception_text(exc) + _keyword_hint(exc), "dsl/error")
+
+
+_UNEXPECTED_KEYWORD = re.compile(
+    r"^(\w+)\(\) got an unexpected keyword argument '(\w+)'$"
+)
+
+
+def _keyword_hint(exc: BaseException) -> str:
+    """Return ` (did you mean "x"?)` for a misspelt keyword of a `dsl` function."""
+    from obscompile import dsl
+    from obscompile.load.validate import suggest
+
+    found = _UNEXPECTED_KEYWORD.match(str(exc)) if isinstance(exc, TypeError) else None
+    function = getattr(dsl, found.group(1), None) if found else None
+    if found is None or not callable(function):
+        return ""
+    try:
+        parameters = list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return ""
+    return suggest(found.group(2), parameters)
 
 
 def run_module(
@@ -143,14 +172,20 @@ def _display_name(path: Path) -> str:
 
 def load_block_modules(folder: Path) -> list[Diagnostic]:
     """Run every module in a project's blocks folder so that its blocks register."""
+    from obscompile import dsl
+
     diagnostics: list[Diagnostic] = []
+    dsl.FAILED_BLOCK_MODULES.clear()
     if not folder.is_dir():
         return diagnostics
     for path in sorted(folder.glob("*.py")):
         if path.name.startswith(("_", ".")):
             continue
-        _, problems = run_module(path, _display_name(path), declares_services=False)
+        name = _display_name(path)
+        _, problems = run_module(path, name, declares_services=False)
         diagnostics.extend(problems)
+        if has_errors(problems):
+            dsl.FAILED_BLOCK_MODULES.append(name)
     return diagnostics
 
 
