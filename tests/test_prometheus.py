@@ -361,6 +361,29 @@ def test_cli_test_names_missing_folder(tmp_path: Path, built_out: Path) -> None:
     ) in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("config", "advice"),
+    [
+        ("", "run obscompile build first"),
+        (
+            "targets: [grafana, instrumentation]\n",
+            "the targets of obscompile.yaml leave out prometheus, so no build writes "
+            "it; add prometheus to targets to test the rules",
+        ),
+    ],
+)
+def test_cli_test_without_rules_says_why(
+    tmp_path: Path, config: str, advice: str
+) -> None:
+    promtool_binary()
+    (tmp_path / "services").mkdir()
+    (tmp_path / "obscompile.yaml").write_text(config)
+    result = obscompile_test("--project", str(tmp_path))
+    assert result.returncode == 2
+    config_file = tmp_path / "out" / "prometheus" / "prometheus.yml"
+    assert result.stderr == f"obscompile: error: {config_file} not found; {advice}\n"
+
+
 def test_cli_test_reports_failure(tmp_path: Path, real_build: BuildResult) -> None:
     promtool_binary()
     files = dict(real_build.files)

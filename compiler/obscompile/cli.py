@@ -691,10 +691,16 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
     prometheus = project.out_dir / "prometheus"
     config_file = prometheus / "prometheus.yml"
     if not config_file.is_file():
-        click.echo(
-            f"obscompile: error: {config_file} not found; run obscompile build first",
-            err=True,
-        )
+        from obscompile.load.config import load_config
+
+        config, problems, _ = load_config(project.root)
+        advice = "run obscompile build first"
+        if not problems and "prometheus" not in config.targets:
+            advice = (
+                "the targets of obscompile.yaml leave out prometheus, so no build "
+                "writes it; add prometheus to targets to test the rules"
+            )
+        click.echo(f"obscompile: error: {config_file} not found; {advice}", err=True)
         sys.exit(EXIT_USAGE)
     stale = _compare_out(project)
     rule_files = sorted(str(p) for p in (prometheus / "rules").glob("*.yml"))
