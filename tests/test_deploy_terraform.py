@@ -544,7 +544,7 @@ def test_provider_and_variables(repo_out: Path) -> None:
     grafana = required.attributes["grafana"]
     text = "".join(t.text for t in grafana)
     assert '"grafana/grafana"' in text
-    assert '">= 3.0.0"' in text
+    assert '">= 3.0.0, < 5.0.0"' in text
     (provider,) = config.children("provider")
     assert provider.labels == ["grafana"]
     assert as_reference(provider.attributes["url"]) == "var.grafana_url"

@@ -7,7 +7,7 @@ terraform {
   required_providers {
     grafana = {
       source  = "grafana/grafana"
-      version = ">= 3.0.0"
+      version = ">= 3.0.0, < 5.0.0"
     }
   }
 }

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from obscompile.pipeline import EmitContext
 
 TERRAFORM_DIR = "terraform/"
-PROVIDER_VERSION = ">= 3.0.0"
+# The files follow the resource schema of provider 4.45. A new major version may
+# change it, so the constraint takes none before obscompile is checked against it.
+PROVIDER_VERSION = ">= 3.0.0, < 5.0.0"
 MESSAGE = "Managed by obscompile"
 TEMPLATES = ("main.tf", "dashboards.tf", "outputs.tf")
 
