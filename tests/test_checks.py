@@ -563,6 +563,28 @@ UNKNOWN_METRIC = [
 
 UNKNOWN_METRIC += [
     Case(
+        "service-declared-twice",
+        {
+            name: textwrap.dedent("""\
+                service: shop
+                scrape: {job: shop, port: 80}
+                metrics:
+                  orders_total: counter
+                rows:
+                  - title: R
+                    panels:
+                      - {title: A, query: 'sum(rate(order_total{job="shop"}[5m]))'}
+            """)
+            for name in ("a.yaml", "b.yaml")
+        },
+        [
+            'services/a.yaml:8:37: error: metric "order_total" is not in the catalog of service "shop", which scrapes job "shop"; did you mean "orders_total"? [promql/unknown-metric]',
+            'services/b.yaml:1:10: error: service "shop" is already defined in services/a.yaml:1:10 [project/duplicate-service]',
+            'services/b.yaml:2:15: error: scrape job "shop" already defined in services/a.yaml:2:15 [project/duplicate-job]',
+            'services/b.yaml:8:37: error: metric "order_total" is not in the catalog of service "shop", which scrapes job "shop"; did you mean "orders_total"? [promql/unknown-metric]',
+        ],
+    ),
+    Case(
         "declared-name-of-exposed-series",
         manifest(
             """

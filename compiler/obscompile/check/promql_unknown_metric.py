@@ -76,7 +76,8 @@ def _not_in_job_catalogs(context: PanelContext) -> dict[str, Diagnostic]:
             # A manifest that failed to load may scrape the job and declare it.
             continue
         declared = catalog.catalog_series(owners)
-        names = " or ".join(f'"{owner.name}"' for owner in owners)
+        # Two manifests that declare one service are reported apart.
+        names = " or ".join(dict.fromkeys(f'"{owner.name}"' for owner in owners))
         job_names = " or ".join(f'"{job}"' for job in jobs)
         renamed = _exposed_as(name, owners)
         found[name] = error(
