@@ -127,7 +127,7 @@ SYNTAX = [
               query: 'sum(rate(http_requests_total[5m] @ 1e300))'
         """),
         [
-            f"{E}:16:50: error: invalid PromQL query: the @ timestamp 1e+300 is out "
+            f"{E}:16:50: error: invalid PromQL query: the @ timestamp 1e300 is out "
             "of the range Prometheus accepts, about ±9.2e15 seconds (292 million "
             "years) from 1970 [promql/syntax]"
         ],

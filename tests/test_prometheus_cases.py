@@ -199,13 +199,23 @@ def test_quantile_alert_and_record(project: Path) -> None:
     _promtool_all(project, result)
 
 
-def test_quantile_above_buckets_is_explained(project: Path) -> None:
+@pytest.mark.parametrize(
+    ("thresholds", "value"),
+    [
+        ("<2.5s Green, 2.5-8s Yellow, >8s Red", "8"),
+        # 1e20, not a number of 21 digits.
+        ("<2e-3s Green, 2e-3s-1e20s Yellow, >1e20s Red", "1e20"),
+    ],
+)
+def test_quantile_above_buckets_is_explained(
+    project: Path, thresholds: str, value: str
+) -> None:
     result = _build(
         project,
-        """\
+        f"""\
         - title: p90 latency
-          query: histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket{job="payments"}[5m])))
-          thresholds: "<2.5s Green, 2.5-8s Yellow, >8s Red"
+          query: histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket{{job="payments"}}[5m])))
+          thresholds: "{thresholds}"
         """,
     )
     untested = [d.message for d in result.diagnostics if d.check == "rules/untested"]
@@ -213,8 +223,8 @@ def test_quantile_above_buckets_is_explained(project: Path) -> None:
     for message in untested:
         assert (
             "no bucket counts of http_request_duration_seconds_bucket give "
-            "histogram_quantile(0.9, ...) the value 8, which is above the largest "
-            "finite bucket bound, 2.5" in message
+            f"histogram_quantile(0.9, ...) the value {value}, which is above the "
+            "largest finite bucket bound, 2.5" in message
         )
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import promql_parser as pp
 import pytest
+from ruamel.yaml import YAML
 
+from obscompile import dsl
 from obscompile.derive.alerts import derive_rules
 from obscompile.derive.evaluate import Evaluator, Storage, make_labels
 from obscompile.derive.probes import colour_of
@@ -27,7 +31,11 @@ from obscompile.model import (
 )
 from obscompile.model.panel import PanelAlert
 from obscompile.model.threshold import Quantity, colour_hue
+from obscompile.numbers import javascript_text, number_text
+from obscompile.pipeline import Project, build
+from obscompile.write.atomic import write_tree
 from tests.conftest import write_manifest
+from tests.test_prometheus import run_promtool
 
 # Every threshold text of the platform's dashboards, with the query unit it applies
 # to and the exact steps Grafana gets.
@@ -1030,4 +1038,430 @@ def test_unclassified_hex_in_text_location(project: Path) -> None:
     )
     assert message.startswith(
         'services/payments.yaml:14:48: warning: colour "#abcdef" is neither'
+    )
+
+
+# Numbers: Prometheus durations of several units, exponents, and how they print back --
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "steps"),
+    [
+        (">1m30s Red", "s", [("green", None), ("red", 90)]),
+        (">1m30s Red", "ms", [("green", None), ("red", 90000)]),
+        (">1m30s Red", "m", [("green", None), ("red", 1.5)]),
+        (">1s500ms Red", "s", [("green", None), ("red", 1.5)]),
+        (">1h30m Red", "s", [("green", None), ("red", 5400)]),
+        (">1d12h Red", "h", [("green", None), ("red", 36)]),
+        (">1y2w3d Red", "d", [("green", None), ("red", 382)]),
+        (">2w Red", "d", [("green", None), ("red", 14)]),
+        (">1h1m1s1ms Red", "ms", [("green", None), ("red", 3661001)]),
+        (
+            "<1m30s Green, 1m30s-2m30s Yellow, >2m30s Red",
+            "s",
+            [("green", None), ("yellow", 90), ("red", 150)],
+        ),
+        # A bare number continues the last unit of the duration before it.
+        (
+            "<1m30s Green, 90-150 Yellow, >150 Red",
+            "s",
+            [("green", None), ("yellow", 90), ("red", 150)],
+        ),
+        (
+            "<500ms Green, 500ms-1m30s Yellow, >1m30s Red",
+            "s",
+            [("green", None), ("yellow", 0.5), ("red", 90)],
+        ),
+    ],
+)
+def test_duration_of_several_units(text: str, unit: str, steps: list) -> None:
+    """A duration as Prometheus writes it means its exact value in the panel's unit."""
+    assert _steps(text, unit) == steps
+
+
+def test_duration_step_value() -> None:
+    parsed = parse_structured(
+        {"steps": ["green", {"value": "1m30s", "color": "red"}], "unit": "ms"}
+    )
+    assert [(s.color, s.value) for s in resolve(parsed, "ms").steps] == [
+        ("green", None),
+        ("red", 90000),
+    ]
+
+
+RULE = (
+    "Prometheus writes a duration in whole numbers of the units y, w, d, h, m, s "
+    "and ms, from the largest unit down, each once"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "offset"),
+    [
+        (
+            ">30s1m Red",
+            f"write the duration 30s1m as 1m30s: its units are out of order, and {RULE}",
+            1,
+        ),
+        (
+            ">1m1m Red",
+            f"write the duration 1m1m as 2m: it repeats the unit m, and {RULE}",
+            1,
+        ),
+        (
+            "<1s Green, 1s-1s1m Yellow, >1s1m Red",
+            "write the duration 1s1m as 1m1s: its units are out of order",
+            14,
+        ),
+        (
+            ">1.5m30s Red",
+            "write the duration 1.5m30s as 2m: its part 1.5m is not written as a "
+            "whole number",
+            1,
+        ),
+        (
+            ">1s500us Red",
+            "write the duration 1s500us as 1.0005s: Prometheus durations have no unit us",
+            1,
+        ),
+        (
+            ">500ms1s Red",
+            "write the duration 500ms1s as 1s500ms: its units are out of order",
+            1,
+        ),
+        ("1m30s=Red", "a value mapping takes no unit", 0),
+        ("0=Green, 5ms=Red", "a value mapping takes no unit", 9),
+    ],
+)
+def test_invalid_duration(text: str, message: str, offset: int) -> None:
+    with pytest.raises(ThresholdError) as raised:
+        parse_shorthand(text)
+    assert str(raised.value).startswith(message)
+    assert raised.value.offset == offset
+
+
+def test_invalid_duration_position(project: Path) -> None:
+    """The error is at the duration's line and column inside the YAML scalar."""
+    messages = _diagnostics(project, "        thresholds: '<1m Green, >30s1m Red'\n")
+    assert messages == [
+        "services/payments.yaml:14:34: error: write the duration 30s1m as 1m30s: its "
+        f"units are out of order, and {RULE} [thresholds/syntax]"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "steps"),
+    [
+        (">1e6 Red", "short", [("green", None), ("red", 1000000)]),
+        (">1E6 Red", "short", [("green", None), ("red", 1000000)]),
+        ("<1e-3 Green", "short", [("green", None), ("red", 0.001)]),
+        ("<2.5e-3 Green", "short", [("green", None), ("red", 0.0025)]),
+        (">1.5e+3 Red", "short", [("green", None), ("red", 1500)]),
+        (">.5e1 Red", "short", [("green", None), ("red", 5)]),
+        (">1e300 Red", "short", [("green", None), ("red", 1e300)]),
+        (">5e-324 Red", "short", [("green", None), ("red", 5e-324)]),
+        (
+            "<1e-3 Green, 1e-3-5e-3 Yellow, >5e-3 Red",
+            "short",
+            [("green", None), ("yellow", 0.001), ("red", 0.005)],
+        ),
+        (">1e3ms Red", "s", [("green", None), ("red", 1)]),
+        ("<5e1% Green", "percent", [("green", None), ("red", 50)]),
+        ("1e3=Green, 0=Red", "none", [("red", None), ("green", 1000)]),
+    ],
+)
+def test_exponent(text: str, unit: str, steps: list) -> None:
+    assert _steps(text, unit) == steps
+
+
+def test_exponent_series_bound() -> None:
+    resolved = resolve(parse_shorthand("big <1e6, small <2.5e-3"), "short")
+    assert {s.series: s.steps[1].value for s in resolved.series} == {
+        "big": 1000000,
+        "small": 0.0025,
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "offset"),
+    [
+        (">1e400 Red", "number too large", 1),
+        ("<1e-400 Green", "number too small: 1e-400 is closer to 0 than 5e-324", 1),
+        (">1,000e3 Red", "write 1,000 as 1000", 1),
+        (">1e Red", 'cannot read threshold ">1e Red"', 0),
+        (">1e3.5 Red", 'cannot read threshold ">1e3.5 Red"', 0),
+        (">0x10 Red", 'cannot read threshold ">0x10 Red"', 0),
+        (">1_000 Red", 'cannot read threshold ">1_000 Red"', 0),
+        (">inf Red", 'cannot read threshold ">inf Red"', 0),
+        # Numbers print back as written, not as 2e+06 or 2000000.
+        (
+            "<1 Green, 2e6-1e6 Yellow, >2e6 Red",
+            "threshold range 2e6-1e6 runs backwards; write 1e6-2e6",
+            10,
+        ),
+        (
+            "<1e6 Green, 2e6-3e6 Yellow, >3e6 Red",
+            "threshold bands leave a gap between 1e6 and 2e6",
+            12,
+        ),
+        (">1234567 Red, >1234567 Red", "threshold band >1234567 is listed twice", 14),
+        (
+            "<0.1234567 Green, >0.2 Red",
+            "threshold bands leave a gap between 0.1234567 and 0.2",
+            18,
+        ),
+    ],
+)
+def test_invalid_number(text: str, message: str, offset: int) -> None:
+    with pytest.raises(ThresholdError) as raised:
+        parse_shorthand(text)
+    assert str(raised.value).startswith(message)
+    assert raised.value.offset == offset
+
+
+def test_single_band_message_quotes_number_as_written() -> None:
+    with pytest.raises(ThresholdError) as raised:
+        parse_shorthand(">1e6 Blue")
+    assert str(raised.value) == (
+        "a single Blue band does not say the colour of the values beyond 1e6; "
+        'write both bands, such as "<1e6 Green, >=1e6 Blue"'
+    )
+
+
+def test_step_value_text_with_exponent() -> None:
+    parsed = parse_structured({"steps": ["green", {"value": "2.5e-3", "color": "red"}]})
+    assert [s.value for s in resolve(parsed, "short").steps] == [None, 0.0025]
+    with pytest.raises(ThresholdError, match="number too small") as raised:
+        parse_structured({"steps": ["green", {"value": "1e-999", "color": "red"}]})
+    assert raised.value.path == ("steps", 1, "value")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.0, "0"),
+        (5.0, "5"),
+        (1500.0, "1500"),
+        (0.1, "0.1"),
+        (0.0001, "0.0001"),
+        (1e-5, "1e-5"),
+        (2.5e-7, "2.5e-7"),
+        (1234567.0, "1234567"),
+        (1e15, "1000000000000000"),
+        (1e16, "1e16"),
+        (1e300, "1e300"),
+        (5e-324, "5e-324"),
+        (-3.5, "-3.5"),
+        (1.7976931348623157e308, "1.7976931348623157e308"),
+        (math.inf, "+Inf"),
+    ],
+)
+def test_number_text(value: float, text: str) -> None:
+    """The shortest text that reads back as the same double, and as a threshold."""
+    assert number_text(value) == text
+    if math.isfinite(value):
+        assert float(text) == value
+        assert parse_shorthand(f">{text} Red").bands[1].lower.number == value
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.0, "0"),
+        (1234567.0, "1234567"),
+        (0.1234567, "0.1234567"),
+        (1e-5, "0.00001"),
+        (1e-7, "1e-7"),
+        (1e20, "100000000000000000000"),
+        (1e21, "1e+21"),
+        (5e-324, "5e-324"),
+        (-1.5, "-1.5"),
+    ],
+)
+def test_javascript_text(value: float, text: str) -> None:
+    """Grafana looks a value mapping up by JavaScript's String(value)."""
+    assert javascript_text(value) == text
+
+
+def test_mapping_keys_are_javascript_text(tmp_path: Path) -> None:
+    """A value mapping of 1234567 matches 1234567, not "1.23457e+06"."""
+    write_manifest(
+        tmp_path,
+        "a.yaml",
+        "service: a\nscrape: {job: a, port: 80}\nmetrics: {state: gauge}\n"
+        "rows:\n  - title: R\n    panels:\n"
+        "      - title: State\n        query: 'max(state{job=\"a\"})'\n"
+        '        thresholds: "0.1234567=Green, 1234567=Red, 1e21=Blue"\n',
+    )
+    result = build(Project.at(tmp_path))
+    assert result.ok, [str(d) for d in result.diagnostics]
+    dashboard = json.loads(result.files["grafana/dashboards/a.json"])
+    (panel,) = [p for p in dashboard["panels"] if p["type"] != "row"]
+    (mapping,) = panel["fieldConfig"]["defaults"]["mappings"]
+    assert list(mapping["options"]) == ["0.1234567", "1234567", "1e+21"]
+
+
+def _build_messages(project: Path, manifest: str) -> list[str]:
+    write_manifest(project, "a.yaml", manifest)
+    result = build(Project.at(project))
+    return [str(d).splitlines()[0] for d in result.diagnostics]
+
+
+def test_huge_bound_prints_readably(project: Path) -> None:
+    """p95_red: 1e300 is 1e300 in the warning, not a number of 301 digits."""
+    messages = _build_messages(
+        project,
+        "service: a\nscrape: {job: a, port: 80}\nmetric_blocks:\n  - use: http_metrics\n"
+        "rows:\n  - use: http_api_health\n    with: {job: a, p95_red: 1e300}\n",
+    )
+    assert (
+        "services/a.yaml:6:5: warning: threshold 1e300 (red) lies above 10, the "
+        "largest value of this query: the largest finite bucket of "
+        "http_request_duration_seconds, 10. No value reaches the threshold; add a "
+        "larger bucket or lower the threshold [thresholds/histogram-range]"
+    ) in messages
+    assert all(len(message) < 400 for message in messages)
+
+
+def test_tiny_bucket_prints_as_written(project: Path) -> None:
+    """A bucket or a min of 5e-324 is 5e-324 in messages, not 4.94066e-324."""
+    messages = _build_messages(
+        project,
+        "service: a\nruntime: python\nscrape: {job: a, port: 80}\nmetrics:\n"
+        "  lat_seconds: {type: histogram, buckets: [1, 5e-324]}\n"
+        "rows:\n  - title: R\n    panels:\n"
+        "      - {title: Up, query: 'max(up{job=\"a\"})', min: 5e-324, max: 0}\n",
+    )
+    assert messages == [
+        "services/a.yaml:5:3: error: invalid buckets [1, 5e-324] on histogram "
+        '"lat_seconds": bounds must be in strictly increasing order '
+        "[instrument/buckets]",
+        "services/a.yaml:9:66: error: max 0 is not above min 5e-324, so Grafana has "
+        "no range to draw; swap them or remove one [dashboard/range]",
+    ]
+
+
+def test_huge_bound_in_annotation() -> None:
+    thresholds = parse_shorthand("<1e300 Green, 1e300-1.5e300 Yellow, >1.5e300 Red")
+    alerts = {a.severity: a for a in derive_rules(_alert_service(thresholds)).alerts}
+    assert alerts["critical"].expr == 'probe_value{job="p"} >= 1.5e+300'
+    assert alerts["warning"].expr == (
+        'probe_value{job="p"} >= 1e+300 and probe_value{job="p"} < 1.5e+300'
+    )
+    descriptions = {k: dict(a.annotations)["description"] for k, a in alerts.items()}
+    assert "(at or above 1.5e300)" in descriptions["critical"]
+    assert "(at or above 1e300 and below 1.5e300)" in descriptions["warning"]
+
+
+@pytest.mark.parametrize(
+    ("bound", "threshold"),
+    [("1m30s", "1m30s"), ("1s500ms", "1s500ms"), (90.0, "90"), (1e-3, "0.001")],
+)
+def test_block_duration_bounds(bound: object, threshold: str) -> None:
+    row = dsl.use("http_api_health", job="api", p95_red=bound)
+    (panel,) = [p for p in row.panels if p.title == "P95 Latency"]
+    assert panel.thresholds is not None
+    assert panel.thresholds.text == f"<{threshold} Green, >{threshold} Red"
+
+
+def test_block_duration_error_position(project: Path) -> None:
+    """A duration in the wrong order is reported at the value, with how to write it."""
+    messages = _build_messages(
+        project,
+        "service: a\nscrape: {job: a, port: 80}\nmetric_blocks:\n  - use: http_metrics\n"
+        "rows:\n  - use: http_api_health\n    with: {job: a, p95_red: 30s1m}\n",
+    )
+    assert messages == [
+        'services/a.yaml:7:29: error: block "http_api_health": p95_red is "30s1m"; '
+        f"write the duration 30s1m as 1m30s: its units are out of order, and {RULE} "
+        "[manifest/block]"
+    ]
+
+
+def _assert_promtool_passes(project: Path, files: Mapping[str, str]) -> None:
+    """Write the build's files under `project`/out and run promtool on batch's rules."""
+    write_tree(project / "out", files)
+    for arguments in (
+        ("check", "rules", "out/prometheus/rules/batch.rules.yml"),
+        ("test", "rules", "out/prometheus/tests/batch.test.yml"),
+    ):
+        outcome = run_promtool(*arguments, cwd=project)
+        assert outcome.returncode == 0, outcome.stdout + outcome.stderr
+
+
+DURATION_MANIFEST = """\
+service: batch
+scrape: {job: batch, port: 8080}
+metric_blocks:
+  - use: http_metrics
+    with: {buckets: [30, 60, 90, 120, 300]}
+metrics:
+  batch_age_milliseconds: gauge
+rows:
+  - use: http_api_health
+    with: {job: batch, p95_yellow: 1m, p95_red: 1m30s}
+  - title: Batches
+    panels:
+      - title: Batch Age
+        query: 'max(batch_age_milliseconds{job="batch"})'
+        thresholds: ">1m30s Red"
+"""
+
+
+def test_duration_threshold_alerts_where_panel_turns_red(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1m30s is 90 on a seconds panel and 90000 on a ms one: in the dashboard's step,
+    the alert's threshold and the generated test's boundary, which promtool passes."""
+    monkeypatch.chdir(tmp_path)
+    write_manifest(tmp_path, "batch.yaml", DURATION_MANIFEST)
+    result = build(Project.at(tmp_path))
+    assert result.ok, [str(d) for d in result.diagnostics]
+    dashboard = json.loads(result.files["grafana/dashboards/batch.json"])
+    steps = {
+        panel["title"]: [
+            (step["color"], step["value"])
+            for step in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        ]
+        for panel in dashboard["panels"]
+        if panel["type"] != "row"
+    }
+    assert steps["P95 Latency"] == [("green", None), ("yellow", 60), ("red", 90)]
+    assert steps["Batch Age"] == [("green", None), ("red", 90000)]
+
+    rules = result.files["prometheus/rules/batch.rules.yml"]
+    assert 'job:http_request_duration_seconds:p95_rate5m{job="batch"} >= 90\n' in rules
+    assert 'job:batch_age_milliseconds:max{job="batch"} >= 90000\n' in rules
+
+    tests = YAML(typ="safe").load(result.files["prometheus/tests/batch.test.yml"])
+    names = [group["name"] for group in tests["tests"]]
+    for expected in [
+        "BatchP95LatencyCritical: 60s (yellow) stays silent",
+        "BatchP95LatencyCritical: 90s (red) fires",
+        "BatchBatchAgeCritical: 80000ms (green) stays silent",
+        "BatchBatchAgeCritical: 90000ms (red) fires",
+        "BatchBatchAgeCritical: 100000ms (red) fires",
+    ]:
+        assert expected in names
+    # At the boundary, the test's input gives the query exactly the step's value.
+    (at_boundary,) = [
+        g for g in tests["tests"] if g["name"].endswith("90000ms (red) fires")
+    ]
+    (record,) = [
+        check
+        for check in at_boundary["promql_expr_test"]
+        if check["expr"] == "job:batch_age_milliseconds:max"
+    ]
+    assert [sample["value"] for sample in record["exp_samples"]] == [90000]
+
+    _assert_promtool_passes(tmp_path, result.files)
+
+
+def test_lone_duration_suggests_bands_only() -> None:
+    """A value mapping takes no unit, so the message suggests none for 1m30s."""
+    with pytest.raises(ThresholdError) as raised:
+        parse_shorthand("1m30s Red")
+    assert str(raised.value) == (
+        '"1m30s Red" colours one value and leaves the others without a colour; '
+        'write bands such as "<1m30s Green, >=1m30s Red"'
     )

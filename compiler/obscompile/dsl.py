@@ -61,6 +61,7 @@ from obscompile.model.panel import Panel, PanelAlert, PanelType, Row
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import AlertSettings, Dashboard, Runtime, Service
 from obscompile.model.threshold import Thresholds
+from obscompile.numbers import number_text
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
 # Folders of the Python installation: frames there are library code, not the user's.
@@ -494,7 +495,8 @@ def _number(value: Any, param: str, above: float | None = None) -> float | None:
         )
     if above is not None and value <= above:
         raise _fail(
-            f"{_function_name()}: {param} must be above {above:g}, not {value}", param
+            f"{_function_name()}: {param} must be above {number_text(above)}, not {value}",
+            param,
         )
     return value
 

@@ -7,15 +7,21 @@ labels, and `http_requests_in_progress`.
 
 from __future__ import annotations
 
-import decimal
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 
 from obscompile import dsl
-from obscompile.load.thresholds import ThresholdError, comparable, parse_shorthand
+from obscompile.load.thresholds import (
+    NumberError,
+    ThresholdError,
+    comparable,
+    parse_shorthand,
+)
 from obscompile.load.validate import integer_problem
 from obscompile.model.metric import Metric
 from obscompile.model.panel import Row
+from obscompile.numbers import number_text
 
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 HTTP_LABELS = ("method", "endpoint", "status_code")
@@ -41,10 +47,13 @@ def http_metrics(buckets: Sequence[float] = DEFAULT_BUCKETS) -> list[Metric]:
 
 
 def _plain(bound: str | float) -> str:
-    """Return a bound as threshold shorthand reads it: a number without an exponent."""
+    """Return a bound as threshold shorthand reads it (`0.5`, `1e300`).
+
+    A float gets the shortest text that reads back as the same double, in exponent
+    notation only when very large or very small.
+    """
     if isinstance(bound, float):
-        # repr gives the shortest text that reads back as the same double.
-        return format(decimal.Decimal(repr(bound)), "f")
+        return number_text(bound)
     return str(bound)
 
 
@@ -86,7 +95,7 @@ def _thresholds_text(name: str, value: object) -> None:
         raise dsl.ParameterError(name, f"is an invalid threshold text: {exc}") from None
 
 
-def _bound(name: str, value: object, kind: str) -> tuple[str, float] | None:
+def _bound(name: str, value: object, kind: str) -> tuple[str, Fraction | float] | None:
     """Return a bound as threshold shorthand and as a comparable number.
 
     A percentage is a number with or without `%`. A duration is a number of seconds
@@ -110,6 +119,9 @@ def _bound(name: str, value: object, kind: str) -> tuple[str, float] | None:
     text = _plain(value)
     try:
         quantity = parse_shorthand(f">{text} Red").bands[-1].lower
+    except NumberError as exc:
+        # The text is a number, but not one as written: say how to write it.
+        raise dsl.ParameterError(name, f'is "{text}"; {exc}') from None
     except ThresholdError:
         quantity = None
     if quantity is None or not _fits(kind, quantity.unit):

@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
 from obscompile.diagnostics import Diagnostic, error
+from obscompile.numbers import number_text
 
 NAME = "dashboard/range"
 
 
 def _number(value: float) -> str:
-    return f"{value:g}"
+    return number_text(value)
 
 
 @check(NAME, "a panel min that is not below its max")

@@ -117,8 +117,8 @@ def _durations(context: PanelContext) -> Iterator[tuple[pp.Expr, timedelta]]:
                 yield node, abs(node.offset)
 
 
-def _timestamps(text: str) -> Iterator[tuple[int, float]]:
-    """Yield the offset and value of each number that follows an `@` in a query.
+def _timestamps(text: str) -> Iterator[tuple[int, str, float]]:
+    """Yield the offset, text and value of each number that follows an `@` in a query.
 
     The parser keeps an `@` timestamp as an unsigned count of milliseconds, so it
     reads -1 as 0, and the timestamp is read from the text instead. String literals
@@ -130,19 +130,19 @@ def _timestamps(text: str) -> Iterator[tuple[int, float]]:
         sign = -1.0 if written.startswith("-") else 1.0
         digits = written.lstrip("+-")
         if digits[:2].lower() == "0x":
-            yield found.start(), sign * int(digits, 16)
+            yield found.start(), found.group(1), sign * int(digits, 16)
         else:
-            yield found.start(), sign * float(digits)
+            yield found.start(), found.group(1), sign * float(digits)
 
 
 def _timestamps_out_of_range(context: PanelContext) -> Iterator[Diagnostic]:
     """Report each `@` timestamp whose milliseconds do not fit Prometheus' int64."""
-    for offset, seconds in _timestamps(context.panel.query):
+    for offset, written, seconds in _timestamps(context.panel.query):
         if math.isfinite(seconds) and abs(seconds * 1000) < 2**63:
             continue
         yield error(
             context.query_location(offset),
-            f"invalid PromQL query: the @ timestamp {seconds:g} is out of the range "
+            f"invalid PromQL query: the @ timestamp {written} is out of the range "
             "Prometheus accepts, about ±9.2e15 seconds (292 million years) from 1970",
             NAME,
         )

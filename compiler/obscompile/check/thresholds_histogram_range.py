@@ -18,10 +18,10 @@ from obscompile import promql
 from obscompile.check import catalog
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
-from obscompile.derive.annotations import decimal_text
 from obscompile.derive.thresholds import resolve
 from obscompile.derive.units import UnitError, panel_unit
 from obscompile.diagnostics import Diagnostic, warning
+from obscompile.numbers import number_text
 
 NAME = "thresholds/histogram-range"
 
@@ -85,18 +85,18 @@ def histogram_range(context: PanelContext) -> Iterator[Diagnostic]:
 
     lowest = quantile * bounds[0] * factor if bounds[0] > 0 else None
     highest = bounds[-1] * factor
-    scale = "" if factor == 1 else f", times {decimal_text(factor)}"
+    scale = "" if factor == 1 else f", times {number_text(factor)}"
     steps = [*resolved.steps, *(step for s in resolved.series for step in s.steps)]
     for step in steps:
         if step.value is None:
             continue
-        threshold = f"threshold {decimal_text(step.value)} ({step.color})"
+        threshold = f"threshold {number_text(step.value)} ({step.color})"
         if lowest is not None and step.value < lowest:
             yield warning(
                 panel.location_of("thresholds"),
-                f"{threshold} lies below {decimal_text(lowest)}, the smallest value "
-                f"of this query: {decimal_text(quantile)} of the first bucket of "
-                f"{metric}, {decimal_text(bounds[0])}{scale}. Every value lies above "
+                f"{threshold} lies below {number_text(lowest)}, the smallest value "
+                f"of this query: {number_text(quantile)} of the first bucket of "
+                f"{metric}, {number_text(bounds[0])}{scale}. Every value lies above "
                 "the threshold while observations arrive; add a smaller bucket or "
                 "raise the threshold",
                 NAME,
@@ -104,9 +104,9 @@ def histogram_range(context: PanelContext) -> Iterator[Diagnostic]:
         elif step.value > highest:
             yield warning(
                 panel.location_of("thresholds"),
-                f"{threshold} lies above {decimal_text(highest)}, the largest value "
+                f"{threshold} lies above {number_text(highest)}, the largest value "
                 f"of this query: the largest finite bucket of {metric}, "
-                f"{decimal_text(bounds[-1])}{scale}. No value reaches the threshold; "
+                f"{number_text(bounds[-1])}{scale}. No value reaches the threshold; "
                 "add a larger bucket or lower the threshold",
                 NAME,
             )

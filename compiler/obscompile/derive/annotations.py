@@ -9,6 +9,7 @@ import attrs
 from obscompile.derive.gorender import escape_text
 from obscompile.derive.thresholds import Step
 from obscompile.model.threshold import colour_hue
+from obscompile.numbers import number_text
 
 # The format of `{{ $value }}` for each panel unit. Other units use `humanize`.
 VALUE_FORMATS = {
@@ -24,20 +25,28 @@ def value_template(unit: str) -> str:
 
 
 def decimal_text(value: float) -> str:
-    """Return the shortest decimal text of a double, without exponent (`0.05`)."""
+    """Return the shortest decimal text of a double, without exponent (`0.05`).
+
+    This is for input data, such as a series value of a test, which must be exact
+    whatever reads it; a message or an annotation uses `numbers.number_text`.
+    """
     text = format(Decimal(repr(value)).normalize(), "f")
     return text
 
 
 def bound_text(value: float, unit: str) -> str:
-    """Return a threshold in the panel's unit as a reader writes it (`5%`, `0.5s`)."""
+    """Return a threshold in the panel's unit as a reader writes it (`5%`, `0.5s`).
+
+    The number is the shortest that reads back as the same double, in exponent
+    notation only when very large or very small (`1e300s`).
+    """
     if unit == "percent":
-        return decimal_text(value) + "%"
+        return number_text(value) + "%"
     if unit == "percentunit":
-        return format((Decimal(repr(value)) * 100).normalize(), "f") + "%"
+        return number_text(float(Decimal(repr(value)) * 100)) + "%"
     if unit in ("s", "ms"):
-        return decimal_text(value) + unit
-    return decimal_text(value)
+        return number_text(value) + unit
+    return number_text(value)
 
 
 @attrs.frozen

@@ -25,6 +25,7 @@ from obscompile.derive.synthesis import (
     _pairs,
     series_labels,
 )
+from obscompile.numbers import number_text
 
 
 def catalog_buckets(selector: pp.VectorSelector, context: Context) -> list[float]:
@@ -102,12 +103,12 @@ def quantile_series(
         if target > bounds[-1]:
             reason = (
                 ", which is above the largest finite bucket bound, "
-                f"{decimal_text(bounds[-1])}"
+                f"{number_text(bounds[-1])}"
             )
         raise CannotSynthesize(
             f"no bucket counts of {selector.name} give "
-            f"histogram_quantile({decimal_text(quantile)}, ...) the value "
-            f"{decimal_text(target)}{reason}"
+            f"histogram_quantile({number_text(quantile)}, ...) the value "
+            f"{number_text(target)}{reason}"
         )
     # Whole multiples of window/interval per sample keep each rate a whole number.
     scale = (

@@ -11,9 +11,9 @@ from obscompile import promql
 from obscompile.model.metric import MetricType
 from obscompile.model.panel import Panel, PanelType
 from obscompile.model.service import Service
-from obscompile.model.threshold import Quantity
+from obscompile.model.threshold import TIME_SECONDS, Quantity
 
-# Seconds per Grafana time unit id, and per threshold time suffix.
+# Seconds per Grafana time unit id.
 TIME_UNITS: dict[str, Fraction] = {
     "ns": Fraction(1, 10**9),
     "µs": Fraction(1, 10**6),
@@ -225,11 +225,11 @@ def convert(quantity: Quantity, unit: str, capacity: float | None = None) -> flo
                 "set unit: percent (0-100) or percentunit (0-1)"
             )
         return float(number * PERCENT_UNITS[unit])
-    if quantity.unit in TIME_UNITS:
+    if quantity.unit in TIME_SECONDS:
         if unit not in TIME_UNITS:
             raise UnitError(
                 f"threshold {quantity} is a duration, but the panel's unit is {unit}; "
                 "set unit: to a time unit such as s or ms"
             )
-        return float(number * TIME_UNITS[quantity.unit] / TIME_UNITS[unit])
+        return float(number * TIME_SECONDS[quantity.unit] / TIME_UNITS[unit])
     raise UnitError(f"unknown threshold unit {quantity.unit!r}")

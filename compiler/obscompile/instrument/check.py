@@ -20,6 +20,7 @@ from obscompile.instrument.naming import (
 )
 from obscompile.model.metric import Metric, MetricType
 from obscompile.model.service import Runtime, Service
+from obscompile.numbers import number_text
 
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -219,7 +220,7 @@ def _check_buckets(metric: Metric) -> Iterator[Diagnostic]:
     elif any(low >= high for low, high in zip(bounds, bounds[1:], strict=False)):
         problem = "bounds must be in strictly increasing order"
     if problem:
-        listed = ", ".join(f"{bound:g}" for bound in metric.buckets)
+        listed = ", ".join(number_text(bound) for bound in metric.buckets)
         yield error(
             metric.location,
             f'invalid buckets [{listed}] on histogram "{metric.name}": {problem}',

@@ -15,15 +15,22 @@ The shorthand is a comma-separated list of items:
 A colour is one of Grafana's colour names, shades such as `dark-red` included, or a hex
 value (`#F2495C`); the structured form also takes `rgb()` and `rgba()`.
 
-Numbers take a unit (`%`, `ns`, `us`, `ms`, `s`, `m`, `h`, `d`) or none. A bare number
-in a range takes the unit of the boundary it continues, then of the other end of its
-range: in `"<500ms Green, 500-1s Yellow"` the 500 is in ms. Bands may be listed in
-ascending or descending order; they are stored ascending, and gaps, overlaps and
-unsorted lists are errors.
+Numbers are decimals, with an exponent or without (`1500`, `0.25`, `1e6`, `2.5E-3`),
+and take a unit (`%`, `ns`, `us`, `ms`, `s`, `m`, `h`, `d`, `w`, `y`) or none. A
+duration may also be written as Prometheus writes one, in several units from the
+largest down, each once and each a whole number (`1m30s`, `1h30m`, `1s500ms`). A bare
+number in a range takes the unit of the boundary it continues, then of the other end of
+its range: in `"<500ms Green, 500-1s Yellow"` the 500 is in ms, and after `1m30s` a
+bare number is in s. Bands may be listed in ascending or descending order; they are
+stored ascending, and gaps, overlaps and unsorted lists are errors. Bounds compare by
+value, so `90s` and `1m30s` are the same bound.
 
 A boundary value belongs to the band above it, as in Grafana, unless the band below
 contains it (`<=X`, a single value X). The panel then colours X with a value mapping,
 which Grafana applies before the steps, and the alert of the band above leaves X out.
+A written value mapping (`X=Color`) takes no unit, because it matches one value
+exactly in the panel's unit. A single value or `<=X` may have one (`<=1m30s Green`):
+the build converts X to the panel's unit before it makes the value mapping.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import attrs
@@ -40,6 +49,7 @@ from obscompile.load.validate import integer_problem, suggest
 from obscompile.model.location import Location
 from obscompile.model.threshold import (
     COLOUR_ALIASES,
+    TIME_SECONDS,
     Band,
     ExactValue,
     Quantity,
@@ -59,9 +69,21 @@ ValuePath = tuple[str | int, ...]
 
 NAMED_COLOURS = {name: name for name in named_colours()} | COLOUR_ALIASES
 
-_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
-_UNIT = r"(?:%|ns|us|µs|ms|s|m|h|d)"
-_QUANTITY = rf"(?P<{{name}}>{_NUMBER})(?P<{{name}}_unit>{_UNIT})?"
+# A decimal, with an exponent or without: 1500, 0.25, .5, 1e6, 2.5E-3.
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_UNIT = r"(?:%|ns|us|µs|ms|s|m|h|d|w|y)"
+_TIME_UNIT = r"(?:ns|us|µs|ms|s|m|h|d|w|y)"
+# A duration of two parts or more, such as 1m30s. Parts that Prometheus does not
+# write, such as 30s1m, 1.5m30s or 1s500us, are read too, for a message that says
+# how to write them.
+_DURATION_PART = re.compile(rf"(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)({_TIME_UNIT})")
+_DURATION = rf"(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?{_TIME_UNIT}){{2,}}"
+_QUANTITY = (
+    rf"(?P<{{name}}>(?P<{{name}}_duration>{_DURATION})"
+    rf"|(?P<{{name}}_number>{_NUMBER})(?P<{{name}}_unit>{_UNIT})?)"
+)
+# Prometheus' duration units, from the largest down.
+PROMETHEUS_UNITS = ("y", "w", "d", "h", "m", "s", "ms")
 _COLOR = r"(?P<color>#[0-9a-fA-F]+|[A-Za-z][A-Za-z-]*)"
 _WRITTEN_COLOR = re.compile(_COLOR)
 # Digits on both sides of a comma, such as 1,000, 1,000.5 or 0,5. No item ends with
@@ -117,6 +139,14 @@ class ThresholdError(ValueError):
         self.others = others
 
 
+class NumberError(ThresholdError):
+    """A number of a threshold text means no number that a double holds, as written.
+
+    A duration in another form than Prometheus writes (`30s1m`), or a number beyond
+    the range of a double (`1e400`, `1e-400`).
+    """
+
+
 @attrs.frozen
 class _Item:
     kind: str
@@ -169,21 +199,122 @@ def _number(
     match: re.Match[str], name: str, offset: int = 0, path: ValuePath = ()
 ) -> Quantity:
     """Return the number `name` of `match`, which starts `offset` characters before it."""
+    start = offset + match.start(name)
+    duration = match.group(f"{name}_duration")
+    if duration:
+        return _duration(duration, start, path)
+    written = match.group(f"{name}_number")
     unit = match.group(f"{name}_unit")
-    number = _finite(float(match.group(name)), offset + match.start(name), path)
-    return Quantity(number, "us" if unit == "µs" else unit)
-
-
-def _finite(number: float, offset: int = 0, path: ValuePath = ()) -> float:
-    """Return `number`; raise ThresholdError when it is infinite or not a number."""
-    if math.isfinite(number):
-        return number
-    raise ThresholdError(
-        "number too large: a threshold must be below about 1.8e308, the largest "
-        "number Prometheus and Grafana hold",
-        offset,
-        path,
+    number = _finite(float(written), start, path, written)
+    return Quantity(
+        number, "us" if unit == "µs" else unit, written=written + (unit or "")
     )
+
+
+def _finite(
+    number: float, offset: int = 0, path: ValuePath = (), written: str = ""
+) -> float:
+    """Return `number`; raise ThresholdError when a double cannot hold it.
+
+    That is when it is infinite or not a number, or when `written`, the text it was
+    read from, is not zero but the number is: 1e-400 is below the smallest double.
+    """
+    if not math.isfinite(number):
+        raise NumberError(
+            "number too large: a threshold must be below about 1.8e308, the largest "
+            "number Prometheus and Grafana hold",
+            offset,
+            path,
+        )
+    if number == 0 and re.search(r"[1-9]", re.split("[eE]", written)[0]):
+        raise NumberError(
+            f"number too small: {written} is closer to 0 than 5e-324, the smallest "
+            "number above 0 that Prometheus and Grafana hold, so both read it as 0; "
+            "write 0, or a larger number",
+            offset,
+            path,
+        )
+    return number
+
+
+def duration_text(ms: int) -> str:
+    """Return a count of milliseconds as Prometheus writes a duration (`1m30s`)."""
+    if ms == 0:
+        return "0s"
+    parts = []
+    for unit in PROMETHEUS_UNITS:
+        size = int(TIME_SECONDS[unit] * 1000)
+        count, ms = divmod(ms, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def _duration(text: str, offset: int, path: ValuePath = ()) -> Quantity:
+    """Return a duration of several units, such as 1m30s, as a quantity in ms.
+
+    Its parts must be what Prometheus reads: whole numbers in its units, from the
+    largest unit down, each once. Raises ThresholdError, with how to write the same
+    duration, at `offset` for any other text.
+    """
+    parts: list[tuple[str, str]] = _DURATION_PART.findall(text)
+    fix = _duration_fix(parts)
+    problem = None
+    units = [unit for _, unit in parts]
+    fractional = next((n + u for n, u in parts if not n.isdigit()), None)
+    if fractional is not None:
+        problem = f"its part {fractional} is not written as a whole number"
+    elif any(unit not in PROMETHEUS_UNITS for unit in units):
+        other = next(unit for unit in units if unit not in PROMETHEUS_UNITS)
+        problem = f"Prometheus durations have no unit {other}"
+    elif len(set(units)) < len(units):
+        repeated = next(unit for unit in units if units.count(unit) > 1)
+        problem = f"it repeats the unit {repeated}"
+    elif units != sorted(units, key=PROMETHEUS_UNITS.index):
+        problem = "its units are out of order"
+    if problem is not None:
+        raise NumberError(
+            f"write the duration {text} as {fix or 'a number with one unit'}: "
+            f"{problem}, and Prometheus writes "
+            "a duration in whole numbers of the units y, w, d, h, m, s and ms, from "
+            "the largest unit down, each once",
+            offset,
+            path,
+        )
+    ms = sum(
+        (
+            Fraction(Decimal(number)) * TIME_SECONDS[unit] * 1000
+            for number, unit in parts
+        ),
+        Fraction(0),
+    )
+    try:
+        number = float(ms)
+    except OverflowError:
+        number = math.inf
+    number = _finite(number, offset, path)
+    return Quantity(number, "ms", written=text, last_unit=units[-1])
+
+
+def _duration_fix(parts: list[tuple[str, str]]) -> str | None:
+    """Return how Prometheus writes the duration of `parts`, or one number in s.
+
+    Returns None when a part's exponent is so large that the duration is no use.
+    """
+    numbers = [Decimal(number) for number, _ in parts]
+    if any(abs(number.adjusted()) > 30 for number in numbers if number):
+        return None
+    seconds = sum(
+        (
+            Fraction(number) * TIME_SECONDS[unit]
+            for number, (_, unit) in zip(numbers, parts, strict=True)
+        ),
+        Fraction(0),
+    )
+    ms = seconds * 1000
+    if ms.denominator == 1:
+        return duration_text(int(ms))
+    return format(Decimal(seconds.numerator) / seconds.denominator, "f") + "s"
 
 
 def _colour_as_written(text: str, item: _Item) -> str:
@@ -230,11 +361,18 @@ def _parse_item(
         if kind == "series" and groups["series"].lower() in NAMED_COLOURS:
             continue
         capacity = groups.get("capacity")
-        if capacity in _TIME_FACTORS:
+        if capacity in TIME_SECONDS:
             raise ThresholdError(
                 f'write the unit of "{text.strip()}" without a space, such as '
                 f'"{groups["a"]}{capacity}"; a word after the number names a capacity',
                 offset + match.start("capacity"),
+            )
+        if kind == "mapping" and (groups["a_unit"] or groups["a_duration"]):
+            raise ThresholdError(
+                f"a value mapping takes no unit, since it matches one value exactly as "
+                f"the query returns it: write {groups['a']} as a number in the "
+                f'panel\'s unit, such as "0={groups["color"]}"',
+                offset + match.start("a"),
             )
         return _Item(
             kind=kind,
@@ -254,48 +392,50 @@ def _parse_item(
     )
 
 
+def _with_unit(quantity: Quantity, unit: str | None) -> Quantity:
+    """Return a bare quantity in `unit`, written with it (`500` becomes `500ms`)."""
+    if unit is None:
+        return quantity
+    written = quantity.written + unit if quantity.written else ""
+    return Quantity(quantity.number, unit, written=written)
+
+
 def _fill_units(items: list[_Item]) -> list[_Item]:
-    """Give bare numbers the unit of the boundary they continue, then of their range."""
+    """Give bare numbers the unit of the boundary they continue, then of their range.
+
+    The unit of a duration of several units is its last one: s for 1m30s.
+    """
     filled = []
     previous_unit: str | None = None
     for item in items:
         a, b = item.a, item.b
         if item.kind == "range" and a and b:
             if a.unit is None:
-                a = Quantity(a.number, previous_unit or b.unit)
+                a = _with_unit(a, previous_unit or b.carried_unit)
             if b.unit is None and a.unit is not None:
-                b = Quantity(b.number, a.unit)
+                b = _with_unit(b, a.carried_unit)
         elif (
             a
             and a.unit is None
             and previous_unit is not None
             and item.kind != "mapping"
         ):
-            a = Quantity(a.number, previous_unit)
+            a = _with_unit(a, previous_unit)
         last = b or a
         if last and last.unit:
-            previous_unit = last.unit
+            previous_unit = last.carried_unit
         filled.append(attrs.evolve(item, a=a, b=b))
     return filled
 
 
-# Sort keys: seconds for time units, raw numbers otherwise.
-_TIME_FACTORS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-    "d": 86400.0,
-}
+def comparable(quantity: Quantity | None, default: float) -> Fraction | float:
+    """Return the exact number that orders quantities of compatible units.
 
-
-def comparable(quantity: Quantity | None, default: float) -> float:
-    """Return a number that orders quantities of compatible units."""
+    A duration counts in seconds, and any other quantity is its number.
+    """
     if quantity is None:
         return default
-    return quantity.number * _TIME_FACTORS.get(quantity.unit or "", 1.0)
+    return Fraction(repr(quantity.number)) * TIME_SECONDS.get(quantity.unit or "", 1)
 
 
 def _written(quantity: Quantity | None) -> str:
@@ -454,10 +594,15 @@ def _bands(
             "must be the only band of the text",
             unbounded.offset,
         )
-    seen: set[tuple[str, bool, str, str]] = set()
+    seen: set[tuple[str, bool, Fraction | float, Fraction | float]] = set()
     for span in spans:
         item = span.item
-        key = (item.kind, item.inclusive, _written(span.lower), _written(span.upper))
+        key = (
+            item.kind,
+            item.inclusive,
+            comparable(span.lower, -math.inf),
+            comparable(span.upper, math.inf),
+        )
         if key in seen:
             raise ThresholdError(
                 f"threshold band {_band_text(item, span.lower, span.upper)} is listed twice",
@@ -674,10 +819,16 @@ def _single_value(text: str, item: _Item) -> Thresholds:
     hue = colour_hue(colour)
     written = _colour_as_written(text, item)
     if item.kind == "point" and hue != "green":
+        bands = f'write bands such as "<{item.a} Green, >={item.a} {written}"'
+        # A value mapping takes no unit, so it is no fix for a value with one.
+        mapping = (
+            f', or a value mapping such as "{item.a}={written}"'
+            if item.a.unit is None
+            else ""
+        )
         raise ThresholdError(
-            f'"{text.strip()}" colours one value and leaves the others without a colour; '
-            f'write bands such as "<{item.a} Green, >={item.a} {written}", or '
-            f'a value mapping such as "{item.a}={written}"',
+            f'"{text.strip()}" colours one value and leaves the others without a '
+            f"colour; {bands}{mapping}",
             item.offset,
         )
     # An unknown colour has an error of its own, and a hex colour of no clear hue a
@@ -741,7 +892,7 @@ def _step_quantity(value: Any, unit: str | None, path: ValuePath) -> Quantity:
             path=path,
         )
     quantity = _number(match, "a", path=path)
-    return quantity if quantity.unit else Quantity(quantity.number, unit)
+    return quantity if quantity.unit else _with_unit(quantity, unit)
 
 
 def _written_number(value: int | float, path: ValuePath) -> float:
@@ -785,7 +936,7 @@ def _structured_steps(data: dict[str, Any], unit: str | None) -> list[Band]:
     """Return the bands of the `steps` of `data`; raise every problem of them at once."""
     bands = []
     problems: list[ThresholdError] = []
-    previous = -math.inf
+    previous: Fraction | float = -math.inf
     for index, step in enumerate(data["steps"]):
         written, color_path = _step_color(step, index)
         try:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import colorsys
 import re
+from fractions import Fraction
 
 import attrs
 
 from obscompile.model.location import UNKNOWN, Location
+from obscompile.numbers import javascript_text, number_text
 
 # Grafana's named colours, as `getDarkHues`, `getLightHues` and `getColorByName` in
 # Grafana's packages/grafana-data/src/themes/createVisualizationColors.ts define them:
@@ -129,15 +131,47 @@ def colour_hue(colour: str) -> str | None:
     return None
 
 
+# Seconds per time unit of a threshold: Prometheus' duration units, from y (365
+# days, as Prometheus counts a year) down to ms, and ns and us (also written µs).
+TIME_SECONDS: dict[str, Fraction] = {
+    "y": Fraction(365 * 86400),
+    "w": Fraction(7 * 86400),
+    "d": Fraction(86400),
+    "h": Fraction(3600),
+    "m": Fraction(60),
+    "s": Fraction(1),
+    "ms": Fraction(1, 10**3),
+    "us": Fraction(1, 10**6),
+    "µs": Fraction(1, 10**6),
+    "ns": Fraction(1, 10**9),
+}
+
+
 @attrs.frozen
 class Quantity:
-    """A number with the unit it was written in: `%`, `ms`, `s`, or None for bare."""
+    """A number with the unit it was written in: `%`, a time unit, or None for bare.
+
+    `written` is the quantity as the text spells it, unit included (`1e6`, `0.50%`,
+    `1m30s`), so that messages quote it as written; it is empty for a quantity that
+    no text spells, such as a step value that YAML reads as a number. A duration of
+    several units (`1m30s`) is held in ms, and `last_unit` is its last unit, the one
+    that a bare number continuing it takes (`s`).
+    """
 
     number: float
     unit: str | None = None
+    written: str = attrs.field(default="", eq=False)
+    last_unit: str | None = attrs.field(default=None, eq=False)
+
+    @property
+    def carried_unit(self) -> str | None:
+        """Return the unit that a bare number continuing this quantity takes."""
+        return self.last_unit or self.unit
 
     def __str__(self) -> str:
-        text = f"{self.number:g}"
+        if self.written:
+            return self.written
+        text = number_text(self.number)
         return f"{text}{self.unit}" if self.unit else text
 
 
@@ -169,6 +203,15 @@ class ValueMapping:
     value: float
     color: str
     text: str
+
+    @property
+    def key(self) -> str:
+        """Return the value as Grafana's value mappings match it: JavaScript's text.
+
+        Grafana looks a value up by `String(value)`, so the key of 1234567 is
+        `1234567`, and that of 1e21 is `1e+21`.
+        """
+        return javascript_text(self.value)
 
 
 @attrs.frozen
