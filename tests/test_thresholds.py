@@ -721,12 +721,12 @@ def test_grafana_colour_names_pass_through(name: str) -> None:
     assert [s.color for s in resolve(shorthand, "short").steps] == ["green", name]
 
 
-def _alert_service(thresholds: Thresholds) -> Service:
+def _alert_service(thresholds: Thresholds, unit: str = "short") -> Service:
     panel = Panel(
         title="Depth",
         query='probe_value{job="p"}',
         type="stat",
-        unit="short",
+        unit=unit,
         thresholds=thresholds,
         alert=PanelAlert(warning=True),
     )
@@ -1465,3 +1465,223 @@ def test_lone_duration_suggests_bands_only() -> None:
         '"1m30s Red" colours one value and leaves the others without a colour; '
         'write bands such as "<1m30s Green, >=1m30s Red"'
     )
+
+
+# Numbers in bands that meet at one value: a duration or an exponent as a single
+# value, as a `<=` or `>=` bound, and in an `X-X` band.
+# (text, panel unit, steps, value mappings)
+NUMBER_SINGLE_VALUE_TEXTS = [
+    (
+        "<=1m30s Green, >1m30s Red",
+        "s",
+        [("green", None), ("red", 90)],
+        [(90, "green")],
+    ),
+    (
+        "<=1m30s Green, >1m30s Red",
+        "ms",
+        [("green", None), ("red", 90000)],
+        [(90000, "green")],
+    ),
+    ("≤1m30s Green, >90s Red", "s", [("green", None), ("red", 90)], [(90, "green")]),
+    (
+        "1m30s Green, >1m30s Red",
+        "ms",
+        [("green", None), ("red", 90000)],
+        [(90000, "green")],
+    ),
+    (">1m30s Red, 1m30s Green", "s", [("green", None), ("red", 90)], [(90, "green")]),
+    ("1m30s Green", "s", [("red", None)], [(90, "green")]),
+    ("1m30s-1m30s Yellow", "ms", [("green", None)], [(90000, "yellow")]),
+    ("1m30s-90s Yellow", "s", [("green", None)], [(90, "yellow")]),
+    (
+        "<1m30s Green, 90s-1m30s Yellow, >1m30s Red",
+        "s",
+        [("green", None), ("red", 90)],
+        [(90, "yellow")],
+    ),
+    # The bare 90 and 150 continue the last unit of 1m30s, s.
+    (
+        "<=1m30s Green, 90-150 Yellow, >150 Red",
+        "s",
+        [("green", None), ("yellow", 90), ("red", 150)],
+        [(90, "green")],
+    ),
+    ("0 Green, >1e6 Red", "short", [("green", None), ("red", 1000000)], []),
+    (
+        "1e6 Green, >1e6 Red",
+        "short",
+        [("green", None), ("red", 1000000)],
+        [(1000000, "green")],
+    ),
+    ("1E6 Green", "short", [("red", None)], [(1000000, "green")]),
+    (
+        "<1e6 Green, 1e6-1e6 Yellow, >1e6 Red",
+        "short",
+        [("green", None), ("red", 1000000)],
+        [(1000000, "yellow")],
+    ),
+    (
+        "<=2.5e-3 Green, >2.5e-3 Red",
+        "short",
+        [("green", None), ("red", 0.0025)],
+        [(0.0025, "green")],
+    ),
+    ("≥1e6 Red", "short", [("green", None), ("red", 1000000)], []),
+    ("≤1e3ms Red", "s", [("red", None), ("green", 1)], [(1, "red")]),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "steps", "mappings"),
+    NUMBER_SINGLE_VALUE_TEXTS,
+    ids=[f"{t[0]} ({t[1]})" for t in NUMBER_SINGLE_VALUE_TEXTS],
+)
+def test_single_value_number_steps(
+    text: str, unit: str, steps: list, mappings: list
+) -> None:
+    """The value where two bands meet is the exact value of its duration or exponent."""
+    resolved = resolve(parse_shorthand(text), unit)
+    assert [(s.color, s.value) for s in resolved.steps] == steps
+    assert [(m.value, m.color) for m in resolved.mappings] == mappings
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "offset"),
+    [
+        (
+            "<=1m30s Green, >=90s Red",
+            'threshold bands <=1m30s and >=90s both contain 90s; write "<1m30s Green" '
+            'or ">90s Red" so that 90s has one colour',
+            15,
+        ),
+        (
+            "1m30s Green, 1m30s-90s Red, >90s Red",
+            "threshold bands 1m30s and 1m30s-90s both contain 1m30s; remove one of "
+            "them",
+            13,
+        ),
+        ("1m30s Green, 90s Green, >90s Red", "threshold band 90s is listed twice", 13),
+        (
+            "1m30s-1m30s Yellow, >1m30s Red",
+            "threshold bands leave values below 1m30s without a colour; start with a "
+            'band such as "<1m30s Green"',
+            0,
+        ),
+        (
+            "<1e6 Green, 1e6-1e6 Yellow",
+            "threshold bands leave values above 1e6 without a colour; end with a band "
+            'such as ">1e6 Red"',
+            12,
+        ),
+        (
+            "1m30s-1m30s Blue",
+            "a single Blue value does not say the colour of the values other than "
+            '1m30s; write every band, such as "<1m30s Green, 1m30s-1m30s Blue, '
+            '>1m30s Green"',
+            0,
+        ),
+        (
+            "<=1e6 Blue",
+            "a single Blue band does not say the colour of the values beyond 1e6; "
+            'write both bands, such as "<=1e6 Blue, >1e6 Red"',
+            0,
+        ),
+        (
+            "1e6 Yellow",
+            '"1e6 Yellow" colours one value and leaves the others without a colour; '
+            'write bands such as "<1e6 Green, >=1e6 Yellow", or a value mapping such '
+            'as "1e6=Yellow"',
+            0,
+        ),
+        (
+            "1m30s Yellow",
+            '"1m30s Yellow" colours one value and leaves the others without a colour; '
+            'write bands such as "<1m30s Green, >=1m30s Yellow"',
+            0,
+        ),
+    ],
+)
+def test_single_value_number_errors(text: str, message: str, offset: int) -> None:
+    """Messages quote each bound as written and compare bounds by their value."""
+    with pytest.raises(ThresholdError) as raised:
+        parse_shorthand(text)
+    assert str(raised.value) == message
+    assert raised.value.offset == offset
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "alerts"),
+    [
+        ("<=1m30s Green, >1m30s Red", "s", {"PDepthCritical": "> 90"}),
+        ("<=1m30s Green", "ms", {"PDepthCritical": "> 90000"}),
+        ("1m30s Green", "s", {"PDepthCritical": "!= 90"}),
+        ("1m30s-1m30s Yellow", "ms", {"PDepthWarning": "== 90000"}),
+        ("0 Green, >1e6 Red", "short", {"PDepthCritical": ">= 1000000"}),
+        ("1e6 Green, >1e6 Red", "short", {"PDepthCritical": "> 1000000"}),
+        (
+            "<1e-3 Green, 1e-3-1e-3 Yellow, >1e-3 Red",
+            "short",
+            {"PDepthWarning": "== 0.001", "PDepthCritical": "> 0.001"},
+        ),
+    ],
+)
+def test_single_value_number_alerts(
+    text: str, unit: str, alerts: dict[str, str]
+) -> None:
+    rules = derive_rules(_alert_service(parse_shorthand(text), unit))
+    record = 'probe_value{job="p"}'
+    expected = {
+        name: " and ".join(f"{record} {part}" for part in condition.split(" and "))
+        for name, condition in alerts.items()
+    }
+    assert {alert.name: alert.expr for alert in rules.alerts} == expected
+
+
+SINGLE_VALUE_NUMBER_MANIFEST = """\
+service: batch
+scrape: {job: batch, port: 8080}
+metrics:
+  batch_age_milliseconds: gauge
+  queue_depth: gauge
+rows:
+  - title: Batches
+    panels:
+      - title: Batch Age
+        query: 'max(batch_age_milliseconds{job="batch"})'
+        thresholds: "<=1m30s Green, >1m30s Red"
+      - title: Queue Depth
+        query: 'max(queue_depth{job="batch"})'
+        thresholds: "1e6 Green, >1e6 Red"
+"""
+
+
+def test_single_value_number_promtool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`<=1m30s` on a ms panel and `1e6` as a single value: the value mapping's key,
+    the step, the alert and the generated tests agree, and promtool passes them."""
+    monkeypatch.chdir(tmp_path)
+    write_manifest(tmp_path, "batch.yaml", SINGLE_VALUE_NUMBER_MANIFEST)
+    result = build(Project.at(tmp_path))
+    assert result.ok, [str(d) for d in result.diagnostics]
+    dashboard = json.loads(result.files["grafana/dashboards/batch.json"])
+    panels = {p["title"]: p for p in dashboard["panels"] if p["type"] != "row"}
+    for title, value in [("Batch Age", 90000), ("Queue Depth", 1000000)]:
+        defaults = panels[title]["fieldConfig"]["defaults"]
+        steps = [(s["color"], s["value"]) for s in defaults["thresholds"]["steps"]]
+        assert steps == [("green", None), ("red", value)]
+        (mapping,) = defaults["mappings"]
+        assert mapping["options"] == {str(value): {"color": "green", "index": 0}}
+
+    rules = result.files["prometheus/rules/batch.rules.yml"]
+    assert 'job:batch_age_milliseconds:max{job="batch"} > 90000\n' in rules
+    assert 'job:queue_depth:max{job="batch"} > 1000000\n' in rules
+    assert "(above 90000ms)" in rules
+
+    tests = YAML(typ="safe").load(result.files["prometheus/tests/batch.test.yml"])
+    names = [group["name"] for group in tests["tests"]]
+    assert "BatchBatchAgeCritical: 90000ms (green) stays silent" in names
+    assert "BatchQueueDepthCritical: 1000000 (green) stays silent" in names
+
+    _assert_promtool_passes(tmp_path, result.files)

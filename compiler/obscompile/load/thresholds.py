@@ -544,8 +544,9 @@ def _check_shared_bound(previous: _Span, span: _Span, text: str) -> None:
         return
     bound = span.lower
     fixes = []
+    # Each fix keeps its band's own spelling of the bound (`<=1m30s` and `>=90s`).
     if previous.item.kind == "below":
-        fixes.append(f'"<{bound} {_colour_as_written(text, previous.item)}"')
+        fixes.append(f'"<{previous.upper} {_colour_as_written(text, previous.item)}"')
     if span.item.kind == "from":
         fixes.append(f'">{bound} {_colour_as_written(text, span.item)}"')
     first = _band_text(previous.item, previous.lower, previous.upper)
