@@ -88,3 +88,37 @@ def test_wheel_contains_templates(installed: Path) -> None:
 
 if sys.platform == "win32":  # pragma: no cover
     pytestmark = pytest.mark.skip(reason="the wheel test uses POSIX venv paths")
+
+
+_FIRST_IMPORTS = """
+import importlib, json, pkgutil, sys
+import obscompile
+names = sorted(
+    found.name
+    for found in pkgutil.walk_packages(obscompile.__path__, "obscompile.")
+    if not found.name.endswith("__main__")
+)
+failed = {}
+for name in names:
+    for loaded in [m for m in sys.modules if m.split(".")[0] == "obscompile"]:
+        del sys.modules[loaded]
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        failed[name] = repr(exc)
+print(json.dumps({"count": len(names), "failed": failed}))
+"""
+
+
+def test_every_module_imports_first() -> None:
+    """Each module imports in a fresh state, as a service module or a tool may."""
+    result = subprocess.run(
+        [sys.executable, "-c", _FIRST_IMPORTS],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    report = json.loads(result.stdout)
+    assert report["failed"] == {}
+    assert report["count"] > 90

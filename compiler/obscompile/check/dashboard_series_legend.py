@@ -11,7 +11,10 @@ from collections.abc import Iterator
 
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
-from obscompile.derive.alerts import legend_hint, legend_pins
+
+# The module, not its names: derive.alerts imports the check package, which imports
+# this module while derive.alerts is still loading.
+from obscompile.derive import alerts
 from obscompile.derive.legend import panel_legend, result_labels
 from obscompile.diagnostics import Diagnostic, error
 
@@ -26,12 +29,12 @@ def series_legend(context: PanelContext) -> Iterator[Diagnostic]:
     legend = panel_legend(panel, context.service)
     if "{{" in legend:
         for series in panel.thresholds.series:
-            if legend_pins(legend, series.series) is None:
+            if alerts.legend_pins(legend, series.series) is None:
                 yield error(
                     panel.location_of("thresholds"),
                     f'legend "{legend}" cannot render the series name '
                     f'"{series.series}", so its threshold matches no series'
-                    f"{legend_hint(legend, series.series)}",
+                    f"{alerts.legend_hint(legend, series.series)}",
                     NAME,
                 )
         return
