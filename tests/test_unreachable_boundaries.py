@@ -213,3 +213,15 @@ def test_rate_per_minute_reason_names_value(project: Path) -> None:
         "the query's float arithmetic never gives exactly 31, so the test needs "
         "30.999999999999996, the nearest value below it, but " in message
     )
+
+
+def test_untested_alert_leaves_no_group(project: Path) -> None:
+    """An alert with one value it cannot test gets no group; its rule gets its own."""
+    result = _build(project, ERRORS, "percent", "<14% Green, >14% Red")
+    (message,) = _untested(result)
+    assert "13.999999999999998" in message
+    names = [group["name"] for group in _groups(result)]
+    assert names == [
+        "job:http_requests_5xx_per_http_requests:ratio_rate5m equals its query"
+    ]
+    _run_promtool(project, result)

@@ -148,22 +148,28 @@ class _Generator:
             return
         node = promql.parse(alert.query)
         grouping = alert.grouping
+        # An alert with one untestable value gets no group at all, and its recording
+        # rule's test is not counted as written, so the rule gets its own group.
+        groups: list[TestGroup] = []
+        tested_records = set(self.tested_records)
         try:
             group = self._group_labels(node, grouping, alert.pins)
             context = self.context(node, group)
             for probe in probe_values(alert, node, context):
-                self.groups.append(self.alert_group(alert, node, context, probe))
+                groups.append(self.alert_group(alert, node, context, probe))
             inner, _, _ = split_scale(node)
             inner = promql.strip_parens(inner)
             if isinstance(inner, pp.BinaryExpr) and str(inner.op) == "/":
-                self.groups.append(
+                groups.append(
                     self.alert_group(
                         alert, node, context, Probe(alert.band.bounds[0]), silent=True
                     )
                 )
         except (*_UNTESTABLE, gorender.UnsupportedTemplate) as exc:
+            self.tested_records = tested_records
             self.untested.append(Untested(alert.name, _reason(exc)))
             return
+        self.groups.extend(groups)
         if alert.record is not None:
             self.tested_records.add(alert.record.record)
 
