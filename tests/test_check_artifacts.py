@@ -98,6 +98,19 @@ def test_unscraped_job(real) -> None:
     )
 
 
+def test_job_variable_names_no_job(tmp_path: Path) -> None:
+    """job="$job" is Grafana's to fill, so no scrape job has to collect it."""
+    (tmp_path / "services").mkdir()
+    (tmp_path / "services" / "api.yaml").write_text(
+        "service: api\nscrape: {job: api, port: 80}\nmetrics: {req_total: counter}\n"
+        "rows:\n  - title: R\n    panels:\n"
+        "      - {title: A, query: 'sum(rate(req_total{job=\"$job\"}[5m]))'}\n"
+    )
+    result = build(Project.at(tmp_path))
+    assert result.ok, [str(d) for d in result.diagnostics]
+    assert [d.check for d in result.diagnostics] == ["promql/dashboard-variable"]
+
+
 def test_rules_without_dashboards(real) -> None:
     # A build without the grafana target writes no dashboards for alerts to link to.
     services, files = real

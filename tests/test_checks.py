@@ -1818,6 +1818,17 @@ DASHBOARD_VARIABLE = [
         ],
     ),
     Case(
+        "variable-as-window-and-offset",
+        panels("""
+            - title: RPS
+              query: 'sum(rate(http_requests_total[$window] offset $shift))'
+        """),
+        [
+            f'{E}:16:46: warning: panel "RPS": the dashboard has no variable $window, so Grafana sends it to Prometheus as written; its variables are $datasource and Grafana\'s own, such as $__rate_interval [promql/dashboard-variable]',
+            f'{E}:16:62: warning: panel "RPS": the dashboard has no variable $shift, so Grafana sends it to Prometheus as written; its variables are $datasource and Grafana\'s own, such as $__rate_interval [promql/dashboard-variable]',
+        ],
+    ),
+    Case(
         "grafana-variables",
         panels("""
             - title: RPS

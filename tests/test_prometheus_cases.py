@@ -1349,6 +1349,12 @@ def test_unnamed_query_kind_in_words(project: Path) -> None:
             "dashboard's zoom, and the function counts over it",
         ),
         (
+            'sum(rate(http_requests_total{job="payments"}[5m] offset $__interval))',
+            "$__interval",
+            "the offset $__interval is one that Grafana picks from the dashboard's "
+            "zoom",
+        ),
+        (
             'scalar(sum(rate(http_requests_total{job="payments"}[5m])))',
             "scalar",
             "the query returns a scalar, and the rules of a panel read series; write "

@@ -400,6 +400,8 @@ def test_misplaced_template_warns(
     misplaced = tmp_path / "templates" / "grafana" / "panel" / "stat.json.j2"
     misplaced.parent.mkdir(parents=True)
     misplaced.write_text(builtin.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "templates" / "prometheus").mkdir()
+    (tmp_path / "templates" / "prometheus" / "rules.yml").write_text("x\n")
     # A file of macros for the project's own templates is far from every name.
     (tmp_path / "templates" / "grafana" / "our_macros.j2").write_text("{# x #}")
     result = CliRunner().invoke(main, ["build"])
@@ -411,6 +413,9 @@ def test_misplaced_template_warns(
         "templates/grafana/panels/guage.json.j2:1:1: warning: guage.json.j2 replaces "
         "no built-in template, because none has its path under templates/; did you "
         "mean grafana/panels/gauge.json.j2? [template/not-used]",
+        "templates/prometheus/rules.yml:1:1: warning: rules.yml replaces no built-in "
+        "template, because none has its path under templates/; did you mean "
+        "prometheus/rules.yml.j2? [template/not-used]",
     ]
 
 

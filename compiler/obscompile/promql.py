@@ -19,6 +19,10 @@ _GRAFANA_VARIABLE = re.compile(
     r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::[a-z]+)?\}|\$[A-Za-z_][A-Za-z0-9_]*"
 )
 
+_DURATION_VARIABLE = re.compile(
+    r"(\[\s*|:\s*|\boffset\s+)(?:" + _GRAFANA_VARIABLE.pattern + ")", re.IGNORECASE
+)
+
 RANGE_FUNCTIONS = frozenset(
     {"rate", "irate", "increase", "delta", "idelta", "deriv", "resets", "changes"}
 )
@@ -49,6 +53,8 @@ def substitute_grafana_variables(query: str) -> str:
     out of quotes, so that the query's shape survives.
     """
     query = _GRAFANA_RANGES.sub("5m", query)
+    # A template variable where a duration goes, as in [$window] or offset $shift.
+    query = _DURATION_VARIABLE.sub(r"\g<1>5m", query)
     return _GRAFANA_VARIABLE.sub("grafana_variable", query)
 
 
@@ -56,6 +62,10 @@ def substitute_grafana_variables(query: str) -> str:
 # Grafana picks from the zoom, the panel's values change with the zoom.
 WINDOW_COUNTING_FUNCTIONS = frozenset(
     {"increase", "delta", "changes", "resets", "sum_over_time", "count_over_time"}
+)
+# Grafana's range variables as an offset, which a rule would read as 5m.
+_OFFSET_VARIABLE = re.compile(
+    r"\boffset\s+(" + _GRAFANA_RANGES.pattern + ")", re.IGNORECASE
 )
 # A window that stands in for Grafana's range variables, to find where they went.
 _VARIABLE_WINDOW = "3141592ms"
@@ -77,6 +87,13 @@ def grafana_variable_problem(query: str) -> tuple[str, int] | None:
             f"{found.group()} is a variable that Grafana sets when the dashboard is "
             "viewed, and a rule has no value for it",
             found.start(),
+        )
+    shifted = _OFFSET_VARIABLE.search(query)
+    if shifted is not None:
+        return (
+            f"the offset {shifted.group(1)} is one that Grafana picks from the "
+            "dashboard's zoom, so the panel's values change with the zoom",
+            shifted.start(1),
         )
     windows = list(_GRAFANA_RANGES.finditer(query))
     for found in windows:

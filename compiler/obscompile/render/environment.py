@@ -364,18 +364,23 @@ def misplaced_templates(project_templates: Path) -> list[tuple[Path, str]]:
 
     A project template replaces the built-in one of the same relative path. A file
     without a built-in namesake may be a macro file that other templates include.
-    So only two kinds are returned: a built-in file name in another folder
-    (`grafana/panel/stat.json.j2`), and a name one or two letters from a built-in one
-    in its folder (`grafana/panels/guage.json.j2`).
+    So only three kinds are returned: a built-in path without `.j2`, a built-in file
+    name in another folder (`grafana/panel/stat.json.j2`), and a name one or two
+    letters from a built-in one in its folder (`grafana/panels/guage.json.j2`).
     """
     if not project_templates.is_dir():
         return []
     builtin = builtin_templates_dir()
     names = sorted(p.relative_to(builtin).as_posix() for p in builtin.rglob("*.j2"))
     found = []
-    for path in sorted(project_templates.rglob("*.j2")):
+    for path in sorted(project_templates.rglob("*")):
         name = path.relative_to(project_templates).as_posix()
-        if name in names:
+        if name in names or not path.is_file():
+            continue
+        if not name.endswith(".j2"):
+            # `prometheus/rules.yml` for `prometheus/rules.yml.j2`.
+            if name + ".j2" in names:
+                found.append((path, name + ".j2"))
             continue
         folder, _, base = name.rpartition("/")
         near = []
