@@ -387,6 +387,25 @@ def test_every_broken_template_reported(
     assert not (tmp_path / "out").exists()
 
 
+def test_unused_broken_template_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A template that no panel renders yet is compiled, and its syntax checked."""
+    monkeypatch.chdir(tmp_path)
+    write_manifest(tmp_path, "payments.yaml", MANIFEST)
+    template = tmp_path / "templates" / "grafana" / "panels" / "heatmap.json.j2"
+    template.parent.mkdir(parents=True)
+    template.write_text("{{ unclosed\n")
+    result = CliRunner().invoke(main, ["build"])
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if ": error: " in line]
+    assert errors == [
+        "templates/grafana/panels/heatmap.json.j2:1:1: error: invalid template: "
+        "unexpected end of template, expected 'end of print statement'. "
+        "[template/render]"
+    ]
+
+
 def test_misplaced_template_warns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

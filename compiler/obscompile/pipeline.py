@@ -360,7 +360,15 @@ def render_artifacts(
     names = tuple(service.name for service in services)
     # The files each service's per-service emitters wrote, by service.
     own: dict[int, FileMap] = {id(service): FileMap() for service in services}
+    # Every project template compiles first, so one that no service uses yet, or one
+    # of a target that another target's failure stops, is reported too.
     problems: list[Diagnostic] = []
+    if project.templates_dir.is_dir():
+        for path in sorted(project.templates_dir.rglob("*.j2")):
+            try:
+                env.get_template(path.relative_to(project.templates_dir).as_posix())
+            except jinja2.TemplateSyntaxError as exc:
+                problems.append(_render_problem(project, exc))
     for target, emitter in EMITTERS:
         if target not in config.targets:
             continue
