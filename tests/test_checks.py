@@ -217,6 +217,18 @@ SYNTAX = [
         ],
     ),
     Case(
+        "plain-query-cut-at-comment",
+        panels("""
+            - title: RPS
+              query: sum(rate(http_requests_total{code=~".* #x"}[5m]))
+            - title: Commented
+              query: sum(rate(http_requests_total[5m]))  # a comment
+        """),
+        [
+            f"{E}:16:16: error: invalid PromQL query: unterminated quoted string \"; YAML reads ' #' as the start of a comment, so the query ends before it: quote the query [promql/syntax]",
+        ],
+    ),
+    Case(
         "holt-winters",
         panels("""
             - title: Depth

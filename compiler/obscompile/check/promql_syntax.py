@@ -98,7 +98,33 @@ def promql_syntax(context: PanelContext) -> Iterator[Diagnostic]:
     text = "invalid PromQL query"
     if message.lower() != _GENERIC:
         text = f"{text}: {message}"
-    yield error(context.query_location(offset), text, NAME)
+    yield error(context.query_location(offset), text + _comment_hint(context), NAME)
+
+
+def _comment_hint(context: PanelContext) -> str:
+    """Return advice to quote a plain query that YAML cut at a ` #`.
+
+    YAML reads ` #` after a plain value as the start of a comment, so a query such
+    as `up{path=~".* #x"}` written without quotes ends before it.
+    """
+    where = context.panel.location_of("query")
+    source = context.sources.get(where.file)
+    if source is None or "\n" in context.panel.query:
+        return ""
+    lines = source.splitlines()
+    if not 0 < where.line <= len(lines):
+        return ""
+    line = lines[where.line - 1]
+    start = where.column - 1
+    if line[start : start + 1] in ("'", '"', "|", ">"):
+        return ""
+    rest = line[start + len(context.panel.query) :]
+    if not rest.lstrip(" \t").startswith("#"):
+        return ""
+    return (
+        "; YAML reads ' #' as the start of a comment, so the query ends before it: "
+        "quote the query"
+    )
 
 
 def _durations(context: PanelContext) -> Iterator[tuple[pp.Expr, timedelta]]:
