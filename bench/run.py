@@ -541,6 +541,10 @@ def main() -> None:
     if args.json is not None:
         write_results(args.json, results)
         print(f"\nfigures written to {args.json}", file=sys.stderr)
+    failed = [key for key, found in results["measurements"].items() if found["failed"]]
+    if failed:
+        print(f"failed or timed out: {', '.join(failed)}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

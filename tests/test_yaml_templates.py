@@ -9,6 +9,7 @@ YAML 1.1's rules, as Prometheus's Go YAML library reads them.
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from obscompile.cli import main
+from obscompile.pipeline import Project, build
 from obscompile.render import builtin_templates_dir
 from obscompile.render.environment import (
     SELF_CONTAINED,
@@ -385,6 +387,17 @@ def test_every_broken_template_reported(
         "end of template, expected 'end of print statement'. [template/render]",
     ]
     assert not (tmp_path / "out").exists()
+
+
+def test_copy_of_builtin_templates_builds_alike(tmp_path: Path) -> None:
+    """A project whose templates are the built-in ones builds the same files."""
+    write_manifest(tmp_path, "payments.yaml", MANIFEST)
+    plain = build(Project.at(tmp_path))
+    assert plain.ok, [str(d) for d in plain.diagnostics]
+    shutil.copytree(builtin_templates_dir(), tmp_path / "templates")
+    copied = build(Project.at(tmp_path))
+    assert copied.ok, [str(d) for d in copied.diagnostics]
+    assert dict(copied.files) == dict(plain.files)
 
 
 def test_unused_broken_template_reported(

@@ -26,6 +26,8 @@ from ruamel.yaml.scalarstring import (
 )
 
 from obscompile.render import builtin_templates_dir
+from obscompile.render.hcl import add_hcl_filters
+from obscompile.render.yaml_dump import add_yaml_filter
 from obscompile.render.yaml_fast import literal_allowed, needs_escapes, string_scalar
 from obscompile.render.yaml_read import plain_reads_as_string, read_yaml
 
@@ -216,6 +218,10 @@ def make_environment(
     )
     env.filters["tojson"] = _tojson
     env.filters["toyaml"] = _toyaml
+    # Every filter of every target, so that any template compiles on its own and a
+    # project's Prometheus template may use `yaml_document` too.
+    add_yaml_filter(env)
+    add_hcl_filters(env)
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False}
     return env
 
