@@ -342,6 +342,38 @@ def test_block_module_imports_helper(project: Path) -> None:
     assert result.services[0].rows[0].panels[0].query == "sum(up)"
 
 
+def test_helper_packages_of_two_folders(project: Path) -> None:
+    """`_lib` of services/ and of blocks/ are two packages, each read from its folder."""
+    for folder, label in (("services", "from services"), ("blocks", "from blocks")):
+        package = project / folder / "_lib"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text(f"LABEL = {label!r}\n")
+    (project / "blocks" / "team.py").write_text(
+        "from obscompile import dsl\nfrom _lib import LABEL\n\n"
+        '@dsl.block("lib_row")\ndef lib_row():\n'
+        '    return dsl.row(LABEL, [dsl.panel("Up", "up")])\n'
+    )
+    write_manifest(
+        project,
+        "api.py",
+        "from obscompile import dsl\nfrom _lib import LABEL\n\n"
+        'dsl.service("api", rows=[dsl.row(LABEL, [dsl.panel("Up", "up")])])\n',
+    )
+    result = build(Project.at(project))
+    assert result.ok, [str(d) for d in result.diagnostics]
+    assert result.services[0].rows[0].title == "from services"
+
+
+def test_helper_syntax_error_at_helper(project: Path) -> None:
+    write_manifest(project, "_common.py", "X = 1\n\ndef oops(:\n    pass\n")
+    for name in ("a.py", "b.py"):
+        write_manifest(project, name, "from obscompile import dsl\nimport _common\n")
+    result = build(Project.at(project))
+    assert [str(d) for d in result.diagnostics if d.check == "dsl/syntax"] == [
+        "services/_common.py:3:10: error: invalid Python: invalid syntax [dsl/syntax]"
+    ]
+
+
 def test_rebuild_reads_changed_helper(tmp_path: Path) -> None:
     write_manifest(tmp_path, "_titles.py", "TITLE = 'Before'\n")
     write_manifest(tmp_path, "api.py", HELPER_USER)

@@ -419,6 +419,25 @@ def test_unused_broken_template_reported(
     ]
 
 
+def test_template_not_utf8_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_manifest(tmp_path, "payments.yaml", MANIFEST)
+    template = tmp_path / "templates" / "kubernetes" / "prometheusrule.yaml.j2"
+    template.parent.mkdir(parents=True)
+    template.write_bytes(b"\xff\xfe bad")
+    result = CliRunner().invoke(main, ["build"])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    errors = [line for line in result.output.splitlines() if ": error: " in line]
+    assert errors == [
+        "templates/kubernetes/prometheusrule.yaml.j2:1:1: error: template is not "
+        "valid UTF-8: invalid start byte at byte 0 [template/render]"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
 def test_misplaced_template_warns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

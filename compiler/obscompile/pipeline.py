@@ -368,7 +368,17 @@ def render_artifacts(
             try:
                 env.get_template(path.relative_to(project.templates_dir).as_posix())
             except jinja2.TemplateSyntaxError as exc:
-                problems.append(_render_problem(project, exc))
+                problems.append(template_error(exc))
+            except UnicodeDecodeError as exc:
+                problems.append(
+                    error(
+                        Location(display_name(path), 1, 1),
+                        f"template is not valid UTF-8: {exc.reason} at byte "
+                        f"{exc.start}",
+                        "template/render",
+                    )
+                )
+    unreadable = bool(problems)
     for target, emitter in EMITTERS:
         if target not in config.targets:
             continue
@@ -382,7 +392,8 @@ def render_artifacts(
             try:
                 files.add(emitter(context))
             except Exception as exc:
-                problems.append(_render_problem(project, exc))
+                found = _render_problem(project, exc, unreadable)
+                problems.extend([found] if found is not None else [])
             continue
         try:
             for done, service in enumerate(services, 1):
@@ -405,7 +416,8 @@ def render_artifacts(
                 if progress is not None:
                     progress(f"rendering {target}", done, len(services))
         except Exception as exc:
-            problems.append(_render_problem(project, exc))
+            found = _render_problem(project, exc, unreadable)
+            problems.extend([found] if found is not None else [])
     if problems:
         raise TemplateProblems(problems)
     return files.sorted()
@@ -419,8 +431,16 @@ class TemplateProblems(Exception):
         self.problems = problems
 
 
-def _render_problem(project: Project, exc: Exception) -> Diagnostic:
-    """Return the error of a failed template, or raise `exc` for a fault of obscompile."""
+def _render_problem(
+    project: Project, exc: Exception, unreadable: bool = False
+) -> Diagnostic | None:
+    """Return the error of a failed template, or raise `exc` for a fault of obscompile.
+
+    With `unreadable`, a template that is not UTF-8 has been reported already, and a
+    UnicodeDecodeError gives None.
+    """
+    if unreadable and isinstance(exc, UnicodeDecodeError):
+        return None
     problem = (
         template_error(exc)
         if isinstance(exc, jinja2.TemplateError)
@@ -561,7 +581,7 @@ def build(
             try:
                 prefetched = prefetch(project, services, config, cache, jobs, progress)
             except Exception as exc:
-                _render_problem(project, exc)
+                _render_problem(project, exc, unreadable=True)
                 # A worker stops at its first failed template; rendering here
                 # reports every one.
                 prefetched = {}

@@ -34,7 +34,11 @@ def _error_in(name: str, exc: BaseException) -> Diagnostic:
     if isinstance(exc, DSLError):
         return error(exc.location, str(exc), "dsl/error")
     if isinstance(exc, SyntaxError) and exc.lineno:
-        where = Location(name, exc.lineno, exc.offset or 1)
+        # A helper module that the module imports has its own file name.
+        file = name
+        if exc.filename and Path(exc.filename).resolve() != Path(name).resolve():
+            file = _display_name(Path(exc.filename))
+        where = Location(file, exc.lineno, exc.offset or 1)
         return error(where, f"invalid Python: {exc.msg}", "dsl/syntax")
     location = traceback_location(exc.__traceback__) or Location(name, 1, 1)
     return error(location, exception_text(exc) + _keyword_hint(exc), "dsl/error")
@@ -133,7 +137,9 @@ def _importable_beside(folder: Path) -> Iterator[None]:
             sys.path.remove(entry)
         for name, module in list(sys.modules.items()):
             origin = getattr(module, "__file__", None)
-            if origin and Path(origin).absolute().parent == Path(entry):
+            # Packages too: `_lib/__init__.py` of one folder may share its name
+            # with another folder's.
+            if origin and Path(origin).absolute().is_relative_to(entry):
                 del sys.modules[name]
 
 
