@@ -477,7 +477,7 @@ def test_cli_test_rejects_missing_rule_file(tmp_path: Path, built_out: Path) -> 
         f"{path}:3:5: error: rule file "
         "../../out/prometheus/rules/renamed.rules.yml matches no file"
     ) in result.stderr
-    assert "1 error in the rule_files of the hand-written tests" in result.stderr
+    assert "1 error in the hand-written tests; no test was run" in result.stderr
     assert "promtool passed" not in result.stderr
 
     # Without the entry that names no file, the same test runs and passes.
@@ -487,6 +487,25 @@ def test_cli_test_rejects_missing_rule_file(tmp_path: Path, built_out: Path) -> 
     result = obscompile_test("--project", str(project))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 generated, 1 hand-written" in result.stderr
+
+
+def test_cli_test_reports_every_broken_test_file(
+    tmp_path: Path, built_out: Path
+) -> None:
+    """Invalid YAML in one test file is located beside another file's problem."""
+    promtool_binary()
+    project = built_project(tmp_path, built_out)
+    missing = write_hand_written(
+        project,
+        "a.test.yml",
+        "rule_files: [../../out/prometheus/rules/renamed.rules.yml]\n" + QUIET_TEST,
+    )
+    broken = write_hand_written(project, "b.test.yml", "tests:\n  - name: [x\n")
+    result = obscompile_test("--project", str(project))
+    assert result.returncode == 1, result.stderr
+    assert f"{missing}:1:14: error: rule file" in result.stderr
+    assert f"{broken}:2:13: error: invalid YAML: did not find expected" in result.stderr
+    assert "2 errors in the hand-written tests; no test was run" in result.stderr
 
 
 # A call of each function of Prometheus 2.42, which promql/syntax lets through.

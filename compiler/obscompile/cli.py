@@ -617,11 +617,14 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
     from obscompile.load.yaml_source import parse_yaml
 
     try:
-        source, _ = parse_yaml(path.read_text(encoding="utf-8"), display)
+        source, found = parse_yaml(path.read_text(encoding="utf-8"), display)
     except (OSError, UnicodeDecodeError):  # promtool reports what it cannot read
         return True, []
-    data = source.data if source is not None else None
-    if source is None or not isinstance(data, dict):
+    if source is None:
+        # Invalid YAML, which promtool would report without a position.
+        return True, [d for d in found if d.severity is Severity.ERROR]
+    data = source.data
+    if not isinstance(data, dict):
         return True, []
     if "groups" in data and "tests" not in data:
         return False, []
@@ -720,8 +723,8 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
         text = format_text(missing, sources, color=_use_color(sys.stderr))
         click.echo(text, err=True, nl=False)
         click.echo(
-            f"obscompile: {_count(len(missing), 'error')} in the rule_files of the "
-            "hand-written tests; no test was run",
+            f"obscompile: {_count(len(missing), 'error')} in the hand-written "
+            "tests; no test was run",
             err=True,
         )
         sys.exit(EXIT_DIAGNOSTICS)
