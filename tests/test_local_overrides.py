@@ -462,6 +462,30 @@ def test_cli_test_compares_local_build_alike(project: Path) -> None:
     assert not record.exists()
 
 
+@pytest.mark.parametrize(
+    ("options", "warned"),
+    [
+        (("--alert-for", "2s"), "fires 1m after its value turns red"),
+        (("--alert-for", "90s", "--evaluation-interval", "1m"), "fires 2m after"),
+        (("--alert-for", "2s", "--evaluation-interval", "1s"), None),
+        (("--alert-for", "2m"), None),
+    ],
+)
+def test_cli_warns_of_late_alerts(
+    project: Path, options: tuple[str, ...], warned: str | None
+) -> None:
+    write_manifest(project, "payments.yaml", MANIFEST)
+    code, output = run_build("--target", "payments=127.0.0.1:18080", *options)
+    assert code == 0, output
+    lines = [line for line in output.splitlines() if "is no multiple" in line]
+    if warned is None:
+        assert lines == []
+    else:
+        (line,) = lines
+        assert line.startswith(f"obscompile: warning: --alert-for {options[1]} is no ")
+        assert warned in line
+
+
 def test_cli_unknown_job_exits_2(project: Path) -> None:
     write_manifest(project, "payments.yaml", MANIFEST)
     code, output = run_build("--target", "payment=127.0.0.1:18080")

@@ -180,6 +180,37 @@ def _summary(result: BuildResult | Replay) -> str:
     return "obscompile: " + ", ".join(parts) + f" in {result.seconds:.2f}s"
 
 
+def _warn_of_late_alerts(
+    project: Project, alert_for: str, evaluation_interval: str | None
+) -> None:
+    """Warn when `--alert-for` is no multiple of the rules' evaluation interval.
+
+    Prometheus checks `for:` only when it evaluates a rule, so such an alert fires at
+    the first evaluation after `for:` has passed, later than the option says.
+    """
+    from obscompile.derive.testfile import duration_label
+    from obscompile.load.config import load_config
+    from obscompile.load.durations import duration_ms
+
+    if evaluation_interval is None:
+        config, problems, _ = load_config(project.root)
+        if problems:
+            return
+        evaluation_interval = config.evaluation_interval
+    every = duration_ms(evaluation_interval)
+    wanted = duration_ms(alert_for)
+    if not every or wanted % every == 0:
+        return
+    fires = -(-wanted // every) * every
+    click.echo(
+        f"obscompile: warning: --alert-for {alert_for} is no multiple of the "
+        f"evaluation interval {evaluation_interval}, so an alert fires "
+        f"{duration_label(fires)} after its value turns red; pass an "
+        "--evaluation-interval that divides it",
+        err=True,
+    )
+
+
 def _write_failure(exc: OSError, project: Project) -> str:
     """Return the message of a failed write of the output folder."""
     if isinstance(exc, WriteError) or not exc.filename:
@@ -406,6 +437,8 @@ def build_command(
             raise click.BadParameter(str(exc), param_hint="'--target'") from None
         finally:
             progress.clear()
+        if alert_for is not None:
+            _warn_of_late_alerts(project, alert_for, evaluation_interval)
         differing = (
             stale_files(project.out_dir, result.files)
             if check_only and result.ok
