@@ -89,6 +89,10 @@ ARGUMENT_ERRORS = [
         "services/api.py:3:28: error: dsl.service(): metrics must be a list of metrics, such as [dsl.counter(...)] or dsl.http_metrics(), not a mapping [dsl/error]",
     ),
     (
+        HEAD + "from . import _common\n",
+        "services/api.py:3:1: error: ImportError: attempted relative import with no known parent package; a module runs on its own, not in a package, so import a helper beside it by its name: import _common [dsl/error]",
+    ),
+    (
         HEAD + 'dsl.service("api", titel="API")\n',
         "services/api.py:3:1: error: TypeError: service() got an unexpected keyword argument 'titel' (did you mean \"title\"?) [dsl/error]",
     ),

@@ -41,7 +41,13 @@ def _error_in(name: str, exc: BaseException) -> Diagnostic:
         where = Location(file, exc.lineno, exc.offset or 1)
         return error(where, f"invalid Python: {exc.msg}", "dsl/syntax")
     location = traceback_location(exc.__traceback__) or Location(name, 1, 1)
-    return error(location, exception_text(exc) + _keyword_hint(exc), "dsl/error")
+    hint = _keyword_hint(exc)
+    if isinstance(exc, ImportError) and "no known parent package" in str(exc):
+        hint = (
+            "; a module runs on its own, not in a package, so import a helper "
+            "beside it by its name: import _common"
+        )
+    return error(location, exception_text(exc) + hint, "dsl/error")
 
 
 _UNEXPECTED_KEYWORD = re.compile(
