@@ -400,6 +400,29 @@ def test_copy_of_builtin_templates_builds_alike(tmp_path: Path) -> None:
     assert dict(copied.files) == dict(plain.files)
 
 
+def test_broken_panel_blamed_among_copies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a copy of every built-in template, the one that changed is blamed."""
+    monkeypatch.chdir(tmp_path)
+    write_manifest(tmp_path, "payments.yaml", MANIFEST)
+    shutil.copytree(builtin_templates_dir(), tmp_path / "templates")
+    stat = tmp_path / "templates" / "grafana" / "panels" / "stat.json.j2"
+    text = stat.read_text(encoding="utf-8")
+    stat.write_text(text.replace("},\n", "}\n", 1), encoding="utf-8")
+    result = CliRunner().invoke(main, ["build"])
+    assert result.exit_code == 1
+    (error,) = [line for line in result.output.splitlines() if ": error: " in line]
+    assert error.startswith(
+        "templates/grafana/panels/stat.json.j2:1:1: error: grafana/dashboard.json.j2 "
+        "rendered invalid JSON"
+    )
+    assert error.endswith(
+        "the project's own templates it may include: grafana/panels/stat.json.j2 "
+        "[template/render]"
+    )
+
+
 def test_unused_broken_template_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

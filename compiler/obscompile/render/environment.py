@@ -6,6 +6,7 @@ serializer), never as template source, and undefined names fail the render.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import io
@@ -291,7 +292,14 @@ def output_error(
         if output_line:
             message += f": {output_line[:80]}"
     filename = template.filename
-    if is_builtin_file(filename):
+    own_copy = False
+    if not is_builtin_file(filename) and filename is not None:
+        # A project's copy of a built-in template, unchanged, is no likelier a cause
+        # than the built-in one.
+        original = builtin_templates_dir() / (template.name or "")
+        with contextlib.suppress(OSError):
+            own_copy = original.read_bytes() == Path(filename).read_bytes()
+    if is_builtin_file(filename) or own_copy:
         # When a built-in template includes a project's own template, such as a panel
         # template of the dashboard, the project's template is the likely cause.
         own = _project_templates(template, (template.name or "").split("/")[0])
@@ -311,15 +319,25 @@ def _project_folder(template: jinja2.Template) -> str | None:
 
 
 def _project_templates(template: jinja2.Template, folder: str) -> list[str]:
-    """Return the names of the project's own templates under `folder`, sorted."""
+    """Return the names of the project's own templates under `folder`, sorted.
+
+    A copy of a built-in template, byte for byte, is left out: it renders what the
+    built-in one does, so it is not the cause of a fault.
+    """
     root = _project_folder(template)
     if root is None or not (Path(root) / folder).is_dir():
         return []
-    return sorted(
-        path.relative_to(root).as_posix()
-        for path in (Path(root) / folder).rglob("*.j2")
-        if path.is_file()
-    )
+    builtin = builtin_templates_dir()
+    found = []
+    for path in (Path(root) / folder).rglob("*.j2"):
+        if not path.is_file():
+            continue
+        name = path.relative_to(root).as_posix()
+        original = builtin / name
+        if original.is_file() and original.read_bytes() == path.read_bytes():
+            continue
+        found.append(name)
+    return sorted(found)
 
 
 def is_builtin_file(filename: str | None) -> bool:
