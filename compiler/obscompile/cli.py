@@ -186,7 +186,7 @@ def _warn_of_late_alerts(
     """Warn when `--alert-for` is no multiple of the rules' evaluation interval.
 
     Prometheus checks `for:` only when it evaluates a rule, so such an alert fires at
-    the first evaluation after `for:` has passed, later than the option says.
+    the first evaluation after `for:` has passed, later than the option asks.
     """
     from obscompile.derive.testfile import duration_label
     from obscompile.load.config import load_config

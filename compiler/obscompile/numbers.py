@@ -50,8 +50,8 @@ def number_text(value: float) -> str:
     """Return the shortest text of a number for a reader: `0.5`, `1500`, `1e300`.
 
     Exponent notation starts where Python's `repr` starts it, from 1e16 up and below
-    0.0001, and has neither a plus sign nor leading zeros (`5e-324`, `2.5e-7`), so that
-    a threshold text or a YAML manifest reads the text back as the same number.
+    0.0001. It has neither a plus sign nor leading zeros (`5e-324`, `2.5e-7`), and a
+    threshold text or a YAML manifest reads the text back as the same number.
     Infinities and NaN are written as Prometheus writes them: `+Inf`, `-Inf`, `NaN`.
     """
     return _written(float(value), range(-4, 16), "")

@@ -67,7 +67,7 @@ WINDOW_COUNTING_FUNCTIONS = frozenset(
 _OFFSET_VARIABLE = re.compile(
     r"\boffset\s+(" + _GRAFANA_RANGES.pattern + ")", re.IGNORECASE
 )
-# A window that stands in for Grafana's range variables, to find where they went.
+# A window that replaces Grafana's range variables, to find where they went.
 _VARIABLE_WINDOW = "3141592ms"
 
 
@@ -76,8 +76,9 @@ def grafana_variable_problem(query: str) -> tuple[str, int] | None:
 
     Grafana sets its variables when a dashboard is viewed, and Prometheus evaluates a
     rule with none. A rule reads `$__rate_interval` and `$__interval` as 5m, which
-    keeps a per-second rate; the other variables, and those windows inside a
-    function that counts over its range, have no value that a rule could take.
+    keeps a per-second rate. The other variables have no value that a rule could
+    take, and neither do those windows as an offset or inside a function that counts
+    over its range.
     The offset is that of the variable in `query`.
     """
     for found in _GRAFANA_VARIABLE.finditer(query):

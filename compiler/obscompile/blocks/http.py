@@ -120,7 +120,8 @@ def _bound(name: str, value: object, kind: str) -> tuple[str, Fraction | float] 
     try:
         quantity = parse_shorthand(f">{text} Red").bands[-1].lower
     except NumberError as exc:
-        # The text is a number, but not one as written: say how to write it.
+        # The text is a number written in a form that is not read; the error gives
+        # the form to write.
         raise dsl.ParameterError(name, f'is "{text}"; {exc}') from None
     except ThresholdError:
         quantity = None

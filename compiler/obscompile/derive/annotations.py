@@ -28,7 +28,7 @@ def decimal_text(value: float) -> str:
     """Return the shortest decimal text of a double, without exponent (`0.05`).
 
     This is for input data, such as a series value of a test, which must be exact
-    whatever reads it; a message or an annotation uses `numbers.number_text`.
+    whatever reads it. A message or an annotation uses `numbers.number_text`.
     """
     text = format(Decimal(repr(value)).normalize(), "f")
     return text

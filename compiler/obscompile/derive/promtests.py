@@ -247,7 +247,7 @@ class _Generator:
 
         A probe in place of an unreachable boundary first gets the inputs
         that give the boundary in exact arithmetic, such as 7 errors in 100
-        requests for 7%: rounding in the rates and the division lands them on one
+        requests for 7%. Rounding in the rates and the division lands them on one
         side or the other, depending on the scale. Then it gets the inputs computed
         for its own value, which a gauge, for one, gives exactly.
         """

@@ -74,8 +74,8 @@ _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _UNIT = r"(?:%|ns|us|µs|ms|s|m|h|d|w|y)"
 _TIME_UNIT = r"(?:ns|us|µs|ms|s|m|h|d|w|y)"
 # A duration of two parts or more, such as 1m30s. Parts that Prometheus does not
-# write, such as 30s1m, 1.5m30s or 1s500us, are read too, for a message that says
-# how to write them.
+# write, such as 30s1m, 1.5m30s or 1s500us, are read too, so that the error can give
+# the form to write.
 _DURATION_PART = re.compile(rf"(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)({_TIME_UNIT})")
 _DURATION = rf"(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?{_TIME_UNIT}){{2,}}"
 _QUANTITY = (

@@ -152,7 +152,7 @@ class Quantity:
     """A number with the unit it was written in: `%`, a time unit, or None for bare.
 
     `written` is the quantity as the text spells it, unit included (`1e6`, `0.50%`,
-    `1m30s`), so that messages quote it as written; it is empty for a quantity that
+    `1m30s`), so that messages quote it as written. It is empty for a quantity that
     no text spells, such as a step value that YAML reads as a number. A duration of
     several units (`1m30s`) is held in ms, and `last_unit` is its last unit, the one
     that a bare number continuing it takes (`s`).
