@@ -360,24 +360,32 @@ def test_rules_template_of_toyaml_alone(tmp_path: Path) -> None:
     assert read_yaml(text) == document
 
 
+def _build_with_templates(
+    project: Path, monkeypatch: pytest.MonkeyPatch, templates: dict[str, bytes]
+) -> tuple[Any, list[str]]:
+    """Return the result and error lines of a build of MANIFEST with `templates`."""
+    monkeypatch.chdir(project)
+    write_manifest(project, "payments.yaml", MANIFEST)
+    for name, data in templates.items():
+        path = project / "templates" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    result = CliRunner().invoke(main, ["build"])
+    errors = [line for line in result.output.splitlines() if ": error: " in line]
+    return result, errors
+
+
 def test_every_broken_template_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Templates of three targets that fail are reported in one run."""
-    monkeypatch.chdir(tmp_path)
-    write_manifest(tmp_path, "payments.yaml", MANIFEST)
     broken = {
-        "grafana/panels/stat.json.j2": "{{ 1 // 0 }}\n",
-        "kubernetes/prometheusrule.yaml.j2": "{{ documnt }}\n",
-        "mimir/namespace.yaml.j2": "{{ unclosed\n",
+        "grafana/panels/stat.json.j2": b"{{ 1 // 0 }}\n",
+        "kubernetes/prometheusrule.yaml.j2": b"{{ documnt }}\n",
+        "mimir/namespace.yaml.j2": b"{{ unclosed\n",
     }
-    for name, text in broken.items():
-        path = tmp_path / "templates" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    result = CliRunner().invoke(main, ["build"])
+    result, errors = _build_with_templates(tmp_path, monkeypatch, broken)
     assert result.exit_code == 1
-    errors = [line for line in result.output.splitlines() if ": error: " in line]
     assert errors == [
         "templates/grafana/panels/stat.json.j2:1:1: error: template failed to render: "
         "ZeroDivisionError: integer division or modulo by zero [template/render]",
@@ -404,15 +412,14 @@ def test_broken_panel_blamed_among_copies(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With a copy of every built-in template, the one that changed is blamed."""
-    monkeypatch.chdir(tmp_path)
-    write_manifest(tmp_path, "payments.yaml", MANIFEST)
     shutil.copytree(builtin_templates_dir(), tmp_path / "templates")
-    stat = tmp_path / "templates" / "grafana" / "panels" / "stat.json.j2"
-    text = stat.read_text(encoding="utf-8")
-    stat.write_text(text.replace("},\n", "}\n", 1), encoding="utf-8")
-    result = CliRunner().invoke(main, ["build"])
+    stat = builtin_templates_dir() / "grafana" / "panels" / "stat.json.j2"
+    broken = stat.read_bytes().replace(b"},\n", b"}\n", 1)
+    result, errors = _build_with_templates(
+        tmp_path, monkeypatch, {"grafana/panels/stat.json.j2": broken}
+    )
     assert result.exit_code == 1
-    (error,) = [line for line in result.output.splitlines() if ": error: " in line]
+    (error,) = errors
     assert error.startswith(
         "templates/grafana/panels/stat.json.j2:1:1: error: grafana/dashboard.json.j2 "
         "rendered invalid JSON"
@@ -427,14 +434,10 @@ def test_unused_broken_template_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A template that no panel renders yet is compiled, and its syntax checked."""
-    monkeypatch.chdir(tmp_path)
-    write_manifest(tmp_path, "payments.yaml", MANIFEST)
-    template = tmp_path / "templates" / "grafana" / "panels" / "heatmap.json.j2"
-    template.parent.mkdir(parents=True)
-    template.write_text("{{ unclosed\n")
-    result = CliRunner().invoke(main, ["build"])
+    result, errors = _build_with_templates(
+        tmp_path, monkeypatch, {"grafana/panels/heatmap.json.j2": b"{{ unclosed\n"}
+    )
     assert result.exit_code == 1
-    errors = [line for line in result.output.splitlines() if ": error: " in line]
     assert errors == [
         "templates/grafana/panels/heatmap.json.j2:1:1: error: invalid template: "
         "unexpected end of template, expected 'end of print statement'. "
@@ -445,15 +448,13 @@ def test_unused_broken_template_reported(
 def test_template_not_utf8_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    write_manifest(tmp_path, "payments.yaml", MANIFEST)
-    template = tmp_path / "templates" / "kubernetes" / "prometheusrule.yaml.j2"
-    template.parent.mkdir(parents=True)
-    template.write_bytes(b"\xff\xfe bad")
-    result = CliRunner().invoke(main, ["build"])
+    result, errors = _build_with_templates(
+        tmp_path,
+        monkeypatch,
+        {"kubernetes/prometheusrule.yaml.j2": b"\xff\xfe bad"},
+    )
     assert result.exit_code == 1
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    errors = [line for line in result.output.splitlines() if ": error: " in line]
     assert errors == [
         "templates/kubernetes/prometheusrule.yaml.j2:1:1: error: template is not "
         "valid UTF-8: invalid start byte at byte 0 [template/render]"

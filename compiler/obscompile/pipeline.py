@@ -363,6 +363,7 @@ def render_artifacts(
     # Every project template compiles first, so one that no service uses yet, or one
     # of a target that another target's failure stops, is reported too.
     problems: list[Diagnostic] = []
+    undecodable = False
     if project.templates_dir.is_dir():
         for path in sorted(project.templates_dir.rglob("*.j2")):
             try:
@@ -370,6 +371,7 @@ def render_artifacts(
             except jinja2.TemplateSyntaxError as exc:
                 problems.append(template_error(exc))
             except UnicodeDecodeError as exc:
+                undecodable = True
                 problems.append(
                     error(
                         Location(display_name(path), 1, 1),
@@ -378,7 +380,6 @@ def render_artifacts(
                         "template/render",
                     )
                 )
-    unreadable = bool(problems)
     for target, emitter in EMITTERS:
         if target not in config.targets:
             continue
@@ -392,7 +393,7 @@ def render_artifacts(
             try:
                 files.add(emitter(context))
             except Exception as exc:
-                found = _render_problem(project, exc, unreadable)
+                found = _render_problem(project, exc, undecodable)
                 problems.extend([found] if found is not None else [])
             continue
         try:
@@ -416,7 +417,7 @@ def render_artifacts(
                 if progress is not None:
                     progress(f"rendering {target}", done, len(services))
         except Exception as exc:
-            found = _render_problem(project, exc, unreadable)
+            found = _render_problem(project, exc, undecodable)
             problems.extend([found] if found is not None else [])
     if problems:
         raise TemplateProblems(problems)
@@ -432,14 +433,14 @@ class TemplateProblems(Exception):
 
 
 def _render_problem(
-    project: Project, exc: Exception, unreadable: bool = False
+    project: Project, exc: Exception, undecodable: bool = False
 ) -> Diagnostic | None:
     """Return the error of a failed template, or raise `exc` for a fault of obscompile.
 
-    With `unreadable`, a template that is not UTF-8 has been reported already, and a
+    With `undecodable`, a template that is not UTF-8 has been reported already, and a
     UnicodeDecodeError gives None.
     """
-    if unreadable and isinstance(exc, UnicodeDecodeError):
+    if undecodable and isinstance(exc, UnicodeDecodeError):
         return None
     problem = (
         template_error(exc)
@@ -581,7 +582,7 @@ def build(
             try:
                 prefetched = prefetch(project, services, config, cache, jobs, progress)
             except Exception as exc:
-                _render_problem(project, exc, unreadable=True)
+                _render_problem(project, exc, undecodable=True)
                 # A worker stops at its first failed template; rendering here
                 # reports every one.
                 prefetched = {}

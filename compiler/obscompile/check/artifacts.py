@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from obscompile import promql
-from obscompile.check.context import GRAFANA_PLACEHOLDER
+from obscompile.check.catalog import is_placeholder
 from obscompile.derive.recording import split_scale
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.model.location import Location
@@ -79,7 +79,7 @@ def _job_values(expr: str) -> list[str]:
     for selector in promql.selectors(node):
         for operator, value in promql.matcher_values(selector, "job"):
             # A Grafana variable (job="$job") names no job of its own.
-            if operator == "=" and GRAFANA_PLACEHOLDER not in value:
+            if operator == "=" and not is_placeholder(value):
                 values.append(value)
     return values
 

@@ -6,7 +6,6 @@ serializer), never as template source, and undefined names fail the render.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import functools
 import io
@@ -292,13 +291,13 @@ def output_error(
         if output_line:
             message += f": {output_line[:80]}"
     filename = template.filename
-    own_copy = False
-    if not is_builtin_file(filename) and filename is not None:
-        # A project's copy of a built-in template, unchanged, is no likelier a cause
-        # than the built-in one.
-        original = builtin_templates_dir() / (template.name or "")
-        with contextlib.suppress(OSError):
-            own_copy = original.read_bytes() == Path(filename).read_bytes()
+    # A project's copy of a built-in template, unchanged, is no likelier a cause than
+    # the built-in one.
+    own_copy = (
+        filename is not None
+        and not is_builtin_file(filename)
+        and _same_as_builtin(template.name or "", Path(filename))
+    )
     if is_builtin_file(filename) or own_copy:
         # When a built-in template includes a project's own template, such as a panel
         # template of the dashboard, the project's template is the likely cause.
@@ -327,17 +326,21 @@ def _project_templates(template: jinja2.Template, folder: str) -> list[str]:
     root = _project_folder(template)
     if root is None or not (Path(root) / folder).is_dir():
         return []
-    builtin = builtin_templates_dir()
     found = []
     for path in (Path(root) / folder).rglob("*.j2"):
-        if not path.is_file():
-            continue
         name = path.relative_to(root).as_posix()
-        original = builtin / name
-        if original.is_file() and original.read_bytes() == path.read_bytes():
-            continue
-        found.append(name)
+        if path.is_file() and not _same_as_builtin(name, path):
+            found.append(name)
     return sorted(found)
+
+
+def _same_as_builtin(name: str, path: Path) -> bool:
+    """Return True when `path` has the bytes of the built-in template `name`."""
+    original = builtin_templates_dir() / name
+    try:
+        return original.is_file() and original.read_bytes() == path.read_bytes()
+    except OSError:
+        return False
 
 
 def is_builtin_file(filename: str | None) -> bool:
