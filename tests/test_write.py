@@ -165,12 +165,12 @@ def test_failed_cache_update_names_cache(
     cache = project / ".obscompile-cache"
     unlink = os.unlink
 
-    def refuse_in_cache(path, *args, **kwargs):
+    def fail_in_cache(path, *args, **kwargs):
         if Path(path).is_relative_to(cache):
             raise PermissionError(1, "Operation not permitted", str(path))
         return unlink(path, *args, **kwargs)
 
-    monkeypatch.setattr(os, "unlink", refuse_in_cache)
+    monkeypatch.setattr(os, "unlink", fail_in_cache)
     result = runner.invoke(main, ["build", "--project", str(project)])
     assert result.exit_code == 1
     first = result.stderr.splitlines()[0]
@@ -469,7 +469,7 @@ def test_rebuild_after_new_tokens_reads_changed_text_only(tmp_path: Path) -> Non
     """A write after one that gave every file a new token reads no unchanged text.
 
     A new compiler gives every file a new token, even where its text is the same, so
-    the spare folder then holds files whose tokens are all out of date.
+    the spare folder then contains files whose tokens are all out of date.
     """
     out, spare = tmp_path / "out", tmp_path / "cache" / "spare"
     files = _tree_of(20, "v1")

@@ -186,7 +186,7 @@ def _warn_of_late_alerts(
     """Warn when `--alert-for` is no multiple of the rules' evaluation interval.
 
     Prometheus checks `for:` only when it evaluates a rule, so such an alert fires at
-    the first evaluation after `for:` has passed, later than the option asks.
+    the first evaluation after `for:` has passed, later than the option sets.
     """
     from obscompile.derive.testfile import duration_label
     from obscompile.load.config import load_config
@@ -198,10 +198,10 @@ def _warn_of_late_alerts(
             return
         evaluation_interval = config.evaluation_interval
     every = duration_ms(evaluation_interval)
-    wanted = duration_ms(alert_for)
-    if not every or wanted % every == 0:
+    pending = duration_ms(alert_for)
+    if not every or pending % every == 0:
         return
-    fires = -(-wanted // every) * every
+    fires = -(-pending // every) * every
     click.echo(
         f"obscompile: warning: --alert-for {alert_for} is no multiple of the "
         f"evaluation interval {evaluation_interval}, so an alert fires "
