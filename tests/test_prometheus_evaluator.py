@@ -161,6 +161,7 @@ TEMPLATES = {
     "fixed": '{{ printf "%.2f" $value }}%',
     "raw": "{{ $value }}",
     "labels": '{{ $labels.job }} {{ index $labels "job" }}',
+    "cut": '{{ printf "%.3s" $labels.job }} {{ printf "%.9v" $labels.job }}',
     "escaped": '{{ "{{" }} literal',
 }
 VALUES = [

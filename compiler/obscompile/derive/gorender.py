@@ -160,7 +160,8 @@ def go_printf(template: str, value: float | str) -> str:
         precision = match.group("precision")
         if isinstance(value, str):
             if verb in ("s", "v"):
-                return value
+                # Go's precision cuts a string to that many characters.
+                return value if precision is None else value[: int(precision)]
             raise UnsupportedTemplate(
                 f"printf {match.group(0)!r} of a string is not evaluated"
             )

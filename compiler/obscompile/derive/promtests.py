@@ -12,7 +12,8 @@ every group also has a second series that differs only in that label, and both f
 where the value is in the band. Every recording rule gets a `promql_expr_test` that the
 recorded series and the raw query give the same value, which is computed here by
 repeating the engine's arithmetic (see `evaluate`). A rule that cannot be tested is
-listed with the reason.
+listed with the reason. Rules that differ only in the service's names get their tests
+from one run of the generator (see `renaming`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,14 @@ from obscompile.derive.evaluate import Sample, UnsupportedExpression
 from obscompile.derive.expressions import pinned_job
 from obscompile.derive.probes import Probe, colour_of, probe_values
 from obscompile.derive.recording import RecordingRule, level_labels, split_scale
+from obscompile.derive.renaming import (
+    IDENTITY,
+    Renaming,
+    collect,
+    holds_placeholder_prefix,
+    query_keeps_meaning,
+    template_keeps_meaning,
+)
 from obscompile.derive.simulate import Run, simulate
 from obscompile.derive.synthesis import (
     CannotSynthesize,
@@ -52,6 +61,9 @@ from obscompile.derive.testfile import (
     series_texts,
 )
 from obscompile.load.durations import MAX_DURATION_MS
+from obscompile.model.metric import Metric
+from obscompile.model.scrape import ScrapeJob
+from obscompile.model.service import Service
 
 # Traffic scales to try in turn. Ratios and quantiles do not change with the scale,
 # but the rounding of each rate does, and a boundary test needs the boundary exactly.
@@ -99,10 +111,9 @@ def _window_ms(node: pp.Expr) -> int:
 
 
 class _Generator:
-    def __init__(self, rules: ServiceRules, config: Config) -> None:
-        self.rules = rules
-        self.service = rules.service
-        self.evaluation_ms = duration_ms(config.evaluation_interval)
+    def __init__(self, service: Service, evaluation_ms: int) -> None:
+        self.service = service
+        self.evaluation_ms = evaluation_ms
         self.interval_ms = self.evaluation_ms
         self.groups: list[TestGroup] = []
         self.untested: list[Untested] = []
@@ -359,7 +370,7 @@ class _Generator:
                 for k, v in alert.annotations
             )
             found.append((tuple(sorted(expected.items())), annotations))
-        return AlertCheck(duration_label(time_ms), alert.name, tuple(found))
+        return AlertCheck(duration_label(time_ms), alert.name, tuple(sorted(found)))
 
     # Recording rules -------------------------------------------------------------
 
@@ -471,19 +482,6 @@ class _Generator:
             return 0.25
         return 1.0
 
-    def generate(self) -> TestSuite:
-        for alert in self.rules.alerts:
-            self.alert_groups(alert)
-        for rule in self.rules.recording:
-            if rule.record not in self.tested_records:
-                self.record_group(rule)
-        return TestSuite(
-            service=self.service.name,
-            evaluation_interval=duration_label(self.evaluation_ms),
-            groups=tuple(self.groups),
-            untested=tuple(self.untested),
-        )
-
 
 def _twin_group(
     alert: AlertRule, group: tuple[tuple[str, str], ...]
@@ -561,4 +559,168 @@ def _raw_for(sample: Sample, by_labels: dict) -> float | None:
 
 def generate_tests(rules: ServiceRules, config: Config | None = None) -> TestSuite:
     """Return the promtool test groups for one service's rules."""
-    return _Generator(rules, config or Config()).generate()
+    service = rules.service
+    evaluation_ms = duration_ms((config or Config()).evaluation_interval)
+    groups: list[TestGroup] = []
+    untested: list[Untested] = []
+    tested: set[str] = set()
+    for alert in rules.alerts:
+        result = _shared_tests(alert, service, evaluation_ms)
+        groups += result.groups
+        untested += result.untested
+        tested |= result.tested_records
+    for rule in rules.recording:
+        if rule.record not in tested:
+            result = _shared_tests(rule, service, evaluation_ms)
+            groups += result.groups
+            untested += result.untested
+    return TestSuite(
+        service=service.name,
+        evaluation_interval=duration_label(evaluation_ms),
+        groups=tuple(groups),
+        untested=tuple(untested),
+    )
+
+
+@attrs.frozen
+class _Tests:
+    """The test groups of one rule, the reason it has none, and the records they test."""
+
+    groups: tuple[TestGroup, ...]
+    untested: tuple[Untested, ...]
+    tested_records: frozenset[str]
+
+
+# Tests of renamed rules, by renamed rule, catalog and evaluation interval. Services of
+# one shape share them. The dictionary is emptied when it grows past the limit.
+_SHARED: dict[tuple, _Tests] = {}
+_SHARED_LIMIT = 4096
+
+
+def _shared_tests(
+    rule: AlertRule | RecordingRule, service: Service, evaluation_ms: int
+) -> _Tests:
+    """Return the tests of one rule, generated once for every rule of its shape."""
+    view = _catalog_view(rule, service)
+    dashboard = service.dashboard
+    renaming = _renaming(
+        rule, view, (dashboard.uid, dashboard.title) if dashboard else ()
+    )
+    renamed_rule = renaming.apply(rule)
+    renamed_view = renaming.apply(view)
+    key = (renamed_rule, renamed_view, evaluation_ms)
+    tests = _SHARED.get(key)
+    if tests is None:
+        generator = _Generator(renamed_view, evaluation_ms)
+        if isinstance(renamed_rule, AlertRule):
+            generator.alert_groups(renamed_rule)
+        else:
+            generator.record_group(renamed_rule)
+        tests = _Tests(
+            tuple(generator.groups),
+            tuple(generator.untested),
+            frozenset(generator.tested_records),
+        )
+        if len(_SHARED) >= _SHARED_LIMIT:
+            _SHARED.clear()
+        _SHARED[key] = tests
+    if renaming.identity:
+        return tests
+    return _Tests(
+        tuple(_restored_group(renaming, group) for group in tests.groups),
+        renaming.restore(tests.untested),
+        renaming.restore(tests.tested_records),
+    )
+
+
+def _restored_group(renaming: Renaming, group: TestGroup) -> TestGroup:
+    """Return a renamed test group with its names back, its checks sorted again."""
+    return TestGroup(
+        name=renaming.restore_text(group.name),
+        interval=group.interval,
+        series=renaming.restore(group.series),
+        alert_checks=tuple(
+            AlertCheck(
+                check.eval_time,
+                renaming.restore_text(check.alertname),
+                tuple(sorted(renaming.restore(check.alerts))),
+            )
+            for check in group.alert_checks
+        ),
+        expr_checks=tuple(
+            ExprCheck(
+                renaming.restore_text(check.expr),
+                check.eval_time,
+                tuple(sorted(renaming.restore(check.samples))),
+            )
+            for check in group.expr_checks
+        ),
+    )
+
+
+def _rule_queries(rule: AlertRule | RecordingRule) -> list[str]:
+    if isinstance(rule, RecordingRule):
+        return [rule.expr, rule.query]
+    queries = [rule.expr, rule.value_expr, rule.query]
+    if rule.record is not None:
+        queries += [rule.record.expr, rule.record.query]
+    return queries
+
+
+def _catalog_view(rule: AlertRule | RecordingRule, service: Service) -> Service:
+    """Return the part of `service` that the tests of `rule` read.
+
+    That is its name, the job and targets of its scrape jobs, and the catalog entries
+    of the metrics that the rule's queries select, in catalog order.
+    """
+    names: set[str] = set()
+    for query in _rule_queries(rule):
+        node = promql.parse(promql.substitute_grafana_variables(query))
+        names.update(s.name for s in promql.selectors(node) if s.name)
+    metrics = tuple(
+        Metric(metric.name, metric.type, labels=metric.labels, buckets=metric.buckets)
+        for metric in service.metrics
+        if metric.name in names or not names.isdisjoint(metric.series_names())
+    )
+    jobs = tuple(ScrapeJob(job.job, job.targets) for job in service.scrape_jobs)
+    return Service(service.name, "", None, scrape_jobs=jobs, metrics=metrics)
+
+
+def _renaming(
+    rule: AlertRule | RecordingRule, view: Service, dashboard: tuple[str, ...]
+) -> Renaming:
+    """Return the renaming of the service's names in `rule`, or the identity if unsafe.
+
+    The names are those of the service, its jobs and targets, its dashboard (uid and
+    title in `dashboard`) and the alert. The module `renaming` lists the places where
+    a placeholder would change a result.
+    """
+    texts: list[str] = []
+    collect(rule, texts)
+    collect(view, texts)
+    if holds_placeholder_prefix(texts):
+        return IDENTITY
+    names = [view.name, *dashboard]
+    for job in view.scrape_jobs:
+        names += [job.job, *job.targets]
+    if isinstance(rule, AlertRule):
+        names.append(rule.name)
+    renaming = Renaming(names)
+    if renaming.identity:
+        return renaming
+    label_names: list[str] = [label for m in view.metrics for label in m.labels]
+    named: set[str] = set()
+    if isinstance(rule, AlertRule):
+        label_names += [k for k, _ in (*rule.labels, *rule.annotations, *rule.pins)]
+        label_names += [label for pair in rule.relabels for label in pair]
+        label_names += rule.grouping
+        named = {k for k, v in rule.pins if renaming.text(v) != v}
+        templates = [v for _, v in (*rule.labels, *rule.annotations)]
+        if not all(template_keeps_meaning(renaming.text(t)) for t in templates):
+            return IDENTITY
+    if any(renaming.text(label) != label for label in label_names):
+        return IDENTITY
+    for query in _rule_queries(rule):
+        if not query_keeps_meaning(query, renaming.text(query), named):
+            return IDENTITY
+    return renaming
