@@ -216,7 +216,7 @@ def test_rule_reading_a_name_keeps_it(tmp_path: Path, panels: str) -> None:
     assert rules.alerts
     for alert in rules.alerts:
         view = promtests._catalog_view(alert, service)
-        assert promtests._renaming(alert, view, ()).identity
+        assert promtests._renamed(alert, view, ())[0].identity
     _assert_same_as_direct(service)
 
 
@@ -234,7 +234,7 @@ def test_label_named_after_the_service_keeps_names(tmp_path: Path) -> None:
     (service,) = _services(tmp_path)
     (alert,) = derive_rules(service).alerts
     view = promtests._catalog_view(alert, service)
-    assert promtests._renaming(alert, view, ()).identity
+    assert promtests._renamed(alert, view, ())[0].identity
     _assert_same_as_direct(service)
 
 
@@ -245,7 +245,7 @@ def test_service_names_that_are_not_renamed(tmp_path: Path) -> None:
     for service in _services(tmp_path):
         alert = derive_rules(service).alerts[0]
         view = promtests._catalog_view(alert, service)
-        renaming = promtests._renaming(alert, view, ())
+        renaming = promtests._renamed(alert, view, ())[0]
         assert service.name not in renaming.names
         _assert_same_as_direct(service)
 
@@ -310,6 +310,31 @@ def test_renaming_round_trip() -> None:
     renamed = renaming.text(text)
     assert "payments" not in renamed
     assert renaming.restore_text(renamed) == text
+
+
+def test_restored_group_with_separator_in_text() -> None:
+    renaming = Renaming(["billing", "zzobscompilename1zz"])
+    assert renaming.names == ("billing",)
+    group = testfile.TestGroup(
+        name=renaming.text("billing\x00 fires"),
+        interval="1m",
+        series=((renaming.text('up{job="billing"}'), "1x5"),),
+        expr_checks=(
+            testfile.ExprCheck(
+                renaming.text("up"),
+                "5m",
+                (('{job="c"}', 2.0), (renaming.text('{job="billing"}'), 1.0)),
+            ),
+        ),
+    )
+    restored = promtests._restored_group(renaming, group)
+    assert restored.name == "billing\x00 fires"
+    assert restored.series == (('up{job="billing"}', "1x5"),)
+    # Sorted again by the restored names.
+    assert restored.expr_checks[0].samples == (
+        ('{job="billing"}', 1.0),
+        ('{job="c"}', 2.0),
+    )
 
 
 NAMES = st.from_regex(r"[a-z][a-z0-9]{1,6}(-[a-z0-9]{1,5})?", fullmatch=True)

@@ -18,6 +18,7 @@ from one run of the generator (see `renaming`).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 
@@ -36,7 +37,6 @@ from obscompile.derive.recording import RecordingRule, level_labels, split_scale
 from obscompile.derive.renaming import (
     IDENTITY,
     Renaming,
-    collect,
     holds_placeholder_prefix,
     query_keeps_meaning,
     template_keeps_meaning,
@@ -595,6 +595,8 @@ class _Tests:
 # one shape share them. The dictionary is emptied when it grows past the limit.
 _SHARED: dict[tuple, _Tests] = {}
 _SHARED_LIMIT = 4096
+# Joins the texts of a test group while their names are put back; no name contains it.
+_SEPARATOR = "\x00"
 
 
 def _shared_tests(
@@ -603,11 +605,9 @@ def _shared_tests(
     """Return the tests of one rule, generated once for every rule of its shape."""
     view = _catalog_view(rule, service)
     dashboard = service.dashboard
-    renaming = _renaming(
+    renaming, renamed_rule, renamed_view = _renamed(
         rule, view, (dashboard.uid, dashboard.title) if dashboard else ()
     )
-    renamed_rule = renaming.apply(rule)
-    renamed_view = renaming.apply(view)
     key = (renamed_rule, renamed_view, evaluation_ms)
     tests = _SHARED.get(key)
     if tests is None:
@@ -634,27 +634,54 @@ def _shared_tests(
 
 
 def _restored_group(renaming: Renaming, group: TestGroup) -> TestGroup:
-    """Return a renamed test group with its names back, its checks sorted again."""
+    """Return a renamed test group with its names back, its checks sorted again.
+
+    The texts that can contain names are joined into one, so that one pass of the
+    placeholder pattern restores them all.
+    """
+    texts = [group.name, *(series for series, _ in group.series)]
+    for alert_check in group.alert_checks:
+        texts.append(alert_check.alertname)
+        for labels, texts_of_alert in alert_check.alerts:
+            texts += [value for _, value in labels]
+            texts += [value for _, value in texts_of_alert]
+    for expr_check in group.expr_checks:
+        texts.append(expr_check.expr)
+        texts += [labels_text for labels_text, _ in expr_check.samples]
+    joined = _SEPARATOR.join(texts)
+    if joined.count(_SEPARATOR) == len(texts) - 1:
+        restored = iter(renaming.restore_text(joined).split(_SEPARATOR))
+    else:
+        # A text contains the separator itself.
+        restored = iter([renaming.restore_text(text) for text in texts])
+    name = next(restored)
+    series = tuple((next(restored), values) for _, values in group.series)
+    alert_checks = []
+    for alert_check in group.alert_checks:
+        alertname = next(restored)
+        alerts = [
+            (
+                tuple((key, next(restored)) for key, _ in labels),
+                tuple((key, next(restored)) for key, _ in texts_of_alert),
+            )
+            for labels, texts_of_alert in alert_check.alerts
+        ]
+        alert_checks.append(
+            AlertCheck(alert_check.eval_time, alertname, tuple(sorted(alerts)))
+        )
+    expr_checks = []
+    for expr_check in group.expr_checks:
+        expr = next(restored)
+        samples = [(next(restored), value) for _, value in expr_check.samples]
+        expr_checks.append(
+            ExprCheck(expr, expr_check.eval_time, tuple(sorted(samples)))
+        )
     return TestGroup(
-        name=renaming.restore_text(group.name),
+        name=name,
         interval=group.interval,
-        series=renaming.restore(group.series),
-        alert_checks=tuple(
-            AlertCheck(
-                check.eval_time,
-                renaming.restore_text(check.alertname),
-                tuple(sorted(renaming.restore(check.alerts))),
-            )
-            for check in group.alert_checks
-        ),
-        expr_checks=tuple(
-            ExprCheck(
-                renaming.restore_text(check.expr),
-                check.eval_time,
-                tuple(sorted(renaming.restore(check.samples))),
-            )
-            for check in group.expr_checks
-        ),
+        series=series,
+        alert_checks=tuple(alert_checks),
+        expr_checks=tuple(expr_checks),
     )
 
 
@@ -675,8 +702,7 @@ def _catalog_view(rule: AlertRule | RecordingRule, service: Service) -> Service:
     """
     names: set[str] = set()
     for query in _rule_queries(rule):
-        node = promql.parse(promql.substitute_grafana_variables(query))
-        names.update(s.name for s in promql.selectors(node) if s.name)
+        names.update(_selected_metrics(query))
     metrics = tuple(
         Metric(metric.name, metric.type, labels=metric.labels, buckets=metric.buckets)
         for metric in service.metrics
@@ -686,41 +712,49 @@ def _catalog_view(rule: AlertRule | RecordingRule, service: Service) -> Service:
     return Service(service.name, "", None, scrape_jobs=jobs, metrics=metrics)
 
 
-def _renaming(
+@functools.lru_cache(maxsize=4096)
+def _selected_metrics(query: str) -> frozenset[str]:
+    """Return the metric names that the selectors of `query` name."""
+    node = promql.parse(promql.substitute_grafana_variables(query))
+    return frozenset(s.name for s in promql.selectors(node) if s.name)
+
+
+def _renamed(
     rule: AlertRule | RecordingRule, view: Service, dashboard: tuple[str, ...]
-) -> Renaming:
-    """Return the renaming of the service's names in `rule`, or the identity if unsafe.
+) -> tuple[Renaming, AlertRule | RecordingRule, Service]:
+    """Return the renaming of the service's names in `rule`, and both renamed.
 
     The names are those of the service, its jobs and targets, its dashboard (uid and
-    title in `dashboard`) and the alert. The module `renaming` lists the places where
-    a placeholder would change a result.
+    title in `dashboard`) and the alert. Where a placeholder would change a result
+    (see the module `renaming`), the identity and the rule as it is are returned.
     """
-    texts: list[str] = []
-    collect(rule, texts)
-    collect(view, texts)
-    if holds_placeholder_prefix(texts):
-        return IDENTITY
     names = [view.name, *dashboard]
     for job in view.scrape_jobs:
         names += [job.job, *job.targets]
     if isinstance(rule, AlertRule):
         names.append(rule.name)
     renaming = Renaming(names)
+    unchanged = (IDENTITY, rule, view)
     if renaming.identity:
-        return renaming
-    label_names: list[str] = [label for m in view.metrics for label in m.labels]
+        return unchanged
+    renamed_rule = renaming.apply(rule)
+    renamed_view = renaming.apply(view)
+    if renaming.clashed:
+        return unchanged
+    label_names: list[str] = [label for m in renamed_view.metrics for label in m.labels]
     named: set[str] = set()
-    if isinstance(rule, AlertRule):
-        label_names += [k for k, _ in (*rule.labels, *rule.annotations, *rule.pins)]
-        label_names += [label for pair in rule.relabels for label in pair]
-        label_names += rule.grouping
-        named = {k for k, v in rule.pins if renaming.text(v) != v}
-        templates = [v for _, v in (*rule.labels, *rule.annotations)]
-        if not all(template_keeps_meaning(renaming.text(t)) for t in templates):
-            return IDENTITY
-    if any(renaming.text(label) != label for label in label_names):
-        return IDENTITY
-    for query in _rule_queries(rule):
-        if not query_keeps_meaning(query, renaming.text(query), named):
-            return IDENTITY
-    return renaming
+    if isinstance(renamed_rule, AlertRule):
+        alert = renamed_rule
+        label_names += [k for k, _ in (*alert.labels, *alert.annotations, *alert.pins)]
+        label_names += [label for pair in alert.relabels for label in pair]
+        label_names += alert.grouping
+        named = {k for k, v in alert.pins if holds_placeholder_prefix([v])}
+        templates = [v for _, v in (*alert.labels, *alert.annotations)]
+        if not all(template_keeps_meaning(t) for t in templates):
+            return unchanged
+    if holds_placeholder_prefix(label_names):
+        return unchanged
+    pairs = zip(_rule_queries(rule), _rule_queries(renamed_rule), strict=True)
+    if not all(query_keeps_meaning(query, renamed, named) for query, renamed in pairs):
+        return unchanged
+    return renaming, renamed_rule, renamed_view

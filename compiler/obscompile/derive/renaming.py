@@ -17,6 +17,7 @@ rule keeps its names and shares its work only with an identical rule.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -30,7 +31,6 @@ T = TypeVar("T")
 
 # Placeholders start with this prefix. An input that already contains it keeps its names.
 _PREFIX = "zzobscompilename"
-_PLACEHOLDER = re.compile(_PREFIX + r"(\d+)zz")
 # Names shorter than this stay as they are: they would match inside many other words.
 _MIN_LENGTH = 3
 # A name with one of these would be escaped differently from its placeholder.
@@ -46,7 +46,11 @@ _PLAIN_LABEL_ACTION = re.compile(
 
 
 class Renaming:
-    """A one-to-one replacement of names with placeholders, and back."""
+    """A one-to-one replacement of names with placeholders, and back.
+
+    `clashed` becomes True when a renamed text already contains the placeholder
+    prefix, which makes the renaming ambiguous.
+    """
 
     def __init__(self, names: Iterable[str]) -> None:
         # Placeholders are numbered in the order of `names`, which give the role of
@@ -54,35 +58,42 @@ class Renaming:
         usable = [
             name
             for name in dict.fromkeys(names)
-            if len(name) >= _MIN_LENGTH and not _UNSAFE_CHARACTERS.search(name)
+            if len(name) >= _MIN_LENGTH
+            and not _UNSAFE_CHARACTERS.search(name)
+            and _PREFIX not in name
         ]
         self.names = tuple(usable)
         self._placeholders = {
             name: f"{_PREFIX}{index}zz" for index, name in enumerate(usable)
         }
         # The longest name first, so that `api:8080` is not read as `api`.
-        longest_first = sorted(usable, key=len, reverse=True)
-        self._forward = (
-            re.compile("|".join(re.escape(name) for name in longest_first))
-            if usable
-            else None
-        )
+        self._longest_first = tuple(sorted(usable, key=len, reverse=True))
+        self.clashed = False
 
     @property
     def identity(self) -> bool:
-        return self._forward is None
+        return not self.names
 
     def text(self, value: str) -> str:
         """Return `value` with every name replaced by its placeholder."""
-        if self._forward is None:
+        if _PREFIX in value:
+            self.clashed = True
+        found = tuple(name for name in self._longest_first if name in value)
+        if not found:
             return value
-        return self._forward.sub(lambda m: self._placeholders[m.group(0)], value)
+        if len(found) == 1:
+            return value.replace(found[0], self._placeholders[found[0]])
+        placeholders = self._placeholders
+        return _alternation(found).sub(lambda m: placeholders[m.group(0)], value)
 
     def restore_text(self, value: str) -> str:
         """Return `value` with every placeholder replaced by its name."""
-        if self._forward is None or _PREFIX not in value:
+        if _PREFIX not in value:
             return value
-        return _PLACEHOLDER.sub(lambda m: self.names[int(m.group(1))], value)
+        # No name contains the prefix, so a name put back never forms a placeholder.
+        for index, name in enumerate(self.names):
+            value = value.replace(f"{_PREFIX}{index}zz", name)
+        return value
 
     def apply(self, value: T) -> T:
         """Return `value`, an attrs object or a container of them, renamed."""
@@ -96,45 +107,50 @@ class Renaming:
 IDENTITY = Renaming(())
 
 
+@functools.lru_cache(maxsize=1024)
+def _alternation(names: tuple[str, ...]) -> re.Pattern[str]:
+    """Return a pattern that matches any of `names`, the first that fits at a place."""
+    return re.compile("|".join(re.escape(name) for name in names))
+
+
+# Values that contain no string, returned as they are.
+_ATOMS = frozenset({int, float, bool, type(None)})
+
+
 def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
     """Return `value` with `change` applied to every string in it.
 
     Enumerations, numbers and fields that take no part in equality (positions) stay
     as they are.
     """
-    if isinstance(value, enum.Enum):
-        return value
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         return change(value)
-    if isinstance(value, tuple):
-        return tuple(_map_strings(item, change) for item in value)
-    if isinstance(value, list):
+    if kind is tuple:
+        return tuple([_map_strings(item, change) for item in value])
+    if kind in _ATOMS or isinstance(value, enum.Enum):
+        return value
+    if kind is list:
         return [_map_strings(item, change) for item in value]
-    if isinstance(value, frozenset):
-        return frozenset(_map_strings(item, change) for item in value)
-    if attrs.has(type(value)):
+    if kind is frozenset:
+        return frozenset([_map_strings(item, change) for item in value])
+    if attrs.has(kind):
         changes = {
-            field.alias: _map_strings(getattr(value, field.name), change)
-            for field in attrs.fields(type(value))
-            if field.init and field.eq
+            alias: _map_strings(getattr(value, name), change)
+            for name, alias in _renamed_fields(kind)
         }
         return attrs.evolve(value, **changes)
     return value
 
 
-def collect(value: Any, texts: list[str]) -> None:
-    """Append every string in `value` to `texts`, as `Renaming.apply` would see them."""
-    if isinstance(value, enum.Enum):
-        return
-    if isinstance(value, str):
-        texts.append(value)
-    elif isinstance(value, tuple | list | frozenset):
-        for item in value:
-            collect(item, texts)
-    elif attrs.has(type(value)):
-        for field in attrs.fields(type(value)):
-            if field.init and field.eq:
-                collect(getattr(value, field.name), texts)
+@functools.cache
+def _renamed_fields(kind: type) -> tuple[tuple[str, str], ...]:
+    """Return the name and the argument name of the fields of an attrs class to rename."""
+    return tuple(
+        (field.name, field.alias)
+        for field in attrs.fields(kind)
+        if field.init and field.eq
+    )
 
 
 def holds_placeholder_prefix(values: Iterable[str]) -> bool:
@@ -147,34 +163,73 @@ def query_keeps_meaning(original: str, renamed: str, named: Iterable[str] = ()) 
 
     The renamed query must parse into the same tree, with placeholders only in metric
     names and in the values of `=` and `!=` matchers. A regular expression may test
-    only labels that never hold a name: not the job, the instance, the metric name,
+    only labels that never contain a name: not the job, the instance, the metric name,
     a label that an `=` or `!=` matcher sets to a name, or one of `named`.
     """
+    facts = _renamed_query_facts(renamed)
+    if facts is None or facts.shape != _shape(original):
+        return False
+    named = {*_NAME_LABELS, *facts.named, *named}
+    if any(label in named for label in facts.sources):
+        return False
+    return not any(_PREFIX in value or label in named for label, value in facts.regexes)
+
+
+@attrs.frozen
+class _QueryFacts:
+    """The facts about a renamed query that the renaming check reads.
+
+    `shape` is the type of every node, depth first. `named` are the labels that an
+    `=` or `!=` matcher sets to a placeholder, `regexes` the (label, pattern) pairs
+    of the regular expression matchers, and `sources` the labels that label_replace's
+    regular expression or label_join reads.
+    """
+
+    shape: tuple[type, ...]
+    named: frozenset[str]
+    regexes: tuple[tuple[str, str], ...]
+    sources: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=4096)
+def _shape(query: str) -> tuple[type, ...] | None:
+    """Return the type of every node of the query's tree, or None if it does not parse."""
     try:
-        before = promql.parse(promql.substitute_grafana_variables(original))
-        after = promql.parse(promql.substitute_grafana_variables(renamed))
+        node = promql.parse(promql.substitute_grafana_variables(query))
     except (promql.QueryError, ValueError):
-        return False
-    nodes = list(promql.walk(after))
-    if [type(n) for n in promql.walk(before)] != [type(n) for n in nodes]:
-        return False
-    named = {*_NAME_LABELS, *named}
-    regexes: list[pp.Matcher] = []
+        return None
+    return tuple(type(n) for n in promql.walk(node))
+
+
+@functools.lru_cache(maxsize=4096)
+def _renamed_query_facts(renamed: str) -> _QueryFacts | None:
+    """Return the facts of a renamed query, or None where a placeholder is unsafe.
+
+    A placeholder is unsafe in a label name, in a string argument or where the query
+    does not parse.
+    """
+    try:
+        node = promql.parse(promql.substitute_grafana_variables(renamed))
+    except (promql.QueryError, ValueError):
+        return None
+    nodes = list(promql.walk(node))
+    named: set[str] = set()
+    regexes: list[tuple[str, str]] = []
     sources: list[str] = []
     for node in nodes:
         if isinstance(node, pp.VectorSelector):
             for matcher in node.matchers.matchers:
                 if _PREFIX in matcher.name:
-                    return False
+                    return None
                 if promql.match_operator(matcher) in ("=~", "!~"):
-                    regexes.append(matcher)
+                    regexes.append((matcher.name, matcher.value))
                 elif _PREFIX in matcher.value:
                     named.add(matcher.name)
         elif isinstance(node, pp.AggregateExpr):
             if node.modifier is not None and holds_placeholder_prefix(
                 node.modifier.labels
             ):
-                return False
+                return None
         elif isinstance(node, pp.BinaryExpr):
             modifier = node.modifier
             if modifier is not None:
@@ -182,23 +237,20 @@ def query_keeps_meaning(original: str, renamed: str, named: Iterable[str] = ()) 
                 if modifier.matching is not None:
                     labels += modifier.matching.labels
                 if holds_placeholder_prefix(labels):
-                    return False
+                    return None
         elif isinstance(node, pp.StringLiteral):
             if _PREFIX in node.val:
-                return False
+                return None
         elif isinstance(node, pp.Call) and node.func.name in _LABEL_FUNCTIONS:
             arguments = promql.string_arguments(node)
             if arguments is None or holds_placeholder_prefix(arguments):
-                return False
-            # The labels that label_replace's regular expression or label_join reads.
+                return None
             if node.func.name == "label_replace":
                 sources.append(arguments[2])
             else:
                 sources += arguments[2:]
-    if any(label in named for label in sources):
-        return False
-    return not any(
-        _PREFIX in matcher.value or matcher.name in named for matcher in regexes
+    return _QueryFacts(
+        tuple(type(n) for n in nodes), frozenset(named), tuple(regexes), tuple(sources)
     )
 
 
