@@ -27,6 +27,7 @@ from ruamel.yaml.scalarstring import (
 
 from obscompile.render import builtin_templates_dir
 from obscompile.render.hcl import add_hcl_filters
+from obscompile.render.json_text import indented_json
 from obscompile.render.yaml_dump import add_yaml_filter
 from obscompile.render.yaml_fast import literal_allowed, needs_escapes, string_scalar
 from obscompile.render.yaml_read import plain_reads_as_string, read_yaml
@@ -248,7 +249,7 @@ def render_json(
     wrong = shape(document) if shape is not None else None
     if wrong is not None:
         raise output_error(loaded, f"JSON that is not {wrong}", subject)
-    return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    return indented_json(document, ensure_ascii=False) + "\n"
 
 
 def check_yaml_output(
