@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from obscompile.gotemplate import TemplateError, find_template_error, template_error
 
@@ -294,3 +296,24 @@ def test_messages_match_promtool(tmp_path: Path) -> None:
         if mine != theirs
     ]
     assert differing == []
+
+
+TEMPLATE_PIECES = st.sampled_from(
+    ["{{", "}}", "\n", " ", "x", "$value", "$labels.job", '"', "`", "|", "printf",
+     "end", "if", "(", ")", "/*", "*/", "humanize", "{", "}", "-", "%.2f"]
+)  # fmt: skip
+
+
+@given(pieces=st.lists(TEMPLATE_PIECES, max_size=16))
+def test_cached_check_gives_messages_of_full_parse(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    found = find_template_error(text)
+    assert template_error(text) == (found.message if found else None)
+
+
+def test_text_before_first_action_keeps_line_numbers() -> None:
+    first = template_error("a\n\nb {{ ($value \n }}")
+    second = template_error("svc\n\nother text {{ ($value \n }}")
+    assert first == second
+    assert first == "unclosed left paren in action started at line 3"
+    assert template_error("{{ ($value \n }}") != first

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import enum
+import functools
 import math
 import re
 import unicodedata
@@ -923,5 +924,16 @@ def find_template_error(
 
 def template_error(text: str) -> str | None:
     """Return why `text` is not a valid Prometheus alert template, or None if it is."""
+    start = text.find("{{")
+    if start < 0:
+        # Go's lexer reads everything before the first left delimiter as text.
+        return None
+    # The text before the first action counts only through its lines, which the
+    # messages name, so alerts that differ there share one parse.
+    return _action_error("\n" * text.count("\n", 0, start) + text[start:])
+
+
+@functools.lru_cache(maxsize=4096)
+def _action_error(text: str) -> str | None:
     found = find_template_error(text)
     return found.message if found else None
