@@ -250,6 +250,90 @@ def test_service_names_that_are_not_renamed(tmp_path: Path) -> None:
         _assert_same_as_direct(service)
 
 
+# Services whose names are also words that a rule reads as more than a name: a panel
+# unit (`percent`), a duration (`for: 15m`), a series suffix (`_bucket`), a value that
+# the test generator makes up for a label (`other`), or a name that PromQL escapes or
+# Python quotes differently from its placeholder.
+def _with_alert_for(text: str, duration: str) -> str:
+    return text.replace("metrics:", f"alerts:\n  for: {duration}\nmetrics:", 1)
+
+
+NOT_ONLY_NAMES = {
+    "name-in-unit": _manifest("cent"),
+    "name-is-duration": _with_alert_for(_manifest("billing", title="15m"), "15m"),
+    "name-is-series-suffix": _manifest("bucket"),
+    "name-is-made-up-value": _manifest(
+        "other",
+        """\
+        - title: Requests
+          type: stat
+          query: 'sum(rate(http_requests_total{{job="{job}",route!="{service}"}}[5m]))'
+          thresholds: "<10 Green, >10 Red"
+        """,
+    ),
+    "pinned-name-is-made-up-value": _manifest(
+        "other",
+        """\
+        - title: Requests by route
+          type: timeseries
+          query: 'sum by (route) (rate(http_requests_total{{job="{job}"}}[5m]))'
+          legend: '{{{{route}}}}'
+          thresholds: "{service} <5, checkout <3"
+        """,
+    ),
+    "escaped-name-in-query": _manifest(
+        "billing",
+        r"""
+        - title: Depth
+          type: stat
+          query: 'sum({prefix}_queue_depth{{job="{job}",queue="\x62illing"}})'
+          thresholds: "<10 Green, >10 Red"
+        """,
+    ),
+    "unprintable-name": _manifest(
+        "billing",
+        """\
+        - title: Depth
+          type: stat
+          query: 'sum({prefix}_queue_depth{{job="{job}",queue="{title}"}})'
+          thresholds: "<10 Green, >10 Red"
+        """,
+        title="Billing\u00ad",
+    ),
+    "name-with-apostrophe": _manifest(
+        "billing",
+        """\
+        - title: Depth
+          type: stat
+          query: 'sum({prefix}_queue_depth{{job="{job}",queue="Bob''s",queue!="Bob''s"}})'
+          thresholds: "<10 Green, >10 Red"
+        """,
+        title='"Bob\'s"',
+    ),
+    "name-ends-before-trimmed-action": _manifest(
+        "billing",
+        """\
+        - title: Depth
+          type: stat
+          query: 'sum by (queue) ({prefix}_queue_depth{{job="{job}"}})'
+          thresholds: "<10 Green, >10 Red"
+          alert:
+            summary: 'Billing {{{{- $labels.queue }}}} is deep'
+        """,
+        title="'Billing '",
+    ),
+    "name-opens-an-action": _manifest("billing", title="Queue {"),
+}
+
+
+@pytest.mark.parametrize("text", NOT_ONLY_NAMES.values(), ids=NOT_ONLY_NAMES.keys())
+def test_name_read_as_more_than_a_name(tmp_path: Path, text: str) -> None:
+    write_manifest(tmp_path, "service.yaml", text)
+    (service,) = _services(tmp_path)
+    assert derive_rules(service).alerts
+    _assert_same_as_direct(service)
+
+
 @pytest.mark.parametrize(
     ("query", "kept"),
     [
@@ -273,18 +357,20 @@ def test_service_names_that_are_not_renamed(tmp_path: Path) -> None:
         ('rate(up{job="x"}[5m])', True),
         # Renaming inside a function name or keyword breaks the query.
         ("svc(up)", False),
+        # The escape sequence spells the name that the text does not contain.
+        ('up{job="x",route="\\x73vc"}', False),
     ],
 )
 def test_query_keeps_meaning(query: str, kept: bool) -> None:
     renaming = Renaming(["svc"])
-    assert query_keeps_meaning(query, renaming.text(query)) is kept
+    assert query_keeps_meaning(query, renaming.text(query), renaming) is kept
 
 
 def test_query_keeps_meaning_with_named_labels() -> None:
     renaming = Renaming(["svc"])
     query = 'up{job="x",series=~"a.*"}'
-    assert query_keeps_meaning(query, renaming.text(query))
-    assert not query_keeps_meaning(query, renaming.text(query), {"series"})
+    assert query_keeps_meaning(query, renaming.text(query), renaming)
+    assert not query_keeps_meaning(query, renaming.text(query), renaming, {"series"})
 
 
 @pytest.mark.parametrize(
@@ -300,7 +386,8 @@ def test_query_keeps_meaning_with_named_labels() -> None:
     ],
 )
 def test_template_keeps_meaning(template: str, kept: bool) -> None:
-    assert template_keeps_meaning(Renaming(["svc"]).text(template)) is kept
+    renamed = Renaming(["svc"]).text(template)
+    assert template_keeps_meaning(template, renamed) is kept
 
 
 def test_renaming_round_trip() -> None:

@@ -46,6 +46,7 @@ from obscompile.derive.synthesis import (
     CannotSynthesize,
     Context,
     InputSeries,
+    invented_value,
     silent_copy,
     synthesize,
 )
@@ -76,6 +77,11 @@ MAX_EVALUATIONS = 10_080
 # The maximum length of a whole generated test run, in evaluations: the pending
 # period, the query's offset and range, and a few evaluations more.
 MAX_RUN_EVALUATIONS = 2 * MAX_EVALUATIONS
+
+
+# The label values of the series that a pinned alert must ignore: the first that
+# differs from the pinned value.
+_DECOYS = ("other", "another")
 
 
 class _Mismatch(ValueError):
@@ -196,7 +202,7 @@ class _Generator:
         if alert.pins:
             decoy = dict(context.group)
             for label, pinned in alert.pins:
-                decoy[label] = "other" if pinned != "other" else "another"
+                decoy[label] = _DECOYS[0] if pinned != _DECOYS[0] else _DECOYS[1]
             series += synthesize(
                 node, value, attrs.evolve(context, group=tuple(sorted(decoy.items())))
             )
@@ -739,22 +745,55 @@ def _renamed(
         return unchanged
     renamed_rule = renaming.apply(rule)
     renamed_view = renaming.apply(view)
-    if renaming.clashed:
+    if renaming.clashed or not _keeps_catalog(renaming, view, renamed_view):
         return unchanged
     label_names: list[str] = [label for m in renamed_view.metrics for label in m.labels]
     named: set[str] = set()
     if isinstance(renamed_rule, AlertRule):
+        assert isinstance(rule, AlertRule)
         alert = renamed_rule
+        # The generator parses `for` and compares the unit with the units it formats.
+        if (alert.for_, alert.unit) != (rule.for_, rule.unit):
+            return unchanged
         label_names += [k for k, _ in (*alert.labels, *alert.annotations, *alert.pins)]
         label_names += [label for pair in alert.relabels for label in pair]
         label_names += alert.grouping
         named = {k for k, v in alert.pins if holds_placeholder_prefix([v])}
-        templates = [v for _, v in (*alert.labels, *alert.annotations)]
-        if not all(template_keeps_meaning(t) for t in templates):
+        renamed_pins = zip(rule.pins, alert.pins, strict=True)
+        if any(
+            pin != renamed_pin and _invented(*pin) for pin, renamed_pin in renamed_pins
+        ):
+            return unchanged
+        pairs = zip(
+            [v for _, v in (*rule.labels, *rule.annotations)],
+            [v for _, v in (*alert.labels, *alert.annotations)],
+            strict=True,
+        )
+        if not all(template_keeps_meaning(text, renamed) for text, renamed in pairs):
             return unchanged
     if holds_placeholder_prefix(label_names):
         return unchanged
     pairs = zip(_rule_queries(rule), _rule_queries(renamed_rule), strict=True)
-    if not all(query_keeps_meaning(query, renamed, named) for query, renamed in pairs):
+    if not all(
+        query_keeps_meaning(query, renamed, renaming, named, _invented)
+        for query, renamed in pairs
+    ):
         return unchanged
     return renaming, renamed_rule, renamed_view
+
+
+def _keeps_catalog(renaming: Renaming, view: Service, renamed_view: Service) -> bool:
+    """Return True when each renamed metric has the renamed series names.
+
+    A name that covers a suffix, such as `bucket` in `latency_bucket`, leaves the
+    renamed series name without a metric in the catalog.
+    """
+    return all(
+        renamed.series_names() == tuple(map(renaming.text, metric.series_names()))
+        for metric, renamed in zip(view.metrics, renamed_view.metrics, strict=True)
+    )
+
+
+def _invented(label: str, value: str) -> bool:
+    """Return True when the test generator may make up `value` for `label`."""
+    return value in _DECOYS or invented_value(label, value)

@@ -10,8 +10,10 @@ then puts the names back in the result.
 The generator always runs on the renamed rule, whether or not a rule of the same shape
 came before, so its output does not depend on the order of the services. A name can
 reach a place whose result depends on its spelling: a regular expression that tests a
-label containing it, a label name, a template action or `label_replace`. There the
-rule keeps its names and shares its work only with an identical rule.
+label containing it, a label name, a template action, `label_replace`, a panel unit,
+a duration or a series suffix such as `_bucket`. So can a label value that the test
+generator might make up itself, such as `other`. There the rule keeps its names and
+shares its work only with an identical rule.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ T = TypeVar("T")
 _PREFIX = "zzobscompilename"
 # Names shorter than this stay as they are: they would match inside many other words.
 _MIN_LENGTH = 3
-# A name with one of these would be escaped differently from its placeholder.
-_UNSAFE_CHARACTERS = re.compile(r'["\\\x00-\x1f\x7f]')
+# A name with one of these, or with a character that is not printable, would be
+# escaped differently from its placeholder: Go quotes label values in test files, and
+# Python's repr() quotes them in the reasons for untested rules.
+_UNSAFE_CHARACTERS = re.compile(r"[\"'\\]")
 # Labels whose values contain names in generated input series: the metric name, the job
 # and the instance (a scrape target).
 _NAME_LABELS = frozenset({"__name__", "job", "instance"})
@@ -59,6 +63,7 @@ class Renaming:
             name
             for name in dict.fromkeys(names)
             if len(name) >= _MIN_LENGTH
+            and name.isprintable()
             and not _UNSAFE_CHARACTERS.search(name)
             and _PREFIX not in name
         ]
@@ -158,47 +163,94 @@ def holds_placeholder_prefix(values: Iterable[str]) -> bool:
     return any(_PREFIX in value for value in values)
 
 
-def query_keeps_meaning(original: str, renamed: str, named: Iterable[str] = ()) -> bool:
+def query_keeps_meaning(
+    original: str,
+    renamed: str,
+    renaming: Renaming,
+    named: Iterable[str] = (),
+    invented: Callable[[str, str], bool] | None = None,
+) -> bool:
     """Return True when renaming `original` into `renamed` changes no result.
 
-    The renamed query must parse into the same tree, with placeholders only in metric
-    names and in the values of `=` and `!=` matchers. A regular expression may test
-    only labels that never contain a name: not the job, the instance, the metric name,
-    a label that an `=` or `!=` matcher sets to a name, or one of `named`.
+    The renamed query must parse into the same tree, whose metric names and matcher
+    values are the renamed ones of the original: a name that the query writes with
+    an escape sequence (`\\x62illing`) is not renamed in its text. Placeholders may
+    appear only in metric names and in the values of `=` and `!=` matchers. A regular
+    expression may test only labels that never contain a name: not the job, the
+    instance, the metric name, a label that an `=` or `!=` matcher sets to a name, or
+    one of `named`. `invented(label, value)` is True for a value that the test
+    generator may make up for a label, which a matcher may not set to a name,
+    because a placeholder never equals it.
     """
     facts = _renamed_query_facts(renamed)
-    if facts is None or facts.shape != _shape(original):
+    source = _query_strings(original)
+    if facts is None or source is None or facts.shape != source[0]:
+        return False
+    if facts.strings != tuple(renaming.text(text) for text in source[1]):
         return False
     named = {*_NAME_LABELS, *facts.named, *named}
     if any(label in named for label in facts.sources):
         return False
-    return not any(_PREFIX in value or label in named for label, value in facts.regexes)
+    if any(_PREFIX in value or label in named for label, value in facts.regexes):
+        return False
+    return invented is None or not any(
+        invented(label, renaming.restore_text(value))
+        for label, value in facts.named_values
+    )
 
 
 @attrs.frozen
 class _QueryFacts:
     """The facts about a renamed query that the renaming check reads.
 
-    `shape` is the type of every node, depth first. `named` are the labels that an
-    `=` or `!=` matcher sets to a placeholder, `regexes` the (label, pattern) pairs
-    of the regular expression matchers, and `sources` the labels that label_replace's
-    regular expression or label_join reads.
+    `shape` is the type of every node, depth first, and `strings` the metric names,
+    matcher operators, label names and values, and string literals in that order.
+    `named_values` are the (label, value) pairs of the `=` and `!=` matchers that
+    set a label to a placeholder, and `named` their labels. `regexes` are the
+    (label, pattern) pairs of the regular expression matchers, and `sources` the
+    labels that label_replace's regular expression or label_join reads.
     """
 
     shape: tuple[type, ...]
-    named: frozenset[str]
+    strings: tuple[str, ...]
+    named_values: tuple[tuple[str, str], ...]
     regexes: tuple[tuple[str, str], ...]
     sources: tuple[str, ...]
 
+    @property
+    def named(self) -> frozenset[str]:
+        return frozenset(label for label, _ in self.named_values)
 
-@functools.lru_cache(maxsize=4096)
-def _shape(query: str) -> tuple[type, ...] | None:
-    """Return the type of every node of the query's tree, or None if it does not parse."""
+
+def _parse(query: str) -> list[pp.Expr] | None:
+    """Return every node of the query's tree, depth first, or None if it does not parse."""
     try:
         node = promql.parse(promql.substitute_grafana_variables(query))
     except (promql.QueryError, ValueError):
         return None
-    return tuple(type(n) for n in promql.walk(node))
+    return list(promql.walk(node))
+
+
+def _strings(nodes: list[pp.Expr]) -> tuple[str, ...]:
+    """Return the metric names, matchers and string literals of a tree, in order."""
+    strings: list[str] = []
+    for node in nodes:
+        if isinstance(node, pp.VectorSelector):
+            strings.append(node.name or "")
+            for matcher in node.matchers.matchers:
+                strings += [matcher.name, promql.match_operator(matcher), matcher.value]
+        elif isinstance(node, pp.StringLiteral):
+            strings.append(str(node.val))
+    return tuple(strings)
+
+
+@functools.lru_cache(maxsize=4096)
+def _query_strings(query: str) -> tuple[tuple[type, ...], tuple[str, ...]] | None:
+    """Return the shape and the strings of a query's tree, or None if it does not parse."""
+    nodes = _parse(query)
+    if nodes is None:
+        return None
+    return tuple(type(n) for n in nodes), _strings(nodes)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -208,12 +260,10 @@ def _renamed_query_facts(renamed: str) -> _QueryFacts | None:
     A placeholder is unsafe in a label name, in a string argument or where the query
     does not parse.
     """
-    try:
-        node = promql.parse(promql.substitute_grafana_variables(renamed))
-    except (promql.QueryError, ValueError):
+    nodes = _parse(renamed)
+    if nodes is None:
         return None
-    nodes = list(promql.walk(node))
-    named: set[str] = set()
+    named: list[tuple[str, str]] = []
     regexes: list[tuple[str, str]] = []
     sources: list[str] = []
     for node in nodes:
@@ -224,7 +274,7 @@ def _renamed_query_facts(renamed: str) -> _QueryFacts | None:
                 if promql.match_operator(matcher) in ("=~", "!~"):
                     regexes.append((matcher.name, matcher.value))
                 elif _PREFIX in matcher.value:
-                    named.add(matcher.name)
+                    named.append((matcher.name, matcher.value))
         elif isinstance(node, pp.AggregateExpr):
             if node.modifier is not None and holds_placeholder_prefix(
                 node.modifier.labels
@@ -250,20 +300,56 @@ def _renamed_query_facts(renamed: str) -> _QueryFacts | None:
             else:
                 sources += arguments[2:]
     return _QueryFacts(
-        tuple(type(n) for n in nodes), frozenset(named), tuple(regexes), tuple(sources)
+        tuple(type(n) for n in nodes),
+        _strings(nodes),
+        tuple(named),
+        tuple(regexes),
+        tuple(sources),
     )
 
 
-def template_keeps_meaning(renamed: str) -> bool:
+def template_keeps_meaning(original: str, renamed: str) -> bool:
     """Return True when a renamed Go template renders the renamed text of the original.
 
     A template action may print a label as it is. Any other use of a label, and any
-    placeholder inside an action, could depend on the spelling of a name.
+    placeholder inside an action, could depend on the spelling of a name. So could
+    a name that takes part in an action's braces, or whitespace next to an action
+    that a trim marker (`{{-`) removes.
     """
-    for match in _TEMPLATE_ACTION.finditer(renamed):
-        action = match.group(1)
+    texts, actions = _template_pieces(original)
+    renamed_texts, renamed_actions = _template_pieces(renamed)
+    if renamed_actions != actions:
+        return False
+    for text, renamed_text in zip(texts, renamed_texts, strict=True):
+        if "{{" in renamed_text:
+            return False
+        if _whitespace_edges(renamed_text) != _whitespace_edges(text):
+            return False
+    for action in actions:
         if _PREFIX in action:
             return False
         if "abels" in action and not _PLAIN_LABEL_ACTION.fullmatch(action):
             return False
     return True
+
+
+def _template_pieces(template: str) -> tuple[list[str], list[str]]:
+    """Return the texts between the actions of a Go template, and the actions."""
+    texts = []
+    actions = []
+    position = 0
+    for match in _TEMPLATE_ACTION.finditer(template):
+        texts.append(template[position : match.start()])
+        actions.append(match.group(1))
+        position = match.end()
+    texts.append(template[position:])
+    return texts, actions
+
+
+def _whitespace_edges(text: str) -> tuple[str, str]:
+    """Return the leading and the trailing whitespace of `text`.
+
+    Python's whitespace includes the spaces, tabs and line breaks that Go's trim
+    markers remove.
+    """
+    return text[: len(text) - len(text.lstrip())], text[len(text.rstrip()) :]

@@ -114,6 +114,14 @@ def _satisfies(value: str, constraints: list[tuple[str, str]]) -> bool:
     return True
 
 
+def invented_value(label: str, value: str) -> bool:
+    """Return True when synthesis may choose `value` for `label` where no `=` sets it."""
+    return (
+        value in _DEFAULT_VALUES
+        or re.fullmatch(re.escape(label) + r"-[0-9]+", value) is not None
+    )
+
+
 def _candidates(label: str, constraints: list[tuple[str, str]]) -> list[str]:
     values = []
     for op, expected in constraints:
