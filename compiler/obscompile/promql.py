@@ -52,6 +52,9 @@ def substitute_grafana_variables(query: str) -> str:
     Range variables become `5m`; other variables become `grafana_variable`, in and
     out of quotes, so that the query's shape survives.
     """
+    if "$" not in query:
+        # Every Grafana variable starts with a dollar sign.
+        return query
     query = _GRAFANA_RANGES.sub("5m", query)
     # A template variable where a duration goes, as in [$window] or offset $shift.
     query = _DURATION_VARIABLE.sub(r"\g<1>5m", query)
