@@ -181,3 +181,64 @@ def test_long_offset_is_left_untested(tmp_path: Path) -> None:
     untested = [d.message for d in result.diagnostics if d.check == "rules/untested"]
     assert untested
     assert all("rule evaluations to cover the query's offset" in m for m in untested)
+
+
+def _late_warnings(result) -> list[tuple[int, int, str]]:
+    return [
+        (d.location.line, d.location.column, d.message)
+        for d in result.diagnostics
+        if d.check == "alerts/for-interval"
+    ]
+
+
+@pytest.mark.parametrize("for_", ["90s", "45s", "2m30s"])
+def test_panel_for_off_interval_warns_once(tmp_path: Path, for_: str) -> None:
+    write_manifest(tmp_path, "payments.yaml", MANIFEST.replace("FOR", for_))
+    result = build(Project.at(tmp_path))
+    warnings = _late_warnings(result)
+    # The panel's red and yellow alerts share one written `for:`.
+    assert len(warnings) == 1
+    line, column, message = warnings[0]
+    assert (line, column) == (11, 22)
+    assert message.startswith(
+        f"for: {for_} is no multiple of the evaluation interval 1m"
+    )
+
+
+def test_late_alert_names_when_it_fires(tmp_path: Path) -> None:
+    write_manifest(tmp_path, "payments.yaml", MANIFEST.replace("FOR", "90s"))
+    ((_, _, message),) = _late_warnings(build(Project.at(tmp_path)))
+    assert "so the alert fires 2m after its value turns red" in message
+    assert message.endswith("write a multiple of 1m")
+
+
+@pytest.mark.parametrize("for_", ["0s", "2m", "1h"])
+def test_for_multiple_of_interval_is_silent(tmp_path: Path, for_: str) -> None:
+    write_manifest(tmp_path, "payments.yaml", MANIFEST.replace("FOR", for_))
+    assert _late_warnings(build(Project.at(tmp_path))) == []
+
+
+def test_service_for_off_interval_warns_at_it(tmp_path: Path) -> None:
+    text = MANIFEST.replace("        alert: {for: FOR}\n", "").replace(
+        "rows:", "alerts:\n  for: 150s\nrows:"
+    )
+    write_manifest(tmp_path, "payments.yaml", text)
+    result = build(Project.at(tmp_path))
+    assert result.ok
+    assert _late_warnings(result) == [
+        (
+            6,
+            8,
+            "for: 150s is no multiple of the evaluation interval 1m, so the alert "
+            "fires 3m after its value turns red; write a multiple of 1m",
+        )
+    ]
+
+
+def test_late_alert_follows_project_interval(tmp_path: Path) -> None:
+    write_manifest(tmp_path, "payments.yaml", MANIFEST.replace("FOR", "90s"))
+    (tmp_path / "obscompile.yaml").write_text("evaluation_interval: 30s\n")
+    assert _late_warnings(build(Project.at(tmp_path))) == []
+    (tmp_path / "obscompile.yaml").write_text("evaluation_interval: 20s\n")
+    ((_, _, message),) = _late_warnings(build(Project.at(tmp_path)))
+    assert "evaluation interval 20s, so the alert fires 1m40s after" in message

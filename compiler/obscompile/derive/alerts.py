@@ -50,8 +50,10 @@ from obscompile.derive.recording import (
     plan_query,
     uses_histogram_quantile,
 )
+from obscompile.derive.testfile import duration_label
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.gotemplate import go_quote, template_error
+from obscompile.load.durations import duration_ms
 from obscompile.model.location import Location
 from obscompile.model.panel import Panel
 from obscompile.model.service import Service
@@ -270,6 +272,8 @@ class _Deriver:
         self.service = service
         self.config = config
         self.diagnostics: list[Diagnostic] = []
+        # The written `for:` values already reported as late.
+        self.late_alerts_reported: set[Location] = set()
         self.views = [view for row in dashboard_rows(service) for view in row.panels]
 
     def without_rules(self) -> set[int]:
@@ -482,6 +486,23 @@ class _Deriver:
                     out.append(rule)
         return out
 
+    def _check_for_interval(self, panel: Panel) -> None:
+        """Warn once where a written `for:` is no multiple of the evaluation interval."""
+        if panel.alert.for_ is not None:
+            written = panel.alert.for_
+            where = panel.alert.locations.get("for", panel.alert.location)
+        elif self.service.alerts.for_ is not None:
+            written = self.service.alerts.for_
+            where = self.service.alerts.locations.get("for", self.service.location)
+        else:
+            return
+        if where in self.late_alerts_reported:
+            return
+        message = _late_alert_message(written, self.config.evaluation_interval)
+        if message is not None:
+            self.late_alerts_reported.add(where)
+            self.diagnostics.append(warning(where, message, "alerts/for-interval"))
+
     def alert_name(
         self, view: PanelView, band: Band, series, same, names: set[str]
     ) -> str:
@@ -570,6 +591,7 @@ class _Deriver:
                     )
                 )
                 return None
+        self._check_for_interval(panel)
         condition_input = (
             f"({value_expr})" if _needs_parentheses(value_expr) else value_expr
         )
@@ -595,6 +617,24 @@ class _Deriver:
             mappings=view.thresholds.mappings,
             location=panel.location_of("query"),
         )
+
+
+def _late_alert_message(written: str, evaluation_interval: str) -> str | None:
+    """Return why an alert with `for: written` fires later than that, or None.
+
+    Prometheus checks `for` only when it evaluates the rule, so the alert fires at the
+    first evaluation after `for` has passed.
+    """
+    every = duration_ms(evaluation_interval)
+    pending = duration_ms(written)
+    if not every or pending % every == 0:
+        return None
+    fires = -(-pending // every) * every
+    return (
+        f"for: {written} is no multiple of the evaluation interval "
+        f"{evaluation_interval}, so the alert fires {duration_label(fires)} after its "
+        f"value turns red; write a multiple of {evaluation_interval}"
+    )
 
 
 def _modifier_location(panel: Panel) -> Location:

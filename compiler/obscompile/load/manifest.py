@@ -70,6 +70,13 @@ class _Reader:
             found[f"label:{name}"] = self.key_at((*path, name))
         return found
 
+    def alert_settings_locations(self, alerts: dict[str, Any]) -> dict[str, Location]:
+        """Return where the service's `alerts.for`, labels and each label are written."""
+        found = self.label_locations(("alerts", "labels"), alerts)
+        if "for" in alerts:
+            found["for"] = self.at(("alerts", "for"))
+        return found
+
     def locations(self, path: JsonPath, data: dict[str, Any]) -> dict[str, Location]:
         return {key: self.at((*path, key)) for key in data}
 
@@ -128,7 +135,7 @@ class _Reader:
             alerts=AlertSettings(
                 for_=alerts.get("for"),
                 labels=tuple(sorted((alerts.get("labels") or {}).items())),
-                locations=self.label_locations(("alerts", "labels"), alerts),
+                locations=self.alert_settings_locations(alerts),
             ),
             location=self.at(()),
             locations=self.locations((), data),

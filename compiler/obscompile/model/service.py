@@ -39,7 +39,7 @@ class Dashboard:
 class AlertSettings:
     """Service-wide alert defaults; `for_` None means the project's default.
 
-    `locations` maps `labels` and `label:<name>` to where they are written.
+    `locations` maps `for`, `labels` and `label:<name>` to where they are written.
     """
 
     for_: str | None = None
