@@ -44,7 +44,11 @@ from obscompile.instrument import (
     render_instrumentation,
     scrape_port,
 )
-from obscompile.instrument.check import NODEJS_DEFAULT_FAMILIES, PYTHON_DEFAULT_FAMILIES
+from obscompile.instrument.check import (
+    NODEJS_DEFAULT_FAMILIES,
+    PYTHON_DEFAULT_FAMILIES,
+    loopback_host,
+)
 from obscompile.instrument.generate import PYTHON_TEMPLATE, TYPESCRIPT_TEMPLATE
 from obscompile.instrument.naming import (
     PYTHON_BUILTINS,
@@ -542,6 +546,60 @@ def test_render_explains_labelled_info(env: jinja2.Environment) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("target", "host"),
+    [
+        ("127.0.0.1:4000", "127.0.0.1"),
+        ("127.0.0.2:4000", "127.0.0.2"),
+        ("localhost:4000", "localhost"),
+        ("[::1]:4000", "::1"),
+        ("demo:4000", None),
+        ("10.0.0.1:4000", None),
+        ("[::]:4000", None),
+    ],
+)
+def test_loopback_host(target: str, host: str | None) -> None:
+    assert loopback_host(demo_service(PYTHON, (), targets=(target,))) == host
+
+
+def test_render_listens_on_loopback_target(env: jinja2.Environment) -> None:
+    """A local build's target is on this machine, so the server listens there alone."""
+    python = render(demo_service(PYTHON, (), targets=("127.0.0.1:4000",)), env)
+    typescript = render(demo_service(NODEJS, (), targets=("127.0.0.1:4000",)), env)
+    assert '    port: int = 4000, addr: str = "127.0.0.1"\n' in python
+    assert (
+        'startMetricsServer(port: number = 4000, host: string = "127.0.0.1")'
+        in typescript
+    )
+    other = render(demo_service(PYTHON, (), targets=("demo:4000",)), env)
+    assert '    port: int = 4000, addr: str = "0.0.0.0"\n' in other
+
+
+def test_loopback_module_listens_on_loopback(
+    env: jinja2.Environment, tmp_path: Path
+) -> None:
+    path = tmp_path / "metrics.py"
+    service = demo_service(PYTHON, (), targets=("127.0.0.1:4000",))
+    path.write_text(render(service, env), encoding="utf-8")
+    program = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location('m', sys.argv[1])\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "server, _ = module.start_metrics_server(0)\n"
+        "print(server.server_address[0])\n"
+        "server.shutdown()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "127.0.0.1"
+
+
 def test_render_without_scrape_target(env: jinja2.Environment) -> None:
     """A warning does not stop rendering, but the port loses its default."""
     python = render(demo_service(PYTHON, (), targets=()), env)
@@ -928,7 +986,15 @@ TYPESCRIPT_SERVICES = [
 ]
 
 
-@pytest.mark.parametrize("service", [TYPESCRIPT_SERVICES[0], TYPESCRIPT_SERVICES[2]])
+LOOPBACK_TYPESCRIPT = pytest.param(
+    demo_service(NODEJS, catalogs.KITCHEN_SINK, targets=("127.0.0.1:4000",)),
+    id="loopback-target",
+)
+
+
+@pytest.mark.parametrize(
+    "service", [TYPESCRIPT_SERVICES[0], TYPESCRIPT_SERVICES[2], LOOPBACK_TYPESCRIPT]
+)
 def test_typescript_module_type_checks(
     service: Any, env: jinja2.Environment, node_toolchain: NodeToolchain, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
+from ipaddress import ip_address
 from urllib.parse import urlsplit
 
 from obscompile.diagnostics import Diagnostic, error, sorted_diagnostics, warning
@@ -134,6 +135,23 @@ def scrape_port(service: Service) -> int | None:
     if port == 0:
         raise ValueError(f"port 0 in scrape target {target!r} cannot be listened on")
     return port
+
+
+def loopback_host(service: Service) -> str | None:
+    """Return the host of the service's first scrape target if it is a loopback address.
+
+    A local build points the scrape jobs at the machine itself (`--target
+    job=127.0.0.1:9100`), and the metrics server of such a build listens there alone.
+    """
+    if not service.scrape_jobs or not service.scrape_jobs[0].targets:
+        return None
+    host = urlsplit(f"//{service.scrape_jobs[0].targets[0]}").hostname
+    if host == "localhost":
+        return host
+    try:
+        return host if host is not None and ip_address(host).is_loopback else None
+    except ValueError:
+        return None
 
 
 def _check_service_name(service: Service) -> Iterator[Diagnostic]:

@@ -18,7 +18,11 @@ import attrs
 import jinja2
 
 from obscompile.diagnostics import InputError, Severity
-from obscompile.instrument.check import check_instrumentation, scrape_port
+from obscompile.instrument.check import (
+    check_instrumentation,
+    loopback_host,
+    scrape_port,
+)
 from obscompile.instrument.naming import (
     family_name,
     python_identifier,
@@ -84,6 +88,7 @@ def render_instrumentation(service: Service, env: jinja2.Environment) -> dict[st
     runtime = Runtime(service.runtime)
     context: dict[str, Any] = {
         "port": scrape_port(service),
+        "host": loopback_host(service),
         "metrics_path": typescript_string(_metrics_path(service)),
     }
     if runtime == Runtime.PYTHON:
