@@ -1094,6 +1094,20 @@ ERRORS = 'sum(rate(http_requests_total{job="payments",code="500"}[5m]))'
         (ERRORS, 'sum(rate(http_requests_total{code="500",job="payments"}[5m]))'),
         (ERRORS, 'sum((rate((http_requests_total{job="payments",code="500"}[5m]))))'),
         (f"{ERRORS} * 100", f"({ERRORS}) * 100"),
+        (
+            'sum by (code, instance) (rate(http_requests_total{job="payments"}[5m]))',
+            'sum by (instance, code) (rate(http_requests_total{job="payments"}[5m]))',
+        ),
+        (
+            'sum without (instance, code) (rate(http_requests_total{job="payments"}[5m]))',
+            'sum without (code, instance) (rate(http_requests_total{job="payments"}[5m]))',
+        ),
+        (
+            f"sum by (instance, code) ({ERRORS[4:-1]}) / on (instance, code) "
+            f"sum by (instance, code) ({ERRORS[4:-1]})",
+            f"sum by (code, instance) ({ERRORS[4:-1]}) / on (code, instance) "
+            f"sum by (instance, code) ({ERRORS[4:-1]})",
+        ),
     ],
 )
 def test_spellings_share_recording_rule(

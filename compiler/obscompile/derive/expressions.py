@@ -260,17 +260,21 @@ class Printer:
             labels = list(modifier.labels)
             if self.job_grouping:
                 labels = [label for label in labels if label != "job"]
-            grouping = f" without ({', '.join(labels)}) "
+            grouping = f" without ({self._labels(labels)}) "
         else:
             labels = list(modifier.labels) if modifier is not None else []
             if self.job_grouping and "job" not in labels:
                 labels.insert(0, "job")
             if labels:
-                grouping = f" by ({', '.join(labels)}) "
+                grouping = f" by ({self._labels(labels)}) "
         inner = self.text(node.expr)
         if node.param is not None:
             inner = f"{self.text(node.param)}, {inner}"
         return f"{op}{grouping}({inner})"
+
+    def _labels(self, labels: list[str]) -> str:
+        """Return a list of grouping or matching labels, sorted with `sort_matchers`."""
+        return ", ".join(sorted(labels) if self.sort_matchers else labels)
 
     def _BinaryExpr(self, node: pp.BinaryExpr) -> str:
         return " ".join(self.binary_parts(node))
@@ -292,12 +296,12 @@ class Printer:
                     if matching.type == pp.LabelModifierType.Include
                     else "ignoring"
                 )
-                text_modifier += f" {keyword} ({', '.join(matching.labels)})"
+                text_modifier += f" {keyword} ({self._labels(matching.labels)})"
             card = str(modifier.card)
             if "ManyToOne" in card or "OneToMany" in card:
                 keyword = "group_left" if "ManyToOne" in card else "group_right"
                 text_modifier += (
-                    f" {keyword} ({', '.join(modifier.group_labels or [])})"
+                    f" {keyword} ({self._labels(modifier.group_labels or [])})"
                 )
         lhs = self._operand(node.lhs, op, left=True)
         rhs = self._operand(node.rhs, op, left=False)
@@ -333,8 +337,9 @@ def render(
     """Render `node` as one line of PromQL, applying the requested rewrites.
 
     `extra_matchers` are added to every selector, which pins one series of a query
-    that groups by those labels. `sort_matchers` prints each selector's matchers in
-    sorted order, which makes selectors that list the same matchers print alike.
+    that groups by those labels. `sort_matchers` prints each selector's matchers and
+    each list of labels (`by`, `without`, `on`, `ignoring`, `group_left`) in sorted
+    order, which makes queries that differ only in those orders print alike.
     """
     return Printer(job_grouping, guard, extra_matchers, sort_matchers).text(node)
 

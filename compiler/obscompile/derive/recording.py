@@ -330,8 +330,8 @@ def _expression_key(expr: str) -> str:
     """Return one text for every spelling of the expression `expr`.
 
     Printing drops redundant parentheses and normalizes spacing and the place of
-    `by`. The key also sorts each selector's matchers, whose order does not change
-    what the selector selects.
+    `by`. The key also sorts each selector's matchers and each list of grouping or
+    matching labels, whose order does not change the result.
     """
     return render(promql.parse(expr), sort_matchers=True)
 
