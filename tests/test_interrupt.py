@@ -21,8 +21,12 @@ ENVIRONMENT = {**os.environ, "PYTHONPATH": str(REPO / "compiler")}
 
 
 def obscompile(project: Path, *arguments: str) -> subprocess.CompletedProcess:
+    return run_python(project, "-m", "obscompile", *arguments)
+
+
+def run_python(project: Path, *arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "obscompile", *arguments],
+        [sys.executable, *arguments],
         cwd=project,
         env=ENVIRONMENT,
         capture_output=True,
@@ -49,18 +53,23 @@ def change_description(project: Path, marker: str) -> None:
     )
 
 
-@pytest.fixture
-def large_project(tmp_path: Path) -> tuple[Path, float]:
-    """A built project of 40 services, and the seconds its full build took."""
-    project = tmp_path / "project"
+def write_workload(project: Path, services: int) -> None:
+    """Write the benchmark's synthetic project of `services` services, unbuilt."""
     subprocess.run(
-        [sys.executable, str(REPO / "bench" / "workload.py"), "--services", "40"]
-        + [str(project)],
+        [sys.executable, str(REPO / "bench" / "workload.py"), "--services"]
+        + [str(services), str(project)],
         env=ENVIRONMENT,
         capture_output=True,
         check=True,
         timeout=120,
     )
+
+
+@pytest.fixture
+def large_project(tmp_path: Path) -> tuple[Path, float]:
+    """A built project of 40 services, and the seconds its full build took."""
+    project = tmp_path / "project"
+    write_workload(project, 40)
     started = time.monotonic()
     built = obscompile(project, "build", "--no-cache")
     assert built.returncode == 0, built.stderr
@@ -139,3 +148,30 @@ def test_keyboard_interrupt_in_module(
     assert result.returncode == 130
     assert result.stderr.splitlines() == [expected]
     assert tree(project / "out") == old
+
+
+# A build that sends SIGINT to its own process from inside its first fork, as a Ctrl-C
+# that arrives while the pool starts its workers would. CPython prints and drops an
+# exception raised in an at-fork hook.
+INTERRUPT_DURING_FORK = (
+    "import os, signal\n"
+    "sent = []\n"
+    "def interrupt_once():\n"
+    "    if not sent:\n"
+    "        sent.append(True)\n"
+    "        os.kill(os.getpid(), signal.SIGINT)\n"
+    "os.register_at_fork(after_in_parent=interrupt_once)\n"
+    "from obscompile.cli import run\n"
+    "run()\n"
+)
+
+
+def test_ctrl_c_while_workers_start(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    write_workload(project, 20)
+
+    result = run_python(project, "-c", INTERRUPT_DURING_FORK, "build", "--jobs", "2")
+
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.splitlines() == ["obscompile: interrupted; out is not written"]
+    assert not (project / "out").exists()

@@ -97,6 +97,9 @@ def _end_with_build(build: int) -> None:
     worker ends with the build.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The worker inherits SIGINT blocked from the fork (see `map_in_workers`). Once
+    # ignored, a pending one is dropped.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     if not _kill_on_parent_death():
         threading.Thread(target=_watch_build, args=(build,), daemon=True).start()
     # The build may have ended before the signal was set, and then it never comes.
@@ -167,8 +170,17 @@ def map_in_workers(
         initializer=_end_with_build,
         initargs=(os.getpid(),),
     ) as pool:
+        # The first task forks every worker. CPython 3.11 prints and drops an
+        # exception raised in an at-fork hook, such as logging's, so a Ctrl-C handled
+        # there would be lost. SIGINT stays pending while the workers start, and its
+        # KeyboardInterrupt is raised once the mask is restored.
+        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            for done, result in enumerate(pool.map(_call, range(count)), 1):
+            results = pool.map(_call, range(count))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        try:
+            for done, result in enumerate(results, 1):
                 found.append(result)
                 if progress is not None:
                     progress(stage, done, count)
