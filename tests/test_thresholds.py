@@ -484,6 +484,15 @@ def test_good_band_only_implies_red() -> None:
             "cannot mix per-series bounds or value mappings with bands",
             0,
         ),
+        (
+            "fast >10, slow <20",
+            'a series bound is written with "<": "fast <10" keeps fast green below '
+            "10 and red from 10 on",
+            5,
+        ),
+        ("fast <10, slow >= 20s", '"slow <20s" keeps slow green below 20s', 15),
+        ("fast <=10", '"fast <10" keeps fast green', 5),
+        ("Green >5", 'cannot read threshold "Green >5"', 0),
     ],
 )
 def test_invalid_text(text: str, message: str, offset: int) -> None:

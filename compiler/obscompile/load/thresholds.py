@@ -118,6 +118,12 @@ _ITEM_PATTERNS = [
 ]
 
 
+# A series name and a bound with an operator other than `<`, such as `fast >10`.
+_OTHER_SERIES_BOUND = re.compile(
+    r"^(?P<series>[^<>=≤≥\s][^<>=≤≥]*?)\s*(?P<op>>=|<=|>|≥|≤|=)\s*(?P<value>\S+)$"
+)
+
+
 class ThresholdError(ValueError):
     """Thresholds are invalid.
 
@@ -384,6 +390,14 @@ def _parse_item(
             series=groups.get("series"),
             capacity=groups.get("capacity"),
             inclusive=groups.get("op") in _INCLUSIVE_OPERATORS,
+        )
+    other_bound = _OTHER_SERIES_BOUND.match(text)
+    if other_bound is not None and other_bound["series"].lower() not in NAMED_COLOURS:
+        series, value = other_bound["series"], other_bound["value"]
+        raise ThresholdError(
+            f'a series bound is written with "<": "{series} <{value}" keeps {series} '
+            f"green below {value} and red from {value} on",
+            offset + other_bound.start("op"),
         )
     raise ThresholdError(
         f'cannot read threshold "{text}"; write bands such as "<1% Green", "1-5% Yellow", '
