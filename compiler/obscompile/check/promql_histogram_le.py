@@ -60,14 +60,13 @@ def _dropping_le(aggregation: pp.AggregateExpr) -> tuple[str, str] | None:
 
 def _problems(context: PanelContext, call: pp.Call) -> Iterator[Diagnostic]:
     title = context.panel.title
-    where = context.node_location(call)
     for node in _spine(call.args[-1]):
         if isinstance(node, pp.AggregateExpr):
             dropped = _dropping_le(node)
             if dropped is not None:
                 written, fix = dropped
                 yield error(
-                    where,
+                    context.node_location(call),
                     f'panel "{title}": histogram_quantile() gets an aggregation '
                     f'"{written}" that drops "le"; the result is always empty. '
                     f'Use "{fix}"',

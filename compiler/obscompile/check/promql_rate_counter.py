@@ -31,13 +31,12 @@ def _selector_problem(
     name = catalog.selector_name(selector)
     if name is None or catalog.is_placeholder(name):
         return None
-    where = context.node_location(selector)
     entry = catalog.selected_metric(context, selector)
     if entry is None:
         if name.endswith(COUNTER_SUFFIXES) or _reported_as_unknown(context, name):
             return None
         return warning(
-            where,
+            context.node_location(selector),
             f'{function}() applied to "{name}", which does not look like a counter '
             "(no _total/_count/_sum/_bucket suffix); use deriv() or delta() for gauges",
             NAME,
@@ -64,7 +63,7 @@ def _selector_problem(
     if entry.service is not context.service:
         owner = f'the catalog of service "{entry.service.name}"'
     return error(
-        where,
+        context.node_location(selector),
         f'{function}() applied to "{name}", which {owner} declares as '
         f"{declared}; {advice}",
         NAME,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
 import promql_parser as pp
@@ -200,7 +200,7 @@ def _unit_problem(text: str) -> str | None:
     )
 
 
-def _written_durations(tokens: list[Token]) -> Iterator[tuple[str, int]]:
+def _written_durations(tokens: Sequence[Token]) -> Iterator[tuple[str, int]]:
     """Yield each range, subquery step and offset duration as written, with its offset.
 
     Parts with a Grafana variable are left out: Grafana puts a duration there.
@@ -227,7 +227,7 @@ _LABEL_LISTS = frozenset(
 )
 
 
-def _quoted_names(tokens: list[Token]) -> Iterator[int]:
+def _quoted_names(tokens: Sequence[Token]) -> Iterator[int]:
     """Yield the offset of each quoted metric or label name.
 
     Such names are strings in the name position of a selector's braces, or in the

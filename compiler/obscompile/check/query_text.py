@@ -10,6 +10,7 @@ The same holds for calls and aggregations.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import attrs
@@ -89,18 +90,22 @@ class QueryText:
     aggregations: tuple[AggregationText, ...]
 
 
-def tokenize(query: str) -> list[Token]:
-    """Split `query` into tokens, dropping spaces and comments."""
+@functools.lru_cache(maxsize=4096)
+def tokenize(query: str) -> tuple[Token, ...]:
+    """Split `query` into tokens, dropping spaces and comments.
+
+    Several checks read the tokens of each query, so they are kept for the build.
+    """
     tokens = []
     for match in _TOKEN.finditer(query):
         kind = match.lastgroup or "other"
         if kind not in ("space", "comment"):
             tokens.append(Token(kind, match.group(), match.start()))
-    return tokens
+    return tuple(tokens)
 
 
 class _Scanner:
-    def __init__(self, tokens: list[Token]) -> None:
+    def __init__(self, tokens: tuple[Token, ...]) -> None:
         self.tokens = tokens
         self.index = 0
         self.selectors: list[SelectorText] = []

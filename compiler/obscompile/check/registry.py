@@ -84,12 +84,14 @@ def service_checks(project: ProjectContext, service: Service) -> list[Diagnostic
     """
     found: list[Diagnostic] = []
     context = project.for_service(service)
+    # A context keeps nothing between checks, so one context per panel serves them all.
+    panels = [context.for_panel(row, panel) for row, panel in context.panels()]
     for check in registered_checks():
         if check.scope is Scope.SERVICE:
             found.extend(check.function(context))
         elif check.scope is Scope.PANEL:
-            for row, panel in context.panels():
-                found.extend(check.function(context.for_panel(row, panel)))
+            for panel_context in panels:
+                found.extend(check.function(panel_context))
     return found
 
 
