@@ -137,7 +137,9 @@ class _Builder:
                 self.where(node),
             )
         self.values[path] = self.where(node)
-        self.check_tag(node)
+        # ruamel.yaml builds the text of a node's tag at every read of `tag`.
+        tag = node.tag or ""
+        self.check_tag(node, tag)
         if isinstance(node, MappingNode | SequenceNode):
             if id(node) in self.open:
                 raise _TooLarge(
@@ -158,16 +160,15 @@ class _Builder:
             finally:
                 self.open.discard(id(node))
         assert isinstance(node, ScalarNode)
-        value = self.scalar(node)
+        value = self.scalar(node, tag)
         if isinstance(value, float) and math.isinf(value):
             self.written[path] = node.value
-        elif node.tag == _TIMESTAMP:
+        elif tag == _TIMESTAMP:
             self.dates[path] = node.value
         return value
 
-    def check_tag(self, node: Node) -> None:
+    def check_tag(self, node: Node, tag: str) -> None:
         """Report a tag that does not fit its node or names a type obscompile lacks."""
-        tag = node.tag or ""
         if _TAG_NODES.get(tag) is not type(node):
             problem = self.tag_problem(node, tag)
             if problem is not None:
@@ -185,11 +186,12 @@ class _Builder:
                     )
                 )
                 continue
-            if key_node.tag == _CORE + "merge":
+            key_tag = key_node.tag or ""
+            if key_tag == _CORE + "merge":
                 self.diagnostics.append(error(key_location, _MERGE_KEY, "yaml/tag"))
                 continue
-            self.check_tag(key_node)
-            key = str(self.scalar(key_node))
+            self.check_tag(key_node, key_tag)
+            key = str(self.scalar(key_node, key_tag))
             if key in first_seen:
                 self.diagnostics.append(
                     error(
@@ -205,12 +207,12 @@ class _Builder:
             result[key] = self.build(value_node, (*path, key), depth + 1)
         return result
 
-    def scalar(self, node: ScalarNode) -> Any:
+    def scalar(self, node: ScalarNode, tag: str) -> Any:
+        """Return the value of a scalar node whose tag text is `tag`."""
         text = node.value
         if node.style == ">" and "\a" in text:
             # ruamel.yaml marks folded line breaks with BEL characters in the value.
             text = text.replace("\a", "")
-        tag = node.tag or ""
         if tag != _CORE + "str" and self.non_specific(node):
             return text
         try:
@@ -231,7 +233,7 @@ class _Builder:
             )
             return text
         if not node.style:
-            self.check_yaml11(node)
+            self.check_yaml11(node, tag)
         return value
 
     def typed_value(self, node: ScalarNode, tag: str, text: str) -> Any:
@@ -306,7 +308,7 @@ class _Builder:
         """
         return _NON_SPECIFIC_TAG.match(self.text, node.start_mark.index) is not None
 
-    def check_yaml11(self, node: ScalarNode) -> None:
+    def check_yaml11(self, node: ScalarNode, tag: str) -> None:
         text = node.value
         reading = None
         if _YAML11_BOOLS.match(text):
@@ -316,13 +318,13 @@ class _Builder:
             reading = f"the octal number {int(text.replace('_', ''), 8)}"
         elif _YAML11_SEXAGESIMAL.match(text):
             reading = "a base-60 number"
-        elif node.tag == _TIMESTAMP and not self.explicit(node):
+        elif tag == _TIMESTAMP and not self.explicit(node):
             # A date alone, 2024-01-01, has ten characters, and a time makes it longer.
             reading = "a date" if len(text) <= 10 else "a date and time"
-        elif self.other_number_form(node):
+        elif self.other_number_form(node, tag):
             return
         if reading:
-            this = _to_int(text) if (node.tag or "").endswith(":int") else repr(text)
+            this = _to_int(text) if tag.endswith(":int") else repr(text)
             self.diagnostics.append(
                 warning(
                     self.where(node),
@@ -332,14 +334,13 @@ class _Builder:
                 )
             )
 
-    def other_number_form(self, node: ScalarNode) -> bool:
+    def other_number_form(self, node: ScalarNode, tag: str) -> bool:
         """Warn of a number that other YAML readers read as text, and return whether it warned.
 
         ruamel.yaml also reads `1_000`, `0b101` and `0o17` as numbers. YAML 1.2's
         core schema reads the first two as text, and YAML 1.1 readers the third.
         """
         text = node.value
-        tag = node.tag or ""
         lowered = text.lstrip("+-").lower()
         if tag not in (_CORE + "int", _CORE + "float") or not (
             "_" in text or lowered.startswith(("0b", "0o"))
