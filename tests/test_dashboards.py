@@ -8,12 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from obscompile import promql
 from obscompile.derive.units import derive_unit
+from obscompile.load.project import load_project
 from obscompile.pipeline import Project, build
+from obscompile.render.grafana import dashboard_rows
 from tests.conftest import REPO, write_manifest
 
 UIDS = [
@@ -455,3 +458,15 @@ rows:
     defaults = dashboard["panels"][1]["fieldConfig"]["defaults"]
     assert defaults["unit"] == "percent"
     assert [s["value"] for s in defaults["thresholds"]["steps"]] == [None, 1, 5]
+
+
+def test_rows_shared_by_stages_of_one_service(repo: Path) -> None:
+    """The dashboard, the rule derivation and the artifact facts read one layout."""
+    service = next(s for s in load_project(repo / "services").services if s.rows)
+    rows = dashboard_rows(service)
+    assert dashboard_rows(service) is rows
+    # An equal copy is another service as far as the cache knows, and gets equal rows.
+    copy = attrs.evolve(service)
+    assert copy is not service
+    assert dashboard_rows(copy) is not rows
+    assert dashboard_rows(copy) == rows
