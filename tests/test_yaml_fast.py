@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from obscompile.pipeline import BuildResult
-from obscompile.render.environment import _plain_reads_as_string, _toyaml, _yaml_text
+from obscompile.render.environment import _plain_reads_as_string, _yaml_text, toyaml
 from obscompile.render.yaml_dump import _fast_scalar, dump_yaml, ruamel_dump_yaml
 from obscompile.render.yaml_fast import block_document, string_scalar
 
@@ -48,7 +48,7 @@ def test_every_built_scalar_matches_ruamel(real_build: BuildResult) -> None:
                 continue
             seen.add(key)
             for block in (False, True):
-                assert _toyaml(value, 8, block) == _yaml_text(value, 8, block), value
+                assert toyaml(value, 8, block) == _yaml_text(value, 8, block), value
             if isinstance(value, str) and string_scalar(value, _plain_reads_as_string):
                 answered += 1
     # The fast path returns text for most strings of real artifacts, or it saves nothing.
@@ -119,7 +119,7 @@ _TEXT = st.one_of(st.sampled_from(_TRICKY), st.text(_ALPHABET, max_size=12))
 @settings(max_examples=600, deadline=None)
 @given(_TEXT, st.booleans())
 def test_strings_match_ruamel(text: str, block: bool) -> None:
-    assert _toyaml(text, 4, block) == _yaml_text(text, 4, block)
+    assert toyaml(text, 4, block) == _yaml_text(text, 4, block)
 
 
 _SCALAR = st.one_of(

@@ -20,16 +20,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from obscompile.cli import main
+from obscompile.config import Config
+from obscompile.load.project import load_project
 from obscompile.pipeline import Project, build
-from obscompile.render import builtin_templates_dir
+from obscompile.render import builtin_templates_dir, prometheus
 from obscompile.render.environment import (
     SELF_CONTAINED,
     TemplateOutputError,
-    _toyaml,
     is_builtin,
     make_environment,
+    toyaml,
 )
-from obscompile.render.prometheus import first_difference, render_yaml
+from obscompile.render.prometheus import first_difference, render_yaml, service_outputs
+from obscompile.render.test_text import builtin_test_text
 from obscompile.render.yaml_dump import dump_yaml
 from obscompile.render.yaml_read import read_yaml
 from tests.conftest import write_manifest
@@ -188,6 +191,27 @@ def test_test_files_read_back(document: dict[str, Any]) -> None:
 
 
 @_SETTINGS
+@given(TESTS)
+def test_test_text_matches_template(document: dict[str, Any]) -> None:
+    template = _ENV.get_template("prometheus/test.yml.j2")
+    assert builtin_test_text(document) == template.render(document=document)
+
+
+def test_test_text_matches_template_for_services(repo: Path) -> None:
+    template = _ENV.get_template("prometheus/test.yml.j2")
+    compared = 0
+    for service in load_project(repo / "services").services:
+        rules, suite = service_outputs(service, Config())
+        if rules.is_empty:
+            continue
+        path = f"rules/{service.name}.rules.yml"
+        document = prometheus.tests_document(suite, path)
+        assert builtin_test_text(document) == template.render(document=document)
+        compared += 1
+    assert compared == 4
+
+
+@_SETTINGS
 @given(SCRAPE)
 def test_scrape_configs_read_back(document: dict[str, Any]) -> None:
     _reads_back("prometheus/prometheus.yml.j2", document)
@@ -334,7 +358,7 @@ _DATA = st.recursive(
 )
 
 
-@pytest.mark.parametrize("write", [dump_yaml, _toyaml], ids=["dump_yaml", "toyaml"])
+@pytest.mark.parametrize("write", [dump_yaml, toyaml], ids=["dump_yaml", "toyaml"])
 @_SETTINGS
 @given(document=st.dictionaries(TEXT, _DATA, min_size=1, max_size=4))
 def test_dumped_documents_read_back(write, document: dict[str, Any]) -> None:
@@ -496,8 +520,8 @@ def test_misplaced_template_warns(
 
 def test_negative_zero_after_zero() -> None:
     """The filter's memo keeps -0.0 apart from 0.0, which it equals as a key."""
-    assert _toyaml(0.0) == "0.0"
-    assert _toyaml(-0.0) == "-0.0"
+    assert toyaml(0.0) == "0.0"
+    assert toyaml(-0.0) == "-0.0"
 
 
 UNUSUAL = r"""service: payments

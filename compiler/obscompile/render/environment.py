@@ -76,7 +76,7 @@ _STRING_TEXTS: dict[str, str] = {}
 _STRING_TEXTS_MAX = 65_536
 
 
-def _toyaml(value: Any, indent: int = 0, block: bool = False, key: bool = False) -> str:
+def toyaml(value: Any, indent: int = 0, block: bool = False, key: bool = False) -> str:
     """Render a scalar or a small list or mapping as YAML text for a template slot.
 
     Strings with a line break become `|-` block scalars, and so do strings with a `: `
@@ -218,7 +218,7 @@ def make_environment(
         auto_reload=False,
     )
     env.filters["tojson"] = _tojson
-    env.filters["toyaml"] = _toyaml
+    env.filters["toyaml"] = toyaml
     # Every filter of every target, so that any template compiles on its own and a
     # project's Prometheus template may use `yaml_document` too.
     add_yaml_filter(env)

@@ -30,6 +30,7 @@ from obscompile.diagnostics import Diagnostic, ObscompileError, warning
 from obscompile.model.service import Service
 from obscompile.project import yaml_files
 from obscompile.render.environment import check_yaml_output, is_builtin, output_error
+from obscompile.render.test_text import builtin_test_text
 from obscompile.render.yaml_read import read_yaml
 
 T = TypeVar("T")
@@ -263,6 +264,9 @@ def service_outputs(service: Service, config: Config) -> tuple[ServiceRules, Tes
     return result
 
 
+TEST_TEMPLATE = "prometheus/test.yml.j2"
+
+
 def render_service_rules(
     env: jinja2.Environment, service: Service, config: Config
 ) -> dict[str, str]:
@@ -272,13 +276,16 @@ def render_service_rules(
         return {}
     path = rules_path(service)
     subject = f'service "{service.name}"'
+    tests = tests_document(suite, path)
+    if is_builtin(env.get_template(TEST_TEMPLATE)):
+        tests_text = builtin_test_text(tests)
+    else:
+        tests_text = render_yaml(env, TEST_TEMPLATE, tests, subject)
     return {
         f"prometheus/{path}": render_yaml(
             env, "prometheus/rules.yml.j2", rules_document(rules), subject
         ),
-        f"prometheus/{tests_path(service)}": render_yaml(
-            env, "prometheus/test.yml.j2", tests_document(suite, path), subject
-        ),
+        f"prometheus/{tests_path(service)}": tests_text,
     }
 
 
