@@ -642,8 +642,8 @@ def _shared_tests(
 def _restored_group(renaming: Renaming, group: TestGroup) -> TestGroup:
     """Return a renamed test group with its names back, its checks sorted again.
 
-    The texts that can contain names are joined into one, so that one pass of the
-    placeholder pattern restores them all.
+    The texts that can contain names are joined into one, so that the names are put
+    back in one pass over one text.
     """
     texts = [group.name, *(series for series, _ in group.series)]
     for alert_check in group.alert_checks:
