@@ -37,7 +37,7 @@ from obscompile.derive.recording import RecordingRule, level_labels, split_scale
 from obscompile.derive.renaming import (
     IDENTITY,
     Renaming,
-    holds_placeholder_prefix,
+    contains_placeholder,
     query_keeps_meaning,
     template_keeps_meaning,
 )
@@ -758,7 +758,7 @@ def _renamed(
         label_names += [k for k, _ in (*alert.labels, *alert.annotations, *alert.pins)]
         label_names += [label for pair in alert.relabels for label in pair]
         label_names += alert.grouping
-        named = {k for k, v in alert.pins if holds_placeholder_prefix([v])}
+        named = {k for k, v in alert.pins if contains_placeholder([v])}
         renamed_pins = zip(rule.pins, alert.pins, strict=True)
         if any(
             pin != renamed_pin and _invented(*pin) for pin, renamed_pin in renamed_pins
@@ -771,7 +771,7 @@ def _renamed(
         )
         if not all(template_keeps_meaning(text, renamed) for text, renamed in pairs):
             return unchanged
-    if holds_placeholder_prefix(label_names):
+    if contains_placeholder(label_names):
         return unchanged
     pairs = zip(_rule_queries(rule), _rule_queries(renamed_rule), strict=True)
     if not all(

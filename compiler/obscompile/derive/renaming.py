@@ -158,8 +158,8 @@ def _renamed_fields(kind: type) -> tuple[tuple[str, str], ...]:
     )
 
 
-def holds_placeholder_prefix(values: Iterable[str]) -> bool:
-    """Return True when a text already contains the prefix of the placeholders."""
+def contains_placeholder(values: Iterable[str]) -> bool:
+    """Return True when one of `values` contains the prefix of the placeholders."""
     return any(_PREFIX in value for value in values)
 
 
@@ -276,9 +276,7 @@ def _renamed_query_facts(renamed: str) -> _QueryFacts | None:
                 elif _PREFIX in matcher.value:
                     named.append((matcher.name, matcher.value))
         elif isinstance(node, pp.AggregateExpr):
-            if node.modifier is not None and holds_placeholder_prefix(
-                node.modifier.labels
-            ):
+            if node.modifier is not None and contains_placeholder(node.modifier.labels):
                 return None
         elif isinstance(node, pp.BinaryExpr):
             modifier = node.modifier
@@ -286,14 +284,14 @@ def _renamed_query_facts(renamed: str) -> _QueryFacts | None:
                 labels = list(modifier.group_labels or ())
                 if modifier.matching is not None:
                     labels += modifier.matching.labels
-                if holds_placeholder_prefix(labels):
+                if contains_placeholder(labels):
                     return None
         elif isinstance(node, pp.StringLiteral):
             if _PREFIX in node.val:
                 return None
         elif isinstance(node, pp.Call) and node.func.name in _LABEL_FUNCTIONS:
             arguments = promql.string_arguments(node)
-            if arguments is None or holds_placeholder_prefix(arguments):
+            if arguments is None or contains_placeholder(arguments):
                 return None
             if node.func.name == "label_replace":
                 sources.append(arguments[2])
