@@ -179,9 +179,10 @@ def test_evaluation_interval_sets_config() -> None:
 def test_alert_for_overrides_every_level() -> None:
     services, config = apply_local_overrides(SERVICES, CONFIG, alert_for="2s")
     payments = services[0]
+    # Every alert falls back to the config's alert_for once no level below sets one.
     assert config.alert_for == "2s"
-    assert payments.alerts == attrs.evolve(PAYMENTS.alerts, for_="2s")
-    assert [panel.alert.for_ for panel in payments.panels] == ["2s", "2s"]
+    assert payments.alerts == attrs.evolve(PAYMENTS.alerts, for_=None)
+    assert [panel.alert.for_ for panel in payments.panels] == [None, None]
 
 
 def test_alert_for_keeps_other_panel_fields() -> None:
@@ -484,6 +485,39 @@ def test_cli_warns_of_late_alerts(
         (line,) = lines
         assert line.startswith(f"obscompile: warning: --alert-for {options[1]} is no ")
         assert warned in line
+
+
+ALERTING_MANIFEST = """service: payments
+scrape: {job: payments, port: 8080}
+alerts: {for: 2m}
+metrics:
+  queue_depth: {type: gauge, labels: [queue]}
+rows:
+  - title: Queues
+    panels:
+      - title: Depth
+        query: 'sum by (queue) (queue_depth{job="payments"})'
+        thresholds: "<100 Green, >100 Red"
+        alert: {for: 3m}
+      - title: Peak
+        query: 'max by (queue) (queue_depth{job="payments"})'
+        thresholds: "<100 Green, >100 Red"
+"""
+
+
+def test_cli_late_alert_for_warns_once(project: Path) -> None:
+    """Only the option warns, because no manifest line writes its value."""
+    write_manifest(project, "payments.yaml", ALERTING_MANIFEST)
+    code, output = run_build(
+        "--target", "payments=127.0.0.1:18080", "--alert-for", "90s"
+    )  # fmt: skip
+    assert code == 0, output
+    assert "[alerts/for-interval]" not in output
+    lines = [line for line in output.splitlines() if "is no multiple" in line]
+    assert len(lines) == 1
+    assert lines[0].startswith("obscompile: warning: --alert-for 90s is no ")
+    rules = (project / "out/prometheus/rules/payments.rules.yml").read_text()
+    assert rules.count("for: 90s") == 2
 
 
 def test_cli_unknown_job_exits_2(project: Path) -> None:

@@ -231,17 +231,20 @@ def _rewrite_service(
     service = attrs.evolve(service, scrape_jobs=jobs)
     if alert_for is None:
         return service
+    # Clear the panel and service `for:` so that every alert takes the config's
+    # `alert_for`, which the option sets. Setting them to the option's value instead
+    # would make alerts/for-interval report it at `for:` lines that do not write it.
     rows = tuple(
         attrs.evolve(
             row,
             panels=tuple(
-                attrs.evolve(panel, alert=attrs.evolve(panel.alert, for_=alert_for))
+                attrs.evolve(panel, alert=attrs.evolve(panel.alert, for_=None))
                 for panel in row.panels
             ),
         )
         for row in service.rows
     )
-    alerts = attrs.evolve(service.alerts, for_=alert_for)
+    alerts = attrs.evolve(service.alerts, for_=None)
     return attrs.evolve(service, rows=rows, alerts=alerts)
 
 
