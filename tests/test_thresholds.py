@@ -493,6 +493,12 @@ def test_good_band_only_implies_red() -> None:
         ("fast <10, slow >= 20s", '"slow <20s" keeps slow green below 20s', 15),
         ("fast <=10", '"fast <10" keeps fast green', 5),
         ("Green >5", 'cannot read threshold "Green >5"', 0),
+        ("#FF0000 >5", 'cannot read threshold "#FF0000 >5"', 0),
+        ("#f00 >= 5", 'cannot read threshold "#f00 >= 5"', 0),
+        ("OK=Green", 'cannot read threshold "OK=Green"', 0),
+        ("5 >Red", 'cannot read threshold "5 >Red"', 0),
+        ("fast >x", 'cannot read threshold "fast >x"', 0),
+        ("fast >1m30s", '"fast <1m30s" keeps fast green below 1m30s', 5),
     ],
 )
 def test_invalid_text(text: str, message: str, offset: int) -> None:

@@ -120,8 +120,10 @@ _ITEM_PATTERNS = [
 
 # A series name and a bound with an operator other than `<`, such as `fast >10`.
 _OTHER_SERIES_BOUND = re.compile(
-    r"^(?P<series>[^<>=≤≥\s][^<>=≤≥]*?)\s*(?P<op>>=|<=|>|≥|≤|=)\s*(?P<value>\S+)$"
+    r"^(?P<series>[^<>=≤≥\s][^<>=≤≥]*?)\s*(?P<op>>=|<=|>|≥|≤|=)\s*"
+    rf"{_quantity('a')}$"
 )
+_HEX_COLOUR = re.compile(r"#[0-9a-fA-F]+")
 
 
 class ThresholdError(ValueError):
@@ -392,8 +394,8 @@ def _parse_item(
             inclusive=groups.get("op") in _INCLUSIVE_OPERATORS,
         )
     other_bound = _OTHER_SERIES_BOUND.match(text)
-    if other_bound is not None and other_bound["series"].lower() not in NAMED_COLOURS:
-        series, value = other_bound["series"], other_bound["value"]
+    if other_bound is not None and not _is_colour_word(other_bound["series"]):
+        series, value = other_bound["series"], other_bound["a"]
         raise ThresholdError(
             f'a series bound is written with "<": "{series} <{value}" keeps {series} '
             f"green below {value} and red from {value} on",
@@ -404,6 +406,11 @@ def _parse_item(
         '">5% Red", a mapping such as "0=Red", or a series bound such as "AngelOne <2s"',
         offset,
     )
+
+
+def _is_colour_word(text: str) -> bool:
+    """Return True for a colour name or hex value, which starts a band, not a series."""
+    return text.lower() in NAMED_COLOURS or _HEX_COLOUR.fullmatch(text) is not None
 
 
 def _with_unit(quantity: Quantity, unit: str | None) -> Quantity:
