@@ -1133,6 +1133,89 @@ def test_spellings_share_recording_rule(
     assert unread == []
 
 
+RATIO_PARTS = (
+    'sum by (instance) (rate(http_requests_total{job="payments",code="500"}[5m]))',
+    'sum by (instance) (rate(http_requests_total{job="payments"}[5m]))',
+)
+
+
+@pytest.mark.parametrize("matching", ["on (instance)", "ignoring (job)"])
+def test_matched_ratio_record_keeps_job(project: Path, matching: str) -> None:
+    """The recorded ratio keeps the job that its name and its alert's selector read."""
+    numerator, denominator = RATIO_PARTS
+    result = _build(
+        project,
+        f"""\
+        - title: Error ratio
+          query: '{numerator} / {matching} {denominator}'
+          thresholds: "<0.1 Green, >0.1 Red"
+        """,
+    )
+    recording, alerts = _rules(result)
+    (record,) = [rule["record"] for rule in recording["rules"]]
+    assert record.startswith("job_instance:")
+    (alert,) = alerts["rules"]
+    out = write_files(project / "out", result.files)
+    check = {
+        "rule_files": [str(out / "prometheus/rules/payments.rules.yml")],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {
+                        "series": 'http_requests_total{job="payments",'
+                        'instance="a",code="500"}',
+                        "values": "0+60x15",
+                    },
+                    {
+                        "series": 'http_requests_total{job="payments",'
+                        'instance="a",code="200"}',
+                        "values": "0+60x15",
+                    },
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": record,
+                        "eval_time": "10m",
+                        "exp_samples": [
+                            {
+                                "labels": f'{record}{{job="payments",instance="a"}}',
+                                "value": 0.5,
+                            }
+                        ],
+                    }
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "10m",
+                        "alertname": alert["alert"],
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    **alert["labels"],
+                                    "job": "payments",
+                                    "instance": "a",
+                                },
+                                "exp_annotations": {
+                                    **alert["annotations"],
+                                    "summary": "payments: Error ratio is 50%",
+                                    "description": "The value 50% is in the red "
+                                    'band (at or above 10%) of panel "Error ratio" '
+                                    'on dashboard "payments".',
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    test_file = project / "ratio.test.yml"
+    test_file.write_text(yaml.safe_dump(check))
+    assert_promtool("test", "rules", str(test_file))
+
+
 # The printed form and the value that Prometheus gives it.
 PRECEDENCE = [
     ("vector(2) - (vector(3) - vector(4))", "vector(2) - (vector(3) - vector(4))", 3),

@@ -288,17 +288,15 @@ class Printer:
             if modifier.return_bool:
                 text_modifier += " bool"
             matching = modifier.matching
-            if matching is not None and (
-                matching.labels or matching.type == pp.LabelModifierType.Include
-            ):
-                keyword = (
-                    "on"
-                    if matching.type == pp.LabelModifierType.Include
-                    else "ignoring"
-                )
-                text_modifier += f" {keyword} ({self._labels(matching.labels)})"
             card = str(modifier.card)
-            if "ManyToOne" in card or "OneToMany" in card:
+            grouped = "ManyToOne" in card or "OneToMany" in card
+            if matching is not None:
+                include = matching.type == pp.LabelModifierType.Include
+                labels = self._matching_labels(list(matching.labels), include)
+                if labels or include or grouped:
+                    keyword = "on" if include else "ignoring"
+                    text_modifier += f" {keyword} ({self._labels(labels)})"
+            if grouped:
                 keyword = "group_left" if "ManyToOne" in card else "group_right"
                 text_modifier += (
                     f" {keyword} ({self._labels(modifier.group_labels or [])})"
@@ -308,6 +306,18 @@ class Printer:
         if self.guard and self._needs_guard(node):
             rhs = f"({self.text(promql.strip_parens(node.rhs))} > 0)"
         return lhs, op + text_modifier, rhs
+
+    def _matching_labels(self, labels: list[str], include: bool) -> list[str]:
+        """Return the labels of `on` or `ignoring`, which keep `job` under job grouping.
+
+        Both sides of the match then carry the one pinned job, so matching on it
+        changes no pair, and it stays on the result that the rule's name promises.
+        """
+        if not self.job_grouping:
+            return labels
+        if include:
+            return labels if "job" in labels else ["job", *labels]
+        return [label for label in labels if label != "job"]
 
     @staticmethod
     def _needs_guard(node: pp.BinaryExpr) -> bool:
