@@ -1593,14 +1593,14 @@ ALERT_TEMPLATE = [
                 labels: {bad-name: x, __name__: w, alertname: z}
         """),
         [
-            f'{E}:19:19: error: alert label "alertname" is replaced by Prometheus with '
+            f'{E}:19:20: error: alert label name "bad-name" is invalid: Prometheus '
+            'accepts names of ASCII letters, digits and "_" that do not start with a digit '
+            'or "__" [alert/label]',
+            f'{E}:19:33: error: alert label name "__name__" is invalid: Prometheus '
+            'accepts names of ASCII letters, digits and "_" that do not start with a digit '
+            'or "__" [alert/label]',
+            f'{E}:19:46: error: alert label "alertname" is replaced by Prometheus with '
             "the name of the alert; remove it [alert/label]",
-            f'{E}:19:19: error: alert label name "__name__" is invalid: Prometheus '
-            'accepts names of ASCII letters, digits and "_" that do not start with a digit '
-            'or "__" [alert/label]',
-            f'{E}:19:19: error: alert label name "bad-name" is invalid: Prometheus '
-            'accepts names of ASCII letters, digits and "_" that do not start with a digit '
-            'or "__" [alert/label]',
         ],
     ),
     Case(
@@ -1613,10 +1613,10 @@ ALERT_TEMPLATE = [
                 labels: {severity: page, team: ''}
         """),
         [
-            f'{E}:19:19: error: alert label "severity" is set from the colour of the '
+            f'{E}:19:20: error: alert label "severity" is set from the colour of the '
             "band (critical for red, warning for yellow), so this value would be lost; "
             'route on another label, such as "priority" [alert/label]',
-            f'{E}:19:19: error: alert label "team" is empty, and Prometheus drops empty '
+            f'{E}:19:36: error: alert label "team" is empty, and Prometheus drops empty '
             "labels; give it a value or remove it [alert/label]",
         ],
     ),

@@ -417,7 +417,10 @@ class _Reader:
             warning=alert.get("warning", False),
             labels=tuple(sorted((alert.get("labels") or {}).items())),
             location=self.at(alert_path),
-            locations=self.locations(alert_path, alert),
+            locations={
+                **self.locations(alert_path, alert),
+                **self.label_locations((*alert_path, "labels"), alert),
+            },
         )
 
     def panel(self, data: dict[str, Any], path: JsonPath) -> Panel:
