@@ -556,10 +556,21 @@ def test_render_explains_labelled_info(env: jinja2.Environment) -> None:
         ("demo:4000", None),
         ("10.0.0.1:4000", None),
         ("[::]:4000", None),
+        ("localhost.:4000", "localhost."),
+        ("[::ffff:127.0.0.1]:4000", "::ffff:127.0.0.1"),
     ],
 )
 def test_loopback_host(target: str, host: str | None) -> None:
     assert loopback_host(demo_service(PYTHON, (), targets=(target,))) == host
+
+
+@pytest.mark.parametrize(
+    "targets",
+    [("127.0.0.1:4000", "192.0.2.10:4000"), ("127.0.0.1:4000", "localhost:4000")],
+)
+def test_loopback_host_needs_every_target_on_one(targets: tuple[str, ...]) -> None:
+    """A job with a target on another host, or on two loopback hosts, listens on all."""
+    assert loopback_host(demo_service(PYTHON, (), targets=targets)) is None
 
 
 def test_render_listens_on_loopback_target(env: jinja2.Environment) -> None:

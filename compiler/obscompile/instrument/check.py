@@ -138,20 +138,34 @@ def scrape_port(service: Service) -> int | None:
 
 
 def loopback_host(service: Service) -> str | None:
-    """Return the host of the service's first scrape target if it is a loopback address.
+    """Return the host of the service's first scrape job if it is a loopback address.
 
     A local build points the scrape jobs at the machine itself (`--target
     job=127.0.0.1:9100`), and the metrics server of such a build listens there alone.
+    Where any target of the job is on another host, the server listens on every
+    address, so that each copy of the service can be scraped.
     """
     if not service.scrape_jobs or not service.scrape_jobs[0].targets:
         return None
-    host = urlsplit(f"//{service.scrape_jobs[0].targets[0]}").hostname
-    if host == "localhost":
+    hosts = {_loopback(target) for target in service.scrape_jobs[0].targets}
+    if len(hosts) != 1:
+        return None
+    return hosts.pop()
+
+
+def _loopback(target: str) -> str | None:
+    """Return the host of `target` if it is a loopback address, else None."""
+    host = urlsplit(f"//{target}").hostname
+    if host is None:
+        return None
+    if host.rstrip(".") == "localhost":
         return host
     try:
-        return host if host is not None and ip_address(host).is_loopback else None
+        address = ip_address(host)
     except ValueError:
         return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return host if address.is_loopback or (mapped and mapped.is_loopback) else None
 
 
 def _check_service_name(service: Service) -> Iterator[Diagnostic]:
