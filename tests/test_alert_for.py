@@ -242,3 +242,48 @@ def test_late_alert_follows_project_interval(tmp_path: Path) -> None:
     (tmp_path / "obscompile.yaml").write_text("evaluation_interval: 20s\n")
     ((_, _, message),) = _late_warnings(build(Project.at(tmp_path)))
     assert "evaluation interval 20s, so the alert fires 1m40s after" in message
+
+
+DEFAULT_FOR = MANIFEST.replace("        alert: {for: FOR}\n", "")
+
+
+@pytest.mark.parametrize(
+    ("config", "where", "written", "interval", "fires"),
+    [
+        ("alert_for: 90s\n", (1, 12), "90s", "1m", "2m"),
+        ("evaluation_interval: 2m\n", (1, 22), "5m", "2m", "6m"),
+        ("evaluation_interval: 2m\nalert_for: 3m\n", (2, 12), "3m", "2m", "4m"),
+    ],
+)
+def test_default_for_off_interval_warns_in_config(
+    tmp_path: Path,
+    config: str,
+    where: tuple[int, int],
+    written: str,
+    interval: str,
+    fires: str,
+) -> None:
+    write_manifest(tmp_path, "payments.yaml", DEFAULT_FOR)
+    (tmp_path / "obscompile.yaml").write_text(config)
+    result = build(Project.at(tmp_path))
+    assert result.ok
+    found = [d for d in result.diagnostics if d.check == "alerts/for-interval"]
+    assert len(found) == 1
+    assert Path(found[0].location.file).name == "obscompile.yaml"
+    assert (found[0].location.line, found[0].location.column) == where
+    assert found[0].message == (
+        f"the default for: {written} is no multiple of the evaluation interval "
+        f"{interval}, so an alert without a for: of its own fires {fires} after its "
+        f"value turns red; set alert_for to a multiple of {interval}"
+    )
+
+
+@pytest.mark.parametrize(
+    "config", ["", "alert_for: 2m\n", "evaluation_interval: 30s\nalert_for: 90s\n"]
+)
+def test_default_for_multiple_of_interval_is_silent(
+    tmp_path: Path, config: str
+) -> None:
+    write_manifest(tmp_path, "payments.yaml", DEFAULT_FOR)
+    (tmp_path / "obscompile.yaml").write_text(config)
+    assert _late_warnings(build(Project.at(tmp_path))) == []

@@ -188,24 +188,21 @@ def _warn_of_late_alerts(
     Prometheus checks `for:` only when it evaluates a rule, so such an alert fires at
     the first evaluation after `for:` has passed, later than the option sets.
     """
-    from obscompile.derive.testfile import duration_label
+    from obscompile.derive.alerts import late_firing
     from obscompile.load.config import load_config
-    from obscompile.load.durations import duration_ms
 
     if evaluation_interval is None:
         config, problems, _ = load_config(project.root)
         if problems:
             return
         evaluation_interval = config.evaluation_interval
-    every = duration_ms(evaluation_interval)
-    pending = duration_ms(alert_for)
-    if not every or pending % every == 0:
+    fires = late_firing(alert_for, evaluation_interval)
+    if fires is None:
         return
-    fires = -(-pending // every) * every
     click.echo(
         f"obscompile: warning: --alert-for {alert_for} is no multiple of the "
         f"evaluation interval {evaluation_interval}, so an alert fires "
-        f"{duration_label(fires)} after its value turns red; pass an "
+        f"{fires} after its value turns red; pass an "
         "--evaluation-interval that divides it",
         err=True,
     )

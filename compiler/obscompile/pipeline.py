@@ -26,6 +26,7 @@ from obscompile.check.artifacts import (
     scraped_jobs,
 )
 from obscompile.config import Config
+from obscompile.derive.alerts import late_default_alerts
 from obscompile.diagnostics import (
     Diagnostic,
     error,
@@ -563,6 +564,9 @@ def build(
     if local is not None and not has_errors(diagnostics):
         diagnostics.extend(local.kept_targets(services))
         services, config = local.apply(services, config)
+    diagnostics.extend(
+        late_default_alerts(config, local is not None and local.alert_for is not None)
+    )
     if progress is not None:
         progress("checking", 0, 0)
     diagnostics.extend(

@@ -498,9 +498,15 @@ class _Deriver:
             return
         if where in self.late_alerts_reported:
             return
-        message = _late_alert_message(written, self.config.evaluation_interval)
-        if message is not None:
+        every = self.config.evaluation_interval
+        fires = late_firing(written, every)
+        if fires is not None:
             self.late_alerts_reported.add(where)
+            message = (
+                f"for: {written} is no multiple of the evaluation interval {every}, "
+                f"so the alert fires {fires} after its value turns red; write a "
+                f"multiple of {every}"
+            )
             self.diagnostics.append(warning(where, message, "alerts/for-interval"))
 
     def alert_name(
@@ -619,8 +625,8 @@ class _Deriver:
         )
 
 
-def _late_alert_message(written: str, evaluation_interval: str) -> str | None:
-    """Return why an alert with `for: written` fires later than that, or None.
+def late_firing(written: str, evaluation_interval: str) -> str | None:
+    """Return when an alert with `for: written` fires, if later than that, or None.
 
     Prometheus checks `for` only when it evaluates the rule, so the alert fires at the
     first evaluation after `for` has passed.
@@ -629,12 +635,34 @@ def _late_alert_message(written: str, evaluation_interval: str) -> str | None:
     pending = duration_ms(written)
     if not every or pending % every == 0:
         return None
-    fires = -(-pending // every) * every
-    return (
-        f"for: {written} is no multiple of the evaluation interval "
-        f"{evaluation_interval}, so the alert fires {duration_label(fires)} after its "
-        f"value turns red; write a multiple of {evaluation_interval}"
+    return duration_label(-(-pending // every) * every)
+
+
+def late_default_alerts(config: Config, option_sets_for: bool) -> list[Diagnostic]:
+    """Warn where obscompile.yaml makes the default `for:` fire late.
+
+    The warning sits at `alert_for` when the file sets it, else at
+    `evaluation_interval`. There is none when the file sets neither. There is none
+    either with `--alert-for` (`option_sets_for`), whose own warning the command
+    line prints.
+    """
+    if option_sets_for:
+        return []
+    where = config.locations.get("alert_for") or config.locations.get(
+        "evaluation_interval"
     )
+    if where is None:
+        return []
+    every = config.evaluation_interval
+    fires = late_firing(config.alert_for, every)
+    if fires is None:
+        return []
+    message = (
+        f"the default for: {config.alert_for} is no multiple of the evaluation "
+        f"interval {every}, so an alert without a for: of its own fires {fires} after "
+        f"its value turns red; set alert_for to a multiple of {every}"
+    )
+    return [warning(where, message, "alerts/for-interval")]
 
 
 def _modifier_location(panel: Panel) -> Location:
