@@ -721,8 +721,7 @@ def _catalog_view(rule: AlertRule | RecordingRule, service: Service) -> Service:
 @functools.lru_cache(maxsize=4096)
 def _selected_metrics(query: str) -> frozenset[str]:
     """Return the metric names that the selectors of `query` name."""
-    node = promql.parse(promql.substitute_grafana_variables(query))
-    return frozenset(s.name for s in promql.selectors(node) if s.name)
+    return frozenset(promql.metric_names(promql.parse(query)))
 
 
 def _renamed(

@@ -225,7 +225,7 @@ class _QueryFacts:
 def _parse(query: str) -> list[pp.Expr] | None:
     """Return every node of the query's tree, depth first, or None if it does not parse."""
     try:
-        node = promql.parse(promql.substitute_grafana_variables(query))
+        node = promql.parse(query)
     except (promql.QueryError, ValueError):
         return None
     return list(promql.walk(node))
