@@ -19,6 +19,7 @@ from obscompile.check.context import (
     ServiceContext,
 )
 from obscompile.check.scrape_job import jobs_by_name
+from obscompile.memo import by_identity
 from obscompile.model.metric import Metric, MetricType
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Service
@@ -277,24 +278,14 @@ _READ_JOB_FIELDS = _fields_except(ScrapeJob, "location", "locations")
 _READ_METRIC_FIELDS = _fields_except(Metric, "location", "help")
 
 
-# The series of the last services' own catalogs, by service identity: the checks of
-# one service look up many series of its catalog in a row.
-_own_indexes: dict[int, tuple[Service, dict[str, Metric]]] = {}
-_OWN_INDEXES_MAX = 64
-
-
+# The checks of one service look up many series of its own catalog in a row.
+@by_identity(64)
 def _own_index(service: Service) -> dict[str, Metric]:
     """Return each series of the service's catalog and the first metric that exports it."""
-    found = _own_indexes.get(id(service))
-    if found is not None and found[0] is service:
-        return found[1]
     index: dict[str, Metric] = {}
     for metric in service.metrics:
         for name in exported_series(metric):
             index.setdefault(name, metric)
-    if len(_own_indexes) >= _OWN_INDEXES_MAX:
-        _own_indexes.clear()
-    _own_indexes[id(service)] = (service, index)
     return index
 
 

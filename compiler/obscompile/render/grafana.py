@@ -11,6 +11,7 @@ from obscompile.derive.layout import Flow, GridPos, panel_size
 from obscompile.derive.legend import panel_legend, result_labels
 from obscompile.derive.thresholds import ResolvedThresholds, compact_number, resolve
 from obscompile.derive.units import UnitError, panel_unit
+from obscompile.memo import by_identity
 from obscompile.model.panel import Panel, PanelType
 from obscompile.model.service import Service
 from obscompile.render.environment import render_json
@@ -84,25 +85,11 @@ def panel_thresholds(panel: Panel, unit: str) -> ResolvedThresholds:
     return resolve(panel.thresholds, unit, panel.capacity)
 
 
-# The rows of the last services, by identity: the dashboard, the rule derivation and
-# the artifact facts of a service each read them.
-_rows_of: dict[int, tuple[Service, tuple[RowView, ...]]] = {}
-_ROWS_OF_MAX = 16
-
-
+# The dashboard, the rule derivation and the artifact facts of a service each read
+# its rows.
+@by_identity(16)
 def dashboard_rows(service: Service) -> tuple[RowView, ...]:
     """Number and place every row and panel; ids follow document order from 1."""
-    found = _rows_of.get(id(service))
-    if found is not None and found[0] is service:
-        return found[1]
-    rows = _dashboard_rows(service)
-    if len(_rows_of) >= _ROWS_OF_MAX:
-        _rows_of.clear()
-    _rows_of[id(service)] = (service, rows)
-    return rows
-
-
-def _dashboard_rows(service: Service) -> tuple[RowView, ...]:
     flow = Flow()
     next_id = 1
     rows = []
