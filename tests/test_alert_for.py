@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from obscompile.cli import main
+from obscompile.derive.local import LocalOverrides
 from obscompile.diagnostics import warning
 from obscompile.load.durations import too_long
 from obscompile.model.location import Location
@@ -287,3 +288,21 @@ def test_default_for_multiple_of_interval_is_silent(
     write_manifest(tmp_path, "payments.yaml", DEFAULT_FOR)
     (tmp_path / "obscompile.yaml").write_text(config)
     assert _late_warnings(build(Project.at(tmp_path))) == []
+
+
+def test_default_for_warns_not_at_overridden_interval(tmp_path: Path) -> None:
+    """--evaluation-interval replaces the file's interval, so the file is not blamed."""
+    write_manifest(tmp_path, "payments.yaml", DEFAULT_FOR)
+    (tmp_path / "obscompile.yaml").write_text("evaluation_interval: 1m\n")
+    local = LocalOverrides(evaluation_interval="2m")
+    result = build(Project.at(tmp_path), local=local)
+    assert result.ok
+    assert _late_warnings(result) == []
+    (tmp_path / "obscompile.yaml").write_text("alert_for: 3m\n")
+    ((line, column, message),) = _late_warnings(
+        build(Project.at(tmp_path), local=local)
+    )
+    assert (line, column) == (1, 12)
+    assert "evaluation interval 2m, so an alert without a for: of its own fires 4m" in (
+        message
+    )

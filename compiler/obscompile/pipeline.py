@@ -564,9 +564,7 @@ def build(
     if local is not None and not has_errors(diagnostics):
         diagnostics.extend(local.kept_targets(services))
         services, config = local.apply(services, config)
-    diagnostics.extend(
-        late_default_alerts(config, local is not None and local.alert_for is not None)
-    )
+    diagnostics.extend(late_default_alerts(config, local.overridden() if local else ()))
     if progress is not None:
         progress("checking", 0, 0)
     diagnostics.extend(

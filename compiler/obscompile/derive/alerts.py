@@ -19,6 +19,7 @@ that differ only in it would collide, so the alert expression copies such a labe
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 import attrs
 import promql_parser as pp
@@ -638,19 +639,21 @@ def late_firing(written: str, evaluation_interval: str) -> str | None:
     return duration_label(-(-pending // every) * every)
 
 
-def late_default_alerts(config: Config, option_sets_for: bool) -> list[Diagnostic]:
+def late_default_alerts(
+    config: Config, overridden: Collection[str]
+) -> list[Diagnostic]:
     """Warn where obscompile.yaml makes the default `for:` fire late.
 
     The warning sits at `alert_for` when the file sets it, else at
-    `evaluation_interval`. There is none when the file sets neither. There is none
-    either with `--alert-for` (`option_sets_for`), whose own warning the command
-    line prints.
+    `evaluation_interval`. `overridden` names the keys that command-line options
+    set in place of the file's. A key that an option sets is not the file's to blame,
+    and `--alert-for` prints a warning of its own.
     """
-    if option_sets_for:
+    if "alert_for" in overridden:
         return []
-    where = config.locations.get("alert_for") or config.locations.get(
-        "evaluation_interval"
-    )
+    where = config.locations.get("alert_for")
+    if where is None and "evaluation_interval" not in overridden:
+        where = config.locations.get("evaluation_interval")
     if where is None:
         return []
     every = config.evaluation_interval

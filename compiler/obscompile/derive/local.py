@@ -51,6 +51,15 @@ class LocalOverrides:
     def is_empty(self) -> bool:
         return self == LocalOverrides()
 
+    def overridden(self) -> frozenset[str]:
+        """Return the keys of obscompile.yaml whose values the options replace."""
+        settings = {
+            "scrape_interval": self.scrape_interval,
+            "evaluation_interval": self.evaluation_interval,
+            "alert_for": self.alert_for,
+        }
+        return frozenset(key for key, value in settings.items() if value is not None)
+
     def record_text(self) -> str:
         """Return the options as the output folder's record of a local run."""
         data = {
