@@ -84,7 +84,8 @@ _QUANTITY = (
 )
 # Prometheus' duration units, from the largest down.
 PROMETHEUS_UNITS = ("y", "w", "d", "h", "m", "s", "ms")
-_COLOR = r"(?P<color>#[0-9a-fA-F]+|[A-Za-z][A-Za-z-]*)"
+_HEX = r"#[0-9a-fA-F]+"
+_COLOR = rf"(?P<color>{_HEX}|[A-Za-z][A-Za-z-]*)"
 _WRITTEN_COLOR = re.compile(_COLOR)
 # Digits on both sides of a comma, such as 1,000, 1,000.5 or 0,5. No item ends with
 # a digit, so such a comma belongs to a number: a thousands separator or a decimal
@@ -123,7 +124,7 @@ _OTHER_SERIES_BOUND = re.compile(
     r"^(?P<series>[^<>=≤≥\s][^<>=≤≥]*?)\s*(?P<op>>=|<=|>|≥|≤|=)\s*"
     rf"{_quantity('a')}$"
 )
-_HEX_COLOUR = re.compile(r"#[0-9a-fA-F]+")
+_HEX_COLOUR = re.compile(_HEX)
 
 
 class ThresholdError(ValueError):
