@@ -465,7 +465,7 @@ def test_rows_shared_by_stages_of_one_service(repo: Path) -> None:
     service = next(s for s in load_project(repo / "services").services if s.rows)
     rows = dashboard_rows(service)
     assert dashboard_rows(service) is rows
-    # An equal copy is another service as far as the cache knows, and gets equal rows.
+    # The cache compares services by identity, so an equal copy gets rows of its own.
     copy = attrs.evolve(service)
     assert copy is not service
     assert dashboard_rows(copy) is not rows

@@ -1155,6 +1155,9 @@ def test_matched_ratio_record_keeps_job(project: Path, matching: str) -> None:
     (record,) = [rule["record"] for rule in recording["rules"]]
     assert record.startswith("job_instance:")
     (alert,) = alerts["rules"]
+
+    # A promtool test of the rule file as built: the recorded series keeps its job,
+    # and the alert that selects that job fires.
     out = write_files(project / "out", result.files)
     check = {
         "rule_files": [str(out / "prometheus/rules/payments.rules.yml")],
@@ -1211,6 +1214,7 @@ def test_matched_ratio_record_keeps_job(project: Path, matching: str) -> None:
             }
         ],
     }
+
     test_file = project / "ratio.test.yml"
     test_file.write_text(yaml.safe_dump(check))
     assert_promtool("test", "rules", str(test_file))

@@ -250,10 +250,10 @@ def test_service_names_that_are_not_renamed(tmp_path: Path) -> None:
         _assert_same_as_direct(service)
 
 
-# Services whose names are also words that a rule reads as more than a name: a panel
-# unit (`percent`), a duration (`for: 15m`), a series suffix (`_bucket`), a value that
-# the test generator makes up for a label (`other`), or a name that PromQL escapes or
-# Python quotes differently from its placeholder.
+# Services whose names are also words that a rule reads as more than a name. Such a
+# word is a panel unit (`percent`), a duration (`for: 15m`), a series suffix
+# (`_bucket`) or a value that the test generator makes up for a label (`other`). Some
+# names are escaped by PromQL, or quoted by Python, differently from a placeholder.
 def _with_alert_for(text: str, duration: str) -> str:
     return text.replace("metrics:", f"alerts:\n  for: {duration}\nmetrics:", 1)
 

@@ -601,7 +601,8 @@ class _Tests:
 # one shape share them. The dictionary is emptied when it grows past the limit.
 _SHARED: dict[tuple, _Tests] = {}
 _SHARED_LIMIT = 4096
-# Joins the texts of a test group while their names are put back; no name contains it.
+# Joins the texts of a test group while their names are put back. No name contains it,
+# because names must be printable.
 _SEPARATOR = "\x00"
 
 
