@@ -18,7 +18,12 @@ from obscompile.derive.probes import colour_of
 from obscompile.derive.thresholds import resolve
 from obscompile.derive.units import UnitError
 from obscompile.load.project import load_project
-from obscompile.load.thresholds import ThresholdError, parse_shorthand, parse_structured
+from obscompile.load.thresholds import (
+    ThresholdError,
+    parse_shorthand,
+    parse_structured,
+    read_thresholds,
+)
 from obscompile.model import (
     Dashboard,
     Metric,
@@ -29,6 +34,7 @@ from obscompile.model import (
     Service,
     Thresholds,
 )
+from obscompile.model.location import Location
 from obscompile.model.panel import PanelAlert
 from obscompile.model.threshold import Quantity, colour_hue
 from obscompile.numbers import javascript_text, number_text
@@ -1700,3 +1706,22 @@ def test_single_value_number_promtool(
     assert "BatchQueueDepthCritical: 1000000 (green) stays silent" in names
 
     _assert_promtool_passes(tmp_path, result.files)
+
+
+def test_kept_parse_reports_each_use() -> None:
+    """A threshold text read twice keeps each panel's location, and each bad use errs."""
+    first = Location("a.yaml", 3, 20)
+    second = Location("b.yaml", 9, 4)
+    good = "<1 Green, 1-5 Yellow, >5 Red"
+    one, _ = read_thresholds(good, first)
+    two, _ = read_thresholds(good, second)
+    assert one is not None and two is not None
+    assert (one.location, two.location) == (first, second)
+    assert one == two
+    bad = "<1 Green, 1-5 Yelow, >5 Red"
+    for where in (first, second):
+        parsed, problems = read_thresholds(bad, where)
+        assert parsed is None
+        assert [(p.location.file, p.location.column) for p in problems] == [
+            (where.file, where.column + bad.index("Yelow"))
+        ]

@@ -35,6 +35,7 @@ the build converts X to the panel's unit before it makes the value mapping.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -714,6 +715,11 @@ def parse_shorthand(text: str) -> Thresholds:
     return _parse_items(text, raw_items)
 
 
+# Services built from one block, or copied from one another, write the same threshold
+# texts. The parse is kept by text; a text that fails is parsed again at each use.
+_kept_shorthand = functools.lru_cache(maxsize=4096)(parse_shorthand)
+
+
 def _check_unit_kinds(items: list[_Item]) -> None:
     """Raise ThresholdError when bounds in % and bounds in a time unit are mixed."""
     first: dict[str, tuple[str, int]] = {}
@@ -1063,8 +1069,14 @@ def parse_structured(data: dict[str, Any]) -> Thresholds:
 
 def _text_colours(text: str, path: ValuePath) -> list[tuple[str, ValuePath, int]]:
     """Return `(colour, path, offset)` for each colour written in a threshold text."""
+    return [(colour, path, offset) for colour, offset in _colours_of(text)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _colours_of(text: str) -> tuple[tuple[str, int], ...]:
+    """Return `(colour, offset)` for each colour of a valid threshold text, kept by text."""
     items = [_parse_item(part, offset) for part, offset in _split(text)]
-    return [(item.color, path, item.color_offset) for item in items if item.color]
+    return tuple((item.color, item.color_offset) for item in items if item.color)
 
 
 def _written_colours(value: Any) -> list[tuple[str, ValuePath, int]]:
@@ -1113,7 +1125,7 @@ def read_thresholds(
 
     try:
         if isinstance(value, str):
-            parsed = parse_shorthand(value)
+            parsed = _kept_shorthand(value)
         else:
             parsed = parse_structured(value)
     except ThresholdError as exc:
