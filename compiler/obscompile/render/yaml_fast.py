@@ -11,6 +11,7 @@ two on every scalar of the built artifacts and on generated values).
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Callable
@@ -83,12 +84,14 @@ def single_quoted(text: str) -> str:
     return "'" + text + "'"
 
 
+@functools.lru_cache(maxsize=16384)
 def string_scalar(text: str, reads_as_string: Callable[[str], bool]) -> str | None:
     """Return `text` as ruamel.yaml writes a string without a style, or None.
 
     `reads_as_string(text)` returns whether the plain text reads back as that string.
     When it does not, the string gets single quotes. A string that contains a single
-    quote goes to ruamel.yaml, which may choose double quotes for it.
+    quote goes to ruamel.yaml, which may choose double quotes for it. The rule and
+    test files of a build repeat most of their strings, so each answer is kept.
     """
     if _PRINTABLE.match(text) is None:
         return None
