@@ -3,7 +3,8 @@
 
 The checks that report a name as missing from every service (an unknown metric, scrape
 job or label) stay silent while a manifest that may declare the name failed to load.
-Every other check of the other services still runs.
+A metric selected with a job that its service scrapes itself is checked against that
+service's catalog alone. Every other check of the other services still runs.
 """
 
 from __future__ import annotations
@@ -62,11 +63,14 @@ rows:
 # Errors that do not depend on checkout's declarations, one per service.
 REAL_ERRORS = [
     'services/inventory.yaml:14:51: error: metric "inventory_items" has no label "warehuose"; did you mean "warehouse"? [promql/unknown-label]',
+    # The job is inventory's own, so no other manifest can declare what it exports.
+    'services/inventory.yaml:15:34: error: metric "inventory_itemz" is not in the catalog of service "inventory", which scrapes job "inventory"; did you mean "inventory_items"? [promql/unknown-metric]',
     'services/overview.yaml:9:34: error: panel "Latency": histogram_quantile() gets an aggregation "sum(...)" that drops "le"; the result is always empty. Use "sum by (le)" [promql/histogram-le]',
 ]
 WITH_REAL_ERRORS = {
     "inventory.yaml": INVENTORY
-    + "      - {title: Typo, query: 'sum(inventory_items{warehuose=\"a\"})'}\n",
+    + "      - {title: Typo, query: 'sum(inventory_items{warehuose=\"a\"})'}\n"
+    + "      - {title: Own, query: 'sum(inventory_itemz{job=\"inventory\"})'}\n",
     "overview.yaml": OVERVIEW
     + "      - {title: Latency, query: 'histogram_quantile(0.9, sum(rate(a_bucket[5m])))'}\n",
 }

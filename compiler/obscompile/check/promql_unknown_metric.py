@@ -72,8 +72,11 @@ def _not_in_job_catalogs(context: PanelContext) -> dict[str, Diagnostic]:
             for metric in owner.metrics
             for series in catalog.exported_series(metric)
         }
-        if name in exported or not catalog.complete(context):
-            # A manifest that failed to load may scrape the job and declare it.
+        if name in exported:
+            continue
+        if not _scrapes_all(context, jobs) and not catalog.complete(context):
+            # A manifest that failed to load may scrape the job and declare it. A
+            # job the service scrapes itself is its own, whatever the others say.
             continue
         declared = catalog.catalog_series(owners)
         # Two manifests that declare one service are reported apart.
@@ -111,14 +114,18 @@ def _exposed_as(name: str, owners: Sequence[Service]) -> str | None:
     return None
 
 
+def _scrapes_all(context: PanelContext, jobs: list[str]) -> bool:
+    """Return True when the service scrapes every one of `jobs` itself."""
+    return {job.job for job in context.service.scrape_jobs}.issuperset(jobs)
+
+
 def _own(context: PanelContext, name: str, jobs: list[str]) -> bool:
     """Return True when the service scrapes `jobs` itself and its catalog has `name`.
 
     The metric is then declared for those jobs, whatever other services declare, so
     no other catalog is read.
     """
-    own_jobs = {job.job for job in context.service.scrape_jobs}
-    return own_jobs.issuperset(jobs) and catalog.own_entry(context, name) is not None
+    return _scrapes_all(context, jobs) and catalog.own_entry(context, name) is not None
 
 
 @check(NAME, "a query selects a metric that the service's catalog does not declare")
