@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -300,8 +301,54 @@ format_option = click.option(
 )
 
 
+def _source_commit() -> str:
+    """Return " (commit abc, modified)" when obscompile runs from a git checkout.
+
+    An installed copy, or one that lies in some other repository, gives "".
+    """
+    package = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(package), *args],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    if not top or Path(top).resolve() / "compiler" / "obscompile" != package:
+        return ""
+    commit = git("rev-parse", "--short=12", "HEAD")
+    if not commit:
+        return ""
+    # Edits to the compiler or its templates make the build differ from the commit.
+    sources = (str(Path(top) / "compiler"), str(Path(top) / "templates"))
+    changes = git("status", "--porcelain", "--untracked-files=no", "--", *sources)
+    return f" (commit {commit}{', modified' if changes else ''})"
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(f"obscompile, version {__version__}{_source_commit()}")
+    ctx.exit()
+
+
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="obscompile")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version, and the commit of a git checkout, and exit.",
+)
 def main() -> None:
     """Compile service manifests into dashboards, rules, scrape configs and tests."""
 
