@@ -1326,6 +1326,47 @@ PROJECT = [
         ],
     ),
     Case(
+        # The message quotes each name as its manifest writes it, not the key.
+        "service-same-key",
+        {
+            "a.yaml": "service: Pay Ments!\n",
+            "b.yaml": "service: Pay_Ments\n",
+        },
+        [
+            'services/b.yaml:1:10: error: service "Pay_Ments" resolves to the same '
+            'service as "Pay Ments!" in services/a.yaml:1:10, because both have the '
+            'service key "Pay_Ments", which names the service\'s files; rename one of '
+            "them [project/duplicate-service]"
+        ],
+    ),
+    Case(
+        "service-keys-differ-in-case",
+        {
+            "a.yaml": "service: Pay Ments!\n",
+            "b.yaml": "service: pay_ments\n",
+        },
+        [
+            'services/b.yaml:1:10: error: service "pay_ments" resolves to the same '
+            'service as "Pay Ments!" in services/a.yaml:1:10, because their service '
+            'keys "pay_ments" and "Pay_Ments" differ only in case, and their files '
+            "collide on case-insensitive file systems [project/duplicate-service]"
+        ],
+    ),
+    Case(
+        # A service_key is what the manifest writes at the reported position.
+        "service-key-written",
+        {
+            "a.yaml": "service: Payments API\nservice_key: payments\n",
+            "b.yaml": "service: payments!\n",
+        },
+        [
+            'services/b.yaml:1:10: error: service "payments!" resolves to the same '
+            'service as "payments" in services/a.yaml:2:14, because both have the '
+            'service key "payments", which names the service\'s files; rename one of '
+            "them [project/duplicate-service]"
+        ],
+    ),
+    Case(
         "duplicate-service",
         {
             "payments.yaml": "service: payments\n",

@@ -560,6 +560,17 @@ DUPLICATES = [
         ],
     ),
     (
+        # key=None sets no key, so the name is what the call writes for it.
+        "python-service-without-key",
+        {"b.py": 'from obscompile import dsl\n\ndsl.service("payments!", key=None)\n'},
+        [
+            'services/b.py:3:13: error: service "payments!" resolves to the same '
+            'service as "payments" in services/a.yaml:1:10, because both have the '
+            'service key "payments", which names the service\'s files; rename one '
+            "of them [project/duplicate-service]",
+        ],
+    ),
+    (
         "python-uid",
         {
             "b.py": "from obscompile import dsl\n\n"

@@ -977,7 +977,8 @@ def service(
             labels=_pairs(alert_labels, "alert_labels"),
         ),
         location=location,
-        locations=_service_locations(),
+        locations=_service_locations(key_given=key is not None),
+        declared_name=name,
     )
     collected = _collector.get()
     if collected is not None:
@@ -985,9 +986,12 @@ def service(
     return result
 
 
-def _service_locations() -> dict[str, Location]:
-    """Return where the caller of `service` writes its name and key, under the manifest keys."""
-    found = argument_locations(["name", "key"])
+def _service_locations(key_given: bool) -> dict[str, Location]:
+    """Return where the caller of `service` writes its name and key, under the manifest keys.
+
+    A `key=None` argument sets no key, so it has no location.
+    """
+    found = argument_locations(["name", "key"] if key_given else ["name"])
     keys = {"name": "service", "key": "service_key"}
     return {keys[argument]: location for argument, location in found.items()}
 

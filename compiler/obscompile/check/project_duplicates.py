@@ -32,6 +32,16 @@ def service_name_location(service: Service) -> Location:
     )
 
 
+def written_name(service: Service) -> str:
+    """Return the name as written at `service_name_location`.
+
+    That is the key where the manifest sets one, and else the service's name.
+    """
+    if "service_key" in service.locations:
+        return service.name
+    return service.declared_name
+
+
 # The services of the last project in definition order. The three checks below sort
 # the same tuple, which takes a path operation per service.
 _last_order: tuple[tuple[Service, ...], list[Service]] = ((), [])
@@ -53,24 +63,41 @@ def _in_order(services: tuple[Service, ...]) -> list[Service]:
     scope=Scope.PROJECT,
 )
 def duplicate_service(context: ProjectContext) -> Iterator[Diagnostic]:
-    # Keyed by the case-folded name, because the name names the service's files.
-    first: dict[str, tuple[str, Location]] = {}
+    # Keyed by the case-folded key, because the key names the service's files.
+    first: dict[str, Service] = {}
     for service in _in_order(context.services):
-        where = service_name_location(service)
-        key = service.name.casefold()
-        if key not in first:
-            first[key] = (service.name, where)
-            continue
-        earlier, earlier_where = first[key]
-        if earlier == service.name:
-            message = f'service "{service.name}" is already defined in {earlier_where}'
-        else:
-            message = (
-                f'service "{service.name}" differs only in case from "{earlier}" in '
-                f"{earlier_where}, and their files collide on case-insensitive file "
-                "systems"
+        earlier = first.setdefault(service.name.casefold(), service)
+        if earlier is not service:
+            yield error(
+                service_name_location(service),
+                _service_message(service, earlier),
+                "project/duplicate-service",
             )
-        yield error(where, message, "project/duplicate-service")
+
+
+def _service_message(service: Service, other: Service) -> str:
+    """Describe the clash of `service` with `other`, in the names that each writes."""
+    name, other_name = written_name(service), written_name(other)
+    where = service_name_location(other)
+    if name == other_name:
+        return f'service "{name}" is already defined in {where}'
+    if service.name == other.name:
+        return (
+            f'service "{name}" resolves to the same service as "{other_name}" in '
+            f'{where}, because both have the service key "{service.name}", which '
+            "names the service's files; rename one of them"
+        )
+    if name.casefold() == other_name.casefold():
+        return (
+            f'service "{name}" differs only in case from "{other_name}" in {where}, '
+            "and their files collide on case-insensitive file systems"
+        )
+    return (
+        f'service "{name}" resolves to the same service as "{other_name}" in '
+        f'{where}, because their service keys "{service.name}" and "{other.name}" '
+        "differ only in case, and their files collide on case-insensitive file "
+        "systems"
+    )
 
 
 def _uid_location(service: Service) -> Location:

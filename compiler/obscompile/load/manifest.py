@@ -139,6 +139,7 @@ class _Reader:
             ),
             location=self.at(()),
             locations=self.locations((), data),
+            declared_name=name,
         )
 
     def dashboard(self, data: dict[str, Any], name: str) -> Dashboard:

@@ -52,6 +52,8 @@ class Service:
     """Everything one manifest declares about a service.
 
     A service with no rows is scrape-only: it contributes scrape jobs and no dashboard.
+    `name` is the service's ASCII key, which names its files and rule groups, and
+    `declared_name` the name as the manifest writes it.
     """
 
     name: str
@@ -64,6 +66,9 @@ class Service:
     alerts: AlertSettings = attrs.field(factory=AlertSettings)
     location: Location = attrs.field(default=UNKNOWN, eq=False)
     locations: dict[str, Location] = attrs.field(factory=dict, eq=False)
+    declared_name: str = attrs.field(
+        default=attrs.Factory(lambda service: service.name, takes_self=True)
+    )
 
     def metric(self, name: str) -> Metric | None:
         """Return the catalog entry that produces series `name`, if any."""
