@@ -590,9 +590,11 @@ UNKNOWN_METRIC += [
             for name in ("a.yaml", "b.yaml")
         },
         [
+            'services/a.yaml:1:10: error: service "shop" is also defined in services/b.yaml:1:10 [project/duplicate-service]',
+            'services/a.yaml:2:15: error: scrape job "shop" is also defined in services/b.yaml:2:15 [project/duplicate-job]',
             'services/a.yaml:8:37: error: metric "order_total" is not in the catalog of service "shop", which scrapes job "shop"; did you mean "orders_total"? [promql/unknown-metric]',
-            'services/b.yaml:1:10: error: service "shop" is already defined in services/a.yaml:1:10 [project/duplicate-service]',
-            'services/b.yaml:2:15: error: scrape job "shop" already defined in services/a.yaml:2:15 [project/duplicate-job]',
+            'services/b.yaml:1:10: error: service "shop" is also defined in services/a.yaml:1:10 [project/duplicate-service]',
+            'services/b.yaml:2:15: error: scrape job "shop" is also defined in services/a.yaml:2:15 [project/duplicate-job]',
             'services/b.yaml:8:37: error: metric "order_total" is not in the catalog of service "shop", which scrapes job "shop"; did you mean "orders_total"? [promql/unknown-metric]',
         ],
     ),
@@ -1322,7 +1324,10 @@ PROJECT = [
         [
             'services/payments-v2.yaml:1:10: error: service "Payments" differs only in '
             'case from "payments" in services/payments.yaml:1:10, and their files '
-            "collide on case-insensitive file systems [project/duplicate-service]"
+            "collide on case-insensitive file systems [project/duplicate-service]",
+            'services/payments.yaml:1:10: error: service "payments" differs only in '
+            'case from "Payments" in services/payments-v2.yaml:1:10, and their files '
+            "collide on case-insensitive file systems [project/duplicate-service]",
         ],
     ),
     Case(
@@ -1333,10 +1338,14 @@ PROJECT = [
             "b.yaml": "service: Pay_Ments\n",
         },
         [
+            'services/a.yaml:1:10: error: service "Pay Ments!" resolves to the same '
+            'service as "Pay_Ments" in services/b.yaml:1:10, because both have the '
+            'service key "Pay_Ments", which names the service\'s files; rename one of '
+            "them [project/duplicate-service]",
             'services/b.yaml:1:10: error: service "Pay_Ments" resolves to the same '
             'service as "Pay Ments!" in services/a.yaml:1:10, because both have the '
             'service key "Pay_Ments", which names the service\'s files; rename one of '
-            "them [project/duplicate-service]"
+            "them [project/duplicate-service]",
         ],
     ),
     Case(
@@ -1346,10 +1355,14 @@ PROJECT = [
             "b.yaml": "service: pay_ments\n",
         },
         [
+            'services/a.yaml:1:10: error: service "Pay Ments!" resolves to the same '
+            'service as "pay_ments" in services/b.yaml:1:10, because their service '
+            'keys "Pay_Ments" and "pay_ments" differ only in case, and their files '
+            "collide on case-insensitive file systems [project/duplicate-service]",
             'services/b.yaml:1:10: error: service "pay_ments" resolves to the same '
             'service as "Pay Ments!" in services/a.yaml:1:10, because their service '
             'keys "pay_ments" and "Pay_Ments" differ only in case, and their files '
-            "collide on case-insensitive file systems [project/duplicate-service]"
+            "collide on case-insensitive file systems [project/duplicate-service]",
         ],
     ),
     Case(
@@ -1360,10 +1373,14 @@ PROJECT = [
             "b.yaml": "service: payments!\n",
         },
         [
+            'services/a.yaml:2:14: error: service "payments" resolves to the same '
+            'service as "payments!" in services/b.yaml:1:10, because both have the '
+            'service key "payments", which names the service\'s files; rename one of '
+            "them [project/duplicate-service]",
             'services/b.yaml:1:10: error: service "payments!" resolves to the same '
             'service as "payments" in services/a.yaml:2:14, because both have the '
             'service key "payments", which names the service\'s files; rename one of '
-            "them [project/duplicate-service]"
+            "them [project/duplicate-service]",
         ],
     ),
     Case(
@@ -1373,8 +1390,10 @@ PROJECT = [
             "payments-v2.yaml": "service: payments\n",
         },
         [
-            'services/payments-v2.yaml:1:10: error: service "payments" is already '
-            "defined in services/payments.yaml:1:10 [project/duplicate-service]"
+            'services/payments-v2.yaml:1:10: error: service "payments" is also '
+            "defined in services/payments.yaml:1:10 [project/duplicate-service]",
+            'services/payments.yaml:1:10: error: service "payments" is also '
+            "defined in services/payments-v2.yaml:1:10 [project/duplicate-service]",
         ],
     ),
     Case(
@@ -1391,8 +1410,10 @@ PROJECT = [
             ),
         },
         [
-            'services/payments-admin.yaml:2:15: error: scrape job "payments" already '
+            'services/payments-admin.yaml:2:15: error: scrape job "payments" is also '
             "defined in services/payments.yaml:2:15 [project/duplicate-job]",
+            'services/payments.yaml:2:15: error: scrape job "payments" is also '
+            "defined in services/payments-admin.yaml:2:15 [project/duplicate-job]",
             "services/payments.yaml:2:77: error: scrape timeout 30s is longer than "
             "interval 15s [scrape/job]",
         ],
@@ -1405,10 +1426,16 @@ PROJECT = [
             "refunds.yaml": "service: refunds\ndashboard: {uid: shop}\n",
         },
         [
+            # The first definition is paired with each later one.
+            'services/orders.yaml:2:18: error: dashboard uid "shop" differs only in '
+            f'case from "Shop" in {E}:2:18, and their files collide on '
+            "case-insensitive file systems [project/duplicate-uid]",
+            'services/orders.yaml:2:18: error: dashboard uid "shop" is also defined '
+            "in services/refunds.yaml:2:18 [project/duplicate-uid]",
             f'{E}:2:18: error: dashboard uid "Shop" differs only in case from "shop" '
             "in services/orders.yaml:2:18, and their files collide on case-insensitive "
             "file systems [project/duplicate-uid]",
-            'services/refunds.yaml:2:18: error: dashboard uid "shop" is already '
+            'services/refunds.yaml:2:18: error: dashboard uid "shop" is also '
             "defined in services/orders.yaml:2:18 [project/duplicate-uid]",
         ],
     ),
@@ -1419,9 +1446,11 @@ PROJECT = [
             "payments.yaml": "service: payments\ndashboard: {title: Payments}\n",
         },
         [
+            'services/orders.yaml:2:18: error: dashboard uid "payments" is also the '
+            f"uid derived from the service name in {E}:1:10 [project/duplicate-uid]",
             f'{E}:1:10: error: dashboard uid "payments" (derived from the service '
-            "name) is already defined in services/orders.yaml:2:18 "
-            "[project/duplicate-uid]"
+            "name) is also defined in services/orders.yaml:2:18 "
+            "[project/duplicate-uid]",
         ],
     ),
     Case(

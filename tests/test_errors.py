@@ -525,16 +525,20 @@ RECORDED_AGAIN = (
     "groups write its series; set record: false on the panel of one of them "
     "[artifacts/duplicate-recording]"
 )
-# A second definition is reported at its name, and the message gives the line and
-# column of the first one.
+# Each of two definitions is reported at its name, and the message gives the line and
+# column of the other one.
 DUPLICATES = [
     (
         "yaml-service-and-job",
         {"b.yaml": "service: payments\nscrape: {job: payments, port: 8081}\n"},
         [
-            'services/b.yaml:1:10: error: service "payments" is already defined in '
+            'services/a.yaml:1:10: error: service "payments" is also defined in '
+            "services/b.yaml:1:10 [project/duplicate-service]",
+            'services/a.yaml:3:15: error: scrape job "payments" is also defined in '
+            "services/b.yaml:2:15 [project/duplicate-job]",
+            'services/b.yaml:1:10: error: service "payments" is also defined in '
             "services/a.yaml:1:10 [project/duplicate-service]",
-            'services/b.yaml:2:15: error: scrape job "payments" already defined in '
+            'services/b.yaml:2:15: error: scrape job "payments" is also defined in '
             "services/a.yaml:3:15 [project/duplicate-job]",
         ],
     ),
@@ -542,8 +546,10 @@ DUPLICATES = [
         "yaml-uid",
         {"b.yaml": "service: orders\ndashboard: {uid: shop}\n"},
         [
-            'services/b.yaml:2:18: error: dashboard uid "shop" is already defined in '
-            "services/a.yaml:2:18 [project/duplicate-uid]"
+            'services/a.yaml:2:18: error: dashboard uid "shop" is also defined in '
+            "services/b.yaml:2:18 [project/duplicate-uid]",
+            'services/b.yaml:2:18: error: dashboard uid "shop" is also defined in '
+            "services/a.yaml:2:18 [project/duplicate-uid]",
         ],
     ),
     (
@@ -553,9 +559,13 @@ DUPLICATES = [
             '    "payments",\n    scrape=dsl.scrape_job("payments", port=8081),\n)\n'
         },
         [
-            'services/b.py:4:5: error: service "payments" is already defined in '
+            'services/a.yaml:1:10: error: service "payments" is also defined in '
+            "services/b.py:4:5 [project/duplicate-service]",
+            'services/a.yaml:3:15: error: scrape job "payments" is also defined in '
+            "services/b.py:5:27 [project/duplicate-job]",
+            'services/b.py:4:5: error: service "payments" is also defined in '
             "services/a.yaml:1:10 [project/duplicate-service]",
-            'services/b.py:5:27: error: scrape job "payments" already defined in '
+            'services/b.py:5:27: error: scrape job "payments" is also defined in '
             "services/a.yaml:3:15 [project/duplicate-job]",
         ],
     ),
@@ -564,6 +574,10 @@ DUPLICATES = [
         "python-service-without-key",
         {"b.py": 'from obscompile import dsl\n\ndsl.service("payments!", key=None)\n'},
         [
+            'services/a.yaml:1:10: error: service "payments" resolves to the same '
+            'service as "payments!" in services/b.py:3:13, because both have the '
+            'service key "payments", which names the service\'s files; rename one '
+            "of them [project/duplicate-service]",
             'services/b.py:3:13: error: service "payments!" resolves to the same '
             'service as "payments" in services/a.yaml:1:10, because both have the '
             'service key "payments", which names the service\'s files; rename one '
@@ -577,8 +591,10 @@ DUPLICATES = [
             'dsl.service("orders", dashboard=dsl.dashboard("shop", "Orders"))\n'
         },
         [
-            'services/b.py:3:47: error: dashboard uid "shop" is already defined in '
-            "services/a.yaml:2:18 [project/duplicate-uid]"
+            'services/a.yaml:2:18: error: dashboard uid "shop" is also defined in '
+            "services/b.py:3:47 [project/duplicate-uid]",
+            'services/b.py:3:47: error: dashboard uid "shop" is also defined in '
+            "services/a.yaml:2:18 [project/duplicate-uid]",
         ],
     ),
     (
@@ -606,6 +622,41 @@ def test_duplicate_names_both_positions(
     _, output = run_build(project)
     assert error_lines(output) == expected
     assert "Traceback" not in output
+
+
+PAYMENTS_BLOCK_STYLE = """service: payments
+dashboard:
+  uid: payments-overview
+scrape:
+  job: payments
+  port: 8080
+"""
+
+
+def test_copy_reports_both_manifests(project: Path) -> None:
+    """A copy that sorts first gets an error, and so does the file it copies."""
+    write_manifest(project, "payments.yaml", PAYMENTS_BLOCK_STYLE)
+    copy = PAYMENTS_BLOCK_STYLE.replace("service: payments", "service: payments-eu")
+    write_manifest(project, "a_copy.yaml", copy)
+    code, output = run_build(project)
+    assert code == 1
+    assert error_lines(output) == [
+        'services/a_copy.yaml:3:8: error: dashboard uid "payments-overview" is also '
+        "defined in services/payments.yaml:3:8 [project/duplicate-uid]",
+        'services/a_copy.yaml:5:8: error: scrape job "payments" is also defined in '
+        "services/payments.yaml:5:8 [project/duplicate-job]",
+        'services/payments.yaml:3:8: error: dashboard uid "payments-overview" is '
+        "also defined in services/a_copy.yaml:3:8 [project/duplicate-uid]",
+        'services/payments.yaml:5:8: error: scrape job "payments" is also defined '
+        "in services/a_copy.yaml:5:8 [project/duplicate-job]",
+    ]
+    lines = output.splitlines()
+    at_original = lines.index(error_lines(output)[2])
+    assert lines[at_original + 1 : at_original + 3] == [
+        "    uid: payments-overview",
+        "         ^",
+    ]
+    assert not (project / "out").exists()
 
 
 def good_service(name: str) -> str:

@@ -2,21 +2,25 @@
 
 Two services with one name would write the same rule and instrumentation files, two
 dashboards with one uid the same dashboard, and two scrape jobs with one name make
-the whole Prometheus configuration invalid. The first definition is the one in the
-manifest whose name sorts first without its extension, so `payments.yaml` comes
-before `payments-v2.yaml`; later ones are reported.
+the whole Prometheus configuration invalid. Neither of two definitions is the
+original to the user, who may have copied either file, so each clash is reported at
+both of them, each naming the other. Where more than two define one name, the first
+in definition order is paired with each later one. That order sorts the manifests by
+their names without the extension, so `payments.yaml` comes before
+`payments-v2.yaml`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from pathlib import PurePath
+from typing import TypeVar
 
 from obscompile.check.context import ProjectContext
 from obscompile.check.registry import Scope, check
 from obscompile.diagnostics import Diagnostic, error
 from obscompile.model.location import Location
-from obscompile.model.service import Service
+from obscompile.model.service import Dashboard, Service
 
 
 def definition_order(location: Location) -> tuple[str, str, int, int]:
@@ -57,6 +61,20 @@ def _in_order(services: tuple[Service, ...]) -> list[Service]:
     return _last_order[1]
 
 
+T = TypeVar("T")
+
+
+def _clashes(
+    definitions: Iterable[T], key: Callable[[T], Hashable]
+) -> Iterator[tuple[T, T]]:
+    """Yield `(later, first)` for each definition whose key an earlier one has."""
+    first: dict[Hashable, T] = {}
+    for definition in definitions:
+        earlier = first.setdefault(key(definition), definition)
+        if earlier is not definition:
+            yield definition, earlier
+
+
 @check(
     "project/duplicate-service",
     "two manifests define services with the same name",
@@ -64,23 +82,22 @@ def _in_order(services: tuple[Service, ...]) -> list[Service]:
 )
 def duplicate_service(context: ProjectContext) -> Iterator[Diagnostic]:
     # Keyed by the case-folded key, because the key names the service's files.
-    first: dict[str, Service] = {}
-    for service in _in_order(context.services):
-        earlier = first.setdefault(service.name.casefold(), service)
-        if earlier is not service:
+    services = _in_order(context.services)
+    for later, first in _clashes(services, lambda s: s.name.casefold()):
+        for service, other in ((later, first), (first, later)):
             yield error(
                 service_name_location(service),
-                _service_message(service, earlier),
+                _service_message(service, other),
                 "project/duplicate-service",
             )
 
 
 def _service_message(service: Service, other: Service) -> str:
-    """Describe the clash of `service` with `other`, in the names that each writes."""
+    """Return the error message at `service` for its clash with `other`."""
     name, other_name = written_name(service), written_name(other)
     where = service_name_location(other)
     if name == other_name:
-        return f'service "{name}" is already defined in {where}'
+        return f'service "{name}" is also defined in {where}'
     if service.name == other.name:
         return (
             f'service "{name}" resolves to the same service as "{other_name}" in '
@@ -107,40 +124,54 @@ def _uid_location(service: Service) -> Location:
     return service_name_location(service)
 
 
+# A service with its dashboard, which the uid checks read together.
+WithDashboard = tuple[Service, Dashboard]
+
+
+def _uid_message(reported: WithDashboard, other: WithDashboard) -> str:
+    """Return the error message at `reported` for the clash of its uid with `other`'s."""
+    uid, other_uid = reported[1].uid, other[1].uid
+    derived = "uid" not in reported[1].locations
+    other_derived = "uid" not in other[1].locations
+    origin = " (derived from the service name)" if derived else ""
+    where = _uid_location(other[0])
+    if uid == other_uid:
+        if other_derived:
+            return (
+                f'dashboard uid "{uid}"{origin} is also the uid derived from the '
+                f"service name in {where}"
+            )
+        return f'dashboard uid "{uid}"{origin} is also defined in {where}'
+    other_text = f'"{other_uid}"'
+    if other_derived:
+        other_text = f"the uid {other_text} derived from the service name"
+    return (
+        f'dashboard uid "{uid}"{origin} differs only in case from {other_text} in '
+        f"{where}, and their files collide on case-insensitive file systems"
+    )
+
+
 @check(
     "project/duplicate-uid",
     "two dashboards have the same uid",
     scope=Scope.PROJECT,
 )
 def duplicate_uid(context: ProjectContext) -> Iterator[Diagnostic]:
+    dashboards = [
+        (service, service.dashboard)
+        for service in _in_order(context.services)
+        if service.dashboard is not None
+    ]
     # Keyed by the case-folded uid, because the uid names the dashboard's file.
-    first: dict[str, tuple[Service, str]] = {}
-    for service in _in_order(context.services):
-        if service.dashboard is None:
-            continue
-        uid = service.dashboard.uid
-        key = uid.casefold()
-        if key not in first:
-            first[key] = (service, uid)
-            continue
-        earlier, earlier_uid = first[key]
-        if earlier.name == service.name:
+    for later, first in _clashes(dashboards, lambda pair: pair[1].uid.casefold()):
+        if later[0].name == first[0].name:
             continue  # A repeated service is reported once, as a duplicate service.
-        derived = ""
-        if "uid" not in service.dashboard.locations:
-            derived = " (derived from the service name)"
-        if earlier_uid == uid:
-            message = (
-                f'dashboard uid "{uid}"{derived} is already defined in '
-                f"{_uid_location(earlier)}"
+        for reported, other in ((later, first), (first, later)):
+            yield error(
+                _uid_location(reported[0]),
+                _uid_message(reported, other),
+                "project/duplicate-uid",
             )
-        else:
-            message = (
-                f'dashboard uid "{uid}"{derived} differs only in case from '
-                f'"{earlier_uid}" in {_uid_location(earlier)}, and their files '
-                "collide on case-insensitive file systems"
-            )
-        yield error(_uid_location(service), message, "project/duplicate-uid")
 
 
 @check(
@@ -149,16 +180,16 @@ def duplicate_uid(context: ProjectContext) -> Iterator[Diagnostic]:
     scope=Scope.PROJECT,
 )
 def duplicate_job(context: ProjectContext) -> Iterator[Diagnostic]:
-    jobs = [job for service in context.services for job in service.scrape_jobs]
-    jobs.sort(key=lambda job: definition_order(job.locations.get("job", job.location)))
-    first: dict[str, Location] = {}
-    for job in jobs:
-        where = job.locations.get("job", job.location)
-        if job.job not in first:
-            first[job.job] = where
-            continue
-        yield error(
-            where,
-            f'scrape job "{job.job}" already defined in {first[job.job]}',
-            "project/duplicate-job",
-        )
+    jobs = [
+        (job.job, job.locations.get("job", job.location))
+        for service in context.services
+        for job in service.scrape_jobs
+    ]
+    jobs.sort(key=lambda job: definition_order(job[1]))
+    for later, first in _clashes(jobs, lambda job: job[0]):
+        for (name, where), (_, other_where) in ((later, first), (first, later)):
+            yield error(
+                where,
+                f'scrape job "{name}" is also defined in {other_where}',
+                "project/duplicate-job",
+            )
