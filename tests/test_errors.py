@@ -1186,24 +1186,59 @@ def test_build_inside_services_folder(
     write_manifest(project, "payments.yaml", HEADER)
     monkeypatch.chdir(project / "services")
     result = CliRunner().invoke(main, ["build"])
-    assert result.exit_code == 1
-    assert error_lines(result.output) == [
-        f"services:1:1: error: services folder {project}/services/services not found: "
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"obscompile: error: services folder {project}/services/services not found: "
         "run obscompile in the project folder, the one that contains services/, or "
         f"pass --project with that folder; {project}/services contains manifests, so "
-        f"try --project {project} [io/read]"
+        f"try --project {project}"
     ]
-    assert not (project / "services" / "out").exists()
+    assert sorted(path.name for path in (project / "services").iterdir()) == [
+        "payments.yaml"
+    ]
 
 
-def test_project_without_services_folder(tmp_path: Path) -> None:
-    code, output = run_build(tmp_path)
-    assert code == 1
-    assert error_lines(output) == [
-        f"{tmp_path}/services:1:1: error: services folder {tmp_path}/services not "
-        "found: run obscompile in the project folder, the one that contains "
-        "services/, or pass --project with that folder [io/read]"
+@pytest.mark.parametrize("command", ["build", "check"])
+def test_project_without_services_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """Outside a project, as with a missing --services folder, the exit code is 2."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, [command])
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"obscompile: error: services folder {tmp_path}/services not found: run "
+        "obscompile in the project folder, the one that contains services/, or "
+        "pass --project with that folder"
     ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_services_file_not_folder(project: Path) -> None:
+    (project / "services").rmdir()
+    (project / "services").write_text("service: payments\n", encoding="utf-8")
+    code, output = run_build(project)
+    assert code == 2
+    assert output.splitlines() == [
+        f"obscompile: error: services folder {project}/services is not a folder: run "
+        "obscompile in the project folder, the one that contains services/, or "
+        "pass --project with that folder"
+    ]
+
+
+def test_cli_test_without_services_folder(project: Path) -> None:
+    """`obscompile test` still runs the tests, and warns that out/ was not compared."""
+    write_manifest(project, "payments.yaml", HEADER)
+    assert run_build(project)[0] == 0
+    (project / "services" / "payments.yaml").unlink()
+    (project / "services").rmdir()
+    result = CliRunner().invoke(main, ["test"])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"obscompile: warning: services folder {project}/services not found: run "
+        "obscompile in the project folder, the one that contains services/, or pass "
+        "--project with that folder; out was not compared with the manifests"
+    ) in result.output.splitlines()
 
 
 def test_multi_line_list_item_warns(project: Path) -> None:

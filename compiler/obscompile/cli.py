@@ -229,6 +229,18 @@ def _project(project_dir: Path, services: Path | None, out: Path | None) -> Proj
     return Project.at(project_dir, services=services, out=out)
 
 
+def _exit_without_services(project: Project) -> None:
+    """Exit with a usage error when the services folder is missing.
+
+    A command run outside the project folder reads no input, so it ends with exit
+    code 2, as one given a `--services` folder that does not exist does.
+    """
+    problem = project.services_problem()
+    if problem is not None:
+        click.echo(f"obscompile: error: {problem}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
 class ProgressDisplay:
     """A one-line progress report on a terminal, shown once a build runs over a second.
 
@@ -432,6 +444,7 @@ def build_command(
     same. Such a build neither reads nor writes the build cache.
     """
     project = _project(project_dir, services, out)
+    _exit_without_services(project)
     problem = project.output_problem()
     if problem is not None:
         option = "'--out'" if out is not None else "'--services'"
@@ -599,7 +612,9 @@ def check_command(project_dir: Path, services: Path | None, output_format: str) 
     """Run every check on the manifests and write nothing."""
     from obscompile.pipeline import build
 
-    result = build(_project(project_dir, services, None), jobs=default_jobs())
+    project = _project(project_dir, services, None)
+    _exit_without_services(project)
+    result = build(project, jobs=default_jobs())
     _print_diagnostics(result, output_format)
     if output_format == "text":
         click.echo(_summary(result), err=True)
@@ -854,6 +869,14 @@ def _compare_out(project: Project) -> str:
     from obscompile.derive.local import LocalOverrides
     from obscompile.pipeline import build
 
+    missing = project.services_problem()
+    if missing is not None:
+        click.echo(
+            f"obscompile: warning: {missing}; {project.out_dir} was not compared "
+            "with the manifests",
+            err=True,
+        )
+        return ""
     local = LocalOverrides.recorded_in(project.out_dir)
     if local is None:
         cache = BuildCache(project)

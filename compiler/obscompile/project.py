@@ -6,6 +6,8 @@ from pathlib import Path
 
 import attrs
 
+from obscompile.load.files import MANIFEST_SUFFIXES
+
 # The build cache's folder in the project folder.
 CACHE_DIR = ".obscompile-cache"
 
@@ -46,6 +48,10 @@ class Project:
             "build cache": self.root / CACHE_DIR,
         }
 
+    def services_problem(self) -> str | None:
+        """Return why the services folder cannot be read, or None."""
+        return missing_services_folder(self.services_dir)
+
     def output_problem(self) -> str | None:
         """Return why the output folder cannot be written, or None.
 
@@ -72,6 +78,33 @@ class Project:
                 f"its own{advice}"
             )
         return None
+
+
+def missing_services_folder(services_dir: Path) -> str | None:
+    """Return the message for a services folder that is missing or not a folder.
+
+    Returns None when `services_dir` is a folder.
+    """
+    if services_dir.is_dir():
+        return None
+    path = services_dir.absolute()
+    found = "is not a folder" if services_dir.exists() else "not found"
+    message = (
+        f"services folder {path} {found}: run obscompile in the project folder, "
+        f"the one that contains {path.name}/, or pass --project with that folder"
+    )
+    folder = path.parent
+    if folder.name == path.name and _has_manifests(folder):
+        # The project folder is a services folder, as when the build runs inside one.
+        message += f"; {folder} contains manifests, so try --project {folder.parent}"
+    return message
+
+
+def _has_manifests(folder: Path) -> bool:
+    try:
+        return any(entry.suffix in MANIFEST_SUFFIXES for entry in folder.iterdir())
+    except OSError:
+        return False
 
 
 def yaml_files(folder: Path) -> list[Path]:

@@ -9,7 +9,6 @@ import attrs
 
 from obscompile.diagnostics import Diagnostic, error, has_errors
 from obscompile.load.files import (
-    MANIFEST_SUFFIXES,
     display_name,
     display_names,
     failed_to_declare,
@@ -26,6 +25,7 @@ from obscompile.load.validate import validate_manifest
 from obscompile.load.yaml_source import read_yaml_file
 from obscompile.model.location import Location
 from obscompile.model.service import Service
+from obscompile.project import missing_services_folder
 
 if TYPE_CHECKING:
     from obscompile.cache import Progress
@@ -84,10 +84,10 @@ def load_project(
     from obscompile import dsl
     from obscompile.parallel import load_manifests
 
-    if not services_dir.is_dir():
+    missing = missing_services_folder(services_dir)
+    if missing is not None:
         location = Location(display_name(services_dir), 1, 1)
-        problem = error(location, _missing_folder_message(services_dir), "io/read")
-        return LoadResult((), (problem,), {})
+        return LoadResult((), (error(location, missing, "io/read"),), {})
     registered = dict(dsl.BLOCKS)
     try:
         diagnostics = load_block_modules(blocks_dir) if blocks_dir is not None else []
@@ -145,28 +145,6 @@ def load_project(
     return LoadResult(
         tuple(services), tuple(diagnostics), sources, tuple(failed), tuple(unloaded)
     )
-
-
-def _missing_folder_message(services_dir: Path) -> str:
-    """Return the message for a services folder that is missing or not a folder."""
-    path = services_dir.absolute()
-    found = "is not a folder" if services_dir.exists() else "not found"
-    message = (
-        f"services folder {path} {found}: run obscompile in the project folder, "
-        f"the one that contains {path.name}/, or pass --project with that folder"
-    )
-    folder = path.parent
-    if folder.name == path.name and _has_manifests(folder):
-        # The project folder is a services folder, as when the build runs inside one.
-        message += f"; {folder} contains manifests, so try --project {folder.parent}"
-    return message
-
-
-def _has_manifests(folder: Path) -> bool:
-    try:
-        return any(entry.suffix in MANIFEST_SUFFIXES for entry in folder.iterdir())
-    except OSError:
-        return False
 
 
 def _read_text(path: Path) -> str:
