@@ -1945,6 +1945,16 @@ NAME_CLASH = [
         ],
     ),
     Case(
+        "service-names-as-written",
+        {
+            **manifest("service: Pay Ments!\nrows: []\n", "a.yaml"),
+            **manifest("service: pay-ments\nrows: []\n", "b.yaml"),
+        },
+        [
+            'services/b.yaml:1:10: warning: service name "pay-ments" gets the Kubernetes object name "pay-ments-rules" of "Pay Ments!" in services/a.yaml:1:10, so both get names with a hash, which change when either is added or removed; rename one of them [project/name-clash]',
+        ],
+    ),
+    Case(
         "distinct-names",
         {
             **manifest(

@@ -15,6 +15,7 @@ from obscompile.check.context import ProjectContext
 from obscompile.check.project_duplicates import (
     definition_order,
     service_name_location,
+    written_name,
 )
 from obscompile.check.registry import Scope, check
 from obscompile.diagnostics import Diagnostic, warning
@@ -25,8 +26,9 @@ from obscompile.render.kubernetes import object_name
 
 NAME = "project/name-clash"
 
-# (text, where it is written) of each name of one kind, in definition order.
-Named = list[tuple[str, Location]]
+# (name, where it is written, the name as written) of each name of one kind. A
+# service's name is its key, which may differ from what its manifest writes.
+Named = list[tuple[str, Location, str]]
 
 
 def _clashes(
@@ -42,13 +44,13 @@ def _clashes(
     Names that differ only in case are left to the duplicate checks where
     `duplicates_reported` is True.
     """
-    first: dict[str, tuple[str, Location]] = {}
-    for text, where in sorted(named, key=lambda item: definition_order(item[1])):
+    first: dict[str, tuple[str, Location, str]] = {}
+    for text, where, shown in sorted(named, key=lambda item: definition_order(item[1])):
         derived = derive(text)
         if derived not in first:
-            first[derived] = (text, where)
+            first[derived] = (text, where, shown)
             continue
-        earlier, earlier_where = first[derived]
+        earlier, earlier_where, earlier_shown = first[derived]
         if earlier == text or (
             duplicates_reported and earlier.casefold() == text.casefold()
         ):
@@ -56,7 +58,7 @@ def _clashes(
         quoted = f' "{derived}"' if show_derived else ""
         yield warning(
             where,
-            f'{subject} "{text}" gets the {kind}{quoted} of "{earlier}" in '
+            f'{subject} "{shown}" gets the {kind}{quoted} of "{earlier_shown}" in '
             f"{earlier_where}, so both get names with a hash, which change when "
             "either is added or removed; rename one of them",
             NAME,
@@ -69,10 +71,12 @@ def _clashes(
     scope=Scope.PROJECT,
 )
 def name_clash(context: ProjectContext) -> Iterator[Diagnostic]:
-    services = [(s.name, service_name_location(s)) for s in context.services]
+    services = [
+        (s.name, service_name_location(s), written_name(s)) for s in context.services
+    ]
     yield from _clashes(services, object_name, "Kubernetes object name", "service name")
     dashboards = [s.dashboard for s in context.services if s.dashboard is not None]
-    uids = [(d.uid, d.locations.get("uid", d.location)) for d in dashboards]
+    uids = [(d.uid, d.locations.get("uid", d.location), d.uid) for d in dashboards]
     yield from _clashes(
         uids,
         lambda uid: identifier(uid, "dashboard"),
@@ -88,7 +92,7 @@ def name_clash(context: ProjectContext) -> Iterator[Diagnostic]:
     for title, where in folders:
         unique.setdefault(title, where)
     yield from _clashes(
-        list(unique.items()),
+        [(title, where, title) for title, where in unique.items()],
         lambda title: folder_uid(title, ""),
         "folder uid",
         "folder",
