@@ -148,12 +148,24 @@ OTHER = (
     "groups write different values into one series; set record: false on the panel "
     "of one of them [artifacts/duplicate-recording]"
 )
+SAME_AT_CHECKOUT = (
+    'services/checkout.yaml:9:16: warning: recording rule "job:lat_seconds:p95_rate5m" '
+    "is also recorded at services/overview.yaml:6:16 with the same expression, so two "
+    "rule groups write its series; set record: false on the panel of one of them "
+    "[artifacts/duplicate-recording]"
+)
+OTHER_AT_CHECKOUT = (
+    'services/checkout.yaml: error: recording rule "job:lat_seconds:p95_rate5m" is '
+    "also recorded at services/overview.yaml:1:1 with another expression, so two rule "
+    "groups write different values into one series; set record: false on the panel "
+    "of one of them [artifacts/duplicate-recording]"
+)
 
 
 @pytest.mark.parametrize(
     ("query", "thresholds", "expected"),
     [
-        (P95.replace("SELECT", '{job="checkout"}'), True, [SAME]),
+        (P95.replace("SELECT", '{job="checkout"}'), True, [SAME_AT_CHECKOUT, SAME]),
         ("1000 * " + P95.replace("0.95", "0.9").replace("SELECT", ""), False, []),
     ],
     ids=["same-expression", "scaled-panel-reads-its-rule"],
@@ -165,7 +177,7 @@ def test_recording_rules_across_services(
     thresholds: bool,
     expected: list[str],
 ) -> None:
-    """Two services that record one series are reported; a scaled panel reads its rule."""
+    """Two services that record one series are both reported; a scaled panel reads its rule."""
     monkeypatch.chdir(tmp_path)
     services = tmp_path / "services"
     services.mkdir()
@@ -183,7 +195,7 @@ def test_recording_rules_across_services(
         for d in result.diagnostics
         if d.check.startswith("artifacts/")
     ]
-    assert found == expected
+    assert sorted(found) == expected
 
 
 def test_other_expression_recorded_twice_is_an_error() -> None:
@@ -206,4 +218,4 @@ def test_other_expression_recorded_twice_is_an_error() -> None:
     )
     assert [
         f"{d.location.file}: {d.severity}: {d.message} [{d.check}]" for d in found
-    ] == [OTHER]
+    ] == [OTHER, OTHER_AT_CHECKOUT]

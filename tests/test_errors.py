@@ -525,6 +525,12 @@ RECORDED_AGAIN = (
     "groups write its series; set record: false on the panel of one of them "
     "[artifacts/duplicate-recording]"
 )
+RECORDED_FIRST = (
+    'services/a.yaml:10:16: warning: recording rule "job:http_requests:rate5m" is '
+    "also recorded at services/b.yaml:6:16 with the same expression, so two rule "
+    "groups write its series; set record: false on the panel of one of them "
+    "[artifacts/duplicate-recording]"
+)
 # Each of two definitions is reported at its name, and the message gives the line and
 # column of the other one.
 DUPLICATES = [
@@ -605,7 +611,7 @@ DUPLICATES = [
             "        query: 'sum by (job) (rate(http_requests_total{job=\"payments\"}[5m]))'\n"
             '        thresholds: "<1 Green, >1 Red"\n'
         },
-        [RECORDED_AGAIN],
+        [RECORDED_FIRST, RECORDED_AGAIN],
     ),
 ]
 

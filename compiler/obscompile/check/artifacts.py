@@ -384,7 +384,7 @@ def compare(
 
 
 def _recorded_twice(facts: Sequence[ArtifactFacts]) -> Iterator[Diagnostic]:
-    """Report recording rules of two services that write the same series.
+    """Report recording rules of two services that write the same series, at both.
 
     Rules of one name write the same series unless each selects its own jobs, as the
     job-level rules of two services do. Prometheus then evaluates both groups.
@@ -399,24 +399,29 @@ def _recorded_twice(facts: Sequence[ArtifactFacts]) -> Iterator[Diagnostic]:
                 continue
             if earlier.jobs and rule.jobs and not set(earlier.jobs) & set(rule.jobs):
                 continue
-            if rule.recorded == earlier.recorded:
-                yield warning(
-                    rule.where,
-                    f'recording rule "{rule.name}" is also recorded at '
-                    f"{earlier.where} with the same expression, so two rule "
-                    "groups write its series; set record: false on the panel of one "
-                    "of them",
-                    "artifacts/duplicate-recording",
-                )
-            else:
-                yield error(
-                    rule.where,
-                    f'recording rule "{rule.name}" is also recorded at '
-                    f"{earlier.where} with another expression, so two rule "
-                    "groups write different values into one series; set record: false "
-                    "on the panel of one of them",
-                    "artifacts/duplicate-recording",
-                )
+            same = rule.recorded == earlier.recorded
+            # Neither service is the original, so each rule is reported.
+            for here, other in ((rule, earlier), (earlier, rule)):
+                yield _recorded_twice_at(here, other, same)
+
+
+def _recorded_twice_at(rule: RuleFacts, other: RuleFacts, same: bool) -> Diagnostic:
+    """Return the report at `rule` of the rule `other` that writes its series too."""
+    if same:
+        return warning(
+            rule.where,
+            f'recording rule "{rule.name}" is also recorded at {other.where} with the '
+            "same expression, so two rule groups write its series; set record: "
+            "false on the panel of one of them",
+            "artifacts/duplicate-recording",
+        )
+    return error(
+        rule.where,
+        f'recording rule "{rule.name}" is also recorded at {other.where} with '
+        "another expression, so two rule groups write different values into one "
+        "series; set record: false on the panel of one of them",
+        "artifacts/duplicate-recording",
+    )
 
 
 def check_artifacts(
