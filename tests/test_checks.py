@@ -99,6 +99,23 @@ SYNTAX = [
         ],
     ),
     Case(
+        # The parser names the character but not where it is, and the same
+        # character is written earlier in each query.
+        "unexpected-character-after-same-one",
+        panels("""
+            - title: Ratio
+              query: 'sum(rate(http_requests_total[5m])) / sum(rate(http_requests_total[5m)))'
+            - title: RPS
+              query: 'rate(http_requests_total[5m])) + 1'
+        """),
+        [
+            f"{E}:16:85: error: invalid PromQL query: unexpected character inside "
+            "brackets: ')' [promql/syntax]",
+            f"{E}:18:46: error: invalid PromQL query: unexpected right parenthesis "
+            "')' [promql/syntax]",
+        ],
+    ),
+    Case(
         "bad-duration-after-escapes",
         panels(r"""
             - title: RPS

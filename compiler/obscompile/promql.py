@@ -148,6 +148,41 @@ def _counting_call(node: pp.Expr, matrix: pp.MatrixSelector) -> bool:
 
 # A duration of zero after `[`, `:` or `offset`, such as [0s] or offset 0m.
 _ZERO_DURATION = re.compile(r"(?:\[|:|\boffset\s+)\s*(0+(?:ms|s|m|h|d|w|y)?)(?![\w.])")
+# A lexer error that ends with the character it could not read, such as
+# "unexpected character inside brackets: ')'" or "unexpected right parenthesis ')'".
+_UNEXPECTED_CHARACTER = re.compile(r"^unexpected\b.*'([^']+)'$")
+
+
+def _fails_with(query: str, message: str) -> bool:
+    """Return True when parsing `query` fails with exactly `message`."""
+    try:
+        pp.parse(substitute_grafana_variables(query))
+    except ValueError as exc:
+        return str(exc) == message
+    except BaseException as exc:  # the Rust extension raises PanicException
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+    return False
+
+
+def _unexpected_offset(query: str, message: str, token: str) -> int | None:
+    """Return the offset of `token`, which the lexer rejected with `message`.
+
+    The lexer reads left to right and stops at the first character it cannot read,
+    so a prefix of the query fails with the same message exactly when it ends at or
+    after that character. A binary search over prefix lengths finds the shortest
+    such prefix, which ends with the token. Returns None when it does not.
+    """
+    low, high = 0, len(query)
+    while low < high:
+        middle = (low + high) // 2
+        if _fails_with(query[:middle], message):
+            high = middle
+        else:
+            low = middle + 1
+    if high and query[:high].endswith(token):
+        return high - len(token)
+    return None
 
 
 def _error_offset(query: str, message: str) -> int:
@@ -173,6 +208,11 @@ def _error_offset(query: str, message: str) -> int:
         zero = _ZERO_DURATION.search(query)
         if zero:
             return zero.start(1)
+    unexpected = _UNEXPECTED_CHARACTER.match(message)
+    if unexpected:
+        found = _unexpected_offset(query, message, unexpected.group(1))
+        if found is not None:
+            return found
     quoted = re.search(r"'([^']+)'|\"([^\"]+)\"|`([^`]+)`", message)
     if quoted:
         token = next(group for group in quoted.groups() if group)
