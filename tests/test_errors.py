@@ -149,6 +149,83 @@ CASES = [
         ],
     ),
     (
+        "unclosed-double-quote-to-end",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - title: E\n"
+        + '        query: "sum(rate(http_requests_total[5m]))\n        unit: reqps\n',
+        [
+            'services/payments.yaml:9:16: error: invalid YAML: the double quote (") '
+            "that opens this text is not closed on its line, so the text runs on to "
+            'the end of the file; add the closing " where the text ends [yaml/syntax]'
+        ],
+    ),
+    (
+        "unclosed-single-quote-in-panel-list",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - title: E\n"
+        + "        query: 'sum(rate(http_requests_total[5m]))\n"
+        + "      - title: F\n        query: 'up'\n",
+        [
+            "services/payments.yaml:9:16: error: invalid YAML: the single quote (') "
+            "that opens this text is not closed on its line, so the text runs on to "
+            "the ' at line 11, column 16; add the closing ' where the text ends "
+            "[yaml/syntax]"
+        ],
+    ),
+    (
+        "unclosed-quote-in-flow-mapping",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n"
+        + '      - {title: "E, query: up}\n      - {title: "F", query: up}\n',
+        [
+            'services/payments.yaml:8:17: error: invalid YAML: the double quote (") '
+            "that opens this text is not closed on its line, so the text runs on to "
+            'the " at line 9, column 17; add the closing " where the text ends '
+            "[yaml/syntax]"
+        ],
+    ),
+    (
+        "unclosed-quote-in-flow-sequence",
+        "service: payments\ndashboard: {tags: [a, 'b, c]}\n"
+        + "scrape: {job: 'payments', port: 8080}\n",
+        [
+            "services/payments.yaml:2:23: error: invalid YAML: the single quote (') "
+            "that opens this text is not closed on its line, so the text runs on to "
+            "the ' at line 3, column 15; add the closing ' where the text ends "
+            "[yaml/syntax]"
+        ],
+    ),
+    (
+        "unclosed-quote-in-block-sequence",
+        'service: payments\ndashboard:\n  tags:\n    - "a\n    - b\n    - "c"\n',
+        [
+            'services/payments.yaml:4:7: error: invalid YAML: the double quote (") '
+            "that opens this text is not closed on its line, so the text runs on to "
+            'the " at line 6, column 7; add the closing " where the text ends '
+            "[yaml/syntax]"
+        ],
+    ),
+    (
+        "unclosed-quote-before-document-marker",
+        'service: payments\ndashboard: {title: "Payments}\n---\n',
+        [
+            'services/payments.yaml:2:20: error: invalid YAML: the double quote (") '
+            "that opens this text is not closed on its line, so the text runs on to "
+            'the document marker --- at line 3; add the closing " where the text ends '
+            "[yaml/syntax]"
+        ],
+    ),
+    (
+        # A quoted text may span lines; the error after it is not blamed on it.
+        "closed-multi-line-quote",
+        HEADER + 'dashboard:\n  title: "Payments\n    API"\n  description: a: b\n',
+        [
+            "services/payments.yaml:8:17: error: invalid YAML: mapping values are not "
+            "allowed in this context; to write it as text, quote it: "
+            "description: 'a: b' [yaml/syntax]"
+        ],
+    ),
+    (
         "control-character",
         HEADER + 'title: "a\x07b"\n',
         [

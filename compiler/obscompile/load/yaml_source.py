@@ -24,6 +24,7 @@ import attrs
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.tokens import ScalarToken, Token
 
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.model.location import Location
@@ -549,6 +550,75 @@ def _unclosed_at(path: str, text: str, exc: MarkedYAMLError) -> Location | None:
     return None
 
 
+_QUOTE_NAMES = {'"': "double quote", "'": "single quote"}
+
+
+def _unclosed_quote(path: str, text: str, exc: MarkedYAMLError) -> Diagnostic | None:
+    """Return an error at the opening quote of a quoted text that is not closed.
+
+    A quoted text may span lines, so without its closing quote it runs on to the
+    next quote of its kind or to the end of the file. The parser then fails after
+    that quote, often lines after the mistake, with a message that names no quote.
+    """
+    problem = exc.problem_mark
+    if problem is None:
+        return None
+    reason = exc.problem or ""
+    if exc.context == "while scanning a quoted scalar" and exc.context_mark:
+        start = exc.context_mark
+        if reason.startswith("found unexpected end of stream"):
+            runs_to = "the end of the file"
+        elif reason.startswith("found unexpected document"):
+            marker = text[problem.index : problem.index + 3]
+            runs_to = f"the document marker {marker} at line {problem.line + 1}"
+        else:
+            return None  # An invalid escape, in a text that may well be closed.
+    else:
+        scalar = _quoted_before(text, problem)
+        if scalar is None:
+            return None
+        start, end = scalar.start_mark, scalar.end_mark
+        runs_to = f"the {scalar.style} at line {end.line + 1}, column {end.column}"
+    quote = text[start.index : start.index + 1]
+    if quote not in _QUOTE_NAMES:
+        return None
+    message = (
+        f"invalid YAML: the {_QUOTE_NAMES[quote]} ({quote}) that opens this text is "
+        f"not closed on its line, so the text runs on to {runs_to}; add the closing "
+        f"{quote} where the text ends"
+    )
+    return error(
+        Location(path, start.line + 1, start.column + 1), message, "yaml/syntax"
+    )
+
+
+def _quoted_before(text: str, problem: Any) -> ScalarToken | None:
+    """Return the quoted text just before `problem` when it started on an earlier line.
+
+    The parser stops at the first token after a text whose quote was not closed,
+    which is on the line of the quote that closes it instead.
+    """
+    line_start = text.rfind("\n", 0, problem.index) + 1
+    if not any(quote in text[line_start : problem.index] for quote in _QUOTE_NAMES):
+        return None
+    last: Token | None = None
+    try:
+        # Scanning only the text before the problem ends the scan where the parse
+        # failed. The tokens that close the stream there have no width.
+        for token in safe_yaml(pure=True).scan(text[: problem.index]):
+            if token.start_mark.index < token.end_mark.index:
+                last = token
+    except YAMLError:
+        return None
+    if (
+        isinstance(last, ScalarToken)
+        and last.style in _QUOTE_NAMES
+        and last.start_mark.line < last.end_mark.line == problem.line
+    ):
+        return last
+    return None
+
+
 def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
     """Parse one YAML document; return it with every diagnostic found on the way."""
     start = Location(path, 1, 1)
@@ -566,6 +636,9 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
             return None, [
                 error(where, "tab character used for indentation", "yaml/syntax")
             ]
+        unclosed_quote = _unclosed_quote(path, text, exc)
+        if unclosed_quote is not None:
+            return None, [unclosed_quote]
         where = _unclosed_at(path, text, exc) or where
         message = f"invalid YAML: {_explained(exc)}{_quote_hint(text, exc)}"
         return None, [error(where, message, "yaml/syntax")]
