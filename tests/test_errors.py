@@ -58,6 +58,48 @@ CASES = [
         ],
     ),
     (
+        "flow-threshold-text-needs-quotes",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n"
+        + "      - {title: E, query: up, thresholds: >5 Red}\n",
+        [
+            "services/payments.yaml:8:43: error: invalid YAML: found character that "
+            "cannot start any token; to write it as text, quote it: "
+            "thresholds: '>5 Red' [yaml/syntax]"
+        ],
+    ),
+    (
+        "flow-title-with-colon-needs-quotes",
+        HEADER + "rows:\n  - {title: a b: c, panels: []}\n",
+        [
+            "services/payments.yaml:6:16: error: invalid YAML: did not find expected "
+            "',' or '}' (in the flow mapping that starts at line 6, column 5); to "
+            "write it as text, quote it: title: 'a b: c' [yaml/syntax]"
+        ],
+    ),
+    (
+        # Inside {...}, a plain value also ends at a bracket.
+        "flow-query-with-range-needs-quotes",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n"
+        + "      - {title: E, query: rate(http_requests_total[5m]), unit: reqps}\n",
+        [
+            "services/payments.yaml:8:51: error: invalid YAML: did not find expected "
+            "',' or '}' (in the flow mapping that starts at line 8, column 9); to "
+            "write it as text, quote it: query: 'rate(http_requests_total[5m])' "
+            "[yaml/syntax]"
+        ],
+    ),
+    (
+        "flow-mapping-without-closing-brace",
+        "service: payments\nmetrics: {a: {type: counter, help: x}\nrows: []\n",
+        [
+            "services/payments.yaml:2:38: error: invalid YAML: did not find expected "
+            "',' or '}' (in the flow mapping that starts at line 2, column 10) "
+            "[yaml/syntax]"
+        ],
+    ),
+    (
         "query-braces-need-quotes",
         HEADER
         + "rows:\n  - title: A\n    panels:\n      - title: E\n"
@@ -216,7 +258,8 @@ CASES = [
         ],
     ),
     (
-        # A quoted text may span lines; the error after it is not blamed on it.
+        # A quoted text may span lines, so an error after a closed one keeps the
+        # parser's message.
         "closed-multi-line-quote",
         HEADER + 'dashboard:\n  title: "Payments\n    API"\n  description: a: b\n',
         [

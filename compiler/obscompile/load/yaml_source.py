@@ -24,7 +24,16 @@ import attrs
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
-from ruamel.yaml.tokens import ScalarToken, Token
+from ruamel.yaml.tokens import (
+    FlowEntryToken,
+    FlowMappingEndToken,
+    FlowMappingStartToken,
+    FlowSequenceEndToken,
+    FlowSequenceStartToken,
+    ScalarToken,
+    Token,
+    ValueToken,
+)
 
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.model.location import Location
@@ -496,7 +505,11 @@ def _quote_hint(text: str, exc: MarkedYAMLError) -> str:
 
     Threshold texts such as `>5 Red` start with a YAML indicator, and queries such
     as `up{path="a: b"}` contain `: `, which YAML reads as syntax unless quoted.
+    Inside `{...}`, the value at fault is that of the entry the parser stopped in.
     """
+    flow_entry = _flow_entry(text, exc.problem_mark)
+    if flow_entry is not None:
+        return _quoted_entry(*flow_entry)
     lines = text.splitlines()
     for mark in (exc.problem_mark, exc.context_mark):
         if mark is None or mark.line >= len(lines):
@@ -508,9 +521,93 @@ def _quote_hint(text: str, exc: MarkedYAMLError) -> str:
         if value.startswith(("{", "[", "'", '"')):
             continue  # A flow collection or a quoted text is no plain value.
         if value.startswith(_INDICATORS) or ": " in value:
-            quoted = "'" + value.replace("'", "''") + "'"
-            return f"; to write it as text, quote it: {key}: {quoted}"
+            return _quoted_entry(key, value)
     return ""
+
+
+def _quoted_entry(key: str, value: str) -> str:
+    quoted = "'" + value.replace("'", "''") + "'"
+    return f"; to write it as text, quote it: {key}: {quoted}"
+
+
+def _flow_entry(text: str, problem: Any) -> tuple[str, str] | None:
+    """Return the key and plain value of the `{...}` entry that the parser stopped in.
+
+    Inside a flow mapping, a plain value also ends at `,`, `[`, `]`, `{` or `}`,
+    so a query such as `rate(x[5m])` needs quotes there too. The value runs to the
+    first `,`, `]` or `}` outside brackets and double quotes, or to the line's end.
+    """
+    if problem is None or ":" not in _line_before(text, problem.index):
+        return None
+    tokens = _tokens_before(text, problem.index)
+    if tokens is None:
+        return None
+    # The kind of each open flow collection: True for a mapping.
+    open_mappings: list[bool] = []
+    key: Token | None = None
+    value: Token | None = None
+    for previous, token in zip([None, *tokens], tokens, strict=False):
+        if isinstance(token, FlowMappingStartToken | FlowSequenceStartToken):
+            open_mappings.append(isinstance(token, FlowMappingStartToken))
+            key = None
+        elif isinstance(token, FlowMappingEndToken | FlowSequenceEndToken):
+            if open_mappings:
+                open_mappings.pop()
+            key = None
+        elif isinstance(token, FlowEntryToken):
+            key = None
+        elif isinstance(token, ValueToken) and isinstance(previous, ScalarToken):
+            key, value = previous, token
+    if not open_mappings or not open_mappings[-1] or key is None or value is None:
+        return None
+    start = value.end_mark.index
+    while text[start : start + 1] == " ":
+        start += 1
+    end = _flow_value_end(text, start)
+    written = text[start:end].rstrip(" ")
+    if not written or written.startswith(("{", "[", "'", '"')):
+        return None  # A flow collection or a quoted text is no plain value.
+    if not start <= problem.index < end:
+        return None
+    return text[key.start_mark.index : key.end_mark.index], written
+
+
+def _flow_value_end(text: str, start: int) -> int:
+    """Return where the flow value at `start` ends, at the latest at its line's end."""
+    depth = 0
+    quoted = False
+    for index in range(start, len(text)):
+        character = text[index]
+        if character in "\r\n":
+            return index
+        if character == '"':
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif character in "([{":
+            depth += 1
+        elif character in ")]}" and depth:
+            depth -= 1
+        elif character in ",]}":
+            return index
+    return len(text)
+
+
+def _line_before(text: str, index: int) -> str:
+    """Return the text of the line of `index`, up to `index`."""
+    return text[text.rfind("\n", 0, index) + 1 : index]
+
+
+def _tokens_before(text: str, end: int) -> list[Token] | None:
+    """Return the YAML tokens of `text[:end]`, or None when that text does not scan.
+
+    The parse failed at `end`, so scanning the text before it ends there. The
+    tokens that close the stream at `end` have no width.
+    """
+    try:
+        return list(safe_yaml(pure=True).scan(text[:end]))
+    except YAMLError:
+        return None
 
 
 def _unclosed_at(path: str, text: str, exc: MarkedYAMLError) -> Location | None:
@@ -598,18 +695,12 @@ def _quoted_before(text: str, problem: Any) -> ScalarToken | None:
     The parser stops at the first token after a text whose quote was not closed,
     which is on the line of the quote that closes it instead.
     """
-    line_start = text.rfind("\n", 0, problem.index) + 1
-    if not any(quote in text[line_start : problem.index] for quote in _QUOTE_NAMES):
+    line = _line_before(text, problem.index)
+    if not any(quote in line for quote in _QUOTE_NAMES):
         return None
-    last: Token | None = None
-    try:
-        # Scanning only the text before the problem ends the scan where the parse
-        # failed. The tokens that close the stream there have no width.
-        for token in safe_yaml(pure=True).scan(text[: problem.index]):
-            if token.start_mark.index < token.end_mark.index:
-                last = token
-    except YAMLError:
-        return None
+    tokens = _tokens_before(text, problem.index) or []
+    written = [t for t in tokens if t.start_mark.index < t.end_mark.index]
+    last = written[-1] if written else None
     if (
         isinstance(last, ScalarToken)
         and last.style in _QUOTE_NAMES
