@@ -258,6 +258,27 @@ CASES = [
         ],
     ),
     (
+        "double-quote-inside-double-quoted-query",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - title: E\n"
+        + '        query: "sum(rate(http_requests_total{code="500"}[5m]))"\n',
+        [
+            'services/payments.yaml:9:51: error: invalid YAML: this " closes the text '
+            'opened by the " at line 9, column 16, and YAML cannot read what follows '
+            'it; to write " inside the text, write \\" in its place, or quote the '
+            "whole text with ' instead [yaml/syntax]"
+        ],
+    ),
+    (
+        "apostrophe-inside-single-quoted-title",
+        HEADER + "dashboard: {title: 'Today's payments'}\n",
+        [
+            "services/payments.yaml:5:26: error: invalid YAML: this ' closes the text "
+            "opened by the ' at line 5, column 20, and YAML cannot read what follows "
+            "it; to write ' inside the text, write it twice ('') [yaml/syntax]"
+        ],
+    ),
+    (
         # A quoted text may span lines, so an error after a closed one keeps the
         # parser's message.
         "closed-multi-line-quote",

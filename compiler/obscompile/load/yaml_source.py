@@ -650,12 +650,13 @@ def _unclosed_at(path: str, text: str, exc: MarkedYAMLError) -> Location | None:
 _QUOTE_NAMES = {'"': "double quote", "'": "single quote"}
 
 
-def _unclosed_quote(path: str, text: str, exc: MarkedYAMLError) -> Diagnostic | None:
-    """Return an error at the opening quote of a quoted text that is not closed.
+def _quote_error(path: str, text: str, exc: MarkedYAMLError) -> Diagnostic | None:
+    """Return an error at the quote at fault when the parser failed after a quoted text.
 
     A quoted text may span lines, so without its closing quote it runs on to the
     next quote of its kind or to the end of the file. The parser then fails after
     that quote, often lines after the mistake, with a message that names no quote.
+    A quote of the same kind inside a text closes it early in the same way.
     """
     problem = exc.problem_mark
     if problem is None:
@@ -675,6 +676,8 @@ def _unclosed_quote(path: str, text: str, exc: MarkedYAMLError) -> Diagnostic | 
         if scalar is None:
             return None
         start, end = scalar.start_mark, scalar.end_mark
+        if start.line == end.line:
+            return _closed_early(path, scalar) if end.index == problem.index else None
         runs_to = f"the {scalar.style} at line {end.line + 1}, column {end.column}"
     quote = text[start.index : start.index + 1]
     if quote not in _QUOTE_NAMES:
@@ -689,8 +692,28 @@ def _unclosed_quote(path: str, text: str, exc: MarkedYAMLError) -> Diagnostic | 
     )
 
 
+def _closed_early(path: str, scalar: ScalarToken) -> Diagnostic:
+    """Return an error at a quote that closes a text just before the parser failed.
+
+    A quote of the kind that opened a text ends it, so "up{job="a"}" is the text
+    `up{job=` and then `a"}"`, which YAML cannot read.
+    """
+    start, end = scalar.start_mark, scalar.end_mark
+    quote = scalar.style
+    if quote == '"':
+        inside = "write \\\" in its place, or quote the whole text with ' instead"
+    else:
+        inside = "write it twice ('')"
+    message = (
+        f"invalid YAML: this {quote} closes the text opened by the {quote} at line "
+        f"{start.line + 1}, column {start.column + 1}, and YAML cannot read what "
+        f"follows it; to write {quote} inside the text, {inside}"
+    )
+    return error(Location(path, end.line + 1, end.column), message, "yaml/syntax")
+
+
 def _quoted_before(text: str, problem: Any) -> ScalarToken | None:
-    """Return the quoted text just before `problem` when it started on an earlier line.
+    """Return the quoted text that ends on the line of `problem`, just before it.
 
     The parser stops at the first token after a text whose quote was not closed,
     which is on the line of the quote that closes it instead.
@@ -704,7 +727,7 @@ def _quoted_before(text: str, problem: Any) -> ScalarToken | None:
     if (
         isinstance(last, ScalarToken)
         and last.style in _QUOTE_NAMES
-        and last.start_mark.line < last.end_mark.line == problem.line
+        and last.end_mark.line == problem.line
     ):
         return last
     return None
@@ -727,9 +750,9 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
             return None, [
                 error(where, "tab character used for indentation", "yaml/syntax")
             ]
-        unclosed_quote = _unclosed_quote(path, text, exc)
-        if unclosed_quote is not None:
-            return None, [unclosed_quote]
+        quote_error = _quote_error(path, text, exc)
+        if quote_error is not None:
+            return None, [quote_error]
         where = _unclosed_at(path, text, exc) or where
         message = f"invalid YAML: {_explained(exc)}{_quote_hint(text, exc)}"
         return None, [error(where, message, "yaml/syntax")]
