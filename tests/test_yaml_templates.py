@@ -469,6 +469,67 @@ def test_unused_broken_template_reported(
     ]
 
 
+# A template with a syntax error, the line and column of the tag that the error is
+# in, and Jinja's message.
+SYNTAX_ERRORS = [
+    (
+        "# x\n{% if tenants %}a{% endif %} {{ document | toyaml( }}\n",
+        "2:30",
+        "unexpected '}', expected ')'",
+    ),
+    (
+        "groups:\n  {{ document.groups | }}\n",
+        "2:3",
+        "expected token 'name', got 'end of print statement'",
+    ),
+    (
+        "{{ rules_path }} {{ document | nosuch }}\n",
+        "1:18",
+        "No filter named 'nosuch'.",
+    ),
+    (
+        "{# a comment #} {{ document | nosuch }}\n",
+        "1:17",
+        "No filter named 'nosuch'.",
+    ),
+    ('{{ "{{" }} {{ "x }}\n', "1:12", "unexpected char '\"' at 14"),
+    # A tag over two lines: the token that fails is on the error's line.
+    ("{{ toyaml(document,\n   12 13) }}\n", "2:7", "expected token ',', got 'integer'"),
+    # Jinja reports the end of the template inside a tag at the tag's last line.
+    (
+        "x\n\n  {{ document\n  | toyaml(\n\n",
+        "3:3",
+        "unexpected 'end of template'",
+    ),
+    ("a\r\nb {{ document( }}\r\n", "2:3", "unexpected '}', expected ')'"),
+]
+
+
+@pytest.mark.parametrize(("text", "place", "message"), SYNTAX_ERRORS)
+def test_syntax_error_at_its_tag(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    place: str,
+    message: str,
+) -> None:
+    result, errors = _build_with_templates(
+        tmp_path, monkeypatch, {"mimir/namespace.yaml.j2": text.encode()}
+    )
+    assert result.exit_code == 1
+    assert errors == [
+        f"templates/mimir/namespace.yaml.j2:{place}: error: invalid template: "
+        f"{message} [template/render]"
+    ]
+    line, column = (int(number) for number in place.split(":"))
+    caret = " " * (column - 1) + "^"
+    output_lines = result.output.splitlines()
+    index = output_lines.index(errors[0])
+    source_line = text.replace("\r", "").split("\n")[line - 1]
+    assert output_lines[index + 1] == "  " + source_line
+    assert output_lines[index + 2] == "  " + caret
+
+
 def test_template_not_utf8_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -66,6 +66,7 @@ from obscompile.render.prometheus import (
     service_rule_diagnostics,
 )
 from obscompile.render.provisioning import emit_provisioning
+from obscompile.render.template_syntax import locate_syntax_error
 from obscompile.render.terraform import emit_terraform
 from obscompile.texts import FileMap
 
@@ -459,26 +460,26 @@ _TEMPLATE_FRAME = re.compile(r'File "(?P<file>[^"]+\.j2)", line (?P<line>\d+)')
 def template_error(exc: jinja2.TemplateError) -> Diagnostic:
     """Return the error for a template that failed to compile or render, at its line.
 
-    A syntax error names its file and line. For an error while rendering, the line is
-    in the traceback, which Jinja rewrites to point into the template, or, from a
-    worker process, in the text of the remote traceback.
+    A syntax error names its file and line, and is placed at the tag it is in (see
+    `locate_syntax_error`). For an error while rendering, the line is in the
+    traceback, which Jinja rewrites to point into the template, or, from a worker
+    process, in the text of the remote traceback.
     """
-    file, line = None, 1
-    if isinstance(exc, jinja2.TemplateSyntaxError) and exc.filename:
-        file, line = exc.filename, exc.lineno
+    file, line, column = None, 1, 1
+    message = getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        place = locate_syntax_error(exc)
+        file, line, column = exc.filename, place.line, place.column
+        message = place.message
     elif isinstance(exc, TemplateOutputError):
         file = exc.filename
     else:
         found = _template_frames(exc)
         if found:
             file, line = found[-1]["file"], int(found[-1]["line"])
-    where = display_name(Path(file)) if file else "<templates>"
-    message = getattr(exc, "message", None) or str(exc)
-    if isinstance(exc, jinja2.TemplateSyntaxError):
-        message = f"invalid template: {message}"
-    elif not isinstance(exc, TemplateOutputError):
         message = f"template failed to render: {message}"
-    return error(Location(where, line, 1), message, "template/render")
+    where = display_name(Path(file)) if file else "<templates>"
+    return error(Location(where, line, column), message, "template/render")
 
 
 def template_failure(project: Project, exc: Exception) -> Diagnostic | None:
