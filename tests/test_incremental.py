@@ -838,7 +838,12 @@ def test_damaged_compiled_templates_are_compiled_again(warm: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "message"),
     [
-        ("{% if tenants %}\n", 1, "invalid template: Unexpected end of template"),
+        (
+            "{% if tenants %}\n",
+            1,
+            "invalid template: {% if %} has no matching {% endif %} before the end "
+            "of the template",
+        ),
         (
             "groups: []\n{{ nosuch.x }}\n",
             2,

@@ -505,7 +505,47 @@ SYNTAX_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("text", "place", "message"), SYNTAX_ERRORS)
+# A template with a block tag that is not closed, the line and column of that tag,
+# and the message.
+UNCLOSED_TAGS = [
+    (
+        "# x\n   {% if tenants %}\nx\n{% for a in b %}\n{% endfor %}\n# end\n",
+        "2:4",
+        "{% if %} has no matching {% endif %} before the end of the template",
+    ),
+    (
+        "{% for group in document.groups %}\n  {% if tenants %}\n{% endfor %}\n",
+        "2:3",
+        "{% if %} has no matching {% endif %} before {% endfor %} at line 3",
+    ),
+    # The inner `{% if %}` takes the `{% endif %}`, so the outer one is not closed.
+    (
+        "{% if tenants %}\n{% if document %}x{% endif %}\n",
+        "1:1",
+        "{% if %} has no matching {% endif %} before the end of the template",
+    ),
+    (
+        "x {% macro row(a) %}\n{{ a }}\n",
+        "1:3",
+        "{% macro %} has no matching {% endmacro %} before the end of the template",
+    ),
+    (
+        "{% block body %}{{ document | yaml_document }}\n",
+        "1:1",
+        "{% block %} has no matching {% endblock %} before the end of the template",
+    ),
+    # A misspelt end tag is not taken for the end of an outer block.
+    (
+        "{% if tenants %}\nx\n  {% endfi %}\n",
+        "3:3",
+        "Encountered unknown tag 'endfi'. Jinja was looking for the following tags: "
+        "'elif' or 'else' or 'endif'. The innermost block that needs to be closed is "
+        "'if'.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "place", "message"), SYNTAX_ERRORS + UNCLOSED_TAGS)
 def test_syntax_error_at_its_tag(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -1,8 +1,8 @@
 """Locate a Jinja syntax error at the tag that it belongs to.
 
-Jinja reports a syntax error with a line alone. To find the tag, the template is
-parsed again with a parser that notes where each tag starts and which tag each token
-is in.
+Jinja reports a syntax error with a line alone, and an unclosed `{% if %}` at the end
+of the template. To find the tag, the template is parsed again with a parser that
+notes where each tag starts and which tag each token is in.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NoReturn
 
 import jinja2
 import jinja2.lexer
@@ -39,6 +40,21 @@ class SyntaxErrorPlace:
     message: str
 
 
+@dataclass(frozen=True)
+class _Unclosed:
+    """A block tag that the template does not close."""
+
+    # The index of the tag among the parser's `tag_offsets`, and its name (`if`).
+    tag: int
+    name: str
+    # The tags that Jinja looked for, such as ('elif', 'else', 'endif').
+    expected: tuple[str, ...]
+    # The end tag of an outer block that came first, or None at the end of the
+    # template, and the line where Jinja stopped.
+    found: str | None
+    found_line: int
+
+
 class _TagParser(jinja2.parser.Parser):
     """A Jinja parser that notes where each tag starts and which tag each token is in.
 
@@ -60,6 +76,10 @@ class _TagParser(jinja2.parser.Parser):
         # offset.
         self.token_places: list[tuple[jinja2.lexer.Token, int, int | None]] = []
         self.lexer_failed = False
+        self.unclosed: _Unclosed | None = None
+        # The tag index of each statement being parsed, as in `self._tag_stack`, but
+        # also of a statement with an unknown name.
+        self._statement_tags: list[int] = []
         self._offset: int | None = 0
         self._source = source
 
@@ -126,6 +146,45 @@ class _TagParser(jinja2.parser.Parser):
                 return tag, offset
         return len(self.tag_offsets) - 1, None
 
+    def parse_statement(self) -> jinja2.nodes.Node | list[jinja2.nodes.Node]:
+        self._statement_tags.append(self.place_of(self.stream.current)[0])
+        try:
+            return super().parse_statement()
+        finally:
+            self._statement_tags.pop()
+
+    def fail_unknown_tag(self, name: str, lineno: int | None = None) -> NoReturn:
+        # A tag that ends an outer block, such as `{% endfor %}` inside an `{% if %}`
+        # of a `{% for %}`, means that the inner block is not closed.
+        outer = {
+            jinja2.lexer.describe_token_expr(expr)
+            for ends in self._end_token_stack
+            for expr in ends
+        }
+        if name in outer:
+            self._note_unclosed(self._end_token_stack, name, lineno)
+        super().fail_unknown_tag(name, lineno)
+
+    def fail_eof(
+        self, end_tokens: tuple[str, ...] | None = None, lineno: int | None = None
+    ) -> NoReturn:
+        stack = list(self._end_token_stack)
+        if end_tokens is not None:
+            stack.append(end_tokens)
+        self._note_unclosed(stack, None, lineno)
+        super().fail_eof(end_tokens, lineno)
+
+    def _note_unclosed(
+        self, stack: list[tuple[str, ...]], found: str | None, lineno: int | None
+    ) -> None:
+        if not self._tag_stack or not stack:
+            return
+        name = self._tag_stack[-1]
+        expected = tuple(jinja2.lexer.describe_token_expr(expr) for expr in stack[-1])
+        tag = self._statement_tags[len(self._tag_stack) - 1]
+        line = lineno if lineno is not None else self.stream.current.lineno
+        self.unclosed = _Unclosed(tag, name, expected, found, line)
+
     def line_and_column(self, offset: int) -> tuple[int, int]:
         """Return the 1-based line and column of `offset`."""
         line_start = self.text.rfind("\n", 0, offset) + 1
@@ -148,7 +207,8 @@ def locate_syntax_error(
     The column is that of the tag the error is in, when the tag starts on the error's
     line. Otherwise it is the column of the token that failed, if that token is on
     the error's line, or else 1. When the template ends inside a tag, the place is
-    the tag's start.
+    the tag's start. The error of a block tag that is not closed is placed at that
+    tag, with a message that names it.
     `source` is the template's text, by default the error's own or its file's.
     """
     message = f"invalid template: {exc.message}"
@@ -173,6 +233,8 @@ def locate_syntax_error(
     else:
         # A compiler's error, such as an unknown filter, after a parse that passed.
         return _compile_error_place(parser, line, message)
+    if parser.unclosed is not None:
+        return _unclosed_place(parser, parser.unclosed, fallback)
     current = parser.stream.current
     if parser.lexer_failed:
         tag, offset = len(parser.tag_offsets) - 1, None
@@ -219,4 +281,32 @@ def _compile_error_place(
             if any(re.search(rf"\b{name}\b", text) for name in names)
         ]
     column = found[0][0] if len(found) == 1 else 1
+    return SyntaxErrorPlace(line, column, message)
+
+
+def _unclosed_place(
+    parser: _TagParser, unclosed: _Unclosed, fallback: SyntaxErrorPlace
+) -> SyntaxErrorPlace:
+    """Return the place of a block tag that is not closed, with a message naming it."""
+    offset = parser.tag_offsets[unclosed.tag]
+    if offset is None:
+        return fallback
+    line, column = parser.line_and_column(offset)
+    where = (
+        "the end of the template"
+        if unclosed.found is None
+        else f"{{% {unclosed.found} %}} at line {unclosed.found_line}"
+    )
+    closing = f"end{unclosed.name}"
+    if closing in unclosed.expected:
+        message = (
+            f"invalid template: {{% {unclosed.name} %}} has no matching "
+            f"{{% {closing} %}} before {where}"
+        )
+    else:
+        looked_for = " or ".join(repr(name) for name in unclosed.expected)
+        message = (
+            f"invalid template: {{% {unclosed.name} %}} is not closed before {where}, "
+            f"where Jinja looked for {looked_for}"
+        )
     return SyntaxErrorPlace(line, column, message)
