@@ -502,6 +502,8 @@ SYNTAX_ERRORS = [
         "unexpected 'end of template'",
     ),
     ("a\r\nb {{ document( }}\r\n", "2:3", "unexpected '}', expected ')'"),
+    ("a\nb {# never closed\n", "2:3", "Missing end of comment tag"),
+    ("{% raw %}\n  {% raw %}\n", "1:1", "Missing end of raw directive"),
 ]
 
 

@@ -66,7 +66,7 @@ from obscompile.render.prometheus import (
     service_rule_diagnostics,
 )
 from obscompile.render.provisioning import emit_provisioning
-from obscompile.render.template_syntax import locate_syntax_error
+from obscompile.render.template_syntax import locate_syntax_error, syntax_error_file
 from obscompile.render.terraform import emit_terraform
 from obscompile.texts import FileMap
 
@@ -469,7 +469,7 @@ def template_error(exc: jinja2.TemplateError) -> Diagnostic:
     message = getattr(exc, "message", None) or str(exc)
     if isinstance(exc, jinja2.TemplateSyntaxError):
         place = locate_syntax_error(exc)
-        file, line, column = exc.filename, place.line, place.column
+        file, line, column = syntax_error_file(exc), place.line, place.column
         message = place.message
     elif isinstance(exc, TemplateOutputError):
         file = exc.filename

@@ -8,6 +8,7 @@ notes where each tag starts and which tag each token is in.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -199,6 +200,17 @@ def _parse_environment() -> jinja2.Environment:
     return make_environment()
 
 
+def syntax_error_file(exc: jinja2.TemplateSyntaxError) -> str | None:
+    """Return the file of the template that has a syntax error, if it has one.
+
+    Jinja 3.1's lexer passes the file as the template's name, and no file, when a
+    comment or a `{% raw %}` block is not closed.
+    """
+    if exc.filename is None and exc.name and os.path.isfile(exc.name):
+        return exc.name
+    return exc.filename
+
+
 def locate_syntax_error(
     exc: jinja2.TemplateSyntaxError, source: str | None = None
 ) -> SyntaxErrorPlace:
@@ -214,17 +226,18 @@ def locate_syntax_error(
     message = f"invalid template: {exc.message}"
     line = exc.lineno
     fallback = SyntaxErrorPlace(line, 1, message)
+    file = syntax_error_file(exc)
     if source is None:
         source = exc.source
-    if source is None and exc.filename:
+    if source is None and file is not None:
         try:
-            with open(exc.filename, encoding="utf-8") as handle:
+            with open(file, encoding="utf-8") as handle:
                 source = handle.read()
         except (OSError, UnicodeDecodeError):
             return fallback
     if source is None:
         return fallback
-    parser = _TagParser(_parse_environment(), source, exc.name, exc.filename)
+    parser = _TagParser(_parse_environment(), source, exc.name, file)
     try:
         parser.parse()
     except jinja2.TemplateSyntaxError as again:
