@@ -864,8 +864,14 @@ def test_damaged_compiled_templates_are_compiled_again(warm: Path) -> None:
             1,
             "template failed to render: RecursionError: maximum recursion depth exceeded",
         ),
+        (
+            "namespace: a\n{{ document | yaml_document }}\n  bad: 1\n",
+            3,
+            "mimir/namespace.yaml.j2 rendered invalid YAML (did not find expected '-' "
+            "indicator)",
+        ),
     ],
-    ids=["syntax", "undefined", "division", "type", "recursion"],
+    ids=["syntax", "undefined", "division", "type", "recursion", "output"],
 )
 def test_template_errors_are_located(
     warm: Path,

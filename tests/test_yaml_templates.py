@@ -292,7 +292,7 @@ BROKEN_TEMPLATES = [
     (
         "kubernetes/prometheusrule.yaml.j2",
         "spec: [\n{{ document | yaml_document }}\n",
-        "templates/kubernetes/prometheusrule.yaml.j2:1:1: error: "
+        "templates/kubernetes/prometheusrule.yaml.j2:2:1: error: "
         "kubernetes/prometheusrule.yaml.j2 rendered invalid YAML (did not find "
         "expected ',' or ']') for service \"payments\", at line 3 of its output",
     ),
@@ -329,6 +329,55 @@ def test_broken_project_template_stops_the_build(
     assert result.exception is None or isinstance(result.exception, SystemExit)
     after = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_invalid_yaml_at_template_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule template that writes a bad indent is an error at the line that wrote it."""
+    rules = (
+        "# Team rules\n"
+        "groups:\n"
+        "{% for group in document.groups %}\n"
+        "  - name: {{ group.name | toyaml }}\n"
+        "    rules:\n"
+        "{% for rule in group.rules %}\n"
+        "      - expr: {{ rule.expr | toyaml }}\n"
+        # One space short of the indentation of `expr:` above.
+        "       labels: {}\n"
+        "{% endfor %}\n"
+        "{% endfor %}\n"
+    )
+    result, errors = _build_with_templates(
+        tmp_path, monkeypatch, {"prometheus/rules.yml.j2": rules.encode()}
+    )
+    assert result.exit_code == 1
+    # The output's lines: the comment, `groups:`, the group's name, `rules:`, the
+    # first rule's `expr:`, and its `labels:`.
+    assert errors == [
+        "templates/prometheus/rules.yml.j2:8:1: error: prometheus/rules.yml.j2 "
+        "rendered invalid YAML (did not find expected '-' indicator) for service "
+        '"payments", at line 6 of its output: `       labels: {}` [template/render]'
+    ]
+    assert "  " + rules.split("\n")[7] in result.output.splitlines()
+
+
+def test_invalid_yaml_in_included_template(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The line that wrote invalid YAML is found in a template that is included."""
+    templates = {
+        "kubernetes/prometheusrule.yaml.j2": b'{% include "kubernetes/header.j2" %}\n'
+        b"{{ document | yaml_document }}\n",
+        "kubernetes/header.j2": b"# Shared header\nmetadata:\n  team: a\n owner: b\n",
+    }
+    result, errors = _build_with_templates(tmp_path, monkeypatch, templates)
+    assert result.exit_code == 1
+    assert errors == [
+        "templates/kubernetes/header.j2:4:1: error: kubernetes/prometheusrule.yaml.j2 "
+        "rendered invalid YAML (did not find expected key) for service "
+        '"payments", at line 4 of its output: ` owner: b` [template/render]'
+    ]
 
 
 @pytest.mark.parametrize(

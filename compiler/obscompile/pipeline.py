@@ -472,7 +472,7 @@ def template_error(exc: jinja2.TemplateError) -> Diagnostic:
         file, line, column = syntax_error_file(exc), place.line, place.column
         message = place.message
     elif isinstance(exc, TemplateOutputError):
-        file = exc.filename
+        file, line = exc.filename, exc.lineno or 1
     else:
         found = _template_frames(exc)
         if found:

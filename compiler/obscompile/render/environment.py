@@ -12,7 +12,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +28,28 @@ from ruamel.yaml.scalarstring import (
 from obscompile.render import builtin_templates_dir
 from obscompile.render.hcl import add_hcl_filters
 from obscompile.render.json_text import indented_json
+from obscompile.render.output_origin import OutputOrigin, find_output_origin
 from obscompile.render.yaml_dump import add_yaml_filter
 from obscompile.render.yaml_fast import literal_allowed, needs_escapes, string_scalar
 from obscompile.render.yaml_read import plain_reads_as_string, read_yaml
 
 
 class TemplateOutputError(jinja2.TemplateError):
-    """A template rendered text that is not the file format it must write."""
+    """A template rendered text that is not the file format it must write.
 
-    def __init__(self, message: str, filename: str | None) -> None:
+    `lineno` is the line of `filename` that wrote the wrong text, when it is known.
+    """
+
+    def __init__(
+        self, message: str, filename: str | None, lineno: int | None = None
+    ) -> None:
         super().__init__(message)
         self.filename = filename
+        self.lineno = lineno
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Worker processes send the error back pickled.
-        return (type(self), (self.message, self.filename))
+        return (type(self), (self.message, self.filename, self.lineno))
 
 
 def _tojson(value: Any) -> str:
@@ -253,12 +260,17 @@ def render_json(
 
 
 def check_yaml_output(
-    template: jinja2.Template, text: str, subject: str | None = None
+    template: jinja2.Template,
+    text: str,
+    subject: str | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> Any:
     """Return the data of `text`, which `template` rendered, if it is a project's own.
 
     Raises TemplateOutputError when the text is not one valid YAML document. The
-    output of a built-in template is not parsed, and None is returned for it.
+    output of a built-in template is not parsed, and None is returned for it. With
+    the `context` that `template` rendered, the error names the template line that
+    wrote the invalid text, where it can be found.
     """
     if is_builtin(template):
         return None
@@ -267,11 +279,24 @@ def check_yaml_output(
     except MarkedYAMLError as exc:
         problem = f"invalid YAML ({exc.problem or exc.context or 'unreadable'})"
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise output_error(template, problem, subject, text, line) from None
+        if mark is None:
+            raise output_error(template, problem, subject) from None
+        origin = None
+        if context is not None:
+            offset = _offset_of(text, mark.line, mark.column)
+            origin = find_output_origin(template, context, text, offset)
+        error = output_error(template, problem, subject, text, mark.line + 1, origin)
+        raise error from None
     except Exception as exc:  # ruamel raises many unrelated error classes
         first = str(exc).split("\n")[0]
         raise output_error(template, f"invalid YAML ({first})", subject) from None
+
+
+def _offset_of(text: str, line: int, column: int) -> int:
+    """Return the offset in `text` of a 0-based line and column."""
+    lines = text.split("\n")
+    offset = sum(len(before) + 1 for before in lines[:line])
+    return min(offset + column, len(text) - 1)
 
 
 def output_error(
@@ -280,17 +305,26 @@ def output_error(
     subject: str | None = None,
     text: str = "",
     line: int | None = None,
+    origin: OutputOrigin | None = None,
 ) -> TemplateOutputError:
-    """Return the error for a template whose output is `problem` at `line` of `text`."""
+    """Return the error for a template whose output is `problem` at `line` of `text`.
+
+    The error is placed at `origin`, the template line that wrote the output line,
+    when that line is in a project's own template that is not a copy of a built-in
+    one. Otherwise it names the template file alone.
+    """
     message = f"{template.name} rendered {problem}"
     if subject:
         message += f" for {subject}"
     if line is not None:
         lines = text.split("\n")
-        output_line = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+        output_line = lines[line - 1].rstrip() if 0 < line <= len(lines) else ""
         message += f", at line {line} of its output"
-        if output_line:
-            message += f": {output_line[:80]}"
+        if output_line.strip():
+            # In backquotes, so that the indentation shows.
+            message += f": `{output_line[:80]}`"
+    if origin is not None and _is_own(template, origin.filename):
+        return TemplateOutputError(message, origin.filename, origin.line)
     filename = template.filename
     # A project's copy of a built-in template, unchanged, is no likelier a cause than
     # the built-in one.
@@ -308,6 +342,17 @@ def output_error(
             if len(own) == 1:
                 filename = str(Path(_project_folder(template) or "", own[0]))
     return TemplateOutputError(message, filename)
+
+
+def _is_own(template: jinja2.Template, filename: str) -> bool:
+    """Return True for a file of the project's templates that no built-in one equals."""
+    folder = _project_folder(template)
+    if folder is None or not Path(filename).resolve().is_relative_to(
+        Path(folder).resolve()
+    ):
+        return False
+    name = Path(filename).resolve().relative_to(Path(folder).resolve()).as_posix()
+    return not _same_as_builtin(name, Path(filename))
 
 
 def _project_folder(template: jinja2.Template) -> str | None:

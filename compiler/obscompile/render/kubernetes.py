@@ -116,7 +116,8 @@ def emit_prometheus_rules(context: EmitContext) -> dict[str, str]:
     for rule_file in found:
         document = prometheus_rule(rule_file, names[rule_file.service], context.config)
         path = f"{KUBERNETES_DIR}{rule_file.service}.prometheusrule.yaml"
-        text = template.render(rules_path=rule_file.path, document=document)
-        check_yaml_output(template, text, f'service "{rule_file.service}"')
+        variables = {"rules_path": rule_file.path, "document": document}
+        text = template.render(variables)
+        check_yaml_output(template, text, f'service "{rule_file.service}"', variables)
         files[path] = text.rstrip("\n") + "\n"
     return files

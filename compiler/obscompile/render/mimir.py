@@ -49,12 +49,13 @@ def emit_mimir_namespaces(context: EmitContext) -> dict[str, str]:
     files = {}
     for rule_file in rule_files(context.files):
         path = f"{MIMIR_DIR}{rule_file.service}.yaml"
-        text = template.render(
-            rules_path=rule_file.path,
-            file_path=path,
-            tenants=tenants,
-            document=namespace_document(rule_file, tenants),
-        )
-        check_yaml_output(template, text, f'service "{rule_file.service}"')
+        variables = {
+            "rules_path": rule_file.path,
+            "file_path": path,
+            "tenants": tenants,
+            "document": namespace_document(rule_file, tenants),
+        }
+        text = template.render(variables)
+        check_yaml_output(template, text, f'service "{rule_file.service}"', variables)
         files[path] = text.rstrip("\n") + "\n"
     return files

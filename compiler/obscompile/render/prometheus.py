@@ -205,7 +205,7 @@ def render_yaml(
     text = loaded.render(document=document)
     if is_builtin(loaded):
         return text
-    parsed = check_yaml_output(loaded, text, subject)
+    parsed = check_yaml_output(loaded, text, subject, {"document": document})
     if parsed != document:
         difference = first_difference(parsed, document)
         raise output_error(

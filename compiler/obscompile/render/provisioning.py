@@ -93,10 +93,11 @@ def _render_provisioning(
     escaped = escape_dollars(providers)
     add_yaml_filter(context.env)
     template = context.env.get_template("grafana/provisioning/dashboards.yaml.j2")
-    text = template.render(
-        directories=directories,
-        escaped=escaped != providers,
-        document={"apiVersion": 1, "providers": escaped},
-    )
-    check_yaml_output(template, text)
+    variables = {
+        "directories": directories,
+        "escaped": escaped != providers,
+        "document": {"apiVersion": 1, "providers": escaped},
+    }
+    text = template.render(variables)
+    check_yaml_output(template, text, context=variables)
     return {PROVISIONING_FILE: text.rstrip("\n") + "\n"}
