@@ -284,6 +284,13 @@ BROKEN_TEMPLATES = [
         'rendered invalid JSON (Expecting value) for service "payments", at line ',
     ),
     (
+        "grafana/panels/stat.json.j2",
+        '{\n  "id": {{ view.id }},\n  "type": "stat"\n  "title": "x"\n}\n',
+        "templates/grafana/panels/stat.json.j2:4:1: error: grafana/dashboard.json.j2 "
+        "rendered invalid JSON (Expecting ',' delimiter) for service \"payments\", at "
+        "line ",
+    ),
+    (
         "grafana/dashboard.json.j2",
         "[1, 2]\n",
         "templates/grafana/dashboard.json.j2:1:1: error: grafana/dashboard.json.j2 "
@@ -487,20 +494,21 @@ def test_broken_panel_blamed_among_copies(
     """With a copy of every built-in template, the one that changed is blamed."""
     shutil.copytree(builtin_templates_dir(), tmp_path / "templates")
     stat = builtin_templates_dir() / "grafana" / "panels" / "stat.json.j2"
-    broken = stat.read_bytes().replace(b"},\n", b"}\n", 1)
+    text = stat.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    broken = text.replace("},\n", "}\n", 1)
     result, errors = _build_with_templates(
-        tmp_path, monkeypatch, {"grafana/panels/stat.json.j2": broken}
+        tmp_path, monkeypatch, {"grafana/panels/stat.json.j2": broken.encode()}
     )
     assert result.exit_code == 1
     (error,) = errors
+    # JSON stops at the line after the one whose comma is gone.
+    line = text[: text.index("},\n")].count("\n") + 2
     assert error.startswith(
-        "templates/grafana/panels/stat.json.j2:1:1: error: grafana/dashboard.json.j2 "
-        "rendered invalid JSON"
+        f"templates/grafana/panels/stat.json.j2:{line}:1: error: "
+        "grafana/dashboard.json.j2 rendered invalid JSON (Expecting ',' delimiter)"
     )
-    assert error.endswith(
-        "the project's own templates it may include: grafana/panels/stat.json.j2 "
-        "[template/render]"
-    )
+    assert error.endswith(f": `{lines[line - 1]}` [template/render]")
 
 
 def test_unused_broken_template_reported(

@@ -252,7 +252,10 @@ def render_json(
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         problem = f"invalid JSON ({exc.msg})"
-        raise output_error(loaded, problem, subject, text, exc.lineno) from None
+        offset = min(exc.pos, len(text) - 1)
+        origin = find_output_origin(loaded, context, text, offset)
+        error = output_error(loaded, problem, subject, text, exc.lineno, origin)
+        raise error from None
     wrong = shape(document) if shape is not None else None
     if wrong is not None:
         raise output_error(loaded, f"JSON that is not {wrong}", subject)
