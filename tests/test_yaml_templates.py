@@ -629,6 +629,27 @@ def test_syntax_error_at_its_tag(
     assert output_lines[index + 2] == "  " + caret
 
 
+def test_syntax_error_line_without_parser_internals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Jinja whose parser lacks the internals read to place a tag gives the line."""
+    from obscompile.render import template_syntax
+
+    def missing(*_args: object) -> None:
+        raise AttributeError("'_TagParser' object has no attribute '_tag_stack'")
+
+    monkeypatch.setattr(template_syntax._TagParser, "parse", missing)
+    result, errors = _build_with_templates(
+        tmp_path, monkeypatch, {"mimir/namespace.yaml.j2": b"a\nb {{ x( }}\n"}
+    )
+    assert result.exit_code == 1
+    assert errors == [
+        "templates/mimir/namespace.yaml.j2:2:1: error: invalid template: "
+        "unexpected '}', expected ')' [template/render]"
+    ]
+    assert "Traceback" not in result.output
+
+
 def test_template_not_utf8_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -237,6 +237,22 @@ def locate_syntax_error(
             return fallback
     if source is None:
         return fallback
+    try:
+        return _place(exc, source, file, fallback)
+    except Exception:
+        # The parser subclass reads attributes that Jinja does not document, such
+        # as `_tag_stack`; a Jinja that lacks them gets the line alone.
+        return fallback
+
+
+def _place(
+    exc: jinja2.TemplateSyntaxError,
+    source: str,
+    file: str | None,
+    fallback: SyntaxErrorPlace,
+) -> SyntaxErrorPlace:
+    """Return the place of `exc` in `source`, found by parsing it again."""
+    message, line = fallback.message, fallback.line
     parser = _TagParser(_parse_environment(), source, exc.name, file)
     try:
         parser.parse()
