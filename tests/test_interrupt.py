@@ -175,3 +175,30 @@ def test_ctrl_c_while_workers_start(tmp_path: Path) -> None:
     assert result.returncode == 130, result.stderr
     assert result.stderr.splitlines() == ["obscompile: interrupted; out is not written"]
     assert not (project / "out").exists()
+
+
+def test_interrupt_drops_services_not_started(tmp_path: Path) -> None:
+    """An interrupt in the middle of a stage ends it without the services left."""
+    started = tmp_path / "started"
+    started.mkdir()
+    script = (
+        "import time\n"
+        "from pathlib import Path\n"
+        "from obscompile.parallel import map_in_workers\n"
+        f"started = Path({str(started)!r})\n"
+        "def task(index):\n"
+        "    (started / str(index)).touch()\n"
+        "    time.sleep(0.02)\n"
+        "    return index\n"
+        "def progress(stage, done, count):\n"
+        "    if done == 1:\n"
+        "        raise KeyboardInterrupt\n"
+        "try:\n"
+        "    map_in_workers(task, 400, 2, progress, 'check')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n"
+    )
+    done = run_python(tmp_path, "-c", script)
+    assert done.stdout == "interrupted\n", done.stderr
+    # The workers had started a few services, and none of the others run after it.
+    assert 1 <= len(list(started.iterdir())) < 100

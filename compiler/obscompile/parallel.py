@@ -189,6 +189,11 @@ def map_in_workers(
                 "a worker process ended before it finished its task; rerun with "
                 "--jobs 1 to see why"
             ) from None
+        except BaseException:
+            # A Ctrl-C, or any other error here, ends the stage. Services that no
+            # worker has started are dropped, so the build ends after the running ones.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     return found
 
 
