@@ -745,6 +745,19 @@ DUPLICATES = [
         ],
     ),
     (
+        # The duplicate service names both manifests, so their uids are not reported.
+        "yaml-service-differing-in-case",
+        {"b.yaml": "service: Payments\ndashboard: {uid: Shop}\n"},
+        [
+            'services/a.yaml:1:10: error: service "payments" differs only in case from '
+            '"Payments" in services/b.yaml:1:10, and their files collide on '
+            "case-insensitive file systems [project/duplicate-service]",
+            'services/b.yaml:1:10: error: service "Payments" differs only in case from '
+            '"payments" in services/a.yaml:1:10, and their files collide on '
+            "case-insensitive file systems [project/duplicate-service]",
+        ],
+    ),
+    (
         "recording-rule",
         {
             "b.yaml": "service: overview\nrows:\n  - title: Traffic\n    panels:\n"

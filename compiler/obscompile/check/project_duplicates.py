@@ -164,8 +164,10 @@ def duplicate_uid(context: ProjectContext) -> Iterator[Diagnostic]:
     ]
     # Keyed by the case-folded uid, because the uid names the dashboard's file.
     for later, first in _clashes(dashboards, lambda pair: pair[1].uid.casefold()):
-        if later[0].name == first[0].name:
-            continue  # A repeated service is reported once, as a duplicate service.
+        if later[0].name.casefold() == first[0].name.casefold():
+            # A repeated service, also one whose key differs only in case, is
+            # reported once, as a duplicate service.
+            continue
         for reported, other in ((later, first), (first, later)):
             yield error(
                 _uid_location(reported[0]),
