@@ -198,6 +198,31 @@ def test_recording_rules_across_services(
     assert sorted(found) == expected
 
 
+def test_recorded_twice_after_other_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two services that record one job's series clash after a rule of another job."""
+    monkeypatch.chdir(tmp_path)
+    services = tmp_path / "services"
+    services.mkdir()
+    # The rule of job aaa comes first, and writes other series than those of checkout.
+    (services / "aaa.yaml").write_text(CHECKOUT.replace("checkout", "aaa"))
+    (services / "checkout.yaml").write_text(CHECKOUT)
+    panel = P95.replace("SELECT", '{job="checkout"}')
+    (services / "overview.yaml").write_text(
+        "service: overview\nrows:\n  - title: R\n    panels:\n"
+        f"      - title: Overview\n        query: '{panel}'\n"
+        '        thresholds: "<500ms Green, >=500ms Red"\n'
+    )
+    result = build(Project.at(Path(".")))
+    found = [
+        f"{d.location}: {d.severity}: {d.message} [{d.check}]"
+        for d in result.diagnostics
+        if d.check.startswith("artifacts/")
+    ]
+    assert sorted(found) == [SAME_AT_CHECKOUT, SAME]
+
+
 def test_other_expression_recorded_twice_is_an_error() -> None:
     def facts(file: str, expr: str) -> ArtifactFacts:
         where = Location(file, 1, 1)

@@ -387,22 +387,53 @@ def _recorded_twice(facts: Sequence[ArtifactFacts]) -> Iterator[Diagnostic]:
     """Report recording rules of two services that write the same series, at both.
 
     Rules of one name write the same series unless each selects its own jobs, as the
-    job-level rules of two services do. Prometheus then evaluates both groups.
+    job-level rules of two services do. Prometheus then evaluates both groups. Each
+    rule is paired with the first rule before it, of another file, that writes its
+    series, which need not be the first rule of its name.
     """
-    first: dict[str, RuleFacts] = {}
-    for fact in facts:
-        for rule in fact.rules:
-            if rule.alert or not rule.name:
-                continue
-            earlier = first.setdefault(rule.name, rule)
-            if earlier is rule or earlier.origin.file == rule.origin.file:
-                continue
-            if earlier.jobs and rule.jobs and not set(earlier.jobs) & set(rule.jobs):
-                continue
+    # The first rules of each name, from two files at most, in definition order.
+    # A rule is kept under its name, and under its name and each job it selects, or
+    # under its name and None when it selects no job.
+    of_name: dict[str, list[tuple[int, RuleFacts]]] = {}
+    of_job: dict[tuple[str, str | None], list[tuple[int, RuleFacts]]] = {}
+    rules = [
+        rule for fact in facts for rule in fact.rules if not rule.alert and rule.name
+    ]
+    for order, rule in enumerate(rules):
+        if rule.jobs:
+            # Rules that select none of its jobs write other series.
+            looked_up = [of_job.get((rule.name, job), []) for job in (None, *rule.jobs)]
+        else:
+            looked_up = [of_name.get(rule.name, [])]
+        found = [
+            (earlier_order, candidate)
+            for first_rules in looked_up
+            for earlier_order, candidate in first_rules
+            if candidate.origin.file != rule.origin.file
+        ]
+        if found:
+            earlier = min(found, key=lambda item: item[0])[1]
             same = rule.recorded == earlier.recorded
             # Neither service is the original, so each rule is reported.
             for here, other in ((rule, earlier), (earlier, rule)):
                 yield _recorded_twice_at(here, other, same)
+        _keep(of_name.setdefault(rule.name, []), order, rule)
+        for job in rule.jobs or (None,):
+            _keep(of_job.setdefault((rule.name, job), []), order, rule)
+
+
+def _keep(
+    first_rules: list[tuple[int, RuleFacts]], order: int, rule: RuleFacts
+) -> None:
+    """Add `rule` to `first_rules` when it is the first, or the first of another file.
+
+    A rule is paired only with a rule of another file, and the first of these is
+    among the first two rules of distinct files.
+    """
+    if not first_rules or (
+        len(first_rules) == 1 and first_rules[0][1].origin.file != rule.origin.file
+    ):
+        first_rules.append((order, rule))
 
 
 def _recorded_twice_at(rule: RuleFacts, other: RuleFacts, same: bool) -> Diagnostic:
