@@ -13,11 +13,13 @@ import pytest
 from tests.conftest import write_manifest
 
 
-def run_cli(project: Path, timeout: float = 30) -> subprocess.CompletedProcess:
-    """Run a build in a child process with a 1 GiB address-space limit."""
+def run_cli(
+    project: Path, timeout: float = 30, memory: int = 1 << 30
+) -> subprocess.CompletedProcess:
+    """Run a build in a child process with an address-space limit of `memory` bytes."""
 
     def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
     return subprocess.run(
         [sys.executable, "-m", "obscompile", "build", "--project", str(project)],
@@ -58,6 +60,24 @@ def test_large_manifest(tmp_path: Path) -> None:
         handle.write("'\n")
     result = run_cli(tmp_path)
     assert_clean_failure(result, "larger than the 5242880-byte limit")
+
+
+def test_syntax_error_after_large_manifest(tmp_path: Path) -> None:
+    """The hint for a YAML error at the end of a 4.7 MB manifest fits in 500 MiB."""
+    rows = "".join(
+        f'  - title: "row {i}"\n    panels: [{{title: p, query: up}}]\n'
+        for i in range(80_000)
+    )
+    write_manifest(
+        tmp_path, "big.yaml", "service: big\nrows:\n" + rows + "x: {a: b, c: d: e}\n"
+    )
+    result = run_cli(tmp_path, timeout=120, memory=500 << 20)
+    assert_clean_failure(
+        result,
+        "services/big.yaml:160003:15: error: invalid YAML: did not find expected "
+        "',' or '}' (in the flow mapping that starts at line 160003, column 4); to "
+        "write it as text, quote it: c: 'd: e' [yaml/syntax]",
+    )
 
 
 def test_deep_nesting(tmp_path: Path) -> None:

@@ -500,14 +500,14 @@ _PLAIN_ENTRY = re.compile(r"^\s*(?:-\s+)?([A-Za-z_][\w.-]*):[ \t]+(\S.*?)\s*$")
 _INDICATORS = tuple(">|*&!%@`")
 
 
-def _quote_hint(text: str, exc: MarkedYAMLError) -> str:
+def _quote_hint(text: str, exc: MarkedYAMLError, before: _TokensBefore) -> str:
     """Return advice to quote the value of the line at fault, when that is the fix.
 
     Threshold texts such as `>5 Red` start with a YAML indicator, and queries such
     as `up{path="a: b"}` contain `: `, which YAML reads as syntax unless quoted.
     Inside `{...}`, the value at fault is that of the entry the parser stopped in.
     """
-    flow_entry = _flow_entry(text, exc.problem_mark)
+    flow_entry = _flow_entry(text, exc.problem_mark, before)
     if flow_entry is not None:
         return _quoted_entry(*flow_entry)
     lines = text.splitlines()
@@ -530,7 +530,9 @@ def _quoted_entry(key: str, value: str) -> str:
     return f"; to write it as text, quote it: {key}: {quoted}"
 
 
-def _flow_entry(text: str, problem: Any) -> tuple[str, str] | None:
+def _flow_entry(
+    text: str, problem: Any, before: _TokensBefore
+) -> tuple[str, str] | None:
     """Return the key and plain value of the `{...}` entry that the parser stopped in.
 
     Inside a flow mapping, a plain value also ends at `,`, `[`, `]`, `{` or `}`,
@@ -539,27 +541,10 @@ def _flow_entry(text: str, problem: Any) -> tuple[str, str] | None:
     """
     if problem is None or ":" not in _line_before(text, problem.index):
         return None
-    tokens = _tokens_before(text, problem.index)
-    if tokens is None:
+    entry = before.flow_entry()
+    if entry is None:
         return None
-    # The kind of each open flow collection: True for a mapping.
-    open_mappings: list[bool] = []
-    key: Token | None = None
-    value: Token | None = None
-    for previous, token in zip([None, *tokens], tokens, strict=False):
-        if isinstance(token, FlowMappingStartToken | FlowSequenceStartToken):
-            open_mappings.append(isinstance(token, FlowMappingStartToken))
-            key = None
-        elif isinstance(token, FlowMappingEndToken | FlowSequenceEndToken):
-            if open_mappings:
-                open_mappings.pop()
-            key = None
-        elif isinstance(token, FlowEntryToken):
-            key = None
-        elif isinstance(token, ValueToken) and isinstance(previous, ScalarToken):
-            key, value = previous, token
-    if not open_mappings or not open_mappings[-1] or key is None or value is None:
-        return None
+    key, value = entry
     start = value.end_mark.index
     while text[start : start + 1] == " ":
         start += 1
@@ -598,16 +583,75 @@ def _line_before(text: str, index: int) -> str:
     return text[text.rfind("\n", 0, index) + 1 : index]
 
 
-def _tokens_before(text: str, end: int) -> list[Token] | None:
-    """Return the YAML tokens of `text[:end]`, or None when that text does not scan.
+class _TokensBefore:
+    """The YAML tokens of `text[:end]`, scanned once when first read.
 
-    The parse failed at `end`, so scanning the text before it ends there. The
-    tokens that close the stream at `end` have no width.
+    The parse failed at `end`, so scanning the text before it ends there. The tokens
+    that close the stream at `end` have no width. The scan keeps only what the error
+    messages read, because a file near the size limit has millions of tokens.
     """
-    try:
-        return list(safe_yaml(pure=True).scan(text[:end]))
-    except YAMLError:
-        return None
+
+    def __init__(self, text: str, end: int, pure: bool) -> None:
+        self.text = text
+        self.end = end
+        # Whether to scan with the pure-Python scanner, as for deeply nested text.
+        self.pure = pure
+        self._scanned = False
+        self._last: Token | None = None
+        self._entry: tuple[Token, Token] | None = None
+
+    def last(self) -> Token | None:
+        """Return the last token that has width, or None if the text does not scan."""
+        self._scan()
+        return self._last
+
+    def flow_entry(self) -> tuple[Token, Token] | None:
+        """Return the key and `:` tokens of the `{...}` entry that the text ends in.
+
+        Returns None when the innermost open flow collection is no mapping, or the
+        entry has no key yet, or the text does not scan.
+        """
+        self._scan()
+        return self._entry
+
+    def _scan(self) -> None:
+        if self._scanned:
+            return
+        self._scanned = True
+        # The kind of each open flow collection: True for a mapping.
+        open_mappings: list[bool] = []
+        key: Token | None = None
+        value: Token | None = None
+        last: Token | None = None
+        previous: Token | None = None
+        try:
+            for token in safe_yaml(pure=self.pure).scan(self.text[: self.end]):
+                if isinstance(token, FlowMappingStartToken | FlowSequenceStartToken):
+                    open_mappings.append(isinstance(token, FlowMappingStartToken))
+                    key = None
+                elif isinstance(token, FlowMappingEndToken | FlowSequenceEndToken):
+                    if open_mappings:
+                        open_mappings.pop()
+                    key = None
+                elif isinstance(token, FlowEntryToken):
+                    key = None
+                elif isinstance(token, ValueToken) and isinstance(
+                    previous, ScalarToken
+                ):
+                    key, value = previous, token
+                if token.start_mark.index < token.end_mark.index:
+                    last = token
+                previous = token
+        except YAMLError:
+            return
+        self._last = last
+        if (
+            open_mappings
+            and open_mappings[-1]
+            and key is not None
+            and value is not None
+        ):
+            self._entry = (key, value)
 
 
 def _unclosed_at(path: str, text: str, exc: MarkedYAMLError) -> Location | None:
@@ -650,7 +694,9 @@ def _unclosed_at(path: str, text: str, exc: MarkedYAMLError) -> Location | None:
 _QUOTE_NAMES = {'"': "double quote", "'": "single quote"}
 
 
-def _quote_error(path: str, text: str, exc: MarkedYAMLError) -> Diagnostic | None:
+def _quote_error(
+    path: str, text: str, exc: MarkedYAMLError, before: _TokensBefore
+) -> Diagnostic | None:
     """Return an error at the quote at fault when the parser failed after a quoted text.
 
     A quoted text may span lines, so without its closing quote it runs on to the
@@ -672,7 +718,7 @@ def _quote_error(path: str, text: str, exc: MarkedYAMLError) -> Diagnostic | Non
         else:
             return None  # An invalid escape, in a text that may well be closed.
     else:
-        scalar = _quoted_before(text, problem)
+        scalar = _quoted_before(text, problem, before)
         if scalar is None:
             return None
         start, end = scalar.start_mark, scalar.end_mark
@@ -712,7 +758,9 @@ def _closed_early(path: str, scalar: ScalarToken) -> Diagnostic:
     return error(Location(path, end.line + 1, end.column), message, "yaml/syntax")
 
 
-def _quoted_before(text: str, problem: Any) -> ScalarToken | None:
+def _quoted_before(
+    text: str, problem: Any, before: _TokensBefore
+) -> ScalarToken | None:
     """Return the quoted text that ends on the line of `problem`, just before it.
 
     The parser stops at the first token after a text whose quote was not closed,
@@ -721,9 +769,7 @@ def _quoted_before(text: str, problem: Any) -> ScalarToken | None:
     line = _line_before(text, problem.index)
     if not any(quote in line for quote in _QUOTE_NAMES):
         return None
-    tokens = _tokens_before(text, problem.index) or []
-    written = [t for t in tokens if t.start_mark.index < t.end_mark.index]
-    last = written[-1] if written else None
+    last = before.last()
     if (
         isinstance(last, ScalarToken)
         and last.style in _QUOTE_NAMES
@@ -739,7 +785,8 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
     # The C parser (ruamel.yaml.clib) is ten times faster, but it recurses without a
     # limit and crashes the process on input nested thousands of levels deep, so
     # such input goes to the pure-Python parser, whose recursion error is caught.
-    yaml = safe_yaml(pure=_looks_deep(text))
+    nested = _looks_deep(text)
+    yaml = safe_yaml(pure=nested)
     try:
         root = yaml.compose(text)
     except MarkedYAMLError as exc:
@@ -750,11 +797,14 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
             return None, [
                 error(where, "tab character used for indentation", "yaml/syntax")
             ]
-        quote_error = _quote_error(path, text, exc)
+        end = exc.problem_mark.index if exc.problem_mark else 0
+        before = _TokensBefore(text, end, pure=nested)
+        quote_error = _quote_error(path, text, exc, before)
         if quote_error is not None:
             return None, [quote_error]
         where = _unclosed_at(path, text, exc) or where
-        message = f"invalid YAML: {_explained(exc)}{_quote_hint(text, exc)}"
+        hint = _quote_hint(text, exc, before)
+        message = f"invalid YAML: {_explained(exc)}{hint}"
         return None, [error(where, message, "yaml/syntax")]
     except ReaderError as exc:
         # Position counts characters of `text`; ruamel.yaml's message adds its own
