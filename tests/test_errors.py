@@ -290,6 +290,16 @@ CASES = [
         ],
     ),
     (
+        # The parser stops at text after the quote that closes a multi-line text,
+        # which is no fault of its opening quote.
+        "text-after-multi-line-quote",
+        HEADER + 'dashboard:\n  title: "Payments\n    API" v2\n',
+        [
+            "services/payments.yaml:7:10: error: invalid YAML: did not find expected "
+            "key (in the block mapping that starts at line 6, column 3) [yaml/syntax]"
+        ],
+    ),
+    (
         "control-character",
         HEADER + 'title: "a\x07b"\n',
         [

@@ -722,8 +722,11 @@ def _quote_error(
         if scalar is None:
             return None
         start, end = scalar.start_mark, scalar.end_mark
+        if end.index != problem.index:
+            # Text after a closed quote, as in "a\n  b" c, is no quote's fault.
+            return None
         if start.line == end.line:
-            return _closed_early(path, scalar) if end.index == problem.index else None
+            return _closed_early(path, scalar)
         runs_to = f"the {scalar.style} at line {end.line + 1}, column {end.column}"
     quote = text[start.index : start.index + 1]
     if quote not in _QUOTE_NAMES:
