@@ -116,6 +116,18 @@ SYNTAX = [
         ],
     ),
     Case(
+        # The lexer writes a no-break space as \u{a0}, not as the character.
+        "unexpected-no-break-space",
+        panels("""
+            - title: RPS
+              query: 'sum(rate(http_requests_total[5m]))\u00a0* 100'
+        """),
+        [
+            f"{E}:16:51: error: invalid PromQL query: unexpected character: "
+            "'\\u{a0}' [promql/syntax]"
+        ],
+    ),
+    Case(
         "bad-duration-after-escapes",
         panels(r"""
             - title: RPS

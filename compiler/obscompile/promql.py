@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -151,6 +152,24 @@ _ZERO_DURATION = re.compile(r"(?:\[|:|\boffset\s+)\s*(0+(?:ms|s|m|h|d|w|y)?)(?![
 # A lexer error that ends with the character it could not read, such as
 # "unexpected character inside brackets: ')'" or "unexpected right parenthesis ')'".
 _UNEXPECTED_CHARACTER = re.compile(r"^unexpected\b.*'([^']+)'$")
+# An escape of Rust's debug form of a character, in which the lexer quotes a space
+# other than ' ', a control character or a backslash, such as \u{a0} or \\.
+_RUST_ESCAPE = re.compile(r"\\(?:u\{([0-9a-fA-F]{1,6})\}|(.))")
+_RUST_ESCAPED = {"t": "\t", "n": "\n", "r": "\r", "0": "\0"}
+
+
+def _unescape_rust(text: str) -> str:
+    """Return `text`, a character in Rust's debug form, as the character itself."""
+
+    def replace(match: re.Match[str]) -> str:
+        code, escaped = match.groups()
+        if code is not None:
+            point = int(code, 16)
+            # Six hex digits can exceed sys.maxunicode, and such a text stays as it is.
+            return chr(point) if point <= sys.maxunicode else match.group()
+        return _RUST_ESCAPED.get(escaped, escaped)
+
+    return _RUST_ESCAPE.sub(replace, text)
 
 
 def _fails_with(query: str, message: str) -> bool:
@@ -210,7 +229,8 @@ def _error_offset(query: str, message: str) -> int:
             return zero.start(1)
     unexpected = _UNEXPECTED_CHARACTER.match(message)
     if unexpected:
-        found = _unexpected_offset(query, message, unexpected.group(1))
+        token = _unescape_rust(unexpected.group(1))
+        found = _unexpected_offset(query, message, token)
         if found is not None:
             return found
     quoted = re.search(r"'([^']+)'|\"([^\"]+)\"|`([^`]+)`", message)
