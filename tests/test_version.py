@@ -79,3 +79,14 @@ def test_copy_outside_checkout_names_no_commit(tmp_path: Path) -> None:
     copy = tmp_path / "site-packages"
     shutil.copytree(PACKAGE, copy / "obscompile")
     assert version_line(copy) == f"obscompile, version {obscompile.__version__}"
+
+
+def test_version_leaves_index_alone(checkout: Path) -> None:
+    """`git status` would refresh the index of a touched file and rewrite it."""
+    index = checkout / ".git" / "index"
+    before = index.read_bytes()
+    source = checkout / "compiler" / "obscompile" / "__init__.py"
+    stamp = source.stat().st_mtime + 10
+    os.utime(source, (stamp, stamp))
+    assert version_line(checkout / "compiler").endswith(")")
+    assert index.read_bytes() == before

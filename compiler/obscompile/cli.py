@@ -323,7 +323,9 @@ def _source_commit() -> str:
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(
-                ["git", "-C", str(package), *args],
+                # Without optional locks, `git status` leaves the index as it is, so
+                # it cannot hold index.lock while the user's own git command runs.
+                ["git", "--no-optional-locks", "-C", str(package), *args],
                 capture_output=True,
                 text=True,
                 timeout=10,
