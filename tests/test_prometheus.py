@@ -508,6 +508,20 @@ def test_cli_test_reports_every_broken_test_file(
     assert "2 errors in the hand-written tests; no test was run" in result.stderr
 
 
+def test_cli_test_reads_past_byte_order_mark(tmp_path: Path, built_out: Path) -> None:
+    """A byte order mark moves no position of an error in a hand-written test."""
+    promtool_binary()
+    project = built_project(tmp_path, built_out)
+    broken = write_hand_written(
+        project, "b.test.yml", '\ufefftests:\n  - name: "a"b"\n'
+    )
+    result = obscompile_test("--project", str(project))
+    assert result.returncode == 1, result.stderr
+    assert (
+        f'{broken}:2:13: error: invalid YAML: this " closes the text' in result.stderr
+    )
+
+
 # A call of each function of Prometheus 2.42, which promql/syntax lets through.
 FUNCTION_CALLS = {
     "abs": "abs(x)", "absent": "absent(x)",

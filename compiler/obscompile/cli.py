@@ -700,6 +700,14 @@ def _promtool(arguments: list[str]) -> subprocess.CompletedProcess:
     )
 
 
+def _read_test_file(path: Path) -> str:
+    """Return the text of a hand-written test file without its byte order mark.
+
+    Positions count from the first character after the mark, as in manifests.
+    """
+    return path.read_text(encoding="utf-8").removeprefix("\ufeff")
+
+
 def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]]:
     """Read a file of the hand-written tests folder.
 
@@ -711,7 +719,7 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
     from obscompile.load.yaml_source import parse_yaml
 
     try:
-        source, found = parse_yaml(path.read_text(encoding="utf-8"), display)
+        source, found = parse_yaml(_read_test_file(path), display)
     except (OSError, UnicodeDecodeError):  # promtool reports what it cannot read
         return True, []
     if source is None:
@@ -812,7 +820,7 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
             written_by_hand.append(str(path))
         if problems:
             missing.extend(problems)
-            sources[str(path)] = path.read_text(encoding="utf-8")
+            sources[str(path)] = _read_test_file(path)
     if missing:
         text = format_text(missing, sources, color=_use_color(sys.stderr))
         click.echo(text, err=True, nl=False)
