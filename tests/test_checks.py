@@ -116,6 +116,18 @@ SYNTAX = [
         ],
     ),
     Case(
+        # The bracket inside a range is not the first one of its kind in the query.
+        "bracket-inside-range",
+        panels("""
+            - title: RPS
+              query: 'sum(rate(http_requests_total[5m[1m]]))'
+        """),
+        [
+            f"{E}:16:48: error: invalid PromQL query: unexpected left brace '[' "
+            "inside brackets [promql/syntax]"
+        ],
+    ),
+    Case(
         # The lexer writes a no-break space as \u{a0}, not as the character.
         "unexpected-no-break-space",
         panels("""

@@ -150,8 +150,12 @@ def _counting_call(node: pp.Expr, matrix: pp.MatrixSelector) -> bool:
 # A duration of zero after `[`, `:` or `offset`, such as [0s] or offset 0m.
 _ZERO_DURATION = re.compile(r"(?:\[|:|\boffset\s+)\s*(0+(?:ms|s|m|h|d|w|y)?)(?![\w.])")
 # A lexer error that ends with the character it could not read, such as
-# "unexpected character inside brackets: ')'" or "unexpected right parenthesis ')'".
-_UNEXPECTED_CHARACTER = re.compile(r"^unexpected\b.*'([^']+)'$")
+# "unexpected character inside brackets: ')'" or "unexpected right parenthesis ')'",
+# or that names it before the brackets it is in: "unexpected left brace '[' inside
+# brackets".
+_UNEXPECTED_CHARACTER = re.compile(
+    r"^unexpected\b.*'([^']+)'(?: inside (?:brackets|braces))?$"
+)
 # An escape of Rust's debug form of a character, in which the lexer quotes a space
 # other than ' ', a control character or a backslash, such as \u{a0} or \\.
 _RUST_ESCAPE = re.compile(r"\\(?:u\{([0-9a-fA-F]{1,6})\}|(.))")
