@@ -90,3 +90,38 @@ def test_version_leaves_index_alone(checkout: Path) -> None:
     os.utime(source, (stamp, stamp))
     assert version_line(checkout / "compiler").endswith(")")
     assert index.read_bytes() == before
+
+
+def test_hanging_git_status_leaves_state_unknown(
+    checkout: Path, tmp_path: Path
+) -> None:
+    """A git that does not answer in time gives the commit, without the state."""
+    real_git = shutil.which("git")
+    fake = tmp_path / "bin" / "git"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\n"
+        # The test's folder name contains "status" too, so the match needs spaces.
+        'case "$*" in *" status "*) exec sleep 60;; esac\n'
+        f'exec {real_git} "$@"\n',
+        encoding="utf-8",
+    )
+    fake.chmod(0o755)
+    commit = git(checkout, "rev-parse", "--short=12", "HEAD")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(checkout / "compiler"),
+        "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "obscompile", "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == (
+        f"obscompile, version {obscompile.__version__} (commit {commit}, "
+        "not known whether modified)"
+    )

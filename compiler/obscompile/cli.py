@@ -316,11 +316,16 @@ format_option = click.option(
 def _source_commit() -> str:
     """Return " (commit abc, modified)" when obscompile runs from a git checkout.
 
-    An installed copy, or one that lies in some other repository, gives "".
+    An installed copy, or one that lies in some other repository, gives "". So does a
+    git that does not answer within a few seconds, after which git is not run again.
     """
     package = Path(__file__).resolve().parent
+    deadline = time.monotonic() + 5
 
     def git(*args: str) -> str | None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
         try:
             done = subprocess.run(
                 # Without optional locks, `git status` leaves the index as it is, so
@@ -328,7 +333,7 @@ def _source_commit() -> str:
                 ["git", "--no-optional-locks", "-C", str(package), *args],
                 capture_output=True,
                 text=True,
-                timeout=10,
+                timeout=remaining,
                 check=False,
             )
         except (OSError, subprocess.SubprocessError):
@@ -344,6 +349,9 @@ def _source_commit() -> str:
     # Edits to the compiler or its templates make the build differ from the commit.
     sources = (str(Path(top) / "compiler"), str(Path(top) / "templates"))
     changes = git("status", "--porcelain", "--untracked-files=no", "--", *sources)
+    if changes is None:
+        # Whether the checkout differs from the commit is unknown.
+        return f" (commit {commit}, not known whether modified)"
     return f" (commit {commit}{', modified' if changes else ''})"
 
 
