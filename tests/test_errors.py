@@ -1368,6 +1368,23 @@ def test_build_inside_services_folder(
     ]
 
 
+def test_cli_test_inside_services_folder(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`obscompile test` names the project folder, not a build, as the fix."""
+    write_manifest(project, "payments.yaml", HEADER)
+    assert run_build(project)[0] == 0
+    monkeypatch.chdir(project / "services")
+    result = CliRunner().invoke(main, ["test"])
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        "obscompile: error: out/prometheus/prometheus.yml not found; services folder "
+        f"{project}/services/services not found: run obscompile in the project "
+        "folder, the one that contains services/, or pass --project with that "
+        f"folder; {project}/services contains manifests, so try --project {project}"
+    ]
+
+
 @pytest.mark.parametrize("command", ["build", "check"])
 def test_project_without_services_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str

@@ -808,7 +808,12 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
 
         config, problems, _ = load_config(project.root)
         advice = "run obscompile build first"
-        if not problems and "prometheus" not in config.targets:
+        # Without a services folder, obscompile runs outside the project folder, so
+        # the output is elsewhere and a build here would fail too.
+        missing_services = project.services_problem()
+        if missing_services is not None:
+            advice = missing_services
+        elif not problems and "prometheus" not in config.targets:
             advice = (
                 "the targets of obscompile.yaml leave out prometheus, so no build "
                 "writes it; add prometheus to targets to test the rules"
