@@ -390,6 +390,36 @@ rows:
     }
 
 
+@pytest.mark.parametrize(
+    ("capacity", "thresholds", "expected_max"),
+    [
+        (20, "<80% pool Green", 20),
+        (12.5, "<80% pool Green", 12.5),
+        # A step above the capacity stays on the dial.
+        (20, "<15 Green, 15-30 Yellow, >30 Red", 60),
+    ],
+)
+def test_gauge_max_is_capacity(
+    project: Path, capacity: float, thresholds: str, expected_max: float
+) -> None:
+    dashboard = _build_one(
+        project,
+        f"""service: payments
+rows:
+  - title: A
+    panels:
+      - title: DB pool
+        type: gauge
+        query: 'sum(db_pool_in_use{{job="payments"}})'
+        capacity: {capacity}
+        thresholds: "{thresholds}"
+""",
+    )
+    defaults = dashboard["panels"][1]["fieldConfig"]["defaults"]
+    assert defaults["min"] == 0
+    assert defaults["max"] == expected_max
+
+
 def test_per_series_overrides(project: Path) -> None:
     dashboard = _build_one(
         project,

@@ -56,16 +56,20 @@ class PanelView:
 
     @property
     def gauge_range(self) -> tuple[float | int | None, float | int | None] | None:
-        """Return the gauge's min and max: the percent scale, or twice the top step.
+        """Return the gauge's min and max, from its unit, capacity or top step.
 
         Without a max, Grafana scales a gauge to the data itself, so a single
-        latency value would always fill the whole dial.
+        latency value would always fill the whole dial. A capacity is the value a
+        full dial shows, unless a step lies above it.
         """
         if self.unit == "percent":
             return (0, 100)
         if self.unit == "percentunit":
             return (0, 1)
         values = [s.value for s in self.thresholds.steps if s.value is not None]
+        capacity = self.panel.capacity
+        if capacity is not None and all(value <= capacity for value in values):
+            return (0, compact_number(capacity))
         if values and max(values) > 0:
             return (0, compact_number(2 * max(values)))
         return None
