@@ -370,7 +370,7 @@ CASES = [
         "tab",
         "service: payments\nrows:\n\t- title: A\n",
         [
-            "services/payments.yaml:3:1: error: tab character used for indentation [yaml/syntax]"
+            "services/payments.yaml:3:1: error: invalid YAML: a tab character indents this line, but YAML indents with spaces only; replace the tab with spaces [yaml/syntax]"
         ],
     ),
     (
@@ -624,7 +624,7 @@ def test_all_problems_in_one_run(project: Path) -> None:
     assert error_lines(output) == [
         'services/a.yaml:2:1: error: unknown key "dashbord" in the manifest (did you mean "dashboard"?) [manifest/schema]',
         'services/b.yaml:2:28: error: missing key "query" in rows[0].panels[0] [manifest/schema]',
-        "services/c.yaml:3:1: error: tab character used for indentation [yaml/syntax]",
+        "services/c.yaml:3:1: error: invalid YAML: a tab character indents this line, but YAML indents with spaces only; replace the tab with spaces [yaml/syntax]",
     ]
 
 

@@ -93,7 +93,7 @@ BROKEN_TEXTS = {
 # The error of each, which names the file to write the text to.
 BROKEN_ERRORS = {
     "broken-yaml": "services/checkout.yaml:8:3: error: invalid YAML: did not find expected node content [yaml/syntax]",
-    "tab": "services/checkout.yaml:8:1: error: tab character used for indentation [yaml/syntax]",
+    "tab": "services/checkout.yaml:8:1: error: invalid YAML: a tab character indents this line, but YAML indents with spaces only; replace the tab with spaces [yaml/syntax]",
     "empty": "services/checkout.yaml:1:1: error: the file is empty; a manifest needs `service:` [yaml/empty]",
     "unknown-key": 'services/checkout.yaml:3:1: error: unknown key "metricz" in the manifest (did you mean "metrics"?) [manifest/schema]',
     "bad-byte": "services/checkout.yaml:8:15: error: file is not valid UTF-8 [io/read]",

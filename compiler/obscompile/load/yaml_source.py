@@ -797,9 +797,11 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
         where = Location(path, mark.line + 1, mark.column + 1) if mark else start
         problem = exc.problem or exc.context or "invalid YAML"
         if "'\\t'" in problem or "tab character" in problem or _tab_at(text, mark):
-            return None, [
-                error(where, "tab character used for indentation", "yaml/syntax")
-            ]
+            message = (
+                "invalid YAML: a tab character indents this line, but YAML indents "
+                "with spaces only; replace the tab with spaces"
+            )
+            return None, [error(where, message, "yaml/syntax")]
         end = exc.problem_mark.index if exc.problem_mark else 0
         before = _TokensBefore(text, end, pure=nested)
         quote_error = _quote_error(path, text, exc, before)
