@@ -837,7 +837,7 @@ HISTOGRAM_LE = [
                     thresholds: "<0.3s Green, 0.3-1s Yellow, >1s Red"
         """),
         [
-            f'{E}:7:16: error: panel "p99 latency": histogram_quantile() gets an '
+            f'{E}:7:41: error: panel "p99 latency": histogram_quantile() gets an '
             'aggregation "by (job)" that drops "le"; the result is always empty. '
             'Use "by (job, le)" [promql/histogram-le]'
         ],
@@ -849,7 +849,7 @@ HISTOGRAM_LE = [
               query: 'histogram_quantile(0.99, sum without (le, method) (rate(http_request_duration_seconds_bucket[5m])))'
         """),
         [
-            f'{E}:16:17: error: panel "p99": histogram_quantile() gets an aggregation '
+            f'{E}:16:42: error: panel "p99": histogram_quantile() gets an aggregation '
             '"without (le, method)" that drops "le"; the result is always empty. '
             'Use "without (method)" [promql/histogram-le]'
         ],
@@ -861,7 +861,7 @@ HISTOGRAM_LE = [
               query: '1000 * histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket[5m])))'
         """),
         [
-            f'{E}:16:24: error: panel "p99": histogram_quantile() gets an aggregation '
+            f'{E}:16:49: error: panel "p99": histogram_quantile() gets an aggregation '
             '"sum(...)" that drops "le"; the result is always empty. Use "sum by (le)" '
             "[promql/histogram-le]"
         ],
@@ -2074,11 +2074,11 @@ def test_check_table_report(
     assert "\n".join(reports) == text_snapshot
 
 
-def test_histogram_le_message_points_at_call(tmp_path: Path, monkeypatch) -> None:
-    """The message of the le check is exact, and it points at histogram_quantile."""
+def test_histogram_le_points_at_aggregation(tmp_path: Path, monkeypatch) -> None:
+    """The le check points at the aggregation that drops le, `sum by (job)`."""
     lines, report = run_case(tmp_path, monkeypatch, HISTOGRAM_LE[0])
-    assert lines[0].startswith("services/payments.yaml:7:16: error: ")
-    assert report.splitlines()[2] == " " * 17 + "^"
+    assert lines[0].startswith("services/payments.yaml:7:41: error: ")
+    assert report.splitlines()[2] == " " * 42 + "^"
 
 
 def test_every_check_has_a_table() -> None:

@@ -65,7 +65,7 @@ REAL_ERRORS = [
     'services/inventory.yaml:14:51: error: metric "inventory_items" has no label "warehuose"; did you mean "warehouse"? [promql/unknown-label]',
     # The job is inventory's own, so no other manifest can declare what it exports.
     'services/inventory.yaml:15:34: error: metric "inventory_itemz" is not in the catalog of service "inventory", which scrapes job "inventory"; did you mean "inventory_items"? [promql/unknown-metric]',
-    'services/overview.yaml:9:34: error: panel "Latency": histogram_quantile() gets an aggregation "sum(...)" that drops "le"; the result is always empty. Use "sum by (le)" [promql/histogram-le]',
+    'services/overview.yaml:9:58: error: panel "Latency": histogram_quantile() gets an aggregation "sum(...)" that drops "le"; the result is always empty. Use "sum by (le)" [promql/histogram-le]',
 ]
 WITH_REAL_ERRORS = {
     "inventory.yaml": INVENTORY

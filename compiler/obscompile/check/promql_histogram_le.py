@@ -66,7 +66,7 @@ def _problems(context: PanelContext, call: pp.Call) -> Iterator[Diagnostic]:
             if dropped is not None:
                 written, fix = dropped
                 yield error(
-                    context.node_location(call),
+                    context.node_location(node),
                     f'panel "{title}": histogram_quantile() gets an aggregation '
                     f'"{written}" that drops "le"; the result is always empty. '
                     f'Use "{fix}"',
