@@ -1247,7 +1247,7 @@ THRESHOLDS_UNIT = [
               thresholds: "<80% Green, >=80% Red"
         """),
         [
-            f"{E}:17:21: error: thresholds are in % but the query scale is unknown "
+            f"{E}:17:36: error: thresholds are in % but the query scale is unknown "
             "(unit short); set unit: percent (0-100) or percentunit (0-1) "
             "[thresholds/unit]"
         ],
@@ -1263,7 +1263,33 @@ THRESHOLDS_UNIT = [
         [
             f"{E}:17:45: error: invalid PromQL query: unexpected end of input inside "
             "brackets [promql/syntax]",
-            f"{E}:18:21: error: threshold 2s is a duration, but the panel's unit is "
+            f"{E}:18:34: error: threshold 2s is a duration, but the panel's unit is "
+            "short; set unit: to a time unit such as s or ms [thresholds/unit]",
+        ],
+    ),
+    Case(
+        "duration-in-folded-text",
+        panels("""
+            - title: Depth
+              query: 'sum(queue_depth)'
+              thresholds: >-
+                <1ms Green,
+                1-5ms Yellow, >5ms Red
+        """),
+        [
+            f"{E}:19:11: error: threshold 1ms is a duration, but the panel's unit is "
+            "short; set unit: to a time unit such as s or ms [thresholds/unit]",
+        ],
+    ),
+    Case(
+        "duration-after-escape",
+        panels("""
+            - title: Depth
+              query: 'sum(queue_depth)'
+              thresholds: "\\x3c1h Green, 1h-3h Yellow, >3h Red"
+        """),
+        [
+            f"{E}:17:36: error: threshold 1h is a duration, but the panel's unit is "
             "short; set unit: to a time unit such as s or ms [thresholds/unit]",
         ],
     ),

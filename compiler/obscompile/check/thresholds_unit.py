@@ -29,4 +29,8 @@ def threshold_unit(context: PanelContext) -> Iterator[Diagnostic]:
     try:
         resolve(panel.thresholds, panel_unit(panel, context.service), panel.capacity)
     except UnitError as exc:
-        yield error(panel.location_of("thresholds"), str(exc), NAME)
+        location = panel.location_of("thresholds")
+        offset = None if exc.quantity is None else exc.quantity.offset
+        if offset is not None:
+            location = panel.thresholds.quantity_locations.get(offset, location)
+        yield error(location, str(exc), NAME)

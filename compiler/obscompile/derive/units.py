@@ -36,7 +36,14 @@ _SUFFIX_UNITS = (
 
 
 class UnitError(ValueError):
-    """A threshold quantity cannot be expressed in the panel's unit."""
+    """A threshold quantity cannot be expressed in the panel's unit.
+
+    `quantity` is the quantity at fault, when the error concerns one.
+    """
+
+    def __init__(self, message: str, quantity: Quantity | None = None) -> None:
+        super().__init__(message)
+        self.quantity = quantity
 
 
 def _base_name(metric: str) -> str:
@@ -222,14 +229,16 @@ def convert(quantity: Quantity, unit: str, capacity: float | None = None) -> flo
         if unit not in PERCENT_UNITS:
             raise UnitError(
                 f"thresholds are in % but the query scale is unknown (unit {unit}); "
-                "set unit: percent (0-100) or percentunit (0-1)"
+                "set unit: percent (0-100) or percentunit (0-1)",
+                quantity,
             )
         return float(number * PERCENT_UNITS[unit])
     if quantity.unit in TIME_SECONDS:
         if unit not in TIME_UNITS:
             raise UnitError(
                 f"threshold {quantity} is a duration, but the panel's unit is {unit}; "
-                "set unit: to a time unit such as s or ms"
+                "set unit: to a time unit such as s or ms",
+                quantity,
             )
         return float(number * TIME_SECONDS[quantity.unit] / TIME_UNITS[unit])
-    raise UnitError(f"unknown threshold unit {quantity.unit!r}")
+    raise UnitError(f"unknown threshold unit {quantity.unit!r}", quantity)

@@ -217,7 +217,10 @@ def _number(
     unit = match.group(f"{name}_unit")
     number = _finite(float(written), start, path, written)
     return Quantity(
-        number, "us" if unit == "µs" else unit, written=written + (unit or "")
+        number,
+        "us" if unit == "µs" else unit,
+        written=written + (unit or ""),
+        offset=start,
     )
 
 
@@ -303,7 +306,7 @@ def _duration(text: str, offset: int, path: ValuePath = ()) -> Quantity:
     except OverflowError:
         number = math.inf
     number = _finite(number, offset, path)
-    return Quantity(number, "ms", written=text, last_unit=units[-1])
+    return Quantity(number, "ms", written=text, last_unit=units[-1], offset=offset)
 
 
 def _duration_fix(parts: list[tuple[str, str]]) -> str | None:
@@ -420,7 +423,7 @@ def _with_unit(quantity: Quantity, unit: str | None) -> Quantity:
     if unit is None:
         return quantity
     written = quantity.written + unit if quantity.written else ""
-    return Quantity(quantity.number, unit, written=written)
+    return Quantity(quantity.number, unit, written=written, offset=quantity.offset)
 
 
 def _fill_units(items: list[_Item]) -> list[_Item]:
@@ -1134,7 +1137,29 @@ def read_thresholds(
             for problem in (exc, *exc.others)
         ]
     diagnostics = colour_warnings(value, position)
-    return attrs.evolve(parsed, location=location), diagnostics
+    quantity_locations = {}
+    if isinstance(value, str):
+        quantity_locations = {
+            offset: position((), offset) for offset in _quantity_offsets(parsed)
+        }
+    parsed = attrs.evolve(
+        parsed, location=location, quantity_locations=quantity_locations
+    )
+    return parsed, diagnostics
+
+
+def _quantity_offsets(thresholds: Thresholds) -> set[int]:
+    """Return the offsets of the quantities that the text of `thresholds` writes."""
+    bands = [*thresholds.bands]
+    for series in thresholds.series:
+        bands.extend(series.bands)
+    quantities = [band.lower for band in bands]
+    quantities.extend(exact.value for exact in thresholds.exact_values)
+    return {
+        quantity.offset
+        for quantity in quantities
+        if quantity is not None and quantity.offset is not None
+    }
 
 
 def colour_warnings(

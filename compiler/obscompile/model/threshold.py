@@ -155,13 +155,15 @@ class Quantity:
     `1m30s`), so that messages quote it as written. It is empty for a quantity that
     no text spells, such as a step value that YAML reads as a number. A duration of
     several units (`1m30s`) is held in ms, and `last_unit` is its last unit, the one
-    that a bare number continuing it takes (`s`).
+    that a bare number continuing it takes (`s`). `offset` is where the threshold
+    text writes it, and None for a quantity that no text spells.
     """
 
     number: float
     unit: str | None = None
     written: str = attrs.field(default="", eq=False)
     last_unit: str | None = attrs.field(default=None, eq=False)
+    offset: int | None = attrs.field(default=None, eq=False)
 
     @property
     def carried_unit(self) -> str | None:
@@ -231,7 +233,8 @@ class Thresholds:
     `steps_from_mappings` is True when the bands were not written but follow from the
     mappings (see `obscompile.load.thresholds.mapping_steps`). `exact_values` are the
     values that a band contains alone or as its upper bound (`<=0 Green`), which the
-    panel colours with value mappings.
+    panel colours with value mappings. `quantity_locations` gives where each quantity
+    of a threshold text is written, by its `offset`.
     """
 
     text: str
@@ -242,6 +245,7 @@ class Thresholds:
     steps_from_mappings: bool = False
     exact_values: tuple[ExactValue, ...] = ()
     location: Location = attrs.field(default=UNKNOWN, eq=False)
+    quantity_locations: dict[int, Location] = attrs.field(factory=dict, eq=False)
 
     @property
     def is_empty(self) -> bool:
