@@ -446,6 +446,17 @@ def test_good_band_only_implies_red() -> None:
             5,
         ),
         (
+            "<80 pool Green",
+            '"pool" after 80 names a capacity, which takes a percentage: write '
+            '"<80% pool Green" for 80% of the panel\'s capacity, or "<80 Green" for '
+            "the value 80",
+            4,
+        ),
+        ("<5 sec Green", "write 5 sec as 5s: the time units of thresholds are", 3),
+        ("<1sec Green, >=1sec Red", "write 1sec as 1s", 2),
+        ("<1 Green, 1-2 Hours Yellow", "write 2 Hours as 2h", 14),
+        ("<1.5mins Green", "write 1.5mins as 1.5m", 4),
+        (
             "<1% Green, 2-5% Yellow, >5% Red",
             "threshold bands leave a gap between 1% and 2%",
             11,

@@ -120,6 +120,21 @@ _ITEM_PATTERNS = [
 ]
 
 
+# Words for time units that a threshold text may not use, with the unit to write.
+_UNIT_WORDS = {
+    **dict.fromkeys(("msec", "msecs", "millisecond", "milliseconds"), "ms"),
+    **dict.fromkeys(("sec", "secs", "second", "seconds"), "s"),
+    **dict.fromkeys(("min", "mins", "minute", "minutes"), "m"),
+    **dict.fromkeys(("hr", "hrs", "hour", "hours"), "h"),
+    **dict.fromkeys(("day", "days"), "d"),
+    **dict.fromkeys(("week", "weeks"), "w"),
+    **dict.fromkeys(("year", "years"), "y"),
+}
+_NUMBER_AND_WORD = re.compile(
+    r"(?<![\w.])(?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*"
+    r"(?P<word>[A-Za-z]+)"
+)
+
 # A series name and a bound with an operator other than `<`, such as `fast >10`.
 _OTHER_SERIES_BOUND = re.compile(
     r"^(?P<series>[^<>=≤≥\s][^<>=≤≥]*?)\s*(?P<op>>=|<=|>|≥|≤|=)\s*"
@@ -380,6 +395,18 @@ def _parse_item(
                 f'"{groups["a"]}{capacity}"; a word after the number names a capacity',
                 offset + match.start("capacity"),
             )
+        if capacity is not None and groups.get("a_unit") != "%":
+            unit_word = _unit_word_error(text, offset)
+            if unit_word is not None:
+                raise unit_word
+            operator, number, colour = groups["op"], groups["a"], groups["color"]
+            raise ThresholdError(
+                f'"{capacity}" after {number} names a capacity, which takes a '
+                f'percentage: write "{operator}{number}% {capacity} {colour}" for '
+                f"{number}% of the panel's capacity, or "
+                f'"{operator}{number} {colour}" for the value {number}',
+                offset + match.start("capacity"),
+            )
         if kind == "mapping" and (groups["a_unit"] or groups["a_duration"]):
             raise ThresholdError(
                 f"a value mapping takes no unit, since it matches one value exactly as "
@@ -398,6 +425,9 @@ def _parse_item(
             capacity=groups.get("capacity"),
             inclusive=groups.get("op") in _INCLUSIVE_OPERATORS,
         )
+    unit_word = _unit_word_error(text, offset)
+    if unit_word is not None:
+        raise unit_word
     other_bound = _OTHER_SERIES_BOUND.match(text)
     if other_bound is not None and not _is_colour_word(other_bound["series"]):
         series, value = other_bound["series"], other_bound["a"]
@@ -411,6 +441,20 @@ def _parse_item(
         '">5% Red", a mapping such as "0=Red", or a series bound such as "AngelOne <2s"',
         offset,
     )
+
+
+def _unit_word_error(text: str, offset: int) -> ThresholdError | None:
+    """Return the error for a time unit written as a word, such as 5sec or 1 hour."""
+    for found in _NUMBER_AND_WORD.finditer(text):
+        unit = _UNIT_WORDS.get(found["word"].lower())
+        if unit is not None:
+            written = found.group()
+            return ThresholdError(
+                f"write {written} as {found['number']}{unit}: the time units of "
+                "thresholds are ns, us (or µs), ms, s, m, h, d, w and y",
+                offset + found.start("word"),
+            )
+    return None
 
 
 def _is_colour_word(text: str) -> bool:
