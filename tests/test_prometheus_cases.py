@@ -1411,6 +1411,41 @@ def test_unnamed_query_kind_in_words(project: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        (
+            'time() - max(link_status{job="payments"})',
+            "the time() in it leaves the recorded series without a job label",
+        ),
+        (
+            'sum(rate(http_requests_total{job="payments"}[5m])) or vector(0)',
+            "the vector() in it leaves the recorded series without a job label",
+        ),
+        # A scalar side keeps the labels of the other, so this one has a job label.
+        (
+            'time() - max by (job) (link_status{job="payments"})',
+            "a subtraction is not part of the naming rule",
+        ),
+    ],
+)
+def test_unnamed_query_without_job_label(
+    project: Path, query: str, reason: str
+) -> None:
+    result = _build(
+        project,
+        f"""\
+        - title: Since last success
+          query: '{query}'
+          unit: s
+          thresholds: "<1h Green, >=1h Red"
+        """,
+    )
+    (warned,) = [d for d in result.diagnostics if d.check == "rules/recording-name"]
+    assert reason in warned.message
+    assert "filter on one job" not in warned.message
+
+
+@pytest.mark.parametrize(
     ("query", "marker", "reason"),
     [
         (

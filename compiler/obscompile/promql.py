@@ -466,8 +466,9 @@ def output_labels(node: pp.Expr) -> OutputLabels:
             return inner
         return output_labels(vectors[0]) if vectors else OutputLabels()
     if isinstance(node, pp.BinaryExpr):
-        lhs_scalar = number_value(node.lhs) is not None
-        rhs_scalar = number_value(node.rhs) is not None
+        # A scalar side, such as 100 or time(), keeps the labels of the vector side.
+        lhs_scalar = value_type(node.lhs) == "scalar"
+        rhs_scalar = value_type(node.rhs) == "scalar"
         if lhs_scalar and not rhs_scalar:
             return output_labels(node.rhs)
         side = output_labels(node.lhs)

@@ -274,11 +274,29 @@ def level_labels(node: pp.Expr, service: Service | None) -> tuple[str, ...]:
         names.remove("job")
         names.insert(0, "job")
     if not names:
+        function = _job_free_function(node)
+        if function is not None:
+            raise UnnamedQuery(
+                f"the query's result has no labels, and the {function}() in it "
+                "leaves the recorded series without a job label to name it by"
+            )
         raise UnnamedQuery(
             "the query aggregates every series of every job into one; "
             'filter on one job (job="x") or group by labels'
         )
     return tuple(names)
+
+
+def _job_free_function(node: pp.Expr) -> str | None:
+    """Return the first of time(), vector() and scalar() that `node` calls.
+
+    Their results have no labels, so a query that calls one pins no job (see
+    `pinned_job`), whatever its selectors match.
+    """
+    for call in promql.walk(node):
+        if isinstance(call, pp.Call) and call.func.name in ("vector", "time", "scalar"):
+            return str(call.func.name)
+    return None
 
 
 def record_name(node: pp.Expr, service: Service | None = None) -> str:
