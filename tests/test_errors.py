@@ -513,6 +513,17 @@ CASES = [
         ],
     ),
     (
+        "yaml-1-1-word-for-a-boolean",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n"
+        + "      - {title: E, query: up, alert: {warning: yes}, record: 'true'}\n",
+        [
+            'services/payments.yaml:8:48: error: rows[0].panels[0].alert.warning must be true or false, not a string; write true, because YAML 1.2 reads "yes" as text [manifest/schema]',
+            "services/payments.yaml:8:48: warning: yes is read as 'yes' (YAML 1.2), but YAML 1.1 tools read it as the boolean true; quote it to make the meaning explicit [yaml/ambiguous-scalar]",
+            "services/payments.yaml:8:62: error: rows[0].panels[0].record must be true or false, not a string; write true without quotes [manifest/schema]",
+        ],
+    ),
+    (
         "unquoted-date-for-a-number",
         HEADER
         + "rows:\n  - title: A\n    panels:\n"

@@ -14,7 +14,7 @@ from jsonschema.exceptions import ValidationError
 from obscompile.diagnostics import Diagnostic, error
 from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, duration_ms
 from obscompile.load.schema import MANIFEST
-from obscompile.load.yaml_source import JsonPath, Source
+from obscompile.load.yaml_source import YAML11_BOOLEANS, JsonPath, Source
 
 # JSON and Prometheus keep integers exactly up to 2**53 - 1 as doubles, and Python's
 # float() raises OverflowError for an integer above about 1.8e308.
@@ -85,6 +85,16 @@ def _written(value: Any, path: JsonPath, source: Source) -> str:
     if path in source.dates:
         return f"the unquoted date {source.dates[path]}"
     return describe(value)
+
+
+def _boolean_hint(text: str) -> str:
+    """Return how to write the boolean that the string `text` stands for, if any."""
+    if text.lower() in ("true", "false"):
+        return f"; write {text.lower()} without quotes"
+    meaning = YAML11_BOOLEANS.get(text)
+    if meaning is None:
+        return ""
+    return f'; write {meaning}, because YAML 1.2 reads "{text}" as text'
 
 
 def dotted(path: JsonPath) -> str:
@@ -192,6 +202,8 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
         message = f"{where} must be {' or '.join(types)}, not {found}"
         if "x-hint" in err.schema:
             message += f"; {err.schema['x-hint']}"
+        elif "true or false" in types and isinstance(err.instance, str):
+            message += _boolean_hint(err.instance)
         elif "a string" in types and isinstance(err.instance, dict | list):
             message += "; a value that starts with { or [ is text only when quoted"
         return path, message, False

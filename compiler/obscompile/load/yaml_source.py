@@ -45,7 +45,11 @@ MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_NODES = 200_000
 MAX_DEPTH = 64
 
-_YAML11_BOOLS = re.compile(r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$")
+# The boolean that YAML 1.1 reads each of these words as. YAML 1.2 reads them as text.
+YAML11_BOOLEANS = dict.fromkeys(
+    ("y", "Y", "yes", "Yes", "YES", "on", "On", "ON"), "true"
+) | dict.fromkeys(("n", "N", "no", "No", "NO", "off", "Off", "OFF"), "false")
+_YAML11_BOOLS = re.compile(f"^({'|'.join(YAML11_BOOLEANS)})$")
 _YAML11_OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
 _YAML11_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$")
 _CORE = "tag:yaml.org,2002:"
