@@ -424,6 +424,27 @@ UNKNOWN_METRIC = [
         ],
     ),
     Case(
+        "summary-buckets",
+        panels("""
+            - title: RPC p90
+              query: 'histogram_quantile(0.9, sum by (le) (rate(rpc_duration_seconds_bucket{job="payments"}[5m])))'
+            - title: RPC p99
+              query: 'histogram_quantile(0.99, sum by (le) (rate(rpc_duration_seconds_bucket[5m])))'
+        """),
+        [
+            f'{E}:16:59: error: metric "rpc_duration_seconds_bucket" is not in the '
+            'catalog of service "payments", which declares "rpc_duration_seconds" as '
+            "a summary, and a summary has no buckets; read one of its quantiles, such "
+            'as rpc_duration_seconds{quantile="0.9"}, or declare '
+            '"rpc_duration_seconds" as a histogram [promql/unknown-metric]',
+            f'{E}:18:60: error: metric "rpc_duration_seconds_bucket" is not in the '
+            'catalog of service "payments", which declares "rpc_duration_seconds" as '
+            "a summary, and a summary has no buckets; read one of its quantiles, such "
+            'as rpc_duration_seconds{quantile="0.9"}, or declare '
+            '"rpc_duration_seconds" as a histogram [promql/unknown-metric]',
+        ],
+    ),
+    Case(
         "name-matcher",
         panels("""
             - title: RPS

@@ -10,6 +10,7 @@ from obscompile.check import catalog
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
 from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.model.metric import MetricType
 from obscompile.model.service import Service
 
 NAME = "promql/unknown-metric"
@@ -82,7 +83,7 @@ def _not_in_job_catalogs(context: PanelContext) -> dict[str, Diagnostic]:
         # Two manifests that declare one service are reported apart.
         names = " or ".join(dict.fromkeys(f'"{owner.name}"' for owner in owners))
         job_names = " or ".join(f'"{job}"' for job in jobs)
-        renamed = _exposed_as(name, owners)
+        renamed = _exposed_as(name, owners) or _summary_buckets(name, owners)
         found[name] = error(
             context.node_location(selector),
             renamed
@@ -114,6 +115,26 @@ def _exposed_as(name: str, owners: Sequence[Service]) -> str | None:
     return None
 
 
+def _summary_buckets(name: str, owners: Sequence[Service]) -> str | None:
+    """Return a message when `name` is the _bucket series of a catalog's summary.
+
+    A summary exports quantiles, not buckets, so histogram_quantile() cannot read it.
+    """
+    base = name.removesuffix("_bucket")
+    if base == name:
+        return None
+    for owner in owners:
+        for metric in owner.metrics:
+            if metric.name == base and metric.type is MetricType.SUMMARY:
+                return (
+                    f'metric "{name}" is not in the catalog of service "{owner.name}", '
+                    f'which declares "{base}" as a summary, and a summary has no '
+                    "buckets; read one of its quantiles, such as "
+                    f'{base}{{quantile="0.9"}}, or declare "{base}" as a histogram'
+                )
+    return None
+
+
 def _scrapes_all(context: PanelContext, jobs: list[str]) -> bool:
     """Return True when the service scrapes every one of `jobs` itself."""
     return {job.job for job in context.service.scrape_jobs}.issuperset(jobs)
@@ -138,7 +159,9 @@ def unknown_metric(context: PanelContext) -> Iterator[Diagnostic]:
     for selector, name in unknown_metrics(context):
         if name in by_job:
             continue
-        message = _base_name_message(context, name)
+        message = _base_name_message(context, name) or _summary_buckets(
+            name, (context.service,)
+        )
         if message is None:
             if not catalog.complete(context):
                 continue  # A manifest that failed to load may declare it.
