@@ -477,6 +477,39 @@ def test_every_broken_template_reported(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        (
+            "grafana/panels/stat.json.j2",
+            b'{"title": {{ view.panel.titel | tojson }}}\n',
+            "Panel has no attribute 'titel' (did you mean \"title\"?)",
+        ),
+        (
+            "prometheus/rules.yml.j2",
+            b"{{ document.grups | toyaml }}\n",
+            "dict has no attribute 'grups' (did you mean \"groups\"?)",
+        ),
+        ("prometheus/rules.yml.j2", b"{{ document.x }}\n", "dict has no attribute 'x'"),
+    ],
+    ids=["panel-field", "document-key", "nothing-close"],
+)
+def test_missing_attribute_suggests_name(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    text: bytes,
+    message: str,
+) -> None:
+    """The error names the type without its module, and the closest name if any."""
+    result, errors = _build_with_templates(tmp_path, monkeypatch, {name: text})
+    assert result.exit_code == 1
+    assert errors == [
+        f"templates/{name}:1:1: error: template failed to render: {message} "
+        "[template/render]"
+    ]
+
+
 def test_copy_of_builtin_templates_builds_alike(tmp_path: Path) -> None:
     """A project whose templates are the built-in ones builds the same files."""
     write_manifest(tmp_path, "payments.yaml", MANIFEST)

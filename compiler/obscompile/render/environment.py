@@ -198,6 +198,36 @@ class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
             bucket.reset()
 
 
+class _NamedUndefined(jinja2.StrictUndefined):
+    """A StrictUndefined whose error names the type alone and the closest attribute.
+
+    Jinja's own message (3.1) names the type with its module, such as
+    'obscompile.model.panel.Panel object', and gives no hint for a misspelt name.
+    """
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        found, name = self._undefined_obj, self._undefined_name
+        if (
+            self._undefined_hint
+            or found is jinja2.utils.missing
+            or not isinstance(name, str)
+        ):
+            return str(super()._undefined_message)
+        close = difflib.get_close_matches(name, _member_names(found), n=1)
+        hint = f' (did you mean "{close[0]}"?)' if close else ""
+        return f"{type(found).__name__} has no attribute {name!r}{hint}"
+
+
+def _member_names(found: object) -> list[str]:
+    """Return the keys of a mapping, or the public attributes of any other value."""
+    if isinstance(found, Mapping):
+        return [key for key in found if isinstance(key, str)]
+    return [name for name in dir(found) if not name.startswith("_")]
+
+
 def make_environment(
     project_templates: Path | None = None, compiled: Path | None = None
 ) -> jinja2.Environment:
@@ -214,7 +244,7 @@ def make_environment(
         search.append(str(builtin))
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(search),
-        undefined=jinja2.StrictUndefined,
+        undefined=_NamedUndefined,
         autoescape=False,
         keep_trailing_newline=True,
         trim_blocks=True,
