@@ -1322,6 +1322,39 @@ def test_yaml_directive_changes_nothing(project: Path, deep: bool) -> None:
     ]
 
 
+@pytest.mark.parametrize("deep", [False, True], ids=["c-parser", "python-parser"])
+@pytest.mark.parametrize(
+    ("query_line", "expected"),
+    [
+        (
+            "      query: up\n",
+            "services/payments.yaml:11:7: error: invalid YAML: line 11 starts at "
+            "column 7, the column of the '-' of the list that starts at line 10, "
+            "column 7, so it needs a '-' of its own; indent it to column 9 to "
+            "continue the item above, or start it with '- ' to begin a new item "
+            "[yaml/syntax]",
+        ),
+        (
+            "     query: up\n",
+            "services/payments.yaml:11:6: error: invalid YAML: line 11 starts at "
+            "column 6, but the keys of the mapping that starts at line 8, column 5 "
+            "are at column 5; indent the line like the keys it belongs with "
+            "[yaml/syntax]",
+        ),
+    ],
+    ids=["at-dash", "between-keys"],
+)
+def test_misindented_line_explained(
+    project: Path, deep: bool, query_line: str, expected: str
+) -> None:
+    description = "description: |\n" + " " * (140 if deep else 2) + "text\n"
+    rows = "rows:\n  - title: A\n    panels:\n      - title: E\n" + query_line
+    write_manifest(project, "payments.yaml", HEADER + description + rows)
+    code, output = run_build(project)
+    assert code == 1
+    assert error_lines(output) == [expected]
+
+
 def test_description_set_twice_warns(project: Path) -> None:
     write_manifest(
         project,

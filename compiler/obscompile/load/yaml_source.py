@@ -498,6 +498,69 @@ def _explained(exc: MarkedYAMLError) -> str:
     return f"{problem} (in the {construct} that starts at line {mark.line + 1}, column {mark.column + 1})"
 
 
+# The problems that the C parser and the pure-Python one report for a list item
+# without its `-`.
+_NO_DASH_PROBLEMS = (
+    "did not find expected '-' indicator",
+    "expected <block end>, but found '?'",
+)
+# The same for a line that starts between two levels of keys.
+_NO_KEY_PROBLEMS = (
+    "did not find expected key",
+    "expected <block end>, but found '<block mapping start>'",
+)
+
+
+def _indentation_problem(text: str, exc: MarkedYAMLError) -> str | None:
+    """Explain a line whose indentation places it in no list item or mapping.
+
+    The parser reports that it found no `-` when a line starts at the column of a
+    list's dashes, and no key when a line starts between two levels of keys. Both
+    are lines indented by the wrong number of spaces. Returns None for other errors.
+    """
+    problem, mark, start = exc.problem, exc.problem_mark, exc.context_mark
+    lines = text.splitlines()
+    if mark is None or start is None or mark.line >= len(lines):
+        return None
+    line = lines[mark.line]
+    if len(line) - len(line.lstrip(" ")) != mark.column:
+        return None  # The parser stopped inside the line, not at its indentation.
+    where = f"line {mark.line + 1} starts at column {mark.column + 1}"
+    opened = f"line {start.line + 1}, column {start.column + 1}"
+    starts_list = lines[start.line][start.column :].startswith("-")
+    if (
+        problem in _NO_DASH_PROBLEMS
+        and mark.column == start.column
+        and starts_list
+        and not line.lstrip(" ").startswith("-")
+    ):
+        keys = _item_key_column(lines[start.line : mark.line], mark.column)
+        indent = f"indent it to column {keys + 1}" if keys is not None else "indent it"
+        return (
+            f"{where}, the column of the '-' of the list that starts at {opened}, so "
+            f"it needs a '-' of its own; {indent} to continue the item above, or "
+            "start it with '- ' to begin a new item"
+        )
+    if problem in _NO_KEY_PROBLEMS and mark.column != start.column:
+        return (
+            f"{where}, but the keys of the mapping that starts at {opened} are at "
+            f"column {start.column + 1}; indent the line like the keys it belongs with"
+        )
+    return None
+
+
+def _item_key_column(lines: list[str], dash: int) -> int | None:
+    """Return the 0-based column of the first key of the last list item in `lines`."""
+    for line in reversed(lines):
+        if line[:dash].strip() or not line[dash:].startswith("-"):
+            continue
+        after = line[dash + 1 :]
+        if not after.strip():
+            return None
+        return dash + 1 + len(after) - len(after.lstrip(" "))
+    return None
+
+
 # `key: value` on one line, in a mapping or as the first key of a list item.
 _PLAIN_ENTRY = re.compile(r"^\s*(?:-\s+)?([A-Za-z_][\w.-]*):[ \t]+(\S.*?)\s*$")
 # Characters that YAML reads as syntax at the start of a plain value.
@@ -812,8 +875,10 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
         if quote_error is not None:
             return None, [quote_error]
         where = _unclosed_at(path, text, exc) or where
-        hint = _quote_hint(text, exc, before)
-        message = f"invalid YAML: {_explained(exc)}{hint}"
+        explained = _indentation_problem(text, exc) or (
+            _explained(exc) + _quote_hint(text, exc, before)
+        )
+        message = f"invalid YAML: {explained}"
         return None, [error(where, message, "yaml/syntax")]
     except ReaderError as exc:
         # Position counts characters of `text`; ruamel.yaml's message adds its own
