@@ -1341,8 +1341,15 @@ def test_yaml_directive_changes_nothing(project: Path, deep: bool) -> None:
             "are at column 5; indent the line like the keys it belongs with "
             "[yaml/syntax]",
         ),
+        (
+            "          query: up\n",
+            "services/payments.yaml:11:16: error: invalid YAML: line 11 is indented "
+            'deeper than "title" on line 10, so YAML reads it as more of the value of '
+            "\"title\" and cannot read the ': ' in it; indent it to column 9, like "
+            '"title", if it is a key of the same mapping [yaml/syntax]',
+        ),
     ],
-    ids=["at-dash", "between-keys"],
+    ids=["at-dash", "between-keys", "under-value"],
 )
 def test_misindented_line_explained(
     project: Path, deep: bool, query_line: str, expected: str

@@ -504,6 +504,11 @@ _NO_DASH_PROBLEMS = (
     "did not find expected '-' indicator",
     "expected <block end>, but found '?'",
 )
+# The problems that the two parsers report for a `: ` inside a plain value.
+_MAPPING_VALUE_PROBLEMS = (
+    "mapping values are not allowed in this context",
+    "mapping values are not allowed here",
+)
 # The same for a line that starts between two levels of keys.
 _NO_KEY_PROBLEMS = (
     "did not find expected key",
@@ -545,6 +550,40 @@ def _indentation_problem(text: str, exc: MarkedYAMLError) -> str | None:
         return (
             f"{where}, but the keys of the mapping that starts at {opened} are at "
             f"column {start.column + 1}; indent the line like the keys it belongs with"
+        )
+    return None
+
+
+def _deeper_than_value(text: str, exc: MarkedYAMLError) -> str | None:
+    """Explain a key indented deeper than a `key: value` line above it.
+
+    YAML reads such a line as more of the plain value above, and then fails at the
+    `: ` in it. Returns None for other errors.
+    """
+    mark = exc.problem_mark
+    lines = text.splitlines()
+    if exc.problem not in _MAPPING_VALUE_PROBLEMS or mark is None:
+        return None
+    if mark.line >= len(lines):
+        return None
+    line = lines[mark.line]
+    indent = len(line) - len(line.lstrip(" "))
+    key = re.match(r"[A-Za-z_][\w.-]*:", line[indent:])
+    if key is None or indent + key.end() - 1 != mark.column:
+        return None
+    for number in range(mark.line - 1, -1, -1):
+        above = lines[number]
+        if not above.strip() or above.lstrip().startswith("#"):
+            continue
+        entry = _PLAIN_ENTRY.match(above)
+        if entry is None or entry.start(1) >= indent:
+            return None
+        name, column = entry.group(1), entry.start(1) + 1
+        return (
+            f'line {mark.line + 1} is indented deeper than "{name}" on line '
+            f'{number + 1}, so YAML reads it as more of the value of "{name}" and '
+            f"cannot read the ': ' in it; indent it to column {column}, like "
+            f'"{name}", if it is a key of the same mapping'
         )
     return None
 
@@ -875,8 +914,10 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
         if quote_error is not None:
             return None, [quote_error]
         where = _unclosed_at(path, text, exc) or where
-        explained = _indentation_problem(text, exc) or (
-            _explained(exc) + _quote_hint(text, exc, before)
+        explained = (
+            _indentation_problem(text, exc)
+            or _deeper_than_value(text, exc)
+            or _explained(exc) + _quote_hint(text, exc, before)
         )
         message = f"invalid YAML: {explained}"
         return None, [error(where, message, "yaml/syntax")]
