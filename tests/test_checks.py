@@ -1374,6 +1374,49 @@ SERIES_LEGEND = [
     ),
 ]
 
+LEGEND_LABEL = [
+    Case(
+        "misspelt-label",
+        panels("""
+            - title: Depth
+              query: 'sum by (method) (rate(http_requests_total{job="payments"}[5m]))'
+              legend: 'requests {{ methd }}'
+        """),
+        [
+            f'{E}:17:27: warning: legend names the label "methd", which the series of '
+            "the query do not have, so Grafana shows it as empty; did you mean "
+            '"method"? [dashboard/legend-label]'
+        ],
+    ),
+    Case(
+        "label-aggregated-away",
+        panels("""
+            - title: Depth
+              query: 'sum(queue_depth{job="payments"})'
+              legend: |-
+                depth of
+                {{instance}}
+        """),
+        [
+            f'{E}:19:11: warning: legend names the label "instance", which the series '
+            "of the query do not have, so Grafana shows it as empty; they have no "
+            "labels [dashboard/legend-label]"
+        ],
+    ),
+    Case(
+        "labels-of-the-series",
+        panels("""
+            - title: Depth
+              query: 'queue_depth{job="payments"}'
+              legend: '{{job}} {{instance}} {{__name__}}'
+            - title: p95
+              query: 'histogram_quantile(0.95, sum by (le, method) (rate(http_request_duration_seconds_bucket[5m])))'
+              legend: '{{method}}'
+        """),
+        [],
+    ),
+]
+
 DUPLICATE_PANEL_TITLE = [
     Case(
         "same-row",
@@ -2070,6 +2113,7 @@ TABLES = {
     "promql-dashboard-variable": DASHBOARD_VARIABLE,
     "promql-rate-window": RATE_WINDOW,
     "dashboard-heatmap-buckets": HEATMAP_BUCKETS,
+    "dashboard-legend-label": LEGEND_LABEL,
     "thresholds-histogram-range": HISTOGRAM_RANGE,
     "dashboard-unit": UNIT,
     "thresholds-unit": THRESHOLDS_UNIT,

@@ -9,6 +9,7 @@ from obscompile.check import (  # noqa: F401
     alert_template,
     dashboard_duplicate_panel_title,
     dashboard_heatmap_buckets,
+    dashboard_legend_label,
     dashboard_range,
     dashboard_series_legend,
     dashboard_unit,
