@@ -355,6 +355,11 @@ rows:
         ("rate(x_seconds_sum[5m]) / rate(y_seconds_count[5m])", "short"),
         ("rate(x_seconds_sum[5m]) / x_seconds_count", "short"),
         ("rate(x_seconds_count[5m]) / rate(x_seconds_sum[5m])", "short"),
+        # time() is in seconds: the age of a timestamp in seconds is in s too.
+        ("time() - max(x_last_success_timestamp_seconds)", "s"),
+        ("time() - x_last_success_timestamp_milliseconds / 1000", "s"),
+        ("max(x_last_success_timestamp_seconds) - time()", "s"),
+        ("time() * x_seconds", "short"),
     ],
 )
 def test_unit_of_expression(query: str, unit: str) -> None:

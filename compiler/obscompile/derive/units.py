@@ -163,6 +163,9 @@ def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
             return "short"
         if promql.number_value(node.lhs) is not None:
             return derive_unit(node.rhs, service)
+        if str(node.op) in ("+", "-") and promql.top_function(node.lhs) == "time":
+            # time() is in seconds, so `time() - x_timestamp_seconds` is an age in s.
+            return derive_unit(node.rhs, service)
         return derive_unit(node.lhs, service)
     function = promql.top_function(node)
     metric = _first_metric(node)
