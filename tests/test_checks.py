@@ -1546,7 +1546,8 @@ PROJECT = [
             'services/payments.yaml:2:15: error: scrape job "payments" is also '
             "defined in services/payments-admin.yaml:2:15 [project/duplicate-job]",
             "services/payments.yaml:2:77: error: scrape timeout 30s is longer than "
-            "interval 15s [scrape/job]",
+            "interval 15s, which Prometheus rejects; set the timeout to at most 15s, "
+            "or lengthen the interval [scrape/job]",
         ],
     ),
     Case(
@@ -1734,7 +1735,8 @@ SCRAPE_JOB = [
         ),
         [
             f"{E}:2:46: error: scrape timeout 2m is longer than interval 1m (the "
-            "default) [scrape/job]"
+            "default), which Prometheus rejects; set the timeout to at most 1m, or "
+            "lengthen the interval [scrape/job]"
         ],
     ),
 ]

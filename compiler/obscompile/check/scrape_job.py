@@ -70,10 +70,13 @@ def _timeout_problems(job: ScrapeJob, default: timedelta) -> Iterator[Diagnostic
     timeout = parse_duration(job.timeout) if job.timeout else None
     if timeout is None or timeout <= interval_of(job, default):
         return
-    interval = job.interval or f"{duration_text(default)} (the default)"
+    longest = job.interval or duration_text(default)
+    interval = job.interval or f"{longest} (the default)"
     yield error(
         job.locations.get("timeout", job.location),
-        f"scrape timeout {job.timeout} is longer than interval {interval}",
+        f"scrape timeout {job.timeout} is longer than interval {interval}, which "
+        f"Prometheus rejects; set the timeout to at most {longest}, or lengthen the "
+        "interval",
         NAME,
     )
 
