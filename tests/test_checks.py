@@ -1772,6 +1772,23 @@ ALERT_TEMPLATE = [
         ],
     ),
     Case(
+        "undefined-variable",
+        panels("""
+            - title: Error ratio
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m]))'
+              thresholds: "<1 Green, >1 Red"
+              alert:
+                summary: '{{ $valu }} on {{ $labels.job }}'
+                description: '{{ $x }}'
+        """),
+        [
+            f"{E}:19:24: error: alert summary is not a valid Go template: undefined "
+            'variable "$valu"; did you mean "$value"? [alert/template]',
+            f"{E}:20:28: error: alert description is not a valid Go template: "
+            'undefined variable "$x" [alert/template]',
+        ],
+    ),
+    Case(
         "templated-label",
         panels("""
             - title: Error ratio

@@ -18,6 +18,7 @@ from obscompile.diagnostics import Diagnostic, error
 from obscompile.gotemplate import (
     GO_FUNCTIONS,
     PROMETHEUS_FUNCTIONS,
+    PROMETHEUS_VARIABLES,
     find_template_error,
 )
 from obscompile.model.location import Location
@@ -32,15 +33,23 @@ _DERIVED_LABELS = {
 
 
 _UNDEFINED_FUNCTION = re.compile(r'^function "(.+)" not defined$')
+_UNDEFINED_VARIABLE = re.compile(r'^undefined variable "(.+)"$')
 
 
-def _function_hint(message: str) -> str:
-    """Return `; did you mean "x"?` for an undefined function, if one is close."""
+def _name_hint(message: str) -> str:
+    """Return `; did you mean "x"?` for an undefined function or variable, if any.
+
+    Variables are compared with those that Prometheus defines in an alert template,
+    as a variable that the template defines itself is out of scope where it failed.
+    """
     undefined = _UNDEFINED_FUNCTION.match(message)
+    names = sorted(GO_FUNCTIONS | PROMETHEUS_FUNCTIONS)
+    if undefined is None:
+        undefined = _UNDEFINED_VARIABLE.match(message)
+        names = list(PROMETHEUS_VARIABLES)
     if undefined is None:
         return ""
-    functions = sorted(GO_FUNCTIONS | PROMETHEUS_FUNCTIONS)
-    close = difflib.get_close_matches(undefined.group(1), functions, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(undefined.group(1), names, n=1, cutoff=0.6)
     return f'; did you mean "{close[0]}"?' if close else ""
 
 
@@ -81,7 +90,7 @@ def alert_template(context: ServiceContext) -> Iterator[Diagnostic]:
             yield error(
                 context.locate(value_at, text, found.offset),
                 f"alert {key} is not a valid Go template: {found.message}"
-                f"{_function_hint(found.message)}",
+                f"{_name_hint(found.message)}",
                 NAME,
             )
         yield from _label_problems(
