@@ -1419,6 +1419,21 @@ def test_build_inside_services_folder(
     ]
 
 
+def test_parent_project_paths_normalised(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest outside the working folder is named without `..` in its path."""
+    write_manifest(project, "payments.yaml", HEADER + "dashbord: {}\n")
+    (project / "out").mkdir()
+    monkeypatch.chdir(project / "out")
+    result = CliRunner().invoke(main, ["check", "--project", ".."])
+    assert result.exit_code == 1
+    assert error_lines(result.output) == [
+        f'{project.resolve()}/services/payments.yaml:5:1: error: unknown key "dashbord" '
+        'in the manifest (did you mean "dashboard"?) [manifest/schema]'
+    ]
+
+
 def test_cli_test_inside_services_folder(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

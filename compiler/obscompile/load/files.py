@@ -16,12 +16,15 @@ NESTED_WARNINGS = 5
 
 
 def display_name(path: Path) -> str:
-    """Return `path` relative to the working directory when it lies below it."""
+    """Return `path` relative to the working directory when it lies below it.
+
+    Any other path is absolute, without the `..` of a path such as `--project ..`.
+    """
     try:
         relative = os.path.relpath(path)
     except ValueError:
         return str(path)
-    return str(path.absolute()) if relative.startswith("..") else relative
+    return os.path.abspath(path) if relative.startswith("..") else relative
 
 
 def display_names(paths: list[Path]) -> list[str]:
