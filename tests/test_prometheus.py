@@ -314,11 +314,14 @@ def built_project(tmp_path: Path, built_out: Path) -> Path:
 
 
 # A hand-written test that expects no alert: it passes whatever rules it loads.
+# A test that passes: without input series, the alert does not fire.
 QUIET_TEST = (
     "tests:\n"
     "  - interval: 1m\n"
     "    input_series: []\n"
-    "    alert_rule_test: [{eval_time: 1m, alertname: Gone, exp_alerts: []}]\n"
+    "    alert_rule_test:\n"
+    "      - {eval_time: 1m, alertname: AuthServerErrorRate4xx5xxCritical, "
+    "exp_alerts: []}\n"
 )
 
 
@@ -487,6 +490,27 @@ def test_cli_test_rejects_missing_rule_file(tmp_path: Path, built_out: Path) -> 
     result = obscompile_test("--project", str(project))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 generated, 1 hand-written" in result.stderr
+
+
+def test_cli_test_rejects_unknown_alertname(tmp_path: Path, built_out: Path) -> None:
+    """A test of a misspelt alert would pass without testing any rule."""
+    promtool_binary()
+    project = built_project(tmp_path, built_out)
+    misspelt = QUIET_TEST.replace("ErrorRate4xx5xx", "ErrorRate4xx5x")
+    path = write_hand_written(
+        project,
+        "misspelt.test.yml",
+        "rule_files: [../../out/prometheus/rules/*.rules.yml]\n" + misspelt,
+    )
+    result = obscompile_test("--project", str(project))
+    assert result.returncode == 1, result.stderr
+    assert (
+        f'{path}:6:36: error: alert "AuthServerErrorRate4xx5xCritical" is defined in '
+        "no rule file that this test loads, so the test checks no rule and passes "
+        'when it expects no alert; did you mean "AuthServerErrorRate4xx5xxCritical"? '
+        "[promtool/rule-files]"
+    ) in result.stderr
+    assert "1 error in the hand-written tests; no test was run" in result.stderr
 
 
 def test_cli_test_reports_every_broken_test_file(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import gc
 import glob
 import json
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     import subprocess
 
     from obscompile.cache import BuildCache, Replay
+    from obscompile.load.yaml_source import Source
     from obscompile.pipeline import BuildResult
 
 EXIT_OK = 0
@@ -722,7 +724,8 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
     Return whether it is a test file, not a rule file for the tests to name, and an
     error for each `rule_files` entry that names no file. promtool only warns of such
     an entry, so a test whose rules are missing may pass without testing them. A test
-    file with alert tests that loads no rule file at all gets an error too.
+    file with alert tests that loads no rule file at all gets an error too, and so
+    does an alert test of an alert that no rule file it loads defines.
     """
     from obscompile.load.yaml_source import parse_yaml
 
@@ -760,6 +763,8 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
                 )
             )
         named += 1
+    if named and not problems and isinstance(entries, list):
+        problems.extend(_unknown_alerts(source, path, entries))
     if not named and not problems and _has_alert_tests(data):
         problems.append(
             error(
@@ -771,6 +776,64 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
             )
         )
     return True, problems
+
+
+def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diagnostic]:
+    """Return an error for each alert test of an alert that the rule files lack.
+
+    promtool passes a test that expects no alert of a rule that does not exist, so a
+    misspelt alertname would test nothing. Rule files that cannot be read leave the
+    alerts unknown, and then no test is reported; promtool reports such files.
+    """
+    from obscompile.load.yaml_source import parse_yaml
+
+    alerts: set[str] = set()
+    for entry in entries:
+        for rule_file in glob.glob(os.path.join(path.parent, entry)):
+            try:
+                text = Path(rule_file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                return []
+            rules, _ = parse_yaml(text, rule_file)
+            names = _alert_names(rules.data if rules is not None else None)
+            if names is None:
+                return []
+            alerts |= names
+    problems = []
+    tests = source.data.get("tests")
+    for index, test in enumerate(tests if isinstance(tests, list) else ()):
+        cases = test.get("alert_rule_test") if isinstance(test, dict) else None
+        for number, case in enumerate(cases if isinstance(cases, list) else ()):
+            name = case.get("alertname") if isinstance(case, dict) else None
+            if not isinstance(name, str) or name in alerts:
+                continue
+            close = difflib.get_close_matches(name, sorted(alerts), n=1)
+            hint = f'; did you mean "{close[0]}"?' if close else ""
+            problems.append(
+                error(
+                    source.location(
+                        ("tests", index, "alert_rule_test", number, "alertname")
+                    ),
+                    f'alert "{name}" is defined in no rule file that this test loads, '
+                    "so the test checks no rule and passes when it expects no alert"
+                    f"{hint}",
+                    RULE_FILES,
+                )
+            )
+    return problems
+
+
+def _alert_names(data: object) -> set[str] | None:
+    """Return the alert names of a rule file's data, or None if it is no rule file."""
+    if not isinstance(data, dict) or not isinstance(data.get("groups"), list):
+        return None
+    names = set()
+    for group in data["groups"]:
+        rules = group.get("rules") if isinstance(group, dict) else None
+        for rule in rules if isinstance(rules, list) else ():
+            if isinstance(rule, dict) and isinstance(rule.get("alert"), str):
+                names.add(rule["alert"])
+    return names
 
 
 def _has_alert_tests(data: dict) -> bool:
