@@ -63,6 +63,14 @@ def load_manifest_file(
         return None, diagnostics, source.text
     schema_problems = validate_manifest(source)
     if schema_problems:
+        # An error at a value says what to write there, which a warning that the
+        # value reads as text in YAML 1.2 alone would contradict ("quote it").
+        wrong = {problem.location for problem in schema_problems}
+        diagnostics = [
+            d
+            for d in diagnostics
+            if not (d.check == "yaml/ambiguous-scalar" and d.location in wrong)
+        ]
         return None, diagnostics + schema_problems, source.text
     service, problems = build_service(source)
     return service, diagnostics + problems, source.text
