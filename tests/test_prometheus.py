@@ -513,6 +513,50 @@ def test_cli_test_rejects_unknown_alertname(tmp_path: Path, built_out: Path) -> 
     assert "1 error in the hand-written tests; no test was run" in result.stderr
 
 
+EXPRESSION_TEST = (
+    "rule_files: [../../out/prometheus/rules/*.rules.yml]\n"
+    "tests:\n"
+    "  - interval: 1m\n"
+    "    input_series:\n"
+    "      - {series: 'http_requests_total{job=\"auth_server\"}', values: '0+0x5'}\n"
+    "    promql_expr_test:\n"
+    "      - {eval_time: 5m, expr: 'SERIES > 1', exp_samples: []}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("series", "expected"),
+    [
+        # A misspelt record: the test would pass whatever the rule computes.
+        (
+            "job:http_requests_4xx_5xx_per_http_request:ratio_rate5m",
+            'error: series "job:http_requests_4xx_5xx_per_http_request:ratio_rate5m" '
+            "is recorded by no rule file that this test loads and is in no input "
+            "series, so the expression selects nothing and the test, which expects no "
+            "samples, passes whatever the rules compute; did you mean "
+            '"job:http_requests_4xx_5xx_per_http_requests:ratio_rate5m"? '
+            "[promtool/rule-files]",
+        ),
+        ("job:http_requests_4xx_5xx_per_http_requests:ratio_rate5m", None),
+        ("http_requests_total", None),
+    ],
+    ids=["misspelt-record", "record", "input-series"],
+)
+def test_cli_test_rejects_expression_of_nothing(
+    tmp_path: Path, built_out: Path, series: str, expected: str | None
+) -> None:
+    promtool_binary()
+    project = built_project(tmp_path, built_out)
+    text = EXPRESSION_TEST.replace("SERIES", series)
+    path = write_hand_written(project, "expr.test.yml", text)
+    result = obscompile_test("--project", str(project))
+    if expected is None:
+        assert result.returncode == 0, result.stderr
+        return
+    assert result.returncode == 1, result.stderr
+    assert f"{path}:7:32: {expected}" in result.stderr
+
+
 def test_cli_test_reports_every_broken_test_file(
     tmp_path: Path, built_out: Path
 ) -> None:

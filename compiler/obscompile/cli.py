@@ -8,6 +8,7 @@ import gc
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
@@ -779,15 +780,18 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
 
 
 def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diagnostic]:
-    """Return an error for each alert test of an alert that the rule files lack.
+    """Return an error for each test case that checks no rule of the rule files.
 
     promtool passes a test that expects no alert of a rule that does not exist, so a
-    misspelt alertname would test nothing. Rule files that cannot be read leave the
-    alerts unknown, and then no test is reported; promtool reports such files.
+    misspelt alertname would test nothing. In the same way, an expression test that
+    expects no samples passes when it selects a series that neither the rule files
+    record nor the input series give. Rule files that cannot be read leave the names
+    unknown, and then no test is reported; promtool reports such files.
     """
     from obscompile.load.yaml_source import parse_yaml
 
     alerts: set[str] = set()
+    records: set[str] = set()
     for entry in entries:
         for rule_file in glob.glob(os.path.join(path.parent, entry)):
             try:
@@ -795,14 +799,17 @@ def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diag
             except (OSError, UnicodeDecodeError):
                 return []
             rules, _ = parse_yaml(text, rule_file)
-            names = _alert_names(rules.data if rules is not None else None)
+            names = _rule_names(rules.data if rules is not None else None)
             if names is None:
                 return []
-            alerts |= names
+            alerts |= names[0]
+            records |= names[1]
     problems = []
     tests = source.data.get("tests")
     for index, test in enumerate(tests if isinstance(tests, list) else ()):
-        cases = test.get("alert_rule_test") if isinstance(test, dict) else None
+        if not isinstance(test, dict):
+            continue
+        cases = test.get("alert_rule_test")
         for number, case in enumerate(cases if isinstance(cases, list) else ()):
             name = case.get("alertname") if isinstance(case, dict) else None
             if not isinstance(name, str) or name in alerts:
@@ -820,20 +827,87 @@ def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diag
                     RULE_FILES,
                 )
             )
+        problems.extend(_empty_expression_tests(source, index, test, records))
     return problems
 
 
-def _alert_names(data: object) -> set[str] | None:
-    """Return the alert names of a rule file's data, or None if it is no rule file."""
+# Series that Prometheus writes for the alerting rules of a test's rule files.
+_ALERT_SERIES = frozenset({"ALERTS", "ALERTS_FOR_STATE"})
+# The metric name of an input series, written before its labels or as __name__.
+_SERIES_NAME = re.compile(
+    r"\s*(?:([A-Za-z_:][A-Za-z0-9_:]*)|\{[^}]*__name__\s*=\s*\"([^\"]+)\")"
+)
+
+
+def _empty_expression_tests(
+    source: Source, index: int, test: dict[str, Any], records: set[str]
+) -> list[Diagnostic]:
+    """Return an error for each expression test that can only pass.
+
+    Such a test selects a series that the rule files do not record and no input
+    series gives, so it passes whatever the rules compute.
+    """
+    from obscompile import promql
+    from obscompile.check.positions import text_location
+
+    inputs: set[str] = set()
+    for series in test.get("input_series") or ():
+        text = series.get("series") if isinstance(series, dict) else None
+        found = _SERIES_NAME.match(text) if isinstance(text, str) else None
+        if found is None:
+            return []  # A series without a known name may be any of them.
+        inputs.add(found.group(1) or found.group(2))
+    known = records | inputs | _ALERT_SERIES
+    problems = []
+    cases = test.get("promql_expr_test")
+    for number, case in enumerate(cases if isinstance(cases, list) else ()):
+        if not isinstance(case, dict) or case.get("exp_samples"):
+            continue
+        expr = case.get("expr")
+        if not isinstance(expr, str):
+            continue  # promtool reports a test without an expression.
+        try:
+            names = promql.metric_names(promql.parse(expr))
+        except promql.QueryError:
+            continue  # promtool reports an expression it cannot read.
+        for name in names:
+            if name in known:
+                continue
+            close = difflib.get_close_matches(name, sorted(records | inputs), n=1)
+            hint = f'; did you mean "{close[0]}"?' if close else ""
+            where = source.location(
+                ("tests", index, "promql_expr_test", number, "expr")
+            )
+            written = re.search(rf"(?<![\w:]){re.escape(name)}(?![\w:])", expr)
+            offset = written.start() if written else None
+            problems.append(
+                error(
+                    text_location(where, expr, offset, {where.file: source.text}),
+                    f'series "{name}" is recorded by no rule file that this test loads '
+                    "and is in no input series, so the expression selects nothing and "
+                    f"the test, which expects no samples, passes whatever the rules "
+                    f"compute{hint}",
+                    RULE_FILES,
+                )
+            )
+    return problems
+
+
+def _rule_names(data: object) -> tuple[set[str], set[str]] | None:
+    """Return the alert and record names of a rule file's data, or None if it is none."""
     if not isinstance(data, dict) or not isinstance(data.get("groups"), list):
         return None
-    names = set()
+    alerts, records = set(), set()
     for group in data["groups"]:
         rules = group.get("rules") if isinstance(group, dict) else None
         for rule in rules if isinstance(rules, list) else ():
-            if isinstance(rule, dict) and isinstance(rule.get("alert"), str):
-                names.add(rule["alert"])
-    return names
+            if not isinstance(rule, dict):
+                continue
+            if isinstance(rule.get("alert"), str):
+                alerts.add(rule["alert"])
+            if isinstance(rule.get("record"), str):
+                records.add(rule["record"])
+    return alerts, records
 
 
 def _has_alert_tests(data: dict) -> bool:
