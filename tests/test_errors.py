@@ -122,9 +122,20 @@ CASES = [
         + "  latency_seconds: {type: histogram, buckets: [1, 0.5], labels: [le]}\n"
         + f"rows:\n  - title: A\n    panels:\n      - {GOOD_PANEL}\n",
         [
-            'services/payments.yaml:5:3: warning: label "job" on metric "queue_depth": Prometheus sets job on every series it scrapes and stores the exported one as exported_job, so a query on job reads the scrape target\'s; rename the label [instrument/label-name]',
-            'services/payments.yaml:6:3: error: invalid buckets [1, 0.5] on histogram "latency_seconds": bounds must be in strictly increasing order [instrument/buckets]',
-            'services/payments.yaml:6:3: error: invalid label "le" on metric "latency_seconds": the client library adds le to every histogram sample [instrument/label-name]',
+            'services/payments.yaml:5:46: warning: label "job" on metric "queue_depth": Prometheus sets job on every series it scrapes and stores the exported one as exported_job, so a query on job reads the scrape target\'s; rename the label [instrument/label-name]',
+            'services/payments.yaml:6:51: error: invalid buckets [1, 0.5] on histogram "latency_seconds": bounds must be in strictly increasing order [instrument/buckets]',
+            'services/payments.yaml:6:66: error: invalid label "le" on metric "latency_seconds": the client library adds le to every histogram sample [instrument/label-name]',
+        ],
+    ),
+    (
+        "catalog-items-block-style",
+        HEADER
+        + "  lat_seconds:\n    type: histogram\n    buckets:\n      - 0.1\n"
+        + "      - 0.5\n      - 0.3\n  depth:\n    type: gauge\n    buckets: [1]\n"
+        + f"rows:\n  - title: A\n    panels:\n      - {GOOD_PANEL}\n",
+        [
+            'services/payments.yaml:10:9: error: invalid buckets [0.1, 0.5, 0.3] on histogram "lat_seconds": bounds must be in strictly increasing order [instrument/buckets]',
+            'services/payments.yaml:13:14: error: metric "depth" is a gauge and cannot have buckets; remove them or make it a histogram [instrument/buckets]',
         ],
     ),
     (

@@ -1365,7 +1365,7 @@ def test_tiny_bucket_prints_as_written(project: Path) -> None:
         "      - {title: Up, query: 'max(up{job=\"a\"})', min: 5e-324, max: 0}\n",
     )
     assert messages == [
-        "services/a.yaml:5:3: error: invalid buckets [1, 5e-324] on histogram "
+        "services/a.yaml:5:47: error: invalid buckets [1, 5e-324] on histogram "
         '"lat_seconds": bounds must be in strictly increasing order '
         "[instrument/buckets]",
         "services/a.yaml:9:66: error: max 0 is not above min 5e-324, so Grafana has "

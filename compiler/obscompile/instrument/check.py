@@ -195,7 +195,8 @@ def _check_metric(metric: Metric) -> Iterator[Diagnostic]:
 def _check_labels(metric: Metric) -> Iterator[Diagnostic]:
     seen: set[str] = set()
     reserved = RESERVED_LABELS.get(MetricType(metric.type))
-    for label in metric.labels:
+    for index, label in enumerate(metric.labels):
+        where = metric.location_of(f"labels.{index}")
         if not LABEL_NAME.match(label):
             problem = "use ASCII letters, digits and _, not starting with a digit"
         elif label.startswith("__"):
@@ -209,7 +210,7 @@ def _check_labels(metric: Metric) -> Iterator[Diagnostic]:
         elif label in ("job", "instance"):
             seen.add(label)
             yield warning(
-                metric.location,
+                where,
                 f'label "{label}" on metric "{metric.name}": Prometheus sets {label} '
                 "on every series it scrapes and stores the exported one as "
                 f"exported_{label}, so a query on {label} reads the scrape target's; "
@@ -221,7 +222,7 @@ def _check_labels(metric: Metric) -> Iterator[Diagnostic]:
             seen.add(label)
             continue
         yield error(
-            metric.location,
+            where,
             f'invalid label "{label}" on metric "{metric.name}": {problem}',
             "instrument/label-name",
         )
@@ -233,7 +234,7 @@ def _check_buckets(metric: Metric) -> Iterator[Diagnostic]:
 
     if metric.type != MetricType.HISTOGRAM:
         yield error(
-            metric.location,
+            metric.location_of("buckets"),
             f'metric "{metric.name}" is a {metric.type} and cannot have buckets; '
             "remove them or make it a histogram",
             "instrument/buckets",
@@ -245,16 +246,24 @@ def _check_buckets(metric: Metric) -> Iterator[Diagnostic]:
         # Both libraries add the +Inf bucket themselves.
         bounds.pop()
     problem = None
-    if any(not math.isfinite(bound) for bound in bounds):
+    # The index of the bound at fault, where one is.
+    fault_index: int | None = None
+    unbounded = [i for i, bound in enumerate(bounds) if not math.isfinite(bound)]
+    unordered = [i for i in range(1, len(bounds)) if bounds[i - 1] >= bounds[i]]
+    if unbounded:
         problem = "every bound but a last +Inf must be a finite number"
+        fault_index = unbounded[0]
     elif not bounds:
         problem = "list at least one finite bound; the +Inf bucket is added anyway"
-    elif any(low >= high for low, high in zip(bounds, bounds[1:], strict=False)):
+    elif unordered:
         problem = "bounds must be in strictly increasing order"
+        fault_index = unordered[0]
     if problem:
         listed = ", ".join(number_text(bound) for bound in metric.buckets)
+        key = "buckets" if fault_index is None else f"buckets.{fault_index}"
+        where = metric.location_of(key)
         yield error(
-            metric.location,
+            where,
             f'invalid buckets [{listed}] on histogram "{metric.name}": {problem}',
             "instrument/buckets",
         )

@@ -242,9 +242,21 @@ class _Reader:
                     labels=tuple(spec.get("labels") or ()),
                     buckets=tuple(float(b) for b in spec.get("buckets") or ()),
                     location=self.key_at(("metrics", name)),
+                    locations=self.metric_locations(name, spec),
                 )
             )
         return tuple(metrics)
+
+    def metric_locations(self, name: str, spec: dict[str, Any]) -> dict[str, Location]:
+        """Return where each key of a catalog entry, and each of its items, is written."""
+        path = ("metrics", name)
+        if path not in self.source.values or (*path, "type") not in self.source.values:
+            return {}  # The shorthand `name: counter` has no keys of its own.
+        found = self.locations(path, spec)
+        for key in ("labels", "buckets"):
+            for index, _ in enumerate(spec.get(key) or ()):
+                found[f"{key}.{index}"] = self.at((*path, key, index))
+        return found
 
     def row(self, data: dict[str, Any], path: JsonPath) -> Row:
         if "use" in data:

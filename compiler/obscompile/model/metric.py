@@ -27,11 +27,17 @@ class Metric:
     labels: tuple[str, ...] = ()
     buckets: tuple[float, ...] = ()
     location: Location = attrs.field(default=UNKNOWN, eq=False)
+    # Where each key, label and bound was written: "type", "labels.0", "buckets.2".
+    locations: dict[str, Location] = attrs.field(factory=dict, eq=False)
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         # Positional arguments unpickle faster than attrs' state (see Location).
         fields = (self.name, self.type, self.help, self.labels, self.buckets)
-        return (Metric, (*fields, self.location))
+        return (Metric, (*fields, self.location, self.locations))
+
+    def location_of(self, key: str) -> Location:
+        """Return where `key` was written, or the metric's own location."""
+        return self.locations.get(key, self.location)
 
     def series_names(self) -> tuple[str, ...]:
         """Return the names of the series the metric produces in the exposition format."""
