@@ -2105,6 +2105,21 @@ NAME_CLASH = [
         ],
     ),
     Case(
+        "root-folder-titles",
+        {
+            **manifest(
+                "service: a\ndashboard: {folder: General}\nrows: []\n", "a.yaml"
+            ),
+            **manifest(
+                "service: b\ndashboard: {folder: general}\nrows: []\n", "b.yaml"
+            ),
+            **manifest(
+                "service: c\ndashboard: {folder: Général}\nrows: []\n", "c.yaml"
+            ),
+        },
+        [],
+    ),
+    Case(
         "distinct-names",
         {
             **manifest(

@@ -201,6 +201,21 @@ def test_general_folder_is_root(folders_files: dict[str, str]) -> None:
     ]
 
 
+def test_root_directory_not_shared(tmp_path: Path) -> None:
+    # Without a prefix, "Général" has the slug of the root folder's directory.
+    write_manifest(tmp_path, "root.yaml", manifest("root", "General"))
+    write_manifest(tmp_path, "accented.yaml", manifest("accented", "Général"))
+    (tmp_path / "obscompile.yaml").write_text('terraform_folder_uid_prefix: ""\n')
+    entries = providers(build_files(tmp_path)[PROVISIONING])
+    names = [entry["name"] for entry in entries]
+    paths = [entry["options"]["path"] for entry in entries]
+    (accented,) = [entry for entry in entries if entry["folder"] == "Général"]
+    assert len(entries) == 2
+    assert len(set(names)) == 2
+    assert len(set(paths)) == 2
+    assert accented["folderUid"] != "general"
+
+
 def test_folder_uids_match_terraform(folders_files: dict[str, str]) -> None:
     entries = [e for e in providers(folders_files[PROVISIONING]) if e["folder"]]
     titles = {grafana_interpolate(e["folder"], {}) for e in entries}

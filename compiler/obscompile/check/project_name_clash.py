@@ -20,7 +20,7 @@ from obscompile.check.project_duplicates import (
 from obscompile.check.registry import Scope, check
 from obscompile.diagnostics import Diagnostic, warning
 from obscompile.model.location import Location
-from obscompile.render.folders import folder_uid
+from obscompile.render.folders import folder_uid, is_general
 from obscompile.render.hcl import identifier
 from obscompile.render.kubernetes import object_name
 
@@ -83,10 +83,11 @@ def name_clash(context: ProjectContext) -> Iterator[Diagnostic]:
         "Terraform identifier",
         "dashboard uid",
     )
+    # A title that names the root folder, such as "general", gets no uid.
     folders = [
         (d.folder.strip(), d.locations.get("folder", d.location))
         for d in dashboards
-        if d.folder.strip()
+        if not is_general(d.folder)
     ]
     unique: dict[str, Location] = {}
     for title, where in folders:

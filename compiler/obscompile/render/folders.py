@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 
 DASHBOARDS_DIR = "grafana/dashboards/"
 
+# Directory of the root folder's dashboards in file provisioning. No folder uid may
+# equal it, because the root's provider and that folder's would then read one directory.
+GENERAL_DIRECTORY = "general"
+
 
 def is_general(title: str) -> bool:
     """Tell whether `title` names Grafana's root folder.
@@ -68,14 +72,18 @@ def folder_uid(title: str, prefix: str) -> str:
 
 
 def folder_uids(titles: set[str], prefix: str) -> dict[str, str]:
-    """Map each folder title to its uid; titles whose slugs clash get hashed uids."""
+    """Map each folder title to its uid; titles whose slugs clash get hashed uids.
+
+    A uid that equals the root folder's directory, as "Général" gives with an empty
+    prefix, is hashed too.
+    """
     by_uid: dict[str, list[str]] = {}
     for title in sorted(titles):
         by_uid.setdefault(folder_uid(title, prefix), []).append(title)
     result = {}
     for uid, owners in by_uid.items():
         for title in owners:
-            if len(owners) == 1:
+            if len(owners) == 1 and uid.casefold() != GENERAL_DIRECTORY:
                 result[title] = uid
             else:
                 result[title] = (prefix + _digest(title.strip()))[:UID_MAX]

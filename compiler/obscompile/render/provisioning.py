@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from obscompile.render.environment import check_yaml_output
 from obscompile.render.folders import (
+    GENERAL_DIRECTORY,
     DashboardFile,
     Folder,
     group_by_folder,
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from obscompile.pipeline import EmitContext
 
 PROVISIONING_FILE = "grafana/provisioning/dashboards.yaml"
-GENERAL_DIRECTORY = "general"
 
 
 def escape_dollars(value: Any) -> Any:
