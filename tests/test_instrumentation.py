@@ -1029,6 +1029,41 @@ def test_typescript_label_names_are_typed(
     assert "undeclared_label" in result.stdout
 
 
+def test_typescript_serves_every_job_path(
+    env: jinja2.Environment, node_toolchain: NodeToolchain, tmp_path: Path
+) -> None:
+    """A service of two scrape jobs with their own paths is served at both."""
+    service = attrs.evolve(
+        demo_service(NODEJS, catalogs.KITCHEN_SINK),
+        scrape_jobs=(
+            ScrapeJob("demo-api", ("demo:9101",), metrics_path="/internal/metrics"),
+            ScrapeJob("demo-worker", ("demo-worker:9102",), metrics_path="/metrics"),
+        ),
+    )
+    workspace = node_workspace(tmp_path, render(service, env))
+    (workspace / "runner.ts").write_text(typescript_runner(service), encoding="utf-8")
+    compiled = node_toolchain.compile(
+        workspace, "--outDir", "build", "metrics.ts", "runner.ts"
+    )
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+
+    with running_node(node_toolchain, workspace / "build" / "runner.js") as (
+        port,
+        output,
+    ):
+        first, _ = fetch(f"http://127.0.0.1:{port}/internal/metrics")
+        second, _ = fetch(f"http://127.0.0.1:{port}/metrics")
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            fetch(f"http://127.0.0.1:{port}/not-metrics")
+
+    assert missing.value.code == 404
+    assert (
+        f"[Metrics] Prometheus metrics on 127.0.0.1:{port}/internal/metrics" in output
+    )
+    assert_exposition(first, service.metrics, NODEJS)
+    assert_exposition(second, service.metrics, NODEJS)
+
+
 @pytest.mark.parametrize("service", TYPESCRIPT_SERVICES)
 def test_typescript_module_exposition(
     service: Any, env: jinja2.Environment, node_toolchain: NodeToolchain, tmp_path: Path

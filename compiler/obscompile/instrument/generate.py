@@ -90,6 +90,7 @@ def render_instrumentation(service: Service, env: jinja2.Environment) -> dict[st
         "port": scrape_port(service),
         "host": loopback_host(service),
         "metrics_path": typescript_string(_metrics_path(service)),
+        "metrics_paths": _typescript_array(_metrics_paths(service)),
     }
     if runtime == Runtime.PYTHON:
         template, file = PYTHON_TEMPLATE, "metrics.py"
@@ -134,6 +135,19 @@ def _metrics_path(service: Service) -> str:
     if service.scrape_jobs:
         return service.scrape_jobs[0].metrics_path
     return "/metrics"
+
+
+def _metrics_paths(service: Service) -> list[str]:
+    """Return the metrics path of every scrape job of the service, first job first.
+
+    Each job may scrape a process that runs the module, so each path serves it.
+    """
+    paths = [job.metrics_path for job in service.scrape_jobs] or ["/metrics"]
+    return list(dict.fromkeys(paths))
+
+
+def _typescript_array(texts: list[str]) -> str:
+    return "[" + ", ".join(typescript_string(text) for text in texts) + "]"
 
 
 def _python_declaration(metric: Metric) -> Declaration:

@@ -37,13 +37,16 @@ export const authPasswordEmailsTotal = new client.Counter({
   registers: [register],
 });
 
-// Serves the registry at the scrape job's metrics path. The default port is the one
-// in the service's scrape target. Returns the server, which close() stops.
+// Serves the registry at the metrics path of each of the service's scrape jobs. The
+// default port is the one in the service's scrape target. Returns the server, which
+// close() stops.
 export function startMetricsServer(port: number = 4000, host?: string): http.Server {
   const metricsPath = "/metrics";
+  // Every scrape job of the service may scrape a process that runs this module.
+  const metricsPaths: readonly string[] = ["/metrics"];
   const server = http.createServer(async (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
-    if (path !== metricsPath) {
+    if (!metricsPaths.includes(path)) {
       res.statusCode = 404;
       res.end("Not Found");
       return;
