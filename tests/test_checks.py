@@ -689,6 +689,14 @@ UNKNOWN_METRIC += [
 
 UNKNOWN_LABEL = [
     Case(
+        "grouping-over-scalar-operation",
+        panels("""
+            - title: Age
+              query: 'max by (code) (time() - http_requests_total{job="payments"})'
+        """),
+        [],
+    ),
+    Case(
         "after-tab-escape",
         panels(r"""
             - title: Errors
@@ -1411,6 +1419,21 @@ LEGEND_LABEL = [
               legend: '{{job}} {{instance}} {{__name__}}'
             - title: p95
               query: 'histogram_quantile(0.95, sum by (le, method) (rate(http_request_duration_seconds_bucket[5m])))'
+              legend: '{{method}}'
+        """),
+        [],
+    ),
+    Case(
+        "scalar-side-keeps-labels",
+        panels("""
+            - title: Age
+              query: 'time() - max by (method) (http_requests_total{job="payments"})'
+              legend: '{{method}}'
+            - title: Share
+              query: 'sum by (code) (rate(http_requests_total[5m])) / scalar(sum(rate(http_requests_total[5m])))'
+              legend: '{{code}}'
+            - title: Scaled
+              query: 'scalar(max(queue_depth)) * sum by (method) (rate(http_requests_total[5m]))'
               legend: '{{method}}'
         """),
         [],

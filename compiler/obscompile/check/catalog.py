@@ -514,10 +514,12 @@ def _call_labels(context: ServiceContext, node: pp.Call) -> frozenset[str] | Non
 def _binary_labels(
     context: ServiceContext, node: pp.BinaryExpr
 ) -> frozenset[str] | None:
-    if promql.number_value(node.lhs) is not None:
+    # A scalar side, such as 100, time() or scalar(...), keeps the labels of the
+    # vector side.
+    if promql.value_type(node.lhs) == "scalar":
         return available_labels(context, node.rhs)
     left = available_labels(context, node.lhs)
-    if promql.number_value(node.rhs) is not None:
+    if promql.value_type(node.rhs) == "scalar":
         return left
     right = available_labels(context, node.rhs)
     operator = str(node.op)
