@@ -689,6 +689,17 @@ UNKNOWN_METRIC += [
 
 UNKNOWN_LABEL = [
     Case(
+        "grouping-after-sum-without-labels",
+        panels("""
+            - title: Total
+              query: 'max by (method) (sum(rate(http_requests_total[5m])))'
+        """),
+        [
+            f"{E}:16:25: error: max by (method): the aggregated series have no label "
+            '"method"; they have no labels [promql/unknown-label]'
+        ],
+    ),
+    Case(
         "grouping-over-scalar-operation",
         panels("""
             - title: Age

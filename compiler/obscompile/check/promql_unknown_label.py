@@ -15,6 +15,8 @@ NAME = "promql/unknown-label"
 
 
 def _known_list(owner: str, labels: frozenset[str]) -> str:
+    if not labels:
+        return "; they have no labels" if owner == "their" else "; it has no labels"
     return f"; {owner} labels are " + ", ".join(sorted(labels))
 
 
