@@ -456,6 +456,12 @@ def test_good_band_only_implies_red() -> None:
         ("<1sec Green, >=1sec Red", "write 1sec as 1s", 2),
         ("<1 Green, 1-2 Hours Yellow", "write 2 Hours as 2h", 14),
         ("<1.5mins Green", "write 1.5mins as 1.5m", 4),
+        ("last 24 hours <5 sec", "write 5 sec as 5s", 17),
+        (
+            "backup 7 days >2s",
+            r'a series bound is written with "<": "backup 7 days <2s"',
+            14,
+        ),
         (
             "<1% Green, 2-5% Yellow, >5% Red",
             "threshold bands leave a gap between 1% and 2%",

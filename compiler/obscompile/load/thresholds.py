@@ -134,6 +134,11 @@ _NUMBER_AND_WORD = re.compile(
     r"(?<![\w.])(?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*"
     r"(?P<word>[A-Za-z]+)"
 )
+# A series name, an operator and a bound that starts with a number, such as
+# `last 24 hours <5 sec`. The name may contain numbers and words.
+_SERIES_AND_BOUND = re.compile(
+    r"^[^<>=≤≥\s][^<>=≤≥]*?\s*(?:>=|<=|>|<|≥|≤|=)\s*(?P<bound>[-+]?\.?\d.*)$"
+)
 
 # A series name and a bound with an operator other than `<`, such as `fast >10`.
 _OTHER_SERIES_BOUND = re.compile(
@@ -444,8 +449,13 @@ def _parse_item(
 
 
 def _unit_word_error(text: str, offset: int) -> ThresholdError | None:
-    """Return the error for a time unit written as a word, such as 5sec or 1 hour."""
-    for found in _NUMBER_AND_WORD.finditer(text):
+    """Return the error for a time unit written as a word, such as 5sec or 1 hour.
+
+    Of a series bound, only the bound is searched, not the series name.
+    """
+    series_bound = _SERIES_AND_BOUND.match(text)
+    start = series_bound.start("bound") if series_bound else 0
+    for found in _NUMBER_AND_WORD.finditer(text, start):
         unit = _UNIT_WORDS.get(found["word"].lower())
         if unit is not None:
             written = found.group()
