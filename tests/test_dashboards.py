@@ -359,6 +359,8 @@ rows:
         ("time() - max(x_last_success_timestamp_seconds)", "s"),
         ("time() - x_last_success_timestamp_milliseconds / 1000", "s"),
         ("max(x_last_success_timestamp_seconds) - time()", "s"),
+        ("time() - max(timestamp(x_requests_total))", "s"),
+        ("vector(time()) - max(x_last_success_timestamp_seconds)", "s"),
         ("time() * x_seconds", "short"),
     ],
 )

@@ -163,8 +163,11 @@ def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
             return "short"
         if promql.number_value(node.lhs) is not None:
             return derive_unit(node.rhs, service)
-        if str(node.op) in ("+", "-") and promql.top_function(node.lhs) == "time":
+        if str(node.op) in ("+", "-") and _is_time(node.lhs):
             # time() is in seconds, so `time() - x_timestamp_seconds` is an age in s.
+            # timestamp() is in seconds whatever its argument's unit.
+            if promql.top_function(node.rhs) == "timestamp":
+                return "s"
             return derive_unit(node.rhs, service)
         return derive_unit(node.lhs, service)
     function = promql.top_function(node)
@@ -180,6 +183,14 @@ def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
         if entry is not None and entry.type is MetricType.INFO:
             return "none"
     return _metric_unit(metric)
+
+
+def _is_time(node: pp.Expr) -> bool:
+    """Return True for `time()` and `vector(time())`."""
+    node = promql.strip_parens(node)
+    if promql.top_function(node) == "vector" and isinstance(node, pp.Call):
+        return bool(node.args) and promql.top_function(node.args[0]) == "time"
+    return promql.top_function(node) == "time"
 
 
 def _divided_by(node: pp.Expr) -> tuple[float, pp.Expr] | None:
