@@ -1346,9 +1346,9 @@ def test_yaml_directive_changes_nothing(project: Path, deep: bool) -> None:
         (
             "     query: up\n",
             "services/payments.yaml:11:6: error: invalid YAML: line 11 starts at "
-            "column 6, but the keys of the mapping that starts at line 8, column 5 "
-            "are at column 5; indent the line like the keys it belongs with "
-            "[yaml/syntax]",
+            "column 6, between the keys at column 5 of the mapping that starts at "
+            "line 8, column 5 and the keys at column 9 on line 10; indent the line "
+            "like the keys it belongs with [yaml/syntax]",
         ),
         (
             "          query: up\n",

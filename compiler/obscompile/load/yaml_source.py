@@ -547,10 +547,43 @@ def _indentation_problem(text: str, exc: MarkedYAMLError) -> str | None:
             "start it with '- ' to begin a new item"
         )
     if problem in _NO_KEY_PROBLEMS and mark.column != start.column:
+        inner = _inner_keys(lines, start.line, mark.line, mark.column)
+        if inner is not None and start.column < mark.column:
+            number, column = inner
+            return (
+                f"{where}, between the keys at column {start.column + 1} of the "
+                f"mapping that starts at {opened} and the keys at column "
+                f"{column + 1} on line {number + 1}; indent the line like the keys "
+                "it belongs with"
+            )
         return (
             f"{where}, but the keys of the mapping that starts at {opened} are at "
             f"column {start.column + 1}; indent the line like the keys it belongs with"
         )
+    return None
+
+
+# A line that starts with a key, as a list item's first key or not.
+_KEY_LINE = re.compile(r"^( *)(?:-( +))?[A-Za-z_][\w.-]*:(?:[ \t]|$)")
+
+
+def _inner_keys(
+    lines: list[str], first: int, last: int, column: int
+) -> tuple[int, int] | None:
+    """Return the line and 0-based column of the keys nearest above line `last`.
+
+    Only a key line after line `first`, with nothing but blank lines and comments
+    between it and line `last`, counts, and only when its keys lie right of `column`.
+    """
+    for number in range(last - 1, first, -1):
+        line = lines[number]
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key = _KEY_LINE.match(line)
+        if key is None:
+            return None
+        keys = len(key.group(1)) + (1 + len(key.group(2)) if key.group(2) else 0)
+        return (number, keys) if keys > column else None
     return None
 
 
