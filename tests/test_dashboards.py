@@ -427,6 +427,38 @@ rows:
     assert defaults["max"] == expected_max
 
 
+@pytest.mark.parametrize(
+    ("bounds", "expected"),
+    [
+        # A written min above the capacity drops the derived max.
+        ("min: 30", {"min": 30}),
+        # A written max below the derived min of 0 drops that min.
+        ("max: -5", {"max": -5}),
+        ("min: 5", {"min": 5, "max": 20}),
+    ],
+    ids=["min-above-capacity", "max-below-zero", "min-below-capacity"],
+)
+def test_gauge_bounds_never_cross(
+    project: Path, bounds: str, expected: dict[str, float]
+) -> None:
+    dashboard = _build_one(
+        project,
+        f"""service: payments
+rows:
+  - title: A
+    panels:
+      - title: DB pool
+        type: gauge
+        query: 'sum(db_pool_in_use{{job="payments"}})'
+        capacity: 20
+        {bounds}
+        thresholds: "<80% pool Green, >=80% pool Red"
+""",
+    )
+    defaults = dashboard["panels"][1]["fieldConfig"]["defaults"]
+    assert {key: defaults[key] for key in ("min", "max") if key in defaults} == expected
+
+
 def test_per_series_overrides(project: Path) -> None:
     dashboard = _build_one(
         project,

@@ -62,6 +62,21 @@ class PanelView:
         latency value would always fill the whole dial. A capacity is the value a
         full dial shows, unless a step lies above it.
         """
+        bounds = self._scale()
+        if bounds is None:
+            return None
+        low, high = bounds
+        # A bound the manifest sets wins, and a derived one that would cross it is
+        # left to Grafana, so the dial never runs backwards.
+        written_min, written_max = self.panel.min, self.panel.max
+        if written_min is not None and high is not None and high <= written_min:
+            high = None
+        if written_max is not None and low is not None and low >= written_max:
+            low = None
+        return (low, high)
+
+    def _scale(self) -> tuple[float | int | None, float | int | None] | None:
+        """Return the gauge's min and max from its unit, capacity or top step."""
         if self.unit == "percent":
             return (0, 100)
         if self.unit == "percentunit":
