@@ -413,6 +413,15 @@ def test_capacity_percentage() -> None:
     ]
 
 
+def test_capacity_percentage_in_range() -> None:
+    text = "<80% pool Green, 80-90% pool Yellow, >=90% pool Red"
+    assert _steps(text, "short", capacity=20) == [
+        ("green", None),
+        ("yellow", 16),
+        ("red", 18),
+    ]
+
+
 def test_capacity_percentage_needs_capacity() -> None:
     with pytest.raises(
         UnitError, match='percentage of "pool", but the panel sets no capacity'
@@ -451,6 +460,13 @@ def test_good_band_only_implies_red() -> None:
             '"<80% pool Green" for 80% of the panel\'s capacity, or "<80 Green" for '
             "the value 80",
             4,
+        ),
+        (
+            "<80% pool Green, 80-90 pool Yellow",
+            '"pool" after 80-90 names a capacity, which takes a percentage: write '
+            '"80-90% pool Yellow" for 80-90% of the panel\'s capacity, or "80-90 '
+            'Yellow" for the values 80 to 90',
+            23,
         ),
         ("<5 sec Green", "write 5 sec as 5s: the time units of thresholds are", 3),
         ("<1sec Green, >=1sec Red", "write 1sec as 1s", 2),

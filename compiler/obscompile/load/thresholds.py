@@ -10,7 +10,8 @@ The shorthand is a comma-separated list of items:
 - `X=Color`: a value mapping (`1=Green, 0=Red`);
 - `Color`: a single band that colours every value;
 - `name <X`: a per-series good band below X, red from X (`AngelOne <2s, News <5s`);
-- `<X% word Color`: a percentage of a capacity named `word` (`<80% pool Green`).
+- `<X% word Color`: a percentage of a capacity named `word` (`<80% pool Green`), also
+  in a range (`80-90% pool Yellow`).
 
 A colour is one of Grafana's colour names, shades such as `dark-red` included, or a hex
 value (`#F2495C`); the structured form also takes `rgb()` and `rgba()`.
@@ -112,7 +113,13 @@ _ITEM_PATTERNS = [
             rf"^(?P<op>>=?|≥)\s*{_quantity('a')}\s+(?:(?P<capacity>[a-z_]+)\s+)?{_COLOR}$"
         ),
     ),
-    ("range", re.compile(rf"^{_quantity('a')}\s*-\s*{_quantity('b')}\s+{_COLOR}$")),
+    (
+        "range",
+        re.compile(
+            rf"^{_quantity('a')}\s*-\s*{_quantity('b')}\s+"
+            rf"(?:(?P<capacity>[a-z_]+)\s+)?{_COLOR}$"
+        ),
+    ),
     ("mapping", re.compile(rf"^{_quantity('a')}\s*=\s*{_COLOR}$")),
     ("point", re.compile(rf"^{_quantity('a')}\s+{_COLOR}$")),
     ("series", re.compile(rf"^(?P<series>[^<>=\s][^<>=]*?)\s*<\s*{_quantity('a')}$")),
@@ -400,16 +407,24 @@ def _parse_item(
                 f'"{groups["a"]}{capacity}"; a word after the number names a capacity',
                 offset + match.start("capacity"),
             )
-        if capacity is not None and groups.get("a_unit") != "%":
+        if capacity is not None and "%" not in (groups["a_unit"], groups.get("b_unit")):
             unit_word = _unit_word_error(text, offset)
             if unit_word is not None:
                 raise unit_word
-            operator, number, colour = groups["op"], groups["a"], groups["color"]
+            colour = groups["color"]
+            if kind == "range":
+                number = f"{groups['a']}-{groups['b']}"
+                values = f"the values {groups['a']} to {groups['b']}"
+                percent, plain = f"{number}% {capacity} {colour}", f"{number} {colour}"
+            else:
+                number = groups["a"]
+                values = f"the value {number}"
+                percent = f"{groups['op']}{number}% {capacity} {colour}"
+                plain = f"{groups['op']}{number} {colour}"
             raise ThresholdError(
                 f'"{capacity}" after {number} names a capacity, which takes a '
-                f'percentage: write "{operator}{number}% {capacity} {colour}" for '
-                f"{number}% of the panel's capacity, or "
-                f'"{operator}{number} {colour}" for the value {number}',
+                f'percentage: write "{percent}" for {number}% of the panel\'s '
+                f'capacity, or "{plain}" for {values}',
                 offset + match.start("capacity"),
             )
         if kind == "mapping" and (groups["a_unit"] or groups["a_duration"]):
