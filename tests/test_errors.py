@@ -1357,8 +1357,16 @@ def test_yaml_directive_changes_nothing(project: Path, deep: bool) -> None:
             "\"title\" and cannot read the ': ' in it; indent it to column 9, like "
             '"title", if it is a key of the same mapping [yaml/syntax]',
         ),
+        (
+            "       query: up\n",
+            "services/payments.yaml:11:8: error: invalid YAML: line 11 starts at "
+            "column 8, between the '-' at column 7 of the list that starts at line "
+            "10, column 7 and the keys of its item at column 9; indent it to column 9 "
+            "to continue the item above, or start it with '- ' at column 7 to begin a "
+            "new item [yaml/syntax]",
+        ),
     ],
-    ids=["at-dash", "between-keys", "under-value"],
+    ids=["at-dash", "between-keys", "under-value", "inside-dash"],
 )
 def test_misindented_line_explained(
     project: Path, deep: bool, query_line: str, expected: str

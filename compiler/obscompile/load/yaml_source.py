@@ -546,6 +546,23 @@ def _indentation_problem(text: str, exc: MarkedYAMLError) -> str | None:
             f"it needs a '-' of its own; {indent} to continue the item above, or "
             "start it with '- ' to begin a new item"
         )
+    # The C parser reports no '-', and the pure-Python one no key, with the list's
+    # '-' as where the collection starts.
+    if (
+        problem in (*_NO_DASH_PROBLEMS, *_NO_KEY_PROBLEMS)
+        and mark.column > start.column
+        and starts_list
+        and not line.lstrip(" ").startswith("-")
+    ):
+        keys = _item_key_column(lines[start.line : mark.line], start.column)
+        if keys is not None and mark.column < keys:
+            return (
+                f"{where}, between the '-' at column {start.column + 1} of the list "
+                f"that starts at {opened} and the keys of its item at column "
+                f"{keys + 1}; indent it to column {keys + 1} to continue the item "
+                f"above, or start it with '- ' at column {start.column + 1} to begin "
+                "a new item"
+            )
     if problem in _NO_KEY_PROBLEMS and mark.column != start.column:
         inner = _inner_keys(lines, start.line, mark.line, mark.column)
         if inner is not None and start.column < mark.column:
