@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import attrs
@@ -397,6 +398,22 @@ rows:
     }
 
 
+def _gauge_defaults(project: Path, fields: str) -> dict:
+    """Build a DB pool gauge with the given manifest fields; return its field defaults."""
+    dashboard = _build_one(
+        project,
+        f"""service: payments
+rows:
+  - title: A
+    panels:
+      - title: DB pool
+        type: gauge
+        query: 'sum(db_pool_in_use{{job="payments"}})'
+{textwrap.indent(fields, " " * 8)}""",
+    )
+    return dashboard["panels"][1]["fieldConfig"]["defaults"]
+
+
 @pytest.mark.parametrize(
     ("capacity", "thresholds", "expected_max"),
     [
@@ -409,20 +426,8 @@ rows:
 def test_gauge_max_is_capacity(
     project: Path, capacity: float, thresholds: str, expected_max: float
 ) -> None:
-    dashboard = _build_one(
-        project,
-        f"""service: payments
-rows:
-  - title: A
-    panels:
-      - title: DB pool
-        type: gauge
-        query: 'sum(db_pool_in_use{{job="payments"}})'
-        capacity: {capacity}
-        thresholds: "{thresholds}"
-""",
-    )
-    defaults = dashboard["panels"][1]["fieldConfig"]["defaults"]
+    fields = f'capacity: {capacity}\nthresholds: "{thresholds}"\n'
+    defaults = _gauge_defaults(project, fields)
     assert defaults["min"] == 0
     assert defaults["max"] == expected_max
 
@@ -441,21 +446,8 @@ rows:
 def test_gauge_bounds_never_cross(
     project: Path, bounds: str, expected: dict[str, float]
 ) -> None:
-    dashboard = _build_one(
-        project,
-        f"""service: payments
-rows:
-  - title: A
-    panels:
-      - title: DB pool
-        type: gauge
-        query: 'sum(db_pool_in_use{{job="payments"}})'
-        capacity: 20
-        {bounds}
-        thresholds: "<80% pool Green, >=80% pool Red"
-""",
-    )
-    defaults = dashboard["panels"][1]["fieldConfig"]["defaults"]
+    fields = f'capacity: 20\n{bounds}\nthresholds: "<80% pool Green, >=80% pool Red"\n'
+    defaults = _gauge_defaults(project, fields)
     assert {key: defaults[key] for key in ("min", "max") if key in defaults} == expected
 
 

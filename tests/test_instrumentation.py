@@ -1029,6 +1029,19 @@ def test_typescript_label_names_are_typed(
     assert "undeclared_label" in result.stdout
 
 
+def compiled_runner(
+    service: Any, env: jinja2.Environment, toolchain: NodeToolchain, tmp_path: Path
+) -> Path:
+    """Compile the service's metrics.ts with a runner that serves it; return the runner."""
+    workspace = node_workspace(tmp_path, render(service, env))
+    (workspace / "runner.ts").write_text(typescript_runner(service), encoding="utf-8")
+    compiled = toolchain.compile(
+        workspace, "--outDir", "build", "metrics.ts", "runner.ts"
+    )
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+    return workspace / "build" / "runner.js"
+
+
 def test_typescript_serves_every_job_path(
     env: jinja2.Environment, node_toolchain: NodeToolchain, tmp_path: Path
 ) -> None:
@@ -1040,17 +1053,8 @@ def test_typescript_serves_every_job_path(
             ScrapeJob("demo-worker", ("demo-worker:9102",), metrics_path="/metrics"),
         ),
     )
-    workspace = node_workspace(tmp_path, render(service, env))
-    (workspace / "runner.ts").write_text(typescript_runner(service), encoding="utf-8")
-    compiled = node_toolchain.compile(
-        workspace, "--outDir", "build", "metrics.ts", "runner.ts"
-    )
-    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
-
-    with running_node(node_toolchain, workspace / "build" / "runner.js") as (
-        port,
-        output,
-    ):
+    runner = compiled_runner(service, env, node_toolchain, tmp_path)
+    with running_node(node_toolchain, runner) as (port, output):
         first, _ = fetch(f"http://127.0.0.1:{port}/internal/metrics")
         second, _ = fetch(f"http://127.0.0.1:{port}/metrics")
         with pytest.raises(urllib.error.HTTPError) as missing:
@@ -1068,18 +1072,9 @@ def test_typescript_serves_every_job_path(
 def test_typescript_module_exposition(
     service: Any, env: jinja2.Environment, node_toolchain: NodeToolchain, tmp_path: Path
 ) -> None:
-    workspace = node_workspace(tmp_path, render(service, env))
-    (workspace / "runner.ts").write_text(typescript_runner(service), encoding="utf-8")
-    compiled = node_toolchain.compile(
-        workspace, "--outDir", "build", "metrics.ts", "runner.ts"
-    )
-    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
-
+    runner = compiled_runner(service, env, node_toolchain, tmp_path)
     path = service.scrape_jobs[0].metrics_path
-    with running_node(node_toolchain, workspace / "build" / "runner.js") as (
-        port,
-        output,
-    ):
+    with running_node(node_toolchain, runner) as (port, output):
         text, content_type = fetch(f"http://127.0.0.1:{port}{path}")
         with_query, _ = fetch(f"http://127.0.0.1:{port}{path}?debug=1")
         with pytest.raises(urllib.error.HTTPError) as missing:

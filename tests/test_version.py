@@ -16,8 +16,14 @@ PACKAGE = Path(obscompile.__file__).resolve().parent
 ROOT = PACKAGE.parent.parent
 
 
-def version_line(package_parent: Path) -> str:
+def version_line(package_parent: Path, path: str | None = None) -> str:
+    """Return what `obscompile --version` prints, run from `package_parent`.
+
+    `path` replaces the PATH that finds git, when given.
+    """
     env = {**os.environ, "PYTHONPATH": str(package_parent)}
+    if path is not None:
+        env["PATH"] = path
     done = subprocess.run(
         [sys.executable, "-m", "obscompile", "--version"],
         capture_output=True,
@@ -25,6 +31,7 @@ def version_line(package_parent: Path) -> str:
         env=env,
         cwd=package_parent,
         check=True,
+        timeout=60,
     )
     return done.stdout.strip()
 
@@ -108,20 +115,9 @@ def test_hanging_git_status_leaves_state_unknown(
     )
     fake.chmod(0o755)
     commit = git(checkout, "rev-parse", "--short=12", "HEAD")
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(checkout / "compiler"),
-        "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "obscompile", "--version"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        timeout=60,
-    )
-    assert done.stdout.strip() == (
+    path = f"{fake.parent}{os.pathsep}{os.environ['PATH']}"
+    line = version_line(checkout / "compiler", path)
+    assert line == (
         f"obscompile, version {obscompile.__version__} (commit {commit}, "
         "not known whether modified)"
     )
