@@ -88,6 +88,27 @@ def test_yaml_and_python_are_equivalent(tmp_path: Path, monkeypatch) -> None:
     assert _files(python_project) == yaml_files
 
 
+def test_dashboard_without_uid_and_title_derives_them(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """dsl.dashboard() derives what a manifest's dashboard: without uid or title does."""
+    monkeypatch.chdir(tmp_path)
+    yaml_text = YAML_SERVICE.replace(
+        "dashboard: {uid: payments, title: Payments, folder: Payments, tags: [pay]}",
+        "dashboard: {folder: Payments, tags: [pay]}",
+    )
+    python_text = PYTHON_SERVICE.replace(
+        'dsl.dashboard(uid="payments", title="Payments", folder="Payments", tags=["pay"])',
+        'dsl.dashboard(folder="Payments", tags=["pay"])',
+    )
+    assert yaml_text != YAML_SERVICE
+    assert python_text != PYTHON_SERVICE
+    yaml_files = _files(write_manifest(tmp_path / "y", "payments.yaml", yaml_text))
+    python_files = _files(write_manifest(tmp_path / "p", "payments.py", python_text))
+    assert '"title": "payments"' in yaml_files["grafana/dashboards/payments.json"]
+    assert python_files == yaml_files
+
+
 def test_block_row_in_yaml_equals_python(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     header = "service: api\nscrape: {job: api, port: 80}\nmetric_blocks: [{use: http_metrics}]\n"

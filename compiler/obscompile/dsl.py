@@ -685,8 +685,8 @@ def scrape_job(
 
 
 def dashboard(
-    uid: str,
-    title: str,
+    uid: str | None = None,
+    title: str | None = None,
     description: str = "",
     tags: Sequence[str] = (),
     folder: str = "General",
@@ -694,16 +694,26 @@ def dashboard(
     time: str = "now-6h",
     timezone: str = "browser",
 ) -> Dashboard:
-    """Declare dashboard settings; `uid` is at most 40 characters of [A-Za-z0-9_-]."""
-    _text(uid, "uid")
-    if not _UID.match(uid):
-        raise _fail(
-            f'uid "{uid}" is invalid: Grafana allows at most 40 characters from [A-Za-z0-9_-]',
-            "uid",
-        )
+    """Declare dashboard settings; `uid` is at most 40 characters of [A-Za-z0-9_-].
+
+    Without `uid` or `title`, `service` derives them from the service's name, as a
+    manifest without `dashboard.uid` or `dashboard.title` does.
+    """
+    if uid is not None:
+        _text(uid, "uid")
+        if not _UID.match(uid):
+            raise _fail(
+                f'uid "{uid}" is invalid: Grafana allows at most 40 characters from '
+                "[A-Za-z0-9_-]",
+                "uid",
+            )
+    given = [
+        name for name, value in (("uid", uid), ("title", title)) if value is not None
+    ]
     return Dashboard(
-        uid=uid,
-        title=_text(title, "title"),
+        # An empty uid or title stands for one that `service` derives.
+        uid=uid or "",
+        title=_text(title, "title") if title is not None else "",
         description=_text(description, "description"),
         tags=_texts(tags, "tags"),
         folder=_text(folder, "folder"),
@@ -711,7 +721,7 @@ def dashboard(
         time_from=_text(time, "time"),
         timezone=_text(timezone, "timezone"),
         location=caller_location(),
-        locations=argument_locations(["uid", "title"]),
+        locations=argument_locations(given),
     )
 
 
@@ -960,8 +970,14 @@ def service(
         dashboard_value = Dashboard(
             uid=derive_uid(name), title=title or name, location=location
         )
+    elif dashboard is not None:
+        dashboard_value = attrs.evolve(
+            dashboard,
+            uid=dashboard.uid or derive_uid(name),
+            title=dashboard.title or title or name,
+        )
     else:
-        dashboard_value = dashboard
+        dashboard_value = None
     result = Service(
         name=service_name,
         title=title or name,
