@@ -319,8 +319,8 @@ format_option = click.option(
 def _source_commit() -> str:
     """Return " (commit abc, modified)" when obscompile runs from a git checkout.
 
-    An installed copy, or one that lies in some other repository, gives "". So does a
-    git that does not answer within a few seconds, after which git is not run again.
+    An installed copy, or one that lies in some other repository, gives "". After 5 s
+    in all, git is not run again, and what it has not returned by then is unknown.
     """
     package = Path(__file__).resolve().parent
     deadline = time.monotonic() + 5
@@ -894,7 +894,7 @@ def _empty_expression_tests(
 
 
 def _rule_names(data: object) -> tuple[set[str], set[str]] | None:
-    """Return the alert and record names of a rule file's data, or None if it is none."""
+    """Return the alert and record names of a rule file's data, or None for other data."""
     if not isinstance(data, dict) or not isinstance(data.get("groups"), list):
         return None
     alerts, records = set(), set()

@@ -77,7 +77,7 @@ def _not_in_job_catalogs(context: PanelContext) -> dict[str, Diagnostic]:
             continue
         if not _scrapes_all(context, jobs) and not catalog.complete(context):
             # A manifest that failed to load may scrape the job and declare it. A
-            # job the service scrapes itself is its own, whatever the others say.
+            # job that the service scrapes itself is checked against its own catalog.
             continue
         declared = catalog.catalog_series(owners)
         # Two manifests that declare one service are reported apart.

@@ -63,8 +63,8 @@ def load_manifest_file(
         return None, diagnostics, source.text
     schema_problems = validate_manifest(source)
     if schema_problems:
-        # An error at a value says what to write there, which a warning that the
-        # value reads as text in YAML 1.2 alone would contradict ("quote it").
+        # An error at a value gives what to write there, and a warning at the same
+        # value that it reads as text in YAML 1.2 ("quote it") would contradict it.
         wrong = {problem.location for problem in schema_problems}
         diagnostics = [
             d

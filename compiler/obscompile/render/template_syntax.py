@@ -264,6 +264,8 @@ def _place(
         return _compile_error_place(parser, line, message)
     if parser.unclosed is not None:
         return _unclosed_place(parser, parser.unclosed, fallback)
+
+    # The tag that the failing token is in, and the token's own offset.
     current = parser.stream.current
     if parser.lexer_failed:
         tag, offset = len(parser.tag_offsets) - 1, None
@@ -272,6 +274,7 @@ def _place(
     tag_offset = parser.tag_offsets[tag] if tag >= 0 else None
     if tag_offset is None:
         return fallback
+
     tag_line, tag_column = parser.line_and_column(tag_offset)
     if tag_line == line:
         return SyntaxErrorPlace(line, tag_column, message)
