@@ -64,7 +64,7 @@ def _in_order(services: tuple[Service, ...]) -> list[Service]:
 T = TypeVar("T")
 
 
-def _clashes(
+def clashes(
     definitions: Iterable[T], key: Callable[[T], Hashable]
 ) -> Iterator[tuple[T, T]]:
     """Yield `(later, first)` for each definition whose key an earlier one has."""
@@ -83,7 +83,7 @@ def _clashes(
 def duplicate_service(context: ProjectContext) -> Iterator[Diagnostic]:
     # Keyed by the case-folded key, because the key names the service's files.
     services = _in_order(context.services)
-    for later, first in _clashes(services, lambda s: s.name.casefold()):
+    for later, first in clashes(services, lambda s: s.name.casefold()):
         for service, other in ((later, first), (first, later)):
             yield error(
                 service_name_location(service),
@@ -163,7 +163,7 @@ def duplicate_uid(context: ProjectContext) -> Iterator[Diagnostic]:
         if service.dashboard is not None
     ]
     # Keyed by the case-folded uid, because the uid names the dashboard's file.
-    for later, first in _clashes(dashboards, lambda pair: pair[1].uid.casefold()):
+    for later, first in clashes(dashboards, lambda pair: pair[1].uid.casefold()):
         if later[0].name.casefold() == first[0].name.casefold():
             # A repeated service, also one whose key differs only in case, is
             # reported once, as a duplicate service.
@@ -188,7 +188,7 @@ def duplicate_job(context: ProjectContext) -> Iterator[Diagnostic]:
         for job in service.scrape_jobs
     ]
     jobs.sort(key=lambda job: definition_order(job[1]))
-    for later, first in _clashes(jobs, lambda job: job[0]):
+    for later, first in clashes(jobs, lambda job: job[0]):
         for (name, where), (_, other_where) in ((later, first), (first, later)):
             yield error(
                 where,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 from obscompile.check.context import ProjectContext
 from obscompile.check.project_duplicates import (
+    clashes,
     definition_order,
     service_name_location,
     written_name,
@@ -31,7 +32,7 @@ NAME = "project/name-clash"
 Named = list[tuple[str, Location, str]]
 
 
-def _clashes(
+def _warn_clashes(
     named: Named,
     derive: Callable[[str], str],
     kind: str,
@@ -44,21 +45,18 @@ def _clashes(
     Names that differ only in case are left to the duplicate checks where
     `duplicates_reported` is True.
     """
-    first: dict[str, tuple[str, Location, str]] = {}
-    for text, where, shown in sorted(named, key=lambda item: definition_order(item[1])):
-        derived = derive(text)
-        if derived not in first:
-            first[derived] = (text, where, shown)
-            continue
-        earlier, earlier_where, earlier_shown = first[derived]
+    in_order = sorted(named, key=lambda item: definition_order(item[1]))
+    for later, first in clashes(in_order, lambda item: derive(item[0])):
+        text, where, written = later
+        earlier, earlier_where, earlier_written = first
         if earlier == text or (
             duplicates_reported and earlier.casefold() == text.casefold()
         ):
             continue
-        quoted = f' "{derived}"' if show_derived else ""
+        quoted = f' "{derive(text)}"' if show_derived else ""
         yield warning(
             where,
-            f'{subject} "{shown}" gets the {kind}{quoted} of "{earlier_shown}" in '
+            f'{subject} "{written}" gets the {kind}{quoted} of "{earlier_written}" in '
             f"{earlier_where}, so both get names with a hash, which change when "
             "either is added or removed; rename one of them",
             NAME,
@@ -74,10 +72,12 @@ def name_clash(context: ProjectContext) -> Iterator[Diagnostic]:
     services = [
         (s.name, service_name_location(s), written_name(s)) for s in context.services
     ]
-    yield from _clashes(services, object_name, "Kubernetes object name", "service name")
+    yield from _warn_clashes(
+        services, object_name, "Kubernetes object name", "service name"
+    )
     dashboards = [s.dashboard for s in context.services if s.dashboard is not None]
     uids = [(d.uid, d.locations.get("uid", d.location), d.uid) for d in dashboards]
-    yield from _clashes(
+    yield from _warn_clashes(
         uids,
         lambda uid: identifier(uid, "dashboard"),
         "Terraform identifier",
@@ -92,7 +92,7 @@ def name_clash(context: ProjectContext) -> Iterator[Diagnostic]:
     unique: dict[str, Location] = {}
     for title, where in folders:
         unique.setdefault(title, where)
-    yield from _clashes(
+    yield from _warn_clashes(
         [(title, where, title) for title, where in unique.items()],
         lambda title: folder_uid(title, ""),
         "folder uid",
