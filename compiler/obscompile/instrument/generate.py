@@ -86,11 +86,12 @@ def render_instrumentation(service: Service, env: jinja2.Environment) -> dict[st
         raise InputError(errors)
 
     runtime = Runtime(service.runtime)
+    paths = _metrics_paths(service)
     context: dict[str, Any] = {
         "port": scrape_port(service),
         "host": loopback_host(service),
-        "metrics_path": typescript_string(_metrics_path(service)),
-        "metrics_paths": _typescript_array(_metrics_paths(service)),
+        "metrics_path": typescript_string(paths[0]),
+        "metrics_paths": _typescript_array(paths),
     }
     if runtime == Runtime.PYTHON:
         template, file = PYTHON_TEMPLATE, "metrics.py"
@@ -129,12 +130,6 @@ def template_environment(env: jinja2.Environment) -> jinja2.Environment:
         finalize=None,
         autoescape=False,
     )
-
-
-def _metrics_path(service: Service) -> str:
-    if service.scrape_jobs:
-        return service.scrape_jobs[0].metrics_path
-    return "/metrics"
 
 
 def _metrics_paths(service: Service) -> list[str]:
