@@ -557,6 +557,20 @@ def test_cli_test_rejects_expression_of_nothing(
     assert f"{path}:7:32: {expected}" in result.stderr
 
 
+def test_cli_test_reads_series_named_by_label(tmp_path: Path, built_out: Path) -> None:
+    """An input series written as {__name__="..."} gives the series its name."""
+    promtool_binary()
+    project = built_project(tmp_path, built_out)
+    text = EXPRESSION_TEST.replace("SERIES", "http_requests_total").replace(
+        'http_requests_total{job="auth_server"}',
+        '{__name__="http_requests_total", job="auth_server"}',
+    )
+    assert "__name__" in text
+    write_hand_written(project, "expr.test.yml", text)
+    result = obscompile_test("--project", str(project))
+    assert result.returncode == 0, result.stderr
+
+
 def test_cli_test_reports_every_broken_test_file(
     tmp_path: Path, built_out: Path
 ) -> None:

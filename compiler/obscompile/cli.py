@@ -833,10 +833,6 @@ def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diag
 
 # Series that Prometheus writes for the alerting rules of a test's rule files.
 _ALERT_SERIES = frozenset({"ALERTS", "ALERTS_FOR_STATE"})
-# The metric name of an input series, written before its labels or as __name__.
-_SERIES_NAME = re.compile(
-    r"\s*(?:([A-Za-z_:][A-Za-z0-9_:]*)|\{[^}]*__name__\s*=\s*\"([^\"]+)\")"
-)
 
 
 def _empty_expression_tests(
@@ -853,10 +849,10 @@ def _empty_expression_tests(
     inputs: set[str] = set()
     for series in test.get("input_series") or ():
         text = series.get("series") if isinstance(series, dict) else None
-        found = _SERIES_NAME.match(text) if isinstance(text, str) else None
-        if found is None:
+        name = _series_name(text) if isinstance(text, str) else None
+        if name is None:
             return []  # A series without a known name may be any of them.
-        inputs.add(found.group(1) or found.group(2))
+        inputs.add(name)
     known = records | inputs | _ALERT_SERIES
     problems = []
     cases = test.get("promql_expr_test")
@@ -891,6 +887,20 @@ def _empty_expression_tests(
                 )
             )
     return problems
+
+
+def _series_name(text: str) -> str | None:
+    """Return the metric name of an input series, which promtool writes as a selector."""
+    import promql_parser as pp
+
+    from obscompile import promql
+    from obscompile.check.catalog import selector_name
+
+    try:
+        node = promql.parse(text)
+    except promql.QueryError:
+        return None
+    return selector_name(node) if isinstance(node, pp.VectorSelector) else None
 
 
 def _rule_names(data: object) -> tuple[set[str], set[str]] | None:
