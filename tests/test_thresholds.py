@@ -1746,11 +1746,13 @@ def test_kept_parse_reports_each_use() -> None:
     first = Location("a.yaml", 3, 20)
     second = Location("b.yaml", 9, 4)
     good = "<1 Green, 1-5 Yellow, >5 Red"
-    one, _ = read_thresholds(good, first)
-    two, _ = read_thresholds(good, second)
-    assert one is not None and two is not None
-    assert (one.location, two.location) == (first, second)
-    assert one == two
+    first_read, _ = read_thresholds(good, first)
+    second_read, _ = read_thresholds(good, second)
+    assert first_read is not None
+    assert second_read is not None
+    assert first_read.location == first
+    assert second_read.location == second
+    assert first_read == second_read
     bad = "<1 Green, 1-5 Yelow, >5 Red"
     for where in (first, second):
         parsed, problems = read_thresholds(bad, where)

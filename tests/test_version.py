@@ -102,7 +102,7 @@ def test_version_leaves_index_alone(checkout: Path) -> None:
 def test_hanging_git_status_leaves_state_unknown(
     checkout: Path, tmp_path: Path
 ) -> None:
-    """A git that does not answer in time gives the commit, without the state."""
+    """A git that does not respond in time gives the commit, without the state."""
     real_git = shutil.which("git")
     fake = tmp_path / "bin" / "git"
     fake.parent.mkdir()

@@ -707,7 +707,7 @@ def dashboard(
                 "[A-Za-z0-9_-]",
                 "uid",
             )
-    given = [
+    written = [
         name for name, value in (("uid", uid), ("title", title)) if value is not None
     ]
     return Dashboard(
@@ -721,7 +721,7 @@ def dashboard(
         time_from=_text(time, "time"),
         timezone=_text(timezone, "timezone"),
         location=caller_location(),
-        locations=argument_locations(given),
+        locations=argument_locations(written),
     )
 
 

@@ -415,8 +415,8 @@ def _recorded_twice(facts: Sequence[ArtifactFacts]) -> Iterator[Diagnostic]:
             earlier = min(found, key=lambda item: item[0])[1]
             same = rule.recorded == earlier.recorded
             # Neither service is the original, so each rule is reported.
-            for here, other in ((rule, earlier), (earlier, rule)):
-                yield _recorded_twice_at(here, other, same)
+            for reported, other in ((rule, earlier), (earlier, rule)):
+                yield _recorded_twice_at(reported, other, same)
         _keep(of_name.setdefault(rule.name, []), order, rule)
         for job in rule.jobs or (None,):
             _keep(of_job.setdefault((rule.name, job), []), order, rule)

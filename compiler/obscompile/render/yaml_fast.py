@@ -91,7 +91,7 @@ def string_scalar(text: str, reads_as_string: Callable[[str], bool]) -> str | No
     `reads_as_string(text)` returns whether the plain text reads back as that string.
     When it does not, the string gets single quotes. A string that contains a single
     quote goes to ruamel.yaml, which may choose double quotes for it. The rule and
-    test files of a build repeat most of their strings, so each answer is kept.
+    test files of a build repeat most of their strings, so each result is kept.
     """
     if _PRINTABLE.match(text) is None:
         return None
