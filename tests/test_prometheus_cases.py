@@ -986,6 +986,52 @@ def test_hex_red_step_and_mappings_alert(project: Path) -> None:
     _promtool_all(project, result)
 
 
+def test_inclusive_upper_bound_is_one_alert(project: Path) -> None:
+    """`<=0.3 Red` is one band to its bound, inclusive, which promtool proves."""
+    result = _build(
+        project,
+        """\
+        - title: Hit ratio
+          type: stat
+          query: 'min(link_status{job="payments"})'
+          thresholds: "<=0.3 Red, >0.3 Green"
+        """,
+    )
+    (alert,) = _rules(result)[1]["rules"]
+    assert alert["expr"] == 'job:link_status:min{job="payments"} <= 0.3'
+    assert "(at or below 0.3)" in alert["annotations"]["description"]
+    tests = yaml.safe_load(result.files["prometheus/tests/payments.test.yml"])["tests"]
+    names = [test["name"] for test in tests]
+    for name in (
+        "PaymentsHitRatioCritical: 0.2 (red) fires",
+        "PaymentsHitRatioCritical: 0.3 (red) fires",
+        "PaymentsHitRatioCritical: 0.4 (green) stays silent",
+    ):
+        assert name in names
+    _promtool_all(project, result)
+
+
+def test_named_mapping_at_bound_alerts_apart(project: Path) -> None:
+    """A mapping with a text is a state of its own, even where a red band ends."""
+    result = _build(
+        project,
+        """\
+        - title: Depth
+          type: stat
+          query: 'max(link_status{job="payments"})'
+          thresholds:
+            steps: [red, {value: 50, color: green}]
+            mappings:
+              - {value: 50, text: Limit, color: red}
+        """,
+    )
+    record = 'job:link_status:max{job="payments"}'
+    assert {rule["alert"]: rule["expr"] for rule in _rules(result)[1]["rules"]} == {
+        "PaymentsDepthLowCritical": f"{record} < 50",
+        "PaymentsDepthIs50Critical": f"{record} == 50",
+    }
+
+
 def test_mapping_text_alerts_on_mapped_values(project: Path) -> None:
     """Steps that a text of mappings implies colour the values between them only."""
     result = _build(

@@ -923,7 +923,21 @@ def test_hex_red_mapping_in_red_band() -> None:
         ("0 Green, >0 Red", {"PDepthCritical": "> 0"}),
         ("<=0 Green", {"PDepthCritical": "> 0"}),
         ("0 Green", {"PDepthCritical": "!= 0"}),
-        ("0 Red, >0 Green", {"PDepthLowCritical": "< 0", "PDepthIs0Critical": "== 0"}),
+        ("0 Red, >0 Green", {"PDepthCritical": "<= 0"}),
+        ("<=0.3 Red, >0.3 Green", {"PDepthCritical": "<= 0.3"}),
+        (
+            "<=5 Green, 5-10 Yellow, >10 Red",
+            {"PDepthWarning": "> 5 and < 10", "PDepthCritical": ">= 10"},
+        ),
+        (
+            "<=5 Red, 5-10 Yellow, >10 Green",
+            {"PDepthCritical": "<= 5", "PDepthWarning": "> 5 and < 10"},
+        ),
+        ("<=5 Yellow, >5 Green", {"PDepthWarning": "<= 5"}),
+        (
+            "<=0.3 Red, 0.3-0.5 Red, >0.5 Green",
+            {"PDepthLowCritical": "<= 0.3", "PDepthBand2Critical": "> 0.3 and < 0.5"},
+        ),
         (
             "0 Green, 0-5 Yellow, >5 Red",
             {"PDepthWarning": "> 0 and < 5", "PDepthCritical": ">= 5"},
@@ -942,7 +956,12 @@ def test_single_value_alerts(text: str, alerts: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "words"), [("0 Green, >0 Red", "(above 0)"), ("0 Green", "(other than 0)")]
+    ("text", "words"),
+    [
+        ("0 Green, >0 Red", "(above 0)"),
+        ("0 Green", "(other than 0)"),
+        ("<=0.3 Red, >0.3 Green", "(at or below 0.3)"),
+    ],
 )
 def test_single_value_alert_description(text: str, words: str) -> None:
     (alert,) = derive_rules(_alert_service(parse_shorthand(text))).alerts

@@ -190,8 +190,17 @@ def _panel_bands(view: PanelView) -> list[tuple[str | None, tuple, list[Band]]]:
         bands = _step_bands(resolved.steps, colours, resolved.mappings)
     for mapping in resolved.mappings:
         hue = colour_hue(mapping.color)
-        if hue in colours:
-            bands.append(Band(hue, equals=float(mapping.value)))
+        if hue not in colours:
+            continue
+        value = float(mapping.value)
+        # A mapping without a text at the upper bound of a band of its hue
+        # (`<=0.3 Red`) colours the one value that the band's steps cannot, so
+        # the band and the mapping are one alert. A text names a state of its own.
+        ending = [b for b in bands if b.color == hue and b.upper == value]
+        if not mapping.text and ending:
+            bands[bands.index(ending[0])] = attrs.evolve(ending[0], upper_included=True)
+        else:
+            bands.append(Band(hue, equals=value))
     result.append((None, resolved.steps, bands))
     for series in resolved.series:
         bands = _step_bands(series.steps, colours, resolved.mappings)

@@ -59,6 +59,8 @@ class Band:
     is set instead for a value mapping, which matches one value exactly. `excluded`
     are values inside the range that a value mapping colours instead, since a mapping
     takes precedence over the threshold steps for the value it matches.
+    `upper_included` is True where a value mapping gives the upper bound the band's
+    own hue (`<=0.3 Red`), so the band ends at that value, inclusive.
     """
 
     color: str
@@ -66,6 +68,7 @@ class Band:
     upper: float | None = None
     equals: float | None = None
     excluded: tuple[float, ...] = ()
+    upper_included: bool = False
 
     def contains(self, value: float) -> bool:
         if self.equals is not None:
@@ -74,7 +77,9 @@ class Band:
             return False
         if self.lower is not None and not value >= self.lower:
             return False
-        return not (self.upper is not None and not value < self.upper)
+        if self.upper is None:
+            return True
+        return value <= self.upper if self.upper_included else value < self.upper
 
     def condition(self, expr: str) -> str:
         """Return the PromQL filter that keeps exactly the values inside the band."""
@@ -87,7 +92,8 @@ class Band:
             operator = ">" if self._lower_excluded else ">="
             parts.append(f"{expr} {operator} {number_text(self.lower)}")
         if self.upper is not None:
-            parts.append(f"{expr} < {number_text(self.upper)}")
+            operator = "<=" if self.upper_included else "<"
+            parts.append(f"{expr} {operator} {number_text(self.upper)}")
         parts += [f"{expr} != {number_text(value)}" for value in self._inner_excluded]
         return " and ".join(parts)
 
@@ -103,7 +109,8 @@ class Band:
             above = "above" if self._lower_excluded else "at or above"
             parts.append(f"{above} {bound_text(self.lower, unit)}")
         if self.upper is not None:
-            parts.append(f"below {bound_text(self.upper, unit)}")
+            below = "at or below" if self.upper_included else "below"
+            parts.append(f"{below} {bound_text(self.upper, unit)}")
         text = " and ".join(parts)
         if others:
             text += f", except {others}"
