@@ -1014,6 +1014,121 @@ JOB_MATCHER = [
     ),
 ]
 
+JOBS_HEADER = """\
+service: payments
+scrape:
+  - {job: payments, port: 8080}
+  - {job: postgres, port: 9187}
+  - {job: redis, port: 9121}
+  - {job: api.v2, port: 9122}
+rows:
+  - title: Up
+    panels:
+"""
+
+
+def job_panel(query: str) -> dict[str, str]:
+    """Return a project of one service with four scrape jobs and a panel, line 10.
+
+    The query starts at column 29.
+    """
+    return {"payments.yaml": JOBS_HEADER + f"      - {{title: Up, query: '{query}'}}\n"}
+
+
+JOB_ALTERNATIVES = [
+    Case(
+        "typo-among-known-jobs",
+        job_panel('up{job=~"postgres|reddis"}'),
+        [
+            f'{E}:10:47: error: job "reddis" in regex "postgres|reddis" is not a '
+            'scrape job of service "payments"; did you mean "redis"? '
+            "[promql/job-matcher]"
+        ],
+    ),
+    Case(
+        "every-alternative-unknown",
+        job_panel('up{job=~"pg|rds"}'),
+        [
+            f'{E}:10:38: error: job "pg" in regex "pg|rds" is not a scrape job of '
+            'service "payments"; the scrape jobs are payments, postgres, redis, '
+            "api.v2 [promql/job-matcher]",
+            f'{E}:10:41: error: job "rds" in regex "pg|rds" is not a scrape job of '
+            'service "payments"; did you mean "redis"? [promql/job-matcher]',
+        ],
+    ),
+    Case(
+        # A dot in a regex matches any character, so "api.v2" matches the job api.v2.
+        "dotted-job-names",
+        job_panel('up{job=~"api.v2|api.v3"}'),
+        [
+            f'{E}:10:45: error: job "api.v3" in regex "api.v2|api.v3" is not a '
+            'scrape job of service "payments"; did you mean "api.v2"? '
+            "[promql/job-matcher]"
+        ],
+    ),
+    Case(
+        "backtick-string-and-second-matcher",
+        job_panel('up{job!="redis", job=~`redis|postgress`}'),
+        [
+            f'{E}:10:58: error: job "postgress" in regex "redis|postgress" is not a '
+            'scrape job of service "payments"; did you mean "postgres"? '
+            "[promql/job-matcher]"
+        ],
+    ),
+    Case(
+        # The variable may stand for any job, but the literal alternative does not.
+        "variable-beside-typo",
+        job_panel('up{job=~"$job|reddis"} + up{job=~"$job"}'),
+        [
+            f'{E}:10:38: warning: panel "Up": the dashboard has no variable $job, so '
+            "Grafana sends it to Prometheus as written; its variables are $datasource "
+            "and Grafana's own, such as $__rate_interval [promql/dashboard-variable]",
+            f'{E}:10:43: error: job "reddis" in regex "$job|reddis" is not a scrape '
+            'job of service "payments"; did you mean "redis"? [promql/job-matcher]',
+            f'{E}:10:63: warning: panel "Up": the dashboard has no variable $job, so '
+            "Grafana sends it to Prometheus as written; its variables are $datasource "
+            "and Grafana's own, such as $__rate_interval [promql/dashboard-variable]",
+        ],
+    ),
+    Case(
+        # With other regex syntax, the whole regex is checked, and it matches postgres.
+        "other-regex-syntax",
+        job_panel(
+            'up{job=~"post.*|reddis"} + up{job=~"(postgres|reddis)"} + up{job!~"reddis|pg"}'
+        ),
+        [],
+    ),
+    Case(
+        "known-jobs",
+        job_panel('up{job=~"postgres|redis|payments"} + up{job=~"api.v2"}'),
+        [],
+    ),
+    Case(
+        # A service without scrape jobs may chart those of every service.
+        "alternatives-of-project-jobs",
+        {
+            **manifest(
+                "service: ledger\nscrape: {job: ledger, port: 8080}\n", "ledger.yaml"
+            ),
+            **manifest(
+                "service: orders\nscrape: {job: orders, port: 8081}\n", "orders.yaml"
+            ),
+            **manifest("""
+                service: payments
+                dashboard: {uid: payments}
+                rows:
+                  - title: Up
+                    panels:
+                      - {title: Up, query: 'up{job=~"ledger|ordrs"}'}
+            """),
+        },
+        [
+            f'{E}:6:45: error: job "ordrs" in regex "ledger|ordrs" is not a scrape '
+            'job of the project; did you mean "orders"? [promql/job-matcher]'
+        ],
+    ),
+]
+
 RATE_WINDOW = [
     Case(
         "shorter-than-two-intervals",
@@ -2176,6 +2291,7 @@ TABLES = {
     "promql-rate-counter": RATE_COUNTER,
     "promql-histogram-le": HISTOGRAM_LE,
     "promql-job-matcher": JOB_MATCHER,
+    "promql-job-alternatives": JOB_ALTERNATIVES,
     "promql-quantile": QUANTILE,
     "promql-result-type": RESULT_TYPE,
     "promql-dashboard-variable": DASHBOARD_VARIABLE,

@@ -57,7 +57,7 @@ rows:
       - {title: Orders, query: 'sum(rate(checkout_orders_total{job="checkout"}[20s]))'}
       - {title: Routes, query: 'sum by (route) (rate(http_requests_total{job="checkout"}[5m]))'}
       - {title: Methods, query: 'sum(rate(orders_total{payment_method="card"}[5m]))'}
-      - {title: Jobs, query: 'count(up{job=~"checkout|payments"})'}
+      - {title: Jobs, query: 'count(up{job=~"checkout|inventory"})'}
 """
 
 # Errors that do not depend on checkout's declarations, one per service.
@@ -171,7 +171,7 @@ WITHOUT_CHECKOUT = [
     'services/overview.yaml:6:41: error: sum by (route): the aggregated series have no label "route"; their labels are code, instance, job [promql/unknown-label]',
     'services/overview.yaml:6:78: error: job "checkout" is not a scrape job of the project; the scrape jobs are inventory, inventory_db [promql/job-matcher]',
     'services/overview.yaml:7:43: warning: metric "orders_total" is not in any catalog; did you mean "order_total"? Service "overview" declares no metrics, so only names close to a declared one are reported [promql/unknown-metric]',
-    'services/overview.yaml:8:45: error: job regex "checkout|payments" matches none of the scrape jobs of the project (inventory, inventory_db) [promql/job-matcher]',
+    'services/overview.yaml:8:46: error: job "checkout" in regex "checkout|inventory" is not a scrape job of the project; the scrape jobs are inventory, inventory_db [promql/job-matcher]',
 ]
 
 

@@ -78,15 +78,19 @@ class ParsedQuery:
         return None
 
     def matcher_offsets(
-        self, selector: pp.VectorSelector, label: str
+        self, selector: pp.VectorSelector, label: str, occurrence: int = 0
     ) -> tuple[int, int] | None:
-        """Return the offsets of the name and the value of the first `label` matcher."""
+        """Return the offsets of the name and the value of a `label` matcher.
+
+        `occurrence` counts the selector's `label` matchers from 0, in source order.
+        """
         found = self.selector_text(selector)
-        if found is not None:
-            for matcher in found.matchers:
-                if matcher.label == label:
-                    return matcher.label_offset, matcher.value_offset
-        return None
+        if found is None:
+            return None
+        matchers = [matcher for matcher in found.matchers if matcher.label == label]
+        if occurrence >= len(matchers):
+            return None
+        return matchers[occurrence].label_offset, matchers[occurrence].value_offset
 
     def range_of(self, matrix: pp.MatrixSelector) -> tuple[str, int] | None:
         """Return the range of `matrix` as written, and the offset of its `[`."""
