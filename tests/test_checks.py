@@ -768,7 +768,7 @@ UNKNOWN_LABEL = [
             - title: Known
               query: |-
                 sum by (job, instance, le) (rate(http_request_duration_seconds_bucket{le="+Inf"}[5m]))
-                + on (job) group_left sum by (job) (rpc_duration_seconds{quantile="0.99"})
+                + on (job) group_left max by (job) (rpc_duration_seconds{quantile="0.99"})
         """),
         [],
     ),
@@ -2145,6 +2145,103 @@ QUANTILE = [
     ),
 ]
 
+SUMMARY_AGGREGATION = [
+    Case(
+        "avg-of-quantile",
+        panels("""
+            - title: RPC
+              query: 'avg(rpc_duration_seconds{quantile="0.99"})'
+        """),
+        [
+            f'{E}:16:17: warning: panel "RPC": avg() of the 0.99 quantiles of summary '
+            '"rpc_duration_seconds" is not the 0.99 quantile of all its observations, '
+            "because each process computes its own quantiles, and quantiles cannot be "
+            "averaged; chart the series of each process, or their max() as an upper "
+            "bound, or declare a histogram and use histogram_quantile() "
+            "[promql/summary-aggregation]"
+        ],
+    ),
+    Case(
+        "scaled-sum-by-job",
+        panels("""
+            - title: RPC
+              query: 'sum by (job) (rpc_duration_seconds{quantile="0.9"}) * 1000'
+        """),
+        [
+            f'{E}:16:17: warning: panel "RPC": sum() of the 0.9 quantiles of summary '
+            '"rpc_duration_seconds" is not the 0.9 quantile of all its observations, '
+            "because each process computes its own quantiles, and quantiles cannot be "
+            "added; chart the series of each process, or their max() as an upper "
+            "bound, or declare a histogram and use histogram_quantile() "
+            "[promql/summary-aggregation]"
+        ],
+    ),
+    Case(
+        # The maximum per instance is still a quantile, which avg() then combines.
+        "avg-over-max-per-instance",
+        panels("""
+            - title: RPC
+              query: 'max(avg(max by (instance) (1000 * rpc_duration_seconds)))'
+        """),
+        [
+            f'{E}:16:21: warning: panel "RPC": avg() of the quantiles of summary '
+            '"rpc_duration_seconds" is not a quantile of all its observations, '
+            "because each process computes its own quantiles, and quantiles cannot be "
+            "averaged; chart the series of each process, or their max() as an upper "
+            "bound, or declare a histogram and use histogram_quantile() "
+            "[promql/summary-aggregation]"
+        ],
+    ),
+    Case(
+        "summary-of-other-service",
+        {
+            **manifest(
+                "service: ledger\nscrape: {job: ledger, port: 8080}\n"
+                "metrics:\n  ledger_write_seconds: summary\n",
+                "ledger.yaml",
+            ),
+            **manifest("""
+                service: payments
+                dashboard: {uid: payments}
+                rows:
+                  - title: Writes
+                    panels:
+                      - {title: p50, query: 'sum(ledger_write_seconds{job="ledger",quantile="0.5"})'}
+            """),
+        },
+        [
+            f'{E}:6:30: warning: panel "p50": sum() of the 0.5 quantiles of summary '
+            '"ledger_write_seconds" is not the 0.5 quantile of all its observations, '
+            "because each process computes its own quantiles, and quantiles cannot be "
+            "added; chart the series of each process, or their max() as an upper "
+            "bound, or declare a histogram and use histogram_quantile() "
+            "[promql/summary-aggregation]"
+        ],
+    ),
+    Case(
+        # max() and min() bound the quantile of all observations, count() reads no
+        # quantile, and the _sum and _count series are counters.
+        "bounds-counts-and-counters",
+        panels("""
+            - title: RPC
+              query: |-
+                max(rpc_duration_seconds{quantile="0.99"}) + min(rpc_duration_seconds{quantile="0.99"})
+                + count(rpc_duration_seconds) + stddev(rpc_duration_seconds{quantile="0.99"})
+                + sum(rate(rpc_duration_seconds_sum[5m])) / sum(rate(rpc_duration_seconds_count[5m]))
+        """),
+        [],
+    ),
+    Case(
+        # Grouping by every label of the summary's series leaves one series a group.
+        "grouping-by-every-label",
+        panels("""
+            - title: RPC
+              query: 'sum by (job, instance, quantile) (rpc_duration_seconds) + avg(queue_depth)'
+        """),
+        [],
+    ),
+]
+
 RESULT_TYPE = [
     Case(
         "range-vector",
@@ -2293,6 +2390,7 @@ TABLES = {
     "promql-job-matcher": JOB_MATCHER,
     "promql-job-alternatives": JOB_ALTERNATIVES,
     "promql-quantile": QUANTILE,
+    "promql-summary-aggregation": SUMMARY_AGGREGATION,
     "promql-result-type": RESULT_TYPE,
     "promql-dashboard-variable": DASHBOARD_VARIABLE,
     "promql-rate-window": RATE_WINDOW,
