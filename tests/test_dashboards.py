@@ -137,6 +137,78 @@ def test_derived_legend(uid: str, title: str, legend: str, dashboards: dict) -> 
     assert panel["targets"][0]["legendFormat"] == legend
 
 
+NODE_EXPORTER = """\
+service: node
+dashboard:
+  uid: node-overview
+scrape:
+  - job: node
+    targets: ['node-1:9100', 'node-2:9100']
+  - job: node_canary
+    targets: ['canary:9100']
+metrics:
+  node_cpu_seconds_total:
+    type: counter
+    labels: [cpu, mode]
+  node_load1:
+    type: gauge
+  node_disk_io_time_seconds_total:
+    type: counter
+    labels: [le]
+rows:
+  - title: Hosts
+    panels:
+"""
+
+# Each query with the legend derived from it for NODE_EXPORTER's scrape jobs.
+HOST_LEGENDS = {
+    "by-instance": (
+        'avg by (instance) (rate(node_cpu_seconds_total{job="node",mode!="idle"}[5m]))',
+        "{{instance}}",
+    ),
+    "by-job-and-instance": (
+        'sum by (job, instance) (rate(node_cpu_seconds_total{job=~"node.*"}[5m]))',
+        "{{job}} {{instance}}",
+    ),
+    "by-pinned-job": (
+        'sum by (job, instance) (rate(node_cpu_seconds_total{job="node"}[5m]))',
+        "{{instance}}",
+    ),
+    "selector-of-two-targets": ('node_load1{job="node"}', "{{instance}}"),
+    "selector-of-one-target": ('node_load1{job="node_canary"}', "Load"),
+    "selector-pinned-to-one-instance": (
+        'node_load1{job="node",instance="node-1:9100"}',
+        "Load",
+    ),
+    "selector-of-two-jobs": ('node_load1{job=~"node.*"}', "{{job}} {{instance}}"),
+    "without-that-leaves-instance": (
+        'sum without (cpu) (rate(node_cpu_seconds_total{job="node"}[5m]))',
+        "{{mode}} {{instance}}",
+    ),
+    "without-instance": (
+        'sum without (instance) (rate(node_cpu_seconds_total{job="node"}[5m]))',
+        "{{cpu}} {{mode}}",
+    ),
+    "sum-by-other-label": (
+        'sum by (mode) (rate(node_cpu_seconds_total{job="node"}[5m]))',
+        "{{mode}}",
+    ),
+    "le-hidden": (
+        'sum by (le) (rate(node_disk_io_time_seconds_total{job="node_canary"}[5m]))',
+        "Load",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("query", "legend"), HOST_LEGENDS.values(), ids=HOST_LEGENDS.keys()
+)
+def test_legend_names_host_labels(project: Path, query: str, legend: str) -> None:
+    panel = f"- {{title: Load, type: timeseries, query: '{query}'}}\n"
+    dashboard = _build_one(project, NODE_EXPORTER + textwrap.indent(panel, "      "))
+    assert dashboard["panels"][1]["targets"][0]["legendFormat"] == legend
+
+
 def test_heatmap_target(dashboards: dict) -> None:
     panels = _all_panels(dashboards["portfolio-server-dashboard"])
     (heatmap,) = [p for p in panels if p["type"] == "heatmap"]

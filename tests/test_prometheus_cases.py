@@ -27,6 +27,7 @@ from obscompile.model.service import Service
 from obscompile.pipeline import BuildResult, Project, build
 from obscompile.render.prometheus import RenderError, rule_diagnostics, scrape_document
 from tests.conftest import write_manifest
+from tests.test_dashboards import NODE_EXPORTER
 from tests.test_prometheus import assert_promtool, run_promtool, write_files
 
 HEADER = """\
@@ -885,6 +886,62 @@ def test_generated_tests_prove_colliding_labels(project: Path) -> None:
     _promtool_all(project, result)
 
 
+# Alerts per host ---------------------------------------------------------------------
+
+HOST_PANELS = """\
+- title: CPU busy
+  type: timeseries
+  query: 'sum by (instance) (rate(node_cpu_seconds_total{job="node",mode!="idle"}[5m]))'
+  unit: percentunit
+  thresholds: "<0.8 Green, 0.8-0.9 Yellow, >0.9 Red"
+- title: Load
+  type: timeseries
+  query: 'node_load1{job="node"}'
+  thresholds: "<4 Green, 4-8 Yellow, >8 Red"
+"""
+
+
+def _node_hosts(project: Path) -> BuildResult:
+    """Build the node exporter manifest, whose job "node" has two targets."""
+    manifest = NODE_EXPORTER + textwrap.indent(HOST_PANELS, "      ")
+    write_manifest(project, "node.yaml", manifest)
+    result = build(Project.at(project))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+    return result
+
+
+def test_alert_summary_names_instance(project: Path) -> None:
+    result = _node_hosts(project)
+    alerts = {rule["alert"]: rule for rule in _rules(result, "node")[1]["rules"]}
+    assert alerts["NodeCPUBusyCritical"]["annotations"]["summary"] == (
+        "node: CPU busy is {{ $value | humanizePercentage }} "
+        "for instance {{ $labels.instance }}"
+    )
+    assert alerts["NodeLoadCritical"]["annotations"]["summary"] == (
+        "node: Load is {{ $value | humanize }} for instance {{ $labels.instance }}"
+    )
+
+
+def test_generated_host_alert_tests_pass(project: Path) -> None:
+    """Generated tests name the instance in each summary and pass promtool."""
+    result = _node_hosts(project)
+    assert [d for d in result.diagnostics if d.check == "rules/untested"] == []
+    tests = yaml.safe_load(result.files["prometheus/tests/node.test.yml"])["tests"]
+    fired = [
+        alert
+        for test in tests
+        for check in test.get("alert_rule_test", [])
+        if check["alertname"] == "NodeCPUBusyCritical"
+        for alert in check["exp_alerts"]
+    ]
+    assert fired
+    for alert in fired:
+        instance = alert["exp_labels"]["instance"]
+        summary = alert["exp_annotations"]["summary"]
+        assert summary.endswith(f" for instance {instance}")
+    _promtool_all(project, result, "node")
+
+
 # Red steps and red value mappings together -----------------------------------------
 
 MAPPED_STEPS = """\
@@ -1248,7 +1305,8 @@ def test_matched_ratio_record_keeps_job(project: Path, matching: str) -> None:
                                 },
                                 "exp_annotations": {
                                     **alert["annotations"],
-                                    "summary": "payments: Error ratio is 50%",
+                                    "summary": "payments: Error ratio is 50% "
+                                    "for instance a",
                                     "description": "The value 50% is in the red "
                                     'band (at or above 10%) of panel "Error ratio" '
                                     'on dashboard "payments".',

@@ -411,22 +411,29 @@ class OutputLabels:
     """The labels a query's result series carry.
 
     `names` are known labels; `open` is True when the series also keep the labels
-    of a raw selector (whose full set depends on the metric).
+    of a raw selector (whose full set depends on the metric). `selector` is that
+    selector, and `dropped` lists the labels that the query removes from its series.
     """
 
     names: tuple[str, ...] = ()
     open: bool = False
     selector_metric: str | None = None
+    selector: pp.VectorSelector | None = attrs.field(default=None, eq=False)
+    dropped: tuple[str, ...] = ()
 
     def without(self, *labels: str) -> OutputLabels:
-        return attrs.evolve(self, names=tuple(n for n in self.names if n not in labels))
+        names = tuple(n for n in self.names if n not in labels)
+        if not self.open:
+            return attrs.evolve(self, names=names)
+        dropped = self.dropped + tuple(n for n in labels if n not in self.dropped)
+        return attrs.evolve(self, names=names, dropped=dropped)
 
 
 def output_labels(node: pp.Expr) -> OutputLabels:
     """Return the labels of the query's result series."""
     node = strip_parens(node)
     if isinstance(node, pp.VectorSelector):
-        return OutputLabels(open=True, selector_metric=node.name)
+        return OutputLabels(open=True, selector_metric=node.name, selector=node)
     if isinstance(node, pp.MatrixSelector):
         return output_labels(node.vector_selector)
     if isinstance(node, pp.AggregateExpr):

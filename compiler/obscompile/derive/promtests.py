@@ -125,26 +125,39 @@ class _Generator:
         self.untested: list[Untested] = []
         self.tested_records: set[str] = set()
 
-    def context(self, node: pp.Expr, group: dict[str, str]) -> Context:
+    def _first_target(self, node: pp.Expr) -> str | None:
+        """Return the first target of the scrape job that the query pins, if any."""
         job = pinned_job(node)
         instance = None
         for scrape in self.service.scrape_jobs:
             if scrape.job == job and scrape.targets:
                 instance = scrape.targets[0]
+        return instance
+
+    def context(self, node: pp.Expr, group: dict[str, str]) -> Context:
         return Context(
             self.service,
             self.interval_ms // 1000,
             tuple(sorted(group.items())),
-            instance,
+            self._first_target(node),
         )
 
     def _group_labels(self, node: pp.Expr, grouping, pins) -> dict[str, str]:
+        """Return a value for each pin and each grouping label no matcher constrains.
+
+        A query grouped by `instance` gets a target of its job, as a scrape would.
+        """
         constrained = {
             m.name for s in promql.selectors(node) for m in s.matchers.matchers
         }
+        target = self._first_target(node)
         group = dict(pins)
         for label in grouping:
-            if label not in group and label not in constrained:
+            if label in group or label in constrained:
+                continue
+            if label == "instance" and target is not None:
+                group[label] = target
+            else:
                 group[label] = f"{label}-1"
         return group
 
