@@ -155,6 +155,12 @@ metrics:
   node_disk_io_time_seconds_total:
     type: counter
     labels: [le]
+  node_filesystem_avail_bytes:
+    type: gauge
+    labels: [device, mountpoint]
+  node_filesystem_size_bytes:
+    type: gauge
+    labels: [device, mountpoint]
 rows:
   - title: Hosts
     panels:
@@ -192,6 +198,16 @@ HOST_LEGENDS = {
     "sum-by-other-label": (
         'sum by (mode) (rate(node_cpu_seconds_total{job="node"}[5m]))',
         "{{mode}}",
+    ),
+    "on-keeps-its-labels": (
+        'node_filesystem_avail_bytes{job="node"} / on (instance, device) '
+        'node_filesystem_size_bytes{job="node"}',
+        "{{instance}} {{device}}",
+    ),
+    "ignoring-drops-its-labels": (
+        'rate(node_cpu_seconds_total{job="node",mode="user"}[5m]) / ignoring (mode) '
+        'rate(node_cpu_seconds_total{job="node",mode="system"}[5m])',
+        "{{cpu}} {{instance}}",
     ),
     "le-hidden": (
         'sum by (le) (rate(node_disk_io_time_seconds_total{job="node_canary"}[5m]))',

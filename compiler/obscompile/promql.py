@@ -484,11 +484,13 @@ def output_labels(node: pp.Expr) -> OutputLabels:
         card = str(bin_modifier.card) if bin_modifier is not None else ""
         if matching is not None and "OneToMany" in card:
             side = output_labels(node.rhs)
-        if (
-            matching is not None
-            and "OneToOne" in card
-            and matching.type == pp.LabelModifierType.Include
-        ) and not side.open:
+        if matching is not None and "OneToOne" in card:
+            # One-to-one matching keeps only the labels of `on`, or drops those of
+            # `ignoring`, for a comparison too (checked with promtool 2.42).
+            if matching.type == pp.LabelModifierType.Exclude:
+                return side.without(*matching.labels)
+            if side.open:
+                return OutputLabels(names=tuple(matching.labels))
             return OutputLabels(
                 names=tuple(n for n in side.names if n in matching.labels)
             )
