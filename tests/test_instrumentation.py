@@ -485,6 +485,52 @@ def test_scrape_port_without_jobs() -> None:
     assert scrape_port(demo_service(PYTHON, (), targets=())) is None
 
 
+def two_jobs(runtime: Runtime, api: str, worker: str) -> Any:
+    """Return the demo service with the scrape jobs api and worker."""
+    return attrs.evolve(
+        demo_service(runtime, ()),
+        scrape_jobs=(
+            ScrapeJob("api", (api,), location=Location("demo.yaml", 4, 5)),
+            ScrapeJob("worker", (worker,), location=Location("demo.yaml", 6, 5)),
+        ),
+    )
+
+
+def test_scrape_port_of_loopback_job() -> None:
+    """A local build that retargets the second job serves that job by default."""
+    service = two_jobs(PYTHON, "api:8080", "127.0.0.1:9200")
+    assert scrape_port(service) == 9200
+    assert loopback_host(service) == "127.0.0.1"
+
+
+def test_loopback_host_of_shared_port() -> None:
+    """A job on another host and the default port may scrape this server too."""
+    service = two_jobs(PYTHON, "127.0.0.1:8080", "worker:8080")
+    assert scrape_port(service) == 8080
+    assert loopback_host(service) is None
+
+
+@pytest.mark.parametrize(
+    ("runtime", "call"),
+    [(PYTHON, "start_metrics_server(9100)"), (NODEJS, "startMetricsServer(9100)")],
+)
+def test_check_warns_of_other_job_port(runtime: Runtime, call: str) -> None:
+    diagnostics = check_instrumentation(two_jobs(runtime, "api:8080", "worker:9100"))
+    assert [(d.severity, d.check) for d in diagnostics] == [
+        (Severity.WARNING, "instrument/scrape-port")
+    ]
+    assert diagnostics[0].location == Location("demo.yaml", 6, 5)
+    assert 'scrape job "worker" scrapes port 9100' in diagnostics[0].message
+    assert 'listens on port 8080 of scrape job "api"' in diagnostics[0].message
+    assert call in diagnostics[0].message
+
+
+def test_check_accepts_jobs_on_one_port() -> None:
+    """Jobs that read other paths of one port are served by one metrics server."""
+    service = two_jobs(PYTHON, "api:8080", "worker:8080")
+    assert check_instrumentation(service) == []
+
+
 # --- rendering --------------------------------------------------------------------
 
 

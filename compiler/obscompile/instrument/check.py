@@ -20,6 +20,7 @@ from obscompile.instrument.naming import (
     typescript_identifier,
 )
 from obscompile.model.metric import Metric, MetricType
+from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Runtime, Service
 from obscompile.numbers import number_text
 
@@ -86,6 +87,11 @@ _DEFAULT_FAMILIES = {
 }
 _LIBRARIES = {Runtime.PYTHON: "prometheus_client", Runtime.NODEJS: "prom-client"}
 _FILES = {Runtime.PYTHON: "metrics.py", Runtime.NODEJS: "metrics.ts"}
+# The call, by runtime, that starts the generated metrics server on another port.
+_SERVER_CALLS = {
+    Runtime.PYTHON: "start_metrics_server({port})",
+    Runtime.NODEJS: "startMetricsServer({port})",
+}
 _IDENTIFIERS = {
     Runtime.PYTHON: python_identifier,
     Runtime.NODEJS: typescript_identifier,
@@ -112,22 +118,40 @@ def check_instrumentation(service: Service) -> list[Diagnostic]:
     # Registered names and identifiers are only meaningful for valid metric names.
     valid = tuple(m for m in service.metrics if METRIC_NAME.match(m.name))
     diagnostics.extend(_check_collisions(valid, runtime))
-    diagnostics.extend(_check_scrape_target(service))
+    diagnostics.extend(_check_scrape_target(service, runtime))
     return sorted_diagnostics(diagnostics)
 
 
+def serving_job(service: Service) -> ScrapeJob | None:
+    """Return the scrape job whose target gives the metrics server its defaults.
+
+    That is the first job whose targets are all on one loopback address, because a
+    local build (`--target job=127.0.0.1:9100`) points the jobs it runs at this
+    machine, or else the first job. Returns None when that job has no target.
+    """
+    for job in service.scrape_jobs:
+        hosts = {_loopback(target) for target in job.targets}
+        if len(hosts) == 1 and None not in hosts:
+            return job
+    if not service.scrape_jobs or not service.scrape_jobs[0].targets:
+        return None
+    return service.scrape_jobs[0]
+
+
 def scrape_port(service: Service) -> int | None:
-    """Return the port of the first target of the service's first scrape job.
+    """Return the port of the first target of the job that `serving_job` returns.
 
     A target without a port uses the scheme's default port, as Prometheus does.
     Returns None when the service has no scrape target. Raises ValueError when the
     port is not a number from 1 to 65535.
     """
-    if not service.scrape_jobs or not service.scrape_jobs[0].targets:
+    job = serving_job(service)
+    if job is None:
         return None
+    return _target_port(job, job.targets[0])
 
-    job = service.scrape_jobs[0]
-    target = job.targets[0]
+
+def _target_port(job: ScrapeJob, target: str) -> int:
     # urlsplit raises ValueError for a port that is not a number or is above 65535.
     port = urlsplit(f"//{target}").port
     if port is None:
@@ -138,19 +162,33 @@ def scrape_port(service: Service) -> int | None:
 
 
 def loopback_host(service: Service) -> str | None:
-    """Return the host of the service's first scrape job if it is a loopback address.
+    """Return the host that the metrics server listens on, if it is a loopback address.
 
     A local build points the scrape jobs at the machine itself (`--target
     job=127.0.0.1:9100`), and the metrics server of such a build listens there alone.
-    Where any target of the job is on another host, the server listens on every
-    address, so that each copy of the service can be scraped.
+    Where a target of any job on the default port (`scrape_port`) is on another
+    host, the server listens on every address, so that each copy of the service
+    can be scraped.
     """
-    if not service.scrape_jobs or not service.scrape_jobs[0].targets:
+    port = scrape_port(service)
+    if port is None:
         return None
-    hosts = {_loopback(target) for target in service.scrape_jobs[0].targets}
+    hosts = {
+        _loopback(target)
+        for job in service.scrape_jobs
+        for target in job.targets
+        if _port_or_none(job, target) == port
+    }
     if len(hosts) != 1:
         return None
     return hosts.pop()
+
+
+def _port_or_none(job: ScrapeJob, target: str) -> int | None:
+    try:
+        return _target_port(job, target)
+    except ValueError:
+        return None
 
 
 def _loopback(target: str) -> str | None:
@@ -311,8 +349,9 @@ def _check_collisions(
             owners.setdefault(name, metric)
 
 
-def _check_scrape_target(service: Service) -> Iterator[Diagnostic]:
-    if not service.scrape_jobs or not service.scrape_jobs[0].targets:
+def _check_scrape_target(service: Service, runtime: Runtime) -> Iterator[Diagnostic]:
+    job = serving_job(service)
+    if job is None:
         yield warning(
             service.location,
             f'service "{service.name}" has no scrape target, so the generated metrics '
@@ -321,13 +360,38 @@ def _check_scrape_target(service: Service) -> Iterator[Diagnostic]:
         )
         return
 
-    job = service.scrape_jobs[0]
     try:
-        scrape_port(service)
+        port = scrape_port(service)
     except ValueError:
         yield error(
             job.locations.get("targets", job.location),
             f'invalid scrape target "{job.targets[0]}": expected host:port with a port '
             "from 1 to 65535",
             "instrument/scrape-target",
+        )
+        return
+    yield from _check_other_ports(service, runtime, job, port)
+
+
+def _check_other_ports(
+    service: Service, runtime: Runtime, serving: ScrapeJob, port: int | None
+) -> Iterator[Diagnostic]:
+    """Warn of each other scrape job that no target on the default port serves.
+
+    The generated module starts one metrics server, on the port of `serving`'s first
+    target unless the caller passes another, so a process that such a job scrapes
+    must pass its port.
+    """
+    call = _SERVER_CALLS[runtime]
+    for job in service.scrape_jobs:
+        ports = [_port_or_none(job, target) for target in job.targets]
+        if job is serving or not ports or port in ports or None in ports:
+            continue
+        yield warning(
+            job.locations.get("targets", job.location),
+            f'scrape job "{job.job}" scrapes port {ports[0]}, but the metrics server '
+            f"of instrumentation/{service.name}/ listens on port {port} of scrape job "
+            f'"{serving.job}" by default; a process that "{job.job}" scrapes must '
+            f"pass its port, as in {call.format(port=ports[0])}",
+            "instrument/scrape-port",
         )
