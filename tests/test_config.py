@@ -501,6 +501,25 @@ def test_cli_config_error(project: Path) -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("targets", "counts"),
+    [
+        ("[prometheus]", "1 service, 0 dashboards, 0 panels in "),
+        ("[grafana, prometheus]", "1 service, 1 dashboard, 1 panel in "),
+    ],
+)
+def test_summary_counts_built_dashboards(
+    project: Path, targets: str, counts: str
+) -> None:
+    """The summary counts the dashboards that the targets write, rebuilt or replayed."""
+    write_manifest(project, "payments.yaml", MANIFEST)
+    write_config(project, f"targets: {targets}\n")
+    for run in ("build", "replay"):
+        result = CliRunner().invoke(main, ["build", "--project", str(project)])
+        assert result.exit_code == 0, result.output
+        assert f"obscompile: {counts}" in result.output, run
+
+
 def test_docs_list_every_key() -> None:
     text = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     rows = {

@@ -25,7 +25,7 @@ from obscompile.check.artifacts import (
     compare,
     scraped_jobs,
 )
-from obscompile.config import Config
+from obscompile.config import DEFAULT_TARGETS, Config
 from obscompile.derive.alerts import late_default_alerts
 from obscompile.diagnostics import (
     Diagnostic,
@@ -83,6 +83,8 @@ class BuildResult:
     """The artifacts of a build (relative path to text) and what was found on the way.
 
     `unloaded` names the manifests that declare no service because of their errors.
+    `targets` are the targets of the configuration, which decide whether the
+    dashboards and their panels count as built.
     """
 
     services: tuple[Service, ...]
@@ -91,6 +93,7 @@ class BuildResult:
     sources: dict[str, str]
     seconds: float
     unloaded: tuple[str, ...] = ()
+    targets: tuple[str, ...] = DEFAULT_TARGETS
 
     @property
     def ok(self) -> bool:
@@ -98,12 +101,16 @@ class BuildResult:
 
     @property
     def dashboards(self) -> int:
+        if "grafana" not in self.targets:
+            return 0
         return sum(1 for s in self.services if s.dashboard is not None and s.rows)
 
     @property
     def panels(self) -> int:
         from obscompile.cache import panel_count
 
+        if "grafana" not in self.targets:
+            return 0
         return sum(panel_count(s) for s in self.services if s.dashboard is not None)
 
 
@@ -611,6 +618,7 @@ def build(
                 },
                 seconds=time.perf_counter() - started,
                 unloaded=loaded.unloaded,
+                targets=config.targets,
             )
         if progress is not None:
             progress("checking artifacts", 0, 0)
@@ -675,4 +683,5 @@ def build(
         sources={**config_sources, **loaded.sources},
         seconds=time.perf_counter() - started,
         unloaded=loaded.unloaded,
+        targets=config.targets,
     )
