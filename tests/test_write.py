@@ -152,6 +152,31 @@ def test_failed_write_is_located(tmp_path: Path) -> None:
     assert (out / "grafana").read_text() == "mine\n"
 
 
+@pytest.mark.parametrize(
+    "manifests",
+    [{}, {"a.yaml": "service: a\nbogus: 1\n"}, {"_helper.yaml": "service: b\n"}],
+    ids=["no-manifest", "every-manifest-fails", "only-skipped-files"],
+)
+def test_failed_build_leaves_project(tmp_path: Path, manifests: dict[str, str]) -> None:
+    """A build that fails creates neither the build cache nor out/."""
+    services = tmp_path / "services"
+    services.mkdir()
+    for name, text in manifests.items():
+        (services / name).write_text(text, encoding="utf-8")
+    before = sorted(tmp_path.rglob("*"))
+    result = CliRunner().invoke(main, ["build", "--project", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert sorted(tmp_path.rglob("*")) == before
+    assert result.stderr.rstrip().endswith(f"; {tmp_path / 'out'} is not written")
+
+
+def test_failed_write_creates_no_cache(tmp_path: Path) -> None:
+    project = _project_with_file_in_the_way(tmp_path)
+    result = CliRunner().invoke(main, ["build", "--project", str(project)])
+    assert result.exit_code == 1
+    assert not (project / ".obscompile-cache").exists()
+
+
 def test_failed_cache_update_names_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -679,9 +679,11 @@ class BuildCache:
         """Store every new entry; after a successful write, store the build for replay.
 
         `recorded` is what the write recorded about the output folder, if it used
-        this cache's ledger. Raises OSError when the cache folder cannot be written.
+        this cache's ledger. A build that wrote nothing creates no cache folder,
+        so that a failed build leaves a new project as it was. Raises OSError when
+        the cache folder cannot be written.
         """
-        if self.disabled:
+        if self.disabled or (not written and not self.folder.is_dir()):
             return
         try:
             self._save(result, written, recorded)
