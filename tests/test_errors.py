@@ -1484,6 +1484,82 @@ def test_project_without_services_folder(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", ["build", "check"])
+def test_missing_services_folder_in_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """A caller that requested JSON reads the usage error as a JSON diagnostic."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, [command, "--format", "json"])
+    assert result.exit_code == 2
+    (found,) = json.loads(result.stdout)
+    assert found == {
+        "file": "services",
+        "line": 1,
+        "column": 1,
+        "severity": "error",
+        "message": f"services folder {tmp_path}/services not found: run obscompile "
+        "in the project folder, the one that contains services/, or pass --project "
+        "with that folder",
+        "check": "cli/usage",
+    }
+    assert result.stderr.startswith("obscompile: error: services folder ")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--services", "nope"], "Invalid value for '--services': Directory 'nope' "),
+        (["--project", "nope"], "Invalid value for '--project': Directory 'nope' "),
+        (["extra"], "Got unexpected extra argument (extra)"),
+        (["--bogus"], "No such option '--bogus'."),
+        (["--services"], "Option '--services' requires an argument."),
+    ],
+    ids=["services", "project", "argument", "option", "option-value"],
+)
+@pytest.mark.parametrize("written", [["--format", "json"], ["--format=json"]])
+def test_check_usage_errors_in_json(
+    project: Path, arguments: list[str], message: str, written: list[str]
+) -> None:
+    result = CliRunner().invoke(main, ["check", *written, *arguments])
+    assert result.exit_code == 2
+    (found,) = json.loads(result.stdout)
+    assert found["file"] == "<command line>"
+    assert (found["line"], found["column"]) == (1, 1)
+    assert found["severity"] == "error"
+    assert found["message"].startswith(message)
+    assert found["check"] == "cli/usage"
+
+
+def test_usage_error_in_github_format(project: Path) -> None:
+    (project / "services").rmdir()
+    result = CliRunner().invoke(main, ["check", "--format", "github"])
+    assert result.exit_code == 2
+    assert result.stdout.startswith(
+        "::error file=services,line=1,col=1,title=cli/usage::services folder "
+    )
+
+
+def test_build_out_problem_in_json(project: Path) -> None:
+    write_manifest(project, "payments.yaml", HEADER)
+    arguments = ["build", "--format", "json", "--out", "services"]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 2
+    (found,) = json.loads(result.stdout)
+    assert found["message"].startswith(
+        "Invalid value for '--out': the output folder services is the services folder"
+    )
+    assert found["check"] == "cli/usage"
+
+
+def test_text_usage_error_prints_no_report(project: Path) -> None:
+    result = CliRunner().invoke(main, ["check", "--bogus"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "No such option '--bogus'." in result.stderr
+
+
 def test_services_file_not_folder(project: Path) -> None:
     (project / "services").rmdir()
     (project / "services").write_text("service: payments\n", encoding="utf-8")

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
 import click
@@ -232,7 +232,7 @@ def _project(project_dir: Path, services: Path | None, out: Path | None) -> Proj
     return Project.at(project_dir, services=services, out=out)
 
 
-def _exit_without_services(project: Project) -> None:
+def _exit_without_services(project: Project, output_format: str = "text") -> None:
     """Exit with a usage error when the services folder is missing.
 
     A command run outside the project folder reads no input, so it ends with exit
@@ -240,8 +240,81 @@ def _exit_without_services(project: Project) -> None:
     """
     problem = project.services_problem()
     if problem is not None:
-        click.echo(f"obscompile: error: {problem}", err=True)
-        sys.exit(EXIT_USAGE)
+        _exit_with_usage_error(problem, output_format, str(project.services_dir))
+
+
+# The check name of a usage error in a machine-readable report.
+USAGE_CHECK = "cli/usage"
+# The file of a usage error that no file caused, such as an unknown option.
+COMMAND_LINE = "<command line>"
+
+
+def _exit_with_usage_error(
+    message: str, output_format: str, file: str = COMMAND_LINE
+) -> NoReturn:
+    """Print a usage error and exit with code 2.
+
+    A caller that requested a machine-readable format also gets the error in that
+    format on stdout, as a diagnostic at line 1, column 1 of `file`.
+    """
+    click.echo(f"obscompile: error: {message}", err=True)
+    if output_format in FORMATTERS:
+        found = error(Location(file, 1, 1), message, USAGE_CHECK)
+        click.echo(FORMATTERS[output_format]([found], {}), nl=False)
+    sys.exit(EXIT_USAGE)
+
+
+def _requested_format(arguments: list[str]) -> str:
+    """Return the value of the last `--format` option in a command's arguments.
+
+    The arguments are read before click parses them, so that a usage error that
+    stops the parsing is still reported in the requested format.
+    """
+    requested = "text"
+    for index, argument in enumerate(arguments):
+        if argument == "--":
+            break
+        if argument == "--format" and index + 1 < len(arguments):
+            requested = arguments[index + 1]
+        elif argument.startswith("--format="):
+            requested = argument.removeprefix("--format=")
+    return requested if requested in FORMAT_CHOICE.choices else "text"
+
+
+class _FormattedCommand(click.Command):
+    """A command with `--format`, whose usage errors follow that format.
+
+    click prints a usage error as text on stderr, so a caller that requested JSON
+    would read no JSON on stdout.
+    """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        output_format = _requested_format(args)
+        try:
+            return super().make_context(info_name, list(args), parent, **extra)
+        except click.UsageError as exc:
+            if output_format == "text":
+                raise
+            _exit_with_usage_error(exc.format_message(), output_format)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        output_format = ctx.params.get("output_format", "text")
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            if output_format == "text":
+                raise
+            _exit_with_usage_error(exc.format_message(), output_format)
+        except ObscompileError as exc:
+            if output_format == "text":
+                raise
+            _exit_with_usage_error(str(exc), output_format)
 
 
 class ProgressDisplay:
@@ -378,7 +451,7 @@ def main() -> None:
     """Compile service manifests into dashboards, rules, scrape configs and tests."""
 
 
-@main.command("build")
+@main.command("build", cls=_FormattedCommand)
 @project_option
 @services_option
 @click.option(
@@ -457,7 +530,7 @@ def build_command(
     same. Such a build neither reads nor writes the build cache.
     """
     project = _project(project_dir, services, out)
-    _exit_without_services(project)
+    _exit_without_services(project, output_format)
     problem = project.output_problem()
     if problem is not None:
         option = "'--out'" if out is not None else "'--services'"
@@ -617,7 +690,7 @@ def _save_cache(
         click.echo(f"obscompile: warning: build cache not saved: {exc}", err=True)
 
 
-@main.command("check")
+@main.command("check", cls=_FormattedCommand)
 @project_option
 @services_option
 @format_option
@@ -626,7 +699,7 @@ def check_command(project_dir: Path, services: Path | None, output_format: str) 
     from obscompile.pipeline import build
 
     project = _project(project_dir, services, None)
-    _exit_without_services(project)
+    _exit_without_services(project, output_format)
     result = build(project, jobs=default_jobs())
     _print_diagnostics(result, output_format)
     if output_format == "text":
