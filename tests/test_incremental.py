@@ -836,37 +836,37 @@ def test_damaged_compiled_templates_are_compiled_again(warm: Path) -> None:
 
 @pytest.mark.parametrize("workers", [False, True], ids=["one-process", "workers"])
 @pytest.mark.parametrize(
-    ("text", "line", "message"),
+    ("text", "place", "message"),
     [
         (
             "{% if tenants %}\n",
-            1,
+            (1, 1),
             "invalid template: {% if %} has no matching {% endif %} before the end "
             "of the template",
         ),
         (
             "groups: []\n{{ nosuch.x }}\n",
-            2,
+            (2, 4),
             "template failed to render: 'nosuch' is undefined",
         ),
         (
             "groups: []\n{{ 1 / 0 }}\n",
-            2,
+            (2, 1),
             "template failed to render: ZeroDivisionError: division by zero",
         ),
         (
             '{{ "x" + 1 }}\n',
-            1,
+            (1, 1),
             'template failed to render: TypeError: can only concatenate str (not "int") to str',
         ),
         (
             "{% macro again() %}{{ again() }}{% endmacro %}{{ again() }}\n",
-            1,
+            (1, 1),
             "template failed to render: RecursionError: maximum recursion depth exceeded",
         ),
         (
             "namespace: a\n{{ document | yaml_document }}\n  bad: 1\n",
-            3,
+            (3, 1),
             "mimir/namespace.yaml.j2 rendered invalid YAML (did not find expected '-' "
             "indicator)",
         ),
@@ -878,7 +878,7 @@ def test_template_errors_are_located(
     monkeypatch: pytest.MonkeyPatch,
     workers: bool,
     text: str,
-    line: int,
+    place: tuple[int, int],
     message: str,
 ) -> None:
     if workers:
@@ -889,7 +889,8 @@ def test_template_errors_are_located(
     template.write_text(text)
     code, messages = run_build("--jobs", "2")
     assert code == 1
-    expected = f"templates/mimir/namespace.yaml.j2:{line}:1: error: {message}"
+    line, column = place
+    expected = f"templates/mimir/namespace.yaml.j2:{line}:{column}: error: {message}"
     assert expected in messages
     # The report shows the template's line.
     assert text.splitlines()[line - 1] in messages

@@ -469,8 +469,8 @@ def test_every_broken_template_reported(
     assert errors == [
         "templates/grafana/panels/stat.json.j2:1:1: error: template failed to render: "
         "ZeroDivisionError: integer division or modulo by zero [template/render]",
-        "templates/kubernetes/prometheusrule.yaml.j2:1:1: error: template failed to "
-        "render: 'documnt' is undefined [template/render]",
+        "templates/kubernetes/prometheusrule.yaml.j2:1:4: error: template failed to "
+        "render: 'documnt' is undefined (did you mean \"document\"?) [template/render]",
         "templates/mimir/namespace.yaml.j2:1:1: error: invalid template: unexpected "
         "end of template, expected 'end of print statement'. [template/render]",
     ]
@@ -478,35 +478,78 @@ def test_every_broken_template_reported(
 
 
 @pytest.mark.parametrize(
-    ("name", "text", "message"),
+    ("name", "text", "place", "message"),
     [
         (
             "grafana/panels/stat.json.j2",
             b'{"title": {{ view.panel.titel | tojson }}}\n',
+            (1, 25),
             "Panel has no attribute 'titel' (did you mean \"title\"?)",
         ),
         (
             "prometheus/rules.yml.j2",
             b"{{ document.grups | toyaml }}\n",
+            (1, 13),
             "dict has no attribute 'grups' (did you mean \"groups\"?)",
         ),
-        ("prometheus/rules.yml.j2", b"{{ document.x }}\n", "dict has no attribute 'x'"),
+        (
+            "prometheus/rules.yml.j2",
+            b"{{ document.x }}\n",
+            (1, 13),
+            "dict has no attribute 'x'",
+        ),
+        (
+            "prometheus/rules.yml.j2",
+            b"# groups\ngroups: {{ documnt.title }}\n",
+            (2, 12),
+            "'documnt' is undefined (did you mean \"document\"?)",
+        ),
+        (
+            "prometheus/rules.yml.j2",
+            b'# documnt\n{{ "documnt" ~ documnt }}\n',
+            (2, 16),
+            "'documnt' is undefined (did you mean \"document\"?)",
+        ),
+        (
+            "prometheus/rules.yml.j2",
+            b"{% set total = 1 %}{{ totl }}\n",
+            (1, 23),
+            "'totl' is undefined (did you mean \"total\"?)",
+        ),
+        (
+            "prometheus/rules.yml.j2",
+            b"{{ document }}{{ zzz }}\n",
+            (1, 18),
+            "'zzz' is undefined",
+        ),
     ],
-    ids=["panel-field", "document-key", "nothing-close"],
+    ids=[
+        "panel-field",
+        "document-key",
+        "nothing-close",
+        "variable",
+        "variable-after-string",
+        "assigned-name",
+        "variable-nothing-close",
+    ],
 )
-def test_missing_attribute_suggests_name(
+def test_missing_name_suggests_name(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     name: str,
     text: bytes,
+    place: tuple[int, int],
     message: str,
 ) -> None:
-    """The error names the type without its module, and the closest name if any."""
+    """The error is at the missing name and names the closest defined one, if any.
+
+    A missing attribute's error names the type without its module.
+    """
     result, errors = _build_with_templates(tmp_path, monkeypatch, {name: text})
     assert result.exit_code == 1
     assert errors == [
-        f"templates/{name}:1:1: error: template failed to render: {message} "
-        "[template/render]"
+        f"templates/{name}:{place[0]}:{place[1]}: error: template failed to render: "
+        f"{message} [template/render]"
     ]
 
 

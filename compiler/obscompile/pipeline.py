@@ -484,9 +484,52 @@ def template_error(exc: jinja2.TemplateError) -> Diagnostic:
         found = _template_frames(exc)
         if found:
             file, line = found[-1]["file"], int(found[-1]["line"])
+            column = _name_column(file, line, message)
         message = f"template failed to render: {message}"
     where = display_name(Path(file)) if file else "<templates>"
     return error(Location(where, line, column), message, "template/render")
+
+
+# The messages of an undefined name (`'x' is undefined`) and of a missing attribute
+# (`dict has no attribute 'x'`), and the patterns that find that name in a line.
+_MISSING_NAMES = (
+    (re.compile(r"'(?P<name>[^']+)' is undefined"), r"(?<![\w.'\"]){}(?![\w'\"])"),
+    (re.compile(r"has no attribute '(?P<name>[^']+)'"), r"(?<=\.){}(?!\w)"),
+)
+
+
+_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
+
+
+def _name_column(file: str, line: int, message: str) -> int:
+    """Return the column of the missing name that `message` quotes, on `line` of `file`.
+
+    Returns 1 when the message names no missing name, or when the line does not
+    show it, such as a name that a filter or a call looked up.
+    """
+    for quoted, written in _MISSING_NAMES:
+        match = quoted.search(message)
+        if match is None:
+            continue
+        try:
+            lines = Path(file).read_text(encoding="utf-8").split("\n")
+        except (OSError, UnicodeDecodeError):
+            return 1
+        if not 1 <= line <= len(lines):
+            return 1
+        text = lines[line - 1]
+        name = re.compile(written.format(re.escape(match["name"])))
+        # The name in a `{{ }}` or `{% %}` tag comes before the same word in plain
+        # text. A line without a whole tag on it is searched as a whole.
+        # NOTE: Jinja reports the first line of a tag that spans lines, so a name on
+        # a later line of the tag gets column 1.
+        spans = [(tag.start(), tag.end()) for tag in _TAG.finditer(text)]
+        for start, end in [*spans, (0, len(text))]:
+            position = name.search(text, start, end)
+            if position is not None:
+                return position.start() + 1
+        return 1
+    return 1
 
 
 def template_failure(project: Project, exc: Exception) -> Diagnostic | None:

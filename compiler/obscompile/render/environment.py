@@ -221,6 +221,55 @@ class _NamedUndefined(jinja2.StrictUndefined):
         return f"{type(found).__name__} has no attribute {name!r}{hint}"
 
 
+class _Template(jinja2.Template):
+    """A template whose error for an undefined name suggests the closest defined one."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        variables = dict(*args, **kwargs)
+        try:
+            return super().render(variables)
+        except jinja2.UndefinedError as exc:
+            _suggest_defined_name(exc, self, variables)
+            raise
+
+
+_UNDEFINED_NAME = re.compile(r"'(?P<name>[^']+)' is undefined")
+
+
+def _suggest_defined_name(
+    exc: jinja2.UndefinedError, template: jinja2.Template, variables: Mapping[str, Any]
+) -> None:
+    """Add the closest defined name to the message of an undefined top-level name.
+
+    The defined names are the render's variables, the environment's globals and the
+    names that the template assigns (`set`, `for` and macro parameters).
+    """
+    match = _UNDEFINED_NAME.fullmatch(str(exc.message))
+    if match is None:
+        return
+    names = {*variables, *template.globals, *_assigned_names(template)}
+    close = difflib.get_close_matches(match["name"], sorted(names), n=1)
+    if close:
+        exc.args = (f'{exc.message} (did you mean "{close[0]}"?)',)
+
+
+def _assigned_names(template: jinja2.Template) -> set[str]:
+    """Return the names that a template's own source assigns, or none if unreadable."""
+    environment = template.environment
+    if environment.loader is None or template.name is None:
+        return set()
+    try:
+        source, _, _ = environment.loader.get_source(environment, template.name)
+        tree = environment.parse(source)
+    except (jinja2.TemplateError, OSError, UnicodeDecodeError):
+        return set()
+    return {
+        node.name
+        for node in tree.find_all(jinja2.nodes.Name)
+        if node.ctx in ("store", "param")
+    }
+
+
 def _member_names(found: object) -> list[str]:
     """Return the keys of a mapping, or the public attributes of any other value."""
     if isinstance(found, Mapping):
@@ -254,6 +303,7 @@ def make_environment(
         # loaded template is not checked against its file at every include.
         auto_reload=False,
     )
+    env.template_class = _Template
     env.filters["tojson"] = _tojson
     env.filters["toyaml"] = toyaml
     # Every filter of every target, so that any template compiles on its own and a
