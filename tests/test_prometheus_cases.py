@@ -1518,14 +1518,15 @@ def test_unnamed_query_kind_in_words(project: Path) -> None:
     ("query", "reason"),
     [
         (
-            'time() - max(link_status{job="payments"})',
-            "the time() in it leaves the recorded series without a job label",
-        ),
-        (
             'sum(rate(http_requests_total{job="payments"}[5m])) or vector(0)',
             "the vector() in it leaves the recorded series without a job label",
         ),
-        # A scalar side keeps the labels of the other, so this one has a job label.
+        # time() is a scalar, which keeps the labels of the vector side, so the rule
+        # can add `job` to max() as for any query that filters on one job.
+        (
+            'time() - max(link_status{job="payments"})',
+            "a subtraction is not part of the naming rule",
+        ),
         (
             'time() - max by (job) (link_status{job="payments"})',
             "a subtraction is not part of the naming rule",

@@ -52,6 +52,10 @@ _MATCH_OPS = {
 }
 
 
+# The functions whose results carry no labels, so no job, whatever they read.
+JOB_FREE_FUNCTIONS = ("vector", "scalar")
+
+
 class UnsupportedQuery(ValueError):
     """A query uses syntax that the rule generator does not rewrite."""
 
@@ -93,7 +97,12 @@ def matcher_op(matcher: pp.Matcher) -> str:
 
 
 def pinned_job(node: pp.Expr) -> str | None:
-    """Return the job that every selector pins with `job="x"`, if there is one."""
+    """Return the job that every selector pins with `job="x"`, if there is one.
+
+    A query that calls vector() or scalar() pins none, because their results carry
+    no labels. time() does not count, because it is a scalar, which keeps the labels
+    of the vector it is combined with, as in `time() - max by (job) (x)`.
+    """
     jobs = set()
     selectors = promql.selectors(node)
     if not selectors:
@@ -106,7 +115,7 @@ def pinned_job(node: pp.Expr) -> str | None:
             return None
         jobs.add(values[0])
     for call in promql.walk(node):
-        if isinstance(call, pp.Call) and call.func.name in ("vector", "time", "scalar"):
+        if isinstance(call, pp.Call) and call.func.name in JOB_FREE_FUNCTIONS:
             return None
     return jobs.pop() if len(jobs) == 1 else None
 

@@ -26,6 +26,7 @@ import promql_parser as pp
 
 from obscompile import promql
 from obscompile.derive.expressions import (
+    JOB_FREE_FUNCTIONS,
     UnsupportedQuery,
     is_vector,
     matcher_op,
@@ -288,13 +289,13 @@ def level_labels(node: pp.Expr, service: Service | None) -> tuple[str, ...]:
 
 
 def _job_free_function(node: pp.Expr) -> str | None:
-    """Return the first of time(), vector() and scalar() that `node` calls.
+    """Return the first of vector() and scalar() that `node` calls.
 
     Their results have no labels, so a query that calls one pins no job (see
     `pinned_job`), whatever its selectors match.
     """
     for call in promql.walk(node):
-        if isinstance(call, pp.Call) and call.func.name in ("vector", "time", "scalar"):
+        if isinstance(call, pp.Call) and call.func.name in JOB_FREE_FUNCTIONS:
             return str(call.func.name)
     return None
 
