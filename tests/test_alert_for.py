@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from obscompile.cli import main
 from obscompile.derive.local import LocalOverrides
+from obscompile.derive.synthesis import COVERED_SHAPES, HAND_TEST_ADVICE
 from obscompile.diagnostics import warning
 from obscompile.load.durations import too_long
 from obscompile.model.location import Location
@@ -67,8 +68,9 @@ def test_build_warns_about_untested_rules(
     untested = [str(d) for d in result.diagnostics if d.check == "rules/untested"]
     assert untested == [
         'services/a.yaml:7:29: warning: no promtool test generated for rule "ATopCritical": '
-        'the test generator cannot choose input series that give topk(3, x{job="a"}) a '
-        "chosen value; write a promtool test for it in tests/promtool/ [rules/untested]"
+        "the test generator cannot build input series that give "
+        '`topk(3, x{job="a"})` a chosen value, because it covers only '
+        f"{COVERED_SHAPES}. {HAND_TEST_ADVICE} [rules/untested]"
     ]
 
 

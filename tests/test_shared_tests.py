@@ -170,6 +170,37 @@ def test_services_of_one_shape_share_their_tests(tmp_path: Path) -> None:
     assert "Queue queue-1 of ledger holds" in texts
 
 
+AGE_AND_GAUGE_RATIO = """\
+- title: Queue age
+  type: stat
+  query: 'time() - max({prefix}_queue_depth{{job="{job}"}})'
+  unit: s
+  thresholds: "<3600 Green, 3600-7200 Yellow, >7200 Red"
+- title: Queue share
+  type: stat
+  query: 'sum({prefix}_queue_depth{{job="{job}",queue="main"}}) / sum({prefix}_queue_depth{{job="{job}"}}) * 100'
+  unit: percent
+  thresholds: "<80 Green, 80-90 Yellow, >90 Red"
+"""
+
+
+def test_age_and_gauge_ratio_share_their_tests(tmp_path: Path) -> None:
+    for name in ("billing", "ledger"):
+        text = _manifest(name, AGE_AND_GAUGE_RATIO)
+        write_manifest(tmp_path, f"{name}.yaml", text)
+    billing, ledger = _services(tmp_path)
+    first = _assert_same_as_direct(billing)
+    shared = len(promtests._SHARED)
+    second = _assert_same_as_direct(ledger)
+    assert len(promtests._SHARED) == shared
+    assert not first.untested
+    assert not second.untested
+    assert len(first.groups) == len(second.groups) >= 6
+    texts = repr(second)
+    assert "billing" not in texts
+    assert 'ledger_queue_depth{instance="ledger:8080",job="ledger"}' in texts
+
+
 def test_shared_tests_do_not_depend_on_the_order(tmp_path: Path) -> None:
     write_manifest(tmp_path, "billing.yaml", _manifest("billing"))
     write_manifest(tmp_path, "ledger.yaml", _manifest("ledger"))

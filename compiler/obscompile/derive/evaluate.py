@@ -6,6 +6,8 @@ by repeating the engine's operations in the same order on IEEE doubles:
 - a range selector `[r]` contains the samples from `t - r` to `t`, both included, and
   an instant selector takes the latest sample at most 5 minutes old;
 - `rate`, `increase`, `delta` and `histogram_quantile` follow `functions`;
+- `time()` is the evaluation time in seconds, so a promtool test that starts at 0
+  gives 0 at its first evaluation;
 - `label_replace` matches the anchored regular expression against the source label
   (empty when absent), expands `$1`, `${1}` and `$name` as Go's `Regexp.Expand` does,
   and removes the destination label when the expansion is empty; it keeps the metric
@@ -411,6 +413,9 @@ def _compile_call(node: pp.Call) -> Compiled:
         return _compile_range_function(name, matrix)
     if name == "histogram_quantile":
         return _compile_quantile(compile_expr(node.args[0]), compile_expr(node.args[1]))
+    if name == "time":
+        # The evaluation time in seconds, as Prometheus divides its milliseconds.
+        return lambda storage, t: t / 1000
     if name == "label_replace":
         strings = promql.string_arguments(node)
         if strings is None or len(strings) != 4:

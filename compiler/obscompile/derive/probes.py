@@ -17,6 +17,7 @@ import promql_parser as pp
 from obscompile import promql
 from obscompile.derive.alerts import AlertRule
 from obscompile.derive.buckets import neighbour_bounds
+from obscompile.derive.expressions import is_vector
 from obscompile.derive.floats import scale_preimage, scaled
 from obscompile.derive.recording import split_scale
 from obscompile.derive.synthesis import Context
@@ -99,7 +100,13 @@ def _band_probes(alert: AlertRule, node: pp.Expr, context: Context) -> list[Prob
     band = alert.band
     inner, scale, _ = split_scale(node)
     inner = promql.strip_parens(inner)
-    is_ratio = isinstance(inner, pp.BinaryExpr) and str(inner.op) == "/"
+    # A ratio of two vectors, which excludes a constant scale such as `x / 3600`.
+    is_ratio = (
+        isinstance(inner, pp.BinaryExpr)
+        and str(inner.op) == "/"
+        and is_vector(inner.lhs)
+        and is_vector(inner.rhs)
+    )
     high = (scale or 1.0) * _numerator_factor(inner) if is_ratio else None
     low = (
         0.0

@@ -31,7 +31,7 @@ from obscompile.derive import gorender
 from obscompile.derive.alerts import AlertRule, ServiceRules
 from obscompile.derive.annotations import bound_text
 from obscompile.derive.evaluate import Sample, UnsupportedExpression
-from obscompile.derive.expressions import pinned_job
+from obscompile.derive.expressions import is_guarded, is_non_negative, pinned_job
 from obscompile.derive.probes import Probe, colour_of, probe_values
 from obscompile.derive.recording import RecordingRule, level_labels, split_scale
 from obscompile.derive.renaming import (
@@ -189,7 +189,13 @@ class _Generator:
                 groups.append(self.alert_group(alert, node, context, probe))
             inner, _, _ = split_scale(node)
             inner = promql.strip_parens(inner)
-            if isinstance(inner, pp.BinaryExpr) and str(inner.op) == "/":
+            # Only a ratio of rates, whose denominator the rule guards, has a case
+            # without traffic. A ratio of gauges has none.
+            if (
+                isinstance(inner, pp.BinaryExpr)
+                and str(inner.op) == "/"
+                and (is_guarded(inner.rhs) or is_non_negative(inner.rhs))
+            ):
                 groups.append(
                     self.alert_group(
                         alert, node, context, Probe(alert.band.bounds[0]), silent=True

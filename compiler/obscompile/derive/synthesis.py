@@ -1,12 +1,17 @@
 """Synthesize promtool input series that drive a query to a chosen value.
 
 A query is taken apart by its shape: a gauge under an aggregation, a counter under
-`rate`/`increase`, a ratio of two counter rates, or `histogram_quantile` over bucket
-rates, optionally times a constant, any of them under `label_replace`. Each shape gets
-series whose labels satisfy every matcher of the query and carry the requested group
-labels (the labels the result is grouped by). Counters grow by whole numbers per
-sample, so the expanded values stay exact; the caller checks the value the query really
-gives with the evaluator.
+`rate`/`increase`, a ratio of two counter rates or of two gauges, the age
+`time() - gauge` of a timestamp, or `histogram_quantile` over bucket rates, optionally
+times a constant or plus or minus a constant, any of them under `label_replace`. Each shape gets series whose labels
+satisfy every matcher of the query and carry the requested group labels (the labels the
+result is grouped by). Counters grow by whole numbers per sample, so the expanded values
+stay exact; the caller checks the value the query really gives with the evaluator.
+
+For the age of a timestamp, the timestamp series rises by the sample interval at
+every sample, so the age is the same at every evaluation. A promtool test starts at
+time 0, so `time()` is the evaluation time in seconds and the timestamp starts at
+minus the age.
 """
 
 from __future__ import annotations
@@ -33,11 +38,16 @@ class CannotSynthesize(ValueError):
 
 @attrs.frozen
 class InputSeries:
-    """One input series: a counter growing by `step` per sample, or a constant gauge."""
+    """One input series: a counter growing by `step` per sample, or a constant gauge.
+
+    A growing series starts at `start`, which is 0 for a counter. A constant gauge
+    has the value `step`.
+    """
 
     labels: tuple[tuple[str, str], ...]
     step: float
     counter: bool
+    start: float = 0.0
 
     def series_text(self) -> str:
         mapping = dict(self.labels)
@@ -50,11 +60,13 @@ class InputSeries:
     def values_text(self, samples: int) -> str:
         """Return the expanding notation for `samples + 1` values."""
         if self.counter:
-            return f"0+{decimal_text(self.step)}x{samples}"
+            return f"{decimal_text(self.start)}+{decimal_text(self.step)}x{samples}"
         return f"{decimal_text(self.step)}x{samples}"
 
     def value_at(self, index: int) -> float:
-        return self.step * index if self.counter else self.step
+        # promtool adds the step once per sample; with whole numbers, as synthesized,
+        # that equals one multiplication.
+        return self.start + self.step * index if self.counter else self.step
 
 
 @attrs.frozen
@@ -200,18 +212,50 @@ def _avoiding(labels, wanted, unwanted, context: Context) -> dict[str, str]:
     )
 
 
+# The sentence that ends the reason for every query shape that gets no generated test.
+HAND_TEST_ADVICE = (
+    "Write a promtool test for the rule in a file under tests/promtool/ of the "
+    "project, which `obscompile test` runs"
+)
+# The query shapes that the test generator builds input series for.
+COVERED_SHAPES = (
+    "gauges, counters under rate(), irate() or increase(), ratios of two such rates "
+    "or of two gauges, time() minus a gauge, and histogram_quantile() over bucket "
+    "rates, each under sum, max or min, times a constant and plus or minus a constant"
+)
+
+
+def _without_aggregations(node: pp.Expr) -> pp.Expr:
+    """Return the expression under any `sum`, `max` and `min` without a parameter."""
+    node = promql.strip_parens(node)
+    while (
+        isinstance(node, pp.AggregateExpr)
+        and str(node.op) in ("sum", "max", "min")
+        and node.param is None
+    ):
+        node = promql.strip_parens(node.expr)
+    return node
+
+
 def _counter_selector(
     node: pp.Expr,
 ) -> tuple[pp.VectorSelector, pp.MatrixSelector, str]:
     """Return the selector of `agg(rate(selector[r]))` or `rate(selector[r])`."""
-    node = promql.strip_parens(node)
-    while isinstance(node, pp.AggregateExpr) and str(node.op) in ("sum", "max", "min"):
-        node = promql.strip_parens(node.expr)
-    if isinstance(node, pp.Call) and node.func.name in ("rate", "increase", "irate"):
-        matrix = promql.strip_parens(node.args[0])
+    inner = _without_aggregations(node)
+    if isinstance(inner, pp.Call) and inner.func.name in ("rate", "increase", "irate"):
+        matrix = promql.strip_parens(inner.args[0])
         if isinstance(matrix, pp.MatrixSelector):
-            return matrix.vector_selector, matrix, node.func.name
-    raise CannotSynthesize("expected a counter rate or increase under the aggregation")
+            return matrix.vector_selector, matrix, inner.func.name
+    raise CannotSynthesize(
+        f"`{node}` is not a counter under rate(), irate() or increase(), which "
+        f"is the only input the test generator builds here. {HAND_TEST_ADVICE}"
+    )
+
+
+def _gauge_selector(node: pp.Expr) -> pp.VectorSelector | None:
+    """Return the selector of `agg(selector)` or `selector`, else None."""
+    inner = _without_aggregations(node)
+    return inner if isinstance(inner, pp.VectorSelector) else None
 
 
 def counter_step(
@@ -259,6 +303,23 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
             )
         if str(node.op) == "/" and is_vector(node.lhs) and is_vector(node.rhs):
             return _ratio(node, Fraction(repr(target)), context)
+    if (
+        isinstance(node, pp.BinaryExpr)
+        and str(node.op) in ("+", "-")
+        and node.modifier is None
+    ):
+        shifted = _shifted_target(node, Fraction(repr(target)))
+        if shifted is not None:
+            vector_side, needed = shifted
+            return synthesize(vector_side, _as_float(needed), context)
+    if (
+        isinstance(node, pp.BinaryExpr)
+        and str(node.op) == "-"
+        and node.modifier is None
+        and _is_time(node.lhs)
+        and is_vector(node.rhs)
+    ):
+        return _age(node, target, context)
     if isinstance(node, pp.BinaryExpr) and is_guarded(node):
         if target <= 0:
             raise CannotSynthesize("a guarded denominator cannot be zero or negative")
@@ -288,9 +349,60 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
     if isinstance(node, pp.VectorSelector):
         return [InputSeries(_pairs(series_labels([node], context)), target, False)]
     raise CannotSynthesize(
-        f"the test generator cannot choose input series that give {node} a chosen "
-        "value; write a promtool test for it in tests/promtool/"
+        f"the test generator cannot build input series that give `{node}` a chosen "
+        f"value, because it covers only {COVERED_SHAPES}. {HAND_TEST_ADVICE}"
     )
+
+
+def _shifted_target(
+    node: pp.BinaryExpr, target: Fraction
+) -> tuple[pp.Expr, Fraction] | None:
+    """Return the vector side of `k - x`, `x - k` or `x + k` and the value it needs."""
+    right, left = promql.number_value(node.rhs), promql.number_value(node.lhs)
+    subtract = str(node.op) == "-"
+    if right is not None and left is None:
+        constant = Fraction(repr(right))
+        return node.lhs, target + constant if subtract else target - constant
+    if left is not None and right is None:
+        constant = Fraction(repr(left))
+        return node.rhs, constant - target if subtract else target - constant
+    return None
+
+
+def _is_time(node: pp.Expr) -> bool:
+    node = promql.strip_parens(node)
+    return isinstance(node, pp.Call) and node.func.name == "time" and not node.args
+
+
+def _age(node: pp.BinaryExpr, target: float, context: Context) -> list[InputSeries]:
+    """Return a timestamp series whose age `time() - timestamp` is always `target`.
+
+    The series rises by the sample interval per sample from `-target`, so at every
+    sample time `t` it is `t - target`. The evaluator checks that the subtraction
+    gives `target` exactly.
+    """
+    selector = _gauge_selector(node.rhs)
+    if selector is None:
+        raise CannotSynthesize(
+            f"the query subtracts `{node.rhs}` from time(), and the test generator "
+            "builds input series for an age only where the query subtracts a gauge, "
+            f"under sum, max or min, from time(). {HAND_TEST_ADVICE}"
+        )
+    if selector.offset:
+        raise CannotSynthesize(
+            "the query subtracts a timestamp read with an offset from time(), and "
+            "the test generator builds input series only for the age of the latest "
+            f"timestamp. {HAND_TEST_ADVICE}"
+        )
+    labels = series_labels([selector], context)
+    return [
+        InputSeries(
+            _pairs(labels),
+            float(context.interval_s),
+            True,
+            start=_as_float(-Fraction(repr(target))),
+        )
+    ]
 
 
 _COPIES = {("$1", "(.*)"), ("${1}", "(.*)"), ("$1", "(.+)"), ("${1}", "(.+)")}
@@ -347,8 +459,21 @@ def _ratio(
             raise CannotSynthesize("the numerator is not a rate times a constant")
         numerator_node = inner
         target = target / Fraction(repr(factor))
-    top, _, _ = _counter_selector(numerator_node)
-    bottom, matrix_bottom, _ = _counter_selector(denominator_node)
+    top_gauge = _gauge_selector(numerator_node)
+    bottom_gauge = _gauge_selector(denominator_node)
+    if top_gauge is not None and bottom_gauge is not None:
+        return _gauge_ratio(top_gauge, bottom_gauge, target, context)
+    try:
+        top, _, _ = _counter_selector(numerator_node)
+        bottom, matrix_bottom, _ = _counter_selector(denominator_node)
+    except CannotSynthesize:
+        raise CannotSynthesize(
+            f"the query divides {_side_kind(numerator_node)} by "
+            f"{_side_kind(denominator_node)}, and the test generator builds input "
+            "series for a ratio only where both sides are counters under rate(), "
+            "irate() or increase(), or both are gauges, each under sum, max or "
+            f"min. {HAND_TEST_ADVICE}"
+        ) from None
     if target < 0:
         raise CannotSynthesize("a ratio of counter rates cannot be negative")
     fraction = target.limit_denominator(10_000)
@@ -398,6 +523,57 @@ def _ratio(
             _pairs(bottom_labels), float(denominator * scale * context.interval_s), True
         )
     )
+    return series
+
+
+def _side_kind(node: pp.Expr) -> str:
+    """Return what one side of a ratio is, for the reason a rule has no test."""
+    if _gauge_selector(node) is not None:
+        return "a gauge"
+    try:
+        _counter_selector(node)
+    except CannotSynthesize:
+        return f"`{node}`"
+    return "a counter rate"
+
+
+def _gauge_ratio(
+    top: pp.VectorSelector,
+    bottom: pp.VectorSelector,
+    target: Fraction,
+    context: Context,
+) -> list[InputSeries]:
+    """Return constant gauges whose ratio is `target`: whole numbers where they can be.
+
+    The ratio of the nearest small fraction is the correctly rounded quotient, so
+    `9 / 10` gives the double 0.9. A target that no small fraction gives is the
+    numerator over a denominator of 1.
+    """
+    fraction = target.limit_denominator(10_000)
+    if float(fraction) == float(target):
+        numerator = float(fraction.numerator * context.multiplier)
+        denominator = float(fraction.denominator * context.multiplier)
+    else:
+        numerator, denominator = float(target), 1.0
+    if (top.offset or None) != (bottom.offset or None):
+        raise CannotSynthesize(
+            "the two sides of the ratio read their series at different times, and "
+            "the test generator gives both sides constant gauges, so it cannot give "
+            f"the ratio a chosen value. {HAND_TEST_ADVICE}"
+        )
+    if top.name != bottom.name:
+        return [
+            InputSeries(_pairs(series_labels([top], context)), numerator, False),
+            InputSeries(_pairs(series_labels([bottom], context)), denominator, False),
+        ]
+    # The denominator selects the numerator's series too, as in a part of a whole
+    # such as `sum(x{state="active"}) / sum(x)`. Another series gives the rest.
+    series = [
+        InputSeries(_pairs(series_labels([top, bottom], context)), numerator, False)
+    ]
+    if denominator != numerator:
+        rest = series_labels([bottom], context, avoid=(top,))
+        series.append(InputSeries(_pairs(rest), denominator - numerator, False))
     return series
 
 

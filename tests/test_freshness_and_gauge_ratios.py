@@ -1,0 +1,208 @@
+"""Generated tests for the age of a timestamp and for ratios of two gauges.
+
+`time() - max(last_success_timestamp)` is tested with a timestamp that rises with the
+clock, so its age stays at the probed value. A ratio of gauges such as active over
+maximum connections is tested with constant gauges. Each generated file must pass
+promtool 2.42, and must fail once the alert's boundary moves.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from obscompile.pipeline import BuildResult, Project, build
+from tests.conftest import write_manifest
+from tests.test_prometheus import assert_promtool, run_promtool, write_files
+
+HEADER = """\
+service: backup
+scrape: {job: backup, port: 9100, interval: 1m}
+metrics:
+  backup_last_success_timestamp_seconds: {type: gauge, labels: [pipeline]}
+  pg_stat_activity_count: {type: gauge, labels: [state]}
+  pg_settings_max_connections: {type: gauge}
+  node_filesystem_avail_bytes: {type: gauge, labels: [mountpoint]}
+  node_filesystem_size_bytes: {type: gauge, labels: [mountpoint]}
+  jobs_total: {type: counter}
+rows:
+  - title: Health
+    panels:
+"""
+AGE = 'time() - max(backup_last_success_timestamp_seconds{job="backup"})'
+AGE_BY_JOB = (
+    'time() - max by (job) (backup_last_success_timestamp_seconds{job="backup"})'
+)
+AGE_HOURS = '(time() - min(backup_last_success_timestamp_seconds{job="backup"})) / 3600'
+CONNECTIONS = (
+    'sum(pg_stat_activity_count{job="backup"}) '
+    '/ sum(pg_settings_max_connections{job="backup"}) * 100'
+)
+ACTIVE_SHARE = (
+    'sum(pg_stat_activity_count{job="backup",state="active"}) '
+    '/ sum(pg_stat_activity_count{job="backup"})'
+)
+DISK_FREE = (
+    'node_filesystem_avail_bytes{job="backup"} '
+    '/ node_filesystem_size_bytes{job="backup"} * 100'
+)
+DISK_USED = f"100 - {DISK_FREE}"
+
+# Query, unit, thresholds, the alert's comparison, and comparisons with the boundary
+# moved: past the boundary by the smallest step that matters, and past the nearest
+# value that a test group probes on the other side.
+CASES = {
+    "age": (
+        AGE,
+        "s",
+        "<3600 Green, 3600-7200 Yellow, >7200 Red",
+        ">= 7200",
+        ["> 7200", ">= 7201", ">= 6000"],
+    ),
+    "age-by-job": (
+        AGE_BY_JOB,
+        "s",
+        "<3600 Green, 3600-7200 Yellow, >7200 Red",
+        ">= 7200",
+        ["> 7200", ">= 6000"],
+    ),
+    "age-in-hours": (
+        AGE_HOURS,
+        "h",
+        "<1.5 Green, 1.5-2 Yellow, >2 Red",
+        ">= 2",
+        ["> 2", ">= 0.5"],
+    ),
+    "connections": (
+        CONNECTIONS,
+        "percent",
+        "<80% Green, 80-90% Yellow, >90% Red",
+        ">= 90",
+        ["> 90", ">= 75"],
+    ),
+    "part-of-whole": (
+        ACTIVE_SHARE,
+        "percentunit",
+        "<0.7 Green, 0.7-0.85 Yellow, >0.85 Red",
+        ">= 0.85",
+        ["> 0.85", ">= 0.7"],
+    ),
+    "disk-free": (
+        DISK_FREE,
+        "percent",
+        ">20% Green, 10-20% Yellow, <10% Red",
+        "< 10",
+        ["<= 10", "< 12"],
+    ),
+    "disk-used": (
+        DISK_USED,
+        "percent",
+        "<80% Green, 80-90% Yellow, >90% Red",
+        ">= 90",
+        ["> 90", ">= 75"],
+    ),
+}
+
+
+def _build(project: Path, query: str, unit: str, thresholds: str) -> BuildResult:
+    panel = f"""\
+    - title: Panel
+      type: stat
+      query: '{query}'
+      unit: {unit}
+      thresholds: "{thresholds}"
+    """
+    text = HEADER + textwrap.indent(textwrap.dedent(panel), "    ")
+    write_manifest(project, "backup.yaml", text)
+    result = build(Project.at(project))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+    return result
+
+
+def _untested(result: BuildResult) -> list[str]:
+    return [d.message for d in result.diagnostics if d.check == "rules/untested"]
+
+
+def _alert_expr(result: BuildResult) -> str:
+    groups = yaml.safe_load(result.files["prometheus/rules/backup.rules.yml"])
+    (alerts,) = [g for g in groups["groups"] if g["name"] == "backup.alerts"]
+    (rule,) = alerts["rules"]
+    return rule["expr"]
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_shape_gets_tests_that_pass(project: Path, case: tuple) -> None:
+    query, unit, thresholds, _, _ = case
+    result = _build(project, query, unit, thresholds)
+    assert _untested(result) == []
+    test_file = yaml.safe_load(result.files["prometheus/tests/backup.test.yml"])
+    names = [group["name"] for group in test_file["tests"]]
+    assert any(name.endswith(" fires") for name in names)
+    assert any(name.endswith(" stays silent") for name in names)
+    out = write_files(project / "out", result.files)
+    assert_promtool("test", "rules", str(out / "prometheus/tests/backup.test.yml"))
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_moved_boundary_fails_promtool(project: Path, case: tuple) -> None:
+    query, unit, thresholds, comparison, moved_comparisons = case
+    result = _build(project, query, unit, thresholds)
+    expr = _alert_expr(result)
+    assert expr.endswith(f" {comparison}")
+    rules_name = "prometheus/rules/backup.rules.yml"
+    for moved in moved_comparisons:
+        moved_expr = expr.removesuffix(comparison) + moved
+        files = dict(result.files)
+        files[rules_name] = files[rules_name].replace(
+            f"expr: {expr}\n", f"expr: {moved_expr}\n"
+        )
+        assert files[rules_name] != result.files[rules_name]
+        out = write_files(project / "out", files)
+        checked = run_promtool(
+            "test", "rules", str(out / "prometheus/tests/backup.test.yml")
+        )
+        assert checked.returncode == 1, f"{moved}: {checked.stdout}"
+        assert "FAILED" in checked.stdout + checked.stderr
+
+
+def test_age_input_rises_with_the_clock(project: Path) -> None:
+    result = _build(project, AGE, "s", "<3600 Green, 3600-7200 Yellow, >7200 Red")
+    test_file = yaml.safe_load(result.files["prometheus/tests/backup.test.yml"])
+    (group,) = [g for g in test_file["tests"] if "7200s (red) fires" in g["name"]]
+    (series,) = group["input_series"]
+    # At every minute t the timestamp is t - 7200 seconds, so the age stays 7200.
+    assert series["values"].startswith("-7200+60x")
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        (
+            'sum(rate(jobs_total{job="backup"}[5m])) '
+            '/ sum(pg_settings_max_connections{job="backup"})',
+            "the query divides a counter rate by a gauge",
+        ),
+        (
+            'avg(pg_settings_max_connections{job="backup"})',
+            "cannot build input series that give "
+            '`avg(pg_settings_max_connections{job="backup"})` a chosen value',
+        ),
+        (
+            'time() - backup_last_success_timestamp_seconds{job="backup"} offset 1h',
+            "a timestamp read with an offset",
+        ),
+    ],
+)
+def test_untested_shape_reason_in_words(project: Path, query: str, reason: str) -> None:
+    result = _build(project, query, "none", "<10 Green, >10 Red")
+    messages = _untested(result)
+    assert messages
+    for message in messages:
+        assert reason in message
+        assert "Write a promtool test for the rule in a file under tests/promtool/" in (
+            message
+        )
+        assert "expected a counter rate" not in message
