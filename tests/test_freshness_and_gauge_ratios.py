@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from obscompile.derive.synthesis import InputSeries
 from obscompile.pipeline import BuildResult, Project, build
 from tests.conftest import write_manifest
 from tests.test_prometheus import assert_promtool, run_promtool, write_files
@@ -107,13 +108,16 @@ CASES = {
 }
 
 
-def _build(project: Path, query: str, unit: str, thresholds: str) -> BuildResult:
+def _build(
+    project: Path, query: str, unit: str, thresholds: str, alert_for: str = "5m"
+) -> BuildResult:
     panel = f"""\
     - title: Panel
       type: stat
       query: '{query}'
       unit: {unit}
       thresholds: "{thresholds}"
+      alert: {{for: {alert_for}}}
     """
     text = HEADER + textwrap.indent(textwrap.dedent(panel), "    ")
     write_manifest(project, "backup.yaml", text)
@@ -175,6 +179,51 @@ def test_age_input_rises_with_the_clock(project: Path) -> None:
     (series,) = group["input_series"]
     # At every minute t the timestamp is t - 7200 seconds, so the age stays 7200.
     assert series["values"].startswith("-7200+60x")
+
+
+def test_fractional_age_reason_in_words(project: Path) -> None:
+    result = _build(project, AGE, "s", "<123.456 Green, >123.456 Red", "30m")
+    (message,) = _untested(result)
+    assert "has no exact binary form" in message
+    assert "Thresholds in whole seconds avoid this" in message
+
+
+def test_half_second_age_passes_promtool(project: Path) -> None:
+    result = _build(project, AGE, "s", "<7200.5 Green, >7200.5 Red", "30m")
+    assert _untested(result) == []
+    out = write_files(project / "out", result.files)
+    assert_promtool("test", "rules", str(out / "prometheus/tests/backup.test.yml"))
+
+
+def test_series_values_match_promtool(tmp_path: Path) -> None:
+    # promtool expands `-123.456+60x40` by adding 60 once per sample, which differs
+    # in the last bit from -123.456 + 60 * i from the 20th sample on.
+    series = InputSeries((("__name__", "ts"),), 60.0, True, start=-123.456)
+    values = series.values(40)
+    checks = [
+        {
+            "expr": "ts",
+            "eval_time": f"{minute}m",
+            "exp_samples": [{"labels": "ts", "value": values[minute]}],
+        }
+        for minute in (0, 19, 20, 40)
+    ]
+    test = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": series.series_text(), "values": series.values_text(40)}
+                ],
+                "promql_expr_test": checks,
+            }
+        ],
+    }
+    path = tmp_path / "values.test.yml"
+    path.write_text(yaml.safe_dump(test), encoding="utf-8")
+    assert_promtool("test", "rules", str(path))
 
 
 @pytest.mark.parametrize(

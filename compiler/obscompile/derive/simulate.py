@@ -66,8 +66,8 @@ def _vector(compiled: Compiled, storage: Storage, time_ms: int) -> Pairs:
 def load(series: list[InputSeries], samples: int, interval_ms: int) -> Storage:
     storage = Storage()
     for one in series:
-        for index in range(samples + 1):
-            storage.add(one.labels, index * interval_ms, one.value_at(index))
+        for index, value in enumerate(one.values(samples)):
+            storage.add(one.labels, index * interval_ms, value)
     return storage
 
 

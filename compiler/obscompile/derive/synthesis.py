@@ -63,10 +63,20 @@ class InputSeries:
             return f"{decimal_text(self.start)}+{decimal_text(self.step)}x{samples}"
         return f"{decimal_text(self.step)}x{samples}"
 
-    def value_at(self, index: int) -> float:
-        # promtool adds the step once per sample; with whole numbers, as synthesized,
-        # that equals one multiplication.
-        return self.start + self.step * index if self.counter else self.step
+    def values(self, samples: int) -> list[float]:
+        """Return the `samples + 1` values of `values_text`, as promtool expands them.
+
+        promtool adds the step once per sample, which can differ in the last bit
+        from `start + step * index` when the start is not a whole number.
+        """
+        if not self.counter:
+            return [self.step] * (samples + 1)
+        value = self.start
+        expanded = [value]
+        for _ in range(samples):
+            value += self.step
+            expanded.append(value)
+        return expanded
 
 
 @attrs.frozen
@@ -394,13 +404,19 @@ def _age(node: pp.BinaryExpr, target: float, context: Context) -> list[InputSeri
             "the test generator builds input series only for the age of the latest "
             f"timestamp. {HAND_TEST_ADVICE}"
         )
+    age = Fraction(repr(target))
+    if age.denominator & (age.denominator - 1):
+        # Only a denominator that is a power of two keeps `t - age` exact as the
+        # clock `t` grows, so that time() minus the timestamp gives the age back.
+        raise CannotSynthesize(
+            f"the test needs an age of {target!r} seconds, which has no exact "
+            "binary form, so the rounding of time() minus a timestamp misses it. "
+            f"Thresholds in whole seconds avoid this. {HAND_TEST_ADVICE}"
+        )
     labels = series_labels([selector], context)
     return [
         InputSeries(
-            _pairs(labels),
-            float(context.interval_s),
-            True,
-            start=_as_float(-Fraction(repr(target))),
+            _pairs(labels), float(context.interval_s), True, start=_as_float(-age)
         )
     ]
 
