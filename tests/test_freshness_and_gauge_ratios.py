@@ -235,9 +235,9 @@ def test_series_values_match_promtool(tmp_path: Path) -> None:
             "the query divides a counter rate by a gauge",
         ),
         (
-            'avg(pg_settings_max_connections{job="backup"})',
+            'quantile(0.9, pg_settings_max_connections{job="backup"})',
             "cannot build input series that give "
-            '`avg(pg_settings_max_connections{job="backup"})` a chosen value',
+            '`quantile(0.9, pg_settings_max_connections{job="backup"})` a chosen value',
         ),
         (
             'time() - backup_last_success_timestamp_seconds{job="backup"} offset 1h',

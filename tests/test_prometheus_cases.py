@@ -898,6 +898,15 @@ HOST_PANELS = """\
   type: timeseries
   query: 'node_load1{job="node"}'
   thresholds: "<4 Green, 4-8 Yellow, >8 Red"
+- title: CPU average
+  type: timeseries
+  query: 'avg by (instance) (rate(node_cpu_seconds_total{job="node",mode!="idle"}[5m])) * 100'
+  unit: percent
+  thresholds: "<80% Green, 80-90% Yellow, >90% Red"
+- title: Load average
+  type: timeseries
+  query: 'avg by (instance) (node_load1{job="node"})'
+  thresholds: "<4 Green, 4-8 Yellow, >8 Red"
 """
 
 
@@ -923,10 +932,20 @@ def test_alert_summary_names_instance(project: Path) -> None:
 
 
 def test_generated_host_alert_tests_pass(project: Path) -> None:
-    """Generated tests name the instance in each summary and pass promtool."""
+    """Generated tests name the instance in each summary and pass promtool.
+
+    The averages over each host's CPUs and load get tests too.
+    """
     result = _node_hosts(project)
     assert [d for d in result.diagnostics if d.check == "rules/untested"] == []
     tests = yaml.safe_load(result.files["prometheus/tests/node.test.yml"])["tests"]
+    names = {test["name"] for test in tests}
+    for name in (
+        "NodeCPUAverageCritical: 90% (red) fires",
+        "NodeCPUAverageCritical: 80% (yellow) stays silent",
+        "NodeLoadAverageCritical: 8 (red) fires",
+    ):
+        assert name in names
     fired = [
         alert
         for test in tests

@@ -335,3 +335,51 @@ def test_label_replace_matches_promtool(tmp_path: Path) -> None:
     assert "vector cannot contain metrics with the same labelset" in (
         result.stdout + result.stderr
     )
+
+
+# Groups of `avg by (g) (m)` whose mean a sum divided by the count gets wrong (an
+# overflow), or that hold an infinity, each with the values of its two series.
+AVERAGED = {
+    "huge": ("1e308", "1e308"),
+    "inf": ("Inf", "5"),
+    "minus-inf": ("-Inf", "2"),
+    "plain": ("3", "6"),
+}
+
+
+def test_avg_matches_promtool(tmp_path: Path) -> None:
+    storage = Storage()
+    input_series = []
+    for group, values in AVERAGED.items():
+        for index, value in enumerate(values):
+            labels = {"__name__": "m", "g": group, "k": str(index)}
+            storage.add(make_labels(labels), 0, float(value))
+            text = "m{" + f'g="{group}",k="{index}"' + "}"
+            input_series.append({"series": text, "values": " ".join([value] * 3)})
+    node = pp.parse("avg by (g) (m)")
+    got = {dict(s.labels)["g"]: s.value for s in Evaluator(storage).vector(node, 0)}
+    assert got == {"huge": 1e308, "inf": math.inf, "minus-inf": -math.inf, "plain": 4.5}
+    test = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": input_series,
+                "promql_expr_test": [
+                    {
+                        "expr": "avg by (g) (m)",
+                        "eval_time": "0m",
+                        "exp_samples": [
+                            {"labels": f'{{g="{group}"}}', "value": value}
+                            for group, value in got.items()
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    (tmp_path / "rules.yml").write_text("groups: []\n")
+    (tmp_path / "test.yml").write_text(yaml.safe_dump(test, width=10**9))
+    result = run_promtool("test", "rules", str(tmp_path / "test.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr

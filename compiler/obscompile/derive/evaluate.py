@@ -508,7 +508,7 @@ def _compile_quantile(quantile_of: Compiled, buckets_of: Compiled) -> Compiled:
 
 def _compile_aggregate(node: pp.AggregateExpr) -> Compiled:
     op = str(node.op)
-    if op not in ("sum", "min", "max", "count"):
+    if op not in ("sum", "avg", "min", "max", "count"):
         return _raises(f"{op}() is not evaluated")
     inner = _vector_of(compile_expr(node.expr))
     modifier = node.modifier
@@ -554,11 +554,31 @@ def _reduce(op: str, values: list[float]) -> float:
         return total
     if op == "count":
         return float(len(values))
+    if op == "avg":
+        return _mean(values)
     result = values[0]
     for value in values[1:]:
         if (value > result if op == "max" else value < result) or math.isnan(result):
             result = value
     return result
+
+
+def _mean(values: list[float]) -> float:
+    """Return the mean as Prometheus 2.42's avg() computes it, value by value.
+
+    Each value moves the mean by its share, both sides divided by the count so that
+    large values do not overflow. An infinite mean stays as it is unless a NaN or
+    the opposite infinity comes, which make it NaN.
+    """
+    mean = values[0]
+    for count, value in enumerate(values[1:], start=2):
+        if math.isinf(mean) and (
+            (math.isinf(value) and (mean > 0) == (value > 0))
+            or not (math.isinf(value) or math.isnan(value))
+        ):
+            continue
+        mean += value / count - mean / count
+    return mean
 
 
 def _compile_binary(node: pp.BinaryExpr) -> Compiled:

@@ -231,7 +231,8 @@ HAND_TEST_ADVICE = (
 COVERED_SHAPES = (
     "gauges, counters under rate(), irate() or increase(), ratios of two such rates "
     "or of two gauges, time() minus a gauge, and histogram_quantile() over bucket "
-    "rates, each under sum, max or min, times a constant and plus or minus a constant"
+    "rates, each under sum, max or min, times a constant and plus or minus a constant. "
+    "A gauge, a rate or a quantile may also be under avg"
 )
 
 
@@ -342,9 +343,10 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
         return quantile_series(node, target, context)
     if (
         isinstance(node, pp.AggregateExpr)
-        and str(node.op) in ("sum", "max", "min")
+        and str(node.op) in ("sum", "avg", "max", "min")
         and node.param is None
     ):
+        # One input series per group, whose value each of these passes on.
         return synthesize(node.expr, target, context)
     if isinstance(node, pp.Call) and node.func.name in ("rate", "increase", "irate"):
         selector, matrix, function = _counter_selector(node)
