@@ -1540,14 +1540,8 @@ def test_unnamed_query_kind_in_words(project: Path) -> None:
             'sum(rate(http_requests_total{job="payments"}[5m])) or vector(0)',
             "the vector() in it leaves the recorded series without a job label",
         ),
-        # time() is a scalar, which keeps the labels of the vector side, so the rule
-        # can add `job` to max() as for any query that filters on one job.
         (
-            'time() - max(link_status{job="payments"})',
-            "a subtraction is not part of the naming rule",
-        ),
-        (
-            'time() - max by (job) (link_status{job="payments"})',
+            'time() - max(link_status{job="payments"}) - 60',
             "a subtraction is not part of the naming rule",
         ),
     ],
@@ -1567,6 +1561,42 @@ def test_unnamed_query_without_job_label(
     (warned,) = [d for d in result.diagnostics if d.check == "rules/recording-name"]
     assert reason in warned.message
     assert "filter on one job" not in warned.message
+
+
+@pytest.mark.parametrize(
+    ("query", "record"),
+    [
+        (
+            'time() - max(link_status{job="payments"})',
+            "job:link_status:max",
+        ),
+        (
+            'time() - max by (job) (link_status{job="payments"})',
+            "job:link_status:max",
+        ),
+        (
+            '(time() - max by (state) (link_status{job="payments"}))',
+            "job_state:link_status:max",
+        ),
+    ],
+)
+def test_age_records_its_timestamp(project: Path, query: str, record: str) -> None:
+    """`time() - x` records x, and the alert subtracts the recording from time()."""
+    result = _build(
+        project,
+        f"""\
+        - title: Since last success
+          query: '{query}'
+          unit: s
+          thresholds: "<1h Green, >=1h Red"
+        """,
+    )
+    assert [d for d in result.diagnostics if d.check.startswith("rules/")] == []
+    recording, alerts = _rules(result)
+    assert [rule["record"] for rule in recording["rules"]] == [record]
+    (alert,) = alerts["rules"]
+    assert alert["expr"] == f'time() - {record}{{job="payments"}} >= 3600'
+    _promtool_all(project, result)
 
 
 @pytest.mark.parametrize(

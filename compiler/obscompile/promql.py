@@ -274,6 +274,12 @@ def parse(query: str) -> pp.Expr:
         raise QueryError(f"cannot parse query: {exc}") from None
 
 
+def is_time_call(node: pp.Expr) -> bool:
+    """Return True for `time()`, the evaluation time in seconds."""
+    node = strip_parens(node)
+    return isinstance(node, pp.Call) and node.func.name == "time" and not node.args
+
+
 def value_type(node: pp.Expr) -> str:
     """Return the type of what `node` evaluates to: vector, scalar, matrix or string."""
     while isinstance(node, pp.ParenExpr | pp.UnaryExpr):

@@ -22,7 +22,7 @@ import attrs
 
 from obscompile import promql
 from obscompile.check.catalog import is_placeholder
-from obscompile.derive.recording import split_scale
+from obscompile.derive.recording import recorded_parts
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.model.location import Location
 from obscompile.model.service import Service
@@ -110,15 +110,14 @@ def canonical(expr: str, drop_job_grouping: bool = False) -> str | None:
 def _recordable(query: str) -> tuple[str | None, ...]:
     """Return the canonical texts of a panel query that a recording rule may record.
 
-    They are the whole query and, for `x * k`, the part `x`, which is recorded apart
-    from the factor.
+    They are the whole query and, for `x * k` and `time() - x`, the part `x`, which
+    is recorded apart.
     """
     try:
-        inner, factor, _ = split_scale(promql.parse(query))
+        parts = recorded_parts(promql.parse(query))
     except promql.QueryError:
         return ()
-    whole = canonical(query)
-    return (whole,) if factor is None else (whole, canonical(str(inner)))
+    return (canonical(query), *(canonical(str(part)) for part in parts))
 
 
 def _recorded_queries(service: Service) -> dict[str | None, Location]:

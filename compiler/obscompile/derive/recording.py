@@ -71,14 +71,18 @@ class RecordedQuery:
 
     `scale` is the constant factor kept outside the rule. `scale_first` is True when
     the query wrote it before the recorded part (`100 * x`), False after (`x * 100`).
+    `age` is True for `time() - x`, whose time() is read when the alert is evaluated.
     """
 
     rule: RecordingRule
     scale: float | None = None
     scale_first: bool = False
+    age: bool = False
 
     def reader(self, selector: str) -> str:
         """Return the expression that gives the panel's value from the recording."""
+        if self.age:
+            return f"time() - {selector}"
         if self.scale is None:
             return selector
         factor = number_text(self.scale)
@@ -97,6 +101,36 @@ def split_scale(node: pp.Expr) -> tuple[pp.Expr, float | None, bool]:
         if left is not None and right is None:
             return top.rhs, left, True
     return node, None, False
+
+
+def split_age(node: pp.Expr) -> pp.Expr | None:
+    """Return `x` of the age `time() - x` of a vector `x`, or None for another query.
+
+    A recording of `time() - x` would be as old as its last evaluation, so the
+    rule records `x` and the alert subtracts it from time().
+    """
+    top = promql.strip_parens(node)
+    if (
+        isinstance(top, pp.BinaryExpr)
+        and str(top.op) == "-"
+        and top.modifier is None
+        and promql.is_time_call(top.lhs)
+        and promql.value_type(top.rhs) == "vector"
+    ):
+        return top.rhs
+    return None
+
+
+def recorded_parts(node: pp.Expr) -> tuple[pp.Expr, ...]:
+    """Return the parts of a query that a rule records apart from it.
+
+    They are `x` of `x * k` and of `time() - x`.
+    """
+    inner, factor, _ = split_scale(node)
+    if factor is not None:
+        return (inner,)
+    aged = split_age(node)
+    return () if aged is None else (aged,)
 
 
 def _sanitize(value: str, regex: bool) -> str:
@@ -322,6 +356,9 @@ def plan_query(query: str, service: Service | None = None) -> RecordedQuery:
     except promql.QueryError as exc:
         raise UnnamedQuery(f"the query does not parse: {exc}") from None
     recorded, scale, scale_first = split_scale(node)
+    aged = split_age(node) if scale is None else None
+    if aged is not None:
+        recorded = aged
     if isinstance(promql.strip_parens(recorded), pp.VectorSelector):
         raise PlainSelector("a plain selector is already a stored series")
     name = record_name(recorded, service)
@@ -331,7 +368,9 @@ def plan_query(query: str, service: Service | None = None) -> RecordedQuery:
         raw = render(recorded)
     except UnsupportedQuery as exc:
         raise UnnamedQuery(str(exc)) from None
-    return RecordedQuery(RecordingRule(name, expr, raw), scale, scale_first)
+    return RecordedQuery(
+        RecordingRule(name, expr, raw), scale, scale_first, age=aged is not None
+    )
 
 
 def uses_histogram_quantile(query: str) -> bool:

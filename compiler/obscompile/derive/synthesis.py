@@ -327,7 +327,7 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
         isinstance(node, pp.BinaryExpr)
         and str(node.op) == "-"
         and node.modifier is None
-        and _is_time(node.lhs)
+        and promql.is_time_call(node.lhs)
         and is_vector(node.rhs)
     ):
         return _age(node, target, context)
@@ -379,11 +379,6 @@ def _shifted_target(
         constant = Fraction(repr(left))
         return node.rhs, constant - target if subtract else target - constant
     return None
-
-
-def _is_time(node: pp.Expr) -> bool:
-    node = promql.strip_parens(node)
-    return isinstance(node, pp.Call) and node.func.name == "time" and not node.args
 
 
 def _age(node: pp.BinaryExpr, target: float, context: Context) -> list[InputSeries]:
