@@ -2240,6 +2240,53 @@ SUMMARY_AGGREGATION = [
         """),
         [],
     ),
+    Case(
+        # A job's target labels, such as region, have one value per job, and a label
+        # set with `=` has one value, so these groupings combine no two series.
+        "grouping-by-job-and-its-targets",
+        manifest("""
+            service: payments
+            dashboard: {uid: payments}
+            scrape:
+              job: payments
+              targets: ['a:8080', 'b:8080']
+              labels: {region: eu}
+            metrics:
+              rpc_duration_seconds: {type: summary, labels: [method]}
+            rows:
+              - title: Main
+                panels:
+                  - {title: By job, query: 'sum by (job, instance, method, quantile) (rpc_duration_seconds)'}
+                  - {title: Set job, query: 'sum by (instance, method, quantile) (rpc_duration_seconds{job="payments"})'}
+                  - {title: Without region, query: 'avg without (region) (rpc_duration_seconds)'}
+                  - {title: One series, query: 'sum(rpc_duration_seconds{job="payments",instance="a:8080",method="get",quantile="0.5"})'}
+        """),
+        [],
+    ),
+    Case(
+        # label_replace() gives instance the values of method, so the `=` on instance
+        # no longer keeps one series a group.
+        "set-label-rewritten",
+        manifest("""
+            service: payments
+            dashboard: {uid: payments}
+            scrape: {job: payments, targets: ['a:8080', 'b:8080']}
+            metrics:
+              rpc_duration_seconds: {type: summary, labels: [method]}
+            rows:
+              - title: Main
+                panels:
+                  - {title: RPC, query: 'sum by (job, quantile) (label_replace(rpc_duration_seconds{instance="a:8080"}, "instance", "$1", "method", "(.*)"))'}
+        """),
+        [
+            f'{E}:9:30: warning: panel "RPC": sum() of the quantiles of summary '
+            '"rpc_duration_seconds" is not a quantile of all its observations, '
+            "because each process computes its own quantiles, and quantiles cannot be "
+            "added; chart the series of each process, or their max() as an upper "
+            "bound, or declare a histogram and use histogram_quantile() "
+            "[promql/summary-aggregation]"
+        ],
+    ),
 ]
 
 RESULT_TYPE = [

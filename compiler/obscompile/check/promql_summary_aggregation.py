@@ -95,30 +95,72 @@ def _message(context: PanelContext, operator: str, selector: pp.VectorSelector) 
     )
 
 
-def _keeps_each_series(context: PanelContext, aggregation: pp.AggregateExpr) -> bool:
-    """Return True when the grouping keeps every label, so no two series are combined."""
-    modifier = aggregation.modifier
-    if modifier is None:
-        return False
+def _keeps_each_series(
+    context: PanelContext,
+    aggregation: pp.AggregateExpr,
+    selector: pp.VectorSelector,
+) -> bool:
+    """Return True when no two series of the aggregation's input share a group.
+
+    A label that every selector sets to one value with `=` cannot tell series apart,
+    and neither can the target labels of a scrape job (`labels:`) once `job` is kept
+    or set, because all the targets of a job share them.
+    """
     labels = catalog.available_labels(context, aggregation.expr)
     if labels is None:
         return False
-    grouping = set(modifier.labels)
-    if modifier.type == pp.AggModifierType.By:
-        return labels <= grouping
-    return not labels & grouping
+    modifier = aggregation.modifier
+    grouping = set(modifier.labels) if modifier is not None else set()
+    if modifier is None or modifier.type == pp.AggModifierType.By:
+        kept = labels & grouping
+    else:
+        kept = labels - grouping
+    kept |= _pinned_labels(aggregation.expr)
+    if "job" in kept:
+        entry = catalog.selected_metric(context, selector)
+        if entry is not None:
+            kept |= {
+                name for job in entry.service.scrape_jobs for name, _ in job.labels
+            }
+    return labels <= kept
+
+
+def _pinned_labels(node: pp.Expr) -> set[str]:
+    """Return the labels that every selector of `node` sets to one value with `=`.
+
+    A label that label_replace() or label_join() writes is left out, because those
+    give it a value of their own.
+    """
+    found = promql.selectors(node)
+    if not found:
+        return set()
+    pinned = set.intersection(
+        *(
+            {m.name for m in s.matchers.matchers if m.op == pp.MatchOp.Equal}
+            for s in found
+        )
+    )
+    for call in promql.walk(node):
+        if isinstance(call, pp.Call) and call.func.name in (
+            "label_replace",
+            "label_join",
+        ):
+            arguments = promql.string_arguments(call)
+            if arguments is None:
+                return set()
+            pinned.discard(arguments[0])
+    pinned.discard("__name__")
+    return pinned
 
 
 @check(NAME, "sum() or avg() over the quantiles of a summary")
 def summary_aggregation(context: PanelContext) -> Iterator[Diagnostic]:
     for aggregation in context.query.of_type(pp.AggregateExpr):
         operator = str(aggregation.op)
-        if operator not in _COMBINING_AGGREGATIONS or _keeps_each_series(
-            context, aggregation
-        ):
+        if operator not in _COMBINING_AGGREGATIONS:
             continue
         selector = _quantile_selector(context, aggregation.expr)
-        if selector is None:
+        if selector is None or _keeps_each_series(context, aggregation, selector):
             continue
         yield warning(
             context.node_location(aggregation),
