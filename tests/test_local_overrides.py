@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -386,6 +387,42 @@ def test_build_skips_overrides_after_load_error(project: Path) -> None:
     result = build(Project.at(project), local=local)
     assert not result.ok
     assert result.files == {}
+
+
+HOSTS = """service: node
+dashboard: {uid: node}
+scrape:
+  - {job: node, targets: ['node-1:9100', 'node-2:9100']}
+  - {job: canary, targets: ['canary:9100']}
+metrics:
+  node_load1: gauge
+rows:
+  - title: Hosts
+    panels:
+      - {title: Load, query: 'node_load1{job="node"}', thresholds: '<4 Green, >=4 Red'}
+      - {title: Canary, query: 'node_load1{job="canary"}', thresholds: '<4 Green, >=4 Red'}
+"""
+
+
+def test_build_keeps_legends_of_retargeted_jobs(project: Path) -> None:
+    """A local build that changes a job's number of targets keeps the legends."""
+    write_manifest(project, "node.yaml", HOSTS)
+    normal = build(Project.at(project))
+    local = LocalOverrides(
+        targets=(
+            ("node", ("127.0.0.1:9100",)),
+            ("canary", ("127.0.0.1:9101", "127.0.0.1:9102")),
+        )
+    )
+    retargeted = build(Project.at(project), local=local)
+    assert normal.ok, "\n".join(str(d) for d in normal.diagnostics)
+    assert retargeted.ok, "\n".join(str(d) for d in retargeted.diagnostics)
+    dashboard = "grafana/dashboards/node.json"
+    panels = json.loads(retargeted.files[dashboard])["panels"]
+    legends = [panel["targets"][0]["legendFormat"] for panel in panels[1:]]
+    assert legends == ["{{instance}}", "Canary"]
+    assert retargeted.files[dashboard] == normal.files[dashboard]
+    assert rule_documents(retargeted) == rule_documents(normal)
 
 
 # --- command line ------------------------------------------------------------------

@@ -69,7 +69,8 @@ def scrape_labels_that_vary(
     """Return `job` and `instance` where the selector's series have several values.
 
     The values are those of the service's scrape jobs that the selector's matchers
-    admit: a job's name, and its targets unless it sets `instance` itself.
+    admit: a job's name, and its targets unless it sets `instance` itself. The
+    targets are the manifest's, also in a local build that replaced them.
     """
     job_matchers = promql.matcher_values(selector, "job")
     instance_matchers = promql.matcher_values(selector, "instance")
@@ -77,7 +78,8 @@ def scrape_labels_that_vary(
     instances = set()
     for job in jobs:
         fixed = dict(job.labels).get("instance")
-        for target in job.targets if fixed is None else (fixed,):
+        targets = job.targets if job.manifest_targets is None else job.manifest_targets
+        for target in targets if fixed is None else (fixed,):
             if _admits(instance_matchers, target):
                 instances.add(target)
     varying = []

@@ -217,7 +217,14 @@ def _rewrite_job(
     job: ScrapeJob, targets: Mapping[str, Sequence[str]], scrape_interval: str | None
 ) -> ScrapeJob:
     if job.job in targets:
-        job = attrs.evolve(job, targets=tuple(targets[job.job]))
+        # The legends and alert summaries count the manifest's targets, so that a
+        # local build keeps the dashboards and rules of a normal build.
+        manifest_targets = (
+            job.targets if job.manifest_targets is None else job.manifest_targets
+        )
+        job = attrs.evolve(
+            job, targets=tuple(targets[job.job]), manifest_targets=manifest_targets
+        )
     if scrape_interval is None:
         return job
     # A job without its own interval inherits the global one, which is set too.
