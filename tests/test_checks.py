@@ -11,6 +11,7 @@ carets, is also compared with a snapshot under __snapshots__/test_checks/.
 from __future__ import annotations
 
 import textwrap
+import warnings
 from pathlib import Path
 
 import attrs
@@ -26,6 +27,7 @@ from obscompile.load.project import load_project
 from obscompile.model.location import Location
 from obscompile.model.metric import Metric, MetricType
 from obscompile.model.service import Service
+from obscompile.pipeline import Project, build
 from obscompile.report import format_text
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -2499,6 +2501,29 @@ def test_histogram_le_points_at_aggregation(tmp_path: Path, monkeypatch) -> None
     lines, report = run_case(tmp_path, monkeypatch, HISTOGRAM_LE[0])
     assert lines[0].startswith("services/payments.yaml:7:41: error: ")
     assert report.splitlines()[2] == " " * 42 + "^"
+
+
+NESTED_SET = """\
+service: node
+dashboard: {uid: node}
+scrape: {job: node, targets: ['node-1:9100', 'node-2:9100']}
+metrics:
+  node_load1: gauge
+rows:
+  - title: Hosts
+    panels:
+      - {title: Load, query: 'node_load1{job=~"node|[[:alpha:]]x"}', thresholds: '<4 Green, >=4 Red'}
+"""
+
+
+def test_nested_set_regex_adds_no_warning(project: Path) -> None:
+    """A job regex that Python warns of, `[[:alpha:]]`, prints no Python warning."""
+    (project / "services" / "node.yaml").write_text(NESTED_SET, encoding="utf-8")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = build(Project.at(project))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+    assert [str(w.message) for w in caught if w.category is FutureWarning] == []
 
 
 def test_every_check_has_a_table() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import warnings
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -40,6 +41,18 @@ class QueryError(ValueError):
 
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def compile_regex(pattern: str) -> re.Pattern[str]:
+    """Compile the regex of a label matcher or of label_replace() with Python's `re`.
+
+    Python warns (FutureWarning) of a set such as `[[a]` that a later Python may read
+    differently. The warning is about Python, not the query, so it is not printed.
+    Raises re.error where `re.compile` does.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return re.compile(pattern)
 
 
 def is_label_name(name: str) -> bool:

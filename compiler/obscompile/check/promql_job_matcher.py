@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import attrs
 import promql_parser as pp
 
+from obscompile import promql
 from obscompile.check import catalog
 from obscompile.check.context import PanelContext
 from obscompile.check.query_text import tokenize
@@ -29,7 +30,7 @@ def _suggest(value: str, jobs: list[str]) -> str:
 def _matches_any(pattern: str, jobs: list[str]) -> bool | None:
     """Return whether the regex matches a whole job name, or None if it cannot tell."""
     try:
-        compiled = re.compile(pattern)
+        compiled = promql.compile_regex(pattern)
     except re.error:
         return None  # NOTE: RE2 syntax that Python's re lacks is not checked.
     return any(compiled.fullmatch(job) for job in jobs)

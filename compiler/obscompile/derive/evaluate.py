@@ -191,7 +191,7 @@ def _label_test(op: str, expected: str) -> Callable[[str], bool]:
     if op == "!=":
         return expected.__ne__
     try:
-        pattern = re.compile(expected)
+        pattern = promql.compile_regex(expected)
     except re.error:
         # Raise the same error as `re.fullmatch` when the matcher is first used.
         return functools.partial(_fails_to_compile, expected)
@@ -247,7 +247,7 @@ def _label_replace(
     if not promql.is_label_name(dst):
         raise UnsupportedExpression(f"{dst!r} is not a valid label name")
     try:
-        pattern = re.compile(f"^(?:{regex})$")
+        pattern = promql.compile_regex(f"^(?:{regex})$")
     except re.error as exc:
         raise UnsupportedExpression(
             f"the regular expression {regex!r} is not evaluated: {exc}"

@@ -101,7 +101,7 @@ def _admits(matchers: list[tuple[str, str]], value: str) -> bool:
             matched = value == expected
         else:
             try:
-                matched = re.fullmatch(expected, value) is not None
+                matched = promql.compile_regex(expected).fullmatch(value) is not None
             except re.error:
                 continue
         positive = operator in ("=", "=~")
