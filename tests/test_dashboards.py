@@ -209,6 +209,7 @@ HOST_LEGENDS = {
         'rate(node_cpu_seconds_total{job="node",mode="system"}[5m])',
         "{{cpu}} {{instance}}",
     ),
+    "absent-of-selector": ('absent(node_load1{job="node"})', "Load"),
     "le-hidden": (
         'sum by (le) (rate(node_disk_io_time_seconds_total{job="node_canary"}[5m]))',
         "Load",

@@ -13,9 +13,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import attrs
+import promql_parser as pp
 import pytest
 import yaml
 
+from obscompile import promql
 from obscompile.config import Config
 from obscompile.derive import gorender
 from obscompile.derive.alerts import derive_rules
@@ -884,6 +886,55 @@ def test_generated_tests_prove_colliding_labels(project: Path) -> None:
     assert {a["exp_labels"]["severity"] for a in fired} == {"critical"}
     assert [d for d in result.diagnostics if d.check == "rules/untested"] == []
     _promtool_all(project, result)
+
+
+# Labels of absent() ------------------------------------------------------------------
+
+ABSENT_QUERIES = {
+    "selector": 'absent(node_load1{job="node"})',
+    "two-equal-matchers": 'absent(node_load1{job="node",mode="idle",mode="user"})',
+    "regex-and-equal": 'absent(node_load1{job="node",mode=~"id.*",mode="idle"})',
+    "not-equal-and-equal": 'absent(node_load1{job="node",mode!="user",mode="idle"})',
+    "empty-value": 'absent(node_load1{job="node",mode=""})',
+    "over-time": 'absent_over_time((node_load1{job="node",cpu="0"}[5m]))',
+    "aggregation": 'absent(sum by (job) (node_load1{job="node"}))',
+}
+
+
+@pytest.mark.parametrize("query", ABSENT_QUERIES.values(), ids=ABSENT_QUERIES.keys())
+def test_absent_labels_match_promtool(tmp_path: Path, query: str) -> None:
+    """The labels that output_labels() gives absent() are those promtool returns."""
+    names = promql.output_labels(promql.parse(query)).names
+    (selector,) = promql.selectors(promql.parse(query))
+    values = {
+        m.name: m.value for m in selector.matchers.matchers if m.op == pp.MatchOp.Equal
+    }
+    labels = ",".join(f'{name}="{values[name]}"' for name in names)
+    rules = {"groups": [{"name": "absent", "rules": [{"record": "r", "expr": query}]}]}
+    test = {
+        "rule_files": ["absent.rules.yml"],
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": 'up{job="node"}', "values": "1x5"}],
+                "promql_expr_test": [
+                    {
+                        "expr": "r",
+                        "eval_time": "2m",
+                        "exp_samples": [{"labels": f"r{{{labels}}}", "value": 1}],
+                    }
+                ],
+            }
+        ],
+    }
+    write_files(
+        tmp_path,
+        {
+            "absent.rules.yml": yaml.safe_dump(rules),
+            "absent.test.yml": yaml.safe_dump(test),
+        },
+    )
+    assert_promtool("test", "rules", "absent.test.yml", cwd=tmp_path)
 
 
 # Alerts per host ---------------------------------------------------------------------

@@ -481,6 +481,8 @@ def output_labels(node: pp.Expr) -> OutputLabels:
             return output_labels(vectors[-1]).without("le")
         if name in ("vector", "time", "scalar"):
             return OutputLabels()
+        if name in ("absent", "absent_over_time") and node.args:
+            return OutputLabels(names=_absent_labels(node.args[0]))
         if name in ("label_replace", "label_join") and vectors:
             inner = output_labels(vectors[0])
             target = strip_parens(node.args[1])
@@ -517,6 +519,33 @@ def output_labels(node: pp.Expr) -> OutputLabels:
     if isinstance(node, pp.SubqueryExpr | pp.UnaryExpr):
         return output_labels(node.expr)
     return OutputLabels()
+
+
+def _absent_labels(argument: pp.Expr) -> tuple[str, ...]:
+    """Return the labels of the series that absent() or absent_over_time() returns.
+
+    As promtool 2.42 evaluates it, the series has a label for each `=` matcher of
+    the selector with a value other than "", unless the label has a second `=` or
+    an `=~` matcher too. An argument that is not a selector gives no label.
+    """
+    argument = strip_parens(argument)
+    if isinstance(argument, pp.MatrixSelector):
+        argument = argument.vector_selector
+    if not isinstance(argument, pp.VectorSelector):
+        return ()
+    matchers = [m for m in argument.matchers.matchers if m.name != "__name__"]
+    names = []
+    for matcher in matchers:
+        if matcher.op != pp.MatchOp.Equal or not matcher.value:
+            continue
+        others = [
+            m
+            for m in matchers
+            if m.name == matcher.name and m.op in (pp.MatchOp.Equal, pp.MatchOp.Re)
+        ]
+        if len(others) == 1:
+            names.append(matcher.name)
+    return tuple(names)
 
 
 def string_arguments(node: pp.Call) -> list[str] | None:
