@@ -452,6 +452,14 @@ rows:
         ("time() - max(timestamp(x_requests_total))", "s"),
         ("vector(time()) - max(x_last_success_timestamp_seconds)", "s"),
         ("time() * x_seconds", "short"),
+        # A count of series and a test of presence are numbers of series.
+        ("count(http_request_duration_seconds_bucket)", "short"),
+        ("sum(count by (x) (a_seconds))", "short"),
+        ('count_values("v", a_seconds)', "short"),
+        ("group(a_seconds)", "short"),
+        ('absent(node_cpu_seconds_total{job="a"})', "short"),
+        ("max(absent_over_time(a_seconds[5m]))", "short"),
+        ("sum(a_seconds)", "s"),
     ],
 )
 def test_unit_of_expression(query: str, unit: str) -> None:

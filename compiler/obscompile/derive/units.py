@@ -131,6 +131,22 @@ def _mean_unit(node: pp.Expr) -> str | None:
     return _metric_unit(total)
 
 
+# Aggregations that count series, whatever the series measure.
+_COUNTING_AGGREGATIONS = frozenset({"count", "count_values", "group"})
+# Functions that give 1 where series are present or missing, whatever the metric measures.
+_PRESENCE_FUNCTIONS = frozenset({"absent", "absent_over_time", "present_over_time"})
+
+
+def _counts_series(node: pp.Expr) -> bool:
+    """Return True for a count of series, also under other aggregations."""
+    node = promql.strip_parens(node)
+    while isinstance(node, pp.AggregateExpr):
+        if str(node.op) in _COUNTING_AGGREGATIONS:
+            return True
+        node = promql.strip_parens(node.expr)
+    return False
+
+
 def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
     """Return the Grafana unit id that fits the query's values."""
     node = promql.strip_parens(node)
@@ -170,8 +186,12 @@ def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
                 return "s"
             return derive_unit(node.rhs, service)
         return derive_unit(node.lhs, service)
+    if _counts_series(node):
+        return "short"
     function = promql.top_function(node)
     metric = _first_metric(node)
+    if function in _PRESENCE_FUNCTIONS:
+        return "short"
     if function == "histogram_quantile":
         return _metric_unit(metric)
     if function in ("rate", "irate"):
