@@ -1234,6 +1234,21 @@ def _records(project: Path, first: str, second: str) -> dict[str, str]:
     return {rule["record"]: rule["expr"] for rule in _rules(result)[0]["rules"]}
 
 
+def test_record_name_leaves_out_ignored_label(project: Path) -> None:
+    """One-to-one `ignoring (state)` takes `state` from the series and the name."""
+    result = _build(
+        project,
+        """\
+        - title: Down per up
+          query: 'link_status{job="payments",state="down"} / ignoring (state) link_status{job="payments",state="up"}'
+          thresholds: "<1 Green, >1 Red"
+        """,
+    )
+    (rule,) = _rules(result)[0]["rules"]
+    assert rule["record"].split(":")[0] == "job_instance"
+    _promtool_all(project, result)
+
+
 def test_clashing_record_names_ignore_panel_order(tmp_path: Path) -> None:
     forward = _records(tmp_path / "forward", "pr-od", "pr_od")
     backward = _records(tmp_path / "backward", "pr_od", "pr-od")

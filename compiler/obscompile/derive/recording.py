@@ -293,16 +293,9 @@ def level_labels(node: pp.Expr, service: Service | None) -> tuple[str, ...]:
             raise UnnamedQuery(
                 "the query keeps every label of a metric that the catalog lacks"
             )
-        dropped = {
-            label
-            for n in promql.walk(node)
-            if isinstance(n, pp.AggregateExpr)
-            and n.modifier is not None
-            and n.modifier.type == pp.AggModifierType.Without
-            for label in n.modifier.labels
-        }
+        # `without (x)` and one-to-one `ignoring (x)` take x from the series.
         kept = ["job", "instance", *(label for label in metric.labels if label != "le")]
-        names = [label for label in kept if label not in dropped]
+        names = [label for label in kept if label not in labels.dropped]
     elif pinned_job(node) is not None and "job" not in names:
         names.insert(0, "job")
     elif "job" in names:
