@@ -460,6 +460,11 @@ rows:
         ('absent(node_cpu_seconds_total{job="a"})', "short"),
         ("max(absent_over_time(a_seconds[5m]))", "short"),
         ("sum(a_seconds)", "s"),
+        # A regex with a backslash, which promql-parser prints without escaping it.
+        (
+            '100 * sum(rate(x_total{code=~"5\\\\d\\\\d"}[5m])) / sum(rate(x_total[5m]))',
+            "percent",
+        ),
     ],
 )
 def test_unit_of_expression(query: str, unit: str) -> None:

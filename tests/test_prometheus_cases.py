@@ -1249,6 +1249,33 @@ def test_record_name_leaves_out_ignored_label(project: Path) -> None:
     _promtool_all(project, result)
 
 
+@pytest.mark.parametrize(
+    "matcher",
+    [
+        # A raw string: the regex is 5\d\d as written.
+        "code=~`5\\d\\d`",
+        # A double-quoted string, in which \\ is one backslash.
+        'code=~"5\\\\d\\\\d"',
+    ],
+)
+def test_backslash_in_regex_builds(project: Path, matcher: str) -> None:
+    """A regex with a backslash is read, recorded and tested as Prometheus reads it."""
+    result = _build(
+        project,
+        f"""\
+        - title: Server errors
+          query: 'sum(rate(http_requests_total{{job="payments",{matcher}}}[5m]))'
+          thresholds: "<1 Green, >1 Red"
+        """,
+    )
+    (rule,) = _rules(result)[0]["rules"]
+    assert rule["expr"] == (
+        'sum by (job) (rate(http_requests_total{job="payments",code=~"5\\\\d\\\\d"}[5m]))'
+    )
+    assert [d for d in result.diagnostics if d.check == "rules/untested"] == []
+    _promtool_all(project, result)
+
+
 def test_clashing_record_names_ignore_panel_order(tmp_path: Path) -> None:
     forward = _records(tmp_path / "forward", "pr-od", "pr_od")
     backward = _records(tmp_path / "backward", "pr_od", "pr-od")

@@ -189,10 +189,39 @@ def _unescape_rust(text: str) -> str:
     return _RUST_ESCAPE.sub(replace, text)
 
 
+# A string in any of PromQL's three quotes, or a comment, which may contain quotes.
+_STRING_OR_COMMENT = re.compile(
+    r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`|\#[^\n]*"""
+)
+
+
+def _double_quoted(match: re.Match[str]) -> str:
+    """Return a backtick string as the double-quoted string of the same value."""
+    text = match.group()
+    if not text.startswith("`"):
+        return text
+    value = text[1:-1]
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def _parseable(query: str) -> str:
+    """Return `query` as promql-parser reads it, with the value of each string kept.
+
+    Grafana's variables get parseable values. A backtick string is a raw string in
+    Prometheus, where `\\.` is a backslash and a dot, but promql-parser reads escape
+    sequences in it and rejects `\\.`, so it is passed as a double-quoted string.
+    """
+    text = substitute_grafana_variables(query)
+    if "`" in text:
+        text = _STRING_OR_COMMENT.sub(_double_quoted, text)
+    return text
+
+
 def _fails_with(query: str, message: str) -> bool:
     """Return True when parsing `query` fails with exactly `message`."""
     try:
-        pp.parse(substitute_grafana_variables(query))
+        pp.parse(_parseable(query))
     except ValueError as exc:
         return str(exc) == message
     except BaseException as exc:  # the Rust extension raises PanicException
@@ -266,7 +295,7 @@ def parse(query: str) -> pp.Expr:
     The checks, the rule derivation and the test generator each parse every query
     of a service, so a parsed query is kept. Callers only read the syntax tree.
     """
-    text = substitute_grafana_variables(query)
+    text = _parseable(query)
     try:
         return pp.parse(text)
     except ValueError as exc:
@@ -588,7 +617,12 @@ def is_ratio(node: pp.Expr) -> bool:
     node = strip_parens(node)
     if not (isinstance(node, pp.BinaryExpr) and str(node.op) == "/"):
         return False
-    left, right = metric_names(node.lhs), metric_names(node.rhs)
+    return same_metrics(node.lhs, node.rhs)
+
+
+def same_metrics(numerator: pp.Expr, denominator: pp.Expr) -> bool:
+    """Return True when both sides of a division select the same metrics."""
+    left, right = metric_names(numerator), metric_names(denominator)
     return bool(left) and left == right
 
 

@@ -168,10 +168,12 @@ def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
     if isinstance(node, pp.BinaryExpr) and str(node.op) == "/":
         # `100 * a / b` parses as `(100 * a) / b`: a percentage as well.
         numerator = promql.scaled_by(node.lhs)
-        if numerator is not None and numerator[0] == 100:
-            ratio = pp.parse(f"({numerator[1]}) / ({node.rhs})")
-            if promql.is_ratio(ratio):
-                return "percent"
+        if (
+            numerator is not None
+            and numerator[0] == 100
+            and promql.same_metrics(numerator[1], node.rhs)
+        ):
+            return "percent"
     if promql.is_ratio(node):
         return "percentunit"
     if isinstance(node, pp.BinaryExpr):
