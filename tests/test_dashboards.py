@@ -210,6 +210,11 @@ HOST_LEGENDS = {
         "{{cpu}} {{instance}}",
     ),
     "absent-of-selector": ('absent(node_load1{job="node"})', "Load"),
+    "or-keeps-both-sides": (
+        'sum by (job) (node_load1{job="node"}) '
+        'or sum by (instance) (node_load1{job="node_canary"})',
+        "{{job}} {{instance}}",
+    ),
     "le-hidden": (
         'sum by (le) (rate(node_disk_io_time_seconds_total{job="node_canary"}[5m]))',
         "Load",

@@ -544,6 +544,13 @@ def output_labels(node: pp.Expr) -> OutputLabels:
             return OutputLabels(
                 names=tuple(n for n in side.names if n in matching.labels)
             )
+        if str(node.op) == "or":
+            # The result holds the series of both sides, each with its own labels.
+            other = output_labels(node.rhs)
+            names = (*side.names, *(n for n in other.names if n not in side.names))
+            return attrs.evolve(
+                other if other.open and not side.open else side, names=names
+            )
         return side
     if isinstance(node, pp.SubqueryExpr | pp.UnaryExpr):
         return output_labels(node.expr)
