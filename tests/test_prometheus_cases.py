@@ -1012,6 +1012,37 @@ def test_generated_host_alert_tests_pass(project: Path) -> None:
     _promtool_all(project, result, "node")
 
 
+# Values next to a boundary ----------------------------------------------------------
+
+FRACTION_BOUNDS = """\
+- title: Error ratio
+  query: 'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m])) / sum(rate(http_requests_total{job="payments"}[5m]))'
+  thresholds: "<1% Green, 1-10% Yellow, >10% Red"
+  alert: {warning: true}
+"""
+
+
+def test_fraction_bounds_probed_nearby(project: Path) -> None:
+    """Bounds of 0.1 and 0.01 are probed one step of their leading digit away.
+
+    A probe of 0 below 0.1 would let an alert at 0.01 pass the test of 0.1.
+    """
+    result = _build(project, FRACTION_BOUNDS)
+    tests = yaml.safe_load(result.files["prometheus/tests/payments.test.yml"])["tests"]
+    names = {test["name"] for test in tests}
+    for name in (
+        "PaymentsErrorRatioCritical: 9% (yellow) stays silent",
+        "PaymentsErrorRatioCritical: 10% (red) fires",
+        "PaymentsErrorRatioCritical: 11% (red) fires",
+        "PaymentsErrorRatioWarning: 0.9% (green) stays silent",
+        "PaymentsErrorRatioWarning: 1% (yellow) fires",
+        "PaymentsErrorRatioWarning: 1.1% (yellow) fires",
+    ):
+        assert name in names
+    assert "PaymentsErrorRatioCritical: 0% (green) stays silent" not in names
+    _promtool_all(project, result)
+
+
 # Red steps and red value mappings together -----------------------------------------
 
 MAPPED_STEPS = """\

@@ -45,8 +45,9 @@ def nice_neighbours(
     """Return `(below, above)` pairs around `bound`, roundest first, within limits."""
     exact = Decimal(repr(bound))
     magnitude = Decimal(10) ** (exact.copy_abs().adjusted() if bound else 0)
-    if bound and str(exact.copy_abs().normalize())[0] == "1":
-        # 10000 is better probed with 9000 and 11000 than with 0 and 20000.
+    if bound and exact.normalize().as_tuple().digits[0] == 1:
+        # 10000 is better probed with 9000 and 11000 than with 0 and 20000, and 0.1
+        # with 0.09 and 0.11. A Decimal's digits start at its first nonzero digit.
         magnitude /= 10
     pairs = []
     for shift in range(4):
