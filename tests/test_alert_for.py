@@ -149,7 +149,9 @@ def test_huge_threshold_is_left_untested(tmp_path: Path) -> None:
     untested = [d.message for d in result.diagnostics if d.check == "rules/untested"]
     assert untested == [
         'no promtool test generated for rule "PaymentsJobsCritical": its '
-        "thresholds are too large to compute test values for"
+        "thresholds are too large to compute test values for. Write a promtool "
+        "test for the rule in a file under tests/promtool/ of the project, which "
+        "`obscompile test` runs"
     ]
     rules = result.files["prometheus/rules/payments.rules.yml"]
     assert ">= 1e+308" in rules

@@ -1562,6 +1562,20 @@ def test_untested_rules_point_at_own_panel(project: Path) -> None:
     assert found["ThreeCritical"] == three
 
 
+def test_untested_rule_message_reads_plainly(project: Path) -> None:
+    """The reason shows the number as written and asks for a hand-written test."""
+    panel = """\
+- title: Traffic
+  query: 'sum(rate(http_requests_total{job="payments"}[5m]))'
+  thresholds: "<1e9 Green, >=1e9 Red"
+"""
+    result = _build(project, panel)
+    (untested,) = [d for d in result.diagnostics if d.check == "rules/untested"]
+    assert "gives exactly 1000000000. " in untested.message
+    assert "1000000000.0" not in untested.message
+    assert "Write a promtool test for the rule" in untested.message
+
+
 # Offsets and @ -------------------------------------------------------------------------
 
 

@@ -65,6 +65,7 @@ from obscompile.load.durations import MAX_DURATION_MS
 from obscompile.model.metric import Metric
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Service
+from obscompile.numbers import number_text
 
 # Traffic scales to try in turn. Ratios and quantiles do not change with the scale,
 # but the rounding of each rate does, and a boundary test needs the boundary exactly.
@@ -273,7 +274,7 @@ class _Generator:
                 ):
                     fallback = (series, run, end)
         if fallback is None or probe.exact:
-            raise _Mismatch(f"no synthesized input gives exactly {value!r}")
+            raise _Mismatch(f"no synthesized input gives exactly {number_text(value)}")
         return fallback
 
     def _candidate_inputs(
@@ -340,7 +341,9 @@ class _Generator:
                 if all(dict(labels).get(moved.get(k, k)) == v for k, v in alert.pins)
             ]
             if not active:
-                raise _Mismatch(f"the alert is not active for the value {value!r}")
+                raise _Mismatch(
+                    f"the alert is not active for the value {number_text(value)}"
+                )
             since = min(active)
             # The alert fires at the first evaluation at least `for` after it became
             # active; `for` need not be a multiple of the evaluation interval.
@@ -353,7 +356,7 @@ class _Generator:
         if firing_at_end != fires:
             raise _Mismatch(
                 f"the alert {'fires' if firing_at_end else 'stays silent'} "
-                f"for {value!r}"
+                f"for {number_text(value)}"
             )
         expr_checks = self.record_checks(alert.record, run, end) if alert.record else ()
         if probe.replaces is not None:
@@ -417,9 +420,10 @@ class _Generator:
         for sample in recorded:
             match = _raw_for(sample, by_labels)
             if match is None or match != sample.value:
+                query_value = "no sample" if match is None else number_text(match)
                 raise _Mismatch(
-                    f"{rule.record} gives {sample.value!r} where the query gives "
-                    f"{match!r}"
+                    f"{rule.record} gives {number_text(sample.value)} where the query "
+                    f"gives {query_value}"
                 )
             expected_record.append(
                 (labels_text((*sample.labels, ("__name__", rule.record))), match)

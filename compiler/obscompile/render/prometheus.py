@@ -25,6 +25,7 @@ from obscompile import promql
 from obscompile.config import Config
 from obscompile.derive.alerts import ServiceRules, derive_rules
 from obscompile.derive.promtests import generate_tests
+from obscompile.derive.synthesis import HAND_TEST_ADVICE
 from obscompile.derive.testfile import TestSuite
 from obscompile.diagnostics import Diagnostic, ObscompileError, warning
 from obscompile.model.service import Service
@@ -343,11 +344,14 @@ def _rule_diagnostics(
     locations = {alert.name: alert.location for alert in rules.alerts}
     locations.update((rule.record, rule.location) for rule in rules.recording)
     for untested in suite.untested:
+        reason = untested.reason
+        if "tests/promtool/" not in reason:
+            # Ask for a hand-written test unless the reason already does.
+            reason += f". {HAND_TEST_ADVICE}"
         found.append(
             warning(
                 locations.get(untested.rule) or service.location,
-                f'no promtool test generated for rule "{untested.rule}": '
-                f"{untested.reason}",
+                f'no promtool test generated for rule "{untested.rule}": {reason}',
                 "rules/untested",
             )
         )
