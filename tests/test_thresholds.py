@@ -473,6 +473,9 @@ def test_good_band_only_implies_red() -> None:
         ("<1 Green, 1-2 Hours Yellow", "write 2 Hours as 2h", 14),
         ("<1.5mins Green", "write 1.5mins as 1.5m", 4),
         ("last 24 hours <5 sec", "write 5 sec as 5s", 17),
+        ("<1GB Green, >=1GB Red", "write 1GB as 1000000000: thresholds take no", 2),
+        ("<1.5 GiB Green", "write 1.5 GiB as 1610612736", 5),
+        ("<512MiB Green", "write 512MiB as 536870912", 4),
         (
             "backup 7 days >2s",
             r'a series bound is written with "<": "backup 7 days <2s"',

@@ -62,6 +62,7 @@ from obscompile.model.threshold import (
     colour_rgba,
     named_colours,
 )
+from obscompile.numbers import number_text
 
 CHECK = "thresholds/syntax"
 COLOUR_CHECK = "thresholds/colour"
@@ -136,6 +137,13 @@ _UNIT_WORDS = {
     **dict.fromkeys(("day", "days"), "d"),
     **dict.fromkeys(("week", "weeks"), "w"),
     **dict.fromkeys(("year", "years"), "y"),
+}
+# Byte units that a threshold text may not use, with the bytes in each. Grafana shows
+# `bytes` in powers of 1024 and `decbytes` in powers of 1000 (as grafanalib 0.7's
+# formatunits lists them), so a text gives the bytes, which both read alike.
+_BYTE_UNITS = {
+    **{f"{prefix}b": 1000**power for power, prefix in enumerate("kmgtp", 1)},
+    **{f"{prefix}ib": 1024**power for power, prefix in enumerate("kmgtp", 1)},
 }
 _NUMBER_AND_WORD = re.compile(
     r"(?<![\w.])(?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*"
@@ -464,22 +472,37 @@ def _parse_item(
 
 
 def _unit_word_error(text: str, offset: int) -> ThresholdError | None:
-    """Return the error for a time unit written as a word, such as 5sec or 1 hour.
+    """Return the error for a time unit written as a word, such as 5sec or 1 hour,
+    or for a byte unit, such as 1GB.
 
     Of a series bound, only the bound is searched, not the series name.
     """
     series_bound = _SERIES_AND_BOUND.match(text)
     start = series_bound.start("bound") if series_bound else 0
     for found in _NUMBER_AND_WORD.finditer(text, start):
-        unit = _UNIT_WORDS.get(found["word"].lower())
-        if unit is not None:
-            written = found.group()
-            return ThresholdError(
-                f"write {written} as {found['number']}{unit}: the time units of "
-                "thresholds are ns, us (or µs), ms, s, m, h, d, w and y",
-                offset + found.start("word"),
+        word, number = found["word"].lower(), found["number"]
+        if word in _UNIT_WORDS:
+            message = (
+                f"write {found.group()} as {number}{_UNIT_WORDS[word]}: the time "
+                "units of thresholds are ns, us (or µs), ms, s, m, h, d, w and y"
             )
+        elif word in _BYTE_UNITS:
+            message = (
+                f"write {found.group()} as {_byte_count(number, _BYTE_UNITS[word])}: "
+                "thresholds take no byte units, so write the number of bytes"
+            )
+        else:
+            continue
+        return ThresholdError(message, offset + found.start("word"))
     return None
+
+
+def _byte_count(number: str, factor: int) -> str:
+    """Return `number` times `factor` as a whole number of bytes where it is one."""
+    count = Decimal(number) * factor
+    if count == count.to_integral_value():
+        return str(int(count))
+    return number_text(float(count))
 
 
 def _is_colour_word(text: str) -> bool:
