@@ -1463,6 +1463,37 @@ THRESHOLDS_UNIT = [
         ],
     ),
     Case(
+        "bare-numbers-above-one-on-ratio",
+        panels("""
+            - title: Errors
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))'
+              thresholds: "<70 Green, 70-90 Yellow, >90 Red"
+        """),
+        [
+            f"{E}:17:33: warning: threshold 70 is 7000%, because the panel's unit is "
+            "percentunit (values from 0 to 1); write 70% for 70 percent, or set "
+            "unit: percent if the query gives 0 to 100 [thresholds/unit]",
+            f"{E}:17:48: warning: threshold 90 is 9000%, because the panel's unit is "
+            "percentunit (values from 0 to 1); write 90% for 90 percent, or set "
+            "unit: percent if the query gives 0 to 100 [thresholds/unit]",
+        ],
+    ),
+    Case(
+        "fractions-and-percentages-on-ratio",
+        panels("""
+            - title: Errors
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))'
+              thresholds: "<0.01 Green, 0.01-0.05 Yellow, >0.05 Red"
+            - title: Errors in percent
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))'
+              thresholds: "<1% Green, 1-5% Yellow, >5% Red"
+            - title: Errors times 100
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m])) * 100'
+              thresholds: "<1 Green, 1-5 Yellow, >5 Red"
+        """),
+        [],
+    ),
+    Case(
         "query-on-unknown-metric",
         panels("""
             - title: Errors

@@ -9,7 +9,9 @@ from obscompile.check.promql_unknown_metric import unknown_metrics
 from obscompile.check.registry import check
 from obscompile.derive.thresholds import resolve
 from obscompile.derive.units import UnitError, panel_unit
-from obscompile.diagnostics import Diagnostic, error
+from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.model.threshold import Quantity, Thresholds
+from obscompile.numbers import number_text
 
 NAME = "thresholds/unit"
 
@@ -26,11 +28,51 @@ def threshold_unit(context: PanelContext) -> Iterator[Diagnostic]:
         context.query.error is not None or unknown_metrics(context)
     ):
         return
+    unit = panel_unit(panel, context.service)
     try:
-        resolve(panel.thresholds, panel_unit(panel, context.service), panel.capacity)
+        resolve(panel.thresholds, unit, panel.capacity)
     except UnitError as exc:
         location = panel.location_of("thresholds")
         offset = None if exc.quantity is None else exc.quantity.offset
         if offset is not None:
             location = panel.thresholds.quantity_locations.get(offset, location)
         yield error(location, str(exc), NAME)
+        return
+    if unit == "percentunit" and panel.thresholds.capacity_of is None:
+        yield from _bare_numbers_above_one(context, panel.thresholds)
+
+
+def _bare_numbers_above_one(
+    context: PanelContext, thresholds: Thresholds
+) -> Iterator[Diagnostic]:
+    """Warn of each bare number above 1 on a panel whose values are 0 to 1.
+
+    `<70 Green` on a percentunit panel turns red at 7000%, so the text most likely
+    means 70%.
+    """
+    quantities: list[Quantity | None] = [band.lower for band in thresholds.bands]
+    quantities += [band.lower for s in thresholds.series for band in s.bands]
+    quantities += [value.value for value in thresholds.exact_values]
+    warned: set[int] = set()
+    for quantity in quantities:
+        if (
+            quantity is None
+            or quantity.unit is not None
+            or quantity.offset is None
+            or quantity.offset in warned
+            or not quantity.number > 1
+        ):
+            continue
+        warned.add(quantity.offset)
+        written = quantity.written or number_text(quantity.number)
+        percent = number_text(quantity.number * 100)
+        location = thresholds.quantity_locations.get(
+            quantity.offset, context.panel.location_of("thresholds")
+        )
+        yield warning(
+            location,
+            f"threshold {written} is {percent}%, because the panel's unit is "
+            f"percentunit (values from 0 to 1); write {written}% for {written} "
+            "percent, or set unit: percent if the query gives 0 to 100",
+            NAME,
+        )
