@@ -2394,6 +2394,17 @@ DASHBOARD_VARIABLE = [
         """),
         [],
     ),
+    Case(
+        "misspelt-grafana-variable",
+        panels("""
+            - title: RPS
+              query: 'sum(rate(http_requests_total[$__rate_interva])) or on() ${datsource}'
+        """),
+        [
+            f'{E}:16:46: warning: panel "RPS": the dashboard has no variable $__rate_interva, so Grafana sends it to Prometheus as written; did you mean "$__rate_interval"? [promql/dashboard-variable]',
+            f'{E}:16:73: warning: panel "RPS": the dashboard has no variable ${{datsource}}, so Grafana sends it to Prometheus as written; did you mean "$datasource"? [promql/dashboard-variable]',
+        ],
+    ),
 ]
 
 NAME_CLASH = [

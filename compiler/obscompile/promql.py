@@ -340,7 +340,7 @@ def value_type(node: pp.Expr) -> str:
     return "vector"
 
 
-_GRAFANA_GLOBALS = frozenset(
+GRAFANA_GLOBALS = frozenset(
     {
         "__interval",
         "__interval_ms",
@@ -367,7 +367,7 @@ def grafana_variables(query: str) -> list[tuple[str, str, int]]:
     for match in _GRAFANA_VARIABLE.finditer(query):
         text = match.group()
         name = text.strip("${}").split(":")[0]
-        if name not in _GRAFANA_GLOBALS:
+        if name not in GRAFANA_GLOBALS:
             found.append((name, text, match.start()))
     return found
 

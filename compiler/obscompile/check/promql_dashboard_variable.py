@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from obscompile import promql
+from obscompile.check import catalog
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
 from obscompile.diagnostics import Diagnostic, warning
@@ -21,10 +22,17 @@ def dashboard_variable(context: PanelContext) -> Iterator[Diagnostic]:
     for name, text, offset in promql.grafana_variables(context.panel.query):
         if name in DASHBOARD_VARIABLES:
             continue
+        known = sorted(DASHBOARD_VARIABLES | promql.GRAFANA_GLOBALS)
+        close = catalog.closest(name, known)
+        advice = (
+            f'did you mean "${close}"?'
+            if close is not None
+            else "its variables are $datasource and Grafana's own, such as "
+            "$__rate_interval"
+        )
         yield warning(
             context.query_location(offset),
             f'panel "{context.panel.title}": the dashboard has no variable {text}, '
-            "so Grafana sends it to Prometheus as written; its variables are "
-            "$datasource and Grafana's own, such as $__rate_interval",
+            f"so Grafana sends it to Prometheus as written; {advice}",
             NAME,
         )
