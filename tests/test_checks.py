@@ -25,7 +25,7 @@ from obscompile.check.catalog import exported_series
 from obscompile.check.context import ProjectContext
 from obscompile.load.project import load_project
 from obscompile.model.location import Location
-from obscompile.model.metric import Metric, MetricType
+from obscompile.model.metric import Metric, MetricType, SeriesNaming
 from obscompile.model.service import Service
 from obscompile.pipeline import Project, build
 from obscompile.report import format_text
@@ -663,6 +663,9 @@ UNKNOWN_METRIC += [
         ],
     ),
     Case(
+        # A service without a runtime may use any client library, such as an
+        # exporter's, so a counter or info metric is read under its declared name
+        # or the suffixed one. An info metric named `..._info` gets no second suffix.
         "declared-name-of-exposed-series",
         manifest(
             """
@@ -671,20 +674,51 @@ UNKNOWN_METRIC += [
             metrics:
               orders: counter
               build: info
+              node_uname_info: info
               latency_seconds: histogram
             rows:
               - title: R
                 panels:
                   - {title: A, query: 'sum(rate(orders{job="shop"}[5m]))'}
-                  - {title: B, query: 'max(build{job="shop"})'}
-                  - {title: C, query: 'sum(rate(latency_seconds{job="shop"}[5m]))'}
+                  - {title: B, query: 'sum(rate(orders_total{job="shop"}[5m]))'}
+                  - {title: C, query: 'max(build{job="shop"}) + max(build_info{job="shop"})'}
+                  - {title: D, query: 'max(node_uname_info{job="shop"})'}
+                  - {title: E, query: 'max(node_uname_info_info{job="shop"})'}
+                  - {title: F, query: 'sum(rate(latency_seconds{job="shop"}[5m]))'}
         """,
             "shop.yaml",
         ),
         [
-            'services/shop.yaml:10:37: error: metric "orders" is a counter of the catalog of service "shop", which the client libraries expose as "orders_total"; query "orders_total" [promql/unknown-metric]',
-            'services/shop.yaml:11:32: error: metric "build" is an info of the catalog of service "shop", which the client libraries expose as "build_info"; query "build_info" [promql/unknown-metric]',
-            'services/shop.yaml:12:37: error: metric "latency_seconds" is a histogram of the catalog of service "shop", which the client libraries expose as "latency_seconds_bucket", "latency_seconds_sum", "latency_seconds_count"; query one of them [promql/unknown-metric]',
+            'services/shop.yaml:15:32: error: metric "node_uname_info_info" is not in the catalog of service "shop", which scrapes job "shop"; did you mean "node_uname_info"? [promql/unknown-metric]',
+            'services/shop.yaml:16:37: error: metric "latency_seconds" is a histogram of the catalog of service "shop", which the client libraries expose as "latency_seconds_bucket", "latency_seconds_sum", "latency_seconds_count"; query one of them [promql/unknown-metric]',
+        ],
+    ),
+    Case(
+        # obscompile instruments a service with a runtime, whose client library
+        # exposes a counter only as `..._total` and an info metric as `..._info`.
+        "declared-name-of-exposed-series-runtime",
+        manifest(
+            """
+            service: shop
+            runtime: python
+            scrape: {job: shop, port: 8000}
+            metrics:
+              orders: counter
+              build: info
+              node_uname_info: info
+            rows:
+              - title: R
+                panels:
+                  - {title: A, query: 'sum(rate(orders{job="shop"}[5m]))'}
+                  - {title: B, query: 'max(build{job="shop"})'}
+                  - {title: C, query: 'max(node_uname_info{job="shop"})'}
+        """,
+            "shop.yaml",
+        ),
+        [
+            'services/shop.yaml:11:37: error: metric "orders" is a counter of the catalog of service "shop", which the client libraries expose as "orders_total"; query "orders_total" [promql/unknown-metric]',
+            'services/shop.yaml:12:32: error: metric "build" is an info of the catalog of service "shop", which the client libraries expose as "build_info"; query "build_info" [promql/unknown-metric]',
+            'services/shop.yaml:13:32: error: metric "node_uname_info" is an info of the catalog of service "shop", which the client libraries expose as "node_uname_info_info"; query "node_uname_info_info" [promql/unknown-metric]',
         ],
     ),
 ]
@@ -1801,6 +1835,35 @@ PROJECT = [
             'of service "payments" [project/metric-type-conflict]',
         ],
     ),
+    Case(
+        # Without a runtime, counter `jobs` exports the series `jobs` too, which the
+        # gauge of service queue exports. Info metric `build` of a service with a
+        # runtime and `build_info` of an exporter both export `build_info`, as one
+        # metric, so they do not conflict.
+        "metric-type-conflict-declared-name",
+        {
+            "exporter.yaml": (
+                "service: exporter\nmetrics:\n  jobs: counter\n  build_info: info\n"
+            ),
+            "queue.yaml": "service: queue\nmetrics:\n  jobs: gauge\n",
+            "worker.yaml": (
+                "service: worker\n"
+                "runtime: python\n"
+                "scrape: {job: worker, port: 8000}\n"
+                "metrics:\n"
+                "  jobs: counter\n"
+                "  build: info\n"
+            ),
+        },
+        [
+            'services/queue.yaml:3:3: warning: gauge "jobs" exports the series "jobs", '
+            'which counter "jobs" of service "exporter" exports too '
+            "(services/exporter.yaml:3:3); Prometheus keeps both under that one name, "
+            "and the queries of services that declare neither are checked against "
+            'the counter unless their job matcher names a job of service "queue" '
+            "[project/metric-type-conflict]",
+        ],
+    ),
 ]
 
 SCRAPE_JOB = [
@@ -2656,10 +2719,13 @@ def _catalogs(draw) -> tuple[Service, ...]:
     services = []
     for number in range(draw(st.integers(2, 4))):
         metrics = []
+        # A service's runtime, or the lack of one, gives all its metrics one naming.
+        naming = draw(st.sampled_from(list(SeriesNaming)))
         for _ in range(draw(st.integers(1, 4))):
             words = draw(st.lists(st.sampled_from(_SUFFIX_WORDS), max_size=2))
             name = "_".join([draw(st.sampled_from(["a", "b_c"])), *words])
-            metrics.append(Metric(name, draw(st.sampled_from(list(MetricType)))))
+            kind = draw(st.sampled_from(list(MetricType)))
+            metrics.append(Metric(name, kind, naming=naming))
         services.append(Service(f"s{number}", "", None, metrics=tuple(metrics)))
     return tuple(services)
 

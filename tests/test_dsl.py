@@ -88,6 +88,129 @@ def test_yaml_and_python_are_equivalent(tmp_path: Path, monkeypatch) -> None:
     assert _files(python_project) == yaml_files
 
 
+EXPORTER_YAML = """\
+service: postgres
+scrape: {job: postgres, port: 9187}
+metrics:
+  pg_stat_database_xact_commit: {type: counter, labels: [datname]}
+  pg_static: {type: info, labels: [short_version]}
+  node_uname_info: {type: info, labels: [release]}
+metric_blocks: [{use: backend_metrics}]
+rows:
+  - title: Database
+    panels:
+      - title: Commits
+        query: 'sum(rate(pg_stat_database_xact_commit{job="postgres"}[5m]))'
+        thresholds: "<1000 Green, 1000-5000 Yellow, >5000 Red"
+      - title: Versions
+        query: 'sum(pg_static{job="postgres"}) + sum(node_uname_info{job="postgres"})'
+      - title: Backends
+        query: 'sum(rate(pg_backends_started{job="postgres"}[5m]))'
+"""
+
+EXPORTER_PYTHON = """\
+from obscompile import dsl
+
+dsl.service(
+    "postgres",
+    scrape=dsl.scrape_job("postgres", port=9187),
+    metrics=[
+        dsl.counter("pg_stat_database_xact_commit", labels=["datname"]),
+        dsl.metric("pg_static", "info", labels=["short_version"]),
+        dsl.metric("node_uname_info", "info", labels=["release"]),
+        dsl.use("backend_metrics"),
+    ],
+    rows=[
+        dsl.row("Database", [
+            dsl.panel(
+                "Commits",
+                'sum(rate(pg_stat_database_xact_commit{job="postgres"}[5m]))',
+                thresholds="<1000 Green, 1000-5000 Yellow, >5000 Red",
+            ),
+            dsl.panel(
+                "Versions",
+                'sum(pg_static{job="postgres"}) + sum(node_uname_info{job="postgres"})',
+            ),
+            dsl.panel(
+                "Backends",
+                'sum(rate(pg_backends_started{job="postgres"}[5m]))',
+            ),
+        ]),
+    ],
+)
+"""
+
+# A project block that returns a counter, as `metric_blocks:` and dsl.use() read it.
+BACKEND_METRICS_BLOCK = """\
+from obscompile import dsl
+
+@dsl.block("backend_metrics")
+def backend_metrics():
+    return [dsl.counter("pg_backends_started")]
+"""
+
+
+def _exporter_project(folder: Path, name: str, text: str) -> Path:
+    project = write_manifest(folder, name, text)
+    (project / "blocks").mkdir()
+    (project / "blocks" / "backends.py").write_text(BACKEND_METRICS_BLOCK)
+    return project
+
+
+def test_exporter_yaml_and_python_are_equivalent(tmp_path: Path, monkeypatch) -> None:
+    """Without a runtime, both read a counter and an info metric by declared names."""
+    monkeypatch.chdir(tmp_path)
+    yaml_project = _exporter_project(tmp_path / "y", "postgres.yaml", EXPORTER_YAML)
+    python_project = _exporter_project(tmp_path / "p", "postgres.py", EXPORTER_PYTHON)
+    yaml_result = build(Project.at(yaml_project))
+    python_result = build(Project.at(python_project))
+    assert [str(d) for d in yaml_result.diagnostics] == []
+    assert [str(d) for d in python_result.diagnostics] == []
+    assert python_result.files == yaml_result.files
+    (yaml_service,) = yaml_result.services
+    (python_service,) = python_result.services
+    assert python_service.metrics == yaml_service.metrics
+    assert [m.series_names() for m in python_service.metrics] == [
+        ("pg_stat_database_xact_commit", "pg_stat_database_xact_commit_total"),
+        ("pg_static", "pg_static_info"),
+        ("node_uname_info",),
+        ("pg_backends_started", "pg_backends_started_total"),
+    ]
+
+
+def test_runtime_service_reads_suffixed_names(tmp_path: Path, monkeypatch) -> None:
+    """With a runtime, YAML and Python reject the unsuffixed names alike."""
+    monkeypatch.chdir(tmp_path)
+    yaml_text = EXPORTER_YAML.replace(
+        "service: postgres\n", "service: postgres\nruntime: python\n"
+    )
+    python_text = EXPORTER_PYTHON.replace(
+        '"postgres",\n', '"postgres",\n    runtime="python",\n', 1
+    )
+    yaml_errors = _errors(_exporter_project(tmp_path / "y", "postgres.yaml", yaml_text))
+    python_errors = _errors(
+        _exporter_project(tmp_path / "p", "postgres.py", python_text)
+    )
+    exposed = [
+        (
+            "pg_stat_database_xact_commit",
+            "a counter",
+            "pg_stat_database_xact_commit_total",
+        ),
+        ("pg_static", "an info", "pg_static_info"),
+        ("node_uname_info", "an info", "node_uname_info_info"),
+        ("pg_backends_started", "a counter", "pg_backends_started_total"),
+    ]
+    expected = [
+        f'error: metric "{name}" is {kind} of the catalog of service "postgres", '
+        f'which the client libraries expose as "{series}"; query "{series}" '
+        "[promql/unknown-metric]"
+        for name, kind, series in exposed
+    ]
+    assert [line.partition(": ")[2] for line in yaml_errors] == expected
+    assert [line.partition(": ")[2] for line in python_errors] == expected
+
+
 def test_dashboard_without_uid_and_title_derives_them(
     tmp_path: Path, monkeypatch
 ) -> None:

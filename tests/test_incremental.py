@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import jinja2
 import pytest
 from click.testing import CliRunner
@@ -30,6 +31,8 @@ import obscompile.render.prometheus
 import obscompile.texts
 from obscompile.cache import CACHE_DIR, user_cache_folder
 from obscompile.cli import main
+from obscompile.model.location import Location
+from obscompile.model.metric import Metric, MetricType, SeriesNaming
 from obscompile.render.environment import builtin_templates_dir
 from tests.conftest import REPO
 
@@ -315,6 +318,24 @@ def _interval_of_other_job(project: Path) -> None:
     replace_in(manifest(project, 1), "  interval: 15s", "  interval: 1m")
 
 
+EXPORTER = """service: postgres
+scrape: {job: postgres, port: 9187}
+metrics:
+  pg_stat_database_xact_commit: {type: counter, labels: [datname]}
+"""
+
+
+def _exporter_read_from_cache(project: Path) -> None:
+    # The exporter's catalog, which expects a counter under its declared name, is
+    # cached by the first build and read back when the overview charts its counter.
+    (project / "services" / "postgres.yaml").write_text(EXPORTER, encoding="utf-8")
+    code, messages = run_build()
+    assert code == 0, messages
+    overview = OVERVIEW.replace("svc_0001_jobs_total", "pg_stat_database_xact_commit")
+    overview = overview.replace('job="svc_0001"', 'job="postgres"')
+    (project / "services" / "overview.yaml").write_text(overview, encoding="utf-8")
+
+
 def _python_module(project: Path) -> None:
     (project / "services" / "extra.py").write_text(
         "from obscompile import dsl\n\n"
@@ -389,6 +410,7 @@ CHANGES: list[tuple[str, Callable[[Path], None]]] = [
     ("folder-changed", _folder_changed),
     ("dashboard-uid-changed", _dashboard_uid_changed),
     ("block-job", _block_job),
+    ("exporter-read-from-cache", _exporter_read_from_cache),
     ("python-module", _python_module),
     ("output-edited", _output_edited),
     ("output-deleted", _output_deleted),
@@ -421,6 +443,23 @@ SEQUENCE = [
     "dashboard-uid-changed",
     "delete",
 ]
+
+
+def test_metric_pickle_keeps_every_field() -> None:
+    """A cached catalog entry reads back with its series naming and positions."""
+    where = Location("services/postgres.yaml", 4, 3)
+    metric = Metric(
+        "pg_stat_database_xact_commit",
+        MetricType.COUNTER,
+        "Commits",
+        ("datname",),
+        naming=SeriesNaming.DECLARED_OR_SUFFIXED,
+        location=where,
+        locations={"type": where.shifted(37)},
+    )
+    restored = pickle.loads(pickle.dumps(metric))
+    for field in attrs.fields(Metric):
+        assert getattr(restored, field.name) == getattr(metric, field.name), field.name
 
 
 def test_changes_in_a_row_equal_clean(warm: Path) -> None:

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import attrs
@@ -25,7 +26,7 @@ from obscompile.load.project import load_project
 from obscompile.pipeline import BuildResult
 from obscompile.render.prometheus import rule_diagnostics
 from obscompile.write.atomic import write_tree
-from tests.conftest import REPO, SERVICES
+from tests.conftest import REPO, SERVICES, write_manifest
 
 SERVICES_WITH_RULES = [
     "alphacopilot_server",
@@ -150,6 +151,71 @@ def test_promtool_test_generated(built_out: Path) -> None:
     tests = sorted(str(p) for p in (built_out / "prometheus" / "tests").glob("*.yml"))
     output = assert_promtool("test", "rules", *tests)
     assert output.count("SUCCESS") == 4
+
+
+# postgres_exporter exposes its counters without `_total`, and node_exporter names its
+# info metric `node_uname_info`. Without a runtime, the catalog takes those names.
+EXPORTER = """\
+service: postgres
+scrape: {job: postgres, port: 9187}
+metrics:
+  pg_stat_database_xact_commit: {type: counter, labels: [datname]}
+  pg_stat_database_xact_rollback: {type: counter, labels: [datname]}
+  pg_static: {type: info, labels: [short_version]}
+  node_uname_info: {type: info, labels: [release]}
+rows:
+  - title: Transactions
+    panels:
+      - title: Commits
+        query: 'sum by (datname) (rate(pg_stat_database_xact_commit{job="postgres"}[5m]))'
+        thresholds: "<1000 Green, 1000-5000 Yellow, >5000 Red"
+      - title: Rollback ratio
+        query: 'sum(rate(pg_stat_database_xact_rollback{job="postgres"}[5m])) / sum(rate(pg_stat_database_xact_commit{job="postgres"}[5m])) * 100'
+        unit: percent
+        thresholds: "<1% Green, 1-5% Yellow, >5% Red"
+      - title: Versions
+        query: 'sum(pg_static{job="postgres"})'
+        thresholds: "<2 Green, >=2 Red"
+      - title: Kernels
+        query: 'sum(node_uname_info{job="postgres"})'
+        thresholds: "<2 Green, >=2 Red"
+"""
+
+
+def run_obscompile(project: Path, *arguments: str) -> subprocess.CompletedProcess:
+    """Run `python -m obscompile` with `arguments` in `project`."""
+    return subprocess.run(
+        [sys.executable, "-m", "obscompile", *arguments],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_exporter_catalog_passes_promtool(tmp_path: Path) -> None:
+    """An exporter's counters and info metrics are read by their declared names."""
+    promtool_binary()
+    project = write_manifest(tmp_path, "postgres.yaml", EXPORTER)
+    built = run_obscompile(project, "build")
+    assert built.returncode == 0, built.stderr
+    assert "error" not in built.stderr
+    assert "warning" not in built.stderr
+    tested = run_obscompile(project, "test")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "1 generated" in tested.stderr
+    suite = YAML(typ="safe").load(project / "out/prometheus/tests/postgres.test.yml")
+    read = {
+        item["series"].partition("{")[0]
+        for test in suite["tests"]
+        for item in test["input_series"]
+    }
+    assert read == {
+        "pg_stat_database_xact_commit",
+        "pg_stat_database_xact_rollback",
+        "pg_static",
+        "node_uname_info",
+    }
 
 
 def test_promtool_test_hand_written(real_build: BuildResult, tmp_path: Path) -> None:

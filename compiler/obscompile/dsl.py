@@ -59,7 +59,13 @@ from obscompile.model.location import Location
 from obscompile.model.metric import Metric, MetricType
 from obscompile.model.panel import Panel, PanelAlert, PanelType, Row
 from obscompile.model.scrape import ScrapeJob
-from obscompile.model.service import AlertSettings, Dashboard, Runtime, Service
+from obscompile.model.service import (
+    AlertSettings,
+    Dashboard,
+    Runtime,
+    Service,
+    with_runtime_naming,
+)
 from obscompile.model.threshold import Thresholds
 from obscompile.numbers import number_text
 
@@ -627,7 +633,10 @@ def metric(
 
 
 def counter(name: str, help: str = "", labels: Sequence[str] = ()) -> Metric:
-    """Declare a counter."""
+    """Declare a counter, which queries read as `<name>_total`.
+
+    In a service without a runtime, queries may read it as `<name>` too.
+    """
     return metric(name, "counter", help, labels)
 
 
@@ -936,7 +945,11 @@ def service(
     alert_labels: Mapping[str, str] | None = None,
     key: str | None = None,
 ) -> Service:
-    """Declare a service, and register it when obscompile is loading this module."""
+    """Declare a service, and register it when obscompile is loading this module.
+
+    Without `runtime`, the service may use any client library, so queries may read
+    its counters and info metrics by their declared names too (`SeriesNaming`).
+    """
     location = caller_location()
     _text(name, "name", empty=False)
     _check_name_length(name, "name")
@@ -978,16 +991,19 @@ def service(
         )
     else:
         dashboard_value = None
+    runtime_value = (
+        Runtime(_choice(runtime, ["python", "nodejs"], "runtime", "runtime"))
+        if runtime is not None
+        else None
+    )
     result = Service(
         name=service_name,
         title=title or name,
         dashboard=dashboard_value,
         scrape_jobs=jobs,
-        metrics=catalog,
+        metrics=with_runtime_naming(catalog, runtime_value),
         rows=row_values,
-        runtime=Runtime(_choice(runtime, ["python", "nodejs"], "runtime", "runtime"))
-        if runtime is not None
-        else None,
+        runtime=runtime_value,
         alerts=AlertSettings(
             for_=_duration(alert_for, "alert_for"),
             labels=_pairs(alert_labels, "alert_labels"),

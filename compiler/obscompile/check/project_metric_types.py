@@ -8,7 +8,7 @@ from obscompile.check.catalog import exported_series
 from obscompile.check.context import ProjectContext
 from obscompile.check.registry import Scope, check
 from obscompile.diagnostics import Diagnostic, warning
-from obscompile.model.metric import Metric, MetricType
+from obscompile.model.metric import Metric, MetricType, SeriesNaming
 from obscompile.model.service import Service
 
 NAME = "project/metric-type-conflict"
@@ -23,9 +23,18 @@ def _kind(metric: Metric) -> str:
 
 
 def _family(metric: Metric) -> tuple[str, str]:
-    """Return what identifies a metric: counters `x` and `x_total` are one family."""
+    """Return what identifies a metric: counters `x` and `x_total` are one family.
+
+    So are info metrics `x` and `x_info` of a catalog that expects either name (see
+    `SeriesNaming`), because both export `x_info`.
+    """
     if metric.type is MetricType.COUNTER:
         return (metric.name.removesuffix("_total"), metric.type)
+    if (
+        metric.type is MetricType.INFO
+        and metric.naming is SeriesNaming.DECLARED_OR_SUFFIXED
+    ):
+        return (metric.name.removesuffix("_info"), metric.type)
     return (metric.name, metric.type)
 
 
@@ -67,19 +76,24 @@ def metric_type_conflict(context: ProjectContext) -> Iterator[Diagnostic]:
     # Series name -> the first service whose catalog exports it, in the order in
     # which the catalog lookups of other services' queries find them.
     first: dict[str, tuple[Service, Metric]] = {}
-    # Family -> the series it shares with an earlier metric of another family. A
-    # repeated family shares the same series with the same first declarations.
-    families: dict[tuple[str, str], list[tuple[str, Service, Metric]]] = {}
+    # (Family, exported series) -> the series that it shares with an earlier metric
+    # of another family. A metric with the same key shares the same series with the
+    # same first declarations. The key contains the series because one family exports
+    # other series under another naming, such as counter `x` with and without runtime.
+    families: dict[
+        tuple[tuple[str, str], tuple[str, ...]], list[tuple[str, Service, Metric]]
+    ] = {}
     for service, metric in _sharing(context.services):
         family = _family(metric)
-        shared = families.get(family)
+        exported = exported_series(metric)
+        shared = families.get((family, exported))
         if shared is None:
             shared = []
-            for series in exported_series(metric):
+            for series in exported:
                 found = first.setdefault(series, (service, metric))
                 if _family(found[1]) != family:
                     shared.append((series, *found))
-            families[family] = shared
+            families[(family, exported)] = shared
         reported: set[int] = set()
         for series, other_service, other in shared:
             if other_service is service or id(other) in reported:

@@ -734,7 +734,13 @@ def _catalog_view(rule: AlertRule | RecordingRule, service: Service) -> Service:
     for query in _rule_queries(rule):
         names.update(_selected_metrics(query))
     metrics = tuple(
-        Metric(metric.name, metric.type, labels=metric.labels, buckets=metric.buckets)
+        Metric(
+            metric.name,
+            metric.type,
+            labels=metric.labels,
+            buckets=metric.buckets,
+            naming=metric.naming,
+        )
         for metric in service.metrics
         if metric.name in names or not names.isdisjoint(metric.series_names())
     )

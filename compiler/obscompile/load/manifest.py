@@ -18,7 +18,13 @@ from obscompile.model.location import Location
 from obscompile.model.metric import Metric, MetricType
 from obscompile.model.panel import Panel, PanelAlert, PanelType, Row
 from obscompile.model.scrape import ScrapeJob
-from obscompile.model.service import AlertSettings, Dashboard, Runtime, Service
+from obscompile.model.service import (
+    AlertSettings,
+    Dashboard,
+    Runtime,
+    Service,
+    with_runtime_naming,
+)
 
 UID_MAX = 40
 _UID_VALID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
@@ -123,15 +129,20 @@ class _Reader:
         )
         dashboard = self.dashboard(data, name) if rows or "dashboard" in data else None
         alerts = data.get("alerts") or {}
+        runtime = Runtime(data["runtime"]) if "runtime" in data else None
+        # Scrape jobs are read before metrics, so that their diagnostics come first.
+        scrape_jobs = self.scrape_jobs(data.get("scrape"))
+        metrics = self.metrics(data.get("metrics") or {}) + self.metric_blocks(
+            data.get("metric_blocks") or []
+        )
         return Service(
             name=key,
             title=data.get("title") or name,
             dashboard=dashboard,
-            scrape_jobs=self.scrape_jobs(data.get("scrape")),
-            metrics=self.metrics(data.get("metrics") or {})
-            + self.metric_blocks(data.get("metric_blocks") or []),
+            scrape_jobs=scrape_jobs,
+            metrics=with_runtime_naming(metrics, runtime),
             rows=rows,
-            runtime=Runtime(data["runtime"]) if "runtime" in data else None,
+            runtime=runtime,
             alerts=AlertSettings(
                 for_=alerts.get("for"),
                 labels=tuple(sorted((alerts.get("labels") or {}).items())),

@@ -17,6 +17,19 @@ class MetricType(enum.StrEnum):
     INFO = "info"
 
 
+class SeriesNaming(enum.StrEnum):
+    """The series names that a catalog expects of a counter or an info metric."""
+
+    # prometheus_client (Python) and prom-client (Node.js), the libraries of the
+    # instrumentation that obscompile generates, expose a counter `x` as `x_total`
+    # and an info metric `x` as `x_info`.
+    SUFFIXED = "suffixed"
+    # A service that obscompile does not instrument may use any library. Go's
+    # client_golang, which postgres_exporter uses, exposes a counter under the name
+    # it is given (pg_stat_database_xact_commit), so either name is expected.
+    DECLARED_OR_SUFFIXED = "declared-or-suffixed"
+
+
 @attrs.frozen
 class Metric:
     """One metric that a service exports, as its client library declares it."""
@@ -26,13 +39,21 @@ class Metric:
     help: str = ""
     labels: tuple[str, ...] = ()
     buckets: tuple[float, ...] = ()
+    naming: SeriesNaming = SeriesNaming.SUFFIXED
     location: Location = attrs.field(default=UNKNOWN, eq=False)
     # Where each key, label and bound was written: "type", "labels.0", "buckets.2".
     locations: dict[str, Location] = attrs.field(factory=dict, eq=False)
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         # Positional arguments unpickle faster than attrs' state (see Location).
-        fields = (self.name, self.type, self.help, self.labels, self.buckets)
+        fields = (
+            self.name,
+            self.type,
+            self.help,
+            self.labels,
+            self.buckets,
+            self.naming,
+        )
         return (Metric, (*fields, self.location, self.locations))
 
     def location_of(self, key: str) -> Location:
@@ -40,13 +61,24 @@ class Metric:
         return self.locations.get(key, self.location)
 
     def series_names(self) -> tuple[str, ...]:
-        """Return the names of the series the metric produces in the exposition format."""
+        """Return the names of the series the metric produces in the exposition format.
+
+        With `SeriesNaming.DECLARED_OR_SUFFIXED`, a counter or info metric whose name
+        lacks the suffix gives its declared name first, then the suffixed name.
+        """
         if self.type is MetricType.HISTOGRAM:
             return (f"{self.name}_bucket", f"{self.name}_sum", f"{self.name}_count")
         if self.type is MetricType.SUMMARY:
             return (self.name, f"{self.name}_sum", f"{self.name}_count")
         if self.type is MetricType.INFO:
-            return (f"{self.name}_info",)
+            return self._suffixed("_info")
         if self.type is MetricType.COUNTER and not self.name.endswith("_total"):
-            return (f"{self.name}_total",)
+            return self._suffixed("_total")
         return (self.name,)
+
+    def _suffixed(self, suffix: str) -> tuple[str, ...]:
+        if self.naming is not SeriesNaming.DECLARED_OR_SUFFIXED:
+            return (f"{self.name}{suffix}",)
+        if self.name.endswith(suffix):
+            return (self.name,)
+        return (self.name, f"{self.name}{suffix}")

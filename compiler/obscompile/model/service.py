@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 import attrs
 
 from obscompile.model.location import UNKNOWN, Location
-from obscompile.model.metric import Metric
+from obscompile.model.metric import Metric, SeriesNaming
 from obscompile.model.panel import Row
 from obscompile.model.scrape import ScrapeJob
 
@@ -17,6 +18,24 @@ class Runtime(enum.StrEnum):
 
     PYTHON = "python"
     NODEJS = "nodejs"
+
+
+def with_runtime_naming(
+    metrics: Iterable[Metric], runtime: Runtime | None
+) -> tuple[Metric, ...]:
+    """Return `metrics` with the series naming of a service with `runtime`.
+
+    obscompile generates the instrumentation of a service with a runtime, so the
+    library that names its series is known. A service without one may use any.
+    """
+    if runtime is None:
+        naming = SeriesNaming.DECLARED_OR_SUFFIXED
+    else:
+        naming = SeriesNaming.SUFFIXED
+    return tuple(
+        metric if metric.naming is naming else attrs.evolve(metric, naming=naming)
+        for metric in metrics
+    )
 
 
 @attrs.frozen
