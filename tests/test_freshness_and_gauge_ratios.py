@@ -195,6 +195,19 @@ def test_half_second_age_passes_promtool(project: Path) -> None:
     assert_promtool("test", "rules", str(out / "prometheus/tests/backup.test.yml"))
 
 
+def test_one_second_age_passes_promtool(project: Path) -> None:
+    # 0.9 and 1.1 seconds have no exact binary form, so 0 and 2 seconds take their
+    # place next to the boundary.
+    result = _build(project, AGE, "s", "<1 Green, >1 Red")
+    assert _untested(result) == []
+    test_file = yaml.safe_load(result.files["prometheus/tests/backup.test.yml"])
+    names = [group["name"] for group in test_file["tests"]]
+    assert "BackupPanelCritical: 0s (green) stays silent" in names
+    assert "BackupPanelCritical: 2s (red) fires" in names
+    out = write_files(project / "out", result.files)
+    assert_promtool("test", "rules", str(out / "prometheus/tests/backup.test.yml"))
+
+
 def test_series_values_match_promtool(tmp_path: Path) -> None:
     # promtool expands `-123.456+60x40` by adding 60 once per sample, which differs
     # in the last bit from -123.456 + 60 * i from the 20th sample on.

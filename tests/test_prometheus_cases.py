@@ -1043,6 +1043,30 @@ def test_fraction_bounds_probed_nearby(project: Path) -> None:
     _promtool_all(project, result)
 
 
+SLOW_RATE = """\
+- title: Request rate
+  query: 'sum(rate(http_requests_total{job="payments"}[5m]))'
+  unit: reqps
+  thresholds: "<0.1 Green, >=0.1 Red"
+"""
+
+
+def test_rate_bound_falls_back_to_coarse(project: Path) -> None:
+    """A rate of 0.1/s is probed with 0 and 0.2/s where 0.09 and 0.11 are unreachable.
+
+    At one sample a minute, 0.09/s and 0.11/s need counters that grow by 5.4 and 6.6
+    per sample, but synthesized counters grow by whole numbers.
+    """
+    result = _build(project, SLOW_RATE)
+    assert [d for d in result.diagnostics if d.check == "rules/untested"] == []
+    tests = yaml.safe_load(result.files["prometheus/tests/payments.test.yml"])["tests"]
+    names = {test["name"] for test in tests}
+    assert "PaymentsRequestRateCritical: 0 (green) stays silent" in names
+    assert "PaymentsRequestRateCritical: 0.1 (red) fires" in names
+    assert "PaymentsRequestRateCritical: 0.2 (red) fires" in names
+    _promtool_all(project, result)
+
+
 # Red steps and red value mappings together -----------------------------------------
 
 MAPPED_STEPS = """\

@@ -45,9 +45,9 @@ def nice_neighbours(
     """Return `(below, above)` pairs around `bound`, roundest first, within limits."""
     exact = Decimal(repr(bound))
     magnitude = Decimal(10) ** (exact.copy_abs().adjusted() if bound else 0)
-    if bound and exact.normalize().as_tuple().digits[0] == 1:
+    if _leading_one(exact):
         # 10000 is better probed with 9000 and 11000 than with 0 and 20000, and 0.1
-        # with 0.09 and 0.11. A Decimal's digits start at its first nonzero digit.
+        # with 0.09 and 0.11.
         magnitude /= 10
     pairs = []
     for shift in range(4):
@@ -56,6 +56,34 @@ def nice_neighbours(
         if (low is None or below >= low) and (high is None or above <= high):
             pairs.append((below, above))
     return pairs
+
+
+def coarse_neighbours(
+    bound: float, low: float | None, high: float | None
+) -> tuple[float | None, float | None]:
+    """Return the values one step of a leading 1 away, such as 0 and 0.2 around 0.1.
+
+    They replace a neighbour from `nice_neighbours` that no input gives. A rate of
+    0.09 per second is 5.4 increments per minute, which no whole-number counter
+    gives, and an age of 0.9 seconds has no exact binary form, but 0 and 0.2, or 0
+    and 2, have neither problem. A value outside the limits is None, and so are both
+    for a bound whose leading digit is not 1.
+    """
+    exact = Decimal(repr(bound))
+    if not _leading_one(exact):
+        return None, None
+    step = Decimal(10) ** exact.copy_abs().adjusted()
+    below, above = float(exact - step), float(exact + step)
+    return (
+        below if low is None or below >= low else None,
+        above if high is None or above <= high else None,
+    )
+
+
+def _leading_one(exact: Decimal) -> bool:
+    """Return True for a nonzero number whose first significant digit is 1."""
+    # A Decimal's digits start at its first nonzero digit.
+    return bool(exact) and exact.normalize().as_tuple().digits[0] == 1
 
 
 @attrs.frozen
@@ -67,12 +95,14 @@ class Probe:
     boundary is unreachable when the query's last step is a constant scale, such as
     `ratio * 100`, whose rounding skips it: no double gives `r * 100 == 7`.
     `replaces` is then the boundary, and the value is the nearest one the query
-    gives below or above it.
+    gives below or above it. `fallback` is a value on the same side of the boundary
+    for the test to probe when no input gives `value`.
     """
 
     value: float
     exact: bool = False
     replaces: float | None = None
+    fallback: float | None = None
 
 
 def probe_values(alert: AlertRule, node: pp.Expr, context: Context) -> list[Probe]:
@@ -134,7 +164,12 @@ def _band_probes(alert: AlertRule, node: pp.Expr, context: Context) -> list[Prob
             probes += at_bound
             continue
         below, above = neighbours[0]
-        probes += [Probe(below), *at_bound, Probe(above)]
+        coarse_below, coarse_above = coarse_neighbours(bound, low, high)
+        probes += [
+            Probe(below, fallback=coarse_below),
+            *at_bound,
+            Probe(above, fallback=coarse_above),
+        ]
     return _distinct(probes)
 
 

@@ -186,8 +186,12 @@ class _Generator:
         try:
             group = self._group_labels(node, grouping, alert.pins)
             context = self.context(node, group)
-            for probe in probe_values(alert, node, context):
-                groups.append(self.alert_group(alert, node, context, probe))
+            probes = probe_values(alert, node, context)
+            probed = {probe.value for probe in probes}
+            for probe in probes:
+                test_group = self._probe_group(alert, node, context, probe, probed)
+                if test_group is not None:
+                    groups.append(test_group)
             inner, _, _ = split_scale(node)
             inner = promql.strip_parens(inner)
             # Only a ratio of rates, whose denominator the rule guards, has a case
@@ -209,6 +213,28 @@ class _Generator:
         self.groups.extend(groups)
         if alert.record is not None:
             self.tested_records.add(alert.record.record)
+
+    def _probe_group(
+        self,
+        alert: AlertRule,
+        node: pp.Expr,
+        context: Context,
+        probe: Probe,
+        probed: set[float],
+    ) -> TestGroup | None:
+        """Return the group for `probe`, or for its fallback where no input gives it.
+
+        A fallback that another probe of the alert already tests gets no group.
+        """
+        try:
+            return self.alert_group(alert, node, context, probe)
+        except (CannotSynthesize, _Mismatch):
+            if probe.fallback is None:
+                raise
+            if probe.fallback in probed:
+                return None
+        probed.add(probe.fallback)
+        return self.alert_group(alert, node, context, Probe(probe.fallback))
 
     def _inputs(
         self, alert: AlertRule, node: pp.Expr, context: Context, value: float
