@@ -2468,6 +2468,17 @@ DASHBOARD_VARIABLE = [
             f'{E}:16:73: warning: panel "RPS": the dashboard has no variable ${{datsource}}, so Grafana sends it to Prometheus as written; did you mean "$datasource"? [promql/dashboard-variable]',
         ],
     ),
+    Case(
+        "own-variable-unlike-grafana-ones",
+        panels("""
+            - title: RPS
+              query: 'sum(rate(http_requests_total{method="$cluster"}[5m])) or on() $database'
+        """),
+        [
+            f'{E}:16:54: warning: panel "RPS": the dashboard has no variable $cluster, so Grafana sends it to Prometheus as written; its variables are $datasource and Grafana\'s own, such as $__rate_interval [promql/dashboard-variable]',
+            f'{E}:16:79: warning: panel "RPS": the dashboard has no variable $database, so Grafana sends it to Prometheus as written; its variables are $datasource and Grafana\'s own, such as $__rate_interval [promql/dashboard-variable]',
+        ],
+    ),
 ]
 
 NAME_CLASH = [
