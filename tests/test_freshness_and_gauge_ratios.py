@@ -46,6 +46,10 @@ ACTIVE_SHARE = (
     'sum(pg_stat_activity_count{job="backup",state="active"}) '
     '/ sum(pg_stat_activity_count{job="backup"})'
 )
+ACTIVE_PER_IDLE = (
+    'sum(pg_stat_activity_count{job="backup",state="active"}) '
+    '/ sum(pg_stat_activity_count{job="backup",state="idle"})'
+)
 DISK_FREE = (
     'node_filesystem_avail_bytes{job="backup"} '
     '/ node_filesystem_size_bytes{job="backup"} * 100'
@@ -90,6 +94,13 @@ CASES = {
         "<0.7 Green, 0.7-0.85 Yellow, >0.85 Red",
         ">= 0.85",
         ["> 0.85", ">= 0.7"],
+    ),
+    "disjoint-parts": (
+        ACTIVE_PER_IDLE,
+        "short",
+        "<0.5 Green, 0.5-0.8 Yellow, >0.8 Red",
+        ">= 0.8",
+        ["> 0.8", ">= 0.7"],
     ),
     "disk-free": (
         DISK_FREE,

@@ -16,6 +16,7 @@ minus the age.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from fractions import Fraction
@@ -574,16 +575,20 @@ def _gauge_ratio(
             "the test generator gives both sides constant gauges, so it cannot give "
             f"the ratio a chosen value. {HAND_TEST_ADVICE}"
         )
-    if top.name != bottom.name:
+    shared = None
+    if top.name == bottom.name:
+        # Where no labels match both sides, as in `x{state="active"} /
+        # x{state="idle"}`, each side gets a series of its own.
+        with contextlib.suppress(CannotSynthesize):
+            shared = series_labels([top, bottom], context)
+    if shared is None:
         return [
             InputSeries(_pairs(series_labels([top], context)), numerator, False),
             InputSeries(_pairs(series_labels([bottom], context)), denominator, False),
         ]
     # The denominator selects the numerator's series too, as in a part of a whole
     # such as `sum(x{state="active"}) / sum(x)`. Another series gives the rest.
-    series = [
-        InputSeries(_pairs(series_labels([top, bottom], context)), numerator, False)
-    ]
+    series = [InputSeries(_pairs(shared), numerator, False)]
     if denominator != numerator:
         rest = series_labels([bottom], context, avoid=(top,))
         series.append(InputSeries(_pairs(rest), denominator - numerator, False))
