@@ -1331,6 +1331,28 @@ def test_backslash_in_regex_builds(project: Path, matcher: str) -> None:
     _promtool_all(project, result)
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        'sum(rate(http_requests_total{job="payments"}[5m] @ 1700000000)) * 60',
+        'time() - max(link_status{job="payments"} @ end())',
+    ],
+)
+def test_at_modifier_in_recordable_part(project: Path, query: str) -> None:
+    """A query whose recordable part has an @ modifier builds, with no rule from it."""
+    result = _build(
+        project,
+        f"""\
+        - title: Fixed time
+          query: '{query}'
+          thresholds: "<1 Green, >1 Red"
+        """,
+    )
+    assert "prometheus/rules/payments.rules.yml" not in result.files
+    (warned,) = [d for d in result.diagnostics if d.check == "alerts/query"]
+    assert "the @ modifier" in warned.message
+
+
 def test_clashing_record_names_ignore_panel_order(tmp_path: Path) -> None:
     forward = _records(tmp_path / "forward", "pr-od", "pr_od")
     backward = _records(tmp_path / "backward", "pr_od", "pr-od")

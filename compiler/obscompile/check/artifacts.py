@@ -133,7 +133,7 @@ def _recordable(query: str) -> tuple[str | None, ...]:
         parts = recorded_parts(promql.parse(query))
     except promql.QueryError:
         return ()
-    return (canonical(query), *(canonical(render(part)) for part in parts))
+    return (canonical(query), *(canonical(_printed(part)) for part in parts))
 
 
 def _recorded_queries(service: Service) -> dict[str | None, Location]:
