@@ -267,6 +267,13 @@ def test_series_values_match_promtool(tmp_path: Path) -> None:
             'time() - backup_last_success_timestamp_seconds{job="backup"} offset 1h',
             "a timestamp read with an offset",
         ),
+        (
+            # A raw string, whose backslash a double-quoted string writes as \\.
+            'quantile(0.9, pg_settings_max_connections{job="backup",instance=~`b\\.1`})',
+            "cannot build input series that give `quantile(0.9, "
+            'pg_settings_max_connections{job="backup",instance=~"b\\\\.1"})` '
+            "a chosen value",
+        ),
     ],
 )
 def test_untested_shape_reason_in_words(project: Path, query: str, reason: str) -> None:

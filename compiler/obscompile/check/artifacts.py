@@ -19,11 +19,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
-import promql_parser as pp
 
 from obscompile import promql
 from obscompile.check.catalog import is_placeholder
-from obscompile.derive.expressions import UnsupportedQuery, render
+from obscompile.derive.expressions import printed_text
 from obscompile.derive.recording import recorded_parts
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.model.location import Location
@@ -100,27 +99,15 @@ def canonical(expr: str, drop_job_grouping: bool = False) -> str | None:
     regex such as `5\\d\\d` with single backslashes, which no parser reads back.
     """
     try:
-        text = _printed(promql.parse(expr))
+        text = printed_text(promql.parse(expr))
         if drop_job_grouping:
             text = _BY_JOB_ONLY.sub("", text)
             text = _BY_JOB_FIRST.sub(r"\1", text)
             text = _BY_JOB_LATER.sub(r"\1", text)
-            text = _printed(promql.parse(text)) if text else text
+            text = printed_text(promql.parse(text)) if text else text
     except promql.QueryError:
         return None
     return text
-
-
-def _printed(node: pp.Expr) -> str:
-    """Return the compiler's text of `node`, or the parser's where the compiler has none.
-
-    The compiler's printer rejects what no rule is derived from, such as the @
-    modifier.
-    """
-    try:
-        return render(node)
-    except UnsupportedQuery:
-        return str(node)
 
 
 def _recordable(query: str) -> tuple[str | None, ...]:
@@ -133,7 +120,7 @@ def _recordable(query: str) -> tuple[str | None, ...]:
         parts = recorded_parts(promql.parse(query))
     except promql.QueryError:
         return ()
-    return (canonical(query), *(canonical(_printed(part)) for part in parts))
+    return (canonical(query), *(canonical(printed_text(part)) for part in parts))
 
 
 def _recorded_queries(service: Service) -> dict[str | None, Location]:

@@ -363,6 +363,19 @@ def render(
     return Printer(job_grouping, guard, extra_matchers, sort_matchers).text(node)
 
 
+def printed_text(node: pp.Expr) -> str:
+    """Return `render(node)`, or promql-parser's text where the printer has none.
+
+    The printer quotes strings as PromQL reads them, where the parser's text writes
+    the regex `5\\d` with one backslash, which Prometheus rejects. The printer
+    rejects what no rule is derived from, such as the @ modifier.
+    """
+    try:
+        return render(node)
+    except UnsupportedQuery:
+        return str(node)
+
+
 def render_rule_expr(
     node: pp.Expr, job_grouping: bool = False, guard: bool = False
 ) -> str:

@@ -26,7 +26,12 @@ import promql_parser as pp
 
 from obscompile import promql
 from obscompile.derive.annotations import decimal_text
-from obscompile.derive.expressions import is_guarded, is_vector, matcher_op
+from obscompile.derive.expressions import (
+    is_guarded,
+    is_vector,
+    matcher_op,
+    printed_text,
+)
 from obscompile.gotemplate import go_quote
 from obscompile.model.service import Service
 
@@ -259,7 +264,7 @@ def _counter_selector(
         if isinstance(matrix, pp.MatrixSelector):
             return matrix.vector_selector, matrix, inner.func.name
     raise CannotSynthesize(
-        f"`{node}` is not a counter under rate(), irate() or increase(), which "
+        f"`{printed_text(node)}` is not a counter under rate(), irate() or increase(), which "
         f"is the only input the test generator builds here. {HAND_TEST_ADVICE}"
     )
 
@@ -362,7 +367,7 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
     if isinstance(node, pp.VectorSelector):
         return [InputSeries(_pairs(series_labels([node], context)), target, False)]
     raise CannotSynthesize(
-        f"the test generator cannot build input series that give `{node}` a chosen "
+        f"the test generator cannot build input series that give `{printed_text(node)}` a chosen "
         f"value, because it covers only {COVERED_SHAPES}. {HAND_TEST_ADVICE}"
     )
 
@@ -392,7 +397,7 @@ def _age(node: pp.BinaryExpr, target: float, context: Context) -> list[InputSeri
     selector = _gauge_selector(node.rhs)
     if selector is None:
         raise CannotSynthesize(
-            f"the query subtracts `{node.rhs}` from time(), and the test generator "
+            f"the query subtracts `{printed_text(node.rhs)}` from time(), and the test generator "
             "builds input series for an age only where the query subtracts a gauge, "
             f"under sum, max or min, from time(). {HAND_TEST_ADVICE}"
         )
@@ -547,7 +552,7 @@ def _side_kind(node: pp.Expr) -> str:
     try:
         _counter_selector(node)
     except CannotSynthesize:
-        return f"`{node}`"
+        return f"`{printed_text(node)}`"
     return "a counter rate"
 
 
