@@ -2544,6 +2544,58 @@ NAME_CLASH = [
     ),
 ]
 
+UNIT_SCALE = [
+    Case(
+        "time-units-on-other-scales",
+        panels("""
+            - title: P95
+              unit: ms
+              query: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))'
+            - title: Age
+              unit: h
+              query: 'time() - max(http_request_duration_seconds_count)'
+        """),
+        [
+            f'{E}:16:15: warning: unit "ms" reads the values as ms, but the query gives s, so Grafana shows 2 s as 2 ms; set unit: s, or multiply the query by 1000 [dashboard/unit-scale]',
+            f'{E}:19:15: warning: unit "h" reads the values as h, but the query gives s, so Grafana shows 3600 s as 3600 h; set unit: s, or divide the query by 3600 [dashboard/unit-scale]',
+        ],
+    ),
+    Case(
+        "percent-units-swapped",
+        panels("""
+            - title: Errors
+              unit: percent
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))'
+            - title: Errors in percent
+              unit: percentunit
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m])) * 100'
+        """),
+        [
+            f'{E}:16:15: warning: unit "percent" reads the values as percentages from 0 to 100, but the query gives ratios from 0 to 1; set unit: percentunit, or multiply the query by 100 [dashboard/unit-scale]',
+            f'{E}:19:15: warning: unit "percentunit" reads the values as ratios from 0 to 1, but the query gives percentages from 0 to 100; set unit: percent, or divide the query by 100 [dashboard/unit-scale]',
+        ],
+    ),
+    Case(
+        "units-that-fit-the-query",
+        panels("""
+            - title: P95
+              unit: ms
+              query: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5m]))) * 1000'
+            - title: Errors
+              unit: percent
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m])) * 100'
+            - title: Depth
+              unit: h
+              query: 'max(queue_depth)'
+            - title: Mapped
+              unit: s
+              query: 'max(queue_depth)'
+              thresholds: "0=Red, 1=Green"
+        """),
+        [],
+    ),
+]
+
 TABLES = {
     "series-legend": SERIES_LEGEND,
     "promql-syntax": SYNTAX,
@@ -2563,6 +2615,7 @@ TABLES = {
     "dashboard-legend-label": LEGEND_LABEL,
     "thresholds-histogram-range": HISTOGRAM_RANGE,
     "dashboard-unit": UNIT,
+    "dashboard-unit-scale": UNIT_SCALE,
     "thresholds-unit": THRESHOLDS_UNIT,
     "dashboard-range": RANGE,
     "dashboard-duplicate-panel-title": DUPLICATE_PANEL_TITLE,

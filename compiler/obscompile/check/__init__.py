@@ -13,6 +13,7 @@ from obscompile.check import (  # noqa: F401
     dashboard_range,
     dashboard_series_legend,
     dashboard_unit,
+    dashboard_unit_scale,
     project_duplicates,
     project_metric_types,
     project_name_clash,
