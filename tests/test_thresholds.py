@@ -476,6 +476,12 @@ def test_good_band_only_implies_red() -> None:
         ("<1GB Green, >=1GB Red", "write 1GB as 1000000000: thresholds take no", 2),
         ("<1.5 GiB Green", "write 1.5 GiB as 1610612736", 5),
         ("<512MiB Green", "write 512MiB as 536870912", 4),
+        ("<2kB Green", "write 2kB as 2000", 2),
+        (
+            "<1Gb Green, >=1Gb Red",
+            "write 1Gb as 1000000000 if the query counts bits, or as 125000000 if",
+            2,
+        ),
         (
             "backup 7 days >2s",
             r'a series bound is written with "<": "backup 7 days <2s"',

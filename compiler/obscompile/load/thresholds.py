@@ -486,10 +486,18 @@ def _unit_word_error(text: str, offset: int) -> ThresholdError | None:
                 f"write {found.group()} as {number}{_UNIT_WORDS[word]}: the time "
                 "units of thresholds are ns, us (or µs), ms, s, m, h, d, w and y"
             )
-        elif word in _BYTE_UNITS:
+        elif word in _BYTE_UNITS and found["word"].endswith("B"):
             message = (
                 f"write {found.group()} as {_byte_count(number, _BYTE_UNITS[word])}: "
                 "thresholds take no byte units, so write the number of bytes"
+            )
+        elif word in _BYTE_UNITS:
+            # A lowercase b is a bit: 1Gb is 1000000000 bits, 125000000 bytes.
+            bits = _byte_count(number, _BYTE_UNITS[word])
+            octets = _byte_count(number, Fraction(_BYTE_UNITS[word], 8))
+            message = (
+                f"write {found.group()} as {bits} if the query counts bits, or as "
+                f"{octets} if it counts bytes: thresholds take no bit or byte units"
             )
         else:
             continue
@@ -497,9 +505,9 @@ def _unit_word_error(text: str, offset: int) -> ThresholdError | None:
     return None
 
 
-def _byte_count(number: str, factor: int) -> str:
-    """Return `number` times `factor` as a whole number of bytes where it is one."""
-    count = Decimal(number) * factor
+def _byte_count(number: str, factor: int | Fraction) -> str:
+    """Return `number` times `factor` as a whole number where it is one."""
+    count = Decimal(number) * factor.numerator / factor.denominator
     if count == count.to_integral_value():
         return str(int(count))
     return number_text(float(count))
