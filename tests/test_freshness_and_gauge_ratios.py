@@ -268,6 +268,10 @@ def test_series_values_match_promtool(tmp_path: Path) -> None:
             "a timestamp read with an offset",
         ),
         (
+            'sum(pg_stat_activity_count{job="backup",state="active",state=~"idle.*"})',
+            'no value of label state matches all of state="active", state=~"idle.*"',
+        ),
+        (
             # A raw string, whose backslash a double-quoted string writes as \\.
             'quantile(0.9, pg_settings_max_connections{job="backup",instance=~`b\\.1`})',
             "cannot build input series that give `quantile(0.9, "

@@ -198,7 +198,11 @@ def series_labels(
             None,
         )
         if value is None:
-            raise CannotSynthesize(f"no value of label {label} satisfies {constraints}")
+            matchers = ", ".join(f"{label}{op}{go_quote(v)}" for op, v in constraints)
+            raise CannotSynthesize(
+                f"no value of label {label} matches all of {matchers}, so the "
+                "generator finds no input series that the query selects"
+            )
         labels[label] = value
     if avoid:
         labels = _avoiding(labels, wanted, _constraints(list(avoid)), context)
