@@ -42,6 +42,12 @@ EXPRESSIONS = [
     "max(rate(c[5m]))",
     "min by (k) (rate(c[5m]))",
     "count(rate(c[5m]) > 0.1)",
+    # One to one, `ignoring` drops its labels from the result, and a filtering
+    # comparison keeps only the labels of `on`.
+    'rate(c{k="a"}[5m]) / ignoring (k) rate(c{k="b"}[5m])',
+    'c{k="a"} > ignoring (k) c{k="b"}',
+    'c{k="a"} >= on () c{k="b"}',
+    'c{k="a"} >= bool ignoring (k) c{k="b"}',
 ]
 TIMES_MINUTES = [1, 2, 3, 4, 5, 6, 7, 13, 40, 61, 65, 75]
 BOUNDS = ["0.1", "0.5", "1", "+Inf"]

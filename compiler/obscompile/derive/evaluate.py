@@ -588,11 +588,7 @@ def _compile_binary(node: pp.BinaryExpr) -> Compiled:
     lhs_of, rhs_of = compile_expr(node.lhs), compile_expr(node.rhs)
     signature = _signature_function(modifier)
     one_to_one = modifier is None or "OneToOne" in str(modifier.card)
-    include = (
-        modifier is not None
-        and modifier.matching is not None
-        and modifier.matching.type == pp.LabelModifierType.Include
-    )
+    filtered = _filtered_labels_function(modifier)
 
     def binary(storage: Storage, t: int) -> Value:
         lhs, rhs = lhs_of(storage, t), rhs_of(storage, t)
@@ -608,7 +604,7 @@ def _compile_binary(node: pp.BinaryExpr) -> Compiled:
             return _vector_scalar(op, lhs, rhs, return_bool)
         if not one_to_one:
             raise UnsupportedExpression("group_left and group_right are not evaluated")
-        return _vector_vector(op, lhs, rhs, signature, include, return_bool)
+        return _vector_vector(op, lhs, rhs, signature, filtered, return_bool)
 
     return binary
 
@@ -624,6 +620,27 @@ def _signature_function(
     if matching.type == pp.LabelModifierType.Include:
         return lambda labels: tuple(p for p in drop_name(labels) if p[0] in names)
     return lambda labels: tuple(p for p in drop_name(labels) if p[0] not in names)
+
+
+def _filtered_labels_function(
+    modifier: pp.BinModifier | None,
+) -> Callable[[Labels], Labels]:
+    """Return the function that gives the labels of a series a comparison keeps.
+
+    One to one, Prometheus keeps only the labels of `on (...)`, without the metric
+    name, or drops those of `ignoring (...)` and keeps the name.
+    """
+    matching = modifier.matching if modifier is not None else None
+    if matching is None:
+        return _same_labels
+    names = frozenset(matching.labels)
+    if matching.type == pp.LabelModifierType.Include:
+        return lambda labels: tuple(p for p in drop_name(labels) if p[0] in names)
+    return lambda labels: tuple(p for p in labels if p[0] not in names)
+
+
+def _same_labels(labels: Labels) -> Labels:
+    return labels
 
 
 def _vector_scalar(op: str, lhs: Value, rhs: Value, return_bool: bool) -> Pairs:
@@ -653,10 +670,15 @@ def _vector_vector(
     lhs: Pairs,
     rhs: Pairs,
     signature: Callable[[Labels], Labels],
-    include: bool,
+    filtered: Callable[[Labels], Labels],
     return_bool: bool,
 ) -> Pairs:
-    """Match `lhs` and `rhs` one to one; `include` is True for `on (...)` arithmetic."""
+    """Match `lhs` and `rhs` one to one.
+
+    An arithmetic operation or a `bool` comparison gives the labels it matched on,
+    without the metric name. A filtering comparison gives the left series with the
+    labels that `filtered` keeps.
+    """
     right = {signature(labels): value for labels, value in rhs}
     arithmetic = _ARITHMETIC.get(op)
     compare = _COMPARISON.get(op)
@@ -667,14 +689,13 @@ def _vector_vector(
             continue
         other = right[key]
         if arithmetic is not None:
-            result = key if include else drop_name(labels)
-            out.append((result, arithmetic(value, other)))
+            out.append((key, arithmetic(value, other)))
         elif compare is None:
             continue
         elif return_bool:
-            out.append((drop_name(labels), float(compare(value, other))))
+            out.append((key, float(compare(value, other))))
         elif compare(value, other):
-            out.append((labels, value))
+            out.append((filtered(labels), value))
     return out
 
 
