@@ -55,6 +55,10 @@ DISK_FREE = (
     '/ node_filesystem_size_bytes{job="backup"} * 100'
 )
 DISK_USED = f"100 - {DISK_FREE}"
+DISK_FREE_IGNORING = (
+    'node_filesystem_avail_bytes{job="backup"} '
+    '/ ignoring (mountpoint) node_filesystem_size_bytes{job="backup"} * 100'
+)
 
 # Query, unit, thresholds, the alert's comparison, and comparisons with the boundary
 # moved: past the boundary by the smallest step that matters, and past the nearest
@@ -104,6 +108,13 @@ CASES = {
     ),
     "disk-free": (
         DISK_FREE,
+        "percent",
+        ">20% Green, 10-20% Yellow, <10% Red",
+        "< 10",
+        ["<= 10", "< 12"],
+    ),
+    "disk-free-ignoring": (
+        DISK_FREE_IGNORING,
         "percent",
         ">20% Green, 10-20% Yellow, <10% Red",
         "< 10",

@@ -240,7 +240,8 @@ HAND_TEST_ADVICE = (
 # The query shapes that the test generator builds input series for.
 COVERED_SHAPES = (
     "gauges, counters under rate(), irate() or increase(), ratios of two such rates "
-    "or of two gauges, time() minus a gauge, and histogram_quantile() over bucket "
+    "or of two gauges (also matched on or ignoring labels, one to one), time() "
+    "minus a gauge, and histogram_quantile() over bucket "
     "rates, each under sum, max or min, times a constant and plus or minus a constant. "
     "A gauge, a rate or a quantile may also be under avg"
 )
@@ -326,6 +327,16 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
             return _ratio(node, Fraction(repr(target)), context)
     if (
         isinstance(node, pp.BinaryExpr)
+        and str(node.op) == "/"
+        and _matches_one_to_one(node.modifier)
+        and is_vector(node.lhs)
+        and is_vector(node.rhs)
+    ):
+        # The input series of both sides carry the same labels, so they match
+        # whichever labels `on` or `ignoring` compares.
+        return _ratio(node, Fraction(repr(target)), context)
+    if (
+        isinstance(node, pp.BinaryExpr)
         and str(node.op) in ("+", "-")
         and node.modifier is None
     ):
@@ -373,6 +384,16 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
     raise CannotSynthesize(
         f"the test generator cannot build input series that give `{printed_text(node)}` a chosen "
         f"value, because it covers only {COVERED_SHAPES}. {HAND_TEST_ADVICE}"
+    )
+
+
+def _matches_one_to_one(modifier: pp.BinModifier | None) -> bool:
+    """Return True for `on (...)` or `ignoring (...)` one to one, without `bool`."""
+    return (
+        modifier is not None
+        and modifier.matching is not None
+        and "OneToOne" in str(modifier.card)
+        and not modifier.return_bool
     )
 
 
