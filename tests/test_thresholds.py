@@ -541,6 +541,7 @@ def test_good_band_only_implies_red() -> None:
         ("fast <10, slow >= 20s", '"slow <20s" keeps slow green below 20s', 15),
         ("fast <=10", '"fast <10" keeps fast green', 5),
         ("Green >5", 'cannot read threshold "Green >5"', 0),
+        ("Green >5", 'or a series bound such as "primary <2s"', 0),
         ("#FF0000 >5", 'cannot read threshold "#FF0000 >5"', 0),
         ("#f00 >= 5", 'cannot read threshold "#f00 >= 5"', 0),
         ("OK=Green", 'cannot read threshold "OK=Green"', 0),

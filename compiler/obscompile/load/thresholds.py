@@ -466,7 +466,7 @@ def _parse_item(
         )
     raise ThresholdError(
         f'cannot read threshold "{text}"; write bands such as "<1% Green", "1-5% Yellow", '
-        '">5% Red", a mapping such as "0=Red", or a series bound such as "AngelOne <2s"',
+        '">5% Red", a mapping such as "0=Red", or a series bound such as "primary <2s"',
         offset,
     )
 
