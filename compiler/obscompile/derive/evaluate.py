@@ -588,7 +588,7 @@ def _compile_binary(node: pp.BinaryExpr) -> Compiled:
     lhs_of, rhs_of = compile_expr(node.lhs), compile_expr(node.rhs)
     signature = _signature_function(modifier)
     one_to_one = modifier is None or "OneToOne" in str(modifier.card)
-    filtered = _filtered_labels_function(modifier)
+    filtered = _signature_function(modifier, keep_name=True)
 
     def binary(storage: Storage, t: int) -> Value:
         lhs, rhs = lhs_of(storage, t), rhs_of(storage, t)
@@ -610,33 +610,22 @@ def _compile_binary(node: pp.BinaryExpr) -> Compiled:
 
 
 def _signature_function(
-    modifier: pp.BinModifier | None,
+    modifier: pp.BinModifier | None, keep_name: bool = False
 ) -> Callable[[Labels], Labels]:
-    """Return the function that gives the labels a vector match compares."""
-    matching = modifier.matching if modifier is not None else None
-    if matching is None:
-        return drop_name
-    names = frozenset(matching.labels)
-    if matching.type == pp.LabelModifierType.Include:
-        return lambda labels: tuple(p for p in drop_name(labels) if p[0] in names)
-    return lambda labels: tuple(p for p in drop_name(labels) if p[0] not in names)
+    """Return the function that gives the labels a vector match compares.
 
-
-def _filtered_labels_function(
-    modifier: pp.BinModifier | None,
-) -> Callable[[Labels], Labels]:
-    """Return the function that gives the labels of a series a comparison keeps.
-
-    One to one, Prometheus keeps only the labels of `on (...)`, without the metric
-    name, or drops those of `ignoring (...)` and keeps the name.
+    With `keep_name`, it gives the labels that a filtering comparison keeps of a
+    series: one to one, Prometheus keeps only the labels of `on (...)`, without the
+    metric name, or drops those of `ignoring (...)` and keeps the name.
     """
     matching = modifier.matching if modifier is not None else None
+    kept = _same_labels if keep_name else drop_name
     if matching is None:
-        return _same_labels
+        return kept
     names = frozenset(matching.labels)
     if matching.type == pp.LabelModifierType.Include:
         return lambda labels: tuple(p for p in drop_name(labels) if p[0] in names)
-    return lambda labels: tuple(p for p in labels if p[0] not in names)
+    return lambda labels: tuple(p for p in kept(labels) if p[0] not in names)
 
 
 def _same_labels(labels: Labels) -> Labels:
