@@ -2594,6 +2594,30 @@ UNIT_SCALE = [
         """),
         [],
     ),
+    Case(
+        # A sum divided by a count of series is a mean in the summed metric's unit.
+        "mean-per-series",
+        manifest(
+            """
+            service: hosts
+            metrics:
+              cpu_usage_percent: {type: gauge, labels: [host]}
+            rows:
+              - title: R
+                panels:
+                  - title: Mean
+                    unit: percent
+                    query: 'sum(cpu_usage_percent) / count(cpu_usage_percent)'
+                  - title: Mean as ratio
+                    unit: percentunit
+                    query: 'sum(cpu_usage_percent) / count(cpu_usage_percent)'
+            """,
+            "hosts.yaml",
+        ),
+        [
+            'services/hosts.yaml:11:15: warning: unit "percentunit" reads the values as ratios from 0 to 1, but the query gives percentages from 0 to 100; set unit: percent, or divide the query by 100 [dashboard/unit-scale]',
+        ],
+    ),
 ]
 
 TABLES = {

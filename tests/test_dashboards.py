@@ -450,6 +450,14 @@ rows:
         ("rate(x_seconds_sum[5m]) / rate(y_seconds_count[5m])", "short"),
         ("rate(x_seconds_sum[5m]) / x_seconds_count", "short"),
         ("rate(x_seconds_count[5m]) / rate(x_seconds_sum[5m])", "short"),
+        # A sum divided by a count of series is a mean in the summed metric's unit,
+        # and a fraction where that metric has no unit, such as the share of up.
+        ("sum(x_percent) / count(x_percent)", "percent"),
+        ("sum(x_seconds) / count by (a) (x_seconds)", "s"),
+        ("(sum(x_ratio) / count(x_ratio)) * 100", "percent"),
+        ("sum(x_seconds) / count(x_seconds) * 100", "short"),
+        ("sum(up) / count(up)", "percentunit"),
+        ("count(x_seconds > 1) / count(x_seconds)", "percentunit"),
         # time() is in seconds: the age of a timestamp in seconds is in s too.
         ("time() - max(x_last_success_timestamp_seconds)", "s"),
         ("time() - x_last_success_timestamp_milliseconds / 1000", "s"),

@@ -131,6 +131,24 @@ def _mean_unit(node: pp.Expr) -> str | None:
     return _metric_unit(total)
 
 
+def _mean_per_series_unit(node: pp.Expr, service: Service | None) -> str | None:
+    """Return the numerator's unit for `x / count(...)`, a mean per series.
+
+    `sum(x_seconds) / count(x_seconds)` is a mean in seconds, not a fraction. A
+    numerator without a unit of its own, as in `sum(up) / count(up)`, gives None,
+    because the mean of a 0 or 1 gauge is the fraction of series where it is 1.
+    """
+    if not (isinstance(node, pp.BinaryExpr) and str(node.op) == "/"):
+        return None
+    denominator = promql.strip_parens(node.rhs)
+    if not (
+        isinstance(denominator, pp.AggregateExpr) and str(denominator.op) == "count"
+    ):
+        return None
+    unit = derive_unit(node.lhs, service)
+    return None if unit in _UNSCALED_UNITS else unit
+
+
 # Aggregations that count series, whatever the series measure.
 _COUNTING_AGGREGATIONS = frozenset({"count", "count_values", "group"})
 # Functions that give 1 where series are present or missing, whatever the metric measures.
@@ -153,7 +171,11 @@ def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
     scaled = promql.scaled_by(node)
     if scaled is not None:
         factor, inner = scaled
-        if factor == 100 and promql.is_ratio(inner):
+        if (
+            factor == 100
+            and promql.is_ratio(inner)
+            and _mean_per_series_unit(inner, service) is None
+        ):
             return "percent"
         if factor == 60 and promql.top_function(inner) in ("rate", "irate"):
             return _rate_unit(_first_metric(inner), per_minute=True)
@@ -162,7 +184,7 @@ def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
     if divided is not None:
         divisor, inner = divided
         return _scaled_unit(derive_unit(inner, service), divisor, divided=True)
-    mean = _mean_unit(node)
+    mean = _mean_unit(node) or _mean_per_series_unit(node, service)
     if mean is not None:
         return mean
     if isinstance(node, pp.BinaryExpr) and str(node.op) == "/":
