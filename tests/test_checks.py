@@ -2561,6 +2561,30 @@ UNIT_SCALE = [
         ],
     ),
     Case(
+        # Grafana's duration and clock formats read values in ms or s, and the
+        # advice keeps the kind of format where one reads the query's unit.
+        "duration-formats-on-other-scales",
+        panels("""
+            - title: P95
+              unit: dtdurationms
+              query: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))'
+            - title: P95 in ms
+              unit: clocks
+              query: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5m]))) * 1000'
+            - title: Age
+              unit: timeticks
+              query: 'time() - max(http_request_duration_seconds_count)'
+            - title: Age as clock
+              unit: dthms
+              query: 'time() - max(http_request_duration_seconds_count)'
+        """),
+        [
+            f'{E}:16:15: warning: unit "dtdurationms" reads the values as ms, but the query gives s, so Grafana shows 2 s as 2 ms; set unit: dtdurations, or multiply the query by 1000 [dashboard/unit-scale]',
+            f'{E}:19:15: warning: unit "clocks" reads the values as s, but the query gives ms, so Grafana shows 3600 ms as 3600 s; set unit: clockms, or divide the query by 1000 [dashboard/unit-scale]',
+            f'{E}:22:15: warning: unit "timeticks" reads the values as hundredths of a second, but the query gives s, so Grafana shows 2 s as 2 hundredths of a second; set unit: s, or multiply the query by 100 [dashboard/unit-scale]',
+        ],
+    ),
+    Case(
         "percent-units-swapped",
         panels("""
             - title: Errors

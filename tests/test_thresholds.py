@@ -615,6 +615,26 @@ def test_duration_needs_time_unit() -> None:
         _steps("<500ms Green, >500ms Red", "short")
 
 
+@pytest.mark.parametrize(
+    ("unit", "red_from"),
+    [
+        ("dtdurationms", 5400000),
+        ("dtdurations", 5400),
+        ("dthms", 5400),
+        ("dtdhms", 5400),
+        ("clockms", 5400000),
+        ("clocks", 5400),
+        ("timeticks", 540000),
+    ],
+)
+def test_duration_in_grafana_format_unit(unit: str, red_from: int) -> None:
+    """Grafana's duration and clock formats take durations in the values' unit."""
+    assert _steps("<1h30m Green, >=1h30m Red", unit) == [
+        ("green", None),
+        ("red", red_from),
+    ]
+
+
 def test_structured_steps_with_unit() -> None:
     parsed = parse_structured(
         {

@@ -22,6 +22,24 @@ _PERCENT_READINGS = {
     "percentunit": "ratios from 0 to 1",
 }
 
+# The unit in which each of Grafana's duration and clock formats reads values.
+_FORMAT_READINGS = {
+    "dtdurationms": "ms",
+    "dtdurations": "s",
+    "dthms": "s",
+    "dtdhms": "s",
+    "clockms": "ms",
+    "clocks": "s",
+    "timeticks": "hundredths of a second",
+}
+# The format that shows the same text as the written one for values in another unit.
+_FORMAT_FOR_UNIT = {
+    ("dtdurationms", "s"): "dtdurations",
+    ("dtdurations", "ms"): "dtdurationms",
+    ("clockms", "s"): "clocks",
+    ("clocks", "ms"): "clockms",
+}
+
 
 def _scaling(factor: Fraction) -> str:
     """Return the advice to scale a query by `factor`, as multiplication or division."""
@@ -37,10 +55,12 @@ def _problem(written: str, derived: str) -> str | None:
         if factor == 1:
             return None
         example = 3600 if factor < 1 else 2
+        reading = _FORMAT_READINGS.get(written, written)
+        fitting = _FORMAT_FOR_UNIT.get((written, derived), derived)
         return (
-            f'unit "{written}" reads the values as {written}, but the query gives '
-            f"{derived}, so Grafana shows {example} {derived} as {example} {written}; "
-            f"set unit: {derived}, or {_scaling(factor)}"
+            f'unit "{written}" reads the values as {reading}, but the query gives '
+            f"{derived}, so Grafana shows {example} {derived} as {example} {reading}; "
+            f"set unit: {fitting}, or {_scaling(factor)}"
         )
     if written in PERCENT_UNITS and derived in PERCENT_UNITS and written != derived:
         factor = PERCENT_UNITS[written] / PERCENT_UNITS[derived]

@@ -23,6 +23,15 @@ TIME_UNITS: dict[str, Fraction] = {
     "m": Fraction(60),
     "h": Fraction(3600),
     "d": Fraction(86400),
+    # Grafana's duration and clock formats read values in ms, s or hundredths of a
+    # second (dateTimeFormatters.ts in grafana/grafana, packages/grafana-data).
+    "dtdurationms": Fraction(1, 1000),
+    "dtdurations": Fraction(1),
+    "dthms": Fraction(1),
+    "dtdhms": Fraction(1),
+    "clockms": Fraction(1, 1000),
+    "clocks": Fraction(1),
+    "timeticks": Fraction(1, 100),
 }
 PERCENT_UNITS = {"percent": Fraction(1), "percentunit": Fraction(1, 100)}
 
