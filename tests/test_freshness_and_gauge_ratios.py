@@ -289,6 +289,21 @@ def test_series_values_match_promtool(tmp_path: Path) -> None:
             'pg_settings_max_connections{job="backup",instance=~"b\\\\.1"})` '
             "a chosen value",
         ),
+        (
+            # The sides keep other labels, so the division matches no series.
+            'sum by (state) (pg_stat_activity_count{job="backup"}) '
+            '/ sum(pg_settings_max_connections{job="backup"})',
+            "gives no series for any synthesized input, because no series of the "
+            'left side, such as {state="state-1"}, matches a series of the right '
+            "side, such as {}, on all labels",
+        ),
+        (
+            'node_filesystem_avail_bytes{job="backup",mountpoint="/"} / on (mountpoint) '
+            'node_filesystem_size_bytes{job="backup",mountpoint="/data"}',
+            'such as {instance="backup:9100",job="backup",mountpoint="/"}, matches a '
+            'series of the right side, such as {instance="backup:9100",job="backup",'
+            'mountpoint="/data"}, on the labels of on (mountpoint)',
+        ),
     ],
 )
 def test_untested_shape_reason_in_words(project: Path, query: str, reason: str) -> None:

@@ -30,8 +30,19 @@ from obscompile.config import Config
 from obscompile.derive import gorender
 from obscompile.derive.alerts import AlertRule, ServiceRules
 from obscompile.derive.annotations import bound_text
-from obscompile.derive.evaluate import Sample, UnsupportedExpression
-from obscompile.derive.expressions import is_guarded, is_non_negative, pinned_job
+from obscompile.derive.evaluate import (
+    Sample,
+    UnsupportedExpression,
+    compile_expr,
+    drop_name,
+)
+from obscompile.derive.expressions import (
+    is_guarded,
+    is_non_negative,
+    is_vector,
+    pinned_job,
+    printed_text,
+)
 from obscompile.derive.probes import Probe, colour_of, probe_values
 from obscompile.derive.recording import RecordingRule, level_labels, split_scale
 from obscompile.derive.renaming import (
@@ -83,6 +94,10 @@ MAX_RUN_EVALUATIONS = 2 * MAX_EVALUATIONS
 # The label values of the series that a pinned alert must ignore: the first that
 # differs from the pinned value.
 _DECOYS = ("other", "another")
+
+
+# The operators whose result has a series for each pair of series that match.
+_ARITHMETIC_OPERATORS = frozenset({"+", "-", "*", "/", "%", "^", "atan2"})
 
 
 class _Mismatch(ValueError):
@@ -273,6 +288,9 @@ class _Generator:
         records = [alert.record] if alert.record else []
         for_ms = duration_ms(alert.for_)
         fallback = None
+        # Why the query gave no series for any input, where an operation explains it.
+        unmatched: str | None = None
+        sampled = False
         for end in self._ends(node, for_ms):
             for series in self._candidate_inputs(alert, node, context, probe):
                 if silent:
@@ -287,7 +305,11 @@ class _Generator:
                 )
                 if silent:
                     return series, run, end
-                key = _pinned_sample(run.vector(alert.query, end), alert.pins)
+                samples = run.vector(alert.query, end)
+                sampled = sampled or bool(samples)
+                if not sampled and unmatched is None:
+                    unmatched = _unmatched_operation(node, run, end)
+                key = _pinned_sample(samples, alert.pins)
                 fires = alert.band.contains(value)
                 if bool(run.at(end).firing(for_ms)) != fires:
                     continue
@@ -300,6 +322,8 @@ class _Generator:
                 ):
                     fallback = (series, run, end)
         if fallback is None or probe.exact:
+            if not sampled and unmatched is not None:
+                raise _Mismatch(unmatched)
             raise _Mismatch(f"no synthesized input gives exactly {number_text(value)}")
         return fallback
 
@@ -577,6 +601,44 @@ def _nearest_value_reason(probe: Probe, unit: str) -> str:
         f"{bound_text(probe.replaces, unit)}, so the test needs "
         f"{bound_text(probe.value, unit)}, the nearest value {side} it"
     )
+
+
+def _unmatched_operation(node: pp.Expr, run: Run, time_ms: int) -> str | None:
+    """Return why an arithmetic operation of `node` gives no series, if one does.
+
+    Where both sides give series but no two of them match, as in `sum by (route)
+    (x) / sum(y)`, no input of the generator gives the query a value.
+    """
+    for part in promql.walk(node):
+        if not (
+            isinstance(part, pp.BinaryExpr)
+            and str(part.op) in _ARITHMETIC_OPERATORS
+            and is_vector(part.lhs)
+            and is_vector(part.rhs)
+        ):
+            continue
+        evaluator = run.evaluator
+        left = evaluator.samples(compile_expr(part.lhs), time_ms)
+        right = evaluator.samples(compile_expr(part.rhs), time_ms)
+        if not left or not right or evaluator.samples(compile_expr(part), time_ms):
+            continue
+        matching = part.modifier.matching if part.modifier is not None else None
+        if matching is None:
+            compared = "all labels"
+        elif matching.type == pp.LabelModifierType.Include:
+            compared = f"the labels of on ({', '.join(matching.labels)})"
+        else:
+            compared = (
+                f"all labels but those of ignoring ({', '.join(matching.labels)})"
+            )
+        return (
+            f"`{printed_text(part)}` gives no series for any synthesized input, "
+            "because no series of the left side, such as "
+            f"{labels_text(drop_name(left[0].labels))}, matches a series of the right "
+            f"side, such as {labels_text(drop_name(right[0].labels))}, on {compared}. "
+            "Group both sides by the same labels, or match them on labels they share"
+        )
+    return None
 
 
 def _reason(exc: Exception) -> str:
