@@ -1353,6 +1353,24 @@ def test_at_modifier_in_recordable_part(project: Path, query: str) -> None:
     assert "the @ modifier" in warned.message
 
 
+def test_duration_format_unit_in_alert_text(project: Path) -> None:
+    """Grafana's duration format of seconds reads as seconds in the alert's text."""
+    result = _build(
+        project,
+        """\
+        - title: Since last success
+          query: 'time() - max(link_status{job="payments"})'
+          unit: dtdurations
+          thresholds: "<1h Green, >=1h Red"
+        """,
+    )
+    (alert,) = _rules(result)[1]["rules"]
+    annotations = alert["annotations"]
+    assert "{{ $value | humanizeDuration }}" in annotations["summary"]
+    assert "(at or above 3600s)" in annotations["description"]
+    _promtool_all(project, result)
+
+
 def test_clashing_record_names_ignore_panel_order(tmp_path: Path) -> None:
     forward = _records(tmp_path / "forward", "pr-od", "pr_od")
     backward = _records(tmp_path / "backward", "pr_od", "pr-od")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 import attrs
 
 from obscompile.derive.gorender import escape_text
 from obscompile.derive.thresholds import Step
+from obscompile.derive.units import TIME_UNITS
 from obscompile.model.threshold import colour_hue
 from obscompile.numbers import number_text
 
@@ -21,6 +23,9 @@ DEFAULT_VALUE_FORMAT = "{{ $value | humanize }}"
 
 
 def value_template(unit: str) -> str:
+    """Return the format of `{{ $value }}` for `unit`, which formats of seconds share."""
+    if unit not in VALUE_FORMATS and TIME_UNITS.get(unit) == 1:
+        return VALUE_FORMATS["s"]
     return VALUE_FORMATS.get(unit, DEFAULT_VALUE_FORMAT)
 
 
@@ -44,8 +49,12 @@ def bound_text(value: float, unit: str) -> str:
         return number_text(value) + "%"
     if unit == "percentunit":
         return number_text(float(Decimal(repr(value)) * 100)) + "%"
-    if unit in ("s", "ms"):
-        return number_text(value) + unit
+    # Grafana's duration and clock formats read seconds or milliseconds too.
+    scale = TIME_UNITS.get(unit)
+    if scale == 1:
+        return number_text(value) + "s"
+    if scale == Fraction(1, 1000):
+        return number_text(value) + "ms"
     return number_text(value)
 
 
