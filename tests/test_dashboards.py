@@ -464,6 +464,15 @@ rows:
         ("max(x_last_success_timestamp_seconds) - time()", "s"),
         ("time() - max(timestamp(x_requests_total))", "s"),
         ("vector(time()) - max(x_last_success_timestamp_seconds)", "s"),
+        # A timestamp whose name gives no unit, such as blackbox_exporter's
+        # certificate expiry, is in seconds too, as time() is.
+        ("probe_ssl_earliest_cert_expiry - time()", "s"),
+        ("min(probe_ssl_earliest_cert_expiry) - vector(time())", "s"),
+        ("time() - max(pg_postmaster_start_time)", "s"),
+        ("time() - x_last_success_timestamp_milliseconds", "ms"),
+        ("min by (instance) (probe_ssl_earliest_cert_expiry - time())", "s"),
+        ("max(time() - x_last_success_timestamp_seconds) / 1000", "short"),
+        ("avg(x_seconds * 1000)", "ms"),
         ("time() * x_seconds", "short"),
         # A count of series and a test of presence are numbers of series.
         ("count(http_request_duration_seconds_bucket)", "short"),

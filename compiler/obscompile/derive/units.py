@@ -160,6 +160,10 @@ def _mean_per_series_unit(node: pp.Expr, service: Service | None) -> str | None:
 
 # Aggregations that count series, whatever the series measure.
 _COUNTING_AGGREGATIONS = frozenset({"count", "count_values", "group"})
+# Aggregations whose result is in the unit of the values they aggregate.
+_UNIT_KEEPING = frozenset(
+    {"sum", "avg", "min", "max", "topk", "bottomk", "quantile", "stddev"}
+)
 # Functions that give 1 where series are present or missing, whatever the metric measures.
 _PRESENCE_FUNCTIONS = frozenset({"absent", "absent_over_time", "present_over_time"})
 
@@ -212,15 +216,14 @@ def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
             return "short"
         if promql.number_value(node.lhs) is not None:
             return derive_unit(node.rhs, service)
-        if str(node.op) in ("+", "-") and _is_time(node.lhs):
-            # time() is in seconds, so `time() - x_timestamp_seconds` is an age in s.
-            # timestamp() is in seconds whatever its argument's unit.
-            if promql.top_function(node.rhs) == "timestamp":
-                return "s"
-            return derive_unit(node.rhs, service)
+        if str(node.op) in ("+", "-") and (_is_time(node.lhs) or _is_time(node.rhs)):
+            return _time_offset_unit(node, service)
         return derive_unit(node.lhs, service)
     if _counts_series(node):
         return "short"
+    if isinstance(node, pp.AggregateExpr) and str(node.op) in _UNIT_KEEPING:
+        # `min by (instance) (expiry - time())` is in the unit of what it aggregates.
+        return derive_unit(node.expr, service)
     function = promql.top_function(node)
     metric = _first_metric(node)
     if function in _PRESENCE_FUNCTIONS:
@@ -236,6 +239,21 @@ def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
         if entry is not None and entry.type is MetricType.INFO:
             return "none"
     return _metric_unit(metric)
+
+
+def _time_offset_unit(node: pp.BinaryExpr, service: Service | None) -> str:
+    """Return the unit of `time() - x`, `x - time()` or a sum with time().
+
+    time() is in seconds, so `time() - x_timestamp_seconds` is an age in s, and
+    `probe_ssl_earliest_cert_expiry - time()` a time left in s, although that
+    metric's name gives no unit. timestamp() is in seconds whatever its argument's
+    unit. Another side with a unit of its own, such as ms, keeps it.
+    """
+    other = node.rhs if _is_time(node.lhs) else node.lhs
+    if promql.top_function(other) == "timestamp":
+        return "s"
+    unit = derive_unit(other, service)
+    return "s" if unit in _UNSCALED_UNITS else unit
 
 
 def _is_time(node: pp.Expr) -> bool:
