@@ -1,4 +1,4 @@
-"""Generated tests for the age of a timestamp and for ratios of two gauges.
+"""Generated tests for the age of a timestamp, the time left until one, and gauge ratios.
 
 `time() - max(last_success_timestamp)` is tested with a timestamp that rises with the
 clock, so its age stays at the probed value. A ratio of gauges such as active over
@@ -29,6 +29,7 @@ metrics:
   node_filesystem_avail_bytes: {type: gauge, labels: [mountpoint]}
   node_filesystem_size_bytes: {type: gauge, labels: [mountpoint]}
   jobs_total: {type: counter}
+  probe_ssl_earliest_cert_expiry: {type: gauge}
 rows:
   - title: Health
     panels:
@@ -38,6 +39,9 @@ AGE_BY_JOB = (
     'time() - max by (job) (backup_last_success_timestamp_seconds{job="backup"})'
 )
 AGE_HOURS = '(time() - min(backup_last_success_timestamp_seconds{job="backup"})) / 3600'
+# The time left until a timestamp, as blackbox_exporter's certificate expiry gives it.
+TIME_LEFT = 'min(probe_ssl_earliest_cert_expiry{job="backup"} - time())'
+TIME_LEFT_DAYS = '(min(probe_ssl_earliest_cert_expiry{job="backup"}) - time()) / 86400'
 CONNECTIONS = (
     'sum(pg_stat_activity_count{job="backup"}) '
     '/ sum(pg_settings_max_connections{job="backup"}) * 100'
@@ -84,6 +88,20 @@ CASES = {
         "<1.5 Green, 1.5-2 Yellow, >2 Red",
         ">= 2",
         ["> 2", ">= 0.5"],
+    ),
+    "time-left": (
+        TIME_LEFT,
+        "s",
+        "<7d Red, 7d-30d Yellow, >30d Green",
+        "< 604800",
+        ["<= 604800", "< 604860"],
+    ),
+    "time-left-in-days": (
+        TIME_LEFT_DAYS,
+        "d",
+        "<=7d Red, 7d-30d Yellow, >30d Green",
+        "<= 7",
+        ["< 7", "<= 8"],
     ),
     "connections": (
         CONNECTIONS,
@@ -201,6 +219,15 @@ def test_age_input_rises_with_the_clock(project: Path) -> None:
     (series,) = group["input_series"]
     # At every minute t the timestamp is t - 7200 seconds, so the age stays 7200.
     assert series["values"].startswith("-7200+60x")
+
+
+def test_time_left_input_rises_with_the_clock(project: Path) -> None:
+    result = _build(project, TIME_LEFT, "s", "<7d Red, >=7d Green")
+    test_file = yaml.safe_load(result.files["prometheus/tests/backup.test.yml"])
+    (group,) = [g for g in test_file["tests"] if "604800s (green)" in g["name"]]
+    (series,) = group["input_series"]
+    # At every minute t the expiry is t + 604800 seconds, so 7 days stay left.
+    assert series["values"].startswith("604800+60x")
 
 
 def test_fractional_age_reason_in_words(project: Path) -> None:

@@ -2,7 +2,8 @@
 
 A query is taken apart by its shape: a gauge under an aggregation, a counter under
 `rate`/`increase`, a ratio of two counter rates or of two gauges, the age
-`time() - gauge` of a timestamp, or `histogram_quantile` over bucket rates, optionally
+`time() - gauge` of a timestamp, the time left `gauge - time()` until one, or
+`histogram_quantile` over bucket rates, optionally
 times a constant or plus or minus a constant, any of them under `label_replace`. Each shape gets series whose labels
 satisfy every matcher of the query and carry the requested group labels (the labels the
 result is grouped by). Counters grow by whole numbers per sample, so the expanded values
@@ -11,7 +12,7 @@ stay exact; the caller checks the value the query really gives with the evaluato
 For the age of a timestamp, the timestamp series rises by the sample interval at
 every sample, so the age is the same at every evaluation. A promtool test starts at
 time 0, so `time()` is the evaluation time in seconds and the timestamp starts at
-minus the age.
+minus the age, or at the time left.
 """
 
 from __future__ import annotations
@@ -241,7 +242,7 @@ HAND_TEST_ADVICE = (
 COVERED_SHAPES = (
     "gauges, counters under rate(), irate() or increase(), ratios of two such rates "
     "or of two gauges (also matched on or ignoring labels, one to one), time() "
-    "minus a gauge, and histogram_quantile() over bucket "
+    "minus a gauge or a gauge minus time(), and histogram_quantile() over bucket "
     "rates, each under sum, max or min, times a constant and plus or minus a constant. "
     "A gauge, a rate or a quantile may also be under avg"
 )
@@ -352,6 +353,14 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
         and is_vector(node.rhs)
     ):
         return _age(node, target, context)
+    if (
+        isinstance(node, pp.BinaryExpr)
+        and str(node.op) == "-"
+        and node.modifier is None
+        and is_vector(node.lhs)
+        and promql.is_time_call(node.rhs)
+    ):
+        return _age(node, target, context, time_left=True)
     if isinstance(node, pp.BinaryExpr) and is_guarded(node):
         if target <= 0:
             raise CannotSynthesize("a guarded denominator cannot be zero or negative")
@@ -412,24 +421,36 @@ def _shifted_target(
     return None
 
 
-def _age(node: pp.BinaryExpr, target: float, context: Context) -> list[InputSeries]:
+def _age(
+    node: pp.BinaryExpr, target: float, context: Context, time_left: bool = False
+) -> list[InputSeries]:
     """Return a timestamp series whose age `time() - timestamp` is always `target`.
 
     The series rises by the sample interval per sample from `-target`, so at every
-    sample time `t` it is `t - target`. The evaluator checks that the subtraction
-    gives `target` exactly.
+    sample time `t` it is `t - target`. With `time_left`, the query is
+    `timestamp - time()`, the time left until a timestamp such as a certificate's
+    expiry, and the series starts at `target` instead. The evaluator checks that the
+    subtraction gives `target` exactly.
     """
-    selector = _gauge_selector(node.rhs)
+    timestamp = node.lhs if time_left else node.rhs
+    selector = _gauge_selector(timestamp)
     if selector is None:
+        if time_left:
+            raise CannotSynthesize(
+                f"the query subtracts time() from `{printed_text(timestamp)}`, and the "
+                "test generator builds input series for a time left only where the "
+                f"query subtracts time() from a gauge, under sum, max or min. "
+                f"{HAND_TEST_ADVICE}"
+            )
         raise CannotSynthesize(
-            f"the query subtracts `{printed_text(node.rhs)}` from time(), and the test generator "
+            f"the query subtracts `{printed_text(timestamp)}` from time(), and the test generator "
             "builds input series for an age only where the query subtracts a gauge, "
             f"under sum, max or min, from time(). {HAND_TEST_ADVICE}"
         )
     if selector.offset:
         raise CannotSynthesize(
-            "the query subtracts a timestamp read with an offset from time(), and "
-            "the test generator builds input series only for the age of the latest "
+            "the query subtracts time() and a timestamp read with an offset, and "
+            "the test generator builds input series only for the latest "
             f"timestamp. {HAND_TEST_ADVICE}"
         )
     age = Fraction(repr(target))
@@ -442,9 +463,10 @@ def _age(node: pp.BinaryExpr, target: float, context: Context) -> list[InputSeri
             f"Thresholds in whole seconds avoid this. {HAND_TEST_ADVICE}"
         )
     labels = series_labels([selector], context)
+    start = age if time_left else -age
     return [
         InputSeries(
-            _pairs(labels), float(context.interval_s), True, start=_as_float(-age)
+            _pairs(labels), float(context.interval_s), True, start=_as_float(start)
         )
     ]
 
