@@ -244,3 +244,37 @@ def test_other_expression_recorded_twice_is_an_error() -> None:
     assert [
         f"{d.location.file}: {d.severity}: {d.message} [{d.check}]" for d in found
     ] == [OTHER, OTHER_AT_CHECKOUT]
+
+
+def test_recorded_twice_matched_on_labels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule that adds job to `on (...)` is reported at the query it records."""
+    monkeypatch.chdir(tmp_path)
+    services = tmp_path / "services"
+    services.mkdir()
+    query = (
+        'sum by (instance) (pg_stat_database_numbackends{job="postgres"}) '
+        '/ on (instance) pg_settings_max_connections{job="postgres"} * 100'
+    )
+    panel = (
+        f"      - title: Connections used\n        query: '{query}'\n"
+        "        unit: percent\n"
+        '        thresholds: "<90% Green, >=90% Red"\n'
+    )
+    (services / "postgres.yaml").write_text(
+        "service: postgres\nscrape: {job: postgres, port: 9187}\n"
+        "metrics:\n  pg_stat_database_numbackends: {type: gauge, labels: [datname]}\n"
+        "  pg_settings_max_connections: gauge\n"
+        "rows:\n  - title: R\n    panels:\n" + panel
+    )
+    (services / "overview.yaml").write_text(
+        "service: overview\nrows:\n  - title: R\n    panels:\n" + panel
+    )
+    result = build(Project.at(Path(".")))
+    found = sorted(
+        str(d.location)
+        for d in result.diagnostics
+        if d.check == "artifacts/duplicate-recording"
+    )
+    assert found == ["services/overview.yaml:6:16", "services/postgres.yaml:10:16"]

@@ -85,16 +85,17 @@ def _job_values(expr: str) -> list[str]:
     return values
 
 
-_BY_JOB_ONLY = re.compile(r" by \(job\)")
-_BY_JOB_FIRST = re.compile(r"(by \()job, ")
-_BY_JOB_LATER = re.compile(r"(by \([^)]*), job\b")
+_BY_JOB_ONLY = re.compile(r" (?:by|on) \(job\)")
+_BY_JOB_FIRST = re.compile(r"((?:by|on) \()job, ")
+_BY_JOB_LATER = re.compile(r"((?:by|on) \([^)]*), job\b")
 
 
 def canonical(expr: str, drop_job_grouping: bool = False) -> str | None:
-    """Return the printed text of a query, optionally without `by (job)`.
+    """Return the printed text of a query, optionally without `by (job)` or `on (job)`.
 
-    Recording rules may add `job` to an aggregation that already filters on one
-    job; dropping it lets such a rule match the panel query it records. The
+    Recording rules may add `job` to an aggregation or a vector match that already
+    filters on one job. Dropping it lets such a rule match the panel query it
+    records. The
     compiler's printer quotes strings as Go does: promql-parser's own text writes a
     regex such as `5\\d\\d` with single backslashes, which no parser reads back.
     """
