@@ -982,6 +982,35 @@ def test_alert_summary_names_instance(project: Path) -> None:
     )
 
 
+TIME_UNIT_PANELS = """\
+- title: Since start
+  type: stat
+  query: 'time() - max(link_status{job="payments"})'
+  unit: dtdurations
+  thresholds: "<=10m Red, >10m Green"
+- title: Days left
+  type: stat
+  query: '(max(link_status{job="payments"}) - time()) / 86400'
+  unit: d
+  thresholds: "<=7d Red, >7d Green"
+"""
+
+
+def test_alert_values_in_time_units(project: Path) -> None:
+    """Values and bounds in a duration format or in days name their unit."""
+    result = _build(project, TIME_UNIT_PANELS)
+    alerts = {rule["alert"]: rule for rule in _rules(result)[1]["rules"]}
+    since = alerts["PaymentsSinceStartCritical"]["annotations"]
+    assert since["summary"] == (
+        "payments: Since start is {{ $value | humanizeDuration }}"
+    )
+    assert "(at or below 600s)" in since["description"]
+    left = alerts["PaymentsDaysLeftCritical"]["annotations"]
+    assert left["summary"] == 'payments: Days left is {{ printf "%.2f" $value }}d'
+    assert "(at or below 7d)" in left["description"]
+    _promtool_all(project, result)
+
+
 def test_generated_host_alert_tests_pass(project: Path) -> None:
     """Generated tests name the instance in each summary and pass promtool.
 

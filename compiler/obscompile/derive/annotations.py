@@ -20,12 +20,17 @@ VALUE_FORMATS = {
     "percentunit": "{{ $value | humanizePercentage }}",
 }
 DEFAULT_VALUE_FORMAT = "{{ $value | humanize }}"
+# Grafana's units of minutes, hours and days, which a value shows with its unit
+# because humanizeDuration reads seconds.
+LONG_TIME_UNITS = frozenset({"m", "h", "d"})
 
 
 def value_template(unit: str) -> str:
     """Return the format of `{{ $value }}` for `unit`, which formats of seconds share."""
     if unit not in VALUE_FORMATS and TIME_UNITS.get(unit) == 1:
         return VALUE_FORMATS["s"]
+    if unit in LONG_TIME_UNITS:
+        return f'{{{{ printf "%.2f" $value }}}}{unit}'
     return VALUE_FORMATS.get(unit, DEFAULT_VALUE_FORMAT)
 
 
@@ -49,6 +54,8 @@ def bound_text(value: float, unit: str) -> str:
         return number_text(value) + "%"
     if unit == "percentunit":
         return number_text(float(Decimal(repr(value)) * 100)) + "%"
+    if unit in LONG_TIME_UNITS:
+        return number_text(value) + unit
     # Grafana's duration and clock formats read seconds or milliseconds too.
     scale = TIME_UNITS.get(unit)
     if scale == 1:
