@@ -50,10 +50,12 @@ rows:
 """
 
 
-def panels(text: str) -> dict[str, str]:
-    """Return a project of one manifest: HEADER, then the panels in `text`."""
+def panels(
+    text: str, header: str = HEADER, name: str = "payments.yaml"
+) -> dict[str, str]:
+    """Return a project of one manifest: `header`, then the panels in `text`."""
     body = textwrap.indent(textwrap.dedent(text).strip("\n"), "      ")
-    return {"payments.yaml": HEADER + body + "\n"}
+    return {name: header + body + "\n"}
 
 
 def manifest(text: str, name: str = "payments.yaml") -> dict[str, str]:
@@ -2644,6 +2646,55 @@ UNIT_SCALE = [
     ),
 ]
 
+MATCH_LABELS_HEADER = """\
+service: node
+scrape: {job: node, targets: ['db1:9100', 'db2:9100']}
+metrics:
+  node_filesystem_avail_bytes: {type: gauge, labels: [mountpoint]}
+  node_filesystem_size_bytes: {type: gauge, labels: [mountpoint]}
+rows:
+  - title: Disk
+    panels:
+"""
+
+
+def node_panels(text: str) -> dict[str, str]:
+    """Return a project of one node service, with two targets, and `text` panels."""
+    return panels(text, MATCH_LABELS_HEADER, "node.yaml")
+
+
+MATCH_LABELS = [
+    Case(
+        "on-leaves-out-instance",
+        node_panels("""
+            - title: Free
+              query: 'node_filesystem_avail_bytes{job="node"} / on (mountpoint) node_filesystem_size_bytes{job="node"}'
+            - title: Free by host
+              query: 'sum by (instance, mountpoint) (node_filesystem_avail_bytes{job="node"}) > on (mountpoint) sum by (instance, mountpoint) (node_filesystem_size_bytes{job="node"})'
+        """),
+        [
+            'services/node.yaml:10:59: warning: panel "Free": on (mountpoint) leaves out instance, which the scrape targets give several values, so several series of one side fall in one match group and Prometheus rejects the query with a duplicate-series error; match on (mountpoint, instance) [promql/match-labels]',
+            'services/node.yaml:12:91: warning: panel "Free by host": on (mountpoint) leaves out instance, which the scrape targets give several values, so several series of one side fall in one match group and Prometheus rejects the query with a duplicate-series error; match on (mountpoint, instance) [promql/match-labels]',
+        ],
+    ),
+    Case(
+        "matches-that-hold",
+        node_panels("""
+            - title: With instance
+              query: 'node_filesystem_avail_bytes{job="node"} / on (instance, mountpoint) node_filesystem_size_bytes{job="node"}'
+            - title: One host
+              query: 'node_filesystem_avail_bytes{job="node",instance="db1:9100"} / on (mountpoint) node_filesystem_size_bytes{job="node",instance="db1:9100"}'
+            - title: Summed over hosts
+              query: 'sum by (mountpoint) (node_filesystem_avail_bytes{job="node"}) / on (mountpoint) sum by (mountpoint) (node_filesystem_size_bytes{job="node"})'
+            - title: Many to one
+              query: 'node_filesystem_avail_bytes{job="node"} / on (mountpoint) group_left max by (mountpoint) (node_filesystem_size_bytes{job="node"})'
+            - title: Ignoring
+              query: 'node_filesystem_avail_bytes{job="node"} / ignoring (mountpoint) node_filesystem_size_bytes{job="node"}'
+        """),
+        [],
+    ),
+]
+
 TABLES = {
     "series-legend": SERIES_LEGEND,
     "promql-syntax": SYNTAX,
@@ -2654,6 +2705,7 @@ TABLES = {
     "promql-histogram-le": HISTOGRAM_LE,
     "promql-job-matcher": JOB_MATCHER,
     "promql-job-alternatives": JOB_ALTERNATIVES,
+    "promql-match-labels": MATCH_LABELS,
     "promql-quantile": QUANTILE,
     "promql-summary-aggregation": SUMMARY_AGGREGATION,
     "promql-result-type": RESULT_TYPE,

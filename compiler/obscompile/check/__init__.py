@@ -21,6 +21,7 @@ from obscompile.check import (  # noqa: F401
     promql_dashboard_variable,
     promql_histogram_le,
     promql_job_matcher,
+    promql_match_labels,
     promql_quantile,
     promql_rate_counter,
     promql_rate_window,
