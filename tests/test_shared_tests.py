@@ -455,7 +455,11 @@ def test_restored_group_with_separator_in_text() -> None:
     )
 
 
-NAMES = st.from_regex(r"[a-z][a-z0-9]{1,6}(-[a-z0-9]{1,5})?", fullmatch=True)
+# Words that YAML 1.1 reads as booleans get a warning when a manifest writes them
+# unquoted, so the names leave them out.
+NAMES = st.from_regex(r"[a-z][a-z0-9]{1,6}(-[a-z0-9]{1,5})?", fullmatch=True).filter(
+    lambda name: name not in {"on", "off", "yes", "no"}
+)
 
 
 @settings(
