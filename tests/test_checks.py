@@ -2782,6 +2782,7 @@ rows:
   - title: Hosts
     panels:
       - {title: Load, query: 'node_load1{job=~"node|[[:alpha:]]x"}', thresholds: '<4 Green, >=4 Red'}
+      - {title: Load one, query: 'max(node_load1{job="node",instance=~"[[:alpha:]]ode-1.*"})', thresholds: '<4 Green, >=4 Red'}
 """
 
 

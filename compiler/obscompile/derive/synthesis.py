@@ -137,7 +137,7 @@ def _satisfies(value: str, constraints: list[tuple[str, str]]) -> bool:
         if op == "!=" and value == expected:
             return False
         if op in ("=~", "!~"):
-            hit = re.fullmatch(expected, value) is not None
+            hit = promql.compile_regex(expected).fullmatch(value) is not None
             if hit != (op == "=~"):
                 return False
     return True
