@@ -316,6 +316,12 @@ def parse(query: str) -> pp.Expr:
         raise QueryError(f"cannot parse query: {exc}") from None
 
 
+# PromQL's binary operators that compute a value, and those that compare. Both match
+# their sides one to one unless `group_left` or `group_right` says otherwise.
+ARITHMETIC_OPERATORS = frozenset({"+", "-", "*", "/", "%", "^", "atan2"})
+COMPARISON_OPERATORS = frozenset({"==", "!=", ">", "<", ">=", "<="})
+
+
 def is_time_call(node: pp.Expr) -> bool:
     """Return True for `time()`, the evaluation time in seconds."""
     node = strip_parens(node)

@@ -16,15 +16,12 @@ from obscompile.model.service import Service
 
 NAME = "promql/match-labels"
 
-# The operators that match their sides one to one unless group_left or group_right.
-_MATCHING_OPERATORS = frozenset(
-    {"+", "-", "*", "/", "%", "^", "atan2", "==", "!=", ">", "<", ">=", "<="}
-)
-
 
 def _on_labels(node: pp.Expr) -> tuple[str, ...] | None:
     """Return the labels of a one-to-one `on (...)` of `node`, or None for another node."""
-    if not (isinstance(node, pp.BinaryExpr) and str(node.op) in _MATCHING_OPERATORS):
+    if not isinstance(node, pp.BinaryExpr) or str(node.op) not in (
+        promql.ARITHMETIC_OPERATORS | promql.COMPARISON_OPERATORS
+    ):
         return None
     modifier = node.modifier
     matching = modifier.matching if modifier is not None else None

@@ -96,10 +96,6 @@ MAX_RUN_EVALUATIONS = 2 * MAX_EVALUATIONS
 _DECOYS = ("other", "another")
 
 
-# The operators whose result has a series for each pair of series that match.
-_ARITHMETIC_OPERATORS = frozenset({"+", "-", "*", "/", "%", "^", "atan2"})
-
-
 class _Mismatch(ValueError):
     """The synthesized input does not give the value the test needs."""
 
@@ -612,7 +608,7 @@ def _unmatched_operation(node: pp.Expr, run: Run, time_ms: int) -> str | None:
     for part in promql.walk(node):
         if not (
             isinstance(part, pp.BinaryExpr)
-            and str(part.op) in _ARITHMETIC_OPERATORS
+            and str(part.op) in promql.ARITHMETIC_OPERATORS
             and is_vector(part.lhs)
             and is_vector(part.rhs)
         ):
