@@ -1656,7 +1656,7 @@ def test_untested_rules_point_at_own_panel(project: Path) -> None:
 
 
 def test_untested_rule_message_reads_plainly(project: Path) -> None:
-    """The reason shows the number as written and asks for a hand-written test."""
+    """The reason shows the number as written and requests a hand-written test."""
     panel = """\
 - title: Traffic
   query: 'sum(rate(http_requests_total{job="payments"}[5m]))'

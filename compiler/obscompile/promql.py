@@ -551,7 +551,7 @@ def output_labels(node: pp.Expr) -> OutputLabels:
                 names=tuple(n for n in side.names if n in matching.labels)
             )
         if str(node.op) == "or":
-            # The result holds the series of both sides, each with its own labels.
+            # The result contains the series of both sides, each with its own labels.
             other = output_labels(node.rhs)
             names = (*side.names, *(n for n in other.names if n not in side.names))
             return attrs.evolve(

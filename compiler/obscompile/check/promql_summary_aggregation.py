@@ -102,27 +102,28 @@ def _keeps_each_series(
 ) -> bool:
     """Return True when no two series of the aggregation's input share a group.
 
-    A label that every selector sets to one value with `=` cannot tell series apart,
-    and neither can the target labels of a scrape job (`labels:`) once `job` is kept
-    or set, because all the targets of a job share them.
+    A label that every selector sets to one value with `=` cannot tell series apart.
+    Neither can the target labels of a scrape job (`labels:`) once `job` is kept or
+    set, because all the targets of a job share them.
     """
     labels = catalog.available_labels(context, aggregation.expr)
     if labels is None:
         return False
     modifier = aggregation.modifier
     grouping = set(modifier.labels) if modifier is not None else set()
+    # The labels that the grouping keeps apart, or that have one value for every series.
     if modifier is None or modifier.type == pp.AggModifierType.By:
-        kept = labels & grouping
+        accounted = labels & grouping
     else:
-        kept = labels - grouping
-    kept |= _pinned_labels(aggregation.expr)
-    if "job" in kept:
+        accounted = labels - grouping
+    accounted |= _pinned_labels(aggregation.expr)
+    if "job" in accounted:
         entry = catalog.selected_metric(context, selector)
         if entry is not None:
-            kept |= {
+            accounted |= {
                 name for job in entry.service.scrape_jobs for name, _ in job.labels
             }
-    return labels <= kept
+    return labels <= accounted
 
 
 def _pinned_labels(node: pp.Expr) -> set[str]:

@@ -619,13 +619,13 @@ def _signature_function(
     metric name, or drops those of `ignoring (...)` and keeps the name.
     """
     matching = modifier.matching if modifier is not None else None
-    kept = _same_labels if keep_name else drop_name
+    base = _same_labels if keep_name else drop_name
     if matching is None:
-        return kept
+        return base
     names = frozenset(matching.labels)
     if matching.type == pp.LabelModifierType.Include:
         return lambda labels: tuple(p for p in drop_name(labels) if p[0] in names)
-    return lambda labels: tuple(p for p in kept(labels) if p[0] not in names)
+    return lambda labels: tuple(p for p in base(labels) if p[0] not in names)
 
 
 def _same_labels(labels: Labels) -> Labels:
