@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -232,31 +233,62 @@ def test_dashboard_without_uid_and_title_derives_them(
     assert python_files == yaml_files
 
 
-def test_block_row_in_yaml_equals_python(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    ("block", "with_yaml", "with_python", "query"),
+    [
+        (
+            "http_api_health",
+            "{job: api, p95_red: 500ms}",
+            'job="api", p95_red="500ms"',
+            'sum(http_requests_in_progress{job="api"})',
+        ),
+        (
+            "scrape_health",
+            "{job: api, down_for: 2m}",
+            'job="api", down_for="2m"',
+            'up{job="api"}',
+        ),
+    ],
+)
+def test_block_row_in_yaml_equals_python(
+    tmp_path: Path,
+    monkeypatch,
+    block: str,
+    with_yaml: str,
+    with_python: str,
+    query: str,
+) -> None:
     monkeypatch.chdir(tmp_path)
     header = "service: api\nscrape: {job: api, port: 80}\nmetric_blocks: [{use: http_metrics}]\n"
     yaml_project = write_manifest(
         tmp_path / "y",
         "api.yaml",
-        header
-        + "rows:\n  - use: http_api_health\n    with: {job: api, p95_red: 500ms}\n",
+        header + f"rows:\n  - use: {block}\n    with: {with_yaml}\n",
     )
     python_project = write_manifest(
         tmp_path / "p",
         "api.py",
         textwrap.dedent(
-            """\
+            f"""\
             from obscompile import dsl
             dsl.service(
                 "api",
                 scrape=dsl.scrape_job("api", port=80),
                 metrics=dsl.http_metrics(),
-                rows=[dsl.use("http_api_health", job="api", p95_red="500ms")],
+                rows=[dsl.use("{block}", {with_python})],
             )
             """
         ),
     )
-    assert _files(python_project) == _files(yaml_project)
+    yaml_files = _files(yaml_project)
+    dashboard = json.loads(yaml_files["grafana/dashboards/api.json"])
+    queries = [
+        target["expr"]
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+    ]
+    assert query in queries
+    assert _files(python_project) == yaml_files
 
 
 def test_http_api_health_block() -> None:
@@ -353,6 +385,22 @@ BLOCK_ERRORS = [
     (
         "rows:\n  - use: http_api_health\n    with: {job: api}\n    panels:\n      - {title: Request Rat, unit: s}\n",
         'services/api.yaml:6:17: error: block "http_api_health" has no panel "Request Rat" to change (did you mean "Request Rate"?); a new panel needs a query [manifest/block]',
+    ),
+    (
+        "rows:\n  - use: scrape_health\n    with: {job: api, down_for: 2x}\n",
+        'services/api.yaml:4:32: error: block "scrape_health": down_for is "2x", which is not a Prometheus duration; write units from largest to smallest, each at most once, such as 2m or 1h30m [manifest/block]',
+    ),
+    (
+        "rows:\n  - use: scrape_health\n    with: {job: api, down_for: 120}\n",
+        'services/api.yaml:4:32: error: block "scrape_health": down_for is the number 120, which is not a Prometheus duration; write units from largest to smallest, each at most once, such as 2m or 1h30m [manifest/block]',
+    ),
+    (
+        "rows:\n  - use: scrape_health\n    with: {job: api, duration_red: 5%}\n",
+        'services/api.yaml:4:36: error: block "scrape_health": duration_red is "5%", which is not a duration; write a duration such as "500ms" [manifest/block]',
+    ),
+    (
+        "rows:\n  - use: scrape_health\n    with: {job: 'a\"b'}\n",
+        """services/api.yaml:4:17: error: block "scrape_health": job is 'a"b'; a job name has no quotes, backslashes or line breaks [manifest/block]""",
     ),
     (
         "metric_blocks: [{use: http_metric}]\n",

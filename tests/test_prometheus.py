@@ -218,6 +218,47 @@ def test_exporter_catalog_passes_promtool(tmp_path: Path) -> None:
     }
 
 
+SCRAPE_HEALTH = """\
+service: payments
+scrape: {job: payments, targets: ["pay-1:8080", "pay-2:8080"]}
+rows:
+  - use: scrape_health
+    with: {job: payments, down_for: 3m, duration_red: 5s}
+"""
+
+
+def test_scrape_health_alerts_pass_promtool(tmp_path: Path) -> None:
+    """The scrape health row alerts on a target that is down and on slow scrapes."""
+    promtool_binary()
+    project = write_manifest(tmp_path, "payments.yaml", SCRAPE_HEALTH)
+    built = run_obscompile(project, "build")
+    assert built.returncode == 0, built.stderr
+    assert "warning" not in built.stderr
+    tested = run_obscompile(project, "test")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    rules = YAML(typ="safe").load(project / "out/prometheus/rules/payments.rules.yml")
+    alerts = {rule["alert"]: rule for rule in rules["groups"][1]["rules"]}
+    down = alerts["PaymentsTargetsUpCritical"]
+    assert (down["expr"], down["for"]) == ('up{job="payments"} == 0', "3m")
+    assert down["annotations"]["summary"] == (
+        "Target {{ $labels.instance }} of job {{ $labels.job }} is down"
+    )
+    slow = alerts["PaymentsScrapeDurationCritical"]
+    assert (slow["expr"], slow["for"]) == (
+        'scrape_duration_seconds{job="payments"} >= 5',
+        "5m",
+    )
+    suite = YAML(typ="safe").load(project / "out/prometheus/tests/payments.test.yml")
+    fired = [
+        alert["exp_annotations"]["summary"]
+        for test in suite["tests"]
+        for check in test.get("alert_rule_test", [])
+        for alert in check["exp_alerts"]
+        if check["alertname"] == "PaymentsTargetsUpCritical"
+    ]
+    assert fired and set(fired) == {"Target pay-1:8080 of job payments is down"}
+
+
 def test_promtool_test_hand_written(real_build: BuildResult, tmp_path: Path) -> None:
     """The hand-written tests read ../../out/prometheus/rules, so they run in a copy."""
     write_files(tmp_path / "out", real_build.files)

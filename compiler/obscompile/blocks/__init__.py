@@ -1,3 +1,3 @@
 """Building blocks shipped with obscompile; each registers itself by name."""
 
-from obscompile.blocks import http  # noqa: F401
+from obscompile.blocks import http, scrape  # noqa: F401

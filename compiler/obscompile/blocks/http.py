@@ -82,6 +82,17 @@ def _text(name: str, value: object) -> None:
         raise dsl.ParameterError(name, "must not be empty")
 
 
+def _job(value: object) -> str:
+    """Return a job name that a PromQL matcher can hold, or raise ParameterError."""
+    _text("job", value)
+    assert isinstance(value, str)
+    if '"' in value or "\\" in value or "\n" in value:
+        raise dsl.ParameterError(
+            "job", f"is {value!r}; a job name has no quotes, backslashes or line breaks"
+        )
+    return value
+
+
 def _thresholds_text(name: str, value: object) -> None:
     """Raise ParameterError unless `value` is a threshold text that parses."""
     example = '"Green" or "<100 Red, >=100 Green"'
@@ -209,12 +220,9 @@ def http_api_health(
     bounds are percentages of requests that returned 4xx or 5xx (`5%` or 5), and
     `error_yellow` is 1% when not given. `order` lists the panels by key.
     """
-    for name, value in (("job", job), ("title", title), ("p95_title", p95_title)):
+    _job(job)
+    for name, value in (("title", title), ("p95_title", p95_title)):
         _text(name, value)
-    if '"' in job or "\\" in job or "\n" in job:
-        raise dsl.ParameterError(
-            "job", f"is {job!r}; a job name has no quotes, backslashes or line breaks"
-        )
     if request_rate_thresholds is not None:
         _thresholds_text("request_rate_thresholds", request_rate_thresholds)
     if isinstance(order, str) or not isinstance(order, Sequence):
