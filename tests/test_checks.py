@@ -1870,6 +1870,27 @@ PROJECT = [
 
 SCRAPE_JOB = [
     Case(
+        "probe-job",
+        manifest(
+            "service: probes\n"
+            "scrape:\n"
+            "  job: blackbox\n"
+            "  port: 9115\n"
+            "  probe: {exporter: 'http://blackbox:9115', module: 'http 2xx'}\n"
+            "  targets: ['https://a.example/health', 'b c']\n"
+        ),
+        [
+            f'{E}:4:9: error: probe job "blackbox" scrapes its exporter at '
+            "http://blackbox:9115, so port: does not apply; remove it [scrape/job]",
+            f'{E}:5:21: error: probe exporter: target "http://blackbox:9115" is not '
+            "host:port; set scheme: and path: separately [scrape/job]",
+            f'{E}:5:53: error: probe module "http 2xx" must be a module name of the '
+            "exporter, such as http_2xx, without blanks [scrape/job]",
+            f'{E}:6:12: error: probe target "b c" is empty or contains a blank; write '
+            "the URL or host that the exporter probes [scrape/job]",
+        ],
+    ),
+    Case(
         "repeated-target-and-empty-label",
         manifest(
             "service: payments\n"

@@ -291,6 +291,57 @@ def test_block_row_in_yaml_equals_python(
     assert _files(python_project) == yaml_files
 
 
+PROBE_YAML = """\
+service: probes
+scrape:
+  job: blackbox
+  probe: {exporter: "blackbox:9115", module: http_2xx}
+  targets: ["https://a.example/health"]
+rows:
+  - title: Probes
+    panels:
+      - {title: Up, query: 'probe_success{job="blackbox"}', thresholds: "1=Green, 0=Red"}
+"""
+
+PROBE_PYTHON = """\
+from obscompile import dsl
+dsl.service(
+    "probes",
+    scrape=dsl.scrape_job(
+        "blackbox",
+        targets=["https://a.example/health"],
+        probe=dsl.probe("blackbox:9115", "http_2xx"),
+    ),
+    rows=[
+        dsl.row("Probes", [
+            dsl.panel("Up", 'probe_success{job="blackbox"}', thresholds="1=Green, 0=Red"),
+        ]),
+    ],
+)
+"""
+
+
+def test_probe_job_in_yaml_equals_python(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    yaml_files = _files(write_manifest(tmp_path / "y", "probes.yaml", PROBE_YAML))
+    python_files = _files(write_manifest(tmp_path / "p", "probes.py", PROBE_PYTHON))
+    assert "replacement: blackbox:9115" in yaml_files["prometheus/prometheus.yml"]
+    assert python_files == yaml_files
+
+
+def test_probe_takes_probe_object(project: Path) -> None:
+    write_manifest(
+        project,
+        "probes.py",
+        "from obscompile import dsl\n"
+        "dsl.scrape_job('bb', targets=['a'], probe={'exporter': 'bb:1'})\n",
+    )
+    assert _errors(project) == [
+        "services/probes.py:2:43: error: dsl.scrape_job(): probe must be "
+        "dsl.probe(exporter, module), not a mapping [dsl/error]"
+    ]
+
+
 def test_http_api_health_block() -> None:
     row = dsl.use("http_api_health", job="auth", p95_yellow="200ms", p95_red="500ms")
     assert row.title == "API Health"

@@ -109,6 +109,20 @@ CASES = [
         ],
     ),
     (
+        "probe-job-without-targets",
+        "service: probes\nscrape: {job: bb, probe: {exporter: 'bb:9115', module: icmp}}\n",
+        [
+            'services/payments.yaml:2:9: error: probe job "bb" needs targets:, the URLs or hosts that its exporter probes [manifest/schema]'
+        ],
+    ),
+    (
+        "probe-without-module",
+        "service: probes\nscrape: {job: bb, targets: [a], probe: {exporter: 'bb:9115'}}\n",
+        [
+            'services/payments.yaml:2:40: error: missing key "module" in scrape.probe [manifest/schema]'
+        ],
+    ),
+    (
         "interval-without-unit",
         "service: payments\nscrape: {job: payments, port: 8080, interval: 15}\nrows: []\n",
         [

@@ -28,7 +28,7 @@ from obscompile.derive.local import (
 )
 from obscompile.diagnostics import UsageError
 from obscompile.model.panel import Panel, PanelAlert, Row
-from obscompile.model.scrape import ScrapeJob
+from obscompile.model.scrape import Probe, ScrapeJob
 from obscompile.model.service import AlertSettings, Service
 from obscompile.pipeline import BuildResult, Project, build
 from tests.conftest import REPO, write_manifest
@@ -101,6 +101,30 @@ def test_target_gives_job_several_targets() -> None:
     targets = {"workers": ["127.0.0.1:5001", "127.0.0.1:5002", "127.0.0.1:5003"]}
     services, _ = apply_local_overrides(SERVICES, CONFIG, targets)
     assert jobs(services)["workers"].targets == tuple(targets["workers"])
+
+
+BLACKBOX = ScrapeJob(
+    job="blackbox",
+    targets=("https://a.example/health", "https://b.example/health"),
+    metrics_path="/probe",
+    probe=Probe("blackbox:9115", "http_2xx"),
+)
+PROBES = Service(name="probes", title="Probes", dashboard=None, scrape_jobs=(BLACKBOX,))
+
+
+def test_target_moves_probe_exporter() -> None:
+    targets = {"blackbox": ["127.0.0.1:9115"]}
+    services, _ = apply_local_overrides((PROBES,), CONFIG, targets)
+    rewritten = jobs(services)["blackbox"]
+    assert rewritten.probe == Probe("127.0.0.1:9115", "http_2xx")
+    assert rewritten.targets == BLACKBOX.targets
+    assert rewritten.manifest_targets is None
+
+
+def test_probe_job_takes_one_target() -> None:
+    targets = {"blackbox": ["127.0.0.1:9115", "127.0.0.1:9116"]}
+    with pytest.raises(UsageError, match='probe job "blackbox" has one exporter'):
+        apply_local_overrides((PROBES,), CONFIG, targets)
 
 
 def test_unknown_job_suggests_close_name() -> None:

@@ -259,6 +259,49 @@ def test_scrape_health_alerts_pass_promtool(tmp_path: Path) -> None:
     assert fired and set(fired) == {"Target pay-1:8080 of job payments is down"}
 
 
+PROBES = """\
+service: probes
+scrape:
+  job: blackbox
+  probe: {exporter: "blackbox:9115", module: http_2xx}
+  targets: ["https://a.example/health", "https://b.example/health"]
+rows:
+  - title: Probes
+    panels:
+      - title: Probe Success
+        query: probe_success{job="blackbox"}
+        thresholds: "1=Green, 0=Red"
+"""
+
+
+def test_probe_job_passes_promtool(tmp_path: Path) -> None:
+    """A probe job sends each target to the exporter and names it as instance."""
+    promtool_binary()
+    project = write_manifest(tmp_path, "probes.yaml", PROBES)
+    built = run_obscompile(project, "build")
+    assert built.returncode == 0, built.stderr
+    assert "warning" not in built.stderr
+    tested = run_obscompile(project, "test")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    config = YAML(typ="safe").load(project / "out/prometheus/prometheus.yml")
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == "/probe"
+    assert job["params"] == {"module": ["http_2xx"]}
+    assert job["static_configs"] == [
+        {"targets": ["https://a.example/health", "https://b.example/health"]}
+    ]
+    assert job["relabel_configs"] == [
+        {"source_labels": ["__address__"], "target_label": "__param_target"},
+        {"source_labels": ["__param_target"], "target_label": "instance"},
+        {"target_label": "__address__", "replacement": "blackbox:9115"},
+    ]
+    suite = YAML(typ="safe").load(project / "out/prometheus/tests/probes.test.yml")
+    series = {
+        item["series"] for test in suite["tests"] for item in test["input_series"]
+    }
+    assert 'probe_success{instance="https://a.example/health",job="blackbox"}' in series
+
+
 def test_promtool_test_hand_written(real_build: BuildResult, tmp_path: Path) -> None:
     """The hand-written tests read ../../out/prometheus/rules, so they run in a copy."""
     write_files(tmp_path / "out", real_build.files)

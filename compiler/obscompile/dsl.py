@@ -58,7 +58,7 @@ from obscompile.load.validate import integer_problem
 from obscompile.model.location import Location
 from obscompile.model.metric import Metric, MetricType
 from obscompile.model.panel import Panel, PanelAlert, PanelType, Row
-from obscompile.model.scrape import ScrapeJob
+from obscompile.model.scrape import Probe, ScrapeJob
 from obscompile.model.service import (
     AlertSettings,
     Dashboard,
@@ -659,13 +659,18 @@ def scrape_job(
     job: str,
     targets: Sequence[str] | None = None,
     port: int | None = None,
-    path: str = "/metrics",
+    path: str | None = None,
     interval: str | None = None,
     timeout: str | None = None,
     scheme: str = "http",
     labels: Mapping[str, str] | None = None,
+    probe: Probe | None = None,
 ) -> ScrapeJob:
-    """Declare a scrape job; `port` alone means the target `<job>:<port>`."""
+    """Declare a scrape job; `port` alone means the target `<job>:<port>`.
+
+    With `probe=dsl.probe(...)`, `targets` are what the exporter probes, and `path`
+    is `/probe` unless given.
+    """
     _text(job, "job")
     if not _JOB_NAME.match(job):
         raise _fail(
@@ -674,7 +679,15 @@ def scrape_job(
             "job",
         )
     _integer(port, "port")
+    if probe is not None and not isinstance(probe, Probe):
+        raise _type_error("probe", "dsl.probe(exporter, module)", probe)
     if targets is None:
+        if probe is not None:
+            raise _fail(
+                f'probe job "{job}" needs targets, the URLs or hosts that its exporter '
+                "probes",
+                "targets",
+            )
         if port is None:
             raise _fail(f'scrape job "{job}" needs targets or port')
         target_list: tuple[str, ...] = (f"{job}:{port}",)
@@ -683,14 +696,20 @@ def scrape_job(
     return ScrapeJob(
         job=job,
         targets=target_list,
-        metrics_path=_text(path, "path"),
+        metrics_path=_text(path or ("/metrics" if probe is None else "/probe"), "path"),
         interval=_duration(interval, "interval"),
         timeout=_duration(timeout, "timeout"),
         scheme=_choice(scheme, ["http", "https"], "scheme", "scheme"),
         labels=_pairs(labels, "labels"),
+        probe=probe,
         location=caller_location(),
         locations=argument_locations(["job"]),
     )
+
+
+def probe(exporter: str, module: str) -> Probe:
+    """Declare the exporter, as host:port, and module that probe a job's targets."""
+    return Probe(_text(exporter, "exporter"), _text(module, "module"))
 
 
 def dashboard(

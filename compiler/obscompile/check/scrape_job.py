@@ -102,7 +102,45 @@ def target_problem(target: str) -> str | None:
     return None
 
 
+def _probe_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
+    """Yield the problems of a probe job: its exporter, module and port."""
+    assert job.probe is not None
+    problem = target_problem(job.probe.exporter)
+    if problem is not None:
+        yield error(
+            job.locations.get("probe.exporter", job.location),
+            f"probe exporter: {problem}",
+            NAME,
+        )
+    module = job.probe.module
+    if not module or any(character.isspace() for character in module):
+        yield error(
+            job.locations.get("probe.module", job.location),
+            f'probe module "{module}" must be a module name of the exporter, such as '
+            "http_2xx, without blanks",
+            NAME,
+        )
+    if "port" in job.locations:
+        yield error(
+            job.locations["port"],
+            f'probe job "{job.job}" scrapes its exporter at {job.probe.exporter}, so '
+            "port: does not apply; remove it",
+            NAME,
+        )
+    for target in job.targets:
+        if not target or any(character.isspace() for character in target):
+            yield error(
+                job.locations.get("targets", job.location),
+                f'probe target "{target}" is empty or contains a blank; write the '
+                "URL or host that the exporter probes",
+                NAME,
+            )
+
+
 def _target_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
+    if job.probe is not None:
+        yield from _probe_problems(job)
+        return
     if "targets" not in job.locations and "port" in job.locations:
         # The loader wrote the target as <job>:<port>, so the port is what to fix.
         port = job.targets[0].rpartition(":")[2] if job.targets else ""

@@ -102,6 +102,17 @@ class LocalOverrides:
             for job in service.scrape_jobs:
                 if job.job in named or not job.targets:
                     continue
+                if job.probe is not None:
+                    found.append(
+                        warning(
+                            job.locations.get("probe.exporter", job.location),
+                            f'probe job "{job.job}" keeps its exporter '
+                            f"{job.probe.exporter} in this local run; add --target "
+                            f"{job.job}=HOST:PORT to probe through a local exporter",
+                            "local/kept-target",
+                        )
+                    )
+                    continue
                 found.append(
                     warning(
                         job.locations.get("job", job.location),
@@ -216,7 +227,12 @@ def _check_jobs(
 def _rewrite_job(
     job: ScrapeJob, targets: Mapping[str, Sequence[str]], scrape_interval: str | None
 ) -> ScrapeJob:
-    if job.job in targets:
+    if job.job in targets and job.probe is not None:
+        # A probe job's targets are what the exporter probes, and Prometheus
+        # connects to the exporter, so the exporter is what a local run moves.
+        (exporter,) = targets[job.job]
+        job = attrs.evolve(job, probe=attrs.evolve(job.probe, exporter=exporter))
+    elif job.job in targets:
         # The legends and alert summaries count the manifest's targets, so that a
         # local build keeps the dashboards and rules of a normal build.
         manifest_targets = (
@@ -287,9 +303,17 @@ def apply_local_overrides(
     """
     targets = targets or {}
     _check_jobs(services, targets)
+    probes = {
+        job.job for service in services for job in service.scrape_jobs if job.probe
+    }
     for job, addresses in targets.items():
         if not addresses:
             raise UsageError(f'no target given for scrape job "{job}"')
+        if job in probes and len(addresses) > 1:
+            raise UsageError(
+                f'probe job "{job}" has one exporter, and --target names the address '
+                f"of it; give {job}=HOST:PORT once"
+            )
         for address in addresses:
             problem = target_problem(address)
             if problem is not None:

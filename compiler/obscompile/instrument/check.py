@@ -122,6 +122,15 @@ def check_instrumentation(service: Service) -> list[Diagnostic]:
     return sorted_diagnostics(diagnostics)
 
 
+def process_jobs(service: Service) -> tuple[ScrapeJob, ...]:
+    """Return the scrape jobs that scrape the service's own processes.
+
+    A probe job scrapes an exporter that probes the targets, so the generated
+    metrics server serves none of them.
+    """
+    return tuple(job for job in service.scrape_jobs if job.probe is None)
+
+
 def serving_job(service: Service) -> ScrapeJob | None:
     """Return the scrape job whose target gives the metrics server its defaults.
 
@@ -129,13 +138,14 @@ def serving_job(service: Service) -> ScrapeJob | None:
     local build (`--target job=127.0.0.1:9100`) points the jobs it runs at this
     machine, or else the first job. Returns None when that job has no target.
     """
-    for job in service.scrape_jobs:
+    jobs = process_jobs(service)
+    for job in jobs:
         hosts = {_loopback(target) for target in job.targets}
         if len(hosts) == 1 and None not in hosts:
             return job
-    if not service.scrape_jobs or not service.scrape_jobs[0].targets:
+    if not jobs or not jobs[0].targets:
         return None
-    return service.scrape_jobs[0]
+    return jobs[0]
 
 
 def scrape_port(service: Service) -> int | None:
@@ -175,7 +185,7 @@ def loopback_host(service: Service) -> str | None:
         return None
     hosts = {
         _loopback(target)
-        for job in service.scrape_jobs
+        for job in process_jobs(service)
         for target in job.targets
         if _port_or_none(job, target) == port
     }
@@ -383,7 +393,7 @@ def _check_other_ports(
     must pass its port.
     """
     call = _SERVER_CALLS[runtime]
-    for job in service.scrape_jobs:
+    for job in process_jobs(service):
         ports = [_port_or_none(job, target) for target in job.targets]
         if job is serving or not ports or port in ports or None in ports:
             continue

@@ -17,7 +17,7 @@ from obscompile.load.yaml_source import JsonPath, Source
 from obscompile.model.location import Location
 from obscompile.model.metric import Metric, MetricType
 from obscompile.model.panel import Panel, PanelAlert, PanelType, Row
-from obscompile.model.scrape import ScrapeJob
+from obscompile.model.scrape import Probe, ScrapeJob
 from obscompile.model.service import (
     AlertSettings,
     Dashboard,
@@ -216,8 +216,19 @@ class _Reader:
 
     def scrape_job(self, data: dict[str, Any], path: JsonPath) -> ScrapeJob:
         targets = data.get("targets")
+        probe = data.get("probe")
         if targets is None:
-            if "port" in data:
+            if probe is not None:
+                self.diagnostics.append(
+                    error(
+                        self.at(path),
+                        f'probe job "{data["job"]}" needs targets:, the URLs or hosts '
+                        "that its exporter probes",
+                        "manifest/schema",
+                    )
+                )
+                targets = []
+            elif "port" in data:
                 targets = [f"{data['job']}:{data['port']}"]
             else:
                 self.diagnostics.append(
@@ -231,13 +242,20 @@ class _Reader:
         return ScrapeJob(
             job=data["job"],
             targets=tuple(targets),
-            metrics_path=data.get("path", "/metrics"),
+            metrics_path=data.get("path", "/metrics" if probe is None else "/probe"),
             interval=data.get("interval"),
             timeout=data.get("timeout"),
             scheme=data.get("scheme", "http"),
             labels=tuple(sorted((data.get("labels") or {}).items())),
+            probe=None if probe is None else Probe(probe["exporter"], probe["module"]),
             location=self.at(path),
-            locations=self.locations(path, data),
+            locations={
+                **self.locations(path, data),
+                **{
+                    f"probe.{key}": self.at((*path, "probe", key))
+                    for key in probe or {}
+                },
+            },
         )
 
     def metrics(self, data: dict[str, Any]) -> tuple[Metric, ...]:

@@ -57,12 +57,31 @@ SCRAPE_JOB = {
         },
         "targets": {
             **STRING_LIST,
-            "description": "host:port pairs; default <job>:<port>.",
+            "description": "host:port pairs; default <job>:<port>. Of a probe job, "
+            "what the exporter probes, such as URLs.",
+        },
+        "probe": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["exporter", "module"],
+            "properties": {
+                "exporter": {
+                    "type": "string",
+                    "description": "host:port of the exporter that probes the "
+                    "targets, such as blackbox_exporter.",
+                },
+                "module": {
+                    "type": "string",
+                    "description": "The exporter's module, such as http_2xx.",
+                },
+            },
+            "description": "Scrape an exporter's /probe once per target.",
         },
         "port": {"type": "integer", "description": "The port of the default target."},
         "path": {
             "type": "string",
-            "description": "The metrics path, default /metrics.",
+            "description": "The metrics path, default /metrics, or /probe for a "
+            "probe job.",
         },
         "interval": {
             **DURATION,

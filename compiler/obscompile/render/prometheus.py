@@ -102,10 +102,14 @@ def scrape_document(
                 job["scrape_timeout"] = scrape.timeout
             job["metrics_path"] = scrape.metrics_path
             job["scheme"] = scrape.scheme
+            if scrape.probe is not None:
+                job["params"] = {"module": [scrape.probe.module]}
             target: dict[str, Any] = {"targets": list(scrape.targets)}
             if scrape.labels:
                 target["labels"] = dict(scrape.labels)
             job["static_configs"] = [target]
+            if scrape.probe is not None:
+                job["relabel_configs"] = probe_relabelling(scrape.probe.exporter)
             jobs.append(job)
     return {
         "global": {
@@ -116,6 +120,19 @@ def scrape_document(
         "rule_files": rule_files,
         "scrape_configs": jobs,
     }
+
+
+def probe_relabelling(exporter: str) -> list[dict[str, Any]]:
+    """Return the relabelling that sends each target of a probe job to `exporter`.
+
+    The target becomes the `target` URL parameter and the `instance` label, and the
+    address Prometheus connects to becomes the exporter's.
+    """
+    return [
+        {"source_labels": ["__address__"], "target_label": "__param_target"},
+        {"source_labels": ["__param_target"], "target_label": "instance"},
+        {"target_label": "__address__", "replacement": exporter},
+    ]
 
 
 def rules_document(rules: ServiceRules) -> dict[str, Any]:

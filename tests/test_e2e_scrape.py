@@ -1,0 +1,211 @@
+"""End-to-end test of the scrape_health block against a real Prometheus server.
+
+One scrape job has two targets on 127.0.0.1: the Prometheus server's own /metrics,
+which answers, and a port that nothing listens on. Prometheus writes `up` 0 for the
+second one, and the alert that the block's Targets Up panel derives fires for that
+target alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import sys
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import (
+    LOOPBACK,
+    Processes,
+    PrometheusAPI,
+    free_ports,
+    poll,
+    require_tools,
+)
+
+pytestmark = pytest.mark.e2e
+
+DOWN_ALERT = "PaymentsTargetsUpCritical"
+PROBE_ALERT = "ProbesProbeSuccessCritical"
+TIMEOUT = 60
+MANIFEST = """\
+service: payments
+dashboard: {uid: payments-overview}
+scrape: {job: payments, port: 9090}
+rows:
+  - use: scrape_health
+    with: {job: payments, down_for: 2s}
+"""
+
+
+PROBE_MANIFEST = """\
+service: probes
+dashboard: {uid: probes}
+scrape:
+  job: blackbox
+  probe: {exporter: "blackbox:9115", module: http_2xx}
+  targets: ["https://up.example/health", "https://down.example/health"]
+rows:
+  - title: Probes
+    panels:
+      - title: Probe Success
+        type: stat
+        query: probe_success{job="blackbox"}
+        thresholds: "1=Green, 0=Red"
+        alert: {for: 2s}
+"""
+
+
+def firing_for(alerts: list[dict[str, Any]], name: str, instance: str) -> bool:
+    return any(
+        alert["labels"].get("alertname") == name
+        and alert["labels"].get("instance") == instance
+        and alert["state"] == "firing"
+        for alert in alerts
+    )
+
+
+def build_local(project: Path, targets: list[str]) -> Path:
+    """Build `project` for a local run with 1 s intervals; return its out folder."""
+    out = project / "out"
+    options = [option for target in targets for option in ("--target", target)]
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "obscompile",
+            "build",
+            "--project",
+            str(project),
+            "--out",
+            str(out),
+            *options,
+            "--scrape-interval",
+            "1s",
+            "--evaluation-interval",
+            "1s",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr
+    return out
+
+
+@contextlib.contextmanager
+def prometheus(out: Path, port: int) -> Iterator[PrometheusAPI]:
+    """Run the Prometheus server on `out`'s configuration until the block ends."""
+    tools = require_tools()
+    processes = Processes(out.parent / "logs")
+    data = out.parent / "tsdb"
+    try:
+        processes.start(
+            "prometheus",
+            [
+                tools.prometheus,
+                f"--config.file={out / 'prometheus' / 'prometheus.yml'}",
+                f"--storage.tsdb.path={data}",
+                f"--web.listen-address={LOOPBACK}:{port}",
+            ],
+        )
+        api = PrometheusAPI(port)
+        assert poll(api.ready, bool, TIMEOUT, 0.2), processes.log_tail("prometheus")
+        yield api
+    finally:
+        processes.stop_all()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def write_project(folder: Path, name: str, manifest: str) -> Path:
+    (folder / "services").mkdir()
+    (folder / "services" / name).write_text(manifest, encoding="utf-8")
+    return folder
+
+
+def test_down_target_fires_its_alert(tmp_path: Path) -> None:
+    project = write_project(tmp_path, "payments.yaml", MANIFEST)
+    prometheus_port, closed_port = free_ports(2)
+    live = f"{LOOPBACK}:{prometheus_port}"
+    down = f"{LOOPBACK}:{closed_port}"
+    out = build_local(project, [f"payments={live}", f"payments={down}"])
+
+    with prometheus(out, prometheus_port) as api:
+        alerts = poll(
+            api.alerts,
+            lambda found: firing_for(found, DOWN_ALERT, down),
+            TIMEOUT,
+            0.5,
+        )
+        up = {
+            sample["metric"]["instance"]: sample["value"][1]
+            for sample in api.query('up{job="payments"}')
+        }
+
+    assert firing_for(alerts, DOWN_ALERT, down), alerts
+    assert not firing_for(alerts, DOWN_ALERT, live), alerts
+    assert up == {live: "1", down: "0"}
+
+
+class ProbeExporter(BaseHTTPRequestHandler):
+    """Answer /probe as blackbox_exporter does: success for targets on up.example."""
+
+    requests: list[dict[str, list[str]]] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        url = urllib.parse.urlsplit(self.path)
+        parameters = urllib.parse.parse_qs(url.query)
+        ProbeExporter.requests.append(parameters)
+        target = parameters.get("target", [""])[0]
+        success = 1 if url.path == "/probe" and "up.example" in target else 0
+        body = f"probe_success {success}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_probe_job_labels_series_by_target(tmp_path: Path) -> None:
+    project = write_project(tmp_path, "probes.yaml", PROBE_MANIFEST)
+    prometheus_port, exporter_port = free_ports(2)
+    exporter = ThreadingHTTPServer((LOOPBACK, exporter_port), ProbeExporter)
+    thread = threading.Thread(target=exporter.serve_forever, daemon=True)
+    thread.start()
+    try:
+        out = build_local(project, [f"blackbox={LOOPBACK}:{exporter_port}"])
+        with prometheus(out, prometheus_port) as api:
+            alerts = poll(
+                api.alerts,
+                lambda found: firing_for(
+                    found, PROBE_ALERT, "https://down.example/health"
+                ),
+                TIMEOUT,
+                0.5,
+            )
+            success = {
+                sample["metric"]["instance"]: sample["value"][1]
+                for sample in api.query('probe_success{job="blackbox"}')
+            }
+    finally:
+        exporter.shutdown()
+        exporter.server_close()
+
+    assert firing_for(alerts, PROBE_ALERT, "https://down.example/health"), alerts
+    assert not firing_for(alerts, PROBE_ALERT, "https://up.example/health"), alerts
+    assert success == {
+        "https://up.example/health": "1",
+        "https://down.example/health": "0",
+    }
+    assert {"module": ["http_2xx"], "target": ["https://up.example/health"]} in (
+        ProbeExporter.requests
+    )
