@@ -2011,6 +2011,41 @@ SCRAPE_JOB = [
 
 ALERT_TEMPLATE = [
     Case(
+        "annotations",
+        manifest(
+            "service: payments\n"
+            "scrape: {job: payments, port: 8080}\n"
+            "alerts:\n"
+            "  annotations: {panel_id: '7', runbook_url: '{{ $labels.job'}\n"
+            "rows:\n"
+            "  - title: A\n"
+            "    panels:\n"
+            "      - title: Queue\n"
+            "        query: 'sum(payments_queue_depth{job=\"payments\"})'\n"
+            "        thresholds: '<100 Green, >=100 Red'\n"
+            "        alert:\n"
+            "          annotations:\n"
+            "            summary: Queue full\n"
+            "            bad-name: x\n"
+            "            runbook: '{{ $value | humanise }}'\n"
+        ),
+        [
+            f'{E}:4:17: error: alert annotation "panel_id" is set from the panel\'s '
+            "id, so this value would be lost; use another name [alert/label]",
+            f'{E}:4:60: error: alert annotation "runbook_url" is not a valid Go '
+            "template: unclosed action [alert/template]",
+            f'{E}:13:13: error: alert annotation "summary" is set from the summary: '
+            "key of the panel's alert, so this value would be lost; write it as "
+            "summary: under the panel's alert: [alert/label]",
+            f'{E}:14:13: error: alert annotation name "bad-name" is invalid: '
+            'Prometheus accepts names of ASCII letters, digits and "_" that do not '
+            'start with a digit or "__" [alert/label]',
+            f'{E}:15:35: error: alert annotation "runbook" is not a valid Go '
+            'template: function "humanise" not defined; did you mean "humanize"? '
+            "[alert/template]",
+        ],
+    ),
+    Case(
         "unexpected-brace",
         panels("""
             - title: Error ratio

@@ -342,6 +342,48 @@ def test_probe_takes_probe_object(project: Path) -> None:
     ]
 
 
+ANNOTATED_YAML = """\
+service: api
+scrape: {job: api, port: 80}
+alerts:
+  annotations: {runbook_url: "https://runbooks.example.com/{{ $labels.job }}"}
+rows:
+  - title: A
+    panels:
+      - title: Up
+        query: up{job="api"}
+        thresholds: "1=Green, 0=Red"
+        alert: {annotations: {channel: "#api"}}
+"""
+
+ANNOTATED_PYTHON = """\
+from obscompile import dsl
+dsl.service(
+    "api",
+    scrape=dsl.scrape_job("api", port=80),
+    alert_annotations={"runbook_url": "https://runbooks.example.com/{{ $labels.job }}"},
+    rows=[
+        dsl.row("A", [
+            dsl.panel(
+                "Up",
+                'up{job="api"}',
+                thresholds="1=Green, 0=Red",
+                alert=dsl.alert(annotations={"channel": "#api"}),
+            ),
+        ]),
+    ],
+)
+"""
+
+
+def test_annotations_in_yaml_equal_python(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    yaml_files = _files(write_manifest(tmp_path / "y", "api.yaml", ANNOTATED_YAML))
+    python_files = _files(write_manifest(tmp_path / "p", "api.py", ANNOTATED_PYTHON))
+    assert "channel: '#api'" in yaml_files["prometheus/rules/api.rules.yml"]
+    assert python_files == yaml_files
+
+
 def test_http_api_health_block() -> None:
     row = dsl.use("http_api_health", job="auth", p95_yellow="200ms", p95_red="500ms")
     assert row.title == "API Health"

@@ -302,6 +302,67 @@ def test_probe_job_passes_promtool(tmp_path: Path) -> None:
     assert 'probe_success{instance="https://a.example/health",job="blackbox"}' in series
 
 
+ANNOTATED = """\
+service: payments
+scrape: {job: payments, port: 8080}
+alerts:
+  annotations:
+    runbook_url: "https://runbooks.example.com/{{ $labels.job }}"
+rows:
+  - title: Queues
+    panels:
+      - title: Depth
+        query: sum(payments_queue_depth{job="payments"})
+        thresholds: "<100 Green, >=100 Red"
+      - title: Queue
+        query: sum by (queue) (payments_queue_depth{job="payments"})
+        thresholds: "<100 Green, >=100 Red"
+        alert:
+          annotations:
+            runbook_url: https://runbooks.example.com/queues
+            channel: "#payments: {{ $labels.queue }} at {{ $value | humanize }}"
+"""
+
+
+def test_alert_annotations_pass_promtool(tmp_path: Path) -> None:
+    """Service and panel annotations reach the rules, and the tests expand them."""
+    promtool_binary()
+    project = write_manifest(tmp_path, "payments.yaml", ANNOTATED)
+    built = run_obscompile(project, "build")
+    assert built.returncode == 0, built.stderr
+    assert "warning" not in built.stderr
+    tested = run_obscompile(project, "test")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+    rules = YAML(typ="safe").load(project / "out/prometheus/rules/payments.rules.yml")
+    annotations = {
+        rule["alert"]: rule["annotations"] for rule in rules["groups"][1]["rules"]
+    }
+    depth = annotations["PaymentsDepthCritical"]
+    assert depth["runbook_url"] == "https://runbooks.example.com/{{ $labels.job }}"
+    assert "channel" not in depth
+    queue = annotations["PaymentsQueueCritical"]
+    assert queue["runbook_url"] == "https://runbooks.example.com/queues"
+    assert list(queue)[-2:] == ["channel", "runbook_url"]
+
+    suite = YAML(typ="safe").load(project / "out/prometheus/tests/payments.test.yml")
+    expanded = {
+        (check["alertname"], key, value)
+        for test in suite["tests"]
+        for check in test.get("alert_rule_test", [])
+        for alert in check["exp_alerts"]
+        for key, value in alert["exp_annotations"].items()
+        if key in ("runbook_url", "channel")
+    }
+    channels = {value for _, key, value in expanded if key == "channel"}
+    assert channels == {"#payments: queue-1 at 100", "#payments: queue-1 at 110"}
+    runbooks = {(name, value) for name, key, value in expanded if key != "channel"}
+    assert runbooks == {
+        ("PaymentsDepthCritical", "https://runbooks.example.com/payments"),
+        ("PaymentsQueueCritical", "https://runbooks.example.com/queues"),
+    }
+
+
 def test_promtool_test_hand_written(real_build: BuildResult, tmp_path: Path) -> None:
     """The hand-written tests read ../../out/prometheus/rules, so they run in a copy."""
     write_files(tmp_path / "out", real_build.files)

@@ -769,6 +769,7 @@ def alert(
     warning: bool = False,
     labels: Mapping[str, str] | None = None,
     enabled: bool = True,
+    annotations: Mapping[str, str] | None = None,
 ) -> PanelAlert:
     """Per-panel alert settings; anything left None falls back to the service's."""
     if name is not None and not _ALERT_NAME.match(_text(name, "name")):
@@ -784,6 +785,7 @@ def alert(
         warning=_flag(warning, "warning"),
         enabled=_flag(enabled, "enabled"),
         labels=_pairs(labels, "labels"),
+        annotations=_pairs(annotations, "annotations"),
         location=caller_location(),
     )
 
@@ -963,6 +965,7 @@ def service(
     alert_for: str | None = None,
     alert_labels: Mapping[str, str] | None = None,
     key: str | None = None,
+    alert_annotations: Mapping[str, str] | None = None,
 ) -> Service:
     """Declare a service, and register it when obscompile is loading this module.
 
@@ -1026,6 +1029,7 @@ def service(
         alerts=AlertSettings(
             for_=_duration(alert_for, "alert_for"),
             labels=_pairs(alert_labels, "alert_labels"),
+            annotations=_pairs(alert_annotations, "alert_annotations"),
         ),
         location=location,
         locations=_service_locations(key_given=key is not None),

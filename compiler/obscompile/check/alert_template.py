@@ -1,8 +1,9 @@
 """alert/template and alert/label: alert annotations and labels that cannot work.
 
 alert/template reports annotations that are not Go templates, and templated labels.
-alert/label reports label names that Prometheus rejects, and labels whose value would
-be replaced: Prometheus sets `alertname`, and obscompile sets `severity` and `service`.
+alert/label reports label and annotation names that Prometheus rejects, and those
+whose value would be replaced: Prometheus sets the label `alertname`, and obscompile
+sets the labels `severity` and `service` and the annotations of DERIVED_ANNOTATIONS.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from obscompile import promql
 from obscompile.check.context import ServiceContext
 from obscompile.check.registry import Scope, check
+from obscompile.derive.annotations import DERIVED_ANNOTATIONS
 from obscompile.diagnostics import Diagnostic, error
 from obscompile.gotemplate import (
     GO_FUNCTIONS,
@@ -77,24 +79,53 @@ def alert_template(context: ServiceContext) -> Iterator[Diagnostic]:
     yield from _label_problems(
         service.alerts.labels, service.locations.get("alerts", service.location)
     )
+    yield from _annotation_problems(
+        context,
+        service.alerts.annotations,
+        service.alerts.locations,
+        service.locations.get("alerts", service.location),
+    )
     for _row, panel in context.panels():
         alert = panel.alert
         for key in ("summary", "description"):
             text = getattr(alert, key)
             if text is None:
                 continue
-            found = find_template_error(text)
-            if found is None:
-                continue
-            value_at = alert.locations.get(key, alert.location)
-            yield error(
-                context.locate(value_at, text, found.offset),
-                f"alert {key} is not a valid Go template: {found.message}"
-                f"{_name_hint(found.message)}",
-                NAME,
+            yield from _template_problem(
+                context, f"alert {key}", text, alert.locations.get(key, alert.location)
             )
         yield from _label_problems(
             alert.labels, alert.locations.get("labels", alert.location)
+        )
+        yield from _annotation_problems(
+            context, alert.annotations, alert.locations, alert.location
+        )
+
+
+def _template_problem(
+    context: ServiceContext, what: str, text: str, value_at: Location
+) -> Iterator[Diagnostic]:
+    found = find_template_error(text)
+    if found is None:
+        return
+    yield error(
+        context.locate(value_at, text, found.offset),
+        f"{what} is not a valid Go template: {found.message}"
+        f"{_name_hint(found.message)}",
+        NAME,
+    )
+
+
+def _annotation_problems(
+    context: ServiceContext,
+    annotations: tuple[tuple[str, str], ...],
+    locations: dict[str, Location],
+    where: Location,
+) -> Iterator[Diagnostic]:
+    for name, text in annotations:
+        value_at = locations.get(f"annotation-value:{name}", where)
+        yield from _template_problem(
+            context, f'alert annotation "{name}"', text, value_at
         )
 
 
@@ -139,9 +170,41 @@ def _name_problem(name: str, value: str, where: Location) -> Iterator[Diagnostic
         )
 
 
+def _annotation_name_problems(
+    annotations: tuple[tuple[str, str], ...],
+    where: Location,
+    locations: dict[str, Location],
+) -> Iterator[Diagnostic]:
+    for name, _ in annotations:
+        where_name = locations.get(f"annotation:{name}", where)
+        if not promql.is_label_name(name) or name.startswith("__"):
+            yield error(
+                where_name,
+                f'alert annotation name "{name}" is invalid: Prometheus accepts names '
+                'of ASCII letters, digits and "_" that do not start with a digit or '
+                '"__"',
+                LABEL,
+            )
+        elif name in ("summary", "description"):
+            yield error(
+                where_name,
+                f'alert annotation "{name}" is set from the {name}: key of the panel\'s '
+                f"alert, so this value would be lost; write it as {name}: under the "
+                "panel's alert:",
+                LABEL,
+            )
+        elif name in DERIVED_ANNOTATIONS:
+            yield error(
+                where_name,
+                f'alert annotation "{name}" is set from {DERIVED_ANNOTATIONS[name]}, '
+                "so this value would be lost; use another name",
+                LABEL,
+            )
+
+
 @check(
     LABEL,
-    "alert label names that Prometheus rejects or replaces",
+    "alert label and annotation names that Prometheus rejects or replaces",
     scope=Scope.SERVICE,
 )
 def alert_label(context: ServiceContext) -> Iterator[Diagnostic]:
@@ -154,8 +217,20 @@ def alert_label(context: ServiceContext) -> Iterator[Diagnostic]:
         ),
         alerts.locations,
     )
+    yield from _annotation_name_problems(
+        alerts.annotations,
+        alerts.locations.get(
+            "annotations", service.locations.get("alerts", service.location)
+        ),
+        alerts.locations,
+    )
     for _row, panel in context.panels():
         alert = panel.alert
         yield from _name_problems(
             alert.labels, alert.locations.get("labels", alert.location), alert.locations
+        )
+        yield from _annotation_name_problems(
+            alert.annotations,
+            alert.locations.get("annotations", alert.location),
+            alert.locations,
         )

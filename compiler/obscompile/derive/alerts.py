@@ -29,6 +29,7 @@ from obscompile.check.positions import text_location
 from obscompile.check.query_text import tokenize
 from obscompile.config import Config
 from obscompile.derive.annotations import (
+    DERIVED_ANNOTATIONS,
     Band,
     bands_from_steps,
     description_text,
@@ -573,12 +574,15 @@ class _Deriver:
             panel.description, panel.title, dashboard.title, band, view.unit, colour
         )
         base_url = self.config.grafana_url.rstrip("/")
+        extra = dict(self.service.alerts.annotations)
+        extra.update(dict(panel.alert.annotations))
         return (
             ("summary", summary),
             ("description", description),
             ("dashboard_uid", dashboard.uid),
             ("panel_id", str(view.id)),
             ("dashboard_url", f"{base_url}/d/{dashboard.uid}?viewPanel={view.id}"),
+            *sorted((k, v) for k, v in extra.items() if k not in DERIVED_ANNOTATIONS),
         )
 
     def alert(

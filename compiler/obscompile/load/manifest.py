@@ -76,9 +76,23 @@ class _Reader:
             found[f"label:{name}"] = self.key_at((*path, name))
         return found
 
+    def annotation_locations(
+        self, path: JsonPath, settings: dict[str, Any]
+    ) -> dict[str, Location]:
+        """Return where `annotations` and each `annotation:<name>` are written."""
+        annotations = settings.get("annotations") or {}
+        if not annotations:
+            return {}
+        found = {"annotations": self.at(path)}
+        for name in annotations:
+            found[f"annotation:{name}"] = self.key_at((*path, name))
+            found[f"annotation-value:{name}"] = self.at((*path, name))
+        return found
+
     def alert_settings_locations(self, alerts: dict[str, Any]) -> dict[str, Location]:
         """Return where the service's `alerts.for`, labels and each label are written."""
         found = self.label_locations(("alerts", "labels"), alerts)
+        found.update(self.annotation_locations(("alerts", "annotations"), alerts))
         if "for" in alerts:
             found["for"] = self.at(("alerts", "for"))
         return found
@@ -146,6 +160,7 @@ class _Reader:
             alerts=AlertSettings(
                 for_=alerts.get("for"),
                 labels=tuple(sorted((alerts.get("labels") or {}).items())),
+                annotations=tuple(sorted((alerts.get("annotations") or {}).items())),
                 locations=self.alert_settings_locations(alerts),
             ),
             location=self.at(()),
@@ -458,10 +473,12 @@ class _Reader:
             description=alert.get("description"),
             warning=alert.get("warning", False),
             labels=tuple(sorted((alert.get("labels") or {}).items())),
+            annotations=tuple(sorted((alert.get("annotations") or {}).items())),
             location=self.at(alert_path),
             locations={
                 **self.locations(alert_path, alert),
                 **self.label_locations((*alert_path, "labels"), alert),
+                **self.annotation_locations((*alert_path, "annotations"), alert),
             },
         )
 

@@ -178,6 +178,13 @@ THRESHOLDS = {
     ]
 }
 
+ANNOTATIONS = {
+    "type": "object",
+    "additionalProperties": {"type": "string"},
+    "description": "More annotations of the alerts, such as runbook_url: Go templates "
+    "like the summary.",
+}
+
 PANEL_ALERT = {
     "anyOf": [
         {"type": "boolean", "description": "false turns off alerts for this panel."},
@@ -197,6 +204,7 @@ PANEL_ALERT = {
                     "type": "object",
                     "additionalProperties": {"type": "string"},
                 },
+                "annotations": ANNOTATIONS,
             },
         },
     ]
@@ -371,6 +379,7 @@ MANIFEST: dict[str, Any] = {
                     "type": "object",
                     "additionalProperties": {"type": "string"},
                 },
+                "annotations": ANNOTATIONS,
             },
         },
         "metrics": {

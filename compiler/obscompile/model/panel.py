@@ -31,6 +31,7 @@ class PanelAlert:
     warning: bool = False
     enabled: bool = True
     labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
     location: Location = attrs.field(default=UNKNOWN, eq=False)
     locations: dict[str, Location] = attrs.field(factory=dict, eq=False)
 

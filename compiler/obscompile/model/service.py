@@ -58,11 +58,13 @@ class Dashboard:
 class AlertSettings:
     """Service-wide alert defaults; `for_` None means the project's default.
 
-    `locations` maps `for`, `labels` and `label:<name>` to where they are written.
+    `locations` maps `for`, `labels`, `label:<name>`, `annotations` and
+    `annotation:<name>` to where they are written.
     """
 
     for_: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
     locations: dict[str, Location] = attrs.field(factory=dict, eq=False)
 
 
