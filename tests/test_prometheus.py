@@ -218,6 +218,18 @@ def test_exporter_catalog_passes_promtool(tmp_path: Path) -> None:
     }
 
 
+def build_and_test(tmp_path: Path, name: str, manifest: str) -> Path:
+    """Build one manifest without a warning, run `obscompile test`; return the project."""
+    promtool_binary()
+    project = write_manifest(tmp_path, name, manifest)
+    built = run_obscompile(project, "build")
+    assert built.returncode == 0, built.stderr
+    assert "warning" not in built.stderr
+    tested = run_obscompile(project, "test")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    return project
+
+
 SCRAPE_HEALTH = """\
 service: payments
 scrape: {job: payments, targets: ["pay-1:8080", "pay-2:8080"]}
@@ -229,13 +241,7 @@ rows:
 
 def test_scrape_health_alerts_pass_promtool(tmp_path: Path) -> None:
     """The scrape health row alerts on a target that is down and on slow scrapes."""
-    promtool_binary()
-    project = write_manifest(tmp_path, "payments.yaml", SCRAPE_HEALTH)
-    built = run_obscompile(project, "build")
-    assert built.returncode == 0, built.stderr
-    assert "warning" not in built.stderr
-    tested = run_obscompile(project, "test")
-    assert tested.returncode == 0, tested.stdout + tested.stderr
+    project = build_and_test(tmp_path, "payments.yaml", SCRAPE_HEALTH)
     rules = YAML(typ="safe").load(project / "out/prometheus/rules/payments.rules.yml")
     alerts = {rule["alert"]: rule for rule in rules["groups"][1]["rules"]}
     down = alerts["PaymentsTargetsUpCritical"]
@@ -276,13 +282,7 @@ rows:
 
 def test_probe_job_passes_promtool(tmp_path: Path) -> None:
     """A probe job sends each target to the exporter and names it as instance."""
-    promtool_binary()
-    project = write_manifest(tmp_path, "probes.yaml", PROBES)
-    built = run_obscompile(project, "build")
-    assert built.returncode == 0, built.stderr
-    assert "warning" not in built.stderr
-    tested = run_obscompile(project, "test")
-    assert tested.returncode == 0, tested.stdout + tested.stderr
+    project = build_and_test(tmp_path, "probes.yaml", PROBES)
     config = YAML(typ="safe").load(project / "out/prometheus/prometheus.yml")
     (job,) = config["scrape_configs"]
     assert job["metrics_path"] == "/probe"
@@ -326,13 +326,7 @@ rows:
 
 def test_alert_annotations_pass_promtool(tmp_path: Path) -> None:
     """Service and panel annotations reach the rules, and the tests expand them."""
-    promtool_binary()
-    project = write_manifest(tmp_path, "payments.yaml", ANNOTATED)
-    built = run_obscompile(project, "build")
-    assert built.returncode == 0, built.stderr
-    assert "warning" not in built.stderr
-    tested = run_obscompile(project, "test")
-    assert tested.returncode == 0, tested.stdout + tested.stderr
+    project = build_and_test(tmp_path, "payments.yaml", ANNOTATED)
 
     rules = YAML(typ="safe").load(project / "out/prometheus/rules/payments.rules.yml")
     annotations = {
