@@ -1011,6 +1011,41 @@ def test_alert_values_in_time_units(project: Path) -> None:
     _promtool_all(project, result)
 
 
+BYTE_UNIT_PANELS = """\
+- title: Memory
+  type: stat
+  query: 'max(link_status{job="payments"})'
+  unit: bytes
+  thresholds: "<1073741824 Green, >=1073741824 Red"
+- title: Disk
+  type: stat
+  query: 'min(link_status{job="payments"})'
+  unit: decbytes
+  thresholds: "<1000000000 Green, >=1000000000 Red"
+"""
+
+
+def test_alert_values_in_byte_units(project: Path) -> None:
+    """Values in IEC byte units divide by 1024, as the panel shows them."""
+    result = _build(project, BYTE_UNIT_PANELS)
+    alerts = {rule["alert"]: rule for rule in _rules(result)[1]["rules"]}
+    memory = alerts["PaymentsMemoryCritical"]["annotations"]["summary"]
+    assert memory == "payments: Memory is {{ $value | humanize1024 }}B"
+    disk = alerts["PaymentsDiskCritical"]["annotations"]["summary"]
+    assert disk == "payments: Disk is {{ $value | humanize }}B"
+
+    tests = yaml.safe_load(result.files["prometheus/tests/payments.test.yml"])["tests"]
+    summaries = {
+        alert["exp_annotations"]["summary"]
+        for test in tests
+        for check in test.get("alert_rule_test", [])
+        for alert in check["exp_alerts"]
+    }
+    assert "payments: Memory is 1GiB" in summaries
+    assert "payments: Disk is 1GB" in summaries
+    _promtool_all(project, result)
+
+
 def test_generated_host_alert_tests_pass(project: Path) -> None:
     """Generated tests name the instance in each summary and pass promtool.
 

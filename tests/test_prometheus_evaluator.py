@@ -164,6 +164,7 @@ TEMPLATES = {
     "duration": "{{ $value | humanizeDuration }}",
     "percentage": "{{ $value | humanizePercentage }}",
     "human": "{{ $value | humanize }}",
+    "binary": "{{ $value | humanize1024 }}",
     "fixed": '{{ printf "%.2f" $value }}%',
     "raw": "{{ $value }}",
     "labels": '{{ $labels.job }} {{ index $labels "job" }}',
@@ -173,6 +174,7 @@ TEMPLATES = {
 VALUES = [
     0, 0.000123456789, 0.05, 0.05263157894736842, 0.15, 0.5, 0.65, 1, 1.5, 2, 59.9,
     60, 61.5, 300, 450, 3599, 3600, 86400, 90061, 12000, 1e6, 123456789, 1e21, 1.5e-7,
+    1023, 1024, 1048576, 5e6, -0.5, 1.5e30,
 ]  # fmt: skip
 
 

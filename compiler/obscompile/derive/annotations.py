@@ -18,6 +18,15 @@ VALUE_FORMATS = {
     "s": "{{ $value | humanizeDuration }}",
     "percent": '{{ printf "%.2f" $value }}%',
     "percentunit": "{{ $value | humanizePercentage }}",
+    # Grafana's IEC units divide by 1024 (MiB), and its SI units by 1000 (MB).
+    "bytes": "{{ $value | humanize1024 }}B",
+    "decbytes": "{{ $value | humanize }}B",
+    "bits": "{{ $value | humanize1024 }}b",
+    "decbits": "{{ $value | humanize }}b",
+    "binBps": "{{ $value | humanize1024 }}B/s",
+    "Bps": "{{ $value | humanize }}B/s",
+    "binbps": "{{ $value | humanize1024 }}b/s",
+    "bps": "{{ $value | humanize }}b/s",
 }
 DEFAULT_VALUE_FORMAT = "{{ $value | humanize }}"
 # Grafana's units of minutes, hours and days, which a value shows with its unit

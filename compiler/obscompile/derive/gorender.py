@@ -6,6 +6,8 @@ functions follow `template/template.go` of Prometheus 2.42 and Go's `fmt`:
 
 - `humanize`: `%.4g` after scaling by 1000 with the prefixes k M G T P E Z Y or
   m u n p f a z y;
+- `humanize1024`: `%.4g` after dividing by 1024 with the prefixes ki Mi Gi Ti Pi Ei Zi
+  Yi, for a value above 1 or below -1;
 - `humanizeDuration`: seconds as `1d 2h 3m 4s`, or `%.4g` seconds with m u n …
   below one second;
 - `humanizePercentage`: `%.4g%` of the value times 100;
@@ -26,6 +28,7 @@ from decimal import Decimal
 
 _SMALL_PREFIXES = ("m", "u", "n", "p", "f", "a", "z", "y")
 _LARGE_PREFIXES = ("k", "M", "G", "T", "P", "E", "Z", "Y")
+_BINARY_PREFIXES = ("ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi")
 
 
 class UnsupportedTemplate(ValueError):
@@ -84,6 +87,18 @@ def humanize(value: float) -> str:
     return go_g(value, 4) + prefix
 
 
+def humanize1024(value: float) -> str:
+    if abs(value) <= 1 or math.isnan(value) or math.isinf(value):
+        return go_g(value, 4)
+    prefix = ""
+    for candidate in _BINARY_PREFIXES:
+        if abs(value) < 1024:
+            break
+        prefix = candidate
+        value /= 1024
+    return go_g(value, 4) + prefix
+
+
 def _go_int64(value: float) -> int:
     # Go on amd64 converts a float beyond the int64 range to the minimum int64.
     return int(value) if abs(value) < 2**63 else -(2**63)
@@ -134,6 +149,7 @@ def humanize_percentage(value: float) -> str:
 
 FUNCTIONS = {
     "humanize": humanize,
+    "humanize1024": humanize1024,
     "humanizeDuration": humanize_duration,
     "humanizePercentage": humanize_percentage,
 }
