@@ -1406,6 +1406,18 @@ UNIT = [
         ],
     ),
     Case(
+        "micro-written-in-ascii",
+        panels("""
+            - title: Latency
+              unit: us
+              query: 'rate(http_request_duration_seconds_sum[5m]) * 1e6'
+        """),
+        [
+            f'{E}:16:15: error: unit "us" is not a Grafana unit id; did you mean '
+            '"\u00b5s" (Time: microseconds (\u00b5s))? [dashboard/unit]'
+        ],
+    ),
+    Case(
         "nothing-close",
         panels("""
             - title: Jobs

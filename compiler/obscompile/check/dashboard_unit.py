@@ -34,6 +34,10 @@ def _described_as(unit: str) -> str | None:
 
 def suggest_unit(unit: str) -> str | None:
     """Return the Grafana unit id closest to `unit`, if one is close."""
+    # Grafana writes micro as the micro sign; "us" and the Greek mu mean the same.
+    for micro in ("u", "\u03bc"):
+        if unit.startswith(micro) and "\u00b5" + unit[1:] in GRAFANA_UNITS:
+            return "\u00b5" + unit[1:]
     by_case = {unit_id.lower(): unit_id for unit_id in GRAFANA_UNITS}
     if unit.lower() in by_case:
         return by_case[unit.lower()]
