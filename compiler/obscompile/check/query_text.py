@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 
 import attrs
+import promql_parser as pp
+
+from obscompile import promql
 
 AGGREGATION_OPERATORS = frozenset(
     {
@@ -241,3 +245,81 @@ class _Scanner:
 def query_text(query: str) -> QueryText:
     """Find the selectors, calls and aggregations in `query`, in source order."""
     return _Scanner(tokenize(query)).scan()
+
+
+_ARITHMETIC_TOKENS = frozenset(
+    {"+", "-", "*", "/", "%", "^", "==", "!=", "<=", ">=", "<", ">"}
+)
+_WORD_OPERATORS = frozenset({"and", "or", "unless", "atan2"})
+
+
+def binary_operator_offsets(query: str) -> list[tuple[str, int]]:
+    """Return each binary operator of `query` with its offset, in source order.
+
+    Matchers inside `{...}` and the labels of `by`, `on` and the like are skipped,
+    and so are unary signs: a `+` or `-` where an operand is expected, such as
+    after `(`, `,`, another operator or `offset`.
+    """
+    tokens = tokenize(query)
+    found = []
+    expects_operand = True
+    depth = 0
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        index += 1
+        word = token.text.lower() if token.kind == "identifier" else None
+        following = tokens[index] if index < len(tokens) else None
+        if token.text == "{":
+            depth += 1
+        elif token.text == "}":
+            depth = max(depth - 1, 0)
+            expects_operand = False
+        elif depth:
+            continue
+        elif word in _GROUPING or word in _MATCHING:
+            if following is not None and following.text == "(":
+                while index < len(tokens) and tokens[index].text != ")":
+                    index += 1
+                index += 1
+            # After `on (...)` an operand follows, after `sum (...) by (...)` none.
+            expects_operand = word in _MATCHING
+        elif word in _WORD_OPERATORS:
+            found.append((word, token.offset))
+            expects_operand = True
+        elif word in ("bool", "offset") or token.text in ("(", ",", "@"):
+            expects_operand = True
+        elif token.kind == "operator" and token.text in _ARITHMETIC_TOKENS:
+            if not (expects_operand and token.text in ("+", "-")):
+                found.append((token.text, token.offset))
+            expects_operand = True
+        else:
+            expects_operand = False
+    return found
+
+
+def operator_offset(query: str, root: pp.Expr, operation: pp.BinaryExpr) -> int | None:
+    """Return the offset of the operator of `operation`, a node of `query`'s tree.
+
+    The operators of the text and the binary operations of the tree, in source
+    order, must pair up, or the result is None.
+    """
+    operations = list(_operations_in_source_order(root))
+    written = binary_operator_offsets(query)
+    if [str(found.op) for found in operations] != [text for text, _ in written]:
+        return None
+    for found, (_, offset) in zip(operations, written, strict=True):
+        if found is operation:
+            return offset
+    return None
+
+
+def _operations_in_source_order(node: pp.Expr) -> Iterator[pp.BinaryExpr]:
+    """Yield the binary operations of `node` in the order of their operators."""
+    if isinstance(node, pp.BinaryExpr):
+        yield from _operations_in_source_order(node.lhs)
+        yield node
+        yield from _operations_in_source_order(node.rhs)
+        return
+    for child in promql.children(node):
+        yield from _operations_in_source_order(child)

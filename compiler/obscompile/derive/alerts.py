@@ -26,7 +26,7 @@ import promql_parser as pp
 
 from obscompile import promql
 from obscompile.check.positions import text_location
-from obscompile.check.query_text import tokenize
+from obscompile.check.query_text import operator_offset, tokenize
 from obscompile.config import Config
 from obscompile.derive.annotations import (
     DERIVED_ANNOTATIONS,
@@ -42,6 +42,7 @@ from obscompile.derive.expressions import (
     render,
     time_modifier_problem,
 )
+from obscompile.derive.matching import never_matching
 from obscompile.derive.recording import (
     PlainSelector,
     RecordedQuery,
@@ -304,6 +305,11 @@ class _Deriver:
                     "series"
                 )
             location = None
+            unmatched = never_matching(node, pinned_job(node))
+            if unmatched is not None:
+                problem = unmatched.message
+                offset = operator_offset(panel.query, node, unmatched.operation)
+                location = _query_location(panel, offset)
             variable = promql.grafana_variable_problem(panel.query)
             if variable is not None:
                 problem, offset = variable

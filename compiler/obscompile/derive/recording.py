@@ -35,6 +35,7 @@ from obscompile.derive.expressions import (
     render,
     render_rule_expr,
 )
+from obscompile.derive.matching import job_changes_matching
 from obscompile.model.location import Location
 from obscompile.model.service import Service
 
@@ -356,6 +357,13 @@ def plan_query(query: str, service: Service | None = None) -> RecordedQuery:
         raise PlainSelector("a plain selector is already a stored series")
     name = record_name(recorded, service)
     job_grouping = pinned_job(recorded) is not None
+    changed = job_changes_matching(recorded) if job_grouping else None
+    if changed is not None:
+        raise UnnamedQuery(
+            'a recording rule adds job to each aggregation and each "on (...)", '
+            f'which changes the series that "{changed.op}" matches, because not '
+            "every series of its two sides carries job"
+        )
     try:
         expr = render_rule_expr(recorded, job_grouping=job_grouping, guard=True)
         raw = render(recorded)
