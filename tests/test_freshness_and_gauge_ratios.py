@@ -230,6 +230,62 @@ def test_time_left_input_rises_with_the_clock(project: Path) -> None:
     assert series["values"].startswith("604800+60x")
 
 
+# A time difference under a constant records its timestamp, and the alert computes
+# the difference and applies the constant.
+SCALED_CLOCKS = {
+    "age-in-hours": (
+        AGE_HOURS,
+        "h",
+        "<1.5 Green, 1.5-2 Yellow, >2 Red",
+        "job:backup_last_success_timestamp_seconds:min",
+        "(time() - job:backup_last_success_timestamp_seconds:min"
+        '{job="backup"}) / 3600 >= 2',
+    ),
+    "time-left-in-days": (
+        TIME_LEFT_DAYS,
+        "d",
+        "<=7d Red, 7d-30d Yellow, >30d Green",
+        "job:probe_ssl_earliest_cert_expiry:min",
+        '(job:probe_ssl_earliest_cert_expiry:min{job="backup"} - time()) / 86400 <= 7',
+    ),
+    "age-in-minutes": (
+        '100 * (time() - max(backup_last_success_timestamp_seconds{job="backup"}))',
+        "short",
+        "<7200 Green, >7200 Red",
+        "job:backup_last_success_timestamp_seconds:max",
+        "100 * (time() - job:backup_last_success_timestamp_seconds:max"
+        '{job="backup"}) >= 7200',
+    ),
+    "time-left-plain": (
+        'min(probe_ssl_earliest_cert_expiry{job="backup"}) - time()',
+        "s",
+        "<7d Red, >=7d Green",
+        "job:probe_ssl_earliest_cert_expiry:min",
+        'job:probe_ssl_earliest_cert_expiry:min{job="backup"} - time() < 604800',
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SCALED_CLOCKS.values(), ids=SCALED_CLOCKS.keys())
+def test_scaled_clock_records_timestamp(project: Path, case: tuple) -> None:
+    query, unit, thresholds, record, alert_expr = case
+    result = _build(project, query, unit, thresholds)
+    assert [d.message for d in result.diagnostics] == []
+    groups = yaml.safe_load(result.files["prometheus/rules/backup.rules.yml"])
+    (recording,) = [g for g in groups["groups"] if g["name"] == "backup.recording"]
+    assert [rule["record"] for rule in recording["rules"]] == [record]
+    assert _alert_expr(result) == alert_expr
+    test_file = yaml.safe_load(result.files["prometheus/tests/backup.test.yml"])
+    checked = [
+        check["expr"]
+        for group in test_file["tests"]
+        for check in group.get("promql_expr_test", [])
+    ]
+    assert record in checked
+    out = write_files(project / "out", result.files)
+    assert_promtool("test", "rules", str(out / "prometheus/tests/backup.test.yml"))
+
+
 def test_fractional_age_reason_in_words(project: Path) -> None:
     result = _build(project, AGE, "s", "<123.456 Green, >123.456 Red", "30m")
     (message,) = _untested(result)

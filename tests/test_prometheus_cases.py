@@ -318,6 +318,38 @@ def test_ratio_denominator_is_guarded(project: Path) -> None:
     )
 
 
+PER_WORKER = """\
+- title: Requests per worker
+  type: stat
+  unit: short
+  query: 'sum(rate(http_requests_total{job="payments"}[5m])) / 4'
+  thresholds: "<1 Green, >1 Red"
+"""
+
+
+def test_divisor_stays_outside_rule(project: Path) -> None:
+    result = _build(project, PER_WORKER)
+    assert [d.message for d in result.diagnostics] == []
+    recording, alerts = _rules(result)
+    assert recording["rules"] == [
+        {
+            "record": "job:http_requests:rate5m",
+            "expr": 'sum by (job) (rate(http_requests_total{job="payments"}[5m]))',
+        }
+    ]
+    expr = alerts["rules"][0]["expr"]
+    assert expr == 'job:http_requests:rate5m{job="payments"} / 4 >= 1'
+    _promtool_all(project, result)
+    rules_name = "prometheus/rules/payments.rules.yml"
+    files = dict(result.files)
+    files[rules_name] = files[rules_name].replace(" / 4 >= 1", " / 4 > 1")
+    out = write_files(project / "out", files)
+    moved = run_promtool(
+        "test", "rules", str(out / "prometheus/tests/payments.test.yml")
+    )
+    assert moved.returncode == 1, moved.stdout
+
+
 def test_zero_traffic_case_is_generated(project: Path) -> None:
     result = _build(project, AVAILABILITY)
     tests = yaml.safe_load(result.files["prometheus/tests/payments.test.yml"])["tests"]

@@ -13,8 +13,10 @@ Names follow `level:metric:operations` (see docs/recording-rules.md):
   function with its window (`rate5m`, `increase1h`), and a selector's offset
   (`rate5m_offset1y`).
 
-A constant factor at the top of a query (`... * 100`) stays outside the rule, so the
-rule records the ratio and whoever reads it applies the factor in the same position.
+A constant factor or divisor at the top of a query (`... * 100`, `... / 3600`) stays
+outside the rule, so the rule records the ratio and the alert that reads it applies the
+constant in the same position. So does `time()` in an age, `time() - t`, or in a time
+left, `t - time()`, where the rule records the timestamp `t`.
 """
 
 from __future__ import annotations
@@ -71,25 +73,38 @@ class RecordedQuery:
     """How an alert or a dashboard reads a panel query through a recording rule.
 
     `scale` is the constant factor kept outside the rule. `scale_first` is True when
-    the query wrote it before the recorded part (`100 * x`), False after (`x * 100`).
-    `age` is True for `time() - x`, whose time() is read when the alert is evaluated.
+    the query wrote it before the recorded part (`100 * x`), False after (`x * 100`),
+    and `divides` is True for a divisor (`x / 3600`). `clock` is `age` for
+    `time() - x` and `left` for `x - time()`, whose time() is read when the alert is
+    evaluated, and None for another query.
     """
 
     rule: RecordingRule
     scale: float | None = None
     scale_first: bool = False
-    age: bool = False
+    divides: bool = False
+    clock: str | None = None
 
     def reader(self, selector: str) -> str:
         """Return the expression that gives the panel's value from the recording."""
-        if self.age:
-            return f"time() - {selector}"
+        value = selector
+        if self.clock == AGE:
+            value = f"time() - {selector}"
+        elif self.clock == TIME_LEFT:
+            value = f"{selector} - time()"
         if self.scale is None:
-            return selector
+            return value
+        if self.clock is not None:
+            value = f"({value})"
         factor = number_text(self.scale)
-        return (
-            f"{factor} * {selector}" if self.scale_first else f"{selector} * {factor}"
-        )
+        if self.divides:
+            return f"{value} / {factor}"
+        return f"{factor} * {value}" if self.scale_first else f"{value} * {factor}"
+
+
+# The kinds of time difference whose timestamp a rule records apart.
+AGE = "age"
+TIME_LEFT = "left"
 
 
 def split_scale(node: pp.Expr) -> tuple[pp.Expr, float | None, bool]:
@@ -104,34 +119,53 @@ def split_scale(node: pp.Expr) -> tuple[pp.Expr, float | None, bool]:
     return node, None, False
 
 
-def split_age(node: pp.Expr) -> pp.Expr | None:
-    """Return `x` of the age `time() - x` of a vector `x`, or None for another query.
+def split_constant(node: pp.Expr) -> tuple[pp.Expr, float | None, bool, bool]:
+    """Return `(recorded part, k, k_first, divides)` for `x * k`, `k * x` or `x / k`.
 
-    A recording of `time() - x` would be as old as its last evaluation, so the
-    rule records `x` and the alert subtracts it from time().
+    A query of another shape is `(node, None, False, False)`.
+    """
+    inner, factor, factor_first = split_scale(node)
+    if factor is not None:
+        return inner, factor, factor_first, False
+    top = promql.strip_parens(node)
+    if isinstance(top, pp.BinaryExpr) and str(top.op) == "/" and top.modifier is None:
+        divisor = promql.number_value(top.rhs)
+        if divisor is not None and promql.number_value(top.lhs) is None:
+            return top.lhs, divisor, False, True
+    return node, None, False, False
+
+
+def split_clock(node: pp.Expr) -> tuple[pp.Expr, str] | None:
+    """Return `(x, AGE)` for `time() - x` and `(x, TIME_LEFT)` for `x - time()`.
+
+    `x` is a vector, and another query gives None. A recording of the difference
+    would be as old as its last evaluation, so the rule records `x` and the alert
+    computes the difference with time().
     """
     top = promql.strip_parens(node)
-    if (
-        isinstance(top, pp.BinaryExpr)
-        and str(top.op) == "-"
-        and top.modifier is None
-        and promql.is_time_call(top.lhs)
-        and promql.value_type(top.rhs) == "vector"
+    if not (
+        isinstance(top, pp.BinaryExpr) and str(top.op) == "-" and top.modifier is None
     ):
-        return top.rhs
+        return None
+    if promql.is_time_call(top.lhs) and promql.value_type(top.rhs) == "vector":
+        return top.rhs, AGE
+    if promql.is_time_call(top.rhs) and promql.value_type(top.lhs) == "vector":
+        return top.lhs, TIME_LEFT
     return None
 
 
 def recorded_parts(node: pp.Expr) -> tuple[pp.Expr, ...]:
     """Return the parts of a query that a rule records apart from it.
 
-    They are `x` of `x * k` and of `time() - x`.
+    They are `x` of `x * k`, `k * x` and `x / k`, and the timestamp `t` of
+    `time() - t` and `t - time()`, also under such a constant.
     """
-    inner, factor, _ = split_scale(node)
-    if factor is not None:
-        return (inner,)
-    aged = split_age(node)
-    return () if aged is None else (aged,)
+    inner, factor, _, _ = split_constant(node)
+    parts = [inner] if factor is not None else []
+    clock = split_clock(inner)
+    if clock is not None:
+        parts.append(clock[0])
+    return tuple(parts)
 
 
 def _sanitize(value: str, regex: bool) -> str:
@@ -349,10 +383,10 @@ def plan_query(query: str, service: Service | None = None) -> RecordedQuery:
         node = promql.parse(query)
     except promql.QueryError as exc:
         raise UnnamedQuery(f"the query does not parse: {exc}") from None
-    recorded, scale, scale_first = split_scale(node)
-    aged = split_age(node) if scale is None else None
-    if aged is not None:
-        recorded = aged
+    recorded, scale, scale_first, divides = split_constant(node)
+    clock = split_clock(recorded)
+    if clock is not None:
+        recorded = clock[0]
     if isinstance(promql.strip_parens(recorded), pp.VectorSelector):
         raise PlainSelector("a plain selector is already a stored series")
     name = record_name(recorded, service)
@@ -370,7 +404,11 @@ def plan_query(query: str, service: Service | None = None) -> RecordedQuery:
     except UnsupportedQuery as exc:
         raise UnnamedQuery(str(exc)) from None
     return RecordedQuery(
-        RecordingRule(name, expr, raw), scale, scale_first, age=aged is not None
+        RecordingRule(name, expr, raw),
+        scale,
+        scale_first,
+        divides,
+        clock[1] if clock is not None else None,
     )
 
 
