@@ -1,8 +1,10 @@
-"""Generated tests for the age of a timestamp, the time left until one, and gauge ratios.
+"""Generated tests for the age of a timestamp, the time left until one, and ratios.
 
 `time() - max(last_success_timestamp)` is tested with a timestamp that rises with the
 clock, so its age stays at the probed value. A ratio of gauges such as active over
-maximum connections is tested with constant gauges. Each generated file must pass
+maximum connections is tested with constant gauges, and a counter rate over a gauge
+with a counter and a gauge. A ratio of one metric's series gets one series that both
+sides select and one that only the side with the larger value selects. Each generated file must pass
 promtool 2.42, and must fail once the alert's boundary moves.
 """
 
@@ -29,6 +31,7 @@ metrics:
   node_filesystem_avail_bytes: {type: gauge, labels: [mountpoint]}
   node_filesystem_size_bytes: {type: gauge, labels: [mountpoint]}
   jobs_total: {type: counter}
+  requests_total: {type: counter, labels: [code]}
   probe_ssl_earliest_cert_expiry: {type: gauge}
 rows:
   - title: Health
@@ -53,6 +56,30 @@ ACTIVE_SHARE = (
 ACTIVE_PER_IDLE = (
     'sum(pg_stat_activity_count{job="backup",state="active"}) '
     '/ sum(pg_stat_activity_count{job="backup",state="idle"})'
+)
+WHOLE_PER_PART = (
+    'sum(pg_stat_activity_count{job="backup"}) '
+    '/ sum(pg_stat_activity_count{job="backup",state="active"})'
+)
+REQUESTS_PER_ERROR = (
+    'sum(rate(requests_total{job="backup"}[5m])) '
+    '/ sum(rate(requests_total{job="backup",code="500"}[5m]))'
+)
+ERRORS_PER_SUCCESS = (
+    'sum(rate(requests_total{job="backup",code="500"}[5m])) '
+    '/ sum(rate(requests_total{job="backup",code="200"}[5m]))'
+)
+JOBS_PER_CONNECTION = (
+    'sum(rate(jobs_total{job="backup"}[5m])) '
+    '/ sum(pg_settings_max_connections{job="backup"})'
+)
+JOBS_PER_CONNECTION_HOURLY = (
+    '100 * sum(increase(jobs_total{job="backup"}[1h])) '
+    '/ max(pg_settings_max_connections{job="backup"})'
+)
+CONNECTIONS_PER_JOB = (
+    'sum(pg_settings_max_connections{job="backup"}) '
+    '/ (sum(rate(jobs_total{job="backup"}[5m])) > 0)'
 )
 DISK_FREE = (
     'node_filesystem_avail_bytes{job="backup"} '
@@ -123,6 +150,48 @@ CASES = {
         "<0.5 Green, 0.5-0.8 Yellow, >0.8 Red",
         ">= 0.8",
         ["> 0.8", ">= 0.7"],
+    ),
+    "whole-per-part": (
+        WHOLE_PER_PART,
+        "short",
+        "<2 Green, 2-4 Yellow, >4 Red",
+        ">= 4",
+        ["> 4", ">= 2.5"],
+    ),
+    "counter-whole-per-part": (
+        REQUESTS_PER_ERROR,
+        "short",
+        "<20 Green, >20 Red",
+        ">= 20",
+        ["> 20", ">= 9"],
+    ),
+    "counter-disjoint-parts": (
+        ERRORS_PER_SUCCESS,
+        "percentunit",
+        "<0.05 Green, >0.05 Red",
+        ">= 0.05",
+        ["> 0.05", ">= 0.035"],
+    ),
+    "rate-per-gauge": (
+        JOBS_PER_CONNECTION,
+        "short",
+        "<0.5 Green, >0.5 Red",
+        ">= 0.5",
+        ["> 0.5", ">= 0.35"],
+    ),
+    "increase-per-gauge": (
+        JOBS_PER_CONNECTION_HOURLY,
+        "percent",
+        "<50% Green, >50% Red",
+        ">= 50",
+        ["> 50", ">= 35"],
+    ),
+    "gauge-per-guarded-rate": (
+        CONNECTIONS_PER_JOB,
+        "short",
+        "<20 Green, >20 Red",
+        ">= 20",
+        ["> 20", ">= 9"],
     ),
     "disk-free": (
         DISK_FREE,
@@ -348,9 +417,17 @@ def test_series_values_match_promtool(tmp_path: Path) -> None:
     ("query", "reason"),
     [
         (
+            'sum(pg_settings_max_connections{job="backup"}) '
+            '/ sum(rate(jobs_total{job="backup"}[5m]))',
+            "the query divides a gauge by a counter rate, which the rule guards with "
+            "> 0, so without traffic the rule records no sample where the query "
+            "gives +Inf",
+        ),
+        (
             'sum(rate(jobs_total{job="backup"}[5m])) '
-            '/ sum(pg_settings_max_connections{job="backup"})',
-            "the query divides a counter rate by a gauge",
+            '/ sum(pg_stat_activity_count{job="backup"} > 2)',
+            "the query divides a counter rate by "
+            '`sum(pg_stat_activity_count{job="backup"} > 2)`',
         ),
         (
             'quantile(0.9, pg_settings_max_connections{job="backup"})',

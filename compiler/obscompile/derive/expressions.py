@@ -330,6 +330,8 @@ class Printer:
 
     @staticmethod
     def _needs_guard(node: pp.BinaryExpr) -> bool:
+        # NOTE: a gauge over a rate is +Inf in the panel without traffic. The guarded
+        # rule records no sample then, so an alert on a band up to +Inf stays silent.
         return (
             str(node.op) == "/"
             and is_vector(node.lhs)

@@ -17,7 +17,7 @@ import promql_parser as pp
 from obscompile import promql
 from obscompile.derive.alerts import AlertRule
 from obscompile.derive.buckets import neighbour_bounds
-from obscompile.derive.expressions import is_vector
+from obscompile.derive.expressions import is_guarded, is_vector
 from obscompile.derive.floats import scale_preimage, scaled
 from obscompile.derive.recording import split_scale
 from obscompile.derive.synthesis import Context
@@ -138,7 +138,9 @@ def _band_probes(alert: AlertRule, node: pp.Expr, context: Context) -> list[Prob
         and is_vector(inner.lhs)
         and is_vector(inner.rhs)
     )
-    high = (scale or 1.0) * _numerator_factor(inner) if is_ratio else None
+    high = None
+    if is_ratio and isinstance(inner, pp.BinaryExpr) and _part_of_whole(inner):
+        high = (scale or 1.0) * _numerator_factor(inner)
     low = (
         0.0
         if is_ratio or promql.top_function(inner) in promql.COUNTER_FUNCTIONS
@@ -207,6 +209,63 @@ def _constant_scale(node: pp.Expr) -> tuple[float, bool] | None:
     if op == "/" and right is not None and left is None:
         return right, True
     return None
+
+
+def _part_of_whole(ratio: pp.BinaryExpr) -> bool:
+    """Return True when the numerator of `ratio` counts a part of its denominator.
+
+    Both sides then apply the same functions and aggregations to one metric, and
+    each selector of the numerator has every matcher of the denominator's and maybe
+    more, as in `sum(rate(x{code="500"}[5m])) / sum(rate(x[5m]))`. Such a ratio of
+    counters, or of gauges that are never negative, is at most 1.
+    """
+    numerator = promql.strip_parens(ratio.lhs)
+    if isinstance(numerator, pp.BinaryExpr) and str(numerator.op) == "*":
+        # `100 * a / b` parses as `(100 * a) / b`.
+        factor_first = promql.number_value(numerator.lhs) is not None
+        numerator = numerator.rhs if factor_first else numerator.lhs
+    denominator = promql.strip_parens(ratio.rhs)
+    if isinstance(denominator, pp.BinaryExpr) and is_guarded(denominator):
+        denominator = denominator.lhs
+    if _shape(numerator) != _shape(denominator):
+        return False
+    pairs = zip(promql.selectors(numerator), promql.selectors(denominator), strict=True)
+    return all(_matchers(bottom) <= _matchers(top) for top, bottom in pairs)
+
+
+def _shape(node: pp.Expr) -> list[tuple[str, str]]:
+    """Return the node types, functions, aggregations, ranges and metrics of `node`.
+
+    Label matchers are left out, so the sides of a part of a whole compare equal.
+    """
+    shape = []
+    for part in promql.walk(node):
+        if isinstance(part, pp.ParenExpr):
+            continue
+        detail = ""
+        if isinstance(part, pp.Call):
+            detail = part.func.name
+        elif isinstance(part, pp.AggregateExpr):
+            modifier = part.modifier
+            labels = tuple(modifier.labels) if modifier is not None else ()
+            detail = f"{part.op} {modifier.type if modifier else ''} {labels}"
+        elif isinstance(part, pp.MatrixSelector):
+            detail = str(part.range)
+        elif isinstance(part, pp.VectorSelector):
+            detail = f"{part.name} {part.offset}"
+        elif isinstance(part, pp.BinaryExpr):
+            detail = f"{part.op} {part.modifier}"
+        elif isinstance(part, pp.NumberLiteral):
+            detail = repr(float(part.val))
+        shape.append((type(part).__name__, detail))
+    return shape
+
+
+def _matchers(selector: pp.VectorSelector) -> set[tuple[str, str, str]]:
+    return {
+        (matcher.name, promql.match_operator(matcher), matcher.value)
+        for matcher in selector.matchers.matchers
+    }
 
 
 def _numerator_factor(node: pp.Expr) -> float:

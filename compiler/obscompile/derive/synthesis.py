@@ -1,7 +1,8 @@
 """Synthesize promtool input series that drive a query to a chosen value.
 
 A query is taken apart by its shape: a gauge under an aggregation, a counter under
-`rate`/`increase`, a ratio of two counter rates or of two gauges, the age
+`rate`/`increase`, a ratio of two counter rates, of two gauges or of a counter rate
+and a gauge, the age
 `time() - gauge` of a timestamp, the time left `gauge - time()` until one, or
 `histogram_quantile` over bucket rates, optionally
 times a constant or plus or minus a constant, any of them under `label_replace`. Each shape gets series whose labels
@@ -240,8 +241,9 @@ HAND_TEST_ADVICE = (
 )
 # The query shapes that the test generator builds input series for.
 COVERED_SHAPES = (
-    "gauges, counters under rate(), irate() or increase(), ratios of two such rates "
-    "or of two gauges (also matched on or ignoring labels, one to one), time() "
+    "gauges, counters under rate(), irate() or increase(), ratios of two such rates, "
+    "of two gauges, of such a rate to a gauge, or of a gauge to such a rate that the "
+    "query guards with > 0 (also matched on or ignoring labels, one to one), time() "
     "minus a gauge or a gauge minus time(), and histogram_quantile() over bucket "
     "rates, each under sum, max or min, times a constant and plus or minus a constant. "
     "A gauge, a rate or a quantile may also be under avg"
@@ -511,7 +513,8 @@ def _ratio(
     """Split traffic between numerator and denominator series to give `target`."""
     denominator_node = node.rhs
     guarded = promql.strip_parens(denominator_node)
-    if isinstance(guarded, pp.BinaryExpr) and is_guarded(guarded):
+    query_guards = isinstance(guarded, pp.BinaryExpr) and is_guarded(guarded)
+    if isinstance(guarded, pp.BinaryExpr) and query_guards:
         denominator_node = guarded.lhs
     numerator_node = promql.strip_parens(node.lhs)
     factor = None
@@ -529,67 +532,182 @@ def _ratio(
     bottom_gauge = _gauge_selector(denominator_node)
     if top_gauge is not None and bottom_gauge is not None:
         return _gauge_ratio(top_gauge, bottom_gauge, target, context)
-    try:
-        top, _, _ = _counter_selector(numerator_node)
-        bottom, matrix_bottom, _ = _counter_selector(denominator_node)
-    except CannotSynthesize:
+    top_counter = _counter_or_none(numerator_node)
+    bottom_counter = _counter_or_none(denominator_node)
+    if top_counter is not None and bottom_gauge is not None:
+        return _counter_gauge_ratio(top_counter, bottom_gauge, target, context, True)
+    if top_gauge is not None and bottom_counter is not None:
+        if not query_guards:
+            raise CannotSynthesize(
+                "the query divides a gauge by a counter rate, which the rule guards "
+                "with > 0, so without traffic the rule records no sample where the "
+                "query gives +Inf, or NaN for a gauge of 0. Write the guard "
+                f"(rate > 0) into the query to make them agree. {HAND_TEST_ADVICE}"
+            )
+        return _counter_gauge_ratio(bottom_counter, top_gauge, target, context, False)
+    if top_counter is None or bottom_counter is None:
         raise CannotSynthesize(
             f"the query divides {_side_kind(numerator_node)} by "
             f"{_side_kind(denominator_node)}, and the test generator builds input "
             "series for a ratio only where both sides are counters under rate(), "
-            "irate() or increase(), or both are gauges, each under sum, max or "
-            f"min. {HAND_TEST_ADVICE}"
-        ) from None
+            "irate() or increase(), where both are gauges, or where such a counter "
+            f"rate is divided by a gauge, each under sum, max or min. {HAND_TEST_ADVICE}"
+        )
+    top, _, _ = top_counter
+    bottom, matrix_bottom, _ = bottom_counter
     if target < 0:
         raise CannotSynthesize("a ratio of counter rates cannot be negative")
-    fraction = target.limit_denominator(10_000)
-    if float(fraction) != float(target):
-        raise CannotSynthesize(f"{float(target)} is not a ratio of small whole numbers")
-    numerator, denominator = fraction.numerator, fraction.denominator
+    numerator, denominator = _small_fraction(target)
     # Rates of whole multiples of window/interval stay exact while the window fills.
     scale = (
         max(1, int(matrix_bottom.range.total_seconds()) // context.interval_s)
         * context.multiplier
     )
-    series = []
+    _check_same_offset(top, bottom, "keeps each series' rate constant over time")
+    step = scale * context.interval_s
+    top_step, bottom_step = float(numerator * step), float(denominator * step)
+    return _ratio_series(top, bottom, top_step, bottom_step, context, counter=True)
+
+
+def _check_same_offset(
+    top: pp.VectorSelector, bottom: pp.VectorSelector, inputs: str
+) -> None:
+    """Raise CannotSynthesize where the sides of a ratio have different offsets.
+
+    `inputs` describes what the generator does with the series, after "the test
+    generator".
+    """
     if (top.offset or None) != (bottom.offset or None):
         raise CannotSynthesize(
-            "the two sides of the ratio read their series at different times, and the "
-            "test generator keeps each series' rate constant over time, so it cannot "
-            "give the ratio a chosen value"
+            "the two sides of the ratio read their series at different times, and "
+            f"the test generator {inputs}, so it cannot give the ratio a chosen "
+            f"value. {HAND_TEST_ADVICE}"
         )
+
+
+def _counter_or_none(
+    node: pp.Expr,
+) -> tuple[pp.VectorSelector, pp.MatrixSelector, str] | None:
+    """Return what `_counter_selector` returns, or None for another shape."""
+    try:
+        return _counter_selector(node)
+    except CannotSynthesize:
+        return None
+
+
+def _small_fraction(target: Fraction) -> tuple[int, int]:
+    """Return the numerator and denominator, up to 10,000, of a fraction that is `target`.
+
+    Raises CannotSynthesize where no such fraction gives the same double.
+    """
+    fraction = target.limit_denominator(10_000)
+    if float(fraction) != float(target):
+        raise CannotSynthesize(f"{float(target)} is not a ratio of small whole numbers")
+    return fraction.numerator, fraction.denominator
+
+
+def _ratio_series(
+    top: pp.VectorSelector,
+    bottom: pp.VectorSelector,
+    numerator: float,
+    denominator: float,
+    context: Context,
+    counter: bool,
+) -> list[InputSeries]:
+    """Return series whose selections by `top` and `bottom` sum to the two values.
+
+    Where no series matches both sides, as for two metrics or in
+    `x{state="active"} / x{state="idle"}`, each side gets a series of its own.
+    Otherwise one series matches both sides. Another series gives the rest of the
+    denominator where the numerator is its part, as in `sum(x{state="active"}) /
+    sum(x)`, or the rest of the numerator where it is the whole, as in `sum(x) /
+    sum(x{state="active"})`. A counter's rest cannot be negative, so a counter
+    gets the rest on the side with the larger value.
+    """
+    shared = None
     if top.name == bottom.name:
-        if numerator > denominator:
-            raise CannotSynthesize("a part of the traffic cannot exceed the whole")
-        labels = series_labels([top, bottom], context)
-        series.append(
-            InputSeries(
-                _pairs(labels), float(numerator * scale * context.interval_s), True
-            )
-        )
-        if denominator > numerator:
+        with contextlib.suppress(CannotSynthesize):
+            shared = series_labels([top, bottom], context)
+    if shared is None:
+        return [
+            InputSeries(_pairs(series_labels([top], context)), numerator, counter),
+            InputSeries(_pairs(series_labels([bottom], context)), denominator, counter),
+        ]
+    if numerator == denominator:
+        return [InputSeries(_pairs(shared), numerator, counter)]
+    part_of_whole = not counter or numerator < denominator
+    if part_of_whole:
+        try:
             rest = series_labels([bottom], context, avoid=(top,))
-            series.append(
-                InputSeries(
-                    _pairs(rest),
-                    float((denominator - numerator) * scale * context.interval_s),
-                    True,
-                )
-            )
-        return series
-    top_labels = series_labels([top], context)
-    bottom_labels = series_labels([bottom], context)
-    series.append(
-        InputSeries(
-            _pairs(top_labels), float(numerator * scale * context.interval_s), True
+        except CannotSynthesize:
+            if counter:
+                raise
+        else:
+            return [
+                InputSeries(_pairs(shared), numerator, counter),
+                InputSeries(_pairs(rest), denominator - numerator, counter),
+            ]
+    try:
+        rest = series_labels([top], context, avoid=(bottom,))
+    except CannotSynthesize:
+        if counter:
+            raise CannotSynthesize(
+                "a part of the traffic cannot exceed the whole"
+            ) from None
+        raise CannotSynthesize(
+            "no series matches one side of the ratio without matching the other"
+        ) from None
+    return [
+        InputSeries(_pairs(shared), denominator, counter),
+        InputSeries(_pairs(rest), numerator - denominator, counter),
+    ]
+
+
+def _counter_gauge_ratio(
+    counter: tuple[pp.VectorSelector, pp.MatrixSelector, str],
+    gauge: pp.VectorSelector,
+    target: Fraction,
+    context: Context,
+    counter_first: bool,
+) -> list[InputSeries]:
+    """Return a counter and a gauge whose ratio is `target`.
+
+    `counter_first` is True where the counter's rate is the numerator. The rate and
+    the gauge are whole multiples of the numerator and denominator of a small
+    fraction, so the quotient is the correctly rounded target wherever the rate is
+    exact. The caller checks the value that the query really gives.
+    """
+    selector, matrix, function = counter
+    if target < 0:
+        raise CannotSynthesize(
+            "the test generator builds no negative ratio of a counter rate and a gauge"
         )
-    )
-    series.append(
-        InputSeries(
-            _pairs(bottom_labels), float(denominator * scale * context.interval_s), True
+    _check_same_offset(selector, gauge, "keeps the rate and the gauge constant")
+    if selector.name == gauge.name:
+        raise CannotSynthesize(
+            f"the query reads {selector.name} both as a counter under "
+            f"{function}() and as a gauge, and the test generator builds no series "
+            f"that is both. {HAND_TEST_ADVICE}"
         )
+    numerator, denominator = _small_fraction(target)
+    rate_part, gauge_part = (
+        (numerator, denominator) if counter_first else (denominator, numerator)
     )
-    return series
+    # As for a ratio of two rates, a whole multiple of window/interval keeps an
+    # increase() a whole number per sample.
+    scale = (
+        max(1, int(matrix.range.total_seconds()) // context.interval_s)
+        * context.multiplier
+    )
+    step = counter_step(
+        function, Fraction(rate_part * scale), matrix, context.interval_s
+    )
+    return [
+        InputSeries(_pairs(series_labels([selector], context)), _whole(step), True),
+        InputSeries(
+            _pairs(series_labels([gauge], context)), float(gauge_part * scale), False
+        ),
+    ]
 
 
 def _side_kind(node: pp.Expr) -> str:
@@ -621,30 +739,8 @@ def _gauge_ratio(
         denominator = float(fraction.denominator * context.multiplier)
     else:
         numerator, denominator = float(target), 1.0
-    if (top.offset or None) != (bottom.offset or None):
-        raise CannotSynthesize(
-            "the two sides of the ratio read their series at different times, and "
-            "the test generator gives both sides constant gauges, so it cannot give "
-            f"the ratio a chosen value. {HAND_TEST_ADVICE}"
-        )
-    shared = None
-    if top.name == bottom.name:
-        # Where no labels match both sides, as in `x{state="active"} /
-        # x{state="idle"}`, each side gets a series of its own.
-        with contextlib.suppress(CannotSynthesize):
-            shared = series_labels([top, bottom], context)
-    if shared is None:
-        return [
-            InputSeries(_pairs(series_labels([top], context)), numerator, False),
-            InputSeries(_pairs(series_labels([bottom], context)), denominator, False),
-        ]
-    # The denominator selects the numerator's series too, as in a part of a whole
-    # such as `sum(x{state="active"}) / sum(x)`. Another series gives the rest.
-    series = [InputSeries(_pairs(shared), numerator, False)]
-    if denominator != numerator:
-        rest = series_labels([bottom], context, avoid=(top,))
-        series.append(InputSeries(_pairs(rest), denominator - numerator, False))
-    return series
+    _check_same_offset(top, bottom, "gives both sides constant gauges")
+    return _ratio_series(top, bottom, numerator, denominator, context, counter=False)
 
 
 def silent_copy(series: list[InputSeries]) -> list[InputSeries]:
