@@ -175,10 +175,23 @@ class ProbeExporter(BaseHTTPRequestHandler):
         pass
 
 
+class QuietServer(ThreadingHTTPServer):
+    """Serve on threads that `server_close` waits for, without printing their errors.
+
+    Prometheus may drop a scrape's connection when it stops, and the default
+    handler would print that error into the output of whichever test runs next.
+    """
+
+    daemon_threads = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
 def test_probe_job_labels_series_by_target(tmp_path: Path) -> None:
     project = write_project(tmp_path, "probes.yaml", PROBE_MANIFEST)
     prometheus_port, exporter_port = free_ports(2)
-    exporter = ThreadingHTTPServer((LOOPBACK, exporter_port), ProbeExporter)
+    exporter = QuietServer((LOOPBACK, exporter_port), ProbeExporter)
     thread = threading.Thread(target=exporter.serve_forever, daemon=True)
     thread.start()
     try:

@@ -29,6 +29,7 @@ import obscompile.parallel
 import obscompile.pipeline
 import obscompile.render.prometheus
 import obscompile.texts
+from obscompile import seal
 from obscompile.cache import CACHE_DIR, user_cache_folder
 from obscompile.cli import main
 from obscompile.model.location import Location
@@ -694,8 +695,76 @@ def test_cache_holds_one_entry_per_manifest(warm: Path) -> None:
     assert code == 0
     entries = list((warm / CACHE_DIR / "entries").glob("*.pickle"))
     assert len(entries) == SERVICES - 1
-    index = pickle.loads((warm / CACHE_DIR / "index.pickle").read_bytes())
+    key = seal.user_key(user_cache_folder())
+    assert key is not None
+    sealed = (warm / CACHE_DIR / "index.pickle").read_bytes()
+    index = pickle.loads(seal.unseal(sealed, key) or b"")
     assert index["format"] == obscompile.cache.FORMAT
+
+
+class Payload:
+    """A pickle that creates a file when it is loaded, as a planted cache would."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("name", ["index.pickle", "entries"])
+def test_planted_cache_file_runs_nothing(warm: Path, name: str) -> None:
+    """A cache file that this user's builds did not write is never unpickled."""
+    marker = warm.parent / f"{warm.name}-ran"
+    payload = pickle.dumps(Payload(marker))
+    folder = warm / CACHE_DIR
+    if name == "index.pickle":
+        targets = [folder / name]
+    else:
+        targets = list((folder / "entries").glob("*.pickle"))
+    assert targets
+    for target in targets:
+        target.write_bytes(payload)
+    _edit(warm)
+    code, messages = run_build()
+    assert code == 0, messages
+    assert not marker.exists()
+    assert snapshot(warm / "out") == clean_build(warm)[2]
+
+
+def test_planted_texts_run_nothing(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    path = tmp_path / "entry.texts"
+    path.write_bytes(pickle.dumps(Payload(marker)))
+    store = obscompile.texts.TextStore(path, bytes(seal.KEY_SIZE))
+    assert store.get("emit#0", "") is None
+    assert not marker.exists()
+
+
+def test_cache_of_another_key_is_rebuilt(warm: Path) -> None:
+    """A cache signed with another user's key is read as empty."""
+    key_file = user_cache_folder() / seal.KEY_FILE
+    key_file.write_bytes(bytes(seal.KEY_SIZE))
+    _edit(warm)
+    computed: list[str] = []
+    load_file = obscompile.cache.BuildCache._load_file
+
+    def counting_load(self, path, entry, parsed):  # type: ignore[no-untyped-def]
+        if entry is None:
+            computed.append(str(path))
+        return load_file(self, path, entry, parsed)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(obscompile.cache.BuildCache, "_load_file", counting_load)
+        code, messages = run_build("--jobs", "1")
+    assert code == 0, messages
+    assert len(computed) == SERVICES
+    assert snapshot(warm / "out") == clean_build(warm)[2]
+
+
+def test_cache_folder_is_ignored_by_git(warm: Path) -> None:
+    ignore = warm / CACHE_DIR / ".gitignore"
+    assert ignore.read_text(encoding="utf-8").splitlines()[-1] == "*"
 
 
 def test_unchanged_manifests_are_not_hashed(

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 import obscompile
+from obscompile import seal
 from obscompile.diagnostics import Diagnostic
 from obscompile.load.files import (
     display_names,
@@ -318,12 +319,14 @@ class BuildCache:
         self.started = time.perf_counter()
         self.project = project
         self.folder = project.root / CACHE_DIR
-        self.disabled = False
         self._entries: dict[str, Entry] = {}
         self._owners: dict[int, tuple[Entry, int]] = {}
         self._resumed: Callable[[], contextlib.AbstractContextManager] = (
             contextlib.nullcontext
         )
+        key = seal.user_key(user_cache_folder())
+        self.disabled = key is None
+        self._key = key or b""
         self._index = self._read_index()
         # Stage name -> (input key, result) for the project stages of this build.
         self._project_results: dict[str, tuple[str, Any]] = {}
@@ -337,8 +340,10 @@ class BuildCache:
     # -- inputs -----------------------------------------------------------------
 
     def _read_index(self) -> dict[str, Any]:
+        if self.disabled:
+            return {}
         try:
-            index = pickle.loads((self.folder / INDEX).read_bytes())
+            index = self._loads((self.folder / INDEX).read_bytes())
         except Exception:  # a missing, truncated or foreign file is an empty cache
             return {}
         if not isinstance(index, dict) or index.get("format") != FORMAT:
@@ -432,16 +437,26 @@ class BuildCache:
         base = os.path.join(self.folder, ENTRIES, key)
         try:
             with open(base + ".pickle", "rb") as stream:
-                entry = pickle.loads(stream.read())
+                entry = self._loads(stream.read())
         except Exception:  # a missing or unreadable entry is recomputed
             return None
         if not isinstance(entry, Entry) or entry.key != key:
             return None
-        store = TextStore(base + ".texts")
+        store = TextStore(base + ".texts", self._key)
         for _, value in entry.stages.values():
             if isinstance(value, LazyFiles):
                 value.store = store
         return entry
+
+    def _loads(self, sealed: bytes) -> Any:
+        """Unpickle a file of this cache, or return None unless this user wrote it."""
+        data = seal.unseal(sealed, self._key)
+        return None if data is None else pickle.loads(data)
+
+    def _dumps(self, value: Any) -> bytes:
+        return seal.seal(
+            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), self._key
+        )
 
     def load_project(
         self,
@@ -712,9 +727,11 @@ class BuildCache:
         elif "written" in self._index:
             # Nothing was written, so the last write's record still holds.
             index["written"] = self._index["written"]
-        _write_atomically(
-            self.folder / INDEX, pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL)
-        )
+        _write_atomically(self.folder / INDEX, self._dumps(index))
+        ignore = self.folder / ".gitignore"
+        if not ignore.exists():
+            # Version control leaves the cache out, as it does pytest's.
+            _write_atomically(ignore, b"# Created by obscompile.\n*\n")
         # Entries of manifests that changed or went away are removed; a concurrent
         # build's temporary files (".tmp-*") are left alone.
         live = {key for key in self._keys.values()}
@@ -752,12 +769,8 @@ class BuildCache:
             stages=stages,
         )
         # The texts first: an entry on disk always has its texts beside it.
-        _write_atomically(
-            entries / f"{entry.key}.texts",
-            pickle.dumps(texts, protocol=pickle.HIGHEST_PROTOCOL),
-        )
-        data = pickle.dumps(stored, protocol=pickle.HIGHEST_PROTOCOL)
-        _write_atomically(entries / f"{entry.key}.pickle", data)
+        _write_atomically(entries / f"{entry.key}.texts", self._dumps(texts))
+        _write_atomically(entries / f"{entry.key}.pickle", self._dumps(stored))
 
     def _replay_of(self, result: Any, recorded: Written | None) -> Replay:
         out = self.project.out_dir

@@ -13,17 +13,21 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from obscompile.seal import unseal
+
 
 class TextStore:
     """The texts of one cache entry's emitter stages, read from disk once.
 
-    The file contains a pickled dict: stage slot -> (extra key, {path: text}).
+    The file contains a pickled dict: stage slot -> (extra key, {path: text}),
+    sealed with `key` (see `obscompile.seal`).
     """
 
-    __slots__ = ("_data", "path")
+    __slots__ = ("_data", "key", "path")
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, key: bytes) -> None:
         self.path = path
+        self.key = key
         self._data: dict[str, Any] | None = None
 
     def get(self, slot: str, extra: str) -> dict[str, str] | None:
@@ -31,7 +35,8 @@ class TextStore:
         if self._data is None:
             try:
                 with open(self.path, "rb") as stream:
-                    data = pickle.loads(stream.read())
+                    opened = unseal(stream.read(), self.key)
+                data = pickle.loads(opened) if opened is not None else {}
             except Exception:  # a missing or damaged file is recomputed
                 data = {}
             self._data = data if isinstance(data, dict) else {}
