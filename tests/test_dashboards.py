@@ -100,6 +100,66 @@ def test_threshold_colours_used(uid: str, dashboards: dict) -> None:
             assert defaults["custom"]["thresholdsStyle"] == {"mode": expected}
 
 
+ROW_PANELS = """\
+service: payments
+scrape: {job: payments, port: 8080}
+metrics:
+  http_requests_total: {type: counter, labels: [code]}
+rows:
+  - title: Codes
+    panels:
+      - title: Codes table
+        type: table
+        query: 'sum by (code) (rate(http_requests_total{job="payments"}[5m]))'
+        thresholds: "<50 Green, 50-200 Yellow, >200 Red"
+      - title: Codes bars
+        type: barchart
+        query: 'sum by (code) (rate(http_requests_total{job="payments"}[5m]))'
+        thresholds: "<50 Green, >=50 Red"
+      - title: Plain table
+        type: table
+        query: 'sum by (code) (rate(http_requests_total{job="payments"}[5m]))'
+      - title: Plain bars
+        type: barchart
+        query: 'sum by (code) (rate(http_requests_total{job="payments"}[5m]))'
+"""
+
+NUMBER_CELLS_COLOURED = {
+    "matcher": {"id": "byType", "options": "number"},
+    "properties": [{"id": "custom.cellOptions", "value": {"type": "color-text"}}],
+}
+
+
+def test_table_colours_value_cells(project: Path) -> None:
+    """A table with thresholds colours its number cells, and never a label cell.
+
+    The defaults' unit reaches the label columns too, and Grafana 12 reads a label
+    value such as "500" as a number, which color-text in the defaults would colour.
+    """
+    dashboard = _build_one(project, ROW_PANELS)
+    table, _, plain, _ = dashboard["panels"][1:]
+    defaults = table["fieldConfig"]["defaults"]
+    assert defaults["color"] == {"mode": "thresholds"}
+    assert defaults["custom"]["cellOptions"] == {"type": "auto"}
+    assert table["fieldConfig"]["overrides"] == [NUMBER_CELLS_COLOURED]
+    assert plain["fieldConfig"]["defaults"]["custom"]["cellOptions"] == {"type": "auto"}
+    assert plain["fieldConfig"]["overrides"] == []
+
+
+def test_barchart_colours_bars_by_thresholds(project: Path) -> None:
+    """A bar chart with thresholds colours each bar by its value, as its alert reads it.
+
+    Grafana 12's bar chart colours each bar by value when the color mode is
+    "thresholds", and by series in "palette-classic".
+    """
+    dashboard = _build_one(project, ROW_PANELS)
+    _, bars, _, plain = dashboard["panels"][1:]
+    defaults = bars["fieldConfig"]["defaults"]
+    assert defaults["color"] == {"mode": "thresholds"}
+    assert [step["value"] for step in defaults["thresholds"]["steps"]] == [None, 50]
+    assert plain["fieldConfig"]["defaults"]["color"] == {"mode": "palette-classic"}
+
+
 UNITS = [
     ("auth-server-dashboard", "Request Rate", "reqps"),
     ("auth-server-dashboard", "Error Rate (4xx/5xx)", "percent"),

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from tests.conftest import grafana_schema_dir
+from obscompile.pipeline import Project, build
+from tests.conftest import grafana_schema_dir, write_manifest
 from tests.grafana_schema import dashboard_errors
+from tests.test_dashboards import ROW_PANELS
 
 SCHEMAS = grafana_schema_dir()
 pytestmark = pytest.mark.skipif(
@@ -37,3 +42,12 @@ def test_schema_rejects_broken_panel(dashboards: dict[str, dict]) -> None:
     stat["options"] = {**stat["options"], "graphMode": "sparkles"}
     errors = dashboard_errors(broken, SCHEMAS)
     assert any("graphMode" in e or "sparkles" in e for e in errors)
+
+
+def test_coloured_table_and_barchart_match_schema(project: Path) -> None:
+    """The colour settings of tables and bar charts with thresholds are valid."""
+    write_manifest(project, "payments.yaml", ROW_PANELS)
+    result = build(Project.at(project))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+    (text,) = [t for name, t in result.files.items() if name.endswith(".json")]
+    assert dashboard_errors(json.loads(text), SCHEMAS) == []

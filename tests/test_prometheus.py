@@ -27,6 +27,7 @@ from obscompile.pipeline import BuildResult
 from obscompile.render.prometheus import rule_diagnostics
 from obscompile.write.atomic import write_tree
 from tests.conftest import REPO, SERVICES, write_manifest
+from tests.test_dashboards import ROW_PANELS
 
 SERVICES_WITH_RULES = [
     "alphacopilot_server",
@@ -355,6 +356,25 @@ def test_alert_annotations_pass_promtool(tmp_path: Path) -> None:
         ("PaymentsDepthCritical", "https://runbooks.example.com/payments"),
         ("PaymentsQueueCritical", "https://runbooks.example.com/queues"),
     }
+
+
+def test_table_and_barchart_alerts_pass_promtool(tmp_path: Path) -> None:
+    """Each row of a table or bar chart alerts where its cell or bar turns red."""
+    project = build_and_test(tmp_path, "payments.yaml", ROW_PANELS)
+    rules = YAML(typ="safe").load(project / "out/prometheus/rules/payments.rules.yml")
+    alerts = {rule["alert"]: rule["expr"] for rule in rules["groups"][1]["rules"]}
+    assert alerts == {
+        "PaymentsCodesTableCritical": 'job_code:http_requests:rate5m{job="payments"} >= 200',
+        "PaymentsCodesBarsCritical": 'job_code:http_requests:rate5m{job="payments"} >= 50',
+    }
+    suite = YAML(typ="safe").load(project / "out/prometheus/tests/payments.test.yml")
+    tested = {
+        check["alertname"]
+        for test in suite["tests"]
+        for check in test.get("alert_rule_test", [])
+        if check["exp_alerts"]
+    }
+    assert tested == set(alerts)
 
 
 def test_promtool_test_hand_written(real_build: BuildResult, tmp_path: Path) -> None:
