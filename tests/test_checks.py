@@ -1589,6 +1589,116 @@ SERIES_LEGEND = [
     ),
 ]
 
+HEATMAP_THRESHOLDS = (
+    "thresholds have no effect on a heatmap panel, because Grafana colours heatmap "
+    "cells by a colour scheme, and an alert would compare each bucket's rate or count "
+    "with the bounds; remove thresholds, and set latency bounds on a "
+    "histogram_quantile panel over the same buckets, such as a timeseries of the p95 "
+    "[thresholds/panel-type]"
+)
+PIECHART_THRESHOLDS = (
+    "thresholds have no effect on a piechart panel, because Grafana's pie chart "
+    "colours each slice by series and ignores thresholds, so an alert would fire "
+    "while no slice turns red; remove thresholds, or use a stat, gauge or barchart "
+    "panel, which colour each value by them [thresholds/panel-type]"
+)
+
+
+def per_series_error(panel_type: str) -> str:
+    """Return the error for per-series thresholds GET and POST on `panel_type`."""
+    return (
+        f"per-series thresholds have no effect on a {panel_type} panel, because its "
+        "query returns a table with a row per series, and Grafana matches the "
+        'overrides for "GET", "POST" on column names; write one set of bands for all '
+        "rows, or use a stat, gauge or timeseries panel [thresholds/panel-type]"
+    )
+
+
+PANEL_TYPE = [
+    Case(
+        "heatmap",
+        panels("""
+            - title: Latency heatmap
+              type: heatmap
+              query: 'sum by (le) (rate(http_request_duration_seconds_bucket{job="payments"}[5m]))'
+              thresholds: "<300ms Green, 300ms-1s Yellow, >1s Red"
+        """),
+        [f"{E}:18:21: error: {HEATMAP_THRESHOLDS}"],
+    ),
+    Case(
+        # The error sits where a structured thresholds value starts.
+        "heatmap-structured",
+        panels("""
+            - title: Latency heatmap
+              type: heatmap
+              query: 'sum by (le) (rate(http_request_duration_seconds_bucket{job="payments"}[5m]))'
+              thresholds:
+                steps: [green, {value: 1, color: red}]
+        """),
+        [f"{E}:19:11: error: {HEATMAP_THRESHOLDS}"],
+    ),
+    Case(
+        # A value mapping alone is thresholds too, and the pie chart ignores it.
+        "piechart",
+        panels("""
+            - title: Requests by method
+              type: piechart
+              query: 'sum by (method) (rate(http_requests_total[5m]))'
+              thresholds: "<50 Green, >=50 Red"
+            - title: Depth share
+              type: piechart
+              query: 'queue_depth'
+              thresholds: "0=Red"
+        """),
+        [
+            f"{E}:18:21: error: {PIECHART_THRESHOLDS}",
+            f"{E}:22:21: error: {PIECHART_THRESHOLDS}",
+        ],
+    ),
+    Case(
+        # No legend makes a table-format series a field, so dashboard/series-legend
+        # gives no advice about this one.
+        "table-per-series",
+        panels("""
+            - title: Requests by method
+              type: table
+              legend: Requests
+              query: 'sum by (method) (rate(http_requests_total[5m]))'
+              thresholds: "GET <50, POST <200"
+        """),
+        [f"{E}:19:21: error: {per_series_error('table')}"],
+    ),
+    Case(
+        "barchart-per-series",
+        panels("""
+            - title: Requests by method
+              type: barchart
+              legend: '{{method}}'
+              query: 'sum by (method) (rate(http_requests_total[5m]))'
+              thresholds: "GET <50, POST <200"
+        """),
+        [f"{E}:19:21: error: {per_series_error('barchart')}"],
+    ),
+    Case(
+        "one-set-of-bands-for-every-row",
+        panels("""
+            - title: Requests table
+              type: table
+              query: 'sum by (method) (rate(http_requests_total[5m]))'
+              thresholds: "<50 Green, 50-200 Yellow, >200 Red"
+            - title: Requests bars
+              type: barchart
+              query: 'sum by (method) (rate(http_requests_total[5m]))'
+              thresholds: "<50 Green, >=50 Red"
+            - title: Requests by method
+              query: 'sum by (method) (rate(http_requests_total[5m]))'
+              legend: '{{method}}'
+              thresholds: "GET <50, POST <200"
+        """),
+        [],
+    ),
+]
+
 LEGEND_LABEL = [
     Case(
         "misspelt-label",
@@ -2785,6 +2895,7 @@ TABLES = {
     "dashboard-unit": UNIT,
     "dashboard-unit-scale": UNIT_SCALE,
     "thresholds-unit": THRESHOLDS_UNIT,
+    "thresholds-panel-type": PANEL_TYPE,
     "dashboard-range": RANGE,
     "dashboard-duplicate-panel-title": DUPLICATE_PANEL_TITLE,
     "project-duplicates": PROJECT,

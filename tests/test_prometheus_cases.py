@@ -694,6 +694,53 @@ def test_warning_band_between_two_steps(project: Path) -> None:
     )
 
 
+NOT_DRAWN = """\
+- title: Latency heatmap
+  type: heatmap
+  query: 'sum by (le) (rate(http_request_duration_seconds_bucket{job="payments"}[5m]))'
+  thresholds: "<300ms Green, 300ms-1s Yellow, >1s Red"
+- title: Codes pie
+  type: piechart
+  query: 'sum by (code) (rate(http_requests_total{job="payments"}[5m]))'
+  thresholds: "<50 Green, >=50 Red"
+- title: Codes table
+  type: table
+  legend: '{{code}}'
+  query: 'sum by (code) (rate(http_requests_total{job="payments"}[5m]))'
+  thresholds: "200 <50, 500 <5"
+- title: Codes bars
+  type: barchart
+  legend: '{{code}}'
+  query: 'sum by (code) (rate(http_requests_total{job="payments"}[5m]))'
+  thresholds: "200 <50, 500 <5"
+- title: Codes
+  type: stat
+  legend: '{{code}}'
+  query: 'sum by (code) (rate(http_requests_total{job="payments"}[5m]))'
+  thresholds: "200 <50, 500 <5"
+"""
+
+
+def test_thresholds_not_drawn_give_no_alert(project: Path) -> None:
+    """Thresholds that the panel type does not colour by give no alert.
+
+    The heatmap and pie chart colour nothing by thresholds, and the table and bar
+    chart show no per-series thresholds, so only the stat's series alert. The build
+    reports each of the other four as an error and writes nothing.
+    """
+    write_manifest(project, "payments.yaml", _manifest(NOT_DRAWN))
+    rules = derive_rules(_service(project))
+    assert [alert.name for alert in rules.alerts] == [
+        "PaymentsCodes200Critical",
+        "PaymentsCodes500Critical",
+    ]
+    result = build(Project.at(project))
+    assert result.files == {}
+    errors = [d for d in result.diagnostics if d.severity == "error"]
+    assert [d.check for d in errors] == ["thresholds/panel-type"] * 4
+    assert [d.location.line for d in errors] == [24, 28, 33, 38]
+
+
 def test_alert_false_disables(project: Path) -> None:
     assert not [name for name in _settings_rules(project) if "Quiet" in name]
 

@@ -32,6 +32,7 @@ from obscompile.check import (  # noqa: F401
     promql_unknown_metric,
     scrape_job,
     thresholds_histogram_range,
+    thresholds_panel_type,
     thresholds_unit,
 )
 from obscompile.check.registry import Check, Scope, check, registered_checks, run_checks

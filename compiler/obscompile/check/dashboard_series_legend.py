@@ -17,6 +17,7 @@ from obscompile.check.registry import check
 from obscompile.derive import alerts
 from obscompile.derive.legend import panel_legend, result_labels
 from obscompile.diagnostics import Diagnostic, error
+from obscompile.render.grafana import draws_series_thresholds
 
 NAME = "dashboard/series-legend"
 
@@ -25,6 +26,10 @@ NAME = "dashboard/series-legend"
 def series_legend(context: PanelContext) -> Iterator[Diagnostic]:
     panel = context.panel
     if panel.thresholds is None or not panel.thresholds.series:
+        return
+    # No legend makes such a panel show per-series thresholds, and
+    # thresholds/panel-type reports it.
+    if not draws_series_thresholds(panel.type):
         return
     legend = panel_legend(panel, context.service)
     if "{{" in legend:

@@ -61,7 +61,12 @@ from obscompile.model.location import Location
 from obscompile.model.panel import Panel
 from obscompile.model.service import Service
 from obscompile.model.threshold import ValueMapping, colour_hue
-from obscompile.render.grafana import PanelView, dashboard_rows
+from obscompile.render.grafana import (
+    PanelView,
+    dashboard_rows,
+    draws_series_thresholds,
+    draws_thresholds,
+)
 
 SEVERITIES = {"red": "critical", "yellow": "warning"}
 SERIES_PREFIX = "series_"
@@ -155,7 +160,12 @@ def legend_hint(legend: str, series: str) -> str:
 
 
 def _wants_alerts(panel: Panel) -> bool:
-    return panel.alert.enabled and panel.thresholds is not None
+    """Return True when alerts are enabled and the thresholds colour the panel."""
+    return (
+        panel.alert.enabled
+        and panel.thresholds is not None
+        and draws_thresholds(panel.type)
+    )
 
 
 def _colours(panel: Panel) -> list[str]:
@@ -204,7 +214,9 @@ def _panel_bands(view: PanelView) -> list[tuple[str | None, tuple, list[Band]]]:
         else:
             bands.append(Band(hue, equals=value))
     result.append((None, resolved.steps, bands))
-    for series in resolved.series:
+    # A table or bar chart shows no per-series thresholds (thresholds/panel-type).
+    drawn_series = resolved.series if draws_series_thresholds(view.panel.type) else ()
+    for series in drawn_series:
         bands = _step_bands(series.steps, colours, resolved.mappings)
         result.append((series.series, series.steps, bands))
     return [entry for entry in result if entry[2]]

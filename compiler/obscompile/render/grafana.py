@@ -23,6 +23,31 @@ PLUGIN_VERSION = "12.3.3"
 # Panels that show one reduced value per series query an instant, not a range.
 _INSTANT_TYPES = {PanelType.TABLE, PanelType.BARCHART, PanelType.PIECHART}
 
+# Panels whose target has format "table": Grafana returns one frame with a column per
+# label and one value column, so each series is a row, not a field of its own.
+_TABLE_FORMAT_TYPES = {PanelType.TABLE, PanelType.BARCHART}
+
+# Grafana 12 colours no value of these by threshold steps. A heatmap colours its cells
+# by the colour scheme of `options.color`, and the pie chart plugin disables the
+# thresholds field option, so Grafana drops `thresholds` from its field config and
+# colours each slice by series.
+_NO_THRESHOLD_TYPES = {PanelType.HEATMAP, PanelType.PIECHART}
+
+
+def draws_thresholds(panel_type: PanelType) -> bool:
+    """Return True when Grafana colours a panel of this type by its thresholds."""
+    return panel_type not in _NO_THRESHOLD_TYPES
+
+
+def draws_series_thresholds(panel_type: PanelType) -> bool:
+    """Return True when per-series thresholds can reach the series of this type.
+
+    A per-series threshold is an override matched on a field's display name. In a
+    table-format frame the series names are values in the label columns, so no
+    override matches them.
+    """
+    return draws_thresholds(panel_type) and panel_type not in _TABLE_FORMAT_TYPES
+
 
 @attrs.frozen
 class PanelView:
@@ -50,7 +75,7 @@ class PanelView:
     def target_format(self) -> str:
         if self.panel.type is PanelType.HEATMAP:
             return "heatmap"
-        if self.panel.type in (PanelType.TABLE, PanelType.BARCHART):
+        if self.panel.type in _TABLE_FORMAT_TYPES:
             return "table"
         return "time_series"
 
