@@ -209,6 +209,14 @@ INVALID = [
         "annotations are Go templates) [config/schema]",
     ),
     (
+        "grafana-url-credentials",
+        "grafana_url: https://admin:secret@grafana.example.com/\n",
+        'obscompile.yaml:1:14: error: grafana_url "https://admin:secret@grafana.example.com/" '
+        'contains credentials before "@", which every alert would carry in its '
+        "dashboard_url to the chat and paging tools that receive it; give the URL "
+        "without them [config/value]",
+    ),
+    (
         "grafana-url-number",
         "grafana_url: 3000\n",
         "obscompile.yaml:1:14: error: grafana_url must be a string, not an integer; "

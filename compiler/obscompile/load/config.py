@@ -268,6 +268,24 @@ def _duration_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnost
     return problems
 
 
+def _url_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnostic]:
+    url = data.get("grafana_url")
+    if url is None:
+        return []
+    authority = url.split("://", 1)[-1].split("/", 1)[0]
+    if "@" not in authority:
+        return []
+    return [
+        error(
+            source.location(("grafana_url",)),
+            f'grafana_url "{url}" contains credentials before "@", which every alert '
+            "would carry in its dashboard_url to the chat and paging tools that "
+            "receive it; give the URL without them",
+            _VALUE_CHECK,
+        )
+    ]
+
+
 def _label_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnostic]:
     problems = []
     for key in data.get("kubernetes_labels", {}):
@@ -305,6 +323,7 @@ def _value_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnostic]
     """Check what the schema cannot: positive durations, key lengths, target needs."""
     return [
         *_duration_diagnostics(data, source),
+        *_url_diagnostics(data, source),
         *_label_diagnostics(data, source),
         *_target_diagnostics(data, source),
     ]
