@@ -109,6 +109,13 @@ CASES = [
         ],
     ),
     (
+        "empty-row",
+        "service: payments\nrows:\n  - \n",
+        [
+            "services/payments.yaml:3:4: error: rows[0] must be a mapping, not null [manifest/schema]"
+        ],
+    ),
+    (
         "probe-job-without-targets",
         "service: probes\nscrape: {job: bb, probe: {exporter: 'bb:9115', module: icmp}}\n",
         [

@@ -217,7 +217,12 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
             False,
         )
     if kind == "anyOf":
-        options = [t for branch in err.validator_value for t in _expected_types(branch)]
+        # Branches of one type, such as a row and a block's use, name it once.
+        options = list(
+            dict.fromkeys(
+                t for branch in err.validator_value for t in _expected_types(branch)
+            )
+        )
         return (
             path,
             f"{where} must be {' or '.join(options)}, not "
