@@ -1542,6 +1542,19 @@ THRESHOLDS_UNIT = [
         [],
     ),
     Case(
+        "percent-on-scaled-mean",
+        panels("""
+            - title: Mean
+              query: '100 * sum(http_request_duration_seconds_sum) / count(http_request_duration_seconds_sum)'
+              thresholds: "<80% Green, >=80% Red"
+        """),
+        [
+            f"{E}:17:36: error: thresholds are in % but the query scale is unknown "
+            "(unit short); set unit: percent (0-100) or percentunit (0-1) "
+            "[thresholds/unit]"
+        ],
+    ),
+    Case(
         "query-on-unknown-metric",
         panels("""
             - title: Errors

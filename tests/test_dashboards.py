@@ -547,6 +547,19 @@ rows:
             '100 * sum(rate(x_total{code=~"5\\\\d\\\\d"}[5m])) / sum(rate(x_total[5m]))',
             "percent",
         ),
+        # The place of a factor does not change the unit read: 100 times a mean in
+        # seconds is no percentage, whichever factor comes first.
+        ("100 * sum(x_seconds) / count(x_seconds)", "short"),
+        ("sum(x_seconds) * 100 / count(x_seconds)", "short"),
+        ("sum(x_seconds * 100) / count(x_seconds)", "short"),
+        ("100 * (sum(x_seconds) / count(x_seconds))", "short"),
+        ("1000 * sum(x_seconds) / count(x_seconds)", "ms"),
+        ("100 * sum(up) / count(up)", "percent"),
+        ("sum(up * 100) / count(up)", "percent"),
+        ("1000 * rate(x_seconds_sum[5m]) / rate(x_seconds_count[5m])", "ms"),
+        ('sum(rate(x_total{a="b"}[5m])) / (sum(rate(x_total[5m])) / 100)', "percent"),
+        ("x_seconds * 100 / 100", "s"),
+        ("x_seconds / 10 * 10000", "ms"),
     ],
 )
 def test_unit_of_expression(query: str, unit: str) -> None:

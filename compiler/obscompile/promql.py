@@ -625,14 +625,6 @@ def metric_names(node: pp.Expr) -> list[str]:
     return names
 
 
-def is_ratio(node: pp.Expr) -> bool:
-    """Return True for `a / b` where both sides select the same metrics (a fraction of a whole)."""
-    node = strip_parens(node)
-    if not (isinstance(node, pp.BinaryExpr) and str(node.op) == "/"):
-        return False
-    return same_metrics(node.lhs, node.rhs)
-
-
 def same_metrics(numerator: pp.Expr, denominator: pp.Expr) -> bool:
     """Return True when both sides of a division select the same metrics."""
     left, right = metric_names(numerator), metric_names(denominator)

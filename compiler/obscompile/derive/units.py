@@ -72,33 +72,44 @@ def _metric_unit(metric: str | None) -> str:
     return "short"
 
 
-def _rate_unit(metric: str | None, per_minute: bool) -> str:
+def _rate_unit(metric: str | None) -> str:
+    """Return the unit of `rate(metric[...])`, a change per second."""
     base = _base_name(metric or "")
     if base.endswith("_bytes"):
-        return "Bps" if not per_minute else "short"
+        return "Bps"
     if "request" in base:
-        return "reqpm" if per_minute else "reqps"
-    return "opm" if per_minute else "ops"
+        return "reqps"
+    return "ops"
 
 
 # Grafana's time units from seconds down, each a thousandth of the one before.
 _TIME_STEPS = ("s", "ms", "µs", "ns")
 # The units whose values a factor leaves in the same unit.
 _UNSCALED_UNITS = frozenset({"short", "none"})
+# Units that a factor turns into another unit: a fraction times 100 is a percentage,
+# and a rate per second times 60 a rate per minute.
+_RESCALED_UNITS = {
+    ("percentunit", Fraction(100)): "percent",
+    ("percent", Fraction(1, 100)): "percentunit",
+    ("ops", Fraction(60)): "opm",
+    ("opm", Fraction(1, 60)): "ops",
+    ("reqps", Fraction(60)): "reqpm",
+    ("reqpm", Fraction(1, 60)): "reqps",
+}
 
 
-def _scaled_unit(unit: str, number: float, divided: bool = False) -> str:
-    """Return the unit of a value in `unit` multiplied, or `divided`, by `number`.
+def _scaled_unit(unit: str, factor: Fraction | None) -> str:
+    """Return the unit of a value in `unit` multiplied by `factor`.
 
-    A time times a power of 1000 steps between s, ms, µs and ns, and a fraction
-    (`percentunit`) times 100 is a percentage. Any other factor makes a unit other
-    than `short` or `none` unknown, so the result is `short`.
+    A time times a power of 1000 steps between s, ms, µs and ns, and a unit and factor
+    of `_RESCALED_UNITS` give the unit listed there. Any other factor makes a unit
+    other than `short` or `none` unknown, so the result is `short`. A factor of None
+    stands for 0, an infinity or NaN.
     """
     if unit in _UNSCALED_UNITS:
         return unit
-    if not math.isfinite(number) or number == 0:
+    if factor is None:
         return "short"
-    factor = 1 / _exact(number) if divided else _exact(number)
     if factor == 1:
         return unit
     if unit in _TIME_STEPS:
@@ -106,56 +117,97 @@ def _scaled_unit(unit: str, number: float, divided: bool = False) -> str:
             step = _TIME_STEPS.index(unit) + power
             if factor == Fraction(1000) ** power and 0 <= step < len(_TIME_STEPS):
                 return _TIME_STEPS[step]
-    if (unit, factor) == ("percentunit", 100):
-        return "percent"
-    if (unit, factor) == ("percent", Fraction(1, 100)):
-        return "percentunit"
-    return "short"
+    return _RESCALED_UNITS.get((unit, factor), "short")
 
 
-def _mean_unit(node: pp.Expr) -> str | None:
+def _split_factor(node: pp.Expr) -> tuple[Fraction | None, pp.Expr]:
+    """Return `(factor, inner)` for a query that multiplies or divides `inner` by numbers.
+
+    `100 * x`, `x * 100`, `(x / 10) * 1000` and `x / 0.01` all give 100 and `x`. A
+    query without such a factor gives 1 and itself. The factor is None where a
+    number is 0, infinite or NaN, whose product has no unit.
+    """
+    factor: Fraction | None = Fraction(1)
+    node = promql.strip_parens(node)
+    while isinstance(node, pp.BinaryExpr) and str(node.op) in ("*", "/"):
+        divides = str(node.op) == "/"
+        left, right = promql.number_value(node.lhs), promql.number_value(node.rhs)
+        if right is not None and left is None:
+            number, node = right, node.lhs
+        elif left is not None and right is None and not divides:
+            number, node = left, node.rhs
+        else:
+            break
+        node = promql.strip_parens(node)
+        if factor is None or not math.isfinite(number) or number == 0:
+            factor = None
+        elif divides:
+            factor /= _exact(number)
+        else:
+            factor *= _exact(number)
+    return factor, node
+
+
+def _product(a: Fraction | None, b: Fraction | None) -> Fraction | None:
+    return None if a is None or b is None else a * b
+
+
+def _mean_unit(numerator: pp.Expr, denominator: pp.Expr) -> str | None:
     """Return the metric's unit for `rate(x_sum) / rate(x_count)`, the mean observation.
 
     Both sides select one histogram's or summary's series, through the same function
     (rate, irate, increase or none), so the quotient is in the unit of the observed
-    values. Returns None for any other query.
+    values. Returns None for any other quotient.
     """
-    if not (isinstance(node, pp.BinaryExpr) and str(node.op) == "/"):
+    totals, counts = promql.metric_names(numerator), promql.metric_names(denominator)
+    if len(set(totals)) != 1 or len(set(counts)) != 1:
         return None
-    numerator, denominator = (
-        promql.metric_names(node.lhs),
-        promql.metric_names(node.rhs),
-    )
-    if len(set(numerator)) != 1 or len(set(denominator)) != 1:
-        return None
-    total, count = numerator[0], denominator[0]
-    function = promql.top_function(node.lhs)
+    total, count = totals[0], counts[0]
+    function = promql.top_function(numerator)
     if (
         not total.endswith("_sum")
         or count != total.removesuffix("_sum") + "_count"
-        or function != promql.top_function(node.rhs)
+        or function != promql.top_function(denominator)
         or function not in (None, "rate", "irate", "increase")
     ):
         return None
     return _metric_unit(total)
 
 
-def _mean_per_series_unit(node: pp.Expr, service: Service | None) -> str | None:
-    """Return the numerator's unit for `x / count(...)`, a mean per series.
+def _quotient_unit(
+    node: pp.BinaryExpr, service: Service | None
+) -> tuple[str, Fraction | None]:
+    """Return the unit and the factor of `a / b`, where neither side is a number.
 
-    `sum(x_seconds) / count(x_seconds)` is a mean in seconds, not a fraction. A
-    numerator without a unit of its own, as in `sum(up) / count(up)`, gives None,
-    because the mean of a 0 or 1 gauge is the fraction of series where it is 1.
+    A number that scales either side scales the quotient, so `100 * a / b`, which
+    parses as `(100 * a) / b`, reads as `100 * (a / b)`. `sum(x_seconds) /
+    count(x_seconds)` is a mean per series, in seconds. A numerator without a unit
+    of its own, as in `sum(up) / count(up)`, makes a fraction instead, because the
+    mean of a 0 or 1 gauge is the fraction of series where it is 1.
     """
-    if not (isinstance(node, pp.BinaryExpr) and str(node.op) == "/"):
-        return None
-    denominator = promql.strip_parens(node.rhs)
-    if not (
-        isinstance(denominator, pp.AggregateExpr) and str(denominator.op) == "count"
+    numerator_unit, numerator_factor = _unscaled_unit(node.lhs, service)
+    denominator_factor = _unscaled_unit(node.rhs, service)[1]
+    numerator = _split_factor(node.lhs)[1]
+    denominator = _split_factor(node.rhs)[1]
+    unit = _mean_unit(numerator, denominator)
+    if (
+        unit is None
+        and _is_count(denominator)
+        and numerator_unit not in _UNSCALED_UNITS
     ):
-        return None
-    unit = derive_unit(node.lhs, service)
-    return None if unit in _UNSCALED_UNITS else unit
+        unit = numerator_unit
+    if unit is None:
+        # Both sides select the same metrics: a fraction of a whole.
+        same = promql.same_metrics(numerator, denominator)
+        unit = "percentunit" if same else "short"
+    if denominator_factor is None:
+        return unit, None
+    return unit, _product(numerator_factor, 1 / denominator_factor)
+
+
+def _is_count(node: pp.Expr) -> bool:
+    node = promql.strip_parens(node)
+    return isinstance(node, pp.AggregateExpr) and str(node.op) == "count"
 
 
 # Aggregations that count series, whatever the series measure.
@@ -180,40 +232,36 @@ def _counts_series(node: pp.Expr) -> bool:
 
 def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
     """Return the Grafana unit id that fits the query's values."""
-    node = promql.strip_parens(node)
-    scaled = promql.scaled_by(node)
-    if scaled is not None:
-        factor, inner = scaled
-        if (
-            factor == 100
-            and promql.is_ratio(inner)
-            and _mean_per_series_unit(inner, service) is None
-        ):
-            return "percent"
-        if factor == 60 and promql.top_function(inner) in ("rate", "irate"):
-            return _rate_unit(_first_metric(inner), per_minute=True)
-        return _scaled_unit(derive_unit(inner, service), factor)
-    divided = _divided_by(node)
-    if divided is not None:
-        divisor, inner = divided
-        return _scaled_unit(derive_unit(inner, service), divisor, divided=True)
-    mean = _mean_unit(node) or _mean_per_series_unit(node, service)
-    if mean is not None:
-        return mean
+    return _scaled_unit(*_unscaled_unit(node, service))
+
+
+def _unscaled_unit(
+    node: pp.Expr, service: Service | None
+) -> tuple[str, Fraction | None]:
+    """Return the unit of the query's values before numbers scale them, and the scale.
+
+    The factors are collected wherever they sit: at the top, on either side of a
+    division, or under an aggregation that keeps the unit (`sum(x * 100)`). So the
+    place of a factor never changes the unit read.
+    """
+    factor, node = _split_factor(node)
     if isinstance(node, pp.BinaryExpr) and str(node.op) == "/":
-        # `100 * a / b` parses as `(100 * a) / b`: a percentage as well.
-        numerator = promql.scaled_by(node.lhs)
-        if (
-            numerator is not None
-            and numerator[0] == 100
-            and promql.same_metrics(numerator[1], node.rhs)
-        ):
-            return "percent"
-    if promql.is_ratio(node):
-        return "percentunit"
+        unit, inner_factor = _quotient_unit(node, service)
+        return unit, _product(factor, inner_factor)
+    if (
+        isinstance(node, pp.AggregateExpr)
+        and str(node.op) in _UNIT_KEEPING
+        and not _counts_series(node)
+    ):
+        # `min by (instance) (expiry - time())` is in the unit of what it aggregates.
+        unit, inner_factor = _unscaled_unit(node.expr, service)
+        return unit, _product(factor, inner_factor)
+    return _plain_unit(node, service), factor
+
+
+def _plain_unit(node: pp.Expr, service: Service | None) -> str:
+    """Return the unit of a query that no number scales and that divides nothing."""
     if isinstance(node, pp.BinaryExpr):
-        if str(node.op) == "/":
-            return "short"
         if promql.number_value(node.lhs) is not None:
             return derive_unit(node.rhs, service)
         if str(node.op) in ("+", "-") and (_is_time(node.lhs) or _is_time(node.rhs)):
@@ -221,9 +269,6 @@ def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
         return derive_unit(node.lhs, service)
     if _counts_series(node):
         return "short"
-    if isinstance(node, pp.AggregateExpr) and str(node.op) in _UNIT_KEEPING:
-        # `min by (instance) (expiry - time())` is in the unit of what it aggregates.
-        return derive_unit(node.expr, service)
     function = promql.top_function(node)
     metric = _first_metric(node)
     if function in _PRESENCE_FUNCTIONS:
@@ -231,7 +276,7 @@ def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
     if function == "histogram_quantile":
         return _metric_unit(metric)
     if function in ("rate", "irate"):
-        return _rate_unit(metric, per_minute=False)
+        return _rate_unit(metric)
     if function in ("increase", "changes", "resets", "count_over_time"):
         return "short"
     if service is not None and metric:
@@ -262,16 +307,6 @@ def _is_time(node: pp.Expr) -> bool:
     if promql.top_function(node) == "vector" and isinstance(node, pp.Call):
         return bool(node.args) and promql.top_function(node.args[0]) == "time"
     return promql.top_function(node) == "time"
-
-
-def _divided_by(node: pp.Expr) -> tuple[float, pp.Expr] | None:
-    """Return `(divisor, inner)` for `inner / divisor`, where the divisor is a number."""
-    if not (isinstance(node, pp.BinaryExpr) and str(node.op) == "/"):
-        return None
-    divisor = promql.number_value(node.rhs)
-    if divisor is None or promql.number_value(node.lhs) is not None:
-        return None
-    return divisor, node.lhs
 
 
 def _first_metric(node: pp.Expr) -> str | None:
