@@ -547,6 +547,31 @@ rows:
             '100 * sum(rate(x_total{code=~"5\\\\d\\\\d"}[5m])) / sum(rate(x_total[5m]))',
             "percent",
         ),
+        # The rate of a counter of seconds is the fraction of time spent busy.
+        ("rate(node_cpu_seconds_total[5m])", "percentunit"),
+        (
+            'avg by (instance) (rate(node_cpu_seconds_total{mode!="idle"}[5m]))',
+            "percentunit",
+        ),
+        (
+            'avg by (instance) (rate(node_cpu_seconds_total{mode!="idle"}[5m])) * 100',
+            "percent",
+        ),
+        (
+            '100 * (1 - avg(irate(node_cpu_seconds_total{mode="idle"}[5m])))',
+            "percent",
+        ),
+        ("sum(rate(process_cpu_seconds_total[5m]))", "percentunit"),
+        ("rate(x_seconds_total[5m]) * 60", "short"),
+        ("rate(x_milliseconds_total[5m])", "short"),
+        # Rates of other counters, and of a histogram's series, keep their units.
+        ("rate(x_seconds_count[5m])", "ops"),
+        ("rate(x_seconds_bucket[5m])", "ops"),
+        ("rate(x_total[5m])", "ops"),
+        ("rate(x_bytes_total[5m])", "Bps"),
+        ("sum(rate(http_requests_total[5m]))", "reqps"),
+        ("sum(rate(http_requests_total[5m])) * 60", "reqpm"),
+        ("60 * rate(x_total[5m])", "opm"),
         # The place of a factor does not change the unit read: 100 times a mean in
         # seconds is no percentage, whichever factor comes first.
         ("100 * sum(x_seconds) / count(x_seconds)", "short"),

@@ -1040,9 +1040,9 @@ HOST_PANELS = """\
 """
 
 
-def _node_hosts(project: Path) -> BuildResult:
+def _node_hosts(project: Path, panels: str = HOST_PANELS) -> BuildResult:
     """Build the node exporter manifest, whose job "node" has two targets."""
-    manifest = NODE_EXPORTER + textwrap.indent(HOST_PANELS, "      ")
+    manifest = NODE_EXPORTER + textwrap.indent(panels, "      ")
     write_manifest(project, "node.yaml", manifest)
     result = build(Project.at(project))
     assert result.ok, "\n".join(str(d) for d in result.diagnostics)
@@ -1152,6 +1152,38 @@ def test_generated_host_alert_tests_pass(project: Path) -> None:
         instance = alert["exp_labels"]["instance"]
         summary = alert["exp_annotations"]["summary"]
         assert summary.endswith(f" for instance {instance}")
+    _promtool_all(project, result, "node")
+
+
+BUSY_PANELS = """\
+- title: CPU busy
+  type: timeseries
+  query: 'avg by (instance) (rate(node_cpu_seconds_total{job="node",mode!="idle"}[5m]))'
+  thresholds: "<80% Green, 80-90% Yellow, >90% Red"
+- title: CPU busy percent
+  type: timeseries
+  query: 'avg by (instance) (rate(node_cpu_seconds_total{job="node",mode!="idle"}[5m])) * 100'
+  thresholds: "<80% Green, 80-90% Yellow, >90% Red"
+"""
+
+
+def test_cpu_busy_thresholds_without_unit(project: Path) -> None:
+    """A rate of a seconds counter is a fraction of time, so `%` needs no `unit:`."""
+    result = _node_hosts(project, BUSY_PANELS)
+    (dashboard,) = [
+        json.loads(text)
+        for name, text in result.files.items()
+        if name.startswith("grafana/dashboards/")
+    ]
+    fraction, percent = [panel for panel in dashboard["panels"] if "targets" in panel]
+    assert fraction["fieldConfig"]["defaults"]["unit"] == "percentunit"
+    assert percent["fieldConfig"]["defaults"]["unit"] == "percent"
+    alerts = {rule["alert"]: rule for rule in _rules(result, "node")[1]["rules"]}
+    assert alerts["NodeCPUBusyCritical"]["expr"].endswith(" >= 0.9")
+    assert alerts["NodeCPUBusyPercentCritical"]["expr"].endswith(" * 100 >= 90")
+    summary = alerts["NodeCPUBusyCritical"]["annotations"]["summary"]
+    assert "{{ $value | humanizePercentage }}" in summary
+    assert [d for d in result.diagnostics if d.check == "rules/untested"] == []
     _promtool_all(project, result, "node")
 
 

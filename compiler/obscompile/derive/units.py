@@ -72,14 +72,33 @@ def _metric_unit(metric: str | None) -> str:
     return "short"
 
 
-def _rate_unit(metric: str | None) -> str:
+def _rate_unit(metric: str | None, service: Service | None) -> str:
     """Return the unit of `rate(metric[...])`, a change per second."""
     base = _base_name(metric or "")
+    if _is_counter(metric, service) and _metric_unit(base) in TIME_UNITS:
+        # A counter of seconds grows by the time something was busy, so its rate
+        # is the fraction of each second it was busy (node_cpu_seconds_total). A
+        # sum over several CPUs exceeds 1, which Grafana shows as more than 100%.
+        # Other time units give a multiple of that fraction.
+        return "percentunit" if _metric_unit(base) == "s" else "short"
     if base.endswith("_bytes"):
         return "Bps"
     if "request" in base:
         return "reqps"
     return "ops"
+
+
+def _is_counter(metric: str | None, service: Service | None) -> bool:
+    """Return True for a `_total` series, or for a series the catalog declares a counter.
+
+    An exporter's counter may be read without `_total` (see `SeriesNaming`).
+    """
+    if not metric:
+        return False
+    if metric.endswith("_total"):
+        return True
+    entry = service.metric(metric) if service is not None else None
+    return entry is not None and entry.type is MetricType.COUNTER
 
 
 # Grafana's time units from seconds down, each a thousandth of the one before.
@@ -276,7 +295,7 @@ def _plain_unit(node: pp.Expr, service: Service | None) -> str:
     if function == "histogram_quantile":
         return _metric_unit(metric)
     if function in ("rate", "irate"):
-        return _rate_unit(metric)
+        return _rate_unit(metric, service)
     if function in ("increase", "changes", "resets", "count_over_time"):
         return "short"
     if service is not None and metric:
