@@ -1518,10 +1518,10 @@ THRESHOLDS_UNIT = [
               thresholds: "<70 Green, 70-90 Yellow, >90 Red"
         """),
         [
-            f"{E}:17:33: warning: threshold 70 is 7000%, because the panel's unit is "
+            f"{E}:17:23: warning: threshold 70 is 7000%, because the panel's unit is "
             "percentunit (values from 0 to 1); write 70% for 70 percent, or set "
             "unit: percent if the query gives 0 to 100 [thresholds/unit]",
-            f"{E}:17:48: warning: threshold 90 is 9000%, because the panel's unit is "
+            f"{E}:17:36: warning: threshold 90 is 9000%, because the panel's unit is "
             "percentunit (values from 0 to 1); write 90% for 90 percent, or set "
             "unit: percent if the query gives 0 to 100 [thresholds/unit]",
         ],
@@ -1552,6 +1552,32 @@ THRESHOLDS_UNIT = [
             f"{E}:17:36: error: thresholds are in % but the query scale is unknown "
             "(unit short); set unit: percent (0-100) or percentunit (0-1) "
             "[thresholds/unit]"
+        ],
+    ),
+    Case(
+        "bare-upper-bound-on-ratio",
+        panels("""
+            - title: Errors
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))'
+              thresholds: "<70 Green, 70%-90% Yellow, >90% Red"
+        """),
+        [
+            f"{E}:17:23: warning: threshold 70 is 7000%, because the panel's unit is "
+            "percentunit (values from 0 to 1); write 70% for 70 percent, or set "
+            "unit: percent if the query gives 0 to 100 [thresholds/unit]",
+        ],
+    ),
+    Case(
+        "bare-bounds-of-range-on-ratio",
+        panels("""
+            - title: Errors
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))'
+              thresholds: "<0.5 Green, 0.5-80 Yellow, >80% Red"
+        """),
+        [
+            f"{E}:17:38: warning: threshold 80 is 8000%, because the panel's unit is "
+            "percentunit (values from 0 to 1); write 80% for 80 percent, or set "
+            "unit: percent if the query gives 0 to 100 [thresholds/unit]",
         ],
     ),
     Case(

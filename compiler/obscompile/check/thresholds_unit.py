@@ -10,7 +10,7 @@ from obscompile.check.registry import check
 from obscompile.derive.thresholds import resolve
 from obscompile.derive.units import UnitError, panel_unit
 from obscompile.diagnostics import Diagnostic, error, warning
-from obscompile.model.threshold import Quantity, Thresholds
+from obscompile.model.threshold import Thresholds
 from obscompile.numbers import number_text
 
 NAME = "thresholds/unit"
@@ -45,25 +45,24 @@ def threshold_unit(context: PanelContext) -> Iterator[Diagnostic]:
 def _bare_numbers_above_one(
     context: PanelContext, thresholds: Thresholds
 ) -> Iterator[Diagnostic]:
-    """Warn of each bare number above 1 on a panel whose values are 0 to 1.
+    """Warn of each bare bound above 1 on a panel whose values are 0 to 1.
 
     `<70 Green` on a percentunit panel turns red at 7000%, so the text most likely
-    means 70%.
+    means 70%. Every bound counts, upper bounds too: `<70 Green, 70%-90% Yellow`
+    colours as intended but writes 70 where it means 70%. Each number is warned of
+    once, where the text first writes it. A structured thresholds value has no
+    text, so its step values are not warned of.
     """
-    quantities: list[Quantity | None] = [band.lower for band in thresholds.bands]
-    quantities += [band.lower for s in thresholds.series for band in s.bands]
-    quantities += [value.value for value in thresholds.exact_values]
-    warned: set[int] = set()
-    for quantity in quantities:
+    warned: set[float] = set()
+    for quantity in thresholds.bounds:
         if (
-            quantity is None
-            or quantity.unit is not None
+            quantity.unit is not None
             or quantity.offset is None
-            or quantity.offset in warned
+            or quantity.number in warned
             or not quantity.number > 1
         ):
             continue
-        warned.add(quantity.offset)
+        warned.add(quantity.number)
         written = quantity.written or number_text(quantity.number)
         percent = number_text(quantity.number * 100)
         location = thresholds.quantity_locations.get(

@@ -865,6 +865,20 @@ def _parse_items(text: str, raw_items: list[_Item]) -> Thresholds:
     """Return the thresholds of the items of `text`; raise ThresholdError if invalid."""
     items = _fill_units(raw_items)
     _check_unit_kinds(items)
+    thresholds = _items_thresholds(text, items)
+    # A value mapping matches one value and bounds no band.
+    bounds = [
+        quantity
+        for item in items
+        if item.kind != "mapping"
+        for quantity in (item.a, item.b)
+        if quantity is not None
+    ]
+    return attrs.evolve(thresholds, bounds=tuple(bounds))
+
+
+def _items_thresholds(text: str, items: list[_Item]) -> Thresholds:
+    """Return the thresholds of the items of `text`, whose units are filled in."""
     kinds = {item.kind for item in items}
 
     if kinds == {"series"}:
@@ -1255,6 +1269,7 @@ def _quantity_offsets(thresholds: Thresholds) -> set[int]:
         bands.extend(series.bands)
     quantities = [band.lower for band in bands]
     quantities.extend(exact.value for exact in thresholds.exact_values)
+    quantities.extend(thresholds.bounds)
     return {
         quantity.offset
         for quantity in quantities

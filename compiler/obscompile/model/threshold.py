@@ -233,8 +233,10 @@ class Thresholds:
     `steps_from_mappings` is True when the bands were not written but follow from the
     mappings (see `obscompile.load.thresholds.mapping_steps`). `exact_values` are the
     values that a band contains alone or as its upper bound (`<=0 Green`), which the
-    panel colours with value mappings. `quantity_locations` gives where each quantity
-    of a threshold text is written, by its `offset`.
+    panel colours with value mappings. `bounds` are the bounds that a threshold text
+    writes, in the order of the text, upper bounds included: `<70` bounds the base
+    band, which has no step. `quantity_locations` gives where each quantity of a
+    threshold text is written, by its `offset`.
     """
 
     text: str
@@ -244,6 +246,7 @@ class Thresholds:
     capacity_of: str | None = None
     steps_from_mappings: bool = False
     exact_values: tuple[ExactValue, ...] = ()
+    bounds: tuple[Quantity, ...] = ()
     location: Location = attrs.field(default=UNKNOWN, eq=False)
     quantity_locations: dict[int, Location] = attrs.field(factory=dict, eq=False)
 
