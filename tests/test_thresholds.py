@@ -498,7 +498,61 @@ def test_good_band_only_implies_red() -> None:
             "threshold bands overlap between 500ms and 1s",
             11,
         ),
-        ("1-5 Yellow, <1 Green, >5 Red", "threshold bands are not in order", 0),
+        (
+            "1-5 Yellow, <1 Green, >5 Red",
+            "threshold band 1-5 is out of order: the other bands run from low to "
+            "high, so list it after <1",
+            0,
+        ),
+        # The error points at the band out of order, not at the start of the text.
+        (
+            "<1 Green, 5-10 Yellow, 1-5 Orange, >10 Red",
+            "threshold band 1-5 is out of order: the other bands run from low to "
+            "high, so list it after <1",
+            23,
+        ),
+        (
+            "<1 Green, 10-20 Yellow, 1-5 Orange, 5-10 Blue, >20 Red",
+            "threshold band 10-20 is out of order: the other bands run from low to "
+            "high, so list it after 5-10",
+            10,
+        ),
+        (
+            "<1 Green, 1-5 Yellow, >10 Red, 5-10 Orange",
+            "threshold band 5-10 is out of order: the other bands run from low to "
+            "high, so list it after 1-5",
+            31,
+        ),
+        (
+            ">10 Red, 1-5 Yellow, 5-10 Orange, <1 Green",
+            "threshold band 5-10 is out of order: the other bands run from high to "
+            "low, so list it after >10",
+            21,
+        ),
+        (
+            ">5 Red, <1 Green, 1-5 Yellow",
+            "threshold band 1-5 is out of order: the other bands run from high to "
+            "low, so list it after >5",
+            18,
+        ),
+        (
+            "5-10 Yellow, <1 Green, 1-5 Orange, >10 Red",
+            "threshold band 5-10 is out of order: the other bands run from low to "
+            "high, so list it after 1-5",
+            0,
+        ),
+        # Bands of one bound listed from high to low are in order, so they overlap.
+        (
+            ">5 Red, 5-5 Yellow, 5 Green, <5 Green",
+            "threshold bands 5 and 5-5 both contain 5; remove one of them",
+            8,
+        ),
+        (
+            "5-10 Yellow, 10-20 Orange, <5 Green, >20 Red",
+            "threshold band <5 is out of order: the other bands run from low to "
+            "high, so list it before 5-10",
+            27,
+        ),
         (
             "<1 Green, 5-1 Yellow, >5 Red",
             "threshold range 5-1 runs backwards; write 1-5",
@@ -1080,6 +1134,17 @@ def test_shared_bound_error_location(project: Path) -> None:
     assert message == (
         "services/payments.yaml:14:33: error: threshold bands <=5 and >=5 both "
         'contain 5; write "<5 Green" or ">5 Red" so that 5 has one colour '
+        "[thresholds/syntax]"
+    )
+
+
+def test_out_of_order_error_location(project: Path) -> None:
+    (message,) = _diagnostics(
+        project, '        thresholds: "<1 Green, 5-10 Yellow, 1-5 Orange, >10 Red"\n'
+    )
+    assert message == (
+        "services/payments.yaml:14:45: error: threshold band 1-5 is out of order: "
+        "the other bands run from low to high, so list it after <1 "
         "[thresholds/syntax]"
     )
 

@@ -637,18 +637,21 @@ def _order(spans: list[_Span]) -> list[_Span]:
     """Return `spans` from low to high; raise ThresholdError if in mixed order.
 
     A single value sorts before a band that starts at it, so `>0 Red, 0 Green` is
-    the text `0 Green, >0 Red` listed from high to low.
+    the text `0 Green, >0 Red` listed from high to low. The error points at the
+    first band out of order.
     """
     keys = [
         (comparable(span.lower, -math.inf), 0 if span.is_single_value else 1)
         for span in spans
     ]
-    ascending = sorted(range(len(keys)), key=lambda i: keys[i])
-    if ascending not in (list(range(len(keys))), list(reversed(range(len(keys))))):
+    in_order, rising = _longest_ordered_run(keys)
+    if len(in_order) < len(spans):
+        stray = next(index for index in range(len(spans)) if index not in in_order)
         raise ThresholdError(
-            "threshold bands are not in order; list them from low to high or from high to low",
-            spans[0].item.offset,
+            _out_of_order(spans, keys, stray, rising), spans[stray].item.offset
         )
+    # Bands with equal keys keep their order in the text, read in its direction.
+    ascending = sorted(range(len(keys)), key=lambda i: (keys[i], i if rising else -i))
     ordered = [spans[i] for i in ascending]
     # A single value extends up to the next band unless that band starts at it.
     for index, span in enumerate(ordered):
@@ -662,6 +665,80 @@ def _order(spans: list[_Span]) -> list[_Span]:
                 span, upper=following.lower, upper_included=False
             )
     return ordered
+
+
+# A band's place in the order: its lower bound, then 0 for a single value, 1 otherwise.
+_BandKey = tuple[Fraction | float, int]
+# A run of bands in order: its length, how many of the lowest and the highest band it
+# keeps, and the indices of its bands.
+_Run = tuple[int, int, tuple[int, ...]]
+
+
+def _longest_ordered_run(keys: list[_BandKey]) -> tuple[frozenset[int], bool]:
+    """Return the indices of the bands in order, and True if they run from low to high.
+
+    They are the longest run of bands, not necessarily adjacent, that the text lists
+    in one direction. Of runs equally long, the one that keeps more of the lowest and
+    the highest band wins, because those end the list in either direction, then the
+    one that keeps the earlier bands. So in `1-5, <1, >5` the band 1-5 is out of
+    order, and in `<1, 5-10, 1-5, >10` the band 1-5.
+    """
+    lowest, highest = min(keys), max(keys)
+
+    def ends(index: int) -> int:
+        return (keys[index] == lowest) + (keys[index] == highest)
+
+    def longest(rising: bool) -> _Run:
+        # For each band, the best run that ends with it.
+        best: list[_Run] = []
+        for index, key in enumerate(keys):
+            run: _Run = (1, ends(index), (index,))
+            for before in range(index):
+                fits = keys[before] <= key if rising else keys[before] >= key
+                if not fits:
+                    continue
+                length, kept_ends, indices = best[before]
+                longer = (length + 1, kept_ends + ends(index), (*indices, index))
+                if _run_order(longer) > _run_order(run):
+                    run = longer
+            best.append(run)
+        return max(best, key=_run_order)
+
+    up, down = longest(True), longest(False)
+    if up[:2] == down[:2]:
+        # Both directions keep as many bands, so the first two bands decide.
+        rising = len(keys) < 2 or keys[0] <= keys[1]
+    else:
+        rising = up[:2] > down[:2]
+    return frozenset((up if rising else down)[2]), rising
+
+
+def _run_order(run: _Run) -> _Run:
+    """Return a key that sorts the better of two runs of bands last."""
+    length, kept_ends, indices = run
+    return length, kept_ends, tuple(-index for index in indices)
+
+
+def _out_of_order(
+    spans: list[_Span], keys: list[_BandKey], stray: int, rising: bool
+) -> str:
+    """Return the message for the band `stray`, which is out of order."""
+    span = spans[stray]
+    band = _band_text(span.item, span.lower, span.upper)
+    # Every band in order, so that the stray band's neighbour shows where it goes.
+    ordered = sorted(range(len(keys)), key=lambda i: keys[i], reverse=not rising)
+    position = ordered.index(stray)
+    direction = "from low to high" if rising else "from high to low"
+    if position == 0:
+        follower = spans[ordered[1]]
+        place = f"before {_band_text(follower.item, follower.lower, follower.upper)}"
+    else:
+        leader = spans[ordered[position - 1]]
+        place = f"after {_band_text(leader.item, leader.lower, leader.upper)}"
+    return (
+        f"threshold band {band} is out of order: the other bands run {direction}, "
+        f"so list it {place}"
+    )
 
 
 def _check_shared_bound(previous: _Span, span: _Span, text: str) -> None:
