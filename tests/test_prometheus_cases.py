@@ -936,7 +936,9 @@ def test_colliding_labels_move_aside(project: Path) -> None:
     team = alerts["PaymentsBacklogByTeamCritical"]
     assert '"series_team", "$1", "team"' in team["expr"]
     assert "severity" not in team["expr"]
-    assert "for team {{ $labels.series_team }}" in team["annotations"]["summary"]
+    assert team["annotations"]["summary"].endswith(
+        "for queue {{ $labels.queue }}, team {{ $labels.series_team }}"
+    )
     # A raw selector keeps every catalog label, so all three move.
     raw = alerts["PaymentsBacklogOfEachQueueCritical"]["expr"]
     for label in ("severity", "service", "team"):
@@ -1059,6 +1061,30 @@ def test_alert_summary_names_instance(project: Path) -> None:
     assert alerts["NodeLoadCritical"]["annotations"]["summary"] == (
         "node: Load is {{ $value | humanize }} for instance {{ $labels.instance }}"
     )
+
+
+LABEL_ORDER_PANELS = """\
+- title: Errors by code
+  query: 'sum by (code, instance) (rate(http_requests_total{job="payments"}[5m]))'
+  thresholds: "<1 Green, >=1 Red"
+- title: Errors by instance
+  query: 'sum by (instance, code) (rate(http_requests_total{job="payments"}[5m]))'
+  thresholds: "<2 Green, >=2 Red"
+"""
+
+
+def test_alert_summary_label_order(project: Path) -> None:
+    """Summaries name the same labels in one order, whatever order a query lists."""
+    result = _build(project, LABEL_ORDER_PANELS)
+    alerts = _rules(result)[1]["rules"]
+    summaries = [alert["annotations"]["summary"] for alert in alerts]
+    assert summaries == [
+        "payments: Errors by code is {{ $value | humanize }} "
+        "for code {{ $labels.code }}, instance {{ $labels.instance }}",
+        "payments: Errors by instance is {{ $value | humanize }} "
+        "for code {{ $labels.code }}, instance {{ $labels.instance }}",
+    ]
+    _promtool_all(project, result)
 
 
 TIME_UNIT_PANELS = """\

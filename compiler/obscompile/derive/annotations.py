@@ -202,12 +202,16 @@ def bands_from_steps(
 def summary_text(
     service_title: str, panel_title: str, unit: str, labels: tuple[str, ...]
 ) -> str:
-    """Return the default summary template of an alert."""
+    """Return the default summary template of an alert.
+
+    The labels are listed by name, so that two panels that group by the same labels
+    in another order, or a raw selector and a `by (...)`, name them alike.
+    """
     value = value_template(unit)
     text = f"{escape_text(service_title)}: {escape_text(panel_title)} is {value}"
     if labels:
         text += " for " + ", ".join(
-            f"{label} {{{{ $labels.{label} }}}}" for label in labels
+            f"{label} {{{{ $labels.{label} }}}}" for label in sorted(labels)
         )
     return text
 
