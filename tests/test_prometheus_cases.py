@@ -1579,6 +1579,107 @@ def test_clashing_record_names_ignore_panel_order(tmp_path: Path) -> None:
     assert len(forward) == 2
 
 
+# Spellings of one series family ------------------------------------------------------
+
+EXPORTER = """\
+service: exporter
+scrape: {job: exporter, port: 9100, interval: 1m}
+metrics:
+  requests: {type: counter, labels: [code]}
+  build: {type: info, labels: [version]}
+rows:
+  - title: Traffic
+    panels:
+"""
+
+
+def _exporter(project: Path, panels: str) -> BuildResult:
+    manifest = EXPORTER + textwrap.indent(textwrap.dedent(panels), "      ")
+    write_manifest(project, "exporter.yaml", manifest)
+    result = build(Project.at(project))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+    return result
+
+
+def test_counter_spellings_share_record_name(project: Path) -> None:
+    """An exporter's counter read as `x` and as `x_total` is recorded once, by name `x`.
+
+    The rule reads both spellings, so that both alerts fire whichever the exporter
+    exposes, and each alert's test feeds its own spelling.
+    """
+    result = _exporter(
+        project,
+        """\
+        - title: Requests
+          query: 'sum(rate(requests{job="exporter"}[5m]))'
+          thresholds: "<100 Green, >=100 Red"
+        - title: Requests total
+          query: 'sum(rate(requests_total{job="exporter"}[5m]))'
+          thresholds: "<200 Green, >=200 Red"
+        """,
+    )
+    recording, alerts = _rules(result, "exporter")
+    (rule,) = recording["rules"]
+    assert rule["record"] == "job:requests:rate5m"
+    assert rule["expr"] == (
+        'sum by (job) (rate(requests_total{job="exporter"}[5m]))\n'
+        "or\n"
+        'sum by (job) (rate(requests{job="exporter"}[5m]))'
+    )
+    exprs = [alert["expr"] for alert in alerts["rules"]]
+    assert exprs == [
+        'job:requests:rate5m{job="exporter"} >= 100',
+        'job:requests:rate5m{job="exporter"} >= 200',
+    ]
+    assert [d for d in result.diagnostics if d.check == "rules/untested"] == []
+    tests = yaml.safe_load(result.files["prometheus/tests/exporter.test.yml"])["tests"]
+    inputs = {
+        test["name"].split(":")[0]: {
+            series["series"].split("{")[0] for series in test["input_series"]
+        }
+        for test in tests
+        if test["name"].endswith(" fires")
+    }
+    assert inputs == {
+        "ExporterRequestsCritical": {"requests"},
+        "ExporterRequestsTotalCritical": {"requests_total"},
+    }
+    out = write_files(project / "out", result.files)
+    assert_promtool(
+        "check",
+        "rules",
+        "--lint=all",
+        "--lint-fatal",
+        str(out / "prometheus" / "rules" / "exporter.rules.yml"),
+    )
+    _promtool_all(project, result, "exporter")
+
+
+def test_recorded_spellings_are_read(project: Path) -> None:
+    """A rule of both spellings records each panel, so it counts as read."""
+    result = _exporter(
+        project,
+        """\
+        - title: Highest
+          query: 'max(requests{job="exporter"})'
+          record: true
+        - title: Highest total
+          query: 'max(requests_total{job="exporter"})'
+          record: true
+        - title: Versions
+          query: 'count by (version) (build{job="exporter"})'
+          record: true
+        - title: Versions info
+          query: 'count by (version) (build_info{job="exporter"})'
+          record: true
+        """,
+    )
+    records = [rule["record"] for rule in _rules(result, "exporter")[0]["rules"]]
+    assert records == ["job:requests:max", "job_version:build:count"]
+    unused = [d for d in result.diagnostics if d.check == "artifacts/unused-recording"]
+    assert unused == []
+
+
 # Spellings of one expression -----------------------------------------------------------
 
 LATENCY = 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{job="payments"}[5m])))'
