@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
-import promql_parser as pp
 
 from obscompile import promql
 from obscompile.check.catalog import is_placeholder
@@ -125,28 +124,6 @@ def _recordable(query: str) -> tuple[str | None, ...]:
     return (canonical(query), *(canonical(printed_text(part)) for part in parts))
 
 
-def _alternatives(expr: str) -> tuple[str | None, ...]:
-    """Return the canonical texts of the operands of `a or b or ...`, without `by (job)`.
-
-    A rule that records several spellings of one series family, such as `x` and
-    `x_total`, records each panel query as one operand (see `deduplicate`). An
-    expression without a top-level `or` gives no texts.
-    """
-    try:
-        node = promql.strip_parens(promql.parse(expr))
-    except promql.QueryError:
-        return ()
-    operands: list[pp.Expr] = []
-    while isinstance(node, pp.BinaryExpr) and str(node.op) == "or":
-        operands.append(node.rhs)
-        node = promql.strip_parens(node.lhs)
-    if not operands:
-        return ()
-    operands.append(node)
-    texts = (printed_text(operand) for operand in reversed(operands))
-    return tuple(canonical(text, drop_job_grouping=True) for text in texts)
-
-
 def _recorded_queries(service: Service) -> dict[str | None, Location]:
     """Return where each query that a recording rule may record is written.
 
@@ -178,9 +155,7 @@ class RuleFacts:
     """One rule of a rule file, as the checks across artifacts see it.
 
     `where` is the panel an alert comes from; `origin` is its service, or the rule
-    file when no service owns it. `alternatives` are the panel queries that a
-    recording rule of several spellings of one series family records, one per
-    operand of its `or`.
+    file when no service owns it.
     """
 
     name: str
@@ -193,7 +168,6 @@ class RuleFacts:
     uid: str | None = None
     panel_id: str | None = None
     url: str = ""
-    alternatives: tuple[str | None, ...] = ()
 
     def __reduce__(self) -> tuple[type[RuleFacts], tuple[object, ...]]:
         # Positional arguments unpickle faster than attrs' state; a cached build
@@ -280,20 +254,17 @@ def artifact_facts(service: Service | None, files: Mapping[str, str]) -> Artifac
             jobs = tuple(_job_values(expr))
             if "alert" not in rule:
                 recorded = canonical(expr, drop_job_grouping=True)
-                alternatives = _alternatives(expr)
                 if sources is None:
                     sources = _recorded_queries(service) if service else {}
-                found = [sources[text] for text in alternatives if text in sources]
                 rules.append(
                     RuleFacts(
                         name=rule.get("record", ""),
                         alert=False,
-                        where=sources.get(recorded, found[0] if found else origin),
+                        where=sources.get(recorded, origin),
                         origin=origin,
                         reads=reads,
                         jobs=jobs,
                         recorded=recorded,
-                        alternatives=alternatives,
                     )
                 )
                 continue
@@ -373,9 +344,7 @@ def compare(
                 # Without the grafana target no dashboard is built to link to.
                 if panels:
                     diagnostics.extend(_link_problems(rule, panels))
-            elif rule.name not in read and recorded_panels.isdisjoint(
-                (rule.recorded, *rule.alternatives)
-            ):
+            elif rule.name not in read and rule.recorded not in recorded_panels:
                 diagnostics.append(
                     warning(
                         rule.where,

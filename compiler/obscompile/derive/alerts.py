@@ -372,11 +372,11 @@ class _Deriver:
     def derive(self) -> ServiceRules:
         skipped = self.without_rules()
         plans = self.plans(skipped)
-        rules, recorded_by = deduplicate(
-            [plan.rule for plan in plans.values()], self.service
-        )
+        rules, renamed = deduplicate([plan.rule for plan in plans.values()])
+        by_record = {rule.record: rule for rule in rules}
         for view_id, plan in plans.items():
-            plans[view_id] = attrs.evolve(plan, rule=recorded_by[plan.rule.expr])
+            final = by_record[renamed[plan.rule.expr]]
+            plans[view_id] = attrs.evolve(plan, rule=final)
         alerts: list[AlertRule] = []
         names: set[str] = set()
         for view in self.views:

@@ -15,7 +15,6 @@ Two rewrites are available while printing:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from datetime import timedelta
 
 import promql_parser as pp
@@ -168,14 +167,11 @@ class Printer:
         guard: bool = False,
         extra_matchers: tuple[tuple[str, str], ...] = (),
         sort_matchers: bool = False,
-        metric_names: Mapping[str, str] | None = None,
     ) -> None:
         self.job_grouping = job_grouping
         self.guard = guard
         self.extra_matchers = extra_matchers
         self.sort_matchers = sort_matchers
-        # The name to print in place of each selector's metric name.
-        self.metric_names = metric_names or {}
 
     def text(self, node: pp.Expr) -> str:
         method = getattr(self, "_" + type(node).__name__, None)
@@ -232,7 +228,7 @@ class Printer:
             parts.sort()
         parts += [f"{name}={go_quote(value)}" for name, value in self.extra_matchers]
         matchers = ",".join(parts)
-        text = self.metric_names.get(node.name, node.name) if node.name else ""
+        text = node.name or ""
         if matchers or not text:
             text += "{" + matchers + "}"
         return text + self._modifiers(node)

@@ -7,8 +7,7 @@ Names follow `level:metric:operations` (see docs/recording-rules.md):
   the label has a single value;
 - metric: the metric name without `_total` after rate/increase (without `_bucket` under
   `histogram_quantile`), followed by the values of its label matchers other than `job`;
-  a division is `numerator_per_denominator`. A series that spells a catalog entry of
-  two names (`family_name`) takes the entry's name;
+  a division is `numerator_per_denominator`;
 - operations: newest first, joined by `_`: `p95` for a quantile, `ratio` for a division,
   the aggregation unless it is a plain `sum` under other operations, the range
   function with its window (`rate5m`, `increase1h`), and a selector's offset
@@ -30,7 +29,6 @@ import promql_parser as pp
 from obscompile import promql
 from obscompile.derive.expressions import (
     JOB_FREE_FUNCTIONS,
-    Printer,
     UnsupportedQuery,
     is_vector,
     matcher_op,
@@ -41,7 +39,6 @@ from obscompile.derive.expressions import (
 )
 from obscompile.derive.matching import job_changes_matching
 from obscompile.model.location import Location
-from obscompile.model.metric import MetricType
 from obscompile.model.service import Service
 
 RECORD_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -192,27 +189,10 @@ def _qualifiers(selector: pp.VectorSelector) -> list[str]:
     return words
 
 
-def family_name(series: str, service: Service | None) -> str:
-    """Return the name of the series family that `series` spells.
-
-    A service without a runtime may expose a counter `x` as `x` or as `x_total`,
-    and an info metric `x` as `x` or as `x_info` (see `SeriesNaming`). Both
-    spellings read one family, which the catalog's name `x` stands for. Any other
-    series is a family of its own.
-    """
-    metric = service.metric(series) if service is not None else None
-    if metric is None or metric.type not in (MetricType.COUNTER, MetricType.INFO):
-        return series
-    spellings = metric.series_names()
-    return metric.name if len(spellings) > 1 and series in spellings else series
-
-
-def _selector_metric(
-    selector: pp.VectorSelector, strip: str | None, service: Service | None
-) -> str:
+def _selector_metric(selector: pp.VectorSelector, strip: str | None) -> str:
     if not selector.name:
         raise UnnamedQuery("a selector without a metric name has no metric part")
-    name = family_name(selector.name, service)
+    name = selector.name
     if strip and name.endswith(strip):
         name = name.removesuffix(strip)
     return "_".join([name, *_qualifiers(selector)])
@@ -226,19 +206,17 @@ def quantile_text(value: float) -> str:
     return "p" + digits.ljust(2, "0")
 
 
-def _term(
-    node: pp.Expr, service: Service | None, strip: str | None = None
-) -> tuple[str, list[str]]:
+def _term(node: pp.Expr, strip: str | None = None) -> tuple[str, list[str]]:
     """Return `(metric part, operations)` for one side of a query."""
     node = promql.strip_parens(node)
     if isinstance(node, pp.VectorSelector):
-        return _selector_metric(node, strip, service), _offset_operations(node)
+        return _selector_metric(node, strip), _offset_operations(node)
     if isinstance(node, pp.AggregateExpr):
         if node.param is not None:
             raise UnnamedQuery(
                 f"{node.op}() takes a parameter that the name cannot show"
             )
-        metric, ops = _term(node.expr, service, strip)
+        metric, ops = _term(node.expr, strip)
         return metric, [str(node.op), *ops]
     if isinstance(node, pp.Call):
         name = node.func.name
@@ -246,7 +224,7 @@ def _term(
             quantile = promql.number_value(node.args[0])
             if quantile is None:
                 raise UnnamedQuery("histogram_quantile() needs a constant quantile")
-            metric, ops = _term(node.args[1], service, strip="_bucket")
+            metric, ops = _term(node.args[1], strip="_bucket")
             return metric, [quantile_text(quantile), *ops]
         if name in promql.RANGE_FUNCTIONS or name.endswith("_over_time"):
             matrix = promql.strip_parens(node.args[-1])
@@ -257,7 +235,7 @@ def _term(
                 if name in promql.COUNTER_FUNCTIONS and strip is None
                 else strip
             )
-            metric = _selector_metric(matrix.vector_selector, suffix, service)
+            metric = _selector_metric(matrix.vector_selector, suffix)
             operation = name.replace("_", "") + promql.duration_text(matrix.range)
             return metric, [operation, *_offset_operations(matrix.vector_selector)]
         raise UnnamedQuery(f"{name}() is not part of the naming rule")
@@ -267,8 +245,8 @@ def _term(
         and is_vector(node.lhs)
         and is_vector(node.rhs)
     ):
-        numerator, ops = _term(node.lhs, service, strip)
-        denominator, denominator_ops = _term(node.rhs, service, strip)
+        numerator, ops = _term(node.lhs, strip)
+        denominator, denominator_ops = _term(node.rhs, strip)
         if _offsets(ops) != _offsets(denominator_ops):
             raise UnnamedQuery(
                 "the two sides of the division have different offsets, "
@@ -281,7 +259,7 @@ def _term(
         and promql.number_value(node.rhs) == 0
     ):
         # A denominator that the query already guards is named as the guarded part.
-        return _term(node.lhs, service, strip)
+        return _term(node.lhs, strip)
     raise UnnamedQuery(f"{_kind(node)} is not part of the naming rule")
 
 
@@ -389,7 +367,7 @@ def record_name(node: pp.Expr, service: Service | None = None) -> str:
     names = level_labels(node, service)
     if not all(_LEVEL_PART.match(name) for name in names):
         raise UnnamedQuery("a label of the result is not a valid label name")
-    metric, ops = _term(node, service)
+    metric, ops = _term(node)
     operations = _operations(ops)
     if not operations:
         raise UnnamedQuery("a plain selector is already a stored series")
@@ -445,59 +423,35 @@ def uses_histogram_quantile(query: str) -> bool:
     )
 
 
-def _expression_key(expr: str, service: Service | None = None) -> str:
+def _expression_key(expr: str) -> str:
     """Return one text for every spelling of the expression `expr`.
 
     Printing drops redundant parentheses and normalizes spacing and the place of
     `by`. The key also sorts each selector's matchers and each list of grouping or
-    matching labels, whose order does not change the result. With `service`, each
-    metric name is printed as the name of its family (see `family_name`), so that
-    the key is the same for every spelling of a family too.
+    matching labels, whose order does not change the result.
     """
-    node = promql.parse(expr)
-    names: dict[str, str] = {}
-    if service is not None:
-        for name in promql.metric_names(node):
-            names[name] = family_name(name, service)
-    return Printer(sort_matchers=True, metric_names=names).text(node)
-
-
-def _merged(spellings: list[RecordingRule]) -> RecordingRule:
-    """Return the rule that records every spelling of one series family.
-
-    A scrape gives one spelling of the family, so `a or b` records whichever it
-    gives. Its `query` and `location` are those of the first spelling found.
-    """
-    if len(spellings) == 1:
-        return spellings[0]
-    expr = "\nor\n".join(sorted(rule.expr for rule in spellings))
-    return attrs.evolve(spellings[0], expr=expr)
+    return render(promql.parse(expr), sort_matchers=True)
 
 
 def deduplicate(
-    rules: list[RecordingRule], service: Service | None = None
-) -> tuple[list[RecordingRule], dict[str, RecordingRule]]:
+    rules: list[RecordingRule],
+) -> tuple[list[RecordingRule], dict[str, str]]:
     """Record each expression once and give distinct ones distinct names.
 
     Returns the rules in first-seen order and a map from each rule's expression to
-    the rule that records it. Of the spellings of one expression (matchers in another
-    order), the one whose text sorts first is recorded. Expressions that differ only
-    in the spelling of a series family of `service`, such as `x` and `x_total`, are
-    recorded by one rule of their common name (see `_merged`). The map gives each of
-    them that rule with its own `query`. When distinct expressions derive the same
-    name, the one whose text sorts first keeps it and the others get `_2`, `_3`, ...
-    after the metric part, so the names do not depend on the order of the panels.
+    the name finally used. Of the spellings of one expression (matchers in another
+    order), the one whose text sorts first is recorded. When distinct expressions
+    derive the same name, the one whose text sorts first keeps it and the others get
+    `_2`, `_3`, ... after the metric part, so the names do not depend on the order of
+    the panels.
     """
     spellings: dict[str, list[RecordingRule]] = {}
     for rule in rules:
         spellings.setdefault(_expression_key(rule.expr), []).append(rule)
-    families: dict[tuple[str, str], list[RecordingRule]] = {}
-    for group in spellings.values():
-        chosen = min(group, key=lambda rule: rule.expr)
-        chosen = attrs.evolve(chosen, location=group[0].location)
-        family = (chosen.record, _expression_key(chosen.expr, service))
-        families.setdefault(family, []).append(chosen)
-    distinct = [_merged(members) for members in families.values()]
+    distinct = [
+        attrs.evolve(min(group, key=lambda rule: rule.expr), location=group[0].location)
+        for group in spellings.values()
+    ]
     claims: dict[str, list[str]] = {}
     for rule in distinct:
         claims.setdefault(rule.record, []).append(rule.expr)
@@ -514,11 +468,10 @@ def deduplicate(
             suffixed = f"{level}:{metric}_{number}:{ops}"
             used_names.add(suffixed)
             final[expr] = suffixed
+    renamed = {
+        rule.expr: final[chosen.expr]
+        for chosen, group in zip(distinct, spellings.values(), strict=True)
+        for rule in group
+    }
     recorded = [attrs.evolve(rule, record=final[rule.expr]) for rule in distinct]
-    recorded_by: dict[str, RecordingRule] = {}
-    for rule, members in zip(recorded, families.values(), strict=True):
-        for member in members:
-            own = rule if len(members) == 1 else attrs.evolve(rule, query=member.query)
-            for spelling in spellings[_expression_key(member.expr)]:
-                recorded_by[spelling.expr] = own
-    return recorded, recorded_by
+    return recorded, renamed
