@@ -338,6 +338,30 @@ def test_broken_project_template_stops_the_build(
     assert after == before
 
 
+@pytest.mark.parametrize("command", ["check", "build"])
+def test_project_template_runs_in_sandbox(tmp_path: Path, command: str) -> None:
+    """A template that reaches Python's internals is an error and runs nothing."""
+    write_manifest(tmp_path, "payments.yaml", MANIFEST)
+    marker = tmp_path.parent / f"{tmp_path.name}-ran"
+    template = tmp_path / "templates" / "prometheus" / "rules.yml.j2"
+    template.parent.mkdir(parents=True)
+    builtin = (builtin_templates_dir() / "prometheus" / "rules.yml.j2").read_text()
+    template.write_text(
+        "{% set _ = cycler.__init__.__globals__.os.system('touch "
+        + str(marker)
+        + "') %}\n"
+        + builtin,
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, [command, "--project", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert (
+        "templates/prometheus/rules.yml.j2:1:1: error: template failed to render: "
+        "access to attribute '__init__' of 'type' object is unsafe."
+    ) in result.output
+    assert not marker.exists()
+
+
 def test_invalid_yaml_at_template_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

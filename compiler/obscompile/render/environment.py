@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.sandbox
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.scalarstring import (
@@ -284,6 +285,9 @@ def make_environment(
 
     With `compiled`, Jinja keeps the compiled code of each template in that folder,
     keyed by the template's source, so a later process does not compile it again.
+    A project's templates run in Jinja's sandbox, which rejects the attributes that
+    reach Python's internals, such as `__globals__`, so that `obscompile check` of a
+    checkout runs no code that a template names.
     """
     search = []
     if project_templates is not None and project_templates.is_dir():
@@ -291,7 +295,16 @@ def make_environment(
     builtin = builtin_templates_dir()
     if project_templates is None or project_templates.resolve() != builtin.resolve():
         search.append(str(builtin))
-    env = jinja2.Environment(
+    own = len(search) > 1
+    kind = jinja2.sandbox.SandboxedEnvironment if own else jinja2.Environment
+    if own and compiled is not None:
+        # The sandbox compiles to other code, so it keeps its own compiled templates.
+        compiled = compiled / "sandboxed"
+        try:
+            compiled.mkdir(exist_ok=True)
+        except OSError:
+            compiled = None
+    env = kind(
         loader=jinja2.FileSystemLoader(search),
         undefined=_NamedUndefined,
         autoescape=False,
