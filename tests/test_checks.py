@@ -2060,7 +2060,7 @@ SCRAPE_JOB = [
         [
             f'{E}:2:34: warning: scrape job "payments" lists a:1 more than once, and '
             "Prometheus treats the repeats as one target; remove them [scrape/job]",
-            f'{E}:2:58: warning: scrape label "team" is empty, and Prometheus drops '
+            f'{E}:2:59: warning: scrape label "team" is empty, and Prometheus drops '
             "empty labels; give it a value or remove it [scrape/job]",
         ],
     ),
@@ -2074,7 +2074,7 @@ SCRAPE_JOB = [
         [
             f'{E}:2:56: warning: scrape job "payments" gives both targets: and port:, '
             "and port: is ignored; remove one [scrape/job]",
-            f'{E}:2:68: error: scrape label "instance" gives all 2 targets of job '
+            f'{E}:2:69: error: scrape label "instance" gives all 2 targets of job '
             '"payments" the same instance, so their series collide; set it per target '
             "in separate jobs, or leave it out [scrape/job]",
         ],
@@ -2095,10 +2095,10 @@ SCRAPE_JOB = [
             "scrape: {job: payments, port: 8080, labels: {job: other, bad-name: x}}\n"
         ),
         [
-            f'{E}:2:45: error: scrape label "job" replaces the scrape job\'s name, so '
+            f'{E}:2:46: error: scrape label "job" replaces the scrape job\'s name, so '
             'queries that select job="payments" find nothing; use another label name '
             "[scrape/job]",
-            f'{E}:2:45: error: scrape label name "bad-name" is invalid: Prometheus '
+            f'{E}:2:58: error: scrape label name "bad-name" is invalid: Prometheus '
             'accepts names of ASCII letters, digits and "_" that do not start with a digit '
             'or "__" [scrape/job]',
         ],

@@ -208,8 +208,9 @@ _RESERVED_TARGET_LABELS = {"job": "the scrape job's name"}
 
 
 def _label_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
-    where = job.locations.get("labels", job.location)
+    labels_at = job.locations.get("labels", job.location)
     for name, value in job.labels:
+        where = job.locations.get(f"label:{name}", labels_at)
         if not promql.is_label_name(name) or name.startswith("__"):
             yield error(
                 where,

@@ -267,6 +267,10 @@ class _Reader:
             locations={
                 **self.locations(path, data),
                 **{
+                    f"label:{name}": self.key_at((*path, "labels", name))
+                    for name in data.get("labels") or {}
+                },
+                **{
                     f"probe.{key}": self.at((*path, "probe", key))
                     for key in probe or {}
                 },
