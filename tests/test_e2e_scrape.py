@@ -188,13 +188,23 @@ class QuietServer(ThreadingHTTPServer):
         pass
 
 
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], port: int) -> Iterator[None]:
+    """Serve `handler` on `port` of 127.0.0.1 until the block ends."""
+    server = QuietServer((LOOPBACK, port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_probe_job_labels_series_by_target(tmp_path: Path) -> None:
     project = write_project(tmp_path, "probes.yaml", PROBE_MANIFEST)
     prometheus_port, exporter_port = free_ports(2)
-    exporter = QuietServer((LOOPBACK, exporter_port), ProbeExporter)
-    thread = threading.Thread(target=exporter.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(ProbeExporter, exporter_port):
         out = build_local(project, [f"blackbox={LOOPBACK}:{exporter_port}"])
         with prometheus(out, prometheus_port) as api:
             alerts = poll(
@@ -209,9 +219,6 @@ def test_probe_job_labels_series_by_target(tmp_path: Path) -> None:
                 sample["metric"]["instance"]: sample["value"][1]
                 for sample in api.query('probe_success{job="blackbox"}')
             }
-    finally:
-        exporter.shutdown()
-        exporter.server_close()
 
     assert firing_for(alerts, PROBE_ALERT, "https://down.example/health"), alerts
     assert not firing_for(alerts, PROBE_ALERT, "https://up.example/health"), alerts
@@ -222,3 +229,55 @@ def test_probe_job_labels_series_by_target(tmp_path: Path) -> None:
     assert {"module": ["http_2xx"], "target": ["https://up.example/health"]} in (
         ProbeExporter.requests
     )
+
+
+PUSHED_MANIFEST = """\
+service: batch
+dashboard: {uid: batch}
+scrape: {job: pushgateway, port: 9091, honor_labels: true}
+rows:
+  - title: Jobs
+    panels:
+      - title: Since success
+        query: time() - max by (job) (batch_success_timestamp_seconds{job="etl"})
+        thresholds: "<1h Green, >=1h Red"
+        alert: {for: 2s}
+"""
+
+
+class PushedMetrics(BaseHTTPRequestHandler):
+    """Serve a series that carries the job that pushed it, as a Pushgateway does."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        body = b'batch_success_timestamp_seconds{job="etl",instance=""} 0\n'
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_honored_job_label_reaches_alert(tmp_path: Path) -> None:
+    project = write_project(tmp_path, "batch.yaml", PUSHED_MANIFEST)
+    prometheus_port, gateway_port = free_ports(2)
+    with serving(PushedMetrics, gateway_port):
+        out = build_local(project, [f"pushgateway={LOOPBACK}:{gateway_port}"])
+        with prometheus(out, prometheus_port) as api:
+            alerts = poll(
+                api.alerts,
+                lambda found: any(
+                    alert["labels"].get("job") == "etl" and alert["state"] == "firing"
+                    for alert in found
+                ),
+                TIMEOUT,
+                0.5,
+            )
+
+    firing = [alert for alert in alerts if alert["state"] == "firing"]
+    assert [alert["labels"]["alertname"] for alert in firing] == [
+        "BatchSinceSuccessCritical"
+    ], alerts
+    assert firing[0]["labels"]["job"] == "etl"

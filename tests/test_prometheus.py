@@ -377,6 +377,29 @@ def test_table_and_barchart_alerts_pass_promtool(tmp_path: Path) -> None:
     assert tested == set(alerts)
 
 
+PUSHGATEWAY = """\
+service: batch
+scrape: {job: pushgateway, port: 9091, honor_labels: true}
+rows:
+  - title: Jobs
+    panels:
+      - title: Since success
+        query: time() - max by (job) (batch_success_timestamp_seconds{job="etl"})
+        thresholds: "<26h Green, >=26h Red"
+"""
+
+
+def test_pushed_job_names_pass_promtool(tmp_path: Path) -> None:
+    """A job that honours labels may be queried by the job names pushed to it."""
+    project = build_and_test(tmp_path, "batch.yaml", PUSHGATEWAY)
+    config = YAML(typ="safe").load(project / "out/prometheus/prometheus.yml")
+    (job,) = config["scrape_configs"]
+    assert job["honor_labels"] is True
+    rules = YAML(typ="safe").load(project / "out/prometheus/rules/batch.rules.yml")
+    (alert,) = rules["groups"][1]["rules"]
+    assert 'job="etl"' in alert["expr"]
+
+
 def test_promtool_test_hand_written(real_build: BuildResult, tmp_path: Path) -> None:
     """The hand-written tests read ../../out/prometheus/rules, so they run in a copy."""
     write_files(tmp_path / "out", real_build.files)

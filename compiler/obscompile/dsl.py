@@ -665,6 +665,7 @@ def scrape_job(
     scheme: str = "http",
     labels: Mapping[str, str] | None = None,
     probe: Probe | None = None,
+    honor_labels: bool = False,
 ) -> ScrapeJob:
     """Declare a scrape job; `port` alone means the target `<job>:<port>`.
 
@@ -702,6 +703,7 @@ def scrape_job(
         scheme=_choice(scheme, ["http", "https"], "scheme", "scheme"),
         labels=_pairs(labels, "labels"),
         probe=probe,
+        honor_labels=_flag(honor_labels, "honor_labels"),
         location=caller_location(),
         locations=argument_locations(["job"]),
     )

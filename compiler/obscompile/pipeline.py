@@ -677,7 +677,7 @@ def build(
             compute = functools.partial(artifact_facts, service, own)
             return computed(FACTS, service, compute)
 
-        def scraped_of(text: str) -> frozenset[str]:
+        def scraped_of(text: str) -> frozenset[str] | None:
             if cache is None:
                 return scraped_jobs(text)
             digest = hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -315,10 +315,17 @@ def artifact_facts(service: Service | None, files: Mapping[str, str]) -> Artifac
 FactsOf = Callable[[Service, Mapping[str, str]], ArtifactFacts]
 
 
-def scraped_jobs(config: str) -> frozenset[str]:
-    """Return the job names of a prometheus.yml text."""
+def scraped_jobs(config: str) -> frozenset[str] | None:
+    """Return the job names of a prometheus.yml text, or None if any may be scraped.
+
+    A job with `honor_labels: true` keeps the `job` label of the series it scrapes,
+    as a Pushgateway's series carry the jobs that pushed them.
+    """
     document = _yaml(config) or {}
-    return frozenset(job["job_name"] for job in document.get("scrape_configs", []))
+    jobs = document.get("scrape_configs", [])
+    if any(job.get("honor_labels") for job in jobs):
+        return None
+    return frozenset(job["job_name"] for job in jobs)
 
 
 def compare(
@@ -326,7 +333,8 @@ def compare(
 ) -> list[Diagnostic]:
     """Return what does not line up among the facts of every service.
 
-    `scraped` contains the jobs of prometheus.yml, or is None when there is none.
+    `scraped` contains the jobs of prometheus.yml, or is None when there is none or
+    when a job with `honor_labels` may scrape any job.
     """
     diagnostics: list[Diagnostic] = []
     panels: dict[str, frozenset[int]] = {}
@@ -462,7 +470,7 @@ def check_artifacts(
     services: Sequence[Service],
     files: Mapping[str, str],
     facts_of: FactsOf = artifact_facts,
-    scraped_of: Callable[[str], frozenset[str]] = scraped_jobs,
+    scraped_of: Callable[[str], frozenset[str] | None] = scraped_jobs,
     compare_facts: Callable[
         [Sequence[ArtifactFacts], frozenset[str] | None], list[Diagnostic]
     ] = compare,

@@ -188,7 +188,9 @@ def lookup_answers(
     for name in sorted(lookups.jobs):
         parts.append((name, [_job_values(job) for job in by_name.get(name, ())]))
     if lookups.every_job:
-        parts.append(_job_names(services))
+        parts.append(
+            [(j.job, j.honor_labels) for s in services for j in s.scrape_jobs]
+        )
     for name in sorted(lookups.scraped):
         owners = _scrapers(services, (name,))
         parts.append((name, [(s.name, catalog_series((s,))) for s in owners]))
@@ -254,6 +256,17 @@ def every_job_name(context: ServiceContext) -> list[str]:
     if _recorders:
         _recorders[-1].every_job = True
     return _job_names(context.services)
+
+
+def honors_labels(context: ServiceContext) -> bool:
+    """Return True when a scrape job of the project keeps the `job` of its series.
+
+    Such a job, as a Pushgateway's is, gives its series the job names that were
+    pushed, which no manifest declares, so any `job` value may name them.
+    """
+    if _recorders:
+        _recorders[-1].every_job = True
+    return any(j.honor_labels for s in context.services for j in s.scrape_jobs)
 
 
 def _job_names(services: Iterable[Service]) -> list[str]:

@@ -123,10 +123,13 @@ def job_matcher(context: PanelContext) -> Iterator[Diagnostic]:
     service = context.service
     jobs = [job.job for job in service.scrape_jobs]
     owner = f'service "{service.name}"'
+    if any(job.honor_labels for job in service.scrape_jobs):
+        # The series keep the job names that were pushed, which nothing declares.
+        return
     if not jobs:
         # A service that Prometheus does not scrape may chart any job of the project,
         # and a manifest that failed to load may declare any job.
-        if not catalog.complete(context):
+        if not catalog.complete(context) or catalog.honors_labels(context):
             return
         jobs = catalog.every_job_name(context)
         owner = "the project"

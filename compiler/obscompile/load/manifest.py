@@ -263,6 +263,7 @@ class _Reader:
             scheme=data.get("scheme", "http"),
             labels=tuple(sorted((data.get("labels") or {}).items())),
             probe=None if probe is None else Probe(probe["exporter"], probe["module"]),
+            honor_labels=data.get("honor_labels", False),
             location=self.at(path),
             locations={
                 **self.locations(path, data),

@@ -89,6 +89,11 @@ SCRAPE_JOB = {
         },
         "timeout": {**DURATION, "description": "scrape_timeout; at most the interval."},
         "scheme": {"enum": ["http", "https"]},
+        "honor_labels": {
+            "type": "boolean",
+            "description": "Keep the job and instance labels of the scraped series, "
+            "as for a Pushgateway; default false.",
+        },
         "labels": {
             "type": "object",
             "additionalProperties": {"type": "string"},

@@ -28,6 +28,8 @@ class ScrapeJob:
     a local build (`--target`) replaced them, and None where `targets` are the
     manifest's. A job with a `probe` scrapes the probe's exporter, and its
     `targets` are what the exporter probes, each the `instance` of its series.
+    `honor_labels` keeps the `job` and `instance` labels that the scraped series
+    carry, as a Pushgateway's series need.
     """
 
     job: str
@@ -39,5 +41,6 @@ class ScrapeJob:
     labels: tuple[tuple[str, str], ...] = ()
     manifest_targets: tuple[str, ...] | None = None
     probe: Probe | None = None
+    honor_labels: bool = False
     location: Location = attrs.field(default=UNKNOWN, eq=False)
     locations: dict[str, Location] = attrs.field(factory=dict, eq=False)

@@ -100,6 +100,8 @@ def scrape_document(
                 job["scrape_interval"] = scrape.interval
             if scrape.timeout:
                 job["scrape_timeout"] = scrape.timeout
+            if scrape.honor_labels:
+                job["honor_labels"] = True
             job["metrics_path"] = scrape.metrics_path
             job["scheme"] = scrape.scheme
             if scrape.probe is not None:
