@@ -62,6 +62,14 @@ def manifest(text: str, name: str = "payments.yaml") -> dict[str, str]:
     return {name: textwrap.dedent(text).lstrip("\n")}
 
 
+def runtime_panels(text: str, runtime: str) -> dict[str, str]:
+    """Return `panels(text)` for a service with `runtime`, whose panels start on line 16."""
+    header = HEADER.replace(
+        "service: payments\n", f"service: payments\nruntime: {runtime}\n"
+    )
+    return panels(text, header)
+
+
 @attrs.frozen
 class Case:
     id: str
@@ -721,6 +729,111 @@ UNKNOWN_METRIC += [
             'services/shop.yaml:11:37: error: metric "orders" is a counter of the catalog of service "shop", which the client libraries expose as "orders_total"; query "orders_total" [promql/unknown-metric]',
             'services/shop.yaml:12:32: error: metric "build" is an info of the catalog of service "shop", which the client libraries expose as "build_info"; query "build_info" [promql/unknown-metric]',
             'services/shop.yaml:13:32: error: metric "node_uname_info" is an info of the catalog of service "shop", which the client libraries expose as "node_uname_info_info"; query "node_uname_info_info" [promql/unknown-metric]',
+        ],
+    ),
+    Case(
+        # prometheus_client's Summary exposes _count, _sum and _created, and no
+        # quantile series, so the panel and the alert it derives would see nothing.
+        "python-summary-has-no-quantiles",
+        runtime_panels(
+            """
+            - title: RPC p99
+              query: 'max(rpc_duration_seconds{job="payments",quantile="0.99"})'
+              thresholds: "<500ms Green, >=500ms Red"
+            - title: RPC p50
+              query: 'rpc_duration_seconds{quantile="0.5"}'
+            - title: RPC rate
+              query: 'sum(rate(rpc_duration_seconds_count[5m])) + max(rpc_duration_seconds_created)'
+            """,
+            "python",
+        ),
+        [
+            f'{E}:17:21: error: summary "rpc_duration_seconds" has no series "rpc_duration_seconds", because prometheus_client (runtime python) exposes a Summary only as rpc_duration_seconds_count, rpc_duration_seconds_sum and rpc_duration_seconds_created, without quantiles; declare "rpc_duration_seconds" as a histogram and query histogram_quantile(0.99, sum by (le) (rate(rpc_duration_seconds_bucket[5m]))) [promql/unknown-metric]',
+            f'{E}:20:17: error: summary "rpc_duration_seconds" has no series "rpc_duration_seconds", because prometheus_client (runtime python) exposes a Summary only as rpc_duration_seconds_count, rpc_duration_seconds_sum and rpc_duration_seconds_created, without quantiles; declare "rpc_duration_seconds" as a histogram and query histogram_quantile(0.5, sum by (le) (rate(rpc_duration_seconds_bucket[5m]))) [promql/unknown-metric]',
+        ],
+    ),
+    Case(
+        "python-summary-of-other-service",
+        {
+            **manifest(
+                "service: ledger\nruntime: python\nscrape: {job: ledger, port: 8080}\n"
+                "metrics:\n  ledger_write_seconds: summary\n",
+                "ledger.yaml",
+            ),
+            **manifest("""
+                service: payments
+                dashboard: {uid: payments}
+                metrics:
+                  queue_depth: gauge
+                rows:
+                  - title: Writes
+                    panels:
+                      - {title: By job, query: 'max(ledger_write_seconds{job="ledger",quantile="0.9"})'}
+                      - {title: Any job, query: 'max(ledger_write_seconds)'}
+            """),
+        },
+        [
+            f'{E}:8:37: error: summary "ledger_write_seconds" has no series "ledger_write_seconds", because prometheus_client (runtime python) exposes a Summary only as ledger_write_seconds_count, ledger_write_seconds_sum and ledger_write_seconds_created, without quantiles; declare "ledger_write_seconds" as a histogram and query histogram_quantile(0.9, sum by (le) (rate(ledger_write_seconds_bucket[5m]))) [promql/unknown-metric]',
+            f'{E}:9:38: error: summary "ledger_write_seconds" has no series "ledger_write_seconds", because prometheus_client (runtime python) exposes a Summary only as ledger_write_seconds_count, ledger_write_seconds_sum and ledger_write_seconds_created, without quantiles; declare "ledger_write_seconds" as a histogram and query histogram_quantile(0.99, sum by (le) (rate(ledger_write_seconds_bucket[5m]))) [promql/unknown-metric]',
+        ],
+    ),
+    Case(
+        # Neither buckets nor quantiles: a Python summary has only _sum and _count.
+        "python-summary-buckets",
+        runtime_panels(
+            """
+            - title: RPC p90
+              query: 'histogram_quantile(0.9, sum by (le) (rate(rpc_duration_seconds_bucket{job="payments"}[5m])))'
+            - title: RPC p99
+              query: 'histogram_quantile(0.99, sum by (le) (rate(rpc_duration_seconds_bucket[5m])))'
+            """,
+            "python",
+        ),
+        [
+            f'{E}:17:59: error: metric "rpc_duration_seconds_bucket" is not in the catalog of service "payments", which declares "rpc_duration_seconds" as a summary, and a summary has no buckets; declare "rpc_duration_seconds" as a histogram [promql/unknown-metric]',
+            f'{E}:19:60: error: metric "rpc_duration_seconds_bucket" is not in the catalog of service "payments", which declares "rpc_duration_seconds" as a summary, and a summary has no buckets; declare "rpc_duration_seconds" as a histogram [promql/unknown-metric]',
+        ],
+    ),
+    Case(
+        # prom-client exports no _created series, for counters, histograms or summaries.
+        "nodejs-created",
+        runtime_panels(
+            """
+            - title: Started
+              query: 'max(http_requests_created{job="payments"})'
+            - title: Summary and histogram started
+              query: 'max(rpc_duration_seconds_created) + max(http_request_duration_seconds_created)'
+            - title: Process start
+              query: 'max(process_start_time_seconds{job="payments"})'
+            """,
+            "nodejs",
+        ),
+        [
+            f'{E}:17:21: error: counter "http_requests_total" has no series "http_requests_created", because prom-client (runtime nodejs) exports no _created series; query process_start_time_seconds for the time the process started [promql/unknown-metric]',
+            f'{E}:19:21: error: summary "rpc_duration_seconds" has no series "rpc_duration_seconds_created", because prom-client (runtime nodejs) exports no _created series; query process_start_time_seconds for the time the process started [promql/unknown-metric]',
+            f'{E}:19:57: error: histogram "http_request_duration_seconds" has no series "http_request_duration_seconds_created", because prom-client (runtime nodejs) exports no _created series; query process_start_time_seconds for the time the process started [promql/unknown-metric]',
+        ],
+    ),
+    Case(
+        # prometheus_client strips _total from a counter's name for its _created
+        # series, and keeps it in a histogram's.
+        "python-created",
+        manifest("""
+            service: payments
+            runtime: python
+            scrape: {job: payments, port: 8080}
+            metrics:
+              jobs_total: counter
+              batches_total: histogram
+              rpc_duration_seconds: summary
+            rows:
+              - title: Main
+                panels:
+                  - {title: A, query: 'max(jobs_created{job="payments"}) + max(batches_total_created) + max(rpc_duration_seconds_created)'}
+                  - {title: B, query: 'max(batches_created{job="payments"})'}
+        """),
+        [
+            f'{E}:12:32: error: metric "batches_created" is not in the catalog of service "payments", which scrapes job "payments" [promql/unknown-metric]',
         ],
     ),
 ]
@@ -2604,6 +2717,76 @@ SUMMARY_AGGREGATION = [
     ),
 ]
 
+SUMMARY_QUANTILE = [
+    Case(
+        # prom-client exposes the quantiles that metrics.ts sets, and no others.
+        "nodejs-quantile-not-exposed",
+        runtime_panels(
+            """
+            - title: RPC p75
+              query: 'max(rpc_duration_seconds{job="payments",quantile="0.75"})'
+            - title: RPC p99
+              query: 'max(rpc_duration_seconds{quantile="0.990"})'
+            - title: RPC p7x
+              query: 'max(rpc_duration_seconds{quantile=~"0[.]7.*"})'
+            - title: RPC p99 by name
+              query: 'max(rpc_duration_seconds{quantile="p99"})'
+            """,
+            "nodejs",
+        ),
+        [
+            f'{E}:17:66: error: summary "rpc_duration_seconds" has no quantile "0.75", because prom-client (runtime nodejs) exposes only the quantiles 0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999; use one of them, or declare "rpc_duration_seconds" as a histogram and query histogram_quantile(0.75, sum by (le) (rate(rpc_duration_seconds_bucket[5m]))) [promql/summary-quantile]',
+            f'{E}:19:51: error: summary "rpc_duration_seconds" has no quantile "0.990", because prom-client (runtime nodejs) exposes only the quantiles 0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999; write quantile="0.99", the text that prom-client exposes [promql/summary-quantile]',
+            f'{E}:21:52: error: summary "rpc_duration_seconds" has no quantile that the regex "0[.]7.*" matches, because prom-client (runtime nodejs) exposes only the quantiles 0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999; match one of them, or declare "rpc_duration_seconds" as a histogram and query histogram_quantile(0.99, sum by (le) (rate(rpc_duration_seconds_bucket[5m]))) [promql/summary-quantile]',
+            f'{E}:23:51: error: summary "rpc_duration_seconds" has no quantile "p99", because prom-client (runtime nodejs) exposes only the quantiles 0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999; use one of them, or declare "rpc_duration_seconds" as a histogram and query histogram_quantile(0.99, sum by (le) (rate(rpc_duration_seconds_bucket[5m]))) [promql/summary-quantile]',
+        ],
+    ),
+    Case(
+        "nodejs-quantiles-exposed",
+        runtime_panels(
+            """
+            - title: RPC
+              query: |-
+                max(rpc_duration_seconds{quantile="0.01"}) + max(rpc_duration_seconds{quantile="0.999"})
+                + max(rpc_duration_seconds{quantile=~"0.9|0.99|0.75"}) + max(rpc_duration_seconds{quantile!="0.75"})
+                + max(rpc_duration_seconds{quantile!~"0.5"}) + max(rpc_duration_seconds)
+            """,
+            "nodejs",
+        ),
+        [],
+    ),
+    Case(
+        # A service without a runtime may use any library, with any quantiles.
+        "any-quantile-without-runtime",
+        panels("""
+            - title: RPC p75
+              query: 'max(rpc_duration_seconds{job="payments",quantile="0.75"})'
+        """),
+        [],
+    ),
+    Case(
+        "nodejs-summary-of-other-service",
+        {
+            **manifest(
+                "service: ledger\nruntime: nodejs\nscrape: {job: ledger, port: 8080}\n"
+                "metrics:\n  ledger_write_seconds: summary\n",
+                "ledger.yaml",
+            ),
+            **manifest("""
+                service: payments
+                dashboard: {uid: payments}
+                rows:
+                  - title: Writes
+                    panels:
+                      - {title: p75, query: 'max(ledger_write_seconds{job="ledger",quantile="0.75"})'}
+            """),
+        },
+        [
+            f'{E}:6:77: error: summary "ledger_write_seconds" has no quantile "0.75", because prom-client (runtime nodejs) exposes only the quantiles 0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999; use one of them, or declare "ledger_write_seconds" as a histogram and query histogram_quantile(0.75, sum by (le) (rate(ledger_write_seconds_bucket[5m]))) [promql/summary-quantile]',
+        ],
+    ),
+]
+
 RESULT_TYPE = [
     Case(
         "range-vector",
@@ -2925,6 +3108,7 @@ TABLES = {
     "promql-match-labels": MATCH_LABELS,
     "promql-quantile": QUANTILE,
     "promql-summary-aggregation": SUMMARY_AGGREGATION,
+    "promql-summary-quantile": SUMMARY_QUANTILE,
     "promql-result-type": RESULT_TYPE,
     "promql-dashboard-variable": DASHBOARD_VARIABLE,
     "promql-rate-window": RATE_WINDOW,

@@ -38,6 +38,8 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from obscompile.check.catalog import exported_series, is_builtin
+from obscompile.check.client_library import PROM_CLIENT_QUANTILES
 from obscompile.diagnostics import InputError, Severity
 from obscompile.instrument import (
     check_instrumentation,
@@ -62,7 +64,7 @@ from obscompile.instrument.naming import (
     typescript_string,
 )
 from obscompile.model import Location, Metric, MetricType, ScrapeJob
-from obscompile.model.service import Runtime
+from obscompile.model.service import Runtime, with_runtime_naming
 from obscompile.render.environment import builtin_templates_dir, make_environment
 
 HERE = Path(__file__).parent
@@ -935,6 +937,7 @@ def test_python_module_exposition(python_module: tuple[Any, Path]) -> None:
 
     for key in ("latest", "served"):
         assert_exposition(report[key], service.metrics, PYTHON)
+    assert_checked_series(report["latest"], service.metrics, PYTHON)
     assert report["content_type"].startswith("text/plain")
 
     latest = report["latest"]
@@ -1131,6 +1134,7 @@ def test_typescript_module_exposition(
     assert f"[Metrics] Prometheus metrics on 127.0.0.1:{port}{path}" in output
     assert_exposition(text, service.metrics, NODEJS)
     assert_exposition(with_query, service.metrics, NODEJS)
+    assert_checked_series(text, service.metrics, NODEJS)
 
     catalog = {family_name(metric) for metric in service.metrics}
     defaults = {(name, EXPOSED_TYPES[kind]) for name, kind in NODEJS_DEFAULT_FAMILIES}
@@ -1269,14 +1273,40 @@ def assert_exposition(text: str, metrics: tuple[Metric, ...], runtime: Runtime) 
             assert sample_value(samples, f"{metric.name}_sum", labels) == pytest.approx(
                 0.3
             )
-            quantiles = [
-                s for s in samples if s.name == metric.name and "quantile" in s.labels
-            ]
+            quantiles = {
+                s.labels["quantile"]
+                for s in samples
+                if s.name == metric.name and "quantile" in s.labels
+            }
             # prometheus_client summaries export no quantiles, but prom-client's do.
-            assert bool(quantiles) == (runtime == NODEJS), metric.name
+            expected = set(PROM_CLIENT_QUANTILES) if runtime == NODEJS else set()
+            assert quantiles == expected, metric.name
         elif metric.type == INFO:
             info = {**labels, **INFO_VALUES} if runtime == PYTHON else labels
             assert sample_value(samples, family, info) == 1
+
+
+def assert_checked_series(
+    text: str, metrics: tuple[Metric, ...], runtime: Runtime
+) -> None:
+    """Assert that the exposition has exactly the series that the query checks accept.
+
+    The checks read the series of a service's metrics from `exported_series`, under
+    the series naming of its runtime. Every metric must have been observed.
+    """
+    families = text_string_to_metric_families(text)
+    exposed = {
+        sample.name
+        for family in families
+        for sample in family.samples
+        if not is_builtin(sample.name)
+    }
+    accepted = {
+        series
+        for metric in with_runtime_naming(metrics, runtime)
+        for series in exported_series(metric)
+    }
+    assert sorted(exposed) == sorted(accepted)
 
 
 def assert_histogram(

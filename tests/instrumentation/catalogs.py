@@ -47,6 +47,7 @@ KITCHEN_SINK = (
         (0.01, 0.05, 0.1, 0.5, 1, 2.5),
     ),
     Metric("batch_size", HISTOGRAM, "Batch size with the library's default buckets"),
+    Metric("retries_total", HISTOGRAM, "A histogram whose name ends in _total"),
     Metric("payload_bytes", SUMMARY, "Payload size", ("direction",)),
     Metric("build", INFO, "Build information"),
     Metric("deployment", INFO, "Deployment information", ("region", "version")),

@@ -27,6 +27,7 @@ from obscompile.check import (  # noqa: F401
     promql_rate_window,
     promql_result_type,
     promql_summary_aggregation,
+    promql_summary_quantile,
     promql_syntax,
     promql_unknown_label,
     promql_unknown_metric,

@@ -20,7 +20,7 @@ from obscompile.check.context import (
 )
 from obscompile.check.scrape_job import jobs_by_name
 from obscompile.memo import by_identity
-from obscompile.model.metric import Metric, MetricType
+from obscompile.model.metric import Metric, MetricType, SeriesNaming
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Service
 
@@ -28,6 +28,9 @@ from obscompile.model.service import Service
 # itself, the others from the default collectors of the client libraries.
 BUILTIN_METRICS = frozenset({"up"})
 BUILTIN_PREFIXES = ("scrape_", "process_", "nodejs_", "python_", "go_")
+
+# The metric types for which prometheus_client exports a `<name>_created` series.
+CREATED_TYPES = (MetricType.COUNTER, MetricType.HISTOGRAM, MetricType.SUMMARY)
 
 
 @attrs.frozen
@@ -72,13 +75,27 @@ def exported_series(metric: Metric) -> tuple[str, ...]:
     """Return the series names a client library exports for `metric`.
 
     Besides `Metric.series_names()`, prometheus_client (Python) exports a
-    `<name>_created` gauge for each counter, histogram and summary.
+    `<name>_created` gauge for each counter, histogram and summary. prom-client
+    exports no `_created` series, so a metric of a Node.js service has none.
     """
     names = metric.series_names()
-    if metric.type in (MetricType.COUNTER, MetricType.HISTOGRAM, MetricType.SUMMARY):
-        base = metric.name.removesuffix("_total")
-        names = (*names, f"{base}_created")
+    if metric.naming is SeriesNaming.PROM_CLIENT:
+        return names
+    if metric.type in CREATED_TYPES:
+        names = (*names, created_series(metric))
     return names
+
+
+def created_series(metric: Metric) -> str:
+    """Return the name of the `_created` series that prometheus_client gives `metric`.
+
+    A counter loses a `_total` suffix first (`jobs_total` gives `jobs_created`), but a
+    histogram or summary keeps it (`a_total` gives `a_total_created`).
+    """
+    base = metric.name
+    if metric.type is MetricType.COUNTER:
+        base = base.removesuffix("_total")
+    return f"{base}_created"
 
 
 # One index of the project's series, rebuilt when the services tuple changes, so

@@ -6,11 +6,11 @@ from collections.abc import Collection, Iterator, Sequence
 
 import promql_parser as pp
 
-from obscompile.check import catalog
+from obscompile.check import catalog, client_library
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
 from obscompile.diagnostics import Diagnostic, error, warning
-from obscompile.model.metric import MetricType
+from obscompile.model.metric import MetricType, SeriesNaming
 from obscompile.model.service import Service
 
 NAME = "promql/unknown-metric"
@@ -83,7 +83,11 @@ def _not_in_job_catalogs(context: PanelContext) -> dict[str, Diagnostic]:
         # Two manifests that declare one service are reported apart.
         names = " or ".join(dict.fromkeys(f'"{owner.name}"' for owner in owners))
         job_names = " or ".join(f'"{job}"' for job in jobs)
-        renamed = _exposed_as(name, owners) or _summary_buckets(name, owners)
+        renamed = (
+            _exposed_as(name, owners, selector)
+            or _summary_buckets(name, owners)
+            or _owners_created(name, owners)
+        )
         found[name] = error(
             context.node_location(selector),
             renamed
@@ -94,16 +98,23 @@ def _not_in_job_catalogs(context: PanelContext) -> dict[str, Diagnostic]:
     return found
 
 
-def _exposed_as(name: str, owners: Sequence[Service]) -> str | None:
+def _exposed_as(
+    name: str, owners: Sequence[Service], selector: pp.VectorSelector
+) -> str | None:
     """Return a message when a catalog declares `name` but exposes it by another name.
 
     The client libraries expose a counter `orders` as `orders_total` and an info
-    metric `build` as `build_info`, so a query reads those names.
+    metric `build` as `build_info`, so a query reads those names. prometheus_client
+    exposes a summary `x` without the quantile series `x`.
     """
     for owner in owners:
         for metric in owner.metrics:
             if metric.name != name:
                 continue
+            quantile = client_library.selected_quantile(selector)
+            missing = client_library.missing_quantiles(metric, quantile)
+            if missing is not None:
+                return missing
             series = metric.series_names()
             listed = ", ".join(f'"{s}"' for s in series)
             article = "an" if str(metric.type)[0] in "aeiou" else "a"
@@ -119,6 +130,7 @@ def _summary_buckets(name: str, owners: Sequence[Service]) -> str | None:
     """Return a message when `name` is the _bucket series of a catalog's summary.
 
     A summary exports quantiles, not buckets, so histogram_quantile() cannot read it.
+    A prometheus_client summary exports no quantiles either.
     """
     base = name.removesuffix("_bucket")
     if base == name:
@@ -126,12 +138,44 @@ def _summary_buckets(name: str, owners: Sequence[Service]) -> str | None:
     for owner in owners:
         for metric in owner.metrics:
             if metric.name == base and metric.type is MetricType.SUMMARY:
+                if metric.naming is SeriesNaming.PROMETHEUS_CLIENT:
+                    fix = f'declare "{base}" as a histogram'
+                else:
+                    fix = (
+                        "read one of its quantiles, such as "
+                        f'{base}{{quantile="0.9"}}, or declare "{base}" as a histogram'
+                    )
                 return (
                     f'metric "{name}" is not in the catalog of service "{owner.name}", '
                     f'which declares "{base}" as a summary, and a summary has no '
-                    "buckets; read one of its quantiles, such as "
-                    f'{base}{{quantile="0.9"}}, or declare "{base}" as a histogram'
+                    f"buckets; {fix}"
                 )
+    return None
+
+
+def _owners_created(name: str, owners: Sequence[Service]) -> str | None:
+    """Return a message when `name` is a `_created` series that prom-client lacks."""
+    for owner in owners:
+        for metric in owner.metrics:
+            message = client_library.missing_created(name, metric)
+            if message is not None:
+                return message
+    return None
+
+
+def _created_message(context: PanelContext, name: str) -> str | None:
+    """Return a message when `name` is a `_created` series that prom-client lacks.
+
+    The metric is the first declaration of its `_total` or `_count` series, the
+    service's own first, as for any other series the query reads.
+    """
+    for series in client_library.created_owners(name):
+        entry = catalog.find_metric(context, series)
+        if entry is None:
+            continue
+        message = client_library.missing_created(name, entry.metric)
+        if message is not None:
+            return message
     return None
 
 
@@ -159,8 +203,10 @@ def unknown_metric(context: PanelContext) -> Iterator[Diagnostic]:
     for selector, name in unknown_metrics(context):
         if name in by_job:
             continue
-        message = _base_name_message(context, name) or _summary_buckets(
-            name, (context.service,)
+        message = (
+            _base_name_message(context, name, selector)
+            or _summary_buckets(name, (context.service,))
+            or _created_message(context, name)
         )
         if message is None:
             if not catalog.complete(context):
@@ -191,7 +237,9 @@ def _likely_typos(
     for selector, name in _undeclared(context):
         if name in reported:
             continue
-        message = _base_name_message(context, name)
+        message = _base_name_message(context, name, selector) or _created_message(
+            context, name
+        )
         if message is None:
             close = catalog.closest(
                 name, catalog.project_series(context), cutoff=TYPO_CUTOFF
@@ -206,10 +254,16 @@ def _likely_typos(
         yield warning(context.node_location(selector), message, NAME)
 
 
-def _base_name_message(context: PanelContext, name: str) -> str | None:
+def _base_name_message(
+    context: PanelContext, name: str, selector: pp.VectorSelector
+) -> str | None:
     """Return the message for `name` when a catalog metric has that name but no such series."""
     base = catalog.find_base_name(context, name)
     if base is None:
         return None
+    quantile = client_library.selected_quantile(selector)
+    missing = client_library.missing_quantiles(base, quantile)
+    if missing is not None:
+        return missing
     series = ", ".join(base.series_names())
     return f'metric "{name}" is a {base.type}, whose series are {series}'

@@ -32,7 +32,7 @@ from obscompile.instrument.naming import (
     typescript_number,
     typescript_string,
 )
-from obscompile.model.metric import Metric, MetricType
+from obscompile.model.metric import PROM_CLIENT_PERCENTILES, Metric, MetricType
 from obscompile.model.service import Runtime, Service
 
 PYTHON_TEMPLATE = "instrumentation/metrics.py.j2"
@@ -68,6 +68,9 @@ class Declaration:
     buckets_fit: bool = True
     # Label names that cannot be keyword arguments of `.labels(...)` in Python.
     awkward_labels: tuple[str, ...] = ()
+    # The quantiles of a prom-client summary, as number literals.
+    percentiles: tuple[str, ...] = ()
+    is_summary: bool = False
 
 
 def render_instrumentation(service: Service, env: jinja2.Environment) -> dict[str, str]:
@@ -156,6 +159,7 @@ def _python_declaration(metric: Metric) -> Declaration:
         labels=labels,
         buckets=buckets,
         is_info=metric.type == MetricType.INFO,
+        is_summary=metric.type == MetricType.SUMMARY,
         labels_fit=_python_tuple_fits("labelnames", labels),
         buckets_fit=_python_tuple_fits("buckets", buckets),
         awkward_labels=tuple(
@@ -167,6 +171,14 @@ def _python_declaration(metric: Metric) -> Declaration:
 
 
 def _typescript_declaration(metric: Metric) -> Declaration:
+    # The quantile checks accept these quantiles alone, so they are set even where
+    # they equal prom-client's defaults.
+    is_summary = metric.type == MetricType.SUMMARY
+    percentiles = (
+        tuple(typescript_number(p) for p in PROM_CLIENT_PERCENTILES)
+        if is_summary
+        else ()
+    )
     return Declaration(
         identifier=typescript_identifier(metric),
         constructor=_TYPESCRIPT_CLASSES[MetricType(metric.type)],
@@ -177,6 +189,8 @@ def _typescript_declaration(metric: Metric) -> Declaration:
         labels=tuple(typescript_string(label) for label in metric.labels),
         buckets=_bucket_literals(metric, typescript_number),
         is_info=metric.type == MetricType.INFO,
+        percentiles=percentiles,
+        is_summary=is_summary,
     )
 
 

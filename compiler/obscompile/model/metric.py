@@ -18,16 +18,33 @@ class MetricType(enum.StrEnum):
 
 
 class SeriesNaming(enum.StrEnum):
-    """The series names that a catalog expects of a counter or an info metric."""
+    """The series names that a catalog expects of its metrics, by client library.
 
-    # prometheus_client (Python) and prom-client (Node.js), the libraries of the
-    # instrumentation that obscompile generates, expose a counter `x` as `x_total`
-    # and an info metric `x` as `x_info`.
+    prometheus_client (Python) and prom-client (Node.js), the libraries of the
+    instrumentation that obscompile generates, expose a counter `x` as `x_total`
+    and an info metric `x` as `x_info`. They differ in the series of a summary and
+    in the `_created` series (see `catalog.exported_series`).
+    """
+
+    # A library that adds those suffixes, but not known which one. A summary `x` is
+    # read as `x`, `x_sum` and `x_count`. It is the default of a Metric built in code.
     SUFFIXED = "suffixed"
+    # prometheus_client, the library of `runtime: python`. Its Summary computes no
+    # quantiles, so a summary `x` is read as `x_sum` and `x_count` alone.
+    PROMETHEUS_CLIENT = "prometheus_client"
+    # prom-client, the library of `runtime: nodejs`. A summary `x` is read as `x`,
+    # `x_sum` and `x_count`, and `x` has the quantiles of PROM_CLIENT_PERCENTILES.
+    PROM_CLIENT = "prom-client"
     # A service that obscompile does not instrument may use any library. Go's
     # client_golang, which postgres_exporter uses, exposes a counter under the name
     # it is given (pg_stat_database_xact_commit), so either name is expected.
     DECLARED_OR_SUFFIXED = "declared-or-suffixed"
+
+
+# The quantiles of a summary in the generated prom-client instrumentation, which
+# metrics.ts sets as the summary's `percentiles`. They are the defaults of prom-client
+# 15.1 (lib/summary.js).
+PROM_CLIENT_PERCENTILES = (0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999)
 
 
 @attrs.frozen
@@ -69,6 +86,8 @@ class Metric:
         if self.type is MetricType.HISTOGRAM:
             return (f"{self.name}_bucket", f"{self.name}_sum", f"{self.name}_count")
         if self.type is MetricType.SUMMARY:
+            if self.naming is SeriesNaming.PROMETHEUS_CLIENT:
+                return (f"{self.name}_sum", f"{self.name}_count")
             return (self.name, f"{self.name}_sum", f"{self.name}_count")
         if self.type is MetricType.INFO:
             return self._suffixed("_info")

@@ -20,6 +20,13 @@ class Runtime(enum.StrEnum):
     NODEJS = "nodejs"
 
 
+# The series naming of the client library that each runtime's instrumentation uses.
+_RUNTIME_NAMING = {
+    Runtime.PYTHON: SeriesNaming.PROMETHEUS_CLIENT,
+    Runtime.NODEJS: SeriesNaming.PROM_CLIENT,
+}
+
+
 def with_runtime_naming(
     metrics: Iterable[Metric], runtime: Runtime | None
 ) -> tuple[Metric, ...]:
@@ -31,7 +38,7 @@ def with_runtime_naming(
     if runtime is None:
         naming = SeriesNaming.DECLARED_OR_SUFFIXED
     else:
-        naming = SeriesNaming.SUFFIXED
+        naming = _RUNTIME_NAMING[Runtime(runtime)]
     return tuple(
         metric if metric.naming is naming else attrs.evolve(metric, naming=naming)
         for metric in metrics
