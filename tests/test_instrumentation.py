@@ -16,6 +16,7 @@ import builtins
 import hashlib
 import importlib.util
 import json
+import keyword
 import math
 import os
 import queue
@@ -55,6 +56,7 @@ from obscompile.instrument.generate import PYTHON_TEMPLATE, TYPESCRIPT_TEMPLATE
 from obscompile.instrument.naming import (
     PYTHON_BUILTINS,
     family_name,
+    keyword_label_allowed,
     python_identifier,
     python_number,
     python_string,
@@ -1337,19 +1339,77 @@ def sample_value(samples: list[Sample], name: str, labels: dict[str, str]) -> fl
     return matches[0]
 
 
-def test_keyword_labels_are_explained(tmp_path: Path) -> None:
-    metric = Metric("hops_total", COUNTER, labels=("from", "to"))
-    service = demo_service(PYTHON, (metric,))
-    files = render_instrumentation(service, make_environment(None))
-    (name, text), *_ = [(n, t) for n, t in files.items() if n.endswith(".py")]
-    assert '# The label "from" cannot be a keyword argument in Python' in text
-    path = tmp_path / "metrics_keyword.py"
+def import_generated(text: str, path: Path) -> ModuleType:
+    """Write a generated metrics.py to `path` and import it."""
     path.write_text(text, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("metrics_keyword", path)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_keyword_labels_are_explained(tmp_path: Path) -> None:
+    metric = Metric("hops_total", COUNTER, labels=("from", "to"))
+    files = render_instrumentation(
+        demo_service(PYTHON, (metric,)), make_environment(None)
+    )
+    (text,) = files.values()
+    assert (
+        '# The label "from" cannot be a keyword argument of .labels() in Python, so '
+        "pass the\n# label values by position or as .labels(**{...}).\n"
+    ) in text
+    module = import_generated(text, tmp_path / "metrics_keyword.py")
     module.hops_total.labels(**{"from": "a", "to": "b"}).inc()
     assert (
         module.registry.get_sample_value("hops_total", {"from": "a", "to": "b"}) == 1.0
     )
+
+
+def test_parameter_label_is_positional_only(tmp_path: Path) -> None:
+    """A label named self can be passed by position alone, as the comment states."""
+    labels = ("method", "class", "def", "self")
+    metric = Metric("calls_total", COUNTER, labels=labels)
+    files = render_instrumentation(
+        demo_service(PYTHON, (metric,)), make_environment(None)
+    )
+    (text,) = files.values()
+    assert (
+        '# The labels "class", "def", "self" cannot be keyword arguments of .labels() '
+        "in Python,\n# so pass the label values by position. .labels(**{...}) cannot "
+        'pass "self" either,\n# because .labels() has a parameter of that name.\n'
+    ) in text
+    module = import_generated(text, tmp_path / "metrics_parameter.py")
+    module.calls_total.labels("GET", "a", "b", "c").inc()
+    values = dict(zip(labels, ("GET", "a", "b", "c"), strict=True))
+    assert module.registry.get_sample_value("calls_total", values) == 1.0
+    with pytest.raises(TypeError, match="multiple values for argument 'self'"):
+        module.calls_total.labels(**values)
+
+
+KEYWORD_LABEL_CANDIDATES = sorted(
+    {*keyword.kwlist, *keyword.softkwlist, "__debug__", "self", "method"}
+    | {"labelvalues", "labelkwargs", "registry", "name"}
+)
+
+
+@pytest.mark.parametrize("label", KEYWORD_LABEL_CANDIDATES)
+def test_keyword_label_matches_library(label: str) -> None:
+    """keyword_label_allowed is True exactly when `.labels(label=...)` works."""
+    import prometheus_client
+
+    try:
+        compile(f"counter.labels({label}='x')", "<label>", "eval")
+    except SyntaxError:
+        works = False
+    else:
+        counter = prometheus_client.Counter(
+            "calls", "Calls", (label,), registry=prometheus_client.CollectorRegistry()
+        )
+        try:
+            counter.labels(**{label: "x"}).inc()
+        except TypeError:
+            works = False
+        else:
+            works = True
+    assert keyword_label_allowed(label) == works

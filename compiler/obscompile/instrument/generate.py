@@ -9,8 +9,8 @@ decide the layout of the file but never quote a manifest string themselves.
 from __future__ import annotations
 
 import functools
-import keyword
 import math
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +24,9 @@ from obscompile.instrument.check import (
     scrape_port,
 )
 from obscompile.instrument.naming import (
+    PYTHON_LABELS_PARAMETERS,
     family_name,
+    keyword_label_allowed,
     python_identifier,
     python_number,
     python_string,
@@ -66,8 +68,9 @@ class Declaration:
     # Whether `labelnames=(...)` and `buckets=(...)` fit on one line of metrics.py.
     labels_fit: bool = True
     buckets_fit: bool = True
-    # Label names that cannot be keyword arguments of `.labels(...)` in Python.
-    awkward_labels: tuple[str, ...] = ()
+    # The lines of a comment, without "# ", that explains how to pass label values
+    # whose names cannot be keyword arguments of `.labels(...)` in Python.
+    labels_note: tuple[str, ...] = ()
     # The quantiles of a prom-client summary, as number literals.
     percentiles: tuple[str, ...] = ()
     is_summary: bool = False
@@ -162,12 +165,38 @@ def _python_declaration(metric: Metric) -> Declaration:
         is_summary=metric.type == MetricType.SUMMARY,
         labels_fit=_python_tuple_fits("labelnames", labels),
         buckets_fit=_python_tuple_fits("buckets", buckets),
-        awkward_labels=tuple(
-            python_string(label)
-            for label in metric.labels
-            if keyword.iskeyword(label) or not label.isidentifier()
-        ),
+        labels_note=_python_labels_note(metric.labels),
     )
+
+
+def _python_labels_note(labels: tuple[str, ...]) -> tuple[str, ...]:
+    """Return the comment lines for labels that `.labels()` cannot take by keyword."""
+    positional = [label for label in labels if not keyword_label_allowed(label)]
+    if not positional:
+        return ()
+    names = ", ".join(python_string(label) for label in positional)
+    if len(positional) == 1:
+        text = f"The label {names} cannot be a keyword argument of .labels() in Python"
+    else:
+        text = f"The labels {names} cannot be keyword arguments of .labels() in Python"
+    parameter_labels = [
+        label for label in positional if label in PYTHON_LABELS_PARAMETERS
+    ]
+    if parameter_labels:
+        listed = " or ".join(python_string(label) for label in parameter_labels)
+        parameters = (
+            "a parameter of that name"
+            if len(parameter_labels) == 1
+            else "parameters of those names"
+        )
+        text += (
+            f", so pass the label values by position. .labels(**{{...}}) cannot pass "
+            f"{listed} either, because .labels() has {parameters}."
+        )
+    else:
+        text += ", so pass the label values by position or as .labels(**{...})."
+    # Two columns go to "# ".
+    return tuple(textwrap.wrap(text, PYTHON_LINE_LENGTH - 2, break_on_hyphens=False))
 
 
 def _typescript_declaration(metric: Metric) -> Declaration:

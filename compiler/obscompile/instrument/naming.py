@@ -39,6 +39,11 @@ PYTHON_MODULE_NAMES = frozenset(
     {"prometheus_client", "registry", "start_metrics_server", "threading", "wsgiref"}
 )
 
+# The parameters of prometheus_client's `labels(self, *labelvalues, **labelkwargs)`
+# (0.26) that a keyword argument binds to. A label of that name cannot be passed by
+# keyword, not even as `.labels(**{"self": ...})`, which raises TypeError.
+PYTHON_LABELS_PARAMETERS = frozenset({"self"})
+
 # ECMAScript reserved words, the words reserved in strict mode (every ES module is
 # strict), and names that cannot be redeclared at the top level of a TypeScript module
 # compiled to CommonJS or that the generated code itself uses.
@@ -137,6 +142,20 @@ def python_identifier(metric: Metric) -> str:
     ):
         return f"{name}_"
     return name
+
+
+def keyword_label_allowed(label: str) -> bool:
+    """Return whether `label` can be passed to prometheus_client's `.labels()` by keyword.
+
+    A keyword argument needs an identifier that is no keyword and not `__debug__`, and
+    a name that the method's own parameters do not take.
+    """
+    return (
+        label.isidentifier()
+        and not keyword.iskeyword(label)
+        and label != "__debug__"
+        and label not in PYTHON_LABELS_PARAMETERS
+    )
 
 
 def typescript_identifier(metric: Metric) -> str:
