@@ -1,9 +1,16 @@
-"""End-to-end test of the scrape_health block against a real Prometheus server.
+"""End-to-end tests of scrape jobs against a real Prometheus server on 127.0.0.1.
 
-One scrape job has two targets on 127.0.0.1: the Prometheus server's own /metrics,
-which answers, and a port that nothing listens on. Prometheus writes `up` 0 for the
-second one, and the alert that the block's Targets Up panel derives fires for that
-target alone.
+- The scrape_health block: one job has two targets, the Prometheus server's own
+  /metrics, which responds, and a port that nothing listens on. Prometheus writes
+  `up` 0 for the second one, and the alert of the Targets Up panel fires for that
+  target alone.
+- A probe job: Prometheus scrapes an exporter in this process once per target, with
+  the target and module as URL parameters, and each series gets its target as
+  `instance`. The alert of a probe_success panel fires for the failing target alone.
+- A job with honor_labels keeps the job label that its series carry, and the alert
+  on that job fires.
+- The generated Node.js metrics server answers the paths that Prometheus
+  percent-encodes.
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ from tests.e2e.harness import (
     LOOPBACK,
     Processes,
     PrometheusAPI,
+    compile_typescript,
     free_ports,
+    install_node_packages,
     poll,
     require_tools,
 )
@@ -60,6 +69,41 @@ rows:
         query: probe_success{job="blackbox"}
         thresholds: "1=Green, 0=Red"
         alert: {for: 2s}
+"""
+
+
+# A Node.js service whose metrics paths Prometheus percent-encodes in its requests, as
+# Go's url.URL.EscapedPath does: a space, non-ASCII letters, `"`, a backtick, braces
+# and `%`. The last path has the reserved characters that stay as they are.
+ENCODED_PATHS_MANIFEST = """\
+service: paths
+runtime: nodejs
+scrape:
+  - {job: space, port: 9301, path: "/a b"}
+  - {job: letters, port: 9301, path: "/m\\u00e9triques/\\u6307\\u6807"}
+  - {job: quote, port: 9301, path: '/q"uote'}
+  - {job: backtick, port: 9301, path: "/back`tick"}
+  - {job: braces, port: 9301, path: "/{x}"}
+  - {job: percent, port: 9301, path: "/100%/50%25"}
+  - {job: reserved, port: 9301, path: "/a+b;c=d@e:f,g$h&i"}
+metrics:
+  jobs_total: counter
+"""
+ENCODED_PATH_JOBS = [
+    "space",
+    "letters",
+    "quote",
+    "backtick",
+    "braces",
+    "percent",
+    "reserved",
+]
+
+# Starts the generated metrics server on the port and host of the local build.
+ENCODED_PATHS_RUNNER = """\
+import * as metrics from "./metrics";
+metrics.jobsTotal.inc();
+metrics.startMetricsServer();
 """
 
 
@@ -281,3 +325,46 @@ def test_honored_job_label_reaches_alert(tmp_path: Path) -> None:
         "BatchSinceSuccessCritical"
     ], alerts
     assert firing[0]["labels"]["job"] == "etl"
+
+
+def test_node_server_serves_encoded_paths(tmp_path: Path) -> None:
+    """Prometheus scrapes the prom-client server at paths that it percent-encodes."""
+    tools = require_tools()
+    install_node_packages(tools.npm)
+    project = write_project(tmp_path, "paths.yaml", ENCODED_PATHS_MANIFEST)
+    prometheus_port, node_port = free_ports(2)
+    node_target = f"{LOOPBACK}:{node_port}"
+    out = build_local(project, [f"{job}={node_target}" for job in ENCODED_PATH_JOBS])
+
+    workspace = tmp_path / "node"
+    workspace.mkdir()
+    shutil.copy(out / "instrumentation" / "paths" / "metrics.ts", workspace)
+    (workspace / "runner.ts").write_text(ENCODED_PATHS_RUNNER, encoding="utf-8")
+    compile_typescript(tools.node, workspace, ["metrics.ts", "runner.ts"])
+    node = Processes(tmp_path / "node-logs")
+    try:
+        node.start("paths", [tools.node, str(workspace / "build" / "runner.js")])
+        with prometheus(out, prometheus_port) as api:
+            targets = poll(
+                api.targets,
+                lambda found: (
+                    len(found) == len(ENCODED_PATH_JOBS)
+                    and all(target["health"] == "up" for target in found)
+                ),
+                TIMEOUT,
+                0.5,
+            )
+            counted = {
+                sample["metric"]["job"]: sample["value"][1]
+                for sample in api.query("jobs_total")
+            }
+        log = node.log_tail("paths")
+    finally:
+        node.stop_all()
+
+    health = {
+        target["labels"]["job"]: (target["health"], target["lastError"])
+        for target in targets
+    }
+    assert health == {job: ("up", "") for job in ENCODED_PATH_JOBS}, log
+    assert counted == {job: "1" for job in ENCODED_PATH_JOBS}

@@ -1119,6 +1119,24 @@ def test_typescript_serves_every_job_path(
     assert_exposition(second, service.metrics, NODEJS)
 
 
+def test_typescript_decodes_request_path(
+    env: jinja2.Environment, node_toolchain: NodeToolchain, tmp_path: Path
+) -> None:
+    """The server compares the percent-decoded path and rejects invalid encodings."""
+    service = demo_service(NODEJS, catalogs.KITCHEN_SINK, metrics_path="/a b/%")
+    runner = compiled_runner(service, env, node_toolchain, tmp_path)
+    with running_node(node_toolchain, runner) as (port, _):
+        text, _ = fetch(f"http://127.0.0.1:{port}/a%20b/%25")
+        with pytest.raises(urllib.error.HTTPError) as undecoded:
+            fetch(f"http://127.0.0.1:{port}/a%20b/%2525")
+        with pytest.raises(urllib.error.HTTPError) as invalid:
+            fetch(f"http://127.0.0.1:{port}/a%20b/%")
+
+    assert_exposition(text, service.metrics, NODEJS)
+    assert undecoded.value.code == 404
+    assert invalid.value.code == 400
+
+
 @pytest.mark.parametrize("service", TYPESCRIPT_SERVICES)
 def test_typescript_module_exposition(
     service: Any, env: jinja2.Environment, node_toolchain: NodeToolchain, tmp_path: Path

@@ -45,7 +45,16 @@ export function startMetricsServer(port: number = 4000, host?: string): http.Ser
   // Every scrape job of the service may scrape a process that runs this module.
   const metricsPaths: readonly string[] = ["/metrics"];
   const server = http.createServer(async (req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
+    // Prometheus percent-encodes the metrics path as Go's url.URL.EscapedPath does,
+    // and requests "/a b" as "/a%20b", so the decoded path is compared.
+    let path: string;
+    try {
+      path = decodeURIComponent((req.url ?? "/").split("?")[0]);
+    } catch {
+      res.statusCode = 400;
+      res.end("Bad Request: invalid percent-encoding in the path");
+      return;
+    }
     if (!metricsPaths.includes(path)) {
       res.statusCode = 404;
       res.end("Not Found");
