@@ -63,10 +63,11 @@ def run_build_process(
 
 
 def diagnostic_lines(output: str) -> list[str]:
+    """Return the lines of errors, warnings and their notes, without source lines."""
     return [
         line
         for line in output.splitlines()
-        if ": error: " in line or ": warning: " in line
+        if ": error: " in line or ": warning: " in line or ": note: " in line
     ]
 
 
@@ -189,14 +190,16 @@ BLOCK_ERRORS = [
             "blocks/team.py": queue_row_block("    raise SystemExit(0)\n"),
             "services/api.yaml": USE_QUEUE_ROW,
         },
-        'services/api.yaml:3:10: error: block "queue_row" failed: SystemExit: 0 (in blocks/team.py:5) [manifest/block]',
+        "blocks/team.py:5:5: error: SystemExit: 0 [manifest/block]\n"
+        'services/api.yaml:3:5: note: block "queue_row" is used here',
     ),
     (
         {
             "blocks/team.py": queue_row_block("    raise GeneratorExit\n"),
             "services/api.yaml": USE_QUEUE_ROW,
         },
-        'services/api.yaml:3:10: error: block "queue_row" failed: GeneratorExit (in blocks/team.py:5) [manifest/block]',
+        "blocks/team.py:5:5: error: GeneratorExit [manifest/block]\n"
+        'services/api.yaml:3:5: note: block "queue_row" is used here',
     ),
     (
         {
@@ -215,14 +218,17 @@ BLOCK_ERRORS = [
             ),
             "services/api.yaml": USE_QUEUE_ROW,
         },
-        "services/api.yaml:3:10: error: block \"queue_row\" failed: KeyError: 'red' (in blocks/team.py:6) [manifest/block]",
+        "blocks/team.py:6:12: error: KeyError: 'red' [manifest/block]\n"
+        'services/api.yaml:3:5: note: block "queue_row" is used here',
     ),
     (
         {
             "blocks/team.py": queue_row_block("    return job.title_case()\n"),
             "services/api.yaml": USE_QUEUE_ROW,
         },
-        "services/api.yaml:3:10: error: block \"queue_row\" failed: AttributeError: 'str' object has no attribute 'title_case' (in blocks/team.py:5) [manifest/block]",
+        "blocks/team.py:5:12: error: AttributeError: 'str' object has no attribute "
+        "'title_case' [manifest/block]\n"
+        'services/api.yaml:3:5: note: block "queue_row" is used here',
     ),
     (
         {
@@ -231,7 +237,10 @@ BLOCK_ERRORS = [
             ),
             "services/api.yaml": USE_QUEUE_ROW,
         },
-        'services/api.yaml:3:10: error: block "queue_row" failed: panel type "stats" is not one of stat, gauge, timeseries, table, barchart, piechart, heatmap (did you mean "stat"?) (in blocks/team.py:6) [manifest/block]',
+        'blocks/team.py:6:39: error: panel type "stats" is not one of stat, gauge, '
+        'timeseries, table, barchart, piechart, heatmap (did you mean "stat"?) '
+        "[manifest/block]\n"
+        'services/api.yaml:3:5: note: block "queue_row" is used here',
     ),
     (
         {
@@ -244,7 +253,9 @@ BLOCK_ERRORS = [
             "blocks/team.py": queue_row_block('    dsl.row("Q")\n'),
             "services/api.yaml": USE_QUEUE_ROW,
         },
-        'services/api.yaml:3:10: error: block "queue_row" failed: function queue_row() returned None; a block must return a row, a list of panels or a list of metrics (in blocks/team.py:3) [manifest/block]',
+        "blocks/team.py:3:1: error: function queue_row() returned None; a block must "
+        "return a row, a list of panels or a list of metrics [manifest/block]\n"
+        'services/api.yaml:3:5: note: block "queue_row" is used here',
     ),
     (
         {
@@ -252,7 +263,9 @@ BLOCK_ERRORS = [
             "services/api.py": HEAD
             + 'dsl.service("api", rows=[dsl.use("queue_row", job="api")])\n',
         },
-        "blocks/team.py:3:1: error: function queue_row() returned None; a block must return a row, a list of panels or a list of metrics [dsl/error]",
+        "blocks/team.py:3:1: error: function queue_row() returned None; a block must "
+        "return a row, a list of panels or a list of metrics [dsl/error]\n"
+        'services/api.py:3:26: note: block "queue_row" is used here',
     ),
     (
         {
@@ -262,7 +275,8 @@ BLOCK_ERRORS = [
             "services/api.py": HEAD
             + 'dsl.service("api", rows=[dsl.use("queue_row", job="api")])\n',
         },
-        "blocks/team.py:6:12: error: KeyError: 'red' [dsl/error]",
+        "blocks/team.py:6:12: error: KeyError: 'red' [dsl/error]\n"
+        'services/api.py:3:26: note: block "queue_row" is used here',
     ),
     (
         {
@@ -326,7 +340,8 @@ PROCESS_EXITS = [
             "blocks/team.py": queue_row_block("    import os\n    os._exit(0)\n"),
             "services/api.yaml": USE_QUEUE_ROW,
         },
-        f'services/api.yaml:3:10: error: block "queue_row" failed: os._exit(0) {EXIT_ADVICE} (in blocks/team.py:6) [manifest/block]',
+        f"blocks/team.py:6:5: error: os._exit(0) {EXIT_ADVICE} [manifest/block]\n"
+        'services/api.yaml:3:5: note: block "queue_row" is used here',
     ),
     (
         {
@@ -334,7 +349,8 @@ PROCESS_EXITS = [
             "services/api.py": HEAD
             + 'dsl.service("api", rows=[dsl.use("queue_row", job="api")])\n',
         },
-        f"blocks/team.py:6:5: error: os._exit(3) {EXIT_ADVICE} [dsl/error]",
+        f"blocks/team.py:6:5: error: os._exit(3) {EXIT_ADVICE} [dsl/error]\n"
+        'services/api.py:3:26: note: block "queue_row" is used here',
     ),
 ]
 
@@ -351,7 +367,7 @@ def _assert_rejected(
     code, output = build(project, files)
     assert code == 1
     assert "Traceback" not in output
-    assert diagnostic_lines(output) == [expected]
+    assert "\n".join(diagnostic_lines(output)) == expected
     assert sorted(p.name for p in out.iterdir()) == ["kept.txt"]
     assert (out / "kept.txt").read_text(encoding="utf-8") == "before"
 
@@ -394,11 +410,15 @@ def test_process_exit_in_workers(project: Path) -> None:
     code, output = run_build_process(project, files, "--jobs", "2")
     assert code == 1
     assert "Traceback" not in output
-    assert diagnostic_lines(output) == [
-        f'services/{name}.yaml:3:10: error: block "queue_row" failed: os._exit(0) '
-        f"{EXIT_ADVICE} (in blocks/team.py:6) [manifest/block]"
-        for name in names
-    ]
+    expected = []
+    for name in names:
+        expected.append(
+            f"blocks/team.py:6:5: error: os._exit(0) {EXIT_ADVICE} [manifest/block]"
+        )
+        expected.append(
+            f'services/{name}.yaml:3:5: note: block "queue_row" is used here'
+        )
+    assert diagnostic_lines(output) == expected
 
 
 def test_forked_child_may_exit(project: Path) -> None:
@@ -545,11 +565,13 @@ def test_block_system_exit_in_workers(
     (project / "services").mkdir(exist_ok=True)
     code, output = run_build(project, files)
     assert code == 1
-    assert diagnostic_lines(output) == [
-        f'services/{name}.yaml:3:10: error: block "queue_row" failed: SystemExit: 0 '
-        "(in blocks/team.py:5) [manifest/block]"
-        for name in ("api", "jobs", "web")
-    ]
+    expected = []
+    for name in ("api", "jobs", "web"):
+        expected.append("blocks/team.py:5:5: error: SystemExit: 0 [manifest/block]")
+        expected.append(
+            f'services/{name}.yaml:3:5: note: block "queue_row" is used here'
+        )
+    assert diagnostic_lines(output) == expected
 
 
 @pytest.mark.parametrize(

@@ -490,7 +490,11 @@ class BuildCache:
     ) -> LoadResult:
         from obscompile import dsl
         from obscompile.load.project import LoadResult
-        from obscompile.load.python_source import load_block_modules, python_sources
+        from obscompile.load.python_source import (
+            block_sources,
+            load_block_modules,
+            python_sources,
+        )
 
         try:
             diagnostics = (
@@ -520,6 +524,7 @@ class BuildCache:
                     services.append(service)
                 if progress is not None:
                     progress("loading", done + 1, len(self._files))
+            sources.update(block_sources(blocks_dir))
             sources.update(python_sources(diagnostics, sources))
         finally:
             dsl.BLOCKS.clear()
@@ -780,6 +785,9 @@ class BuildCache:
         else:
             outputs = tuple((name, *_file_state(out / name)) for name in names)
         cited = {d.location.file for d in result.diagnostics}
+        cited.update(
+            use.location.file for d in result.diagnostics for use in d.location.uses()
+        )
         return Replay(
             inputs=self.inputs,
             outputs=outputs,

@@ -34,10 +34,26 @@ class Diagnostic:
             self.location.line,
             self.location.column,
             self.message,
+            uses_text(self.location),
         )
 
     def __str__(self) -> str:
-        return f"{self.location}: {self.severity}: {self.message} [{self.check}]"
+        return (
+            f"{self.location}: {self.severity}: {self.message}"
+            f"{uses_text(self.location)} [{self.check}]"
+        )
+
+
+def uses_text(location: Location) -> str:
+    """Return the block uses that led to `location`, as text to add to a message.
+
+    The text is empty unless the location is inside a project block, and otherwise
+    reads like ` (in block "queue_row" used at services/api.yaml:9:5)`.
+    """
+    uses = location.uses()
+    if not uses:
+        return ""
+    return " (in " + ", in ".join(str(use) for use in uses) + ")"
 
 
 def error(location: Location, message: str, check: str) -> Diagnostic:

@@ -55,7 +55,7 @@ from obscompile.load.thresholds import (
     parse_structured,
 )
 from obscompile.load.validate import integer_problem
-from obscompile.model.location import Location
+from obscompile.model.location import BlockUse, Location
 from obscompile.model.metric import Metric, MetricType
 from obscompile.model.panel import Panel, PanelAlert, PanelType, Row
 from obscompile.model.scrape import Probe, ScrapeJob
@@ -296,6 +296,17 @@ def _column(filename: str, line: int, byte_column: int) -> int:
     return len(text[:byte_column].decode("utf-8", errors="replace")) + 1
 
 
+# The use of the project block whose function is running, if one is.
+_block_use: contextvars.ContextVar[BlockUse | None] = contextvars.ContextVar(
+    "block_use", default=None
+)
+
+
+def _code_location(filename: str, line: int, column: int) -> Location:
+    """Return a position in user code, marked with the use of the running block."""
+    return Location(_display(filename), line, column, _block_use.get())
+
+
 def frame_location(
     frame: FrameType, last_instruction: int | None = None, line: int | None = None
 ) -> Location:
@@ -305,8 +316,8 @@ def frame_location(
         frame.f_code, frame.f_lasti if last_instruction is None else last_instruction
     )
     if found is None:
-        return Location(_display(filename), line or frame.f_lineno or 1, 1)
-    return Location(_display(filename), found[0], _column(filename, found[0], found[2]))
+        return _code_location(filename, line or frame.f_lineno or 1, 1)
+    return _code_location(filename, found[0], _column(filename, found[0], found[2]))
 
 
 def caller_location(argument: str | None = None) -> Location:
@@ -336,10 +347,8 @@ def argument_locations(arguments: Iterable[str]) -> dict[str, Location]:
     for argument in arguments:
         node = _argument_node(call, argument, called.f_code)
         if node is not None:
-            found[argument] = Location(
-                _display(filename),
-                node.lineno,
-                _column(filename, node.lineno, node.col_offset),
+            found[argument] = _code_location(
+                filename, node.lineno, _column(filename, node.lineno, node.col_offset)
             )
     return found
 
@@ -919,7 +928,11 @@ def override(row_value: Row, *panels: Panel | Mapping[str, Any]) -> Row:
 
 
 def _evolve_panel(base: Panel, changes: Mapping[str, Any]) -> Panel:
-    fields = {f.name for f in attrs.fields(Panel)} - {"location", "locations"}
+    fields = {f.name for f in attrs.fields(Panel)} - {
+        "location",
+        "locations",
+        "arguments",
+    }
     unknown = sorted(set(changes) - fields)
     if unknown:
         close = difflib.get_close_matches(unknown[0], sorted(fields), n=1)
@@ -1210,32 +1223,97 @@ def use(name: str, /, **parameters: Any) -> Any:
     problem = block_parameter_problem(found, parameters)
     if problem:
         raise _fail(problem)
+    written = argument_locations(parameters)
     try:
-        return _run_block(found, parameters)
+        produced = _run_block(found, parameters, BlockUse(name, caller_location()))
     except ParameterError as exc:
         # A project block is user code too, so the error's location may be inside
         # the block. The value is written at the argument of this call.
         exc.location = caller_location(exc.parameter)
         raise
+    return with_arguments(produced, text_arguments(parameters, written))
 
 
-def call_block(found: Block, parameters: Mapping[str, Any]) -> Any:
-    """Call a block for a manifest's `use:`, turning every failure into a DSLError.
+def call_block(found: Block, parameters: Mapping[str, Any], used_at: Location) -> Any:
+    """Call a block for a manifest's `use:` at `used_at`; raise DSLError on failure.
 
-    The message of a failure in a project block ends with the block's own file and
-    line, because the manifest reports it at its `use:` line.
+    The location of a failure in a project block is in the block's code, marked with
+    the use.
     """
+    return _run_block(found, parameters, BlockUse(found.name, used_at))
+
+
+def text_arguments(
+    parameters: Mapping[str, Any], written: Mapping[str, Location]
+) -> dict[str, Location]:
+    """Return each text argument of a block use with where it is written."""
+    found: dict[str, Location] = {}
+    for name, value in parameters.items():
+        if isinstance(value, str) and value.strip() and name in written:
+            found.setdefault(value, written[name])
+    return found
+
+
+# The panel fields that a block may fill with one of its text arguments as it is.
+_ARGUMENT_FIELDS = ("title", "query", "description", "unit", "legend")
+
+
+def with_arguments(produced: Any, arguments: Mapping[str, Location]) -> Any:
+    """Record a block use's text arguments on each panel that the block returned.
+
+    A panel field or threshold text that is one of the arguments is placed where the
+    argument is written. An argument of this use wins over one of a block use
+    inside the block.
+    """
+    if not arguments:
+        return produced
+    if isinstance(produced, Row):
+        panels = tuple(with_arguments(panel, arguments) for panel in produced.panels)
+        return attrs.evolve(produced, panels=panels)
+    if isinstance(produced, list | tuple):
+        return type(produced)(with_arguments(item, arguments) for item in produced)
+    if not isinstance(produced, Panel):
+        return produced
+    locations = dict(produced.locations)
+    for field in _ARGUMENT_FIELDS:
+        value = getattr(produced, field)
+        if isinstance(value, str) and value in arguments:
+            locations[field] = arguments[value]
+            if field == "query":
+                locations.pop("query_quote", None)
+    thresholds = produced.thresholds
+    if thresholds is not None and thresholds.text in arguments:
+        # The positions of the text's numbers are not known, so each finding on
+        # the thresholds is placed at the start of the argument.
+        written_at = arguments[thresholds.text]
+        locations["thresholds"] = written_at
+        thresholds = attrs.evolve(
+            thresholds, location=written_at, quantity_locations={}
+        )
+    return attrs.evolve(
+        produced,
+        locations=locations,
+        thresholds=thresholds,
+        arguments={**produced.arguments, **arguments},
+    )
+
+
+def _run_block(found: Block, parameters: Mapping[str, Any], use: BlockUse) -> Any:
+    """Call a block's function; raise DSLError for any exception or a None result.
+
+    While a project block runs, each location taken in user code is marked with
+    `use`. A shipped block's panels are placed where it is used, so they need no mark.
+    """
+    token = None if found.shipped else _block_use.set(use)
     try:
-        return _run_block(found, parameters)
-    except DSLError as exc:
-        if found.shipped or isinstance(exc, ParameterError):
-            raise
-        where = exc.location
-        raise DSLError(f"{exc} (in {where.file}:{where.line})", where) from None
+        return _call_function(found, parameters)
+    finally:
+        if token is not None:
+            _block_use.reset(token)
 
 
-def _run_block(found: Block, parameters: Mapping[str, Any]) -> Any:
-    """Call a block's function; raise DSLError for any exception or a None result."""
+def _call_function(found: Block, parameters: Mapping[str, Any]) -> Any:
+    defined_at = attrs.evolve(found.location, used_at=_block_use.get())
     try:
         with output_to_stderr(), raise_on_process_exit():
             produced = found.function(**parameters)
@@ -1243,13 +1321,13 @@ def _run_block(found: Block, parameters: Mapping[str, Any]) -> Any:
         raise
     # A block is user code and may raise anything, and only Ctrl-C stops the build.
     except (Exception, SystemExit, GeneratorExit) as exc:
-        where = traceback_location(exc.__traceback__) or found.location
+        where = traceback_location(exc.__traceback__) or defined_at
         raise DSLError(exception_text(exc), where) from None
     if produced is None:
         raise DSLError(
             f"function {found.function.__name__}() returned None; a block must "
             "return a row, a list of panels or a list of metrics",
-            found.location,
+            defined_at,
         )
     return produced
 

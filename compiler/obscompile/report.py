@@ -6,7 +6,8 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 
-from obscompile.diagnostics import Diagnostic, Severity
+from obscompile.diagnostics import Diagnostic, Severity, uses_text
+from obscompile.model.location import Location
 
 _COLORS = {Severity.ERROR: "\x1b[1;31m", Severity.WARNING: "\x1b[1;33m"}
 _RESET = "\x1b[0m"
@@ -17,7 +18,11 @@ def format_text(
     sources: Mapping[str, str],
     color: bool = False,
 ) -> str:
-    """Render `FILE:LINE:COL: error: MESSAGE [check]`, the source line and a caret."""
+    """Render `FILE:LINE:COL: error: MESSAGE [check]`, the source line and a caret.
+
+    A diagnostic inside a project block is followed by a note at each use of a
+    block that led to it, with that use's source line and caret.
+    """
     lines = []
     for diagnostic in diagnostics:
         severity = str(diagnostic.severity)
@@ -26,24 +31,35 @@ def format_text(
         lines.append(
             f"{diagnostic.location}: {severity}: {diagnostic.message} [{diagnostic.check}]"
         )
-        text = sources.get(diagnostic.location.file)
-        if text is None or not text.strip():
-            # An empty or blank file has no line to show. The problem is the whole file.
-            continue
-        # YAML breaks lines only at \n and \r\n, unlike str.splitlines.
-        source_lines = text.split("\n")
-        index = diagnostic.location.line - 1
-        if 0 <= index < len(source_lines):
-            source_line = _printable(source_lines[index].rstrip("\r").expandtabs(1))
-            column = diagnostic.location.column - 1
-            # Show at most 120 characters of a long line, around the caret.
-            start = max(0, min(column - 60, len(source_line) - 120))
-            excerpt = source_line[start : start + 120]
-            prefix = "..." if start else ""
-            suffix = "..." if start + 120 < len(source_line) else ""
-            lines.append(f"  {prefix}{excerpt}{suffix}")
-            lines.append("  " + " " * (len(prefix) + column - start) + "^")
+        lines.extend(_source_excerpt(diagnostic.location, sources))
+        for use in diagnostic.location.uses():
+            lines.append(f'{use.location}: note: block "{use.block}" is used here')
+            lines.extend(_source_excerpt(use.location, sources))
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _source_excerpt(location: Location, sources: Mapping[str, str]) -> list[str]:
+    """Return the source line of `location` and a caret under its column."""
+    text = sources.get(location.file)
+    if text is None or not text.strip():
+        # An empty or blank file has no line to show. The problem is the whole file.
+        return []
+    # YAML breaks lines only at \n and \r\n, unlike str.splitlines.
+    source_lines = text.split("\n")
+    index = location.line - 1
+    if not 0 <= index < len(source_lines):
+        return []
+    source_line = _printable(source_lines[index].rstrip("\r").expandtabs(1))
+    column = location.column - 1
+    # Show at most 120 characters of a long line, around the caret.
+    start = max(0, min(column - 60, len(source_line) - 120))
+    excerpt = source_line[start : start + 120]
+    prefix = "..." if start else ""
+    suffix = "..." if start + 120 < len(source_line) else ""
+    return [
+        f"  {prefix}{excerpt}{suffix}",
+        "  " + " " * (len(prefix) + column - start) + "^",
+    ]
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -55,9 +71,14 @@ def _printable(line: str) -> str:
 
 
 def format_json(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -> str:
-    """Render a JSON array of diagnostics with 1-based positions."""
-    items = [
-        {
+    """Render a JSON array of diagnostics with 1-based positions.
+
+    A diagnostic inside a project block also has `used_at`: the uses of blocks that
+    led to it, the innermost first, each with `block`, `file`, `line` and `column`.
+    """
+    items = []
+    for d in diagnostics:
+        item: dict[str, object] = {
             "file": d.location.file,
             "line": d.location.line,
             "column": d.location.column,
@@ -65,8 +86,18 @@ def format_json(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -
             "message": d.message,
             "check": d.check,
         }
-        for d in diagnostics
-    ]
+        uses = d.location.uses()
+        if uses:
+            item["used_at"] = [
+                {
+                    "block": use.block,
+                    "file": use.location.file,
+                    "line": use.location.line,
+                    "column": use.location.column,
+                }
+                for use in uses
+            ]
+        items.append(item)
     return json.dumps(items, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -89,7 +120,8 @@ def format_github(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str])
                 f"title={_escape_github(d.check, True)}",
             ]
         )
-        lines.append(f"::{d.severity} {props}::{_escape_github(d.message)}")
+        message = d.message + uses_text(d.location)
+        lines.append(f"::{d.severity} {props}::{_escape_github(message)}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 

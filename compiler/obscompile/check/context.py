@@ -10,7 +10,12 @@ import promql_parser as pp
 
 from obscompile import promql
 from obscompile.check.positions import text_location
-from obscompile.check.query_text import QueryText, SelectorText, query_text
+from obscompile.check.query_text import (
+    QueryText,
+    SelectorText,
+    query_text,
+    tokenize,
+)
 from obscompile.model.location import Location
 from obscompile.model.panel import Panel, Row
 from obscompile.model.service import Service
@@ -195,12 +200,40 @@ class PanelContext(ServiceContext):
         return self.parse(self.panel.query)
 
     def query_location(self, offset: int | None = None) -> Location:
-        """Return where character `offset` of the query is, or where it starts."""
+        """Return where character `offset` of the query is, or where it starts.
+
+        An offset in a string of the query whose text a block got as an argument is
+        placed at that argument, where the text is written.
+        """
         value_at = self.panel.location_of("query")
         start = self.panel.locations.get("query_quote", value_at)
         if offset is None:
             return start
+        if self.panel.arguments:
+            found = self._argument_location(offset)
+            if found is not None:
+                return found
         return text_location(value_at, self.panel.query, offset, self.sources, start)
+
+    def _argument_location(self, offset: int) -> Location | None:
+        """Return where the argument is written that gave the query's string at `offset`.
+
+        The opening and the closing quote are placed at the start of the argument.
+        A string with a backslash, which may be an escape sequence, is not matched.
+        """
+        for token in tokenize(self.panel.query):
+            end = token.offset + len(token.text)
+            if token.kind != "string" or not token.offset <= offset < end:
+                continue
+            text = token.text[1:-1]
+            written_at = self.panel.arguments.get(text)
+            if written_at is None or "\\" in token.text:
+                return None
+            inner = offset - token.offset - 1
+            if not 0 <= inner < len(text):
+                return written_at
+            return text_location(written_at, text, inner, self.sources)
+        return None
 
     def node_location(self, node: pp.Expr) -> Location:
         return self.query_location(self.query.offset_of(node))

@@ -20,6 +20,8 @@ import itertools
 import re
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 
+import attrs
+
 from obscompile.model.location import Location
 
 # One character of the value, with the 0-based line and column where its written form
@@ -267,7 +269,7 @@ def _in_source(
     if positions is None:
         return None
     line, column = positions[min(max(offset, 0), len(text))]
-    return Location(value_at.file, line + 1, column + 1)
+    return attrs.evolve(value_at, line=line + 1, column=column + 1)
 
 
 def text_location(

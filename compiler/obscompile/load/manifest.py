@@ -53,6 +53,29 @@ def service_key(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", ascii_text).strip("_-")
 
 
+def _placed_at(produced: Any, location: Location) -> Any:
+    """Place each panel, row and metric of a shipped block's result at `location`."""
+    if isinstance(produced, Row):
+        panels = tuple(_placed_at(panel, location) for panel in produced.panels)
+        return attrs.evolve(produced, panels=panels, location=location)
+    if isinstance(produced, list | tuple):
+        return type(produced)(_placed_at(item, location) for item in produced)
+    if isinstance(produced, Metric):
+        return attrs.evolve(produced, location=location, locations={})
+    if not isinstance(produced, Panel):
+        return produced
+    thresholds = produced.thresholds
+    if thresholds is not None:
+        thresholds = attrs.evolve(thresholds, location=location, quantity_locations={})
+    return attrs.evolve(
+        produced,
+        location=location,
+        locations={},
+        thresholds=thresholds,
+        alert=attrs.evolve(produced.alert, location=location, locations={}),
+    )
+
+
 class _Reader:
     def __init__(self, source: Source) -> None:
         self.source = source
@@ -322,7 +345,11 @@ class _Reader:
         )
 
     def call_block(self, data: dict[str, Any], path: JsonPath) -> Any:
-        """Call the block a `use:` entry names; report problems at their keys."""
+        """Call the block a `use:` entry names; report problems at their keys.
+
+        A failure inside a project block is reported in the block's code, marked
+        with this use. A failure of a shipped block is reported at the `use:` value.
+        """
         from obscompile import dsl
 
         name = data["use"]
@@ -346,18 +373,26 @@ class _Reader:
             self.diagnostics.append(error(where, problem, "manifest/block"))
             return None
         try:
-            return dsl.call_block(found, parameters)
+            produced = dsl.call_block(found, parameters, self.at(path))
         except dsl.DSLError as exc:
             parameter = exc.parameter if isinstance(exc, dsl.ParameterError) else None
             if parameter is not None and parameter in parameters:
                 # A bad parameter value is reported where the value is written.
                 where = self.at((*path, "with", parameter))
                 message = f'block "{name}": {exc}'
-            else:
+            elif found.shipped:
                 where = self.at((*path, "use"))
                 message = f'block "{name}" failed: {exc}'
+            else:
+                where, message = exc.location, str(exc)
             self.diagnostics.append(error(where, message, "manifest/block"))
             return None
+        if found.shipped:
+            # A shipped block's code is obscompile's, so its results are placed
+            # where the block is used.
+            produced = _placed_at(produced, self.at(path))
+        written = {key: self.at((*path, "with", key)) for key in parameters}
+        return dsl.with_arguments(produced, dsl.text_arguments(parameters, written))
 
     def block_row(self, data: dict[str, Any], path: JsonPath) -> Row:
         location = self.at(path)
@@ -373,17 +408,13 @@ class _Reader:
                 )
             )
             return Row(title=data["use"], location=location)
-        panels = [
-            attrs.evolve(panel, location=location, locations={})
-            for panel in produced.panels
-        ]
+        panels = list(produced.panels)
         for index, change in enumerate(data.get("panels") or []):
             change_path = (*path, "panels", index)
             titles = [panel.title for panel in panels]
             if change["title"] in titles:
                 at = titles.index(change["title"])
-                fields = self.panel_fields(change, change_path)
-                panels[at] = attrs.evolve(panels[at], **fields)
+                panels[at] = self.changed_panel(panels[at], change, change_path)
             elif "query" in change:
                 panels.append(self.panel(change, change_path))
             else:
@@ -401,6 +432,20 @@ class _Reader:
             collapsed=data.get("collapsed", produced.collapsed),
             location=location,
         )
+
+    def changed_panel(
+        self, panel: Panel, change: dict[str, Any], path: JsonPath
+    ) -> Panel:
+        """Return a block's panel with the keys of a `panels:` entry written over it.
+
+        Each key written here is placed here, and the others stay where the block
+        placed them.
+        """
+        fields = self.panel_fields(change, path)
+        locations = {**panel.locations, **fields.pop("locations")}
+        # A query written here has none of the block's arguments in it.
+        arguments = {} if "query" in change else panel.arguments
+        return attrs.evolve(panel, **fields, locations=locations, arguments=arguments)
 
     def metric_blocks(self, entries: list[dict[str, Any]]) -> tuple[Metric, ...]:
         metrics: list[Metric] = []
@@ -420,7 +465,7 @@ class _Reader:
                     )
                 )
                 continue
-            metrics.extend(attrs.evolve(m, location=self.at(path)) for m in produced)
+            metrics.extend(produced)
         return tuple(metrics)
 
     def panel_fields(self, data: dict[str, Any], path: JsonPath) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from obscompile.load.files import (
 )
 from obscompile.load.manifest import build_service
 from obscompile.load.python_source import (
+    block_sources,
     load_block_modules,
     python_sources,
     run_module,
@@ -134,6 +135,7 @@ def load_project(
                 unloaded.append(name)
             if failed_to_declare(service is not None, problems):
                 failed.append(name)
+        sources.update(block_sources(blocks_dir))
         sources.update(python_sources(diagnostics, sources))
         if files and not services and not has_errors(diagnostics):
             # The modules were not run or declared nothing, and a build of no service

@@ -14,7 +14,7 @@ import os
 import re
 import runpy
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from obscompile.diagnostics import (
@@ -202,20 +202,44 @@ def load_block_modules(folder: Path) -> list[Diagnostic]:
 
 
 def python_sources(
-    diagnostics: list[Diagnostic], known: dict[str, str]
+    diagnostics: Iterable[Diagnostic], known: Mapping[str, str]
 ) -> dict[str, str]:
     """Return the text of each Python file that `diagnostics` cite and `known` lacks.
 
     Errors in a project's blocks/ and in files that a module imports cite files
-    outside services/, and the text report needs their lines.
+    outside services/, and the text report needs their lines. A diagnostic cites the
+    file of its location and of each block use that led to it.
     """
-    texts = {}
+    texts: dict[str, str] = {}
     for diagnostic in diagnostics:
-        name = diagnostic.location.file
-        if name in known or name in texts or not name.endswith(".py"):
-            continue
+        cited = [
+            diagnostic.location,
+            *(use.location for use in diagnostic.location.uses()),
+        ]
+        for location in cited:
+            name = location.file
+            if name in known or name in texts or not name.endswith(".py"):
+                continue
+            try:
+                texts[name] = Path(name).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+    return texts
+
+
+def block_sources(folder: Path | None) -> dict[str, str]:
+    """Return the text of each Python file in a project's blocks folder.
+
+    The checks read the texts to place a finding inside a block's query exactly.
+    """
+    if folder is None or not folder.is_dir():
+        return {}
+    texts = {}
+    for path in sorted(folder.glob("*.py")):
         try:
-            texts[name] = Path(name).read_text(encoding="utf-8", errors="replace")
+            texts[_display_name(path)] = path.read_text(
+                encoding="utf-8", errors="replace"
+            )
         except OSError:
             continue
     return texts

@@ -64,6 +64,9 @@ class Panel:
     alert: PanelAlert = attrs.field(factory=PanelAlert)
     location: Location = attrs.field(default=UNKNOWN, eq=False)
     locations: dict[str, Location] = attrs.field(factory=dict, eq=False)
+    # The text arguments of the block uses that built the panel, each with where it
+    # is written. A finding at a string of the query with that text is placed there.
+    arguments: dict[str, Location] = attrs.field(factory=dict, eq=False)
 
     def location_of(self, key: str) -> Location:
         """Return where `key` was written, or the panel's own location."""

@@ -1,0 +1,313 @@
+"""Where findings in blocks and in the values that a block gets are placed."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from obscompile.cli import main
+from obscompile.diagnostics import Diagnostic, error
+from obscompile.model.location import BlockUse, Location
+from obscompile.pipeline import Project, build
+from obscompile.report import format_github, format_json, format_text
+from tests.conftest import write_manifest
+
+# Line 7 has a metric name typo at column 45 (the quote of the query is at 28).
+QUEUE_BLOCK = """\
+from obscompile import dsl
+
+
+@dsl.block("queue_row")
+def queue_row(job: str, title: str = "Queues"):
+    return dsl.row(title, [
+        dsl.panel("Depth", 'sum by (queue) (queue_depht)'),
+        dsl.panel("Up", f'up{{job="{job}"}}'),
+    ])
+
+
+@dsl.block("outer_row")
+def outer_row(job: str):
+    return dsl.use("queue_row", job=job)
+"""
+
+CATALOG = """\
+scrape: {job: api, port: 8080}
+metrics:
+  queue_depth: {type: gauge, help: Depth, labels: [queue]}
+"""
+
+TYPO_MESSAGE = (
+    'metric "queue_depht" is not in the catalog of service "api" or of any other '
+    'service; did you mean "queue_depth"?'
+)
+
+
+def _write_block(project: Path) -> None:
+    (project / "blocks").mkdir()
+    (project / "blocks" / "team.py").write_text(QUEUE_BLOCK, encoding="utf-8")
+
+
+def _write_use(project: Path, block: str, job: str) -> None:
+    """Write services/api.yaml, which uses `block` on line 6 with `job` on line 7."""
+    write_manifest(
+        project,
+        "api.yaml",
+        "service: api\n"
+        + CATALOG
+        + f"rows:\n  - use: {block}\n    with: {{job: {job}}}\n",
+    )
+
+
+def _findings(project: Path, check: str) -> list[Diagnostic]:
+    result = build(Project.at(project))
+    return [d for d in result.diagnostics if d.check == check]
+
+
+def test_yaml_use_finding_in_block_file(project: Path) -> None:
+    _write_block(project)
+    _write_use(project, "queue_row", "api")
+    (found,) = _findings(project, "promql/unknown-metric")
+    assert found.location == Location(
+        "blocks/team.py",
+        7,
+        45,
+        BlockUse("queue_row", Location("services/api.yaml", 6, 5)),
+    )
+    assert found.message == TYPO_MESSAGE
+    assert str(found) == (
+        f'blocks/team.py:7:45: error: {TYPO_MESSAGE} (in block "queue_row" used at '
+        "services/api.yaml:6:5) [promql/unknown-metric]"
+    )
+
+
+def test_python_use_finding_in_block_file(project: Path) -> None:
+    _write_block(project)
+    write_manifest(
+        project,
+        "api.py",
+        "from obscompile import dsl\n\n"
+        "dsl.service(\n"
+        '    "api",\n'
+        '    scrape=dsl.scrape_job("api", port=8080),\n'
+        '    metrics=[dsl.gauge("queue_depth", "Depth", ["queue"])],\n'
+        '    rows=[dsl.use("queue_row", job="api")],\n'
+        ")\n",
+    )
+    (found,) = _findings(project, "promql/unknown-metric")
+    assert found.location == Location(
+        "blocks/team.py",
+        7,
+        45,
+        BlockUse("queue_row", Location("services/api.py", 7, 11)),
+    )
+
+
+def test_each_use_gets_its_finding(project: Path) -> None:
+    """A block used by two services gets one finding per use, each naming its use."""
+    _write_block(project)
+    for name in ("api", "web"):
+        write_manifest(
+            project,
+            f"{name}.yaml",
+            f"service: {name}\n"
+            + CATALOG.replace("api", name)
+            + f"rows:\n  - use: queue_row\n    with: {{job: {name}}}\n",
+        )
+    found = _findings(project, "promql/unknown-metric")
+    assert [str(d.location) for d in found] == ["blocks/team.py:7:45"] * 2
+    assert [d.location.uses() for d in found] == [
+        [BlockUse("queue_row", Location("services/api.yaml", 6, 5))],
+        [BlockUse("queue_row", Location("services/web.yaml", 6, 5))],
+    ]
+
+
+def test_block_inside_block_names_both_uses(project: Path) -> None:
+    _write_block(project)
+    _write_use(project, "outer_row", "api")
+    (found,) = _findings(project, "promql/unknown-metric")
+    assert str(found.location) == "blocks/team.py:7:45"
+    assert found.location.uses() == [
+        BlockUse(
+            "queue_row",
+            Location(
+                "blocks/team.py",
+                14,
+                12,
+                BlockUse("outer_row", Location("services/api.yaml", 6, 5)),
+            ),
+        ),
+        BlockUse("outer_row", Location("services/api.yaml", 6, 5)),
+    ]
+
+
+def test_text_report_shows_use_line(project: Path) -> None:
+    _write_block(project)
+    _write_use(project, "queue_row", "api")
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"blocks/team.py:7:45: error: {TYPO_MESSAGE} [promql/unknown-metric]\n"
+        "          dsl.panel(\"Depth\", 'sum by (queue) (queue_depht)'),\n"
+        "                                              ^\n"
+        'services/api.yaml:6:5: note: block "queue_row" is used here\n'
+        "    - use: queue_row\n"
+        "      ^\n"
+    )
+
+
+def test_cached_build_shows_use_line(project: Path) -> None:
+    """A build that replays the last one prints the same notes and source lines."""
+    _write_block(project)
+    _write_use(project, "queue_row", "api")
+    outputs = []
+    for _ in range(2):
+        result = CliRunner().invoke(main, ["build"])
+        assert result.exit_code == 1
+        outputs.append(re.sub(r" in \d+\.\d+s.*", "", result.stderr))
+    assert 'services/api.yaml:6:5: note: block "queue_row" is used here' in outputs[0]
+    assert outputs[1] == outputs[0]
+
+
+BLOCK_USE = BlockUse(
+    "inner",
+    Location(
+        "blocks/outer.py", 2, 12, BlockUse("outer", Location("services/a.yaml", 3, 5))
+    ),
+)
+SOURCES = {
+    "blocks/inner.py": "x = 1\nquery = 'up{'\n",
+    "blocks/outer.py": "def outer():\n    return dsl.use('inner')\n",
+    "services/a.yaml": "service: a\nrows:\n  - use: outer\n",
+}
+IN_BLOCK = [
+    error(Location("blocks/inner.py", 2, 10, BLOCK_USE), "bad query", "promql/syntax")
+]
+
+
+def test_text_format_notes_each_use() -> None:
+    assert format_text(IN_BLOCK, SOURCES) == (
+        "blocks/inner.py:2:10: error: bad query [promql/syntax]\n"
+        "  query = 'up{'\n"
+        "           ^\n"
+        'blocks/outer.py:2:12: note: block "inner" is used here\n'
+        "      return dsl.use('inner')\n"
+        "             ^\n"
+        'services/a.yaml:3:5: note: block "outer" is used here\n'
+        "    - use: outer\n"
+        "      ^\n"
+    )
+
+
+def test_json_format_lists_uses() -> None:
+    (item,) = json.loads(format_json(IN_BLOCK, SOURCES))
+    assert item["file"] == "blocks/inner.py"
+    assert item["used_at"] == [
+        {"block": "inner", "file": "blocks/outer.py", "line": 2, "column": 12},
+        {"block": "outer", "file": "services/a.yaml", "line": 3, "column": 5},
+    ]
+
+
+def test_github_format_names_uses() -> None:
+    assert format_github(IN_BLOCK, SOURCES) == (
+        "::error file=blocks/inner.py,line=2,col=10,title=promql/syntax::bad query "
+        '(in block "inner" used at blocks/outer.py:2:12, in block "outer" used at '
+        "services/a.yaml:3:5)\n"
+    )
+
+
+HTTP_SERVICE = """\
+service: api
+scrape: {job: api, port: 8080}
+metric_blocks: [{use: http_metrics}]
+rows:
+  - use: http_api_health
+"""
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("    with: {job: apii}\n", "6:17"),
+        ("    with:\n      title: Health\n      job: apii\n", "8:12"),
+        ('    with:\n      job: "apii"\n', "7:12"),
+        ("    with:\n      job: >-\n        apii\n", "7:12"),
+    ],
+    ids=["flow", "block", "quoted", "folded"],
+)
+def test_http_block_job_typo_at_value(
+    project: Path, written: str, expected: str
+) -> None:
+    write_manifest(project, "api.yaml", HTTP_SERVICE + written)
+    found = _findings(project, "promql/job-matcher")
+    assert [str(d) for d in found] == [
+        f'services/api.yaml:{expected}: error: job "apii" is not a scrape job of '
+        'service "api"; did you mean "api"? [promql/job-matcher]'
+    ]
+
+
+def test_project_block_job_typo_at_value(project: Path) -> None:
+    _write_block(project)
+    _write_use(project, "outer_row", "apx")
+    found = _findings(project, "promql/job-matcher")
+    assert [str(d.location) for d in found] == ["services/api.yaml:7:17"]
+    assert found[0].location.uses() == []
+
+
+def test_python_block_job_typo_at_argument(project: Path) -> None:
+    write_manifest(
+        project,
+        "api.py",
+        "from obscompile import dsl\n\n"
+        'dsl.service("api", scrape=dsl.scrape_job("api", port=80), rows=[\n'
+        '    dsl.use("http_api_health", job="apii"),\n'
+        "])\n",
+    )
+    found = _findings(project, "promql/job-matcher")
+    assert [str(d.location) for d in found] == ["services/api.py:4:36"]
+
+
+def test_job_regex_typo_at_its_alternative(project: Path) -> None:
+    """A finding inside a regex argument is placed at its character in the value."""
+    _write_block(project)
+    block = project / "blocks" / "team.py"
+    block.write_text(QUEUE_BLOCK.replace('up{{job="', 'up{{job=~"'), encoding="utf-8")
+    write_manifest(
+        project,
+        "api.yaml",
+        "service: api\n"
+        + CATALOG
+        + "rows:\n  - use: queue_row\n    with: {job: 'api|apx', title: Q}\n",
+    )
+    found = _findings(project, "promql/job-matcher")
+    assert [str(d.location) for d in found] == ["services/api.yaml:7:22"]
+
+
+def test_threshold_argument_finding_at_value(project: Path) -> None:
+    write_manifest(
+        project,
+        "api.yaml",
+        HTTP_SERVICE
+        + "    with:\n      job: api\n"
+        + '      request_rate_thresholds: "<5ms Green, >5ms Red"\n',
+    )
+    found = _findings(project, "thresholds/unit")
+    assert [str(d.location) for d in found] == ["services/api.yaml:8:32"]
+
+
+def test_changed_panel_keeps_block_position(project: Path) -> None:
+    """A `panels:` entry places the keys it writes and keeps the block's others."""
+    _write_block(project)
+    write_manifest(
+        project,
+        "api.yaml",
+        "service: api\n"
+        + CATALOG
+        + "rows:\n  - use: queue_row\n    with: {job: api}\n"
+        + "    panels:\n      - {title: Depth, unit: short}\n",
+    )
+    (found,) = _findings(project, "promql/unknown-metric")
+    assert str(found.location) == "blocks/team.py:7:45"
