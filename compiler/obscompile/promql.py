@@ -6,19 +6,24 @@ from __future__ import annotations
 import functools
 import re
 import sys
-import warnings
 from collections.abc import Iterator
 from datetime import timedelta
 
 import attrs
 import promql_parser as pp
 
+from obscompile import goregexp
+
 # Grafana replaces these before a query reaches Prometheus; the parser needs a value.
+# Grafana reads a variable as `$name`, `${name}`, `${name:format}` or in its older
+# syntax `[[name]]` and `[[name:format]]`.
 _GRAFANA_RANGES = re.compile(
     r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}"
+    r"|\[\[__(rate_interval|interval|range)\]\]"
 )
 _GRAFANA_VARIABLE = re.compile(
     r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::[a-z]+)?\}|\$[A-Za-z_][A-Za-z0-9_]*"
+    r"|\[\[[A-Za-z_][A-Za-z0-9_]*(?::[a-z]+)?\]\]"
 )
 
 _DURATION_VARIABLE = re.compile(
@@ -46,13 +51,17 @@ _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 def compile_regex(pattern: str) -> re.Pattern[str]:
     """Compile the regex of a label matcher or of label_replace() with Python's `re`.
 
-    Python warns (FutureWarning) of a set such as `[[a]` that a later Python may read
-    differently. The warning is about Python, not the query, so it is not printed.
-    Raises re.error where `re.compile` does.
+    The regex is read with Go's syntax, as Prometheus reads it, and compiled to the
+    Python pattern of the same meaning (see `goregexp`). Raises re.error for a regex
+    that Prometheus rejects or that Python cannot evaluate.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return re.compile(pattern)
+    try:
+        return re.compile(goregexp.python_pattern(pattern))
+    except (goregexp.RegexpError, goregexp.UnevaluatedClass) as exc:
+        raise re.error(str(exc)) from None
+    except RecursionError:
+        # Python's compiler recurses once for each group, and Go allows 1000 levels.
+        raise re.error("the regex nests too deeply for Python's re") from None
 
 
 def is_label_name(name: str) -> bool:
@@ -66,8 +75,8 @@ def substitute_grafana_variables(query: str) -> str:
     Range variables become `5m`; other variables become `grafana_variable`, in and
     out of quotes, so that the query's shape survives.
     """
-    if "$" not in query:
-        # Every Grafana variable starts with a dollar sign.
+    if "$" not in query and "[[" not in query:
+        # Every Grafana variable starts with a dollar sign or two brackets.
         return query
     query = _GRAFANA_RANGES.sub("5m", query)
     # A template variable where a duration goes, as in [$window] or offset $shift.
@@ -288,16 +297,126 @@ def _error_offset(query: str, message: str) -> int:
     return 0
 
 
+# A string in double or single quotes, a comment, or a regex match operator. The
+# backtick strings of a query are double-quoted by `_parseable` before it is read.
+_REGEX_TOKENS = re.compile(
+    r"""(?P<operator>=~|!~)|(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)"""
+    r"|(?P<comment>\#[^\n]*)"
+)
+_COMMENT = re.compile(r"\#[^\n]*")
+# The text that stands for a regex that promql-parser rejects and Prometheus accepts
+# while the query is parsed. The regex itself is put back into the syntax tree.
+_PLACEHOLDER = "obscompile_regex_{index}"
+
+
+def _regex_strings(text: str) -> list[tuple[int, int]]:
+    """Return the start and end of each string after `=~` or `!~` in a query."""
+    found = []
+    operator_end = None
+    for match in _REGEX_TOKENS.finditer(text):
+        if match.lastgroup == "comment":
+            continue
+        if match.lastgroup == "operator":
+            operator_end = match.end()
+            continue
+        if operator_end is not None:
+            between = _COMMENT.sub("", text[operator_end : match.start()])
+            if not between.strip():
+                found.append(match.span())
+        operator_end = None
+    return found
+
+
+def _quoted(value: str) -> str:
+    """Return `value` as a double-quoted PromQL string."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+@functools.lru_cache(maxsize=4096)
+def _string_value(token: str) -> str | None:
+    """Return the value of a PromQL string as written, or None if it does not parse."""
+    try:
+        selector = pp.parse(f'{{x={token},y="y"}}')
+    except BaseException as exc:  # the Rust extension raises PanicException
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        return None
+    if not isinstance(selector, pp.VectorSelector):
+        return None
+    return str(selector.matchers.matchers[0].value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parser_accepts(regex: str) -> bool:
+    """Return False when promql-parser rejects a regex, which Rust's regex reads."""
+    try:
+        pp.parse(f'{{x=~{_quoted(regex)},y="y"}}')
+    except BaseException as exc:  # the Rust extension raises PanicException
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        return not str(exc).startswith("illegal regex")
+    return True
+
+
+def _checked_regexes(query: str, text: str) -> tuple[str, dict[str, str]]:
+    """Check each matcher regex of `query` by Prometheus's rules; raise QueryError.
+
+    `text` is the query as `_parseable` returns it. Returns `text` with a placeholder
+    in place of each regex that promql-parser rejects, and each placeholder with its
+    regex. A placeholder matches the empty string exactly when its regex does, so
+    the parser still checks that a selector has a matcher that is not empty.
+    """
+    spans = _regex_strings(text)
+    written = _regex_strings(query)
+    replaced: dict[str, str] = {}
+    pieces: list[str] = []
+    last = 0
+    for index, (start, end) in enumerate(spans):
+        value = _string_value(text[start:end])
+        if value is None:
+            continue  # the parser reports the string
+        problem = goregexp.regexp_problem(value)
+        if problem is not None:
+            at = written[index][0] if len(written) == len(spans) else 0
+            raise QueryError(f"invalid regex {_quoted(value)}: {problem}", at + 1)
+        if _parser_accepts(value):
+            continue
+        placeholder = _PLACEHOLDER.format(index=index)
+        if goregexp.matches_empty(value):
+            placeholder = f"(?:{placeholder})?"
+        replaced[placeholder] = value
+        pieces.extend((text[last:start], f'"{placeholder}"'))
+        last = end
+    return "".join(pieces) + text[last:], replaced
+
+
+def _restore_regexes(expr: pp.Expr, replaced: dict[str, str]) -> None:
+    """Put each regex back in place of its placeholder in the syntax tree."""
+    for selector in selectors(expr):
+        matchers = selector.matchers
+        items = matchers.matchers
+        for matcher in items:
+            if matcher.value in replaced:
+                matcher.value = replaced[matcher.value]
+        matchers.matchers = items
+        selector.matchers = matchers
+
+
 @functools.lru_cache(maxsize=4096)
 def parse(query: str) -> pp.Expr:
     """Parse a panel or rule query; raise QueryError with a position on failure.
 
     The checks, the rule derivation and the test generator each parse every query
     of a service, so a parsed query is kept. Callers only read the syntax tree.
+    Matcher regexes follow Go's syntax, as in Prometheus, and not promql-parser's.
     """
-    text = _parseable(query)
+    text, replaced = _checked_regexes(query, _parseable(query))
     try:
-        return pp.parse(text)
+        expr = pp.parse(text)
+        if replaced:
+            _restore_regexes(expr, replaced)
+        return expr
     except ValueError as exc:
         message = str(exc)
         offset = _error_offset(query, message)
@@ -364,6 +483,11 @@ GRAFANA_GLOBALS = frozenset(
 )
 
 
+def has_grafana_variable(text: str) -> bool:
+    """Return True when `text` contains a Grafana variable, such as `$job` or `[[job]]`."""
+    return _GRAFANA_VARIABLE.search(text) is not None
+
+
 def grafana_variables(query: str) -> list[tuple[str, str, int]]:
     """Return each Grafana variable of `query`: its name, its text and its offset.
 
@@ -372,7 +496,7 @@ def grafana_variables(query: str) -> list[tuple[str, str, int]]:
     found = []
     for match in _GRAFANA_VARIABLE.finditer(query):
         text = match.group()
-        name = text.strip("${}").split(":")[0]
+        name = text.strip("${}[]").split(":")[0]
         if name not in GRAFANA_GLOBALS:
             found.append((name, text, match.start()))
     return found

@@ -32,7 +32,7 @@ def _matches_any(pattern: str, jobs: list[str]) -> bool | None:
     try:
         compiled = promql.compile_regex(pattern)
     except re.error:
-        return None  # NOTE: RE2 syntax that Python's re lacks is not checked.
+        return None  # NOTE: a regex with a Unicode script class is not checked.
     return any(compiled.fullmatch(job) for job in jobs)
 
 

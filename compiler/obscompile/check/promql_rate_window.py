@@ -58,7 +58,7 @@ def rate_window(context: PanelContext) -> Iterator[Diagnostic]:
         if not isinstance(matrix, pp.MatrixSelector):
             continue
         written = context.query.range_of(matrix)
-        if written is not None and "$" in written[0]:
+        if written is not None and promql.has_grafana_variable(written[0]):
             continue  # Grafana picks the window, as with [$__rate_interval].
         if written is not None and written[0].isdigit():
             continue  # promql/syntax reports the missing unit instead.

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import promql_parser as pp
 
+from obscompile import promql
 from obscompile.check.context import PanelContext, ParsedQuery
 from obscompile.check.query_grammar import first_unexpected
 from obscompile.check.query_text import Token, tokenize
@@ -210,7 +211,7 @@ def _written_durations(tokens: Sequence[Token]) -> Iterator[tuple[str, int]]:
             start = token.offset + 1
             for part in token.text[1:-1].split(":"):
                 stripped = part.strip()
-                if stripped and "$" not in stripped:
+                if stripped and not promql.has_grafana_variable(stripped):
                     yield stripped, start + part.index(stripped)
                 start += len(part) + 1
         elif token.kind == "identifier" and token.text.lower() == "offset":

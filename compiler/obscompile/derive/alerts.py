@@ -283,8 +283,8 @@ def relabelled_template(text: str, relabels: tuple[tuple[str, str], ...]) -> str
 
 def _needs_parentheses(expr: str) -> bool:
     try:
-        node = promql.strip_parens(pp.parse(expr))
-    except ValueError:
+        node = promql.strip_parens(promql.parse(expr))
+    except promql.QueryError:
         return True
     if isinstance(node, pp.BinaryExpr):
         return str(node.op) in ("==", "!=", ">", "<", ">=", "<=", "and", "or", "unless")

@@ -138,7 +138,13 @@ def _satisfies(value: str, constraints: list[tuple[str, str]]) -> bool:
         if op == "!=" and value == expected:
             return False
         if op in ("=~", "!~"):
-            hit = promql.compile_regex(expected).fullmatch(value) is not None
+            try:
+                pattern = promql.compile_regex(expected)
+            except re.error as exc:
+                raise CannotSynthesize(
+                    f"the regex {go_quote(expected)} is not evaluated: {exc}"
+                ) from None
+            hit = pattern.fullmatch(value) is not None
             if hit != (op == "=~"):
                 return False
     return True
