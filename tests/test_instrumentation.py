@@ -67,7 +67,9 @@ from obscompile.instrument.naming import (
 )
 from obscompile.model import Location, Metric, MetricType, ScrapeJob
 from obscompile.model.service import Runtime, with_runtime_naming
+from obscompile.pipeline import Project, build
 from obscompile.render.environment import builtin_templates_dir, make_environment
+from tests.conftest import write_manifest
 
 HERE = Path(__file__).parent
 DATA = HERE / "instrumentation"
@@ -527,6 +529,94 @@ def test_check_warns_of_other_job_port(runtime: Runtime, call: str) -> None:
     assert 'scrape job "worker" scrapes port 9100' in diagnostics[0].message
     assert 'listens on port 8080 of scrape job "api"' in diagnostics[0].message
     assert call in diagnostics[0].message
+
+
+@pytest.mark.parametrize(
+    ("api", "worker", "expected"),
+    [
+        (("api:8080",), ("worker-1:8080", "worker-2:9100"), [("worker", 9100, 1)]),
+        (("api:8080",), ("worker-1:9100", "worker-2:8080"), [("worker", 9100, 0)]),
+        (("api:8080", "api-2:8081"), ("worker:8080",), [("api", 8081, 1)]),
+        (
+            ("api:8080",),
+            ("w-1:8080", "w-2:9100", "w-3:9100", "w-4:9101"),
+            [("worker", 9100, 1), ("worker", 9101, 3)],
+        ),
+        (("api",), ("worker-1", "worker-2:80"), []),
+    ],
+    ids=["other-job", "other-job-first", "serving-job", "two-ports", "default-scheme"],
+)
+def test_check_warns_of_each_other_port(
+    api: tuple[str, ...], worker: tuple[str, ...], expected: list
+) -> None:
+    """A job with a target on the default port still warns of its other ports."""
+    targets = {"api": api, "worker": worker}
+    service = attrs.evolve(
+        demo_service(PYTHON, ()),
+        scrape_jobs=tuple(
+            ScrapeJob(
+                name,
+                targets[name],
+                location=Location("demo.yaml", line, 5),
+                locations={
+                    f"targets.{index}": Location("demo.yaml", line + 1 + index, 9)
+                    for index in range(len(targets[name]))
+                },
+            )
+            for name, line in (("api", 4), ("worker", 10))
+        ),
+    )
+    diagnostics = check_instrumentation(service)
+    found = []
+    for diagnostic in diagnostics:
+        assert diagnostic.check == "instrument/scrape-port"
+        assert diagnostic.severity is Severity.WARNING
+        job, port = re.match(
+            r'scrape job "(\w+)" scrapes port (\d+)', diagnostic.message
+        ).groups()
+        found.append((job, int(port), diagnostic.location.line))
+        assert f"start_metrics_server({port})" in diagnostic.message
+        assert 'listens on port 8080 of scrape job "api"' in diagnostic.message
+    assert found == [
+        (job, port, (4 if job == "api" else 10) + 1 + index)
+        for job, port, index in expected
+    ]
+
+
+def test_scrape_port_warning_at_target(project: Path) -> None:
+    """A manifest's warning is at the target on the other port."""
+    write_manifest(
+        project,
+        "api.yaml",
+        "service: api\nruntime: python\nscrape:\n  - job: api\n"
+        "    targets: ['api-1:8080', 'api-2:9100']\n",
+    )
+    result = build(Project.at(project))
+    assert [str(d) for d in result.diagnostics] == [
+        'services/api.yaml:5:29: warning: scrape job "api" scrapes port 9100 at '
+        'target "api-2:9100", but the metrics server of instrumentation/api/ '
+        'listens on port 8080 of scrape job "api" by default; a process that "api" '
+        "scrapes on port 9100 must pass its port, as in start_metrics_server(9100) "
+        "[instrument/scrape-port]"
+    ]
+
+
+def test_scrape_port_warning_in_python(project: Path) -> None:
+    """A Python service's warning is at the targets argument."""
+    write_manifest(
+        project,
+        "api.py",
+        "from obscompile import dsl\n\n"
+        'dsl.service("api", runtime="python", scrape=dsl.scrape_job(\n'
+        '    "api", targets=["api-1:8080", "api-2:9100"]))\n',
+    )
+    result = build(Project.at(project))
+    locations = [
+        str(d.location)
+        for d in result.diagnostics
+        if d.check == "instrument/scrape-port"
+    ]
+    assert locations == ["services/api.py:4:20"]
 
 
 def test_check_accepts_jobs_on_one_port() -> None:

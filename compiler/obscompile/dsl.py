@@ -714,7 +714,7 @@ def scrape_job(
         probe=probe,
         honor_labels=_flag(honor_labels, "honor_labels"),
         location=caller_location(),
-        locations=argument_locations(["job"]),
+        locations=argument_locations(["job", "targets", "port"]),
     )
 
 

@@ -19,6 +19,7 @@ from obscompile.instrument.naming import (
     registered_names,
     typescript_identifier,
 )
+from obscompile.model.location import Location
 from obscompile.model.metric import Metric, MetricType
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Runtime, Service
@@ -386,22 +387,41 @@ def _check_scrape_target(service: Service, runtime: Runtime) -> Iterator[Diagnos
 def _check_other_ports(
     service: Service, runtime: Runtime, serving: ScrapeJob, port: int | None
 ) -> Iterator[Diagnostic]:
-    """Warn of each other scrape job that no target on the default port serves.
+    """Warn of each port other than the default that a scrape job's targets are on.
 
     The generated module starts one metrics server, on the port of `serving`'s first
-    target unless the caller passes another, so a process that such a job scrapes
-    must pass its port.
+    target unless the caller passes another port. So each process that Prometheus
+    scrapes on another port must pass that port. A job gets one warning for each
+    such port, at its first target there, even when another of its targets is on
+    the default port.
     """
     call = _SERVER_CALLS[runtime]
     for job in process_jobs(service):
         ports = [_port_or_none(job, target) for target in job.targets]
-        if job is serving or not ports or port in ports or None in ports:
-            continue
-        yield warning(
-            job.locations.get("targets", job.location),
-            f'scrape job "{job.job}" scrapes port {ports[0]}, but the metrics server '
-            f"of instrumentation/{service.name}/ listens on port {port} of scrape job "
-            f'"{serving.job}" by default; a process that "{job.job}" scrapes must '
-            f"pass its port, as in {call.format(port=ports[0])}",
-            "instrument/scrape-port",
-        )
+        if None in ports:
+            continue  # instrument/scrape-target or the manifest reports the target
+        others = [
+            (index, other)
+            for index, other in enumerate(ports)
+            if other != port and other not in ports[:index]
+        ]
+        for index, other in others:
+            scrapes = f"scrapes port {other}"
+            if ports.count(other) != len(ports):
+                scrapes += f' at target "{job.targets[index]}"'
+            yield warning(
+                _target_location(job, index),
+                f'scrape job "{job.job}" {scrapes}, but the metrics server of '
+                f"instrumentation/{service.name}/ listens on port {port} of scrape "
+                f'job "{serving.job}" by default; a process that "{job.job}" scrapes '
+                f"on port {other} must pass its port, as in {call.format(port=other)}",
+                "instrument/scrape-port",
+            )
+
+
+def _target_location(job: ScrapeJob, index: int) -> Location:
+    """Return where a job's target is written, or else its targets or port."""
+    for key in (f"targets.{index}", "targets", "port"):
+        if key in job.locations:
+            return job.locations[key]
+    return job.location

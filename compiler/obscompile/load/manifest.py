@@ -288,18 +288,25 @@ class _Reader:
             probe=None if probe is None else Probe(probe["exporter"], probe["module"]),
             honor_labels=data.get("honor_labels", False),
             location=self.at(path),
-            locations={
-                **self.locations(path, data),
-                **{
-                    f"label:{name}": self.key_at((*path, "labels", name))
-                    for name in data.get("labels") or {}
-                },
-                **{
-                    f"probe.{key}": self.at((*path, "probe", key))
-                    for key in probe or {}
-                },
-            },
+            locations=self.scrape_job_locations(path, data),
         )
+
+    def scrape_job_locations(
+        self, path: JsonPath, data: dict[str, Any]
+    ) -> dict[str, Location]:
+        """Return where each key of a scrape job, and each of its targets, is written.
+
+        Each label's name is at `label:<name>`, and each key of a probe at
+        `probe.<key>`.
+        """
+        found = self.locations(path, data)
+        for name in data.get("labels") or {}:
+            found[f"label:{name}"] = self.key_at((*path, "labels", name))
+        for key in data.get("probe") or {}:
+            found[f"probe.{key}"] = self.at((*path, "probe", key))
+        for index, _ in enumerate(data.get("targets") or ()):
+            found[f"targets.{index}"] = self.at((*path, "targets", index))
+        return found
 
     def metrics(self, data: dict[str, Any]) -> tuple[Metric, ...]:
         metrics = []
