@@ -205,9 +205,7 @@ def lookup_answers(
     for name in sorted(lookups.jobs):
         parts.append((name, [_job_values(job) for job in by_name.get(name, ())]))
     if lookups.every_job:
-        parts.append(
-            [(j.job, j.honor_labels) for s in services for j in s.scrape_jobs]
-        )
+        parts.append([(j.job, j.honor_labels) for s in services for j in s.scrape_jobs])
     for name in sorted(lookups.scraped):
         owners = _scrapers(services, (name,))
         parts.append((name, [(s.name, catalog_series((s,))) for s in owners]))
