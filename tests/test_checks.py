@@ -683,15 +683,17 @@ UNKNOWN_METRIC += [
             scrape: {job: shop, port: 80}
             metrics:
               orders: counter
+              refunds: counter
               build: info
+              release: info
               node_uname_info: info
               latency_seconds: histogram
             rows:
               - title: R
                 panels:
                   - {title: A, query: 'sum(rate(orders{job="shop"}[5m]))'}
-                  - {title: B, query: 'sum(rate(orders_total{job="shop"}[5m]))'}
-                  - {title: C, query: 'max(build{job="shop"}) + max(build_info{job="shop"})'}
+                  - {title: B, query: 'sum(rate(refunds_total{job="shop"}[5m]))'}
+                  - {title: C, query: 'max(build{job="shop"}) + max(release_info{job="shop"})'}
                   - {title: D, query: 'max(node_uname_info{job="shop"})'}
                   - {title: E, query: 'max(node_uname_info_info{job="shop"})'}
                   - {title: F, query: 'sum(rate(latency_seconds{job="shop"}[5m]))'}
@@ -699,8 +701,8 @@ UNKNOWN_METRIC += [
             "shop.yaml",
         ),
         [
-            'services/shop.yaml:15:32: error: metric "node_uname_info_info" is not in the catalog of service "shop", which scrapes job "shop"; did you mean "node_uname_info"? [promql/unknown-metric]',
-            'services/shop.yaml:16:37: error: metric "latency_seconds" is a histogram of the catalog of service "shop", which the client libraries expose as "latency_seconds_bucket", "latency_seconds_sum", "latency_seconds_count"; query one of them [promql/unknown-metric]',
+            'services/shop.yaml:17:32: error: metric "node_uname_info_info" is not in the catalog of service "shop", which scrapes job "shop"; did you mean "node_uname_info"? [promql/unknown-metric]',
+            'services/shop.yaml:18:37: error: metric "latency_seconds" is a histogram of the catalog of service "shop", which the client libraries expose as "latency_seconds_bucket", "latency_seconds_sum", "latency_seconds_count"; query one of them [promql/unknown-metric]',
         ],
     ),
     Case(
@@ -3095,6 +3097,62 @@ MATCH_LABELS = [
     ),
 ]
 
+EXPORTER_HEADER = """\
+service: payments
+scrape: {job: payments, port: 9187}
+metrics:
+  requests: counter
+  build: info
+rows:
+  - title: A
+    panels:
+"""
+
+METRIC_SPELLING = [
+    Case(
+        "counter-read-both-ways",
+        panels(
+            """
+            - title: Rate
+              query: 'sum(rate(requests{job="payments"}[5m]))'
+            - title: Rate total
+              query: 'sum(rate(requests_total{job="payments"}[5m]))'
+            - title: Build
+              query: 'build_info{job="payments"}'
+            - title: Build bare
+              query: 'build{job="payments"}'
+            """,
+            EXPORTER_HEADER,
+        ),
+        [
+            f'{E}:12:26: warning: metric "requests" is read as requests_total here '
+            'and as requests in panel "Rate"; an exporter exposes one of these names, '
+            "so the panels of the other stay empty and their alerts silent; use the "
+            "name that the exporter exposes in every panel [promql/metric-spelling]",
+            f'{E}:16:17: warning: metric "build" is read as build here and as '
+            'build_info in panel "Build"; an exporter exposes one of these names, so '
+            "the panels of the other stay empty and their alerts silent; use the name "
+            "that the exporter exposes in every panel [promql/metric-spelling]",
+        ],
+    ),
+    Case(
+        "one-name-each",
+        panels(
+            """
+            - title: Rate
+              query: 'sum(rate(requests_total{job="payments"}[5m]))'
+            - title: Rate by 2
+              query: 'sum(rate(requests_total{job="payments"}[5m])) * 2'
+            - title: Build
+              query: 'build{job="payments"}'
+            """,
+            EXPORTER_HEADER,
+        ),
+        [],
+    ),
+]
+
+
 TABLES = {
     "series-legend": SERIES_LEGEND,
     "promql-syntax": SYNTAX,
@@ -3106,6 +3164,7 @@ TABLES = {
     "promql-job-matcher": JOB_MATCHER,
     "promql-job-alternatives": JOB_ALTERNATIVES,
     "promql-match-labels": MATCH_LABELS,
+    "promql-metric-spelling": METRIC_SPELLING,
     "promql-quantile": QUANTILE,
     "promql-summary-aggregation": SUMMARY_AGGREGATION,
     "promql-summary-quantile": SUMMARY_QUANTILE,

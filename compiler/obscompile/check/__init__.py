@@ -22,6 +22,7 @@ from obscompile.check import (  # noqa: F401
     promql_histogram_le,
     promql_job_matcher,
     promql_match_labels,
+    promql_metric_spelling,
     promql_quantile,
     promql_rate_counter,
     promql_rate_window,
