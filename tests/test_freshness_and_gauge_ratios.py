@@ -19,7 +19,8 @@ import yaml
 from obscompile.derive.synthesis import InputSeries
 from obscompile.pipeline import BuildResult, Project, build
 from tests.conftest import write_manifest
-from tests.test_prometheus import assert_promtool, run_promtool, write_files
+from tests.moved_boundaries import assert_moved_boundaries_fail
+from tests.test_prometheus import assert_promtool, write_files
 
 HEADER = """\
 service: backup
@@ -239,13 +240,6 @@ def _untested(result: BuildResult) -> list[str]:
     return [d.message for d in result.diagnostics if d.check == "rules/untested"]
 
 
-def _alert_expr(result: BuildResult) -> str:
-    groups = yaml.safe_load(result.files["prometheus/rules/backup.rules.yml"])
-    (alerts,) = [g for g in groups["groups"] if g["name"] == "backup.alerts"]
-    (rule,) = alerts["rules"]
-    return rule["expr"]
-
-
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_shape_gets_tests_that_pass(project: Path, case: tuple) -> None:
     query, unit, thresholds, _, _ = case
@@ -263,22 +257,9 @@ def test_shape_gets_tests_that_pass(project: Path, case: tuple) -> None:
 def test_moved_boundary_fails_promtool(project: Path, case: tuple) -> None:
     query, unit, thresholds, comparison, moved_comparisons = case
     result = _build(project, query, unit, thresholds)
-    expr = _alert_expr(result)
-    assert expr.endswith(f" {comparison}")
-    rules_name = "prometheus/rules/backup.rules.yml"
-    for moved in moved_comparisons:
-        moved_expr = expr.removesuffix(comparison) + moved
-        files = dict(result.files)
-        files[rules_name] = files[rules_name].replace(
-            f"expr: {expr}\n", f"expr: {moved_expr}\n"
-        )
-        assert files[rules_name] != result.files[rules_name]
-        out = write_files(project / "out", files)
-        checked = run_promtool(
-            "test", "rules", str(out / "prometheus/tests/backup.test.yml")
-        )
-        assert checked.returncode == 1, f"{moved}: {checked.stdout}"
-        assert "FAILED" in checked.stdout + checked.stderr
+    assert_moved_boundaries_fail(
+        project, result, "backup", comparison, moved_comparisons
+    )
 
 
 def test_age_input_rises_with_the_clock(project: Path) -> None:
