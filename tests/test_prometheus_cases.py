@@ -1252,19 +1252,21 @@ SLOW_RATE = """\
 """
 
 
-def test_rate_bound_falls_back_to_coarse(project: Path) -> None:
-    """A rate of 0.1/s is probed with 0 and 0.2/s where 0.09 and 0.11 are unreachable.
+def test_slow_rate_neighbours_probed_exactly(project: Path) -> None:
+    """A rate of 0.1/s is probed with exactly 0.09 and 0.11/s.
 
     At one sample a minute, 0.09/s and 0.11/s need counters that grow by 5.4 and 6.6
-    per sample, but synthesized counters grow by whole numbers.
+    per sample, which the generated input series give.
     """
     result = _build(project, SLOW_RATE)
     assert [d for d in result.diagnostics if d.check == "rules/untested"] == []
     tests = yaml.safe_load(result.files["prometheus/tests/payments.test.yml"])["tests"]
     names = {test["name"] for test in tests}
-    assert "PaymentsRequestRateCritical: 0 (green) stays silent" in names
-    assert "PaymentsRequestRateCritical: 0.1 (red) fires" in names
-    assert "PaymentsRequestRateCritical: 0.2 (red) fires" in names
+    assert names == {
+        "PaymentsRequestRateCritical: 0.09 (green) stays silent",
+        "PaymentsRequestRateCritical: 0.1 (red) fires",
+        "PaymentsRequestRateCritical: 0.11 (red) fires",
+    }
     _promtool_all(project, result)
 
 
@@ -1830,14 +1832,14 @@ def test_untested_rules_point_at_own_panel(project: Path) -> None:
 def test_untested_rule_message_reads_plainly(project: Path) -> None:
     """The reason shows the number as written and requests a hand-written test."""
     panel = """\
-- title: Traffic
-  query: 'sum(rate(http_requests_total{job="payments"}[5m]))'
-  thresholds: "<1e9 Green, >=1e9 Red"
+- title: Errors
+  query: 'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m])) / sum(rate(http_requests_total{job="payments"}[5m])) * 100'
+  thresholds: "<14 Green, >=14 Red"
 """
     result = _build(project, panel)
     (untested,) = [d for d in result.diagnostics if d.check == "rules/untested"]
-    assert "gives exactly 1000000000. " in untested.message
-    assert "1000000000.0" not in untested.message
+    assert "never gives exactly 14%, " in untested.message
+    assert "14.0" not in untested.message
     assert "Write a promtool test for the rule" in untested.message
 
 

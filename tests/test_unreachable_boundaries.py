@@ -204,15 +204,18 @@ def test_reachable_boundary_is_tested_exactly(project: Path) -> None:
     _run_promtool(project, result)
 
 
-def test_rate_per_minute_reason_names_value(project: Path) -> None:
-    """A rate times 60 never gives 31, and whole increments miss the value below."""
+def test_rate_per_minute_nearest_values_pass(project: Path) -> None:
+    """A rate times 60 never gives 31, so the values next to it take its place."""
     query = 'sum(rate(jobs_total{job="shop"}[5m])) * 60'
     result = _build(project, query, "short", "<31 Green, >31 Red")
-    (message,) = _untested(result)
-    assert (
-        "the query's float arithmetic never gives exactly 31, so the test needs "
-        "30.999999999999996, the nearest value below it, but " in message
-    )
+    assert _untested(result) == []
+    values = {
+        _query_value(group, query)
+        for group in _groups(result)
+        if "nearest value" in group["name"]
+    }
+    assert values == {30.999999999999996, 31.000000000000004}
+    _run_promtool(project, result)
 
 
 def test_untested_alert_leaves_no_group(project: Path) -> None:

@@ -23,6 +23,7 @@ from obscompile.derive.synthesis import (
     InputSeries,
     _counter_selector,
     _pairs,
+    reject_sampling,
     series_labels,
 )
 from obscompile.numbers import number_text
@@ -88,6 +89,7 @@ def quantile_series(
     node: pp.Call, target: float, context: Context
 ) -> list[InputSeries]:
     """Return bucket counters under `histogram_quantile` that give `target`."""
+    reject_sampling(context, "histogram buckets")
     quantile = promql.number_value(node.args[0])
     if quantile is None:
         raise CannotSynthesize("histogram_quantile() needs a constant quantile")

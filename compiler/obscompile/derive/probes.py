@@ -63,11 +63,9 @@ def coarse_neighbours(
 ) -> tuple[float | None, float | None]:
     """Return the values one step of a leading 1 away, such as 0 and 0.2 around 0.1.
 
-    They replace a neighbour from `nice_neighbours` that no input gives. A rate of
-    0.09 per second is 5.4 increments per minute, which no whole-number counter
-    gives, and an age of 0.9 seconds has no exact binary form, but 0 and 0.2, or 0
-    and 2, have neither problem. A value outside the limits is None, and so are both
-    for a bound whose leading digit is not 1.
+    They replace a neighbour from `nice_neighbours` that no input gives. An age of
+    0.9 seconds has no exact binary form, but 0 and 2 seconds have. A value outside
+    the limits is None, and so are both for a bound whose leading digit is not 1.
     """
     exact = Decimal(repr(bound))
     if not _leading_one(exact):

@@ -3,7 +3,10 @@
 For every alert, one test group per value around each boundary of its band: just
 outside, exactly at the boundary, and just inside. Where the query's constant scale
 never gives the boundary exactly (no double r gives `r * 100 == 7`), the nearest
-values that it gives on each side take the boundary's place. Each group checks the alert pending
+values that it gives on each side take the boundary's place. A counter rate that no
+whole increment per sample gives exactly, such as 1000 per second over 5m, comes from a
+counter sampled between the evaluations, or one that restarts once per window (see
+`counters`). Each group checks the alert pending
 (not yet listed) one evaluation before `for` has passed, firing when it has, with its
 exact labels and expanded annotations, or silent when the value is outside the band.
 Ratios also get a group without traffic, where the rule records nothing and the alert
@@ -30,6 +33,7 @@ from obscompile.config import Config
 from obscompile.derive import gorender
 from obscompile.derive.alerts import AlertRule, ServiceRules
 from obscompile.derive.annotations import bound_text
+from obscompile.derive.counters import OutOfReach, sampling_choices
 from obscompile.derive.evaluate import (
     Sample,
     UnsupportedExpression,
@@ -273,7 +277,7 @@ class _Generator:
         probe: Probe,
         silent: bool,
     ):
-        """Return inputs, their run and its end, with the first scale that fits.
+        """Return inputs, their run, its end and input interval, with the first that fits.
 
         The short run ends `for` after the first evaluation that can see a value, and
         is enough where the value is exact while the rate window fills. Otherwise the
@@ -288,7 +292,8 @@ class _Generator:
         unmatched: str | None = None
         sampled = False
         for end in self._ends(node, for_ms):
-            for series in self._candidate_inputs(alert, node, context, probe):
+            candidates = self._candidate_inputs(alert, node, context, probe, end)
+            for series, interval_ms in candidates:
                 if silent:
                     series = silent_copy(series)
                 run = simulate(
@@ -297,10 +302,10 @@ class _Generator:
                     alert.expr,
                     end,
                     self.evaluation_ms,
-                    self.interval_ms,
+                    interval_ms,
                 )
                 if silent:
-                    return series, run, end
+                    return series, run, end, interval_ms
                 samples = run.vector(alert.query, end)
                 sampled = sampled or bool(samples)
                 if not sampled and unmatched is None:
@@ -310,13 +315,13 @@ class _Generator:
                 if bool(run.at(end).firing(for_ms)) != fires:
                     continue
                 if key is not None and key.value == value:
-                    return series, run, end
+                    return series, run, end, interval_ms
                 if (
                     fallback is None
                     and key is not None
                     and _same_side(alert, key.value, value)
                 ):
-                    fallback = (series, run, end)
+                    fallback = (series, run, end, interval_ms)
         if fallback is None or probe.exact:
             if not sampled and unmatched is not None:
                 raise _Mismatch(unmatched)
@@ -324,40 +329,93 @@ class _Generator:
         return fallback
 
     def _candidate_inputs(
-        self, alert: AlertRule, node: pp.Expr, context: Context, probe: Probe
-    ) -> Iterator[list[InputSeries]]:
-        """Yield input series for the probe at each traffic scale, best first.
+        self,
+        alert: AlertRule,
+        node: pp.Expr,
+        context: Context,
+        probe: Probe,
+        end: int,
+    ) -> Iterator[tuple[list[InputSeries], int]]:
+        """Yield input series for the probe and their input interval, best first.
 
+        First come inputs with a sample at every evaluation, at each traffic scale.
         A probe in place of an unreachable boundary first gets the inputs
         that give the boundary in exact arithmetic, such as 7 errors in 100
         requests for 7%. Rounding in the rates and the division lands them on one
         side or the other, depending on the scale. Then it gets the inputs computed
         for its own value, which a gauge, for one, gives exactly.
+
+        Then come counters whose rate is exact by construction, sampled at every
+        evaluation or between them (see `counters`), for each target in the same
+        order, unless they would have more samples before `end` than a run has
+        evaluations at most. Raises CannotSynthesize when the query gets no input
+        series at all.
         """
-        if probe.replaces is None:
-            for multiplier in _MULTIPLIERS:
-                scaled_context = attrs.evolve(context, multiplier=multiplier)
-                yield self._inputs(alert, node, scaled_context, probe.value)
-            return
+        targets = (
+            (probe.value,) if probe.replaces is None else (probe.replaces, probe.value)
+        )
         # NOTE: neither kind of input always reaches both sides. For a ratio of one
         # metric, `5xx / all`, 7 in 50 requests gives 14.000000000000002% at every
         # traffic scale tried and never the value below 14%, so such a rule stays
         # untested.
-        failures = []
-        for target in (probe.replaces, probe.value):
+        failures: list[CannotSynthesize] = []
+        seen: set[tuple[InputSeries, ...]] = set()
+        for target in targets:
             try:
-                found = [
-                    self._inputs(
-                        alert, node, attrs.evolve(context, multiplier=m), target
-                    )
-                    for m in _MULTIPLIERS
-                ]
+                scaled = self._scaled_inputs(
+                    alert, node, context, target, probe.replaces is not None
+                )
+                for series in scaled:
+                    # Traffic scales that give the same inputs give the same run.
+                    if tuple(series) not in seen:
+                        seen.add(tuple(series))
+                        yield series, self.interval_ms
             except CannotSynthesize as exc:
                 failures.append(exc)
-                continue
-            yield from found
-        if len(failures) == 2:
-            raise failures[-1]
+        exact_found = False
+        out_of_reach: list[OutOfReach] = []
+        reads_counter = any(
+            isinstance(part, pp.Call) and part.func.name in promql.COUNTER_FUNCTIONS
+            for part in promql.walk(node)
+        )
+        for target in targets if reads_counter else ():
+            for sampling in sampling_choices(self.evaluation_ms):
+                if end // sampling.spacing_ms > MAX_RUN_EVALUATIONS:
+                    continue
+                exact_context = attrs.evolve(context, sampling=sampling)
+                try:
+                    series = self._inputs(alert, node, exact_context, target)
+                except OutOfReach as exc:
+                    out_of_reach.append(exc)
+                    continue
+                except CannotSynthesize:
+                    continue
+                exact_found = True
+                yield series, sampling.grid_ms
+        if len(failures) == len(targets) and not exact_found:
+            # A rate that no sampling reaches explains more than a missed whole step.
+            raise out_of_reach[-1] if out_of_reach else failures[-1]
+
+    def _scaled_inputs(
+        self,
+        alert: AlertRule,
+        node: pp.Expr,
+        context: Context,
+        target: float,
+        all_first: bool,
+    ) -> Iterator[list[InputSeries]]:
+        """Yield the inputs for `target` at each traffic scale.
+
+        With `all_first`, every scale gets its inputs before the first is yielded,
+        so that a scale without inputs leaves the target without any.
+        """
+        found: Iterator[list[InputSeries]] = (
+            self._inputs(alert, node, attrs.evolve(context, multiplier=m), target)
+            for m in _MULTIPLIERS
+        )
+        if all_first:
+            found = iter(list(found))
+        yield from found
 
     def alert_group(
         self,
@@ -370,7 +428,9 @@ class _Generator:
         for_ms = duration_ms(alert.for_)
         value = probe.value
         try:
-            series, run, end = self._run(alert, node, context, probe, silent)
+            series, run, end, interval_ms = self._run(
+                alert, node, context, probe, silent
+            )
         except (CannotSynthesize, _Mismatch) as exc:
             if probe.replaces is None:
                 raise
@@ -423,8 +483,8 @@ class _Generator:
             name += f", {_nearest_value_note(probe, alert.unit)}"
         return TestGroup(
             name=name,
-            interval=duration_label(self.interval_ms),
-            series=series_texts(series, end // self.interval_ms),
+            interval=duration_label(interval_ms),
+            series=series_texts(series, end // interval_ms),
             alert_checks=checks,
             expr_checks=expr_checks,
         )

@@ -67,7 +67,8 @@ def load(series: list[InputSeries], samples: int, interval_ms: int) -> Storage:
     storage = Storage()
     for one in series:
         for index, value in enumerate(one.values(samples)):
-            storage.add(one.labels, index * interval_ms, value)
+            if value is not None:
+                storage.add(one.labels, index * interval_ms, value)
     return storage
 
 

@@ -9,6 +9,8 @@ times a constant or plus or minus a constant, any of them under `label_replace`.
 satisfy every matcher of the query and carry the requested group labels (the labels the
 result is grouped by). Counters grow by whole numbers per sample, so the expanded values
 stay exact; the caller checks the value the query really gives with the evaluator.
+Where whole numbers miss a rate, the caller asks for a sampling, and `counters` builds a
+counter that gives the rate exactly.
 
 For the age of a timestamp, the timestamp series rises by the sample interval at
 every sample, so the age is the same at every evaluation. A promtool test starts at
@@ -22,6 +24,7 @@ import contextlib
 import math
 import re
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import attrs
 import promql_parser as pp
@@ -37,6 +40,9 @@ from obscompile.derive.expressions import (
 from obscompile.gotemplate import go_quote
 from obscompile.model.service import Service
 
+if TYPE_CHECKING:
+    from obscompile.derive.counters import Sampling
+
 _DEFAULT_VALUES = ("other", "200", "ok", "0")
 
 
@@ -49,13 +55,18 @@ class InputSeries:
     """One input series: a counter growing by `step` per sample, or a constant gauge.
 
     A growing series starts at `start`, which is 0 for a counter. A constant gauge
-    has the value `step`.
+    has the value `step`. A counter with a `cycle` repeats those values instead, and
+    restarts where the cycle starts over. The series has a sample at every `every`-th
+    point of the test group's interval, from point `first`, and none in between.
     """
 
     labels: tuple[tuple[str, str], ...]
     step: float
     counter: bool
     start: float = 0.0
+    every: int = 1
+    first: int = 0
+    cycle: tuple[float, ...] = ()
 
     def series_text(self) -> str:
         mapping = dict(self.labels)
@@ -67,35 +78,87 @@ class InputSeries:
 
     def values_text(self, samples: int) -> str:
         """Return the expanding notation for `samples + 1` values."""
-        if self.counter:
-            return f"{decimal_text(self.start)}+{decimal_text(self.step)}x{samples}"
-        return f"{decimal_text(self.step)}x{samples}"
+        if self.every == 1 and self.first == 0 and not self.cycle:
+            if self.counter:
+                return f"{decimal_text(self.start)}+{decimal_text(self.step)}x{samples}"
+            return f"{decimal_text(self.step)}x{samples}"
+        tokens = [
+            "_" if value is None else decimal_text(value)
+            for value in self.values(samples)
+        ]
+        return " ".join(_compress_runs(tokens))
 
-    def values(self, samples: int) -> list[float]:
+    def values(self, samples: int) -> list[float | None]:
         """Return the `samples + 1` values of `values_text`, as promtool expands them.
 
-        promtool adds the step once per sample, which can differ in the last bit
-        from `start + step * index` when the start is not a whole number.
+        None stands for a point without a sample. promtool adds the step once per
+        sample, which can differ in the last bit from `start + step * index` when
+        the start is not a whole number.
         """
+        if self.every == 1 and self.first == 0:
+            every_point: list[float | None] = [*self.sample_values(samples + 1)]
+            return every_point
+        points = range(samples + 1)
+        present = [
+            index >= self.first and (index - self.first) % self.every == 0
+            for index in points
+        ]
+        expanded = iter(self.sample_values(sum(present)))
+        return [next(expanded) if here else None for here in present]
+
+    def sample_values(self, count: int) -> list[float]:
+        """Return the values of the first `count` samples."""
+        if self.cycle:
+            return [self.cycle[index % len(self.cycle)] for index in range(count)]
         if not self.counter:
-            return [self.step] * (samples + 1)
+            return [self.step] * count
         value = self.start
-        expanded = [value]
-        for _ in range(samples):
-            value += self.step
+        expanded = []
+        for _ in range(count):
             expanded.append(value)
+            value += self.step
         return expanded
+
+
+def _compress_runs(tokens: list[str]) -> list[str]:
+    """Return series notation tokens with each run of one token written once.
+
+    `_x3` stands for three points without a sample, and `5x3` for four samples of 5.
+    """
+    written = []
+    index = 0
+    while index < len(tokens):
+        run = 1
+        while index + run < len(tokens) and tokens[index + run] == tokens[index]:
+            run += 1
+        token = tokens[index]
+        if run == 1:
+            written.append(token)
+        elif token == "_":
+            written.append(f"_x{run}")
+        else:
+            written.append(f"{token}x{run - 1}")
+        index += run
+    return written
 
 
 @attrs.frozen
 class Context:
-    """Inputs of synthesis besides the query: catalog, sample interval, group labels."""
+    """Inputs of synthesis besides the query: catalog, sample interval, group labels.
+
+    Without a `sampling`, every series has a sample at every evaluation, and a
+    counter grows by a whole number per sample. With one, a counter under rate(),
+    irate() or increase() follows it and gives the value exactly (see `counters`).
+    Gauges stay constant at every point, and ratios, timestamps and histograms get
+    no input series then.
+    """
 
     service: Service | None
     interval_s: int
     group: tuple[tuple[str, str], ...] = ()
     instance: str | None = None
     multiplier: int = 1
+    sampling: Sampling | None = None
 
 
 def _regex_examples(pattern: str) -> list[str]:
@@ -390,6 +453,11 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
         selector, matrix, function = _counter_selector(node)
         if target < 0:
             raise CannotSynthesize("a counter rate cannot be negative")
+        if context.sampling is not None:
+            from obscompile.derive.counters import exact_counter
+
+            labels = _pairs(series_labels([selector], context))
+            return [exact_counter(function, matrix, target, labels, context.sampling)]
         step = counter_step(
             function, Fraction(repr(target)), matrix, context.interval_s
         )
@@ -440,6 +508,7 @@ def _age(
     expiry, and the series starts at `target` instead. The evaluator checks that the
     subtraction gives `target` exactly.
     """
+    reject_sampling(context, "a timestamp")
     timestamp = node.lhs if time_left else node.rhs
     selector = _gauge_selector(timestamp)
     if selector is None:
@@ -505,6 +574,14 @@ def _before_replace(node: pp.Call, context: Context) -> Context:
     return attrs.evolve(context, group=tuple(sorted(group.items())))
 
 
+def reject_sampling(context: Context, shape: str) -> None:
+    """Raise CannotSynthesize where `context` has a sampling, which `shape` ignores."""
+    if context.sampling is not None:
+        raise CannotSynthesize(
+            f"the test generator builds {shape} only from a sample at every evaluation"
+        )
+
+
 def _as_float(value: Fraction) -> float:
     return float(value)
 
@@ -517,6 +594,7 @@ def _ratio(
     node: pp.BinaryExpr, target: Fraction, context: Context
 ) -> list[InputSeries]:
     """Split traffic between numerator and denominator series to give `target`."""
+    reject_sampling(context, "a ratio")
     denominator_node = node.rhs
     guarded = promql.strip_parens(denominator_node)
     query_guards = isinstance(guarded, pp.BinaryExpr) and is_guarded(guarded)
@@ -751,4 +829,4 @@ def _gauge_ratio(
 
 def silent_copy(series: list[InputSeries]) -> list[InputSeries]:
     """Return the same series with no traffic: counters flat at zero."""
-    return [attrs.evolve(s, step=0.0) if s.counter else s for s in series]
+    return [attrs.evolve(s, step=0.0, cycle=()) if s.counter else s for s in series]

@@ -1,0 +1,244 @@
+"""Generated tests for counter rates at any threshold.
+
+Prometheus 2.42 multiplies the increase in a full 5m window by the double nearest
+1/300, so a counter sampled at every evaluation never gives a rate of exactly 1000,
+500 or 30 per second. Counters sampled between the evaluations give them, and so do
+counters that restart once per window where no whole increment per sample gives the
+value, as 0.7 per second at one sample a second needs. Each generated file must
+pass promtool 2.42, and must fail once the alert's boundary moves.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from obscompile.derive.local import LocalOverrides
+from obscompile.derive.synthesis import InputSeries
+from obscompile.pipeline import BuildResult, Project, build
+from tests.conftest import write_manifest
+from tests.moved_boundaries import assert_moved_boundaries_fail
+from tests.test_prometheus import assert_promtool, write_files
+
+HEADER = """\
+service: shop
+scrape: {job: shop, port: 9100, interval: 15s}
+metrics:
+  orders_total: {type: counter}
+  node_cpu_seconds_total: {type: counter, labels: [cpu, mode]}
+rows:
+  - title: Traffic
+    panels:
+"""
+ORDERS = 'sum(rate(orders_total{job="shop"}[5m]))'
+CPU = 'sum(rate(node_cpu_seconds_total{job="shop",mode!="idle"}[5m]))'
+ORDERS_PER_HOUR = 'sum(increase(orders_total{job="shop"}[1h]))'
+ORDERS_NOW = 'sum(irate(orders_total{job="shop"}[5m]))'
+# Query, unit, thresholds, evaluation interval, the alert's comparison, and the test
+# group at the boundary. Then comparisons with the boundary moved: past the boundary
+# by the smallest step that matters, and past the value that a test group probes on
+# the other side.
+CASES = {
+    "rate-1000": (
+        ORDERS,
+        "reqps",
+        ">1000 Red",
+        "1m",
+        ">= 1000",
+        "1000 (red) fires",
+        ["> 1000", ">= 900"],
+    ),
+    "rate-500": (
+        ORDERS,
+        "reqps",
+        ">500 Red",
+        "1m",
+        ">= 500",
+        "500 (red) fires",
+        ["> 500", ">= 400"],
+    ),
+    "rate-30": (
+        ORDERS,
+        "reqps",
+        "<0.3 Green, 0.3-30 Yellow, >30 Red",
+        "1m",
+        ">= 30",
+        "30 (red) fires",
+        ["> 30", ">= 20"],
+    ),
+    "rate-below-0.3": (
+        ORDERS,
+        "reqps",
+        "<0.3 Red, 0.3-30 Yellow, >30 Green",
+        "1m",
+        "< 0.3",
+        "0.3 (yellow) stays silent",
+        ["<= 0.3", "< 0.2"],
+    ),
+    "rate-1000-every-second": (
+        ORDERS,
+        "reqps",
+        ">1000 Red",
+        "1s",
+        ">= 1000",
+        "1000 (red) fires",
+        ["> 1000", ">= 900"],
+    ),
+    "cpu-every-second": (
+        CPU,
+        "percentunit",
+        "<0.7 Green, >=0.7 Red",
+        "1s",
+        ">= 0.7",
+        "70% (red) fires",
+        ["> 0.7", ">= 0.6"],
+    ),
+    "cpu": (
+        CPU,
+        "percentunit",
+        "<0.7 Green, >=0.7 Red",
+        "1m",
+        ">= 0.7",
+        "70% (red) fires",
+        ["> 0.7", ">= 0.6"],
+    ),
+    "increase-7": (
+        ORDERS_PER_HOUR,
+        "short",
+        ">7 Red",
+        "1m",
+        ">= 7",
+        "7 (red) fires",
+        ["> 7", ">= 6"],
+    ),
+    "irate-0.7": (
+        ORDERS_NOW,
+        "reqps",
+        ">0.7 Red",
+        "1m",
+        ">= 0.7",
+        "0.7 (red) fires",
+        ["> 0.7", ">= 0.6"],
+    ),
+}
+
+
+def _build(
+    project: Path, query: str, unit: str, thresholds: str, evaluation: str = "1m"
+) -> BuildResult:
+    panel = f"""\
+    - title: Panel
+      type: stat
+      query: '{query}'
+      unit: {unit}
+      thresholds: "{thresholds}"
+      alert: {{for: 5m}}
+    """
+    text = HEADER + textwrap.indent(textwrap.dedent(panel), "    ")
+    write_manifest(project, "shop.yaml", text)
+    local = (
+        LocalOverrides(evaluation_interval=evaluation) if evaluation != "1m" else None
+    )
+    result = build(Project.at(project), local=local)
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+    return result
+
+
+def _untested(result: BuildResult) -> list[str]:
+    return [d.message for d in result.diagnostics if d.check == "rules/untested"]
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_rate_shape_gets_tests_that_pass(project: Path, case: tuple) -> None:
+    query, unit, thresholds, evaluation, _, boundary, _ = case
+    result = _build(project, query, unit, thresholds, evaluation)
+    assert _untested(result) == []
+    test_file = yaml.safe_load(result.files["prometheus/tests/shop.test.yml"])
+    names = [group["name"] for group in test_file["tests"]]
+    assert f"ShopPanelCritical: {boundary}" in names
+    assert any(name.endswith(" fires") for name in names)
+    assert any(name.endswith(" stays silent") for name in names)
+    out = write_files(project / "out", result.files)
+    assert_promtool("test", "rules", str(out / "prometheus/tests/shop.test.yml"))
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_rate_moved_boundary_fails_promtool(project: Path, case: tuple) -> None:
+    query, unit, thresholds, evaluation, comparison, _, moved_comparisons = case
+    result = _build(project, query, unit, thresholds, evaluation)
+    assert_moved_boundaries_fail(project, result, "shop", comparison, moved_comparisons)
+
+
+def test_rate_1000_sampled_between_evaluations(project: Path) -> None:
+    result = _build(project, ORDERS, "reqps", ">1000 Red")
+    test_file = yaml.safe_load(result.files["prometheus/tests/shop.test.yml"])
+    (group,) = [g for g in test_file["tests"] if "1000 (red) fires" in g["name"]]
+    # A sample every minute, 30 seconds off the evaluations, so each 5m window
+    # contains 4 minutes of samples and the engine extrapolates 30 seconds at each
+    # end.
+    assert group["interval"] == "30s"
+    (series,) = group["input_series"]
+    assert series["values"].startswith("_ 0 _ 60000 _ 120000 _ ")
+
+
+def test_cpu_every_second_restarts_per_window(project: Path) -> None:
+    result = _build(project, CPU, "percentunit", "<0.7 Green, >=0.7 Red", "1s")
+    test_file = yaml.safe_load(result.files["prometheus/tests/shop.test.yml"])
+    (group,) = [g for g in test_file["tests"] if "70% (red) fires" in g["name"]]
+    (series,) = group["input_series"]
+    values = series["values"].split()
+    # 300 increments of about 0.7 per window, whose last value is the increase
+    # that gives exactly 0.7 per second, and then the counter starts over.
+    assert values[0] == values[300]
+    assert float(values[299]) * (1 / 300) == 0.7
+    assert float(values[0]) < float(values[1]) < float(values[299])
+
+
+def test_unreachable_rate_reason_in_words(project: Path) -> None:
+    # At an evaluation every 15 seconds, no sampling tried reaches this rate over 5m.
+    bound = 1946.1129148228388
+    result = _build(project, ORDERS, "reqps", f"<{bound} Green, >={bound} Red", "15s")
+    (message,) = _untested(result)
+    assert message.endswith(
+        '"ShopPanelCritical": no counter, sampled at every evaluation or between '
+        f"them, gives a rate() of exactly {bound}. Write a promtool test for the rule "
+        "in a file under tests/promtool/ of the project, which `obscompile test` runs"
+    )
+
+
+def test_sparse_and_restarting_values_match_promtool(tmp_path: Path) -> None:
+    sparse = InputSeries((("__name__", "sparse"),), 2.5, True, every=4, first=2)
+    cycle = (0.1, 0.2, 0.30000000000000004)
+    restarting = InputSeries((("__name__", "restarting"),), 0.0, True, cycle=cycle)
+    assert sparse.values_text(10) == "_x2 0 _x3 2.5 _x3 5"
+    assert restarting.values_text(4) == "0.1 0.2 0.30000000000000004 0.1 0.2"
+    checks = []
+    for series in (sparse, restarting):
+        name = dict(series.labels)["__name__"]
+        for minute, value in enumerate(series.values(10)):
+            # A 30s window contains the sample of this minute only, if there is one.
+            expr = f"last_over_time({name}[30s])"
+            samples = [] if value is None else [{"labels": name, "value": value}]
+            checks.append(
+                {"expr": expr, "eval_time": f"{minute}m", "exp_samples": samples}
+            )
+    test = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": s.series_text(), "values": s.values_text(10)}
+                    for s in (sparse, restarting)
+                ],
+                "promql_expr_test": checks,
+            }
+        ],
+    }
+    path = tmp_path / "values.test.yml"
+    path.write_text(yaml.safe_dump(test), encoding="utf-8")
+    assert_promtool("test", "rules", str(path))
