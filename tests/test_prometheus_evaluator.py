@@ -48,6 +48,15 @@ EXPRESSIONS = [
     'c{k="a"} > ignoring (k) c{k="b"}',
     'c{k="a"} >= on () c{k="b"}',
     'c{k="a"} >= bool ignoring (k) c{k="b"}',
+    # Many to one: the many side's labels, without the metric name for arithmetic,
+    # and the labels of group_left or group_right copied from the one side.
+    'rate(c[5m]) * on () group_left (le) b{le="1"}',
+    'b{le="0.5"} - on () group_right (le) rate(c[5m])',
+    'sum by (k) (rate(c[5m])) / on () group_left b{le="+Inf"}',
+    'c > on () group_left (le) b{le="+Inf"}',
+    'b{le="+Inf"} > on () group_right (le) c',
+    'c >= bool on () group_left (le) b{le="1"}',
+    'c * on (k) group_left (le) label_replace(b{le="1"}, "k", "a", "", "")',
 ]
 TIMES_MINUTES = [1, 2, 3, 4, 5, 6, 7, 13, 40, 61, 65, 75]
 BOUNDS = ["0.1", "0.5", "1", "+Inf"]

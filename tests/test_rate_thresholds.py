@@ -1,4 +1,4 @@
-"""Generated tests for counter rates at any threshold.
+"""Generated tests for counter rates at any threshold, and for group_left matches.
 
 Prometheus 2.42 multiplies the increase in a full 5m window by the double nearest
 1/300, so a counter sampled at every evaluation never gives a rate of exactly 1000,
@@ -29,6 +29,7 @@ scrape: {job: shop, port: 9100, interval: 15s}
 metrics:
   orders_total: {type: counter}
   node_cpu_seconds_total: {type: counter, labels: [cpu, mode]}
+  shop_build_info: {type: gauge, labels: [version]}
 rows:
   - title: Traffic
     panels:
@@ -37,6 +38,19 @@ ORDERS = 'sum(rate(orders_total{job="shop"}[5m]))'
 CPU = 'sum(rate(node_cpu_seconds_total{job="shop",mode!="idle"}[5m]))'
 ORDERS_PER_HOUR = 'sum(increase(orders_total{job="shop"}[1h]))'
 ORDERS_NOW = 'sum(irate(orders_total{job="shop"}[5m]))'
+ORDERS_BY_VERSION = (
+    'sum by (instance) (rate(orders_total{job="shop"}[5m])) '
+    '* on (instance) group_left (version) shop_build_info{job="shop"}'
+)
+VERSION_OF_ORDERS = (
+    'shop_build_info{job="shop"} * on (instance) group_right (version) '
+    'sum by (instance) (rate(orders_total{job="shop"}[5m]))'
+)
+ORDERS_PER_BUILD = (
+    'sum by (instance) (rate(orders_total{job="shop"}[5m])) '
+    '/ on (instance) group_left (version) shop_build_info{job="shop"}'
+)
+
 # Query, unit, thresholds, evaluation interval, the alert's comparison, and the test
 # group at the boundary. Then comparisons with the boundary moved: past the boundary
 # by the smallest step that matters, and past the value that a test group probes on
@@ -123,6 +137,33 @@ CASES = {
         "0.7 (red) fires",
         ["> 0.7", ">= 0.6"],
     ),
+    "group-left": (
+        ORDERS_BY_VERSION,
+        "reqps",
+        ">1000 Red",
+        "1m",
+        ">= 1000",
+        "1000 (red) fires",
+        ["> 1000", ">= 900"],
+    ),
+    "group-right": (
+        VERSION_OF_ORDERS,
+        "reqps",
+        ">30 Red",
+        "1m",
+        ">= 30",
+        "30 (red) fires",
+        ["> 30", ">= 20"],
+    ),
+    "group-left-divided": (
+        ORDERS_PER_BUILD,
+        "reqps",
+        ">0.3 Red",
+        "1m",
+        ">= 0.3",
+        "0.3 (red) fires",
+        ["> 0.3", ">= 0.2"],
+    ),
 }
 
 
@@ -207,6 +248,34 @@ def test_unreachable_rate_reason_in_words(project: Path) -> None:
         f"them, gives a rate() of exactly {bound}. Write a promtool test for the rule "
         "in a file under tests/promtool/ of the project, which `obscompile test` runs"
     )
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        (
+            'shop_build_info{job="shop"} / on (instance) group_right (version) '
+            'sum by (instance) (rate(orders_total{job="shop"}[5m]))',
+            "the query matches its sides with group_right",
+        ),
+        (
+            'sum by (instance) (rate(orders_total{job="shop"}[5m])) '
+            "* on (instance) group_left (version) "
+            'quantile by (instance) (0.5, shop_build_info{job="shop"})',
+            "the one side of the group_left match, `quantile by (instance) (0.5, "
+            'shop_build_info{job="shop"})`, needs the value 1',
+        ),
+    ],
+)
+def test_group_match_reason_names_it(project: Path, query: str, reason: str) -> None:
+    result = _build(project, query, "reqps", ">30 Red")
+    messages = _untested(result)
+    assert messages
+    for message in messages:
+        assert reason in message
+        assert "Write a promtool test for the rule in a file under tests/promtool/" in (
+            message
+        )
 
 
 def test_sparse_and_restarting_values_match_promtool(tmp_path: Path) -> None:

@@ -589,6 +589,10 @@ def _compile_binary(node: pp.BinaryExpr) -> Compiled:
     signature = _signature_function(modifier)
     one_to_one = modifier is None or "OneToOne" in str(modifier.card)
     filtered = _signature_function(modifier, keep_name=True)
+    grouping = _Grouping(
+        one_to_many=modifier is not None and "OneToMany" in str(modifier.card),
+        include=tuple(modifier.group_labels or ()) if modifier is not None else (),
+    )
 
     def binary(storage: Storage, t: int) -> Value:
         lhs, rhs = lhs_of(storage, t), rhs_of(storage, t)
@@ -603,7 +607,7 @@ def _compile_binary(node: pp.BinaryExpr) -> Compiled:
         if isinstance(lhs, float) or isinstance(rhs, float):
             return _vector_scalar(op, lhs, rhs, return_bool)
         if not one_to_one:
-            raise UnsupportedExpression("group_left and group_right are not evaluated")
+            return _vector_grouped(op, lhs, rhs, signature, grouping, return_bool)
         return _vector_vector(op, lhs, rhs, signature, filtered, return_bool)
 
     return binary
@@ -685,6 +689,86 @@ def _vector_vector(
             out.append((key, float(compare(value, other))))
         elif compare(value, other):
             out.append((filtered(labels), value))
+    return out
+
+
+class _Grouping:
+    """The `group_left` or `group_right` of a match: which side is many, what it copies."""
+
+    __slots__ = ("include", "one_to_many")
+
+    def __init__(self, one_to_many: bool, include: tuple[str, ...]) -> None:
+        self.one_to_many = one_to_many
+        self.include = include
+
+
+def _vector_grouped(
+    op: str,
+    lhs: Pairs,
+    rhs: Pairs,
+    signature: Callable[[Labels], Labels],
+    grouping: _Grouping,
+    return_bool: bool,
+) -> Pairs:
+    """Match many series of one side to one series of the other, as Prometheus 2.42.
+
+    Each result has the labels of the many side's series, without the metric name
+    for arithmetic or `bool`, and the labels of `group_left (...)` or `group_right
+    (...)` copied from the one side's series, or removed where that series has none.
+    A comparison keeps the left side's value. Two series of the one side with the
+    same match labels, or two results with the same labels from one match, are an
+    error there.
+    """
+    many_side, one_side = (rhs, lhs) if grouping.one_to_many else (lhs, rhs)
+    by_signature: dict[Labels, tuple[Labels, float]] = {}
+    for labels, value in one_side:
+        key = signature(labels)
+        if key in by_signature:
+            raise UnsupportedExpression(
+                "two series of the one side of a group_left or group_right match the "
+                "same labels, which Prometheus rejects"
+            )
+        by_signature[key] = (labels, value)
+    arithmetic = _ARITHMETIC.get(op)
+    compare = _COMPARISON.get(op)
+    out = []
+    # The result labels given so far, by match labels.
+    results: dict[Labels, set[Labels]] = {}
+    for labels, value in many_side:
+        key = signature(labels)
+        found = by_signature.get(key)
+        if found is None:
+            continue
+        one_labels, one_value = found
+        left, right = (one_value, value) if grouping.one_to_many else (value, one_value)
+        if arithmetic is not None:
+            result = arithmetic(left, right)
+        elif compare is None:
+            continue
+        elif return_bool:
+            result = float(compare(left, right))
+        elif compare(left, right):
+            result = left
+        else:
+            continue
+        mapping = dict(labels)
+        if arithmetic is not None or return_bool:
+            mapping.pop("__name__", None)
+        copied = dict(one_labels)
+        for name in grouping.include:
+            if copied.get(name):
+                mapping[name] = copied[name]
+            else:
+                mapping.pop(name, None)
+        result_labels = make_labels(mapping)
+        earlier = results.setdefault(key, set())
+        if result_labels in earlier:
+            raise UnsupportedExpression(
+                "two results of a group_left or group_right match have the same "
+                "labels, which Prometheus rejects"
+            )
+        earlier.add(result_labels)
+        out.append((result_labels, result))
     return out
 
 

@@ -10,7 +10,8 @@ satisfy every matcher of the query and carry the requested group labels (the lab
 result is grouped by). Counters grow by whole numbers per sample, so the expanded values
 stay exact; the caller checks the value the query really gives with the evaluator.
 Where whole numbers miss a rate, the caller asks for a sampling, and `counters` builds a
-counter that gives the rate exactly.
+counter that gives the rate exactly. A many-to-one match with `group_left` or
+`group_right` gets series for both sides (see `grouped`).
 
 For the age of a timestamp, the timestamp series rises by the sample interval at
 every sample, so the age is the same at every evaluation. A promtool test starts at
@@ -315,7 +316,9 @@ COVERED_SHAPES = (
     "query guards with > 0 (also matched on or ignoring labels, one to one), time() "
     "minus a gauge or a gauge minus time(), and histogram_quantile() over bucket "
     "rates, each under sum, max or min, times a constant and plus or minus a constant. "
-    "A gauge, a rate or a quantile may also be under avg"
+    "A gauge, a rate or a quantile may also be under avg, and any of them may be "
+    "matched with group_left or group_right to a one side that can be 1 as a "
+    "factor or divisor, or 0 as a term or subtrahend"
 )
 
 
@@ -407,6 +410,10 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
         # The input series of both sides carry the same labels, so they match
         # whichever labels `on` or `ignoring` compares.
         return _ratio(node, Fraction(repr(target)), context)
+    if isinstance(node, pp.BinaryExpr) and _matches_many_to_one(node.modifier):
+        from obscompile.derive.grouped import grouped_series
+
+        return grouped_series(node, target, context)
     if (
         isinstance(node, pp.BinaryExpr)
         and str(node.op) in ("+", "-")
@@ -480,6 +487,12 @@ def _matches_one_to_one(modifier: pp.BinModifier | None) -> bool:
         and "OneToOne" in str(modifier.card)
         and not modifier.return_bool
     )
+
+
+def _matches_many_to_one(modifier: pp.BinModifier | None) -> bool:
+    """Return True for `group_left` or `group_right`."""
+    card = str(modifier.card) if modifier is not None else ""
+    return "ManyToOne" in card or "OneToMany" in card
 
 
 def _shifted_target(
