@@ -19,6 +19,7 @@ import yaml
 from obscompile.derive.synthesis import InputSeries
 from obscompile.pipeline import BuildResult, Project, build
 from tests.conftest import write_manifest
+from tests.moved_boundaries import alert_expr as rule_alert_expr
 from tests.moved_boundaries import assert_moved_boundaries_fail
 from tests.test_prometheus import assert_promtool, write_files
 
@@ -324,7 +325,7 @@ def test_scaled_clock_records_timestamp(project: Path, case: tuple) -> None:
     groups = yaml.safe_load(result.files["prometheus/rules/backup.rules.yml"])
     (recording,) = [g for g in groups["groups"] if g["name"] == "backup.recording"]
     assert [rule["record"] for rule in recording["rules"]] == [record]
-    assert _alert_expr(result) == alert_expr
+    assert rule_alert_expr(result, "backup") == alert_expr
     test_file = yaml.safe_load(result.files["prometheus/tests/backup.test.yml"])
     checked = [
         check["expr"]
