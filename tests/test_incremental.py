@@ -762,6 +762,29 @@ def test_cache_of_another_key_is_rebuilt(warm: Path) -> None:
     assert snapshot(warm / "out") == clean_build(warm)[2]
 
 
+@pytest.mark.parametrize("plant", ["folder", "world-writable"])
+def test_untrusted_cache_key_disables_cache(warm: Path, plant: str) -> None:
+    """A key that cannot be read, or that anyone could have written, is not used."""
+    key_file = user_cache_folder() / seal.KEY_FILE
+    key = key_file.read_bytes()
+    try:
+        if plant == "folder":
+            key_file.unlink()
+            key_file.mkdir()
+        else:
+            key_file.chmod(0o666)
+        assert seal.user_key(user_cache_folder()) is None
+        _edit(warm)
+        code, messages = run_build()
+        assert code == 0, messages
+        assert snapshot(warm / "out") == clean_build(warm)[2]
+    finally:
+        if key_file.is_dir():
+            key_file.rmdir()
+        key_file.write_bytes(key)
+        key_file.chmod(0o600)
+
+
 def test_cache_folder_is_ignored_by_git(warm: Path) -> None:
     ignore = warm / CACHE_DIR / ".gitignore"
     assert ignore.read_text(encoding="utf-8").splitlines()[-1] == "*"

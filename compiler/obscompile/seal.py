@@ -29,8 +29,12 @@ def user_key(folder: Path) -> bytes | None:
     that was linked into place first.
     """
     path = folder / KEY_FILE
-    with contextlib.suppress(FileNotFoundError):
-        return _valid(path.read_bytes())
+    try:
+        return _trusted(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=folder)
@@ -41,14 +45,26 @@ def user_key(folder: Path) -> bytes | None:
             stream.write(secrets.token_bytes(KEY_SIZE))
         with contextlib.suppress(FileExistsError):
             os.link(temporary, path)
-        return _valid(path.read_bytes())
+        return _trusted(path)
     except OSError:
         return None
     finally:
         Path(temporary).unlink(missing_ok=True)
 
 
-def _valid(key: bytes) -> bytes | None:
+def _trusted(path: Path) -> bytes | None:
+    """Return the key in `path` if only this user could have written it, else None.
+
+    A key that another user owns or that every user may write, or that sits in such
+    a folder, could have been planted to sign a forged cache file.
+    """
+    for checked in (path.parent, path):
+        status = checked.stat()
+        if status.st_uid != os.getuid() or status.st_mode & 0o002:
+            return None
+    if not path.is_file():
+        return None
+    key = path.read_bytes()
     return key if len(key) == KEY_SIZE else None
 
 
