@@ -99,6 +99,13 @@ terraform_folder_uid_prefix: ""
     assert config.terraform_folder_uid_prefix == ""
 
 
+def test_url_scheme_in_any_case(project: Path) -> None:
+    """URL schemes are case-insensitive, so HTTPS:// is a valid Grafana URL."""
+    config, diagnostics = load(project, "grafana_url: HTTPS://Grafana.example.com/\n")
+    assert diagnostics == []
+    assert config.grafana_url == "HTTPS://Grafana.example.com"
+
+
 def test_locations_of_keys(project: Path) -> None:
     config, _ = load(project, "grafana_url: http://g:3000\nalert_for: 10m\n")
     assert config.locations["grafana_url"] == Location("obscompile.yaml", 1, 14)
@@ -211,10 +218,9 @@ INVALID = [
     (
         "grafana-url-credentials",
         "grafana_url: https://admin:secret@grafana.example.com/\n",
-        'obscompile.yaml:1:14: error: grafana_url "https://admin:secret@grafana.example.com/" '
-        'contains credentials before "@", which every alert would carry in its '
-        "dashboard_url to the chat and paging tools that receive it; give the URL "
-        "without them [config/value]",
+        'obscompile.yaml:1:14: error: grafana_url contains credentials before "@", '
+        "which every alert would carry in its dashboard_url to the chat and paging "
+        "tools that receive it; give the URL without them [config/value]",
     ),
     (
         "grafana-url-number",

@@ -76,7 +76,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         },
         "grafana_url": {
             "type": "string",
-            "pattern": r"^https?://[^\s/?#{}]+(/[^\s?#{}]*)?$",
+            "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#{}]+(/[^\s?#{}]*)?$",
             "description": "Grafana's base URL, for the panel links in alerts.",
             "x-requirement": "use an http:// or https:// URL without query, fragment or "
             "braces (alert annotations are Go templates)",
@@ -278,9 +278,9 @@ def _url_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnostic]:
     return [
         error(
             source.location(("grafana_url",)),
-            f'grafana_url "{url}" contains credentials before "@", which every alert '
-            "would carry in its dashboard_url to the chat and paging tools that "
-            "receive it; give the URL without them",
+            'grafana_url contains credentials before "@", which every alert would '
+            "carry in its dashboard_url to the chat and paging tools that receive it; "
+            "give the URL without them",
             _VALUE_CHECK,
         )
     ]
