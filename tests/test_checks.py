@@ -2162,8 +2162,35 @@ SCRAPE_JOB = [
             "host:port; set scheme: and path: separately [scrape/job]",
             f'{E}:5:53: error: probe module "http 2xx" must be a module name of the '
             "exporter, such as http_2xx, without blanks [scrape/job]",
-            f'{E}:6:12: error: probe target "b c" is empty or contains a blank; write '
-            "the URL or host that the exporter probes [scrape/job]",
+            f"{E}:6:41: error: probe target 'b c' is empty or contains a blank or an "
+            "invisible character; write the URL or host that the exporter probes "
+            "[scrape/job]",
+        ],
+    ),
+    Case(
+        "probe-targets",
+        manifest(
+            "service: probes\n"
+            "scrape:\n"
+            "  - job: bb\n"
+            "    probe: {exporter: 'bb:9115', module: http_2xx}\n"
+            "    targets: ['https://ok.example/', 'https://admin:pw@intra.example/']\n"
+            "    labels: {instance: x}\n"
+            "  - job: empty\n"
+            "    probe: {exporter: 'bb:9115', module: http_2xx}\n"
+            "    targets: []\n"
+        ),
+        [
+            f'{E}:5:38: error: probe target contains credentials before "@", which '
+            "would reach the instance label, every legend and alert summary; give the "
+            "target without them and the credentials in the exporter's module "
+            "[scrape/job]",
+            f'{E}:6:14: error: scrape label "instance" of probe job "bb" is replaced '
+            "by each target, which the relabelling sets as the instance; remove it "
+            "[scrape/job]",
+            f'{E}:9:14: warning: probe job "empty" has no targets, so the exporter '
+            "probes nothing and its panels stay empty; list the URLs or hosts to probe "
+            "[scrape/job]",
         ],
     ),
     Case(
@@ -2253,12 +2280,12 @@ SCRAPE_JOB = [
               targets: ['payments:80800', ':9090', 'http://payments:80/metrics', 'payments:web', 'payments', '[::1]:9090']
         """),
         [
-            f'{E}:4:12: error: target ":9090" has no host [scrape/job]',
-            f'{E}:4:12: error: target "http://payments:80/metrics" is not host:port; '
-            "set scheme: and path: separately [scrape/job]",
-            f'{E}:4:12: error: target "payments:80800" has port 80800, outside 1-65535 '
+            f'{E}:4:13: error: target "payments:80800" has port 80800, outside 1-65535 '
             "[scrape/job]",
-            f'{E}:4:12: error: target "payments:web" has port "web", which is not a '
+            f'{E}:4:31: error: target ":9090" has no host [scrape/job]',
+            f'{E}:4:40: error: target "http://payments:80/metrics" is not host:port; '
+            "set scheme: and path: separately [scrape/job]",
+            f'{E}:4:70: error: target "payments:web" has port "web", which is not a '
             "number [scrape/job]",
         ],
     ),

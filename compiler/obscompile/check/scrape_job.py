@@ -12,6 +12,7 @@ from obscompile import promql
 from obscompile.check.context import ServiceContext
 from obscompile.check.registry import Scope, check
 from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.model.location import Location
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Service
 from obscompile.promql import duration_text
@@ -127,14 +128,44 @@ def _probe_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
             "port: does not apply; remove it",
             NAME,
         )
-    for target in job.targets:
-        if not target or any(character.isspace() for character in target):
+    if not job.targets and "targets" in job.locations:
+        yield warning(
+            job.locations["targets"],
+            f'probe job "{job.job}" has no targets, so the exporter probes nothing '
+            "and its panels stay empty; list the URLs or hosts to probe",
+            NAME,
+        )
+    for index, target in enumerate(job.targets):
+        where = _target_location(job, index)
+        if not target or not target.isprintable() or any(c.isspace() for c in target):
             yield error(
-                job.locations.get("targets", job.location),
-                f'probe target "{target}" is empty or contains a blank; write the '
-                "URL or host that the exporter probes",
+                where,
+                f"probe target {target!r} is empty or contains a blank or an invisible "
+                "character; write the URL or host that the exporter probes",
                 NAME,
             )
+        elif "@" in target.partition("://")[2].partition("/")[0]:
+            yield error(
+                where,
+                "probe target contains credentials before \"@\", which would reach "
+                "the instance label, every legend and alert summary; give the target "
+                "without them and the credentials in the exporter's module",
+                NAME,
+            )
+    if "instance" in dict(job.labels):
+        yield error(
+            job.locations.get("label:instance", job.location),
+            f'scrape label "instance" of probe job "{job.job}" is replaced by each '
+            "target, which the relabelling sets as the instance; remove it",
+            NAME,
+        )
+
+
+def _target_location(job: ScrapeJob, index: int) -> Location:
+    """Return where target `index` of `job` is written, or where its targets are."""
+    return job.locations.get(
+        f"targets.{index}", job.locations.get("targets", job.location)
+    )
 
 
 def _target_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
@@ -161,10 +192,10 @@ def _target_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
             "it and its panels stay empty; list host:port targets",
             NAME,
         )
-    for target in job.targets:
+    for index, target in enumerate(job.targets):
         problem = target_problem(target)
         if problem is not None:
-            yield error(job.locations.get("targets", job.location), problem, NAME)
+            yield error(_target_location(job, index), problem, NAME)
     repeated = sorted({t for t in job.targets if job.targets.count(t) > 1})
     if repeated:
         yield warning(
@@ -225,6 +256,8 @@ def _label_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
                 "give it a value or remove it",
                 NAME,
             )
+        elif name == "instance" and job.probe is not None:
+            continue  # reported with the probe's problems
         elif name == "instance" and len(job.targets) > 1:
             yield error(
                 where,
