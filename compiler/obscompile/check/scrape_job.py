@@ -147,7 +147,7 @@ def _probe_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
         elif "@" in target.partition("://")[2].partition("/")[0]:
             yield error(
                 where,
-                "probe target contains credentials before \"@\", which would reach "
+                'probe target contains credentials before "@", which would reach '
                 "the instance label, every legend and alert summary; give the target "
                 "without them and the credentials in the exporter's module",
                 NAME,
