@@ -32,6 +32,7 @@ from obscompile.derive.annotations import (
     DERIVED_ANNOTATIONS,
     Band,
     bands_from_steps,
+    bound_text,
     description_text,
     summary_text,
 )
@@ -42,6 +43,7 @@ from obscompile.derive.expressions import (
     render,
     time_modifier_problem,
 )
+from obscompile.derive.limits import lower_limit
 from obscompile.derive.matching import never_matching
 from obscompile.derive.recording import (
     PlainSelector,
@@ -466,6 +468,7 @@ class _Deriver:
                 )
             )
         outputs = self._series_labels(view, plan)
+        limit = self._lower_limit(panel)
         out = []
         for series, steps, bands in _panel_bands(view):
             pins: tuple[tuple[str, str], ...] = ()
@@ -498,6 +501,8 @@ class _Deriver:
                 )
                 continue
             for band in bands:
+                if limit is not None and _contains_every_value(band, limit):
+                    self._warn_always_firing(view, band, series, limit)
                 same = [b for b in bands if b.color == band.color]
                 rule = self.alert(
                     view,
@@ -514,6 +519,41 @@ class _Deriver:
                 if rule is not None:
                     out.append(rule)
         return out
+
+    def _lower_limit(self, panel: Panel) -> float | None:
+        """Return the value that the panel's query is never below, if one is known.
+
+        A quantile of buckets that the catalog lists gets None, because
+        thresholds/histogram-range reports a bound below its first bucket.
+        """
+        try:
+            node = promql.parse(panel.query)
+        except promql.QueryError:
+            return None
+        if _quantile_of_listed_buckets(node, self.service):
+            return None
+        return lower_limit(node, self.service)
+
+    def _warn_always_firing(
+        self, view: PanelView, band: Band, series: str | None, limit: float
+    ) -> None:
+        panel = view.panel
+        band_name = f"{band.color} band"
+        if series is not None:
+            band_name += f' of series "{series}"'
+        least = bound_text(limit, view.unit)
+        start = "0" if limit == 0 else least
+        suggested = f'"{start} Green, >{start} {band.color.capitalize()}"'
+        self.diagnostics.append(
+            warning(
+                panel.location_of("thresholds"),
+                f'panel "{panel.title}": the {band_name} ({band.words(view.unit)}) '
+                f"contains every value of the query, which is never below {least}, "
+                f"so its alert always fires; write {suggested} to alert on values "
+                f"above {least}",
+                "alerts/unbounded",
+            )
+        )
 
     def _check_for_interval(self, panel: Panel) -> None:
         """Warn once where a written `for:` is no multiple of the evaluation interval."""
@@ -742,6 +782,29 @@ def _relabels(
         used.add(target)
         moved.append((name, target))
     return tuple(moved)
+
+
+def _contains_every_value(band: Band, limit: float) -> bool:
+    """Return True when `band` contains every value at or above `limit`."""
+    if band.equals is not None or band.upper is not None:
+        return False
+    if band.lower is not None and band.lower > limit:
+        return False
+    return all(value < limit for value in band.excluded)
+
+
+def _quantile_of_listed_buckets(node: pp.Expr, service: Service) -> bool:
+    """Return True for a histogram quantile of buckets that the catalog lists.
+
+    Only such a quantile of buckets above 0 has a smallest value above 0, q times
+    the first bucket.
+    """
+    node = promql.strip_parens(node)
+    if not (isinstance(node, pp.Call) and node.func.name == "histogram_quantile"):
+        return False
+    names = promql.metric_names(node)
+    metric = service.metric(names[0]) if len(names) == 1 else None
+    return metric is not None and bool(metric.buckets) and min(metric.buckets) > 0
 
 
 def _band_suffix(band: Band, same: list[Band]) -> str:
