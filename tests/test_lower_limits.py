@@ -3,6 +3,8 @@
 A counter's rate, an increase, a count, `up` and the quantile of a histogram of
 durations are never below 0. A red band from 0 or lower on such a query contains every
 value that it gives, so its alert always fires, and the build warns at the thresholds.
+A band that starts just above 0 (`"0 Green, >0 Red"`) gets generated tests on both
+sides of 0, which promtool runs, and which fail once the boundary moves.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from obscompile.pipeline import BuildResult, Project, build
 from tests.conftest import write_manifest
+from tests.test_prometheus import assert_promtool, run_promtool, write_files
 
 HEADER = """\
 service: shop
@@ -144,4 +148,72 @@ def test_warning_band_over_every_value_warns(project: Path) -> None:
         _message("yellow band (at or above 0)", '"0 Green, >0 Yellow"').replace(
             WHERE, where
         )
+    ]
+
+
+# Query, thresholds, the alert's comparison, and comparisons with the boundary moved:
+# to take 0 in, and up to the value that the firing test gives.
+ABOVE_ZERO = {
+    "rate": (RATE, "0 Green, >0 Red", "> 0", [">= 0", "> 1"]),
+    "rate-at-or-below-0": (RATE, "<=0 Green, >0 Red", "> 0", [">= 0", "> 1"]),
+    "per-minute": (PER_MINUTE, "0 Green, >0 Red", "> 0", [">= 0", "> 60"]),
+    # An increase of 1 in an hour is 1/60 per sample at a 1m interval, which the
+    # generator does not give, so the test gives 1 per sample, 60 in an hour.
+    "increase": (INCREASE, "0 Green, >0 Red", "> 0", [">= 0", "> 60"]),
+}
+
+
+def _alert_expr(result: BuildResult) -> str:
+    groups = yaml.safe_load(result.files["prometheus/rules/shop.rules.yml"])
+    (alerts,) = [g for g in groups["groups"] if g["name"] == "shop.alerts"]
+    (rule,) = alerts["rules"]
+    return rule["expr"]
+
+
+def _untested(result: BuildResult) -> list[str]:
+    return [d.message for d in result.diagnostics if d.check == "rules/untested"]
+
+
+@pytest.mark.parametrize("case", ABOVE_ZERO.values(), ids=ABOVE_ZERO.keys())
+def test_band_above_zero_passes_promtool(project: Path, case: tuple) -> None:
+    query, thresholds, _, _ = case
+    result = _build(project, query, thresholds)
+    assert _untested(result) == []
+    test_file = yaml.safe_load(result.files["prometheus/tests/shop.test.yml"])
+    names = [group["name"] for group in test_file["tests"]]
+    assert "ShopPanelCritical: 0 (green) stays silent" in names
+    assert any(name.endswith(" (red) fires") for name in names)
+    out = write_files(project / "out", result.files)
+    assert_promtool("test", "rules", str(out / "prometheus/tests/shop.test.yml"))
+
+
+@pytest.mark.parametrize("case", ABOVE_ZERO.values(), ids=ABOVE_ZERO.keys())
+def test_band_above_zero_moved_fails_promtool(project: Path, case: tuple) -> None:
+    query, thresholds, comparison, moved_comparisons = case
+    result = _build(project, query, thresholds)
+    expr = _alert_expr(result)
+    assert expr.endswith(f" {comparison}")
+    rules_name = "prometheus/rules/shop.rules.yml"
+    for moved in moved_comparisons:
+        files = dict(result.files)
+        files[rules_name] = files[rules_name].replace(
+            f"expr: {expr}\n", f"expr: {expr.removesuffix(comparison)}{moved}\n"
+        )
+        assert files[rules_name] != result.files[rules_name]
+        out = write_files(project / "out", files)
+        checked = run_promtool(
+            "test", "rules", str(out / "prometheus/tests/shop.test.yml")
+        )
+        assert checked.returncode == 1, f"{moved}: {checked.stdout}"
+        assert "FAILED" in checked.stdout + checked.stderr
+
+
+def test_band_below_every_value_is_untested(project: Path) -> None:
+    """No input puts a rate below 0, so no generated test shows its alert firing."""
+    result = _build(project, RATE, "<0 Red")
+    assert _untested(result) == [
+        'no promtool test generated for rule "ShopPanelCritical": no value that '
+        "the tests give the query lies in the band (below 0), so no test shows the "
+        "alert firing. Write a promtool test for the rule in a file under "
+        "tests/promtool/ of the project, which `obscompile test` runs"
     ]

@@ -19,6 +19,7 @@ from obscompile.derive.alerts import AlertRule
 from obscompile.derive.buckets import neighbour_bounds
 from obscompile.derive.expressions import is_guarded, is_vector
 from obscompile.derive.floats import scale_preimage, scaled
+from obscompile.derive.limits import lower_limit
 from obscompile.derive.recording import split_scale
 from obscompile.derive.synthesis import Context
 
@@ -44,18 +45,35 @@ def nice_neighbours(
 ) -> list[tuple[float, float]]:
     """Return `(below, above)` pairs around `bound`, roundest first, within limits."""
     exact = Decimal(repr(bound))
-    magnitude = Decimal(10) ** (exact.copy_abs().adjusted() if bound else 0)
-    if _leading_one(exact):
-        # 10000 is better probed with 9000 and 11000 than with 0 and 20000, and 0.1
-        # with 0.09 and 0.11.
-        magnitude /= 10
     pairs = []
-    for shift in range(4):
-        step = magnitude / (Decimal(10) ** shift)
+    for step in _nice_steps(exact):
         below, above = float(exact - step), float(exact + step)
         if (low is None or below >= low) and (high is None or above <= high):
             pairs.append((below, above))
     return pairs
+
+
+def nice_above(bound: float, high: float | None) -> float | None:
+    """Return the roundest value above `bound`, as `nice_neighbours` picks it, or None.
+
+    This is the one neighbour of a bound at the least value that the query gives.
+    """
+    exact = Decimal(repr(bound))
+    for step in _nice_steps(exact):
+        above = float(exact + step)
+        if high is None or above <= high:
+            return above
+    return None
+
+
+def _nice_steps(exact: Decimal) -> list[Decimal]:
+    """Return the distances from a bound to its neighbours, roundest first."""
+    magnitude = Decimal(10) ** (exact.copy_abs().adjusted() if exact else 0)
+    if _leading_one(exact):
+        # 10000 is better probed with 9000 and 11000 than with 0 and 20000, and 0.1
+        # with 0.09 and 0.11.
+        magnitude /= 10
+    return [magnitude / (Decimal(10) ** shift) for shift in range(4)]
 
 
 def coarse_neighbours(
@@ -139,11 +157,7 @@ def _band_probes(alert: AlertRule, node: pp.Expr, context: Context) -> list[Prob
     high = None
     if is_ratio and isinstance(inner, pp.BinaryExpr) and _part_of_whole(inner):
         high = (scale or 1.0) * _numerator_factor(inner)
-    low = (
-        0.0
-        if is_ratio or promql.top_function(inner) in promql.COUNTER_FUNCTIONS
-        else None
-    )
+    low = 0.0 if is_ratio else lower_limit(inner, context.service)
     probes: list[Probe] = []
     for bound in band.bounds:
         if (
@@ -160,6 +174,16 @@ def _band_probes(alert: AlertRule, node: pp.Expr, context: Context) -> list[Prob
             continue
         at_bound = _boundary_probes(node, bound)
         neighbours = nice_neighbours(bound, low, high)
+        if not neighbours and bound == low:
+            # No value lies below the query's least value, such as 0 for a rate,
+            # so only the side above the bound gets a test.
+            above = nice_above(bound, high)
+            probes += at_bound
+            if above is not None:
+                probes.append(
+                    Probe(above, fallback=_counter_value_above_zero(node, context))
+                )
+            continue
         if not neighbours:
             probes += at_bound
             continue
@@ -171,6 +195,30 @@ def _band_probes(alert: AlertRule, node: pp.Expr, context: Context) -> list[Prob
             Probe(above, fallback=coarse_above),
         ]
     return _distinct(probes)
+
+
+def _counter_value_above_zero(node: pp.Expr, context: Context) -> float | None:
+    """Return a value above 0 that whole counter increments give the query.
+
+    A rate of 1 per second is an increment of one sample interval per sample, and
+    an increase over a window of one per sample. A round value such as 1 may need a
+    fraction per sample instead: an increase of 1 in an hour at a 1m interval is
+    1/60 per sample. Returns None for a query that is no counter under rate(),
+    irate() or increase(), aggregated or not, and times a constant or not.
+    """
+    inner, scale, _ = split_scale(node)
+    inner = promql.strip_parens(inner)
+    while isinstance(inner, pp.AggregateExpr) and inner.param is None:
+        inner = promql.strip_parens(inner.expr)
+    if not (isinstance(inner, pp.Call) and inner.func.name in promql.COUNTER_FUNCTIONS):
+        return None
+    matrix = promql.strip_parens(inner.args[0])
+    if not isinstance(matrix, pp.MatrixSelector):
+        return None
+    value = 1.0
+    if inner.func.name == "increase":
+        value = matrix.range.total_seconds() / context.interval_s
+    return value * (scale if scale is not None else 1.0)
 
 
 def _boundary_probes(node: pp.Expr, bound: float) -> list[Probe]:

@@ -207,6 +207,12 @@ class _Generator:
                 test_group = self._probe_group(alert, node, context, probe, probed)
                 if test_group is not None:
                     groups.append(test_group)
+            if not any(check.alerts for g in groups for check in g.alert_checks):
+                raise _Mismatch(
+                    "no value that the tests give the query lies in the band "
+                    f"({alert.band.words(alert.unit)}), so no test shows the "
+                    "alert firing"
+                )
             inner, _, _ = split_scale(node)
             inner = promql.strip_parens(inner)
             # Only a ratio of rates, whose denominator the rule guards, has a case
