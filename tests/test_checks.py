@@ -2395,6 +2395,30 @@ ALERT_TEMPLATE = [
         ],
     ),
     Case(
+        # Go finds a field only when it executes the template, which promtool's
+        # check does not do.
+        "unknown-field",
+        panels("""
+            - title: Error ratio
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m]))'
+              thresholds: "<1 Green, >1 Red"
+              alert:
+                summary: '{{ .Value }} is {{ .value }} or {{ humanize .Val }}'
+        """),
+        [
+            f"{E}:19:41: error: alert summary reads .value, but the data of a "
+            "Prometheus alert template has only the fields .Labels, .ExternalLabels, "
+            ".ExternalURL and .Value, so Prometheus writes an error in place of the "
+            "text; write $value for the value and $labels.name for a label "
+            "[alert/template]",
+            f"{E}:19:66: error: alert summary reads .Val, but the data of a "
+            "Prometheus alert template has only the fields .Labels, .ExternalLabels, "
+            ".ExternalURL and .Value, so Prometheus writes an error in place of the "
+            "text; write $value for the value and $labels.name for a label "
+            "[alert/template]",
+        ],
+    ),
+    Case(
         "templated-label",
         panels("""
             - title: Error ratio
@@ -3180,6 +3204,100 @@ METRIC_SPELLING = [
 ]
 
 
+ALERT_TEMPLATE_LABEL = [
+    Case(
+        "misspelt-and-missing",
+        panels("""
+            - title: Errors
+              query: 'max by (code) (rate(http_requests_total{job="payments"}[5m]))'
+              thresholds: "<1 Green, >1 Red"
+              alert:
+                summary: 'errors for {{ $labels.cod }} on {{ .Labels.job }}'
+                description: 'on {{ $labels.instance }}: {{ $value }}'
+                annotations:
+                  runbook: 'https://runbooks.example.com/{{ index $labels "method" }}'
+        """),
+        [
+            f'{E}:19:43: warning: alert summary names the label "cod", which the '
+            "series of the alert do not have, so the text shows it as empty; did you "
+            'mean "code"? [alert/template-label]',
+            f'{E}:20:39: warning: alert description names the label "instance", which '
+            "the series of the alert do not have, so the text shows it as empty; their "
+            "labels are code, job [alert/template-label]",
+            f'{E}:22:70: warning: alert annotation "runbook" names the label "method", '
+            "which the series of the alert do not have, so the text shows it as empty; "
+            "their labels are code, job [alert/template-label]",
+        ],
+    ),
+    Case(
+        # The recording rule adds job only where every selector pins one, and an
+        # alert of `record: false` reads the query itself.
+        "job-without-recording",
+        panels("""
+            - title: All jobs
+              query: 'max by (code) (rate(http_requests_total[5m]))'
+              thresholds: "<1 Green, >1 Red"
+              alert: {summary: '{{ $labels.job }}'}
+            - title: Not recorded
+              query: 'max by (code) (rate(http_requests_total{job="payments"}[5m]))'
+              record: false
+              thresholds: "<1 Green, >1 Red"
+              alert: {summary: '{{ $labels.job }}'}
+        """),
+        [
+            f'{E}:18:38: warning: alert summary names the label "job", which the '
+            "series of the alert do not have, so the text shows it as empty; their "
+            "labels are code [alert/template-label]",
+            f'{E}:23:38: warning: alert summary names the label "job", which the '
+            "series of the alert do not have, so the text shows it as empty; their "
+            "labels are code [alert/template-label]",
+        ],
+    ),
+    Case(
+        # Each panel that alerts reads the service's annotation, unless it replaces
+        # it with one of the same name.
+        "service-annotation",
+        manifest("""
+            service: payments
+            scrape: {job: payments, port: 8080}
+            metrics:
+              http_requests_total: {type: counter, labels: [code]}
+            alerts:
+              annotations: {runbook: 'https://runbooks.example.com/{{ $labels.code }}'}
+            rows:
+              - title: A
+                panels:
+                  - {title: By code, query: 'sum by (code) (rate(http_requests_total{job="payments"}[5m]))', thresholds: '<1 Green, >1 Red'}
+                  - {title: Total, query: 'sum(rate(http_requests_total{job="payments"}[5m]))', thresholds: '<1 Green, >1 Red'}
+                  - {title: Total max, query: 'max(rate(http_requests_total{job="payments"}[5m]))', thresholds: '<1 Green, >1 Red'}
+                  - {title: Own, query: 'sum(rate(http_requests_total{job="payments"}[5m]))', thresholds: '<1 Green, >1 Red', alert: {annotations: {runbook: x}}}
+                  - {title: No alert, query: 'sum(rate(http_requests_total{job="payments"}[5m]))'}
+        """),
+        [
+            f'{E}:6:67: warning: alert annotation "runbook" names the label "code", '
+            'which the series of the alerts of panels "Total" and "Total max" do not '
+            "have, so the text shows it as empty [alert/template-label]",
+        ],
+    ),
+    Case(
+        "labels-of-the-series",
+        panels("""
+            - title: Errors
+              query: 'sum by (code, method) (rate(http_requests_total{job="payments"}[5m]))'
+              thresholds: "<1 Green, >1 Red"
+              alert:
+                summary: '{{ $labels.code }} {{ .Labels.method }} {{ index $labels "job" }} {{ $labels.__name__ }}'
+                description: '{{ range query "up" }}{{ .Labels.instance }}{{ end }}'
+            - title: Depth
+              query: 'queue_depth{job="payments"}'
+              thresholds: "<1 Green, >1 Red"
+              alert: {summary: '{{ $labels.instance }}'}
+        """),
+        [],
+    ),
+]
+
+
 TABLES = {
     "series-legend": SERIES_LEGEND,
     "promql-syntax": SYNTAX,
@@ -3211,6 +3329,7 @@ TABLES = {
     "project-name-clash": NAME_CLASH,
     "scrape-job": SCRAPE_JOB,
     "alert-template": ALERT_TEMPLATE,
+    "alert-template-label": ALERT_TEMPLATE_LABEL,
 }
 
 ALL_CASES = [

@@ -13,7 +13,13 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from obscompile.gotemplate import TemplateError, find_template_error, template_error
+from obscompile.gotemplate import (
+    Reference,
+    TemplateError,
+    find_template_error,
+    template_error,
+    template_references,
+)
 
 VALID = [
     pytest.param(
@@ -317,3 +323,47 @@ def test_text_before_first_action_keeps_line_numbers() -> None:
     assert first == second
     assert first == "unclosed left paren in action started at line 3"
     assert template_error("{{ ($value \n }}") != first
+
+
+# A template, and the labels ("label") and other fields of `.` ("field") that it
+# reads, with the offset of each name.
+REFERENCES = [
+    pytest.param("{{ $labels.job }}", [Reference("label", "job", 11)], id="label"),
+    pytest.param(
+        '{{ .Labels.job }} {{ index $labels "code" }} {{ index .Labels `le` }}',
+        [
+            Reference("label", "job", 11),
+            Reference("label", "code", 36),
+            Reference("label", "le", 63),
+        ],
+        id="field-and-index",
+    ),
+    pytest.param(
+        "{{ .Value }} {{ humanize .value }} {{ $labels.x.y }}",
+        [Reference("field", "value", 26), Reference("label", "x", 46)],
+        id="unknown-field",
+    ),
+    pytest.param(
+        '{{ range query "up" }}{{ .Labels.instance }}{{ .Value }}{{ end }}'
+        "{{ .Labels.job }}",
+        [Reference("label", "job", 76)],
+        id="range-changes-dot",
+    ),
+    pytest.param(
+        "{{ if .Value }}{{ .X }}{{ else with .Labels }}{{ .job }}{{ end }}{{ .Y }}",
+        [
+            Reference("field", "X", 19),
+            Reference("field", "Y", 69),
+        ],
+        id="else-with-changes-dot",
+    ),
+    pytest.param("{{ $x := .Labels }}{{ $x.job }}", [], id="variable"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), REFERENCES)
+def test_template_references(text: str, expected: list[Reference]) -> None:
+    found = template_references(text)
+    assert found == expected
+    for reference in found:
+        assert text[reference.offset :].startswith(reference.name)

@@ -125,32 +125,76 @@ def test_colon_in_expr_is_block_scalar(project: Path) -> None:
     )
 
 
-def test_go_template_kept_verbatim(project: Path) -> None:
-    result = _build(
-        project,
-        """\
-        - title: Error ratio
-          type: stat
-          query: 'sum by (instance) (rate(http_requests_total{job="payments",code=~"5.."}[5m])) / sum by (instance) (rate(http_requests_total{job="payments"}[5m]))'
-          thresholds: "<1% Green, 1-5% Yellow, >5% Red"
-          alert:
-            summary: 'High error ratio on {{ $labels.instance }}: {{ $value | humanizePercentage }}'
-        """,
-    )
-    text = result.files["prometheus/rules/payments.rules.yml"]
-    assert (
-        "summary: 'High error ratio on {{ $labels.instance }}: {{ $value | humanizePercentage }}'\n"
-        in text
-    )
+def _fired_summaries(result: BuildResult) -> list[str]:
+    """Return the summaries that the generated tests expect of firing alerts."""
     tests = yaml.safe_load(result.files["prometheus/tests/payments.test.yml"])["tests"]
-    fired = [
+    return [
         alert["exp_annotations"]["summary"]
         for test in tests
         for check in test.get("alert_rule_test", [])
         for alert in check["exp_alerts"]
     ]
+
+
+# An error ratio per instance, whose alert has the summary SUMMARY.
+ERROR_RATIO = """\
+- title: Error ratio
+  type: stat
+  query: 'sum by (instance) (rate(http_requests_total{job="payments",code=~"5.."}[5m])) / sum by (instance) (rate(http_requests_total{job="payments"}[5m]))'
+  thresholds: "<1% Green, 1-5% Yellow, >5% Red"
+  alert:
+    summary: 'SUMMARY'
+"""
+
+
+def test_go_template_kept_verbatim(project: Path) -> None:
+    summary = (
+        "High error ratio on {{ $labels.instance }}: {{ $value | humanizePercentage }}"
+    )
+    result = _build(project, ERROR_RATIO.replace("SUMMARY", summary))
+    text = result.files["prometheus/rules/payments.rules.yml"]
+    assert (
+        "summary: 'High error ratio on {{ $labels.instance }}: {{ $value | humanizePercentage }}'\n"
+        in text
+    )
+    fired = _fired_summaries(result)
     assert "High error ratio on payments:8080: 5%" in fired
     _promtool_all(project, result)
+
+
+def test_data_fields_expanded_in_tests(project: Path) -> None:
+    """`.Value` and `.Labels.x` read what `$value` and `$labels.x` read."""
+    summary = (
+        "{{ .Value | humanizePercentage }} on {{ .Labels.instance }} "
+        '({{ index .Labels "instance" }})'
+    )
+    result = _build(project, ERROR_RATIO.replace("SUMMARY", summary))
+    assert [d for d in result.diagnostics if d.check == "rules/untested"] == []
+    fired = _fired_summaries(result)
+    assert "5% on payments:8080 (payments:8080)" in fired
+    _promtool_all(project, result)
+
+
+def test_unexpanded_template_reported_at_text(project: Path) -> None:
+    result = _build(
+        project,
+        """\
+        - title: Errors
+          query: 'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m]))'
+          thresholds: "<1 Green, >1 Red"
+          alert:
+            description: 'see {{ .ExternalURL }}'
+        """,
+    )
+    untested = [str(d) for d in result.diagnostics if d.check == "rules/untested"]
+    assert untested == [
+        "services/payments.yaml:25:24: warning: no promtool test generated for rule "
+        '"PaymentsErrorsCritical": the test generator cannot expand the description '
+        "(operand '.ExternalURL' is not evaluated); it expands $value, $labels.name "
+        "and quoted strings, through printf and the humanize functions. Write a "
+        "promtool test for the rule in a file under tests/promtool/ of the project, "
+        "which `obscompile test` runs [rules/untested]"
+    ]
 
 
 def test_invalid_go_template_is_reported(project: Path) -> None:

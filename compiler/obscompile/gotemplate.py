@@ -937,3 +937,99 @@ def template_error(text: str) -> str | None:
 def _action_error(text: str) -> str | None:
     found = find_template_error(text)
     return found.message if found else None
+
+
+# The fields of the data that Prometheus executes an alert template on, as
+# template.AlertTemplateData of Prometheus 2.42 sets them. `$labels` is `.Labels`
+# and `$value` is `.Value`.
+PROMETHEUS_FIELDS = ("Labels", "ExternalLabels", "ExternalURL", "Value")
+# The actions after which `.` is no longer the alert's data, until their `end`.
+_DOT_CHANGING = frozenset({"range", "with", "define", "block"})
+
+
+@attrs.frozen
+class Reference:
+    """A label or a data field that an alert template reads, and where.
+
+    `kind` is "label" for `$labels.x`, `.Labels.x` and `index $labels "x"`, whose
+    `name` is x, and "field" for any other field of the alert's data, `.x`.
+    `offset` is where the name starts in the template.
+    """
+
+    kind: str
+    name: str
+    offset: int
+
+
+def template_references(text: str) -> list[Reference]:
+    """Return the labels and data fields that the actions of a valid template read.
+
+    A field read where `range`, `with`, `define` or `block` has changed `.` is not
+    the alert's data, so it is left out.
+    """
+    tokens = [token for token in _Lexer(text).run() if token.kind is not Kind.SPACE]
+    found: list[Reference] = []
+    # One entry per open control action: True where it changes `.`.
+    controls: list[bool] = []
+    for index, token in enumerate(tokens):
+        previous = tokens[index - 1] if index else None
+        following = tokens[index + 1] if index + 1 < len(tokens) else None
+        word = token.keyword()
+        if word is not None and previous is not None:
+            _track_control(controls, word, previous)
+            continue
+        at_data = not any(controls)
+        if token.kind is Kind.IDENTIFIER and token.value == "index":
+            found.extend(_indexed_label(tokens[index + 1 : index + 3], at_data))
+        elif token.kind is Kind.VARIABLE and token.value == "$labels":
+            found.extend(_label_after(token, following))
+        elif token.kind is Kind.FIELD and at_data and not _continues(previous, token):
+            if token.value == ".Labels":
+                found.extend(_label_after(token, following))
+            elif token.value[1:] not in PROMETHEUS_FIELDS:
+                found.append(Reference("field", token.value[1:], token.offset + 1))
+    return found
+
+
+def _track_control(controls: list[bool], word: str, previous: Token) -> None:
+    """Open or close a control action for its keyword `word`."""
+    if word == "end" and controls:
+        controls.pop()
+    elif word in ("if", *_DOT_CHANGING) and previous.kind is Kind.LEFT_DELIM:
+        controls.append(word in _DOT_CHANGING)
+    elif word == "with" and previous.keyword() == "else" and controls:
+        # `{{ else with x }}` changes `.` until the `end` of the `if` or `with`.
+        controls[-1] = True
+
+
+def _continues(previous: Token | None, field: Token) -> bool:
+    """Return True where `field` reads a field of the operand just before it."""
+    return (
+        previous is not None
+        and previous.kind in (Kind.FIELD, Kind.VARIABLE, Kind.RIGHT_PAREN)
+        and previous.offset + len(previous.value) == field.offset
+    )
+
+
+def _indexed_label(arguments: list[Token], at_data: bool) -> list[Reference]:
+    """Return the label that `index $labels "x"` or `index .Labels "x"` reads."""
+    if len(arguments) != 2:
+        return []
+    labels, name = arguments
+    if not (
+        (labels.kind is Kind.VARIABLE and labels.value == "$labels")
+        or (labels.kind is Kind.FIELD and labels.value == ".Labels" and at_data)
+    ):
+        return []
+    if name.kind not in (Kind.STRING, Kind.RAW_STRING):
+        return []
+    return [Reference("label", _unquoted(name), name.offset + 1)]
+
+
+def _label_after(labels: Token, following: Token | None) -> list[Reference]:
+    """Return the label that `$labels.x` or `.Labels.x` reads, if `following` is x."""
+    if following is None or following.kind is not Kind.FIELD:
+        return []
+    if following.offset != labels.offset + len(labels.value):
+        return []
+    return [Reference("label", following.value[1:], following.offset + 1)]

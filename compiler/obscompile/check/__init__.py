@@ -7,6 +7,7 @@ importing this package registers them all. `run_checks` applies them.
 # Imported for their side effect: each module registers its checks.
 from obscompile.check import (  # noqa: F401
     alert_template,
+    alert_template_label,
     dashboard_duplicate_panel_title,
     dashboard_heatmap_buckets,
     dashboard_legend_label,

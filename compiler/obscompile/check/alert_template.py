@@ -1,6 +1,7 @@
 """alert/template and alert/label: alert annotations and labels that cannot work.
 
-alert/template reports annotations that are not Go templates, and templated labels.
+alert/template reports annotations that are not Go templates, those that read a
+field that Prometheus's alert data lacks, and templated labels.
 alert/label reports label and annotation names that Prometheus rejects, and those
 whose value would be replaced: Prometheus sets the label `alertname`, and obscompile
 sets the labels `severity` and `service` and the annotations of DERIVED_ANNOTATIONS.
@@ -19,9 +20,11 @@ from obscompile.derive.annotations import DERIVED_ANNOTATIONS
 from obscompile.diagnostics import Diagnostic, error
 from obscompile.gotemplate import (
     GO_FUNCTIONS,
+    PROMETHEUS_FIELDS,
     PROMETHEUS_FUNCTIONS,
     PROMETHEUS_VARIABLES,
     find_template_error,
+    template_references,
 )
 from obscompile.model.location import Location
 
@@ -107,6 +110,7 @@ def _template_problem(
 ) -> Iterator[Diagnostic]:
     found = find_template_error(text)
     if found is None:
+        yield from _field_problems(context, what, text, value_at)
         return
     yield error(
         context.locate(value_at, text, found.offset),
@@ -114,6 +118,30 @@ def _template_problem(
         f"{_name_hint(found.message)}",
         NAME,
     )
+
+
+def _field_problems(
+    context: ServiceContext, what: str, text: str, value_at: Location
+) -> Iterator[Diagnostic]:
+    """Report each field of `.` that the data of a Prometheus alert template lacks.
+
+    Go checks fields only when it executes a template, so Prometheus loads the rule
+    and writes an error text in place of the annotation whenever the alert fires.
+    """
+    if "{{" not in text:
+        return
+    for reference in template_references(text):
+        if reference.kind != "field":
+            continue
+        fields = ", ".join(f".{field}" for field in PROMETHEUS_FIELDS[:-1])
+        yield error(
+            context.locate(value_at, text, reference.offset),
+            f"{what} reads .{reference.name}, but the data of a Prometheus alert "
+            f"template has only the fields {fields} and .{PROMETHEUS_FIELDS[-1]}, "
+            "so Prometheus writes an error in place of the text; write $value for "
+            "the value and $labels.name for a label",
+            NAME,
+        )
 
 
 def _annotation_problems(

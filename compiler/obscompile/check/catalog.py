@@ -394,6 +394,20 @@ def suggestion(word: str, choices: Iterable[str]) -> str:
     return f'; did you mean "{close}"?' if close is not None else ""
 
 
+def missing_label_hint(label: str, labels: Iterable[str]) -> str:
+    """Return the hint for a `label` that series lack: the nearest of their `labels`.
+
+    Where none is near, the hint lists them all.
+    """
+    labels = sorted(labels)
+    found = suggestion(label, labels)
+    if found:
+        return found
+    if labels:
+        return "; their labels are " + ", ".join(labels)
+    return "; they have no labels"
+
+
 def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
     """Return the choice most similar to `word`, the first of several equal ones.
 

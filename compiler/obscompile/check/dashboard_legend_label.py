@@ -35,11 +35,7 @@ def legend_label(context: PanelContext) -> Iterator[Diagnostic]:
         label = found.group(1)
         if label in labels or label == "__name__":
             continue
-        hint = catalog.suggestion(label, labels) or (
-            "; their labels are " + ", ".join(sorted(labels))
-            if labels
-            else "; they have no labels"
-        )
+        hint = catalog.missing_label_hint(label, labels)
         yield warning(
             text_location(
                 panel.location_of("legend"),

@@ -74,6 +74,10 @@ SEVERITIES = {"red": "critical", "yellow": "warning"}
 SERIES_PREFIX = "series_"
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
 _ACTION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+# `$labels.x` or `.Labels.x`, and `index $labels "x"` or `index .Labels "x"`.
+_LABELS = r"(\$labels|(?<![\w$.)])\.Labels)"
+_LABEL_FIELD = re.compile(_LABELS + r"\.([A-Za-z_][A-Za-z0-9_]*)")
+_LABEL_INDEX = re.compile(r"index\s+" + _LABELS + r'\s+"([A-Za-z_][A-Za-z0-9_]*)"')
 
 
 @attrs.frozen
@@ -85,7 +89,8 @@ class AlertRule:
     `relabels` pairs each series label that an alert label would overwrite with the
     label the expression copies it to. `mappings` are the panel's value mappings,
     which colour the values they match before the steps do. `location` is the
-    panel's query.
+    panel's query, and `text_locations` give where the manifest writes each label
+    and annotation that it sets, by name.
     """
 
     name: str
@@ -106,6 +111,7 @@ class AlertRule:
     relabels: tuple[tuple[str, str], ...] = ()
     mappings: tuple[ValueMapping, ...] = ()
     location: Location | None = attrs.field(default=None, eq=False)
+    text_locations: tuple[tuple[str, Location], ...] = attrs.field(default=(), eq=False)
 
 
 @attrs.frozen
@@ -263,22 +269,25 @@ def relabelled_expr(expr: str, relabels: tuple[tuple[str, str], ...]) -> str:
 
 
 def relabelled_template(text: str, relabels: tuple[tuple[str, str], ...]) -> str:
-    """Return a Go template whose `$labels.x` reads the label that `x` moved to."""
+    """Return a Go template whose `$labels.x` reads the label that `x` moved to.
+
+    `.Labels.x` and `index $labels "x"` move the same way.
+    """
     if not relabels:
         return text
     moved = dict(relabels)
 
     def field(match: re.Match[str]) -> str:
-        name = match.group(1)
-        return "$labels." + moved.get(name, name)
+        name = match.group(2)
+        return f"{match.group(1)}.{moved.get(name, name)}"
 
     def indexed(match: re.Match[str]) -> str:
-        name = match.group(1)
-        return f"index $labels {go_quote(moved.get(name, name))}"
+        name = match.group(2)
+        return f"index {match.group(1)} {go_quote(moved.get(name, name))}"
 
     def action(match: re.Match[str]) -> str:
-        body = re.sub(r"\$labels\.([A-Za-z_][A-Za-z0-9_]*)", field, match.group(0))
-        return re.sub(r'index\s+\$labels\s+"([A-Za-z_][A-Za-z0-9_]*)"', indexed, body)
+        body = re.sub(_LABEL_FIELD, field, match.group(0))
+        return re.sub(_LABEL_INDEX, indexed, body)
 
     return _ACTION.sub(action, text)
 
@@ -694,7 +703,31 @@ class _Deriver:
             relabels=relabels,
             mappings=view.thresholds.mappings,
             location=panel.location_of("query"),
+            text_locations=self.text_locations(panel),
         )
+
+    def text_locations(self, panel: Panel) -> tuple[tuple[str, Location], ...]:
+        """Return where the manifest writes each label and annotation of an alert.
+
+        A panel's own label or annotation replaces the service's of the same name.
+        """
+        service_at = self.service.alerts.locations
+        panel_at = panel.alert.locations
+        found: dict[str, Location] = {}
+        for name, _ in self.service.alerts.labels:
+            found[name] = service_at.get(f"label:{name}", self.service.location)
+        for name, _ in self.service.alerts.annotations:
+            found[name] = service_at.get(
+                f"annotation-value:{name}", self.service.location
+            )
+        for name, _ in panel.alert.labels:
+            found[name] = panel_at.get(f"label:{name}", panel.alert.location)
+        for name, _ in panel.alert.annotations:
+            found[name] = panel_at.get(f"annotation-value:{name}", panel.alert.location)
+        for name in ("summary", "description"):
+            if getattr(panel.alert, name) is not None:
+                found[name] = panel_at.get(name, panel.alert.location)
+        return tuple(found.items())
 
 
 def late_firing(written: str, evaluation_interval: str) -> str | None:

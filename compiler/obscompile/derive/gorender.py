@@ -17,7 +17,8 @@ functions follow `template/template.go` of Prometheus 2.42 and Go's `fmt`:
 
 `render` supports the pipelines obscompile writes and the common hand-written ones:
 `$value` or `$labels.name` or a quoted string, piped through the functions above, and
-`printf "FORMAT" $value`. Anything else raises `UnsupportedTemplate`.
+`printf "FORMAT" $value`. `.Value` and `.Labels.name` read the same data as `$value`
+and `$labels.name`. Anything else raises `UnsupportedTemplate`.
 """
 
 from __future__ import annotations
@@ -197,8 +198,8 @@ def go_printf(template: str, value: float | str) -> str:
 
 _ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.DOTALL)
 _STRING = re.compile(r'^"((?:[^"\\]|\\.)*)"$')
-_LABEL = re.compile(r"^\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)$")
-_INDEX = re.compile(r'^index\s+\$labels\s+"([a-zA-Z_][a-zA-Z0-9_]*)"$')
+_LABEL = re.compile(r"^(?:\$labels|\.Labels)\.([a-zA-Z_][a-zA-Z0-9_]*)$")
+_INDEX = re.compile(r'^index\s+(?:\$labels|\.Labels)\s+"([a-zA-Z_][a-zA-Z0-9_]*)"$')
 _PRINTF = re.compile(r'^printf\s+"((?:[^"\\]|\\.)*)"\s+(\S+)$')
 
 
@@ -208,7 +209,7 @@ def _unquote(text: str) -> str:
 
 def _operand(text: str, labels: dict[str, str], value: float) -> float | str:
     text = text.strip()
-    if text == "$value":
+    if text in ("$value", ".Value"):
         return value
     for pattern in (_LABEL, _INDEX):
         match = pattern.match(text)

@@ -104,6 +104,33 @@ class _Mismatch(ValueError):
     """The synthesized input does not give the value the test needs."""
 
 
+class _NotExpanded(ValueError):
+    """The generator cannot expand the template of an alert's label or annotation.
+
+    `text` is the name of the label or annotation.
+    """
+
+    def __init__(self, message: str, text: str) -> None:
+        super().__init__(message)
+        self.text = text
+
+
+def _expanded(
+    kind: str, name: str, template: str, labels: dict[str, str], value: float
+) -> str:
+    """Return the alert's label or annotation `name` as Prometheus expands it."""
+    try:
+        return gorender.render(template, labels, value)
+    except gorender.UnsupportedTemplate as exc:
+        subject = name if name in ("summary", "description") else f'{kind} "{name}"'
+        raise _NotExpanded(
+            f"the test generator cannot expand the {subject} ({exc}); it expands "
+            "$value, $labels.name and quoted strings, through printf and the "
+            "humanize functions",
+            name,
+        ) from None
+
+
 # The failures that leave a rule without a generated test, listed with the reason.
 # OverflowError comes from Python's float() of a huge fraction or integer, where Go
 # gives +Inf.
@@ -227,9 +254,10 @@ class _Generator:
                         alert, node, context, Probe(alert.band.bounds[0]), silent=True
                     )
                 )
-        except (*_UNTESTABLE, gorender.UnsupportedTemplate) as exc:
+        except (*_UNTESTABLE, _NotExpanded) as exc:
             self.tested_records = tested_records
-            self.untested.append(Untested(alert.name, _reason(exc)))
+            text = exc.text if isinstance(exc, _NotExpanded) else None
+            self.untested.append(Untested(alert.name, _reason(exc), text))
             return
         self.groups.extend(groups)
         if alert.record is not None:
@@ -503,10 +531,13 @@ class _Generator:
             series_labels = dict(labels)
             expected = dict(series_labels)
             expected.update(
-                {k: gorender.render(v, series_labels, value) for k, v in alert.labels}
+                {
+                    k: _expanded("label", k, v, series_labels, value)
+                    for k, v in alert.labels
+                }
             )
             annotations = tuple(
-                (k, gorender.render(v, series_labels, value))
+                (k, _expanded("annotation", k, v, series_labels, value))
                 for k, v in alert.annotations
             )
             found.append((tuple(sorted(expected.items())), annotations))

@@ -46,10 +46,15 @@ class TestGroup:
 
 @attrs.frozen
 class Untested:
-    """A rule without a generated test, and why."""
+    """A rule without a generated test, and why.
+
+    `text` names the label or annotation of an alert whose template the generator
+    cannot expand, where that is the reason.
+    """
 
     rule: str
     reason: str
+    text: str | None = None
 
 
 @attrs.frozen

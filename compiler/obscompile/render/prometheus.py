@@ -362,14 +362,17 @@ def _rule_diagnostics(
     # panels may have the same query, so the rule itself records which one.
     locations = {alert.name: alert.location for alert in rules.alerts}
     locations.update((rule.record, rule.location) for rule in rules.recording)
+    # A template that the generator cannot expand is reported at its text.
+    texts = {alert.name: dict(alert.text_locations) for alert in rules.alerts}
     for untested in suite.untested:
         reason = untested.reason
         if "tests/promtool/" not in reason:
             # Ask for a hand-written test unless the reason already does.
             reason += f". {HAND_TEST_ADVICE}"
+        at_text = texts.get(untested.rule, {}).get(untested.text or "")
         found.append(
             warning(
-                locations.get(untested.rule) or service.location,
+                at_text or locations.get(untested.rule) or service.location,
                 f'no promtool test generated for rule "{untested.rule}": {reason}',
                 "rules/untested",
             )
