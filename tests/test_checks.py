@@ -1355,6 +1355,32 @@ RATE_WINDOW = [
         """),
         [],
     ),
+    Case(
+        # Grafana's step between points, which a rule reads as 5m like
+        # $__rate_interval, and which averages over time may use.
+        "grafana-step",
+        panels("""
+            - title: RPS
+              query: 'sum(rate(http_requests_total[$__interval])) + sum(increase(http_requests_total[${__interval}]))'
+              thresholds: "<1 Green, >1 Red"
+            - title: Depth
+              query: 'avg_over_time(queue_depth[$__interval])'
+        """),
+        [
+            f"{E}:16:45: warning: rate window [$__interval] is the step that Grafana "
+            "picks from the time range and the panel's width, such as 20s for 6h on a "
+            "panel 1000 pixels wide, and less for a shorter range, but rate needs two "
+            "samples in it, so at least 2 × scrape interval (15s); use "
+            "[$__rate_interval], which Grafana keeps at least 4 × the scrape interval "
+            "of the data source [promql/rate-window]",
+            f"{E}:16:95: warning: increase window [${{__interval}}] is the step that "
+            "Grafana picks from the time range and the panel's width, such as 20s for "
+            "6h on a panel 1000 pixels wide, and less for a shorter range, but "
+            "increase needs two samples in it, so at least 2 × scrape interval (15s); "
+            "use [$__rate_interval], which Grafana keeps at least 4 × the scrape "
+            "interval of the data source [promql/rate-window]",
+        ],
+    ),
 ]
 
 HEATMAP_BUCKETS = [

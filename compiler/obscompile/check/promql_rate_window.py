@@ -1,7 +1,12 @@
-"""promql/rate-window: a range too short to hold two samples at the scrape interval."""
+"""promql/rate-window: a range too short to hold two samples at the scrape interval.
+
+A window of Grafana's `$__interval`, the step between the points of the panel, is
+short at short time ranges, so it gets a warning that suggests `$__rate_interval`.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -12,7 +17,7 @@ from obscompile.check import catalog
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
 from obscompile.check.scrape_job import interval_of
-from obscompile.diagnostics import Diagnostic, error
+from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.model.panel import Panel
 
 NAME = "promql/rate-window"
@@ -21,6 +26,9 @@ NAME = "promql/rate-window"
 TWO_SAMPLE_FUNCTIONS = frozenset(
     {"rate", "irate", "increase", "delta", "idelta", "deriv"}
 )
+# Grafana's step between the points of a panel, as a range: `$__interval` or
+# `${__interval}`.
+_STEP_WINDOW = re.compile(r"\$__interval|\$\{__interval\}")
 
 
 def scrape_interval(
@@ -58,6 +66,9 @@ def rate_window(context: PanelContext) -> Iterator[Diagnostic]:
         if not isinstance(matrix, pp.MatrixSelector):
             continue
         written = context.query.range_of(matrix)
+        if written is not None and _STEP_WINDOW.fullmatch(written[0]):
+            yield _step_window(context, function, matrix, *written)
+            continue
         if written is not None and promql.has_grafana_variable(written[0]):
             continue  # Grafana picks the window, as with [$__rate_interval].
         if written is not None and written[0].isdigit():
@@ -77,3 +88,32 @@ def rate_window(context: PanelContext) -> Iterator[Diagnostic]:
         if not feeds_alert(context.panel):
             message += ", or [$__rate_interval] on a dashboard"
         yield error(context.query_location(offset), message, NAME)
+
+
+def _step_window(
+    context: PanelContext,
+    function: str,
+    matrix: pp.MatrixSelector,
+    text: str,
+    offset: int,
+) -> Diagnostic:
+    """Warn of a window of `$__interval`, which may hold fewer than two samples.
+
+    Grafana computes `$__interval` as about the time range divided by the panel's
+    width in pixels (the global variables page of Grafana's documentation).
+    `$__rate_interval`, added in Grafana 7.2, is the larger of `$__interval` plus
+    the data source's scrape interval and four times that scrape interval.
+    """
+    interval = scrape_interval(context, matrix.vector_selector)
+    needs = "two samples in it"
+    if interval is not None:
+        needs += f", so at least 2 × scrape interval ({promql.duration_text(interval)})"
+    return warning(
+        context.query_location(offset),
+        f"{function} window [{text}] is the step that Grafana picks from the time "
+        "range and the panel's width, such as 20s for 6h on a panel 1000 pixels "
+        f"wide, and less for a shorter range, but {function} needs {needs}; use "
+        "[$__rate_interval], which Grafana keeps at least 4 × the scrape interval "
+        "of the data source",
+        NAME,
+    )
