@@ -1767,6 +1767,25 @@ SERIES_LEGEND = [
             'renders it, such as "p95 GET" [dashboard/series-legend]'
         ],
     ),
+    Case(
+        # A threshold text reads `method=GET <2s` as a mapping, so the name goes
+        # into the structured form.
+        "name-a-text-cannot-hold",
+        panels("""
+            - title: Latency
+              unit: s
+              legend: 'method={{method}}'
+              query: 'histogram_quantile(0.95, sum by (le, method) (rate(http_request_duration_seconds_bucket{job="payments"}[5m])))'
+              thresholds: "GET <2s"
+        """),
+        [
+            f'{E}:19:21: error: legend "method={{{{method}}}}" cannot render the series '
+            'name "GET", so its threshold matches no series; the legend renders names '
+            'such as "method=GET", which a threshold text cannot hold, so write them as '
+            'keys of the structured form: thresholds: {series: {"method=GET": '
+            '"<2s Green"}} [dashboard/series-legend]'
+        ],
+    ),
 ]
 
 HEATMAP_THRESHOLDS = (
@@ -3427,6 +3446,26 @@ def test_nested_set_regex_adds_no_warning(project: Path) -> None:
         result = build(Project.at(project))
     assert result.ok, "\n".join(str(d) for d in result.diagnostics)
     assert [str(w.message) for w in caught if w.category is FutureWarning] == []
+
+
+def test_series_name_hint_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, project: Path
+) -> None:
+    """The structured form that the hint suggests derives the alert of the series."""
+    (case,) = [c for c in SERIES_LEGEND if c.id == "name-a-text-cannot-hold"]
+    checked = tmp_path / "checks"
+    checked.mkdir()
+    (line,), _ = run_case(checked, monkeypatch, case)
+    assert "structured form: thresholds: " in line
+    suggested = line.split("structured form: thresholds: ")[1].split(" [")[0]
+    monkeypatch.chdir(project)
+    (text,) = case.files.values()
+    text = text.replace('thresholds: "GET <2s"', f"thresholds: {suggested}")
+    (project / "services" / "payments.yaml").write_text(text, encoding="utf-8")
+    result = build(Project.at(project))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+    rules = result.files["prometheus/rules/payments.rules.yml"]
+    assert 'method="GET"} >= 2\n' in rules
 
 
 def test_every_check_has_a_table() -> None:

@@ -39,7 +39,7 @@ def series_legend(context: PanelContext) -> Iterator[Diagnostic]:
                     panel.location_of("thresholds"),
                     f'legend "{legend}" cannot render the series name '
                     f'"{series.series}", so its threshold matches no series'
-                    f"{alerts.legend_hint(legend, series.series)}",
+                    f"{alerts.legend_hint(legend, series)}",
                     NAME,
                 )
         return

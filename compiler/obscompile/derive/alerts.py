@@ -18,6 +18,7 @@ that differ only in it would collide, so the alert expression copies such a labe
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection
 
@@ -59,10 +60,11 @@ from obscompile.derive.testfile import duration_label
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.gotemplate import go_quote, template_error
 from obscompile.load.durations import duration_ms
+from obscompile.load.thresholds import is_shorthand_series
 from obscompile.model.location import Location
 from obscompile.model.panel import Panel
 from obscompile.model.service import Service
-from obscompile.model.threshold import ValueMapping, colour_hue
+from obscompile.model.threshold import SeriesThreshold, ValueMapping, colour_hue
 from obscompile.render.grafana import (
     PanelView,
     dashboard_rows,
@@ -158,13 +160,30 @@ def legend_pins(legend: str, series: str) -> tuple[tuple[str, str], ...] | None:
     return tuple((label, found.group(label)) for label in dict.fromkeys(labels))
 
 
-def legend_hint(legend: str, series: str) -> str:
-    """Suggest the series name a one-label legend renders for the label value `series`."""
+def legend_hint(legend: str, series: SeriesThreshold) -> str:
+    """Suggest the series name a one-label legend renders for the label value `series`.
+
+    A name that a threshold text cannot hold, such as `ingress=api`, is suggested as a
+    key of the structured form.
+    """
     labels = _PLACEHOLDER.findall(legend)
     if len(set(labels)) != 1:
         return ""
-    rendered = _PLACEHOLDER.sub(series, legend)
-    return f'; write the name as the legend renders it, such as "{rendered}"'
+    rendered = _PLACEHOLDER.sub(lambda _: series.series, legend)
+    if is_shorthand_series(rendered):
+        return f'; write the name as the legend renders it, such as "{rendered}"'
+    bounds = [str(band.lower) for band in series.bands if band.lower is not None]
+    good = f"<{bounds[0]} Green" if len(bounds) == 1 else "<1 Green"
+    return (
+        f'; the legend renders names such as "{rendered}", which a threshold text '
+        f"cannot hold, so write them as keys of the structured form: thresholds: "
+        f"{{series: {{{_yaml_string(rendered)}: {_yaml_string(good)}}}}}"
+    )
+
+
+def _yaml_string(text: str) -> str:
+    """Return `text` as a double-quoted YAML string, which JSON's escapes also are."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _wants_alerts(panel: Panel) -> bool:
@@ -478,8 +497,13 @@ class _Deriver:
             )
         outputs = self._series_labels(view, plan)
         limit = self._lower_limit(panel)
+        written = {
+            found.series: found
+            for found in (panel.thresholds.series if panel.thresholds else ())
+        }
         out = []
         for series, steps, bands in _panel_bands(view):
+            unknown = SeriesThreshold(series or "", ())
             pins: tuple[tuple[str, str], ...] = ()
             if series is not None:
                 found = legend_pins(view.legend, series)
@@ -492,7 +516,7 @@ class _Deriver:
                             f'panel "{panel.title}": legend "{view.legend}" cannot '
                             f'render the series name "{series}", so neither the '
                             "panel's colours nor an alert apply to it"
-                            f"{legend_hint(view.legend, series)}",
+                            f"{legend_hint(view.legend, written.get(series, unknown))}",
                             "alerts/series",
                         )
                     )

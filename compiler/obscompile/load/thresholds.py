@@ -895,6 +895,20 @@ def parse_shorthand(text: str) -> Thresholds:
     return _parse_items(text, raw_items)
 
 
+def is_shorthand_series(name: str) -> bool:
+    """Return True when a threshold text can name the series `name`, as in `name <1`.
+
+    A name with `<`, `>`, `=` or a comma cannot be written there, nor a colour name
+    or one that starts or ends with a space. `thresholds: {series: {name: ...}}`
+    takes any name.
+    """
+    try:
+        parsed = parse_shorthand(f"{name} <1")
+    except ThresholdError:
+        return False
+    return [series.series for series in parsed.series] == [name]
+
+
 # Services built from one block, or copied from one another, write the same threshold
 # texts. The parse is kept by text; a text that fails is parsed again at each use.
 _kept_shorthand = functools.lru_cache(maxsize=4096)(parse_shorthand)
