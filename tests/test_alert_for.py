@@ -10,7 +10,6 @@ from click.testing import CliRunner
 
 from obscompile.cli import main
 from obscompile.derive.local import LocalOverrides
-from obscompile.derive.synthesis import COVERED_SHAPES, HAND_TEST_ADVICE
 from obscompile.diagnostics import warning
 from obscompile.load.durations import too_long
 from obscompile.model.location import Location
@@ -69,8 +68,65 @@ def test_build_warns_about_untested_rules(
     assert untested == [
         'services/a.yaml:7:29: warning: no promtool test generated for rule "ATopCritical": '
         "the test generator cannot build input series that give "
-        '`topk(3, x{job="a"})` a chosen value, because it covers only '
-        f"{COVERED_SHAPES}. {HAND_TEST_ADVICE} [rules/untested]"
+        '`topk(3, x{job="a"})` a chosen value, because it covers only the query '
+        "shapes that docs/recording-rules.md lists under Generated tests. Write a "
+        "promtool test in tests/promtool/, which `obscompile test` runs "
+        "[rules/untested]"
+    ]
+
+
+# A latency quantile whose buckets the catalog does not list, with one alert per
+# series and the recording rule that the alerts read.
+NO_BUCKETS = """\
+service: a
+scrape: {job: a, port: 80}
+metrics: {wait_seconds: {type: histogram, labels: [queue]}}
+rows:
+  - title: R
+    panels:
+      - title: Wait
+        query: 'histogram_quantile(0.95, sum by (le, queue) (rate(wait_seconds_bucket{job="a"}[5m])))'
+        legend: '{{queue}}'
+        thresholds: "orders <2s, emails <5s"
+"""
+NO_BUCKETS_REASON = (
+    'the catalog of service "a" declares no buckets for wait_seconds_bucket, and '
+    "the test generator reads the buckets of the service's own catalog only. Write "
+    "a promtool test in tests/promtool/, which `obscompile test` runs"
+)
+
+
+def test_shared_reason_warns_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The alerts of a panel and their recording rule share one warning."""
+    monkeypatch.chdir(tmp_path)
+    write_manifest(tmp_path, "a.yaml", NO_BUCKETS)
+    result = build(Project.at(tmp_path))
+    assert result.ok, [str(d) for d in result.diagnostics]
+    untested = [str(d) for d in result.diagnostics if d.check == "rules/untested"]
+    assert untested == [
+        "services/a.yaml:8:16: warning: no promtool test generated for rules "
+        '"AWaitOrdersCritical", "AWaitEmailsCritical" and '
+        f'"job_queue:wait_seconds:p95_rate5m": {NO_BUCKETS_REASON} [rules/untested]'
+    ]
+
+
+def test_hand_test_splits_shared_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_manifest(tmp_path, "a.yaml", NO_BUCKETS)
+    hand_written = tmp_path / "tests" / "promtool"
+    hand_written.mkdir(parents=True)
+    (hand_written / "wait.test.yml").write_text(
+        HAND_WRITTEN_TEST.replace("ATopCritical", "AWaitOrdersCritical")
+    )
+    result = build(Project.at(tmp_path))
+    untested = [d.message for d in result.diagnostics if d.check == "rules/untested"]
+    assert untested == [
+        'no promtool test generated for rules "AWaitEmailsCritical" and '
+        f'"job_queue:wait_seconds:p95_rate5m": {NO_BUCKETS_REASON}'
     ]
 
 
@@ -150,8 +206,7 @@ def test_huge_threshold_is_left_untested(tmp_path: Path) -> None:
     assert untested == [
         'no promtool test generated for rule "PaymentsJobsCritical": its '
         "thresholds are too large to compute test values for. Write a promtool "
-        "test for the rule in a file under tests/promtool/ of the project, which "
-        "`obscompile test` runs"
+        "test in tests/promtool/, which `obscompile test` runs"
     ]
     rules = result.files["prometheus/rules/payments.rules.yml"]
     assert ">= 1e+308" in rules

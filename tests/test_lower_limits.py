@@ -214,6 +214,6 @@ def test_band_below_every_value_is_untested(project: Path) -> None:
     assert _untested(result) == [
         'no promtool test generated for rule "ShopPanelCritical": no value that '
         "the tests give the query lies in the band (below 0), so no test shows the "
-        "alert firing. Write a promtool test for the rule in a file under "
-        "tests/promtool/ of the project, which `obscompile test` runs"
+        "alert firing. Write a promtool test in tests/promtool/, which "
+        "`obscompile test` runs"
     ]

@@ -192,8 +192,8 @@ def test_unexpanded_template_reported_at_text(project: Path) -> None:
         '"PaymentsErrorsCritical": the test generator cannot expand the description '
         "(operand '.ExternalURL' is not evaluated); it expands $value, $labels.name "
         "and quoted strings, through printf and the humanize functions. Write a "
-        "promtool test for the rule in a file under tests/promtool/ of the project, "
-        "which `obscompile test` runs [rules/untested]"
+        "promtool test in tests/promtool/, which `obscompile test` runs "
+        "[rules/untested]"
     ]
 
 
@@ -1884,7 +1884,7 @@ def test_untested_rule_message_reads_plainly(project: Path) -> None:
     (untested,) = [d for d in result.diagnostics if d.check == "rules/untested"]
     assert "never gives exactly 14%, " in untested.message
     assert "14.0" not in untested.message
-    assert "Write a promtool test for the rule" in untested.message
+    assert "Write a promtool test in tests/promtool/" in untested.message
 
 
 # Offsets and @ -------------------------------------------------------------------------

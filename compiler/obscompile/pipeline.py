@@ -63,6 +63,7 @@ from obscompile.render.prometheus import (
     compute_now,
     emit_prometheus,
     emit_rules,
+    merged_untested,
     service_rule_diagnostics,
 )
 from obscompile.render.provisioning import emit_provisioning
@@ -712,7 +713,8 @@ def build(
             for service in services:
                 compute = functools.partial(service_rule_diagnostics, service, config)
                 found = computed(RULE_DIAGNOSTICS, service, compute)
-                diagnostics.extend(d for d in found if not by_hand.tests(d))
+                untested = [d for d in found if not by_hand.tests(d)]
+                diagnostics.extend(merged_untested(untested))
         if has_errors(diagnostics):
             files = {}
     if files and local is not None and not local.is_empty:

@@ -306,19 +306,7 @@ def _avoiding(labels, wanted, unwanted, context: Context) -> dict[str, str]:
 
 # The sentence that ends the reason for every query shape that gets no generated test.
 HAND_TEST_ADVICE = (
-    "Write a promtool test for the rule in a file under tests/promtool/ of the "
-    "project, which `obscompile test` runs"
-)
-# The query shapes that the test generator builds input series for.
-COVERED_SHAPES = (
-    "gauges, counters under rate(), irate() or increase(), ratios of two such rates, "
-    "of two gauges, of such a rate to a gauge, or of a gauge to such a rate that the "
-    "query guards with > 0 (also matched on or ignoring labels, one to one), time() "
-    "minus a gauge or a gauge minus time(), and histogram_quantile() over bucket "
-    "rates, each under sum, max or min, times a constant and plus or minus a constant. "
-    "A gauge, a rate or a quantile may also be under avg, and any of them may be "
-    "matched with group_left or group_right to a one side that can be 1 as a "
-    "factor or divisor, or 0 as a term or subtrahend"
+    "Write a promtool test in tests/promtool/, which `obscompile test` runs"
 )
 
 
@@ -475,7 +463,8 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
         return [InputSeries(_pairs(series_labels([node], context)), target, False)]
     raise CannotSynthesize(
         f"the test generator cannot build input series that give `{printed_text(node)}` a chosen "
-        f"value, because it covers only {COVERED_SHAPES}. {HAND_TEST_ADVICE}"
+        "value, because it covers only the query shapes that docs/recording-rules.md "
+        f"lists under Generated tests. {HAND_TEST_ADVICE}"
     )
 
 

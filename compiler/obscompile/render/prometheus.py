@@ -14,7 +14,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +28,7 @@ from obscompile.derive.promtests import generate_tests
 from obscompile.derive.synthesis import HAND_TEST_ADVICE
 from obscompile.derive.testfile import TestSuite
 from obscompile.diagnostics import Diagnostic, ObscompileError, warning
+from obscompile.model.location import Location
 from obscompile.model.service import Service
 from obscompile.project import yaml_files
 from obscompile.render.environment import check_yaml_output, is_builtin, output_error
@@ -381,6 +382,46 @@ def _rule_diagnostics(
 
 
 _UNTESTED = re.compile(r'no promtool test generated for rule "([^"]+)"')
+_UNTESTED_REASON = re.compile(
+    r'no promtool test generated for rule "([^"]+)": (.*)', re.DOTALL
+)
+
+
+def merged_untested(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Return the diagnostics with one `rules/untested` warning per place and reason.
+
+    An alert and the recording rule that it reads often have no test for the same
+    reason, and so do the alerts of one panel's per-series thresholds. Their
+    warning names every such rule. Other diagnostics stay as they are, in order.
+    """
+    rules: dict[tuple[Location, str], list[str]] = {}
+    order: list[Diagnostic | tuple[Location, str]] = []
+    for diagnostic in diagnostics:
+        found = None
+        if diagnostic.check == "rules/untested":
+            found = _UNTESTED_REASON.fullmatch(diagnostic.message)
+        if found is None:
+            order.append(diagnostic)
+            continue
+        key = (diagnostic.location, found.group(2))
+        if key not in rules:
+            rules[key] = []
+            order.append(key)
+        rules[key].append(found.group(1))
+    merged = []
+    for item in order:
+        if isinstance(item, Diagnostic):
+            merged.append(item)
+            continue
+        names = [f'"{name}"' for name in dict.fromkeys(rules[item])]
+        if len(names) == 1:
+            subject = f"rule {names[0]}"
+        else:
+            subject = "rules " + ", ".join(names[:-1]) + f" and {names[-1]}"
+        location, reason = item
+        message = f"no promtool test generated for {subject}: {reason}"
+        merged.append(warning(location, message, "rules/untested"))
+    return merged
 
 
 @attrs.frozen
