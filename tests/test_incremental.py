@@ -184,6 +184,56 @@ def _template_added(project: Path) -> None:
     override_stat_template(project, "value")
 
 
+def _linked_template_folder(project: Path) -> None:
+    # Jinja reads the templates through a link to a folder outside the project.
+    shared = project.parent / f"{project.name}-panels"
+    shared.mkdir()
+    (project / "templates" / "grafana").mkdir(parents=True)
+    (project / "templates" / "grafana" / "panels").symlink_to(shared)
+    override_stat_template(project, "value")
+    code, messages = run_build()
+    assert code == 0, messages
+    assert (shared / "stat.json.j2").is_file()
+    override_stat_template(project, "name")
+
+
+def _template_folder_loop(project: Path) -> None:
+    # A link to a folder that contains it is read once, so the build ends.
+    override_stat_template(project, "value")
+    (project / "templates" / "grafana" / "panels" / "loop").symlink_to("..")
+    code, messages = run_build()
+    assert code == 0, messages
+    override_stat_template(project, "name")
+
+
+DATA_BLOCK = """\
+from pathlib import Path
+
+from obscompile import dsl
+
+
+@dsl.block("shared_row")
+def shared_row():
+    title = (Path(__file__).parent / "data" / "title.txt").read_text().strip()
+    return dsl.row(title, [dsl.panel("Targets", 'sum(up{job="svc_0001"})')])
+"""
+
+
+def _linked_block_data(project: Path) -> None:
+    # A block reads a data file through a link to a folder outside the project.
+    shared = project.parent / f"{project.name}-data"
+    shared.mkdir()
+    (shared / "title.txt").write_text("Shared A\n")
+    (project / "blocks").mkdir()
+    (project / "blocks" / "shared.py").write_text(DATA_BLOCK)
+    (project / "blocks" / "data").symlink_to(shared)
+    path = manifest(project, 1)
+    path.write_text(path.read_text() + "  - use: shared_row\n")
+    code, messages = run_build()
+    assert code == 0, messages
+    (shared / "title.txt").write_text("Shared B\n")
+
+
 def _config_changed(project: Path) -> None:
     replace_in(project / "obscompile.yaml", "monitoring", "observability")
 
@@ -395,6 +445,9 @@ CHANGES: list[tuple[str, Callable[[Path], None]]] = [
     ("template-added", _template_added),
     ("template-edited", _template_edited),
     ("template-removed", _template_removed),
+    ("linked-template-folder", _linked_template_folder),
+    ("template-folder-loop", _template_folder_loop),
+    ("linked-block-data", _linked_block_data),
     ("config-changed", _config_changed),
     ("config-removed", _config_removed),
     ("invalid-yaml", _invalid_yaml),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections.abc
 import contextlib
+import fnmatch
 import gc
 import hashlib
 import importlib.util
@@ -91,18 +92,55 @@ def _hash_bytes(*parts: bytes | str) -> str:
 
 
 def folder_digest(folder: Path, pattern: str = "*") -> str:
-    """Return the sha256 of the relative path and bytes of every file under `folder`."""
-    digest = hashlib.sha256()
+    """Return the sha256 of the relative path and bytes of every file under `folder`.
+
+    Only the files whose names match `pattern` count, and `__pycache__` folders are
+    left out. Symbolic links are followed, also to folders outside `folder`, because
+    Jinja and the block modules read through them.
+    """
     if not folder.is_dir():
         return "absent"
-    for path in sorted(folder.rglob(pattern)):
-        if "__pycache__" in path.parts or not path.is_file():
-            continue
-        relative = path.relative_to(folder).as_posix().encode("utf-8")
-        data = path.read_bytes()
-        digest.update(len(relative).to_bytes(8, "little") + relative)
+    digest = hashlib.sha256()
+    for relative, path in _files_below(folder, pattern):
+        name = relative.encode("utf-8")
+        data = Path(path).read_bytes()
+        digest.update(len(name).to_bytes(8, "little") + name)
         digest.update(len(data).to_bytes(8, "little") + data)
     return digest.hexdigest()
+
+
+def _files_below(folder: Path, pattern: str) -> list[tuple[str, str]]:
+    """Return the relative and full path of each matching file under `folder`, sorted.
+
+    Links to folders are followed, but each real folder is read once, under the
+    first path that reaches it. So a link to a folder that contains the link ends
+    instead of looping, and a folder linked twice is hashed once, which still covers
+    every change to its files.
+    """
+    found: list[tuple[str, str]] = []
+    seen: set[tuple[int, int]] = set()
+    # Each item is a folder and its relative path with a trailing slash. The
+    # subfolders of a folder are pushed in reverse, so they are read in name order.
+    pending = [(str(folder), "")]
+    while pending:
+        current, prefix = pending.pop()
+        status = os.stat(current)
+        if (status.st_dev, status.st_ino) in seen:
+            continue
+        seen.add((status.st_dev, status.st_ino))
+        with os.scandir(current) as scanned:
+            entries = sorted(scanned, key=lambda entry: entry.name)
+        folders = []
+        for entry in entries:
+            # `is_dir` and `is_file` follow links, and a broken link is neither.
+            if entry.is_dir():
+                if entry.name != "__pycache__":
+                    folders.append((entry.path, f"{prefix}{entry.name}/"))
+            elif entry.is_file() and fnmatch.fnmatchcase(entry.name, pattern):
+                found.append((prefix + entry.name, entry.path))
+        pending.extend(reversed(folders))
+    found.sort()
+    return found
 
 
 def user_cache_folder() -> Path:
