@@ -420,6 +420,71 @@ def test_later_build_waits_for_earlier(tmp_path: Path) -> None:
     assert f"waiting for another build of {project} to finish" in logs[1].read_text()
 
 
+GATED_BLOCK = textwrap.dedent(
+    """\
+    import time
+    from pathlib import Path
+    from obscompile import dsl
+
+    @dsl.block("gated_row")
+    def gated_row(flags: str, name: str):
+        # Signal that this build holds its locks, then wait until the test says go.
+        Path(flags, name).write_text("")
+        deadline = time.monotonic() + 60
+        while not Path(flags, "go").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return dsl.row("Gated", [dsl.panel("Up", 'up{job="api"}')])
+    """
+)
+
+
+def test_crossed_output_folders_do_not_deadlock(tmp_path: Path) -> None:
+    """Two builds that write into each other's project folders both finish."""
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    projects = {name: tmp_path / name for name in ("alpha", "beta")}
+    for name, project in projects.items():
+        (project / "blocks").mkdir(parents=True)
+        (project / "blocks" / "gated.py").write_text(GATED_BLOCK)
+        (project / "services").mkdir()
+        (project / "services" / "api.yaml").write_text(
+            "service: api\nscrape: {job: api, port: 80}\n"
+            f"rows:\n  - use: gated_row\n    with: {{flags: '{flags}', name: {name}}}\n"
+        )
+    builds = {}
+    crossed = (("alpha", "beta"), ("beta", "alpha"))
+    for name, other in crossed:
+        out = projects[other] / f"gen-{name}"
+        command = [sys.executable, "-m", "obscompile", "build"]
+        command += ["--project", str(projects[name]), "--out", str(out)]
+        log = tmp_path / f"{name}.log"
+        with log.open("w") as stream:
+            builds[name] = (subprocess.Popen(command, stderr=stream), log)
+
+    def ready(name: str) -> bool:
+        waiting = "waiting for another build" in builds[name][1].read_text()
+        return (flags / name).exists() or waiting
+
+    try:
+        _wait_for(lambda: ready("alpha") and ready("beta"), "both builds to start")
+        (flags / "go").write_text("")
+        for name, (process, log) in builds.items():
+            try:
+                code = process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"build {name} still runs after 60 s: {log.read_text()}")
+            assert code == 0, log.read_text()
+    finally:
+        for process, _ in builds.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    logs = {name: log.read_text() for name, (_, log) in builds.items()}
+    assert any("waiting for another build" in text for text in logs.values()), logs
+    for name, other in crossed:
+        assert (projects[other] / f"gen-{name}" / RECORD).is_file()
+
+
 class _Untouchable(dict):
     """Files whose texts must not be read, except those named in `readable`."""
 

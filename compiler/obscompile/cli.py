@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -39,6 +39,7 @@ from obscompile.write.atomic import (
     WriteError,
     Written,
     folder_lock,
+    lock_folder,
     stale_files,
     write_tree,
 )
@@ -535,11 +536,9 @@ def build_command(
     if problem is not None:
         option = "'--out'" if out is not None else "'--services'"
         raise click.BadParameter(problem, param_hint=option)
-    # One build of a project runs at a time, from reading its inputs to writing out/
-    # and the cache, so that a build of older inputs cannot finish last.
     with (
         _reporting_interrupt(project.out_dir),
-        folder_lock(project.root, waiting=lambda: _waiting(project)),
+        _build_locks(project, writes=not check_only),
     ):
         from obscompile.cache import BuildCache
 
@@ -660,9 +659,47 @@ def build_command(
         click.echo(_summary(result), err=True)
 
 
+@contextlib.contextmanager
+def _build_locks(project: Project, writes: bool) -> Iterator[None]:
+    """Hold the project folder's lock and, for a build that writes, the write's lock.
+
+    One build of a project runs at a time, from reading its inputs to writing out/
+    and the cache, so that a build of older inputs cannot finish last. The write
+    locks the output folder's parent (see `lock_folder`), which may be another
+    project's folder. Both locks are taken here, in the order of the folders' device
+    and inode numbers, so two builds that write into each other's project folders
+    cannot each hold one lock and wait for the other.
+    """
+    root = project.root.absolute()
+    root.mkdir(parents=True, exist_ok=True)
+    locks: list[tuple[tuple[int, int], Path, Callable[[], None]]] = []
+    identity = _folder_identity(root)
+    if identity is not None:
+        locks.append((identity, root, lambda: _waiting(project)))
+    if writes:
+        parent = lock_folder(project.out_dir)
+        with contextlib.suppress(OSError):
+            # A parent that cannot be created fails the write, which reports it.
+            parent.mkdir(parents=True, exist_ok=True)
+        identity = _folder_identity(parent)
+        if identity is not None and identity not in {lock[0] for lock in locks}:
+            locks.append((identity, parent, lambda: _waiting_to_write(parent)))
+    with contextlib.ExitStack() as stack:
+        for _, folder, waiting in sorted(locks, key=lambda lock: lock[0]):
+            stack.enter_context(folder_lock(folder, waiting=waiting))
+        yield
+
+
 def _waiting(project: Project) -> None:
     click.echo(
         f"obscompile: waiting for another build of {project.root.absolute()} to finish",
+        err=True,
+    )
+
+
+def _waiting_to_write(folder: Path) -> None:
+    click.echo(
+        f"obscompile: waiting for another build that writes into {folder} to finish",
         err=True,
     )
 

@@ -256,7 +256,21 @@ def folder_lock(
 
 def build_lock(out: Path) -> contextlib.AbstractContextManager[None]:
     """Hold an exclusive lock on the output folder's parent for one write."""
-    return folder_lock(out.absolute().parent)
+    return folder_lock(lock_folder(out))
+
+
+def lock_folder(out: Path) -> Path:
+    """Return the folder whose lock a write into `out` holds: the output's parent."""
+    return _output_folder(out).parent
+
+
+def _output_folder(out: Path) -> Path:
+    """Return the absolute path of the folder that a write into `out` replaces."""
+    out = out.absolute()
+    if out.is_symlink():
+        # The swap would replace the link itself, so the folder it names is written.
+        out = out.resolve()
+    return out
 
 
 def _clean_leftovers(parent: Path, out_name: str) -> None:
@@ -370,10 +384,7 @@ def write_tree(
     """
     for name in files:
         _safe_relative(name)
-    out = out.absolute()
-    if out.is_symlink():
-        # The swap would replace the link itself, so the folder it names is written.
-        out = out.resolve()
+    out = _output_folder(out)
     if ledger is not None and ledger.spare is not None:
         spare = ledger.spare.absolute()
         if out == spare or out in spare.parents or spare in out.parents:
