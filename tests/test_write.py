@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from obscompile.write.atomic import (
     WriteError,
     WriteResult,
     read_record,
+    stale_files,
     write_tree,
 )
 from tests.conftest import REPO
@@ -125,13 +127,19 @@ def test_refuses_folder_in_place_of_file(tmp_path: Path) -> None:
     assert (out / "a" / "b.yml" / "notes.txt").read_text() == "mine\n"
 
 
-def _project_with_file_in_the_way(tmp_path: Path) -> Path:
-    """Return a project whose out/ has a file of its own where a folder goes."""
+def _one_panel_project(tmp_path: Path) -> Path:
+    """Return a project of one service with one panel, not built yet."""
     project = tmp_path / "project"
     (project / "services").mkdir(parents=True)
     (project / "services" / "a.yaml").write_text(
         "service: a\nrows: [{title: R, panels: [{title: p, query: up}]}]\n"
     )
+    return project
+
+
+def _project_with_file_in_the_way(tmp_path: Path) -> Path:
+    """Return a project whose out/ has a file of its own where a folder goes."""
+    project = _one_panel_project(tmp_path)
     (project / "out").mkdir()
     (project / "out" / "grafana").write_text("mine\n")
     return project
@@ -231,11 +239,7 @@ def test_refuses_paths_outside(tmp_path: Path) -> None:
 
 
 def test_build_check_reports_stale(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    (project / "services").mkdir(parents=True)
-    (project / "services" / "a.yaml").write_text(
-        "service: a\nrows: [{title: R, panels: [{title: p, query: up}]}]\n"
-    )
+    project = _one_panel_project(tmp_path)
     runner = CliRunner()
     args = ["build", "--project", str(project)]
     result = runner.invoke(main, [*args, "--check"])
@@ -690,6 +694,113 @@ def test_spare_symlink_is_not_reused(tmp_path: Path) -> None:
     write_tree(out, _tree_of(4, "v2", frozenset({1})), _next_ledger({}, result, spare))
     assert not (out / "d2" / "f02.json").is_symlink()
     assert (out / "d2" / "f02.json").read_text() == "v1 2\n"
+
+
+def _created_file_mode() -> int:
+    """Return the mode that `open(path, "w")` gives a new file under the umask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _replace_with_link_or_mode(path: Path, change: str) -> None:
+    if change == "symlink":
+        copy = path.with_name(f"copy-of-{path.name}")
+        shutil.copy(path, copy)
+        path.unlink()
+        path.symlink_to(copy)
+    else:
+        os.chmod(path, 0o755)
+
+
+@pytest.mark.parametrize("spare", [False, True], ids=["staging", "spare"])
+@pytest.mark.parametrize("change", ["symlink", "chmod"])
+def test_link_or_mode_change_is_rewritten(
+    tmp_path: Path, spare: bool, change: str
+) -> None:
+    """A written file replaced by a link to a copy, or given another mode, is stale."""
+    out = tmp_path / "out"
+    files = {"a.json": "1\n", "b.json": "2\n"}
+    tokens = _tokens_of(files)
+    result = None
+
+    def ledger() -> Ledger | None:
+        return _next_ledger(tokens, result, tmp_path / "spare") if spare else None
+
+    result = write_tree(out, files, ledger())
+    result = write_tree(out, files, ledger())
+    assert result.unchanged
+    target = out / "a.json"
+    _replace_with_link_or_mode(target, change)
+    assert stale_files(out, files) == ["a.json"]
+    result = write_tree(out, files, ledger())
+    assert not result.unchanged
+    assert not target.is_symlink()
+    assert stat.S_IMODE(target.stat().st_mode) == _created_file_mode()
+    assert target.read_text() == "1\n"
+    assert stale_files(out, files) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            "symlink",
+            "a symbolic link; a fresh build writes a regular file in its place",
+        ),
+        ("chmod", "has mode 0755; a fresh build writes it with {mode:04o}"),
+    ],
+    ids=["symlink", "chmod"],
+)
+def test_build_check_reports_link_or_mode(
+    tmp_path: Path, change: str, message: str
+) -> None:
+    project = _one_panel_project(tmp_path)
+    runner = CliRunner()
+    args = ["build", "--project", str(project)]
+    assert runner.invoke(main, args).exit_code == 0
+    dashboard = project / "out" / "grafana" / "dashboards" / "a.json"
+    _replace_with_link_or_mode(dashboard, change)
+    result = runner.invoke(main, [*args, "--check"])
+    assert result.exit_code == 1
+    expected = message.format(mode=_created_file_mode())
+    assert f"{dashboard}: {expected}\n" in result.stderr
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "nothing changed" not in result.stderr
+    assert not dashboard.is_symlink()
+    assert stat.S_IMODE(dashboard.stat().st_mode) == _created_file_mode()
+    assert runner.invoke(main, [*args, "--check"]).exit_code == 0
+
+
+def _set_default_acl(folder: Path) -> None:
+    """Give `folder` the default ACL user::rw-, group::rw-, other::r--, or skip."""
+    # The kernel's xattr format: version 2, then (tag, permissions, id) per entry.
+    entries = [(0x01, 6), (0x04, 6), (0x20, 4)]
+    data = struct.pack("<I", 2)
+    data += b"".join(
+        struct.pack("<HHI", tag, bits, 0xFFFFFFFF) for tag, bits in entries
+    )
+    try:
+        os.setxattr(folder, "system.posix_acl_default", data)
+    except OSError as exc:
+        pytest.skip(f"the file system has no POSIX ACLs: {exc}")
+
+
+@pytest.mark.parametrize("spare", [False, True], ids=["staging", "spare"])
+def test_default_acl_keeps_written_mode(tmp_path: Path, spare: bool) -> None:
+    """A default ACL, which overrides the umask, does not make every file stale."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    _set_default_acl(folder)
+    out = folder / "out"
+    files = {"a/x.json": "1\n", "b.json": "2\n"}
+    ledger = Ledger(tokens={}, spare=folder / "spare") if spare else None
+    write_tree(out, files, ledger)
+    for name in files:
+        assert stat.S_IMODE((out / name).stat().st_mode) == _created_file_mode()
+    assert stale_files(out, files) == []
+    assert write_tree(out, files, ledger).unchanged
 
 
 def test_missing_record_with_same_bytes_recovers(tmp_path: Path) -> None:

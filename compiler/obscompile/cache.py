@@ -333,8 +333,8 @@ def _collector_resumed() -> Iterator[None]:
         gc.disable()
 
 
-def _file_state(path: str | Path) -> FileState:
-    stat = os.stat(path)
+def _file_state(path: str | Path, follow_symlinks: bool = True) -> FileState:
+    stat = os.stat(path, follow_symlinks=follow_symlinks)
     return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
 
 
@@ -462,7 +462,8 @@ class BuildCache:
         out = os.path.join(self.project.out_dir, "")
         for name, *state in previous.outputs:
             try:
-                if _file_state(out + name) != tuple(state):
+                # A link in place of a written file is a change, as it is for the writer.
+                if _file_state(out + name, follow_symlinks=False) != tuple(state):
                     return None
             except OSError:
                 return None
@@ -821,7 +822,10 @@ class BuildCache:
         if recorded is not None and set(recorded.states) == set(names):
             outputs = tuple((name, *recorded.states[name]) for name in names)
         else:
-            outputs = tuple((name, *_file_state(out / name)) for name in names)
+            outputs = tuple(
+                (name, *_file_state(out / name, follow_symlinks=False))
+                for name in names
+            )
         cited = {d.location.file for d in result.diagnostics}
         cited.update(
             use.location.file for d in result.diagnostics for use in d.location.uses()

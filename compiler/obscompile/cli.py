@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -40,6 +41,7 @@ from obscompile.write.atomic import (
     Written,
     folder_lock,
     lock_folder,
+    new_file_mode,
     stale_files,
     write_tree,
 )
@@ -706,10 +708,22 @@ def _waiting_to_write(folder: Path) -> None:
 
 def _staleness(out: Path, name: str, result: BuildResult) -> str:
     """Say how the output file `name` differs from what the build would write."""
+    path = out / name
     if name not in result.files and name != RECORD:
         return "a fresh build removes it"
-    if not (out / name).exists():
+    if path.is_symlink():
+        return "a symbolic link; a fresh build writes a regular file in its place"
+    if not path.exists():
         return "missing; a fresh build writes it"
+    if name in result.files:
+        with contextlib.suppress(OSError):
+            mode = stat.S_IMODE(path.stat().st_mode)
+            expected = new_file_mode()
+            same = path.read_bytes() == result.files[name].encode("utf-8")
+            if same and mode != expected:
+                return (
+                    f"has mode {mode:04o}; a fresh build writes it with {expected:04o}"
+                )
     return "differs from a fresh build"
 
 

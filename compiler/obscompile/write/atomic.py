@@ -132,15 +132,38 @@ def _known(
     return state if stat.S_ISREG(result.st_mode) and state == recorded[1] else None
 
 
-def _same_bytes(path: str, text: str) -> FileState | None:
-    """Return the state of `path` if it is a regular file holding `text`."""
+def new_file_mode() -> int:
+    """Return the permission bits of the files a write creates: 0o666 minus the umask."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    # NOTE: without /proc (Linux before 4.7), the umask is read by setting it, and a
+    # file that another thread creates meanwhile gets 0o022.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _same_bytes(path: str, text: str, mode: int) -> FileState | None:
+    """Return the state of `path` if it is a regular file with `mode` containing `text`.
+
+    A symbolic link is not followed, so it never counts as holding `text`.
+    """
     data = text.encode("utf-8")
     try:
-        with open(path, "rb") as handle:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        with open(descriptor, "rb") as handle:
             result = os.fstat(handle.fileno())
             if not stat.S_ISREG(result.st_mode) or result.st_size != len(data):
                 return None
-            if handle.read() != data:
+            if stat.S_IMODE(result.st_mode) != mode or handle.read() != data:
                 return None
     except OSError:
         return None
@@ -164,6 +187,7 @@ def _stale(
     differing = []
     same: dict[str, FileState] = {}
     root = str(out)
+    mode = new_file_mode()
     tokens = ledger.tokens if ledger is not None else {}
     recorded = ledger.out if ledger is not None else {}
     for name in sorted(files):
@@ -177,7 +201,7 @@ def _stale(
                 found[name] = previous[0]
                 differing.append(name)
                 continue
-            state = _same_bytes(path, files[name])
+            state = _same_bytes(path, files[name], mode)
         if state is None:
             differing.append(name)
             continue
@@ -410,6 +434,7 @@ class _Writer:
         self.out_tokens: dict[str, str] = {}
         # Files of the current tree that get a new hard link, so a new ctime.
         self.linked: set[str] = set()
+        self.mode = new_file_mode()
 
     def write(self) -> WriteResult:
         out, files = self.out, self.files
@@ -528,6 +553,8 @@ class _Writer:
             try:
                 with open(target, "w", encoding="utf-8", newline="") as handle:
                     handle.write(files[name])
+                    # A default ACL of the folder may give the file other bits.
+                    os.fchmod(handle.fileno(), self.mode)
                     handle.flush()
                     os.fsync(handle.fileno())
             except OSError as exc:
@@ -558,7 +585,7 @@ class _Writer:
                 token = self.tokens.get(relative)
                 state = _known(path, token, recorded.get(relative), result)
                 if state is None and relative not in self.same:
-                    state = _same_bytes(path, self.files[relative])
+                    state = _same_bytes(path, self.files[relative], self.mode)
                 if state is not None:
                     reused[relative] = state
                     continue
