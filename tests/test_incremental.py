@@ -838,6 +838,24 @@ def test_untrusted_cache_key_disables_cache(warm: Path, plant: str) -> None:
         key_file.chmod(0o600)
 
 
+def test_killed_save_leftovers_are_removed(warm: Path) -> None:
+    """A save that was killed leaves temporary files, which a later save removes."""
+    cache = warm / CACHE_DIR
+    hour_ago = time.time() - 3600
+    old = [cache / ".tmp-index", cache / "entries" / ".tmp-entry"]
+    recent = cache / "entries" / ".tmp-recent"
+    for path in (*old, recent):
+        path.write_bytes(b"partial")
+    for path in old:
+        os.utime(path, (hour_ago, hour_ago))
+    _edit(warm)
+    code, messages = run_build()
+    assert code == 0, messages
+    for path in old:
+        assert not path.exists(), path
+    assert recent.exists()
+
+
 def test_cache_folder_is_ignored_by_git(warm: Path) -> None:
     ignore = warm / CACHE_DIR / ".gitignore"
     assert ignore.read_text(encoding="utf-8").splitlines()[-1] == "*"

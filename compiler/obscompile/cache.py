@@ -72,6 +72,10 @@ TEMPLATE_CODE_DAYS = 30
 EMIT_PREFIX = "emit:"
 # Manifests changed this recently are hashed again in the next build (see _scan).
 RACY_NS = 3_000_000_000
+# The prefix of the temporary files that `_write_atomically` renames into place.
+TEMPORARY_PREFIX = ".tmp-"
+# A temporary file this old belongs to a save that was killed, and is removed.
+TEMPORARY_SECONDS = 300
 # Bump when the layout of Entry, Replay or the index changes.
 FORMAT = 3
 # The packages whose code decides what a build produces, besides obscompile itself.
@@ -340,7 +344,7 @@ def _file_state(path: str | Path, follow_symlinks: bool = True) -> FileState:
 
 def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
@@ -776,12 +780,19 @@ class BuildCache:
         if not ignore.exists():
             # Version control leaves the cache out, as it does pytest's.
             _write_atomically(ignore, b"# Created by obscompile.\n*\n")
-        # Entries of manifests that changed or went away are removed; a concurrent
-        # build's temporary files (".tmp-*") are left alone.
+        # Entries of manifests that changed or went away are removed.
         live = {key for key in self._keys.values()}
         for path in [*entries.glob("*.pickle"), *entries.glob("*.texts")]:
             if path.stem not in live:
                 path.unlink(missing_ok=True)
+        # The project's lock keeps other builds from saving meanwhile, but a build of
+        # an earlier version may not have held it, so only old files go.
+        killed = time.time() - TEMPORARY_SECONDS
+        for folder in (self.folder, entries):
+            for path in folder.glob(f"{TEMPORARY_PREFIX}*"):
+                with contextlib.suppress(OSError):
+                    if path.lstat().st_mtime < killed:
+                        path.unlink()
         # The compiled templates of compilers that no build used for a while, and the
         # project's own folder of them from earlier versions.
         shutil.rmtree(self.folder / TEMPLATE_CODE, ignore_errors=True)
