@@ -988,6 +988,31 @@ def test_each_output_folder_has_its_own_spare(warm: Path) -> None:
     assert other == clean
 
 
+def test_spellings_of_output_folder_share_cache(
+    warm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every path to the same output folder replays and updates one spare tree."""
+    (warm / "sub").mkdir()
+    for arguments in (("--project", "sub/.."), ("--out", f"{warm}/sub/../out")):
+        result = CliRunner().invoke(main, ["build", *arguments])
+        assert result.exit_code == 0, result.stderr
+        assert "nothing changed since the last build" in result.stderr, arguments
+    _edit(warm)
+    code, messages = run_build("--project", "sub/..")
+    assert code == 0, messages
+    # From the parent folder, the diagnostics name other paths, so nothing replays.
+    monkeypatch.chdir(warm.parent)
+    replace_in(manifest(warm, 1), "<300ms Green, 300-", "<250ms Green, 250-")
+    code, messages = run_build("--project", warm.name)
+    assert code == 0, messages
+    spares = list((warm / CACHE_DIR / obscompile.cache.SPARE).iterdir())
+    assert len(spares) == 1
+    monkeypatch.chdir(warm)
+    clean_code, clean_messages, clean = clean_build(warm)
+    assert clean_code == 0
+    assert snapshot(warm / "out") == clean
+
+
 def test_new_project_reuses_compiled_templates(
     warm: Path,
     tmp_path_factory: pytest.TempPathFactory,

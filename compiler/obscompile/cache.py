@@ -361,6 +361,9 @@ class BuildCache:
         self.started = time.perf_counter()
         self.project = project
         self.folder = project.root / CACHE_DIR
+        # The output folder with links and `..` resolved, so that every spelling of
+        # it shares one spare tree, one record and the replay.
+        self._out = os.path.realpath(project.out_dir)
         self._entries: dict[str, Entry] = {}
         self._owners: dict[int, tuple[Entry, int]] = {}
         self._resumed: Callable[[], contextlib.AbstractContextManager] = (
@@ -447,7 +450,7 @@ class BuildCache:
                 self._states[name] = (state, key)
         self.inputs = _hash_bytes(
             self._global,
-            str(project.out_dir.absolute()),
+            self._out,
             repr(self._scan_problems),
             # The hand-written tests decide which untested rules are reported.
             folder_digest(project.hand_written_tests_dir),
@@ -705,7 +708,7 @@ class BuildCache:
         if self.disabled:
             return None
         recorded = self._index.get("written")
-        out = str(self.project.out_dir.absolute())
+        out = self._out
         if not isinstance(recorded, dict) or recorded.get("out") != out:
             recorded = {}
         # Builds into different output folders each get their own spare folder,
@@ -768,7 +771,7 @@ class BuildCache:
             index["replay"] = self._replay_of(result, recorded)
         if written and recorded is not None:
             index["written"] = {
-                "out": str(self.project.out_dir.absolute()),
+                "out": self._out,
                 "files": recorded.out,
                 "spare": recorded.spare,
             }
