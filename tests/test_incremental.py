@@ -856,6 +856,29 @@ def test_killed_save_leftovers_are_removed(warm: Path) -> None:
     assert recent.exists()
 
 
+@pytest.mark.parametrize("name", ["index.pickle", "entries"])
+def test_unsaved_cache_warning_gives_fix(warm: Path, name: str) -> None:
+    """The warning for a cache that every save fails on names the fix."""
+    cache = warm / CACHE_DIR
+    path = cache / name
+    if path.is_dir():
+        shutil.rmtree(path)
+        path.write_text("not a folder\n")
+    else:
+        path.unlink()
+        path.mkdir()
+    _edit(warm)
+    code, messages = run_build()
+    assert code == 0, messages
+    assert "obscompile: warning: build cache not saved: " in messages
+    assert f"; if every build says so, delete {cache}, which is always safe" in messages
+    shutil.rmtree(cache)
+    for _ in range(2):
+        code, messages = run_build()
+        assert code == 0, messages
+        assert "warning" not in messages
+
+
 def test_cache_folder_is_ignored_by_git(warm: Path) -> None:
     ignore = warm / CACHE_DIR / ".gitignore"
     assert ignore.read_text(encoding="utf-8").splitlines()[-1] == "*"

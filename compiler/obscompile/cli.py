@@ -738,7 +738,12 @@ def _save_cache(
     try:
         cache.save(result, written, recorded)
     except OSError as exc:
-        click.echo(f"obscompile: warning: build cache not saved: {exc}", err=True)
+        # A file where the cache keeps a folder, or the reverse, fails every save.
+        click.echo(
+            f"obscompile: warning: build cache not saved: {exc}; if every build "
+            f"says so, delete {cache.folder.absolute()}, which is always safe",
+            err=True,
+        )
 
 
 @main.command("check", cls=_FormattedCommand)
