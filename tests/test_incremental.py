@@ -879,6 +879,39 @@ def test_unsaved_cache_warning_gives_fix(warm: Path, name: str) -> None:
         assert "warning" not in messages
 
 
+def test_other_services_folder_keeps_entries(
+    warm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build of another services folder keeps the entries of services/."""
+    (warm / "more").mkdir()
+    shutil.copy(manifest(warm, 1), warm / "more" / "extra.yaml")
+    more = ("--services", "more", "--out", "more-out", "--jobs", "1")
+    code, messages = run_build(*more)
+    assert code == 0, messages
+    loaded: list[str] = []
+    load = obscompile.load.project.load_manifest_file
+
+    def counting_load(path: Path, name: str):  # type: ignore[no-untyped-def]
+        loaded.append(name)
+        return load(path, name)
+
+    monkeypatch.setattr(obscompile.load.project, "load_manifest_file", counting_load)
+    _edit(warm)
+    code, messages = run_build("--jobs", "1")
+    assert code == 0, messages
+    assert loaded == ["services/svc_0002.yaml"]
+    loaded.clear()
+    code, messages = run_build(*more)
+    assert code == 0, messages
+    assert loaded == []
+    # A save removes the entries of a folder that no longer exists.
+    shutil.rmtree(warm / "more")
+    code, messages = run_build()
+    assert code == 0, messages
+    entries = list((warm / CACHE_DIR / "entries").glob("*.pickle"))
+    assert len(entries) == SERVICES
+
+
 def test_cache_folder_is_ignored_by_git(warm: Path) -> None:
     ignore = warm / CACHE_DIR / ".gitignore"
     assert ignore.read_text(encoding="utf-8").splitlines()[-1] == "*"

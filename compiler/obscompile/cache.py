@@ -76,6 +76,8 @@ RACY_NS = 3_000_000_000
 TEMPORARY_PREFIX = ".tmp-"
 # A temporary file this old belongs to a save that was killed, and is removed.
 TEMPORARY_SECONDS = 300
+# The number of services folders (see `--services`) whose entries a save keeps.
+SERVICES_FOLDERS = 8
 # Bump when the layout of Entry, Replay or the index changes.
 FORMAT = 3
 # The packages whose code decides what a build produces, besides obscompile itself.
@@ -767,6 +769,7 @@ class BuildCache:
             "project": self._project_results,
             "manifests": (self._global, self._states),
         }
+        index["folders"] = self._live_keys()
         if written and result.ok:
             index["replay"] = self._replay_of(result, recorded)
         if written and recorded is not None:
@@ -784,7 +787,7 @@ class BuildCache:
             # Version control leaves the cache out, as it does pytest's.
             _write_atomically(ignore, b"# Created by obscompile.\n*\n")
         # Entries of manifests that changed or went away are removed.
-        live = {key for key in self._keys.values()}
+        live = set().union(*index["folders"].values())
         for path in [*entries.glob("*.pickle"), *entries.glob("*.texts")]:
             if path.stem not in live:
                 path.unlink(missing_ok=True)
@@ -804,6 +807,26 @@ class BuildCache:
             with contextlib.suppress(OSError):
                 if folder.stat().st_mtime < unused:
                     shutil.rmtree(folder, ignore_errors=True)
+
+    def _live_keys(self) -> dict[str, frozenset[str]]:
+        """Return the entry keys to keep for each services folder, this build's last.
+
+        Builds with `--services` and without it take turns in some projects, so the
+        entries of the last few other folders that still exist stay too.
+        """
+        services_folder = os.path.realpath(self.project.services_dir)
+        recorded = self._index.get("folders")
+        folders: dict[str, frozenset[str]] = {}
+        if isinstance(recorded, dict):
+            folders = {
+                folder: keys
+                for folder, keys in recorded.items()
+                if folder != services_folder
+                and isinstance(keys, frozenset)
+                and os.path.isdir(folder)
+            }
+        folders[services_folder] = frozenset(self._keys.values())
+        return dict(list(folders.items())[-SERVICES_FOLDERS:])
 
     def _store(self, entry: Entry) -> None:
         """Write one entry, with the texts of its emitter stages in a file beside it."""
