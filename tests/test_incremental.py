@@ -912,6 +912,30 @@ def test_other_services_folder_keeps_entries(
     assert len(entries) == SERVICES
 
 
+@pytest.mark.parametrize("linked", [".", "entries", "spare", "templates"])
+def test_linked_cache_folder_is_left_alone(warm: Path, linked: str) -> None:
+    """A cache folder that is a link elsewhere is not used, and nothing there goes."""
+    victim = warm.parent / f"{warm.name}-victim"
+    (victim / "templates" / "sub").mkdir(parents=True)
+    (victim / "entries").mkdir()
+    kept = [
+        victim / "templates" / "sub" / "important.txt",
+        victim / "entries" / "a.pickle",
+    ]
+    for path in kept:
+        path.write_text("keep", encoding="utf-8")
+    cache = warm / CACHE_DIR
+    link = cache if linked == "." else cache / linked
+    shutil.rmtree(link, ignore_errors=True)
+    link.symlink_to(victim, target_is_directory=True)
+    _edit(warm)
+    code, messages = run_build()
+    assert code == 0, messages
+    assert "build cache not used" in messages
+    assert sorted(p for p in victim.rglob("*") if p.is_file()) == sorted(kept)
+    assert snapshot(warm / "out") == clean_build(warm)[2]
+
+
 def test_cache_folder_is_ignored_by_git(warm: Path) -> None:
     ignore = warm / CACHE_DIR / ".gitignore"
     assert ignore.read_text(encoding="utf-8").splitlines()[-1] == "*"

@@ -356,6 +356,22 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+def folder_problem(project: Project) -> str | None:
+    """Return why the project's cache folder must not be used, or None.
+
+    A build deletes and replaces files in the folder, so the folder and the folders
+    it manages must be its own, not links that lead elsewhere, such as a
+    `.obscompile-cache` link committed to a repository.
+    """
+    folder = project.root / CACHE_DIR
+    for path in (folder, *(folder / name for name in (ENTRIES, SPARE, TEMPLATE_CODE))):
+        if path.is_symlink():
+            return f"{path} is a symbolic link"
+        if path.exists() and not path.is_dir():
+            return f"{path} is not a folder"
+    return None
+
+
 class BuildCache:
     """The cache of one project, opened for one build."""
 

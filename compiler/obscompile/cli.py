@@ -542,11 +542,9 @@ def build_command(
         _reporting_interrupt(project.out_dir),
         _build_locks(project, writes=not check_only),
     ):
-        from obscompile.cache import BuildCache
-
         # The cache keys do not cover the local-run options, so such a build bypasses it.
         local_run = any((targets, scrape_interval, evaluation_interval, alert_for))
-        cache = None if check_only or no_cache or local_run else BuildCache(project)
+        cache = None if check_only or no_cache or local_run else _open_cache(project)
         replay = cache.replay() if cache is not None else None
         if replay is not None:
             _print_diagnostics(replay, output_format)
@@ -725,6 +723,21 @@ def _staleness(out: Path, name: str, result: BuildResult) -> str:
                     f"has mode {mode:04o}; a fresh build writes it with {expected:04o}"
                 )
     return "differs from a fresh build"
+
+
+def _open_cache(project: Project) -> BuildCache | None:
+    """Open the project's build cache, or warn and return None when it is unusable."""
+    from obscompile.cache import BuildCache, folder_problem
+
+    problem = folder_problem(project)
+    if problem is None:
+        return BuildCache(project)
+    click.echo(
+        f"obscompile: warning: build cache not used: {problem}; the build runs without "
+        "it and deletes nothing there; remove it to use the cache again",
+        err=True,
+    )
+    return None
 
 
 def _save_cache(
@@ -1164,7 +1177,6 @@ def _compare_out(project: Project) -> str:
     is not what a build would write, because the tests run on the folder as it is.
     Returns a note for the summary line, empty when the folder is up to date.
     """
-    from obscompile.cache import BuildCache
     from obscompile.derive.local import LocalOverrides
     from obscompile.pipeline import build
 
@@ -1178,8 +1190,8 @@ def _compare_out(project: Project) -> str:
         return ""
     local = LocalOverrides.recorded_in(project.out_dir)
     if local is None:
-        cache = BuildCache(project)
-        replay = cache.replay()
+        cache = _open_cache(project)
+        replay = cache.replay() if cache is not None else None
         if replay is not None:
             _print_untested(replay)
             return ""
