@@ -144,13 +144,16 @@ def test_unreadable_file(tmp_path: Path) -> None:
     )
     path.chmod(0)
     result = run_cli(tmp_path)
-    assert_clean_failure(result, "services/secret.yaml:1:1: error: cannot read file")
+    assert_clean_failure(
+        result,
+        "services/secret.yaml:1:1: error: cannot read manifest: Permission denied",
+    )
 
 
 def test_unreadable_file_as_root(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Reading fails with an OSError where permissions cannot stop root."""
+    """Reading fails where permissions cannot stop root: a folder, a missing file."""
     from obscompile.load.yaml_source import read_yaml_file
 
     directory = tmp_path / "folder.yaml"
@@ -158,7 +161,14 @@ def test_unreadable_file_as_root(
     source, diagnostics = read_yaml_file(directory, "services/folder.yaml")
     assert source is None
     assert [str(d) for d in diagnostics] == [
-        "services/folder.yaml:1:1: error: cannot read file: Is a directory [io/read]"
+        "services/folder.yaml:1:1: error: cannot read manifest: it is a folder, not a "
+        "regular file; replace it with a regular file [io/not-a-file]"
+    ]
+    source, diagnostics = read_yaml_file(tmp_path / "gone.yaml", "services/gone.yaml")
+    assert source is None
+    assert [str(d) for d in diagnostics] == [
+        "services/gone.yaml:1:1: error: cannot read manifest: No such file or "
+        "directory [io/read]"
     ]
 
 

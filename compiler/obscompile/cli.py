@@ -31,6 +31,12 @@ from obscompile.diagnostics import (
     UsageError,
     error,
 )
+from obscompile.load.input_file import (
+    PROMTOOL_TEST,
+    RULE_FILE,
+    InputFileError,
+    read_input_text,
+)
 from obscompile.model.location import Location
 from obscompile.parallel import MIN_SERVICES, default_jobs
 from obscompile.project import CACHE_DIR, Project, yaml_files
@@ -856,9 +862,11 @@ def _promtool(arguments: list[str]) -> subprocess.CompletedProcess:
 def _read_test_file(path: Path) -> str:
     """Return the text of a hand-written test file without its byte order mark.
 
-    Positions count from the first character after the mark, as in manifests.
+    Positions count from the first character after the mark, as in manifests. Raises
+    InputFileError for a file that is not a regular file or is too large, and
+    UnicodeDecodeError for one that is not UTF-8.
     """
-    return path.read_text(encoding="utf-8").removeprefix("\ufeff")
+    return read_input_text(path, PROMTOOL_TEST).removeprefix("\ufeff")
 
 
 def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]]:
@@ -873,9 +881,14 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
     from obscompile.load.yaml_source import parse_yaml
 
     try:
-        source, found = parse_yaml(_read_test_file(path), display)
-    except (OSError, UnicodeDecodeError):  # promtool reports what it cannot read
+        text = _read_test_file(path)
+    except InputFileError as exc:
+        # promtool 2.42 waits forever on a named pipe, and reads /dev/zero until
+        # memory runs out.
+        return True, [exc.diagnostic(display)]
+    except UnicodeDecodeError:  # promtool reports what it cannot read
         return True, []
+    source, found = parse_yaml(text, display)
     if source is None:
         # Invalid YAML, which promtool would report without a position.
         return True, [d for d in found if d.severity is Severity.ERROR]
@@ -930,6 +943,7 @@ def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diag
     record nor the input series give. Rule files that cannot be read leave the names
     unknown, and then no test is reported; promtool reports such files.
     """
+    from obscompile.load.files import display_name
     from obscompile.load.yaml_source import parse_yaml
 
     alerts: set[str] = set()
@@ -937,8 +951,10 @@ def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diag
     for entry in entries:
         for rule_file in glob.glob(os.path.join(path.parent, entry)):
             try:
-                text = Path(rule_file).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
+                text = read_input_text(rule_file, RULE_FILE)
+            except InputFileError as exc:
+                return [exc.diagnostic(display_name(Path(rule_file)))]
+            except UnicodeDecodeError:
                 return []
             rules, _ = parse_yaml(text, rule_file)
             names = _rule_names(rules.data if rules is not None else None)
@@ -1122,7 +1138,8 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
             written_by_hand.append(str(path))
         if problems:
             missing.extend(problems)
-            sources[str(path)] = _read_test_file(path)
+            with contextlib.suppress(InputFileError, UnicodeDecodeError):
+                sources[str(path)] = _read_test_file(path)
     if missing:
         text = format_text(missing, sources, color=_use_color(sys.stderr))
         click.echo(text, err=True, nl=False)

@@ -36,6 +36,7 @@ from obscompile.diagnostics import (
     warning,
 )
 from obscompile.load.config import load_config
+from obscompile.load.input_file import TEMPLATE, InputFileError, read_input_text
 from obscompile.load.project import display_name, load_project
 from obscompile.model.location import Location
 from obscompile.model.service import Service
@@ -50,6 +51,7 @@ from obscompile.parallel import (
 )
 from obscompile.project import Project
 from obscompile.render.environment import (
+    TemplateFileError,
     TemplateOutputError,
     make_environment,
     misplaced_templates,
@@ -378,7 +380,7 @@ def render_artifacts(
         for path in sorted(project.templates_dir.rglob("*.j2")):
             try:
                 env.get_template(path.relative_to(project.templates_dir).as_posix())
-            except jinja2.TemplateSyntaxError as exc:
+            except (jinja2.TemplateSyntaxError, TemplateFileError) as exc:
                 problems.append(template_error(exc))
             except UnicodeDecodeError as exc:
                 undecodable = True
@@ -469,9 +471,10 @@ def template_error(exc: jinja2.TemplateError) -> Diagnostic:
     """Return the error for a template that failed to compile or render, at its line.
 
     A syntax error names its file and line, and is placed at the tag it is in (see
-    `locate_syntax_error`). For an error while rendering, the line is in the
-    traceback, which Jinja rewrites to point into the template, or, from a worker
-    process, in the text of the remote traceback.
+    `locate_syntax_error`). A template file that cannot be read is an error at its
+    line 1, with the check of its `TemplateFileError`. For an error while rendering,
+    the line is in the traceback, which Jinja rewrites to point into the template,
+    or, from a worker process, in the text of the remote traceback.
     """
     file, line, column = None, 1, 1
     message = getattr(exc, "message", None) or str(exc)
@@ -481,6 +484,9 @@ def template_error(exc: jinja2.TemplateError) -> Diagnostic:
         message = place.message
     elif isinstance(exc, TemplateOutputError):
         file, line = exc.filename, exc.lineno or 1
+    elif isinstance(exc, TemplateFileError):
+        start = Location(display_name(Path(exc.filename)), 1, 1)
+        return error(start, message, exc.check)
     else:
         found = _template_frames(exc)
         if found:
@@ -513,8 +519,8 @@ def _name_column(file: str, line: int, message: str) -> int:
         if match is None:
             continue
         try:
-            lines = Path(file).read_text(encoding="utf-8").split("\n")
-        except (OSError, UnicodeDecodeError):
+            lines = read_input_text(file, TEMPLATE).split("\n")
+        except (InputFileError, UnicodeDecodeError):
             return 1
         if not 1 <= line <= len(lines):
             return 1
@@ -572,8 +578,8 @@ def _template_source(project: Project, name: str) -> dict[str, str]:
         path = Path.cwd() / path
     try:
         path.relative_to(project.templates_dir.absolute())
-        return {name: path.read_text(encoding="utf-8")}
-    except (ValueError, OSError, UnicodeDecodeError):
+        return {name: read_input_text(path, TEMPLATE)}
+    except (ValueError, InputFileError, UnicodeDecodeError):
         return {}
 
 

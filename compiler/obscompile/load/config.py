@@ -15,6 +15,7 @@ from jsonschema.exceptions import ValidationError
 from obscompile.config import DEFAULT_TARGETS, TARGET_REQUIRES, Config
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, duration_ms, too_long
+from obscompile.load.input_file import CONFIG, InputFileError, read_input_text
 from obscompile.load.project import display_name
 from obscompile.load.validate import (
     TYPE_CHECKER,
@@ -386,7 +387,7 @@ def load_config(root: Path) -> tuple[Config, list[Diagnostic], dict[str, str]]:
     if not path.exists():
         return Config(), diagnostics, {}
     name = display_name(path)
-    source, problems = read_yaml_file(path, name)
+    source, problems = read_yaml_file(path, name, CONFIG)
     if source is None:
         if [p.check for p in problems] == ["yaml/empty"]:
             return Config(), diagnostics, {name: _read_text(path)}
@@ -406,6 +407,6 @@ def load_config(root: Path) -> tuple[Config, list[Diagnostic], dict[str, str]]:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        return read_input_text(path, CONFIG, errors="replace")
+    except InputFileError:
         return ""

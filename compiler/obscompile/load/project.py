@@ -15,6 +15,13 @@ from obscompile.load.files import (
     manifest_files,
     rejected_files,
 )
+from obscompile.load.input_file import (
+    MANIFEST,
+    PYTHON_MODULE,
+    FileKind,
+    InputFileError,
+    read_input_text,
+)
 from obscompile.load.manifest import build_service
 from obscompile.load.python_source import (
     block_sources,
@@ -55,11 +62,7 @@ def load_manifest_file(
     """Load one manifest; the service is None when the file has errors that stop it."""
     source, diagnostics = read_yaml_file(path, name)
     if source is None:
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            text = ""
-        return None, diagnostics, text
+        return None, diagnostics, _read_text(path, MANIFEST)
     if any(d.severity == "error" for d in diagnostics):
         return None, diagnostics, source.text
     schema_problems = validate_manifest(source)
@@ -121,7 +124,7 @@ def load_project(
                     failed.append(name)
                     if not declared:
                         unloaded.append(name)
-                sources[name] = _read_text(path)
+                sources[name] = _read_text(path, PYTHON_MODULE)
                 continue
             if loaded is not None:
                 service, problems, text = loaded[index]
@@ -157,8 +160,9 @@ def load_project(
     )
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, kind: FileKind) -> str:
+    """Return the text of `path` for the report, or "" for a file that cannot be read."""
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        return read_input_text(path, kind, errors="replace")
+    except InputFileError:
         return ""

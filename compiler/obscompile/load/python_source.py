@@ -24,6 +24,12 @@ from obscompile.diagnostics import (
     has_errors,
     warning,
 )
+from obscompile.load.input_file import (
+    PYTHON_MODULE,
+    InputFileError,
+    read_input_bytes,
+    read_input_text,
+)
 from obscompile.model.location import Location
 from obscompile.model.service import Service
 
@@ -81,7 +87,11 @@ def run_module(
     """
     from obscompile import dsl
 
-    if imports_obscompile(path) is False:
+    try:
+        source = read_input_bytes(path, PYTHON_MODULE)
+    except InputFileError as exc:
+        return [], [exc.diagnostic(name)]
+    if imports_obscompile(path, source) is False:
         # A folder given by mistake may hold other scripts, which must not run.
         return [], [
             warning(
@@ -149,17 +159,20 @@ def _importable_beside(folder: Path) -> Iterator[None]:
                 del sys.modules[name]
 
 
-def imports_obscompile(path: Path) -> bool | None:
+def imports_obscompile(path: Path, source: bytes | None = None) -> bool | None:
     """Return whether a module imports obscompile before it runs anything else.
 
     Only the statements at the top of the module are read: its docstring, then its
     imports, up to the first other statement. A module declares services or blocks
-    with obscompile, so one whose opening imports lack it is not run. Returns None
-    when the source cannot be parsed.
+    with obscompile, so one whose opening imports lack it is not run. `source` is the
+    module's text, read from `path` when not given. Returns None when the source
+    cannot be read or parsed.
     """
     try:
-        tree = ast.parse(path.read_bytes(), filename=str(path))
-    except (SyntaxError, ValueError, OSError):
+        if source is None:
+            source = read_input_bytes(path, PYTHON_MODULE)
+        tree = ast.parse(source, filename=str(path))
+    except (SyntaxError, ValueError, InputFileError):
         return None
     for node in tree.body:
         if isinstance(node, ast.Import):
@@ -237,9 +250,9 @@ def block_sources(folder: Path | None) -> dict[str, str]:
     texts = {}
     for path in sorted(folder.glob("*.py")):
         try:
-            texts[_display_name(path)] = path.read_text(
-                encoding="utf-8", errors="replace"
+            texts[_display_name(path)] = read_input_text(
+                path, PYTHON_MODULE, errors="replace"
             )
-        except OSError:
+        except InputFileError:
             continue
     return texts

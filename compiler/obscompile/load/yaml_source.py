@@ -36,12 +36,17 @@ from ruamel.yaml.tokens import (
 )
 
 from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.load.input_file import (
+    MANIFEST,
+    FileKind,
+    InputFileError,
+    read_input_bytes,
+)
 from obscompile.model.location import Location
 from obscompile.yaml_loader import safe_yaml
 
 JsonPath = tuple[str | int, ...]
 
-MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_NODES = 200_000
 MAX_DEPTH = 64
 
@@ -1029,28 +1034,22 @@ def _offset_location(path: str, data: str | bytes, offset: int) -> Location:
     return Location(path, lines + 1, offset - line_start)
 
 
-def read_yaml_file(file: Path, display: str) -> tuple[Source | None, list[Diagnostic]]:
-    """Read and parse `file`; `display` is the name used in diagnostics."""
-    start = Location(display, 1, 1)
+def read_yaml_file(
+    file: Path, display: str, kind: FileKind = MANIFEST
+) -> tuple[Source | None, list[Diagnostic]]:
+    """Read and parse `file`; `display` is the name used in diagnostics.
+
+    A file that is not a regular file or is larger than `kind`'s limit is an error.
+    """
     try:
-        size = file.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return None, [
-                error(
-                    start,
-                    f"file is {size} bytes, larger than the {MAX_FILE_BYTES}-byte limit "
-                    "for a manifest",
-                    "yaml/limits",
-                )
-            ]
-        raw = file.read_bytes()
-    except OSError as exc:
-        return None, [error(start, f"cannot read file: {exc.strerror}", "io/read")]
+        raw = read_input_bytes(file, kind)
+    except InputFileError as exc:
+        return None, [exc.diagnostic(display)]
     if b"\0" in raw:
         return None, [
             error(
                 _offset_location(display, raw, raw.index(b"\0")),
-                "file contains NUL bytes; a manifest is UTF-8 text",
+                f"file contains NUL bytes; a {kind.noun} is UTF-8 text",
                 "io/read",
             )
         ]

@@ -11,6 +11,8 @@ import functools
 import io
 import json
 import math
+import os
+import posixpath
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -26,6 +28,12 @@ from ruamel.yaml.scalarstring import (
     SingleQuotedScalarString,
 )
 
+from obscompile.load.input_file import (
+    TEMPLATE,
+    InputFileError,
+    read_input_bytes,
+    read_input_text,
+)
 from obscompile.render import builtin_templates_dir
 from obscompile.render.hcl import add_hcl_filters
 from obscompile.render.json_text import indented_json
@@ -189,6 +197,61 @@ def _escaped(value: Any) -> Any:
     return value
 
 
+class TemplateFileError(jinja2.TemplateError):
+    """A template file that cannot be read, such as a named pipe or a file too large.
+
+    `filename` is the file and `check` the check of its error.
+    """
+
+    def __init__(self, message: str, filename: str, check: str) -> None:
+        super().__init__(message)
+        self.filename = filename
+        self.check = check
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Worker processes send the error back pickled.
+        return (type(self), (self.message, self.filename, self.check))
+
+
+class _BoundedLoader(jinja2.FileSystemLoader):
+    """Jinja's file loader, which reads each template as `read_input_text` does.
+
+    Jinja's own loader reads a file of any size, and passes over a path that is not
+    a regular file, such as a named pipe, to the same name in the next folder. Here
+    any path that exists in a folder is that folder's template, and an error if it
+    cannot be read.
+    """
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        pieces = jinja2.loaders.split_template_path(template)
+        for folder in self.searchpath:
+            # A posix path, as Jinja joins it, so that no drive or UNC part of a name
+            # leaves the folder.
+            filename = posixpath.join(folder, *pieces)
+            if os.path.lexists(filename):
+                break
+        else:
+            folders = ", ".join(repr(folder) for folder in self.searchpath)
+            raise jinja2.TemplateNotFound(
+                template, f"{template!r} not found in search paths: {folders}"
+            )
+        try:
+            contents = read_input_text(filename, TEMPLATE)
+        except InputFileError as exc:
+            raise TemplateFileError(exc.message, filename, exc.check) from None
+        modified = os.path.getmtime(filename)
+
+        def up_to_date() -> bool:
+            try:
+                return os.path.getmtime(filename) == modified
+            except OSError:
+                return False
+
+        return contents, os.path.normpath(filename), up_to_date
+
+
 class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
     """Jinja's bytecode cache, where a damaged file means the template is compiled again."""
 
@@ -305,7 +368,7 @@ def make_environment(
         except OSError:
             compiled = None
     env = kind(
-        loader=jinja2.FileSystemLoader(search),
+        loader=_BoundedLoader(search),
         undefined=_NamedUndefined,
         autoescape=False,
         keep_trailing_newline=True,
@@ -480,8 +543,10 @@ def _same_as_builtin(name: str, path: Path) -> bool:
     """Return True when `path` has the bytes of the built-in template `name`."""
     original = builtin_templates_dir() / name
     try:
-        return original.is_file() and original.read_bytes() == path.read_bytes()
-    except OSError:
+        return original.is_file() and original.read_bytes() == read_input_bytes(
+            path, TEMPLATE
+        )
+    except (OSError, InputFileError):
         return False
 
 

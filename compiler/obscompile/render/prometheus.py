@@ -28,6 +28,7 @@ from obscompile.derive.promtests import generate_tests
 from obscompile.derive.synthesis import HAND_TEST_ADVICE
 from obscompile.derive.testfile import TestSuite
 from obscompile.diagnostics import Diagnostic, ObscompileError, warning
+from obscompile.load.input_file import PROMTOOL_TEST, read_input_text
 from obscompile.model.location import Location
 from obscompile.model.service import Service
 from obscompile.project import yaml_files
@@ -435,13 +436,14 @@ class HandWritten:
     def read(cls, folder: Path) -> HandWritten:
         """Read every test file under `folder`; files that do not parse are skipped.
 
-        promtool reports those when `obscompile test` runs them.
+        So are files that are not regular files or are too large to read.
+        `obscompile test` reports all of them.
         """
         alerts: set[str] = set()
         expressions: list[str] = []
         for path in yaml_files(folder):
             try:
-                data = read_yaml(path.read_text(encoding="utf-8"))
+                data = read_yaml(read_input_text(path, PROMTOOL_TEST))
             except Exception:  # noqa: BLE001 - any unreadable file tests nothing
                 continue
             tests = data.get("tests") if isinstance(data, dict) else None

@@ -18,6 +18,8 @@ import jinja2
 import jinja2.lexer
 import jinja2.parser
 
+from obscompile.load.input_file import TEMPLATE, InputFileError, read_input_text
+
 # The tokens that start a tag: `{%`, `{{`, `{#` and a whole `{% raw %}`.
 _TAG_STARTS = frozenset(
     {
@@ -231,9 +233,8 @@ def locate_syntax_error(
         source = exc.source
     if source is None and file is not None:
         try:
-            with open(file, encoding="utf-8") as handle:
-                source = handle.read()
-        except (OSError, UnicodeDecodeError):
+            source = read_input_text(file, TEMPLATE)
+        except (InputFileError, UnicodeDecodeError):
             return fallback
     if source is None:
         return fallback

@@ -1,0 +1,156 @@
+"""Read a project's files with a byte limit for each kind of file.
+
+A project may come from a checkout that someone else wrote, so any of its files may be
+a symbolic link to /dev/zero, a named pipe or a file of gigabytes. Each file is checked
+to be a regular file before it is opened, and no read takes more than the limit of its
+kind plus one byte. A file that fails either check raises InputFileError, which gives
+the diagnostic to report at the file's line 1, column 1.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+import attrs
+
+from obscompile.diagnostics import Diagnostic, ObscompileError, error
+from obscompile.model.location import Location
+
+MIB = 1024 * 1024
+
+
+@attrs.frozen
+class FileKind:
+    """A kind of file that obscompile reads, with its name in messages and its limit.
+
+    `size_check` is the check of the error for a file over `max_bytes`.
+    """
+
+    noun: str
+    max_bytes: int
+    size_check: str = "io/limits"
+
+
+MANIFEST = FileKind("manifest", 5 * MIB, "yaml/limits")
+CONFIG = FileKind("configuration file", 1 * MIB, "yaml/limits")
+PYTHON_MODULE = FileKind("Python module", 5 * MIB)
+TEMPLATE = FileKind("template", 1 * MIB)
+# The hand-written promtool tests and the rule files that they name, which obscompile
+# parses with the manifests' YAML reader.
+PROMTOOL_TEST = FileKind("promtool test file", 5 * MIB)
+RULE_FILE = FileKind("rule file", 5 * MIB)
+
+
+class InputFileError(ObscompileError):
+    """A file that cannot be read: not a regular file, too large, or an OSError."""
+
+    def __init__(self, path: str | Path, message: str, check: str) -> None:
+        super().__init__(message)
+        self.path = str(path)
+        self.message = message
+        self.check = check
+
+    def diagnostic(self, display: str) -> Diagnostic:
+        """Return the error at line 1, column 1 of the file named `display`."""
+        return error(Location(display, 1, 1), self.message, self.check)
+
+
+def _file_type(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+def _not_regular(path: str | Path, mode: int, noun: str) -> InputFileError:
+    what = _file_type(mode)
+    if os.path.islink(path):
+        what = f"a symbolic link to {os.path.realpath(path)}, which is {what}"
+    return InputFileError(
+        path,
+        f"cannot read {noun}: it is {what}, not a regular file; replace it with "
+        "a regular file",
+        "io/not-a-file",
+    )
+
+
+def _too_large(path: str | Path, size: int | None, kind: FileKind) -> InputFileError:
+    found = "larger" if size is None else f"{size} bytes, larger"
+    return InputFileError(
+        path,
+        f"file is {found} than the {kind.max_bytes}-byte limit for a {kind.noun}",
+        kind.size_check,
+    )
+
+
+def _os_error(path: str | Path, exc: OSError, noun: str) -> InputFileError:
+    reason = exc.strerror or str(exc)
+    if isinstance(exc, FileNotFoundError) and os.path.islink(path):
+        reason = f"it is a symbolic link to {os.readlink(path)}, which is missing"
+    return InputFileError(path, f"cannot read {noun}: {reason}", "io/read")
+
+
+def open_regular(path: str | Path, noun: str) -> tuple[BinaryIO, os.stat_result]:
+    """Open the regular file `path` for reading, and return it with its status.
+
+    `noun` names the kind of file in errors, such as "manifest".
+    The status is checked before the file is opened, so no device is opened, and again
+    on the open file, which a named pipe that replaced the file in between fails.
+    Raises InputFileError for a file that is not regular, and for an OSError.
+    """
+    try:
+        found = os.stat(path)
+        if not stat.S_ISREG(found.st_mode):
+            raise _not_regular(path, found.st_mode, noun)
+        # O_NONBLOCK makes the open of a named pipe return at once instead of waiting
+        # for a writer. It has no effect on a regular file.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _os_error(path, exc, noun) from None
+    stream = os.fdopen(descriptor, "rb")
+    try:
+        opened = os.fstat(descriptor)
+    except OSError as exc:
+        stream.close()
+        raise _os_error(path, exc, noun) from None
+    if not stat.S_ISREG(opened.st_mode):
+        stream.close()
+        raise _not_regular(path, opened.st_mode, noun)
+    return stream, opened
+
+
+def read_input_bytes(path: str | Path, kind: FileKind) -> bytes:
+    """Return the bytes of the regular file `path`, at most `kind.max_bytes` of them.
+
+    Raises InputFileError for a file that is not regular or is larger than the limit,
+    also one that grows past it while it is read, and for an OSError.
+    """
+    stream, found = open_regular(path, kind.noun)
+    with stream:
+        if found.st_size > kind.max_bytes:
+            raise _too_large(path, found.st_size, kind)
+        try:
+            data = stream.read(kind.max_bytes + 1)
+        except OSError as exc:
+            raise _os_error(path, exc, kind.noun) from None
+    if len(data) > kind.max_bytes:
+        raise _too_large(path, None, kind)
+    return data
+
+
+def read_input_text(path: str | Path, kind: FileKind, errors: str = "strict") -> str:
+    """Return the UTF-8 text of `path`, read as `read_input_bytes` reads it.
+
+    With the default `errors`, text that is not UTF-8 raises UnicodeDecodeError.
+    """
+    return read_input_bytes(path, kind).decode("utf-8", errors=errors)
