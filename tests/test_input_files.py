@@ -22,6 +22,7 @@ import pytest
 
 from obscompile.load.input_file import (
     CONFIG,
+    MANIFEST,
     PYTHON_MODULE,
     TEMPLATE,
     FileKind,
@@ -31,7 +32,7 @@ from obscompile.load.input_file import (
 from tests.conftest import write_manifest
 
 ADDRESS_SPACE_BYTES = 1 << 30
-MANIFEST = """\
+MANIFEST_TEXT = """\
 service: payments
 scrape: {job: payments, port: 8080}
 metrics:
@@ -41,7 +42,7 @@ rows:
     panels:
       - {title: Rate, query: 'sum(rate(jobs_total{job="payments"}[5m]))'}
 """
-ALERTING_MANIFEST = MANIFEST.replace(
+ALERTING_MANIFEST = MANIFEST_TEXT.replace(
     "[5m]))'}", "[5m]))', thresholds: '<5 Green, >=5 Red'}"
 )
 
@@ -102,7 +103,7 @@ def over_limit(kind: FileKind) -> str:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    return write_manifest(tmp_path, "payments.yaml", MANIFEST)
+    return write_manifest(tmp_path, "payments.yaml", MANIFEST_TEXT)
 
 
 # -- files that obscompile reads ------------------------------------------------------
@@ -186,6 +187,76 @@ def test_rule_file_of_hand_written_test(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("services/huge.yaml", MANIFEST),
+        ("obscompile.yaml", CONFIG),
+        ("blocks/team.py", PYTHON_MODULE),
+        ("templates/grafana/dashboard.json.j2", TEMPLATE),
+    ],
+)
+def test_huge_input_not_hashed(project: Path, name: str, kind: FileKind) -> None:
+    """The build cache hashes its inputs before they load, without reading this one."""
+    size = 2 * ADDRESS_SPACE_BYTES
+    sparse_file(project / name, size)
+    result = run(project, "build")
+    assert_rejected(
+        result,
+        f"{name}:1:1: error: file is {size} bytes, larger than the "
+        f"{kind.max_bytes}-byte limit for a {kind.noun}",
+    )
+
+
+# -- files that obscompile writes and reads back --------------------------------------
+
+
+def test_cache_special_files_read_as_missing(project: Path) -> None:
+    assert run(project, "build").returncode == 0
+    cache = project / ".obscompile-cache"
+    (cache / "index.pickle").unlink()
+    named_pipe(cache / "index.pickle")
+    entries = sorted((cache / "entries").iterdir())
+    assert entries
+    for entry in entries:
+        entry.unlink()
+        link_to_zero(entry)
+    write_manifest(project, "orders.yaml", "service: orders\n")
+    result = run(project, "build")
+    assert result.returncode == 0, result.stderr
+    assert "2 services, 1 dashboard" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "name", [".obscompile-files.json", "prometheus/prometheus.yml"]
+)
+def test_output_named_pipe_replaced(project: Path, name: str) -> None:
+    assert run(project, "build").returncode == 0
+    path = project / "out" / name
+    path.unlink()
+    named_pipe(path)
+    result = run(project, "build")
+    assert result.returncode == 0, result.stderr
+    assert path.is_file()
+
+
+# -- files that the build cache hashes --------------------------------------------------
+
+
+def test_large_data_file_keyed_by_status(project: Path) -> None:
+    """A data file larger than the address space is hashed by its status alone."""
+    data = project / "blocks" / "data.bin"
+    sparse_file(data, 2 * ADDRESS_SPACE_BYTES)
+    first = run(project, "build")
+    assert first.returncode == 0, first.stderr
+    again = run(project, "build")
+    assert "nothing changed since the last build" in again.stderr
+    sparse_file(data, 2 * ADDRESS_SPACE_BYTES + 1)
+    changed = run(project, "build")
+    assert changed.returncode == 0, changed.stderr
+    assert "nothing changed" not in changed.stderr
+
+
 # -- the reader itself -----------------------------------------------------------------
 
 SMALL = FileKind("test file", 10)
@@ -249,3 +320,6 @@ def test_readme_lists_limits(repo: Path) -> None:
     for name, kind in expected.items():
         assert int(rows[name]) * input_file.MIB == kind.max_bytes, name
     assert input_file.RULE_FILE.max_bytes == input_file.PROMTOOL_TEST.max_bytes
+    assert f"up to {input_file.CACHE_FILE.max_bytes // input_file.MIB} MiB" in section
+    assert f"{input_file.OUTPUT_RECORD.max_bytes // input_file.MIB} MiB" in section
+    assert f"{input_file.HASHED_FILE.max_bytes // input_file.MIB} MiB" in section

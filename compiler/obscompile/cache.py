@@ -48,6 +48,13 @@ from obscompile.load.files import (
     manifest_files,
     rejected_files,
 )
+from obscompile.load.input_file import (
+    CACHE_FILE,
+    CONFIG,
+    MANIFEST,
+    digest_bytes,
+    read_input_bytes,
+)
 from obscompile.model.service import Service
 from obscompile.parallel import FACTS
 from obscompile.project import CACHE_DIR
@@ -102,14 +109,19 @@ def folder_digest(folder: Path, pattern: str = "*") -> str:
 
     Only the files whose names match `pattern` count, and `__pycache__` folders are
     left out. Symbolic links are followed, also to folders outside `folder`, because
-    Jinja and the block modules read through them.
+    Jinja and the block modules read through them. A file that is not a regular file,
+    or is larger than `HASHED_FILE` allows, counts by its status instead of its bytes
+    (see `digest_bytes`).
     """
     if not folder.is_dir():
         return "absent"
     digest = hashlib.sha256()
     for relative, path in _files_below(folder, pattern):
+        try:
+            data = digest_bytes(Path(path))
+        except FileNotFoundError:
+            continue  # a broken symbolic link, or a file removed meanwhile
         name = relative.encode("utf-8")
-        data = Path(path).read_bytes()
         digest.update(len(name).to_bytes(8, "little") + name)
         digest.update(len(data).to_bytes(8, "little") + data)
     return digest.hexdigest()
@@ -339,6 +351,14 @@ def _collector_resumed() -> Iterator[None]:
         gc.disable()
 
 
+def _config_digest(path: Path) -> bytes:
+    """Return the bytes that represent a configuration file in the cache's key."""
+    try:
+        return digest_bytes(path, CONFIG)
+    except FileNotFoundError:
+        return b"-"
+
+
 def _file_state(path: str | Path, follow_symlinks: bool = True) -> FileState:
     stat = os.stat(path, follow_symlinks=follow_symlinks)
     return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
@@ -406,7 +426,7 @@ class BuildCache:
         if self.disabled:
             return {}
         try:
-            index = self._loads((self.folder / INDEX).read_bytes())
+            index = self._loads(read_input_bytes(self.folder / INDEX, CACHE_FILE))
         except Exception:  # a missing, truncated or foreign file is an empty cache
             return {}
         if not isinstance(index, dict) or index.get("format") != FORMAT:
@@ -429,12 +449,7 @@ class BuildCache:
             return
         from obscompile.render import builtin_templates_dir
 
-        config = [
-            (project.root / name).read_bytes()
-            if (project.root / name).is_file()
-            else b"-"
-            for name in CONFIG_FILES
-        ]
+        config = [_config_digest(project.root / name) for name in CONFIG_FILES]
         self._compiler = compiler_fingerprint()
         self._global = _hash_bytes(
             str(FORMAT),
@@ -462,7 +477,7 @@ class BuildCache:
             if isinstance(stored, tuple) and stored[0] == state:
                 key = stored[1]
             else:
-                key = _hash_bytes(self._global, name, path.read_bytes())
+                key = _hash_bytes(self._global, name, digest_bytes(path, MANIFEST))
             self._keys[path] = key
             if state[1] < recent and state[2] < recent:
                 self._states[name] = (state, key)
@@ -500,8 +515,7 @@ class BuildCache:
         # Plain string paths: a build may read a thousand entries.
         base = os.path.join(self.folder, ENTRIES, key)
         try:
-            with open(base + ".pickle", "rb") as stream:
-                entry = self._loads(stream.read())
+            entry = self._loads(read_input_bytes(base + ".pickle", CACHE_FILE))
         except Exception:  # a missing or unreadable entry is recomputed
             return None
         if not isinstance(entry, Entry) or entry.key != key:
@@ -638,7 +652,8 @@ class BuildCache:
             )
             # A file that changed while it was read is not stored under the old key.
             try:
-                unchanged = _hash_bytes(self._global, name, path.read_bytes()) == key
+                data = digest_bytes(path, MANIFEST)
+                unchanged = _hash_bytes(self._global, name, data) == key
             except OSError:
                 unchanged = False
             entry.dirty = unchanged

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from obscompile.load.input_file import CACHE_FILE, read_input_bytes
 from obscompile.seal import unseal
 
 
@@ -34,8 +35,7 @@ class TextStore:
         """Return the files stored for `slot` under `extra`, or None."""
         if self._data is None:
             try:
-                with open(self.path, "rb") as stream:
-                    opened = unseal(stream.read(), self.key)
+                opened = unseal(read_input_bytes(self.path, CACHE_FILE), self.key)
                 data = pickle.loads(opened) if opened is not None else {}
             except Exception:  # a missing or damaged file is recomputed
                 data = {}

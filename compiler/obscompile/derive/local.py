@@ -20,6 +20,7 @@ from obscompile.check.scrape_job import target_problem
 from obscompile.config import Config
 from obscompile.diagnostics import Diagnostic, UsageError, warning
 from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, duration_ms, too_long
+from obscompile.load.input_file import OUTPUT_RECORD, InputFileError, read_input_text
 from obscompile.load.validate import suggest
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Service
@@ -74,7 +75,7 @@ class LocalOverrides:
     def recorded_in(cls, out: Path) -> LocalOverrides | None:
         """Return the options of the local run that wrote `out`, if one did."""
         try:
-            data = json.loads((out / LOCAL_RECORD).read_text(encoding="utf-8"))
+            data = json.loads(read_input_text(out / LOCAL_RECORD, OUTPUT_RECORD))
             return cls(
                 targets=tuple(
                     (str(job), tuple(str(a) for a in addresses))
@@ -84,7 +85,7 @@ class LocalOverrides:
                 evaluation_interval=data["evaluation_interval"],
                 alert_for=data["alert_for"],
             )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (InputFileError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def kept_targets(self, services: tuple[Service, ...]) -> list[Diagnostic]:

@@ -42,6 +42,15 @@ TEMPLATE = FileKind("template", 1 * MIB)
 # parses with the manifests' YAML reader.
 PROMTOOL_TEST = FileKind("promtool test file", 5 * MIB)
 RULE_FILE = FileKind("rule file", 5 * MIB)
+# The records that a build writes in the output folder, such as the list of its files.
+OUTPUT_RECORD = FileKind("output record", 64 * MIB)
+# The files of the project's build cache, which a build reads as missing when they are
+# larger. The largest is the index, which contains the text of every manifest of the
+# last build: about 10 MB for 1,000 manifests of 30 panels.
+CACHE_FILE = FileKind("build cache file", 256 * MIB)
+# Files that the build cache hashes but obscompile does not read, such as the data files
+# of blocks/. A larger file is keyed by its size, times and inode (see `digest_bytes`).
+HASHED_FILE = FileKind("hashed file", 16 * MIB)
 
 
 class InputFileError(ObscompileError):
@@ -154,3 +163,29 @@ def read_input_text(path: str | Path, kind: FileKind, errors: str = "strict") ->
     With the default `errors`, text that is not UTF-8 raises UnicodeDecodeError.
     """
     return read_input_bytes(path, kind).decode("utf-8", errors=errors)
+
+
+def digest_bytes(path: str | Path, kind: FileKind = HASHED_FILE) -> bytes:
+    """Return the bytes that represent `path` in a digest of the build cache's inputs.
+
+    These are the file's own bytes when it is a regular file within `kind`'s limit.
+    Any other file is represented by its type, size, modification and change times and
+    inode, so its contents are never read, and the loader reports it if it reads the
+    file. The two forms start with different tags, so neither can equal the other.
+    Raises OSError when the file's status cannot be read.
+    """
+    found = os.stat(path)
+    if stat.S_ISREG(found.st_mode) and found.st_size <= kind.max_bytes:
+        try:
+            return b"bytes\0" + read_input_bytes(path, kind)
+        except InputFileError:
+            # The file changed after the stat above, so its new status represents it.
+            found = os.stat(path)
+    state = (
+        found.st_mode,
+        found.st_size,
+        found.st_mtime_ns,
+        found.st_ctime_ns,
+        found.st_ino,
+    )
+    return b"status\0" + repr(state).encode("ascii")

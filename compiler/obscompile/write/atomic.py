@@ -32,6 +32,11 @@ from pathlib import Path
 import attrs
 
 from obscompile.diagnostics import ObscompileError
+from obscompile.load.input_file import (
+    OUTPUT_RECORD,
+    InputFileError,
+    read_input_text,
+)
 
 RECORD = ".obscompile-files.json"
 _TEMP_PREFIX = ".obscompile-tmp-"
@@ -95,8 +100,8 @@ def _safe_relative(name: str) -> None:
 def read_record(out: Path) -> list[str]:
     """Return the files the previous build recorded, or an empty list."""
     try:
-        data = json.loads((out / RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_input_text(out / RECORD, OUTPUT_RECORD))
+    except (InputFileError, ValueError):
         return []
     files = data.get("files", []) if isinstance(data, dict) else []
     return [f for f in files if isinstance(f, str)]
@@ -151,11 +156,12 @@ def new_file_mode() -> int:
 def _same_bytes(path: str, text: str, mode: int) -> FileState | None:
     """Return the state of `path` if it is a regular file with `mode` containing `text`.
 
-    A symbolic link is not followed, so it never counts as holding `text`.
+    A symbolic link is not followed, so it never counts as holding `text`, and a
+    named pipe is opened without waiting for a writer.
     """
     data = text.encode("utf-8")
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
@@ -163,7 +169,9 @@ def _same_bytes(path: str, text: str, mode: int) -> FileState | None:
             result = os.fstat(handle.fileno())
             if not stat.S_ISREG(result.st_mode) or result.st_size != len(data):
                 return None
-            if stat.S_IMODE(result.st_mode) != mode or handle.read() != data:
+            if stat.S_IMODE(result.st_mode) != mode:
+                return None
+            if handle.read(len(data) + 1) != data:
                 return None
     except OSError:
         return None
