@@ -234,8 +234,8 @@ def python_sources(
             if name in known or name in texts or not name.endswith(".py"):
                 continue
             try:
-                texts[name] = Path(name).read_text(encoding="utf-8", errors="replace")
-            except OSError:
+                texts[name] = read_input_text(name, PYTHON_MODULE, errors="replace")
+            except InputFileError:
                 continue
     return texts
 
