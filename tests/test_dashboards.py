@@ -291,6 +291,31 @@ def test_legend_names_host_labels(project: Path, query: str, legend: str) -> Non
     assert dashboard["panels"][1]["targets"][0]["legendFormat"] == legend
 
 
+PUSHGATEWAY = """\
+service: batch
+scrape: {job: pushgateway, port: 9091, honor_labels: true}
+rows:
+  - title: Jobs
+    panels:
+"""
+
+
+@pytest.mark.parametrize(
+    ("query", "legend"),
+    [
+        ('time() - last_success_timestamp_seconds{job=~"etl_a|etl_b"}', "{{job}}"),
+        ("time() - last_success_timestamp_seconds", "{{job}}"),
+        ('time() - last_success_timestamp_seconds{job="etl_a"}', "Since"),
+    ],
+    ids=["regex", "no-matcher", "pinned"],
+)
+def test_legend_names_pushed_jobs(project: Path, query: str, legend: str) -> None:
+    """A job that honours labels gives its series the jobs that pushed them."""
+    panel = f"- {{title: Since, type: timeseries, query: '{query}'}}\n"
+    dashboard = _build_one(project, PUSHGATEWAY + textwrap.indent(panel, "      "))
+    assert dashboard["panels"][1]["targets"][0]["legendFormat"] == legend
+
+
 def test_heatmap_target(dashboards: dict) -> None:
     panels = _all_panels(dashboards["portfolio-server-dashboard"])
     (heatmap,) = [p for p in panels if p["type"] == "heatmap"]

@@ -70,7 +70,8 @@ def scrape_labels_that_vary(
 
     The values are those of the service's scrape jobs that the selector's matchers
     admit: a job's name, and its targets unless it sets `instance` itself. The
-    targets are the manifest's, also in a local build that replaced them.
+    targets are the manifest's, also in a local build that replaced them. A job with
+    `honor_labels` gives its series the jobs that pushed them.
     """
     job_matchers = promql.matcher_values(selector, "job")
     instance_matchers = promql.matcher_values(selector, "instance")
@@ -83,7 +84,12 @@ def scrape_labels_that_vary(
             if _admits(instance_matchers, target):
                 instances.add(target)
     varying = []
-    if len({job.job for job in jobs}) > 1:
+    # A job that honours labels keeps the pushed job names, which the manifests do
+    # not list, so they vary unless the selector names one.
+    pushed = any(job.honor_labels for job in service.scrape_jobs) and not any(
+        operator == "=" for operator, _ in job_matchers
+    )
+    if pushed or len({job.job for job in jobs}) > 1:
         varying.append("job")
     if len(instances) > 1:
         varying.append("instance")
