@@ -601,6 +601,22 @@ def test_scrape_port_warning_at_target(project: Path) -> None:
     ]
 
 
+def test_no_port_warning_for_gateways(project: Path) -> None:
+    """Probe and Pushgateway jobs scrape no process that the instrumentation serves."""
+    write_manifest(
+        project,
+        "api.yaml",
+        "service: api\nruntime: python\nscrape:\n"
+        "  - {job: api, port: 8080}\n"
+        "  - {job: pushgateway, targets: ['gateway:9091'], honor_labels: true}\n"
+        "  - job: blackbox\n"
+        "    probe: {exporter: 'blackbox:9115', module: http_2xx}\n"
+        "    targets: ['https://api.example/health']\n",
+    )
+    result = build(Project.at(project))
+    assert [str(d) for d in result.diagnostics] == []
+
+
 def test_scrape_port_warning_in_python(project: Path) -> None:
     """A Python service's warning is at the targets argument."""
     write_manifest(

@@ -126,10 +126,15 @@ def check_instrumentation(service: Service) -> list[Diagnostic]:
 def process_jobs(service: Service) -> tuple[ScrapeJob, ...]:
     """Return the scrape jobs that scrape the service's own processes.
 
-    A probe job scrapes an exporter that probes the targets, so the generated
-    metrics server serves none of them.
+    A probe job scrapes an exporter that probes the targets, and a job that honours
+    labels scrapes a Pushgateway that the processes push to, so the generated metrics
+    server serves neither.
     """
-    return tuple(job for job in service.scrape_jobs if job.probe is None)
+    return tuple(
+        job
+        for job in service.scrape_jobs
+        if job.probe is None and not job.honor_labels
+    )
 
 
 def serving_job(service: Service) -> ScrapeJob | None:
