@@ -131,9 +131,7 @@ def process_jobs(service: Service) -> tuple[ScrapeJob, ...]:
     server serves neither.
     """
     return tuple(
-        job
-        for job in service.scrape_jobs
-        if job.probe is None and not job.honor_labels
+        job for job in service.scrape_jobs if job.probe is None and not job.honor_labels
     )
 
 
