@@ -673,6 +673,33 @@ UNKNOWN_METRIC += [
         ],
     ),
     Case(
+        # A probe job's series are the exporter's, which no catalog declares.
+        "probe-job-series",
+        manifest(
+            """
+            service: shop
+            runtime: python
+            scrape:
+              - {job: shop, port: 8000}
+              - job: blackbox
+                probe: {exporter: 'blackbox:9115', module: http_2xx}
+                targets: ['https://shop.example/health']
+            metrics:
+              orders: counter
+            rows:
+              - title: R
+                panels:
+                  - {title: A, query: 'min(probe_success{job="blackbox"})'}
+                  - {title: B, query: 'max(probe_success{job="shop"})'}
+        """,
+            "shop.yaml",
+        ),
+        [
+            'services/shop.yaml:14:32: error: metric "probe_success" is not in the '
+            'catalog of service "shop", which scrapes job "shop" [promql/unknown-metric]',
+        ],
+    ),
+    Case(
         # A service without a runtime may use any client library, such as an
         # exporter's, so a counter or info metric is read under its declared name
         # or the suffixed one. An info metric named `..._info` gets no second suffix.

@@ -230,6 +230,16 @@ def complete(context: ProjectContext) -> bool:
     return not context.failed_manifests
 
 
+def probed(context: ServiceContext, names: Iterable[str]) -> bool:
+    """Return True when every job of `names` is a probe job of the project.
+
+    The series of a probe job are the probing exporter's, such as blackbox_exporter's
+    `probe_success`, which no service's catalog declares.
+    """
+    jobs = jobs_named(context, names)
+    return bool(jobs) and all(job.probe is not None for job in jobs)
+
+
 def jobs_named(context: ServiceContext, names: Iterable[str]) -> list[ScrapeJob]:
     """Return the scrape jobs of the project named one of `names`, in that order."""
     names = list(names)

@@ -42,6 +42,9 @@ def _undeclared(context: PanelContext) -> list[tuple[pp.VectorSelector, str]]:
             continue
         if catalog.find_metric(context, name) is not None:
             continue
+        jobs = catalog.equal_values(selector, "job")
+        if jobs and catalog.probed(context, jobs):
+            continue
         found[name] = selector
     return [(selector, name) for name, selector in found.items()]
 
@@ -62,7 +65,7 @@ def _not_in_job_catalogs(context: PanelContext) -> dict[str, Diagnostic]:
             continue
         if catalog.is_builtin(name) or catalog.is_recorded(name):
             continue
-        if _own(context, name, jobs):
+        if _own(context, name, jobs) or catalog.probed(context, jobs):
             continue
         owners = catalog.scrapers(context, jobs)
         if not owners or not all(owner.metrics for owner in owners):
