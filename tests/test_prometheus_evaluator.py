@@ -179,7 +179,24 @@ TEMPLATES = {
     "labels": '{{ $labels.job }} {{ index $labels "job" }}',
     "cut": '{{ printf "%.3s" $labels.job }} {{ printf "%.9v" $labels.job }}',
     "escaped": '{{ "{{" }} literal',
+    "data": "{{ .Value }} {{ .Labels.job }} {{ $.Labels.job }} {{ (.Labels).job }}",
+    "missing": '[{{ $labels.none }}][{{ index $labels "none" }}]',
+    "external": "[{{ $externalLabels.cluster }}][{{ $externalURL }}][{{ .ExternalURL }}]",
+    "comment": "a {{/* note */}} b {{- /* trimmed */ -}} c",
+    "cases": '{{ $labels.instance | toUpper }} {{ toLower "MiXeD" }}',
+    "title": "{{ \"it's o'neil foo-bar foo_bar 3rd x.y élan\" | title }}",
+    "url": '{{ $labels.instance | urlquery }} {{ urlquery "a b" 1.5 2 }} {{ print 1 2 "x" }}',
+    "regex": '{{ reReplaceAll "([a-z]+)-(?P<n>[0-9]+)" "${n}/$1/$$" $labels.job }}',
+    "match": '{{ match "^job-1" $labels.job }} {{ match "x$" $labels.instance }}',
+    "port": "{{ $labels.instance | stripPort }}",
+    "widths": '[{{ printf "%5.1f|%-10s|%x|%X|%08.3f|%+d|%-6v|%e" $value $labels.job '
+    "$labels.job 255 $value 7 $value $value }}]",
+    "hex": '{{ printf "%x %X %G %5t %.2s %05s" $value $value $value true "abc" "ab" }}',
+    "mismatch": '{{ printf "%d %s %d %d" $value $value }} {{ printf "%v" 1 2 }}',
+    "variables": '{{ $x := $value | humanize }}{{ $y := "a" }}{{ $y = "b" }}{{ $x }}{{ $y }}',
+    "strings": '{{ "1234.5" | humanize }} {{ 3 | humanizeDuration }} {{ 1e3 }} {{ 0x1F }}',
 }
+INSTANCES = ["host:9090", "[::1]:80", "plain", "a:b:c", "h:", "Émile.dé:1"]
 VALUES = [
     0, 0.000123456789, 0.05, 0.05263157894736842, 0.15, 0.5, 0.65, 1, 1.5, 2, 59.9,
     60, 61.5, 300, 450, 3599, 3600, 86400, 90061, 12000, 1e6, 123456789, 1e21, 1.5e-7,
@@ -200,12 +217,16 @@ def test_templates_match_promtool(tmp_path: Path) -> None:
     }
     tests = []
     for index, value in enumerate(VALUES):
-        labels = {"job": f"job-{index}"}
+        instance = INSTANCES[index % len(INSTANCES)]
+        labels = {"instance": instance, "job": f"job-{index}"}
         tests.append(
             {
                 "interval": "1m",
                 "input_series": [
-                    {"series": f'probe{{job="job-{index}"}}', "values": f"{value!r}x1"}
+                    {
+                        "series": f'probe{{instance="{instance}",job="job-{index}"}}',
+                        "values": f"{value!r}x1",
+                    }
                 ],
                 "alert_rule_test": [
                     {
@@ -234,9 +255,26 @@ def test_templates_match_promtool(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_unsupported_template_is_reported() -> None:
-    with pytest.raises(gorender.UnsupportedTemplate):
-        gorender.render("{{ range $labels }}x{{ end }}", {}, 1.0)
+UNSUPPORTED = [
+    ("a {{ range $labels }}x{{ end }}", "the range action", 5),
+    ("{{ $value }} {{ $value | humanizeTimestamp }}", "humanizeTimestamp", 25),
+    ('{{ printf "%#x" 1 }}', "the # flag", 3),
+    ('{{ printf "%q" "a" }}', "'%q' of a string", 3),
+    ('{{ "ß" | toUpper }}', "toUpper of 'ß'", 9),
+    ('{{ reReplaceAll "x*" "y" "a" }}', "matches the empty string", 3),
+    ("{{ .Missing }}", "the field .Missing", 3),
+    ("{{ . }}", "the data object", 3),
+    ("{{ $labels.job 1 }}", "not a function", 3),
+]
+
+
+@pytest.mark.parametrize(("template", "message", "offset"), UNSUPPORTED)
+def test_unsupported_template_is_reported(
+    template: str, message: str, offset: int
+) -> None:
+    with pytest.raises(gorender.UnsupportedTemplate, match=re.escape(message)) as exc:
+        gorender.render(template, {"job": "a"}, 1.0)
+    assert exc.value.offset == offset
 
 
 # label_replace ------------------------------------------------------------------------

@@ -908,6 +908,19 @@ class _Parser:
             raise self.fail(problem, token)
 
 
+def lex(text: str) -> list[Token]:
+    """Split a template into Go's tokens, with comments dropped and trim markers applied.
+
+    A lexical error ends the list with an ERROR token.
+    """
+    return _Lexer(text).run()
+
+
+def string_value(token: Token) -> str:
+    """Return the text of a string literal token."""
+    return _unquoted(token)
+
+
 def find_template_error(
     text: str,
     functions: Collection[str] = GO_FUNCTIONS | PROMETHEUS_FUNCTIONS,
