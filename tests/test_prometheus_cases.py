@@ -183,16 +183,16 @@ def test_unexpanded_template_reported_at_text(project: Path) -> None:
           query: 'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m]))'
           thresholds: "<1 Green, >1 Red"
           alert:
-            description: 'see {{ .ExternalURL }}'
+            description: 'seen {{ humanizeTimestamp $value }}'
         """,
     )
     untested = [str(d) for d in result.diagnostics if d.check == "rules/untested"]
     assert untested == [
         "services/payments.yaml:25:24: warning: no promtool test generated for rule "
         '"PaymentsErrorsCritical": the test generator cannot expand the description '
-        "(operand '.ExternalURL' is not evaluated); it expands $value, $labels.name "
-        "and quoted strings, through printf and the humanize functions. Write a "
-        "promtool test in tests/promtool/, which `obscompile test` runs "
+        "(function humanizeTimestamp is not evaluated); it expands pipelines of "
+        "Prometheus' template functions without if, range, with or template. Write "
+        "a promtool test in tests/promtool/, which `obscompile test` runs "
         "[rules/untested]"
     ]
 

@@ -125,8 +125,8 @@ def _expanded(
         subject = name if name in ("summary", "description") else f'{kind} "{name}"'
         raise _NotExpanded(
             f"the test generator cannot expand the {subject} ({exc}); it expands "
-            "$value, $labels.name and quoted strings, through printf and the "
-            "humanize functions",
+            "pipelines of Prometheus' template functions without if, range, with "
+            "or template",
             name,
         ) from None
 
