@@ -11,6 +11,7 @@ import importlib.util
 import os
 import pickle
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -1214,3 +1215,42 @@ def test_template_errors_are_located(
     assert "[template/render]" in messages
     assert "Traceback" not in messages
     assert snapshot(warm / "out") == before
+
+
+def test_read_only_compiled_templates_are_skipped(tmp_path: Path) -> None:
+    """A user cache folder the build may not write keeps no compiled template."""
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "services", project / "services")
+    override_stat_template(project, "value")
+    environment = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "user-cache")}
+    command = [sys.executable, "-m", "obscompile", "build", "--project", str(project)]
+    subprocess.run(command, check=True, env=environment, capture_output=True)
+    compiled = tmp_path / "user-cache" / "obscompile" / "templates"
+    assert list(compiled.rglob("*.cache"))
+
+    folders = [compiled, *(path for path in compiled.rglob("*") if path.is_dir())]
+    for folder in folders:
+        folder.chmod(0o555)
+    # The edited template is compiled again, and its code cannot be stored.
+    override_stat_template(project, "name")
+    if os.geteuid() == 0:
+        if shutil.which("capsh") is None:
+            pytest.skip("root ignores file modes, and capsh is missing to drop that")
+        drop = "--drop=cap_dac_override,cap_dac_read_search,cap_fowner"
+        command = ["capsh", drop, "--", "-c", shlex.join(command)]
+
+    try:
+        built = subprocess.run(
+            command, env=environment, capture_output=True, text=True, timeout=300
+        )
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+    assert built.returncode == 0, built.stderr
+    assert "Traceback" not in built.stderr
+    assert (
+        '"textMode": "name"'
+        in (
+            project / "out" / "grafana" / "dashboards" / "auth-server-dashboard.json"
+        ).read_text()
+    )

@@ -6,6 +6,7 @@ serializer), never as template source, and undefined names fail the render.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import io
@@ -253,13 +254,21 @@ class _BoundedLoader(jinja2.FileSystemLoader):
 
 
 class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
-    """Jinja's bytecode cache, where a damaged file means the template is compiled again."""
+    """Jinja's bytecode cache, where a damaged file means the template is compiled again.
+
+    A folder that cannot be written, read-only or full, means the compiled code is
+    not kept, and the build goes on.
+    """
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         try:
             super().load_bytecode(bucket)
         except Exception:  # a truncated or foreign file: EOFError, UnpicklingError, ...
             bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
 
 
 class _NamedUndefined(jinja2.StrictUndefined):
