@@ -1217,6 +1217,64 @@ def test_template_errors_are_located(
     assert snapshot(warm / "out") == before
 
 
+def _edit_during_build(
+    project: Path, monkeypatch: pytest.MonkeyPatch, what: str
+) -> tuple[Path, str]:
+    """Edit a manifest for the next build, and arrange that its stages see `what` edited
+    again after the cache's scan. Returns the path of `what` and its text at the scan.
+    """
+    if what == "template":
+        override_stat_template(project, "value")
+        code, messages = run_build()
+        assert code == 0, messages
+    _edit(project)
+    if what == "manifest":
+        path = manifest(project, 2)
+        load = obscompile.load.project.load_manifest_file
+
+        def edit_then_load(file: Path, name: str):  # type: ignore[no-untyped-def]
+            if file.name == path.name:
+                replace_in(path, "<2% Green, 2-5%", "<3% Green, 3-5%")
+            return load(file, name)
+
+        monkeypatch.setattr(
+            obscompile.load.project, "load_manifest_file", edit_then_load
+        )
+    else:
+        path = project / "templates" / "grafana" / "panels" / "stat.json.j2"
+        make_environment = obscompile.pipeline.make_environment
+
+        def edit_then_make(*arguments):  # type: ignore[no-untyped-def]
+            replace_in(path, '"textMode": "value"', '"textMode": "name"')
+            return make_environment(*arguments)
+
+        monkeypatch.setattr(obscompile.pipeline, "make_environment", edit_then_make)
+    return path, path.read_text()
+
+
+@pytest.mark.parametrize("what", ["manifest", "template"])
+def test_input_edited_during_build_is_not_kept(
+    warm: Path, monkeypatch: pytest.MonkeyPatch, what: str
+) -> None:
+    path, scanned = _edit_during_build(warm, monkeypatch, what)
+    code, messages = run_build()
+    assert code == 0, messages
+    name = path.relative_to(warm).as_posix()
+    assert f"warning: {name} changed during the build, so out may not match" in (
+        messages
+    )
+    monkeypatch.undo()
+    monkeypatch.chdir(warm)
+    # The edit is undone: the inputs are those of the scan again.
+    path.write_text(scanned)
+    code, messages = run_build()
+    clean_code, clean_messages, clean = clean_build(warm)
+    assert (code, messages) == (clean_code, clean_messages)
+    assert snapshot(warm / "out") == clean
+    result = CliRunner().invoke(main, ["build"])
+    assert result.stderr.rstrip().endswith("nothing changed since the last build")
+
+
 def test_read_only_compiled_templates_are_skipped(tmp_path: Path) -> None:
     """A user cache folder the build may not write keeps no compiled template."""
     project = tmp_path / "project"

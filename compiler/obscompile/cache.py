@@ -104,20 +104,30 @@ def _hash_bytes(*parts: bytes | str) -> str:
     return digest.hexdigest()
 
 
-def folder_digest(folder: Path, pattern: str = "*") -> str:
+def _digested_files(folder: Path, pattern: str) -> list[Path]:
+    """Return the files under `folder` that `folder_digest` covers, sorted."""
+    return [Path(path) for _, path in _files_below(folder, pattern)]
+
+
+def folder_digest(
+    folder: Path, pattern: str = "*", states: dict[Path, FileState] | None = None
+) -> str:
     """Return the sha256 of the relative path and bytes of every file under `folder`.
 
     Only the files whose names match `pattern` count, and `__pycache__` folders are
     left out. Symbolic links are followed, also to folders outside `folder`, because
     Jinja and the block modules read through them. A file that is not a regular file,
     or is larger than `HASHED_FILE` allows, counts by its status instead of its bytes
-    (see `digest_bytes`).
+    (see `digest_bytes`). `states` receives the state of each file, taken before the
+    file is read.
     """
     if not folder.is_dir():
         return "absent"
     digest = hashlib.sha256()
     for relative, path in _files_below(folder, pattern):
         try:
+            if states is not None:
+                states[Path(path)] = _file_state(path)
             data = digest_bytes(Path(path))
         except FileNotFoundError:
             continue  # a broken symbolic link, or a file removed meanwhile
@@ -364,6 +374,13 @@ def _file_state(path: str | Path, follow_symlinks: bool = True) -> FileState:
     return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
 
 
+def _state_or_none(path: Path) -> FileState | None:
+    try:
+        return _file_state(path)
+    except OSError:
+        return None
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=path.parent)
@@ -449,14 +466,22 @@ class BuildCache:
             return
         from obscompile.render import builtin_templates_dir
 
-        config = [_config_digest(project.root / name) for name in CONFIG_FILES]
+        # The state of each input file when it was read, for `changed_inputs`. The
+        # build reads the inputs again later, and they may have changed by then.
+        self._read_states: dict[Path, FileState | None] = {}
+        self._folder_states: list[tuple[Path, dict[Path, FileState]]] = []
+        config = []
+        for name in CONFIG_FILES:
+            path = project.root / name
+            self._read_states[path] = _state_or_none(path)
+            config.append(_config_digest(path))
         self._compiler = compiler_fingerprint()
         self._global = _hash_bytes(
             str(FORMAT),
             self._compiler,
-            folder_digest(project.templates_dir),
-            folder_digest(builtin_templates_dir()),
-            folder_digest(project.root / "blocks"),
+            self._digest_of(project.templates_dir),
+            self._digest_of(builtin_templates_dir()),
+            self._digest_of(project.root / "blocks"),
             *config,
         )
         named = list(zip(self._files, display_names(self._files), strict=True))
@@ -473,6 +498,7 @@ class BuildCache:
         recent = time.time_ns() - RACY_NS
         for path, name in named:
             state = _file_state(path)
+            self._read_states[path] = state
             stored = known.get(name)
             if isinstance(stored, tuple) and stored[0] == state:
                 key = stored[1]
@@ -486,9 +512,42 @@ class BuildCache:
             self._out,
             repr(self._scan_problems),
             # The hand-written tests decide which untested rules are reported.
-            folder_digest(project.hand_written_tests_dir),
+            self._digest_of(project.hand_written_tests_dir),
             *(f"{name}\0{self._keys[path]}" for path, name in named),
         )
+
+    def _digest_of(self, folder: Path) -> str:
+        """Return `folder_digest(folder)`, noting the state of each file it reads."""
+        states: dict[Path, FileState] = {}
+        self._folder_states.append((folder, states))
+        return folder_digest(folder, states=states)
+
+    def changed_inputs(self) -> list[Path]:
+        """Return the inputs that changed, appeared or went away since the scan.
+
+        The keys come from the bytes the scan read, while the build reads each input
+        again, so a build whose inputs changed meanwhile may have written output of
+        other bytes than its keys cover. An edit that is undone since counts too.
+        """
+        if self.disabled:
+            return []
+        changed = [
+            path
+            for path, state in self._read_states.items()
+            if _state_or_none(path) != state
+        ]
+        for folder, states in self._folder_states:
+            now: dict[Path, FileState | None] = {}
+            if folder.is_dir():
+                now = {
+                    path: _state_or_none(path) for path in _digested_files(folder, "*")
+                }
+            changed.extend(
+                path
+                for path in sorted(states.keys() | now.keys())
+                if states.get(path) != now.get(path)
+            )
+        return changed
 
     # -- replay -----------------------------------------------------------------
 
@@ -774,40 +833,66 @@ class BuildCache:
 
     # -- save -------------------------------------------------------------------
 
-    def save(self, result: Any, written: bool, recorded: Written | None = None) -> None:
+    def save(
+        self, result: Any, written: bool, recorded: Written | None = None
+    ) -> list[Path]:
         """Store every new entry; after a successful write, store the build for replay.
 
         `recorded` is what the write recorded about the output folder, if it used
         this cache's ledger. A build that wrote nothing creates no cache folder,
-        so that a failed build leaves a new project as it was. Raises OSError when
-        the cache folder cannot be written.
+        so that a failed build leaves a new project as it was. Returns the inputs
+        that changed during the build (see `changed_inputs`): nothing that may come
+        from them is stored. Raises OSError when the cache folder cannot be written.
         """
+        changed = self.changed_inputs()
         if self.disabled or (not written and not self.folder.is_dir()):
-            return
+            return changed
         try:
-            self._save(result, written, recorded)
+            self._save(result, written, recorded, changed)
         finally:
             gc.unfreeze()
+        return changed
 
-    def _save(self, result: Any, written: bool, recorded: Written | None) -> None:
+    def _save(
+        self,
+        result: Any,
+        written: bool,
+        recorded: Written | None,
+        changed: list[Path],
+    ) -> None:
         entries = self.folder / ENTRIES
+        # An entry is stored under the key of the bytes the scan read, so none is
+        # stored whose inputs changed after the scan.
+        changed_manifests = {path for path in changed if path in self._keys}
+        changed_keys = {self._keys[path] for path in changed_manifests}
+        # Templates, blocks and the configuration go into every entry.
+        global_changed = len(changed_manifests) < len(changed)
         for entry in self._entries.values():
             if entry.dirty:
                 entry.dirty = False
-                self._store(entry)
+                if not global_changed and entry.key not in changed_keys:
+                    self._store(entry)
+        unchanged_names = {
+            name for path, name in self._names.items() if path not in changed_manifests
+        }
         index: dict[str, Any] = {
             "format": FORMAT,
-            "project": self._project_results,
-            "manifests": (self._global, self._states),
+            "project": {} if changed else self._project_results,
+            "manifests": (
+                self._global,
+                {k: v for k, v in self._states.items() if k in unchanged_names},
+            ),
         }
         index["folders"] = self._live_keys()
-        if written and result.ok:
+        if written and result.ok and not changed:
             index["replay"] = self._replay_of(result, recorded)
         if written and recorded is not None:
             index["written"] = {
                 "out": self._out,
-                "files": recorded.out,
-                "spare": recorded.spare,
+                # The tokens name the inputs each file's text came from, which are
+                # uncertain when an input changed during the build.
+                "files": {} if changed else recorded.out,
+                "spare": {} if changed else recorded.spare,
             }
         elif "written" in self._index:
             # Nothing was written, so the last write's record still holds.

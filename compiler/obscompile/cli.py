@@ -755,7 +755,7 @@ def _save_cache(
     if cache is None:
         return
     try:
-        cache.save(result, written, recorded)
+        changed = cache.save(result, written, recorded)
     except OSError as exc:
         # A file where the cache keeps a folder, or the reverse, fails every save.
         click.echo(
@@ -763,6 +763,23 @@ def _save_cache(
             f"says so, delete {cache.folder.absolute()}, which is always safe",
             err=True,
         )
+        return
+    if not changed:
+        return
+    root = cache.project.root.absolute()
+    names = [
+        path.absolute().relative_to(root).as_posix()
+        if path.absolute().is_relative_to(root)
+        else str(path)
+        for path in changed
+    ]
+    listed = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+    output = cache.project.out_dir if written else "the messages"
+    click.echo(
+        f"obscompile: warning: {listed} changed during the build, so {output} may "
+        "not match the inputs; build again",
+        err=True,
+    )
 
 
 @main.command("check", cls=_FormattedCommand)
