@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import obscompile.write.atomic as atomic
 from obscompile.cli import main
 from obscompile.write.atomic import (
     RECORD,
@@ -28,6 +30,7 @@ from obscompile.write.atomic import (
     stale_files,
     write_tree,
 )
+from obscompile.write.foreign import KEPT_SUFFIX
 from tests.conftest import REPO
 
 
@@ -506,11 +509,15 @@ def _next_ledger(
     tokens: dict[str, str], result: WriteResult | None, spare: Path
 ) -> Ledger:
     recorded = result.recorded if result is not None else None
+    if recorded is None:
+        return Ledger(tokens=tokens, spare=spare)
     return Ledger(
         tokens=tokens,
-        out=recorded.out if recorded is not None else {},
+        out=recorded.out,
         spare=spare,
-        spare_files=recorded.spare if recorded is not None else {},
+        spare_files=recorded.spare,
+        mirrors=recorded.mirrors,
+        spare_folders=recorded.spare_folders,
     )
 
 
@@ -603,8 +610,10 @@ def test_ledger_checks_what_it_vouches_for(tmp_path: Path) -> None:
     (spare / "d3" / "f03.json").unlink()
     (spare / "d3" / "f03.json").mkdir()
     write_tree(out, files, _next_ledger(tokens, result, spare))
+    # The file that obscompile did not write moves into the output folder.
     assert _snapshot(out) == {
         **{name: text.encode() for name, text in files.items()},
+        "d0/stray.txt": b"left in the spare folder\n",
         RECORD: (out / RECORD).read_bytes(),
     }
 
@@ -913,3 +922,256 @@ def test_output_folder_inside_project_is_written(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert (project / "build" / "prometheus" / "prometheus.yml").is_file()
+
+
+def _swap_after(monkeypatch: pytest.MonkeyPatch, step) -> None:  # type: ignore[no-untyped-def]
+    """Run `step` once, in the moment after a write has listed out/ and before the swap."""
+    exchange = atomic._exchange
+    pending = [step]
+
+    def exchange_after_step(a: Path, b: Path) -> bool:
+        if pending:
+            pending.pop()()
+        return exchange(a, b)
+
+    monkeypatch.setattr(atomic, "_exchange", exchange_after_step)
+
+
+def _replace_by_rename(path: Path, text: str) -> None:
+    """Replace a file as git and many editors do: write a new file, rename it over."""
+    temporary = path.with_name(path.name + ".lock")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+@pytest.mark.parametrize("spare", [False, True], ids=["staging", "spare"])
+def test_files_created_during_write_stay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spare: bool
+) -> None:
+    out = tmp_path / "out"
+
+    def ledger() -> Ledger | None:
+        return Ledger(tokens={}, spare=tmp_path / "spare") if spare else None
+
+    write_tree(out, {"a/x.json": "1\n"}, ledger())
+    (out / "refs").mkdir()
+    (out / "refs" / "main").write_text("commit 1\n")
+    write_tree(out, {"a/x.json": "2\n"}, ledger())
+
+    def user_writes() -> None:
+        (out / "note.txt").write_text("new file\n")
+        (out / "a" / "mine.txt").write_text("in a folder of obscompile's\n")
+        (out / "objects" / "ab").mkdir(parents=True)
+        (out / "objects" / "ab" / "cd").write_text("new folder\n")
+        _replace_by_rename(out / "refs" / "main", "commit 2\n")
+
+    _swap_after(monkeypatch, user_writes)
+    result = write_tree(out, {"a/x.json": "3\n"}, ledger())
+    expected = {
+        "a/x.json": b"3\n",
+        "a/mine.txt": b"in a folder of obscompile's\n",
+        "note.txt": b"new file\n",
+        "objects/ab/cd": b"new folder\n",
+        "refs/main": b"commit 2\n",
+        RECORD: (out / RECORD).read_bytes(),
+    }
+    assert _snapshot(out) == expected
+    moved = {(m.name, m.target, m.after_swap) for m in result.moved}
+    assert moved == {
+        ("a/mine.txt", "a/mine.txt", False),
+        ("note.txt", "note.txt", False),
+        ("objects", "objects", False),
+        ("objects/ab/cd", "objects/ab/cd", False),
+        ("refs/main", "refs/main", False),
+    }
+    # The next writes keep them, and find nothing more to move.
+    for text in ("4\n", "5\n"):
+        result = write_tree(out, {"a/x.json": text}, ledger())
+        assert result.moved == ()
+    assert _snapshot(out) == {**expected, "a/x.json": b"5\n"}
+
+
+def test_old_tree_keeps_files_for_its_programs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A program still working in the old tree after the swap finds its files there."""
+    out, spare = tmp_path / "out", tmp_path / "spare"
+    write_tree(out, {"x.json": "1\n"}, Ledger(tokens={}, spare=spare))
+    (out / "refs").mkdir()
+    (out / "refs" / "main").write_text("commit 1\n")
+    first = write_tree(out, {"x.json": "2\n"}, Ledger(tokens={}, spare=spare))
+    assert first.recorded is not None
+    _swap_after(
+        monkeypatch, lambda: _replace_by_rename(out / "refs/main", "commit 2\n")
+    )
+    result = write_tree(out, {"x.json": "3\n"}, _next_ledger({}, first, spare))
+    assert (spare / "refs" / "main").read_text() == "commit 2\n"
+    assert (out / "refs" / "main").read_text() == "commit 2\n"
+    # That program commits again in the old tree, and the next write brings it over.
+    _replace_by_rename(spare / "refs" / "main", "commit 3\n")
+    write_tree(out, {"x.json": "4\n"}, _next_ledger({}, result, spare))
+    assert (out / "refs" / "main").read_text() == "commit 3\n"
+    assert not list(out.rglob(f"*{KEPT_SUFFIX}*"))
+
+
+def test_files_written_into_spare_move_to_out(tmp_path: Path) -> None:
+    """A program whose working folder was in out/ writes into the old tree: moved back."""
+    out, spare = tmp_path / "out", tmp_path / "spare"
+    files = {"terraform/main.tf": "1\n"}
+    result = write_tree(out, files, _next_ledger({}, None, spare))
+    (out / "terraform" / "README.md").write_text("first\n")
+    result = write_tree(
+        out, {"terraform/main.tf": "2\n"}, _next_ledger({}, result, spare)
+    )
+
+    # The shell that was in out/terraform is in the old tree now.
+    stale = spare / "terraform"
+    (stale / "terraform.tfstate").write_text("state\n")
+    (stale / ".terraform" / "providers").mkdir(parents=True)
+    (stale / ".terraform" / "providers" / "lock").write_text("lock\n")
+    (stale / "empty").mkdir()
+
+    result = write_tree(
+        out, {"terraform/main.tf": "3\n"}, _next_ledger({}, result, spare)
+    )
+    assert _snapshot(out / "terraform") == {
+        "main.tf": b"3\n",
+        "README.md": b"first\n",
+        "terraform.tfstate": b"state\n",
+        ".terraform/providers/lock": b"lock\n",
+    }
+    assert (out / "terraform" / "empty").is_dir()
+
+    moved = {(m.name, m.target, m.after_swap) for m in result.moved}
+    assert moved == {
+        ("terraform/terraform.tfstate", "terraform/terraform.tfstate", True),
+        ("terraform/.terraform", "terraform/.terraform", True),
+        ("terraform/empty", "terraform/empty", True),
+    }
+    result = write_tree(
+        out, {"terraform/main.tf": "4\n"}, _next_ledger({}, result, spare)
+    )
+    assert result.moved == ()
+    assert (out / "terraform" / "terraform.tfstate").read_text() == "state\n"
+
+
+def test_spare_files_survive_deleted_out(tmp_path: Path) -> None:
+    out, spare = tmp_path / "out", tmp_path / "spare"
+    result = write_tree(out, {"x.json": "1\n"}, _next_ledger({}, None, spare))
+    result = write_tree(out, {"x.json": "2\n"}, _next_ledger({}, result, spare))
+    (spare / "state").write_text("written in the old tree\n")
+    shutil.rmtree(out)
+    write_tree(out, {"x.json": "3\n"}, _next_ledger({}, result, spare))
+    assert (out / "state").read_text() == "written in the old tree\n"
+    assert (out / "x.json").read_text() == "3\n"
+
+
+def test_user_edits_leave_no_copies(tmp_path: Path) -> None:
+    """A user file replaced in out/ or in the old tree leaves one version, the newest."""
+    out, spare = tmp_path / "out", tmp_path / "spare"
+    result = write_tree(out, {"x.json": "1\n"}, _next_ledger({}, None, spare))
+    for name in ("edited-in-out", "edited-in-old-tree", "deleted-from-out"):
+        (out / name).write_text("first\n")
+    result = write_tree(out, {"x.json": "2\n"}, _next_ledger({}, result, spare))
+    _replace_by_rename(out / "edited-in-out", "second\n")
+    _replace_by_rename(spare / "edited-in-old-tree", "second\n")
+    (out / "deleted-from-out").unlink()
+    result = write_tree(out, {"x.json": "3\n"}, _next_ledger({}, result, spare))
+    assert _snapshot(out) == {
+        "x.json": b"3\n",
+        "edited-in-out": b"second\n",
+        "edited-in-old-tree": b"second\n",
+        RECORD: (out / RECORD).read_bytes(),
+    }
+    assert [m.name for m in result.moved] == ["edited-in-old-tree"]
+
+
+def test_two_versions_are_both_kept(tmp_path: Path) -> None:
+    out, spare = tmp_path / "out", tmp_path / "spare"
+    result = write_tree(out, {"x.json": "1\n"}, _next_ledger({}, None, spare))
+    (out / "notes.txt").write_text("first\n")
+    result = write_tree(out, {"x.json": "2\n"}, _next_ledger({}, result, spare))
+    _replace_by_rename(out / "notes.txt", "edited in out\n")
+    _replace_by_rename(spare / "notes.txt", "edited in the old tree\n")
+    result = write_tree(out, {"x.json": "3\n"}, _next_ledger({}, result, spare))
+    assert (out / "notes.txt").read_text() == "edited in out\n"
+    kept_copy = out / f"notes.txt{KEPT_SUFFIX}"
+    assert kept_copy.read_text() == "edited in the old tree\n"
+    assert [(m.name, m.target) for m in result.moved] == [
+        ("notes.txt", f"notes.txt{KEPT_SUFFIX}")
+    ]
+    result = write_tree(out, {"x.json": "4\n"}, _next_ledger({}, result, spare))
+    assert result.moved == ()
+
+
+def test_spare_without_record_of_copies(tmp_path: Path) -> None:
+    """A cache of an earlier version records no copies: out/ keeps its versions."""
+    out, spare = tmp_path / "out", tmp_path / "spare"
+    result = write_tree(out, {"x.json": "1\n"}, _next_ledger({}, None, spare))
+    (out / "notes.txt").write_text("first\n")
+    write_tree(out, {"x.json": "2\n"}, _next_ledger({}, result, spare))
+    _replace_by_rename(out / "notes.txt", "edited in out\n")
+    (spare / "state").write_text("written in the old tree\n")
+    result = write_tree(out, {"x.json": "3\n"}, Ledger(tokens={}, spare=spare))
+    assert _snapshot(out) == {
+        "x.json": b"3\n",
+        "notes.txt": b"edited in out\n",
+        "state": b"written in the old tree\n",
+        RECORD: (out / RECORD).read_bytes(),
+    }
+    assert [(m.name, m.target) for m in result.moved] == [("state", "state")]
+
+
+def test_leftover_old_tree_is_emptied_first(tmp_path: Path) -> None:
+    """A write killed after its swap leaves the old tree, whose files the next one moves."""
+    out = tmp_path / "out"
+    write_tree(out, {"x.json": "1\n"})
+    leftover = tmp_path / ".obscompile-tmp-out-killed"
+    shutil.copytree(out, leftover)
+    (leftover / "late.txt").write_text("written after the swap\n")
+    (leftover / "x.json").write_text("old text\n")
+    write_tree(out, {"x.json": "2\n"})
+    assert not leftover.exists()
+    assert _snapshot(out) == {
+        "x.json": b"2\n",
+        "late.txt": b"written after the swap\n",
+        RECORD: (out / RECORD).read_bytes(),
+    }
+
+
+def _retitle(project: Path, title: str) -> None:
+    manifest = project / "services" / "auth_server.yaml"
+    text = re.sub(
+        r"(?m)^  title: .*$", f"  title: {title}", manifest.read_text(), count=1
+    )
+    manifest.write_text(text)
+
+
+def _repository_project(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "services", project / "services")
+    result = CliRunner().invoke(main, ["build", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    return project
+
+
+def test_shell_in_out_keeps_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _repository_project(tmp_path)
+    out = project / "out"
+    # A shell in out/terraform, where `terraform apply` writes its state.
+    monkeypatch.chdir(out / "terraform")
+    _retitle(project, "auth_server 2")
+    result = CliRunner().invoke(main, ["build", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    Path("terraform.tfstate").write_text("state\n")
+    _retitle(project, "auth_server 3")
+    result = CliRunner().invoke(main, ["build", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    assert (out / "terraform" / "terraform.tfstate").read_text() == "state\n"
+    assert (
+        "terraform/terraform.tfstate was written into the copy of "
+        f"{out} that an earlier build replaced; moved it in {out}"
+    ) in result.stderr
+    assert f"change into {out} again" in result.stderr

@@ -813,6 +813,8 @@ class BuildCache:
             out=recorded.get("files", {}),
             spare=spare,
             spare_files=recorded.get("spare", {}),
+            mirrors=recorded.get("mirrors"),
+            spare_folders=recorded.get("folders"),
         )
 
     def remember(self, stage: str, digest: str, compute: Callable[[], T]) -> T:
@@ -893,6 +895,8 @@ class BuildCache:
                 # uncertain when an input changed during the build.
                 "files": {} if changed else recorded.out,
                 "spare": {} if changed else recorded.spare,
+                "mirrors": recorded.mirrors,
+                "folders": recorded.spare_folders,
             }
         elif "written" in self._index:
             # Nothing was written, so the last write's record still holds.

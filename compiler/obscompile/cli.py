@@ -51,6 +51,7 @@ from obscompile.write.atomic import (
     stale_files,
     write_tree,
 )
+from obscompile.write.foreign import Moved
 
 # The compiler's stages are imported when a command needs them, so that a build
 # whose inputs did not change replays the last one without loading them.
@@ -661,6 +662,7 @@ def build_command(
             sys.exit(EXIT_DIAGNOSTICS)
         if report_later:
             _print_diagnostics(result, output_format)
+        _report_moved(project.out_dir, written.moved)
         _save_cache(cache, result, written=True, recorded=written.recorded)
         click.echo(_summary(result), err=True)
 
@@ -780,6 +782,54 @@ def _save_cache(
         "not match the inputs; build again",
         err=True,
     )
+
+
+# The maximum number of files obscompile did not write that a build names one by one.
+_MOVED_SHOWN = 10
+
+
+def _report_moved(out: Path, moved: tuple[Moved, ...]) -> None:
+    """Warn of the files obscompile did not write that it found in an old tree of `out`."""
+    folders = tuple(m.name + "/" for m in moved if m.is_folder and m.target)
+    reported = [m for m in moved if not m.name.startswith(folders)]
+    for entry in reported[:_MOVED_SHOWN]:
+        if entry.target is None:
+            click.echo(
+                f"obscompile: warning: {entry.old / entry.name} was written into a "
+                f"previous copy of {out} and cannot be put into it "
+                f"({entry.reason}); move it yourself",
+                err=True,
+            )
+            continue
+        if entry.after_swap:
+            text = (
+                f"{entry.old / entry.name} was written into the copy of {out} that "
+                "an earlier build replaced"
+            )
+            done, place = "moved it", str(out)
+        else:
+            text = f"{out / entry.name} was written while the build replaced {out}"
+            done, place = "kept it", f"the new {out}"
+        if entry.target == entry.name:
+            text += f"; {done} in {place}"
+        else:
+            text += (
+                f", and {place} has another version of it; {done} as "
+                f"{out / entry.target}"
+            )
+        click.echo(f"obscompile: warning: {text}", err=True)
+    if len(reported) > _MOVED_SHOWN:
+        click.echo(
+            f"obscompile: warning: {len(reported) - _MOVED_SHOWN} more files written "
+            f"into copies of {out} are now in {out}",
+            err=True,
+        )
+    if any(entry.after_swap for entry in moved):
+        click.echo(
+            f"obscompile: note: a program whose working folder was inside {out} "
+            f"during a build now works in the replaced copy; change into {out} again",
+            err=True,
+        )
 
 
 @main.command("check", cls=_FormattedCommand)

@@ -6,7 +6,9 @@ artifact whose bytes did not change; the other artifacts are written next to the
 and the two folders are swapped with one `renameat2(RENAME_EXCHANGE)` call. A build
 killed at any moment leaves either the previous complete folder or the new one. A
 record in the folder lists what obscompile wrote, so a later build removes the
-artifacts it no longer produces and nothing else.
+artifacts it no longer produces and nothing else. A file of the user's that ends up
+in the old tree, created during the write or written there after it, is put back
+into the output folder (see `obscompile.write.foreign`).
 
 Without a ledger the second folder is a temporary one next to the output folder,
 removed after the swap. With a ledger (see `Ledger`) it is a spare folder that keeps
@@ -17,7 +19,6 @@ for a small change touches a few files instead of every file of the tree.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import json
@@ -25,7 +26,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,11 +38,22 @@ from obscompile.load.input_file import (
     InputFileError,
     read_input_text,
 )
+from obscompile.write.foreign import (
+    RENAME_EXCHANGE,
+    Identity,
+    Mirrors,
+    Moved,
+    folders_of,
+    identity,
+    renameat2,
+    restore,
+    tree,
+)
 
 RECORD = ".obscompile-files.json"
+# The record while it is written, renamed to RECORD when complete.
+_RECORD_TEMP = RECORD + ".tmp"
 _TEMP_PREFIX = ".obscompile-tmp-"
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
 
 # (size, mtime_ns, ctime_ns, inode): a file with the same state was not written since.
 FileState = tuple[int, int, int, int]
@@ -70,6 +82,10 @@ class Ledger:
     out: Recorded = attrs.field(factory=dict)
     spare: Path | None = None
     spare_files: Recorded = attrs.field(factory=dict)
+    # The user's files in the spare folder that the output folder got a copy of, and
+    # the spare folder's folders, as the last write recorded them (None: unknown).
+    mirrors: Mirrors | None = None
+    spare_folders: Collection[str] | None = None
 
 
 @attrs.frozen
@@ -80,6 +96,8 @@ class Written:
     spare: dict[str, tuple[str, FileState]]
     # The state of every file the record lists, and of the record itself.
     states: dict[str, FileState]
+    mirrors: dict[str, tuple[Identity, Identity]] = attrs.field(factory=dict)
+    spare_folders: list[str] = attrs.field(factory=list)
 
 
 @attrs.frozen
@@ -89,6 +107,8 @@ class WriteResult:
     unchanged: bool
     # With a ledger, what the next write's ledger records.
     recorded: Written | None = None
+    # The files obscompile did not write that were in an old tree of `out`.
+    moved: tuple[Moved, ...] = ()
 
 
 def _safe_relative(name: str) -> None:
@@ -107,7 +127,7 @@ def read_record(out: Path) -> list[str]:
     return [f for f in files if isinstance(f, str)]
 
 
-def record_text(files: Mapping[str, str]) -> str:
+def record_text(files: Iterable[str]) -> str:
     body = {"generator": "obscompile", "files": sorted(files)}
     return json.dumps(body, indent=2) + "\n"
 
@@ -227,19 +247,12 @@ def _stale(
 
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths atomically; return False where the kernel cannot."""
-    # The process's own symbols include the C library's, without a library search.
-    libc = ctypes.CDLL(None, use_errno=True)
-    if not hasattr(libc, "renameat2"):
-        return False
-    result = libc.renameat2(
-        _AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE
-    )
-    if result == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
-        return False
-    raise WriteError(f"cannot swap {a} and {b}: {os.strerror(code)}")
+    try:
+        return renameat2(a, b, RENAME_EXCHANGE)
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:
+            return False
+        raise WriteError(f"cannot swap {a} and {b}: {exc.strerror}") from exc
 
 
 # The folders this process holds a lock on, by (device, inode), with how many holds.
@@ -305,42 +318,43 @@ def _output_folder(out: Path) -> Path:
     return out
 
 
-def _clean_leftovers(parent: Path, out_name: str) -> None:
-    for leftover in parent.glob(f"{_TEMP_PREFIX}{out_name}-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+def _write_record(folder: Path, names: Iterable[str]) -> None:
+    """Write the record of `names` into `folder`, replacing the previous one atomically.
 
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if source.is_symlink():
-        os.symlink(os.readlink(source), target)
-        return
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-
-
-def _tree(root: Path) -> tuple[list[str], list[str]]:
-    """Return the files and symlinks below `root`, sorted, and its real folders.
-
-    Every folder comes after the folder that contains it.
+    A write that is killed leaves either record, so that a later write that reuses or
+    deletes the folder finds every file obscompile wrote in it.
     """
-    found: list[str] = []
-    folders_found: list[str] = []
-    pending = [(str(root), "")]
-    while pending:
-        folder, prefix = pending.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                relative = prefix + entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    folders_found.append(relative)
-                    pending.append((entry.path, relative + "/"))
-                else:
-                    found.append(relative)
-    found.sort()
-    return found, folders_found
+    temporary = folder / _RECORD_TEMP
+    with open(temporary, "w", encoding="utf-8", newline="") as handle:
+        handle.write(record_text(names))
+    os.replace(temporary, folder / RECORD)
+
+
+def _delete_tree(path: Path) -> None:
+    """Delete a folder of obscompile's."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _link_or_copy(source: Path, target: Path) -> bool:
+    """Link or copy `source` to `target`, or return False when `source` is gone."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if source.is_symlink():
+            os.symlink(os.readlink(source), target)
+        else:
+            try:
+                os.link(source, target)
+            except FileNotFoundError:
+                raise
+            except OSError:
+                # Another file system, or a file the user may not link.
+                shutil.copy2(source, target)
+    except FileNotFoundError:
+        if os.path.lexists(source):
+            raise
+        # The user deleted it after the write listed the output folder.
+        return False
+    return True
 
 
 def _folder_modes(root: Path, folders: list[str]) -> dict[str, int]:
@@ -360,17 +374,6 @@ def _link(source: str, target: str) -> bool:
     except OSError:
         return False
     return True
-
-
-def _folders_of(names: Iterable[str]) -> set[str]:
-    """Return every folder, at any depth, that contains one of the relative `names`."""
-    found: set[str] = set()
-    for name in names:
-        folder = name.rpartition("/")[0]
-        while folder and folder not in found:
-            found.add(folder)
-            folder = folder.rpartition("/")[0]
-    return found
 
 
 def _in_the_way(out: Path, problem: str, names: list[str]) -> WriteError:
@@ -446,20 +449,33 @@ class _Writer:
 
     def write(self) -> WriteResult:
         out, files = self.out, self.files
-        _clean_leftovers(out.parent, out.name)
         self.previous = set(read_record(out))
+        # Files obscompile did not write, found in old trees of `out`.
+        self.moved: list[Moved] = []
+        self._clean_leftovers()
+        spare = self.ledger.spare if self.ledger is not None else None
+        # The spare folder's tree once the user's files are moved out, and the files
+        # obscompile wrote in it.
+        self.spare_tree: tuple[list[str], list[str]] | None = None
+        self.spare_owned: set[str] = set()
+        if (
+            spare is not None
+            and spare.is_dir()
+            and not spare.is_symlink()
+            and _same_device(spare, out)
+        ):
+            self._restore_spare(spare)
         if out.exists():
             differing, self.same = _stale(out, files, self.ledger, self.out_tokens)
             self.differing = set(differing)
         else:
             self.differing, self.same = set(files), {}
         if out.exists() and not self.differing:
-            return WriteResult((), (), unchanged=True)
+            return WriteResult((), (), unchanged=True, moved=tuple(self.moved))
         if out.exists() and not out.is_dir():
             raise WriteError(f"{out} exists and is not a folder")
-        present, folders = _tree(out) if out.exists() else ([], [])
+        present, folders = tree(out) if out.exists() else ([], [])
         self._reject_paths_in_the_way(set(present), set(folders))
-        spare = self.ledger.spare if self.ledger is not None else None
         if spare is not None and not _same_device(spare, out):
             spare = None
         self.foreign_files = [
@@ -467,31 +483,133 @@ class _Writer:
             for relative in present
             if relative not in self.previous
             and relative not in files
-            and relative != RECORD
+            and relative not in (RECORD, _RECORD_TEMP)
         ]
+        # Path -> identities of each file of the user's and of its copy in the new
+        # tree, taken when the copy is made.
+        self.mirrored: dict[str, tuple[Identity, Identity]] = {}
+        self.listed_folders = folders
         # The folders of the current tree, with their modes. Those that no file of the
         # last write was in belong to the user and stay, even when empty.
         self.folder_modes = _folder_modes(out, folders)
-        written_in = _folders_of(self.previous)
+        written_in = folders_of(self.previous)
         self.foreign_folders = [f for f in folders if f not in written_in]
         if spare is None:
-            staging = Path(
-                tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{out.name}-", dir=out.parent)
-            )
-            try:
-                self._fill(staging, {})
-                self._swap(staging)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+            self._write_through_staging()
             recorded = None
         else:
             existed = out.exists()
             reused = self._refresh(spare)
             self._swap(spare)
-            # A first write leaves an empty spare folder, which gets the new tree.
-            recorded = self._recorded(spare, reused) if existed else self._mirror(spare)
+            if existed:
+                self._restore_created_meanwhile(spare)
+                recorded = self._recorded(spare, reused)
+            else:
+                # A first write leaves an empty spare folder, which gets the new tree.
+                recorded = self._mirror(spare)
         removed = tuple(sorted(self.previous - set(files)))
-        return WriteResult(tuple(sorted(files)), removed, False, recorded)
+        return WriteResult(
+            tuple(sorted(files)), removed, False, recorded, tuple(self.moved)
+        )
+
+    def _write_through_staging(self) -> None:
+        """Write the new tree into a temporary folder, swap it in and delete the old one.
+
+        The old tree stays when some file of the user's in it could not be moved into
+        `out`, and the next write tries again.
+        """
+        out = self.out
+        staging = Path(
+            tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{out.name}-", dir=out.parent)
+        )
+        swapped = False
+        try:
+            _write_record(staging, self.files)
+            self._fill(staging, {})
+            self._swap(staging)
+            swapped = True
+            left = self._restore_created_meanwhile(staging)
+        except BaseException:
+            # Before the swap, the folder contains links and new files only.
+            if not swapped:
+                _delete_tree(staging)
+            raise
+        if not left:
+            _delete_tree(staging)
+
+    def _owned(self, old: Path, *more: Iterable[str]) -> set[str]:
+        """Return the files of the old tree `old` that obscompile wrote."""
+        return {*read_record(old), *self.previous, RECORD, _RECORD_TEMP}.union(*more)
+
+    def _clean_leftovers(self) -> None:
+        """Delete the temporary folders that killed writes left next to `out`.
+
+        A folder that a write swapped with `out` before it was killed is an old tree,
+        so the files of the user's in it are moved into `out` first.
+        """
+        out = self.out
+        for leftover in out.parent.glob(f"{_TEMP_PREFIX}{out.name}-*"):
+            if not leftover.is_dir() or leftover.is_symlink():
+                continue
+            found = restore(leftover, out, self._owned(leftover), {}, None, True)
+            self.moved.extend(found)
+            if all(moved.target is not None for moved in found):
+                _delete_tree(leftover)
+
+    def _restore_spare(self, spare: Path) -> None:
+        """Move the files of the user's in the spare folder into `out`.
+
+        A program whose working folder was inside `out` when a write swapped it away
+        works in the spare folder from then on, and the refresh would delete its files.
+        Raises WriteError for a file that cannot be moved, before anything is deleted.
+        """
+        assert self.ledger is not None
+        ledger = self.ledger
+        listing = tree(spare)
+        self.spare_owned = self._owned(spare, ledger.spare_files)
+        found = restore(
+            spare,
+            self.out,
+            self.spare_owned,
+            ledger.mirrors,
+            ledger.spare_folders,
+            True,
+            listing,
+        )
+        self.moved.extend(found)
+        left = [moved for moved in found if moved.target is None]
+        if left:
+            names = ", ".join(f"{spare / m.name} ({m.reason})" for m in left[:5])
+            raise WriteError(
+                f"the build cache's copy of {self.out} contains files that obscompile "
+                f"did not write and cannot move into {self.out}: {names}; move them "
+                "into it yourself, then build again"
+            )
+        if found:
+            listing = tree(spare)
+        self.spare_tree = listing
+
+    def _restore_created_meanwhile(self, old: Path) -> bool:
+        """Link the files created in `out` while it was written into the new `out`.
+
+        `old` is the previous tree of `out`, swapped away. Returns True when some file
+        could not be put into `out` and stays in `old` alone.
+        """
+        try:
+            found = restore(
+                old,
+                self.out,
+                self._owned(old),
+                self.mirrored,
+                self.listed_folders,
+                False,
+            )
+        except OSError as exc:
+            # The swap is done, so the write succeeded; the old tree stays.
+            reason = exc.strerror or str(exc)
+            found = [Moved(".", None, old, False, is_folder=True, reason=reason)]
+        self.moved.extend(found)
+        return any(moved.target is None for moved in found)
 
     def _reject_paths_in_the_way(self, present: set[str], folders: set[str]) -> None:
         """Raise if the current tree has files or folders that the new one cannot replace.
@@ -508,7 +626,7 @@ class _Writer:
             if name not in previous
             and (name in folders or (name in present and name not in self.same))
         ]
-        needed = _folders_of(files)
+        needed = folders_of(files)
         # A symlink to a folder counts as a folder.
         blocked = sorted(
             folder
@@ -543,7 +661,13 @@ class _Writer:
         for folder in self.foreign_folders:
             os.makedirs(staging / folder, exist_ok=True)
         for relative in self.foreign_files:
-            _link_or_copy(out / relative, staging / relative)
+            original, copy = out / relative, staging / relative
+            if _link_or_copy(original, copy):
+                with contextlib.suppress(OSError):
+                    self.mirrored[relative] = (
+                        identity(os.lstat(original)),
+                        identity(os.lstat(copy)),
+                    )
         root, staged = str(out), str(staging)
         created_folders: set[str] = set()
         for name in files:
@@ -570,7 +694,7 @@ class _Writer:
                 raise WriteError(
                     f"cannot write {out / name}: {exc.strerror or exc}"
                 ) from exc
-        (staging / RECORD).write_text(record_text(files), encoding="utf-8")
+        _write_record(staging, files)
         for folder, mode in self.folder_modes.items():
             with contextlib.suppress(OSError):
                 # The folder is gone from the new tree when none of its files stays.
@@ -584,9 +708,16 @@ class _Writer:
         assert self.ledger is not None
         recorded = self.ledger.spare_files
         root = str(spare)
-        present, folders = _tree(spare)
+        present, folders = self.spare_tree or tree(spare)
+        # Before anything changes, the record lists every file that obscompile may
+        # leave in the folder, for a refresh that is killed midway.
+        _write_record(
+            spare, self.spare_owned.union(self.files) - {RECORD, _RECORD_TEMP}
+        )
         reused: dict[str, FileState] = {}
         for relative in present:
+            if relative in (RECORD, _RECORD_TEMP):
+                continue
             path = os.path.join(root, relative)
             result = _regular_stat(path) if relative in self.files else None
             if result is not None:
@@ -599,10 +730,11 @@ class _Writer:
                     continue
             # A file of the output folder that has the new text is linked in its
             # place, which costs less than reading the new text to compare it.
-            os.unlink(path)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
         # A folder where a file goes, and folders no file needs any more. The folders
         # of the new files stay, so they are not tried.
-        needed = _folders_of(self.files)
+        needed = folders_of(self.files)
         for folder in sorted(folders, key=lambda f: f.count("/"), reverse=True):
             path = os.path.join(root, folder)
             if folder in self.files:
@@ -638,7 +770,8 @@ class _Writer:
         """
         out_root, spare_root = str(self.out), str(spare)
         created_folders: set[str] = set()
-        for name in self.files:
+        # The record too, which tells the next write what obscompile wrote there.
+        for name in (*self.files, RECORD):
             target = os.path.join(spare_root, name)
             folder = os.path.dirname(target)
             if folder not in created_folders:
@@ -679,4 +812,28 @@ class _Writer:
                 except OSError:
                     continue
             old[name] = (token, known)
-        return Written(out=new, spare=old, states=states)
+        # The user's files that both trees have, for the next write's `restore`.
+        copies = {name: name for name in self.mirrored}
+        for moved in self.moved:
+            if not moved.after_swap and not moved.is_folder and moved.target:
+                copies[moved.name] = moved.target
+        mirrors: dict[str, tuple[Identity, Identity]] = {}
+        for name, target in copies.items():
+            with contextlib.suppress(OSError):
+                mirrors[name] = (
+                    identity(os.lstat(os.path.join(spare_root, name))),
+                    identity(os.lstat(os.path.join(out_root, target))),
+                )
+        folders = {*self.listed_folders, *folders_of(copies)}
+        folders.update(
+            moved.name
+            for moved in self.moved
+            if moved.is_folder and not moved.after_swap and moved.target
+        )
+        return Written(
+            out=new,
+            spare=old,
+            states=states,
+            mirrors=mirrors,
+            spare_folders=sorted(f for f in folders if (spare / f).is_dir()),
+        )
