@@ -1139,6 +1139,29 @@ def test_leftover_old_tree_is_emptied_first(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.parametrize("spare", [False, True], ids=["staging", "spare"])
+def test_linked_folder_in_out_is_rejected(tmp_path: Path, spare: bool) -> None:
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+
+    def ledger() -> Ledger | None:
+        return Ledger(tokens={}, spare=tmp_path / "spare") if spare else None
+
+    files = {"grafana/a.json": "1\n", "grafana/b.json": "2\n", "x.json": "3\n"}
+    write_tree(out, files, ledger())
+    (out / "grafana").rename(elsewhere)
+    (out / "grafana").symlink_to(elsewhere)
+    before = {p.name: (p.stat().st_ino, p.read_bytes()) for p in elsewhere.iterdir()}
+    assert stale_files(out, files) == ["grafana"]
+    for changed in (files, {**files, "grafana/a.json": "4\n"}, {"x.json": "3\n"}):
+        with pytest.raises(WriteError, match="symbolic links where obscompile") as info:
+            write_tree(out, {**changed, "grafana/c.json": "5\n"}, ledger())
+        assert info.value.path == out / "grafana"
+        assert "replace each link with a folder" in str(info.value)
+    assert {p.name: (p.stat().st_ino, p.read_bytes()) for p in elsewhere.iterdir()} == (
+        before
+    )
+
+
 def _retitle(project: Path, title: str) -> None:
     manifest = project / "services" / "auth_server.yaml"
     text = re.sub(
@@ -1175,3 +1198,31 @@ def test_shell_in_out_keeps_its_files(
         f"{out} that an earlier build replaced; moved it in {out}"
     ) in result.stderr
     assert f"change into {out} again" in result.stderr
+
+
+def test_linked_folder_in_out_fails_alike(tmp_path: Path) -> None:
+    """With and without the cache, a symlinked folder is reported where it is."""
+    project = _repository_project(tmp_path)
+    out, elsewhere = project / "out", tmp_path / "elsewhere"
+    (out / "grafana").rename(elsewhere)
+    (out / "grafana").symlink_to(elsewhere)
+    before = _snapshot(elsewhere)
+    first_lines = []
+    for options in ([], ["--no-cache"], []):
+        _retitle(project, f"auth_server {len(first_lines)}")
+        arguments = ["build", "--project", str(project), *options]
+        result = CliRunner().invoke(main, arguments)
+        assert result.exit_code == 1, result.output
+        first_lines.append(result.stderr.splitlines()[0])
+    assert first_lines[0].startswith(
+        f"{out / 'grafana'}:1:1: error: {out} has symbolic links where obscompile "
+        "writes folders: grafana; "
+    )
+    assert first_lines[1] == first_lines[0]
+    assert first_lines[2] == first_lines[0]
+    assert _snapshot(elsewhere) == before
+    result = CliRunner().invoke(main, ["build", "--project", str(project), "--check"])
+    assert result.exit_code == 1
+    assert f"{out / 'grafana'}: a symbolic link where obscompile writes a folder" in (
+        result.stderr
+    )

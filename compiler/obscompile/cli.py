@@ -641,10 +641,9 @@ def build_command(
         try:
             written = write_tree(project.out_dir, result.files, ledger)
         except (WriteError, OSError) as exc:
+            place = getattr(exc, "path", None) or project.out_dir
             failed = error(
-                Location(str(project.out_dir), 1, 1),
-                _write_failure(exc, project),
-                "out/write",
+                Location(str(place), 1, 1), _write_failure(exc, project), "out/write"
             )
             click.echo(
                 format_text([failed], {}, _use_color(sys.stderr)), err=True, nl=False
@@ -715,6 +714,10 @@ def _waiting_to_write(folder: Path) -> None:
 def _staleness(out: Path, name: str, result: BuildResult) -> str:
     """Say how the output file `name` differs from what the build would write."""
     path = out / name
+    if path.is_symlink() and name not in result.files:
+        return (
+            "a symbolic link where obscompile writes a folder; replace it with a folder"
+        )
     if name not in result.files and name != RECORD:
         return "a fresh build removes it"
     if path.is_symlink():

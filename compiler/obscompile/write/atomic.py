@@ -64,6 +64,11 @@ Recorded = Mapping[str, tuple[str, FileState]]
 class WriteError(ObscompileError, OSError):
     """The output folder could not be written."""
 
+    def __init__(self, message: str, path: Path | None = None) -> None:
+        super().__init__(message)
+        # The file or folder the error is about, when it is not the output folder.
+        self.path = path
+
 
 @attrs.frozen
 class Ledger:
@@ -240,6 +245,11 @@ def _stale(
     for name in record:
         if name not in files and os.path.lexists(os.path.join(root, name)):
             differing.append(name)
+    # A symlink where the tree has a folder is never up to date, because a write
+    # rejects it (see `_reject_paths_in_the_way`).
+    for folder in sorted(folders_of(files)):
+        if os.path.islink(os.path.join(root, folder)):
+            differing.append(folder)
     if not differing and (not (out / RECORD).exists() or record != sorted(files)):
         differing.append(RECORD)
     return differing, same
@@ -627,7 +637,22 @@ class _Writer:
             and (name in folders or (name in present and name not in self.same))
         ]
         needed = folders_of(files)
-        # A symlink to a folder counts as a folder.
+        linked = sorted(
+            folder
+            for folder in needed
+            if folder in present and (out / folder).is_symlink()
+        )
+        if linked:
+            # The new tree would replace the link with a folder, and a write into a
+            # temporary folder would copy the link and then write through it.
+            listed = ", ".join(linked[:5]) + (" ..." if len(linked) > 5 else "")
+            raise WriteError(
+                f"{out} has symbolic links where obscompile writes folders: {listed}; "
+                f"a build replaces {out} as a whole and does not write through links "
+                f"inside it, so replace each link with a folder, or make {out} "
+                "itself the link, then build again",
+                out / linked[0],
+            )
         blocked = sorted(
             folder
             for folder in needed
