@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import stat
@@ -1226,3 +1227,65 @@ def test_linked_folder_in_out_fails_alike(tmp_path: Path) -> None:
     assert f"{out / 'grafana'}: a symbolic link where obscompile writes a folder" in (
         result.stderr
     )
+
+
+def _unprivileged(project: Path, *options: str) -> subprocess.CompletedProcess:
+    """Build `project` in a process that file modes bind, as they bind other users."""
+    command = [sys.executable, "-m", "obscompile", "build", "--project", str(project)]
+    command += options
+    if os.geteuid() == 0:
+        capsh = shutil.which("capsh")
+        if capsh is None:
+            pytest.skip("root ignores file modes, and capsh is missing to drop that")
+        drop = "--drop=cap_dac_override,cap_dac_read_search,cap_fowner"
+        command = [capsh, drop, "--", "-c", shlex.join(command)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def test_read_only_out_fails_once(tmp_path: Path) -> None:
+    project = _repository_project(tmp_path)
+    out = project / "out"
+    out.chmod(0o555)
+    _retitle(project, "auth_server 2")
+    try:
+        failed = _unprivileged(project)
+    finally:
+        out.chmod(0o755)
+    assert failed.returncode == 1
+    assert f"cannot replace {out}: it is read-only; make it writable" in failed.stderr
+    built = _unprivileged(project)
+    assert built.returncode == 0, built.stderr
+    assert _unprivileged(project, "--check").returncode == 0
+
+
+def test_read_only_folder_in_out_stays(tmp_path: Path) -> None:
+    project = _repository_project(tmp_path)
+    private = project / "out" / "private"
+    private.mkdir()
+    (private / "key").write_text("secret\n")
+    private.chmod(0o555)
+    for number in range(3):
+        _retitle(project, f"auth_server {number}")
+        built = _unprivileged(project)
+        assert built.returncode == 0, built.stderr
+    assert stat.S_IMODE(private.stat().st_mode) == 0o555
+    assert (private / "key").read_text() == "secret\n"
+
+
+def test_read_only_cache_is_not_used(tmp_path: Path) -> None:
+    project = _repository_project(tmp_path)
+    cache = project / ".obscompile-cache"
+    folders = [cache, *(path for path in cache.rglob("*") if path.is_dir())]
+    for folder in folders:
+        folder.chmod(0o555)
+    _retitle(project, "auth_server 2")
+    try:
+        built = _unprivileged(project)
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+    assert built.returncode == 0, built.stderr
+    warning = f"{cache} is read-only, so this build runs without the build cache"
+    assert built.stderr.count(warning) == 1
+    assert built.stderr.count("warning") == 1
+    assert _unprivileged(project, "--check").returncode == 0

@@ -425,7 +425,12 @@ class BuildCache:
             contextlib.nullcontext
         )
         key = seal.user_key(user_cache_folder())
-        self.disabled = key is None
+        # A cache folder that this user may not write is left alone, because a build
+        # that uses it must update the spare folder before it can write `out/`.
+        self.read_only = self.folder.is_dir() and not os.access(
+            self.folder, os.W_OK | os.X_OK
+        )
+        self.disabled = key is None or self.read_only
         self._key = key or b""
         self._index = self._read_index()
         # Stage name -> (input key, result) for the project stages of this build.

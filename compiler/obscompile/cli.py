@@ -742,7 +742,15 @@ def _open_cache(project: Project) -> BuildCache | None:
 
     problem = folder_problem(project)
     if problem is None:
-        return BuildCache(project)
+        cache = BuildCache(project)
+        if not cache.read_only:
+            return cache
+        click.echo(
+            f"obscompile: warning: {cache.folder} is read-only, so this build "
+            "runs without the build cache",
+            err=True,
+        )
+        return None
     click.echo(
         f"obscompile: warning: build cache not used: {problem}; the build runs without "
         "it and deletes nothing there; remove it to use the cache again",

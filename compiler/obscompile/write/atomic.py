@@ -45,6 +45,7 @@ from obscompile.write.foreign import (
     Moved,
     folders_of,
     identity,
+    make_writable,
     renameat2,
     restore,
     tree,
@@ -341,7 +342,9 @@ def _write_record(folder: Path, names: Iterable[str]) -> None:
 
 
 def _delete_tree(path: Path) -> None:
-    """Delete a folder of obscompile's."""
+    """Delete a folder of obscompile's, also where it contains read-only folders."""
+    with contextlib.suppress(OSError):
+        make_writable(path, tree(path)[1])
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -576,6 +579,7 @@ class _Writer:
         assert self.ledger is not None
         ledger = self.ledger
         listing = tree(spare)
+        make_writable(spare, listing[1])
         self.spare_owned = self._owned(spare, ledger.spare_files)
         found = restore(
             spare,
@@ -774,18 +778,36 @@ class _Writer:
         return reused
 
     def _swap(self, staging: Path) -> None:
+        """Put `staging` in place of `out`, with the mode of `out`.
+
+        When the swap fails, `staging` gets its own mode back, so that a later write
+        can update it.
+        """
         out = self.out
+        mode = stat.S_IMODE(os.lstat(staging).st_mode)
         if out.exists():
             os.chmod(staging, out.stat().st_mode & 0o7777)
         else:
             os.chmod(staging, 0o755)
             out.mkdir()
-        if not _exchange(staging, out):
-            # Fallback without an atomic swap: a short window without `out`.
-            old = staging.with_name(staging.name + "-old")
-            os.rename(out, old)
-            os.rename(staging, out)
-            os.rename(old, staging)
+        try:
+            if not _exchange(staging, out):
+                # Fallback without an atomic swap: a short window without `out`.
+                old = staging.with_name(staging.name + "-old")
+                os.rename(out, old)
+                os.rename(staging, out)
+                os.rename(old, staging)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.chmod(staging, mode)
+            if not os.access(out, os.W_OK):
+                # Moving a folder to another parent updates its "..", which needs
+                # write access to it.
+                raise WriteError(
+                    f"cannot replace {out}: it is read-only; make it writable "
+                    f"(chmod u+w {out}), then build again"
+                ) from exc
+            raise
 
     def _mirror(self, spare: Path) -> Written:
         """Link the new tree into the spare folder, which the swap left empty.

@@ -136,6 +136,22 @@ def folders_of(names: Iterable[str]) -> set[str]:
     return found
 
 
+def make_writable(root: Path, folders: Iterable[str]) -> None:
+    """Give the owner write access to `root` and its `folders`, where they lack it.
+
+    An old tree keeps the modes of the output folder's folders, and a read-only one
+    would stop a write from updating or deleting the tree.
+    """
+    for folder in (None, *folders):
+        path = root if folder is None else root / folder
+        try:
+            mode = stat.S_IMODE(os.lstat(path).st_mode)
+            if mode & 0o700 != 0o700:
+                os.chmod(path, mode | 0o700)
+        except OSError:
+            continue
+
+
 def restore(
     old: Path,
     out: Path,
