@@ -7,7 +7,8 @@ only that command because the measuring process has no other child. Each figure 
 the median of several runs. The table goes to stdout and the figures, with the
 machine they were taken on, to `bench/results.json`.
 
-    python bench/run.py            # the four real services, N = 10, 100, 1000
+    python bench/run.py            # the four real services, N = 10, 100, 1000, and
+                                   # `obscompile test` of one 200-panel service
     python bench/run.py --quick    # N = 10 only, one run each
 """
 
@@ -37,6 +38,8 @@ import workload  # noqa: E402
 
 PANELS = 30
 SIZES = (10, 100, 1000)
+# Panels of the one service whose `obscompile test` is measured, about 120 alerts.
+TEST_PANELS = 200
 # Two figures that put the others in proportion to the machine: starting Python, and
 # importing every module that a build from scratch needs.
 PYTHON = [sys.executable, "-c", "pass"]
@@ -190,6 +193,10 @@ def obscompile(project: Path, *extra: str) -> list[str]:
     ]
 
 
+def obscompile_test(project: Path) -> list[str]:
+    return [sys.executable, "-m", "obscompile", "test", "--project", str(project)]
+
+
 def clean(project: Path) -> Callable[[], None]:
     """Return a function that removes a project's output and cache, for a cold build."""
 
@@ -332,6 +339,14 @@ def run(args: argparse.Namespace) -> dict:
         )
         command = obscompile(real)
         take("real", "real services, cold build", command, runs_for(1), clean(real))
+        if shutil.which("promtool"):
+            panels = args.panels if args.quick else args.test_panels
+            tested = workload.write_project(work / f"test-{panels}", 1, panels)
+            subprocess.run(obscompile(tested), check=True, capture_output=True)
+            name = f"1 x {panels} obscompile test"
+            take("test-1", name, obscompile_test(tested), runs_for(1))
+        else:
+            print("  promtool is missing: apt-get install prometheus", file=sys.stderr)
         projects = {}
         for size in sizes:
             project = synthetic_project(work, size, args.panels)
@@ -505,6 +520,13 @@ def main() -> None:
         help="numbers of services [default: 10 100 1000]",
     )
     parser.add_argument("--panels", type=int, default=PANELS, help="panels per service")
+    parser.add_argument(
+        "--test-panels",
+        type=int,
+        default=TEST_PANELS,
+        help="panels of the one service whose `obscompile test` is measured "
+        "[default: %(default)s, and --panels with --quick]",
+    )
     parser.add_argument(
         "--runs", type=int, default=5, help="runs per measurement below N = 1000"
     )

@@ -389,6 +389,19 @@ services_option = click.option(
     default=None,
     help="Folder of service manifests [default: PROJECT/services].",
 )
+
+
+def jobs_option(purpose: str) -> Callable[[Any], Any]:
+    """Return the `--jobs` option of a command, with `purpose` as its help."""
+    return click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"{purpose} [default: the number of processors].",
+    )
+
+
 format_option = click.option(
     "--format",
     "output_format",
@@ -481,14 +494,9 @@ def main() -> None:
     is_flag=True,
     help="Rebuild every service and leave PROJECT/.obscompile-cache untouched.",
 )
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Load, check and render services in up to this many processes, once "
-    f"{MIN_SERVICES} or more services need it "
-    "[default: the number of processors].",
+@jobs_option(
+    "Load, check and render services in up to this many processes, once "
+    f"{MIN_SERVICES} or more services need it"
 )
 @click.option(
     "--target",
@@ -1172,13 +1180,17 @@ def _has_alert_tests(data: dict) -> bool:
     default=None,
     help="Output folder that `obscompile build` wrote [default: PROJECT/out].",
 )
-def test_command(project_dir: Path, services: Path | None, out: Path | None) -> None:
+@jobs_option("Run up to this many promtool processes at once")
+def test_command(
+    project_dir: Path, services: Path | None, out: Path | None, jobs: int | None
+) -> None:
     """Check the generated Prometheus files and run every promtool unit test.
 
     Runs `promtool check config` on out/prometheus/prometheus.yml, `promtool check rules`
     on out/prometheus/rules/, and `promtool test rules` on out/prometheus/tests/ and on
-    the hand-written tests in tests/promtool/. Warns when out/ is not what a build of
-    the manifests writes.
+    the hand-written tests in tests/promtool/. Each generated test group runs with only
+    the rules that could change its result, in several promtool processes at once.
+    Warns when out/ is not what a build of the manifests writes.
     """
     if shutil.which("promtool") is None:
         click.echo(f"obscompile: error: {PROMTOOL_INSTALL_HINT}", err=True)
@@ -1237,8 +1249,6 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
     steps = [["check", "config", str(config_file)]]
     if rule_files:
         steps.append(["check", "rules", *rule_files])
-    if test_files:
-        steps.append(["test", "rules", *test_files])
     for arguments in steps:
         result = _promtool(arguments)
         if result.returncode != 0:
@@ -1248,6 +1258,8 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
                 f"obscompile: promtool {' '.join(arguments[:2])} failed", err=True
             )
             sys.exit(EXIT_DIAGNOSTICS)
+    if test_files:
+        _run_unit_tests(generated, written_by_hand, jobs or default_jobs())
     by_hand = f"{len(written_by_hand)} hand-written"
     if not written_by_hand:
         by_hand += f" (none in {hand_written})"
@@ -1257,6 +1269,26 @@ def test_command(project_dir: Path, services: Path | None, out: Path | None) -> 
         f"{by_hand}{stale}",
         err=True,
     )
+
+
+def _run_unit_tests(generated: list[str], hand_written: list[str], jobs: int) -> None:
+    """Run `promtool test rules` on the test files; exit with 1 when a test fails."""
+    import tempfile
+
+    from obscompile import promtool_run
+
+    with tempfile.TemporaryDirectory(prefix="obscompile-test-") as folder:
+        units = promtool_run.plan_units(
+            [Path(path) for path in generated],
+            [Path(path) for path in hand_written],
+            Path(folder),
+        )
+        outcomes = promtool_run.run_units(units, jobs)
+    report = promtool_run.failure_report(outcomes)
+    if report:
+        click.echo(report, nl=False)
+        click.echo("obscompile: promtool test rules failed", err=True)
+        sys.exit(EXIT_DIAGNOSTICS)
 
 
 def _print_untested(result: BuildResult | Replay) -> None:

@@ -1,0 +1,385 @@
+"""`obscompile test` runs each generated test group with only the rules it reads.
+
+The shards of a generated test file must pass where the whole file passes, fail
+where it fails, and report a failure under the original file and test groups.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from obscompile import promtool_run
+from obscompile.pipeline import BuildResult
+from tests.test_prometheus import (
+    obscompile_test,
+    promtool_binary,
+    run_promtool,
+    write_files,
+)
+
+# A boundary moved by the smallest step: the value at the boundary changes sides.
+MOVED = {">=": ">", "<": "<=", "==": "<"}
+COMPARISON = re.compile(r" (>=|<|==) ")
+
+
+def _plan(out: Path, folder: Path) -> list[promtool_run.Unit]:
+    generated = sorted((out / "prometheus" / "tests").glob("*.yml"))
+    return promtool_run.plan_units(generated, [], folder)
+
+
+def _alerts(rule_text: str) -> list[tuple[str, str]]:
+    """Return (alert, expr) for each alerting rule of a rule file."""
+    return [
+        (rule["alert"], rule["expr"])
+        for group in yaml.safe_load(rule_text)["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+
+
+def test_real_files_split_and_pass(real_build: BuildResult, tmp_path: Path) -> None:
+    promtool_binary()
+    out = write_files(tmp_path / "out", real_build.files)
+    units = _plan(out, tmp_path / "shards")
+    for test_file in sorted((out / "prometheus" / "tests").glob("*.yml")):
+        shards = [unit for unit in units if unit.original == test_file]
+        assert shards, test_file
+        assert all(unit.groups is not None for unit in shards), test_file
+        # Each test group is in exactly one shard.
+        names = [
+            group["name"] for group in yaml.safe_load(test_file.read_text())["tests"]
+        ]
+        in_shards = [name for unit in shards for name in unit.groups or ()]
+        assert sorted(in_shards) == sorted(names)
+        # Each rule of the rule file is evaluated in some shard.
+        rule_file = (
+            out
+            / "prometheus"
+            / "rules"
+            / test_file.name.replace(".test.yml", ".rules.yml")
+        )
+        rule_names = set(re.findall(r"(?:alert|record): (\S+)", rule_file.read_text()))
+        shard_rules = {
+            name
+            for unit in shards
+            for path in unit.path.parent.glob(f"{unit.path.name[:5]}.*.rules.yml")
+            for name in re.findall(r"(?:alert|record): (\S+)", path.read_text())
+        }
+        assert shard_rules == rule_names
+    outcomes = promtool_run.run_units(units, 2)
+    assert [o.output for o in outcomes if not o.passed] == []
+
+
+def test_moved_boundaries_fail_their_shards(
+    real_build: BuildResult, tmp_path: Path
+) -> None:
+    """Each alert's shard fails once the alert's boundary moves.
+
+    All boundaries of a rule file move at once, and each failed shard tests one
+    alert, so each alert's own tests find its moved boundary.
+    """
+    promtool_binary()
+    failed_alerts = []
+    for name, text in sorted(real_build.files.items()):
+        if not name.startswith("prometheus/rules/"):
+            continue
+        moved_text = text
+        for _, expr in _alerts(text):
+            found = COMPARISON.search(expr)
+            assert found is not None, expr
+            moved = (
+                expr[: found.start(1)] + MOVED[found.group(1)] + expr[found.end(1) :]
+            )
+            moved_text = moved_text.replace(f"expr: {expr}\n", f"expr: {moved}\n")
+        service = Path(name).name.removesuffix(".rules.yml")
+        folder = tmp_path / service
+        out = write_files(folder / "out", {**real_build.files, name: moved_text})
+        test_file = out / "prometheus" / "tests" / f"{service}.test.yml"
+        units = promtool_run.plan_units([test_file], [], folder / "shards")
+        outcomes = promtool_run.run_units(units, 2)
+        for alert, _ in _alerts(text):
+            failed = [
+                outcome
+                for outcome in outcomes
+                if not outcome.passed
+                and outcome.unit.groups
+                and all(group.startswith(f"{alert}: ") for group in outcome.unit.groups)
+            ]
+            assert failed, f"no shard of {alert} failed"
+            failed_alerts.append(alert)
+        report = promtool_run.failure_report(outcomes)
+        assert report.startswith(f"Unit Testing:  {test_file}\n")
+        assert "FAILED" in report
+    assert len(failed_alerts) == 29
+
+
+RULES = """\
+groups:
+  - name: demo.recording
+    rules:
+      - record: job:requests:sum
+        expr: sum by (job) (requests_total)
+      - record: job:errors:sum
+        expr: sum by (job) (errors_total)
+  - name: demo.alerts
+    rules:
+      - alert: Requests
+        expr: job:requests:sum > 10
+      - alert: Errors
+        expr: job:errors:sum > 10
+{extra}"""
+
+ERRORS_GROUP = """\
+  - name: errors fire
+    interval: 1m
+    input_series:
+      - series: errors_total{job="demo",instance="a"}
+        values: 20x3
+    alert_rule_test:
+      - eval_time: 2m
+        alertname: Errors
+        exp_alerts:
+          - exp_labels: {job: demo}
+"""
+ERRORS_GROUP_FLOW = (
+    "  - {name: errors fire, interval: 1m, input_series: "
+    '[{series: \'errors_total{job="demo",instance="a"}\', values: 20x3}], '
+    "alert_rule_test: [{eval_time: 2m, alertname: Errors, "
+    "exp_alerts: [{exp_labels: {job: demo}}]}]}\n"
+)
+TESTS = """\
+rule_files:
+  - demo.rules.yml
+evaluation_interval: 1m
+group_eval_order:
+  - demo.recording
+  - demo.alerts
+tests:
+  - name: requests fire
+    interval: 1m
+    input_series:
+      - series: requests_total{{job="demo",instance="a"}}
+        values: 20x3
+    alert_rule_test:
+      - eval_time: 2m
+        alertname: Requests
+        exp_alerts:
+          - exp_labels: {{job: demo}}
+    promql_expr_test:
+      - expr: job:requests:sum
+        eval_time: 2m
+        exp_samples:
+          - labels: job:requests:sum{{job="demo"}}
+            value: {value}
+"""
+
+
+def _write_demo(folder: Path, extra: str = "", value: str = "20") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "demo.rules.yml").write_text(RULES.format(extra=extra))
+    test_file = folder / "demo.test.yml"
+    test_file.write_text(TESTS.format(value=value) + ERRORS_GROUP)
+    return test_file
+
+
+def _shard_rules(unit: promtool_run.Unit) -> set[str]:
+    found = set()
+    for path in unit.path.parent.glob(f"{unit.path.name[:5]}.*.rules.yml"):
+        found |= set(re.findall(r"(?:alert|record): (\S+)", path.read_text()))
+    return found
+
+
+def test_shard_keeps_rules_it_reads(tmp_path: Path) -> None:
+    test_file = _write_demo(tmp_path / "demo")
+    units = promtool_run.plan_units([test_file], [], tmp_path / "shards")
+    assert [unit.groups for unit in units] == [("requests fire",), ("errors fire",)]
+    assert _shard_rules(units[0]) == {"Requests", "job:requests:sum"}
+    assert _shard_rules(units[1]) == {"Errors", "job:errors:sum"}
+    assert all(o.passed for o in promtool_run.run_units(units, 2))
+
+
+# An alert that reads a recorded series whose rule selects no input series, and a
+# test of that series alone.
+LIMIT_RULES = """\
+groups:
+  - name: limit
+    rules:
+      - record: limit
+        expr: vector(10)
+      - alert: OverLimit
+        expr: sum(requests_total) > scalar(limit)
+"""
+LIMIT_TESTS = """\
+rule_files: [limit.rules.yml]
+tests:
+  - name: over the limit
+    interval: 1m
+    input_series:
+      - series: requests_total{job="demo"}
+        values: 20x3
+    alert_rule_test:
+      - eval_time: 2m
+        alertname: OverLimit
+        exp_alerts:
+          - exp_labels: {}
+  - name: the limit
+    interval: 1m
+    promql_expr_test:
+      - expr: limit
+        eval_time: 1m
+        exp_samples:
+          - labels: limit
+            value: 10
+"""
+
+
+def test_shard_keeps_writers_of_what_it_reads(tmp_path: Path) -> None:
+    """A rule that another test checks still runs where a kept rule reads it."""
+    promtool_binary()
+    (tmp_path / "limit.rules.yml").write_text(LIMIT_RULES)
+    test_file = tmp_path / "limit.test.yml"
+    test_file.write_text(LIMIT_TESTS)
+    assert run_promtool("test", "rules", str(test_file)).returncode == 0
+    units = promtool_run.plan_units([test_file], [], tmp_path / "shards")
+    assert [unit.groups for unit in units] == [("over the limit",), ("the limit",)]
+    assert _shard_rules(units[0]) == {"OverLimit", "limit"}
+    assert _shard_rules(units[1]) == {"limit"}
+    assert [o.passed for o in promtool_run.run_units(units, 2)] == [True, True]
+
+
+def test_shard_fails_where_file_fails(tmp_path: Path) -> None:
+    """An expression test fails in its shard, reported with its test group."""
+    promtool_binary()
+    test_file = _write_demo(tmp_path / "demo", value="21")
+    assert run_promtool("test", "rules", str(test_file)).returncode == 1
+    units = promtool_run.plan_units([test_file], [], tmp_path / "shards")
+    outcomes = promtool_run.run_units(units, 1)
+    assert [o.passed for o in outcomes] == [False, True]
+    report = promtool_run.failure_report(outcomes)
+    assert report.splitlines()[:3] == [
+        f"Unit Testing:  {test_file}",
+        "  in the test group 'requests fire':",
+        "  FAILED:",
+    ]
+    assert 'expr: "job:requests:sum", time: 2m,' in report
+
+
+# A rule that no test checks, which fails for two series of one metric: the right
+# side of `on () group_left` must have one series at most.
+MANY_TO_MANY = """\
+  - name: demo.unchecked
+    rules:
+      - record: errors:matched
+        expr: errors_total * on () group_left errors_total
+"""
+# A rule that no test checks and that selects no series, which fails at every
+# evaluation: the regex of label_replace does not compile.
+BROKEN_REGEX = """\
+  - name: demo.unchecked
+    rules:
+      - record: broken
+        expr: label_replace(vector(1), "a", "$1", "b", "(")
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "record", "shard"),
+    [(MANY_TO_MANY, "errors:matched", 1), (BROKEN_REGEX, "broken", 0)],
+    ids=["selects-inputs", "selects-nothing"],
+)
+def test_unchecked_rule_still_evaluated(
+    tmp_path: Path, extra: str, record: str, shard: int
+) -> None:
+    """A rule without a test fails a shard where it fails the whole file.
+
+    It runs in the shard whose input series it selects, or else in the first.
+    """
+    promtool_binary()
+    test_file = _write_demo(tmp_path / "demo", extra=extra)
+    series = '      - series: errors_total{job="demo",instance="a"}\n'
+    second = series.replace('"a"', '"b"') + "        values: 20x3\n"
+    text = test_file.read_text()
+    test_file.write_text(text.replace(series, second + series))
+    assert run_promtool("test", "rules", str(test_file)).returncode == 1
+    units = promtool_run.plan_units([test_file], [], tmp_path / "shards")
+    assert [record in _shard_rules(unit) for unit in units] == [
+        position == shard for position in range(2)
+    ]
+    outcomes = promtool_run.run_units(units, 2)
+    assert [o.passed for o in outcomes] == [position != shard for position in range(2)]
+    assert f"rule: {record}, time: 0s, err:" in outcomes[shard].output
+
+
+RULE_FILES = "rule_files:\n  - demo.rules.yml\n"
+# Changes to the demo test file, and whether the file still splits.
+LAYOUTS = {
+    "document-start": (lambda text: "---\n# demo\n" + text, True),
+    "tests-first": (lambda text: text.replace(RULE_FILES, "") + RULE_FILES, True),
+    "dash-alone": (
+        lambda text: text.replace("  - name: errors", "  -\n    name: errors"),
+        False,
+    ),
+    "flow-item": (lambda text: text.replace(ERRORS_GROUP, ERRORS_GROUP_FLOW), False),
+    "anchor": (lambda text: text.replace("1m\n", "&interval 1m\n", 1), False),
+    "tag": (
+        lambda text: text.replace("alertname: Errors", "alertname: !!str Errors"),
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize(("change", "split"), LAYOUTS.values(), ids=LAYOUTS.keys())
+def test_unusual_layout(
+    tmp_path: Path, change: Callable[[str], str], split: bool
+) -> None:
+    """A file splits where its shards read back as the original, else runs whole."""
+    promtool_binary()
+    test_file = _write_demo(tmp_path / "demo")
+    text = test_file.read_text()
+    changed = change(text)
+    assert changed != text
+    test_file.write_text(changed)
+    assert run_promtool("test", "rules", str(test_file)).returncode == 0
+    units = promtool_run.plan_units([test_file], [], tmp_path / "shards")
+    assert len(units) == (2 if split else 1)
+    assert all(o.passed for o in promtool_run.run_units(units, 2))
+
+
+def test_flow_style_runs_whole(tmp_path: Path) -> None:
+    promtool_binary()
+    test_file = _write_demo(tmp_path / "demo")
+    data = yaml.safe_load(test_file.read_text())
+    test_file.write_text(yaml.safe_dump(data, default_flow_style=True))
+    units = promtool_run.plan_units([test_file], [], tmp_path / "shards")
+    assert units == [promtool_run.Unit(test_file, test_file, None, 0)]
+    assert [o.passed for o in promtool_run.run_units(units, 1)] == [True]
+
+
+def test_cli_test_reports_shard_failure(
+    tmp_path: Path, real_build: BuildResult
+) -> None:
+    """`obscompile test` names the original file and the failed test groups."""
+    promtool_binary()
+    project = tmp_path / "project"
+    out = write_files(project / "out", real_build.files)
+    (project / "services").mkdir()
+    rules = out / "prometheus" / "rules" / "auth_server.rules.yml"
+    text = rules.read_text()
+    moved = text.replace('{job="auth_server"} >= 0.5\n', '{job="auth_server"} > 0.5\n')
+    assert moved != text
+    rules.write_text(moved)
+    result = obscompile_test("--project", str(project), "--jobs", "2")
+    assert result.returncode == 1, result.stdout + result.stderr
+    test_file = out / "prometheus" / "tests" / "auth_server.test.yml"
+    assert result.stdout.startswith(f"Unit Testing:  {test_file}\n")
+    assert result.stdout.count("  in the test groups ") == 1
+    assert (
+        "  in the test groups 'AuthServerP95LatencyAllEndpointsCritical: "
+        in result.stdout
+    )
+    assert "promtool test rules failed" in result.stderr
