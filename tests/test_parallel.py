@@ -132,3 +132,45 @@ def test_worker_of_ended_build_ends() -> None:
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status)
     assert os.WTERMSIG(status) == signal.SIGKILL
+
+
+def running(pid: int) -> bool:
+    """Return True when the process `pid` is running or ready to run."""
+    text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    return text.rpartition(")")[2].split()[0] == "R"
+
+
+def test_default_jobs_leaves_busy_processors_out() -> None:
+    """With a busy loop on every processor, a build computes in its own process."""
+    processors = len(os.sched_getaffinity(0))
+    loops = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(processors)
+    ]
+    try:
+        wait_for(
+            "the loops run",
+            lambda: all(running(loop.pid) for loop in loops),
+            START_TIMEOUT,
+        )
+        assert obscompile.parallel.default_jobs() == 1
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
+@pytest.mark.parametrize(
+    ("text", "busy"),
+    [
+        ("0.52 0.40 0.31 1/120 4711\n", 0),
+        ("7.30 7.27 7.06 5/148 4711\n", 4),
+        ("0.00 0.00 0.00\n", 0),
+        ("", 0),
+    ],
+)
+def test_busy_processors_reads_loadavg(tmp_path: Path, text: str, busy: int) -> None:
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text(text, encoding="ascii")
+    assert obscompile.parallel.busy_processors(str(loadavg)) == busy
+    assert obscompile.parallel.busy_processors(str(tmp_path / "missing")) == 0

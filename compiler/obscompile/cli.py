@@ -398,7 +398,8 @@ def jobs_option(purpose: str) -> Callable[[Any], Any]:
         "--jobs",
         type=click.IntRange(min=1),
         default=None,
-        help=f"{purpose} [default: the number of processors].",
+        help=f"{purpose} [default: the number of processors that no other process "
+        "is using].",
     )
 
 

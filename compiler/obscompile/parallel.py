@@ -48,11 +48,33 @@ _WATCH_INTERVAL = 0.5
 
 
 def default_jobs() -> int:
-    """Return the number of processors this process may run on."""
+    """Return the number of processors this process may run on that are idle now.
+
+    Workers speed a build up only on processors that other processes leave idle.
+    On busy processors they get little more time than the build's process alone,
+    and add the cost of forking and of sending their results back. At a load
+    average of 5 to 8 on 2 processors, builds with workers took longer than
+    builds without (see docs/benchmarks.md).
+    """
     try:
-        return len(os.sched_getaffinity(0))
+        processors = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        processors = os.cpu_count() or 1
+    return max(1, processors - busy_processors())
+
+
+def busy_processors(loadavg: str = "/proc/loadavg") -> int:
+    """Return how many tasks other than this one are running or ready to run now.
+
+    Reads the fourth field of Linux's `loadavg` file, `running/total`, whose first
+    number counts this process too. Returns 0 where the file is missing or unreadable.
+    """
+    try:
+        with open(loadavg, encoding="ascii") as file:
+            running = int(file.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return max(0, running - 1)
 
 
 class _Task:
