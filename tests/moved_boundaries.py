@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import yaml
 
-from obscompile.pipeline import BuildResult
+from obscompile.derive.local import LocalOverrides
+from obscompile.pipeline import BuildResult, Project, build
+from tests.conftest import write_manifest
 from tests.test_prometheus import run_promtool, write_files
 
 
@@ -46,3 +49,41 @@ def assert_moved_boundaries_fail(
         )
         assert checked.returncode == 1, f"{moved}: {checked.stdout}"
         assert "FAILED" in checked.stdout + checked.stderr
+
+
+def build_stat_panel(
+    project: Path,
+    manifest: tuple[str, str],
+    panel: tuple[str, str, str],
+    alert_for: str = "5m",
+    evaluation: str = "1m",
+) -> BuildResult:
+    """Build a service of one stat panel; fail on any error.
+
+    `manifest` is the file name and the text up to the panel list, and `panel` the
+    query, unit and thresholds.
+    """
+    query, unit, thresholds = panel
+    text = f"""\
+    - title: Panel
+      type: stat
+      query: '{query}'
+      unit: {unit}
+      thresholds: "{thresholds}"
+      alert: {{for: {alert_for}}}
+    """
+    name, header = manifest
+    write_manifest(
+        project, name, header + textwrap.indent(textwrap.dedent(text), "    ")
+    )
+    local = None
+    if evaluation != "1m":
+        local = LocalOverrides(evaluation_interval=evaluation)
+    result = build(Project.at(project), local=local)
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+    return result
+
+
+def untested(result: BuildResult) -> list[str]:
+    """Return the messages of the build's `rules/untested` warnings."""
+    return [d.message for d in result.diagnostics if d.check == "rules/untested"]

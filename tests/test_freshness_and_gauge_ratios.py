@@ -10,17 +10,19 @@ promtool 2.42, and must fail once the alert's boundary moves.
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
 
 from obscompile.derive.synthesis import InputSeries
-from obscompile.pipeline import BuildResult, Project, build
-from tests.conftest import write_manifest
+from obscompile.pipeline import BuildResult
 from tests.moved_boundaries import alert_expr as rule_alert_expr
-from tests.moved_boundaries import assert_moved_boundaries_fail
+from tests.moved_boundaries import (
+    assert_moved_boundaries_fail,
+    build_stat_panel,
+    untested,
+)
 from tests.test_prometheus import assert_promtool, write_files
 
 HEADER = """\
@@ -222,30 +224,16 @@ CASES = {
 def _build(
     project: Path, query: str, unit: str, thresholds: str, alert_for: str = "5m"
 ) -> BuildResult:
-    panel = f"""\
-    - title: Panel
-      type: stat
-      query: '{query}'
-      unit: {unit}
-      thresholds: "{thresholds}"
-      alert: {{for: {alert_for}}}
-    """
-    text = HEADER + textwrap.indent(textwrap.dedent(panel), "    ")
-    write_manifest(project, "backup.yaml", text)
-    result = build(Project.at(project))
-    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
-    return result
-
-
-def _untested(result: BuildResult) -> list[str]:
-    return [d.message for d in result.diagnostics if d.check == "rules/untested"]
+    return build_stat_panel(
+        project, ("backup.yaml", HEADER), (query, unit, thresholds), alert_for
+    )
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_shape_gets_tests_that_pass(project: Path, case: tuple) -> None:
     query, unit, thresholds, _, _ = case
     result = _build(project, query, unit, thresholds)
-    assert _untested(result) == []
+    assert untested(result) == []
     test_file = yaml.safe_load(result.files["prometheus/tests/backup.test.yml"])
     names = [group["name"] for group in test_file["tests"]]
     assert any(name.endswith(" fires") for name in names)
@@ -339,14 +327,14 @@ def test_scaled_clock_records_timestamp(project: Path, case: tuple) -> None:
 
 def test_fractional_age_reason_in_words(project: Path) -> None:
     result = _build(project, AGE, "s", "<123.456 Green, >123.456 Red", "30m")
-    (message,) = _untested(result)
+    (message,) = untested(result)
     assert "has no exact binary form" in message
     assert "Thresholds in whole seconds avoid this" in message
 
 
 def test_half_second_age_passes_promtool(project: Path) -> None:
     result = _build(project, AGE, "s", "<7200.5 Green, >7200.5 Red", "30m")
-    assert _untested(result) == []
+    assert untested(result) == []
     out = write_files(project / "out", result.files)
     assert_promtool("test", "rules", str(out / "prometheus/tests/backup.test.yml"))
 
@@ -355,7 +343,7 @@ def test_one_second_age_passes_promtool(project: Path) -> None:
     # 0.9 and 1.1 seconds have no exact binary form, so 0 and 2 seconds take their
     # place next to the boundary.
     result = _build(project, AGE, "s", "<1 Green, >1 Red")
-    assert _untested(result) == []
+    assert untested(result) == []
     test_file = yaml.safe_load(result.files["prometheus/tests/backup.test.yml"])
     names = [group["name"] for group in test_file["tests"]]
     assert "BackupPanelCritical: 0s (green) stays silent" in names
@@ -450,7 +438,7 @@ def test_series_values_match_promtool(tmp_path: Path) -> None:
 )
 def test_untested_shape_reason_in_words(project: Path, query: str, reason: str) -> None:
     result = _build(project, query, "none", "<10 Green, >10 Red")
-    messages = _untested(result)
+    messages = untested(result)
     assert messages
     for message in messages:
         assert reason in message

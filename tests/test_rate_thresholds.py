@@ -10,17 +10,18 @@ pass promtool 2.42, and must fail once the alert's boundary moves.
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
 
-from obscompile.derive.local import LocalOverrides
 from obscompile.derive.synthesis import InputSeries
-from obscompile.pipeline import BuildResult, Project, build
-from tests.conftest import write_manifest
-from tests.moved_boundaries import assert_moved_boundaries_fail
+from obscompile.pipeline import BuildResult
+from tests.moved_boundaries import (
+    assert_moved_boundaries_fail,
+    build_stat_panel,
+    untested,
+)
 from tests.test_prometheus import assert_promtool, write_files
 
 HEADER = """\
@@ -170,33 +171,16 @@ CASES = {
 def _build(
     project: Path, query: str, unit: str, thresholds: str, evaluation: str = "1m"
 ) -> BuildResult:
-    panel = f"""\
-    - title: Panel
-      type: stat
-      query: '{query}'
-      unit: {unit}
-      thresholds: "{thresholds}"
-      alert: {{for: 5m}}
-    """
-    text = HEADER + textwrap.indent(textwrap.dedent(panel), "    ")
-    write_manifest(project, "shop.yaml", text)
-    local = (
-        LocalOverrides(evaluation_interval=evaluation) if evaluation != "1m" else None
+    return build_stat_panel(
+        project, ("shop.yaml", HEADER), (query, unit, thresholds), "5m", evaluation
     )
-    result = build(Project.at(project), local=local)
-    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
-    return result
-
-
-def _untested(result: BuildResult) -> list[str]:
-    return [d.message for d in result.diagnostics if d.check == "rules/untested"]
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_rate_shape_gets_tests_that_pass(project: Path, case: tuple) -> None:
     query, unit, thresholds, evaluation, _, boundary, _ = case
     result = _build(project, query, unit, thresholds, evaluation)
-    assert _untested(result) == []
+    assert untested(result) == []
     test_file = yaml.safe_load(result.files["prometheus/tests/shop.test.yml"])
     names = [group["name"] for group in test_file["tests"]]
     assert f"ShopPanelCritical: {boundary}" in names
@@ -242,7 +226,7 @@ def test_unreachable_rate_reason_in_words(project: Path) -> None:
     # At an evaluation every 15 seconds, no sampling tried reaches this rate over 5m.
     bound = 1946.1129148228388
     result = _build(project, ORDERS, "reqps", f"<{bound} Green, >={bound} Red", "15s")
-    (message,) = _untested(result)
+    (message,) = untested(result)
     assert message.endswith(
         '"ShopPanelCritical": no counter, sampled at every evaluation or between '
         f"them, gives a rate() of exactly {bound}. Write a promtool test in "
@@ -269,7 +253,7 @@ def test_unreachable_rate_reason_in_words(project: Path) -> None:
 )
 def test_group_match_reason_names_it(project: Path, query: str, reason: str) -> None:
     result = _build(project, query, "reqps", ">30 Red")
-    messages = _untested(result)
+    messages = untested(result)
     assert messages
     for message in messages:
         assert reason in message
