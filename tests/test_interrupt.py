@@ -20,6 +20,15 @@ from tests.conftest import REPO
 ENVIRONMENT = {**os.environ, "PYTHONPATH": str(REPO / "compiler")}
 
 
+def interruptible() -> None:
+    """Give the child the default SIGINT, as a command typed at a terminal has.
+
+    A job that a shell without job control starts in the background, and so each
+    process it starts, ignores SIGINT, and Python then raises no KeyboardInterrupt.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def obscompile(project: Path, *arguments: str) -> subprocess.CompletedProcess:
     return run_python(project, "-m", "obscompile", *arguments)
 
@@ -33,6 +42,7 @@ def run_python(project: Path, *arguments: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=300,
         check=False,
+        preexec_fn=interruptible,
     )
 
 
@@ -95,6 +105,7 @@ def test_ctrl_c_during_build(tmp_path: Path, large_project: tuple[Path, float]) 
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=interruptible,
     )
     time.sleep(seconds * 0.3)
     os.killpg(process.pid, signal.SIGINT)
