@@ -1171,11 +1171,16 @@ BYTE_UNIT_PANELS = """\
   query: 'min(link_status{job="payments"})'
   unit: decbytes
   thresholds: "<1000000000 Green, >=1000000000 Red"
+- title: Heap
+  type: stat
+  query: 'sum(link_status{job="payments"})'
+  unit: gbytes
+  thresholds: "<2 Green, >=2 Red"
 """
 
 
 def test_alert_values_in_byte_units(project: Path) -> None:
-    """Values in IEC byte units divide by 1024, as the panel shows them."""
+    """Values in byte units read as the panel shows them: 1GiB, 1GB, 2.00 GiB."""
     result = _build(project, BYTE_UNIT_PANELS)
     alerts = {rule["alert"]: rule for rule in _rules(result)[1]["rules"]}
     memory = alerts["PaymentsMemoryCritical"]["annotations"]["summary"]
@@ -1190,8 +1195,11 @@ def test_alert_values_in_byte_units(project: Path) -> None:
         for check in test.get("alert_rule_test", [])
         for alert in check["exp_alerts"]
     }
+    heap = alerts["PaymentsHeapCritical"]["annotations"]["summary"]
+    assert heap == 'payments: Heap is {{ printf "%.2f" $value }} GiB'
     assert "payments: Memory is 1GiB" in summaries
     assert "payments: Disk is 1GB" in summaries
+    assert "payments: Heap is 2.00 GiB" in summaries
     _promtool_all(project, result)
 
 

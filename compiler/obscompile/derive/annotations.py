@@ -28,6 +28,20 @@ VALUE_FORMATS = {
     "binbps": "{{ $value | humanize1024 }}b/s",
     "bps": "{{ $value | humanize }}b/s",
 }
+# Grafana's data units of a larger scale, which a value shows with its symbol
+# because humanize1024 and humanize read bytes.
+SCALED_DATA_UNITS = {
+    "kbytes": "KiB",
+    "mbytes": "MiB",
+    "gbytes": "GiB",
+    "tbytes": "TiB",
+    "pbytes": "PiB",
+    "deckbytes": "kB",
+    "decmbytes": "MB",
+    "decgbytes": "GB",
+    "dectbytes": "TB",
+    "decpbytes": "PB",
+}
 DEFAULT_VALUE_FORMAT = "{{ $value | humanize }}"
 # Grafana's units of minutes, hours and days, which a value shows with its unit
 # because humanizeDuration reads seconds.
@@ -49,6 +63,8 @@ def value_template(unit: str) -> str:
         return VALUE_FORMATS["s"]
     if unit in LONG_TIME_UNITS:
         return f'{{{{ printf "%.2f" $value }}}}{unit}'
+    if unit in SCALED_DATA_UNITS:
+        return f'{{{{ printf "%.2f" $value }}}} {SCALED_DATA_UNITS[unit]}'
     return VALUE_FORMATS.get(unit, DEFAULT_VALUE_FORMAT)
 
 
