@@ -87,3 +87,13 @@ def build_stat_panel(
 def untested(result: BuildResult) -> list[str]:
     """Return the messages of the build's `rules/untested` warnings."""
     return [d.message for d in result.diagnostics if d.check == "rules/untested"]
+
+
+def assert_untested_with(result: BuildResult, reason: str) -> list[str]:
+    """Assert that every `rules/untested` warning gives `reason` and the advice."""
+    messages = untested(result)
+    assert messages
+    for message in messages:
+        assert reason in message
+        assert "Write a promtool test in tests/promtool/" in message
+    return messages

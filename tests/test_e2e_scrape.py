@@ -9,7 +9,7 @@
   `instance`. The alert of a probe_success panel fires for the failing target alone.
 - A job with honor_labels keeps the job label that its series carry, and the alert
   on that job fires.
-- The generated Node.js metrics server answers the paths that Prometheus
+- The generated Node.js metrics server serves the paths that Prometheus
   percent-encodes.
 """
 

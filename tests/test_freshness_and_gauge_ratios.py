@@ -20,6 +20,7 @@ from obscompile.pipeline import BuildResult
 from tests.moved_boundaries import alert_expr as rule_alert_expr
 from tests.moved_boundaries import (
     assert_moved_boundaries_fail,
+    assert_untested_with,
     build_stat_panel,
     untested,
 )
@@ -438,9 +439,5 @@ def test_series_values_match_promtool(tmp_path: Path) -> None:
 )
 def test_untested_shape_reason_in_words(project: Path, query: str, reason: str) -> None:
     result = _build(project, query, "none", "<10 Green, >10 Red")
-    messages = untested(result)
-    assert messages
-    for message in messages:
-        assert reason in message
-        assert "Write a promtool test in tests/promtool/" in message
+    for message in assert_untested_with(result, reason):
         assert "expected a counter rate" not in message

@@ -19,6 +19,7 @@ from obscompile.derive.synthesis import InputSeries
 from obscompile.pipeline import BuildResult
 from tests.moved_boundaries import (
     assert_moved_boundaries_fail,
+    assert_untested_with,
     build_stat_panel,
     untested,
 )
@@ -253,11 +254,7 @@ def test_unreachable_rate_reason_in_words(project: Path) -> None:
 )
 def test_group_match_reason_names_it(project: Path, query: str, reason: str) -> None:
     result = _build(project, query, "reqps", ">30 Red")
-    messages = untested(result)
-    assert messages
-    for message in messages:
-        assert reason in message
-        assert "Write a promtool test in tests/promtool/" in message
+    assert_untested_with(result, reason)
 
 
 def test_sparse_and_restarting_values_match_promtool(tmp_path: Path) -> None:

@@ -436,7 +436,7 @@ GATED_BLOCK = textwrap.dedent(
 
     @dsl.block("gated_row")
     def gated_row(flags: str, name: str):
-        # Signal that this build holds its locks, then wait until the test says go.
+        # Signal that this build holds its locks, then wait for the test's signal to go on.
         Path(flags, name).write_text("")
         deadline = time.monotonic() + 60
         while not Path(flags, "go").exists() and time.monotonic() < deadline:

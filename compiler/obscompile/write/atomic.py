@@ -817,7 +817,7 @@ class _Writer:
         """
         out_root, spare_root = str(self.out), str(spare)
         created_folders: set[str] = set()
-        # The record too, which tells the next write what obscompile wrote there.
+        # The record too, which lists for the next write what obscompile wrote there.
         for name in (*self.files, RECORD):
             target = os.path.join(spare_root, name)
             folder = os.path.dirname(target)
