@@ -15,6 +15,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -323,3 +324,32 @@ def test_readme_lists_limits(repo: Path) -> None:
     assert f"up to {input_file.CACHE_FILE.max_bytes // input_file.MIB} MiB" in section
     assert f"{input_file.OUTPUT_RECORD.max_bytes // input_file.MIB} MiB" in section
     assert f"{input_file.HASHED_FILE.max_bytes // input_file.MIB} MiB" in section
+
+
+def test_read_allocates_the_file_size(tmp_path: Path) -> None:
+    # The build reads a thousand cache files under a limit of 256 MiB each.
+    path = tmp_path / "small"
+    path.write_bytes(b"0123456789")
+    tracemalloc.start()
+    try:
+        assert read_input_bytes(path, FileKind("large file", 64 * 1024 * 1024)) == (
+            b"0123456789"
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs /proc")
+def test_read_beyond_reported_size(tmp_path: Path) -> None:
+    # Files of /proc report a size of 0 and hold more.
+    status = Path("/proc/self/status")
+    assert status.stat().st_size == 0
+    text = read_input_bytes(status, FileKind("status file", 1024 * 1024))
+    assert text.startswith(b"Name:\t") and text.endswith(b"\n")
+    with pytest.raises(InputFileError) as raised:
+        read_input_bytes(status, SMALL)
+    assert raised.value.message == (
+        "file is larger than the 10-byte limit for a test file"
+    )

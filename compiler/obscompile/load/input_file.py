@@ -148,8 +148,14 @@ def read_input_bytes(path: str | Path, kind: FileKind) -> bytes:
     with stream:
         if found.st_size > kind.max_bytes:
             raise _too_large(path, found.st_size, kind)
+        # A read of the limit plus one byte would allocate a buffer of the limit
+        # for every file, so the first read asks for the size that the status gave,
+        # plus one byte to see whether the file grew since.
+        first = found.st_size + 1
         try:
-            data = stream.read(kind.max_bytes + 1)
+            data = stream.read(first)
+            if len(data) == first:
+                data += stream.read(kind.max_bytes + 1 - first)
         except OSError as exc:
             raise _os_error(path, exc, kind.noun) from None
     if len(data) > kind.max_bytes:
