@@ -510,11 +510,22 @@ def test_metric_pickle_keeps_every_field() -> None:
         ("datname",),
         naming=SeriesNaming.DECLARED_OR_SUFFIXED,
         location=where,
-        locations={"type": where.shifted(37)},
+        locations={
+            "type": where.shifted(37),
+            "labels": Location("services/postgres.yaml", 5, 13),
+            "labels.0": Location("services/postgres.yaml", 5, 14),
+        },
     )
-    restored = pickle.loads(pickle.dumps(metric))
-    for field in attrs.fields(Metric):
-        assert getattr(restored, field.name) == getattr(metric, field.name), field.name
+    elsewhere = attrs.evolve(
+        metric, locations={"type": where, "help": Location("blocks/pg.py", 9, 5)}
+    )
+    for written in (metric, elsewhere):
+        restored = pickle.loads(pickle.dumps(written))
+        for field in attrs.fields(Metric):
+            assert getattr(restored, field.name) == getattr(written, field.name)
+        for key in (*written.locations, "buckets"):
+            assert restored.location_of(key) == written.location_of(key), key
+        assert list(restored.locations) == list(written.locations)
 
 
 def test_changes_in_a_row_equal_clean(warm: Path) -> None:
@@ -703,6 +714,19 @@ def test_catalog_change_rechecks_readers(
     assert unread == ["svc_0001"]
     read = _rechecked(checked, path, "[model, token_type]", "[model]")
     assert read == ["svc_0001", "svc_0002"]
+
+
+def test_moved_catalog_rechecks_no_reader(
+    warm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Moving the lines of a metric that another service reads reruns its owner alone."""
+    _borrow_tokens(warm)
+    checked = _count_checked(monkeypatch)
+    path = manifest(warm, 1)
+    moved = _rechecked(
+        checked, path, "  description: Synthetic", "  description: >-\n    Synthetic"
+    )
+    assert moved == ["svc_0001"]
 
 
 def test_scrape_change_rechecks_readers(

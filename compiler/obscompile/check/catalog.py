@@ -313,7 +313,7 @@ def _fields_except(cls: type, *unread: str) -> Callable[[Any], tuple[object, ...
 # The fields of other services' jobs and metrics that no check reads. Every other
 # field counts, so a field added to either class is compared without an edit here.
 _READ_JOB_FIELDS = _fields_except(ScrapeJob, "location", "locations")
-_READ_METRIC_FIELDS = _fields_except(Metric, "location", "help")
+_READ_METRIC_FIELDS = _fields_except(Metric, "location", "locations", "help")
 
 
 # The checks of one service look up many series of its own catalog in a row.
