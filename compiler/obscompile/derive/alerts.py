@@ -29,6 +29,7 @@ from obscompile import promql
 from obscompile.check.positions import text_location
 from obscompile.check.query_text import operator_offset, tokenize
 from obscompile.config import Config
+from obscompile.derive.alert_names import NameClash, NamedAlert, clash_warnings
 from obscompile.derive.annotations import (
     DERIVED_ANNOTATIONS,
     Band,
@@ -328,6 +329,8 @@ class _Deriver:
         self.diagnostics: list[Diagnostic] = []
         # The written `for:` values already reported as late.
         self.late_alerts_reported: set[Location] = set()
+        # The alerts whose derived name another alert took first.
+        self.name_clashes: list[NameClash] = []
         self.views = [view for row in dashboard_rows(service) for view in row.panels]
 
     def without_rules(self) -> set[int]:
@@ -408,10 +411,11 @@ class _Deriver:
             final = by_record[renamed[plan.rule.expr]]
             plans[view_id] = attrs.evolve(plan, rule=final)
         alerts: list[AlertRule] = []
-        names: set[str] = set()
+        names: dict[str, NamedAlert] = {}
         for view in self.views:
             if _wants_alerts(view.panel) and view.id not in skipped:
                 alerts.extend(self.panel_alerts(view, plans.get(view.id), names))
+        self.diagnostics.extend(clash_warnings(self.name_clashes))
         return ServiceRules(
             self.service, tuple(rules), tuple(alerts), tuple(self.diagnostics)
         )
@@ -455,7 +459,10 @@ class _Deriver:
         return False
 
     def panel_alerts(
-        self, view: PanelView, plan: RecordedQuery | None, names: set[str]
+        self,
+        view: PanelView,
+        plan: RecordedQuery | None,
+        names: dict[str, NamedAlert],
     ) -> list[AlertRule]:
         panel = view.panel
         valid = self._check_template(panel, "summary", panel.alert.summary)
@@ -612,9 +619,13 @@ class _Deriver:
             self.diagnostics.append(warning(where, message, "alerts/for-interval"))
 
     def alert_name(
-        self, view: PanelView, band: Band, series, same, names: set[str]
+        self, view: PanelView, band: Band, series, same, names: dict[str, NamedAlert]
     ) -> str:
-        """Return a name unique in the service: service, title, series, severity."""
+        """Return a name unique in the service: service, title, series, severity.
+
+        A name that an earlier alert has gets a number. `names` maps each name given
+        so far to its alert.
+        """
         panel = view.panel
         severity = SEVERITIES.get(band.color, "critical").capitalize()
         base = panel.alert.name or (
@@ -625,11 +636,15 @@ class _Deriver:
         if len(same) > 1:
             base += _band_suffix(band, same)
         name = base + severity
+        named = NamedAlert(view, series, band, name)
         number = 2
         while name in names:
             name = f"{base}{number}{severity}"
             number += 1
-        if number > 2 and panel.alert.name:
+        holder = names.get(named.derived)
+        # The series and bands of one panel share its written name, so another
+        # written name would not tell them apart.
+        if holder is not None and panel.alert.name and holder.view.id != view.id:
             self.diagnostics.append(
                 warning(
                     panel.alert.locations.get("name", panel.alert.location),
@@ -639,7 +654,9 @@ class _Deriver:
                     "alerts/name",
                 )
             )
-        names.add(name)
+        elif holder is not None:
+            self.name_clashes.append(NameClash(named, holder, named.derived, name))
+        names[name] = named
         return name
 
     def alert_labels(self, panel: Panel, severity: str) -> tuple[tuple[str, str], ...]:

@@ -1,0 +1,146 @@
+"""alerts/name: derived alert names that two alerts of one service share.
+
+A derived name joins the service, the panel title, the series of a per-series
+threshold and the severity, each camel-cased. Titles such as `Error Rate` and
+`Error-Rate`, or a panel `Lag 2` and the series `2` of a panel `Lag`, give one name.
+The later alert in dashboard order then gets a number (`ErrorRate2Critical`), so
+moving or removing a panel renames another panel's alert. Alertmanager routes,
+silences and inhibitions that match `alertname` then miss it, so each clash gets a
+warning at every panel involved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import attrs
+
+from obscompile.derive.annotations import Band
+from obscompile.diagnostics import Diagnostic, warning
+from obscompile.model.location import Location
+from obscompile.render.grafana import PanelView
+
+NAME = "alerts/name"
+WRITE_NAME = "give one of them a name of its own with alert: {name: ...}"
+
+
+@attrs.frozen
+class NamedAlert:
+    """The band of a panel that an alert is for, and its `derived` name before numbering.
+
+    `series` is the series of a per-series threshold, or None for the whole panel.
+    """
+
+    view: PanelView = attrs.field(eq=False)
+    series: str | None
+    band: Band
+    derived: str
+
+    @property
+    def written(self) -> bool:
+        """Return True when the name starts with the panel's `alert.name`."""
+        return self.view.panel.alert.name is not None
+
+    def location(self) -> Location:
+        """Return where the manifest writes what the name is derived from."""
+        panel = self.view.panel
+        if self.written:
+            return panel.alert.locations.get("name", panel.alert.location)
+        if self.series is not None:
+            return panel.location_of("thresholds")
+        return panel.location_of("title")
+
+    def panel_text(self) -> str:
+        """Return the panel, and its series if any, as a message names them."""
+        text = f'panel "{self.view.panel.title}"'
+        if self.series is not None:
+            text += f' (series "{self.series}")'
+        return text
+
+    def alert_text(self) -> str:
+        """Return which alert of its panel this is, as a message names it."""
+        if self.series is not None:
+            return f'series "{self.series}"'
+        return f"the {self.band.color} band ({self.band.words(self.view.unit)})"
+
+
+@attrs.frozen
+class NameClash:
+    """An alert whose derived `name` was given first to `holder`, so it got `numbered`."""
+
+    later: NamedAlert
+    holder: NamedAlert
+    name: str
+    numbered: str
+
+
+def _quoted(names: list[str]) -> str:
+    quoted = [f'"{name}"' for name in names]
+    if len(quoted) == 1:
+        return quoted[0]
+    return ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def _moving(plural: bool) -> str:
+    return f"moving or removing a panel can rename {'them' if plural else 'it'}"
+
+
+def clash_warnings(clashes: list[NameClash]) -> Iterator[Diagnostic]:
+    """Warn of each pair of alerts that derive one name, at each panel involved.
+
+    The clashes of two panels, or of two series of one panel, such as their
+    critical and warning alerts, share one warning per panel.
+    """
+    pairs: dict[tuple, list[NameClash]] = {}
+    for clash in clashes:
+        later, holder = clash.later, clash.holder
+        key: tuple = (later.view.id, later.series, holder.view.id, holder.series)
+        if later.view.id == holder.view.id and later.series == holder.series:
+            key += (later.band, holder.band)
+        pairs.setdefault(key, []).append(clash)
+    for found in pairs.values():
+        yield from _pair_warnings(found)
+
+
+def _pair_warnings(clashes: list[NameClash]) -> Iterator[Diagnostic]:
+    later = clashes[0].later
+    holder = clashes[0].holder
+    shared = _quoted([clash.name for clash in clashes])
+    numbered = _quoted([clash.numbered for clash in clashes])
+    plural = len(clashes) > 1
+    name_word = "names" if plural else "name"
+    renamed = (
+        f"so the later {'ones are' if plural else 'one is'} named {numbered}, and "
+    )
+    if later.view.id == holder.view.id:
+        # Neither the series nor the bands of one panel take names of their own.
+        yield warning(
+            later.location(),
+            f'panel "{later.view.panel.title}": the alerts of {holder.alert_text()} '
+            f"and of {later.alert_text()} both get the {name_word} {shared}, "
+            f"{renamed}reordering or removing the thresholds can rename "
+            f"{'them' if plural else 'it'}; chart one of them in a panel of its own "
+            "with alert: {name: ...}",
+            NAME,
+        )
+        return
+    if all(clash.holder.derived == clash.name for clash in clashes):
+        sides = ((later, holder), (holder, later))
+        for this, other in sides:
+            yield warning(
+                this.location(),
+                f"{this.panel_text()}: this panel and {other.panel_text()} at "
+                f"{other.location()} both give the alert {name_word} {shared}, "
+                f"{renamed}{_moving(plural)}; " + WRITE_NAME,
+                NAME,
+            )
+        return
+    # The holder's own name has a number, and it warns of its own clash.
+    yield warning(
+        later.location(),
+        f"{later.panel_text()}: the alert {name_word} {shared} of this panel "
+        f"{'are' if plural else 'is'} the numbered name of {holder.panel_text()} "
+        f"at {holder.location()}, so this panel's {name_word} "
+        f"{'are' if plural else 'is'} {numbered}, and {_moving(plural)}; " + WRITE_NAME,
+        NAME,
+    )
