@@ -37,6 +37,7 @@ from obscompile.derive.annotations import (
     bound_text,
     description_text,
     summary_text,
+    threshold_text,
 )
 from obscompile.derive.expressions import (
     UnsupportedQuery,
@@ -582,7 +583,7 @@ class _Deriver:
         if series is not None:
             band_name += f' of series "{series}"'
         least = bound_text(limit, view.unit)
-        start = "0" if limit == 0 else least
+        start = "0" if limit == 0 else threshold_text(limit, view.unit)
         suggested = f'"{start} Green, >{start} {band.color.capitalize()}"'
         self.diagnostics.append(
             warning(

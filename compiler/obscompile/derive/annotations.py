@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from fractions import Fraction
 
@@ -41,6 +42,42 @@ SCALED_DATA_UNITS = {
     "decgbytes": "GB",
     "dectbytes": "TB",
     "decpbytes": "PB",
+}
+
+
+def _data_units() -> dict[str, tuple[str, int, int]]:
+    """Return Grafana's data units and data rates, each with its symbol and scale.
+
+    The scale is the base of the unit's prefixes and the power of the base that one
+    unit of the query is: kbytes counts KiB, so it is 1024 to the power 1.
+    """
+    units = {
+        "bytes": ("B", 1024, 0),
+        "decbytes": ("B", 1000, 0),
+        "bits": ("b", 1024, 0),
+        "decbits": ("b", 1000, 0),
+        "binBps": ("B/s", 1024, 0),
+        "Bps": ("B/s", 1000, 0),
+        "binbps": ("b/s", 1024, 0),
+        "bps": ("b/s", 1000, 0),
+    }
+    for power, letter in enumerate("KMGTP", 1):
+        units[f"{letter.lower()}bytes"] = ("B", 1024, power)
+        units[f"dec{letter.lower()}bytes"] = ("B", 1000, power)
+        units[f"{letter}iBs"] = ("B/s", 1024, power)
+        units[f"{letter}ibits"] = ("b/s", 1024, power)
+        units[f"{letter}Bs"] = ("B/s", 1000, power)
+        units[f"{letter}bits"] = ("b/s", 1000, power)
+    return units
+
+
+DATA_UNITS = _data_units()
+# The prefixes of each base, as Grafana's binaryPrefix and SIPrefix write a value
+# (packages/grafana-data/src/valueFormats/symbolFormatters.ts): a space, the prefix
+# and the symbol, such as `1 GiB`, `500 MB` or `2 Mib/s`.
+DATA_PREFIXES = {
+    1024: ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"),
+    1000: ("", "k", "M", "G", "T", "P", "E", "Z", "Y"),
 }
 DEFAULT_VALUE_FORMAT = "{{ $value | humanize }}"
 # Grafana's units of minutes, hours and days, which a value shows with its unit
@@ -96,7 +133,58 @@ def bound_text(value: float, unit: str) -> str:
         return number_text(value) + "s"
     if scale == Fraction(1, 1000):
         return number_text(value) + "ms"
+    if unit in DATA_UNITS:
+        return data_text(value, unit)
     return number_text(value)
+
+
+def threshold_text(value: float, unit: str) -> str:
+    """Return a bound as a threshold text writes it, which takes no data units."""
+    if unit in DATA_UNITS:
+        return number_text(value)
+    return bound_text(value, unit)
+
+
+def data_text(value: float, unit: str) -> str:
+    """Return a bound in one of Grafana's data units, as a reader writes it.
+
+    The prefix is the one at or above the unit's own whose number has the fewest
+    significant digits, or the larger of two with as many. So 1073741824 bytes is
+    `1 GiB`, 1610612736 bytes `1.5 GiB` and 500000000 decbytes `500 MB`. The number
+    times the prefix reads back as the bound, as a number of `number_text` does.
+    A bound that no larger prefix writes in fewer digits keeps the unit's own:
+    1000000000 bytes is `1000000000 B`, where Grafana shows a rounded 954 MiB.
+    """
+    symbol, base, power = DATA_UNITS[unit]
+    prefixes = DATA_PREFIXES[base]
+    best, best_power = number_text(value), power
+    if not math.isfinite(value):
+        return f"{best} {prefixes[power]}{symbol}"
+    fewest = _significant_digits(best)
+    for larger in range(power + 1, len(prefixes)):
+        factor = base ** (larger - power)
+        scaled = value / factor
+        if abs(scaled) < 1:
+            break
+        text = number_text(scaled)
+        digits = _significant_digits(text)
+        # A quotient that the division rounded does not read back as the bound.
+        if digits <= fewest and _reads_back(text, factor, value):
+            best, best_power, fewest = text, larger, digits
+    return f"{best} {prefixes[best_power]}{symbol}"
+
+
+def _significant_digits(text: str) -> int:
+    return len(Decimal(text).normalize().as_tuple().digits)
+
+
+def _reads_back(text: str, factor: int, value: float) -> bool:
+    """Return True when the number `text` times `factor` is the double `value`."""
+    try:
+        return float(Fraction(text) * factor) == value
+    except OverflowError:
+        # The product is beyond the largest double, so it is not `value`.
+        return False
 
 
 @attrs.frozen
