@@ -86,6 +86,10 @@ CONNECTIONS_PER_JOB = (
     'sum(pg_settings_max_connections{job="backup"}) '
     '/ (sum(rate(jobs_total{job="backup"}[5m])) > 0)'
 )
+CONNECTIONS_PER_JOB_UNGUARDED = (
+    'sum(pg_settings_max_connections{job="backup"}) '
+    '/ sum(rate(jobs_total{job="backup"}[5m]))'
+)
 DISK_FREE = (
     'node_filesystem_avail_bytes{job="backup"} '
     '/ node_filesystem_size_bytes{job="backup"} * 100'
@@ -193,6 +197,13 @@ CASES = {
     ),
     "gauge-per-guarded-rate": (
         CONNECTIONS_PER_JOB,
+        "short",
+        "<20 Green, >20 Red",
+        ">= 20",
+        ["> 20", ">= 9"],
+    ),
+    "gauge-per-rate": (
+        CONNECTIONS_PER_JOB_UNGUARDED,
         "short",
         "<20 Green, >20 Red",
         ">= 20",
@@ -387,13 +398,6 @@ def test_series_values_match_promtool(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("query", "reason"),
     [
-        (
-            'sum(pg_settings_max_connections{job="backup"}) '
-            '/ sum(rate(jobs_total{job="backup"}[5m]))',
-            "the query divides a gauge by a counter rate, which the rule guards with "
-            "> 0, so without traffic the rule records no sample where the query "
-            "gives +Inf",
-        ),
         (
             'sum(rate(jobs_total{job="backup"}[5m])) '
             '/ sum(pg_stat_activity_count{job="backup"} > 2)',

@@ -57,6 +57,9 @@ EXPRESSIONS = [
     'b{le="+Inf"} > on () group_right (le) c',
     'c >= bool on () group_left (le) b{le="1"}',
     'c * on (k) group_left (le) label_replace(b{le="1"}, "k", "a", "", "")',
+    # A guarded ratio that keeps +Inf where only the denominator is 0.
+    'irate(c{k="a"}[5m]) / ignoring (k) (irate(c{k="b"}[5m]) > 0) '
+    'or (irate(c{k="a"}[5m]) != 0) / ignoring (k) irate(c{k="b"}[5m])',
 ]
 TIMES_MINUTES = [1, 2, 3, 4, 5, 6, 7, 13, 40, 61, 65, 75]
 BOUNDS = ["0.1", "0.5", "1", "+Inf"]

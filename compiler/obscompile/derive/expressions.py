@@ -9,12 +9,15 @@ Two rewrites are available while printing:
   pins the same job with `job="x"`, because then no aggregation splits into more series.
 - `guard`: a division whose denominator is a counter rate, an increase or a count gets
   the denominator wrapped as `(denominator > 0)`, so that a window without traffic gives
-  no sample instead of NaN.
+  no sample instead of NaN. Where the numerator can be non-zero while the denominator
+  is 0, as in a gauge over a rate, the division becomes `a / (b > 0) or (a != 0) / b`,
+  which gives +Inf or -Inf there, as the panel does, and still no sample for 0/0.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from datetime import timedelta
 
 import promql_parser as pp
@@ -23,6 +26,9 @@ from obscompile import promql
 from obscompile.gotemplate import go_quote
 
 _NON_NEGATIVE_FUNCTIONS = frozenset({"rate", "irate", "increase", "count_over_time"})
+# Aggregations that give 0 for a group of values that are never negative only where
+# every value is 0. `min` is not one of them.
+_ZERO_ONLY_FROM_ZEROS = frozenset({"sum", "max", "avg"})
 # Binary operator precedence, lowest first. Every level is left-associative except
 # `^`, and unary minus binds like `*`. test_printed_precedence_matches_promtool checks
 # the printed forms against promtool.
@@ -145,6 +151,124 @@ def is_non_negative(node: pp.Expr) -> bool:
     return False
 
 
+def is_positive(node: pp.Expr) -> bool:
+    """Return True for a count, which gives no sample rather than 0 for no series."""
+    node = promql.strip_parens(node)
+    if isinstance(node, pp.AggregateExpr):
+        if str(node.op) == "count":
+            return True
+        if str(node.op) in ("sum", "max", "min", "avg") and node.param is None:
+            return is_positive(node.expr)
+        return False
+    return isinstance(node, pp.Call) and node.func.name == "count_over_time"
+
+
+def vanishes_with(numerator: pp.Expr, denominator: pp.Expr) -> bool:
+    """Return True when `numerator` is 0 wherever `denominator` is 0.
+
+    That is true where both sides apply one counter function (rate, irate or increase)
+    over the same range, and the same aggregations among sum, max and avg, to one
+    metric, and every series that the numerator selects is one that the denominator
+    selects, as in `sum(rate(x{code="500"}[5m])) / sum(rate(x[5m]))`. Each group of
+    the numerator is then part of the group of the denominator that it is divided
+    by, and a counter's rate is never negative, so a denominator of 0 has only
+    zeros in it. A finite constant factor of the numerator keeps it 0.
+    """
+    numerator = promql.strip_parens(numerator)
+    if isinstance(numerator, pp.BinaryExpr) and str(numerator.op) == "*":
+        left = promql.number_value(numerator.lhs)
+        right = promql.number_value(numerator.rhs)
+        factor, numerator = (
+            (left, numerator.rhs) if left is not None else (right, numerator.lhs)
+        )
+        if factor is None or not math.isfinite(factor):
+            return False
+    return _part_of(numerator, denominator)
+
+
+def _part_of(top: pp.Expr, bottom: pp.Expr) -> bool:
+    """Return True when each group of `top` aggregates a part of a group of `bottom`."""
+    top, bottom = promql.strip_parens(top), promql.strip_parens(bottom)
+    if isinstance(top, pp.AggregateExpr) and isinstance(bottom, pp.AggregateExpr):
+        return (
+            str(top.op) == str(bottom.op)
+            and str(top.op) in _ZERO_ONLY_FROM_ZEROS
+            and top.param is None
+            and bottom.param is None
+            and _grouping(top) == _grouping(bottom)
+            and _part_of(top.expr, bottom.expr)
+        )
+    if not (isinstance(top, pp.Call) and isinstance(bottom, pp.Call)):
+        return False
+    if (
+        top.func.name != bottom.func.name
+        or top.func.name not in promql.COUNTER_FUNCTIONS
+    ):
+        return False
+    top_range = promql.strip_parens(top.args[0])
+    bottom_range = promql.strip_parens(bottom.args[0])
+    return (
+        isinstance(top_range, pp.MatrixSelector)
+        and isinstance(bottom_range, pp.MatrixSelector)
+        and top_range.range == bottom_range.range
+        and _selects_part(top_range.vector_selector, bottom_range.vector_selector)
+    )
+
+
+def _grouping(node: pp.AggregateExpr) -> tuple[str, frozenset[str]] | None:
+    modifier = node.modifier
+    if modifier is None:
+        return None
+    return str(modifier.type), frozenset(modifier.labels)
+
+
+def _selects_part(top: pp.VectorSelector, bottom: pp.VectorSelector) -> bool:
+    """Return True when every series that `top` selects is one that `bottom` selects.
+
+    Each matcher of `bottom` must be one of `top`, or accept the value that an `=`
+    matcher of `top` fixes for its label, as `status=~"completed|failed"` accepts
+    the series of `status="completed"`.
+    """
+    if top.matchers.or_matchers or bottom.matchers.or_matchers:
+        return False
+    if not top.name or top.name != bottom.name:
+        return False
+    if top.offset != bottom.offset or top.at is not None or bottom.at is not None:
+        return False
+    written = {(m.name, matcher_op(m), m.value) for m in top.matchers.matchers}
+    fixed = {name: value for name, op, value in written if op == "="}
+    for matcher in bottom.matchers.matchers:
+        if (matcher.name, matcher_op(matcher), matcher.value) in written:
+            continue
+        if matcher.name not in fixed or not _accepts(matcher, fixed[matcher.name]):
+            return False
+    return True
+
+
+def _accepts(matcher: pp.Matcher, value: str) -> bool:
+    """Return True when `matcher` selects a series whose label has `value`."""
+    op = matcher_op(matcher)
+    if op in ("=", "!="):
+        return (value == matcher.value) == (op == "=")
+    try:
+        pattern = promql.compile_regex(matcher.value)
+    except re.error:
+        return False
+    return (pattern.fullmatch(value) is not None) == (op == "=~")
+
+
+def may_divide_by_zero(node: pp.BinaryExpr) -> bool:
+    """Return True when the numerator of a division can be non-zero over 0.
+
+    Prometheus gives +Inf or -Inf there. A count is never 0, and a part of a
+    counter's traffic over the whole (`vanishes_with`) is 0 over 0, so neither can.
+    A division with `on`, `ignoring` or a group modifier is not proved.
+    """
+    if is_positive(node.rhs):
+        return False
+    return node.modifier is not None or not vanishes_with(node.lhs, node.rhs)
+
+
 def is_vector(node: pp.Expr) -> bool:
     node = promql.strip_parens(node)
     if isinstance(node, pp.NumberLiteral | pp.StringLiteral):
@@ -207,7 +331,8 @@ class Printer:
         inner = promql.strip_parens(node)
         text = self.text(inner)
         if isinstance(inner, pp.BinaryExpr):
-            outer, own = _PRECEDENCE[op], _PRECEDENCE[str(inner.op)]
+            printed = "or" if self._keeps_infinity(inner) else str(inner.op)
+            outer, own = _PRECEDENCE[op], _PRECEDENCE[printed]
             # `^` groups from the right, every other operator from the left.
             associates = left != (op == "^")
             bare = own > outer or (own == outer and associates)
@@ -286,7 +411,32 @@ class Printer:
         return ", ".join(sorted(labels) if self.sort_matchers else labels)
 
     def _BinaryExpr(self, node: pp.BinaryExpr) -> str:
+        branches = self.infinite_branches(node)
+        if branches is not None:
+            return " or ".join(branches)
         return " ".join(self.binary_parts(node))
+
+    def infinite_branches(self, node: pp.BinaryExpr) -> tuple[str, str] | None:
+        """Return the two sides of `a / (b > 0) or (a != 0) / b`, where the guard needs it.
+
+        The first side is the guarded division. The second gives +Inf or -Inf where
+        `b` is 0 and `a` is not, as the unguarded query does, and no sample for 0/0.
+        Both sides divide with the same modifiers, so their results have the same
+        labels, and `or` adds only those of the second side that the first lacks.
+        Returns None for a division that needs no such second side.
+        """
+        if not self._keeps_infinity(node):
+            return None
+        lhs, operator, guarded = self.binary_parts(node)
+        numerator = self._operand(node.lhs, "!=", left=True)
+        denominator = self._operand(node.rhs, "/", left=False)
+        return (
+            f"{lhs} {operator} {guarded}",
+            f"({numerator} != 0) {operator} {denominator}",
+        )
+
+    def _keeps_infinity(self, node: pp.BinaryExpr) -> bool:
+        return self.guard and self._needs_guard(node) and may_divide_by_zero(node)
 
     def binary_parts(self, node: pp.BinaryExpr) -> tuple[str, str, str]:
         """Return the left operand, the operator with its modifiers, and the right."""
@@ -330,8 +480,6 @@ class Printer:
 
     @staticmethod
     def _needs_guard(node: pp.BinaryExpr) -> bool:
-        # NOTE: a gauge over a rate is +Inf in the panel without traffic. The guarded
-        # rule records no sample then, so an alert on a band up to +Inf stays silent.
         return (
             str(node.op) == "/"
             and is_vector(node.lhs)
@@ -384,7 +532,8 @@ def render_rule_expr(
     """Render a rule expression; a top-level division goes on three lines.
 
     `sum(a)\\n/\\n(sum(b) > 0)` reads as numerator over denominator, and the rule file
-    then holds it as a block scalar.
+    then holds it as a block scalar. A division that keeps +Inf and -Inf is its two
+    divisions with `or` on the line between them.
     """
     printer = Printer(job_grouping=job_grouping, guard=guard)
     top = promql.strip_parens(node)
@@ -395,6 +544,9 @@ def render_rule_expr(
         and is_vector(top.lhs)
         and is_vector(top.rhs)
     ):
+        branches = printer.infinite_branches(top)
+        if branches is not None:
+            return "\nor\n".join(branches)
         lhs, operator, rhs = printer.binary_parts(top)
         return f"{lhs}\n{operator}\n{rhs}"
     return printer.text(node)

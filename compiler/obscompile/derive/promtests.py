@@ -9,21 +9,23 @@ counter sampled between the evaluations, or one that restarts once per window (s
 `counters`). Each group checks the alert pending
 (not yet listed) one evaluation before `for` has passed, firing when it has, with its
 exact labels and expanded annotations, or silent when the value is outside the band.
-Ratios also get a group without traffic, where the rule records nothing and the alert
-stays silent. Where the alert moves a series label out of the way of an alert label,
-every group also has a second series that differs only in that label, and both fire
-where the value is in the band. Every recording rule gets a `promql_expr_test` that the
-recorded series and the raw query give the same value, which is computed here by
-repeating the engine's arithmetic (see `evaluate`). A rule that cannot be tested is
-listed with the reason. Rules that differ only in the service's names get their tests
-from one run of the generator (see `renaming`).
+Ratios over rates also get a group without traffic, where the rule records nothing and
+the alert stays silent. Groups without traffic in the denominator only, where the
+query is +Inf or -Inf, check that the rule records that too. Where the alert moves a
+series label out of the way of an alert label, every group also has a second series
+that differs only in that label, and both fire where the value is in the band. Every
+recording rule gets a `promql_expr_test` that the recorded series and the raw query
+give the same value, which is computed here by repeating the engine's arithmetic (see
+`evaluate`). A rule that cannot be tested is listed with the reason. Rules that differ
+only in the service's names get their tests from one run of the generator (see
+`renaming`).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import attrs
 import promql_parser as pp
@@ -47,8 +49,9 @@ from obscompile.derive.expressions import (
     pinned_job,
     printed_text,
 )
+from obscompile.derive.limits import lower_limit
 from obscompile.derive.probes import Probe, colour_of, probe_values
-from obscompile.derive.recording import RecordingRule, level_labels, split_scale
+from obscompile.derive.recording import RecordingRule, level_labels, split_constant
 from obscompile.derive.renaming import (
     IDENTITY,
     Renaming,
@@ -61,7 +64,9 @@ from obscompile.derive.synthesis import (
     CannotSynthesize,
     Context,
     InputSeries,
+    flat_denominator,
     invented_value,
+    scaled_gauges,
     silent_copy,
     synthesize,
 )
@@ -102,6 +107,38 @@ _DECOYS = ("other", "another")
 
 class _Mismatch(ValueError):
     """The synthesized input does not give the value the test needs."""
+
+
+class _Unreached(_Mismatch):
+    """No synthesized input gives the query the value of a group without traffic."""
+
+
+@attrs.frozen
+class _Idle:
+    """A test group without traffic in a ratio's denominator.
+
+    `inputs` turns the inputs of a probe into the group's inputs, which give the
+    query `value`: NaN for 0/0, or +Inf or -Inf.
+    """
+
+    value: float
+    inputs: Callable[[list[InputSeries]], list[InputSeries]]
+
+
+def _no_traffic(series: list[InputSeries]) -> list[InputSeries]:
+    """Return the series with every counter flat and every gauge at 0."""
+    return scaled_gauges(silent_copy(series), 0.0)
+
+
+def _negated(
+    flat: Callable[[list[InputSeries]], list[InputSeries]],
+) -> Callable[[list[InputSeries]], list[InputSeries]]:
+    """Return `flat` followed by negating every gauge, which turns +Inf into -Inf."""
+
+    def negated(series: list[InputSeries]) -> list[InputSeries]:
+        return scaled_gauges(flat(series), -1.0)
+
+    return negated
 
 
 class _NotExpanded(ValueError):
@@ -240,20 +277,16 @@ class _Generator:
                     f"({alert.band.words(alert.unit)}), so no test shows the "
                     "alert firing"
                 )
-            inner, _, _ = split_scale(node)
+            inner, _, _, _ = split_constant(node)
             inner = promql.strip_parens(inner)
-            # Only a ratio of rates, whose denominator the rule guards, has a case
+            # Only a ratio over rates, whose denominator the rule guards, has a case
             # without traffic. A ratio of gauges has none.
             if (
                 isinstance(inner, pp.BinaryExpr)
                 and str(inner.op) == "/"
                 and (is_guarded(inner.rhs) or is_non_negative(inner.rhs))
             ):
-                groups.append(
-                    self.alert_group(
-                        alert, node, context, Probe(alert.band.bounds[0]), silent=True
-                    )
-                )
+                groups += self.idle_groups(alert, node, context, inner, probes)
         except (*_UNTESTABLE, _NotExpanded) as exc:
             self.tested_records = tested_records
             text = exc.text if isinstance(exc, _NotExpanded) else None
@@ -262,6 +295,50 @@ class _Generator:
         self.groups.extend(groups)
         if alert.record is not None:
             self.tested_records.add(alert.record.record)
+
+    def idle_groups(
+        self,
+        alert: AlertRule,
+        node: pp.Expr,
+        context: Context,
+        ratio: pp.BinaryExpr,
+        probes: list[Probe],
+    ) -> list[TestGroup]:
+        """Return the groups without traffic in the denominator of `ratio`.
+
+        Without any traffic and with gauges at 0, the query is 0/0, so the rule
+        records no sample and the alert stays silent. With the numerator above 0,
+        the query is +Inf, and below 0 it is -Inf, which the rule must record and
+        the alert compare as the panel does. The group for -Inf is tried where the
+        band reaches -Inf and the numerator can be below 0. A group for an infinity
+        that no input gives, as for a part of the denominator's own traffic, is
+        left out.
+        """
+        groups = [
+            self.alert_group(
+                alert,
+                node,
+                context,
+                Probe(alert.band.bounds[0]),
+                _Idle(math.nan, _no_traffic),
+            )
+        ]
+        above = max((probe.value for probe in probes), default=0.0)
+        if is_guarded(ratio.rhs) or not above > 0:
+            return groups
+        flat = functools.partial(flat_denominator, denominator=ratio.rhs)
+        cases = [_Idle(math.inf, flat)]
+        least = lower_limit(ratio.lhs, self.service)
+        if alert.band.contains(-math.inf) and (least is None or least < 0):
+            cases.append(_Idle(-math.inf, _negated(flat)))
+        for idle in cases:
+            try:
+                groups.append(
+                    self.alert_group(alert, node, context, Probe(above), idle)
+                )
+            except (CannotSynthesize, _Unreached):
+                continue
+        return groups
 
     def _probe_group(
         self,
@@ -309,14 +386,17 @@ class _Generator:
         node,
         context: Context,
         probe: Probe,
-        silent: bool,
+        idle: _Idle | None,
     ):
         """Return inputs, their run, its end and input interval, with the first that fits.
 
         The short run ends `for` after the first evaluation that can see a value, and
         is enough where the value is exact while the rate window fills. Otherwise the
         run lasts until the window is full. A probe that needs no exact value may
-        get a value on the same side of every boundary instead.
+        get a value on the same side of every boundary instead. A group without
+        traffic in the denominator takes the first inputs of either run length that
+        give the query its infinity, whether the alert agrees or not, and raises
+        _Unreached where neither does.
         """
         value = probe.value
         records = [alert.record] if alert.record else []
@@ -328,8 +408,8 @@ class _Generator:
         for end in self._ends(node, for_ms):
             candidates = self._candidate_inputs(alert, node, context, probe, end)
             for series, interval_ms in candidates:
-                if silent:
-                    series = silent_copy(series)
+                if idle is not None:
+                    series = idle.inputs(series)
                 run = simulate(
                     series,
                     records,
@@ -338,9 +418,15 @@ class _Generator:
                     self.evaluation_ms,
                     interval_ms,
                 )
-                if silent:
+                if idle is not None and math.isnan(idle.value):
                     return series, run, end, interval_ms
                 samples = run.vector(alert.query, end)
+                if idle is not None:
+                    # Flattening the denominator gives every traffic scale alike.
+                    key = _pinned_sample(samples, alert.pins)
+                    if key is not None and key.value == idle.value:
+                        return series, run, end, interval_ms
+                    break
                 sampled = sampled or bool(samples)
                 if not sampled and unmatched is None:
                     unmatched = _unmatched_operation(node, run, end)
@@ -356,6 +442,8 @@ class _Generator:
                     and _same_side(alert, key.value, value)
                 ):
                     fallback = (series, run, end, interval_ms)
+        if idle is not None:
+            raise _Unreached(f"no synthesized input gives {number_text(idle.value)}")
         if fallback is None or probe.exact:
             if not sampled and unmatched is not None:
                 raise _Mismatch(unmatched)
@@ -457,21 +545,19 @@ class _Generator:
         node,
         context: Context,
         probe: Probe,
-        silent: bool = False,
+        idle: _Idle | None = None,
     ) -> TestGroup:
         for_ms = duration_ms(alert.for_)
-        value = probe.value
+        value = probe.value if idle is None else idle.value
         try:
-            series, run, end, interval_ms = self._run(
-                alert, node, context, probe, silent
-            )
+            series, run, end, interval_ms = self._run(alert, node, context, probe, idle)
         except (CannotSynthesize, _Mismatch) as exc:
             if probe.replaces is None:
                 raise
             raise _Mismatch(
                 f"{_nearest_value_reason(probe, alert.unit)}, but {_reason(exc)}"
             ) from None
-        fires = not silent and alert.band.contains(value)
+        fires = not math.isnan(value) and alert.band.contains(value)
         times = [end]
         if fires:
             moved = dict(alert.relabels)
@@ -510,7 +596,12 @@ class _Generator:
                 ),
             )
         colour = colour_of(alert.steps, value, alert.mappings)
-        what = "no traffic" if silent else f"{bound_text(value, alert.unit)} ({colour})"
+        if idle is None:
+            what = f"{bound_text(value, alert.unit)} ({colour})"
+        elif math.isnan(value):
+            what = "no traffic"
+        else:
+            what = f"no traffic in the denominator, {number_text(value)} ({colour})"
         outcome = "fires" if fires else "stays silent"
         name = f"{alert.name}: {what} {outcome}"
         if probe.replaces is not None:

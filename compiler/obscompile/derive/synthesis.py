@@ -623,13 +623,6 @@ def _ratio(
     if top_counter is not None and bottom_gauge is not None:
         return _counter_gauge_ratio(top_counter, bottom_gauge, target, context, True)
     if top_gauge is not None and bottom_counter is not None:
-        if not query_guards:
-            raise CannotSynthesize(
-                "the query divides a gauge by a counter rate, which the rule guards "
-                "with > 0, so without traffic the rule records no sample where the "
-                "query gives +Inf, or NaN for a gauge of 0. Write the guard "
-                f"(rate > 0) into the query to make them agree. {HAND_TEST_ADVICE}"
-            )
         return _counter_gauge_ratio(bottom_counter, top_gauge, target, context, False)
     if top_counter is None or bottom_counter is None:
         raise CannotSynthesize(
@@ -832,3 +825,32 @@ def _gauge_ratio(
 def silent_copy(series: list[InputSeries]) -> list[InputSeries]:
     """Return the same series with no traffic: counters flat at zero."""
     return [attrs.evolve(s, step=0.0, cycle=()) if s.counter else s for s in series]
+
+
+def flat_denominator(
+    series: list[InputSeries], denominator: pp.Expr
+) -> list[InputSeries]:
+    """Return the same series with the counters that `denominator` reads flat at zero."""
+    selectors = promql.selectors(denominator)
+    return [
+        attrs.evolve(s, step=0.0, cycle=())
+        if s.counter and any(_selects(selector, s) for selector in selectors)
+        else s
+        for s in series
+    ]
+
+
+def scaled_gauges(series: list[InputSeries], factor: float) -> list[InputSeries]:
+    """Return the same series with the value of every gauge times `factor`."""
+    return [s if s.counter else attrs.evolve(s, step=s.step * factor) for s in series]
+
+
+def _selects(selector: pp.VectorSelector, series: InputSeries) -> bool:
+    """Return True when `selector` selects the input series."""
+    labels = dict(series.labels)
+    if selector.name and labels.get("__name__") != selector.name:
+        return False
+    return all(
+        _satisfies(labels.get(matcher.name, ""), [(matcher_op(matcher), matcher.value)])
+        for matcher in selector.matchers.matchers
+    )
