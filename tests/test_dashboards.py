@@ -17,7 +17,7 @@ from obscompile import promql
 from obscompile.derive.units import derive_unit
 from obscompile.load.project import load_project
 from obscompile.pipeline import Project, build
-from obscompile.render.grafana import dashboard_rows
+from obscompile.render.grafana import dashboard_rows, panel_ids
 from tests.conftest import REPO, write_manifest
 
 UIDS = [
@@ -769,7 +769,7 @@ rows:
 
 
 def test_rows_shared_by_stages_of_one_service(repo: Path) -> None:
-    """The dashboard, the rule derivation and the artifact facts read one layout."""
+    """The dashboard and the rule derivation of a service read one layout."""
     service = next(s for s in load_project(repo / "services").services if s.rows)
     rows = dashboard_rows(service)
     assert dashboard_rows(service) is rows
@@ -778,3 +778,37 @@ def test_rows_shared_by_stages_of_one_service(repo: Path) -> None:
     assert copy is not service
     assert dashboard_rows(copy) is not rows
     assert dashboard_rows(copy) == rows
+
+
+def test_panel_ids_number_as_layout(repo: Path, project: Path) -> None:
+    """The checks across artifacts number panels without a layout, as the dashboard."""
+    write_manifest(
+        project,
+        "payments.yaml",
+        """service: payments
+rows:
+  - title: Traffic
+    panels: [{title: RPS, query: up}, {title: Errors, query: up}]
+  - title: Saturation
+    collapsed: true
+    panels: [{title: CPU, query: up}]
+  - title: Empty
+    panels: []
+  - title: Last
+    panels: [{title: Up, query: up}]
+""",
+    )
+    services = [
+        service
+        for folder in (repo / "services", project / "services")
+        for service in load_project(folder).services
+        if service.rows
+    ]
+    assert any(row.collapsed for service in services for row in service.rows)
+    for service in services:
+        laid_out = [
+            (view.id, view.panel)
+            for row in dashboard_rows(service)
+            for view in row.panels
+        ]
+        assert list(panel_ids(service)) == laid_out

@@ -141,13 +141,9 @@ def _recorded_queries(service: Service) -> dict[str | None, Location]:
 
 def _panel_locations(service: Service) -> dict[str, Location]:
     """Return where each dashboard panel of `service` was written, keyed by panel id."""
-    from obscompile.render.grafana import dashboard_rows
+    from obscompile.render.grafana import panel_ids
 
-    return {
-        str(view.id): view.panel.location
-        for row in dashboard_rows(service)
-        for view in row.panels
-    }
+    return {str(number): panel.location for number, panel in panel_ids(service)}
 
 
 @attrs.frozen

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -131,6 +132,17 @@ def panel_thresholds(panel: Panel, unit: str) -> ResolvedThresholds:
 
 # The dashboard, the rule derivation and the artifact facts of a service each read
 # its rows.
+def panel_ids(service: Service) -> Iterator[tuple[int, Panel]]:
+    """Yield the id of each panel of `service` with the panel, as `dashboard_rows`
+    numbers them, without laying anything out."""
+    next_id = 1
+    for row in service.rows:
+        next_id += 1  # the row's own id
+        for panel in row.panels:
+            yield next_id, panel
+            next_id += 1
+
+
 @by_identity(16)
 def dashboard_rows(service: Service) -> tuple[RowView, ...]:
     """Number and place every row and panel; ids follow document order from 1."""
