@@ -56,16 +56,22 @@ def run_build(*arguments: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["build", *arguments])
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
-    # The summary ends with the build's duration, which differs between runs. A build
-    # that replays the last one, or that fails, adds a note after it.
-    messages = re.sub(
+    return result.exit_code, without_duration(result.stderr)
+
+
+def without_duration(stderr: str) -> str:
+    """Return a build's messages without the duration and note of its summary line.
+
+    The summary ends with the build's duration, which differs between runs. A build
+    that replays the last one, or that fails, adds a note after it.
+    """
+    return re.sub(
         r" in \d+\.\d+s(, nothing changed since the last build"
         r"|; .* (is left as it was|is not written))?$",
         "",
-        result.stderr,
+        stderr,
         flags=re.MULTILINE,
     )
-    return result.exit_code, messages
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -569,20 +575,32 @@ def test_edited_build_summary(warm: Path) -> None:
 STAGE_PACKAGES = ("jinja2", "jsonschema", "ruamel.yaml", "promql_parser")
 
 
-def test_noop_imports_no_stages(warm: Path) -> None:
-    # A fresh interpreter, because this one imported every stage already.
+def _build_in(folder: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run `obscompile build` in a fresh interpreter in `folder`.
+
+    Its stdout lists the compiler stages that the build imported. The interpreter is
+    a fresh one because this one imported every stage already.
+    """
     script = (
         "import sys\n"
         "from obscompile.cli import main\n"
         "try:\n"
-        "    main(['build'])\n"
+        f"    main(['build', *{list(arguments)!r}])\n"
         "except SystemExit as exc:\n"
         "    assert exc.code in (0, None), exc.code\n"
         f"print(sorted(set(sys.modules) & set({STAGE_PACKAGES!r})))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=folder,
     )
+
+
+def test_noop_imports_no_stages(warm: Path) -> None:
+    result = _build_in(warm)
     assert result.returncode == 0, result.stderr
     assert "in " in result.stderr, result.stderr
     assert result.stdout.strip() == "[]"
@@ -985,14 +1003,14 @@ def test_unchanged_manifests_are_not_hashed(
     code, messages = run_build()
     assert code == 0, messages
     hashed: list[str] = []
-    hash_bytes = obscompile.cache._hash_bytes
+    digest_bytes = obscompile.cache.digest_bytes
 
-    def counting_hash(*parts):  # type: ignore[no-untyped-def]
-        if len(parts) == 3 and str(parts[1]).startswith("services/"):
-            hashed.append(parts[1])
-        return hash_bytes(*parts)
+    def counting_digest(path, *kind):  # type: ignore[no-untyped-def]
+        if kind == (obscompile.cache.MANIFEST,):
+            hashed.append(Path(path).as_posix())
+        return digest_bytes(path, *kind)
 
-    monkeypatch.setattr(obscompile.cache, "_hash_bytes", counting_hash)
+    monkeypatch.setattr(obscompile.cache, "digest_bytes", counting_digest)
     replace_in(manifest(warm, 3), "<300ms Green, 300-", "<250ms Green, 250-")
     code, messages = run_build()
     assert code == 0, messages
@@ -1115,7 +1133,7 @@ def test_spellings_of_output_folder_share_cache(
     _edit(warm)
     code, messages = run_build("--project", "sub/..")
     assert code == 0, messages
-    # From the parent folder, the diagnostics name other paths, so nothing replays.
+    # From the parent folder, a changed manifest is built into the same spare tree.
     monkeypatch.chdir(warm.parent)
     replace_in(manifest(warm, 1), "<300ms Green, 300-", "<250ms Green, 250-")
     code, messages = run_build("--project", warm.name)
@@ -1336,3 +1354,112 @@ def test_read_only_compiled_templates_are_skipped(tmp_path: Path) -> None:
             project / "out" / "grafana" / "dashboards" / "auth-server-dashboard.json"
         ).read_text()
     )
+
+
+# A working folder below the test's folder and the arguments that name the project
+# folder `project` and its `out/` from there.
+PROJECT_SPELLINGS = {
+    "relative": ("", "--project", "project"),
+    "trailing-slash": ("", "--project", "project/"),
+    "parent": ("project/sub", "--project", ".."),
+    "sibling": ("other", "--project", "../project"),
+    "dot-dot-inside": ("", "--project", "other/../project"),
+    "symlink": ("", "--project", "link"),
+    "absolute": ("other", "--project", "{tmp}/project"),
+    "out-relative": ("", "--project", "project", "--out", "project/out/"),
+    "out-from-inside": ("project/sub", "--project", "..", "--out", "../out"),
+    "out-dot": ("project", "--out", "./out"),
+}
+
+
+@pytest.mark.parametrize("spelling", PROJECT_SPELLINGS, ids=list(PROJECT_SPELLINGS))
+def test_noop_replays_every_project_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spelling: str
+) -> None:
+    """A build from another folder, or through a link, replays the last build.
+
+    The replay prints the warning at the path that a build without the cache prints
+    from that folder, and with its source line.
+    """
+    project = tmp_path / "project"
+    workload.write_project(project, SERVICES, PANELS)
+    (project / "obscompile.yaml").write_text(CONFIG, encoding="utf-8")
+    # A metric label `instance` gets a warning at the label.
+    replace_in(
+        manifest(project, 1), "labels: [job_type]\n", "labels: [job_type, instance]\n"
+    )
+    (project / "sub").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "link").symlink_to(project, target_is_directory=True)
+    monkeypatch.chdir(project)
+    code, messages = run_build()
+    assert code == 0, messages
+    assert "instrument/label-name" in messages
+    built = snapshot(project / "out")
+    before = file_states(project / "out")
+    folder, *arguments = PROJECT_SPELLINGS[spelling]
+    arguments = [argument.format(tmp=tmp_path) for argument in arguments]
+
+    replayed = _build_in(tmp_path / folder, *arguments)
+    assert replayed.returncode == 0, replayed.stderr
+    assert "nothing changed since the last build" in replayed.stderr
+    assert replayed.stdout.strip() == "[]"
+    assert file_states(project / "out") == before
+
+    monkeypatch.chdir(tmp_path / folder)
+    code, messages = run_build("--no-cache", *arguments)
+    assert code == 0, messages
+    assert without_duration(replayed.stderr) == messages
+    assert snapshot(project / "out") == built
+
+
+def _type_conflict(project: Path) -> None:
+    # The warning's message names the position of the other declaration.
+    jobs = "  svc_0002_jobs_total:"
+    replace_in(manifest(project, 2), jobs, f"  svc_0001_jobs_total: gauge\n{jobs}")
+
+
+def _nested_manifest(project: Path) -> None:
+    # The warning's message names the services folder.
+    (project / "services" / "more").mkdir()
+    shutil.copy(manifest(project, 1), project / "services" / "more" / "extra.yaml")
+
+
+RATE_BLOCK = """\
+from obscompile import dsl
+
+
+@dsl.block("rate_row")
+def rate_row():
+    query = 'sum(rate(svc_0001_jobs_total{job="svc_0001"}[$__interval]))'
+    return dsl.row("Rates", [dsl.panel("Jobs", query)])
+"""
+
+
+def _block_warning(project: Path) -> None:
+    # A warning inside a project block names the block's file and the `use:` line.
+    (project / "blocks").mkdir()
+    (project / "blocks" / "rates.py").write_text(RATE_BLOCK)
+    path = manifest(project, 1)
+    path.write_text(path.read_text() + "  - use: rate_row\n")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [_type_conflict, _nested_manifest, _block_warning],
+    ids=lambda c: c.__name__[1:],
+)
+def test_other_spelling_names_paths_as_built(
+    warm: Path, monkeypatch: pytest.MonkeyPatch, change: Callable[[Path], None]
+) -> None:
+    """From another folder, a warning names each path as a build without the cache does."""
+    change(warm)
+    code, messages = run_build()
+    assert code == 0, messages
+    assert "warning" in messages
+    monkeypatch.chdir(warm.parent)
+    code, messages = run_build("--project", warm.name)
+    assert code == 0, messages
+    assert f"{warm.name}/services/" in messages
+    clean_code, clean_messages = run_build("--no-cache", "--project", warm.name)
+    assert (code, messages) == (clean_code, clean_messages)

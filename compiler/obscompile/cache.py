@@ -13,6 +13,9 @@ service in every build.
 When every input matches the previous successful build and every file that build
 wrote is unchanged in the output folder (same size, mtime, ctime and inode), the
 build replays that build's diagnostics and summary without loading any manifest.
+The replay's key leaves out the working folder and the path that names the project
+folder, so a build through a link, or from another folder, replays too. Its
+diagnostics then name the files as this build does (see `BuildCache.replay`).
 
 The cache is an optimisation only: a build with it writes the same bytes as a build
 without it. Projects with Python service modules in `services/` are built without
@@ -41,8 +44,9 @@ import attrs
 
 import obscompile
 from obscompile import seal
-from obscompile.diagnostics import Diagnostic
+from obscompile.diagnostics import Diagnostic, with_files_renamed
 from obscompile.load.files import (
+    display_name,
     display_names,
     failed_to_declare,
     manifest_files,
@@ -86,7 +90,7 @@ TEMPORARY_SECONDS = 300
 # The number of services folders (see `--services`) whose entries a save keeps.
 SERVICES_FOLDERS = 8
 # Bump when the layout of Entry, Replay or the index changes.
-FORMAT = 3
+FORMAT = 4
 # The packages whose code decides what a build produces, besides obscompile itself.
 DEPENDENCIES = ("attrs", "jinja2", "jsonschema", "promql_parser", "ruamel.yaml")
 CONFIG_FILES = ("obscompile.yaml", "obscompile.yml")
@@ -310,12 +314,17 @@ class Entry:
 
 @attrs.frozen
 class Replay:
-    """The outcome of a successful build, for a later build whose inputs match."""
+    """The outcome of a successful build, for a later build whose inputs match.
+
+    `names` maps each manifest and configuration file, by its path in the services
+    or project folder, to the name that the build's diagnostics give it.
+    """
 
     inputs: str
     outputs: tuple[tuple[str, int, int, int, int], ...]
     diagnostics: tuple[Diagnostic, ...]
     sources: dict[str, str]
+    names: dict[str, str]
     services: tuple[str, ...]
     dashboards: int
     panels: int
@@ -475,9 +484,13 @@ class BuildCache:
         # build reads the inputs again later, and they may have changed by then.
         self._read_states: dict[Path, FileState | None] = {}
         self._folder_states: list[tuple[Path, dict[Path, FileState]]] = []
+        # Each manifest and configuration file's name in diagnostics, which depends on
+        # the working directory and on how the command line spells the folders.
+        self._display: dict[str, str] = {}
         config = []
         for name in CONFIG_FILES:
             path = project.root / name
+            self._display[f"project/{name}"] = display_name(path)
             self._read_states[path] = _state_or_none(path)
             config.append(_config_digest(path))
         self._compiler = compiler_fingerprint()
@@ -492,34 +505,52 @@ class BuildCache:
         named = list(zip(self._files, display_names(self._files), strict=True))
         # Each manifest's name as diagnostics show it, for the loads below.
         self._names.update(named)
-        # A manifest whose state is the one recorded with its key is not read again.
+        self._display.update((f"services/{path.name}", name) for path, name in named)
+        # A manifest whose state is the one recorded with its digest is not read
+        # again. The record is by file name, so every spelling of the folder shares it.
+        self._services_folder = os.path.realpath(project.services_dir)
         recorded = self._index.get("manifests")
         known: dict[str, Any] = {}
-        if isinstance(recorded, tuple) and recorded[0] == self._global:
-            known = recorded[1]
+        if isinstance(recorded, tuple) and recorded[:2] == (
+            self._global,
+            self._services_folder,
+        ):
+            known = recorded[2]
         self._states: dict[str, tuple[FileState, str]] = {}
         # A file changed within the file system's timestamp granularity of its
         # recording could keep its state, so recent files are hashed again next time.
         recent = time.time_ns() - RACY_NS
+        contents = []
         for path, name in named:
             state = _file_state(path)
             self._read_states[path] = state
-            stored = known.get(name)
+            stored = known.get(path.name)
             if isinstance(stored, tuple) and stored[0] == state:
-                key = stored[1]
+                content = stored[1]
             else:
-                key = _hash_bytes(self._global, name, digest_bytes(path, MANIFEST))
-            self._keys[path] = key
+                content = _hash_bytes(digest_bytes(path, MANIFEST))
+            # The entry's key covers the name, because the loaded service's
+            # positions name the file as the diagnostics do.
+            self._keys[path] = self._manifest_key(name, content)
+            contents.append(f"{path.name}\0{content}")
             if state[1] < recent and state[2] < recent:
-                self._states[name] = (state, key)
+                self._states[path.name] = (state, content)
+        # The replay's key leaves out the names in diagnostics, which `replay`
+        # translates, so that a build from another folder, or through a link to
+        # the project folder, replays too.
         self.inputs = _hash_bytes(
             self._global,
             self._out,
+            self._services_folder,
             repr(self._scan_problems),
             # The hand-written tests decide which untested rules are reported.
             self._digest_of(project.hand_written_tests_dir),
-            *(f"{name}\0{self._keys[path]}" for path, name in named),
+            *contents,
         )
+
+    def _manifest_key(self, name: str, content: str) -> str:
+        """Return the key of the entry of manifest `name` with the digest `content`."""
+        return _hash_bytes(self._global, name, content)
 
     def _digest_of(self, folder: Path) -> str:
         """Return `folder_digest(folder)`, noting the state of each file it reads."""
@@ -563,6 +594,10 @@ class BuildCache:
         previous = self._index.get("replay")
         if not isinstance(previous, Replay) or previous.inputs != self.inputs:
             return None
+        if previous.names != self._display:
+            previous = self._renamed(previous)
+            if previous is None:
+                return None
         out = os.path.join(self.project.out_dir, "")
         for name, *state in previous.outputs:
             try:
@@ -572,6 +607,22 @@ class BuildCache:
             except OSError:
                 return None
         return attrs.evolve(previous, seconds=time.perf_counter() - self.started)
+
+    def _renamed(self, previous: Replay) -> Replay | None:
+        """Return `previous` with the file names that this build gives its inputs.
+
+        Returns None when its diagnostics cannot be renamed (see `with_files_renamed`).
+        """
+        if previous.names.keys() != self._display.keys():
+            return None
+        renames = {name: self._display[path] for path, name in previous.names.items()}
+        renamed = with_files_renamed(previous.diagnostics, previous.sources, renames)
+        if renamed is None:
+            return None
+        diagnostics, sources = renamed
+        return attrs.evolve(
+            previous, diagnostics=diagnostics, sources=sources, names=self._display
+        )
 
     # -- load -------------------------------------------------------------------
 
@@ -717,7 +768,7 @@ class BuildCache:
             # A file that changed while it was read is not stored under the old key.
             try:
                 data = digest_bytes(path, MANIFEST)
-                unchanged = _hash_bytes(self._global, name, data) == key
+                unchanged = self._manifest_key(name, _hash_bytes(data)) == key
             except OSError:
                 unchanged = False
             entry.dirty = unchanged
@@ -880,13 +931,14 @@ class BuildCache:
                 if not global_changed and entry.key not in changed_keys:
                     self._store(entry)
         unchanged_names = {
-            name for path, name in self._names.items() if path not in changed_manifests
+            path.name for path in self._names if path not in changed_manifests
         }
         index: dict[str, Any] = {
             "format": FORMAT,
             "project": {} if changed else self._project_results,
             "manifests": (
                 self._global,
+                self._services_folder,
                 {k: v for k, v in self._states.items() if k in unchanged_names},
             ),
         }
@@ -997,6 +1049,7 @@ class BuildCache:
             outputs=outputs,
             diagnostics=tuple(result.diagnostics),
             sources={k: v for k, v in result.sources.items() if k in cited},
+            names=self._display,
             services=tuple(s.name for s in result.services),
             dashboards=result.dashboards,
             panels=result.panels,

@@ -7,11 +7,11 @@ them into exit codes.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import attrs
 
-from obscompile.model.location import Location
+from obscompile.model.location import BlockUse, Location
 
 
 class Severity(enum.StrEnum):
@@ -82,6 +82,46 @@ def sorted_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     """Return the diagnostics in file and position order, without duplicates."""
     unique = {(d.location, d.severity, d.message, d.check): d for d in diagnostics}
     return sorted(unique.values(), key=Diagnostic.sort_key)
+
+
+def with_files_renamed(
+    diagnostics: Iterable[Diagnostic],
+    sources: Mapping[str, str],
+    renames: Mapping[str, str],
+) -> tuple[tuple[Diagnostic, ...], dict[str, str]] | None:
+    """Rename the files of `diagnostics` and the keys of `sources` by `renames`.
+
+    The positions of block uses are renamed too, and the diagnostics are sorted as
+    `sorted_diagnostics` sorts them. A name such as `<unknown>` stays. Returns None
+    when a file is missing from `renames`, or when a message contains a name that
+    `renames` changes, because such a message names a file in its old spelling.
+    """
+    changed = [old for old, new in renames.items() if old != new]
+    renamed = []
+    try:
+        for diagnostic in diagnostics:
+            if any(name in diagnostic.message for name in changed):
+                return None
+            location = _renamed(diagnostic.location, renames)
+            renamed.append(attrs.evolve(diagnostic, location=location))
+        renamed_sources = {renames[name]: text for name, text in sources.items()}
+    except KeyError:
+        return None
+    return tuple(sorted_diagnostics(renamed)), renamed_sources
+
+
+def _renamed(location: Location, renames: Mapping[str, str]) -> Location:
+    """Return `location` with its file and those of its block uses renamed.
+
+    Raises KeyError for a file that `renames` lacks.
+    """
+    file = location.file
+    if not (file.startswith("<") and file.endswith(">")):
+        file = renames[file]
+    used_at = location.used_at
+    if used_at is not None:
+        used_at = BlockUse(used_at.block, _renamed(used_at.location, renames))
+    return attrs.evolve(location, file=file, used_at=used_at)
 
 
 class ObscompileError(Exception):
