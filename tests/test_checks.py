@@ -2011,6 +2011,97 @@ DUPLICATE_PANEL_TITLE = [
     ),
 ]
 
+# Grafana's database keeps a dashboard title or folder of at most 189 characters
+# and a tag of at most 50, counted in characters: "é" takes two bytes in UTF-8 and
+# "📈" four.
+LONG_TITLE = "Payments " + "x" * 181
+LONG_TAG = "team-" + "y" * 46
+
+
+def _dashboard_case(top: str, dashboard: str) -> dict[str, str]:
+    """Return a project of one manifest with these top-level and dashboard keys."""
+    return {
+        "payments.yaml": f"service: payments\n{top}dashboard:\n{dashboard}rows: []\n"
+    }
+
+
+TOO_LONG = (
+    "has {count} characters, more than the {limit} of the {column} column in "
+    "Grafana's database, so Grafana fails to {action} on MySQL and PostgreSQL; "
+    "shorten it to at most {limit} characters [dashboard/too-long]"
+)
+TITLE_TOO_LONG = "error: dashboard title " + TOO_LONG.format(
+    count=190, limit=189, column="dashboard.title", action="save the dashboard"
+)
+TAG_TOO_LONG = f'error: tag "{LONG_TAG}" ' + TOO_LONG.format(
+    count=51, limit=50, column="dashboard_tag.term", action="save the dashboard"
+)
+FOLDER_TOO_LONG = "error: folder title " + TOO_LONG.format(
+    count=190, limit=189, column="folder.title", action="create the folder"
+)
+
+DASHBOARD_TOO_LONG = [
+    Case(
+        "title",
+        _dashboard_case("", f"  title: {LONG_TITLE}\n"),
+        [f"{E}:3:10: {TITLE_TOO_LONG}"],
+    ),
+    Case(
+        "service-title",
+        _dashboard_case(f"title: {LONG_TITLE}\n", "  folder: Payments\n"),
+        [f"{E}:2:8: {TITLE_TOO_LONG}"],
+    ),
+    Case(
+        "empty-dashboard-title",
+        _dashboard_case(f"title: {LONG_TITLE}\n", '  title: ""\n'),
+        [f"{E}:2:8: {TITLE_TOO_LONG}"],
+    ),
+    Case(
+        "service-title-beside-dashboard-title",
+        _dashboard_case(f"title: {LONG_TITLE}\n", "  title: Payments\n"),
+        [],
+    ),
+    Case(
+        "limits-count-characters",
+        _dashboard_case(
+            "",
+            f"  title: {'é' * 189}\n  tags: [{'📈' * 50}]\n  folder: {'ü' * 189}\n",
+        ),
+        [],
+    ),
+    Case(
+        "title-trimmed-by-grafana",
+        _dashboard_case("", f'  title: "  {"x" * 189}\\t"\n'),
+        [],
+    ),
+    Case(
+        "tag",
+        _dashboard_case("", f"  tags: [payments, {LONG_TAG}]\n"),
+        [f"{E}:3:20: {TAG_TOO_LONG}"],
+    ),
+    Case(
+        "python-tags-and-folder",
+        {
+            "payments.py": (
+                "from obscompile import dsl\n\n"
+                "dsl.service(\n"
+                '    "payments",\n'
+                f"    dashboard=dsl.dashboard(tags=[{LONG_TAG!r}], folder={LONG_TITLE!r}),\n"
+                ")\n"
+            )
+        },
+        [
+            f"services/payments.py:5:34: {TAG_TOO_LONG}",
+            f"services/payments.py:5:98: {FOLDER_TOO_LONG}",
+        ],
+    ),
+    Case(
+        "folder",
+        _dashboard_case("", f"  folder: {LONG_TITLE}\n"),
+        [f"{E}:3:11: {FOLDER_TOO_LONG}"],
+    ),
+]
+
 PROJECT = [
     Case(
         "service-differs-in-case",
@@ -3397,6 +3488,7 @@ TABLES = {
     "thresholds-panel-type": PANEL_TYPE,
     "dashboard-range": RANGE,
     "dashboard-duplicate-panel-title": DUPLICATE_PANEL_TITLE,
+    "dashboard-too-long": DASHBOARD_TOO_LONG,
     "project-duplicates": PROJECT,
     "project-name-clash": NAME_CLASH,
     "scrape-job": SCRAPE_JOB,

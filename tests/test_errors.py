@@ -994,6 +994,21 @@ def test_invalid_uid(project: Path) -> None:
     ]
 
 
+def test_uid_longer_than_grafana_column(project: Path) -> None:
+    """Grafana's uid columns hold 40 characters, so a 41st is an error."""
+    for uid, expected in (("u" * 40, []), ("u" * 41, ["dashboard/uid"])):
+        write_manifest(
+            project,
+            "payments.yaml",
+            f"service: payments\ndashboard: {{uid: {uid}}}\nrows: []\n",
+        )
+        code, output = run_build(project)
+        assert code == (1 if expected else 0), output
+        assert [line.rsplit("[", 1)[1].rstrip("]") for line in error_lines(output)] == (
+            expected
+        )
+
+
 @pytest.mark.parametrize(
     ("renamed", "warnings"),
     [

@@ -760,7 +760,7 @@ def dashboard(
         time_from=_text(time, "time"),
         timezone=_text(timezone, "timezone"),
         location=caller_location(),
-        locations=argument_locations(written),
+        locations=argument_locations([*written, "tags", "folder"]),
     )
 
 

@@ -13,6 +13,7 @@ from obscompile.check import (  # noqa: F401
     dashboard_legend_label,
     dashboard_range,
     dashboard_series_legend,
+    dashboard_too_long,
     dashboard_unit,
     dashboard_unit_scale,
     project_duplicates,

@@ -242,8 +242,20 @@ class _Reader:
             time_from=settings.get("time", "now-6h"),
             timezone=settings.get("timezone", "browser"),
             location=self.at(("dashboard",)),
-            locations=self.locations(("dashboard",), settings),
+            locations=self.dashboard_locations(settings),
         )
+
+    def dashboard_locations(self, settings: dict[str, Any]) -> dict[str, Location]:
+        """Return where each key of `dashboard:` is written, and each tag at `tags.<i>`.
+
+        An empty `title` is left out, because the dashboard then takes the service's.
+        """
+        found = self.locations(("dashboard",), settings)
+        if not settings.get("title"):
+            found.pop("title", None)
+        for index, _ in enumerate(settings.get("tags") or ()):
+            found[f"tags.{index}"] = self.at(("dashboard", "tags", index))
+        return found
 
     def scrape_jobs(self, value: Any) -> tuple[ScrapeJob, ...]:
         if value is None:
