@@ -1176,11 +1176,16 @@ BYTE_UNIT_PANELS = """\
   query: 'sum(link_status{job="payments"})'
   unit: gbytes
   thresholds: "<2 Green, >=2 Red"
+- title: Upload
+  type: stat
+  query: 'avg(link_status{job="payments"})'
+  unit: MiBs
+  thresholds: "<1.5 Green, >=1.5 Red"
 """
 
 
 def test_alert_values_in_byte_units(project: Path) -> None:
-    """Values in byte units read as the panel shows them: 1GiB, 1GB, 2.00 GiB."""
+    """Values in data units read as the panel shows them: 1GiB, 1GB, 2.00 GiB."""
     result = _build(project, BYTE_UNIT_PANELS)
     alerts = {rule["alert"]: rule for rule in _rules(result)[1]["rules"]}
     memory = alerts["PaymentsMemoryCritical"]["annotations"]["summary"]
@@ -1200,6 +1205,9 @@ def test_alert_values_in_byte_units(project: Path) -> None:
     assert "payments: Memory is 1GiB" in summaries
     assert "payments: Disk is 1GB" in summaries
     assert "payments: Heap is 2.00 GiB" in summaries
+    upload = alerts["PaymentsUploadCritical"]["annotations"]["summary"]
+    assert upload == 'payments: Upload is {{ printf "%.2f" $value }} MiB/s'
+    assert "payments: Upload is 1.50 MiB/s" in summaries
     _promtool_all(project, result)
 
 

@@ -14,34 +14,12 @@ from obscompile.derive.units import TIME_UNITS
 from obscompile.model.threshold import colour_hue
 from obscompile.numbers import number_text
 
-# The format of `{{ $value }}` for each panel unit. Other units use `humanize`.
+# The format of `{{ $value }}` for each panel unit. Other units use `humanize`, and
+# data units use `data_value_template`.
 VALUE_FORMATS = {
     "s": "{{ $value | humanizeDuration }}",
     "percent": '{{ printf "%.2f" $value }}%',
     "percentunit": "{{ $value | humanizePercentage }}",
-    # Grafana's IEC units divide by 1024 (MiB), and its SI units by 1000 (MB).
-    "bytes": "{{ $value | humanize1024 }}B",
-    "decbytes": "{{ $value | humanize }}B",
-    "bits": "{{ $value | humanize1024 }}b",
-    "decbits": "{{ $value | humanize }}b",
-    "binBps": "{{ $value | humanize1024 }}B/s",
-    "Bps": "{{ $value | humanize }}B/s",
-    "binbps": "{{ $value | humanize1024 }}b/s",
-    "bps": "{{ $value | humanize }}b/s",
-}
-# Grafana's data units of a larger scale, which a value shows with its symbol
-# because humanize1024 and humanize read bytes.
-SCALED_DATA_UNITS = {
-    "kbytes": "KiB",
-    "mbytes": "MiB",
-    "gbytes": "GiB",
-    "tbytes": "TiB",
-    "pbytes": "PiB",
-    "deckbytes": "kB",
-    "decmbytes": "MB",
-    "decgbytes": "GB",
-    "dectbytes": "TB",
-    "decpbytes": "PB",
 }
 
 
@@ -100,9 +78,26 @@ def value_template(unit: str) -> str:
         return VALUE_FORMATS["s"]
     if unit in LONG_TIME_UNITS:
         return f'{{{{ printf "%.2f" $value }}}}{unit}'
-    if unit in SCALED_DATA_UNITS:
-        return f'{{{{ printf "%.2f" $value }}}} {SCALED_DATA_UNITS[unit]}'
+    if unit in DATA_UNITS:
+        return data_value_template(unit)
     return VALUE_FORMATS.get(unit, DEFAULT_VALUE_FORMAT)
+
+
+def data_value_template(unit: str) -> str:
+    """Return the format of `{{ $value }}` in one of Grafana's data units.
+
+    A value in bytes or bits takes a prefix as Grafana gives it one: humanize1024
+    divides by 1024 as Grafana's IEC units do, and humanize by 1000 as its SI
+    units do. Each writes the prefix right after the number, so the symbol follows
+    it (`1GiB`, `1GB`, `512B`). Both read the value as a count of the unit without
+    a prefix, so a value of a larger unit such as `gbytes` or `MiBs` is written
+    with two decimals and that unit's symbol (`2.00 GiB`, `1.50 MiB/s`).
+    """
+    symbol, base, power = DATA_UNITS[unit]
+    if power:
+        return f'{{{{ printf "%.2f" $value }}}} {DATA_PREFIXES[base][power]}{symbol}'
+    humanize = "humanize1024" if base == 1024 else "humanize"
+    return f"{{{{ $value | {humanize} }}}}{symbol}"
 
 
 def decimal_text(value: float) -> str:
