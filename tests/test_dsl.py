@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from obscompile import dsl
-from obscompile.blocks.http import _bands
+from obscompile.blocks.params import rising_bands
 from obscompile.cli import main
 from obscompile.load.thresholds import parse_shorthand
 from obscompile.pipeline import Project, build
@@ -735,7 +735,7 @@ def test_http_block_bounds_read_back(yellow: float, factor: float) -> None:
     red = yellow * factor
     if red == yellow:
         return
-    text = _bands("count", ("in_flight_yellow", yellow), ("in_flight_red", red))
+    text = rising_bands("count", ("in_flight_yellow", yellow), ("in_flight_red", red))
     assert text is not None
     bands = parse_shorthand(text).bands
     assert [band.lower.number if band.lower else None for band in bands] == [

@@ -45,7 +45,7 @@ from obscompile.diagnostics import (
     ProcessExit,
     exception_text,
 )
-from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, too_long
+from obscompile.load.durations import NOT_A_DURATION, duration_problem
 from obscompile.load.manifest import derive_uid, service_key
 from obscompile.load.schema import JOB_PATTERN, SERVICE_NAME_MAX
 from obscompile.load.thresholds import (
@@ -81,7 +81,6 @@ _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _JOB_NAME = re.compile(JOB_PATTERN)
 _ALERT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _SERVICE_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_DURATION = re.compile(DURATION_PATTERN)
 
 
 class DSLError(ObscompileError, ValueError):
@@ -571,14 +570,15 @@ def _duration(value: Any, param: str) -> str | None:
     if value is None:
         return None
     _text(value, param)
-    if not _DURATION.match(value):
+    problem = duration_problem(value)
+    if problem == NOT_A_DURATION:
         raise _fail(
-            f'{param} "{value}" is not a Prometheus duration: write units from largest '
-            "to smallest, each at most once, such as 15s, 5m or 1h30m",
+            f'{param} "{value}" is {NOT_A_DURATION}: write units from largest to '
+            "smallest, each at most once, such as 15s, 5m or 1h30m",
             param,
         )
-    if too_long(value):
-        raise _fail(f'{param} "{value}" is {TOO_LONG}', param)
+    if problem is not None:
+        raise _fail(f'{param} "{value}" is {problem}', param)
     return value
 
 

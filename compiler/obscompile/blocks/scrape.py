@@ -9,14 +9,10 @@ fires, exactly when the target is down.
 
 from __future__ import annotations
 
-import re
-
 from obscompile import dsl
-from obscompile.blocks.http import _bands, _job, _kind_of, _text
-from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, too_long
+from obscompile.blocks.params import check_job, check_text, describe, rising_bands
+from obscompile.load.durations import NOT_A_DURATION, duration_problem
 from obscompile.model.panel import Row
-
-_DURATION = re.compile(DURATION_PATTERN)
 
 
 @dsl.block("scrape_health")
@@ -34,8 +30,8 @@ def scrape_health(
     given). Duration bounds are durations (`5s`, `500ms`, or a number of seconds),
     and without `duration_red` the duration panel has no thresholds or alert.
     """
-    _text("title", title)
-    selector = f'job="{_job(job)}"'
+    check_text("title", title)
+    selector = f'job="{check_job(job)}"'
     down_alert = dsl.alert(
         for_=_alert_for(down_for),
         summary="Target {{ $labels.instance }} of job {{ $labels.job }} is down",
@@ -64,7 +60,7 @@ def scrape_health(
                 f"scrape_duration_seconds{{{selector}}}",
                 description="Time the target's last scrape took",
                 unit="s",
-                thresholds=_bands(
+                thresholds=rising_bands(
                     "duration",
                     ("duration_yellow", duration_yellow),
                     ("duration_red", duration_red),
@@ -78,13 +74,15 @@ def _alert_for(value: object) -> str | None:
     """Return `down_for` as a Prometheus duration, or raise ParameterError."""
     if value is None:
         return None
-    if not isinstance(value, str) or not _DURATION.match(value):
-        text = f'"{value}"' if isinstance(value, str) else _kind_of(value)
+    problem = duration_problem(value) if isinstance(value, str) else NOT_A_DURATION
+    if problem == NOT_A_DURATION:
+        text = f'"{value}"' if isinstance(value, str) else describe(value)
         raise dsl.ParameterError(
             "down_for",
-            f"is {text}, which is not a Prometheus duration; write units from "
-            "largest to smallest, each at most once, such as 2m or 1h30m",
+            f"is {text}, which is {NOT_A_DURATION}; write units from largest to "
+            "smallest, each at most once, such as 2m or 1h30m",
         )
-    if too_long(value):
-        raise dsl.ParameterError("down_for", f'"{value}" is {TOO_LONG}')
+    if problem is not None:
+        raise dsl.ParameterError("down_for", f'"{value}" is {problem}')
+    assert isinstance(value, str)
     return value

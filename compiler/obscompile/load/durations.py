@@ -10,6 +10,7 @@ DURATION_PATTERN = (
     r"^(0|(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?"
     r"([0-9]+ms)?)$"
 )
+_DURATION = re.compile(DURATION_PATTERN)
 _DURATION_PARTS = re.compile(r"([0-9]+)(ms|y|w|d|h|m|s)")
 _UNIT_MS = {
     "ms": 1,
@@ -25,6 +26,7 @@ _UNIT_MS = {
 # nanoseconds, and rejects a longer one as "duration out of range". promtool 2.42
 # reads 106751d23h47m16s854ms (about 292 years) and rejects a millisecond more.
 MAX_DURATION_MS = (2**63 - 1) // 1_000_000
+NOT_A_DURATION = "not a Prometheus duration"
 TOO_LONG = "longer than Prometheus accepts (about 292 years, 106751d23h47m16s854ms)"
 
 
@@ -38,3 +40,16 @@ def duration_ms(text: str) -> int:
 def too_long(text: str) -> bool:
     """Return True when Prometheus rejects the duration `text` as out of range."""
     return duration_ms(text) > MAX_DURATION_MS
+
+
+def duration_problem(text: str) -> str | None:
+    """Return why Prometheus rejects the duration `text`, or None when it reads it.
+
+    The reason is NOT_A_DURATION for text outside the grammar, and TOO_LONG for a
+    duration beyond the longest one Prometheus keeps.
+    """
+    if not _DURATION.match(text):
+        return NOT_A_DURATION
+    if too_long(text):
+        return TOO_LONG
+    return None
