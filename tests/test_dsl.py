@@ -508,6 +508,22 @@ def test_yaml_block_errors(project: Path, text: str, expected: str) -> None:
     assert _errors(project) == [expected]
 
 
+def test_scrape_health_same_job_twice(project: Path) -> None:
+    """A second scrape health row of one job gets a warning at its use."""
+    write_manifest(
+        project,
+        "api.yaml",
+        "service: api\nscrape: {job: api, port: 80}\nrows:\n"
+        "  - use: scrape_health\n    with: {job: api}\n"
+        "  - use: scrape_health\n    with: {job: api}\n",
+    )
+    assert _errors(project) == [
+        'services/api.yaml:6:5: warning: alert name "ApiTargetsUp" is taken by '
+        'another alert of this service, so this one is named "ApiTargetsUp2Critical"; '
+        "give it a name of its own [alerts/name]"
+    ]
+
+
 PYTHON_ERRORS = [
     (
         "from obscompile import dsl\n\ndsl.panel('p', 'up', type='stats')\n",

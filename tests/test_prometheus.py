@@ -266,6 +266,47 @@ def test_scrape_health_alerts_pass_promtool(tmp_path: Path) -> None:
     assert fired and set(fired) == {"Target pay-1:8080 of job payments is down"}
 
 
+SCRAPE_HEALTH_TWO_JOBS = """\
+service: payments
+dashboard: {uid: payments}
+scrape:
+  - {job: payments, port: 8080}
+  - {job: payments-worker, port: 9100}
+rows:
+  - use: scrape_health
+    with: {job: payments, duration_red: 5s}
+  - use: scrape_health
+    with: {job: payments-worker, duration_red: 5s}
+"""
+
+
+def test_scrape_health_per_job(tmp_path: Path) -> None:
+    """Each job's scrape health row has panels and alerts named after the job."""
+    project = build_and_test(tmp_path, "payments.yaml", SCRAPE_HEALTH_TWO_JOBS)
+    dashboard = json.loads(
+        (project / "out/grafana/dashboards/payments.json").read_text(encoding="utf-8")
+    )
+    titles = [panel["title"] for panel in dashboard["panels"] if panel["type"] != "row"]
+    assert titles == [
+        "Targets Up (payments)",
+        "Scrape Duration (payments)",
+        "Targets Up (payments-worker)",
+        "Scrape Duration (payments-worker)",
+    ]
+    rules = YAML(typ="safe").load(project / "out/prometheus/rules/payments.rules.yml")
+    alerts = {rule["alert"]: rule["expr"] for rule in rules["groups"][1]["rules"]}
+    assert alerts == {
+        "PaymentsTargetsUpCritical": 'up{job="payments"} == 0',
+        "PaymentsScrapeDurationCritical": (
+            'scrape_duration_seconds{job="payments"} >= 5'
+        ),
+        "PaymentsWorkerTargetsUpCritical": 'up{job="payments-worker"} == 0',
+        "PaymentsWorkerScrapeDurationCritical": (
+            'scrape_duration_seconds{job="payments-worker"} >= 5'
+        ),
+    }
+
+
 PROBES = """\
 service: probes
 scrape:

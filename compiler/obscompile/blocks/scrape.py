@@ -5,12 +5,18 @@ so none of them fires while the target cannot be scraped: its series are gone, n
 red. Prometheus writes `up` and `scrape_duration_seconds` for every target itself,
 whether the scrape succeeds or not, so a panel on them turns red, and its alert
 fires, exactly when the target is down.
+
+A service with several scrape jobs uses the block once for each. The panel titles
+name the job, and each alert is named after the job and the panel
+(`WorkerTargetsUpCritical` for the job worker), so the panels and alerts of the jobs
+stay apart.
 """
 
 from __future__ import annotations
 
 from obscompile import dsl
 from obscompile.blocks.params import check_job, check_text, describe, rising_bands
+from obscompile.derive.alerts import camel_case
 from obscompile.load.durations import NOT_A_DURATION, duration_problem
 from obscompile.model.panel import Row
 
@@ -31,8 +37,10 @@ def scrape_health(
     and without `duration_red` the duration panel has no thresholds or alert.
     """
     check_text("title", title)
-    selector = f'job="{check_job(job)}"'
+    job = check_job(job)
+    selector = f'job="{job}"'
     down_alert = dsl.alert(
+        name=_alert_name(job, "TargetsUp"),
         for_=_alert_for(down_for),
         summary="Target {{ $labels.instance }} of job {{ $labels.job }} is down",
         description="Prometheus could not scrape {{ $labels.instance }}, so no alert "
@@ -42,7 +50,7 @@ def scrape_health(
         title,
         [
             dsl.panel(
-                "Targets Up",
+                f"Targets Up ({job})",
                 f"up{{{selector}}}",
                 type="stat",
                 description="1 when the target's last scrape succeeded, 0 when "
@@ -56,7 +64,7 @@ def scrape_health(
                 alert=down_alert,
             ),
             dsl.panel(
-                "Scrape Duration",
+                f"Scrape Duration ({job})",
                 f"scrape_duration_seconds{{{selector}}}",
                 description="Time the target's last scrape took",
                 unit="s",
@@ -65,9 +73,21 @@ def scrape_health(
                     ("duration_yellow", duration_yellow),
                     ("duration_red", duration_red),
                 ),
+                alert=dsl.alert(name=_alert_name(job, "ScrapeDuration")),
             ),
         ],
     )
+
+
+def _alert_name(job: str, panel: str) -> str | None:
+    """Return the alert name of a panel on `job`, such as `PaymentsTargetsUp`.
+
+    The alert rule adds the severity (`PaymentsTargetsUpCritical`). A job name
+    without ASCII letters or digits, or one that starts with a digit, gives None, so
+    the alerts take the name derived from the service and the panel title.
+    """
+    words = camel_case(job)
+    return words + panel if words[:1].isalpha() else None
 
 
 def _alert_for(value: object) -> str | None:
