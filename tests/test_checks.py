@@ -3461,6 +3461,59 @@ ALERT_TEMPLATE_LABEL = [
 ]
 
 
+SCRAPE_TIMEOUT_ADVICE = (
+    "Prometheus fails a scrape that takes that long and reports the target down, "
+    "so the band colours only targets that are down; write a bound below"
+)
+
+SCRAPE_TIMEOUT = [
+    Case(
+        "red-at-default-timeout",
+        panels("""
+            - title: Scrape
+              query: 'scrape_duration_seconds{job="payments"}'
+              thresholds: "<5s Green, 5s-10s Yellow, >10s Red"
+        """),
+        [
+            f'{E}:17:49: warning: the red band of panel "Scrape" starts at 10s, at or '
+            'above the scrape timeout of job "payments", 10s (Prometheus\' default '
+            f"scrape_timeout). {SCRAPE_TIMEOUT_ADVICE} 10s [thresholds/scrape-timeout]"
+        ],
+    ),
+    Case(
+        "bare-bound-above-job-timeout",
+        panels(
+            """
+            - title: Scrape
+              query: 'max by (instance) (scrape_duration_seconds{job="payments"})'
+              thresholds: "<2 Green, 2-4 Yellow, >4 Red"
+            """,
+            HEADER.replace("interval: 15s", "interval: 15s, timeout: 3s"),
+        ),
+        [
+            f'{E}:17:45: warning: the red band of panel "Scrape" starts at 4s, at or '
+            'above the scrape timeout of job "payments", 3s (the job\'s timeout, set '
+            f"at {E}:2:61). {SCRAPE_TIMEOUT_ADVICE} 3s [thresholds/scrape-timeout]"
+        ],
+    ),
+    Case(
+        "other-queries-pass",
+        panels("""
+            - title: Scrape
+              query: 'sum(scrape_duration_seconds{job="payments"})'
+              thresholds: "<20s Green, >20s Red"
+            - title: Samples
+              query: 'scrape_samples_scraped{job="payments"}'
+              thresholds: "<20 Green, >20 Red"
+            - title: Green above
+              query: 'scrape_duration_seconds{job="payments"}'
+              thresholds: ">20s Green, <20s Red"
+        """),
+        [],
+    ),
+]
+
+
 TABLES = {
     "series-legend": SERIES_LEGEND,
     "promql-syntax": SYNTAX,
@@ -3486,6 +3539,7 @@ TABLES = {
     "dashboard-unit-scale": UNIT_SCALE,
     "thresholds-unit": THRESHOLDS_UNIT,
     "thresholds-panel-type": PANEL_TYPE,
+    "thresholds-scrape-timeout": SCRAPE_TIMEOUT,
     "dashboard-range": RANGE,
     "dashboard-duplicate-panel-title": DUPLICATE_PANEL_TITLE,
     "dashboard-too-long": DASHBOARD_TOO_LONG,

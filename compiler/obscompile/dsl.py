@@ -1246,10 +1246,18 @@ def call_block(found: Block, parameters: Mapping[str, Any], used_at: Location) -
 def text_arguments(
     parameters: Mapping[str, Any], written: Mapping[str, Location]
 ) -> dict[str, Location]:
-    """Return each text argument of a block use with where it is written."""
+    """Return each text argument of a block use with where it is written.
+
+    A finite number counts as its text in a threshold text, such as `8` for 8.0, so
+    a finding at a bound that a block built from it is placed at the argument.
+    """
     found: dict[str, Location] = {}
     for name, value in parameters.items():
-        if isinstance(value, str) and value.strip() and name in written:
+        if name not in written:
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = number_text(value) if math.isfinite(value) else None
+        if isinstance(value, str) and value.strip():
             found.setdefault(value, written[name])
     return found
 

@@ -35,7 +35,7 @@ from obscompile.diagnostics import (
     sorted_diagnostics,
     warning,
 )
-from obscompile.load.config import load_config
+from obscompile.load.config import load_config, scrape_timeout_origin
 from obscompile.load.input_file import TEMPLATE, InputFileError, read_input_text
 from obscompile.load.project import display_name, load_project
 from obscompile.model.location import Location
@@ -141,22 +141,23 @@ def check_services(
     jobs: int = 1,
     progress: Progress | None = None,
     failed_manifests: Sequence[str] = (),
+    scrape_timeout: tuple[str, str] | None = None,
 ) -> list[Diagnostic]:
     """Run every registered check, and the instrumentation checks.
 
     `sources` (the manifest texts) make positions inside quoted and block scalars
-    exact; `scrape_interval` applies to the scrape jobs that set none. The checks of
+    exact; `scrape_interval` applies to the scrape jobs that set none, and so does
+    `scrape_timeout`, the global timeout and what sets it. The checks of
     many services that lack stored results run in up to `jobs` worker processes.
     `failed_manifests` (`LoadResult.failed`) turns off the findings that a name is
     missing from every service, because those manifests may declare it.
     """
     from obscompile.check import catalog
-    from obscompile.check.context import ProjectContext
     from obscompile.check.registry import (
         Scope,
+        project_context,
         registered_checks,
         run_checks,
-        scrape_interval_of,
         service_checks,
     )
 
@@ -167,12 +168,10 @@ def check_services(
         select=project_checks,
         scrape_interval=scrape_interval,
         failed_manifests=failed_manifests,
+        scrape_timeout=scrape_timeout,
     )
-    context = ProjectContext(
-        services,
-        sources or {},
-        scrape_interval=scrape_interval_of(scrape_interval),
-        failed_manifests=tuple(failed_manifests),
+    context = project_context(
+        services, sources, scrape_interval, failed_manifests, scrape_timeout
     )
     # The stored checks of a service count while what they looked up in the other
     # services' catalogs and scrape jobs finds the same (see `catalog.Lookups`).
@@ -619,9 +618,16 @@ def build(
         for path, near in misplaced_templates(project.templates_dir)
     )
     services = loaded.services
+    timeout_origin = scrape_timeout_origin(config)
     if local is not None and not has_errors(diagnostics):
         diagnostics.extend(local.kept_targets(services))
+        timeout = config.scrape_timeout
         services, config = local.apply(services, config)
+        if config.scrape_timeout != timeout:
+            timeout_origin = (
+                "the --scrape-interval of this local run, to which the global "
+                "scrape_timeout is shortened"
+            )
     diagnostics.extend(late_default_alerts(config, local.overridden() if local else ()))
     if progress is not None:
         progress("checking", 0, 0)
@@ -634,6 +640,7 @@ def build(
             jobs,
             progress,
             loaded.failed,
+            (config.scrape_timeout, timeout_origin),
         )
     )
     files: Mapping[str, str] = {}

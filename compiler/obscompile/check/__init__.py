@@ -37,6 +37,7 @@ from obscompile.check import (  # noqa: F401
     scrape_job,
     thresholds_histogram_range,
     thresholds_panel_type,
+    thresholds_scrape_timeout,
     thresholds_unit,
 )
 from obscompile.check.registry import Check, Scope, check, registered_checks, run_checks

@@ -26,6 +26,8 @@ GRAFANA_PLACEHOLDER = "grafana_variable"
 
 # Prometheus's own default for the global scrape_interval.
 PROMETHEUS_SCRAPE_INTERVAL = timedelta(minutes=1)
+# Prometheus's own default for the global scrape_timeout.
+PROMETHEUS_SCRAPE_TIMEOUT = timedelta(seconds=10)
 
 
 @attrs.frozen(eq=False)
@@ -142,6 +144,10 @@ class ProjectContext:
     # The manifests whose loading reported an error (`LoadResult.failed`). They may
     # declare names that `services` lacks.
     failed_manifests: tuple[str, ...] = ()
+    # The global scrape_timeout, which applies to jobs that set none, and what sets
+    # it, for messages.
+    scrape_timeout: timedelta = PROMETHEUS_SCRAPE_TIMEOUT
+    scrape_timeout_origin: str = "Prometheus' default scrape_timeout"
 
     def parse(self, query: str) -> ParsedQuery:
         """Return the parse of `query`, shared by every check and context of the run."""
@@ -156,6 +162,8 @@ class ProjectContext:
             self.queries,
             self.scrape_interval,
             self.failed_manifests,
+            self.scrape_timeout,
+            self.scrape_timeout_origin,
             service=service,
         )
 
@@ -182,6 +190,8 @@ class ServiceContext(ProjectContext):
             self.queries,
             self.scrape_interval,
             self.failed_manifests,
+            self.scrape_timeout,
+            self.scrape_timeout_origin,
             service=self.service,
             row=row,
             panel=panel,

@@ -16,7 +16,11 @@ from typing import Any
 import attrs
 import promql_parser as pp
 
-from obscompile.check.context import PROMETHEUS_SCRAPE_INTERVAL, ProjectContext
+from obscompile.check.context import (
+    PROMETHEUS_SCRAPE_INTERVAL,
+    PROMETHEUS_SCRAPE_TIMEOUT,
+    ProjectContext,
+)
 from obscompile.diagnostics import Diagnostic, UsageError, sorted_diagnostics
 from obscompile.model.service import Service
 
@@ -97,14 +101,22 @@ def service_checks(project: ProjectContext, service: Service) -> list[Diagnostic
 
 def scrape_interval_of(text: str | None) -> timedelta:
     """Return the global scrape interval `text`, or Prometheus's default of 1m."""
+    return _global_duration(text, PROMETHEUS_SCRAPE_INTERVAL, "scrape interval")
+
+
+def scrape_timeout_of(text: str | None) -> timedelta:
+    """Return the global scrape timeout `text`, or Prometheus's default of 10s."""
+    return _global_duration(text, PROMETHEUS_SCRAPE_TIMEOUT, "scrape timeout")
+
+
+def _global_duration(text: str | None, default: timedelta, name: str) -> timedelta:
+    """Return the duration `text`, or `default` for None; raise UsageError if invalid."""
     if text is None:
-        return PROMETHEUS_SCRAPE_INTERVAL
+        return default
     try:
         return pp.parse_duration(text)
     except ValueError:
-        raise UsageError(
-            f'scrape interval "{text}" is not a duration such as 15s'
-        ) from None
+        raise UsageError(f'{name} "{text}" is not a duration such as 15s') from None
 
 
 def run_checks(
@@ -114,6 +126,7 @@ def run_checks(
     select: Collection[str] | None = None,
     scrape_interval: str | None = None,
     failed_manifests: Sequence[str] = (),
+    scrape_timeout: tuple[str, str] | None = None,
 ) -> list[Diagnostic]:
     """Run every registered check (or those named in `select`) over `services`.
 
@@ -121,21 +134,41 @@ def run_checks(
     with it, positions inside quoted or block scalars are exact. `scrape_interval`
     is the global scrape_interval of prometheus.yml (Prometheus's default is 1m).
     `failed_manifests` are the manifests that failed to load (`LoadResult.failed`).
-    Returns the diagnostics sorted by position, without duplicates.
+    `scrape_timeout` is the global scrape_timeout of prometheus.yml and what sets
+    it, such as "the scrape_timeout of obscompile.yaml" (Prometheus's default is
+    10s). Returns the diagnostics sorted by position, without duplicates.
     """
     if select is not None:
         unknown = sorted(set(select) - set(REGISTRY))
         if unknown:
             raise UsageError(f"no check named {', '.join(unknown)}")
-    interval = scrape_interval_of(scrape_interval)
-    project = ProjectContext(
-        tuple(services),
-        sources or {},
-        scrape_interval=interval,
-        failed_manifests=tuple(failed_manifests),
+    project = project_context(
+        services, sources, scrape_interval, failed_manifests, scrape_timeout
     )
     diagnostics: list[Diagnostic] = []
     for found in registered_checks():
         if select is None or found.name in select:
             diagnostics.extend(_run(found, project))
     return sorted_diagnostics(diagnostics)
+
+
+def project_context(
+    services: Sequence[Service],
+    sources: Mapping[str, str] | None = None,
+    scrape_interval: str | None = None,
+    failed_manifests: Sequence[str] = (),
+    scrape_timeout: tuple[str, str] | None = None,
+) -> ProjectContext:
+    """Return the context of the checks of `services`; `run_checks` describes the rest."""
+    context = ProjectContext(
+        tuple(services),
+        sources or {},
+        scrape_interval=scrape_interval_of(scrape_interval),
+        failed_manifests=tuple(failed_manifests),
+    )
+    if scrape_timeout is None:
+        return context
+    text, origin = scrape_timeout
+    return attrs.evolve(
+        context, scrape_timeout=scrape_timeout_of(text), scrape_timeout_origin=origin
+    )

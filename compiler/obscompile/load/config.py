@@ -339,6 +339,18 @@ def _default_timeout(data: dict[str, Any]) -> str:
     return _DEFAULTS.scrape_timeout
 
 
+def scrape_timeout_origin(config: Config) -> str:
+    """Return what sets the global scrape_timeout of `config`, for messages."""
+    if "scrape_timeout" in config.locations:
+        return "the scrape_timeout of obscompile.yaml"
+    if config.scrape_timeout != _DEFAULTS.scrape_timeout:
+        return (
+            "the scrape_interval of obscompile.yaml, to which Prometheus shortens "
+            f"its default scrape_timeout of {_DEFAULTS.scrape_timeout}"
+        )
+    return "Prometheus' default scrape_timeout"
+
+
 def build_config(source: Source) -> Config:
     """Build a Config from schema-valid configuration data."""
     data: dict[str, Any] = source.data

@@ -65,7 +65,8 @@ class Panel:
     location: Location = attrs.field(default=UNKNOWN, eq=False)
     locations: dict[str, Location] = attrs.field(factory=dict, eq=False)
     # The text arguments of the block uses that built the panel, each with where it
-    # is written. A finding at a string of the query with that text is placed there.
+    # is written, and number arguments as their text. A finding at a string of the
+    # query, or at a threshold bound, with that text is placed there.
     arguments: dict[str, Location] = attrs.field(factory=dict, eq=False)
 
     def location_of(self, key: str) -> Location:
