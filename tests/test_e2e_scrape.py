@@ -21,10 +21,10 @@ import subprocess
 import sys
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -173,24 +173,88 @@ def write_project(folder: Path, name: str, manifest: str) -> Path:
     return folder
 
 
-def test_down_target_fires_its_alert(tmp_path: Path) -> None:
-    project = write_project(tmp_path, "payments.yaml", MANIFEST)
-    prometheus_port, closed_port = free_ports(2)
-    live = f"{LOOPBACK}:{prometheus_port}"
-    down = f"{LOOPBACK}:{closed_port}"
-    out = build_local(project, [f"payments={live}", f"payments={down}"])
+class QuietServer(ThreadingHTTPServer):
+    """Serve on threads that `server_close` waits for, without printing their errors.
 
-    with prometheus(out, prometheus_port) as api:
-        alerts = poll(
-            api.alerts,
-            lambda found: firing_for(found, DOWN_ALERT, down),
-            TIMEOUT,
-            0.5,
-        )
-        up = {
+    Prometheus may drop a scrape's connection when it stops, and the default
+    handler would print that error into the output of whichever test runs next.
+    """
+
+    daemon_threads = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], port: int) -> Iterator[None]:
+    """Serve `handler` on `port` of 127.0.0.1 until the block ends."""
+    server = QuietServer((LOOPBACK, port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class LocalRun(NamedTuple):
+    """A Prometheus server that scrapes a local build, and the addresses of its targets."""
+
+    api: PrometheusAPI
+    # The Prometheus server's own address, whose /metrics responds.
+    server: str
+    # The address of a second free port, which the run's handler or nothing serves.
+    spare: str
+
+    def wait_for_alerts(
+        self, done: Callable[[list[dict[str, Any]]], bool]
+    ) -> list[dict[str, Any]]:
+        """Poll the alerts until `done` holds for them or TIMEOUT passes, and return them."""
+        return poll(self.api.alerts, done, TIMEOUT, 0.5)
+
+    def values_by_instance(self, query: str) -> dict[str, str]:
+        """Return the value of each series of an instant `query`, by its instance."""
+        return {
             sample["metric"]["instance"]: sample["value"][1]
-            for sample in api.query('up{job="payments"}')
+            for sample in self.api.query(query)
         }
+
+
+@contextlib.contextmanager
+def local_run(
+    folder: Path,
+    name: str,
+    manifest: str,
+    targets: list[str],
+    handler: type[BaseHTTPRequestHandler] | None = None,
+) -> Iterator[LocalRun]:
+    """Build `manifest` for a local run and run Prometheus on it until the block ends.
+
+    Each of `targets` is a `--target` value such as `payments={spare}`, in which
+    `{server}` and `{spare}` stand for the addresses of `LocalRun`. `handler`, when
+    given, serves the spare address from before the build on.
+    """
+    project = write_project(folder, name, manifest)
+    prometheus_port, spare_port = free_ports(2)
+    server = f"{LOOPBACK}:{prometheus_port}"
+    spare = f"{LOOPBACK}:{spare_port}"
+    with contextlib.ExitStack() as stack:
+        if handler is not None:
+            stack.enter_context(serving(handler, spare_port))
+        addresses = [target.format(server=server, spare=spare) for target in targets]
+        out = build_local(project, addresses)
+        api = stack.enter_context(prometheus(out, prometheus_port))
+        yield LocalRun(api, server, spare)
+
+
+def test_down_target_fires_its_alert(tmp_path: Path) -> None:
+    targets = ["payments={server}", "payments={spare}"]
+    with local_run(tmp_path, "payments.yaml", MANIFEST, targets) as run:
+        live, down = run.server, run.spare
+        alerts = run.wait_for_alerts(lambda found: firing_for(found, DOWN_ALERT, down))
+        up = run.values_by_instance('up{job="payments"}')
 
     assert firing_for(alerts, DOWN_ALERT, down), alerts
     assert not firing_for(alerts, DOWN_ALERT, live), alerts
@@ -219,50 +283,15 @@ class ProbeExporter(BaseHTTPRequestHandler):
         pass
 
 
-class QuietServer(ThreadingHTTPServer):
-    """Serve on threads that `server_close` waits for, without printing their errors.
-
-    Prometheus may drop a scrape's connection when it stops, and the default
-    handler would print that error into the output of whichever test runs next.
-    """
-
-    daemon_threads = False
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def serving(handler: type[BaseHTTPRequestHandler], port: int) -> Iterator[None]:
-    """Serve `handler` on `port` of 127.0.0.1 until the block ends."""
-    server = QuietServer((LOOPBACK, port), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_probe_job_labels_series_by_target(tmp_path: Path) -> None:
-    project = write_project(tmp_path, "probes.yaml", PROBE_MANIFEST)
-    prometheus_port, exporter_port = free_ports(2)
-    with serving(ProbeExporter, exporter_port):
-        out = build_local(project, [f"blackbox={LOOPBACK}:{exporter_port}"])
-        with prometheus(out, prometheus_port) as api:
-            alerts = poll(
-                api.alerts,
-                lambda found: firing_for(
-                    found, PROBE_ALERT, "https://down.example/health"
-                ),
-                TIMEOUT,
-                0.5,
-            )
-            success = {
-                sample["metric"]["instance"]: sample["value"][1]
-                for sample in api.query('probe_success{job="blackbox"}')
-            }
+    targets = ["blackbox={spare}"]
+    with local_run(
+        tmp_path, "probes.yaml", PROBE_MANIFEST, targets, ProbeExporter
+    ) as run:
+        alerts = run.wait_for_alerts(
+            lambda found: firing_for(found, PROBE_ALERT, "https://down.example/health")
+        )
+        success = run.values_by_instance('probe_success{job="blackbox"}')
 
     assert firing_for(alerts, PROBE_ALERT, "https://down.example/health"), alerts
     assert not firing_for(alerts, PROBE_ALERT, "https://up.example/health"), alerts
@@ -305,20 +334,16 @@ class PushedMetrics(BaseHTTPRequestHandler):
 
 
 def test_honored_job_label_reaches_alert(tmp_path: Path) -> None:
-    project = write_project(tmp_path, "batch.yaml", PUSHED_MANIFEST)
-    prometheus_port, gateway_port = free_ports(2)
-    with serving(PushedMetrics, gateway_port):
-        out = build_local(project, [f"pushgateway={LOOPBACK}:{gateway_port}"])
-        with prometheus(out, prometheus_port) as api:
-            alerts = poll(
-                api.alerts,
-                lambda found: any(
-                    alert["labels"].get("job") == "etl" and alert["state"] == "firing"
-                    for alert in found
-                ),
-                TIMEOUT,
-                0.5,
+    targets = ["pushgateway={spare}"]
+    with local_run(
+        tmp_path, "batch.yaml", PUSHED_MANIFEST, targets, PushedMetrics
+    ) as run:
+        alerts = run.wait_for_alerts(
+            lambda found: any(
+                alert["labels"].get("job") == "etl" and alert["state"] == "firing"
+                for alert in found
             )
+        )
 
     firing = [alert for alert in alerts if alert["state"] == "firing"]
     assert [alert["labels"]["alertname"] for alert in firing] == [
