@@ -19,7 +19,7 @@ import yaml
 
 from obscompile import promql
 from obscompile.config import Config
-from obscompile.derive import gorender
+from obscompile.derive import gofuncs, gorender
 from obscompile.derive.alerts import derive_rules
 from obscompile.derive.evaluate import Evaluator, Storage, make_labels
 from obscompile.derive.promtests import generate_tests
@@ -175,6 +175,37 @@ def test_data_fields_expanded_in_tests(project: Path) -> None:
     _promtool_all(project, result)
 
 
+def test_control_actions_expanded_in_tests(project: Path) -> None:
+    """`$labels` contains the metric name that the alert's query keeps, as in Prometheus."""
+    summary = (
+        "{{ if gt $value 0.5 }}most{{ else if ge $value 0.05 }}many{{ else }}few"
+        "{{ end }} errors{{ with $labels.instance }} on {{ . }}{{ end }} "
+        "({{ len $labels }} labels:{{ range $k, $v := $labels }} {{ $k }}={{ $v }}"
+        "{{ end }})"
+    )
+    result = _build(project, ERROR_RATIO.replace("SUMMARY", summary))
+    assert [d for d in result.diagnostics if d.check == "rules/untested"] == []
+    (alert,) = _rules(result)[1]["rules"][:1]
+    name = alert["expr"].split("{")[0]
+    assert (
+        f"many errors on payments:8080 (3 labels: __name__={name} "
+        "instance=payments:8080 job=payments)" in _fired_summaries(result)
+    )
+    _promtool_all(project, result)
+
+
+def test_failing_template_reported(project: Path) -> None:
+    summary = "{{ if gt $value 0 }}errors{{ end }}"
+    result = _build(project, ERROR_RATIO.replace("SUMMARY", summary))
+    untested = [d.message for d in result.diagnostics if d.check == "rules/untested"]
+    assert untested
+    for message in untested:
+        assert (
+            "Prometheus fails to expand the summary for the value 0.05 (error "
+            "calling gt: incompatible types for comparison)" in message
+        )
+
+
 def test_unexpanded_template_reported_at_text(project: Path) -> None:
     result = _build(
         project,
@@ -183,17 +214,17 @@ def test_unexpanded_template_reported_at_text(project: Path) -> None:
           query: 'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m]))'
           thresholds: "<1 Green, >1 Red"
           alert:
-            description: 'seen {{ humanizeTimestamp $value }}'
+            description: 'seen {{ $value | toTime }}'
         """,
     )
     untested = [str(d) for d in result.diagnostics if d.check == "rules/untested"]
     assert untested == [
         "services/payments.yaml:25:24: warning: no promtool test generated for rule "
         '"PaymentsErrorsCritical": the test generator cannot expand the description '
-        "(function humanizeTimestamp is not evaluated); it expands pipelines of "
-        "Prometheus' template functions without if, range, with or template. Write "
-        "a promtool test in tests/promtool/, which `obscompile test` runs "
-        "[rules/untested]"
+        "(function toTime is not evaluated); it expands if, with, range and the "
+        "functions that format values and labels, but not template, define, block "
+        "or query. Write a promtool test in tests/promtool/, which `obscompile "
+        "test` runs [rules/untested]"
     ]
 
 
@@ -682,7 +713,7 @@ def test_promtool_rejects_what_renderer_refuses(tmp_path: Path) -> None:
 
 def test_percentage_formats() -> None:
     ratio = 50 / 950
-    assert gorender.humanize_percentage(ratio) == "5.263%"
+    assert gofuncs.humanize_percentage(ratio) == "5.263%"
     assert gorender.go_value(ratio) == "0.05263157894736842"
     assert gorender.render('{{ printf "%.2f" $value }}%', {}, ratio * 100) == "5.26%"
     assert math.isclose(ratio * 100, 5.263157894736842)

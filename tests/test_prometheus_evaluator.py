@@ -6,6 +6,7 @@ compares both exactly, so these tests compare the two on random input.
 
 from __future__ import annotations
 
+import ast
 import math
 import random
 import re
@@ -198,6 +199,38 @@ TEMPLATES = {
     "mismatch": '{{ printf "%d %s %d %d" $value $value }} {{ printf "%v" 1 2 }}',
     "variables": '{{ $x := $value | humanize }}{{ $y := "a" }}{{ $y = "b" }}{{ $x }}{{ $y }}',
     "strings": '{{ "1234.5" | humanize }} {{ 3 | humanizeDuration }} {{ 1e3 }} {{ 0x1F }}',
+    "if": "{{ if gt $value 100.0 }}high{{ else if lt $value 1.0 }}low{{ else }}mid"
+    "{{ end }}",
+    "if_labels": '{{ if eq $labels.job "job-3" "job-5" }}3 or 5{{ end }}'
+    '{{ if ne $labels.instance "plain" }}port{{ end }}',
+    "truth": "{{ if $value }}nonzero{{ else }}zero{{ end }} {{ if $labels.none }}x"
+    "{{ else }}empty{{ end }} {{ if . }}data{{ end }} {{ if 0 }}a{{ else if 0.0 }}b"
+    '{{ else if "" }}c{{ else if false }}d{{ else if $externalLabels }}e{{ else }}f'
+    "{{ end }}",
+    "logic": '{{ and $value "x" }}|{{ or $labels.none "fallback" }}|{{ not $value }}'
+    '|{{ and 1 0 2 }}|{{ or 0 "" }}|{{ $value | and 1 }}|{{ and 0 (gt 1 1.0) }}'
+    "|{{ or 1 (len 3) }}|{{ not . }}",
+    "compare": '{{ lt $labels.instance "h" }} {{ le $value 60.0 }} {{ gt 2 1 }} '
+    '{{ ge "b" "a" }} {{ eq true true }} {{ ne 1.5 $value }} {{ lt -1 0 }} '
+    "{{ eq $value 0.5 1.0 }} {{ ge $value 61.5 }} {{ $value | lt 59.9 }}",
+    "len": '{{ len $labels }} {{ len $labels.instance }} {{ len "" }} {{ len $labels.none | not }}',
+    "with": "{{ with $labels.instance }}on {{ . }}{{ end }}{{ with $labels.none }}x"
+    "{{ else }} nowhere{{ end }} {{ with $labels }}{{ .job }}{{ end }} "
+    "{{ with $x := $value }}{{ $x }}{{ else }}{{ $x }}{{ end }} {{ with 0 }}"
+    "x{{ else }}{{ .Labels.job }}{{ end }}",
+    "range": "{{ range $k, $v := $labels }}{{ $k }}={{ $v }},{{ end }} "
+    "{{ range $labels }}[{{ . }}]{{ end }} {{ range $v := $labels }}{{ $v | len }}"
+    "{{ end }} {{ range $externalLabels }}x{{ else }}none{{ end }} "
+    "{{ range .Labels }}{{ $.Value }}{{ end }}",
+    "break": '{{ range $k, $v := $labels }}{{ if eq $k "instance" }}{{ continue }}'
+    '{{ end }}{{ if eq $k "job" }}{{ break }}{{ end }}{{ $k }};{{ end }}',
+    "scope": '{{ $x := "outer" }}{{ if true }}{{ $x := "inner" }}{{ $x }}{{ end }} '
+    '{{ $x }} {{ if true }}{{ $x = "set" }}{{ end }}{{ $x }} {{ $n := 0 }}'
+    "{{ range $labels }}{{ $n = len . }}{{ end }}{{ $n }}",
+    "timestamp": "{{ if lt $value 1e9 }}{{ humanizeTimestamp $value }}{{ end }} "
+    '{{ humanizeTimestamp 1.6e9 }} {{ humanizeTimestamp "1234567890.5678" }} '
+    "{{ humanizeTimestamp -9.2e9 }} {{ humanizeTimestamp 9.2e9 }} "
+    '{{ humanizeTimestamp "NaN" }} {{ humanizeTimestamp 0 }}',
 }
 INSTANCES = ["host:9090", "[::1]:80", "plain", "a:b:c", "h:", "Émile.dé:1"]
 VALUES = [
@@ -222,6 +255,8 @@ def test_templates_match_promtool(tmp_path: Path) -> None:
     for index, value in enumerate(VALUES):
         instance = INSTANCES[index % len(INSTANCES)]
         labels = {"instance": instance, "job": f"job-{index}"}
+        # The alert's query keeps the metric name, which its templates see.
+        sample_labels = {"__name__": "probe", **labels}
         tests.append(
             {
                 "interval": "1m",
@@ -239,7 +274,9 @@ def test_templates_match_promtool(tmp_path: Path) -> None:
                             {
                                 "exp_labels": labels,
                                 "exp_annotations": {
-                                    key: gorender.render(text, labels, float(value))
+                                    key: gorender.render(
+                                        text, sample_labels, float(value)
+                                    )
                                     for key, text in TEMPLATES.items()
                                 },
                             }
@@ -258,9 +295,92 @@ def test_templates_match_promtool(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# Templates that Prometheus fails to expand at the value given, with Go's error.
+FAILING = [
+    ("{{ if gt $value 100 }}high{{ end }}", 150.0),
+    ("{{ gt $value 100 }}", 1.0),
+    ("{{ $value | lt 1 }}", 1.0),
+    ('{{ eq 1 2 "x" }}', 1.0),
+    ('{{ ne "a" 1 }}', 1.0),
+    ("{{ lt true false }}", 1.0),
+    ("{{ eq $labels $labels }}", 1.0),
+    ("{{ eq 1 }}", 1.0),
+    ("{{ lt 1 }}", 1.0),
+    ("{{ not 1 2 }}", 1.0),
+    ("{{ len 3 }}", 1.0),
+    ("{{ len $value }}", 1.0),
+    ("{{ len . }}", 1.0),
+    ("{{ and 1 (gt 1 1.0) }}", 1.0),
+    ("{{ or 0 (len 1) }}", 1.0),
+    ("{{ range $value }}x{{ end }}", 1.5),
+    ('{{ range "ab" }}x{{ end }}', 1.0),
+    ("{{ with $value }}{{ .Labels }}{{ end }}", 1.0),
+    ("{{ humanizeTimestamp $value }}", 1e21),
+    ("{{ humanizeTimestamp $value }}", -1e10),
+]
+
+
+def _failed_texts(report: str) -> dict[str, str]:
+    """Return the annotation `text` that promtool's report gives for each alert."""
+    pattern = r'alertname: (\w+),.*?got:\[.*?Annotations:\{text=("(?:[^"\\]|\\.)*")\}'
+    return {
+        name: ast.literal_eval(text)
+        for name, text in re.findall(pattern, report, re.DOTALL)
+    }
+
+
+def test_failing_templates_match_promtool(tmp_path: Path) -> None:
+    rules = [
+        {
+            "alert": f"Failing{index}",
+            "expr": f'probe{{case="{index}"}}',
+            "annotations": {"text": template},
+        }
+        for index, (template, _) in enumerate(FAILING)
+    ]
+    test = {
+        "interval": "1m",
+        "input_series": [
+            {"series": f'probe{{case="{index}"}}', "values": f"{value!r}x1"}
+            for index, (_, value) in enumerate(FAILING)
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "0m",
+                "alertname": f"Failing{index}",
+                "exp_alerts": [
+                    {"exp_labels": {"case": str(index)}, "exp_annotations": {}}
+                ],
+            }
+            for index in range(len(FAILING))
+        ],
+    }
+    (tmp_path / "rules.yml").write_text(
+        yaml.safe_dump({"groups": [{"name": "failing", "rules": rules}]})
+    )
+    (tmp_path / "test.yml").write_text(
+        yaml.safe_dump(
+            {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": [test]}
+        )
+    )
+    result = run_promtool("test", "rules", str(tmp_path / "test.yml"))
+    report = result.stdout + result.stderr
+    texts = _failed_texts(report)
+    assert len(texts) == len(FAILING), report
+    for index, (template, value) in enumerate(FAILING):
+        text = texts[f"Failing{index}"]
+        assert text.startswith("<error expanding template: "), (template, text)
+        labels = {"__name__": "probe", "case": str(index)}
+        with pytest.raises(gorender.UnsupportedTemplate) as exc:
+            gorender.render(template, labels, value)
+        if isinstance(exc.value, gorender.ExpansionError):
+            assert str(exc.value) in text, template
+
+
 UNSUPPORTED = [
-    ("a {{ range $labels }}x{{ end }}", "the range action", 5),
-    ("{{ $value }} {{ $value | humanizeTimestamp }}", "humanizeTimestamp", 25),
+    ('a {{ template "x" }}', "the template action", 5),
+    ("{{ $x := 1 }}{{ range $x = $labels }}{{ end }}", "range that assigns", 25),
+    ("{{ $value }} {{ $value | query }}", "function query", 25),
     ('{{ printf "%#x" 1 }}', "the # flag", 3),
     ('{{ printf "%q" "a" }}', "'%q' of a string", 3),
     ('{{ "ß" | toUpper }}', "toUpper of 'ß'", 9),

@@ -2,8 +2,8 @@
 
 promtool compares expanded annotations as exact strings, so the generated tests need
 the text that Prometheus' template functions produce for a given sample value. The
-functions follow `template/template.go` of Prometheus 2.42, and Go's `text/template`
-and `fmt` (see `gofmt`):
+functions follow `template/template.go` of Prometheus 2.42, and the `text/template`
+and `fmt` packages of Go 1.19, which built it (see `gofmt`):
 
 - `humanize`: `%.4g` after scaling by 1000 with the prefixes k M G T P E Z Y or
   m u n p f a z y;
@@ -12,396 +12,212 @@ and `fmt` (see `gofmt`):
 - `humanizeDuration`: seconds as `1d 2h 3m 4s`, or `%.4g` seconds with m u n …
   below one second;
 - `humanizePercentage`: `%.4g%` of the value times 100;
+- `humanizeTimestamp`: Unix seconds as a UTC time to the millisecond;
 - `toUpper`, `toLower`, `title` (Go's `strings.Title`), `match`, `reReplaceAll`,
   `stripPort`, and Go's `printf`, `print`, `urlquery` and `index`;
+- Go's `eq`, `ne`, `lt`, `le`, `gt`, `ge`, which compare only operands of one type
+  (a float64 such as `$value` with `100.0`, never with the int `100`), and `and`,
+  `or`, `not` and `len`;
 - `{{ $value }}`, which Go prints with `%v`: the shortest digits that read back as the
   same double, in exponent form when the decimal exponent is below -4 or at least 6.
 
-`render` evaluates text, comments and actions made of pipelines, whose operands are
-literals, `$labels`, `$value`, `$externalLabels`, `$externalURL`, the data object's
-fields (`.Value`, `.Labels.job`) and variables that an earlier action declares with
-`:=` or sets with `=`. The control actions (`if`, `range`, `with`, `template`, …) and
-the other functions raise `UnsupportedTemplate`, which names the function or syntax.
-promtool runs a test without external labels or an external URL, so both are empty.
+`render` evaluates text, comments, `if`/`else if`/`else`, `with`, `range` over a map
+(with `break` and `continue`) and actions made of pipelines, whose operands are
+literals, `$labels`, `$value`, `$externalLabels`, `$externalURL`, `.` and its fields
+(`.Value`, `.Labels.job`) and variables, scoped as in Go. `template`, `define`,
+`block` and the other functions raise `UnsupportedTemplate`, which names the function
+or syntax. Where Go's execution fails, as Prometheus' does, `render` raises its
+subclass `ExpansionError` with Go's message. promtool runs a test without external
+labels or an external URL, so both are empty.
 """
 
 from __future__ import annotations
 
-import math
+import functools
 import re
-import urllib.parse
-from collections.abc import Callable
+from collections.abc import Sequence
 
-from obscompile import goregexp
-from obscompile.derive.evaluate import expand_replacement
-from obscompile.derive.gofmt import (
-    GoValue,
-    UnsupportedFormat,
-    go_g,
-    go_value,
-    sprint,
-    sprintf,
-    type_name,
-    value_text,
+import attrs
+
+from obscompile.derive.gofmt import go_g, go_value, value_text
+from obscompile.derive.gofuncs import (
+    FUNCTIONS,
+    AlertData,
+    CallError,
+    ExpansionError,
+    UnsupportedTemplate,
+    Value,
+    go_type,
+    map_text,
+    truth,
 )
-from obscompile.gotemplate import Kind, Token, lex, string_value
+from obscompile.gotemplate import Kind, Token, lex, string_value, template_error
 
-__all__ = ["go_g", "go_value", "render", "escape_text", "UnsupportedTemplate"]
-
-_SMALL_PREFIXES = ("m", "u", "n", "p", "f", "a", "z", "y")
-_LARGE_PREFIXES = ("k", "M", "G", "T", "P", "E", "Z", "Y")
-_BINARY_PREFIXES = ("ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi")
-
-
-class UnsupportedTemplate(ValueError):
-    """The template uses Go template syntax that `render` does not evaluate.
-
-    `offset` is the character of the template where the unevaluated part starts.
-    """
-
-    def __init__(self, message: str, offset: int | None = None) -> None:
-        super().__init__(message)
-        self.offset = offset
+__all__ = [
+    "go_g",
+    "go_value",
+    "render",
+    "escape_text",
+    "ExpansionError",
+    "UnsupportedTemplate",
+]
 
 
-def humanize(value: float) -> str:
-    if value == 0 or math.isnan(value) or math.isinf(value):
-        return go_g(value, 4)
-    prefix = ""
-    if abs(value) >= 1:
-        for candidate in _LARGE_PREFIXES:
-            if abs(value) < 1000:
-                break
-            prefix = candidate
-            value /= 1000
-        return go_g(value, 4) + prefix
-    for candidate in _SMALL_PREFIXES:
-        if abs(value) >= 1:
-            break
-        prefix = candidate
-        value *= 1000
-    return go_g(value, 4) + prefix
+class _Break(Exception):
+    """A `{{ break }}` leaves the innermost range."""
 
 
-def humanize1024(value: float) -> str:
-    if abs(value) <= 1 or math.isnan(value) or math.isinf(value):
-        return go_g(value, 4)
-    prefix = ""
-    for candidate in _BINARY_PREFIXES:
-        if abs(value) < 1024:
-            break
-        prefix = candidate
-        value /= 1024
-    return go_g(value, 4) + prefix
-
-
-def _go_int64(value: float) -> int:
-    # Go on amd64 converts a float beyond the int64 range to the minimum int64.
-    return int(value) if abs(value) < 2**63 else -(2**63)
-
-
-def _go_div(a: int, b: int) -> int:
-    """Divide like Go, rounding toward zero."""
-    quotient = abs(a) // abs(b)
-    return quotient if (a >= 0) == (b >= 0) else -quotient
-
-
-def _go_mod(a: int, b: int) -> int:
-    return a - _go_div(a, b) * b
-
-
-def humanize_duration(value: float) -> str:
-    if math.isnan(value) or math.isinf(value):
-        return go_g(value, 4)
-    if value == 0:
-        return go_g(value, 4) + "s"
-    if abs(value) >= 1:
-        sign = "-" if value < 0 else ""
-        value = abs(value)
-        duration = _go_int64(value)
-        seconds = _go_mod(duration, 60)
-        minutes = _go_mod(_go_div(duration, 60), 60)
-        hours = _go_mod(_go_div(duration, 3600), 24)
-        days = _go_div(duration, 86400)
-        if days:
-            return f"{sign}{days}d {hours}h {minutes}m {seconds}s"
-        if hours:
-            return f"{sign}{hours}h {minutes}m {seconds}s"
-        if minutes:
-            return f"{sign}{minutes}m {seconds}s"
-        return f"{sign}{go_g(value, 4)}s"
-    prefix = ""
-    for candidate in _SMALL_PREFIXES:
-        if abs(value) >= 1:
-            break
-        prefix = candidate
-        value *= 1000
-    return f"{go_g(value, 4)}{prefix}s"
-
-
-def humanize_percentage(value: float) -> str:
-    return go_g(value * 100, 4) + "%"
-
-
-# Template values: gofmt's scalars, and maps of labels (Go's map[string]string).
-Value = GoValue | dict[str, str]
-
-
-class _AlertData:
-    """The data object of an alert template, which `.` names in Prometheus 2.42."""
-
-    def __init__(self, labels: dict[str, str], value: float) -> None:
-        self.fields: dict[str, Value] = {
-            "Labels": labels,
-            "ExternalLabels": {},
-            "ExternalURL": "",
-            "Value": value,
-        }
-
-
-def _number(value: Value, function: str) -> float:
-    """Convert an operand to float64 as Prometheus' `convertToFloat` does."""
-    if isinstance(value, (bool, dict)):
-        raise UnsupportedTemplate(f"{function} of a {_type(value)} is not evaluated")
-    if isinstance(value, str):
-        # strconv.ParseFloat without hexadecimal floats or underscores, which Python's
-        # float() reads otherwise.
-        if not re.fullmatch(
-            r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)",
-            value,
-            re.IGNORECASE,
-        ):
-            raise UnsupportedTemplate(f"{function} of {value!r} is not evaluated")
-        return float(value)
-    return float(value)
-
-
-def _string(value: Value, function: str) -> str:
-    if not isinstance(value, str):
-        raise UnsupportedTemplate(f"{function} of a {_type(value)} is not evaluated")
-    return value
-
-
-def _type(value: Value | _AlertData) -> str:
-    if isinstance(value, dict):
-        return "map[string]string"
-    if isinstance(value, _AlertData):
-        return "data object"
-    return type_name(value)
-
-
-def _simple_case(text: str, change: Callable[[str], str], function: str) -> str:
-    """Map each character to one character, as Go's `unicode.To*` tables do.
-
-    Python's full case mapping turns some characters into two (ß into SS), which Go
-    leaves alone. Such text is not evaluated.
-    """
-    pieces = []
-    for char in text:
-        changed = change(char)
-        if len(changed) != 1:
-            raise UnsupportedTemplate(f"{function} of {char!r} is not evaluated")
-        pieces.append(changed)
-    return "".join(pieces)
-
-
-def _is_separator(char: str) -> bool:
-    """Return True where Go's `strings.Title` starts a new word after `char`."""
-    if char <= "\x7f":
-        return not (char.isascii() and (char.isalnum() or char == "_"))
-    if char.isalpha() or char.isdecimal():
-        return False
-    return char.isspace()
-
-
-def title(text: str) -> str:
-    """Upper-case the first letter of each word, as Go's `strings.Title` does."""
-    pieces = []
-    previous = " "
-    for char in text:
-        pieces.append(char.title() if _is_separator(previous) else char)
-        previous = char
-    result = "".join(pieces)
-    if len(result) != len(text):
-        raise UnsupportedTemplate(f"title of {text!r} is not evaluated")
-    return result
-
-
-def split_host_port(address: str) -> tuple[str, str] | None:
-    """Split `host:port` as Go's `net.SplitHostPort` does; None where Go fails."""
-    colon = address.rfind(":")
-    if colon < 0:
-        return None
-    start, end = 0, 0
-    if address.startswith("["):
-        close = address.find("]")
-        if close < 0 or close + 1 != colon:
-            return None
-        host = address[1:close]
-        start, end = 1, close + 1
-    else:
-        host = address[:colon]
-        if ":" in host:
-            return None
-    if "[" in address[start:] or "]" in address[end:]:
-        return None
-    return host, address[colon + 1 :]
-
-
-def strip_port(address: str) -> str:
-    found = split_host_port(address)
-    return address if found is None else found[0]
-
-
-def _python_regex(pattern: str, function: str) -> re.Pattern[str]:
-    problem = goregexp.regexp_problem(pattern)
-    if problem is not None:
-        raise UnsupportedTemplate(f"{function} of the invalid regex {pattern!r}")
-    return re.compile(goregexp.python_pattern(pattern))
-
-
-def re_replace_all(pattern: str, replacement: str, text: str) -> str:
-    """Replace every match as Go's `Regexp.ReplaceAllString` does."""
-    if goregexp.regexp_problem(pattern) is None and goregexp.matches_empty(pattern):
-        # Go and Python place the matches of an empty pattern differently.
-        raise UnsupportedTemplate(
-            f"reReplaceAll with {pattern!r}, which matches the empty string, "
-            "is not evaluated"
-        )
-    compiled = _python_regex(pattern, "reReplaceAll")
-    return compiled.sub(lambda found: expand_replacement(replacement, found), text)
-
-
-def _index(item: Value, *keys: Value) -> Value:
-    if not isinstance(item, dict) or len(keys) != 1 or not isinstance(keys[0], str):
-        raise UnsupportedTemplate("index is evaluated only for labels and one name")
-    return item.get(keys[0], "")
-
-
-def _printf(*operands: Value) -> str:
-    if not operands or not isinstance(operands[0], str):
-        raise UnsupportedTemplate("printf without a format string is not evaluated")
-    values = [_scalar(value, "printf") for value in operands[1:]]
-    try:
-        return sprintf(operands[0], values)
-    except UnsupportedFormat as exc:
-        raise UnsupportedTemplate(str(exc)) from None
-
-
-def _scalar(value: Value, function: str) -> GoValue:
-    if isinstance(value, dict):
-        raise UnsupportedTemplate(f"{function} of a map is not evaluated")
-    return value
-
-
-def _unary(function: str, body: Callable[..., Value], kind: Callable) -> Callable:
-    def call(*operands: Value) -> Value:
-        if len(operands) != 1:
-            raise UnsupportedTemplate(
-                f"{function} takes 1 argument, not {len(operands)}"
-            )
-        return body(kind(operands[0], function))
-
-    return call
-
-
-def _strings(function: str, body: Callable[..., Value], count: int) -> Callable:
-    def call(*operands: Value) -> Value:
-        if len(operands) != count:
-            raise UnsupportedTemplate(
-                f"{function} takes {count} arguments, not {len(operands)}"
-            )
-        return body(*(_string(value, function) for value in operands))
-
-    return call
-
-
-FUNCTIONS: dict[str, Callable[..., Value]] = {
-    "humanize": _unary("humanize", humanize, _number),
-    "humanize1024": _unary("humanize1024", humanize1024, _number),
-    "humanizeDuration": _unary("humanizeDuration", humanize_duration, _number),
-    "humanizePercentage": _unary("humanizePercentage", humanize_percentage, _number),
-    "toUpper": _unary(
-        "toUpper", lambda text: _simple_case(text, str.upper, "toUpper"), _string
-    ),
-    "toLower": _unary(
-        "toLower", lambda text: _simple_case(text, str.lower, "toLower"), _string
-    ),
-    "title": _unary("title", title, _string),
-    "stripPort": _unary("stripPort", strip_port, _string),
-    "match": _strings(
-        "match",
-        lambda pattern, text: _python_regex(pattern, "match").search(text) is not None,
-        2,
-    ),
-    "reReplaceAll": _strings("reReplaceAll", re_replace_all, 3),
-    "index": _index,
-    "printf": _printf,
-    "print": lambda *operands: sprint([_scalar(v, "print") for v in operands]),
-    "urlquery": lambda *operands: urllib.parse.quote_plus(
-        _urlquery_text(operands), safe=""
-    ),
-}
-
-
-def _urlquery_text(operands: tuple[Value, ...]) -> str:
-    # Go's urlquery quotes a single string as it is, and fmt.Sprint of the operands
-    # otherwise.
-    if len(operands) == 1 and isinstance(operands[0], str):
-        return operands[0]
-    return sprint([_scalar(value, "urlquery") for value in operands])
+class _Continue(Exception):
+    """A `{{ continue }}` starts the next iteration of the innermost range."""
 
 
 class _Evaluator:
-    """Evaluate the actions of one template, in order, with its variables."""
+    """Execute the nodes of one template, with Go's stack of variables and its dot."""
 
     def __init__(self, labels: dict[str, str], value: float) -> None:
-        self.data = _AlertData(labels, value)
-        self.variables: dict[str, Value | _AlertData] = {
-            "$": self.data,
-            "$labels": labels,
-            "$externalLabels": {},
-            "$externalURL": "",
-            "$value": value,
-        }
+        self.data = AlertData(labels, value)
+        self.dot: Value | AlertData = self.data
+        # Prometheus declares these variables before the template's own text.
+        self.variables: list[tuple[str, Value | AlertData]] = [
+            ("$", self.data),
+            ("$labels", labels),
+            ("$externalLabels", {}),
+            ("$externalURL", ""),
+            ("$value", value),
+        ]
 
-    def action(self, tokens: list[Token]) -> str:
-        """Evaluate one action's tokens, without its delimiters; return its output."""
+    def walk(self, nodes: tuple[_Node, ...], pieces: list[str]) -> None:
+        for node in nodes:
+            if isinstance(node, _Text):
+                pieces.append(node.text)
+            elif isinstance(node, _Action):
+                result, declared = self.declared_pipeline(node.tokens, node.offset)
+                if not declared:
+                    pieces.append(self.output(result, node.offset))
+            elif isinstance(node, _Jump):
+                raise _Break() if node.keyword == "break" else _Continue()
+            elif node.keyword == "range":
+                self.range_action(node, pieces)
+            else:
+                self.if_or_with(node, pieces)
+
+    def if_or_with(self, node: _Control, pieces: list[str]) -> None:
+        mark = len(self.variables)
+        try:
+            result, _ = self.declared_pipeline(node.tokens, node.offset)
+            if not truth(result):
+                self.walk(node.otherwise, pieces)
+            elif node.keyword == "with":
+                self.walk_at(result, node.body, pieces)
+            else:
+                self.walk(node.body, pieces)
+        finally:
+            del self.variables[mark:]
+
+    def walk_at(
+        self, dot: Value | AlertData, nodes: tuple[_Node, ...], pieces: list[str]
+    ) -> None:
+        """Walk `nodes` with `dot` as `.`, as `with` and `range` do."""
+        saved = self.dot
+        self.dot = dot
+        try:
+            self.walk(nodes, pieces)
+        finally:
+            self.dot = saved
+
+    def range_action(self, node: _Control, pieces: list[str]) -> None:
+        mark = len(self.variables)
+        try:
+            result, declared = self.declared_pipeline(
+                node.tokens, node.offset, in_range=True
+            )
+            if not isinstance(result, dict):
+                printed = (
+                    "the data object"
+                    if isinstance(result, AlertData)
+                    else self.output(result, node.offset)
+                )
+                raise ExpansionError(f"range can't iterate over {printed}", node.offset)
+            if not result:
+                self.walk(node.otherwise, pieces)
+                return
+            body = len(self.variables)
+            for key in sorted(result):
+                # As in Go, the last declared variable is the element and the one
+                # before it the key.
+                if declared:
+                    self.variables[-1] = (self.variables[-1][0], result[key])
+                if len(declared) > 1:
+                    self.variables[-2] = (self.variables[-2][0], key)
+                try:
+                    self.walk_at(result[key], node.body, pieces)
+                except _Continue:
+                    pass
+                except _Break:
+                    break
+                finally:
+                    del self.variables[body:]
+        finally:
+            del self.variables[mark:]
+
+    def declared_pipeline(
+        self, tokens: tuple[Token, ...], offset: int, in_range: bool = False
+    ) -> tuple[Value | AlertData, list[str]]:
+        """Evaluate a pipeline and its declarations, and return its value and their names."""
         words = [token for token in tokens if token.kind is not Kind.SPACE]
         if not words:
-            raise UnsupportedTemplate("an empty action is not evaluated")
-        keyword = words[0].keyword()
-        if keyword is not None and keyword not in ("dot", "nil"):
-            raise UnsupportedTemplate(
-                f"the {words[0].value} action is not evaluated", words[0].offset
-            )
-        assign = None
-        if (
-            len(words) > 1
-            and words[0].kind is Kind.VARIABLE
-            and words[1].kind in (Kind.DECLARE, Kind.ASSIGN)
-        ):
-            assign = words[0].value
-            tokens = tokens[tokens.index(words[1]) + 1 :]
+            raise UnsupportedTemplate("an empty action is not evaluated", offset)
+        names: list[str] = []
+        operator = None
+        if len(words) > 1 and words[0].kind is Kind.VARIABLE:
+            if words[1].kind in (Kind.DECLARE, Kind.ASSIGN):
+                names, operator = [words[0].value], words[1]
+            elif (
+                len(words) > 3
+                and words[1].value == ","
+                and words[3].kind in (Kind.DECLARE, Kind.ASSIGN)
+            ):
+                names, operator = [words[0].value, words[2].value], words[3]
+        if operator is not None:
+            tokens = tokens[tokens.index(operator) + 1 :]
+            if operator.kind is Kind.ASSIGN and in_range:
+                raise UnsupportedTemplate(
+                    "range that assigns with = is not evaluated", operator.offset
+                )
         result = self.pipeline(_Cursor(tokens))
-        if assign is not None:
-            self.variables[assign] = result
-            return ""
-        return self.output(result, words[0].offset)
+        for name in names:
+            if operator is not None and operator.kind is Kind.ASSIGN:
+                self.assign(name, result, operator.offset)
+            else:
+                self.variables.append((name, result))
+        return result, names
 
-    def output(self, result: Value | _AlertData, offset: int) -> str:
-        if isinstance(result, _AlertData):
+    def assign(self, name: str, result: Value | AlertData, offset: int) -> None:
+        for index in range(len(self.variables) - 1, -1, -1):
+            if self.variables[index][0] == name:
+                self.variables[index] = (name, result)
+                return
+        raise UnsupportedTemplate(f"the variable {name} is not evaluated", offset)
+
+    def lookup(self, token: Token) -> Value | AlertData:
+        for name, result in reversed(self.variables):
+            if name == token.value:
+                return result
+        raise UnsupportedTemplate(
+            f"the variable {token.value} is not evaluated", token.offset
+        )
+
+    def output(self, result: Value | AlertData, offset: int) -> str:
+        if isinstance(result, AlertData):
             raise UnsupportedTemplate(
                 "printing the data object is not evaluated", offset
             )
         if isinstance(result, dict):
-            return (
-                "map[" + " ".join(f"{k}:{v}" for k, v in sorted(result.items())) + "]"
-            )
+            return map_text(result)
         return value_text(result)
 
-    def pipeline(self, cursor: _Cursor) -> Value | _AlertData:
-        result: Value | _AlertData | None = None
+    def pipeline(self, cursor: _Cursor) -> Value | AlertData:
+        result: Value | AlertData | None = None
         while True:
             result = self.command(cursor, result)
             cursor.skip_space()
@@ -410,12 +226,14 @@ class _Evaluator:
             cursor.next()
 
     def command(
-        self, cursor: _Cursor, piped: Value | _AlertData | None
-    ) -> Value | _AlertData:
+        self, cursor: _Cursor, piped: Value | AlertData | None
+    ) -> Value | AlertData:
         cursor.skip_space()
         first = cursor.peek()
         if first.kind is Kind.IDENTIFIER:
             cursor.next()
+            if first.value in ("and", "or"):
+                return self.logic(first, cursor, piped)
             function = FUNCTIONS.get(first.value)
             if function is None:
                 raise UnsupportedTemplate(
@@ -427,15 +245,19 @@ class _Evaluator:
             if piped is not None:
                 operands.append(piped)
             for operand in operands:
-                if isinstance(operand, _AlertData):
+                if isinstance(operand, AlertData) and first.value != "not":
                     raise UnsupportedTemplate(
                         f"{first.value} of the data object is not evaluated",
                         first.offset,
                     )
             try:
                 return function(*operands)
+            except CallError as exc:
+                raise ExpansionError(
+                    f"error calling {first.value}: {exc}", first.offset
+                ) from None
             except UnsupportedTemplate as exc:
-                raise UnsupportedTemplate(str(exc), first.offset) from None
+                raise type(exc)(str(exc), first.offset) from None
         value = self.operand(cursor)
         if piped is not None or self.operand_follows(cursor):
             raise UnsupportedTemplate(
@@ -443,26 +265,58 @@ class _Evaluator:
             )
         return value
 
+    def logic(
+        self, function: Token, cursor: _Cursor, piped: Value | AlertData | None
+    ) -> Value | AlertData:
+        """Evaluate `and` or `or`, which stop at the first operand that decides."""
+        stop_at = function.value == "or"
+        result: Value | AlertData | None = None
+        while self.operand_follows(cursor):
+            result = self.operand(cursor)
+            if truth(result) == stop_at:
+                while self.operand_follows(cursor):
+                    self.skip_operand(cursor)
+                return result
+        if piped is not None:
+            return piped
+        if result is None:
+            raise ExpansionError(
+                f"wrong number of args for {function.value}: want at least 1 got 0",
+                function.offset,
+            )
+        return result
+
     def operand_follows(self, cursor: _Cursor) -> bool:
         cursor.skip_space()
         return cursor.peek().kind not in (Kind.PIPE, Kind.RIGHT_PAREN, Kind.EOF)
 
-    def operand(self, cursor: _Cursor) -> Value | _AlertData:
+    def skip_operand(self, cursor: _Cursor) -> None:
+        """Move past one operand without evaluating it."""
         token = cursor.next()
-        value: Value | _AlertData
+        depth = 1 if token.kind is Kind.LEFT_PAREN else 0
+        while depth:
+            token = cursor.next()
+            if token.kind is Kind.EOF:
+                raise UnsupportedTemplate("a parenthesis is not closed", token.offset)
+            if token.kind is Kind.LEFT_PAREN:
+                depth += 1
+            elif token.kind is Kind.RIGHT_PAREN:
+                depth -= 1
+        while cursor.peek().kind is Kind.FIELD:
+            cursor.next()
+
+    def operand(self, cursor: _Cursor) -> Value | AlertData:
+        token = cursor.next()
+        value: Value | AlertData
         if token.kind is Kind.LEFT_PAREN:
             value = self.pipeline(cursor)
             closing = cursor.next()
             if closing.kind is not Kind.RIGHT_PAREN:
                 raise UnsupportedTemplate("a parenthesis is not closed", token.offset)
         elif token.kind is Kind.FIELD:
-            value = self.field(self.data, token)
+            value = self.field(self.dot, token)
         elif token.kind is Kind.VARIABLE:
-            if token.value not in self.variables:
-                raise UnsupportedTemplate(
-                    f"the variable {token.value} is not evaluated", token.offset
-                )
-            value = self.variables[token.value]
+            value = self.lookup(token)
         elif token.kind in (Kind.STRING, Kind.RAW_STRING):
             value = string_value(token)
         elif token.kind is Kind.BOOL:
@@ -470,7 +324,7 @@ class _Evaluator:
         elif token.kind is Kind.NUMBER:
             value = _number_constant(token)
         elif token.keyword() == "dot":
-            value = self.data
+            value = self.dot
         else:
             raise UnsupportedTemplate(
                 f"the operand {token.value!r} is not evaluated", token.offset
@@ -479,15 +333,15 @@ class _Evaluator:
             value = self.field(value, cursor.next())
         return value
 
-    def field(self, value: Value | _AlertData, token: Token) -> Value | _AlertData:
+    def field(self, value: Value | AlertData, token: Token) -> Value | AlertData:
         name = token.value[1:]
         if isinstance(value, dict):
             # Prometheus expands templates with missing map keys as empty strings.
             return value.get(name, "")
-        if isinstance(value, _AlertData) and name in value.fields:
+        if isinstance(value, AlertData) and name in value.fields:
             return value.fields[name]
         raise UnsupportedTemplate(
-            f"the field {token.value} of a {_type(value)} is not evaluated",
+            f"the field {token.value} of a {go_type(value)} is not evaluated",
             token.offset,
         )
 
@@ -510,7 +364,7 @@ def _number_constant(token: Token) -> int | float:
 class _Cursor:
     """Read the tokens of one action in order."""
 
-    def __init__(self, tokens: list[Token]) -> None:
+    def __init__(self, tokens: Sequence[Token]) -> None:
         self.tokens = tokens
         self.position = 0
 
@@ -530,24 +384,140 @@ class _Cursor:
             self.position += 1
 
 
-def render(template: str, labels: dict[str, str], value: float) -> str:
-    """Expand a template for one alert; raise UnsupportedTemplate when it cannot."""
-    evaluator = _Evaluator(labels, value)
-    pieces = []
+@attrs.frozen
+class _Text:
+    text: str
+
+
+@attrs.frozen
+class _Action:
+    """An action that prints its pipeline's value, unless it declares variables."""
+
+    tokens: tuple[Token, ...]
+    offset: int
+
+
+@attrs.frozen
+class _Jump:
+    """A `break` or `continue` action."""
+
+    keyword: str
+
+
+@attrs.frozen
+class _Control:
+    """An `if`, `with` or `range` action with its pipeline and its branches.
+
+    `{{ else if x }}` is an `if` alone in `otherwise`, as Go's parser reads it.
+    """
+
+    keyword: str
+    tokens: tuple[Token, ...]
+    offset: int
+    body: tuple[_Node, ...]
+    otherwise: tuple[_Node, ...]
+
+
+_Node = _Text | _Action | _Jump | _Control
+# The text between two delimiters, or the tokens of an action without its delimiters.
+_Item = str | tuple[Token, ...]
+
+
+def _items(template: str) -> list[_Item]:
+    items: list[_Item] = []
     action: list[Token] | None = None
     for token in lex(template):
         if token.kind is Kind.ERROR:
             raise UnsupportedTemplate(f"invalid template: {token.value}", token.offset)
         if action is None:
             if token.kind is Kind.TEXT:
-                pieces.append(token.value)
+                items.append(token.value)
             elif token.kind is Kind.LEFT_DELIM:
                 action = []
         elif token.kind is Kind.RIGHT_DELIM:
-            pieces.append(evaluator.action(action))
+            items.append(tuple(action))
             action = None
         else:
             action.append(token)
+    return items
+
+
+def _words(tokens: tuple[Token, ...]) -> list[Token]:
+    return [token for token in tokens if token.kind is not Kind.SPACE]
+
+
+class _Parser:
+    """Build the tree of a template's text and actions, as Go's `parse` package does.
+
+    The template has passed `find_template_error`, so every control action has its
+    `end` and every `break` and `continue` is inside a `range`.
+    """
+
+    def __init__(self, items: list[_Item]) -> None:
+        self.items = items
+        self.position = 0
+
+    def nodes(self) -> tuple[tuple[_Node, ...], tuple[Token, ...] | None]:
+        """Parse up to an `else` or `end`, and return the nodes and that action's tokens."""
+        found: list[_Node] = []
+        while self.position < len(self.items):
+            item = self.items[self.position]
+            self.position += 1
+            if isinstance(item, str):
+                found.append(_Text(item))
+                continue
+            words = _words(item)
+            keyword = words[0].keyword() if words else None
+            if keyword in ("else", "end"):
+                return tuple(found), item
+            if keyword in ("if", "with", "range"):
+                found.append(self.control(item))
+            elif keyword in ("break", "continue"):
+                found.append(_Jump(keyword))
+            elif keyword not in (None, "dot", "nil"):
+                raise UnsupportedTemplate(
+                    f"the {words[0].value} action is not evaluated", words[0].offset
+                )
+            else:
+                offset = words[0].offset if words else 0
+                found.append(_Action(item, offset))
+        return tuple(found), None
+
+    def control(self, item: tuple[Token, ...]) -> _Control:
+        first = _words(item)[0]
+        tokens = item[item.index(first) + 1 :]
+        body, end = self.nodes()
+        otherwise: tuple[_Node, ...] = ()
+        if end is not None and _words(end)[0].keyword() == "else":
+            rest = _words(end)[1:]
+            if rest and rest[0].keyword() == "if":
+                # One `end` closes the `if` and its `else if`.
+                otherwise = (self.control(end[end.index(rest[0]) :]),)
+            else:
+                otherwise, _ = self.nodes()
+        return _Control(first.value, tokens, first.offset, body, otherwise)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(template: str) -> tuple[_Node, ...]:
+    problem = template_error(template)
+    if problem is not None:
+        raise UnsupportedTemplate(f"invalid template: {problem}")
+    nodes, _ = _Parser(_items(template)).nodes()
+    return nodes
+
+
+def render(template: str, labels: dict[str, str], value: float) -> str:
+    """Expand a template for one alert; raise UnsupportedTemplate when it cannot.
+
+    `labels` are the labels of the alert's sample, with `__name__` where the alert's
+    query keeps it. ExpansionError, a subclass, means that Prometheus fails too.
+    """
+    pieces: list[str] = []
+    try:
+        _Evaluator(labels, value).walk(_parse(template), pieces)
+    except (_Break, _Continue):
+        raise UnsupportedTemplate("break or continue outside a range") from None
     return "".join(pieces)
 
 

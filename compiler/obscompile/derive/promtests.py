@@ -156,14 +156,21 @@ def _expanded(
     kind: str, name: str, template: str, labels: dict[str, str], value: float
 ) -> str:
     """Return the alert's label or annotation `name` as Prometheus expands it."""
+    subject = name if name in ("summary", "description") else f'{kind} "{name}"'
     try:
         return gorender.render(template, labels, value)
+    except gorender.ExpansionError as exc:
+        raise _NotExpanded(
+            f"Prometheus fails to expand the {subject} for the value "
+            f'{number_text(value)} ({exc}) and writes "<error expanding template: '
+            '...>" in its place',
+            name,
+        ) from None
     except gorender.UnsupportedTemplate as exc:
-        subject = name if name in ("summary", "description") else f'{kind} "{name}"'
         raise _NotExpanded(
             f"the test generator cannot expand the {subject} ({exc}); it expands "
-            "pipelines of Prometheus' template functions without if, range, with "
-            "or template",
+            "if, with, range and the functions that format values and labels, but "
+            "not template, define, block or query",
             name,
         ) from None
 
@@ -618,17 +625,18 @@ class _Generator:
         self, alert: AlertRule, run: Run, time_ms: int, for_ms: int
     ) -> AlertCheck:
         found = []
-        for labels, value in sorted(run.at(time_ms).firing(for_ms).items()):
-            series_labels = dict(labels)
-            expected = dict(series_labels)
+        moment = run.at(time_ms)
+        for labels, value in sorted(moment.firing(for_ms).items()):
+            sample_labels = dict(moment.sample_labels[labels])
+            expected = dict(labels)
             expected.update(
                 {
-                    k: _expanded("label", k, v, series_labels, value)
+                    k: _expanded("label", k, v, sample_labels, value)
                     for k, v in alert.labels
                 }
             )
             annotations = tuple(
-                (k, _expanded("annotation", k, v, series_labels, value))
+                (k, _expanded("annotation", k, v, sample_labels, value))
                 for k, v in alert.annotations
             )
             found.append((tuple(sorted(expected.items())), annotations))

@@ -27,11 +27,16 @@ from obscompile.derive.synthesis import InputSeries
 
 @attrs.frozen
 class Moment:
-    """The state after one evaluation: active alerts, their start and their values."""
+    """The state after one evaluation: active alerts, their start and their values.
+
+    `sample_labels` gives the labels of the query's sample behind each alert, with
+    the `__name__` that the query keeps and the alert drops, as templates see them.
+    """
 
     time_ms: int
     active: dict[Labels, int]
     values: dict[Labels, float]
+    sample_labels: dict[Labels, Labels]
 
     def firing(self, for_ms: int) -> dict[Labels, float]:
         return {
@@ -106,9 +111,11 @@ def simulate(
                 storage.add(gone, time_ms, None)
             present[name] = current
         values: dict[Labels, float] = {}
+        sample_labels: dict[Labels, Labels] = {}
         if alert is not None:
             for labels, value in _vector(alert, storage, time_ms):
                 values[drop_name(labels)] = value
+                sample_labels[drop_name(labels)] = labels
         active = {labels: active.get(labels, time_ms) for labels in values}
-        moments.append(Moment(time_ms, dict(active), values))
+        moments.append(Moment(time_ms, dict(active), values, sample_labels))
     return Run(storage, tuple(moments), evaluator)

@@ -1,0 +1,464 @@
+"""The template functions of Prometheus 2.42 alerts and Go 1.19's `text/template`.
+
+`gorender` calls them by name from `FUNCTIONS`, and describes what each returns. A
+function raises `UnsupportedTemplate` for an operand it does not evaluate, and
+`CallError` for an error that the Go function returns, so that the caller can prefix
+it with the call as Go does.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import re
+import urllib.parse
+from collections.abc import Callable
+
+from obscompile import goregexp
+from obscompile.derive.evaluate import expand_replacement
+from obscompile.derive.gofmt import (
+    GoValue,
+    UnsupportedFormat,
+    go_g,
+    go_value,
+    sprint,
+    sprintf,
+    type_name,
+)
+
+_SMALL_PREFIXES = ("m", "u", "n", "p", "f", "a", "z", "y")
+_LARGE_PREFIXES = ("k", "M", "G", "T", "P", "E", "Z", "Y")
+_BINARY_PREFIXES = ("ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi")
+
+
+class UnsupportedTemplate(ValueError):
+    """The template uses Go template syntax that `render` does not evaluate.
+
+    `offset` is the character of the template where the unevaluated part starts.
+    """
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+class ExpansionError(UnsupportedTemplate):
+    """Prometheus fails to expand the template, with this error of Go's execution.
+
+    Prometheus then gives the annotation or label `<error expanding template: ...>`
+    in place of the text.
+    """
+
+
+class CallError(ExpansionError):
+    """The error that a template function returns, which Go prefixes with the call."""
+
+
+def humanize(value: float) -> str:
+    if value == 0 or math.isnan(value) or math.isinf(value):
+        return go_g(value, 4)
+    prefix = ""
+    if abs(value) >= 1:
+        for candidate in _LARGE_PREFIXES:
+            if abs(value) < 1000:
+                break
+            prefix = candidate
+            value /= 1000
+        return go_g(value, 4) + prefix
+    for candidate in _SMALL_PREFIXES:
+        if abs(value) >= 1:
+            break
+        prefix = candidate
+        value *= 1000
+    return go_g(value, 4) + prefix
+
+
+def humanize1024(value: float) -> str:
+    if abs(value) <= 1 or math.isnan(value) or math.isinf(value):
+        return go_g(value, 4)
+    prefix = ""
+    for candidate in _BINARY_PREFIXES:
+        if abs(value) < 1024:
+            break
+        prefix = candidate
+        value /= 1024
+    return go_g(value, 4) + prefix
+
+
+def _go_int64(value: float) -> int:
+    # Go on amd64 converts a float beyond the int64 range to the minimum int64.
+    return int(value) if abs(value) < 2**63 else -(2**63)
+
+
+def _go_div(a: int, b: int) -> int:
+    """Divide like Go, rounding toward zero."""
+    quotient = abs(a) // abs(b)
+    return quotient if (a >= 0) == (b >= 0) else -quotient
+
+
+def _go_mod(a: int, b: int) -> int:
+    return a - _go_div(a, b) * b
+
+
+def humanize_duration(value: float) -> str:
+    if math.isnan(value) or math.isinf(value):
+        return go_g(value, 4)
+    if value == 0:
+        return go_g(value, 4) + "s"
+    if abs(value) >= 1:
+        sign = "-" if value < 0 else ""
+        value = abs(value)
+        duration = _go_int64(value)
+        seconds = _go_mod(duration, 60)
+        minutes = _go_mod(_go_div(duration, 60), 60)
+        hours = _go_mod(_go_div(duration, 3600), 24)
+        days = _go_div(duration, 86400)
+        if days:
+            return f"{sign}{days}d {hours}h {minutes}m {seconds}s"
+        if hours:
+            return f"{sign}{hours}h {minutes}m {seconds}s"
+        if minutes:
+            return f"{sign}{minutes}m {seconds}s"
+        return f"{sign}{go_g(value, 4)}s"
+    prefix = ""
+    for candidate in _SMALL_PREFIXES:
+        if abs(value) >= 1:
+            break
+        prefix = candidate
+        value *= 1000
+    return f"{go_g(value, 4)}{prefix}s"
+
+
+def humanize_percentage(value: float) -> str:
+    return go_g(value * 100, 4) + "%"
+
+
+_EPOCH = datetime.datetime(1970, 1, 1)
+
+
+def humanize_timestamp(value: float) -> str:
+    """Format Unix seconds as Go prints a UTC `time.Time`, to the millisecond.
+
+    Prometheus 2.42 truncates the nanoseconds to milliseconds (`model.Time`), and
+    fails for a time beyond the int64 range of nanoseconds.
+    """
+    if math.isnan(value) or math.isinf(value):
+        return go_g(value, 4)
+    nanoseconds = value * 1e9
+    if nanoseconds > 2.0**63 or nanoseconds < -(2.0**63):
+        raise CallError(
+            f"{go_value(value)} cannot be represented as a nanoseconds timestamp "
+            "since it overflows int64"
+        )
+    milliseconds = _go_div(_go_int64(nanoseconds), 1_000_000)
+    moment = _EPOCH + datetime.timedelta(milliseconds=milliseconds)
+    fraction = f".{moment.microsecond // 1000:03d}".rstrip("0").rstrip(".")
+    return f"{moment:%Y-%m-%d %H:%M:%S}{fraction} +0000 UTC"
+
+
+# Template values: gofmt's scalars, and maps of labels (Go's map[string]string).
+Value = GoValue | dict[str, str]
+
+
+class AlertData:
+    """The data object of an alert template, which `.` names in Prometheus 2.42."""
+
+    def __init__(self, labels: dict[str, str], value: float) -> None:
+        self.fields: dict[str, Value] = {
+            "Labels": labels,
+            "ExternalLabels": {},
+            "ExternalURL": "",
+            "Value": value,
+        }
+
+
+def _number(value: Value, function: str) -> float:
+    """Convert an operand to float64 as Prometheus' `convertToFloat` does."""
+    if isinstance(value, (bool, dict)):
+        raise UnsupportedTemplate(f"{function} of a {go_type(value)} is not evaluated")
+    if isinstance(value, str):
+        # strconv.ParseFloat without hexadecimal floats or underscores, which Python's
+        # float() reads otherwise.
+        if not re.fullmatch(
+            r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)",
+            value,
+            re.IGNORECASE,
+        ):
+            raise UnsupportedTemplate(f"{function} of {value!r} is not evaluated")
+        return float(value)
+    return float(value)
+
+
+def _string(value: Value, function: str) -> str:
+    if not isinstance(value, str):
+        raise UnsupportedTemplate(f"{function} of a {go_type(value)} is not evaluated")
+    return value
+
+
+def go_type(value: Value | AlertData) -> str:
+    if isinstance(value, dict):
+        return "map[string]string"
+    if isinstance(value, AlertData):
+        return "data object"
+    return type_name(value)
+
+
+def _simple_case(text: str, change: Callable[[str], str], function: str) -> str:
+    """Map each character to one character, as Go's `unicode.To*` tables do.
+
+    Python's full case mapping turns some characters into two (ß into SS), which Go
+    leaves alone. Such text is not evaluated.
+    """
+    pieces = []
+    for char in text:
+        changed = change(char)
+        if len(changed) != 1:
+            raise UnsupportedTemplate(f"{function} of {char!r} is not evaluated")
+        pieces.append(changed)
+    return "".join(pieces)
+
+
+def _is_separator(char: str) -> bool:
+    """Return True where Go's `strings.Title` starts a new word after `char`."""
+    if char <= "\x7f":
+        return not (char.isascii() and (char.isalnum() or char == "_"))
+    if char.isalpha() or char.isdecimal():
+        return False
+    return char.isspace()
+
+
+def title(text: str) -> str:
+    """Upper-case the first letter of each word, as Go's `strings.Title` does."""
+    pieces = []
+    previous = " "
+    for char in text:
+        pieces.append(char.title() if _is_separator(previous) else char)
+        previous = char
+    result = "".join(pieces)
+    if len(result) != len(text):
+        raise UnsupportedTemplate(f"title of {text!r} is not evaluated")
+    return result
+
+
+def split_host_port(address: str) -> tuple[str, str] | None:
+    """Split `host:port` as Go's `net.SplitHostPort` does; None where Go fails."""
+    colon = address.rfind(":")
+    if colon < 0:
+        return None
+    start, end = 0, 0
+    if address.startswith("["):
+        close = address.find("]")
+        if close < 0 or close + 1 != colon:
+            return None
+        host = address[1:close]
+        start, end = 1, close + 1
+    else:
+        host = address[:colon]
+        if ":" in host:
+            return None
+    if "[" in address[start:] or "]" in address[end:]:
+        return None
+    return host, address[colon + 1 :]
+
+
+def strip_port(address: str) -> str:
+    found = split_host_port(address)
+    return address if found is None else found[0]
+
+
+def _python_regex(pattern: str, function: str) -> re.Pattern[str]:
+    problem = goregexp.regexp_problem(pattern)
+    if problem is not None:
+        raise UnsupportedTemplate(f"{function} of the invalid regex {pattern!r}")
+    return re.compile(goregexp.python_pattern(pattern))
+
+
+def re_replace_all(pattern: str, replacement: str, text: str) -> str:
+    """Replace every match as Go's `Regexp.ReplaceAllString` does."""
+    if goregexp.regexp_problem(pattern) is None and goregexp.matches_empty(pattern):
+        # Go and Python place the matches of an empty pattern differently.
+        raise UnsupportedTemplate(
+            f"reReplaceAll with {pattern!r}, which matches the empty string, "
+            "is not evaluated"
+        )
+    compiled = _python_regex(pattern, "reReplaceAll")
+    return compiled.sub(lambda found: expand_replacement(replacement, found), text)
+
+
+def _index(item: Value, *keys: Value) -> Value:
+    if not isinstance(item, dict) or len(keys) != 1 or not isinstance(keys[0], str):
+        raise UnsupportedTemplate("index is evaluated only for labels and one name")
+    return item.get(keys[0], "")
+
+
+def truth(value: Value | AlertData) -> bool:
+    """Return whether `if` takes `value` as true, by Go's rules.
+
+    A non-zero number (NaN too), a non-empty string or map, `true` and the data
+    object are true.
+    """
+    if isinstance(value, AlertData):
+        return True
+    if isinstance(value, (str, dict)):
+        return len(value) > 0
+    return value != 0
+
+
+def map_text(labels: dict[str, str]) -> str:
+    """Format a map as Go's `%v` does, with its keys in order."""
+    return "map[" + " ".join(f"{k}:{v}" for k, v in sorted(labels.items())) + "]"
+
+
+def _comparable_kind(value: Value) -> str | None:
+    """Return the kind that Go's comparison functions compare, or None for a map."""
+    return None if isinstance(value, dict) else type_name(value)
+
+
+def _equal(*operands: Value) -> bool:
+    """Compare as Go's `eq`: true at the first operand equal to the first one."""
+    if not operands:
+        raise ExpansionError("wrong number of args for eq: want at least 1 got 0")
+    first, others = operands[0], operands[1:]
+    if not others:
+        raise CallError("missing argument for comparison")
+    kind = _comparable_kind(first)
+    for other in others:
+        if _comparable_kind(other) != kind:
+            raise CallError("incompatible types for comparison")
+        if isinstance(other, dict):
+            # Go's map type has no ==, and its message prints the map.
+            raise CallError(f"non-comparable type {map_text(other)}: {go_type(other)}")
+        if first == other:
+            return True
+    return False
+
+
+def _less(first: Value, second: Value) -> bool:
+    """Compare as Go's `lt`, which orders numbers and strings of one type."""
+    kinds = (_comparable_kind(first), _comparable_kind(second))
+    if None in kinds:
+        raise CallError("invalid type for comparison")
+    if kinds[0] != kinds[1]:
+        raise CallError("incompatible types for comparison")
+    if kinds[0] == "bool":
+        raise CallError("invalid type for comparison")
+    return first < second  # type: ignore[operator]
+
+
+def _comparison(function: str, body: Callable[[Value, Value], bool]) -> Callable:
+    def call(*operands: Value) -> bool:
+        if len(operands) != 2:
+            raise ExpansionError(
+                f"wrong number of args for {function}: want 2 got {len(operands)}"
+            )
+        return body(*operands)
+
+    return call
+
+
+def _negation(*operands: Value | AlertData) -> bool:
+    if len(operands) != 1:
+        raise ExpansionError(
+            f"wrong number of args for not: want 1 got {len(operands)}"
+        )
+    return not truth(operands[0])
+
+
+def _length(*operands: Value) -> int:
+    if len(operands) != 1:
+        raise ExpansionError(
+            f"wrong number of args for len: want 1 got {len(operands)}"
+        )
+    item = operands[0]
+    if isinstance(item, str):
+        return len(item.encode("utf-8"))
+    if isinstance(item, dict):
+        return len(item)
+    raise CallError(f"len of type {go_type(item)}")
+
+
+def _printf(*operands: Value) -> str:
+    if not operands or not isinstance(operands[0], str):
+        raise UnsupportedTemplate("printf without a format string is not evaluated")
+    values = [_scalar(value, "printf") for value in operands[1:]]
+    try:
+        return sprintf(operands[0], values)
+    except UnsupportedFormat as exc:
+        raise UnsupportedTemplate(str(exc)) from None
+
+
+def _scalar(value: Value, function: str) -> GoValue:
+    if isinstance(value, dict):
+        raise UnsupportedTemplate(f"{function} of a map is not evaluated")
+    return value
+
+
+def _unary(function: str, body: Callable[..., Value], kind: Callable) -> Callable:
+    def call(*operands: Value) -> Value:
+        if len(operands) != 1:
+            raise UnsupportedTemplate(
+                f"{function} takes 1 argument, not {len(operands)}"
+            )
+        return body(kind(operands[0], function))
+
+    return call
+
+
+def _strings(function: str, body: Callable[..., Value], count: int) -> Callable:
+    def call(*operands: Value) -> Value:
+        if len(operands) != count:
+            raise UnsupportedTemplate(
+                f"{function} takes {count} arguments, not {len(operands)}"
+            )
+        return body(*(_string(value, function) for value in operands))
+
+    return call
+
+
+FUNCTIONS: dict[str, Callable[..., Value]] = {
+    "humanize": _unary("humanize", humanize, _number),
+    "humanize1024": _unary("humanize1024", humanize1024, _number),
+    "humanizeDuration": _unary("humanizeDuration", humanize_duration, _number),
+    "humanizePercentage": _unary("humanizePercentage", humanize_percentage, _number),
+    "humanizeTimestamp": _unary("humanizeTimestamp", humanize_timestamp, _number),
+    "toUpper": _unary(
+        "toUpper", lambda text: _simple_case(text, str.upper, "toUpper"), _string
+    ),
+    "toLower": _unary(
+        "toLower", lambda text: _simple_case(text, str.lower, "toLower"), _string
+    ),
+    "title": _unary("title", title, _string),
+    "stripPort": _unary("stripPort", strip_port, _string),
+    "match": _strings(
+        "match",
+        lambda pattern, text: _python_regex(pattern, "match").search(text) is not None,
+        2,
+    ),
+    "reReplaceAll": _strings("reReplaceAll", re_replace_all, 3),
+    "index": _index,
+    "eq": _equal,
+    "ne": _comparison("ne", lambda a, b: not _equal(a, b)),
+    "lt": _comparison("lt", _less),
+    # As in Go, `le` is `lt` or `eq`, `gt` is not `le` and `ge` is not `lt`, so NaN
+    # is greater than every number.
+    "le": _comparison("le", lambda a, b: _less(a, b) or _equal(a, b)),
+    "gt": _comparison("gt", lambda a, b: not (_less(a, b) or _equal(a, b))),
+    "ge": _comparison("ge", lambda a, b: not _less(a, b)),
+    "len": _length,
+    "not": _negation,
+    # `and` and `or` are evaluated by _Evaluator.logic, because they stop at the
+    # operand that decides.
+    "printf": _printf,
+    "print": lambda *operands: sprint([_scalar(v, "print") for v in operands]),
+    "urlquery": lambda *operands: urllib.parse.quote_plus(
+        _urlquery_text(operands), safe=""
+    ),
+}
+
+
+def _urlquery_text(operands: tuple[Value, ...]) -> str:
+    # Go's urlquery quotes a single string as it is, and fmt.Sprint of the operands
+    # otherwise.
+    if len(operands) == 1 and isinstance(operands[0], str):
+        return operands[0]
+    return sprint([_scalar(value, "urlquery") for value in operands])
