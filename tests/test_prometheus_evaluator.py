@@ -199,6 +199,19 @@ TEMPLATES = {
     "mismatch": '{{ printf "%d %s %d %d" $value $value }} {{ printf "%v" 1 2 }}',
     "variables": '{{ $x := $value | humanize }}{{ $y := "a" }}{{ $y = "b" }}{{ $x }}{{ $y }}',
     "strings": '{{ "1234.5" | humanize }} {{ 3 | humanizeDuration }} {{ 1e3 }} {{ 0x1F }}',
+    "verbs": '{{ printf "%b|%c|%o|%O|%q|%U|%#U|%T|%T|%T|%T|%5.2c|%+q" 5 65 8 8 97 '
+    '9731 9731 $value 1 "s" true 233 233 }}',
+    "sharp": '{{ printf "%#x|%#X|%#o|%#b|%#v|%#q|%#g|%#.3e|%#x|%#8.2f|%#v|%+v" 255 255 '
+    "8 5 $labels.instance $labels.instance $value $value $value $value $value "
+    "$value }}",
+    "quote": '{{ printf "%q|%+q|%x|% x|%# X|%-12q|%#q" $labels.instance '
+    '$labels.instance $labels.instance $labels.instance "ab" "é" "a`b" }}',
+    "floats": '{{ printf "%b|%x|%.3x|%X|%.1x|%010.2e|% .3f|%+.0f" $value $value '
+    "$value $value 5e-324 $value $value $value }}",
+    "stars": '{{ printf "[%*d|%-*d|%.*f|%*s]" 5 42 -4 7 2 $value 6 "x" }}',
+    "indexes": '{{ printf "%[2]d %[1]d %d" 1 2 }} {{ printf "%[3]d %[0]d %[1]*d" 7 8 }}'
+    ' {{ printf "%d %%" }} {{ printf "%z %" $value }} '
+    '{{ printf "%.*d|%*d" -1 5 1.5 6 }}',
     "if": "{{ if gt $value 100.0 }}high{{ else if lt $value 1.0 }}low{{ else }}mid"
     "{{ end }}",
     "if_labels": '{{ if eq $labels.job "job-3" "job-5" }}3 or 5{{ end }}'
@@ -381,8 +394,7 @@ UNSUPPORTED = [
     ('a {{ template "x" }}', "the template action", 5),
     ("{{ $x := 1 }}{{ range $x = $labels }}{{ end }}", "range that assigns", 25),
     ("{{ $value }} {{ $value | query }}", "function query", 25),
-    ('{{ printf "%#x" 1 }}', "the # flag", 3),
-    ('{{ printf "%q" "a" }}', "'%q' of a string", 3),
+    ('{{ printf "%1000001d" 1 }}', "printf number 1000001 above 1000000", 3),
     ('{{ "ß" | toUpper }}', "toUpper of 'ß'", 9),
     ('{{ reReplaceAll "x*" "y" "a" }}', "matches the empty string", 3),
     ("{{ .Missing }}", "the field .Missing", 3),
