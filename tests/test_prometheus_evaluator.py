@@ -10,6 +10,7 @@ import ast
 import math
 import random
 import re
+import subprocess
 from pathlib import Path
 
 import promql_parser as pp
@@ -24,6 +25,7 @@ from obscompile.derive.evaluate import (
     make_labels,
 )
 from obscompile.derive.testfile import labels_text
+from obscompile.gotemplate import template_error
 from tests.test_prometheus import run_promtool
 
 EXPRESSIONS = [
@@ -253,58 +255,148 @@ VALUES = [
 ]  # fmt: skip
 
 
-def test_templates_match_promtool(tmp_path: Path) -> None:
-    rules = {
-        "groups": [
+def _test_alert_rules(
+    tmp_path: Path, group: dict, tests: list[dict]
+) -> subprocess.CompletedProcess:
+    """Run `promtool test rules` on one rule group and its test groups."""
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": [group]}))
+    (tmp_path / "test.yml").write_text(
+        yaml.safe_dump(
+            {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": tests}
+        )
+    )
+    return run_promtool("test", "rules", str(tmp_path / "test.yml"))
+
+
+def _value_test(
+    labels: dict[str, str], value: float, annotations: dict[str, str]
+) -> dict:
+    """Return a test group whose alert `Value` fires at once with `annotations`."""
+    series = "probe{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+    return {
+        "interval": "1m",
+        "input_series": [{"series": series, "values": f"{value!r}x1"}],
+        "alert_rule_test": [
             {
-                "name": "templates",
-                "rules": [
-                    {"alert": "Value", "expr": "probe >= -1", "annotations": TEMPLATES}
-                ],
+                "eval_time": "0m",
+                "alertname": "Value",
+                "exp_alerts": [{"exp_labels": labels, "exp_annotations": annotations}],
             }
-        ]
+        ],
     }
+
+
+def test_templates_match_promtool(tmp_path: Path) -> None:
+    rule = {"alert": "Value", "expr": "probe >= -1", "annotations": TEMPLATES}
     tests = []
     for index, value in enumerate(VALUES):
         instance = INSTANCES[index % len(INSTANCES)]
         labels = {"instance": instance, "job": f"job-{index}"}
         # The alert's query keeps the metric name, which its templates see.
         sample_labels = {"__name__": "probe", **labels}
-        tests.append(
-            {
-                "interval": "1m",
-                "input_series": [
-                    {
-                        "series": f'probe{{instance="{instance}",job="job-{index}"}}',
-                        "values": f"{value!r}x1",
-                    }
-                ],
-                "alert_rule_test": [
-                    {
-                        "eval_time": "0m",
-                        "alertname": "Value",
-                        "exp_alerts": [
-                            {
-                                "exp_labels": labels,
-                                "exp_annotations": {
-                                    key: gorender.render(
-                                        text, sample_labels, float(value)
-                                    )
-                                    for key, text in TEMPLATES.items()
-                                },
-                            }
-                        ],
-                    }
-                ],
-            }
-        )
-    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules))
-    (tmp_path / "test.yml").write_text(
-        yaml.safe_dump(
-            {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": tests}
-        )
-    )
-    result = run_promtool("test", "rules", str(tmp_path / "test.yml"))
+        annotations = {
+            key: gorender.render(text, sample_labels, float(value))
+            for key, text in TEMPLATES.items()
+        }
+        tests.append(_value_test(labels, float(value), annotations))
+    group = {"name": "templates", "rules": [rule]}
+    result = _test_alert_rules(tmp_path, group, tests)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Operands and functions of the random templates, which nest if, with and range.
+RANDOM_OPERANDS = [
+    "$value", "$labels", "$labels.job", "$labels.none", ".", ".Labels", "1", "0",
+    "2.5", "0.0", '""', '"a"', "true", "false", "$x", "(len $labels)",
+    "(gt $value 1.0)", '(eq $labels.job "job-1")', "$externalLabels",
+]  # fmt: skip
+RANDOM_FUNCTIONS = [
+    "eq", "ne", "lt", "le", "gt", "ge", "and", "or", "not", "len", "humanize",
+    'printf "%v-%q"', "print", "toUpper",
+]  # fmt: skip
+
+
+def _random_pipeline(generator: random.Random) -> str:
+    if generator.random() < 0.4:
+        return generator.choice(RANDOM_OPERANDS)
+    count = generator.randint(0, 3)
+    operands = [generator.choice(RANDOM_OPERANDS) for _ in range(count)]
+    pipeline = " ".join([generator.choice(RANDOM_FUNCTIONS), *operands])
+    if generator.random() < 0.2:
+        pipeline = f"{generator.choice(RANDOM_OPERANDS)} | {pipeline}"
+    return pipeline
+
+
+def _random_range(generator: random.Random, depth: int) -> str:
+    declaration = generator.choice(["", "$v := ", "$k, $v := "])
+    subject = generator.choice(["$labels", "$externalLabels", "$value", ".Labels"])
+    body = _random_template(generator, depth + 1)
+    if generator.random() < 0.3:
+        if "$v" in declaration:
+            body += '{{ if eq $v "job-1" }}{{ break }}{{ end }}'
+        else:
+            body += "{{ continue }}"
+    if generator.random() < 0.3:
+        body += "{{ else }}empty"
+    return f"{{{{ range {declaration}{subject} }}}}{body}{{{{ end }}}}"
+
+
+def _random_template(generator: random.Random, depth: int = 0) -> str:
+    """Return a random template of actions, variables, if, with and range."""
+    parts = []
+    for _ in range(generator.randint(1, 3)):
+        choice = generator.random()
+        if choice < 0.3 or depth > 2:
+            parts.append(f"{{{{ {_random_pipeline(generator)} }}}}")
+        elif choice < 0.45:
+            parts.append("text")
+        elif choice < 0.6:
+            parts.append(f"{{{{ $x := {_random_pipeline(generator)} }}}}")
+        elif choice < 0.75:
+            keyword = generator.choice(["if", "with"])
+            text = f"{{{{ {keyword} {_random_pipeline(generator)} }}}}"
+            text += _random_template(generator, depth + 1)
+            if keyword == "if" and generator.random() < 0.3:
+                text += f"{{{{ else if {_random_pipeline(generator)} }}}}"
+                text += _random_template(generator, depth + 1)
+            if generator.random() < 0.5:
+                text += "{{ else }}" + _random_template(generator, depth + 1)
+            parts.append(text + "{{ end }}")
+        else:
+            parts.append(_random_range(generator, depth))
+    return "|".join(parts)
+
+
+@pytest.mark.parametrize(("seed", "value"), [(1, 1.5), (2, 0.0), (3, -2.0)])
+def test_random_templates_match_promtool(
+    seed: int, value: float, tmp_path: Path
+) -> None:
+    """Every random template that the renderer expands gives promtool's text."""
+    generator = random.Random(seed)
+    labels = {"instance": "host:9090", "job": "job-1"}
+    sample_labels = {"__name__": "probe", **labels}
+    expanded = {}
+    while len(expanded) < 200:
+        template = _random_template(generator)
+        if template_error(template) is not None:
+            continue
+        try:
+            text = gorender.render(template, sample_labels, value)
+        except gorender.UnsupportedTemplate:
+            continue
+        expanded[f"t{len(expanded)}"] = (template, text)
+
+    for action in ("{{ if", "{{ with", "{{ range", "{{ else"):
+        assert sum(action in template for template, _ in expanded.values()) >= 10
+
+    rule = {
+        "alert": "Value",
+        "expr": "probe",
+        "annotations": {key: template for key, (template, _) in expanded.items()},
+    }
+    annotations = {key: text for key, (_, text) in expanded.items()}
+    test = _value_test(labels, value, annotations)
+    result = _test_alert_rules(tmp_path, {"name": "random", "rules": [rule]}, [test])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -368,15 +460,7 @@ def test_failing_templates_match_promtool(tmp_path: Path) -> None:
             for index in range(len(FAILING))
         ],
     }
-    (tmp_path / "rules.yml").write_text(
-        yaml.safe_dump({"groups": [{"name": "failing", "rules": rules}]})
-    )
-    (tmp_path / "test.yml").write_text(
-        yaml.safe_dump(
-            {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": [test]}
-        )
-    )
-    result = run_promtool("test", "rules", str(tmp_path / "test.yml"))
+    result = _test_alert_rules(tmp_path, {"name": "failing", "rules": rules}, [test])
     report = result.stdout + result.stderr
     texts = _failed_texts(report)
     assert len(texts) == len(FAILING), report
