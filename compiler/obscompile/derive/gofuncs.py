@@ -57,14 +57,9 @@ class CallError(ExpansionError):
 def humanize(value: float) -> str:
     if value == 0 or math.isnan(value) or math.isinf(value):
         return go_g(value, 4)
-    prefix = ""
     if abs(value) >= 1:
-        for candidate in _LARGE_PREFIXES:
-            if abs(value) < 1000:
-                break
-            prefix = candidate
-            value /= 1000
-        return go_g(value, 4) + prefix
+        return _divided(value, 1000, _LARGE_PREFIXES)
+    prefix = ""
     for candidate in _SMALL_PREFIXES:
         if abs(value) >= 1:
             break
@@ -76,12 +71,18 @@ def humanize(value: float) -> str:
 def humanize1024(value: float) -> str:
     if abs(value) <= 1 or math.isnan(value) or math.isinf(value):
         return go_g(value, 4)
+    return _divided(value, 1024, _BINARY_PREFIXES)
+
+
+def _divided(value: float, base: int, prefixes: tuple[str, ...]) -> str:
+    """Divide `value` by `base` while it is that large, taking the next prefix each
+    time, and return it with four significant digits and the last prefix taken."""
     prefix = ""
-    for candidate in _BINARY_PREFIXES:
-        if abs(value) < 1024:
+    for candidate in prefixes:
+        if abs(value) < base:
             break
         prefix = candidate
-        value /= 1024
+        value /= base
     return go_g(value, 4) + prefix
 
 
