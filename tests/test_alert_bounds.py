@@ -1,4 +1,4 @@
-"""Bounds of alert descriptions in Grafana's data units: `1 GiB`, `500 MB`, `2 Mb/s`.
+"""Bounds of alert descriptions: `1 GiB`, `500 MB`, `2 Mb/s`, `7d`, `500ms`.
 
 Each text must state the bound that the alert fires at, so a prefix is used only
 where its number times the prefix reads back as the bound itself.
@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from obscompile.derive.annotations import DATA_PREFIXES, DATA_UNITS, bound_text
+from obscompile.derive.thresholds import resolve
 from obscompile.grafana_units import GRAFANA_UNITS
 from obscompile.load.thresholds import parse_shorthand
 from obscompile.pipeline import BuildResult, Project, build
@@ -179,6 +180,41 @@ def test_scaled_bound_reads_back(value: float, exponent: int, unit: str) -> None
     """Whole numbers times powers of 2 and of 10 try every prefix."""
     for bound in (value * 2.0**exponent, value * 10.0**exponent):
         assert _read_back(bound_text(bound, unit), unit) == bound
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (604800, "7d"),
+        (93600, "26h"),
+        (900, "15m"),
+        (5400, "90m"),
+        (90, "90s"),
+        (59.5, "59.5s"),
+        (1.5, "1.5s"),
+        (0.5, "500ms"),
+        (0.15, "150ms"),
+        (0.001, "1ms"),
+        (0.0005, "0.0005s"),
+        (0, "0s"),
+        (-600, "-10m"),
+        (1e300, "1e300s"),
+    ],
+)
+def test_duration_bounds(value: float, text: str) -> None:
+    """A bound in seconds reads as a threshold text writes a duration."""
+    assert bound_text(value, "s") == text
+
+
+@given(
+    st.floats(min_value=0.001, max_value=1e12, allow_nan=False)
+    | st.integers(1, 10**9).map(float)
+)
+def test_duration_bound_parses_back(value: float) -> None:
+    """The threshold parser reads each duration text back as the bound."""
+    text = bound_text(value, "s")
+    resolved = resolve(parse_shorthand(f"<{text} Green, >={text} Red"), "s")
+    assert [step.value for step in resolved.steps] == [None, value]
 
 
 def _build(project: Path, panels: str) -> BuildResult:

@@ -1184,7 +1184,7 @@ def test_alert_values_in_time_units(project: Path) -> None:
     assert since["summary"] == (
         "payments: Since start is {{ $value | humanizeDuration }}"
     )
-    assert "(at or below 600s)" in since["description"]
+    assert "(at or below 10m)" in since["description"]
     left = alerts["PaymentsDaysLeftCritical"]["annotations"]
     assert left["summary"] == 'payments: Days left is {{ printf "%.2f" $value }}d'
     assert "(at or below 7d)" in left["description"]
@@ -1661,7 +1661,7 @@ def test_duration_format_unit_in_alert_text(project: Path) -> None:
     (alert,) = _rules(result)[1]["rules"]
     annotations = alert["annotations"]
     assert "{{ $value | humanizeDuration }}" in annotations["summary"]
-    assert "(at or above 3600s)" in annotations["description"]
+    assert "(at or above 1h)" in annotations["description"]
     _promtool_all(project, result)
 
 

@@ -1604,7 +1604,7 @@ def test_duration_threshold_alerts_where_panel_turns_red(
     tests = YAML(typ="safe").load(result.files["prometheus/tests/batch.test.yml"])
     names = [group["name"] for group in tests["tests"]]
     for expected in [
-        "BatchP95LatencyCritical: 60s (yellow) stays silent",
+        "BatchP95LatencyCritical: 1m (yellow) stays silent",
         "BatchP95LatencyCritical: 90s (red) fires",
         "BatchBatchAgeCritical: 80000ms (green) stays silent",
         "BatchBatchAgeCritical: 90000ms (red) fires",

@@ -125,12 +125,37 @@ def bound_text(value: float, unit: str) -> str:
     # Grafana's duration and clock formats read seconds or milliseconds too.
     scale = TIME_UNITS.get(unit)
     if scale == 1:
-        return number_text(value) + "s"
+        return duration_text(value)
     if scale == Fraction(1, 1000):
         return number_text(value) + "ms"
     if unit in DATA_UNITS:
         return data_text(value, unit)
     return number_text(value)
+
+
+# The units of a duration in a threshold text above the second, largest first.
+_DURATION_UNITS = (("d", 86400), ("h", 3600), ("m", 60))
+
+
+def duration_text(seconds: float) -> str:
+    """Return a bound in seconds as a threshold text writes it: `7d`, `26h`, `15m`.
+
+    The largest unit that counts the bound in whole units writes it, so 5400 seconds
+    is `90m` and 90 seconds `90s`. A bound from 1 ms to 1 s is written in
+    milliseconds where that reads back as the bound (`200ms`), and any other bound
+    in seconds (`1.5s`, `1e300s`).
+    """
+    if math.isfinite(seconds) and seconds != 0:
+        exact = Fraction(seconds)
+        for symbol, size in _DURATION_UNITS:
+            count = exact / size
+            if 1 <= abs(count) < 10**15 and count.denominator == 1:
+                return f"{count.numerator}{symbol}"
+        if 0.001 <= abs(seconds) < 1:
+            millis = number_text(float(Decimal(repr(seconds)) * 1000))
+            if float(Decimal(millis) / 1000) == seconds:
+                return millis + "ms"
+    return number_text(seconds) + "s"
 
 
 def threshold_text(value: float, unit: str) -> str:
