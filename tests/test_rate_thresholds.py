@@ -30,6 +30,7 @@ service: shop
 scrape: {job: shop, port: 9100, interval: 15s}
 metrics:
   orders_total: {type: counter}
+  requests_total: {type: counter, labels: [code]}
   node_cpu_seconds_total: {type: counter, labels: [cpu, mode]}
   shop_build_info: {type: gauge, labels: [version]}
 rows:
@@ -47,6 +48,10 @@ ORDERS_BY_VERSION = (
 VERSION_OF_ORDERS = (
     'shop_build_info{job="shop"} * on (instance) group_right (version) '
     'sum by (instance) (rate(orders_total{job="shop"}[5m]))'
+)
+ERROR_SHARE = (
+    'sum(rate(requests_total{job="shop",code=~"5.."}[5m])) '
+    '/ sum(rate(requests_total{job="shop"}[5m]))'
 )
 ORDERS_PER_BUILD = (
     'sum by (instance) (rate(orders_total{job="shop"}[5m])) '
@@ -156,6 +161,18 @@ CASES = {
         ">= 30",
         "30 (red) fires",
         ["> 30", ">= 20"],
+    ),
+    # Inputs that give a share of 0.04 at the end of the short run give
+    # 0.039999999999999994 at earlier evaluations, while the rate window fills. Only
+    # inputs that give 0.04 for all of `for` fail a rule moved to `>= 0.04`.
+    "error-share": (
+        ERROR_SHARE,
+        "percentunit",
+        "<5% Green, >=5% Red",
+        "1m",
+        ">= 0.05",
+        "5% (red) fires",
+        ["> 0.05", ">= 0.04"],
     ),
     "group-left-divided": (
         ORDERS_PER_BUILD,

@@ -399,7 +399,9 @@ class _Generator:
 
         The short run ends `for` after the first evaluation that can see a value, and
         is enough where the value is exact while the rate window fills. Otherwise the
-        run lasts until the window is full. A probe that needs no exact value may
+        run lasts until the window is full. Inputs that give the value at every
+        evaluation of the last `for` come first, because only they fail a rule whose
+        boundary moves to the value. A probe that needs no exact value may
         get a value on the same side of every boundary instead. A group without
         traffic in the denominator takes the first inputs of either run length that
         give the query its infinity, whether the alert agrees or not, and raises
@@ -409,6 +411,8 @@ class _Generator:
         records = [alert.record] if alert.record else []
         for_ms = duration_ms(alert.for_)
         fallback = None
+        # Inputs that give the value at the end of the run but not throughout `for`.
+        unsteady = None
         # Why the query gave no series for any input, where an operation explains it.
         unmatched: str | None = None
         sampled = False
@@ -442,7 +446,11 @@ class _Generator:
                 if bool(run.at(end).firing(for_ms)) != fires:
                     continue
                 if key is not None and key.value == value:
-                    return series, run, end, interval_ms
+                    found = (series, run, end, interval_ms)
+                    if self._steady(alert, run, value, end):
+                        return found
+                    unsteady = unsteady or found
+                    continue
                 if (
                     fallback is None
                     and key is not None
@@ -451,11 +459,29 @@ class _Generator:
                     fallback = (series, run, end, interval_ms)
         if idle is not None:
             raise _Unreached(f"no synthesized input gives {number_text(idle.value)}")
+        if unsteady is not None:
+            return unsteady
         if fallback is None or probe.exact:
             if not sampled and unmatched is not None:
                 raise _Mismatch(unmatched)
             raise _Mismatch(f"no synthesized input gives exactly {number_text(value)}")
         return fallback
+
+    def _steady(self, alert: AlertRule, run: Run, value: float, end: int) -> bool:
+        """Return True where the query gives `value` at each evaluation of the last `for`.
+
+        A rule whose comparison moves to the value is then active for all of `for`,
+        or for none of it, and so fires where the group expects silence, or the
+        reverse.
+        """
+        start = end - duration_ms(alert.for_)
+        for moment in run.moments:
+            if moment.time_ms < start:
+                continue
+            key = _pinned_sample(run.vector(alert.query, moment.time_ms), alert.pins)
+            if key is None or key.value != value:
+                return False
+        return True
 
     def _candidate_inputs(
         self,
