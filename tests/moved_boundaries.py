@@ -84,6 +84,31 @@ def build_stat_panel(
     return result
 
 
+def build_stat_panels(
+    project: Path,
+    manifest: tuple[str, str],
+    panels: tuple[tuple[str, str, str, str], ...],
+) -> BuildResult:
+    """Build a service of stat panels without `alert:`; fail on any error.
+
+    `manifest` is the file name and the text up to the panel list, and each panel
+    is its title, query, unit and thresholds.
+    """
+    name, text = manifest
+    for title, query, unit, thresholds in panels:
+        text += (
+            f"      - title: {title}\n"
+            "        type: stat\n"
+            f"        query: '{query}'\n"
+            f"        unit: {unit}\n"
+            f'        thresholds: "{thresholds}"\n'
+        )
+    write_manifest(project, name, text)
+    result = build(Project.at(project))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+    return result
+
+
 def untested(result: BuildResult) -> list[str]:
     """Return the messages of the build's `rules/untested` warnings."""
     return [d.message for d in result.diagnostics if d.check == "rules/untested"]

@@ -17,8 +17,8 @@ import yaml
 
 from obscompile import promql
 from obscompile.derive.expressions import render_rule_expr
-from obscompile.pipeline import BuildResult, Project, build
-from tests.conftest import write_manifest
+from obscompile.pipeline import BuildResult
+from tests.moved_boundaries import build_stat_panels
 from tests.test_prometheus import assert_promtool, run_promtool, write_files
 
 WORKER = """\
@@ -52,19 +52,7 @@ TESTS = "prometheus/tests/worker.test.yml"
 
 def _build(project: Path, *panels: tuple[str, str, str, str]) -> BuildResult:
     """Build the worker service with one stat panel per (title, query, unit, thresholds)."""
-    text = WORKER
-    for title, query, unit, thresholds in panels:
-        text += (
-            f"      - title: {title}\n"
-            "        type: stat\n"
-            f"        query: '{query}'\n"
-            f"        unit: {unit}\n"
-            f'        thresholds: "{thresholds}"\n'
-        )
-    write_manifest(project, "worker.yaml", text)
-    result = build(Project.at(project))
-    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
-    return result
+    return build_stat_panels(project, ("worker.yaml", WORKER), panels)
 
 
 def _recording(result: BuildResult) -> dict[str, str]:

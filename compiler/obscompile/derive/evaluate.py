@@ -14,8 +14,10 @@ by repeating the engine's operations in the same order on IEEE doubles:
   name, and two results with the same labels are an error, as in Prometheus;
 - `sum` adds in the order of the series' label sets. promtool adds them in no fixed
   order, so a sum of three or more inexact values can differ from this one in the last
-  bit; synthesized inputs give each group at most two series, whose sum does not depend
-  on the order.
+  bit; synthesized inputs give each group of a sum at most two series, whose sum does
+  not depend on the order;
+- `avg` must give the same value in every order of its series, or it raises
+  `OrderDependent`, because its running mean rounds differently in each order.
 
 Unsupported syntax raises `UnsupportedExpression` when the expression is evaluated, so
 a generator can report which rule it could not test instead of guessing a value.
@@ -31,9 +33,10 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import promql_parser as pp
@@ -49,6 +52,14 @@ _REFERENCE = re.compile(r"\$(?:(\$)|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 
 class UnsupportedExpression(ValueError):
     """The expression uses PromQL that this evaluator does not implement."""
+
+
+class OrderDependent(UnsupportedExpression):
+    """An average whose value depends on the order of the series it averages.
+
+    promtool loads the input series of a test by iterating over a Go map, so the
+    order of the series, and with it such a value, changes from one run to the next.
+    """
 
 
 class Sample:
@@ -555,12 +566,64 @@ def _reduce(op: str, values: list[float]) -> float:
     if op == "count":
         return float(len(values))
     if op == "avg":
-        return _mean(values)
+        return _order_free_mean(values)
     result = values[0]
     for value in values[1:]:
         if (value > result if op == "max" else value < result) or math.isnan(result):
             result = value
     return result
+
+
+# The maximum number of orders of one group's values that an average is computed in.
+_MAX_ORDERS = 1000
+
+
+def _order_free_mean(values: list[float]) -> float:
+    """Return the mean of `values`, which every order of the values must give.
+
+    Prometheus 2.42 averages the series in the order in which its storage returns
+    them, which promtool does not fix, and rounding makes the result depend on that
+    order. Raises OrderDependent where two orders give different means, or where
+    the values have more than _MAX_ORDERS orders to compare.
+    """
+    mean = _mean(values)
+    if len(values) < 2:
+        return mean
+    found = list(itertools.islice(_distinct_orders(values), _MAX_ORDERS + 1))
+    if len(found) > _MAX_ORDERS:
+        raise OrderDependent(
+            f"avg() of {len(values)} series has more than {_MAX_ORDERS} orders, "
+            "and the mean of each is not computed"
+        )
+    for order in found:
+        other = _mean(order)
+        if other != mean and not (math.isnan(other) and math.isnan(mean)):
+            raise OrderDependent(
+                "avg() of the input series gives a value that depends on the order "
+                "of the series, which promtool does not fix"
+            )
+    return mean
+
+
+def _distinct_orders(values: list[float]) -> Iterator[list[float]]:
+    """Yield each distinct order of `values`, counting equal values as one.
+
+    NaN is never equal to itself, so each NaN counts as a value of its own, and
+    0 and -0 count as two values.
+    """
+    if len(values) <= 1:
+        yield list(values)
+        return
+    seen: set[tuple[float, float]] = set()
+    for index, value in enumerate(values):
+        key = (value, math.copysign(1.0, value))
+        if key in seen:
+            continue
+        if not math.isnan(value):
+            seen.add(key)
+        rest = values[:index] + values[index + 1 :]
+        for order in _distinct_orders(rest):
+            yield [value, *order]
 
 
 def _mean(values: list[float]) -> float:

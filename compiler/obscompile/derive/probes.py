@@ -10,6 +10,7 @@ colours instead is tested too, and the band's alert stays silent for it.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 import attrs
 import promql_parser as pp
@@ -154,10 +155,17 @@ def _band_probes(alert: AlertRule, node: pp.Expr, context: Context) -> list[Prob
         and is_vector(inner.lhs)
         and is_vector(inner.rhs)
     )
-    high = None
-    if is_ratio and isinstance(inner, pp.BinaryExpr) and _part_of_whole(inner):
-        high = (scale or 1.0) * _numerator_factor(inner)
     low = 0.0 if is_ratio else lower_limit(inner, context.service)
+    high = None
+    if is_ratio and isinstance(inner, pp.BinaryExpr):
+        # The query's value at a ratio of 1, which bounds a part of its whole from
+        # above or from below.
+        one = (scale or 1.0) * _numerator_factor(inner)
+        order = _part_of_whole(inner)
+        if order == "at most":
+            high = one
+        elif order == "at least":
+            low = one
     probes: list[Probe] = []
     for bound in band.bounds:
         if (
@@ -257,13 +265,22 @@ def _constant_scale(node: pp.Expr) -> tuple[float, bool] | None:
     return None
 
 
-def _part_of_whole(ratio: pp.BinaryExpr) -> bool:
-    """Return True when the numerator of `ratio` counts a part of its denominator.
+# Aggregations that give a part of a group of values that are never negative at
+# most what they give the whole group.
+_AT_MOST_WHOLE = frozenset({"sum", "max", "count"})
 
-    Both sides then apply the same functions and aggregations to one metric, and
-    each selector of the numerator has every matcher of the denominator's and maybe
-    more, as in `sum(rate(x{code="500"}[5m])) / sum(rate(x[5m]))`. Such a ratio of
-    counters, or of gauges that are never negative, is at most 1.
+
+def _part_of_whole(ratio: pp.BinaryExpr) -> Literal["at most", "at least"] | None:
+    """Return "at most" or "at least" where `ratio` is at most or at least 1.
+
+    That needs a numerator that counts a part of its denominator. Both sides then
+    apply the same functions and aggregations to one metric, and each selector of
+    the numerator has every matcher of the denominator's and maybe more, as in
+    `sum(rate(x{code="500"}[5m])) / sum(rate(x[5m]))`. Such a ratio of counters, or
+    of gauges that are never negative, is at most 1 where every aggregation is
+    `sum`, `max` or `count`, and at least 1 where every one is `min`. Returns None
+    under `avg`, where the part may average more than the whole, under a mix of
+    `min` and the others, and for a ratio that is not a part of its whole.
     """
     numerator = promql.strip_parens(ratio.lhs)
     if isinstance(numerator, pp.BinaryExpr) and str(numerator.op) == "*":
@@ -274,9 +291,20 @@ def _part_of_whole(ratio: pp.BinaryExpr) -> bool:
     if isinstance(denominator, pp.BinaryExpr) and is_guarded(denominator):
         denominator = denominator.lhs
     if _shape(numerator) != _shape(denominator):
-        return False
+        return None
     pairs = zip(promql.selectors(numerator), promql.selectors(denominator), strict=True)
-    return all(_matchers(bottom) <= _matchers(top) for top, bottom in pairs)
+    if not all(_matchers(bottom) <= _matchers(top) for top, bottom in pairs):
+        return None
+    operations = {
+        str(part.op)
+        for part in promql.walk(denominator)
+        if isinstance(part, pp.AggregateExpr)
+    }
+    if operations <= _AT_MOST_WHOLE:
+        return "at most"
+    if operations == {"min"}:
+        return "at least"
+    return None
 
 
 def _shape(node: pp.Expr) -> list[tuple[str, str]]:

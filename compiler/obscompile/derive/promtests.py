@@ -37,6 +37,7 @@ from obscompile.derive.alerts import AlertRule, ServiceRules
 from obscompile.derive.annotations import bound_text
 from obscompile.derive.counters import OutOfReach, sampling_choices
 from obscompile.derive.evaluate import (
+    OrderDependent,
     Sample,
     UnsupportedExpression,
     compile_expr,
@@ -415,23 +416,29 @@ class _Generator:
         unsteady = None
         # Why the query gave no series for any input, where an operation explains it.
         unmatched: str | None = None
+        # Why promtool may give other values than the evaluator for some inputs.
+        unordered: OrderDependent | None = None
         sampled = False
         for end in self._ends(node, for_ms):
             candidates = self._candidate_inputs(alert, node, context, probe, end)
             for series, interval_ms in candidates:
                 if idle is not None:
                     series = idle.inputs(series)
-                run = simulate(
-                    series,
-                    records,
-                    alert.expr,
-                    end,
-                    self.evaluation_ms,
-                    interval_ms,
-                )
-                if idle is not None and math.isnan(idle.value):
-                    return series, run, end, interval_ms
-                samples = run.vector(alert.query, end)
+                try:
+                    run = simulate(
+                        series,
+                        records,
+                        alert.expr,
+                        end,
+                        self.evaluation_ms,
+                        interval_ms,
+                    )
+                    if idle is not None and math.isnan(idle.value):
+                        return series, run, end, interval_ms
+                    samples = run.vector(alert.query, end)
+                except OrderDependent as exc:
+                    unordered = exc
+                    continue
                 if idle is not None:
                     # Flattening the denominator gives every traffic scale alike.
                     key = _pinned_sample(samples, alert.pins)
@@ -464,6 +471,8 @@ class _Generator:
         if fallback is None or probe.exact:
             if not sampled and unmatched is not None:
                 raise _Mismatch(unmatched)
+            if not sampled and unordered is not None:
+                raise _Mismatch(str(unordered))
             raise _Mismatch(f"no synthesized input gives exactly {number_text(value)}")
         return fallback
 
@@ -720,8 +729,7 @@ class _Generator:
                 if name not in ("job", "instance")
             ]
             context = self.context(node, self._group_labels(node, labels, ()))
-            target = self._representative(node, context)
-            series = synthesize(node, target, context)
+            series = self._representative_inputs(node, context)
             end = self._ends(node, 0)[0]
             run = simulate(
                 series, [rule], None, end, self.evaluation_ms, self.interval_ms
@@ -767,17 +775,25 @@ class _Generator:
         return list(dict.fromkeys(ends))
 
     @staticmethod
-    def _representative(node: pp.Expr, context: Context) -> float:
+    def _representative_inputs(node: pp.Expr, context: Context) -> list[InputSeries]:
+        """Return the inputs of a recording rule's own test, which any value serves.
+
+        A ratio gets 0.25, or 4 where no input gives 0.25, as for a minimum of a
+        part of the traffic over the minimum of the whole, which is never below 1.
+        """
         node = promql.strip_parens(node)
         if isinstance(node, pp.Call) and node.func.name == "histogram_quantile":
             from obscompile.derive.buckets import catalog_buckets
             from obscompile.derive.synthesis import _counter_selector
 
             bounds = catalog_buckets(_counter_selector(node.args[1])[0], context)
-            return bounds[len(bounds) // 2]
+            return synthesize(node, bounds[len(bounds) // 2], context)
         if isinstance(node, pp.BinaryExpr) and str(node.op) == "/":
-            return 0.25
-        return 1.0
+            try:
+                return synthesize(node, 0.25, context)
+            except CannotSynthesize:
+                return synthesize(node, 4.0, context)
+        return synthesize(node, 1.0, context)
 
 
 def _twin_group(

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
     from obscompile.derive.counters import Sampling
 
 _DEFAULT_VALUES = ("other", "200", "ok", "0")
+# The maximum number of series that one group of an average gets in a ratio: the
+# part of the whole and the rest of it (see `_rest_values`).
+_MAX_AVERAGED_SERIES = 10
 
 
 class CannotSynthesize(ValueError):
@@ -230,7 +233,7 @@ def _candidates(label: str, constraints: list[tuple[str, str]]) -> list[str]:
         elif op == "=~":
             values.extend(_regex_examples(expected))
     values.extend(_DEFAULT_VALUES)
-    values.extend(f"{label}-{n}" for n in (1, 2))
+    values.extend(f"{label}-{n}" for n in range(1, _MAX_AVERAGED_SERIES + 1))
     return list(dict.fromkeys(values))
 
 
@@ -254,6 +257,21 @@ def series_labels(
     extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Return labels that all selectors in `match` select and none in `avoid` does."""
+    return series_label_sets(match, context, avoid, extra)[0]
+
+
+def series_label_sets(
+    match: list[pp.VectorSelector],
+    context: Context,
+    avoid: tuple[pp.VectorSelector, ...] = (),
+    extra: dict[str, str] | None = None,
+    count: int = 1,
+) -> list[dict[str, str]]:
+    """Return up to `count` label sets that `series_labels` could return.
+
+    Without `avoid` there is one. With it, the sets differ from each other only in
+    the value of one label, which breaks a matcher of `avoid` in each of them.
+    """
     name = match[0].name
     wanted = _constraints(match)
     labels: dict[str, str] = dict(context.group)
@@ -276,16 +294,24 @@ def series_labels(
                 "generator finds no input series that the query selects"
             )
         labels[label] = value
+    found = [labels]
     if avoid:
-        labels = _avoiding(labels, wanted, _constraints(list(avoid)), context)
-    if context.instance and "instance" not in labels:
-        labels["instance"] = context.instance
-    if name:
-        labels["__name__"] = name
-    return labels
+        found = _avoiding(labels, wanted, _constraints(list(avoid)), context, count)
+    for one in found:
+        if context.instance and "instance" not in one:
+            one["instance"] = context.instance
+        if name:
+            one["__name__"] = name
+    return found
 
 
-def _avoiding(labels, wanted, unwanted, context: Context) -> dict[str, str]:
+def _avoiding(
+    labels, wanted, unwanted, context: Context, count: int
+) -> list[dict[str, str]]:
+    """Return up to `count` copies of `labels`, each with another value of one label.
+
+    Each value satisfies the matchers in `wanted` and breaks one in `unwanted`.
+    """
     fixed = dict(context.group)
     for label, constraints in unwanted.items():
         if label in fixed or label == "job":
@@ -294,11 +320,14 @@ def _avoiding(labels, wanted, unwanted, context: Context) -> dict[str, str]:
         flipped = [
             ("=~" if op in ("=~", "!~") else "=", value) for op, value in constraints
         ]
-        for value in _candidates(label, wanted.get(label, []) + flipped):
-            if _satisfies(value, wanted.get(label, [])) and not _satisfies(
-                value, constraints
-            ):
-                return {**labels, label: value}
+        values = [
+            value
+            for value in _candidates(label, wanted.get(label, []) + flipped)
+            if _satisfies(value, wanted.get(label, []))
+            and not _satisfies(value, constraints)
+        ]
+        if values:
+            return [{**labels, label: value} for value in values[:count]]
     raise CannotSynthesize(
         "no series matches the denominator without matching the numerator"
     )
@@ -310,23 +339,45 @@ HAND_TEST_ADVICE = (
 )
 
 
-def _without_aggregations(node: pp.Expr) -> pp.Expr:
-    """Return the expression under any `sum`, `max` and `min` without a parameter."""
+# The aggregations that a query shape may apply to its input series.
+_AGGREGATIONS = ("sum", "max", "min")
+# Those that a side of a ratio may apply. With one series that both sides select and
+# others that only the whole selects, `_rest_values` gives each of them its value.
+_RATIO_AGGREGATIONS = ("sum", "max", "min", "avg")
+
+
+def _aggregations(
+    node: pp.Expr, operations: tuple[str, ...] = _AGGREGATIONS
+) -> tuple[list[pp.AggregateExpr], pp.Expr]:
+    """Return the aggregations among `operations` around `node`, outermost first.
+
+    Only aggregations without a parameter count. The expression under them comes
+    second.
+    """
     node = promql.strip_parens(node)
+    found = []
     while (
         isinstance(node, pp.AggregateExpr)
-        and str(node.op) in ("sum", "max", "min")
+        and str(node.op) in operations
         and node.param is None
     ):
+        found.append(node)
         node = promql.strip_parens(node.expr)
-    return node
+    return found, node
+
+
+def _without_aggregations(
+    node: pp.Expr, operations: tuple[str, ...] = _AGGREGATIONS
+) -> pp.Expr:
+    """Return the expression under any aggregations among `operations`."""
+    return _aggregations(node, operations)[1]
 
 
 def _counter_selector(
-    node: pp.Expr,
+    node: pp.Expr, operations: tuple[str, ...] = _AGGREGATIONS
 ) -> tuple[pp.VectorSelector, pp.MatrixSelector, str]:
     """Return the selector of `agg(rate(selector[r]))` or `rate(selector[r])`."""
-    inner = _without_aggregations(node)
+    inner = _without_aggregations(node, operations)
     if isinstance(inner, pp.Call) and inner.func.name in ("rate", "increase", "irate"):
         matrix = promql.strip_parens(inner.args[0])
         if isinstance(matrix, pp.MatrixSelector):
@@ -337,9 +388,11 @@ def _counter_selector(
     )
 
 
-def _gauge_selector(node: pp.Expr) -> pp.VectorSelector | None:
+def _gauge_selector(
+    node: pp.Expr, operations: tuple[str, ...] = _AGGREGATIONS
+) -> pp.VectorSelector | None:
     """Return the selector of `agg(selector)` or `selector`, else None."""
-    inner = _without_aggregations(node)
+    inner = _without_aggregations(node, operations)
     return inner if isinstance(inner, pp.VectorSelector) else None
 
 
@@ -614,10 +667,15 @@ def _ratio(
             raise CannotSynthesize("the numerator is not a rate times a constant")
         numerator_node = inner
         target = target / Fraction(repr(factor))
-    top_gauge = _gauge_selector(numerator_node)
-    bottom_gauge = _gauge_selector(denominator_node)
+    top_gauge = _gauge_selector(numerator_node, _RATIO_AGGREGATIONS)
+    bottom_gauge = _gauge_selector(denominator_node, _RATIO_AGGREGATIONS)
     if top_gauge is not None and bottom_gauge is not None:
-        return _gauge_ratio(top_gauge, bottom_gauge, target, context)
+        return _gauge_ratio(
+            (top_gauge, numerator_node),
+            (bottom_gauge, denominator_node),
+            target,
+            context,
+        )
     top_counter = _counter_or_none(numerator_node)
     bottom_counter = _counter_or_none(denominator_node)
     if top_counter is not None and bottom_gauge is not None:
@@ -630,7 +688,8 @@ def _ratio(
             f"{_side_kind(denominator_node)}, and the test generator builds input "
             "series for a ratio only where both sides are counters under rate(), "
             "irate() or increase(), where both are gauges, or where such a counter "
-            f"rate is divided by a gauge, each under sum, max or min. {HAND_TEST_ADVICE}"
+            f"rate is divided by a gauge, each under sum, max, min or avg. "
+            f"{HAND_TEST_ADVICE}"
         )
     top, _, _ = top_counter
     bottom, matrix_bottom, _ = bottom_counter
@@ -644,8 +703,12 @@ def _ratio(
     )
     _check_same_offset(top, bottom, "keeps each series' rate constant over time")
     step = scale * context.interval_s
-    top_step, bottom_step = float(numerator * step), float(denominator * step)
-    return _ratio_series(top, bottom, top_step, bottom_step, context, counter=True)
+    return _ratio_series(
+        _Side(top, numerator_node, float(numerator * step)),
+        _Side(bottom, denominator_node, float(denominator * step)),
+        context,
+        counter=True,
+    )
 
 
 def _check_same_offset(
@@ -667,9 +730,9 @@ def _check_same_offset(
 def _counter_or_none(
     node: pp.Expr,
 ) -> tuple[pp.VectorSelector, pp.MatrixSelector, str] | None:
-    """Return what `_counter_selector` returns, or None for another shape."""
+    """Return what `_counter_selector` returns for a side of a ratio, or None."""
     try:
-        return _counter_selector(node)
+        return _counter_selector(node, _RATIO_AGGREGATIONS)
     except CannotSynthesize:
         return None
 
@@ -685,61 +748,174 @@ def _small_fraction(target: Fraction) -> tuple[int, int]:
     return fraction.numerator, fraction.denominator
 
 
+@attrs.frozen
+class _Side:
+    """One side of a ratio: its selector, its expression and the value it needs."""
+
+    selector: pp.VectorSelector
+    node: pp.Expr
+    value: float
+
+
 def _ratio_series(
-    top: pp.VectorSelector,
-    bottom: pp.VectorSelector,
-    numerator: float,
-    denominator: float,
-    context: Context,
-    counter: bool,
+    top: _Side, bottom: _Side, context: Context, counter: bool
 ) -> list[InputSeries]:
-    """Return series whose selections by `top` and `bottom` sum to the two values.
+    """Return series whose selections by the two sides give each side its value.
 
     Where no series matches both sides, as for two metrics or in
     `x{state="active"} / x{state="idle"}`, each side gets a series of its own.
-    Otherwise one series matches both sides. Another series gives the rest of the
-    denominator where the numerator is its part, as in `sum(x{state="active"}) /
-    sum(x)`, or the rest of the numerator where it is the whole, as in `sum(x) /
-    sum(x{state="active"})`. A counter's rest cannot be negative, so a counter
-    gets the rest on the side with the larger value.
+    Otherwise one series matches both sides and carries the value of the part, and
+    series that only the whole selects give the whole its value. The whole is the
+    denominator in `sum(x{state="active"}) / sum(x)` and the numerator in
+    `sum(x) / sum(x{state="active"})`. The denominator is tried as the whole first.
     """
     shared = None
-    if top.name == bottom.name:
+    if top.selector.name == bottom.selector.name:
         with contextlib.suppress(CannotSynthesize):
-            shared = series_labels([top, bottom], context)
+            shared = series_labels([top.selector, bottom.selector], context)
     if shared is None:
         return [
-            InputSeries(_pairs(series_labels([top], context)), numerator, counter),
-            InputSeries(_pairs(series_labels([bottom], context)), denominator, counter),
+            InputSeries(
+                _pairs(series_labels([side.selector], context)), side.value, counter
+            )
+            for side in (top, bottom)
         ]
-    if numerator == denominator:
-        return [InputSeries(_pairs(shared), numerator, counter)]
-    part_of_whole = not counter or numerator < denominator
-    if part_of_whole:
+    if top.value == bottom.value:
+        return [InputSeries(_pairs(shared), top.value, counter)]
+    reasons: list[CannotSynthesize] = []
+    for part, whole in ((top, bottom), (bottom, top)):
         try:
-            rest = series_labels([bottom], context, avoid=(top,))
+            rests = series_label_sets(
+                [whole.selector],
+                context,
+                avoid=(part.selector,),
+                count=_MAX_AVERAGED_SERIES - 1,
+            )
         except CannotSynthesize:
-            if counter:
-                raise
-        else:
-            return [
-                InputSeries(_pairs(shared), numerator, counter),
-                InputSeries(_pairs(rest), denominator - numerator, counter),
-            ]
-    try:
-        rest = series_labels([top], context, avoid=(bottom,))
-    except CannotSynthesize:
+            continue
+        operation = _merging_operation(whole.node, shared, rests)
+        try:
+            shared_value, rest_values = _rest_values(
+                operation, part.value, whole.value, counter, len(rests)
+            )
+        except CannotSynthesize as exc:
+            reasons.append(exc)
+            continue
+        used = rests[: len(rest_values)]
+        return [InputSeries(_pairs(shared), shared_value, counter)] + [
+            InputSeries(_pairs(labels), value, counter)
+            for labels, value in zip(used, rest_values, strict=True)
+        ]
+    if reasons:
+        raise reasons[0]
+    raise CannotSynthesize(
+        "no series matches one side of the ratio without matching the other"
+    )
+
+
+def _merging_operation(
+    node: pp.Expr, shared: dict[str, str], rests: list[dict[str, str]]
+) -> str | None:
+    """Return the aggregation of `node` that puts `rests` into the group of `shared`.
+
+    That is the innermost aggregation that keeps none of the labels in which they
+    differ. None means that no aggregation of `node` puts them together.
+    """
+    differing = {
+        label
+        for rest in rests
+        for label in shared.keys() | rest.keys()
+        if shared.get(label) != rest.get(label)
+    }
+    aggregations, _ = _aggregations(node, _RATIO_AGGREGATIONS)
+    for aggregation in reversed(aggregations):
+        modifier = aggregation.modifier
+        kept: set[str] = set()
+        if modifier is not None:
+            labels = set(modifier.labels)
+            if modifier.type == pp.AggModifierType.By:
+                kept = differing & labels
+            else:
+                kept = differing - labels
+        if not kept:
+            return str(aggregation.op)
+    return None
+
+
+def _rest_values(
+    operation: str | None, part: float, whole: float, counter: bool, available: int
+) -> tuple[float, list[float]]:
+    """Return the value of the series that both sides select, and of the rest.
+
+    The whole aggregates the part and the rest with `operation`, and `available` is
+    the number of rest series that have labels. Where no aggregation puts the rest
+    into the part's group, the values are those of a sum, and the caller's check of
+    the query's value finds the difference. A counter's rate is never negative, so
+    a sum, maximum or average of counter rates over the whole may need a value that
+    no rest gives. Gauges may be negative.
+    """
+    if operation in ("max", "min"):
+        # A rest series with the whole's own value gives the whole that value where
+        # it is above the part under max, or below it under min.
+        if (whole > part) == (operation == "max"):
+            return part, [whole]
         if counter:
+            raise CannotSynthesize(_PART_BEYOND_WHOLE[operation])
+        # Negating both gauges reverses their order and keeps their ratio, so that
+        # max(-5, -2) is -2, and -5 / -2 is 2.5.
+        return -part, [-whole]
+    if operation == "avg":
+        averaged = _averaged_rest(part, whole, counter, available)
+        # Prometheus adds each value to a running mean, divided by the count so far.
+        # With every value a multiple of lcm(1..n)², each step of it is a whole
+        # number in any order of the n series, wherever the rates are exact.
+        factor = math.lcm(*range(1, len(averaged) + 2)) ** 2
+        return part * factor, [value * factor for value in averaged]
+    rest = whole - part
+    if counter and rest < 0:
+        raise CannotSynthesize(_PART_BEYOND_WHOLE["sum"])
+    return part, [rest]
+
+
+# The reason that no counter rates give a ratio of a part to its whole, by the
+# aggregation of the whole.
+_PART_BEYOND_WHOLE = {
+    "sum": "a part of the traffic cannot exceed the whole",
+    "max": (
+        "the maximum of a part of the counter rates cannot exceed the maximum of "
+        "all of them"
+    ),
+    "min": (
+        "the minimum of a part of the counter rates cannot be below the minimum of "
+        "all of them"
+    ),
+}
+
+
+def _averaged_rest(
+    part: float, whole: float, counter: bool, available: int
+) -> list[float]:
+    """Return the rest of a whole whose average over the part and the rest is `whole`.
+
+    With n series in the whole, the rest adds up to `n * whole - part`. The first
+    rest series carries all of it and the others are 0. A counter's rest cannot be
+    negative, so the whole needs at least `part / whole` series.
+    """
+    count = 2
+    if counter:
+        if whole == 0:
             raise CannotSynthesize(
-                "a part of the traffic cannot exceed the whole"
-            ) from None
-        raise CannotSynthesize(
-            "no series matches one side of the ratio without matching the other"
-        ) from None
-    return [
-        InputSeries(_pairs(shared), denominator, counter),
-        InputSeries(_pairs(rest), numerator - denominator, counter),
-    ]
+                "the average of counter rates is above 0 wherever one of them is"
+            )
+        count = max(count, math.ceil(Fraction(part) / Fraction(whole)))
+        limit = min(_MAX_AVERAGED_SERIES, available + 1)
+        if count > limit:
+            raise CannotSynthesize(
+                f"the average of a part of the counter rates is {part / whole:g} "
+                f"times the average of all of them only where they are at least "
+                f"{count} series, and the test generator builds at most {limit} here"
+            )
+    return [count * whole - part] + [0.0] * (count - 2)
 
 
 def _counter_gauge_ratio(
@@ -791,22 +967,24 @@ def _counter_gauge_ratio(
 
 def _side_kind(node: pp.Expr) -> str:
     """Return what one side of a ratio is, for the reason a rule has no test."""
-    if _gauge_selector(node) is not None:
+    if _gauge_selector(node, _RATIO_AGGREGATIONS) is not None:
         return "a gauge"
     try:
-        _counter_selector(node)
+        _counter_selector(node, _RATIO_AGGREGATIONS)
     except CannotSynthesize:
         return f"`{printed_text(node)}`"
     return "a counter rate"
 
 
 def _gauge_ratio(
-    top: pp.VectorSelector,
-    bottom: pp.VectorSelector,
+    top: tuple[pp.VectorSelector, pp.Expr],
+    bottom: tuple[pp.VectorSelector, pp.Expr],
     target: Fraction,
     context: Context,
 ) -> list[InputSeries]:
     """Return constant gauges whose ratio is `target`: whole numbers where they can be.
+
+    Each side is its selector and its expression.
 
     The ratio of the nearest small fraction is the correctly rounded quotient, so
     `9 / 10` gives the double 0.9. A target that no small fraction gives is the
@@ -818,8 +996,10 @@ def _gauge_ratio(
         denominator = float(fraction.denominator * context.multiplier)
     else:
         numerator, denominator = float(target), 1.0
-    _check_same_offset(top, bottom, "gives both sides constant gauges")
-    return _ratio_series(top, bottom, numerator, denominator, context, counter=False)
+    _check_same_offset(top[0], bottom[0], "gives both sides constant gauges")
+    return _ratio_series(
+        _Side(*top, numerator), _Side(*bottom, denominator), context, counter=False
+    )
 
 
 def silent_copy(series: list[InputSeries]) -> list[InputSeries]:

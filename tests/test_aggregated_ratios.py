@@ -1,0 +1,326 @@
+"""Generated tests for ratios whose sides aggregate with `max`, `min` or `avg`.
+
+In `agg(rate(x{code="500"}[5m])) / agg(rate(x[5m]))` the numerator reads a part of
+the denominator's series. Under `sum` and `max` such a ratio of counter rates is at
+most 1, under `min` at least 1, and under `avg` the part may average several times
+more than the whole. The input series must give each aggregation its own value,
+the probes must stay within what the query can give, and a rule without a test
+must state the true reason. Each generated file must pass promtool 2.42, and must
+fail once the alert's boundary moves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from obscompile.derive.evaluate import (
+    Evaluator,
+    OrderDependent,
+    Storage,
+    _mean,
+    make_labels,
+)
+from obscompile.pipeline import BuildResult, Project, build
+from tests.conftest import write_manifest
+from tests.moved_boundaries import (
+    assert_moved_boundaries_fail,
+    build_stat_panel,
+    build_stat_panels,
+    untested,
+)
+from tests.test_prometheus import assert_promtool, write_files
+
+HEADER = """\
+service: api
+runtime: python
+scrape: {job: api, port: 8080, interval: 15s}
+metrics:
+  http_requests: {type: counter, help: HTTP requests, labels: [code, route]}
+  pool_connections: {type: gauge, help: Connections, labels: [state]}
+rows:
+  - title: Ratios
+    panels:
+"""
+TESTS = "prometheus/tests/api.test.yml"
+
+
+def _ratio(aggregation: str, part: str = 'code="500"') -> str:
+    return (
+        f'{aggregation}(rate(http_requests_total{{job="api",{part}}}[5m])) '
+        f'/ {aggregation}(rate(http_requests_total{{job="api"}}[5m]))'
+    )
+
+
+def _gauge_ratio(aggregation: str) -> str:
+    return (
+        f'{aggregation}(pool_connections{{job="api",state="busy"}}) '
+        f'/ {aggregation}(pool_connections{{job="api"}})'
+    )
+
+
+WHOLE_PER_PART_MAX = (
+    'max(rate(http_requests_total{job="api"}[5m])) '
+    '/ max(rate(http_requests_total{job="api",code="500"}[5m]))'
+)
+BUSIEST_ROUTE = (
+    'max(sum by (route) (rate(http_requests_total{job="api",code="500"}[5m]))) '
+    '/ max(sum by (route) (rate(http_requests_total{job="api"}[5m])))'
+)
+ERRORS_PER_BUSIEST = (
+    'sum(rate(http_requests_total{job="api",code="500"}[5m])) '
+    '/ max(rate(http_requests_total{job="api"}[5m]))'
+)
+
+# Query, thresholds, the alert's comparison and the names of the generated test
+# groups after the alert's name. Then comparisons with the boundary moved: past it by
+# the smallest step that matters, and past the value that a group probes on the
+# other side.
+CASES = {
+    "max": (
+        _ratio("max"),
+        "<0.5 Green, >=0.5 Red",
+        ">= 0.5",
+        ["0.4 (green) stays silent", "0.5 (red) fires", "0.6 (red) fires"],
+        ["> 0.5", ">= 0.4"],
+    ),
+    "min": (
+        _ratio("min"),
+        "<2 Green, >=2 Red",
+        ">= 2",
+        ["1 (green) stays silent", "2 (red) fires", "3 (red) fires"],
+        ["> 2", ">= 1"],
+    ),
+    "avg-below-1": (
+        _ratio("avg"),
+        "<0.5 Green, >=0.5 Red",
+        ">= 0.5",
+        ["0.4 (green) stays silent", "0.5 (red) fires", "0.6 (red) fires"],
+        ["> 0.5", ">= 0.4"],
+    ),
+    "avg-above-1": (
+        _ratio("avg"),
+        "<2 Green, >=2 Red",
+        ">= 2",
+        ["1 (green) stays silent", "2 (red) fires", "3 (red) fires"],
+        ["> 2", ">= 1"],
+    ),
+    # 8 needs eight series in the average of the whole, one of them the part.
+    "avg-eight-series": (
+        _ratio("avg"),
+        "<7 Green, >=7 Red",
+        ">= 7",
+        ["6 (green) stays silent", "7 (red) fires", "8 (red) fires"],
+        ["> 7", ">= 6"],
+    ),
+    "avg-below": (
+        _ratio("avg"),
+        "<0.3 Red, >=0.3 Green",
+        "< 0.3",
+        ["0.2 (red) fires", "0.3 (green) stays silent", "0.4 (green) stays silent"],
+        ["<= 0.3", "< 0.2"],
+    ),
+    "whole-per-part-max": (
+        WHOLE_PER_PART_MAX,
+        "<3 Green, >=3 Red",
+        ">= 3",
+        ["2 (green) stays silent", "3 (red) fires", "4 (red) fires"],
+        ["> 3", ">= 2"],
+    ),
+    "max-of-sums": (
+        BUSIEST_ROUTE,
+        "<0.5 Green, >=0.5 Red",
+        ">= 0.5",
+        ["0.4 (green) stays silent", "0.5 (red) fires", "0.6 (red) fires"],
+        ["> 0.5", ">= 0.4"],
+    ),
+    "sum-over-max": (
+        ERRORS_PER_BUSIEST,
+        "<0.5 Green, >=0.5 Red",
+        ">= 0.5",
+        ["0.4 (green) stays silent", "0.5 (red) fires", "0.6 (red) fires"],
+        ["> 0.5", ">= 0.4"],
+    ),
+    "gauge-max": (
+        _gauge_ratio("max"),
+        "<0.5 Green, >=0.5 Red",
+        ">= 0.5",
+        ["0.4 (green) stays silent", "0.5 (red) fires", "0.6 (red) fires"],
+        ["> 0.5", ">= 0.4"],
+    ),
+    "gauge-min": (
+        _gauge_ratio("min"),
+        "<2 Green, >=2 Red",
+        ">= 2",
+        ["1 (green) stays silent", "2 (red) fires", "3 (red) fires"],
+        ["> 2", ">= 1"],
+    ),
+    "gauge-avg": (
+        _gauge_ratio("avg"),
+        "<3 Green, >=3 Red",
+        ">= 3",
+        ["2 (green) stays silent", "3 (red) fires", "4 (red) fires"],
+        ["> 3", ">= 2"],
+    ),
+}
+
+
+def _build(project: Path, query: str, thresholds: str) -> BuildResult:
+    return build_stat_panel(project, ("api.yaml", HEADER), (query, "short", thresholds))
+
+
+def _group_names(result: BuildResult) -> list[str]:
+    return [group["name"] for group in yaml.safe_load(result.files[TESTS])["tests"]]
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_aggregated_ratio_tests_pass(project: Path, case: tuple) -> None:
+    query, thresholds, _, groups, _ = case
+    result = _build(project, query, thresholds)
+    assert untested(result) == []
+    names = _group_names(result)
+    for group in groups:
+        assert f"ApiPanelCritical: {group}" in names
+    out = write_files(project / "out", result.files)
+    assert_promtool("test", "rules", str(out / TESTS))
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_aggregated_ratio_moved_boundary_fails(project: Path, case: tuple) -> None:
+    query, thresholds, comparison, _, moved_comparisons = case
+    result = _build(project, query, thresholds)
+    assert_moved_boundaries_fail(project, result, "api", comparison, moved_comparisons)
+
+
+def _build_panels(project: Path, panels: dict[str, tuple[str, str]]) -> BuildResult:
+    """Build the api service with one stat panel per title: (query, thresholds)."""
+    return build_stat_panels(
+        project,
+        ("api.yaml", HEADER),
+        tuple(
+            (title, query, "short", thresholds)
+            for title, (query, thresholds) in panels.items()
+        ),
+    )
+
+
+def _untested_reasons(result: BuildResult) -> dict[str, str]:
+    """Return the message of each `rules/untested` warning by the rule it names."""
+    reasons = {}
+    for message in untested(result):
+        rule = message.split('"')[1]
+        reasons[rule] = message
+    return reasons
+
+
+def test_unreachable_ratios_name_their_aggregation(project: Path) -> None:
+    """A ratio that the aggregation never gives has no test, and says why."""
+    result = _build_panels(
+        project,
+        {
+            "Max skew": (_ratio("max"), "<2 Green, >=2 Red"),
+            "Min low": (_ratio("min"), "<0.5 Green, >=0.5 Red"),
+            "Avg skew": (_ratio("avg"), "<20 Green, >=20 Red"),
+        },
+    )
+    reasons = _untested_reasons(result)
+    assert sorted(reasons) == [
+        "ApiAvgSkewCritical",
+        "ApiMaxSkewCritical",
+        "ApiMinLowCritical",
+    ]
+    assert (
+        "the maximum of a part of the counter rates cannot exceed the maximum of "
+        "all of them" in reasons["ApiMaxSkewCritical"]
+    )
+    assert (
+        "the minimum of a part of the counter rates cannot be below the minimum of "
+        "all of them" in reasons["ApiMinLowCritical"]
+    )
+    assert (
+        "the average of a part of the counter rates is 20 times the average of all "
+        "of them only where they are at least 20 series, and the test generator "
+        "builds at most 10 here" in reasons["ApiAvgSkewCritical"]
+    )
+    for message in reasons.values():
+        assert "a part of the traffic cannot exceed the whole" not in message
+        assert "Write a promtool test in tests/promtool/" in message
+
+
+def test_aggregated_ratios_of_one_service_pass(project: Path) -> None:
+    """Panels on either side of 1 get tests that promtool passes, except those above."""
+    result = _build_panels(
+        project,
+        {
+            "Max low": (_ratio("max"), "<0.5 Green, >=0.5 Red"),
+            "Max skew": (_ratio("max"), "<2 Green, >=2 Red"),
+            "Min low": (_ratio("min"), "<0.5 Green, >=0.5 Red"),
+            "Min skew": (_ratio("min"), "<2 Green, >=2 Red"),
+            "Avg low": (_ratio("avg"), "<0.5 Green, >=0.5 Red"),
+            "Avg skew": (_ratio("avg"), "<2 Green, >=2 Red"),
+        },
+    )
+    assert sorted(_untested_reasons(result)) == [
+        "ApiMaxSkewCritical",
+        "ApiMinLowCritical",
+    ]
+    names = _group_names(result)
+    for alert, values in {
+        "ApiMaxLowCritical": ("0.4", "0.5", "0.6"),
+        "ApiMinSkewCritical": ("1", "2", "3"),
+        "ApiAvgLowCritical": ("0.4", "0.5", "0.6"),
+        "ApiAvgSkewCritical": ("1", "2", "3"),
+    }.items():
+        found = [name for name in names if name.startswith(f"{alert}: ")]
+        below, bound, above = values
+        assert f"{alert}: {below} (green) stays silent" in found
+        assert f"{alert}: {bound} (red) fires" in found
+        assert f"{alert}: {above} (red) fires" in found
+        assert f"{alert}: no traffic stays silent" in found
+    out = write_files(project / "out", result.files)
+    assert_promtool("test", "rules", str(out / TESTS))
+
+
+def test_min_ratio_recording_rule_is_tested(project: Path) -> None:
+    """The rule's test gives the two minimums different values: 4, as 0.25 < 1."""
+    text = HEADER + (
+        "      - title: Min ratio\n"
+        "        type: timeseries\n"
+        f"        query: '{_ratio('min')}'\n"
+        "        record: true\n"
+    )
+    write_manifest(project, "api.yaml", text)
+    result = build(Project.at(project))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+    assert untested(result) == []
+    test_file = yaml.safe_load(result.files[TESTS])
+    (group,) = test_file["tests"]
+    assert group["name"].endswith(" equals its query")
+    (recorded, _) = group["promql_expr_test"]
+    assert [sample["value"] for sample in recorded["exp_samples"]] == [4.0]
+    out = write_files(project / "out", result.files)
+    assert_promtool("test", "rules", str(out / TESTS))
+
+
+def test_mean_depends_on_order() -> None:
+    """The running mean of Prometheus 2.42 rounds differently in each order."""
+    values = [95039.770738661, 826.4145815520077]
+    assert _mean(values) != _mean(values[::-1])
+
+
+def test_order_dependent_average_is_rejected() -> None:
+    storage = Storage()
+    for key, value in (("a", 95039.770738661), ("b", 826.4145815520077)):
+        storage.add(make_labels({"__name__": "m", "k": key}), 0, value)
+    with pytest.raises(OrderDependent, match="depends on the order of the series"):
+        Evaluator(storage).query("avg(m)", 0)
+
+
+def test_order_free_average_is_evaluated() -> None:
+    storage = Storage()
+    for key, value in (("a", 3.0), ("b", 6.0), ("c", 0.0)):
+        storage.add(make_labels({"__name__": "m", "k": key}), 0, value)
+    (sample,) = Evaluator(storage).query("avg(m)", 0)
+    assert sample.value == 3.0
