@@ -3367,6 +3367,22 @@ METRIC_SPELLING = [
 ]
 
 
+def annotated_panels(label: str, text: str) -> dict[str, str]:
+    """Return a manifest whose runbook annotation, on line 6, reads `$labels.<label>`."""
+    header = (
+        "service: payments\n"
+        "scrape: {job: payments, port: 8080}\n"
+        "metrics:\n"
+        "  http_requests_total: {type: counter, labels: [code]}\n"
+        "alerts:\n"
+        f"  annotations: {{runbook: 'https://runbooks.example.com/{{{{ $labels.{label} }}}}'}}\n"
+        "rows:\n"
+        "  - title: A\n"
+        "    panels:\n"
+    )
+    return panels(text, header)
+
+
 ALERT_TEMPLATE_LABEL = [
     Case(
         "misspelt-and-missing",
@@ -3420,26 +3436,46 @@ ALERT_TEMPLATE_LABEL = [
         # Each panel that alerts reads the service's annotation, unless it replaces
         # it with one of the same name.
         "service-annotation",
-        manifest("""
-            service: payments
-            scrape: {job: payments, port: 8080}
-            metrics:
-              http_requests_total: {type: counter, labels: [code]}
-            alerts:
-              annotations: {runbook: 'https://runbooks.example.com/{{ $labels.code }}'}
-            rows:
-              - title: A
-                panels:
-                  - {title: By code, query: 'sum by (code) (rate(http_requests_total{job="payments"}[5m]))', thresholds: '<1 Green, >1 Red'}
-                  - {title: Total, query: 'sum(rate(http_requests_total{job="payments"}[5m]))', thresholds: '<1 Green, >1 Red'}
-                  - {title: Total max, query: 'max(rate(http_requests_total{job="payments"}[5m]))', thresholds: '<1 Green, >1 Red'}
-                  - {title: Own, query: 'sum(rate(http_requests_total{job="payments"}[5m]))', thresholds: '<1 Green, >1 Red', alert: {annotations: {runbook: x}}}
-                  - {title: No alert, query: 'sum(rate(http_requests_total{job="payments"}[5m]))'}
-        """),
+        annotated_panels(
+            "code",
+            """
+            - {title: By code, query: 'sum by (code) (rate(http_requests_total{job="payments"}[5m]))', thresholds: '<1 Green, >1 Red'}
+            - {title: Total, query: 'sum(rate(http_requests_total{job="payments"}[5m]))', thresholds: '<1 Green, >1 Red'}
+            - {title: Total max, query: 'max(rate(http_requests_total{job="payments"}[5m]))', thresholds: '<1 Green, >1 Red'}
+            - {title: Own, query: 'sum(rate(http_requests_total{job="payments"}[5m]))', thresholds: '<1 Green, >1 Red', alert: {annotations: {runbook: x}}}
+            - {title: No alert, query: 'sum(rate(http_requests_total{job="payments"}[5m]))'}
+            """,
+        ),
         [
             f'{E}:6:67: warning: alert annotation "runbook" names the label "code", '
             'which the series of the alerts of panels "Total" and "Total max" do not '
             "have, so the text shows it as empty [alert/template-label]",
+        ],
+    ),
+    Case(
+        # The alerts read the series of the recording rule where the derivation
+        # makes one, which adds job where every selector pins one job, and the
+        # query itself otherwise: after `record: false`, and where the naming rule
+        # has no name for the query, such as a subtraction or an `or`.
+        "each-rule-shape",
+        annotated_panels(
+            "job",
+            """
+            - {title: Ratio, query: 'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m])) / sum(rate(http_requests_total{job="payments"}[5m]))', thresholds: '<0.01 Green, >0.01 Red'}
+            - {title: Percent, query: 'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m])) / sum(rate(http_requests_total{job="payments"}[5m])) * 100', thresholds: '<1 Green, >1 Red'}
+            - {title: By code, query: 'sum by (code) (rate(http_requests_total{job="payments"}[5m]))', thresholds: '<1 Green, >1 Red'}
+            - {title: Not recorded, query: 'sum by (code) (rate(http_requests_total{job="payments"}[5m]))', thresholds: '<1 Green, >1 Red', record: false}
+            - {title: Change, query: 'sum by (code) (rate(http_requests_total{job="payments"}[5m])) - sum by (code) (rate(http_requests_total{job="payments"}[5m] offset 1h))', thresholds: '<1 Green, >1 Red'}
+            - {title: Either, query: 'sum by (code) (rate(http_requests_total{job="payments",code="500"}[5m])) or sum by (code) (rate(http_requests_total{job="payments",code="503"}[5m]))', thresholds: '<1 Green, >1 Red'}
+            - {title: Started, query: 'time() - max by (instance) (process_start_time_seconds{job="payments"})', thresholds: '<1h Red, >1h Green', unit: s}
+            - {title: Every job, query: 'max by (code) (rate(http_requests_total[5m]))', thresholds: '<1 Green, >1 Red'}
+            """,
+        ),
+        [
+            f'{E}:6:67: warning: alert annotation "runbook" names the label "job", '
+            'which the series of the alerts of panels "Not recorded", "Change", '
+            '"Either" and "Every job" do not have, so the text shows it as empty '
+            "[alert/template-label]",
         ],
     ),
     Case(

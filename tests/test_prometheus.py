@@ -399,6 +399,93 @@ def test_alert_annotations_pass_promtool(tmp_path: Path) -> None:
     }
 
 
+# One panel of each shape that the rule derivation tells apart. The recording rules
+# add `job` where every selector pins one job; an alert without a rule reads the query,
+# whose series lack `job` once an aggregation drops it.
+PROBE_RUNBOOKS = """\
+service: platform
+scrape:
+  - job: blackbox
+    targets: ["https://a.example/health"]
+    probe: {exporter: "blackbox:9115", module: http_2xx}
+alerts:
+  annotations:
+    runbook_url: "https://runbooks.example.com/platform/{{ $labels.job }}"
+rows:
+  - title: Probes
+    panels:
+      - title: Expiry in query
+        query: min by (instance) (probe_ssl_earliest_cert_expiry{job="blackbox"} - time())
+        thresholds: "<7d Red, 7d-21d Yellow, >21d Green"
+        unit: s
+      - title: Expiry recorded
+        query: min by (instance) (probe_ssl_earliest_cert_expiry{job="blackbox"}) - time()
+        thresholds: "<7d Red, 7d-21d Yellow, >21d Green"
+        unit: s
+      - title: Expiry not recorded
+        query: min by (instance) (probe_ssl_earliest_cert_expiry{job="blackbox"}) - time()
+        thresholds: "<7d Red, 7d-21d Yellow, >21d Green"
+        unit: s
+        record: false
+      - title: Success
+        query: avg by (instance) (probe_success{job="blackbox"}) * 100
+        thresholds: "<99 Red, >=99 Green"
+        unit: percent
+      - title: Compression
+        query: sum by (instance) (probe_http_content_length{job="blackbox"}) / sum by (instance) (probe_http_uncompressed_body_length{job="blackbox"})
+        thresholds: "<0.9 Green, >=0.9 Red"
+        unit: percentunit
+      - title: Success of any job
+        query: avg by (instance) (probe_success) * 100
+        thresholds: "<99 Red, >=99 Green"
+        unit: percent
+      - title: Success by job
+        query: avg by (job, instance) (probe_success) * 100
+        thresholds: "<99 Red, >=99 Green"
+        unit: percent
+"""
+
+
+def test_runbook_job_of_each_rule_shape(tmp_path: Path) -> None:
+    """An alert whose series lack job expands `$labels.job` to nothing in promtool,
+    and alert/template-label names exactly the panels of those alerts."""
+    promtool_binary()
+    project = write_manifest(tmp_path, "platform.yaml", PROBE_RUNBOOKS)
+    built = run_obscompile(project, "build")
+    assert built.returncode == 0, built.stderr
+    found = [line for line in built.stderr.splitlines() if ": warning: " in line]
+    assert found == [
+        'services/platform.yaml:8:68: warning: alert annotation "runbook_url" names '
+        'the label "job", which the series of the alerts of panels "Expiry in '
+        'query", "Expiry not recorded" and "Success of any job" do not have, so '
+        "the text shows it as empty [alert/template-label]",
+        'services/platform.yaml:13:16: warning: panel "Expiry in query": no '
+        "recording rule for this query: a subtraction is not part of the naming "
+        "rule; its alerts read the query itself [rules/recording-name]",
+    ]
+    tested = run_obscompile(project, "test")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "1 generated" in tested.stderr
+
+    suite = YAML(typ="safe").load(project / "out/prometheus/tests/platform.test.yml")
+    runbooks: dict[str, set[str]] = {}
+    for test in suite["tests"]:
+        for check in test.get("alert_rule_test", []):
+            for alert in check["exp_alerts"]:
+                runbook = alert["exp_annotations"]["runbook_url"]
+                runbooks.setdefault(check["alertname"], set()).add(runbook)
+    base = "https://runbooks.example.com/platform/"
+    assert runbooks == {
+        "PlatformExpiryInQueryCritical": {base},
+        "PlatformExpiryRecordedCritical": {base + "blackbox"},
+        "PlatformExpiryNotRecordedCritical": {base},
+        "PlatformSuccessCritical": {base + "blackbox"},
+        "PlatformCompressionCritical": {base + "blackbox"},
+        "PlatformSuccessOfAnyJobCritical": {base},
+        "PlatformSuccessByJobCritical": {base + "job-1"},
+    }
+
+
 def test_table_and_barchart_alerts_pass_promtool(tmp_path: Path) -> None:
     """Each row of a table or bar chart alerts where its cell or bar turns red."""
     project = build_and_test(tmp_path, "payments.yaml", ROW_PANELS)

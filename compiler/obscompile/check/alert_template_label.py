@@ -3,9 +3,9 @@
 Prometheus expands `{{ $labels.name }}` in an alert's summary, description and
 annotations to the value of the label `name` of the series that fires. A series
 without that label gives an empty text, so a misspelt label leaves a page that reads
-"on ". The labels are those of the panel query's series, as a legend reads them, and
-`job`, which the recording rule that the alert reads adds where every selector pins
-one job.
+"on ". The labels are those of the series of the expression that the alert
+evaluates: the recording rule that the rule derivation makes for the panel, which
+adds `job` where every selector pins one job, or else the panel's query itself.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from obscompile.check import catalog
 from obscompile.check.context import PanelContext, ServiceContext
 from obscompile.check.promql_rate_window import feeds_alert
 from obscompile.check.registry import Scope, check
-from obscompile.derive.expressions import pinned_job
+
+# The module, not its names: derive.alerts imports the check package, which imports
+# this module while derive.alerts is still loading.
+from obscompile.derive import alerts as derived_alerts
 from obscompile.diagnostics import Diagnostic, warning
 from obscompile.gotemplate import find_template_error, template_references
 from obscompile.model.location import Location
@@ -30,15 +33,16 @@ _MOVED_PREFIX = "series_"
 
 def alert_series_labels(context: PanelContext) -> frozenset[str] | None:
     """Return the labels of the series that the panel's alerts fire for, if known."""
-    expr = context.query.expr
+    if context.query.expr is None:
+        return None
+    evaluated = derived_alerts.alerted_expression(context.panel, context.service)
+    expr = context.parse(evaluated).expr
     if expr is None:
         return None
     labels = catalog.available_labels(context, expr)
     if labels is None:
         return None
     found = set(labels)
-    if context.panel.record is not False and pinned_job(expr) is not None:
-        found.add("job")
     alert_labels = {
         *_ALERT_LABELS,
         *(name for name, _ in context.service.alerts.labels),

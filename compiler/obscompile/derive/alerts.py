@@ -197,6 +197,45 @@ def _wants_alerts(panel: Panel) -> bool:
     )
 
 
+def recording_plan(
+    panel: Panel, service: Service, alerting: bool
+) -> RecordedQuery | None:
+    """Return the recording rule that replaces the panel's query, or None.
+
+    A query is recorded where the panel sets `record: true`, where it alerts
+    (`alerting`), or where it calls histogram_quantile, unless the panel sets
+    `record: false` or the query is a plain selector. Raise UnnamedQuery where
+    `record: true` or an alert requires a rule that the naming rule cannot name.
+    """
+    if panel.record is False:
+        return None
+    if not (panel.record or alerting or uses_histogram_quantile(panel.query)):
+        return None
+    try:
+        return plan_query(panel.query, service)
+    except PlainSelector:
+        return None
+    except UnnamedQuery:
+        if panel.record or alerting:
+            raise
+        return None
+
+
+def alerted_expression(panel: Panel, service: Service) -> str:
+    """Return the expression whose series the alerts of an alerting panel compare.
+
+    It is the expression of the recording rule that `recording_plan` makes for the
+    panel, which groups by `job` where every selector pins one job, and the panel's
+    query where no rule records it. A constant factor or a `time()` difference that
+    the rule leaves outside changes no label, so it is left out.
+    """
+    try:
+        plan = recording_plan(panel, service, alerting=True)
+    except UnnamedQuery:
+        return panel.query
+    return panel.query if plan is None else plan.rule.expr
+
+
 def _colours(panel: Panel) -> list[str]:
     return ["red", "yellow"] if panel.alert.warning else ["red"]
 
@@ -378,26 +417,23 @@ class _Deriver:
         plans: dict[int, RecordedQuery] = {}
         for view in self.views:
             panel = view.panel
-            if panel.record is False or view.id in skipped:
+            if view.id in skipped:
                 continue
             alerting = _wants_alerts(panel) and bool(_panel_bands(view))
-            if not (panel.record or alerting or uses_histogram_quantile(panel.query)):
-                continue
             try:
-                plan = plan_query(panel.query, self.service)
-            except PlainSelector:
-                continue
+                plan = recording_plan(panel, self.service, alerting)
             except UnnamedQuery as exc:
-                if panel.record or alerting:
-                    self.diagnostics.append(
-                        warning(
-                            panel.location_of("query"),
-                            f'panel "{panel.title}": no recording rule for this query: '
-                            f"{exc}; "
-                            "its alerts read the query itself",
-                            "rules/recording-name",
-                        )
+                self.diagnostics.append(
+                    warning(
+                        panel.location_of("query"),
+                        f'panel "{panel.title}": no recording rule for this query: '
+                        f"{exc}; "
+                        "its alerts read the query itself",
+                        "rules/recording-name",
                     )
+                )
+                continue
+            if plan is None:
                 continue
             rule = attrs.evolve(plan.rule, location=panel.location_of("query"))
             plans[view.id] = attrs.evolve(plan, rule=rule)
