@@ -137,8 +137,8 @@ def test_title_and_series_name_clash(project: Path) -> None:
         "PaymentsLag22Critical",
     ]
     series, title = _name_findings(result)
-    # The series side sits at the thresholds that name the series.
-    assert _where(series) == (24, 21)
+    # The series side sits at the name of the series in the threshold text.
+    assert _where(series) == (24, 22)
     assert _where(title) == (25, 16)
     assert series.message.startswith(
         'panel "Lag" (series "2"): this panel and panel "Lag 2" at '
@@ -147,7 +147,7 @@ def test_title_and_series_name_clash(project: Path) -> None:
     )
     assert title.message.startswith(
         'panel "Lag 2": this panel and panel "Lag" (series "2") at '
-        "services/payments.yaml:24:21 both give the alert name "
+        "services/payments.yaml:24:22 both give the alert name "
         '"PaymentsLag2Critical", '
     )
 
@@ -191,6 +191,8 @@ def test_series_of_one_panel_clash(project: Path) -> None:
         '"PaymentsLagApi2Critical", and reordering or removing the thresholds can '
         "rename it; chart one of them in a panel of its own with alert: {name: ...}",
     ]
+    # Each finding sits at the name of the later series in the threshold text.
+    assert [_where(d) for d in _name_findings(result)] == [(24, 30), (24, 46)]
 
 
 def test_series_of_named_panel_clash(project: Path) -> None:

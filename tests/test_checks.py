@@ -1479,7 +1479,7 @@ HISTOGRAM_RANGE = [
               thresholds: "<10ms Green, 10-200ms Yellow, >200ms Red"
         """),
         [
-            f"{E}:18:21: warning: threshold 0.01 (yellow) lies below 0.0475, the "
+            f"{E}:18:35: warning: threshold 0.01 (yellow) lies below 0.0475, the "
             "smallest value of this query: 0.95 of the first bucket of "
             "http_request_duration_seconds, 0.05. Every value lies above the "
             "threshold while observations arrive; add a smaller bucket or raise the "
@@ -1494,7 +1494,7 @@ HISTOGRAM_RANGE = [
               thresholds: "<500ms Green, 500ms-2s Yellow, >2s Red"
         """),
         [
-            f"{E}:18:21: warning: threshold 2 (red) lies above 1, the largest value "
+            f"{E}:18:54: warning: threshold 2 (red) lies above 1, the largest value "
             "of this query: the largest finite bucket of "
             "http_request_duration_seconds, 1. No value reaches the threshold; add a "
             "larger bucket or lower the threshold [thresholds/histogram-range]"
@@ -1509,12 +1509,12 @@ HISTOGRAM_RANGE = [
               thresholds: "<10 Green, 10-1500 Yellow, >1500 Red"
         """),
         [
-            f"{E}:19:21: warning: threshold 10 (yellow) lies below 47.5, the "
+            f"{E}:19:33: warning: threshold 10 (yellow) lies below 47.5, the "
             "smallest value of this query: 0.95 of the first bucket of "
             "http_request_duration_seconds, 0.05, times 1000. Every value lies above "
             "the threshold while observations arrive; add a smaller bucket or raise "
             "the threshold [thresholds/histogram-range]",
-            f"{E}:19:21: warning: threshold 1500 (red) lies above 1000, the largest "
+            f"{E}:19:50: warning: threshold 1500 (red) lies above 1000, the largest "
             "value of this query: the largest finite bucket of "
             "http_request_duration_seconds, 1, times 1000. No value reaches the "
             "threshold; add a larger bucket or lower the threshold "
@@ -1529,6 +1529,63 @@ HISTOGRAM_RANGE = [
               thresholds: "<25ms Green, >=25ms Red"
         """),
         [],
+    ),
+    Case(
+        # Each warning is at its own bound, not at the text that holds both.
+        "two-bounds-above-largest-bucket",
+        bucketed(f"""
+            - title: Latency
+              query: '{P95}'
+              thresholds: "<300 Green, 300-1000 Yellow, >1000 Red"
+        """),
+        [
+            f"{E}:18:34: warning: threshold 300 (yellow) lies above 1, the largest "
+            "value of this query: the largest finite bucket of "
+            "http_request_duration_seconds, 1. No value reaches the threshold; add a "
+            "larger bucket or lower the threshold [thresholds/histogram-range]",
+            f"{E}:18:52: warning: threshold 1000 (red) lies above 1, the largest "
+            "value of this query: the largest finite bucket of "
+            "http_request_duration_seconds, 1. No value reaches the threshold; add a "
+            "larger bucket or lower the threshold [thresholds/histogram-range]",
+        ],
+    ),
+    Case(
+        "per-series-bounds",
+        bucketed("""
+            - title: Latency
+              query: 'histogram_quantile(0.95, sum by (le, method) (rate(http_request_duration_seconds_bucket[5m])))'
+              legend: '{{method}}'
+              thresholds: "GET <2s, POST <10ms"
+        """),
+        [
+            f"{E}:19:27: warning: threshold 2 (red) lies above 1, the largest value "
+            "of this query: the largest finite bucket of "
+            "http_request_duration_seconds, 1. No value reaches the threshold; add a "
+            "larger bucket or lower the threshold [thresholds/histogram-range]",
+            f"{E}:19:37: warning: threshold 0.01 (red) lies below 0.0475, the "
+            "smallest value of this query: 0.95 of the first bucket of "
+            "http_request_duration_seconds, 0.05. Every value lies above the "
+            "threshold while observations arrive; add a smaller bucket or raise the "
+            "threshold [thresholds/histogram-range]",
+        ],
+    ),
+    Case(
+        # A folded scalar moves the bounds to lines of their own.
+        "bound-on-folded-line",
+        bucketed(f"""
+            - title: Latency
+              query: '{P95}'
+              thresholds: >-
+                <500ms Green,
+                500ms-2s Yellow,
+                >2s Red
+        """),
+        [
+            f"{E}:21:12: warning: threshold 2 (red) lies above 1, the largest value "
+            "of this query: the largest finite bucket of "
+            "http_request_duration_seconds, 1. No value reaches the threshold; add a "
+            "larger bucket or lower the threshold [thresholds/histogram-range]",
+        ],
     ),
 ]
 
@@ -1789,9 +1846,25 @@ SERIES_LEGEND = [
               thresholds: "GET <2s, p95 POST <5s"
         """),
         [
-            f'{E}:19:21: error: legend "p95 {{{{method}}}}" cannot render the series name '
+            f'{E}:19:22: error: legend "p95 {{{{method}}}}" cannot render the series name '
             '"GET", so its threshold matches no series; write the name as the legend '
             'renders it, such as "p95 GET" [dashboard/series-legend]'
+        ],
+    ),
+    Case(
+        # The error is at the name at fault, wherever the text writes it.
+        "second-name-the-legend-cannot-render",
+        panels("""
+            - title: Latency
+              unit: s
+              legend: 'p95 {{method}}'
+              query: 'histogram_quantile(0.95, sum by (le, method) (rate(http_request_duration_seconds_bucket{job="payments"}[5m])))'
+              thresholds: "p95 GET <2s,  POST <5s"
+        """),
+        [
+            f'{E}:19:36: error: legend "p95 {{{{method}}}}" cannot render the series name '
+            '"POST", so its threshold matches no series; write the name as the legend '
+            'renders it, such as "p95 POST" [dashboard/series-legend]'
         ],
     ),
     Case(
@@ -1806,7 +1879,7 @@ SERIES_LEGEND = [
               thresholds: "GET <2s"
         """),
         [
-            f'{E}:19:21: error: legend "method={{{{method}}}}" cannot render the series '
+            f'{E}:19:22: error: legend "method={{{{method}}}}" cannot render the series '
             'name "GET", so its threshold matches no series; the legend renders names '
             'such as "method=GET", which a threshold text cannot hold, so write them as '
             'keys of the structured form: thresholds: {series: {"method=GET": '

@@ -2,7 +2,8 @@
 
 A counter's rate, an increase, a count, `up` and the quantile of a histogram of
 durations are never below 0. A red band from 0 or lower on such a query contains every
-value that it gives, so its alert always fires, and the build warns at the thresholds.
+value that it gives, so its alert always fires, and the build warns at the band's
+lower bound.
 A band that starts just above 0 (`"0 Green, >0 Red"`) gets generated tests on both
 sides of 0, which promtool runs, and which fail once the boundary moves.
 """
@@ -34,8 +35,8 @@ rows:
   - title: Main
     panels:
 """
-# The line and column of a panel's thresholds value in `_manifest`.
-WHERE = "services/shop.yaml:16:19"
+# The line of a panel's thresholds value in `_manifest`, whose text starts at column 20.
+WHERE = "services/shop.yaml:16"
 RATE = 'sum(rate(orders_total{job="shop"}[5m]))'
 PER_MINUTE = 'sum(rate(orders_total{job="shop"}[5m])) * 60'
 INCREASE = 'sum(increase(orders_total{job="shop"}[1h]))'
@@ -63,40 +64,44 @@ def _always_firing(result: BuildResult) -> list[str]:
     return [str(d) for d in result.diagnostics if d.check == "alerts/unbounded"]
 
 
-def _message(band: str, suggested: str = '"0 Green, >0 Red"', least: str = "0") -> str:
+def _message(
+    band: str, column: int, suggested: str = '"0 Green, >0 Red"', least: str = "0"
+) -> str:
     return (
-        f'{WHERE}: warning: panel "Panel": the {band} contains every value of the '
+        f'{WHERE}:{column}: warning: panel "Panel": the {band} contains every value of the '
         f"query, which is never below {least}, so its alert always fires; write "
         f"{suggested} to alert on values above {least} [alerts/unbounded]"
     )
 
 
-RED_FROM_ZERO = _message("red band (at or above 0)")
+# The 0 of `>0 Red` is in column 21, and that of `>=0 Red` in column 22.
+RED_FROM_ZERO = _message("red band (at or above 0)", 21)
+RED_AT_OR_ABOVE_ZERO = _message("red band (at or above 0)", 22)
 
 # (query, thresholds, the alerts/unbounded warnings of the build)
 ALWAYS_FIRING = {
     "rate-from-0": (RATE, ">0 Red", [RED_FROM_ZERO]),
-    "rate-at-or-above-0": (RATE, ">=0 Red", [RED_FROM_ZERO]),
+    "rate-at-or-above-0": (RATE, ">=0 Red", [RED_AT_OR_ABOVE_ZERO]),
     "rate-below-0": (
         RATE,
         "<-1 Green, >-1 Red",
-        [_message("red band (at or above -1)")],
+        [_message("red band (at or above -1)", 32)],
     ),
     "per-minute": (PER_MINUTE, ">0 Red", [RED_FROM_ZERO]),
     "increase": (INCREASE, ">0 Red", [RED_FROM_ZERO]),
-    "count": ('count(up{job="shop"})', ">=0 Red", [RED_FROM_ZERO]),
+    "count": ('count(up{job="shop"})', ">=0 Red", [RED_AT_OR_ABOVE_ZERO]),
     "up": ('sum(up{job="shop"})', ">0 Red", [RED_FROM_ZERO]),
     "raw-counter": ('max(orders_total{job="shop"})', ">0 Red", [RED_FROM_ZERO]),
     "or-vector-zero": (f"{RATE} or vector(0)", ">0 Red", [RED_FROM_ZERO]),
     "quantile-of-durations": (
         'histogram_quantile(0.99, sum by (le) (rate(wait_seconds_bucket{job="shop"}[5m])))',
         ">=0s Red",
-        [_message("red band (at or above 0s)", least="0s")],
+        [_message("red band (at or above 0s)", 22, least="0s")],
     ),
     "quantile-from-bucket-0": (
         'histogram_quantile(0.99, sum by (le) (rate(from_zero_seconds_bucket{job="shop"}[5m])))',
         ">=0s Red",
-        [_message("red band (at or above 0s)", least="0s")],
+        [_message("red band (at or above 0s)", 22, least="0s")],
     ),
     "yellow-band-without-warning": (RATE, "<0 Green, 0-5 Yellow, >5 Red", []),
     "above-0": (RATE, "0 Green, >0 Red", []),
@@ -126,7 +131,7 @@ def test_series_band_over_every_value_warns(project: Path) -> None:
     query = 'sum by (code) (rate(orders_total{job="shop"}[5m]))'
     result = _build(project, query, "500 <0, 404 <5", legend="{{code}}")
     band = 'red band of series "500" (at or above 0)'
-    assert _always_firing(result) == [_message(band)]
+    assert _always_firing(result) == [_message(band, 25)]
 
 
 def test_quantile_below_buckets_warns_once(project: Path) -> None:
@@ -143,12 +148,8 @@ def test_warning_band_over_every_value_warns(project: Path) -> None:
     )
     write_manifest(project, "shop.yaml", text)
     result = build(Project.at(project))
-    where = WHERE.replace(":16:", ":17:")
-    assert _always_firing(result) == [
-        _message("yellow band (at or above 0)", '"0 Green, >0 Yellow"').replace(
-            WHERE, where
-        )
-    ]
+    message = _message("yellow band (at or above 0)", 22, '"0 Green, >0 Yellow"')
+    assert _always_firing(result) == [message.replace(WHERE, "services/shop.yaml:17")]
 
 
 # Query, thresholds, the alert's comparison, and comparisons with the boundary moved:

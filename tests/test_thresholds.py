@@ -1129,6 +1129,21 @@ def test_threshold_text_positions(
     assert found == expected
 
 
+def test_unrendered_series_at_its_name(project: Path) -> None:
+    """alerts/series is at the name of a series that the legend cannot render."""
+    text = PANEL_HEADER.replace("max(depth", "max by (queue) (depth")
+    text += "        legend: 'q {{queue}}'\n"
+    text += '        thresholds: "q a <5, b <6"\n'
+    write_manifest(project, "payments.yaml", text)
+    (service,) = load_project(project / "services").services
+    found = [
+        (d.location.line, d.location.column)
+        for d in derive_rules(service).diagnostics
+        if d.check == "alerts/series"
+    ]
+    assert found == [(15, 30)]
+
+
 def test_shared_bound_error_location(project: Path) -> None:
     (message,) = _diagnostics(project, '        thresholds: "<=5 Green, >=5 Red"\n')
     assert message == (
@@ -1476,14 +1491,17 @@ def _build_messages(project: Path, manifest: str) -> list[str]:
 
 
 def test_huge_bound_prints_readably(project: Path) -> None:
-    """p95_red: 1e300 is 1e300 in the warning, not a number of 301 digits."""
+    """p95_red: 1e300 is 1e300 in the warning, not a number of 301 digits.
+
+    The warning is at the block's argument, which writes the bound.
+    """
     messages = _build_messages(
         project,
         "service: a\nscrape: {job: a, port: 80}\nmetric_blocks:\n  - use: http_metrics\n"
         "rows:\n  - use: http_api_health\n    with: {job: a, p95_red: 1e300}\n",
     )
     assert (
-        "services/a.yaml:6:5: warning: threshold 1e300 (red) lies above 10, the "
+        "services/a.yaml:7:29: warning: threshold 1e300 (red) lies above 10, the "
         "largest value of this query: the largest finite bucket of "
         "http_request_duration_seconds, 10. No value reaches the threshold; add a "
         "larger bucket or lower the threshold [thresholds/histogram-range]"

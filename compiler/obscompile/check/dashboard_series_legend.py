@@ -36,7 +36,7 @@ def series_legend(context: PanelContext) -> Iterator[Diagnostic]:
         for series in panel.thresholds.series:
             if alerts.legend_pins(legend, series.series) is None:
                 yield error(
-                    panel.location_of("thresholds"),
+                    panel.series_location(series),
                     f'legend "{legend}" cannot render the series name '
                     f'"{series.series}", so its threshold matches no series'
                     f"{alerts.legend_hint(legend, series)}",

@@ -18,7 +18,7 @@ from obscompile import promql
 from obscompile.check import catalog
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
-from obscompile.derive.thresholds import resolve
+from obscompile.derive.thresholds import resolve, written_steps
 from obscompile.derive.units import UnitError, panel_unit
 from obscompile.diagnostics import Diagnostic, warning
 from obscompile.numbers import number_text
@@ -86,14 +86,13 @@ def histogram_range(context: PanelContext) -> Iterator[Diagnostic]:
     lowest = quantile * bounds[0] * factor if bounds[0] > 0 else None
     highest = bounds[-1] * factor
     scale = "" if factor == 1 else f", times {number_text(factor)}"
-    steps = [*resolved.steps, *(step for s in resolved.series for step in s.steps)]
-    for step in steps:
-        if step.value is None:
+    for _, step, bound in written_steps(panel.thresholds, resolved):
+        if step.value is None or bound is None:
             continue
         threshold = f"threshold {number_text(step.value)} ({step.color})"
         if lowest is not None and step.value < lowest:
             yield warning(
-                panel.location_of("thresholds"),
+                panel.bound_location(bound),
                 f"{threshold} lies below {number_text(lowest)}, the smallest value "
                 f"of this query: {number_text(quantile)} of the first bucket of "
                 f"{metric}, {number_text(bounds[0])}{scale}. Every value lies above "
@@ -103,7 +102,7 @@ def histogram_range(context: PanelContext) -> Iterator[Diagnostic]:
             )
         elif step.value > highest:
             yield warning(
-                panel.location_of("thresholds"),
+                panel.bound_location(bound),
                 f"{threshold} lies above {number_text(highest)}, the largest value "
                 f"of this query: the largest finite bucket of {metric}, "
                 f"{number_text(bounds[-1])}{scale}. No value reaches the threshold; "

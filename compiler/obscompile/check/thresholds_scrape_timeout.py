@@ -21,11 +21,8 @@ from obscompile.check.registry import check
 from obscompile.check.scrape_job import interval_of, parse_duration
 from obscompile.derive.units import UnitError, convert, panel_unit
 from obscompile.diagnostics import Diagnostic, warning
-from obscompile.model.location import Location
-from obscompile.model.panel import Panel
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.threshold import Quantity, Thresholds, colour_hue
-from obscompile.numbers import number_text
 from obscompile.promql import duration_text
 
 NAME = "thresholds/scrape-timeout"
@@ -56,7 +53,7 @@ def scrape_timeout(context: PanelContext) -> Iterator[Diagnostic]:
         # A bare number is in seconds, the panel's unit.
         written = f"{bound}s" if bound.unit is None else str(bound)
         yield warning(
-            _bound_location(panel, bound),
+            panel.bound_location(bound),
             f'the {hue} band of panel "{panel.title}" starts at {written}, at or '
             f'above the scrape timeout of job "{job.job}", {timeout_text} ({origin}). '
             "Prometheus fails a scrape that takes that long and reports the target "
@@ -119,19 +116,3 @@ def _duration_selector(node: pp.Expr) -> pp.VectorSelector | None:
     if not isinstance(node, pp.VectorSelector):
         return None
     return node if catalog.selector_name(node) == METRIC else None
-
-
-def _bound_location(panel: Panel, bound: Quantity) -> Location:
-    """Return where a threshold bound is written.
-
-    A bound of a threshold text is placed at its number. A bound that a block built
-    from one of its parameters, such as scrape_health's `duration_red`, is placed at
-    that parameter's value.
-    """
-    assert panel.thresholds is not None
-    if bound.offset is not None:
-        found = panel.thresholds.quantity_locations.get(bound.offset)
-        if found is not None:
-            return found
-    written = panel.arguments.get(bound.written or number_text(bound.number))
-    return written or panel.location_of("thresholds")

@@ -46,9 +46,13 @@ class NamedAlert:
         panel = self.view.panel
         if self.written:
             return panel.alert.locations.get("name", panel.alert.location)
-        if self.series is not None:
-            return panel.location_of("thresholds")
-        return panel.location_of("title")
+        if self.series is None:
+            return panel.location_of("title")
+        written = panel.thresholds.series if panel.thresholds is not None else ()
+        for series in written:
+            if series.series == self.series:
+                return panel.series_location(series)
+        return panel.location_of("thresholds")
 
     def panel_text(self) -> str:
         """Return the panel, and its series if any, as a message names them."""

@@ -59,6 +59,7 @@ from obscompile.derive.recording import (
     uses_histogram_quantile,
 )
 from obscompile.derive.testfile import duration_label
+from obscompile.derive.thresholds import written_steps
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.gotemplate import go_quote, template_error
 from obscompile.load.durations import duration_ms
@@ -556,7 +557,7 @@ class _Deriver:
                     # threshold would have no effect at all.
                     self.diagnostics.append(
                         error(
-                            panel.location_of("thresholds"),
+                            panel.series_location(written.get(series, unknown)),
                             f'panel "{panel.title}": legend "{view.legend}" cannot '
                             f'render the series name "{series}", so neither the '
                             "panel's colours nor an alert apply to it"
@@ -623,7 +624,7 @@ class _Deriver:
         suggested = f'"{start} Green, >{start} {band.color.capitalize()}"'
         self.diagnostics.append(
             warning(
-                panel.location_of("thresholds"),
+                _lower_bound_location(view, band, series),
                 f'panel "{panel.title}": the {band_name} ({band.words(view.unit)}) '
                 f"contains every value of the query, which is never below {least}, "
                 f"so its alert always fires; write {suggested} to alert on values "
@@ -893,6 +894,21 @@ def _relabels(
         used.add(target)
         moved.append((name, target))
     return tuple(moved)
+
+
+def _lower_bound_location(view: PanelView, band: Band, series: str | None) -> Location:
+    """Return where the thresholds write the lower bound of `band` of `series`."""
+    panel = view.panel
+    if panel.thresholds is not None and band.lower is not None:
+        for owner, step, bound in written_steps(panel.thresholds, view.thresholds):
+            if (
+                owner == series
+                and bound is not None
+                and step.value == band.lower
+                and colour_hue(step.color) == band.color
+            ):
+                return panel.bound_location(bound)
+    return panel.location_of("thresholds")
 
 
 def _contains_every_value(band: Band, limit: float) -> bool:

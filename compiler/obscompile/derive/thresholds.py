@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from obscompile.derive.units import UnitError, convert
-from obscompile.model.threshold import Band, Thresholds, ValueMapping
+from obscompile.model.threshold import Band, Quantity, Thresholds, ValueMapping
 
 
 @attrs.frozen
@@ -96,3 +96,25 @@ def resolve(
         mappings=tuple(sorted([*thresholds.mappings, *exact], key=lambda m: m.value)),
         steps_from_mappings=thresholds.steps_from_mappings,
     )
+
+
+def written_steps(
+    thresholds: Thresholds, resolved: ResolvedThresholds
+) -> list[tuple[str | None, Step, Quantity | None]]:
+    """Return each step of `resolved` with its series and the bound that it converts.
+
+    The series is None for the steps of the whole panel. `resolve` converts each
+    band of `thresholds` to one step in the same order, so the positions pair them.
+    """
+    if not thresholds.bands:
+        return []
+    found: list[tuple[str | None, Step, Quantity | None]] = [
+        (None, step, band.lower)
+        for band, step in zip(thresholds.bands, resolved.steps, strict=True)
+    ]
+    for written, converted in zip(thresholds.series, resolved.series, strict=True):
+        found.extend(
+            (written.series, step, band.lower)
+            for band, step in zip(written.bands, converted.steps, strict=True)
+        )
+    return found

@@ -982,8 +982,9 @@ def _items_thresholds(text: str, items: list[_Item]) -> Thresholds:
                     f'series "{item.series}" is listed twice', item.offset
                 )
             seen.add(item.series)
+            good_and_red = (Band("green"), Band("red", lower=item.a))
             series.append(
-                SeriesThreshold(item.series, (Band("green"), Band("red", lower=item.a)))
+                SeriesThreshold(item.series, good_and_red, offset=item.offset)
             )
         return Thresholds(text=text, bands=(Band("green"),), series=tuple(series))
 
@@ -1354,18 +1355,20 @@ def read_thresholds(
 
 
 def _quantity_offsets(thresholds: Thresholds) -> set[int]:
-    """Return the offsets of the quantities that the text of `thresholds` writes."""
+    """Return the offsets of the quantities and series names that the text writes."""
     bands = [*thresholds.bands]
     for series in thresholds.series:
         bands.extend(series.bands)
     quantities = [band.lower for band in bands]
     quantities.extend(exact.value for exact in thresholds.exact_values)
     quantities.extend(thresholds.bounds)
-    return {
+    offsets = {
         quantity.offset
         for quantity in quantities
         if quantity is not None and quantity.offset is not None
     }
+    offsets.update(s.offset for s in thresholds.series if s.offset is not None)
+    return offsets
 
 
 def colour_warnings(

@@ -7,7 +7,8 @@ import enum
 import attrs
 
 from obscompile.model.location import UNKNOWN, Location
-from obscompile.model.threshold import Thresholds
+from obscompile.model.threshold import Quantity, SeriesThreshold, Thresholds
+from obscompile.numbers import number_text
 
 
 class PanelType(enum.StrEnum):
@@ -72,6 +73,29 @@ class Panel:
     def location_of(self, key: str) -> Location:
         """Return where `key` was written, or the panel's own location."""
         return self.locations.get(key, self.location)
+
+    def bound_location(self, bound: Quantity) -> Location:
+        """Return where the thresholds write `bound`, at its number where a text does."""
+        return self._threshold_location(
+            bound.offset, bound.written or number_text(bound.number)
+        )
+
+    def series_location(self, series: SeriesThreshold) -> Location:
+        """Return where the thresholds write the name of `series`."""
+        return self._threshold_location(series.offset, series.series)
+
+    def _threshold_location(self, offset: int | None, written: str) -> Location:
+        """Return where a threshold text writes the token at `offset`.
+
+        A token that a block built from one of its parameters, such as
+        scrape_health's `duration_red`, is placed at that parameter's value, and
+        any other at the thresholds as a whole.
+        """
+        if self.thresholds is not None and offset is not None:
+            found = self.thresholds.quantity_locations.get(offset)
+            if found is not None:
+                return found
+        return self.arguments.get(written) or self.location_of("thresholds")
 
 
 @attrs.frozen

@@ -218,10 +218,15 @@ class ValueMapping:
 
 @attrs.frozen
 class SeriesThreshold:
-    """Bands that apply to one series, matched on its display name."""
+    """Bands that apply to one series, matched on its display name.
+
+    `offset` is where the threshold text writes the name, and None for a name that
+    no text writes, such as a key of the structured form.
+    """
 
     series: str
     bands: tuple[Band, ...]
+    offset: int | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen
@@ -235,8 +240,8 @@ class Thresholds:
     values that a band contains alone or as its upper bound (`<=0 Green`), which the
     panel colours with value mappings. `bounds` are the bounds that a threshold text
     writes, in the order of the text, upper bounds included: `<70` bounds the base
-    band, which has no step. `quantity_locations` gives where each quantity of a
-    threshold text is written, by its `offset`.
+    band, which has no step. `quantity_locations` gives where each quantity and
+    each series name of a threshold text is written, by its `offset`.
     """
 
     text: str
