@@ -3333,6 +3333,93 @@ UNIT_SCALE = [
             'services/hosts.yaml:11:15: warning: unit "percentunit" reads the values as ratios from 0 to 1, but the query gives percentages from 0 to 100; set unit: percent, or divide the query by 100 [dashboard/unit-scale]',
         ],
     ),
+    Case(
+        "units-of-another-kind",
+        panels("""
+            - title: Memory
+              unit: ms
+              query: 'process_resident_memory_bytes{job="payments"}'
+            - title: Targets
+              unit: bytes
+              query: 'count(up{job="payments"})'
+            - title: P95
+              unit: percent
+              query: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))'
+            - title: Errors
+              unit: s
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))'
+            - title: Memory per target
+              unit: Bps
+              query: 'sum(process_resident_memory_bytes{job="payments"}) / count(up{job="payments"})'
+        """),
+        [
+            f'{E}:16:15: warning: unit "ms" shows the values as durations, but the query gives data sizes (unit bytes); set unit: bytes [dashboard/unit-scale]',
+            f'{E}:19:15: warning: unit "bytes" shows the values as data sizes, but the query gives counts (unit short); set unit: short [dashboard/unit-scale]',
+            f'{E}:22:15: warning: unit "percent" shows the values as percentages, but the query gives durations (unit s); set unit: s [dashboard/unit-scale]',
+            f'{E}:25:15: warning: unit "s" shows the values as durations, but the query gives percentages (unit percentunit); set unit: percentunit [dashboard/unit-scale]',
+            f'{E}:28:15: warning: unit "Bps" shows the values as data rates, but the query gives data sizes (unit bytes); set unit: bytes [dashboard/unit-scale]',
+        ],
+    ),
+    Case(
+        "data-rates-of-another-kind",
+        manifest(
+            """
+            service: net
+            metrics:
+              sent_bytes: {type: counter}
+              response_size_bytes: {type: histogram}
+            rows:
+              - title: R
+                panels:
+                  - title: Sent
+                    unit: bytes
+                    query: 'sum(rate(sent_bytes_total[5m]))'
+                  - title: Sent in bits
+                    unit: bps
+                    query: 'sum(rate(sent_bytes_total[5m]))'
+                  - title: Responses
+                    unit: Bps
+                    query: 'sum(rate(response_size_bytes_count[5m]))'
+            """,
+            "net.yaml",
+        ),
+        [
+            'services/net.yaml:9:15: warning: unit "bytes" shows the values as data sizes, but the query gives data rates (unit Bps); set unit: Bps [dashboard/unit-scale]',
+        ],
+    ),
+    Case(
+        # A unit that the query does not fix, such as the `short` of a gauge without a
+        # unit in its name or the `reqps` that `request` in a name suggests, is a
+        # guess, and a written unit of any kind may be right.
+        "units-the-query-does-not-fix",
+        panels("""
+            - title: Depth
+              unit: bytes
+              query: 'max(queue_depth)'
+            - title: Requests
+              unit: Bps
+              query: 'sum(rate(http_requests_total[5m]))'
+            - title: Requests per hour
+              unit: ms
+              query: 'sum(increase(http_requests_total[1h]))'
+            - title: Growth
+              unit: Bps
+              query: 'deriv(process_resident_memory_bytes{job="payments"}[5m])'
+            - title: Share of targets
+              unit: percent
+              query: 'count(up{job="payments"} == 1) * 100 / 4'
+            - title: Mean depth
+              unit: s
+              query: 'sum(queue_depth) / count(queue_depth)'
+            - title: Memory
+              unit: decbytes
+              query: 'process_resident_memory_bytes{job="payments"}'
+            - title: Memory as number
+              unit: short
+              query: 'process_resident_memory_bytes{job="payments"}'
+        """),
+        [],
+    ),
 ]
 
 MATCH_LABELS_HEADER = """\

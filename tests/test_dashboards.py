@@ -14,7 +14,7 @@ import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from obscompile import promql
-from obscompile.derive.units import derive_unit
+from obscompile.derive.units import certain_unit, derive_unit
 from obscompile.load.project import load_project
 from obscompile.pipeline import Project, build
 from obscompile.render.grafana import dashboard_rows, panel_ids
@@ -472,152 +472,217 @@ rows:
     assert panel["targets"][0]["legendFormat"] == "{{le}}"
 
 
-@pytest.mark.parametrize(
-    ("query", "unit"),
-    [
-        (
-            "histogram_quantile(0.95, sum by (le) (rate(x_seconds_bucket[5m]))) * 1000",
-            "ms",
-        ),
-        (
-            "1000 * histogram_quantile(0.5, sum by (le) (rate(x_seconds_bucket[5m])))",
-            "ms",
-        ),
-        (
-            "histogram_quantile(0.5, sum by (le) (rate(x_seconds_bucket[5m]))) * 1e6",
-            "µs",
-        ),
-        (
-            "histogram_quantile(0.5, sum by (le) (rate(x_seconds_bucket[5m]))) * 1e9",
-            "ns",
-        ),
-        (
-            "histogram_quantile(0.5, sum by (le) (rate(x_milliseconds_bucket[5m]))) * 1000",
-            "µs",
-        ),
-        (
-            "histogram_quantile(0.5, sum by (le) (rate(x_milliseconds_bucket[5m]))) / 1000",
-            "s",
-        ),
-        ("x_microseconds_total * 1", "short"),
-        ("x_seconds * 1000", "ms"),
-        ("x_seconds / 1", "s"),
-        ("x_milliseconds / 1e3", "s"),
-        ("x_nanoseconds_total / 1e9", "short"),
-        ("x_seconds / 1e6", "short"),
-        ("x_milliseconds * 1e9", "short"),
-        # Any other factor leaves the unit unknown: 0.25 s times 100 is 25, not 25 s.
-        (
-            "histogram_quantile(0.5, sum by (le) (rate(x_seconds_bucket[5m]))) * 2",
-            "short",
-        ),
-        (
-            "histogram_quantile(0.95, sum by (le) (rate(x_seconds_bucket[5m]))) * 100",
-            "short",
-        ),
-        ("x_seconds / 60", "short"),
-        ("x_bytes * 8", "short"),
-        ("x_seconds * Inf", "short"),
-        ("x_seconds / 0", "short"),
-        ("x_total * 2", "short"),
-        ("x_ratio * 100", "percent"),
-        ("x_percent / 100", "percentunit"),
-        # The mean observation of a histogram or summary is in the metric's unit.
-        ("sum(rate(x_seconds_sum[5m])) / sum(rate(x_seconds_count[5m]))", "s"),
-        (
-            "(sum(rate(x_seconds_sum[5m])) / sum(rate(x_seconds_count[5m]))) * 1000",
-            "ms",
-        ),
-        ("rate(x_milliseconds_sum[5m]) / rate(x_milliseconds_count[5m])", "ms"),
-        ("increase(x_bytes_sum[1h]) / increase(x_bytes_count[1h])", "bytes"),
-        ("x_seconds_sum / x_seconds_count", "s"),
-        # Other metrics, or different functions on the two sides, are no mean.
-        ("rate(x_seconds_sum[5m]) / rate(y_seconds_count[5m])", "short"),
-        ("rate(x_seconds_sum[5m]) / x_seconds_count", "short"),
-        ("rate(x_seconds_count[5m]) / rate(x_seconds_sum[5m])", "short"),
-        # A sum divided by a count of series is a mean in the summed metric's unit,
-        # and a fraction where that metric has no unit, such as the share of up.
-        ("sum(x_percent) / count(x_percent)", "percent"),
-        ("sum(x_seconds) / count by (a) (x_seconds)", "s"),
-        ("(sum(x_ratio) / count(x_ratio)) * 100", "percent"),
-        ("sum(x_seconds) / count(x_seconds) * 100", "short"),
-        ("sum(up) / count(up)", "percentunit"),
-        ("count(x_seconds > 1) / count(x_seconds)", "percentunit"),
-        # time() is in seconds: the age of a timestamp in seconds is in s too.
-        ("time() - max(x_last_success_timestamp_seconds)", "s"),
-        ("time() - x_last_success_timestamp_milliseconds / 1000", "s"),
-        ("max(x_last_success_timestamp_seconds) - time()", "s"),
-        ("time() - max(timestamp(x_requests_total))", "s"),
-        ("vector(time()) - max(x_last_success_timestamp_seconds)", "s"),
-        # A timestamp whose name gives no unit, such as blackbox_exporter's
-        # certificate expiry, is in seconds too, as time() is.
-        ("probe_ssl_earliest_cert_expiry - time()", "s"),
-        ("min(probe_ssl_earliest_cert_expiry) - vector(time())", "s"),
-        ("time() - max(pg_postmaster_start_time)", "s"),
-        ("time() - x_last_success_timestamp_milliseconds", "ms"),
-        ("min by (instance) (probe_ssl_earliest_cert_expiry - time())", "s"),
-        ("max(time() - x_last_success_timestamp_seconds) / 1000", "short"),
-        ("avg(x_seconds * 1000)", "ms"),
-        ("time() * x_seconds", "short"),
-        # A count of series and a test of presence are numbers of series.
-        ("count(http_request_duration_seconds_bucket)", "short"),
-        ("sum(count by (x) (a_seconds))", "short"),
-        ('count_values("v", a_seconds)', "short"),
-        ("group(a_seconds)", "short"),
-        ('absent(node_cpu_seconds_total{job="a"})', "short"),
-        ("max(absent_over_time(a_seconds[5m]))", "short"),
-        ("sum(a_seconds)", "s"),
-        # A regex with a backslash, which promql-parser prints without escaping it.
-        (
-            '100 * sum(rate(x_total{code=~"5\\\\d\\\\d"}[5m])) / sum(rate(x_total[5m]))',
-            "percent",
-        ),
-        # The rate of a counter of seconds is the fraction of time spent busy.
-        ("rate(node_cpu_seconds_total[5m])", "percentunit"),
-        (
-            'avg by (instance) (rate(node_cpu_seconds_total{mode!="idle"}[5m]))',
-            "percentunit",
-        ),
-        (
-            'avg by (instance) (rate(node_cpu_seconds_total{mode!="idle"}[5m])) * 100',
-            "percent",
-        ),
-        (
-            '100 * (1 - avg(irate(node_cpu_seconds_total{mode="idle"}[5m])))',
-            "percent",
-        ),
-        ("sum(rate(process_cpu_seconds_total[5m]))", "percentunit"),
-        ("rate(x_seconds_total[5m]) * 60", "short"),
-        ("rate(x_milliseconds_total[5m])", "short"),
-        # Rates of other counters, and of a histogram's series, keep their units.
-        ("rate(x_seconds_count[5m])", "ops"),
-        ("rate(x_seconds_bucket[5m])", "ops"),
-        ("rate(x_total[5m])", "ops"),
-        ("rate(x_bytes_total[5m])", "Bps"),
-        ("sum(rate(http_requests_total[5m]))", "reqps"),
-        ("sum(rate(http_requests_total[5m])) * 60", "reqpm"),
-        ("60 * rate(x_total[5m])", "opm"),
-        # The place of a factor does not change the unit read: 100 times a mean in
-        # seconds is no percentage, whichever factor comes first.
-        ("100 * sum(x_seconds) / count(x_seconds)", "short"),
-        ("sum(x_seconds) * 100 / count(x_seconds)", "short"),
-        ("sum(x_seconds * 100) / count(x_seconds)", "short"),
-        ("100 * (sum(x_seconds) / count(x_seconds))", "short"),
-        ("1000 * sum(x_seconds) / count(x_seconds)", "ms"),
-        ("100 * sum(up) / count(up)", "percent"),
-        ("sum(up * 100) / count(up)", "percent"),
-        ("1000 * rate(x_seconds_sum[5m]) / rate(x_seconds_count[5m])", "ms"),
-        ('sum(rate(x_total{a="b"}[5m])) / (sum(rate(x_total[5m])) / 100)', "percent"),
-        ("x_seconds * 100 / 100", "s"),
-        ("x_seconds / 10 * 10000", "ms"),
-    ],
-)
+EXPRESSION_UNITS = [
+    (
+        "histogram_quantile(0.95, sum by (le) (rate(x_seconds_bucket[5m]))) * 1000",
+        "ms",
+    ),
+    (
+        "1000 * histogram_quantile(0.5, sum by (le) (rate(x_seconds_bucket[5m])))",
+        "ms",
+    ),
+    (
+        "histogram_quantile(0.5, sum by (le) (rate(x_seconds_bucket[5m]))) * 1e6",
+        "µs",
+    ),
+    (
+        "histogram_quantile(0.5, sum by (le) (rate(x_seconds_bucket[5m]))) * 1e9",
+        "ns",
+    ),
+    (
+        "histogram_quantile(0.5, sum by (le) (rate(x_milliseconds_bucket[5m]))) * 1000",
+        "µs",
+    ),
+    (
+        "histogram_quantile(0.5, sum by (le) (rate(x_milliseconds_bucket[5m]))) / 1000",
+        "s",
+    ),
+    ("x_microseconds_total * 1", "short"),
+    ("x_seconds * 1000", "ms"),
+    ("x_seconds / 1", "s"),
+    ("x_milliseconds / 1e3", "s"),
+    ("x_nanoseconds_total / 1e9", "short"),
+    ("x_seconds / 1e6", "short"),
+    ("x_milliseconds * 1e9", "short"),
+    # Any other factor leaves the unit unknown: 0.25 s times 100 is 25, not 25 s.
+    (
+        "histogram_quantile(0.5, sum by (le) (rate(x_seconds_bucket[5m]))) * 2",
+        "short",
+    ),
+    (
+        "histogram_quantile(0.95, sum by (le) (rate(x_seconds_bucket[5m]))) * 100",
+        "short",
+    ),
+    ("x_seconds / 60", "short"),
+    ("x_bytes * 8", "short"),
+    ("x_seconds * Inf", "short"),
+    ("x_seconds / 0", "short"),
+    ("x_total * 2", "short"),
+    ("x_ratio * 100", "percent"),
+    ("x_percent / 100", "percentunit"),
+    # The mean observation of a histogram or summary is in the metric's unit.
+    ("sum(rate(x_seconds_sum[5m])) / sum(rate(x_seconds_count[5m]))", "s"),
+    (
+        "(sum(rate(x_seconds_sum[5m])) / sum(rate(x_seconds_count[5m]))) * 1000",
+        "ms",
+    ),
+    ("rate(x_milliseconds_sum[5m]) / rate(x_milliseconds_count[5m])", "ms"),
+    ("increase(x_bytes_sum[1h]) / increase(x_bytes_count[1h])", "bytes"),
+    ("x_seconds_sum / x_seconds_count", "s"),
+    # Other metrics, or different functions on the two sides, are no mean.
+    ("rate(x_seconds_sum[5m]) / rate(y_seconds_count[5m])", "short"),
+    ("rate(x_seconds_sum[5m]) / x_seconds_count", "short"),
+    ("rate(x_seconds_count[5m]) / rate(x_seconds_sum[5m])", "short"),
+    # A sum divided by a count of series is a mean in the summed metric's unit,
+    # and a fraction where that metric has no unit, such as the share of up.
+    ("sum(x_percent) / count(x_percent)", "percent"),
+    ("sum(x_seconds) / count by (a) (x_seconds)", "s"),
+    ("(sum(x_ratio) / count(x_ratio)) * 100", "percent"),
+    ("sum(x_seconds) / count(x_seconds) * 100", "short"),
+    ("sum(up) / count(up)", "percentunit"),
+    ("count(x_seconds > 1) / count(x_seconds)", "percentunit"),
+    # time() is in seconds: the age of a timestamp in seconds is in s too.
+    ("time() - max(x_last_success_timestamp_seconds)", "s"),
+    ("time() - x_last_success_timestamp_milliseconds / 1000", "s"),
+    ("max(x_last_success_timestamp_seconds) - time()", "s"),
+    ("time() - max(timestamp(x_requests_total))", "s"),
+    ("vector(time()) - max(x_last_success_timestamp_seconds)", "s"),
+    # A timestamp whose name gives no unit, such as blackbox_exporter's
+    # certificate expiry, is in seconds too, as time() is.
+    ("probe_ssl_earliest_cert_expiry - time()", "s"),
+    ("min(probe_ssl_earliest_cert_expiry) - vector(time())", "s"),
+    ("time() - max(pg_postmaster_start_time)", "s"),
+    ("time() - x_last_success_timestamp_milliseconds", "ms"),
+    ("min by (instance) (probe_ssl_earliest_cert_expiry - time())", "s"),
+    ("max(time() - x_last_success_timestamp_seconds) / 1000", "short"),
+    ("avg(x_seconds * 1000)", "ms"),
+    ("time() * x_seconds", "short"),
+    # A count of series and a test of presence are numbers of series.
+    ("count(http_request_duration_seconds_bucket)", "short"),
+    ("sum(count by (x) (a_seconds))", "short"),
+    ('count_values("v", a_seconds)', "short"),
+    ("group(a_seconds)", "short"),
+    ('absent(node_cpu_seconds_total{job="a"})', "short"),
+    ("max(absent_over_time(a_seconds[5m]))", "short"),
+    ("sum(a_seconds)", "s"),
+    # A regex with a backslash, which promql-parser prints without escaping it.
+    (
+        '100 * sum(rate(x_total{code=~"5\\\\d\\\\d"}[5m])) / sum(rate(x_total[5m]))',
+        "percent",
+    ),
+    # The rate of a counter of seconds is the fraction of time spent busy.
+    ("rate(node_cpu_seconds_total[5m])", "percentunit"),
+    (
+        'avg by (instance) (rate(node_cpu_seconds_total{mode!="idle"}[5m]))',
+        "percentunit",
+    ),
+    (
+        'avg by (instance) (rate(node_cpu_seconds_total{mode!="idle"}[5m])) * 100',
+        "percent",
+    ),
+    (
+        '100 * (1 - avg(irate(node_cpu_seconds_total{mode="idle"}[5m])))',
+        "percent",
+    ),
+    ("sum(rate(process_cpu_seconds_total[5m]))", "percentunit"),
+    ("rate(x_seconds_total[5m]) * 60", "short"),
+    ("rate(x_milliseconds_total[5m])", "short"),
+    # Rates of other counters, and of a histogram's series, keep their units.
+    ("rate(x_seconds_count[5m])", "ops"),
+    ("rate(x_seconds_bucket[5m])", "ops"),
+    ("rate(x_total[5m])", "ops"),
+    ("rate(x_bytes_total[5m])", "Bps"),
+    ("sum(rate(http_requests_total[5m]))", "reqps"),
+    ("sum(rate(http_requests_total[5m])) * 60", "reqpm"),
+    ("60 * rate(x_total[5m])", "opm"),
+    # The place of a factor does not change the unit read: 100 times a mean in
+    # seconds is no percentage, whichever factor comes first.
+    ("100 * sum(x_seconds) / count(x_seconds)", "short"),
+    ("sum(x_seconds) * 100 / count(x_seconds)", "short"),
+    ("sum(x_seconds * 100) / count(x_seconds)", "short"),
+    ("100 * (sum(x_seconds) / count(x_seconds))", "short"),
+    ("1000 * sum(x_seconds) / count(x_seconds)", "ms"),
+    ("100 * sum(up) / count(up)", "percent"),
+    ("sum(up * 100) / count(up)", "percent"),
+    ("1000 * rate(x_seconds_sum[5m]) / rate(x_seconds_count[5m])", "ms"),
+    ('sum(rate(x_total{a="b"}[5m])) / (sum(rate(x_total[5m])) / 100)', "percent"),
+    ("x_seconds * 100 / 100", "s"),
+    ("x_seconds / 10 * 10000", "ms"),
+]
+
+
+@pytest.mark.parametrize(("query", "unit"), EXPRESSION_UNITS)
 def test_unit_of_expression(query: str, unit: str) -> None:
     """A factor of 1000 steps a time unit, and an unknown factor gives `short`.
 
     The mean observation of a histogram or summary has the metric's unit.
     """
     assert derive_unit(promql.parse(query)) == unit
+
+
+@pytest.mark.parametrize(("query", "unit"), EXPRESSION_UNITS)
+def test_certain_unit_is_derived_unit(query: str, unit: str) -> None:
+    """Where the query fixes its unit, the fixed unit is the derived one."""
+    assert certain_unit(promql.parse(query)) in (None, unit)
+
+
+@pytest.mark.parametrize(
+    ("query", "unit"),
+    [
+        # A unit that the metric's name gives, through functions that keep it.
+        ('process_resident_memory_bytes{job="a"}', "bytes"),
+        ("max_over_time(x_bytes[1h])", "bytes"),
+        ("-x_bytes", "bytes"),
+        ('label_replace(x_bytes, "a", "$1", "b", "(.*)")', "bytes"),
+        ("quantile_over_time(0.9, x_seconds[5m])", "s"),
+        ("sum(x_bytes) or vector(0)", "bytes"),
+        ("x_bytes - y_bytes", "bytes"),
+        ("x_bytes > 5", "bytes"),
+        ("x_seconds * 1000", "ms"),
+        ("1 - x_ratio", "percentunit"),
+        ("histogram_quantile(0.9, sum by (le) (rate(x_bytes_bucket[5m])))", "bytes"),
+        ("rate(x_bytes_sum[5m]) / rate(x_bytes_count[5m])", "bytes"),
+        ("sum(x_bytes) / count(x_bytes)", "bytes"),
+        ("time() - x_timestamp_seconds", "s"),
+        ("time() - last_success", "s"),
+        # A counter's rate per second, of bytes or of seconds busy.
+        ("rate(x_bytes_total[5m])", "Bps"),
+        ("rate(process_cpu_seconds_total[5m])", "percentunit"),
+        # A part of a metric over the whole.
+        ('sum(x_bytes{a="b"}) / sum(x_bytes)', "percentunit"),
+        ("count(up == 0) / count(up)", "percentunit"),
+        # Counts of series, changes and samples.
+        ("count(up)", "short"),
+        ("count(up) > 3", "short"),
+        ("changes(x[1h])", "short"),
+        ("absent(x)", "short"),
+        # Guesses: no unit in the name, a word of the name, or a function that
+        # changes the unit while derive_unit keeps it.
+        ("queue_depth", None),
+        ("x_info", None),
+        ("sum(rate(http_requests_total[5m]))", None),
+        ("rate(x_total[5m])", None),
+        ("rate(x_bytes_count[5m])", None),
+        ("increase(x_bytes_total[1h])", None),
+        ("deriv(x_bytes[5m])", None),
+        ("timestamp(x_bytes)", None),
+        ("stdvar(x_seconds)", None),
+        ("max_over_time(rate(x_bytes_total[5m])[1h:])", None),
+        ("x_bytes > bool 5", None),
+        ("x_bytes - y_seconds", None),
+        ("x_bytes * 2", None),
+        ("time() - x_milliseconds", None),
+        # A sum over a count of a metric without a unit is a mean, no fraction.
+        ("sum(queue_depth) / count(queue_depth)", None),
+        ("sum(up) / count(up)", None),
+        ("sum(increase(a_total[1h])) / sum(rate(a_total[5m]))", None),
+        ("node_filesystem_avail_bytes / node_filesystem_size_bytes", None),
+        # A count scaled by a number is no count.
+        ("count(up) * 100 / 4", None),
+    ],
+)
+def test_certain_unit(query: str, unit: str | None) -> None:
+    assert certain_unit(promql.parse(query)) == unit
 
 
 def test_percentunit_ratio(project: Path) -> None:

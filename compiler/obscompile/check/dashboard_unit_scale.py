@@ -1,4 +1,10 @@
-"""dashboard/unit-scale: a panel unit on another scale than the query's values."""
+"""dashboard/unit-scale: a panel unit of another kind or scale than the query's values.
+
+A unit of another kind, such as `ms` on a query in bytes, gets a warning only where
+the query fixes its unit (see `certain_unit`), because derived units also fall back
+on guesses such as `short`. `short`, `none` and the units of other quantities, such
+as currencies, set no kind and get no warning of this kind.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,14 @@ import attrs
 from obscompile.check.context import PanelContext
 from obscompile.check.promql_unknown_metric import unknown_metrics
 from obscompile.check.registry import check
-from obscompile.derive.units import PERCENT_UNITS, TIME_UNITS, panel_unit
+from obscompile.derive.units import (
+    PERCENT_UNITS,
+    TIME_UNITS,
+    certain_panel_unit,
+    panel_unit,
+)
 from obscompile.diagnostics import Diagnostic, warning
+from obscompile.grafana_units import GRAFANA_UNITS
 from obscompile.numbers import number_text
 
 NAME = "dashboard/unit-scale"
@@ -72,14 +84,62 @@ def _problem(written: str, derived: str) -> str | None:
     return None
 
 
-@check(NAME, "a panel unit on another time or percent scale than the query's values")
+# The values that the units of each kind show, in the words of the message.
+_KIND_VALUES = {
+    "time": "durations",
+    "data": "data sizes",
+    "data rate": "data rates",
+    "percent": "percentages",
+    "count": "counts",
+}
+
+
+def _kind(unit: str) -> str | None:
+    """Return the kind of quantity that a written unit shows, or None for no kind.
+
+    Grafana's descriptions of its data units start with `Data:` and those of its
+    data rates with `Data rate:`.
+    """
+    if unit in TIME_UNITS:
+        return "time"
+    if unit in PERCENT_UNITS:
+        return "percent"
+    description = GRAFANA_UNITS.get(unit, "")
+    if description.startswith("Data: "):
+        return "data"
+    if description.startswith("Data rate: "):
+        return "data rate"
+    return None
+
+
+def _kind_problem(written: str, derived: str) -> str | None:
+    """Return why the unit `written` shows values in `derived` as another kind, or None.
+
+    `derived` is a unit that the query fixes, where `short` is a count.
+    """
+    written_kind = _kind(written)
+    derived_kind = "count" if derived == "short" else _kind(derived)
+    if written_kind is None or derived_kind is None or written_kind == derived_kind:
+        return None
+    return (
+        f'unit "{written}" shows the values as {_KIND_VALUES[written_kind]}, but '
+        f"the query gives {_KIND_VALUES[derived_kind]} (unit {derived}); "
+        f"set unit: {derived}"
+    )
+
+
+@check(NAME, "a panel unit of another kind or scale than the query's values")
 def unit_scale(context: PanelContext) -> Iterator[Diagnostic]:
     panel = context.panel
     if panel.unit is None or context.query.error is not None:
         return
     if unknown_metrics(context):
         return
-    derived = panel_unit(attrs.evolve(panel, unit=None), context.service)
-    problem = _problem(panel.unit, derived)
+    unwritten = attrs.evolve(panel, unit=None)
+    problem = _problem(panel.unit, panel_unit(unwritten, context.service))
+    if problem is None:
+        certain = certain_panel_unit(unwritten, context.service)
+        if certain is not None:
+            problem = _kind_problem(panel.unit, certain)
     if problem is not None:
         yield warning(panel.location_of("unit"), problem, NAME)

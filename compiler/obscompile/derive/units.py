@@ -333,6 +333,205 @@ def _first_metric(node: pp.Expr) -> str | None:
     return names[0] if names else None
 
 
+# Units that derive_unit reads from a word of the metric's name, such as `request`,
+# which the metric's values need not be in.
+_GUESSED_UNITS = frozenset({"ops", "opm", "reqps", "reqpm"})
+# Functions whose values count samples, changes or missing series, whatever the
+# metric measures.
+_COUNTING_FUNCTIONS = frozenset(
+    {"changes", "resets", "count_over_time", *_PRESENCE_FUNCTIONS}
+)
+# Functions whose result is in the unit of their vector or range vector argument.
+_UNIT_KEEPING_FUNCTIONS = frozenset(
+    {
+        "abs",
+        "ceil",
+        "floor",
+        "round",
+        "clamp",
+        "clamp_min",
+        "clamp_max",
+        "label_replace",
+        "label_join",
+        "sort",
+        "sort_desc",
+        "delta",
+        "idelta",
+        "predict_linear",
+        "holt_winters",
+        "avg_over_time",
+        "min_over_time",
+        "max_over_time",
+        "sum_over_time",
+        "last_over_time",
+        "quantile_over_time",
+        "stddev_over_time",
+    }
+)
+
+
+def certain_unit(node: pp.Expr, service: Service | None = None) -> str | None:
+    """Return the unit that derive_unit gives the query, where the query fixes it.
+
+    derive_unit falls back on `short`, reads a unit from the metric's name through
+    functions that change it, such as `deriv`, and reads `reqps` from the word
+    `request`. This returns None for each of those guesses. It returns a unit where
+    the metric's name gives one (`_seconds`, `_bytes`, `_ratio`) through functions
+    and aggregations that keep it, for a part of a metric over the whole, and for a
+    count of series, changes or samples (`short`).
+    """
+    unit = derive_unit(node, service)
+    if unit in _UNSCALED_UNITS:
+        # A count scaled by a number, such as `count(x) * 100 / 4`, is no count.
+        return unit if unit == "short" and _counts(node) else None
+    if unit in _GUESSED_UNITS:
+        return None
+    return unit if _fixes_unit(node, service) else None
+
+
+def _counts(node: pp.Expr) -> bool:
+    """Return True for a count of series, changes or samples, unscaled."""
+    node = promql.strip_parens(node)
+    if isinstance(node, pp.AggregateExpr):
+        if str(node.op) in _COUNTING_AGGREGATIONS:
+            return True
+        return str(node.op) in _UNIT_KEEPING and _counts(node.expr)
+    if isinstance(node, pp.Call):
+        return node.func.name in _COUNTING_FUNCTIONS
+    if isinstance(node, pp.BinaryExpr) and _filters(node):
+        return _counts(_filtered_side(node))
+    return False
+
+
+def _filters(node: pp.BinaryExpr) -> bool:
+    """Return True for a comparison without `bool`, `and` or `unless`.
+
+    Each keeps the values of one side's series and drops the others.
+    """
+    operator = str(node.op)
+    if operator in ("and", "unless"):
+        return True
+    returns_bool = node.modifier is not None and node.modifier.return_bool
+    return operator in promql.COMPARISON_OPERATORS and not returns_bool
+
+
+def _filtered_side(node: pp.BinaryExpr) -> pp.Expr:
+    """Return the side whose values a filter keeps: the right of `5 < x`, else the left."""
+    if promql.number_value(node.lhs) is not None:
+        return node.rhs
+    return node.lhs
+
+
+def _fixes_unit(node: pp.Expr, service: Service | None) -> bool:
+    """Return True where derive_unit reads the query's unit from facts, not a guess.
+
+    Call it only for a query whose derived unit is neither `short` nor `none`.
+    """
+    factor, node = _split_factor(node)
+    if factor is None:
+        return False
+    if isinstance(node, pp.BinaryExpr) and str(node.op) == "/":
+        return _quotient_fixes_unit(node, service)
+    if isinstance(node, pp.AggregateExpr):
+        keeps = str(node.op) in _UNIT_KEEPING and not _counts_series(node)
+        return keeps and _fixes_unit(node.expr, service)
+    if isinstance(node, pp.BinaryExpr):
+        return _operation_fixes_unit(node, service)
+    if isinstance(node, pp.Call):
+        return _call_fixes_unit(node, service)
+    if isinstance(node, pp.UnaryExpr):
+        return _same_unit(node, node.expr, service)
+    return isinstance(node, pp.VectorSelector)
+
+
+def _same_unit(node: pp.Expr, part: pp.Expr, service: Service | None) -> bool:
+    """Return True when `part` fixes its unit and derive_unit gives `node` the same."""
+    unit = derive_unit(part, service)
+    if unit in _UNSCALED_UNITS or unit != derive_unit(node, service):
+        return False
+    return _fixes_unit(part, service)
+
+
+def _quotient_fixes_unit(node: pp.BinaryExpr, service: Service | None) -> bool:
+    """Return True for a mean observation, a mean per series or a part of a whole.
+
+    `sum(x) / count(x)` of a metric without a unit is a mean, not the fraction
+    that derive_unit reads, so a part of a whole needs the same function and the
+    same kind of aggregation on both sides.
+    """
+    numerator = _split_factor(node.lhs)[1]
+    denominator = _split_factor(node.rhs)[1]
+    if _mean_unit(numerator, denominator) is not None:
+        return True
+    if _is_count(denominator) and derive_unit(node.lhs, service) not in (
+        _UNSCALED_UNITS
+    ):
+        return _fixes_unit(node.lhs, service)
+    return (
+        promql.same_metrics(numerator, denominator)
+        and promql.top_function(numerator) == promql.top_function(denominator)
+        and _counts_series(numerator) == _counts_series(denominator)
+    )
+
+
+def _operation_fixes_unit(node: pp.BinaryExpr, service: Service | None) -> bool:
+    """Return True for an operation whose unit is that of the sides it keeps."""
+    operator = str(node.op)
+    if _filters(node):
+        return _same_unit(node, _filtered_side(node), service)
+    if operator == "or" or (
+        operator in ("+", "-") and not (_is_time(node.lhs) or _is_time(node.rhs))
+    ):
+        # A number added or subtracted is in the unit of the other side, and so is
+        # the `vector(0)` of `x or vector(0)`.
+        sides = [side for side in (node.lhs, node.rhs) if not _is_constant(side)]
+        return all(_same_unit(node, side, service) for side in sides)
+    if operator in ("+", "-"):
+        # time() is in seconds, so the other side is a time in seconds too.
+        other = node.rhs if _is_time(node.lhs) else node.lhs
+        if promql.top_function(other) == "timestamp":
+            return True
+        unit = derive_unit(other, service)
+        return unit in _UNSCALED_UNITS or (unit == "s" and _fixes_unit(other, service))
+    return False
+
+
+def _is_constant(node: pp.Expr) -> bool:
+    """Return True for a number and for `vector(number)`."""
+    node = promql.strip_parens(node)
+    if promql.top_function(node) == "vector" and isinstance(node, pp.Call):
+        return promql.number_value(node.args[0]) is not None
+    return promql.number_value(node) is not None
+
+
+def _call_fixes_unit(node: pp.Call, service: Service | None) -> bool:
+    name = node.func.name
+    if name == "histogram_quantile":
+        return True
+    if name in ("rate", "irate"):
+        # A counter of seconds gives a fraction and a counter of bytes a data rate.
+        # The rate of a histogram's `_count` or `_bucket` series counts observations.
+        metric = _first_metric(node) or ""
+        return not metric.endswith(("_count", "_bucket"))
+    if name in _UNIT_KEEPING_FUNCTIONS:
+        argument = _value_argument(node)
+        return argument is not None and _same_unit(node, argument, service)
+    return False
+
+
+def _value_argument(node: pp.Call) -> pp.Expr | None:
+    """Return the vector that a function's range vector or vector argument selects."""
+    for argument in node.args:
+        argument = promql.strip_parens(argument)
+        if isinstance(argument, pp.MatrixSelector):
+            return argument.vector_selector
+        if isinstance(argument, pp.SubqueryExpr):
+            return argument.expr
+        if promql.value_type(argument) == "vector":
+            return argument
+    return None
+
+
 def panel_unit(panel: Panel, service: Service | None = None) -> str:
     """Return the panel's unit: the manifest's, or one derived from the query."""
     if panel.unit:
@@ -347,6 +546,24 @@ def panel_unit(panel: Panel, service: Service | None = None) -> str:
         # A heatmap's values are bucket counts; its unit is that of the `le` axis.
         return _metric_unit(_first_metric(node))
     return derive_unit(node, service)
+
+
+def certain_panel_unit(panel: Panel, service: Service | None = None) -> str | None:
+    """Return the unit that the panel's query fixes (see `certain_unit`), or None.
+
+    A panel with value mappings derives no unit from its query. A heatmap's unit is
+    that of its buckets' bounds, which the histogram's name gives.
+    """
+    if panel.thresholds is not None and panel.thresholds.mappings:
+        return None
+    try:
+        node = promql.parse(panel.query)
+    except promql.QueryError:
+        return None
+    if panel.type is PanelType.HEATMAP:
+        unit = _metric_unit(_first_metric(node))
+        return None if unit in _UNSCALED_UNITS else unit
+    return certain_unit(node, service)
 
 
 def _exact(number: float) -> Fraction:
