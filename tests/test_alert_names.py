@@ -163,6 +163,75 @@ def test_written_name_ends_the_clash(project: Path) -> None:
     assert _name_findings(result) == []
 
 
+def test_written_name_with_severity(project: Path) -> None:
+    """A written name ending with a severity gets it twice, and a warning."""
+    result = _build(
+        project,
+        """\
+        - title: Backlog
+          query: 'max(link_status{job="payments"})'
+          thresholds: "<5 Green, 5-7 Yellow, >7 Red"
+          alert: {name: OrderWorkerBacklogCritical, warning: true}
+        - title: Lag
+          query: 'min(link_status{job="payments"})'
+          thresholds: "<5 Green, >5 Red"
+          alert: {name: LagWarningCritical}
+        - title: Links
+          query: 'sum(link_status{job="payments"})'
+          thresholds: "<5 Green, >5 Red"
+          alert: {name: Critical}
+        - title: Errors
+          query: 'avg(link_status{job="payments"})'
+          thresholds: "<5 Green, >5 Red"
+          alert: {name: CriticalErrors}
+        """,
+    )
+    assert _alert_names(result) == [
+        "OrderWorkerBacklogCriticalCritical",
+        "OrderWorkerBacklogCriticalWarning",
+        "LagWarningCriticalCritical",
+        "CriticalCritical",
+        "CriticalErrorsCritical",
+    ]
+    backlog, lag, links = _name_findings(result)
+    assert backlog.severity is Severity.WARNING
+    # Each warning sits at the written name.
+    assert _where(backlog) == (24, 23)
+    assert _where(lag) == (28, 23)
+    assert _where(links) == (32, 23)
+    assert backlog.message == (
+        'alert name "OrderWorkerBacklogCritical" ends with "Critical", and the '
+        "build appends the severity to a written name, so the rules are named "
+        '"OrderWorkerBacklogCriticalCritical" and "OrderWorkerBacklogCriticalWarning"; '
+        "write name: OrderWorkerBacklog"
+    )
+    assert lag.message == (
+        'alert name "LagWarningCritical" ends with "Critical", and the build '
+        "appends the severity to a written name, so the rule is named "
+        '"LagWarningCriticalCritical"; write name: Lag'
+    )
+    assert links.message.endswith(
+        'so the rule is named "CriticalCritical"; write a name without "Critical"'
+    )
+
+
+def test_unused_written_name_with_severity(project: Path) -> None:
+    """A panel without an alert gives its written name to no rule."""
+    result = _build(
+        project,
+        """\
+        - title: Backlog
+          query: 'max(link_status{job="payments"})'
+          alert: {name: BacklogWarning}
+        - title: Links
+          query: 'min(link_status{job="payments"})'
+          thresholds: "<5 Green, >5 Red"
+        """,
+    )
+    assert _alert_names(result) == ["PaymentsLinksCritical"]
+    assert _name_findings(result) == []
+
+
 def test_series_of_one_panel_clash(project: Path) -> None:
     result = _build(
         project,

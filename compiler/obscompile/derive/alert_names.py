@@ -7,6 +7,10 @@ The later alert in dashboard order then gets a number (`ErrorRate2Critical`), so
 moving or removing a panel renames another panel's alert. Alertmanager routes,
 silences and inhibitions that match `alertname` then miss it, so each clash gets a
 warning at every panel involved.
+
+A written `alert.name` replaces the service and the title, and the build still
+appends the severity, so a written name that ends with `Critical` or `Warning`
+gives a rule such as `BacklogCriticalCritical`, which gets a warning too.
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ import attrs
 from obscompile.derive.annotations import Band
 from obscompile.diagnostics import Diagnostic, warning
 from obscompile.model.location import Location
+from obscompile.model.panel import Panel
 from obscompile.render.grafana import PanelView
 
 NAME = "alerts/name"
 WRITE_NAME = "give one of them a name of its own with alert: {name: ...}"
+# The words that the build appends to an alert's name, one for each severity.
+SEVERITY_WORDS = ("Critical", "Warning")
 
 
 @attrs.frozen
@@ -146,5 +153,36 @@ def _pair_warnings(clashes: list[NameClash]) -> Iterator[Diagnostic]:
         f"{'are' if plural else 'is'} the numbered name of {holder.panel_text()} "
         f"at {holder.location()}, so this panel's {name_word} "
         f"{'are' if plural else 'is'} {numbered}, and {_moving(plural)}; " + WRITE_NAME,
+        NAME,
+    )
+
+
+def _severity_ending(name: str) -> str | None:
+    return next((word for word in SEVERITY_WORDS if name.endswith(word)), None)
+
+
+def severity_suffix_warning(panel: Panel, names: list[str]) -> Diagnostic | None:
+    """Warn where the panel's written alert name ends with a severity word.
+
+    `names` are the names of the panel's alerts, which end with the severity that
+    the build appends.
+    """
+    written = panel.alert.name
+    ending = _severity_ending(written) if written is not None else None
+    if written is None or ending is None or not names:
+        return None
+    stem = written
+    while (word := _severity_ending(stem)) is not None:
+        stem = stem.removesuffix(word)
+    unique = list(dict.fromkeys(names))
+    if len(unique) > 1:
+        named = f"the rules are named {_quoted(unique)}"
+    else:
+        named = f"the rule is named {_quoted(unique)}"
+    advice = f"write name: {stem}" if stem else f'write a name without "{ending}"'
+    return warning(
+        panel.alert.locations.get("name", panel.alert.location),
+        f'alert name "{written}" ends with "{ending}", and the build appends the '
+        f"severity to a written name, so {named}; {advice}",
         NAME,
     )

@@ -29,7 +29,12 @@ from obscompile import promql
 from obscompile.check.positions import text_location
 from obscompile.check.query_text import operator_offset, tokenize
 from obscompile.config import Config
-from obscompile.derive.alert_names import NameClash, NamedAlert, clash_warnings
+from obscompile.derive.alert_names import (
+    NameClash,
+    NamedAlert,
+    clash_warnings,
+    severity_suffix_warning,
+)
 from obscompile.derive.annotations import (
     DERIVED_ANNOTATIONS,
     Band,
@@ -596,6 +601,9 @@ class _Deriver:
                 )
                 if rule is not None:
                     out.append(rule)
+        suffixed = severity_suffix_warning(panel, [rule.name for rule in out])
+        if suffixed is not None:
+            self.diagnostics.append(suffixed)
         return out
 
     def _lower_limit(self, panel: Panel) -> float | None:
