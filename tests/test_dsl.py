@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -868,6 +869,30 @@ def test_http_block_takes_huge_bound(project: Path) -> None:
             '5:37: error: block "http_api_health": in_flight_red is -5, which would '
             "colour every value red; write a bound above 0 [manifest/block]",
         ),
+        (
+            "error_status: 5xx",
+            '5:36: error: block "http_api_health": error_status is "5xx", which '
+            "matches no HTTP status code from 100 to 599; write a regex of status "
+            'codes such as "5.." or "4..|5.." [manifest/block]',
+        ),
+        (
+            "error_status: '5[0-9'",
+            '5:36: error: block "http_api_health": error_status is "5[0-9", an '
+            "invalid regex: missing closing ]: `[0-9)$`; write a regex of status "
+            'codes such as "5.." or "4..|5.." [manifest/block]',
+        ),
+        (
+            "error_status: '.*'",
+            '5:36: error: block "http_api_health": error_status is ".*", which '
+            "matches every HTTP status code from 100 to 599, so every request would "
+            'count as an error; write a regex of status codes such as "5.." or '
+            '"4..|5.." [manifest/block]',
+        ),
+        (
+            "error_status: 500",
+            '5:36: error: block "http_api_health": error_status must be a string, '
+            "not the number 500 [manifest/block]",
+        ),
     ],
     ids=[
         "not-a-bound",
@@ -888,6 +913,10 @@ def test_http_block_takes_huge_bound(project: Path) -> None:
         "unreadable-thresholds",
         "yellow-zero",
         "negative",
+        "status-matches-no-code",
+        "status-invalid-regex",
+        "status-matches-every-code",
+        "status-not-text",
     ],
 )
 def test_http_block_bound_errors_at_parameter(
@@ -901,6 +930,37 @@ def test_http_block_bound_errors_at_parameter(
     )
     result = build(Project.at(project))
     assert [str(d) for d in result.diagnostics] == [f"services/api.yaml:{expected}"]
+
+
+@pytest.mark.parametrize(
+    ("status", "title", "matcher", "alert"),
+    [
+        ("5..", "Error Rate (5xx)", '"5.."', "ApiErrorRate5xxCritical"),
+        ("429|5..", "Error Rate (429/5xx)", '"429|5.."', "ApiErrorRate4295xxCritical"),
+        ("5\\d\\d", "Error Rate (5\\d\\d)", '"5\\\\d\\\\d"', "ApiErrorRate5DDCritical"),
+    ],
+    ids=["5xx", "alternatives", "other-regex"],
+)
+def test_http_block_error_status(
+    project: Path, status: str, title: str, matcher: str, alert: str
+) -> None:
+    """The error rate counts the codes of `error_status` and its title names them."""
+    write_manifest(
+        project,
+        "api.yaml",
+        "service: api\nscrape: {job: api, port: 80}\nmetric_blocks:\n"
+        "  - use: http_metrics\nrows:\n  - use: http_api_health\n"
+        f"    with: {{job: api, error_status: '{status}'}}\n",
+    )
+    result = build(Project.at(project))
+    assert result.ok, [str(d) for d in result.diagnostics]
+    dashboard = json.loads(result.files["grafana/dashboards/api.json"])
+    (panel,) = [p for p in dashboard["panels"] if p["title"].startswith("Error")]
+    assert panel["title"] == title
+    query = panel["targets"][0]["expr"]
+    assert f"status_code=~{matcher}" in query
+    rules = yaml.safe_load(result.files["prometheus/rules/api.rules.yml"])
+    assert [rule["alert"] for rule in rules["groups"][1]["rules"]] == [alert]
 
 
 def test_http_block_bound_error_in_python(project: Path) -> None:

@@ -7,10 +7,18 @@ labels, and `http_requests_in_progress`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from obscompile import dsl
-from obscompile.blocks.params import check_job, check_text, describe, rising_bands
+from obscompile.blocks.params import (
+    check_job,
+    check_status_regex,
+    check_text,
+    describe,
+    rising_bands,
+)
+from obscompile.gotemplate import go_quote
 from obscompile.load.thresholds import ThresholdError, parse_shorthand
 from obscompile.model.metric import Metric
 from obscompile.model.panel import Row
@@ -19,6 +27,7 @@ DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 HTTP_LABELS = ("method", "endpoint", "status_code")
 PANEL_KEYS = ("request_rate", "error_rate", "p95_latency", "in_flight")
 ERROR_YELLOW = "1%"
+ERROR_STATUS = "4..|5.."
 
 
 @dsl.block("http_metrics")
@@ -36,6 +45,18 @@ def http_metrics(buckets: Sequence[float] = DEFAULT_BUCKETS) -> list[Metric]:
             "http_requests_in_progress", "HTTP requests currently being processed"
         ),
     ]
+
+
+def _status_text(regex: str) -> str:
+    """Return how a panel title names the status codes of `regex`.
+
+    `4..|5..` gives `4xx/5xx` and `429|5..` gives `429/5xx`. A regex of another
+    form, such as `5[0-9]{2}`, is named as written.
+    """
+    alternatives = regex.split("|")
+    if all(re.fullmatch(r"[0-9.]{3}", code) for code in alternatives):
+        return "/".join(code.replace(".", "x") for code in alternatives)
+    return regex
 
 
 def _thresholds_text(name: str, value: object) -> None:
@@ -57,6 +78,7 @@ def http_api_health(
     title: str = "API Health",
     error_yellow: str | None = None,
     error_red: str = "5%",
+    error_status: str = ERROR_STATUS,
     p95_yellow: str | None = None,
     p95_red: str | None = None,
     p95_title: str = "P95 Latency",
@@ -67,11 +89,13 @@ def http_api_health(
 ) -> Row:
     """Return the request rate, error rate, p95 latency and in-flight requests of `job`.
 
-    Latency bounds are durations (`500ms`, `1s`, or a number of seconds); error
-    bounds are percentages of requests that returned 4xx or 5xx (`5%` or 5), and
-    `error_yellow` is 1% when not given. `order` lists the panels by key.
+    Latency bounds are durations (`500ms`, `1s`, or a number of seconds). Error
+    bounds are percentages (`5%` or 5) of the requests whose status code matches
+    the regex `error_status`, 4xx or 5xx by default, and `error_yellow` is 1% when
+    not given. `order` lists the panels by key.
     """
     check_job(job)
+    check_status_regex("error_status", error_status)
     for name, value in (("title", title), ("p95_title", p95_title)):
         check_text(name, value)
     if request_rate_thresholds is not None:
@@ -97,8 +121,9 @@ def http_api_health(
             thresholds=request_rate_thresholds,
         ),
         "error_rate": dsl.panel(
-            "Error Rate (4xx/5xx)",
-            f'sum(rate(http_requests_total{{{selector},status_code=~"4..|5.."}}[5m])) '
+            f"Error Rate ({_status_text(error_status)})",
+            f"sum(rate(http_requests_total{{{selector},"
+            f"status_code=~{go_quote(error_status)}}}[5m])) "
             f"/ sum(rate(http_requests_total{{{selector}}}[5m])) * 100",
             type="gauge",
             description="Percentage of failed requests",

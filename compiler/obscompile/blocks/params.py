@@ -7,9 +7,10 @@ value under `with:` and a Python module at the argument of the block call.
 from __future__ import annotations
 
 import math
+import re
 from fractions import Fraction
 
-from obscompile import dsl
+from obscompile import dsl, promql
 from obscompile.load.thresholds import (
     NumberError,
     ThresholdError,
@@ -45,6 +46,41 @@ def check_job(value: object) -> str:
     if '"' in value or "\\" in value or "\n" in value:
         raise dsl.ParameterError(
             "job", f"is {value!r}; a job name has no quotes, backslashes or line breaks"
+        )
+    return value
+
+
+# HTTP status codes are three digits from 100 to 599, the values of a status label.
+_STATUS_CODES = tuple(str(code) for code in range(100, 600))
+
+
+def check_status_regex(name: str, value: object) -> str:
+    """Return a regex of HTTP status codes, or raise ParameterError.
+
+    The regex is read as Prometheus reads a matcher's, with Go's syntax and anchored
+    at both ends. It must match some status codes from 100 to 599, but not all.
+    """
+    check_text(name, value)
+    assert isinstance(value, str)
+    example = 'write a regex of status codes such as "5.." or "4..|5.."'
+    try:
+        pattern = promql.compile_regex(value)
+    except re.error as exc:
+        raise dsl.ParameterError(
+            name, f'is "{value}", an invalid regex: {exc}; {example}'
+        ) from None
+    matched = [code for code in _STATUS_CODES if pattern.fullmatch(code)]
+    if not matched:
+        raise dsl.ParameterError(
+            name,
+            f'is "{value}", which matches no HTTP status code from 100 to 599; '
+            + example,
+        )
+    if len(matched) == len(_STATUS_CODES):
+        raise dsl.ParameterError(
+            name,
+            f'is "{value}", which matches every HTTP status code from 100 to 599, '
+            f"so every request would count as an error; {example}",
         )
     return value
 
