@@ -77,7 +77,7 @@ def test_drain_time_rule_keeps_infinity(project: Path) -> None:
         project, ("Time to Drain", DRAIN, "s", "<60 Green, 60-300 Yellow, >300 Red")
     )
     assert _recording(result) == {
-        "job:queue_depth_per_processed:ratio": (
+        "job:queue_depth_per_processed:ratio_per_rate5m": (
             'sum by (job) (queue_depth{job="worker"}) / '
             '(sum by (job) (rate(processed_total{job="worker"}[5m])) > 0)\n'
             "or\n"
@@ -86,7 +86,10 @@ def test_drain_time_rule_keeps_infinity(project: Path) -> None:
         )
     }
     alert = _alert(result, "WorkerTimeToDrainCritical")
-    assert alert["expr"] == 'job:queue_depth_per_processed:ratio{job="worker"} >= 300'
+    assert (
+        alert["expr"]
+        == 'job:queue_depth_per_processed:ratio_per_rate5m{job="worker"} >= 300'
+    )
 
 
 # Query, and whether its numerator can be non-zero while its denominator is 0.
@@ -291,14 +294,14 @@ def test_stuck_queue_fires_at_infinity(project: Path) -> None:
             ],
             "promql_expr_test": [
                 {
-                    "expr": "job:queue_depth_per_processed:ratio",
+                    "expr": "job:queue_depth_per_processed:ratio_per_rate5m",
                     "eval_time": "6m",
                     "exp_samples": record,
                 }
             ],
         }
 
-    recorded = 'job:queue_depth_per_processed:ratio{job="worker"}'
+    recorded = 'job:queue_depth_per_processed:ratio_per_rate5m{job="worker"}'
     test = {
         "rule_files": ["../prometheus/rules/worker.rules.yml"],
         "evaluation_interval": "1m",

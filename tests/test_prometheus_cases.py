@@ -527,6 +527,67 @@ def test_names_for_hyphenated_service(project: Path) -> None:
     _promtool_all(project, result, "payments-api")
 
 
+@pytest.mark.parametrize(
+    ("query", "record"),
+    [
+        # Sides that read alike give the numerator's operations.
+        (
+            'sum by (code) (rate(http_requests_total{job="payments",code="500"}[5m])) / sum by (code) (rate(http_requests_total{job="payments"}[5m]))',
+            "job_code:http_requests_500_per_http_requests:ratio_rate5m",
+        ),
+        (
+            'sum(link_status{job="payments",state="up"}) / sum(link_status{job="payments"})',
+            "job:link_status_up_per_link_status:ratio",
+        ),
+        # Sides that differ give each side's, joined by per.
+        (
+            'sum(link_status{job="payments"}) / sum(rate(http_requests_total{job="payments"}[5m]))',
+            "job:link_status_per_http_requests:ratio_per_rate5m",
+        ),
+        (
+            'max(link_status{job="payments"}) / sum(rate(http_requests_total{job="payments"}[5m]))',
+            "job:link_status_per_http_requests:ratio_max_per_rate5m",
+        ),
+        (
+            'sum(rate(http_requests_total{job="payments"}[5m])) / max(link_status{job="payments"})',
+            "job:http_requests_per_link_status:ratio_rate5m_per_max",
+        ),
+        (
+            'sum(increase(http_requests_total{job="payments"}[1h])) / sum(rate(http_requests_total{job="payments"}[5m]))',
+            "job:http_requests_per_http_requests:ratio_increase1h_per_rate5m",
+        ),
+        (
+            'sum(link_status{job="payments"} offset 1h) / sum(rate(http_requests_total{job="payments"}[5m] offset 1h))',
+            "job:link_status_per_http_requests:ratio_offset1h_per_rate5m_offset1h",
+        ),
+    ],
+    ids=[
+        "rates",
+        "gauges",
+        "gauge-over-rate",
+        "max-over-rate",
+        "rate-over-max",
+        "increase-over-rate",
+        "offsets",
+    ],
+)
+def test_ratio_record_names(project: Path, query: str, record: str) -> None:
+    result = _build(
+        project,
+        f"""\
+        - title: Ratio
+          query: '{query}'
+          record: true
+        """,
+    )
+    recording, _ = _rules(result)
+    assert [rule["record"] for rule in recording["rules"]] == [record]
+    out = write_files(project / "out", result.files)
+    assert_promtool(
+        "check", "rules", str(out / "prometheus" / "rules" / "payments.rules.yml")
+    )
+
+
 def test_hyphen_in_record_name_is_rejected(tmp_path: Path) -> None:
     """Why the service stays out of the name: promtool rejects a hyphen there."""
     path = tmp_path / "bad.rules.yml"

@@ -11,7 +11,8 @@ Names follow `level:metric:operations` (see docs/recording-rules.md):
 - operations: newest first, joined by `_`: `p95` for a quantile, `ratio` for a division,
   the aggregation unless it is a plain `sum` under other operations, the range
   function with its window (`rate5m`, `increase1h`), and a selector's offset
-  (`rate5m_offset1y`).
+  (`rate5m_offset1y`). A division whose sides differ in their operations lists
+  each side's, joined by `per` (`ratio_per_rate5m` for a gauge's sum over a rate).
 
 A constant factor or divisor at the top of a query (`... * 100`, `... / 3600`) stays
 outside the rule, so the rule records the ratio and the alert that reads it applies the
@@ -252,7 +253,7 @@ def _term(node: pp.Expr, strip: str | None = None) -> tuple[str, list[str]]:
                 "the two sides of the division have different offsets, "
                 "which the name cannot show"
             )
-        return f"{numerator}_per_{denominator}", ["ratio", *ops]
+        return f"{numerator}_per_{denominator}", _ratio_operations(ops, denominator_ops)
     if (
         isinstance(node, pp.BinaryExpr)
         and str(node.op) == ">"
@@ -301,6 +302,24 @@ def _offset_operations(selector: pp.VectorSelector) -> list[str]:
     if selector.offset is None:
         return []
     return ["offset" + promql.duration_text(selector.offset)]
+
+
+def _ratio_operations(numerator: list[str], denominator: list[str]) -> list[str]:
+    """Return the operations of a division, `ratio` first.
+
+    The division comes after each side's operations, so a plain `sum` of a side is
+    left out. Where both sides then read alike, as for a rate over a rate, the
+    numerator's operations follow `ratio` (`ratio_rate5m`). Otherwise each side's
+    follow, joined by `per` as the metric part joins the sides: a gauge's sum over
+    a rate gives `ratio_per_rate5m`, and a rate over a gauge's maximum
+    `ratio_rate5m_per_max`.
+    """
+    numerator_text = "_".join(op for op in numerator if op != "sum")
+    denominator_text = "_".join(op for op in denominator if op != "sum")
+    if numerator_text == denominator_text:
+        return ["ratio", *numerator]
+    sides = [numerator_text, "per", denominator_text]
+    return ["ratio", "_".join(side for side in sides if side)]
 
 
 def _offsets(ops: list[str]) -> list[str]:
