@@ -553,6 +553,10 @@ def test_names_for_hyphenated_service(project: Path) -> None:
             "job:http_requests_per_link_status:ratio_rate5m_per_max",
         ),
         (
+            'sum(rate(http_requests_total{job="payments"}[5m])) / sum(link_status{job="payments"})',
+            "job:http_requests_per_link_status:ratio_rate5m",
+        ),
+        (
             'sum(increase(http_requests_total{job="payments"}[1h])) / sum(rate(http_requests_total{job="payments"}[5m]))',
             "job:http_requests_per_http_requests:ratio_increase1h_per_rate5m",
         ),
@@ -567,6 +571,7 @@ def test_names_for_hyphenated_service(project: Path) -> None:
         "gauge-over-rate",
         "max-over-rate",
         "rate-over-max",
+        "rate-over-gauge",
         "increase-over-rate",
         "offsets",
     ],

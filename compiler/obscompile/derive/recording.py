@@ -308,15 +308,16 @@ def _ratio_operations(numerator: list[str], denominator: list[str]) -> list[str]
     """Return the operations of a division, `ratio` first.
 
     The division comes after each side's operations, so a plain `sum` of a side is
-    left out. Where both sides then read alike, as for a rate over a rate, the
-    numerator's operations follow `ratio` (`ratio_rate5m`). Otherwise each side's
+    left out. Where both sides then read alike, as for a rate over a rate, or the
+    denominator has none left, as for a rate over a gauge's sum, the numerator's
+    operations follow `ratio` (`ratio_rate5m`). Otherwise each side's
     follow, joined by `per` as the metric part joins the sides: a gauge's sum over
     a rate gives `ratio_per_rate5m`, and a rate over a gauge's maximum
     `ratio_rate5m_per_max`.
     """
     numerator_text = "_".join(op for op in numerator if op != "sum")
     denominator_text = "_".join(op for op in denominator if op != "sum")
-    if numerator_text == denominator_text:
+    if numerator_text == denominator_text or not denominator_text:
         return ["ratio", *numerator]
     sides = [numerator_text, "per", denominator_text]
     return ["ratio", "_".join(side for side in sides if side)]
