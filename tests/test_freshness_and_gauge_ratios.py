@@ -266,7 +266,7 @@ def test_moved_boundary_fails_promtool(project: Path, case: tuple) -> None:
 def test_age_input_rises_with_the_clock(project: Path) -> None:
     result = _build(project, AGE, "s", "<3600 Green, 3600-7200 Yellow, >7200 Red")
     test_file = yaml.safe_load(result.files["prometheus/tests/backup.test.yml"])
-    (group,) = [g for g in test_file["tests"] if "7200s (red) fires" in g["name"]]
+    (group,) = [g for g in test_file["tests"] if "2h (red) fires" in g["name"]]
     (series,) = group["input_series"]
     # At every minute t the timestamp is t - 7200 seconds, so the age stays 7200.
     assert series["values"].startswith("-7200+60x")
@@ -275,7 +275,7 @@ def test_age_input_rises_with_the_clock(project: Path) -> None:
 def test_time_left_input_rises_with_the_clock(project: Path) -> None:
     result = _build(project, TIME_LEFT, "s", "<7d Red, >=7d Green")
     test_file = yaml.safe_load(result.files["prometheus/tests/backup.test.yml"])
-    (group,) = [g for g in test_file["tests"] if "604800s (green)" in g["name"]]
+    (group,) = [g for g in test_file["tests"] if "7d (green)" in g["name"]]
     (series,) = group["input_series"]
     # At every minute t the expiry is t + 604800 seconds, so 7 days stay left.
     assert series["values"].startswith("604800+60x")
