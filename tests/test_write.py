@@ -15,6 +15,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -1199,6 +1200,161 @@ def test_shell_in_out_keeps_its_files(
         f"{out} that an earlier build replaced; moved it in {out}"
     ) in result.stderr
     assert f"change into {out} again" in result.stderr
+
+
+# Working folders inside out/, each with the --project that names the project from it.
+INSIDE_OUT = {"out": "..", "out/terraform": "../.."}
+
+
+def _obscompile_in(folder: Path, *arguments: str) -> subprocess.CompletedProcess:
+    """Run obscompile in a new process whose working folder is `folder`."""
+    command = [sys.executable, "-m", "obscompile", *arguments]
+    return subprocess.run(
+        command, cwd=folder, capture_output=True, text=True, timeout=300
+    )
+
+
+def _as_from_project(text: str, project: Path, parent: str) -> str:
+    """Return the messages of a run outside `project` as a run inside it would give them.
+
+    `parent` is how the run named the project folder, such as `..`. The durations
+    of the summaries are left out.
+    """
+    text = text.replace(f"{project}/", "").replace(f"{parent}/", "")
+    return re.sub(r" in \d+\.\d+s", "", text)
+
+
+def _add_label_warning(project: Path) -> None:
+    """Give a metric of the project the label `instance`, which gets a warning."""
+    manifest = project / "services" / "auth_server.yaml"
+    text = manifest.read_text()
+    assert "labels: [status]" in text
+    manifest.write_text(text.replace("labels: [status]", "labels: [status, instance]"))
+
+
+def _run_in_both(
+    projects: tuple[Path, Path],
+    folder: str,
+    change: Callable[[Path], None] | None,
+    arguments: list[str],
+    options: dict[Path, list[str]],
+) -> subprocess.CompletedProcess:
+    """Change both projects alike and run a command in each, and compare the runs.
+
+    The first project runs the command in its folder, the second inside its out/,
+    in `folder`, each with its `options`. Returns the run in the project folder.
+    """
+    from_root, from_out = projects
+    runs = []
+    for project, working_folder in (
+        (from_root, from_root),
+        (from_out, from_out / folder),
+    ):
+        if change is not None:
+            change(project)
+        runs.append(_obscompile_in(working_folder, *arguments, *options[project]))
+    done, out_done = runs
+    parent = INSIDE_OUT[folder]
+    assert out_done.returncode == done.returncode, out_done.stderr
+    assert _as_from_project(out_done.stdout, from_out, parent) == (
+        _as_from_project(done.stdout, from_root, ".")
+    )
+    assert _as_from_project(out_done.stderr, from_out, parent) == (
+        _as_from_project(done.stderr, from_root, ".")
+    )
+    assert _snapshot(from_out / "out") == _snapshot(from_root / "out")
+    return done
+
+
+def _spare_tree(project: Path) -> dict[str, bytes]:
+    """Return the files of the project's spare folder, the previous out/.
+
+    The cache has one spare folder and nothing else there.
+    """
+    (spare,) = (project / ".obscompile-cache" / "spare").iterdir()
+    return _snapshot(spare)
+
+
+@pytest.mark.parametrize("absolute_out", [False, True], ids=["out", "absolute-out"])
+@pytest.mark.parametrize("folder", INSIDE_OUT)
+def test_build_inside_out_matches_root(
+    tmp_path: Path, folder: str, absolute_out: bool
+) -> None:
+    """A shell inside out/ builds, checks and reports as one in the project folder.
+
+    Each write moves the old out/, and the working folder inside it, into the
+    build cache, so a path relative to the working folder names another file after
+    the write.
+    """
+    from_root = _repository_project(tmp_path / "from-root")
+    from_out = _repository_project(tmp_path / "from-out")
+    parent = INSIDE_OUT[folder]
+    options = {from_root: [], from_out: ["--project", parent]}
+    if absolute_out:
+        for project in options:
+            options[project] += ["--out", str(project / "out")]
+    steps = [
+        (_add_label_warning, ["build"]),
+        (None, ["build"]),
+        (None, ["build", "--check"]),
+        (None, ["check"]),
+        (lambda project: _retitle(project, "auth_server 2"), ["build", "--check"]),
+        (None, ["build"]),
+        (None, ["build"]),
+    ]
+    messages = []
+    for change, arguments in steps:
+        done = _run_in_both((from_root, from_out), folder, change, arguments, options)
+        assert _spare_tree(from_out) == _spare_tree(from_root)
+        messages.append(done.stderr)
+    assert "instrument/label-name" in messages[0]
+    assert "nothing changed since the last build" in messages[1]
+    assert "out is up to date" in messages[2]
+    assert "out is stale: " in messages[4]
+
+
+def _edit_output(project: Path, name: str, old: str, new: str) -> None:
+    path = project / "out" / name
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def _fail_generated_test(project: Path) -> None:
+    """Make a generated promtool test expect a value that its rule does not record."""
+    test = "prometheus/tests/auth_server.test.yml"
+    _edit_output(project, test, "value: 0.04", "value: 0.05")
+
+
+def _break_rule_file(project: Path) -> None:
+    """Put a query that promtool cannot parse into a generated rule file."""
+    rules = "prometheus/rules/auth_server.rules.yml"
+    query = 'sum by (job) (http_requests_in_progress{job="auth_server"})'
+    _edit_output(project, rules, query, "sum by (job) (")
+
+
+@pytest.mark.parametrize("folder", INSIDE_OUT)
+def test_cli_test_inside_out_matches_root(tmp_path: Path, folder: str) -> None:
+    """`obscompile test` inside out/ runs and reports as in the project folder."""
+    if shutil.which("promtool") is None:
+        pytest.fail(
+            "promtool is not installed; install it with `apt-get install prometheus`"
+        )
+    projects = (
+        _repository_project(tmp_path / "from-root"),
+        _repository_project(tmp_path / "from-out"),
+    )
+    options = {projects[0]: [], projects[1]: ["--project", INSIDE_OUT[folder]]}
+    steps = [
+        (None, 0, "promtool passed: 1 config, 4 rule files, 4 test files"),
+        (_add_label_warning, 0, "out is stale: "),
+        (_fail_generated_test, 1, "Unit Testing:  out/prometheus/tests/auth_server"),
+        (_break_rule_file, 1, "Checking out/prometheus/rules/auth_server.rules.yml"),
+    ]
+    for change, expected_code, expected_text in steps:
+        done = _run_in_both(projects, folder, change, ["test"], options)
+        assert done.returncode == expected_code, done.stderr
+        assert expected_text in done.stdout + done.stderr
 
 
 def test_linked_folder_in_out_fails_alike(tmp_path: Path) -> None:

@@ -412,9 +412,9 @@ def folder_problem(project: Project) -> str | None:
     folder = project.root / CACHE_DIR
     for path in (folder, *(folder / name for name in (ENTRIES, SPARE, TEMPLATE_CODE))):
         if path.is_symlink():
-            return f"{path} is a symbolic link"
+            return f"{project.shown(path)} is a symbolic link"
         if path.exists() and not path.is_dir():
-            return f"{path} is not a folder"
+            return f"{project.shown(path)} is not a folder"
     return None
 
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -133,18 +133,19 @@ def _folder_identity(folder: Path) -> tuple[int, int] | None:
 
 
 @contextlib.contextmanager
-def _reporting_interrupt(out: Path) -> Iterator[None]:
-    """Turn a KeyboardInterrupt into `Interrupted`, saying what became of `out`.
+def _reporting_interrupt(project: Project) -> Iterator[None]:
+    """Turn a KeyboardInterrupt into `Interrupted`, saying what became of the output.
 
-    A write puts a new folder in place of `out` in one atomic swap (see
-    `write_tree`), so `out` is the old folder while its inode is the old one, and
-    the whole new tree once it is not.
+    A write puts a new folder in place of the output folder in one atomic swap (see
+    `write_tree`), so it is the old folder while its inode is the old one, and the
+    whole new tree once it is not.
     """
-    before = _folder_identity(out)
+    before = _folder_identity(project.out_dir)
+    out = project.shown(project.out_dir)
     try:
         yield
     except KeyboardInterrupt:
-        after = _folder_identity(out)
+        after = _folder_identity(project.out_dir)
         if after == before:
             note = f"{out} is unchanged" if after else f"{out} is not written"
         elif after is not None:
@@ -229,17 +230,28 @@ def _write_failure(exc: OSError, project: Project) -> str:
     path = Path(os.fsdecode(exc.filename))
     reason = exc.strerror or str(exc)
     cache = project.root / CACHE_DIR
-    if path.absolute().is_relative_to(cache.absolute()):
+    if path.absolute().is_relative_to(cache):
         return (
-            f"cannot update {path}, the build cache's copy of {project.out_dir}: "
-            f"{reason}; the cache may be deleted at any time, so remove {cache} "
-            "and build again"
+            f"cannot update {project.shown(path)}, the build cache's copy of "
+            f"{project.shown(project.out_dir)}: {reason}; the cache may be deleted "
+            f"at any time, so remove {project.shown(cache)} and build again"
         )
-    return f"cannot write {path}: {reason}"
+    return f"cannot write {project.shown(path)}: {reason}"
 
 
 def _project(project_dir: Path, services: Path | None, out: Path | None) -> Project:
-    return Project.at(project_dir, services=services, out=out)
+    """Return the project that the command line names, with absolute folders.
+
+    Raises UsageError when a folder is relative and the working folder was deleted.
+    """
+    try:
+        return Project.from_command_line(project_dir, services=services, out=out)
+    except FileNotFoundError:
+        raise UsageError(
+            "the working folder was deleted, so the relative paths of the command "
+            "line name nothing; change into an existing folder, or pass absolute "
+            "paths"
+        ) from None
 
 
 def _exit_without_services(project: Project, output_format: str = "text") -> None:
@@ -250,7 +262,9 @@ def _exit_without_services(project: Project, output_format: str = "text") -> Non
     """
     problem = project.services_problem()
     if problem is not None:
-        _exit_with_usage_error(problem, output_format, str(project.services_dir))
+        _exit_with_usage_error(
+            problem, output_format, str(project.shown(project.services_dir))
+        )
 
 
 # The check name of a usage error in a machine-readable report.
@@ -554,8 +568,10 @@ def build_command(
     if problem is not None:
         option = "'--out'" if out is not None else "'--services'"
         raise click.BadParameter(problem, param_hint=option)
+    # The output folder as the command line names it, for messages.
+    shown_out = project.shown(project.out_dir)
     with (
-        _reporting_interrupt(project.out_dir),
+        _reporting_interrupt(project),
         _build_locks(project, writes=not check_only),
     ):
         # The cache keys do not cover the local-run options, so such a build bypasses it.
@@ -606,7 +622,7 @@ def build_command(
             # A machine-readable report lists the stale files among the diagnostics.
             stale = tuple(
                 error(
-                    Location(str(project.out_dir / name), 1, 1),
+                    Location(str(shown_out / name), 1, 1),
                     f"{_staleness(project.out_dir, name, result)}; run obscompile build",
                     "out/stale",
                 )
@@ -627,30 +643,29 @@ def build_command(
                     if project.out_dir.exists()
                     else "is not written"
                 )
-                unchanged_note = f"; {project.out_dir} {kept}"
+                unchanged_note = f"; {shown_out} {kept}"
             click.echo(_summary(result) + unchanged_note, err=True)
             sys.exit(EXIT_DIAGNOSTICS)
         if check_only:
             for name in differing:
                 click.echo(
-                    f"{project.out_dir / name}: {_staleness(project.out_dir, name, result)}",
+                    f"{shown_out / name}: {_staleness(project.out_dir, name, result)}",
                     err=True,
                 )
             if differing:
                 click.echo(
-                    f"obscompile: {_stale(project.out_dir, differing)}; "
-                    "run obscompile build",
+                    f"obscompile: {_stale(shown_out, differing)}; run obscompile build",
                     err=True,
                 )
                 sys.exit(EXIT_DIAGNOSTICS)
-            click.echo(f"obscompile: {project.out_dir} is up to date", err=True)
+            click.echo(f"obscompile: {shown_out} is up to date", err=True)
             return
         tokens = getattr(result.files, "tokens", {})
         ledger = cache.ledger(tokens) if cache is not None else None
         try:
             written = write_tree(project.out_dir, result.files, ledger)
         except (WriteError, OSError) as exc:
-            place = getattr(exc, "path", None) or project.out_dir
+            place = project.shown(getattr(exc, "path", None) or project.out_dir)
             failed = error(
                 Location(str(place), 1, 1), _write_failure(exc, project), "out/write"
             )
@@ -665,12 +680,12 @@ def build_command(
             _save_cache(cache, result, written=False)
             counted = attrs.evolve(result, diagnostics=(*result.diagnostics, failed))
             click.echo(
-                f"{_summary(counted)}; {project.out_dir} could not be written", err=True
+                f"{_summary(counted)}; {shown_out} could not be written", err=True
             )
             sys.exit(EXIT_DIAGNOSTICS)
         if report_later:
             _print_diagnostics(result, output_format)
-        _report_moved(project.out_dir, written.moved)
+        _report_moved(project, written.moved)
         _save_cache(cache, result, written=True, recorded=written.recorded)
         click.echo(_summary(result), err=True)
 
@@ -755,8 +770,8 @@ def _open_cache(project: Project) -> BuildCache | None:
         if not cache.read_only:
             return cache
         click.echo(
-            f"obscompile: warning: {cache.folder} is read-only, so this build "
-            "runs without the build cache",
+            f"obscompile: warning: {project.shown(cache.folder)} is read-only, so "
+            "this build runs without the build cache",
             err=True,
         )
         return None
@@ -796,7 +811,7 @@ def _save_cache(
         for path in changed
     ]
     listed = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
-    output = cache.project.out_dir if written else "the messages"
+    output = cache.project.shown(cache.project.out_dir) if written else "the messages"
     click.echo(
         f"obscompile: warning: {listed} changed during the build, so {output} may "
         "not match the inputs; build again",
@@ -808,23 +823,24 @@ def _save_cache(
 _MOVED_SHOWN = 10
 
 
-def _report_moved(out: Path, moved: tuple[Moved, ...]) -> None:
-    """Warn of the files obscompile did not write that it found in an old tree of `out`."""
+def _report_moved(project: Project, moved: Sequence[Moved]) -> None:
+    """Warn of the files obscompile did not write that it found in an old output tree."""
+    out = project.shown(project.out_dir)
     folders = tuple(m.name + "/" for m in moved if m.is_folder and m.target)
     reported = [m for m in moved if not m.name.startswith(folders)]
     for entry in reported[:_MOVED_SHOWN]:
+        old = project.shown(entry.old / entry.name)
         if entry.target is None:
             click.echo(
-                f"obscompile: warning: {entry.old / entry.name} was written into a "
-                f"previous copy of {out} and cannot be put into it "
-                f"({entry.reason}); move it yourself",
+                f"obscompile: warning: {old} was written into a previous copy of "
+                f"{out} and cannot be put into it ({entry.reason}); move it yourself",
                 err=True,
             )
             continue
         if entry.after_swap:
             text = (
-                f"{entry.old / entry.name} was written into the copy of {out} that "
-                "an earlier build replaced"
+                f"{old} was written into the copy of {out} that an earlier build "
+                "replaced"
             )
             done, place = "moved it", str(out)
         else:
@@ -999,7 +1015,8 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
             problems.append(
                 error(
                     where,
-                    f"rule file {entry} matches no file (looked for {pattern}); its "
+                    f"rule file {entry} matches no file (looked for "
+                    f"{os.path.join(Path(display).parent, entry)}); its "
                     "rules would not be tested. Run obscompile build first, or name "
                     "the rule file relative to this test file",
                     RULE_FILES,
@@ -1214,7 +1231,10 @@ def test_command(
                 "the targets of obscompile.yaml leave out prometheus, so no build "
                 "writes it; add prometheus to targets to test the rules"
             )
-        click.echo(f"obscompile: error: {config_file} not found; {advice}", err=True)
+        click.echo(
+            f"obscompile: error: {project.shown(config_file)} not found; {advice}",
+            err=True,
+        )
         sys.exit(EXIT_USAGE)
     stale = _compare_out(project)
     rule_files = sorted(str(p) for p in (prometheus / "rules").glob("*.yml"))
@@ -1224,13 +1244,14 @@ def test_command(
     missing: list[Diagnostic] = []
     sources: dict[str, str] = {}
     for path in yaml_files(hand_written):
-        is_test, problems = _hand_written_test(path, str(path))
+        display = str(project.shown(path))
+        is_test, problems = _hand_written_test(path, display)
         if is_test:
             written_by_hand.append(str(path))
         if problems:
             missing.extend(problems)
             with contextlib.suppress(InputFileError, UnicodeDecodeError):
-                sources[str(path)] = _read_test_file(path)
+                sources[display] = _read_test_file(path)
     if missing:
         text = format_text(missing, sources, color=_use_color(sys.stderr))
         click.echo(text, err=True, nl=False)
@@ -1242,7 +1263,8 @@ def test_command(
         sys.exit(EXIT_DIAGNOSTICS)
     if written_by_hand and out is not None:
         click.echo(
-            f"obscompile: note: the tests in {hand_written} read the rule files that "
+            f"obscompile: note: the tests in {project.shown(hand_written)} read the "
+            "rule files that "
             "their rule_files name, whatever --out says",
             err=True,
         )
@@ -1253,17 +1275,17 @@ def test_command(
     for arguments in steps:
         result = _promtool(arguments)
         if result.returncode != 0:
-            click.echo(result.stdout, nl=False)
-            click.echo(result.stderr, err=True, nl=False)
+            click.echo(project.shown_in(result.stdout), nl=False)
+            click.echo(project.shown_in(result.stderr), err=True, nl=False)
             click.echo(
                 f"obscompile: promtool {' '.join(arguments[:2])} failed", err=True
             )
             sys.exit(EXIT_DIAGNOSTICS)
     if test_files:
-        _run_unit_tests(generated, written_by_hand, jobs or default_jobs())
+        _run_unit_tests(project, generated, written_by_hand, jobs or default_jobs())
     by_hand = f"{len(written_by_hand)} hand-written"
     if not written_by_hand:
-        by_hand += f" (none in {hand_written})"
+        by_hand += f" (none in {project.shown(hand_written)})"
     click.echo(
         f"obscompile: promtool passed: 1 config, {_count(len(rule_files), 'rule file')}, "
         f"{_count(len(test_files), 'test file')}: {len(generated)} generated, "
@@ -1272,7 +1294,9 @@ def test_command(
     )
 
 
-def _run_unit_tests(generated: list[str], hand_written: list[str], jobs: int) -> None:
+def _run_unit_tests(
+    project: Project, generated: list[str], hand_written: list[str], jobs: int
+) -> None:
     """Run `promtool test rules` on the test files; exit with 1 when a test fails."""
     import tempfile
 
@@ -1287,7 +1311,7 @@ def _run_unit_tests(generated: list[str], hand_written: list[str], jobs: int) ->
         outcomes = promtool_run.run_units(units, jobs)
     report = promtool_run.failure_report(outcomes)
     if report:
-        click.echo(report, nl=False)
+        click.echo(project.shown_in(report), nl=False)
         click.echo("obscompile: promtool test rules failed", err=True)
         sys.exit(EXIT_DIAGNOSTICS)
 
@@ -1311,8 +1335,8 @@ def _compare_out(project: Project) -> str:
     missing = project.services_problem()
     if missing is not None:
         click.echo(
-            f"obscompile: warning: {missing}; {project.out_dir} was not compared "
-            "with the manifests",
+            f"obscompile: warning: {missing}; {project.shown(project.out_dir)} was "
+            "not compared with the manifests",
             err=True,
         )
         return ""
@@ -1328,7 +1352,7 @@ def _compare_out(project: Project) -> str:
         # A local run's build takes no cache, as `obscompile build` does.
         found = build(project, None, local=local, jobs=default_jobs())
     _print_untested(found)
-    out = project.out_dir
+    out = project.shown(project.out_dir)
     if not found.ok:
         click.echo(
             f"obscompile: warning: the manifests have errors (obscompile check lists "
@@ -1336,7 +1360,7 @@ def _compare_out(project: Project) -> str:
             err=True,
         )
         return ""
-    differing = stale_files(out, found.files)
+    differing = stale_files(project.out_dir, found.files)
     if not differing:
         return ""
     built = "a build of the manifests"

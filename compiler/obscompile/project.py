@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import attrs
@@ -20,6 +22,9 @@ class Project:
     services_dir: Path
     out_dir: Path
     templates_dir: Path
+    # Pairs of a folder and the path that the command line gave for it, the longest
+    # folder first; see `shown`.
+    spellings: tuple[tuple[Path, Path], ...] = ()
 
     @classmethod
     def at(
@@ -31,6 +36,64 @@ class Project:
             out_dir=out or root / "out",
             templates_dir=root / "templates",
         )
+
+    @classmethod
+    def from_command_line(
+        cls,
+        root: Path,
+        services: Path | None = None,
+        out: Path | None = None,
+        start: str | None = None,
+    ) -> Project:
+        """Return the project with absolute folders, resolved against `start`.
+
+        `start` is the working folder when the command started, by default the
+        current one. A build may move the working folder: a write swaps a new tree
+        in place of the output folder, and a working folder inside it moves with
+        the old tree into the build cache. The absolute folders keep naming what
+        the command line named, and `shown` names them as the command line did.
+        """
+        spelt = cls.at(root, services, out)
+        found = cls.at(
+            _resolved(root, start),
+            None if services is None else _resolved(services, start),
+            None if out is None else _resolved(out, start),
+        )
+        pairs = [
+            (found.root, spelt.root),
+            (found.services_dir, spelt.services_dir),
+            (found.out_dir, spelt.out_dir),
+        ]
+        pairs.sort(key=lambda pair: len(pair[0].parts), reverse=True)
+        return attrs.evolve(found, spellings=tuple(pairs))
+
+    def shown(self, path: Path) -> Path:
+        """Return `path` as the command line spelt the project folder that contains it.
+
+        A path outside the project's folders is returned as it is.
+        """
+        for folder, spelling in self.spellings:
+            if path.is_relative_to(folder):
+                return spelling / path.relative_to(folder)
+        return path
+
+    def shown_in(self, text: str) -> str:
+        """Return `text`, such as promtool's output, with its paths spelt as by `shown`.
+
+        Each path inside one of the project's folders is replaced, where the text
+        gives it in full from the root folder.
+        """
+        if not self.spellings:
+            return text
+        prefixes = {
+            f"{folder}/": "" if spelling == Path() else f"{spelling}/"
+            for folder, spelling in self.spellings
+        }
+        # The longest folder first, so that a folder inside another keeps its
+        # spelling, and none that continues another path.
+        choices = "|".join(re.escape(prefix) for prefix in prefixes)
+        pattern = rf"(?<![\w./~-])(?:{choices})"
+        return re.sub(pattern, lambda found: prefixes[found.group()], text)
 
     @property
     def hand_written_tests_dir(self) -> Path:
@@ -73,11 +136,28 @@ class Project:
             default = self.root.resolve() / "out"
             advice = f", such as {default}" if out != default else " with --out"
             return (
-                f"the output folder {self.out_dir} {relation} the {name} {path}; a "
-                "build replaces its output folder as a whole, so give it a folder of "
-                f"its own{advice}"
+                f"the output folder {self.shown(self.out_dir)} {relation} the {name} "
+                f"{path}; a build replaces its output folder as a whole, so give it a "
+                f"folder of its own{advice}"
             )
         return None
+
+
+def _resolved(path: Path, start: str | None) -> Path:
+    """Return `path` as an absolute path, joined to `start` when it is relative.
+
+    The part up to the last `..` is resolved as the kernel resolves it, through
+    symbolic links, so that `link/..` is the folder that contains the link's target.
+    The rest keeps its symbolic links, which messages name as they are spelt.
+    Raises FileNotFoundError when `path` is relative and the working folder is gone.
+    """
+    if not path.is_absolute():
+        path = Path(start if start is not None else os.getcwd(), path)
+    parts = path.parts
+    if ".." not in parts:
+        return path
+    last = len(parts) - 1 - parts[::-1].index("..")
+    return Path(os.path.realpath(Path(*parts[: last + 1])), *parts[last + 1 :])
 
 
 def missing_services_folder(services_dir: Path) -> str | None:

@@ -434,8 +434,12 @@ def write_tree(
         _safe_relative(name)
     out = _output_folder(out)
     if ledger is not None and ledger.spare is not None:
-        spare = ledger.spare.absolute()
-        if out == spare or out in spare.parents or spare in out.parents:
+        # The swap moves a working folder inside `out`, so a relative path would
+        # name another folder after it.
+        spare = Path(os.path.abspath(ledger.spare))
+        ledger = attrs.evolve(ledger, spare=spare)
+        real_out, real_spare = out.resolve(), spare.resolve()
+        if real_out.is_relative_to(real_spare) or real_spare.is_relative_to(real_out):
             raise WriteError(
                 f"the output folder {out} and the cache's spare folder {spare} may not "
                 "contain each other; choose an output folder outside the cache"
