@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import pytest
 from click.testing import CliRunner
 
@@ -520,6 +521,7 @@ def _next_ledger(
         spare_files=recorded.spare,
         mirrors=recorded.mirrors,
         spare_folders=recorded.spare_folders,
+        spare_times=recorded.spare_times,
     )
 
 
@@ -1057,6 +1059,38 @@ def test_files_written_into_spare_move_to_out(tmp_path: Path) -> None:
     assert (out / "terraform" / "terraform.tfstate").read_text() == "state\n"
 
 
+def test_files_written_into_spare_are_noticed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mtimes of the spare folder's folders tell whether anything was written."""
+    out, spare = tmp_path / "out", tmp_path / "spare"
+    result = write_tree(out, {"a/x.json": "1\n"}, _next_ledger({}, None, spare))
+    (out / "a" / "notes.txt").write_text("first\n")
+    result = write_tree(out, {"a/x.json": "2\n"}, _next_ledger({}, result, spare))
+    ledger = _next_ledger({}, result, spare)
+    assert not atomic.spare_changed(out, ledger)
+    # Both trees have the same file, a hard link, so an edit in place is in both.
+    with open(out / "a" / "notes.txt", "a") as notes:
+        notes.write("second\n")
+    assert not atomic.spare_changed(out, ledger)
+    (spare / "a" / "plan.out").write_text("plan\n")
+    assert atomic.spare_changed(out, ledger)
+
+    moved, times = atomic.restore_spare(out, ledger)
+    assert [(m.name, m.target, m.after_swap) for m in moved] == [
+        ("a/plan.out", "a/plan.out", True)
+    ]
+    assert (out / "a" / "plan.out").read_text() == "plan\n"
+    assert not (spare / "a" / "plan.out").exists()
+    assert not atomic.spare_changed(out, attrs.evolve(ledger, spare_times=times))
+
+    # A folder whose mtime is not older than the file system's clock may change
+    # again within the same mtime, so the spare folder's state is unknown.
+    monkeypatch.setattr(atomic, "_file_system_time", lambda folder: 0)
+    assert atomic.folder_times(spare) is None
+    assert atomic.spare_changed(out, attrs.evolve(ledger, spare_times=None))
+
+
 def test_spare_files_survive_deleted_out(tmp_path: Path) -> None:
     out, spare = tmp_path / "out", tmp_path / "spare"
     result = write_tree(out, {"x.json": "1\n"}, _next_ledger({}, None, spare))
@@ -1180,16 +1214,30 @@ def _repository_project(tmp_path: Path) -> Path:
     return project
 
 
-def test_shell_in_out_keeps_its_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _shell_in_old_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, user_files: dict[str, str]
+) -> Path:
+    """Return a built project whose out/ a build replaced while a shell was inside.
+
+    The working folder is out/terraform, where `terraform apply` writes its state,
+    and `user_files` were written there before the build. Now it is in the old tree.
+    """
     project = _repository_project(tmp_path)
-    out = project / "out"
-    # A shell in out/terraform, where `terraform apply` writes its state.
-    monkeypatch.chdir(out / "terraform")
+    terraform = project / "out" / "terraform"
+    for name, text in user_files.items():
+        (terraform / name).write_text(text)
+    monkeypatch.chdir(terraform)
     _retitle(project, "auth_server 2")
     result = CliRunner().invoke(main, ["build", "--project", str(project)])
     assert result.exit_code == 0, result.output
+    return project
+
+
+def test_shell_in_out_keeps_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _shell_in_old_tree(tmp_path, monkeypatch, {})
+    out = project / "out"
     Path("terraform.tfstate").write_text("state\n")
     _retitle(project, "auth_server 3")
     result = CliRunner().invoke(main, ["build", "--project", str(project)])
@@ -1355,6 +1403,94 @@ def test_cli_test_inside_out_matches_root(tmp_path: Path, folder: str) -> None:
         done = _run_in_both(projects, folder, change, ["test"], options)
         assert done.returncode == expected_code, done.stderr
         assert expected_text in done.stdout + done.stderr
+
+
+def _fail_listing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every listing of a tree by the writer fail the test."""
+
+    def fail(root: Path) -> None:
+        raise AssertionError(f"{root} was listed")
+
+    monkeypatch.setattr(atomic, "tree", fail)
+
+
+def test_replay_moves_old_tree_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build that replays the last one moves what programs wrote in the old out/."""
+    project = _shell_in_old_tree(tmp_path, monkeypatch, {"notes.txt": "first\n"})
+    out = project / "out"
+    Path("plan.out").write_text("plan\n")
+    _replace_by_rename(Path("notes.txt"), "second\n")
+
+    result = CliRunner().invoke(main, ["build", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    assert "nothing changed since the last build" in result.stderr
+    files = _snapshot(out / "terraform")
+    assert {name: files.get(name) for name in ("plan.out", "notes.txt")} == {
+        "plan.out": b"plan\n",
+        "notes.txt": b"second\n",
+    }
+    assert not Path("plan.out").exists()
+    assert not list(out.rglob(f"*{KEPT_SUFFIX}*"))
+    for name in ("plan.out", "notes.txt"):
+        assert (
+            f"terraform/{name} was written into the copy of {out} that an earlier "
+            f"build replaced; moved it in {out}"
+        ) in result.stderr
+    assert f"change into {out} again" in result.stderr
+
+    # Nothing is left to move, so the next build lists no folder and says nothing.
+    _fail_listing(monkeypatch)
+    result = CliRunner().invoke(main, ["build", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    assert "nothing changed since the last build" in result.stderr
+    assert "warning" not in result.stderr
+
+
+def test_replay_warns_of_unreadable_spare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spare folder that cannot be listed leaves its files to the next write."""
+    project = _shell_in_old_tree(tmp_path, monkeypatch, {})
+    out = project / "out"
+    Path("plan.out").write_text("plan\n")
+
+    def unreadable(root: Path) -> None:
+        raise PermissionError(13, "Permission denied", str(root))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(atomic, "tree", unreadable)
+        result = CliRunner().invoke(main, ["build", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    assert "nothing changed since the last build" in result.stderr
+    assert (
+        f"obscompile: warning: cannot move the files written into the build cache's "
+        f"copy of {out}: [Errno 13] Permission denied: "
+    ) in result.stderr
+    assert "the next build that changes a file moves them" in result.stderr
+    assert not (out / "terraform" / "plan.out").exists()
+
+    _retitle(project, "auth_server 3")
+    result = CliRunner().invoke(main, ["build", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    assert (out / "terraform" / "plan.out").read_text() == "plan\n"
+
+
+def test_replay_lists_no_unchanged_spare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a first build and after a rebuild, a build that replays lists nothing."""
+    project = _repository_project(tmp_path)
+    for step in range(2):
+        with monkeypatch.context() as patched:
+            _fail_listing(patched)
+            result = CliRunner().invoke(main, ["build", "--project", str(project)])
+        assert result.exit_code == 0, result.output
+        assert "nothing changed since the last build" in result.stderr
+        _retitle(project, f"auth_server {step}")
+        result = CliRunner().invoke(main, ["build", "--project", str(project)])
+        assert result.exit_code == 0, result.output
 
 
 def test_linked_folder_in_out_fails_alike(tmp_path: Path) -> None:

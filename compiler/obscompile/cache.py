@@ -13,6 +13,8 @@ service in every build.
 When every input matches the previous successful build and every file that build
 wrote is unchanged in the output folder (same size, mtime, ctime and inode), the
 build replays that build's diagnostics and summary without loading any manifest.
+It moves the files that programs wrote into the spare folder since, as a write
+would (see `BuildCache.restore_from_spare`).
 The replay's key leaves out the working folder and the path that names the project
 folder, so a build through a link, or from another folder, replays too. Its
 diagnostics then name the files as this build does (see `BuildCache.replay`).
@@ -63,7 +65,15 @@ from obscompile.model.service import Service
 from obscompile.parallel import FACTS
 from obscompile.project import CACHE_DIR
 from obscompile.texts import LazyFiles, TextStore
-from obscompile.write.atomic import RECORD, FileState, Ledger, Written
+from obscompile.write.atomic import (
+    RECORD,
+    FileState,
+    Ledger,
+    Written,
+    restore_spare,
+    spare_changed,
+)
+from obscompile.write.foreign import Moved
 
 if TYPE_CHECKING:
     from obscompile.load.project import LoadResult
@@ -871,7 +881,33 @@ class BuildCache:
             spare_files=recorded.get("spare", {}),
             mirrors=recorded.get("mirrors"),
             spare_folders=recorded.get("folders"),
+            spare_times=recorded.get("spare_times"),
         )
+
+    def restore_from_spare(self) -> tuple[Moved, ...]:
+        """Move the files that programs wrote into the spare folder into the output.
+
+        A build that replays the last one calls this, because it writes nothing,
+        and a write is what moves such files otherwise (see `restore_spare` of
+        `obscompile.write.atomic`). The spare folder is listed only when its folders
+        changed since the last write recorded them. Raises OSError when it cannot be
+        listed, or the record of the new state cannot be saved.
+        """
+        written = self._index.get("written")
+        if self.disabled or not isinstance(written, dict):
+            return ()
+        ledger = self.ledger({})
+        if ledger is None or written.get("out") != self._out:
+            return ()
+        if not spare_changed(self.project.out_dir, ledger):
+            return ()
+        moved, times = restore_spare(self.project.out_dir, ledger)
+        if times != ledger.spare_times:
+            # The next build compares the spare folder with its state now, so that
+            # it lists the folder only when it changes again.
+            self._index["written"] = {**written, "spare_times": times}
+            _write_atomically(self.folder / INDEX, self._dumps(self._index))
+        return tuple(moved)
 
     def remember(self, stage: str, digest: str, compute: Callable[[], T]) -> T:
         """Return `compute()` for a project stage, reusing the last build's result.
@@ -954,6 +990,7 @@ class BuildCache:
                 "spare": {} if changed else recorded.spare,
                 "mirrors": recorded.mirrors,
                 "folders": recorded.spare_folders,
+                "spare_times": recorded.spare_times,
             }
         elif "written" in self._index:
             # Nothing was written, so the last write's record still holds.

@@ -578,8 +578,10 @@ def build_command(
         local_run = any((targets, scrape_interval, evaluation_interval, alert_for))
         cache = None if check_only or no_cache or local_run else _open_cache(project)
         replay = cache.replay() if cache is not None else None
-        if replay is not None:
+        if cache is not None and replay is not None:
+            moved = _restore_from_spare(project, cache)
             _print_diagnostics(replay, output_format)
+            _report_moved(project, moved)
             click.echo(
                 _summary(replay) + ", nothing changed since the last build", err=True
             )
@@ -758,6 +760,24 @@ def _staleness(out: Path, name: str, result: BuildResult) -> str:
                     f"has mode {mode:04o}; a fresh build writes it with {expected:04o}"
                 )
     return "differs from a fresh build"
+
+
+def _restore_from_spare(project: Project, cache: BuildCache) -> tuple[Moved, ...]:
+    """Move the files that programs wrote into the cache's copy of the output folder.
+
+    A build that replays the last one writes nothing, so it moves them itself, as
+    a write does. A failure is a warning, because the next write moves them too.
+    """
+    try:
+        return cache.restore_from_spare()
+    except OSError as exc:
+        click.echo(
+            f"obscompile: warning: cannot move the files written into the build "
+            f"cache's copy of {project.shown(project.out_dir)}: {exc}; the next "
+            "build that changes a file moves them",
+            err=True,
+        )
+        return ()
 
 
 def _open_cache(project: Project) -> BuildCache | None:

@@ -8,7 +8,8 @@ killed at any moment leaves either the previous complete folder or the new one. 
 record in the folder lists what obscompile wrote, so a later build removes the
 artifacts it no longer produces and nothing else. A file of the user's that ends up
 in the old tree, created during the write or written there after it, is put back
-into the output folder (see `obscompile.write.foreign`).
+into the output folder (see `obscompile.write.foreign`). A build that writes nothing
+puts back what was written into the spare folder (see `restore_spare`).
 
 Without a ledger the second folder is a temporary one next to the output folder,
 removed after the swap. With a ledger (see `Ledger`) it is a spare folder that keeps
@@ -26,6 +27,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,6 +62,13 @@ _TEMP_PREFIX = ".obscompile-tmp-"
 FileState = tuple[int, int, int, int]
 # Path -> (token of its text, state after the write that left it); see `Ledger`.
 Recorded = Mapping[str, tuple[str, FileState]]
+# The mtime of each folder of a tree, by its path relative to the tree ("" for the
+# tree's own folder); see `folder_times`.
+FolderTimes = Mapping[str, int]
+# How often `folder_times` lists a tree before it gives up, and the wait in seconds
+# between two tries.
+_FOLDER_TIME_TRIES = 3
+_FOLDER_TIME_WAIT = 0.01
 
 
 class WriteError(ObscompileError, OSError):
@@ -92,6 +101,8 @@ class Ledger:
     # the spare folder's folders, as the last write recorded them (None: unknown).
     mirrors: Mirrors | None = None
     spare_folders: Collection[str] | None = None
+    # The mtimes of the spare folder's folders after the last write (None: unknown).
+    spare_times: FolderTimes | None = None
 
 
 @attrs.frozen
@@ -104,6 +115,8 @@ class Written:
     states: dict[str, FileState]
     mirrors: dict[str, tuple[Identity, Identity]] = attrs.field(factory=dict)
     spare_folders: list[str] = attrs.field(factory=list)
+    # See `folder_times`: None when they could not be taken.
+    spare_times: dict[str, int] | None = None
 
 
 @attrs.frozen
@@ -448,6 +461,119 @@ def write_tree(
         return _Writer(out, files, ledger).write()
 
 
+def spare_changed(out: Path, ledger: Ledger) -> bool:
+    """Tell whether a program may have written into the ledger's spare folder.
+
+    The spare folder's folders are compared with the mtimes that the last write
+    recorded, which change when an entry is created, removed or renamed in them.
+    The user's files that `out` has copies of are compared with their recorded
+    identities, which change when they are written in place, unless `out` has the
+    same file, a hard link. Files that obscompile wrote are not compared, because a
+    write replaces them.
+    """
+    if ledger.spare is None:
+        return False
+    if ledger.spare_times is None:
+        return True
+    root = str(ledger.spare)
+    for folder, mtime in ledger.spare_times.items():
+        try:
+            if os.lstat(os.path.join(root, folder)).st_mtime_ns != mtime:
+                return True
+        except OSError:
+            return True
+    for name, (old, _) in (ledger.mirrors or {}).items():
+        try:
+            found = os.lstat(os.path.join(root, name))
+        except OSError:
+            # A removed file changed the mtime of its folder, which is compared.
+            continue
+        if identity(found) != old and not _same_inode(found, out / name):
+            return True
+    return False
+
+
+def _same_inode(result: os.stat_result, path: Path) -> bool:
+    try:
+        other = os.lstat(path)
+    except OSError:
+        return False
+    return (result.st_dev, result.st_ino) == (other.st_dev, other.st_ino)
+
+
+def restore_spare(
+    out: Path, ledger: Ledger
+) -> tuple[list[Moved], dict[str, int] | None]:
+    """Move the user's files in the ledger's spare folder into `out`, as a write would.
+
+    A build that writes nothing into `out` calls this, because otherwise a write
+    moves them before it reuses the spare folder (see `obscompile.write.foreign`).
+    Returns what was found, and the spare folder's `folder_times` afterwards. A file
+    that cannot be moved stays. Raises OSError when the spare folder cannot be listed.
+    """
+    out = _output_folder(out)
+    spare = ledger.spare
+    if (
+        spare is None
+        or not spare.is_dir()
+        or spare.is_symlink()
+        or not _same_device(spare, out)
+    ):
+        return [], None
+    owned = {*read_record(spare), *read_record(out), RECORD, _RECORD_TEMP}
+    found, _ = _move_from_spare(spare, out, owned.union(ledger.spare_files), ledger)
+    return found, folder_times(spare)
+
+
+def _move_from_spare(
+    spare: Path, out: Path, owned: set[str], ledger: Ledger
+) -> tuple[list[Moved], tuple[list[str], list[str]]]:
+    """Move the files of the spare folder that are not `owned` into `out`.
+
+    Returns what was found and the spare folder's `tree` afterwards.
+    """
+    listing = tree(spare)
+    make_writable(spare, listing[1])
+    found = restore(
+        spare, out, owned, ledger.mirrors, ledger.spare_folders, True, listing
+    )
+    if found:
+        listing = tree(spare)
+    return found, listing
+
+
+def folder_times(root: Path) -> dict[str, int] | None:
+    """Return the mtime of `root` and of each folder inside it, or None.
+
+    A folder gets a new mtime when an entry is created, removed or renamed in it,
+    but Linux file systems give an mtime in steps of the kernel's clock tick, 1 to
+    10 ms. So a change in the same step as the one recorded leaves the mtime as it is.
+    Each mtime must therefore be older than the file system's clock when the
+    listing started. Where one is not, the listing is taken again after a short
+    wait. Returns None when some folder keeps changing or cannot be read.
+    """
+    for attempt in range(_FOLDER_TIME_TRIES):
+        if attempt:
+            time.sleep(_FOLDER_TIME_WAIT)
+        try:
+            started = _file_system_time(root.parent)
+            times = {"": os.lstat(root).st_mtime_ns}
+            base = str(root)
+            for folder in tree(root)[1]:
+                times[folder] = os.lstat(os.path.join(base, folder)).st_mtime_ns
+        except OSError:
+            return None
+        if all(mtime < started for mtime in times.values()):
+            return times
+    return None
+
+
+def _file_system_time(folder: Path) -> int:
+    """Return the time that the file system of `folder` gives a file created now."""
+    with tempfile.TemporaryFile(dir=folder) as probe:
+        return os.fstat(probe.fileno()).st_mtime_ns
+
+
 class _Writer:
     """One write of a tree into `out`; see `write_tree`."""
 
@@ -524,6 +650,8 @@ class _Writer:
             else:
                 # A first write leaves an empty spare folder, which gets the new tree.
                 recorded = self._mirror(spare)
+            # Last, so that the next build finds what programs wrote there since.
+            recorded = attrs.evolve(recorded, spare_times=folder_times(spare))
         removed = tuple(sorted(self.previous - set(files)))
         return WriteResult(
             tuple(sorted(files)), removed, False, recorded, tuple(self.moved)
@@ -581,18 +709,9 @@ class _Writer:
         Raises WriteError for a file that cannot be moved, before anything is deleted.
         """
         assert self.ledger is not None
-        ledger = self.ledger
-        listing = tree(spare)
-        make_writable(spare, listing[1])
-        self.spare_owned = self._owned(spare, ledger.spare_files)
-        found = restore(
-            spare,
-            self.out,
-            self.spare_owned,
-            ledger.mirrors,
-            ledger.spare_folders,
-            True,
-            listing,
+        self.spare_owned = self._owned(spare, self.ledger.spare_files)
+        found, listing = _move_from_spare(
+            spare, self.out, self.spare_owned, self.ledger
         )
         self.moved.extend(found)
         left = [moved for moved in found if moved.target is None]
@@ -603,8 +722,6 @@ class _Writer:
                 f"did not write and cannot move into {self.out}: {names}; move them "
                 "into it yourself, then build again"
             )
-        if found:
-            listing = tree(spare)
         self.spare_tree = listing
 
     def _restore_created_meanwhile(self, old: Path) -> bool:
