@@ -66,10 +66,6 @@ def template_label(context: ServiceContext) -> Iterator[Diagnostic]:
     for row, panel in context.panels():
         if not feeds_alert(panel):
             continue
-        panel_context = context.for_panel(row, panel)
-        labels = alert_series_labels(panel_context)
-        if labels is None:
-            continue
         alert = panel.alert
         texts = [
             (f"alert {key}", getattr(alert, key), alert.locations.get(key))
@@ -83,6 +79,23 @@ def template_label(context: ServiceContext) -> Iterator[Diagnostic]:
             )
             for name, text in alert.annotations
         ]
+        replaced = {name for name, _ in alert.annotations}
+        inherited = [
+            (name, text)
+            for name, text in service.alerts.annotations
+            if name not in replaced
+        ]
+        # Working out the alert's series takes the rule derivation's plan, so a
+        # panel whose texts have no template action skips it.
+        if not any(
+            text is not None and "{{" in text
+            for text in [*(text for _, text, _ in texts), *(t for _, t in inherited)]
+        ):
+            continue
+        panel_context = context.for_panel(row, panel)
+        labels = alert_series_labels(panel_context)
+        if labels is None:
+            continue
         for subject, text, value_at in texts:
             if text is None:
                 continue
@@ -94,10 +107,7 @@ def template_label(context: ServiceContext) -> Iterator[Diagnostic]:
                     f"{catalog.missing_label_hint(label, labels)}",
                     NAME,
                 )
-        replaced = {name for name, _ in alert.annotations}
-        for name, text in service.alerts.annotations:
-            if name in replaced:
-                continue
+        for name, text in inherited:
             for label, offset in _missing(text, labels):
                 lacking.setdefault((name, label, offset), []).append(
                     (panel.title, labels)
