@@ -59,6 +59,18 @@ def humanize(value: float) -> str:
         return go_g(value, 4)
     if abs(value) >= 1:
         return _divided(value, 1000, _LARGE_PREFIXES)
+    return _multiplied(value)
+
+
+def humanize1024(value: float) -> str:
+    if abs(value) <= 1 or math.isnan(value) or math.isinf(value):
+        return go_g(value, 4)
+    return _divided(value, 1024, _BINARY_PREFIXES)
+
+
+def _multiplied(value: float) -> str:
+    """Multiply `value`, below 1, by 1000 until it reaches 1, taking the next prefix
+    each time, and return it with four significant digits and the last prefix."""
     prefix = ""
     for candidate in _SMALL_PREFIXES:
         if abs(value) >= 1:
@@ -66,12 +78,6 @@ def humanize(value: float) -> str:
         prefix = candidate
         value *= 1000
     return go_g(value, 4) + prefix
-
-
-def humanize1024(value: float) -> str:
-    if abs(value) <= 1 or math.isnan(value) or math.isinf(value):
-        return go_g(value, 4)
-    return _divided(value, 1024, _BINARY_PREFIXES)
 
 
 def _divided(value: float, base: int, prefixes: tuple[str, ...]) -> str:
@@ -121,13 +127,7 @@ def humanize_duration(value: float) -> str:
         if minutes:
             return f"{sign}{minutes}m {seconds}s"
         return f"{sign}{go_g(value, 4)}s"
-    prefix = ""
-    for candidate in _SMALL_PREFIXES:
-        if abs(value) >= 1:
-            break
-        prefix = candidate
-        value *= 1000
-    return f"{go_g(value, 4)}{prefix}s"
+    return _multiplied(value) + "s"
 
 
 def humanize_percentage(value: float) -> str:
