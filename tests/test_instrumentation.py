@@ -601,6 +601,29 @@ def test_scrape_port_warning_at_target(project: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("target", "problem"),
+    [
+        ("[::1:8080", "is not host:port; set scheme: and path: separately"),
+        ("::1]:8080", "has no host"),
+    ],
+)
+def test_unreadable_target_reported_at_target(
+    project: Path, target: str, problem: str
+) -> None:
+    """A target with one bracket of an IPv6 address is an error at the target."""
+    write_manifest(
+        project,
+        "api.yaml",
+        "service: api\nruntime: python\nscrape:\n  - job: api\n"
+        f"    targets: ['localhost:8080', '{target}']\n",
+    )
+    result = build(Project.at(project))
+    assert [str(d) for d in result.diagnostics] == [
+        f'services/api.yaml:5:33: error: target "{target}" {problem} [scrape/job]'
+    ]
+
+
 def test_no_port_warning_for_gateways(project: Path) -> None:
     """Probe and Pushgateway jobs scrape no process that the instrumentation serves."""
     write_manifest(

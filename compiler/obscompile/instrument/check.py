@@ -206,8 +206,15 @@ def _port_or_none(job: ScrapeJob, target: str) -> int | None:
 
 
 def _loopback(target: str) -> str | None:
-    """Return the host of `target` if it is a loopback address, else None."""
-    host = urlsplit(f"//{target}").hostname
+    """Return the host of `target` if it is a loopback address, else None.
+
+    A target that urlsplit cannot read, such as `[::1:8000` with one bracket, is no
+    address; the scrape job check reports it.
+    """
+    try:
+        host = urlsplit(f"//{target}").hostname
+    except ValueError:
+        return None
     if host is None:
         return None
     if host.rstrip(".") == "localhost":
