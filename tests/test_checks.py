@@ -2526,6 +2526,21 @@ SCRAPE_JOB = [
         ],
     ),
     Case(
+        "bracketed-hosts",
+        manifest("""
+            service: payments
+            scrape:
+              job: payments
+              targets: ['[zz]:9090', '[]:9090', '[fe80::1%eth0]:9090', '[::ffff:10.0.0.1]:9090']
+        """),
+        [
+            f'{E}:4:13: error: target "[zz]:9090" has host "[zz]", but only an IPv6 '
+            "address goes in brackets [scrape/job]",
+            f'{E}:4:26: error: target "[]:9090" has host "[]", but only an IPv6 '
+            "address goes in brackets [scrape/job]",
+        ],
+    ),
+    Case(
         "path-without-slash",
         manifest(
             "service: payments\nscrape: {job: payments, port: 8080, path: metrics}\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -91,8 +92,14 @@ def target_problem(target: str) -> str | None:
     match = _TARGET.fullmatch(target)
     if match is None or "/" in target:
         return f'target "{target}" is not host:port; set scheme: and path: separately'
-    if not match.group("host"):
+    host = match.group("host")
+    if not host:
         return f'target "{target}" has no host'
+    if host.startswith("[") and not _is_ipv6(host[1:-1]):
+        return (
+            f'target "{target}" has host "{host}", but only an IPv6 address goes in '
+            "brackets"
+        )
     port = match.group("port")
     if port is None:
         return None
@@ -101,6 +108,15 @@ def target_problem(target: str) -> str | None:
     if not 1 <= int(port) <= 65535:
         return f'target "{target}" has port {int(port)}, outside 1-65535'
     return None
+
+
+def _is_ipv6(text: str) -> bool:
+    """Return True for an IPv6 address, with or without a zone (`fe80::1%eth0`)."""
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _probe_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
