@@ -615,6 +615,30 @@ def test_worker_end_is_an_exception(ending: str, message: str) -> None:
     assert result.stdout == message + "\n"
 
 
+def test_worker_end_while_tasks_are_submitted() -> None:
+    """A worker that ends at its first task breaks the pool during the submission."""
+    code = (
+        "import os\n"
+        "from obscompile.parallel import WorkerExit, map_in_workers\n"
+        "def task(index):\n"
+        "    if index == 0:\n"
+        "        os._exit(1)\n"
+        "    return index\n"
+        "try:\n"
+        "    map_in_workers(task, 20000, 2)\n"
+        "except WorkerExit as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        "a worker process ended before it finished its task; rerun with --jobs 1 to "
+        "see why\n"
+    )
+
+
 def test_module_cannot_move_out(project: Path) -> None:
     """A module that changes the working folder does not change where out/ goes."""
     module = (

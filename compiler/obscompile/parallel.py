@@ -198,10 +198,12 @@ def map_in_workers(
         # KeyboardInterrupt is raised once the mask is restored.
         previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            results = pool.map(_call, range(count))
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
-        try:
+            # A worker that ends at once breaks the pool while map still submits
+            # the later tasks, so the submission raises BrokenProcessPool too.
+            try:
+                results = pool.map(_call, range(count))
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
             for done, result in enumerate(results, 1):
                 found.append(result)
                 if progress is not None:
