@@ -579,13 +579,13 @@ def test_block_system_exit_in_workers(
     [
         (
             "raise SystemExit(4)",
-            "task 3 raised SystemExit(4) in a worker process; rerun with --jobs 1 to "
-            "see where",
+            "task {at} raised SystemExit(4) in a worker process; rerun with --jobs 1 "
+            "to see where",
         ),
         (
             "raise KeyboardInterrupt",
-            "task 3 raised KeyboardInterrupt in a worker process; rerun with --jobs 1 "
-            "to see where",
+            "task {at} raised KeyboardInterrupt in a worker process; rerun with "
+            "--jobs 1 to see where",
         ),
         (
             "import os; os._exit(1)",
@@ -595,16 +595,21 @@ def test_block_system_exit_in_workers(
     ],
     ids=["system-exit", "keyboard-interrupt", "os-exit"],
 )
-def test_worker_end_is_an_exception(ending: str, message: str) -> None:
+# A worker that ends at its first task of many breaks the pool while the later
+# tasks are still submitted.
+@pytest.mark.parametrize(("at", "count"), [(3, 20), (0, 20000)], ids=["late", "first"])
+def test_worker_end_is_an_exception(
+    ending: str, message: str, at: int, count: int
+) -> None:
     """A task that would end its worker process raises in the build's process."""
     code = (
         "from obscompile.parallel import WorkerExit, map_in_workers\n"
         "def task(index):\n"
-        "    if index == 3:\n"
+        f"    if index == {at}:\n"
         f"        {ending}\n"
         "    return index\n"
         "try:\n"
-        "    map_in_workers(task, 20, 2)\n"
+        f"    map_in_workers(task, {count}, 2)\n"
         "except WorkerExit as exc:\n"
         "    print(exc)\n"
     )
@@ -612,31 +617,7 @@ def test_worker_end_is_an_exception(ending: str, message: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == message + "\n"
-
-
-def test_worker_end_while_tasks_are_submitted() -> None:
-    """A worker that ends at its first task breaks the pool during the submission."""
-    code = (
-        "import os\n"
-        "from obscompile.parallel import WorkerExit, map_in_workers\n"
-        "def task(index):\n"
-        "    if index == 0:\n"
-        "        os._exit(1)\n"
-        "    return index\n"
-        "try:\n"
-        "    map_in_workers(task, 20000, 2)\n"
-        "except WorkerExit as exc:\n"
-        "    print(exc)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == (
-        "a worker process ended before it finished its task; rerun with --jobs 1 to "
-        "see why\n"
-    )
+    assert result.stdout == message.format(at=at) + "\n"
 
 
 def test_module_cannot_move_out(project: Path) -> None:

@@ -209,6 +209,11 @@ def map_in_workers(
                 if progress is not None:
                     progress(stage, done, count)
         except BrokenProcessPool:
+            # CPython 3.11's executor can fail to stop the other workers of a broken
+            # pool, when map has cancelled a task that it then marks as broken, and
+            # the interpreter's exit would wait for them forever.
+            for child in multiprocessing.active_children():
+                child.kill()
             raise WorkerExit(
                 "a worker process ended before it finished its task; rerun with "
                 "--jobs 1 to see why"
