@@ -1531,7 +1531,7 @@ HISTOGRAM_RANGE = [
         [],
     ),
     Case(
-        # Each warning is at its own bound, not at the text that holds both.
+        # Each warning is at its own bound, not at the text that contains both.
         "two-bounds-above-largest-bucket",
         bucketed(f"""
             - title: Latency
@@ -3403,9 +3403,9 @@ UNIT_SCALE = [
         ],
     ),
     Case(
-        # A unit that the query does not fix, such as the `short` of a gauge without a
-        # unit in its name or the `reqps` that `request` in a name suggests, is a
-        # guess, and a written unit of any kind may be right.
+        # A unit that the query does not fix is a guess, so a written unit of any
+        # kind may be right. Examples are the `short` of a gauge without a unit in
+        # its name and the `reqps` that `request` in a name suggests.
         "units-the-query-does-not-fix",
         panels("""
             - title: Depth
@@ -3629,9 +3629,9 @@ ALERT_TEMPLATE_LABEL = [
     ),
     Case(
         # The alerts read the series of the recording rule where the derivation
-        # makes one, which adds job where every selector pins one job, and the
-        # query itself otherwise: after `record: false`, and where the naming rule
-        # has no name for the query, such as a subtraction or an `or`.
+        # makes one, and that rule adds job where every selector pins one job.
+        # Otherwise they read the query itself: after `record: false`, and where
+        # the naming rule has no name for the query, such as a subtraction or `or`.
         "each-rule-shape",
         annotated_panels(
             "job",

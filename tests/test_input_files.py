@@ -347,7 +347,8 @@ def test_read_beyond_reported_size(tmp_path: Path) -> None:
     status = Path("/proc/self/status")
     assert status.stat().st_size == 0
     text = read_input_bytes(status, FileKind("status file", 1024 * 1024))
-    assert text.startswith(b"Name:\t") and text.endswith(b"\n")
+    assert text.startswith(b"Name:\t")
+    assert text.endswith(b"\n")
     with pytest.raises(InputFileError) as raised:
         read_input_bytes(status, SMALL)
     assert raised.value.message == (

@@ -399,7 +399,7 @@ def test_alert_annotations_pass_promtool(tmp_path: Path) -> None:
     }
 
 
-# One panel of each shape that the rule derivation tells apart. The recording rules
+# One panel of each shape that the rule derivation distinguishes. The recording rules
 # add `job` where every selector pins one job; an alert without a rule reads the query,
 # whose series lack `job` once an aggregation drops it.
 PROBE_RUNBOOKS = """\

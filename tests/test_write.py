@@ -1440,7 +1440,7 @@ def test_replay_moves_old_tree_files(
         ) in result.stderr
     assert f"change into {out} again" in result.stderr
 
-    # Nothing is left to move, so the next build lists no folder and says nothing.
+    # Nothing is left to move, so the next build lists no folder and prints no warning.
     _fail_listing(monkeypatch)
     result = CliRunner().invoke(main, ["build", "--project", str(project)])
     assert result.exit_code == 0, result.output

@@ -168,8 +168,8 @@ def vanishes_with(numerator: pp.Expr, denominator: pp.Expr) -> bool:
 
     That is true where both sides apply one counter function (rate, irate or increase)
     over the same range, and the same aggregations among sum, max and avg, to one
-    metric, and every series that the numerator selects is one that the denominator
-    selects, as in `sum(rate(x{code="500"}[5m])) / sum(rate(x[5m]))`. Each group of
+    metric. Every series that the numerator selects must also be one that the
+    denominator selects, as in `sum(rate(x{code="500"}[5m])) / sum(rate(x[5m]))`. Each group of
     the numerator is then part of the group of the denominator that it is divided
     by, and a counter's rate is never negative, so a denominator of 0 has only
     zeros in it. A finite constant factor of the numerator keeps it 0.

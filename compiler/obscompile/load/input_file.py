@@ -149,7 +149,7 @@ def read_input_bytes(path: str | Path, kind: FileKind) -> bytes:
         if found.st_size > kind.max_bytes:
             raise _too_large(path, found.st_size, kind)
         # A read of the limit plus one byte would allocate a buffer of the limit
-        # for every file, so the first read asks for the size that the status gave,
+        # for every file, so the first read requests the size that the status gave,
         # plus one byte to see whether the file grew since.
         first = found.st_size + 1
         try:

@@ -106,7 +106,7 @@ class Metric:
 
 
 class PackedLocations(Mapping[str, Location]):
-    """Where the keys of one metric were written, kept as numbers until one is read.
+    """The positions of one metric's keys, kept as numbers until one is read.
 
     A build reads the cached catalog of every service, and only a diagnostic reads
     one of these positions, so a catalog unpickles them as one tuple of keys, lines
