@@ -6,7 +6,12 @@ where it fails, and report a failure under the original file and test groups.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +20,7 @@ import yaml
 
 from obscompile import promtool_run
 from obscompile.pipeline import BuildResult
+from tests.conftest import REPO
 from tests.test_prometheus import (
     obscompile_test,
     promtool_binary,
@@ -383,3 +389,221 @@ def test_cli_test_reports_shard_failure(
         in result.stdout
     )
     assert "promtool test rules failed" in result.stderr
+
+
+# A project with one service and one hand-written promtool test.
+PAYMENTS = """\
+service: payments
+scrape: {job: payments, port: 8080}
+metrics:
+  jobs_total: counter
+rows:
+  - title: Jobs
+    panels:
+      - {title: Rate, query: 'sum(rate(jobs_total{job="payments"}[5m]))'}
+"""
+HAND_WRITTEN_RULES = """\
+groups:
+  - name: jobs
+    rules:
+      - record: jobs:sum
+        expr: sum(jobs_total)
+"""
+# A test group of 3.6 million rule evaluations. promtool 2.42 needs about a minute
+# for it (an estimate from 6 s for a tenth of it on 2 CPUs), and the tests stop it
+# long before that.
+SLOW_TEST = """\
+rule_files: [jobs.rules.yml]
+evaluation_interval: 1s
+tests:
+  - name: slow
+    interval: 1m
+    input_series:
+      - series: jobs_total{job="payments"}
+        values: 0+1x100
+    promql_expr_test:
+      - expr: jobs:sum
+        eval_time: 1000h
+        exp_samples: []
+"""
+QUICK_TEST = """\
+rule_files: [jobs.rules.yml]
+tests:
+  - name: quick
+    interval: 1m
+    input_series:
+      - series: jobs_total{job="payments"}
+        values: 7x3
+    promql_expr_test:
+      - expr: jobs:sum
+        eval_time: 2m
+        exp_samples:
+          - labels: jobs:sum
+            value: VALUE
+"""
+
+
+def _project_with_test(tmp_path: Path, test_text: str) -> Path:
+    """Write and build a project whose tests/promtool/ has the test `test_text`."""
+    project = tmp_path / "project"
+    (project / "services").mkdir(parents=True)
+    (project / "services" / "payments.yaml").write_text(PAYMENTS)
+    hand_written = project / "tests" / "promtool"
+    hand_written.mkdir(parents=True)
+    (hand_written / "jobs.rules.yml").write_text(HAND_WRITTEN_RULES)
+    (hand_written / "jobs.test.yml").write_text(test_text)
+    built = subprocess.run(
+        [sys.executable, "-m", "obscompile", "build", "--project", str(project)],
+        env=_environment(tmp_path / "build-temporary"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    return project
+
+
+def _environment(temporary: Path) -> dict[str, str]:
+    """Return the environment of an obscompile run whose temporary folder is new."""
+    temporary.mkdir(exist_ok=True)
+    return {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "compiler"),
+        "TMPDIR": str(temporary),
+    }
+
+
+def _default_sigint() -> None:
+    # A shell without job control starts a background job with SIGINT ignored, and
+    # its children inherit that. A command typed at a terminal gets the default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _start_test(project: Path, temporary: Path) -> subprocess.Popen[str]:
+    """Start `obscompile test` in a process group of its own, as a shell job."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "obscompile", "test", "--project", str(project)],
+        env=_environment(temporary),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_default_sigint,
+    )
+
+
+def _promtool_children(parent: int) -> list[int]:
+    """Return the process ids of the promtool processes that `parent` started."""
+    found = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)
+            name = fields[0].partition("(")[2]
+            parent_id = int(fields[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if name == "promtool" and parent_id == parent:
+            found.append(int(stat_file.parent.name))
+    return found
+
+
+def _wait_for_storage(process: subprocess.Popen[str], temporary: Path) -> int:
+    """Wait until promtool has opened a test group's storage, and return its id."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        children = _promtool_children(process.pid)
+        if children and list(temporary.rglob("test_storage*")):
+            return children[0]
+        time.sleep(0.05)
+    pytest.fail(f"promtool opened no storage in {temporary} within 60 seconds")
+
+
+def _kill_if_running(process_id: int) -> bool:
+    """Send SIGKILL to the process if it is still running, and return whether it was."""
+    try:
+        state = Path(f"/proc/{process_id}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    if state[0] == "Z":
+        return False
+    os.kill(process_id, signal.SIGKILL)
+    return True
+
+
+def _send_sigterm(process: subprocess.Popen[str], promtool: int) -> None:
+    os.kill(process.pid, signal.SIGTERM)
+
+
+def _send_sigterm_to_group(process: subprocess.Popen[str], promtool: int) -> None:
+    # `timeout` and CI runners end a command by signalling its process group.
+    os.killpg(process.pid, signal.SIGTERM)
+
+
+def _send_ctrl_c(process: subprocess.Popen[str], promtool: int) -> None:
+    # A terminal sends SIGINT to its foreground process group.
+    os.killpg(process.pid, signal.SIGINT)
+
+
+def _kill_promtool(process: subprocess.Popen[str], promtool: int) -> None:
+    os.kill(promtool, signal.SIGKILL)
+
+
+# How a promtool test ends early: the signal, and obscompile's exit status and
+# last line on stderr.
+STOPS = {
+    "sigterm": (_send_sigterm, -signal.SIGTERM, "obscompile: terminated"),
+    "sigterm-group": (
+        _send_sigterm_to_group,
+        -signal.SIGTERM,
+        "obscompile: terminated",
+    ),
+    "ctrl-c": (_send_ctrl_c, 130, "obscompile: interrupted"),
+    "promtool-killed": (
+        _kill_promtool,
+        1,
+        "obscompile: promtool test rules failed",
+    ),
+}
+
+
+@pytest.mark.parametrize("stop", STOPS, ids=list(STOPS))
+def test_stopped_run_removes_temporary_files(tmp_path: Path, stop: str) -> None:
+    """promtool's storage and obscompile's shards go, whatever stops the run."""
+    promtool_binary()
+    send, status, last_line = STOPS[stop]
+    project = _project_with_test(tmp_path, SLOW_TEST)
+    temporary = tmp_path / "temporary"
+    process = _start_test(project, temporary)
+    promtool = None
+    try:
+        promtool = _wait_for_storage(process, temporary)
+        send(process, promtool)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+        # A promtool that obscompile left running would hold the CPU for a minute.
+        left_running = promtool is not None and _kill_if_running(promtool)
+    assert process.returncode == status, stderr
+    assert stderr.splitlines()[-1:] == [last_line]
+    assert not left_running
+    assert sorted(path.name for path in temporary.iterdir()) == []
+    if stop == "promtool-killed":
+        assert "promtool was killed by signal 9" in stdout
+
+
+@pytest.mark.parametrize(("value", "status"), [("7", 0), ("8", 1)])
+def test_finished_run_removes_temporary_files(
+    tmp_path: Path, value: str, status: int
+) -> None:
+    """A run that passes, and one that fails a test, remove their temporary files."""
+    promtool_binary()
+    project = _project_with_test(tmp_path, QUICK_TEST.replace("VALUE", value))
+    temporary = tmp_path / "temporary"
+    process = _start_test(project, temporary)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == status, stderr
+    assert sorted(path.name for path in temporary.iterdir()) == []

@@ -67,6 +67,8 @@ EXIT_DIAGNOSTICS = 1
 EXIT_USAGE = 2
 # 128 + SIGINT, the status that shells give a command that Ctrl-C ended.
 EXIT_INTERRUPTED = 130
+# 128 + SIGTERM, the status that shells give a command that SIGTERM ended.
+EXIT_TERMINATED = 143
 # The check name of a hand-written test's rule_files entry that loads no rule.
 RULE_FILES = "promtool/rule-files"
 
@@ -108,6 +110,37 @@ class Interrupted(Exception):
 
     The message names the state that the command left the output folder in.
     """
+
+
+class Terminated(BaseException):
+    """The exception that SIGTERM raises while `_terminating_by_exception` is active.
+
+    A BaseException, so that no `except Exception` clause stops it.
+    """
+
+
+@contextlib.contextmanager
+def _terminating_by_exception() -> Iterator[None]:
+    """Raise `Terminated` on SIGTERM while the block runs, so that cleanup code runs.
+
+    Python's default action for SIGTERM ends the process at once. A process that
+    started with SIGTERM ignored keeps ignoring it.
+    """
+
+    def terminate(signum: int, frame: object) -> None:
+        # A second SIGTERM would stop the cleanup halfway.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Commands(click.Group):
@@ -937,6 +970,7 @@ def run() -> None:
     50 ms in hundreds of collections that found little to free.
     """
     gc.set_threshold(10_000, 10, 10)
+    terminated = False
     try:
         main(standalone_mode=True)
         code = EXIT_OK
@@ -948,6 +982,10 @@ def run() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         click.echo(f"obscompile: {str(exc) or 'interrupted'}", err=True)
         code = EXIT_INTERRUPTED
+    except Terminated:
+        click.echo("obscompile: terminated", err=True)
+        terminated = True
+        code = EXIT_TERMINATED
     except SystemExit as exc:
         code = _exit_code(exc.code)
     try:
@@ -955,6 +993,11 @@ def run() -> None:
         sys.stderr.flush()
     except OSError:
         code = code or EXIT_USAGE
+    if terminated:
+        # The parent process gets the status of a process that SIGTERM ended, as
+        # with the default action.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
     os._exit(code)
 
 
@@ -1322,7 +1365,10 @@ def _run_unit_tests(
 
     from obscompile import promtool_run
 
-    with tempfile.TemporaryDirectory(prefix="obscompile-test-") as folder:
+    with (
+        _terminating_by_exception(),
+        tempfile.TemporaryDirectory(prefix="obscompile-test-") as folder,
+    ):
         units = promtool_run.plan_units(
             [Path(path) for path in generated],
             [Path(path) for path in hand_written],

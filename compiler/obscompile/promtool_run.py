@@ -29,6 +29,15 @@ shard.
 A file runs whole when it cannot be split exactly. That is a file in flow style or
 with anchors, aliases or tags, a file with a query that does not parse, and a file
 whose shards do not read back as the original's data (see `_verify`).
+
+promtool 2.42 opens a TSDB folder `test_storage*` for each test group in its
+temporary folder (Go's `os.TempDir`, so `$TMPDIR` or /tmp) and removes it only
+when the group ends normally. So each promtool process gets a folder of its own as
+`TMPDIR`, inside one folder that `run_units` removes when the run ends, also by an
+exception such as KeyboardInterrupt, after it has stopped the running processes.
+`obscompile test` turns SIGTERM into such an exception.
+
+NOTE: SIGKILL of obscompile itself leaves the folder and its running processes.
 """
 
 from __future__ import annotations
@@ -37,7 +46,10 @@ import bisect
 import functools
 import glob
 import os
+import shutil
 import subprocess
+import tempfile
+import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -69,6 +81,9 @@ MAX_BATCH_FILES = 400
 GROUP_COST = 90
 # The test groups that a failure report names for each failed shard.
 REPORTED_GROUPS = 3
+# The seconds that a promtool process gets to end after SIGTERM before it gets
+# SIGKILL, when a run stops early.
+STOP_SECONDS = 5.0
 # The plain scalars that YAML reads as null.
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 
@@ -124,12 +139,18 @@ def run_units(units: Sequence[Unit], jobs: int) -> list[Outcome]:
     Returns one outcome per unit, in the order of `units`.
     """
     batches = _batches(units, jobs)
-    pool = ThreadPoolExecutor(max(1, min(jobs, len(batches))))
+    processes = _Processes()
     try:
-        results = list(pool.map(_run_batch, batches))
+        pool = ThreadPoolExecutor(max(1, min(jobs, len(batches))))
+        try:
+            results = list(pool.map(functools.partial(_run_batch, processes), batches))
+        finally:
+            # After an exception, such as KeyboardInterrupt or a failed batch, the
+            # running batches end and no other batch starts.
+            processes.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
     finally:
-        # After Ctrl-C, no batch starts that has not started yet.
-        pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(processes.root, ignore_errors=True)
     return [outcome for batch in results for outcome in batch]
 
 
@@ -196,7 +217,71 @@ def _batches(units: Sequence[Unit], jobs: int) -> list[list[Unit]]:
     return batches
 
 
-def _run_batch(batch: list[Unit]) -> list[Outcome]:
+class _Stopped(Exception):
+    """The run stopped before this promtool process started."""
+
+
+class _Processes:
+    """The promtool processes of one run, each with its own temporary folder.
+
+    The temporary folders are inside `root`, which the caller removes once every
+    process has ended.
+    """
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="obscompile-promtool-"))
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[str]] = set()
+        self._stopped = False
+
+    def run(self, arguments: list[str], cwd: Path | None) -> tuple[int, str]:
+        """Run promtool with `arguments` and return its exit code and output.
+
+        Raises _Stopped after `stop`.
+        """
+        temporary = tempfile.mkdtemp(prefix="promtool-", dir=self.root)
+        try:
+            with self._lock:
+                if self._stopped:
+                    raise _Stopped()
+                process = subprocess.Popen(
+                    ["promtool", *arguments],
+                    cwd=cwd,
+                    env={**os.environ, "TMPDIR": temporary},
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+                self._running.add(process)
+            try:
+                output, _ = process.communicate()
+            finally:
+                with self._lock:
+                    self._running.discard(process)
+            return process.returncode, output
+        finally:
+            # A promtool that failed or was killed leaves its test groups' storage.
+            shutil.rmtree(temporary, ignore_errors=True)
+
+    def stop(self) -> None:
+        """Send SIGTERM to the running processes, wait for them, and start no more.
+
+        A process that is still running after STOP_SECONDS gets SIGKILL.
+        """
+        with self._lock:
+            self._stopped = True
+            running = list(self._running)
+        for process in running:
+            process.terminate()
+        for process in running:
+            try:
+                process.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _run_batch(processes: _Processes, batch: list[Unit]) -> list[Outcome]:
     """Run one promtool process on the files of `batch`, and split its output by file.
 
     The shards of a batch share a folder, which the process runs in, so their
@@ -204,15 +289,13 @@ def _run_batch(batch: list[Unit]) -> list[Outcome]:
     """
     shards = batch[0].groups is not None
     names = [unit.path.name if shards else str(unit.path) for unit in batch]
-    result = subprocess.run(
-        ["promtool", "test", "rules", *names],
-        cwd=batch[0].path.parent if shards else None,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        check=False,
+    returncode, output = processes.run(
+        ["test", "rules", *names], batch[0].path.parent if shards else None
     )
-    sections = _sections(result.stdout, names)
+    if returncode < 0:
+        # The note goes to the file that promtool was testing, or else to the first.
+        output += f"\npromtool was killed by signal {-returncode}\n"
+    sections = _sections(output, names)
     outcomes = []
     reported = False
     for unit, name in zip(batch, names, strict=True):
@@ -223,12 +306,10 @@ def _run_batch(batch: list[Unit]) -> list[Outcome]:
             outcomes.append(Outcome(unit, passed, "\n".join(lines)))
         elif not reported:
             # promtool stopped before this file, and its whole output is the reason.
-            outcomes.append(Outcome(unit, False, result.stdout))
+            outcomes.append(Outcome(unit, False, output))
             reported = True
         else:
-            stopped = (
-                f"promtool stopped before this file, with exit code {result.returncode}"
-            )
+            stopped = f"promtool stopped before this file, with exit code {returncode}"
             outcomes.append(Outcome(unit, False, stopped))
     return outcomes
 
