@@ -1146,6 +1146,70 @@ def test_spellings_of_output_folder_share_cache(
     assert snapshot(warm / "out") == clean
 
 
+def test_build_from_replaced_out_names_it(
+    warm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shell left in the old out/ after a build gets the path of the new one."""
+    monkeypatch.chdir(warm / "out")
+    _edit(warm)
+    code, messages = run_build("--project", "..")
+    assert code == 0, messages
+    # The build swapped out/, so the working folder is its old tree in the cache.
+    (copy,) = (warm / CACHE_DIR / obscompile.cache.SPARE).iterdir()
+    assert Path(os.getcwd()) == copy
+
+    code, messages = run_build("--project", "..")
+
+    assert code == 2
+    assert messages == (
+        f"obscompile: error: services folder {copy.parent}/services not found: the "
+        f"working folder {copy} is an old copy of {warm}/out: a newer build replaced "
+        f"{warm}/out and moved the old tree into the build cache. Run `cd {warm}/out` "
+        f"to change into the new output folder, or pass --project {warm}\n"
+    )
+
+
+def test_build_from_replaced_other_out(
+    warm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old copy of an --out folder is named as one of the project's outputs."""
+    other = warm / "other"
+    code, messages = run_build("--out", str(other))
+    assert code == 0, messages
+    monkeypatch.chdir(other)
+    _edit(warm)
+    code, messages = run_build("--project", str(warm), "--out", str(other))
+    assert code == 0, messages
+    copy = Path(os.getcwd())
+    assert copy.parent == warm / CACHE_DIR / obscompile.cache.SPARE
+
+    code, messages = run_build()
+
+    assert code == 2
+    assert messages == (
+        f"obscompile: error: services folder {copy}/services not found: the working "
+        f"folder {copy} is an old copy of an output folder of the project {warm}: a "
+        "newer build replaced that folder and moved the old tree into the build "
+        f"cache. Change into the output folder again, or pass --project {warm}\n"
+    )
+
+
+def test_project_inside_cache_is_rejected(warm: Path) -> None:
+    _edit(warm)
+    code, messages = run_build()
+    assert code == 0, messages
+    (copy,) = (warm / CACHE_DIR / obscompile.cache.SPARE).iterdir()
+
+    code, messages = run_build("--project", str(copy))
+
+    assert code == 2
+    assert messages == (
+        f"obscompile: error: services folder {copy}/services not found: the path is "
+        f"inside the build cache {warm / CACHE_DIR}, which keeps old copies of output "
+        f"folders and is no project folder, so pass --project {warm}\n"
+    )
+
+
 def test_new_project_reuses_compiled_templates(
     warm: Path,
     tmp_path_factory: pytest.TempPathFactory,

@@ -63,7 +63,7 @@ from obscompile.load.input_file import (
 )
 from obscompile.model.service import Service
 from obscompile.parallel import FACTS
-from obscompile.project import CACHE_DIR
+from obscompile.project import CACHE_DIR, SPARE, spare_name
 from obscompile.texts import LazyFiles, TextStore
 from obscompile.write.atomic import (
     RECORD,
@@ -81,9 +81,6 @@ if TYPE_CHECKING:
 
 INDEX = "index.pickle"
 ENTRIES = "entries"
-# The tree each output folder had before its last write, in a folder named by a
-# digest of the output folder's path; see obscompile.write.atomic.
-SPARE = "spare"
 # Jinja's compiled templates, in a folder per compiler of the user's cache folder
 # (see `compiled_templates`). Builds of earlier versions kept them in the project's.
 TEMPLATE_CODE = "templates"
@@ -871,9 +868,7 @@ class BuildCache:
             recorded = {}
         # Builds into different output folders each get their own spare folder,
         # because the lock of a write covers only its output folder's parent.
-        spare = (
-            self.folder / SPARE / hashlib.sha256(out.encode("utf-8")).hexdigest()[:16]
-        )
+        spare = self.folder / SPARE / spare_name(out)
         return Ledger(
             tokens=tokens,
             out=recorded.get("files", {}),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import shlex
 from pathlib import Path
 
 import attrs
@@ -12,6 +14,9 @@ from obscompile.load.files import MANIFEST_SUFFIXES
 
 # The build cache's folder in the project folder.
 CACHE_DIR = ".obscompile-cache"
+# The build cache's folder of old output trees. It keeps the tree that each output
+# folder had before its last write, in a folder named by `spare_name`.
+SPARE = "spare"
 
 
 @attrs.frozen
@@ -169,6 +174,9 @@ def missing_services_folder(services_dir: Path) -> str | None:
         return None
     path = services_dir.absolute()
     found = "is not a folder" if services_dir.exists() else "not found"
+    in_cache = _old_output_problem(path)
+    if in_cache is not None:
+        return f"services folder {path} {found}: {in_cache}"
     message = (
         f"services folder {path} {found}: run obscompile in the project folder, "
         f"the one that contains {path.name}/, or pass --project with that folder"
@@ -178,6 +186,57 @@ def missing_services_folder(services_dir: Path) -> str | None:
         # The project folder is a services folder, as when the build runs inside one.
         message += f"; {folder} contains manifests, so try --project {folder.parent}"
     return message
+
+
+def spare_name(out: str) -> str:
+    """Return the name of the spare folder of an output folder, given as a real path."""
+    return hashlib.sha256(out.encode("utf-8")).hexdigest()[:16]
+
+
+def _old_output_problem(path: Path) -> str | None:
+    """Return the message for a path inside a build cache's copy of an old output tree.
+
+    A write swaps the new tree in place of the output folder and leaves the old tree
+    in the cache's spare folder. A shell whose working folder was inside the output
+    folder is inside that old tree from then on. Returns None for other paths.
+    """
+    real = Path(os.path.realpath(path))
+    spare = next(
+        (
+            folder
+            for folder in (real, *real.parents)
+            if folder.name == SPARE and folder.parent.name == CACHE_DIR
+        ),
+        None,
+    )
+    if spare is None:
+        return None
+    project = spare.parent.parent
+    try:
+        working: Path | None = Path(os.getcwd())
+    except OSError:
+        working = None
+    if working is None or not working.is_relative_to(spare) or working == spare:
+        return (
+            f"the path is inside the build cache {spare.parent}, which keeps old "
+            "copies of output folders and is no project folder, so pass --project "
+            f"{shlex.quote(str(project))}"
+        )
+    out = project / "out"
+    copy = working.relative_to(spare).parts[0]
+    if copy != spare_name(os.path.realpath(out)):
+        return (
+            f"the working folder {working} is an old copy of an output folder of the "
+            f"project {project}: a newer build replaced that folder and moved the old "
+            "tree into the build cache. Change into the output folder again, or pass "
+            f"--project {shlex.quote(str(project))}"
+        )
+    return (
+        f"the working folder {working} is an old copy of {out}: a newer build "
+        f"replaced {out} and moved the old tree into the build cache. Run "
+        f"`cd {shlex.quote(str(out))}` to change into the new output folder, or pass "
+        f"--project {shlex.quote(str(project))}"
+    )
 
 
 def _has_manifests(folder: Path) -> bool:
