@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import attrs
 import jinja2
@@ -561,6 +562,46 @@ def test_noop_loads_and_writes_nothing(
     assert result.exit_code == 0, result.stderr
     assert result.stderr.endswith("s, nothing changed since the last build\n")
     assert file_states(warm / "out") == before
+
+
+def count_listings(monkeypatch: pytest.MonkeyPatch, folder: Path) -> list[Path]:
+    """Return a list that receives `folder` each time `os.scandir` lists it."""
+    listed: list[Path] = []
+    scandir = os.scandir
+
+    def counting_scandir(path: Any = ".") -> Any:
+        if not isinstance(path, int) and Path(path) == folder:
+            listed.append(folder)
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counting_scandir)
+    return listed
+
+
+def test_noop_lists_changed_spare_once(
+    warm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replay lists a changed spare folder once, and the next replay not at all."""
+    _edit(warm)
+    code, messages = run_build()
+    assert code == 0, messages
+    (spare,) = (warm / CACHE_DIR / obscompile.cache.SPARE).iterdir()
+    # A program creates and removes a file there, which changes the folder's mtime.
+    (spare / "grafana" / "lock").write_text("")
+    (spare / "grafana" / "lock").unlink()
+    # Wait until the file system's clock is past that mtime, so that the replay's
+    # listing starts after the change and is not taken again.
+    time.sleep(0.05)
+    listed = count_listings(monkeypatch, spare)
+
+    result = CliRunner().invoke(main, ["build"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.endswith("nothing changed since the last build\n")
+    assert len(listed) == 1
+
+    result = CliRunner().invoke(main, ["build"])
+    assert result.exit_code == 0, result.stderr
+    assert len(listed) == 1
 
 
 def test_edited_build_summary(warm: Path) -> None:

@@ -521,28 +521,50 @@ def restore_spare(
     ):
         return [], None
     owned = {*read_record(spare), *read_record(out), RECORD, _RECORD_TEMP}
-    found, _ = _move_from_spare(spare, out, owned.union(ledger.spare_files), ledger)
-    return found, folder_times(spare)
+    found, listing = _move_from_spare(
+        spare, out, owned.union(ledger.spare_files), ledger
+    )
+    return found, folder_times(spare, listing)
+
+
+@attrs.frozen
+class _Listing:
+    """The `tree` of a folder, and the file system's time just before it was taken."""
+
+    started: int
+    files: list[str]
+    folders: list[str]
+
+
+def _list(root: Path) -> _Listing:
+    started = _file_system_time(root.parent)
+    return _Listing(started, *tree(root))
 
 
 def _move_from_spare(
     spare: Path, out: Path, owned: set[str], ledger: Ledger
-) -> tuple[list[Moved], tuple[list[str], list[str]]]:
+) -> tuple[list[Moved], _Listing]:
     """Move the files of the spare folder that are not `owned` into `out`.
 
-    Returns what was found and the spare folder's `tree` afterwards.
+    Returns what was found and the spare folder's listing afterwards.
     """
-    listing = tree(spare)
-    make_writable(spare, listing[1])
+    listing = _list(spare)
+    make_writable(spare, listing.folders)
     found = restore(
-        spare, out, owned, ledger.mirrors, ledger.spare_folders, True, listing
+        spare,
+        out,
+        owned,
+        ledger.mirrors,
+        ledger.spare_folders,
+        True,
+        (listing.files, listing.folders),
     )
     if found:
-        listing = tree(spare)
+        listing = _list(spare)
     return found, listing
 
 
-def folder_times(root: Path) -> dict[str, int] | None:
+def folder_times(root: Path, listing: _Listing | None = None) -> dict[str, int] | None:
     """Return the mtime of `root` and of each folder inside it, or None.
 
     A folder gets a new mtime when an entry is created, removed or renamed in it,
@@ -550,20 +572,22 @@ def folder_times(root: Path) -> dict[str, int] | None:
     10 ms. So a change in the same step as the one recorded leaves the mtime as it is.
     Each mtime must therefore be older than the file system's clock when the
     listing started. Where one is not, the listing is taken again after a short
-    wait. Returns None when some folder keeps changing or cannot be read.
+    wait. `listing` is a listing of `root` that the caller took, used for the first
+    try. Returns None when some folder keeps changing or cannot be read.
     """
     for attempt in range(_FOLDER_TIME_TRIES):
         if attempt:
             time.sleep(_FOLDER_TIME_WAIT)
         try:
-            started = _file_system_time(root.parent)
+            if attempt or listing is None:
+                listing = _list(root)
             times = {"": os.lstat(root).st_mtime_ns}
             base = str(root)
-            for folder in tree(root)[1]:
+            for folder in listing.folders:
                 times[folder] = os.lstat(os.path.join(base, folder)).st_mtime_ns
         except OSError:
             return None
-        if all(mtime < started for mtime in times.values()):
+        if all(mtime < listing.started for mtime in times.values()):
             return times
     return None
 
@@ -722,7 +746,7 @@ class _Writer:
                 f"did not write and cannot move into {self.out}: {names}; move them "
                 "into it yourself, then build again"
             )
-        self.spare_tree = listing
+        self.spare_tree = (listing.files, listing.folders)
 
     def _restore_created_meanwhile(self, old: Path) -> bool:
         """Link the files created in `out` while it was written into the new `out`.
