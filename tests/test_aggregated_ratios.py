@@ -143,6 +143,14 @@ CASES = {
         ["0.4 (green) stays silent", "0.5 (red) fires", "0.6 (red) fires"],
         ["> 0.5", ">= 0.4"],
     ),
+    # The band that the warning of an always-firing ">=1 Red" suggests.
+    "min-above-1": (
+        _ratio("min"),
+        "1 Green, >1 Red",
+        "> 1",
+        ["1 (green) stays silent", "1.1 (red) fires"],
+        [">= 1", "> 1.1"],
+    ),
     "gauge-max": (
         _gauge_ratio("max"),
         "<0.5 Green, >=0.5 Red",

@@ -1,9 +1,10 @@
 """Red bands at the lower limit of a query's values.
 
 A counter's rate, an increase, a count, `up` and the quantile of a histogram of
-durations are never below 0. A red band from 0 or lower on such a query contains every
-value that it gives, so its alert always fires, and the build warns at the band's
-lower bound.
+durations are never below 0. The minimum of a part of some counter rates over the
+minimum of all of them is never below 1. A red band from such a limit or lower contains
+every value that the query gives, so its alert always fires, and the build warns at the
+band's lower bound.
 A band that starts just above 0 (`"0 Green, >0 Red"`) gets generated tests on both
 sides of 0, which promtool runs, and which fail once the boundary moves.
 """
@@ -40,6 +41,14 @@ WHERE = "services/shop.yaml:16"
 RATE = 'sum(rate(orders_total{job="shop"}[5m]))'
 PER_MINUTE = 'sum(rate(orders_total{job="shop"}[5m])) * 60'
 INCREASE = 'sum(increase(orders_total{job="shop"}[1h]))'
+MIN_SHARE = (
+    'min(rate(orders_total{job="shop",code="500"}[5m])) '
+    '/ min(rate(orders_total{job="shop"}[5m]))'
+)
+MAX_SHARE = (
+    'max(rate(orders_total{job="shop",code="500"}[5m])) '
+    '/ max(rate(orders_total{job="shop"}[5m]))'
+)
 
 
 def _manifest(query: str, thresholds: str, legend: str | None = None) -> str:
@@ -78,6 +87,9 @@ def _message(
 RED_FROM_ZERO = _message("red band (at or above 0)", 21)
 RED_AT_OR_ABOVE_ZERO = _message("red band (at or above 0)", 22)
 
+SUGGESTED_100 = '"100% Green, >100% Red"'
+MIN_SHARE_FROM_100 = _message("red band (at or above 100%)", 22, SUGGESTED_100, "100%")
+
 # (query, thresholds, the alerts/unbounded warnings of the build)
 ALWAYS_FIRING = {
     "rate-from-0": (RATE, ">0 Red", [RED_FROM_ZERO]),
@@ -103,6 +115,22 @@ ALWAYS_FIRING = {
         ">=0s Red",
         [_message("red band (at or above 0s)", 22, least="0s")],
     ),
+    # A ratio of one metric's rates is in percentunit, so 1 reads 100%.
+    "min-share-from-1": (MIN_SHARE, ">=1 Red", [MIN_SHARE_FROM_100]),
+    "min-share-from-half": (
+        MIN_SHARE,
+        "<0.5 Green, >=0.5 Red",
+        [_message("red band (at or above 50%)", 34, SUGGESTED_100, "100%")],
+    ),
+    # 100 times the ratio is in percent.
+    "min-share-percent": (f"100 * {MIN_SHARE}", ">=100 Red", [MIN_SHARE_FROM_100]),
+    "min-share-above-1": (MIN_SHARE, ">=1.5 Red", []),
+    "max-share-from-0": (
+        MAX_SHARE,
+        ">=0 Red",
+        [_message("red band (at or above 0%)", 22, least="0%")],
+    ),
+    "max-share-from-half": (MAX_SHARE, ">=0.5 Red", []),
     "yellow-band-without-warning": (RATE, "<0 Green, 0-5 Yellow, >5 Red", []),
     "above-0": (RATE, "0 Green, >0 Red", []),
     "at-or-below-0-green": (RATE, "<=0 Green, >0 Red", []),

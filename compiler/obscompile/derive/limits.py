@@ -1,19 +1,22 @@
 """The lower limit of a query's values, where its functions and metrics fix one.
 
 A counter's rate or increase, a count and `up` are never below 0, and neither is the
-quantile of a histogram of durations. A red band that starts at or below such a limit
-colours every value that the query gives, so its alert always fires. The test
-generator probes no value below the limit, because no input gives one.
+quantile of a histogram of durations. A ratio of the minimum of a part of some counter
+rates to the minimum of all of them is never below 1 (see `part_of_whole`). A red band
+that starts at or below such a limit colours every value that the query gives, so its
+alert always fires. The test generator probes no value below the limit, because no
+input gives one.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import promql_parser as pp
 
 from obscompile import promql
-from obscompile.derive.expressions import is_non_negative
+from obscompile.derive.expressions import is_guarded, is_non_negative
 from obscompile.derive.units import TIME_UNITS, derive_unit
 from obscompile.model.metric import MetricType
 from obscompile.model.service import Service
@@ -141,8 +144,102 @@ def _scaled_limit(
     node: pp.BinaryExpr, operator: str, left: float, right: float
 ) -> float:
     """Return the limit of a product or quotient of two sides at or above 0."""
+    if operator == "/" and part_of_whole(node) == "at least":
+        # The minimum of a part of some counter rates is at or above the minimum of
+        # all of them, so the ratio is at least 1, or +Inf where the whole's is 0.
+        return numerator_factor(node)
     if operator == "/":
         # A divisor's value has no upper limit here, so the quotient may be 0.
         divisor = promql.number_value(node.rhs)
         return left / divisor if divisor else 0.0
     return left * right
+
+
+# Aggregations that give a part of a group of values that are never negative at
+# most what they give the whole group.
+_AT_MOST_WHOLE = frozenset({"sum", "max", "count"})
+
+
+def part_of_whole(ratio: pp.BinaryExpr) -> Literal["at most", "at least"] | None:
+    """Return "at most" or "at least" where `ratio` is at most or at least 1.
+
+    That needs a numerator that counts a part of its denominator. Both sides then
+    apply the same functions and aggregations to one metric, and each selector of
+    the numerator has every matcher of the denominator's and maybe more, as in
+    `sum(rate(x{code="500"}[5m])) / sum(rate(x[5m]))`. Such a ratio of counters, or
+    of gauges that are never negative, is at most 1 where every aggregation is
+    `sum`, `max` or `count`, and at least 1 where every one is `min`. Returns None
+    under `avg`, where the part may average more than the whole, under a mix of
+    `min` and the others, and for a ratio that is not a part of its whole.
+    """
+    numerator = promql.strip_parens(ratio.lhs)
+    if isinstance(numerator, pp.BinaryExpr) and str(numerator.op) == "*":
+        # `100 * a / b` parses as `(100 * a) / b`.
+        factor_first = promql.number_value(numerator.lhs) is not None
+        numerator = numerator.rhs if factor_first else numerator.lhs
+    denominator = promql.strip_parens(ratio.rhs)
+    if isinstance(denominator, pp.BinaryExpr) and is_guarded(denominator):
+        denominator = denominator.lhs
+    if _shape(numerator) != _shape(denominator):
+        return None
+    pairs = zip(promql.selectors(numerator), promql.selectors(denominator), strict=True)
+    if not all(_matchers(bottom) <= _matchers(top) for top, bottom in pairs):
+        return None
+    operations = {
+        str(part.op)
+        for part in promql.walk(denominator)
+        if isinstance(part, pp.AggregateExpr)
+    }
+    if operations <= _AT_MOST_WHOLE:
+        return "at most"
+    if operations == {"min"}:
+        return "at least"
+    return None
+
+
+def _shape(node: pp.Expr) -> list[tuple[str, str]]:
+    """Return the node types, functions, aggregations, ranges and metrics of `node`.
+
+    Label matchers are left out, so the sides of a part of a whole compare equal.
+    """
+    shape = []
+    for part in promql.walk(node):
+        if isinstance(part, pp.ParenExpr):
+            continue
+        detail = ""
+        if isinstance(part, pp.Call):
+            detail = part.func.name
+        elif isinstance(part, pp.AggregateExpr):
+            modifier = part.modifier
+            labels = tuple(modifier.labels) if modifier is not None else ()
+            detail = f"{part.op} {modifier.type if modifier else ''} {labels}"
+        elif isinstance(part, pp.MatrixSelector):
+            detail = str(part.range)
+        elif isinstance(part, pp.VectorSelector):
+            detail = f"{part.name} {part.offset}"
+        elif isinstance(part, pp.BinaryExpr):
+            detail = f"{part.op} {part.modifier}"
+        elif isinstance(part, pp.NumberLiteral):
+            detail = repr(float(part.val))
+        shape.append((type(part).__name__, detail))
+    return shape
+
+
+def _matchers(selector: pp.VectorSelector) -> set[tuple[str, str, str]]:
+    return {
+        (matcher.name, promql.match_operator(matcher), matcher.value)
+        for matcher in selector.matchers.matchers
+    }
+
+
+def numerator_factor(node: pp.Expr) -> float:
+    """Return k for `(k * a) / b`, the form `100 * a / b` parses as, and 1 otherwise."""
+    if not isinstance(node, pp.BinaryExpr):
+        return 1.0
+    numerator = promql.strip_parens(node.lhs)
+    if isinstance(numerator, pp.BinaryExpr) and str(numerator.op) == "*":
+        for side in (numerator.lhs, numerator.rhs):
+            factor = promql.number_value(side)
+            if factor is not None:
+                return factor
+    return 1.0
