@@ -7,6 +7,11 @@ more than the whole. The input series must give each aggregation its own value,
 the probes must stay within what the query can give, and a rule without a test
 must state the true reason. Each generated file must pass promtool 2.42, and must
 fail once the alert's boundary moves.
+
+Under `min`, one series of the whole without traffic makes the whole 0, so the ratio
+is +Inf or 0/0. A `min` over a ratio, such as the lowest error share of any route,
+leaves out a series that is 0/0. The generated tests must cover both and fail a rule
+that records otherwise.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from tests.moved_boundaries import (
     build_stat_panels,
     untested,
 )
-from tests.test_prometheus import assert_promtool, write_files
+from tests.test_prometheus import assert_promtool, run_promtool, write_files
 
 HEADER = """\
 service: api
@@ -45,6 +50,7 @@ rows:
     panels:
 """
 TESTS = "prometheus/tests/api.test.yml"
+RULES = "prometheus/rules/api.rules.yml"
 
 
 def _ratio(aggregation: str, part: str = 'code="500"') -> str:
@@ -310,6 +316,144 @@ def test_min_ratio_recording_rule_is_tested(project: Path) -> None:
     assert [sample["value"] for sample in recorded["exp_samples"]] == [4.0]
     out = write_files(project / "out", result.files)
     assert_promtool("test", "rules", str(out / TESTS))
+
+
+def _groups(result: BuildResult) -> dict[str, dict]:
+    tests = yaml.safe_load(result.files[TESTS])["tests"]
+    return {group["name"]: group for group in tests}
+
+
+def _with_recording_expr(result: BuildResult, expr: str) -> dict[str, str]:
+    """Return the build's files with `expr` in place of its one recording rule's."""
+    rules = yaml.safe_load(result.files[RULES])
+    (recording,) = [g for g in rules["groups"] if g["name"] == "api.recording"]
+    (rule,) = recording["rules"]
+    assert rule["expr"] != expr
+    rule["expr"] = expr
+    files = dict(result.files)
+    files[RULES] = yaml.safe_dump(rules, sort_keys=False)
+    return files
+
+
+def _failed_promtool(project: Path, files: dict[str, str]) -> str:
+    """Return promtool's output for the generated tests, which must fail."""
+    out = write_files(project / "out", files)
+    checked = run_promtool("test", "rules", str(out / TESTS))
+    output = checked.stdout + checked.stderr
+    assert checked.returncode == 1, output
+    return output
+
+
+def test_min_ratio_covers_idle_series(project: Path) -> None:
+    """The minimum of the whole is 0 where one of its series has no traffic.
+
+    With traffic in the part, the ratio is then +Inf. Without traffic in the part
+    either, it is 0/0, which the panel shows as NaN and the rule records as nothing.
+    """
+    result = _build_panels(
+        project,
+        {
+            "Skew high": (_ratio("min"), "<2 Green, >=2 Red"),
+            "Skew low": (_ratio("min"), "<2 Red, >=2 Green"),
+        },
+    )
+    assert untested(result) == []
+    groups = _groups(result)
+    assert (
+        "ApiSkewHighCritical: no traffic outside the numerator, +Inf (red) fires"
+        in groups
+    )
+    assert (
+        "ApiSkewLowCritical: no traffic outside the numerator, +Inf (green) stays silent"
+        in groups
+    )
+    for alert in ("ApiSkewHighCritical", "ApiSkewLowCritical"):
+        silent = groups[f"{alert}: no traffic in the numerator stays silent"]
+        values = {s["series"]: s["values"] for s in silent["input_series"]}
+        part = [v for name, v in values.items() if 'code="500"' in name]
+        rest = [v for name, v in values.items() if 'code="500"' not in name]
+        assert len(part) == 1
+        assert part[0].startswith("0+0x")
+        assert rest
+        assert not any(v.startswith("0+0x") for v in rest)
+        record, nan_check = silent["promql_expr_test"]
+        assert record["exp_samples"] == []
+        assert nan_check["expr"].startswith("count((min(")
+        assert nan_check["exp_samples"] == [{"labels": "{}", "value": 1.0}]
+    out = write_files(project / "out", result.files)
+    assert_promtool("test", "rules", str(out / TESTS))
+
+
+def test_min_ratio_rejects_plain_guard(project: Path) -> None:
+    """A rule that records nothing where the minimum of the whole is 0 fails."""
+    result = _build(project, _ratio("min"), "<2 Green, >=2 Red")
+    guarded = (
+        'min by (job) (rate(http_requests_total{job="api",code="500"}[5m])) '
+        '/ (min by (job) (rate(http_requests_total{job="api"}[5m])) > 0)'
+    )
+    output = _failed_promtool(project, _with_recording_expr(result, guarded))
+    assert "no traffic outside the numerator, +Inf (red) fires" in output
+
+
+LOWEST_ROUTE_SHARE = (
+    'min(sum by (route) (rate(http_requests_total{job="api",code="500"}[5m])) '
+    '/ sum by (route) (rate(http_requests_total{job="api"}[5m])))'
+)
+ROUTES_HEADER = HEADER.replace(
+    "  pool_connections:",
+    "  errors: {type: counter, help: Errors, labels: [route]}\n"
+    "  requests: {type: counter, help: Requests, labels: [route]}\n"
+    "  pool_connections:",
+)
+ERRORS_PER_REQUEST = (
+    'min by (route) (rate(errors_total{job="api"}[5m]) '
+    '/ rate(requests_total{job="api"}[5m]))'
+)
+
+
+def test_min_over_ratio_ignores_idle_series(project: Path) -> None:
+    """Prometheus's min leaves out a series that is 0/0, so the others decide."""
+    result = build_stat_panels(
+        project,
+        ("api.yaml", ROUTES_HEADER),
+        (
+            ("Lowest share", LOWEST_ROUTE_SHARE, "short", "<0.3 Red, >=0.3 Green"),
+            ("Error share", ERRORS_PER_REQUEST, "short", "<0.5 Green, >=0.5 Red"),
+        ),
+    )
+    assert untested(result) == []
+    groups = _groups(result)
+    for name, copied in {
+        "ApiLowestShareCritical: another series without traffic, 0.2 (red) fires": (
+            'route="route-2"'
+        ),
+        "ApiErrorShareCritical: another series without traffic, 0.5 (red) fires": (
+            'instance="instance-2"'
+        ),
+    }.items():
+        series = groups[name]["input_series"]
+        idle = [s for s in series if copied in s["series"]]
+        assert len(idle) == 2
+        assert all(s["values"].startswith("0+0x") for s in idle)
+        assert len(series) == 4
+    for name in [
+        "ApiLowestShareCritical: no traffic stays silent",
+        "ApiErrorShareCritical: no traffic stays silent",
+        "ApiErrorShareCritical: no traffic in the denominator, +Inf (red) fires",
+    ]:
+        assert name in groups
+    out = write_files(project / "out", result.files)
+    assert_promtool("test", "rules", str(out / TESTS))
+
+
+def test_min_over_ratio_rejects_zero_fill(project: Path) -> None:
+    """A rule that counts a route without traffic as a share of 0 fails."""
+    result = _build(project, LOWEST_ROUTE_SHARE, "<0.3 Red, >=0.3 Green")
+    part = 'sum by (job, route) (rate(http_requests_total{job="api",code="500"}[5m]))'
+    whole = 'sum by (job, route) (rate(http_requests_total{job="api"}[5m]))'
+    zero_filled = f"min by (job) ({part} / ({whole} > 0) or {whole} * 0)"
+    output = _failed_promtool(project, _with_recording_expr(result, zero_filled))
+    assert "another series without traffic, 0.2 (red) fires" in output
 
 
 def test_mean_depends_on_order() -> None:

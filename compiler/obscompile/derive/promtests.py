@@ -9,11 +9,12 @@ counter sampled between the evaluations, or one that restarts once per window (s
 `counters`). Each group checks the alert pending
 (not yet listed) one evaluation before `for` has passed, firing when it has, with its
 exact labels and expanded annotations, or silent when the value is outside the band.
-Ratios over rates also get a group without traffic, where the rule records nothing and
-the alert stays silent. Groups without traffic in the denominator only, where the
-query is +Inf or -Inf, check that the rule records that too. Where the alert moves a
-series label out of the way of an alert label, every group also has a second series
-that differs only in that label, and both fire where the value is in the band. Every
+Ratios over rates, and a `min` over one, also get groups without traffic in some
+series (see `idle`). Without any traffic, the rule records nothing and the alert stays
+silent. Where the query is +Inf or -Inf, the group checks that the rule records that
+too. Where the alert moves a series label out of the way of an alert label, every group
+also has a second series that differs only in that label, and both fire where the
+value is in the band. Every
 recording rule gets a `promql_expr_test` that the recorded series and the raw query
 give the same value, which is computed here by repeating the engine's arithmetic (see
 `evaluate`). A rule that cannot be tested is listed with the reason. Rules that differ
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import attrs
 import promql_parser as pp
@@ -50,6 +51,7 @@ from obscompile.derive.expressions import (
     pinned_job,
     printed_text,
 )
+from obscompile.derive.idle import Idle, denominator_cases, minimum_case, no_traffic
 from obscompile.derive.limits import lower_limit
 from obscompile.derive.probes import Probe, colour_of, probe_values
 from obscompile.derive.recording import RecordingRule, level_labels, split_constant
@@ -65,10 +67,7 @@ from obscompile.derive.synthesis import (
     CannotSynthesize,
     Context,
     InputSeries,
-    flat_denominator,
     invented_value,
-    scaled_gauges,
-    silent_copy,
     synthesize,
 )
 from obscompile.derive.testfile import (
@@ -114,34 +113,6 @@ class _Unreached(_Mismatch):
     """No synthesized input gives the query the value of a group without traffic."""
 
 
-@attrs.frozen
-class _Idle:
-    """A test group without traffic in a ratio's denominator.
-
-    `inputs` turns the inputs of a probe into the group's inputs, which give the
-    query `value`: NaN for 0/0, or +Inf or -Inf.
-    """
-
-    value: float
-    inputs: Callable[[list[InputSeries]], list[InputSeries]]
-
-
-def _no_traffic(series: list[InputSeries]) -> list[InputSeries]:
-    """Return the series with every counter flat and every gauge at 0."""
-    return scaled_gauges(silent_copy(series), 0.0)
-
-
-def _negated(
-    flat: Callable[[list[InputSeries]], list[InputSeries]],
-) -> Callable[[list[InputSeries]], list[InputSeries]]:
-    """Return `flat` followed by negating every gauge, which turns +Inf into -Inf."""
-
-    def negated(series: list[InputSeries]) -> list[InputSeries]:
-        return scaled_gauges(flat(series), -1.0)
-
-    return negated
-
-
 class _NotExpanded(ValueError):
     """The generator cannot expand the template of an alert's label or annotation.
 
@@ -180,6 +151,31 @@ def _expanded(
 # OverflowError comes from Python's float() of a huge fraction or integer, where Go
 # gives +Inf.
 _UNTESTABLE = (CannotSynthesize, UnsupportedExpression, _Mismatch, OverflowError)
+
+
+def _ratio_over_rates(
+    node: pp.Expr,
+) -> tuple[pp.BinaryExpr | None, pp.AggregateExpr | None]:
+    """Return the query's ratio with a rate below it, and the `min` over it, if any.
+
+    Only such a ratio, whose denominator the rule guards, has groups without
+    traffic. A ratio of gauges has none.
+    """
+    minimum = None
+    if (
+        isinstance(node, pp.AggregateExpr)
+        and str(node.op) == "min"
+        and node.param is None
+    ):
+        minimum = node
+        node = promql.strip_parens(node.expr)
+    if (
+        isinstance(node, pp.BinaryExpr)
+        and str(node.op) == "/"
+        and (is_guarded(node.rhs) or is_non_negative(node.rhs))
+    ):
+        return node, minimum
+    return None, None
 
 
 def _offset_ms(node: pp.Expr) -> int:
@@ -286,15 +282,9 @@ class _Generator:
                     "alert firing"
                 )
             inner, _, _, _ = split_constant(node)
-            inner = promql.strip_parens(inner)
-            # Only a ratio over rates, whose denominator the rule guards, has a case
-            # without traffic. A ratio of gauges has none.
-            if (
-                isinstance(inner, pp.BinaryExpr)
-                and str(inner.op) == "/"
-                and (is_guarded(inner.rhs) or is_non_negative(inner.rhs))
-            ):
-                groups += self.idle_groups(alert, node, context, inner, probes)
+            ratio, minimum = _ratio_over_rates(promql.strip_parens(inner))
+            if ratio is not None:
+                groups += self.idle_groups(alert, node, context, ratio, probes, minimum)
         except (*_UNTESTABLE, _NotExpanded) as exc:
             self.tested_records = tested_records
             text = exc.text if isinstance(exc, _NotExpanded) else None
@@ -311,16 +301,21 @@ class _Generator:
         context: Context,
         ratio: pp.BinaryExpr,
         probes: list[Probe],
+        minimum: pp.AggregateExpr | None = None,
     ) -> list[TestGroup]:
-        """Return the groups without traffic in the denominator of `ratio`.
+        """Return the groups without traffic in some series of `ratio`.
 
         Without any traffic and with gauges at 0, the query is 0/0, so the rule
-        records no sample and the alert stays silent. With the numerator above 0,
-        the query is +Inf, and below 0 it is -Inf, which the rule must record and
-        the alert compare as the panel does. The group for -Inf is tried where the
-        band reaches -Inf and the numerator can be below 0. A group for an infinity
-        that no input gives, as for a part of the denominator's own traffic, is
-        left out.
+        records no sample and the alert stays silent. Where `minimum` aggregates the
+        ratio, a group adds a series that is 0/0 beside the inputs of a value in the
+        band, which the minimum leaves out. The groups with flat counters in the
+        denominator take the inputs of the largest probed value. The query is then
+        +Inf where the numerator is above 0 and -Inf where it is below, which the
+        rule must record and the alert compare as the panel does. The group for
+        -Inf is tried where the band reaches -Inf and the numerator can be below 0.
+        A ratio of minimums of a part and its whole gets other groups here (see
+        `denominator_cases`). A group whose value no input gives, as +Inf for a part
+        of the denominator's own traffic under `sum`, is left out.
         """
         groups = [
             self.alert_group(
@@ -328,22 +323,29 @@ class _Generator:
                 node,
                 context,
                 Probe(alert.band.bounds[0]),
-                _Idle(math.nan, _no_traffic),
+                Idle(math.nan, no_traffic, "no traffic", checked=False),
             )
         ]
+        cases: list[tuple[Probe, Idle]] = []
+        firing = [
+            probe.value
+            for probe in probes
+            if probe.replaces is None and alert.band.contains(probe.value)
+        ]
+        if minimum is not None and firing:
+            beside = minimum_case(minimum, ratio, firing[0])
+            if beside is not None:
+                cases.append((Probe(firing[0], exact=True), beside))
         above = max((probe.value for probe in probes), default=0.0)
-        if is_guarded(ratio.rhs) or not above > 0:
-            return groups
-        flat = functools.partial(flat_denominator, denominator=ratio.rhs)
-        cases = [_Idle(math.inf, flat)]
-        least = lower_limit(ratio.lhs, self.service)
-        if alert.band.contains(-math.inf) and (least is None or least < 0):
-            cases.append(_Idle(-math.inf, _negated(flat)))
-        for idle in cases:
+        if not is_guarded(ratio.rhs) and above > 0:
+            least = lower_limit(ratio.lhs, self.service)
+            negative = alert.band.contains(-math.inf) and (least is None or least < 0)
+            cases += [
+                (Probe(above), idle) for idle in denominator_cases(ratio, negative)
+            ]
+        for probe, idle in cases:
             try:
-                groups.append(
-                    self.alert_group(alert, node, context, Probe(above), idle)
-                )
+                groups.append(self.alert_group(alert, node, context, probe, idle))
             except (CannotSynthesize, _Unreached):
                 continue
         return groups
@@ -394,7 +396,7 @@ class _Generator:
         node,
         context: Context,
         probe: Probe,
-        idle: _Idle | None,
+        idle: Idle | None,
     ):
         """Return inputs, their run, its end and input interval, with the first that fits.
 
@@ -404,9 +406,10 @@ class _Generator:
         evaluation of the last `for` come first, because only they fail a rule whose
         boundary moves to the value. A probe that needs no exact value may
         get a value on the same side of every boundary instead. A group without
-        traffic in the denominator takes the first inputs of either run length that
-        give the query its infinity, whether the alert agrees or not, and raises
-        _Unreached where neither does.
+        traffic in some series takes the first inputs of either run length that
+        give the query its NaN or infinity, whether the alert agrees or not. One
+        whose query keeps the probe's value takes inputs as the probe does. Either
+        raises _Unreached where no input fits.
         """
         value = probe.value
         records = [alert.record] if alert.record else []
@@ -433,16 +436,16 @@ class _Generator:
                         self.evaluation_ms,
                         interval_ms,
                     )
-                    if idle is not None and math.isnan(idle.value):
+                    if idle is not None and not idle.checked:
                         return series, run, end, interval_ms
                     samples = run.vector(alert.query, end)
                 except OrderDependent as exc:
                     unordered = exc
                     continue
-                if idle is not None:
-                    # Flattening the denominator gives every traffic scale alike.
+                if idle is not None and not math.isfinite(idle.value):
+                    # A ratio without traffic is the same at every traffic scale.
                     key = _pinned_sample(samples, alert.pins)
-                    if key is not None and key.value == idle.value:
+                    if key is not None and _same_value(key.value, idle.value):
                         return series, run, end, interval_ms
                     break
                 sampled = sampled or bool(samples)
@@ -587,7 +590,7 @@ class _Generator:
         node,
         context: Context,
         probe: Probe,
-        idle: _Idle | None = None,
+        idle: Idle | None = None,
     ) -> TestGroup:
         for_ms = duration_ms(alert.for_)
         value = probe.value if idle is None else idle.value
@@ -641,9 +644,11 @@ class _Generator:
         if idle is None:
             what = f"{bound_text(value, alert.unit)} ({colour})"
         elif math.isnan(value):
-            what = "no traffic"
+            what = idle.name
+        elif math.isinf(value):
+            what = f"{idle.name}, {number_text(value)} ({colour})"
         else:
-            what = f"no traffic in the denominator, {number_text(value)} ({colour})"
+            what = f"{idle.name}, {bound_text(value, alert.unit)} ({colour})"
         outcome = "fires" if fires else "stays silent"
         name = f"{alert.name}: {what} {outcome}"
         if probe.replaces is not None:
@@ -890,6 +895,11 @@ def _same_side(alert: AlertRule, got: float, expected: float) -> bool:
     return alert.band.contains(got) == alert.band.contains(expected) and colour_of(
         alert.steps, got, alert.mappings
     ) == colour_of(alert.steps, expected, alert.mappings)
+
+
+def _same_value(found: float, expected: float) -> bool:
+    """Return True for equal values, and for NaN where NaN is expected."""
+    return found == expected or (math.isnan(found) and math.isnan(expected))
 
 
 def _pinned_sample(samples: list[Sample], pins) -> Sample | None:

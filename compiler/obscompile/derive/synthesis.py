@@ -1007,14 +1007,20 @@ def silent_copy(series: list[InputSeries]) -> list[InputSeries]:
     return [attrs.evolve(s, step=0.0, cycle=()) if s.counter else s for s in series]
 
 
-def flat_denominator(
-    series: list[InputSeries], denominator: pp.Expr
+def flat_counters(
+    series: list[InputSeries], node: pp.Expr, spared: pp.Expr | None = None
 ) -> list[InputSeries]:
-    """Return the same series with the counters that `denominator` reads flat at zero."""
-    selectors = promql.selectors(denominator)
+    """Return the same series with the counters that `node` reads flat at zero.
+
+    Counters that `spared` reads too keep their traffic.
+    """
+    selectors = promql.selectors(node)
+    kept = promql.selectors(spared) if spared is not None else []
     return [
         attrs.evolve(s, step=0.0, cycle=())
-        if s.counter and any(_selects(selector, s) for selector in selectors)
+        if s.counter
+        and any(_selects(selector, s) for selector in selectors)
+        and not any(_selects(selector, s) for selector in kept)
         else s
         for s in series
     ]

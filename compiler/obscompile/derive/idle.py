@@ -1,0 +1,174 @@
+"""The inputs of the generated test groups without traffic in some series of a ratio.
+
+Each such group takes the inputs of a probe and stops the traffic of some of its
+series. Where none has traffic, a ratio over rates is 0/0, so the rule records no
+sample. Where only the denominator has none, the query is +Inf or -Inf, which the rule
+must record as the panel shows it. A `min` over a ratio leaves out a series that is
+0/0, because the `min` of Prometheus 2.42 replaces NaN with any other value of its
+group and never a value with NaN. So a group adds such a series beside those of the
+probe and expects the probe's value.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+
+import attrs
+import promql_parser as pp
+
+from obscompile import promql
+from obscompile.derive.limits import part_of_whole
+from obscompile.derive.synthesis import (
+    InputSeries,
+    flat_counters,
+    scaled_gauges,
+    silent_copy,
+)
+
+Inputs = Callable[[list[InputSeries]], list[InputSeries]]
+
+# Labels that the copy without traffic keeps. The rules add `job` to every
+# aggregation, so a copy with another job would be a group of its own there.
+_FIXED_LABELS = frozenset({"__name__", "job"})
+
+
+@attrs.frozen
+class Idle:
+    """A test group without traffic in some series of a ratio.
+
+    `inputs` turns the inputs of a probe into the group's inputs, which give the
+    query `value`: NaN for 0/0, +Inf or -Inf, or the probe's value where the query's
+    `min` leaves out a series that is 0/0. `name` starts the group's name and says
+    which series have no traffic. Every group but the one without any traffic
+    (`checked` False) takes only inputs that give the query `value`.
+    """
+
+    value: float
+    inputs: Inputs
+    name: str = "no traffic in the denominator"
+    checked: bool = True
+
+
+def no_traffic(series: list[InputSeries]) -> list[InputSeries]:
+    """Return the series with every counter flat and every gauge at 0."""
+    return scaled_gauges(silent_copy(series), 0.0)
+
+
+def negated(flat: Inputs) -> Inputs:
+    """Return `flat` followed by negating every gauge, which turns +Inf into -Inf."""
+
+    def negated(series: list[InputSeries]) -> list[InputSeries]:
+        return scaled_gauges(flat(series), -1.0)
+
+    return negated
+
+
+def denominator_cases(ratio: pp.BinaryExpr, negative: bool) -> list[Idle]:
+    """Return the groups with flat counters in the denominator of `ratio`.
+
+    With the counters that the denominator reads flat, the query is +Inf where the
+    numerator is above 0. With `negative`, a group negates the gauges too, for
+    -Inf. In a ratio of the minimum of a part of some counter rates to the minimum
+    of all of them, the part is in the whole, so that gives 0/0. Such a ratio is
+    +Inf where only the counters outside the part are flat, and 0/0 where only
+    those of the part are.
+    """
+    if part_of_whole(ratio) == "at least":
+        outside = functools.partial(flat_counters, node=ratio.rhs, spared=ratio.lhs)
+        part = functools.partial(flat_counters, node=ratio.lhs)
+        return [
+            Idle(math.inf, outside, "no traffic outside the numerator"),
+            Idle(math.nan, part, "no traffic in the numerator"),
+        ]
+    flat = functools.partial(flat_counters, node=ratio.rhs)
+    cases = [Idle(math.inf, flat)]
+    if negative:
+        cases.append(Idle(-math.inf, negated(flat)))
+    return cases
+
+
+def minimum_case(
+    minimum: pp.AggregateExpr, ratio: pp.BinaryExpr, value: float
+) -> Idle | None:
+    """Return the group in which `minimum` leaves out a series of `ratio` that is 0/0.
+
+    The group adds a copy of the probe's series without traffic, with another value
+    of a label that the ratio keeps and the minimum drops. So the copy is another
+    series of the ratio, in the same group of the minimum. Returns None where no
+    label does both.
+    """
+    label = _spare_label(minimum, ratio)
+    if label is None:
+        return None
+    return Idle(
+        value,
+        functools.partial(_with_idle_copy, label=label),
+        "another series without traffic",
+    )
+
+
+def _spare_label(minimum: pp.AggregateExpr, ratio: pp.BinaryExpr) -> str | None:
+    """Return a label that `ratio` keeps, `minimum` drops and no matcher sets."""
+    named = [
+        label
+        for node in promql.walk(ratio)
+        if isinstance(node, pp.AggregateExpr) and node.modifier is not None
+        for label in node.modifier.labels
+    ]
+    matched = {
+        matcher.name
+        for selector in promql.selectors(ratio)
+        for matcher in selector.matchers.matchers
+    }
+    for label in [*named, "instance"]:
+        if label in _FIXED_LABELS or label in matched:
+            continue
+        if _keeps_label(ratio, label) and _drops_label(minimum, label):
+            return label
+    return None
+
+
+def _drops_label(aggregation: pp.AggregateExpr, label: str) -> bool:
+    """Return True where `aggregation` puts series that differ in `label` together."""
+    modifier = aggregation.modifier
+    if modifier is None:
+        return True
+    listed = label in modifier.labels
+    return listed != (modifier.type == pp.AggModifierType.By)
+
+
+def _keeps_label(node: pp.Expr, label: str) -> bool:
+    """Return True where two inputs that differ only in `label` give two series."""
+    node = promql.strip_parens(node)
+    if isinstance(node, pp.VectorSelector | pp.MatrixSelector | pp.NumberLiteral):
+        return True
+    if isinstance(node, pp.AggregateExpr):
+        if node.param is not None or _drops_label(node, label):
+            return False
+        return _keeps_label(node.expr, label)
+    if isinstance(node, pp.BinaryExpr):
+        matching = node.modifier.matching if node.modifier is not None else None
+        if matching is not None:
+            listed = label in matching.labels
+            if listed != (matching.type == pp.LabelModifierType.Include):
+                return False
+        return _keeps_label(node.lhs, label) and _keeps_label(node.rhs, label)
+    if isinstance(node, pp.Call):
+        # label_replace and label_join may overwrite the label.
+        if node.func.name in ("label_replace", "label_join"):
+            return False
+        return all(_keeps_label(argument, label) for argument in node.args)
+    return False
+
+
+def _with_idle_copy(series: list[InputSeries], label: str) -> list[InputSeries]:
+    """Return the series and a copy of each without traffic, with another `label`."""
+    copies = []
+    for found in no_traffic(series):
+        labels = dict(found.labels)
+        other = f"{label}-2"
+        labels[label] = other if labels.get(label) != other else f"{label}-3"
+        copies.append(attrs.evolve(found, labels=tuple(sorted(labels.items()))))
+    return series + copies
