@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -311,3 +312,126 @@ def test_changed_panel_keeps_block_position(project: Path) -> None:
     )
     (found,) = _findings(project, "promql/unknown-metric")
     assert str(found.location) == "blocks/team.py:7:45"
+
+
+# A project block that writes its `limit` argument into a threshold text.
+LIMIT_BLOCK = """\
+from obscompile import dsl
+
+
+@dsl.block("limit_row")
+def limit_row(query: str, limit: object):
+    return dsl.row("Limits", [
+        dsl.panel("Value", query, thresholds=f"<{limit} Green, >{limit} Red"),
+    ])
+"""
+
+LIMIT_CATALOG = """\
+scrape: {job: api, port: 8080}
+metrics:
+  queue_depth: {type: gauge, help: Depth}
+  http_requests_total: {type: counter, help: Requests, labels: [code]}
+"""
+
+DEPTH = "sum(queue_depth)"
+# The share of failed requests, whose unit is percentunit (0 to 1).
+RATIO = (
+    'sum(rate(http_requests_total{code=~"5.."}[5m])) / '
+    "sum(rate(http_requests_total[5m]))"
+)
+DURATION_ON_SHORT = (
+    "error: threshold 2s is a duration, but the panel's unit is short; set unit: to "
+    "a time unit such as s or ms [thresholds/unit]"
+)
+BARE_ON_RATIO = (
+    "warning: threshold 70 is 7000%, because the panel's unit is percentunit "
+    "(values from 0 to 1); write 70% for 70 percent, or set unit: percent if the "
+    "query gives 0 to 100 [thresholds/unit]"
+)
+
+
+def _inline_thresholds(query: str, limit: str) -> tuple[str, str]:
+    """Return a manifest whose panel writes `limit` in its thresholds on line 11."""
+    text = (
+        "service: api\n"
+        + LIMIT_CATALOG
+        + "rows:\n  - title: Limits\n    panels:\n"
+        + f"      - title: Value\n        query: '{query}'\n"
+        + f'        thresholds: "<{limit} Green, >{limit} Red"\n'
+    )
+    return "api.yaml", text
+
+
+def _yaml_argument(query: str, limit: str) -> tuple[str, str]:
+    """Return a manifest that passes `limit` to limit_row on line 10."""
+    text = (
+        "service: api\n"
+        + LIMIT_CATALOG
+        + "rows:\n  - use: limit_row\n    with:\n"
+        + f"      query: '{query}'\n      limit: {limit}\n"
+    )
+    return "api.yaml", text
+
+
+def _python_argument(query: str, limit: str) -> tuple[str, str]:
+    """Return a Python manifest that passes `limit` to limit_row on line 9."""
+    text = (
+        "from obscompile import dsl\n\n"
+        "dsl.service(\n"
+        '    "api",\n'
+        '    scrape=dsl.scrape_job("api", port=8080),\n'
+        '    metrics=[dsl.gauge("queue_depth"), '
+        'dsl.counter("http_requests", labels=["code"])],\n'
+        "    rows=[dsl.use(\n"
+        f"        'limit_row', query='{query}',\n"
+        f"        limit={limit})],\n"
+        ")\n"
+    )
+    return "api.py", text
+
+
+@pytest.mark.parametrize(
+    ("manifest", "query", "limit", "expected"),
+    [
+        (
+            _inline_thresholds,
+            DEPTH,
+            "2s",
+            f"services/api.yaml:11:34: {DURATION_ON_SHORT}",
+        ),
+        (_yaml_argument, DEPTH, "2s", f"services/api.yaml:10:14: {DURATION_ON_SHORT}"),
+        (
+            _yaml_argument,
+            DEPTH,
+            '"2s"',
+            f"services/api.yaml:10:14: {DURATION_ON_SHORT}",
+        ),
+        (_python_argument, DEPTH, '"2s"', f"services/api.py:9:15: {DURATION_ON_SHORT}"),
+        (_inline_thresholds, RATIO, "70", f"services/api.yaml:11:23: {BARE_ON_RATIO}"),
+        (_yaml_argument, RATIO, "70", f"services/api.yaml:10:14: {BARE_ON_RATIO}"),
+        (_python_argument, RATIO, "70", f"services/api.py:9:15: {BARE_ON_RATIO}"),
+    ],
+    ids=[
+        "duration-in-text",
+        "duration-argument",
+        "quoted-duration-argument",
+        "python-duration-argument",
+        "bare-number-in-text",
+        "bare-number-argument",
+        "python-bare-number-argument",
+    ],
+)
+def test_threshold_unit_at_bound(
+    project: Path,
+    manifest: Callable[[str, str], tuple[str, str]],
+    query: str,
+    limit: str,
+    expected: str,
+) -> None:
+    """thresholds/unit is at the bound, in the text or at the argument that wrote it."""
+    (project / "blocks").mkdir()
+    (project / "blocks" / "limits.py").write_text(LIMIT_BLOCK, encoding="utf-8")
+    write_manifest(project, *manifest(query, limit))
+    found = _findings(project, "thresholds/unit")
+    assert [str(d) for d in found] == [expected]
+    assert found[0].location.uses() == []

@@ -32,10 +32,11 @@ def threshold_unit(context: PanelContext) -> Iterator[Diagnostic]:
     try:
         resolve(panel.thresholds, unit, panel.capacity)
     except UnitError as exc:
-        location = panel.location_of("thresholds")
-        offset = None if exc.quantity is None else exc.quantity.offset
-        if offset is not None:
-            location = panel.thresholds.quantity_locations.get(offset, location)
+        location = (
+            panel.location_of("thresholds")
+            if exc.quantity is None
+            else panel.bound_location(exc.quantity)
+        )
         yield error(location, str(exc), NAME)
         return
     if unit == "percentunit" and panel.thresholds.capacity_of is None:
@@ -65,11 +66,8 @@ def _bare_numbers_above_one(
         warned.add(quantity.number)
         written = quantity.written or number_text(quantity.number)
         percent = number_text(quantity.number * 100)
-        location = thresholds.quantity_locations.get(
-            quantity.offset, context.panel.location_of("thresholds")
-        )
         yield warning(
-            location,
+            context.panel.bound_location(quantity),
             f"threshold {written} is {percent}%, because the panel's unit is "
             f"percentunit (values from 0 to 1); write {written}% for {written} "
             "percent, or set unit: percent if the query gives 0 to 100",
