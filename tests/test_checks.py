@@ -1587,6 +1587,28 @@ HISTOGRAM_RANGE = [
             "larger bucket or lower the threshold [thresholds/histogram-range]",
         ],
     ),
+    Case(
+        # Each warning is at the value of its step.
+        "structured-steps",
+        bucketed(f"""
+            - title: Latency
+              query: '{P95}'
+              thresholds:
+                unit: ms
+                steps: [green, {{value: 10, color: yellow}}, {{value: "2000", color: red}}]
+        """),
+        [
+            f"{E}:20:34: warning: threshold 0.01 (yellow) lies below 0.0475, the "
+            "smallest value of this query: 0.95 of the first bucket of "
+            "http_request_duration_seconds, 0.05. Every value lies above the "
+            "threshold while observations arrive; add a smaller bucket or raise the "
+            "threshold [thresholds/histogram-range]",
+            f"{E}:20:63: warning: threshold 2 (red) lies above 1, the largest value "
+            "of this query: the largest finite bucket of "
+            "http_request_duration_seconds, 1. No value reaches the threshold; add a "
+            "larger bucket or lower the threshold [thresholds/histogram-range]",
+        ],
+    ),
 ]
 
 RANGE = [
@@ -1817,6 +1839,41 @@ THRESHOLDS_UNIT = [
             'service "payments" or of any other service; did you mean '
             '"http_requests_total"? '
             "[promql/unknown-metric]"
+        ],
+    ),
+    Case(
+        # The error is at the value of the step, inside its quotes.
+        "duration-step-on-short",
+        panels("""
+            - title: Depth
+              query: 'sum(queue_depth)'
+              thresholds:
+                steps:
+                  - green
+                  - {color: yellow, value: 1}
+                  - {color: red, value: "2s"}
+        """),
+        [
+            f"{E}:21:36: error: threshold 2s is a duration, but the panel's unit is "
+            "short; set unit: to a time unit such as s or ms [thresholds/unit]",
+        ],
+    ),
+    Case(
+        # A bare step value takes the unit of `unit:`.
+        "step-in-unit-of-steps",
+        panels("""
+            - title: Depth
+              query: 'sum(queue_depth)'
+              thresholds:
+                unit: ms
+                steps:
+                  - green
+                  - color: red
+                    value: 100
+        """),
+        [
+            f"{E}:22:22: error: threshold 100ms is a duration, but the panel's unit is "
+            "short; set unit: to a time unit such as s or ms [thresholds/unit]",
         ],
     ),
 ]
@@ -3705,6 +3762,28 @@ SCRAPE_TIMEOUT = [
             f'{E}:17:45: warning: the red band of panel "Scrape" starts at 4s, at or '
             'above the scrape timeout of job "payments", 3s (the job\'s timeout, set '
             f"at {E}:2:61). {SCRAPE_TIMEOUT_ADVICE} 3s [thresholds/scrape-timeout]"
+        ],
+    ),
+    Case(
+        # Each warning is at the value of its step.
+        "structured-steps",
+        panels("""
+            - title: Scrape
+              query: 'scrape_duration_seconds{job="payments"}'
+              thresholds:
+                steps:
+                  - green
+                  - {color: yellow, value: 10s}
+                  - color: red
+                    value: 15
+        """),
+        [
+            f'{E}:20:38: warning: the yellow band of panel "Scrape" starts at 10s, at '
+            'or above the scrape timeout of job "payments", 10s (Prometheus\' default '
+            f"scrape_timeout). {SCRAPE_TIMEOUT_ADVICE} 10s [thresholds/scrape-timeout]",
+            f'{E}:22:22: warning: the red band of panel "Scrape" starts at 15s, at or '
+            'above the scrape timeout of job "payments", 10s (Prometheus\' default '
+            f"scrape_timeout). {SCRAPE_TIMEOUT_ADVICE} 10s [thresholds/scrape-timeout]",
         ],
     ),
     Case(

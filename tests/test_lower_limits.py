@@ -180,6 +180,26 @@ def test_warning_band_over_every_value_warns(project: Path) -> None:
     assert _always_firing(result) == [message.replace(WHERE, "services/shop.yaml:17")]
 
 
+@pytest.mark.parametrize(
+    ("value", "band", "column"),
+    [("0", "red band (at or above 0)", 21), ('"-1"', "red band (at or above -1)", 22)],
+    ids=["number", "quoted-text"],
+)
+def test_step_over_every_value_warns(
+    project: Path, value: str, band: str, column: int
+) -> None:
+    """The warning of a structured step is at the step's value, on line 19."""
+    text = _manifest(RATE, "").replace(
+        "thresholds: ''",
+        f"thresholds:\n        steps:\n          - green\n"
+        f"          - {{value: {value}, color: red}}",
+    )
+    write_manifest(project, "shop.yaml", text)
+    result = build(Project.at(project))
+    message = _message(band, column)
+    assert _always_firing(result) == [message.replace(WHERE, "services/shop.yaml:19")]
+
+
 # Query, thresholds, the alert's comparison, and comparisons with the boundary moved:
 # to take 0 in, and up to the value that the firing test gives.
 ABOVE_ZERO = {

@@ -1129,6 +1129,33 @@ def test_threshold_text_positions(
     assert found == expected
 
 
+def test_structured_step_value_positions(project: Path) -> None:
+    """Loading records where each step writes its value, inside any quotes."""
+    text = PANEL_HEADER + (
+        "        thresholds:\n"
+        "          unit: ms\n"
+        "          steps:\n"
+        "            - green\n"
+        "            - {value: 5, color: yellow}\n"
+        "            - {value: '  10', color: orange}\n"
+        "            - color: red\n"
+        "              value: >-\n"
+        "                20s\n"
+    )
+    write_manifest(project, "payments.yaml", text)
+    (service,) = load_project(project / "services").services
+    (panel,) = service.panels
+    assert panel.thresholds is not None
+    bounds = [band.lower for band in panel.thresholds.bands]
+    assert bounds[0] is None
+    found = [str(panel.bound_location(bound)) for bound in bounds[1:] if bound]
+    assert found == [
+        "services/payments.yaml:18:23",
+        "services/payments.yaml:19:26",
+        "services/payments.yaml:22:17",
+    ]
+
+
 def test_unrendered_series_at_its_name(project: Path) -> None:
     """alerts/series is at the name of a series that the legend cannot render."""
     text = PANEL_HEADER.replace("max(depth", "max by (queue) (depth")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 import unicodedata
@@ -518,7 +517,9 @@ class _Reader:
                 data["thresholds"],
                 self.at(thresholds_path),
                 lambda inner: self.at((*thresholds_path, *inner)),
-                functools.partial(self.text_at, thresholds_path),
+                lambda inner, text, offset: self.text_at(
+                    (*thresholds_path, *inner), text, offset
+                ),
             )
             self.diagnostics.extend(problems)
             fields["thresholds"] = thresholds

@@ -61,6 +61,7 @@ from obscompile.model.threshold import (
     colour_hue,
     colour_rgba,
     named_colours,
+    step_offset,
 )
 from obscompile.numbers import number_text
 
@@ -1204,6 +1205,7 @@ def _structured_steps(data: dict[str, Any], unit: str | None) -> list[Band]:
         except ThresholdError as exc:
             problems.append(exc)
             continue
+        lower = attrs.evolve(lower, offset=step_offset(index))
         if comparable(lower, 0) <= previous:
             problems.append(
                 ThresholdError(
@@ -1311,21 +1313,25 @@ def read_thresholds(
     value: Any,
     location: Location,
     locate: Callable[[ValuePath], Location] | None = None,
-    locate_text: Callable[[str, int], Location] | None = None,
+    locate_text: Callable[[ValuePath, str, int], Location] | None = None,
 ) -> tuple[Thresholds | None, list[Diagnostic]]:
     """Parse a manifest's `thresholds` value; report problems at their position.
 
     `locate` returns where the value at a path inside a structured `value` starts.
     Without it, problems in a structured value are reported at `location`. Inside a
     threshold text that is part of a structured value, a problem is reported where the
-    text starts. `locate_text(text, offset)` returns where a character of a threshold
-    text is, which quotes, escapes and block scalars move; without it, problems in a
-    threshold text are reported at `location` shifted by their offset.
+    text starts. `locate_text(path, text, offset)` returns where character `offset`
+    of the text at `path` is written, which quotes, escapes and block scalars move.
+    The path of `value` itself is (). Without it, problems in a threshold text are
+    reported at `location` shifted by their offset.
+
+    The result records where each quantity of a threshold text, and each step value
+    of a structured value, is written (see `Thresholds.quantity_locations`).
     """
 
     def position(path: ValuePath, offset: int) -> Location:
         if isinstance(value, str) and locate_text is not None:
-            return locate_text(value, offset)
+            return locate_text((), value, offset)
         if isinstance(value, str):
             return location.shifted(offset)
         if locate is None or not path:
@@ -1348,6 +1354,8 @@ def read_thresholds(
         quantity_locations = {
             offset: position((), offset) for offset in _quantity_offsets(parsed)
         }
+    elif locate is not None:
+        quantity_locations = _step_locations(value, locate, locate_text)
     parsed = attrs.evolve(
         parsed, location=location, quantity_locations=quantity_locations
     )
@@ -1369,6 +1377,30 @@ def _quantity_offsets(thresholds: Thresholds) -> set[int]:
     }
     offsets.update(s.offset for s in thresholds.series if s.offset is not None)
     return offsets
+
+
+def _step_locations(
+    value: dict[str, Any],
+    locate: Callable[[ValuePath], Location],
+    locate_text: Callable[[ValuePath, str, int], Location] | None,
+) -> dict[int, Location]:
+    """Return where each step of a valid structured `value` writes its value.
+
+    The result is keyed by `step_offset`. A step value written as a string
+    (`"500ms"`) is placed at its first character after any spaces, inside the quotes.
+    """
+    found: dict[int, Location] = {}
+    for index, step in enumerate(value.get("steps") or []):
+        written = step.get("value") if isinstance(step, dict) else None
+        if written is None:
+            continue
+        path: ValuePath = ("steps", index, "value")
+        if isinstance(written, str) and locate_text is not None:
+            start = len(written) - len(written.lstrip())
+            found[step_offset(index)] = locate_text(path, written, start)
+        else:
+            found[step_offset(index)] = locate(path)
+    return found
 
 
 def colour_warnings(

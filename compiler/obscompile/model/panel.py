@@ -85,9 +85,11 @@ class Panel:
         return self._threshold_location(series.offset, series.series)
 
     def _threshold_location(self, offset: int | None, written: str) -> Location:
-        """Return where a threshold text writes the token at `offset`.
+        """Return where the thresholds write the token that `offset` keys.
 
-        A token that a block built from one of its parameters, such as
+        The token is a quantity or series name of a threshold text, or the value of
+        a structured step (see `Quantity.offset`). A token without a recorded
+        position that a block built from one of its parameters, such as
         scrape_health's `duration_red`, is placed at that parameter's value, and
         any other at the thresholds as a whole.
         """

@@ -155,8 +155,10 @@ class Quantity:
     `1m30s`), so that messages quote it as written. It is empty for a quantity that
     no text spells, such as a step value that YAML reads as a number. A duration of
     several units (`1m30s`) is held in ms, and `last_unit` is its last unit, the one
-    that a bare number continuing it takes (`s`). `offset` is where the threshold
-    text writes it, and None for a quantity that no text spells.
+    that a bare number continuing it takes (`s`). `offset` keys the quantity's
+    position in `Thresholds.quantity_locations`. It is where the threshold text
+    writes the quantity, `step_offset(index)` for the value of a structured step,
+    and None for a quantity that code builds.
     """
 
     number: float
@@ -175,6 +177,15 @@ class Quantity:
             return self.written
         text = number_text(self.number)
         return f"{text}{self.unit}" if self.unit else text
+
+
+def step_offset(index: int) -> int:
+    """Return the `Quantity.offset` of the value of step `index` of a structured value.
+
+    The offsets of a threshold text start at 0, so a step's offset is negative and
+    never keys the position of a character of a text in the same thresholds.
+    """
+    return -1 - index
 
 
 @attrs.frozen
@@ -241,7 +252,8 @@ class Thresholds:
     panel colours with value mappings. `bounds` are the bounds that a threshold text
     writes, in the order of the text, upper bounds included: `<70` bounds the base
     band, which has no step. `quantity_locations` gives where each quantity and
-    each series name of a threshold text is written, by its `offset`.
+    each series name of a threshold text, and each step value of the structured
+    form, is written, by its `offset`.
     """
 
     text: str
