@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -86,6 +87,10 @@ class _Reader:
     def key_at(self, path: JsonPath) -> Location:
         return self.source.key_location(path)
 
+    @functools.cached_property
+    def lines(self) -> list[str]:
+        return self.source.text.splitlines()
+
     def label_locations(
         self, path: JsonPath, settings: dict[str, Any]
     ) -> dict[str, Location]:
@@ -138,7 +143,7 @@ class _Reader:
     def quote_offset(self, path: JsonPath) -> int:
         """Return 1 when the scalar at `path` starts with a quote, so offsets line up."""
         location = self.at(path)
-        lines = self.source.text.splitlines()
+        lines = self.lines
         if 0 < location.line <= len(lines):
             line = lines[location.line - 1]
             if location.column - 1 < len(line) and line[location.column - 1] in "'\"":
