@@ -12,6 +12,11 @@ Under `min`, one series of the whole without traffic makes the whole 0, so the r
 is +Inf or 0/0. A `min` over a ratio, such as the lowest error share of any route,
 leaves out a series that is 0/0. The generated tests must cover both and fail a rule
 that records otherwise.
+
+A `sum` or `avg` over a ratio gives NaN for a group with one series that is 0/0, and
+the panel then colours no threshold. A rule whose guard drops that series would give
+the other series' value there, so such a rule keeps the panel's division, and the
+generated tests must fail the guarded form.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from obscompile import promql
+from obscompile.derive import testfile
 from obscompile.derive.evaluate import (
     Evaluator,
     OrderDependent,
@@ -28,9 +35,16 @@ from obscompile.derive.evaluate import (
     _mean,
     make_labels,
 )
+from obscompile.derive.expressions import render
+from obscompile.derive.promtests import _Generator
+from obscompile.derive.recording import plan_query
+from obscompile.derive.simulate import simulate
+from obscompile.derive.synthesis import InputSeries
 from obscompile.pipeline import BuildResult, Project, build
+from obscompile.render import prometheus as prometheus_render
 from tests.conftest import write_manifest
 from tests.moved_boundaries import (
+    alert_expr,
     assert_moved_boundaries_fail,
     build_stat_panel,
     build_stat_panels,
@@ -454,6 +468,227 @@ def test_min_over_ratio_rejects_zero_fill(project: Path) -> None:
     zero_filled = f"min by (job) ({part} / ({whole} > 0) or {whole} * 0)"
     output = _failed_promtool(project, _with_recording_expr(result, zero_filled))
     assert "another series without traffic, 0.2 (red) fires" in output
+
+
+ERRORS_PER_REQUEST_RATIO = (
+    'rate(errors_total{job="api"}[5m]) / rate(requests_total{job="api"}[5m])'
+)
+# Aggregations over a ratio that give NaN for a group with a series that is 0/0, and
+# the guarded rule that gives the other series' value there instead.
+NAN_AGGREGATIONS = {
+    "avg-by": ("avg by (route)", "avg by (job, route)"),
+    "sum-by": ("sum by (route)", "sum by (job, route)"),
+    "sum-without": ("sum without (instance)", "sum without (instance)"),
+    "sum": ("sum", "sum by (job)"),
+}
+GUARDED_RATIO = (
+    'rate(errors_total{job="api"}[5m]) / (rate(requests_total{job="api"}[5m]) > 0) '
+    'or (rate(errors_total{job="api"}[5m]) != 0) / rate(requests_total{job="api"}[5m])'
+)
+
+
+def _build_over_ratio(project: Path, aggregation: str) -> BuildResult:
+    query = f"{aggregation} ({ERRORS_PER_REQUEST_RATIO})"
+    return build_stat_panel(
+        project, ("api.yaml", ROUTES_HEADER), (query, "short", "<0.5 Green, >=0.5 Red")
+    )
+
+
+@pytest.mark.parametrize(
+    "aggregation", NAN_AGGREGATIONS.values(), ids=NAN_AGGREGATIONS.keys()
+)
+def test_sum_or_avg_over_ratio_covers_idle_series(
+    project: Path, aggregation: tuple[str, str]
+) -> None:
+    """A series without traffic makes the group NaN, so the alert stays silent."""
+    written, job_grouped = aggregation
+    result = _build_over_ratio(project, written)
+    assert untested(result) == []
+    record = alert_expr(result, "api").split("{")[0]
+    rules = yaml.safe_load(result.files[RULES])
+    (recording,) = [g for g in rules["groups"] if g["name"] == "api.recording"]
+    (rule,) = recording["rules"]
+    assert rule["expr"] == f"{job_grouped} ({ERRORS_PER_REQUEST_RATIO})"
+    groups = _groups(result)
+    silent = groups["ApiPanelCritical: another series without traffic stays silent"]
+    series = silent["input_series"]
+    idle = [s for s in series if 'instance="instance-2"' in s["series"]]
+    assert len(idle) == 2
+    assert all(s["values"].startswith("0+0x") for s in idle)
+    assert len(series) == 4
+    assert silent["alert_rule_test"][-1]["exp_alerts"] == []
+    recorded, query = silent["promql_expr_test"]
+    assert recorded["expr"] == f"{record} != bool {record}"
+    assert [sample["value"] for sample in recorded["exp_samples"]] == [1.0]
+    assert query["expr"].startswith("count((")
+    assert query["exp_samples"] == [{"labels": "{}", "value": 1.0}]
+    assert "ApiPanelCritical: no traffic stays silent" in groups
+    assert "ApiPanelCritical: 0.5 (red) fires" in groups
+    out = write_files(project / "out", result.files)
+    assert_promtool("test", "rules", str(out / TESTS))
+
+
+@pytest.mark.parametrize(
+    "aggregation", NAN_AGGREGATIONS.values(), ids=NAN_AGGREGATIONS.keys()
+)
+def test_sum_or_avg_over_ratio_rejects_guard(
+    project: Path, aggregation: tuple[str, str]
+) -> None:
+    """A rule that drops the series without traffic fires where the panel is NaN."""
+    written, job_grouped = aggregation
+    result = _build_over_ratio(project, written)
+    guarded = f"{job_grouped} ({GUARDED_RATIO})"
+    output = _failed_promtool(project, _with_recording_expr(result, guarded))
+    assert "another series without traffic stays silent" in output
+    # Without any traffic, the guarded rule records nothing where NaN is expected.
+    assert "got: nil" in output
+
+
+# Route a has one instance with errors in 90% of its requests and one without
+# traffic, route b two instances with traffic, and route c one without traffic.
+IDLE_INSTANCE_SERIES = {
+    'errors_total{job="api",route="a",instance="i1"}': "0+216x20",
+    'requests_total{job="api",route="a",instance="i1"}': "0+240x20",
+    'errors_total{job="api",route="a",instance="i2"}': "0+0x20",
+    'requests_total{job="api",route="a",instance="i2"}': "0+0x20",
+    'errors_total{job="api",route="b",instance="i1"}': "0+120x20",
+    'requests_total{job="api",route="b",instance="i1"}': "0+240x20",
+    'errors_total{job="api",route="b",instance="i2"}': "0+60x20",
+    'requests_total{job="api",route="b",instance="i2"}': "0+240x20",
+    'errors_total{job="api",route="c",instance="i1"}': "0+0x20",
+    'requests_total{job="api",route="c",instance="i1"}': "0+0x20",
+}
+# Queries over a ratio, RATIO in the text, and whether the rule keeps the guard. The
+# guarded rule gives no sample where the query gives NaN, which is the same result
+# only where every operation above the ratio treats NaN as a missing sample.
+OVER_RATIO = {
+    "avg": ("avg by (route) (RATIO)", False),
+    "sum-by": ("sum by (route) (RATIO)", False),
+    "sum-without": ("sum without (instance) (RATIO)", False),
+    "count": ("count by (route) (RATIO)", False),
+    "group": ("group by (route) (RATIO)", False),
+    "stddev": ("stddev by (route) (RATIO)", False),
+    "stdvar": ("stdvar by (route) (RATIO)", False),
+    "quantile": ("quantile by (route) (0.5, RATIO)", False),
+    "topk": ("topk by (route) (2, RATIO)", False),
+    "bottomk": ("bottomk by (route) (2, RATIO)", False),
+    "count-values": ('count_values by (route) ("share", RATIO)', False),
+    "max-of-sums": ("max(sum by (route) (RATIO))", False),
+    "over-time": ("avg_over_time((RATIO)[3m:1m])", False),
+    "or": ("RATIO or on (route, instance) rate(requests_total[5m])", False),
+    "bool": ("RATIO > bool 0.3", False),
+    "min": ("min by (route) (RATIO)", True),
+    "max": ("max by (route) (RATIO)", True),
+    "scaled": ("abs(RATIO) * 100", True),
+    "rounded": ("round(clamp_min(sgn(RATIO) * RATIO, 0.1), 0.5)", True),
+    "relabelled": ('label_replace(RATIO, "path", "$1", "route", "(.*)")', True),
+    "filter": ("RATIO > 0.3", True),
+}
+
+
+@pytest.mark.parametrize("case", OVER_RATIO.values(), ids=OVER_RATIO.keys())
+def test_rule_over_ratio_agrees_with_query(tmp_path: Path, case: tuple) -> None:
+    """promtool gives the rule the query's values, and NaN where the query has NaN.
+
+    Only a rule that keeps the guard may give no sample where the query is NaN.
+    """
+    shape, keeps_guard = case
+    query = promql.parse(shape.replace("RATIO", ERRORS_PER_REQUEST_RATIO))
+    raw = render(query)
+    rule = render(query, guard=True)
+    assert ("> 0)" in rule) == keeps_guard
+    both_nan = f"((({rule}) != ({rule})) and (({raw}) != ({raw})))"
+    unequal = f"((({rule}) != ({raw})) unless {both_nan})"
+    extra = f"(({rule}) unless ({raw}))"
+    missing = f"((({raw}) == ({raw})) unless ({rule}))"
+    if not keeps_guard:
+        missing = f"(({raw}) unless ({rule}))"
+    check = {
+        "expr": f"{unequal} or {extra} or {missing}",
+        "eval_time": "10m",
+        "exp_samples": [],
+    }
+    suite = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": series, "values": values}
+                    for series, values in IDLE_INSTANCE_SERIES.items()
+                ],
+                "promql_expr_test": [check],
+            }
+        ],
+    }
+    path = tmp_path / "over_ratio.test.yml"
+    path.write_text(yaml.safe_dump(suite), encoding="utf-8")
+    assert_promtool("test", "rules", str(path))
+
+
+def _counter(name: str, route: str, instance: str, step: float) -> InputSeries:
+    labels = {"__name__": name, "job": "api", "route": route, "instance": instance}
+    return InputSeries(make_labels(labels), step, counter=True)
+
+
+def test_record_checks_mark_nan_apart(tmp_path: Path) -> None:
+    """A rule with NaN for one route and 0.25 for another gets checks promtool passes.
+
+    A guarded rule, which gives 0.5 for the first route, fails the same checks.
+    """
+    rule = plan_query(f"avg by (route) ({ERRORS_PER_REQUEST_RATIO})").rule
+    series = [
+        _counter("errors_total", "a", "i1", 120),
+        _counter("requests_total", "a", "i1", 240),
+        _counter("errors_total", "a", "i2", 0),
+        _counter("requests_total", "a", "i2", 0),
+        _counter("errors_total", "b", "i1", 60),
+        _counter("requests_total", "b", "i1", 240),
+    ]
+    end = 600_000
+    run = simulate(series, [rule], None, end, 60_000, 60_000)
+    # record_checks reads the run and the rule, and no service.
+    checks = _Generator(None, 60_000).record_checks(rule, run, end)
+    record, query = rule.record, rule.query
+    assert [check.expr for check in checks] == [
+        f"{record} != bool {record}",
+        f"{record} == {record}",
+        f"count(({query}) != ({query}))",
+        f"({query}) == ({query})",
+    ]
+    assert checks[0].samples == (
+        ('{job="api",route="a"}', 1.0),
+        ('{job="api",route="b"}', 0.0),
+    )
+    assert checks[1].samples == ((f'{record}{{job="api",route="b"}}', 0.25),)
+    assert checks[2].samples == (("{}", 1.0),)
+    assert checks[3].samples == (('{route="b"}', 0.25),)
+    group = testfile.TestGroup(
+        "route a without traffic on one instance",
+        "1m",
+        testfile.series_texts(series, end // 60_000),
+        expr_checks=checks,
+    )
+    suite = testfile.TestSuite("api", "1m", (group,), ())
+    document = prometheus_render.tests_document(suite, "rules/api.rules.yml")
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "tests").mkdir()
+    test_path = tmp_path / "tests" / "api.test.yml"
+    test_path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    rules_path = tmp_path / "rules" / "api.rules.yml"
+    for expr, passes in (
+        (rule.expr, True),
+        (f"avg by (job, route) ({GUARDED_RATIO})", False),
+    ):
+        recording = {
+            "name": "api.recording",
+            "rules": [{"record": record, "expr": expr}],
+        }
+        groups = {"groups": [recording, {"name": "api.alerts", "rules": []}]}
+        rules_path.write_text(yaml.safe_dump(groups), encoding="utf-8")
+        checked = run_promtool("test", "rules", str(test_path))
+        assert (checked.returncode == 0) == passes, checked.stdout + checked.stderr
 
 
 def test_mean_depends_on_order() -> None:

@@ -12,12 +12,17 @@ Two rewrites are available while printing:
   no sample instead of NaN. Where the numerator can be non-zero while the denominator
   is 0, as in a gauge over a rate, the division becomes `a / (b > 0) or (a != 0) / b`,
   which gives +Inf or -Inf there, as the panel does, and still no sample for 0/0.
+  The guard turns the NaN of 0/0 into a missing sample, which `sum`, `avg`, `count`
+  and most other operations treat otherwise than NaN. So a division below such an
+  operation keeps the panel's form, and the rule gives NaN where the panel does.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import promql_parser as pp
@@ -29,6 +34,30 @@ _NON_NEGATIVE_FUNCTIONS = frozenset({"rate", "irate", "increase", "count_over_ti
 # Aggregations that give 0 for a group of values that are never negative only where
 # every value is 0. `min` is not one of them.
 _ZERO_ONLY_FROM_ZEROS = frozenset({"sum", "max", "avg"})
+# Aggregations whose result is the same for a NaN input as for a missing one, unless
+# every input of the group is NaN. Prometheus 2.42's `min` and `max` take any other
+# value of the group over NaN.
+_NAN_IGNORING_AGGREGATIONS = frozenset({"min", "max"})
+# Functions that map each sample to one sample and NaN to NaN.
+_ELEMENTWISE_FUNCTIONS = frozenset(
+    {
+        "abs",
+        "ceil",
+        "clamp",
+        "clamp_max",
+        "clamp_min",
+        "exp",
+        "floor",
+        "label_join",
+        "label_replace",
+        "ln",
+        "log10",
+        "log2",
+        "round",
+        "sgn",
+        "sqrt",
+    }
+)
 # Binary operator precedence, lowest first. Every level is left-associative except
 # `^`, and unary minus binds like `*`. test_printed_precedence_matches_promtool checks
 # the printed forms against promtool.
@@ -383,8 +412,24 @@ class Printer:
             + self._modifiers(node)
         )
 
+    @contextmanager
+    def _unguarded(self, unguarded: bool = True) -> Iterator[None]:
+        """Print without the guard while inside the block, where `unguarded` is True.
+
+        A division below an operation that treats NaN otherwise than a missing
+        sample keeps the panel's form, so the rule gives NaN where the panel does.
+        """
+        saved = self.guard
+        self.guard = self.guard and not unguarded
+        try:
+            yield
+        finally:
+            self.guard = saved
+
     def _Call(self, node: pp.Call) -> str:
-        return f"{node.func.name}({', '.join(self.text(arg) for arg in node.args)})"
+        with self._unguarded(node.func.name not in _ELEMENTWISE_FUNCTIONS):
+            arguments = ", ".join(self.text(arg) for arg in node.args)
+        return f"{node.func.name}({arguments})"
 
     def _AggregateExpr(self, node: pp.AggregateExpr) -> str:
         op = str(node.op)
@@ -401,7 +446,8 @@ class Printer:
                 labels.insert(0, "job")
             if labels:
                 grouping = f" by ({self._labels(labels)}) "
-        inner = self.text(node.expr)
+        with self._unguarded(op not in _NAN_IGNORING_AGGREGATIONS):
+            inner = self.text(node.expr)
         if node.param is not None:
             inner = f"{self.text(node.param)}, {inner}"
         return f"{op}{grouping}({inner})"
@@ -460,8 +506,10 @@ class Printer:
                 text_modifier += (
                     f" {keyword} ({self._labels(modifier.group_labels or [])})"
                 )
-        lhs = self._operand(node.lhs, op, left=True)
-        rhs = self._operand(node.rhs, op, left=False)
+        with self._unguarded(not _passes_nan(node, left=True)):
+            lhs = self._operand(node.lhs, op, left=True)
+        with self._unguarded(not _passes_nan(node, left=False)):
+            rhs = self._operand(node.rhs, op, left=False)
         if self.guard and self._needs_guard(node):
             rhs = f"({self.text(promql.strip_parens(node.rhs))} > 0)"
         return lhs, op + text_modifier, rhs
@@ -487,6 +535,24 @@ class Printer:
             and not is_guarded(node.rhs)
             and is_non_negative(node.rhs)
         )
+
+
+def _passes_nan(node: pp.BinaryExpr, left: bool) -> bool:
+    """Return True where a NaN on one side of `node` gives what a missing sample does.
+
+    Arithmetic gives NaN for NaN and nothing for nothing, and a comparison without
+    `bool` drops both. `and` and `unless` keep or drop the left side's samples by
+    whether the right side has one, and `or` adds those of the right side that the
+    left side lacks, so a NaN there counts as a sample.
+    """
+    op = str(node.op)
+    if op in promql.ARITHMETIC_OPERATORS:
+        return True
+    if op in promql.COMPARISON_OPERATORS:
+        return not (node.modifier is not None and node.modifier.return_bool)
+    if op in ("and", "unless"):
+        return left
+    return op == "or" and not left
 
 
 def _is_signed(node: pp.Expr) -> bool:

@@ -3,10 +3,11 @@
 Each such group takes the inputs of a probe and stops the traffic of some of its
 series. Where none has traffic, a ratio over rates is 0/0, so the rule records no
 sample. Where only the denominator has none, the query is +Inf or -Inf, which the rule
-must record as the panel shows it. A `min` over a ratio leaves out a series that is
-0/0, because the `min` of Prometheus 2.42 replaces NaN with any other value of its
-group and never a value with NaN. So a group adds such a series beside those of the
-probe and expects the probe's value.
+must record as the panel shows it. A group over a ratio adds a series that is 0/0
+beside those of the probe. A `min` leaves that series out, because the `min` of
+Prometheus 2.42 replaces NaN with any other value of its group and never a value
+with NaN, so the group expects the probe's value. A `sum` or an `avg` gives NaN,
+which the rule must record and no alert compares as true.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ class Idle:
     """A test group without traffic in some series of a ratio.
 
     `inputs` turns the inputs of a probe into the group's inputs, which give the
-    query `value`: NaN for 0/0, +Inf or -Inf, or the probe's value where the query's
-    `min` leaves out a series that is 0/0. `name` starts the group's name and says
+    query `value`. That is NaN for 0/0, also under a `sum` or `avg` that reads a
+    series that is 0/0, or +Inf or -Inf. Where the query's `min` leaves out a series
+    that is 0/0, it is the probe's value. `name` starts the group's name and says
     which series have no traffic. Every group but the one without any traffic
     (`checked` False) takes only inputs that give the query `value`.
     """
@@ -89,19 +91,22 @@ def denominator_cases(ratio: pp.BinaryExpr, negative: bool) -> list[Idle]:
     return cases
 
 
-def minimum_case(
-    minimum: pp.AggregateExpr, ratio: pp.BinaryExpr, value: float
+def idle_series_case(
+    aggregation: pp.AggregateExpr, ratio: pp.BinaryExpr, value: float
 ) -> Idle | None:
-    """Return the group in which `minimum` leaves out a series of `ratio` that is 0/0.
+    """Return the group in which `aggregation` reads a series of `ratio` that is 0/0.
 
     The group adds a copy of the probe's series without traffic, with another value
-    of a label that the ratio keeps and the minimum drops. So the copy is another
-    series of the ratio, in the same group of the minimum. Returns None where no
-    label does both.
+    of a label that the ratio keeps and the aggregation drops. So the copy is another
+    series of the ratio, in the same group of the aggregation. A `min` leaves it out
+    and gives the probe's `value`, and a `sum` or `avg` gives NaN. Returns None where
+    no label does both.
     """
-    label = _spare_label(minimum, ratio)
+    label = _spare_label(aggregation, ratio)
     if label is None:
         return None
+    if str(aggregation.op) != "min":
+        value = math.nan
     return Idle(
         value,
         functools.partial(_with_idle_copy, label=label),
@@ -109,8 +114,8 @@ def minimum_case(
     )
 
 
-def _spare_label(minimum: pp.AggregateExpr, ratio: pp.BinaryExpr) -> str | None:
-    """Return a label that `ratio` keeps, `minimum` drops and no matcher sets."""
+def _spare_label(aggregation: pp.AggregateExpr, ratio: pp.BinaryExpr) -> str | None:
+    """Return a label that `ratio` keeps, `aggregation` drops and no matcher sets."""
     named = [
         label
         for node in promql.walk(ratio)
@@ -125,7 +130,7 @@ def _spare_label(minimum: pp.AggregateExpr, ratio: pp.BinaryExpr) -> str | None:
     for label in [*named, "instance"]:
         if label in _FIXED_LABELS or label in matched:
             continue
-        if _keeps_label(ratio, label) and _drops_label(minimum, label):
+        if _keeps_label(ratio, label) and _drops_label(aggregation, label):
             return label
     return None
 

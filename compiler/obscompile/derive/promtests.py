@@ -9,10 +9,10 @@ counter sampled between the evaluations, or one that restarts once per window (s
 `counters`). Each group checks the alert pending
 (not yet listed) one evaluation before `for` has passed, firing when it has, with its
 exact labels and expanded annotations, or silent when the value is outside the band.
-Ratios over rates, and a `min` over one, also get groups without traffic in some
-series (see `idle`). Without any traffic, the rule records nothing and the alert stays
-silent. Where the query is +Inf or -Inf, the group checks that the rule records that
-too. Where the alert moves a series label out of the way of an alert label, every group
+Ratios over rates, and a `min`, `sum` or `avg` over one, also get groups without
+traffic in some series (see `idle`). Without any traffic, the rule records nothing, or
+NaN under a `sum` or `avg`, and the alert stays silent. Where the query is +Inf or
+-Inf, the group checks that the rule records that too. Where the alert moves a series label out of the way of an alert label, every group
 also has a second series that differs only in that label, and both fire where the
 value is in the band. Every
 recording rule gets a `promql_expr_test` that the recorded series and the raw query
@@ -38,6 +38,7 @@ from obscompile.derive.alerts import AlertRule, ServiceRules
 from obscompile.derive.annotations import bound_text
 from obscompile.derive.counters import OutOfReach, sampling_choices
 from obscompile.derive.evaluate import (
+    Labels,
     OrderDependent,
     Sample,
     UnsupportedExpression,
@@ -51,7 +52,12 @@ from obscompile.derive.expressions import (
     pinned_job,
     printed_text,
 )
-from obscompile.derive.idle import Idle, denominator_cases, minimum_case, no_traffic
+from obscompile.derive.idle import (
+    Idle,
+    denominator_cases,
+    idle_series_case,
+    no_traffic,
+)
 from obscompile.derive.limits import lower_limit
 from obscompile.derive.probes import Probe, colour_of, probe_values
 from obscompile.derive.recording import RecordingRule, level_labels, split_constant
@@ -147,6 +153,10 @@ def _expanded(
         ) from None
 
 
+# The aggregations over a ratio whose groups without traffic the generator builds.
+# `min` leaves out a series that is 0/0, and `sum` and `avg` give NaN for its group.
+_IDLE_AGGREGATIONS = frozenset({"min", "sum", "avg"})
+
 # The failures that leave a rule without a generated test, listed with the reason.
 # OverflowError comes from Python's float() of a huge fraction or integer, where Go
 # gives +Inf.
@@ -156,25 +166,26 @@ _UNTESTABLE = (CannotSynthesize, UnsupportedExpression, _Mismatch, OverflowError
 def _ratio_over_rates(
     node: pp.Expr,
 ) -> tuple[pp.BinaryExpr | None, pp.AggregateExpr | None]:
-    """Return the query's ratio with a rate below it, and the `min` over it, if any.
+    """Return the query's ratio with a rate below it, and the aggregation over it.
 
-    Only such a ratio, whose denominator the rule guards, has groups without
-    traffic. A ratio of gauges has none.
+    Only such a ratio, whose denominator the panel or the rule guards, has groups
+    without traffic. A ratio of gauges has none. The aggregation is a `min`, `sum`
+    or `avg` over the ratio, or None.
     """
-    minimum = None
+    aggregation = None
     if (
         isinstance(node, pp.AggregateExpr)
-        and str(node.op) == "min"
+        and str(node.op) in _IDLE_AGGREGATIONS
         and node.param is None
     ):
-        minimum = node
+        aggregation = node
         node = promql.strip_parens(node.expr)
     if (
         isinstance(node, pp.BinaryExpr)
         and str(node.op) == "/"
         and (is_guarded(node.rhs) or is_non_negative(node.rhs))
     ):
-        return node, minimum
+        return node, aggregation
     return None, None
 
 
@@ -282,9 +293,11 @@ class _Generator:
                     "alert firing"
                 )
             inner, _, _, _ = split_constant(node)
-            ratio, minimum = _ratio_over_rates(promql.strip_parens(inner))
+            ratio, aggregation = _ratio_over_rates(promql.strip_parens(inner))
             if ratio is not None:
-                groups += self.idle_groups(alert, node, context, ratio, probes, minimum)
+                groups += self.idle_groups(
+                    alert, node, context, ratio, probes, aggregation
+                )
         except (*_UNTESTABLE, _NotExpanded) as exc:
             self.tested_records = tested_records
             text = exc.text if isinstance(exc, _NotExpanded) else None
@@ -301,14 +314,16 @@ class _Generator:
         context: Context,
         ratio: pp.BinaryExpr,
         probes: list[Probe],
-        minimum: pp.AggregateExpr | None = None,
+        aggregation: pp.AggregateExpr | None = None,
     ) -> list[TestGroup]:
         """Return the groups without traffic in some series of `ratio`.
 
         Without any traffic and with gauges at 0, the query is 0/0, so the rule
-        records no sample and the alert stays silent. Where `minimum` aggregates the
-        ratio, a group adds a series that is 0/0 beside the inputs of a value in the
-        band, which the minimum leaves out. The groups with flat counters in the
+        records no sample, or NaN under a `sum` or `avg`, and the alert stays
+        silent. Where `aggregation` is over the ratio, a group adds a series that is
+        0/0 beside the inputs of a value in the band. A `min` leaves it out, so the
+        alert fires, and a `sum` or `avg` gives NaN, so the alert stays silent even
+        though the other series are in the band. The groups with flat counters in the
         denominator take the inputs of the largest probed value. The query is then
         +Inf where the numerator is above 0 and -Inf where it is below, which the
         rule must record and the alert compare as the panel does. The group for
@@ -332,8 +347,8 @@ class _Generator:
             for probe in probes
             if probe.replaces is None and alert.band.contains(probe.value)
         ]
-        if minimum is not None and firing:
-            beside = minimum_case(minimum, ratio, firing[0])
+        if aggregation is not None and firing:
+            beside = idle_series_case(aggregation, ratio, firing[0])
             if beside is not None:
                 cases.append((Probe(firing[0], exact=True), beside))
         above = max((probe.value for probe in probes), default=0.0)
@@ -687,42 +702,38 @@ class _Generator:
     def record_checks(
         self, rule: RecordingRule, run: Run, time_ms: int
     ) -> tuple[ExprCheck, ...]:
+        """Return the checks that the recorded series give what the query gives.
+
+        Where the query gives NaN, the rule records NaN or, behind its guard, no
+        sample. promtool compares values with ==, which never holds for NaN, so the
+        checks count or mark the NaN samples apart from the others.
+        """
         raw = run.vector(rule.query, time_ms)
         recorded = run.vector(rule.expr, time_ms)
-        when = duration_label(time_ms)
-        if any(math.isnan(s.value) for s in raw):
-            nan_check = ExprCheck(
-                f"count(({rule.query}) != ({rule.query}))",
-                when,
-                (("{}", float(len(raw))),),
-            )
-            return (ExprCheck(rule.record, when, ()), nan_check)
-        by_labels = {s.labels: s.value for s in raw}
-        expected_record = []
+        by_labels = {s.labels: s for s in raw}
+        named = []
+        unmatched = {s.labels for s in raw if not math.isnan(s.value)}
         for sample in recorded:
             match = _raw_for(sample, by_labels)
-            if match is None or match != sample.value:
-                query_value = "no sample" if match is None else number_text(match)
+            if match is None or not _same_value(match.value, sample.value):
+                query_value = "no sample" if match is None else number_text(match.value)
                 raise _Mismatch(
                     f"{rule.record} gives {number_text(sample.value)} where the query "
                     f"gives {query_value}"
                 )
-            expected_record.append(
-                (labels_text((*sample.labels, ("__name__", rule.record))), match)
-            )
-        if len(recorded) != len(raw):
+            unmatched.discard(match.labels)
+            labels = (*sample.labels, ("__name__", rule.record))
+            named.append(Sample(labels, match.value))
+        if unmatched or len(recorded) > len(raw):
             raise _Mismatch(
                 f"{rule.record} gives {len(recorded)} series where the query "
                 f"gives {len(raw)}"
             )
-        self.tested_records.add(rule.record)
-        return (
-            ExprCheck(rule.record, when, tuple(sorted(expected_record))),
-            ExprCheck(
-                rule.query,
-                when,
-                tuple(sorted((labels_text(s.labels), s.value) for s in raw)),
-            ),
+        if any(not math.isnan(s.value) for s in raw):
+            self.tested_records.add(rule.record)
+        when = duration_label(time_ms)
+        return _recorded_checks(rule.record, named, when) + _query_checks(
+            rule.query, raw, when
         )
 
     def record_group(self, rule: RecordingRule) -> None:
@@ -902,6 +913,44 @@ def _same_value(found: float, expected: float) -> bool:
     return found == expected or (math.isnan(found) and math.isnan(expected))
 
 
+def _samples_text(samples: list[Sample]) -> tuple[tuple[str, float], ...]:
+    return tuple(sorted((labels_text(s.labels), s.value) for s in samples))
+
+
+def _recorded_checks(
+    record: str, samples: list[Sample], when: str
+) -> tuple[ExprCheck, ...]:
+    """Return the checks of a recorded series, where `!= bool` gives 1 for NaN."""
+    if not any(math.isnan(s.value) for s in samples):
+        return (ExprCheck(record, when, _samples_text(samples)),)
+    marked = [
+        Sample(drop_name(s.labels), 1.0 if math.isnan(s.value) else 0.0)
+        for s in samples
+    ]
+    checks = [ExprCheck(f"{record} != bool {record}", when, _samples_text(marked))]
+    numbers = [s for s in samples if not math.isnan(s.value)]
+    if numbers:
+        checks.append(ExprCheck(f"{record} == {record}", when, _samples_text(numbers)))
+    return tuple(checks)
+
+
+def _query_checks(
+    query: str, samples: list[Sample], when: str
+) -> tuple[ExprCheck, ...]:
+    """Return the checks of a raw query: its NaN samples counted, the others listed."""
+    nan_count = sum(1 for s in samples if math.isnan(s.value))
+    if not nan_count:
+        return (ExprCheck(query, when, _samples_text(samples)),)
+    counted = (("{}", float(nan_count)),)
+    checks = [ExprCheck(f"count(({query}) != ({query}))", when, counted)]
+    numbers = [s for s in samples if not math.isnan(s.value)]
+    if numbers:
+        checks.append(
+            ExprCheck(f"({query}) == ({query})", when, _samples_text(numbers))
+        )
+    return tuple(checks)
+
+
 def _pinned_sample(samples: list[Sample], pins) -> Sample | None:
     for sample in samples:
         labels = dict(sample.labels)
@@ -910,8 +959,8 @@ def _pinned_sample(samples: list[Sample], pins) -> Sample | None:
     return None
 
 
-def _raw_for(sample: Sample, by_labels: dict) -> float | None:
-    """Return the raw query's value for a recorded sample, which may add `job`."""
+def _raw_for(sample: Sample, by_labels: dict[Labels, Sample]) -> Sample | None:
+    """Return the raw query's sample for a recorded sample, which may add `job`."""
     if sample.labels in by_labels:
         return by_labels[sample.labels]
     reduced = tuple(p for p in sample.labels if p[0] != "job")
