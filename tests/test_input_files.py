@@ -302,11 +302,11 @@ def test_read_broken_link(tmp_path: Path) -> None:
     assert raised.value.check == "io/read"
 
 
-def test_readme_lists_limits(repo: Path) -> None:
+def test_docs_list_limits(repo: Path) -> None:
     from obscompile.load import input_file
 
-    text = (repo / "README.md").read_text(encoding="utf-8")
-    section = text.split("### Limits\n", 1)[1].split("\n## ", 1)[0]
+    text = (repo / "docs" / "project.md").read_text(encoding="utf-8")
+    section = text.split("## Limits\n", 1)[1].split("\n## ", 1)[0]
     rows = dict(re.findall(r"^\| (.+?) \| (\d+) MiB \|$", section, re.MULTILINE))
     expected = {
         "manifest in `services/`": input_file.MANIFEST,

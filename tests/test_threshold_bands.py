@@ -62,7 +62,7 @@ CASES = [
 ]
 
 # The steps of `1=Green, 0=Red` agree with its mappings, red below 1, and get no
-# alert of their own: its alert fires at the mapped 0 alone (see the README).
+# alert of their own: its alert fires at the mapped 0 alone (see docs/alerts.md).
 ALERT_CASES = [
     *(case for case in CASES if case[0] != "1=Green, 0=Red"),
     ("1=Green, 0=Red", {0: "red", 1: "green", 2: "green"}),
