@@ -582,6 +582,13 @@ CASES = [
         ],
     ),
     (
+        "top-level-extension-key",
+        HEADER + "x-panel: {title: E, query: up}\n",
+        [
+            'services/payments.yaml:5:1: error: unknown key "x-panel" in the manifest; expected one of alerts, dashboard, description, metric_blocks, metrics, rows, runtime, scrape, service, service_key, title [manifest/schema]'
+        ],
+    ),
+    (
         "missing-comma-at-line-end",
         "service: payments\nscrape: {\n  job: payments\n  port: 8080\n}\n",
         [
@@ -1228,6 +1235,51 @@ def test_link_to_folder_named_like_manifest_warns(project: Path) -> None:
     ]
 
 
+def test_link_out_of_services_is_error(project: Path) -> None:
+    write_manifest(project, "payments.yaml", HEADER)
+    shared = project / "shared"
+    shared.mkdir()
+    (shared / "orders.yaml").write_text(ORDERS)
+    (project / "services" / "orders.yaml").symlink_to(shared / "orders.yaml")
+    code, output = run_build(project)
+    assert code == 1
+    assert error_lines(output) == [
+        f"services/orders.yaml:1:1: error: manifest is a symbolic link to "
+        f"{shared / 'orders.yaml'}, outside {project / 'services'}; copy the file "
+        "into the folder instead [io/symlink]"
+    ]
+    assert not (project / "out").exists()
+
+
+def test_link_into_underscore_subfolder_is_read(project: Path) -> None:
+    write_manifest(project, "payments.yaml", HEADER)
+    (project / "services" / "_shared").mkdir()
+    (project / "services" / "_shared" / "orders.yaml").write_text(ORDERS)
+    (project / "services" / "orders.yaml").symlink_to("_shared/orders.yaml")
+    code, output = run_build(project)
+    assert code == 0, output
+    assert error_lines(output) == []
+    scrape = (project / "out" / "prometheus" / "prometheus.yml").read_text()
+    assert "job_name: orders" in scrape
+
+
+def test_links_inside_linked_services_are_read(tmp_path: Path) -> None:
+    """Links are checked against the folder that a linked services/ leads to."""
+    shared = tmp_path / "shared"
+    (shared / "_more").mkdir(parents=True)
+    (shared / "payments.yaml").write_text(HEADER)
+    (shared / "_more" / "orders.yaml").write_text(ORDERS)
+    (shared / "orders.yaml").symlink_to(shared / "_more" / "orders.yaml")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "services").symlink_to(shared)
+    code, output = run_build(project)
+    assert code == 0, output
+    assert error_lines(output) == []
+    scrape = (project / "out" / "prometheus" / "prometheus.yml").read_text()
+    assert "job_name: orders" in scrape
+
+
 def test_named_pipe_named_like_manifest_warns(project: Path) -> None:
     write_manifest(project, "payments.yaml", HEADER)
     os.mkfifo(project / "services" / "orders.yaml")
@@ -1349,6 +1401,26 @@ def test_non_specific_tag_reads_string(project: Path) -> None:
     assert code == 0, output
     dashboard = payments_dashboard(project)
     assert dashboard["title"] == "5"
+
+
+def test_alias_repeats_thresholds(project: Path) -> None:
+    write_manifest(
+        project,
+        "payments.yaml",
+        HEADER + "rows:\n  - title: A\n    panels:\n"
+        "      - {title: E, query: up, thresholds: &bands '<1 Red, >=1 Green'}\n"
+        "      - {title: F, query: 'min(up)', thresholds: *bands}\n",
+    )
+    code, output = run_build(project)
+    assert code == 0, output
+    panels = payments_dashboard(project)["panels"]
+    steps = [
+        panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        for panel in panels
+        if panel["type"] != "row"
+    ]
+    assert steps[0] == [{"color": "red", "value": None}, {"color": "green", "value": 1}]
+    assert steps[1] == steps[0]
 
 
 # A line indented past 128 columns sends a manifest to the pure-Python YAML parser.

@@ -835,6 +835,38 @@ def test_warning_band_between_two_steps(project: Path) -> None:
     )
 
 
+def test_alert_false_keeps_thresholds(project: Path) -> None:
+    """`alert: false` keeps a panel's colours and derives no rule, test or warning."""
+    result = _build(
+        project,
+        """\
+        - title: Error ratio
+          query: 'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m])) / sum(rate(http_requests_total{job="payments"}[5m]))'
+          thresholds: "<1% Green, 1-5% Yellow, >5% Red"
+          alert: false
+        - title: Requests
+          query: 'sum(rate(http_requests_total{job="payments"}[5m]))'
+          thresholds: "Red"
+          alert: false
+        """,
+    )
+    assert list(result.diagnostics) == []
+    assert "prometheus/rules/payments.rules.yml" not in result.files
+    assert "prometheus/tests/payments.test.yml" not in result.files
+    dashboard = json.loads(result.files["grafana/dashboards/payments-overview.json"])
+    steps = {
+        panel["title"]: panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        for panel in dashboard["panels"]
+        if panel["type"] != "row"
+    }
+    assert steps["Error ratio"] == [
+        {"color": "green", "value": None},
+        {"color": "yellow", "value": 0.01},
+        {"color": "red", "value": 0.05},
+    ]
+    assert steps["Requests"] == [{"color": "red", "value": None}]
+
+
 NOT_DRAWN = """\
 - title: Latency heatmap
   type: heatmap

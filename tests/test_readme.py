@@ -98,3 +98,14 @@ def test_python_service_example_builds(project: Path) -> None:
     _build_without_warnings()
     dashboard = (project / "out/grafana/dashboards/payments.json").read_text()
     assert "sum(payments_queue_depth)" in dashboard
+
+
+def test_project_block_example_builds(project: Path) -> None:
+    _write(project, "docs/blocks.md", "python", "blocks/queues.py")
+    _write(project, "docs/blocks.md", "yaml", "services/orders.yaml")
+    _build_without_warnings()
+    rules = (project / "out/prometheus/rules/orders.rules.yml").read_text()
+    assert "alert: OrdersDepthEmailCritical" in rules
+    assert "alert: OrdersDepthSmsCritical" in rules
+    assert 'expr: job:queue_depth_email:sum{job="orders"} >= 1000' in rules
+    assert 'expr: job:queue_depth_sms:sum{job="orders"} >= 50' in rules
