@@ -2487,6 +2487,101 @@ SCRAPE_JOB = [
         ],
     ),
     Case(
+        "target-hosts",
+        manifest(
+            "service: payments\n"
+            "scrape:\n"
+            "  job: payments\n"
+            "  targets:\n"
+            "    - ok_host:80\n"
+            "    - 10.0.0.1:80\n"
+            "    - payments.example.com.:80\n"
+            "    - payments\n"
+            "    - user@payments:80\n"
+            "    - 'pay?ments:80'\n"
+            "    - 'paymënts:80'\n"
+            "    - -payments:80\n"
+            "    - payments..example:80\n"
+            "    - 999.0.0.1:80\n"
+            "    - 'payments:'\n"
+        ),
+        [
+            f'{E}:9:7: error: target "user@payments:80" contains credentials before '
+            '"@", which would reach the instance label of every series; give the '
+            "target without them [scrape/job]",
+            f'{E}:10:7: error: target "pay?ments:80" has host "pay?ments", which '
+            'contains "?", and a host name has only ASCII letters, digits, "-", "_" '
+            'and "." [scrape/job]',
+            f'{E}:11:7: error: target "paymënts:80" has host "paymënts", which '
+            'contains "ë"; write the name as "xn--paymnts-uya" [scrape/job]',
+            f'{E}:12:7: error: target "-payments:80" has host "-payments", which has '
+            'the label "-payments", but a label may not start or end with "-" '
+            "[scrape/job]",
+            f'{E}:13:7: error: target "payments..example:80" has host '
+            '"payments..example", which has an empty label between two dots '
+            "[scrape/job]",
+            f'{E}:14:7: error: target "999.0.0.1:80" has host "999.0.0.1", which is '
+            "neither a host name nor an IPv4 address of four numbers 0-255 "
+            "[scrape/job]",
+            f'{E}:15:7: error: target "payments:" has an empty port; remove the ":" '
+            "or write a port [scrape/job]",
+        ],
+    ),
+    Case(
+        "job-as-host",
+        manifest(
+            "service: payments\n"
+            "scrape:\n"
+            "  - {job: payments., port: 8080}\n"
+            "  - {job: pay..ments, port: 8080}\n"
+            "  - {job: payments-, port: 8080}\n"
+        ),
+        [
+            f'{E}:4:11: error: job "pay..ments" gives the target pay..ments:8080 with '
+            "port:, and its host has an empty label between two dots; list targets: "
+            "or rename the job [scrape/job]",
+            f'{E}:5:11: error: job "payments-" gives the target payments-:8080 with '
+            'port:, and its host has the label "payments-", but a label may not start '
+            'or end with "-"; list targets: or rename the job [scrape/job]',
+        ],
+    ),
+    Case(
+        "probe-target-syntax",
+        manifest(
+            "service: probes\n"
+            "scrape:\n"
+            "  job: bb\n"
+            "  probe: {exporter: 'bb..example:9115', module: icmp}\n"
+            "  targets:\n"
+            "    - https://ok.example:8443/health?deep=1#top\n"
+            "    - ok.example/health\n"
+            "    - ok.example\n"
+            "    - 10.0.0.1:53\n"
+            "    - '::1'\n"
+            "    - 'http://[fe80::1%25eth0]/'\n"
+            "    - ftp://files.example/\n"
+            "    - 'http://[::1'\n"
+            "    - http://ok.example:99999/\n"
+            "    - ok.example:http\n"
+            "    - 'ok.example/a%zz'\n"
+        ),
+        [
+            f'{E}:4:21: error: probe exporter: target "bb..example:9115" has host '
+            '"bb..example", which has an empty label between two dots [scrape/job]',
+            f'{E}:12:7: error: probe target "ftp://files.example/" is invalid: it has '
+            'the scheme "ftp"; use http or https [scrape/job]',
+            f'{E}:13:7: error: probe target "http://[::1" is invalid: it has the host '
+            '"[::1", which has no closing "]" [scrape/job]',
+            f'{E}:14:7: error: probe target "http://ok.example:99999/" is invalid: it '
+            'has the port "99999", which is outside 1-65535 [scrape/job]',
+            f'{E}:15:7: error: probe target "ok.example:http" has port "http", which '
+            "is not a number [scrape/job]",
+            f'{E}:16:7: error: probe target "ok.example/a%zz" is invalid: it has the '
+            'path "/a%zz", which contains "%zz", but "%" starts a percent-encoded '
+            'byte such as %20; write a "%" itself as %25 [scrape/job]',
+        ],
+    ),
+    Case(
         "repeated-target-and-empty-label",
         manifest(
             "service: payments\n"
@@ -3804,6 +3899,48 @@ SCRAPE_TIMEOUT = [
 ]
 
 
+ALERT_URL = [
+    Case(
+        "link-annotations",
+        manifest(
+            "service: payments\n"
+            "scrape: {job: payments, port: 8080}\n"
+            "alerts:\n"
+            "  annotations:\n"
+            "    runbook_url: https://runbooks.example.com/{{ $labels.job }}\n"
+            "    logs_url: 'https://logs.example.com/?q={{ $labels.job | urlquery }}'\n"
+            "    url: runbooks.example.com/payments\n"
+            "    wiki_url: '{{ .ExternalURL }}/wiki'\n"
+            "    notes: not a link\n"
+            "rows:\n"
+            "  - title: A\n"
+            "    panels:\n"
+            "      - title: Queue\n"
+            "        query: 'sum(payments_queue_depth{job=\"payments\"})'\n"
+            "        thresholds: '<100 Green, >=100 Red'\n"
+            "        alert:\n"
+            "          annotations:\n"
+            "            runbook_url: 'https://runbooks.example.com:99999/queue'\n"
+            "            trace_url: 'https://{{ $labels.job }}.traces.example/a b'\n"
+            "            chart_url: 'https://[::1/{{ $labels.job }}'\n"
+            "            source_url: '{{ if $labels.job }}x y{{ end }}'\n"
+        ),
+        [
+            f'{E}:7:10: error: alert annotation url "runbooks.example.com/payments" is '
+            "invalid: it has no scheme; start it with http:// or https:// [alert/url]",
+            f"{E}:18:26: error: alert annotation runbook_url "
+            '"https://runbooks.example.com:99999/queue" is invalid: it has the port '
+            '"99999", which is outside 1-65535 [alert/url]',
+            f"{E}:19:24: error: alert annotation trace_url "
+            '"https://{{ $labels.job }}.traces.example/a b" is invalid: it has the '
+            'path "/a b", which contains a space [alert/url]',
+            f"{E}:20:24: error: alert annotation chart_url "
+            '"https://[::1/{{ $labels.job }}" is invalid: it has the host "[::1", which '
+            'has no closing "]" [alert/url]',
+        ],
+    ),
+]
+
 TABLES = {
     "series-legend": SERIES_LEGEND,
     "promql-syntax": SYNTAX,
@@ -3838,6 +3975,7 @@ TABLES = {
     "scrape-job": SCRAPE_JOB,
     "alert-template": ALERT_TEMPLATE,
     "alert-template-label": ALERT_TEMPLATE_LABEL,
+    "alert-url": ALERT_URL,
 }
 
 ALL_CASES = [

@@ -106,6 +106,109 @@ def test_url_scheme_in_any_case(project: Path) -> None:
     assert config.grafana_url == "HTTPS://Grafana.example.com"
 
 
+GOOD_GRAFANA_URLS = [
+    "http://localhost:3000",
+    "https://grafana.example.com/",
+    "https://grafana.example.com./grafana/",
+    "http://grafana_1:3000",
+    "http://127.0.0.1:3000",
+    "http://[::1]:3000/",
+    "http://[2001:db8::1]",
+    "https://example.com:65535/a/b-c_d~e/%C3%A9/x@y:z!$&'()*+,;=",
+]
+
+
+@pytest.mark.parametrize("url", GOOD_GRAFANA_URLS)
+def test_valid_grafana_url(project: Path, url: str) -> None:
+    config, diagnostics = load(project, f'grafana_url: "{url}"\n')
+    assert diagnostics == []
+    assert config.grafana_url == url.rstrip("/")
+
+
+# (URL, the error message after `it`): every part of the URL that can be wrong.
+BAD_GRAFANA_URLS = [
+    ("http//grafana", "has no scheme; start it with http:// or https://"),
+    ("ftp://grafana", 'has the scheme "ftp"; use http or https'),
+    ("http:/grafana", 'has no "//" after "http:"; write http://HOST'),
+    ("http://", "has no host"),
+    ("http://:3000", "has no host"),
+    ("http://graf:abc", 'has the port "abc", which is not a number'),
+    ("http://graf:99999", 'has the port "99999", which is outside 1-65535'),
+    ("http://graf:0", 'has the port "0", which is outside 1-65535'),
+    ("http://graf:/", 'has a port that is empty; remove the ":" or write a port'),
+    ("http://[::1", 'has the host "[::1", which has no closing "]"'),
+    (
+        "http://[::1]x/",
+        'has "x" after the host "[::1]", where only a port may follow',
+    ),
+    (
+        "http://[graf]/",
+        'has the host "[graf]", which is not an IPv6 address, the only host that '
+        "goes in brackets",
+    ),
+    (
+        "http://[fe80::1%25eth0]/",
+        'has the host "[fe80::1%25eth0]", which has a zone index after %, and '
+        "browsers open no URL with one; write a host name or an address without zone",
+    ),
+    (
+        "http://::1/",
+        'has the IPv6 address "::1" without brackets; write it as "[::1]"',
+    ),
+    (
+        "http://gra%66/",
+        'has the host "gra%66", which contains "%", and a host name has only ASCII '
+        'letters, digits, "-", "_" and "."',
+    ),
+    (
+        "http://grafé/",
+        'has the host "grafé", which contains "é"; write the name as "xn--graf-epa"',
+    ),
+    ("http://a..b/", 'has the host "a..b", which has an empty label between two dots'),
+    (
+        "http://-graf/",
+        'has the host "-graf", which has the label "-graf", but a label may not start '
+        'or end with "-"',
+    ),
+    (
+        "http://256.0.0.1/",
+        'has the host "256.0.0.1", which is neither a host name nor an IPv4 address '
+        "of four numbers 0-255",
+    ),
+    (
+        f"http://{'a' * 64}/",
+        'has the host "' + "a" * 64 + '", which has a label longer than 63 '
+        'characters, "aaaaaaaaaaaaaaaaaaaa..."',
+    ),
+    ("http://graf/a b", 'has the path "/a b", which contains a space'),
+    ("http://graf/a|b", 'has the path "/a|b", which contains "|"'),
+    (
+        "http://graf/é",
+        'has the path "/é", which contains "é"; write it percent-encoded as %C3%A9',
+    ),
+    (
+        "http://graf/50%",
+        'has the path "/50%", which contains "%", but "%" starts a percent-encoded '
+        'byte such as %20; write a "%" itself as %25',
+    ),
+    (
+        "http://graf/#panel",
+        'has a fragment, "#panel", and the links of alerts append /d/UID?viewPanel=ID '
+        "to the URL",
+    ),
+]
+
+
+@pytest.mark.parametrize(("url", "problem"), BAD_GRAFANA_URLS)
+def test_invalid_grafana_url(project: Path, url: str, problem: str) -> None:
+    config, diagnostics = load(project, f'targets: [grafana]\ngrafana_url: "{url}"\n')
+    assert diagnostics == [
+        f'obscompile.yaml:2:14: error: grafana_url "{url}" is invalid: it {problem} '
+        "[config/value]"
+    ]
+    assert config == Config()
+
+
 def test_locations_of_keys(project: Path) -> None:
     config, _ = load(project, "grafana_url: http://g:3000\nalert_for: 10m\n")
     assert config.locations["grafana_url"] == Location("obscompile.yaml", 1, 14)
@@ -197,23 +300,21 @@ INVALID = [
     (
         "grafana-url-scheme",
         "grafana_url: localhost:3000\n",
-        'obscompile.yaml:1:14: error: grafana_url "localhost:3000" is invalid: use an '
-        "http:// or https:// URL without query, fragment or braces (alert annotations "
-        "are Go templates) [config/schema]",
+        'obscompile.yaml:1:14: error: grafana_url "localhost:3000" is invalid: it has '
+        "no scheme; start it with http:// or https:// [config/value]",
     ),
     (
         "grafana-url-query",
         "grafana_url: http://grafana/?orgId=1\n",
         'obscompile.yaml:1:14: error: grafana_url "http://grafana/?orgId=1" is invalid: '
-        "use an http:// or https:// URL without query, fragment or braces (alert "
-        "annotations are Go templates) [config/schema]",
+        'it has a query, "?orgId=1", and the links of alerts append '
+        "/d/UID?viewPanel=ID to the URL [config/value]",
     ),
     (
         "grafana-url-braces",
         'grafana_url: "http://grafana/{{x"\n',
         'obscompile.yaml:1:14: error: grafana_url "http://grafana/{{x" is invalid: '
-        "use an http:// or https:// URL without query, fragment or braces (alert "
-        "annotations are Go templates) [config/schema]",
+        'it has the path "/{{x", which contains "{" [config/value]',
     ),
     (
         "grafana-url-credentials",

@@ -8,6 +8,7 @@ importing this package registers them all. `run_checks` applies them.
 from obscompile.check import (  # noqa: F401
     alert_template,
     alert_template_label,
+    alert_url,
     dashboard_duplicate_panel_title,
     dashboard_heatmap_buckets,
     dashboard_legend_label,

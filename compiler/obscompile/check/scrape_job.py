@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,6 +12,7 @@ from obscompile import promql
 from obscompile.check.context import ServiceContext
 from obscompile.check.registry import Scope, check
 from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.load.urls import host_name_problem, is_ipv6, url_problem
 from obscompile.model.location import Location
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Service
@@ -95,28 +95,49 @@ def target_problem(target: str) -> str | None:
     host = match.group("host")
     if not host:
         return f'target "{target}" has no host'
-    if host.startswith("[") and not _is_ipv6(host[1:-1]):
+    if "@" in host:
+        return (
+            f'target "{target}" contains credentials before "@", which would reach '
+            "the instance label of every series; give the target without them"
+        )
+    if host.startswith("[") and not is_ipv6(host[1:-1]):
         return (
             f'target "{target}" has host "{host}", but only an IPv6 address goes in '
             "brackets"
         )
+    if not host.startswith("["):
+        problem = host_name_problem(host)
+        if problem is not None:
+            return f'target "{target}" has host "{host}", which {problem}'
     port = match.group("port")
     if port is None:
         return None
-    if not port.isdigit():
+    if not port:
+        return f'target "{target}" has an empty port; remove the ":" or write a port'
+    if not (port.isascii() and port.isdigit()):
         return f'target "{target}" has port "{port}", which is not a number'
     if not 1 <= int(port) <= 65535:
         return f'target "{target}" has port {int(port)}, outside 1-65535'
     return None
 
 
-def _is_ipv6(text: str) -> bool:
-    """Return True for an IPv6 address, with or without a zone (`fe80::1%eth0`)."""
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        return False
-    return True
+def probe_target_problem(target: str) -> str | None:
+    """Return why a probe job's target is neither an http(s) URL nor a host[:port].
+
+    blackbox_exporter's HTTP prober puts http:// before a target without a scheme,
+    so `example.com/health` is a URL too. Its ICMP and DNS probers also take an IPv6
+    address without brackets.
+    """
+    if "://" in target or "/" in target:
+        url = target if "://" in target else f"http://{target}"
+        problem = url_problem(url, zone=True)
+        if problem is None:
+            return None
+        return f'probe target "{target}" is invalid: it {problem}'
+    if is_ipv6(target):
+        return None
+    problem = target_problem(target)
+    return None if problem is None else f"probe {problem}"
 
 
 def _probe_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
@@ -168,6 +189,10 @@ def _probe_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
                 "without them and the credentials in the exporter's module",
                 NAME,
             )
+        else:
+            problem = probe_target_problem(target)
+            if problem is not None:
+                yield error(where, problem, NAME)
     if "instance" in dict(job.labels):
         yield error(
             job.locations.get("label:instance", job.location),
@@ -189,10 +214,19 @@ def _target_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
         yield from _probe_problems(job)
         return
     if "targets" not in job.locations and "port" in job.locations:
-        # The loader wrote the target as <job>:<port>, so the port is what to fix.
+        # The loader wrote the target as <job>:<port>, so the port or the job's name
+        # is what to fix.
         port = job.targets[0].rpartition(":")[2] if job.targets else ""
         if not (port.isdigit() and 1 <= int(port) <= 65535):
             yield error(job.locations["port"], f"port {port} is outside 1-65535", NAME)
+        problem = host_name_problem(job.job)
+        if problem is not None:
+            yield error(
+                job.locations.get("job", job.location),
+                f'job "{job.job}" gives the target {job.job}:{port} with port:, and '
+                f"its host {problem}; list targets: or rename the job",
+                NAME,
+            )
         return
     if "port" in job.locations and "targets" in job.locations:
         yield warning(
@@ -224,7 +258,7 @@ def _target_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
 
 @check(
     NAME,
-    "a scrape timeout above the interval, an invalid target port or metrics path",
+    "a scrape timeout above the interval, an invalid target host or port, or metrics path",
     scope=Scope.SERVICE,
 )
 def scrape_job(context: ServiceContext) -> Iterator[Diagnostic]:

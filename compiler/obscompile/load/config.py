@@ -17,6 +17,7 @@ from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, duration_ms, too_long
 from obscompile.load.input_file import CONFIG, InputFileError, read_input_text
 from obscompile.load.project import display_name
+from obscompile.load.urls import url_problem
 from obscompile.load.validate import (
     TYPE_CHECKER,
     describe,
@@ -203,6 +204,13 @@ def _schema_diagnostic(err: ValidationError, source: Source) -> list[Diagnostic]
         value = str(err.instance)
         hint = suggest(value, choices) if isinstance(err.instance, str) else ""
         message = f'{where} "{value}" is not one of {", ".join(choices)}{hint}'
+    elif kind == "pattern" and path == ("grafana_url",):
+        # The schema's pattern is the part of the check that editors run, and the
+        # full check names the part of the URL at fault.
+        message = grafana_url_message(err.instance) or (
+            f'grafana_url "{err.instance}" is invalid: {err.schema["x-requirement"]}'
+        )
+        return [error(location, message, _VALUE_CHECK)]
     elif kind == "pattern":
         requirement = err.schema.get("x-requirement") or f"match {err.validator_value}"
         message = f'{where} "{err.instance}" is invalid: {requirement}'
@@ -269,22 +277,29 @@ def _duration_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnost
     return problems
 
 
-def _url_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnostic]:
-    url = data.get("grafana_url")
-    if url is None:
-        return []
-    authority = url.split("://", 1)[-1].split("/", 1)[0]
-    if "@" not in authority:
-        return []
-    return [
-        error(
-            source.location(("grafana_url",)),
+def grafana_url_message(url: str) -> str | None:
+    """Return the error message for an invalid grafana_url, or None for a valid one."""
+    problem = url_problem(url, query=False)
+    if problem is None:
+        return None
+    if problem.startswith("contains credentials"):
+        return (
             'grafana_url contains credentials before "@", which every alert would '
             "carry in its dashboard_url to the chat and paging tools that receive it; "
-            "give the URL without them",
-            _VALUE_CHECK,
+            "give the URL without them"
         )
-    ]
+    message = f'grafana_url "{url}" is invalid: it {problem}'
+    if problem.startswith(("has a query", "has a fragment")):
+        message += ", and the links of alerts append /d/UID?viewPanel=ID to the URL"
+    return message
+
+
+def _url_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnostic]:
+    url = data.get("grafana_url")
+    message = None if url is None else grafana_url_message(url)
+    if message is None:
+        return []
+    return [error(source.location(("grafana_url",)), message, _VALUE_CHECK)]
 
 
 def _label_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnostic]:
