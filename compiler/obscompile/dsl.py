@@ -865,6 +865,10 @@ def panel(
         alert = PanelAlert(enabled=alert, location=location)
     elif alert is not None and not isinstance(alert, PanelAlert):
         raise _type_error("alert", "True, False or dsl.alert(...)", alert)
+    locations = argument_locations(_PANEL_KEYS)
+    if alert is None:
+        # `alert=None`, as a helper passes its own default on, sets no alert.
+        locations.pop("alert", None)
     return Panel(
         title=title,
         query=query,
@@ -885,7 +889,7 @@ def panel(
         record=_optional_flag(record, "record"),
         alert=alert or PanelAlert(location=location),
         location=location,
-        locations=argument_locations(_PANEL_KEYS),
+        locations=locations,
     )
 
 

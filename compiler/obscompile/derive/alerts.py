@@ -296,6 +296,68 @@ def _panel_bands(view: PanelView) -> list[tuple[str | None, tuple, list[Band]]]:
     return [entry for entry in result if entry[2]]
 
 
+def _single_alerted_colour(view: PanelView) -> str | None:
+    """Return the hue of thresholds that colour every value red (or yellow), if so.
+
+    A panel in one colour does not colour by value, so such thresholds give no alert.
+    """
+    resolved = view.thresholds
+    if len(resolved.steps) != 1 or resolved.mappings or resolved.series:
+        return None
+    hue = colour_hue(resolved.steps[0].color)
+    return hue if hue in _colours(view.panel) else None
+
+
+def _colours_shown(view: PanelView) -> list[str]:
+    """Return the colours of the panel's steps, value mappings and per-series steps."""
+    resolved = view.thresholds
+    colours = [step.color for step in resolved.steps]
+    colours += [mapping.color for mapping in resolved.mappings]
+    colours += [step.color for series in resolved.series for step in series.steps]
+    return colours
+
+
+def _no_alert_warning(view: PanelView) -> Diagnostic | None:
+    """Warn where a panel sets `alert:` and its thresholds give no band to alert on.
+
+    Thresholds in one colour get the alerts/unbounded warning instead, and those that
+    the panel type does not draw the thresholds/panel-type error.
+    """
+    panel = view.panel
+    if "alert" not in panel.locations or not panel.alert.enabled:
+        return None
+    where = panel.locations.get("alert_key", panel.location_of("alert"))
+    colours = " or yellow" if panel.alert.warning else ""
+    if panel.thresholds is None:
+        return warning(
+            where,
+            f'panel "{panel.title}": no alert is derived, because the panel has no '
+            f"thresholds, and an alert fires only where they colour a value "
+            f'red{colours}; add thresholds, such as "<5 Green, >=5 Red", or remove '
+            "alert",
+            "alerts/no-thresholds",
+        )
+    if not draws_thresholds(panel.type) or _single_alerted_colour(view) is not None:
+        return None
+    if panel.thresholds.series and not draws_series_thresholds(panel.type):
+        return None
+    if _panel_bands(view):
+        return None
+    if "yellow" in map(colour_hue, _colours_shown(view)):
+        action = (
+            "set alert: {warning: true} to alert on its yellow band with severity "
+            "warning, or colour a band red"
+        )
+    else:
+        action = 'colour the band to alert on red, such as ">=5 Red", or remove alert'
+    return warning(
+        where,
+        f'panel "{panel.title}": no alert is derived, because no band of its '
+        f"thresholds is red{colours}; {action}",
+        "alerts/no-red-band",
+    )
+
+
 def series_label_names(
     node: pp.Expr, service: Service, recorded: bool
 ) -> frozenset[str]:
@@ -458,6 +520,9 @@ class _Deriver:
         for view in self.views:
             if _wants_alerts(view.panel) and view.id not in skipped:
                 alerts.extend(self.panel_alerts(view, plans.get(view.id), names))
+            silent = _no_alert_warning(view)
+            if silent is not None:
+                self.diagnostics.append(silent)
         self.diagnostics.extend(clash_warnings(self.name_clashes))
         return ServiceRules(
             self.service, tuple(rules), tuple(alerts), tuple(self.diagnostics)
@@ -517,14 +582,8 @@ class _Deriver:
             valid = self._check_template(panel, "labels", value) and valid
         if not valid:
             return []
-        resolved = view.thresholds
-        hue = colour_hue(resolved.steps[0].color) if resolved.steps else None
-        if (
-            len(resolved.steps) == 1
-            and hue in _colours(panel)
-            and not resolved.mappings
-            and not resolved.series
-        ):
+        hue = _single_alerted_colour(view)
+        if hue is not None:
             self.diagnostics.append(
                 warning(
                     panel.location_of("thresholds"),
@@ -533,10 +592,12 @@ class _Deriver:
                     "alerts/unbounded",
                 )
             )
-        colours_shown = [step.color for step in resolved.steps]
-        colours_shown += [m.color for m in resolved.mappings]
-        colours_shown += [step.color for s in resolved.series for step in s.steps]
-        if panel.alert.warning and "yellow" not in map(colour_hue, colours_shown):
+        # A panel without any band to alert on gets the warning of _no_alert_warning.
+        if (
+            panel.alert.warning
+            and "yellow" not in map(colour_hue, _colours_shown(view))
+            and _panel_bands(view)
+        ):
             self.diagnostics.append(
                 warning(
                     panel.location_of("alert"),

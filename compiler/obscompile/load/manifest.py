@@ -531,6 +531,9 @@ class _Reader:
         if "alert" in data:
             fields["alert"] = self.panel_alert(data["alert"], (*path, "alert"))
         locations = self.locations(path, data)
+        if "alert" in data:
+            # Findings about the alert as a whole point at its key.
+            locations["alert_key"] = self.key_at((*path, "alert"))
         if "query" in locations:
             locations["query_quote"] = locations["query"].shifted(
                 self.quote_offset((*path, "query"))
