@@ -7,12 +7,17 @@ gets a number, which depends on where the panels are.
 
 from __future__ import annotations
 
+import pickle
 import textwrap
 from pathlib import Path
 
+import attrs
 import yaml
 
+from obscompile.derive.alert_names import AlertOrigin
+from obscompile.derive.alerts import alert_origins
 from obscompile.diagnostics import Diagnostic, Severity
+from obscompile.model.location import BlockUse, Location
 from obscompile.pipeline import BuildResult, Project, build
 from tests.conftest import write_manifest
 from tests.test_prometheus import assert_promtool, write_files
@@ -421,3 +426,38 @@ def test_files_agree_on_numbered_names(project: Path) -> None:
     assert _test_alert_names(tests) == names
     out = write_files(project / "out", result.files)
     assert_promtool("test", "rules", str(out / "prometheus/tests/payments.test.yml"))
+
+
+def test_origins_follow_derived_names(project: Path) -> None:
+    """alert_origins names the alerts as the rule file does, also past a skipped panel."""
+    # No rule can read a query with a Grafana variable, so this panel gets no alert,
+    # and the next panel's alert takes its name without a number.
+    skipped = """\
+    - title: Error.Rate
+      query: 'max(link_status{job="payments",state="$state"})'
+      thresholds: "<5 Green, >5 Red"
+    """
+    result = _build(project, textwrap.dedent(skipped) + ALIKE_TITLES, TITLE_AND_SERIES)
+    (service,) = result.services
+    names = _alert_names(result)
+    assert names[:2] == ["PaymentsErrorRateCritical", "PaymentsErrorRate2Critical"]
+    assert [origin.name for origin in alert_origins(service)] == names
+
+
+def test_origin_pickle_keeps_every_field() -> None:
+    """A stored alert origin reads back whole, with the block use of its position."""
+    use = BlockUse("http_api_health", Location("services/a.yaml", 3, 5))
+    origin = AlertOrigin(
+        "PaymentsErrorsCritical",
+        "payments",
+        'panel "Errors"',
+        Location("blocks/http.py", 10, 7, use),
+    )
+    # A new field needs its place in AlertOrigin.__reduce__ too.
+    assert [field.name for field in attrs.fields(AlertOrigin)] == [
+        "name",
+        "service",
+        "panel",
+        "location",
+    ]
+    assert pickle.loads(pickle.dumps(origin)) == origin

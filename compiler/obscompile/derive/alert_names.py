@@ -76,6 +76,25 @@ class NamedAlert:
 
 
 @attrs.frozen
+class AlertOrigin:
+    """The final `name` of an alert of `service`, and the panel that derives it.
+
+    `panel` names the panel and its series as `NamedAlert.panel_text` does, and
+    `location` is `NamedAlert.location`.
+    """
+
+    name: str
+    service: str
+    panel: str
+    location: Location
+
+    def __reduce__(self) -> tuple[type[AlertOrigin], tuple[str, str, str, Location]]:
+        # The build cache unpickles every service's alerts in each build, and
+        # positional arguments unpickle faster than attrs' state.
+        return (AlertOrigin, (self.name, self.service, self.panel, self.location))
+
+
+@attrs.frozen
 class NameClash:
     """An alert whose derived `name` was given first to `holder`, so it got `numbered`."""
 

@@ -30,6 +30,7 @@ from obscompile.check.positions import text_location
 from obscompile.check.query_text import operator_offset, tokenize
 from obscompile.config import Config
 from obscompile.derive.alert_names import (
+    AlertOrigin,
     NameClash,
     NamedAlert,
     clash_warnings,
@@ -439,6 +440,8 @@ class _Deriver:
         self.late_alerts_reported: set[Location] = set()
         # The alerts whose derived name another alert took first.
         self.name_clashes: list[NameClash] = []
+        # Each name given so far, and its alert.
+        self.names: dict[str, NamedAlert] = {}
         self.views = [view for row in dashboard_rows(service) for view in row.panels]
 
     def without_rules(self) -> set[int]:
@@ -516,10 +519,9 @@ class _Deriver:
             final = by_record[renamed[plan.rule.expr]]
             plans[view_id] = attrs.evolve(plan, rule=final)
         alerts: list[AlertRule] = []
-        names: dict[str, NamedAlert] = {}
         for view in self.views:
             if _wants_alerts(view.panel) and view.id not in skipped:
-                alerts.extend(self.panel_alerts(view, plans.get(view.id), names))
+                alerts.extend(self.panel_alerts(view, plans.get(view.id), self.names))
             silent = _no_alert_warning(view)
             if silent is not None:
                 self.diagnostics.append(silent)
@@ -1020,3 +1022,43 @@ def derive_rules(service: Service, config: Config | None = None) -> ServiceRules
     if service.dashboard is None or not service.rows:
         return ServiceRules(service, (), ())
     return _Deriver(service, config or Config()).derive()
+
+
+class _AlertNamer(_Deriver):
+    """A `_Deriver` that gives each alert the name `derive` gives it, and no rule.
+
+    The steps that decide whether a band gets an alert, and so its number, run as in
+    `derive`. The rest of each alert is skipped, and so are the series labels and the
+    lower limit of a query, which only the rule and its warnings read.
+    """
+
+    def _series_labels(
+        self, view: PanelView, plan: RecordedQuery | None
+    ) -> frozenset[str]:
+        return frozenset()
+
+    def _lower_limit(self, panel: Panel) -> float | None:
+        return None
+
+    def alert(
+        self, view, plan, band, value_expr, pins, series, steps, same, names, outputs
+    ) -> AlertRule | None:
+        self.alert_name(view, band, series, same, names)
+        return None
+
+
+def alert_origins(service: Service) -> tuple[AlertOrigin, ...]:
+    """Derive the name of each alert of `service`, and where its manifest gives it.
+
+    The names are those of `derive_rules`, which no configuration changes. An alert
+    whose label or annotation is no valid Go template gets its name here, though
+    `derive_rules` gives that alert an error instead of a rule.
+    """
+    if service.dashboard is None or not service.rows:
+        return ()
+    namer = _AlertNamer(service, Config())
+    namer.derive()
+    return tuple(
+        AlertOrigin(name, service.name, named.panel_text(), named.location())
+        for name, named in namer.names.items()
+    )
