@@ -3941,6 +3941,176 @@ ALERT_URL = [
     ),
 ]
 
+
+def gateway(service: str, job: str, panels: str, name: str) -> dict[str, str]:
+    """Return a manifest of `service` scraping `job`, whose panels start on line 7."""
+    text = (
+        f"service: {service}\n"
+        f"dashboard: {{uid: {job}}}\n"
+        f"scrape: {{job: {job}, port: 8080}}\n"
+        "rows:\n"
+        "  - title: Main\n"
+        "    panels:\n"
+    )
+    return manifest(text + textwrap.indent(textwrap.dedent(panels), "      "), name)
+
+
+ALERT_NAME_CLASH = [
+    Case(
+        "service-names-of-one-camel-case",
+        {
+            **gateway(
+                "api_gateway",
+                "gw_a",
+                """\
+                - title: Errors
+                  query: 'sum(up{job="gw_a"})'
+                  thresholds: "<1 Green, >1 Red"
+                """,
+                "a.yaml",
+            ),
+            **gateway(
+                "api-gateway",
+                "gw_b",
+                """\
+                - title: Errors
+                  query: 'sum(up{job="gw_b"})'
+                  thresholds: "<1 Green, >1 Red"
+                """,
+                "b.yaml",
+            ),
+        },
+        [
+            'services/a.yaml:7:16: warning: panel "Errors": the alert name "ApiGatewayErrorsCritical" of this panel is also that of panel "Errors" of service "api-gateway" at services/b.yaml:7:16, so Alertmanager routes, silences and inhibitions that match alertname without the service label apply to both; give one of them another name with alert: {name: ...} [project/alert-name-clash]',
+            'services/b.yaml:1:10: warning: service name "api-gateway" gets the Kubernetes object name "api-gateway-rules" of "api_gateway" in services/a.yaml:1:10, so both get names with a hash, which change when either is added or removed; rename one of them [project/name-clash]',
+            'services/b.yaml:7:16: warning: panel "Errors": the alert name "ApiGatewayErrorsCritical" of this panel is also that of panel "Errors" of service "api_gateway" at services/a.yaml:7:16, so Alertmanager routes, silences and inhibitions that match alertname without the service label apply to both; give one of them another name with alert: {name: ...} [project/alert-name-clash]',
+        ],
+    ),
+    Case(
+        "written-name",
+        {
+            **gateway(
+                "payments",
+                "payments",
+                """\
+                - title: Errors
+                  query: 'sum(up{job="payments"})'
+                  thresholds: "<1 Green, >1 Red"
+                """,
+                "a.yaml",
+            ),
+            **gateway(
+                "orders",
+                "orders",
+                """\
+                - title: Failures
+                  query: 'sum(up{job="orders"})'
+                  thresholds: "<1 Green, >1 Red"
+                  alert: {name: PaymentsErrors}
+                """,
+                "b.yaml",
+            ),
+        },
+        [
+            'services/a.yaml:7:16: warning: panel "Errors": the alert name "PaymentsErrorsCritical" of this panel is also that of panel "Failures" of service "orders" at services/b.yaml:10:23, so Alertmanager routes, silences and inhibitions that match alertname without the service label apply to both; give one of them another name with alert: {name: ...} [project/alert-name-clash]',
+            'services/b.yaml:10:23: warning: panel "Failures": the alert name "PaymentsErrorsCritical" of this panel is also that of panel "Errors" of service "payments" at services/a.yaml:7:16, so Alertmanager routes, silences and inhibitions that match alertname without the service label apply to both; give one of them another name with alert: {name: ...} [project/alert-name-clash]',
+        ],
+    ),
+    Case(
+        # Both panels derive a critical and a warning alert of one name, and each
+        # gets one warning that names both.
+        "critical-and-warning-pair",
+        {
+            **gateway(
+                "payments",
+                "payments",
+                """\
+                - title: Backlog
+                  query: 'sum(up{job="payments"})'
+                  thresholds: "<5 Green, 5-10 Yellow, >10 Red"
+                  alert: {warning: true}
+                """,
+                "a.yaml",
+            ),
+            **gateway(
+                "orders",
+                "orders",
+                """\
+                - title: Queue
+                  query: 'sum(up{job="orders"})'
+                  thresholds: "<5 Green, 5-10 Yellow, >10 Red"
+                  alert: {name: PaymentsBacklog, warning: true}
+                """,
+                "b.yaml",
+            ),
+        },
+        [
+            'services/a.yaml:7:16: warning: panel "Backlog": the alert names "PaymentsBacklogCritical" and "PaymentsBacklogWarning" of this panel are also those of panel "Queue" of service "orders" at services/b.yaml:10:23, so Alertmanager routes, silences and inhibitions that match alertname without the service label apply to both; give one of them another name with alert: {name: ...} [project/alert-name-clash]',
+            'services/b.yaml:10:23: warning: panel "Queue": the alert names "PaymentsBacklogCritical" and "PaymentsBacklogWarning" of this panel are also those of panel "Backlog" of service "payments" at services/a.yaml:7:16, so Alertmanager routes, silences and inhibitions that match alertname without the service label apply to both; give one of them another name with alert: {name: ...} [project/alert-name-clash]',
+        ],
+    ),
+    Case(
+        # Equal stems with other severities give other names.
+        "other-severity",
+        {
+            **gateway(
+                "payments",
+                "payments",
+                """\
+                - title: Backlog
+                  query: 'sum(up{job="payments"})'
+                  thresholds: "<10 Green, >10 Red"
+                """,
+                "a.yaml",
+            ),
+            **gateway(
+                "orders",
+                "orders",
+                """\
+                - title: Queue
+                  query: 'sum(up{job="orders"})'
+                  thresholds: "<5 Green, >5 Yellow"
+                  alert: {name: PaymentsBacklog, warning: true}
+                """,
+                "b.yaml",
+            ),
+        },
+        [],
+    ),
+    Case(
+        "series",
+        {
+            **gateway(
+                "payments",
+                "payments",
+                """\
+                - title: Lag
+                  query: 'max by (pipeline) (up{job="payments"})'
+                  legend: '{{pipeline}}'
+                  thresholds: "nse <300, news <120"
+                """,
+                "a.yaml",
+            ),
+            **gateway(
+                "orders",
+                "orders",
+                """\
+                - title: Lag
+                  query: 'max by (pipeline) (up{job="orders"})'
+                  legend: '{{pipeline}}'
+                  thresholds: "news <60"
+                  alert: {name: PaymentsLag}
+                """,
+                "b.yaml",
+            ),
+        },
+        [
+            'services/a.yaml:10:32: warning: panel "Lag" (series "news"): the alert name "PaymentsLagNewsCritical" of this panel is also that of panel "Lag" (series "news") of service "orders" at services/b.yaml:11:23, so Alertmanager routes, silences and inhibitions that match alertname without the service label apply to both; give one of them another name with alert: {name: ...} [project/alert-name-clash]',
+            'services/b.yaml:11:23: warning: panel "Lag" (series "news"): the alert name "PaymentsLagNewsCritical" of this panel is also that of panel "Lag" (series "news") of service "payments" at services/a.yaml:10:32, so Alertmanager routes, silences and inhibitions that match alertname without the service label apply to both; give one of them another name with alert: {name: ...} [project/alert-name-clash]',
+        ],
+    ),
+]
+
 TABLES = {
     "series-legend": SERIES_LEGEND,
     "promql-syntax": SYNTAX,
@@ -3972,6 +4142,7 @@ TABLES = {
     "dashboard-too-long": DASHBOARD_TOO_LONG,
     "project-duplicates": PROJECT,
     "project-name-clash": NAME_CLASH,
+    "project-alert-name-clash": ALERT_NAME_CLASH,
     "scrape-job": SCRAPE_JOB,
     "alert-template": ALERT_TEMPLATE,
     "alert-template-label": ALERT_TEMPLATE_LABEL,
@@ -4067,6 +4238,23 @@ def test_series_name_hint_builds(
     assert result.ok, "\n".join(str(d) for d in result.diagnostics)
     rules = result.files["prometheus/rules/payments.rules.yml"]
     assert 'method="GET"} >= 2\n' in rules
+
+
+@pytest.mark.parametrize(
+    ("targets", "expected"), [("[grafana]", 0), ("[grafana, prometheus]", 2)]
+)
+def test_alert_name_clash_needs_rules(
+    project: Path, targets: str, expected: int
+) -> None:
+    """A build that writes no alerting rules warns of no alert name."""
+    (case,) = [c for c in ALERT_NAME_CLASH if c.id == "written-name"]
+    for name, text in case.files.items():
+        (project / "services" / name).write_text(text, encoding="utf-8")
+    (project / "obscompile.yaml").write_text(f"targets: {targets}\n")
+    result = build(Project.at(project))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+    found = [d for d in result.diagnostics if d.check == "project/alert-name-clash"]
+    assert len(found) == expected
 
 
 def test_every_check_has_a_table() -> None:

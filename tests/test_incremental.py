@@ -371,6 +371,14 @@ def _other_manifest_failed(project: Path) -> None:
     (project / "services" / "broken.yaml").write_text("service: broken\nrows: [\n")
 
 
+# svc_0002's P95 Latency panel takes the alert name that svc_0001's derives.
+TAKEN_ALERT_NAME = '>500ms Red"\n        alert: {name: Svc0001P95Latency}\n'
+
+
+def _alert_name_of_other_service(project: Path) -> None:
+    replace_in(manifest(project, 2), '>500ms Red"\n', TAKEN_ALERT_NAME)
+
+
 def _interval_of_other_job(project: Path) -> None:
     # At a 1m scrape interval, the overview's rate()[1m] cannot hold two samples.
     _overview(project)
@@ -465,6 +473,7 @@ CHANGES: list[tuple[str, Callable[[Path], None]]] = [
     ("label-of-other-service", _label_of_other_service),
     ("scrape-port", _scrape_port),
     ("interval-of-other-job", _interval_of_other_job),
+    ("alert-name-of-other-service", _alert_name_of_other_service),
     ("typo-declared", _typo_declared),
     ("declared-by-scraper", _declared_by_scraper),
     ("declaration-added", _declaration_added),
@@ -798,6 +807,57 @@ def test_scrape_change_rechecks_readers(
     assert unread == ["svc_0002"]
     read = _rechecked(checked, manifest(warm, 1), "svc_0001:8001", "svc_0001:9001")
     assert read == ["overview", "svc_0001"]
+
+
+def _alert_name_clashes(messages: str) -> list[str]:
+    """Return the first line of each project/alert-name-clash warning."""
+    return re.findall(r"^.*\[project/alert-name-clash\]$", messages, re.M)
+
+
+def test_alert_name_clash_follows_other_service(
+    warm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service is checked again when another service's alerts of its names change."""
+    checked = _count_checked(monkeypatch)
+    path = manifest(warm, 2)
+    _alert_name_of_other_service(warm)
+    code, messages = run_build()
+    assert code == 0, messages
+    assert sorted(checked) == ["svc_0001", "svc_0002"]
+    first, second = _alert_name_clashes(messages)
+    # svc_0001's panel comes from the block http_api_health, used on line 92.
+    assert first.startswith(
+        'services/svc_0001.yaml:92:5: warning: panel "P95 Latency": the alert '
+        'name "Svc0001P95LatencyCritical" of this panel is also that of panel '
+        '"P95 Latency" of service "svc_0002" at services/svc_0002.yaml:108:23, '
+    )
+    assert second.startswith("services/svc_0002.yaml:108:23: warning: ")
+
+    # svc_0002's alerts keep their names and positions.
+    checked.clear()
+    replace_in(path, "'95th percentile response time'", "'Slowest responses'")
+    code, messages = run_build()
+    assert code == 0, messages
+    assert checked == ["svc_0002"]
+    assert len(_alert_name_clashes(messages)) == 2
+
+    # The lines above svc_0002's alert name move down, so svc_0001's warning
+    # names another line.
+    checked.clear()
+    replace_in(path, "  description: Synthetic", "  description: >-\n    Synthetic")
+    code, messages = run_build()
+    assert code == 0, messages
+    assert sorted(checked) == ["svc_0001", "svc_0002"]
+    assert "at services/svc_0002.yaml:109:23, " in _alert_name_clashes(messages)[0]
+
+    checked.clear()
+    replace_in(path, TAKEN_ALERT_NAME, '>500ms Red"\n')
+    code, messages = run_build()
+    assert code == 0, messages
+    assert sorted(checked) == ["svc_0001", "svc_0002"]
+    assert _alert_name_clashes(messages) == []
+    clean_code, clean_messages, _ = clean_build(warm)
+    assert (code, messages) == (clean_code, clean_messages)
 
 
 def test_block_errors_point_into_lines(warm: Path) -> None:
@@ -1139,8 +1199,10 @@ def test_workers_report_like_one_process(
     assert "syntax" in messages or "unclosed" in messages
     assert "runtime_typo" in messages
     assert "status_kode" in messages
-    # Both builds with workers loaded the manifests and checked the services there.
-    assert used == ["loading", "checking", "loading", "checking"]
+    # Both builds with workers loaded the manifests, derived the alert names and
+    # checked the services there.
+    stages = ["loading", "deriving alert names", "checking"]
+    assert used == stages + stages
 
 
 def test_each_output_folder_has_its_own_spare(warm: Path) -> None:

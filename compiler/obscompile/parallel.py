@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from obscompile.cache import BuildCache, Progress
     from obscompile.config import Config
+    from obscompile.derive.alert_names import AlertOrigin
     from obscompile.diagnostics import Diagnostic
     from obscompile.model.service import Service
     from obscompile.pipeline import Project
@@ -38,6 +39,8 @@ RULE_DIAGNOSTICS = "rule-diagnostics"
 # The stages of the checks that run per service (see `pipeline.check_services`).
 CHECKS = "checks"
 INSTRUMENTATION_CHECKS = "instrumentation-checks"
+# The names of a service's alerts, which the checks of every service read.
+ALERT_NAMES = "alert-names"
 
 # (stage, position of the service) -> result.
 Prefetched = dict[tuple[str, int], Any]
@@ -259,6 +262,21 @@ def check_stages(
         return compute(services[todo[index]])
 
     return _by_stage(todo, map_in_workers(check, len(todo), jobs, progress, "checking"))
+
+
+def derive_alert_origins(
+    services: Sequence[Service], jobs: int, progress: Progress | None = None
+) -> list[tuple[AlertOrigin, ...]] | None:
+    """Derive the alerts of `services` (`alert_origins`) in worker processes.
+
+    Returns None where `map_in_workers` does.
+    """
+    from obscompile.derive.alerts import alert_origins
+
+    def derive(index: int) -> tuple[AlertOrigin, ...]:
+        return alert_origins(services[index])
+
+    return map_in_workers(derive, len(services), jobs, progress, "deriving alert names")
 
 
 def service_stages(config: Config) -> list[tuple[str, Any]]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 import jinja2
 
+from obscompile.check.alert_index import AlertIndex
 from obscompile.check.artifacts import (
     ArtifactFacts,
     artifact_facts,
@@ -41,12 +42,14 @@ from obscompile.load.project import display_name, load_project
 from obscompile.model.location import Location
 from obscompile.model.service import Service
 from obscompile.parallel import (
+    ALERT_NAMES,
     CHECKS,
     FACTS,
     INSTRUMENTATION_CHECKS,
     RULE_DIAGNOSTICS,
     Prefetched,
     check_stages,
+    derive_alert_origins,
     prefetch,
 )
 from obscompile.project import Project
@@ -76,6 +79,7 @@ from obscompile.texts import FileMap
 if TYPE_CHECKING:
     from obscompile.cache import BuildCache, Progress
     from obscompile.check.catalog import Lookups
+    from obscompile.derive.alert_names import AlertOrigin
     from obscompile.derive.local import LocalOverrides
 
 T = TypeVar("T")
@@ -142,6 +146,7 @@ def check_services(
     progress: Progress | None = None,
     failed_manifests: Sequence[str] = (),
     scrape_timeout: tuple[str, str] | None = None,
+    alerting: bool = True,
 ) -> list[Diagnostic]:
     """Run every registered check, and the instrumentation checks.
 
@@ -151,6 +156,8 @@ def check_services(
     many services that lack stored results run in up to `jobs` worker processes.
     `failed_manifests` (`LoadResult.failed`) turns off the findings that a name is
     missing from every service, because those manifests may declare it.
+    `alerting` is False for a build that writes no alerting rules, whose checks
+    then find no alert names.
     """
     from obscompile.check import catalog
     from obscompile.check.registry import (
@@ -170,23 +177,35 @@ def check_services(
         failed_manifests=failed_manifests,
         scrape_timeout=scrape_timeout,
     )
+    if alerting:
+        alert_index = _alert_index(services, cache, jobs, progress)
+    else:
+        alert_index = AlertIndex(services, lambda _: ())
     context = project_context(
-        services, sources, scrape_interval, failed_manifests, scrape_timeout
+        services,
+        sources,
+        scrape_interval,
+        failed_manifests,
+        scrape_timeout,
+        alert_index,
     )
     # The stored checks of a service count while what they looked up in the other
-    # services' catalogs and scrape jobs finds the same (see `catalog.Lookups`).
+    # services' catalogs, scrape jobs and alerts finds the same (see
+    # `catalog.Lookups`).
     # NOTE: a per-service or per-panel check that reads anything else of another
     # service must record it in its Lookups, or run as a project check.
 
-    def extra(stage: str, value: Any) -> str:
+    def extra(stage: str, service: Service, value: Any) -> str:
         if stage != CHECKS:
             return ""
-        return catalog.lookup_answers(value.lookups, services, failed_manifests)
+        return catalog.lookup_answers(
+            value.lookups, services, failed_manifests, alert_index, service
+        )
 
     def stored(stage: str, service: Service) -> Any | None:
         """Return the stored result of `stage` for `service` while it is still valid."""
         found = None if cache is None else cache.peek(stage, service)
-        if found is None or found[0] != extra(stage, found[1]):
+        if found is None or found[0] != extra(stage, service, found[1]):
             return None
         return found[1]
 
@@ -240,9 +259,43 @@ def check_services(
                     else computations[stage](service)
                 )
                 if cache is not None:
-                    cache.put(stage, service, extra(stage, value), value)
+                    cache.put(stage, service, extra(stage, service, value), value)
             diagnostics.extend(value.diagnostics if stage == CHECKS else value)
     return diagnostics
+
+
+def _alert_index(
+    services: tuple[Service, ...],
+    cache: BuildCache | None,
+    jobs: int,
+    progress: Progress | None,
+) -> AlertIndex:
+    """Return the alerts of `services`, derived where the cache has none stored.
+
+    Many services without stored alerts are derived in up to `jobs` worker
+    processes. The index is built before it is returned, so that the workers of the
+    checks inherit it.
+    """
+    from obscompile.derive.alerts import alert_origins
+
+    found: dict[int, tuple[AlertOrigin, ...]] = {}
+    missing: list[Service] = []
+    for service in services:
+        stored = None if cache is None else cache.peek(ALERT_NAMES, service)
+        if stored is not None:
+            found[id(service)] = stored[1]
+        else:
+            missing.append(service)
+    derived = derive_alert_origins(missing, jobs, progress)
+    if derived is None:
+        derived = [alert_origins(service) for service in missing]
+    for service, origins in zip(missing, derived, strict=True):
+        found[id(service)] = origins
+        if cache is not None:
+            cache.put(ALERT_NAMES, service, "", origins)
+    index = AlertIndex(services, lambda service: found[id(service)])
+    index.build()
+    return index
 
 
 @attrs.frozen
@@ -641,6 +694,8 @@ def build(
             progress,
             loaded.failed,
             (config.scrape_timeout, timeout_origin),
+            # The PrometheusRule and Mimir targets require this one.
+            alerting="prometheus" in config.targets,
         )
     )
     files: Mapping[str, str] = {}

@@ -17,6 +17,7 @@ from obscompile.check import (  # noqa: F401
     dashboard_too_long,
     dashboard_unit,
     dashboard_unit_scale,
+    project_alert_name_clash,
     project_duplicates,
     project_metric_types,
     project_name_clash,

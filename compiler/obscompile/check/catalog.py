@@ -13,12 +13,14 @@ import attrs
 import promql_parser as pp
 
 from obscompile import promql
+from obscompile.check.alert_index import AlertIndex
 from obscompile.check.context import (
     GRAFANA_PLACEHOLDER,
     ProjectContext,
     ServiceContext,
 )
 from obscompile.check.scrape_job import jobs_by_name
+from obscompile.derive.alert_names import AlertOrigin
 from obscompile.memo import by_identity
 from obscompile.model.metric import Metric, MetricType, SeriesNaming
 from obscompile.model.scrape import ScrapeJob
@@ -118,15 +120,15 @@ def _project_index(services: tuple[Service, ...]) -> dict[str, list[CatalogEntry
 
 @attrs.frozen
 class Lookups:
-    """The reads of one service's checks in other services' catalogs and scrape jobs.
+    """The reads of one service's checks in other services' catalogs, jobs and alerts.
 
     `series` and `bases` are the names given to `find_metric` and `find_base_name`
     that the service's own catalog did not resolve, and `jobs` the job names given
     to `jobs_named`. `every_catalog` is True when a check read every catalog,
     `every_job` when it read the name of every scrape job, and `completeness` when
     it called `complete`. `scraped` are the job names given to `scrapers`, whose
-    services' catalogs a check read. `lookup_answers` gives a digest of what they
-    find.
+    services' catalogs a check read, and `alert_names` the names given to
+    `alerts_named`. `lookup_answers` gives a digest of what they find.
     """
 
     series: frozenset[str] = frozenset()
@@ -136,6 +138,7 @@ class Lookups:
     every_job: bool = False
     completeness: bool = False
     scraped: frozenset[str] = frozenset()
+    alert_names: frozenset[str] = frozenset()
 
 
 _NONE = Lookups()
@@ -152,6 +155,7 @@ class _Recorder:
         self.every_job = False
         self.completeness = False
         self.scraped: set[str] = set()
+        self.alert_names: set[str] = set()
 
     def lookups(self) -> Lookups:
         return Lookups(
@@ -162,6 +166,7 @@ class _Recorder:
             self.every_job,
             self.completeness,
             frozenset(self.scraped),
+            frozenset(self.alert_names),
         )
 
 
@@ -180,16 +185,31 @@ def recording() -> Iterator[Callable[[], Lookups]]:
 
 
 def lookup_answers(
-    lookups: Lookups, services: tuple[Service, ...], failed_manifests: Sequence[str]
+    lookups: Lookups,
+    services: tuple[Service, ...],
+    failed_manifests: Sequence[str],
+    alert_index: AlertIndex | None = None,
+    service: Service | None = None,
 ) -> str:
-    """Return a digest of what `lookups` find in the catalogs and jobs of `services`.
+    """Return a digest of what `lookups` find in the catalogs, jobs and alerts.
 
     `failed_manifests` are the manifests that failed to load, as for `complete`.
+    `alert_index` gives the alerts of `services`, derived from them when None.
+    `service` is the service whose checks made `lookups`. Its own alerts change
+    only with it, so the digest leaves them out.
     """
     if lookups == _NONE:
         # Most services read only their own catalog and jobs, so no index is built.
         return ""
     parts: list[object] = []
+    if lookups.alert_names:
+        if alert_index is None:
+            alert_index = AlertIndex.derived(services)
+        parts.append(_alert_answers(lookups.alert_names, alert_index, service))
+    if attrs.evolve(lookups, alert_names=frozenset()) == _NONE:
+        # Only alert names were looked up, as for most services, so the catalogs and
+        # jobs are not indexed.
+        return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
     index = _project_index(services) if lookups.series else {}
     for name in sorted(lookups.series):
         for entry in index.get(name, ()):
@@ -212,6 +232,35 @@ def lookup_answers(
     if lookups.completeness:
         parts.append(("complete", not failed_manifests))
     return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
+
+
+def _alert_answers(
+    names: frozenset[str], alert_index: AlertIndex, service: Service | None
+) -> list[object]:
+    """Return each of `names` that alerts other than those of `service` have, and where.
+
+    Most names are those of one alert of `service` alone, so they add nothing.
+    """
+    own = set() if service is None else {id(alert) for alert in alert_index.of(service)}
+    found: list[object] = []
+    for name in sorted(names):
+        others = [alert for alert in alert_index.named(name) if id(alert) not in own]
+        if not others:
+            continue
+        found.append(name)
+        for alert in others:
+            at = alert.location
+            found.append((alert.service, alert.panel, at.file, at.line, at.column))
+            if at.used_at is not None:
+                found.append(at.used_at)
+    return found
+
+
+def alerts_named(context: ServiceContext, name: str) -> list[AlertOrigin]:
+    """Return every alert of the project named `name`, in project order."""
+    if _recorders:
+        _recorders[-1].alert_names.add(name)
+    return context.alert_index.named(name)
 
 
 def _job_values(job: ScrapeJob) -> tuple[object, ...]:

@@ -9,6 +9,7 @@ import attrs
 import promql_parser as pp
 
 from obscompile import promql
+from obscompile.check.alert_index import AlertIndex
 from obscompile.check.positions import text_location
 from obscompile.check.query_text import (
     QueryText,
@@ -148,6 +149,14 @@ class ProjectContext:
     # it, for messages.
     scrape_timeout: timedelta = PROMETHEUS_SCRAPE_TIMEOUT
     scrape_timeout_origin: str = "Prometheus' default scrape_timeout"
+    # The alerts of every service, derived from `services` when first read unless
+    # given (see `catalog.alerts_named`).
+    alert_index: AlertIndex = attrs.field(
+        default=attrs.Factory(
+            lambda self: AlertIndex.derived(self.services), takes_self=True
+        ),
+        repr=False,
+    )
 
     def parse(self, query: str) -> ParsedQuery:
         """Return the parse of `query`, shared by every check and context of the run."""
@@ -164,6 +173,7 @@ class ProjectContext:
             self.failed_manifests,
             self.scrape_timeout,
             self.scrape_timeout_origin,
+            self.alert_index,
             service=service,
         )
 
@@ -192,6 +202,7 @@ class ServiceContext(ProjectContext):
             self.failed_manifests,
             self.scrape_timeout,
             self.scrape_timeout_origin,
+            self.alert_index,
             service=self.service,
             row=row,
             panel=panel,

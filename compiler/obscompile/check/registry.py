@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 import promql_parser as pp
 
+from obscompile.check.alert_index import AlertIndex
 from obscompile.check.context import (
     PROMETHEUS_SCRAPE_INTERVAL,
     PROMETHEUS_SCRAPE_TIMEOUT,
@@ -158,13 +159,22 @@ def project_context(
     scrape_interval: str | None = None,
     failed_manifests: Sequence[str] = (),
     scrape_timeout: tuple[str, str] | None = None,
+    alert_index: AlertIndex | None = None,
 ) -> ProjectContext:
-    """Return the context of the checks of `services`; `run_checks` describes the rest."""
+    """Return the context of the checks of `services`; `run_checks` describes the rest.
+
+    `alert_index` gives the alerts of `services`. Without it, they are derived when
+    a check first reads them.
+    """
+    services = tuple(services)
     context = ProjectContext(
-        tuple(services),
+        services,
         sources or {},
         scrape_interval=scrape_interval_of(scrape_interval),
         failed_manifests=tuple(failed_manifests),
+        alert_index=(
+            alert_index if alert_index is not None else AlertIndex.derived(services)
+        ),
     )
     if scrape_timeout is None:
         return context

@@ -104,7 +104,8 @@ class NameClash:
     numbered: str
 
 
-def _quoted(names: list[str]) -> str:
+def quoted_names(names: list[str]) -> str:
+    """Return `"a"`, `"a" and "b"` or `"a", "b" and "c"` for `names`."""
     quoted = [f'"{name}"' for name in names]
     if len(quoted) == 1:
         return quoted[0]
@@ -135,8 +136,8 @@ def clash_warnings(clashes: list[NameClash]) -> Iterator[Diagnostic]:
 def _pair_warnings(clashes: list[NameClash]) -> Iterator[Diagnostic]:
     later = clashes[0].later
     holder = clashes[0].holder
-    shared = _quoted([clash.name for clash in clashes])
-    numbered = _quoted([clash.numbered for clash in clashes])
+    shared = quoted_names([clash.name for clash in clashes])
+    numbered = quoted_names([clash.numbered for clash in clashes])
     plural = len(clashes) > 1
     name_word = "names" if plural else "name"
     renamed = (
@@ -195,9 +196,9 @@ def severity_suffix_warning(panel: Panel, names: list[str]) -> Diagnostic | None
         stem = stem.removesuffix(word)
     unique = list(dict.fromkeys(names))
     if len(unique) > 1:
-        named = f"the rules are named {_quoted(unique)}"
+        named = f"the rules are named {quoted_names(unique)}"
     else:
-        named = f"the rule is named {_quoted(unique)}"
+        named = f"the rule is named {quoted_names(unique)}"
     advice = f"write name: {stem}" if stem else f'write a name without "{ending}"'
     return warning(
         panel.alert.locations.get("name", panel.alert.location),
