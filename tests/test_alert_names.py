@@ -14,7 +14,7 @@ from pathlib import Path
 import attrs
 import yaml
 
-from obscompile.derive.alert_names import AlertOrigin
+from obscompile.derive.alert_names import AlertOrigin, PackedOrigins
 from obscompile.derive.alerts import alert_origins
 from obscompile.diagnostics import Diagnostic, Severity
 from obscompile.model.location import BlockUse, Location
@@ -461,3 +461,35 @@ def test_origin_pickle_keeps_every_field() -> None:
         "location",
     ]
     assert pickle.loads(pickle.dumps(origin)) == origin
+
+
+def test_packed_origins_read_back_whole() -> None:
+    """Packed alerts of one file read back as the alerts that were packed."""
+    origins = tuple(
+        AlertOrigin(
+            f"PaymentsLag{index}Critical",
+            "payments",
+            f'panel "Lag {index}"',
+            Location("services/a.yaml", 10 + index, 9),
+        )
+        for index in range(3)
+    )
+    packed = PackedOrigins.of(origins)
+    assert isinstance(packed, PackedOrigins)
+    restored = pickle.loads(pickle.dumps(packed))
+    assert restored.names == tuple(origin.name for origin in origins)
+    assert list(restored) == list(origins)
+    assert restored[-1] == origins[-1]
+    assert restored[1] is restored[1]
+
+
+def test_origins_of_blocks_stay_unpacked() -> None:
+    """Alerts whose positions name a block use are kept as they are."""
+    use = BlockUse("http_api_health", Location("services/a.yaml", 3, 5))
+    origins = (
+        AlertOrigin("A", "payments", 'panel "A"', Location("services/a.yaml", 8, 9)),
+        AlertOrigin(
+            "B", "payments", 'panel "B"', Location("blocks/http.py", 10, 7, use)
+        ),
+    )
+    assert PackedOrigins.of(origins) is origins

@@ -266,14 +266,14 @@ def check_stages(
 
 def derive_alert_origins(
     services: Sequence[Service], jobs: int, progress: Progress | None = None
-) -> list[tuple[AlertOrigin, ...]] | None:
+) -> list[Sequence[AlertOrigin]] | None:
     """Derive the alerts of `services` (`alert_origins`) in worker processes.
 
     Returns None where `map_in_workers` does.
     """
     from obscompile.derive.alerts import alert_origins
 
-    def derive(index: int) -> tuple[AlertOrigin, ...]:
+    def derive(index: int) -> Sequence[AlertOrigin]:
         return alert_origins(services[index])
 
     return map_in_workers(derive, len(services), jobs, progress, "deriving alert names")

@@ -278,7 +278,7 @@ def _alert_index(
     """
     from obscompile.derive.alerts import alert_origins
 
-    found: dict[int, tuple[AlertOrigin, ...]] = {}
+    found: dict[int, Sequence[AlertOrigin]] = {}
     missing: list[Service] = []
     for service in services:
         stored = None if cache is None else cache.peek(ALERT_NAMES, service)

@@ -241,10 +241,9 @@ def _alert_answers(
 
     Most names are those of one alert of `service` alone, so they add nothing.
     """
-    own = set() if service is None else {id(alert) for alert in alert_index.of(service)}
     found: list[object] = []
     for name in sorted(names):
-        others = [alert for alert in alert_index.named(name) if id(alert) not in own]
+        others = alert_index.named_elsewhere(name, service)
         if not others:
             continue
         found.append(name)

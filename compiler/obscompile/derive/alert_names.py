@@ -15,7 +15,8 @@ gives a rule such as `BacklogCriticalCritical`, which gets a warning too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import overload
 
 import attrs
 
@@ -92,6 +93,91 @@ class AlertOrigin:
         # The build cache unpickles every service's alerts in each build, and
         # positional arguments unpickle faster than attrs' state.
         return (AlertOrigin, (self.name, self.service, self.panel, self.location))
+
+
+class PackedOrigins(Sequence[AlertOrigin]):
+    """The alerts of one service, kept as plain values until one is read.
+
+    The build cache unpickles the alerts of every service in each build, and a
+    build reads only their `names` unless another service has one of them too. So
+    they unpickle as a tuple of names and one of panels, lines and columns, in
+    place of two objects for each alert.
+    """
+
+    __slots__ = ("names", "_service", "_file", "_packed", "_origins")
+
+    def __init__(
+        self,
+        names: tuple[str, ...],
+        service: str,
+        file: str,
+        packed: tuple[str | int, ...],
+    ) -> None:
+        self.names = names
+        self._service = service
+        self._file = file
+        self._packed = packed
+        self._origins: list[AlertOrigin | None] = [None] * len(names)
+
+    @classmethod
+    def of(cls, origins: tuple[AlertOrigin, ...]) -> Sequence[AlertOrigin]:
+        """Return `origins` packed, or as they are where they are not all plain
+        positions of one service in one file."""
+        if not origins:
+            return origins
+        first = origins[0]
+        if any(
+            origin.service != first.service
+            or origin.location.file != first.location.file
+            or origin.location.used_at is not None
+            for origin in origins
+        ):
+            return origins
+        packed = tuple(
+            part
+            for origin in origins
+            for part in (origin.panel, origin.location.line, origin.location.column)
+        )
+        names = tuple(origin.name for origin in origins)
+        return cls(names, first.service, first.location.file, packed)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @overload
+    def __getitem__(self, index: int) -> AlertOrigin: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[AlertOrigin]: ...
+
+    def __getitem__(self, index: int | slice) -> AlertOrigin | Sequence[AlertOrigin]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        origin = self._origins[index]
+        if origin is None:
+            position = range(len(self))[index] * 3
+            panel, line, column = self._packed[position : position + 3]
+            origin = AlertOrigin(
+                self.names[index],
+                self._service,
+                str(panel),
+                Location(self._file, int(line), int(column)),
+            )
+            # One object for each alert, so that callers may compare them by id.
+            self._origins[index] = origin
+        return origin
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[PackedOrigins], tuple[tuple[str, ...], str, str, tuple]]:
+        return (PackedOrigins, (self.names, self._service, self._file, self._packed))
+
+
+def origin_names(origins: Sequence[AlertOrigin]) -> tuple[str, ...]:
+    """Return the names of `origins`, without unpacking packed ones."""
+    if isinstance(origins, PackedOrigins):
+        return origins.names
+    return tuple(origin.name for origin in origins)
 
 
 @attrs.frozen

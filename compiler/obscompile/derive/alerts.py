@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 import attrs
 import promql_parser as pp
@@ -33,6 +33,7 @@ from obscompile.derive.alert_names import (
     AlertOrigin,
     NameClash,
     NamedAlert,
+    PackedOrigins,
     clash_warnings,
     severity_suffix_warning,
 )
@@ -1047,7 +1048,7 @@ class _AlertNamer(_Deriver):
         return None
 
 
-def alert_origins(service: Service) -> tuple[AlertOrigin, ...]:
+def alert_origins(service: Service) -> Sequence[AlertOrigin]:
     """Derive the name of each alert of `service`, and where its manifest gives it.
 
     The names are those of `derive_rules`, which no configuration changes. An alert
@@ -1058,7 +1059,9 @@ def alert_origins(service: Service) -> tuple[AlertOrigin, ...]:
         return ()
     namer = _AlertNamer(service, Config())
     namer.derive()
-    return tuple(
-        AlertOrigin(name, service.name, named.panel_text(), named.location())
-        for name, named in namer.names.items()
+    return PackedOrigins.of(
+        tuple(
+            AlertOrigin(name, service.name, named.panel_text(), named.location())
+            for name, named in namer.names.items()
+        )
     )
