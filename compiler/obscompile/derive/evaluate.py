@@ -222,6 +222,14 @@ def _label_tests(selector: pp.VectorSelector) -> tuple[_LabelTest, ...]:
     )
 
 
+def selects(selector: pp.VectorSelector, labels: Labels) -> bool:
+    """Return True when `selector` selects the series `labels`, as `Storage.matching` does."""
+    mapping = dict(labels)
+    if selector.name and mapping.get("__name__") != selector.name:
+        return False
+    return all(test(mapping.get(label, "")) for label, test in _label_tests(selector))
+
+
 def expand_replacement(template: str, found: re.Match[str]) -> str:
     """Expand `$1`, `${1}`, `$name`, `${name}` and `$$` as Go's `Regexp.Expand` does.
 

@@ -68,7 +68,7 @@ from obscompile.derive.renaming import (
     query_keeps_meaning,
     template_keeps_meaning,
 )
-from obscompile.derive.simulate import Run, simulate
+from obscompile.derive.simulate import Run, last_read_ms, simulate
 from obscompile.derive.synthesis import (
     CannotSynthesize,
     Context,
@@ -102,7 +102,9 @@ _MULTIPLIERS = (1, 2, 3, 4, 5, 7, 8, 16)
 # at the default evaluation interval of 1m.
 MAX_EVALUATIONS = 10_080
 # The maximum length of a whole generated test run, in evaluations: the pending
-# period, the query's offset and range, and a few evaluations more.
+# period, the query's offset and range, and a few evaluations more. promtool evaluates
+# every rule of the file at each of them, though the generator skips those before the
+# query's offset (see `simulate`).
 MAX_RUN_EVALUATIONS = 2 * MAX_EVALUATIONS
 
 
@@ -428,6 +430,7 @@ class _Generator:
         """
         value = probe.value
         records = [alert.record] if alert.record else []
+        queries = [alert.query] + ([alert.record.query] if alert.record else [])
         for_ms = duration_ms(alert.for_)
         fallback = None
         # Inputs that give the value at the end of the run but not throughout `for`.
@@ -450,6 +453,7 @@ class _Generator:
                         end,
                         self.evaluation_ms,
                         interval_ms,
+                        queries,
                     )
                     if idle is not None and not idle.checked:
                         return series, run, end, interval_ms
@@ -501,11 +505,8 @@ class _Generator:
         or for none of it, and so fires where the group expects silence, or the
         reverse.
         """
-        start = end - duration_ms(alert.for_)
-        for moment in run.moments:
-            if moment.time_ms < start:
-                continue
-            key = _pinned_sample(run.vector(alert.query, moment.time_ms), alert.pins)
+        for time_ms in run.evaluation_times(end - duration_ms(alert.for_)):
+            key = _pinned_sample(run.vector(alert.query, time_ms), alert.pins)
             if key is None or key.value != value:
                 return False
         return True
@@ -529,7 +530,7 @@ class _Generator:
 
         Then come counters whose rate is exact by construction, sampled at every
         evaluation or between them (see `counters`), for each target in the same
-        order, unless they would have more samples before `end` than a run has
+        order, unless the run would read more of their samples than it has
         evaluations at most. Raises CannotSynthesize when the query gets no input
         series at all.
         """
@@ -560,9 +561,10 @@ class _Generator:
             isinstance(part, pp.Call) and part.func.name in promql.COUNTER_FUNCTIONS
             for part in promql.walk(node)
         )
+        read_ms = last_read_ms(alert.query, end)
         for target in targets if reads_counter else ():
             for sampling in sampling_choices(self.evaluation_ms):
-                if end // sampling.spacing_ms > MAX_RUN_EVALUATIONS:
+                if read_ms // sampling.spacing_ms > MAX_RUN_EVALUATIONS:
                     continue
                 exact_context = attrs.evolve(context, sampling=sampling)
                 try:
@@ -671,7 +673,7 @@ class _Generator:
         return TestGroup(
             name=name,
             interval=duration_label(interval_ms),
-            series=series_texts(series, end // interval_ms),
+            series=series_texts(series, run.last_index),
             alert_checks=checks,
             expr_checks=expr_checks,
         )
@@ -748,7 +750,13 @@ class _Generator:
             series = self._representative_inputs(node, context)
             end = self._ends(node, 0)[0]
             run = simulate(
-                series, [rule], None, end, self.evaluation_ms, self.interval_ms
+                series,
+                [rule],
+                None,
+                end,
+                self.evaluation_ms,
+                self.interval_ms,
+                [rule.query],
             )
             checks = self.record_checks(rule, run, end)
         except _UNTESTABLE as exc:
@@ -758,7 +766,7 @@ class _Generator:
             TestGroup(
                 name=f"{rule.record} equals its query",
                 interval=duration_label(self.interval_ms),
-                series=series_texts(series, end // self.interval_ms),
+                series=series_texts(series, run.last_index),
                 expr_checks=checks,
             )
         )
@@ -766,11 +774,15 @@ class _Generator:
     def _ends(self, node: pp.Expr, for_ms: int) -> list[int]:
         """Return the short and the full end of a test run, in milliseconds.
 
-        Raises _Mismatch when the run would be longer than the generator replays or
-        than promtool accepts, as a long offset or range makes it.
+        Raises _Mismatch when the run would be longer than the generator writes tests
+        for or than promtool accepts, as a long offset or range makes it.
         """
         reach = _window_ms(node)
-        first = _offset_ms(node) + (self.interval_ms if reach else 0)
+        # A range needs two samples, the second one input interval after the first.
+        reads_range = any(
+            isinstance(part, pp.MatrixSelector) for part in promql.walk(node)
+        )
+        first = _offset_ms(node) + (self.interval_ms if reads_range else 0)
         ends = [
             _align(first + for_ms + self.evaluation_ms, self.evaluation_ms),
             _align(reach + for_ms + self.evaluation_ms, self.evaluation_ms),
@@ -779,9 +791,10 @@ class _Generator:
         evaluations = longest // self.evaluation_ms
         if evaluations > MAX_RUN_EVALUATIONS:
             raise _Mismatch(
-                f"a test would replay {evaluations} rule evaluations to cover the "
-                f"query's offset and range, and the test generator replays at most "
-                f"{MAX_RUN_EVALUATIONS}; write a promtool test for it in tests/promtool/"
+                f"a test would run for {evaluations} rule evaluations to cover the "
+                f"query's offset and range, and the test generator writes tests of at "
+                f"most {MAX_RUN_EVALUATIONS}, because promtool evaluates every rule at "
+                "each of them; write a promtool test for it in tests/promtool/"
             )
         if longest > MAX_DURATION_MS:
             raise _Mismatch(
