@@ -102,6 +102,17 @@ def test_nesting_limit_points_at_the_level(tmp_path: Path) -> None:
     )
 
 
+def test_nesting_limit_names_config_file(tmp_path: Path) -> None:
+    (tmp_path / "services").mkdir()
+    (tmp_path / "obscompile.yaml").write_text("x: " + "[" * 70 + "]" * 70 + "\n")
+    result = run_cli(tmp_path)
+    assert_clean_failure(
+        result,
+        "obscompile.yaml:1:68: error: document is nested more than 64 levels deep, "
+        "the maximum for a configuration file [yaml/limits]",
+    )
+
+
 def test_binary_bytes(tmp_path: Path) -> None:
     services = tmp_path / "services"
     services.mkdir()

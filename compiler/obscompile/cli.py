@@ -1054,7 +1054,7 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
         return True, [exc.diagnostic(display)]
     except UnicodeDecodeError:  # promtool reports what it cannot read
         return True, []
-    source, found = parse_yaml(text, display)
+    source, found = parse_yaml(text, display, PROMTOOL_TEST)
     if source is None:
         # Invalid YAML, which promtool would report without a position.
         return True, [d for d in found if d.severity is Severity.ERROR]

@@ -26,22 +26,26 @@ MIB = 1024 * 1024
 class FileKind:
     """A kind of file that obscompile reads, with its name in messages and its limit.
 
-    `size_check` is the check of the error for a file over `max_bytes`.
+    `size_check` is the check of the error for a file over `max_bytes`. `needs` is
+    what a YAML file of this kind must contain, for the error about an empty one.
     """
 
     noun: str
     max_bytes: int
     size_check: str = "io/limits"
+    needs: str | None = None
 
 
-MANIFEST = FileKind("manifest", 5 * MIB, "yaml/limits")
+MANIFEST = FileKind("manifest", 5 * MIB, "yaml/limits", needs="`service:`")
 CONFIG = FileKind("configuration file", 1 * MIB, "yaml/limits")
 PYTHON_MODULE = FileKind("Python module", 5 * MIB)
 TEMPLATE = FileKind("template", 1 * MIB)
 # The hand-written promtool tests and the rule files that they name, which obscompile
 # parses with the manifests' YAML reader.
-PROMTOOL_TEST = FileKind("promtool test file", 5 * MIB)
-RULE_FILE = FileKind("rule file", 5 * MIB)
+PROMTOOL_TEST = FileKind(
+    "promtool test file", 5 * MIB, needs="`rule_files:` and `tests:`"
+)
+RULE_FILE = FileKind("rule file", 5 * MIB, needs="`groups:`")
 # The records that a build writes in the output folder, such as the list of its files.
 OUTPUT_RECORD = FileKind("output record", 64 * MIB)
 # The files of the project's build cache, which a build reads as missing when they are

@@ -125,9 +125,11 @@ class _TooLarge(Exception):
 
 
 class _Builder:
-    def __init__(self, path: str, text: str) -> None:
+    def __init__(self, path: str, text: str, noun: str) -> None:
         self.path = path
         self.text = text
+        # The kind of file in messages, such as "manifest".
+        self.noun = noun
         self.values: dict[JsonPath, Location] = {}
         self.keys: dict[JsonPath, Location] = {}
         self.written: dict[JsonPath, str] = {}
@@ -146,13 +148,13 @@ class _Builder:
         if self.count > MAX_NODES:
             raise _TooLarge(
                 f"document expands to more than {MAX_NODES} values, the maximum for a "
-                "manifest; aliases count once for each use",
+                f"{self.noun}; aliases count once for each use",
                 self.where(node),
             )
         if depth > MAX_DEPTH:
             raise _TooLarge(
                 f"document is nested more than {MAX_DEPTH} levels deep, the maximum "
-                "for a manifest",
+                f"for a {self.noun}",
                 self.where(node),
             )
         self.values[path] = self.where(node)
@@ -943,8 +945,14 @@ def _quoted_before(
     return None
 
 
-def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
-    """Parse one YAML document; return it with every diagnostic found on the way."""
+def parse_yaml(
+    text: str, path: str, kind: FileKind = MANIFEST
+) -> tuple[Source | None, list[Diagnostic]]:
+    """Parse one YAML document; return it with every diagnostic found on the way.
+
+    `kind` names the kind of file in the messages about its size and depth, and
+    about an empty file.
+    """
     start = Location(path, 1, 1)
     # The C parser (ruamel.yaml.clib) is ten times faster, but it recurses without a
     # limit and crashes the process on input nested thousands of levels deep, so
@@ -999,16 +1007,17 @@ def parse_yaml(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
         return None, [
             error(
                 start if deep is None else _offset_location(path, text, deep),
-                "document is nested too deeply to read; a manifest may be nested at "
-                f"most {MAX_DEPTH} levels deep",
+                f"document is nested too deeply to read; a {kind.noun} may be nested "
+                f"at most {MAX_DEPTH} levels deep",
                 "yaml/limits",
             )
         ]
     if root is None:
-        return None, [
-            error(start, "the file is empty; a manifest needs `service:`", "yaml/empty")
-        ]
-    builder = _Builder(path, text)
+        message = "the file is empty"
+        if kind.needs is not None:
+            message += f"; a {kind.noun} needs {kind.needs}"
+        return None, [error(start, message, "yaml/empty")]
+    builder = _Builder(path, text, kind.noun)
     try:
         data = builder.build(root, (), 0)
     except _TooLarge as exc:
@@ -1058,4 +1067,4 @@ def read_yaml_file(
     except UnicodeDecodeError as exc:
         where = _offset_location(display, raw, exc.start)
         return None, [error(where, "file is not valid UTF-8", "io/read")]
-    return parse_yaml(text.removeprefix("\ufeff"), display)
+    return parse_yaml(text.removeprefix("\ufeff"), display, kind)
