@@ -1,16 +1,279 @@
-"""Hand-written promtool test files of the wrong shape are errors at their position."""
+"""Hand-written promtool test files of the wrong shape are errors at their position.
+
+The mutation tests compare the checks with promtool 2.42 itself: every mutated file
+that promtool cannot load must get an error at a position, and a file that the
+checks reject for its structure must fail in promtool too.
+"""
 
 from __future__ import annotations
 
+import copy
 import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from obscompile.cli import _hand_written_test
+from obscompile.diagnostics import Diagnostic
 from obscompile.pipeline import BuildResult
 from obscompile.write.atomic import write_tree
 from tests.conftest import REPO
 from tests.test_prometheus import obscompile_test, promtool_binary, write_hand_written
+
+RULES = """\
+groups:
+  - name: jobs
+    rules:
+      - record: jobs:sum
+        expr: sum(jobs_total)
+      - alert: JobsHigh
+        expr: jobs:sum > 5
+        labels: {severity: page}
+        annotations: {summary: high}
+"""
+# A test file that uses every key of promtool 2.42's format and passes.
+VALID = {
+    "rule_files": ["jobs.rules.yml"],
+    "evaluation_interval": "1m",
+    "group_eval_order": ["jobs"],
+    "tests": [
+        {
+            "interval": "1m",
+            "name": "high",
+            "external_labels": {"region": "eu"},
+            "external_url": "http://example.invalid",
+            "input_series": [
+                {"series": 'jobs_total{job="a"}', "values": "10x5"},
+            ],
+            "alert_rule_test": [
+                {
+                    "eval_time": "2m",
+                    "alertname": "JobsHigh",
+                    "exp_alerts": [
+                        {
+                            "exp_labels": {"severity": "page"},
+                            "exp_annotations": {"summary": "high"},
+                        }
+                    ],
+                }
+            ],
+            "promql_expr_test": [
+                {
+                    "expr": "jobs:sum",
+                    "eval_time": "2m",
+                    "exp_samples": [{"labels": "jobs:sum", "value": 10}],
+                }
+            ],
+        }
+    ],
+}
+# Values of every YAML type, each wrong for some key and right for others.
+REPLACEMENTS: list[Any] = [
+    None,
+    True,
+    0,
+    5,
+    1.5,
+    "",
+    "text",
+    "5m",
+    [],
+    ["x"],
+    [5],
+    [None],
+    {},
+    {"k": "v"},
+    {"k": ["v"]},
+    [{"k": "v"}],
+]
+# What promtool 2.42 prints when it cannot load a test file, before it runs a test.
+LOAD_ERRORS = (
+    "yaml: ",
+    "not a valid duration string",
+    "empty duration string",
+    "duration out of range",
+    "misses required attribute alertname",
+    "group name repeated in evaluation order",
+)
+# The check of the errors about the structure of a test file.
+TEST_FILE = "promtool/test-file"
+# A null document tests nothing, like an empty file: promtool passes it, and the
+# checks reject both.
+STRICTER_THAN_PROMTOOL = {"document=null"}
+
+
+def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
+    """Return the path of every value inside `value`, which is data of a test file."""
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.append((*prefix, key))
+            found.extend(_paths(item, (*prefix, key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.append((*prefix, index))
+            found.extend(_paths(item, (*prefix, index)))
+    return found
+
+
+def _mappings(value: Any, prefix: tuple = ()) -> list[tuple]:
+    """Return the path of every mapping inside `value`, itself included."""
+    found = [prefix] if isinstance(value, dict) else []
+    for path in _paths(value, prefix):
+        if isinstance(_get(value, path[len(prefix) :]), dict):
+            found.append(path)
+    return found
+
+
+def _get(data: Any, path: tuple) -> Any:
+    for step in path:
+        data = data[step]
+    return data
+
+
+def _mutants() -> dict[str, Any]:
+    """Return copies of VALID, each with a value replaced or a key removed or added."""
+    mutants: dict[str, Any] = {}
+    for path in _paths(VALID):
+        name = ".".join(str(step) for step in path)
+        for number, replacement in enumerate(REPLACEMENTS):
+            data = copy.deepcopy(VALID)
+            parent = _get(data, path[:-1])
+            parent[path[-1]] = copy.deepcopy(replacement)
+            mutants[f"{name}={number}"] = data
+        if isinstance(path[-1], str):
+            data = copy.deepcopy(VALID)
+            del _get(data, path[:-1])[path[-1]]
+            mutants[f"{name}-deleted"] = data
+    for path in _mappings(VALID):
+        data = copy.deepcopy(VALID)
+        _get(data, path)["bogus"] = "x"
+        mutants[".".join(str(step) for step in path) + ".bogus"] = data
+    mutants["document=list"] = [VALID]
+    mutants["document=number"] = 5
+    mutants["document=null"] = None
+    return mutants
+
+
+def _promtool_results(folder: Path, names: list[str]) -> dict[str, str]:
+    """Run promtool on the test files `names` in `folder`; return each one's output."""
+    result = subprocess.run(
+        [promtool_binary(), "test", "rules", *names],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+    outputs: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in result.stdout.splitlines():
+        if line.startswith("Unit Testing:  "):
+            current = outputs.setdefault(line.removeprefix("Unit Testing:  "), [])
+        else:
+            current.append(line)
+    assert set(outputs) == set(names), result.stdout[-2000:]
+    return {name: "\n".join(lines) for name, lines in outputs.items()}
+
+
+def _check(path: Path) -> list[Diagnostic]:
+    is_test, problems = _hand_written_test(path, path.name)
+    assert is_test
+    return problems
+
+
+def _assert_placed(problems: list[Diagnostic], text: str) -> None:
+    lines = text.split("\n")
+    for problem in problems:
+        location = problem.location
+        assert 1 <= location.line <= len(lines), problem
+        assert 1 <= location.column <= len(lines[location.line - 1]) + 1, problem
+
+
+def test_valid_file_passes_checks_and_promtool(tmp_path: Path) -> None:
+    (tmp_path / "jobs.rules.yml").write_text(RULES)
+    path = tmp_path / "valid.test.yml"
+    path.write_text(yaml.safe_dump(VALID, sort_keys=False))
+    assert _check(path) == []
+    output = _promtool_results(tmp_path, [path.name])[path.name]
+    assert "SUCCESS" in output, output
+
+
+def test_mutants_agree_with_promtool(tmp_path: Path) -> None:
+    """Every mutant that promtool cannot load gets an error at a position."""
+    (tmp_path / "jobs.rules.yml").write_text(RULES)
+    mutants = _mutants()
+    texts = {}
+    for number, (name, data) in enumerate(mutants.items()):
+        file_name = f"{number:04d}.test.yml"
+        texts[file_name] = (name, yaml.safe_dump(data, sort_keys=False))
+        (tmp_path / file_name).write_text(texts[file_name][1])
+    outputs = _promtool_results(tmp_path, sorted(texts))
+    unreported = []
+    wrongly_rejected = []
+    for file_name, (name, text) in texts.items():
+        problems = _check(tmp_path / file_name)
+        _assert_placed(problems, text)
+        output = outputs[file_name]
+        if any(error in output for error in LOAD_ERRORS) and not problems:
+            unreported.append(f"{name}: {output.strip()}")
+        shape = [p for p in problems if p.check == TEST_FILE]
+        if shape and "SUCCESS" in output and name not in STRICTER_THAN_PROMTOOL:
+            wrongly_rejected.append(f"{name}: {shape[0].message}")
+    assert unreported == []
+    assert wrongly_rejected == []
+
+
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-10, 10**6)
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["1m", "0", "5", "up", "{}", "1e3", "0x1f", "1_000"])
+)
+# Single values half of the time, and lists and mappings of them otherwise.
+VALUES = SCALARS | st.recursive(
+    SCALARS,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["series", "values", "expr", "tests", "k", "alertname"]),
+            children,
+            max_size=3,
+        )
+    ),
+    max_leaves=8,
+)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    changes=st.dictionaries(
+        st.sampled_from(_paths(VALID)), VALUES, min_size=1, max_size=6
+    )
+)
+def test_random_values_never_crash(tmp_path: Path, changes: dict[tuple, Any]) -> None:
+    """Random values at several keys of a valid file give errors, not exceptions."""
+    # With its rule file in place, the file gets every check of its tests too.
+    (tmp_path / "jobs.rules.yml").write_text(RULES)
+    data = copy.deepcopy(VALID)
+    # The deepest paths first, so that every path still exists when it is changed.
+    for path, value in sorted(changes.items(), key=lambda change: -len(change[0])):
+        _get(data, path[:-1])[path[-1]] = value
+    text = yaml.safe_dump(data, sort_keys=False)
+    test_file = tmp_path / "random.test.yml"
+    test_file.write_text(text)
+    _assert_placed(_check(test_file), text)
 
 
 def _built_project(tmp_path: Path, real_build: BuildResult) -> Path:
@@ -22,9 +285,22 @@ def _built_project(tmp_path: Path, real_build: BuildResult) -> Path:
     return project
 
 
+# A hand-written test file with a number where promtool reads a list of series.
+NUMBER_SERIES = (
+    "rule_files: [../../out/prometheus/rules/auth_server.rules.yml]\n"
+    "tests:\n"
+    "  - input_series: 7\n"
+)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        (
+            NUMBER_SERIES,
+            "3:19: error: input_series must be a list of series, not 7 "
+            "[promtool/test-file]",
+        ),
         (
             "",
             "1:1: error: the file is empty; a promtool test file needs "
@@ -36,12 +312,45 @@ def _built_project(tmp_path: Path, real_build: BuildResult) -> Path:
             "`rule_files:` and `tests:` [yaml/empty]",
         ),
         (
+            "rule_files: [../../out/prometheus/rules/auth_server.rules.yml]\n"
+            "tests: 5\n",
+            "2:8: error: tests must be a list of test groups, not 5 "
+            "[promtool/test-file]",
+        ),
+        (
+            "tests:\n  - interval: 1m\n    fuzzy_compare: true\n",
+            '3:5: error: unknown key "fuzzy_compare" in a test group; promtool '
+            "2.42 reads only interval, input_series, alert_rule_test, "
+            "promql_expr_test, external_labels, external_url, name "
+            "[promtool/test-file]",
+        ),
+        (
+            "tests:\n  - interval: 1m\n    promql_expr_test:\n"
+            "      - {expr: up, eval_time: 5}\n",
+            "4:31: error: eval_time must be a Prometheus duration such as 30s, 5m or "
+            "1h30m, not 5 [promtool/test-file]",
+        ),
+        (
             "tests: " + "[" * 70 + "]" * 70 + "\n",
             "1:72: error: document is nested more than 64 levels deep, the maximum "
             "for a promtool test file [yaml/limits]",
         ),
+        (
+            "- rule_files: []\n",
+            "1:1: error: a promtool test file must be a mapping with rule_files and "
+            "tests, not a list [promtool/test-file]",
+        ),
     ],
-    ids=["empty", "comment-only", "deep"],
+    ids=[
+        "number-series",
+        "empty",
+        "comment-only",
+        "number-tests",
+        "unknown-key",
+        "number-duration",
+        "deep",
+        "list-document",
+    ],
 )
 def test_cli_test_places_shape_errors(
     tmp_path: Path, real_build: BuildResult, text: str, expected: str
@@ -55,3 +364,24 @@ def test_cli_test_places_shape_errors(
     assert f"{path}:{expected}" in result.stderr
     assert "manifest" not in result.stderr
     assert "1 error in the hand-written tests; no test was run" in result.stderr
+
+
+def test_cli_test_places_unreadable_bytes(
+    tmp_path: Path, real_build: BuildResult
+) -> None:
+    """Files that are not UTF-8 text are errors at the first bad byte, all at once."""
+    promtool_binary()
+    project = _built_project(tmp_path, real_build)
+    binary = write_hand_written(project, "binary.test.yml", "")
+    binary.write_bytes(b"tests:\n  - name: \xff\xfe\x80\n")
+    nul = write_hand_written(project, "nul.test.yml", "")
+    nul.write_bytes(b"tests: []\n\x00\x01\x02")
+    result = obscompile_test("--project", str(project))
+    assert result.returncode == 1, result.stderr
+    assert f"{binary}:2:11: error: file is not valid UTF-8 [io/read]" in result.stderr
+    assert (
+        f"{nul}:2:1: error: file contains NUL bytes; a promtool test file is UTF-8 "
+        "text [io/read]"
+    ) in result.stderr
+    assert "2 errors in the hand-written tests; no test was run" in result.stderr
+    assert "FAILED" not in result.stdout + result.stderr

@@ -1035,6 +1035,11 @@ def _read_test_file(path: Path) -> str:
     return read_input_text(path, PROMTOOL_TEST).removeprefix("\ufeff")
 
 
+# The YAML errors about the keys of a mapping, which promtool's reader (yaml.v2)
+# reports too.
+_KEY_CHECKS = frozenset({"yaml/duplicate-key", "yaml/key"})
+
+
 def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]]:
     """Read a file of the hand-written tests folder.
 
@@ -1043,26 +1048,30 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
     an entry, so a test whose rules are missing may pass without testing them. A test
     file with alert tests that loads no rule file at all gets an error too, and so
     does an alert test of an alert that no rule file it loads defines.
-    """
-    from obscompile.load.yaml_source import parse_yaml
 
-    try:
-        text = _read_test_file(path)
-    except InputFileError as exc:
-        # promtool 2.42 waits forever on a named pipe, and reads /dev/zero until
-        # memory runs out.
-        return True, [exc.diagnostic(display)]
-    except UnicodeDecodeError:  # promtool reports what it cannot read
-        return True, []
-    source, found = parse_yaml(text, display, PROMTOOL_TEST)
+    Before those checks, a value that promtool 2.42 cannot read is an error at its
+    position (see `check_test_file`), and so is a file that is empty, is not UTF-8
+    text or is not valid YAML. promtool would report these without a position.
+    """
+    from obscompile.load.promtool_test_file import check_test_file
+    from obscompile.load.yaml_source import read_yaml_file
+
+    # A named pipe or a device is an error too: promtool 2.42 waits forever on a
+    # named pipe, and reads /dev/zero until memory runs out.
+    source, found = read_yaml_file(path, display, PROMTOOL_TEST)
+    errors = [d for d in found if d.severity is Severity.ERROR]
     if source is None:
-        # Invalid YAML, which promtool would report without a position.
-        return True, [d for d in found if d.severity is Severity.ERROR]
+        return True, errors
     data = source.data
-    if not isinstance(data, dict):
-        return True, []
-    if "groups" in data and "tests" not in data:
+    if isinstance(data, dict) and "groups" in data and "tests" not in data:
         return False, []
+    # yaml.v2 rejects a repeated key and a key that is a list or a mapping too, but
+    # reads the tags and merge keys that the other errors are about.
+    problems = [d for d in errors if d.check in _KEY_CHECKS]
+    problems += check_test_file(source)
+    if problems:
+        return True, problems
+    assert isinstance(data, dict)  # check_test_file rejects every other document
     entries = data.get("rule_files")
     problems = []
     named = 0
@@ -1172,7 +1181,8 @@ def _empty_expression_tests(
     from obscompile.check.positions import text_location
 
     inputs: set[str] = set()
-    for series in test.get("input_series") or ():
+    input_series = test.get("input_series")
+    for series in input_series if isinstance(input_series, list) else ():
         text = series.get("series") if isinstance(series, dict) else None
         name = _series_name(text) if isinstance(text, str) else None
         if name is None:

@@ -1,0 +1,353 @@
+"""Check the shape of a hand-written promtool test file before promtool reads it.
+
+promtool 2.42 decodes a test file with yaml.v2's UnmarshalStrict into the structs of
+`cmd/promtool/unittest.go`. It reports a key that it does not know, or a value of the
+wrong type, with a line number but no column, and an invalid duration without any
+position. This module checks the same structure and reports each such problem at its
+line and column. It follows yaml.v2's decoding where that differs from a plain type
+check: a text field takes any single value (`alertname: 5` reads as "5"), null is
+the empty value of every field, and a list item may be null.
+
+NOTE: `value` of an expected sample is checked as a number by its text, so a quoted
+number such as '1', which promtool rejects, passes here and promtool reports it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from obscompile.diagnostics import Diagnostic, error
+from obscompile.load.durations import NOT_A_DURATION, duration_problem
+from obscompile.load.yaml_source import JsonPath, Source
+
+# The check of every error about the structure of a hand-written test file.
+TEST_FILE = "promtool/test-file"
+
+
+@attrs.frozen
+class _Text:
+    """A string field of promtool's structs, with a noun for what it must contain."""
+
+    noun: str
+
+
+@attrs.frozen
+class _Duration:
+    """A model.Duration field, such as `eval_time`."""
+
+
+@attrs.frozen
+class _Number:
+    """A float64 field: the `value` of an expected sample."""
+
+
+@attrs.frozen
+class _Labels:
+    """A map of label names to values, such as `exp_labels`."""
+
+
+@attrs.frozen
+class _List:
+    """A list field, with the plural noun that names its items in messages."""
+
+    item: _Kind
+    plural: str
+
+
+@attrs.frozen
+class _Struct:
+    """A struct of promtool's test file, with the noun that names it in messages."""
+
+    noun: str
+    keys: Mapping[str, _Kind]
+    # A key that later promtool versions read, with the first version that reads it.
+    later_keys: Mapping[str, str] = attrs.field(factory=dict)
+
+
+_Kind = _Text | _Duration | _Number | _Labels | _List | _Struct
+
+_DURATION = _Duration()
+_LABELS = _Labels()
+_SAMPLE = _Struct(
+    "expected sample",
+    {"labels": _Text("a series such as 'up{job=\"api\"}'"), "value": _Number()},
+    later_keys={"histogram": "2.47"},
+)
+_EXPRESSION_TEST = _Struct(
+    "expression test",
+    {
+        "expr": _Text("a PromQL expression"),
+        "eval_time": _DURATION,
+        "exp_samples": _List(_SAMPLE, "expected samples"),
+    },
+)
+_ALERT = _Struct("expected alert", {"exp_labels": _LABELS, "exp_annotations": _LABELS})
+_ALERT_TEST = _Struct(
+    "alert test",
+    {
+        "eval_time": _DURATION,
+        "alertname": _Text("an alert name"),
+        "exp_alerts": _List(_ALERT, "expected alerts"),
+    },
+)
+_SERIES = _Struct(
+    "input series",
+    {
+        "series": _Text("a series such as 'up{job=\"api\"}'"),
+        "values": _Text("values in expanding notation such as '0+1x10'"),
+    },
+)
+_TEST_GROUP = _Struct(
+    "test group",
+    {
+        "interval": _DURATION,
+        "input_series": _List(_SERIES, "series"),
+        "alert_rule_test": _List(_ALERT_TEST, "alert tests"),
+        "promql_expr_test": _List(_EXPRESSION_TEST, "expression tests"),
+        "external_labels": _LABELS,
+        "external_url": _Text("a URL"),
+        "name": _Text("a name"),
+    },
+    later_keys={"start_timestamp": "3.9"},
+)
+# The top level of a test file in promtool 2.42, with the later keys from the yaml
+# tags of unittest.go in each version.
+_TEST_FILE = _Struct(
+    "test file",
+    {
+        "rule_files": _List(_Text("a file name"), "file names"),
+        "evaluation_interval": _DURATION,
+        "group_eval_order": _List(_Text("a rule group name"), "rule group names"),
+        "tests": _List(_TEST_GROUP, "test groups"),
+    },
+    later_keys={"fuzzy_compare": "3.5"},
+)
+# The texts that yaml.v2 (YAML 1.1) reads as a float64: decimal, binary, octal and
+# hexadecimal integers with optional underscores, decimals, infinity and NaN.
+_NUMBER_TEXT = re.compile(
+    r"[-+]?(0b[01_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9]+)?"
+    r"|\.[0-9_]+([eE][-+]?[0-9]+)?|\.(inf|Inf|INF))|\.(nan|NaN|NAN)"
+)
+
+
+def check_test_file(source: Source) -> list[Diagnostic]:
+    """Return an error for each value of a test file that promtool 2.42 cannot read.
+
+    Besides the types, an alert test without `alertname`, an expression test without
+    `expr` and a rule group named twice in `group_eval_order` are errors, because
+    promtool rejects them without naming the line.
+    """
+    data = source.data
+    if not isinstance(data, dict):
+        return [
+            error(
+                source.location(()),
+                "a promtool test file must be a mapping with rule_files and tests, "
+                f"not {_found(data)}",
+                TEST_FILE,
+            )
+        ]
+    checker = _Checker(source)
+    checker.struct(data, (), _TEST_FILE)
+    checker.repeated_groups(data.get("group_eval_order"))
+    return checker.problems
+
+
+class _Checker:
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.problems: list[Diagnostic] = []
+
+    def report(self, path: JsonPath, message: str, at_key: bool = False) -> None:
+        where = self.source.key_location(path) if at_key else self.source.location(path)
+        self.problems.append(error(where, message, TEST_FILE))
+
+    def value(self, value: Any, path: JsonPath, kind: _Kind) -> None:
+        """Check `value` at `path`, which is a value of a struct's key, as `kind`."""
+        if value is None:
+            return  # yaml.v2 leaves the field empty
+        key = path[-1]
+        if isinstance(kind, _Struct):
+            if not isinstance(value, dict):
+                self.report(path, f"{key} must be a mapping, not {_found(value)}")
+                return
+            self.struct(value, path, kind)
+        elif isinstance(kind, _List):
+            if not isinstance(value, list):
+                self.report(
+                    path, f"{key} must be a list of {kind.plural}, not {_found(value)}"
+                )
+                return
+            for index, item in enumerate(value):
+                self.item(item, (*path, index), key, kind.item)
+        elif isinstance(kind, _Text):
+            if isinstance(value, dict | list):
+                self.report(path, f"{key} must be {kind.noun}, not {_found(value)}")
+        elif isinstance(kind, _Duration):
+            self.duration(value, path, str(key))
+        elif isinstance(kind, _Number):
+            if not _is_number(value):
+                self.report(path, f"{key} must be a number, not {_found(value)}")
+        else:
+            self.labels(value, path, str(key))
+
+    def item(self, item: Any, path: JsonPath, key: str | int, kind: _Kind) -> None:
+        """Check an item of the list `key`, where null stands for an empty item."""
+        if item is None:
+            if isinstance(kind, _Struct):
+                self.required(item, path, kind)
+            return
+        if isinstance(kind, _Struct):
+            if not isinstance(item, dict):
+                self.report(
+                    path,
+                    f"an item of {key} must be a mapping, {_a(kind.noun)}, not "
+                    f"{_found(item)}",
+                )
+                return
+            self.struct(item, path, kind)
+        elif isinstance(item, dict | list) and isinstance(kind, _Text):
+            self.report(
+                path, f"an item of {key} must be {kind.noun}, not {_found(item)}"
+            )
+
+    def struct(self, data: dict[str, Any], path: JsonPath, kind: _Struct) -> None:
+        for key, value in data.items():
+            if key in kind.keys:
+                self.value(value, (*path, key), kind.keys[key])
+            else:
+                self.report((*path, key), _unknown_key(key, kind), at_key=True)
+        self.required(data, path, kind)
+
+    def required(
+        self, data: dict[str, Any] | None, path: JsonPath, kind: _Struct
+    ) -> None:
+        """Report an alert test without alertname or an expression test without expr.
+
+        promtool fails such a test whatever the rules compute. A null item of either
+        list is such a test.
+        """
+        data = data or {}
+        if kind is _ALERT_TEST and _empty(data.get("alertname")):
+            self.report(
+                path,
+                "this alert test has no alertname; name the alert that it checks, "
+                "because promtool rejects the file without it",
+            )
+        if kind is _EXPRESSION_TEST and _empty(data.get("expr")):
+            self.report(
+                path,
+                "this expression test has no expr; write the PromQL expression that "
+                "it evaluates",
+            )
+
+    def duration(self, value: Any, path: JsonPath, key: str) -> None:
+        if isinstance(value, dict | list | bool):
+            problem: str | None = NOT_A_DURATION
+        else:
+            problem = duration_problem(_scalar_text(value))
+        if problem == NOT_A_DURATION:
+            self.report(
+                path,
+                f"{key} must be a Prometheus duration such as 30s, 5m or 1h30m, not "
+                f"{_found(value)}",
+            )
+        elif problem is not None:
+            self.report(path, f"{key} {_found(value)} is {problem}")
+
+    def labels(self, value: Any, path: JsonPath, key: str) -> None:
+        if not isinstance(value, dict):
+            self.report(
+                path,
+                f"{key} must be a mapping of label names to values, not "
+                f"{_found(value)}",
+            )
+            return
+        for name, label_value in value.items():
+            if isinstance(label_value, dict | list):
+                self.report(
+                    (*path, name),
+                    f"the value of label {name} in {key} must be a single value, "
+                    f"not {_found(label_value)}",
+                )
+
+    def repeated_groups(self, names: Any) -> None:
+        """Report a rule group that `group_eval_order` names a second time."""
+        if not isinstance(names, list):
+            return
+        seen: dict[str, int] = {}
+        for index, name in enumerate(names):
+            if isinstance(name, dict | list):
+                continue
+            text = _scalar_text(name)
+            path: JsonPath = ("group_eval_order", index)
+            if text in seen:
+                first = self.source.location(("group_eval_order", seen[text]))
+                self.report(
+                    path,
+                    f'rule group "{text}" is already listed in group_eval_order at '
+                    f"line {first.line}; promtool rejects a repeated name",
+                )
+            else:
+                seen[text] = index
+
+
+def _unknown_key(key: str, kind: _Struct) -> str:
+    message = f'unknown key "{key}" in {_a(kind.noun)}'
+    version = kind.later_keys.get(key)
+    if version is not None:
+        return f"{message}: promtool reads it from version {version}, but not 2.42"
+    message += f"; promtool 2.42 reads only {', '.join(kind.keys)}"
+    close = difflib.get_close_matches(key, list(kind.keys), n=1)
+    if close:
+        message += f'; did you mean "{close[0]}"?'
+    return message
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
+
+
+def _empty(value: Any) -> bool:
+    """Return True for a value that yaml.v2 reads into a string field as ""."""
+    return value is None or value == ""
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    return isinstance(value, str) and _NUMBER_TEXT.fullmatch(value) is not None
+
+
+def _scalar_text(value: Any) -> str:
+    """Return the text of a single value as yaml.v2 reads it into a string field."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ".nan"
+        if math.isinf(value):
+            return ".inf" if value > 0 else "-.inf"
+    return "" if value is None else str(value)
+
+
+def _found(value: Any) -> str:
+    """Describe a value for a message: its text, or the kind of a collection."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        excerpt = value if len(value) <= 40 else value[:37] + "..."
+        return f'"{excerpt}"'
+    return _scalar_text(value)
