@@ -20,6 +20,7 @@ import yaml
 
 from obscompile import promtool_run
 from obscompile.pipeline import BuildResult
+from obscompile.write.atomic import folder_lock
 from tests.conftest import REPO
 from tests.test_prometheus import (
     obscompile_test,
@@ -607,3 +608,169 @@ def test_finished_run_removes_temporary_files(
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == status, stderr
     assert sorted(path.name for path in temporary.iterdir()) == []
+
+
+# A block that, when GATE_FLAGS names a folder, writes "started" there and waits until
+# the folder has a file "go". Only the process whose environment names the folder
+# waits, and the artifacts do not depend on it.
+GATED_BLOCK = """\
+import os
+import time
+from pathlib import Path
+
+from obscompile import dsl
+
+
+@dsl.block("gated_row")
+def gated_row():
+    flags = os.environ.get("GATE_FLAGS")
+    if flags:
+        Path(flags, "started").write_text("")
+        deadline = time.monotonic() + 60
+        while not Path(flags, "go").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return dsl.row("Gated", [dsl.panel("Up", 'up{job="SERVICE"}')])
+"""
+# A service with an alert, so that a build writes a rule file and a test file for it.
+ALERTING_SERVICE = (
+    PAYMENTS.replace("payments", "SERVICE").replace(
+        "[5m]))'}", "[5m]))', thresholds: '<5 Green, >=5 Red'}"
+    )
+    + "  - use: gated_row\n"
+)
+
+
+def _gated_project(tmp_path: Path) -> tuple[Path, list[str], dict[str, str]]:
+    """Build a project of one alerting service whose build can be held at a gate.
+
+    Returns the project, the build command and the environment of an ungated run.
+    The builds bypass the build cache, so that every build and the in-memory build
+    of `obscompile test` run the gated block.
+    """
+    project = tmp_path / "project"
+    (project / "blocks").mkdir(parents=True)
+    (project / "blocks" / "gated.py").write_text(
+        GATED_BLOCK.replace("SERVICE", "payments")
+    )
+    (project / "services").mkdir()
+    (project / "services" / "payments.yaml").write_text(
+        ALERTING_SERVICE.replace("SERVICE", "payments")
+    )
+    build = [sys.executable, "-m", "obscompile", "build", "--project", str(project)]
+    build.append("--no-cache")
+    environment = _environment(tmp_path / "temporary")
+    built = subprocess.run(
+        build, env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert built.returncode == 0, built.stderr
+    return project, build, environment
+
+
+def _add_second_service(project: Path) -> None:
+    """Add a service without the gated block, whose files only a new build writes."""
+    text = ALERTING_SERVICE.replace("SERVICE", "orders")
+    (project / "services" / "orders.yaml").write_text(
+        text.replace("  - use: gated_row\n", "")
+    )
+
+
+def _wait_for(flag: Path, process: subprocess.Popen[str]) -> None:
+    """Wait until the file `flag` exists; fail when `process` ends first."""
+    deadline = time.monotonic() + 60
+    while not flag.exists():
+        assert process.poll() is None, f"the process ended before {flag.name}"
+        assert time.monotonic() < deadline, f"timed out waiting for {flag.name}"
+        time.sleep(0.02)
+
+
+def _wait_for_line(log: Path, text: str, process: subprocess.Popen[str]) -> None:
+    """Wait until `log` contains `text` or `process` has ended."""
+    deadline = time.monotonic() + 60
+    while text not in log.read_text() and process.poll() is None:
+        assert time.monotonic() < deadline, f"timed out waiting for {text!r}"
+        time.sleep(0.02)
+
+
+def _race(
+    tmp_path: Path,
+    gated: list[str],
+    waiting: list[str],
+    environment: dict[str, str],
+    at_gate: Callable[[], None],
+) -> tuple[str, str]:
+    """Run `gated` up to the gate, then `waiting`, which must wait for it to end.
+
+    `at_gate` runs while `gated` waits at the gate. Returns the stderr of both
+    commands, which must pass.
+    """
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    logs = (tmp_path / "gated.log", tmp_path / "waiting.log")
+    started: list[subprocess.Popen[str]] = []
+    with logs[0].open("w") as first_log, logs[1].open("w") as second_log:
+        try:
+            first = subprocess.Popen(
+                gated, env={**environment, "GATE_FLAGS": str(flags)}, stderr=first_log
+            )
+            started.append(first)
+            _wait_for(flags / "started", first)
+            at_gate()
+            second = subprocess.Popen(waiting, env=environment, stderr=second_log)
+            started.append(second)
+            _wait_for_line(logs[1], "waiting for", second)
+            # The first command holds its locks at the gate, so the second one waits.
+            assert second.poll() is None, logs[1].read_text()
+            (flags / "go").write_text("")
+            assert first.wait(timeout=120) == 0, logs[0].read_text()
+            assert second.wait(timeout=120) == 0, logs[1].read_text()
+        finally:
+            (flags / "go").write_text("")
+            for process in started:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+    return logs[0].read_text(), logs[1].read_text()
+
+
+def test_cli_test_waits_for_running_build(tmp_path: Path) -> None:
+    """A test run started during a build tests the tree that the build writes."""
+    promtool_binary()
+    project, build, environment = _gated_project(tmp_path)
+    _add_second_service(project)
+    test = [sys.executable, "-m", "obscompile", "test", "--project", str(project)]
+    _, logged = _race(tmp_path, build, test, environment, at_gate=lambda: None)
+    assert f"obscompile: waiting for a build of {project} to finish\n" in logged
+    # The second service's files exist only in the tree that the build wrote.
+    assert "2 test files: 2 generated, 0 hand-written" in logged
+    assert "stale" not in logged
+
+
+def test_build_waits_for_running_test(tmp_path: Path) -> None:
+    """A build started during a test run writes out/ after the run has read it."""
+    promtool_binary()
+    project, build, environment = _gated_project(tmp_path)
+    test = [sys.executable, "-m", "obscompile", "test", "--project", str(project)]
+    # The test run's in-memory build of the manifests stops at the gate, after the
+    # run has taken its locks and before it reads the generated files.
+    tested, built = _race(
+        tmp_path, test, build, environment, at_gate=lambda: _add_second_service(project)
+    )
+    assert (
+        f"obscompile: waiting for another build or test of {project} to finish\n"
+    ) in built
+    # The test run read the tree of one service, which the build then replaced.
+    assert "1 test file: 1 generated, 0 hand-written" in tested
+    assert (project / "out/prometheus/tests/orders.test.yml").is_file()
+
+
+def test_cli_test_runs_share_locks(tmp_path: Path) -> None:
+    """A test run does not wait for another one, which holds the locks shared."""
+    promtool_binary()
+    project, _, environment = _gated_project(tmp_path)
+    test = [sys.executable, "-m", "obscompile", "test", "--project", str(project)]
+    with folder_lock(project, shared=True):
+        result = subprocess.run(
+            test, env=environment, capture_output=True, text=True, timeout=120
+        )
+    assert result.returncode == 0, result.stderr
+    assert "waiting" not in result.stderr

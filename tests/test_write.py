@@ -427,7 +427,10 @@ def test_later_build_waits_for_earlier(tmp_path: Path) -> None:
     assert second.wait(timeout=120) == 0, logs[1].read_text()
     (dashboard,) = (project / "out" / "grafana").rglob("*.json")
     assert json.loads(dashboard.read_text())["title"] == "New"
-    assert f"waiting for another build of {project} to finish" in logs[1].read_text()
+    assert (
+        f"waiting for another build or test of {project} to finish"
+        in logs[1].read_text()
+    )
 
 
 GATED_BLOCK = textwrap.dedent(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import gc
 import glob
 import json
@@ -750,24 +751,54 @@ def _build_locks(project: Project, writes: bool) -> Iterator[None]:
         identity = _folder_identity(parent)
         if identity is not None and identity not in {lock[0] for lock in locks}:
             locks.append((identity, parent, lambda: _waiting_to_write(parent)))
-    with contextlib.ExitStack() as stack:
-        for _, folder, waiting in sorted(locks, key=lambda lock: lock[0]):
-            stack.enter_context(folder_lock(folder, waiting=waiting))
+    with _holding(locks, shared=False):
         yield
 
 
+@contextlib.contextmanager
+def _test_locks(project: Project) -> Iterator[None]:
+    """Hold shared locks on the project folder and on the output folder's parent.
+
+    A build holds both locks exclusively from reading its inputs until it has written
+    out/ (see `_build_locks`). So while a test run holds them, out/ and the rule files
+    that the hand-written tests name in the project's out/ come from one build. Test
+    runs share the locks. A folder that does not exist is neither locked nor created.
+    """
+    root = project.root.absolute()
+    parent = lock_folder(project.out_dir)
+    locks: list[tuple[tuple[int, int], Path, Callable[[], None]]] = []
+    for folder, waiting in (
+        (root, f"a build of {root}"),
+        (parent, f"a build that writes into {parent}"),
+    ):
+        identity = _folder_identity(folder)
+        if identity is not None and identity not in {lock[0] for lock in locks}:
+            locks.append((identity, folder, functools.partial(_waiting_for, waiting)))
+    with _holding(locks, shared=True):
+        yield
+
+
+@contextlib.contextmanager
+def _holding(
+    locks: list[tuple[tuple[int, int], Path, Callable[[], None]]], shared: bool
+) -> Iterator[None]:
+    """Take the folders' locks in the order of their device and inode numbers."""
+    with contextlib.ExitStack() as stack:
+        for _, folder, waiting in sorted(locks, key=lambda lock: lock[0]):
+            stack.enter_context(folder_lock(folder, waiting=waiting, shared=shared))
+        yield
+
+
+def _waiting_for(activity: str) -> None:
+    click.echo(f"obscompile: waiting for {activity} to finish", err=True)
+
+
 def _waiting(project: Project) -> None:
-    click.echo(
-        f"obscompile: waiting for another build of {project.root.absolute()} to finish",
-        err=True,
-    )
+    _waiting_for(f"another build or test of {project.root.absolute()}")
 
 
 def _waiting_to_write(folder: Path) -> None:
-    click.echo(
-        f"obscompile: waiting for another build that writes into {folder} to finish",
-        err=True,
-    )
+    _waiting_for(f"another build or test of an output folder in {folder}")
 
 
 def _staleness(out: Path, name: str, result: BuildResult) -> str:
@@ -1281,12 +1312,22 @@ def test_command(
     on out/prometheus/rules/, and `promtool test rules` on out/prometheus/tests/ and on
     the hand-written tests in tests/promtool/. Each generated test group runs with only
     the rules that could change its result, in several promtool processes at once.
-    Warns when out/ is not what a build of the manifests writes.
+    Warns when out/ is not what a build of the manifests writes. Waits for a build
+    of the project, or one that writes the output folder, to finish first.
     """
     if shutil.which("promtool") is None:
         click.echo(f"obscompile: error: {PROMTOOL_INSTALL_HINT}", err=True)
         sys.exit(EXIT_USAGE)
     project = _project(project_dir, services, out)
+    with _test_locks(project):
+        _test(project, out, jobs)
+
+
+def _test(project: Project, out: Path | None, jobs: int | None) -> None:
+    """Run the checks and tests of `obscompile test`.
+
+    Exits with 1 when a check or a test fails, and with 2 when out/ is missing.
+    """
     prometheus = project.out_dir / "prometheus"
     config_file = prometheus / "prometheus.yml"
     if not config_file.is_file():

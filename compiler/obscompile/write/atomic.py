@@ -283,20 +283,24 @@ def _exchange(a: Path, b: Path) -> bool:
         raise WriteError(f"cannot swap {a} and {b}: {exc.strerror}") from exc
 
 
-# The folders this process holds a lock on, by (device, inode), with how many holds.
-_held_locks: dict[tuple[int, int], int] = {}
+# The folders this process holds a lock on, by (device, inode), with how many holds and
+# whether the lock is shared.
+_held_locks: dict[tuple[int, int], tuple[int, bool]] = {}
 
 
 @contextmanager
 def folder_lock(
-    folder: Path, waiting: Callable[[], None] | None = None
+    folder: Path, waiting: Callable[[], None] | None = None, shared: bool = False
 ) -> Iterator[None]:
-    """Hold an exclusive lock on `folder` while the block runs.
+    """Hold a lock on `folder` while the block runs, exclusive unless `shared`.
 
-    Another process that requests the lock waits until it is released. `waiting` is
-    called once before this process waits. The lock is held per process: a nested
-    request for a folder this process holds returns at once, where a second `flock`
-    on a new descriptor would wait for ever.
+    A request waits while another process holds an exclusive lock, and an exclusive
+    request also waits while another process holds a shared one. `waiting` is called
+    once before this process waits. The lock is held per process: a nested request
+    for a folder this process holds returns at once, where a second `flock` on a new
+    descriptor would wait for ever. A nested exclusive request inside a shared hold
+    raises RuntimeError, because turning the lock exclusive would let another
+    process take it in between.
     """
     folder.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(folder, os.O_RDONLY)
@@ -304,20 +308,27 @@ def folder_lock(
     key = (status.st_dev, status.st_ino)
     if key in _held_locks:
         os.close(descriptor)
-        _held_locks[key] += 1
+        count, held_shared = _held_locks[key]
+        if held_shared and not shared:
+            raise RuntimeError(
+                f"cannot lock {folder} exclusively: this process holds a shared lock"
+            )
+        _held_locks[key] = (count + 1, held_shared)
         try:
             yield
         finally:
-            _held_locks[key] -= 1
+            count, held_shared = _held_locks[key]
+            _held_locks[key] = (count - 1, held_shared)
         return
+    operation = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     try:
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(descriptor, operation | fcntl.LOCK_NB)
         except BlockingIOError:
             if waiting is not None:
                 waiting()
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
-        _held_locks[key] = 1
+            fcntl.flock(descriptor, operation)
+        _held_locks[key] = (1, shared)
         try:
             yield
         finally:
