@@ -1795,6 +1795,10 @@ ERRORS = 'sum(rate(http_requests_total{job="payments",code="500"}[5m]))'
         ),
         (ERRORS, 'sum(rate(http_requests_total{code="500",job="payments"}[5m]))'),
         (ERRORS, 'sum((rate((http_requests_total{job="payments",code="500"}[5m]))))'),
+        (
+            ERRORS,
+            'sum(rate({code="500",__name__="http_requests_total",job="payments"}[5m]))',
+        ),
         (f"{ERRORS} * 100", f"({ERRORS}) * 100"),
         (
             'sum by (code, instance) (rate(http_requests_total{job="payments"}[5m]))',
@@ -2030,6 +2034,51 @@ def test_untested_rule_message_reads_plainly(project: Path) -> None:
     assert "never gives exactly 14%, " in untested.message
     assert "14.0" not in untested.message
     assert "Write a promtool test in tests/promtool/" in untested.message
+
+
+# Selectors that name their metric with __name__ ------------------------------------------
+
+NAMED_BY_MATCHER = """\
+- title: Requests
+  type: stat
+  query: 'sum(rate({__name__="http_requests_total",job="payments"}[5m]))'
+  thresholds: "<10 Green, 10-20 Yellow, >=20 Red"
+  alert: {warning: true}
+"""
+
+
+def test_name_matcher_query_gets_tests(project: Path) -> None:
+    """`{__name__="x"}` gets the same input series and tests as the plain name `x`."""
+    result = _build(project, NAMED_BY_MATCHER)
+    untested = [d.message for d in result.diagnostics if d.check == "rules/untested"]
+    assert untested == []
+    tests = yaml.safe_load(result.files["prometheus/tests/payments.test.yml"])["tests"]
+    series = {s["series"] for test in tests for s in test["input_series"]}
+    assert series == {'http_requests_total{instance="payments:8080",job="payments"}'}
+    tested = {check["alertname"] for t in tests for check in t["alert_rule_test"]}
+    assert tested == {"PaymentsRequestsCritical", "PaymentsRequestsWarning"}
+    _promtool_all(project, result)
+
+
+def test_name_matcher_query_gets_recording_rule(project: Path) -> None:
+    result = _build(project, NAMED_BY_MATCHER)
+    assert "rules/recording-name" not in {d.check for d in result.diagnostics}
+    recording, _ = _rules(result)
+    (rule,) = recording["rules"]
+    assert rule["record"] == "job:http_requests:rate5m"
+    assert 'rate({__name__="http_requests_total",job="payments"}[5m])' in rule["expr"]
+
+
+def test_name_regex_untested_reason(project: Path) -> None:
+    """A metric name matched by a regex leaves the rules untested with that reason."""
+    panel = NAMED_BY_MATCHER.replace('__name__="', '__name__=~"')
+    result = _build(project, panel)
+    (untested,) = [d for d in result.diagnostics if d.check == "rules/untested"]
+    assert (
+        '`{__name__=~"http_requests_total",job="payments"}` matches __name__ with =~'
+        in untested.message
+    )
+    assert "gives exactly" not in untested.message
 
 
 # Offsets and @ -------------------------------------------------------------------------

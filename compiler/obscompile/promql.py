@@ -742,12 +742,27 @@ def _removes(label_replace_strings: list[str]) -> bool:
     return replacement == "" and src == "" and regex in ("", ".*", "(.*)")
 
 
+def metric_name(selector: pp.VectorSelector) -> str | None:
+    """Return the metric name that a selector matches exactly, or None.
+
+    `{__name__="x", job="a"}` selects the same series as `x{job="a"}`, so the value
+    of a `__name__="..."` matcher is the name of a selector written without one.
+    """
+    if selector.name:
+        return selector.name
+    for matcher in selector.matchers.matchers:
+        if matcher.name == "__name__" and matcher.op == pp.MatchOp.Equal:
+            return matcher.value or None
+    return None
+
+
 def metric_names(node: pp.Expr) -> list[str]:
     """Return the metric names the query selects, in source order, without repeats."""
     names: list[str] = []
     for selector in selectors(node):
-        if selector.name and selector.name not in names:
-            names.append(selector.name)
+        name = metric_name(selector)
+        if name and name not in names:
+            names.append(name)
     return names
 
 

@@ -54,10 +54,7 @@ def equal_values(selector: pp.VectorSelector, label: str) -> list[str]:
 
 def selector_name(selector: pp.VectorSelector) -> str | None:
     """Return the metric name a selector matches exactly, or None."""
-    if selector.name:
-        return selector.name
-    names = equal_values(selector, "__name__")
-    return names[0] if names else None
+    return promql.metric_name(selector)
 
 
 def is_placeholder(value: str) -> bool:

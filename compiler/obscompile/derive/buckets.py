@@ -31,17 +31,14 @@ from obscompile.numbers import number_text
 
 def catalog_buckets(selector: pp.VectorSelector, context: Context) -> list[float]:
     """Return the finite upper bounds of the histogram that `selector` reads."""
-    metric = (
-        context.service.metric(selector.name)
-        if context.service and selector.name
-        else None
-    )
+    name = promql.metric_name(selector)
+    metric = context.service.metric(name) if context.service and name else None
     if metric is None or not metric.buckets:
         owner = (
             f'service "{context.service.name}"' if context.service else "the service"
         )
         raise CannotSynthesize(
-            f"the catalog of {owner} declares no buckets for {selector.name}, and the "
+            f"the catalog of {owner} declares no buckets for {name}, and the "
             "test generator reads the buckets of the service's own catalog only"
         )
     return sorted(float(b) for b in metric.buckets if not math.isinf(b))
@@ -108,7 +105,7 @@ def quantile_series(
                 f"{number_text(bounds[-1])}"
             )
         raise CannotSynthesize(
-            f"no bucket counts of {selector.name} give "
+            f"no bucket counts of {promql.metric_name(selector)} give "
             f"histogram_quantile({number_text(quantile)}, ...) the value "
             f"{number_text(target)}{reason}"
         )

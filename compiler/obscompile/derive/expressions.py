@@ -378,11 +378,16 @@ class Printer:
             f"{m.name}{matcher_op(m)}{go_quote(m.value)}"
             for m in node.matchers.matchers
         ]
+        text = node.name or ""
+        if self.sort_matchers and not text:
+            # `{__name__="x"}` selects the same series as `x`, so both print as `x`.
+            text = promql.metric_name(node) or ""
+            if text:
+                parts.remove(f"__name__={go_quote(text)}")
         if self.sort_matchers:
             parts.sort()
         parts += [f"{name}={go_quote(value)}" for name, value in self.extra_matchers]
         matchers = ",".join(parts)
-        text = node.name or ""
         if matchers or not text:
             text += "{" + matchers + "}"
         return text + self._modifiers(node)

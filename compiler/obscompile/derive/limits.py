@@ -57,7 +57,7 @@ def lower_limit(node: pp.Expr, service: Service | None = None) -> float | None:
 
 def _selector_limit(node: pp.VectorSelector, service: Service | None) -> float | None:
     """Return 0 for `up` and for the series of a catalog metric that only count."""
-    name = node.name
+    name = promql.metric_name(node)
     if name == _UP:
         return 0.0
     metric = service.metric(name) if service and name else None

@@ -191,9 +191,9 @@ def _qualifiers(selector: pp.VectorSelector) -> list[str]:
 
 
 def _selector_metric(selector: pp.VectorSelector, strip: str | None) -> str:
-    if not selector.name:
+    name = promql.metric_name(selector)
+    if name is None:
         raise UnnamedQuery("a selector without a metric name has no metric part")
-    name = selector.name
     if strip and name.endswith(strip):
         name = name.removesuffix(strip)
     return "_".join([name, *_qualifiers(selector)])

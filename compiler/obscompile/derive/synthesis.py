@@ -272,7 +272,13 @@ def series_label_sets(
     Without `avoid` there is one. With it, the sets differ from each other only in
     the value of one label, which breaks a matcher of `avoid` in each of them.
     """
-    name = match[0].name
+    name = promql.metric_name(match[0])
+    if name is None and any(promql.matcher_values(s, "__name__") for s in match):
+        raise CannotSynthesize(
+            f"`{printed_text(match[0])}` matches __name__ with =~, != or !~, and "
+            "the test generator takes the name of an input series only from a "
+            f'metric name or a __name__="..." matcher. {HAND_TEST_ADVICE}'
+        )
     wanted = _constraints(match)
     labels: dict[str, str] = dict(context.group)
     labels.update(extra or {})
@@ -770,7 +776,7 @@ def _ratio_series(
     `sum(x) / sum(x{state="active"})`. The denominator is tried as the whole first.
     """
     shared = None
-    if top.selector.name == bottom.selector.name:
+    if promql.metric_name(top.selector) == promql.metric_name(bottom.selector):
         with contextlib.suppress(CannotSynthesize):
             shared = series_labels([top.selector, bottom.selector], context)
     if shared is None:
@@ -938,9 +944,10 @@ def _counter_gauge_ratio(
             "the test generator builds no negative ratio of a counter rate and a gauge"
         )
     _check_same_offset(selector, gauge, "keeps the rate and the gauge constant")
-    if selector.name == gauge.name:
+    name = promql.metric_name(selector)
+    if name is not None and name == promql.metric_name(gauge):
         raise CannotSynthesize(
-            f"the query reads {selector.name} both as a counter under "
+            f"the query reads {name} both as a counter under "
             f"{function}() and as a gauge, and the test generator builds no series "
             f"that is both. {HAND_TEST_ADVICE}"
         )
