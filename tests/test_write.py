@@ -1553,6 +1553,53 @@ def test_read_only_out_fails_once(tmp_path: Path) -> None:
     assert _unprivileged(project, "--check").returncode == 0
 
 
+@pytest.mark.parametrize(
+    ("options", "first_build"),
+    [([], False), (["--no-cache"], False), ([], True), (["--no-cache"], True)],
+    ids=["cache", "no-cache", "first-cache", "first-no-cache"],
+)
+def test_read_only_project_names_folder(
+    tmp_path: Path, options: list[str], first_build: bool
+) -> None:
+    """Each way of writing out/ names the project folder and the command."""
+    project = _repository_project(tmp_path)
+    out = project / "out"
+    if first_build:
+        shutil.rmtree(out)
+    _retitle(project, "auth_server 2")
+    project.chmod(0o555)
+    try:
+        failed = _unprivileged(project, *options)
+    finally:
+        project.chmod(0o755)
+    assert failed.returncode == 1
+    assert "Traceback" not in failed.stderr
+    assert f"cannot write {out}: its parent folder {project} is read-only" in (
+        failed.stderr
+    )
+    assert f"(chmod u+w {project}), then build again" in failed.stderr
+    built = _unprivileged(project, *options)
+    assert built.returncode == 0, built.stderr
+
+
+def test_read_only_spare_folder_named(tmp_path: Path) -> None:
+    project = _repository_project(tmp_path)
+    spare = project / ".obscompile-cache" / "spare"
+    assert spare.is_dir()
+    _retitle(project, "auth_server 2")
+    spare.chmod(0o555)
+    try:
+        failed = _unprivileged(project)
+    finally:
+        spare.chmod(0o755)
+    assert failed.returncode == 1
+    assert f"{spare} is read-only; make it writable (chmod u+w {spare})" in (
+        failed.stderr
+    )
+    built = _unprivileged(project)
+    assert built.returncode == 0, built.stderr
+
+
 def test_read_only_folder_in_out_stays(tmp_path: Path) -> None:
     project = _repository_project(tmp_path)
     private = project / "out" / "private"

@@ -503,7 +503,41 @@ def write_tree(
                 "contain each other; choose an output folder outside the cache"
             )
     with build_lock(out):
-        return _Writer(out, files, ledger).write()
+        try:
+            return _Writer(out, files, ledger).write()
+        except PermissionError as exc:
+            folders = [out, out.parent]
+            if exc.filename is not None:
+                folders.append(Path(os.fsdecode(exc.filename)).parent)
+            read_only = read_only_error(out, folders)
+            if read_only is not None:
+                raise read_only from exc
+            raise
+
+
+def read_only_error(out: Path, folders: Iterable[Path]) -> WriteError | None:
+    """Return the error for the first of `folders` that this process cannot write.
+
+    Returns None when each of them that exists is writable, so that the caller
+    reports the failure as it is.
+    """
+    for folder in folders:
+        if folder.is_dir() and not os.access(folder, os.W_OK):
+            break
+    else:
+        return None
+    if folder == out:
+        problem = f"cannot replace {out}: it is read-only"
+    elif folder == out.parent:
+        problem = (
+            f"cannot write {out}: its parent folder {folder} is read-only, and "
+            f"obscompile swaps {out.name} as a whole, which needs write access there"
+        )
+    else:
+        problem = f"cannot write {out}: {folder} is read-only"
+    return WriteError(
+        f"{problem}; make it writable (chmod u+w {folder}), then build again"
+    )
 
 
 def spare_changed(out: Path, ledger: Ledger) -> bool:
@@ -991,13 +1025,11 @@ class _Writer:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.chmod(staging, mode)
-            if not os.access(out, os.W_OK):
-                # Moving a folder to another parent updates its "..", which needs
-                # write access to it.
-                raise WriteError(
-                    f"cannot replace {out}: it is read-only; make it writable "
-                    f"(chmod u+w {out}), then build again"
-                ) from exc
+            # Moving a folder to another parent updates its "..", which needs write
+            # access to it, and to both parents.
+            read_only = read_only_error(out, (out, out.parent, staging.parent))
+            if read_only is not None:
+                raise read_only from exc
             raise
 
     def _mirror(self, spare: Path) -> Written:
