@@ -2126,6 +2126,17 @@ DUPLICATE_PANEL_TITLE = [
         ],
     ),
     Case(
+        "alias-repeats-panel",
+        panels("""
+            - &rps {title: RPS, query: 'queue_depth'}
+            - *rps
+        """),
+        [
+            f'{E}:16:9: error: panel "RPS" is already defined in row "Main" at '
+            f"{E}:15:22 [dashboard/duplicate-panel-title]"
+        ],
+    ),
+    Case(
         "different-rows",
         manifest("""
             service: payments
@@ -4208,6 +4219,44 @@ rows:
       - {title: Load, query: 'node_load1{job=~"node|[[:alpha:]]x"}', thresholds: '<4 Green, >=4 Red'}
       - {title: Load one, query: 'max(node_load1{job="node",instance=~"[[:alpha:]]ode-1.*"})', thresholds: '<4 Green, >=4 Red'}
 """
+
+
+def test_aliased_query_checked_at_alias(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each panel that repeats a query by alias gets the query's error at the alias."""
+    case = Case(
+        "aliased-query",
+        panels("""
+            - title: A
+              query: &broken 'sum(queue_depth'
+            - title: B
+              query: *broken
+        """),
+        [],
+    )
+    lines, _ = run_case(tmp_path, monkeypatch, case)
+    unclosed = "error: invalid PromQL query: unclosed left parenthesis [promql/syntax]"
+    assert lines == [f"{E}:16:28: {unclosed}", f"{E}:18:16: {unclosed}"]
+
+
+def test_aliased_panel_schema_error_at_alias(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    files = panels("""
+        - &panel {title: A, query: queue_depth, colour: red}
+        - *panel
+    """)
+    loaded = load(tmp_path, files)
+    unknown = (
+        'error: unknown key "colour" in rows[0].panels[{}] (did you mean '
+        '"color_mode"?) [manifest/schema]'
+    )
+    assert [str(d) for d in loaded.diagnostics] == [
+        f"{E}:15:47: {unknown.format(0)}",
+        f"{E}:16:9: {unknown.format(1)}",
+    ]
 
 
 def test_nested_set_regex_adds_no_warning(project: Path) -> None:

@@ -150,3 +150,46 @@ def test_emitted_scalars_located(
         assert written in (char, "\\", "'"), (char, found)
     distinct = {found for _, found in characters}
     assert len(distinct) == len(characters)
+
+
+# A line indented more than the deepest manifest, so the pure-Python parser reads the
+# document in place of the C parser.
+_DEEP_COMMENT = " " * 200 + "# indented\n"
+ALIASED = """\
+panels:
+  - &p
+    title: P
+    query: q
+  - *p
+labels: [&l x, *l]
+"""
+
+
+@pytest.mark.parametrize("deep", [False, True], ids=["c-parser", "pure-parser"])
+def test_alias_values_located_at_alias(deep: bool) -> None:
+    source, diagnostics = parse_yaml(ALIASED + (_DEEP_COMMENT if deep else ""), FILE)
+    assert diagnostics == []
+    assert source is not None
+    assert source.data["panels"][1] == {"title": "P", "query": "q"}
+    assert str(source.location(("panels", 0, "title"))) == f"{FILE}:3:12"
+    assert str(source.location(("panels", 1))) == f"{FILE}:5:5"
+    assert str(source.location(("panels", 1, "title"))) == f"{FILE}:5:5"
+    assert str(source.key_location(("panels", 1, "query"))) == f"{FILE}:5:5"
+    assert str(source.location(("labels", 0))) == f"{FILE}:6:10"
+    assert str(source.location(("labels", 1))) == f"{FILE}:6:16"
+
+
+def test_alias_key_located_at_alias() -> None:
+    source, diagnostics = parse_yaml("a: &k key\nb: {*k : 1}\n", FILE)
+    assert diagnostics == []
+    assert source is not None
+    assert source.data["b"] == {"key": 1}
+    assert str(source.key_location(("b", "key"))) == f"{FILE}:2:5"
+
+
+def test_anchor_text_reported_once() -> None:
+    """A problem in an anchor's text is reported where it is written, not per alias."""
+    source, diagnostics = parse_yaml("a: &y yes\nb: *y\nc: *y\n", FILE)
+    assert source is not None
+    assert [str(d.location) for d in diagnostics] == [f"{FILE}:1:4"]
+    assert diagnostics[0].check == "yaml/ambiguous-scalar"

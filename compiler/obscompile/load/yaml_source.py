@@ -3,7 +3,9 @@
 ruamel.yaml's composer gives nodes with start marks for scalars too, which the
 constructed round-trip objects lack. This module builds plain Python data from the
 nodes and records where each value and each mapping key was written, keyed by the
-value's path (a tuple of mapping keys and sequence indexes).
+value's path (a tuple of mapping keys and sequence indexes). Every value and key that
+an alias repeats is placed at the alias, so that a problem of the copy is reported
+where the copy is made.
 
 Duplicate keys, tabs, YAML 1.1 readings and oversized or self-expanding documents
 are reported as diagnostics instead of being applied or raised. So is every tag that
@@ -15,13 +17,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import math
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import attrs
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.tokens import (
@@ -124,8 +130,38 @@ class _TooLarge(Exception):
         self.location = location
 
 
+class _Aliased(Exception):
+    """The document uses an alias, whose position only `_AliasComposer` keeps."""
+
+
+class _AliasComposer(Composer):
+    """Compose each alias as a copy of its anchor's node that starts at the alias.
+
+    The copy shares the anchor's children. `aliases` contains the ids of the copies.
+    """
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader=loader)
+        self.aliases: set[int] = set()
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if not self.parser.check_event(AliasEvent):
+            return super().compose_node(parent, index)
+        event = self.parser.peek_event()
+        alias = copy.copy(super().compose_node(parent, index))
+        alias.start_mark, alias.end_mark = event.start_mark, event.end_mark
+        self.aliases.add(id(alias))
+        return alias
+
+
 class _Builder:
-    def __init__(self, path: str, text: str, noun: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        text: str,
+        noun: str,
+        aliases: Collection[int] | None = None,
+    ) -> None:
         self.path = path
         self.text = text
         # The kind of file in messages, such as "manifest".
@@ -138,12 +174,44 @@ class _Builder:
         self.open: set[int] = set()
         self.diagnostics: list[Diagnostic] = []
         self.count = 0
+        # The ids of the alias nodes of an `_AliasComposer`, or None for a composer
+        # that returns the anchor's own node for an alias. With None, a node reached
+        # twice raises _Aliased, so that the caller composes again with positions.
+        self.aliases = aliases
+        self.seen: set[int] = set()
+        # Where the alias is written whose copy of an anchor's value is being built.
+        # Every value and key inside it is placed there.
+        self.alias_at: Location | None = None
 
     def where(self, node: Node) -> Location:
+        if self.alias_at is not None:
+            return self.alias_at
         mark = node.start_mark
         return Location(self.path, mark.line + 1, mark.column + 1)
 
+    def reached(self, node: Node) -> None:
+        """Raise _Aliased where an alias reaches `node` and has no position of its own."""
+        if self.aliases is None:
+            if id(node) in self.seen:
+                raise _Aliased
+            self.seen.add(id(node))
+
     def build(self, node: Node, path: JsonPath, depth: int) -> Any:
+        self.reached(node)
+        if self.alias_at is None and self.aliases and id(node) in self.aliases:
+            self.alias_at = self.where(node)
+            # The anchor's text was checked where it is written, so the problems
+            # found in it are reported there, once.
+            reported = self.diagnostics
+            self.diagnostics = []
+            try:
+                return self.build_node(node, path, depth)
+            finally:
+                self.alias_at = None
+                self.diagnostics = reported
+        return self.build_node(node, path, depth)
+
+    def build_node(self, node: Node, path: JsonPath, depth: int) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
             raise _TooLarge(
@@ -164,8 +232,8 @@ class _Builder:
         if isinstance(node, MappingNode | SequenceNode):
             if id(node) in self.open:
                 raise _TooLarge(
-                    "this collection contains an alias of itself, so the document "
-                    "never ends",
+                    "this alias is inside the collection that it repeats, so the "
+                    "document never ends",
                     self.where(node),
                 )
             self.open.add(id(node))
@@ -199,6 +267,7 @@ class _Builder:
         result: dict[str, Any] = {}
         first_seen: dict[str, Location] = {}
         for key_node, value_node in node.value:
+            self.reached(key_node)
             key_location = self.where(key_node)
             if not isinstance(key_node, ScalarNode):
                 self.diagnostics.append(
@@ -958,7 +1027,7 @@ def parse_yaml(
     # limit and crashes the process on input nested thousands of levels deep, so
     # such input goes to the pure-Python parser, whose recursion error is caught.
     nested = _looks_deep(text)
-    yaml = safe_yaml(pure=nested)
+    yaml = _alias_yaml() if nested else safe_yaml()
     try:
         root = yaml.compose(text)
     except MarkedYAMLError as exc:
@@ -1017,9 +1086,15 @@ def parse_yaml(
         if kind.needs is not None:
             message += f"; a {kind.noun} needs {kind.needs}"
         return None, [error(start, message, "yaml/empty")]
-    builder = _Builder(path, text, kind.noun)
+    aliases = yaml.composer.aliases if nested else None
     try:
-        data = builder.build(root, (), 0)
+        try:
+            builder = _Builder(path, text, kind.noun, aliases)
+            data = builder.build(root, (), 0)
+        except _Aliased:
+            root, aliases = _compose_with_aliases(text, root)
+            builder = _Builder(path, text, kind.noun, aliases)
+            data = builder.build(root, (), 0)
     except _TooLarge as exc:
         return None, [error(exc.location, str(exc), "yaml/limits")]
     source = Source(
@@ -1032,6 +1107,27 @@ def parse_yaml(
         builder.dates,
     )
     return source, builder.diagnostics
+
+
+def _alias_yaml() -> Any:
+    """Return a pure-Python loader whose composer places each alias where it is written."""
+    yaml = safe_yaml(pure=True)
+    yaml.Composer = _AliasComposer
+    return yaml
+
+
+def _compose_with_aliases(text: str, root: Node) -> tuple[Node, Collection[int]]:
+    """Compose `text` again, with a node of its own for each alias.
+
+    The C parser, which composed `root`, returns the anchor's node for an alias. Where
+    the pure-Python parser rejects the text that the C parser read, `root` is kept,
+    and the values that an alias repeats stay placed at the anchor.
+    """
+    yaml = _alias_yaml()
+    try:
+        return yaml.compose(text), yaml.composer.aliases
+    except YAMLError:
+        return root, frozenset()
 
 
 def _offset_location(path: str, data: str | bytes, offset: int) -> Location:
