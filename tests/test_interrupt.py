@@ -7,6 +7,7 @@ or the new one, and the message names which one.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -159,6 +160,58 @@ def test_keyboard_interrupt_in_module(
     assert result.returncode == 130
     assert result.stderr.splitlines() == [expected]
     assert tree(project / "out") == old
+
+
+# Seconds from the end of the import of obscompile.diagnostics, one of the first
+# modules that cli.py imports, to the interrupt. They span the rest of the imports
+# and the first stages of the build.
+EARLY_DELAYS = (0, 0.003, 0.01, 0.02, 0.04, 0.07)
+
+
+def interrupt_while_loading(
+    command: list[str], project: Path, delay: float, env: dict[str, str]
+) -> tuple[int, str]:
+    """Run `command` and interrupt it `delay` seconds into loading the command line.
+
+    PYTHONPROFILEIMPORTTIME makes Python write a line to stderr as each import ends,
+    which shows when the command line's own modules load. Returns the exit status
+    and stderr without those lines.
+    """
+    child = subprocess.Popen(
+        command,
+        cwd=project,
+        env={**env, "PYTHONPROFILEIMPORTTIME": "1"},
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=interruptible,
+    )
+    assert child.stderr is not None
+    lines = []
+    for line in child.stderr:
+        lines.append(line)
+        if line.rsplit("|", 1)[-1].strip() == "obscompile.diagnostics":
+            break
+    time.sleep(delay)
+    child.send_signal(signal.SIGINT)
+    lines.append(child.stderr.read())
+    status = child.wait(timeout=60)
+    text = "".join(lines)
+    return status, "".join(
+        line for line in text.splitlines(True) if not line.startswith("import time:")
+    )
+
+
+@pytest.mark.parametrize("delay", EARLY_DELAYS)
+def test_ctrl_c_while_loading(tmp_path: Path, delay: float) -> None:
+    shutil.copytree(REPO / "services", tmp_path / "services")
+    command = [sys.executable, "-m", "obscompile", "build"]
+
+    status, stderr = interrupt_while_loading(command, tmp_path, delay, ENVIRONMENT)
+
+    assert "Traceback" not in stderr
+    assert status == 130, stderr
+    assert len(stderr.splitlines()) == 1, stderr
+    assert stderr.startswith("obscompile: interrupted")
 
 
 # A build that sends SIGINT to its own process from inside its first fork, as a Ctrl-C

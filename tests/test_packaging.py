@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.test_interrupt import interrupt_while_loading
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +85,23 @@ def test_wheel_contains_templates(installed: Path) -> None:
     folder = Path(result.stdout.strip())
     assert "site-packages" in str(folder)
     assert (folder / "grafana" / "dashboard.json.j2").is_file()
+
+
+@pytest.mark.parametrize("delay", [0, 0.01, 0.03])
+def test_script_ctrl_c_while_loading(
+    installed: Path, tmp_path: Path, delay: float
+) -> None:
+    """The installed script handles Ctrl-C from its first statement, as -m does."""
+    shutil.copytree(REPO / "services", tmp_path / "services")
+    command = [str(installed / "bin" / "obscompile"), "build"]
+
+    status, stderr = interrupt_while_loading(
+        command, tmp_path, delay, _without_pythonpath()
+    )
+
+    assert "Traceback" not in stderr
+    assert status == 130, stderr
+    assert stderr.startswith("obscompile: interrupted")
 
 
 if sys.platform == "win32":  # pragma: no cover

@@ -1,3 +1,3 @@
-from obscompile.cli import run
+from obscompile.startup import main
 
-run()
+main()

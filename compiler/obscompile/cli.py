@@ -42,6 +42,7 @@ from obscompile.model.location import Location
 from obscompile.parallel import MIN_SERVICES, default_jobs
 from obscompile.project import CACHE_DIR, Project, yaml_files
 from obscompile.report import FORMATTERS, format_text
+from obscompile.startup import EXIT_INTERRUPTED, raise_on_interrupt
 from obscompile.write.atomic import (
     RECORD,
     WriteError,
@@ -66,8 +67,6 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_DIAGNOSTICS = 1
 EXIT_USAGE = 2
-# 128 + SIGINT, the status that shells give a command that Ctrl-C ended.
-EXIT_INTERRUPTED = 130
 # 128 + SIGTERM, the status that shells give a command that SIGTERM ended.
 EXIT_TERMINATED = 143
 # The check name of a hand-written test's rule_files entry that loads no rule.
@@ -1003,6 +1002,7 @@ def run() -> None:
     gc.set_threshold(10_000, 10, 10)
     terminated = False
     try:
+        raise_on_interrupt()
         main(standalone_mode=True)
         code = EXIT_OK
     except ObscompileError as exc:
