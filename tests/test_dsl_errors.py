@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -310,6 +311,23 @@ EXIT_ADVICE = (
     "would end the build's process; raise an exception to report an error instead"
 )
 
+SERVICE = 'dsl.service("api", scrape=dsl.scrape_job("api", port=80))\n'
+# Code that starts a thread that calls `call`, and joins it.
+JOINED_THREAD = (
+    "import os, threading\n"
+    "thread = threading.Thread(target=lambda: {call})\n"
+    "thread.start()\n"
+    "thread.join()\n"
+)
+# A thread that ends the process after its module has returned.
+LATE_THREAD = (
+    "import os, threading, time\n"
+    "def later():\n"
+    "    time.sleep(0.2)\n"
+    "    os._exit(0)\n"
+    "threading.Thread(target=later).start()\n"
+)
+
 # Modules and blocks that call a function that would end the build's process.
 PROCESS_EXITS = [
     (
@@ -352,6 +370,25 @@ PROCESS_EXITS = [
         f"blocks/team.py:6:5: error: os._exit(3) {EXIT_ADVICE} [dsl/error]\n"
         'services/api.py:3:26: note: block "queue_row" is used here',
     ),
+    (
+        {"services/api.py": HEAD + SERVICE + JOINED_THREAD.format(call="os._exit(0)")},
+        f"services/api.py:5:42: error: os._exit(0) {EXIT_ADVICE} [dsl/error]",
+    ),
+    (
+        {"services/api.py": HEAD + SERVICE + LATE_THREAD},
+        f"services/api.py:7:5: error: os._exit(0) {EXIT_ADVICE} [dsl/error]",
+    ),
+    (
+        {
+            "blocks/team.py": queue_row_block(
+                textwrap.indent(JOINED_THREAD.format(call="os.abort()"), "    ")
+                + '    return dsl.row("A")\n'
+            ),
+            "services/api.yaml": USE_QUEUE_ROW,
+        },
+        f"blocks/team.py:6:46: error: os.abort() {EXIT_ADVICE} [manifest/block]\n"
+        'services/api.yaml:3:5: note: block "queue_row" is used here',
+    ),
 ]
 
 
@@ -393,12 +430,38 @@ def test_block_errors(project: Path, files: dict[str, str], expected: str) -> No
         "block-module",
         "block-in-manifest",
         "block-in-module",
+        "joined-thread",
+        "thread-after-module",
+        "thread-in-block",
     ],
 )
 def test_process_exit_errors(
     project: Path, files: dict[str, str], expected: str
 ) -> None:
     _assert_rejected(project, files, expected, run_build_process)
+
+
+def test_thread_exception_is_error(project: Path) -> None:
+    """An exception that a module's thread does not catch fails the module."""
+    module = HEAD + SERVICE + JOINED_THREAD.format(call='{}["red"]')
+    expected = "services/api.py:5:42: error: KeyError: 'red' [dsl/error]"
+    _assert_rejected(project, {"services/api.py": module}, expected)
+
+
+def test_thread_left_running_is_error(project: Path) -> None:
+    module = (
+        HEAD
+        + SERVICE
+        + "import threading, time\n"
+        + 'threading.Thread(target=time.sleep, args=(30,), name="sleeper").start()\n'
+    )
+    expected = (
+        f'services/api.py:1:1: error: thread "sleeper" still runs '
+        f"{dsl.THREAD_END_SECONDS:g} s after the code that started it returned, and a "
+        "thread that outlives that code can end the build's process; join every "
+        "thread before returning [dsl/error]"
+    )
+    _assert_rejected(project, {"services/api.py": module}, expected, run_build_process)
 
 
 def test_process_exit_in_workers(project: Path) -> None:

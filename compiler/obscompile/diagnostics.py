@@ -129,7 +129,10 @@ class ObscompileError(Exception):
 
 
 class ProcessExit(SystemExit):
-    """A call by user code, such as os._exit(0), that would end the build's process.
+    """User code that would end the build's process.
+
+    That is a call such as os._exit(0), or a thread that outlives the code that
+    started it.
 
     It is a SystemExit, so that it passes `except Exception` in user code as a call to
     sys.exit() would.

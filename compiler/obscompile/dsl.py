@@ -31,6 +31,8 @@ import os
 import re
 import sys
 import sysconfig
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import CodeType, FrameType, TracebackType
@@ -131,6 +133,13 @@ PROCESS_EXIT_FUNCTIONS = (
 )
 
 
+# Seconds that the threads a module or block started get to end once it returns.
+# NOTE: a guess. A thread that runs longer is an error, but may still end the build's
+# process later, when the functions of `os` are the real ones again. So may a thread
+# of code that raised, which is not waited for.
+THREAD_END_SECONDS = 2.0
+
+
 @contextlib.contextmanager
 def raise_on_process_exit() -> Iterator[None]:
     """Make the functions of `os` that would end this process raise ProcessExit.
@@ -139,21 +148,55 @@ def raise_on_process_exit() -> Iterator[None]:
     with no message, no output and the exit code it chose. A child process that the
     user's code forks calls the real functions, because it has to end by them.
 
-    NOTE: A signal that user code sends to its own process, a function that it took
-    from `os` or `posix` before this call, and a thread that outlives the call still
-    end the process.
+    A thread that the code starts raises ProcessExit in its own frames, where Python
+    would print it and carry on. So the first exception that such a thread does not
+    catch is raised here once the code returns, after its threads end. A thread still
+    running `THREAD_END_SECONDS` after the code returned raises ProcessExit too.
+
+    NOTE: A signal that user code sends to its own process, and a function that it
+    took from `os` or `posix` before this call, still end the process.
     """
     pid = os.getpid()
     saved = {
         name: getattr(os, name) for name in PROCESS_EXIT_FUNCTIONS if hasattr(os, name)
     }
+    before = set(threading.enumerate())
+    failures: list[BaseException] = []
+    previous_hook = threading.excepthook
+
+    def record(args: threading.ExceptHookArgs) -> None:
+        if args.thread in before or args.exc_value is None:
+            previous_hook(args)
+        else:
+            failures.append(args.exc_value)
+
+    threading.excepthook = record
     for name, function in saved.items():
         setattr(os, name, _raising_exit(name, function, pid))
     try:
         yield
+        running = _running_after_wait(before)
     finally:
+        threading.excepthook = previous_hook
         for name, function in saved.items():
             setattr(os, name, function)
+    if failures:
+        raise failures[0]
+    if running:
+        raise ProcessExit(
+            f'thread "{running[0].name}" still runs {THREAD_END_SECONDS:g} s after '
+            "the code that started it returned, and a thread that outlives that "
+            "code can end the build's process; join every thread before returning"
+        )
+
+
+def _running_after_wait(before: set[threading.Thread]) -> list[threading.Thread]:
+    """Wait for the threads started since `before`, and return those still running."""
+    deadline = time.monotonic() + THREAD_END_SECONDS
+    started = [thread for thread in threading.enumerate() if thread not in before]
+    for thread in started:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [thread for thread in started if thread.is_alive()]
 
 
 def _raising_exit(
