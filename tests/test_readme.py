@@ -16,9 +16,12 @@ README = (REPO / "README.md").read_text(encoding="utf-8")
 
 
 def _example(page: str, language: str, name: str) -> str:
-    """Return the code block of `page` that starts with the comment `# name`."""
+    """Return the code block of `page` that starts with the comment `# name`.
+
+    The comment stays, as in a file copied from the page, so line numbers agree.
+    """
     text = (REPO / page).read_text(encoding="utf-8")
-    found = re.search(rf"```{language}\n# {re.escape(name)}\n(.*?)```", text, re.DOTALL)
+    found = re.search(rf"```{language}\n(# {re.escape(name)}\n.*?)```", text, re.DOTALL)
     assert found is not None, f"{page} has no {language} block for {name}"
     return found.group(1)
 
