@@ -194,6 +194,18 @@ def test_control_actions_expanded_in_tests(project: Path) -> None:
     _promtool_all(project, result)
 
 
+def test_named_templates_expanded_in_tests(project: Path) -> None:
+    summary = (
+        '{{ define "where" }}on {{ .instance }}{{ end }}'
+        '{{ block "what" $value }}{{ . | humanizePercentage }}{{ end }} errors '
+        '{{ template "where" $labels }}'
+    )
+    result = _build(project, ERROR_RATIO.replace("SUMMARY", summary))
+    assert [d for d in result.diagnostics if d.check == "rules/untested"] == []
+    assert "5% errors on payments:8080" in _fired_summaries(result)
+    _promtool_all(project, result)
+
+
 def test_failing_template_reported(project: Path) -> None:
     summary = "{{ if gt $value 0 }}errors{{ end }}"
     result = _build(project, ERROR_RATIO.replace("SUMMARY", summary))
@@ -221,10 +233,10 @@ def test_unexpanded_template_reported_at_text(project: Path) -> None:
     assert untested == [
         "services/payments.yaml:25:24: warning: no promtool test generated for rule "
         '"PaymentsErrorsCritical": the test generator cannot expand the description '
-        "(function toTime is not evaluated); it expands if, with, range and the "
-        "functions that format values and labels, but not template, define, block "
-        "or query. Write a promtool test in tests/promtool/, which `obscompile "
-        "test` runs [rules/untested]"
+        "(function toTime is not evaluated); it expands if, with, range, define, "
+        "block, template and the functions that format values and labels, but not "
+        "query. Write a promtool test in tests/promtool/, which `obscompile test` "
+        "runs [rules/untested]"
     ]
 
 

@@ -185,7 +185,8 @@ TEMPLATES = {
     "labels": '{{ $labels.job }} {{ index $labels "job" }}',
     "cut": '{{ printf "%.3s" $labels.job }} {{ printf "%.9v" $labels.job }}',
     "escaped": '{{ "{{" }} literal',
-    "data": "{{ .Value }} {{ .Labels.job }} {{ $.Labels.job }} {{ (.Labels).job }}",
+    "data": "{{ .Value }} {{ .Labels.job }} {{ $.Labels.job }} {{ (.Labels).job }} "
+    "{{ . }} {{ with $labels }}{{ $ }}{{ end }}",
     "missing": '[{{ $labels.none }}][{{ index $labels "none" }}]',
     "external": "[{{ $externalLabels.cluster }}][{{ $externalURL }}][{{ .ExternalURL }}]",
     "comment": "a {{/* note */}} b {{- /* trimmed */ -}} c",
@@ -419,6 +420,7 @@ FAILING = [
     ("{{ or 0 (len 1) }}", 1.0),
     ("{{ range $value }}x{{ end }}", 1.5),
     ('{{ range "ab" }}x{{ end }}', 1.0),
+    ("{{ range . }}x{{ end }}", 1e21),
     ("{{ with $value }}{{ .Labels }}{{ end }}", 1.0),
     ("{{ humanizeTimestamp $value }}", 1e21),
     ("{{ humanizeTimestamp $value }}", -1e10),
@@ -475,14 +477,13 @@ def test_failing_templates_match_promtool(tmp_path: Path) -> None:
 
 
 UNSUPPORTED = [
-    ('a {{ template "x" }}', "the template action", 5),
     ("{{ $x := 1 }}{{ range $x = $labels }}{{ end }}", "range that assigns", 25),
     ("{{ $value }} {{ $value | query }}", "function query", 25),
     ('{{ printf "%1000001d" 1 }}', "printf number 1000001 above 1000000", 3),
     ('{{ "ß" | toUpper }}', "toUpper of 'ß'", 9),
     ('{{ reReplaceAll "x*" "y" "a" }}', "matches the empty string", 3),
     ("{{ .Missing }}", "the field .Missing", 3),
-    ("{{ . }}", "the data object", 3),
+    ("{{ print . }}", "print of the data object", 3),
     ("{{ $labels.job 1 }}", "not a function", 3),
 ]
 

@@ -49,6 +49,12 @@ PROMETHEUS_FUNCTIONS = frozenset(
 PROMETHEUS_VARIABLES = ("$labels", "$externalLabels", "$externalURL", "$value")
 
 _SPACE = " \t\r\n"
+# The characters of Go's `unicode.IsSpace`, which `bytes.TrimSpace` removes. Python's
+# `str.isspace` also counts U+001C to U+001F, which Go does not.
+_GO_SPACE = frozenset(
+    "\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
+    + "".join(chr(code) for code in range(0x2000, 0x200B))
+)
 _KEYWORDS = {
     ".": "dot",
     "block": "block",
@@ -705,7 +711,7 @@ class _Parser:
     def text_or_action(self) -> str:
         token = self.next_non_space()
         if token.kind is Kind.TEXT:
-            return "text" if token.value.strip() else "space"
+            return "space" if is_go_space(token.value) else "text"
         if token.kind is Kind.LEFT_DELIM:
             self.action_line = self.line_of(token)
             try:
@@ -906,6 +912,14 @@ class _Parser:
         problem = _unquote_error(token)
         if problem:
             raise self.fail(problem, token)
+
+
+def is_go_space(text: str) -> bool:
+    """Return True if Go's `bytes.TrimSpace` leaves nothing of `text`.
+
+    Go's parser counts a named template whose text is all such space as empty.
+    """
+    return all(char in _GO_SPACE for char in text)
 
 
 def lex(text: str) -> list[Token]:

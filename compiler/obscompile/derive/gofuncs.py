@@ -162,15 +162,41 @@ Value = GoValue | dict[str, str]
 
 
 class AlertData:
-    """The data object of an alert template, which `.` names in Prometheus 2.42."""
+    """The data object of an alert template, which `.` names in Prometheus 2.42.
+
+    Its external labels and URL are empty, as promtool runs a test without them.
+    """
 
     def __init__(self, labels: dict[str, str], value: float) -> None:
+        self.labels = labels
+        self.value = value
         self.fields: dict[str, Value] = {
             "Labels": labels,
             "ExternalLabels": {},
             "ExternalURL": "",
             "Value": value,
         }
+
+    def text(self) -> str:
+        """Format the data as Go's `%v` formats its struct: each field, in order."""
+        return f"{{{map_text(self.labels)} map[]  {go_value(self.value)}}}"
+
+
+class NoValue:
+    """Go's invalid `reflect.Value`: the dot of a `template` action without a pipeline.
+
+    Go prints it as `<no value>`, takes it as false, and gives it again for any of its
+    fields.
+    """
+
+    def __repr__(self) -> str:
+        return "NO_VALUE"
+
+
+NO_VALUE = NoValue()
+
+# Everything that a pipeline can give.
+Datum = Value | AlertData | NoValue
 
 
 def _number(value: Value, function: str) -> float:
@@ -196,11 +222,13 @@ def _string(value: Value, function: str) -> str:
     return value
 
 
-def go_type(value: Value | AlertData) -> str:
+def go_type(value: Datum) -> str:
     if isinstance(value, dict):
         return "map[string]string"
     if isinstance(value, AlertData):
         return "data object"
+    if isinstance(value, NoValue):
+        return "missing value"
     return type_name(value)
 
 
@@ -292,14 +320,16 @@ def _index(item: Value, *keys: Value) -> Value:
     return item.get(keys[0], "")
 
 
-def truth(value: Value | AlertData) -> bool:
+def truth(value: Datum) -> bool:
     """Return whether `if` takes `value` as true, by Go's rules.
 
     A non-zero number (NaN too), a non-empty string or map, `true` and the data
-    object are true.
+    object are true. A missing value is false.
     """
     if isinstance(value, AlertData):
         return True
+    if isinstance(value, NoValue):
+        return False
     if isinstance(value, (str, dict)):
         return len(value) > 0
     return value != 0

@@ -24,17 +24,21 @@ and `fmt` packages of Go 1.19, which built it (see `gofmt`):
 `render` evaluates text, comments, `if`/`else if`/`else`, `with`, `range` over a map
 (with `break` and `continue`) and actions made of pipelines, whose operands are
 literals, `$labels`, `$value`, `$externalLabels`, `$externalURL`, `.` and its fields
-(`.Value`, `.Labels.job`) and variables, scoped as in Go. `template`, `define`,
-`block` and the other functions raise `UnsupportedTemplate`, which names the function
-or syntax. Where Go's execution fails, as Prometheus' does, `render` raises its
-subclass `ExpansionError` with Go's message. promtool runs a test without external
-labels or an external URL, so both are empty.
+(`.Value`, `.Labels.job`) and variables, scoped as in Go. It evaluates `define`,
+`block` and `template` as Go's `text/template` does: a template named twice is the
+one with more than space, and a called template sees its pipeline's value, or no
+value, as `.` and `$`, and no other variable. The other functions raise
+`UnsupportedTemplate`, which names the function or syntax. Where Go's execution
+fails, as Prometheus' does, `render` raises its subclass `ExpansionError` with Go's
+message. promtool runs a test without external labels or an external URL, so both
+are empty.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import struct
 from collections.abc import Sequence
 
 import attrs
@@ -42,16 +46,26 @@ import attrs
 from obscompile.derive.gofmt import go_g, go_value, value_text
 from obscompile.derive.gofuncs import (
     FUNCTIONS,
+    NO_VALUE,
     AlertData,
     CallError,
+    Datum,
     ExpansionError,
+    NoValue,
     UnsupportedTemplate,
-    Value,
     go_type,
     map_text,
     truth,
 )
-from obscompile.gotemplate import Kind, Token, lex, string_value, template_error
+from obscompile.gotemplate import (
+    Kind,
+    Token,
+    go_quote,
+    is_go_space,
+    lex,
+    string_value,
+    template_error,
+)
 
 __all__ = [
     "go_g",
@@ -61,6 +75,20 @@ __all__ = [
     "ExpansionError",
     "UnsupportedTemplate",
 ]
+
+
+# The prefix of the name that Prometheus gives an alert's own template.
+_ALERT_TEMPLATE_PREFIX = "__alert_"
+# Go's `maxExecDepth`, the maximum depth of template calls (text/template, Go 1.19).
+_GO_MAX_EXEC_DEPTH = 100_000
+# The maximum depth of template calls that `render` follows, where no call repeats
+# one in progress.
+_MAX_CALL_DEPTH = 50
+# The maximum stack weight (see _Evaluator) around each call of a template that calls
+# itself forever, for which Go reports its maximum depth. promtool 2.42 did so within
+# 2 s for one if or with around each call. With two ifs, or one range, it ran for
+# minutes, and with ten ifs it exhausted Go's 1 GB stack and ended.
+_MAX_STACK_WEIGHT = 1
 
 
 class _Break(Exception):
@@ -74,11 +102,20 @@ class _Continue(Exception):
 class _Evaluator:
     """Execute the nodes of one template, with Go's stack of variables and its dot."""
 
-    def __init__(self, labels: dict[str, str], value: float) -> None:
+    def __init__(
+        self, labels: dict[str, str], value: float, templates: dict[str, _Nodes]
+    ) -> None:
+        self.templates = templates
+        # The template calls in progress, outermost first: the name, the key of the
+        # dot (None where it has none) and the caller's stack weight.
+        self.calls: list[tuple[str, object, int]] = []
+        # The weight of the control actions open in the current template, for an
+        # estimate of Go's stack: 1 for each if or with, and 2 for each range.
+        self.stack_weight = 0
         self.data = AlertData(labels, value)
-        self.dot: Value | AlertData = self.data
+        self.dot: Datum = self.data
         # Prometheus declares these variables before the template's own text.
-        self.variables: list[tuple[str, Value | AlertData]] = [
+        self.variables: list[tuple[str, Datum]] = [
             ("$", self.data),
             ("$labels", labels),
             ("$externalLabels", {}),
@@ -96,6 +133,8 @@ class _Evaluator:
                     pieces.append(self.output(result, node.offset))
             elif isinstance(node, _Jump):
                 raise _Break() if node.keyword == "break" else _Continue()
+            elif isinstance(node, _Call):
+                self.call(node, pieces)
             elif node.keyword == "range":
                 self.range_action(node, pieces)
             else:
@@ -103,6 +142,7 @@ class _Evaluator:
 
     def if_or_with(self, node: _Control, pieces: list[str]) -> None:
         mark = len(self.variables)
+        self.stack_weight += 1
         try:
             result, _ = self.declared_pipeline(node.tokens, node.offset)
             if not truth(result):
@@ -112,11 +152,67 @@ class _Evaluator:
             else:
                 self.walk(node.body, pieces)
         finally:
+            self.stack_weight -= 1
             del self.variables[mark:]
 
-    def walk_at(
-        self, dot: Value | AlertData, nodes: tuple[_Node, ...], pieces: list[str]
-    ) -> None:
+    def call(self, node: _Call, pieces: list[str]) -> None:
+        """Execute a named template, as Go's `walkTemplate` does.
+
+        The template starts with the pipeline's value as `.` and `$`, and with no
+        other variable. Variables that the pipeline declares stay in the caller.
+        """
+        body = self.templates.get(node.name)
+        if body is None:
+            raise ExpansionError(
+                f"template {go_quote(node.name)} not defined", node.offset
+            )
+        dot: Datum = NO_VALUE
+        if _words(node.tokens):
+            dot, _ = self.declared_pipeline(node.tokens, node.offset)
+        key = _dot_key(dot)
+        self.check_recursion(node, key)
+        saved = (self.variables, self.dot, self.stack_weight)
+        self.calls.append((node.name, key, self.stack_weight))
+        self.variables, self.dot, self.stack_weight = [("$", dot)], dot, 0
+        try:
+            self.walk(body, pieces)
+        finally:
+            self.calls.pop()
+            self.variables, self.dot, self.stack_weight = saved
+
+    def check_recursion(self, node: _Call, key: object) -> None:
+        """Raise Go's error for a call that repeats forever, or give up on deep calls.
+
+        A template runs the same way whenever it gets the same dot, because it sees
+        no other variable. So a call that repeats a call in progress repeats forever,
+        and Go stops it at its maximum depth. Go may run out of stack first where
+        each call adds nested actions, so that case is not evaluated.
+        """
+        active = [call[:2] for call in self.calls]
+        if key is not None and (node.name, key) in active:
+            start = active.index((node.name, key))
+            # The weight in each template of the cycle where it calls the next one,
+            # and in the last where it calls the first again.
+            weights = [call[2] for call in self.calls[start + 1 :]]
+            weight = max([*weights, self.stack_weight])
+            if weight > _MAX_STACK_WEIGHT:
+                raise UnsupportedTemplate(
+                    f"template {node.name!r} calls itself forever inside nested "
+                    "actions, which may exhaust Go's stack before its maximum "
+                    "template depth; this is not evaluated",
+                    node.offset,
+                )
+            raise ExpansionError(
+                f"exceeded maximum template depth ({_GO_MAX_EXEC_DEPTH})", node.offset
+            )
+        if len(self.calls) >= _MAX_CALL_DEPTH:
+            raise UnsupportedTemplate(
+                f"template calls nested more than {_MAX_CALL_DEPTH} deep are not "
+                "evaluated",
+                node.offset,
+            )
+
+    def walk_at(self, dot: Datum, nodes: tuple[_Node, ...], pieces: list[str]) -> None:
         """Walk `nodes` with `dot` as `.`, as `with` and `range` do."""
         saved = self.dot
         self.dot = dot
@@ -127,16 +223,16 @@ class _Evaluator:
 
     def range_action(self, node: _Control, pieces: list[str]) -> None:
         mark = len(self.variables)
+        self.stack_weight += 2
         try:
             result, declared = self.declared_pipeline(
                 node.tokens, node.offset, in_range=True
             )
+            if isinstance(result, NoValue):
+                # Go's range takes an invalid value as empty.
+                result = {}
             if not isinstance(result, dict):
-                printed = (
-                    "the data object"
-                    if isinstance(result, AlertData)
-                    else self.output(result, node.offset)
-                )
+                printed = self.output(result, node.offset)
                 raise ExpansionError(f"range can't iterate over {printed}", node.offset)
             if not result:
                 self.walk(node.otherwise, pieces)
@@ -158,11 +254,12 @@ class _Evaluator:
                 finally:
                     del self.variables[body:]
         finally:
+            self.stack_weight -= 2
             del self.variables[mark:]
 
     def declared_pipeline(
         self, tokens: tuple[Token, ...], offset: int, in_range: bool = False
-    ) -> tuple[Value | AlertData, list[str]]:
+    ) -> tuple[Datum, list[str]]:
         """Evaluate a pipeline and its declarations, and return its value and their names."""
         words = [token for token in tokens if token.kind is not Kind.SPACE]
         if not words:
@@ -192,14 +289,14 @@ class _Evaluator:
                 self.variables.append((name, result))
         return result, names
 
-    def assign(self, name: str, result: Value | AlertData, offset: int) -> None:
+    def assign(self, name: str, result: Datum, offset: int) -> None:
         for index in range(len(self.variables) - 1, -1, -1):
             if self.variables[index][0] == name:
                 self.variables[index] = (name, result)
                 return
         raise UnsupportedTemplate(f"the variable {name} is not evaluated", offset)
 
-    def lookup(self, token: Token) -> Value | AlertData:
+    def lookup(self, token: Token) -> Datum:
         for name, result in reversed(self.variables):
             if name == token.value:
                 return result
@@ -207,17 +304,17 @@ class _Evaluator:
             f"the variable {token.value} is not evaluated", token.offset
         )
 
-    def output(self, result: Value | AlertData, offset: int) -> str:
+    def output(self, result: Datum, offset: int) -> str:
         if isinstance(result, AlertData):
-            raise UnsupportedTemplate(
-                "printing the data object is not evaluated", offset
-            )
+            return result.text()
         if isinstance(result, dict):
             return map_text(result)
+        if isinstance(result, NoValue):
+            return "<no value>"
         return value_text(result)
 
-    def pipeline(self, cursor: _Cursor) -> Value | AlertData:
-        result: Value | AlertData | None = None
+    def pipeline(self, cursor: _Cursor) -> Datum:
+        result: Datum | None = None
         while True:
             result = self.command(cursor, result)
             cursor.skip_space()
@@ -225,9 +322,7 @@ class _Evaluator:
                 return result
             cursor.next()
 
-    def command(
-        self, cursor: _Cursor, piped: Value | AlertData | None
-    ) -> Value | AlertData:
+    def command(self, cursor: _Cursor, piped: Datum | None) -> Datum:
         cursor.skip_space()
         first = cursor.peek()
         if first.kind is Kind.IDENTIFIER:
@@ -245,9 +340,16 @@ class _Evaluator:
             if piped is not None:
                 operands.append(piped)
             for operand in operands:
-                if isinstance(operand, AlertData) and first.value != "not":
+                if first.value == "not":
+                    break
+                if isinstance(operand, AlertData):
                     raise UnsupportedTemplate(
                         f"{first.value} of the data object is not evaluated",
+                        first.offset,
+                    )
+                if isinstance(operand, NoValue):
+                    raise UnsupportedTemplate(
+                        f"{first.value} of a missing value is not evaluated",
                         first.offset,
                     )
             try:
@@ -265,12 +367,10 @@ class _Evaluator:
             )
         return value
 
-    def logic(
-        self, function: Token, cursor: _Cursor, piped: Value | AlertData | None
-    ) -> Value | AlertData:
+    def logic(self, function: Token, cursor: _Cursor, piped: Datum | None) -> Datum:
         """Evaluate `and` or `or`, which stop at the first operand that decides."""
         stop_at = function.value == "or"
-        result: Value | AlertData | None = None
+        result: Datum | None = None
         while self.operand_follows(cursor):
             result = self.operand(cursor)
             if truth(result) == stop_at:
@@ -305,9 +405,9 @@ class _Evaluator:
         while cursor.peek().kind is Kind.FIELD:
             cursor.next()
 
-    def operand(self, cursor: _Cursor) -> Value | AlertData:
+    def operand(self, cursor: _Cursor) -> Datum:
         token = cursor.next()
-        value: Value | AlertData
+        value: Datum
         if token.kind is Kind.LEFT_PAREN:
             value = self.pipeline(cursor)
             closing = cursor.next()
@@ -333,8 +433,12 @@ class _Evaluator:
             value = self.field(value, cursor.next())
         return value
 
-    def field(self, value: Value | AlertData, token: Token) -> Value | AlertData:
+    def field(self, value: Datum, token: Token) -> Datum:
         name = token.value[1:]
+        if isinstance(value, NoValue):
+            # Go gives no value for a field of no value, unless the template's
+            # missingkey option is "error", which Prometheus does not set.
+            return value
         if isinstance(value, dict):
             # Prometheus expands templates with missing map keys as empty strings.
             return value.get(name, "")
@@ -405,6 +509,18 @@ class _Jump:
 
 
 @attrs.frozen
+class _Call:
+    """A `template` action, or the call of its template that a `block` makes.
+
+    `tokens` is the pipeline, and contains no operand where the action has none.
+    """
+
+    name: str
+    tokens: tuple[Token, ...]
+    offset: int
+
+
+@attrs.frozen
 class _Control:
     """An `if`, `with` or `range` action with its pipeline and its branches.
 
@@ -418,7 +534,8 @@ class _Control:
     otherwise: tuple[_Node, ...]
 
 
-_Node = _Text | _Action | _Jump | _Control
+_Node = _Text | _Action | _Jump | _Call | _Control
+_Nodes = tuple[_Node, ...]
 # The text between two delimiters, or the tokens of an action without its delimiters.
 _Item = str | tuple[Token, ...]
 
@@ -456,6 +573,8 @@ class _Parser:
     def __init__(self, items: list[_Item]) -> None:
         self.items = items
         self.position = 0
+        # The templates that define and block name, by name.
+        self.templates: dict[str, _Nodes] = {}
 
     def nodes(self) -> tuple[tuple[_Node, ...], tuple[Token, ...] | None]:
         """Parse up to an `else` or `end`, and return the nodes and that action's tokens."""
@@ -472,6 +591,11 @@ class _Parser:
                 return tuple(found), item
             if keyword in ("if", "with", "range"):
                 found.append(self.control(item))
+            elif keyword == "define":
+                body, _ = self.nodes()
+                self.add(_template_name(words[1]), body)
+            elif keyword in ("block", "template"):
+                found.append(self.call(item))
             elif keyword in ("break", "continue"):
                 found.append(_Jump(keyword))
             elif keyword not in (None, "dot", "nil"):
@@ -482,6 +606,25 @@ class _Parser:
                 offset = words[0].offset if words else 0
                 found.append(_Action(item, offset))
         return tuple(found), None
+
+    def call(self, item: tuple[Token, ...]) -> _Call:
+        """Parse a `template` action, or a `block` action and the template it defines."""
+        keyword, name = _words(item)[:2]
+        if keyword.keyword() == "block":
+            body, _ = self.nodes()
+            self.add(_template_name(name), body)
+        tokens = item[item.index(name) + 1 :]
+        return _Call(_template_name(name), tokens, keyword.offset)
+
+    def add(self, name: str, body: _Nodes) -> None:
+        """Name a template as Go's parser does, which keeps the first one with text.
+
+        A template of nothing but space is empty, and a later one replaces it.
+        `find_template_error` has rejected two templates of one name with text.
+        """
+        known = self.templates.get(name)
+        if known is None or _is_empty(known):
+            self.templates[name] = body
 
     def control(self, item: tuple[Token, ...]) -> _Control:
         first = _words(item)[0]
@@ -498,13 +641,62 @@ class _Parser:
         return _Control(first.value, tokens, first.offset, body, otherwise)
 
 
+def _template_name(token: Token) -> str:
+    """Return the name of a define, block or template action.
+
+    Prometheus names an alert's own template `__alert_` and the alert's name, which
+    `render` is not given, so such names are not evaluated.
+    """
+    name = string_value(token)
+    if name.startswith(_ALERT_TEMPLATE_PREFIX):
+        raise UnsupportedTemplate(
+            f"a template named {name!r} may be the alert's own template, "
+            f"whose name is {_ALERT_TEMPLATE_PREFIX} and the alert's name; it is not "
+            "evaluated",
+            token.offset,
+        )
+    return name
+
+
+def _is_empty(nodes: _Nodes) -> bool:
+    """Return True for a template of nothing but space, as Go's `IsEmptyTree` does."""
+    return all(isinstance(node, _Text) and is_go_space(node.text) for node in nodes)
+
+
+def _dot_key(dot: Datum) -> object:
+    """Return a key that two dots share only if Go's template sees them alike.
+
+    The key tells types apart that Python's equality mixes up, such as 1, 1.0 and
+    True, or 0.0 and -0.0. It is None where no key is known.
+    """
+    if isinstance(dot, float):
+        return ("float", struct.pack("<d", dot))
+    if isinstance(dot, dict):
+        return ("map", tuple(sorted(dot.items())))
+    if isinstance(dot, (AlertData, NoValue)):
+        # The alert's data object is one object for the whole expansion.
+        return (type(dot).__name__, id(dot))
+    if isinstance(dot, (bool, int, str)):
+        return (type(dot).__name__, dot)
+    return None
+
+
+@attrs.frozen
+class _Tree:
+    """A parsed template: its own nodes and the templates that it defines."""
+
+    nodes: _Nodes
+    templates: dict[str, _Nodes]
+
+
 @functools.lru_cache(maxsize=1024)
-def _parse(template: str) -> tuple[_Node, ...]:
+def _parse(template: str) -> _Tree:
     problem = template_error(template)
     if problem is not None:
         raise UnsupportedTemplate(f"invalid template: {problem}")
-    nodes, _ = _Parser(_items(template)).nodes()
-    return nodes
+    parser = _Parser(_items(template))
+    nodes, _ = parser.nodes()
+    return _Tree(nodes, parser.templates)
 
 
 def render(template: str, labels: dict[str, str], value: float) -> str:
@@ -515,9 +707,15 @@ def render(template: str, labels: dict[str, str], value: float) -> str:
     """
     pieces: list[str] = []
     try:
-        _Evaluator(labels, value).walk(_parse(template), pieces)
+        tree = _parse(template)
+        _Evaluator(labels, value, tree.templates).walk(tree.nodes, pieces)
     except (_Break, _Continue):
         raise UnsupportedTemplate("break or continue outside a range") from None
+    except RecursionError:
+        # Each nested action and template call takes a few Python frames.
+        raise UnsupportedTemplate(
+            "actions and template calls nested too deeply are not evaluated"
+        ) from None
     return "".join(pieces)
 
 

@@ -149,8 +149,8 @@ def _expanded(
     except gorender.UnsupportedTemplate as exc:
         raise _NotExpanded(
             f"the test generator cannot expand the {subject} ({exc}); it expands "
-            "if, with, range and the functions that format values and labels, but "
-            "not template, define, block or query",
+            "if, with, range, define, block, template and the functions that format "
+            "values and labels, but not query",
             name,
         ) from None
 

@@ -1,0 +1,327 @@
+"""Named templates in alert texts expand as promtool 2.42 expands them.
+
+Each test expands templates with `gorender` and with the real promtool, and compares
+the texts, or Go's error message where Prometheus fails to expand a template.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from obscompile.derive import gorender
+from obscompile.gotemplate import template_error
+from tests.test_prometheus import run_promtool
+from tests.test_prometheus_evaluator import _failed_texts, _test_alert_rules
+
+LABELS = {"instance": "host:9090", "job": "job-1"}
+
+
+def _promtool_texts(
+    tmp_path: Path, templates: list[str], value: float, labels: dict[str, str]
+) -> list[str]:
+    """Return the text that promtool gives each template for one alert sample."""
+    rules = [
+        {"alert": f"T{index}", "expr": "probe", "annotations": {"text": template}}
+        for index, template in enumerate(templates)
+    ]
+    series = "probe{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+    # No alert expects an annotation, so promtool's report lists every text it got.
+    test = {
+        "interval": "1m",
+        "input_series": [{"series": series, "values": f"{value!r}x1"}],
+        "alert_rule_test": [
+            {
+                "eval_time": "0m",
+                "alertname": f"T{index}",
+                "exp_alerts": [{"exp_labels": labels, "exp_annotations": {}}],
+            }
+            for index in range(len(templates))
+        ],
+    }
+    result = _test_alert_rules(tmp_path, {"name": "texts", "rules": rules}, [test])
+    report = result.stdout + result.stderr
+    texts = _failed_texts(report)
+    assert len(texts) == len(templates), report
+    return [texts[f"T{index}"] for index in range(len(templates))]
+
+
+def _expansions(
+    templates: list[str], value: float, labels: dict[str, str] = LABELS
+) -> dict[str, str | gorender.ExpansionError]:
+    """Return what `render` gives each template it evaluates: a text or Go's error."""
+    found: dict[str, str | gorender.ExpansionError] = {}
+    sample_labels = {"__name__": "probe", **labels}
+    for template in templates:
+        try:
+            found[template] = gorender.render(template, sample_labels, value)
+        except gorender.ExpansionError as exc:
+            found[template] = exc
+        except gorender.UnsupportedTemplate:
+            continue
+    return found
+
+
+def _assert_promtool_agrees(
+    tmp_path: Path,
+    expansions: dict[str, str | gorender.ExpansionError],
+    value: float,
+    labels: dict[str, str] = LABELS,
+) -> None:
+    texts = _promtool_texts(tmp_path, list(expansions), value, labels)
+    for (template, expected), text in zip(expansions.items(), texts, strict=True):
+        if isinstance(expected, str):
+            assert text == expected, template
+        else:
+            assert text.startswith("<error expanding template: "), (template, text)
+            assert text.endswith(f": {expected}>"), (template, text)
+
+
+# Named templates --------------------------------------------------------------------
+
+NAMED = [
+    '{{ define "a" }}A{{ . }}{{ end }}{{ template "a" 3 }} {{ template "a" $value }}',
+    '{{ template "a" $labels.job }}{{ define "a" }}<{{ . }}>{{ end }}',
+    '{{ block "b" . }}B{{ .Value }} {{ .Labels.job }}{{ end }}',
+    '{{ block "b" $labels }}{{ .job }}{{ end }}|{{ template "b" .Labels }}',
+    '{{ define "a" }}[{{ . }}|{{ .Labels.job }}|{{ $ }}]{{ end }}{{ template "a" }}',
+    '{{ define "a" }}{{ if . }}y{{ else }}n{{ end }}{{ with . }}w{{ else }}nw{{ end }}'
+    "{{ range . }}r{{ else }}nr{{ end }}{{ and . 1 }}{{ or . 1 }}{{ not . }}{{ end }}"
+    '{{ template "a" }}',
+    # A template of nothing but space gives way to one with text, in either order.
+    '{{ define "a" }}  {{ end }}{{ define "a" }}x{{ end }}[{{ template "a" }}]',
+    '{{ define "a" }}x{{ end }}{{ define "a" }} {{ end }}[{{ template "a" }}]',
+    '{{ define "a" }} {{ end }}{{ define "a" }}\n{{ end }}[{{ template "a" }}]',
+    '{{ define "a" }}{{/* c */}}{{ end }}{{ define "a" }} {{ end }}[{{ template "a" }}]',
+    '{{ define "a" }}\x1c{{ end }}[{{ template "a" }}]',
+    '{{ block "a" 1 }} {{ end }}{{ define "a" }}{{ . }}!{{ end }}',
+    # Variables that the pipeline declares stay in the caller.
+    '{{ template "a" $x := 5 }}{{ $x }}{{ define "a" }}<{{ . }}>{{ end }}',
+    '{{ block "a" $x := .Value }}<{{ . }}>{{ end }}{{ $x }}',
+    '{{ define "r" }}{{ if . }}{{ . }}{{ template "r" (reReplaceAll "^." "" .) }}'
+    '{{ end }}{{ end }}{{ template "r" "abcd" }}',
+    '{{ range $k, $v := $labels }}{{ template "kv" $v }}{{ end }}'
+    '{{ define "kv" }}({{ . }}){{ end }}',
+    '{{ define "o" }}O{{ block "i" . }}I{{ . }}{{ end }}{{ end }}{{ template "o" 1 }}'
+    '{{ template "i" 2 }}',
+    '{{ define "a" }}a{{ end }}{{ if true }}{{ template "a" }}{{ end }}',
+    '{{ define "a" }}{{ template "b" . }}{{ end }}{{ define "b" }}<{{ . }}>{{ end }}'
+    '{{ template "a" $labels.instance }}',
+]
+# Named templates that Prometheus fails to expand.
+NAMED_FAILING = [
+    '{{ template "missing" }}',
+    '{{ define "a" }}x{{ end }}{{ template "A" }}',
+    '{{ define "r" }}{{ template "r" . }}{{ end }}{{ template "r" }}',
+    '{{ define "r" }}{{ template "r" . }}{{ end }}{{ template "r" 1 }}',
+    '{{ define "r" }}x{{ if . }}{{ template "r" . }}{{ end }}{{ end }}'
+    '{{ template "r" $labels }}',
+    '{{ define "a" }}{{ template "b" . }}{{ end }}{{ define "b" }}{{ template "a" . }}'
+    '{{ end }}{{ template "a" $labels }}',
+    '{{ define "a" }}{{ template "a" (print "x") }}{{ end }}{{ template "a" "y" }}',
+]
+
+
+@pytest.mark.parametrize("value", [1.5, 0.0])
+def test_named_templates_match_promtool(value: float, tmp_path: Path) -> None:
+    expansions = _expansions(NAMED + NAMED_FAILING, value)
+    assert sorted(expansions) == sorted(NAMED + NAMED_FAILING)
+    for template in NAMED:
+        assert isinstance(expansions[template], str), template
+    for template in NAMED_FAILING:
+        assert isinstance(expansions[template], gorender.ExpansionError), template
+    _assert_promtool_agrees(tmp_path, expansions, value)
+
+
+def test_two_named_templates_with_text_rejected(tmp_path: Path) -> None:
+    """Go's parser rejects two templates of one name where both contain text.
+
+    A text whose only characters are U+001C counts as text for Go, but as space for
+    Python's `str.strip`.
+    """
+    message = 'template: multiple definition of template "a"'
+    for text, rejected in (("\x1c", True), (" \n", False)):
+        template = (
+            f'{{{{ define "a" }}}}{text}{{{{ end }}}}{{{{ define "a" }}}}x{{{{ end }}}}'
+        )
+        assert template_error(template) == (message if rejected else None)
+        rule = {"alert": "Value", "expr": "probe", "annotations": {"text": template}}
+        path = tmp_path / "rules.yml"
+        path.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [rule]}]}))
+        result = run_promtool("check", "rules", str(path))
+        report = result.stdout + result.stderr
+        assert (message in report) == rejected, report
+        assert (result.returncode != 0) == rejected, report
+
+
+# The operands of the random templates: those of a defined template see only `.`
+# and `$`, and the alert's own text sees Prometheus' variables too.
+NAMED_OPERANDS = [
+    ".", ".", "$", ".Labels", ".Value", ".job", '"x"', "1", "0", "(len .)",
+    '(print . "x")', "(not .)", '(reReplaceAll "^." "" .)', '(reReplaceAll "^." "" .)',
+]  # fmt: skip
+TOP_OPERANDS = [
+    "$labels", "$value", "$labels.job", "$labels.none", ".Labels", ".Value",
+    ".Labels.instance", '"abc"', "1", "0", ".",
+]  # fmt: skip
+# Templates that define actions name, and those that block actions name.
+DEFINED = ["a", "b", "c"]
+BLOCKS = ["k", "m"]
+
+
+class _NamedTemplates:
+    """Write random templates that define, block and call named templates.
+
+    Each name gets at most one template with text, so that Go's parser accepts the
+    result, and may get empty ones too.
+    """
+
+    def __init__(self, generator: random.Random) -> None:
+        self.generator = generator
+        self.defined = [name for name in DEFINED if generator.random() < 0.8]
+        self.blocks: list[str] = []
+
+    def call(self, operands: list[str]) -> str:
+        names = [*self.defined, *self.blocks]
+        if not names or self.generator.random() < 0.02:
+            names = ["missing"]
+        name = self.generator.choice(names)
+        if self.generator.random() < 0.2:
+            return f'{{{{ template "{name}" }}}}'
+        return f'{{{{ template "{name}" {self.generator.choice(operands)} }}}}'
+
+    def block(self, operand: str, depth: int) -> str | None:
+        unused = [name for name in BLOCKS if name not in self.blocks]
+        if not unused:
+            return None
+        name = self.generator.choice(unused)
+        self.blocks.append(name)
+        body = self.body(NAMED_OPERANDS, depth + 1)
+        return f'{{{{ block "{name}" {operand} }}}}{body}{{{{ end }}}}'
+
+    def body(self, operands: list[str], depth: int) -> str:
+        """Return random text with actions, calls, blocks and control actions."""
+        generator = self.generator
+        parts = []
+        for _ in range(generator.randint(1, 3)):
+            choice = generator.random()
+            operand = generator.choice(operands)
+            if choice < 0.15:
+                parts.append(generator.choice(["x", " ", "\n", "-"]))
+            elif choice < 0.35 or depth > 1:
+                parts.append(f"{{{{ {operand} }}}}")
+            elif choice < 0.6:
+                parts.append(self.call(operands))
+            elif choice < 0.7:
+                parts.append(self.block(operand, depth) or self.call(operands))
+            else:
+                keyword = generator.choice(["if", "with", "range"])
+                body = self.body(operands, depth + 1)
+                if generator.random() < 0.4:
+                    body += "{{ else }}" + self.body(operands, depth + 1)
+                parts.append(f"{{{{ {keyword} {operand} }}}}{body}{{{{ end }}}}")
+        return "".join(parts)
+
+    def template(self) -> str:
+        """Return definitions of templates, and a text that calls them, in any order."""
+        generator = self.generator
+        definitions = []
+        for name in self.defined:
+            definitions.append(
+                f'{{{{ define "{name}" }}}}{self.body(NAMED_OPERANDS, 0)}{{{{ end }}}}'
+            )
+            if generator.random() < 0.2:
+                space = generator.choice([" ", "\n", ""])
+                definitions.append(f'{{{{ define "{name}" }}}}{space}{{{{ end }}}}')
+        generator.shuffle(definitions)
+        text = self.body(TOP_OPERANDS, 0) + self.call(TOP_OPERANDS)
+        position = generator.randint(0, len(definitions))
+        return "".join(definitions[:position]) + text + "".join(definitions[position:])
+
+
+@pytest.mark.parametrize(("seed", "value"), [(1, 1.5), (2, 0.0), (3, -2.0)])
+def test_random_named_templates_match_promtool(
+    seed: int, value: float, tmp_path: Path
+) -> None:
+    """Every random named template that `render` evaluates gives promtool's text."""
+    generator = random.Random(seed)
+    templates: list[str] = []
+    expanded = 0
+    # Errors by message. Each call that repeats forever costs promtool about a
+    # second, for its 100000 calls.
+    failed: Counter[str] = Counter()
+    for _ in range(20_000):
+        if expanded == 150:
+            break
+        template = _NamedTemplates(generator).template()
+        if template_error(template) is not None:
+            continue
+        found = _expansions([template], value).get(template)
+        if found is None:
+            continue
+        if isinstance(found, str):
+            expanded += 1
+        else:
+            repeats = "maximum template depth" in str(found)
+            if failed[str(found)] >= (3 if repeats else 10):
+                continue
+            failed[str(found)] += 1
+        templates.append(template)
+    assert expanded == 150
+    expansions = _expansions(templates, value)
+    calls = [t for t, text in expansions.items() if isinstance(text, str)]
+    assert sum('{{ block "' in t for t in calls) >= 50
+    assert sum("{{ template" in t and '{{ define "' in t for t in calls) >= 100
+    assert sum(failed.values()) >= 20
+    _assert_promtool_agrees(tmp_path, expansions, value)
+
+
+UNSUPPORTED_NAMED = [
+    ('{{ define "__alert_Value" }}x{{ end }}', "the alert's own template", 10),
+    ('{{ template "__alert_x" }}', "the alert's own template", 12),
+    # Each call passes a longer text, so no call repeats another one.
+    (
+        '{{ define "r" }}{{ template "r" (print . "x") }}{{ end }}{{ template "r" "" }}',
+        "template calls nested more than 50 deep",
+        19,
+    ),
+    (
+        '{{ define "r" }}' + "{{ if true }}" * 20 + '{{ template "r" (print . "x") }}'
+        "{{ end }}" * 20 + '{{ end }}{{ template "r" "" }}',
+        "nested too deeply",
+        None,
+    ),
+    (
+        '{{ define "r" }}{{ if . }}{{ with . }}{{ template "r" . }}{{ end }}{{ end }}'
+        '{{ end }}{{ template "r" 1 }}',
+        "calls itself forever inside nested actions",
+        41,
+    ),
+    (
+        '{{ define "r" }}{{ range . }}{{ template "r" $ }}{{ end }}{{ end }}'
+        '{{ template "r" $labels }}',
+        "calls itself forever inside nested actions",
+        32,
+    ),
+    (
+        '{{ define "a" }}{{ humanize . }}{{ end }}{{ template "a" }}',
+        "missing value",
+        19,
+    ),
+]
+
+
+@pytest.mark.parametrize(("template", "message", "offset"), UNSUPPORTED_NAMED)
+def test_unsupported_named_template_is_reported(
+    template: str, message: str, offset: int | None
+) -> None:
+    assert template_error(template) is None
+    with pytest.raises(gorender.UnsupportedTemplate) as exc:
+        gorender.render(template, {"job": "a"}, 1.0)
+    assert not isinstance(exc.value, gorender.ExpansionError)
+    assert message in str(exc.value)
+    assert exc.value.offset == offset
