@@ -1,4 +1,4 @@
-"""Named templates in alert texts expand as promtool 2.42 expands them.
+"""Named templates and variables in alert texts expand as promtool 2.42 expands them.
 
 Each test expands templates with `gorender` and with the real promtool, and compares
 the texts, or Go's error message where Prometheus fails to expand a template.
@@ -16,7 +16,11 @@ import yaml
 from obscompile.derive import gorender
 from obscompile.gotemplate import template_error
 from tests.test_prometheus import run_promtool
-from tests.test_prometheus_evaluator import _failed_texts, _test_alert_rules
+from tests.test_prometheus_evaluator import (
+    _failed_texts,
+    _random_template,
+    _test_alert_rules,
+)
 
 LABELS = {"instance": "host:9090", "job": "job-1"}
 
@@ -81,6 +85,19 @@ def _assert_promtool_agrees(
             assert text.endswith(f": {expected}>"), (template, text)
 
 
+def _assert_cases_agree(
+    tmp_path: Path, expanded: list[str], failing: list[str], value: float
+) -> None:
+    """Check that `render` expands `expanded`, fails on `failing`, as promtool does."""
+    expansions = _expansions(expanded + failing, value)
+    assert sorted(expansions) == sorted(expanded + failing)
+    for template in expanded:
+        assert isinstance(expansions[template], str), template
+    for template in failing:
+        assert isinstance(expansions[template], gorender.ExpansionError), template
+    _assert_promtool_agrees(tmp_path, expansions, value)
+
+
 # Named templates --------------------------------------------------------------------
 
 NAMED = [
@@ -128,13 +145,7 @@ NAMED_FAILING = [
 
 @pytest.mark.parametrize("value", [1.5, 0.0])
 def test_named_templates_match_promtool(value: float, tmp_path: Path) -> None:
-    expansions = _expansions(NAMED + NAMED_FAILING, value)
-    assert sorted(expansions) == sorted(NAMED + NAMED_FAILING)
-    for template in NAMED:
-        assert isinstance(expansions[template], str), template
-    for template in NAMED_FAILING:
-        assert isinstance(expansions[template], gorender.ExpansionError), template
-    _assert_promtool_agrees(tmp_path, expansions, value)
+    _assert_cases_agree(tmp_path, NAMED, NAMED_FAILING, value)
 
 
 def test_two_named_templates_with_text_rejected(tmp_path: Path) -> None:
@@ -325,3 +336,73 @@ def test_unsupported_named_template_is_reported(
     assert not isinstance(exc.value, gorender.ExpansionError)
     assert message in str(exc.value)
     assert exc.value.offset == offset
+
+
+# Variables that range and = set ------------------------------------------------------
+
+ASSIGNING = [
+    "{{ $x := 1 }}{{ range $x = $labels }}{{ $x }};{{ end }}{{ $x }}",
+    # `=` gives the map to $x, and each element to $y, which is declared last.
+    "{{ $x := 1 }}{{ $y := 2 }}{{ range $x = $labels }}[{{ $x }}|{{ $y }}]{{ end }}"
+    "{{ $x }}|{{ $y }}",
+    "{{ $i := 0 }}{{ $x := 0 }}{{ range $i, $x = $labels }}[{{ $i }}={{ $x }}]"
+    "{{ end }}{{ $i }}|{{ $x }}",
+    "{{ $x := 0 }}{{ $i := 0 }}{{ range $i, $x = $labels }}[{{ $i }}={{ $x }}]"
+    "{{ end }}{{ $i }}|{{ $x }}",
+    "{{ $x := 1 }}{{ range $x = $externalLabels }}a{{ else }}{{ $x }}{{ end }}{{ $x }}",
+    '{{ $x := 1 }}{{ range $x = $labels }}{{ if eq $x "job-1" }}{{ break }}{{ end }}'
+    "{{ $x }};{{ end }}{{ $x }}",
+    "{{ $x := 1 }}{{ range $x = $labels }}{{ $z := 3 }}{{ $x }}{{ $z }};{{ end }}"
+    "{{ $x }}",
+    "{{ range $k, $v := $labels }}{{ range $v = $labels }}{{ $v }}{{ end }}"
+    "{{ $k }}{{ $v }};{{ end }}",
+    '{{ define "a" }}{{ range $k, $v := . }}{{ $ = $v }}{{ end }}{{ $ }}{{ end }}'
+    '{{ template "a" $labels }}',
+    "{{ $x := 1 }}{{ with $x = 5 }}{{ $x }}{{ end }}{{ $x }}",
+    "{{ $x := 0 }}{{ range $k, $v := $labels }}{{ $x = $k }}{{ end }}{{ $x }}",
+]
+# Assignments to variables that no `:=` has declared when they run.
+ASSIGNING_FAILING = [
+    "{{ range $i, $x = $labels }}{{ $i }}{{ end }}",
+    "{{ $x := 1 }}{{ range $i, $x = $labels }}{{ end }}",
+    "{{ $y = 1 }}",
+    "{{ if false }}{{ $y := 1 }}{{ else }}{{ $y }}{{ end }}",
+    "{{ if true }}{{ $y := 1 }}{{ end }}{{ $y = 2 }}{{ $y }}",
+    "{{ $x := 1 }}{{ range $x = $value }}a{{ end }}",
+    '{{ define "a" }}{{ range $x = . }}{{ end }}{{ end }}{{ template "a" $labels }}',
+]
+
+
+@pytest.mark.parametrize("value", [1.5, 0.0])
+def test_range_assignments_match_promtool(value: float, tmp_path: Path) -> None:
+    _assert_cases_agree(tmp_path, ASSIGNING, ASSIGNING_FAILING, value)
+
+
+@pytest.mark.parametrize(("seed", "value"), [(4, 1.5), (5, 0.0)])
+def test_random_assignments_match_promtool(
+    seed: int, value: float, tmp_path: Path
+) -> None:
+    """Random templates that range and assign with `=` give promtool's text or error."""
+    generator = random.Random(seed)
+    templates: list[str] = []
+    failed: Counter[str] = Counter()
+    for _ in range(20_000):
+        if len(templates) - sum(failed.values()) == 200:
+            break
+        template = _random_template(generator)
+        if "=" not in template.replace(":=", "") or template_error(template):
+            continue
+        found = _expansions([template], value).get(template)
+        if found is None:
+            continue
+        if not isinstance(found, str):
+            if failed[str(found)] >= 10:
+                continue
+            failed[str(found)] += 1
+        templates.append(template)
+    expansions = _expansions(templates, value)
+    expanded = [t for t, text in expansions.items() if isinstance(text, str)]
+    assert len(expanded) == 200
+    assert sum(" = $" in t and "{{ range" in t for t in expanded) >= 50
+    assert failed["undefined variable: $v"] >= 5
+    _assert_promtool_agrees(tmp_path, expansions, value)

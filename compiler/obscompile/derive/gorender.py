@@ -24,7 +24,9 @@ and `fmt` packages of Go 1.19, which built it (see `gofmt`):
 `render` evaluates text, comments, `if`/`else if`/`else`, `with`, `range` over a map
 (with `break` and `continue`) and actions made of pipelines, whose operands are
 literals, `$labels`, `$value`, `$externalLabels`, `$externalURL`, `.` and its fields
-(`.Value`, `.Labels.job`) and variables, scoped as in Go. It evaluates `define`,
+(`.Value`, `.Labels.job`) and variables, scoped and set by `:=`, `=` and `range` as
+in Go 1.19, where reading or setting a variable that no `:=` declared before it ran
+fails. It evaluates `define`,
 `block` and `template` as Go's `text/template` does: a template named twice is the
 one with more than space, and a called template sees its pipeline's value, or no
 value, as `.` and `$`, and no other variable. The other functions raise
@@ -225,9 +227,7 @@ class _Evaluator:
         mark = len(self.variables)
         self.stack_weight += 2
         try:
-            result, declared = self.declared_pipeline(
-                node.tokens, node.offset, in_range=True
-            )
+            result, declared = self.declared_pipeline(node.tokens, node.offset)
             if isinstance(result, NoValue):
                 # Go's range takes an invalid value as empty.
                 result = {}
@@ -239,8 +239,10 @@ class _Evaluator:
                 return
             body = len(self.variables)
             for key in sorted(result):
-                # As in Go, the last declared variable is the element and the one
-                # before it the key.
+                # As Go 1.19 does, set the top variable of the stack to the element
+                # and the one below it to the key. After `:=` these are the range's
+                # own variables. After `=` they are the variables declared last,
+                # whichever those are, while `=` gave the assigned ones the map.
                 if declared:
                     self.variables[-1] = (self.variables[-1][0], result[key])
                 if len(declared) > 1:
@@ -258,7 +260,7 @@ class _Evaluator:
             del self.variables[mark:]
 
     def declared_pipeline(
-        self, tokens: tuple[Token, ...], offset: int, in_range: bool = False
+        self, tokens: tuple[Token, ...], offset: int
     ) -> tuple[Datum, list[str]]:
         """Evaluate a pipeline and its declarations, and return its value and their names."""
         words = [token for token in tokens if token.kind is not Kind.SPACE]
@@ -277,10 +279,6 @@ class _Evaluator:
                 names, operator = [words[0].value, words[2].value], words[3]
         if operator is not None:
             tokens = tokens[tokens.index(operator) + 1 :]
-            if operator.kind is Kind.ASSIGN and in_range:
-                raise UnsupportedTemplate(
-                    "range that assigns with = is not evaluated", operator.offset
-                )
         result = self.pipeline(_Cursor(tokens))
         for name in names:
             if operator is not None and operator.kind is Kind.ASSIGN:
@@ -290,19 +288,19 @@ class _Evaluator:
         return result, names
 
     def assign(self, name: str, result: Datum, offset: int) -> None:
+        """Set the innermost variable `name`, which Go's parser lets a template set
+        even where no `:=` before it runs, such as in another `if` branch."""
         for index in range(len(self.variables) - 1, -1, -1):
             if self.variables[index][0] == name:
                 self.variables[index] = (name, result)
                 return
-        raise UnsupportedTemplate(f"the variable {name} is not evaluated", offset)
+        raise ExpansionError(f"undefined variable: {name}", offset)
 
     def lookup(self, token: Token) -> Datum:
         for name, result in reversed(self.variables):
             if name == token.value:
                 return result
-        raise UnsupportedTemplate(
-            f"the variable {token.value} is not evaluated", token.offset
-        )
+        raise ExpansionError(f"undefined variable: {token.value}", token.offset)
 
     def output(self, result: Datum, offset: int) -> str:
         if isinstance(result, AlertData):
