@@ -406,3 +406,57 @@ def test_random_assignments_match_promtool(
     assert sum(" = $" in t and "{{ range" in t for t in expanded) >= 50
     assert failed["undefined variable: $v"] >= 5
     _assert_promtool_agrees(tmp_path, expansions, value)
+
+
+# Argument counts --------------------------------------------------------------------
+
+# Calls with a wrong number of arguments, which Go rejects before it evaluates any
+# argument, even one that would fail.
+ARGUMENT_COUNTS = [
+    "{{ humanize 1 2 }}",
+    "{{ 1 | humanize 2 }}",
+    "{{ humanize (len 1) 2 }}",
+    "{{ printf }}",
+    "{{ toUpper }}",
+    '{{ match "a" }}',
+    '{{ reReplaceAll "a" "b" }}',
+    "{{ index }}",
+    "{{ len }}",
+    "{{ eq }}",
+    "{{ lt (len 1) }}",
+    "{{ not }}",
+    "{{ stripPort 1 2 }}",
+    "{{ humanizeTimestamp }}",
+    "{{ and }}",
+]
+
+
+def test_argument_counts_match_promtool(tmp_path: Path) -> None:
+    _assert_cases_agree(
+        tmp_path,
+        ['{{ print }}|{{ urlquery }}|{{ "x" | printf }}|{{ 1 | printf "%d" }}'],
+        ARGUMENT_COUNTS,
+        1.5,
+    )
+
+
+@pytest.mark.parametrize(("seed", "value"), [(10, 1.5), (11, 0.0)])
+def test_random_errors_match_promtool(seed: int, value: float, tmp_path: Path) -> None:
+    """Random templates give promtool's text, or its error where Prometheus fails."""
+    generator = random.Random(seed)
+    expansions: dict[str, str | gorender.ExpansionError] = {}
+    failed: Counter[str] = Counter()
+    for _ in range(20_000):
+        if len(expansions) == 200:
+            break
+        template = _random_template(generator)
+        found = _expansions([template], value).get(template)
+        if template_error(template) or not isinstance(found, gorender.ExpansionError):
+            continue
+        if failed[str(found)] < 10:
+            failed[str(found)] += 1
+            expansions[template] = found
+    assert len(expansions) == 200
+    counts = [message for message in failed if "wrong number of args" in message]
+    assert sum(failed[message] for message in counts) >= 50
+    _assert_promtool_agrees(tmp_path, expansions, value)

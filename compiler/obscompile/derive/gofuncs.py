@@ -446,6 +446,36 @@ def _strings(function: str, body: Callable[..., Value], count: int) -> Callable:
     return call
 
 
+# The arguments that each function of FUNCTIONS takes, as Go checks their number
+# before it evaluates them: how many, and whether more may follow (Go 1.19's
+# `text/template` builtins, Prometheus 2.42's functions).
+ARITY: dict[str, tuple[int, bool]] = {
+    "humanize": (1, False),
+    "humanize1024": (1, False),
+    "humanizeDuration": (1, False),
+    "humanizePercentage": (1, False),
+    "humanizeTimestamp": (1, False),
+    "toUpper": (1, False),
+    "toLower": (1, False),
+    "title": (1, False),
+    "stripPort": (1, False),
+    "match": (2, False),
+    "reReplaceAll": (3, False),
+    "index": (1, True),
+    "eq": (1, True),
+    "ne": (2, False),
+    "lt": (2, False),
+    "le": (2, False),
+    "gt": (2, False),
+    "ge": (2, False),
+    "len": (1, False),
+    "not": (1, False),
+    "printf": (1, True),
+    "print": (0, True),
+    "urlquery": (0, True),
+}
+
+
 FUNCTIONS: dict[str, Callable[..., Value]] = {
     "humanize": _unary("humanize", humanize, _number),
     "humanize1024": _unary("humanize1024", humanize1024, _number),

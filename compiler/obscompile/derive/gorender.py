@@ -47,6 +47,7 @@ import attrs
 
 from obscompile.derive.gofmt import go_g, go_value, value_text
 from obscompile.derive.gofuncs import (
+    ARITY,
     FUNCTIONS,
     NO_VALUE,
     AlertData,
@@ -332,6 +333,7 @@ class _Evaluator:
                 raise UnsupportedTemplate(
                     f"function {first.value} is not evaluated", first.offset
                 )
+            self.check_arity(first, cursor, piped)
             operands = []
             while self.operand_follows(cursor):
                 operands.append(self.operand(cursor))
@@ -364,6 +366,34 @@ class _Evaluator:
                 f"{first.value} is not a function and takes no arguments", first.offset
             )
         return value
+
+    def check_arity(
+        self, function: Token, cursor: _Cursor, piped: Datum | None
+    ) -> None:
+        """Raise Go's error for a wrong number of arguments, before evaluating any.
+
+        Go counts the piped value, but leaves it out of the count that its message
+        gives for a function with variadic arguments.
+        """
+        start = cursor.position
+        count = 0
+        while self.operand_follows(cursor):
+            self.skip_operand(cursor)
+            count += 1
+        cursor.position = start
+        fixed, variadic = ARITY[function.value]
+        given = count + (piped is not None)
+        if variadic and given < fixed:
+            raise ExpansionError(
+                f"wrong number of args for {function.value}: want at least {fixed} "
+                f"got {count}",
+                function.offset,
+            )
+        if not variadic and given != fixed:
+            raise ExpansionError(
+                f"wrong number of args for {function.value}: want {fixed} got {given}",
+                function.offset,
+            )
 
     def logic(self, function: Token, cursor: _Cursor, piped: Datum | None) -> Datum:
         """Evaluate `and` or `or`, which stop at the first operand that decides."""
