@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,42 @@ def _assert_promtool_agrees(
         else:
             assert text.startswith("<error expanding template: "), (template, text)
             assert text.endswith(f": {expected}>"), (template, text)
+
+
+def _random_expansions(
+    make: Callable[[], str],
+    value: float,
+    count: int,
+    wanted: Callable[[str], bool] = lambda template: True,
+    max_errors: Callable[[str], int] = lambda message: 10,
+) -> tuple[dict[str, str | gorender.ExpansionError], Counter[str]]:
+    """Draw valid templates from `make` until `render` expands `count` of them.
+
+    Return what `render` gives each template that it evaluates and `wanted` accepts,
+    and the number of its errors by message, with at most `max_errors(message)` of
+    each message.
+    """
+    expansions: dict[str, str | gorender.ExpansionError] = {}
+    failed: Counter[str] = Counter()
+    expanded = 0
+    for _ in range(20_000):
+        if expanded == count:
+            break
+        template = make()
+        if not wanted(template) or template_error(template) is not None:
+            continue
+        found = _expansions([template], value).get(template)
+        if found is None:
+            continue
+        if isinstance(found, str):
+            expanded += 1
+        elif failed[str(found)] < max_errors(str(found)):
+            failed[str(found)] += 1
+        else:
+            continue
+        expansions[template] = found
+    assert expanded == count
+    return expansions, failed
 
 
 def _assert_cases_agree(
@@ -260,82 +297,19 @@ def test_random_named_templates_match_promtool(
 ) -> None:
     """Every random named template that `render` evaluates gives promtool's text."""
     generator = random.Random(seed)
-    templates: list[str] = []
-    expanded = 0
-    # Errors by message. Each call that repeats forever costs promtool about a
-    # second, for its 100000 calls.
-    failed: Counter[str] = Counter()
-    for _ in range(20_000):
-        if expanded == 150:
-            break
-        template = _NamedTemplates(generator).template()
-        if template_error(template) is not None:
-            continue
-        found = _expansions([template], value).get(template)
-        if found is None:
-            continue
-        if isinstance(found, str):
-            expanded += 1
-        else:
-            repeats = "maximum template depth" in str(found)
-            if failed[str(found)] >= (3 if repeats else 10):
-                continue
-            failed[str(found)] += 1
-        templates.append(template)
-    assert expanded == 150
-    expansions = _expansions(templates, value)
+    expansions, failed = _random_expansions(
+        lambda: _NamedTemplates(generator).template(),
+        value,
+        150,
+        # Each call that repeats forever costs promtool about a second, for its
+        # 100000 calls.
+        max_errors=lambda message: 3 if "maximum template depth" in message else 10,
+    )
     calls = [t for t, text in expansions.items() if isinstance(text, str)]
     assert sum('{{ block "' in t for t in calls) >= 50
     assert sum("{{ template" in t and '{{ define "' in t for t in calls) >= 100
     assert sum(failed.values()) >= 20
     _assert_promtool_agrees(tmp_path, expansions, value)
-
-
-UNSUPPORTED_NAMED = [
-    ('{{ define "__alert_Value" }}x{{ end }}', "the alert's own template", 10),
-    ('{{ template "__alert_x" }}', "the alert's own template", 12),
-    # Each call passes a longer text, so no call repeats another one.
-    (
-        '{{ define "r" }}{{ template "r" (print . "x") }}{{ end }}{{ template "r" "" }}',
-        "template calls nested more than 50 deep",
-        19,
-    ),
-    (
-        '{{ define "r" }}' + "{{ if true }}" * 20 + '{{ template "r" (print . "x") }}'
-        "{{ end }}" * 20 + '{{ end }}{{ template "r" "" }}',
-        "nested too deeply",
-        None,
-    ),
-    (
-        '{{ define "r" }}{{ if . }}{{ with . }}{{ template "r" . }}{{ end }}{{ end }}'
-        '{{ end }}{{ template "r" 1 }}',
-        "calls itself forever inside nested actions",
-        41,
-    ),
-    (
-        '{{ define "r" }}{{ range . }}{{ template "r" $ }}{{ end }}{{ end }}'
-        '{{ template "r" $labels }}',
-        "calls itself forever inside nested actions",
-        32,
-    ),
-    (
-        '{{ define "a" }}{{ humanize . }}{{ end }}{{ template "a" }}',
-        "missing value",
-        19,
-    ),
-]
-
-
-@pytest.mark.parametrize(("template", "message", "offset"), UNSUPPORTED_NAMED)
-def test_unsupported_named_template_is_reported(
-    template: str, message: str, offset: int | None
-) -> None:
-    assert template_error(template) is None
-    with pytest.raises(gorender.UnsupportedTemplate) as exc:
-        gorender.render(template, {"job": "a"}, 1.0)
-    assert not isinstance(exc.value, gorender.ExpansionError)
-    assert message in str(exc.value)
-    assert exc.value.offset == offset
 
 
 # Variables that range and = set ------------------------------------------------------
@@ -384,25 +358,13 @@ def test_random_assignments_match_promtool(
 ) -> None:
     """Random templates that range and assign with `=` give promtool's text or error."""
     generator = random.Random(seed)
-    templates: list[str] = []
-    failed: Counter[str] = Counter()
-    for _ in range(20_000):
-        if len(templates) - sum(failed.values()) == 200:
-            break
-        template = _random_template(generator)
-        if "=" not in template.replace(":=", "") or template_error(template):
-            continue
-        found = _expansions([template], value).get(template)
-        if found is None:
-            continue
-        if not isinstance(found, str):
-            if failed[str(found)] >= 10:
-                continue
-            failed[str(found)] += 1
-        templates.append(template)
-    expansions = _expansions(templates, value)
+    expansions, failed = _random_expansions(
+        lambda: _random_template(generator),
+        value,
+        200,
+        wanted=lambda template: "=" in template.replace(":=", ""),
+    )
     expanded = [t for t, text in expansions.items() if isinstance(text, str)]
-    assert len(expanded) == 200
     assert sum(" = $" in t and "{{ range" in t for t in expanded) >= 50
     assert failed["undefined variable: $v"] >= 5
     _assert_promtool_agrees(tmp_path, expansions, value)
@@ -459,4 +421,105 @@ def test_random_errors_match_promtool(seed: int, value: float, tmp_path: Path) -
     assert len(expansions) == 200
     counts = [message for message in failed if "wrong number of args" in message]
     assert sum(failed[message] for message in counts) >= 50
+
+
+# Times ------------------------------------------------------------------------------
+
+TIMES = [
+    "{{ toTime $value }}|{{ $value | toTime }}|{{ toTime 0 }}|{{ toTime -1.5 }}|"
+    '{{ toTime "1e9" }}|{{ toTime 1.0005 }}|{{ toTime 9.2e9 }}|{{ toTime -9.2e9 }}',
+    '{{ (toTime $value).Format "2006-01-02T15:04:05.000Z07:00 Mon Jan _2 MST" }}',
+    "{{ (toTime $value).Unix }}|{{ (toTime $value).UnixMilli }}|"
+    "{{ (toTime $value).UnixMicro }}|{{ (toTime $value).UnixNano }}",
+    "{{ with toTime $value }}{{ .Year }}-{{ .Month }}-{{ .Day }} {{ .Hour }}:"
+    "{{ .Minute }}:{{ .Second }}.{{ .Nanosecond }} {{ .YearDay }} {{ .Weekday }} "
+    "{{ .UTC }} {{ .IsZero }} {{ .String }}{{ end }}",
+    '{{ printf "%v|%s|%q|%x|%.4s|%-32v|%T|%T|%v" (toTime 0) (toTime 0) (toTime 0) '
+    "(toTime 1) (toTime 0) (toTime 0) (toTime 0) (toTime 0).UTC (toTime 0).UTC }}",
+    '{{ printf "%d|%v|%s|%T|%c|%x|%q|%t|%#v|%+v|%08v|%5.3v" (toTime 0).Month '
+    "(toTime 0).Month (toTime 0).Weekday (toTime 0).Month (toTime 0).Month "
+    "(toTime 0).Month (toTime 0).Month (toTime 0).Month (toTime 0).Month "
+    "(toTime 0).Month (toTime 0).Month (toTime 0).Month }}",
+    '{{ printf "%d|%T|%v|%*d" (toTime 1).Unix (toTime 1).Unix (toTime 1).Unix '
+    '(toTime 4).Unix 7 }} {{ printf "%v" 1 (toTime 2) }}',
+    "{{ humanize (toTime 1e9).Unix }} {{ humanizeDuration (toTime 90061).Unix }}",
+    "{{ eq (toTime 0).Unix 0 }}|{{ eq (toTime 0).Month 1 }}|"
+    "{{ lt (toTime 0).Year 2000 }}|{{ ne (toTime 0).Weekday 4 }}",
+    '{{ "Jan 2006" | (toTime $value).Format }}|{{ $t := toTime $value }}'
+    '{{ $t.Format "3:04PM pm 03 _2 __2 002 06 January Monday" }}',
+    '{{ print (toTime 0) 1 (toTime 0).Month "x" }}|{{ urlquery (toTime 0) }}',
+    "{{ if toTime 0 }}t{{ end }}{{ with (toTime 0).UTC }}{{ .Unix }}{{ end }}",
+    '{{ (toTime 1234567890.5678).Format ".000000000000 ,999 .9 ,00 .999999999999 '
+    'Z07 -07 Z0700 -0700 -07:00:00 Z070000 Z07:00:00 -070000 -07:00" }}',
+    '{{ (toTime 951825600).Format "Janx Monx _2006 .000123 0x 1504 Mon, 02 Jan" }}',
+]
+TIMES_FAILING = [
+    '{{ toTime "NaN" }}',
+    "{{ toTime 1e20 }}",
+    "{{ humanizeTimestamp (toTime 0) }}",
+    "{{ humanize (toTime 0).Month }}",
+    "{{ (toTime 0).Format }}",
+    "{{ (toTime 0).Unix 1 }}",
+    "{{ len (toTime 0).Month }}",
+    "{{ range toTime 0 }}x{{ end }}",
+    "{{ (toTime 0).Unix (len 1) }}",
+    '{{ (toTime 0).Format "a" "b" }}',
+    '{{ "a" | (toTime 0).Format "b" }}',
+]
+
+
+@pytest.mark.parametrize("value", [1234567890.5678, -86399.999])
+def test_times_match_promtool(value: float, tmp_path: Path) -> None:
+    _assert_cases_agree(tmp_path, TIMES, TIMES_FAILING, value)
+
+
+# Pieces of the random layouts: each element of Go's layouts, and text around them
+# that Go must not read as an element.
+LAYOUT_PIECES = [
+    "2006", "06", "01", "1", "Jan", "January", "Mon", "Monday", "02", "2", "_2", "__2",
+    "002", "15", "3", "03", "4", "04", "5", "05", "PM", "pm", "MST", "Z07:00",
+    "Z0700", "Z07", "Z070000", "Z07:00:00", "-07:00", "-0700", "-07", "-070000",
+    "-07:00:00", ".000", ".999", ",000", ",9", ".0", ".9999999999", "Janx", "Monx",
+    "_2006", "0", "7", "8", "9", ":", "-", " ", "T", "Z", "J", "M", "_", ".", ",",
+    "x", "é", "P", "p", "0x", "a",
+]  # fmt: skip
+# Times around the ends of the range of toTime, leap days, and ordinary ones.
+TIMESTAMPS = [
+    0.0, -0.001, 951782400.5, 951868799.999, 1078012800.25, 4107542400.0,
+    -2208988800.0, 9.2e9, -9.2e9, 43200.0, 86399.123456,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+def test_random_layouts_match_promtool(seed: int, tmp_path: Path) -> None:
+    """Times formatted with random layouts give promtool's text."""
+    generator = random.Random(seed)
+    templates = []
+    for _ in range(300):
+        count = generator.randint(1, 8)
+        layout = "".join(generator.choice(LAYOUT_PIECES) for _ in range(count))
+        if generator.random() < 0.5:
+            timestamp = generator.choice(TIMESTAMPS)
+        else:
+            timestamp = round(generator.uniform(-9.2e9, 9.2e9), 3)
+        templates.append(f'{{{{ (toTime {timestamp!r}).Format "{layout}" }}}}')
+    expansions = _expansions(templates, 1.0)
+    assert sorted(expansions) == sorted(set(templates))
+    _assert_promtool_agrees(tmp_path, expansions, 1.0)
+
+
+@pytest.mark.parametrize(("seed", "value"), [(8, 1.5), (9, 1234567890.5)])
+def test_random_times_match_promtool(seed: int, value: float, tmp_path: Path) -> None:
+    """Random templates that call toTime give promtool's text or error."""
+    generator = random.Random(seed)
+    expansions, failed = _random_expansions(
+        lambda: _random_template(generator),
+        value,
+        150,
+        wanted=lambda template: "toTime" in template,
+    )
+    texts = [text for text in expansions.values() if isinstance(text, str)]
+    # A time prints in UTC, and the random operands format days of January.
+    assert sum("+0000 UTC" in text or "Jan" in text for text in texts) >= 25
+    assert sum(failed.values()) >= 10
     _assert_promtool_agrees(tmp_path, expansions, value)

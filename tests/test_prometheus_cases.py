@@ -194,15 +194,29 @@ def test_control_actions_expanded_in_tests(project: Path) -> None:
     _promtool_all(project, result)
 
 
-def test_named_templates_expanded_in_tests(project: Path) -> None:
-    summary = (
+# Summaries of the error ratio's alert, and a text that each gives at 5%.
+EXPANDED_FORMS = [
+    (
         '{{ define "where" }}on {{ .instance }}{{ end }}'
         '{{ block "what" $value }}{{ . | humanizePercentage }}{{ end }} errors '
-        '{{ template "where" $labels }}'
-    )
+        '{{ template "where" $labels }}',
+        "5% errors on payments:8080",
+    ),
+    (
+        '{{ with $value | toTime }}{{ .Format "15:04:05.000" }} on {{ .Weekday }}'
+        "{{ end }}",
+        "00:00:00.050 on Thursday",
+    ),
+]
+
+
+@pytest.mark.parametrize(("summary", "expected"), EXPANDED_FORMS)
+def test_template_forms_expanded_in_tests(
+    summary: str, expected: str, project: Path
+) -> None:
     result = _build(project, ERROR_RATIO.replace("SUMMARY", summary))
     assert [d for d in result.diagnostics if d.check == "rules/untested"] == []
-    assert "5% errors on payments:8080" in _fired_summaries(result)
+    assert expected in _fired_summaries(result)
     _promtool_all(project, result)
 
 
@@ -226,14 +240,14 @@ def test_unexpanded_template_reported_at_text(project: Path) -> None:
           query: 'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m]))'
           thresholds: "<1 Green, >1 Red"
           alert:
-            description: 'seen {{ $value | toTime }}'
+            description: 'seen {{ "x" | safeHtml }}'
         """,
     )
     untested = [str(d) for d in result.diagnostics if d.check == "rules/untested"]
     assert untested == [
         "services/payments.yaml:25:24: warning: no promtool test generated for rule "
         '"PaymentsErrorsCritical": the test generator cannot expand the description '
-        "(function toTime is not evaluated); it expands if, with, range, define, "
+        "(function safeHtml is not evaluated); it expands if, with, range, define, "
         "block, template and the functions that format values and labels, but not "
         "query. Write a promtool test in tests/promtool/, which `obscompile test` "
         "runs [rules/untested]"

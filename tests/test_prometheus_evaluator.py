@@ -243,6 +243,8 @@ TEMPLATES = {
     "scope": '{{ $x := "outer" }}{{ if true }}{{ $x := "inner" }}{{ $x }}{{ end }} '
     '{{ $x }} {{ if true }}{{ $x = "set" }}{{ end }}{{ $x }} {{ $n := 0 }}'
     "{{ range $labels }}{{ $n = len . }}{{ end }}{{ $n }}",
+    "time": "{{ if lt $value 9e9 }}{{ toTime $value }} {{ (toTime $value).Format "
+    '"Mon Jan _2 15:04:05.000 2006" }} {{ (toTime $value).Unix }}{{ end }}',
     "timestamp": "{{ if lt $value 1e9 }}{{ humanizeTimestamp $value }}{{ end }} "
     '{{ humanizeTimestamp 1.6e9 }} {{ humanizeTimestamp "1234567890.5678" }} '
     "{{ humanizeTimestamp -9.2e9 }} {{ humanizeTimestamp 9.2e9 }} "
@@ -310,10 +312,11 @@ RANDOM_OPERANDS = [
     "$value", "$labels", "$labels.job", "$labels.none", ".", ".Labels", "1", "0",
     "2.5", "0.0", '""', '"a"', "true", "false", "$x", "(len $labels)",
     "(gt $value 1.0)", '(eq $labels.job "job-1")', "$externalLabels",
+    "(toTime $value)", "(toTime 1.5).Month", '((toTime 86400).Format "Jan _2 15:04")',
 ]  # fmt: skip
 RANDOM_FUNCTIONS = [
     "eq", "ne", "lt", "le", "gt", "ge", "and", "or", "not", "len", "humanize",
-    'printf "%v-%q"', "print", "toUpper",
+    'printf "%v-%q"', "print", "toUpper", "toTime",
 ]  # fmt: skip
 
 
@@ -490,15 +493,53 @@ UNSUPPORTED = [
     ("{{ .Missing }}", "the field .Missing", 3),
     ("{{ print . }}", "print of the data object", 3),
     ("{{ $labels.job 1 }}", "not a function", 3),
+    ('{{ define "__alert_Value" }}x{{ end }}', "the alert's own template", 10),
+    ('{{ template "__alert_x" }}', "the alert's own template", 12),
+    # Each call passes a longer text, so no call repeats another one.
+    (
+        '{{ define "r" }}{{ template "r" (print . "x") }}{{ end }}{{ template "r" "" }}',
+        "template calls nested more than 50 deep",
+        19,
+    ),
+    (
+        '{{ define "r" }}' + "{{ if true }}" * 20 + '{{ template "r" (print . "x") }}'
+        "{{ end }}" * 20 + '{{ end }}{{ template "r" "" }}',
+        "nested too deeply",
+        None,
+    ),
+    (
+        '{{ define "r" }}{{ if . }}{{ with . }}{{ template "r" . }}{{ end }}{{ end }}'
+        '{{ end }}{{ template "r" 1 }}',
+        "calls itself forever inside nested actions",
+        41,
+    ),
+    (
+        '{{ define "r" }}{{ range . }}{{ template "r" $ }}{{ end }}{{ end }}'
+        '{{ template "r" $labels }}',
+        "calls itself forever inside nested actions",
+        32,
+    ),
+    (
+        '{{ define "a" }}{{ humanize . }}{{ end }}{{ template "a" }}',
+        "missing value",
+        19,
+    ),
+    ("{{ (toTime 0).Add 1 }}", "the method Add of a *time.Time", 13),
+    ("{{ (toTime 0).Format 1 }}", "Format of a int", 13),
+    ("{{ eq (toTime 0) (toTime 0) }}", "comparing a time", 3),
+    ('{{ printf "%d" (toTime 0) }}', "printf %d of a *time.Time", 3),
+    ("{{ len (toTime 0) }}", "len of a time", 3),
 ]
 
 
 @pytest.mark.parametrize(("template", "message", "offset"), UNSUPPORTED)
 def test_unsupported_template_is_reported(
-    template: str, message: str, offset: int
+    template: str, message: str, offset: int | None
 ) -> None:
+    assert template_error(template) is None
     with pytest.raises(gorender.UnsupportedTemplate, match=re.escape(message)) as exc:
         gorender.render(template, {"job": "a"}, 1.0)
+    assert not isinstance(exc.value, gorender.ExpansionError)
     assert exc.value.offset == offset
 
 

@@ -18,7 +18,47 @@ import math
 import struct
 from decimal import Decimal
 
-GoValue = float | int | str | bool
+
+class Stringer:
+    """A value of a Go type whose `String` method prints it, such as `*time.Time`.
+
+    `fmt` prints it with `String` for the verbs %v, %s, %q, %x and %X, and other
+    verbs are not evaluated.
+    """
+
+    @property
+    def type_name(self) -> str:
+        raise NotImplementedError
+
+    def text(self) -> str:
+        raise NotImplementedError
+
+
+class Int64(int):
+    """A Go `int64`, which `fmt` prints as an `int` but names otherwise."""
+
+
+class NamedInt(int):
+    """An integer of a named Go type with a `String` method, such as `time.Month`.
+
+    `fmt` prints it with `String` for %v, %s, %q, %x and %X, and as an integer for
+    the other verbs.
+    """
+
+    def __new__(cls, value: int, type_name: str, name: str) -> NamedInt:
+        number = super().__new__(cls, value)
+        number.type_name = type_name
+        number.name = name
+        return number
+
+    type_name: str
+    name: str
+
+
+GoValue = float | int | str | bool | Stringer
+
+# The verbs for which `fmt` calls a `String` method.
+_STRINGER_VERBS = "vsqxX"
 
 
 class UnsupportedFormat(ValueError):
@@ -62,6 +102,10 @@ def type_name(value: GoValue) -> str:
     """Return the Go type of a template value, as `%!verb(TYPE=...)` names it."""
     if isinstance(value, bool):
         return "bool"
+    if isinstance(value, (Stringer, NamedInt)):
+        return value.type_name
+    if isinstance(value, Int64):
+        return "int64"
     if isinstance(value, int):
         return "int"
     if isinstance(value, float):
@@ -75,6 +119,10 @@ def value_text(value: GoValue) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return go_value(value)
+    if isinstance(value, Stringer):
+        return value.text()
+    if isinstance(value, NamedInt):
+        return value.name
     return str(value)
 
 
@@ -420,10 +468,24 @@ def _format_string(spec: _Format, value: str, verb: str) -> str | None:
     return None
 
 
-def _format_value(spec: _Format, value: GoValue, verb: str) -> str:
-    """Format one operand as Go's `printArg` does, with `%!d(...)` for a wrong verb."""
+def _format_value(
+    spec: _Format, value: GoValue, verb: str, methods: bool = True
+) -> str:
+    """Format one operand as Go's `printArg` does, with `%!d(...)` for a wrong verb.
+
+    `methods` is False inside that `%!d(...)`, where Go calls no `String` method.
+    """
     if verb == "T":
         return spec.pad(spec.truncate(type_name(value)))
+    stringer = isinstance(value, (Stringer, NamedInt))
+    if stringer and methods and verb in _STRINGER_VERBS and not spec.sharp_v:
+        formatted = _format_string(spec, value_text(value), verb)
+        assert formatted is not None, "every verb of _STRINGER_VERBS formats a string"
+        return formatted
+    if isinstance(value, Stringer):
+        raise UnsupportedFormat(
+            f"printf %{verb} of a {type_name(value)} is not evaluated"
+        )
     text: str | None = None
     if isinstance(value, bool):
         if verb in "tv":
@@ -436,7 +498,8 @@ def _format_value(spec: _Format, value: GoValue, verb: str) -> str:
         text = _format_string(spec, value, verb)
     if text is None:
         # Go prints the operand with %v and the directive's flags.
-        text = f"%!{verb}({type_name(value)}={_format_value(spec, value, 'v')})"
+        operand = _format_value(spec, value, "v", methods=False)
+        text = f"%!{verb}({type_name(value)}={operand})"
     return text
 
 

@@ -8,7 +8,6 @@ it with the call as Go does.
 
 from __future__ import annotations
 
-import datetime
 import math
 import re
 import urllib.parse
@@ -18,6 +17,9 @@ from obscompile import goregexp
 from obscompile.derive.evaluate import expand_replacement
 from obscompile.derive.gofmt import (
     GoValue,
+    Int64,
+    NamedInt,
+    Stringer,
     UnsupportedFormat,
     go_g,
     go_value,
@@ -25,6 +27,7 @@ from obscompile.derive.gofmt import (
     sprintf,
     type_name,
 )
+from obscompile.derive.gotime import MONTHS, WEEKDAYS, GoTime
 
 _SMALL_PREFIXES = ("m", "u", "n", "p", "f", "a", "z", "y")
 _LARGE_PREFIXES = ("k", "M", "G", "T", "P", "E", "Z", "Y")
@@ -134,27 +137,28 @@ def humanize_percentage(value: float) -> str:
     return go_g(value * 100, 4) + "%"
 
 
-_EPOCH = datetime.datetime(1970, 1, 1)
+def to_time(value: float) -> GoTime:
+    """Convert Unix seconds to a UTC time, as Prometheus 2.42's `toTime` does.
 
-
-def humanize_timestamp(value: float) -> str:
-    """Format Unix seconds as Go prints a UTC `time.Time`, to the millisecond.
-
-    Prometheus 2.42 truncates the nanoseconds to milliseconds (`model.Time`), and
-    fails for a time beyond the int64 range of nanoseconds.
+    Prometheus truncates the nanoseconds to milliseconds (`model.Time`), and fails
+    for NaN, an infinity, or a time beyond the int64 range of nanoseconds.
     """
     if math.isnan(value) or math.isinf(value):
-        return go_g(value, 4)
+        raise CallError("value is NaN or Inf")
     nanoseconds = value * 1e9
     if nanoseconds > 2.0**63 or nanoseconds < -(2.0**63):
         raise CallError(
             f"{go_value(value)} cannot be represented as a nanoseconds timestamp "
             "since it overflows int64"
         )
-    milliseconds = _go_div(_go_int64(nanoseconds), 1_000_000)
-    moment = _EPOCH + datetime.timedelta(milliseconds=milliseconds)
-    fraction = f".{moment.microsecond // 1000:03d}".rstrip("0").rstrip(".")
-    return f"{moment:%Y-%m-%d %H:%M:%S}{fraction} +0000 UTC"
+    return GoTime(_go_div(_go_int64(nanoseconds), 1_000_000))
+
+
+def humanize_timestamp(value: float) -> str:
+    """Format Unix seconds as Go prints the UTC time that `toTime` gives."""
+    if math.isnan(value) or math.isinf(value):
+        return go_g(value, 4)
+    return to_time(value).text()
 
 
 # Template values: gofmt's scalars, and maps of labels (Go's map[string]string).
@@ -203,6 +207,9 @@ def _number(value: Value, function: str) -> float:
     """Convert an operand to float64 as Prometheus' `convertToFloat` does."""
     if isinstance(value, (bool, dict)):
         raise UnsupportedTemplate(f"{function} of a {go_type(value)} is not evaluated")
+    if isinstance(value, (Stringer, NamedInt)):
+        # convertToFloat takes only float64, string, int, uint, int64 and uint64.
+        raise CallError(f"can't convert {type_name(value)} to float")
     if isinstance(value, str):
         # strconv.ParseFloat without hexadecimal floats or underscores, which Python's
         # float() reads otherwise.
@@ -341,8 +348,18 @@ def map_text(labels: dict[str, str]) -> str:
 
 
 def _comparable_kind(value: Value) -> str | None:
-    """Return the kind that Go's comparison functions compare, or None for a map."""
-    return None if isinstance(value, dict) else type_name(value)
+    """Return the kind that Go's comparison functions compare, or None for a map.
+
+    Go compares integers of any type with each other, such as an int64 with an int.
+    """
+    if isinstance(value, GoTime):
+        # Go compares the addresses of two *time.Time.
+        raise UnsupportedTemplate("comparing a time is not evaluated")
+    if isinstance(value, dict):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "int"
+    return type_name(value)
 
 
 def _equal(*operands: Value) -> bool:
@@ -405,6 +422,8 @@ def _length(*operands: Value) -> int:
         return len(item.encode("utf-8"))
     if isinstance(item, dict):
         return len(item)
+    if isinstance(item, GoTime):
+        raise UnsupportedTemplate("len of a time is not evaluated")
     raise CallError(f"len of type {go_type(item)}")
 
 
@@ -455,6 +474,7 @@ ARITY: dict[str, tuple[int, bool]] = {
     "humanizeDuration": (1, False),
     "humanizePercentage": (1, False),
     "humanizeTimestamp": (1, False),
+    "toTime": (1, False),
     "toUpper": (1, False),
     "toLower": (1, False),
     "title": (1, False),
@@ -482,6 +502,7 @@ FUNCTIONS: dict[str, Callable[..., Value]] = {
     "humanizeDuration": _unary("humanizeDuration", humanize_duration, _number),
     "humanizePercentage": _unary("humanizePercentage", humanize_percentage, _number),
     "humanizeTimestamp": _unary("humanizeTimestamp", humanize_timestamp, _number),
+    "toTime": _unary("toTime", to_time, _number),
     "toUpper": _unary(
         "toUpper", lambda text: _simple_case(text, str.upper, "toUpper"), _string
     ),
@@ -515,6 +536,54 @@ FUNCTIONS: dict[str, Callable[..., Value]] = {
         _urlquery_text(operands), safe=""
     ),
 }
+
+
+def _format(time: GoTime, layout: Value) -> str:
+    if not isinstance(layout, str):
+        raise UnsupportedTemplate(f"Format of a {go_type(layout)} is not evaluated")
+    return time.format(layout)
+
+
+# The methods of Go's `time.Time` that are evaluated, each with the number of its
+# arguments. Each returns what Go's method returns for a UTC time, which is never
+# Go's zero time, January 1 of year 1.
+_TIME_METHODS: dict[str, tuple[Callable[..., Value], int]] = {
+    "Format": (_format, 1),
+    "String": (GoTime.text, 0),
+    "Unix": (lambda time: Int64(time.milliseconds // 1000), 0),
+    "UnixMilli": (lambda time: Int64(time.milliseconds), 0),
+    "UnixMicro": (lambda time: Int64(time.milliseconds * 1000), 0),
+    "UnixNano": (lambda time: Int64(time.milliseconds * 1_000_000), 0),
+    "Year": (lambda time: time.moment.year, 0),
+    "Month": (
+        lambda time: NamedInt(
+            time.moment.month, "time.Month", MONTHS[time.moment.month - 1]
+        ),
+        0,
+    ),
+    "Day": (lambda time: time.moment.day, 0),
+    "Hour": (lambda time: time.moment.hour, 0),
+    "Minute": (lambda time: time.moment.minute, 0),
+    "Second": (lambda time: time.moment.second, 0),
+    "Nanosecond": (lambda time: time.nanosecond, 0),
+    "YearDay": (lambda time: time.moment.timetuple().tm_yday, 0),
+    "Weekday": (
+        lambda time: NamedInt(time.weekday, "time.Weekday", WEEKDAYS[time.weekday]),
+        0,
+    ),
+    "UTC": (lambda time: GoTime(time.milliseconds, pointer=False), 0),
+    "IsZero": (lambda time: False, 0),
+}
+
+
+def time_method(receiver: GoTime, name: str) -> tuple[Callable[..., Value], int]:
+    """Return the method `name` of a time and the number of its arguments."""
+    found = _TIME_METHODS.get(name)
+    if found is None:
+        raise UnsupportedTemplate(
+            f"the method {name} of a {receiver.type_name} is not evaluated"
+        )
+    return found
 
 
 def _urlquery_text(operands: tuple[Value, ...]) -> str:

@@ -13,6 +13,10 @@ and `fmt` packages of Go 1.19, which built it (see `gofmt`):
   below one second;
 - `humanizePercentage`: `%.4g%` of the value times 100;
 - `humanizeTimestamp`: Unix seconds as a UTC time to the millisecond;
+- `toTime`: that time as a `*time.Time`, which prints as Go's `Time.String` does,
+  and whose methods `Format`, `String`, `Unix`, `UnixMilli`, `UnixMicro`,
+  `UnixNano`, `Year`, `Month`, `Day`, `Hour`, `Minute`, `Second`, `Nanosecond`,
+  `YearDay`, `Weekday`, `UTC` and `IsZero` a template may call (see `gotime`);
 - `toUpper`, `toLower`, `title` (Go's `strings.Title`), `match`, `reReplaceAll`,
   `stripPort`, and Go's `printf`, `print`, `urlquery` and `index`;
 - Go's `eq`, `ne`, `lt`, `le`, `gt`, `ge`, which compare only operands of one type
@@ -54,10 +58,12 @@ from obscompile.derive.gofuncs import (
     CallError,
     Datum,
     ExpansionError,
+    GoTime,
     NoValue,
     UnsupportedTemplate,
     go_type,
     map_text,
+    time_method,
     truth,
 )
 from obscompile.gotemplate import (
@@ -360,12 +366,19 @@ class _Evaluator:
                 ) from None
             except UnsupportedTemplate as exc:
                 raise type(exc)(str(exc), first.offset) from None
-        value = self.operand(cursor)
-        if piped is not None or self.operand_follows(cursor):
+        receiver, fields = self.chain(cursor)
+        if piped is None and not self.operand_follows(cursor):
+            for field in fields:
+                receiver = self.field(receiver, field)
+            return receiver
+        # Arguments go to the method that the last field names.
+        for field in fields[:-1]:
+            receiver = self.field(receiver, field)
+        if not fields or not isinstance(receiver, GoTime):
             raise UnsupportedTemplate(
                 f"{first.value} is not a function and takes no arguments", first.offset
             )
-        return value
+        return self.method(receiver, fields[-1], cursor, piped)
 
     def check_arity(
         self, function: Token, cursor: _Cursor, piped: Datum | None
@@ -375,12 +388,7 @@ class _Evaluator:
         Go counts the piped value, but leaves it out of the count that its message
         gives for a function with variadic arguments.
         """
-        start = cursor.position
-        count = 0
-        while self.operand_follows(cursor):
-            self.skip_operand(cursor)
-            count += 1
-        cursor.position = start
+        count = self.count_operands(cursor)
         fixed, variadic = ARITY[function.value]
         given = count + (piped is not None)
         if variadic and given < fixed:
@@ -394,6 +402,16 @@ class _Evaluator:
                 f"wrong number of args for {function.value}: want {fixed} got {given}",
                 function.offset,
             )
+
+    def count_operands(self, cursor: _Cursor) -> int:
+        """Return the number of operands at `cursor`, without evaluating them."""
+        start = cursor.position
+        count = 0
+        while self.operand_follows(cursor):
+            self.skip_operand(cursor)
+            count += 1
+        cursor.position = start
+        return count
 
     def logic(self, function: Token, cursor: _Cursor, piped: Datum | None) -> Datum:
         """Evaluate `and` or `or`, which stop at the first operand that decides."""
@@ -434,15 +452,27 @@ class _Evaluator:
             cursor.next()
 
     def operand(self, cursor: _Cursor) -> Datum:
+        value, fields = self.chain(cursor)
+        for field in fields:
+            value = self.field(value, field)
+        return value
+
+    def chain(self, cursor: _Cursor) -> tuple[Datum, list[Token]]:
+        """Evaluate an operand's term, and return it with the fields that follow it.
+
+        A term that is a field, such as `.Labels`, is a field of `.`.
+        """
         token = cursor.next()
         value: Datum
+        fields = []
         if token.kind is Kind.LEFT_PAREN:
             value = self.pipeline(cursor)
             closing = cursor.next()
             if closing.kind is not Kind.RIGHT_PAREN:
                 raise UnsupportedTemplate("a parenthesis is not closed", token.offset)
         elif token.kind is Kind.FIELD:
-            value = self.field(self.dot, token)
+            value = self.dot
+            fields.append(token)
         elif token.kind is Kind.VARIABLE:
             value = self.lookup(token)
         elif token.kind in (Kind.STRING, Kind.RAW_STRING):
@@ -458,11 +488,52 @@ class _Evaluator:
                 f"the operand {token.value!r} is not evaluated", token.offset
             )
         while cursor.peek().kind is Kind.FIELD:
-            value = self.field(value, cursor.next())
-        return value
+            fields.append(cursor.next())
+        return value, fields
+
+    def method(
+        self,
+        receiver: GoTime,
+        token: Token,
+        cursor: _Cursor | None = None,
+        piped: Datum | None = None,
+    ) -> Datum:
+        """Call the method of a time that the field `token` names.
+
+        Its arguments are the operands at `cursor` and the piped value, whose number
+        Go checks before it evaluates them.
+        """
+        name = token.value[1:]
+        try:
+            method, wanted = time_method(receiver, name)
+        except UnsupportedTemplate as exc:
+            raise UnsupportedTemplate(str(exc), token.offset) from None
+        count = self.count_operands(cursor) if cursor is not None else 0
+        given = count + (piped is not None)
+        if given != wanted:
+            raise ExpansionError(
+                f"wrong number of args for {name}: want {wanted} got {given}",
+                token.offset,
+            )
+        arguments = []
+        while cursor is not None and self.operand_follows(cursor):
+            arguments.append(self.operand(cursor))
+        if piped is not None:
+            arguments.append(piped)
+        for argument in arguments:
+            if isinstance(argument, (AlertData, NoValue)):
+                raise UnsupportedTemplate(
+                    f"{name} of the {go_type(argument)} is not evaluated", token.offset
+                )
+        try:
+            return method(receiver, *arguments)
+        except UnsupportedTemplate as exc:
+            raise UnsupportedTemplate(str(exc), token.offset) from None
 
     def field(self, value: Datum, token: Token) -> Datum:
         name = token.value[1:]
+        if isinstance(value, GoTime):
+            return self.method(value, token)
         if isinstance(value, NoValue):
             # Go gives no value for a field of no value, unless the template's
             # missingkey option is "error", which Prometheus does not set.
@@ -704,8 +775,10 @@ def _dot_key(dot: Datum) -> object:
     if isinstance(dot, (AlertData, NoValue)):
         # The alert's data object is one object for the whole expansion.
         return (type(dot).__name__, id(dot))
+    if isinstance(dot, GoTime):
+        return (dot.type_name, dot.milliseconds)
     if isinstance(dot, (bool, int, str)):
-        return (type(dot).__name__, dot)
+        return (go_type(dot), dot)
     return None
 
 
