@@ -20,6 +20,7 @@ import yaml
 from obscompile.derive import gorender
 from obscompile.derive.evaluate import (
     Evaluator,
+    OrderDependent,
     Storage,
     UnsupportedExpression,
     make_labels,
@@ -668,15 +669,21 @@ AVERAGED = {
 }
 
 
-def test_avg_matches_promtool(tmp_path: Path) -> None:
+def _grouped_storage(groups: dict[str, tuple[str, ...]]) -> tuple[Storage, list[dict]]:
+    """Return storage and promtool input series of `m{g=group,k=index}` for `groups`."""
     storage = Storage()
     input_series = []
-    for group, values in AVERAGED.items():
+    for group, values in groups.items():
         for index, value in enumerate(values):
             labels = {"__name__": "m", "g": group, "k": str(index)}
             storage.add(make_labels(labels), 0, float(value))
             text = "m{" + f'g="{group}",k="{index}"' + "}"
-            input_series.append({"series": text, "values": " ".join([value] * 3)})
+            input_series.append({"series": text, "values": f"{value} {value}"})
+    return storage, input_series
+
+
+def test_avg_matches_promtool(tmp_path: Path) -> None:
+    storage, input_series = _grouped_storage(AVERAGED)
     node = pp.parse("avg by (g) (m)")
     got = {dict(s.labels)["g"]: s.value for s in Evaluator(storage).vector(node, 0)}
     assert got == {"huge": 1e308, "inf": math.inf, "minus-inf": -math.inf, "plain": 4.5}
@@ -704,3 +711,81 @@ def test_avg_matches_promtool(tmp_path: Path) -> None:
     (tmp_path / "test.yml").write_text(yaml.safe_dump(test, width=10**9))
     result = run_promtool("test", "rules", str(tmp_path / "test.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Aggregations that promtool's series order decides, and matches Prometheus rejects ----
+
+# Groups of `m` by `g`, with the values of their series.
+ORDER_FREE = {
+    "negative-zeros": ("-0", "-0", "-0"),
+    "integers": ("1", "2", "3"),
+    "halves": ("0.5", "0.25", "0.125"),
+    "nan": ("NaN", "0.1", "0.2"),
+    "infinity": ("Inf", "0.1", "0.2"),
+}
+
+
+def test_order_free_aggregations_match_promtool(tmp_path: Path) -> None:
+    """Sums of three values print as promtool's, -0 included, in every series order."""
+    storage, input_series = _grouped_storage(ORDER_FREE)
+    rules = []
+    checks = []
+    for op in ("sum", "max", "min"):
+        expr = f"{op} by (g) (m)"
+        name = op.title()
+        rules.append(
+            {"alert": name, "expr": expr, "annotations": {"text": "{{ $value }}"}}
+        )
+        alerts = [
+            {
+                "exp_labels": dict(sample.labels),
+                "exp_annotations": {
+                    "text": gorender.render("{{ $value }}", {}, sample.value)
+                },
+            }
+            for sample in Evaluator(storage).vector(pp.parse(expr), 0)
+        ]
+        assert len(alerts) == len(ORDER_FREE)
+        checks.append({"eval_time": "0m", "alertname": name, "exp_alerts": alerts})
+    sums = {
+        dict(s.labels)["g"]: gorender.render("{{ $value }}", {}, s.value)
+        for s in Evaluator(storage).vector(pp.parse("sum by (g) (m)"), 0)
+    }
+    assert sums["negative-zeros"] == "-0"
+    test = {"interval": "1m", "input_series": input_series, "alert_rule_test": checks}
+    result = _test_alert_rules(tmp_path, {"name": "sums", "rules": rules}, [test])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Groups whose aggregation depends on the order of their series.
+ORDER_DEPENDENT = {
+    "sum": ("0.1", "0.2", "0.3"),
+    "max": ("0", "-0", "-1"),
+    "min": ("-0", "0", "1"),
+}
+
+
+@pytest.mark.parametrize("op", list(ORDER_DEPENDENT))
+def test_order_dependent_aggregation_rejected(op: str) -> None:
+    """promtool adds 0.1, 0.2 and 0.3 to 0.6 or 0.6000000000000001, by its order."""
+    storage, _ = _grouped_storage({"g": ORDER_DEPENDENT[op]})
+    with pytest.raises(OrderDependent, match="order of the series"):
+        Evaluator(storage).vector(pp.parse(f"{op}(m)"), 0)
+
+
+# Matches that Prometheus rejects, and the error it gives.
+DUPLICATE_MATCHES = {
+    'm{g="a"} / ignoring (g, k) m{g="b"}': "multiple matches for labels",
+    'm{g="b"} / ignoring (g, k) m{g="a"}': "found duplicate series",
+}
+
+
+@pytest.mark.parametrize("expr", list(DUPLICATE_MATCHES))
+def test_duplicate_matches_rejected(expr: str, tmp_path: Path) -> None:
+    storage, input_series = _grouped_storage({"a": ("1", "2"), "b": ("3",)})
+    with pytest.raises(UnsupportedExpression, match="match"):
+        Evaluator(storage).vector(pp.parse(expr), 0)
+    check = {"expr": expr, "eval_time": "0m", "exp_samples": []}
+    test = {"interval": "1m", "input_series": input_series, "promql_expr_test": [check]}
+    result = _test_alert_rules(tmp_path, {"name": "empty", "rules": []}, [test])
+    assert DUPLICATE_MATCHES[expr] in result.stdout + result.stderr

@@ -12,12 +12,13 @@ by repeating the engine's operations in the same order on IEEE doubles:
   (empty when absent), expands `$1`, `${1}` and `$name` as Go's `Regexp.Expand` does,
   and removes the destination label when the expansion is empty; it keeps the metric
   name, and two results with the same labels are an error, as in Prometheus;
-- `sum` adds in the order of the series' label sets. promtool adds them in no fixed
-  order, so a sum of three or more inexact values can differ from this one in the last
-  bit; synthesized inputs give each group of a sum at most two series, whose sum does
-  not depend on the order;
-- `avg` must give the same value in every order of its series, or it raises
-  `OrderDependent`, because its running mean rounds differently in each order.
+- `sum`, `avg`, `min` and `max` must give the same value in every order of their
+  series, or they raise `OrderDependent`, because promtool aggregates the series in
+  no fixed order: a sum or a running mean rounds differently in each order, and the
+  first of 0 and -0 is the minimum and the maximum of the two. A sum starts at its
+  first value, as Prometheus' does, so a sum of -0 is -0;
+- a one-to-one operation whose sides have two series with the same match raises
+  `UnsupportedExpression`, because Prometheus fails such a query.
 
 Unsupported syntax raises `UnsupportedExpression` when the expression is evaluated, so
 a generator can report which rule it could not test instead of guessing a value.
@@ -32,10 +33,12 @@ Inside the compiled functions a vector is a list of `(labels, value)` pairs, and
 from __future__ import annotations
 
 import bisect
+import fractions
 import functools
 import itertools
 import math
 import re
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -566,11 +569,14 @@ def _labels_of(pair: tuple[Labels, float]) -> Labels:
 
 
 def _reduce(op: str, values: list[float]) -> float:
+    """Aggregate one group's values, which every order of the values must give.
+
+    Prometheus 2.42 aggregates the series in the order in which its storage returns
+    them, which promtool does not fix. Raises OrderDependent where that order can
+    change the result, even in the sign of a zero, which a template prints.
+    """
     if op == "sum":
-        total = 0.0
-        for value in values:
-            total += value
-        return total
+        return _order_free_sum(values)
     if op == "count":
         return float(len(values))
     if op == "avg":
@@ -579,37 +585,99 @@ def _reduce(op: str, values: list[float]) -> float:
     for value in values[1:]:
         if (value > result if op == "max" else value < result) or math.isnan(result):
             result = value
+    if result == 0 and {math.copysign(1.0, v) for v in values if v == 0} == {1, -1}:
+        # Neither 0 nor -0 is greater, so the first of them stays.
+        raise OrderDependent(
+            f"{op}() of 0 and -0 gives the one that comes first in the order of the "
+            "series, which promtool does not fix"
+        )
     return result
 
 
-# The maximum number of orders of one group's values that an average is computed in.
+# The maximum number of orders of one group's values that an average or a sum is
+# computed in.
 _MAX_ORDERS = 1000
+
+
+def _sum(values: list[float]) -> float:
+    """Add the values in order, from the first as Prometheus 2.42 does, so -0 stays."""
+    total = values[0]
+    for value in values[1:]:
+        total += value
+    return total
+
+
+def _order_free_sum(values: list[float]) -> float:
+    """Return the sum of `values`; raise OrderDependent where the order changes it.
+
+    Two values give one sum in either order. More give one sum in every order where
+    every partial sum is exact, and are otherwise added in each order.
+    """
+    total = _sum(values)
+    if len(values) > 2 and not _exact_in_every_order(values):
+        _check_orders("sum", values, _sum, total)
+    return total
+
+
+def _exact_in_every_order(values: list[float]) -> bool:
+    """Return True where every order of adding `values` rounds no partial sum.
+
+    Each finite double is an integer times a power of two. Where the integers, at
+    the smallest of those powers, add up to less than 2**53 in absolute value, every
+    partial sum is such an integer, so it is exact. NaN, or both infinities, give
+    NaN in every order, and one infinity gives itself where no finite partial sum
+    can overflow.
+    """
+    if any(math.isnan(value) for value in values):
+        return True
+    infinities = {value for value in values if math.isinf(value)}
+    finite = [fractions.Fraction(value) for value in values if math.isfinite(value)]
+    if len(infinities) == 2:
+        return True
+    if infinities:
+        return sum(abs(value) for value in finite) <= _MAX_FLOAT
+    scale = max((value.denominator for value in finite), default=1)
+    return sum(abs(value) * scale for value in finite) < 2**53
+
+
+_MAX_FLOAT = fractions.Fraction(sys.float_info.max)
+
+
+def _same_float(a: float, b: float) -> bool:
+    """Return True where two doubles print alike: equal with one sign, or both NaN."""
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+def _check_orders(
+    op: str, values: list[float], reduce: Callable[[list[float]], float], got: float
+) -> None:
+    """Raise OrderDependent unless every order of `values` reduces to `got`."""
+    found = list(itertools.islice(_distinct_orders(values), _MAX_ORDERS + 1))
+    if len(found) > _MAX_ORDERS:
+        raise OrderDependent(
+            f"{op}() of {len(values)} series has more than {_MAX_ORDERS} orders, "
+            "and the result of each is not computed"
+        )
+    for order in found:
+        if not _same_float(reduce(order), got):
+            raise OrderDependent(
+                f"{op}() of the input series gives a value that depends on the order "
+                "of the series, which promtool does not fix"
+            )
 
 
 def _order_free_mean(values: list[float]) -> float:
     """Return the mean of `values`, which every order of the values must give.
 
-    Prometheus 2.42 averages the series in the order in which its storage returns
-    them, which promtool does not fix, and rounding makes the result depend on that
-    order. Raises OrderDependent where two orders give different means, or where
-    the values have more than _MAX_ORDERS orders to compare.
+    Rounding makes the mean depend on the order. Raises OrderDependent where two
+    orders give different means, or where the values have more than _MAX_ORDERS
+    orders to compare.
     """
     mean = _mean(values)
-    if len(values) < 2:
-        return mean
-    found = list(itertools.islice(_distinct_orders(values), _MAX_ORDERS + 1))
-    if len(found) > _MAX_ORDERS:
-        raise OrderDependent(
-            f"avg() of {len(values)} series has more than {_MAX_ORDERS} orders, "
-            "and the mean of each is not computed"
-        )
-    for order in found:
-        other = _mean(order)
-        if other != mean and not (math.isnan(other) and math.isnan(mean)):
-            raise OrderDependent(
-                "avg() of the input series gives a value that depends on the order "
-                "of the series, which promtool does not fix"
-            )
+    if len(values) > 1:
+        _check_orders("avg", values, _mean, mean)
     return mean
 
 
@@ -744,13 +812,25 @@ def _vector_vector(
     labels that `filtered` keeps.
     """
     right = {signature(labels): value for labels, value in rhs}
+    if len(right) < len(rhs):
+        raise UnsupportedExpression(
+            f"two series of the right side of {op} match the same series, which "
+            "Prometheus rejects as many-to-many matching"
+        )
     arithmetic = _ARITHMETIC.get(op)
     compare = _COMPARISON.get(op)
     out = []
+    matched: set[Labels] = set()
     for labels, value in lhs:
         key = signature(labels)
         if key not in right:
             continue
+        if key in matched:
+            raise UnsupportedExpression(
+                f"two series of the left side of {op} match one series of the right, "
+                "which Prometheus rejects without group_left or group_right"
+            )
+        matched.add(key)
         other = right[key]
         if arithmetic is not None:
             out.append((key, arithmetic(value, other)))
