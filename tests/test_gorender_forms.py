@@ -7,6 +7,7 @@ the texts, or Go's error message where Prometheus fails to expand a template.
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,9 @@ import pytest
 import yaml
 
 from obscompile.derive import gorender
+from obscompile.derive.evaluate import Evaluator, Storage, make_labels
+from obscompile.derive.simulate import Run
+from obscompile.derive.template_queries import template_query
 from obscompile.gotemplate import template_error
 from tests.test_prometheus import run_promtool
 from tests.test_prometheus_evaluator import (
@@ -27,21 +31,31 @@ LABELS = {"instance": "host:9090", "job": "job-1"}
 
 
 def _promtool_texts(
-    tmp_path: Path, templates: list[str], value: float, labels: dict[str, str]
+    tmp_path: Path,
+    templates: list[str],
+    value: float,
+    labels: dict[str, str],
+    others: list[dict] | None = None,
+    minutes: int = 0,
 ) -> list[str]:
-    """Return the text that promtool gives each template for one alert sample."""
+    """Return the text that promtool gives each template for one alert sample.
+
+    The alert fires for the series `probe` with `labels` and `value`. `others` are
+    more input series, and `minutes` is the evaluation time.
+    """
     rules = [
         {"alert": f"T{index}", "expr": "probe", "annotations": {"text": template}}
         for index, template in enumerate(templates)
     ]
     series = "probe{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+    probe = {"series": series, "values": f"{value!r}x{max(minutes, 1)}"}
     # No alert expects an annotation, so promtool's report lists every text it got.
     test = {
         "interval": "1m",
-        "input_series": [{"series": series, "values": f"{value!r}x1"}],
+        "input_series": [probe, *(others or [])],
         "alert_rule_test": [
             {
-                "eval_time": "0m",
+                "eval_time": f"{minutes}m",
                 "alertname": f"T{index}",
                 "exp_alerts": [{"exp_labels": labels, "exp_annotations": {}}],
             }
@@ -56,14 +70,17 @@ def _promtool_texts(
 
 
 def _expansions(
-    templates: list[str], value: float, labels: dict[str, str] = LABELS
+    templates: list[str],
+    value: float,
+    labels: dict[str, str] = LABELS,
+    query: gorender.QueryFunction | None = None,
 ) -> dict[str, str | gorender.ExpansionError]:
     """Return what `render` gives each template it evaluates: a text or Go's error."""
     found: dict[str, str | gorender.ExpansionError] = {}
     sample_labels = {"__name__": "probe", **labels}
     for template in templates:
         try:
-            found[template] = gorender.render(template, sample_labels, value)
+            found[template] = gorender.render(template, sample_labels, value, query)
         except gorender.ExpansionError as exc:
             found[template] = exc
         except gorender.UnsupportedTemplate:
@@ -76,8 +93,10 @@ def _assert_promtool_agrees(
     expansions: dict[str, str | gorender.ExpansionError],
     value: float,
     labels: dict[str, str] = LABELS,
+    others: list[dict] | None = None,
+    minutes: int = 0,
 ) -> None:
-    texts = _promtool_texts(tmp_path, list(expansions), value, labels)
+    texts = _promtool_texts(tmp_path, list(expansions), value, labels, others, minutes)
     for (template, expected), text in zip(expansions.items(), texts, strict=True):
         if isinstance(expected, str):
             assert text == expected, template
@@ -90,12 +109,12 @@ def _random_expansions(
     make: Callable[[], str],
     value: float,
     count: int,
-    wanted: Callable[[str], bool] = lambda template: True,
+    accept: Callable[[str], bool] = lambda template: True,
     max_errors: Callable[[str], int] = lambda message: 10,
 ) -> tuple[dict[str, str | gorender.ExpansionError], Counter[str]]:
     """Draw valid templates from `make` until `render` expands `count` of them.
 
-    Return what `render` gives each template that it evaluates and `wanted` accepts,
+    Return what `render` gives each template that it evaluates and `accept` accepts,
     and the number of its errors by message, with at most `max_errors(message)` of
     each message.
     """
@@ -106,7 +125,7 @@ def _random_expansions(
         if expanded == count:
             break
         template = make()
-        if not wanted(template) or template_error(template) is not None:
+        if not accept(template) or template_error(template) is not None:
             continue
         found = _expansions([template], value).get(template)
         if found is None:
@@ -206,8 +225,8 @@ def test_two_named_templates_with_text_rejected(tmp_path: Path) -> None:
         assert (result.returncode != 0) == rejected, report
 
 
-# The operands of the random templates: those of a defined template see only `.`
-# and `$`, and the alert's own text sees Prometheus' variables too.
+# The operands of the random templates: those of a defined template read only `.`
+# and `$`, and the alert's own text reads Prometheus' variables too.
 NAMED_OPERANDS = [
     ".", ".", "$", ".Labels", ".Value", ".job", '"x"', "1", "0", "(len .)",
     '(print . "x")', "(not .)", '(reReplaceAll "^." "" .)', '(reReplaceAll "^." "" .)',
@@ -362,7 +381,7 @@ def test_random_assignments_match_promtool(
         lambda: _random_template(generator),
         value,
         200,
-        wanted=lambda template: "=" in template.replace(":=", ""),
+        accept=lambda template: "=" in template.replace(":=", ""),
     )
     expanded = [t for t, text in expansions.items() if isinstance(text, str)]
     assert sum(" = $" in t and "{{ range" in t for t in expanded) >= 50
@@ -516,10 +535,180 @@ def test_random_times_match_promtool(seed: int, value: float, tmp_path: Path) ->
         lambda: _random_template(generator),
         value,
         150,
-        wanted=lambda template: "toTime" in template,
+        accept=lambda template: "toTime" in template,
     )
     texts = [text for text in expansions.values() if isinstance(text, str)]
     # A time prints in UTC, and the random operands format days of January.
     assert sum("+0000 UTC" in text or "Jan" in text for text in texts) >= 25
     assert sum(failed.values()) >= 10
     _assert_promtool_agrees(tmp_path, expansions, value)
+
+
+# Queries ----------------------------------------------------------------------------
+
+# Input series of the query tests, besides the alert's `probe`, with a value a minute.
+QUERY_SERIES = {
+    'x{g="1",k="a"}': [float(minute) for minute in range(11)],
+    'x{g="1",k="b"}': [2.0 * minute for minute in range(11)],
+    'x{g="2",k="c"}': [0.1 * minute for minute in range(11)],
+    'y{k="a"}': [7.0] * 11,
+    'z{k="a"}': [-0.0] * 11,
+    'job:x:rate5m{k="a"}': [1.0] * 11,
+    # promtool adds these to 0.6 or to 0.6000000000000001, by its order of them.
+    'w{k="a"}': [0.1] * 11,
+    'w{k="b"}': [0.2] * 11,
+    'w{k="c"}': [0.3] * 11,
+}
+
+
+def _query_run() -> Run:
+    """Return the storage of the query tests' input series, as the generator keeps it."""
+    storage = Storage()
+    for text, values in QUERY_SERIES.items():
+        name, body = text.split("{")
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', body), __name__=name)
+        for minute, value in enumerate(values):
+            storage.add(make_labels(labels), minute * 60_000, value)
+    for minute in range(11):
+        storage.add(make_labels({"__name__": "probe", **LABELS}), minute * 60_000, 1.5)
+    return Run(storage, (), Evaluator(storage))
+
+
+def _query_series() -> list[dict]:
+    return [
+        {"series": text, "values": " ".join(repr(value) for value in values)}
+        for text, values in QUERY_SERIES.items()
+    ]
+
+
+QUERIES = [
+    '{{ with query "y" }}{{ . | first | value }}{{ end }}',
+    '{{ (query "y" | first).Labels }}|{{ query "y" | first | label "k" }}|'
+    '{{ label "none" (query "y" | first) }}|{{ range query "y" }}{{ . }}{{ end }}',
+    '{{ query "x" | len }}|{{ query "nothing" | len }}|{{ if query "x" }}t{{ end }}'
+    '{{ with query "nothing" }}x{{ else }}none{{ end }}',
+    '{{ range sortByLabel "k" (query "x") }}{{ .Labels.k }}={{ .Value }};{{ end }}',
+    '{{ range $i, $s := sortByLabel "k" (query "rate(x[5m])") }}{{ $i }}:'
+    "{{ $s.Value | humanize }};{{ end }}",
+    # sortByLabel sorts the result in place, so a variable set to it before is sorted.
+    '{{ $r := query "x" }}{{ $s := sortByLabel "k" $r }}{{ ($r | first).Labels.k }}',
+    '{{ query "sum(x)" | first | value }}|{{ query "count(x)" | first | value }}|'
+    '{{ query "max by (g) (x)" | sortByLabel "g" | first | value }}',
+    '{{ query "1 + 1" | first | value }}|{{ (query "1 + 1" | first).Labels }}|'
+    '{{ query "time()" | first | value }}',
+    '{{ query "z" | first | value }}|{{ query "sum(z) * 3" | first | value }}',
+    '{{ with query `x{k="b"} / ignoring (g, k) y` }}{{ . | first | value }}{{ end }}',
+    '{{ query "x >= 0" | sortByLabel "k" | first | label "k" }}',
+    "{{ with query \"label_replace(y, 'k', 'new', '', '')\" }}"
+    "{{ (first .).Labels.k }}{{ end }}",
+]
+QUERIES_FAILING = [
+    '{{ first (query "nothing") }}',
+    '{{ query "y" | first | value | len }}',
+    '{{ value (query "nothing" | first) }}',
+]
+
+
+@pytest.mark.parametrize("minutes", [0, 7])
+def test_queries_match_promtool(minutes: int, tmp_path: Path) -> None:
+    query = template_query(_query_run(), minutes * 60_000)
+    templates = QUERIES + QUERIES_FAILING
+    expansions = _expansions(templates, 1.5, query=query)
+    assert sorted(expansions) == sorted(templates)
+    for template in QUERIES:
+        assert isinstance(expansions[template], str), template
+    for template in QUERIES_FAILING:
+        assert isinstance(expansions[template], gorender.ExpansionError), template
+    others = _query_series()
+    _assert_promtool_agrees(tmp_path, expansions, 1.5, LABELS, others, minutes)
+
+
+# Queries whose result promtool gives in no fixed order, or that may read other
+# series than the test's input, and the reason that the generator gives.
+UNCERTAIN_QUERIES = [
+    ('{{ query "x" | first }}', "whose order promtool does not fix"),
+    ('{{ range query "x" }}{{ end }}', "whose order promtool does not fix"),
+    ('{{ range sortByLabel "g" (query "x") }}{{ end }}', "does not fix"),
+    ('{{ query "sum(w)" | len }}', "depends on the order of the series"),
+    ('{{ query "job:x:rate5m" | len }}', "recording rule"),
+    ('{{ query "ALERTS" | len }}', "alerting rules write"),
+    ('{{ query `{k="a"}` | len }}', "without naming their metric"),
+    ('{{ query "x offset -1m" | len }}', "later than its evaluation"),
+    ('{{ query "x @ 60" | len }}', "later than its evaluation"),
+    ('{{ query "$x" | len }}', "Grafana variables"),
+    ('{{ query "0x10" | len }}', "not a plain decimal"),
+    ('{{ query "x[5m]" | len }}', "not evaluated"),
+    ('{{ query "topk(1, x)" | len }}', "not evaluated"),
+    ('{{ query "sort_by_label(x, \\"k\\")" | len }}', "later version"),
+    ('{{ query "bad(" | len }}', "does not parse"),
+    ('{{ query "x" }}', "addresses of its samples"),
+    ('{{ query "y" | first | printf "%v" }}', "printf of a query sample"),
+    ('{{ query "y" }}', "query is evaluated only for a generated test"),
+]
+
+
+@pytest.mark.parametrize(("template", "message"), UNCERTAIN_QUERIES)
+def test_uncertain_query_is_reported(template: str, message: str) -> None:
+    query = None if message.startswith("query is") else template_query(_query_run(), 0)
+    with pytest.raises(gorender.UnsupportedTemplate, match=re.escape(message)) as exc:
+        gorender.render(template, {"job": "j"}, 1.0, query)
+    assert not isinstance(exc.value, gorender.ExpansionError)
+
+
+# The parts of the random query templates.
+RANDOM_QUERIES = [
+    "y", "x", "nothing", 'x{k="a"}', "sum(x)", "sum by (g) (x)", "rate(x[5m])",
+    "max(x)", "min by (g) (x)", "count(x)", "1 + 1", "time()", "x * 2", "x > 3",
+    "avg(x)", "sum(rate(x[5m]))", "z", "-z", "w", "sum(w)", "max(w)",
+    "x / ignoring (g, k) y", "x{g='2'} / ignoring (g, k) y",
+]  # fmt: skip
+# In these, @P stands for a pipeline, @Q for a query and @L for a label name.
+RANDOM_QUERY_PIPELINES = [
+    "query `@Q` | first | value",
+    "query `@Q` | len",
+    "(query `@Q` | first).Labels.k",
+    'query `@Q` | first | label "g"',
+    'sortByLabel "k" (query `@Q`) | first | value',
+    'sortByLabel "g" (query `@Q`) | first | value',
+    "value (query `@Q` | first) | humanize",
+]
+RANDOM_QUERY_ACTIONS = [
+    "{{ @P }}",
+    "{{ with query `@Q` }}{{ . | first | value }}{{ else }}none{{ end }}",
+    '{{ range sortByLabel "@L" (query `@Q`) }}{{ .Labels.k }}={{ .Value }};'
+    "{{ else }}empty{{ end }}",
+    "{{ range $i, $s := query `@Q` }}{{ $i }}{{ $s.Labels }};{{ end }}",
+    '{{ $r := query `@Q` }}{{ $t := sortByLabel "@L" $r }}{{ range $r }}{{ . }}{{ end }}',
+]
+
+
+def _random_query_template(generator: random.Random) -> str:
+    parts = []
+    for _ in range(generator.randint(1, 3)):
+        action = generator.choice(RANDOM_QUERY_ACTIONS)
+        action = action.replace("@P", generator.choice(RANDOM_QUERY_PIPELINES))
+        action = action.replace("@L", generator.choice(["k", "g"]))
+        parts.append(action.replace("@Q", generator.choice(RANDOM_QUERIES)))
+    return "|".join(parts)
+
+
+@pytest.mark.parametrize(("seed", "minutes"), [(12, 3), (13, 8)])
+def test_random_queries_match_promtool(seed: int, minutes: int, tmp_path: Path) -> None:
+    """Random templates that query the test's series give promtool's text or error.
+
+    promtool loads the series in a new order in each run, so a template whose text
+    depends on that order would fail some runs.
+    """
+    generator = random.Random(seed)
+    query = template_query(_query_run(), minutes * 60_000)
+    templates = {_random_query_template(generator) for _ in range(3000)}
+    expansions = _expansions(sorted(templates), 1.5, query=query)
+    texts = [text for text in expansions.values() if isinstance(text, str)]
+    assert len(texts) >= 300
+    assert sum("=" in text and ";" in text for text in texts) >= 30
+    assert (
+        sum(isinstance(text, gorender.ExpansionError) for text in expansions.values())
+        >= 5
+    )
+    others = _query_series()
+    _assert_promtool_agrees(tmp_path, expansions, 1.5, LABELS, others, minutes)

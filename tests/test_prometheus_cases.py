@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import textwrap
 from datetime import timedelta
 from pathlib import Path
@@ -194,42 +195,63 @@ def test_control_actions_expanded_in_tests(project: Path) -> None:
     _promtool_all(project, result)
 
 
-# Summaries of the error ratio's alert, and a text that each gives at 5%.
+# Summaries of the error ratio's alert, and the pattern of the texts that they give
+# where the alert fires, at 5% and 6%.
 EXPANDED_FORMS = [
     (
         '{{ define "where" }}on {{ .instance }}{{ end }}'
         '{{ block "what" $value }}{{ . | humanizePercentage }}{{ end }} errors '
         '{{ template "where" $labels }}',
-        "5% errors on payments:8080",
+        r"[56]% errors on payments:8080",
     ),
     (
         '{{ with $value | toTime }}{{ .Format "15:04:05.000" }} on {{ .Weekday }}'
         "{{ end }}",
-        "00:00:00.050 on Thursday",
+        r"00:00:00\.0[56]0 on Thursday",
+    ),
+    # A template's query runs over the test's own input series, as promtool's does.
+    (
+        '{{ with query `sum(rate(http_requests_total{job="payments"}[5m]))` }}'
+        "{{ . | first | value | humanize }} requests/s{{ end }}",
+        r"[0-9.]+ requests/s",
     ),
 ]
 
 
-@pytest.mark.parametrize(("summary", "expected"), EXPANDED_FORMS)
+@pytest.mark.parametrize(("summary", "pattern"), EXPANDED_FORMS)
 def test_template_forms_expanded_in_tests(
-    summary: str, expected: str, project: Path
+    summary: str, pattern: str, project: Path
 ) -> None:
     result = _build(project, ERROR_RATIO.replace("SUMMARY", summary))
     assert [d for d in result.diagnostics if d.check == "rules/untested"] == []
-    assert expected in _fired_summaries(result)
+    fired = _fired_summaries(result)
+    assert fired
+    for text in fired:
+        assert re.fullmatch(pattern, text), text
     _promtool_all(project, result)
 
 
-def test_failing_template_reported(project: Path) -> None:
-    summary = "{{ if gt $value 0 }}errors{{ end }}"
+# Summaries of the error ratio's alert that leave it untested, and the reason.
+UNTESTED_SUMMARIES = [
+    (
+        "{{ if gt $value 0 }}errors{{ end }}",
+        "Prometheus fails to expand the summary for the value 0.05 (error calling "
+        "gt: incompatible types for comparison)",
+    ),
+    (
+        "{{ query `http_requests_total` | first | value }}",
+        "first of 2 query samples, whose order promtool does not fix",
+    ),
+]
+
+
+@pytest.mark.parametrize(("summary", "reason"), UNTESTED_SUMMARIES)
+def test_untested_summary_reported(summary: str, reason: str, project: Path) -> None:
     result = _build(project, ERROR_RATIO.replace("SUMMARY", summary))
     untested = [d.message for d in result.diagnostics if d.check == "rules/untested"]
     assert untested
     for message in untested:
-        assert (
-            "Prometheus fails to expand the summary for the value 0.05 (error "
-            "calling gt: incompatible types for comparison)" in message
-        )
+        assert reason in message
 
 
 def test_unexpanded_template_reported_at_text(project: Path) -> None:
@@ -248,9 +270,9 @@ def test_unexpanded_template_reported_at_text(project: Path) -> None:
         "services/payments.yaml:25:24: warning: no promtool test generated for rule "
         '"PaymentsErrorsCritical": the test generator cannot expand the description '
         "(function safeHtml is not evaluated); it expands if, with, range, define, "
-        "block, template and the functions that format values and labels, but not "
-        "query. Write a promtool test in tests/promtool/, which `obscompile test` "
-        "runs [rules/untested]"
+        "block, template, the functions that format values and labels, and query "
+        "where the test's own series give a certain result. Write a promtool test in "
+        "tests/promtool/, which `obscompile test` runs [rules/untested]"
     ]
 
 

@@ -487,12 +487,12 @@ def test_failing_templates_match_promtool(tmp_path: Path) -> None:
 
 
 UNSUPPORTED = [
-    ("{{ $value }} {{ $value | query }}", "function query", 25),
+    ("{{ $value }} {{ $value | query }}", "query of a float64", 25),
     ('{{ printf "%1000001d" 1 }}', "printf number 1000001 above 1000000", 3),
     ('{{ "ß" | toUpper }}', "toUpper of 'ß'", 9),
     ('{{ reReplaceAll "x*" "y" "a" }}', "matches the empty string", 3),
     ("{{ .Missing }}", "the field .Missing", 3),
-    ("{{ print . }}", "print of the data object", 3),
+    ("{{ print . }}", "print of a data object", 3),
     ("{{ $labels.job 1 }}", "not a function", 3),
     ('{{ define "__alert_Value" }}x{{ end }}', "the alert's own template", 10),
     ('{{ template "__alert_x" }}', "the alert's own template", 12),

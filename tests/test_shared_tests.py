@@ -414,6 +414,8 @@ def test_query_keeps_meaning_with_named_labels() -> None:
         ("{{ $labels.job | title }}", False),
         ('{{ printf "%s" $labels.job }}', False),
         ('{{ if eq $labels.job "svc" }}x{{ end }}', False),
+        # A query's result contains names, and sortByLabel orders them by spelling.
+        ('{{ range sortByLabel "job" (query "up") }}{{ .Value }}{{ end }}', False),
     ],
 )
 def test_template_keeps_meaning(template: str, kept: bool) -> None:

@@ -13,10 +13,10 @@ by repeating the engine's operations in the same order on IEEE doubles:
   and removes the destination label when the expansion is empty; it keeps the metric
   name, and two results with the same labels are an error, as in Prometheus;
 - `sum`, `avg`, `min` and `max` must give the same value in every order of their
-  series, or they raise `OrderDependent`, because promtool aggregates the series in
-  no fixed order: a sum or a running mean rounds differently in each order, and the
-  first of 0 and -0 is the minimum and the maximum of the two. A sum starts at its
-  first value, as Prometheus' does, so a sum of -0 is -0;
+  series, or they raise `OrderDependent`. promtool aggregates the series in no fixed
+  order. A sum or a running mean rounds differently in each order, and the first of
+  0 and -0 is both their minimum and their maximum. A sum starts at its first value,
+  as Prometheus' does, so a sum of -0 is -0;
 - a one-to-one operation whose sides have two series with the same match raises
   `UnsupportedExpression`, because Prometheus fails such a query.
 

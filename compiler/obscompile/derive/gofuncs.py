@@ -199,8 +199,45 @@ class NoValue:
 
 NO_VALUE = NoValue()
 
+
+class QuerySample:
+    """One sample of a `query` result, Prometheus' `*sample`: its labels and value."""
+
+    def __init__(self, labels: dict[str, str], value: float) -> None:
+        self.labels = labels
+        self.value = value
+
+    def text(self) -> str:
+        """Format the sample as a template prints it: Go's `%v` of the struct."""
+        return f"{{{map_text(self.labels)} {go_value(self.value)}}}"
+
+
+class QueryResult:
+    """The samples that `query` returns, Prometheus' `queryResult`.
+
+    `ordered` is True where promtool gives the samples in this order. It loads a
+    test's input series in no fixed order, which decides the order of two or more
+    samples until `sortByLabel` sorts them by distinct values. `sortByLabel` sorts
+    the samples in place, as Prometheus does.
+    """
+
+    def __init__(self, samples: list[QuerySample]) -> None:
+        self.samples = samples
+        self.ordered = len(samples) < 2
+
+    def in_order(self, function: str) -> list[QuerySample]:
+        """Return the samples for `function`, which reads their order."""
+        if not self.ordered:
+            raise UnsupportedTemplate(
+                f"{function} of {len(self.samples)} query samples, whose order "
+                "promtool does not fix, is not evaluated; sort them with sortByLabel "
+                "by a label whose values differ"
+            )
+        return self.samples
+
+
 # Everything that a pipeline can give.
-Datum = Value | AlertData | NoValue
+Datum = Value | AlertData | NoValue | QueryResult | QuerySample
 
 
 def _number(value: Value, function: str) -> float:
@@ -236,6 +273,10 @@ def go_type(value: Datum) -> str:
         return "data object"
     if isinstance(value, NoValue):
         return "missing value"
+    if isinstance(value, QueryResult):
+        return "query result"
+    if isinstance(value, QuerySample):
+        return "query sample"
     return type_name(value)
 
 
@@ -331,12 +372,15 @@ def truth(value: Datum) -> bool:
     """Return whether `if` takes `value` as true, by Go's rules.
 
     A non-zero number (NaN too), a non-empty string or map, `true` and the data
-    object are true. A missing value is false.
+    object are true. A missing value is false. A query result is true where it has
+    samples, and each sample is true.
     """
-    if isinstance(value, AlertData):
+    if isinstance(value, (AlertData, QuerySample)):
         return True
     if isinstance(value, NoValue):
         return False
+    if isinstance(value, QueryResult):
+        return len(value.samples) > 0
     if isinstance(value, (str, dict)):
         return len(value) > 0
     return value != 0
@@ -422,6 +466,8 @@ def _length(*operands: Value) -> int:
         return len(item.encode("utf-8"))
     if isinstance(item, dict):
         return len(item)
+    if isinstance(item, QueryResult):
+        return len(item.samples)
     if isinstance(item, GoTime):
         raise UnsupportedTemplate("len of a time is not evaluated")
     raise CallError(f"len of type {go_type(item)}")
@@ -493,6 +539,11 @@ ARITY: dict[str, tuple[int, bool]] = {
     "printf": (1, True),
     "print": (0, True),
     "urlquery": (0, True),
+    "query": (1, False),
+    "first": (1, False),
+    "label": (2, False),
+    "value": (1, False),
+    "sortByLabel": (2, False),
 }
 
 
@@ -584,6 +635,51 @@ def time_method(receiver: GoTime, name: str) -> tuple[Callable[..., Value], int]
             f"the method {name} of a {receiver.type_name} is not evaluated"
         )
     return found
+
+
+def _first(result: Datum) -> QuerySample:
+    if not isinstance(result, QueryResult):
+        raise UnsupportedTemplate(f"first of a {go_type(result)} is not evaluated")
+    if not result.samples:
+        raise CallError("first() called on vector with no elements")
+    return result.in_order("first")[0]
+
+
+def _label(name: Datum, sample: Datum) -> str:
+    if not isinstance(name, str) or not isinstance(sample, QuerySample):
+        raise UnsupportedTemplate(
+            f"label of a {go_type(name)} and a {go_type(sample)} is not evaluated"
+        )
+    return sample.labels.get(name, "")
+
+
+def _value(sample: Datum) -> float:
+    if not isinstance(sample, QuerySample):
+        raise UnsupportedTemplate(f"value of a {go_type(sample)} is not evaluated")
+    return sample.value
+
+
+def _sort_by_label(name: Datum, result: Datum) -> QueryResult:
+    """Sort the samples in place by a label, keeping the order of equal values."""
+    if not isinstance(name, str) or not isinstance(result, QueryResult):
+        raise UnsupportedTemplate(
+            f"sortByLabel of a {go_type(name)} and a {go_type(result)} is not evaluated"
+        )
+    keys = [sample.labels.get(name, "") for sample in result.samples]
+    # Go compares strings by their UTF-8 bytes, whose order is that of code points.
+    result.samples.sort(key=lambda sample: sample.labels.get(name, ""))
+    result.ordered = result.ordered or len(set(keys)) == len(keys)
+    return result
+
+
+# The functions of Prometheus 2.42 that read `query` results. `query` itself is
+# evaluated by gorender, which the test generator gives the query's result.
+QUERY_FUNCTIONS: dict[str, Callable[..., Datum]] = {
+    "first": _first,
+    "label": _label,
+    "value": _value,
+    "sortByLabel": _sort_by_label,
+}
 
 
 def _urlquery_text(operands: tuple[Value, ...]) -> str:

@@ -19,6 +19,10 @@ and `fmt` packages of Go 1.19, which built it (see `gofmt`):
   `YearDay`, `Weekday`, `UTC` and `IsZero` a template may call (see `gotime`);
 - `toUpper`, `toLower`, `title` (Go's `strings.Title`), `match`, `reReplaceAll`,
   `stripPort`, and Go's `printf`, `print`, `urlquery` and `index`;
+- `query`, whose samples the caller gives (see `template_queries`), and `first`,
+  `label`, `value` and `sortByLabel`, which read them; `first` and `range` read a
+  result of two or more samples only after `sortByLabel` sorts it by distinct values,
+  because promtool gives them in no fixed order otherwise;
 - Go's `eq`, `ne`, `lt`, `le`, `gt`, `ge`, which compare only operands of one type
   (a float64 such as `$value` with `100.0`, never with the int `100`), and `and`,
   `or`, `not` and `len`;
@@ -32,7 +36,7 @@ literals, `$labels`, `$value`, `$externalLabels`, `$externalURL`, `.` and its fi
 in Go 1.19, where reading or setting a variable that no `:=` declared before it ran
 fails. It evaluates `define`,
 `block` and `template` as Go's `text/template` does: a template named twice is the
-one with more than space, and a called template sees its pipeline's value, or no
+one with more than space, and a called template runs with its pipeline's value, or no
 value, as `.` and `$`, and no other variable. The other functions raise
 `UnsupportedTemplate`, which names the function or syntax. Where Go's execution
 fails, as Prometheus' does, `render` raises its subclass `ExpansionError` with Go's
@@ -45,7 +49,7 @@ from __future__ import annotations
 import functools
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -54,12 +58,15 @@ from obscompile.derive.gofuncs import (
     ARITY,
     FUNCTIONS,
     NO_VALUE,
+    QUERY_FUNCTIONS,
     AlertData,
     CallError,
     Datum,
     ExpansionError,
     GoTime,
     NoValue,
+    QueryResult,
+    QuerySample,
     UnsupportedTemplate,
     go_type,
     map_text,
@@ -85,6 +92,9 @@ __all__ = [
     "UnsupportedTemplate",
 ]
 
+
+# A function that gives the samples of a PromQL query at the alert's evaluation.
+QueryFunction = Callable[[str], list[QuerySample]]
 
 # The prefix of the name that Prometheus gives an alert's own template.
 _ALERT_TEMPLATE_PREFIX = "__alert_"
@@ -112,9 +122,14 @@ class _Evaluator:
     """Execute the nodes of one template, with Go's stack of variables and its dot."""
 
     def __init__(
-        self, labels: dict[str, str], value: float, templates: dict[str, _Nodes]
+        self,
+        labels: dict[str, str],
+        value: float,
+        templates: dict[str, _Nodes],
+        query: QueryFunction | None,
     ) -> None:
         self.templates = templates
+        self.query = query
         # The template calls in progress, outermost first: the name, the key of the
         # dot (None where it has none) and the caller's stack weight.
         self.calls: list[tuple[str, object, int]] = []
@@ -192,7 +207,7 @@ class _Evaluator:
     def check_recursion(self, node: _Call, key: object) -> None:
         """Raise Go's error for a call that repeats forever, or give up on deep calls.
 
-        A template runs the same way whenever it gets the same dot, because it sees
+        A template runs the same way whenever it gets the same dot, because it reads
         no other variable. So a call that repeats a call in progress repeats forever,
         and Go stops it at its maximum depth. Go may run out of stack first where
         each call adds nested actions, so that case is not evaluated.
@@ -235,27 +250,22 @@ class _Evaluator:
         self.stack_weight += 2
         try:
             result, declared = self.declared_pipeline(node.tokens, node.offset)
-            if isinstance(result, NoValue):
-                # Go's range takes an invalid value as empty.
-                result = {}
-            if not isinstance(result, dict):
-                printed = self.output(result, node.offset)
-                raise ExpansionError(f"range can't iterate over {printed}", node.offset)
-            if not result:
+            items = self.range_items(result, node.offset)
+            if not items:
                 self.walk(node.otherwise, pieces)
                 return
             body = len(self.variables)
-            for key in sorted(result):
+            for key, element in items:
                 # As Go 1.19 does, set the top variable of the stack to the element
                 # and the one below it to the key. After `:=` these are the range's
                 # own variables. After `=` they are the variables declared last,
                 # whichever those are, while `=` gave the assigned ones the map.
                 if declared:
-                    self.variables[-1] = (self.variables[-1][0], result[key])
+                    self.variables[-1] = (self.variables[-1][0], element)
                 if len(declared) > 1:
                     self.variables[-2] = (self.variables[-2][0], key)
                 try:
-                    self.walk_at(result[key], node.body, pieces)
+                    self.walk_at(element, node.body, pieces)
                 except _Continue:
                     pass
                 except _Break:
@@ -265,6 +275,21 @@ class _Evaluator:
         finally:
             self.stack_weight -= 2
             del self.variables[mark:]
+
+    def range_items(self, result: Datum, offset: int) -> list[tuple[Datum, Datum]]:
+        """Return the keys and elements that `range` visits, in Go's order.
+
+        Go visits a map in the order of its keys, a slice by index from 0, and
+        nothing of an invalid value.
+        """
+        if isinstance(result, NoValue):
+            return []
+        if isinstance(result, QueryResult):
+            return list(enumerate(result.in_order("range")))
+        if not isinstance(result, dict):
+            printed = self.output(result, offset)
+            raise ExpansionError(f"range can't iterate over {printed}", offset)
+        return [(key, result[key]) for key in sorted(result)]
 
     def declared_pipeline(
         self, tokens: tuple[Token, ...], offset: int
@@ -316,6 +341,14 @@ class _Evaluator:
             return map_text(result)
         if isinstance(result, NoValue):
             return "<no value>"
+        if isinstance(result, QuerySample):
+            return result.text()
+        if isinstance(result, QueryResult):
+            raise UnsupportedTemplate(
+                "printing a query result, which Go prints as the addresses of its "
+                "samples, is not evaluated",
+                offset,
+            )
         return value_text(result)
 
     def pipeline(self, cursor: _Cursor) -> Datum:
@@ -334,38 +367,7 @@ class _Evaluator:
             cursor.next()
             if first.value in ("and", "or"):
                 return self.logic(first, cursor, piped)
-            function = FUNCTIONS.get(first.value)
-            if function is None:
-                raise UnsupportedTemplate(
-                    f"function {first.value} is not evaluated", first.offset
-                )
-            self.check_arity(first, cursor, piped)
-            operands = []
-            while self.operand_follows(cursor):
-                operands.append(self.operand(cursor))
-            if piped is not None:
-                operands.append(piped)
-            for operand in operands:
-                if first.value == "not":
-                    break
-                if isinstance(operand, AlertData):
-                    raise UnsupportedTemplate(
-                        f"{first.value} of the data object is not evaluated",
-                        first.offset,
-                    )
-                if isinstance(operand, NoValue):
-                    raise UnsupportedTemplate(
-                        f"{first.value} of a missing value is not evaluated",
-                        first.offset,
-                    )
-            try:
-                return function(*operands)
-            except CallError as exc:
-                raise ExpansionError(
-                    f"error calling {first.value}: {exc}", first.offset
-                ) from None
-            except UnsupportedTemplate as exc:
-                raise type(exc)(str(exc), first.offset) from None
+            return self.call_function(first, cursor, piped)
         receiver, fields = self.chain(cursor)
         if piped is None and not self.operand_follows(cursor):
             for field in fields:
@@ -380,6 +382,59 @@ class _Evaluator:
             )
         return self.method(receiver, fields[-1], cursor, piped)
 
+    def call_function(
+        self, function: Token, cursor: _Cursor, piped: Datum | None
+    ) -> Datum:
+        """Call the function that `function` names, with the operands at `cursor`."""
+        name = function.value
+        body = FUNCTIONS.get(name) or QUERY_FUNCTIONS.get(name)
+        if body is None and name != "query":
+            raise UnsupportedTemplate(
+                f"function {name} is not evaluated", function.offset
+            )
+        self.check_arity(function, cursor, piped)
+        operands = []
+        while self.operand_follows(cursor):
+            operands.append(self.operand(cursor))
+        if piped is not None:
+            operands.append(piped)
+        self.check_operands(function, operands)
+        try:
+            if body is None:
+                return self.run_query(operands[0])
+            return body(*operands)
+        except CallError as exc:
+            raise ExpansionError(
+                f"error calling {name}: {exc}", function.offset
+            ) from None
+        except UnsupportedTemplate as exc:
+            raise type(exc)(str(exc), function.offset) from None
+
+    def check_operands(self, function: Token, operands: list[Datum]) -> None:
+        """Raise UnsupportedTemplate for an operand that `function` is not evaluated on.
+
+        `not` takes any operand, `len` a query result too, and the query functions
+        check their own operands.
+        """
+        name = function.value
+        if name in ("not", "query", *QUERY_FUNCTIONS):
+            return
+        for operand in operands:
+            if isinstance(operand, QueryResult) and name == "len":
+                continue
+            if isinstance(operand, (AlertData, NoValue, QueryResult, QuerySample)):
+                raise UnsupportedTemplate(
+                    f"{name} of a {go_type(operand)} is not evaluated", function.offset
+                )
+
+    def run_query(self, text: Datum) -> QueryResult:
+        """Return the result of the PromQL query `text` from the test's own series."""
+        if not isinstance(text, str):
+            raise UnsupportedTemplate(f"query of a {go_type(text)} is not evaluated")
+        if self.query is None:
+            raise UnsupportedTemplate("query is evaluated only for a generated test")
+        return QueryResult(self.query(text))
+
     def check_arity(
         self, function: Token, cursor: _Cursor, piped: Datum | None
     ) -> None:
@@ -390,16 +445,17 @@ class _Evaluator:
         """
         count = self.count_operands(cursor)
         fixed, variadic = ARITY[function.value]
-        given = count + (piped is not None)
-        if variadic and given < fixed:
+        argument_count = count + (piped is not None)
+        if variadic and argument_count < fixed:
             raise ExpansionError(
                 f"wrong number of args for {function.value}: want at least {fixed} "
                 f"got {count}",
                 function.offset,
             )
-        if not variadic and given != fixed:
+        if not variadic and argument_count != fixed:
             raise ExpansionError(
-                f"wrong number of args for {function.value}: want {fixed} got {given}",
+                f"wrong number of args for {function.value}: want {fixed} "
+                f"got {argument_count}",
                 function.offset,
             )
 
@@ -505,14 +561,15 @@ class _Evaluator:
         """
         name = token.value[1:]
         try:
-            method, wanted = time_method(receiver, name)
+            method, expected_count = time_method(receiver, name)
         except UnsupportedTemplate as exc:
             raise UnsupportedTemplate(str(exc), token.offset) from None
         count = self.count_operands(cursor) if cursor is not None else 0
-        given = count + (piped is not None)
-        if given != wanted:
+        argument_count = count + (piped is not None)
+        if argument_count != expected_count:
             raise ExpansionError(
-                f"wrong number of args for {name}: want {wanted} got {given}",
+                f"wrong number of args for {name}: want {expected_count} "
+                f"got {argument_count}",
                 token.offset,
             )
         arguments = []
@@ -534,6 +591,8 @@ class _Evaluator:
         name = token.value[1:]
         if isinstance(value, GoTime):
             return self.method(value, token)
+        if isinstance(value, QuerySample) and name in ("Labels", "Value"):
+            return value.labels if name == "Labels" else value.value
         if isinstance(value, NoValue):
             # Go gives no value for a field of no value, unless the template's
             # missingkey option is "error", which Prometheus does not set.
@@ -744,7 +803,7 @@ def _template_name(token: Token) -> str:
     """Return the name of a define, block or template action.
 
     Prometheus names an alert's own template `__alert_` and the alert's name, which
-    `render` is not given, so such names are not evaluated.
+    `render` is not argument_count, so such names are not evaluated.
     """
     name = string_value(token)
     if name.startswith(_ALERT_TEMPLATE_PREFIX):
@@ -763,7 +822,7 @@ def _is_empty(nodes: _Nodes) -> bool:
 
 
 def _dot_key(dot: Datum) -> object:
-    """Return a key that two dots share only if Go's template sees them alike.
+    """Return a key that two dots share only if Go's template treats them alike.
 
     The key tells types apart that Python's equality mixes up, such as 1, 1.0 and
     True, or 0.0 and -0.0. It is None where no key is known.
@@ -800,16 +859,23 @@ def _parse(template: str) -> _Tree:
     return _Tree(nodes, parser.templates)
 
 
-def render(template: str, labels: dict[str, str], value: float) -> str:
+def render(
+    template: str,
+    labels: dict[str, str],
+    value: float,
+    query: QueryFunction | None = None,
+) -> str:
     """Expand a template for one alert; raise UnsupportedTemplate when it cannot.
 
     `labels` are the labels of the alert's sample, with `__name__` where the alert's
-    query keeps it. ExpansionError, a subclass, means that Prometheus fails too.
+    query keeps it. `query` gives the samples of a PromQL query at the alert's
+    evaluation, or raises UnsupportedTemplate; without it, `query` is not evaluated.
+    ExpansionError, a subclass, means that Prometheus fails too.
     """
     pieces: list[str] = []
     try:
         tree = _parse(template)
-        _Evaluator(labels, value, tree.templates).walk(tree.nodes, pieces)
+        _Evaluator(labels, value, tree.templates, query).walk(tree.nodes, pieces)
     except (_Break, _Continue):
         raise UnsupportedTemplate("break or continue outside a range") from None
     except RecursionError:

@@ -76,6 +76,7 @@ from obscompile.derive.synthesis import (
     invented_value,
     synthesize,
 )
+from obscompile.derive.template_queries import template_query
 from obscompile.derive.testfile import (
     AlertCheck,
     ExprCheck,
@@ -133,12 +134,17 @@ class _NotExpanded(ValueError):
 
 
 def _expanded(
-    kind: str, name: str, template: str, labels: dict[str, str], value: float
+    kind: str,
+    name: str,
+    template: str,
+    labels: dict[str, str],
+    value: float,
+    query: gorender.QueryFunction,
 ) -> str:
     """Return the alert's label or annotation `name` as Prometheus expands it."""
     subject = name if name in ("summary", "description") else f'{kind} "{name}"'
     try:
-        return gorender.render(template, labels, value)
+        return gorender.render(template, labels, value, query)
     except gorender.ExpansionError as exc:
         raise _NotExpanded(
             f"Prometheus fails to expand the {subject} for the value "
@@ -149,8 +155,9 @@ def _expanded(
     except gorender.UnsupportedTemplate as exc:
         raise _NotExpanded(
             f"the test generator cannot expand the {subject} ({exc}); it expands "
-            "if, with, range, define, block, template and the functions that format "
-            "values and labels, but not query",
+            "if, with, range, define, block, template, the functions that format "
+            "values and labels, and query where the test's own series give a "
+            "certain result",
             name,
         ) from None
 
@@ -683,17 +690,18 @@ class _Generator:
     ) -> AlertCheck:
         found = []
         moment = run.at(time_ms)
+        query = template_query(run, time_ms)
         for labels, value in sorted(moment.firing(for_ms).items()):
             sample_labels = dict(moment.sample_labels[labels])
             expected = dict(labels)
             expected.update(
                 {
-                    k: _expanded("label", k, v, sample_labels, value)
+                    k: _expanded("label", k, v, sample_labels, value, query)
                     for k, v in alert.labels
                 }
             )
             annotations = tuple(
-                (k, _expanded("annotation", k, v, sample_labels, value))
+                (k, _expanded("annotation", k, v, sample_labels, value, query))
                 for k, v in alert.annotations
             )
             found.append((tuple(sorted(expected.items())), annotations))

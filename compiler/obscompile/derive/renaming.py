@@ -44,6 +44,7 @@ _UNSAFE_CHARACTERS = re.compile(r"[\"'\\]")
 _NAME_LABELS = frozenset({"__name__", "job", "instance"})
 _LABEL_FUNCTIONS = ("label_replace", "label_join")
 _TEMPLATE_ACTION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_QUERY_CALL = re.compile(r"\bquery\b")
 _PLAIN_LABEL_ACTION = re.compile(
     r"\s*-?\s*(\$labels|\.Labels)\.[A-Za-z_][A-Za-z0-9_]*\s*-?\s*"
 )
@@ -327,6 +328,9 @@ def template_keeps_meaning(original: str, renamed: str) -> bool:
         if _PREFIX in action:
             return False
         if "abels" in action and not _PLAIN_LABEL_ACTION.fullmatch(action):
+            return False
+        if _QUERY_CALL.search(action):
+            # A query's result contains names, in an order that their spelling sets.
             return False
     return True
 
