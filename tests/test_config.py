@@ -245,6 +245,26 @@ def test_unknown_key_without_match(project: Path) -> None:
     )
 
 
+def test_every_unknown_key_reported(project: Path) -> None:
+    _, diagnostics = load(
+        project,
+        "zzz: 1\nyyy: 2\ngrafana_ulr: http://localhost:3000\n"
+        "kubernetes_labels: {release: a}\n",
+    )
+    by_position = sorted(diagnostics)
+    assert [line.split(": error: ")[0] for line in by_position] == [
+        "obscompile.yaml:1:1",
+        "obscompile.yaml:2:1",
+        "obscompile.yaml:3:1",
+    ]
+    assert 'unknown key "zzz" in the configuration' in by_position[0]
+    assert 'unknown key "yyy" in the configuration' in by_position[1]
+    assert (
+        '"grafana_ulr" in the configuration (did you mean "grafana_url"?)'
+        in (by_position[2])
+    )
+
+
 def test_root_must_be_mapping(project: Path) -> None:
     _, diagnostics = load(project, "- grafana\n")
     assert diagnostics == [

@@ -176,6 +176,37 @@ CASES = [
         ],
     ),
     (
+        "unknown-keys-at-every-level",
+        "service: payments\nzzz: 1\nyyy: 2\n"
+        + "scrape: {job: payments, port: 8080, intervl: 15s, xx: 1}\n"
+        + "metrics:\n  http_requests_total: {type: counter, hlep: a, unit: s}\n"
+        + "rows:\n  - title: Traffic\n    colapsed: true\n    qqq: 1\n"
+        + "    panels:\n      - title: RPS\n        query: up\n"
+        + "        foo: 1\n        bar: 2\n",
+        [
+            'services/payments.yaml:2:1: error: unknown key "zzz" in the manifest; expected one of alerts, dashboard, description, metric_blocks, metrics, rows, runtime, scrape, service, service_key, title [manifest/schema]',
+            'services/payments.yaml:3:1: error: unknown key "yyy" in the manifest; expected one of alerts, dashboard, description, metric_blocks, metrics, rows, runtime, scrape, service, service_key, title [manifest/schema]',
+            'services/payments.yaml:4:37: error: unknown key "intervl" in scrape (did you mean "interval"?) [manifest/schema]',
+            'services/payments.yaml:4:51: error: unknown key "xx" in scrape; expected one of honor_labels, interval, job, labels, path, port, probe, scheme, targets, timeout [manifest/schema]',
+            'services/payments.yaml:6:40: error: unknown key "hlep" in metrics.http_requests_total (did you mean "help"?) [manifest/schema]',
+            'services/payments.yaml:6:49: error: unknown key "unit" in metrics.http_requests_total; expected one of buckets, help, labels, type [manifest/schema]',
+            'services/payments.yaml:9:5: error: unknown key "colapsed" in rows[0] (did you mean "collapsed"?) [manifest/schema]',
+            'services/payments.yaml:10:5: error: unknown key "qqq" in rows[0]; expected one of collapsed, panels, title [manifest/schema]',
+            'services/payments.yaml:14:9: error: unknown key "foo" in rows[0].panels[0]; expected one of alert, capacity, color_mode, decimals, description, height, instant, legend, max, min, query, record, stack, thresholds, title, type, unit, width [manifest/schema]',
+            'services/payments.yaml:15:9: error: unknown key "bar" in rows[0].panels[0]; expected one of alert, capacity, color_mode, decimals, description, height, instant, legend, max, min, query, record, stack, thresholds, title, type, unit, width [manifest/schema]',
+        ],
+    ),
+    (
+        "unknown-block-parameters",
+        HEADER
+        + "rows:\n  - use: http_api_health\n    with:\n      job: payments\n"
+        + "      p95_titel: P95\n      zork: 1\n",
+        [
+            'services/payments.yaml:9:7: error: block "http_api_health" has no parameter "p95_titel" (did you mean "p95_title"?) [manifest/block]',
+            'services/payments.yaml:10:7: error: block "http_api_health" has no parameter "zork" [manifest/block]',
+        ],
+    ),
+    (
         "non-finite",
         HEADER
         + "rows:\n  - title: Pool\n    panels:\n"

@@ -229,6 +229,32 @@ def test_mutants_agree_with_promtool(tmp_path: Path) -> None:
     assert wrongly_rejected == []
 
 
+def test_every_unknown_key_reported(tmp_path: Path) -> None:
+    """Each unknown key is an error at its own position, at every level."""
+    text = (
+        "rule_files: [jobs.rules.yml]\nzzz: 1\nyyy: 2\n"
+        "tests:\n"
+        "  - interval: 1m\n    foo: 1\n    bar: 2\n"
+        "    input_series:\n      - {series: up, values: '1', valuse: 1, serie: x}\n"
+    )
+    path = tmp_path / "keys.test.yml"
+    path.write_text(text)
+    problems = _check(path)
+    found = [
+        (p.location.line, p.location.column, p.message.split(";")[0]) for p in problems
+    ]
+    assert found == [
+        (2, 1, 'unknown key "zzz" in a test file'),
+        (3, 1, 'unknown key "yyy" in a test file'),
+        (6, 5, 'unknown key "foo" in a test group'),
+        (7, 5, 'unknown key "bar" in a test group'),
+        (9, 35, 'unknown key "valuse" in an input series'),
+        (9, 46, 'unknown key "serie" in an input series'),
+    ]
+    assert problems[4].message.endswith('did you mean "values"?')
+    assert problems[5].message.endswith('did you mean "series"?')
+
+
 SCALARS = (
     st.none()
     | st.booleans()

@@ -1387,18 +1387,32 @@ def _call_function(found: Block, parameters: Mapping[str, Any]) -> Any:
     return produced
 
 
-def block_parameter_problem(found: Block, parameters: Mapping[str, Any]) -> str | None:
-    """Describe the first unknown or missing parameter of a block call, if any."""
+def block_parameter_problems(
+    found: Block, parameters: Mapping[str, Any]
+) -> list[tuple[str | None, str]]:
+    """Describe every unknown and missing parameter of a block call.
+
+    Each item is the unknown parameter, or None for a missing one, and the message.
+    """
+    problems: list[tuple[str | None, str]] = []
     known = found.parameters
     for given in parameters:
         if given not in known and not found.accepts_any:
             close = difflib.get_close_matches(given, sorted(known), n=1)
             hint = f' (did you mean "{close[0]}"?)' if close else ""
-            return f'block "{found.name}" has no parameter "{given}"{hint}'
+            message = f'block "{found.name}" has no parameter "{given}"{hint}'
+            problems.append((given, message))
     for required in found.required:
         if required not in parameters:
-            return f'block "{found.name}" needs parameter "{required}"'
-    return None
+            message = f'block "{found.name}" needs parameter "{required}"'
+            problems.append((None, message))
+    return problems
+
+
+def block_parameter_problem(found: Block, parameters: Mapping[str, Any]) -> str | None:
+    """Describe the first unknown or missing parameter of a block call, if any."""
+    problems = block_parameter_problems(found, parameters)
+    return problems[0][1] if problems else None
 
 
 def http_metrics(buckets: Sequence[float] | None = None) -> list[Metric]:

@@ -387,13 +387,15 @@ class _Reader:
             )
             return None
         parameters = data.get("with") or {}
-        problem = dsl.block_parameter_problem(found, parameters)
-        if problem:
-            unknown = [p for p in parameters if p not in found.parameters]
+        problems = dsl.block_parameter_problems(found, parameters)
+        for parameter, message in problems:
             where = (
-                self.key_at((*path, "with", unknown[0])) if unknown else self.at(path)
+                self.at(path)
+                if parameter is None
+                else self.key_at((*path, "with", parameter))
             )
-            self.diagnostics.append(error(where, problem, "manifest/block"))
+            self.diagnostics.append(error(where, message, "manifest/block"))
+        if problems:
             return None
         try:
             produced = dsl.call_block(found, parameters, self.at(path))

@@ -175,22 +175,31 @@ def _leaf_errors(err: ValidationError) -> Iterator[ValidationError]:
 _NESTED_KEYS = {"mappings": "thresholds", "steps": "thresholds", "series": "thresholds"}
 
 
-def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]:
-    """Return the path to point at, the message, and whether to point at the key."""
+def _unknown_keys(err: ValidationError) -> Iterator[tuple[JsonPath, str]]:
+    """Yield the path and message of each unknown key of one additionalProperties error.
+
+    jsonschema reports all unknown keys of a mapping in one error, and each gets its
+    own diagnostic here, in the order of the file.
+    """
     path: JsonPath = tuple(err.absolute_path)
-    where = dotted(path)
-    kind = err.validator
-    if kind == "additionalProperties":
-        allowed = sorted(err.schema.get("properties", {}))
-        extra = sorted(set(err.instance) - set(allowed))
-        key = extra[0]
+    allowed = sorted(err.schema.get("properties", {}))
+    for key in err.instance:
+        if key in allowed:
+            continue
         hint = suggest(key, allowed)
         if not hint and key in _NESTED_KEYS and _NESTED_KEYS[key] in allowed:
             parent = _NESTED_KEYS[key]
             hint = f' (did you mean "{parent}: {{{key}: ...}}"?)'
         if not hint and allowed:
             hint = "; expected one of " + ", ".join(allowed)
-        return (*path, key), f'unknown key "{key}" in {where}{hint}', True
+        yield (*path, key), f'unknown key "{key}" in {dotted(path)}{hint}'
+
+
+def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]:
+    """Return the path to point at, the message, and whether to point at the key."""
+    path: JsonPath = tuple(err.absolute_path)
+    where = dotted(path)
+    kind = err.validator
     if kind == "x-max-milliseconds":
         return path, f"{where} {err.message}", False
     if kind == "required":
@@ -342,6 +351,12 @@ def validate_manifest(source: Source) -> list[Diagnostic]:
     for leaf in leaves:
         if leaf.validator in _RANGE_KINDS and tuple(leaf.absolute_path) in mistyped:
             # A value of the wrong type has no range to report.
+            continue
+        if leaf.validator == "additionalProperties":
+            for key_path, message in _unknown_keys(leaf):
+                diagnostics.append(
+                    error(source.key_location(key_path), message, "manifest/schema")
+                )
             continue
         path, message, at_key = _message(leaf, source)
         location = source.key_location(path) if at_key else source.location(path)
