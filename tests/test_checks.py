@@ -2704,6 +2704,32 @@ SCRAPE_JOB = [
         ],
     ),
     Case(
+        "unbracketed-ipv6-hosts",
+        manifest("""
+            service: payments
+            scrape:
+              job: payments
+              targets: ['[::1', '[::1:9090', '::1:9090', '::1', '::1]:9090', 'fe80::2:80']
+        """),
+        [
+            f'{E}:4:13: error: target "[::1" is missing the "]" that closes its IPv6 '
+            'address; write the address in brackets, such as "[::1]:9090" '
+            "[scrape/job]",
+            f'{E}:4:21: error: target "[::1:9090" is missing the "]" that closes its '
+            'IPv6 address; write the address in brackets, such as "[::1]:9090" '
+            "[scrape/job]",
+            f'{E}:4:34: error: target "::1:9090" has the IPv6 address "::1" without '
+            'brackets; write it as "[::1]:9090" [scrape/job]',
+            f'{E}:4:46: error: target "::1" is an IPv6 address without brackets; '
+            'write it as "[::1]" or with a port, as "[::1]:9090" [scrape/job]',
+            f'{E}:4:53: error: target "::1]:9090" has a "]" without the "[" that opens '
+            'an IPv6 address; write the address in brackets, such as "[::1]:9090" '
+            "[scrape/job]",
+            f'{E}:4:66: error: target "fe80::2:80" has the IPv6 address "fe80::2" '
+            'without brackets; write it as "[fe80::2]:80" [scrape/job]',
+        ],
+    ),
+    Case(
         "path-without-slash",
         manifest(
             "service: payments\nscrape: {job: payments, port: 8080, path: metrics}\n"

@@ -89,6 +89,9 @@ def target_problem(target: str) -> str | None:
         return (
             f'target "{target}" contains a blank, which Prometheus escapes into the URL'
         )
+    bracket_problem = _ipv6_bracket_problem(target)
+    if bracket_problem is not None:
+        return f'target "{target}" {bracket_problem}'
     match = _TARGET.fullmatch(target)
     if match is None or "/" in target:
         return f'target "{target}" is not host:port; set scheme: and path: separately'
@@ -118,6 +121,38 @@ def target_problem(target: str) -> str | None:
         return f'target "{target}" has port "{port}", which is not a number'
     if not 1 <= int(port) <= 65535:
         return f'target "{target}" has port {int(port)}, outside 1-65535'
+    return None
+
+
+def _ipv6_bracket_problem(target: str) -> str | None:
+    """Return what is wrong with the brackets of an IPv6 host in `target`, or None."""
+    if "/" in target:
+        return None
+    if target.startswith("[") and "]" not in target:
+        return (
+            'is missing the "]" that closes its IPv6 address; write the address in '
+            'brackets, such as "[::1]:9090"'
+        )
+    if "]" in target and not target.startswith("["):
+        return (
+            'has a "]" without the "[" that opens an IPv6 address; write the address '
+            'in brackets, such as "[::1]:9090"'
+        )
+    if target.startswith("[") or target.count(":") < 2:
+        return None
+    # An address such as ::1:9090 is an IPv6 address as a whole too, so the text
+    # after the last ":" is read as the port when it is one.
+    address, _, port = target.rpartition(":")
+    if port.isascii() and port.isdigit() and is_ipv6(address):
+        return (
+            f'has the IPv6 address "{address}" without brackets; write it as '
+            f'"[{address}]:{port}"'
+        )
+    if is_ipv6(target):
+        return (
+            f'is an IPv6 address without brackets; write it as "[{target}]" or with '
+            f'a port, as "[{target}]:9090"'
+        )
     return None
 
 
