@@ -259,6 +259,18 @@ SYNTAX = [
         ],
     ),
     Case(
+        "duration-as-number",
+        panels("""
+            - title: Depth
+              query: 'max(queue_depth offset 5m) > 5m'
+        """),
+        [
+            f"{E}:16:46: error: invalid PromQL query: Prometheus 2.42 reads the "
+            "duration 5m only in a range, a subquery or after offset, not as a "
+            "number; write the number of seconds [promql/syntax]"
+        ],
+    ),
+    Case(
         "zero-duration",
         panels("""
             - title: Depth

@@ -8,6 +8,7 @@ checks reject for its structure must fail in promtool too.
 from __future__ import annotations
 
 import copy
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,6 +21,11 @@ from hypothesis import strategies as st
 
 from obscompile.cli import _hand_written_test
 from obscompile.diagnostics import Diagnostic
+from obscompile.load.series_notation import (
+    labels_problem,
+    series_problem,
+    values_problem,
+)
 from obscompile.pipeline import BuildResult
 from obscompile.write.atomic import write_tree
 from tests.conftest import REPO
@@ -90,8 +96,13 @@ REPLACEMENTS: list[Any] = [
     {"k": "v"},
     {"k": ["v"]},
     [{"k": "v"}],
+    # Text that promtool parses further as a series, values, labels or PromQL.
+    'up{job="x"',
+    "0+1xx3",
+    "sum(up",
 ]
-# What promtool 2.42 prints when it cannot load a test file, before it runs a test.
+# What promtool 2.42 prints when it cannot load a test file, before it runs a test,
+# or when it cannot parse a series, values, labels or an expression.
 LOAD_ERRORS = (
     "yaml: ",
     "not a valid duration string",
@@ -99,6 +110,7 @@ LOAD_ERRORS = (
     "duration out of range",
     "misses required attribute alertname",
     "group name repeated in evaluation order",
+    "parse error",
 )
 # The check of the errors about the structure of a test file.
 TEST_FILE = "promtool/test-file"
@@ -253,6 +265,139 @@ def test_every_unknown_key_reported(tmp_path: Path) -> None:
     ]
     assert problems[4].message.endswith('did you mean "values"?')
     assert problems[5].message.endswith('did you mean "series"?')
+
+
+# (test file text, expected error): a value that promtool 2.42 parses further and
+# rejects, with the error inside the string at the mistake.
+BAD_NOTATION = [
+    (
+        "tests:\n  - input_series:\n      - {series: 'up{job=\"x\"', values: '1'}\n",
+        '3:29: error: series "up{job="x"" is missing the "}" that closes its labels '
+        "[promtool/test-file]",
+    ),
+    (
+        "tests:\n  - input_series:\n      - {series: up, values: '0+1xx3'}\n",
+        "3:35: error: values \"0+1xx3\" has 'x' after x, where a whole number of "
+        "repetitions should be [promtool/test-file]",
+    ),
+    (
+        "tests:\n  - promql_expr_test:\n      - expr: up\n        exp_samples:\n"
+        "          - {labels: 'up{', value: 1}\n",
+        '5:26: error: labels "up{" is missing the "}" that closes its labels '
+        "[promtool/test-file]",
+    ),
+    (
+        "tests:\n  - promql_expr_test:\n      - {expr: 'sum(up', eval_time: 1m}\n",
+        '3:20: error: expr "sum(up" is an invalid PromQL query: unclosed left '
+        "parenthesis [promtool/test-file]",
+    ),
+    (
+        "tests:\n  - input_series:\n      - {values: '1'}\n",
+        "3:9: error: this input series has no series; write the metric name and "
+        "labels of the samples that it loads [promtool/test-file]",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    BAD_NOTATION,
+    ids=["series", "values", "labels", "expr", "no-series"],
+)
+def test_bad_notation_placed_in_string(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "notation.test.yml"
+    path.write_text(text)
+    assert [str(problem) for problem in _check(path)] == [f"{path.name}:{expected}"]
+
+
+# Pieces of the expanding notation and of near misses, which the generator joins.
+VALUE_PIECES = [
+    "0", "1", "12", "1.5", ".5", "5.", "1e3", "1e", "E", "+", "-", "x", "x", "_",
+    " ", " ", "stale", "Inf", "nan", "sum", "{", ",", ".", ":", "\t",
+]  # fmt: skip
+# Pieces of series and label sets, with keywords, bad escapes and other matchers.
+SERIES_PIECES = [
+    "up", "up", "job", "sum", "bool", "Inf", ":", "1", "{", "{", "}", "}", "=", "=",
+    "!=", ",", " ", '"a"', "'b'", "`c`", '"\\q"', '"\\x41"', '"\\u00e9"', "_", "é",
+    'up{a="b"', '{a="b"}', ',c="d"}', 'a=`x`}', "up{}",
+]  # fmt: skip
+
+
+def _generated(pieces: list[str], count: int, seed: int) -> list[str]:
+    """Return `count` distinct texts, each one to five random pieces joined."""
+    generator = random.Random(seed)
+    texts: set[str] = set()
+    while len(texts) < count:
+        size = generator.randint(1, 5)
+        texts.add("".join(generator.choice(pieces) for _ in range(size)))
+    return sorted(texts)
+
+
+def _notation_file(kind: str, text: str) -> dict[str, Any]:
+    """Return a test file whose only value of kind `kind` is `text`."""
+    series = {"series": "up", "values": "1"}
+    group: dict[str, Any] = {"interval": "1m", "input_series": [series]}
+    if kind == "labels":
+        group["promql_expr_test"] = [
+            {
+                "expr": "up",
+                "eval_time": "0m",
+                "exp_samples": [{"labels": text, "value": 1}],
+            }
+        ]
+    else:
+        series[kind] = text
+    return {"rule_files": ["jobs.rules.yml"], "tests": [group]}
+
+
+def test_notation_checks_agree_with_promtool(tmp_path: Path) -> None:
+    """The series, values and labels checks accept exactly what promtool reads."""
+    (tmp_path / "jobs.rules.yml").write_text(RULES)
+    valid_values = ["1 _ stale 4 5x2 1+1x2 10-2x2", "-Inf +NaN 1e3x2 _x3 0x4 .5 5."]
+    valid_series = ["up{job=\"a\",b='c',d=`e`}", 'a:b{x="\\u00e9\\n"}', '{a="b",}']
+    cases = [
+        *[("values", text) for text in valid_values + _generated(VALUE_PIECES, 300, 1)],
+        *[
+            ("series", text)
+            for text in valid_series + _generated(SERIES_PIECES, 400, 2)
+        ],
+        *[
+            ("labels", text)
+            for text in valid_series + _generated(SERIES_PIECES, 400, 3)
+        ],
+    ]
+    names = []
+    for number, (kind, text) in enumerate(cases):
+        names.append(f"{number:04d}.test.yml")
+        (tmp_path / names[-1]).write_text(yaml.safe_dump(_notation_file(kind, text)))
+    outputs = _promtool_results(tmp_path, names)
+    checks = {
+        "values": values_problem,
+        "series": series_problem,
+        "labels": labels_problem,
+    }
+    disagreements = []
+    accepted = {"values": 0, "series": 0, "labels": 0}
+    for name, (kind, text) in zip(names, cases, strict=True):
+        output = outputs[name]
+        if kind == "labels":
+            promtool_reads = 'err: labels "' not in output
+        else:
+            promtool_reads = "SUCCESS" in output
+        problem = checks[kind](text)
+        accepted[kind] += problem is None
+        # promtool reads text after a series as more values, which the check rejects.
+        stricter = problem is not None and "after the series" in problem.message
+        if (problem is None) != promtool_reads and not (promtool_reads and stricter):
+            disagreements.append(f"{kind} {text!r}: {problem} / {output.strip()}")
+    assert disagreements == []
+    # Both outcomes occur often enough for the comparison to mean something.
+    for kind, count in accepted.items():
+        assert count >= 15, (kind, count)
+    assert accepted["values"] <= 280
+    assert accepted["series"] <= 380
 
 
 SCALARS = (

@@ -62,6 +62,10 @@ _DURATION = re.compile(
 )
 
 
+# A duration with units, which promql-parser also reads as a number of seconds.
+_DURATION_NUMBER = re.compile(r"(?:[0-9]+(?:ms|[smhdwy]))+")
+
+
 def _offset(query: str, message: str, offset: int) -> int:
     """Improve the parser's position guess for messages that name the bad token."""
     if offset == 0:
@@ -252,12 +256,47 @@ def _quoted_names(tokens: Sequence[Token]) -> Iterator[int]:
         previous = token.text
 
 
+def query_problem(text: str) -> tuple[int, str] | None:
+    """Return the offset and message of the first part of `text` that 2.42 rejects.
+
+    This is the syntax check of a panel query for PromQL outside a manifest, such as
+    the expressions of a promtool test file.
+    """
+    query = ParsedQuery.parse(text)
+    if query.error is not None:
+        message, offset = _cause(text, str(query.error), query.error.offset)
+        return offset, f"invalid PromQL query: {message}"
+    for later_offset, later_message in later_syntax(query):
+        return later_offset or 0, later_message
+    return None
+
+
+def _durations_as_numbers(tokens: Sequence[Token]) -> Iterator[Token]:
+    """Yield each duration in the place of a number, outside offset and @."""
+    for index, token in enumerate(tokens):
+        if token.kind != "number" or not _DURATION_NUMBER.fullmatch(token.text):
+            continue
+        before = [t.text.lower() for t in tokens[max(index - 2, 0) : index]]
+        if before[-1:] in (["offset"], ["@"]) or (
+            before[-1:] in (["-"], ["+"]) and before[:1] in (["offset"], ["@"])
+        ):
+            continue
+        yield token
+
+
 def later_syntax(query: ParsedQuery) -> Iterator[tuple[int | None, str]]:
     """Yield the offset and message of each part of `query` that Prometheus 2.42 rejects.
 
     These are the parts that promql-parser reads because a later version added them.
     """
     tokens = tokenize(query.text)
+    for token in _durations_as_numbers(tokens):
+        yield (
+            token.offset,
+            f"invalid PromQL query: {PROMETHEUS} reads the duration {token.text} only "
+            "in a range, a subquery or after offset, not as a number; write the "
+            "number of seconds",
+        )
     for text, offset in _written_durations(tokens):
         problem = _unit_problem(text)
         if problem is not None:

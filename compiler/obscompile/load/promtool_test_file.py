@@ -8,6 +8,10 @@ line and column. It follows yaml.v2's decoding where that differs from a plain t
 check: a text field takes any single value (`alertname: 5` reads as "5"), null is
 the empty value of every field, and a list item may be null.
 
+promtool parses the text of `series`, `values`, `labels` and `expr` further, and
+reports a mistake there with a position in that text only. Those texts are checked
+here too, with the error inside the string at the mistake.
+
 NOTE: `value` of an expected sample is checked as a number by its text, so a quoted
 number such as '1', which promtool rejects, passes here and promtool reports it.
 """
@@ -17,13 +21,19 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
 from obscompile.diagnostics import Diagnostic, error
 from obscompile.load.durations import NOT_A_DURATION, duration_problem
+from obscompile.load.series_notation import (
+    NotationProblem,
+    labels_problem,
+    series_problem,
+    values_problem,
+)
 from obscompile.load.yaml_source import JsonPath, Source
 
 # The check of every error about the structure of a hand-written test file.
@@ -35,6 +45,8 @@ class _Text:
     """A string field of promtool's structs, with a noun for what it must contain."""
 
     noun: str
+    # The check of the text that promtool parses further, if it does.
+    syntax: Callable[[str], NotationProblem | None] | None = None
 
 
 @attrs.frozen
@@ -74,15 +86,33 @@ _Kind = _Text | _Duration | _Number | _Labels | _List | _Struct
 
 _DURATION = _Duration()
 _LABELS = _Labels()
+
+
+def _expression_problem(text: str) -> NotationProblem | None:
+    """Return where and why the PromQL expression `text` does not parse, or None."""
+    from obscompile.check.promql_syntax import query_problem
+
+    problem = query_problem(text)
+    if problem is None or "holt_winters" in problem[1]:
+        # The parser here follows Prometheus 3, which renamed holt_winters, and
+        # promtool 2.42 reads it.
+        return None
+    offset, message = problem
+    return NotationProblem(offset, f"is an {message}")
+
+
 _SAMPLE = _Struct(
     "expected sample",
-    {"labels": _Text("a series such as 'up{job=\"api\"}'"), "value": _Number()},
+    {
+        "labels": _Text("a series such as 'up{job=\"api\"}'", labels_problem),
+        "value": _Number(),
+    },
     later_keys={"histogram": "2.47"},
 )
 _EXPRESSION_TEST = _Struct(
     "expression test",
     {
-        "expr": _Text("a PromQL expression"),
+        "expr": _Text("a PromQL expression", _expression_problem),
         "eval_time": _DURATION,
         "exp_samples": _List(_SAMPLE, "expected samples"),
     },
@@ -99,8 +129,10 @@ _ALERT_TEST = _Struct(
 _SERIES = _Struct(
     "input series",
     {
-        "series": _Text("a series such as 'up{job=\"api\"}'"),
-        "values": _Text("values in expanding notation such as '0+1x10'"),
+        "series": _Text("a series such as 'up{job=\"api\"}'", series_problem),
+        "values": _Text(
+            "values in expanding notation such as '0+1x10'", values_problem
+        ),
     },
 )
 _TEST_GROUP = _Struct(
@@ -140,8 +172,9 @@ def check_test_file(source: Source) -> list[Diagnostic]:
     """Return an error for each value of a test file that promtool 2.42 cannot read.
 
     Besides the types, an alert test without `alertname`, an expression test without
-    `expr` and a rule group named twice in `group_eval_order` are errors, because
-    promtool rejects them without naming the line.
+    `expr`, an input series without `series` and a rule group named twice in
+    `group_eval_order` are errors, because promtool rejects them without naming the
+    line.
     """
     data = source.data
     if not isinstance(data, dict):
@@ -189,6 +222,8 @@ class _Checker:
         elif isinstance(kind, _Text):
             if isinstance(value, dict | list):
                 self.report(path, f"{key} must be {kind.noun}, not {_found(value)}")
+            elif kind.syntax is not None:
+                self.syntax(value, path, kind.syntax)
         elif isinstance(kind, _Duration):
             self.duration(value, path, str(key))
         elif isinstance(kind, _Number):
@@ -228,10 +263,10 @@ class _Checker:
     def required(
         self, data: dict[str, Any] | None, path: JsonPath, kind: _Struct
     ) -> None:
-        """Report an alert test without alertname or an expression test without expr.
+        """Report a test or an input series without the key that names what it checks.
 
-        promtool fails such a test whatever the rules compute. A null item of either
-        list is such a test.
+        promtool fails such a test whatever the rules compute, and cannot load such a
+        series. A null item of these lists has none of the keys.
         """
         data = data or {}
         if kind is _ALERT_TEST and _empty(data.get("alertname")):
@@ -240,12 +275,42 @@ class _Checker:
                 "this alert test has no alertname; name the alert that it checks, "
                 "because promtool rejects the file without it",
             )
+        if kind is _SERIES and _empty(data.get("series")):
+            self.report(
+                path,
+                "this input series has no series; write the metric name and labels "
+                "of the samples that it loads",
+            )
         if kind is _EXPRESSION_TEST and _empty(data.get("expr")):
             self.report(
                 path,
                 "this expression test has no expr; write the PromQL expression that "
                 "it evaluates",
             )
+
+    def syntax(
+        self,
+        value: Any,
+        path: JsonPath,
+        check: Callable[[str], NotationProblem | None],
+    ) -> None:
+        """Report the first mistake that `check` finds in the text of `value`.
+
+        The error points into a string at the mistake. yaml.v2 reads another single
+        value, such as a number, as its text, and the error points at its start.
+        """
+        from obscompile.check.positions import text_location
+
+        text = value if isinstance(value, str) else _scalar_text(value)
+        problem = check(text)
+        if problem is None:
+            return
+        where = self.source.location(path)
+        if isinstance(value, str):
+            sources = {where.file: self.source.text}
+            where = text_location(where, text, problem.offset, sources)
+        message = f"{path[-1]} {_found(value)} {problem.message}"
+        self.problems.append(error(where, message, TEST_FILE))
 
     def duration(self, value: Any, path: JsonPath, key: str) -> None:
         if isinstance(value, dict | list | bool):
