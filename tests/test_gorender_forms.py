@@ -571,7 +571,8 @@ def _query_run() -> Run:
             storage.add(make_labels(labels), minute * 60_000, value)
     for minute in range(11):
         storage.add(make_labels({"__name__": "probe", **LABELS}), minute * 60_000, 1.5)
-    return Run(storage, (), Evaluator(storage))
+    # Eleven samples a minute apart, all loaded, evaluated each minute.
+    return Run(storage, {}, Evaluator(storage), 60_000, 600_000, 10)
 
 
 def _query_series() -> list[dict]:
