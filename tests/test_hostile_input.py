@@ -31,6 +31,20 @@ def run_cli(
     )
 
 
+def run_build(
+    project: Path, *options: str, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    """Run `obscompile build` with `options` in `project`, without a memory limit."""
+    return subprocess.run(
+        [sys.executable, "-m", "obscompile", "build", *options],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def assert_clean_failure(result: subprocess.CompletedProcess, message: str) -> None:
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr

@@ -12,7 +12,8 @@ from datetime import timedelta
 import attrs
 import promql_parser as pp
 
-from obscompile import goregexp
+from obscompile import goregexp, promql_limits, trampoline
+from obscompile.trampoline import Recursive
 
 # Grafana replaces these before a query reaches Prometheus; the parser needs a value.
 # Grafana reads a variable as `$name`, `${name}`, `${name:format}` or in its older
@@ -43,6 +44,45 @@ class QueryError(ValueError):
     def __init__(self, message: str, offset: int = 0) -> None:
         super().__init__(message)
         self.offset = offset
+
+
+class QueryTooDeep(QueryError):
+    """A query that Prometheus may accept nests deeper than obscompile reads.
+
+    `depth` is the query's depth, as `query_depth` counts it, and `offset` that of
+    the bracket or operator that passes MAX_QUERY_DEPTH.
+    """
+
+    def __init__(self, message: str, depth: int, offset: int) -> None:
+        super().__init__(message, offset)
+        self.depth = depth
+
+
+MAX_QUERY_DEPTH = promql_limits.MAX_QUERY_DEPTH
+
+
+def depth_problem(query: str) -> QueryTooDeep | None:
+    """Return the error for a query deeper than MAX_QUERY_DEPTH, or None.
+
+    `promql_limits.MAX_QUERY_DEPTH` describes how the depth is counted, and why.
+    """
+    found = promql_limits.too_deep(query)
+    if found is None:
+        return None
+    depth, passed = found
+    return QueryTooDeep(
+        f"the query nests {depth} levels deep, and obscompile reads at most "
+        f"{MAX_QUERY_DEPTH}: each pair of brackets counts as a level, and so does "
+        "each operator inside the same brackets. Group a long chain of operators in "
+        "parentheses, as in (a or b) or (c or d), or split the query",
+        depth,
+        passed,
+    )
+
+
+def _unreadable(query: str) -> QueryError | None:
+    """Return the error for a query that promql-parser must not read, or None."""
+    return depth_problem(query)
 
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -132,8 +172,11 @@ def grafana_variable_problem(query: str) -> tuple[str, int] | None:
             )
     if not windows:
         return None
+    marked_query = _GRAFANA_RANGES.sub(_VARIABLE_WINDOW, query)
+    if _unreadable(marked_query) is not None:
+        return None
     try:
-        node = pp.parse(_GRAFANA_RANGES.sub(_VARIABLE_WINDOW, query))
+        node = promql_limits.parse_text(marked_query)
     except ValueError:
         return None
     marked = timedelta(milliseconds=int(_VARIABLE_WINDOW[:-2]))
@@ -229,8 +272,11 @@ def _parseable(query: str) -> str:
 
 def _fails_with(query: str, message: str) -> bool:
     """Return True when parsing `query` fails with exactly `message`."""
+    text = _parseable(query)
+    if _unreadable(text) is not None:
+        return False
     try:
-        pp.parse(_parseable(query))
+        promql_limits.parse_text(text)
     except ValueError as exc:
         return str(exc) == message
     except BaseException as exc:  # the Rust extension raises PanicException
@@ -413,9 +459,12 @@ def parse(query: str) -> pp.Expr:
     of a service, so a parsed query is kept. Callers only read the syntax tree.
     Matcher regexes follow Go's syntax, as in Prometheus, and not promql-parser's.
     """
+    unreadable = _unreadable(query)
+    if unreadable is not None:
+        raise unreadable
     text, replaced = _checked_regexes(query, _parseable(query))
     try:
-        expr = pp.parse(text)
+        expr = promql_limits.parse_text(text)
         if replaced:
             _restore_regexes(expr, replaced)
         return expr
@@ -453,6 +502,25 @@ def value_type(node: pp.Expr) -> str:
     """Return the type of what `node` evaluates to: vector, scalar, matrix or string."""
     while isinstance(node, pp.ParenExpr | pp.UnaryExpr):
         node = node.expr
+    if not isinstance(node, pp.BinaryExpr):
+        return _operand_type(node)
+    # An operation gives a scalar only where every operand of its operations does.
+    # The right side is looked at first: in a chain such as `a + b + c`, which nests
+    # to the left, it is an operand, so a vector is found at once.
+    pending: list[pp.Expr] = [node]
+    while pending:
+        part = pending.pop()
+        while isinstance(part, pp.ParenExpr | pp.UnaryExpr):
+            part = part.expr
+        if isinstance(part, pp.BinaryExpr):
+            pending += (part.lhs, part.rhs)
+        elif _operand_type(part) != "scalar":
+            return "vector"
+    return "scalar"
+
+
+def _operand_type(node: pp.Expr) -> str:
+    """Return the type of `node`, which is no operation, parenthesis or negation."""
     if isinstance(node, pp.MatrixSelector | pp.SubqueryExpr):
         return "matrix"
     if isinstance(node, pp.StringLiteral):
@@ -461,9 +529,6 @@ def value_type(node: pp.Expr) -> str:
         return "scalar"
     if isinstance(node, pp.Call):
         return str(node.func.return_type).rpartition(".")[2].lower()
-    if isinstance(node, pp.BinaryExpr):
-        sides = {value_type(node.lhs), value_type(node.rhs)}
-        return "scalar" if sides == {"scalar"} else "vector"
     return "vector"
 
 
@@ -519,11 +584,23 @@ def children(node: pp.Expr) -> list[pp.Expr]:
     return []
 
 
+# The nodes without sub-expressions that most often end a branch of a tree.
+_LEAVES = (pp.VectorSelector, pp.NumberLiteral, pp.StringLiteral)
+
+
 def walk(node: pp.Expr) -> Iterator[pp.Expr]:
     """Yield `node` and every sub-expression, depth first, in source order."""
-    yield node
-    for child in children(node):
-        yield from walk(child)
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        yield current
+        if isinstance(current, _LEAVES):
+            continue
+        inner = children(current)
+        if len(inner) == 1:
+            pending.append(inner[0])
+        else:
+            pending += reversed(inner)
 
 
 def selectors(node: pp.Expr) -> list[pp.VectorSelector]:
@@ -611,13 +688,24 @@ class OutputLabels:
 
 def output_labels(node: pp.Expr) -> OutputLabels:
     """Return the labels of the query's result series."""
+    found = _output_labels(node)
+    return found if isinstance(found, OutputLabels) else trampoline.run(found)
+
+
+def _output_labels(node: pp.Expr) -> OutputLabels | Recursive[OutputLabels]:
+    """Return the labels of a selector, or the generator that finds those of `node`."""
     node = strip_parens(node)
     if isinstance(node, pp.VectorSelector):
         return OutputLabels(open=True, selector_metric=node.name, selector=node)
+    return _composite_labels(node)
+
+
+def _composite_labels(node: pp.Expr) -> Recursive[OutputLabels]:
+    """Return the labels of `node`, which is no selector or parenthesis."""
     if isinstance(node, pp.MatrixSelector):
-        return output_labels(node.vector_selector)
+        return (yield _output_labels(node.vector_selector))
     if isinstance(node, pp.AggregateExpr):
-        inner = output_labels(node.expr)
+        inner = yield _output_labels(node.expr)
         modifier = node.modifier
         if str(node.op) in ("topk", "bottomk", "limitk", "limit_ratio"):
             return inner
@@ -639,13 +727,14 @@ def output_labels(node: pp.Expr) -> OutputLabels:
             if not isinstance(strip_parens(a), pp.NumberLiteral | pp.StringLiteral)
         ]
         if name == "histogram_quantile" and vectors:
-            return output_labels(vectors[-1]).without("le")
+            inner = yield _output_labels(vectors[-1])
+            return inner.without("le")
         if name in ("vector", "time", "scalar"):
             return OutputLabels()
         if name in ("absent", "absent_over_time") and node.args:
             return OutputLabels(names=_absent_labels(node.args[0]))
         if name in ("label_replace", "label_join") and vectors:
-            inner = output_labels(vectors[0])
+            inner = yield _output_labels(vectors[0])
             target = strip_parens(node.args[1])
             strings = string_arguments(node)
             if name == "label_replace" and strings is not None and _removes(strings):
@@ -653,19 +742,19 @@ def output_labels(node: pp.Expr) -> OutputLabels:
             if isinstance(target, pp.StringLiteral) and target.val not in inner.names:
                 return attrs.evolve(inner, names=(*inner.names, target.val))
             return inner
-        return output_labels(vectors[0]) if vectors else OutputLabels()
+        return (yield _output_labels(vectors[0])) if vectors else OutputLabels()
     if isinstance(node, pp.BinaryExpr):
         # A scalar side, such as 100 or time(), keeps the labels of the vector side.
         lhs_scalar = value_type(node.lhs) == "scalar"
         rhs_scalar = value_type(node.rhs) == "scalar"
         if lhs_scalar and not rhs_scalar:
-            return output_labels(node.rhs)
-        side = output_labels(node.lhs)
+            return (yield _output_labels(node.rhs))
+        side = yield _output_labels(node.lhs)
         bin_modifier = node.modifier
         matching = bin_modifier.matching if bin_modifier is not None else None
         card = str(bin_modifier.card) if bin_modifier is not None else ""
         if matching is not None and "OneToMany" in card:
-            side = output_labels(node.rhs)
+            side = yield _output_labels(node.rhs)
         if matching is not None and "OneToOne" in card:
             # One-to-one matching keeps only the labels of `on`, or drops those of
             # `ignoring`, for a comparison too (checked with promtool 2.42).
@@ -678,14 +767,14 @@ def output_labels(node: pp.Expr) -> OutputLabels:
             )
         if str(node.op) == "or":
             # The result contains the series of both sides, each with its own labels.
-            other = output_labels(node.rhs)
+            other = yield _output_labels(node.rhs)
             names = (*side.names, *(n for n in other.names if n not in side.names))
             return attrs.evolve(
                 other if other.open and not side.open else side, names=names
             )
         return side
     if isinstance(node, pp.SubqueryExpr | pp.UnaryExpr):
-        return output_labels(node.expr)
+        return (yield _output_labels(node.expr))
     return OutputLabels()
 
 

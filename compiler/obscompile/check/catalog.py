@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 import promql_parser as pp
 
-from obscompile import promql
+from obscompile import promql, trampoline
 from obscompile.check.alert_index import AlertIndex
 from obscompile.check.context import (
     GRAFANA_PLACEHOLDER,
@@ -25,6 +25,7 @@ from obscompile.memo import by_identity
 from obscompile.model.metric import Metric, MetricType, SeriesNaming
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Service
+from obscompile.trampoline import Recursive
 
 # Series that exist without a catalog entry: `up` and `scrape_*` come from Prometheus
 # itself, the others from the default collectors of the client libraries.
@@ -555,6 +556,12 @@ def available_labels(context: ServiceContext, node: pp.Expr) -> frozenset[str] |
 
     The sets come from the catalog, so they are exact only for catalog metrics.
     """
+    return trampoline.run(_available_labels(context, node))
+
+
+def _available_labels(
+    context: ServiceContext, node: pp.Expr
+) -> Recursive[frozenset[str] | None]:
     node = promql.strip_parens(node)
     if isinstance(node, pp.NumberLiteral | pp.StringLiteral):
         return frozenset()
@@ -563,23 +570,23 @@ def available_labels(context: ServiceContext, node: pp.Expr) -> frozenset[str] |
     if isinstance(node, pp.MatrixSelector):
         return selector_labels(context, node.vector_selector)
     if isinstance(node, pp.SubqueryExpr | pp.UnaryExpr):
-        return available_labels(context, node.expr)
+        return (yield _available_labels(context, node.expr))
     if isinstance(node, pp.AggregateExpr):
-        return _aggregation_labels(context, node)
+        return (yield _aggregation_labels(context, node))
     if isinstance(node, pp.Call):
-        return _call_labels(context, node)
+        return (yield _call_labels(context, node))
     if isinstance(node, pp.BinaryExpr):
-        return _binary_labels(context, node)
+        return (yield _binary_labels(context, node))
     return None
 
 
 def _aggregation_labels(
     context: ServiceContext, node: pp.AggregateExpr
-) -> frozenset[str] | None:
+) -> Recursive[frozenset[str] | None]:
     operator = str(node.op)
     modifier = node.modifier
     if operator in ("topk", "bottomk", "limitk", "limit_ratio"):
-        return available_labels(context, node.expr)
+        return (yield _available_labels(context, node.expr))
     extra: set[str] = set()
     if operator == "count_values" and isinstance(node.param, pp.StringLiteral):
         extra.add(node.param.val)
@@ -587,11 +594,13 @@ def _aggregation_labels(
         return frozenset(extra)
     if modifier.type == pp.AggModifierType.By:
         return frozenset(modifier.labels) | extra
-    inner = available_labels(context, node.expr)
+    inner = yield _available_labels(context, node.expr)
     return None if inner is None else (inner - set(modifier.labels)) | extra
 
 
-def _call_labels(context: ServiceContext, node: pp.Call) -> frozenset[str] | None:
+def _call_labels(
+    context: ServiceContext, node: pp.Call
+) -> Recursive[frozenset[str] | None]:
     name = node.func.name
     vectors = vector_arguments(node)
     if name in ("vector", "time", "scalar", "pi"):
@@ -599,9 +608,9 @@ def _call_labels(context: ServiceContext, node: pp.Call) -> frozenset[str] | Non
     if name in ("absent", "absent_over_time") or not vectors:
         return None
     if name == "histogram_quantile":
-        inner = available_labels(context, vectors[-1])
+        inner = yield _available_labels(context, vectors[-1])
         return None if inner is None else inner - {"le"}
-    inner = available_labels(context, vectors[0])
+    inner = yield _available_labels(context, vectors[0])
     if inner is not None and name in ("label_replace", "label_join"):
         target = _string_argument(node, 1)
         return inner | {target} if target else inner
@@ -610,15 +619,15 @@ def _call_labels(context: ServiceContext, node: pp.Call) -> frozenset[str] | Non
 
 def _binary_labels(
     context: ServiceContext, node: pp.BinaryExpr
-) -> frozenset[str] | None:
+) -> Recursive[frozenset[str] | None]:
     # A scalar side, such as 100, time() or scalar(...), keeps the labels of the
     # vector side.
     if promql.value_type(node.lhs) == "scalar":
-        return available_labels(context, node.rhs)
-    left = available_labels(context, node.lhs)
+        return (yield _available_labels(context, node.rhs))
+    left = yield _available_labels(context, node.lhs)
     if promql.value_type(node.rhs) == "scalar":
         return left
-    right = available_labels(context, node.rhs)
+    right = yield _available_labels(context, node.rhs)
     operator = str(node.op)
     if operator == "or":
         return None if left is None or right is None else left | right

@@ -49,24 +49,32 @@ def _quantile_selector(
     The values pass through parentheses, a sign, arithmetic with a scalar such as
     `* 1000`, and the aggregations and functions above.
     """
-    node = promql.strip_parens(node)
+    part: pp.Expr | None = node
+    while part is not None:
+        part = promql.strip_parens(part)
+        if isinstance(part, pp.MatrixSelector):
+            part = part.vector_selector
+        if isinstance(part, pp.VectorSelector):
+            return part if _selects_quantiles(context, part) else None
+        part = _passed_on(part)
+    return None
+
+
+def _passed_on(node: pp.Expr) -> pp.Expr | None:
+    """Return the part of `node` whose values `node` passes on, or None."""
     if isinstance(node, pp.UnaryExpr):
-        return _quantile_selector(context, node.expr)
-    if isinstance(node, pp.MatrixSelector):
-        node = node.vector_selector
-    if isinstance(node, pp.VectorSelector):
-        return node if _selects_quantiles(context, node) else None
+        return node.expr
     if isinstance(node, pp.BinaryExpr):
         if promql.value_type(node.lhs) == "scalar":
-            return _quantile_selector(context, node.rhs)
+            return node.rhs
         if promql.value_type(node.rhs) == "scalar":
-            return _quantile_selector(context, node.lhs)
+            return node.lhs
         return None
     if isinstance(node, pp.AggregateExpr) and str(node.op) in _KEEPING_AGGREGATIONS:
-        return _quantile_selector(context, node.expr)
+        return node.expr
     if isinstance(node, pp.Call) and node.func.name in _KEEPING_FUNCTIONS:
         vectors = catalog.vector_arguments(node)
-        return _quantile_selector(context, vectors[0]) if vectors else None
+        return vectors[0] if vectors else None
     return None
 
 

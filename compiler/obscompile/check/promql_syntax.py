@@ -101,7 +101,10 @@ def promql_syntax(context: PanelContext) -> Iterator[Diagnostic]:
         return
     message, offset = _cause(context.panel.query, str(problem), problem.offset)
     text = "invalid PromQL query"
-    if message.lower() != _GENERIC:
+    if isinstance(problem, promql.QueryTooDeep):
+        # Prometheus reads such a query, so it is not called invalid.
+        text = message
+    elif message.lower() != _GENERIC:
         text = f"{text}: {message}"
     yield error(context.query_location(offset), text + _comment_hint(context), NAME)
 

@@ -14,7 +14,9 @@ from typing import NoReturn
 
 import attrs
 
+from obscompile import trampoline
 from obscompile.check.query_text import AGGREGATION_OPERATORS, Token, tokenize
+from obscompile.trampoline import Recursive
 
 _BINARY_OPERATORS = frozenset(
     {"+", "-", "*", "/", "%", "^", "==", "!=", ">", "<", ">=", "<="}
@@ -88,12 +90,14 @@ class _Recognizer:
         self.index += 1
 
     def query(self) -> None:
-        self.expression()
+        # The parts of the grammar that nest call each other through `trampoline`,
+        # so that a query nested thousands of levels deep is read.
+        trampoline.run(self.expression())
         if self.peek() is not None:
             self.fail()
 
-    def expression(self) -> None:
-        self.unary()
+    def expression(self) -> Recursive[None]:
+        yield self.unary()
         while self.word() in _BINARY_OPERATORS or self.word() in _BINARY_KEYWORDS:
             self.index += 1
             if self.word() == "bool":
@@ -105,12 +109,13 @@ class _Recognizer:
                 self.index += 1
                 if self.word() == "(":
                     self.labels("in grouping")
-            self.unary()
+            yield self.unary()
 
-    def unary(self) -> None:
+    def unary(self) -> Recursive[None]:
         while self.word() in ("+", "-"):
             self.index += 1
-        self.postfix(self.primary())
+        selector = yield self.primary()
+        self.postfix(selector)
 
     def postfix(self, selector: bool) -> None:
         """Read the ranges, offsets and @ modifiers after a primary expression.
@@ -165,7 +170,7 @@ class _Recognizer:
             return
         self.fail("in @, expected timestamp")
 
-    def primary(self) -> bool:
+    def primary(self) -> Recursive[bool]:
         """Read one operand and return True when it is a vector selector."""
         token = self.peek()
         word = self.word()
@@ -176,7 +181,7 @@ class _Recognizer:
             return False
         if word == "(":
             self.index += 1
-            self.expression()
+            yield self.expression()
             self.expect(")", 'in parentheses, expected ")"')
             return False
         if word == "{" or token.kind == "variable":
@@ -185,36 +190,36 @@ class _Recognizer:
         if token.kind != "identifier" or word in _KEYWORDS:
             self.fail()
         if word in AGGREGATION_OPERATORS and self.word(1) in ("(", "by", "without"):
-            self.aggregation()
+            yield self.aggregation()
             return False
         if self.word(1) == "(":
             self.index += 2
-            self.arguments()
+            yield self.arguments()
             return False
         self.selector()
         return True
 
-    def aggregation(self) -> None:
+    def aggregation(self) -> Recursive[None]:
         self.index += 1
         grouped = self.word() in ("by", "without")
         if grouped:
             self.index += 1
             self.labels("in grouping opts")
         self.expect("(", 'in aggregation, expected "("')
-        self.arguments()
+        yield self.arguments()
         if self.word() in ("by", "without"):
             if grouped:
                 self.fail()
             self.index += 1
             self.labels("in grouping opts")
 
-    def arguments(self) -> None:
+    def arguments(self) -> Recursive[None]:
         """Read the arguments after an opening parenthesis, and the closing one."""
         if self.word() != ")":
-            self.expression()
+            yield self.expression()
             while self.word() == ",":
                 self.index += 1
-                self.expression()
+                yield self.expression()
         self.expect(")", 'in function call, expected "," or ")"')
 
     def labels(self, context: str) -> None:

@@ -316,10 +316,14 @@ def operator_offset(query: str, root: pp.Expr, operation: pp.BinaryExpr) -> int 
 
 def _operations_in_source_order(node: pp.Expr) -> Iterator[pp.BinaryExpr]:
     """Yield the binary operations of `node` in the order of their operators."""
-    if isinstance(node, pp.BinaryExpr):
-        yield from _operations_in_source_order(node.lhs)
-        yield node
-        yield from _operations_in_source_order(node.rhs)
-        return
-    for child in promql.children(node):
-        yield from _operations_in_source_order(child)
+    # Each entry is a part still to read, or in a tuple an operation whose left side
+    # is read.
+    pending: list[pp.Expr | tuple[pp.BinaryExpr]] = [node]
+    while pending:
+        part = pending.pop()
+        if isinstance(part, tuple):
+            yield part[0]
+        elif isinstance(part, pp.BinaryExpr):
+            pending += [part.rhs, (part,), part.lhs]
+        else:
+            pending += reversed(promql.children(part))

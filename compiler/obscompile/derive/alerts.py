@@ -51,6 +51,7 @@ from obscompile.derive.expressions import (
     number_text,
     pinned_job,
     render,
+    rule_text,
     time_modifier_problem,
 )
 from obscompile.derive.limits import lower_limit
@@ -541,7 +542,7 @@ class _Deriver:
             selector = plan.rule.record + (f"{{{matchers}}}" if matchers else "")
             return plan.reader(selector)
         node = promql.parse(view.panel.query)
-        return render(node, guard=True, extra_matchers=tuple(pins))
+        return rule_text(render(node, guard=True, extra_matchers=tuple(pins)))
 
     def _series_labels(
         self, view: PanelView, plan: RecordedQuery | None

@@ -349,21 +349,53 @@ def compile_query(expr: str) -> Compiled:
     return compile_expr(promql.parse(expr))
 
 
+# The deepest expression that the evaluator compiles, not counting parentheses. Each
+# level of a compiled expression calls the functions of the level below it, which
+# takes up to three Python frames a level, so a much deeper one would pass Python's
+# limit of 1000 frames.
+MAX_EVALUATED_DEPTH = 200
+
+
 def compile_expr(node: pp.Expr) -> Compiled:
     """Return a function of (storage, time in ms) that evaluates `node`.
 
     Selections, calls, aggregations and operations remember their result in the
     storage, under the node's printed form and the time, until a point is added. So
     queries that share a part, such as a recording rule's expression and the query it
-    records, compute that part once at a time.
+    records, compute that part once at a time. An expression deeper than
+    MAX_EVALUATED_DEPTH is not evaluated.
     """
-    if isinstance(node, pp.ParenExpr):
-        return compile_expr(node.expr)
+    depth = _depth(node)
+    if depth > MAX_EVALUATED_DEPTH:
+        return _raises(
+            f"the expression nests {depth} levels deep, and the test generator "
+            f"evaluates expressions at most {MAX_EVALUATED_DEPTH} levels deep"
+        )
+    return _compile(node)
+
+
+def _depth(node: pp.Expr) -> int:
+    """Return the number of levels of `node`'s syntax tree, not counting parentheses."""
+    deepest = 0
+    pending = [(node, 1)]
+    while pending:
+        part, level = pending.pop()
+        if isinstance(part, pp.ParenExpr):
+            pending.append((part.expr, level))
+            continue
+        deepest = max(deepest, level)
+        pending += [(child, level + 1) for child in promql.children(part)]
+    return deepest
+
+
+def _compile(node: pp.Expr) -> Compiled:
+    """Return `compile_expr(node)` for a node no deeper than MAX_EVALUATED_DEPTH."""
+    node = promql.strip_parens(node)
     if isinstance(node, pp.NumberLiteral):
         number = float(node.val)
         return lambda storage, t: number
     if isinstance(node, pp.UnaryExpr):
-        return _compile_negation(compile_expr(node.expr))
+        return _compile_negation(_compile(node.expr))
     if isinstance(node, pp.VectorSelector):
         return _remembered(str(node), _compile_instant(node))
     if isinstance(node, pp.Call):
@@ -434,7 +466,7 @@ def _compile_call(node: pp.Call) -> Compiled:
             return _raises(f"{name}() of a subquery is not evaluated")
         return _compile_range_function(name, matrix)
     if name == "histogram_quantile":
-        return _compile_quantile(compile_expr(node.args[0]), compile_expr(node.args[1]))
+        return _compile_quantile(_compile(node.args[0]), _compile(node.args[1]))
     if name == "time":
         # The evaluation time in seconds, as Prometheus divides its milliseconds.
         return lambda storage, t: t / 1000
@@ -443,7 +475,7 @@ def _compile_call(node: pp.Call) -> Compiled:
         if strings is None or len(strings) != 4:
             return _raises("label_replace() needs four strings")
         dst, replacement, src, regex = strings
-        inner = _vector_of(compile_expr(node.args[0]))
+        inner = _vector_of(_compile(node.args[0]))
 
         def replace(storage: Storage, t: int) -> Value:
             return _label_replace(inner(storage, t), dst, replacement, src, regex)
@@ -532,7 +564,7 @@ def _compile_aggregate(node: pp.AggregateExpr) -> Compiled:
     op = str(node.op)
     if op not in ("sum", "avg", "min", "max", "count"):
         return _raises(f"{op}() is not evaluated")
-    inner = _vector_of(compile_expr(node.expr))
+    inner = _vector_of(_compile(node.expr))
     modifier = node.modifier
     by: bool | None = None
     grouping: frozenset[str] = frozenset()
@@ -724,7 +756,7 @@ def _compile_binary(node: pp.BinaryExpr) -> Compiled:
     op = str(node.op)
     modifier = node.modifier
     return_bool = bool(modifier and modifier.return_bool)
-    lhs_of, rhs_of = compile_expr(node.lhs), compile_expr(node.rhs)
+    lhs_of, rhs_of = _compile(node.lhs), _compile(node.rhs)
     signature = _signature_function(modifier)
     one_to_one = modifier is None or "OneToOne" in str(modifier.card)
     filtered = _signature_function(modifier, keep_name=True)

@@ -27,8 +27,9 @@ from datetime import timedelta
 
 import promql_parser as pp
 
-from obscompile import promql
+from obscompile import promql, trampoline
 from obscompile.gotemplate import go_quote
+from obscompile.trampoline import Recursive
 
 _NON_NEGATIVE_FUNCTIONS = frozenset({"rate", "irate", "increase", "count_over_time"})
 # Aggregations that give 0 for a group of values that are never negative only where
@@ -79,6 +80,10 @@ _PRECEDENCE = {
     "atan2": 5,
     "^": 6,
 }
+# The maximum number of times that a rule's expression may write a part of its query.
+# Each division that keeps +Inf and -Inf writes its numerator and its denominator
+# twice, so divisions nested in each other's sides multiply the copies: 2 ** N for N.
+_MAX_COPIES = 16
 _MATCH_OPS = {
     "MatchOp.Equal": "=",
     "MatchOp.NotEqual": "!=",
@@ -169,12 +174,12 @@ def is_guarded(node: pp.Expr) -> bool:
 def is_non_negative(node: pp.Expr) -> bool:
     """Return True when the expression is a counter rate, an increase or a count."""
     node = promql.strip_parens(node)
-    if isinstance(node, pp.AggregateExpr):
+    while isinstance(node, pp.AggregateExpr):
         if str(node.op) == "count":
             return True
-        if str(node.op) in ("sum", "max", "min", "avg"):
-            return is_non_negative(node.expr)
-        return False
+        if str(node.op) not in ("sum", "max", "min", "avg"):
+            return False
+        node = promql.strip_parens(node.expr)
     if isinstance(node, pp.Call):
         return node.func.name in _NON_NEGATIVE_FUNCTIONS
     return False
@@ -183,12 +188,12 @@ def is_non_negative(node: pp.Expr) -> bool:
 def is_positive(node: pp.Expr) -> bool:
     """Return True for a count, which gives no sample rather than 0 for no series."""
     node = promql.strip_parens(node)
-    if isinstance(node, pp.AggregateExpr):
+    while isinstance(node, pp.AggregateExpr):
         if str(node.op) == "count":
             return True
-        if str(node.op) in ("sum", "max", "min", "avg") and node.param is None:
-            return is_positive(node.expr)
-        return False
+        if str(node.op) not in ("sum", "max", "min", "avg") or node.param is not None:
+            return False
+        node = promql.strip_parens(node.expr)
     return isinstance(node, pp.Call) and node.func.name == "count_over_time"
 
 
@@ -218,15 +223,16 @@ def vanishes_with(numerator: pp.Expr, denominator: pp.Expr) -> bool:
 def _part_of(top: pp.Expr, bottom: pp.Expr) -> bool:
     """Return True when each group of `top` aggregates a part of a group of `bottom`."""
     top, bottom = promql.strip_parens(top), promql.strip_parens(bottom)
-    if isinstance(top, pp.AggregateExpr) and isinstance(bottom, pp.AggregateExpr):
-        return (
+    while isinstance(top, pp.AggregateExpr) and isinstance(bottom, pp.AggregateExpr):
+        if not (
             str(top.op) == str(bottom.op)
             and str(top.op) in _ZERO_ONLY_FROM_ZEROS
             and top.param is None
             and bottom.param is None
             and _grouping(top) == _grouping(bottom)
-            and _part_of(top.expr, bottom.expr)
-        )
+        ):
+            return False
+        top, bottom = promql.strip_parens(top.expr), promql.strip_parens(bottom.expr)
     if not (isinstance(top, pp.Call) and isinstance(bottom, pp.Call)):
         return False
     if (
@@ -299,16 +305,22 @@ def may_divide_by_zero(node: pp.BinaryExpr) -> bool:
 
 
 def is_vector(node: pp.Expr) -> bool:
-    node = promql.strip_parens(node)
-    if isinstance(node, pp.NumberLiteral | pp.StringLiteral):
-        return False
-    if isinstance(node, pp.Call) and node.func.name == "scalar":
-        return False
-    if isinstance(node, pp.BinaryExpr):
-        return is_vector(node.lhs) or is_vector(node.rhs)
-    if isinstance(node, pp.UnaryExpr):
-        return is_vector(node.expr)
-    return True
+    """Return True unless every operand of `node`'s operations is a number or scalar."""
+    # The right side is looked at first: in a chain such as `a + b + c`, which nests
+    # to the left, it is an operand, so a vector is found at once.
+    pending = [node]
+    while pending:
+        part = promql.strip_parens(pending.pop())
+        if isinstance(part, pp.BinaryExpr):
+            pending += (part.lhs, part.rhs)
+        elif isinstance(part, pp.UnaryExpr):
+            pending.append(part.expr)
+        elif not (
+            isinstance(part, pp.NumberLiteral | pp.StringLiteral)
+            or (isinstance(part, pp.Call) and part.func.name == "scalar")
+        ):
+            return True
+    return False
 
 
 class Printer:
@@ -320,17 +332,29 @@ class Printer:
         guard: bool = False,
         extra_matchers: tuple[tuple[str, str], ...] = (),
         sort_matchers: bool = False,
+        any_query: bool = False,
     ) -> None:
         self.job_grouping = job_grouping
         self.guard = guard
         self.extra_matchers = extra_matchers
         self.sort_matchers = sort_matchers
+        # Print the @ modifier and `or` between matchers, which no rule may have.
+        self.any_query = any_query
+        # How many times the output writes the text being printed (see
+        # `_written_twice`).
+        self.copies = 1
 
     def text(self, node: pp.Expr) -> str:
+        printed = self._text(node)
+        return printed if isinstance(printed, str) else trampoline.run(printed)
+
+    def _text(self, node: pp.Expr) -> str | Recursive[str]:
+        """Return the text of a leaf, or the generator that prints any other node."""
         method = getattr(self, "_" + type(node).__name__, None)
         if method is None:
             raise UnsupportedQuery(f"cannot print {type(node).__name__} nodes")
-        return method(node)
+        printed: str | Recursive[str] = method(node)
+        return printed
 
     def _NumberLiteral(self, node: pp.NumberLiteral) -> str:
         return number_text(float(node.val))
@@ -338,27 +362,32 @@ class Printer:
     def _StringLiteral(self, node: pp.StringLiteral) -> str:
         return go_quote(node.val)
 
-    def _ParenExpr(self, node: pp.ParenExpr) -> str:
+    def _ParenExpr(self, node: pp.ParenExpr) -> str | Recursive[str]:
         # The enclosing node adds the parentheses that precedence needs.
-        return self.text(promql.strip_parens(node))
+        return self._text(promql.strip_parens(node))
 
-    def _UnaryExpr(self, node: pp.UnaryExpr) -> str:
-        return f"-{self._grouped(node.expr)}"
+    def _UnaryExpr(self, node: pp.UnaryExpr) -> Recursive[str]:
+        grouped = yield self._grouped(node.expr)
+        return f"-{grouped}"
 
-    def _grouped(self, node: pp.Expr) -> str:
+    def _grouped(self, node: pp.Expr) -> Recursive[str]:
         """Print `node` in parentheses unless it is a single term."""
         inner = promql.strip_parens(node)
-        text = self.text(inner)
+        text = yield self._text(inner)
         return (
             f"({text})"
             if _is_signed(inner) or isinstance(inner, pp.BinaryExpr)
             else text
         )
 
-    def _operand(self, node: pp.Expr, op: str, left: bool) -> str:
+    def _operand(self, node: pp.Expr, op: str, left: bool) -> Recursive[str]:
         """Print one side of a binary `op`, in parentheses where precedence needs them."""
         inner = promql.strip_parens(node)
-        text = self.text(inner)
+        text = yield self._text(inner)
+        return self._parenthesized(inner, text, op, left)
+
+    def _parenthesized(self, inner: pp.Expr, text: str, op: str, left: bool) -> str:
+        """Return `text`, the side `inner` of `op`, where precedence needs it bracketed."""
         if isinstance(inner, pp.BinaryExpr):
             printed = "or" if self._keeps_infinity(inner) else str(inner.op)
             outer, own = _PRECEDENCE[op], _PRECEDENCE[printed]
@@ -372,7 +401,8 @@ class Printer:
         return text
 
     def _VectorSelector(self, node: pp.VectorSelector) -> str:
-        if node.matchers.or_matchers:
+        groups = node.matchers.or_matchers
+        if groups and not self.any_query:
             raise UnsupportedQuery("selectors with `or` matchers are not supported")
         parts = [
             f"{m.name}{matcher_op(m)}{go_quote(m.value)}"
@@ -388,6 +418,11 @@ class Printer:
             parts.sort()
         parts += [f"{name}={go_quote(value)}" for name, value in self.extra_matchers]
         matchers = ",".join(parts)
+        if groups:
+            matchers = " or ".join(
+                ",".join(f"{m.name}{matcher_op(m)}{go_quote(m.value)}" for m in group)
+                for group in groups
+            )
         if matchers or not text:
             text += "{" + matchers + "}"
         return text + self._modifiers(node)
@@ -396,10 +431,17 @@ class Printer:
         text = ""
         if node.offset is not None:
             text += f" offset {promql.duration_text(node.offset)}"
-        if node.at is not None:
+        at = node.at
+        if at is not None and not self.any_query:
             raise UnsupportedQuery(
                 "obscompile derives no rule from a query with the @ modifier"
             )
+        if at is not None and at.type == pp.AtModifierType.Start:
+            text += " @ start()"
+        elif at is not None and at.type == pp.AtModifierType.End:
+            text += " @ end()"
+        elif at is not None and at.at is not None:
+            text += f" @ {at.at.timestamp():.3f}"
         return text
 
     def _MatrixSelector(self, node: pp.MatrixSelector) -> str:
@@ -409,11 +451,11 @@ class Printer:
         base = plain[: len(plain) - len(modifiers)] if modifiers else plain
         return f"{base}[{promql.duration_text(node.range)}]{modifiers}"
 
-    def _SubqueryExpr(self, node: pp.SubqueryExpr) -> str:
+    def _SubqueryExpr(self, node: pp.SubqueryExpr) -> Recursive[str]:
         step = promql.duration_text(node.step) if node.step else ""
+        grouped = yield self._grouped(node.expr)
         return (
-            f"{self._grouped(node.expr)}"
-            f"[{promql.duration_text(node.range or timedelta())}:{step}]"
+            f"{grouped}[{promql.duration_text(node.range or timedelta())}:{step}]"
             + self._modifiers(node)
         )
 
@@ -431,12 +473,14 @@ class Printer:
         finally:
             self.guard = saved
 
-    def _Call(self, node: pp.Call) -> str:
+    def _Call(self, node: pp.Call) -> Recursive[str]:
+        arguments = []
         with self._unguarded(node.func.name not in _ELEMENTWISE_FUNCTIONS):
-            arguments = ", ".join(self.text(arg) for arg in node.args)
-        return f"{node.func.name}({arguments})"
+            for argument in node.args:
+                arguments.append((yield self._text(argument)))
+        return f"{node.func.name}({', '.join(arguments)})"
 
-    def _AggregateExpr(self, node: pp.AggregateExpr) -> str:
+    def _AggregateExpr(self, node: pp.AggregateExpr) -> Recursive[str]:
         op = str(node.op)
         modifier = node.modifier
         grouping = ""
@@ -452,22 +496,28 @@ class Printer:
             if labels:
                 grouping = f" by ({self._labels(labels)}) "
         with self._unguarded(op not in _NAN_IGNORING_AGGREGATIONS):
-            inner = self.text(node.expr)
+            inner = yield self._text(node.expr)
         if node.param is not None:
-            inner = f"{self.text(node.param)}, {inner}"
+            param = yield self._text(node.param)
+            inner = f"{param}, {inner}"
         return f"{op}{grouping}({inner})"
 
     def _labels(self, labels: list[str]) -> str:
         """Return a list of grouping or matching labels, sorted with `sort_matchers`."""
         return ", ".join(sorted(labels) if self.sort_matchers else labels)
 
-    def _BinaryExpr(self, node: pp.BinaryExpr) -> str:
-        branches = self.infinite_branches(node)
-        if branches is not None:
+    def _BinaryExpr(self, node: pp.BinaryExpr) -> Recursive[str]:
+        if self._keeps_infinity(node):
+            branches = yield self._infinite_branches(node)
             return " or ".join(branches)
-        return " ".join(self.binary_parts(node))
+        return " ".join((yield self._binary_parts(node)))
 
     def infinite_branches(self, node: pp.BinaryExpr) -> tuple[str, str] | None:
+        return trampoline.run(self._infinite_branches(node))
+
+    def _infinite_branches(
+        self, node: pp.BinaryExpr
+    ) -> Recursive[tuple[str, str] | None]:
         """Return the two sides of `a / (b > 0) or (a != 0) / b`, where the guard needs it.
 
         The first side is the guarded division. The second gives +Inf or -Inf where
@@ -478,19 +528,67 @@ class Printer:
         """
         if not self._keeps_infinity(node):
             return None
-        lhs, operator, guarded = self.binary_parts(node)
-        numerator = self._operand(node.lhs, "!=", left=True)
-        denominator = self._operand(node.rhs, "/", left=False)
+        # Each side is printed once and written twice, so the parts of a side are
+        # written twice as often as the division itself.
+        numerator = promql.strip_parens(node.lhs)
+        denominator = promql.strip_parens(node.rhs)
+        with self._written_twice():
+            numerator_text = yield self._text(numerator)
+            denominator_text = yield self._text(denominator)
+        op, operator = str(node.op), self._operator(node)
         return (
-            f"{lhs} {operator} {guarded}",
-            f"({numerator} != 0) {operator} {denominator}",
+            f"{self._parenthesized(numerator, numerator_text, op, left=True)} "
+            f"{operator} ({denominator_text} > 0)",
+            f"({self._parenthesized(numerator, numerator_text, '!=', left=True)} "
+            f"!= 0) {operator} "
+            f"{self._parenthesized(denominator, denominator_text, op, left=False)}",
         )
+
+    @contextmanager
+    def _written_twice(self) -> Iterator[None]:
+        """Count the text printed inside the block as written twice in the output.
+
+        Raises UnsupportedQuery where a part of the query would be written more than
+        _MAX_COPIES times, as divisions nested in the numerators of divisions that
+        keep +Inf and -Inf make each other's copies.
+        """
+        saved = self.copies
+        self.copies *= 2
+        try:
+            if self.copies > _MAX_COPIES:
+                raise UnsupportedQuery(
+                    "the rule would repeat a part of the query more than "
+                    f"{_MAX_COPIES} times, once for each branch of each division "
+                    "that keeps +Inf and -Inf; write the query with fewer divisions "
+                    "inside divisions"
+                )
+            yield
+        finally:
+            self.copies = saved
 
     def _keeps_infinity(self, node: pp.BinaryExpr) -> bool:
         return self.guard and self._needs_guard(node) and may_divide_by_zero(node)
 
     def binary_parts(self, node: pp.BinaryExpr) -> tuple[str, str, str]:
         """Return the left operand, the operator with its modifiers, and the right."""
+        return trampoline.run(self._binary_parts(node))
+
+    def _binary_parts(self, node: pp.BinaryExpr) -> Recursive[tuple[str, str, str]]:
+        op = str(node.op)
+        with self._unguarded(not _passes_nan(node, left=True)):
+            lhs = yield self._operand(node.lhs, op, left=True)
+        right = promql.strip_parens(node.rhs)
+        with self._unguarded(not _passes_nan(node, left=False)):
+            right_text = yield self._text(right)
+            rhs = self._parenthesized(right, right_text, op, left=False)
+        if self.guard and self._needs_guard(node):
+            # The guard is on a division, which passes NaN on, so the side printed
+            # above is printed with the same rewrites.
+            rhs = f"({right_text} > 0)"
+        return lhs, self._operator(node), rhs
+
+    def _operator(self, node: pp.BinaryExpr) -> str:
+        """Return the operator of `node` with its modifiers, such as `/ on (job)`."""
         op = str(node.op)
         modifier = node.modifier
         text_modifier = ""
@@ -511,13 +609,7 @@ class Printer:
                 text_modifier += (
                     f" {keyword} ({self._labels(modifier.group_labels or [])})"
                 )
-        with self._unguarded(not _passes_nan(node, left=True)):
-            lhs = self._operand(node.lhs, op, left=True)
-        with self._unguarded(not _passes_nan(node, left=False)):
-            rhs = self._operand(node.rhs, op, left=False)
-        if self.guard and self._needs_guard(node):
-            rhs = f"({self.text(promql.strip_parens(node.rhs))} > 0)"
-        return lhs, op + text_modifier, rhs
+        return op + text_modifier
 
     def _matching_labels(self, labels: list[str], include: bool) -> list[str]:
         """Return the labels of `on` or `ignoring`, which keep `job` under job grouping.
@@ -585,16 +677,31 @@ def render(
 
 
 def printed_text(node: pp.Expr) -> str:
-    """Return `render(node)`, or promql-parser's text where the printer has none.
+    """Return `render(node)`, or for a query that no rule may have, its text.
 
-    The printer quotes strings as PromQL reads them, where the parser's text writes
-    the regex `5\\d` with one backslash, which Prometheus rejects. The printer
-    rejects what no rule is derived from, such as the @ modifier.
+    The @ modifier and `or` between matchers are printed too, which `render`
+    rejects. promql-parser's own text is no replacement: it writes the regex
+    `5\\d` with one backslash, which Prometheus rejects, and it calls back into
+    Python for each level of the tree, so a deep tree passes Python's recursion limit.
     """
-    try:
-        return render(node)
-    except UnsupportedQuery:
-        return str(node)
+    return Printer(any_query=True).text(node)
+
+
+def rule_text(text: str) -> str:
+    """Return `text`, the expression of a rule; raise UnsupportedQuery if too deep.
+
+    The guard can print a division twice, so a rule's expression may nest deeper
+    than the query it comes from, and deeper than promql.MAX_QUERY_DEPTH, which
+    every later reading of the rule would reject.
+    """
+    problem = promql.depth_problem(text)
+    if problem is not None:
+        raise UnsupportedQuery(
+            f"the rule's expression would nest {problem.depth} levels deep, and "
+            f"obscompile reads at most {promql.MAX_QUERY_DEPTH}; group the query's "
+            "operators in parentheses, as in (a or b) or (c or d)"
+        )
+    return text
 
 
 def render_rule_expr(
@@ -604,7 +711,8 @@ def render_rule_expr(
 
     `sum(a)\\n/\\n(sum(b) > 0)` reads as numerator over denominator, and the rule file
     then holds it as a block scalar. A division that keeps +Inf and -Inf is its two
-    divisions with `or` on the line between them.
+    divisions with `or` on the line between them. Raises UnsupportedQuery for an
+    expression that `rule_text` rejects.
     """
     printer = Printer(job_grouping=job_grouping, guard=guard)
     top = promql.strip_parens(node)
@@ -617,7 +725,7 @@ def render_rule_expr(
     ):
         branches = printer.infinite_branches(top)
         if branches is not None:
-            return "\nor\n".join(branches)
+            return rule_text("\nor\n".join(branches))
         lhs, operator, rhs = printer.binary_parts(top)
-        return f"{lhs}\n{operator}\n{rhs}"
-    return printer.text(node)
+        return rule_text(f"{lhs}\n{operator}\n{rhs}")
+    return rule_text(printer.text(node))

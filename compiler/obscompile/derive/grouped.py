@@ -20,8 +20,9 @@ from obscompile.derive.synthesis import (
     CannotSynthesize,
     Context,
     InputSeries,
-    synthesize,
+    synthesize_call,
 )
+from obscompile.trampoline import Recursive
 
 # The value of the one side that leaves the many side's value unchanged, by operator.
 _NEUTRAL = {"*": 1.0, "/": 1.0, "+": 0.0, "-": 0.0}
@@ -29,8 +30,11 @@ _NEUTRAL = {"*": 1.0, "/": 1.0, "+": 0.0, "-": 0.0}
 
 def grouped_series(
     node: pp.BinaryExpr, target: float, context: Context
-) -> list[InputSeries]:
-    """Return input series that give a many-to-one match the value `target`."""
+) -> Recursive[list[InputSeries]]:
+    """Return input series that give a many-to-one match the value `target`.
+
+    This is a step of `synthesize`, which runs it with `trampoline.run`.
+    """
     modifier = node.modifier
     assert modifier is not None
     one_to_many = "OneToMany" in str(modifier.card)
@@ -63,10 +67,11 @@ def grouped_series(
     many_context = attrs.evolve(context, group=tuple(sorted(many_group.items())))
     one_context = attrs.evolve(context, group=tuple(sorted(one_group.items())))
     try:
-        one_side = synthesize(one_node, _NEUTRAL[op], one_context)
+        one_side = yield synthesize_call(one_node, _NEUTRAL[op], one_context)
     except CannotSynthesize as exc:
         raise CannotSynthesize(
             f"the one side of the {keyword} match, `{printed_text(one_node)}`, needs "
             f"the value {_NEUTRAL[op]:g}, and {exc}"
         ) from None
-    return synthesize(many_node, target, many_context) + one_side
+    many_side = yield synthesize_call(many_node, target, many_context)
+    return many_side + one_side

@@ -145,27 +145,35 @@ def _drops_label(aggregation: pp.AggregateExpr, label: str) -> bool:
 
 
 def _keeps_label(node: pp.Expr, label: str) -> bool:
-    """Return True where two inputs that differ only in `label` give two series."""
-    node = promql.strip_parens(node)
-    if isinstance(node, pp.VectorSelector | pp.MatrixSelector | pp.NumberLiteral):
-        return True
-    if isinstance(node, pp.AggregateExpr):
-        if node.param is not None or _drops_label(node, label):
-            return False
-        return _keeps_label(node.expr, label)
-    if isinstance(node, pp.BinaryExpr):
-        matching = node.modifier.matching if node.modifier is not None else None
-        if matching is not None:
-            listed = label in matching.labels
-            if listed != (matching.type == pp.LabelModifierType.Include):
+    """Return True where two inputs that differ only in `label` give two series.
+
+    That takes every part of `node` to keep the label, so the parts are looked at
+    one by one until one does not.
+    """
+    pending = [node]
+    while pending:
+        part = promql.strip_parens(pending.pop())
+        if isinstance(part, pp.VectorSelector | pp.MatrixSelector | pp.NumberLiteral):
+            continue
+        if isinstance(part, pp.AggregateExpr):
+            if part.param is not None or _drops_label(part, label):
                 return False
-        return _keeps_label(node.lhs, label) and _keeps_label(node.rhs, label)
-    if isinstance(node, pp.Call):
-        # label_replace and label_join may overwrite the label.
-        if node.func.name in ("label_replace", "label_join"):
+            pending.append(part.expr)
+        elif isinstance(part, pp.BinaryExpr):
+            matching = part.modifier.matching if part.modifier is not None else None
+            if matching is not None:
+                listed = label in matching.labels
+                if listed != (matching.type == pp.LabelModifierType.Include):
+                    return False
+            pending += (part.rhs, part.lhs)
+        elif isinstance(part, pp.Call):
+            # label_replace and label_join may overwrite the label.
+            if part.func.name in ("label_replace", "label_join"):
+                return False
+            pending += reversed(part.args)
+        else:
             return False
-        return all(_keeps_label(argument, label) for argument in node.args)
-    return False
+    return True
 
 
 def _with_idle_copy(series: list[InputSeries], label: str) -> list[InputSeries]:

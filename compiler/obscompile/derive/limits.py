@@ -15,11 +15,12 @@ from typing import Literal
 
 import promql_parser as pp
 
-from obscompile import promql
+from obscompile import promql, trampoline
 from obscompile.derive.expressions import is_guarded, is_non_negative
 from obscompile.derive.units import TIME_UNITS, derive_unit
 from obscompile.model.metric import MetricType
 from obscompile.model.service import Service
+from obscompile.trampoline import Recursive
 
 # Prometheus gives `up` the value 1 for a successful scrape and 0 for a failed one.
 _UP = "up"
@@ -39,6 +40,10 @@ def lower_limit(node: pp.Expr, service: Service | None = None) -> float | None:
     None too: a band over all its values alerts in those states, which is what such
     a query is for.
     """
+    return trampoline.run(_lower_limit(node, service))
+
+
+def _lower_limit(node: pp.Expr, service: Service | None) -> Recursive[float | None]:
     node = promql.strip_parens(node)
     if is_non_negative(node):
         return 0.0
@@ -47,11 +52,11 @@ def lower_limit(node: pp.Expr, service: Service | None = None) -> float | None:
     if isinstance(node, pp.VectorSelector):
         return _selector_limit(node, service)
     if isinstance(node, pp.AggregateExpr):
-        return _aggregation_limit(node, service)
+        return (yield _aggregation_limit(node, service))
     if isinstance(node, pp.Call):
-        return _call_limit(node, service)
+        return (yield _call_limit(node, service))
     if isinstance(node, pp.BinaryExpr):
-        return _binary_limit(node, service)
+        return (yield _binary_limit(node, service))
     return None
 
 
@@ -72,9 +77,11 @@ def _selector_limit(node: pp.VectorSelector, service: Service | None) -> float |
     return None
 
 
-def _aggregation_limit(node: pp.AggregateExpr, service: Service | None) -> float | None:
+def _aggregation_limit(
+    node: pp.AggregateExpr, service: Service | None
+) -> Recursive[float | None]:
     operator = str(node.op)
-    inner = lower_limit(node.expr, service)
+    inner = yield _lower_limit(node.expr, service)
     if inner is None:
         return None
     if operator in _SELECTING:
@@ -85,10 +92,10 @@ def _aggregation_limit(node: pp.AggregateExpr, service: Service | None) -> float
     return None
 
 
-def _call_limit(node: pp.Call, service: Service | None) -> float | None:
+def _call_limit(node: pp.Call, service: Service | None) -> Recursive[float | None]:
     name = node.func.name
     if name in _LABEL_FUNCTIONS and node.args:
-        return lower_limit(node.args[0], service)
+        return (yield _lower_limit(node.args[0], service))
     if name == "vector" and node.args:
         return promql.number_value(node.args[0])
     if name == "histogram_quantile" and len(node.args) == 2:
@@ -116,14 +123,16 @@ def _quantile_limit(node: pp.Call, service: Service | None) -> float | None:
     return 0.0 if unit in TIME_UNITS or unit in _SIZE_UNITS else None
 
 
-def _binary_limit(node: pp.BinaryExpr, service: Service | None) -> float | None:
+def _binary_limit(
+    node: pp.BinaryExpr, service: Service | None
+) -> Recursive[float | None]:
     operator = str(node.op)
     modifier = node.modifier
     if operator in promql.COMPARISON_OPERATORS:
         # `x > bool 5` gives 0 or 1, and `x > 5` drops the series it compares.
         return 0.0 if modifier is not None and modifier.return_bool else None
-    left = lower_limit(node.lhs, service)
-    right = lower_limit(node.rhs, service)
+    left = yield _lower_limit(node.lhs, service)
+    right = yield _lower_limit(node.rhs, service)
     # `x and y` and `x unless y` drop series of x, as a comparison does.
     if left is None or right is None or operator in ("and", "unless"):
         return None

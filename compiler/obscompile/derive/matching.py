@@ -18,8 +18,9 @@ import re
 import attrs
 import promql_parser as pp
 
-from obscompile import promql
+from obscompile import promql, trampoline
 from obscompile.derive.expressions import matcher_op
+from obscompile.trampoline import Recursive
 
 
 class Presence(enum.Enum):
@@ -47,25 +48,48 @@ class UnmatchedOperation:
     message: str
 
 
-def job_presence(node: pp.Expr, rewritten: bool = False) -> Presence:
+# The presence of `job` in the series of each part of one syntax tree, by the id of the
+# part and whether the tree is read as a recording rule prints it. The tree keeps its
+# parts, and so their ids, while it is in use.
+Known = dict[tuple[int, bool], Presence]
+
+
+def job_presence(
+    node: pp.Expr, rewritten: bool = False, known: Known | None = None
+) -> Presence:
     """Return whether the series of `node` carry `job`.
 
     With `rewritten`, the result describes the expression as a recording rule prints
-    it, with `job` added to every aggregation and every `on (...)`.
+    it, with `job` added to every aggregation and every `on (...)`. Calls for the
+    parts of one tree that pass the same `known` work out each part once.
     """
+    return trampoline.run(
+        _job_presence(node, rewritten, {} if known is None else known)
+    )
+
+
+def _job_presence(node: pp.Expr, rewritten: bool, known: Known) -> Recursive[Presence]:
+    key = (id(node), rewritten)
+    found = known.get(key)
+    if found is None:
+        found = known[key] = yield _presence_of(node, rewritten, known)
+    return found
+
+
+def _presence_of(node: pp.Expr, rewritten: bool, known: Known) -> Recursive[Presence]:
     node = promql.strip_parens(node)
     if isinstance(node, pp.MatrixSelector):
         node = node.vector_selector
     if isinstance(node, pp.VectorSelector):
         return _selector_presence(node)
     if isinstance(node, pp.SubqueryExpr | pp.UnaryExpr):
-        return job_presence(node.expr, rewritten)
+        return (yield _job_presence(node.expr, rewritten, known))
     if isinstance(node, pp.AggregateExpr):
-        return _aggregation_presence(node, rewritten)
+        return (yield _aggregation_presence(node, rewritten, known))
     if isinstance(node, pp.Call):
-        return _call_presence(node, rewritten)
+        return (yield _call_presence(node, rewritten, known))
     if isinstance(node, pp.BinaryExpr):
-        return _binary_presence(node, rewritten)
+        return (yield _binary_presence(node, rewritten, known))
     return Presence.NEVER
 
 
@@ -98,9 +122,11 @@ def _matches_empty(pattern: str) -> bool | None:
         return None
 
 
-def _aggregation_presence(node: pp.AggregateExpr, rewritten: bool) -> Presence:
+def _aggregation_presence(
+    node: pp.AggregateExpr, rewritten: bool, known: Known
+) -> Recursive[Presence]:
     operator = str(node.op)
-    inner = job_presence(node.expr, rewritten)
+    inner = yield _job_presence(node.expr, rewritten, known)
     if operator in _SELECTING_AGGREGATIONS:
         return inner
     if operator == "count_values":
@@ -119,7 +145,7 @@ def _aggregation_presence(node: pp.AggregateExpr, rewritten: bool) -> Presence:
     return Presence.NEVER if listed else inner
 
 
-def _call_presence(node: pp.Call, rewritten: bool) -> Presence:
+def _call_presence(node: pp.Call, rewritten: bool, known: Known) -> Recursive[Presence]:
     name = node.func.name
     if name in ("vector", "time", "scalar"):
         return Presence.NEVER
@@ -133,7 +159,7 @@ def _call_presence(node: pp.Call, rewritten: bool) -> Presence:
     ]
     if not vectors:
         return Presence.NEVER
-    inner = job_presence(vectors[0], rewritten)
+    inner = yield _job_presence(vectors[0], rewritten, known)
     if name in _LABEL_FUNCTIONS:
         strings = promql.string_arguments(node)
         if not strings:
@@ -149,18 +175,20 @@ def _call_presence(node: pp.Call, rewritten: bool) -> Presence:
     return inner
 
 
-def _binary_presence(node: pp.BinaryExpr, rewritten: bool) -> Presence:
+def _binary_presence(
+    node: pp.BinaryExpr, rewritten: bool, known: Known
+) -> Recursive[Presence]:
     left_scalar = promql.value_type(node.lhs) == "scalar"
     right_scalar = promql.value_type(node.rhs) == "scalar"
     if left_scalar and right_scalar:
         return Presence.NEVER
     if left_scalar:
-        return job_presence(node.rhs, rewritten)
+        return (yield _job_presence(node.rhs, rewritten, known))
     if right_scalar:
-        return job_presence(node.lhs, rewritten)
+        return (yield _job_presence(node.lhs, rewritten, known))
 
-    left = job_presence(node.lhs, rewritten)
-    right = job_presence(node.rhs, rewritten)
+    left = yield _job_presence(node.lhs, rewritten, known)
+    right = yield _job_presence(node.rhs, rewritten, known)
     operator = str(node.op)
     if operator in ("and", "unless"):
         return left
@@ -203,14 +231,19 @@ def _vector_operations(node: pp.Expr) -> list[pp.BinaryExpr]:
     one whose matching changes is where the change starts.
     """
     found = []
-    for child in promql.children(node):
-        found += _vector_operations(child)
-    if (
-        isinstance(node, pp.BinaryExpr)
-        and promql.value_type(node.lhs) == "vector"
-        and promql.value_type(node.rhs) == "vector"
-    ):
-        found.append(node)
+    # Each part with whether the operations inside it are already in `found`.
+    pending = [(node, False)]
+    while pending:
+        part, inside_found = pending.pop()
+        if not inside_found:
+            pending.append((part, True))
+            pending += [(child, False) for child in reversed(promql.children(part))]
+        elif (
+            isinstance(part, pp.BinaryExpr)
+            and promql.value_type(part.lhs) == "vector"
+            and promql.value_type(part.rhs) == "vector"
+        ):
+            found.append(part)
     return found
 
 
@@ -220,11 +253,12 @@ def job_changes_matching(node: pp.Expr) -> pp.BinaryExpr | None:
     The rule adds `job` only where every selector pins one job (see
     `expressions.pinned_job`), so the result matters only for such a query.
     """
+    known: Known = {}
     for operation in _vector_operations(node):
-        left = job_presence(operation.lhs)
-        right = job_presence(operation.rhs)
-        rule_left = job_presence(operation.lhs, rewritten=True)
-        rule_right = job_presence(operation.rhs, rewritten=True)
+        left = job_presence(operation.lhs, known=known)
+        right = job_presence(operation.rhs, known=known)
+        rule_left = job_presence(operation.lhs, rewritten=True, known=known)
+        rule_right = job_presence(operation.rhs, rewritten=True, known=known)
         query_keeps = not compares_job(operation) or _agree(left, right)
         if not (query_keeps and _agree(rule_left, rule_right)):
             return operation
@@ -244,11 +278,12 @@ def never_matching(node: pp.Expr, job: str | None) -> UnmatchedOperation | None:
     series of both sides is what it is for. `job` is the one job that every selector
     pins, if any, whose recording rule would make the sides match.
     """
+    known: Known = {}
     for operation in _vector_operations(node):
         if str(operation.op) == "or":
             continue
-        left = job_presence(operation.lhs)
-        right = job_presence(operation.rhs)
+        left = job_presence(operation.lhs, known=known)
+        right = job_presence(operation.rhs, known=known)
         if compares_job(operation) and {left, right} == {
             Presence.ALWAYS,
             Presence.NEVER,

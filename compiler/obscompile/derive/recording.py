@@ -27,7 +27,7 @@ import re
 import attrs
 import promql_parser as pp
 
-from obscompile import promql
+from obscompile import promql, trampoline
 from obscompile.derive.expressions import (
     JOB_FREE_FUNCTIONS,
     UnsupportedQuery,
@@ -37,10 +37,12 @@ from obscompile.derive.expressions import (
     pinned_job,
     render,
     render_rule_expr,
+    rule_text,
 )
 from obscompile.derive.matching import job_changes_matching
 from obscompile.model.location import Location
 from obscompile.model.service import Service
+from obscompile.trampoline import Recursive
 
 RECORD_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LEVEL_PART = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -207,7 +209,7 @@ def quantile_text(value: float) -> str:
     return "p" + digits.ljust(2, "0")
 
 
-def _term(node: pp.Expr, strip: str | None = None) -> tuple[str, list[str]]:
+def _term(node: pp.Expr, strip: str | None = None) -> Recursive[tuple[str, list[str]]]:
     """Return `(metric part, operations)` for one side of a query."""
     node = promql.strip_parens(node)
     if isinstance(node, pp.VectorSelector):
@@ -217,7 +219,7 @@ def _term(node: pp.Expr, strip: str | None = None) -> tuple[str, list[str]]:
             raise UnnamedQuery(
                 f"{node.op}() takes a parameter that the name cannot show"
             )
-        metric, ops = _term(node.expr, strip)
+        metric, ops = yield _term(node.expr, strip)
         return metric, [str(node.op), *ops]
     if isinstance(node, pp.Call):
         name = node.func.name
@@ -225,7 +227,7 @@ def _term(node: pp.Expr, strip: str | None = None) -> tuple[str, list[str]]:
             quantile = promql.number_value(node.args[0])
             if quantile is None:
                 raise UnnamedQuery("histogram_quantile() needs a constant quantile")
-            metric, ops = _term(node.args[1], strip="_bucket")
+            metric, ops = yield _term(node.args[1], strip="_bucket")
             return metric, [quantile_text(quantile), *ops]
         if name in promql.RANGE_FUNCTIONS or name.endswith("_over_time"):
             matrix = promql.strip_parens(node.args[-1])
@@ -246,8 +248,8 @@ def _term(node: pp.Expr, strip: str | None = None) -> tuple[str, list[str]]:
         and is_vector(node.lhs)
         and is_vector(node.rhs)
     ):
-        numerator, ops = _term(node.lhs, strip)
-        denominator, denominator_ops = _term(node.rhs, strip)
+        numerator, ops = yield _term(node.lhs, strip)
+        denominator, denominator_ops = yield _term(node.rhs, strip)
         if _offsets(ops) != _offsets(denominator_ops):
             raise UnnamedQuery(
                 "the two sides of the division have different offsets, "
@@ -260,7 +262,7 @@ def _term(node: pp.Expr, strip: str | None = None) -> tuple[str, list[str]]:
         and promql.number_value(node.rhs) == 0
     ):
         # A denominator that the query already guards is named as the guarded part.
-        return _term(node.lhs, strip)
+        return (yield _term(node.lhs, strip))
     raise UnnamedQuery(f"{_kind(node)} is not part of the naming rule")
 
 
@@ -387,7 +389,7 @@ def record_name(node: pp.Expr, service: Service | None = None) -> str:
     names = level_labels(node, service)
     if not all(_LEVEL_PART.match(name) for name in names):
         raise UnnamedQuery("a label of the result is not a valid label name")
-    metric, ops = _term(node)
+    metric, ops = trampoline.run(_term(node))
     operations = _operations(ops)
     if not operations:
         raise UnnamedQuery("a plain selector is already a stored series")
@@ -420,7 +422,7 @@ def plan_query(query: str, service: Service | None = None) -> RecordedQuery:
         )
     try:
         expr = render_rule_expr(recorded, job_grouping=job_grouping, guard=True)
-        raw = render(recorded)
+        raw = rule_text(render(recorded))
     except UnsupportedQuery as exc:
         raise UnnamedQuery(str(exc)) from None
     return RecordedQuery(

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import attrs
 import promql_parser as pp
 
-from obscompile import promql
+from obscompile import promql, trampoline
 from obscompile.derive.annotations import decimal_text
 from obscompile.derive.expressions import (
     is_guarded,
@@ -40,6 +40,7 @@ from obscompile.derive.expressions import (
 )
 from obscompile.gotemplate import go_quote
 from obscompile.model.service import Service
+from obscompile.trampoline import Recursive
 
 if TYPE_CHECKING:
     from obscompile.derive.counters import Sampling
@@ -422,6 +423,17 @@ def _whole(step: Fraction) -> float:
 
 def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeries]:
     """Return input series that should make the query's value `target`."""
+    return trampoline.run(synthesize_call(node, target, context))
+
+
+def synthesize_call(
+    node: pp.Expr, target: float, context: Context
+) -> Recursive[list[InputSeries]]:
+    """Return the call `synthesize(node, target, context)` for `trampoline.run`.
+
+    A step of `synthesize` that synthesizes a part of its query, such as
+    `grouped.grouped_series`, yields this call for the part.
+    """
     node = promql.strip_parens(node)
     if math.isnan(target) or math.isinf(target):
         raise CannotSynthesize("the target value is not finite")
@@ -438,12 +450,14 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
                 if str(node.op) == "*"
                 else Fraction(repr(target)) * factor
             )
-            return synthesize(node.lhs, _as_float(inner), context)
+            return (yield synthesize_call(node.lhs, _as_float(inner), context))
         if left is not None and right is None and str(node.op) == "*" and left != 0:
-            return synthesize(
-                node.rhs,
-                _as_float(Fraction(repr(target)) / Fraction(repr(left))),
-                context,
+            return (
+                yield synthesize_call(
+                    node.rhs,
+                    _as_float(Fraction(repr(target)) / Fraction(repr(left))),
+                    context,
+                )
             )
         if str(node.op) == "/" and is_vector(node.lhs) and is_vector(node.rhs):
             return _ratio(node, Fraction(repr(target)), context)
@@ -460,7 +474,7 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
     if isinstance(node, pp.BinaryExpr) and _matches_many_to_one(node.modifier):
         from obscompile.derive.grouped import grouped_series
 
-        return grouped_series(node, target, context)
+        return (yield grouped_series(node, target, context))
     if (
         isinstance(node, pp.BinaryExpr)
         and str(node.op) in ("+", "-")
@@ -469,7 +483,7 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
         shifted = _shifted_target(node, Fraction(repr(target)))
         if shifted is not None:
             vector_side, needed = shifted
-            return synthesize(vector_side, _as_float(needed), context)
+            return (yield synthesize_call(vector_side, _as_float(needed), context))
     if (
         isinstance(node, pp.BinaryExpr)
         and str(node.op) == "-"
@@ -489,9 +503,11 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
     if isinstance(node, pp.BinaryExpr) and is_guarded(node):
         if target <= 0:
             raise CannotSynthesize("a guarded denominator cannot be zero or negative")
-        return synthesize(node.lhs, target, context)
+        return (yield synthesize_call(node.lhs, target, context))
     if isinstance(node, pp.Call) and node.func.name == "label_replace":
-        return synthesize(node.args[0], target, _before_replace(node, context))
+        return (
+            yield synthesize_call(node.args[0], target, _before_replace(node, context))
+        )
     if isinstance(node, pp.Call) and node.func.name == "histogram_quantile":
         from obscompile.derive.buckets import quantile_series
 
@@ -502,7 +518,7 @@ def synthesize(node: pp.Expr, target: float, context: Context) -> list[InputSeri
         and node.param is None
     ):
         # One input series per group, whose value each of these passes on.
-        return synthesize(node.expr, target, context)
+        return (yield synthesize_call(node.expr, target, context))
     if isinstance(node, pp.Call) and node.func.name in ("rate", "increase", "irate"):
         selector, matrix, function = _counter_selector(node)
         if target < 0:

@@ -7,11 +7,12 @@ from fractions import Fraction
 
 import promql_parser as pp
 
-from obscompile import promql
+from obscompile import promql, trampoline
 from obscompile.model.metric import MetricType
 from obscompile.model.panel import Panel, PanelType
 from obscompile.model.service import Service
 from obscompile.model.threshold import TIME_SECONDS, Quantity
+from obscompile.trampoline import Recursive
 
 # Seconds per Grafana time unit id.
 TIME_UNITS: dict[str, Fraction] = {
@@ -195,7 +196,7 @@ def _mean_unit(numerator: pp.Expr, denominator: pp.Expr) -> str | None:
 
 def _quotient_unit(
     node: pp.BinaryExpr, service: Service | None
-) -> tuple[str, Fraction | None]:
+) -> Recursive[tuple[str, Fraction | None]]:
     """Return the unit and the factor of `a / b`, where neither side is a number.
 
     A number that scales either side scales the quotient, so `100 * a / b`, which
@@ -204,8 +205,8 @@ def _quotient_unit(
     of its own, as in `sum(up) / count(up)`, makes a fraction instead, because the
     mean of a 0 or 1 gauge is the fraction of series where it is 1.
     """
-    numerator_unit, numerator_factor = _unscaled_unit(node.lhs, service)
-    denominator_factor = _unscaled_unit(node.rhs, service)[1]
+    numerator_unit, numerator_factor = yield _unscaled_unit(node.lhs, service)
+    _, denominator_factor = yield _unscaled_unit(node.rhs, service)
     numerator = _split_factor(node.lhs)[1]
     denominator = _split_factor(node.rhs)[1]
     unit = _mean_unit(numerator, denominator)
@@ -251,12 +252,17 @@ def _counts_series(node: pp.Expr) -> bool:
 
 def derive_unit(node: pp.Expr, service: Service | None = None) -> str:
     """Return the Grafana unit id that fits the query's values."""
-    return _scaled_unit(*_unscaled_unit(node, service))
+    return trampoline.run(_derive_unit(node, service))
+
+
+def _derive_unit(node: pp.Expr, service: Service | None) -> Recursive[str]:
+    unit, factor = yield _unscaled_unit(node, service)
+    return _scaled_unit(unit, factor)
 
 
 def _unscaled_unit(
     node: pp.Expr, service: Service | None
-) -> tuple[str, Fraction | None]:
+) -> Recursive[tuple[str, Fraction | None]]:
     """Return the unit of the query's values before numbers scale them, and the scale.
 
     The factors are collected wherever they sit: at the top, on either side of a
@@ -265,7 +271,7 @@ def _unscaled_unit(
     """
     factor, node = _split_factor(node)
     if isinstance(node, pp.BinaryExpr) and str(node.op) == "/":
-        unit, inner_factor = _quotient_unit(node, service)
+        unit, inner_factor = yield _quotient_unit(node, service)
         return unit, _product(factor, inner_factor)
     if (
         isinstance(node, pp.AggregateExpr)
@@ -273,19 +279,19 @@ def _unscaled_unit(
         and not _counts_series(node)
     ):
         # `min by (instance) (expiry - time())` is in the unit of what it aggregates.
-        unit, inner_factor = _unscaled_unit(node.expr, service)
+        unit, inner_factor = yield _unscaled_unit(node.expr, service)
         return unit, _product(factor, inner_factor)
-    return _plain_unit(node, service), factor
+    return (yield _plain_unit(node, service)), factor
 
 
-def _plain_unit(node: pp.Expr, service: Service | None) -> str:
+def _plain_unit(node: pp.Expr, service: Service | None) -> Recursive[str]:
     """Return the unit of a query that no number scales and that divides nothing."""
     if isinstance(node, pp.BinaryExpr):
         if promql.number_value(node.lhs) is not None:
-            return derive_unit(node.rhs, service)
+            return (yield _derive_unit(node.rhs, service))
         if str(node.op) in ("+", "-") and (_is_time(node.lhs) or _is_time(node.rhs)):
-            return _time_offset_unit(node, service)
-        return derive_unit(node.lhs, service)
+            return (yield _time_offset_unit(node, service))
+        return (yield _derive_unit(node.lhs, service))
     if _counts_series(node):
         return "short"
     function = promql.top_function(node)
@@ -305,7 +311,7 @@ def _plain_unit(node: pp.Expr, service: Service | None) -> str:
     return _metric_unit(metric)
 
 
-def _time_offset_unit(node: pp.BinaryExpr, service: Service | None) -> str:
+def _time_offset_unit(node: pp.BinaryExpr, service: Service | None) -> Recursive[str]:
     """Return the unit of `time() - x`, `x - time()` or a sum with time().
 
     time() is in seconds, so `time() - x_timestamp_seconds` is an age in s, and
@@ -316,7 +322,7 @@ def _time_offset_unit(node: pp.BinaryExpr, service: Service | None) -> str:
     other = node.rhs if _is_time(node.lhs) else node.lhs
     if promql.top_function(other) == "timestamp":
         return "s"
-    unit = derive_unit(other, service)
+    unit = yield _derive_unit(other, service)
     return "s" if unit in _UNSCALED_UNITS else unit
 
 
@@ -386,21 +392,25 @@ def certain_unit(node: pp.Expr, service: Service | None = None) -> str | None:
         return unit if unit == "short" and _counts(node) else None
     if unit in _GUESSED_UNITS:
         return None
-    return unit if _fixes_unit(node, service) else None
+    return unit if trampoline.run(_fixes_unit(node, service)) else None
 
 
 def _counts(node: pp.Expr) -> bool:
     """Return True for a count of series, changes or samples, unscaled."""
-    node = promql.strip_parens(node)
-    if isinstance(node, pp.AggregateExpr):
-        if str(node.op) in _COUNTING_AGGREGATIONS:
-            return True
-        return str(node.op) in _UNIT_KEEPING and _counts(node.expr)
-    if isinstance(node, pp.Call):
-        return node.func.name in _COUNTING_FUNCTIONS
-    if isinstance(node, pp.BinaryExpr) and _filters(node):
-        return _counts(_filtered_side(node))
-    return False
+    while True:
+        node = promql.strip_parens(node)
+        if isinstance(node, pp.AggregateExpr):
+            if str(node.op) in _COUNTING_AGGREGATIONS:
+                return True
+            if str(node.op) not in _UNIT_KEEPING:
+                return False
+            node = node.expr
+        elif isinstance(node, pp.Call):
+            return node.func.name in _COUNTING_FUNCTIONS
+        elif isinstance(node, pp.BinaryExpr) and _filters(node):
+            node = _filtered_side(node)
+        else:
+            return False
 
 
 def _filters(node: pp.BinaryExpr) -> bool:
@@ -422,7 +432,7 @@ def _filtered_side(node: pp.BinaryExpr) -> pp.Expr:
     return node.lhs
 
 
-def _fixes_unit(node: pp.Expr, service: Service | None) -> bool:
+def _fixes_unit(node: pp.Expr, service: Service | None) -> Recursive[bool]:
     """Return True where derive_unit reads the query's unit from facts, not a guess.
 
     Call it only for a query whose derived unit is neither `short` nor `none`.
@@ -431,28 +441,32 @@ def _fixes_unit(node: pp.Expr, service: Service | None) -> bool:
     if factor is None:
         return False
     if isinstance(node, pp.BinaryExpr) and str(node.op) == "/":
-        return _quotient_fixes_unit(node, service)
+        return (yield _quotient_fixes_unit(node, service))
     if isinstance(node, pp.AggregateExpr):
         keeps = str(node.op) in _UNIT_KEEPING and not _counts_series(node)
-        return keeps and _fixes_unit(node.expr, service)
+        return keeps and (yield _fixes_unit(node.expr, service))
     if isinstance(node, pp.BinaryExpr):
-        return _operation_fixes_unit(node, service)
+        return (yield _operation_fixes_unit(node, service))
     if isinstance(node, pp.Call):
-        return _call_fixes_unit(node, service)
+        return (yield _call_fixes_unit(node, service))
     if isinstance(node, pp.UnaryExpr):
-        return _same_unit(node, node.expr, service)
+        return (yield _same_unit(node, node.expr, service))
     return isinstance(node, pp.VectorSelector)
 
 
-def _same_unit(node: pp.Expr, part: pp.Expr, service: Service | None) -> bool:
+def _same_unit(
+    node: pp.Expr, part: pp.Expr, service: Service | None
+) -> Recursive[bool]:
     """Return True when `part` fixes its unit and derive_unit gives `node` the same."""
-    unit = derive_unit(part, service)
-    if unit in _UNSCALED_UNITS or unit != derive_unit(node, service):
+    unit = yield _derive_unit(part, service)
+    if unit in _UNSCALED_UNITS or unit != (yield _derive_unit(node, service)):
         return False
-    return _fixes_unit(part, service)
+    return (yield _fixes_unit(part, service))
 
 
-def _quotient_fixes_unit(node: pp.BinaryExpr, service: Service | None) -> bool:
+def _quotient_fixes_unit(
+    node: pp.BinaryExpr, service: Service | None
+) -> Recursive[bool]:
     """Return True for a mean observation, a mean per series or a part of a whole.
 
     `sum(x) / count(x)` of a metric without a unit is a mean, not the fraction
@@ -463,10 +477,10 @@ def _quotient_fixes_unit(node: pp.BinaryExpr, service: Service | None) -> bool:
     denominator = _split_factor(node.rhs)[1]
     if _mean_unit(numerator, denominator) is not None:
         return True
-    if _is_count(denominator) and derive_unit(node.lhs, service) not in (
+    if _is_count(denominator) and (yield _derive_unit(node.lhs, service)) not in (
         _UNSCALED_UNITS
     ):
-        return _fixes_unit(node.lhs, service)
+        return (yield _fixes_unit(node.lhs, service))
     return (
         promql.same_metrics(numerator, denominator)
         and promql.top_function(numerator) == promql.top_function(denominator)
@@ -474,25 +488,31 @@ def _quotient_fixes_unit(node: pp.BinaryExpr, service: Service | None) -> bool:
     )
 
 
-def _operation_fixes_unit(node: pp.BinaryExpr, service: Service | None) -> bool:
+def _operation_fixes_unit(
+    node: pp.BinaryExpr, service: Service | None
+) -> Recursive[bool]:
     """Return True for an operation whose unit is that of the sides it keeps."""
     operator = str(node.op)
     if _filters(node):
-        return _same_unit(node, _filtered_side(node), service)
+        return (yield _same_unit(node, _filtered_side(node), service))
     if operator == "or" or (
         operator in ("+", "-") and not (_is_time(node.lhs) or _is_time(node.rhs))
     ):
         # A number added or subtracted is in the unit of the other side, and so is
         # the `vector(0)` of `x or vector(0)`.
-        sides = [side for side in (node.lhs, node.rhs) if not _is_constant(side)]
-        return all(_same_unit(node, side, service) for side in sides)
+        for side in (node.lhs, node.rhs):
+            if not _is_constant(side) and not (yield _same_unit(node, side, service)):
+                return False
+        return True
     if operator in ("+", "-"):
         # time() is in seconds, so the other side is a time in seconds too.
         other = node.rhs if _is_time(node.lhs) else node.lhs
         if promql.top_function(other) == "timestamp":
             return True
-        unit = derive_unit(other, service)
-        return unit in _UNSCALED_UNITS or (unit == "s" and _fixes_unit(other, service))
+        unit = yield _derive_unit(other, service)
+        return unit in _UNSCALED_UNITS or (
+            unit == "s" and (yield _fixes_unit(other, service))
+        )
     return False
 
 
@@ -504,7 +524,7 @@ def _is_constant(node: pp.Expr) -> bool:
     return promql.number_value(node) is not None
 
 
-def _call_fixes_unit(node: pp.Call, service: Service | None) -> bool:
+def _call_fixes_unit(node: pp.Call, service: Service | None) -> Recursive[bool]:
     name = node.func.name
     if name == "histogram_quantile":
         return True
@@ -515,7 +535,7 @@ def _call_fixes_unit(node: pp.Call, service: Service | None) -> bool:
         return not metric.endswith(("_count", "_bucket"))
     if name in _UNIT_KEEPING_FUNCTIONS:
         argument = _value_argument(node)
-        return argument is not None and _same_unit(node, argument, service)
+        return argument is not None and (yield _same_unit(node, argument, service))
     return False
 
 
