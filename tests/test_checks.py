@@ -169,7 +169,7 @@ SYNTAX = [
               query: 'sum(rate(http_requests_total[293y]))'
         """),
         [
-            f"{E}:16:26: error: invalid PromQL query: 293y is longer than Prometheus "
+            f"{E}:16:46: error: invalid PromQL query: 293y is longer than Prometheus "
             "accepts (about 292 years, 106751d23h47m16s854ms) [promql/syntax]"
         ],
     ),

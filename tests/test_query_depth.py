@@ -20,6 +20,7 @@ from tests.conftest import write_manifest
 from tests.test_hostile_input import assert_clean_failure, run_build, run_cli
 from tests.test_prometheus import run_promtool
 
+TOO_LONG = "is longer than Prometheus accepts (about 292 years, 106751d23h47m16s854ms)"
 METRICS = (
     "metrics:\n  jobs_total: {type: counter, labels: [code]}\n  queue_depth: gauge\n"
 )
@@ -123,6 +124,48 @@ def test_deep_queries_of_many_services(tmp_path: Path) -> None:
     for number in range(16):
         assert f"services/b{number}.yaml:3:" in result.stderr
     assert result.stderr.count("the query nests 10000 levels deep") == 16
+
+
+@pytest.mark.parametrize(
+    ("query", "duration"),
+    [
+        ('sum(up{job="b"} offset 100000000y)', "100000000y"),
+        ('up{job="b"} offset 200000000w', "200000000w"),
+        ('up{job="b"} offset 10000000000y', "10000000000y"),
+        ('up{job="b"} offset 1000000000000d', "1000000000000d"),
+        ('up{job="b"} offset 9999999999999999999s', "9999999999999999999s"),
+        ('rate(up{job="b"}[5m:100000000y])', "100000000y"),
+        ('up{job="b"} offset -100000000y', "100000000y"),
+    ],
+)
+def test_long_duration_is_reported_at_it(
+    project: Path, query: str, duration: str
+) -> None:
+    text = manifest(query)
+    result = built(project, text)
+    where = query_column(text, query, query.index(duration))
+    assert messages(result) == [
+        f"services/b.yaml:{where}: error: invalid PromQL query: {duration} {TOO_LONG} "
+        "[promql/syntax]"
+    ]
+
+
+def test_duration_number_too_large_for_the_parser(project: Path) -> None:
+    """promql-parser panics on a number of seconds past its range, with a backtrace."""
+    query = 'rate(up{job="b"}[1e30])'
+    text = manifest(query)
+    result = built(project, text)
+    where = query_column(text, query, query.index("1e30"))
+    assert messages(result) == [
+        f"services/b.yaml:{where}: error: invalid PromQL query: Prometheus 2.42 does "
+        "not read the duration 1e30; write whole numbers with units from the largest, "
+        "such as 1h30m [promql/syntax]"
+    ]
+
+
+def test_longest_duration_builds(project: Path) -> None:
+    result = built(project, manifest('up{job="b"} offset 106751d23h47m16s854ms'))
+    assert result.ok, messages(result)
 
 
 def test_syntax_error_inside_deep_parentheses(project: Path) -> None:

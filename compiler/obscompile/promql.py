@@ -82,7 +82,11 @@ def depth_problem(query: str) -> QueryTooDeep | None:
 
 def _unreadable(query: str) -> QueryError | None:
     """Return the error for a query that promql-parser must not read, or None."""
-    return depth_problem(query)
+    too_deep = depth_problem(query)
+    if too_deep is not None:
+        return too_deep
+    duration = promql_limits.duration_problem(query)
+    return None if duration is None else QueryError(*duration)
 
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")

@@ -1,16 +1,25 @@
-"""What promql-parser reads without crashing: how deep a query nests.
+"""What promql-parser reads without crashing: how deep a query nests, its durations.
 
 promql-parser 0.12 recurses on the native stack for each level of a query's syntax
-tree. `promql.parse` rejects a query deeper than MAX_QUERY_DEPTH with these scans
-before the parser reads it, and parses deep ones on a thread with a stack of known size.
+tree, and reads some durations longer than Prometheus accepts into values that fail
+later or make it panic. `promql.parse` rejects such queries with these scans before
+the parser reads them, and parses deep ones on a thread with a stack of known size.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 
 import promql_parser as pp
+
+from obscompile.load.durations import (
+    DURATION_PATTERN,
+    MAX_DURATION_MS,
+    TOO_LONG,
+    too_long,
+)
 
 # The deepest query that obscompile reads. Along the deepest path, the depth counts one
 # level for each pair of parentheses or square brackets. It counts one more for each
@@ -115,12 +124,68 @@ def too_deep(query: str) -> tuple[int, int] | None:
     return None if passed is None else (depth, passed)
 
 
+_DURATION = re.compile(DURATION_PATTERN)
+# A number as the parser reads it where a duration goes: it counts seconds.
+_DURATION_NUMBER = re.compile(
+    r"[-+]?(?:0[xX][0-9a-fA-F]+|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+    r"|[iI][nN][fF]|[nN][aA][nN])"
+)
+# The durations of a query: a range, a subquery's range and step, and an offset.
+_WRITTEN_DURATION = re.compile(
+    r"\[\s*(?P<range>[^\]:\s]*)\s*(?::\s*(?P<step>[^\]\s]*)\s*)?\]"
+    r"|\boffset\s*[-+]?\s*(?P<offset>[0-9A-Za-z_.]+(?:(?<=[eE])[-+][0-9]+)?)",
+    re.IGNORECASE,
+)
+_BLANKED = re.compile(_STRING_OR_COMMENT)
+
+
+def _duration_error(text: str) -> str | None:
+    """Return why the written duration `text` must not reach the parser, or None.
+
+    promql-parser 0.12 reads a duration longer than Prometheus accepts in ways that
+    fail later: one longer than Python's timedelta fails when the tree is read, and
+    one past 2**64 milliseconds wraps, which it then reports as 0. A number without a
+    unit, which it reads as seconds, makes it panic when the number is too large.
+    """
+    if _DURATION.match(text):
+        return f"{text} is {TOO_LONG}" if too_long(text) else None
+    if not _DURATION_NUMBER.fullmatch(text):
+        return None  # the parser reports what it cannot read
+    number = text.lstrip("+-")
+    seconds = int(number, 16) if number[:2].lower() == "0x" else abs(float(number))
+    if math.isfinite(seconds) and seconds * 1000 <= MAX_DURATION_MS:
+        return None  # the promql/syntax check reports the missing unit
+    return (
+        f"Prometheus 2.42 does not read the duration {text}; write whole numbers "
+        "with units from the largest, such as 1h30m"
+    )
+
+
+def duration_problem(query: str) -> tuple[str, int] | None:
+    """Return why the parser cannot keep the first such duration in `query`, and where.
+
+    The offset is that of the duration. Returns None when every duration is one that
+    the parser keeps.
+    """
+    if "[" not in query and "offset" not in query.lower():
+        return None
+    blanked = _BLANKED.sub(lambda found: " " * len(found.group()), query)
+    for found in _WRITTEN_DURATION.finditer(blanked):
+        for group in ("range", "step", "offset"):
+            text = found.group(group)
+            problem = _duration_error(text) if text else None
+            if problem is not None:
+                return problem, found.start(group)
+    return None
+
+
 # threading.stack_size sets the stack of every thread started after it, process-wide.
 _STACK_SIZE_LOCK = threading.Lock()
 
 
 def parse_text(text: str) -> pp.Expr:
-    """Return `pp.parse(text)` for a text that `too_deep` accepts.
+    """Return `pp.parse(text)` for a text that neither `too_deep` nor
+    `duration_problem` rejects.
 
     A text deeper than _SHALLOW_DEPTH is parsed on a thread of its own.
     """

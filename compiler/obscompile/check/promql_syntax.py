@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
 
 import promql_parser as pp
 
@@ -15,7 +14,6 @@ from obscompile.check.query_grammar import first_unexpected
 from obscompile.check.query_text import Token, tokenize
 from obscompile.check.registry import check
 from obscompile.diagnostics import Diagnostic, error
-from obscompile.load.durations import MAX_DURATION_MS, TOO_LONG
 
 NAME = "promql/syntax"
 
@@ -94,7 +92,6 @@ def _cause(query: str, message: str, offset: int) -> tuple[str, int]:
 def promql_syntax(context: PanelContext) -> Iterator[Diagnostic]:
     problem = context.query.error
     if problem is None:
-        yield from _long_durations(context)
         yield from _timestamps_out_of_range(context)
         for offset, message in later_syntax(context.query):
             yield error(context.query_location(offset), message, NAME)
@@ -135,22 +132,6 @@ def _comment_hint(context: PanelContext) -> str:
     )
 
 
-def _durations(context: PanelContext) -> Iterator[tuple[pp.Expr, timedelta]]:
-    """Yield each node of the query with a range, offset or step, and that duration."""
-    for node in context.query.nodes:
-        if isinstance(node, pp.MatrixSelector):
-            yield node, node.range
-        elif isinstance(node, pp.VectorSelector) and node.offset:
-            yield node, abs(node.offset)
-        elif isinstance(node, pp.SubqueryExpr):
-            if node.range:
-                yield node, node.range
-            if node.step:
-                yield node, node.step
-            if node.offset:
-                yield node, abs(node.offset)
-
-
 def _timestamps(text: str) -> Iterator[tuple[int, str, float]]:
     """Yield the offset, text and value of each number that follows an `@` in a query.
 
@@ -180,17 +161,6 @@ def _timestamps_out_of_range(context: PanelContext) -> Iterator[Diagnostic]:
             "Prometheus accepts, about ±9.2e15 seconds (292 million years) from 1970",
             NAME,
         )
-
-
-def _long_durations(context: PanelContext) -> Iterator[Diagnostic]:
-    """Report each range, offset or step longer than Prometheus accepts."""
-    for node, duration in _durations(context):
-        if duration // timedelta(milliseconds=1) > MAX_DURATION_MS:
-            yield error(
-                context.node_location(node),
-                f"invalid PromQL query: {pp.display_duration(duration)} is {TOO_LONG}",
-                NAME,
-            )
 
 
 def _unit_problem(text: str) -> str | None:
