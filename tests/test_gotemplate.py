@@ -367,3 +367,57 @@ def test_template_references(text: str, expected: list[Reference]) -> None:
     assert found == expected
     for reference in found:
         assert text[reference.offset :].startswith(reference.name)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("{{ " + "(" * 100_001 + "1" + ")" * 100_001 + " }}", id="parens"),
+        pytest.param("{{ if 1 }}" * 50_000 + "x" + "{{ end }}" * 50_000, id="ifs"),
+        pytest.param(
+            "{{ if 1 }}" + "{{ else if 1 }}" * 20_000 + "x{{ end }}", id="else-ifs"
+        ),
+    ],
+)
+def test_deep_template_is_valid(text: str) -> None:
+    """promtool 2.42 accepts these templates, so the checker accepts them too."""
+    assert find_template_error(text) is None
+
+
+def test_error_after_deep_nesting() -> None:
+    text = "{{ if 1 }}" * 20_000 + "x" + "{{ end }}" * 19_999
+    found = find_template_error(text)
+    assert found == TemplateError("unexpected EOF", text.rindex("}}"))
+
+
+@pytest.mark.parametrize(
+    ("summary", "depth"),
+    [
+        ("{{ " + "(" * 1000 + "humanize $value" + ")" * 1000 + " }} jobs", 1000),
+        ("{{ if 1 }}" * 20_000 + "{{ $value }}" + "{{ end }}" * 20_000, 20_000),
+    ],
+    ids=["parens", "ifs"],
+)
+def test_deep_annotation_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, summary: str, depth: int
+) -> None:
+    """A template deeper than the generator expands leaves its rule untested."""
+    from obscompile.pipeline import Project, build
+    from tests.conftest import write_manifest
+
+    monkeypatch.chdir(tmp_path)
+    write_manifest(
+        tmp_path,
+        "b.yaml",
+        "service: b\nscrape: {job: b, port: 80}\nmetrics:\n  jobs_total: counter\n"
+        "rows:\n  - title: R\n    panels:\n      - title: P\n"
+        "        query: 'sum(rate(jobs_total{job=\"b\"}[5m]))'\n"
+        "        thresholds: '<5 Green, >=5 Red'\n"
+        f"        alert: {{summary: '{summary}'}}\n",
+    )
+    result = build(Project.at(tmp_path))
+    assert result.ok, [str(d) for d in result.diagnostics]
+    untested = [d.message for d in result.diagnostics if d.check == "rules/untested"]
+    assert len(untested) == 1
+    assert f"the template nests {depth} levels deep" in untested[0]
+    assert "expands templates at most 100 levels deep" in untested[0]

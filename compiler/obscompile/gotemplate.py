@@ -25,6 +25,9 @@ from collections.abc import Collection
 
 import attrs
 
+from obscompile import trampoline
+from obscompile.trampoline import Recursive
+
 # Functions every Go template has (text/template's builtins).
 GO_FUNCTIONS = frozenset(
     {
@@ -55,6 +58,7 @@ _GO_SPACE = frozenset(
     "\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
     + "".join(chr(code) for code in range(0x2000, 0x200B))
 )
+_SPACE_CHARACTERS = frozenset(_SPACE)
 _KEYWORDS = {
     ".": "dot",
     "block": "block",
@@ -213,10 +217,19 @@ class _Lexer:
 
     def at_right_delim(self) -> tuple[bool, bool]:
         """Return (at a right delimiter, with a trim marker before it)."""
-        rest = self.text[self.pos :]
-        if rest[:1] and rest[0] in _SPACE and rest[1:4] == "-}}":
+        text, pos = self.text, self.pos
+        if text[pos : pos + 1] in _SPACE_CHARACTERS and text.startswith("-}}", pos + 1):
             return True, True
-        return rest.startswith("}}"), False
+        return text.startswith("}}", pos), False
+
+    def after_spaces(self, index: int) -> int:
+        """Return the index of the first character from `index` on that is no space."""
+        # The lexer reads the text by index, because a copy of the rest of the text at
+        # each step would take time in proportion to the square of its length.
+        text = self.text
+        while index < len(text) and text[index] in _SPACE:
+            index += 1
+        return index
 
     def outside_action(self) -> bool | None:
         found = self.text.find("{{", self.pos)
@@ -228,8 +241,8 @@ class _Lexer:
             return None
         end = found
         if self.has_left_trim(found + 2):
-            end = len(self.text[:found].rstrip(_SPACE))
-            end = max(end, self.start)
+            while end > self.start and self.text[end - 1] in _SPACE:
+                end -= 1
         if end > self.start:
             self.pos = end
             self.emit(Kind.TEXT)
@@ -261,7 +274,7 @@ class _Lexer:
             return None
         self.pos += 4 if trim else 2
         if trim:
-            self.pos = len(self.text) - len(self.text[self.pos :].lstrip(_SPACE))
+            self.pos = self.after_spaces(self.pos)
         self.start = self.pos
         return False
 
@@ -272,7 +285,7 @@ class _Lexer:
         self.pos += 2
         self.emit(Kind.RIGHT_DELIM)
         if trim:
-            self.pos = len(self.text) - len(self.text[self.pos :].lstrip(_SPACE))
+            self.pos = self.after_spaces(self.pos)
             self.start = self.pos
         return False
 
@@ -597,8 +610,10 @@ class _Parser:
         self.functions = functions
         self.variables = ["$", *variables]
         self.range_depth = 0
-        # The line of the action being parsed, or 0 between actions.
-        self.action_line = 0
+        # The left delimiter of the action being parsed, or None between actions.
+        # Its line is counted only for a message, because counting it for every
+        # action would take time in proportion to the square of the template's length.
+        self.action_start: Token | None = None
         # Named templates (define and block), and whether each has more than spaces.
         self.templates: dict[str, bool] = {}
 
@@ -636,9 +651,10 @@ class _Parser:
     def unexpected(self, token: Token, context: str) -> _ParseError:
         if token.kind is Kind.ERROR:
             extra = ""
-            if self.action_line and self.action_line != self.line_of(token):
+            start = self.action_start
+            if start is not None and self.line_of(start) != self.line_of(token):
                 # Go names the action's line, and avoids saying "action in action".
-                extra = f" in action started at line {self.action_line}"
+                extra = f" in action started at line {self.line_of(start)}"
                 if token.value.endswith(" action"):
                     extra = extra.removeprefix(" in action")
             return self.fail(token.value + extra, token)
@@ -652,25 +668,30 @@ class _Parser:
 
     # Grammar.
 
-    def parse(self) -> None:
+    # The parts of the grammar that nest are generators that `trampoline.run` runs,
+    # and each yields the parts that it contains, so that the depth of a template has
+    # no Python limit. promtool 2.42 accepts 100,000 nested parentheses and 50,000
+    # nested `if` actions.
+
+    def parse(self) -> Recursive[None]:
         while self.peek().kind is not Kind.EOF:
             if self.peek().kind is Kind.LEFT_DELIM:
                 start = self.index
                 self.next()
                 if self.next_non_space().keyword() == "define":
-                    self.definition()
+                    yield self.definition()
                     continue
                 self.index = start
-            node = self.text_or_action()
+            node = yield self.text_or_action()
             if node in ("end", "else"):
                 raise self.fail(f"unexpected {{{{{node}}}}}")
 
-    def nested(self, name: Token, context: str) -> None:
+    def nested(self, name: Token, context: str) -> Recursive[None]:
         """Parse the body of a define or block, where only the variable `$` exists."""
         saved_variables, saved_depth = self.variables, self.range_depth
         self.variables, self.range_depth = ["$"], 0
         try:
-            end, filled = self.item_list()
+            end, filled = yield self.item_list()
         finally:
             self.variables, self.range_depth = saved_variables, saved_depth
         if end != "end":
@@ -686,41 +707,41 @@ class _Parser:
         if not self.templates.get(key):
             self.templates[key] = filled
 
-    def definition(self) -> None:
+    def definition(self) -> Recursive[None]:
         context = "define clause"
         name = self.next_non_space()
         if name.kind not in (Kind.STRING, Kind.RAW_STRING):
             raise self.unexpected(name, context)
         self.check_literal(name)
         self.expect(Kind.RIGHT_DELIM, context)
-        self.nested(name, context)
+        yield self.nested(name, context)
 
-    def item_list(self) -> tuple[str, bool]:
+    def item_list(self) -> Recursive[tuple[str, bool]]:
         """Parse nodes up to an {{end}} or {{else}}.
 
         Return which one ended the list, and whether the list contains more than spaces.
         """
         filled = False
         while self.peek_non_space().kind is not Kind.EOF:
-            node = self.text_or_action()
+            node = yield self.text_or_action()
             if node in ("end", "else"):
                 return node, filled
             filled = filled or node != "space"
         raise self.fail("unexpected EOF")
 
-    def text_or_action(self) -> str:
+    def text_or_action(self) -> Recursive[str]:
         token = self.next_non_space()
         if token.kind is Kind.TEXT:
             return "space" if is_go_space(token.value) else "text"
         if token.kind is Kind.LEFT_DELIM:
-            self.action_line = self.line_of(token)
+            self.action_start = token
             try:
-                return self.action()
+                return (yield self.action())
             finally:
-                self.action_line = 0
+                self.action_start = None
         raise self.unexpected(token, "input")
 
-    def action(self) -> str:
+    def action(self) -> Recursive[str]:
         token = self.next_non_space()
         keyword = token.keyword()
         if keyword in ("break", "continue"):
@@ -739,33 +760,33 @@ class _Parser:
             self.expect(Kind.RIGHT_DELIM, "end")
             return "end"
         if keyword in ("if", "range", "with"):
-            self.control(keyword)
+            yield self.control(keyword)
             return keyword
         if keyword == "block":
-            self.block()
+            yield self.block()
             return keyword
         if keyword == "template":
-            self.template()
+            yield self.template()
             return keyword
         self.backup()
-        self.pipeline("command", Kind.RIGHT_DELIM)
+        yield self.pipeline("command", Kind.RIGHT_DELIM)
         return "action"
 
-    def control(self, context: str) -> None:
+    def control(self, context: str) -> Recursive[None]:
         saved = len(self.variables)
-        self.pipeline(context, Kind.RIGHT_DELIM)
+        yield self.pipeline(context, Kind.RIGHT_DELIM)
         if context == "range":
             self.range_depth += 1
-        end, _ = self.item_list()
+        end, _ = yield self.item_list()
         if context == "range":
             self.range_depth -= 1
         if end == "else":
             if context == "if" and self.peek().keyword() == "if":
                 # {{else if x}} reads as {{else}}{{if x}}, and one {{end}} ends both.
                 self.next()
-                self.control("if")
+                yield self.control("if")
             else:
-                end, _ = self.item_list()
+                end, _ = yield self.item_list()
                 if end != "end":
                     raise self.fail(f"expected end; found {{{{{end}}}}}")
         del self.variables[saved:]
@@ -777,18 +798,18 @@ class _Parser:
         self.check_literal(token)
         return token
 
-    def block(self) -> None:
+    def block(self) -> Recursive[None]:
         context = "block clause"
         name = self.template_name(context)
-        self.pipeline(context, Kind.RIGHT_DELIM)
-        self.nested(name, context)
+        yield self.pipeline(context, Kind.RIGHT_DELIM)
+        yield self.nested(name, context)
 
-    def template(self) -> None:
+    def template(self) -> Recursive[None]:
         context = "template clause"
         self.template_name(context)
         if self.next_non_space().kind is not Kind.RIGHT_DELIM:
             self.backup()
-            self.pipeline(context, Kind.RIGHT_DELIM)
+            yield self.pipeline(context, Kind.RIGHT_DELIM)
 
     def declarations(self, context: str) -> None:
         """Consume a leading `$x :=`, `$x =` or, in a range, `$i, $x :=`."""
@@ -817,7 +838,7 @@ class _Parser:
             self.index = start
             return
 
-    def pipeline(self, context: str, end: Kind) -> None:
+    def pipeline(self, context: str, end: Kind) -> Recursive[None]:
         self.declarations(context)
         # The kind of each command's first operand, and the token that starts it.
         commands: list[tuple[str, Token]] = []
@@ -827,7 +848,7 @@ class _Parser:
                 break
             if token.kind in _OPERAND_START or token.keyword() in ("dot", "nil"):
                 self.backup()
-                commands.append((self.command(), token))
+                commands.append(((yield self.command()), token))
                 continue
             raise self.unexpected(token, context)
         if not commands:
@@ -837,12 +858,12 @@ class _Parser:
                 message = f"non executable command in pipeline stage {stage}"
                 raise self.fail(message, start)
 
-    def command(self) -> str:
+    def command(self) -> Recursive[str]:
         """Parse space-separated operands; return the kind of the first one."""
         kinds: list[str] = []
         while True:
             self.peek_non_space()
-            kind = self.operand()
+            kind = yield self.operand()
             if kind is not None:
                 kinds.append(kind)
             token = self.next()
@@ -857,9 +878,9 @@ class _Parser:
             raise self.fail("empty command")
         return kinds[0]
 
-    def operand(self) -> str | None:
+    def operand(self) -> Recursive[str | None]:
         """Parse a term and its `.Field` chain; return the operand's kind, or None."""
-        term = self.term()
+        term = yield self.term()
         if term is None:
             return None
         kind, token = term
@@ -872,7 +893,7 @@ class _Parser:
             kind = kind if kind in ("field", "variable") else "chain"
         return kind
 
-    def term(self) -> tuple[str, Token] | None:
+    def term(self) -> Recursive[tuple[str, Token] | None]:
         """Parse one term; return its kind and token, or None if no term starts here."""
         token = self.next_non_space()
         keyword = token.keyword()
@@ -899,7 +920,7 @@ class _Parser:
             return "number", token
 
         if token.kind is Kind.LEFT_PAREN:
-            self.pipeline("parenthesized pipeline", Kind.RIGHT_PAREN)
+            yield self.pipeline("parenthesized pipeline", Kind.RIGHT_PAREN)
             return "pipe", token
         if token.kind in (Kind.STRING, Kind.RAW_STRING):
             self.check_literal(token)
@@ -943,7 +964,7 @@ def find_template_error(
     """Parse `text` as a Go template; return its first error and offset, or None."""
     parser = _Parser(text, functions, variables)
     try:
-        parser.parse()
+        trampoline.run(parser.parse())
     except _ParseError as exc:
         return TemplateError(exc.message, min(exc.offset, len(text)))
     return None
@@ -998,14 +1019,18 @@ def template_references(text: str) -> list[Reference]:
     found: list[Reference] = []
     # One entry per open control action: True where it changes `.`.
     controls: list[bool] = []
+    # How many of them change `.`, counted as they open and close, because a scan
+    # of the list at each token would take time in proportion to the square of the
+    # depth.
+    changing = 0
     for index, token in enumerate(tokens):
         previous = tokens[index - 1] if index else None
         following = tokens[index + 1] if index + 1 < len(tokens) else None
         word = token.keyword()
         if word is not None and previous is not None:
-            _track_control(controls, word, previous)
+            changing += _track_control(controls, word, previous)
             continue
-        at_data = not any(controls)
+        at_data = changing == 0
         if token.kind is Kind.IDENTIFIER and token.value == "index":
             found.extend(_indexed_label(tokens[index + 1 : index + 3], at_data))
         elif token.kind is Kind.VARIABLE and token.value == "$labels":
@@ -1018,15 +1043,22 @@ def template_references(text: str) -> list[Reference]:
     return found
 
 
-def _track_control(controls: list[bool], word: str, previous: Token) -> None:
-    """Open or close a control action for its keyword `word`."""
+def _track_control(controls: list[bool], word: str, previous: Token) -> int:
+    """Open or close a control action for its keyword `word`.
+
+    Returns how much the number of open actions that change `.` changed.
+    """
     if word == "end" and controls:
-        controls.pop()
-    elif word in ("if", *_DOT_CHANGING) and previous.kind is Kind.LEFT_DELIM:
+        return -1 if controls.pop() else 0
+    if word in ("if", *_DOT_CHANGING) and previous.kind is Kind.LEFT_DELIM:
         controls.append(word in _DOT_CHANGING)
-    elif word == "with" and previous.keyword() == "else" and controls:
+        return 1 if controls[-1] else 0
+    if word == "with" and previous.keyword() == "else" and controls:
         # `{{ else with x }}` changes `.` until the `end` of the `if` or `with`.
+        opened = not controls[-1]
         controls[-1] = True
+        return 1 if opened else 0
+    return 0
 
 
 def _continues(previous: Token | None, field: Token) -> bool:

@@ -849,12 +849,57 @@ class _Tree:
     templates: dict[str, _Nodes]
 
 
+# The deepest template that `render` expands. Each action that an `end` closes, each
+# `else if` and each pair of parentheses inside an action adds a level. The parser and
+# the evaluator above take up to three Python frames for each level, so a much deeper
+# template would pass Python's limit of 1000 frames.
+MAX_RENDERED_DEPTH = 100
+_BLOCK_KEYWORDS = frozenset({"if", "with", "range", "define", "block"})
+
+
+def _depth(items: list[_Item]) -> int:
+    """Return how many levels deep the actions of a template nest."""
+    deepest = level = 0
+    # The levels of each open control action: 1, and 1 for each `else if` of it,
+    # which its one `end` closes too.
+    controls: list[int] = []
+    for item in items:
+        if isinstance(item, str):
+            continue
+        words = _words(item)
+        keyword = words[0].keyword() if words else None
+        if keyword in _BLOCK_KEYWORDS:
+            controls.append(1)
+            level += 1
+        elif keyword == "else" and len(words) > 1 and controls:
+            controls[-1] += 1
+            level += 1
+        elif keyword == "end" and controls:
+            level -= controls.pop()
+        parens = 0
+        for token in item:
+            if token.kind is Kind.LEFT_PAREN:
+                parens += 1
+                deepest = max(deepest, level + parens)
+            elif token.kind is Kind.RIGHT_PAREN:
+                parens -= 1
+        deepest = max(deepest, level)
+    return deepest
+
+
 @functools.lru_cache(maxsize=1024)
 def _parse(template: str) -> _Tree:
     problem = template_error(template)
     if problem is not None:
         raise UnsupportedTemplate(f"invalid template: {problem}")
-    parser = _Parser(_items(template))
+    items = _items(template)
+    depth = _depth(items)
+    if depth > MAX_RENDERED_DEPTH:
+        raise UnsupportedTemplate(
+            f"the template nests {depth} levels deep, and the test generator expands "
+            f"templates at most {MAX_RENDERED_DEPTH} levels deep"
+        )
+    parser = _Parser(items)
     nodes, _ = parser.nodes()
     return _Tree(nodes, parser.templates)
 
