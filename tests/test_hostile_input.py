@@ -128,6 +128,33 @@ def test_nesting_limit_names_config_file(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("indicator", ["- ", "? "])
+def test_deep_nesting_on_one_line(tmp_path: Path, indicator: str) -> None:
+    """`- - - x` nests without brackets or indentation, which crashed the C parser."""
+    write_manifest(
+        tmp_path, "deep.yaml", "service: deep\nx:\n  " + indicator * 50_000 + "a\n"
+    )
+    result = run_cli(tmp_path)
+    assert_clean_failure(
+        result, "services/deep.yaml:3:129: error: document is nested too deeply"
+    )
+
+
+def test_deep_hand_written_test(tmp_path: Path) -> None:
+    """The build skips a hand-written test that it cannot read, however deep."""
+    write_manifest(
+        tmp_path,
+        "b.yaml",
+        "service: b\nscrape: {job: b, port: 80}\n"
+        "rows: [{title: R, panels: [{title: P, query: up}]}]\n",
+    )
+    tests = tmp_path / "tests" / "promtool"
+    tests.mkdir(parents=True)
+    (tests / "deep.yml").write_text("tests: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    result = run_cli(tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
 def test_binary_bytes(tmp_path: Path) -> None:
     services = tmp_path / "services"
     services.mkdir()

@@ -64,6 +64,7 @@ from ruamel.yaml.main import CParser
 from obscompile import promql
 from obscompile.derive.testfile import duration_ms
 from obscompile.render.yaml_read import read_yaml
+from obscompile.yaml_loader import C_PARSER_DEPTH, looks_deep
 
 # The series that Prometheus writes for each alerting rule.
 ALERT_SERIES = ("ALERTS", "ALERTS_FOR_STATE")
@@ -379,9 +380,10 @@ class _Node:
 def _compose(text: str) -> _Node:
     """Return the top node of a one-document YAML text.
 
-    Raises _CannotSplit for invalid YAML and for anchors, aliases and tags.
+    Raises _CannotSplit for invalid YAML, for anchors, aliases and tags, and for a
+    text nested deeper than the C parser reads (see `looks_deep`).
     """
-    if CParser is None:
+    if CParser is None or looks_deep(text, C_PARSER_DEPTH):
         raise _CannotSplit()
     parser = CParser(text)
     try:

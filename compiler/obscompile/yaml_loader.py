@@ -14,6 +14,7 @@ C parser, stores the version of a `%YAML` directive in its loader, so `yes` unde
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -52,11 +53,73 @@ class _DirectiveFreeYAML(YAML):
         pass
 
 
-def safe_yaml(pure: bool = False) -> YAML:
+def safe_yaml(pure: bool = False, version: tuple[int, int] | None = None) -> YAML:
     """Return a safe loader that reads every document as YAML 1.2 unless given a version.
 
-    `pure` selects the pure-Python parser, which takes no version.
+    `version` selects the rules for plain scalars, which a `%YAML` directive does not
+    change. `pure` selects the pure-Python parser.
     """
-    loader = _DirectiveFreeYAML(typ="safe", pure=True) if pure else YAML(typ="safe")
+    if pure:
+        loader: YAML = _DirectiveFreeYAML(typ="safe", pure=True)
+        # The property that `_DirectiveFreeYAML` overrides reads this attribute.
+        loader._version = version
+    else:
+        loader = YAML(typ="safe")
+        loader.version = version
     loader.Resolver = FixedVersionResolver
     return loader
+
+
+# The indentation of a line, with the indicators of block collections that it opens
+# on the same line, as in `- - - x` or `? - x`, and their anchors and tags.
+_BLOCK_PREFIX = re.compile(r"[ ]*(?:[-?:](?:[ \t]+[&!][^ \t]*)?(?:[ \t]+|$))*")
+
+
+def _deep_bracket(text: str, depth: int) -> int | None:
+    """Return the offset where flow brackets first nest past `depth`, or None.
+
+    Brackets inside quotes count too, so the result may come early but never late.
+    """
+    level = 0
+    for match in re.finditer(r"[\[{]|[\]}]", text):
+        level += 1 if match.group() in "[{" else -1
+        if level > depth:
+            return match.start()
+    return None
+
+
+# The nesting up to which a document other than a manifest, such as a hand-written
+# promtool test, goes to the C parser. The C parser read 5,000 levels and crashed on
+# 50,000, and such documents nest fewer than ten.
+C_PARSER_DEPTH = 64
+
+
+def deep_offset(text: str, depth: int) -> int | None:
+    """Return where the collections of `text` could first nest past `depth`, or None.
+
+    A collection nests inside flow brackets, or one column or more further right
+    than its parent: by indentation, or by indicators on one line, as in `- - - x`.
+    So the offset is that of the first bracket past `depth`, or of the first column
+    past twice `depth`, whichever comes first. Either may come before the real place.
+    """
+    found = _deep_bracket(text, depth)
+    start = 0
+    for line in text.splitlines(keepends=True):
+        if found is not None and start > found:
+            break
+        prefix = _BLOCK_PREFIX.match(line)
+        if prefix is not None and prefix.end() > 2 * depth:
+            column = start + 2 * depth
+            return column if found is None else min(found, column)
+        start += len(line)
+    return found
+
+
+def looks_deep(text: str, depth: int) -> bool:
+    """Return True when the collections of `text` could nest more than `depth` deep.
+
+    The C parser (ruamel.yaml.clib) recurses on the native stack without a limit
+    and crashes the process on a document nested thousands of levels deep, so such
+    a document goes to the pure-Python parser, whose RecursionError can be caught.
+    """
+    return deep_offset(text, depth) is not None

@@ -49,7 +49,7 @@ from obscompile.load.input_file import (
     read_input_bytes,
 )
 from obscompile.model.location import Location
-from obscompile.yaml_loader import safe_yaml
+from obscompile.yaml_loader import deep_offset, looks_deep, safe_yaml
 
 JsonPath = tuple[str | int, ...]
 
@@ -530,26 +530,6 @@ def _tab_at(text: str, mark: Any) -> bool:
     return lines[mark.line][mark.column : mark.column + 1] == "\t"
 
 
-def _looks_deep(text: str) -> bool:
-    """Return True when flow brackets or indentation could nest past MAX_DEPTH."""
-    if _too_deep_bracket(text) is not None:
-        return True
-    widest = max(
-        (len(line) - len(line.lstrip(" ")) for line in text.splitlines()), default=0
-    )
-    return widest > 2 * MAX_DEPTH
-
-
-def _too_deep_bracket(text: str) -> int | None:
-    """Return the offset where flow brackets first nest past MAX_DEPTH, or None."""
-    depth = 0
-    for match in re.finditer(r"[\[{]|[\]}]", text):
-        depth += 1 if match.group() in "[{" else -1
-        if depth > MAX_DEPTH:
-            return match.start()
-    return None
-
-
 _CONTEXT_VERB = re.compile(r"^while (?:parsing|scanning) (?:an? )?")
 
 
@@ -1023,10 +1003,9 @@ def parse_yaml(
     about an empty file.
     """
     start = Location(path, 1, 1)
-    # The C parser (ruamel.yaml.clib) is ten times faster, but it recurses without a
-    # limit and crashes the process on input nested thousands of levels deep, so
-    # such input goes to the pure-Python parser, whose recursion error is caught.
-    nested = _looks_deep(text)
+    # The C parser (ruamel.yaml.clib) is ten times faster, but it crashes on input
+    # nested thousands of levels deep, which goes to the pure-Python parser instead.
+    nested = looks_deep(text, MAX_DEPTH)
     yaml = _alias_yaml() if nested else safe_yaml()
     try:
         root = yaml.compose(text)
@@ -1072,7 +1051,7 @@ def parse_yaml(
     except YAMLError as exc:
         return None, [error(start, f"invalid YAML: {exc}", "yaml/syntax")]
     except RecursionError:
-        deep = _too_deep_bracket(text)
+        deep = deep_offset(text, MAX_DEPTH)
         return None, [
             error(
                 start if deep is None else _offset_location(path, text, deep),

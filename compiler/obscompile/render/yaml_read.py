@@ -23,7 +23,12 @@ from ruamel.yaml.error import MantissaNoDotYAML1_1Warning
 from ruamel.yaml.main import CParser
 from ruamel.yaml.resolver import VersionedResolver
 
-from obscompile.yaml_loader import DEFAULT_VERSION, safe_yaml
+from obscompile.yaml_loader import (
+    C_PARSER_DEPTH,
+    DEFAULT_VERSION,
+    looks_deep,
+    safe_yaml,
+)
 
 # A YAML 1.1 load prints a warning for a float without a dot, such as `1e3`, which it
 # reads as a float anyway. The comparison with the rendered data covers such values.
@@ -34,11 +39,14 @@ def load_yaml(text: str, version: tuple[int, int] | None = None) -> Any:
     """Return the data of one YAML document, read by the safe loader.
 
     `version` selects the rules for plain scalars: (1, 1) reads `yes` as true, as the
-    Go YAML library of Prometheus does. Raises ruamel.yaml's errors on invalid YAML.
+    Go YAML library of Prometheus does. Raises ruamel.yaml's errors on invalid YAML,
+    and ValueError for a document nested too deeply to read.
     """
-    loader = safe_yaml()
-    loader.version = version
-    return loader.load(io.StringIO(text))
+    loader = safe_yaml(pure=looks_deep(text, C_PARSER_DEPTH), version=version)
+    try:
+        return loader.load(io.StringIO(text))
+    except RecursionError:
+        raise ValueError("the document is nested too deeply to read") from None
 
 
 # ruamel.yaml's rules for plain scalars by YAML version, then by first character (None:
@@ -84,7 +92,7 @@ _SCALAR_TAGS = frozenset(
 
 def read_yaml(text: str, version: tuple[int, int] | None = None) -> Any:
     """Return `load_yaml(text, version)`, building plain documents from parser events."""
-    if CParser is None:
+    if CParser is None or looks_deep(text, C_PARSER_DEPTH):
         return load_yaml(text, version)
     try:
         return _EventReader(text, version or DEFAULT_VERSION).document()
