@@ -287,3 +287,16 @@ def test_alias_of_itself(tmp_path: Path) -> None:
         "services/loop.yaml:2:14: error: this alias is inside the collection that it "
         "repeats, so the document never ends [yaml/limits]",
     )
+
+
+def test_native_crash_prints_python_stack(tmp_path: Path) -> None:
+    """A crash in native code names where Python was, as --jobs 1 advice promises."""
+    services = tmp_path / "services"
+    services.mkdir()
+    (services / "crash.py").write_text(
+        "from obscompile import dsl\nimport ctypes\n\nctypes.string_at(0)\n"
+    )
+    result = run_build(tmp_path, "--jobs", "1")
+    assert result.returncode == -11, result.stderr
+    assert "Fatal Python error: Segmentation fault" in result.stderr
+    assert f'File "{services / "crash.py"}", line 4' in result.stderr

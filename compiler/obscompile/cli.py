@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import faulthandler
 import functools
 import gc
 import glob
@@ -1000,6 +1001,10 @@ def run() -> None:
     50 ms in hundreds of collections that found little to free.
     """
     gc.set_threshold(10_000, 10, 10)
+    # A crash in native code ends the process without a Python error. This prints
+    # the Python stack then, in forked workers too, for the advice to rerun a build
+    # whose worker ended with --jobs 1.
+    faulthandler.enable()
     terminated = False
     try:
         raise_on_interrupt()
