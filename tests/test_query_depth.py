@@ -9,6 +9,8 @@ which crashes the process on such input, reads it.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -124,6 +126,39 @@ def test_deep_queries_of_many_services(tmp_path: Path) -> None:
     for number in range(16):
         assert f"services/b{number}.yaml:3:" in result.stderr
     assert result.stderr.count("the query nests 10000 levels deep") == 16
+
+
+def test_deep_expression_of_hand_written_test(tmp_path: Path) -> None:
+    """`obscompile test` checks the expressions of promtool tests before it runs them."""
+    query = "(" * 10_000 + 'up{job="b"}' + ")" * 10_000
+    write_manifest(tmp_path, "b.yaml", manifest('up{job="b"}'))
+    tests = tmp_path / "tests" / "promtool"
+    tests.mkdir(parents=True)
+    text = (
+        "rule_files: [../../out/prometheus/rules/b.rules.yml]\n"
+        "tests:\n"
+        "  - input_series: [{series: 'up{job=\"b\"}', values: '1x5'}]\n"
+        "    promql_expr_test:\n"
+        f"      - expr: '{query}'\n"
+        "        eval_time: 1m\n"
+        "        exp_samples: [{labels: 'up{job=\"b\"}', value: 1}]\n"
+    )
+    (tests / "deep.yml").write_text(text)
+    built_out = run_build(tmp_path)
+    assert built_out.returncode == 0, built_out.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "obscompile", "test"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    where = query_column(text, query, 1000)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"tests/promtool/deep.yml:{where}: error: expr " in result.stderr
+    assert "the query nests 10000 levels deep" in result.stderr
 
 
 @pytest.mark.parametrize(
