@@ -604,8 +604,16 @@ def test_scrape_port_warning_at_target(project: Path) -> None:
 @pytest.mark.parametrize(
     ("target", "problem"),
     [
-        ("[::1:8080", "is not host:port; set scheme: and path: separately"),
-        ("::1]:8080", "has no host"),
+        (
+            "[::1:8080",
+            'is missing the "]" that closes its IPv6 address; write the address '
+            'in brackets, such as "[::1]:9090"',
+        ),
+        (
+            "::1]:8080",
+            'has a "]" without the "[" that opens an IPv6 address; write the '
+            'address in brackets, such as "[::1]:9090"',
+        ),
     ],
 )
 def test_unreadable_target_reported_at_target(
