@@ -1,4 +1,4 @@
-"""What promql-parser reads without crashing: how deep a query nests, its durations.
+"""Limits on the depth and durations of a query, which keep promql-parser from crashing.
 
 promql-parser 0.12 recurses on the native stack for each level of a query's syntax
 tree, and reads some durations longer than Prometheus accepts into values that fail
@@ -31,10 +31,10 @@ from obscompile.load.durations import (
 # Prometheus 2.42 reads far deeper queries: `promtool check rules` accepts 100,000
 # nested parentheses and chains of 10,000 operators. promql-parser 0.12 recurses on
 # the native stack for each level of the tree, and its memory grows with the square
-# of the depth. Measured with one `pp.parse` in each child process, on x86-64 Linux
-# with CPython 3.11 and an 8 MiB main-thread stack: the deepest shape, nested
+# of the depth. It was measured with one `pp.parse` in each child process, on x86-64
+# Linux with CPython 3.11 and an 8 MiB main-thread stack. The deepest shape, nested
 # `rate(...[1m:])`, crashed with SIGSEGV from 2,750 levels, about 3 KiB of stack a
-# level, and chains of `or` from 5,000 operators. 1,000 levels of that shape took
+# level. Chains of `or` crashed from 5,000 operators. 1,000 levels of that shape took
 # 0.4 s and a peak of 355 MB, and a chain of 1,000 operators 0.7 s and 250 MB.
 MAX_QUERY_DEPTH = 1000
 # A query deeper than this parses on a thread of its own with _PARSER_STACK_BYTES of
