@@ -28,13 +28,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A user cache folder of the test session's own, so that no test writes in ~/.cache."""
     folder = tmp_path_factory.mktemp("user-cache")
-    previous = os.environ.get("XDG_CACHE_HOME")
-    os.environ["XDG_CACHE_HOME"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("XDG_CACHE_HOME", None)
-    else:
-        os.environ["XDG_CACHE_HOME"] = previous
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def child_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A temporary folder for the programs that tests start, inside the session's own.
+
+    promtool makes a `test_storage*` folder for each test group in `$TMPDIR` and leaves
+    it there when it stops on a bad file, so tests that run it on hundreds of mutated
+    files would otherwise fill /tmp. Python's own temporary folder is already fixed by
+    then, so only child processes see the change.
+    """
+    folder = tmp_path_factory.mktemp("child-tmp")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(folder))
+        yield folder
 
 
 @pytest.fixture(scope="session")
