@@ -271,29 +271,32 @@ def test_every_unknown_key_reported(tmp_path: Path) -> None:
 # rejects, with the error inside the string at the mistake.
 BAD_NOTATION = [
     (
-        "tests:\n  - input_series:\n      - {series: 'up{job=\"x\"', values: '1'}\n",
-        '3:29: error: series "up{job="x"" is missing the "}" that closes its labels '
+        "tests:\n  - interval: 1m\n    input_series:\n"
+        "      - {series: 'up{job=\"x\"', values: '1'}\n",
+        '4:29: error: series "up{job="x"" is missing the "}" that closes its labels '
         "[promtool/test-file]",
     ),
     (
-        "tests:\n  - input_series:\n      - {series: up, values: '0+1xx3'}\n",
-        "3:35: error: values \"0+1xx3\" has 'x' after x, where a whole number of "
+        "tests:\n  - interval: 1m\n    input_series:\n"
+        "      - {series: up, values: '0+1xx3'}\n",
+        "4:35: error: values \"0+1xx3\" has 'x' after x, where a whole number of "
         "repetitions should be [promtool/test-file]",
     ),
     (
-        "tests:\n  - promql_expr_test:\n      - expr: up\n        exp_samples:\n"
-        "          - {labels: 'up{', value: 1}\n",
-        '5:26: error: labels "up{" is missing the "}" that closes its labels '
+        "tests:\n  - interval: 1m\n    promql_expr_test:\n      - expr: up\n"
+        "        exp_samples:\n          - {labels: 'up{', value: 1}\n",
+        '6:26: error: labels "up{" is missing the "}" that closes its labels '
         "[promtool/test-file]",
     ),
     (
-        "tests:\n  - promql_expr_test:\n      - {expr: 'sum(up', eval_time: 1m}\n",
-        '3:20: error: expr "sum(up" is an invalid PromQL query: unclosed left '
+        "tests:\n  - interval: 1m\n    promql_expr_test:\n"
+        "      - {expr: 'sum(up', eval_time: 1m}\n",
+        '4:20: error: expr "sum(up" is an invalid PromQL query: unclosed left '
         "parenthesis [promtool/test-file]",
     ),
     (
-        "tests:\n  - input_series:\n      - {values: '1'}\n",
-        "3:9: error: this input series has no series; write the metric name and "
+        "tests:\n  - interval: 1m\n    input_series:\n      - {values: '1'}\n",
+        "4:9: error: this input series has no series; write the metric name and "
         "labels of the samples that it loads [promtool/test-file]",
     ),
 ]
@@ -310,6 +313,148 @@ def test_bad_notation_placed_in_string(
     path = tmp_path / "notation.test.yml"
     path.write_text(text)
     assert [str(problem) for problem in _check(path)] == [f"{path.name}:{expected}"]
+
+
+# The message of a test group without interval, after "write interval: <value>".
+NO_INTERVAL_END = (
+    ", the time between samples. Only promtool 2.49 and later default interval to "
+    "evaluation_interval [promtool/test-interval]"
+)
+NO_INTERVAL = (
+    "error: this test group has no interval, so promtool 2.42 loads every input "
+    "sample at time 0 and keeps only the first of each series; write interval: "
+)
+ZERO_INTERVAL = (
+    "loads every input sample at time 0, where promtool 2.42 keeps only the first "
+    "of each series; write the time between samples, such as"
+)
+# (test file text, expected errors): test groups that promtool 2.42 loads with every
+# sample at time 0.
+BAD_INTERVALS = [
+    (
+        "tests:\n  - name: a\n    input_series: [{series: up, values: '1'}]\n",
+        [f"2:5: {NO_INTERVAL}1m{NO_INTERVAL_END}"],
+    ),
+    (
+        "evaluation_interval: 30s\ntests:\n  - name: a\n    interval:\n",
+        [f"4:5: {NO_INTERVAL}30s{NO_INTERVAL_END}"],
+    ),
+    (
+        "evaluation_interval: 0s\ntests:\n  -\n",
+        [f"3:4: {NO_INTERVAL}1m{NO_INTERVAL_END}"],
+    ),
+    (
+        "tests:\n  - interval: 0s\n",
+        [f'2:15: error: interval "0s" {ZERO_INTERVAL} 1m [promtool/test-interval]'],
+    ),
+    (
+        "evaluation_interval: 15s\ntests:\n  - {interval: 0, name: a}\n",
+        [f"3:16: error: interval 0 {ZERO_INTERVAL} 15s [promtool/test-interval]"],
+    ),
+    # An interval that is not a duration gets only the error about its type.
+    (
+        "tests:\n  - interval: 5\n",
+        [
+            "2:15: error: interval must be a Prometheus duration such as 30s, 5m or "
+            "1h30m, not 5 [promtool/test-file]"
+        ],
+    ),
+]
+
+
+NO_GROUPS = (
+    "list the test groups under it, because promtool 2.42 passes a file without "
+    "test groups [promtool/no-tests]"
+)
+# (test file text, expected errors): files that promtool 2.42 passes untested.
+NO_TEST_GROUPS = [
+    (
+        "rule_files: [jobs.rules.yml]\n",
+        [
+            "1:1: error: this test file has no tests key; list its test groups under "
+            "tests, because promtool 2.42 passes a file without test groups "
+            "[promtool/no-tests]"
+        ],
+    ),
+    (
+        "# No test yet.\nrule_files: [jobs.rules.yml]\ntests:\n",
+        [f"3:1: error: tests is empty; {NO_GROUPS}"],
+    ),
+    (
+        "rule_files: [jobs.rules.yml]\ntests: []\n",
+        [f"2:1: error: tests is empty; {NO_GROUPS}"],
+    ),
+    (
+        "rule_files: [jobs.rules.yml]\ntest:\n  - interval: 1m\n",
+        [
+            '2:1: error: unknown key "test" in a test file; promtool 2.42 reads only '
+            "rule_files, evaluation_interval, group_eval_order, tests; did you mean "
+            '"tests"? [promtool/test-file]',
+            "1:1: error: this test file has no tests key, so it runs no test; rename "
+            '"test" on line 2 to tests [promtool/no-tests]',
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    BAD_INTERVALS + NO_TEST_GROUPS,
+    ids=[
+        *(f"interval-{case}" for case in ["missing", "null", "null-group"]),
+        *(f"interval-{case}" for case in ["zero", "zero-number", "not-duration"]),
+        *(f"tests-{case}" for case in ["missing", "null", "empty", "misspelt"]),
+    ],
+)
+def test_untested_files_placed(tmp_path: Path, text: str, expected: list[str]) -> None:
+    """A test group without interval and a file without test groups are errors."""
+    path = tmp_path / "untested.test.yml"
+    path.write_text(text)
+    found = [str(problem) for problem in _check(path)]
+    assert found == [f"{path.name}:{line}" for line in expected]
+
+
+# Three samples that promtool 2.42 loads one minute apart with interval: 1m, and all
+# at time 0 without it, where it keeps only the first.
+FIRST_SAMPLE_TEST = """\
+rule_files: [jobs.rules.yml]
+tests:
+  - name: last sample
+INTERVAL    input_series:
+      - {series: 'jobs_total{job="a"}', values: '7 8 9'}
+    promql_expr_test:
+      - expr: jobs:sum
+        eval_time: 2m
+        exp_samples: [{labels: 'jobs:sum', value: 7}]
+"""
+
+
+def test_promtool_passes_what_checks_reject(tmp_path: Path) -> None:
+    """promtool 2.42 passes these files, which test the wrong samples or nothing."""
+    (tmp_path / "jobs.rules.yml").write_text(RULES)
+    files = {
+        "no-interval.test.yml": FIRST_SAMPLE_TEST.replace("INTERVAL", ""),
+        "zero.test.yml": FIRST_SAMPLE_TEST.replace("INTERVAL", "    interval: 0s\n"),
+        "interval.test.yml": FIRST_SAMPLE_TEST.replace(
+            "INTERVAL", "    interval: 1m\n"
+        ),
+    }
+    for number, (text, _) in enumerate(NO_TEST_GROUPS[:3]):
+        files[f"no-groups-{number}.test.yml"] = text
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    outputs = _promtool_results(tmp_path, sorted(files))
+    checks = {name: [p.check for p in _check(tmp_path / name)] for name in files}
+    # At one sample a minute, the sample at 2m is 9, not the first sample 7.
+    assert 'got: {__name__="jobs:sum"} 9E+00' in outputs["interval.test.yml"]
+    assert checks["interval.test.yml"] == []
+    for name in ["no-interval.test.yml", "zero.test.yml"]:
+        assert "SUCCESS" in outputs[name], outputs[name]
+        assert checks[name] == ["promtool/test-interval"]
+    for number in range(3):
+        name = f"no-groups-{number}.test.yml"
+        assert "SUCCESS" in outputs[name], outputs[name]
+        assert checks[name] == ["promtool/no-tests"]
 
 
 # Pieces of the expanding notation and of near misses, which the generator joins.
@@ -456,11 +601,23 @@ def _built_project(tmp_path: Path, real_build: BuildResult) -> Path:
     return project
 
 
+def test_generated_test_files_pass_checks(
+    tmp_path: Path, real_build: BuildResult
+) -> None:
+    """The test files that the build writes have an interval and test groups."""
+    project = _built_project(tmp_path, real_build)
+    paths = sorted((project / "out" / "prometheus" / "tests").glob("*.test.yml"))
+    assert len(paths) >= 4
+    for path in paths:
+        assert _check(path) == [], path.name
+
+
 # A hand-written test file with a number where promtool reads a list of series.
 NUMBER_SERIES = (
     "rule_files: [../../out/prometheus/rules/auth_server.rules.yml]\n"
     "tests:\n"
-    "  - input_series: 7\n"
+    "  - interval: 1m\n"
+    "    input_series: 7\n"
 )
 
 
@@ -469,7 +626,7 @@ NUMBER_SERIES = (
     [
         (
             NUMBER_SERIES,
-            "3:19: error: input_series must be a list of series, not 7 "
+            "4:19: error: input_series must be a list of series, not 7 "
             "[promtool/test-file]",
         ),
         (
@@ -511,6 +668,15 @@ NUMBER_SERIES = (
             "1:1: error: a promtool test file must be a mapping with rule_files and "
             "tests, not a list [promtool/test-file]",
         ),
+        (
+            NUMBER_SERIES.replace("interval: 1m", "name: a").replace(": 7", ": []"),
+            f"3:5: {NO_INTERVAL}1m{NO_INTERVAL_END}",
+        ),
+        (
+            "rule_files: [../../out/prometheus/rules/auth_server.rules.yml]\n"
+            "tests: []\n",
+            f"2:1: error: tests is empty; {NO_GROUPS}",
+        ),
     ],
     ids=[
         "number-series",
@@ -521,6 +687,8 @@ NUMBER_SERIES = (
         "number-duration",
         "deep",
         "list-document",
+        "no-interval",
+        "no-tests",
     ],
 )
 def test_cli_test_places_shape_errors(

@@ -137,7 +137,8 @@ def test_deep_expression_of_hand_written_test(tmp_path: Path) -> None:
     text = (
         "rule_files: [../../out/prometheus/rules/b.rules.yml]\n"
         "tests:\n"
-        "  - input_series: [{series: 'up{job=\"b\"}', values: '1x5'}]\n"
+        "  - interval: 1m\n"
+        "    input_series: [{series: 'up{job=\"b\"}', values: '1x5'}]\n"
         "    promql_expr_test:\n"
         f"      - expr: '{query}'\n"
         "        eval_time: 1m\n"

@@ -12,6 +12,10 @@ promtool parses the text of `series`, `values`, `labels` and `expr` further, and
 reports a mistake there with a position in that text only. Those texts are checked
 here too, with the error inside the string at the mistake.
 
+Two mistakes that promtool 2.42 reads without complaint are errors too, because the
+tests then check the wrong samples or nothing: a test group without `interval`, and a
+file without test groups.
+
 NOTE: `value` of an expected sample is checked as a number by its text, so a quoted
 number such as '1', which promtool rejects, passes here and promtool reports it.
 """
@@ -27,7 +31,7 @@ from typing import Any
 import attrs
 
 from obscompile.diagnostics import Diagnostic, error
-from obscompile.load.durations import NOT_A_DURATION, duration_problem
+from obscompile.load.durations import NOT_A_DURATION, duration_ms, duration_problem
 from obscompile.load.series_notation import (
     NotationProblem,
     labels_problem,
@@ -38,6 +42,14 @@ from obscompile.load.yaml_source import JsonPath, Source
 
 # The check of every error about the structure of a hand-written test file.
 TEST_FILE = "promtool/test-file"
+# The check of a test group whose interval is missing or 0, which promtool 2.42 reads
+# as "load every sample at time 0".
+TEST_INTERVAL = "promtool/test-interval"
+# The check of a test file without test groups, which promtool passes untested.
+NO_TESTS = "promtool/no-tests"
+# The interval that the errors suggest when the file sets no evaluation_interval above
+# 0. It is promtool's default evaluation_interval.
+_DEFAULT_INTERVAL = "1m"
 
 
 @attrs.frozen
@@ -174,7 +186,8 @@ def check_test_file(source: Source) -> list[Diagnostic]:
     Besides the types, an alert test without `alertname`, an expression test without
     `expr`, an input series without `series` and a rule group named twice in
     `group_eval_order` are errors, because promtool rejects them without naming the
-    line.
+    line. A test group without `interval` and a file without test groups are errors
+    too, because promtool runs their tests at the wrong times or runs none.
     """
     data = source.data
     if not isinstance(data, dict):
@@ -197,9 +210,15 @@ class _Checker:
         self.source = source
         self.problems: list[Diagnostic] = []
 
-    def report(self, path: JsonPath, message: str, at_key: bool = False) -> None:
+    def report(
+        self,
+        path: JsonPath,
+        message: str,
+        at_key: bool = False,
+        check: str = TEST_FILE,
+    ) -> None:
         where = self.source.key_location(path) if at_key else self.source.location(path)
-        self.problems.append(error(where, message, TEST_FILE))
+        self.problems.append(error(where, message, check))
 
     def value(self, value: Any, path: JsonPath, kind: _Kind) -> None:
         """Check `value` at `path`, which is a value of a struct's key, as `kind`."""
@@ -263,12 +282,18 @@ class _Checker:
     def required(
         self, data: dict[str, Any] | None, path: JsonPath, kind: _Struct
     ) -> None:
-        """Report a test or an input series without the key that names what it checks.
+        """Report a struct without a key that it needs, or with an empty one.
 
-        promtool fails such a test whatever the rules compute, and cannot load such a
-        series. A null item of these lists has none of the keys.
+        promtool fails a test without the key that names what it checks, whatever the
+        rules compute, and cannot load such a series. A test group without interval
+        and a file without tests load, but test the wrong samples or nothing. A null
+        item of these lists has none of the keys.
         """
         data = data or {}
+        if kind is _TEST_GROUP:
+            self.interval(data.get("interval"), path)
+        if kind is _TEST_FILE:
+            self.test_groups(data)
         if kind is _ALERT_TEST and _empty(data.get("alertname")):
             self.report(
                 path,
@@ -287,6 +312,76 @@ class _Checker:
                 "this expression test has no expr; write the PromQL expression that "
                 "it evaluates",
             )
+
+    def interval(self, value: Any, group: JsonPath) -> None:
+        """Report a test group's `interval` that is missing, null or a duration of 0.
+
+        promtool 2.42 then loads every sample of the input series at time 0 and keeps
+        only the first sample of each series. From 2.49, promtool reads a missing
+        interval as evaluation_interval instead.
+        """
+        suggestion = self.suggested_interval()
+        if value is None:
+            # At the key when it is written with no value, else at the test group.
+            self.report(
+                (*group, "interval"),
+                "this test group has no interval, so promtool 2.42 loads every input "
+                "sample at time 0 and keeps only the first of each series; write "
+                f"interval: {suggestion}, the time between samples. Only promtool 2.49 "
+                "and later default interval to evaluation_interval",
+                at_key=True,
+                check=TEST_INTERVAL,
+            )
+        elif _duration_ms(value) == 0:
+            self.report(
+                (*group, "interval"),
+                f"interval {_found(value)} loads every input sample at time 0, where "
+                "promtool 2.42 keeps only the first of each series; write the time "
+                f"between samples, such as {suggestion}",
+                check=TEST_INTERVAL,
+            )
+
+    def suggested_interval(self) -> str:
+        """Return the file's evaluation_interval when it is a duration above 0."""
+        data = self.source.data
+        text = data.get("evaluation_interval") if isinstance(data, dict) else None
+        if _duration_ms(text):
+            return _scalar_text(text)
+        return _DEFAULT_INTERVAL
+
+    def test_groups(self, data: dict[str, Any]) -> None:
+        """Report a file whose `tests` is missing, null or an empty list.
+
+        promtool 2.42 passes such a file without running a test. A key that is not
+        `tests` but close to it already gets an unknown-key error, which this report
+        names.
+        """
+        if "tests" in data:
+            if data["tests"] in (None, []):
+                self.report(
+                    ("tests",),
+                    "tests is empty; list the test groups under it, because promtool "
+                    "2.42 passes a file without test groups",
+                    at_key=True,
+                    check=NO_TESTS,
+                )
+            return
+        for key in data:
+            if key not in _TEST_FILE.keys and _close_key(key, _TEST_FILE) == "tests":
+                line = self.source.key_location((key,)).line
+                self.report(
+                    (),
+                    f'this test file has no tests key, so it runs no test; rename "{key}" '
+                    f"on line {line} to tests",
+                    check=NO_TESTS,
+                )
+                return
+        self.report(
+            (),
+            "this test file has no tests key; list its test groups under tests, "
+            "because promtool 2.42 passes a file without test groups",
+            check=NO_TESTS,
+        )
 
     def syntax(
         self,
@@ -369,10 +464,16 @@ def _unknown_key(key: str, kind: _Struct) -> str:
     if version is not None:
         return f"{message}: promtool reads it from version {version}, but not 2.42"
     message += f"; promtool 2.42 reads only {', '.join(kind.keys)}"
-    close = difflib.get_close_matches(key, list(kind.keys), n=1)
-    if close:
-        message += f'; did you mean "{close[0]}"?'
+    close = _close_key(key, kind)
+    if close is not None:
+        message += f'; did you mean "{close}"?'
     return message
+
+
+def _close_key(key: str, kind: _Struct) -> str | None:
+    """Return the key of `kind` that the unknown `key` is most likely a typo of."""
+    close = difflib.get_close_matches(key, list(kind.keys), n=1)
+    return close[0] if close else None
 
 
 def _a(noun: str) -> str:
@@ -382,6 +483,16 @@ def _a(noun: str) -> str:
 def _empty(value: Any) -> bool:
     """Return True for a value that yaml.v2 reads into a string field as ""."""
     return value is None or value == ""
+
+
+def _duration_ms(value: Any) -> int | None:
+    """Return a single value that Prometheus reads as a duration in ms, else None."""
+    if value is None or isinstance(value, dict | list | bool):
+        return None
+    text = _scalar_text(value)
+    if duration_problem(text) is not None:
+        return None
+    return duration_ms(text)
 
 
 def _is_number(value: Any) -> bool:
