@@ -10,8 +10,11 @@ carets, is also compared with a snapshot under __snapshots__/test_checks/.
 
 from __future__ import annotations
 
+import sys
 import textwrap
 import warnings
+import zoneinfo
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -20,7 +23,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from obscompile.check import project_metric_types, registered_checks, run_checks
+from obscompile.check import (
+    dashboard_timezone,
+    project_metric_types,
+    registered_checks,
+    run_checks,
+)
 from obscompile.check.catalog import exported_series
 from obscompile.check.context import ProjectContext
 from obscompile.load.project import load_project
@@ -2255,6 +2263,85 @@ DASHBOARD_TOO_LONG = [
     ),
 ]
 
+
+def _timezone_error(name: str, close: str | None = None) -> str:
+    """Return the dashboard/timezone error for `name`, suggesting `close` if given."""
+    hint = f' (did you mean "{close}"?)' if close else ""
+    return (
+        f'error: dashboard.timezone "{name}" is not a zone of the IANA time zone '
+        f'database{hint}; write "browser", "utc" or an IANA time zone such as '
+        "Europe/Berlin [dashboard/timezone]"
+    )
+
+
+DASHBOARD_TIMEZONE = [
+    Case(
+        "typo",
+        _dashboard_case("", "  timezone: Europe/Berln\n"),
+        [f"{E}:3:13: " + _timezone_error("Europe/Berln", "Europe/Berlin")],
+    ),
+    Case(
+        "wrong-case",
+        _dashboard_case("", "  timezone: europe/berlin\n"),
+        [f"{E}:3:13: " + _timezone_error("europe/berlin", "Europe/Berlin")],
+    ),
+    Case(
+        "grafana-name-in-capitals",
+        _dashboard_case("", "  timezone: Browser\n"),
+        [f"{E}:3:13: " + _timezone_error("Browser", "browser")],
+    ),
+    Case(
+        "no-close-zone",
+        _dashboard_case("", "  timezone: mars\n"),
+        [f"{E}:3:13: {_timezone_error('mars')}"],
+    ),
+    Case(
+        "empty",
+        _dashboard_case("", '  timezone: ""\n'),
+        [
+            f'{E}:3:13: error: dashboard.timezone is empty; write "browser", "utc" or '
+            "an IANA time zone such as Europe/Berlin [dashboard/timezone]"
+        ],
+    ),
+    Case(
+        # Some systems add the machine's own zone as a file beside the database.
+        "machine-zone",
+        _dashboard_case("", "  timezone: localtime\n"),
+        [f"{E}:3:13: {_timezone_error('localtime')}"],
+    ),
+    Case(
+        "grafana-names-and-iana-zones",
+        {
+            f"{zone.replace('/', '-').lower()}.yaml": (
+                f"service: svc{index}\ndashboard: {{timezone: {zone}}}\nrows: []\n"
+            )
+            for index, zone in enumerate(
+                (
+                    "browser",
+                    "utc",
+                    "UTC",
+                    "Europe/Berlin",
+                    "America/Argentina/Buenos_Aires",
+                    "America/Port-au-Prince",
+                    "Etc/GMT+5",
+                    "US/Eastern",
+                )
+            )
+        },
+        [],
+    ),
+    Case(
+        "python",
+        {
+            "payments.py": (
+                "from obscompile import dsl\n\n"
+                'dsl.service("payments", dashboard=dsl.dashboard(timezone="Asia/Tokio"))\n'
+            )
+        },
+        ["services/payments.py:3:58: " + _timezone_error("Asia/Tokio", "Asia/Tokyo")],
+    ),
+]
+
 PROJECT = [
     Case(
         "service-differs-in-case",
@@ -4189,6 +4276,7 @@ TABLES = {
     "dashboard-range": RANGE,
     "dashboard-duplicate-panel-title": DUPLICATE_PANEL_TITLE,
     "dashboard-too-long": DASHBOARD_TOO_LONG,
+    "dashboard-timezone": DASHBOARD_TIMEZONE,
     "project-duplicates": PROJECT,
     "project-name-clash": NAME_CLASH,
     "project-alert-name-clash": ALERT_NAME_CLASH,
@@ -4394,6 +4482,43 @@ def test_safe_name_passes() -> None:
 def test_select_rejects_unknown_check() -> None:
     with pytest.raises(ValueError, match="no check named promql/nothing"):
         run_checks([], select={"promql/nothing"})
+
+
+@pytest.fixture
+def no_system_time_zones() -> Iterator[None]:
+    """Hide the system's time zone database from zoneinfo for one test."""
+    zoneinfo.reset_tzpath(to=[])
+    dashboard_timezone.iana_time_zones.cache_clear()
+    yield
+    zoneinfo.reset_tzpath()
+    dashboard_timezone.iana_time_zones.cache_clear()
+
+
+def test_timezone_without_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_system_time_zones: None
+) -> None:
+    """Without any time zone database, a zone gets a warning that it went unchecked."""
+    monkeypatch.setitem(sys.modules, "tzdata", None)
+    case = Case("", _dashboard_case("", "  timezone: Europe/Berln\n"), [])
+    lines, _ = run_case(tmp_path, monkeypatch, case)
+    assert lines == [
+        f'{E}:3:13: warning: cannot check dashboard.timezone "Europe/Berln": Python '
+        "found no IANA time zone database; install the tzdata package "
+        "[dashboard/timezone]"
+    ]
+
+
+def test_timezone_from_tzdata_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_system_time_zones: None
+) -> None:
+    """The tzdata dependency serves as the database where the system has none."""
+    pytest.importorskip("tzdata")
+    for zone, expected in (("Europe/Berlin", []), ("Europe/Berln", ["Europe/Berln"])):
+        folder = tmp_path / zone.replace("/", "-")
+        folder.mkdir()
+        case = Case("", _dashboard_case("", f"  timezone: {zone}\n"), [])
+        lines, _ = run_case(folder, monkeypatch, case)
+        assert [line.split('"')[1] for line in lines] == expected
 
 
 def test_project_manifests_pass(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -384,15 +384,22 @@ CASES = [
     ),
     (
         "dashboard-settings",
-        HEADER + "dashboard: {refresh: banana, time: yesterday, timezone: mars}\n",
+        HEADER + "dashboard: {refresh: banana, time: yesterday}\n",
         [
             'services/payments.yaml:5:22: error: dashboard.refresh "banana" is invalid: '
             'write an interval such as 30s, 1m or 1h, or "" for no refresh [manifest/schema]',
             'services/payments.yaml:5:36: error: dashboard.time "yesterday" is invalid: '
             "write a relative time such as now-6h, now-7d or now-1d/d [manifest/schema]",
-            'services/payments.yaml:5:57: error: dashboard.timezone "mars" is invalid: '
+        ],
+    ),
+    (
+        "dashboard-timezone",
+        HEADER + "dashboard: {timezone: Europe/Berln}\n",
+        [
+            'services/payments.yaml:5:23: error: dashboard.timezone "Europe/Berln" is '
+            'not a zone of the IANA time zone database (did you mean "Europe/Berlin"?); '
             'write "browser", "utc" or an IANA time zone such as Europe/Berlin '
-            "[manifest/schema]",
+            "[dashboard/timezone]",
         ],
     ),
     (

@@ -803,7 +803,9 @@ def dashboard(
         time_from=_text(time, "time"),
         timezone=_text(timezone, "timezone"),
         location=caller_location(),
-        locations=argument_locations([*written, "tags", "folder"]),
+        locations=argument_locations(
+            [*written, "tags", "folder", "refresh", "timezone"]
+        ),
     )
 
 

@@ -14,6 +14,7 @@ from obscompile.check import (  # noqa: F401
     dashboard_legend_label,
     dashboard_range,
     dashboard_series_legend,
+    dashboard_timezone,
     dashboard_too_long,
     dashboard_unit,
     dashboard_unit_scale,
