@@ -2342,6 +2342,83 @@ DASHBOARD_TIMEZONE = [
     ),
 ]
 
+
+def _refresh_projects(*refreshes: str) -> dict[str, str]:
+    """Return a project of one service for each dashboard refresh in `refreshes`."""
+    return {
+        f"svc{index}.yaml": (
+            f'service: svc{index}\ndashboard: {{refresh: "{refresh}"}}\nrows: []\n'
+        )
+        for index, refresh in enumerate(refreshes)
+    }
+
+
+def _refresh_too_short(refresh: str) -> str:
+    return (
+        f'warning: dashboard.refresh "{refresh}" is shorter than 5s, Grafana\'s '
+        "default min_refresh_interval, so Grafana saves the dashboard with refresh "
+        "5s instead; write 5s or longer [dashboard/refresh]"
+    )
+
+
+def _refresh_too_long(refresh: str) -> str:
+    return (
+        f'error: dashboard.refresh "{refresh}" is longer than the longest duration '
+        "that Grafana can represent (about 292 years, 106751d23h47m16s854ms); write "
+        "an interval such as 1m or 1h [dashboard/refresh]"
+    )
+
+
+DASHBOARD_REFRESH = [
+    Case(
+        "shorter-than-grafana-minimum",
+        _dashboard_case("", "  refresh: 1s\n"),
+        [f"{E}:3:12: {_refresh_too_short('1s')}"],
+    ),
+    Case(
+        "zero",
+        _dashboard_case("", "  refresh: 0s\n"),
+        [f"{E}:3:12: {_refresh_too_short('0s')}"],
+    ),
+    Case(
+        "at-and-below-minimum",
+        _refresh_projects("4s", "5s", "0005s", "0m", "1m", "1h", "1d", ""),
+        [
+            f"services/svc0.yaml:2:22: {_refresh_too_short('4s')}",
+            f"services/svc3.yaml:2:22: {_refresh_too_short('0m')}",
+        ],
+    ),
+    Case(
+        # Go's time.ParseDuration rejects more than 2**63 - 1 nanoseconds, and
+        # Grafana's own parser of days wraps around past them.
+        "longest-grafana-represents",
+        _refresh_projects(
+            "9223372036s", "153722867m", "2562047h", "106751d", "106752d"
+        ),
+        [f"services/svc4.yaml:2:22: {_refresh_too_long('106752d')}"],
+    ),
+    Case(
+        "beyond-longest-in-each-unit",
+        _refresh_projects("9223372037s", "153722868m", "2562048h", "9" * 30 + "d"),
+        [
+            f"services/svc0.yaml:2:22: {_refresh_too_long('9223372037s')}",
+            f"services/svc1.yaml:2:22: {_refresh_too_long('153722868m')}",
+            f"services/svc2.yaml:2:22: {_refresh_too_long('2562048h')}",
+            f"services/svc3.yaml:2:22: {_refresh_too_long('9' * 30 + 'd')}",
+        ],
+    ),
+    Case(
+        "python",
+        {
+            "payments.py": (
+                "from obscompile import dsl\n\n"
+                'dsl.service("payments", dashboard=dsl.dashboard(refresh="2s"))\n'
+            )
+        },
+        [f"services/payments.py:3:57: {_refresh_too_short('2s')}"],
+    ),
+]
+
 PROJECT = [
     Case(
         "service-differs-in-case",
@@ -4277,6 +4354,7 @@ TABLES = {
     "dashboard-duplicate-panel-title": DUPLICATE_PANEL_TITLE,
     "dashboard-too-long": DASHBOARD_TOO_LONG,
     "dashboard-timezone": DASHBOARD_TIMEZONE,
+    "dashboard-refresh": DASHBOARD_REFRESH,
     "project-duplicates": PROJECT,
     "project-name-clash": NAME_CLASH,
     "project-alert-name-clash": ALERT_NAME_CLASH,

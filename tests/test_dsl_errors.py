@@ -179,6 +179,10 @@ ARGUMENT_ERRORS = [
         "services/api.py:3:13: error: name has 101 characters, more than the 100 it may have [dsl/error]",
     ),
     (
+        HEAD + 'dsl.service("api", dashboard=dsl.dashboard(refresh="1 minute"))\n',
+        'services/api.py:3:52: error: refresh "1 minute" is invalid: write an interval such as 30s, 1m or 1h, or "" for no refresh [dsl/error]',
+    ),
+    (
         HEAD + 'dsl.servce("api")\n',
         "services/api.py:3:1: error: AttributeError: module 'obscompile.dsl' has no attribute 'servce' [dsl/error]",
     ),

@@ -393,6 +393,16 @@ CASES = [
         ],
     ),
     (
+        "dashboard-refresh-too-long",
+        HEADER + "dashboard: {refresh: 106752d}\n",
+        [
+            'services/payments.yaml:5:22: error: dashboard.refresh "106752d" is longer '
+            "than the longest duration that Grafana can represent (about 292 years, "
+            "106751d23h47m16s854ms); write an interval such as 1m or 1h "
+            "[dashboard/refresh]",
+        ],
+    ),
+    (
         "dashboard-timezone",
         HEADER + "dashboard: {timezone: Europe/Berln}\n",
         [
@@ -1037,6 +1047,26 @@ def test_invalid_uid(project: Path) -> None:
     assert error_lines(output) == [
         'services/payments.yaml:2:18: error: uid "a.b/c" is invalid: Grafana allows at most 40 characters from [A-Za-z0-9_-] [dashboard/uid]'
     ]
+
+
+def test_short_refresh_warns(project: Path) -> None:
+    """Grafana saves a refresh below 5s as 5s, and the build still succeeds."""
+    write_manifest(
+        project,
+        "payments.yaml",
+        HEADER
+        + "dashboard: {refresh: 1s}\n"
+        + f"rows:\n  - title: Traffic\n    panels:\n      - {GOOD_PANEL}\n",
+    )
+    code, output = run_build(project)
+    assert code == 0
+    assert error_lines(output) == [
+        'services/payments.yaml:5:22: warning: dashboard.refresh "1s" is shorter than '
+        "5s, Grafana's default min_refresh_interval, so Grafana saves the dashboard "
+        "with refresh 5s instead; write 5s or longer [dashboard/refresh]"
+    ]
+    written = project / "out" / "grafana" / "dashboards" / "payments.json"
+    assert json.loads(written.read_text())["refresh"] == "1s"
 
 
 def test_uid_longer_than_grafana_column(project: Path) -> None:

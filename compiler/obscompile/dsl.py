@@ -49,7 +49,12 @@ from obscompile.diagnostics import (
 )
 from obscompile.load.durations import NOT_A_DURATION, duration_problem
 from obscompile.load.manifest import derive_uid, service_key
-from obscompile.load.schema import JOB_PATTERN, SERVICE_NAME_MAX
+from obscompile.load.schema import (
+    JOB_PATTERN,
+    REFRESH_HINT,
+    REFRESH_PATTERN,
+    SERVICE_NAME_MAX,
+)
 from obscompile.load.thresholds import (
     ThresholdError,
     colour_warnings,
@@ -79,6 +84,7 @@ _LIBRARY_DIRS = tuple(
     if (path := sysconfig.get_paths().get(key))
 )
 _UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_REFRESH = re.compile(REFRESH_PATTERN)
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _JOB_NAME = re.compile(JOB_PATTERN)
 _ALERT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
@@ -789,6 +795,8 @@ def dashboard(
                 "[A-Za-z0-9_-]",
                 "uid",
             )
+    if not _REFRESH.fullmatch(_text(refresh, "refresh")):
+        raise _fail(f'refresh "{refresh}" is invalid: {REFRESH_HINT}', "refresh")
     written = [
         name for name, value in (("uid", uid), ("title", title)) if value is not None
     ]

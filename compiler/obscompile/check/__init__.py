@@ -13,6 +13,7 @@ from obscompile.check import (  # noqa: F401
     dashboard_heatmap_buckets,
     dashboard_legend_label,
     dashboard_range,
+    dashboard_refresh,
     dashboard_series_legend,
     dashboard_timezone,
     dashboard_too_long,

@@ -16,6 +16,11 @@ SCHEMA_ID = "https://obscompile.dev/schema/manifest.json"
 # bytes on the usual Linux file systems.
 SERVICE_NAME_MAX = 100
 
+# A dashboard's refresh: a count of seconds, minutes, hours or days, which Grafana
+# parses, or empty for no refresh.
+REFRESH_PATTERN = r"^([0-9]+(s|m|h|d))?$"
+REFRESH_HINT = 'write an interval such as 30s, 1m or 1h, or "" for no refresh'
+
 DURATION = {
     "type": "string",
     # Prometheus' grammar (model.ParseDuration): units in descending order, each at
@@ -327,9 +332,9 @@ DASHBOARD = {
         "folder": {"type": "string", "description": "Grafana folder title."},
         "refresh": {
             "type": "string",
-            "pattern": r"^([0-9]+(s|m|h|d))?$",
+            "pattern": REFRESH_PATTERN,
             "description": "How often Grafana reloads the dashboard: 30s, 1m; empty for never.",
-            "x-hint": 'write an interval such as 30s, 1m or 1h, or "" for no refresh',
+            "x-hint": REFRESH_HINT,
         },
         "time": {
             "type": "string",
