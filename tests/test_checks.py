@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
+from obscompile.cache import LazyCatalog
 from obscompile.check import (
     dashboard_timezone,
     project_metric_types,
@@ -4660,8 +4661,8 @@ def _every_conflict(services: tuple[Service, ...]) -> list[list[str]]:
                 other_service, other = first.setdefault(series, (service, metric))
                 if other_service is service or id(other) in reported:
                     continue
-                family = project_metric_types._family(metric)
-                if project_metric_types._family(other) != family:
+                family = metric.family()
+                if other.family() != family:
                     reported.add(id(other))
                     found.append([metric.name, series, other.name, other_service.name])
     return found
@@ -4679,3 +4680,15 @@ def test_metric_conflicts_match_brute_force(services) -> None:
         for diagnostic in project_metric_types.metric_type_conflict(context)
     ]
     assert found == _every_conflict(services)
+    # Catalogs read from the build cache give the same findings.
+    cached = tuple(
+        attrs.evolve(service, metrics=LazyCatalog.of(service.metrics))
+        for service in services
+    )
+    found_cached = [
+        diagnostic.message.split('"')[1:9:2]
+        for diagnostic in project_metric_types.metric_type_conflict(
+            ProjectContext(cached, {})
+        )
+    ]
+    assert found_cached == found

@@ -664,16 +664,16 @@ def test_one_change_reloads_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> 
     render = obscompile.pipeline.render_dashboard
     derive = obscompile.render.prometheus.derive_rules
 
-    unpickled: list[int] = []
-    rows = obscompile.cache.LazyRows.rows
+    unpickled: list[str] = []
+    items = obscompile.cache._LazyTuple.items
 
     def counting_derive(service, *arguments):  # type: ignore[no-untyped-def]
         derived.append(service.name)
         return derive(service, *arguments)
 
-    def counting_rows(self):  # type: ignore[no-untyped-def]
-        unpickled.append(id(self))
-        return rows(self)
+    def counting_items(self):  # type: ignore[no-untyped-def]
+        unpickled.append(type(self).__name__)
+        return items(self)
 
     def counting_load(path: Path, name: str):  # type: ignore[no-untyped-def]
         loaded.append(name)
@@ -686,7 +686,7 @@ def test_one_change_reloads_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(obscompile.load.project, "load_manifest_file", counting_load)
     monkeypatch.setattr(obscompile.pipeline, "render_dashboard", counting_render)
     monkeypatch.setattr(obscompile.render.prometheus, "derive_rules", counting_derive)
-    monkeypatch.setattr(obscompile.cache.LazyRows, "rows", counting_rows)
+    monkeypatch.setattr(obscompile.cache._LazyTuple, "items", counting_items)
     texts: list[str] = []
     get = obscompile.texts.TextStore.get
 
@@ -710,8 +710,8 @@ def test_one_change_reloads_one(warm: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert loaded == ["services/svc_0002.yaml"]
     assert rendered == ["svc_0002"]
     assert derived == ["svc_0002"]
-    # The rows of the unchanged services stay pickled, and the output folder is
-    # known to hold their files, so their texts are not read either.
+    # The rows and metrics of the unchanged services stay pickled, and the output
+    # folder is known to hold their files, so their texts are not read either.
     assert unpickled == []
     assert texts == []
     # The edit leaves the facts of every service as they were, so the build reuses
@@ -1630,3 +1630,47 @@ def test_other_spelling_names_paths_as_built(
     assert f"{warm.name}/services/" in messages
     clean_code, clean_messages = run_build("--no-cache", "--project", warm.name)
     assert (code, messages) == (clean_code, clean_messages)
+
+
+def test_cached_catalogs_report_type_conflicts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cached catalogs give the warnings of fresh ones, and unpickle only when shared."""
+    monkeypatch.chdir(tmp_path)
+    services = tmp_path / "services"
+    services.mkdir()
+    (services / "billing.yaml").write_text(
+        "service: billing\nmetrics:\n  jobs_total: counter\n", encoding="utf-8"
+    )
+    (services / "payments.yaml").write_text(
+        "service: payments\nmetrics:\n  jobs_total: gauge\n", encoding="utf-8"
+    )
+    (services / "search.yaml").write_text(
+        "service: search\nmetrics:\n  queries_total: counter\n", encoding="utf-8"
+    )
+    (services / "refunds.yaml").write_text(
+        "service: refunds\nmetrics:\n  refunds_total: counter\n", encoding="utf-8"
+    )
+    code, first = run_build()
+    assert code == 0, first
+    assert first.count("[project/metric-type-conflict]") == 1, first
+    unpickled: list[str] = []
+    items = obscompile.cache._LazyTuple.items
+
+    def counting_items(self):  # type: ignore[no-untyped-def]
+        if isinstance(self, obscompile.cache.LazyCatalog) and self._items is None:
+            unpickled.extend(name for name, _ in self.families)
+        return items(self)
+
+    monkeypatch.setattr(obscompile.cache._LazyTuple, "items", counting_items)
+    (services / "refunds.yaml").write_text(
+        "service: refunds\nmetrics:\n  refunds_total: counter\n  jobs_total: counter\n",
+        encoding="utf-8",
+    )
+    code, second = run_build()
+    assert code == 0, second
+    assert second.count("[project/metric-type-conflict]") == 1, second
+    assert 'gauge "jobs_total"' in second
+    assert "services/payments.yaml:3:3" in second
+    # The catalogs that declare the shared name are read; the one of search is not.
+    assert sorted(unpickled) == ["jobs_total", "jobs_total"]

@@ -8,7 +8,7 @@ from obscompile.check.catalog import exported_series
 from obscompile.check.context import ProjectContext
 from obscompile.check.registry import Scope, check
 from obscompile.diagnostics import Diagnostic, warning
-from obscompile.model.metric import Metric, MetricType, SeriesNaming
+from obscompile.model.metric import Metric
 from obscompile.model.service import Service
 
 NAME = "project/metric-type-conflict"
@@ -22,22 +22,6 @@ def _kind(metric: Metric) -> str:
     return f'{metric.type} "{metric.name}"'
 
 
-def _family(metric: Metric) -> tuple[str, str]:
-    """Return what identifies a metric: counters `x` and `x_total` are one family.
-
-    So are info metrics `x` and `x_info` of a catalog that expects either name (see
-    `SeriesNaming`), because both export `x_info`.
-    """
-    if metric.type is MetricType.COUNTER:
-        return (metric.name.removesuffix("_total"), metric.type)
-    if (
-        metric.type is MetricType.INFO
-        and metric.naming is SeriesNaming.DECLARED_OR_SUFFIXED
-    ):
-        return (metric.name.removesuffix("_info"), metric.type)
-    return (metric.name, metric.type)
-
-
 def _sharing(services: tuple[Service, ...]) -> list[tuple[Service, Metric]]:
     """Return the metrics that may export a series that another family exports too.
 
@@ -47,8 +31,7 @@ def _sharing(services: tuple[Service, ...]) -> list[tuple[Service, Metric]]:
     """
     by_key: dict[str, tuple[str, str] | None] = {}
     for service in services:
-        for metric in service.metrics:
-            name, family = metric.name, _family(metric)
+        for name, family in service.metric_families():
             if by_key.setdefault(name, family) != family:
                 by_key[name] = None
             head, _, tail = name.rpartition("_")
@@ -57,13 +40,18 @@ def _sharing(services: tuple[Service, ...]) -> list[tuple[Service, Metric]]:
     shared = {key for key, family in by_key.items() if family is None}
     if not shared:
         return []
-    found = []
+
+    def sharing(name: str) -> bool:
+        head, _, tail = name.rpartition("_")
+        return name in shared or (head in shared and tail in _SUFFIXES)
+
+    found: list[tuple[Service, Metric]] = []
     for service in services:
-        for metric in service.metrics:
-            name = metric.name
-            head, _, tail = name.rpartition("_")
-            if name in shared or (head in shared and tail in _SUFFIXES):
-                found.append((service, metric))
+        # Only the catalogs with such a metric are read in full.
+        if any(sharing(name) for name, _ in service.metric_families()):
+            found.extend(
+                (service, metric) for metric in service.metrics if sharing(metric.name)
+            )
     return found
 
 
@@ -84,14 +72,14 @@ def metric_type_conflict(context: ProjectContext) -> Iterator[Diagnostic]:
         tuple[tuple[str, str], tuple[str, ...]], list[tuple[str, Service, Metric]]
     ] = {}
     for service, metric in _sharing(context.services):
-        family = _family(metric)
+        family = metric.family()
         exported = exported_series(metric)
         shared = families.get((family, exported))
         if shared is None:
             shared = []
             for series in exported:
                 found = first.setdefault(series, (service, metric))
-                if _family(found[1]) != family:
+                if found[1].family() != family:
                     shared.append((series, *found))
             families[(family, exported)] = shared
         reported: set[int] = set()

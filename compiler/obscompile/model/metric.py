@@ -79,6 +79,22 @@ class Metric:
         """Return where `key` was written, or the metric's own location."""
         return self.locations.get(key, self.location)
 
+    def family(self) -> tuple[str, str]:
+        """Return what identifies the metric across catalogs: its name and type.
+
+        Counters `x` and `x_total` are one family. So are info metrics `x` and
+        `x_info` of a catalog that expects either name (see `SeriesNaming`), because
+        both export `x_info`.
+        """
+        if self.type is MetricType.COUNTER:
+            return (self.name.removesuffix("_total"), str(self.type))
+        if (
+            self.type is MetricType.INFO
+            and self.naming is SeriesNaming.DECLARED_OR_SUFFIXED
+        ):
+            return (self.name.removesuffix("_info"), str(self.type))
+        return (self.name, str(self.type))
+
     def series_names(self) -> tuple[str, ...]:
         """Return the names of the series the metric produces in the exposition format.
 

@@ -98,6 +98,16 @@ class Service:
         default=attrs.Factory(lambda service: service.name, takes_self=True)
     )
 
+    def metric_families(self) -> tuple[tuple[str, tuple[str, str]], ...]:
+        """Return the name and family (see `Metric.family`) of each catalog metric.
+
+        A catalog read from the build cache stores them, so its metrics stay pickled.
+        """
+        known = getattr(self.metrics, "families", None)
+        if known is not None:
+            return known
+        return tuple((metric.name, metric.family()) for metric in self.metrics)
+
     def metric(self, name: str) -> Metric | None:
         """Return the catalog entry that produces series `name`, if any."""
         for metric in self.metrics:
