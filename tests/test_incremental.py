@@ -34,8 +34,10 @@ import obscompile.texts
 from obscompile import seal
 from obscompile.cache import CACHE_DIR, user_cache_folder
 from obscompile.cli import main
-from obscompile.model.location import Location
+from obscompile.model.location import Location, PackedLocations
 from obscompile.model.metric import Metric, MetricType, SeriesNaming
+from obscompile.model.service import Service
+from obscompile.pipeline import BuildResult
 from obscompile.render.environment import builtin_templates_dir
 from tests.conftest import REPO
 
@@ -542,6 +544,26 @@ def test_metric_pickle_keeps_every_field() -> None:
         for key in (*written.locations, "buckets"):
             assert restored.location_of(key) == written.location_of(key), key
         assert list(restored.locations) == list(written.locations)
+
+
+def test_service_pickle_keeps_every_field(real_build: BuildResult) -> None:
+    """Each cached service, dashboard and scrape job reads back whole, positions packed."""
+    for service in real_build.services:
+        restored = pickle.loads(pickle.dumps(service))
+        for field in attrs.fields(Service):
+            assert getattr(restored, field.name) == getattr(service, field.name)
+        objects = [(service, restored)]
+        if service.dashboard is not None:
+            objects.append((service.dashboard, restored.dashboard))
+        objects.extend(zip(service.scrape_jobs, restored.scrape_jobs, strict=True))
+        for written, read in objects:
+            assert type(read) is type(written)
+            for field in attrs.fields(type(written)):
+                assert getattr(read, field.name) == getattr(written, field.name)
+            assert dict(read.locations) == dict(written.locations)
+            assert list(read.locations) == list(written.locations)
+            if written.locations:
+                assert isinstance(read.locations, PackedLocations)
 
 
 def test_changes_in_a_row_equal_clean(warm: Path) -> None:

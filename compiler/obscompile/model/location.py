@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from typing import Any
+
 import attrs
 
 
@@ -54,3 +57,73 @@ class BlockUse:
 
 
 UNKNOWN = Location("<unknown>", 1, 1)
+
+
+class PackedLocations(Mapping[str, Location]):
+    """The positions of one model object's keys, kept as numbers until one is read.
+
+    A build reads the cached model of every service, and only a diagnostic reads
+    one of these positions, so a model object unpickles them as one tuple of keys,
+    lines and columns in one file instead of a Location object each.
+    """
+
+    __slots__ = ("_file", "_packed", "_locations")
+
+    def __init__(self, file: str, packed: tuple[str | int, ...]) -> None:
+        self._file = file
+        self._packed = packed
+        self._locations: dict[str, Location] | None = None
+
+    @classmethod
+    def of(cls, locations: Mapping[str, Location]) -> Mapping[str, Location]:
+        """Return `locations` packed, or as they are when they are not all plain
+        positions in one file."""
+        if isinstance(locations, PackedLocations) or not locations:
+            return locations
+        files = {location.file for location in locations.values()}
+        if len(files) != 1 or any(
+            location.used_at is not None for location in locations.values()
+        ):
+            return locations
+        packed = tuple(
+            part
+            for key, location in locations.items()
+            for part in (key, location.line, location.column)
+        )
+        return cls(files.pop(), packed)
+
+    def _unpacked(self) -> dict[str, Location]:
+        if self._locations is None:
+            parts = self._packed
+            self._locations = {
+                str(parts[index]): Location(
+                    self._file, int(parts[index + 1]), int(parts[index + 2])
+                )
+                for index in range(0, len(parts), 3)
+            }
+        return self._locations
+
+    def __getitem__(self, key: str) -> Location:
+        return self._unpacked()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._unpacked())
+
+    def __len__(self) -> int:
+        return len(self._packed) // 3
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return (PackedLocations, (self._file, self._packed))
+
+
+def packed_reduction(instance: Any) -> tuple[type, tuple[Any, ...]]:
+    """Return what `__reduce__` returns for an attrs object with a `locations` field.
+
+    The object is rebuilt from positional arguments, which unpickle faster than
+    attrs' state, with its `locations` packed (see `PackedLocations`).
+    """
+    values = []
+    for field in attrs.fields(type(instance)):
+        value = getattr(instance, field.name)
+        values.append(PackedLocations.of(value) if field.name == "locations" else value)
+    return (type(instance), tuple(values))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
-from obscompile.model.location import UNKNOWN, Location
+from obscompile.model.location import UNKNOWN, Location, packed_reduction
 
 
 @attrs.frozen
@@ -44,3 +46,6 @@ class ScrapeJob:
     honor_labels: bool = False
     location: Location = attrs.field(default=UNKNOWN, eq=False)
     locations: dict[str, Location] = attrs.field(factory=dict, eq=False)
+
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
+        return packed_reduction(self)

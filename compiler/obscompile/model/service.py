@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
-from obscompile.model.location import UNKNOWN, Location
+from obscompile.model.location import UNKNOWN, Location, packed_reduction
 from obscompile.model.metric import Metric, SeriesNaming
 from obscompile.model.panel import Row
 from obscompile.model.scrape import ScrapeJob
@@ -60,6 +61,9 @@ class Dashboard:
     location: Location = attrs.field(default=UNKNOWN, eq=False)
     locations: dict[str, Location] = attrs.field(factory=dict, eq=False)
 
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
+        return packed_reduction(self)
+
 
 @attrs.frozen
 class AlertSettings:
@@ -97,6 +101,9 @@ class Service:
     declared_name: str = attrs.field(
         default=attrs.Factory(lambda service: service.name, takes_self=True)
     )
+
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
+        return packed_reduction(self)
 
     def metric_families(self) -> tuple[tuple[str, tuple[str, str]], ...]:
         """Return the name and family (see `Metric.family`) of each catalog metric.

@@ -430,9 +430,11 @@ def _link_or_copy(source: Path, target: Path) -> bool:
 
 def _folder_modes(root: Path, folders: list[str]) -> dict[str, int]:
     modes = {}
+    # Plain string paths: a tree may have a folder for each of a thousand services.
+    base = str(root)
     for folder in folders:
         with contextlib.suppress(OSError):
-            modes[folder] = stat.S_IMODE(os.lstat(root / folder).st_mode)
+            modes[folder] = stat.S_IMODE(os.lstat(os.path.join(base, folder)).st_mode)
     return modes
 
 

@@ -142,8 +142,9 @@ def make_writable(root: Path, folders: Iterable[str]) -> None:
     An old tree keeps the modes of the output folder's folders, and a read-only one
     would stop a write from updating or deleting the tree.
     """
+    base = str(root)
     for folder in (None, *folders):
-        path = root if folder is None else root / folder
+        path = base if folder is None else os.path.join(base, folder)
         try:
             mode = stat.S_IMODE(os.lstat(path).st_mode)
             if mode & 0o700 != 0o700:
