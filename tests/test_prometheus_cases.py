@@ -31,7 +31,12 @@ from obscompile.pipeline import BuildResult, Project, build
 from obscompile.render.prometheus import RenderError, rule_diagnostics, scrape_document
 from tests.conftest import write_manifest
 from tests.test_dashboards import NODE_EXPORTER
-from tests.test_prometheus import assert_promtool, run_promtool, write_files
+from tests.test_prometheus import (
+    assert_promtool,
+    obscompile_test,
+    run_promtool,
+    write_files,
+)
 
 HEADER = """\
 service: {service}
@@ -881,6 +886,31 @@ def test_warning_band_between_two_steps(project: Path) -> None:
         alerts["PaymentsErrorRatioCritical"]["expr"]
         == 'job:http_requests_5xx_per_http_requests:ratio_rate5m{job="payments"} >= 0.05'
     )
+
+
+def test_untested_service_gets_no_test_file(project: Path) -> None:
+    """A service whose rules all lack a generated test gets no `tests: []` file.
+
+    promtool 2.42 passes such a file without running a test, so `obscompile test`
+    would count a file that tests nothing as a passing one.
+    """
+    result = _build(
+        project,
+        """\
+        - title: Requests per link
+          query: 'link_status{job="payments"} / on (instance) group_right (state) sum by (instance) (rate(http_requests_total{job="payments"}[5m]))'
+          thresholds: ">30 Red"
+        """,
+    )
+    (warning,) = [d for d in result.diagnostics if d.check == "rules/untested"]
+    assert '"PaymentsRequestsPerLinkCritical"' in warning.message
+    assert "prometheus/rules/payments.rules.yml" in result.files
+    assert "prometheus/tests/payments.test.yml" not in result.files
+    write_files(project / "out", result.files)
+    tested = obscompile_test("--project", str(project))
+    assert tested.returncode == 0, tested.stderr
+    assert "1 rule file, 0 test files: 0 generated" in tested.stderr
+    assert "[rules/untested]" in tested.stderr
 
 
 def test_alert_false_keeps_thresholds(project: Path) -> None:

@@ -114,6 +114,9 @@ LOAD_ERRORS = (
 )
 # The check of the errors about the structure of a test file.
 TEST_FILE = "promtool/test-file"
+# An expression test, which the test groups of cases about other keys end with, so
+# that each group tests something.
+EXPR_TEST = "    promql_expr_test: [{expr: up}]\n"
 # A null document tests nothing, like an empty file: promtool passes it, and the
 # checks reject both.
 STRICTER_THAN_PROMTOOL = {"document=null"}
@@ -248,6 +251,7 @@ def test_every_unknown_key_reported(tmp_path: Path) -> None:
         "tests:\n"
         "  - interval: 1m\n    foo: 1\n    bar: 2\n"
         "    input_series:\n      - {series: up, values: '1', valuse: 1, serie: x}\n"
+        f"{EXPR_TEST}"
     )
     path = tmp_path / "keys.test.yml"
     path.write_text(text)
@@ -272,13 +276,13 @@ def test_every_unknown_key_reported(tmp_path: Path) -> None:
 BAD_NOTATION = [
     (
         "tests:\n  - interval: 1m\n    input_series:\n"
-        "      - {series: 'up{job=\"x\"', values: '1'}\n",
+        f"      - {{series: 'up{{job=\"x\"', values: '1'}}\n{EXPR_TEST}",
         '4:29: error: series "up{job="x"" is missing the "}" that closes its labels '
         "[promtool/test-file]",
     ),
     (
         "tests:\n  - interval: 1m\n    input_series:\n"
-        "      - {series: up, values: '0+1xx3'}\n",
+        f"      - {{series: up, values: '0+1xx3'}}\n{EXPR_TEST}",
         "4:35: error: values \"0+1xx3\" has 'x' after x, where a whole number of "
         "repetitions should be [promtool/test-file]",
     ),
@@ -295,7 +299,7 @@ BAD_NOTATION = [
         "parenthesis [promtool/test-file]",
     ),
     (
-        "tests:\n  - interval: 1m\n    input_series:\n      - {values: '1'}\n",
+        f"tests:\n  - interval: 1m\n    input_series:\n      - {{values: '1'}}\n{EXPR_TEST}",
         "4:9: error: this input series has no series; write the metric name and "
         "labels of the samples that it loads [promtool/test-file]",
     ),
@@ -324,6 +328,12 @@ NO_INTERVAL = (
     "error: this test group has no interval, so promtool 2.42 loads every input "
     "sample at time 0 and keeps only the first of each series; write interval: "
 )
+# The message of a test group without alert or expression tests.
+NO_CHECKS = (
+    "this test group has no alert_rule_test or promql_expr_test, so promtool 2.42 "
+    "passes it without checking anything; add an alert test or an expression test, "
+    "or remove the group [promtool/empty-test-group]"
+)
 ZERO_INTERVAL = (
     "loads every input sample at time 0, where promtool 2.42 keeps only the first "
     "of each series; write the time between samples, such as"
@@ -332,28 +342,30 @@ ZERO_INTERVAL = (
 # sample at time 0.
 BAD_INTERVALS = [
     (
-        "tests:\n  - name: a\n    input_series: [{series: up, values: '1'}]\n",
+        "tests:\n  - name: a\n    input_series: [{series: up, values: '1'}]\n"
+        f"{EXPR_TEST}",
         [f"2:5: {NO_INTERVAL}1m{NO_INTERVAL_END}"],
     ),
     (
-        "evaluation_interval: 30s\ntests:\n  - name: a\n    interval:\n",
+        f"evaluation_interval: 30s\ntests:\n  - name: a\n    interval:\n{EXPR_TEST}",
         [f"4:5: {NO_INTERVAL}30s{NO_INTERVAL_END}"],
     ),
     (
         "evaluation_interval: 0s\ntests:\n  -\n",
-        [f"3:4: {NO_INTERVAL}1m{NO_INTERVAL_END}"],
+        [f"3:4: {NO_INTERVAL}1m{NO_INTERVAL_END}", f"3:4: error: {NO_CHECKS}"],
     ),
     (
-        "tests:\n  - interval: 0s\n",
+        f"tests:\n  - interval: 0s\n{EXPR_TEST}",
         [f'2:15: error: interval "0s" {ZERO_INTERVAL} 1m [promtool/test-interval]'],
     ),
     (
-        "evaluation_interval: 15s\ntests:\n  - {interval: 0, name: a}\n",
+        "evaluation_interval: 15s\n"
+        "tests:\n  - {interval: 0, name: a, promql_expr_test: [{expr: up}]}\n",
         [f"3:16: error: interval 0 {ZERO_INTERVAL} 15s [promtool/test-interval]"],
     ),
     # An interval that is not a duration gets only the error about its type.
     (
-        "tests:\n  - interval: 5\n",
+        f"tests:\n  - interval: 5\n{EXPR_TEST}",
         [
             "2:15: error: interval must be a Prometheus duration such as 30s, 5m or "
             "1h30m, not 5 [promtool/test-file]"
@@ -397,17 +409,45 @@ NO_TEST_GROUPS = [
 ]
 
 
+# (test file text, expected errors): test groups that promtool 2.42 passes without
+# checking anything, and one with an empty list beside an expression test.
+EMPTY_GROUPS = [
+    (
+        "rule_files: [jobs.rules.yml]\ntests:\n  - interval: 1m\n"
+        "    input_series: [{series: 'jobs_total{job=\"a\"}', values: '1 2 3'}]\n",
+        [f"3:5: error: {NO_CHECKS}"],
+    ),
+    (
+        "rule_files: [jobs.rules.yml]\ntests:\n  - interval: 1m\n"
+        "    alert_rule_test: []\n    promql_expr_test:\n",
+        [f"3:5: error: {NO_CHECKS}"],
+    ),
+    (
+        "rule_files: [jobs.rules.yml]\n"
+        "tests: [{interval: 1m}, {interval: 1m, promql_expr_test: null}]\n",
+        [f"2:9: error: {NO_CHECKS}", f"2:25: error: {NO_CHECKS}"],
+    ),
+    (
+        "tests:\n  - interval: 1m\n    alert_rule_test: []\n"
+        "    promql_expr_test: [{expr: 'jobs:sum', eval_time: 1m}]\n",
+        [],
+    ),
+]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
-    BAD_INTERVALS + NO_TEST_GROUPS,
+    BAD_INTERVALS + NO_TEST_GROUPS + EMPTY_GROUPS,
     ids=[
         *(f"interval-{case}" for case in ["missing", "null", "null-group"]),
         *(f"interval-{case}" for case in ["zero", "zero-number", "not-duration"]),
         *(f"tests-{case}" for case in ["missing", "null", "empty", "misspelt"]),
+        *(f"group-{case}" for case in ["series-only", "empty-lists", "flow"]),
+        "group-expr-test",
     ],
 )
 def test_untested_files_placed(tmp_path: Path, text: str, expected: list[str]) -> None:
-    """A test group without interval and a file without test groups are errors."""
+    """Test groups and files that check nothing or the wrong samples are errors."""
     path = tmp_path / "untested.test.yml"
     path.write_text(text)
     found = [str(problem) for problem in _check(path)]
@@ -441,6 +481,8 @@ def test_promtool_passes_what_checks_reject(tmp_path: Path) -> None:
     }
     for number, (text, _) in enumerate(NO_TEST_GROUPS[:3]):
         files[f"no-groups-{number}.test.yml"] = text
+    for number, (text, _) in enumerate(EMPTY_GROUPS[:3]):
+        files[f"empty-group-{number}.test.yml"] = text
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     outputs = _promtool_results(tmp_path, sorted(files))
@@ -455,6 +497,10 @@ def test_promtool_passes_what_checks_reject(tmp_path: Path) -> None:
         name = f"no-groups-{number}.test.yml"
         assert "SUCCESS" in outputs[name], outputs[name]
         assert checks[name] == ["promtool/no-tests"]
+    for number in range(3):
+        name = f"empty-group-{number}.test.yml"
+        assert "SUCCESS" in outputs[name], outputs[name]
+        assert set(checks[name]) == {"promtool/empty-test-group"}
 
 
 # Pieces of the expanding notation and of near misses, which the generator joins.
@@ -618,6 +664,7 @@ NUMBER_SERIES = (
     "tests:\n"
     "  - interval: 1m\n"
     "    input_series: 7\n"
+    f"{EXPR_TEST}"
 )
 
 
@@ -646,7 +693,7 @@ NUMBER_SERIES = (
             "[promtool/test-file]",
         ),
         (
-            "tests:\n  - interval: 1m\n    fuzzy_compare: true\n",
+            f"tests:\n  - interval: 1m\n    fuzzy_compare: true\n{EXPR_TEST}",
             '3:5: error: unknown key "fuzzy_compare" in a test group; promtool '
             "2.42 reads only interval, input_series, alert_rule_test, "
             "promql_expr_test, external_labels, external_url, name "
@@ -677,6 +724,10 @@ NUMBER_SERIES = (
             "tests: []\n",
             f"2:1: error: tests is empty; {NO_GROUPS}",
         ),
+        (
+            NUMBER_SERIES.replace("7\n", "[]\n").replace(EXPR_TEST, ""),
+            f"3:5: error: {NO_CHECKS}",
+        ),
     ],
     ids=[
         "number-series",
@@ -689,6 +740,7 @@ NUMBER_SERIES = (
         "list-document",
         "no-interval",
         "no-tests",
+        "empty-group",
     ],
 )
 def test_cli_test_places_shape_errors(

@@ -12,9 +12,9 @@ promtool parses the text of `series`, `values`, `labels` and `expr` further, and
 reports a mistake there with a position in that text only. Those texts are checked
 here too, with the error inside the string at the mistake.
 
-Two mistakes that promtool 2.42 reads without complaint are errors too, because the
-tests then check the wrong samples or nothing: a test group without `interval`, and a
-file without test groups.
+Three mistakes that promtool 2.42 reads without complaint are errors too, because the
+tests then check the wrong samples or nothing: a test group without `interval`, a test
+group without alert or expression tests, and a file without test groups.
 
 NOTE: `value` of an expected sample is checked as a number by its text, so a quoted
 number such as '1', which promtool rejects, passes here and promtool reports it.
@@ -47,6 +47,9 @@ TEST_FILE = "promtool/test-file"
 TEST_INTERVAL = "promtool/test-interval"
 # The check of a test file without test groups, which promtool passes untested.
 NO_TESTS = "promtool/no-tests"
+# The check of a test group without alert or expression tests, which promtool passes
+# without checking anything.
+EMPTY_TEST_GROUP = "promtool/empty-test-group"
 # The interval that the errors suggest when the file sets no evaluation_interval above
 # 0. It is promtool's default evaluation_interval.
 _DEFAULT_INTERVAL = "1m"
@@ -186,8 +189,9 @@ def check_test_file(source: Source) -> list[Diagnostic]:
     Besides the types, an alert test without `alertname`, an expression test without
     `expr`, an input series without `series` and a rule group named twice in
     `group_eval_order` are errors, because promtool rejects them without naming the
-    line. A test group without `interval` and a file without test groups are errors
-    too, because promtool runs their tests at the wrong times or runs none.
+    line. A test group without `interval` or without alert and expression tests, and
+    a file without test groups, are errors too, because promtool runs their tests at
+    the wrong times or runs none.
     """
     data = source.data
     if not isinstance(data, dict):
@@ -286,12 +290,13 @@ class _Checker:
 
         promtool fails a test without the key that names what it checks, whatever the
         rules compute, and cannot load such a series. A test group without interval
-        and a file without tests load, but test the wrong samples or nothing. A null
-        item of these lists has none of the keys.
+        or without tests, and a file without test groups, load, but test the wrong
+        samples or nothing. A null item of these lists has none of the keys.
         """
         data = data or {}
         if kind is _TEST_GROUP:
             self.interval(data.get("interval"), path)
+            self.group_tests(data, path)
         if kind is _TEST_FILE:
             self.test_groups(data)
         if kind is _ALERT_TEST and _empty(data.get("alertname")):
@@ -339,6 +344,24 @@ class _Checker:
                 "promtool 2.42 keeps only the first of each series; write the time "
                 f"between samples, such as {suggestion}",
                 check=TEST_INTERVAL,
+            )
+
+    def group_tests(self, data: dict[str, Any], group: JsonPath) -> None:
+        """Report a test group whose alert and expression tests are missing or empty.
+
+        promtool 2.42 loads the input series of such a group, checks nothing and
+        passes it. A list of tests with a null item already gets the error for the
+        alertname or expr that the item lacks.
+        """
+        if data.get("alert_rule_test") in (None, []) and data.get(
+            "promql_expr_test"
+        ) in (None, []):
+            self.report(
+                group,
+                "this test group has no alert_rule_test or promql_expr_test, so "
+                "promtool 2.42 passes it without checking anything; add an alert test "
+                "or an expression test, or remove the group",
+                check=EMPTY_TEST_GROUP,
             )
 
     def suggested_interval(self) -> str:

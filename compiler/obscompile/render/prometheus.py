@@ -292,23 +292,31 @@ TEST_TEMPLATE = "prometheus/test.yml.j2"
 def render_service_rules(
     env: jinja2.Environment, service: Service, config: Config
 ) -> dict[str, str]:
-    """Render a service's rule file and promtool test file, keyed by path in `out/`."""
+    """Render a service's rule file and promtool test file, keyed by path in `out/`.
+
+    A service whose rules all lack a generated test gets no test file, because
+    promtool 2.42 passes a file with `tests: []` without running a test. Each of
+    those rules gets a `rules/untested` warning instead.
+    """
     rules, suite = service_outputs(service, config)
     if rules.is_empty:
         return {}
     path = rules_path(service)
     subject = f'service "{service.name}"'
+    files = {
+        f"prometheus/{path}": render_yaml(
+            env, "prometheus/rules.yml.j2", rules_document(rules), subject
+        )
+    }
+    if not suite.groups:
+        return files
     tests = tests_document(suite, path)
     if is_builtin(env.get_template(TEST_TEMPLATE)):
         tests_text = builtin_test_text(tests)
     else:
         tests_text = render_yaml(env, TEST_TEMPLATE, tests, subject)
-    return {
-        f"prometheus/{path}": render_yaml(
-            env, "prometheus/rules.yml.j2", rules_document(rules), subject
-        ),
-        f"prometheus/{tests_path(service)}": tests_text,
-    }
+    files[f"prometheus/{tests_path(service)}"] = tests_text
+    return files
 
 
 def render_scrape_config(
