@@ -2297,12 +2297,15 @@ DASHBOARD_TIMEZONE = [
         [f"{E}:3:13: {_timezone_error('mars')}"],
     ),
     Case(
-        "empty",
+        # Grafana reads "" as the viewer's time zone preference.
+        "viewer-default",
         _dashboard_case("", '  timezone: ""\n'),
-        [
-            f'{E}:3:13: error: dashboard.timezone is empty; write "browser", "utc" or '
-            "an IANA time zone such as Europe/Berlin [dashboard/timezone]"
-        ],
+        [],
+    ),
+    Case(
+        "blank",
+        _dashboard_case("", '  timezone: " "\n'),
+        [f"{E}:3:13: {_timezone_error(' ')}"],
     ),
     Case(
         # Some systems add the machine's own zone as a file beside the database.

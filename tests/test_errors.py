@@ -1069,6 +1069,22 @@ def test_short_refresh_warns(project: Path) -> None:
     assert json.loads(written.read_text())["refresh"] == "1s"
 
 
+def test_empty_timezone_written_through(project: Path) -> None:
+    """Grafana reads an empty time zone as the viewer's preference, so it is kept."""
+    write_manifest(
+        project,
+        "payments.yaml",
+        HEADER
+        + 'dashboard: {timezone: ""}\n'
+        + f"rows:\n  - title: Traffic\n    panels:\n      - {GOOD_PANEL}\n",
+    )
+    code, output = run_build(project)
+    assert code == 0, output
+    assert error_lines(output) == []
+    written = project / "out" / "grafana" / "dashboards" / "payments.json"
+    assert json.loads(written.read_text())["timezone"] == ""
+
+
 def test_uid_longer_than_grafana_column(project: Path) -> None:
     """Grafana's uid columns hold 40 characters, so a 41st is an error."""
     for uid, expected in (("u" * 40, []), ("u" * 41, ["dashboard/uid"])):

@@ -1,9 +1,12 @@
 """dashboard/timezone: a dashboard time zone that Grafana does not know.
 
 Grafana's dashboard schema takes "browser" (the viewer's browser), "utc" or a zone
-name of the IANA time zone database, such as Europe/Berlin. Grafana saves any other
-text without a warning, and its frontend's time zone library (moment-timezone) has
-no zone for a misspelt name, so the dashboard does not show the intended zone's times.
+name of the IANA time zone database, such as Europe/Berlin. Grafana's frontend also
+reads "" as the time zone that it names "Default" (`InternalTimeZones.default` in
+@grafana/data): the viewer's time zone preference, which is the browser's unless the
+user, team, organisation or server sets another. Grafana saves any other text without
+a warning, and its frontend's time zone library (moment-timezone) has no zone for a
+misspelt name, so the dashboard does not show the intended zone's times.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ NAME = "dashboard/timezone"
 
 # Grafana's own names, beside the IANA zones. The IANA database has "UTC" too.
 GRAFANA_TIME_ZONES = ("browser", "utc")
+# Grafana's "Default" time zone: the viewer's preference.
+VIEWER_DEFAULT = ""
 EXPECTED = 'write "browser", "utc" or an IANA time zone such as Europe/Berlin'
 
 
@@ -38,12 +43,14 @@ def iana_time_zones() -> frozenset[str]:
 
 @check(
     NAME,
-    'a dashboard time zone other than "browser", "utc" or an IANA time zone',
+    'a dashboard time zone other than "browser", "utc", "" or an IANA time zone',
     scope=Scope.SERVICE,
 )
 def timezone(context: ServiceContext) -> Iterator[Diagnostic]:
     dashboard = context.service.dashboard
-    if dashboard is None or dashboard.timezone in GRAFANA_TIME_ZONES:
+    if dashboard is None:
+        return
+    if dashboard.timezone in (*GRAFANA_TIME_ZONES, VIEWER_DEFAULT):
         return
     name = dashboard.timezone
     location = dashboard.locations.get("timezone", dashboard.location)
@@ -57,9 +64,6 @@ def timezone(context: ServiceContext) -> Iterator[Diagnostic]:
         )
         return
     if name in zones:
-        return
-    if not name:
-        yield error(location, f"dashboard.timezone is empty; {EXPECTED}", NAME)
         return
     hint = suggest(name, [*GRAFANA_TIME_ZONES, *sorted(zones)])
     yield error(

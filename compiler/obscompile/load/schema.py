@@ -346,7 +346,10 @@ DASHBOARD = {
         # database, which a pattern cannot do.
         "timezone": {
             "type": "string",
-            "description": "browser, utc, or an IANA time zone such as Europe/Berlin.",
+            "description": (
+                "browser, utc, an IANA time zone such as Europe/Berlin, or empty for "
+                "the viewer's time zone preference."
+            ),
             "x-hint": 'write "browser", "utc" or an IANA time zone such as Europe/Berlin',
         },
         "id": {"description": "Ignored: Grafana assigns dashboard ids per instance."},
