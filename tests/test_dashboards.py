@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -15,9 +16,10 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from obscompile import promql
 from obscompile.derive.units import certain_unit, derive_unit
+from obscompile.load.config import SCHEMA_VERSION_MAX, SCHEMA_VERSION_MIN
 from obscompile.load.project import load_project
 from obscompile.pipeline import Project, build
-from obscompile.render.grafana import dashboard_rows, panel_ids
+from obscompile.render.grafana import PLUGIN_VERSION, dashboard_rows, panel_ids
 from tests.conftest import REPO, write_manifest
 
 UIDS = [
@@ -451,6 +453,61 @@ rows:
     row_c = dashboard["panels"][3]
     assert row_c["title"] == "C"
     assert row_c["gridPos"]["y"] == row_b["gridPos"]["y"] + 1
+
+
+# A panel of every type that obscompile writes, one of them in a collapsed row.
+EVERY_PANEL_TYPE = """service: payments
+metrics:
+  http_request_duration_seconds: {type: histogram, buckets: [0.1, 0.5, 1]}
+rows:
+  - title: A
+    panels:
+      - {title: stat, type: stat, query: up}
+      - {title: gauge, type: gauge, query: up}
+      - {title: timeseries, type: timeseries, query: up}
+      - {title: table, type: table, query: up}
+      - {title: barchart, type: barchart, query: up}
+      - {title: piechart, type: piechart, query: up}
+  - title: B
+    collapsed: true
+    panels:
+      - title: heatmap
+        type: heatmap
+        query: 'sum by (le) (rate(http_request_duration_seconds_bucket{job="payments"}[5m]))'
+"""
+
+
+@pytest.mark.parametrize(
+    "schema_version", range(SCHEMA_VERSION_MIN, SCHEMA_VERSION_MAX + 1)
+)
+def test_plugin_version_same_for_every_schema(
+    project: Path, schema_version: int
+) -> None:
+    """Every panel carries the version whose option shapes it is written in.
+
+    The panel options do not change with schema_version, so neither does the
+    pluginVersion, from which Grafana's panel migration handlers infer their shape.
+    """
+    (project / "obscompile.yaml").write_text(f"schema_version: {schema_version}\n")
+    dashboard = _build_one(project, EVERY_PANEL_TYPE)
+    assert dashboard["schemaVersion"] == schema_version
+    panels = [p for p in _all_panels(dashboard) if p["type"] != "row"]
+    assert [p["type"] for p in panels] == [p["title"] for p in panels]
+    assert len(panels) == 7
+    for panel in panels:
+        assert panel["pluginVersion"] == PLUGIN_VERSION, panel["type"]
+
+
+def test_plugin_version_passes_migration_thresholds() -> None:
+    """The version is past every version that the stat and gauge migrations test.
+
+    Grafana's sharedSingleStatMigrationHandler (@grafana/ui) reads pluginVersion
+    with JavaScript's parseFloat and rewrites the options of a panel from before
+    6.2, 6.3, 6.6, 7.0, 7.1 and 8.0.
+    """
+    major_minor = re.match(r"[0-9]+(\.[0-9]+)?", PLUGIN_VERSION)
+    assert major_minor is not None
+    assert float(major_minor.group()) >= 8.0
 
 
 def test_strings_stay_data(project: Path) -> None:

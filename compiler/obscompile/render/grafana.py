@@ -18,7 +18,13 @@ from obscompile.model.service import Service
 from obscompile.render.environment import render_json
 
 DEFAULT_SCHEMA_VERSION = 42
-# Panel options below follow the shapes of Grafana 12.3, which writes schemaVersion 42.
+# The Grafana version whose panel option shapes the templates write, for every
+# schema_version. Grafana passes a panel's pluginVersion to the panel plugin's
+# migration handler, which rewrites options older than the version thresholds it
+# tests. docs/configuration.md lists them and why one value suits every
+# schema_version. Grafana 12.3 writes schemaVersion 42.
+# NOTE: the newer gauge in Grafana's source (gauge/v2) migrates gauges whose
+# pluginVersion is below 13 and whose options have no `shape`.
 PLUGIN_VERSION = "12.3.3"
 
 # Panels that show one reduced value per series query an instant, not a range.
