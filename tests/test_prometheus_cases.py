@@ -2029,6 +2029,16 @@ PRECEDENCE = [
         3,
     ),
     ("max_over_time((vector(2))[5m:1m])", "max_over_time(vector(2)[5m:1m])", 2),
+    # A chain of negations prints without brackets, unless it ends in a number,
+    # which Prometheus would fold the signs into.
+    ("-(-(-vector(2)))", "- - -vector(2)", -2),
+    ("- - - vector(2)", "- - -vector(2)", -2),
+    ("vector(1) - -(-vector(2))", "vector(1) - - -vector(2)", -1),
+    ("-(-vector(2)) * vector(3)", "- -vector(2) * vector(3)", 6),
+    ("(-(-vector(2))) ^ 3", "(- -vector(2)) ^ 3", 8),
+    ("- -(vector(2) + vector(1))", "- -(vector(2) + vector(1))", 3),
+    ("-(-(2)) + vector(1)", "- -(2) + vector(1)", 3),
+    ("-(-(-2)) + vector(1)", "- -(-2) + vector(1)", -1),
 ]
 
 
@@ -2044,15 +2054,26 @@ def test_printer_drops_redundant_parentheses(
 
 
 def test_printed_precedence_matches_promtool(tmp_path: Path) -> None:
+    """promtool reads each query and its printed form, and gives both one value."""
     rules = tmp_path / "rules.yml"
-    rules.write_text("groups: []\n", encoding="utf-8")
+    records = [
+        {"record": f"form:{number}:{form}", "expr": expr}
+        for number, entry in enumerate(PRECEDENCE)
+        for form, expr in enumerate(entry[:2])
+    ]
+    rules.write_text(
+        yaml.safe_dump({"groups": [{"name": "forms", "rules": records}]}),
+        encoding="utf-8",
+    )
+    assert_promtool("check", "rules", str(rules))
     checks = [
         {
-            "expr": printed,
+            "expr": expr,
             "eval_time": "0m",
             "exp_samples": [{"labels": "{}", "value": value}],
         }
-        for _, printed, value in PRECEDENCE
+        for query, printed, value in PRECEDENCE
+        for expr in (query, printed)
     ]
     suite = {
         "rule_files": [str(rules)],

@@ -270,6 +270,27 @@ def test_rule_deeper_than_its_query(project: Path) -> None:
     assert "no alert: the rule's expression would nest" in alerts[0]
 
 
+def test_negation_chain_alert_passes_promtool(project: Path) -> None:
+    """A chain of 600 negations prints 600 levels deep, not 1,200 in brackets."""
+    query = "- " * 600 + COUNTER
+    result = built(project, manifest(query, ", thresholds: '<5 Green, >=5 Red'"))
+    assert result.ok, messages(result)
+    assert not [text for text in messages(result) if "[alerts/query]" in text]
+    write_tree(project / "out", result.files)
+    rules = project / "out/prometheus/rules/b.rules.yml"
+    (expr,) = [
+        line.split("expr: ", 1)[1]
+        for line in rules.read_text().splitlines()
+        if "expr: " in line
+    ]
+    assert "(-" not in expr
+    written, _ = promql_limits.query_depth(query)
+    printed, _ = promql_limits.query_depth(expr.strip("'"))
+    assert printed == written + 1  # the comparison with the threshold
+    outcome = run_promtool("check", "rules", str(rules))
+    assert outcome.returncode == 0, outcome.stdout + outcome.stderr
+
+
 def test_nested_divisions_are_not_copied_without_end(tmp_path: Path) -> None:
     """Each division that keeps +Inf doubled its numerator, so 20 made 2**20 copies."""
     query = " / ".join(['sum(rate(jobs_total{job="b"}[5m]))'] * 20)

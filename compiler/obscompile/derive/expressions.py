@@ -367,8 +367,23 @@ class Printer:
         return self._text(promql.strip_parens(node))
 
     def _UnaryExpr(self, node: pp.UnaryExpr) -> Recursive[str]:
-        grouped = yield self._grouped(node.expr)
-        return f"-{grouped}"
+        # Brackets around each negation of a chain would double its depth against
+        # MAX_QUERY_DEPTH, so a chain prints as `- - -x`, which Prometheus 2.42 reads
+        # as `-(-(-x))`. A number at the end of a chain stays in brackets, as in
+        # `- -(1)`, because Prometheus folds the signs of `- -1` into the number 1,
+        # which a second reading would print as `1`.
+        negations = 1
+        operand = promql.strip_parens(node.expr)
+        while isinstance(operand, pp.UnaryExpr):
+            negations += 1
+            operand = promql.strip_parens(operand.expr)
+        if negations == 1:
+            grouped = yield self._grouped(node.expr)
+        elif isinstance(operand, pp.NumberLiteral):
+            grouped = f"({self._NumberLiteral(operand)})"
+        else:
+            grouped = yield self._grouped(operand)
+        return "- " * (negations - 1) + f"-{grouped}"
 
     def _grouped(self, node: pp.Expr) -> Recursive[str]:
         """Print `node` in parentheses unless it is a single term."""
