@@ -17,6 +17,9 @@ A `sum` or `avg` over a ratio gives NaN for a group with one series that is 0/0,
 the panel then colours no threshold. A rule whose guard drops that series would give
 the other series' value there, so such a rule keeps the panel's division, and the
 generated tests must fail the guarded form.
+
+`count`, `stddev`, `stdvar`, `quantile`, `topk` and `bottomk` over a ratio get
+generated tests too, which promtool 2.42 passes.
 """
 
 from __future__ import annotations
@@ -203,16 +206,20 @@ def _group_names(result: BuildResult) -> list[str]:
     return [group["name"] for group in yaml.safe_load(result.files[TESTS])["tests"]]
 
 
-@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
-def test_aggregated_ratio_tests_pass(project: Path, case: tuple) -> None:
-    query, thresholds, _, groups, _ = case
-    result = _build(project, query, thresholds)
+def _assert_tested(project: Path, result: BuildResult, groups: list[str]) -> None:
+    """Assert that every rule has tests, with the named groups, and promtool passes."""
     assert untested(result) == []
     names = _group_names(result)
     for group in groups:
         assert f"ApiPanelCritical: {group}" in names
     out = write_files(project / "out", result.files)
     assert_promtool("test", "rules", str(out / TESTS))
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_aggregated_ratio_tests_pass(project: Path, case: tuple) -> None:
+    query, thresholds, _, groups, _ = case
+    _assert_tested(project, _build(project, query, thresholds), groups)
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
@@ -625,6 +632,128 @@ def test_rule_over_ratio_agrees_with_query(tmp_path: Path, case: tuple) -> None:
     path = tmp_path / "over_ratio.test.yml"
     path.write_text(yaml.safe_dump(suite), encoding="utf-8")
     assert_promtool("test", "rules", str(path))
+
+
+# Stat panels over a ratio, RATIO in the query: thresholds, the alert's
+# comparison, the names of the generated test groups after the alert's name, and
+# comparisons with the boundary moved past it or past the value probed on its other
+# side.
+GENERATED_OVER_RATIO = {
+    "count": (
+        "count by (route) (RATIO)",
+        "<3 Green, >=3 Red",
+        ">= 3",
+        ["2 (green) stays silent", "3 (red) fires", "4 (red) fires"],
+        ["> 3", ">= 2"],
+    ),
+    "stddev": (
+        "stddev by (route) (RATIO)",
+        "<0.5 Green, >=0.5 Red",
+        ">= 0.5",
+        ["0.4 (green) stays silent", "0.5 (red) fires", "0.6 (red) fires"],
+        ["> 0.5", ">= 0.4"],
+    ),
+    # Three series at 3, 0 and 0 give a variance of exactly 2, and no series give 3.
+    "stdvar": (
+        "stdvar(RATIO)",
+        "<2 Green, >=2 Red",
+        ">= 2",
+        ["1 (green) stays silent", "2 (red) fires", "3 (red) fires"],
+        ["> 2", ">= 1"],
+    ),
+    # Series give a variance of exactly 0.5, and only values close to 0.4 and 0.6.
+    "stdvar-near": (
+        "stdvar by (route) (RATIO)",
+        "<0.5 Green, >=0.5 Red",
+        ">= 0.5",
+        ["0.4 (green) stays silent", "0.5 (red) fires", "0.6 (red) fires"],
+        ["> 0.5"],
+    ),
+    "quantile": (
+        "quantile by (route) (0.5, RATIO)",
+        "<0.5 Green, >=0.5 Red",
+        ">= 0.5",
+        ["0.4 (green) stays silent", "0.5 (red) fires", "0.6 (red) fires"],
+        ["> 0.5", ">= 0.4"],
+    ),
+    "topk": (
+        "topk by (route) (2, RATIO)",
+        "<0.3 Red, >=0.3 Green",
+        "< 0.3",
+        ["0.2 (red) fires", "0.3 (green) stays silent", "0.4 (green) stays silent"],
+        ["<= 0.3", "< 0.2"],
+    ),
+    "bottomk": (
+        "bottomk(1, RATIO)",
+        "<0.5 Green, >=0.5 Red",
+        ">= 0.5",
+        ["0.4 (green) stays silent", "0.5 (red) fires", "0.6 (red) fires"],
+        ["> 0.5", ">= 0.4"],
+    ),
+}
+
+
+def _build_generated_over_ratio(project: Path, name: str) -> BuildResult:
+    shape, thresholds, _, _, _ = GENERATED_OVER_RATIO[name]
+    query = shape.replace("RATIO", ERRORS_PER_REQUEST_RATIO)
+    return build_stat_panel(
+        project, ("api.yaml", ROUTES_HEADER), (query, "short", thresholds)
+    )
+
+
+@pytest.mark.parametrize("name", GENERATED_OVER_RATIO)
+def test_aggregation_over_ratio_is_tested(project: Path, name: str) -> None:
+    """Each aggregation over a ratio gets the named groups, and promtool passes them."""
+    _, _, _, groups, _ = GENERATED_OVER_RATIO[name]
+    _assert_tested(project, _build_generated_over_ratio(project, name), groups)
+
+
+@pytest.mark.parametrize("name", GENERATED_OVER_RATIO)
+def test_aggregation_over_ratio_moved_boundary_fails(project: Path, name: str) -> None:
+    _, _, comparison, _, moved_comparisons = GENERATED_OVER_RATIO[name]
+    result = _build_generated_over_ratio(project, name)
+    assert_moved_boundaries_fail(project, result, "api", comparison, moved_comparisons)
+
+
+def test_count_over_ratio_needs_whole_numbers(project: Path) -> None:
+    """A count between whole numbers of series gets no test, and says why."""
+    query = f"count by (route) ({ERRORS_PER_REQUEST_RATIO})"
+    result = build_stat_panel(
+        project, ("api.yaml", ROUTES_HEADER), (query, "short", "<0.5 Green, >=0.5 Red")
+    )
+    (message,) = untested(result)
+    assert (
+        "count() gives a whole number of series, at least 1, and the test needs 0.4"
+        in message
+    )
+    # The recording rule still gets its own test.
+    assert _group_names(result) == [
+        "job_route:errors_per_requests:count_ratio_rate5m equals its query"
+    ]
+    out = write_files(project / "out", result.files)
+    assert_promtool("test", "rules", str(out / TESTS))
+
+
+def test_stdvar_over_ratio_needs_exact_boundary(project: Path) -> None:
+    """No series at 0 and one other value give a variance of exactly 3."""
+    query = f"stdvar({ERRORS_PER_REQUEST_RATIO})"
+    result = build_stat_panel(
+        project, ("api.yaml", ROUTES_HEADER), (query, "short", "<3 Green, >=3 Red")
+    )
+    (message,) = untested(result)
+    assert "no synthesized input gives exactly 3" in message
+
+
+def test_count_over_ratio_spreads_instances(project: Path) -> None:
+    """A count of 3 reads three series of the ratio, one per instance."""
+    result = _build_generated_over_ratio(project, "count")
+    group = _groups(result)["ApiPanelCritical: 3 (red) fires"]
+    instances = {
+        name.split('instance="')[1].split('"')[0]
+        for name in (s["series"] for s in group["input_series"])
+    }
+    assert instances == {"instance-1", "instance-2", "instance-3"}
+    assert len(group["input_series"]) == 6
 
 
 def _counter(name: str, route: str, instance: str, step: float) -> InputSeries:

@@ -713,6 +713,74 @@ def test_avg_matches_promtool(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# Groups of `m` by `g` for the aggregations that count, spread or rank series. Each
+# group gives every expression below one result in every order of its series.
+SPREAD = {
+    "single": ("1.5",),
+    "single-nan": ("NaN",),
+    "nan": ("NaN", "3"),
+    "nans": ("NaN", "NaN", "1", "2"),
+    "spread": ("1", "2", "3"),
+    "inf": ("Inf", "2"),
+}
+SPREAD_EXPRESSIONS = [
+    "count by (g) (m)",
+    "stddev by (g) (m)",
+    "stdvar by (g) (m)",
+    "quantile by (g) (0, m)",
+    "quantile by (g) (0.5, m)",
+    "quantile by (g) (1, m)",
+    "quantile by (g) (-1, m)",
+    "topk by (g) (1, m)",
+    "topk by (g) (2, m)",
+    "topk by (g) (0, m)",
+    "bottomk by (g) (1, m)",
+    "bottomk by (g) (2, m)",
+]
+
+
+def _promtool_samples(
+    tmp_path: Path, input_series: list[dict], exprs: list[str]
+) -> dict[str, list[tuple[str, str]]]:
+    """Return promtool's samples for each expression at 0m, values as text."""
+    checks = [{"expr": expr, "eval_time": "0m", "exp_samples": []} for expr in exprs]
+    test = {"interval": "1m", "input_series": input_series, "promql_expr_test": checks}
+    result = _test_alert_rules(tmp_path, {"name": "empty", "rules": []}, [test])
+    report = result.stdout + result.stderr
+    found: dict[str, list[tuple[str, str]]] = {expr: [] for expr in exprs}
+    pattern = r'expr: "(.*?)", time: \S+,\n\s+exp: nil\n\s+got: (.*)'
+    for match in re.finditer(pattern, report):
+        samples = re.findall(r"\{(.*?)\} ([^,\s]+)", match.group(2))
+        found[match.group(1)] = sorted(
+            (labels.replace(", ", ","), _value_text(float(value)))
+            for labels, value in samples
+        )
+    return found
+
+
+def _value_text(value: float) -> str:
+    """Return a value as text, the same for every NaN."""
+    return "NaN" if math.isnan(value) else repr(value)
+
+
+def test_spread_aggregations_match_promtool(tmp_path: Path) -> None:
+    """count, stddev, stdvar, quantile, topk and bottomk give promtool's samples.
+
+    The groups hold NaN, +Inf and a single series, which each aggregation treats in
+    its own way: stddev of one NaN is 0, and quantile weighs +Inf by 0 into NaN.
+    """
+    storage, input_series = _grouped_storage(SPREAD)
+    expected = _promtool_samples(tmp_path, input_series, SPREAD_EXPRESSIONS)
+    for expr in SPREAD_EXPRESSIONS:
+        got = sorted(
+            (",".join(f'{k}="{v}"' for k, v in s.labels), _value_text(s.value))
+            for s in Evaluator(storage).vector(pp.parse(expr), 0)
+        )
+        assert got == expected[expr], expr
+    assert expected["topk by (g) (0, m)"] == []
+    assert ('g="single-nan"', "0.0") in expected["stddev by (g) (m)"]
+
+
 # Aggregations that promtool's series order decides, and matches Prometheus rejects ----
 
 # Groups of `m` by `g`, with the values of their series.
@@ -757,20 +825,28 @@ def test_order_free_aggregations_match_promtool(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-# Groups whose aggregation depends on the order of their series.
+# Groups whose aggregation depends on the order of their series, by expression.
 ORDER_DEPENDENT = {
-    "sum": ("0.1", "0.2", "0.3"),
-    "max": ("0", "-0", "-1"),
-    "min": ("-0", "0", "1"),
+    "sum(m)": ("0.1", "0.2", "0.3"),
+    "max(m)": ("0", "-0", "-1"),
+    "min(m)": ("-0", "0", "1"),
+    "stdvar(m)": ("1", "2", "4"),
+    "quantile(0.5, m)": ("-0", "0"),
+    "topk(1, m)": ("2", "2", "1"),
+    "bottomk(2, m)": ("1", "NaN", "NaN"),
 }
 
 
-@pytest.mark.parametrize("op", list(ORDER_DEPENDENT))
-def test_order_dependent_aggregation_rejected(op: str) -> None:
-    """promtool adds 0.1, 0.2 and 0.3 to 0.6 or 0.6000000000000001, by its order."""
-    storage, _ = _grouped_storage({"g": ORDER_DEPENDENT[op]})
+@pytest.mark.parametrize("expr", list(ORDER_DEPENDENT))
+def test_order_dependent_aggregation_rejected(expr: str) -> None:
+    """promtool adds 0.1, 0.2 and 0.3 to 0.6 or 0.6000000000000001, by its order.
+
+    topk and bottomk keep the series that comes first of two that tie for the last
+    place, and a sort leaves 0 and -0 in the order in which they came.
+    """
+    storage, _ = _grouped_storage({"g": ORDER_DEPENDENT[expr]})
     with pytest.raises(OrderDependent, match="order of the series"):
-        Evaluator(storage).vector(pp.parse(f"{op}(m)"), 0)
+        Evaluator(storage).vector(pp.parse(expr), 0)
 
 
 # Matches that Prometheus rejects, and the error it gives.

@@ -12,11 +12,13 @@ by repeating the engine's operations in the same order on IEEE doubles:
   (empty when absent), expands `$1`, `${1}` and `$name` as Go's `Regexp.Expand` does,
   and removes the destination label when the expansion is empty; it keeps the metric
   name, and two results with the same labels are an error, as in Prometheus;
-- `sum`, `avg`, `min` and `max` must give the same value in every order of their
-  series, or they raise `OrderDependent`. promtool aggregates the series in no fixed
-  order. A sum or a running mean rounds differently in each order, and the first of
-  0 and -0 is both their minimum and their maximum. A sum starts at its first value,
-  as Prometheus' does, so a sum of -0 is -0;
+- `sum`, `avg`, `min`, `max`, `stddev`, `stdvar`, `quantile`, `topk` and `bottomk`
+  must give the same result in every order of their series, or they raise
+  `OrderDependent`. promtool aggregates the series in no fixed order. A sum, a
+  running mean or a running variance rounds differently in each order, and the
+  first of 0 and -0 is both their minimum and their maximum. `topk` and `bottomk`
+  keep the first of two series that tie for their last place. A sum starts at its
+  first value, as Prometheus' does, so a sum of -0 is -0. `count` counts NaN too;
 - a one-to-one operation whose sides have two series with the same match raises
   `UnsupportedExpression`, because Prometheus fails such a query.
 
@@ -58,7 +60,7 @@ class UnsupportedExpression(ValueError):
 
 
 class OrderDependent(UnsupportedExpression):
-    """An average whose value depends on the order of the series it averages.
+    """An aggregation whose result depends on the order of the series it reads.
 
     promtool loads the input series of a test by iterating over a Go map, so the
     order of the series, and with it such a value, changes from one run to the next.
@@ -560,11 +562,24 @@ def _compile_quantile(quantile_of: Compiled, buckets_of: Compiled) -> Compiled:
     return quantile
 
 
+# The aggregations that the evaluator computes, and those of them that take a
+# parameter before the vector.
+_EVALUATED_AGGREGATIONS = frozenset(
+    {"sum", "avg", "min", "max", "count", "stddev", "stdvar"}
+    | {"quantile", "topk", "bottomk"}
+)
+_PARAMETER_AGGREGATIONS = frozenset({"quantile", "topk", "bottomk"})
+
+
 def _compile_aggregate(node: pp.AggregateExpr) -> Compiled:
     op = str(node.op)
-    if op not in ("sum", "avg", "min", "max", "count"):
+    if op not in _EVALUATED_AGGREGATIONS:
         return _raises(f"{op}() is not evaluated")
     inner = _vector_of(_compile(node.expr))
+    ranked = op in ("topk", "bottomk")
+    parameter_of = None
+    if op in _PARAMETER_AGGREGATIONS and node.param is not None:
+        parameter_of = _compile(node.param)
     modifier = node.modifier
     by: bool | None = None
     grouping: frozenset[str] = frozenset()
@@ -576,7 +591,15 @@ def _compile_aggregate(node: pp.AggregateExpr) -> Compiled:
     group_of: dict[Labels, Labels] = {}
 
     def aggregate(storage: Storage, t: int) -> Value:
+        parameter = None
+        if parameter_of is not None:
+            found = parameter_of(storage, t)
+            if not isinstance(found, float):
+                raise UnsupportedExpression(f"{op}() needs a scalar parameter")
+            parameter = found
         groups: dict[Labels, list[float]] = {}
+        # The series of each group, for `topk` and `bottomk`, which keep their labels.
+        members: dict[Labels, Pairs] = {}
         for labels, value in sorted(inner(storage, t), key=_labels_of):
             key = group_of.get(labels)
             if key is None:
@@ -591,7 +614,19 @@ def _compile_aggregate(node: pp.AggregateExpr) -> Compiled:
                     group_of.clear()
                 group_of[labels] = key
             groups.setdefault(key, []).append(value)
-        return [(key, _reduce(op, values)) for key, values in groups.items()]
+            if ranked:
+                members.setdefault(key, []).append((labels, value))
+        if ranked:
+            if parameter is None:
+                raise UnsupportedExpression(f"{op}() needs a scalar parameter")
+            return [
+                pair
+                for group in members.values()
+                for pair in _ranked(op, parameter, group)
+            ]
+        return [
+            (key, reduce_group(op, values, parameter)) for key, values in groups.items()
+        ]
 
     return aggregate
 
@@ -600,12 +635,13 @@ def _labels_of(pair: tuple[Labels, float]) -> Labels:
     return pair[0]
 
 
-def _reduce(op: str, values: list[float]) -> float:
+def reduce_group(op: str, values: list[float], parameter: float | None = None) -> float:
     """Aggregate one group's values, which every order of the values must give.
 
     Prometheus 2.42 aggregates the series in the order in which its storage returns
     them, which promtool does not fix. Raises OrderDependent where that order can
     change the result, even in the sign of a zero, which a template prints.
+    `parameter` is the quantile of `quantile`.
     """
     if op == "sum":
         return _order_free_sum(values)
@@ -613,6 +649,12 @@ def _reduce(op: str, values: list[float]) -> float:
         return float(len(values))
     if op == "avg":
         return _order_free_mean(values)
+    if op in ("stddev", "stdvar"):
+        return _order_free_deviation(op, values)
+    if op == "quantile":
+        if parameter is None:
+            raise UnsupportedExpression("quantile() needs a scalar parameter")
+        return _quantile(parameter, values)
     result = values[0]
     for value in values[1:]:
         if (value > result if op == "max" else value < result) or math.isnan(result):
@@ -750,6 +792,103 @@ def _mean(values: list[float]) -> float:
             continue
         mean += value / count - mean / count
     return mean
+
+
+def _variance_sum(values: list[float]) -> float:
+    """Return the sum of squared deviations as Prometheus 2.42 adds it, value by value.
+
+    The first value sets the mean and leaves the sum at 0, so the variance of one
+    series is 0 even where its value is NaN.
+    """
+    mean, total = values[0], 0.0
+    for count, value in enumerate(values[1:], start=2):
+        delta = value - mean
+        mean += delta / count
+        total += delta * (value - mean)
+    return total
+
+
+def _deviation(op: str, values: list[float]) -> float:
+    """Return `stdvar` or `stddev` of the values in their order."""
+    variance = _variance_sum(values) / len(values)
+    if op == "stdvar":
+        return variance
+    # Go's math.Sqrt is NaN below 0, where Python's math.sqrt raises.
+    return math.sqrt(variance) if variance >= 0 else math.nan
+
+
+def _order_free_deviation(op: str, values: list[float]) -> float:
+    """Return `stddev` or `stdvar` of the values, which every order must give."""
+    deviation = _deviation(op, values)
+    if len(values) > 1:
+        _check_orders(op, values, functools.partial(_deviation, op), deviation)
+    return deviation
+
+
+def _quantile(q: float, values: list[float]) -> float:
+    """Return the `q` quantile of one group as Prometheus 2.42's `quantile` does.
+
+    The engine sorts NaN before every number and weighs the two values around the
+    rank `q * (n - 1)`, so a NaN that the weights reach makes the result NaN, even
+    with a weight of 0. Raises OrderDependent where the group holds both 0 and -0,
+    because the sort leaves them in the order in which they came.
+    """
+    if math.isnan(q):
+        raise UnsupportedExpression("quantile() of NaN is not evaluated")
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    if {math.copysign(1.0, v) for v in values if v == 0} == {1, -1}:
+        raise OrderDependent(
+            "quantile() of 0 and -0 depends on the order of the series, which "
+            "promtool does not fix"
+        )
+    ordered = sorted(
+        values, key=lambda v: (not math.isnan(v), 0.0 if math.isnan(v) else v)
+    )
+    rank = q * (len(ordered) - 1)
+    lower = max(0, math.floor(rank))
+    upper = min(len(ordered) - 1, lower + 1)
+    weight = rank - math.floor(rank)
+    return ordered[lower] * (1 - weight) + ordered[upper] * weight
+
+
+def _ranked(op: str, k: float, members: Pairs) -> Pairs:
+    """Return the series that `topk` or `bottomk` keep of one group, with their labels.
+
+    Prometheus 2.42 keeps the k largest (or smallest) numbers, and NaN only where
+    fewer than k numbers remain. Raises OrderDependent where two series compete
+    for the last place: equal numbers, or NaN for fewer places than NaN series.
+    """
+    if math.isnan(k) or abs(k) >= 2**63:
+        raise UnsupportedExpression(f"{op}() of {k:g} series is not evaluated")
+    count = int(k)
+    if count < 1:
+        return []
+    if len(members) <= count:
+        return list(members)
+    numbers = [pair for pair in members if not math.isnan(pair[1])]
+    nans = [pair for pair in members if math.isnan(pair[1])]
+    if len(numbers) < count:
+        # Every number stays, and the NaN series take the places that are left.
+        raise OrderDependent(
+            f"{op}() keeps {count - len(numbers)} of {len(nans)} series that are "
+            "NaN, and which ones it keeps depends on the order of the series, "
+            "which promtool does not fix"
+        )
+    ordered = sorted(numbers, key=_value_of, reverse=op == "topk")
+    if len(ordered) > count and ordered[count - 1][1] == ordered[count][1]:
+        raise OrderDependent(
+            f"{op}() keeps one of several series with the value "
+            f"{ordered[count][1]:g}, and which one it keeps depends on the order "
+            "of the series, which promtool does not fix"
+        )
+    return ordered[:count]
+
+
+def _value_of(pair: tuple[Labels, float]) -> float:
+    return pair[1]
 
 
 def _compile_binary(node: pp.BinaryExpr) -> Compiled:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import attrs
 import promql_parser as pp
 
-from obscompile import promql
+from obscompile.derive.aggregations import spare_label
 from obscompile.derive.limits import part_of_whole
 from obscompile.derive.synthesis import (
     InputSeries,
@@ -29,10 +29,6 @@ from obscompile.derive.synthesis import (
 )
 
 Inputs = Callable[[list[InputSeries]], list[InputSeries]]
-
-# Labels that the copy without traffic keeps. The rules add `job` to every
-# aggregation, so a copy with another job would be a group of its own there.
-_FIXED_LABELS = frozenset({"__name__", "job"})
 
 
 @attrs.frozen
@@ -102,7 +98,7 @@ def idle_series_case(
     and gives the probe's `value`, and a `sum` or `avg` gives NaN. Returns None where
     no label does both.
     """
-    label = _spare_label(aggregation, ratio)
+    label = spare_label(aggregation, ratio)
     if label is None:
         return None
     if str(aggregation.op) != "min":
@@ -112,68 +108,6 @@ def idle_series_case(
         functools.partial(_with_idle_copy, label=label),
         "another series without traffic",
     )
-
-
-def _spare_label(aggregation: pp.AggregateExpr, ratio: pp.BinaryExpr) -> str | None:
-    """Return a label that `ratio` keeps, `aggregation` drops and no matcher sets."""
-    named = [
-        label
-        for node in promql.walk(ratio)
-        if isinstance(node, pp.AggregateExpr) and node.modifier is not None
-        for label in node.modifier.labels
-    ]
-    matched = {
-        matcher.name
-        for selector in promql.selectors(ratio)
-        for matcher in selector.matchers.matchers
-    }
-    for label in [*named, "instance"]:
-        if label in _FIXED_LABELS or label in matched:
-            continue
-        if _keeps_label(ratio, label) and _drops_label(aggregation, label):
-            return label
-    return None
-
-
-def _drops_label(aggregation: pp.AggregateExpr, label: str) -> bool:
-    """Return True where `aggregation` puts series that differ in `label` together."""
-    modifier = aggregation.modifier
-    if modifier is None:
-        return True
-    listed = label in modifier.labels
-    return listed != (modifier.type == pp.AggModifierType.By)
-
-
-def _keeps_label(node: pp.Expr, label: str) -> bool:
-    """Return True where two inputs that differ only in `label` give two series.
-
-    That takes every part of `node` to keep the label, so the parts are looked at
-    one by one until one does not.
-    """
-    pending = [node]
-    while pending:
-        part = promql.strip_parens(pending.pop())
-        if isinstance(part, pp.VectorSelector | pp.MatrixSelector | pp.NumberLiteral):
-            continue
-        if isinstance(part, pp.AggregateExpr):
-            if part.param is not None or _drops_label(part, label):
-                return False
-            pending.append(part.expr)
-        elif isinstance(part, pp.BinaryExpr):
-            matching = part.modifier.matching if part.modifier is not None else None
-            if matching is not None:
-                listed = label in matching.labels
-                if listed != (matching.type == pp.LabelModifierType.Include):
-                    return False
-            pending += (part.rhs, part.lhs)
-        elif isinstance(part, pp.Call):
-            # label_replace and label_join may overwrite the label.
-            if part.func.name in ("label_replace", "label_join"):
-                return False
-            pending += reversed(part.args)
-        else:
-            return False
-    return True
 
 
 def _with_idle_copy(series: list[InputSeries], label: str) -> list[InputSeries]:

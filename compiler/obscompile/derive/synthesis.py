@@ -353,6 +353,12 @@ _AGGREGATIONS = ("sum", "max", "min")
 _RATIO_AGGREGATIONS = ("sum", "max", "min", "avg")
 
 
+# The aggregations over a ratio whose input series the module `aggregations` builds.
+_SPREAD_AGGREGATIONS = frozenset(
+    {"count", "stddev", "stdvar", "quantile", "topk", "bottomk"}
+)
+
+
 def _aggregations(
     node: pp.Expr, operations: tuple[str, ...] = _AGGREGATIONS
 ) -> tuple[list[pp.AggregateExpr], pp.Expr]:
@@ -519,6 +525,16 @@ def synthesize_call(
     ):
         # One input series per group, whose value each of these passes on.
         return (yield synthesize_call(node.expr, target, context))
+    if (
+        isinstance(node, pp.AggregateExpr)
+        and str(node.op) in _SPREAD_AGGREGATIONS
+        and _divides_vectors(node.expr)
+    ):
+        # NOTE: the same inputs would serve other expressions below these
+        # aggregations, such as `topk(3, x)`, which get no generated test yet.
+        from obscompile.derive.aggregations import aggregated_series
+
+        return (yield aggregated_series(node, target, context))
     if isinstance(node, pp.Call) and node.func.name in ("rate", "increase", "irate"):
         selector, matrix, function = _counter_selector(node)
         if target < 0:
@@ -540,6 +556,17 @@ def synthesize_call(
         f"the test generator cannot build input series that give `{printed_text(node)}` a chosen "
         "value, because it covers only the query shapes that docs/recording-rules.md "
         f"lists under Generated tests. {HAND_TEST_ADVICE}"
+    )
+
+
+def _divides_vectors(node: pp.Expr) -> bool:
+    """Return True for a ratio of two vectors, such as `rate(a[5m]) / rate(b[5m])`."""
+    node = promql.strip_parens(node)
+    return (
+        isinstance(node, pp.BinaryExpr)
+        and str(node.op) == "/"
+        and is_vector(node.lhs)
+        and is_vector(node.rhs)
     )
 
 
