@@ -16,7 +16,9 @@ that records otherwise.
 A `sum` or `avg` over a ratio gives NaN for a group with one series that is 0/0, and
 the panel then colours no threshold. A rule whose guard drops that series would give
 the other series' value there, so such a rule keeps the panel's division, and the
-generated tests must fail the guarded form.
+generated tests must fail the guarded form. A `max` over a ratio leaves out a series
+that is 0/0, as a `min` does, and so does a `sum` or `avg` over a ratio whose
+denominator the query guards itself.
 
 `count`, `stddev`, `stdvar`, `quantile`, `topk` and `bottomk` over a ratio get
 generated tests too, which promtool 2.42 passes.
@@ -634,10 +636,13 @@ def test_rule_over_ratio_agrees_with_query(tmp_path: Path, case: tuple) -> None:
     assert_promtool("test", "rules", str(path))
 
 
-# Stat panels over a ratio, RATIO in the query: thresholds, the alert's
-# comparison, the names of the generated test groups after the alert's name, and
-# comparisons with the boundary moved past it or past the value probed on its other
-# side.
+GUARDED_ERRORS_PER_REQUEST = (
+    'rate(errors_total{job="api"}[5m]) / (rate(requests_total{job="api"}[5m]) > 0)'
+)
+# Stat panels over a ratio, with RATIO or GUARDED in the query. Each has thresholds,
+# the alert's comparison and the names of the generated test groups after the
+# alert's name. Then come comparisons with the boundary moved past it, or past the
+# value probed on its other side.
 GENERATED_OVER_RATIO = {
     "count": (
         "count by (route) (RATIO)",
@@ -653,7 +658,7 @@ GENERATED_OVER_RATIO = {
         ["0.4 (green) stays silent", "0.5 (red) fires", "0.6 (red) fires"],
         ["> 0.5", ">= 0.4"],
     ),
-    # Three series at 3, 0 and 0 give a variance of exactly 2, and no series give 3.
+    # Series at 3, 0 and 0 give a variance of exactly 2, and no such series give 3.
     "stdvar": (
         "stdvar(RATIO)",
         "<2 Green, >=2 Red",
@@ -690,12 +695,66 @@ GENERATED_OVER_RATIO = {
         ["0.4 (green) stays silent", "0.5 (red) fires", "0.6 (red) fires"],
         ["> 0.5", ">= 0.4"],
     ),
+    "max": (
+        "max by (route) (RATIO)",
+        "<0.5 Green, >=0.5 Red",
+        ">= 0.5",
+        [
+            "0.5 (red) fires",
+            "no traffic stays silent",
+            "another series without traffic, 0.5 (red) fires",
+            "no traffic in the denominator, +Inf (red) fires",
+        ],
+        ["> 0.5", ">= 0.4"],
+    ),
+    "max-below": (
+        "max(RATIO)",
+        "<0.3 Red, >=0.3 Green",
+        "< 0.3",
+        [
+            "0.2 (red) fires",
+            "another series without traffic, 0.2 (red) fires",
+            "no traffic in the denominator, +Inf (green) stays silent",
+        ],
+        ["<= 0.3", "< 0.2"],
+    ),
+    "sum": (
+        "sum(RATIO)",
+        "<0.5 Green, >=0.5 Red",
+        ">= 0.5",
+        ["another series without traffic stays silent"],
+        ["> 0.5", ">= 0.4"],
+    ),
+    "avg": (
+        "avg by (route) (RATIO)",
+        "<0.5 Green, >=0.5 Red",
+        ">= 0.5",
+        ["another series without traffic stays silent"],
+        ["> 0.5", ">= 0.4"],
+    ),
+    # The guard drops a series that is 0/0, so the others decide the group.
+    "sum-guarded": (
+        "sum by (route) (GUARDED)",
+        "<0.5 Green, >=0.5 Red",
+        ">= 0.5",
+        ["no traffic stays silent", "another series without traffic, 0.5 (red) fires"],
+        ["> 0.5", ">= 0.4"],
+    ),
+    "avg-guarded": (
+        "avg(GUARDED)",
+        "<0.5 Green, >=0.5 Red",
+        ">= 0.5",
+        ["no traffic stays silent", "another series without traffic, 0.5 (red) fires"],
+        ["> 0.5", ">= 0.4"],
+    ),
 }
 
 
 def _build_generated_over_ratio(project: Path, name: str) -> BuildResult:
     shape, thresholds, _, _, _ = GENERATED_OVER_RATIO[name]
-    query = shape.replace("RATIO", ERRORS_PER_REQUEST_RATIO)
+    query = shape.replace("RATIO", ERRORS_PER_REQUEST_RATIO).replace(
+        "GUARDED", GUARDED_ERRORS_PER_REQUEST
+    )
     return build_stat_panel(
         project, ("api.yaml", ROUTES_HEADER), (query, "short", thresholds)
     )
@@ -716,7 +775,7 @@ def test_aggregation_over_ratio_moved_boundary_fails(project: Path, name: str) -
 
 
 def test_count_over_ratio_needs_whole_numbers(project: Path) -> None:
-    """A count between whole numbers of series gets no test, and says why."""
+    """A count between whole numbers gets no test, and the warning gives the reason."""
     query = f"count by (route) ({ERRORS_PER_REQUEST_RATIO})"
     result = build_stat_panel(
         project, ("api.yaml", ROUTES_HEADER), (query, "short", "<0.5 Green, >=0.5 Red")
@@ -735,7 +794,7 @@ def test_count_over_ratio_needs_whole_numbers(project: Path) -> None:
 
 
 def test_stdvar_over_ratio_needs_exact_boundary(project: Path) -> None:
-    """No series at 0 and one other value give a variance of exactly 3."""
+    """No 10 series or fewer, at 0 and at one other value, give a variance of 3."""
     query = f"stdvar({ERRORS_PER_REQUEST_RATIO})"
     result = build_stat_panel(
         project, ("api.yaml", ROUTES_HEADER), (query, "short", "<3 Green, >=3 Red")
@@ -754,6 +813,25 @@ def test_count_over_ratio_spreads_instances(project: Path) -> None:
     }
     assert instances == {"instance-1", "instance-2", "instance-3"}
     assert len(group["input_series"]) == 6
+
+
+def test_max_over_ratio_rejects_filled_idle_series(project: Path) -> None:
+    """A rule that counts a series without traffic as a ratio of 1 fails."""
+    result = _build_generated_over_ratio(project, "max")
+    filled = (
+        f"max by (job, route) ({GUARDED_ERRORS_PER_REQUEST} "
+        'or rate(requests_total{job="api"}[5m]) * 0 + 1)'
+    )
+    output = _failed_promtool(project, _with_recording_expr(result, filled))
+    assert "another series without traffic, 0.5 (red) fires" in output
+
+
+def test_sum_over_guarded_ratio_rejects_unguarded_rule(project: Path) -> None:
+    """Without the query's guard, the rule gives NaN where the query gives 0.5."""
+    result = _build_generated_over_ratio(project, "sum-guarded")
+    unguarded = f"sum by (job, route) ({ERRORS_PER_REQUEST_RATIO})"
+    output = _failed_promtool(project, _with_recording_expr(result, unguarded))
+    assert "another series without traffic, 0.5 (red) fires" in output
 
 
 def _counter(name: str, route: str, instance: str, step: float) -> InputSeries:

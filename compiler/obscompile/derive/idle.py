@@ -4,10 +4,10 @@ Each such group takes the inputs of a probe and stops the traffic of some of its
 series. Where none has traffic, a ratio over rates is 0/0, so the rule records no
 sample. Where only the denominator has none, the query is +Inf or -Inf, which the rule
 must record as the panel shows it. A group over a ratio adds a series that is 0/0
-beside those of the probe. A `min` leaves that series out, because the `min` of
-Prometheus 2.42 replaces NaN with any other value of its group and never a value
-with NaN, so the group expects the probe's value. A `sum` or an `avg` gives NaN,
-which the rule must record and no alert compares as true.
+beside those of the probe. A `min` or `max` leaves that series out, because the
+`min` and `max` of Prometheus 2.42 replace NaN with any other value of their group
+and never a value with NaN, so the group expects the probe's value. A `sum` or an
+`avg` gives NaN, which the rule must record and no alert compares as true.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import attrs
 import promql_parser as pp
 
 from obscompile.derive.aggregations import spare_label
+from obscompile.derive.expressions import is_guarded
 from obscompile.derive.limits import part_of_whole
 from obscompile.derive.synthesis import (
     InputSeries,
@@ -37,10 +38,11 @@ class Idle:
 
     `inputs` turns the inputs of a probe into the group's inputs, which give the
     query `value`. That is NaN for 0/0, also under a `sum` or `avg` that reads a
-    series that is 0/0, or +Inf or -Inf. Where the query's `min` leaves out a series
-    that is 0/0, it is the probe's value. `name` starts the group's name and says
-    which series have no traffic. Every group but the one without any traffic
-    (`checked` False) takes only inputs that give the query `value`.
+    series that is 0/0, or +Inf or -Inf. Where the query's `min` or `max` leaves out
+    a series that is 0/0, or its guard drops it, it is the probe's value. `name`
+    starts the group's name and says which series have no traffic. Every group but
+    the one without any traffic (`checked` False) takes only inputs that give the
+    query `value`.
     """
 
     value: float
@@ -94,14 +96,16 @@ def idle_series_case(
 
     The group adds a copy of the probe's series without traffic, with another value
     of a label that the ratio keeps and the aggregation drops. So the copy is another
-    series of the ratio, in the same group of the aggregation. A `min` leaves it out
-    and gives the probe's `value`, and a `sum` or `avg` gives NaN. Returns None where
-    no label does both.
+    series of the ratio, in the same group of the aggregation. A `min` or `max`
+    leaves it out and gives the probe's `value`, and a `sum` or `avg` gives NaN. A
+    ratio whose denominator the query guards, `a / (b > 0)`, gives the copy no
+    sample at all, so every aggregation gives the probe's `value`. Returns None
+    where no label does both.
     """
     label = spare_label(aggregation, ratio)
     if label is None:
         return None
-    if str(aggregation.op) != "min":
+    if str(aggregation.op) not in ("min", "max") and not is_guarded(ratio.rhs):
         value = math.nan
     return Idle(
         value,

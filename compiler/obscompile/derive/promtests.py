@@ -9,12 +9,13 @@ counter sampled between the evaluations, or one that restarts once per window (s
 `counters`). Each group checks the alert pending
 (not yet listed) one evaluation before `for` has passed, firing when it has, with its
 exact labels and expanded annotations, or silent when the value is outside the band.
-Ratios over rates, and a `min`, `sum` or `avg` over one, also get groups without
-traffic in some series (see `idle`). Without any traffic, the rule records nothing, or
-NaN under a `sum` or `avg`, and the alert stays silent. Where the query is +Inf or
--Inf, the group checks that the rule records that too. Where the alert moves a series label out of the way of an alert label, every group
-also has a second series that differs only in that label, and both fire where the
-value is in the band. Every
+Ratios over rates, and a `min`, `max`, `sum` or `avg` over one, also get groups
+without traffic in some series (see `idle`). Without any traffic, the rule records
+nothing, or NaN under a `sum` or `avg`, and the alert stays silent. Where the query
+is +Inf or -Inf, the group checks that the rule records that too. Where the alert
+moves a series label out of the way of an alert label, every group also has a second
+series that differs only in that label, and both fire where the value is in the band.
+Every
 recording rule gets a `promql_expr_test` that the recorded series and the raw query
 give the same value, which is computed here by repeating the engine's arithmetic (see
 `evaluate`). A rule that cannot be tested is listed with the reason. Rules that differ
@@ -163,8 +164,9 @@ def _expanded(
 
 
 # The aggregations over a ratio whose groups without traffic the generator builds.
-# `min` leaves out a series that is 0/0, and `sum` and `avg` give NaN for its group.
-_IDLE_AGGREGATIONS = frozenset({"min", "sum", "avg"})
+# `min` and `max` leave out a series that is 0/0, and `sum` and `avg` give NaN for
+# its group.
+_IDLE_AGGREGATIONS = frozenset({"min", "max", "sum", "avg"})
 
 # The failures that leave a rule without a generated test, listed with the reason.
 # OverflowError comes from Python's float() of a huge fraction or integer, where Go
@@ -178,8 +180,8 @@ def _ratio_over_rates(
     """Return the query's ratio with a rate below it, and the aggregation over it.
 
     Only such a ratio, whose denominator the panel or the rule guards, has groups
-    without traffic. A ratio of gauges has none. The aggregation is a `min`, `sum`
-    or `avg` over the ratio, or None.
+    without traffic. A ratio of gauges has none. The aggregation is a `min`, `max`,
+    `sum` or `avg` over the ratio, or None.
     """
     aggregation = None
     if (
@@ -330,10 +332,11 @@ class _Generator:
         Without any traffic and with gauges at 0, the query is 0/0, so the rule
         records no sample, or NaN under a `sum` or `avg`, and the alert stays
         silent. Where `aggregation` is over the ratio, a group adds a series that is
-        0/0 beside the inputs of a value in the band. A `min` leaves it out, so the
-        alert fires, and a `sum` or `avg` gives NaN, so the alert stays silent even
-        though the other series are in the band. The groups with flat counters in the
-        denominator take the inputs of the largest probed value. The query is then
+        0/0 beside the inputs of a value in the band. A `min` or `max` leaves it out,
+        and so does a guard in the query's ratio, so the alert fires. Otherwise a
+        `sum` or `avg` gives NaN, so the alert stays silent even though the other
+        series are in the band. The groups with flat counters in the denominator
+        take the inputs of the largest probed value. The query is then
         +Inf where the numerator is above 0 and -Inf where it is below, which the
         rule must record and the alert compare as the panel does. The group for
         -Inf is tried where the band reaches -Inf and the numerator can be below 0.
