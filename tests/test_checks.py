@@ -2270,8 +2270,8 @@ def _timezone_error(name: str, close: str | None = None) -> str:
     hint = f' (did you mean "{close}"?)' if close else ""
     return (
         f'error: dashboard.timezone "{name}" is not a zone of the IANA time zone '
-        f'database{hint}; write "browser", "utc" or an IANA time zone such as '
-        "Europe/Berlin [dashboard/timezone]"
+        f'database{hint}; write "browser", "utc", an IANA time zone such as '
+        'Europe/Berlin, or "" for the viewer\'s own preference [dashboard/timezone]'
     )
 
 
@@ -2361,7 +2361,7 @@ def _refresh_too_short(refresh: str) -> str:
     return (
         f'warning: dashboard.refresh "{refresh}" is shorter than 5s, Grafana\'s '
         "default min_refresh_interval, so Grafana saves the dashboard with refresh "
-        "5s instead; write 5s or longer [dashboard/refresh]"
+        '5s instead; write 5s or longer, or "" for no refresh [dashboard/refresh]'
     )
 
 

@@ -408,8 +408,8 @@ CASES = [
         [
             'services/payments.yaml:5:23: error: dashboard.timezone "Europe/Berln" is '
             'not a zone of the IANA time zone database (did you mean "Europe/Berlin"?); '
-            'write "browser", "utc" or an IANA time zone such as Europe/Berlin '
-            "[dashboard/timezone]",
+            'write "browser", "utc", an IANA time zone such as Europe/Berlin, or "" '
+            "for the viewer's own preference [dashboard/timezone]",
         ],
     ),
     (
@@ -1063,7 +1063,8 @@ def test_short_refresh_warns(project: Path) -> None:
     assert error_lines(output) == [
         'services/payments.yaml:5:22: warning: dashboard.refresh "1s" is shorter than '
         "5s, Grafana's default min_refresh_interval, so Grafana saves the dashboard "
-        "with refresh 5s instead; write 5s or longer [dashboard/refresh]"
+        'with refresh 5s instead; write 5s or longer, or "" for no refresh '
+        "[dashboard/refresh]"
     ]
     written = project / "out" / "grafana" / "dashboards" / "payments.json"
     assert json.loads(written.read_text())["refresh"] == "1s"

@@ -57,6 +57,6 @@ def refresh(context: ServiceContext) -> Iterator[Diagnostic]:
             f'dashboard.refresh "{text}" is shorter than {GRAFANA_MIN_REFRESH}, '
             "Grafana's default min_refresh_interval, so Grafana saves the dashboard "
             f"with refresh {GRAFANA_MIN_REFRESH} instead; write {GRAFANA_MIN_REFRESH} "
-            "or longer",
+            'or longer, or "" for no refresh',
             NAME,
         )

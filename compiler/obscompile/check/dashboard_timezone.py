@@ -26,7 +26,10 @@ NAME = "dashboard/timezone"
 GRAFANA_TIME_ZONES = ("browser", "utc")
 # Grafana's "Default" time zone: the viewer's preference.
 VIEWER_DEFAULT = ""
-EXPECTED = 'write "browser", "utc" or an IANA time zone such as Europe/Berlin'
+EXPECTED = (
+    'write "browser", "utc", an IANA time zone such as Europe/Berlin, or "" for '
+    "the viewer's own preference"
+)
 
 
 @functools.cache
