@@ -3150,6 +3150,16 @@ SHOP_GAUGE = manifest(
     "shop.yaml",
 )
 
+SHOP_ORDERS = manifest(
+    """
+    service: shop
+    scrape: {job: shop, port: 8082}
+    metrics:
+      orders_total: {type: counter, labels: [route]}
+    """,
+    "shop.yaml",
+)
+
 CONFLICT = (
     'services/shop.yaml:4:3: warning: gauge "http_requests_total" exports the series '
     '"http_requests_total", which counter "http_requests_total" of service "payments" '
@@ -3192,6 +3202,19 @@ SHARED_LABELS = [
             'which the catalog of service "shop" declares as a gauge; use deriv() '
             "or delta() for gauges [promql/rate-counter]",
             CONFLICT,
+        ],
+    ),
+    Case(
+        # Job shop's catalog lacks the metric, so payments' declaration, whose series
+        # have no label route, does not apply either.
+        "job-catalog-lacks-metric",
+        overview(
+            'sum by (route) (rate(http_requests_total{job="shop"}[5m]))', SHOP_ORDERS
+        ),
+        [
+            'services/overview.yaml:6:51: error: metric "http_requests_total" is not '
+            'in the catalog of service "shop", which scrapes job "shop" '
+            "[promql/unknown-metric]"
         ],
     ),
     Case(

@@ -394,13 +394,26 @@ def declarations(
     """Return the project's catalog entries that export `series`, in project order.
 
     With `jobs`, only the entries of the services that scrape one of those jobs are
-    returned, when there are any.
+    returned, when there are any. When every service that scrapes one of them has a
+    catalog, and they are not probe jobs, those catalogs alone count. The result is
+    then empty where they lack `series`: promql/unknown-metric reports that, and no
+    other catalog applies.
     """
     if _recorders:
         _recorders[-1].series.add(series)
     found = _project_index(context.services).get(series, [])
     selected = set(jobs)
-    if not selected or len(found) < 2:
+    if not selected:
+        return found
+    owners = scrapers(context, selected)
+    if (
+        owners
+        and all(owner.metrics for owner in owners)
+        and not probed(context, selected)
+    ):
+        owned = {id(owner) for owner in owners}
+        return [entry for entry in found if id(entry.service) in owned]
+    if len(found) < 2:
         return found
     scraping = [
         entry
