@@ -279,12 +279,22 @@ def grafanalib_available() -> bool:
     return subprocess.run(check, capture_output=True).returncode == 0
 
 
+# The figures file, relative to the repository, which each full run rewrites.
+RESULTS_PATH = "bench/results.json"
+
+
 def source_version() -> str:
-    """Return the commit the benchmarks ran on, marked when the tree had changes."""
+    """Return the commit the benchmarks ran on, marked when the tree had changes.
+
+    The figures of an earlier run in `bench/results.json` change no measurement, so
+    they do not count as a change.
+    """
     git = ["git", "-C", str(REPO)]
     commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True)
     status = subprocess.run(
-        [*git, "status", "--porcelain"], capture_output=True, text=True
+        [*git, "status", "--porcelain", "--", ".", f":(exclude){RESULTS_PATH}"],
+        capture_output=True,
+        text=True,
     )
     if commit.returncode:
         return "unknown"
@@ -557,7 +567,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.json is None and not args.quick:
-        args.json = BENCH / "results.json"
+        args.json = REPO / RESULTS_PATH
 
     results = run(args)
     if args.json is not None:

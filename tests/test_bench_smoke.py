@@ -167,3 +167,29 @@ def test_memory_sampler_reports_peak(tmp_path: Path) -> None:
     assert result.stdout.startswith("peak PSS of the build and its workers: ")
     assert "exit code 0" in result.stdout
     assert (tmp_path / "out" / "prometheus" / "prometheus.yml").is_file()
+
+
+def test_source_ignores_earlier_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The figures file of an earlier run does not mark the source as changed."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_run", REPO / "bench" / "run.py"
+    )
+    assert spec is not None and spec.loader is not None
+    run = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_run", run)
+    spec.loader.exec_module(run)
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    results = tmp_path / "bench" / "results.json"
+    results.parent.mkdir()
+    results.write_text("{}\n", encoding="utf-8")
+    (tmp_path / "code.py").write_text("", encoding="utf-8")
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "start"], check=True)
+    monkeypatch.setattr(run, "REPO", tmp_path)
+    results.write_text('{"figures": 1}\n', encoding="utf-8")
+    assert not run.source_version().endswith("with uncommitted changes")
+    (tmp_path / "code.py").write_text("x = 1\n", encoding="utf-8")
+    assert run.source_version().endswith(" with uncommitted changes")
