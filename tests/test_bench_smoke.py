@@ -143,6 +143,8 @@ def test_run_quick_writes_results(tmp_path: Path) -> None:
         assert measured[key]["failed"] is None, (key, measured[key]["failed"])
         assert len(measured[key]["runs_s"]) == 1, key
         assert measured[key]["max_rss_bytes"] > 0, key
+        assert len(measured[key]["processor_s"]) == 1, key
+        assert measured[key]["median_processor_s"] > 0, key
     # The measured compiler is a byte-compiled copy, with a user cache of its own.
     assert list((work / "src" / "obscompile").glob("__pycache__/cli.*.pyc"))
     assert list((work / "user-cache" / "obscompile" / "templates").glob("*/*"))
