@@ -286,6 +286,20 @@ def probed(context: ServiceContext, names: Iterable[str]) -> bool:
     return bool(jobs) and all(job.probe is not None for job in jobs)
 
 
+def job_catalogs(context: ServiceContext, names: Iterable[str]) -> list[Service]:
+    """Return the services whose catalogs alone declare what jobs `names` export.
+
+    Those are the services that scrape the jobs, when each has a catalog and the
+    jobs are not probe jobs, whose series are the exporter's. Returns an empty list
+    otherwise, and a query of those jobs may then read any catalog.
+    """
+    names = list(names)
+    if probed(context, names):
+        return []
+    owners = scrapers(context, names)
+    return owners if all(owner.metrics for owner in owners) else []
+
+
 def jobs_named(context: ServiceContext, names: Iterable[str]) -> list[ScrapeJob]:
     """Return the scrape jobs of the project named one of `names`, in that order."""
     names = list(names)
@@ -394,10 +408,9 @@ def declarations(
     """Return the project's catalog entries that export `series`, in project order.
 
     With `jobs`, only the entries of the services that scrape one of those jobs are
-    returned, when there are any. When every service that scrapes one of them has a
-    catalog, and they are not probe jobs, those catalogs alone count. The result is
-    then empty where they lack `series`: promql/unknown-metric reports that, and no
-    other catalog applies.
+    returned, when there are any. Where `job_catalogs` finds the catalogs that alone
+    declare those jobs' series, the result is empty when they lack `series`:
+    promql/unknown-metric reports that, and no other catalog applies.
     """
     if _recorders:
         _recorders[-1].series.add(series)
@@ -405,12 +418,8 @@ def declarations(
     selected = set(jobs)
     if not selected:
         return found
-    owners = scrapers(context, selected)
-    if (
-        owners
-        and all(owner.metrics for owner in owners)
-        and not probed(context, selected)
-    ):
+    owners = job_catalogs(context, selected)
+    if owners:
         owned = {id(owner) for owner in owners}
         return [entry for entry in found if id(entry.service) in owned]
     if len(found) < 2:

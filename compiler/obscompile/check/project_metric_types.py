@@ -29,9 +29,10 @@ def _sharing(services: tuple[Service, ...]) -> list[tuple[Service, Metric]]:
     its name less such a suffix. So metrics that share a series share one of those
     keys, and a metric whose keys no metric of another family has shares nothing.
     """
+    catalogs = [(service, service.metric_families()) for service in services]
     by_key: dict[str, tuple[str, str] | None] = {}
-    for service in services:
-        for name, family in service.metric_families():
+    for _, families in catalogs:
+        for name, family in families:
             if by_key.setdefault(name, family) != family:
                 by_key[name] = None
             head, _, tail = name.rpartition("_")
@@ -46,9 +47,9 @@ def _sharing(services: tuple[Service, ...]) -> list[tuple[Service, Metric]]:
         return name in shared or (head in shared and tail in _SUFFIXES)
 
     found: list[tuple[Service, Metric]] = []
-    for service in services:
+    for service, families in catalogs:
         # Only the catalogs with such a metric are read in full.
-        if any(sharing(name) for name, _ in service.metric_families()):
+        if any(sharing(name) for name, _ in families):
             found.extend(
                 (service, metric) for metric in service.metrics if sharing(metric.name)
             )

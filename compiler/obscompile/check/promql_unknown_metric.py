@@ -65,10 +65,10 @@ def _not_in_job_catalogs(context: PanelContext) -> dict[str, Diagnostic]:
             continue
         if catalog.is_builtin(name) or catalog.is_recorded(name):
             continue
-        if _own(context, name, jobs) or catalog.probed(context, jobs):
+        if _own(context, name, jobs):
             continue
-        owners = catalog.scrapers(context, jobs)
-        if not owners or not all(owner.metrics for owner in owners):
+        owners = catalog.job_catalogs(context, jobs)
+        if not owners:
             continue
         exported = {
             series
