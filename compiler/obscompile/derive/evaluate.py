@@ -830,7 +830,7 @@ def _quantile(q: float, values: list[float]) -> float:
 
     The engine sorts NaN before every number and weighs the two values around the
     rank `q * (n - 1)`, so a NaN that the weights reach makes the result NaN, even
-    with a weight of 0. Raises OrderDependent where the group holds both 0 and -0,
+    with a weight of 0. Raises OrderDependent where the group contains both 0 and -0,
     because the sort leaves them in the order in which they came.
     """
     if math.isnan(q):

@@ -62,9 +62,9 @@ UNKNOWN = Location("<unknown>", 1, 1)
 class PackedLocations(Mapping[str, Location]):
     """The positions of one model object's keys, kept as numbers until one is read.
 
-    A build reads the cached model of every service, and only a diagnostic reads
-    one of these positions, so a model object unpickles them as one tuple of keys,
-    lines and columns in one file instead of a Location object each.
+    A build reads the cached model of every service, but only a diagnostic reads
+    one of these positions. So a model object unpickles them as one tuple of keys,
+    lines and columns in one file, instead of a Location object each.
     """
 
     __slots__ = ("_file", "_packed", "_locations")
