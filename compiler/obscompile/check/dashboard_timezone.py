@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from obscompile.check.context import ServiceContext
 from obscompile.check.registry import Scope, check
 from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.load.schema import TIMEZONE_HINT
 from obscompile.load.validate import suggest
 
 NAME = "dashboard/timezone"
@@ -26,10 +27,6 @@ NAME = "dashboard/timezone"
 GRAFANA_TIME_ZONES = ("browser", "utc")
 # Grafana's "Default" time zone: the viewer's preference.
 VIEWER_DEFAULT = ""
-EXPECTED = (
-    'write "browser", "utc", an IANA time zone such as Europe/Berlin, or "" for '
-    "the viewer's own preference"
-)
 
 
 @functools.cache
@@ -72,6 +69,6 @@ def timezone(context: ServiceContext) -> Iterator[Diagnostic]:
     yield error(
         location,
         f'dashboard.timezone "{name}" is not a zone of the IANA time zone '
-        f"database{hint}; {EXPECTED}",
+        f"database{hint}; {TIMEZONE_HINT}",
         NAME,
     )

@@ -20,6 +20,10 @@ SERVICE_NAME_MAX = 100
 # parses, or empty for no refresh.
 REFRESH_PATTERN = r"^([0-9]+(s|m|h|d))?$"
 REFRESH_HINT = 'write an interval such as 30s, 1m or 1h, or "" for no refresh'
+TIMEZONE_HINT = (
+    'write "browser", "utc", an IANA time zone such as Europe/Berlin, or "" for '
+    "the viewer's own preference"
+)
 
 DURATION = {
     "type": "string",
@@ -350,7 +354,7 @@ DASHBOARD = {
                 "browser, utc, an IANA time zone such as Europe/Berlin, or empty for "
                 "the viewer's time zone preference."
             ),
-            "x-hint": 'write "browser", "utc" or an IANA time zone such as Europe/Berlin',
+            "x-hint": TIMEZONE_HINT,
         },
         "id": {"description": "Ignored: Grafana assigns dashboard ids per instance."},
         "version": {"description": "Ignored: Grafana assigns versions on save."},
