@@ -353,9 +353,8 @@ class _Checker:
         passes it. A list of tests with a null item already gets the error for the
         alertname or expr that the item lacks.
         """
-        if data.get("alert_rule_test") in (None, []) and data.get(
-            "promql_expr_test"
-        ) in (None, []):
+        tests = (data.get("alert_rule_test"), data.get("promql_expr_test"))
+        if all(found in (None, []) for found in tests):
             self.report(
                 group,
                 "this test group has no alert_rule_test or promql_expr_test, so "
