@@ -1694,5 +1694,5 @@ def test_cached_catalogs_report_type_conflicts(
     assert second.count("[project/metric-type-conflict]") == 1, second
     assert 'gauge "jobs_total"' in second
     assert "services/payments.yaml:3:3" in second
-    # The catalogs that declare the shared name are read; the one of search is not.
+    # The catalogs that declare the shared name are read, and the one of search is not.
     assert sorted(unpickled) == ["jobs_total", "jobs_total"]

@@ -289,9 +289,9 @@ def probed(context: ServiceContext, names: Iterable[str]) -> bool:
 def job_catalogs(context: ServiceContext, names: Iterable[str]) -> list[Service]:
     """Return the services whose catalogs alone declare what jobs `names` export.
 
-    Those are the services that scrape the jobs, when each has a catalog and the
-    jobs are not probe jobs, whose series are the exporter's. Returns an empty list
-    otherwise, and a query of those jobs may then read any catalog.
+    Those are the services that scrape the jobs, when each has a catalog. A probe
+    job's series are the exporter's, so probe jobs get an empty list, and so do jobs
+    whose scrapers lack a catalog. A query of those jobs may read any catalog.
     """
     names = list(names)
     if probed(context, names):
