@@ -23,6 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 import obscompile.write.atomic as atomic
+import obscompile.write.foreign as foreign
 from obscompile.cli import main
 from obscompile.write.atomic import (
     RECORD,
@@ -289,6 +290,7 @@ KILLER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import obscompile.write.atomic as atomic
+import obscompile.write.foreign as foreign
 
     out, spare, stop_at, ready = sys.argv[1:]
     real_open = open
@@ -1478,6 +1480,37 @@ def test_replay_warns_of_unreadable_spare(
     result = CliRunner().invoke(main, ["build", "--project", str(project)])
     assert result.exit_code == 0, result.output
     assert (out / "terraform" / "plan.out").read_text() == "plan\n"
+
+
+def test_rewrite_lists_each_tree_once_after_swap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write lists the spare folder before and after the swap, and `out` once.
+
+    The listing after the swap serves both the restore of files created meanwhile
+    and the folder times for the next build, which match a listing of their own.
+    """
+    out, spare = tmp_path / "out", tmp_path / "spare"
+    result = write_tree(out, _tree_of(8, "v1"), _next_ledger({}, None, spare))
+    (out / "d1" / "notes.txt").write_text("mine\n")
+    result = write_tree(out, _tree_of(8, "v2"), _next_ledger({}, result, spare))
+    listed: list[str] = []
+    real_tree = atomic.tree
+
+    def counting_tree(root: Path) -> tuple[list[str], list[str]]:
+        listed.append(Path(root).name)
+        return real_tree(root)
+
+    monkeypatch.setattr(atomic, "tree", counting_tree)
+    monkeypatch.setattr(foreign, "tree", counting_tree)
+    result = write_tree(
+        out, _tree_of(8, "v3", frozenset({3})), _next_ledger({}, result, spare)
+    )
+    assert sorted(listed) == ["out", "spare", "spare"]
+    assert result.recorded is not None
+    assert result.recorded.spare_times == atomic.folder_times(spare)
+    assert not atomic.spare_changed(out, _next_ledger({}, result, spare))
+    assert (out / "d1" / "notes.txt").read_text() == "mine\n"
 
 
 def test_replay_lists_no_unchanged_spare(

@@ -749,14 +749,20 @@ class _Writer:
             existed = out.exists()
             reused = self._refresh(spare)
             self._swap(spare)
+            listing = None
             if existed:
-                self._restore_created_meanwhile(spare)
+                with contextlib.suppress(OSError):
+                    # Without a listing, the restore reports what stops it.
+                    listing = _list(spare)
+                self._restore_created_meanwhile(spare, listing)
                 recorded = self._recorded(spare, reused)
             else:
                 # A first write leaves an empty spare folder, which gets the new tree.
                 recorded = self._mirror(spare)
             # Last, so that the next build finds what programs wrote there since.
-            recorded = attrs.evolve(recorded, spare_times=folder_times(spare))
+            # Putting files back links them into `out` and leaves the spare folder's
+            # entries as they were, so the listing taken before still holds.
+            recorded = attrs.evolve(recorded, spare_times=folder_times(spare, listing))
         removed = tuple(sorted(self.previous - set(files)))
         return WriteResult(
             tuple(sorted(files)), removed, False, recorded, tuple(self.moved)
@@ -829,11 +835,14 @@ class _Writer:
             )
         self.spare_tree = (listing.files, listing.folders)
 
-    def _restore_created_meanwhile(self, old: Path) -> bool:
+    def _restore_created_meanwhile(
+        self, old: Path, listing: _Listing | None = None
+    ) -> bool:
         """Link the files created in `out` while it was written into the new `out`.
 
-        `old` is the previous tree of `out`, swapped away. Returns True when some file
-        could not be put into `out` and stays in `old` alone.
+        `old` is the previous tree of `out`, swapped away, and `listing` its `_list`
+        when the caller took one. Returns True when some file could not be put into
+        `out` and stays in `old` alone.
         """
         try:
             found = restore(
@@ -843,6 +852,7 @@ class _Writer:
                 self.mirrored,
                 self.listed_folders,
                 False,
+                None if listing is None else (listing.files, listing.folders),
             )
         except OSError as exc:
             # The swap is done, so the write succeeded; the old tree stays.
