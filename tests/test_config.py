@@ -562,6 +562,35 @@ def test_all_schema_errors_in_one_run(project: Path) -> None:
     ]
 
 
+def test_values_end_with_line_break(project: Path) -> None:
+    """Each pattern rejects a final line break, which Python's `$` lets through."""
+    _, diagnostics = load(
+        project,
+        'grafana_url: "http://grafana:3000\\n"\n'
+        "grafana_dashboards_path: |\n  /var/lib/grafana/dashboards\n"
+        'scrape_interval: "15s\\n"\n'
+        'kubernetes_namespace: "monitoring\\n"\n'
+        'kubernetes_labels: {"team\\n": "platform\\n"}\n'
+        'mimir_source_tenants: ["tenant-1\\n"]\n'
+        'terraform_folder_uid_prefix: "obs\\n"\n',
+    )
+    assert diagnostics == [
+        f"obscompile.yaml:{position}: error: {field} {value} is invalid: it ends "
+        "with a line break, which a YAML block scalar written | or > keeps; remove "
+        "it, or write |- or >- [config/schema]"
+        for position, field, value in [
+            ("1:14", "grafana_url", '"http://grafana:3000\\n"'),
+            ("2:26", "grafana_dashboards_path", '"/var/lib/grafana/dashboards\\n"'),
+            ("4:18", "scrape_interval", '"15s\\n"'),
+            ("5:23", "kubernetes_namespace", '"monitoring\\n"'),
+            ("6:21", "kubernetes_labels key", '"team\\n"'),
+            ("6:31", 'kubernetes_labels["team\\n"]', '"platform\\n"'),
+            ("7:24", "mimir_source_tenants[0]", '"tenant-1\\n"'),
+            ("8:30", "terraform_folder_uid_prefix", '"obs\\n"'),
+        ]
+    ]
+
+
 def test_duplicate_key(project: Path) -> None:
     _, diagnostics = load(project, "alert_for: 5m\nalert_for: 10m\n")
     assert diagnostics == [

@@ -182,6 +182,34 @@ ARGUMENT_ERRORS = [
         HEAD + 'dsl.service("api", dashboard=dsl.dashboard(refresh="1 minute"))\n',
         'services/api.py:3:52: error: refresh "1 minute" is invalid: write an interval such as 30s, 1m or 1h, or "" for no refresh [dsl/error]',
     ),
+    *(
+        # Python's `$` matches before a final line break, so each check rejects one.
+        (
+            HEAD + call + "\n",
+            f"services/api.py:3:{column}: error: {argument} {value} is invalid: it "
+            "ends with a line break; remove it [dsl/error]",
+        )
+        for call, column, argument, value in [
+            ('dsl.dashboard(refresh="30s\\n")', 23, "refresh", '"30s\\n"'),
+            ('dsl.dashboard(uid="api\\n")', 19, "uid", '"api\\n"'),
+            (
+                'dsl.counter("requests_total\\n")',
+                13,
+                "metric name",
+                '"requests_total\\n"',
+            ),
+            ('dsl.scrape_job("api\\n", port=80)', 16, "job", '"api\\n"'),
+            (
+                'dsl.scrape_job("api", port=80, interval="15s\\n")',
+                41,
+                "interval",
+                '"15s\\n"',
+            ),
+            ('dsl.alert(name="ApiDown\\n")', 16, "alert name", '"ApiDown\\n"'),
+            ('dsl.alert(for_="5m\\n")', 16, "for_", '"5m\\n"'),
+            ('dsl.service("api", key="api\\n")', 24, "key", '"api\\n"'),
+        ]
+    ),
     (
         HEAD + 'dsl.servce("api")\n',
         "services/api.py:3:1: error: AttributeError: module 'obscompile.dsl' has no attribute 'servce' [dsl/error]",

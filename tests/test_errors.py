@@ -393,6 +393,52 @@ CASES = [
         ],
     ),
     (
+        # Python's `$` matches before a final line break, which a YAML block scalar
+        # keeps, so each pattern must reject one itself.
+        "values-end-with-line-break",
+        "service: payments\n"
+        'service_key: "payments\\n"\n'
+        "dashboard:\n"
+        "  refresh: |\n"
+        "    30s\n"
+        "  time: >\n"
+        "    now-6h\n"
+        'scrape: {job: "payments\\n", port: 8080, interval: "15s\\n"}\n'
+        "metrics:\n"
+        '  "http_requests_total\\n": {type: counter, labels: ["code\\n"]}\n'
+        "rows:\n"
+        "  - title: Traffic\n"
+        "    panels:\n"
+        "      - title: RPS\n"
+        "        query: up\n"
+        '        alert: {name: "Down\\n", for: "5m\\n"}\n',
+        [
+            f"services/payments.yaml:{position}: error: {field} {value} is invalid: it "
+            "ends with a line break, which a YAML block scalar written | or > keeps; "
+            "remove it, or write |- or >- [manifest/schema]"
+            for position, field, value in [
+                ("2:14", "service_key", '"payments\\n"'),
+                ("4:12", "dashboard.refresh", '"30s\\n"'),
+                ("6:9", "dashboard.time", '"now-6h\\n"'),
+                ("8:15", "scrape.job", '"payments\\n"'),
+                ("8:51", "scrape.interval", '"15s\\n"'),
+                ("10:3", "metrics: key", '"http_requests_total\\n"'),
+                ("10:53", 'metrics["http_requests_total\\n"].labels[0]', '"code\\n"'),
+                ("16:23", "rows[0].panels[0].alert.name", '"Down\\n"'),
+                ("16:38", "rows[0].panels[0].alert.for", '"5m\\n"'),
+            ]
+        ],
+    ),
+    (
+        "dashboard-uid-ends-with-line-break",
+        HEADER + 'dashboard: {uid: "payments\\n"}\n',
+        [
+            'services/payments.yaml:5:18: error: uid "payments\\n" is invalid: it ends '
+            "with a line break, which a YAML block scalar written | or > keeps; remove "
+            "it, or write |- or >- [dashboard/uid]"
+        ],
+    ),
+    (
         "dashboard-refresh-too-long",
         HEADER + "dashboard: {refresh: 106752d}\n",
         [

@@ -47,8 +47,13 @@ from obscompile.diagnostics import (
     ProcessExit,
     exception_text,
 )
-from obscompile.load.durations import NOT_A_DURATION, duration_problem
+from obscompile.load.durations import (
+    DURATION_PATTERN,
+    NOT_A_DURATION,
+    duration_problem,
+)
 from obscompile.load.manifest import derive_uid, service_key
+from obscompile.load.patterns import END
 from obscompile.load.schema import (
     JOB_PATTERN,
     REFRESH_HINT,
@@ -61,7 +66,7 @@ from obscompile.load.thresholds import (
     parse_shorthand,
     parse_structured,
 )
-from obscompile.load.validate import integer_problem
+from obscompile.load.validate import ends_with_line_break, integer_problem, quoted
 from obscompile.model.location import BlockUse, Location
 from obscompile.model.metric import Metric, MetricType
 from obscompile.model.panel import Panel, PanelAlert, PanelType, Row
@@ -83,12 +88,12 @@ _LIBRARY_DIRS = tuple(
     for key in ("stdlib", "platstdlib", "purelib", "platlib")
     if (path := sysconfig.get_paths().get(key))
 )
-_UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_UID = re.compile(r"^[A-Za-z0-9_-]{1,40}" + END)
 _REFRESH = re.compile(REFRESH_PATTERN)
-_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*" + END)
 _JOB_NAME = re.compile(JOB_PATTERN)
-_ALERT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
-_SERVICE_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_ALERT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*" + END)
+_SERVICE_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]*" + END)
 
 
 class DSLError(ObscompileError, ValueError):
@@ -444,6 +449,16 @@ _MODEL_NAMES: tuple[tuple[type, str], ...] = (
 )
 
 
+_LINE_BREAK = "it ends with a line break; remove it"
+
+
+def _invalid(subject: str, value: str, pattern: re.Pattern[str], hint: str) -> str:
+    """Return the message for a `value` that `pattern` rejects, naming a final line break."""
+    if ends_with_line_break(value, pattern.pattern):
+        hint = _LINE_BREAK
+    return f"{subject} {quoted(value)} is invalid: {hint}"
+
+
 def _describe(value: Any) -> str:
     """Name a value's type, and show a short value, as an error message should."""
     if value is None:
@@ -620,6 +635,8 @@ def _duration(value: Any, param: str) -> str | None:
         return None
     _text(value, param)
     problem = duration_problem(value)
+    if problem == NOT_A_DURATION and ends_with_line_break(value, DURATION_PATTERN):
+        raise _fail(f"{param} {quoted(value)} is invalid: {_LINE_BREAK}", param)
     if problem == NOT_A_DURATION:
         raise _fail(
             f'{param} "{value}" is {NOT_A_DURATION}: write units from largest to '
@@ -665,7 +682,8 @@ def metric(
     _text(name, "name")
     if not _METRIC_NAME.match(name):
         raise _fail(
-            f'metric name "{name}" is invalid: use [a-zA-Z_:][a-zA-Z0-9_:]*', "name"
+            _invalid("metric name", name, _METRIC_NAME, "use [a-zA-Z_:][a-zA-Z0-9_:]*"),
+            "name",
         )
     kind = MetricType(
         _choice(type, [t.value for t in MetricType], "metric type", "type")
@@ -733,8 +751,12 @@ def scrape_job(
     _text(job, "job")
     if not _JOB_NAME.match(job):
         raise _fail(
-            f'job "{job}" is invalid: use ASCII letters, digits, _, - and ., starting '
-            "with a letter or _",
+            _invalid(
+                "job",
+                job,
+                _JOB_NAME,
+                "use ASCII letters, digits, _, - and ., starting with a letter or _",
+            ),
             "job",
         )
     _integer(port, "port")
@@ -791,12 +813,16 @@ def dashboard(
         _text(uid, "uid")
         if not _UID.match(uid):
             raise _fail(
-                f'uid "{uid}" is invalid: Grafana allows at most 40 characters from '
-                "[A-Za-z0-9_-]",
+                _invalid(
+                    "uid",
+                    uid,
+                    _UID,
+                    "Grafana allows at most 40 characters from [A-Za-z0-9_-]",
+                ),
                 "uid",
             )
     if not _REFRESH.fullmatch(_text(refresh, "refresh")):
-        raise _fail(f'refresh "{refresh}" is invalid: {REFRESH_HINT}', "refresh")
+        raise _fail(_invalid("refresh", refresh, _REFRESH, REFRESH_HINT), "refresh")
     written = [
         name for name, value in (("uid", uid), ("title", title)) if value is not None
     ]
@@ -838,7 +864,12 @@ def alert(
     """Per-panel alert settings; anything left None falls back to the service's."""
     if name is not None and not _ALERT_NAME.match(_text(name, "name")):
         raise _fail(
-            f'alert name "{name}" is invalid: use ASCII letters and digits, starting with a letter',
+            _invalid(
+                "alert name",
+                name,
+                _ALERT_NAME,
+                "use ASCII letters and digits, starting with a letter",
+            ),
             "name",
         )
     return PanelAlert(
@@ -1052,8 +1083,13 @@ def service(
         _check_name_length(key, "key")
     if key is not None and not _SERVICE_KEY.match(_text(key, "key")):
         raise _fail(
-            f'key "{key}" is invalid: use lowercase ASCII letters, digits, _ and -, '
-            "starting with a letter or digit",
+            _invalid(
+                "key",
+                key,
+                _SERVICE_KEY,
+                "use lowercase ASCII letters, digits, _ and -, starting with a letter "
+                "or digit",
+            ),
             "key",
         )
     service_name = key or service_key(name)

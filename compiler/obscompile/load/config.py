@@ -16,12 +16,17 @@ from obscompile.config import DEFAULT_TARGETS, TARGET_REQUIRES, Config
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, duration_ms, too_long
 from obscompile.load.input_file import CONFIG, InputFileError, read_input_text
+from obscompile.load.patterns import END
 from obscompile.load.project import display_name
 from obscompile.load.urls import url_problem
 from obscompile.load.validate import (
     TYPE_CHECKER,
+    YAML_LINE_BREAK,
     describe,
     dotted,
+    ends_with_line_break,
+    pattern_message,
+    quoted,
     short_value,
     suggest,
 )
@@ -32,16 +37,16 @@ CONFIG_FILE = "obscompile.yaml"
 CONFIG_SCHEMA_ID = "https://obscompile.dev/schema/config.json"
 
 # Kubernetes object and label syntax (k8s.io/apimachinery, pkg/util/validation).
-DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?" + END
 DNS1123_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
-LABEL_KEY_PATTERN = rf"^({DNS1123_SUBDOMAIN}/)?{LABEL_NAME}$"
-LABEL_VALUE_PATTERN = rf"^({LABEL_NAME})?$"
+LABEL_KEY_PATTERN = rf"^({DNS1123_SUBDOMAIN}/)?{LABEL_NAME}" + END
+LABEL_VALUE_PATTERN = rf"^({LABEL_NAME})?" + END
 LABEL_PREFIX_MAX = 253
 
 # Mimir and Cortex tenant ids (grafana/dskit, tenant.ValidTenantID): at most 150 of
 # these characters, and neither "." nor "..".
-TENANT_PATTERN = r"^(?!\.\.?$)[A-Za-z0-9!._*'()-]{1,150}$"
+TENANT_PATTERN = r"^(?!\.\.?$)[A-Za-z0-9!._*'()-]{1,150}" + END
 
 # Grafana reads dashboards with datasource references as objects from schemaVersion 36
 # on, and 42 is the final version of its v1 dashboard model.
@@ -78,14 +83,14 @@ CONFIG_SCHEMA: dict[str, Any] = {
         },
         "grafana_url": {
             "type": "string",
-            "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#{}]+(/[^\s?#{}]*)?$",
+            "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#{}]+(/[^\s?#{}]*)?" + END,
             "description": "Grafana's base URL, for the panel links in alerts.",
             "x-requirement": "use an http:// or https:// URL without query, fragment or "
             "braces (alert annotations are Go templates)",
         },
         "grafana_dashboards_path": {
             "type": "string",
-            "pattern": r"^/[^\x00-\x1f]*$",
+            "pattern": r"^/[^\x00-\x1f]*" + END,
             "description": "The folder inside Grafana that file provisioning reads.",
             "x-requirement": "use an absolute path such as /var/lib/grafana/dashboards",
         },
@@ -135,7 +140,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         },
         "terraform_folder_uid_prefix": {
             "type": "string",
-            "pattern": r"^[A-Za-z0-9_-]*$",
+            "pattern": r"^[A-Za-z0-9_-]*" + END,
             "maxLength": FOLDER_UID_PREFIX_MAX,
             "description": "Prefix of the Grafana folder uids.",
             "x-requirement": "use only ASCII letters, digits, '-' and '_'",
@@ -188,7 +193,9 @@ def _schema_diagnostic(err: ValidationError, source: Source) -> list[Diagnostic]
         return [
             error(
                 source.key_location((*path, err.instance)),
-                f'{where} key "{err.instance}" is invalid: {requirement}',
+                pattern_message(
+                    f"{where} key", err.instance, err.validator_value, requirement
+                ),
                 _CHECK,
             )
         ]
@@ -204,6 +211,8 @@ def _schema_diagnostic(err: ValidationError, source: Source) -> list[Diagnostic]
         value = str(err.instance)
         hint = suggest(value, choices) if isinstance(err.instance, str) else ""
         message = f'{where} "{value}" is not one of {", ".join(choices)}{hint}'
+    elif kind == "pattern" and ends_with_line_break(err.instance, err.validator_value):
+        message = f"{where} {quoted(err.instance)} is invalid: {YAML_LINE_BREAK}"
     elif kind == "pattern" and path == ("grafana_url",):
         # The schema's pattern is the part of the check that editors run, and the
         # full check names the part of the URL at fault.
@@ -213,7 +222,7 @@ def _schema_diagnostic(err: ValidationError, source: Source) -> list[Diagnostic]
         return [error(location, message, _VALUE_CHECK)]
     elif kind == "pattern":
         requirement = err.schema.get("x-requirement") or f"match {err.validator_value}"
-        message = f'{where} "{err.instance}" is invalid: {requirement}'
+        message = pattern_message(where, err.instance, err.validator_value, requirement)
     elif kind == "uniqueItems":
         seen: dict[Any, int] = {}
         for index, item in enumerate(err.instance):

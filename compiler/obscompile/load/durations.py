@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+from obscompile.load.patterns import END
+
 # The grammar of Prometheus' model.ParseDuration (prometheus/common, model/time.go):
 # units in descending order, each at most once, or a bare 0, and never empty.
 DURATION_PATTERN = (
     r"^(0|(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?"
-    r"([0-9]+ms)?)$"
+    r"([0-9]+ms)?)" + END
 )
 _DURATION = re.compile(DURATION_PATTERN)
 _DURATION_PARTS = re.compile(r"([0-9]+)(ms|y|w|d|h|m|s)")

@@ -11,8 +11,9 @@ from typing import Any
 import attrs
 
 from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.load.patterns import END
 from obscompile.load.thresholds import read_thresholds
-from obscompile.load.validate import suggest
+from obscompile.load.validate import pattern_message, suggest
 from obscompile.load.yaml_source import JsonPath, Source
 from obscompile.model.location import Location
 from obscompile.model.metric import Metric, MetricType
@@ -27,7 +28,7 @@ from obscompile.model.service import (
 )
 
 UID_MAX = 40
-_UID_VALID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_UID_VALID = re.compile(r"^[A-Za-z0-9_-]{1,40}" + END)
 
 
 def slug(text: str) -> str:
@@ -231,8 +232,12 @@ class _Reader:
             self.diagnostics.append(
                 error(
                     self.at(("dashboard", "uid")),
-                    f'uid "{uid}" is invalid: Grafana allows at most {UID_MAX} characters '
-                    "from [A-Za-z0-9_-]",
+                    pattern_message(
+                        "uid",
+                        uid,
+                        _UID_VALID.pattern,
+                        f"Grafana allows at most {UID_MAX} characters from [A-Za-z0-9_-]",
+                    ),
                     "dashboard/uid",
                 )
             )

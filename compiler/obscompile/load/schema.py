@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from obscompile.load.durations import MAX_DURATION_MS
+from obscompile.load.patterns import END
 from obscompile.model.panel import PanelType
 
 SCHEMA_ID = "https://obscompile.dev/schema/manifest.json"
@@ -18,7 +19,7 @@ SERVICE_NAME_MAX = 100
 
 # A dashboard's refresh: a count of seconds, minutes, hours or days, which Grafana
 # parses, or empty for no refresh.
-REFRESH_PATTERN = r"^([0-9]+(s|m|h|d))?$"
+REFRESH_PATTERN = r"^([0-9]+(s|m|h|d))?" + END
 REFRESH_HINT = 'write an interval such as 30s, 1m or 1h, or "" for no refresh'
 TIMEZONE_HINT = (
     'write "browser", "utc", an IANA time zone such as Europe/Berlin, or "" for '
@@ -31,7 +32,7 @@ DURATION = {
     # most once, so 1m1m and 30m1h are not durations.
     "pattern": (
         r"^(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?"
-        r"([0-9]+ms)?$"
+        r"([0-9]+ms)?" + END
     ),
     "description": "A Prometheus duration such as 15s, 5m or 1h30m.",
     "x-hint": "write a Prometheus duration such as 15s, 5m or 1h30m",
@@ -41,10 +42,10 @@ DURATION = {
 }
 # A scrape job's name: Prometheus takes any text, and these characters keep it a
 # plain word in URLs, host names and file names.
-JOB_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_.-]*$"
+JOB_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_.-]*" + END
 NAME = {
     "type": "string",
-    "pattern": r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+    "pattern": r"^[a-zA-Z_][a-zA-Z0-9_]*" + END,
     "x-hint": "use ASCII letters, digits and _, not starting with a digit",
 }
 STRING_LIST = {"type": "array", "items": {"type": "string"}}
@@ -206,7 +207,11 @@ PANEL_ALERT = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "name": {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9]*$"},
+                "name": {
+                    "type": "string",
+                    "pattern": r"^[A-Za-z][A-Za-z0-9]*" + END,
+                    "x-hint": "use ASCII letters and digits, starting with a letter",
+                },
                 "for": DURATION,
                 "summary": {"type": "string"},
                 "description": {"type": "string"},
@@ -342,7 +347,7 @@ DASHBOARD = {
         },
         "time": {
             "type": "string",
-            "pattern": r"^now(-[0-9]+[smhdwMy])?(/[smhdwMy])?$",
+            "pattern": r"^now(-[0-9]+[smhdwMy])?(/[smhdwMy])?" + END,
             "description": "Start of the default time range: now-6h.",
             "x-hint": "write a relative time such as now-6h, now-7d or now-1d/d",
         },
@@ -379,7 +384,7 @@ MANIFEST: dict[str, Any] = {
         "service_key": {
             "type": "string",
             "maxLength": SERVICE_NAME_MAX,
-            "pattern": r"^[a-z0-9][a-z0-9_-]*$",
+            "pattern": r"^[a-z0-9][a-z0-9_-]*" + END,
             "x-hint": "use lowercase ASCII letters, digits, _ and -, starting with a letter or digit",
             "description": "ASCII key for file and group names when the name has none.",
         },
@@ -403,7 +408,7 @@ MANIFEST: dict[str, Any] = {
         "metrics": {
             "type": "object",
             "propertyNames": {
-                "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+                "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*" + END,
                 "x-hint": "a metric name uses ASCII letters, digits, _ and :, not starting with a digit",
             },
             "additionalProperties": METRIC,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -101,12 +102,45 @@ def dotted(path: JsonPath) -> str:
     """Render a value path as `rows[0].panels[2].query`."""
     text = ""
     for part in path:
+        if isinstance(part, str) and quoted(part) != f'"{part}"':
+            # A key with a line break or another control character is shown escaped.
+            text += f"[{quoted(part)}]"
+            continue
         text += (
             f"[{part}]"
             if isinstance(part, int)
             else (f".{part}" if text else str(part))
         )
     return text or "the manifest"
+
+
+def quoted(text: str) -> str:
+    """Quote `text` for a message, with a line break or other control character escaped.
+
+    The escapes are JSON's, so a message stays on one line and shows "5s\\n".
+    """
+    if any(ord(character) < 0x20 or character == "\x7f" for character in text):
+        return json.dumps(text, ensure_ascii=False)
+    return f'"{text}"'
+
+
+def ends_with_line_break(text: str, pattern: str) -> bool:
+    """Return True when `text` ends with line breaks and matches `pattern` without them."""
+    stripped = text.rstrip("\n")
+    return stripped != text and re.search(pattern, stripped) is not None
+
+
+YAML_LINE_BREAK = (
+    "it ends with a line break, which a YAML block scalar written | or > keeps; "
+    "remove it, or write |- or >-"
+)
+
+
+def pattern_message(where: str, text: str, pattern: str, hint: str) -> str:
+    """Return the message for `text` that fails `pattern`, naming a final line break."""
+    if ends_with_line_break(text, pattern):
+        hint = YAML_LINE_BREAK
+    return f"{where} {quoted(text)} is invalid: {hint}"
 
 
 def suggest(word: str, choices: list[str]) -> str:
@@ -241,12 +275,16 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
     if kind == "pattern" and "propertyNames" in err.schema_path:
         key = str(err.instance)
         hint = err.schema.get("x-hint") or f"it must match {err.validator_value}"
-        return (*path, key), f'{where}: key "{key}" is invalid: {hint}', True
+        message = pattern_message(f"{where}: key", key, err.validator_value, hint)
+        return (*path, key), message, True
     if kind == "pattern":
         pattern_hint = (
             err.schema.get("x-hint") or f"it must match {err.validator_value}"
         )
-        return path, f'{where} "{err.instance}" is invalid: {pattern_hint}', False
+        message = pattern_message(
+            where, err.instance, err.validator_value, pattern_hint
+        )
+        return path, message, False
     if kind == "propertyNames":
         key = str(err.instance)
         hint = err.schema.get("propertyNames", {}).get(
