@@ -2373,6 +2373,47 @@ def _refresh_too_long(refresh: str) -> str:
     )
 
 
+def _refresh_beyond_timer(refresh: str) -> str:
+    return (
+        f'error: dashboard.refresh "{refresh}" is longer than about 24.8 days '
+        "(2^31 - 1 ms), the longest delay of a browser timer, so Grafana's dashboard "
+        'page refreshes far too often; write 24d or shorter, or "" for no refresh '
+        "[dashboard/refresh]"
+    )
+
+
+def _refresh_misread(refresh: str, reading: str | None, suggestion: str) -> str:
+    consequence = f"reads it as {reading}" if reading else "cannot read it"
+    return (
+        f'error: dashboard.refresh "{refresh}" is not a whole number and one unit, '
+        f"so Grafana saves it but its dashboard page {consequence}; write "
+        f"{suggestion} [dashboard/refresh]"
+    )
+
+
+_LONGEST_IN_EACH_UNIT = [
+    "9223372036s",
+    "153722867m",
+    "2562047h",
+    "106751d",
+    "15250w",
+    "3507M",
+    "292y",
+    "9223372036854775807ns",
+]
+_BEYOND_LONGEST_IN_EACH_UNIT = [
+    "9223372037s",
+    "153722868m",
+    "2562048h",
+    "9" * 30 + "d",
+    "15251w",
+    "3508M",
+    "293y",
+    "9223372036854775808ns",
+    "2562047h47m16.854775808s",
+]
+_SHORTER_GO_DURATIONS = ["100ms", "4.999s", "1.s", "0", "-0", "-1m", "4999999999ns"]
+
 DASHBOARD_REFRESH = [
     Case(
         "shorter-than-grafana-minimum",
@@ -2394,21 +2435,83 @@ DASHBOARD_REFRESH = [
     ),
     Case(
         # Go's time.ParseDuration rejects more than 2**63 - 1 nanoseconds, and
-        # Grafana's own parser of days wraps around past them.
+        # Grafana's own parser of days, weeks, months and years wraps around past
+        # them. Below that, each is still longer than a browser timer's delay.
         "longest-grafana-represents",
-        _refresh_projects(
-            "9223372036s", "153722867m", "2562047h", "106751d", "106752d"
-        ),
-        [f"services/svc4.yaml:2:22: {_refresh_too_long('106752d')}"],
+        _refresh_projects(*_LONGEST_IN_EACH_UNIT, "106752d"),
+        [
+            f"services/svc{index}.yaml:2:22: {_refresh_beyond_timer(refresh)}"
+            for index, refresh in enumerate(_LONGEST_IN_EACH_UNIT)
+        ]
+        + [f"services/svc8.yaml:2:22: {_refresh_too_long('106752d')}"],
     ),
     Case(
         "beyond-longest-in-each-unit",
-        _refresh_projects("9223372037s", "153722868m", "2562048h", "9" * 30 + "d"),
+        _refresh_projects(*_BEYOND_LONGEST_IN_EACH_UNIT),
         [
-            f"services/svc0.yaml:2:22: {_refresh_too_long('9223372037s')}",
-            f"services/svc1.yaml:2:22: {_refresh_too_long('153722868m')}",
-            f"services/svc2.yaml:2:22: {_refresh_too_long('2562048h')}",
-            f"services/svc3.yaml:2:22: {_refresh_too_long('9' * 30 + 'd')}",
+            f"services/svc{index}.yaml:2:22: {_refresh_too_long(refresh)}"
+            for index, refresh in enumerate(_BEYOND_LONGEST_IN_EACH_UNIT)
+        ],
+    ),
+    Case(
+        # Grafana saves "auto" from version 11.0 on, and "" turns the refresh off.
+        "grafana-units-and-auto",
+        _refresh_projects("auto", "", "1w", "3w", "1d", "24d", "4w", "25d", "1M", "1y"),
+        [
+            f"services/svc{index}.yaml:2:22: {_refresh_beyond_timer(refresh)}"
+            for index, refresh in [(6, "4w"), (7, "25d"), (8, "1M"), (9, "1y")]
+        ],
+    ),
+    Case(
+        # A browser timer keeps 2**31 - 1 ms, which is 596h31m23.647s.
+        "browser-timer-limit",
+        _refresh_projects(
+            "2147483647ms", "2147483648ms", "596h31m23.647s", "596h31m23.648s"
+        ),
+        [
+            f"services/svc1.yaml:2:22: {_refresh_beyond_timer('2147483648ms')}",
+            "services/svc2.yaml:2:22: "
+            + _refresh_misread("596h31m23.647s", "596h", "2147483647ms"),
+            f"services/svc3.yaml:2:22: {_refresh_beyond_timer('596h31m23.648s')}",
+        ],
+    ),
+    Case(
+        # Go durations that Grafana saves, but whose leading whole number and unit
+        # are all that the dashboard page reads.
+        "go-durations-the-page-misreads",
+        _refresh_projects(
+            "90s",
+            "5000ms",
+            "1m30s",
+            "1.5h",
+            "0h30m",
+            "+1m",
+            ".5m",
+            "5000000us",
+            "5000000\u00b5s",
+            "1h0.0000001s",
+        ),
+        [
+            f"services/svc{index}.yaml:2:22: {_refresh_misread(*expected)}"
+            for index, expected in [
+                (2, ("1m30s", "1m", "90s")),
+                (3, ("1.5h", "1h", "90m")),
+                (4, ("0h30m", "0h", "30m")),
+                (5, ("+1m", None, "1m")),
+                (6, (".5m", None, "30s")),
+                (7, ("5000000us", None, "5s")),
+                (8, ("5000000\u00b5s", None, "5s")),
+                (9, ("1h0.0000001s", "1h", "1h")),
+            ]
+        ],
+    ),
+    Case(
+        # Grafana saves 5s in place of a shorter or negative Go duration.
+        "go-durations-shorter-than-minimum",
+        _refresh_projects(*_SHORTER_GO_DURATIONS),
+        [
+            f"services/svc{index}.yaml:2:22: {_refresh_too_short(refresh)}"
+            for index, refresh in enumerate(_SHORTER_GO_DURATIONS)
         ],
     ),
     Case(
@@ -2420,6 +2523,16 @@ DASHBOARD_REFRESH = [
             )
         },
         [f"services/payments.py:3:57: {_refresh_too_short('2s')}"],
+    ),
+    Case(
+        "python-compound-duration",
+        {
+            "payments.py": (
+                "from obscompile import dsl\n\n"
+                'dsl.service("payments", dashboard=dsl.dashboard(refresh="1m30s"))\n'
+            )
+        },
+        [f"services/payments.py:3:57: {_refresh_misread('1m30s', '1m', '90s')}"],
     ),
 ]
 

@@ -180,7 +180,7 @@ ARGUMENT_ERRORS = [
     ),
     (
         HEAD + 'dsl.service("api", dashboard=dsl.dashboard(refresh="1 minute"))\n',
-        'services/api.py:3:52: error: refresh "1 minute" is invalid: write an interval such as 30s, 1m or 1h, or "" for no refresh [dsl/error]',
+        'services/api.py:3:52: error: refresh "1 minute" is invalid: write an interval such as 30s, 1m or 1h, "auto", or "" for no refresh [dsl/error]',
     ),
     *(
         # Python's `$` matches before a final line break, so each check rejects one.

@@ -387,7 +387,8 @@ CASES = [
         HEADER + "dashboard: {refresh: banana, time: yesterday}\n",
         [
             'services/payments.yaml:5:22: error: dashboard.refresh "banana" is invalid: '
-            'write an interval such as 30s, 1m or 1h, or "" for no refresh [manifest/schema]',
+            'write an interval such as 30s, 1m or 1h, "auto", or "" for no refresh '
+            "[manifest/schema]",
             'services/payments.yaml:5:36: error: dashboard.time "yesterday" is invalid: '
             "write a relative time such as now-6h, now-7d or now-1d/d [manifest/schema]",
         ],

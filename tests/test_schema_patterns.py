@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from obscompile.load.config import CONFIG_SCHEMA
-from obscompile.load.schema import MANIFEST
+from obscompile.load.schema import MANIFEST, REFRESH_PATTERN
 
 # One valid value for each field with a pattern, keyed by the field's path without
 # the schema's own levels (properties, items, anyOf branches).
@@ -85,21 +85,21 @@ def test_pattern_rejects_final_line_break(field: str, pattern: str) -> None:
     assert re.search(pattern, example + "\n\n") is None
 
 
-def test_patterns_in_ecma262() -> None:
-    """Node compiles each pattern as editors do, with the u flag, and agrees."""
+def _ecma262_matches(cases: list[tuple[str, str]]) -> list[bool]:
+    """Return whether each (pattern, value) matches in node's ECMA-262 engine.
+
+    Node compiles each pattern with the u flag, as editors do.
+    """
     node = shutil.which("node")
     if node is None:
         pytest.fail(
-            "the schema pattern test needs node on PATH; install Node.js 20 or later",
+            "the schema pattern tests need node on PATH; install Node.js 20 or later",
             pytrace=False,
         )
-    cases = [[pattern, EXAMPLES[field]] for _, field, pattern in PATTERNS]
     script = (
         "const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));\n"
-        "const results = cases.map(([pattern, value]) => {\n"
-        "  const expression = new RegExp(pattern, 'u');\n"
-        "  return [expression.test(value), expression.test(value + '\\n')];\n"
-        "});\n"
+        "const results = cases.map(([pattern, value]) => "
+        "new RegExp(pattern, 'u').test(value));\n"
         "process.stdout.write(JSON.stringify(results));\n"
     )
     result = subprocess.run(
@@ -111,6 +111,79 @@ def test_patterns_in_ecma262() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    pointers = [pointer for pointer, _, _ in PATTERNS]
-    results = dict(zip(pointers, json.loads(result.stdout), strict=True))
-    assert results == {pointer: [True, False] for pointer, _, _ in PATTERNS}
+    return json.loads(result.stdout)
+
+
+def test_patterns_in_ecma262() -> None:
+    cases = []
+    for _, field, pattern in PATTERNS:
+        cases += [(pattern, EXAMPLES[field]), (pattern, EXAMPLES[field] + "\n")]
+    results = dict(zip(cases, _ecma262_matches(cases), strict=True))
+    assert results == {case: not case[1].endswith("\n") for case in cases}
+
+
+# Refresh texts that Grafana saves: "", "auto", a count of d, w, M or y
+# (gtime.ParseDuration), or a Go duration (time.ParseDuration). The check
+# dashboard/refresh judges their value.
+GRAFANA_REFRESHES = [
+    "",
+    "auto",
+    "30s",
+    "1d",
+    "1w",
+    "1M",
+    "1y",
+    "0",
+    "+0",
+    "-0",
+    "1m30s",
+    "1h1h",
+    "30s1m",
+    "1.5h",
+    "1.s",
+    ".5m",
+    "-1m",
+    "+1m",
+    "500ms",
+    "5000000us",
+    "5000000\u00b5s",
+    "5000000\u03bcs",
+    "100ns",
+]
+# Texts that Grafana fails to parse and replaces with min_refresh_interval.
+NOT_GRAFANA_REFRESHES = [
+    "30",
+    "00",
+    "1m30",
+    "1.5d",
+    "1d12h",
+    "12h1d",
+    "1W",
+    "1mo",
+    "AUTO",
+    "1 m",
+    " 1m",
+    ".s",
+    "-",
+    "+-1m",
+    "1e3s",
+    "1,5s",
+]
+
+
+@pytest.mark.parametrize("text", GRAFANA_REFRESHES)
+def test_refresh_grafana_saves(text: str) -> None:
+    assert re.search(REFRESH_PATTERN, text)
+
+
+@pytest.mark.parametrize("text", NOT_GRAFANA_REFRESHES)
+def test_refresh_grafana_replaces(text: str) -> None:
+    assert re.search(REFRESH_PATTERN, text) is None
+
+
+def test_refresh_pattern_in_ecma262() -> None:
+    texts = GRAFANA_REFRESHES + NOT_GRAFANA_REFRESHES
+    found = _ecma262_matches([(REFRESH_PATTERN, text) for text in texts])
+    assert dict(zip(texts, found, strict=True)) == {
+        text: text in GRAFANA_REFRESHES for text in texts
+    }

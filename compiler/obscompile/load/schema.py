@@ -17,10 +17,16 @@ SCHEMA_ID = "https://obscompile.dev/schema/manifest.json"
 # bytes on the usual Linux file systems.
 SERVICE_NAME_MAX = 100
 
-# A dashboard's refresh: a count of seconds, minutes, hours or days, which Grafana
-# parses, or empty for no refresh.
-REFRESH_PATTERN = r"^([0-9]+(s|m|h|d))?" + END
-REFRESH_HINT = 'write an interval such as 30s, 1m or 1h, or "" for no refresh'
+# A Go duration, as Go's time.ParseDuration reads it: an optional sign, then "0" or
+# numbers with units in any order, such as 1m30s, 1.5h or 500ms.
+GO_DURATION_PATTERN = (
+    r"[-+]?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h))+)"
+)
+# A dashboard's refresh, as Grafana saves it: "" for no refresh, "auto", a Go duration,
+# or a count of days, weeks, months or years (gtime.ParseDuration in
+# grafana-plugin-sdk-go). The check dashboard/refresh judges how long it is.
+REFRESH_PATTERN = rf"^(|auto|{GO_DURATION_PATTERN}|[0-9]+[dwMy])" + END
+REFRESH_HINT = 'write an interval such as 30s, 1m or 1h, "auto", or "" for no refresh'
 TIMEZONE_HINT = (
     'write "browser", "utc", an IANA time zone such as Europe/Berlin, or "" for '
     "the viewer's own preference"
@@ -342,7 +348,8 @@ DASHBOARD = {
         "refresh": {
             "type": "string",
             "pattern": REFRESH_PATTERN,
-            "description": "How often Grafana reloads the dashboard: 30s, 1m; empty for never.",
+            "description": "How often Grafana reloads the dashboard: 30s, 1m, auto; "
+            "empty for never.",
             "x-hint": REFRESH_HINT,
         },
         "time": {
