@@ -191,6 +191,7 @@ ARGUMENT_ERRORS = [
         )
         for call, column, argument, value in [
             ('dsl.dashboard(refresh="30s\\n")', 23, "refresh", '"30s\\n"'),
+            ('dsl.dashboard(time="now-6h\\n")', 20, "time", '"now-6h\\n"'),
             ('dsl.dashboard(uid="api\\n")', 19, "uid", '"api\\n"'),
             (
                 'dsl.counter("requests_total\\n")',
@@ -209,6 +210,15 @@ ARGUMENT_ERRORS = [
             ('dsl.alert(for_="5m\\n")', 16, "for_", '"5m\\n"'),
             ('dsl.service("api", key="api\\n")', 24, "key", '"api\\n"'),
         ]
+    ),
+    *(
+        # dsl.dashboard() rejects the times that the manifest schema rejects.
+        (
+            HEAD + f'dsl.dashboard(time="{time}")\n',
+            f'services/api.py:3:20: error: time "{time}" is invalid: write a '
+            "relative time such as now-6h, now-7d or now-1d/d [dsl/error]",
+        )
+        for time in ["yesterday", "now-6 hours", "now+1h", "now-1d/q", ""]
     ),
     (
         HEAD + 'dsl.servce("api")\n',

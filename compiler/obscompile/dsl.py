@@ -59,6 +59,8 @@ from obscompile.load.schema import (
     REFRESH_HINT,
     REFRESH_PATTERN,
     SERVICE_NAME_MAX,
+    TIME_HINT,
+    TIME_PATTERN,
 )
 from obscompile.load.thresholds import (
     ThresholdError,
@@ -90,6 +92,7 @@ _LIBRARY_DIRS = tuple(
 )
 _UID = re.compile(r"^[A-Za-z0-9_-]{1,40}" + END)
 _REFRESH = re.compile(REFRESH_PATTERN)
+_TIME = re.compile(TIME_PATTERN)
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*" + END)
 _JOB_NAME = re.compile(JOB_PATTERN)
 _ALERT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*" + END)
@@ -823,6 +826,8 @@ def dashboard(
             )
     if not _REFRESH.fullmatch(_text(refresh, "refresh")):
         raise _fail(_invalid("refresh", refresh, _REFRESH, REFRESH_HINT), "refresh")
+    if not _TIME.match(_text(time, "time")):
+        raise _fail(_invalid("time", time, _TIME, TIME_HINT), "time")
     written = [
         name for name, value in (("uid", uid), ("title", title)) if value is not None
     ]

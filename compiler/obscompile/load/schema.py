@@ -27,6 +27,9 @@ GO_DURATION_PATTERN = (
 # grafana-plugin-sdk-go). The check dashboard/refresh judges how long it is.
 REFRESH_PATTERN = rf"^(|auto|{GO_DURATION_PATTERN}|[0-9]+[dwMy])" + END
 REFRESH_HINT = 'write an interval such as 30s, 1m or 1h, "auto", or "" for no refresh'
+# The start of a dashboard's default time range, relative to now.
+TIME_PATTERN = r"^now(-[0-9]+[smhdwMy])?(/[smhdwMy])?" + END
+TIME_HINT = "write a relative time such as now-6h, now-7d or now-1d/d"
 TIMEZONE_HINT = (
     'write "browser", "utc", an IANA time zone such as Europe/Berlin, or "" for '
     "the viewer's own preference"
@@ -354,9 +357,9 @@ DASHBOARD = {
         },
         "time": {
             "type": "string",
-            "pattern": r"^now(-[0-9]+[smhdwMy])?(/[smhdwMy])?" + END,
+            "pattern": TIME_PATTERN,
             "description": "Start of the default time range: now-6h.",
-            "x-hint": "write a relative time such as now-6h, now-7d or now-1d/d",
+            "x-hint": TIME_HINT,
         },
         # The check dashboard/timezone looks the name up in the IANA time zone
         # database, which a pattern cannot do.
