@@ -19,7 +19,12 @@ from obscompile.derive.units import certain_unit, derive_unit
 from obscompile.load.config import SCHEMA_VERSION_MAX, SCHEMA_VERSION_MIN
 from obscompile.load.project import load_project
 from obscompile.pipeline import Project, build
-from obscompile.render.grafana import PLUGIN_VERSION, dashboard_rows, panel_ids
+from obscompile.render.grafana import (
+    PICKER_INTERVALS,
+    PLUGIN_VERSION,
+    dashboard_rows,
+    panel_ids,
+)
 from tests.conftest import REPO, write_manifest
 
 UIDS = [
@@ -366,6 +371,38 @@ def test_uid_derived_when_absent(project: Path) -> None:
         "rows: [{title: A, panels: [{title: p, query: up}]}]\n",
     )
     assert dashboard["uid"] == "checkout-service-for-the-eu-63f4afa93899"
+
+
+@pytest.mark.parametrize(
+    ("refresh", "intervals"),
+    [
+        ("1m", None),
+        ("", None),
+        ("auto", None),
+        ("3m", ["5s", "10s", "30s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "1d"]),
+        # Grafana compares the refresh with the intervals as text.
+        (
+            "60s",
+            ["5s", "10s", "30s", "1m", "60s", "5m", "15m", "30m", "1h", "2h", "1d"],
+        ),
+        ("2w", ["5s", "10s", "30s", "1m", "5m", "15m", "30m", "1h", "2h", "1d", "2w"]),
+        ("8s", ["5s", "8s", "10s", "30s", "1m", "5m", "15m", "30m", "1h", "2h", "1d"]),
+    ],
+)
+def test_refresh_is_a_picker_interval(
+    project: Path, refresh: str, intervals: list[str] | None
+) -> None:
+    """The refresh picker starts a timer only for a refresh among its intervals."""
+    dashboard = _build_one(
+        project,
+        f"service: payments\ndashboard: {{refresh: {json.dumps(refresh)}}}\n"
+        "rows: [{title: A, panels: [{title: p, query: up}]}]\n",
+    )
+    assert dashboard["refresh"] == refresh
+    picker = dashboard["timepicker"]
+    assert picker == ({} if intervals is None else {"refresh_intervals": intervals})
+    if refresh not in ("", "auto"):
+        assert refresh in picker.get("refresh_intervals", PICKER_INTERVALS)
 
 
 def test_unicode_titles_survive(project: Path) -> None:

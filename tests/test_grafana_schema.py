@@ -51,3 +51,21 @@ def test_coloured_table_and_barchart_match_schema(project: Path) -> None:
     assert result.ok, "\n".join(str(d) for d in result.diagnostics)
     (text,) = [t for name, t in result.files.items() if name.endswith(".json")]
     assert dashboard_errors(json.loads(text), SCHEMAS) == []
+
+
+def test_refresh_intervals_match_schema(project: Path) -> None:
+    """A refresh outside the picker's default intervals adds a valid interval list."""
+    write_manifest(
+        project,
+        "payments.yaml",
+        "service: payments\ndashboard: {refresh: 3m}\n"
+        "rows: [{title: A, panels: [{title: p, query: up}]}]\n",
+    )
+    result = build(Project.at(project))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+    (text,) = [t for name, t in result.files.items() if name.endswith(".json")]
+    dashboard = json.loads(text)
+    assert "3m" in dashboard["timepicker"]["refresh_intervals"]
+    assert dashboard_errors(dashboard, SCHEMAS) == []
+    dashboard["timepicker"]["refresh_intervals"] = "3m"
+    assert dashboard_errors(dashboard, SCHEMAS) != []

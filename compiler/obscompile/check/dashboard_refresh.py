@@ -17,10 +17,10 @@ so it reads 1m30s as 1m and 1.5h as 1h. It waits with setTimeout or setInterval,
 whose delay is a WebIDL `long`, a 32-bit signed count of milliseconds. Browsers
 wrap a longer delay around, so the page refreshes far too often.
 
-NOTE: SceneRefreshPicker of @grafana/scenes, which the dashboards of newer Grafana
-versions use, starts no timer for a refresh outside the picker's intervals. Without
-timepicker.refresh_intervals, which the dashboards do not set, those are 5s, 10s,
-30s, 1m, 5m, 15m, 30m, 1h, 2h and 1d. This check does not report other refreshes.
+SceneRefreshPicker of @grafana/scenes, which the dashboards of newer Grafana versions
+use, starts no timer for a refresh outside the picker's intervals. The dashboard
+template adds the refresh to them (`render.grafana.refresh_intervals`), so this check
+does not report it.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ from obscompile.derive.layout import Flow, GridPos, panel_size
 from obscompile.derive.legend import panel_legend, result_labels
 from obscompile.derive.thresholds import ResolvedThresholds, compact_number, resolve
 from obscompile.derive.units import UnitError, panel_unit
+from obscompile.load.durations import duration_ms
 from obscompile.memo import by_identity
 from obscompile.model.panel import Panel, PanelType
 from obscompile.model.service import Service
@@ -26,6 +28,14 @@ DEFAULT_SCHEMA_VERSION = 42
 # NOTE: the newer gauge in Grafana's source (gauge/v2) migrates gauges whose
 # pluginVersion is below 13 and whose options have no `shape`.
 PLUGIN_VERSION = "12.3.3"
+
+# The refresh picker's intervals when a dashboard sets no `timepicker.refresh_intervals`.
+# Grafana's dashboard page starts no refresh timer for a refresh that is not one of
+# them, text for text (SceneRefreshPicker of @grafana/scenes), so `60s` is not `1m`.
+PICKER_INTERVALS = ("5s", "10s", "30s", "1m", "5m", "15m", "30m", "1h", "2h", "1d")
+# A refresh of one whole number and one unit, the only kind that Grafana's page reads
+# in full; the dashboard/refresh check rejects the others.
+_SINGLE_UNIT_REFRESH = re.compile(r"[0-9]+(?:ms|[wdhms])")
 
 # Panels that show one reduced value per series query an instant, not a range.
 _INSTANT_TYPES = {PanelType.TABLE, PanelType.BARCHART, PanelType.PIECHART}
@@ -196,7 +206,20 @@ def dashboard_context(service: Service, schema_version: int) -> dict[str, Any]:
         "rows": dashboard_rows(service),
         "schema_version": schema_version,
         "plugin_version": PLUGIN_VERSION,
+        "refresh_intervals": refresh_intervals(service.dashboard.refresh),
     }
+
+
+def refresh_intervals(refresh: str) -> list[str] | None:
+    """Return the refresh picker's intervals with `refresh` among them, shortest first.
+
+    Returns None when the picker's own intervals contain it, or for no refresh
+    and `auto`, which need no interval.
+    """
+    if refresh in PICKER_INTERVALS or not _SINGLE_UNIT_REFRESH.fullmatch(refresh):
+        return None
+    # sorted() keeps a default interval before a refresh of the same length.
+    return sorted((*PICKER_INTERVALS, refresh), key=duration_ms)
 
 
 def render_dashboard(
