@@ -1857,3 +1857,29 @@ def test_warning_alert_without_yellow_band_warns(project: Path) -> None:
         'services/payments.yaml:11:16: warning: panel "E": alert.warning is set, but '
         "no band is yellow, so no warning alert is derived [alerts/no-warning-band]"
     ) in output
+
+
+def test_invalid_values_come_with_query_findings(project: Path) -> None:
+    """Past the schema, an invalid scrape value does not hold back the query checks."""
+    write_manifest(
+        project,
+        "payments.yaml",
+        "service: payments\n"
+        "scrape: {job: payments, port: 70000, interval: 15s, timeout: 20s}\n"
+        "metrics:\n"
+        "  http_requests_total: {type: counter, labels: [code]}\n"
+        "rows:\n"
+        "  - title: Traffic\n"
+        "    panels:\n"
+        "      - title: By code\n"
+        "        query: sum by (cod) (rate(http_requests_total[5m]))\n",
+    )
+    code, output = run_build(project)
+    assert code == 1
+    found = [line.split(": error: ")[0] for line in error_lines(output)]
+    assert found == [
+        "services/payments.yaml:2:31",
+        "services/payments.yaml:2:62",
+        "services/payments.yaml:9:24",
+    ]
+    assert "[promql/unknown-label]" in error_lines(output)[2]

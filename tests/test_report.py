@@ -100,6 +100,22 @@ def test_check_command_json(project: Path) -> None:
     assert (item["line"], item["column"], item["check"]) == (2, 1, "manifest/schema")
 
 
+@pytest.mark.parametrize("command", ["build", "check"])
+@pytest.mark.parametrize("output_format", ["text", "json", "github"])
+def test_summary_on_stderr_in_every_format(
+    project: Path, command: str, output_format: str
+) -> None:
+    """Both commands end with the summary line on stderr, whatever stdout carries."""
+    write_manifest(project, "a.yaml", "service: a\ndashbord: {}\n")
+    arguments = [command, "--project", str(project), "--format", output_format]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1].startswith(
+        "obscompile: 1 service (1 failed to load), 0 dashboards, 0 panels, 1 error"
+    )
+    assert "obscompile: 1 service" not in result.stdout
+
+
 def test_module_print_keeps_json_valid(project: Path) -> None:
     write_manifest(
         project,

@@ -964,8 +964,8 @@ def check_command(project_dir: Path, services: Path | None, output_format: str) 
     _exit_without_services(project, output_format)
     result = build(project, jobs=default_jobs())
     _print_diagnostics(result, output_format)
-    if output_format == "text":
-        click.echo(_summary(result), err=True)
+    # On stderr in every format, as for `build`: stdout keeps JSON or annotations only.
+    click.echo(_summary(result), err=True)
     sys.exit(EXIT_OK if result.ok else EXIT_DIAGNOSTICS)
 
 
