@@ -1482,8 +1482,21 @@ def bucketed(text: str) -> dict[str, str]:
 
 P95 = "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))"
 
+# The reasons that thresholds/histogram-range gives, for the buckets of `bucketed`.
+ABOVE_ONE_SECOND = (
+    "the largest value of this query: histogram_quantile returns the largest finite "
+    "bucket of http_request_duration_seconds, 1, where the quantile falls in the +Inf "
+    "bucket, and never more."
+)
+BELOW_FIRST_BUCKET = (
+    "lies below 47.5ms, the smallest value of this query: histogram_quantile "
+    "interpolates from 0 in the first bucket, so it returns no less than 0.95 of the "
+    "first bucket of http_request_duration_seconds, 0.05."
+)
+
 HISTOGRAM_RANGE = [
     Case(
+        # `>= 1` fires where the quantile falls in the +Inf bucket, which returns 1.
         "within-buckets",
         bucketed(f"""
             - title: Latency
@@ -1493,6 +1506,7 @@ HISTOGRAM_RANGE = [
         [],
     ),
     Case(
+        # No alert is derived from the yellow band, so its bound is a warning.
         "below-first-bucket",
         bucketed(f"""
             - title: Latency
@@ -1515,10 +1529,136 @@ HISTOGRAM_RANGE = [
               thresholds: "<500ms Green, 500ms-2s Yellow, >2s Red"
         """),
         [
+            f"{E}:18:54: error: threshold 2s lies above 1s, {ABOVE_ONE_SECOND} So "
+            "alert PaymentsLatencyCritical (value >= 2) never fires; add a bucket of "
+            "at least 2 to http_request_duration_seconds, or lower the threshold to "
+            "1s or below [thresholds/histogram-range]"
+        ],
+    ),
+    Case(
+        "above-largest-bucket-without-alert",
+        bucketed(f"""
+            - title: Latency
+              query: '{P95}'
+              thresholds: "<500ms Green, 500ms-2s Yellow, >2s Red"
+              alert: false
+        """),
+        [
             f"{E}:18:54: warning: threshold 2 (red) lies above 1, the largest value "
             "of this query: the largest finite bucket of "
             "http_request_duration_seconds, 1. No value reaches the threshold; add a "
             "larger bucket or lower the threshold [thresholds/histogram-range]"
+        ],
+    ),
+    Case(
+        # `> 1` never fires, because no value lies above the largest bucket.
+        "above-largest-bucket-exclusive",
+        bucketed(f"""
+            - title: Latency
+              query: '{P95}'
+              thresholds: "<=1s Green, >1s Red"
+        """),
+        [
+            f"{E}:18:35: error: threshold 1s is {ABOVE_ONE_SECOND} So alert "
+            "PaymentsLatencyCritical (value > 1) never fires; add a bucket above 1 "
+            "to http_request_duration_seconds, or lower the threshold below 1s "
+            "[thresholds/histogram-range]"
+        ],
+    ),
+    Case(
+        "red-below-largest-bucket",
+        bucketed(f"""
+            - title: Latency
+              query: '{P95}'
+              thresholds: "<2s Red, >=2s Green"
+        """),
+        [
+            f"{E}:18:33: error: threshold 2s lies above 1s, {ABOVE_ONE_SECOND} So "
+            "alert PaymentsLatencyCritical (value < 2) always fires while "
+            "observations arrive; add a bucket of at least 2 to "
+            "http_request_duration_seconds, or lower the threshold to 1s or below "
+            "[thresholds/histogram-range]"
+        ],
+    ),
+    Case(
+        "red-above-first-bucket",
+        bucketed(f"""
+            - title: Latency
+              query: '{P95}'
+              thresholds: "<10ms Green, >=10ms Red"
+        """),
+        [
+            f"{E}:18:37: error: threshold 10ms {BELOW_FIRST_BUCKET} So alert "
+            "PaymentsLatencyCritical (value >= 0.01) always fires while observations "
+            "arrive; add a bucket below 0.0105 to http_request_duration_seconds, or "
+            "raise the threshold above 47.5ms [thresholds/histogram-range]"
+        ],
+    ),
+    Case(
+        # A mapping gives `<=10ms` its own colour, so the alert compares with `<=`.
+        "red-at-most-first-bucket",
+        bucketed(f"""
+            - title: Latency
+              query: '{P95}'
+              thresholds: "<=10ms Red, >10ms Green"
+        """),
+        [
+            f"{E}:18:35: error: threshold 10ms {BELOW_FIRST_BUCKET} So alert "
+            "PaymentsLatencyCritical (value <= 0.01) never fires; add a bucket of at "
+            "most 0.0105 to http_request_duration_seconds, or raise the threshold to "
+            "47.5ms or above [thresholds/histogram-range]"
+        ],
+    ),
+    Case(
+        # alert.warning derives an alert from the yellow band too.
+        "yellow-alert-above-largest-bucket",
+        bucketed(f"""
+            - title: Latency
+              query: '{P95}'
+              thresholds: "<2s Green, 2s-3s Yellow, >3s Red"
+              alert: {{warning: true}}
+        """),
+        [
+            f"{E}:18:33: error: threshold 2s lies above 1s, {ABOVE_ONE_SECOND} So "
+            "alert PaymentsLatencyWarning (value >= 2 and value < 3) never fires; "
+            "add a bucket of at least 2 to http_request_duration_seconds, or lower "
+            "the threshold to 1s or below [thresholds/histogram-range]",
+            f"{E}:18:48: error: threshold 3s lies above 1s, {ABOVE_ONE_SECOND} So "
+            "alert PaymentsLatencyCritical (value >= 3) never fires; add a bucket of "
+            "at least 3 to http_request_duration_seconds, or lower the threshold to "
+            "1s or below [thresholds/histogram-range]",
+        ],
+    ),
+    Case(
+        # Bare numbers are seconds on a query in seconds, though they mean ms here.
+        "milliseconds-read-as-seconds",
+        manifest("""
+            service: edge-api
+            scrape: {job: edge-api, port: 8080}
+            metrics:
+              http_request_duration_seconds:
+                type: histogram
+                buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+            rows:
+              - title: Latency
+                panels:
+                  - title: P95 Latency
+                    query: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{job="edge-api"}[5m])))'
+                    thresholds: "<250 Green, 250-750 Yellow, >750 Red"
+            """),
+        [
+            "services/payments.yaml:12:34: warning: threshold 250 (yellow) lies "
+            "above 5, the largest value of this query: the largest finite bucket of "
+            "http_request_duration_seconds, 5. No value reaches the threshold; add a "
+            "larger bucket or lower the threshold [thresholds/histogram-range]",
+            "services/payments.yaml:12:51: error: threshold 750s lies above 5s, the "
+            "largest value of this query: histogram_quantile returns the largest "
+            "finite bucket of http_request_duration_seconds, 5, where the quantile "
+            "falls in the +Inf bucket, and never more. So alert "
+            "EdgeApiP95LatencyCritical (value >= 750) never fires; add a bucket of "
+            "at least 750 to http_request_duration_seconds, lower the threshold to "
+            "5s or below, or write 750ms if the threshold is in milliseconds (a bare "
+            "number is in the panel's unit, s) [thresholds/histogram-range]",
         ],
     ),
     Case(
@@ -1535,11 +1675,13 @@ HISTOGRAM_RANGE = [
             "http_request_duration_seconds, 0.05, times 1000. Every value lies above "
             "the threshold while observations arrive; add a smaller bucket or raise "
             "the threshold [thresholds/histogram-range]",
-            f"{E}:19:50: warning: threshold 1500 (red) lies above 1000, the largest "
-            "value of this query: the largest finite bucket of "
-            "http_request_duration_seconds, 1, times 1000. No value reaches the "
-            "threshold; add a larger bucket or lower the threshold "
-            "[thresholds/histogram-range]",
+            f"{E}:19:50: error: threshold 1500ms lies above 1000ms, the largest "
+            "value of this query: histogram_quantile returns the largest finite "
+            "bucket of http_request_duration_seconds, 1, times 1000, where the "
+            "quantile falls in the +Inf bucket, and never more. So alert "
+            "PaymentsLatencyCritical (value >= 1500) never fires; add a bucket of at "
+            "least 1.5 to http_request_duration_seconds, or lower the threshold to "
+            "1000ms or below [thresholds/histogram-range]",
         ],
     ),
     Case(
@@ -1552,7 +1694,7 @@ HISTOGRAM_RANGE = [
         [],
     ),
     Case(
-        # Each warning is at its own bound, not at the text that contains both.
+        # Each finding is at its own bound, not at the text that contains both.
         "two-bounds-above-largest-bucket",
         bucketed(f"""
             - title: Latency
@@ -1564,10 +1706,12 @@ HISTOGRAM_RANGE = [
             "value of this query: the largest finite bucket of "
             "http_request_duration_seconds, 1. No value reaches the threshold; add a "
             "larger bucket or lower the threshold [thresholds/histogram-range]",
-            f"{E}:18:52: warning: threshold 1000 (red) lies above 1, the largest "
-            "value of this query: the largest finite bucket of "
-            "http_request_duration_seconds, 1. No value reaches the threshold; add a "
-            "larger bucket or lower the threshold [thresholds/histogram-range]",
+            f"{E}:18:52: error: threshold 1000s lies above 1s, {ABOVE_ONE_SECOND} "
+            "So alert PaymentsLatencyCritical (value >= 1000) never fires; add a "
+            "bucket of at least 1000 to http_request_duration_seconds, lower the "
+            "threshold to 1s or below, or write 1000ms if the threshold is in "
+            "milliseconds (a bare number is in the panel's unit, s) "
+            "[thresholds/histogram-range]",
         ],
     ),
     Case(
@@ -1579,15 +1723,15 @@ HISTOGRAM_RANGE = [
               thresholds: "GET <2s, POST <10ms"
         """),
         [
-            f"{E}:19:27: warning: threshold 2 (red) lies above 1, the largest value "
-            "of this query: the largest finite bucket of "
-            "http_request_duration_seconds, 1. No value reaches the threshold; add a "
-            "larger bucket or lower the threshold [thresholds/histogram-range]",
-            f"{E}:19:37: warning: threshold 0.01 (red) lies below 0.0475, the "
-            "smallest value of this query: 0.95 of the first bucket of "
-            "http_request_duration_seconds, 0.05. Every value lies above the "
-            "threshold while observations arrive; add a smaller bucket or raise the "
-            "threshold [thresholds/histogram-range]",
+            f"{E}:19:27: error: threshold 2s lies above 1s, {ABOVE_ONE_SECOND} So "
+            "alert PaymentsLatencyGETCritical (value >= 2) never fires; add a bucket "
+            "of at least 2 to http_request_duration_seconds, or lower the threshold "
+            "to 1s or below [thresholds/histogram-range]",
+            f"{E}:19:37: error: threshold 10ms {BELOW_FIRST_BUCKET} So alert "
+            "PaymentsLatencyPOSTCritical (value >= 0.01) always fires while "
+            "observations arrive; add a bucket below 0.0105 to "
+            "http_request_duration_seconds, or raise the threshold above 47.5ms "
+            "[thresholds/histogram-range]",
         ],
     ),
     Case(
@@ -1602,14 +1746,14 @@ HISTOGRAM_RANGE = [
                 >2s Red
         """),
         [
-            f"{E}:21:12: warning: threshold 2 (red) lies above 1, the largest value "
-            "of this query: the largest finite bucket of "
-            "http_request_duration_seconds, 1. No value reaches the threshold; add a "
-            "larger bucket or lower the threshold [thresholds/histogram-range]",
+            f"{E}:21:12: error: threshold 2s lies above 1s, {ABOVE_ONE_SECOND} So "
+            "alert PaymentsLatencyCritical (value >= 2) never fires; add a bucket of "
+            "at least 2 to http_request_duration_seconds, or lower the threshold to "
+            "1s or below [thresholds/histogram-range]",
         ],
     ),
     Case(
-        # Each warning is at the value of its step.
+        # Each finding is at the value of its step.
         "structured-steps",
         bucketed(f"""
             - title: Latency
@@ -1624,10 +1768,10 @@ HISTOGRAM_RANGE = [
             "http_request_duration_seconds, 0.05. Every value lies above the "
             "threshold while observations arrive; add a smaller bucket or raise the "
             "threshold [thresholds/histogram-range]",
-            f"{E}:20:63: warning: threshold 2 (red) lies above 1, the largest value "
-            "of this query: the largest finite bucket of "
-            "http_request_duration_seconds, 1. No value reaches the threshold; add a "
-            "larger bucket or lower the threshold [thresholds/histogram-range]",
+            f"{E}:20:63: error: threshold 2s lies above 1s, {ABOVE_ONE_SECOND} So "
+            "alert PaymentsLatencyCritical (value >= 2) never fires; add a bucket of "
+            "at least 2 to http_request_duration_seconds, or lower the threshold to "
+            "1s or below [thresholds/histogram-range]",
         ],
     ),
 ]

@@ -21,6 +21,16 @@ metrics:
   http_requests_total: {type: counter, labels: [code]}
 """
 
+HISTOGRAM_HEADER = """service: payments
+scrape: {job: payments, port: 8080}
+metrics:
+  http_request_duration_seconds: {type: histogram, buckets: [0.05, 0.5, 1, 5]}
+"""
+EDGE_P95 = (
+    "histogram_quantile(0.95, sum by (le) "
+    '(rate(http_request_duration_seconds_bucket{job="payments"}[5m])))'
+)
+
 
 def run_build(project: Path, *options: str) -> tuple[int, str]:
     runner = CliRunner()
@@ -650,6 +660,20 @@ CASES = [
         ],
     ),
     (
+        # The red band's alert never fires, which is an error. The panel without
+        # alerts only shows a colour that no value gets, which is a warning.
+        "histogram-threshold-above-largest-bucket",
+        HISTOGRAM_HEADER
+        + "rows:\n  - title: A\n    panels:\n"
+        + f"      - {{title: P95, query: '{EDGE_P95}', thresholds: '>750 Red'}}\n"
+        + f"      - {{title: P95 shown, query: '{EDGE_P95}', thresholds: '>750 Red', "
+        + "alert: false}\n",
+        [
+            "services/payments.yaml:8:149: error: threshold 750s lies above 5s, the largest value of this query: histogram_quantile returns the largest finite bucket of http_request_duration_seconds, 5, where the quantile falls in the +Inf bucket, and never more. So alert PaymentsP95Critical (value >= 750) never fires; add a bucket of at least 750 to http_request_duration_seconds, lower the threshold to 5s or below, or write 750ms if the threshold is in milliseconds (a bare number is in the panel's unit, s) [thresholds/histogram-range]",
+            "services/payments.yaml:9:155: warning: threshold 750 (red) lies above 5, the largest value of this query: the largest finite bucket of http_request_duration_seconds, 5. No value reaches the threshold; add a larger bucket or lower the threshold [thresholds/histogram-range]",
+        ],
+    ),
+    (
         "unquoted-date-for-a-number",
         HEADER
         + "rows:\n  - title: A\n    panels:\n"
@@ -743,6 +767,22 @@ def test_bad_input(project: Path, text: str, expected: list[str]) -> None:
     assert code == 1
     assert "Traceback" not in output
     assert not (project / "out").exists()
+
+
+def test_colour_only_threshold_builds(project: Path) -> None:
+    """A threshold that no value reaches and no alert reads is only a warning."""
+    write_manifest(
+        project,
+        "payments.yaml",
+        HISTOGRAM_HEADER
+        + "rows:\n  - title: A\n    panels:\n"
+        + f"      - {{title: P95, query: '{EDGE_P95}', thresholds: '>750 Red', "
+        + "alert: false}\n",
+    )
+    code, output = run_build(project)
+    assert [line.split(": ")[1] for line in error_lines(output)] == ["warning"]
+    assert "[thresholds/histogram-range]" in output
+    assert code == 0
 
 
 def test_unknown_type_suggestion(project: Path) -> None:

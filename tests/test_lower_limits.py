@@ -162,12 +162,19 @@ def test_series_band_over_every_value_warns(project: Path) -> None:
     assert _always_firing(result) == [_message(band, 25)]
 
 
-def test_quantile_below_buckets_warns_once(project: Path) -> None:
-    """thresholds/histogram-range reports a red band below the first listed bucket."""
+def test_quantile_below_buckets_reported_once(project: Path) -> None:
+    """thresholds/histogram-range reports a red band below the first listed bucket.
+
+    Its alert always fires, so the finding is an error, and alerts/unbounded does
+    not repeat it.
+    """
     query = 'histogram_quantile(0.99, sum by (le) (rate(listed_seconds_bucket{job="shop"}[5m])))'
-    result = _build(project, query, ">=0s Red")
-    checks = [d.check for d in result.diagnostics if d.check != "rules/untested"]
-    assert checks == ["thresholds/histogram-range"]
+    write_manifest(project, "shop.yaml", _manifest(query, ">=0s Red"))
+    result = build(Project.at(project))
+    found = [
+        (d.check, d.severity) for d in result.diagnostics if d.check != "rules/untested"
+    ]
+    assert found == [("thresholds/histogram-range", "error")]
 
 
 def test_warning_band_over_every_value_warns(project: Path) -> None:

@@ -341,15 +341,22 @@ def test_quantile_alert_and_record(project: Path) -> None:
 def test_quantile_above_buckets_is_explained(
     project: Path, thresholds: str, value: str
 ) -> None:
-    result = _build(
-        project,
-        f"""\
+    """The rules of a red band above the buckets say why they have no test.
+
+    Such an alert never fires, so the build stops at the thresholds/histogram-range
+    error before it writes rules, and the rules are derived here directly.
+    """
+    panel = f"""\
         - title: p90 latency
           query: histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket{{job="payments"}}[5m])))
           thresholds: "{thresholds}"
-        """,
-    )
-    untested = [d.message for d in result.diagnostics if d.check == "rules/untested"]
+        """
+    write_manifest(project, "payments.yaml", _manifest(panel))
+    result = build(Project.at(project))
+    errors = [d.check for d in result.diagnostics if d.severity == "error"]
+    assert errors == ["thresholds/histogram-range"]
+    diagnostics = rule_diagnostics((_service(project),))
+    untested = [d.message for d in diagnostics if d.check == "rules/untested"]
     assert untested
     for message in untested:
         assert (
@@ -2222,7 +2229,7 @@ def test_offset_in_record_name(project: Path, query: str, record: str) -> None:
           record: true
         - title: Earlier
           query: '{query}'
-          thresholds: "<5 Green, >5 Red"
+          thresholds: "<0.5 Green, >0.5 Red"
         """,
     )
     recording, alerts = _rules(result)

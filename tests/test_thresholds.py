@@ -1518,9 +1518,9 @@ def _build_messages(project: Path, manifest: str) -> list[str]:
 
 
 def test_huge_bound_prints_readably(project: Path) -> None:
-    """p95_red: 1e300 is 1e300 in the warning, not a number of 301 digits.
+    """p95_red: 1e300 is 1e300 in the error, not a number of 301 digits.
 
-    The warning is at the block's argument, which writes the bound.
+    The error is at the block's argument, which writes the bound.
     """
     messages = _build_messages(
         project,
@@ -1528,12 +1528,15 @@ def test_huge_bound_prints_readably(project: Path) -> None:
         "rows:\n  - use: http_api_health\n    with: {job: a, p95_red: 1e300}\n",
     )
     assert (
-        "services/a.yaml:7:29: warning: threshold 1e300 (red) lies above 10, the "
-        "largest value of this query: the largest finite bucket of "
-        "http_request_duration_seconds, 10. No value reaches the threshold; add a "
-        "larger bucket or lower the threshold [thresholds/histogram-range]"
+        "services/a.yaml:7:29: error: threshold 1e300s lies above 10s, the largest "
+        "value of this query: histogram_quantile returns the largest finite bucket "
+        "of http_request_duration_seconds, 10, where the quantile falls in the +Inf "
+        "bucket, and never more. So alert AP95LatencyCritical (value >= 1e+300) "
+        "never fires; add a bucket of at least 1e300 to "
+        "http_request_duration_seconds, or lower the threshold to 10s or below "
+        "[thresholds/histogram-range]"
     ) in messages
-    assert all(len(message) < 400 for message in messages)
+    assert all(len(message) < 600 for message in messages)
 
 
 def test_tiny_bucket_prints_as_written(project: Path) -> None:
@@ -1919,3 +1922,134 @@ def test_kept_parse_reports_each_use() -> None:
         assert [(p.location.file, p.location.column) for p in problems] == [
             (where.file, where.column + bad.index("Yelow"))
         ]
+
+
+HISTOGRAM_PANEL = """\
+service: edge
+scrape: {job: edge, port: 8080}
+metrics:
+  latency_seconds: {type: histogram, buckets: [0.05, 0.1, 0.5, 1]}
+rows:
+  - title: Latency
+    panels:
+      - title: P95
+        query: 'histogram_quantile(0.95, sum by (le) (rate(latency_seconds_bucket{job="edge"}[5m])))'
+        record: false
+        thresholds: "TEXT"
+        alert: ALERT
+"""
+
+# Counters of the buckets of `HISTOGRAM_PANEL`, one per minute: every observation
+# in the first bucket, where the p95 is 0.95 of 0.05 s, and every observation in the
+# +Inf bucket, where it is the largest finite bucket, 1 s.
+FIRST_BUCKET = {"0.05": "0+60x10", "0.1": "0+60x10", "0.5": "0+60x10", "1": "0+60x10"}
+INF_BUCKET = {"0.05": "0x10", "0.1": "0x10", "0.5": "0x10", "1": "0x10"}
+
+# (thresholds, alert: value, severity of each thresholds/histogram-range finding,
+# whether Prometheus finds the red alert's condition true with every observation in
+# the first bucket, and with every observation in the +Inf bucket). The conditions
+# are those of `alert: true`, so a row with `alert: false` shows the alert that the
+# panel would have.
+HISTOGRAM_BOUNDS = {
+    "at-largest-bucket": ("<1s Green, >=1s Red", "true", [], False, True),
+    "above-largest-bucket": ("<2s Green, >=2s Red", "true", ["error"], False, False),
+    "above-largest-bucket-without-alert": (
+        "<2s Green, >=2s Red",
+        "false",
+        ["warning"],
+        False,
+        False,
+    ),
+    "exclusive-at-largest-bucket": (
+        "<=1s Green, >1s Red",
+        "true",
+        ["error"],
+        False,
+        False,
+    ),
+    "red-up-to-above-largest-bucket": (
+        "<2s Red, >=2s Green",
+        "true",
+        ["error"],
+        True,
+        True,
+    ),
+    "red-from-below-first-bucket": (
+        "<10ms Green, >=10ms Red",
+        "true",
+        ["error"],
+        True,
+        True,
+    ),
+    "red-up-to-below-first-bucket": (
+        "<=10ms Red, >10ms Green",
+        "true",
+        ["error"],
+        False,
+        False,
+    ),
+    "yellow-from-below-first-bucket": (
+        "<10ms Green, 10ms-200ms Yellow, >200ms Red",
+        "true",
+        ["warning"],
+        False,
+        True,
+    ),
+    "inside-buckets": ("<100ms Green, >=100ms Red", "true", [], False, True),
+}
+
+
+def _assert_condition_in_prometheus(
+    project: Path, expr: str, buckets: Mapping[str, str], expected: bool
+) -> None:
+    """Run promtool on `expr` over `buckets`: a sample at 10m only if `expected`."""
+    series = [
+        {"series": f'latency_seconds_bucket{{job="edge",le="{le}"}}', "values": values}
+        for le, values in {**buckets, "+Inf": "0+60x10"}.items()
+    ]
+    test = {
+        "rule_files": [],
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "promql_expr_test": [
+                    {
+                        "expr": f"count({expr}) or vector(0)",
+                        "eval_time": "10m",
+                        "exp_samples": [{"labels": "{}", "value": int(expected)}],
+                    }
+                ],
+            }
+        ],
+    }
+    (project / "bounds.test.yml").write_text(json.dumps(test), encoding="utf-8")
+    outcome = run_promtool("test", "rules", "bounds.test.yml", cwd=project)
+    assert outcome.returncode == 0, outcome.stdout + outcome.stderr
+
+
+@pytest.mark.parametrize("case", HISTOGRAM_BOUNDS.values(), ids=HISTOGRAM_BOUNDS.keys())
+def test_histogram_range_bounds(project: Path, case: tuple) -> None:
+    """thresholds/histogram-range errs exactly where Prometheus never or always fires.
+
+    Each band is open on one side, so the smallest and the largest p95 decide: an
+    alert that is false at both never fires, and one that is true at both fires
+    for every value between them.
+    """
+    text, alert, severities, at_first, at_inf = case
+    manifest = HISTOGRAM_PANEL.replace("TEXT", text)
+    write_manifest(project, "edge.yaml", manifest.replace("ALERT", alert))
+    result = build(Project.at(project))
+    found = [
+        d.severity
+        for d in result.diagnostics
+        if d.check == "thresholds/histogram-range"
+    ]
+    assert found == severities
+    assert result.ok == ("error" not in severities)
+
+    write_manifest(project, "edge.yaml", manifest.replace("ALERT", "true"))
+    (service,) = load_project(project / "services").services
+    (red,) = derive_rules(service).alerts
+    _assert_condition_in_prometheus(project, red.expr, FIRST_BUCKET, at_first)
+    _assert_condition_in_prometheus(project, red.expr, INF_BUCKET, at_inf)

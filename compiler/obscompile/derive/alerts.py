@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import attrs
 import promql_parser as pp
@@ -72,6 +72,7 @@ from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.gotemplate import go_quote, template_error
 from obscompile.load.durations import duration_ms
 from obscompile.load.thresholds import is_shorthand_series
+from obscompile.memo import by_identity
 from obscompile.model.location import Location
 from obscompile.model.panel import Panel
 from obscompile.model.service import Service
@@ -1049,20 +1050,35 @@ class _AlertNamer(_Deriver):
         return None
 
 
-def alert_origins(service: Service) -> Sequence[AlertOrigin]:
-    """Derive the name of each alert of `service`, and where its manifest gives it.
+@by_identity(16)
+def named_alerts(service: Service) -> Mapping[str, NamedAlert]:
+    """Derive the alerts of `service`: each final name, with its panel and band.
 
-    The names are those of `derive_rules`, which no configuration changes. An alert
-    whose label or annotation is no valid Go template gets its name here, though
+    The names and bands are those of `derive_rules`, which no configuration changes.
+    An alert whose label or annotation is no valid Go template is included, though
     `derive_rules` gives that alert an error instead of a rule.
     """
     if service.dashboard is None or not service.rows:
-        return ()
+        return {}
     namer = _AlertNamer(service, Config())
     namer.derive()
+    return namer.names
+
+
+def panel_named_alerts(service: Service, panel: Panel) -> list[tuple[str, NamedAlert]]:
+    """Return the name and origin of each alert that `panel` of `service` derives."""
+    return [
+        (name, named)
+        for name, named in named_alerts(service).items()
+        if named.view.panel is panel
+    ]
+
+
+def alert_origins(service: Service) -> Sequence[AlertOrigin]:
+    """Derive the name of each alert of `service`, and where its manifest gives it."""
     return PackedOrigins.of(
         tuple(
             AlertOrigin(name, service.name, named.panel_text(), named.location())
-            for name, named in namer.names.items()
+            for name, named in named_alerts(service).items()
         )
     )
