@@ -3955,6 +3955,57 @@ UNIT_SCALE = [
         ],
     ),
     Case(
+        # Each alert compares the ratio with the number that the panel reads as a
+        # percentage, so it fires 100 times too late. Bare numbers need their unit
+        # once the panel reads ratios. No alert is derived from the third panel.
+        "percent-on-ratio-with-alerts",
+        panels("""
+            - title: Errors
+              unit: percent
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))'
+              thresholds: "<1% Green, 1-2% Yellow, >2% Red"
+            - title: Errors noted
+              unit: percent
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))'
+              thresholds: "<1 Green, 1-2 Yellow, >2 Red"
+              alert: {warning: true}
+            - title: Errors shown
+              unit: percent
+              query: 'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))'
+              thresholds: "<1% Green, 1-2% Yellow, >2% Red"
+              alert: false
+        """),
+        [
+            f'{E}:18:47: error: threshold 2% (red): alert PaymentsErrorsCritical fires for values at or above 200%, not at or above 2% as the panel shows, because unit "percent" reads the values as percentages from 0 to 100, but the query gives ratios from 0 to 1; set unit: percentunit, or multiply the query by 100 [dashboard/unit-scale]',
+            f'{E}:22:32: error: threshold 1 (yellow): alert PaymentsErrorsNotedWarning fires for values at or above 100% and below 200%, not at or above 1% and below 2% as the panel shows, because unit "percent" reads the values as percentages from 0 to 100, but the query gives ratios from 0 to 1; set unit: percentunit and write the threshold as 1%, or multiply the query by 100 [dashboard/unit-scale]',
+            f'{E}:22:45: error: threshold 2 (red): alert PaymentsErrorsNotedCritical fires for values at or above 200%, not at or above 2% as the panel shows, because unit "percent" reads the values as percentages from 0 to 100, but the query gives ratios from 0 to 1; set unit: percentunit and write the threshold as 2%, or multiply the query by 100 [dashboard/unit-scale]',
+            f'{E}:25:15: warning: unit "percent" reads the values as percentages from 0 to 100, but the query gives ratios from 0 to 1; set unit: percentunit, or multiply the query by 100 [dashboard/unit-scale]',
+        ],
+    ),
+    Case(
+        # The unit of `deriv` is a guess, so its alert may be right.
+        "milliseconds-on-seconds-with-alerts",
+        panels("""
+            - title: P95
+              unit: ms
+              query: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))'
+              thresholds: "<250 Green, 250-750 Yellow, >750 Red"
+            - title: P95 share
+              unit: percent
+              query: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))'
+              thresholds: "<90% Green, >=90% Red"
+            - title: Growth
+              unit: ms
+              query: 'deriv(http_request_duration_seconds_sum[5m])'
+              thresholds: "<250 Green, >=250 Red"
+        """),
+        [
+            f'{E}:18:51: error: threshold 750 (red): alert PaymentsP95Critical fires for values at or above 750s, not at or above 750ms as the panel shows, because unit "ms" reads the values as ms, but the query gives s, so Grafana shows 2 s as 2 ms; set unit: s and write the threshold as 750ms, or multiply the query by 1000 [dashboard/unit-scale]',
+            f'{E}:22:36: error: threshold 90% (red): alert PaymentsP95ShareCritical fires for values at or above 90s, not at or above 90% as the panel shows, because unit "percent" shows the values as percentages, but the query gives durations (unit s); set unit: s [dashboard/unit-scale]',
+            f'{E}:24:15: warning: unit "ms" reads the values as ms, but the query gives s, so Grafana shows 2 s as 2 ms; set unit: s, or multiply the query by 1000 [dashboard/unit-scale]',
+        ],
+    ),
+    Case(
         "units-that-fit-the-query",
         panels("""
             - title: P95

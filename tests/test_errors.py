@@ -30,6 +30,10 @@ EDGE_P95 = (
     "histogram_quantile(0.95, sum by (le) "
     '(rate(http_request_duration_seconds_bucket{job="payments"}[5m])))'
 )
+ERROR_RATIO = (
+    'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m])) '
+    '/ sum(rate(http_requests_total{job="payments"}[5m]))'
+)
 
 
 def run_build(project: Path, *options: str) -> tuple[int, str]:
@@ -671,6 +675,20 @@ CASES = [
         [
             "services/payments.yaml:8:149: error: threshold 750s lies above 5s, the largest value of this query: histogram_quantile returns the largest finite bucket of http_request_duration_seconds, 5, where the quantile falls in the +Inf bucket, and never more. So alert PaymentsP95Critical (value >= 750) never fires; add a bucket of at least 750 to http_request_duration_seconds, lower the threshold to 5s or below, or write 750ms if the threshold is in milliseconds (a bare number is in the panel's unit, s) [thresholds/histogram-range]",
             "services/payments.yaml:9:155: warning: threshold 750 (red) lies above 5, the largest value of this query: the largest finite bucket of http_request_duration_seconds, 5. No value reaches the threshold; add a larger bucket or lower the threshold [thresholds/histogram-range]",
+        ],
+    ),
+    (
+        # The alert compares the ratio with 2, and so fires at 200%.
+        "percent-unit-on-alerted-ratio",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n"
+        + f"      - {{title: Errors, unit: percent, query: '{ERROR_RATIO}', "
+        + "thresholds: '>2% Red'}\n"
+        + f"      - {{title: Errors shown, unit: percent, query: '{ERROR_RATIO}', "
+        + "thresholds: '>2% Red', alert: false}\n",
+        [
+            'services/payments.yaml:8:180: error: threshold 2% (red): alert PaymentsErrorsCritical fires for values at or above 200%, not at or above 2% as the panel shows, because unit "percent" reads the values as percentages from 0 to 100, but the query gives ratios from 0 to 1; set unit: percentunit, or multiply the query by 100 [dashboard/unit-scale]',
+            'services/payments.yaml:9:37: warning: unit "percent" reads the values as percentages from 0 to 100, but the query gives ratios from 0 to 1; set unit: percentunit, or multiply the query by 100 [dashboard/unit-scale]',
         ],
     ),
     (
