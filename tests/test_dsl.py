@@ -582,6 +582,50 @@ def test_python_colour_warning(project: Path) -> None:
     ]
 
 
+# Mappings that a manifest's `thresholds:` may not contain.
+INVALID_THRESHOLD_MAPPINGS = [
+    {"steps": [{"value": None}]},
+    {"steps": [], "unit": 5, "step": ["red"]},
+    {"steps": "red"},
+    {"series": {"api": 5}, "mappings": [{"value": 1}], "text": 3},
+    {"mappings": [{"value": "high", "color": "red"}]},
+    {"steps": ["green", {"value": 5, "colour": "red"}]},
+]
+
+
+@pytest.mark.parametrize("mapping", INVALID_THRESHOLD_MAPPINGS)
+def test_thresholds_mapping_rejected_as_in_yaml(project: Path, mapping: dict) -> None:
+    """dsl.panel() reports each problem that the manifest schema finds in a mapping."""
+    write_manifest(
+        project,
+        "manifest.yaml",
+        "service: manifest\nrows:\n  - title: A\n    panels:\n"
+        f"      - {{title: P, query: up, thresholds: {json.dumps(mapping)}}}\n",
+    )
+    write_manifest(
+        project,
+        "module.py",
+        "from obscompile import dsl\n"
+        f"dsl.service('module', rows=[dsl.row('A', [dsl.panel('P', 'up', thresholds={mapping!r})])])\n",
+    )
+    diagnostics = build(Project.at(project)).diagnostics
+    yaml_messages = [
+        d.message.replace("rows[0].panels[0].", "")
+        for d in diagnostics
+        if d.location.file == "services/manifest.yaml"
+    ]
+    python_messages = [
+        d.message for d in diagnostics if d.location.file == "services/module.py"
+    ]
+    assert yaml_messages
+    assert len(python_messages) == 1
+    for message in yaml_messages:
+        # A manifest's message names the type of a wrong value ("an integer"),
+        # and a Python module's shows the value ("the integer 5").
+        problem = message.split(", not ")[0]
+        assert problem in python_messages[0]
+
+
 def test_project_block_folder(project: Path) -> None:
     blocks = project / "blocks"
     blocks.mkdir()

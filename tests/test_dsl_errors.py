@@ -221,6 +221,29 @@ ARGUMENT_ERRORS = [
         for time in ["yesterday", "now-6 hours", "now+1h", "now-1d/q", ""]
     ),
     (
+        panel_service(
+            'type="stat", thresholds=dsl.thresholds({"steps": [{"value": None}]})'
+        ),
+        'services/api.py:4:79: error: missing key "color" in thresholds.steps[0]; '
+        "thresholds.steps[0].value must be a number or a string, not None [dsl/error]",
+    ),
+    (
+        panel_service('thresholds={"steps": [], "unit": 5, "step": ["red"]}'),
+        'services/api.py:4:51: error: unknown key "step" in thresholds (did you mean '
+        '"steps"?); thresholds.unit must be a string, not the integer 5; '
+        "thresholds.steps must not be empty [dsl/error]",
+    ),
+    (
+        HEAD + 'dsl.thresholds({"mappings": [{"value": "high", "color": "red"}]})\n',
+        "services/api.py:3:16: error: thresholds.mappings[0].value must be a number, "
+        'not the string "high" [dsl/error]',
+    ),
+    (
+        HEAD + 'dsl.thresholds({"series": {5: "Red"}})\n',
+        "services/api.py:3:16: error: thresholds.series key must be a string, not "
+        "the integer 5 [dsl/error]",
+    ),
+    (
         HEAD + 'dsl.servce("api")\n',
         "services/api.py:3:1: error: AttributeError: module 'obscompile.dsl' has no attribute 'servce' [dsl/error]",
     ),

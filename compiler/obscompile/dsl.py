@@ -59,6 +59,7 @@ from obscompile.load.schema import (
     REFRESH_HINT,
     REFRESH_PATTERN,
     SERVICE_NAME_MAX,
+    THRESHOLDS,
     TIME_HINT,
     TIME_PATTERN,
 )
@@ -68,7 +69,13 @@ from obscompile.load.thresholds import (
     parse_shorthand,
     parse_structured,
 )
-from obscompile.load.validate import ends_with_line_break, integer_problem, quoted
+from obscompile.load.validate import (
+    dotted,
+    ends_with_line_break,
+    integer_problem,
+    quoted,
+    value_problems,
+)
 from obscompile.model.location import BlockUse, Location
 from obscompile.model.metric import Metric, MetricType
 from obscompile.model.panel import Panel, PanelAlert, PanelType, Row
@@ -655,6 +662,11 @@ def _parse_thresholds(value: Any, param: str) -> Thresholds:
     location = caller_location(param)
     if not isinstance(value, str | Mapping):
         raise _type_error(param, "a shorthand string or a mapping", value)
+    if isinstance(value, Mapping):
+        value = _manifest_value(value, ("thresholds",), location)
+        problems = value_problems("thresholds", value, THRESHOLDS, _describe)
+        if problems:
+            raise DSLError("; ".join(problems), location)
     try:
         parsed = (
             parse_shorthand(value)
@@ -669,6 +681,30 @@ def _parse_thresholds(value: Any, param: str) -> Thresholds:
     if found is not None:
         found.extend(colour_warnings(value, lambda path, offset: location))
     return attrs.evolve(parsed, location=location)
+
+
+def _manifest_value(value: Any, path: tuple[str | int, ...], location: Location) -> Any:
+    """Return `value` with dicts and lists for its mappings and sequences, as in a manifest.
+
+    A key that is not a string, which no manifest has, raises DSLError at `location`.
+    """
+    if isinstance(value, Mapping):
+        for key in value:
+            if not isinstance(key, str):
+                raise DSLError(
+                    f"{dotted(path)} key must be a string, not {_describe(key)}",
+                    location,
+                )
+        return {
+            key: _manifest_value(item, (*path, key), location)
+            for key, item in value.items()
+        }
+    if _is_list(value):
+        return [
+            _manifest_value(item, (*path, index), location)
+            for index, item in enumerate(value)
+        ]
+    return value
 
 
 # Metrics -----------------------------------------------------------------------

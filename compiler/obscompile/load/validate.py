@@ -6,7 +6,7 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import jsonschema
@@ -45,11 +45,12 @@ def _is_integer(checker: Any, instance: Any) -> bool:
 TYPE_CHECKER = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
     "integer", _is_integer
 )
-_VALIDATOR = jsonschema.validators.extend(
+_VALIDATOR_CLASS = jsonschema.validators.extend(
     jsonschema.Draft202012Validator,
     {"x-max-milliseconds": _max_milliseconds},
     type_checker=TYPE_CHECKER,
-)(MANIFEST)
+)
+_VALIDATOR = _VALIDATOR_CLASS(MANIFEST)
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -79,13 +80,21 @@ def describe(value: Any) -> str:
     return "a mapping"
 
 
-def _written(value: Any, path: JsonPath, source: Source) -> str:
-    """Describe `value` like `describe`, with an infinite number as it was written."""
-    if path in source.written:
+def _written(
+    value: Any,
+    path: JsonPath,
+    source: Source | None,
+    describe_value: Callable[[Any], str] = describe,
+) -> str:
+    """Describe `value` with `describe_value`, with an infinite number as it was written.
+
+    `source` is None for a value that Python code built, which has no written text.
+    """
+    if source is not None and path in source.written:
         return f"the number {source.written[path]}"
-    if path in source.dates:
+    if source is not None and path in source.dates:
         return f"the unquoted date {source.dates[path]}"
-    return describe(value)
+    return describe_value(value)
 
 
 def _boolean_hint(text: str) -> str:
@@ -229,8 +238,25 @@ def _unknown_keys(err: ValidationError) -> Iterator[tuple[JsonPath, str]]:
         yield (*path, key), f'unknown key "{key}" in {dotted(path)}{hint}'
 
 
-def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]:
-    """Return the path to point at, the message, and whether to point at the key."""
+def _yaml_type_hint(value: Any, types: list[str]) -> str:
+    """Return how to write `value` in YAML as one of `types`, or an empty string."""
+    if "true or false" in types and isinstance(value, str):
+        return _boolean_hint(value)
+    if "a string" in types and isinstance(value, dict | list):
+        return "; a value that starts with { or [ is text only when quoted"
+    return ""
+
+
+def _message(
+    err: ValidationError,
+    source: Source | None,
+    describe_value: Callable[[Any], str] = describe,
+) -> tuple[JsonPath, str, bool]:
+    """Return the path to point at, the message, and whether to point at the key.
+
+    `source` is None for a value that Python code built, whose messages name its
+    values with `describe_value` and give no hints about YAML syntax.
+    """
     path: JsonPath = tuple(err.absolute_path)
     where = dotted(path)
     kind = err.validator
@@ -241,14 +267,12 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
         return path, f'missing key "{missing}" in {where}', False
     if kind == "type":
         types = _expected_types(err.schema)
-        found = _written(err.instance, path, source)
+        found = _written(err.instance, path, source, describe_value)
         message = f"{where} must be {' or '.join(types)}, not {found}"
         if "x-hint" in err.schema:
             message += f"; {err.schema['x-hint']}"
-        elif "true or false" in types and isinstance(err.instance, str):
-            message += _boolean_hint(err.instance)
-        elif "a string" in types and isinstance(err.instance, dict | list):
-            message += "; a value that starts with { or [ is text only when quoted"
+        elif source is not None:
+            message += _yaml_type_hint(err.instance, types)
         return path, message, False
     if kind == "enum":
         choices = [str(c) for c in err.validator_value]
@@ -269,7 +293,7 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
         return (
             path,
             f"{where} must be {' or '.join(options)}, not "
-            f"{_written(err.instance, path, source)}",
+            f"{_written(err.instance, path, source, describe_value)}",
             False,
         )
     if kind == "pattern" and "propertyNames" in err.schema_path:
@@ -306,10 +330,11 @@ def _message(err: ValidationError, source: Source) -> tuple[JsonPath, str, bool]
             "maximum": "at most",
             "exclusiveMinimum": "above",
         }[kind]
+        written = source.written.get(path) if source is not None else None
         return (
             path,
             f"{where} must be {bound} {err.validator_value}, not "
-            f"{source.written.get(path) or short_value(err.instance)}",
+            f"{written or short_value(err.instance)}",
             False,
         )
     return path, f"{where}: {err.message}", False
@@ -369,6 +394,51 @@ def _number_problems(
 _RANGE_KINDS = ("minimum", "maximum", "exclusiveMinimum")
 
 
+def _problems(
+    leaves: list[ValidationError],
+    source: Source | None,
+    describe_value: Callable[[Any], str] = describe,
+) -> Iterator[tuple[JsonPath, str, bool]]:
+    """Yield the path, message and whether to point at the key, of each schema error.
+
+    Each unknown key is a problem of its own. `source` and `describe_value` are
+    those of `_message`.
+    """
+    mistyped = {
+        tuple(leaf.absolute_path) for leaf in leaves if leaf.validator == "type"
+    }
+    for leaf in leaves:
+        if leaf.validator in _RANGE_KINDS and tuple(leaf.absolute_path) in mistyped:
+            # A value of the wrong type has no range to report.
+            continue
+        if leaf.validator == "additionalProperties":
+            for key_path, message in _unknown_keys(leaf):
+                yield key_path, message, True
+            continue
+        yield _message(leaf, source, describe_value)
+
+
+def value_problems(
+    name: str,
+    value: Any,
+    schema: Mapping[str, Any],
+    describe_value: Callable[[Any], str],
+) -> list[str]:
+    """Return why a value that Python code built breaks `schema`, a part of MANIFEST.
+
+    The messages are those of `validate_manifest`, with the value's path starting
+    at `name`, such as `thresholds.steps[0]`. `describe_value` names a value of
+    the wrong type.
+    """
+    wrapper = {"type": "object", "properties": {name: schema}}
+    leaves = [
+        leaf
+        for top in _VALIDATOR_CLASS(wrapper).iter_errors({name: value})
+        for leaf in _leaf_errors(top)
+    ]
+    return [message for _, message, _ in _problems(leaves, None, describe_value)]
+
+
 def validate_manifest(source: Source) -> list[Diagnostic]:
     """Return one diagnostic for every place where the manifest breaks the schema.
 
@@ -383,20 +453,7 @@ def validate_manifest(source: Source) -> list[Diagnostic]:
         for leaf in _leaf_errors(top)
     ]
     schema_paths = {tuple(leaf.absolute_path) for leaf in leaves}
-    mistyped = {
-        tuple(leaf.absolute_path) for leaf in leaves if leaf.validator == "type"
-    }
-    for leaf in leaves:
-        if leaf.validator in _RANGE_KINDS and tuple(leaf.absolute_path) in mistyped:
-            # A value of the wrong type has no range to report.
-            continue
-        if leaf.validator == "additionalProperties":
-            for key_path, message in _unknown_keys(leaf):
-                diagnostics.append(
-                    error(source.key_location(key_path), message, "manifest/schema")
-                )
-            continue
-        path, message, at_key = _message(leaf, source)
+    for path, message, at_key in _problems(leaves, source):
         location = source.key_location(path) if at_key else source.location(path)
         diagnostics.append(error(location, message, "manifest/schema"))
     numbers = []
