@@ -492,6 +492,10 @@ BLOCK_ERRORS = [
         'services/api.yaml:4:32: error: block "scrape_health": down_for is the number 120, which is not a Prometheus duration; write units from largest to smallest, each at most once, such as 2m or 1h30m [manifest/block]',
     ),
     (
+        "metric_blocks:\n  - use: http_metrics\n    with: {buckets: []}\n",
+        'services/api.yaml:3:10: error: block "http_metrics" failed: buckets must not be empty [manifest/block]',
+    ),
+    (
         "rows:\n  - use: scrape_health\n    with: {job: api, duration_red: 5%}\n",
         'services/api.yaml:4:36: error: block "scrape_health": duration_red is "5%", which is not a duration; write a duration such as "500ms" [manifest/block]',
     ),

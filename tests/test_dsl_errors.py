@@ -221,6 +221,14 @@ ARGUMENT_ERRORS = [
         for time in ["yesterday", "now-6 hours", "now+1h", "now-1d/q", ""]
     ),
     (
+        HEAD + 'dsl.histogram("latency_seconds", buckets=[])\n',
+        "services/api.py:3:42: error: buckets must not be empty [dsl/error]",
+    ),
+    (
+        HEAD + "dsl.http_metrics(buckets=())\n",
+        "services/api.py:3:26: error: buckets must not be empty [dsl/error]",
+    ),
+    (
         panel_service(
             'type="stat", thresholds=dsl.thresholds({"steps": [{"value": None}]})'
         ),

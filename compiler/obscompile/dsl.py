@@ -55,6 +55,7 @@ from obscompile.load.durations import (
 from obscompile.load.manifest import derive_uid, service_key
 from obscompile.load.patterns import END
 from obscompile.load.schema import (
+    BUCKETS,
     JOB_PATTERN,
     REFRESH_HINT,
     REFRESH_PATTERN,
@@ -715,9 +716,12 @@ def metric(
     type: str,
     help: str = "",
     labels: Sequence[str] = (),
-    buckets: Sequence[float] = (),
+    buckets: Sequence[float] | None = None,
 ) -> Metric:
-    """Declare one catalog metric (type counter, gauge, histogram, summary or info)."""
+    """Declare one catalog metric (type counter, gauge, histogram, summary or info).
+
+    A histogram without `buckets` gets its client library's default buckets.
+    """
     _text(name, "name")
     if not _METRIC_NAME.match(name):
         raise _fail(
@@ -732,7 +736,12 @@ def metric(
     for label in label_names:
         if not promql.is_label_name(label):
             raise _fail(f'label name "{label}" of metric "{name}" is invalid', "labels")
-    bounds = _numbers(buckets, "buckets")
+    bounds: tuple[float, ...] = ()
+    if buckets is not None:
+        bounds = _numbers(buckets, "buckets")
+        problems = value_problems("buckets", list(bounds), BUCKETS, _describe)
+        if problems:
+            raise _fail("; ".join(problems), "buckets")
     if bounds and kind is not MetricType.HISTOGRAM:
         raise _fail(
             f'metric "{name}" has buckets but is a {kind}, not a histogram', "buckets"
@@ -761,7 +770,10 @@ def gauge(name: str, help: str = "", labels: Sequence[str] = ()) -> Metric:
 
 
 def histogram(
-    name: str, help: str = "", labels: Sequence[str] = (), buckets: Sequence[float] = ()
+    name: str,
+    help: str = "",
+    labels: Sequence[str] = (),
+    buckets: Sequence[float] | None = None,
 ) -> Metric:
     """Declare a histogram with its bucket upper bounds."""
     return metric(name, "histogram", help, labels, buckets)

@@ -121,6 +121,10 @@ SCRAPE_JOB = {
     },
 }
 
+# A histogram's bucket upper bounds. A histogram without them gets its client
+# library's default buckets.
+BUCKETS = {"type": "array", "items": {"type": "number"}, "minItems": 1}
+
 METRIC = {
     "anyOf": [
         {"enum": ["counter", "gauge", "histogram", "summary", "info"]},
@@ -132,11 +136,7 @@ METRIC = {
                 "type": {"enum": ["counter", "gauge", "histogram", "summary", "info"]},
                 "help": {"type": "string"},
                 "labels": {"type": "array", "items": NAME},
-                "buckets": {
-                    "type": "array",
-                    "items": {"type": "number"},
-                    "minItems": 1,
-                },
+                "buckets": BUCKETS,
             },
         },
     ],
