@@ -492,6 +492,10 @@ BLOCK_ERRORS = [
         'services/api.yaml:4:32: error: block "scrape_health": down_for is the number 120, which is not a Prometheus duration; write units from largest to smallest, each at most once, such as 2m or 1h30m [manifest/block]',
     ),
     (
+        "rows:\n  - use: scrape_health\n    with: {job: api, down_for: '0'}\n",
+        'services/api.yaml:4:32: error: block "scrape_health": down_for is "0", a duration without a unit; write a Prometheus duration such as 15s, 5m or 1h30m [manifest/block]',
+    ),
+    (
         "metric_blocks:\n  - use: http_metrics\n    with: {buckets: []}\n",
         'services/api.yaml:3:10: error: block "http_metrics" failed: buckets must not be empty [manifest/block]',
     ),

@@ -220,6 +220,20 @@ ARGUMENT_ERRORS = [
         )
         for time in ["yesterday", "now-6 hours", "now+1h", "now-1d/q", ""]
     ),
+    *(
+        # Prometheus reads a bare "0", which the manifest schema's durations reject.
+        (
+            HEAD + call + "\n",
+            f'services/api.py:3:{column}: error: {argument} "0" is invalid: write a '
+            "Prometheus duration such as 15s, 5m or 1h30m [dsl/error]",
+        )
+        for call, column, argument in [
+            ('dsl.service("api", alert_for="0")', 30, "alert_for"),
+            ('dsl.alert(for_="0")', 16, "for_"),
+            ('dsl.scrape_job("api", port=80, interval="0")', 41, "interval"),
+            ('dsl.scrape_job("api", port=80, timeout="0")', 40, "timeout"),
+        ]
+    ),
     (
         HEAD + 'dsl.histogram("latency_seconds", buckets=[])\n',
         "services/api.py:3:42: error: buckets must not be empty [dsl/error]",

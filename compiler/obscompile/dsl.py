@@ -56,6 +56,7 @@ from obscompile.load.manifest import derive_uid, service_key
 from obscompile.load.patterns import END
 from obscompile.load.schema import (
     BUCKETS,
+    DURATION,
     JOB_PATTERN,
     REFRESH_HINT,
     REFRESH_PATTERN,
@@ -101,6 +102,8 @@ _LIBRARY_DIRS = tuple(
 _UID = re.compile(r"^[A-Za-z0-9_-]{1,40}" + END)
 _REFRESH = re.compile(REFRESH_PATTERN)
 _TIME = re.compile(TIME_PATTERN)
+# The manifest's durations: Prometheus' grammar without its bare "0".
+_MANIFEST_DURATION = re.compile(str(DURATION["pattern"]))
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*" + END)
 _JOB_NAME = re.compile(JOB_PATTERN)
 _ALERT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*" + END)
@@ -656,6 +659,8 @@ def _duration(value: Any, param: str) -> str | None:
         )
     if problem is not None:
         raise _fail(f'{param} "{value}" is {problem}', param)
+    if not _MANIFEST_DURATION.match(value):
+        raise _fail(f"{param} {quoted(value)} is invalid: {DURATION['x-hint']}", param)
     return value
 
 

@@ -14,11 +14,17 @@ stay apart.
 
 from __future__ import annotations
 
+import re
+
 from obscompile import dsl
 from obscompile.blocks.params import check_job, check_text, describe, rising_bands
 from obscompile.derive.alerts import camel_case
 from obscompile.load.durations import NOT_A_DURATION, duration_problem
+from obscompile.load.schema import DURATION
 from obscompile.model.panel import Row
+
+# The manifest's durations: Prometheus' grammar without its bare "0".
+_MANIFEST_DURATION = re.compile(str(DURATION["pattern"]))
 
 
 @dsl.block("scrape_health")
@@ -105,4 +111,8 @@ def _alert_for(value: object) -> str | None:
     if problem is not None:
         raise dsl.ParameterError("down_for", f'"{value}" is {problem}')
     assert isinstance(value, str)
+    if not _MANIFEST_DURATION.match(value):
+        raise dsl.ParameterError(
+            "down_for", f'is "{value}", a duration without a unit; {DURATION["x-hint"]}'
+        )
     return value
