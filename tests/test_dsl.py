@@ -634,6 +634,58 @@ def test_thresholds_mapping_rejected_as_in_yaml(project: Path, mapping: dict) ->
         assert problem in python_messages[0]
 
 
+@pytest.mark.parametrize("own_dashboard", [True, False])
+def test_description_in_yaml_equals_python(
+    tmp_path: Path, monkeypatch, own_dashboard: bool
+) -> None:
+    """The service's description is the dashboard's, in a manifest and in Python."""
+    monkeypatch.chdir(tmp_path)
+    yaml_text = YAML_SERVICE.replace(
+        "runtime: python\n", "runtime: python\ndescription: Card payments\n"
+    )
+    python_text = PYTHON_SERVICE.replace(
+        '    runtime="python",\n',
+        '    runtime="python",\n    description="Card payments",\n',
+    )
+    if not own_dashboard:
+        yaml_text = "".join(
+            line
+            for line in yaml_text.splitlines(keepends=True)
+            if not line.startswith("dashboard:")
+        )
+        python_text = "".join(
+            line
+            for line in python_text.splitlines(keepends=True)
+            if "dashboard=" not in line
+        )
+    yaml_project = write_manifest(tmp_path / "y", "payments.yaml", yaml_text)
+    python_project = write_manifest(tmp_path / "p", "payments.py", python_text)
+    yaml_files = _files(yaml_project)
+    (dashboard,) = [text for name, text in yaml_files.items() if name.endswith(".json")]
+    assert json.loads(dashboard)["description"] == "Card payments"
+    assert _files(python_project) == yaml_files
+
+
+def test_description_beside_dashboard_warns(project: Path) -> None:
+    write_manifest(
+        project,
+        "api.py",
+        "from obscompile import dsl\n"
+        "dsl.service('api', description='One', dashboard=dsl.dashboard(description='Two'),\n"
+        "    rows=[dsl.row('A', [dsl.panel('p', 'up')])])\n",
+    )
+    result = build(Project.at(project))
+    assert [str(d) for d in result.diagnostics] == [
+        "services/api.py:2:32: warning: description is ignored: the dashboard shows "
+        "the description of dsl.dashboard(); remove one of them "
+        "[dashboard/ignored-field]"
+    ]
+    (dashboard,) = [
+        text for name, text in result.files.items() if name.endswith(".json")
+    ]
+    assert json.loads(dashboard)["description"] == "Two"
+
+
 def test_project_block_folder(project: Path) -> None:
     blocks = project / "blocks"
     blocks.mkdir()

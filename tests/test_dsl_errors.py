@@ -243,6 +243,10 @@ ARGUMENT_ERRORS = [
         "services/api.py:3:26: error: buckets must not be empty [dsl/error]",
     ),
     (
+        HEAD + 'dsl.service("api", description=["API"])\n',
+        "services/api.py:3:32: error: dsl.service(): description must be a string, not a list [dsl/error]",
+    ),
+    (
         panel_service(
             'type="stat", thresholds=dsl.thresholds({"steps": [{"value": None}]})'
         ),

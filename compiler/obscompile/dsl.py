@@ -46,6 +46,7 @@ from obscompile.diagnostics import (
     ObscompileError,
     ProcessExit,
     exception_text,
+    warning,
 )
 from obscompile.load.durations import (
     DURATION_PATTERN,
@@ -863,7 +864,8 @@ def dashboard(
     """Declare dashboard settings; `uid` is at most 40 characters of [A-Za-z0-9_-].
 
     Without `uid` or `title`, `service` derives them from the service's name, as a
-    manifest without `dashboard.uid` or `dashboard.title` does.
+    manifest without `dashboard.uid` or `dashboard.title` does. Without
+    `description`, or with an empty one, the dashboard shows the service's.
     """
     if uid is not None:
         _text(uid, "uid")
@@ -1127,16 +1129,19 @@ def service(
     alert_labels: Mapping[str, str] | None = None,
     key: str | None = None,
     alert_annotations: Mapping[str, str] | None = None,
+    description: str | None = None,
 ) -> Service:
     """Declare a service, and register it when obscompile is loading this module.
 
     Without `runtime`, the service may use any client library, so queries may read
     its counters and info metrics by their declared names too (`SeriesNaming`).
+    `description` is the dashboard's, unless `dashboard` has a description of its own.
     """
     location = caller_location()
     _text(name, "name", empty=False)
     _check_name_length(name, "name")
     _optional_text(title, "title")
+    _optional_text(description, "description")
     if key is not None:
         _check_name_length(key, "key")
     if key is not None and not _SERVICE_KEY.match(_text(key, "key")):
@@ -1169,13 +1174,18 @@ def service(
     dashboard_value: Dashboard | None
     if row_values and dashboard is None:
         dashboard_value = Dashboard(
-            uid=derive_uid(name), title=title or name, location=location
+            uid=derive_uid(name),
+            title=title or name,
+            description=description or "",
+            location=location,
         )
     elif dashboard is not None:
+        _warn_description_ignored(description, dashboard)
         dashboard_value = attrs.evolve(
             dashboard,
             uid=dashboard.uid or derive_uid(name),
             title=dashboard.title or title or name,
+            description=dashboard.description or description or "",
         )
     else:
         dashboard_value = None
@@ -1205,6 +1215,26 @@ def service(
     if collected is not None:
         collected.append(result)
     return result
+
+
+def _warn_description_ignored(description: str | None, dashboard: Dashboard) -> None:
+    """Warn that `service(description=...)` is ignored beside the dashboard's own."""
+    found = _warnings.get()
+    if (
+        found is None
+        or not description
+        or not dashboard.description
+        or description == dashboard.description
+    ):
+        return
+    found.append(
+        warning(
+            caller_location("description"),
+            "description is ignored: the dashboard shows the description of "
+            "dsl.dashboard(); remove one of them",
+            "dashboard/ignored-field",
+        )
+    )
 
 
 def _service_locations(key_given: bool) -> dict[str, Location]:
