@@ -243,6 +243,15 @@ ARGUMENT_ERRORS = [
         "services/api.py:3:26: error: buckets must not be empty [dsl/error]",
     ),
     (
+        HEAD + 'dsl.scrape_job("api", port=80, path=0)\n',
+        "services/api.py:3:37: error: dsl.scrape_job(): path must be a string, not the integer 0 [dsl/error]",
+    ),
+    (
+        # As in a manifest, an empty path is kept, and scrape/job rejects it.
+        HEAD + 'dsl.service("api", scrape=dsl.scrape_job("api", port=80, path=""))\n',
+        'services/api.py:3:27: error: metrics path "" must start with "/"; use "/" [scrape/job]',
+    ),
+    (
         HEAD + 'dsl.service("api", description=["API"])\n',
         "services/api.py:3:32: error: dsl.service(): description must be a string, not a list [dsl/error]",
     ),

@@ -831,10 +831,11 @@ def scrape_job(
         target_list: tuple[str, ...] = (f"{job}:{port}",)
     else:
         target_list = _texts(targets, "targets")
+    default_path = "/metrics" if probe is None else "/probe"
     return ScrapeJob(
         job=job,
         targets=target_list,
-        metrics_path=_text(path or ("/metrics" if probe is None else "/probe"), "path"),
+        metrics_path=default_path if path is None else _text(path, "path"),
         interval=_duration(interval, "interval"),
         timeout=_duration(timeout, "timeout"),
         scheme=_choice(scheme, ["http", "https"], "scheme", "scheme"),
