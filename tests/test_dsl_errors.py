@@ -84,7 +84,7 @@ ARGUMENT_ERRORS = [
     ),
     (
         HEAD + 'dsl.service("api", rows=[dsl.panel("P", "up")])\n',
-        "services/api.py:3:25: error: dsl.service(): rows[0] must be a row, not a panel [dsl/error]",
+        "services/api.py:3:26: error: dsl.service(): rows[0] must be a row, not a panel [dsl/error]",
     ),
     (
         HEAD + 'dsl.service("api", metrics={"a": "counter"})\n',
@@ -164,7 +164,7 @@ ARGUMENT_ERRORS = [
     ),
     (
         HEAD + 'dsl.counter("c_total", "C", ["a", 1])\n',
-        "services/api.py:3:29: error: dsl.counter(): labels[1] must be a string, not the integer 1 [dsl/error]",
+        "services/api.py:3:35: error: dsl.counter(): labels[1] must be a string, not the integer 1 [dsl/error]",
     ),
     (
         HEAD + 'for job in ["a"]:\n    dsl.panel("P", "up", type="stats")\n',
@@ -281,6 +281,63 @@ ARGUMENT_ERRORS = [
     (
         HEAD + 'dsl.servce("api")\n',
         "services/api.py:3:1: error: AttributeError: module 'obscompile.dsl' has no attribute 'servce' [dsl/error]",
+    ),
+]
+
+# An item of the wrong type in a list or dict literal of the call is reported at the
+# item. Where the source does not show the item, the error is at the argument.
+ITEM_ERRORS = [
+    (
+        HEAD
+        + 'dsl.service("api", rows=[\n'
+        + '    dsl.row("Queue", [\n'
+        + '        dsl.panel("Depth", "up"),\n'
+        + '        {"title": "bad"},\n'
+        + "    ]),\n"
+        + "])\n",
+        "services/api.py:6:9: error: dsl.row(): panels[1] must be a panel, not a mapping [dsl/error]",
+    ),
+    (
+        HEAD
+        + "dsl.service(\n"
+        + '    "api",\n'
+        + "    rows=[\n"
+        + '        dsl.row("R"),\n'
+        + '        "Queue 2",\n'
+        + "    ],\n"
+        + ")\n",
+        'services/api.py:7:9: error: dsl.service(): rows[1] must be a row, not the string "Queue 2" [dsl/error]',
+    ),
+    (
+        HEAD
+        + 'dsl.service("api", metrics=[dsl.http_metrics(), [dsl.gauge("g", "G"), "x"]])\n',
+        'services/api.py:3:71: error: dsl.service(): metrics[1][1] must be a metric, not the string "x" [dsl/error]',
+    ),
+    (
+        HEAD + 'dsl.alert(labels={"team": "shop", "tier": 5})\n',
+        "services/api.py:3:43: error: dsl.alert(): labels['tier'] must be a string, not the integer 5 [dsl/error]",
+    ),
+    (
+        HEAD + 'dsl.histogram("h_seconds", "H", buckets=[1, float("nan")])\n',
+        "services/api.py:3:45: error: dsl.histogram(): buckets[1] is nan, which is not a finite number; write a number such as 100 [dsl/error]",
+    ),
+    # A list in a variable or a comprehension, or an item after a starred one, is
+    # reported at the argument.
+    (
+        HEAD + 'panels = [dsl.panel("P", "up"), "x"]\ndsl.row("R", panels)\n',
+        'services/api.py:4:14: error: dsl.row(): panels[1] must be a panel, not the string "x" [dsl/error]',
+    ),
+    (
+        HEAD + 'dsl.row("R", [title for title in ["x"]])\n',
+        'services/api.py:3:14: error: dsl.row(): panels[0] must be a panel, not the string "x" [dsl/error]',
+    ),
+    (
+        HEAD + 'dsl.row("R", [*[dsl.panel("P", "up")], "x"])\n',
+        'services/api.py:3:14: error: dsl.row(): panels[1] must be a panel, not the string "x" [dsl/error]',
+    ),
+    (
+        HEAD + 'dsl.alert(labels={**{}, "tier": 5, **{}})\n',
+        "services/api.py:3:18: error: dsl.alert(): labels['tier'] must be a string, not the integer 5 [dsl/error]",
     ),
 ]
 
@@ -404,6 +461,20 @@ BLOCK_ERRORS = [
         },
         "blocks/team.py:4:32: error: dsl.panel(): width must be at least 1, not 0 [dsl/error]",
     ),
+    (
+        {
+            "blocks/team.py": queue_row_block(
+                '    return dsl.row("Q", [\n'
+                '        dsl.panel("Depth", "up"),\n'
+                '        {"title": "bad"},\n'
+                "    ])\n"
+            ),
+            "services/api.yaml": USE_QUEUE_ROW,
+        },
+        "blocks/team.py:7:9: error: dsl.row(): panels[1] must be a panel, not a "
+        "mapping [manifest/block]\n"
+        'services/api.yaml:3:5: note: block "queue_row" is used here',
+    ),
 ]
 
 
@@ -511,6 +582,11 @@ def _assert_rejected(
 
 @pytest.mark.parametrize(("text", "expected"), ARGUMENT_ERRORS)
 def test_dsl_argument_errors(project: Path, text: str, expected: str) -> None:
+    _assert_rejected(project, {"services/api.py": text}, expected)
+
+
+@pytest.mark.parametrize(("text", "expected"), ITEM_ERRORS)
+def test_dsl_item_errors(project: Path, text: str, expected: str) -> None:
     _assert_rejected(project, {"services/api.py": text}, expected)
 
 

@@ -358,6 +358,67 @@ def _argument_node(call: ast.Call, argument: str, code: CodeType) -> ast.expr | 
     return None
 
 
+def _subscripts(path: str) -> tuple[str, tuple[int | str, ...]]:
+    """Split a value's name, such as `panels[1]` or `labels['team']`, into its parts.
+
+    The first part names an argument and the others index into it. A name that is
+    not an argument with constant subscripts is returned whole, without subscripts.
+    """
+    try:
+        node: ast.expr | None = ast.parse(path, mode="eval").body
+    except SyntaxError:
+        return path, ()
+    keys: list[int | str] = []
+    while isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+        key = node.slice.value
+        if not isinstance(key, int | str) or isinstance(key, bool):
+            return path, ()
+        keys.append(key)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return path, ()
+    return node.id, tuple(reversed(keys))
+
+
+def _item_node(node: ast.expr, keys: tuple[int | str, ...]) -> ast.expr:
+    """Follow `keys` into the list, tuple and dict displays that the source writes.
+
+    The search stops at the last node that the source shows, such as a variable or a
+    comprehension, so the result is the item itself or the nearest node around it.
+    """
+    for key in keys:
+        item = _element(node, key)
+        if item is None:
+            break
+        node = item
+    return node
+
+
+def _element(node: ast.expr, key: int | str) -> ast.expr | None:
+    """Return the item `key` of a list, tuple or dict display.
+
+    Returns None for another node, and where a starred item, a `**` or a missing key
+    leaves the item unknown.
+    """
+    if isinstance(node, ast.List | ast.Tuple) and isinstance(key, int):
+        if key >= len(node.elts):
+            return None
+        # A starred item before it moves the item by a length known only at run time.
+        if any(isinstance(item, ast.Starred) for item in node.elts[: key + 1]):
+            return None
+        return node.elts[key]
+    if isinstance(node, ast.Dict) and isinstance(key, str):
+        for written, value in zip(
+            reversed(node.keys), reversed(node.values), strict=True
+        ):
+            if written is None:
+                # A later `**mapping` may replace the key's value.
+                return None
+            if isinstance(written, ast.Constant) and written.value == key:
+                return value
+    return None
+
+
 def _column(filename: str, line: int, byte_column: int) -> int:
     """Convert a 0-based UTF-8 byte offset into a 1-based character column."""
     text = linecache.getline(filename, line).encode("utf-8")
@@ -402,7 +463,12 @@ def caller_location(argument: str | None = None) -> Location:
 
 
 def argument_locations(arguments: Iterable[str]) -> dict[str, Location]:
-    """Return where the user's call to obscompile writes each of `arguments`."""
+    """Return where the user's call to obscompile writes each of `arguments`.
+
+    An argument may name an item, as in `panels[1]` or `labels['team']`. Its
+    location is that of the item when the call writes the list or dict as a
+    literal, and else that of the argument.
+    """
     frame, called = _user_frame()
     if frame is None or called is None:
         return {}
@@ -413,8 +479,10 @@ def argument_locations(arguments: Iterable[str]) -> dict[str, Location]:
         return {}
     found = {}
     for argument in arguments:
-        node = _argument_node(call, argument, called.f_code)
+        name, keys = _subscripts(argument)
+        node = _argument_node(call, name, called.f_code)
         if node is not None:
+            node = _item_node(node, keys)
             found[argument] = _code_location(
                 filename, node.lineno, _column(filename, node.lineno, node.col_offset)
             )
@@ -502,10 +570,9 @@ def _function_name() -> str:
 
 
 def _type_error(param: str, expected: str, value: Any) -> DSLError:
-    argument = param.split("[", 1)[0]
     return _fail(
         f"{_function_name()}: {param} must be {expected}, not {_describe(value)}",
-        argument,
+        param,
     )
 
 
