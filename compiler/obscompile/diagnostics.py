@@ -7,7 +7,8 @@ them into exit codes.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
@@ -19,13 +20,107 @@ class Severity(enum.StrEnum):
     WARNING = "warning"
 
 
+# The maximum number of characters of a query, an expression or another user text
+# that a message quotes, cut marks included. `report` cuts the source line under a
+# message to this width too.
+MAX_QUOTED = 120
+# The characters at the start of a long text that every shortened form keeps.
+_KEPT_START = 40
+_CUT = "..."
+
+
+def shorten(text: str, start: int = 0, end: int | None = None) -> str:
+    """Shorten `text` for a message to at most MAX_QUOTED characters.
+
+    `text[start:end]` is the part at fault, by default the whole text. A longer
+    text keeps its first characters and the part at fault, with the text around it
+    that fits. A part at fault that does not fit keeps its start and its end. "..."
+    marks each cut.
+    """
+    if len(text) <= MAX_QUOTED:
+        return text
+    end = len(text) if end is None else max(0, min(end, len(text)))
+    start = max(0, min(start, end))
+    if end <= MAX_QUOTED - len(_CUT):
+        return text[: MAX_QUOTED - len(_CUT)] + _CUT
+    # Room for the part at fault once the start and two cut marks are kept.
+    room = MAX_QUOTED - _KEPT_START - 2 * len(_CUT)
+    ranges = [(0, _KEPT_START)]
+    if end - start <= room:
+        context = (room - (end - start)) // 2
+        window = max(_KEPT_START, min(start - context, len(text) - room))
+        ranges.append((window, window + room))
+    else:
+        # The cut inside the part at fault takes room too.
+        head = (room - len(_CUT)) // 2
+        tail = room - len(_CUT) - head
+        from_start = max(start, _KEPT_START)
+        ranges += [(from_start, from_start + head), (end - tail, end)]
+    pieces = []
+    shown_end = 0
+    for first, last in ranges:
+        first = max(first, shown_end)
+        if first > shown_end:
+            pieces.append(_CUT)
+        pieces.append(text[first:last])
+        shown_end = max(shown_end, last)
+    if shown_end < len(text):
+        pieces.append(_CUT)
+    return "".join(pieces)
+
+
+# The marks around a text that `quoted` puts into a message: STX and ETX.
+_MARK_OPEN = "\x02"
+_MARK_CLOSE = "\x03"
+_MARKED = re.compile(f"{_MARK_OPEN}([^{_MARK_OPEN}{_MARK_CLOSE}]*){_MARK_CLOSE}")
+
+
+def quoted(text: str) -> str:
+    """Mark `text` in a message, to be shortened when the message becomes a Diagnostic.
+
+    A message that is changed after it is composed uses this in place of `shorten`.
+    The test generator composes the reasons for untested rules with placeholders for
+    the service's names and puts the names back later, so shortening the text
+    earlier could cut a placeholder apart and would not bound the names.
+    """
+    # A mark in the text itself would end the marked text early.
+    text = text.replace(_MARK_OPEN, "?").replace(_MARK_CLOSE, "?")
+    return _MARK_OPEN + text + _MARK_CLOSE
+
+
+def _shorten_marked(message: str) -> str:
+    """Shorten each text that `quoted` marks in `message`, and remove the marks."""
+    if _MARK_OPEN not in message:
+        return message
+    return _MARKED.sub(lambda match: shorten(match.group(1)), message)
+
+
+# A text in double quotes, single quotes or backticks, as other programs quote them.
+_QUOTED_SPAN = re.compile(r'"[^"]*"|\'[^\']*\'|`[^`]*`')
+
+
+def shorten_quotes(message: str, shorten_text: Callable[[str], str] = shorten) -> str:
+    """Apply `shorten_text` to each quoted text in `message`, quotes included.
+
+    This bounds the message of another program, such as a parser's, which may quote
+    the user's text in full, and keeps its own words.
+
+    NOTE: an apostrophe in the message's own words starts a quoted text too. Only a
+    text longer than MAX_QUOTED changes, so such words change only in a long message.
+    """
+    return _QUOTED_SPAN.sub(lambda match: shorten_text(match.group()), message)
+
+
 @attrs.frozen(order=False)
 class Diagnostic:
-    """One problem in user input, with the name of the check that found it."""
+    """One problem in user input, with the name of the check that found it.
+
+    The texts that `quoted` marks in `message` are shortened as `shorten` does.
+    """
 
     location: Location
     severity: Severity
-    message: str
+    message: str = attrs.field(converter=_shorten_marked)
     check: str
 
     def sort_key(self) -> tuple:

@@ -46,6 +46,7 @@ from obscompile.diagnostics import (
     ObscompileError,
     ProcessExit,
     exception_text,
+    shorten,
     warning,
 )
 from obscompile.load.durations import (
@@ -1410,7 +1411,7 @@ def unknown_block_message(name: str) -> str:
         failed = ", ".join(FAILED_BLOCK_MODULES)
         verb = "fails" if len(FAILED_BLOCK_MODULES) == 1 else "fail"
         hint += f"; {failed} {verb} to load, so it may define it"
-    return f'unknown block "{name}"{hint}'
+    return f'unknown block "{shorten(name)}"{hint}'
 
 
 def block(name: str) -> Callable[[F], F]:

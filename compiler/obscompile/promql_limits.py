@@ -14,6 +14,7 @@ import threading
 
 import promql_parser as pp
 
+from obscompile.diagnostics import shorten
 from obscompile.load.durations import (
     DURATION_PATTERN,
     MAX_DURATION_MS,
@@ -148,7 +149,7 @@ def _duration_error(text: str) -> str | None:
     unit, which it reads as seconds, makes it panic when the number is too large.
     """
     if _DURATION.match(text):
-        return f"{text} is {TOO_LONG}" if too_long(text) else None
+        return f"{shorten(text)} is {TOO_LONG}" if too_long(text) else None
     if not _DURATION_NUMBER.fullmatch(text):
         return None  # the parser reports what it cannot read
     number = text.lstrip("+-")
@@ -156,8 +157,8 @@ def _duration_error(text: str) -> str | None:
     if math.isfinite(seconds) and seconds * 1000 <= MAX_DURATION_MS:
         return None  # the promql/syntax check reports the missing unit
     return (
-        f"Prometheus 2.42 does not read the duration {text}; write whole numbers "
-        "with units from the largest, such as 1h30m"
+        f"Prometheus 2.42 does not read the duration {shorten(text)}; write whole "
+        "numbers with units from the largest, such as 1h30m"
     )
 
 

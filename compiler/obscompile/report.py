@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 
-from obscompile.diagnostics import Diagnostic, Severity, uses_text
+from obscompile.diagnostics import MAX_QUOTED, Diagnostic, Severity, uses_text
 from obscompile.model.location import Location
 
 _COLORS = {Severity.ERROR: "\x1b[1;31m", Severity.WARNING: "\x1b[1;33m"}
@@ -51,11 +51,12 @@ def _source_excerpt(location: Location, sources: Mapping[str, str]) -> list[str]
         return []
     source_line = _printable(source_lines[index].rstrip("\r").expandtabs(1))
     column = location.column - 1
-    # Show at most 120 characters of a long line, around the caret.
-    start = max(0, min(column - 60, len(source_line) - 120))
-    excerpt = source_line[start : start + 120]
+    # Show at most MAX_QUOTED characters of a long line, around the caret.
+    width = MAX_QUOTED
+    start = max(0, min(column - width // 2, len(source_line) - width))
+    excerpt = source_line[start : start + width]
     prefix = "..." if start else ""
-    suffix = "..." if start + 120 < len(source_line) else ""
+    suffix = "..." if start + width < len(source_line) else ""
     return [
         f"  {prefix}{excerpt}{suffix}",
         "  " + " " * (len(prefix) + column - start) + "^",

@@ -18,6 +18,7 @@ from obscompile.blocks.params import (
     describe,
     rising_bands,
 )
+from obscompile.diagnostics import shorten
 from obscompile.gotemplate import go_quote
 from obscompile.load.thresholds import ThresholdError, parse_shorthand
 from obscompile.model.metric import Metric
@@ -107,10 +108,11 @@ def http_api_health(
     for index, key in enumerate(order):
         if key not in PANEL_KEYS:
             raise dsl.ParameterError(
-                "order", f'names unknown panel "{key}"; use {", ".join(PANEL_KEYS)}'
+                "order",
+                f'names unknown panel "{shorten(key)}"; use {", ".join(PANEL_KEYS)}',
             )
         if key in order[:index]:
-            raise dsl.ParameterError("order", f'names the panel "{key}" twice')
+            raise dsl.ParameterError("order", f'names the panel "{shorten(key)}" twice')
     selector = f'job="{job}"'
     panels = {
         "request_rate": dsl.panel(

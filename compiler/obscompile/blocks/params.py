@@ -11,6 +11,7 @@ import re
 from fractions import Fraction
 
 from obscompile import dsl, promql
+from obscompile.diagnostics import shorten
 from obscompile.load.thresholds import (
     NumberError,
     ThresholdError,
@@ -45,7 +46,9 @@ def check_job(value: object) -> str:
     assert isinstance(value, str)
     if '"' in value or "\\" in value or "\n" in value:
         raise dsl.ParameterError(
-            "job", f"is {value!r}; a job name has no quotes, backslashes or line breaks"
+            "job",
+            f"is {shorten(repr(value))}; a job name has no quotes, backslashes or "
+            "line breaks",
         )
     return value
 
@@ -67,20 +70,20 @@ def check_status_regex(name: str, value: object) -> str:
         pattern = promql.compile_regex(value)
     except re.error as exc:
         raise dsl.ParameterError(
-            name, f'is "{value}", an invalid regex: {exc}; {example}'
+            name, f'is "{shorten(value)}", an invalid regex: {exc}; {example}'
         ) from None
     matched = [code for code in _STATUS_CODES if pattern.fullmatch(code)]
     if not matched:
         raise dsl.ParameterError(
             name,
-            f'is "{value}", which matches no HTTP status code from 100 to 599; '
-            + example,
+            f'is "{shorten(value)}", which matches no HTTP status code from 100 to '
+            f"599; {example}",
         )
     if len(matched) == len(_STATUS_CODES):
         raise dsl.ParameterError(
             name,
-            f'is "{value}", which matches every HTTP status code from 100 to 599, '
-            f"so every request would count as an error; {example}",
+            f'is "{shorten(value)}", which matches every HTTP status code from 100 '
+            f"to 599, so every request would count as an error; {example}",
         )
     return value
 
@@ -131,23 +134,26 @@ def _bound(name: str, value: object, kind: str) -> tuple[str, Fraction | float] 
     except NumberError as exc:
         # The text is a number written in a form that is not read; the error gives
         # the form to write.
-        raise dsl.ParameterError(name, f'is "{text}"; {exc}') from None
+        raise dsl.ParameterError(name, f'is "{shorten(text)}"; {exc}') from None
     except ThresholdError:
         quantity = None
     if quantity is None or not _fits(kind, quantity.unit):
         raise dsl.ParameterError(
-            name, f'is "{text}", which is not {noun}; write {noun} such as {example}'
+            name,
+            f'is "{shorten(text)}", which is not {noun}; write {noun} such as '
+            f"{example}",
         )
     if kind == "percentage" and quantity.number > 100:
         raise dsl.ParameterError(
-            name, f"is {text}, above 100%, which no part of the requests can reach"
+            name,
+            f"is {shorten(text)}, above 100%, which no part of the requests can reach",
         )
     if not quantity.number > 0:
         colour = "yellow" if name.endswith("_yellow") else "red"
         raise dsl.ParameterError(
             name,
-            f"is {text}, which would colour every value {colour}; write a bound "
-            "above 0",
+            f"is {shorten(text)}, which would colour every value {colour}; write a "
+            "bound above 0",
         )
     return text, comparable(quantity, 0.0)
 

@@ -19,6 +19,7 @@ import re
 from obscompile import dsl
 from obscompile.blocks.params import check_job, check_text, describe, rising_bands
 from obscompile.derive.alerts import camel_case
+from obscompile.diagnostics import shorten
 from obscompile.load.durations import NOT_A_DURATION, duration_problem
 from obscompile.load.schema import DURATION
 from obscompile.model.panel import Row
@@ -102,17 +103,18 @@ def _alert_for(value: object) -> str | None:
         return None
     problem = duration_problem(value) if isinstance(value, str) else NOT_A_DURATION
     if problem == NOT_A_DURATION:
-        text = f'"{value}"' if isinstance(value, str) else describe(value)
+        text = f'"{shorten(value)}"' if isinstance(value, str) else describe(value)
         raise dsl.ParameterError(
             "down_for",
             f"is {text}, which is {NOT_A_DURATION}; write units from largest to "
             "smallest, each at most once, such as 2m or 1h30m",
         )
-    if problem is not None:
-        raise dsl.ParameterError("down_for", f'"{value}" is {problem}')
     assert isinstance(value, str)
+    if problem is not None:
+        raise dsl.ParameterError("down_for", f'"{shorten(value)}" is {problem}')
     if not _MANIFEST_DURATION.match(value):
         raise dsl.ParameterError(
-            "down_for", f'is "{value}", a duration without a unit; {DURATION["x-hint"]}'
+            "down_for",
+            f'is "{shorten(value)}", a duration without a unit; {DURATION["x-hint"]}',
         )
     return value

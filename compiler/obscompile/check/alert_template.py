@@ -17,7 +17,7 @@ from obscompile import promql
 from obscompile.check.context import ServiceContext
 from obscompile.check.registry import Scope, check
 from obscompile.derive.annotations import DERIVED_ANNOTATIONS
-from obscompile.diagnostics import Diagnostic, error
+from obscompile.diagnostics import Diagnostic, error, shorten_quotes
 from obscompile.gotemplate import (
     GO_FUNCTIONS,
     PROMETHEUS_FIELDS,
@@ -114,7 +114,7 @@ def _template_problem(
         return
     yield error(
         context.locate(value_at, text, found.offset),
-        f"{what} is not a valid Go template: {found.message}"
+        f"{what} is not a valid Go template: {shorten_quotes(found.message)}"
         f"{_name_hint(found.message)}",
         NAME,
     )

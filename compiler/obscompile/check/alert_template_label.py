@@ -20,7 +20,7 @@ from obscompile.check.registry import Scope, check
 # The module, not its names: derive.alerts imports the check package, which imports
 # this module while derive.alerts is still loading.
 from obscompile.derive import alerts as derived_alerts
-from obscompile.diagnostics import Diagnostic, warning
+from obscompile.diagnostics import Diagnostic, shorten, warning
 from obscompile.gotemplate import find_template_error, template_references
 from obscompile.model.location import Location
 
@@ -102,8 +102,8 @@ def template_label(context: ServiceContext) -> Iterator[Diagnostic]:
             for label, offset in _missing(text, labels):
                 yield warning(
                     context.locate(value_at or alert.location, text, offset),
-                    f'{subject} names the label "{label}", which the series of the '
-                    "alert do not have, so the text shows it as empty"
+                    f'{subject} names the label "{shorten(label)}", which the series '
+                    "of the alert do not have, so the text shows it as empty"
                     f"{catalog.missing_label_hint(label, labels)}",
                     NAME,
                 )
@@ -135,9 +135,9 @@ def _service_annotation_warnings(
             hint = ""
         yield warning(
             context.locate(value_at, text, offset),
-            f'alert annotation "{name}" names the label "{label}", which the series '
-            f"of the alerts of {owner} do not have, so the text shows it as empty"
-            f"{hint}",
+            f'alert annotation "{shorten(name)}" names the label "{shorten(label)}", '
+            f"which the series of the alerts of {owner} do not have, so the text "
+            f"shows it as empty{hint}",
             NAME,
         )
 

@@ -21,6 +21,7 @@ from obscompile.check.context import (
 )
 from obscompile.check.scrape_job import jobs_by_name
 from obscompile.derive.alert_names import AlertOrigin
+from obscompile.diagnostics import shorten
 from obscompile.memo import by_identity
 from obscompile.model.metric import Metric, MetricType, SeriesNaming
 from obscompile.model.scrape import ScrapeJob
@@ -469,7 +470,7 @@ def catalog_series(services: Iterable[Service]) -> list[str]:
 def suggestion(word: str, choices: Iterable[str]) -> str:
     """Return `; did you mean "x"?` for the closest choice, or an empty string."""
     close = closest(word, choices)
-    return f'; did you mean "{close}"?' if close is not None else ""
+    return f'; did you mean "{shorten(close)}"?' if close is not None else ""
 
 
 def missing_label_hint(label: str, labels: Iterable[str]) -> str:
@@ -482,7 +483,7 @@ def missing_label_hint(label: str, labels: Iterable[str]) -> str:
     if found:
         return found
     if labels:
-        return "; their labels are " + ", ".join(labels)
+        return "; their labels are " + ", ".join(shorten(label) for label in labels)
     return "; they have no labels"
 
 

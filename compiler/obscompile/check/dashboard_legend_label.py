@@ -14,7 +14,7 @@ from obscompile.check import catalog
 from obscompile.check.context import PanelContext
 from obscompile.check.positions import text_location
 from obscompile.check.registry import check
-from obscompile.diagnostics import Diagnostic, warning
+from obscompile.diagnostics import Diagnostic, shorten, warning
 
 NAME = "dashboard/legend-label"
 
@@ -43,7 +43,7 @@ def legend_label(context: PanelContext) -> Iterator[Diagnostic]:
                 found.start(),
                 context.sources,
             ),
-            f'legend names the label "{label}", which the series of the query do not '
-            f"have, so Grafana shows it as empty{hint}",
+            f'legend names the label "{shorten(label)}", which the series of the query '
+            f"do not have, so Grafana shows it as empty{hint}",
             NAME,
         )

@@ -16,7 +16,7 @@ from obscompile.check.registry import check
 # this module while derive.alerts is still loading.
 from obscompile.derive import alerts
 from obscompile.derive.legend import panel_legend, result_labels
-from obscompile.diagnostics import Diagnostic, error
+from obscompile.diagnostics import Diagnostic, error, shorten
 from obscompile.render.grafana import draws_series_thresholds
 
 NAME = "dashboard/series-legend"
@@ -37,8 +37,8 @@ def series_legend(context: PanelContext) -> Iterator[Diagnostic]:
             if alerts.legend_pins(legend, series.series) is None:
                 yield error(
                     panel.series_location(series),
-                    f'legend "{legend}" cannot render the series name '
-                    f'"{series.series}", so its threshold matches no series'
+                    f'legend "{shorten(legend)}" cannot render the series name '
+                    f'"{shorten(series.series)}", so its threshold matches no series'
                     f"{alerts.legend_hint(legend, series)}",
                     NAME,
                 )

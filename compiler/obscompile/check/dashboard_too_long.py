@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from obscompile.check.context import ServiceContext
 from obscompile.check.registry import Scope, check
-from obscompile.diagnostics import Diagnostic, error
+from obscompile.diagnostics import Diagnostic, error, shorten
 from obscompile.model.location import Location
 from obscompile.model.service import Dashboard, Service
 from obscompile.render.folders import is_general
@@ -84,7 +84,11 @@ def too_long(context: ServiceContext) -> Iterator[Diagnostic]:
             yield error(
                 dashboard.locations.get(f"tags.{index}", tags_at),
                 _too_long(
-                    f'tag "{tag}"', tag, TAG_MAX, "dashboard_tag.term", SAVE_FAILS
+                    f'tag "{shorten(tag)}"',
+                    tag,
+                    TAG_MAX,
+                    "dashboard_tag.term",
+                    SAVE_FAILS,
                 ),
                 NAME,
             )

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
-from obscompile.diagnostics import Diagnostic, error
+from obscompile.diagnostics import Diagnostic, error, shorten
 from obscompile.grafana_units import GRAFANA_UNITS, is_known_unit
 
 NAME = "dashboard/unit"
@@ -53,7 +53,7 @@ def unit(context: PanelContext) -> Iterator[Diagnostic]:
     written = context.panel.unit
     if written is None or is_known_unit(written):
         return
-    message = f'unit "{written}" is not a Grafana unit id'
+    message = f'unit "{shorten(written)}" is not a Grafana unit id'
     suggested = suggest_unit(written)
     if suggested is not None:
         message += f'; did you mean "{suggested}" ({GRAFANA_UNITS[suggested]})?'

@@ -10,7 +10,7 @@ from obscompile import promql
 from obscompile.check import catalog
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
-from obscompile.diagnostics import Diagnostic, error
+from obscompile.diagnostics import Diagnostic, error, shorten
 
 NAME = "promql/histogram-le"
 
@@ -68,8 +68,8 @@ def _problems(context: PanelContext, call: pp.Call) -> Iterator[Diagnostic]:
                 yield error(
                     context.node_location(node),
                     f'panel "{title}": histogram_quantile() gets an aggregation '
-                    f'"{written}" that drops "le"; the result is always empty. '
-                    f'Use "{fix}"',
+                    f'"{shorten(written)}" that drops "le"; the result is always '
+                    f'empty. Use "{shorten(fix)}"',
                     NAME,
                 )
                 return
@@ -80,11 +80,12 @@ def _problems(context: PanelContext, call: pp.Call) -> Iterator[Diagnostic]:
             if catalog.is_recorded(name):
                 return  # A recorded series may keep le under any name.
             bucket = name.removesuffix("_sum").removesuffix("_count") + "_bucket"
-            fix = f'; use "{bucket}"' if catalog.find_metric(context, bucket) else ""
+            found = catalog.find_metric(context, bucket)
+            fix = f'; use "{shorten(bucket)}"' if found else ""
             yield error(
                 context.node_location(node),
                 f'panel "{title}": histogram_quantile() needs the _bucket series of a '
-                f'histogram, but gets "{name}"{fix}',
+                f'histogram, but gets "{shorten(name)}"{fix}',
                 NAME,
             )
 

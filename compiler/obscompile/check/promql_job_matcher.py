@@ -13,7 +13,7 @@ from obscompile.check import catalog
 from obscompile.check.context import PanelContext
 from obscompile.check.query_text import tokenize
 from obscompile.check.registry import check
-from obscompile.diagnostics import Diagnostic, error
+from obscompile.diagnostics import Diagnostic, error, shorten
 
 NAME = "promql/job-matcher"
 
@@ -21,10 +21,10 @@ NAME = "promql/job-matcher"
 def _suggest(value: str, jobs: list[str]) -> str:
     close = catalog.closest(value, jobs)
     if close is not None:
-        return f'; did you mean "{close}"?'
+        return f'; did you mean "{shorten(close)}"?'
     if len(jobs) == 1:
-        return f'; use job="{jobs[0]}"'
-    return "; the scrape jobs are " + ", ".join(jobs)
+        return f'; use job="{shorten(jobs[0])}"'
+    return "; the scrape jobs are " + ", ".join(shorten(job) for job in jobs)
 
 
 def _matches_any(pattern: str, jobs: list[str]) -> bool | None:
@@ -87,8 +87,9 @@ def _alternative_problems(
         if not catalog.is_placeholder(alternative) and not _matches_any(
             alternative, jobs
         ):
+            regex = shorten(written or pattern, start, start + len(text))
             message = (
-                f'job "{alternative}" in regex "{written or pattern}" is not a scrape '
+                f'job "{shorten(alternative)}" in regex "{regex}" is not a scrape '
                 f"job of {owner}{_suggest(alternative, jobs)}"
             )
             yield _Problem(message, start if written is not None else None)
@@ -100,7 +101,7 @@ def _matcher_problems(
 ) -> Iterator[_Problem]:
     if matcher.op == pp.MatchOp.Equal:
         if not catalog.is_placeholder(matcher.value) and matcher.value not in jobs:
-            message = f'job "{matcher.value}" is not a scrape job of {owner}'
+            message = f'job "{shorten(matcher.value)}" is not a scrape job of {owner}'
             yield _Problem(message + _suggest(matcher.value, jobs))
         return
     if matcher.op != pp.MatchOp.Re:
@@ -113,8 +114,8 @@ def _matcher_problems(
         and _matches_any(matcher.value, jobs) is False
     ):
         yield _Problem(
-            f'job regex "{matcher.value}" matches none of the scrape jobs of '
-            f"{owner} ({', '.join(jobs)})"
+            f'job regex "{shorten(matcher.value)}" matches none of the scrape jobs '
+            f"of {owner} ({', '.join(shorten(job) for job in jobs)})"
         )
 
 

@@ -13,7 +13,7 @@ from obscompile.check.context import PanelContext, ParsedQuery
 from obscompile.check.query_grammar import first_unexpected
 from obscompile.check.query_text import Token, tokenize
 from obscompile.check.registry import check
-from obscompile.diagnostics import Diagnostic, error
+from obscompile.diagnostics import Diagnostic, error, shorten, shorten_quotes
 
 NAME = "promql/syntax"
 
@@ -102,7 +102,8 @@ def promql_syntax(context: PanelContext) -> Iterator[Diagnostic]:
         # Prometheus reads such a query, so it is not called invalid.
         text = message
     elif message.lower() != _GENERIC:
-        text = f"{text}: {message}"
+        # promql-parser's message may quote a whole token of the query.
+        text = f"{text}: {shorten_quotes(message)}"
     yield error(context.query_location(offset), text + _comment_hint(context), NAME)
 
 
@@ -157,8 +158,9 @@ def _timestamps_out_of_range(context: PanelContext) -> Iterator[Diagnostic]:
             continue
         yield error(
             context.query_location(offset),
-            f"invalid PromQL query: the @ timestamp {written} is out of the range "
-            "Prometheus accepts, about ±9.2e15 seconds (292 million years) from 1970",
+            f"invalid PromQL query: the @ timestamp {shorten(written)} is out of the "
+            "range Prometheus accepts, about ±9.2e15 seconds (292 million years) "
+            "from 1970",
             NAME,
         )
 
@@ -169,12 +171,12 @@ def _unit_problem(text: str) -> str | None:
         return None
     if text.isdigit():
         return (
-            f"the duration {text} has no unit, which {PROMETHEUS} requires; write "
-            f"{text}s"
+            f"the duration {shorten(text)} has no unit, which {PROMETHEUS} requires; "
+            f"write {shorten(text + 's')}"
         )
     return (
-        f"{PROMETHEUS} does not read the duration {text}; write whole numbers with "
-        "units from the largest, such as 1h30m"
+        f"{PROMETHEUS} does not read the duration {shorten(text)}; write whole "
+        "numbers with units from the largest, such as 1h30m"
     )
 
 
@@ -238,7 +240,7 @@ def query_problem(text: str) -> tuple[int, str] | None:
     query = ParsedQuery.parse(text)
     if query.error is not None:
         message, offset = _cause(text, str(query.error), query.error.offset)
-        return offset, f"invalid PromQL query: {message}"
+        return offset, f"invalid PromQL query: {shorten_quotes(message)}"
     for later_offset, later_message in later_syntax(query):
         return later_offset or 0, later_message
     return None
@@ -266,9 +268,9 @@ def later_syntax(query: ParsedQuery) -> Iterator[tuple[int | None, str]]:
     for token in _durations_as_numbers(tokens):
         yield (
             token.offset,
-            f"invalid PromQL query: {PROMETHEUS} reads the duration {token.text} only "
-            "in a range, a subquery or after offset, not as a number; write the "
-            "number of seconds",
+            f"invalid PromQL query: {PROMETHEUS} reads the duration "
+            f"{shorten(token.text)} only in a range, a subquery or after offset, not "
+            "as a number; write the number of seconds",
         )
     for text, offset in _written_durations(tokens):
         problem = _unit_problem(text)

@@ -9,7 +9,7 @@ import promql_parser as pp
 from obscompile.check import catalog
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
-from obscompile.diagnostics import Diagnostic, error
+from obscompile.diagnostics import Diagnostic, error, shorten
 
 NAME = "promql/unknown-label"
 
@@ -17,7 +17,9 @@ NAME = "promql/unknown-label"
 def _known_list(owner: str, labels: frozenset[str]) -> str:
     if not labels:
         return "; they have no labels" if owner == "their" else "; it has no labels"
-    return f"; {owner} labels are " + ", ".join(sorted(labels))
+    return f"; {owner} labels are " + ", ".join(
+        shorten(label) for label in sorted(labels)
+    )
 
 
 def _matcher_problems(context: PanelContext) -> Iterator[Diagnostic]:
@@ -35,7 +37,7 @@ def _matcher_problems(context: PanelContext) -> Iterator[Diagnostic]:
             hint = catalog.suggestion(label, labels) or _known_list("its", labels)
             yield error(
                 context.query_location(offset),
-                f'metric "{name}" has no label "{label}"{hint}',
+                f'metric "{shorten(name)}" has no label "{shorten(label)}"{hint}',
                 NAME,
             )
 
@@ -49,17 +51,22 @@ def _grouping_problems(context: PanelContext) -> Iterator[Diagnostic]:
         if labels is None:
             continue
         clause = "by" if modifier.type == pp.AggModifierType.By else "without"
-        for label in modifier.labels:
+        for index, label in enumerate(modifier.labels):
             if label in labels:
                 continue
             offset = context.query.grouping_offset(aggregation, label)
             if offset is None:
                 offset = context.query.offset_of(aggregation)
             hint = catalog.suggestion(label, labels) or _known_list("their", labels)
-            grouping = f"{aggregation.op} {clause} ({', '.join(modifier.labels)})"
+            before = f"{aggregation.op} {clause} (" + "".join(
+                f"{written}, " for written in modifier.labels[:index]
+            )
+            grouping = f"{before}{', '.join(modifier.labels[index:])})"
+            grouping_shown = shorten(grouping, len(before), len(before) + len(label))
             yield error(
                 context.query_location(offset),
-                f'{grouping}: the aggregated series have no label "{label}"{hint}',
+                f"{grouping_shown}: the aggregated series have no label "
+                f'"{shorten(label)}"{hint}',
                 NAME,
             )
 

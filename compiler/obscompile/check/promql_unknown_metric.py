@@ -9,7 +9,7 @@ import promql_parser as pp
 from obscompile.check import catalog, client_library
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
-from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.diagnostics import Diagnostic, error, shorten, warning
 from obscompile.model.metric import MetricType, SeriesNaming
 from obscompile.model.service import Service
 
@@ -85,7 +85,7 @@ def _not_in_job_catalogs(context: PanelContext) -> dict[str, Diagnostic]:
         declared = catalog.catalog_series(owners)
         # Two manifests that declare one service are reported apart.
         names = " or ".join(dict.fromkeys(f'"{owner.name}"' for owner in owners))
-        job_names = " or ".join(f'"{job}"' for job in jobs)
+        job_names = " or ".join(f'"{shorten(job)}"' for job in jobs)
         renamed = (
             _exposed_as(name, owners, selector)
             or _summary_buckets(name, owners)
@@ -94,8 +94,8 @@ def _not_in_job_catalogs(context: PanelContext) -> dict[str, Diagnostic]:
         found[name] = error(
             context.node_location(selector),
             renamed
-            or f'metric "{name}" is not in the catalog of service {names}, which '
-            f"scrapes job {job_names}{catalog.suggestion(name, declared)}",
+            or f'metric "{shorten(name)}" is not in the catalog of service {names}, '
+            f"which scrapes job {job_names}{catalog.suggestion(name, declared)}",
             NAME,
         )
     return found
@@ -123,8 +123,9 @@ def _exposed_as(
             article = "an" if str(metric.type)[0] in "aeiou" else "a"
             fix = f'query "{series[0]}"' if len(series) == 1 else "query one of them"
             return (
-                f'metric "{name}" is {article} {metric.type} of the catalog of service '
-                f'"{owner.name}", which the client libraries expose as {listed}; {fix}'
+                f'metric "{shorten(name)}" is {article} {metric.type} of the catalog '
+                f'of service "{owner.name}", which the client libraries expose as '
+                f"{listed}; {fix}"
             )
     return None
 
@@ -149,9 +150,9 @@ def _summary_buckets(name: str, owners: Sequence[Service]) -> str | None:
                         f'{base}{{quantile="0.9"}}, or declare "{base}" as a histogram'
                     )
                 return (
-                    f'metric "{name}" is not in the catalog of service "{owner.name}", '
-                    f'which declares "{base}" as a summary, and a summary has no '
-                    f"buckets; {fix}"
+                    f'metric "{shorten(name)}" is not in the catalog of service '
+                    f'"{owner.name}", which declares "{base}" as a summary, and a '
+                    f"summary has no buckets; {fix}"
                 )
     return None
 
@@ -222,7 +223,7 @@ def unknown_metric(context: PanelContext) -> Iterator[Diagnostic]:
                 or "; declare it under metrics:"
             )
             message = (
-                f'metric "{name}" is not in the catalog of service '
+                f'metric "{shorten(name)}" is not in the catalog of service '
                 f'"{context.service.name}" or of any other service{hint}'
             )
         yield error(context.node_location(selector), message, NAME)

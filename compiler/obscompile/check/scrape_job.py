@@ -11,7 +11,7 @@ import promql_parser as pp
 from obscompile import promql
 from obscompile.check.context import ServiceContext
 from obscompile.check.registry import Scope, check
-from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.diagnostics import Diagnostic, error, shorten, warning
 from obscompile.load.urls import host_name_problem, is_ipv6, url_problem
 from obscompile.model.location import Location
 from obscompile.model.scrape import ScrapeJob
@@ -85,42 +85,56 @@ def _timeout_problems(job: ScrapeJob, default: timedelta) -> Iterator[Diagnostic
 
 def target_problem(target: str) -> str | None:
     """Return why `target` is not a valid host:port, or None."""
+    target_shown = shorten(target)
     if any(character.isspace() for character in target):
         return (
-            f'target "{target}" contains a blank, which Prometheus escapes into the URL'
+            f'target "{target_shown}" contains a blank, which Prometheus escapes '
+            "into the URL"
         )
     bracket_problem = _ipv6_bracket_problem(target)
     if bracket_problem is not None:
-        return f'target "{target}" {bracket_problem}'
+        return f'target "{target_shown}" {bracket_problem}'
     match = _TARGET.fullmatch(target)
     if match is None or "/" in target:
-        return f'target "{target}" is not host:port; set scheme: and path: separately'
+        return (
+            f'target "{target_shown}" is not host:port; set scheme: and path: '
+            "separately"
+        )
     host = match.group("host")
+    host_shown = shorten(target, match.start("host"), match.end("host"))
     if not host:
-        return f'target "{target}" has no host'
+        return f'target "{target_shown}" has no host'
     if "@" in host:
         return (
-            f'target "{target}" contains credentials before "@", which would reach '
-            "the instance label of every series; give the target without them"
+            f'target "{target_shown}" contains credentials before "@", which would '
+            "reach the instance label of every series; give the target without them"
         )
     if host.startswith("[") and not is_ipv6(host[1:-1]):
         return (
-            f'target "{target}" has host "{host}", but only an IPv6 address goes in '
-            "brackets"
+            f'target "{host_shown}" has host "{shorten(host)}", but only an IPv6 '
+            "address goes in brackets"
         )
     if not host.startswith("["):
         problem = host_name_problem(host)
         if problem is not None:
-            return f'target "{target}" has host "{host}", which {problem}'
+            return f'target "{host_shown}" has host "{shorten(host)}", which {problem}'
     port = match.group("port")
     if port is None:
         return None
+    port_shown = shorten(target, match.start("port"), match.end("port"))
     if not port:
-        return f'target "{target}" has an empty port; remove the ":" or write a port'
+        return (
+            f'target "{target_shown}" has an empty port; remove the ":" or write a port'
+        )
     if not (port.isascii() and port.isdigit()):
-        return f'target "{target}" has port "{port}", which is not a number'
-    if not 1 <= int(port) <= 65535:
-        return f'target "{target}" has port {int(port)}, outside 1-65535'
+        return (
+            f'target "{port_shown}" has port "{shorten(port)}", which is not a number'
+        )
+    digits = port.lstrip("0") or "0"
+    # int() raises ValueError beyond sys.get_int_max_str_digits(), 4300 by default,
+    # and a port of 6 digits or more is out of range anyway.
+    if len(digits) > 5 or not 1 <= int(digits) <= 65535:
+        return f'target "{port_shown}" has port {shorten(digits)}, outside 1-65535'
     return None
 
 
@@ -212,8 +226,9 @@ def _probe_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
         if not target or not target.isprintable() or any(c.isspace() for c in target):
             yield error(
                 where,
-                f"probe target {target!r} is empty or contains a blank or an invisible "
-                "character; write the URL or host that the exporter probes",
+                f"probe target {shorten(repr(target))} is empty or contains a blank or "
+                "an invisible character; write the URL or host that the exporter "
+                "probes",
                 NAME,
             )
         elif "@" in target.partition("://")[2].partition("/")[0]:
@@ -258,8 +273,9 @@ def _target_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
         if problem is not None:
             yield error(
                 job.locations.get("job", job.location),
-                f'job "{job.job}" gives the target {job.job}:{port} with port:, and '
-                f"its host {problem}; list targets: or rename the job",
+                f'job "{shorten(job.job)}" gives the target '
+                f"{shorten(f'{job.job}:{port}')} with port:, and its host {problem}; "
+                "list targets: or rename the job",
                 NAME,
             )
         return

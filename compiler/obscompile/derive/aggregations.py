@@ -37,6 +37,7 @@ from obscompile.derive.synthesis import (
     InputSeries,
     synthesize_call,
 )
+from obscompile.diagnostics import quoted
 from obscompile.numbers import number_text
 from obscompile.trampoline import Recursive
 
@@ -73,8 +74,8 @@ def aggregated_series(
     if label is None:
         raise CannotSynthesize(
             f"{op}() needs several series in one group, and no label of "
-            f"`{printed_text(node.expr)}` that the {op}() drops is free to tell "
-            f"them apart. {HAND_TEST_ADVICE}"
+            f"`{quoted(printed_text(node.expr))}` that the {op}() drops is free "
+            f"to tell them apart. {HAND_TEST_ADVICE}"
         )
     failures: list[CannotSynthesize] = []
     for values in candidates:

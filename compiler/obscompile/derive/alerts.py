@@ -68,7 +68,7 @@ from obscompile.derive.recording import (
 )
 from obscompile.derive.testfile import duration_label
 from obscompile.derive.thresholds import written_steps
-from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.diagnostics import Diagnostic, error, shorten, shorten_quotes, warning
 from obscompile.gotemplate import go_quote, template_error
 from obscompile.load.durations import duration_ms
 from obscompile.load.thresholds import is_shorthand_series
@@ -183,13 +183,15 @@ def legend_hint(legend: str, series: SeriesThreshold) -> str:
         return ""
     rendered = _PLACEHOLDER.sub(lambda _: series.series, legend)
     if is_shorthand_series(rendered):
-        return f'; write the name as the legend renders it, such as "{rendered}"'
+        return (
+            f'; write the name as the legend renders it, such as "{shorten(rendered)}"'
+        )
     bounds = [str(band.lower) for band in series.bands if band.lower is not None]
     good = f"<{bounds[0]} Green" if len(bounds) == 1 else "<1 Green"
     return (
-        f'; the legend renders names such as "{rendered}", which a threshold text '
-        f"cannot hold, so write them as keys of the structured form: thresholds: "
-        f"{{series: {{{_yaml_string(rendered)}: {_yaml_string(good)}}}}}"
+        f'; the legend renders names such as "{shorten(rendered)}", which a threshold '
+        f"text cannot hold, so write them as keys of the structured form: thresholds: "
+        f"{{series: {{{shorten(_yaml_string(rendered))}: {_yaml_string(good)}}}}}"
     )
 
 
@@ -565,7 +567,7 @@ class _Deriver:
         self.diagnostics.append(
             error(
                 panel.alert.locations.get(key, panel.alert.location),
-                f"alert {key} is not a valid Go template: {problem}",
+                f"alert {key} is not a valid Go template: {shorten_quotes(problem)}",
                 "alerts/template",
             )
         )
@@ -825,8 +827,8 @@ class _Deriver:
                 self.diagnostics.append(
                     error(
                         panel.alert.location,
-                        f'alert {name}: {key} "{text}" is not a valid Go template: '
-                        f"{problem}",
+                        f'alert {name}: {key} "{shorten(text)}" is not a valid Go '
+                        f"template: {shorten_quotes(problem)}",
                         "alerts/template",
                     )
                 )

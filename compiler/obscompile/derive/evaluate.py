@@ -49,6 +49,7 @@ import promql_parser as pp
 from obscompile import promql
 from obscompile.derive.expressions import matcher_op
 from obscompile.derive.functions import bucket_quantile, extrapolated_rate
+from obscompile.diagnostics import quoted
 
 LOOKBACK_MS = 5 * 60 * 1000
 Labels = tuple[tuple[str, str], ...]
@@ -269,12 +270,12 @@ def _label_replace(
     pairs: list[tuple[Labels, float]], dst: str, replacement: str, src: str, regex: str
 ) -> list[tuple[Labels, float]]:
     if not promql.is_label_name(dst):
-        raise UnsupportedExpression(f"{dst!r} is not a valid label name")
+        raise UnsupportedExpression(f"{quoted(repr(dst))} is not a valid label name")
     try:
         pattern = promql.compile_regex(f"^(?:{regex})$")
     except re.error as exc:
         raise UnsupportedExpression(
-            f"the regular expression {regex!r} is not evaluated: {exc}"
+            f"the regular expression {quoted(repr(regex))} is not evaluated: {exc}"
         ) from None
     out = []
     for labels, value in pairs:

@@ -28,6 +28,7 @@ from obscompile.derive.gofmt import (
     type_name,
 )
 from obscompile.derive.gotime import MONTHS, WEEKDAYS, GoTime
+from obscompile.diagnostics import quoted
 
 _SMALL_PREFIXES = ("m", "u", "n", "p", "f", "a", "z", "y")
 _LARGE_PREFIXES = ("k", "M", "G", "T", "P", "E", "Z", "Y")
@@ -255,7 +256,9 @@ def _number(value: Value, function: str) -> float:
             value,
             re.IGNORECASE,
         ):
-            raise UnsupportedTemplate(f"{function} of {value!r} is not evaluated")
+            raise UnsupportedTemplate(
+                f"{function} of {quoted(repr(value))} is not evaluated"
+            )
         return float(value)
     return float(value)
 
@@ -313,7 +316,7 @@ def title(text: str) -> str:
         previous = char
     result = "".join(pieces)
     if len(result) != len(text):
-        raise UnsupportedTemplate(f"title of {text!r} is not evaluated")
+        raise UnsupportedTemplate(f"title of {quoted(repr(text))} is not evaluated")
     return result
 
 
@@ -346,7 +349,9 @@ def strip_port(address: str) -> str:
 def _python_regex(pattern: str, function: str) -> re.Pattern[str]:
     problem = goregexp.regexp_problem(pattern)
     if problem is not None:
-        raise UnsupportedTemplate(f"{function} of the invalid regex {pattern!r}")
+        raise UnsupportedTemplate(
+            f"{function} of the invalid regex {quoted(repr(pattern))}"
+        )
     return re.compile(goregexp.python_pattern(pattern))
 
 
@@ -355,8 +360,8 @@ def re_replace_all(pattern: str, replacement: str, text: str) -> str:
     if goregexp.regexp_problem(pattern) is None and goregexp.matches_empty(pattern):
         # Go and Python place the matches of an empty pattern differently.
         raise UnsupportedTemplate(
-            f"reReplaceAll with {pattern!r}, which matches the empty string, "
-            "is not evaluated"
+            f"reReplaceAll with {quoted(repr(pattern))}, which matches the empty "
+            "string, is not evaluated"
         )
     compiled = _python_regex(pattern, "reReplaceAll")
     return compiled.sub(lambda found: expand_replacement(replacement, found), text)

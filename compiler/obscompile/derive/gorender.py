@@ -73,6 +73,7 @@ from obscompile.derive.gofuncs import (
     time_method,
     truth,
 )
+from obscompile.diagnostics import quoted
 from obscompile.gotemplate import (
     Kind,
     Token,
@@ -221,8 +222,8 @@ class _Evaluator:
             weight = max([*weights, self.stack_weight])
             if weight > _MAX_STACK_WEIGHT:
                 raise UnsupportedTemplate(
-                    f"template {node.name!r} calls itself forever inside nested "
-                    "actions, which may exhaust Go's stack before its maximum "
+                    f"template {quoted(repr(node.name))} calls itself forever inside "
+                    "nested actions, which may exhaust Go's stack before its maximum "
                     "template depth; this is not evaluated",
                     node.offset,
                 )
@@ -541,7 +542,8 @@ class _Evaluator:
             value = self.dot
         else:
             raise UnsupportedTemplate(
-                f"the operand {token.value!r} is not evaluated", token.offset
+                f"the operand {quoted(repr(token.value))} is not evaluated",
+                token.offset,
             )
         while cursor.peek().kind is Kind.FIELD:
             fields.append(cursor.next())
@@ -808,7 +810,7 @@ def _template_name(token: Token) -> str:
     name = string_value(token)
     if name.startswith(_ALERT_TEMPLATE_PREFIX):
         raise UnsupportedTemplate(
-            f"a template named {name!r} may be the alert's own template, "
+            f"a template named {quoted(repr(name))} may be the alert's own template, "
             f"whose name is {_ALERT_TEMPLATE_PREFIX} and the alert's name; it is not "
             "evaluated",
             token.offset,

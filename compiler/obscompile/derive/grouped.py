@@ -22,6 +22,7 @@ from obscompile.derive.synthesis import (
     InputSeries,
     synthesize_call,
 )
+from obscompile.diagnostics import quoted
 from obscompile.trampoline import Recursive
 
 # The value of the one side that leaves the many side's value unchanged, by operator.
@@ -70,8 +71,9 @@ def grouped_series(
         one_side = yield synthesize_call(one_node, _NEUTRAL[op], one_context)
     except CannotSynthesize as exc:
         raise CannotSynthesize(
-            f"the one side of the {keyword} match, `{printed_text(one_node)}`, needs "
-            f"the value {_NEUTRAL[op]:g}, and {exc}"
+            f"the one side of the {keyword} match, "
+            f"`{quoted(printed_text(one_node))}`, needs the value "
+            f"{_NEUTRAL[op]:g}, and {exc}"
         ) from None
     many_side = yield synthesize_call(many_node, target, many_context)
     return many_side + one_side

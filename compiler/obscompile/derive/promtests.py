@@ -89,6 +89,7 @@ from obscompile.derive.testfile import (
     labels_text,
     series_texts,
 )
+from obscompile.diagnostics import quoted
 from obscompile.load.durations import MAX_DURATION_MS
 from obscompile.model.metric import Metric
 from obscompile.model.scrape import ScrapeJob
@@ -906,8 +907,8 @@ def _unmatched_operation(node: pp.Expr, run: Run, time_ms: int) -> str | None:
                 f"all labels but those of ignoring ({', '.join(matching.labels)})"
             )
         return (
-            f"`{printed_text(part)}` gives no series for any synthesized input, "
-            "because no series of the left side, such as "
+            f"`{quoted(printed_text(part))}` gives no series for any synthesized "
+            "input, because no series of the left side, such as "
             f"{labels_text(drop_name(left[0].labels))}, matches a series of the right "
             f"side, such as {labels_text(drop_name(right[0].labels))}, on {compared}. "
             "Group both sides by the same labels, or match them on labels they share"

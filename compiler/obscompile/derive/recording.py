@@ -40,6 +40,7 @@ from obscompile.derive.expressions import (
     rule_text,
 )
 from obscompile.derive.matching import job_changes_matching
+from obscompile.diagnostics import quoted
 from obscompile.model.location import Location
 from obscompile.model.service import Service
 from obscompile.trampoline import Recursive
@@ -395,7 +396,9 @@ def record_name(node: pp.Expr, service: Service | None = None) -> str:
         raise UnnamedQuery("a plain selector is already a stored series")
     name = f"{'_'.join(names)}:{metric}:{operations}"
     if not RECORD_NAME.match(name) or len(name.split(":")) != 3:
-        raise UnnamedQuery(f"the derived name {name!r} is not a valid metric name")
+        raise UnnamedQuery(
+            f"the derived name {quoted(repr(name))} is not a valid metric name"
+        )
     return name
 
 

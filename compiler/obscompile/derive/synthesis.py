@@ -38,6 +38,7 @@ from obscompile.derive.expressions import (
     matcher_op,
     printed_text,
 )
+from obscompile.diagnostics import quoted
 from obscompile.gotemplate import go_quote
 from obscompile.model.service import Service
 from obscompile.trampoline import Recursive
@@ -210,7 +211,7 @@ def _satisfies(value: str, constraints: list[tuple[str, str]]) -> bool:
                 pattern = promql.compile_regex(expected)
             except re.error as exc:
                 raise CannotSynthesize(
-                    f"the regex {go_quote(expected)} is not evaluated: {exc}"
+                    f"the regex {quoted(go_quote(expected))} is not evaluated: {exc}"
                 ) from None
             hit = pattern.fullmatch(value) is not None
             if hit != (op == "=~"):
@@ -276,8 +277,8 @@ def series_label_sets(
     name = promql.metric_name(match[0])
     if name is None and any(promql.matcher_values(s, "__name__") for s in match):
         raise CannotSynthesize(
-            f"`{printed_text(match[0])}` matches __name__ with =~, != or !~, and "
-            "the test generator takes the name of an input series only from a "
+            f"`{quoted(printed_text(match[0]))}` matches __name__ with =~, != or "
+            "!~, and the test generator takes the name of an input series only from a "
             f'metric name or a __name__="..." matcher. {HAND_TEST_ADVICE}'
         )
     wanted = _constraints(match)
@@ -287,7 +288,8 @@ def series_label_sets(
         if label in labels:
             if not _satisfies(labels[label], constraints):
                 raise CannotSynthesize(
-                    f'label {label}="{labels[label]}" does not satisfy the query'
+                    f'label {label}="{quoted(labels[label])}" does not satisfy the '
+                    "query"
                 )
             continue
         value = next(
@@ -295,7 +297,9 @@ def series_label_sets(
             None,
         )
         if value is None:
-            matchers = ", ".join(f"{label}{op}{go_quote(v)}" for op, v in constraints)
+            matchers = ", ".join(
+                f"{label}{op}{quoted(go_quote(v))}" for op, v in constraints
+            )
             raise CannotSynthesize(
                 f"no value of label {label} matches all of {matchers}, so the "
                 "generator finds no input series that the query selects"
@@ -396,8 +400,9 @@ def _counter_selector(
         if isinstance(matrix, pp.MatrixSelector):
             return matrix.vector_selector, matrix, inner.func.name
     raise CannotSynthesize(
-        f"`{printed_text(node)}` is not a counter under rate(), irate() or increase(), which "
-        f"is the only input the test generator builds here. {HAND_TEST_ADVICE}"
+        f"`{quoted(printed_text(node))}` is not a counter under rate(), irate() or "
+        "increase(), which is the only input the test generator builds here. "
+        f"{HAND_TEST_ADVICE}"
     )
 
 
@@ -553,8 +558,9 @@ def synthesize_call(
     if isinstance(node, pp.VectorSelector):
         return [InputSeries(_pairs(series_labels([node], context)), target, False)]
     raise CannotSynthesize(
-        f"the test generator cannot build input series that give `{printed_text(node)}` a chosen "
-        "value, because it covers only the query shapes that docs/recording-rules.md "
+        "the test generator cannot build input series that give "
+        f"`{quoted(printed_text(node))}` a chosen value, because it covers only "
+        "the query shapes that docs/recording-rules.md "
         f"lists under Generated tests. {HAND_TEST_ADVICE}"
     )
 
@@ -618,14 +624,16 @@ def _age(
     if selector is None:
         if time_left:
             raise CannotSynthesize(
-                f"the query subtracts time() from `{printed_text(timestamp)}`, and the "
-                "test generator builds input series for a time left only where the "
+                "the query subtracts time() from "
+                f"`{quoted(printed_text(timestamp))}`, and the test generator builds "
+                "input series for a time left only where the "
                 f"query subtracts time() from a gauge, under sum, max or min. "
                 f"{HAND_TEST_ADVICE}"
             )
         raise CannotSynthesize(
-            f"the query subtracts `{printed_text(timestamp)}` from time(), and the test generator "
-            "builds input series for an age only where the query subtracts a gauge, "
+            f"the query subtracts `{quoted(printed_text(timestamp))}` from time(), "
+            "and the test generator builds input series for an age only where the "
+            "query subtracts a gauge, "
             f"under sum, max or min, from time(). {HAND_TEST_ADVICE}"
         )
     if selector.offset:
@@ -1022,7 +1030,7 @@ def _side_kind(node: pp.Expr) -> str:
     try:
         _counter_selector(node, _RATIO_AGGREGATIONS)
     except CannotSynthesize:
-        return f"`{printed_text(node)}`"
+        return f"`{quoted(printed_text(node))}`"
     return "a counter rate"
 
 

@@ -34,6 +34,7 @@ from obscompile.derive.evaluate import compile_expr
 from obscompile.derive.gofuncs import QuerySample, UnsupportedTemplate
 from obscompile.derive.gorender import QueryFunction
 from obscompile.derive.simulate import Run
+from obscompile.diagnostics import quoted, shorten_quotes
 from obscompile.load.durations import MAX_DURATION_MS
 
 # The series that Prometheus' alerting rules write.
@@ -52,7 +53,7 @@ def template_query(run: Run, time_ms: int) -> QueryFunction:
             value = compile_expr(node)(run.storage, time_ms)
         except (ValueError, OverflowError, re.error) as exc:
             raise UnsupportedTemplate(
-                f"the query {text!r} is not evaluated: {exc}"
+                f"the query {quoted(repr(text))} is not evaluated: {exc}"
             ) from None
         if isinstance(value, float):
             # Prometheus gives a scalar as one sample without labels.
@@ -66,38 +67,41 @@ def accepted_query(text: str) -> pp.Expr:
     """Parse a template's query; raise UnsupportedTemplate where its result is uncertain."""
     if "$" in text or "[[" in text:
         raise UnsupportedTemplate(
-            f"the query {text!r} contains $ or [[, which the test generator reads as "
-            "Grafana variables; it is not evaluated"
+            f"the query {quoted(repr(text))} contains $ or [[, which the test "
+            "generator reads as Grafana variables; it is not evaluated"
         )
     for token in tokenize(text):
         problem = _token_problem(token)
         if problem is not None:
             raise UnsupportedTemplate(
-                f"the query {text!r} {problem}; it is not evaluated"
+                f"the query {quoted(repr(text))} {problem}; it is not evaluated"
             )
     # NOTE: promql-parser reads Prometheus 3's PromQL. A query that it reads unlike
     # Prometheus 2.42 in a way that these checks miss gives a failing generated test.
     parsed = ParsedQuery.parse(text)
     if parsed.expr is None:
         raise UnsupportedTemplate(
-            f"the query {text!r} does not parse ({parsed.error}); it is not evaluated"
+            f"the query {quoted(repr(text))} does not parse "
+            f"({shorten_quotes(str(parsed.error), quoted)}); it is not evaluated"
         )
     for _, message in later_syntax(parsed):
-        raise UnsupportedTemplate(f"the query {text!r} is not evaluated: {message}")
+        raise UnsupportedTemplate(
+            f"the query {quoted(repr(text))} is not evaluated: {message}"
+        )
     for node in parsed.nodes:
         problem = _node_problem(node)
         if problem is not None:
             raise UnsupportedTemplate(
-                f"the query {text!r} {problem}; it is not evaluated"
+                f"the query {quoted(repr(text))} {problem}; it is not evaluated"
             )
     return parsed.expr
 
 
 def _token_problem(token: Token) -> str | None:
     if token.kind == "number" and not _PLAIN_NUMBER.fullmatch(token.text):
-        return f"has the number {token.text}, which is not a plain decimal"
+        return f"has the number {quoted(token.text)}, which is not a plain decimal"
     if token.kind == "string" and "\\" in token.text:
-        return f"has the escape sequences of {token.text}"
+        return f"has the escape sequences of {quoted(token.text)}"
     if token.kind == "other":
         return f"has the character {token.text!r}"
     return None
@@ -117,13 +121,15 @@ def _node_problem(node: pp.Expr) -> str | None:
             name = matcher.value
         regex = str(matcher.op) in ("MatchOp.Re", "MatchOp.NotRe")
         if regex and not _compiles(matcher.value):
-            return f"has the regex {matcher.value!r}, which is not evaluated"
+            return (
+                f"has the regex {quoted(repr(matcher.value))}, which is not evaluated"
+            )
     if name is None:
         return "selects series without naming their metric"
     if ":" in name:
         return (
-            f"selects {name}, whose colon marks a recording rule's series, which "
-            "the test generator does not write"
+            f"selects {quoted(name)}, whose colon marks a recording rule's series, "
+            "which the test generator does not write"
         )
     if name in _ALERT_SERIES:
         return f"selects {name}, which the alerting rules write"

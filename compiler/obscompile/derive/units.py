@@ -8,6 +8,7 @@ from fractions import Fraction
 import promql_parser as pp
 
 from obscompile import promql, trampoline
+from obscompile.diagnostics import shorten
 from obscompile.model.metric import MetricType
 from obscompile.model.panel import Panel, PanelType
 from obscompile.model.service import Service
@@ -604,15 +605,16 @@ def convert(quantity: Quantity, unit: str, capacity: float | None = None) -> flo
             return float(number / 100 * _exact(capacity))
         if unit not in PERCENT_UNITS:
             raise UnitError(
-                f"thresholds are in % but the query scale is unknown (unit {unit}); "
-                "set unit: percent (0-100) or percentunit (0-1)",
+                f"thresholds are in % but the query scale is unknown (unit "
+                f"{shorten(unit)}); set unit: percent (0-100) or percentunit (0-1)",
                 quantity,
             )
         return float(number * PERCENT_UNITS[unit])
     if quantity.unit in TIME_SECONDS:
         if unit not in TIME_UNITS:
             raise UnitError(
-                f"threshold {quantity} is a duration, but the panel's unit is {unit}; "
+                f"threshold {quantity} is a duration, but the panel's unit is "
+                f"{shorten(unit)}; "
                 "set unit: to a time unit such as s or ms",
                 quantity,
             )

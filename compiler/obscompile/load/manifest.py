@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.diagnostics import Diagnostic, error, shorten, warning
 from obscompile.load.patterns import END
 from obscompile.load.thresholds import read_thresholds
 from obscompile.load.validate import pattern_message, suggest
@@ -451,7 +451,8 @@ class _Reader:
                 self.diagnostics.append(
                     error(
                         self.at((*path, "panels", index, "title")),
-                        f'block "{data["use"]}" has no panel "{change["title"]}" to change'
+                        f'block "{shorten(data["use"])}" has no panel '
+                        f'"{shorten(change["title"])}" to change'
                         f"{suggest(change['title'], titles)}; a new panel needs a query",
                         "manifest/block",
                     )

@@ -46,7 +46,7 @@ from typing import Any
 
 import attrs
 
-from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.diagnostics import Diagnostic, error, shorten, warning
 from obscompile.load.validate import integer_problem, suggest
 from obscompile.model.location import Location
 from obscompile.model.threshold import (
@@ -228,9 +228,9 @@ def _color(name: str, offset: int = 0, path: ValuePath = ()) -> str:
     hint = suggest(lowered, list(NAMED_COLOURS))
     if hint:
         # A close name is the likely fix, and the list of every name would bury it.
-        raise ThresholdError(f'unknown colour "{name}"{hint}', offset, path)
+        raise ThresholdError(f'unknown colour "{shorten(name)}"{hint}', offset, path)
     raise ThresholdError(
-        f'unknown colour "{name}"; write a '
+        f'unknown colour "{shorten(name)}"; write a '
         "Grafana colour name such as red or dark-red, or a hex colour such as #f00, "
         "#ff0000 or #ff000080; the structured form also takes rgb() and rgba(). "
         "Grafana's names are the hues red, orange, yellow, green, blue and purple, "
@@ -277,9 +277,9 @@ def _finite(
         )
     if number == 0 and re.search(r"[1-9]", re.split("[eE]", written)[0]):
         raise NumberError(
-            f"number too small: {written} is closer to 0 than 5e-324, the smallest "
-            "number above 0 that Prometheus and Grafana hold, so both read it as 0; "
-            "write 0, or a larger number",
+            f"number too small: {shorten(written)} is closer to 0 than 5e-324, the "
+            "smallest number above 0 that Prometheus and Grafana hold, so both read "
+            "it as 0; write 0, or a larger number",
             offset,
             path,
         )
@@ -323,7 +323,8 @@ def _duration(text: str, offset: int, path: ValuePath = ()) -> Quantity:
         problem = "its units are out of order"
     if problem is not None:
         raise NumberError(
-            f"write the duration {text} as {fix or 'a number with one unit'}: "
+            f"write the duration {shorten(text)} as "
+            f"{shorten(fix) if fix else 'a number with one unit'}: "
             f"{problem}, and Prometheus writes "
             "a duration in whole numbers of the units y, w, d, h, m, s and ms, from "
             "the largest unit down, each once",
@@ -412,7 +413,7 @@ def _parse_item(
         capacity = groups.get("capacity")
         if capacity in TIME_SECONDS:
             raise ThresholdError(
-                f'write the unit of "{text.strip()}" without a space, such as '
+                f'write the unit of "{shorten(text.strip())}" without a space, such as '
                 f'"{groups["a"]}{capacity}"; a word after the number names a capacity',
                 offset + match.start("capacity"),
             )
@@ -466,8 +467,9 @@ def _parse_item(
             offset + other_bound.start("op"),
         )
     raise ThresholdError(
-        f'cannot read threshold "{text}"; write bands such as "<1% Green", "1-5% Yellow", '
-        '">5% Red", a mapping such as "0=Red", or a series bound such as "primary <2s"',
+        f'cannot read threshold "{shorten(text)}"; write bands such as "<1% Green", '
+        '"1-5% Yellow", ">5% Red", a mapping such as "0=Red", or a series bound such '
+        'as "primary <2s"',
         offset,
     )
 
@@ -858,10 +860,12 @@ def _comma_problem(found: re.Match[str]) -> ThresholdError:
         fix, reason = written.replace(",", "."), "decimals take a point"
     else:
         return ThresholdError(
-            f"cannot read the number {written}: a comma separates bands", found.start()
+            f"cannot read the number {shorten(written)}: a comma separates bands",
+            found.start(),
         )
     return ThresholdError(
-        f"write {written} as {fix}: a comma separates bands, so {reason}",
+        f"write {shorten(written)} as {shorten(fix)}: a comma separates bands, so "
+        f"{reason}",
         found.start(),
     )
 
@@ -1066,8 +1070,8 @@ def _single_value(text: str, item: _Item) -> Thresholds:
             else ""
         )
         raise ThresholdError(
-            f'"{text.strip()}" colours one value and leaves the others without a '
-            f"colour; {bands}{mapping}",
+            f'"{shorten(text.strip())}" colours one value and leaves the others '
+            f"without a colour; {bands}{mapping}",
             item.offset,
         )
     # An unknown colour has an error of its own, and a hex colour of no clear hue a

@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
-from obscompile.diagnostics import Diagnostic, error
+from obscompile.diagnostics import Diagnostic, error, shorten, shorten_quotes
 from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, duration_ms
 from obscompile.load.schema import MANIFEST
 from obscompile.load.yaml_source import YAML11_BOOLEANS, JsonPath, Source
@@ -118,7 +118,7 @@ def dotted(path: JsonPath) -> str:
         text += (
             f"[{part}]"
             if isinstance(part, int)
-            else (f".{part}" if text else str(part))
+            else (f".{shorten(part)}" if text else shorten(str(part)))
         )
     return text or "the manifest"
 
@@ -149,7 +149,7 @@ def pattern_message(where: str, text: str, pattern: str, hint: str) -> str:
     """Return the message for `text` that fails `pattern`, naming a final line break."""
     if ends_with_line_break(text, pattern):
         hint = YAML_LINE_BREAK
-    return f"{where} {quoted(text)} is invalid: {hint}"
+    return f"{where} {quoted(shorten(text))} is invalid: {hint}"
 
 
 def suggest(word: str, choices: list[str]) -> str:
@@ -235,7 +235,7 @@ def _unknown_keys(err: ValidationError) -> Iterator[tuple[JsonPath, str]]:
             hint = f' (did you mean "{parent}: {{{key}: ...}}"?)'
         if not hint and allowed:
             hint = "; expected one of " + ", ".join(allowed)
-        yield (*path, key), f'unknown key "{key}" in {dotted(path)}{hint}'
+        yield (*path, key), f'unknown key "{shorten(key)}" in {dotted(path)}{hint}'
 
 
 def _yaml_type_hint(value: Any, types: list[str]) -> str:
@@ -280,7 +280,7 @@ def _message(
         hint = suggest(value, choices) if isinstance(err.instance, str) else ""
         return (
             path,
-            f'{where} "{value}" is not one of {", ".join(choices)}{hint}',
+            f'{where} "{shorten(value)}" is not one of {", ".join(choices)}{hint}',
             False,
         )
     if kind == "anyOf":
@@ -314,7 +314,7 @@ def _message(
         hint = err.schema.get("propertyNames", {}).get(
             "x-hint", "it is not a valid name"
         )
-        return (*path, key), f'{where}: key "{key}" is invalid: {hint}', True
+        return (*path, key), f'{where}: key "{shorten(key)}" is invalid: {hint}', True
     if kind == "maxLength":
         return (
             path,
@@ -337,7 +337,7 @@ def _message(
             f"{written or short_value(err.instance)}",
             False,
         )
-    return path, f"{where}: {err.message}", False
+    return path, f"{where}: {shorten_quotes(err.message)}", False
 
 
 def short_value(value: Any) -> str:
