@@ -13,8 +13,10 @@ from obscompile.check.artifacts import (
     check_artifacts,
     compare,
 )
+from obscompile.config import Config
+from obscompile.derive.alerts import derive_rules, recording_rules
 from obscompile.model.location import Location
-from obscompile.pipeline import Project, build
+from obscompile.pipeline import BuildResult, Project, build
 from tests.conftest import REPO
 
 
@@ -30,6 +32,20 @@ def test_real_artifacts_line_up(real) -> None:
     assert check_artifacts(services, files) == []
 
 
+def test_recording_rules_as_rendered(real) -> None:
+    """The checks find the rules and panels that the rule files were rendered from."""
+    services, _ = real
+    config = Config(alert_for="2m", evaluation_interval="30s", scrape_interval="5s")
+    recorded = 0
+    for service in services:
+        derived = derive_rules(service, config).recording
+        found = recording_rules(service)
+        assert [rule.record for rule in found] == [rule.record for rule in derived]
+        assert [rule.location for rule in found] == [rule.location for rule in derived]
+        recorded += len(found)
+    assert recorded > 0
+
+
 def _messages(services, files) -> list[str]:
     return [
         f"{d.severity}: {d.message} [{d.check}]"
@@ -37,13 +53,41 @@ def _messages(services, files) -> list[str]:
     ]
 
 
+def _findings(services, files) -> list[str]:
+    return [
+        f"{d.location}: {d.severity}: {d.message} [{d.check}]"
+        for d in check_artifacts(services, files)
+    ]
+
+
+@pytest.fixture
+def services_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Return the empty services folder of a project in `tmp_path`, the working directory."""
+    monkeypatch.chdir(tmp_path)
+    services = tmp_path / "services"
+    services.mkdir()
+    return services
+
+
+def _artifact_findings(result: BuildResult) -> list[str]:
+    """Return the `artifacts/*` findings of a build, each with its position."""
+    return [
+        f"{d.location}: {d.severity}: {d.message} [{d.check}]"
+        for d in result.diagnostics
+        if d.check.startswith("artifacts/")
+    ]
+
+
 def test_alert_link_to_missing_panel(real) -> None:
     services, files = real
     name = "prometheus/rules/auth_server.rules.yml"
     files = {**files, name: files[name].replace("panel_id: '3'", "panel_id: '99'", 1)}
-    assert _messages(services, files) == [
-        'error: alert "AuthServerErrorRate4xx5xxCritical" links to panel 99 of dashboard '
-        '"auth-server-dashboard", which does not exist [artifacts/alert-link]'
+    # No panel has id 99, so the alert's derived name finds its panel, which is the
+    # error-rate panel of the http_api_health block used at line 42.
+    assert _findings(services, files) == [
+        'services/auth_server.yaml:42:5: error: alert "AuthServerErrorRate4xx5xxCritical" '
+        'links to panel 99 of dashboard "auth-server-dashboard", which does not exist '
+        "[artifacts/alert-link]"
     ]
 
 
@@ -71,8 +115,9 @@ def test_unused_recording_rule(real) -> None:
     extra = '      - record: job:unused_metric:sum\n        expr: sum by (job) (up{job="auth_server"})\n'
     text = files[name].replace("    rules:\n", "    rules:\n" + extra, 1)
     files = {**files, name: text}
-    assert _messages(services, files) == [
-        'warning: recording rule "job:unused_metric:sum" is not read by any alert, rule or panel [artifacts/unused-recording]'
+    # No panel derives the rule, so it is reported at the service's name.
+    assert _findings(services, files) == [
+        'services/auth_server.yaml:2:10: warning: recording rule "job:unused_metric:sum" is not read by any alert, rule or panel [artifacts/unused-recording]'
     ]
 
 
@@ -95,6 +140,18 @@ def test_unscraped_job(real) -> None:
     assert (
         'error: panel "Login Requests/sec" queries job "auth_server", which no scrape job in prometheus.yml collects [artifacts/unscraped-job]'
         in messages
+    )
+    # Each rule is reported once for each job. A recording rule is reported at its
+    # panel's query, and an alert at its panel.
+    found = _findings(services, files)
+    assert len(found) == len(set(found))
+    assert (
+        'services/auth_server.yaml:66:16: error: rule "job:http_request_duration_seconds_api_auth_login_post:p95_rate5m" reads job "auth_server", which no scrape job collects [artifacts/unscraped-job]'
+        in found
+    )
+    assert (
+        'services/auth_server.yaml:63:9: error: rule "AuthServerLoginP95LatencyCritical" reads job "auth_server", which no scrape job collects [artifacts/unscraped-job]'
+        in found
     )
 
 
@@ -214,12 +271,7 @@ def test_recorded_twice_after_other_job(
         f"      - title: Overview\n        query: '{panel}'\n"
         '        thresholds: "<500ms Green, >=500ms Red"\n'
     )
-    result = build(Project.at(Path(".")))
-    found = [
-        f"{d.location}: {d.severity}: {d.message} [{d.check}]"
-        for d in result.diagnostics
-        if d.check.startswith("artifacts/")
-    ]
+    found = _artifact_findings(build(Project.at(Path("."))))
     assert sorted(found) == [SAME_AT_CHECKOUT, SAME]
 
 
@@ -278,3 +330,79 @@ def test_recorded_twice_matched_on_labels(
         if d.check == "artifacts/duplicate-recording"
     )
     assert found == ["services/overview.yaml:6:16", "services/postgres.yaml:10:16"]
+
+
+RATIO = (
+    'sum(rate(x_total{job="a",code="500"}[5m])) / sum(rate(x_total{job="a"}[5m])) * 100'
+)
+
+
+def test_ratio_recorded_twice_at_queries(services_dir: Path) -> None:
+    """A ratio rule, whose denominator gets `> 0`, is reported at both panel queries."""
+    (services_dir / "a.yaml").write_text(
+        "service: a\nruntime: python\nscrape: {job: a, port: 9000}\n"
+        "metrics:\n  x: {type: counter, labels: [code]}\n"
+        "rows:\n  - title: R\n    panels:\n      - title: Err\n"
+        f"        query: '{RATIO}'\n"
+        '        thresholds: "<5% Green, >=5% Red"\n        unit: percent\n'
+    )
+    (services_dir / "b.yaml").write_text(
+        "service: b\nrows:\n  - title: R\n    panels:\n      - title: Err\n"
+        f"        record: true\n        query: '{RATIO}'\n"
+    )
+    assert _artifact_findings(build(Project.at(Path(".")))) == [
+        'services/a.yaml:10:16: warning: recording rule "job:x_500_per_x:ratio_rate5m" '
+        "is also recorded at services/b.yaml:7:16 with the same expression, so two "
+        "rule groups write its series; set record: false on the panel of one of them "
+        "[artifacts/duplicate-recording]",
+        'services/b.yaml:7:16: warning: recording rule "job:x_500_per_x:ratio_rate5m" '
+        "is also recorded at services/a.yaml:10:16 with the same expression, so two "
+        "rule groups write its series; set record: false on the panel of one of them "
+        "[artifacts/duplicate-recording]",
+    ]
+
+
+ORDERS = """\
+service: orders
+runtime: python
+scrape: {job: orders, port: 9000}
+metrics:
+  orders_queue_depth: {type: gauge, labels: [queue]}
+  orders_processed: {type: counter, labels: [queue]}
+  lat_seconds: {type: histogram, buckets: [1, 2]}
+rows:
+  - title: R
+    panels:
+      - title: P
+"""
+PROCESSED = 'sum(rate(orders_processed_total{job="orders"}[5m]))'
+DEPTH = 'orders_queue_depth{job="orders"}'
+QUEUE_A = 'sum(rate(orders_processed_total{job="orders",queue="a"}[5m]))'
+PER_QUEUE = 'sum by (queue) (rate(orders_processed_total{job="orders"}[5m]))'
+LATENCY = 'sum by (le) (rate(lat_seconds_bucket{job="orders"}[5m]))'
+
+
+@pytest.mark.parametrize(
+    ("record", "query"),
+    [
+        (True, f"{QUEUE_A} / {PROCESSED}"),
+        (True, f"{QUEUE_A} / {PROCESSED} * 100"),
+        (True, f"max({DEPTH}) / {PROCESSED}"),
+        (True, f"sum by (queue) ({DEPTH}) / {PER_QUEUE}"),
+        # A quantile is recorded without record: true.
+        (False, f"histogram_quantile(0.9, {LATENCY})"),
+    ],
+    ids=["ratio", "scaled-ratio", "gauge-per-rate", "grouped-ratio", "quantile"],
+)
+def test_recorded_panel_query_is_used(
+    services_dir: Path, record: bool, query: str
+) -> None:
+    """A rule that records a panel's query is used, though nothing reads its name."""
+    panel = "        record: true\n" if record else ""
+    (services_dir / "orders.yaml").write_text(
+        ORDERS + panel + f"        query: '{query}'\n"
+    )
+    result = build(Project.at(Path(".")))
+    assert result.ok, [str(d) for d in result.diagnostics]
+    assert result.files["prometheus/rules/orders.rules.yml"].count("- record:") == 1
+    assert _artifact_findings(result) == []

@@ -2,9 +2,10 @@
 
 These run after rendering, on the files a build would write, because they compare
 artifacts with each other: every alert's dashboard link must name a panel that
-exists, every recording rule must be read by something, and every job a query
-names must be scraped. A finding is reported at the manifest line of the panel
-or service it comes from.
+exists, every recording rule must record a panel's query or be read by something,
+and every job a query names must be scraped. A finding is reported at the manifest
+line of the panel it comes from, or of its service's name for a rule that no panel
+derives.
 
 The checks read each service's files once, into `ArtifactFacts`, and compare the
 facts of all services, so a build can reuse the facts of a service that did not change.
@@ -22,8 +23,8 @@ import attrs
 
 from obscompile import promql
 from obscompile.check.catalog import is_placeholder
+from obscompile.check.project_duplicates import service_name_location
 from obscompile.derive.expressions import printed_text
-from obscompile.derive.recording import recorded_parts
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.model.location import Location
 from obscompile.model.service import Service
@@ -94,10 +95,9 @@ def canonical(expr: str, drop_job_grouping: bool = False) -> str | None:
     """Return the printed text of a query, optionally without `by (job)` or `on (job)`.
 
     Recording rules may add `job` to an aggregation or a vector match that already
-    filters on one job. Dropping it lets such a rule match the panel query it
-    records. The
-    compiler's printer quotes strings as Go does: promql-parser's own text writes a
-    regex such as `5\\d\\d` with single backslashes, which no parser reads back.
+    filters on one job, which changes no value. The compiler's printer quotes
+    strings as Go does: promql-parser's own text writes a regex such as `5\\d\\d`
+    with single backslashes, which no parser reads back.
     """
     try:
         text = printed_text(promql.parse(expr))
@@ -111,34 +111,6 @@ def canonical(expr: str, drop_job_grouping: bool = False) -> str | None:
     return text
 
 
-def _recordable(query: str) -> tuple[str | None, ...]:
-    """Return the canonical texts of a panel query that a recording rule may record.
-
-    They are the whole query and, for `x * k` and `time() - x`, the part `x`, which
-    is recorded apart.
-    """
-    try:
-        parts = recorded_parts(promql.parse(query))
-    except promql.QueryError:
-        return ()
-    return (canonical(query), *(canonical(printed_text(part)) for part in parts))
-
-
-def _recorded_queries(service: Service) -> dict[str | None, Location]:
-    """Return where each query that a recording rule may record is written.
-
-    The keys are canonical texts without `by (job)`, as `RuleFacts.recorded` has them,
-    and the first panel of a query gives its place.
-    """
-    found: dict[str | None, Location] = {}
-    for panel in service.panels:
-        for text in _recordable(panel.query):
-            if text is not None:
-                key = canonical(text, drop_job_grouping=True)
-                found.setdefault(key, panel.location_of("query"))
-    return found
-
-
 def _panel_locations(service: Service) -> dict[str, Location]:
     """Return where each dashboard panel of `service` was written, keyed by panel id."""
     from obscompile.render.grafana import panel_ids
@@ -146,12 +118,37 @@ def _panel_locations(service: Service) -> dict[str, Location]:
     return {str(number): panel.location for number, panel in panel_ids(service)}
 
 
+def _recording_locations(service: Service) -> dict[str, Location]:
+    """Return the query of the first panel that each recording rule records, by name.
+
+    The rules and names are those the build derives for the rule file, so a ratio
+    rule, whose denominator gets a `> 0` guard, finds its panel too.
+    """
+    from obscompile.derive.alerts import recording_rules
+
+    return {
+        rule.record: rule.location
+        for rule in recording_rules(service)
+        if rule.location is not None
+    }
+
+
+def _alert_locations(service: Service) -> dict[str, Location]:
+    """Return where the manifest writes what each derived alert's name comes from."""
+    from obscompile.derive.alerts import alert_origins
+
+    return {origin.name: origin.location for origin in alert_origins(service)}
+
+
 @attrs.frozen
 class RuleFacts:
     """One rule of a rule file, as the checks across artifacts see it.
 
-    `where` is the panel an alert comes from; `origin` is its service, or the rule
-    file when no service owns it.
+    `where` is the panel an alert comes from, or the query of the first panel that a
+    recording rule records. For a rule that no panel derives, such as one that a
+    project template adds, `where` is `origin`, which is the service's name, or the
+    rule file when no service owns it. `records_panel` is True for a recording rule
+    that the build derives from a panel's query.
     """
 
     name: str
@@ -161,6 +158,7 @@ class RuleFacts:
     reads: tuple[str, ...]
     jobs: tuple[str, ...]
     recorded: str | None = None
+    records_panel: bool = False
     uid: str | None = None
     panel_id: str | None = None
     url: str = ""
@@ -182,7 +180,6 @@ class ArtifactFacts:
     dashboards: tuple[tuple[str, frozenset[int]], ...] = ()
     rules: tuple[RuleFacts, ...] = ()
     panel_reads: frozenset[str] = frozenset()
-    panel_queries: frozenset[str] = frozenset()
     panel_jobs: tuple[tuple[str, str, Location], ...] = ()
     scraped: bool = True
     # A sha256 of every fact above, equal for equal facts in any process, so that a
@@ -196,7 +193,6 @@ class ArtifactFacts:
             sorted((uid, sorted(ids)) for uid, ids in self.dashboards),
             self.rules,
             sorted(self.panel_reads),
-            sorted(self.panel_queries),
             self.panel_jobs,
             self.scraped,
         )
@@ -238,40 +234,50 @@ def artifact_facts(service: Service | None, files: Mapping[str, str]) -> Artifac
         if _is_dashboard(name)
     )
     layout: dict[str, Location] | None = None
-    sources: dict[str | None, Location] | None = None
+    alerted_at: dict[str, Location] | None = None
+    recorded_at: dict[str, Location] | None = None
     rules = []
     for name, text in sorted(files.items()):
         if not _is_rule_file(name):
             continue
         for rule in _rules(name, text):
             expr = rule["expr"]
-            origin = service.location if service else Location(name, 1, 1)
+            origin = service_name_location(service) if service else Location(name, 1, 1)
             reads = tuple(_metric_names(expr))
-            jobs = tuple(_job_values(expr))
+            # A job that several selectors name is reported once per rule.
+            jobs = tuple(dict.fromkeys(_job_values(expr)))
             if "alert" not in rule:
-                recorded = canonical(expr, drop_job_grouping=True)
-                if sources is None:
-                    sources = _recorded_queries(service) if service else {}
+                record = rule.get("record", "")
+                if recorded_at is None:
+                    recorded_at = _recording_locations(service) if service else {}
+                source = recorded_at.get(record)
                 rules.append(
                     RuleFacts(
-                        name=rule.get("record", ""),
+                        name=record,
                         alert=False,
-                        where=sources.get(recorded, origin),
+                        where=origin if source is None else source,
                         origin=origin,
                         reads=reads,
                         jobs=jobs,
-                        recorded=recorded,
+                        recorded=canonical(expr, drop_job_grouping=True),
+                        records_panel=source is not None,
                     )
                 )
                 continue
             annotations = rule.get("annotations") or {}
             panel_id = annotations.get("panel_id")
-            if service is None:
-                where = Location("<generated>", 1, 1)
-            else:
+            where = origin
+            if service is not None:
                 if layout is None:
                     layout = _panel_locations(service)
-                where = layout.get(str(panel_id), service.location)
+                found = layout.get(str(panel_id))
+                if found is None:
+                    # The annotation names no panel of the dashboard, so the panel
+                    # is found by the alert's derived name.
+                    if alerted_at is None:
+                        alerted_at = _alert_locations(service)
+                    found = alerted_at.get(rule["alert"])
+                where = origin if found is None else found
             rules.append(
                 RuleFacts(
                     name=rule["alert"],
@@ -294,15 +300,12 @@ def artifact_facts(service: Service | None, files: Mapping[str, str]) -> Artifac
     panel_jobs = tuple(
         (job, panel.title, panel.location_of("query"))
         for panel in service.panels
-        for job in _job_values(panel.query)
+        for job in dict.fromkeys(_job_values(panel.query))
     )
     return ArtifactFacts(
         dashboards=dashboards,
         rules=tuple(rules),
         panel_reads=frozenset(panel_reads),
-        panel_queries=frozenset(
-            text for query in queries for text in _recordable(query) if text
-        ),
         panel_jobs=panel_jobs,
         scraped=bool(service.scrape_jobs),
     )
@@ -335,11 +338,9 @@ def compare(
     diagnostics: list[Diagnostic] = []
     panels: dict[str, frozenset[int]] = {}
     read: set[str] = set()
-    recorded_panels: set[str] = set()
     for fact in facts:
         panels.update(fact.dashboards)
         read.update(fact.panel_reads)
-        recorded_panels.update(fact.panel_queries)
         for rule in fact.rules:
             read.update(rule.reads)
     for fact in facts:
@@ -348,7 +349,7 @@ def compare(
                 # Without the grafana target no dashboard is built to link to.
                 if panels:
                     diagnostics.extend(_link_problems(rule, panels))
-            elif rule.name not in read and rule.recorded not in recorded_panels:
+            elif not rule.records_panel and rule.name not in read:
                 diagnostics.append(
                     warning(
                         rule.where,
@@ -381,7 +382,7 @@ def compare(
                 if job not in scraped:
                     diagnostics.append(
                         error(
-                            rule.origin,
+                            rule.where,
                             f'rule "{rule.name}" reads job "{job}", which no scrape '
                             "job collects",
                             "artifacts/unscraped-job",

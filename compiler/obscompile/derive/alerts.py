@@ -515,14 +515,24 @@ class _Deriver:
             plans[view.id] = attrs.evolve(plan, rule=rule)
         return plans
 
-    def derive(self) -> ServiceRules:
-        skipped = self.without_rules()
+    def recording(
+        self, skipped: set[int]
+    ) -> tuple[list[RecordingRule], dict[int, RecordedQuery]]:
+        """Return the service's recording rules, and each panel's plan by panel id.
+
+        Each plan names its rule as the rule file does, after `deduplicate`.
+        """
         plans = self.plans(skipped)
         rules, renamed = deduplicate([plan.rule for plan in plans.values()])
         by_record = {rule.record: rule for rule in rules}
         for view_id, plan in plans.items():
             final = by_record[renamed[plan.rule.expr]]
             plans[view_id] = attrs.evolve(plan, rule=final)
+        return rules, plans
+
+    def derive(self) -> ServiceRules:
+        skipped = self.without_rules()
+        rules, plans = self.recording(skipped)
         alerts: list[AlertRule] = []
         for view in self.views:
             if _wants_alerts(view.panel) and view.id not in skipped:
@@ -1027,6 +1037,19 @@ def derive_rules(service: Service, config: Config | None = None) -> ServiceRules
     if service.dashboard is None or not service.rows:
         return ServiceRules(service, (), ())
     return _Deriver(service, config or Config()).derive()
+
+
+def recording_rules(service: Service) -> tuple[RecordingRule, ...]:
+    """Derive the recording rules of one service as `derive_rules` does, without alerts.
+
+    Each rule's `location` is the query of the first panel that it records. No
+    configuration changes these rules.
+    """
+    if service.dashboard is None or not service.rows:
+        return ()
+    deriver = _Deriver(service, Config())
+    rules, _ = deriver.recording(deriver.without_rules())
+    return tuple(rules)
 
 
 class _AlertNamer(_Deriver):
