@@ -2840,6 +2840,19 @@ PROJECT = [
             "refunds.yaml": "service: refunds\nmetrics:\n  jobs_total: counter\n",
         },
         [
+            # Each of the two declarations is reported, naming the other.
+            'services/billing.yaml:3:3: warning: counter "jobs_total" exports the '
+            'series "jobs_total", which gauge "jobs_total" of service "payments" '
+            "exports too (services/payments.yaml:3:3); Prometheus keeps both under "
+            "that one name, and the queries of services that declare neither are "
+            "checked against the counter unless their job matcher names a job of "
+            'service "payments" [project/metric-type-conflict]',
+            'services/billing.yaml:4:3: warning: histogram "batch_seconds" exports '
+            'the series "batch_seconds_count", which gauge "batch_seconds_count" of '
+            'service "payments" exports too (services/payments.yaml:4:3); Prometheus '
+            "keeps both under that one name, and the queries of services that declare "
+            "neither are checked against the histogram unless their job matcher names "
+            'a job of service "payments" [project/metric-type-conflict]',
             f'{E}:3:3: warning: gauge "jobs_total" exports the series "jobs_total", '
             'which counter "jobs_total" of service "billing" exports too '
             "(services/billing.yaml:3:3); Prometheus keeps both under that one name, "
@@ -2875,6 +2888,12 @@ PROJECT = [
             ),
         },
         [
+            'services/exporter.yaml:3:3: warning: counter "jobs" exports the series '
+            '"jobs", which gauge "jobs" of service "queue" exports too '
+            "(services/queue.yaml:3:3); Prometheus keeps both under that one name, "
+            "and the queries of services that declare neither are checked against "
+            'the counter unless their job matcher names a job of service "queue" '
+            "[project/metric-type-conflict]",
             'services/queue.yaml:3:3: warning: gauge "jobs" exports the series "jobs", '
             'which counter "jobs" of service "exporter" exports too '
             "(services/exporter.yaml:3:3); Prometheus keeps both under that one name, "
@@ -3425,6 +3444,14 @@ CONFLICT = (
     'counter unless their job matcher names a job of service "shop" '
     "[project/metric-type-conflict]"
 )
+CONFLICT_AT_PAYMENTS = (
+    'services/payments.yaml:4:3: warning: counter "http_requests_total" exports the '
+    'series "http_requests_total", which gauge "http_requests_total" of service "shop" '
+    "exports too (services/shop.yaml:4:3); Prometheus keeps both under that one "
+    "name, and the queries of services that declare neither are checked against the "
+    'counter unless their job matcher names a job of service "shop" '
+    "[project/metric-type-conflict]"
+)
 
 SHARED_LABELS = [
     Case(
@@ -3449,7 +3476,7 @@ SHARED_LABELS = [
     Case(
         "job-selects-type",
         overview('rate(http_requests_total{job="payments"}[5m])', SHOP_GAUGE),
-        [CONFLICT],
+        [CONFLICT_AT_PAYMENTS, CONFLICT],
     ),
     Case(
         "other-job-selects-type",
@@ -3458,6 +3485,7 @@ SHARED_LABELS = [
             'services/overview.yaml:6:35: error: rate() applied to "http_requests_total", '
             'which the catalog of service "shop" declares as a gauge; use deriv() '
             "or delta() for gauges [promql/rate-counter]",
+            CONFLICT_AT_PAYMENTS,
             CONFLICT,
         ],
     ),
@@ -3854,8 +3882,13 @@ NAME_CLASH = [
             ),
         },
         [
+            # Each name is paired with the first that derives its name, at both.
+            'services/a.yaml:1:10: warning: service name "api_gateway" gets the Kubernetes object name "api-gateway-rules" of "api-gateway" in services/b.yaml:1:10, so both get names with a hash, which change when either is added or removed; rename one of them [project/name-clash]',
+            'services/a.yaml:2:21: warning: folder "Team A" gets the folder uid of "TEAM A" in services/c.yaml:2:21, so both get names with a hash, which change when either is added or removed; rename one of them [project/name-clash]',
+            'services/a.yaml:2:21: warning: folder "Team A" gets the folder uid of "team-a" in services/b.yaml:2:21, so both get names with a hash, which change when either is added or removed; rename one of them [project/name-clash]',
             'services/b.yaml:1:10: warning: service name "api-gateway" gets the Kubernetes object name "api-gateway-rules" of "api_gateway" in services/a.yaml:1:10, so both get names with a hash, which change when either is added or removed; rename one of them [project/name-clash]',
             'services/b.yaml:2:21: warning: folder "team-a" gets the folder uid of "Team A" in services/a.yaml:2:21, so both get names with a hash, which change when either is added or removed; rename one of them [project/name-clash]',
+            'services/b.yaml:2:34: warning: dashboard uid "gw-b" gets the Terraform identifier "gw_b" of "gw_b" in services/c.yaml:2:34, so both get names with a hash, which change when either is added or removed; rename one of them [project/name-clash]',
             'services/c.yaml:2:21: warning: folder "TEAM A" gets the folder uid of "Team A" in services/a.yaml:2:21, so both get names with a hash, which change when either is added or removed; rename one of them [project/name-clash]',
             'services/c.yaml:2:34: warning: dashboard uid "gw_b" gets the Terraform identifier "gw_b" of "gw-b" in services/b.yaml:2:34, so both get names with a hash, which change when either is added or removed; rename one of them [project/name-clash]',
         ],
@@ -3867,6 +3900,7 @@ NAME_CLASH = [
             **manifest("service: pay-ments\nrows: []\n", "b.yaml"),
         },
         [
+            'services/a.yaml:1:10: warning: service name "Pay Ments!" gets the Kubernetes object name "pay-ments-rules" of "pay-ments" in services/b.yaml:1:10, so both get names with a hash, which change when either is added or removed; rename one of them [project/name-clash]',
             'services/b.yaml:1:10: warning: service name "pay-ments" gets the Kubernetes object name "pay-ments-rules" of "Pay Ments!" in services/a.yaml:1:10, so both get names with a hash, which change when either is added or removed; rename one of them [project/name-clash]',
         ],
     ),
@@ -4529,6 +4563,7 @@ ALERT_NAME_CLASH = [
             ),
         },
         [
+            'services/a.yaml:1:10: warning: service name "api_gateway" gets the Kubernetes object name "api-gateway-rules" of "api-gateway" in services/b.yaml:1:10, so both get names with a hash, which change when either is added or removed; rename one of them [project/name-clash]',
             'services/a.yaml:7:16: warning: panel "Errors": the alert name "ApiGatewayErrorsCritical" of this panel is also that of panel "Errors" of service "api-gateway" at services/b.yaml:7:16, so Alertmanager routes, silences and inhibitions that match alertname without the service label apply to both; give one of them another name with alert: {name: ...} [project/alert-name-clash]',
             'services/b.yaml:1:10: warning: service name "api-gateway" gets the Kubernetes object name "api-gateway-rules" of "api_gateway" in services/a.yaml:1:10, so both get names with a hash, which change when either is added or removed; rename one of them [project/name-clash]',
             'services/b.yaml:7:16: warning: panel "Errors": the alert name "ApiGatewayErrorsCritical" of this panel is also that of panel "Errors" of service "api_gateway" at services/a.yaml:7:16, so Alertmanager routes, silences and inhibitions that match alertname without the service label apply to both; give one of them another name with alert: {name: ...} [project/alert-name-clash]',
@@ -4998,7 +5033,9 @@ def _every_conflict(services: tuple[Service, ...]) -> list[list[str]]:
                 family = metric.family()
                 if other.family() != family:
                     reported.add(id(other))
+                    # The warning at each of the two metrics names the other.
                     found.append([metric.name, series, other.name, other_service.name])
+                    found.append([other.name, series, metric.name, service.name])
     return found
 
 
@@ -5008,7 +5045,7 @@ def test_metric_conflicts_match_brute_force(services) -> None:
     """Skipping metrics that share no name key loses no conflict."""
     context = ProjectContext(services, {})
     # The first quoted parts of each message: metric, series, other metric, other
-    # service. The last one names the service itself.
+    # service. The last quoted part names the service of the later declaration.
     found = [
         diagnostic.message.split('"')[1:9:2]
         for diagnostic in project_metric_types.metric_type_conflict(context)

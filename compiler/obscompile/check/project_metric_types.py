@@ -88,13 +88,38 @@ def metric_type_conflict(context: ProjectContext) -> Iterator[Diagnostic]:
             if other_service is service or id(other) in reported:
                 continue
             reported.add(id(other))
-            yield warning(
-                metric.location,
-                f'{_kind(metric)} exports the series "{series}", which '
-                f'{_kind(other)} of service "{other_service.name}" exports too '
-                f"({other.location}); Prometheus keeps both under that one name, "
-                "and the queries of services that declare neither are checked "
-                f"against the {other.type} unless their job matcher names a job of "
-                f'service "{service.name}"',
-                NAME,
-            )
+            # Neither declaration is the original to the user, so each is reported,
+            # naming the other, and each file gets an annotation.
+            for reported_metric, named_service, named in (
+                (metric, other_service, other),
+                (other, service, metric),
+            ):
+                yield _conflict(
+                    reported_metric, named_service, named, series, other, service
+                )
+
+
+def _conflict(
+    metric: Metric,
+    other_service: Service,
+    other: Metric,
+    series: str,
+    first: Metric,
+    later: Service,
+) -> Diagnostic:
+    """Return the warning at `metric` for the series that `other` exports too.
+
+    `first` is the declaration that the catalog lookups of other services' queries
+    find first. `later` is the service of the other declaration, which those lookups
+    find only where a query's job matcher names one of its jobs.
+    """
+    return warning(
+        metric.location,
+        f'{_kind(metric)} exports the series "{series}", which '
+        f'{_kind(other)} of service "{other_service.name}" exports too '
+        f"({other.location}); Prometheus keeps both under that one name, "
+        "and the queries of services that declare neither are checked "
+        f"against the {first.type} unless their job matcher names a job of "
+        f'service "{later.name}"',
+        NAME,
+    )

@@ -40,27 +40,31 @@ def _warn_clashes(
     duplicates_reported: bool = True,
     show_derived: bool = True,
 ) -> Iterator[Diagnostic]:
-    """Warn of each name whose derived name an earlier, different name has.
+    """Warn at both names of each pair whose derived names are equal.
 
-    Names that differ only in case are left to the duplicate checks where
-    `duplicates_reported` is True.
+    Each name is paired with the first name in definition order that derives its
+    name, and each warning names the other of the pair. Names that differ only in
+    case are left to the duplicate checks where `duplicates_reported` is True.
     """
     in_order = sorted(named, key=lambda item: definition_order(item[1]))
     for later, first in clashes(in_order, lambda item: derive(item[0])):
-        text, where, written = later
-        earlier, earlier_where, earlier_written = first
-        if earlier == text or (
-            duplicates_reported and earlier.casefold() == text.casefold()
+        if first[0] == later[0] or (
+            duplicates_reported and first[0].casefold() == later[0].casefold()
         ):
             continue
-        quoted = f' "{derive(text)}"' if show_derived else ""
-        yield warning(
-            where,
-            f'{subject} "{written}" gets the {kind}{quoted} of "{earlier_written}" in '
-            f"{earlier_where}, so both get names with a hash, which change when "
-            "either is added or removed; rename one of them",
-            NAME,
-        )
+        # Neither name is the original to the user, so each file gets the warning.
+        for (text, where, written), (_, other_where, other_written) in (
+            (later, first),
+            (first, later),
+        ):
+            quoted = f' "{derive(text)}"' if show_derived else ""
+            yield warning(
+                where,
+                f'{subject} "{written}" gets the {kind}{quoted} of "{other_written}" '
+                f"in {other_where}, so both get names with a hash, which change when "
+                "either is added or removed; rename one of them",
+                NAME,
+            )
 
 
 @check(
