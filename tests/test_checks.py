@@ -3768,6 +3768,192 @@ SUMMARY_QUANTILE = [
     ),
 ]
 
+
+def bucket_panels(text: str, runtime: str | None) -> dict[str, str]:
+    """Return `panels(text)` with buckets on the histogram, and `runtime` if not None.
+
+    The buckets are 0.00001, 0.1, 1, 2.5 and 100000000. The panels start on line 17
+    with a runtime and on line 16 without.
+    """
+    header = HEADER.replace(
+        "    labels: [method]\n",
+        "    labels: [method]\n    buckets: [0.00001, 0.1, 1, 2.5, 100000000]\n",
+    )
+    if runtime is not None:
+        header = header.replace(
+            "service: payments\n", f"service: payments\nruntime: {runtime}\n"
+        )
+    return panels(text, header)
+
+
+PYTHON_BOUNDS = "prometheus_client (runtime python) exposes only the bounds 1e-05, 0.1, 1.0, 2.5, 1e+08, +Inf"
+NODEJS_BOUNDS = "prom-client (runtime nodejs) exposes only the bounds 0.00001, 0.1, 1, 2.5, 100000000, +Inf"
+ANY_BOUNDS = "its bounds are 1e-5, 0.1, 1, 2.5, 100000000 and +Inf"
+BOTH_SPELLINGS = 'as the service\'s client library writes it (le="1" in the text format of Go\'s client_golang and of prom-client, le="1.0" in OpenMetrics and prometheus_client)'
+
+BUCKET_BOUND = [
+    Case(
+        # prometheus_client writes the bound 1 as "1.0", so `le="1"` selects nothing.
+        "python-spelling",
+        bucket_panels(
+            """
+            - title: Fast
+              query: 'sum(rate(http_request_duration_seconds_bucket{job="payments",le="1"}[5m]))'
+            - title: Slow
+              query: 'sum(rate(http_request_duration_seconds_bucket{le!="1"}[5m]))'
+            - title: Tiny
+              query: 'sum(rate(http_request_duration_seconds_bucket{le="0.00001"}[5m]))'
+            - title: Huge
+              query: 'sum(rate(http_request_duration_seconds_bucket{le="100000000"}[5m]))'
+            - title: All
+              query: 'sum(rate(http_request_duration_seconds_bucket{le="Inf"}[5m]))'
+            """,
+            "python",
+        ),
+        [
+            f'{E}:18:81: error: le="1" selects no bucket of histogram "http_request_duration_seconds", because {PYTHON_BOUNDS}; write le="1.0", the text that prometheus_client exposes [promql/bucket-bound]',
+            f'{E}:20:67: error: le!="1" excludes no bucket of histogram "http_request_duration_seconds", because {PYTHON_BOUNDS}; write le!="1.0", the text that prometheus_client exposes [promql/bucket-bound]',
+            f'{E}:22:66: error: le="0.00001" selects no bucket of histogram "http_request_duration_seconds", because {PYTHON_BOUNDS}; write le="1e-05", the text that prometheus_client exposes [promql/bucket-bound]',
+            f'{E}:24:66: error: le="100000000" selects no bucket of histogram "http_request_duration_seconds", because {PYTHON_BOUNDS}; write le="1e+08", the text that prometheus_client exposes [promql/bucket-bound]',
+            f'{E}:26:66: error: le="Inf" selects no bucket of histogram "http_request_duration_seconds", because {PYTHON_BOUNDS}; write le="+Inf", the text that prometheus_client exposes [promql/bucket-bound]',
+        ],
+    ),
+    Case(
+        "python-bound-not-declared",
+        bucket_panels(
+            r"""
+            - title: Fast
+              query: 'sum(rate(http_request_duration_seconds_bucket{le="0.3"}[5m]))'
+            - title: Regex
+              query: 'sum(rate(http_request_duration_seconds_bucket{le=~"1|2\\.5.+"}[5m]))'
+            - title: Not regex
+              query: 'sum(rate(http_request_duration_seconds_bucket{le!~"0\\.3"}[5m]))'
+            - title: Empty
+              query: 'sum(rate(http_request_duration_seconds_bucket{le=""}[5m]))'
+            """,
+            "python",
+        ),
+        [
+            f'{E}:18:66: error: le="0.3" selects no bucket of histogram "http_request_duration_seconds", because {PYTHON_BOUNDS}; use one of them, or add 0.3 to the buckets of "http_request_duration_seconds" [promql/bucket-bound]',
+            f'{E}:20:67: error: le=~"1|2\\\\.5.+" selects no bucket of histogram "http_request_duration_seconds", because {PYTHON_BOUNDS}; match one of them [promql/bucket-bound]',
+            f'{E}:22:67: error: le!~"0\\\\.3" excludes no bucket of histogram "http_request_duration_seconds", because {PYTHON_BOUNDS}; match one of them [promql/bucket-bound]',
+            f'{E}:24:66: error: le="" selects no bucket of histogram "http_request_duration_seconds", because {PYTHON_BOUNDS}; use one of them [promql/bucket-bound]',
+        ],
+    ),
+    Case(
+        "python-exposed-bounds",
+        bucket_panels(
+            r"""
+            - title: Buckets
+              query: |-
+                sum(rate(http_request_duration_seconds_bucket{le="1.0"}[5m]))
+                + sum(rate(http_request_duration_seconds_bucket{le="1e-05"}[5m]))
+                + sum(rate(http_request_duration_seconds_bucket{le="1e+08"}[5m]))
+                + sum(rate(http_request_duration_seconds_bucket{le="+Inf"}[5m]))
+                + sum(rate(http_request_duration_seconds_bucket{le!="0.1"}[5m]))
+                + sum(rate(http_request_duration_seconds_bucket{le=~"1\\.0|0\\.3"}[5m]))
+                + sum(rate(http_request_duration_seconds_bucket{le!~"\\+Inf"}[5m]))
+                + sum(rate(http_request_duration_seconds_bucket{le="$bound"}[5m]))
+                + histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket{le!="+Inf"}[5m])))
+            """,
+            "python",
+        ),
+        [
+            f'{E}:26:63: warning: panel "Buckets": the dashboard has no variable $bound, so Grafana sends it to Prometheus as written; its variables are $datasource and Grafana\'s own, such as $__rate_interval [promql/dashboard-variable]',
+        ],
+    ),
+    Case(
+        # prom-client writes a bound as JavaScript's String(number) does.
+        "nodejs-spelling",
+        bucket_panels(
+            """
+            - title: Fast
+              query: 'sum(rate(http_request_duration_seconds_bucket{le="1.0"}[5m]))'
+            - title: Tiny
+              query: 'sum(rate(http_request_duration_seconds_bucket{le="1e-05"}[5m]))'
+            - title: Between
+              query: 'sum(rate(http_request_duration_seconds_bucket{le="0.3"}[5m]))'
+            - title: Exposed
+              query: |-
+                sum(rate(http_request_duration_seconds_bucket{le="1"}[5m]))
+                + sum(rate(http_request_duration_seconds_bucket{le="0.00001"}[5m]))
+                + sum(rate(http_request_duration_seconds_bucket{le="100000000"}[5m]))
+                + sum(rate(http_request_duration_seconds_bucket{le="+Inf"}[5m]))
+            """,
+            "nodejs",
+        ),
+        [
+            f'{E}:18:66: error: le="1.0" selects no bucket of histogram "http_request_duration_seconds", because {NODEJS_BOUNDS}; write le="1", the text that prom-client exposes [promql/bucket-bound]',
+            f'{E}:20:66: error: le="1e-05" selects no bucket of histogram "http_request_duration_seconds", because {NODEJS_BOUNDS}; write le="0.00001", the text that prom-client exposes [promql/bucket-bound]',
+            f'{E}:22:66: error: le="0.3" selects no bucket of histogram "http_request_duration_seconds", because {NODEJS_BOUNDS}; use one of them, or add 0.3 to the buckets of "http_request_duration_seconds" [promql/bucket-bound]',
+        ],
+    ),
+    Case(
+        # A service without a runtime may use any library, so any text of a bound
+        # passes, but a number that is no bound does not.
+        "any-spelling-without-runtime",
+        bucket_panels(
+            """
+            - title: Exposed
+              query: |-
+                sum(rate(http_request_duration_seconds_bucket{le="1"}[5m]))
+                + sum(rate(http_request_duration_seconds_bucket{le="1.0"}[5m]))
+                + sum(rate(http_request_duration_seconds_bucket{le="1e-05"}[5m]))
+                + sum(rate(http_request_duration_seconds_bucket{le="0.00001"}[5m]))
+                + sum(rate(http_request_duration_seconds_bucket{le="1e+08"}[5m]))
+                + sum(rate(http_request_duration_seconds_bucket{le=~"1[.]0|9"}[5m]))
+            - title: Between
+              query: 'sum(rate(http_request_duration_seconds_bucket{le="0.3"}[5m]))'
+            - title: Regex
+              query: 'sum(rate(http_request_duration_seconds_bucket{le=~"0[.]3"}[5m]))'
+            - title: All
+              query: 'sum(rate(http_request_duration_seconds_bucket{le="inf"}[5m]))'
+            """,
+            None,
+        ),
+        [
+            f'{E}:25:66: error: le="0.3" selects no bucket of histogram "http_request_duration_seconds", because {ANY_BOUNDS}; use one of them {BOTH_SPELLINGS}, or add 0.3 to the buckets of "http_request_duration_seconds" [promql/bucket-bound]',
+            f'{E}:27:67: error: le=~"0[.]3" selects no bucket of histogram "http_request_duration_seconds", because {ANY_BOUNDS}; match one of them {BOTH_SPELLINGS} [promql/bucket-bound]',
+            f'{E}:29:66: error: le="inf" selects no bucket of histogram "http_request_duration_seconds", because {ANY_BOUNDS}; write le="+Inf", the text of every client library [promql/bucket-bound]',
+        ],
+    ),
+    Case(
+        # Without buckets in the catalog the bounds are the library's defaults, which
+        # the check does not know.
+        "no-buckets-in-catalog",
+        runtime_panels(
+            """
+            - title: Fast
+              query: 'sum(rate(http_request_duration_seconds_bucket{le="0.3"}[5m]))'
+            """,
+            "python",
+        ),
+        [],
+    ),
+    Case(
+        "histogram-of-other-service",
+        {
+            **manifest(
+                "service: ledger\nruntime: python\nscrape: {job: ledger, port: 8080}\n"
+                "metrics:\n  ledger_write_seconds: {type: histogram, buckets: [0.5, 1]}\n",
+                "ledger.yaml",
+            ),
+            **manifest("""
+                service: payments
+                dashboard: {uid: payments}
+                rows:
+                  - title: Writes
+                    panels:
+                      - {title: Fast, query: 'sum(rate(ledger_write_seconds_bucket{job="ledger",le="1"}[5m]))'}
+            """),
+        },
+        [
+            f'{E}:6:84: error: le="1" selects no bucket of histogram "ledger_write_seconds", because prometheus_client (runtime python) exposes only the bounds 0.5, 1.0, +Inf; write le="1.0", the text that prometheus_client exposes [promql/bucket-bound]',
+        ],
+    ),
+]
+
+
 RESULT_TYPE = [
     Case(
         "range-vector",
@@ -4709,6 +4895,7 @@ TABLES = {
     "promql-quantile": QUANTILE,
     "promql-summary-aggregation": SUMMARY_AGGREGATION,
     "promql-summary-quantile": SUMMARY_QUANTILE,
+    "promql-bucket-bound": BUCKET_BOUND,
     "promql-result-type": RESULT_TYPE,
     "promql-dashboard-variable": DASHBOARD_VARIABLE,
     "promql-rate-window": RATE_WINDOW,

@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from obscompile import bucket_bounds
 from obscompile.check.catalog import exported_series, is_builtin
 from obscompile.check.client_library import PROM_CLIENT_QUANTILES
 from obscompile.diagnostics import InputError, Severity
@@ -1053,6 +1054,18 @@ def test_python_module_passes_mypy_strict(
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def run_python_driver(path: Path, plan: list[dict[str, Any]]) -> dict[str, Any]:
+    """Run python_driver.py on the module at `path` with `plan` and return its report."""
+    result = subprocess.run(
+        [sys.executable, str(DATA / "python_driver.py"), str(path), json.dumps(plan)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
 @pytest.mark.parametrize("python_module", PYTHON_SERVICES, indirect=True)
 def test_python_module_exposition(python_module: tuple[Any, Path]) -> None:
     service, path = python_module
@@ -1065,14 +1078,7 @@ def test_python_module_exposition(python_module: tuple[Any, Path]) -> None:
         }
         for metric in service.metrics
     ]
-    result = subprocess.run(
-        [sys.executable, str(DATA / "python_driver.py"), str(path), json.dumps(plan)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    report = run_python_driver(path, plan)
 
     for key in ("latest", "served"):
         assert_exposition(report[key], service.metrics, PYTHON)
@@ -1568,3 +1574,109 @@ def test_keyword_label_matches_library(label: str) -> None:
         else:
             works = True
     assert keyword_label_allowed(label) == works
+
+
+# --- bucket bounds: the `le` texts of the real libraries ---------------------------
+
+# Bounds whose `le` texts differ between the libraries: whole numbers, and numbers that
+# one library writes in exponent form and the other does not.
+WIDE_BOUNDS = (0.0, 1e-05, 0.1, 1.0, 2.5, 123456.0, 1234567.0, 100000000.0, 1e21)
+
+WIDE_BOUNDS_MANIFEST = """\
+service: waits
+runtime: {runtime}
+scrape: {{job: waits, port: 9100}}
+metrics:
+  wait_seconds:
+    type: histogram
+    help: Time spent waiting
+    buckets: [{buckets}]
+rows:
+  - title: Waits
+    panels:
+      - title: Wait p90
+        query: histogram_quantile(0.9, sum by (le) (rate(wait_seconds_bucket{{job="waits"}}[5m])))
+        unit: s
+        thresholds: "<2s Green, >=2s Red"
+"""
+
+
+def yaml_float(value: float) -> str:
+    """Return `value` as a YAML 1.1 float, whose exponent form needs a "." (`1.0e+21`)."""
+    mantissa, _, exponent = repr(value).partition("e")
+    if not exponent:
+        return mantissa
+    if "." not in mantissa:
+        mantissa += ".0"
+    return f"{mantissa}e{exponent}"
+
+
+def exposed_le_values(text: str, name: str) -> list[str]:
+    """Return the `le` value of each `_bucket` sample of `name`, in exposition order."""
+    pattern = rf'^{name}_bucket\{{(?:[^}}]*,)?le="([^"]*)"'
+    return re.findall(pattern, text, flags=re.MULTILINE)
+
+
+def serve_python_module(path: Path, metric: Metric) -> str:
+    """Import the generated metrics.py, observe `metric` once and return the exposition."""
+    plan = [
+        {"identifier": python_identifier(metric), "type": "histogram", "labels": {}}
+    ]
+    return run_python_driver(path, plan)["served"]
+
+
+def serve_typescript_module(
+    metrics_ts: str, metric: Metric, toolchain: NodeToolchain, tmp_path: Path
+) -> str:
+    """Compile and run the generated metrics.ts, observe `metric` once and scrape it."""
+    workspace = node_workspace(tmp_path, metrics_ts)
+    runner = typescript_runner(demo_service(NODEJS, (metric,)))
+    (workspace / "runner.ts").write_text(runner, encoding="utf-8")
+    compiled = toolchain.compile(
+        workspace, "--outDir", "build", "metrics.ts", "runner.ts"
+    )
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+    with running_node(toolchain, workspace / "build" / "runner.js") as (port, _):
+        text, _ = fetch(f"http://127.0.0.1:{port}/metrics")
+    return text
+
+
+@pytest.mark.parametrize("runtime", [PYTHON, NODEJS])
+def test_bucket_bounds_match_library(
+    runtime: Runtime, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The check's `le` texts are those that the library exposes.
+
+    The generated instrumentation runs with the real prometheus_client or prom-client.
+    """
+    buckets = ", ".join(yaml_float(bound) for bound in WIDE_BOUNDS)
+    text = WIDE_BOUNDS_MANIFEST.format(runtime=runtime, buckets=buckets)
+    project = write_manifest(tmp_path / "project", "waits.yaml", text)
+    result = build(Project.at(project))
+    assert result.ok, "\n".join(str(d) for d in result.diagnostics)
+
+    (metric,) = result.services[0].metrics
+    assert metric.buckets == WIDE_BOUNDS
+    if runtime == PYTHON:
+        module = tmp_path / "metrics.py"
+        module.write_text(result.files["instrumentation/waits/metrics.py"])
+        exposition = serve_python_module(module, metric)
+    else:
+        exposition = serve_typescript_module(
+            result.files["instrumentation/waits/metrics.ts"],
+            metric,
+            request.getfixturevalue("node_toolchain"),
+            tmp_path,
+        )
+    exposed = exposed_le_values(exposition, "wait_seconds")
+
+    library_text = bucket_bounds.LIBRARY_TEXTS[metric.naming]
+    checked = [library_text(b) for b in bucket_bounds.exposed_bounds(metric)]
+    assert exposed == checked
+
+
+@given(st.floats(allow_nan=False))
+def test_prometheus_client_text_matches_library(bound: float) -> None:
+    from prometheus_client.utils import floatToGoString
+
+    assert bucket_bounds.prometheus_client_text(bound) == floatToGoString(bound)

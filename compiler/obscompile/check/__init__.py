@@ -24,6 +24,7 @@ from obscompile.check import (  # noqa: F401
     project_metric_types,
     project_name_clash,
     project_unsafe_name,
+    promql_bucket_bound,
     promql_dashboard_variable,
     promql_histogram_le,
     promql_job_matcher,
