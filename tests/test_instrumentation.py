@@ -34,6 +34,7 @@ from typing import Any
 import attrs
 import jinja2
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
@@ -1645,7 +1646,7 @@ def serve_typescript_module(
 def test_bucket_bounds_match_library(
     runtime: Runtime, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    """The check's `le` texts are those that the library exposes.
+    """The check's `le` texts and the generated tests' are those the library exposes.
 
     The generated instrumentation runs with the real prometheus_client or prom-client.
     """
@@ -1673,6 +1674,16 @@ def test_bucket_bounds_match_library(
     library_text = bucket_bounds.LIBRARY_TEXTS[metric.naming]
     checked = [library_text(b) for b in bucket_bounds.exposed_bounds(metric)]
     assert exposed == checked
+
+    tests = yaml.safe_load(result.files["prometheus/tests/waits.test.yml"])
+    series = [
+        entry["series"]
+        for group in tests["tests"]
+        for entry in group["input_series"]
+        if entry["series"].startswith("wait_seconds_bucket{")
+    ]
+    assert series, "the generated tests have no bucket series"
+    assert {re.search(r'le="([^"]*)"', s)[1] for s in series} == set(exposed)
 
 
 @given(st.floats(allow_nan=False))

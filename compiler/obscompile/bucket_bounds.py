@@ -88,6 +88,15 @@ LIBRARY_TEXTS: dict[SeriesNaming, Callable[[float], str]] = {
 }
 
 
+def input_text(naming: SeriesNaming, bound: float) -> str:
+    """Return the `le` text of `bound` for a generated test's input series.
+
+    That is the text of the service's library, or, for a service without a runtime,
+    the text format of Go's client_golang, which exporters written in Go expose.
+    """
+    return LIBRARY_TEXTS.get(naming, go_text)(bound)
+
+
 def bound_spellings(bound: float) -> tuple[str, ...]:
     """Return each `le` text of `bound` that a known client library writes."""
     texts = (

@@ -16,7 +16,7 @@ from fractions import Fraction
 import promql_parser as pp
 
 from obscompile import promql
-from obscompile.derive.annotations import decimal_text
+from obscompile.bucket_bounds import input_text
 from obscompile.derive.synthesis import (
     CannotSynthesize,
     Context,
@@ -26,6 +26,7 @@ from obscompile.derive.synthesis import (
     reject_sampling,
     series_labels,
 )
+from obscompile.model.metric import SeriesNaming
 from obscompile.numbers import number_text
 
 
@@ -42,6 +43,20 @@ def catalog_buckets(selector: pp.VectorSelector, context: Context) -> list[float
             "test generator reads the buckets of the service's own catalog only"
         )
     return sorted(float(b) for b in metric.buckets if not math.isinf(b))
+
+
+def bound_labels(
+    selector: pp.VectorSelector, context: Context, bounds: list[float]
+) -> list[str]:
+    """Return the `le` value of each bound and then of +Inf, as the library writes it.
+
+    The input series then carry the labels that Prometheus stores when it scrapes the
+    generated instrumentation, so a rule's `le` matcher selects them as it would there.
+    """
+    name = promql.metric_name(selector)
+    metric = context.service.metric(name) if context.service and name else None
+    naming = metric.naming if metric is not None else SeriesNaming.DECLARED_OR_SUFFIXED
+    return [input_text(naming, bound) for bound in [*bounds, math.inf]]
 
 
 def bucket_counts(
@@ -115,7 +130,9 @@ def quantile_series(
         * context.multiplier
     )
     series = []
-    for bound, count in zip([*map(decimal_text, bounds), "+Inf"], counts, strict=True):
+    for bound, count in zip(
+        bound_labels(selector, context, bounds), counts, strict=True
+    ):
         labels = series_labels([selector], context, extra={"le": bound})
         series.append(
             InputSeries(_pairs(labels), float(count * scale * context.interval_s), True)
