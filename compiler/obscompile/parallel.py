@@ -5,7 +5,8 @@ files, reading its artifact facts and deriving its rule diagnostics depend on th
 service, given the project's other services (see `pipeline.ServiceEmitter`). So a
 build with many services to compute hands them to forked workers. The pipeline then
 runs its stages in their usual order and takes these results in place of computing
-them, so the output is the same as a build in one process.
+them, so the output is the same as a build in one process. Without workers, the
+stages after the checks still run service by service in this process (`prefetch`).
 """
 
 from __future__ import annotations
@@ -302,13 +303,14 @@ def prefetch(
     jobs: int,
     progress: Progress | None = None,
 ) -> Prefetched:
-    """Compute the per-service stages that the cache lacks, in `jobs` processes.
+    """Compute the per-service stages that the cache lacks, service by service.
 
-    Returns nothing when there are too few such services, or `jobs` is 1, or the
-    platform cannot fork; the pipeline then computes them itself.
+    They run in `jobs` worker processes, or in this one where `map_in_workers`
+    starts none. A service's stages run one after another, so its rules and facts
+    reuse the dashboard layout and the parsed queries that the memos still keep.
+    Returns nothing when the cache lacks the stages of too few services, and the
+    pipeline then computes them itself.
     """
-    if jobs < 2:
-        return {}
     stages = service_stages(config)
     names = tuple(service.name for service in services)
     if cache is not None:
@@ -343,6 +345,12 @@ def prefetch(
         return _compute(project, service, config, names, environment[0], stages)
 
     results = map_in_workers(render, len(todo), jobs, progress, "rendering")
+    if results is None:
+        results = []
+        for index in range(len(todo)):
+            results.append(render(index))
+            if progress is not None:
+                progress("rendering", index + 1, len(todo))
     return _by_stage(todo, results)
 
 

@@ -705,8 +705,8 @@ def build(
                 prefetched = prefetch(project, services, config, cache, jobs, progress)
             except Exception as exc:
                 _render_problem(project, exc, undecodable=True)
-                # A worker stops at its first failed template; rendering here
-                # reports every one.
+                # Computing the stages service by service stops at the first
+                # failed template; rendering emitter by emitter reports every one.
                 prefetched = {}
             files = render_artifacts(
                 project, services, config, cache, progress, prefetched
