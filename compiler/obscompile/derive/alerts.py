@@ -82,6 +82,7 @@ from obscompile.render.grafana import (
     dashboard_rows,
     draws_series_thresholds,
     draws_thresholds,
+    panel_views,
 )
 
 SEVERITIES = {"red": "critical", "yellow": "warning"}
@@ -447,7 +448,10 @@ class _Deriver:
         self.name_clashes: list[NameClash] = []
         # Each name given so far, and its alert.
         self.names: dict[str, NamedAlert] = {}
-        self.views = [view for row in dashboard_rows(service) for view in row.panels]
+        self.views = self._views()
+
+    def _views(self) -> list[PanelView]:
+        return [view for row in dashboard_rows(self.service) for view in row.panels]
 
     def without_rules(self) -> set[int]:
         """Warn of each panel whose query no rule can read, and return their ids."""
@@ -523,11 +527,7 @@ class _Deriver:
         Each plan names its rule as the rule file does, after `deduplicate`.
         """
         plans = self.plans(skipped)
-        rules, renamed = deduplicate([plan.rule for plan in plans.values()])
-        by_record = {rule.record: rule for rule in rules}
-        for view_id, plan in plans.items():
-            final = by_record[renamed[plan.rule.expr]]
-            plans[view_id] = attrs.evolve(plan, rule=final)
+        rules = self._recorded(plans)
         return rules, plans
 
     def derive(self) -> ServiceRules:
@@ -544,6 +544,15 @@ class _Deriver:
         return ServiceRules(
             self.service, tuple(rules), tuple(alerts), tuple(self.diagnostics)
         )
+
+    def _recorded(self, plans: dict[int, RecordedQuery]) -> list[RecordingRule]:
+        """Record each planned expression once, and point each plan at its rule."""
+        rules, renamed = deduplicate([plan.rule for plan in plans.values()])
+        by_record = {rule.record: rule for rule in rules}
+        for view_id, plan in plans.items():
+            final = by_record[renamed[plan.rule.expr]]
+            plans[view_id] = attrs.evolve(plan, rule=final)
+        return rules
 
     def _value_expr(self, view: PanelView, plan: RecordedQuery | None, pins) -> str:
         if plan is not None:
@@ -1056,9 +1065,20 @@ class _AlertNamer(_Deriver):
     """A `_Deriver` that gives each alert the name `derive` gives it, and no rule.
 
     The steps that decide whether a band gets an alert, and so its number, run as in
-    `derive`. The rest of each alert is skipped, and so are the series labels and the
-    lower limit of a query, which only the rule and its warnings read.
+    `derive`, on the panels that may alert. The rest of each alert is skipped, and
+    so are the series labels and the lower limit of a query, which only the rule and
+    its warnings read. Other panels give no alert, so they are not derived.
     """
+
+    def _views(self) -> list[PanelView]:
+        return panel_views(self.service, _wants_alerts)
+
+    def _recorded(self, plans: dict[int, RecordedQuery]) -> list[RecordingRule]:
+        # Of a plan, the names need only whether `_value_expr` fails, which parses
+        # the query of the plan's rule. Recording each expression once may swap
+        # that rule for one whose query has the matchers or labels in another
+        # order, which parses alike.
+        return []
 
     def _series_labels(
         self, view: PanelView, plan: RecordedQuery | None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
@@ -15,7 +15,7 @@ from obscompile.derive.thresholds import ResolvedThresholds, compact_number, res
 from obscompile.derive.units import UnitError, panel_unit
 from obscompile.load.durations import duration_ms
 from obscompile.memo import by_identity
-from obscompile.model.panel import Panel, PanelType
+from obscompile.model.panel import Panel, PanelType, Row
 from obscompile.model.service import Service
 from obscompile.render.environment import render_json
 
@@ -159,12 +159,35 @@ def panel_ids(service: Service) -> Iterator[tuple[int, Panel]]:
             next_id += 1
 
 
-@by_identity(16)
-def dashboard_rows(service: Service) -> tuple[RowView, ...]:
+def panel_view(
+    panel: Panel, service: Service, panel_id: int, grid: GridPos
+) -> PanelView:
+    """Derive the unit, legend, thresholds and result labels of one placed panel."""
+    unit = panel_unit(panel, service)
+    try:
+        thresholds = panel_thresholds(panel, unit)
+    except UnitError:
+        thresholds = resolve(None, unit)
+    return PanelView(
+        id=panel_id,
+        panel=panel,
+        grid=grid,
+        unit=unit,
+        legend=panel_legend(panel, service),
+        thresholds=thresholds,
+        labels=result_labels(panel, service),
+    )
+
+
+# A row's id, the row, its grid position, and the id, panel and grid position of
+# each of its panels.
+_PlacedRow = tuple[int, Row, GridPos, list[tuple[int, Panel, GridPos]]]
+
+
+def _placed_rows(service: Service) -> Iterator[_PlacedRow]:
     """Number and place every row and panel; ids follow document order from 1."""
     flow = Flow()
     next_id = 1
-    rows = []
     for row in service.rows:
         row_id = next_id
         next_id += 1
@@ -172,30 +195,43 @@ def dashboard_rows(service: Service) -> tuple[RowView, ...]:
         layout = Flow() if row.collapsed else flow
         if row.collapsed:
             layout.y = row_grid.y + row_grid.h
-        views = []
+        placed = []
         for panel in row.panels:
-            unit = panel_unit(panel, service)
-            try:
-                thresholds = panel_thresholds(panel, unit)
-            except UnitError:
-                thresholds = resolve(None, unit)
             width, height = panel_size(panel)
-            views.append(
-                PanelView(
-                    id=next_id,
-                    panel=panel,
-                    grid=layout.panel(width, height),
-                    unit=unit,
-                    legend=panel_legend(panel, service),
-                    thresholds=thresholds,
-                    labels=result_labels(panel, service),
-                )
-            )
+            placed.append((next_id, panel, layout.panel(width, height)))
             next_id += 1
         if not row.collapsed:
             flow.newline()
-        rows.append(RowView(row_id, row.title, row.collapsed, row_grid, tuple(views)))
-    return tuple(rows)
+        yield row_id, row, row_grid, placed
+
+
+@by_identity(16)
+def dashboard_rows(service: Service) -> tuple[RowView, ...]:
+    """Number, place and derive every row and panel; ids follow document order from 1."""
+    return tuple(
+        RowView(
+            row_id,
+            row.title,
+            row.collapsed,
+            row_grid,
+            tuple(
+                panel_view(panel, service, panel_id, grid)
+                for panel_id, panel, grid in placed
+            ),
+        )
+        for row_id, row, row_grid, placed in _placed_rows(service)
+    )
+
+
+def panel_views(service: Service, selected: Callable[[Panel], bool]) -> list[PanelView]:
+    """Return the views of the panels that `selected` accepts, as `dashboard_rows`
+    derives them, in document order. The other panels are only placed."""
+    return [
+        panel_view(panel, service, panel_id, grid)
+        for _, _, _, placed in _placed_rows(service)
+        for panel_id, panel, grid in placed
+        if selected(panel)
+    ]
 
 
 def dashboard_context(service: Service, schema_version: int) -> dict[str, Any]:
