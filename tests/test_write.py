@@ -290,7 +290,6 @@ KILLER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import obscompile.write.atomic as atomic
-import obscompile.write.foreign as foreign
 
     out, spare, stop_at, ready = sys.argv[1:]
     real_open = open
