@@ -303,19 +303,19 @@ INVALID = [
         "targets-terraform-without-grafana",
         "targets: [prometheus, terraform]\n",
         'obscompile.yaml:1:23: error: target "terraform" needs target "grafana", whose '
-        'files it reads; add "grafana" to targets [config/value]',
+        'files it reads; add "grafana" to targets [config/schema]',
     ),
     (
         "targets-kubernetes-without-prometheus",
         "targets: [kubernetes]\n",
         'obscompile.yaml:1:11: error: target "kubernetes" needs target "prometheus", '
-        'whose files it reads; add "prometheus" to targets [config/value]',
+        'whose files it reads; add "prometheus" to targets [config/schema]',
     ),
     (
         "targets-mimir-without-prometheus",
         "targets: [grafana, mimir]\n",
         'obscompile.yaml:1:20: error: target "mimir" needs target "prometheus", whose '
-        'files it reads; add "prometheus" to targets [config/value]',
+        'files it reads; add "prometheus" to targets [config/schema]',
     ),
     (
         "grafana-url-scheme",
@@ -396,7 +396,7 @@ INVALID = [
         "evaluation-interval-zero",
         "evaluation_interval: 0s\n",
         "obscompile.yaml:1:22: error: evaluation_interval must be longer than 0s "
-        "[config/value]",
+        "[config/schema]",
     ),
     (
         "evaluation-interval-number",
@@ -408,7 +408,7 @@ INVALID = [
         "scrape-interval-zero",
         "scrape_interval: '0'\n",
         "obscompile.yaml:1:18: error: scrape_interval must be longer than 0s "
-        "[config/value]",
+        "[config/schema]",
     ),
     (
         "schema-version-hundreds-of-digits",
@@ -420,13 +420,13 @@ INVALID = [
         "alert-for-too-long",
         "alert_for: 293y\n",
         "obscompile.yaml:1:12: error: alert_for 293y is longer than Prometheus accepts "
-        "(about 292 years, 106751d23h47m16s854ms) [config/value]",
+        "(about 292 years, 106751d23h47m16s854ms) [config/schema]",
     ),
     (
         "scrape-interval-too-long",
         "scrape_interval: 293y\n",
         "obscompile.yaml:1:18: error: scrape_interval 293y is longer than Prometheus "
-        "accepts (about 292 years, 106751d23h47m16s854ms) [config/value]",
+        "accepts (about 292 years, 106751d23h47m16s854ms) [config/schema]",
     ),
     (
         "scrape-timeout-longer",
@@ -466,14 +466,17 @@ INVALID = [
         "labels-key",
         "kubernetes_labels:\n  release: prom\n  bad key: x\n",
         'obscompile.yaml:3:3: error: kubernetes_labels key "bad key" is invalid: use an '
-        "optional DNS subdomain prefix and '/', then at most 63 ASCII letters, digits, '-', "
-        "'_' and '.', starting and ending with a letter or digit [config/schema]",
+        "optional DNS subdomain prefix of at most 253 characters and '/', then at most 63 "
+        "ASCII letters, digits, '-', '_' and '.', starting and ending with a letter or "
+        "digit [config/schema]",
     ),
     (
         "labels-key-prefix-too-long",
         f"kubernetes_labels:\n  {'a' * 254}/team: x\n",
-        f'obscompile.yaml:2:3: error: kubernetes_labels key "{"a" * 254}/team" is '
-        "invalid: its prefix is longer than 253 characters [config/value]",
+        f'obscompile.yaml:2:3: error: kubernetes_labels key "{"a" * 75}...{"a" * 31}/team" '
+        "is invalid: use an optional DNS subdomain prefix of at most 253 characters and "
+        "'/', then at most 63 ASCII letters, digits, '-', '_' and '.', starting and "
+        "ending with a letter or digit [config/schema]",
     ),
     (
         "labels-value-number",

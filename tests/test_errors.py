@@ -154,12 +154,11 @@ CASES = [
         "catalog-without-runtime",
         HEADER
         + "  queue_depth: {type: gauge, labels: [queue, job]}\n"
-        + "  latency_seconds: {type: histogram, buckets: [1, 0.5], labels: [le]}\n"
+        + "  latency_seconds: {type: histogram, buckets: [1, 0.5]}\n"
         + f"rows:\n  - title: A\n    panels:\n      - {GOOD_PANEL}\n",
         [
             'services/payments.yaml:5:46: warning: label "job" on metric "queue_depth": Prometheus sets job on every series it scrapes and stores the exported one as exported_job, so a query on job reads the scrape target\'s; rename the label [instrument/label-name]',
             'services/payments.yaml:6:51: error: invalid buckets [1, 0.5] on histogram "latency_seconds": bounds must be in strictly increasing order [instrument/buckets]',
-            'services/payments.yaml:6:66: error: invalid label "le" on metric "latency_seconds": the client library adds le to every histogram sample [instrument/label-name]',
         ],
     ),
     (
@@ -448,9 +447,9 @@ CASES = [
         "dashboard-uid-ends-with-line-break",
         HEADER + 'dashboard: {uid: "payments\\n"}\n',
         [
-            'services/payments.yaml:5:18: error: uid "payments\\n" is invalid: it ends '
+            'services/payments.yaml:5:18: error: dashboard.uid "payments\\n" is invalid: it ends '
             "with a line break, which a YAML block scalar written | or > keeps; remove "
-            "it, or write |- or >- [dashboard/uid]"
+            "it, or write |- or >- [manifest/schema]"
         ],
     ),
     (
@@ -541,12 +540,133 @@ CASES = [
             "services/payments.yaml:11:58: error: steps must be in strictly ascending order of value [thresholds/syntax]",
         ],
     ),
+    # Single-field rules of the schema, which editors apply too.
+    (
+        "port-out-of-range",
+        "service: payments\nscrape: {job: payments, port: 70000}\n",
+        [
+            "services/payments.yaml:2:31: error: scrape.port must be at most 65535, not 70000 [manifest/schema]",
+        ],
+    ),
+    (
+        "dashboard-uid-too-long",
+        HEADER + "dashboard: {uid: " + "u" * 41 + "}\n",
+        [
+            "services/payments.yaml:5:18: error: dashboard.uid has 41 characters, more than the 40 it may have; Grafana allows at most 40 characters from [A-Za-z0-9_-] [manifest/schema]",
+        ],
+    ),
+    (
+        "metric-label-twice",
+        "service: payments\nscrape: {job: payments, port: 8080}\nmetrics:\n  http_requests_total: {type: counter, labels: [route, route]}\n",
+        [
+            'services/payments.yaml:4:56: error: metrics.http_requests_total.labels lists "route" twice (first at index 0); remove one [manifest/schema]',
+        ],
+    ),
+    (
+        "histogram-label-le",
+        "service: payments\nscrape: {job: payments, port: 8080}\nmetrics:\n  latency_seconds: {type: histogram, labels: [route, le]}\n",
+        [
+            'services/payments.yaml:4:54: error: metrics.latency_seconds.labels[1] "le" is invalid: the client library adds le to every histogram sample [manifest/schema]',
+        ],
+    ),
+    (
+        "summary-label-quantile",
+        "service: payments\nscrape: {job: payments, port: 8080}\nmetrics:\n  latency_seconds: {type: summary, labels: [quantile]}\n",
+        [
+            'services/payments.yaml:4:45: error: metrics.latency_seconds.labels[0] "quantile" is invalid: the client library adds quantile to every summary sample [manifest/schema]',
+        ],
+    ),
+    (
+        "metric-label-reserved-prefix",
+        "service: payments\nscrape: {job: payments, port: 8080}\nmetrics:\n  jobs_total: {type: counter, labels: [__queue]}\n",
+        [
+            'services/payments.yaml:4:40: error: metrics.jobs_total.labels[0] "__queue" is invalid: use ASCII letters, digits and _, not starting with a digit or "__", which Prometheus reserves [manifest/schema]',
+        ],
+    ),
+    (
+        "scrape-label-job",
+        "service: payments\nscrape: {job: payments, port: 8080, labels: {job: other}}\n",
+        [
+            'services/payments.yaml:2:46: error: scrape.labels: key "job" is invalid: it replaces the scrape job\'s name, so queries that select job="..." find nothing; use another label name [manifest/schema]',
+        ],
+    ),
+    (
+        "scrape-label-name",
+        "service: payments\nscrape: {job: payments, port: 8080, labels: {bad-name: x}}\n",
+        [
+            'services/payments.yaml:2:46: error: scrape.labels: key "bad-name" is invalid: use ASCII letters, digits and _, not starting with a digit or "__", which Prometheus reserves [manifest/schema]',
+        ],
+    ),
+    (
+        "scrape-path-query",
+        "service: payments\nscrape: {job: payments, port: 8080, path: '/m?x=1'}\n",
+        [
+            'services/payments.yaml:2:43: error: scrape.path "/m?x=1" is invalid: start it with "/", such as /metrics, and give the path alone, without a query, fragment or control character [manifest/schema]',
+        ],
+    ),
+    (
+        "scrape-path-relative",
+        "service: payments\nscrape: {job: payments, port: 8080, path: metrics}\n",
+        [
+            'services/payments.yaml:2:43: error: scrape.path "metrics" is invalid: start it with "/", such as /metrics, and give the path alone, without a query, fragment or control character [manifest/schema]',
+        ],
+    ),
+    (
+        "scrape-interval-zero",
+        "service: payments\nscrape: {job: payments, port: 8080, interval: 0s}\n",
+        [
+            'services/payments.yaml:2:47: error: scrape.interval "0s" is invalid: it must be longer than 0s; leave it out to use the global setting [manifest/schema]',
+        ],
+    ),
+    (
+        "probe-module-blank",
+        "service: probes\nscrape: {job: bb, targets: [a], probe: {exporter: 'bb:9115', module: 'http 2xx'}}\n",
+        [
+            'services/payments.yaml:2:70: error: scrape.probe.module "http 2xx" is invalid: write a module name of the exporter, such as http_2xx, without blanks or control characters [manifest/schema]',
+        ],
+    ),
+    (
+        "alert-label-derived",
+        HEADER + "alerts: {labels: {severity: page}}\n",
+        [
+            'services/payments.yaml:5:19: error: alerts.labels: key "severity" is invalid: it is set from the colour of the band (critical for red, warning for yellow), so this value would be lost; route on another label, such as "priority" [manifest/schema]',
+        ],
+    ),
+    (
+        "alert-label-empty",
+        HEADER + "alerts: {labels: {team: ''}}\n",
+        [
+            "services/payments.yaml:5:25: error: alerts.labels.team must not be empty; Prometheus drops empty labels, so give it a value or remove it [manifest/schema]",
+        ],
+    ),
+    (
+        "alert-annotation-derived",
+        HEADER + "alerts: {annotations: {summary: x, dashboard_url: z}}\n",
+        [
+            "services/payments.yaml:5:24: error: alerts.annotations: key \"summary\" is invalid: it is set from the summary: key of the panel's alert, so this value would be lost; write it as summary: under the panel's alert: [manifest/schema]",
+            "services/payments.yaml:5:36: error: alerts.annotations: key \"dashboard_url\" is invalid: it is set from grafana_url, the dashboard's uid and the panel's id, so this value would be lost; use another name [manifest/schema]",
+        ],
+    ),
+    (
+        "alert-label-name",
+        HEADER + "alerts: {labels: {__team: x}}\n",
+        [
+            'services/payments.yaml:5:19: error: alerts.labels: key "__team" is invalid: use ASCII letters, digits and _, not starting with a digit or "__", which Prometheus reserves [manifest/schema]',
+        ],
+    ),
+    (
+        "dashboard-tag-too-long",
+        HEADER + "dashboard: {tags: [" + "t" * 51 + "]}\n",
+        [
+            "services/payments.yaml:5:20: error: dashboard.tags[0] has 51 characters, more than the 50 it may have; Grafana's database keeps at most 50 characters of a tag, so saving the dashboard fails on MySQL and PostgreSQL [manifest/schema]",
+        ],
+    ),
     (
         "integer-too-large",
         HEADER
         + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, height: 100000000000000000}\n",
         [
-            "services/payments.yaml:8:39: error: rows[0].panels[0].height is 100000000000000000, beyond ±9007199254740991, the largest integer that dashboards and Prometheus keep exactly [manifest/schema]"
+            "services/payments.yaml:8:39: error: rows[0].panels[0].height must be at most 9007199254740991, not 100000000000000000; 9007199254740991 is the largest integer that dashboards keep exactly [manifest/schema]"
         ],
     ),
     (
@@ -560,19 +680,11 @@ CASES = [
         ],
     ),
     (
-        "integer-written-as-decimal",
-        HEADER
-        + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, height: 24.0}\n",
-        [
-            "services/payments.yaml:8:39: error: rows[0].panels[0].height must be an integer, not the number 24.0 [manifest/schema]"
-        ],
-    ),
-    (
         "mistyped-number-reported-once",
         HEADER
         + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, width: 1e308}\n",
         [
-            "services/payments.yaml:8:38: error: rows[0].panels[0].width must be an integer, not the number 1e+308 [manifest/schema]"
+            "services/payments.yaml:8:38: error: rows[0].panels[0].width must be at most 24, not 1e+308 [manifest/schema]"
         ],
     ),
     (
@@ -785,6 +897,28 @@ def test_bad_input(project: Path, text: str, expected: list[str]) -> None:
     assert code == 1
     assert "Traceback" not in output
     assert not (project / "out").exists()
+
+
+def test_integer_written_as_decimal_builds(project: Path) -> None:
+    """JSON Schema counts 24.0 as an integer, and the dashboard gets 24."""
+    write_manifest(
+        project,
+        "payments.yaml",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n"
+        + f"      - {GOOD_PANEL[:-1]}, height: 24.0, width: 12.0, decimals: 2.0}}\n",
+    )
+    code, output = run_build(project)
+    assert code == 0, output
+    dashboard = json.loads(
+        (project / "out/grafana/dashboards/payments.json").read_text(encoding="utf-8")
+    )
+    panel = dashboard["panels"][1]
+    assert panel["gridPos"]["h"] == 24
+    assert isinstance(panel["gridPos"]["h"], int)
+    assert isinstance(panel["gridPos"]["w"], int)
+    assert panel["fieldConfig"]["defaults"]["decimals"] == 2
+    assert isinstance(panel["fieldConfig"]["defaults"]["decimals"], int)
 
 
 def test_colour_only_threshold_builds(project: Path) -> None:
@@ -1150,7 +1284,7 @@ def test_invalid_uid(project: Path) -> None:
     code, output = run_build(project)
     assert code == 1
     assert error_lines(output) == [
-        'services/payments.yaml:2:18: error: uid "a.b/c" is invalid: Grafana allows at most 40 characters from [A-Za-z0-9_-] [dashboard/uid]'
+        'services/payments.yaml:2:18: error: dashboard.uid "a.b/c" is invalid: Grafana allows at most 40 characters from [A-Za-z0-9_-] [manifest/schema]'
     ]
 
 
@@ -1193,7 +1327,7 @@ def test_empty_timezone_written_through(project: Path) -> None:
 
 def test_uid_longer_than_grafana_column(project: Path) -> None:
     """Grafana's uid columns hold 40 characters, so a 41st is an error."""
-    for uid, expected in (("u" * 40, []), ("u" * 41, ["dashboard/uid"])):
+    for uid, expected in (("u" * 40, []), ("u" * 41, ["manifest/schema"])):
         write_manifest(
             project,
             "payments.yaml",
@@ -1923,7 +2057,7 @@ def test_invalid_values_come_with_query_findings(project: Path) -> None:
         project,
         "payments.yaml",
         "service: payments\n"
-        "scrape: {job: payments, port: 70000, interval: 15s, timeout: 20s}\n"
+        "scrape: {job: payments, targets: ['payments:70000'], interval: 15s, timeout: 20s}\n"
         "metrics:\n"
         "  http_requests_total: {type: counter, labels: [code]}\n"
         "rows:\n"
@@ -1936,8 +2070,8 @@ def test_invalid_values_come_with_query_findings(project: Path) -> None:
     assert code == 1
     found = [line.split(": error: ")[0] for line in error_lines(output)]
     assert found == [
-        "services/payments.yaml:2:31",
-        "services/payments.yaml:2:62",
+        "services/payments.yaml:2:35",
+        "services/payments.yaml:2:78",
         "services/payments.yaml:9:24",
     ]
     assert "[promql/unknown-label]" in error_lines(output)[2]

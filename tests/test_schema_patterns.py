@@ -20,14 +20,24 @@ from obscompile.load.config import CONFIG_SCHEMA
 from obscompile.load.schema import MANIFEST, REFRESH_PATTERN
 
 # One valid value for each field with a pattern, keyed by the field's path without
-# the schema's own levels (properties, items, anyOf branches).
+# the schema's own levels (properties, items, anyOf and allOf branches).
 EXAMPLES = {
     "manifest/service_key": "payments-v2",
+    "manifest/dashboard/uid": "payments-v2",
+    "manifest/scrape/path": "/metrics",
+    "manifest/scrape/probe/module": "http_2xx",
+    "manifest/scrape/labels/propertyNames": "team",
+    "manifest/alerts/labels/propertyNames": "priority",
+    "manifest/alerts/annotations/propertyNames": "runbook_url",
+    "manifest/rows/panels/alert/labels/propertyNames": "priority",
+    "manifest/rows/panels/alert/annotations/propertyNames": "runbook_url",
     "manifest/dashboard/refresh": "30s",
     "manifest/dashboard/time": "now-7d/d",
     "manifest/scrape/job": "billing-worker",
     "manifest/scrape/interval": "1h30m",
+    "manifest/scrape/interval/not": "0s",
     "manifest/scrape/timeout": "10s",
+    "manifest/scrape/timeout/not": "0m0s",
     "manifest/alerts/for": "5m",
     "manifest/metrics/propertyNames": "http_requests_total",
     "manifest/metrics/labels": "code",
@@ -37,8 +47,11 @@ EXAMPLES = {
     "config/grafana_dashboards_path": "/var/lib/grafana/dashboards",
     "config/alert_for": "0",
     "config/evaluation_interval": "1m",
+    "config/evaluation_interval/not": "0",
     "config/scrape_interval": "15s",
+    "config/scrape_interval/not": "0s",
     "config/scrape_timeout": "10s",
+    "config/scrape_timeout/not": "00ms",
     "config/kubernetes_namespace": "monitoring",
     "config/kubernetes_labels/propertyNames": "example.com/team",
     "config/kubernetes_labels": "platform",
@@ -46,7 +59,9 @@ EXAMPLES = {
     "config/terraform_folder_uid_prefix": "obs_",
 }
 
-_SCHEMA_LEVELS = re.compile(r"/(?:properties|items|additionalProperties|anyOf/\d+)")
+_SCHEMA_LEVELS = re.compile(
+    r"/(?:properties|items|additionalProperties|(?:anyOf|allOf)/\d+)"
+)
 
 
 def _patterns(node: Any, pointer: str) -> Iterator[tuple[str, str]]:

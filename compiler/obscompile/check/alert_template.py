@@ -13,10 +13,8 @@ import difflib
 import re
 from collections.abc import Iterator
 
-from obscompile import promql
 from obscompile.check.context import ServiceContext
 from obscompile.check.registry import Scope, check
-from obscompile.derive.annotations import DERIVED_ANNOTATIONS
 from obscompile.diagnostics import Diagnostic, error, shorten_quotes
 from obscompile.gotemplate import (
     GO_FUNCTIONS,
@@ -26,15 +24,16 @@ from obscompile.gotemplate import (
     find_template_error,
     template_references,
 )
+from obscompile.load.schema import (
+    DERIVED_ALERT_LABELS,
+    DERIVED_ANNOTATIONS,
+    LABEL_NAME_PATTERN,
+)
 from obscompile.model.location import Location
 
 NAME = "alert/template"
 LABEL = "alert/label"
-# Labels that every derived alert gets, and where their value comes from.
-_DERIVED_LABELS = {
-    "severity": "the colour of the band (critical for red, warning for yellow)",
-    "service": "the service key",
-}
+_LABEL_NAME = re.compile(LABEL_NAME_PATTERN)
 
 
 _UNDEFINED_FUNCTION = re.compile(r'^function "(.+)" not defined$')
@@ -168,7 +167,7 @@ def _name_problems(
 
 
 def _name_problem(name: str, value: str, where: Location) -> Iterator[Diagnostic]:
-    if not promql.is_label_name(name) or name.startswith("__"):
+    if not _LABEL_NAME.match(name):
         yield error(
             where,
             f'alert label name "{name}" is invalid: Prometheus accepts names of ASCII '
@@ -182,10 +181,10 @@ def _name_problem(name: str, value: str, where: Location) -> Iterator[Diagnostic
             "the alert; remove it",
             LABEL,
         )
-    elif name in _DERIVED_LABELS:
+    elif name in DERIVED_ALERT_LABELS:
         yield error(
             where,
-            f'alert label "{name}" is set from {_DERIVED_LABELS[name]}, so this '
+            f'alert label "{name}" is set from {DERIVED_ALERT_LABELS[name]}, so this '
             'value would be lost; route on another label, such as "priority"',
             LABEL,
         )
@@ -205,7 +204,7 @@ def _annotation_name_problems(
 ) -> Iterator[Diagnostic]:
     for name, _ in annotations:
         where_name = locations.get(f"annotation:{name}", where)
-        if not promql.is_label_name(name) or name.startswith("__"):
+        if not _LABEL_NAME.match(name):
             yield error(
                 where_name,
                 f'alert annotation name "{name}" is invalid: Prometheus accepts names '

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 from obscompile.check.context import ServiceContext
 from obscompile.check.registry import Scope, check
-from obscompile.derive.annotations import DERIVED_ANNOTATIONS
 from obscompile.diagnostics import Diagnostic, error
+from obscompile.load.schema import DERIVED_ANNOTATIONS
 from obscompile.load.urls import url_problem
 from obscompile.model.location import Location
 

@@ -3,8 +3,8 @@
 The service key names files and folders under out/, such as
 `prometheus/rules/<service>.rules.yml` and `instrumentation/<service>/`. The YAML
 loader and the DSL derive safe keys, so this check guards services built in other
-ways. Dashboard uids also name files, and `dashboard/uid` already rejects any uid
-outside [A-Za-z0-9_-].
+ways. Dashboard uids also name files, and the manifest schema and the DSL already
+reject any uid outside [A-Za-z0-9_-].
 """
 
 from __future__ import annotations

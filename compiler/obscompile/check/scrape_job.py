@@ -8,11 +8,20 @@ from datetime import timedelta
 
 import promql_parser as pp
 
-from obscompile import promql
 from obscompile.check.context import ServiceContext
 from obscompile.check.registry import Scope, check
 from obscompile.diagnostics import Diagnostic, error, shorten, warning
+from obscompile.load.schema import (
+    LABEL_NAME_PATTERN,
+    METRICS_PATH_PATTERN,
+    PORT_MAX,
+    PORT_MIN,
+    PROBE_MODULE_PATTERN,
+    RESERVED_TARGET_LABELS,
+    ZERO_DURATION_PATTERN,
+)
 from obscompile.load.urls import host_name_problem, is_ipv6, url_problem
+from obscompile.load.validate import quoted
 from obscompile.model.location import Location
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Service
@@ -31,7 +40,11 @@ def parse_duration(text: str) -> timedelta | None:
         return None
 
 
-_ZERO = re.compile(r"(?:0+(?:ms|s|m|h|d|w|y))+")
+_ZERO_DURATION = re.compile(ZERO_DURATION_PATTERN)
+_METRICS_PATH = re.compile(METRICS_PATH_PATTERN)
+_PROBE_MODULE = re.compile(PROBE_MODULE_PATTERN)
+_LABEL_NAME = re.compile(LABEL_NAME_PATTERN)
+PORT_RANGE = f"{PORT_MIN}-{PORT_MAX}"
 _jobs_key: list[tuple[Service, ...]] = []
 _jobs: dict[str, list[ScrapeJob]] = {}
 
@@ -58,7 +71,7 @@ def _timeout_problems(job: ScrapeJob, default: timedelta) -> Iterator[Diagnostic
     for key in ("interval", "timeout"):
         text = getattr(job, key)
         if text is not None and parse_duration(text) is None:
-            if _ZERO.fullmatch(text):
+            if _ZERO_DURATION.match(text):
                 problem = (
                     f'scrape {key} "{text}" must be longer than 0s; leave it out to '
                     "use the global setting"
@@ -133,8 +146,8 @@ def target_problem(target: str) -> str | None:
     digits = port.lstrip("0") or "0"
     # int() raises ValueError beyond sys.get_int_max_str_digits(), 4300 by default,
     # and a port of 6 digits or more is out of range anyway.
-    if len(digits) > 5 or not 1 <= int(digits) <= 65535:
-        return f'target "{port_shown}" has port {shorten(digits)}, outside 1-65535'
+    if len(digits) > 5 or not PORT_MIN <= int(digits) <= PORT_MAX:
+        return f'target "{port_shown}" has port {shorten(digits)}, outside {PORT_RANGE}'
     return None
 
 
@@ -200,11 +213,11 @@ def _probe_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
             NAME,
         )
     module = job.probe.module
-    if not module or any(character.isspace() for character in module):
+    if not _PROBE_MODULE.match(module):
         yield error(
             job.locations.get("probe.module", job.location),
-            f'probe module "{module}" must be a module name of the exporter, such as '
-            "http_2xx, without blanks",
+            f"probe module {quoted(shorten(module))} must be a module name of the "
+            "exporter, such as http_2xx, without blanks or control characters",
             NAME,
         )
     if "port" in job.locations:
@@ -267,8 +280,10 @@ def _target_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
         # The loader wrote the target as <job>:<port>, so the port or the job's name
         # is what to fix.
         port = job.targets[0].rpartition(":")[2] if job.targets else ""
-        if not (port.isdigit() and 1 <= int(port) <= 65535):
-            yield error(job.locations["port"], f"port {port} is outside 1-65535", NAME)
+        if not (port.isdigit() and PORT_MIN <= int(port) <= PORT_MAX):
+            yield error(
+                job.locations["port"], f"port {port} is outside {PORT_RANGE}", NAME
+            )
         problem = host_name_problem(job.job)
         if problem is not None:
             yield error(
@@ -316,34 +331,34 @@ def scrape_job(context: ServiceContext) -> Iterator[Diagnostic]:
     for job in context.service.scrape_jobs:
         yield from _timeout_problems(job, context.scrape_interval)
         yield from _target_problems(job)
-        if not job.metrics_path.startswith("/"):
-            yield error(
-                job.locations.get("path", job.location),
-                f'metrics path "{job.metrics_path}" must start with "/"; '
-                f'use "/{job.metrics_path}"',
-                NAME,
-            )
-        elif "?" in job.metrics_path or "#" in job.metrics_path:
-            yield error(
-                job.locations.get("path", job.location),
-                f'metrics path "{job.metrics_path}" has a query or fragment, which '
-                "Prometheus escapes into the path and the target then answers 404; "
-                "give the path alone",
-                NAME,
-            )
+        problem = _metrics_path_problem(job.metrics_path)
+        if problem is not None:
+            yield error(job.locations.get("path", job.location), problem, NAME)
         yield from _label_problems(job)
 
 
-# Prometheus sets `job` to the scrape job's name. A static label of that name replaces
-# it, so every query that selects the job by name finds nothing.
-_RESERVED_TARGET_LABELS = {"job": "the scrape job's name"}
+def _metrics_path_problem(path: str) -> str | None:
+    """Return why Prometheus cannot scrape the metrics path `path`, or None."""
+    if _METRICS_PATH.match(path):
+        return None
+    if not path.startswith("/"):
+        return f'metrics path "{path}" must start with "/"; use "/{path}"'
+    if "?" in path or "#" in path:
+        return (
+            f'metrics path "{path}" has a query or fragment, which Prometheus escapes '
+            "into the path and the target then answers 404; give the path alone"
+        )
+    return (
+        f"metrics path {quoted(shorten(path))} contains a control character; give the "
+        "path without it"
+    )
 
 
 def _label_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
     labels_at = job.locations.get("labels", job.location)
     for name, value in job.labels:
         where = job.locations.get(f"label:{name}", labels_at)
-        if not promql.is_label_name(name) or name.startswith("__"):
+        if not _LABEL_NAME.match(name):
             yield error(
                 where,
                 f'scrape label name "{name}" is invalid: Prometheus accepts names of ASCII '
@@ -367,10 +382,10 @@ def _label_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
                 "target in separate jobs, or leave it out",
                 NAME,
             )
-        elif name in _RESERVED_TARGET_LABELS:
+        elif name in RESERVED_TARGET_LABELS:
             yield error(
                 where,
-                f'scrape label "{name}" replaces {_RESERVED_TARGET_LABELS[name]}, '
+                f'scrape label "{name}" replaces {RESERVED_TARGET_LABELS[name]}, '
                 f'so queries that select job="{job.job}" find nothing; use another '
                 "label name",
                 NAME,

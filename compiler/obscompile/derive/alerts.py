@@ -38,7 +38,6 @@ from obscompile.derive.alert_names import (
     severity_suffix_warning,
 )
 from obscompile.derive.annotations import (
-    DERIVED_ANNOTATIONS,
     Band,
     bands_from_steps,
     bound_text,
@@ -71,6 +70,7 @@ from obscompile.derive.thresholds import written_steps
 from obscompile.diagnostics import Diagnostic, error, shorten, shorten_quotes, warning
 from obscompile.gotemplate import go_quote, template_error
 from obscompile.load.durations import duration_ms
+from obscompile.load.schema import DERIVED_ANNOTATIONS
 from obscompile.load.thresholds import is_shorthand_series
 from obscompile.memo import by_identity
 from obscompile.model.location import Location

@@ -62,15 +62,6 @@ DEFAULT_VALUE_FORMAT = "{{ $value | humanize }}"
 # because humanizeDuration reads seconds.
 LONG_TIME_UNITS = frozenset({"m", "h", "d"})
 
-# The annotations of every derived alert, and what sets each.
-DERIVED_ANNOTATIONS = {
-    "summary": "the summary: key of the panel's alert",
-    "description": "the description: key of the panel's alert",
-    "dashboard_uid": "the dashboard's uid",
-    "panel_id": "the panel's id",
-    "dashboard_url": "grafana_url, the dashboard's uid and the panel's id",
-}
-
 
 def value_template(unit: str) -> str:
     """Return the format of `{{ $value }}` for `unit`, which formats of seconds share."""

@@ -19,17 +19,19 @@ from obscompile.instrument.naming import (
     registered_names,
     typescript_identifier,
 )
+from obscompile.load.schema import (
+    LABEL_NAME_PATTERN,
+    METRIC_NAME_PATTERN,
+    RESERVED_METRIC_LABELS,
+)
 from obscompile.model.location import Location
 from obscompile.model.metric import Metric, MetricType
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Runtime, Service
 from obscompile.numbers import number_text
 
-METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-
-# Labels that the client libraries add to samples of these types themselves.
-RESERVED_LABELS = {MetricType.HISTOGRAM: "le", MetricType.SUMMARY: "quantile"}
+METRIC_NAME = re.compile(METRIC_NAME_PATTERN)
+LABEL_NAME = re.compile(LABEL_NAME_PATTERN)
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -253,13 +255,13 @@ def _check_metric(metric: Metric) -> Iterator[Diagnostic]:
 
 def _check_labels(metric: Metric) -> Iterator[Diagnostic]:
     seen: set[str] = set()
-    reserved = RESERVED_LABELS.get(MetricType(metric.type))
+    reserved = RESERVED_METRIC_LABELS.get(MetricType(metric.type))
     for index, label in enumerate(metric.labels):
         where = metric.location_of(f"labels.{index}")
-        if not LABEL_NAME.match(label):
-            problem = "use ASCII letters, digits and _, not starting with a digit"
-        elif label.startswith("__"):
+        if not LABEL_NAME.match(label) and label.startswith("__"):
             problem = "names starting with __ are reserved for Prometheus"
+        elif not LABEL_NAME.match(label):
+            problem = "use ASCII letters, digits and _, not starting with a digit"
         elif label == reserved:
             problem = (
                 f"the client library adds {reserved} to every {metric.type} sample"

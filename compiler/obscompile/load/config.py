@@ -14,17 +14,18 @@ from jsonschema.exceptions import ValidationError
 
 from obscompile.config import DEFAULT_TARGETS, TARGET_REQUIRES, Config
 from obscompile.diagnostics import Diagnostic, error, warning
-from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, duration_ms, too_long
+from obscompile.load.durations import DURATION_PATTERN, MAX_DURATION_MS, duration_ms
 from obscompile.load.input_file import CONFIG, InputFileError, read_input_text
 from obscompile.load.patterns import END
 from obscompile.load.project import display_name
+from obscompile.load.schema import ZERO_DURATION_PATTERN
 from obscompile.load.urls import url_problem
 from obscompile.load.validate import (
-    TYPE_CHECKER,
     YAML_LINE_BREAK,
     describe,
     dotted,
     ends_with_line_break,
+    max_milliseconds,
     pattern_message,
     quoted,
     short_value,
@@ -40,9 +41,12 @@ CONFIG_SCHEMA_ID = "https://obscompile.dev/schema/config.json"
 DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?" + END
 DNS1123_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
-LABEL_KEY_PATTERN = rf"^({DNS1123_SUBDOMAIN}/)?{LABEL_NAME}" + END
-LABEL_VALUE_PATTERN = rf"^({LABEL_NAME})?" + END
 LABEL_PREFIX_MAX = 253
+# The lookahead limits the prefix, the text before "/", to LABEL_PREFIX_MAX characters.
+LABEL_KEY_PATTERN = (
+    rf"^(?![^/]{{{LABEL_PREFIX_MAX + 1},}}/)({DNS1123_SUBDOMAIN}/)?{LABEL_NAME}" + END
+)
+LABEL_VALUE_PATTERN = rf"^({LABEL_NAME})?" + END
 
 # Mimir and Cortex tenant ids (grafana/dskit, tenant.ValidTenantID): at most 150 of
 # these characters, and neither "." nor "..".
@@ -64,6 +68,21 @@ def _duration(description: str) -> dict[str, Any]:
         "pattern": DURATION_PATTERN,
         "description": description,
         "x-requirement": "use a Prometheus duration such as 30s, 5m or 1h30m",
+        # The loader's own keyword, which editors ignore: the longest duration
+        # Prometheus accepts, in milliseconds.
+        "x-max-milliseconds": MAX_DURATION_MS,
+    }
+
+
+def _positive_duration(description: str) -> dict[str, Any]:
+    return {
+        **_duration(description),
+        "allOf": [
+            {
+                "not": {"type": "string", "pattern": ZERO_DURATION_PATTERN},
+                "x-requirement": "must be longer than 0s",
+            }
+        ],
     }
 
 
@@ -79,6 +98,19 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "items": {"enum": list(DEFAULT_TARGETS)},
             "uniqueItems": True,
             "minItems": 1,
+            "allOf": [
+                {
+                    "if": {"contains": {"const": target}},
+                    "then": {
+                        "contains": {"const": needed},
+                        # The loader's own keyword: the target that needs `needed`.
+                        "x-target": target,
+                        "x-requirement": f'target "{target}" needs target '
+                        f'"{needed}", whose files it reads; add "{needed}" to targets',
+                    },
+                }
+                for target, needed in TARGET_REQUIRES.items()
+            ],
             "description": "The artifacts to emit.",
         },
         "grafana_url": {
@@ -101,9 +133,13 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "description": "The dashboards' schemaVersion; match the target Grafana.",
         },
         "alert_for": _duration("Default `for:` of derived alerts."),
-        "evaluation_interval": _duration("How often Prometheus evaluates the rules."),
-        "scrape_interval": _duration("Default scrape interval."),
-        "scrape_timeout": _duration("Default scrape timeout, at most the interval."),
+        "evaluation_interval": _positive_duration(
+            "How often Prometheus evaluates the rules."
+        ),
+        "scrape_interval": _positive_duration("Default scrape interval."),
+        "scrape_timeout": _positive_duration(
+            "Default scrape timeout, at most the interval."
+        ),
         "kubernetes_namespace": {
             "type": "string",
             "pattern": DNS1123_LABEL,
@@ -115,9 +151,10 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "type": "object",
             "propertyNames": {
                 "pattern": LABEL_KEY_PATTERN,
-                "x-requirement": "use an optional DNS subdomain prefix and '/', "
-                "then at most 63 ASCII letters, digits, '-', '_' and '.', starting and "
-                "ending with a letter or digit",
+                "x-requirement": "use an optional DNS subdomain prefix of at most "
+                f"{LABEL_PREFIX_MAX} characters and '/', then at most 63 ASCII "
+                "letters, digits, '-', '_' and '.', starting and ending with a letter "
+                "or digit",
             },
             "additionalProperties": {
                 "type": "string",
@@ -149,7 +186,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
 }
 
 _VALIDATOR = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator, type_checker=TYPE_CHECKER
+    jsonschema.Draft202012Validator, {"x-max-milliseconds": max_milliseconds}
 )(CONFIG_SCHEMA)
 _DEFAULTS = Config()
 _CHECK = "config/schema"
@@ -200,7 +237,15 @@ def _schema_diagnostic(err: ValidationError, source: Source) -> list[Diagnostic]
             )
         ]
     location = source.location(path)
-    if kind == "type":
+    if kind == "x-max-milliseconds":
+        message = f"{where} {err.message}"
+    elif kind == "not" and "x-requirement" in err.schema:
+        message = f"{where} {err.schema['x-requirement']}"
+    elif kind == "contains" and "x-target" in err.schema:
+        # A target that needs another one, reported at the target.
+        location = source.location((*path, err.instance.index(err.schema["x-target"])))
+        return [error(location, err.schema["x-requirement"], _CHECK)]
+    elif kind == "type":
         message = (
             f"{where} must be {_expected(err.schema)}, not {describe(err.instance)}"
         )
@@ -256,22 +301,6 @@ def validate_config(source: Source) -> list[Diagnostic]:
 
 def _duration_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnostic]:
     problems = []
-    # An alert's `for` may be 0s, and the intervals and timeout may not.
-    for key in (
-        "alert_for",
-        "evaluation_interval",
-        "scrape_interval",
-        "scrape_timeout",
-    ):
-        if key not in data:
-            continue
-        if key != "alert_for" and duration_ms(data[key]) == 0:
-            message = f"{key} must be longer than 0s"
-        elif too_long(data[key]):
-            message = f"{key} {data[key]} is {TOO_LONG}"
-        else:
-            continue
-        problems.append(error(source.location((key,)), message, _VALUE_CHECK))
     interval = data.get("scrape_interval", _DEFAULTS.scrape_interval)
     timeout = data.get("scrape_timeout")
     if timeout is not None and duration_ms(timeout) > duration_ms(interval) > 0:
@@ -311,47 +340,9 @@ def _url_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnostic]:
     return [error(source.location(("grafana_url",)), message, _VALUE_CHECK)]
 
 
-def _label_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnostic]:
-    problems = []
-    for key in data.get("kubernetes_labels", {}):
-        prefix = key.rpartition("/")[0]
-        if len(prefix) > LABEL_PREFIX_MAX:
-            problems.append(
-                error(
-                    source.key_location(("kubernetes_labels", key)),
-                    f'kubernetes_labels key "{key}" is invalid: its prefix is longer '
-                    f"than {LABEL_PREFIX_MAX} characters",
-                    _VALUE_CHECK,
-                )
-            )
-    return problems
-
-
-def _target_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnostic]:
-    problems = []
-    targets = data.get("targets", list(DEFAULT_TARGETS))
-    for index, target in enumerate(targets):
-        needed = TARGET_REQUIRES.get(target)
-        if needed and needed not in targets:
-            problems.append(
-                error(
-                    source.location(("targets", index)),
-                    f'target "{target}" needs target "{needed}", whose files it reads; '
-                    f'add "{needed}" to targets',
-                    _VALUE_CHECK,
-                )
-            )
-    return problems
-
-
 def _value_diagnostics(data: dict[str, Any], source: Source) -> list[Diagnostic]:
-    """Check what the schema cannot: positive durations, key lengths, target needs."""
-    return [
-        *_duration_diagnostics(data, source),
-        *_url_diagnostics(data, source),
-        *_label_diagnostics(data, source),
-        *_target_diagnostics(data, source),
-    ]
+    """Check what the schema cannot: a timeout within the interval, and the URL."""
+    return [*_duration_diagnostics(data, source), *_url_diagnostics(data, source)]
 
 
 def _default_timeout(data: dict[str, Any]) -> str:
@@ -381,6 +372,9 @@ def build_config(source: Source) -> Config:
     values: dict[str, Any] = {
         key: data[key] for key in CONFIG_SCHEMA["properties"] if key in data
     }
+    if "schema_version" in values:
+        # JSON Schema counts 40.0 as the integer 40, which dashboards get as 40.
+        values["schema_version"] = int(values["schema_version"])
     if "targets" in values:
         values["targets"] = tuple(values["targets"])
     if "grafana_url" in values:

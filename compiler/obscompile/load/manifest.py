@@ -11,9 +11,9 @@ from typing import Any
 import attrs
 
 from obscompile.diagnostics import Diagnostic, error, shorten, warning
-from obscompile.load.patterns import END
+from obscompile.load.schema import UID_MAX
 from obscompile.load.thresholds import read_thresholds
-from obscompile.load.validate import pattern_message, suggest
+from obscompile.load.validate import suggest
 from obscompile.load.yaml_source import JsonPath, Source
 from obscompile.model.location import Location
 from obscompile.model.metric import Metric, MetricType
@@ -26,9 +26,6 @@ from obscompile.model.service import (
     Service,
     with_runtime_naming,
 )
-
-UID_MAX = 40
-_UID_VALID = re.compile(r"^[A-Za-z0-9_-]{1,40}" + END)
 
 
 def slug(text: str) -> str:
@@ -225,24 +222,10 @@ class _Reader:
                     "dashboard/ignored-field",
                 )
             )
+        # The schema has rejected a uid that Grafana does not accept.
         uid = settings.get("uid")
-        if uid is None:
-            uid = derive_uid(name)
-        elif not _UID_VALID.match(uid):
-            self.diagnostics.append(
-                error(
-                    self.at(("dashboard", "uid")),
-                    pattern_message(
-                        "uid",
-                        uid,
-                        _UID_VALID.pattern,
-                        f"Grafana allows at most {UID_MAX} characters from [A-Za-z0-9_-]",
-                    ),
-                    "dashboard/uid",
-                )
-            )
         return Dashboard(
-            uid=uid,
+            uid=derive_uid(name) if uid is None else uid,
             title=settings.get("title") or data.get("title") or name,
             description=settings.get("description", data.get("description", "")),
             tags=tuple(settings.get("tags") or ()),
@@ -288,7 +271,7 @@ class _Reader:
                 )
                 targets = []
             elif "port" in data:
-                targets = [f"{data['job']}:{data['port']}"]
+                targets = [f"{data['job']}:{int(data['port'])}"]
             else:
                 self.diagnostics.append(
                     error(
@@ -522,6 +505,10 @@ class _Reader:
         for key, field in simple.items():
             if key in data:
                 fields[field] = data[key]
+        for key in ("decimals", "width", "height"):
+            if key in data:
+                # JSON Schema counts 24.0 as the integer 24, which dashboards get.
+                fields[key] = int(data[key])
         if "type" in data:
             fields["type"] = PanelType(data["type"])
         if "thresholds" in data:

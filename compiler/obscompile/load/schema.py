@@ -10,12 +10,64 @@ from typing import Any
 
 from obscompile.load.durations import MAX_DURATION_MS
 from obscompile.load.patterns import END
+from obscompile.model.metric import MetricType
 from obscompile.model.panel import PanelType
 
 SCHEMA_ID = "https://obscompile.dev/schema/manifest.json"
 # Output file names start with the service's name, and a file name has at most 255
 # bytes on the usual Linux file systems.
 SERVICE_NAME_MAX = 100
+SERVICE_KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]*" + END
+SERVICE_KEY_HINT = (
+    "use lowercase ASCII letters, digits, _ and -, starting with a letter or digit"
+)
+# Grafana's dashboard uid: its uid columns keep 40 characters.
+UID_MAX = 40
+UID_PATTERN = r"^[A-Za-z0-9_-]*" + END
+UID_HINT = f"Grafana allows at most {UID_MAX} characters from [A-Za-z0-9_-]"
+# A dashboard tag: Grafana's dashboard_tag.term column keeps 50 characters, and a
+# longer tag fails to save on MySQL and PostgreSQL.
+TAG_MAX = 50
+METRIC_NAME_PATTERN = r"^[a-zA-Z_:][a-zA-Z0-9_:]*" + END
+METRIC_NAME_HINT = (
+    "a metric name uses ASCII letters, digits, _ and :, not starting with a digit"
+)
+# A label name that Prometheus accepts: names that start with "__" are its own.
+LABEL_NAME_PATTERN = r"^(?!__)[a-zA-Z_][a-zA-Z0-9_]*" + END
+LABEL_NAME_HINT = (
+    'use ASCII letters, digits and _, not starting with a digit or "__", which '
+    "Prometheus reserves"
+)
+# Labels that the client libraries add to every sample of these metric types.
+RESERVED_METRIC_LABELS = {MetricType.HISTOGRAM: "le", MetricType.SUMMARY: "quantile"}
+ALERT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9]*" + END
+ALERT_NAME_HINT = "use ASCII letters and digits, starting with a letter"
+# Alert labels that the generated rules set, with where their values come from.
+DERIVED_ALERT_LABELS = {
+    "severity": "the colour of the band (critical for red, warning for yellow)",
+    "service": "the service key",
+}
+# The annotations of every derived alert, and what sets each.
+DERIVED_ANNOTATIONS = {
+    "summary": "the summary: key of the panel's alert",
+    "description": "the description: key of the panel's alert",
+    "dashboard_uid": "the dashboard's uid",
+    "panel_id": "the panel's id",
+    "dashboard_url": "grafana_url, the dashboard's uid and the panel's id",
+}
+PORT_MIN = 1
+PORT_MAX = 65535
+# A metrics path: Prometheus escapes a query or fragment into the path, and the
+# target then answers 404.
+METRICS_PATH_PATTERN = r"^/[^?#\x00-\x1f\x7f]*" + END
+METRICS_PATH_HINT = (
+    'start it with "/", such as /metrics, and give the path alone, without a query, '
+    "fragment or control character"
+)
+# The largest integer that JSON and Prometheus keep exactly as a double, 2**53 - 1.
+# Python's float() raises OverflowError for an integer above about 1.8e308. A
+# panel's height in grid rows has no other maximum in Grafana.
+MAX_INTEGER = 2**53 - 1
 
 # A Go duration, as Go's time.ParseDuration reads it: an optional sign, then "0" or
 # numbers with units in any order, such as 1m30s, 1.5h or 500ms.
@@ -35,33 +87,60 @@ TIMEZONE_HINT = (
     "the viewer's own preference"
 )
 
+# Prometheus' grammar (model.ParseDuration): units in descending order, each at most
+# once, so 1m1m and 30m1h are not durations.
+DURATION_PATTERN = (
+    r"^(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?"
+    r"([0-9]+ms)?" + END
+)
+# A duration of 0s, such as 0, 0s or 0m0s. Prometheus rejects a zero scrape interval,
+# scrape timeout or evaluation interval.
+ZERO_DURATION_PATTERN = r"^(0|(0+(ms|s|m|h|d|w|y))+)" + END
 DURATION = {
     "type": "string",
-    # Prometheus' grammar (model.ParseDuration): units in descending order, each at
-    # most once, so 1m1m and 30m1h are not durations.
-    "pattern": (
-        r"^(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?"
-        r"([0-9]+ms)?" + END
-    ),
+    "pattern": DURATION_PATTERN,
     "description": "A Prometheus duration such as 15s, 5m or 1h30m.",
     "x-hint": "write a Prometheus duration such as 15s, 5m or 1h30m",
     # The loader's own keyword, which editors ignore: the longest duration Prometheus
     # accepts, in milliseconds.
     "x-max-milliseconds": MAX_DURATION_MS,
 }
+SCRAPE_DURATION = {
+    **DURATION,
+    "allOf": [
+        {
+            "not": {"type": "string", "pattern": ZERO_DURATION_PATTERN},
+            "x-hint": "it must be longer than 0s; leave it out to use the global "
+            "setting",
+        }
+    ],
+}
 # A scrape job's name: Prometheus takes any text, and these characters keep it a
 # plain word in URLs, host names and file names.
 JOB_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_.-]*" + END
-NAME = {
+LABEL_NAME = {
     "type": "string",
-    "pattern": r"^[a-zA-Z_][a-zA-Z0-9_]*" + END,
-    "x-hint": "use ASCII letters, digits and _, not starting with a digit",
+    "pattern": LABEL_NAME_PATTERN,
+    "x-hint": LABEL_NAME_HINT,
 }
 STRING_LIST = {"type": "array", "items": {"type": "string"}}
 COLOR = {
     "type": "string",
     "description": "A Grafana colour name, with or without a shade (red, dark-red, light-yellow, ...), a hex colour (#RGB, #RRGGBB, #RRGGBBAA) or rgb()/rgba().",
 }
+
+
+def _reserved_name(name: str, hint: str) -> dict[str, Any]:
+    """Return the schema that rejects the key `name` with `hint`."""
+    return {"not": {"const": name}, "x-hint": hint}
+
+
+# Static labels of a scrape job that replace what Prometheus sets, and what that is.
+# A `job` label replaces the scrape job's name, so every query that selects the job
+# by name finds nothing.
+RESERVED_TARGET_LABELS = {"job": "the scrape job's name"}
+# A module name of a prober such as blackbox_exporter: no blank or control character.
+PROBE_MODULE_PATTERN = r"^[^\s\x00-\x1f\x7f\x85\ufeff]+" + END
 
 SCRAPE_JOB = {
     "type": "object",
@@ -91,22 +170,35 @@ SCRAPE_JOB = {
                 },
                 "module": {
                     "type": "string",
+                    "pattern": PROBE_MODULE_PATTERN,
                     "description": "The exporter's module, such as http_2xx.",
+                    "x-hint": "write a module name of the exporter, such as http_2xx, "
+                    "without blanks or control characters",
                 },
             },
             "description": "Scrape an exporter's /probe once per target.",
         },
-        "port": {"type": "integer", "description": "The port of the default target."},
+        "port": {
+            "type": "integer",
+            "minimum": PORT_MIN,
+            "maximum": PORT_MAX,
+            "description": "The port of the default target.",
+        },
         "path": {
             "type": "string",
+            "pattern": METRICS_PATH_PATTERN,
             "description": "The metrics path, default /metrics, or /probe for a "
             "probe job.",
+            "x-hint": METRICS_PATH_HINT,
         },
         "interval": {
-            **DURATION,
+            **SCRAPE_DURATION,
             "description": "scrape_interval; default the global one.",
         },
-        "timeout": {**DURATION, "description": "scrape_timeout; at most the interval."},
+        "timeout": {
+            **SCRAPE_DURATION,
+            "description": "scrape_timeout; at most the interval.",
+        },
         "scheme": {"enum": ["http", "https"]},
         "honor_labels": {
             "type": "boolean",
@@ -115,6 +207,19 @@ SCRAPE_JOB = {
         },
         "labels": {
             "type": "object",
+            "propertyNames": {
+                "allOf": [
+                    {"pattern": LABEL_NAME_PATTERN, "x-hint": LABEL_NAME_HINT},
+                    *(
+                        _reserved_name(
+                            name,
+                            f"it replaces {value}, so queries that select "
+                            'job="..." find nothing; use another label name',
+                        )
+                        for name, value in RESERVED_TARGET_LABELS.items()
+                    ),
+                ]
+            },
             "additionalProperties": {"type": "string"},
             "description": "Labels added to every target of the job.",
         },
@@ -135,9 +240,30 @@ METRIC = {
             "properties": {
                 "type": {"enum": ["counter", "gauge", "histogram", "summary", "info"]},
                 "help": {"type": "string"},
-                "labels": {"type": "array", "items": NAME},
+                "labels": {
+                    "type": "array",
+                    "items": LABEL_NAME,
+                    "uniqueItems": True,
+                },
                 "buckets": BUCKETS,
             },
+            "allOf": [
+                {
+                    "if": {"properties": {"type": {"const": str(kind)}}},
+                    "then": {
+                        "properties": {
+                            "labels": {
+                                "items": {
+                                    "not": {"const": label},
+                                    "x-hint": f"the client library adds {label} to "
+                                    f"every {kind} sample",
+                                }
+                            }
+                        }
+                    },
+                }
+                for kind, label in RESERVED_METRIC_LABELS.items()
+            ],
         },
     ],
     "description": "A metric type, or a mapping with type, help, labels and buckets.",
@@ -202,8 +328,51 @@ THRESHOLDS = {
     ]
 }
 
+ALERT_LABELS = {
+    "type": "object",
+    "propertyNames": {
+        "allOf": [
+            {"pattern": LABEL_NAME_PATTERN, "x-hint": LABEL_NAME_HINT},
+            _reserved_name(
+                "alertname",
+                "Prometheus replaces it with the name of the alert; remove it",
+            ),
+            *(
+                _reserved_name(
+                    name,
+                    f"it is set from {source}, so this value would be lost; route on "
+                    'another label, such as "priority"',
+                )
+                for name, source in DERIVED_ALERT_LABELS.items()
+            ),
+        ]
+    },
+    "additionalProperties": {
+        "type": "string",
+        "minLength": 1,
+        "x-hint": "Prometheus drops empty labels, so give it a value or remove it",
+    },
+}
+
 ANNOTATIONS = {
     "type": "object",
+    "propertyNames": {
+        "allOf": [
+            {"pattern": LABEL_NAME_PATTERN, "x-hint": LABEL_NAME_HINT},
+            *(
+                _reserved_name(
+                    name,
+                    f"it is set from {source}, so this value would be lost; "
+                    + (
+                        f"write it as {name}: under the panel's alert:"
+                        if name in ("summary", "description")
+                        else "use another name"
+                    ),
+                )
+                for name, source in DERIVED_ANNOTATIONS.items()
+            ),
+        ]
+    },
     "additionalProperties": {"type": "string"},
     "description": "More annotations of the alerts, such as runbook_url: Go templates "
     "like the summary.",
@@ -218,8 +387,8 @@ PANEL_ALERT = {
             "properties": {
                 "name": {
                     "type": "string",
-                    "pattern": r"^[A-Za-z][A-Za-z0-9]*" + END,
-                    "x-hint": "use ASCII letters and digits, starting with a letter",
+                    "pattern": ALERT_NAME_PATTERN,
+                    "x-hint": ALERT_NAME_HINT,
                 },
                 "for": DURATION,
                 "summary": {"type": "string"},
@@ -228,10 +397,7 @@ PANEL_ALERT = {
                     "type": "boolean",
                     "description": "Also alert on the yellow band, with severity warning.",
                 },
-                "labels": {
-                    "type": "object",
-                    "additionalProperties": {"type": "string"},
-                },
+                "labels": ALERT_LABELS,
                 "annotations": ANNOTATIONS,
             },
         },
@@ -284,7 +450,13 @@ PANEL = {
         "min": {"type": "number"},
         "max": {"type": "number"},
         "width": {"type": "integer", "minimum": 1, "maximum": 24},
-        "height": {"type": "integer", "minimum": 1},
+        "height": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_INTEGER,
+            "x-hint": f"{MAX_INTEGER} is the largest integer that dashboards keep "
+            "exactly",
+        },
         "instant": {
             "type": "boolean",
             "description": "Query one instant, not a range.",
@@ -342,11 +514,23 @@ DASHBOARD = {
     "properties": {
         "uid": {
             "type": "string",
-            "description": "At most 40 characters of [A-Za-z0-9_-].",
+            "minLength": 1,
+            "maxLength": UID_MAX,
+            "pattern": UID_PATTERN,
+            "description": f"At most {UID_MAX} characters of [A-Za-z0-9_-].",
+            "x-hint": UID_HINT,
         },
         "title": {"type": "string"},
         "description": {"type": "string"},
-        "tags": STRING_LIST,
+        "tags": {
+            "type": "array",
+            "items": {
+                "type": "string",
+                "maxLength": TAG_MAX,
+                "x-hint": f"Grafana's database keeps at most {TAG_MAX} characters of "
+                "a tag, so saving the dashboard fails on MySQL and PostgreSQL",
+            },
+        },
         "folder": {"type": "string", "description": "Grafana folder title."},
         "refresh": {
             "type": "string",
@@ -394,8 +578,8 @@ MANIFEST: dict[str, Any] = {
         "service_key": {
             "type": "string",
             "maxLength": SERVICE_NAME_MAX,
-            "pattern": r"^[a-z0-9][a-z0-9_-]*" + END,
-            "x-hint": "use lowercase ASCII letters, digits, _ and -, starting with a letter or digit",
+            "pattern": SERVICE_KEY_PATTERN,
+            "x-hint": SERVICE_KEY_HINT,
             "description": "ASCII key for file and group names when the name has none.",
         },
         "title": {"type": "string"},
@@ -408,18 +592,15 @@ MANIFEST: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 "for": DURATION,
-                "labels": {
-                    "type": "object",
-                    "additionalProperties": {"type": "string"},
-                },
+                "labels": ALERT_LABELS,
                 "annotations": ANNOTATIONS,
             },
         },
         "metrics": {
             "type": "object",
             "propertyNames": {
-                "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*" + END,
-                "x-hint": "a metric name uses ASCII letters, digits, _ and :, not starting with a digit",
+                "pattern": METRIC_NAME_PATTERN,
+                "x-hint": METRIC_NAME_HINT,
             },
             "additionalProperties": METRIC,
         },

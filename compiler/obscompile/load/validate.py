@@ -14,16 +14,13 @@ from jsonschema.exceptions import ValidationError
 
 from obscompile.diagnostics import Diagnostic, error, shorten, shorten_quotes
 from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, duration_ms
-from obscompile.load.schema import MANIFEST
+from obscompile.load.schema import MANIFEST, MAX_INTEGER
 from obscompile.load.yaml_source import YAML11_BOOLEANS, JsonPath, Source
 
-# JSON and Prometheus keep integers exactly up to 2**53 - 1 as doubles, and Python's
-# float() raises OverflowError for an integer above about 1.8e308.
-MAX_INTEGER = 2**53 - 1
 _DURATION = re.compile(DURATION_PATTERN)
 
 
-def _max_milliseconds(
+def max_milliseconds(
     validator: Any, limit: int, instance: Any, schema: dict[str, Any]
 ) -> Iterator[ValidationError]:
     """Report a duration longer than `limit` milliseconds."""
@@ -36,19 +33,10 @@ def _max_milliseconds(
         yield ValidationError(f"{text} is {TOO_LONG}")
 
 
-def _is_integer(checker: Any, instance: Any) -> bool:
-    # JSON Schema counts 24.0 as an integer, which a dashboard would get as 24.0.
-    return isinstance(instance, int) and not isinstance(instance, bool)
-
-
-# The manifest and configuration schemas read integers as Python's int only.
-TYPE_CHECKER = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
-    "integer", _is_integer
-)
+# JSON Schema counts a number without a fractional part, such as 24.0, as an
+# integer, and so do the schemas here: the loader reads it as the int 24.
 _VALIDATOR_CLASS = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator,
-    {"x-max-milliseconds": _max_milliseconds},
-    type_checker=TYPE_CHECKER,
+    jsonschema.Draft202012Validator, {"x-max-milliseconds": max_milliseconds}
 )
 _VALIDATOR = _VALIDATOR_CLASS(MANIFEST)
 
@@ -301,6 +289,34 @@ def _message(
         hint = err.schema.get("x-hint") or f"it must match {err.validator_value}"
         message = pattern_message(f"{where}: key", key, err.validator_value, hint)
         return (*path, key), message, True
+    if kind == "not" and "propertyNames" in err.schema_path:
+        # A reserved key, such as the alert label "severity".
+        key = str(err.instance)
+        hint = err.schema.get("x-hint", "the name is reserved")
+        return (
+            (*path, key),
+            f"{where}: key {quoted(shorten(key))} is invalid: {hint}",
+            True,
+        )
+    if kind == "not":
+        # A reserved value, such as the label "le" of a histogram.
+        hint = err.schema.get("x-hint", "the value is reserved")
+        return (
+            path,
+            f"{where} {quoted(shorten(str(err.instance)))} is invalid: {hint}",
+            False,
+        )
+    if kind == "uniqueItems":
+        repeat = _first_repeat(err.instance)
+        if repeat is None:
+            return path, f"{where} lists an item twice; remove one", False
+        first, index = repeat
+        shown = quoted(shorten(str(err.instance[index])))
+        return (
+            (*path, index),
+            f"{where} lists {shown} twice (first at index {first}); remove one",
+            False,
+        )
     if kind == "pattern":
         pattern_hint = (
             err.schema.get("x-hint") or f"it must match {err.validator_value}"
@@ -316,14 +332,18 @@ def _message(
         )
         return (*path, key), f'{where}: key "{shorten(key)}" is invalid: {hint}', True
     if kind == "maxLength":
-        return (
-            path,
+        message = (
             f"{where} has {len(err.instance)} characters, more than the "
-            f"{err.validator_value} it may have",
-            False,
+            f"{err.validator_value} it may have"
         )
+        if "x-hint" in err.schema:
+            message += f"; {err.schema['x-hint']}"
+        return path, message, False
     if kind in ("minLength", "minItems"):
-        return path, f"{where} must not be empty", False
+        message = f"{where} must not be empty"
+        if "x-hint" in err.schema:
+            message += f"; {err.schema['x-hint']}"
+        return path, message, False
     if kind in ("minimum", "maximum", "exclusiveMinimum"):
         bound = {
             "minimum": "at least",
@@ -331,13 +351,29 @@ def _message(
             "exclusiveMinimum": "above",
         }[kind]
         written = source.written.get(path) if source is not None else None
-        return (
-            path,
+        message = (
             f"{where} must be {bound} {err.validator_value}, not "
-            f"{written or short_value(err.instance)}",
-            False,
+            f"{written or short_value(err.instance)}"
         )
+        if "x-hint" in err.schema:
+            message += f"; {err.schema['x-hint']}"
+        return path, message, False
     return path, f"{where}: {shorten_quotes(err.message)}", False
+
+
+def _first_repeat(items: list[Any]) -> tuple[int, int] | None:
+    """Return the index of the first item that repeats and that of its repeat.
+
+    Items are compared as JSON text, so None is returned for repeats that JSON
+    Schema finds equal but that are written differently, such as 1 and 1.0.
+    """
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        key = json.dumps(item, sort_keys=True)
+        if key in seen:
+            return seen[key], index
+        seen[key] = index
+    return None
 
 
 def short_value(value: Any) -> str:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from obscompile.load.manifest import UID_MAX, slug
+from obscompile.load.manifest import slug
+from obscompile.load.schema import UID_MAX
 from obscompile.model.service import Service
 
 if TYPE_CHECKING:
