@@ -289,6 +289,26 @@ ARGUMENT_ERRORS = [
 ITEM_ERRORS = [
     (
         HEAD
+        + 'base = dsl.row("Traffic", [dsl.panel("Requests", "up")])\n'
+        + 'dsl.service("api", rows=[\n'
+        + "    dsl.override(\n"
+        + "        base,\n"
+        + '        {"title": "Request", "unit": "reqps"},\n'
+        + "    ),\n"
+        + "])\n",
+        'services/api.py:7:9: error: dsl.override(): row "Traffic" has no panel '
+        '"Request" to change (did you mean "Requests"?); a new panel needs a query '
+        "[dsl/error]",
+    ),
+    (
+        HEAD
+        + 'base = dsl.row("Traffic", [dsl.panel("Requests", "up")])\n'
+        + 'dsl.service("api", rows=[dsl.override(base, dsl.panel("A", "up"), 5)])\n',
+        "services/api.py:4:67: error: dsl.override(): panels[1] must be a panel or a "
+        "mapping, not the integer 5 [dsl/error]",
+    ),
+    (
+        HEAD
         + 'dsl.service("api", rows=[\n'
         + '    dsl.row("Queue", [\n'
         + '        dsl.panel("Depth", "up"),\n'

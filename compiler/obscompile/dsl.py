@@ -55,17 +55,24 @@ from obscompile.load.durations import (
     duration_problem,
 )
 from obscompile.load.manifest import derive_uid, service_key
-from obscompile.load.patterns import END
 from obscompile.load.schema import (
+    ALERT_NAME_HINT,
+    ALERT_NAME_PATTERN,
     BUCKETS,
     DURATION,
     JOB_PATTERN,
+    METRIC_NAME_PATTERN,
     REFRESH_HINT,
     REFRESH_PATTERN,
+    SERVICE_KEY_HINT,
+    SERVICE_KEY_PATTERN,
     SERVICE_NAME_MAX,
     THRESHOLDS,
     TIME_HINT,
     TIME_PATTERN,
+    UID_HINT,
+    UID_MAX,
+    UID_PATTERN,
 )
 from obscompile.load.thresholds import (
     ThresholdError,
@@ -101,15 +108,15 @@ _LIBRARY_DIRS = tuple(
     for key in ("stdlib", "platstdlib", "purelib", "platlib")
     if (path := sysconfig.get_paths().get(key))
 )
-_UID = re.compile(r"^[A-Za-z0-9_-]{1,40}" + END)
+_UID = re.compile(UID_PATTERN)
 _REFRESH = re.compile(REFRESH_PATTERN)
 _TIME = re.compile(TIME_PATTERN)
 # The manifest's durations: Prometheus' grammar without its bare "0".
 _MANIFEST_DURATION = re.compile(str(DURATION["pattern"]))
-_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*" + END)
+_METRIC_NAME = re.compile(METRIC_NAME_PATTERN)
 _JOB_NAME = re.compile(JOB_PATTERN)
-_ALERT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*" + END)
-_SERVICE_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]*" + END)
+_ALERT_NAME = re.compile(ALERT_NAME_PATTERN)
+_SERVICE_KEY = re.compile(SERVICE_KEY_PATTERN)
 
 
 class DSLError(ObscompileError, ValueError):
@@ -359,6 +366,22 @@ def _argument_node(call: ast.Call, argument: str, code: CodeType) -> ast.expr | 
     return None
 
 
+def _variadic_argument_node(
+    call: ast.Call, argument: str, index: int, code: CodeType
+) -> ast.expr | None:
+    """Find the expression passed as item `index` of `*argument`, as in `*panels`."""
+    if not code.co_flags & inspect.CO_VARARGS:
+        return None
+    if code.co_varnames[code.co_argcount + code.co_kwonlyargcount] != argument:
+        return None
+    position = code.co_argcount + index
+    if position < len(call.args) and not any(
+        isinstance(node, ast.Starred) for node in call.args[: position + 1]
+    ):
+        return call.args[position]
+    return None
+
+
 def _subscripts(path: str) -> tuple[str, tuple[int | str, ...]]:
     """Split a value's name, such as `panels[1]` or `labels['team']`, into its parts.
 
@@ -482,6 +505,9 @@ def argument_locations(arguments: Iterable[str]) -> dict[str, Location]:
     for argument in arguments:
         name, keys = _subscripts(argument)
         node = _argument_node(call, name, called.f_code)
+        if node is None and keys and isinstance(keys[0], int):
+            node = _variadic_argument_node(call, name, keys[0], called.f_code)
+            keys = keys[1:]
         if node is not None:
             node = _item_node(node, keys)
             found[argument] = _code_location(
@@ -938,16 +964,8 @@ def dashboard(
     """
     if uid is not None:
         _text(uid, "uid")
-        if not _UID.match(uid):
-            raise _fail(
-                _invalid(
-                    "uid",
-                    uid,
-                    _UID,
-                    "Grafana allows at most 40 characters from [A-Za-z0-9_-]",
-                ),
-                "uid",
-            )
+        if not uid or len(uid) > UID_MAX or not _UID.match(uid):
+            raise _fail(_invalid("uid", uid, _UID, UID_HINT), "uid")
     if not _REFRESH.fullmatch(_text(refresh, "refresh")):
         raise _fail(_invalid("refresh", refresh, _REFRESH, REFRESH_HINT), "refresh")
     if not _TIME.match(_text(time, "time")):
@@ -993,12 +1011,7 @@ def alert(
     """Per-panel alert settings; anything left None falls back to the service's."""
     if name is not None and not _ALERT_NAME.match(_text(name, "name")):
         raise _fail(
-            _invalid(
-                "alert name",
-                name,
-                _ALERT_NAME,
-                "use ASCII letters and digits, starting with a letter",
-            ),
+            _invalid("alert name", name, _ALERT_NAME, ALERT_NAME_HINT),
             "name",
         )
     return PanelAlert(
@@ -1136,6 +1149,15 @@ def override(row_value: Row, *panels: Panel | Mapping[str, Any]) -> Row:
             else:
                 result[index] = item
             continue
+        if index is None and "query" not in item:
+            titles = [p.title for p in result]
+            close = difflib.get_close_matches(str(title), titles, n=1, cutoff=0.6)
+            hint = f' (did you mean "{close[0]}"?)' if close else ""
+            raise _fail(
+                f'{_function_name()}: row "{shorten(row_value.title)}" has no panel '
+                f'"{shorten(str(title))}" to change{hint}; a new panel needs a query',
+                f"panels[{number}]",
+            )
         if index is None:
             result.append(panel(**dict(item)))
             continue
@@ -1215,13 +1237,7 @@ def service(
         _check_name_length(key, "key")
     if key is not None and not _SERVICE_KEY.match(_text(key, "key")):
         raise _fail(
-            _invalid(
-                "key",
-                key,
-                _SERVICE_KEY,
-                "use lowercase ASCII letters, digits, _ and -, starting with a letter "
-                "or digit",
-            ),
+            _invalid("key", key, _SERVICE_KEY, SERVICE_KEY_HINT),
             "key",
         )
     service_name = key or service_key(name)
