@@ -2075,3 +2075,31 @@ def test_invalid_values_come_with_query_findings(project: Path) -> None:
         "services/payments.yaml:9:24",
     ]
     assert "[promql/unknown-label]" in error_lines(output)[2]
+
+
+def test_port_out_of_range_comes_with_query_findings(project: Path) -> None:
+    """A port that breaks the schema is reported once, and the query checks still run."""
+    write_manifest(
+        project,
+        "shop.yaml",
+        "service: shop\n"
+        "scrape: {job: shop, port: 70000}\n"
+        "metrics:\n"
+        "  http_requests_total: {type: counter, labels: [code]}\n"
+        "rows:\n"
+        "  - title: T\n"
+        "    panels:\n"
+        "      - title: By code\n"
+        "        query: sum by (cod) (rate(http_requests_total[5m]))\n",
+    )
+    code, output = run_build(project)
+    assert code == 1
+    lines = error_lines(output)
+    assert len(lines) == 2
+    assert lines[0] == (
+        "services/shop.yaml:2:27: error: scrape.port must be at most 65535, not 70000 "
+        "[manifest/schema]"
+    )
+    assert lines[1].startswith("services/shop.yaml:9:24: error: sum by (cod)")
+    assert lines[1].endswith("[promql/unknown-label]")
+    assert "Traceback" not in output

@@ -42,7 +42,7 @@ manifest_strategy = st.fixed_dictionaries(
 def _render(manifest: dict) -> dict:
     source, problems = parse_yaml(json.dumps(manifest, ensure_ascii=False), "svc.yaml")
     assert source is not None and not problems
-    assert validate_manifest(source) == []
+    assert validate_manifest(source).diagnostics == []
     service, problems = build_service(source)
     assert problems == []
     return json.loads(render_dashboard(ENV, service))

@@ -14,12 +14,15 @@ from typing import Any
 
 import jsonschema
 import pytest
+from click.testing import CliRunner
 from jsonschema.exceptions import ValidationError
 
+from obscompile.cli import main
 from obscompile.load.config import CONFIG_SCHEMA, load_config
 from obscompile.load.project import load_manifest_file
 from obscompile.load.schema import MANIFEST
 from obscompile.load.yaml_source import read_yaml_file
+from tests.conftest import write_manifest
 from tests.test_schema_patterns import _ecma262_matches
 
 PANEL = "rows:\n  - title: A\n    panels:\n      - {title: P, query: up, %s}\n"
@@ -126,7 +129,23 @@ MANIFEST_RULES = [
         PANEL % "height: 9007199254740992",
     ),
     ("panel-height-decimal", PANEL % "height: 24.0", PANEL % "height: 24.5"),
+    (
+        "alert-annotation-name",
+        "alerts: {annotations: {runbook_url: r}}\n",
+        "alerts: {annotations: {runbook-url: r}}\n",
+    ),
+    *(
+        (
+            f"alert-annotation-{name}",
+            "alerts: {annotations: {runbook_url: r}}\n",
+            f"alerts: {{annotations: {{{name}: r}}}}\n",
+        )
+        for name in ("description", "dashboard_uid", "panel_id")
+    ),
 ]
+# Rules whose schema error stops the manifest, because later code relies on the
+# value: a height beyond 2**53 - 1 was a schema error before it was a maximum.
+STOPPING_RULES = {"panel-height", "panel-height-decimal"}
 
 CONFIG_RULES = [
     (
@@ -268,3 +287,71 @@ def test_decimal_schema_version_is_integer(tmp_path: Path) -> None:
     assert diagnostics == []
     assert config.schema_version == 40
     assert type(config.schema_version) is int
+
+
+# A query with a syntax error, which the panel checks report.
+BAD_QUERY = "sum(rate(up[5m])"
+
+
+def _with_bad_query(text: str) -> str:
+    """Return the manifest text `text` with a panel whose query is BAD_QUERY."""
+    if "query: up" in text:
+        return text.replace("query: up", f"query: '{BAD_QUERY}'")
+    return (
+        text
+        + f"rows:\n  - title: B\n    panels:\n      - {{title: Q, query: '{BAD_QUERY}'}}\n"
+    )
+
+
+def _error_checks(project: Path) -> list[str]:
+    """Build `project` and return the check of each error, in the order reported."""
+    result = CliRunner().invoke(
+        main, ["build", "--project", str(project)], catch_exceptions=False
+    )
+    assert result.exit_code == 1, result.output
+    return [
+        line.rsplit("[", 1)[1].rstrip("]")
+        for line in result.output.splitlines()
+        if ": error: " in line
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rule", "bad"),
+    [(rule[0], rule[2]) for rule in MANIFEST_RULES],
+    ids=[r[0] for r in MANIFEST_RULES],
+)
+def test_value_rule_keeps_query_findings(project: Path, rule: str, bad: str) -> None:
+    """A value that breaks a marked rule is reported once, with the query's error."""
+    write_manifest(project, "api.yaml", "service: api\n" + _with_bad_query(bad))
+    checks = _error_checks(project)
+    if rule in STOPPING_RULES:
+        assert checks == ["manifest/schema"]
+    else:
+        assert sorted(checks) == ["manifest/schema", "promql/syntax"]
+
+
+def _marked_nodes(schema: Any) -> dict[int, Any]:
+    """Return every node of `schema` marked "x-loads", by its id."""
+    found = {}
+    if isinstance(schema, dict):
+        if schema.get("x-loads") is True:
+            found[id(schema)] = schema
+        for value in schema.values():
+            found.update(_marked_nodes(value))
+    elif isinstance(schema, list):
+        for value in schema:
+            found.update(_marked_nodes(value))
+    return found
+
+
+def test_marked_rules_all_in_table(tmp_path: Path) -> None:
+    """Every rule that the schema marks "x-loads" has a case in MANIFEST_RULES."""
+    broken = set()
+    for _, _, bad in MANIFEST_RULES:
+        for found in _leaves(_editor_errors(MANIFEST, _manifest(tmp_path, bad)[0])):
+            broken.add(id(found.schema))
+    missing = [
+        node for key, node in _marked_nodes(MANIFEST).items() if key not in broken
+    ]
+    assert missing == []

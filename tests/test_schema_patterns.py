@@ -41,6 +41,7 @@ EXAMPLES = {
     "manifest/alerts/for": "5m",
     "manifest/metrics/propertyNames": "http_requests_total",
     "manifest/metrics/labels": "code",
+    "manifest/metrics/labels/not": "__code",
     "manifest/rows/panels/alert/name": "PaymentsErrors",
     "manifest/rows/panels/alert/for": "15m",
     "config/grafana_url": "https://grafana.example.com/sub",

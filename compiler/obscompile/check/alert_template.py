@@ -29,6 +29,7 @@ from obscompile.load.schema import (
     DERIVED_ANNOTATIONS,
     LABEL_NAME_PATTERN,
 )
+from obscompile.load.validate import schema_validated
 from obscompile.model.location import Location
 
 NAME = "alert/template"
@@ -167,6 +168,9 @@ def _name_problems(
 
 
 def _name_problem(name: str, value: str, where: Location) -> Iterator[Diagnostic]:
+    if schema_validated(where):
+        # The manifest schema has reported each of these rules.
+        return
     if not _LABEL_NAME.match(name):
         yield error(
             where,
@@ -204,6 +208,9 @@ def _annotation_name_problems(
 ) -> Iterator[Diagnostic]:
     for name, _ in annotations:
         where_name = locations.get(f"annotation:{name}", where)
+        if schema_validated(where_name):
+            # The manifest schema has reported each of these rules.
+            continue
         if not _LABEL_NAME.match(name):
             yield error(
                 where_name,

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from obscompile.check.context import ServiceContext
 from obscompile.check.registry import Scope, check
 from obscompile.diagnostics import Diagnostic, error, shorten
+from obscompile.load.validate import schema_validated
 from obscompile.model.location import Location
 from obscompile.model.service import Dashboard, Service
 from obscompile.render.folders import is_general
@@ -80,9 +81,10 @@ def too_long(context: ServiceContext) -> Iterator[Diagnostic]:
         )
     tags_at = dashboard.locations.get("tags", dashboard.location)
     for index, tag in enumerate(dashboard.tags):
-        if len(tag) > TAG_MAX:
+        tag_at = dashboard.locations.get(f"tags.{index}", tags_at)
+        if len(tag) > TAG_MAX and not schema_validated(tag_at):
             yield error(
-                dashboard.locations.get(f"tags.{index}", tags_at),
+                tag_at,
                 _too_long(
                     f'tag "{shorten(tag)}"',
                     tag,

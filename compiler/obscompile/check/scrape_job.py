@@ -21,7 +21,7 @@ from obscompile.load.schema import (
     ZERO_DURATION_PATTERN,
 )
 from obscompile.load.urls import host_name_problem, is_ipv6, url_problem
-from obscompile.load.validate import quoted
+from obscompile.load.validate import quoted, schema_validated
 from obscompile.model.location import Location
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Service
@@ -71,7 +71,10 @@ def _timeout_problems(job: ScrapeJob, default: timedelta) -> Iterator[Diagnostic
     for key in ("interval", "timeout"):
         text = getattr(job, key)
         if text is not None and parse_duration(text) is None:
+            where = job.locations.get(key, job.location)
             if _ZERO_DURATION.match(text):
+                if schema_validated(where):
+                    continue
                 problem = (
                     f'scrape {key} "{text}" must be longer than 0s; leave it out to '
                     "use the global setting"
@@ -81,7 +84,7 @@ def _timeout_problems(job: ScrapeJob, default: timedelta) -> Iterator[Diagnostic
                     f'scrape {key} "{text}" is not a Prometheus duration such as 15s '
                     "or 1m"
                 )
-            yield error(job.locations.get(key, job.location), problem, NAME)
+            yield error(where, problem, NAME)
     timeout = parse_duration(job.timeout) if job.timeout else None
     if timeout is None or timeout <= interval_of(job, default):
         return
@@ -213,9 +216,10 @@ def _probe_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
             NAME,
         )
     module = job.probe.module
-    if not _PROBE_MODULE.match(module):
+    module_at = job.locations.get("probe.module", job.location)
+    if not _PROBE_MODULE.match(module) and not schema_validated(module_at):
         yield error(
-            job.locations.get("probe.module", job.location),
+            module_at,
             f"probe module {quoted(shorten(module))} must be a module name of the "
             "exporter, such as http_2xx, without blanks or control characters",
             NAME,
@@ -280,7 +284,8 @@ def _target_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
         # The loader wrote the target as <job>:<port>, so the port or the job's name
         # is what to fix.
         port = job.targets[0].rpartition(":")[2] if job.targets else ""
-        if not (port.isdigit() and PORT_MIN <= int(port) <= PORT_MAX):
+        in_range = port.isdigit() and PORT_MIN <= int(port) <= PORT_MAX
+        if not in_range and not schema_validated(job.locations["port"]):
             yield error(
                 job.locations["port"], f"port {port} is outside {PORT_RANGE}", NAME
             )
@@ -331,9 +336,10 @@ def scrape_job(context: ServiceContext) -> Iterator[Diagnostic]:
     for job in context.service.scrape_jobs:
         yield from _timeout_problems(job, context.scrape_interval)
         yield from _target_problems(job)
+        path_at = job.locations.get("path", job.location)
         problem = _metrics_path_problem(job.metrics_path)
-        if problem is not None:
-            yield error(job.locations.get("path", job.location), problem, NAME)
+        if problem is not None and not schema_validated(path_at):
+            yield error(path_at, problem, NAME)
         yield from _label_problems(job)
 
 
@@ -359,6 +365,8 @@ def _label_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
     for name, value in job.labels:
         where = job.locations.get(f"label:{name}", labels_at)
         if not _LABEL_NAME.match(name):
+            if schema_validated(where):
+                continue
             yield error(
                 where,
                 f'scrape label name "{name}" is invalid: Prometheus accepts names of ASCII '
@@ -382,7 +390,7 @@ def _label_problems(job: ScrapeJob) -> Iterator[Diagnostic]:
                 "target in separate jobs, or leave it out",
                 NAME,
             )
-        elif name in RESERVED_TARGET_LABELS:
+        elif name in RESERVED_TARGET_LABELS and not schema_validated(where):
             yield error(
                 where,
                 f'scrape label "{name}" replaces {RESERVED_TARGET_LABELS[name]}, '

@@ -24,6 +24,7 @@ from obscompile.load.schema import (
     METRIC_NAME_PATTERN,
     RESERVED_METRIC_LABELS,
 )
+from obscompile.load.validate import schema_validated
 from obscompile.model.location import Location
 from obscompile.model.metric import Metric, MetricType
 from obscompile.model.scrape import ScrapeJob
@@ -281,6 +282,10 @@ def _check_labels(metric: Metric) -> Iterator[Diagnostic]:
             continue
         else:
             seen.add(label)
+            continue
+        if schema_validated(where):
+            # The manifest schema has reported each of these rules, and stops a
+            # manifest whose label has other characters than letters, digits and _.
             continue
         yield error(
             where,

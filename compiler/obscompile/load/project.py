@@ -46,7 +46,7 @@ class LoadResult:
     `failed` names the manifests whose loading reported an error. Their services are
     missing or may lack declarations, so the project may have names that the loaded
     services do not show. `unloaded` names those of them that declare no service at
-    all, such as a manifest with a schema error.
+    all, such as a manifest with a schema error that stops it.
     """
 
     services: tuple[Service, ...]
@@ -59,23 +59,30 @@ class LoadResult:
 def load_manifest_file(
     path: Path, name: str
 ) -> tuple[Service | None, list[Diagnostic], str]:
-    """Load one manifest; the service is None when the file has errors that stop it."""
+    """Load one manifest; the service is None when the file has errors that stop it.
+
+    Schema errors stop the manifest unless each breaks a rule that the schema marks
+    "x-loads", such as a port above 65535. Then the service is built and returned
+    with them, so that its other checks run too.
+    """
     source, diagnostics = read_yaml_file(path, name)
     if source is None:
         return None, diagnostics, _read_text(path, MANIFEST)
     if any(d.severity == "error" for d in diagnostics):
         return None, diagnostics, source.text
-    schema_problems = validate_manifest(source)
-    if schema_problems:
+    schema = validate_manifest(source)
+    if schema.diagnostics:
         # An error at a value gives what to write there, and a warning at the same
         # value that it reads as text in YAML 1.2 ("quote it") would contradict it.
-        wrong = {problem.location for problem in schema_problems}
+        wrong = {problem.location for problem in schema.diagnostics}
         diagnostics = [
             d
             for d in diagnostics
             if not (d.check == "yaml/ambiguous-scalar" and d.location in wrong)
         ]
-        return None, diagnostics + schema_problems, source.text
+        diagnostics += schema.diagnostics
+        if not schema.loads:
+            return None, diagnostics, source.text
     service, problems = build_service(source)
     return service, diagnostics + problems, source.text
 

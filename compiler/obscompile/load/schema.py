@@ -69,6 +69,13 @@ METRICS_PATH_HINT = (
 # panel's height in grid rows has no other maximum in Grafana.
 MAX_INTEGER = 2**53 - 1
 
+# The loader's own keyword, which editors ignore. It marks a node whose value rules
+# (minimum, maximum, pattern, not, uniqueItems, minLength, maxLength) the model and
+# the checks accept whatever the value. A manifest whose schema errors all break
+# marked rules still loads, so its other checks run too. No type, enum, required or
+# unknown key is marked, because later code relies on them.
+LOADS = {"x-loads": True}
+
 # A Go duration, as Go's time.ParseDuration reads it: an optional sign, then "0" or
 # numbers with units in any order, such as 1m30s, 1.5h or 500ms.
 GO_DURATION_PATTERN = (
@@ -112,16 +119,27 @@ SCRAPE_DURATION = {
             "not": {"type": "string", "pattern": ZERO_DURATION_PATTERN},
             "x-hint": "it must be longer than 0s; leave it out to use the global "
             "setting",
+            **LOADS,
         }
     ],
 }
 # A scrape job's name: Prometheus takes any text, and these characters keep it a
 # plain word in URLs, host names and file names.
 JOB_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_.-]*" + END
-LABEL_NAME = {
+# A metric's label name. Only the "__" prefix rule is marked LOADS, because the
+# instrumentation code generators rely on the characters. The prefix rule matches
+# only names of valid characters, so a name such as "__a-b" gets one error.
+METRIC_LABEL_NAME = {
     "type": "string",
-    "pattern": LABEL_NAME_PATTERN,
+    "pattern": r"^[a-zA-Z_][a-zA-Z0-9_]*" + END,
     "x-hint": LABEL_NAME_HINT,
+    "allOf": [
+        {
+            "not": {"pattern": r"^__[a-zA-Z0-9_]*" + END},
+            "x-hint": LABEL_NAME_HINT,
+            **LOADS,
+        }
+    ],
 }
 STRING_LIST = {"type": "array", "items": {"type": "string"}}
 COLOR = {
@@ -132,7 +150,7 @@ COLOR = {
 
 def _reserved_name(name: str, hint: str) -> dict[str, Any]:
     """Return the schema that rejects the key `name` with `hint`."""
-    return {"not": {"const": name}, "x-hint": hint}
+    return {"not": {"const": name}, "x-hint": hint, **LOADS}
 
 
 # Static labels of a scrape job that replace what Prometheus sets, and what that is.
@@ -174,6 +192,7 @@ SCRAPE_JOB = {
                     "description": "The exporter's module, such as http_2xx.",
                     "x-hint": "write a module name of the exporter, such as http_2xx, "
                     "without blanks or control characters",
+                    **LOADS,
                 },
             },
             "description": "Scrape an exporter's /probe once per target.",
@@ -183,6 +202,7 @@ SCRAPE_JOB = {
             "minimum": PORT_MIN,
             "maximum": PORT_MAX,
             "description": "The port of the default target.",
+            **LOADS,
         },
         "path": {
             "type": "string",
@@ -190,6 +210,7 @@ SCRAPE_JOB = {
             "description": "The metrics path, default /metrics, or /probe for a "
             "probe job.",
             "x-hint": METRICS_PATH_HINT,
+            **LOADS,
         },
         "interval": {
             **SCRAPE_DURATION,
@@ -209,7 +230,7 @@ SCRAPE_JOB = {
             "type": "object",
             "propertyNames": {
                 "allOf": [
-                    {"pattern": LABEL_NAME_PATTERN, "x-hint": LABEL_NAME_HINT},
+                    {"pattern": LABEL_NAME_PATTERN, "x-hint": LABEL_NAME_HINT, **LOADS},
                     *(
                         _reserved_name(
                             name,
@@ -242,8 +263,9 @@ METRIC = {
                 "help": {"type": "string"},
                 "labels": {
                     "type": "array",
-                    "items": LABEL_NAME,
+                    "items": METRIC_LABEL_NAME,
                     "uniqueItems": True,
+                    **LOADS,
                 },
                 "buckets": BUCKETS,
             },
@@ -257,6 +279,7 @@ METRIC = {
                                     "not": {"const": label},
                                     "x-hint": f"the client library adds {label} to "
                                     f"every {kind} sample",
+                                    **LOADS,
                                 }
                             }
                         }
@@ -332,7 +355,7 @@ ALERT_LABELS = {
     "type": "object",
     "propertyNames": {
         "allOf": [
-            {"pattern": LABEL_NAME_PATTERN, "x-hint": LABEL_NAME_HINT},
+            {"pattern": LABEL_NAME_PATTERN, "x-hint": LABEL_NAME_HINT, **LOADS},
             _reserved_name(
                 "alertname",
                 "Prometheus replaces it with the name of the alert; remove it",
@@ -351,6 +374,7 @@ ALERT_LABELS = {
         "type": "string",
         "minLength": 1,
         "x-hint": "Prometheus drops empty labels, so give it a value or remove it",
+        **LOADS,
     },
 }
 
@@ -358,7 +382,7 @@ ANNOTATIONS = {
     "type": "object",
     "propertyNames": {
         "allOf": [
-            {"pattern": LABEL_NAME_PATTERN, "x-hint": LABEL_NAME_HINT},
+            {"pattern": LABEL_NAME_PATTERN, "x-hint": LABEL_NAME_HINT, **LOADS},
             *(
                 _reserved_name(
                     name,
@@ -519,6 +543,7 @@ DASHBOARD = {
             "pattern": UID_PATTERN,
             "description": f"At most {UID_MAX} characters of [A-Za-z0-9_-].",
             "x-hint": UID_HINT,
+            **LOADS,
         },
         "title": {"type": "string"},
         "description": {"type": "string"},
@@ -529,6 +554,7 @@ DASHBOARD = {
                 "maxLength": TAG_MAX,
                 "x-hint": f"Grafana's database keeps at most {TAG_MAX} characters of "
                 "a tag, so saving the dashboard fails on MySQL and PostgreSQL",
+                **LOADS,
             },
         },
         "folder": {"type": "string", "description": "Grafana folder title."},

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import attrs
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
@@ -16,6 +17,7 @@ from obscompile.diagnostics import Diagnostic, error, shorten, shorten_quotes
 from obscompile.load.durations import DURATION_PATTERN, TOO_LONG, duration_ms
 from obscompile.load.schema import MANIFEST, MAX_INTEGER
 from obscompile.load.yaml_source import YAML11_BOOLEANS, JsonPath, Source
+from obscompile.model.location import Location
 
 _DURATION = re.compile(DURATION_PATTERN)
 
@@ -475,8 +477,52 @@ def value_problems(
     return [message for _, message, _ in _problems(leaves, None, describe_value)]
 
 
-def validate_manifest(source: Source) -> list[Diagnostic]:
-    """Return one diagnostic for every place where the manifest breaks the schema.
+# The keywords that a node marked "x-loads" tolerates; see LOADS in schema.py.
+_LOADING_KEYWORDS = frozenset(
+    {
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "pattern",
+        "not",
+        "uniqueItems",
+        "minLength",
+        "maxLength",
+    }
+)
+
+
+def _loads(leaf: ValidationError) -> bool:
+    """Return True when the service can be built past the schema error `leaf`."""
+    return leaf.validator in _LOADING_KEYWORDS and leaf.schema.get("x-loads") is True
+
+
+@attrs.frozen
+class SchemaResult:
+    """The schema errors of a manifest, and whether its service can still be built.
+
+    `loads` is True when every error breaks a rule marked "x-loads" in the schema,
+    such as a port above 65535, so that the loader builds the service and the
+    checks run on it.
+    """
+
+    diagnostics: list[Diagnostic]
+    loads: bool
+
+
+def schema_validated(location: Location) -> bool:
+    """Return True when the manifest schema has validated the value at `location`.
+
+    That is so for every value written in a YAML manifest, because each manifest
+    goes through `validate_manifest` before its service is built. A check that
+    applies a rule of the schema to Python DSL services skips such values, whose
+    schema error the loader has reported.
+    """
+    return location.file.endswith((".yaml", ".yml"))
+
+
+def validate_manifest(source: Source) -> SchemaResult:
+    """Report every place where the manifest breaks the schema.
 
     YAML reads `.inf`, `.nan` and numbers too large for a double, such as `1e400`, as
     non-finite floats, and integers of any length. JSON Schema's `number` admits
@@ -503,4 +549,5 @@ def validate_manifest(source: Source) -> list[Diagnostic]:
                     "manifest/schema",
                 )
             )
-    return numbers + diagnostics
+    loads = not numbers and all(_loads(leaf) for leaf in leaves)
+    return SchemaResult(numbers + diagnostics, loads)
