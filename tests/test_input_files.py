@@ -61,7 +61,7 @@ def run(project: Path, *arguments: str) -> subprocess.CompletedProcess:
         cwd=project,
         capture_output=True,
         text=True,
-        timeout=20,
+        timeout=120,
         preexec_fn=limit,
     )
 
