@@ -85,8 +85,10 @@ def _unreadable(query: str) -> QueryError | None:
     too_deep = depth_problem(query)
     if too_deep is not None:
         return too_deep
-    duration = promql_limits.duration_problem(query)
-    return None if duration is None else QueryError(*duration)
+    problem = promql_limits.duration_problem(query) or promql_limits.number_problem(
+        query
+    )
+    return None if problem is None else QueryError(*problem)
 
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")

@@ -148,14 +148,17 @@ def _duration_error(text: str) -> str | None:
     one past 2**64 milliseconds wraps, which it then reports as 0. A number without a
     unit, which it reads as seconds, makes it panic when the number is too large.
     """
-    if _DURATION.match(text):
-        return f"{shorten(text)} is {TOO_LONG}" if too_long(text) else None
+    # A 0 alone is a duration for Prometheus' configuration, but a number in a query.
     if not _DURATION_NUMBER.fullmatch(text):
+        if _DURATION.match(text):
+            return f"{shorten(text)} is {TOO_LONG}" if too_long(text) else None
         return None  # the parser reports what it cannot read
     number = text.lstrip("+-")
     seconds = int(number, 16) if number[:2].lower() == "0x" else abs(float(number))
-    if math.isfinite(seconds) and seconds * 1000 <= MAX_DURATION_MS:
+    if math.isfinite(seconds) and 1 <= seconds * 1000 <= MAX_DURATION_MS:
         return None  # the promql/syntax check reports the missing unit
+    # The parser keeps a number below 1 ms, such as 0 or 1e-400, as a duration of
+    # 0, which no rule can be printed with.
     return (
         f"Prometheus 2.42 does not read the duration {shorten(text)}; write whole "
         "numbers with units from the largest, such as 1h30m"
@@ -177,6 +180,40 @@ def duration_problem(query: str) -> tuple[str, int] | None:
             problem = _duration_error(text) if text else None
             if problem is not None:
                 return problem, found.start(group)
+    return None
+
+
+# A decimal number literal as Prometheus' lexer reads it, outside strings and comments.
+# Identifiers are matched whole, so that the digits in `x1e400` are not read as a
+# number. So are the digits and letters after a number, such as the `5m` of a range
+# or the `0x` of a hexadecimal number.
+_NUMBER_LITERALS = re.compile(
+    _STRING_OR_COMMENT + r"|[A-Za-z_:][A-Za-z0-9_:]*"
+    r"|(?P<number>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)[A-Za-z0-9_]*"
+)
+
+
+def number_problem(query: str) -> tuple[str, int] | None:
+    """Return why Prometheus rejects the first out-of-range number in `query`, and where.
+
+    Prometheus 2.42 reads a number literal with Go's strconv.ParseFloat and rejects
+    one that rounds beyond the largest double, about 1.8e308, such as `1e400`, as
+    "value out of range". promql-parser reads such a number as +Inf. A number that
+    rounds to 0, such as `1e-400`, is accepted by both. The offset is that of the
+    number. Returns None when every number is in range.
+    """
+    for found in _NUMBER_LITERALS.finditer(query):
+        text = found.group("number")
+        # A letter or digit right after the digits makes them no number literal.
+        if text is None or found.end() != found.end("number"):
+            continue
+        if math.isinf(float(text)):
+            return (
+                f"the number {shorten(text)} is beyond the largest double, about "
+                "1.8e308, and Prometheus 2.42 rejects it as out of range; write Inf "
+                "for an infinite value",
+                found.start("number"),
+            )
     return None
 
 

@@ -32,11 +32,27 @@ NOT_A_DURATION = "not a Prometheus duration"
 TOO_LONG = "longer than Prometheus accepts (about 292 years, 106751d23h47m16s854ms)"
 
 
+# A count of more digits than this is longer than MAX_DURATION_MS in any unit.
+_MAX_COUNT_DIGITS = len(str(MAX_DURATION_MS))
+
+
 def duration_ms(text: str) -> int:
-    """Return a duration that matches DURATION_PATTERN in milliseconds."""
-    return sum(
-        int(count) * _UNIT_MS[unit] for count, unit in _DURATION_PARTS.findall(text)
-    )
+    """Return a duration that matches DURATION_PATTERN in milliseconds.
+
+    A count of more than _MAX_COUNT_DIGITS digits counts as 10**_MAX_COUNT_DIGITS,
+    so such a duration is longer than MAX_DURATION_MS but not exact. Python's int()
+    rejects a text of more than 4300 digits (sys.get_int_max_str_digits()).
+    """
+    total = 0
+    for count, unit in _DURATION_PARTS.findall(text):
+        digits = count.lstrip("0")
+        number = (
+            10**_MAX_COUNT_DIGITS
+            if len(digits) > _MAX_COUNT_DIGITS
+            else int(digits or "0")
+        )
+        total += number * _UNIT_MS[unit]
+    return total
 
 
 def too_long(text: str) -> bool:

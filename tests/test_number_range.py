@@ -1,0 +1,169 @@
+"""Numbers beyond the range of a double, or too long to read, in every field of input.
+
+Each such number gets an error at its line and column, or builds correct output, and
+never a traceback. Prometheus 2.42 rejects a number literal of a query that rounds
+beyond the largest double, about 1.8e308, and reads one that rounds to 0 as 0.
+Python's int() rejects a text of more than 4300 digits, and Fraction() the text of
+an infinite number, so no input may reach them unchecked.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from obscompile import promql
+from tests.test_errors import error_lines, run_build
+from tests.test_prometheus import run_promtool, write_files
+
+# Panel 1 has a gauge query with thresholds, so an alert and its test are derived.
+# Panel 2 has a latency in seconds, whose thresholds convert time units.
+MANIFEST = """\
+service: shop
+runtime: {runtime}
+scrape:
+  job: shop
+  port: {port}
+  interval: {interval}
+alerts:
+  for: {alert_for}
+  annotations:
+    runbook_url: "https://runbooks.example.com/{{{{ {template} }}}}"
+metrics:
+  orders_total: {{type: counter, labels: [code]}}
+  queue_depth: gauge
+  latency_seconds: {{type: histogram, buckets: [0.1, {bucket}]}}
+  work_seconds: summary
+rows:
+  - title: Orders
+    panels:
+      - title: Order Rate
+        type: gauge
+        query: '{query}'
+        thresholds: {thresholds}
+        capacity: {capacity}
+        decimals: {decimals}
+        min: {minimum}
+        max: {maximum}
+        alert:
+          description: '{{{{ {description} }}}}'
+      - title: Latency
+        type: stat
+        unit: {unit}
+        query: '{latency_query}'
+        thresholds: {latency_thresholds}
+"""
+RATE = 'sum(rate(orders_total{job="shop"}[5m]))'
+LATENCY = 'histogram_quantile(0.95, sum by (le) (rate(latency_seconds_bucket{job="shop"}[5m])))'
+DEFAULTS = {
+    "runtime": "python",
+    "port": "8080",
+    "interval": "15s",
+    "alert_for": "5m",
+    "template": "$labels.job",
+    "bucket": "1",
+    "query": f"{RATE} * 100",
+    "thresholds": '"<1 Green, 1-5 Yellow, >5 Red"',
+    "capacity": "20",
+    "decimals": "2",
+    "minimum": "0",
+    "maximum": "100",
+    "description": "$value | humanize",
+    "unit": "s",
+    "latency_query": LATENCY,
+    "latency_thresholds": '"<300ms Green, >=300ms Red"',
+}
+# The lines of the manifest that the findings point at.
+QUERY_LINE = 21
+
+
+def manifest(**fields: str) -> str:
+    return MANIFEST.format(**{**DEFAULTS, **fields})
+
+
+def build(project: Path, text: str) -> tuple[int, str]:
+    """Write `text` as the project's only manifest and build it in this process."""
+    write_files(project, {"services/shop.yaml": text})
+    return run_build(project)
+
+
+def prometheus_check(folder: Path, expr: str) -> str:
+    """Return what `promtool check rules` says of a recording rule of `expr`."""
+    rules = {"groups": [{"name": "g", "rules": [{"record": "r", "expr": expr}]}]}
+    write_files(folder, {"rules.yml": json.dumps(rules)})
+    result = run_promtool("check", "rules", str(folder / "rules.yml"))
+    return result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "number", ["1e400", "1" + "0" * 400, "1.7976931348623159e308", ".5e999"]
+)
+def test_query_number_beyond_double_parity(project: Path, number: str) -> None:
+    assert "value out of range" in prometheus_check(project, f"x * {number}")
+    with pytest.raises(promql.QueryError, match="beyond the largest double"):
+        promql.parse(f"x * {number}")
+
+
+@pytest.mark.parametrize(
+    "number", ["1.7976931348623157e308", "1e-400", "5e-324", "Inf", "NaN", "0x10"]
+)
+def test_query_number_in_range_parity(project: Path, number: str) -> None:
+    assert "SUCCESS" in prometheus_check(project, f"x * {number}")
+    promql.parse(f"x * {number}")
+
+
+def test_query_number_beyond_double(project: Path) -> None:
+    code, output = build(project, manifest(query=f"{RATE} * 1{'0' * 400}"))
+    assert code == 1
+    assert error_lines(output) == [
+        f"services/shop.yaml:{QUERY_LINE}:59: error: invalid PromQL query: the "
+        f"number 1{'0' * 74}...{'0' * 36} is beyond the largest double, about "
+        "1.8e308, and Prometheus 2.42 rejects it as out of range; write Inf for an "
+        "infinite value [promql/syntax]"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("part", "column", "shown"),
+    [
+        ("[5m] offset 1e-400", 62, "1e-400"),
+        ("[5m] offset -0", 63, "0"),
+        ("[0.0005]", 51, "0.0005"),
+        ("[0]", 51, "0"),
+    ],
+)
+def test_query_duration_below_millisecond(
+    project: Path, part: str, column: int, shown: str
+) -> None:
+    """promql-parser reads these as a duration of 0, which no rule is printed with."""
+    query = f'sum(rate(orders_total{{job="shop"}}{part}))'
+    code, output = build(project, manifest(query=query))
+    assert code == 1
+    assert error_lines(output) == [
+        f"services/shop.yaml:{QUERY_LINE}:{column}: error: invalid PromQL query: "
+        f"Prometheus 2.42 does not read the duration {shown}; write whole numbers "
+        "with units from the largest, such as 1h30m [promql/syntax]"
+    ]
+
+
+def test_query_range_of_many_digits(project: Path) -> None:
+    query = f'sum(rate(orders_total{{job="shop"}}[{"9" * 5000}s]))'
+    code, output = build(project, manifest(query=query))
+    assert code == 1
+    assert error_lines(output) == [
+        f"services/shop.yaml:{QUERY_LINE}:51: error: invalid PromQL query: "
+        f"{'9' * 75}...{'9' * 35}s is longer than Prometheus accepts (about 292 "
+        "years, 106751d23h47m16s854ms) [promql/syntax]"
+    ]
+
+
+def test_scrape_interval_of_many_digits(project: Path) -> None:
+    code, output = build(project, manifest(interval=f"{'9' * 5000}s"))
+    assert code == 1
+    assert error_lines(output) == [
+        "services/shop.yaml:6:13: error: scrape.interval 99999999999999999999... is "
+        "longer than Prometheus accepts (about 292 years, 106751d23h47m16s854ms) "
+        "[manifest/schema]"
+    ]
