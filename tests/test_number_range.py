@@ -13,8 +13,10 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from obscompile import promql
+from obscompile.cli import main
 from tests.test_errors import error_lines, run_build
 from tests.test_prometheus import run_promtool, write_files
 
@@ -123,6 +125,23 @@ def test_query_number_beyond_double(project: Path) -> None:
         "1.8e308, and Prometheus 2.42 rejects it as out of range; write Inf for an "
         "infinite value [promql/syntax]"
     ]
+
+
+@pytest.mark.parametrize(
+    ("constant", "shown"), [("Inf", "+Inf"), ("-Inf", "-Inf"), ("NaN", "NaN")]
+)
+def test_query_infinite_constant(project: Path, constant: str, shown: str) -> None:
+    """No input gives `rate * Inf` a chosen value, so the alert gets no test."""
+    code, output = build(project, manifest(query=f"{RATE} * {constant}"))
+    assert code == 0, output
+    assert error_lines(output) == [
+        f"services/shop.yaml:{QUERY_LINE}:16: warning: no promtool test generated for "
+        f'rule "ShopOrderRateCritical": the query computes with {shown}, so no input '
+        "series give it a chosen value. Write a promtool test in tests/promtool/, "
+        "which `obscompile test` runs [rules/untested]"
+    ]
+    tested = CliRunner().invoke(main, ["test", "--project", str(project)])
+    assert tested.exit_code == 0, tested.output
 
 
 @pytest.mark.parametrize(

@@ -38,9 +38,11 @@ def lower_limit(node: pp.Expr, service: Service | None = None) -> float | None:
     None means that the query's functions and metrics fix no such value. A query
     that gives a series only in some states, such as `x > 5` or `absent(x)`, gets
     None too: a band over all its values alerts in those states, which is what such
-    a query is for.
+    a query is for. So does a query whose numbers make the limit infinite or NaN,
+    as `rate(x[5m]) * Inf` does, which is NaN where the rate is 0.
     """
-    return trampoline.run(_lower_limit(node, service))
+    limit = trampoline.run(_lower_limit(node, service))
+    return limit if limit is None or math.isfinite(limit) else None
 
 
 def _lower_limit(node: pp.Expr, service: Service | None) -> Recursive[float | None]:

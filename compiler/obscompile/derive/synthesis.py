@@ -41,6 +41,7 @@ from obscompile.derive.expressions import (
 from obscompile.diagnostics import quoted
 from obscompile.gotemplate import go_quote
 from obscompile.model.service import Service
+from obscompile.numbers import number_text
 from obscompile.trampoline import Recursive
 
 if TYPE_CHECKING:
@@ -455,7 +456,7 @@ def synthesize_call(
     ):
         right, left = promql.number_value(node.rhs), promql.number_value(node.lhs)
         if right is not None and left is None and right != 0:
-            factor = Fraction(repr(right))
+            factor = _exact_constant(right)
             inner = (
                 Fraction(repr(target)) / factor
                 if str(node.op) == "*"
@@ -466,7 +467,7 @@ def synthesize_call(
             return (
                 yield synthesize_call(
                     node.rhs,
-                    _as_float(Fraction(repr(target)) / Fraction(repr(left))),
+                    _as_float(Fraction(repr(target)) / _exact_constant(left)),
                     context,
                 )
             )
@@ -599,10 +600,10 @@ def _shifted_target(
     right, left = promql.number_value(node.rhs), promql.number_value(node.lhs)
     subtract = str(node.op) == "-"
     if right is not None and left is None:
-        constant = Fraction(repr(right))
+        constant = _exact_constant(right)
         return node.lhs, target + constant if subtract else target - constant
     if left is not None and right is None:
-        constant = Fraction(repr(left))
+        constant = _exact_constant(left)
         return node.rhs, constant - target if subtract else target - constant
     return None
 
@@ -698,6 +699,20 @@ def _as_float(value: Fraction) -> float:
     return float(value)
 
 
+def _exact_constant(value: float) -> Fraction:
+    """Return a number of the query exactly; raise CannotSynthesize for Inf or NaN.
+
+    A query that adds, subtracts, multiplies or divides by an infinite number or NaN
+    has no finite input that gives its result a chosen value.
+    """
+    if not math.isfinite(value):
+        raise CannotSynthesize(
+            f"the query computes with {number_text(value)}, so no input series give "
+            f"it a chosen value. {HAND_TEST_ADVICE}"
+        )
+    return Fraction(repr(value))
+
+
 def _pairs(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(labels.items()))
 
@@ -723,7 +738,7 @@ def _ratio(
         if factor is None or factor == 0:
             raise CannotSynthesize("the numerator is not a rate times a constant")
         numerator_node = inner
-        target = target / Fraction(repr(factor))
+        target = target / _exact_constant(factor)
     top_gauge = _gauge_selector(numerator_node, _RATIO_AGGREGATIONS)
     bottom_gauge = _gauge_selector(denominator_node, _RATIO_AGGREGATIONS)
     if top_gauge is not None and bottom_gauge is not None:
