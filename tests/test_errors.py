@@ -722,7 +722,11 @@ CASES = [
         + "0" * 400
         + ' Green, >5 Red"\n',
         [
-            "services/payments.yaml:10:23: error: number too large: a threshold must be below about 1.8e308, the largest number Prometheus and Grafana hold [thresholds/syntax]"
+            "services/payments.yaml:10:23: error: number too large: 1"
+            + "0" * 74
+            + "..."
+            + "0" * 36
+            + " is beyond about 1.8e308, the largest number Prometheus and Grafana hold; write a smaller number [thresholds/syntax]"
         ],
     ),
     (

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from obscompile import promql
 from obscompile.cli import main
 from tests.test_errors import error_lines, run_build
+from tests.test_hostile_input import run_cli
 from tests.test_prometheus import run_promtool, write_files
 
 # Panel 1 has a gauge query with thresholds, so an alert and its test are derived.
@@ -79,6 +80,8 @@ DEFAULTS = {
 }
 # The lines of the manifest that the findings point at.
 QUERY_LINE = 21
+THRESHOLDS_LINE = 22
+LATENCY_THRESHOLDS_LINE = 33
 
 
 def manifest(**fields: str) -> str:
@@ -185,4 +188,95 @@ def test_scrape_interval_of_many_digits(project: Path) -> None:
         "services/shop.yaml:6:13: error: scrape.interval 99999999999999999999... is "
         "longer than Prometheus accepts (about 292 years, 106751d23h47m16s854ms) "
         "[manifest/schema]"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "column", "message"),
+    [
+        (
+            '">1e400 Red"',
+            23,
+            "number too large: 1e400 is beyond about 1.8e308, the largest number "
+            "Prometheus and Grafana hold; write a smaller number",
+        ),
+        (
+            f'">{"1" + "0" * 400}m30s Red"',
+            23,
+            f"number too large: 1{'0' * 74}...{'0' * 32}m30s is beyond about 1.8e308, "
+            "the largest number Prometheus and Grafana hold; write a smaller number",
+        ),
+        (
+            '"<1e400GB Green"',
+            28,
+            "write 1e400GB as 1e+409: thresholds take no byte units, so write the "
+            "number of bytes",
+        ),
+    ],
+)
+def test_threshold_text_beyond_double(
+    project: Path, thresholds: str, column: int, message: str
+) -> None:
+    code, output = build(project, manifest(thresholds=thresholds))
+    assert code == 1
+    assert error_lines(output) == [
+        f"services/shop.yaml:{THRESHOLDS_LINE}:{column}: error: {message} "
+        "[thresholds/syntax]"
+    ]
+
+
+def test_threshold_duration_of_million_digits(project: Path) -> None:
+    """A count that long is beyond every double, so it is not read exactly.
+
+    Reading 3,000,000 digits into a Fraction takes minutes, because the time grows
+    with the square of the length, and the build stops in a second or two.
+    """
+    count = "1" + "0" * 3_000_000
+    write_files(
+        project, {"services/shop.yaml": manifest(thresholds=f'">{count}m30s Red"')}
+    )
+    result = run_cli(project, timeout=30)
+    assert result.returncode == 1, result.stderr
+    assert (
+        f"services/shop.yaml:{THRESHOLDS_LINE}:23: error: number too large: "
+        f"1{'0' * 74}...{'0' * 32}m30s is beyond about 1.8e308" in result.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("unit", "thresholds", "column", "message"),
+    [
+        (
+            "s",
+            '"<1e308y Green, >=1e308y Red"',
+            39,
+            "threshold 1e308y is beyond about 1.8e308 in s, the largest number "
+            "Prometheus and Grafana hold; write a smaller threshold",
+        ),
+        (
+            "percentunit",
+            '"<5e-324% Green, >=5e-324% Red"',
+            40,
+            "threshold 5e-324% is closer to 0 than 5e-324 in percentunit, the "
+            "smallest number above 0 that Prometheus and Grafana hold, so both read "
+            "it as 0; write a larger threshold",
+        ),
+    ],
+)
+def test_threshold_converted_beyond_double(
+    project: Path, unit: str, thresholds: str, column: int, message: str
+) -> None:
+    """A threshold in range can leave the range of a double in the panel's unit."""
+    text = manifest(unit=unit, latency_thresholds=thresholds)
+    if unit == "percentunit":
+        text = text.replace(
+            LATENCY,
+            'sum(rate(orders_total{job="shop",code="5"}[5m])) '
+            '/ sum(rate(orders_total{job="shop"}[5m]))',
+        )
+    code, output = build(project, text)
+    assert code == 1
+    assert error_lines(output) == [
+        f"services/shop.yaml:{LATENCY_THRESHOLDS_LINE}:{column}: error: {message} "
+        "[thresholds/unit]"
     ]

@@ -602,14 +602,14 @@ def convert(quantity: Quantity, unit: str, capacity: float | None = None) -> flo
         return float(number)
     if quantity.unit == "%":
         if capacity is not None:
-            return float(number / 100 * _exact(capacity))
+            return _converted(number / 100 * _exact(capacity), quantity, unit)
         if unit not in PERCENT_UNITS:
             raise UnitError(
                 f"thresholds are in % but the query scale is unknown (unit "
                 f"{shorten(unit)}); set unit: percent (0-100) or percentunit (0-1)",
                 quantity,
             )
-        return float(number * PERCENT_UNITS[unit])
+        return _converted(number * PERCENT_UNITS[unit], quantity, unit)
     if quantity.unit in TIME_SECONDS:
         if unit not in TIME_UNITS:
             raise UnitError(
@@ -618,5 +618,31 @@ def convert(quantity: Quantity, unit: str, capacity: float | None = None) -> flo
                 "set unit: to a time unit such as s or ms",
                 quantity,
             )
-        return float(number * TIME_SECONDS[quantity.unit] / TIME_UNITS[unit])
+        return _converted(
+            number * TIME_SECONDS[quantity.unit] / TIME_UNITS[unit], quantity, unit
+        )
     raise UnitError(f"unknown threshold unit {quantity.unit!r}", quantity)
+
+
+def _converted(value: Fraction, quantity: Quantity, unit: str) -> float:
+    """Return the double nearest to `value`, the threshold `quantity` in `unit`.
+
+    Raises UnitError where the conversion leaves the range of a double: beyond about
+    1.8e308, or so close to 0 that the threshold would read as 0.
+    """
+    try:
+        converted = float(value)
+    except OverflowError:
+        raise UnitError(
+            f"threshold {quantity} is beyond about 1.8e308 in {shorten(unit)}, the "
+            "largest number Prometheus and Grafana hold; write a smaller threshold",
+            quantity,
+        ) from None
+    if converted == 0 and value != 0:
+        raise UnitError(
+            f"threshold {quantity} is closer to 0 than 5e-324 in {shorten(unit)}, the "
+            "smallest number above 0 that Prometheus and Grafana hold, so both read "
+            "it as 0; write a larger threshold",
+            quantity,
+        )
+    return converted

@@ -40,7 +40,7 @@ import functools
 import math
 import re
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
@@ -88,6 +88,11 @@ _QUANTITY = (
 )
 # Prometheus' duration units, from the largest down.
 PROMETHEUS_UNITS = ("y", "w", "d", "h", "m", "s", "ms")
+# A whole count of more digits than this is beyond the largest double, about 1.8e308,
+# in every time unit down to ns.
+_MAX_COUNT_DIGITS = 330
+# The maximum number of digits of a byte count that a message writes out in full.
+_MAX_WHOLE_DIGITS = 20
 _HEX = r"#[0-9a-fA-F]+"
 _COLOR = rf"(?P<color>{_HEX}|[A-Za-z][A-Za-z-]*)"
 _WRITTEN_COLOR = re.compile(_COLOR)
@@ -268,6 +273,13 @@ def _finite(
     That is when it is infinite or not a number, or when `written`, the text it was
     read from, is not zero but the number is: 1e-400 is below the smallest double.
     """
+    if not math.isfinite(number) and written:
+        raise NumberError(
+            f"number too large: {shorten(written)} is beyond about 1.8e308, the "
+            "largest number Prometheus and Grafana hold; write a smaller number",
+            offset,
+            path,
+        )
     if not math.isfinite(number):
         raise NumberError(
             "number too large: a threshold must be below about 1.8e308, the largest "
@@ -331,18 +343,22 @@ def _duration(text: str, offset: int, path: ValuePath = ()) -> Quantity:
             offset,
             path,
         )
-    ms = sum(
-        (
-            Fraction(Decimal(number)) * TIME_SECONDS[unit] * 1000
-            for number, unit in parts
-        ),
-        Fraction(0),
-    )
-    try:
-        number = float(ms)
-    except OverflowError:
+    if any(len(number.lstrip("0")) > _MAX_COUNT_DIGITS for number, _ in parts):
+        # Reading so many digits exactly takes time that grows with their square.
         number = math.inf
-    number = _finite(number, offset, path)
+    else:
+        ms = sum(
+            (
+                Fraction(int(number)) * TIME_SECONDS[unit] * 1000
+                for number, unit in parts
+            ),
+            Fraction(0),
+        )
+        try:
+            number = float(ms)
+        except OverflowError:
+            number = math.inf
+    number = _finite(number, offset, path, text)
     return Quantity(number, "ms", written=text, last_unit=units[-1], offset=offset)
 
 
@@ -351,7 +367,10 @@ def _duration_fix(parts: list[tuple[str, str]]) -> str | None:
 
     Returns None when a part's exponent is so large that the duration is no use.
     """
-    numbers = [Decimal(number) for number, _ in parts]
+    try:
+        numbers = [Decimal(number) for number, _ in parts]
+    except InvalidOperation:
+        return None  # an exponent beyond the largest that Decimal can represent
     if any(abs(number.adjusted()) > 30 for number in numbers if number):
         return None
     seconds = sum(
@@ -484,22 +503,28 @@ def _unit_word_error(text: str, offset: int) -> ThresholdError | None:
     start = series_bound.start("bound") if series_bound else 0
     for found in _NUMBER_AND_WORD.finditer(text, start):
         word, number = found["word"].lower(), found["number"]
+        written = shorten(found.group())
         if word in _UNIT_WORDS:
             message = (
-                f"write {found.group()} as {number}{_UNIT_WORDS[word]}: the time "
+                f"write {written} as {shorten(number + _UNIT_WORDS[word])}: the time "
                 "units of thresholds are ns, us (or µs), ms, s, m, h, d, w and y"
             )
         elif word in _BYTE_UNITS and found["word"].endswith("B"):
+            count = _byte_count(number, _BYTE_UNITS[word])
+            if count is None:
+                continue
             message = (
-                f"write {found.group()} as {_byte_count(number, _BYTE_UNITS[word])}: "
+                f"write {written} as {count}: "
                 "thresholds take no byte units, so write the number of bytes"
             )
         elif word in _BYTE_UNITS:
             # A lowercase b is a bit: 1Gb is 1000000000 bits, 125000000 bytes.
             bits = _byte_count(number, _BYTE_UNITS[word])
             octets = _byte_count(number, Fraction(_BYTE_UNITS[word], 8))
+            if bits is None or octets is None:
+                continue
             message = (
-                f"write {found.group()} as {bits} if the query counts bits, or as "
+                f"write {written} as {bits} if the query counts bits, or as "
                 f"{octets} if it counts bytes: thresholds take no bit or byte units"
             )
         else:
@@ -508,12 +533,23 @@ def _unit_word_error(text: str, offset: int) -> ThresholdError | None:
     return None
 
 
-def _byte_count(number: str, factor: int | Fraction) -> str:
-    """Return `number` times `factor` as a whole number where it is one."""
-    count = Decimal(number) * factor.numerator / factor.denominator
-    if count == count.to_integral_value():
+def _byte_count(number: str, factor: int | Fraction) -> str | None:
+    """Return `number` times `factor` as a whole number where it is one.
+
+    A count beyond the range of a double keeps its exponent, as in 1e+409. Returns
+    None for a number whose exponent is beyond the largest that Decimal can
+    represent.
+    """
+    try:
+        count = Decimal(number) * factor.numerator / factor.denominator
+    except InvalidOperation:
+        return None
+    if count == count.to_integral_value() and count.adjusted() < _MAX_WHOLE_DIGITS:
         return str(int(count))
-    return number_text(float(count))
+    as_float = float(count)
+    if math.isinf(as_float) or (as_float == 0 and count != 0):
+        return format(count.normalize(), "e")
+    return number_text(as_float)
 
 
 def _is_colour_word(text: str) -> bool:
