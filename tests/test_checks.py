@@ -3651,6 +3651,39 @@ QUANTILE = [
         """),
         [],
     ),
+    Case(
+        # Prometheus 2.42 returns NaN for a NaN quantile before it compares it.
+        "nan-quantile",
+        panels("""
+            - title: Spread
+              query: 'quantile_over_time(NaN, queue_depth[5m])'
+        """),
+        [
+            f'{E}:16:36: error: panel "Spread": quantile_over_time() takes a quantile from 0 to 1, and gives NaN for NaN [promql/quantile]',
+        ],
+    ),
+    Case(
+        # promtool 2.42 fails these with "Scalar value NaN overflows int64".
+        "topk-count-beyond-int64",
+        panels("""
+            - title: Top
+              query: 'topk(NaN, queue_depth) or bottomk(-1e19, queue_depth)'
+        """),
+        [
+            f'{E}:16:22: error: panel "Top": topk() keeps a whole number of series, and Prometheus 2.42 fails every evaluation of the query for NaN, which is no 64-bit integer; write a count such as 5 [promql/topk]',
+            f'{E}:16:51: error: panel "Top": bottomk() keeps a whole number of series, and Prometheus 2.42 fails every evaluation of the query for -10000000000000000000, which is no 64-bit integer; write a count such as 5 [promql/topk]',
+        ],
+    ),
+    Case(
+        # The bounds of Prometheus' convertibleToInt64: the largest double below
+        # 2**63, and -2**63.
+        "topk-count-bounds",
+        panels("""
+            - title: Top
+              query: 'topk(9223372036854774784, queue_depth) or bottomk(-9223372036854775808, queue_depth)'
+        """),
+        [],
+    ),
 ]
 
 SUMMARY_AGGREGATION = [

@@ -119,6 +119,44 @@ def test_query_number_in_range_parity(project: Path, number: str) -> None:
     promql.parse(f"x * {number}")
 
 
+@pytest.mark.parametrize(
+    ("count", "fails"),
+    [
+        ("NaN", True),
+        ("-1e19", True),
+        ("9223372036854775807", True),
+        ("9223372036854774784", False),
+        ("-9223372036854775808", False),
+        ("5", False),
+    ],
+)
+def test_topk_count_parity(project: Path, count: str, fails: bool) -> None:
+    """promql/topk reports exactly the counts that Prometheus fails to evaluate."""
+    rules = {
+        "groups": [
+            {"name": "g", "rules": [{"record": "r", "expr": f"topk({count}, x)"}]}
+        ]
+    }
+    tests = {
+        "rule_files": ["rules.yml"],
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": "x", "values": "1"}],
+                "promql_expr_test": [{"expr": "r", "eval_time": "0m"}],
+            }
+        ],
+    }
+    folder = project / "promtool"
+    write_files(folder, {"rules.yml": json.dumps(rules), "test.yml": json.dumps(tests)})
+    result = run_promtool("test", "rules", "test.yml", cwd=folder)
+    assert ("overflows int64" in result.stdout + result.stderr) is fails
+    query = f'sum(topk({count}, max by (job) (queue_depth{{job="shop"}})))'
+    code, output = build(project, manifest(query=query))
+    assert ("[promql/topk]" in output) is fails
+    assert code == (1 if fails else 0), output
+
+
 def test_query_number_beyond_double(project: Path) -> None:
     code, output = build(project, manifest(query=f"{RATE} * 1{'0' * 400}"))
     assert code == 1
