@@ -95,7 +95,7 @@ def build(project: Path, text: str) -> tuple[int, str]:
 
 
 def prometheus_check(folder: Path, expr: str) -> str:
-    """Return what `promtool check rules` says of a recording rule of `expr`."""
+    """Return the output of `promtool check rules` for a recording rule of `expr`."""
     rules = {"groups": [{"name": "g", "rules": [{"record": "r", "expr": expr}]}]}
     write_files(folder, {"rules.yml": json.dumps(rules)})
     result = run_promtool("check", "rules", str(folder / "rules.yml"))

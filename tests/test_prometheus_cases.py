@@ -341,7 +341,7 @@ def test_quantile_alert_and_record(project: Path) -> None:
 def test_quantile_above_buckets_is_explained(
     project: Path, thresholds: str, value: str
 ) -> None:
-    """The rules of a red band above the buckets say why they have no test.
+    """The rules of a red band above the buckets state why they have no test.
 
     Such an alert never fires, so the build stops at the thresholds/histogram-range
     error before it writes rules, and the rules are derived here directly.

@@ -57,8 +57,8 @@ DERIVED_ANNOTATIONS = {
 }
 PORT_MIN = 1
 PORT_MAX = 65535
-# A metrics path: Prometheus escapes a query or fragment into the path, and the
-# target then answers 404.
+# A metrics path. Prometheus escapes a query or fragment into the path, so the
+# target would return 404 for it.
 METRICS_PATH_PATTERN = r"^/[^?#\x00-\x1f\x7f]*" + END
 METRICS_PATH_HINT = (
     'start it with "/", such as /metrics, and give the path alone, without a query, '

@@ -313,10 +313,10 @@ def _message(
         if repeat is None:
             return path, f"{where} lists an item twice; remove one", False
         first, index = repeat
-        shown = quoted(shorten(str(err.instance[index])))
+        repeated = quoted(shorten(str(err.instance[index])))
         return (
             (*path, index),
-            f"{where} lists {shown} twice (first at index {first}); remove one",
+            f"{where} lists {repeated} twice (first at index {first}); remove one",
             False,
         )
     if kind == "pattern":
