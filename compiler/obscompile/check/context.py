@@ -236,6 +236,17 @@ class PanelContext(ServiceContext):
                 return found
         return text_location(value_at, self.panel.query, offset, self.sources, start)
 
+    def matcher_value_location(
+        self, selector: pp.VectorSelector, label: str, occurrence: int
+    ) -> Location:
+        """Return where the value of the `occurrence`-th `label` matcher is written.
+
+        Returns the selector's start when the text has no such matcher.
+        """
+        offsets = self.query.matcher_offsets(selector, label, occurrence)
+        offset = offsets[1] if offsets else self.query.offset_of(selector)
+        return self.query_location(offset)
+
     def _argument_location(self, offset: int) -> Location | None:
         """Return where the argument is written that gave the query's string at `offset`.
 

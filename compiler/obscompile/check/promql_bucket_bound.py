@@ -174,6 +174,5 @@ def bucket_bound(context: PanelContext) -> Iterator[Diagnostic]:
             message = _problem(buckets, matcher)
             if message is None:
                 continue
-            offsets = context.query.matcher_offsets(selector, "le", occurrence)
-            offset = offsets[1] if offsets else context.query.offset_of(selector)
-            yield error(context.query_location(offset), message, NAME)
+            location = context.matcher_value_location(selector, "le", occurrence)
+            yield error(location, message, NAME)

@@ -94,6 +94,5 @@ def summary_quantile(context: PanelContext) -> Iterator[Diagnostic]:
             message = _problem(name, matcher)
             if message is None:
                 continue
-            offsets = context.query.matcher_offsets(selector, "quantile", occurrence)
-            offset = offsets[1] if offsets else context.query.offset_of(selector)
-            yield error(context.query_location(offset), message, NAME)
+            location = context.matcher_value_location(selector, "quantile", occurrence)
+            yield error(location, message, NAME)
