@@ -10,8 +10,10 @@ an infinite number, so no input may reach them unchecked.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
+import promql_parser as pp
 import pytest
 from click.testing import CliRunner
 
@@ -318,3 +320,144 @@ def test_threshold_converted_beyond_double(
         f"services/shop.yaml:{LATENCY_THRESHOLDS_LINE}:{column}: error: {message} "
         "[thresholds/unit]"
     ]
+
+
+HUGE_DECIMAL = "9" * 5000
+HUGE_HEX = "0x" + "f" * 4000
+NEAR_ZERO = (
+    "is 1e-400, closer to 0 than 5e-324, the smallest number above 0 that "
+    "dashboards and Prometheus hold, so both would read it as 0"
+)
+
+
+@pytest.mark.parametrize(
+    ("field", "number", "position", "message"),
+    [
+        ("minimum", "1e-400", "25:14", f"rows[0].panels[0].min {NEAR_ZERO}"),
+        ("decimals", "1e-400", "24:19", f"rows[0].panels[0].decimals {NEAR_ZERO}"),
+        # The field must be above 0, which 1e-400 is and the 0 that it reads as is not.
+        ("capacity", "1e-400", "23:19", f"rows[0].panels[0].capacity {NEAR_ZERO}"),
+        (
+            "bucket",
+            "1e-400",
+            "14:53",
+            f"metrics.latency_seconds.buckets[1] {NEAR_ZERO}",
+        ),
+        (
+            "maximum",
+            HUGE_DECIMAL,
+            "26:14",
+            "rows[0].panels[0].max is a 5000-digit number, beyond "
+            "±9007199254740991, the largest integer that dashboards and Prometheus "
+            "keep exactly",
+        ),
+        (
+            "maximum",
+            HUGE_HEX,
+            "26:14",
+            "rows[0].panels[0].max is a number of 4002 characters, beyond ±1.8e308 "
+            "(about), the largest number that dashboards and Prometheus hold",
+        ),
+        (
+            "port",
+            HUGE_DECIMAL,
+            "5:9",
+            "scrape.port must be an integer, not a 5000-digit number",
+        ),
+        (
+            "runtime",
+            HUGE_HEX,
+            "2:10",
+            "runtime must be one of python, nodejs, not a number of 4002 characters",
+        ),
+    ],
+)
+def test_manifest_number_unreadable(
+    project: Path, field: str, number: str, position: str, message: str
+) -> None:
+    """A number that reads as 0, or as more digits than Python prints, is an error.
+
+    YAML reads 1e-400 as 0, and Python prints no integer of more than 4300 digits.
+    """
+    code, output = build(project, manifest(**{field: number}))
+    assert code == 1
+    assert error_lines(output) == [
+        f"services/shop.yaml:{position}: error: {message} [manifest/schema]"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("number", "message"),
+    [
+        ("1e400", "schema_version must be an integer, not the number 1e400"),
+        ("-.inf", "schema_version must be an integer, not the number -.inf"),
+        ("1e-400", "schema_version must be at least 36, not 1e-400"),
+        (HUGE_DECIMAL, "schema_version must be an integer, not a 5000-digit number"),
+        (
+            HUGE_HEX,
+            "schema_version must be an integer, not a number of 4002 characters",
+        ),
+    ],
+)
+def test_config_number_unreadable(project: Path, number: str, message: str) -> None:
+    """Each is reported once, as written, and not also as out of range."""
+    write_files(project, {"obscompile.yaml": f"schema_version: {number}\n"})
+    code, output = build(project, manifest())
+    assert code == 1
+    assert error_lines(output) == [
+        f"obscompile.yaml:1:17: error: {message} [config/schema]"
+    ]
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "evaluation_interval: 4294967296ms",
+        "scrape_interval: 4294967296ms\nscrape_timeout: 10s",
+        "alert_for: 4294967296ms",
+    ],
+)
+def test_config_duration_count_beyond_32_bits(project: Path, setting: str) -> None:
+    """Prometheus reads a duration whose count is 2**32 or more, and so does the build."""
+    write_files(
+        project,
+        {"obscompile.yaml": setting + "\n", "services/shop.yaml": manifest()},
+    )
+    result = run_cli(project, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "error:" not in result.stderr
+
+
+def test_query_duration_count_beyond_32_bits(project: Path) -> None:
+    """Prometheus 2.42 reads the duration, and the error gives a form the build reads."""
+    assert "SUCCESS" in prometheus_check(project, "x offset 4294967296ms")
+    query = 'sum(rate(orders_total{job="shop"}[5m] offset 4294967296ms))'
+    code, output = build(project, manifest(query=query))
+    assert code == 1
+    assert error_lines(output) == [
+        f"services/shop.yaml:{QUERY_LINE}:62: error: invalid PromQL query: "
+        "obscompile's PromQL parser does not read a count of 2**32 or more, as in "
+        "4294967296ms; write it as 49d17h2m47s296ms [promql/syntax]"
+    ]
+    code, output = build(
+        project, manifest(query=query.replace("4294967296ms", "49d17h2m47s296ms"))
+    )
+    assert code == 0, output
+
+
+@pytest.mark.parametrize(
+    ("milliseconds", "text"),
+    [
+        (2**32 - 1, "4294967295ms"),
+        (2**32, "7w17h2m47s296ms"),
+        (2**32 * 1000, "136y10w6h28m16s"),
+        (100 * 365 * 86_400_000 + 1, "100y1ms"),
+    ],
+)
+def test_printed_duration_reads_back(milliseconds: int, text: str) -> None:
+    """A printed duration has no count that promql-parser rejects."""
+    duration = timedelta(milliseconds=milliseconds)
+    assert promql.duration_text(duration) == text
+    node = promql.parse(f"x offset {text}")
+    assert isinstance(node, pp.VectorSelector)
+    assert node.offset == duration

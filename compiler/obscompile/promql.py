@@ -658,15 +658,23 @@ def duration_text(value: timedelta) -> str:
     """Render a timedelta as a Prometheus duration in its largest whole unit.
 
     `5m`, `1h`, `90s`, `1y` for 365 days and `1500ms`, as Prometheus counts a year
-    as 365 days and a week as 7 days.
+    as 365 days and a week as 7 days. A count of 2**32 or more, which promql-parser
+    does not read, is written in several units instead: `49d17h2m47s296ms`.
     """
     milliseconds = round(value.total_seconds() * 1000)
     if not milliseconds:
         return "0s"
-    for unit, size in _DURATION_UNITS:
-        if milliseconds and milliseconds % size == 0:
-            return f"{milliseconds // size}{unit}"
-    return f"{milliseconds}ms"
+    for unit, size in (*_DURATION_UNITS, ("ms", 1)):
+        if milliseconds % size == 0:
+            if milliseconds // size < 2**32:
+                return f"{milliseconds // size}{unit}"
+            break
+    parts = []
+    for unit, size in (*_DURATION_UNITS, ("ms", 1)):
+        count, milliseconds = divmod(milliseconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
 
 
 @attrs.frozen

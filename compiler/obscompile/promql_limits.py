@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+from datetime import timedelta
 
 import promql_parser as pp
 
@@ -19,6 +20,7 @@ from obscompile.load.durations import (
     DURATION_PATTERN,
     MAX_DURATION_MS,
     TOO_LONG,
+    duration_ms,
     too_long,
 )
 
@@ -138,6 +140,7 @@ _WRITTEN_DURATION = re.compile(
     re.IGNORECASE,
 )
 _BLANKED = re.compile(_STRING_OR_COMMENT)
+_COUNTS = re.compile(r"[0-9]+")
 
 
 def _duration_error(text: str) -> str | None:
@@ -150,9 +153,18 @@ def _duration_error(text: str) -> str | None:
     """
     # A 0 alone is a duration for Prometheus' configuration, but a number in a query.
     if not _DURATION_NUMBER.fullmatch(text):
-        if _DURATION.match(text):
-            return f"{shorten(text)} is {TOO_LONG}" if too_long(text) else None
-        return None  # the parser reports what it cannot read
+        if not _DURATION.match(text):
+            return None  # the parser reports what it cannot read
+        if too_long(text):
+            return f"{shorten(text)} is {TOO_LONG}"
+        if any(int(count) >= 2**32 for count in _COUNTS.findall(text)):
+            # Prometheus reads it, but the parser rejects it as "must be greater than 0".
+            as_units = pp.display_duration(timedelta(milliseconds=duration_ms(text)))
+            return (
+                f"obscompile's PromQL parser does not read a count of 2**32 or more, "
+                f"as in {text}; write it as {as_units}"
+            )
+        return None
     number = text.lstrip("+-")
     seconds = int(number, 16) if number[:2].lower() == "0x" else abs(float(number))
     if math.isfinite(seconds) and 1 <= seconds * 1000 <= MAX_DURATION_MS:

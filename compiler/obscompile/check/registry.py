@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any
 
 import attrs
-import promql_parser as pp
 
 from obscompile.check.alert_index import AlertIndex
 from obscompile.check.context import (
@@ -23,6 +22,7 @@ from obscompile.check.context import (
     ProjectContext,
 )
 from obscompile.diagnostics import Diagnostic, UsageError, sorted_diagnostics
+from obscompile.load.durations import positive_duration
 from obscompile.model.service import Service
 
 
@@ -114,10 +114,10 @@ def _global_duration(text: str | None, default: timedelta, name: str) -> timedel
     """Return the duration `text`, or `default` for None; raise UsageError if invalid."""
     if text is None:
         return default
-    try:
-        return pp.parse_duration(text)
-    except ValueError:
-        raise UsageError(f'{name} "{text}" is not a duration such as 15s') from None
+    duration = positive_duration(text)
+    if duration is None:
+        raise UsageError(f'{name} "{text}" is not a duration such as 15s')
+    return duration
 
 
 def run_checks(

@@ -6,11 +6,10 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 
-import promql_parser as pp
-
 from obscompile.check.context import ServiceContext
 from obscompile.check.registry import Scope, check
 from obscompile.diagnostics import Diagnostic, error, shorten, warning
+from obscompile.load.durations import positive_duration
 from obscompile.load.schema import (
     LABEL_NAME_PATTERN,
     METRICS_PATH_PATTERN,
@@ -34,10 +33,7 @@ _TARGET = re.compile(r"(?P<host>\[[^\]]*\]|[^:\[\]]*)(?::(?P<port>.*))?")
 
 
 def parse_duration(text: str) -> timedelta | None:
-    try:
-        return pp.parse_duration(text)
-    except ValueError:
-        return None
+    return positive_duration(text)
 
 
 _ZERO_DURATION = re.compile(ZERO_DURATION_PATTERN)

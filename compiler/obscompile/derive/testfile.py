@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import attrs
@@ -13,6 +12,7 @@ import promql_parser as pp
 
 from obscompile.derive.synthesis import InputSeries
 from obscompile.gotemplate import go_quote
+from obscompile.load import durations
 
 
 @attrs.frozen
@@ -69,9 +69,7 @@ class TestSuite:
 
 def duration_ms(text: str) -> int:
     """Return a Prometheus duration such as `5m` in milliseconds (`0s` is 0)."""
-    if re.fullmatch(r"0+(ms|s|m|h|d|w|y)?", text):
-        return 0
-    return int(pp.parse_duration(text).total_seconds() * 1000)
+    return durations.duration_ms(text)
 
 
 def duration_label(ms: int) -> str:

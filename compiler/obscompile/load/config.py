@@ -22,13 +22,14 @@ from obscompile.load.schema import ZERO_DURATION_PATTERN
 from obscompile.load.urls import url_problem
 from obscompile.load.validate import (
     YAML_LINE_BREAK,
-    describe,
+    describe_written,
     dotted,
     ends_with_line_break,
     max_milliseconds,
+    number_findings,
     pattern_message,
     quoted,
-    short_value,
+    shown_value,
     suggest,
 )
 from obscompile.load.yaml_source import JsonPath, Source, read_yaml_file
@@ -247,15 +248,19 @@ def _schema_diagnostic(err: ValidationError, source: Source) -> list[Diagnostic]
         return [error(location, err.schema["x-requirement"], _CHECK)]
     elif kind == "type":
         message = (
-            f"{where} must be {_expected(err.schema)}, not {describe(err.instance)}"
+            f"{where} must be {_expected(err.schema)}, not "
+            f"{describe_written(err.instance, path, source)}"
         )
         if "x-requirement" in err.schema:
             message += f"; {err.schema['x-requirement']}"
+    elif kind == "enum" and not isinstance(err.instance, str):
+        choices = [str(choice) for choice in err.validator_value]
+        found = describe_written(err.instance, path, source)
+        message = f"{where} must be one of {', '.join(choices)}, not {found}"
     elif kind == "enum":
         choices = [str(choice) for choice in err.validator_value]
-        value = str(err.instance)
-        hint = suggest(value, choices) if isinstance(err.instance, str) else ""
-        message = f'{where} "{value}" is not one of {", ".join(choices)}{hint}'
+        hint = suggest(err.instance, choices)
+        message = f'{where} "{err.instance}" is not one of {", ".join(choices)}{hint}'
     elif kind == "pattern" and ends_with_line_break(err.instance, err.validator_value):
         message = f"{where} {quoted(err.instance)} is invalid: {YAML_LINE_BREAK}"
     elif kind == "pattern" and path == ("grafana_url",):
@@ -284,7 +289,7 @@ def _schema_diagnostic(err: ValidationError, source: Source) -> list[Diagnostic]
         message = f"{where} must be at most {err.validator_value} characters long"
     elif kind in ("minimum", "maximum"):
         bound = "at least" if kind == "minimum" else "at most"
-        value = short_value(err.instance)
+        value = shown_value(err.instance, path, source)
         message = f"{where} must be {bound} {err.validator_value}, not {value}"
     else:
         message = f"{where}: {err.message}"
@@ -293,8 +298,10 @@ def _schema_diagnostic(err: ValidationError, source: Source) -> list[Diagnostic]
 
 def validate_config(source: Source) -> list[Diagnostic]:
     """Return one diagnostic for every place where the file breaks the schema."""
-    diagnostics = []
-    for problem in _VALIDATOR.iter_errors(source.data):
+    diagnostics, kept = number_findings(
+        source, list(_VALIDATOR.iter_errors(source.data)), _CHECK
+    )
+    for problem in kept:
         diagnostics.extend(_schema_diagnostic(problem, source))
     return diagnostics
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from obscompile.load.patterns import END
 
@@ -71,3 +72,15 @@ def duration_problem(text: str) -> str | None:
     if too_long(text):
         return TOO_LONG
     return None
+
+
+def positive_duration(text: str) -> timedelta | None:
+    """Return the duration `text`, or None when it is 0 or Prometheus rejects it.
+
+    promql-parser's parse_duration rejects a count of 2**32 or more, such as
+    4294967296ms, which Prometheus reads.
+    """
+    if duration_problem(text) is not None:
+        return None
+    ms = duration_ms(text)
+    return timedelta(milliseconds=ms) if ms else None

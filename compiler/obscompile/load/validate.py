@@ -6,7 +6,7 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -70,7 +70,7 @@ def describe(value: Any) -> str:
     return "a mapping"
 
 
-def _written(
+def describe_written(
     value: Any,
     path: JsonPath,
     source: Source | None,
@@ -81,7 +81,8 @@ def _written(
     `source` is None for a value that Python code built, which has no written text.
     """
     if source is not None and path in source.written:
-        return f"the number {source.written[path]}"
+        shown = written_number(source.written[path])
+        return shown if shown.startswith("a ") else f"the number {shown}"
     if source is not None and path in source.dates:
         return f"the unquoted date {source.dates[path]}"
     return describe_value(value)
@@ -257,7 +258,7 @@ def _message(
         return path, f'missing key "{missing}" in {where}', False
     if kind == "type":
         types = _expected_types(err.schema)
-        found = _written(err.instance, path, source, describe_value)
+        found = describe_written(err.instance, path, source, describe_value)
         message = f"{where} must be {' or '.join(types)}, not {found}"
         if "x-hint" in err.schema:
             message += f"; {err.schema['x-hint']}"
@@ -266,8 +267,15 @@ def _message(
         return path, message, False
     if kind == "enum":
         choices = [str(c) for c in err.validator_value]
-        value = str(err.instance)
-        hint = suggest(value, choices) if isinstance(err.instance, str) else ""
+        if not isinstance(err.instance, str):
+            found = describe_written(err.instance, path, source, describe_value)
+            return (
+                path,
+                f"{where} must be one of {', '.join(choices)}, not {found}",
+                False,
+            )
+        value = err.instance
+        hint = suggest(value, choices)
         return (
             path,
             f'{where} "{shorten(value)}" is not one of {", ".join(choices)}{hint}',
@@ -283,7 +291,7 @@ def _message(
         return (
             path,
             f"{where} must be {' or '.join(options)}, not "
-            f"{_written(err.instance, path, source, describe_value)}",
+            f"{describe_written(err.instance, path, source, describe_value)}",
             False,
         )
     if kind == "pattern" and "propertyNames" in err.schema_path:
@@ -352,10 +360,9 @@ def _message(
             "maximum": "at most",
             "exclusiveMinimum": "above",
         }[kind]
-        written = source.written.get(path) if source is not None else None
         message = (
             f"{where} must be {bound} {err.validator_value}, not "
-            f"{written or short_value(err.instance)}"
+            f"{shown_value(err.instance, path, source)}"
         )
         if "x-hint" in err.schema:
             message += f"; {err.schema['x-hint']}"
@@ -387,6 +394,13 @@ def short_value(value: Any) -> str:
     return str(value)
 
 
+def shown_value(value: Any, path: JsonPath, source: Source | None) -> str:
+    """Return `value` as text, as written where it does not read as written."""
+    if source is not None and path in source.written:
+        return written_number(source.written[path])
+    return short_value(value)
+
+
 def integer_problem(value: int) -> str | None:
     """Return why dashboards and Prometheus cannot keep `value` exactly, if they cannot."""
     if abs(value) <= MAX_INTEGER:
@@ -398,18 +412,89 @@ def integer_problem(value: int) -> str | None:
     )
 
 
+def written_number(text: str) -> str:
+    """Return the text of a number as written, or its length when it is long."""
+    if len(text) <= 24:
+        return text
+    digits = text.lstrip("+-").replace("_", "")
+    if digits.isdigit():
+        return f"a {len(digits)}-digit number"
+    return f"a number of {len(text)} characters"
+
+
+def number_findings(
+    source: Source, leaves: Iterable[ValidationError], check: str
+) -> tuple[list[Diagnostic], list[ValidationError]]:
+    """Return the errors of the numbers that no artifact can hold, and the schema errors to report with them.
+
+    YAML reads `.inf`, `.nan` and numbers too large for a double, such as `1e400`, as
+    non-finite floats, and `1e-400` as 0. JSON Schema admits them, so each is an
+    error here. A value of the wrong type or out of its field's range is reported
+    once, by the schema error. The one exception is a number read as 0 against a
+    bound of 0, because 1e-400 is above 0 though the 0 that it reads as is not.
+    """
+    mistyped = {
+        tuple(leaf.absolute_path) for leaf in leaves if leaf.validator == "type"
+    }
+    zeros = {
+        path
+        for path in source.written
+        if path not in mistyped and _value_at(source.data, path) == 0
+    }
+    kept = [
+        leaf
+        for leaf in leaves
+        if leaf.validator not in _RANGE_KINDS
+        or not (
+            tuple(leaf.absolute_path) in mistyped
+            or (tuple(leaf.absolute_path) in zeros and leaf.validator_value == 0)
+        )
+    ]
+    reported = {tuple(leaf.absolute_path) for leaf in kept}
+    numbers = [
+        error(source.location(path), f"{dotted(path)} {problem}", check)
+        for path, problem in _number_problems(source.data, (), source.written)
+        if path not in reported
+    ]
+    return numbers, kept
+
+
+def _value_at(data: Any, path: JsonPath) -> Any:
+    for key in path:
+        data = data[key]
+    return data
+
+
 def _number_problems(
     value: Any, path: JsonPath, written: Mapping[JsonPath, str]
 ) -> Iterator[tuple[JsonPath, str]]:
     """Yield the path and problem of every number that no artifact can hold.
 
-    `written` contains the text of infinite numbers, which tells `1e400` from `.inf`.
+    `written` contains the text of the numbers that read as infinite or as 0, so
+    that `1e400` and `.inf`, or `1e-400` and `0`, get different messages.
     """
     text = written.get(path, "")
-    if isinstance(value, float) and math.isinf(value) and "inf" not in text.lower():
+    shown = written_number(text)
+    if isinstance(value, float) and value == 0 and text:
         yield (
             path,
-            f"is {text}, beyond ±1.8e308 (about), the largest number that dashboards "
+            f"is {shown}, closer to 0 than 5e-324, the smallest number above 0 that "
+            "dashboards and Prometheus hold, so both would read it as 0",
+        )
+    elif (
+        isinstance(value, float)
+        and math.isinf(value)
+        and text.lstrip("+-").replace("_", "").isdigit()
+    ):
+        yield (
+            path,
+            f"is {shown}, beyond ±{MAX_INTEGER}, the largest integer that dashboards "
+            "and Prometheus keep exactly",
+        )
+    elif isinstance(value, float) and math.isinf(value) and "inf" not in text.lower():
+        yield (
+            path,
+            f"is {shown}, beyond ±1.8e308 (about), the largest number that dashboards "
             "and Prometheus hold",
         )
     elif isinstance(value, float) and not math.isfinite(value):
@@ -522,32 +607,17 @@ def schema_validated(location: Location) -> bool:
 
 
 def validate_manifest(source: Source) -> SchemaResult:
-    """Report every place where the manifest breaks the schema.
-
-    YAML reads `.inf`, `.nan` and numbers too large for a double, such as `1e400`, as
-    non-finite floats, and integers of any length. JSON Schema's `number` admits
-    them, and no artifact can hold them, so each is an error here.
-    """
+    """Report every place where the manifest breaks the schema or has a number
+    that no artifact can hold."""
     diagnostics = []
     leaves = [
         leaf
         for top in _VALIDATOR.iter_errors(source.data)
         for leaf in _leaf_errors(top)
     ]
-    schema_paths = {tuple(leaf.absolute_path) for leaf in leaves}
-    for path, message, at_key in _problems(leaves, source):
+    numbers, kept = number_findings(source, leaves, "manifest/schema")
+    for path, message, at_key in _problems(kept, source):
         location = source.key_location(path) if at_key else source.location(path)
         diagnostics.append(error(location, message, "manifest/schema"))
-    numbers = []
-    for path, problem in _number_problems(source.data, (), source.written):
-        # A value of the wrong type or out of the field's range is reported once.
-        if path not in schema_paths:
-            numbers.append(
-                error(
-                    source.location(path),
-                    f"{dotted(path)} {problem}",
-                    "manifest/schema",
-                )
-            )
     loads = not numbers and all(_loads(leaf) for leaf in leaves)
     return SchemaResult(numbers + diagnostics, loads)

@@ -20,6 +20,7 @@ import binascii
 import copy
 import math
 import re
+import sys
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,13 @@ _KNOWN_TAGS = frozenset(
 # such as 2024-01-01. Such a date reads as its text, but a !!timestamp written in
 # the manifest is an error.
 _TIMESTAMP = _CORE + "timestamp"
+# Python prints and reads integers of at most this many decimal digits; an integer
+# longer than _MAX_INTEGER_BITS bits may have more.
+_MAX_DIGITS = sys.get_int_max_str_digits() or 4300
+_MAX_INTEGER_BITS = int(_MAX_DIGITS * 3.3)
+# A digit other than 0 before any exponent: a number written so that reads as 0
+# is too small for a double.
+_NONZERO = re.compile(r"^[-+]?[0-9_.]*[1-9]")
 # A node's text starts at its anchor or tag, and a written tag starts with "!".
 _EXPLICIT_TAG = re.compile(r"(?:&\S+\s+)?!")
 # The non-specific tag "!" alone, which makes a scalar a string in YAML 1.2.
@@ -108,7 +116,8 @@ class Source:
     text: str
     values: dict[JsonPath, Location]
     keys: dict[JsonPath, Location]
-    # The text of each infinite number, as written: .inf, or 1e400, which is too large.
+    # The text of each number that reads as infinite or as 0, as written: .inf; 1e400
+    # or an integer of thousands of digits, which are too large; or 1e-400, too small.
     written: dict[JsonPath, str] = attrs.field(factory=dict)
     # The text of each unquoted date or time, such as 2024-01-01, which reads as text.
     dates: dict[JsonPath, str] = attrs.field(factory=dict)
@@ -250,7 +259,12 @@ class _Builder:
                 self.open.discard(id(node))
         assert isinstance(node, ScalarNode)
         value = self.scalar(node, tag)
-        if isinstance(value, float) and math.isinf(value):
+        if isinstance(value, int) and value.bit_length() > _MAX_INTEGER_BITS:
+            # Python cannot print such an integer; no artifact holds one either.
+            value = -math.inf if value < 0 else math.inf
+        if isinstance(value, float) and (
+            math.isinf(value) or (value == 0 and _NONZERO.search(node.value))
+        ):
             self.written[path] = node.value
         elif tag == _TIMESTAMP:
             self.dates[path] = node.value
@@ -440,6 +454,11 @@ class _Builder:
             value = _to_int(text) if tag == _CORE + "int" else _to_float(text)
         except ValueError:
             return False
+        if not math.isfinite(value) or (
+            isinstance(value, int) and value.bit_length() > _MAX_INTEGER_BITS
+        ):
+            # The value is reported as one that no artifact can hold.
+            return False
         self.diagnostics.append(
             warning(
                 self.where(node),
@@ -495,13 +514,16 @@ def _flow_text(nodes: Any) -> str | None:
     return ", ".join(texts)
 
 
-def _to_int(text: str) -> int:
+def _to_int(text: str) -> int | float:
     """Read a YAML integer: decimal, or with a 0b, 0o or 0x prefix.
 
-    Raises ValueError for text without digits, such as "_".
+    A decimal integer of more digits than Python reads is infinite. Raises
+    ValueError for text without digits, such as "_".
     """
     text = text.replace("_", "")
     digits = text.lstrip("+-").lower()
+    if len(digits.lstrip("0")) > _MAX_DIGITS and digits.isdigit():
+        return -math.inf if text.startswith("-") else math.inf
     for prefix, base in (("0b", 2), ("0o", 8), ("0x", 16)):
         if digits.startswith(prefix):
             sign = "-" if text.startswith("-") else ""

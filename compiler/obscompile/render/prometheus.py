@@ -28,6 +28,7 @@ from obscompile.derive.promtests import generate_tests
 from obscompile.derive.synthesis import HAND_TEST_ADVICE
 from obscompile.derive.testfile import TestSuite
 from obscompile.diagnostics import Diagnostic, ObscompileError, warning
+from obscompile.load.durations import duration_ms
 from obscompile.load.input_file import PROMTOOL_TEST, read_input_text
 from obscompile.model.location import Location
 from obscompile.model.service import Service
@@ -61,9 +62,7 @@ def tests_path(service: Service) -> str:
 
 
 def _duration_seconds(text: str) -> float:
-    import promql_parser as pp
-
-    return pp.parse_duration(text).total_seconds()
+    return duration_ms(text) / 1000
 
 
 def scrape_document(
