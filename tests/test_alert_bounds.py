@@ -206,6 +206,33 @@ def test_duration_bounds(value: float, text: str) -> None:
     assert bound_text(value, "s") == text
 
 
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (999, "999ms"),
+        (1000, "1s"),
+        (1500, "1.5s"),
+        (1234, "1.234s"),
+        (60000, "1m"),
+        (-2000, "-2s"),
+        (1000.5, "1000.5ms"),
+        (0.5, "0.5ms"),
+        (1e14, "100000000000000ms"),
+    ],
+)
+def test_millisecond_bounds(value: float, text: str) -> None:
+    """A whole number of seconds or more in milliseconds reads in seconds or larger."""
+    assert bound_text(value, "ms") == text
+
+
+@given(st.integers(1000, 10**14 - 1).map(float))
+def test_millisecond_bound_parses_back(value: float) -> None:
+    """The threshold parser reads each text back as the bound, in milliseconds."""
+    text = bound_text(value, "ms")
+    resolved = resolve(parse_shorthand(f"<{text} Green, >={text} Red"), "ms")
+    assert [step.value for step in resolved.steps] == [None, value]
+
+
 @given(
     st.floats(min_value=0.001, max_value=1e12, allow_nan=False)
     | st.integers(1, 10**9).map(float)

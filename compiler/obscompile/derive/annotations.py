@@ -118,6 +118,10 @@ def bound_text(value: float, unit: str) -> str:
     if scale == 1:
         return duration_text(value)
     if scale == Fraction(1, 1000):
+        if 1000 <= abs(value) < 10**14 and value % 1 == 0:
+            # A whole number of milliseconds has at most three decimals in
+            # seconds, so the text is exact: 1500 is `1.5s` and 60000 `1m`.
+            return duration_text(value / 1000)
         return number_text(value) + "ms"
     if unit in DATA_UNITS:
         return data_text(value, unit)
