@@ -642,6 +642,23 @@ def test_edited_build_summary(warm: Path) -> None:
     assert "nothing changed" not in result.stderr
 
 
+def test_comment_edit_keeps_out_folder(warm: Path) -> None:
+    """A manifest edit that changes no artifact leaves out/ and its files in place.
+
+    A bind mount of out/ keeps showing the old folder once a build replaces it, so
+    only a build that changes a file may replace it.
+    """
+    out = warm / "out"
+    folder = out.stat().st_ino
+    before = file_states(out)
+    path = manifest(warm, 2)
+    path.write_text("# owned by the payments team\n" + path.read_text())
+    code, messages = run_build()
+    assert code == 0, messages
+    assert out.stat().st_ino == folder
+    assert file_states(out) == before
+
+
 # Packages that only loading, checking and rendering need. (A fingerprint of the
 # compiler looks up ruamel.yaml, which imports its namespace package `ruamel`.)
 STAGE_PACKAGES = ("jinja2", "jsonschema", "ruamel.yaml", "promql_parser")

@@ -599,6 +599,22 @@ def test_rebuild_after_new_tokens_reads_changed_text_only(tmp_path: Path) -> Non
     assert (spare / "d1" / "f05.json").read_text() == "v1 5\n"
 
 
+def test_new_tokens_same_texts_keep_folder(tmp_path: Path) -> None:
+    """New inputs that give every file its old text leave `out` in place."""
+    out, spare = tmp_path / "out", tmp_path / "cache" / "spare"
+    files = _tree_of(20, "v1")
+    result = write_tree(out, files, _next_ledger(_tokens_of(files), None, spare))
+    folder = out.stat().st_ino
+    retokened = {name: f"new {token}" for name, token in _tokens_of(files).items()}
+    result = write_tree(out, files, _next_ledger(retokened, result, spare))
+    assert result.unchanged
+    assert out.stat().st_ino == folder
+    assert result.recorded is not None
+    assert {name: token for name, (token, _) in result.recorded.out.items()} == (
+        retokened
+    )
+
+
 def test_ledger_checks_what_it_vouches_for(tmp_path: Path) -> None:
     """Hand edits in the output or the spare folder are noticed and replaced."""
     out, spare = tmp_path / "out", tmp_path / "cache" / "spare"

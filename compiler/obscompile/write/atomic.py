@@ -248,10 +248,9 @@ def _stale(
         state = _known(path, token, previous)
         if state is None:
             if previous is not None and _known(path, previous[0], previous):
-                # The file has the text recorded for it, which is not the new one.
+                # The file has the text of an older token. Other inputs can give the
+                # same text, such as a manifest with a new comment, so compare bytes.
                 found[name] = previous[0]
-                differing.append(name)
-                continue
             state = _same_bytes(path, files[name], mode)
         if state is None:
             differing.append(name)
@@ -719,7 +718,13 @@ class _Writer:
         else:
             self.differing, self.same = set(files), {}
         if out.exists() and not self.differing:
-            return WriteResult((), (), unchanged=True, moved=tuple(self.moved))
+            return WriteResult(
+                (),
+                (),
+                unchanged=True,
+                recorded=self._recorded_unchanged(),
+                moved=tuple(self.moved),
+            )
         if out.exists() and not out.is_dir():
             raise WriteError(f"{out} exists and is not a folder")
         present, folders = tree(out) if out.exists() else ([], [])
@@ -1070,6 +1075,34 @@ class _Writer:
             if name in states
         }
         return Written(out=recorded, spare=dict(recorded), states=states)
+
+    def _recorded_unchanged(self) -> Written | None:
+        """Return the record of an unchanged `out`, with each file under its new token.
+
+        The next write then reads no file whose inputs stay the same. The spare folder
+        keeps the ledger's record. Returns None where the ledger lacks a part of it.
+        """
+        ledger = self.ledger
+        if ledger is None or ledger.mirrors is None or ledger.spare_folders is None:
+            return None
+        try:
+            record = _state(os.lstat(self.out / RECORD))
+        except OSError:
+            return None
+        return Written(
+            out={
+                name: (token, self.same[name])
+                for name, token in self.tokens.items()
+                if name in self.same
+            },
+            spare=dict(ledger.spare_files),
+            states={**self.same, RECORD: record},
+            mirrors=dict(ledger.mirrors),
+            spare_folders=list(ledger.spare_folders),
+            spare_times=(
+                dict(ledger.spare_times) if ledger.spare_times is not None else None
+            ),
+        )
 
     def _recorded(self, spare: Path, reused: Mapping[str, FileState]) -> Written:
         """Record both trees after the swap: `out` is the new one, `spare` the old."""
