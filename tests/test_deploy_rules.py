@@ -218,6 +218,20 @@ def test_mimir_namespace_and_tenants() -> None:
         assert list(group).index("source_tenants") < list(group).index("rules")
 
 
+def test_mimir_header_federation_flags() -> None:
+    """The header names every flag that docs/configuration.md lists for Mimir."""
+    row = next(
+        line
+        for line in (REPO / "docs" / "configuration.md").read_text().splitlines()
+        if line.startswith("| `mimir_source_tenants`")
+    )
+    flags = re.findall(r"`(-[a-z.-]+=true)`", row)
+    assert len(flags) == 2
+    header = emit(CONFIGURED)["mimir/payments.yaml"].split("\nnamespace:")[0]
+    for flag in flags:
+        assert re.search(rf"(?<![\w.]){re.escape(flag)}", header), flag
+
+
 def test_mimir_without_tenants() -> None:
     namespace = load_yaml(emit(Config())["mimir/payments.yaml"])
     for group in namespace["groups"]:
