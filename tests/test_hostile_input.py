@@ -166,6 +166,19 @@ def test_binary_bytes(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("codec", "name"),
+    [("utf-16-le", "UTF-16"), ("utf-16-be", "UTF-16"), ("utf-32-le", "UTF-32")],
+)
+def test_wide_encoding_named(tmp_path: Path, codec: str, name: str) -> None:
+    services = tmp_path / "services"
+    services.mkdir()
+    # The text starts with a byte order mark, as Windows PowerShell 5.1 writes it.
+    (services / "win.yaml").write_bytes("\ufeffservice: x\n".encode(codec))
+    result = run_cli(tmp_path)
+    assert_clean_failure(result, f"services/win.yaml:1:1: error: file is {name} text")
+
+
 def test_invalid_utf8(tmp_path: Path) -> None:
     services = tmp_path / "services"
     services.mkdir()

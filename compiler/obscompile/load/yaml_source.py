@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import copy
 import math
 import re
@@ -1140,6 +1141,17 @@ def _offset_location(path: str, data: str | bytes, offset: int) -> Location:
     return Location(path, lines + 1, offset - line_start)
 
 
+# Byte order marks of the encodings that write ASCII with NUL bytes, such as the
+# UTF-16 of Windows PowerShell 5.1's `>`. UTF-32 first, because its little-endian
+# mark starts with UTF-16's.
+_WIDE_MARKS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
 def read_yaml_file(
     file: Path, display: str, kind: FileKind = MANIFEST
 ) -> tuple[Source | None, list[Diagnostic]]:
@@ -1151,6 +1163,16 @@ def read_yaml_file(
         raw = read_input_bytes(file, kind)
     except InputFileError as exc:
         return None, [exc.diagnostic(display)]
+    for mark, encoding in _WIDE_MARKS:
+        if raw.startswith(mark):
+            return None, [
+                error(
+                    Location(display, 1, 1),
+                    f"file is {encoding} text, as its byte order mark shows; a "
+                    f"{kind.noun} is UTF-8 text, so save the file as UTF-8",
+                    "io/read",
+                )
+            ]
     if b"\0" in raw:
         return None, [
             error(
