@@ -279,6 +279,29 @@ def test_build_check_reports_stale(tmp_path: Path) -> None:
     assert "a.json: missing; a fresh build writes it" in result.output
 
 
+def test_build_check_names_user_file(tmp_path: Path) -> None:
+    """--check names a file of the user's where a build would write one."""
+    project = _one_panel_project(tmp_path)
+    runner = CliRunner()
+    args = ["build", "--project", str(project)]
+    assert runner.invoke(main, args).exit_code == 0
+    dashboard = project / "out/grafana/dashboards/a.json"
+    dashboard.unlink()
+    shutil.copy(dashboard.parent.parent / "provisioning/dashboards.yaml", dashboard)
+    # The record no longer lists the file, as after a build without it.
+    record = json.loads((project / "out" / RECORD).read_text())
+    record["files"].remove("grafana/dashboards/a.json")
+    (project / "out" / RECORD).write_text(json.dumps(record))
+
+    result = runner.invoke(main, [*args, "--check"])
+    assert result.exit_code == 1
+    assert "a.json: a file that obscompile did not write" in result.output
+
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1
+    assert "obscompile did not write and would replace" in result.output
+
+
 def test_repository_out_is_current() -> None:
     """The committed out/ equals a fresh build of services/."""
     result = CliRunner().invoke(main, ["build", "--project", str(REPO), "--check"])

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -51,6 +51,7 @@ from obscompile.write.atomic import (
     folder_lock,
     lock_folder,
     new_file_mode,
+    read_record,
     stale_files,
     write_tree,
 )
@@ -654,12 +655,15 @@ def build_command(
             if check_only and result.ok
             else []
         )
+        # The files that the last build wrote, which tell the user's files apart.
+        recorded = frozenset(read_record(project.out_dir)) if differing else frozenset()
         if differing and output_format != "text":
             # A machine-readable report lists the stale files among the diagnostics.
             stale = tuple(
                 error(
                     Location(str(shown_out / name), 1, 1),
-                    f"{_staleness(project.out_dir, name, result)}; run obscompile build",
+                    f"{_staleness(project.out_dir, name, result, recorded)}; "
+                    "run obscompile build",
                     "out/stale",
                 )
                 for name in differing
@@ -685,7 +689,8 @@ def build_command(
         if check_only:
             for name in differing:
                 click.echo(
-                    f"{shown_out / name}: {_staleness(project.out_dir, name, result)}",
+                    f"{shown_out / name}: "
+                    f"{_staleness(project.out_dir, name, result, recorded)}",
                     err=True,
                 )
             if differing:
@@ -801,8 +806,13 @@ def _waiting_to_write(folder: Path) -> None:
     _waiting_for(f"another build or test of an output folder in {folder}")
 
 
-def _staleness(out: Path, name: str, result: BuildResult) -> str:
-    """Say how the output file `name` differs from what the build would write."""
+def _staleness(
+    out: Path, name: str, result: BuildResult, recorded: Collection[str]
+) -> str:
+    """Return how the output file `name` differs from what the build would write.
+
+    `recorded` lists the files that the last build wrote into `out`.
+    """
     path = out / name
     if path.is_symlink() and name not in result.files:
         return (
@@ -814,6 +824,12 @@ def _staleness(out: Path, name: str, result: BuildResult) -> str:
         return "a symbolic link; a fresh build writes a regular file in its place"
     if not path.exists():
         return "missing; a fresh build writes it"
+    if name in result.files and name not in recorded and not path.is_dir():
+        # A build rejects such a file rather than replace it (see `write_tree`).
+        return (
+            "a file that obscompile did not write, in the place of one that it "
+            "writes; a build stops there, so move the file away or delete it"
+        )
     if name in result.files:
         with contextlib.suppress(OSError):
             mode = stat.S_IMODE(path.stat().st_mode)
