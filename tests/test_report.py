@@ -116,6 +116,36 @@ def test_summary_on_stderr_in_every_format(
     assert "obscompile: 1 service" not in result.stdout
 
 
+@pytest.mark.parametrize("output_format", ["text", "json", "github"])
+def test_build_check_ends_with_summary(project: Path, output_format: str) -> None:
+    """`build --check` counts the warnings too, and then says whether out/ is stale."""
+    write_manifest(
+        project,
+        "a.yaml",
+        "service: a\nscrape: {job: a, port: 8080, interval: 15s}\n"
+        "metrics: {x_total: counter}\nrows:\n  - title: R\n    panels:\n"
+        "      - title: X\n        query: sum(rate(x_total[1m]))\n",
+    )
+    # A default for: of 90s gets a warning, because alerts fire at a 1m evaluation.
+    (project / "obscompile.yaml").write_text("alert_for: 90s\n")
+    arguments = ["build", "--check", "--project", str(project)]
+    arguments += ["--format", output_format]
+    stale = CliRunner().invoke(main, arguments)
+    assert stale.exit_code == 1
+    # A machine-readable report lists the six missing files as errors.
+    errors = 0 if output_format == "text" else 6
+    summary = f"obscompile: 1 service, 1 dashboard, 1 panel, {errors} errors, 1 warning"
+    last = stale.stderr.splitlines()[-1]
+    assert last.startswith(summary), stale.stderr
+    assert "out is stale: 6 files differ; run obscompile build" in last
+    assert CliRunner().invoke(main, ["build", "--project", str(project)]).exit_code == 0
+    fresh = CliRunner().invoke(main, arguments)
+    assert fresh.exit_code == 0
+    last = fresh.stderr.splitlines()[-1]
+    summary = "obscompile: 1 service, 1 dashboard, 1 panel, 0 errors, 1 warning in "
+    assert last.startswith(summary) and last.endswith("out is up to date"), last
+
+
 def test_module_print_keeps_json_valid(project: Path) -> None:
     write_manifest(
         project,

@@ -677,7 +677,12 @@ def build_command(
         if not result.ok:
             _save_cache(cache, result, written=False)
             unchanged_note = ""
-            if not check_only:
+            if differing:
+                # Only a machine-readable report lists the stale files as errors.
+                unchanged_note = (
+                    f"; {_stale(shown_out, differing)}; run obscompile build"
+                )
+            elif not check_only:
                 kept = (
                     "is left as it was"
                     if project.out_dir.exists()
@@ -695,11 +700,12 @@ def build_command(
                 )
             if differing:
                 click.echo(
-                    f"obscompile: {_stale(shown_out, differing)}; run obscompile build",
+                    f"{_summary(result)}; {_stale(shown_out, differing)}; run "
+                    "obscompile build",
                     err=True,
                 )
                 sys.exit(EXIT_DIAGNOSTICS)
-            click.echo(f"obscompile: {shown_out} is up to date", err=True)
+            click.echo(f"{_summary(result)}; {shown_out} is up to date", err=True)
             return
         tokens = getattr(result.files, "tokens", {})
         ledger = cache.ledger(tokens) if cache is not None else None
