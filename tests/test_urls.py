@@ -52,7 +52,10 @@ def test_invalid_host(host: str, problem: str) -> None:
     assert host_name_problem(host) == problem
 
 
-@pytest.mark.parametrize("port", ["1", "80", "08080", "65535"])
+@pytest.mark.parametrize(
+    "port",
+    ["1", "80", "08080", "65535", pytest.param("0" * 5000 + "80", id="zeros-80")],
+)
 def test_valid_port(port: str) -> None:
     assert port_problem(port) is None
 
@@ -66,6 +69,7 @@ def test_valid_port(port: str) -> None:
         ("٣٠٠٠", "is not a number"),
         ("0", "is outside 1-65535"),
         ("65536", "is outside 1-65535"),
+        pytest.param("9" * 5000, "is outside 1-65535", id="5000-digits"),
     ],
 )
 def test_invalid_port(port: str, problem: str) -> None:

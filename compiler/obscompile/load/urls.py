@@ -147,7 +147,10 @@ def port_problem(port: str) -> str | None:
         return 'is empty; remove the ":" or write a port'
     if not (port.isascii() and port.isdigit()):
         return "is not a number"
-    if not 1 <= int(port) <= MAX_PORT:
+    digits = port.lstrip("0") or "0"
+    # int() raises ValueError beyond sys.get_int_max_str_digits(), 4300 by default,
+    # and a port of more digits than MAX_PORT is out of range anyway.
+    if len(digits) > len(str(MAX_PORT)) or not 1 <= int(digits) <= MAX_PORT:
         return f"is outside 1-{MAX_PORT}"
     return None
 
