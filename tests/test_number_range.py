@@ -221,6 +221,26 @@ def test_query_range_of_many_digits(project: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("part", "column"),
+    [(f"[0x{'f' * 4000}]", 51), (f"[5m] offset -0x{'f' * 4000}", 63)],
+    ids=["range", "offset"],
+)
+def test_query_duration_of_many_hex_digits(
+    project: Path, part: str, column: int
+) -> None:
+    """A number of 4000 hexadecimal digits is too large for a float."""
+    assert "SUCCESS" not in prometheus_check(project, f"x{part}")
+    query = f'sum(rate(orders_total{{job="shop"}}{part}))'
+    code, output = build(project, manifest(query=query))
+    assert code == 1
+    assert error_lines(output) == [
+        f"services/shop.yaml:{QUERY_LINE}:{column}: error: invalid PromQL query: "
+        f"Prometheus 2.42 does not read the duration 0x{'f' * 73}...{'f' * 36}; write "
+        "whole numbers with units from the largest, such as 1h30m [promql/syntax]"
+    ]
+
+
 def test_scrape_interval_of_many_digits(project: Path) -> None:
     code, output = build(project, manifest(interval=f"{'9' * 5000}s"))
     assert code == 1

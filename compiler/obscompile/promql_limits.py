@@ -166,8 +166,10 @@ def _duration_error(text: str) -> str | None:
             )
         return None
     number = text.lstrip("+-")
+    # A hexadecimal number of hundreds of digits is an int too large for a float, and
+    # NaN and the infinities fail the comparison.
     seconds = int(number, 16) if number[:2].lower() == "0x" else abs(float(number))
-    if math.isfinite(seconds) and 1 <= seconds * 1000 <= MAX_DURATION_MS:
+    if 1 <= seconds * 1000 <= MAX_DURATION_MS:
         return None  # the promql/syntax check reports the missing unit
     # The parser keeps a number below 1 ms, such as 0 or 1e-400, as a duration of
     # 0, which no rule can be printed with.
