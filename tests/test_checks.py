@@ -2685,6 +2685,25 @@ DASHBOARD_REFRESH = [
         ],
     ),
     Case(
+        # Python's int() reads at most 4300 digits, and messages quote the start and
+        # the end of a long text.
+        "thousands-of-digits",
+        _refresh_projects(
+            "9" * 5000 + "s",
+            "9" * 5000 + "d",
+            "1." + "0" * 5000 + "1s",
+            "0" * 5000 + "1m",
+        ),
+        [
+            "services/svc0.yaml:2:22: "
+            + _refresh_too_long("9" * 75 + "..." + "9" * 35 + "s"),
+            "services/svc1.yaml:2:22: "
+            + _refresh_too_long("9" * 75 + "..." + "9" * 35 + "d"),
+            "services/svc2.yaml:2:22: "
+            + _refresh_too_short("1." + "0" * 73 + "..." + "0" * 34 + "1s"),
+        ],
+    ),
+    Case(
         # Grafana saves 5s in place of a shorter or negative Go duration.
         "go-durations-shorter-than-minimum",
         _refresh_projects(*_SHORTER_GO_DURATIONS),

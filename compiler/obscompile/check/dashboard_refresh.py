@@ -31,7 +31,7 @@ from fractions import Fraction
 
 from obscompile.check.context import ServiceContext
 from obscompile.check.registry import Scope, check
-from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.diagnostics import Diagnostic, error, shorten, warning
 from obscompile.load.schema import REFRESH_PATTERN
 
 NAME = "dashboard/refresh"
@@ -43,6 +43,12 @@ LONGEST = "about 292 years, 106751d23h47m16s854ms"
 TIMER_MAX_MS = 2**31 - 1
 
 _MAX_NANOSECONDS = 2**63 - 1
+# A whole number of more digits is longer than _MAX_NANOSECONDS in every unit. int()
+# raises ValueError beyond 4300 digits (sys.get_int_max_str_digits()).
+_MAX_DIGITS = len(str(_MAX_NANOSECONDS))
+# The digits of a fraction after these add less than 10**-27 nanoseconds in every unit,
+# and Go's time.ParseDuration reads fewer of them.
+_FRACTION_DIGITS = 40
 # GRAFANA_MIN_REFRESH in nanoseconds.
 _MIN_NANOSECONDS = 5 * 10**9
 _MILLISECOND = 1_000_000
@@ -96,12 +102,18 @@ def grafana_nanoseconds(text: str) -> int | None:
     """
     counted = _GRAFANA_COUNT.fullmatch(text)
     if counted is not None:
-        total = int(counted[1]) * _GRAFANA_UNITS[counted[2]]
+        count = counted[1].lstrip("0") or "0"
+        if len(count) > _MAX_DIGITS:
+            return None
+        total = int(count) * _GRAFANA_UNITS[counted[2]]
         return total if total <= _MAX_NANOSECONDS else None
     negative = text.startswith("-")
     total = 0
     for whole, fraction, unit in _GO_PART.findall(text.lstrip("+-")):
-        number = Fraction(f"{whole or 0}.{fraction or 0}")
+        whole = whole.lstrip("0") or "0"
+        if len(whole) > _MAX_DIGITS:
+            return None
+        number = Fraction(f"{whole}.{fraction[:_FRACTION_DIGITS] or 0}")
         total += int(number * _GO_UNITS[unit])
     if negative:
         # Go's time.Duration reaches one nanosecond further below zero.
@@ -142,18 +154,19 @@ def refresh(context: ServiceContext) -> Iterator[Diagnostic]:
     if not _REFRESH.fullmatch(text):
         return
     location = dashboard.locations.get("refresh", dashboard.location)
+    shown = shorten(text)
     nanoseconds = grafana_nanoseconds(text)
     if nanoseconds is None:
         yield error(
             location,
-            f'dashboard.refresh "{text}" is longer than the longest duration that '
+            f'dashboard.refresh "{shown}" is longer than the longest duration that '
             f"Grafana can represent ({LONGEST}); write an interval such as 1m or 1h",
             NAME,
         )
     elif nanoseconds < _MIN_NANOSECONDS:
         yield warning(
             location,
-            f'dashboard.refresh "{text}" is shorter than {GRAFANA_MIN_REFRESH}, '
+            f'dashboard.refresh "{shown}" is shorter than {GRAFANA_MIN_REFRESH}, '
             "Grafana's default min_refresh_interval, so Grafana saves the dashboard "
             f"with refresh {GRAFANA_MIN_REFRESH} instead; write {GRAFANA_MIN_REFRESH} "
             'or longer, or "" for no refresh',
@@ -162,7 +175,7 @@ def refresh(context: ServiceContext) -> Iterator[Diagnostic]:
     elif nanoseconds > TIMER_MAX_MS * _MILLISECOND:
         yield error(
             location,
-            f'dashboard.refresh "{text}" is longer than about 24.8 days (2^31 - 1 ms), '
+            f'dashboard.refresh "{shown}" is longer than about 24.8 days (2^31 - 1 ms), '
             "the longest delay of a browser timer, so Grafana's dashboard page "
             'refreshes far too often; write 24d or shorter, or "" for no refresh',
             NAME,
@@ -174,7 +187,7 @@ def refresh(context: ServiceContext) -> Iterator[Diagnostic]:
         )
         yield error(
             location,
-            f'dashboard.refresh "{text}" is not a whole number and one unit, so '
+            f'dashboard.refresh "{shown}" is not a whole number and one unit, so '
             f"Grafana saves it but its dashboard page {consequence}; write "
             f"{_single_unit(nanoseconds)}",
             NAME,
