@@ -287,6 +287,12 @@ BAD_NOTATION = [
         "repetitions should be [promtool/test-file]",
     ),
     (
+        "tests:\n  - interval: 1m\n    input_series:\n"
+        f"      - {{series: up, values: '1x{'9' * 5000}'}}\n{EXPR_TEST}",
+        f'4:33: error: values "1x{"9" * 35}..." repeats a value {"9" * 75}...'
+        f"{'9' * 36} times, more than promtool can count [promtool/test-file]",
+    ),
+    (
         "tests:\n  - interval: 1m\n    promql_expr_test:\n      - expr: up\n"
         "        exp_samples:\n          - {labels: 'up{', value: 1}\n",
         '6:26: error: labels "up{" is missing the "}" that closes its labels '
@@ -309,7 +315,7 @@ BAD_NOTATION = [
 @pytest.mark.parametrize(
     ("text", "expected"),
     BAD_NOTATION,
-    ids=["series", "values", "labels", "expr", "no-series"],
+    ids=["series", "values", "repetitions", "labels", "expr", "no-series"],
 )
 def test_bad_notation_placed_in_string(
     tmp_path: Path, text: str, expected: str

@@ -23,6 +23,8 @@ import string
 
 import attrs
 
+from obscompile.diagnostics import shorten
+
 # Words that the 2.42 lexer reads as a keyword or number where a metric name may be,
 # which the metric grammar then rejects, in lower case as the lexer compares them.
 _RESERVED_NAMES = frozenset(
@@ -36,6 +38,7 @@ _BLANKS = " \t\r\n"
 # without the hexadecimal form, whose "x" would read as a repetition.
 _NUMBER = re.compile(r"[0-9]*(\.[0-9]*)?([eE][-+]?[0-9]*)?")
 _UINT64_MAX = 2**64 - 1
+_UINT64_DIGITS = len(str(_UINT64_MAX))
 _SIMPLE_ESCAPES = frozenset("abfnrtv\\")
 _OCTAL_DIGITS = frozenset("01234567")
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
@@ -408,8 +411,12 @@ def _repetitions(text: str, position: int) -> int:
             f"has {_shown(text, end)} right after {count} repetitions; separate "
             "values with a blank",
         )
-    if int(count) > _UINT64_MAX:
+    # int() raises ValueError beyond 4300 digits, and a count of more digits than
+    # _UINT64_MAX is larger anyway.
+    digits = count.lstrip("0") or "0"
+    if len(digits) > _UINT64_DIGITS or int(digits) > _UINT64_MAX:
         raise _Invalid(
-            position, f"repeats a value {count} times, more than promtool can count"
+            position,
+            f"repeats a value {shorten(count)} times, more than promtool can count",
         )
     return end
