@@ -244,6 +244,58 @@ def test_mutants_agree_with_promtool(tmp_path: Path) -> None:
     assert wrongly_rejected == []
 
 
+BEYOND_DOUBLE = (
+    "beyond the largest double, about 1.8e308, which promtool 2.42 reads as text and "
+    "rejects; write a smaller number, or .inf for an infinite value"
+)
+BEYOND_64_BITS = (
+    "an integer of more than 64 bits in base 2, 8 or 16, which promtool 2.42 reads "
+    "as text and rejects; write it in decimal"
+)
+# An expected sample's value, and the error when yaml.v2 reads it as text.
+EXPECTED_VALUES = [
+    ("1e309", f"the number 1e309, {BEYOND_DOUBLE}"),
+    ("-1e309", f"the number -1e309, {BEYOND_DOUBLE}"),
+    ("1" + "0" * 400, f"a 401-digit number, {BEYOND_DOUBLE}"),
+    ("1" + "0" * 5000, f"a 5001-digit number, {BEYOND_DOUBLE}"),
+    ("0x" + "f" * 4000, f"a number of 4002 characters, {BEYOND_DOUBLE}"),
+    ("0x10000000000000000", f"the number 0x10000000000000000, {BEYOND_64_BITS}"),
+    ("-0x8000000000000001", f"the number -0x8000000000000001, {BEYOND_64_BITS}"),
+    (
+        "0o2000000000000000000000",
+        f"the number 0o2000000000000000000000, {BEYOND_64_BITS}",
+    ),
+    ("0xffffffffffffffff", None),
+    ("-0x8000000000000000", None),
+    ("18446744073709551616", None),
+    ("-9223372036854775809", None),
+    ("1.7976931348623157e308", None),
+    ("1e-400", None),
+    ("-.Inf", None),
+]
+
+
+def test_expected_value_read_as_text(tmp_path: Path) -> None:
+    """A value that promtool cannot load as a number is an error at the value."""
+    paths = []
+    for number, (value, _) in enumerate(EXPECTED_VALUES):
+        paths.append(tmp_path / f"{number:02d}.test.yml")
+        paths[-1].write_text(
+            "rule_files: []\ntests:\n  - interval: 1m\n    promql_expr_test:\n"
+            f"      - {{expr: vector(1), exp_samples: [{{value: {value}}}]}}\n"
+        )
+    outputs = _promtool_results(tmp_path, [path.name for path in paths])
+    for path, (value, message) in zip(paths, EXPECTED_VALUES, strict=True):
+        expected = (
+            []
+            if message is None
+            else [f"{path.name}:5:49: error: value is {message} [promtool/test-file]"]
+        )
+        assert [str(problem) for problem in _check(path)] == expected
+        unloaded = "cannot unmarshal !!str" in outputs[path.name]
+        assert unloaded == (message is not None), (value[:30], outputs[path.name])
+
+
 def test_every_unknown_key_reported(tmp_path: Path) -> None:
     """Each unknown key is an error at its own position, at every level."""
     text = (

@@ -38,6 +38,7 @@ from obscompile.load.series_notation import (
     series_problem,
     values_problem,
 )
+from obscompile.load.validate import written_number
 from obscompile.load.yaml_source import JsonPath, Source
 
 # The check of every error about the structure of a hand-written test file.
@@ -183,6 +184,11 @@ _NUMBER_TEXT = re.compile(
 )
 
 
+# An integer as YAML 1.1 writes it, and the prefix of one in base 2, 8 or 16.
+_INTEGER_TEXT = re.compile(r"[-+]?(0[xXoObB])?[0-9a-fA-F_]+")
+_BASE_PREFIX = re.compile(r"[-+]?0[xXoObB]")
+
+
 def check_test_file(source: Source) -> list[Diagnostic]:
     """Return an error for each value of a test file that promtool 2.42 cannot read.
 
@@ -252,6 +258,8 @@ class _Checker:
         elif isinstance(kind, _Number):
             if not _is_number(value):
                 self.report(path, f"{key} must be a number, not {_found(value)}")
+            else:
+                self.number(value, path, str(key))
         else:
             self.labels(value, path, str(key))
 
@@ -442,6 +450,51 @@ class _Checker:
             )
         elif problem is not None:
             self.report(path, f"{key} {_found(value)} is {problem}")
+
+    def number(self, value: Any, path: JsonPath, key: str) -> None:
+        """Report a number that yaml.v2 reads as text, which promtool then rejects.
+
+        yaml.v2 reads a number as a float64 only when Go's strconv parses it: an
+        integer of at most 64 bits, or a decimal that is not beyond the largest
+        double. Python reads the others as an int, or as an infinity.
+        """
+        if isinstance(value, float) and math.isinf(value):
+            text = self.source.written.get(path, "")
+            if text.lstrip("+-").lower() == ".inf":
+                return
+            beyond_double = True
+        elif isinstance(value, int) and not -(2**63) <= value < 2**64:
+            text = self.integer_text(path)
+            try:
+                float(value)
+            except OverflowError:
+                beyond_double = True
+            else:
+                if not _BASE_PREFIX.match(text):
+                    return  # a decimal, which yaml.v2 reads as a float
+                beyond_double = False
+        else:
+            return
+        written = written_number(text)
+        subject = written if written.startswith("a ") else f"the number {written}"
+        if beyond_double:
+            problem = "beyond the largest double, about 1.8e308"
+            advice = "write a smaller number, or .inf for an infinite value"
+        else:
+            problem = "an integer of more than 64 bits in base 2, 8 or 16"
+            advice = "write it in decimal"
+        self.report(
+            path,
+            f"{key} is {subject}, {problem}, which promtool 2.42 reads as text and "
+            f"rejects; {advice}",
+        )
+
+    def integer_text(self, path: JsonPath) -> str:
+        """Return the integer at `path` as written, from its position in the text."""
+        where = self.source.location(path)
+        line = self.source.text.splitlines()[where.line - 1]
+        found = _INTEGER_TEXT.match(line, where.column - 1)
+        return "" if found is None else found.group()
 
     def labels(self, value: Any, path: JsonPath, key: str) -> None:
         if not isinstance(value, dict):
