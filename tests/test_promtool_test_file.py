@@ -296,6 +296,26 @@ def test_expected_value_read_as_text(tmp_path: Path) -> None:
         assert unloaded == (message is not None), (value[:30], outputs[path.name])
 
 
+def test_expected_nan_never_matches(tmp_path: Path) -> None:
+    """promtool 2.42 fails an expected NaN even where the expression gives NaN."""
+    path = tmp_path / "nan.test.yml"
+    path.write_text(
+        "rule_files: []\ntests:\n  - interval: 1m\n"
+        "    input_series: [{series: x, values: NaN}]\n    promql_expr_test:\n"
+        "      - {expr: x, exp_samples: [{labels: x, value: .nan}]}\n"
+        "      - {expr: count(x != x), exp_samples: [{value: 1}]}\n"
+    )
+    output = _promtool_results(tmp_path, [path.name])[path.name]
+    assert 'exp: {__name__="x"} NaN' in output
+    assert 'got: {__name__="x"} NaN' in output
+    assert "count(x != x)" not in output
+    assert [str(problem) for problem in _check(path)] == [
+        "nan.test.yml:6:52: error: value .nan never matches: promtool 2.42 compares "
+        "samples exactly, and NaN equals no value, not even NaN; to check that x is "
+        "NaN, expect the value 1 of count(x != x) [promtool/test-file]"
+    ]
+
+
 def test_every_unknown_key_reported(tmp_path: Path) -> None:
     """Each unknown key is an error at its own position, at every level."""
     text = (

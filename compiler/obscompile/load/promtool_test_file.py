@@ -457,7 +457,18 @@ class _Checker:
         yaml.v2 reads a number as a float64 only when Go's strconv parses it: an
         integer of at most 64 bits, or a decimal that is not beyond the largest
         double. Python reads the others as an int, or as an infinity.
+
+        NaN is an error too: promtool 2.42 compares the expected and the actual
+        samples with reflect.DeepEqual, for which NaN equals no value, not even NaN.
         """
+        if isinstance(value, float) and math.isnan(value):
+            self.report(
+                path,
+                f"{key} {_found(value)} never matches: promtool 2.42 compares samples "
+                "exactly, and NaN equals no value, not even NaN; to check that x is "
+                "NaN, expect the value 1 of count(x != x)",
+            )
+            return
         if isinstance(value, float) and math.isinf(value):
             text = self.source.written.get(path, "")
             if text.lstrip("+-").lower() == ".inf":
