@@ -296,6 +296,49 @@ def test_expected_value_read_as_text(tmp_path: Path) -> None:
         assert unloaded == (message is not None), (value[:30], outputs[path.name])
 
 
+EVAL_TIME_ERROR = (
+    "eval_time must be a Prometheus duration such as 30s, 5m or 1h30m, not"
+)
+# A key, a number for it, and the error at the number, or None. yaml.v2 reads a number
+# into a text as written, where Python reads 00 as 0 and 1_0 as 10.
+NUMBERS_AS_TEXT = [
+    ("eval_time", "00", f"21: error: {EVAL_TIME_ERROR} 00"),
+    ("eval_time", "1_0", f"21: error: {EVAL_TIME_ERROR} 1_0"),
+    ("eval_time", "1e-400", f"21: error: {EVAL_TIME_ERROR} 1e-400"),
+    (
+        "eval_time",
+        "1" + "0" * 5000,
+        f"21: error: {EVAL_TIME_ERROR} a 5001-digit number",
+    ),
+    ("eval_time", "0", None),
+    ("values", "1_0", '40: error: values 1_0 has "1_", which is not a number'),
+    ("values", "0x10", None),
+]
+
+
+def test_numbers_read_as_written(tmp_path: Path) -> None:
+    """Durations and values written as numbers are checked as promtool reads them."""
+    paths = []
+    for number, (key, value, _) in enumerate(NUMBERS_AS_TEXT):
+        fields = {"eval_time": "0", "values": "1", key: value}
+        paths.append(tmp_path / f"{number:02d}.test.yml")
+        paths[-1].write_text(
+            "rule_files: []\ntests:\n  - interval: 1m\n"
+            f"    input_series: [{{series: x, values: {fields['values']}}}]\n"
+            "    promql_expr_test:\n"
+            f"      - {{eval_time: {fields['eval_time']}, expr: count(x), "
+            "exp_samples: [{value: 1}]}\n"
+        )
+    outputs = _promtool_results(tmp_path, [path.name for path in paths])
+    for path, (key, value, message) in zip(paths, NUMBERS_AS_TEXT, strict=True):
+        line = 6 if key == "eval_time" else 4
+        expected = (
+            [] if message is None else [f"{path.name}:{line}:{message} [{TEST_FILE}]"]
+        )
+        assert [str(problem) for problem in _check(path)] == expected
+        assert ("SUCCESS" in outputs[path.name]) == (message is None), value[:30]
+
+
 def test_expected_nan_never_matches(tmp_path: Path) -> None:
     """promtool 2.42 fails an expected NaN even where the expression gives NaN."""
     path = tmp_path / "nan.test.yml"

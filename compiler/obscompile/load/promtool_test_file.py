@@ -184,8 +184,9 @@ _NUMBER_TEXT = re.compile(
 )
 
 
-# An integer as YAML 1.1 writes it, and the prefix of one in base 2, 8 or 16.
-_INTEGER_TEXT = re.compile(r"[-+]?(0[xXoObB])?[0-9a-fA-F_]+")
+# A number as a plain scalar of YAML writes it, up to a blank, flow indicator or
+# comment, and the prefix of an integer in base 2, 8 or 16.
+_PLAIN_NUMBER = re.compile(r"[^\s,\[\]{}#]+")
 _BASE_PREFIX = re.compile(r"[-+]?0[xXoObB]")
 
 
@@ -345,10 +346,11 @@ class _Checker:
                 at_key=True,
                 check=TEST_INTERVAL,
             )
-        elif _duration_ms(value) == 0:
+        elif _duration_ms(self.as_written(value, (*group, "interval"))) == 0:
             self.report(
                 (*group, "interval"),
-                f"interval {_found(value)} loads every input sample at time 0, where "
+                f"interval {self.describe(value, (*group, 'interval'))} loads every input "
+                "sample at time 0, where "
                 "promtool 2.42 keeps only the first of each series; write the time "
                 f"between samples, such as {suggestion}",
                 check=TEST_INTERVAL,
@@ -374,7 +376,8 @@ class _Checker:
     def suggested_interval(self) -> str:
         """Return the file's evaluation_interval when it is a duration above 0."""
         data = self.source.data
-        text = data.get("evaluation_interval") if isinstance(data, dict) else None
+        value = data.get("evaluation_interval") if isinstance(data, dict) else None
+        text = self.as_written(value, ("evaluation_interval",))
         if _duration_ms(text):
             return _scalar_text(text)
         return _DEFAULT_INTERVAL
@@ -426,7 +429,7 @@ class _Checker:
         """
         from obscompile.check.positions import text_location
 
-        text = value if isinstance(value, str) else _scalar_text(value)
+        text = _scalar_text(self.as_written(value, path))
         problem = check(text)
         if problem is None:
             return
@@ -434,22 +437,22 @@ class _Checker:
         if isinstance(value, str):
             sources = {where.file: self.source.text}
             where = text_location(where, text, problem.offset, sources)
-        message = f"{path[-1]} {_found(value)} {problem.message}"
+        message = f"{path[-1]} {self.describe(value, path)} {problem.message}"
         self.problems.append(error(where, message, TEST_FILE))
 
     def duration(self, value: Any, path: JsonPath, key: str) -> None:
         if isinstance(value, dict | list | bool):
             problem: str | None = NOT_A_DURATION
         else:
-            problem = duration_problem(_scalar_text(value))
+            problem = duration_problem(_scalar_text(self.as_written(value, path)))
         if problem == NOT_A_DURATION:
             self.report(
                 path,
                 f"{key} must be a Prometheus duration such as 30s, 5m or 1h30m, not "
-                f"{_found(value)}",
+                f"{self.describe(value, path)}",
             )
         elif problem is not None:
-            self.report(path, f"{key} {_found(value)} is {problem}")
+            self.report(path, f"{key} {self.describe(value, path)} is {problem}")
 
     def number(self, value: Any, path: JsonPath, key: str) -> None:
         """Report a number that yaml.v2 reads as text, which promtool then rejects.
@@ -475,7 +478,7 @@ class _Checker:
                 return
             beyond_double = True
         elif isinstance(value, int) and not -(2**63) <= value < 2**64:
-            text = self.integer_text(path)
+            text = self.as_written(value, path)
             try:
                 float(value)
             except OverflowError:
@@ -500,12 +503,27 @@ class _Checker:
             f"rejects; {advice}",
         )
 
-    def integer_text(self, path: JsonPath) -> str:
-        """Return the integer at `path` as written, from its position in the text."""
+    def as_written(self, value: Any, path: JsonPath) -> Any:
+        """Return a number at `path` as its text in the file, and other values as is.
+
+        yaml.v2 reads a number into a string field, such as a duration, as written,
+        where Python reads 00 as 0, 1_0 as 10 and 1e-400 as 0.0.
+        """
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return value
+        written = self.source.written.get(path)
+        if written is not None:
+            return written
         where = self.source.location(path)
         line = self.source.text.splitlines()[where.line - 1]
-        found = _INTEGER_TEXT.match(line, where.column - 1)
-        return "" if found is None else found.group()
+        found = _PLAIN_NUMBER.match(line, where.column - 1)
+        return _scalar_text(value) if found is None else found.group()
+
+    def describe(self, value: Any, path: JsonPath) -> str:
+        """Describe a value for a message, a number as written."""
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return written_number(self.as_written(value, path))
+        return _found(value)
 
     def labels(self, value: Any, path: JsonPath, key: str) -> None:
         if not isinstance(value, dict):
