@@ -408,6 +408,12 @@ BAD_NOTATION = [
         f"{'9' * 36} times, more than promtool can count [promtool/test-file]",
     ),
     (
+        "tests:\n  - interval: 1m\n    input_series:\n"
+        f"      - {{series: up, values: '1{'0' * 5000}'}}\n{EXPR_TEST}",
+        f'4:31: error: values "1{"0" * 36}..." has 1{"0" * 74}...{"0" * 36}, '
+        "beyond the largest number that a double holds [promtool/test-file]",
+    ),
+    (
         "tests:\n  - interval: 1m\n    promql_expr_test:\n      - expr: up\n"
         "        exp_samples:\n          - {labels: 'up{', value: 1}\n",
         '6:26: error: labels "up{" is missing the "}" that closes its labels '
@@ -430,7 +436,15 @@ BAD_NOTATION = [
 @pytest.mark.parametrize(
     ("text", "expected"),
     BAD_NOTATION,
-    ids=["series", "values", "repetitions", "labels", "expr", "no-series"],
+    ids=[
+        "series",
+        "values",
+        "repetitions",
+        "long-value",
+        "labels",
+        "expr",
+        "no-series",
+    ],
 )
 def test_bad_notation_placed_in_string(
     tmp_path: Path, text: str, expected: str

@@ -350,7 +350,9 @@ def _value(text: str, position: int, *, signed: bool, step: bool = False) -> int
             return end
         if step and word == "stale":
             raise _Invalid(start, "has stale as a step; a step is a number")
-        message = f'has "{text[start:end]}", which is not a number, "_" or "stale"'
+        message = (
+            f'has "{shorten(text[start:end])}", which is not a number, "_" or "stale"'
+        )
         if word.startswith("x"):
             message += "; write the repetitions right after the value, as in '1x5'"
         raise _Invalid(start, message)
@@ -373,16 +375,20 @@ def _value(text: str, position: int, *, signed: bool, step: bool = False) -> int
         and (_is_letter(following) or following in _DIGITS)
     ):
         raise _Invalid(
-            position, f'has "{text[position : end + 1]}", which is not a number'
+            position,
+            f'has "{shorten(text[position : end + 1])}", which is not a number',
         )
     number = match.group()
     try:
         parsed = float(number)
     except ValueError:
-        raise _Invalid(position, f'has "{number}", which is not a number') from None
+        raise _Invalid(
+            position, f'has "{shorten(number)}", which is not a number'
+        ) from None
     if math.isinf(parsed):
         raise _Invalid(
-            position, f"has {number}, beyond the largest number that a double holds"
+            position,
+            f"has {shorten(number)}, beyond the largest number that a double holds",
         )
     return end
 
@@ -403,7 +409,8 @@ def _repetitions(text: str, position: int) -> int:
         shown = count or (following and repr(following)) or "the end of the text"
         raise _Invalid(
             position,
-            f"has {shown} after x, where a whole number of repetitions should be",
+            f"has {shorten(shown)} after x, where a whole number of repetitions "
+            "should be",
         )
     if following and following not in " \t":
         raise _Invalid(
