@@ -221,6 +221,18 @@ def test_query_range_of_many_digits(project: Path) -> None:
     ]
 
 
+def test_query_range_of_million_digits(project: Path) -> None:
+    """A long count is rejected in time that grows with its length, not its square."""
+    query = f'sum(rate(orders_total{{job="shop"}}[{"9" * 1_000_000}s]))'
+    write_files(project, {"services/shop.yaml": manifest(query=query)})
+    result = run_cli(project, timeout=30)
+    assert result.returncode == 1, result.stderr
+    assert (
+        f"services/shop.yaml:{QUERY_LINE}:51: error: invalid PromQL query: "
+        f"{'9' * 75}...{'9' * 35}s is longer than Prometheus accepts" in result.stderr
+    )
+
+
 @pytest.mark.parametrize(
     ("part", "column"),
     [(f"[0x{'f' * 4000}]", 51), (f"[5m] offset -0x{'f' * 4000}", 63)],

@@ -128,9 +128,11 @@ def too_deep(query: str) -> tuple[int, int] | None:
 
 
 _DURATION = re.compile(DURATION_PATTERN)
-# A number as the parser reads it where a duration goes: it counts seconds.
+# A number as the parser reads it where a duration goes: it counts seconds. The
+# digits before and after a point are matched apart, so that a long run of digits that
+# ends in a unit, such as 999...9s, fails in time that grows with its length.
 _DURATION_NUMBER = re.compile(
-    r"[-+]?(?:0[xX][0-9a-fA-F]+|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+    r"[-+]?(?:0[xX][0-9a-fA-F]+|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
     r"|[iI][nN][fF]|[nN][aA][nN])"
 )
 # The durations of a query: a range, a subquery's range and step, and an offset.
