@@ -1715,13 +1715,13 @@ HISTOGRAM_RANGE = [
             "http_request_duration_seconds, 0.05, times 1000. Every value lies above "
             "the threshold while observations arrive; add a smaller bucket or raise "
             "the threshold [thresholds/histogram-range]",
-            f"{E}:19:50: error: threshold 1500ms lies above 1000ms, the largest "
+            f"{E}:19:50: error: threshold 1.5s lies above 1s, the largest "
             "value of this query: histogram_quantile returns the largest finite "
             "bucket of http_request_duration_seconds, 1, times 1000, where the "
             "quantile falls in the +Inf bucket, and never more. So alert "
             "PaymentsLatencyCritical (value >= 1500) never fires; add a bucket of at "
             "least 1.5 to http_request_duration_seconds, or lower the threshold to "
-            "1000ms or below [thresholds/histogram-range]",
+            "1s or below [thresholds/histogram-range]",
         ],
     ),
     Case(
