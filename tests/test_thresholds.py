@@ -1654,14 +1654,14 @@ def test_duration_threshold_alerts_where_panel_turns_red(
     for expected in [
         "BatchP95LatencyCritical: 1m (yellow) stays silent",
         "BatchP95LatencyCritical: 90s (red) fires",
-        "BatchBatchAgeCritical: 80000ms (green) stays silent",
-        "BatchBatchAgeCritical: 90000ms (red) fires",
-        "BatchBatchAgeCritical: 100000ms (red) fires",
+        "BatchBatchAgeCritical: 80s (green) stays silent",
+        "BatchBatchAgeCritical: 90s (red) fires",
+        "BatchBatchAgeCritical: 100s (red) fires",
     ]:
         assert expected in names
     # At the boundary, the test's input gives the query exactly the step's value.
     (at_boundary,) = [
-        g for g in tests["tests"] if g["name"].endswith("90000ms (red) fires")
+        g for g in tests["tests"] if g["name"].endswith("AgeCritical: 90s (red) fires")
     ]
     (record,) = [
         check
@@ -1893,11 +1893,11 @@ def test_single_value_number_promtool(
     rules = result.files["prometheus/rules/batch.rules.yml"]
     assert 'job:batch_age_milliseconds:max{job="batch"} > 90000\n' in rules
     assert 'job:queue_depth:max{job="batch"} > 1000000\n' in rules
-    assert "(above 90000ms)" in rules
+    assert "(above 90s)" in rules
 
     tests = YAML(typ="safe").load(result.files["prometheus/tests/batch.test.yml"])
     names = [group["name"] for group in tests["tests"]]
-    assert "BatchBatchAgeCritical: 90000ms (green) stays silent" in names
+    assert "BatchBatchAgeCritical: 90s (green) stays silent" in names
     assert "BatchQueueDepthCritical: 1000000 (green) stays silent" in names
 
     _assert_promtool_passes(tmp_path, result.files)
