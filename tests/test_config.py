@@ -45,7 +45,9 @@ def test_missing_file_means_defaults(project: Path) -> None:
     assert sources == {}
 
 
-@pytest.mark.parametrize("text", ["", "\n", "# only a comment\n"])
+@pytest.mark.parametrize(
+    "text", ["", "\n", "# only a comment\n", "---", "---\n", "--- # only a comment\n"]
+)
 def test_empty_file_means_defaults(project: Path, text: str) -> None:
     config, diagnostics = load(project, text)
     assert config == Config()

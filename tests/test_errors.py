@@ -1815,6 +1815,43 @@ def test_misindented_line_explained(
     assert error_lines(output) == [expected]
 
 
+@pytest.mark.parametrize(
+    "text", ["---", "---\n", "--- # comment", "---\n...\n", "%YAML 1.2\n---\n"]
+)
+def test_document_without_content_is_empty(project: Path, text: str) -> None:
+    write_manifest(project, "payments.yaml", text)
+    code, output = run_build(project)
+    assert code == 1
+    assert error_lines(output) == [
+        "services/payments.yaml:1:1: error: the file is empty; a manifest needs "
+        "`service:` [yaml/empty]"
+    ]
+
+
+@pytest.mark.parametrize("ending", ["", "\n", "\n\n  \n"])
+def test_error_at_end_of_file_on_last_line(project: Path, ending: str) -> None:
+    write_manifest(project, "payments.yaml", "service: payments\ntags: [a," + ending)
+    code, output = run_build(project)
+    assert code == 1
+    assert error_lines(output) == [
+        "services/payments.yaml:2:10: error: invalid YAML: did not find expected "
+        "node content [yaml/syntax]"
+    ]
+
+
+# A line indented past 128 columns sends the manifest to the pure-Python parser, which
+# marks a value left empty at the end of the file on the line after the last one.
+def test_empty_last_value_on_last_line(project: Path) -> None:
+    description = "description: |\n" + " " * 140 + "text\n"
+    write_manifest(project, "payments.yaml", HEADER + description + "dashboard:\n")
+    code, output = run_build(project)
+    assert code == 1
+    assert error_lines(output) == [
+        "services/payments.yaml:7:11: error: dashboard must be a mapping, not null "
+        "[manifest/schema]"
+    ]
+
+
 def test_description_set_twice_warns(project: Path) -> None:
     write_manifest(
         project,

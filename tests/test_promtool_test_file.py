@@ -822,6 +822,11 @@ NUMBER_SERIES = (
             "`rule_files:` and `tests:` [yaml/empty]",
         ),
         (
+            "---\n",
+            "1:1: error: the file is empty; a promtool test file needs "
+            "`rule_files:` and `tests:` [yaml/empty]",
+        ),
+        (
             "rule_files: [../../out/prometheus/rules/auth_server.rules.yml]\n"
             "tests: 5\n",
             "2:8: error: tests must be a list of test groups, not 5 "
@@ -868,6 +873,7 @@ NUMBER_SERIES = (
         "number-series",
         "empty",
         "comment-only",
+        "document-marker-only",
         "number-tests",
         "unknown-key",
         "number-duration",

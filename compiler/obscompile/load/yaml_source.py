@@ -192,12 +192,12 @@ class _Builder:
         # Where the alias is written whose copy of an anchor's value is being built.
         # Every value and key inside it is placed there.
         self.alias_at: Location | None = None
+        self.end = _written_end(path, text)
 
     def where(self, node: Node) -> Location:
         if self.alias_at is not None:
             return self.alias_at
-        mark = node.start_mark
-        return Location(self.path, mark.line + 1, mark.column + 1)
+        return _mark_location(self.path, node.start_mark, self.end)
 
     def reached(self, node: Node) -> None:
         """Raise _Aliased where an alias reaches `node` and has no position of its own."""
@@ -1034,7 +1034,7 @@ def parse_yaml(
         root = yaml.compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = Location(path, mark.line + 1, mark.column + 1) if mark else start
+        where = _mark_location(path, mark, _written_end(path, text)) if mark else start
         problem = exc.problem or exc.context or "invalid YAML"
         if "'\\t'" in problem or "tab character" in problem or _tab_at(text, mark):
             message = (
@@ -1083,7 +1083,7 @@ def parse_yaml(
                 "yaml/limits",
             )
         ]
-    if root is None:
+    if root is None or _is_empty_document(root):
         message = "the file is empty"
         if kind.needs is not None:
             message += f"; a {kind.noun} needs {kind.needs}"
@@ -1109,6 +1109,34 @@ def parse_yaml(
         builder.dates,
     )
     return source, builder.diagnostics
+
+
+def _is_empty_document(root: Node) -> bool:
+    """Return whether `root` is the null of a document without content, such as `---`.
+
+    A null written as `~`, `null` or `!!null` has text of its own, so it is not one.
+    """
+    return (
+        isinstance(root, ScalarNode)
+        and root.tag == _CORE + "null"
+        and root.start_mark.index == root.end_mark.index
+    )
+
+
+def _written_end(path: str, text: str) -> Location:
+    """Return the position just after the last character of `text` that is not blank."""
+    return _offset_location(path, text, len(text.rstrip()))
+
+
+def _mark_location(path: str, mark: Any, end: Location) -> Location:
+    """Return the position of the parser's `mark`, or `end` where `mark` is past it.
+
+    The parser marks the end of the file, such as an unclosed bracket found there, on
+    the line after the last one, or after the blank lines that end the file.
+    """
+    if (mark.line + 1, mark.column + 1) > (end.line, end.column):
+        return end
+    return Location(path, mark.line + 1, mark.column + 1)
 
 
 def _alias_yaml() -> Any:
