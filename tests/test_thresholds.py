@@ -1191,6 +1191,67 @@ def test_out_of_order_error_location(project: Path) -> None:
     )
 
 
+SCALE = "thresholds take no scale suffix such as k, M or G, so write the number in full"
+NO_COLON = 'a threshold item takes no ":"'
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "<10k Green, >=10k Red",
+            [
+                f"14:25: error: write 10k as 10000: {SCALE}",
+                f"14:38: error: write 10k as 10000: {SCALE}",
+            ],
+        ),
+        ("<1.5K Green", [f"14:26: error: write 1.5K as 1500: {SCALE}"]),
+        (
+            ">2M Red",
+            [f"14:24: error: write 2M as 2000000, or as 2m for 2 minutes: {SCALE}"],
+        ),
+        (">3G Red", [f"14:24: error: write 3G as 3000000000: {SCALE}"]),
+        ("<2Mil Green", [f"14:24: error: write 2Mil as 2000000: {SCALE}"]),
+        ("<512Mi Green", [f"14:26: error: write 512Mi as 536870912: {SCALE}"]),
+        ("api <10k", [f"14:29: error: write 10k as 10000: {SCALE}"]),
+        (
+            ">=10: Red",
+            [f'14:26: error: write ">=10: Red" as ">=10 Red": {NO_COLON}'],
+        ),
+        (
+            "<5 Green, 5-10: Yellow",
+            [f'14:36: error: write "5-10: Yellow" as "5-10 Yellow": {NO_COLON}'],
+        ),
+        (
+            "0: Red",
+            [
+                '14:23: error: write "0: Red" as "0 Red" for a band that starts at 0, '
+                f'or as "0=Red" to map the value 0: {NO_COLON}'
+            ],
+        ),
+    ],
+)
+def test_scale_suffix_and_colon_errors(
+    project: Path, text: str, expected: list[str]
+) -> None:
+    messages = _diagnostics(project, f'        thresholds: "{text}"\n')
+    assert messages == [
+        f"services/payments.yaml:{message} [thresholds/syntax]" for message in expected
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "steps"),
+    [
+        ("<10m Green, >=10m Red", "s", [("green", None), ("red", 600)]),
+        ("<10ms Green, >=10ms Red", "s", [("green", None), ("red", 0.01)]),
+        ("<1w Green, >=1w Red", "d", [("green", None), ("red", 7)]),
+    ],
+)
+def test_time_units_beside_scale_suffixes(text: str, unit: str, steps: list) -> None:
+    assert _steps(text, unit) == steps
+
+
 def test_unknown_mapping_colour_location(project: Path) -> None:
     (message,) = _diagnostics(
         project,

@@ -151,8 +151,17 @@ _BYTE_UNITS = {
     **{f"{prefix}b": 1000**power for power, prefix in enumerate("kmgtp", 1)},
     **{f"{prefix}ib": 1024**power for power, prefix in enumerate("kmgtp", 1)},
 }
+# Scale suffixes that a threshold text may not use, with the factor of each. They are
+# the SI prefixes from k up, the words of Grafana's `short` unit (1 Mil is 1000000) and
+# the binary prefixes of Kubernetes quantities (1Ki is 1024). A lowercase m is minutes.
+_SCALE_SUFFIXES = {
+    **dict.fromkeys(("k", "K"), 1000),
+    **{prefix: 1000**power for power, prefix in enumerate("MGTP", 2)},
+    **{word: 1000**power for power, word in enumerate(("Mil", "Bil", "Tri"), 2)},
+    **{f"{prefix}i": 1024**power for power, prefix in enumerate("KMGTP", 1)},
+}
 _NUMBER_AND_WORD = re.compile(
-    r"(?<![\w.])(?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*"
+    r"(?<![\w.])(?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)(?P<gap>\s*)"
     r"(?P<word>[A-Za-z]+)"
 )
 # A series name, an operator and a bound that starts with a number, such as
@@ -485,6 +494,9 @@ def _parse_item(
             f"green below {value} and red from {value} on",
             offset + other_bound.start("op"),
         )
+    colon = _colon_error(text, offset)
+    if colon is not None:
+        raise colon
     raise ThresholdError(
         f'cannot read threshold "{shorten(text)}"; write bands such as "<1% Green", '
         '"1-5% Yellow", ">5% Red", a mapping such as "0=Red", or a series bound such '
@@ -493,9 +505,35 @@ def _parse_item(
     )
 
 
+def _colon_error(text: str, offset: int) -> ThresholdError | None:
+    """Return the error for a ":" between a bound and its colour, as in ">=10: Red"."""
+    colon = text.find(":")
+    if colon <= 0:
+        return None
+    without = f"{text[:colon].rstrip()} {text[colon + 1 :].lstrip()}".strip()
+    kind = next(
+        (kind for kind, pattern in _ITEM_PATTERNS if pattern.match(without)), None
+    )
+    if kind is None or kind == "color":
+        return None
+    written, fixed = shorten(text), shorten(without)
+    if kind == "point":
+        value = text[:colon].strip()
+        mapping = shorten(f"{value}={text[colon + 1 :].strip()}")
+        return ThresholdError(
+            f'write "{written}" as "{fixed}" for a band that starts at {value}, or as '
+            f'"{mapping}" to map the value {value}: a threshold item takes no ":"',
+            offset + colon,
+        )
+    return ThresholdError(
+        f'write "{written}" as "{fixed}": a threshold item takes no ":"',
+        offset + colon,
+    )
+
+
 def _unit_word_error(text: str, offset: int) -> ThresholdError | None:
     """Return the error for a time unit written as a word, such as 5sec or 1 hour,
-    or for a byte unit, such as 1GB.
+    for a byte unit, such as 1GB, or for a scale suffix, such as 10k.
 
     Of a series bound, only the bound is searched, not the series name.
     """
@@ -510,17 +548,27 @@ def _unit_word_error(text: str, offset: int) -> ThresholdError | None:
                 "units of thresholds are ns, us (or µs), ms, s, m, h, d, w and y"
             )
         elif word in _BYTE_UNITS and found["word"].endswith("B"):
-            count = _byte_count(number, _BYTE_UNITS[word])
+            count = _scaled_number(number, _BYTE_UNITS[word])
             if count is None:
                 continue
             message = (
                 f"write {written} as {count}: "
                 "thresholds take no byte units, so write the number of bytes"
             )
+        elif found["word"] in _SCALE_SUFFIXES and not found.group("gap"):
+            count = _scaled_number(number, _SCALE_SUFFIXES[found["word"]])
+            if count is None:
+                continue
+            if found["word"] == "M":
+                count += f", or as {shorten(number)}m for {shorten(number)} minutes"
+            message = (
+                f"write {written} as {count}: thresholds take no scale suffix such "
+                "as k, M or G, so write the number in full"
+            )
         elif word in _BYTE_UNITS:
             # A lowercase b is a bit: 1Gb is 1000000000 bits, 125000000 bytes.
-            bits = _byte_count(number, _BYTE_UNITS[word])
-            octets = _byte_count(number, Fraction(_BYTE_UNITS[word], 8))
+            bits = _scaled_number(number, _BYTE_UNITS[word])
+            octets = _scaled_number(number, Fraction(_BYTE_UNITS[word], 8))
             if bits is None or octets is None:
                 continue
             message = (
@@ -533,7 +581,7 @@ def _unit_word_error(text: str, offset: int) -> ThresholdError | None:
     return None
 
 
-def _byte_count(number: str, factor: int | Fraction) -> str | None:
+def _scaled_number(number: str, factor: int | Fraction) -> str | None:
     """Return `number` times `factor` as a whole number where it is one.
 
     A count beyond the range of a double keeps its exponent, as in 1e+409. Returns
