@@ -1554,11 +1554,10 @@ HISTOGRAM_RANGE = [
               thresholds: "<10ms Green, 10-200ms Yellow, >200ms Red"
         """),
         [
-            f"{E}:18:35: warning: threshold 0.01 (yellow) lies below 0.0475, the "
-            "smallest value of this query: 0.95 of the first bucket of "
-            "http_request_duration_seconds, 0.05. Every value lies above the "
-            "threshold while observations arrive; add a smaller bucket or raise the "
-            "threshold [thresholds/histogram-range]"
+            f"{E}:18:35: warning: threshold 10ms (yellow) {BELOW_FIRST_BUCKET} Every "
+            "value lies above the threshold while observations arrive; add a bucket "
+            "below 0.0105 to http_request_duration_seconds, or raise the threshold "
+            "above 47.5ms [thresholds/histogram-range]"
         ],
     ),
     Case(
@@ -1584,10 +1583,10 @@ HISTOGRAM_RANGE = [
               alert: false
         """),
         [
-            f"{E}:18:54: warning: threshold 2 (red) lies above 1, the largest value "
-            "of this query: the largest finite bucket of "
-            "http_request_duration_seconds, 1. No value reaches the threshold; add a "
-            "larger bucket or lower the threshold [thresholds/histogram-range]"
+            f"{E}:18:54: warning: threshold 2s (red) lies above 1s, {ABOVE_ONE_SECOND} "
+            "No value reaches the threshold; add a bucket of at least 2 to "
+            "http_request_duration_seconds, or lower the threshold to 1s or below "
+            "[thresholds/histogram-range]"
         ],
     ),
     Case(
@@ -1687,10 +1686,14 @@ HISTOGRAM_RANGE = [
                     thresholds: "<250 Green, 250-750 Yellow, >750 Red"
             """),
         [
-            "services/payments.yaml:12:34: warning: threshold 250 (yellow) lies "
-            "above 5, the largest value of this query: the largest finite bucket of "
-            "http_request_duration_seconds, 5. No value reaches the threshold; add a "
-            "larger bucket or lower the threshold [thresholds/histogram-range]",
+            "services/payments.yaml:12:34: warning: threshold 250s (yellow) lies "
+            "above 5s, the largest value of this query: histogram_quantile returns "
+            "the largest finite bucket of http_request_duration_seconds, 5, where the "
+            "quantile falls in the +Inf bucket, and never more. No value reaches the "
+            "threshold; add a bucket of at least 250 to "
+            "http_request_duration_seconds, lower the threshold to 5s or below, or "
+            "write 250ms if the threshold is in milliseconds (a bare number is in the "
+            "panel's unit, s) [thresholds/histogram-range]",
             "services/payments.yaml:12:51: error: threshold 750s lies above 5s, the "
             "largest value of this query: histogram_quantile returns the largest "
             "finite bucket of http_request_duration_seconds, 5, where the quantile "
@@ -1710,11 +1713,13 @@ HISTOGRAM_RANGE = [
               thresholds: "<10 Green, 10-1500 Yellow, >1500 Red"
         """),
         [
-            f"{E}:19:33: warning: threshold 10 (yellow) lies below 47.5, the "
-            "smallest value of this query: 0.95 of the first bucket of "
+            f"{E}:19:33: warning: threshold 10ms (yellow) lies below 47.5ms, the "
+            "smallest value of this query: histogram_quantile interpolates from 0 in "
+            "the first bucket, so it returns no less than 0.95 of the first bucket of "
             "http_request_duration_seconds, 0.05, times 1000. Every value lies above "
-            "the threshold while observations arrive; add a smaller bucket or raise "
-            "the threshold [thresholds/histogram-range]",
+            "the threshold while observations arrive; add a bucket below 0.0105 to "
+            "http_request_duration_seconds, or raise the threshold above 47.5ms "
+            "[thresholds/histogram-range]",
             f"{E}:19:50: error: threshold 1.5s lies above 1s, the largest "
             "value of this query: histogram_quantile returns the largest finite "
             "bucket of http_request_duration_seconds, 1, times 1000, where the "
@@ -1742,10 +1747,11 @@ HISTOGRAM_RANGE = [
               thresholds: "<300 Green, 300-1000 Yellow, >1000 Red"
         """),
         [
-            f"{E}:18:34: warning: threshold 300 (yellow) lies above 1, the largest "
-            "value of this query: the largest finite bucket of "
-            "http_request_duration_seconds, 1. No value reaches the threshold; add a "
-            "larger bucket or lower the threshold [thresholds/histogram-range]",
+            f"{E}:18:34: warning: threshold 5m (yellow) lies above 1s, "
+            f"{ABOVE_ONE_SECOND} No value reaches the threshold; add a bucket of at "
+            "least 300 to http_request_duration_seconds, lower the threshold to 1s or "
+            "below, or write 300ms if the threshold is in milliseconds (a bare number "
+            "is in the panel's unit, s) [thresholds/histogram-range]",
             f"{E}:18:52: error: threshold 1000s lies above 1s, {ABOVE_ONE_SECOND} "
             "So alert PaymentsLatencyCritical (value >= 1000) never fires; add a "
             "bucket of at least 1000 to http_request_duration_seconds, lower the "
@@ -1803,11 +1809,10 @@ HISTOGRAM_RANGE = [
                 steps: [green, {{value: 10, color: yellow}}, {{value: "2000", color: red}}]
         """),
         [
-            f"{E}:20:34: warning: threshold 0.01 (yellow) lies below 0.0475, the "
-            "smallest value of this query: 0.95 of the first bucket of "
-            "http_request_duration_seconds, 0.05. Every value lies above the "
-            "threshold while observations arrive; add a smaller bucket or raise the "
-            "threshold [thresholds/histogram-range]",
+            f"{E}:20:34: warning: threshold 10ms (yellow) {BELOW_FIRST_BUCKET} Every "
+            "value lies above the threshold while observations arrive; add a bucket "
+            "below 0.0105 to http_request_duration_seconds, or raise the threshold "
+            "above 47.5ms [thresholds/histogram-range]",
             f"{E}:20:63: error: threshold 2s lies above 1s, {ABOVE_ONE_SECOND} So "
             "alert PaymentsLatencyCritical (value >= 2) never fires; add a bucket of "
             "at least 2 to http_request_duration_seconds, or lower the threshold to "

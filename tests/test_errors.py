@@ -790,7 +790,7 @@ CASES = [
         + "alert: false}\n",
         [
             "services/payments.yaml:8:149: error: threshold 750s lies above 5s, the largest value of this query: histogram_quantile returns the largest finite bucket of http_request_duration_seconds, 5, where the quantile falls in the +Inf bucket, and never more. So alert PaymentsP95Critical (value >= 750) never fires; add a bucket of at least 750 to http_request_duration_seconds, lower the threshold to 5s or below, or write 750ms if the threshold is in milliseconds (a bare number is in the panel's unit, s) [thresholds/histogram-range]",
-            "services/payments.yaml:9:155: warning: threshold 750 (red) lies above 5, the largest value of this query: the largest finite bucket of http_request_duration_seconds, 5. No value reaches the threshold; add a larger bucket or lower the threshold [thresholds/histogram-range]",
+            "services/payments.yaml:9:155: warning: threshold 750s (red) lies above 5s, the largest value of this query: histogram_quantile returns the largest finite bucket of http_request_duration_seconds, 5, where the quantile falls in the +Inf bucket, and never more. No value reaches the threshold; add a bucket of at least 750 to http_request_duration_seconds, lower the threshold to 5s or below, or write 750ms if the threshold is in milliseconds (a bare number is in the panel's unit, s) [thresholds/histogram-range]",
         ],
     ),
     (

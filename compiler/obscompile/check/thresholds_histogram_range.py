@@ -241,6 +241,29 @@ def _misfire_message(
     )
 
 
+def _colour_message(
+    value: float, colour: str, span: _Span, quantity: Quantity | None
+) -> str:
+    """Explain why the step at `value` colours every value or none, and the fixes.
+
+    A step colours the values from `value` up, so it colours every value where
+    `value` lies below the span, and none where `value` lies above it.
+    """
+    if span.below(value):
+        reason, fixes = _below_span(value, False, span)
+        effect = "Every value lies above the threshold while observations arrive"
+    else:
+        reason, fixes = _above_span(value, False, span)
+        effect = "No value reaches the threshold"
+    hint = _unit_hint(quantity, span)
+    if hint is not None:
+        fixes.append(hint)
+    return (
+        f"threshold {bound_text(value, span.unit)} ({colour}) {reason}. {effect}; "
+        f"{_either(fixes)}"
+    )
+
+
 def _either(choices: list[str]) -> str:
     """Join `choices` as a sentence lists them: `a`, `a, or b`, `a, b, or c`."""
     if len(choices) == 1:
@@ -290,7 +313,6 @@ def histogram_range(context: PanelContext) -> Iterator[Diagnostic]:
         return
 
     span = _Span(metric, quantile, factor, bounds[0], bounds[-1], unit)
-    lowest = span.lowest
     highest = span.highest
     steps = written_steps(panel.thresholds, resolved)
     # Only a bound outside the span, or at its top, can make an alert misfire, so
@@ -301,7 +323,6 @@ def histogram_range(context: PanelContext) -> Iterator[Diagnostic]:
         for _, step, _ in steps
     ):
         misfires = _misfires(context, span)
-    scale = span.scale_text()
     for series, step, bound in steps:
         if step.value is None or bound is None:
             continue
@@ -314,24 +335,10 @@ def histogram_range(context: PanelContext) -> Iterator[Diagnostic]:
             )
         if alerted:
             continue
-        threshold = f"threshold {number_text(step.value)} ({step.color})"
-        if lowest is not None and step.value < lowest:
+        if span.below(step.value) or step.value > highest:
             yield warning(
                 panel.bound_location(bound),
-                f"{threshold} lies below {number_text(lowest)}, the smallest value "
-                f"of this query: {number_text(quantile)} of the first bucket of "
-                f"{metric}, {number_text(bounds[0])}{scale}. Every value lies above "
-                "the threshold while observations arrive; add a smaller bucket or "
-                "raise the threshold",
-                NAME,
-            )
-        elif step.value > highest:
-            yield warning(
-                panel.bound_location(bound),
-                f"{threshold} lies above {number_text(highest)}, the largest value "
-                f"of this query: the largest finite bucket of {metric}, "
-                f"{number_text(bounds[-1])}{scale}. No value reaches the threshold; "
-                "add a larger bucket or lower the threshold",
+                _colour_message(step.value, step.color, span, bound),
                 NAME,
             )
     # A bound that no written step gives, such as one of a value mapping.
