@@ -920,6 +920,19 @@ def test_http_block_takes_huge_bound(project: Path) -> None:
             "[manifest/block]",
         ),
         (
+            "error_red: 0.05",
+            '5:33: error: block "http_api_health": error_red is 0.05, which must be '
+            "above error_yellow (1% by default); set error_yellow below it. A bare "
+            "number is a percentage, so error_red 0.05 is 0.05%; write 5% if 0.05 is "
+            "meant as a fraction [manifest/block]",
+        ),
+        (
+            "error_yellow: 2, error_red: '0.05'",
+            '5:36: error: block "http_api_health": error_yellow is 2, which must be '
+            "below error_red (0.05). A bare number is a percentage, so error_red 0.05 "
+            "is 0.05%; write 5% if 0.05 is meant as a fraction [manifest/block]",
+        ),
+        (
             "p95_red: 5%",
             '5:31: error: block "http_api_health": p95_red is "5%", which is not a '
             'duration; write a duration such as "500ms" [manifest/block]',
@@ -1009,6 +1022,8 @@ def test_http_block_takes_huge_bound(project: Path) -> None:
         "list",
         "error-as-duration",
         "error-below-default-yellow",
+        "error-fraction-below-default-yellow",
+        "error-fraction-below-given-yellow",
         "latency-as-percentage",
         "count-as-percentage",
         "error-below-given-yellow",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from fractions import Fraction
 
 from obscompile import dsl, promql
@@ -166,6 +167,22 @@ def _fits(kind: str, unit: str | None) -> bool:
     return unit is None
 
 
+def _fraction_hint(kind: str, name: str, bound: tuple[str, Fraction | float]) -> str:
+    """Return a sentence on a bare percentage below 1, which may be meant as a fraction.
+
+    A bare 0.05 is 0.05%, where 5% is the likely intent. Returns "" for any other
+    bound.
+    """
+    text, number = bound
+    if kind != "percentage" or text.endswith("%") or not 0 < number < 1:
+        return ""
+    percent = number_text(float(Decimal(text) * 100))
+    return (
+        f". A bare number is a percentage, so {name} {text} is {text}%; write "
+        f"{percent}% if {text} is meant as a fraction"
+    )
+
+
 def rising_bands(
     kind: str,
     yellow: tuple[str, object],
@@ -193,13 +210,15 @@ def rising_bands(
     if low is None:
         return f"<{high[0]} Green, >{high[0]} Red"
     if low[1] >= high[1]:
+        hint = _fraction_hint(kind, red_name, high)
         if not yellow_given:
             raise dsl.ParameterError(
                 red_name,
                 f"is {high[0]}, which must be above {yellow_name} ({low[0]} by "
-                f"default); set {yellow_name} below it",
+                f"default); set {yellow_name} below it{hint}",
             )
         raise dsl.ParameterError(
-            yellow_name, f"is {low[0]}, which must be below {red_name} ({high[0]})"
+            yellow_name,
+            f"is {low[0]}, which must be below {red_name} ({high[0]}){hint}",
         )
     return f"<{low[0]} Green, {low[0]}-{high[0]} Yellow, >{high[0]} Red"
