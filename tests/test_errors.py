@@ -184,8 +184,36 @@ CASES = [
         HEADER
         + "rows:\n  - title: Traffic\n    panels:\n      - title: RPS\n        qurey: up\n",
         [
+            'services/payments.yaml:9:9: error: unknown key "qurey" in rows[0].panels[0] (did you mean "query"?); it is probably the required key "query", which is missing [manifest/schema]',
+        ],
+    ),
+    (
+        "misspelt-service",
+        HEADER.replace("service:", "servce:"),
+        [
+            'services/payments.yaml:1:1: error: unknown key "servce" in the manifest (did you mean "service"?); it is probably the required key "service", which is missing [manifest/schema]',
+        ],
+    ),
+    (
+        # Neither key is more likely than the other to be the missing one.
+        "two-keys-close-to-missing-one",
+        HEADER
+        + "rows:\n  - title: Traffic\n    panels:\n"
+        + "      - {title: RPS, qurey: up, quer: up}\n",
+        [
             'services/payments.yaml:8:9: error: missing key "query" in rows[0].panels[0] [manifest/schema]',
-            'services/payments.yaml:9:9: error: unknown key "qurey" in rows[0].panels[0] (did you mean "query"?) [manifest/schema]',
+            'services/payments.yaml:8:22: error: unknown key "qurey" in rows[0].panels[0] (did you mean "query"?) [manifest/schema]',
+            'services/payments.yaml:8:33: error: unknown key "quer" in rows[0].panels[0] (did you mean "query"?) [manifest/schema]',
+        ],
+    ),
+    (
+        # "typ" is closest to "type", which is not required.
+        "unknown-key-close-to-optional-one",
+        HEADER
+        + "rows:\n  - title: Traffic\n    panels:\n      - {title: RPS, typ: stat}\n",
+        [
+            'services/payments.yaml:8:9: error: missing key "query" in rows[0].panels[0] [manifest/schema]',
+            'services/payments.yaml:8:22: error: unknown key "typ" in rows[0].panels[0] (did you mean "type"?) [manifest/schema]',
         ],
     ),
     (

@@ -143,10 +143,16 @@ def pattern_message(where: str, text: str, pattern: str, hint: str) -> str:
     return f"{where} {quoted(shorten(text))} is invalid: {hint}"
 
 
+def closest(word: str, choices: list[str]) -> str | None:
+    """Return the choice closest to `word`, or None where no choice is close."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def suggest(word: str, choices: list[str]) -> str:
     """Return ` (did you mean "x"?)` for the closest choice, or an empty string."""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f' (did you mean "{close[0]}"?)' if close else ""
+    choice = closest(word, choices)
+    return f' (did you mean "{choice}"?)' if choice is not None else ""
 
 
 def _expected_types(schema: dict[str, Any]) -> list[str]:
@@ -209,11 +215,14 @@ def _leaf_errors(err: ValidationError) -> Iterator[ValidationError]:
 _NESTED_KEYS = {"mappings": "thresholds", "steps": "thresholds", "series": "thresholds"}
 
 
-def _unknown_keys(err: ValidationError) -> Iterator[tuple[JsonPath, str]]:
+def _unknown_keys(
+    err: ValidationError, misspelt: Mapping[str, str]
+) -> Iterator[tuple[JsonPath, str]]:
     """Yield the path and message of each unknown key of one additionalProperties error.
 
     jsonschema reports all unknown keys of a mapping in one error, and each gets its
-    own diagnostic here, in the order of the file.
+    own diagnostic here, in the order of the file. `misspelt` maps an unknown key to
+    the missing required key that it probably misspells.
     """
     path: JsonPath = tuple(err.absolute_path)
     allowed = sorted(err.schema.get("properties", {}))
@@ -221,12 +230,54 @@ def _unknown_keys(err: ValidationError) -> Iterator[tuple[JsonPath, str]]:
         if key in allowed:
             continue
         hint = suggest(key, allowed)
+        if key in misspelt:
+            hint += (
+                f'; it is probably the required key "{misspelt[key]}", which is missing'
+            )
         if not hint and key in _NESTED_KEYS and _NESTED_KEYS[key] in allowed:
             parent = _NESTED_KEYS[key]
             hint = f' (did you mean "{parent}: {{{key}: ...}}"?)'
         if not hint and allowed:
             hint = "; expected one of " + ", ".join(allowed)
         yield (*path, key), f'unknown key "{shorten(key)}" in {dotted(path)}{hint}'
+
+
+def _missing_key(err: ValidationError) -> str:
+    """Return the key that a "required" error of jsonschema names."""
+    return str(err.message.split("'")[1])
+
+
+def _misspelt_required(
+    leaves: list[ValidationError],
+) -> dict[JsonPath, dict[str, str]]:
+    """Return the unknown keys that misspell a missing required key, by mapping path.
+
+    An unknown key counts where the required key is its closest allowed key, and no
+    other unknown key of the mapping is closest to it. Each maps to that required key.
+    """
+    missing: dict[JsonPath, set[str]] = {}
+    for leaf in leaves:
+        if leaf.validator == "required":
+            missing.setdefault(tuple(leaf.absolute_path), set()).add(_missing_key(leaf))
+    found: dict[JsonPath, dict[str, str]] = {}
+    for leaf in leaves:
+        path: JsonPath = tuple(leaf.absolute_path)
+        if leaf.validator != "additionalProperties" or path not in missing:
+            continue
+        allowed = sorted(leaf.schema.get("properties", {}))
+        candidates: dict[str, list[str]] = {}
+        for key in leaf.instance:
+            if key in allowed:
+                continue
+            choice = closest(key, allowed)
+            if choice in missing[path]:
+                candidates.setdefault(choice, []).append(key)
+        misspelt = {
+            keys[0]: required for required, keys in candidates.items() if len(keys) == 1
+        }
+        if misspelt:
+            found[path] = misspelt
+    return found
 
 
 def _yaml_type_hint(value: Any, types: list[str]) -> str:
@@ -254,8 +305,7 @@ def _message(
     if kind == "x-max-milliseconds":
         return path, f"{where} {err.message}", False
     if kind == "required":
-        missing = err.message.split("'")[1]
-        return path, f'missing key "{missing}" in {where}', False
+        return path, f'missing key "{_missing_key(err)}" in {where}', False
     if kind == "type":
         types = _expected_types(err.schema)
         found = describe_written(err.instance, path, source, describe_value)
@@ -524,19 +574,28 @@ def _problems(
 ) -> Iterator[tuple[JsonPath, str, bool]]:
     """Yield the path, message and whether to point at the key, of each schema error.
 
-    Each unknown key is a problem of its own. `source` and `describe_value` are
-    those of `_message`.
+    Each unknown key is a problem of its own, and one that misspells a missing
+    required key stands for that key's problem too. `source` and `describe_value`
+    are those of `_message`.
     """
     mistyped = {
         tuple(leaf.absolute_path) for leaf in leaves if leaf.validator == "type"
     }
+    misspelt = _misspelt_required(leaves)
     for leaf in leaves:
-        if leaf.validator in _RANGE_KINDS and tuple(leaf.absolute_path) in mistyped:
+        path: JsonPath = tuple(leaf.absolute_path)
+        if leaf.validator in _RANGE_KINDS and path in mistyped:
             # A value of the wrong type has no range to report.
             continue
         if leaf.validator == "additionalProperties":
-            for key_path, message in _unknown_keys(leaf):
+            for key_path, message in _unknown_keys(leaf, misspelt.get(path, {})):
                 yield key_path, message, True
+            continue
+        if (
+            leaf.validator == "required"
+            and _missing_key(leaf) in misspelt.get(path, {}).values()
+        ):
+            # The error of the misspelt key, which names this key, is reported instead.
             continue
         yield _message(leaf, source, describe_value)
 
