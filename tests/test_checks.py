@@ -295,6 +295,48 @@ SYNTAX = [
         ],
     ),
     Case(
+        "misspelt-function",
+        panels("""
+            - title: RPS
+              query: 'summ(rate(http_requests_total[5m]))'
+            - title: Rate
+              query: 'sum(rat(http_requests_total[5m]))'
+            - title: Errors
+              query: 'Rate(http_requests_total[5m])'
+        """),
+        [
+            f"{E}:16:17: error: invalid PromQL query: unknown function with name "
+            "'summ' (did you mean \"sum\"?) [promql/syntax]",
+            f"{E}:18:21: error: invalid PromQL query: unknown function with name "
+            "'rat' (did you mean \"rate\"?) [promql/syntax]",
+            f"{E}:20:17: error: invalid PromQL query: unknown function with name "
+            "'Rate' (did you mean \"rate\"?) [promql/syntax]",
+        ],
+    ),
+    Case(
+        # The parser places the error at the first "rat", which is a metric name.
+        "misspelt-function-after-metric-of-its-name",
+        panels("""
+            - title: RPS
+              query: 'rat + rat(http_requests_total[5m])'
+        """),
+        [
+            f"{E}:16:23: error: invalid PromQL query: unknown function with name "
+            "'rat' (did you mean \"rate\"?) [promql/syntax]",
+        ],
+    ),
+    Case(
+        "unknown-function-close-to-none",
+        panels("""
+            - title: RPS
+              query: 'foo(http_requests_total)'
+        """),
+        [
+            f"{E}:16:17: error: invalid PromQL query: unknown function with name "
+            "'foo' [promql/syntax]",
+        ],
+    ),
+    Case(
         "later-function-and-aggregation",
         panels("""
             - title: Depth

@@ -14,6 +14,7 @@ from obscompile.check.query_grammar import first_unexpected
 from obscompile.check.query_text import Token, tokenize
 from obscompile.check.registry import check
 from obscompile.diagnostics import Diagnostic, error, shorten, shorten_quotes
+from obscompile.load.validate import suggest
 
 NAME = "promql/syntax"
 
@@ -54,6 +55,14 @@ AGGREGATIONS = frozenset(
         "stddev", "stdvar", "sum", "topk",
     }
 )  # fmt: skip
+# Every name that a call may have in Prometheus 2.42.
+_CALLABLE = sorted(FUNCTIONS | AGGREGATIONS)
+# The minimum similarity of an unknown function's name to a known one that is suggested.
+# Above difflib's 0.6, because names of three or four letters share a letter or two by
+# chance: `foo` is 0.75 like `floor`, but `rat` is 0.86 like `rate`.
+_FUNCTION_CUTOFF = 0.8
+# promql-parser's message for a call of a name that is no function, such as `rat(x)`.
+_UNKNOWN_FUNCTION = re.compile(r"unknown function with name '([^']*)'")
 # A duration as Prometheus 2.42 reads it: whole numbers with units, largest first.
 _DURATION = re.compile(
     r"(?:\d+y)?(?:\d+w)?(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?(?:\d+ms)?"
@@ -85,7 +94,27 @@ def _cause(query: str, message: str, offset: int) -> tuple[str, int]:
         unexpected = first_unexpected(query)
         if unexpected is not None:
             return unexpected.message, unexpected.offset
+    unknown = _UNKNOWN_FUNCTION.fullmatch(message)
+    if unknown is not None:
+        return _unknown_function(query, message, unknown.group(1))
     return message, _offset(query, message, offset)
+
+
+def _unknown_function(query: str, message: str, name: str) -> tuple[str, int]:
+    """Return `message` with the function that `name` is close to, at the call of `name`.
+
+    The parser places the error at the first `name` in the query, which may be a
+    metric or label of that name before the call. Function names are
+    case-sensitive, so `Rate` gets `rate` too.
+    """
+    tokens = tokenize(query)
+    calls = [
+        token.offset
+        for token, following in zip(tokens, tokens[1:], strict=False)
+        if token.kind == "identifier" and token.text == name and following.text == "("
+    ]
+    offset = calls[0] if calls else max(query.find(name), 0)
+    return message + suggest(name.lower(), _CALLABLE, _FUNCTION_CUTOFF), offset
 
 
 @check(NAME, "the query is not valid PromQL")

@@ -143,15 +143,18 @@ def pattern_message(where: str, text: str, pattern: str, hint: str) -> str:
     return f"{where} {quoted(shorten(text))} is invalid: {hint}"
 
 
-def closest(word: str, choices: list[str]) -> str | None:
-    """Return the choice closest to `word`, or None where no choice is close."""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+def closest(word: str, choices: list[str], cutoff: float = 0.6) -> str | None:
+    """Return the choice closest to `word`, or None where no choice is close.
+
+    `cutoff` is the minimum similarity, as difflib's ratio from 0 to 1, that counts.
+    """
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=cutoff)
     return close[0] if close else None
 
 
-def suggest(word: str, choices: list[str]) -> str:
+def suggest(word: str, choices: list[str], cutoff: float = 0.6) -> str:
     """Return ` (did you mean "x"?)` for the closest choice, or an empty string."""
-    choice = closest(word, choices)
+    choice = closest(word, choices, cutoff)
     return f' (did you mean "{choice}"?)' if choice is not None else ""
 
 
