@@ -6,8 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from obscompile.check.scrape_job import target_problem
+from obscompile.cli import main
 from obscompile.diagnostics import MAX_QUOTED, error, quoted, shorten
 from obscompile.model.location import Location
 from obscompile.pipeline import BuildResult, Project, build
@@ -198,3 +200,34 @@ def test_target_port_of_many_digits() -> None:
         f'target "{shorten("worker:" + port, 7)}" has port {shorten(port)}, '
         "outside 1-65535"
     )
+
+
+def test_grafana_url_port_of_many_digits(tmp_path: Path) -> None:
+    port = "9" * 3000
+    write_manifest(tmp_path, "worker.yaml", manifest("worker", "sum(queue_depth)"))
+    (tmp_path / "obscompile.yaml").write_text(f"grafana_url: http://grafana:{port}\n")
+    result = CliRunner().invoke(main, ["check", "--project", str(tmp_path)])
+    (line,) = [line for line in result.stderr.splitlines() if "config/value" in line]
+    assert 'obscompile.yaml:1:14: error: grafana_url "http://grafana:999' in line
+    assert line.endswith('999", which is outside 1-65535 [config/value]')
+    quotes = re.findall(r'"([^"]*)"', line)
+    assert len(quotes) == 2 and all(len(quote) <= MAX_QUOTED for quote in quotes)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--scrape-interval", "9" * 3000 + "s"),
+        ("--alert-for", "9" * 3000 + "x"),
+        ("--target", "worker=" + "9" * 3000),
+    ],
+)
+def test_option_value_of_many_digits(tmp_path: Path, option: str, value: str) -> None:
+    """A usage error quotes at most MAX_QUOTED characters of the option's value."""
+    write_manifest(tmp_path, "worker.yaml", manifest("worker", "sum(queue_depth)"))
+    arguments = ["build", "--project", str(tmp_path), option, value]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 2
+    quotes = re.findall(r'"([^"]*)"', result.stderr)
+    assert quotes and all(len(quote) <= MAX_QUOTED for quote in quotes), result.stderr
+    assert len(result.stderr) < 1000, result.stderr

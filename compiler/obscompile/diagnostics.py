@@ -244,4 +244,10 @@ class InputError(ObscompileError, ValueError):
 
 
 class UsageError(ObscompileError, ValueError):
-    """The command line or the project configuration is wrong (exit code 2)."""
+    """The command line or the project configuration is wrong (exit code 2).
+
+    Each quoted text of the message is shortened, as the user's value may be long.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(shorten_quotes(message))

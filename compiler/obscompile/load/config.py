@@ -13,7 +13,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError
 
 from obscompile.config import DEFAULT_TARGETS, TARGET_REQUIRES, Config
-from obscompile.diagnostics import Diagnostic, error, warning
+from obscompile.diagnostics import Diagnostic, error, shorten_quotes, warning
 from obscompile.load.durations import DURATION_PATTERN, MAX_DURATION_MS, duration_ms
 from obscompile.load.input_file import CONFIG, InputFileError, read_input_text
 from obscompile.load.patterns import END
@@ -333,7 +333,7 @@ def grafana_url_message(url: str) -> str | None:
             "carry in its dashboard_url to the chat and paging tools that receive it; "
             "give the URL without them"
         )
-    message = f'grafana_url "{url}" is invalid: it {problem}'
+    message = shorten_quotes(f'grafana_url "{url}" is invalid: it {problem}')
     if problem.startswith(("has a query", "has a fragment")):
         message += ", and the links of alerts append /d/UID?viewPanel=ID to the URL"
     return message
