@@ -250,6 +250,25 @@ def test_http_block_job_typo_at_value(
     ]
 
 
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("    with: {buckets: [0.1, 0.05, 1]}\n", "5:27"),
+        ("    with:\n      buckets:\n        - 0.1\n        - 0.05\n", "8:11"),
+    ],
+    ids=["flow", "block"],
+)
+def test_block_bucket_at_bound(project: Path, written: str, expected: str) -> None:
+    """A finding on a bucket that a block argument gives points at the bound."""
+    text = HTTP_SERVICE.replace(
+        "metric_blocks: [{use: http_metrics}]\n",
+        "metric_blocks:\n  - use: http_metrics\n" + written,
+    )
+    write_manifest(project, "api.yaml", text)
+    found = _findings(project, "instrument/buckets")
+    assert [str(d.location) for d in found] == [f"services/api.yaml:{expected}"]
+
+
 def test_project_block_job_typo_at_value(project: Path) -> None:
     _write_block(project)
     _write_use(project, "outer_row", "apx")

@@ -479,8 +479,40 @@ class _Reader:
                     )
                 )
                 continue
-            metrics.extend(produced)
+            metrics.extend(
+                self.placed_buckets(metric, entry.get("with") or {}, path)
+                for metric in produced
+            )
         return tuple(metrics)
+
+    def placed_buckets(
+        self, metric: Metric, parameters: dict[str, Any], path: JsonPath
+    ) -> Metric:
+        """Place a block's histogram buckets at the `with:` list that gives them.
+
+        A block's metrics are placed at its use. Buckets equal to a list argument
+        are that argument, so a finding on a bound points at the bound as written.
+        """
+        if not metric.buckets or "buckets" in metric.locations:
+            return metric
+        for name, value in parameters.items():
+            if not isinstance(value, list) or len(value) != len(metric.buckets):
+                continue
+            if not all(
+                isinstance(item, int | float)
+                and not isinstance(item, bool)
+                and item == bound
+                for item, bound in zip(value, metric.buckets, strict=True)
+            ):
+                continue
+            where = (*path, "with", name)
+            locations = {
+                **metric.locations,
+                "buckets": self.at(where),
+                **{f"buckets.{i}": self.at((*where, i)) for i in range(len(value))},
+            }
+            return attrs.evolve(metric, locations=locations)
+        return metric
 
     def panel_fields(self, data: dict[str, Any], path: JsonPath) -> dict[str, Any]:
         """Convert the panel keys present in `data` into Panel field values."""
