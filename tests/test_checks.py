@@ -326,6 +326,28 @@ SYNTAX = [
         ],
     ),
     Case(
+        # `summ by` reads as a metric followed by a keyword.
+        "misspelt-aggregation-before-grouping",
+        panels("""
+            - title: RPS
+              query: 'summ by (job) (rate(http_requests_total[5m]))'
+            - title: Mean
+              query: 'avgg without (job) (rate(http_requests_total[5m]))'
+            - title: Other
+              query: 'foo by (job) (rate(http_requests_total[5m]))'
+        """),
+        [
+            f'{E}:16:17: error: invalid PromQL query: unexpected keyword "by" after '
+            '"summ", which is not an aggregation (did you mean "sum"?) '
+            "[promql/syntax]",
+            f'{E}:18:17: error: invalid PromQL query: unexpected keyword "without" '
+            'after "avgg", which is not an aggregation (did you mean "avg"?) '
+            "[promql/syntax]",
+            f'{E}:20:21: error: invalid PromQL query: unexpected keyword "by" '
+            "[promql/syntax]",
+        ],
+    ),
+    Case(
         "unknown-function-close-to-none",
         panels("""
             - title: RPS

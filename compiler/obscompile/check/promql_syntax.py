@@ -93,11 +93,34 @@ def _cause(query: str, message: str, offset: int) -> tuple[str, int]:
     if message.lower() == _GENERIC or misplaced:
         unexpected = first_unexpected(query)
         if unexpected is not None:
-            return unexpected.message, unexpected.offset
+            return _grouping_after_name(query, unexpected.message, unexpected.offset)
     unknown = _UNKNOWN_FUNCTION.fullmatch(message)
     if unknown is not None:
         return _unknown_function(query, message, unknown.group(1))
     return message, _offset(query, message, offset)
+
+
+def _grouping_after_name(query: str, message: str, offset: int) -> tuple[str, int]:
+    """Suggest the aggregation that a name before an unexpected `by` or `without` is close to.
+
+    `summ by (job) (x)` reads as the metric `summ` followed by a keyword, so the
+    error is at `by` and names the aggregation, at the name.
+    """
+    tokens = tokenize(query)
+    for before, token in zip(tokens, tokens[1:], strict=False):
+        if token.offset != offset:
+            continue
+        if (
+            token.text.lower() in ("by", "without")
+            and before.kind == "identifier"
+            and before.text not in AGGREGATIONS
+        ):
+            hint = suggest(before.text.lower(), sorted(AGGREGATIONS), _FUNCTION_CUTOFF)
+            if hint:
+                text = f'{message} after "{shorten(before.text)}", which is not an aggregation'
+                return text + hint, before.offset
+        break
+    return message, offset
 
 
 def _unknown_function(query: str, message: str, name: str) -> tuple[str, int]:
