@@ -188,7 +188,7 @@ def test_latency_milliseconds_boundary_is_pinned(project: Path) -> None:
     values = [
         _query_value(group, MEDIAN_MS)
         for group in _groups(result)
-        if "never gives exactly 2010ms" in group["name"]
+        if "never gives exactly 2.01s" in group["name"]
     ]
     assert values == [2009.9999999999998, 2010.0000000000002]
     _run_promtool(project, result)
