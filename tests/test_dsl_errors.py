@@ -280,7 +280,8 @@ ARGUMENT_ERRORS = [
     ),
     (
         HEAD + 'dsl.servce("api")\n',
-        "services/api.py:3:1: error: AttributeError: module 'obscompile.dsl' has no attribute 'servce' [dsl/error]",
+        "services/api.py:3:1: error: AttributeError: module 'obscompile.dsl' has no "
+        "attribute 'servce' (did you mean \"service\"?) [dsl/error]",
     ),
 ]
 
@@ -397,6 +398,28 @@ BLOCK_ERRORS = [
             "services/api.yaml": USE_QUEUE_ROW,
         },
         "blocks/team.py:6:12: error: KeyError: 'red' [manifest/block]\n"
+        'services/api.yaml:3:5: note: block "queue_row" is used here',
+    ),
+    (
+        {
+            "blocks/team.py": queue_row_block(
+                '    return dsl.row("R", [dsl.pannel("P", "up")])\n'
+            ),
+            "services/api.yaml": USE_QUEUE_ROW,
+        },
+        "blocks/team.py:5:26: error: AttributeError: module 'obscompile.dsl' has no "
+        "attribute 'pannel' (did you mean \"panel\"?) [manifest/block]\n"
+        'services/api.yaml:3:5: note: block "queue_row" is used here',
+    ),
+    (
+        {
+            "blocks/team.py": queue_row_block(
+                '    return dsl.row("R", [dsl.panel("P", "up", thresold=1)])\n'
+            ),
+            "services/api.yaml": USE_QUEUE_ROW,
+        },
+        "blocks/team.py:5:26: error: TypeError: panel() got an unexpected keyword "
+        "argument 'thresold' (did you mean \"thresholds\"?) [manifest/block]\n"
         'services/api.yaml:3:5: note: block "queue_row" is used here',
     ),
     (

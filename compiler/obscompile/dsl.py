@@ -85,6 +85,7 @@ from obscompile.load.validate import (
     ends_with_line_break,
     integer_problem,
     quoted,
+    suggest,
     value_problems,
 )
 from obscompile.model.location import BlockUse, Location
@@ -514,6 +515,36 @@ def argument_locations(arguments: Iterable[str]) -> dict[str, Location]:
                 filename, node.lineno, _column(filename, node.lineno, node.col_offset)
             )
     return found
+
+
+_UNEXPECTED_KEYWORD = re.compile(
+    r"^(\w+)\(\) got an unexpected keyword argument '(\w+)'$"
+)
+
+
+def dsl_exception_text(exc: BaseException) -> str:
+    """Return an exception's type and message, with the closest name of the DSL.
+
+    A misspelt keyword of a `dsl` function, as in `dsl.panel(..., thresold=...)`,
+    and a misspelt function, as in `dsl.pannel(...)`, get ` (did you mean "x"?)`.
+    """
+    text = exception_text(exc)
+    if isinstance(exc, AttributeError) and exc.obj is sys.modules[__name__]:
+        public = [
+            name
+            for name, value in vars(exc.obj).items()
+            if not name.startswith("_") and not inspect.ismodule(value)
+        ]
+        return text + suggest(exc.name or "", public)
+    found = _UNEXPECTED_KEYWORD.match(str(exc)) if isinstance(exc, TypeError) else None
+    function = globals().get(found.group(1)) if found else None
+    if found is None or not callable(function):
+        return text
+    try:
+        parameters = list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return text
+    return text + suggest(found.group(2), parameters)
 
 
 def traceback_location(tb: TracebackType | None) -> Location | None:
@@ -1596,7 +1627,7 @@ def _call_function(found: Block, parameters: Mapping[str, Any]) -> Any:
     # A block is user code and may raise anything, and only Ctrl-C stops the build.
     except (Exception, SystemExit, GeneratorExit) as exc:
         where = traceback_location(exc.__traceback__) or defined_at
-        raise DSLError(exception_text(exc), where) from None
+        raise DSLError(dsl_exception_text(exc), where) from None
     if produced is None:
         raise DSLError(
             f"function {found.function.__name__}() returned None; a block must "

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import inspect
 import os
-import re
 import runpy
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -35,7 +33,7 @@ from obscompile.model.service import Service
 
 
 def _error_in(name: str, exc: BaseException) -> Diagnostic:
-    from obscompile.dsl import DSLError, traceback_location
+    from obscompile.dsl import DSLError, dsl_exception_text, traceback_location
 
     if isinstance(exc, DSLError):
         return error(exc.location, str(exc), "dsl/error")
@@ -47,34 +45,13 @@ def _error_in(name: str, exc: BaseException) -> Diagnostic:
         where = Location(file, exc.lineno, exc.offset or 1)
         return error(where, f"invalid Python: {exc.msg}", "dsl/syntax")
     location = traceback_location(exc.__traceback__) or Location(name, 1, 1)
-    hint = _keyword_hint(exc)
     if isinstance(exc, ImportError) and "no known parent package" in str(exc):
         hint = (
             "; a module runs on its own, not in a package, so import a helper "
             "beside it by its name: import _common"
         )
-    return error(location, exception_text(exc) + hint, "dsl/error")
-
-
-_UNEXPECTED_KEYWORD = re.compile(
-    r"^(\w+)\(\) got an unexpected keyword argument '(\w+)'$"
-)
-
-
-def _keyword_hint(exc: BaseException) -> str:
-    """Return ` (did you mean "x"?)` for a misspelt keyword of a `dsl` function."""
-    from obscompile import dsl
-    from obscompile.load.validate import suggest
-
-    found = _UNEXPECTED_KEYWORD.match(str(exc)) if isinstance(exc, TypeError) else None
-    function = getattr(dsl, found.group(1), None) if found else None
-    if found is None or not callable(function):
-        return ""
-    try:
-        parameters = list(inspect.signature(function).parameters)
-    except (TypeError, ValueError):
-        return ""
-    return suggest(found.group(2), parameters)
+        return error(location, exception_text(exc) + hint, "dsl/error")
+    return error(location, dsl_exception_text(exc), "dsl/error")
 
 
 def run_module(
