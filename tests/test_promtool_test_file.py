@@ -430,6 +430,20 @@ BAD_NOTATION = [
         "4:9: error: this input series has no series; write the metric name and "
         "labels of the samples that it loads [promtool/test-file]",
     ),
+    (
+        "tests:\n  - interval: 1m\n    input_series:\n"
+        f"      - {{series: 'up:job=api', values: '1'}}\n{EXPR_TEST}",
+        "4:25: error: series \"up:job=api\" has '=' after the series; write labels "
+        'in braces, such as up{job="api"}, and sample values in values '
+        "[promtool/test-file]",
+    ),
+    (
+        "tests:\n  - interval: 1m\n    input_series:\n"
+        f"      - {{series: 'up(job=\"api\")', values: '1'}}\n{EXPR_TEST}",
+        '4:21: error: series "up(job="api")" has \'(\' after the series; write '
+        'labels in braces, such as up{job="api"}, and sample values in values '
+        "[promtool/test-file]",
+    ),
 ]
 
 
@@ -444,6 +458,8 @@ BAD_NOTATION = [
         "labels",
         "expr",
         "no-series",
+        "labels-after-colon",
+        "labels-in-parentheses",
     ],
 )
 def test_bad_notation_placed_in_string(

@@ -80,6 +80,13 @@ def series_problem(text: str) -> NotationProblem | None:
             raise _Invalid(
                 end, 'has a blank between the metric name and its "{"; remove it'
             )
+        if rest < len(text) and (text[rest] in "([" or "=" in text[rest:]):
+            # Labels written without braces, such as x:job=a or x(job="a").
+            raise _Invalid(
+                rest,
+                f"has {_shown(text, rest)} after the series; write labels in braces, "
+                'such as up{job="api"}, and sample values in values',
+            )
         if rest < len(text):
             raise _Invalid(
                 rest,
