@@ -546,6 +546,9 @@ def test_cli_warns_of_late_alerts(
         (line,) = lines
         assert line.startswith(f"obscompile: warning: --alert-for {options[1]} is no ")
         assert warned in line
+    # The summary counts the warning with those of the manifests.
+    count = "0 errors, 1 warning in " if warned else " panel in "
+    assert count in output.splitlines()[-1], output
 
 
 ALERTING_MANIFEST = """service: payments

@@ -212,9 +212,10 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
-def _summary(result: BuildResult | Replay) -> str:
+def _summary(result: BuildResult | Replay, option_warnings: int = 0) -> str:
+    """Return the summary line; `option_warnings` counts warnings on the command line."""
     errors = sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
-    warnings = len(result.diagnostics) - errors
+    warnings = len(result.diagnostics) - errors + option_warnings
     # A manifest that failed to load counts as one service, so that the count does not
     # drop when a manifest breaks.
     services = _count(len(result.services) + len(result.unloaded), "service")
@@ -232,11 +233,12 @@ def _summary(result: BuildResult | Replay) -> str:
 
 def _warn_of_late_alerts(
     project: Project, alert_for: str, evaluation_interval: str | None
-) -> None:
+) -> int:
     """Warn when `--alert-for` is no multiple of the rules' evaluation interval.
 
     Prometheus checks `for:` only when it evaluates a rule, so such an alert fires at
     the first evaluation after `for:` has passed, later than the option sets.
+    Returns the number of warnings, 0 or 1.
     """
     from obscompile.derive.alerts import late_firing
     from obscompile.load.config import load_config
@@ -244,11 +246,11 @@ def _warn_of_late_alerts(
     if evaluation_interval is None:
         config, problems, _ = load_config(project.root)
         if problems:
-            return
+            return 0
         evaluation_interval = config.evaluation_interval
     fires = late_firing(alert_for, evaluation_interval)
     if fires is None:
-        return
+        return 0
     click.echo(
         f"obscompile: warning: --alert-for {alert_for} is no multiple of the "
         f"evaluation interval {evaluation_interval}, so an alert fires "
@@ -256,6 +258,7 @@ def _warn_of_late_alerts(
         "--evaluation-interval that divides it",
         err=True,
     )
+    return 1
 
 
 def _write_failure(exc: OSError, project: Project) -> str:
@@ -648,8 +651,11 @@ def build_command(
             raise click.BadParameter(str(exc), param_hint="'--target'") from None
         finally:
             progress.clear()
-        if alert_for is not None:
+        option_warnings = (
             _warn_of_late_alerts(project, alert_for, evaluation_interval)
+            if alert_for is not None
+            else 0
+        )
         differing = (
             stale_files(project.out_dir, result.files)
             if check_only and result.ok
@@ -689,7 +695,7 @@ def build_command(
                     else "is not written"
                 )
                 unchanged_note = f"; {shown_out} {kept}"
-            click.echo(_summary(result) + unchanged_note, err=True)
+            click.echo(_summary(result, option_warnings) + unchanged_note, err=True)
             sys.exit(EXIT_DIAGNOSTICS)
         if check_only:
             for name in differing:
@@ -700,12 +706,15 @@ def build_command(
                 )
             if differing:
                 click.echo(
-                    f"{_summary(result)}; {_stale(shown_out, differing)}; run "
+                    f"{_summary(result, option_warnings)}; {_stale(shown_out, differing)}; run "
                     "obscompile build",
                     err=True,
                 )
                 sys.exit(EXIT_DIAGNOSTICS)
-            click.echo(f"{_summary(result)}; {shown_out} is up to date", err=True)
+            click.echo(
+                f"{_summary(result, option_warnings)}; {shown_out} is up to date",
+                err=True,
+            )
             return
         tokens = getattr(result.files, "tokens", {})
         ledger = cache.ledger(tokens) if cache is not None else None
@@ -727,14 +736,15 @@ def build_command(
             _save_cache(cache, result, written=False)
             counted = attrs.evolve(result, diagnostics=(*result.diagnostics, failed))
             click.echo(
-                f"{_summary(counted)}; {shown_out} could not be written", err=True
+                f"{_summary(counted, option_warnings)}; {shown_out} could not be written",
+                err=True,
             )
             sys.exit(EXIT_DIAGNOSTICS)
         if report_later:
             _print_diagnostics(result, output_format)
         _report_moved(project, written.moved)
         _save_cache(cache, result, written=True, recorded=written.recorded)
-        click.echo(_summary(result), err=True)
+        click.echo(_summary(result, option_warnings), err=True)
 
 
 @contextlib.contextmanager
