@@ -17,7 +17,7 @@ import yaml
 
 from obscompile.derive.simulate import simulate
 from obscompile.derive.synthesis import InputSeries
-from obscompile.derive.testfile import duration_ms
+from obscompile.load.durations import duration_ms
 from obscompile.pipeline import BuildResult, Project, build
 from tests.conftest import write_manifest
 from tests.moved_boundaries import assert_moved_boundaries_fail, untested

@@ -118,7 +118,7 @@ def test_summary_on_stderr_in_every_format(
 
 @pytest.mark.parametrize("output_format", ["text", "json", "github"])
 def test_build_check_ends_with_summary(project: Path, output_format: str) -> None:
-    """`build --check` counts the warnings too, and then says whether out/ is stale."""
+    """`build --check` counts the warnings too, then reports whether out/ is stale."""
     write_manifest(
         project,
         "a.yaml",
@@ -143,7 +143,8 @@ def test_build_check_ends_with_summary(project: Path, output_format: str) -> Non
     assert fresh.exit_code == 0
     last = fresh.stderr.splitlines()[-1]
     summary = "obscompile: 1 service, 1 dashboard, 1 panel, 0 errors, 1 warning in "
-    assert last.startswith(summary) and last.endswith("out is up to date"), last
+    assert last.startswith(summary), last
+    assert last.endswith("out is up to date"), last
 
 
 def test_module_print_keeps_json_valid(project: Path) -> None:

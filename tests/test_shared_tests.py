@@ -24,11 +24,12 @@ from obscompile.derive.renaming import (
     query_keeps_meaning,
     template_keeps_meaning,
 )
+from obscompile.load.durations import duration_ms
 from obscompile.load.project import load_project
 from obscompile.model.service import Service
 from tests.conftest import write_manifest
 
-EVALUATION_MS = testfile.duration_ms(Config().evaluation_interval)
+EVALUATION_MS = duration_ms(Config().evaluation_interval)
 
 MANIFEST = """\
 service: {service}

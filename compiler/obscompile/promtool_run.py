@@ -62,7 +62,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.main import CParser
 
 from obscompile import promql
-from obscompile.derive.testfile import duration_ms
+from obscompile.load.durations import duration_ms
 from obscompile.render.yaml_read import read_yaml
 from obscompile.yaml_loader import C_PARSER_DEPTH, looks_deep
 

@@ -32,10 +32,6 @@ NAME = "scrape/job"
 _TARGET = re.compile(r"(?P<host>\[[^\]]*\]|[^:\[\]]*)(?::(?P<port>.*))?")
 
 
-def parse_duration(text: str) -> timedelta | None:
-    return positive_duration(text)
-
-
 _ZERO_DURATION = re.compile(ZERO_DURATION_PATTERN)
 _METRICS_PATH = re.compile(METRICS_PATH_PATTERN)
 _PROBE_MODULE = re.compile(PROBE_MODULE_PATTERN)
@@ -60,13 +56,13 @@ def interval_of(job: ScrapeJob, default: timedelta) -> timedelta:
     """Return the job's scrape interval, or `default` when it sets none."""
     if job.interval is None:
         return default
-    return parse_duration(job.interval) or default
+    return positive_duration(job.interval) or default
 
 
 def _timeout_problems(job: ScrapeJob, default: timedelta) -> Iterator[Diagnostic]:
     for key in ("interval", "timeout"):
         text = getattr(job, key)
-        if text is not None and parse_duration(text) is None:
+        if text is not None and positive_duration(text) is None:
             where = job.locations.get(key, job.location)
             if _ZERO_DURATION.match(text):
                 if schema_validated(where):
@@ -81,7 +77,7 @@ def _timeout_problems(job: ScrapeJob, default: timedelta) -> Iterator[Diagnostic
                     "or 1m"
                 )
             yield error(where, problem, NAME)
-    timeout = parse_duration(job.timeout) if job.timeout else None
+    timeout = positive_duration(job.timeout) if job.timeout else None
     if timeout is None or timeout <= interval_of(job, default):
         return
     longest = job.interval or duration_text(default)

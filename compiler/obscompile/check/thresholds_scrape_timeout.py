@@ -18,9 +18,10 @@ from obscompile import promql
 from obscompile.check import catalog
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
-from obscompile.check.scrape_job import interval_of, parse_duration
+from obscompile.check.scrape_job import interval_of
 from obscompile.derive.units import UnitError, convert, panel_unit
 from obscompile.diagnostics import Diagnostic, warning
+from obscompile.load.durations import positive_duration
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.threshold import Quantity, Thresholds, colour_hue
 from obscompile.promql import duration_text
@@ -86,7 +87,7 @@ def timeout_of(job: ScrapeJob, context: PanelContext) -> tuple[timedelta, str]:
     interval when that is shorter, as Prometheus 2.42 does when it loads its
     configuration.
     """
-    own = parse_duration(job.timeout) if job.timeout else None
+    own = positive_duration(job.timeout) if job.timeout else None
     if own is not None:
         return own, f"the job's timeout{_written_at(job, 'timeout')}"
     interval = interval_of(job, context.scrape_interval)

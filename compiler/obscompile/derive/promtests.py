@@ -85,12 +85,11 @@ from obscompile.derive.testfile import (
     TestSuite,
     Untested,
     duration_label,
-    duration_ms,
     labels_text,
     series_texts,
 )
 from obscompile.diagnostics import quoted
-from obscompile.load.durations import MAX_DURATION_MS
+from obscompile.load.durations import MAX_DURATION_MS, duration_ms
 from obscompile.model.metric import Metric
 from obscompile.model.scrape import ScrapeJob
 from obscompile.model.service import Service

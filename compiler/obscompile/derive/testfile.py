@@ -12,7 +12,6 @@ import promql_parser as pp
 
 from obscompile.derive.synthesis import InputSeries
 from obscompile.gotemplate import go_quote
-from obscompile.load import durations
 
 
 @attrs.frozen
@@ -65,11 +64,6 @@ class TestSuite:
     evaluation_interval: str
     groups: tuple[TestGroup, ...]
     untested: tuple[Untested, ...]
-
-
-def duration_ms(text: str) -> int:
-    """Return a Prometheus duration such as `5m` in milliseconds (`0s` is 0)."""
-    return durations.duration_ms(text)
 
 
 def duration_label(ms: int) -> str:

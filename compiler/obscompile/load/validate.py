@@ -81,8 +81,9 @@ def describe_written(
     `source` is None for a value that Python code built, which has no written text.
     """
     if source is not None and path in source.written:
-        shown = written_number(source.written[path])
-        return shown if shown.startswith("a ") else f"the number {shown}"
+        text = source.written[path]
+        shown = written_number(text)
+        return f"the number {text}" if shown == text else shown
     if source is not None and path in source.dates:
         return f"the unquoted date {source.dates[path]}"
     return describe_value(value)

@@ -117,8 +117,8 @@ class Source:
     text: str
     values: dict[JsonPath, Location]
     keys: dict[JsonPath, Location]
-    # The text of each number that reads as infinite or as 0, as written: .inf; 1e400
-    # or an integer of thousands of digits, which are too large; or 1e-400, too small.
+    # The text of each number that reads as infinite or as 0, as written. That is .inf,
+    # a number too large such as 1e400 or thousands of digits, or one too small, 1e-400.
     written: dict[JsonPath, str] = attrs.field(factory=dict)
     # The text of each unquoted date or time, such as 2024-01-01, which reads as text.
     dates: dict[JsonPath, str] = attrs.field(factory=dict)
@@ -260,9 +260,6 @@ class _Builder:
                 self.open.discard(id(node))
         assert isinstance(node, ScalarNode)
         value = self.scalar(node, tag)
-        if isinstance(value, int) and value.bit_length() > _MAX_INTEGER_BITS:
-            # Python cannot print such an integer; no artifact holds one either.
-            value = -math.inf if value < 0 else math.inf
         if isinstance(value, float) and (
             math.isinf(value) or (value == 0 and _NONZERO.search(node.value))
         ):
@@ -455,9 +452,7 @@ class _Builder:
             value = _to_int(text) if tag == _CORE + "int" else _to_float(text)
         except ValueError:
             return False
-        if not math.isfinite(value) or (
-            isinstance(value, int) and value.bit_length() > _MAX_INTEGER_BITS
-        ):
+        if not math.isfinite(value):
             # The value is reported as one that no artifact can hold.
             return False
         self.diagnostics.append(
@@ -518,18 +513,22 @@ def _flow_text(nodes: Any) -> str | None:
 def _to_int(text: str) -> int | float:
     """Read a YAML integer: decimal, or with a 0b, 0o or 0x prefix.
 
-    A decimal integer of more digits than Python reads is infinite. Raises
-    ValueError for text without digits, such as "_".
+    An integer of more digits than Python prints or reads is infinite, because no
+    artifact holds one either. Raises ValueError for text without digits, such as "_".
     """
     text = text.replace("_", "")
     digits = text.lstrip("+-").lower()
+    infinite = -math.inf if text.startswith("-") else math.inf
     if len(digits.lstrip("0")) > _MAX_DIGITS and digits.isdigit():
-        return -math.inf if text.startswith("-") else math.inf
+        return infinite
+    sign = "-" if text.startswith("-") else ""
     for prefix, base in (("0b", 2), ("0o", 8), ("0x", 16)):
         if digits.startswith(prefix):
-            sign = "-" if text.startswith("-") else ""
-            return int(sign + digits.removeprefix(prefix), base)
-    return int(text, 10)
+            value = int(sign + digits.removeprefix(prefix), base)
+            break
+    else:
+        value = int(text, 10)
+    return infinite if value.bit_length() > _MAX_INTEGER_BITS else value
 
 
 def _to_float(text: str) -> float:
