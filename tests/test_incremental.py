@@ -63,14 +63,23 @@ def run_build(*arguments: str) -> tuple[int, str]:
 
 
 def without_duration(stderr: str) -> str:
-    """Return a build's messages without the duration and note of its summary line.
+    """Return a build's messages without the duration and notes of its summary line.
 
     The summary ends with the build's duration, which differs between runs. A build
-    that replays the last one, or that fails, adds a note after it.
+    that replays the last one, or that fails, adds a note after it. A build that
+    removes files of the last one lists them, which a build into an empty folder
+    does not.
     """
+    stderr = re.sub(
+        r"^.*: removed; this build no longer writes it\n"
+        r"|^obscompile: \d+ more files? removed from .*\n",
+        "",
+        stderr,
+        flags=re.MULTILINE,
+    )
     return re.sub(
         r" in \d+\.\d+s(, nothing changed since the last build"
-        r"|; .* (is left as it was|is not written))?$",
+        r"|; .* (is left as it was|is not written)|; removed \d+ files?)?$",
         "",
         stderr,
         flags=re.MULTILINE,

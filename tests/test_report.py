@@ -147,6 +147,62 @@ def test_build_check_ends_with_summary(project: Path, output_format: str) -> Non
     assert last.endswith("out is up to date"), last
 
 
+def _simple_service(name: str) -> str:
+    return (
+        f"service: {name}\nscrape: {{job: {name}, port: 8080, interval: 15s}}\n"
+        "metrics: {x_total: counter}\nrows:\n  - title: R\n    panels:\n"
+        "      - title: X\n        query: sum(rate(x_total[1m]))\n"
+    )
+
+
+def test_build_lists_removed_files(project: Path) -> None:
+    """A build names the files of the last build that it removed, and counts them."""
+    for name in ("a", "b"):
+        write_manifest(project, f"{name}.yaml", _simple_service(name))
+    arguments = ["build", "--project", str(project)]
+    first = CliRunner().invoke(main, arguments)
+    assert first.exit_code == 0, first.stderr
+    assert "removed" not in first.stderr
+    before = {p.relative_to(project) for p in (project / "out").rglob("*")}
+    (project / "services" / "b.yaml").unlink()
+    second = CliRunner().invoke(main, arguments)
+    assert second.exit_code == 0, second.stderr
+    after = {p.relative_to(project) for p in (project / "out").rglob("*")}
+    gone = sorted(str(p) for p in before - after if not (project / p).is_dir())
+    listed = [
+        line.removesuffix(": removed; this build no longer writes it")
+        for line in second.stderr.splitlines()
+        if line.endswith("no longer writes it")
+    ]
+    assert gone and all("b" in path for path in gone)
+    shown = [str(Path(line).relative_to(project)) for line in listed]
+    assert shown == gone
+    last = second.stderr.splitlines()[-1]
+    assert last.startswith("obscompile: 1 service, 1 dashboard, 1 panel in ")
+    assert last.endswith(f"; removed {len(gone)} file" + ("s" if len(gone) > 1 else ""))
+    third = CliRunner().invoke(main, arguments)
+    assert "removed" not in third.stderr
+
+
+def test_build_shortens_long_removed_list(project: Path) -> None:
+    """Past ten removed files, the rest are counted in one line."""
+    names = [f"s{number}" for number in range(13)]
+    for name in names:
+        write_manifest(project, f"{name}.yaml", _simple_service(name))
+    arguments = ["build", "--project", str(project)]
+    assert CliRunner().invoke(main, arguments).exit_code == 0
+    for name in names[1:]:
+        (project / "services" / f"{name}.yaml").unlink()
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.stderr
+    removed = int(result.stderr.splitlines()[-1].rsplit(" ", 2)[-2])
+    assert removed > 10
+    lines = result.stderr.splitlines()
+    assert sum(line.endswith("no longer writes it") for line in lines) == 10
+    more = f"obscompile: {removed - 10} more files removed from {project / 'out'}"
+    assert more in lines
+
+
 def test_module_print_keeps_json_valid(project: Path) -> None:
     write_manifest(
         project,

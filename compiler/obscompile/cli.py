@@ -744,7 +744,11 @@ def build_command(
             _print_diagnostics(result, output_format)
         _report_moved(project, written.moved)
         _save_cache(cache, result, written=True, recorded=written.recorded)
-        click.echo(_summary(result, option_warnings), err=True)
+        _report_removed(shown_out, written.removed)
+        removed_note = ""
+        if written.removed:
+            removed_note = f"; removed {_count(len(written.removed), 'file')}"
+        click.echo(_summary(result, option_warnings) + removed_note, err=True)
 
 
 @contextlib.contextmanager
@@ -937,6 +941,24 @@ def _save_cache(
 
 # The maximum number of files obscompile did not write that a build names one by one.
 _MOVED_SHOWN = 10
+
+
+_REMOVED_SHOWN = 10
+
+
+def _report_removed(out: Path, removed: Sequence[str]) -> None:
+    """List the files of the last build that this one removed from `out`.
+
+    They belong to services that are gone or renamed, or to targets that the
+    configuration no longer builds.
+    """
+    for name in removed[:_REMOVED_SHOWN]:
+        click.echo(f"{out / name}: removed; this build no longer writes it", err=True)
+    if len(removed) > _REMOVED_SHOWN:
+        more = len(removed) - _REMOVED_SHOWN
+        click.echo(
+            f"obscompile: {_count(more, 'more file')} removed from {out}", err=True
+        )
 
 
 def _report_moved(project: Project, moved: Sequence[Moved]) -> None:
