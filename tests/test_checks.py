@@ -2803,6 +2803,112 @@ DASHBOARD_REFRESH = [
     ),
 ]
 
+
+def _time_projects(*times: str) -> dict[str, str]:
+    """Return a project of one service for each dashboard time in `times`."""
+    return {
+        f"svc{index}.yaml": (
+            f'service: svc{index}\ndashboard: {{time: "{time}"}}\nrows: []\n'
+        )
+        for index, time in enumerate(times)
+    }
+
+
+_TIME_FORM = (
+    "dashboard.time takes now, or now- and a count of at most 9 digits with one of "
+    "the units s, m, h, d, w, M or y, optionally rounded with /d or another unit, "
+    "such as now-6h, now-7d or now-1d/d [dashboard/time]"
+)
+
+
+def _time_digits(time: str, digits: int) -> str:
+    return (
+        f'error: dashboard.time "{time}" has a count of {digits} digits, and Grafana '
+        f"reads no time from a count of more than 9; {_TIME_FORM}"
+    )
+
+
+def _time_too_far(time: str, longest: str) -> str:
+    return (
+        f'error: dashboard.time "{time}" reaches further back than 100,000,000 days '
+        "before 1970-01-01, the earliest date of JavaScript, so Grafana computes an "
+        f"invalid start of the time range; write at most {longest}, or a shorter "
+        "time such as now-30d [dashboard/time]"
+    )
+
+
+# The longest count of each unit that moment subtracts from 1970-01-01 to a date
+# that a JavaScript Date holds. A count of s, m or h reaches that far only with more
+# than 9 digits.
+_LONGEST_TIME_IN_EACH_UNIT = [
+    "now-999999999s",
+    "now-999999999m",
+    "now-999999999h",
+    "now-100000000d",
+    "now-14285714w",
+    "now-3285488M",
+    "now-273790y",
+]
+_BEYOND_LONGEST_TIME = [
+    ("now-100000001d", "now-100000000d"),
+    ("now-14285715w", "now-14285714w"),
+    ("now-3285489M", "now-3285488M"),
+    ("now-273791y/y", "now-273790y"),
+]
+
+DASHBOARD_TIME = [
+    Case(
+        "usual-times",
+        _time_projects("now", "now-6h", "now-7d", "now-1d/d", "now/w", "now-90s"),
+        [],
+    ),
+    Case(
+        "longest-in-each-unit",
+        _time_projects(*_LONGEST_TIME_IN_EACH_UNIT),
+        [],
+    ),
+    Case(
+        "beyond-longest-in-each-unit",
+        _time_projects(*(time for time, _ in _BEYOND_LONGEST_TIME)),
+        [
+            f"services/svc{index}.yaml:2:19: {_time_too_far(time, longest)}"
+            for index, (time, longest) in enumerate(_BEYOND_LONGEST_TIME)
+        ],
+    ),
+    Case(
+        # Grafana's parseDateMath stops at the tenth digit, leading zeros included.
+        "ten-digits",
+        _time_projects("now-1000000000s", "now-0000000001h", "now-000000001h"),
+        [
+            f"services/svc0.yaml:2:19: {_time_digits('now-1000000000s', 10)}",
+            f"services/svc1.yaml:2:19: {_time_digits('now-0000000001h', 10)}",
+        ],
+    ),
+    Case(
+        "thousands-of-digits",
+        _time_projects("now-" + "9" * 5000 + "h", "now-" + "1" * 5000 + "d/d"),
+        [
+            "services/svc0.yaml:2:19: "
+            + _time_digits("now-" + "9" * 71 + "..." + "9" * 35 + "h", 5000),
+            "services/svc1.yaml:2:19: "
+            + _time_digits("now-" + "1" * 71 + "..." + "1" * 33 + "d/d", 5000),
+        ],
+    ),
+    Case(
+        "python",
+        {
+            "payments.py": (
+                "from obscompile import dsl\n\n"
+                'dsl.service("payments", dashboard=dsl.dashboard(time="now-20000000w"))\n'
+            )
+        },
+        [
+            "services/payments.py:3:54: "
+            + _time_too_far("now-20000000w", "now-14285714w")
+        ],
+    ),
+]
+
 PROJECT = [
     Case(
         "service-differs-in-case",
@@ -5132,6 +5238,7 @@ TABLES = {
     "dashboard-too-long": DASHBOARD_TOO_LONG,
     "dashboard-timezone": DASHBOARD_TIMEZONE,
     "dashboard-refresh": DASHBOARD_REFRESH,
+    "dashboard-time": DASHBOARD_TIME,
     "project-duplicates": PROJECT,
     "project-name-clash": NAME_CLASH,
     "project-alert-name-clash": ALERT_NAME_CLASH,

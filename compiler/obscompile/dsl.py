@@ -1016,7 +1016,7 @@ def dashboard(
         timezone=_text(timezone, "timezone"),
         location=caller_location(),
         locations=argument_locations(
-            [*written, "tags", "folder", "refresh", "timezone"]
+            [*written, "tags", "folder", "refresh", "time", "timezone"]
         ),
     )
 

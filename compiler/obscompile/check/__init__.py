@@ -15,6 +15,7 @@ from obscompile.check import (  # noqa: F401
     dashboard_range,
     dashboard_refresh,
     dashboard_series_legend,
+    dashboard_time,
     dashboard_timezone,
     dashboard_too_long,
     dashboard_unit,
