@@ -1054,6 +1054,90 @@ def test_http_block_bound_errors_at_parameter(
     assert [str(d) for d in result.diagnostics] == [f"services/api.yaml:{expected}"]
 
 
+def _fraction_warning(parameter: str, text: str, percent: str) -> str:
+    return (
+        f'warning: block "http_api_health": {parameter} is {text}, which is read as '
+        f"{text}%, not as the fraction {text} ({percent}%), because a bare number is a "
+        f"percentage; write {percent}% if the fraction is meant, or {text}% to keep "
+        f"{text}% [thresholds/unit]"
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (
+            "error_yellow: 0.01, error_red: 0.05",
+            [
+                f"5:36: {_fraction_warning('error_yellow', '0.01', '1')}",
+                f"5:53: {_fraction_warning('error_red', '0.05', '5')}",
+            ],
+        ),
+        (
+            "error_yellow: '0.5', error_red: 2",
+            [f"5:36: {_fraction_warning('error_yellow', '0.5', '50')}"],
+        ),
+        (
+            "error_yellow: 0.2, error_red: 0.9",
+            [
+                f"5:36: {_fraction_warning('error_yellow', '0.2', '20')}",
+                f"5:52: {_fraction_warning('error_red', '0.9', '90')}",
+            ],
+        ),
+        ("error_yellow: 0.01%, error_red: 0.05%", []),
+        ("error_yellow: 1%, error_red: 5%", []),
+        ("error_yellow: 1, error_red: 5", []),
+        ("error_red: 5", []),
+    ],
+    ids=[
+        "both-bare-fractions",
+        "quoted-fraction",
+        "fractions-near-one",
+        "fractions-in-percent",
+        "percent",
+        "bare-percentages",
+        "red-alone",
+    ],
+)
+def test_http_block_warns_of_fractions(
+    project: Path, given: str, expected: list[str]
+) -> None:
+    """A bare error bound below 1 is a percentage, and may be meant as a fraction."""
+    write_manifest(
+        project,
+        "api.yaml",
+        "service: api\nscrape: {job: api, port: 80}\nrows:\n"
+        f"  - use: http_api_health\n    with: {{job: api, {given}}}\n",
+    )
+    result = build(Project.at(project))
+    assert result.ok
+    warnings = [str(d) for d in result.diagnostics if d.check == "thresholds/unit"]
+    assert warnings == [f"services/api.yaml:{line}" for line in expected]
+
+
+def test_http_block_fraction_warning_in_python(project: Path) -> None:
+    """A Python service gets the warning at the argument of dsl.use()."""
+    (project / "services" / "api.py").write_text(
+        "from obscompile import dsl\n\n"
+        'dsl.service("api", scrape=dsl.scrape_job("api", port=80), rows=[\n'
+        '    dsl.use("http_api_health", job="api", error_yellow=0.01, error_red=0.05),\n'
+        "])\n"
+    )
+    result = build(Project.at(project))
+    assert result.ok
+    warnings = [str(d) for d in result.diagnostics if d.check == "thresholds/unit"]
+    assert warnings == [
+        "services/api.py:4:56: "
+        + _fraction_warning("error_yellow", "0.01", "1").replace(
+            'block "http_api_health": ', ""
+        ),
+        "services/api.py:4:72: "
+        + _fraction_warning("error_red", "0.05", "5").replace(
+            'block "http_api_health": ', ""
+        ),
+    ]
+
+
 @pytest.mark.parametrize(
     ("status", "title", "matcher", "alert"),
     [

@@ -268,6 +268,47 @@ class ParameterError(DSLError):
         self.parameter = parameter
 
 
+@attrs.frozen
+class ParameterWarning:
+    """A warning about the value of a block's parameter `parameter`.
+
+    A manifest reports it at that parameter's value under `with:`, and a Python
+    module at the argument of the block call.
+    """
+
+    parameter: str
+    message: str
+    check: str
+
+
+# The warnings of the block call that runs, collected by `collecting_parameter_warnings`.
+_parameter_warnings: contextvars.ContextVar[list[ParameterWarning] | None] = (
+    contextvars.ContextVar("obscompile_parameter_warnings", default=None)
+)
+
+
+def warn_parameter(parameter: str, message: str, check: str) -> None:
+    """Warn about the value of a block's parameter, where the block's use writes it.
+
+    The warning is dropped when no block use collects it, as when a test calls the
+    block's function directly.
+    """
+    found = _parameter_warnings.get()
+    if found is not None:
+        found.append(ParameterWarning(parameter, message, check))
+
+
+@contextlib.contextmanager
+def collecting_parameter_warnings() -> Iterator[list[ParameterWarning]]:
+    """Collect the warnings about parameters of one block call (see `warn_parameter`)."""
+    found: list[ParameterWarning] = []
+    token = _parameter_warnings.set(found)
+    try:
+        yield found
+    finally:
+        _parameter_warnings.reset(token)
+
+
 # Locations ---------------------------------------------------------------------
 
 
@@ -1522,12 +1563,21 @@ def use(name: str, /, **parameters: Any) -> Any:
         raise _fail(problem)
     written = argument_locations(parameters)
     try:
-        produced = _run_block(found, parameters, BlockUse(name, caller_location()))
+        with collecting_parameter_warnings() as warned:
+            produced = _run_block(found, parameters, BlockUse(name, caller_location()))
     except ParameterError as exc:
         # A project block is user code too, so the error's location may be inside
         # the block. The value is written at the argument of this call.
         exc.location = caller_location(exc.parameter)
         raise
+    # NOTE: a project block that a YAML manifest uses runs without this collector, so
+    # the warnings of the dsl.use() calls inside it are dropped.
+    collected = _warnings.get()
+    if collected is not None:
+        for item in warned:
+            location = written.get(item.parameter) or caller_location()
+            message = f"{item.parameter} {item.message}"
+            collected.append(warning(location, message, item.check))
     return with_arguments(produced, text_arguments(parameters, written))
 
 

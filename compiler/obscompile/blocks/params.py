@@ -167,19 +167,50 @@ def _fits(kind: str, unit: str | None) -> bool:
     return unit is None
 
 
-def _fraction_hint(kind: str, name: str, bound: tuple[str, Fraction | float]) -> str:
-    """Return a sentence on a bare percentage below 1, which may be meant as a fraction.
+# The check name of the warning about a bare percentage below 1. thresholds/unit
+# warns about the same mistake the other way round: a bare 70 on a panel of 0 to 1.
+FRACTION_CHECK = "thresholds/unit"
 
-    A bare 0.05 is 0.05%, where 5% is the likely intent. Returns "" for any other
-    bound.
+
+def _as_percent(kind: str, bound: tuple[str, Fraction | float]) -> str | None:
+    """Return a bare percentage below 1 in percent if it is meant as a fraction.
+
+    A bare 0.05 is 0.05%, where the fraction 0.05, 5%, is the likely intent, so this
+    returns "5". Returns None for a bound with `%`, and for one of 1 or more.
     """
     text, number = bound
     if kind != "percentage" or text.endswith("%") or not 0 < number < 1:
+        return None
+    return number_text(float(Decimal(text) * 100))
+
+
+def _fraction_hint(kind: str, name: str, bound: tuple[str, Fraction | float]) -> str:
+    """Return a sentence on a bare percentage below 1, which may be meant as a fraction.
+
+    Returns "" for any other bound.
+    """
+    percent = _as_percent(kind, bound)
+    if percent is None:
         return ""
-    percent = number_text(float(Decimal(text) * 100))
+    text = bound[0]
     return (
         f". A bare number is a percentage, so {name} {text} is {text}%; write "
         f"{percent}% if {text} is meant as a fraction"
+    )
+
+
+def _warn_fraction(kind: str, name: str, bound: tuple[str, Fraction | float]) -> None:
+    """Warn that a bare percentage below 1 is read as a percentage, not a fraction."""
+    percent = _as_percent(kind, bound)
+    if percent is None:
+        return
+    text = bound[0]
+    dsl.warn_parameter(
+        name,
+        f"is {text}, which is read as {text}%, not as the fraction {text} "
+        f"({percent}%), because a bare number is a percentage; write {percent}% if "
+        f"the fraction is meant, or {text}% to keep {text}%",
+        FRACTION_CHECK,
     )
 
 
@@ -208,6 +239,7 @@ def rising_bands(
             )
         return None
     if low is None:
+        _warn_fraction(kind, red_name, high)
         return f"<{high[0]} Green, >{high[0]} Red"
     if low[1] >= high[1]:
         hint = _fraction_hint(kind, red_name, high)
@@ -221,4 +253,7 @@ def rising_bands(
             yellow_name,
             f"is {low[0]}, which must be below {red_name} ({high[0]}){hint}",
         )
+    if yellow_given:
+        _warn_fraction(kind, yellow_name, low)
+    _warn_fraction(kind, red_name, high)
     return f"<{low[0]} Green, {low[0]}-{high[0]} Yellow, >{high[0]} Red"

@@ -386,7 +386,8 @@ class _Reader:
         if problems:
             return None
         try:
-            produced = dsl.call_block(found, parameters, self.at(path))
+            with dsl.collecting_parameter_warnings() as warned:
+                produced = dsl.call_block(found, parameters, self.at(path))
         except dsl.DSLError as exc:
             parameter = exc.parameter if isinstance(exc, dsl.ParameterError) else None
             if parameter is not None and parameter in parameters:
@@ -400,6 +401,15 @@ class _Reader:
                 where, message = exc.location, str(exc)
             self.diagnostics.append(error(where, message, "manifest/block"))
             return None
+        for item in warned:
+            # A value given under `with:` gets the warning there.
+            where = (
+                self.at((*path, "with", item.parameter))
+                if item.parameter in parameters
+                else self.at((*path, "use"))
+            )
+            message = f'block "{name}": {item.parameter} {item.message}'
+            self.diagnostics.append(warning(where, message, item.check))
         if found.shipped:
             # A shipped block's code is obscompile's, so its results are placed
             # where the block is used.
