@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -519,6 +520,118 @@ BLOCK_ERRORS = [
         'services/api.yaml:3:5: note: block "queue_row" is used here',
     ),
 ]
+
+
+# Helper modules beside a service module that raise, with a note at the service's
+# line that called into them.
+HELPER_ERRORS = [
+    (
+        {
+            "services/_common.py": HEAD
+            + 'def thresholds(job):\n    return {"api": "<1 Green"}[job]\n',
+            "services/api.py": HEAD
+            + "import _common\n"
+            + 'dsl.panel("P", "up", thresholds=_common.thresholds("web"))\n',
+        },
+        "services/_common.py:4:12: error: KeyError: 'web' [dsl/error]\n"
+        'services/api.py:4:33: note: function "_common.thresholds" is called here',
+    ),
+    (
+        {
+            "services/_common.py": HEAD
+            + 'def panels():\n    return [dsl.panel("P", "up", decimals="x")]\n',
+            "services/api.py": HEAD
+            + "import _common\n\n"
+            + 'dsl.service("api", rows=[dsl.row("R", _common.panels())])\n',
+        },
+        "services/_common.py:4:43: error: dsl.panel(): decimals must be an integer, "
+        'not the string "x" [dsl/error]\n'
+        'services/api.py:5:39: note: function "_common.panels" is called here',
+    ),
+    (
+        {
+            "services/_common.py": HEAD + 'raise ValueError("no settings")\n',
+            "services/api.py": HEAD + "import _common\n",
+        },
+        "services/_common.py:3:1: error: ValueError: no settings [dsl/error]\n"
+        'services/api.py:3:1: note: module "_common" is imported here',
+    ),
+    (
+        # Only the service's line gets a note, not the lines between helpers.
+        {
+            "services/_lib.py": "def ratio(total):\n    return 1 / total\n",
+            "services/_common.py": HEAD
+            + "import _lib\n\n"
+            + "class Panels:\n    def build(self):\n        return _lib.ratio(0)\n",
+            "services/api.py": HEAD + "import _common\n_common.Panels().build()\n",
+        },
+        "services/_lib.py:2:12: error: ZeroDivisionError: division by zero "
+        "[dsl/error]\n"
+        'services/api.py:4:1: note: function "_common.Panels.build" is called here',
+    ),
+    (
+        # A block that a helper uses gets a note at the helper, and the helper a
+        # note at the service.
+        {
+            "blocks/team.py": queue_row_block("    return {}[job]\n"),
+            "services/_common.py": HEAD
+            + 'def rows():\n    return [dsl.use("queue_row", job="api")]\n',
+            "services/api.py": HEAD
+            + "import _common\n"
+            + 'dsl.service("api", rows=_common.rows())\n',
+        },
+        "blocks/team.py:5:12: error: KeyError: 'api' [dsl/error]\n"
+        'services/_common.py:4:13: note: block "queue_row" is used here\n'
+        'services/api.py:4:25: note: function "_common.rows" is called here',
+    ),
+    (
+        # An error of the service's own line needs no note.
+        {
+            "services/_common.py": HEAD + "RED = 5\n",
+            "services/api.py": HEAD + "import _common\n_common.BLUE\n",
+        },
+        "services/api.py:4:1: error: AttributeError: module '_common' has no "
+        "attribute 'BLUE' [dsl/error]",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    HELPER_ERRORS,
+    ids=[
+        "function-raises",
+        "dsl-argument",
+        "module-raises-on-import",
+        "helper-of-helper",
+        "block-used-by-helper",
+        "error-in-service",
+    ],
+)
+def test_helper_errors(project: Path, files: dict[str, str], expected: str) -> None:
+    _assert_rejected(project, files, expected)
+
+
+def test_helper_error_json_names_call(project: Path) -> None:
+    """`--format json` lists the service's call into the helper under used_at."""
+    write_files(
+        project,
+        {
+            "services/_common.py": HEAD + "def rows():\n    return [][0]\n",
+            "services/api.py": HEAD
+            + "import _common\n"
+            + 'dsl.service("api", rows=_common.rows())\n',
+        },
+    )
+    result = CliRunner().invoke(
+        main, ["check", "--project", str(project), "--format", "json"]
+    )
+    (diagnostic,) = json.loads(result.stdout)
+    assert diagnostic["file"] == "services/_common.py"
+    assert diagnostic["line"] == 4
+    assert diagnostic["used_at"] == [
+        {"function": "_common.rows", "file": "services/api.py", "line": 4, "column": 25}
+    ]
 
 
 EXIT_ADVICE = (

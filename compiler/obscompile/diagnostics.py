@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
-from obscompile.model.location import BlockUse, Location
+from obscompile.model.location import Location
 
 
 class Severity(enum.StrEnum):
@@ -142,8 +142,9 @@ class Diagnostic:
 def uses_text(location: Location) -> str:
     """Return the block uses that led to `location`, as text to add to a message.
 
-    The text is empty unless the location is inside a project block, and otherwise
-    reads like ` (in block "queue_row" used at services/api.yaml:9:5)`.
+    The text is empty unless the location is inside a project block or a helper
+    module, and otherwise reads like ` (in block "queue_row" used at
+    services/api.yaml:9:5)` or ` (in function "panels" called at services/api.py:4:9)`.
     """
     uses = location.uses()
     if not uses:
@@ -215,7 +216,7 @@ def _renamed(location: Location, renames: Mapping[str, str]) -> Location:
         file = renames[file]
     used_at = location.used_at
     if used_at is not None:
-        used_at = BlockUse(used_at.block, _renamed(used_at.location, renames))
+        used_at = attrs.evolve(used_at, location=_renamed(used_at.location, renames))
     return attrs.evolve(location, file=file, used_at=used_at)
 
 

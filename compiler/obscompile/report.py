@@ -20,8 +20,9 @@ def format_text(
 ) -> str:
     """Render `FILE:LINE:COL: error: MESSAGE [check]`, the source line and a caret.
 
-    A diagnostic inside a project block is followed by a note at each use of a
-    block that led to it, with that use's source line and caret.
+    A diagnostic inside a project block or a helper module is followed by a note at
+    each use of a block, or call into the helper, that led to it, with that line and
+    a caret.
     """
     lines = []
     for diagnostic in diagnostics:
@@ -33,7 +34,9 @@ def format_text(
         )
         lines.extend(_source_excerpt(diagnostic.location, sources))
         for use in diagnostic.location.uses():
-            lines.append(f'{use.location}: note: block "{use.block}" is used here')
+            lines.append(
+                f'{use.location}: note: {use.kind} "{use.block}" is {use.verb} here'
+            )
             lines.extend(_source_excerpt(use.location, sources))
     return "\n".join(lines) + ("\n" if lines else "")
 
@@ -74,8 +77,10 @@ def _printable(line: str) -> str:
 def format_json(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -> str:
     """Render a JSON array of diagnostics with 1-based positions.
 
-    A diagnostic inside a project block also has `used_at`: the uses of blocks that
-    led to it, the innermost first, each with `block`, `file`, `line` and `column`.
+    A diagnostic inside a project block or a helper module also has `used_at`: the
+    uses of blocks that led to it, the innermost first, each with `block`, `file`,
+    `line` and `column`. A service module's call into a helper module has `function`
+    or, for its import, `module` in place of `block`.
     """
     items = []
     for d in diagnostics:
@@ -91,7 +96,7 @@ def format_json(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -
         if uses:
             item["used_at"] = [
                 {
-                    "block": use.block,
+                    use.kind: use.block,
                     "file": use.location.file,
                     "line": use.location.line,
                     "column": use.location.column,

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
+import attrs
+
 from obscompile.diagnostics import (
     Diagnostic,
     error,
@@ -28,11 +30,71 @@ from obscompile.load.input_file import (
     read_input_bytes,
     read_input_text,
 )
-from obscompile.model.location import Location
+from obscompile.model.location import BlockUse, Location
 from obscompile.model.service import Service
 
 
-def _error_in(name: str, exc: BaseException) -> Diagnostic:
+def _error_in(name: str, exc: BaseException, path: Path) -> Diagnostic:
+    """Return the error of a module `name` at `path` that raised `exc`.
+
+    An error in a helper module that the module imports gets a note at the module's
+    line that called into the helper.
+    """
+    found = _module_error(name, exc)
+    outermost = found.location
+    while outermost.used_at is not None:
+        outermost = outermost.used_at.location
+    if Path(outermost.file).resolve() == path.resolve():
+        return found
+    call = _helper_call(exc, path)
+    if call is None:
+        return found
+    return attrs.evolve(found, location=_used_at(found.location, call))
+
+
+def _helper_call(exc: BaseException, path: Path) -> BlockUse | None:
+    """Return the last call in module `path` into a helper module in `exc`'s traceback.
+
+    The helper is the next user code that the traceback runs after that line: a
+    function, or the top level of a module that the line imports. Returns None when
+    no user code of another file follows the module's last line.
+    """
+    from obscompile.dsl import frame_location, is_user_file
+
+    module = str(path.resolve())
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if is_user_file(filename):
+            frames.append((tb, str(Path(filename).resolve()) == module))
+        tb = tb.tb_next
+    calls = [index for index, (_, in_module) in enumerate(frames) if in_module]
+    if not calls or calls[-1] + 1 == len(frames):
+        return None
+    caller = frames[calls[-1]][0]
+    callee = frames[calls[-1] + 1][0].tb_frame
+    location = frame_location(caller.tb_frame, caller.tb_lasti, caller.tb_lineno)
+    helper = str(
+        callee.f_globals.get("__name__") or Path(callee.f_code.co_filename).stem
+    )
+    if callee.f_code.co_name == "<module>":
+        return BlockUse(helper, location, kind="module")
+    return BlockUse(f"{helper}.{callee.f_code.co_qualname}", location, kind="function")
+
+
+def _used_at(location: Location, call: BlockUse) -> Location:
+    """Return `location` with `call` after the last of its block uses."""
+    use = location.used_at
+    if use is None:
+        return attrs.evolve(location, used_at=call)
+    return attrs.evolve(
+        location,
+        used_at=attrs.evolve(use, location=_used_at(use.location, call)),
+    )
+
+
+def _module_error(name: str, exc: BaseException) -> Diagnostic:
     from obscompile.dsl import DSLError, dsl_exception_text, traceback_location
 
     if isinstance(exc, DSLError):
@@ -97,7 +159,7 @@ def run_module(
             runpy.run_path(str(path), run_name=f"obscompile_module_{path.stem}")
     # User code may raise anything, and only Ctrl-C stops the build.
     except (Exception, SystemExit, GeneratorExit) as exc:
-        return [], [_error_in(name, exc)]
+        return [], [_error_in(name, exc, path)]
     finally:
         os.chdir(folder)
         dsl.stop_collecting_warnings(notes_token)

@@ -45,15 +45,31 @@ class Location:
         return found
 
 
+# The kinds of a `BlockUse`, with the verb that a note at it uses.
+USE_VERBS = {"block": "used", "function": "called", "module": "imported"}
+
+
 @attrs.frozen
 class BlockUse:
-    """A use of a project block: its name and where the `use:` or `dsl.use()` is."""
+    """A use of a project block, or a call into a helper module, and where it is.
+
+    `kind` is "block" for a `use:` or `dsl.use()` of the block named `block`. A
+    service module's call of a helper module's function has the kind "function", and
+    its import of a helper module the kind "module", with the function's or module's
+    name in `block`.
+    """
 
     block: str
     location: Location
+    kind: str = "block"
+
+    @property
+    def verb(self) -> str:
+        """The verb of a note at this use: used, called or imported."""
+        return USE_VERBS[self.kind]
 
     def __str__(self) -> str:
-        return f'block "{self.block}" used at {self.location}'
+        return f'{self.kind} "{self.block}" {self.verb} at {self.location}'
 
 
 UNKNOWN = Location("<unknown>", 1, 1)
