@@ -1964,6 +1964,109 @@ UNIT = [
     ),
 ]
 
+_FLOAT64 = (
+    "is not exactly a float64, which holds the integers up to 2^53 and 15 to 17 "
+    "significant digits"
+)
+
+
+def _threshold_rounded(written: str, read_as: str) -> str:
+    return (
+        f"warning: threshold {written} {_FLOAT64}, so Prometheus and Grafana both "
+        f"read it as {read_as}, the value that the dashboard, the alert rules and the "
+        f"generated tests use; write {read_as} [thresholds/precision]"
+    )
+
+
+def _query_number_rounded(written: str, read_as: str) -> str:
+    return (
+        f"warning: number {written} {_FLOAT64}, so Prometheus reads it as {read_as}, "
+        f"and the rules derived from the query write {read_as}; write {read_as} "
+        "[promql/precision]"
+    )
+
+
+THRESHOLDS_PRECISION = [
+    Case(
+        "integers-above-2-53",
+        panels("""
+            - title: Depth
+              query: 'sum(queue_depth)'
+              thresholds: "<9007199254740993 Green, 9007199254740993-18014398509481985 Yellow, >=18014398509481985 Red"
+        """),
+        [
+            f"{E}:17:23: {_threshold_rounded('9007199254740993', '9007199254740992')}",
+            f"{E}:17:47: {_threshold_rounded('9007199254740993', '9007199254740992')}",
+            f"{E}:17:64: {_threshold_rounded('18014398509481985', '18014398509481984')}",
+            f"{E}:17:92: {_threshold_rounded('18014398509481985', '18014398509481984')}",
+        ],
+    ),
+    Case(
+        # Decimals that a double holds to their shortest text, and integers that are
+        # doubles, such as 2^53 and 2^63 - 1024, read as written.
+        "numbers-a-double-holds",
+        panels("""
+            - title: Depth
+              query: 'sum(queue_depth)'
+              thresholds: "<0.1 Green, 0.1-9007199254740992 Yellow, >=9007199254740992 Red"
+            - title: Big
+              query: 'sum(queue_depth)'
+              thresholds: "<1.50e300 Green, >=1.50e300 Red"
+            - title: Largest
+              query: 'sum(queue_depth)'
+              thresholds: "<9223372036854774784 Green, >=9223372036854774784 Red"
+        """),
+        [],
+    ),
+    Case(
+        "decimal-digits-and-units",
+        panels("""
+            - title: Latency
+              unit: s
+              query: 'max(rpc_duration_seconds)'
+              thresholds: "<0.12345678901234567891s Green, >=0.12345678901234567891s Red"
+            - title: Slow
+              unit: s
+              query: 'max(rpc_duration_seconds)'
+              thresholds: "<9007199254740993ms Green, >=9007199254740993ms Red"
+            - title: Share
+              unit: percent
+              query: 'sum by (code) (rate(http_requests_total[5m]))'
+              legend: '{{code}}'
+              thresholds: "a <1.0000000000000000001%, b <5%"
+        """),
+        [
+            f"{E}:18:23: "
+            + _threshold_rounded("0.12345678901234567891s", "0.12345678901234568s"),
+            f"{E}:18:56: "
+            + _threshold_rounded("0.12345678901234567891s", "0.12345678901234568s"),
+            f"{E}:22:23: "
+            + _threshold_rounded("9007199254740993ms", "9007199254740992ms"),
+            f"{E}:22:51: "
+            + _threshold_rounded("9007199254740993ms", "9007199254740992ms"),
+            f"{E}:27:25: " + _threshold_rounded("1.0000000000000000001%", "1%"),
+        ],
+    ),
+]
+
+QUERY_PRECISION = [
+    Case(
+        "query-numbers",
+        panels("""
+            - title: Depth
+              query: 'sum(queue_depth) * 0.12345678901234567891 > 9007199254740993'
+            - title: Exact
+              query: 'sum(queue_depth) * 0.1 + 1e300 - 9007199254740992 + 0x10'
+        """),
+        [
+            f"{E}:16:36: "
+            + _query_number_rounded("0.12345678901234567891", "0.12345678901234568"),
+            f"{E}:16:61: "
+            + _query_number_rounded("9007199254740993", "9007199254740992"),
+        ],
+    ),
+]
+
 THRESHOLDS_UNIT = [
     Case(
         "percent-of-unknown-scale",
@@ -5231,6 +5334,8 @@ TABLES = {
     "dashboard-unit": UNIT,
     "dashboard-unit-scale": UNIT_SCALE,
     "thresholds-unit": THRESHOLDS_UNIT,
+    "thresholds-precision": THRESHOLDS_PRECISION,
+    "promql-precision": QUERY_PRECISION,
     "thresholds-panel-type": PANEL_TYPE,
     "thresholds-scrape-timeout": SCRAPE_TIMEOUT,
     "dashboard-range": RANGE,

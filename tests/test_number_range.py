@@ -493,3 +493,46 @@ def test_printed_duration_reads_back(milliseconds: int, text: str) -> None:
     node = promql.parse(f"x offset {text}")
     assert isinstance(node, pp.VectorSelector)
     assert node.offset == duration
+
+
+def test_numbers_beyond_float64_agree(project: Path) -> None:
+    """Numbers that a float64 rounds warn, and every artifact uses the rounded double.
+
+    The dashboard keeps the query as written, and Prometheus reads its number to the
+    same double that the rule files write.
+    """
+    code, output = build(
+        project,
+        manifest(
+            query=f"{RATE} * 0.12345678901234567891",
+            thresholds='"<9007199254740993 Green, >=9007199254740993 Red"',
+            maximum="1e17",
+        ),
+    )
+    assert code == 0, output
+    assert error_lines(output) == [
+        f"services/shop.yaml:{QUERY_LINE}:59: warning: number 0.12345678901234567891 "
+        "is not exactly a float64, which holds the integers up to 2^53 and 15 to 17 "
+        "significant digits, so Prometheus reads it as 0.12345678901234568, and the "
+        "rules derived from the query write 0.12345678901234568; write "
+        "0.12345678901234568 [promql/precision]",
+    ] + [
+        f"services/shop.yaml:{THRESHOLDS_LINE}:{column}: warning: threshold "
+        "9007199254740993 is not exactly a float64, which holds the integers up to "
+        "2^53 and 15 to 17 significant digits, so Prometheus and Grafana both read it "
+        "as 9007199254740992, the value that the dashboard, the alert rules and the "
+        "generated tests use; write 9007199254740992 [thresholds/precision]"
+        for column in (23, 49)
+    ]
+    out = project / "out"
+    dashboard = json.loads((out / "grafana/dashboards/shop.json").read_text())
+    (gauge,) = [p for p in dashboard["panels"] if p.get("title") == "Order Rate"]
+    steps = gauge["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert steps[-1]["value"] == 2**53
+    assert "0.12345678901234567891" in gauge["targets"][0]["expr"]
+    rules = (out / "prometheus/rules/shop.rules.yml").read_text()
+    assert ">= 9007199254740992\n" in rules
+    assert "9007199254740993" not in rules
+    assert "* 0.12345678901234568" in rules
+    tested = CliRunner().invoke(main, ["test", "--project", str(project)])
+    assert tested.exit_code == 0, tested.output

@@ -20,6 +20,7 @@ from obscompile.check import (  # noqa: F401
     dashboard_too_long,
     dashboard_unit,
     dashboard_unit_scale,
+    number_precision,
     project_alert_name_clash,
     project_duplicates,
     project_metric_types,
