@@ -296,6 +296,56 @@ def test_expected_value_read_as_text(tmp_path: Path) -> None:
         assert unloaded == (message is not None), (value[:30], outputs[path.name])
 
 
+AS_TEXT = "so promtool 2.42 reads it as text and rejects it"
+# An expected sample's value as written on its own line, and the error at it, or None
+# when promtool 2.42 reads it as a number.
+WRITTEN_VALUES = [
+    ("'1'", f"7:20: error: value '1' is quoted, {AS_TEXT}; drop the quotes: value: 1"),
+    (
+        '"1e3"',
+        f'7:20: error: value "1e3" is quoted, {AS_TEXT}; drop the quotes: value: 1e3',
+    ),
+    (
+        "'.inf'",
+        f"7:20: error: value '.inf' is quoted, {AS_TEXT}; drop the quotes: value: .inf",
+    ),
+    (
+        "!!str 1",
+        f"7:20: error: value 1 has a tag that makes it text, {AS_TEXT}; remove the "
+        "tag: value: 1",
+    ),
+    (
+        "|-\n              1",
+        f"7:20: error: value 1 is a block scalar (|), {AS_TEXT}; write the number on "
+        "the line of value, without |: value: 1",
+    ),
+    ("'up'", '7:20: error: value must be a number, not "up"'),
+    ("1", None),
+    ("1e3", None),
+    (".inf", None),
+    ("&one 1", None),
+    ("!!float '1'", None),
+]
+
+
+def test_quoted_expected_value_rejected(tmp_path: Path) -> None:
+    """A number that YAML reads as text is an error that shows the plain number."""
+    paths = []
+    for number, (value, _) in enumerate(WRITTEN_VALUES):
+        paths.append(tmp_path / f"{number:02d}.test.yml")
+        paths[-1].write_text(
+            "rule_files: []\ntests:\n  - interval: 1m\n    promql_expr_test:\n"
+            "      - expr: vector(1)\n        exp_samples:\n"
+            f"          - value: {value}\n"
+        )
+    outputs = _promtool_results(tmp_path, [path.name for path in paths])
+    for path, (value, message) in zip(paths, WRITTEN_VALUES, strict=True):
+        expected = [] if message is None else [f"{path.name}:{message} [{TEST_FILE}]"]
+        assert [str(problem) for problem in _check(path)] == expected
+        unloaded = "cannot unmarshal" in outputs[path.name]
+        assert unloaded == (message is not None), (value, outputs[path.name])
+
+
 EVAL_TIME_ERROR = (
     "eval_time must be a Prometheus duration such as 30s, 5m or 1h30m, not"
 )

@@ -15,9 +15,6 @@ here too, with the error inside the string at the mistake.
 Three mistakes that promtool 2.42 reads without complaint are errors too, because the
 tests then check the wrong samples or nothing: a test group without `interval`, a test
 group without alert or expression tests, and a file without test groups.
-
-NOTE: `value` of an expected sample is checked as a number by its text, so a quoted
-number such as '1', which promtool rejects, passes here and promtool reports it.
 """
 
 from __future__ import annotations
@@ -257,7 +254,14 @@ class _Checker:
         elif isinstance(kind, _Duration):
             self.duration(value, path, str(key))
         elif isinstance(kind, _Number):
-            if not _is_number(value):
+            style = self.source.text_styles.get(path)
+            if (
+                isinstance(value, str)
+                and style
+                and _NUMBER_TEXT.fullmatch(value.strip())
+            ):
+                self.report(path, _number_as_text(str(key), value.strip(), style))
+            elif not _is_number(value):
                 self.report(path, f"{key} must be a number, not {_found(value)}")
             else:
                 self.number(value, path, str(key))
@@ -560,6 +564,27 @@ class _Checker:
                 )
             else:
                 seen[text] = index
+
+
+def _number_as_text(key: str, number: str, style: str) -> str:
+    """Return the error message for a number that YAML reads as text as it is written.
+
+    yaml.v2 decodes only a plain scalar without a tag into a float64, so promtool 2.42
+    rejects `value: '1'`, `value: !!str 1` and a block scalar, and reads `value: 1`.
+    """
+    if style in "'\"":
+        written = f"{key} {style}{number}{style} is quoted"
+        advice = "drop the quotes"
+    elif style in "|>":
+        written = f"{key} {number} is a block scalar ({style})"
+        advice = f"write the number on the line of {key}, without {style}"
+    else:
+        written = f"{key} {number} has a tag that makes it text"
+        advice = "remove the tag"
+    return (
+        f"{written}, so promtool 2.42 reads it as text and rejects it; {advice}: "
+        f"{key}: {number}"
+    )
 
 
 def _unknown_key(key: str, kind: _Struct) -> str:

@@ -122,6 +122,10 @@ class Source:
     written: dict[JsonPath, str] = attrs.field(factory=dict)
     # The text of each unquoted date or time, such as 2024-01-01, which reads as text.
     dates: dict[JsonPath, str] = attrs.field(factory=dict)
+    # How each string that YAML reads as text whatever it contains is written: its
+    # quote (' or "), its block indicator (| or >), or "!" for a plain scalar with a
+    # written tag such as !!str. A plain 1 is a number, but '1' is text.
+    text_styles: dict[JsonPath, str] = attrs.field(factory=dict)
 
     def location(self, path: JsonPath) -> Location:
         """Return where the value at `path` starts, or its closest ancestor's."""
@@ -180,6 +184,7 @@ class _Builder:
         self.keys: dict[JsonPath, Location] = {}
         self.written: dict[JsonPath, str] = {}
         self.dates: dict[JsonPath, str] = {}
+        self.text_styles: dict[JsonPath, str] = {}
         # The collections that contain the node being built, by id.
         self.open: set[int] = set()
         self.diagnostics: list[Diagnostic] = []
@@ -266,6 +271,8 @@ class _Builder:
             self.written[path] = node.value
         elif tag == _TIMESTAMP:
             self.dates[path] = node.value
+        elif isinstance(value, str) and (node.style or self.explicit(node)):
+            self.text_styles[path] = node.style or "!"
         return value
 
     def check_tag(self, node: Node, tag: str) -> None:
@@ -1106,6 +1113,7 @@ def parse_yaml(
         builder.keys,
         builder.written,
         builder.dates,
+        builder.text_styles,
     )
     return source, builder.diagnostics
 
