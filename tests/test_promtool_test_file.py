@@ -520,6 +520,64 @@ def test_bad_notation_placed_in_string(
     assert [str(problem) for problem in _check(path)] == [f"{path.name}:{expected}"]
 
 
+MEMORY = (
+    "more than the 10,000,000 that a test group may load, because promtool 2.42 "
+    "keeps every sample in memory, up to about 1 GB for 10,000,000;"
+)
+ONE_COUNT = f"{MEMORY} write a smaller repetition count [promtool/too-many-samples]"
+GROUP_COUNTS = (
+    f"{MEMORY} write smaller counts or split the series over groups "
+    "[promtool/too-many-samples]"
+)
+# The values of each input series of a test group, and the error, or None when the
+# group loads at most 10,000,000 samples. `<value>xN` loads N + 1 samples, `_xN` N.
+SAMPLE_COUNTS = [
+    (
+        ["1x4294967296"],
+        f'5:41: error: values "1x4294967296" loads 4,294,967,297 samples, {ONE_COUNT}',
+    ),
+    (
+        ["0 1 0+1x10000000"],
+        f'5:47: error: values "0 1 0+1x10000000" loads 10,000,001 samples, {ONE_COUNT}',
+    ),
+    (
+        ["_x10000001"],
+        f'5:41: error: values "_x10000001" loads 10,000,001 samples, {ONE_COUNT}',
+    ),
+    (["1x9999999"], None),
+    (["_x10000000"], None),
+    (["1x4999999", "1x4999999"], None),
+    (
+        ["1x4999999", "1 stale 1x4999998"],
+        '6:49: error: values "1 stale 1x4999998" brings the input series of this '
+        f"test group to 10,000,001 samples, {GROUP_COUNTS}",
+    ),
+    (
+        ["1x4999999", "1x4999999", "1"],
+        '7:39: error: values "1" brings the input series of this test group to '
+        f"10,000,001 samples, {GROUP_COUNTS}",
+    ),
+]
+
+
+@pytest.mark.parametrize(("values", "expected"), SAMPLE_COUNTS)
+def test_sample_count_bounded(
+    tmp_path: Path, values: list[str], expected: str | None
+) -> None:
+    """A count that makes promtool load too many samples is an error at the count."""
+    path = tmp_path / "counts.test.yml"
+    series = "".join(
+        f"      - {{series: 'x{{n=\"{n}\"}}', values: '{text}'}}\n"
+        for n, text in enumerate(values)
+    )
+    path.write_text(
+        f"rule_files: []\ntests:\n  - interval: 1m\n    input_series:\n{series}"
+        "    promql_expr_test: [{expr: x}]\n"
+    )
+    found = [str(problem) for problem in _check(path)]
+    assert found == ([] if expected is None else [f"{path.name}:{expected}"])
+
+
 # The message of a test group without interval, after "write interval: <value>".
 NO_INTERVAL_END = (
     ", the time between samples. Only promtool 2.49 and later default interval to "

@@ -56,6 +56,22 @@ class NotationProblem:
     message: str
 
 
+@attrs.frozen
+class ValuesItem:
+    """One item of the expanding notation of `values`, such as `0+1x10` or `_`."""
+
+    # The offset of the item in the text, and the offset of its repetition count, if
+    # it has one.
+    offset: int
+    count_offset: int | None
+    # The samples that promtool 2.42 loads for the item, one per interval: N for
+    # `_xN`, N + 1 for `<value>xN` and `<value>+<step>xN`, and 1 otherwise. A missing
+    # sample (`_`) counts too, because promtool allocates memory for it.
+    samples: int
+    # "missing" for `_`, "stale" for `stale`, and "value" for a number.
+    kind: str
+
+
 class _Invalid(Exception):
     def __init__(self, offset: int, message: str) -> None:
         super().__init__(message)
@@ -121,6 +137,13 @@ def values_problem(text: str) -> NotationProblem | None:
     except _Invalid as exc:
         return NotationProblem(exc.offset, exc.message)
     return None
+
+
+def values_items(text: str) -> list[ValuesItem]:
+    """Return the items of a `values` text for which values_problem returns None."""
+    items: list[ValuesItem] = []
+    _check_values(text, items)
+    return items
 
 
 def _reject_line_break(text: str) -> None:
@@ -304,7 +327,8 @@ def _reject_repeated_labels(names: list[tuple[int, str]]) -> None:
         seen.add(name)
 
 
-def _check_values(text: str) -> None:
+def _check_values(text: str, items: list[ValuesItem] | None = None) -> None:
+    """Raise _Invalid at the first mistake in `text`, and add each item to `items`."""
     _reject_line_break(text)
     position = 0
     while True:
@@ -318,17 +342,30 @@ def _check_values(text: str) -> None:
                 f"has {_shown(text, position)} right after a value; separate values "
                 "with a blank",
             )
-        position = _item(text, position)
+        item = _item(text, position)
+        position = item.end
+        if items is not None:
+            items.append(item.item)
 
 
-def _item(text: str, position: int) -> int:
-    """Read one item of the expanding notation; return the offset after it."""
+@attrs.frozen
+class _ReadItem:
+    item: ValuesItem
+    end: int
+
+
+def _item(text: str, position: int) -> _ReadItem:
+    """Read one item of the expanding notation, and the offset after it."""
+    start = position
     if text[position] == "_":
         position += 1
         if position < len(text) and text[position] == "x":
-            return _repetitions(text, position + 1)
-        return position
+            end = _repetitions(text, position + 1)
+            count = _count(text[position + 1 : end])
+            return _ReadItem(ValuesItem(start, position + 1, count, "missing"), end)
+        return _ReadItem(ValuesItem(start, None, 1, "missing"), position)
     position = _value(text, position, signed=True)
+    kind = "stale" if text[start:position] == "stale" else "value"
     if position < len(text) and text[position] in "+-":
         position = _value(text, position, signed=True, step=True)
         if position >= len(text) or text[position] != "x":
@@ -338,8 +375,15 @@ def _item(text: str, position: int) -> int:
                 "'0+1x10'",
             )
     if position < len(text) and text[position] == "x":
-        return _repetitions(text, position + 1)
-    return position
+        end = _repetitions(text, position + 1)
+        count = _count(text[position + 1 : end])
+        return _ReadItem(ValuesItem(start, position + 1, count + 1, kind), end)
+    return _ReadItem(ValuesItem(start, None, 1, kind), position)
+
+
+def _count(digits: str) -> int:
+    """Return a repetition count that _repetitions accepted, with any leading zeros."""
+    return int(digits.lstrip("0") or "0")
 
 
 def _value(text: str, position: int, *, signed: bool, step: bool = False) -> int:
