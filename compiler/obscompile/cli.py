@@ -1142,7 +1142,10 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
     Before those checks, a value that promtool 2.42 cannot read is an error at its
     position (see `check_test_file`), and so is a file that is empty, is not UTF-8
     text or is not valid YAML. promtool would report these without a position.
+    After them, a test evaluated after every input series has ended is reported
+    (see `check_eval_times`).
     """
+    from obscompile.load.promtool_eval_time import check_eval_times, read_rules
     from obscompile.load.promtool_test_file import check_test_file
     from obscompile.load.yaml_source import read_yaml_file
 
@@ -1197,6 +1200,9 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
                 RULE_FILES,
             )
         )
+    if not problems:
+        rules = read_rules(path, entries if isinstance(entries, list) else [])
+        problems.extend(check_eval_times(source, rules))
     return True, problems
 
 
@@ -1428,12 +1434,14 @@ def _test(project: Project, out: Path | None, jobs: int | None) -> None:
     if missing:
         text = format_text(missing, sources, color=_use_color(sys.stderr))
         click.echo(text, err=True, nl=False)
-        click.echo(
-            f"obscompile: {_count(len(missing), 'error')} in the hand-written "
-            "tests; no test was run",
-            err=True,
-        )
-        sys.exit(EXIT_DIAGNOSTICS)
+        errors = sum(problem.severity is Severity.ERROR for problem in missing)
+        if errors:
+            click.echo(
+                f"obscompile: {_count(errors, 'error')} in the hand-written "
+                "tests; no test was run",
+                err=True,
+            )
+            sys.exit(EXIT_DIAGNOSTICS)
     if written_by_hand and out is not None:
         click.echo(
             f"obscompile: note: the tests in {project.shown(hand_written)} read the "

@@ -498,6 +498,22 @@ ARITHMETIC_OPERATORS = frozenset({"+", "-", "*", "/", "%", "^", "atan2"})
 COMPARISON_OPERATORS = frozenset({"==", "!=", ">", "<", ">=", "<="})
 
 
+# Functions whose result changes with the evaluation time while no new sample is read.
+CLOCK_FUNCTIONS = frozenset(
+    {
+        "time",
+        "day_of_month",
+        "day_of_week",
+        "day_of_year",
+        "days_in_month",
+        "hour",
+        "minute",
+        "month",
+        "year",
+    }
+)
+
+
 def is_time_call(node: pp.Expr) -> bool:
     """Return True for `time()`, the evaluation time in seconds."""
     node = strip_parens(node)

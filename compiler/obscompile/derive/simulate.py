@@ -111,21 +111,6 @@ def load(series: list[InputSeries], samples: int, interval_ms: int) -> Storage:
     return storage
 
 
-# Functions whose result changes with the evaluation time while no new sample is read.
-_CLOCK_FUNCTIONS = frozenset(
-    {
-        "time",
-        "day_of_month",
-        "day_of_week",
-        "day_of_year",
-        "days_in_month",
-        "hour",
-        "minute",
-        "month",
-        "year",
-    }
-)
-
 # Selectors with their offsets in milliseconds.
 _Offsets = tuple[tuple[pp.VectorSelector, int], ...]
 
@@ -152,7 +137,7 @@ def _offsets(expr: str) -> _Offsets | None:
 def _reads_clock(expr: str) -> bool:
     """Return True where `expr` calls time() or a date function of the evaluation time."""
     return any(
-        isinstance(node, pp.Call) and node.func.name in _CLOCK_FUNCTIONS
+        isinstance(node, pp.Call) and node.func.name in promql.CLOCK_FUNCTIONS
         for node in promql.walk(promql.parse(expr))
     )
 
