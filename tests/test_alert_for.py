@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -9,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from obscompile.cli import main
+from obscompile.derive.alerts import late_firing
 from obscompile.derive.local import LocalOverrides
 from obscompile.diagnostics import warning
-from obscompile.load.durations import too_long
+from obscompile.load.durations import duration_ms, too_long
 from obscompile.model.location import Location
 from obscompile.pipeline import Project, build
 from obscompile.render.prometheus import HandWritten
@@ -265,11 +267,82 @@ def test_panel_for_off_interval_warns_once(tmp_path: Path, for_: str) -> None:
     )
 
 
-def test_late_alert_names_when_it_fires(tmp_path: Path) -> None:
-    write_manifest(tmp_path, "payments.yaml", MANIFEST.replace("FOR", "90s"))
+@pytest.mark.parametrize(
+    ("for_", "delay"),
+    [
+        # Shorter than the interval: pending 0 to 1m after the value turns red,
+        # then firing at the next evaluation.
+        ("2s", "between 1m and 2m after its value turns red, as with for: 1m"),
+        ("59s", "between 1m and 2m after its value turns red, as with for: 1m"),
+        # Longer than the interval, and no multiple of it.
+        ("61s", "between 2m and 3m after its value turns red, as with for: 2m"),
+        ("90s", "between 2m and 3m after its value turns red, as with for: 2m"),
+        ("2m30s", "between 3m and 4m after its value turns red, as with for: 3m"),
+    ],
+)
+def test_late_alert_names_when_it_fires(tmp_path: Path, for_: str, delay: str) -> None:
+    write_manifest(tmp_path, "payments.yaml", MANIFEST.replace("FOR", for_))
     ((_, _, message),) = _late_warnings(build(Project.at(tmp_path)))
-    assert "so the alert fires 2m after its value turns red" in message
-    assert message.endswith("write a multiple of 1m")
+    assert f"so the alert fires {delay}; write a multiple of 1m" in message
+
+
+def test_for_equal_to_interval_is_silent(tmp_path: Path) -> None:
+    # Fires 1m to 2m after the value turns red, as any alert with for: 1m does.
+    write_manifest(tmp_path, "payments.yaml", MANIFEST.replace("FOR", "1m"))
+    assert _late_warnings(build(Project.at(tmp_path))) == []
+
+
+LATE_RULES = """groups:
+  - name: late
+    rules:
+      - alert: Red
+        expr: x > 0
+        for: FOR
+"""
+
+
+@pytest.mark.parametrize("for_", ["2s", "59s", "90s", "2m30s"])
+def test_late_firing_matches_promtool(tmp_path: Path, for_: str) -> None:
+    """Run promtool on an alert whose value turns red at an evaluation or 1s after.
+
+    The value turns red at 10m. Red at an evaluation, the alert fires exactly the
+    earliest delay of `late_firing` later; red 1s after, it fires 1s before the
+    latest delay ends, and not at the evaluation before.
+    """
+    late = late_firing(for_, "1m")
+    assert late is not None
+    earliest = duration_ms(late.rounded) // 1000
+    latest = duration_ms(late.latest) // 1000
+    (tmp_path / "rules.yml").write_text(LATE_RULES.replace("FOR", for_))
+    tests = []
+    for red_from, silent_until, fires_at in [
+        (600, 600 + earliest - 60, 600 + earliest),
+        (601, 600 + latest - 60, 600 + latest),
+    ]:
+        tests.append(
+            {
+                "interval": "1s",
+                "input_series": [
+                    {"series": "x", "values": f"0x{red_from - 1} 1x{latest + 120}"}
+                ],
+                "alert_rule_test": [
+                    {"eval_time": f"{silent_until}s", "alertname": "Red"},
+                    {
+                        "eval_time": f"{fires_at}s",
+                        "alertname": "Red",
+                        "exp_alerts": [{"exp_labels": {}}],
+                    },
+                ],
+            }
+        )
+    test_file = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": tests,
+    }
+    (tmp_path / "late.test.yml").write_text(json.dumps(test_file))
+    result = run_promtool("test", "rules", "late.test.yml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("for_", ["0s", "2m", "1h"])
@@ -290,7 +363,8 @@ def test_service_for_off_interval_warns_at_it(tmp_path: Path) -> None:
             6,
             8,
             "for: 150s is no multiple of the evaluation interval 1m, so the alert "
-            "fires 3m after its value turns red; write a multiple of 1m",
+            "fires between 3m and 4m after its value turns red, as with for: 3m; "
+            "write a multiple of 1m",
         )
     ]
 
@@ -301,7 +375,10 @@ def test_late_alert_follows_project_interval(tmp_path: Path) -> None:
     assert _late_warnings(build(Project.at(tmp_path))) == []
     (tmp_path / "obscompile.yaml").write_text("evaluation_interval: 20s\n")
     ((_, _, message),) = _late_warnings(build(Project.at(tmp_path)))
-    assert "evaluation interval 20s, so the alert fires 1m40s after" in message
+    assert (
+        "evaluation interval 20s, so the alert fires between 1m40s and 2m after its "
+        "value turns red, as with for: 1m40s" in message
+    )
 
 
 DEFAULT_FOR = MANIFEST.replace("        alert: {for: FOR}\n", "")
@@ -310,9 +387,15 @@ DEFAULT_FOR = MANIFEST.replace("        alert: {for: FOR}\n", "")
 @pytest.mark.parametrize(
     ("config", "where", "written", "interval", "fires"),
     [
-        ("alert_for: 90s\n", (1, 12), "90s", "1m", "2m"),
-        ("evaluation_interval: 2m\n", (1, 22), "5m", "2m", "6m"),
-        ("evaluation_interval: 2m\nalert_for: 3m\n", (2, 12), "3m", "2m", "4m"),
+        ("alert_for: 90s\n", (1, 12), "90s", "1m", ("2m", "3m")),
+        ("evaluation_interval: 2m\n", (1, 22), "5m", "2m", ("6m", "8m")),
+        (
+            "evaluation_interval: 2m\nalert_for: 3m\n",
+            (2, 12),
+            "3m",
+            "2m",
+            ("4m", "6m"),
+        ),
     ],
 )
 def test_default_for_off_interval_warns_in_config(
@@ -321,7 +404,7 @@ def test_default_for_off_interval_warns_in_config(
     where: tuple[int, int],
     written: str,
     interval: str,
-    fires: str,
+    fires: tuple[str, str],
 ) -> None:
     write_manifest(tmp_path, "payments.yaml", DEFAULT_FOR)
     (tmp_path / "obscompile.yaml").write_text(config)
@@ -333,8 +416,9 @@ def test_default_for_off_interval_warns_in_config(
     assert (found[0].location.line, found[0].location.column) == where
     assert found[0].message == (
         f"the default for: {written} is no multiple of the evaluation interval "
-        f"{interval}, so an alert without a for: of its own fires {fires} after its "
-        f"value turns red; set alert_for to a multiple of {interval}"
+        f"{interval}, so an alert without a for: of its own fires between "
+        f"{fires[0]} and {fires[1]} after its value turns red, as with for: "
+        f"{fires[0]}; set alert_for to a multiple of {interval}"
     )
 
 
@@ -362,6 +446,7 @@ def test_default_for_warns_not_at_overridden_interval(tmp_path: Path) -> None:
         build(Project.at(tmp_path), local=local)
     )
     assert (line, column) == (1, 12)
-    assert "evaluation interval 2m, so an alert without a for: of its own fires 4m" in (
-        message
+    assert (
+        "evaluation interval 2m, so an alert without a for: of its own fires between 4m and 6m"
+        in (message)
     )

@@ -527,8 +527,16 @@ def test_cli_test_compares_local_build_alike(project: Path) -> None:
 @pytest.mark.parametrize(
     ("options", "warned"),
     [
-        (("--alert-for", "2s"), "fires 1m after its value turns red"),
-        (("--alert-for", "90s", "--evaluation-interval", "1m"), "fires 2m after"),
+        (
+            ("--alert-for", "2s"),
+            "fires between 1m and 2m after its value turns red, as with "
+            "--alert-for 1m;",
+        ),
+        (
+            ("--alert-for", "90s", "--evaluation-interval", "1m"),
+            "fires between 2m and 3m after its value turns red, as with "
+            "--alert-for 2m;",
+        ),
         (("--alert-for", "2s", "--evaluation-interval", "1s"), None),
         (("--alert-for", "2m"), None),
     ],

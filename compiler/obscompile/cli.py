@@ -236,8 +236,8 @@ def _warn_of_late_alerts(
 ) -> int:
     """Warn when `--alert-for` is no multiple of the rules' evaluation interval.
 
-    Prometheus checks `for:` only when it evaluates a rule, so such an alert fires at
-    the first evaluation after `for:` has passed, later than the option sets.
+    Prometheus checks `for:` only when it evaluates a rule, so such an alert fires
+    later than the option sets (see `late_firing`).
     Returns the number of warnings, 0 or 1.
     """
     from obscompile.derive.alerts import late_firing
@@ -254,8 +254,8 @@ def _warn_of_late_alerts(
     click.echo(
         f"obscompile: warning: --alert-for {alert_for} is no multiple of the "
         f"evaluation interval {evaluation_interval}, so an alert fires "
-        f"{fires} after its value turns red; pass an "
-        "--evaluation-interval that divides it",
+        f"{fires.delay()} after its value turns red, as with --alert-for "
+        f"{fires.rounded}; pass an --evaluation-interval that divides it",
         err=True,
     )
     return 1

@@ -746,8 +746,8 @@ class _Deriver:
             self.late_alerts_reported.add(where)
             message = (
                 f"for: {written} is no multiple of the evaluation interval {every}, "
-                f"so the alert fires {fires} after its value turns red; write a "
-                f"multiple of {every}"
+                f"so the alert fires {fires.delay()} after its value turns red, as "
+                f"with for: {fires.rounded}; write a multiple of {every}"
             )
             self.diagnostics.append(warning(where, message, "alerts/for-interval"))
 
@@ -904,17 +904,37 @@ class _Deriver:
         return tuple(found.items())
 
 
-def late_firing(written: str, evaluation_interval: str) -> str | None:
-    """Return when an alert with `for: written` fires, if later than that, or None.
+@attrs.frozen
+class LateFiring:
+    """When an alert whose `for:` is no multiple of the evaluation interval fires.
 
-    Prometheus checks `for` only when it evaluates the rule, so the alert fires at the
-    first evaluation after `for` has passed.
+    `rounded` is the multiple of the interval that the `for:` acts as, and the alert
+    fires from `rounded` to `latest` after its value turns red.
+    """
+
+    rounded: str
+    latest: str
+
+    def delay(self) -> str:
+        """Return the delay as a message writes it: `between 1m and 2m`."""
+        return f"between {self.rounded} and {self.latest}"
+
+
+def late_firing(written: str, evaluation_interval: str) -> LateFiring | None:
+    """Return when an alert with `for: written` fires, or None for a multiple.
+
+    Prometheus checks `for` only when it evaluates the rule. The alert becomes pending
+    at the first evaluation that finds its value red, 0 to one interval after the
+    value turns red, and fires at the first evaluation at least `for` after that. So
+    a `for` of 2s at 1m acts as 1m, and the alert fires between 1m and 2m after its
+    value turns red. tests/test_alert_for.py checks this with promtool 2.42.
     """
     every = duration_ms(evaluation_interval)
     pending = duration_ms(written)
     if not every or pending % every == 0:
         return None
-    return duration_label(-(-pending // every) * every)
+    rounded = -(-pending // every) * every
+    return LateFiring(duration_label(rounded), duration_label(rounded + every))
 
 
 def late_default_alerts(
@@ -940,8 +960,9 @@ def late_default_alerts(
         return []
     message = (
         f"the default for: {config.alert_for} is no multiple of the evaluation "
-        f"interval {every}, so an alert without a for: of its own fires {fires} after "
-        f"its value turns red; set alert_for to a multiple of {every}"
+        f"interval {every}, so an alert without a for: of its own fires "
+        f"{fires.delay()} after its value turns red, as with for: {fires.rounded}; "
+        f"set alert_for to a multiple of {every}"
     )
     return [warning(where, message, "alerts/for-interval")]
 
