@@ -7,11 +7,13 @@ gets a number, which depends on where the panels are.
 
 from __future__ import annotations
 
+import json
 import pickle
 import textwrap
 from pathlib import Path
 
 import attrs
+import pytest
 import yaml
 
 from obscompile.derive.alert_names import AlertOrigin, PackedOrigins
@@ -87,6 +89,45 @@ def test_alike_titles_warn_at_both(project: Path) -> None:
         "services/payments.yaml:21:16 both give the alert name "
         '"PaymentsErrorRateCritical", '
     )
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ('Cache "Hot" Set\'s Size', "PaymentsCacheHotSetsSizeCritical"),
+        ("Cache \u2019Hot\u2019 Set\u2019s Size", "PaymentsCacheHotSetsSizeCritical"),
+        ("Orders' Age", "PaymentsOrdersAgeCritical"),
+        ("'Quoted' Depth", "PaymentsQuotedDepthCritical"),
+        ("Rock'n'Roll 2's", "PaymentsRocknRoll2sCritical"),
+        ("Set_s Size", "PaymentsSetSSizeCritical"),
+    ],
+)
+def test_apostrophe_inside_word_joins(project: Path, title: str, expected: str) -> None:
+    panel = f"""\
+- title: {json.dumps(title)}
+  query: 'max(link_status{{job="payments"}})'
+  thresholds: "<5 Green, >5 Red"
+"""
+    assert _alert_names(_build(project, panel)) == [expected]
+
+
+def test_apostrophe_titles_stay_unique(project: Path) -> None:
+    result = _build(
+        project,
+        """\
+- title: "Set's Size"
+  query: 'max(link_status{job="payments"})'
+  thresholds: "<5 Green, >5 Red"
+- title: "Sets Size"
+  query: 'min(link_status{job="payments"})'
+  thresholds: "<5 Green, >5 Red"
+""",
+    )
+    assert _alert_names(result) == [
+        "PaymentsSetsSizeCritical",
+        "PaymentsSetsSize2Critical",
+    ]
+    assert len(_name_findings(result)) == 2
 
 
 def _names_by_query(result: BuildResult) -> dict[str, str]:

@@ -143,11 +143,19 @@ class ServiceRules:
         return not (self.recording or self.alerts)
 
 
+# An apostrophe, ASCII or typographic (U+2019), between two letters or digits.
+_INNER_APOSTROPHE = re.compile(r"(?<=[A-Za-z0-9])['\u2019](?=[A-Za-z0-9])")
+
+
 def camel_case(text: str) -> str:
     """Join the words of `text`, each with a capital: `Error Rate (4xx/5xx)` gives
-    `ErrorRate4xx5xx`, and `auth_server` gives `AuthServer`."""
+    `ErrorRate4xx5xx`, and `auth_server` gives `AuthServer`.
+
+    An apostrophe inside a word belongs to it, so `Set's Size` gives `SetsSize`.
+    """
+    joined = _INNER_APOSTROPHE.sub("", str(text))
     return "".join(
-        word[0].upper() + word[1:] for word in re.findall(r"[A-Za-z0-9]+", str(text))
+        word[0].upper() + word[1:] for word in re.findall(r"[A-Za-z0-9]+", joined)
     )
 
 
@@ -906,7 +914,7 @@ class _Deriver:
 
 @attrs.frozen
 class LateFiring:
-    """When an alert whose `for:` is no multiple of the evaluation interval fires.
+    """The firing delay of an alert whose `for:` is no multiple of the interval.
 
     `rounded` is the multiple of the interval that the `for:` acts as, and the alert
     fires from `rounded` to `latest` after its value turns red.
