@@ -359,13 +359,13 @@ RATIO = (
     "sum(rate(http_requests_total[5m]))"
 )
 DURATION_ON_SHORT = (
-    "error: threshold 2s is a duration, but the panel's unit is short; set unit: to "
-    "a time unit such as s or ms [thresholds/unit]"
+    "error: threshold 2s is a duration, but the query's unit is unknown (unit "
+    "short); set unit: to the time unit of the query, such as s or ms, if it gives "
+    "durations [thresholds/unit]"
 )
 BARE_ON_RATIO = (
-    "warning: threshold 70 is 7000%, because the panel's unit is percentunit "
-    "(values from 0 to 1); write 70% for 70 percent, or set unit: percent if the "
-    "query gives 0 to 100 [thresholds/unit]"
+    "warning: threshold 70 is 7000%, because the query gives ratios from 0 to 1 "
+    "(unit percentunit); write 70% for 70 percent [thresholds/unit]"
 )
 
 

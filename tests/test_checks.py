@@ -2076,9 +2076,10 @@ THRESHOLDS_UNIT = [
               thresholds: "<80% Green, >=80% Red"
         """),
         [
-            f"{E}:17:36: error: thresholds are in % but the query scale is unknown "
-            "(unit short); set unit: percent (0-100) or percentunit (0-1) "
-            "[thresholds/unit]"
+            f"{E}:17:36: error: threshold 80% is a percentage, but the query's unit "
+            "is unknown (unit short); set unit: percent if the query gives "
+            "percentages from 0 to 100, or percentunit if it gives ratios from 0 "
+            "to 1 [thresholds/unit]"
         ],
     ),
     Case(
@@ -2093,7 +2094,8 @@ THRESHOLDS_UNIT = [
             f"{E}:17:45: error: invalid PromQL query: unexpected end of input inside "
             "brackets [promql/syntax]",
             f"{E}:18:34: error: threshold 2s is a duration, but the panel's unit is "
-            "short; set unit: to a time unit such as s or ms [thresholds/unit]",
+            "short; set unit: to the time unit of the query, such as s or ms, if it "
+            "gives durations [thresholds/unit]",
         ],
     ),
     Case(
@@ -2106,8 +2108,9 @@ THRESHOLDS_UNIT = [
                 1-5ms Yellow, >5ms Red
         """),
         [
-            f"{E}:19:11: error: threshold 1ms is a duration, but the panel's unit is "
-            "short; set unit: to a time unit such as s or ms [thresholds/unit]",
+            f"{E}:19:11: error: threshold 1ms is a duration, but the query's unit "
+            "is unknown (unit short); set unit: to the time unit of the query, such "
+            "as s or ms, if it gives durations [thresholds/unit]",
         ],
     ),
     Case(
@@ -2118,8 +2121,9 @@ THRESHOLDS_UNIT = [
               thresholds: "\\x3c1h Green, 1h-3h Yellow, >3h Red"
         """),
         [
-            f"{E}:17:36: error: threshold 1h is a duration, but the panel's unit is "
-            "short; set unit: to a time unit such as s or ms [thresholds/unit]",
+            f"{E}:17:36: error: threshold 1h is a duration, but the query's unit "
+            "is unknown (unit short); set unit: to the time unit of the query, such "
+            "as s or ms, if it gives durations [thresholds/unit]",
         ],
     ),
     Case(
@@ -2142,12 +2146,12 @@ THRESHOLDS_UNIT = [
               thresholds: "<70 Green, 70-90 Yellow, >90 Red"
         """),
         [
-            f"{E}:17:23: warning: threshold 70 is 7000%, because the panel's unit is "
-            "percentunit (values from 0 to 1); write 70% for 70 percent, or set "
-            "unit: percent if the query gives 0 to 100 [thresholds/unit]",
-            f"{E}:17:36: warning: threshold 90 is 9000%, because the panel's unit is "
-            "percentunit (values from 0 to 1); write 90% for 90 percent, or set "
-            "unit: percent if the query gives 0 to 100 [thresholds/unit]",
+            f"{E}:17:23: warning: threshold 70 is 7000%, because the query gives "
+            "ratios from 0 to 1 (unit percentunit); write 70% for 70 percent "
+            "[thresholds/unit]",
+            f"{E}:17:36: warning: threshold 90 is 9000%, because the query gives "
+            "ratios from 0 to 1 (unit percentunit); write 90% for 90 percent "
+            "[thresholds/unit]",
         ],
     ),
     Case(
@@ -2173,9 +2177,10 @@ THRESHOLDS_UNIT = [
               thresholds: "<80% Green, >=80% Red"
         """),
         [
-            f"{E}:17:36: error: thresholds are in % but the query scale is unknown "
-            "(unit short); set unit: percent (0-100) or percentunit (0-1) "
-            "[thresholds/unit]"
+            f"{E}:17:36: error: threshold 80% is a percentage, but the query's unit "
+            "is unknown (unit short); set unit: percent if the query gives "
+            "percentages from 0 to 100, or percentunit if it gives ratios from 0 "
+            "to 1 [thresholds/unit]"
         ],
     ),
     Case(
@@ -2186,9 +2191,9 @@ THRESHOLDS_UNIT = [
               thresholds: "<70 Green, 70%-90% Yellow, >90% Red"
         """),
         [
-            f"{E}:17:23: warning: threshold 70 is 7000%, because the panel's unit is "
-            "percentunit (values from 0 to 1); write 70% for 70 percent, or set "
-            "unit: percent if the query gives 0 to 100 [thresholds/unit]",
+            f"{E}:17:23: warning: threshold 70 is 7000%, because the query gives "
+            "ratios from 0 to 1 (unit percentunit); write 70% for 70 percent "
+            "[thresholds/unit]",
         ],
     ),
     Case(
@@ -2199,9 +2204,9 @@ THRESHOLDS_UNIT = [
               thresholds: "<0.5 Green, 0.5-80 Yellow, >80% Red"
         """),
         [
-            f"{E}:17:38: warning: threshold 80 is 8000%, because the panel's unit is "
-            "percentunit (values from 0 to 1); write 80% for 80 percent, or set "
-            "unit: percent if the query gives 0 to 100 [thresholds/unit]",
+            f"{E}:17:38: warning: threshold 80 is 8000%, because the query gives "
+            "ratios from 0 to 1 (unit percentunit); write 80% for 80 percent "
+            "[thresholds/unit]",
         ],
     ),
     Case(
@@ -2231,8 +2236,9 @@ THRESHOLDS_UNIT = [
                   - {color: red, value: "2s"}
         """),
         [
-            f"{E}:21:36: error: threshold 2s is a duration, but the panel's unit is "
-            "short; set unit: to a time unit such as s or ms [thresholds/unit]",
+            f"{E}:21:36: error: threshold 2s is a duration, but the query's unit "
+            "is unknown (unit short); set unit: to the time unit of the query, such "
+            "as s or ms, if it gives durations [thresholds/unit]",
         ],
     ),
     Case(
@@ -2249,8 +2255,9 @@ THRESHOLDS_UNIT = [
                     value: 100
         """),
         [
-            f"{E}:22:22: error: threshold 100ms is a duration, but the panel's unit is "
-            "short; set unit: to a time unit such as s or ms [thresholds/unit]",
+            f"{E}:22:22: error: threshold 100ms is a duration, but the query's unit "
+            "is unknown (unit short); set unit: to the time unit of the query, such "
+            "as s or ms, if it gives durations [thresholds/unit]",
         ],
     ),
 ]

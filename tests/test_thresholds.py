@@ -16,7 +16,7 @@ from obscompile.derive.alerts import derive_rules
 from obscompile.derive.evaluate import Evaluator, Storage, make_labels
 from obscompile.derive.probes import colour_of
 from obscompile.derive.thresholds import resolve
-from obscompile.derive.units import UnitError
+from obscompile.derive.units import UnitError, UnitMismatch
 from obscompile.load.project import load_project
 from obscompile.load.thresholds import (
     ThresholdError,
@@ -658,15 +658,21 @@ def test_colour_names_listed_without_close_one() -> None:
 
 
 def test_percent_needs_known_scale() -> None:
-    with pytest.raises(
-        UnitError, match="thresholds are in % but the query scale is unknown"
-    ):
+    with pytest.raises(UnitMismatch) as raised:
         _steps("<1% Green, 1-5% Yellow, >5% Red", "short")
+    assert str(raised.value) == (
+        "threshold 1% is a percentage, which unit short cannot express"
+    )
+    assert raised.value.unit == "short"
 
 
 def test_duration_needs_time_unit() -> None:
-    with pytest.raises(UnitError, match="threshold 500ms is a duration"):
-        _steps("<500ms Green, >500ms Red", "short")
+    with pytest.raises(UnitMismatch) as raised:
+        _steps("<500ms Green, >500ms Red", "bytes")
+    assert str(raised.value) == (
+        "threshold 500ms is a duration, which unit bytes cannot express"
+    )
+    assert raised.value.unit == "bytes"
 
 
 @pytest.mark.parametrize(

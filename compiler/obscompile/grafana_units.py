@@ -299,3 +299,17 @@ CUSTOM_UNIT_PREFIXES: tuple[str, ...] = (
 def is_known_unit(unit: str) -> bool:
     """Return True for a Grafana unit id or a custom unit with a known prefix."""
     return unit in GRAFANA_UNITS or unit.startswith(CUSTOM_UNIT_PREFIXES)
+
+
+def data_kind(unit: str) -> str | None:
+    """Return `data` for a Grafana data unit, `data rate` for a data rate, else None.
+
+    Grafana's descriptions of its data units start with `Data:` and those of its
+    data rates with `Data rate:`.
+    """
+    description = GRAFANA_UNITS.get(unit, "")
+    if description.startswith("Data: "):
+        return "data"
+    if description.startswith("Data rate: "):
+        return "data rate"
+    return None

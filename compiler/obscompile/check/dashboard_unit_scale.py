@@ -34,7 +34,7 @@ from obscompile.derive.units import (
     panel_unit,
 )
 from obscompile.diagnostics import Diagnostic, error, warning
-from obscompile.grafana_units import GRAFANA_UNITS
+from obscompile.grafana_units import data_kind
 from obscompile.model.threshold import Quantity, colour_hue
 from obscompile.numbers import number_text
 from obscompile.render.grafana import PanelView
@@ -135,21 +135,12 @@ _KIND_VALUES = {
 
 
 def _kind(unit: str) -> str | None:
-    """Return the kind of quantity that a written unit shows, or None for no kind.
-
-    Grafana's descriptions of its data units start with `Data:` and those of its
-    data rates with `Data rate:`.
-    """
+    """Return the kind of quantity that a written unit shows, or None for no kind."""
     if unit in TIME_UNITS:
         return "time"
     if unit in PERCENT_UNITS:
         return "percent"
-    description = GRAFANA_UNITS.get(unit, "")
-    if description.startswith("Data: "):
-        return "data"
-    if description.startswith("Data rate: "):
-        return "data rate"
-    return None
+    return data_kind(unit)
 
 
 def _kind_problem(written: str, derived: str) -> _Problem | None:

@@ -7,8 +7,14 @@ from collections.abc import Iterator
 from obscompile.check.context import PanelContext
 from obscompile.check.promql_unknown_metric import unknown_metrics
 from obscompile.check.registry import check
+from obscompile.check.unit_advice import mismatch_message
 from obscompile.derive.thresholds import resolve
-from obscompile.derive.units import UnitError, panel_unit
+from obscompile.derive.units import (
+    UnitError,
+    UnitMismatch,
+    certain_panel_unit,
+    panel_unit,
+)
 from obscompile.diagnostics import Diagnostic, error, warning
 from obscompile.model.threshold import Thresholds
 from obscompile.numbers import number_text
@@ -37,14 +43,20 @@ def threshold_unit(context: PanelContext) -> Iterator[Diagnostic]:
             if exc.quantity is None
             else panel.bound_location(exc.quantity)
         )
-        yield error(location, str(exc), NAME)
+        message = str(exc)
+        if isinstance(exc, UnitMismatch):
+            message = mismatch_message(exc, panel, context.service)
+        yield error(location, message, NAME)
         return
     if unit == "percentunit" and panel.thresholds.capacity_of is None:
-        yield from _bare_numbers_above_one(context, panel.thresholds)
+        # A query that fixes its unit gives 0 to 1, so `unit: percent` would
+        # mislabel it. One that does not may give 0 to 100.
+        fixed = panel.unit is None and certain_panel_unit(panel, context.service)
+        yield from _bare_numbers_above_one(context, panel.thresholds, bool(fixed))
 
 
 def _bare_numbers_above_one(
-    context: PanelContext, thresholds: Thresholds
+    context: PanelContext, thresholds: Thresholds, fixed: bool
 ) -> Iterator[Diagnostic]:
     """Warn of each bare bound above 1 on a panel whose values are 0 to 1.
 
@@ -52,7 +64,8 @@ def _bare_numbers_above_one(
     means 70%. Every bound counts, upper bounds too: `<70 Green, 70%-90% Yellow`
     colours as intended but writes 70 where it means 70%. Each number is warned of
     once, where the text first writes it. A structured thresholds value has no
-    text, so its step values are not warned of.
+    text, so its step values are not warned of. `fixed` is True where the query
+    fixes its unit as percentunit, so the warning suggests no other unit.
     """
     warned: set[float] = set()
     for quantity in thresholds.bounds:
@@ -66,10 +79,16 @@ def _bare_numbers_above_one(
         warned.add(quantity.number)
         written = quantity.written or number_text(quantity.number)
         percent = number_text(quantity.number * 100)
-        yield warning(
-            context.panel.bound_location(quantity),
-            f"threshold {written} is {percent}%, because the panel's unit is "
-            f"percentunit (values from 0 to 1); write {written}% for {written} "
-            "percent, or set unit: percent if the query gives 0 to 100",
-            NAME,
-        )
+        if fixed:
+            message = (
+                f"threshold {written} is {percent}%, because the query gives ratios "
+                f"from 0 to 1 (unit percentunit); write {written}% for {written} "
+                "percent"
+            )
+        else:
+            message = (
+                f"threshold {written} is {percent}%, because the panel's unit is "
+                f"percentunit (values from 0 to 1); write {written}% for {written} "
+                "percent, or set unit: percent if the query gives 0 to 100"
+            )
+        yield warning(context.panel.bound_location(quantity), message, NAME)

@@ -57,6 +57,23 @@ class UnitError(ValueError):
         self.quantity = quantity
 
 
+class UnitMismatch(UnitError):
+    """A threshold in % or a time unit, on a panel whose unit is of another kind.
+
+    The message states the mismatch alone. How to fix it depends on whether the
+    query fixes its unit, so check/unit_advice.py builds the advice from the panel.
+    """
+
+    def __init__(self, quantity: Quantity, unit: str) -> None:
+        self.kind = "a percentage" if quantity.unit == "%" else "a duration"
+        super().__init__(
+            f"threshold {quantity} is {self.kind}, which unit {shorten(unit)} cannot "
+            "express",
+            quantity,
+        )
+        self.unit = unit
+
+
 def _base_name(metric: str) -> str:
     for suffix in ("_bucket", "_total", "_sum", "_count", "_info"):
         if metric.endswith(suffix):
@@ -341,7 +358,8 @@ def _first_metric(node: pp.Expr) -> str | None:
 
 
 # Units that derive_unit reads from a word of the metric's name, such as `request`,
-# which the metric's values need not be in.
+# which the metric's values need not be in. derive_unit gives them to rates alone, so
+# each is a rate per second (ops, reqps) or per minute (opm, reqpm) of something.
 _GUESSED_UNITS = frozenset({"ops", "opm", "reqps", "reqpm"})
 # Functions whose values count samples, changes or missing series, whatever the
 # metric measures.
@@ -587,6 +605,22 @@ def certain_panel_unit(panel: Panel, service: Service | None = None) -> str | No
     return certain_unit(node, service)
 
 
+def known_panel_unit(panel: Panel, service: Service | None = None) -> str | None:
+    """Return the panel's unit where the manifest or the query fixes it, else None.
+
+    That is a unit that the manifest sets other than `short` and `none`, a unit that
+    the query fixes (`certain_panel_unit`), or the unit of a rate, whose only guess
+    is the word in it, such as `reqps` for `ops`.
+    """
+    if panel.unit is not None:
+        return None if panel.unit in _UNSCALED_UNITS else panel.unit
+    certain = certain_panel_unit(panel, service)
+    if certain is not None:
+        return certain
+    unit = panel_unit(panel, service)
+    return unit if unit in _GUESSED_UNITS else None
+
+
 def _exact(number: float) -> Fraction:
     return Fraction(repr(number))
 
@@ -604,20 +638,11 @@ def convert(quantity: Quantity, unit: str, capacity: float | None = None) -> flo
         if capacity is not None:
             return _converted(number / 100 * _exact(capacity), quantity, unit)
         if unit not in PERCENT_UNITS:
-            raise UnitError(
-                f"thresholds are in % but the query scale is unknown (unit "
-                f"{shorten(unit)}); set unit: percent (0-100) or percentunit (0-1)",
-                quantity,
-            )
+            raise UnitMismatch(quantity, unit)
         return _converted(number * PERCENT_UNITS[unit], quantity, unit)
     if quantity.unit in TIME_SECONDS:
         if unit not in TIME_UNITS:
-            raise UnitError(
-                f"threshold {quantity} is a duration, but the panel's unit is "
-                f"{shorten(unit)}; "
-                "set unit: to a time unit such as s or ms",
-                quantity,
-            )
+            raise UnitMismatch(quantity, unit)
         return _converted(
             number * TIME_SECONDS[quantity.unit] / TIME_UNITS[unit], quantity, unit
         )
