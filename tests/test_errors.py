@@ -546,7 +546,9 @@ CASES = [
         HEADER
         + 'rows:\n  - title: A\n    panels:\n      - title: E\n        query: up\n        thresholds: "<1% Green, 2-5% Yellow, >5% Red"\n',
         [
-            "services/payments.yaml:10:33: error: threshold bands leave a gap between 1% and 2% [thresholds/syntax]"
+            # The bounds of a text with a gap are still checked against the unit.
+            "services/payments.yaml:10:23: error: threshold 1% is a percentage, but the query's unit is unknown (unit short); set unit: percent if the query gives percentages from 0 to 100, or percentunit if it gives ratios from 0 to 1 [thresholds/unit]",
+            "services/payments.yaml:10:33: error: threshold bands leave a gap between 1% and 2% [thresholds/syntax]",
         ],
     ),
     (

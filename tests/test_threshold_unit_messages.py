@@ -276,3 +276,95 @@ def _messages(project: Path, case: Case) -> list[str]:
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_unit_message(project: Path, case: Case) -> None:
     assert _messages(project, case) == [case.expected]
+
+
+def _findings(project: Path, query: str, thresholds: str) -> list[str]:
+    text = (
+        HEADER
+        + f"        query: {json.dumps(query)}\n"
+        + f"        thresholds: {json.dumps(thresholds)}\n"
+    )
+    write_manifest(project, "orders.yaml", text)
+    result = build(Project.at(project))
+    return sorted(
+        f"{d.location.line}:{d.location.column} {d.check}: {d.message}"
+        for d in result.diagnostics
+        if d.check.startswith("thresholds/")
+    )
+
+
+SECONDS_PERCENTAGE = (
+    "is a percentage, but the query gives durations in seconds (unit s); write the "
+    "bound as a duration, such as 500ms or 2s, which the build converts to s"
+)
+
+
+def test_gap_and_unit_together(project: Path) -> None:
+    found = _findings(project, "billing_consumer_lag_seconds", "<50% Green, >90% Red")
+    assert found == [
+        f"16:23 thresholds/unit: threshold 50% {SECONDS_PERCENTAGE}",
+        "16:34 thresholds/syntax: threshold bands leave a gap between 50% and 90%",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "unit_error", "syntax_error"),
+    [
+        (
+            ">90% Red, 40-95% Yellow, <50% Green",
+            "16:23 thresholds/unit: threshold 90%",
+            "16:32 thresholds/syntax: threshold bands overlap",
+        ),
+        (
+            "<50% Green, >90% Red, 50-90% Yellow",
+            "16:23 thresholds/unit: threshold 50%",
+            "16:44 thresholds/syntax: threshold band 50%-90% is out of order",
+        ),
+    ],
+    ids=["overlap", "mixed-order"],
+)
+def test_invalid_bands_and_unit_together(
+    project: Path, text: str, unit_error: str, syntax_error: str
+) -> None:
+    found = _findings(project, "billing_consumer_lag_seconds", text)
+    assert len(found) == 2
+    assert found[0] == f"{unit_error} {SECONDS_PERCENTAGE}"
+    assert found[1].startswith(syntax_error)
+
+
+def test_bare_range_start_takes_unit(project: Path) -> None:
+    """The 2 of `2-5s` is 2s, as in a valid text, so it is a duration on bytes."""
+    found = _findings(project, "orders_cache_bytes", "<1 Green, 2-5s Red")
+    assert found == [
+        "16:32 thresholds/syntax: threshold bands leave a gap between 1 and 2s",
+        "16:32 thresholds/unit: threshold 2s is a duration, but the query gives "
+        f"data sizes in bytes (unit bytes); {BYTES_ADVICE}",
+    ]
+
+
+def test_gap_and_bare_number_on_ratio(project: Path) -> None:
+    found = _findings(project, AVAILABILITY, "<70 Red, >90 Green")
+    assert found == [
+        "16:23 thresholds/unit: threshold 70 is 7000%, because the query gives "
+        "ratios from 0 to 1 (unit percentunit); write 70% for 70 percent",
+        "16:31 thresholds/syntax: threshold bands leave a gap between 70 and 90",
+        "16:32 thresholds/unit: threshold 90 is 9000%, because the query gives "
+        "ratios from 0 to 1 (unit percentunit); write 90% for 90 percent",
+    ]
+
+
+def test_gap_without_capacity(project: Path) -> None:
+    found = _findings(project, "queue_depth", "<50% pool Green, >90% pool Red")
+    assert found == [
+        '16:21 thresholds/unit: threshold "<50% pool Green, >90% pool Red" is a '
+        'percentage of "pool", but the panel sets no capacity; set capacity: to '
+        "the size of the pool",
+        "16:39 thresholds/syntax: threshold bands leave a gap between 50% and 90%",
+    ]
+
+
+def test_unreadable_item_stops_unit_check(project: Path) -> None:
+    """After an item that cannot be read, bare numbers have no unit to take."""
+    found = _findings(project, "billing_consumer_lag_seconds", "<50% Green, >>90% Red")
+    assert len(found) == 1
+    assert found[0].startswith("16:34 thresholds/syntax: ")

@@ -1243,6 +1243,8 @@ def _evolve_panel(base: Panel, changes: Mapping[str, Any]) -> Panel:
         "location",
         "locations",
         "arguments",
+        # Only a manifest whose thresholds the build rejects has it.
+        "rejected_thresholds",
     }
     unknown = sorted(set(changes) - fields)
     if unknown:

@@ -8,7 +8,7 @@ from obscompile.check.context import PanelContext
 from obscompile.check.promql_unknown_metric import unknown_metrics
 from obscompile.check.registry import check
 from obscompile.check.unit_advice import mismatch_message
-from obscompile.derive.thresholds import resolve
+from obscompile.derive.thresholds import convert_bounds, resolve
 from obscompile.derive.units import (
     UnitError,
     UnitMismatch,
@@ -25,7 +25,10 @@ NAME = "thresholds/unit"
 @check(NAME, "thresholds in % or a time unit that the panel's unit cannot express")
 def threshold_unit(context: PanelContext) -> Iterator[Diagnostic]:
     panel = context.panel
-    if panel.thresholds is None:
+    # A text whose bands are invalid, such as bands with a gap, still has bounds to
+    # check, so that its problems are reported at once.
+    thresholds = panel.thresholds or panel.rejected_thresholds
+    if thresholds is None:
         return
     # A unit derived from a query that does not parse, or that reads a metric no
     # catalog declares, means nothing. promql/syntax or promql/unknown-metric
@@ -36,7 +39,10 @@ def threshold_unit(context: PanelContext) -> Iterator[Diagnostic]:
         return
     unit = panel_unit(panel, context.service)
     try:
-        resolve(panel.thresholds, unit, panel.capacity)
+        if panel.thresholds is None:
+            convert_bounds(thresholds, unit, panel.capacity)
+        else:
+            resolve(thresholds, unit, panel.capacity)
     except UnitError as exc:
         location = (
             panel.location_of("thresholds")
@@ -48,11 +54,11 @@ def threshold_unit(context: PanelContext) -> Iterator[Diagnostic]:
             message = mismatch_message(exc, panel, context.service)
         yield error(location, message, NAME)
         return
-    if unit == "percentunit" and panel.thresholds.capacity_of is None:
+    if unit == "percentunit" and thresholds.capacity_of is None:
         # A query that fixes its unit gives 0 to 1, so `unit: percent` would
         # mislabel it. One that does not may give 0 to 100.
         fixed = panel.unit is None and certain_panel_unit(panel, context.service)
-        yield from _bare_numbers_above_one(context, panel.thresholds, bool(fixed))
+        yield from _bare_numbers_above_one(context, thresholds, bool(fixed))
 
 
 def _bare_numbers_above_one(

@@ -65,19 +65,42 @@ def _steps(
     return tuple(steps)
 
 
+def _effective_capacity(thresholds: Thresholds, capacity: float | None) -> float | None:
+    """Return the capacity that the percentages of `thresholds` refer to, or None.
+
+    Raises UnitError where the text names a capacity that the panel does not set.
+    """
+    if thresholds.capacity_of is None:
+        return None
+    if capacity is None:
+        raise UnitError(
+            f'threshold "{thresholds.text}" is a percentage of "{thresholds.capacity_of}", '
+            "but the panel sets no capacity; set capacity: to the size of the "
+            f"{thresholds.capacity_of}"
+        )
+    return capacity
+
+
+def convert_bounds(
+    thresholds: Thresholds, unit: str, capacity: float | None = None
+) -> None:
+    """Convert every bound of `thresholds` to `unit`; raise UnitError at the first
+    that cannot be.
+
+    It checks the bounds of a text whose bands are invalid, which `resolve` rejects.
+    """
+    effective_capacity = _effective_capacity(thresholds, capacity)
+    for bound in thresholds.bounds:
+        convert(bound, unit, effective_capacity)
+
+
 def resolve(
     thresholds: Thresholds | None, unit: str, capacity: float | None = None
 ) -> ResolvedThresholds:
     """Convert written thresholds to steps in `unit`; raise UnitError if they cannot be."""
     if thresholds is None or not thresholds.bands:
         return BASE_ONLY
-    if thresholds.capacity_of is not None and capacity is None:
-        raise UnitError(
-            f'threshold "{thresholds.text}" is a percentage of "{thresholds.capacity_of}", '
-            "but the panel sets no capacity; set capacity: to the size of the "
-            f"{thresholds.capacity_of}"
-        )
-    effective_capacity = capacity if thresholds.capacity_of is not None else None
+    effective_capacity = _effective_capacity(thresholds, capacity)
     # A value that a band contains alone or as its upper bound (`<=0 Green`) is
     # coloured by a value mapping, which Grafana applies before the steps. A written
     # mapping of the same value wins, as it wins over the steps.

@@ -12,7 +12,7 @@ import attrs
 
 from obscompile.diagnostics import Diagnostic, error, shorten, warning
 from obscompile.load.schema import UID_MAX
-from obscompile.load.thresholds import read_thresholds
+from obscompile.load.thresholds import read_rejected_text, read_thresholds
 from obscompile.load.validate import suggest
 from obscompile.load.yaml_source import JsonPath, Source
 from obscompile.model.location import Location
@@ -565,6 +565,14 @@ class _Reader:
             )
             self.diagnostics.extend(problems)
             fields["thresholds"] = thresholds
+            if thresholds is None:
+                fields["rejected_thresholds"] = read_rejected_text(
+                    data["thresholds"],
+                    self.at(thresholds_path),
+                    lambda inner, text, offset: self.text_at(
+                        (*thresholds_path, *inner), text, offset
+                    ),
+                )
         if "alert" in data:
             fields["alert"] = self.panel_alert(data["alert"], (*path, "alert"))
         locations = self.locations(path, data)

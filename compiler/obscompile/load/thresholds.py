@@ -1450,6 +1450,55 @@ def read_thresholds(
     return parsed, diagnostics
 
 
+def read_rejected_text(
+    value: Any,
+    location: Location,
+    locate_text: Callable[[ValuePath, str, int], Location] | None = None,
+) -> Thresholds | None:
+    """Return the bounds of a threshold text that `read_thresholds` rejected, or None.
+
+    A text whose items all read but whose bands are invalid, such as bands with a
+    gap, still writes bounds. thresholds/unit checks them against the query's unit,
+    so that the build reports both problems at once. The result has no bands, only
+    `bounds`, `capacity_of` and where each bound is written. It is None for a
+    structured value, and for a text with a comma in a number or with an item that
+    cannot be read, because the bare numbers after it take units from it.
+    """
+    if not isinstance(value, str) or _COMMA_NUMBER.search(value):
+        return None
+    items = []
+    for part, offset in _split(value):
+        try:
+            items.append(_parse_item(part, offset, []))
+        except ThresholdError:
+            return None
+    bounds = tuple(
+        quantity
+        for item in _fill_units(items)
+        if item.kind != "mapping"
+        for quantity in (item.a, item.b)
+        if quantity is not None
+    )
+    if not bounds:
+        return None
+    capacities = [item.capacity for item in items if item.capacity]
+    quantity_locations = {}
+    for bound in bounds:
+        if bound.offset is None:
+            continue
+        if locate_text is not None:
+            quantity_locations[bound.offset] = locate_text((), value, bound.offset)
+        else:
+            quantity_locations[bound.offset] = location.shifted(bound.offset)
+    return Thresholds(
+        text=value,
+        capacity_of=capacities[0] if capacities else None,
+        bounds=bounds,
+        location=location,
+        quantity_locations=quantity_locations,
+    )
+
+
 def _quantity_offsets(thresholds: Thresholds) -> set[int]:
     """Return the offsets of the quantities and series names that the text writes."""
     bands = [*thresholds.bands]

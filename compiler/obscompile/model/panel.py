@@ -43,6 +43,8 @@ class Panel:
 
     `unit` and `legend` are None when the manifest leaves them to be derived from
     the query. `width` and `height` are None for the panel type's default size.
+    `rejected_thresholds` are the bounds of a threshold text whose bands the build
+    rejected (see `read_rejected_text`), where `thresholds` is None.
     """
 
     title: str
@@ -52,6 +54,7 @@ class Panel:
     unit: str | None = None
     legend: str | None = None
     thresholds: Thresholds | None = None
+    rejected_thresholds: Thresholds | None = None
     capacity: float | None = None
     stack: bool = False
     color_mode: str | None = None
@@ -93,8 +96,9 @@ class Panel:
         scrape_health's `duration_red`, is placed at that parameter's value, and
         any other at the thresholds as a whole.
         """
-        if self.thresholds is not None and offset is not None:
-            found = self.thresholds.quantity_locations.get(offset)
+        thresholds = self.thresholds or self.rejected_thresholds
+        if thresholds is not None and offset is not None:
+            found = thresholds.quantity_locations.get(offset)
             if found is not None:
                 return found
         return self.arguments.get(written) or self.location_of("thresholds")
