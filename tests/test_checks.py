@@ -36,7 +36,7 @@ from obscompile.load.project import load_project
 from obscompile.model.location import Location
 from obscompile.model.metric import Metric, MetricType, SeriesNaming
 from obscompile.model.service import Service
-from obscompile.pipeline import Project, build
+from obscompile.pipeline import BuildResult, Project, build
 from obscompile.report import format_text
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -2342,6 +2342,344 @@ PIECHART_THRESHOLDS = (
     "while no slice turns red; remove thresholds, or use a stat, gauge or barchart "
     "panel, which colour each value by them [thresholds/panel-type]"
 )
+
+
+def counter_panel(
+    query: str, thresholds: str = "<100 Green, >=100 Red", extra: str = ""
+) -> dict[str, str]:
+    """Return `panels` of one panel "Jobs" whose query starts at line 16, column 17."""
+    text = f"- title: Jobs\n  query: '{query}'\n  thresholds: \"{thresholds}\"\n"
+    return panels(text + textwrap.indent(extra, "  "))
+
+
+def raw_counter_warning(
+    column: int, series: str, alerting: bool = True, recorded: str | None = None
+) -> str:
+    """Return the thresholds/raw-counter warning of panel "Jobs" at line 16."""
+    value = f'the raw value of counter "{series}"'
+    if recorded is not None:
+        value += f' through recording rule "{recorded}"'
+    effect = (
+        "So the alert fires after each restart, or never stops once the count "
+        "passes its bound."
+        if alerting
+        else "So the panel's colour follows restarts instead of traffic."
+    )
+    return (
+        f'{E}:16:{column}: warning: the thresholds of panel "Jobs" compare {value}, '
+        f"a count that starts again at 0 each time its process restarts. {effect} "
+        f"Write rate({series}[5m]) or increase({series}[1h]) instead "
+        "[thresholds/raw-counter]"
+    )
+
+
+def earlier_value_warning(column: int, series: str, window: str) -> str:
+    """Return the thresholds/raw-counter warning of a counter minus its earlier value."""
+    return (
+        f'{E}:16:{column}: warning: the thresholds of panel "Jobs" compare "{series}" '
+        f"minus its value {window} earlier, which is less than the increase, and "
+        f"often below 0, for {window} after each restart of its process. Write "
+        f"increase({series}[{window}]) instead, which counts across restarts "
+        "[thresholds/raw-counter]"
+    )
+
+
+INFO_HEADER = HEADER.replace(
+    "  queue_depth: gauge\n",
+    "  queue_depth: gauge\n  payments_build: {type: info, labels: [version]}\n",
+)
+
+RECORDED_COUNTER = """
+    - title: Jobs
+      query: 'job:http_requests_total:sum{job="payments"}'
+      thresholds: "<100 Green, >=100 Red"
+    - title: Recorded
+      query: 'sum(http_requests_total{job="payments"})'
+      record: true
+"""
+
+RECORDED_RATE = """
+    - title: Jobs
+      query: 'job:http_requests:rate5m{job="payments"}'
+      thresholds: "<100 Green, >=100 Red"
+    - title: Recorded
+      query: 'sum(rate(http_requests_total{job="payments"}[5m]))'
+      record: true
+"""
+
+WINDOW_FUNCTIONS = (
+    "rate",
+    "irate",
+    "increase",
+    "delta",
+    "idelta",
+    "deriv",
+    "resets",
+    "changes",
+)
+
+RAW_COUNTER = [
+    Case(
+        "selector-with-alert",
+        counter_panel('http_requests_total{job="payments"}', "<1 Red, >=1 Green"),
+        [raw_counter_warning(17, "http_requests_total")],
+    ),
+    Case(
+        "selector-without-alert",
+        counter_panel("http_requests_total", extra="alert: false"),
+        [raw_counter_warning(17, "http_requests_total", alerting=False)],
+    ),
+    Case(
+        "no-alerted-colour",
+        counter_panel("http_requests_total", "<100 Green, >=100 Yellow"),
+        [raw_counter_warning(17, "http_requests_total", alerting=False)],
+    ),
+    Case(
+        "yellow-warning-alert",
+        counter_panel(
+            "http_requests_total",
+            "<100 Green, >=100 Yellow",
+            "alert: {warning: true}",
+        ),
+        [raw_counter_warning(17, "http_requests_total")],
+    ),
+    Case(
+        "value-mapping",
+        counter_panel("http_requests_total", "0=Red"),
+        [raw_counter_warning(17, "http_requests_total")],
+    ),
+    Case(
+        "sum",
+        counter_panel("sum(http_requests_total)"),
+        [raw_counter_warning(21, "http_requests_total")],
+    ),
+    Case(
+        "sum-by",
+        counter_panel("sum by (code) (http_requests_total)"),
+        [raw_counter_warning(32, "http_requests_total")],
+    ),
+    Case(
+        "max-of-several",
+        counter_panel("max(topk(3, http_requests_total))"),
+        [raw_counter_warning(29, "http_requests_total")],
+    ),
+    Case(
+        "divided-by-constant",
+        counter_panel("http_requests_total / 60"),
+        [raw_counter_warning(17, "http_requests_total")],
+    ),
+    Case(
+        "constant-first",
+        counter_panel("100 * sum(http_requests_total)"),
+        [raw_counter_warning(27, "http_requests_total")],
+    ),
+    Case(
+        "negated",
+        counter_panel("-http_requests_total"),
+        [raw_counter_warning(18, "http_requests_total")],
+    ),
+    Case(
+        "offset",
+        counter_panel("sum(http_requests_total offset 1h)"),
+        [raw_counter_warning(21, "http_requests_total")],
+    ),
+    Case(
+        "max-over-time",
+        counter_panel("max_over_time(http_requests_total[5m])"),
+        [raw_counter_warning(31, "http_requests_total")],
+    ),
+    Case(
+        "quantile-over-time",
+        counter_panel("quantile_over_time(0.9, http_requests_total[1h])"),
+        [raw_counter_warning(41, "http_requests_total")],
+    ),
+    Case(
+        "subquery",
+        counter_panel("max_over_time(sum(http_requests_total)[1h:5m])"),
+        [raw_counter_warning(35, "http_requests_total")],
+    ),
+    Case(
+        "predict-linear",
+        counter_panel("predict_linear(http_requests_total[1h], 3600)"),
+        [raw_counter_warning(32, "http_requests_total")],
+    ),
+    Case(
+        "label-replace",
+        counter_panel(
+            'label_replace(http_requests_total, "status", "$1", "code", "(.*)")'
+        ),
+        [raw_counter_warning(31, "http_requests_total")],
+    ),
+    Case(
+        "filter-comparison",
+        counter_panel("http_requests_total > 1000"),
+        [raw_counter_warning(17, "http_requests_total")],
+    ),
+    Case(
+        "scalar-first-comparison",
+        counter_panel("1000 < http_requests_total"),
+        [raw_counter_warning(24, "http_requests_total")],
+    ),
+    Case(
+        "or-default",
+        counter_panel("sum(http_requests_total) or vector(0)"),
+        [raw_counter_warning(21, "http_requests_total")],
+    ),
+    Case(
+        "and-filter",
+        counter_panel("http_requests_total and queue_depth > 0"),
+        [raw_counter_warning(17, "http_requests_total")],
+    ),
+    Case(
+        "histogram-count",
+        counter_panel("http_request_duration_seconds_count"),
+        [raw_counter_warning(17, "http_request_duration_seconds_count")],
+    ),
+    Case(
+        "histogram-sum",
+        counter_panel("sum(http_request_duration_seconds_sum)"),
+        [raw_counter_warning(21, "http_request_duration_seconds_sum")],
+    ),
+    Case(
+        "histogram-bucket",
+        counter_panel('sum(http_request_duration_seconds_bucket{le="+Inf"})'),
+        [raw_counter_warning(21, "http_request_duration_seconds_bucket")],
+    ),
+    Case(
+        "summary-count",
+        counter_panel("rpc_duration_seconds_count"),
+        [raw_counter_warning(17, "rpc_duration_seconds_count")],
+    ),
+    Case(
+        "summary-sum",
+        counter_panel("rpc_duration_seconds_sum"),
+        [raw_counter_warning(17, "rpc_duration_seconds_sum")],
+    ),
+    Case(
+        "sum-of-counters",
+        counter_panel("sum(http_requests_total) + sum(rpc_duration_seconds_count)"),
+        [raw_counter_warning(21, "http_requests_total")],
+    ),
+    Case(
+        "counter-minus-its-part",
+        counter_panel(
+            'sum(http_requests_total) - sum(http_requests_total{code=~"5.."})'
+        ),
+        [raw_counter_warning(21, "http_requests_total")],
+    ),
+    Case(
+        "minus-offset",
+        counter_panel("http_requests_total - http_requests_total offset 1h"),
+        [earlier_value_warning(17, "http_requests_total", "1h")],
+    ),
+    Case(
+        "sums-minus-offset",
+        counter_panel(
+            "(sum(http_requests_total) - sum(http_requests_total offset 1d)) / 24"
+        ),
+        [earlier_value_warning(22, "http_requests_total", "1d")],
+    ),
+    Case(
+        "info-join",
+        panels(
+            """
+            - title: Jobs
+              query: 'http_requests_total * on (instance) group_left (version) payments_build_info'
+              thresholds: "<100 Green, >=100 Red"
+            """,
+            INFO_HEADER,
+        ),
+        [
+            raw_counter_warning(17, "http_requests_total").replace(
+                f"{E}:16:", f"{E}:17:"
+            )
+        ],
+    ),
+    Case(
+        "recording-rule",
+        panels(RECORDED_COUNTER),
+        [
+            raw_counter_warning(
+                17, "http_requests_total", recorded="job:http_requests_total:sum"
+            )
+        ],
+    ),
+    Case("recorded-rate", panels(RECORDED_RATE), []),
+    Case(
+        "window-functions",
+        panels(
+            "".join(
+                f"""
+                - title: {function}
+                  query: '{function}(http_requests_total[5m])'
+                  thresholds: "<100 Green, >=100 Red"
+                """
+                for function in WINDOW_FUNCTIONS
+            )
+        ),
+        [],
+    ),
+    Case("sum-of-rates", counter_panel("sum(rate(http_requests_total[5m])) * 60"), []),
+    Case("rate-of-subquery", counter_panel("rate(http_requests_total[5m:1m])"), []),
+    Case(
+        "bool-comparison",
+        counter_panel("http_requests_total > bool 0", "0 Red, >0 Green"),
+        [],
+    ),
+    Case("count", counter_panel("count(http_requests_total)"), []),
+    Case(
+        "count-over-time", counter_panel("count_over_time(http_requests_total[5m])"), []
+    ),
+    Case(
+        "timestamp",
+        counter_panel("time() - max(timestamp(http_requests_total))"),
+        [],
+    ),
+    Case(
+        "absent",
+        counter_panel('absent(http_requests_total{job="payments"})', "0 Green, >0 Red"),
+        [],
+    ),
+    Case(
+        "ratio-of-counters",
+        counter_panel(
+            'sum(http_requests_total{code=~"5.."}) / sum(http_requests_total)',
+            "<0.01 Green, >=0.01 Red",
+        ),
+        [],
+    ),
+    Case(
+        "difference-of-counters",
+        counter_panel(
+            "sum(http_requests_total) - sum(http_request_duration_seconds_count)"
+        ),
+        [],
+    ),
+    Case(
+        "histogram-quantile",
+        counter_panel(
+            "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))",
+            "<1s Green, >=1s Red",
+        ),
+        [],
+    ),
+    Case("gauge", counter_panel("sum(queue_depth)"), []),
+    Case(
+        "created-series",
+        counter_panel("time() - http_requests_created", "<1h Green, >=1h Red"),
+        [],
+    ),
+    Case("not-in-catalog", counter_panel("process_cpu_seconds_total"), []),
+    Case("one-colour", counter_panel("http_requests_total", "Green"), []),
+    Case(
+        "no-thresholds",
+        panels("""
+            - title: Jobs
+              query: 'sum(http_requests_total)'
+        """),
+        [],
+    ),
+]
 
 
 def per_series_error(panel_type: str) -> str:
@@ -5344,6 +5682,7 @@ TABLES = {
     "thresholds-precision": THRESHOLDS_PRECISION,
     "promql-precision": QUERY_PRECISION,
     "thresholds-panel-type": PANEL_TYPE,
+    "thresholds-raw-counter": RAW_COUNTER,
     "thresholds-scrape-timeout": SCRAPE_TIMEOUT,
     "dashboard-range": RANGE,
     "dashboard-duplicate-panel-title": DUPLICATE_PANEL_TITLE,
@@ -5602,6 +5941,15 @@ def test_project_manifests_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     diagnostics = run_checks(loaded.services, sources=loaded.sources)
     errors = [str(d) for d in diagnostics if d.severity == "error"]
     assert errors == []
+
+
+def test_project_build_thresholds_no_raw_counter(real_build: BuildResult) -> None:
+    """The platform's own panels threshold rates and increases, never a raw counter."""
+    assert "thresholds/raw-counter" in {found.name for found in registered_checks()}
+    found = [
+        str(d) for d in real_build.diagnostics if d.check == "thresholds/raw-counter"
+    ]
+    assert found == []
 
 
 def test_global_scrape_interval(

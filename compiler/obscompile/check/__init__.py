@@ -44,6 +44,7 @@ from obscompile.check import (  # noqa: F401
     scrape_job,
     thresholds_histogram_range,
     thresholds_panel_type,
+    thresholds_raw_counter,
     thresholds_scrape_timeout,
     thresholds_unit,
 )
