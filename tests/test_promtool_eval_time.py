@@ -42,7 +42,8 @@ groups:
 CHECK = "promtool/eval-after-input"
 LOOKBACK = (
     "the 5m lookback of promtool 2.42 for each selector, plus ranges, offsets and "
-    "the recording rules that it reads"
+    "the recording rules that it reads, whose series end at most one evaluation "
+    "after them"
 )
 
 
@@ -165,7 +166,21 @@ CASES = {
     "recorded": Case(
         "1x3",
         "{expr: 'x:sum', eval_time: 14m}",
-        "warning: " + _after("14m", NO_SAMPLES, "3m", "expr", "10m") + _use("13m"),
+        "warning: " + _after("14m", NO_SAMPLES, "3m", "expr", "6m") + _use("8m"),
+    ),
+    # The recording rule last writes x:sum at 8m and marks it stale at 9m.
+    "recorded-until-stale": Case(
+        "1x3",
+        "{expr: 'x:sum', eval_time: 8m30s, exp_samples: [{labels: 'x:sum', value: 1}]}",
+    ),
+    "recorded-after-stale": Case(
+        "1x3",
+        "{expr: 'x:sum', eval_time: 10m, exp_samples: [{labels: 'x:sum', value: 1}]}",
+        "error: " + _after("10m", FAILS, "3m", "expr", "6m") + _use("8m"),
+    ),
+    "recorded-range": Case(
+        "1x3",
+        "{expr: 'max_over_time(x:sum[10m])', eval_time: 18m, exp_samples: [{value: 1}]}",
     ),
     "alert-evaluated-before": Case(
         "1x3", "{alertname: High, eval_time: 8m59s, exp_alerts: [{}]}"
@@ -200,8 +215,8 @@ CASES = {
         "1x3",
         "{alertname: SumHigh, eval_time: 14m, exp_alerts: [{}]}",
         "error: "
-        + _after("14m", ALERT_FAILS, "3m", "alert SumHigh", "10m")
-        + _use("13m"),
+        + _after("14m", ALERT_FAILS, "3m", "alert SumHigh", "6m")
+        + _use("8m"),
     ),
     "alerts-series": Case(
         "1x3",

@@ -11,7 +11,10 @@ does not say why, and one that expects none passes whatever the rules compute.
 The look back of an expression is the largest sum, over the paths from its root to a
 selector, of the offsets and subquery ranges on the way, plus the selector's range,
 or 5m for an instant selector. A selector of a recorded series adds the look back of
-the recording rule's expression, and an alert adds its `keep_firing_for`. `for` adds
+the recording rule's expression. The rule marks its series stale at the first
+evaluation that gives it no sample, so an instant selector of a recorded series finds
+it for at most one evaluation interval after that look back, not 5m. An alert adds
+its `keep_firing_for`. `for` adds
 nothing, because an alert whose expression is empty is neither pending nor firing.
 An expression that can give samples without any input series, such as `absent(x)`,
 `vector(1)` or `time()`, or one with an `@` modifier, has no such bound and is not
@@ -118,16 +121,22 @@ def check_eval_times(source: Source, rules: Rules | None) -> list[Diagnostic]:
         last = _last_sample_ms(group)
         if last is None:
             continue
-        reach = _Reach(rules, _input_names(group))
+        names = _input_names(group)
+        # The look back that decides whether to report, and the one that gives an
+        # eval_time to suggest, which a recorded series' stale marker may shorten.
+        reach = _Reach(rules, names, min(LOOKBACK_MS, evaluation_interval))
+        safe = _Reach(rules, names, 0)
         checker = _GroupChecker(source, ("tests", index), last, problems)
         cases = group.get("promql_expr_test")
         for number, case in enumerate(cases if isinstance(cases, list) else ()):
             if isinstance(case, dict) and isinstance(case.get("expr"), str):
-                checker.expression_test(case, number, reach)
+                checker.expression_test(case, number, reach, safe)
         cases = group.get("alert_rule_test")
         for number, case in enumerate(cases if isinstance(cases, list) else ()):
             if isinstance(case, dict) and rules is not None:
-                checker.alert_test(case, number, reach, rules, evaluation_interval)
+                checker.alert_test(
+                    case, number, (reach, safe), rules, evaluation_interval
+                )
     return problems
 
 
@@ -139,9 +148,12 @@ class _GroupChecker:
     last: int
     problems: list[Diagnostic]
 
-    def expression_test(self, case: dict[str, Any], number: int, reach: _Reach) -> None:
+    def expression_test(
+        self, case: dict[str, Any], number: int, reach: _Reach, safe: _Reach
+    ) -> None:
         try:
             look_back = reach.expression(case["expr"])
+            safe_look_back = safe.expression(case["expr"])
         except _Unbounded:
             return
         path = (*self.group, "promql_expr_test", number, "eval_time")
@@ -155,13 +167,15 @@ class _GroupChecker:
             else "expr selects nothing and this test, which expects no samples, "
             "passes whatever the rules compute"
         )
-        self.report(path, _written(case), look_back, "expr", outcome, expects)
+        self.report(
+            path, _written(case), (look_back, safe_look_back), "expr", outcome, expects
+        )
 
     def alert_test(
         self,
         case: dict[str, Any],
         number: int,
-        reach: _Reach,
+        reaches: tuple[_Reach, _Reach],
         rules: Rules,
         evaluation_interval: int,
     ) -> None:
@@ -170,13 +184,17 @@ class _GroupChecker:
         if not found:
             return
 
-        look_back = 0
+        reach, safe = reaches
+        look_back = safe_look_back = 0
         keeps_firing = False
         try:
             for expr, keep_firing_for in found:
                 if expr is None or keep_firing_for is None:
                     return
                 look_back = max(look_back, reach.expression(expr) + keep_firing_for)
+                safe_look_back = max(
+                    safe_look_back, safe.expression(expr) + keep_firing_for
+                )
                 keeps_firing = keeps_firing or keep_firing_for > 0
         except _Unbounded:
             return
@@ -202,25 +220,33 @@ class _GroupChecker:
         subject = f"alert {name}"
         if keeps_firing:
             subject += ", keep_firing_for included,"
-        self.report(path, _written(case), look_back, subject, outcome, expects)
+        self.report(
+            path, _written(case), (look_back, safe_look_back), subject, outcome, expects
+        )
 
     def report(
         self,
         path: JsonPath,
         written: str,
-        look_back: int,
+        look_backs: tuple[int, int],
         subject: str,
         outcome: str,
         expects: bool,
     ) -> None:
-        """Report a test at `path`, an error if it `expects` samples or alerts."""
-        horizon = self.last + look_back
+        """Report a test at `path`, an error if it `expects` samples or alerts.
+
+        `look_backs` are the look back that decided to report, and the one that the
+        suggested eval_time takes, which is shorter where a stale marker may end a
+        recorded series.
+        """
+        look_back, safe_look_back = look_backs
+        horizon = self.last + safe_look_back
         message = (
             f"eval_time {written} is after every input series of this test group has "
             f"ended, so {outcome}. The last sample is at {_shown(self.last)}, and "
             f"{subject} reads samples at most {_shown(look_back)} old: the 5m lookback "
             "of promtool 2.42 for each selector, plus ranges, offsets and the recording "
-            "rules that it reads"
+            "rules that it reads, whose series end at most one evaluation after them"
         )
         if horizon >= 0:
             message += (
@@ -239,10 +265,15 @@ class _GroupChecker:
 class _Reach:
     """Compute how far before its evaluation time an expression reads samples, in ms."""
 
-    def __init__(self, rules: Rules | None, inputs: set[str] | None) -> None:
+    def __init__(
+        self, rules: Rules | None, inputs: set[str] | None, recorded_window: int
+    ) -> None:
         self.rules = rules
         # The metric names of the input series, or None when one has no known name.
         self.inputs = inputs
+        # How long after its rule's look back an instant selector finds a recorded
+        # series, which the rule marks stale at its next evaluation.
+        self.recorded_window = recorded_window
         self.records: dict[str, int] = {}
         # The recorded series whose look back is being computed, to stop a cycle.
         self.open: set[str] = set()
@@ -261,7 +292,7 @@ class _Reach:
     def node(self, node: pp.Expr) -> int | None:
         """Return the look back of `node`, or None for a node that reads no series."""
         if isinstance(node, pp.VectorSelector):
-            return self.selector(node, LOOKBACK_MS)
+            return self.selector(node, None)
         if isinstance(node, pp.MatrixSelector):
             return self.selector(node.vector_selector, _ms(node.range))
         if isinstance(node, pp.SubqueryExpr):
@@ -281,10 +312,11 @@ class _Reach:
         reached = [value for value in found if value is not None]
         return max(reached) if reached else None
 
-    def selector(self, selector: pp.VectorSelector, window: int) -> int:
+    def selector(self, selector: pp.VectorSelector, window: int | None) -> int:
+        """Return the look back of a selector with the range `window`, None if instant."""
         if selector.at is not None:
             raise _Unbounded
-        own = _ms(selector.offset) + window
+        own = _ms(selector.offset) + (LOOKBACK_MS if window is None else window)
         name = promql.metric_name(selector)
         if name in _ALERT_SERIES:
             raise _Unbounded
@@ -299,8 +331,13 @@ class _Reach:
             return own
         if name not in self.rules.records:
             return own
+        # A range selector keeps the samples before the stale marker.
+        kept = self.recorded_window if window is None else window
+        recorded = _ms(selector.offset) + kept + self.record(name)
+        if self.inputs is not None and name not in self.inputs:
+            return recorded
         # A name that is both an input series and recorded reads both.
-        return own + max(0, self.record(name))
+        return max(own, recorded)
 
     def record(self, name: str) -> int:
         """Return the look back of the recording rules that write `name`."""
