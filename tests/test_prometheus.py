@@ -856,6 +856,7 @@ def test_cli_test_rejects_missing_rule_file(tmp_path: Path, built_out: Path) -> 
         f"{path}:3:5: error: rule file "
         "../../out/prometheus/rules/renamed.rules.yml matches no file"
     ) in result.stderr
+    assert "removed when its service is deleted or renamed" in result.stderr
     assert "1 error in the hand-written tests; no test was run" in result.stderr
     assert "promtool passed" not in result.stderr
 

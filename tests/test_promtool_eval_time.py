@@ -291,3 +291,45 @@ def test_cli_test_runs_after_warning(tmp_path: Path, real_build: BuildResult) ->
     assert f"{path}:5:45: warning: eval_time 1h is after" in result.stderr
     assert "no test was run" not in result.stderr
     assert "promtool passed" in result.stderr
+
+
+def test_every_problem_in_one_run(tmp_path: Path) -> None:
+    """Shape errors, an unknown alert and a late eval_time come in one run."""
+    (tmp_path / "x.rules.yml").write_text(RULES)
+    path = tmp_path / "four.test.yml"
+    path.write_text(
+        "rule_files: [x.rules.yml]\n"
+        "tests:\n"
+        "  - interval: 1m\n"
+        "    input_series: [{series: y, values: '1x100000000'}]\n"
+        "    promql_expr_test:\n"
+        "      - {expr: y, eval_time: 1m, exp_samples: [{labels: y, value: '1'}]}\n"
+        "  - interval: 1m\n"
+        "    input_series: [{series: x, values: '1x3'}]\n"
+        "    alert_rule_test:\n"
+        "      - {alertname: Hgh, eval_time: 1m}\n"
+        "      - {alertname: High, eval_time: 2h, exp_alerts: [{}]}\n"
+    )
+    is_test, problems = _hand_written_test(path, path.name)
+    assert is_test
+    found = sorted((str(p.location), p.check) for p in problems)
+    assert found == [
+        ("four.test.yml:10:21", "promtool/rule-files"),
+        ("four.test.yml:11:38", CHECK),
+        ("four.test.yml:4:43", "promtool/too-many-samples"),
+        ("four.test.yml:6:67", "promtool/test-file"),
+    ]
+
+
+def test_missing_rule_file_stops_eval_time_check(tmp_path: Path) -> None:
+    """A series that a missing rule file records could look unwritten."""
+    path = tmp_path / "late.test.yml"
+    path.write_text(
+        "rule_files: [gone.rules.yml]\n"
+        "tests:\n"
+        "  - interval: 1m\n"
+        "    input_series: [{series: x, values: '1'}]\n"
+        "    promql_expr_test: [{expr: 'x:sum', eval_time: 1h}]\n"
+    )
+    _, problems = _hand_written_test(path, path.name)
+    assert [p.check for p in problems] == ["promtool/rule-files"]

@@ -197,6 +197,10 @@ def _promtool_results(folder: Path, names: list[str]) -> dict[str, str]:
 
 
 def _check(path: Path) -> list[Diagnostic]:
+    """Check the test file `path`, with the rule file that its tests name beside it."""
+    rules = path.parent / "jobs.rules.yml"
+    if not rules.exists():
+        rules.write_text(RULES)
     is_test, problems = _hand_written_test(path, path.name)
     assert is_test
     return problems
@@ -980,7 +984,9 @@ NUMBER_SERIES = (
             "tests, not a list [promtool/test-file]",
         ),
         (
-            NUMBER_SERIES.replace("interval: 1m", "name: a").replace(": 7", ": []"),
+            NUMBER_SERIES.replace("interval: 1m", "name: a").replace(
+                ": 7", ": [{series: up, values: '1'}]"
+            ),
             f"3:5: {NO_INTERVAL}1m{NO_INTERVAL_END}",
         ),
         (

@@ -1143,7 +1143,8 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
     position (see `check_test_file`), and so is a file that is empty, is not UTF-8
     text or is not valid YAML. promtool would report these without a position.
     After them, a test evaluated after every input series has ended is reported
-    (see `check_eval_times`).
+    (see `check_eval_times`). The later checks skip the values that the earlier
+    ones reject, so one run reports every problem of the file.
     """
     from obscompile.load.promtool_eval_time import check_eval_times, read_rules
     from obscompile.load.promtool_test_file import check_test_file
@@ -1160,13 +1161,12 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
         return False, []
     # yaml.v2 rejects a repeated key and a key that is a list or a mapping too, but
     # reads the tags and merge keys that the other errors are about.
-    problems = [d for d in errors if d.check in _KEY_CHECKS]
-    problems += check_test_file(source)
-    if problems:
-        return True, problems
-    assert isinstance(data, dict)  # check_test_file rejects every other document
+    shape = [d for d in errors if d.check in _KEY_CHECKS]
+    shape += check_test_file(source)
+    if not isinstance(data, dict):
+        return True, shape  # check_test_file rejects every other document
     entries = data.get("rule_files")
-    problems = []
+    problems: list[Diagnostic] = []
     named = 0
     for index, entry in enumerate(entries if isinstance(entries, list) else ()):
         where = source.location(("rule_files", index))
@@ -1182,13 +1182,17 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
                     where,
                     f"rule file {entry} matches no file (looked for "
                     f"{os.path.join(Path(display).parent, entry)}); its "
-                    "rules would not be tested. Run obscompile build first, or name "
-                    "the rule file relative to this test file",
+                    "rules would not be tested. Name a rule file relative to this "
+                    "test file. A generated rule file is written by obscompile build "
+                    "and removed when its service is deleted or renamed, so then name "
+                    "the new file or delete this test",
                     RULE_FILES,
                 )
             )
         named += 1
-    if named and not problems and isinstance(entries, list):
+    # Without every rule file, a series that a missing one records looks unwritten.
+    rules_known = not problems
+    if named and rules_known and isinstance(entries, list):
         problems.extend(_unknown_alerts(source, path, entries))
     if not named and not problems and _has_alert_tests(data):
         problems.append(
@@ -1200,10 +1204,10 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
                 RULE_FILES,
             )
         )
-    if not problems:
+    if rules_known:
         rules = read_rules(path, entries if isinstance(entries, list) else [])
         problems.extend(check_eval_times(source, rules))
-    return True, problems
+    return True, shape + problems
 
 
 def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diagnostic]:
@@ -1278,7 +1282,9 @@ def _empty_expression_tests(
 
     inputs: set[str] = set()
     input_series = test.get("input_series")
-    for series in input_series if isinstance(input_series, list) else ():
+    if input_series is not None and not isinstance(input_series, list):
+        return []  # Its input series are unknown, and an error of their own.
+    for series in input_series or ():
         text = series.get("series") if isinstance(series, dict) else None
         name = _series_name(text) if isinstance(text, str) else None
         if name is None:

@@ -105,8 +105,8 @@ def read_rules(test_file: Path, entries: list[str]) -> Rules | None:
 def check_eval_times(source: Source, rules: Rules | None) -> list[Diagnostic]:
     """Report each test whose eval_time is after the input series of its group end.
 
-    `source` is a test file without other errors, and `rules` the rules it loads, or
-    None when they are unknown. A test that expects samples or alerts there gets an
+    `source` is a test file, whose values of the wrong shape are skipped, and `rules`
+    the rules it loads, or None when they are unknown. A test that expects samples or alerts there gets an
     error, and one that expects none a warning.
     """
     data = source.data
