@@ -2353,9 +2353,17 @@ def counter_panel(
 
 
 def raw_counter_warning(
-    column: int, series: str, alerting: bool = True, recorded: str | None = None
+    column: int,
+    series: str,
+    alerting: bool = True,
+    recorded: str | None = None,
+    written: str | None = None,
 ) -> str:
-    """Return the thresholds/raw-counter warning of panel "Jobs" at line 16."""
+    """Return the thresholds/raw-counter warning of panel "Jobs" at line 16.
+
+    `written` is the selector that the suggestion wraps, by default `series`.
+    """
+    written = written or series
     value = f'the raw value of counter "{series}"'
     if recorded is not None:
         value += f' through recording rule "{recorded}"'
@@ -2368,7 +2376,7 @@ def raw_counter_warning(
     return (
         f'{E}:16:{column}: warning: the thresholds of panel "Jobs" compare {value}, '
         f"a count that starts again at 0 each time its process restarts. {effect} "
-        f"Write rate({series}[5m]) or increase({series}[1h]) instead "
+        f"Write rate({written}[5m]) or increase({written}[1h]) instead "
         "[thresholds/raw-counter]"
     )
 
@@ -2422,7 +2430,11 @@ RAW_COUNTER = [
     Case(
         "selector-with-alert",
         counter_panel('http_requests_total{job="payments"}', "<1 Red, >=1 Green"),
-        [raw_counter_warning(17, "http_requests_total")],
+        [
+            raw_counter_warning(
+                17, "http_requests_total", written='http_requests_total{job="payments"}'
+            )
+        ],
     ),
     Case(
         "selector-without-alert",
@@ -2481,6 +2493,12 @@ RAW_COUNTER = [
     Case(
         "offset",
         counter_panel("sum(http_requests_total offset 1h)"),
+        [raw_counter_warning(21, "http_requests_total")],
+    ),
+    # The offset stays out of the suggestion, where it would sit inside the range.
+    Case(
+        "offset-with-matcher",
+        counter_panel('sum(http_requests_total{job="payments"} offset 1h)'),
         [raw_counter_warning(21, "http_requests_total")],
     ),
     Case(
@@ -2543,7 +2561,13 @@ RAW_COUNTER = [
     Case(
         "histogram-bucket",
         counter_panel('sum(http_request_duration_seconds_bucket{le="+Inf"})'),
-        [raw_counter_warning(21, "http_request_duration_seconds_bucket")],
+        [
+            raw_counter_warning(
+                21,
+                "http_request_duration_seconds_bucket",
+                written='http_request_duration_seconds_bucket{le="+Inf"}',
+            )
+        ],
     ),
     Case(
         "summary-count",

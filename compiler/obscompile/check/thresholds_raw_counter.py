@@ -300,15 +300,30 @@ def _derives_alerts(panel: Panel) -> bool:
     return any(colour_hue(colour) in alerted for colour in colours)
 
 
+def _suggested_selector(found: RawCounter) -> str:
+    """Return the selector to put inside rate() or increase() in the message.
+
+    It keeps the matchers of the query's selector. A recorded series or a selector
+    with an offset or `@` gives the counter's name alone, because the matchers
+    belong to another series or the modifier to another place.
+    """
+    selector = found.selector
+    if found.recorded is not None or selector.offset or selector.at is not None:
+        return found.series
+    # promql-parser prints a selector without matchers as `name{}`.
+    return str(selector).removesuffix("{}")
+
+
 def _message(title: str, found: RawCounter, alerting: bool) -> str:
     series = found.series
+    written = _suggested_selector(found)
     if found.earlier is not None:
         window = promql.duration_text(found.earlier)
         return (
             f'the thresholds of panel "{title}" compare "{series}" minus its value '
             f"{window} earlier, which is less than the increase, and often below 0, "
             f"for {window} after each restart of its process. Write "
-            f"increase({series}[{window}]) instead, which counts across restarts"
+            f"increase({written}[{window}]) instead, which counts across restarts"
         )
     value = f'the raw value of counter "{series}"'
     if found.recorded is not None:
@@ -323,7 +338,7 @@ def _message(title: str, found: RawCounter, alerting: bool) -> str:
     return (
         f'the thresholds of panel "{title}" compare {value}, a count that starts '
         f"again at 0 each time its process restarts. {effect} Write "
-        f"rate({series}[5m]) or increase({series}[1h]) instead"
+        f"rate({written}[5m]) or increase({written}[1h]) instead"
     )
 
 
