@@ -71,7 +71,7 @@ def without_duration(stderr: str) -> str:
     does not.
     """
     stderr = re.sub(
-        r"^.*: removed; this build no longer writes it\n"
+        r"^.*: removed; (this build no longer writes it|target .*)\n"
         r"|^obscompile: \d+ more files? removed from .*\n",
         "",
         stderr,

@@ -184,6 +184,24 @@ def test_build_lists_removed_files(project: Path) -> None:
     assert "removed" not in third.stderr
 
 
+def test_build_names_dropped_target(project: Path) -> None:
+    """A file removed because its target left `targets` names that target."""
+    write_manifest(project, "a.yaml", _simple_service("a"))
+    arguments = ["build", "--project", str(project)]
+    assert CliRunner().invoke(main, arguments).exit_code == 0
+    (project / "obscompile.yaml").write_text("targets: [grafana, prometheus]\n")
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if ": removed; " in line]
+    assert lines
+    for line in lines:
+        name = str(Path(line.partition(": removed; ")[0]).relative_to(project / "out"))
+        target = name.partition("/")[0]
+        assert target in ("terraform", "kubernetes", "mimir", "instrumentation"), line
+        reason = f"target {target} is not in the targets of obscompile.yaml"
+        assert line.endswith(f": removed; {reason}"), line
+
+
 def test_build_shortens_long_removed_list(project: Path) -> None:
     """Past ten removed files, the rest are counted in one line."""
     names = [f"s{number}" for number in range(13)]

@@ -744,7 +744,7 @@ def build_command(
             _print_diagnostics(result, output_format)
         _report_moved(project, written.moved)
         _save_cache(cache, result, written=True, recorded=written.recorded)
-        _report_removed(shown_out, written.removed)
+        _report_removed(shown_out, written.removed, result.targets)
         removed_note = ""
         if written.removed:
             removed_note = f"; removed {_count(len(written.removed), 'file')}"
@@ -946,14 +946,23 @@ _MOVED_SHOWN = 10
 _REMOVED_SHOWN = 10
 
 
-def _report_removed(out: Path, removed: Sequence[str]) -> None:
+def _report_removed(
+    out: Path, removed: Sequence[str], targets: Collection[str]
+) -> None:
     """List the files of the last build that this one removed from `out`.
 
     They belong to services that are gone or renamed, or to targets that the
-    configuration no longer builds.
+    configuration no longer builds, which the line names.
     """
+    from obscompile.config import DEFAULT_TARGETS
+
     for name in removed[:_REMOVED_SHOWN]:
-        click.echo(f"{out / name}: removed; this build no longer writes it", err=True)
+        # Each target writes the folder of its own name.
+        target = name.partition("/")[0]
+        reason = "this build no longer writes it"
+        if target in DEFAULT_TARGETS and target not in targets:
+            reason = f"target {target} is not in the targets of obscompile.yaml"
+        click.echo(f"{out / name}: removed; {reason}", err=True)
     if len(removed) > _REMOVED_SHOWN:
         more = len(removed) - _REMOVED_SHOWN
         click.echo(
