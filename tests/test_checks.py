@@ -2415,6 +2415,155 @@ RECORDED_RATE = """
       record: true
 """
 
+LATENCY_MS = (
+    "histogram_quantile(0.99, sum by (le) "
+    '(rate(http_request_duration_seconds_bucket{job="payments"}[5m]))) * 1000'
+)
+
+
+def latency_panel(alert: str, unit: str = "ms", title: str = "Latency") -> str:
+    """Return a panel of p99 latency in `unit`, red from 500 ms, with `alert`."""
+    return f"""
+    - title: {title}
+      query: '{LATENCY_MS}'
+      unit: {unit}
+      thresholds: "<500ms Green, >=500ms Red"
+      alert: {alert}
+"""
+
+
+def value_format_warning(
+    line: int, column: int, what: str, function: str, unit: str, tail: str
+) -> str:
+    """Return the alert/value-format warning of panel "Latency"."""
+    reads = {
+        "humanizeDuration": "seconds",
+        "humanizePercentage": "a ratio from 0 to 1",
+        "humanize1024": "a count of bytes or bits",
+    }[function]
+    return (
+        f'{E}:{line}:{column}: warning: {what} of panel "Latency" passes $value to '
+        f"{function}, which reads {reads}, but the panel's values are in {unit}"
+        f"{tail} [alert/value-format]"
+    )
+
+
+MS_TAIL = ', so 500ms reads as 8m 20s; write {{ printf "%.2f" $value }}ms instead'
+
+VALUE_FORMAT = [
+    Case(
+        "duration-of-ms",
+        panels(latency_panel("{summary: 'p99 {{ $value | humanizeDuration }}'}")),
+        [
+            value_format_warning(
+                19, 43, "the alert summary", "humanizeDuration", "ms", MS_TAIL
+            )
+        ],
+    ),
+    Case(
+        "function-first",
+        panels(latency_panel("{description: 'p99 {{ humanizeDuration .Value }}'}")),
+        [
+            value_format_warning(
+                19, 38, "the alert description", "humanizeDuration", "ms", MS_TAIL
+            )
+        ],
+    ),
+    Case(
+        "percentage-of-percent",
+        panels(
+            """
+            - title: Latency
+              query: 'queue_depth{job="payments"} / 10'
+              unit: percent
+              thresholds: "<80% Green, >=80% Red"
+              alert: {annotations: {fill: '{{ $value | humanizePercentage }}'}}
+            """
+        ),
+        [
+            value_format_warning(
+                19,
+                50,
+                'alert annotation "fill"',
+                "humanizePercentage",
+                "percent",
+                ', so 5% reads as 500%; write {{ printf "%.2f" $value }}% instead',
+            )
+        ],
+    ),
+    Case(
+        "bytes-prefix-of-gbytes",
+        panels(
+            """
+            - title: Latency
+              query: 'queue_depth{job="payments"}'
+              unit: gbytes
+              thresholds: "<80 Green, >=80 Red"
+              alert: {summary: '{{ $value | humanize1024 }}B'}
+            """
+        ),
+        [
+            value_format_warning(
+                19,
+                39,
+                "the alert summary",
+                "humanize1024",
+                "gbytes",
+                '; write {{ printf "%.2f" $value }} GiB instead',
+            )
+        ],
+    ),
+    Case(
+        "duration-of-seconds",
+        panels(
+            latency_panel(
+                "{summary: 'p99 {{ $value | humanizeDuration }}'}", unit="s"
+            ).replace(" * 1000", "")
+        ),
+        [],
+    ),
+    Case(
+        "unit-without-scale",
+        panels(
+            """
+            - title: Latency
+              query: 'queue_depth{job="payments"}'
+              thresholds: "<80 Green, >=80 Red"
+              alert: {summary: '{{ $value | humanizeDuration }}'}
+            """
+        ),
+        [],
+    ),
+    Case(
+        "no-alert",
+        panels(
+            latency_panel("false"),
+            header=HEADER.replace(
+                "rows:\n",
+                "alerts:\n  annotations:\n"
+                "    value: '{{ $value | humanizeDuration }}'\nrows:\n",
+            ),
+        ),
+        [],
+    ),
+    Case(
+        "service-annotation-once",
+        panels(
+            latency_panel("{}") + latency_panel("{}", title="Latency 2"),
+            header=HEADER.replace(
+                "rows:\n",
+                "alerts:\n  annotations:\n"
+                "    value: '{{ $value | humanizeDuration }}'\nrows:\n",
+            ),
+        ),
+        [
+            value_format_warning(
+                14, 25, 'alert annotation "value"', "humanizeDuration", "ms", MS_TAIL
+            )
+        ],
+    ),
+]
+
 WINDOW_FUNCTIONS = (
     "rate",
     "irate",
@@ -5707,6 +5856,7 @@ TABLES = {
     "promql-precision": QUERY_PRECISION,
     "thresholds-panel-type": PANEL_TYPE,
     "thresholds-raw-counter": RAW_COUNTER,
+    "alert-value-format": VALUE_FORMAT,
     "thresholds-scrape-timeout": SCRAPE_TIMEOUT,
     "dashboard-range": RANGE,
     "dashboard-duplicate-panel-title": DUPLICATE_PANEL_TITLE,

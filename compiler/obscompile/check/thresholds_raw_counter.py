@@ -284,7 +284,7 @@ def _compares_values(thresholds: Thresholds) -> bool:
     return any(band.lower is not None for band in bands)
 
 
-def _derives_alerts(panel: Panel) -> bool:
+def derives_alerts(panel: Panel) -> bool:
     """Return True when a colour of the panel's thresholds becomes an alert.
 
     Red does, and yellow with `alert: {warning: true}`, unless `alert: false`.
@@ -355,6 +355,6 @@ def raw_counter_thresholds(context: PanelContext) -> Iterator[Diagnostic]:
         return
     yield warning(
         context.node_location(found.selector),
-        _message(panel.title, found, _derives_alerts(panel)),
+        _message(panel.title, found, derives_alerts(panel)),
         NAME,
     )
