@@ -911,6 +911,24 @@ CASES = [
         ],
     ),
     (
+        "legend-template-needs-quotes",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - title: E\n        query: up\n"
+        + "        legend: {{instance}}\n",
+        [
+            "services/payments.yaml:10:18: error: mapping keys must be plain strings; {{instance}} is a template only when quoted: write '{{instance}}' [yaml/key]"
+        ],
+    ),
+    (
+        "legend-options",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - title: E\n        query: up\n"
+        + "        legend: {mode: table, calcs: [mean]}\n",
+        [
+            "services/payments.yaml:10:17: error: rows[0].panels[0].legend must be a string, not a mapping; legend is the text that names each series (Grafana's legendFormat), such as '{{route}}', and the legend's layout comes from the panel's template, which a template in the project's templates/ folder can replace [manifest/schema]"
+        ],
+    ),
+    (
         "panel-type",
         HEADER
         + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, type: grpah}\n",

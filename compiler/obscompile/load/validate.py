@@ -284,6 +284,16 @@ def _misspelt_required(
     return found
 
 
+def _legend_options(value: Any) -> bool:
+    """Tell whether a panel's `legend` mapping holds options such as `mode: table`.
+
+    An unquoted `{{route}}` reads as a mapping too, but of a mapping without values.
+    """
+    return isinstance(value, dict) and any(
+        isinstance(key, str) and item is not None for key, item in value.items()
+    )
+
+
 def _yaml_type_hint(value: Any, types: list[str]) -> str:
     """Return how to write `value` in YAML as one of `types`, or an empty string."""
     if "true or false" in types and isinstance(value, str):
@@ -316,6 +326,13 @@ def _message(
         message = f"{where} must be {' or '.join(types)}, not {found}"
         if "x-hint" in err.schema:
             message += f"; {err.schema['x-hint']}"
+        elif path[-1:] == ("legend",) and _legend_options(err.instance):
+            message += (
+                "; legend is the text that names each series (Grafana's "
+                "legendFormat), such as '{{route}}', and the legend's layout comes "
+                "from the panel's template, which a template in the project's "
+                "templates/ folder can replace"
+            )
         elif source is not None:
             message += _yaml_type_hint(err.instance, types)
         return path, message, False

@@ -282,6 +282,23 @@ class _Builder:
             if problem is not None:
                 self.diagnostics.append(error(self.where(node), problem, "yaml/tag"))
 
+    def braces_hint(self, node: MappingNode) -> str:
+        """Return how to quote a flow mapping written as `{{...}}`, or nothing.
+
+        An unquoted template such as `legend: {{route}}` reads as a mapping whose key
+        is a mapping.
+        """
+        start, end = node.start_mark.index, node.end_mark.index
+        written = self.text[start:end]
+        if not written.startswith("{{") or "\n" in written or len(written) > 80:
+            return ""
+        quote = "'" if "'" not in written else '"'
+        if quote in written:
+            return ""
+        return (
+            f"; {written} is a template only when quoted: write {quote}{written}{quote}"
+        )
+
     def mapping(self, node: MappingNode, path: JsonPath, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
         first_seen: dict[str, Location] = {}
@@ -291,7 +308,9 @@ class _Builder:
             if not isinstance(key_node, ScalarNode):
                 self.diagnostics.append(
                     error(
-                        key_location, "mapping keys must be plain strings", "yaml/key"
+                        key_location,
+                        "mapping keys must be plain strings" + self.braces_hint(node),
+                        "yaml/key",
                     )
                 )
                 continue
