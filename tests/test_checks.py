@@ -2564,6 +2564,56 @@ VALUE_FORMAT = [
     ),
 ]
 
+
+def bar_panel(query: str, panel_type: str = "barchart") -> dict[str, str]:
+    """Return a project of one panel "Bars" of `panel_type` with `query`."""
+    return panels(
+        f"""
+        - title: Bars
+          type: {panel_type}
+          query: '{query}'
+        """
+    )
+
+
+BARCHART_LABELS = [
+    Case(
+        "two-labels",
+        bar_panel(
+            'sum by (code, method) (rate(http_requests_total{job="payments"}[5m]))'
+        ),
+        [
+            f'{E}:17:17: warning: bar chart "Bars" names each bar by the label code '
+            "alone, but its series also differ in method, so several bars share one "
+            "name; aggregate to one label, such as sum by (code) (...), or make the "
+            "panel type: table [dashboard/barchart-labels]"
+        ],
+    ),
+    Case(
+        "raw-selector",
+        bar_panel('http_requests_total{job="payments"}'),
+        [
+            f'{E}:17:17: warning: bar chart "Bars" names each bar by the label code '
+            "alone, but its series also differ in method, so several bars share one "
+            "name; aggregate to one label, such as sum by (code) (...), or make the "
+            "panel type: table [dashboard/barchart-labels]"
+        ],
+    ),
+    Case(
+        "one-label",
+        bar_panel('sum by (code) (rate(http_requests_total{job="payments"}[5m]))'),
+        [],
+    ),
+    Case(
+        "timeseries",
+        bar_panel(
+            'sum by (code, method) (rate(http_requests_total{job="payments"}[5m]))',
+            "timeseries",
+        ),
+        [],
+    ),
+]
+
 WINDOW_FUNCTIONS = (
     "rate",
     "irate",
@@ -5857,6 +5907,7 @@ TABLES = {
     "thresholds-panel-type": PANEL_TYPE,
     "thresholds-raw-counter": RAW_COUNTER,
     "alert-value-format": VALUE_FORMAT,
+    "dashboard-barchart-labels": BARCHART_LABELS,
     "thresholds-scrape-timeout": SCRAPE_TIMEOUT,
     "dashboard-range": RANGE,
     "dashboard-duplicate-panel-title": DUPLICATE_PANEL_TITLE,

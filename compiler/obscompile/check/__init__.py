@@ -10,6 +10,7 @@ from obscompile.check import (  # noqa: F401
     alert_template_label,
     alert_url,
     alert_value_format,
+    dashboard_barchart_labels,
     dashboard_duplicate_panel_title,
     dashboard_heatmap_buckets,
     dashboard_legend_label,
