@@ -929,6 +929,14 @@ CASES = [
         ],
     ),
     (
+        "grafana-panel-type",
+        HEADER
+        + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, type: graph}\n",
+        [
+            'services/payments.yaml:8:37: error: rows[0].panels[0].type "graph" is not one of stat, gauge, timeseries, table, barchart, piechart, heatmap; for Grafana\'s graph panel, write timeseries [manifest/schema]'
+        ],
+    ),
+    (
         "panel-type",
         HEADER
         + "rows:\n  - title: A\n    panels:\n      - {title: E, query: up, type: grpah}\n",

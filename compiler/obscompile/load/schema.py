@@ -438,6 +438,15 @@ PANEL = {
         "type": {
             "enum": [t.value for t in PanelType],
             "description": "Default timeseries.",
+            # Grafana's names of other panels, with what to write in their place.
+            "x-aliases": {
+                "graph": "timeseries",
+                "singlestat": "stat",
+                "bargauge": "gauge, or barchart for bars side by side",
+                "table-old": "table",
+                "grafana-piechart-panel": "piechart",
+                "heatmap-new": "heatmap",
+            },
         },
         "query": {
             "type": "string",

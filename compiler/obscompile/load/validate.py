@@ -347,6 +347,10 @@ def _message(
             )
         value = err.instance
         hint = suggest(value, choices)
+        alias = err.schema.get("x-aliases", {}).get(value)
+        if alias is not None:
+            hint = f"; for Grafana's {value} panel, write {alias}"
+
         return (
             path,
             f'{where} "{shorten(value)}" is not one of {", ".join(choices)}{hint}',
