@@ -67,12 +67,13 @@ def without_duration(stderr: str) -> str:
 
     The summary ends with the build's duration, which differs between runs. A build
     that replays the last one, or that fails, adds a note after it. A build that
-    removes files of the last one lists them, which a build into an empty folder
-    does not.
+    removes files of the last one, or replaces files changed since it, lists them,
+    which a build into an empty folder does not.
     """
     stderr = re.sub(
         r"^.*: removed; (this build no longer writes it|target .*)\n"
-        r"|^obscompile: \d+ more files? removed from .*\n",
+        r"|^obscompile: \d+ more files? removed from .*\n"
+        r"|^obscompile: warning: .* was changed after the last build wrote it.*\n",
         "",
         stderr,
         flags=re.MULTILINE,

@@ -202,6 +202,37 @@ def test_build_names_dropped_target(project: Path) -> None:
         assert line.endswith(f": removed; {reason}"), line
 
 
+def test_build_warns_of_replaced_hand_edit(project: Path) -> None:
+    """A hand edit of a built file is replaced with a warning that says where it is."""
+    write_manifest(project, "a.yaml", _simple_service("a"))
+    arguments = ["build", "--project", str(project)]
+    assert CliRunner().invoke(main, arguments).exit_code == 0
+    (dashboard,) = (project / "out" / "grafana" / "dashboards").glob("*.json")
+    built = dashboard.read_text()
+    edited = built.replace('"title": "X"', '"title": "Edited"', 1)
+    assert edited != built
+    dashboard.write_text(edited)
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.stderr
+    assert dashboard.read_text() == built
+    (warning,) = [line for line in result.stderr.splitlines() if "warning" in line]
+    kept = warning.split("the changed file stays in ")[1].split(" until")[0]
+    assert Path(kept).read_text() == edited
+    assert warning.startswith(
+        f"obscompile: warning: {dashboard} was changed after the last build wrote it"
+    )
+    # A file touched without a change, then a manifest edit, give no warning.
+    dashboard.touch()
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.stderr
+    assert "warning" not in result.stderr
+    write_manifest(project, "a.yaml", _simple_service("a").replace("X", "Z"))
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.stderr
+    assert "warning" not in result.stderr
+    assert '"title": "Z"' in dashboard.read_text()
+
+
 def test_build_shortens_long_removed_list(project: Path) -> None:
     """Past ten removed files, the rest are counted in one line."""
     names = [f"s{number}" for number in range(13)]

@@ -745,6 +745,7 @@ def build_command(
         _report_moved(project, written.moved)
         _save_cache(cache, result, written=True, recorded=written.recorded)
         _report_removed(shown_out, written.removed, result.targets)
+        _report_edited(project, shown_out, written.edited, written.edited_kept_in)
         removed_note = ""
         if written.removed:
             removed_note = f"; removed {_count(len(written.removed), 'file')}"
@@ -944,6 +945,34 @@ _MOVED_SHOWN = 10
 
 
 _REMOVED_SHOWN = 10
+
+
+def _report_edited(
+    project: Project, out: Path, edited: Sequence[str], kept_in: Path | None
+) -> None:
+    """Warn of the files that changed after the last build and that this one replaced.
+
+    `kept_in` is the folder that holds the old tree of `out` until the next build.
+    """
+    for name in edited[:_REMOVED_SHOWN]:
+        text = (
+            f"{out / name} was changed after the last build wrote it, by hand or by "
+            "a checkout, and this build replaced it"
+        )
+        if kept_in is not None:
+            text += (
+                f"; the changed file stays in {project.shown(kept_in / name)} until "
+                "the next build"
+            )
+        text += "; make such changes in the manifest or a template"
+        click.echo(f"obscompile: warning: {text}", err=True)
+    if len(edited) > _REMOVED_SHOWN:
+        more = len(edited) - _REMOVED_SHOWN
+        click.echo(
+            f"obscompile: warning: {_count(more, 'more changed file')} of {out} "
+            "replaced",
+            err=True,
+        )
 
 
 def _report_removed(

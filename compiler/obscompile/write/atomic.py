@@ -132,6 +132,10 @@ class WriteResult:
     recorded: Written | None = None
     # The files obscompile did not write that were in an old tree of `out`.
     moved: tuple[Moved, ...] = ()
+    # The files of the last write that changed after it and that this write
+    # replaced, and the folder that keeps their old tree until the next write, if any.
+    edited: tuple[str, ...] = ()
+    edited_kept_in: Path | None = None
 
 
 def _safe_relative(name: str) -> None:
@@ -229,11 +233,17 @@ def stale_files(out: Path, files: Mapping[str, str]) -> list[str]:
 
 
 def _stale(
-    out: Path, files: Mapping[str, str], ledger: Ledger | None, found: dict
+    out: Path,
+    files: Mapping[str, str],
+    ledger: Ledger | None,
+    found: dict,
+    edited: list[str] | None = None,
 ) -> tuple[list[str], dict[str, FileState]]:
     """Return the differing files and the state of each file that has its new text.
 
-    `found` receives the token of the text that each recorded file still has.
+    `found` receives the token of the text that each recorded file still has, and
+    `edited` each recorded file whose inputs are those of the last write but whose
+    bytes differ from what it wrote, such as one edited by hand.
     """
     differing = []
     same: dict[str, FileState] = {}
@@ -254,6 +264,14 @@ def _stale(
             state = _same_bytes(path, files[name], mode)
         if state is None:
             differing.append(name)
+            # With the inputs of the last write, the new text is the one it wrote.
+            if (
+                edited is not None
+                and previous is not None
+                and token == previous[0]
+                and os.path.lexists(path)
+            ):
+                edited.append(name)
             continue
         same[name] = state
         if token is not None:
@@ -712,8 +730,11 @@ class _Writer:
             and _same_device(spare, out)
         ):
             self._restore_spare(spare)
+        edited: list[str] = []
         if out.exists():
-            differing, self.same = _stale(out, files, self.ledger, self.out_tokens)
+            differing, self.same = _stale(
+                out, files, self.ledger, self.out_tokens, edited
+            )
             self.differing = set(differing)
         else:
             self.differing, self.same = set(files), {}
@@ -770,7 +791,14 @@ class _Writer:
             recorded = attrs.evolve(recorded, spare_times=folder_times(spare, listing))
         removed = tuple(sorted(self.previous - set(files)))
         return WriteResult(
-            tuple(sorted(files)), removed, False, recorded, tuple(self.moved)
+            tuple(sorted(files)),
+            removed,
+            False,
+            recorded,
+            tuple(self.moved),
+            tuple(edited),
+            # After the swap, the spare folder holds the old tree until the next write.
+            spare,
         )
 
     def _write_through_staging(self) -> None:
