@@ -26,7 +26,6 @@ from obscompile import promql, trampoline
 from obscompile.check import catalog
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
-from obscompile.derive.alerts import recording_rules
 from obscompile.diagnostics import Diagnostic, warning
 from obscompile.memo import by_identity
 from obscompile.model.metric import MetricType
@@ -98,6 +97,9 @@ class RawCounter:
 @by_identity(64)
 def _recorded_expressions(service: Service) -> dict[str, str]:
     """Return the expression of each recording rule that the service's panels derive."""
+    # derive.alerts imports the check package, which imports this module.
+    from obscompile.derive.alerts import recording_rules
+
     return {rule.record: rule.expr for rule in recording_rules(service)}
 
 
