@@ -93,8 +93,9 @@ rows:
 """
 NO_BUCKETS_REASON = (
     'the catalog of service "a" declares no buckets for wait_seconds_bucket, and '
-    "the test generator reads the buckets of the service's own catalog only. Write "
-    "a promtool test in tests/promtool/, which `obscompile test` runs"
+    "the test generator reads the buckets of the service's own catalog only; list "
+    "them as buckets: [...] under the metric wait_seconds. Write a promtool test in "
+    "tests/promtool/, which `obscompile test` runs"
 )
 
 

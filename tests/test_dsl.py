@@ -543,7 +543,7 @@ PYTHON_ERRORS = [
     ),
     (
         "from obscompile import dsl\nx = 1\ndsl.panel('p', 'up', thresholds='<1 Green, 2-3 Red')\n",
-        "services/api.py:3:33: error: threshold bands leave a gap between 1 and 2 [dsl/error]",
+        "services/api.py:3:33: error: threshold bands leave a gap between 1 and 2; colour it with a band such as 1-2 Yellow, or start the next band at 1 [dsl/error]",
     ),
     (
         "from obscompile import dsl\ndsl.panel('p', 'up', thresholds='<1 Gren, , >1 Rd')\n",

@@ -548,7 +548,7 @@ CASES = [
         [
             # The bounds of a text with a gap are still checked against the unit.
             "services/payments.yaml:10:23: error: threshold 1% is a percentage, but the query's unit is unknown (unit short); set unit: percent if the query gives percentages from 0 to 100, or percentunit if it gives ratios from 0 to 1 [thresholds/unit]",
-            "services/payments.yaml:10:33: error: threshold bands leave a gap between 1% and 2% [thresholds/syntax]",
+            "services/payments.yaml:10:33: error: threshold bands leave a gap between 1% and 2%; colour it with a band such as 1%-2% Yellow, or start the next band at 1% [thresholds/syntax]",
         ],
     ),
     (

@@ -303,7 +303,7 @@ def test_gap_and_unit_together(project: Path) -> None:
     found = _findings(project, "billing_consumer_lag_seconds", "<50% Green, >90% Red")
     assert found == [
         f"16:23 thresholds/unit: threshold 50% {SECONDS_PERCENTAGE}",
-        "16:34 thresholds/syntax: threshold bands leave a gap between 50% and 90%",
+        "16:34 thresholds/syntax: threshold bands leave a gap between 50% and 90%; colour it with a band such as 50%-90% Yellow, or start the next band at 50%",
     ]
 
 
@@ -336,7 +336,7 @@ def test_bare_range_start_takes_unit(project: Path) -> None:
     """The 2 of `2-5s` is 2s, as in a valid text, so it is a duration on bytes."""
     found = _findings(project, "orders_cache_bytes", "<1 Green, 2-5s Red")
     assert found == [
-        "16:32 thresholds/syntax: threshold bands leave a gap between 1 and 2s",
+        "16:32 thresholds/syntax: threshold bands leave a gap between 1 and 2s; colour it with a band such as 1-2s Yellow, or start the next band at 1",
         "16:32 thresholds/unit: threshold 2s is a duration, but the query gives "
         f"data sizes in bytes (unit bytes); {BYTES_ADVICE}",
     ]
@@ -347,7 +347,7 @@ def test_gap_and_bare_number_on_ratio(project: Path) -> None:
     assert found == [
         "16:23 thresholds/unit: threshold 70 is 7000%, because the query gives "
         "ratios from 0 to 1 (unit percentunit); write 70% for 70 percent",
-        "16:31 thresholds/syntax: threshold bands leave a gap between 70 and 90",
+        "16:31 thresholds/syntax: threshold bands leave a gap between 70 and 90; colour it with a band such as 70-90 Yellow, or start the next band at 70",
         "16:32 thresholds/unit: threshold 90 is 9000%, because the query gives "
         "ratios from 0 to 1 (unit percentunit); write 90% for 90 percent",
     ]
@@ -359,7 +359,7 @@ def test_gap_without_capacity(project: Path) -> None:
         '16:21 thresholds/unit: threshold "<50% pool Green, >90% pool Red" is a '
         'percentage of "pool", but the panel sets no capacity; set capacity: to '
         "the size of the pool",
-        "16:39 thresholds/syntax: threshold bands leave a gap between 50% and 90%",
+        "16:39 thresholds/syntax: threshold bands leave a gap between 50% and 90%; colour it with a band such as 50%-90% Yellow, or start the next band at 50%",
     ]
 
 

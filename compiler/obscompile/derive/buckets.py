@@ -38,9 +38,11 @@ def catalog_buckets(selector: pp.VectorSelector, context: Context) -> list[float
         owner = (
             f'service "{context.service.name}"' if context.service else "the service"
         )
+        histogram = name.removesuffix("_bucket") if name else name
         raise CannotSynthesize(
             f"the catalog of {owner} declares no buckets for {name}, and the "
-            "test generator reads the buckets of the service's own catalog only"
+            "test generator reads the buckets of the service's own catalog only; "
+            f"list them as buckets: [...] under the metric {histogram}"
         )
     return sorted(float(b) for b in metric.buckets if not math.isinf(b))
 

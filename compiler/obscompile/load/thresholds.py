@@ -857,8 +857,10 @@ def _check_neighbours(previous: _Span, span: _Span, text: str) -> None:
     previous_end = comparable(previous.upper, math.inf)
     start = comparable(span.lower, -math.inf)
     if start > previous_end:
+        upper, lower = _written(previous.upper), _written(span.lower)
         raise ThresholdError(
-            f"threshold bands leave a gap between {_written(previous.upper)} and {_written(span.lower)}",
+            f"threshold bands leave a gap between {upper} and {lower}; colour it with "
+            f"a band such as {upper}-{lower} Yellow, or start the next band at {upper}",
             span.item.offset,
         )
     if start < previous_end:
