@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from fractions import Fraction
 
 from obscompile.check.context import ServiceContext
 from obscompile.check.registry import Scope, check
@@ -49,13 +48,12 @@ _EXAMPLES = {
     "clockms": (500, "ms"),
     "percent": (5, "%"),
 }
-_MILLISECONDS = Fraction(1, 1000)
 
 
 def _misreads(function: str, unit: str) -> bool:
     """Tell whether `function` misreads values in `unit`.
 
-    A unit that says nothing of the values' scale, such as `short`, is left alone.
+    A unit without a scale, such as `short`, is left alone.
     """
     in_seconds = TIME_UNITS.get(unit) == 1
     other_time = unit in TIME_UNITS and not in_seconds
@@ -73,30 +71,32 @@ def _misread_example(function: str, unit: str) -> str:
     if unit not in _EXAMPLES or function == "humanize1024":
         return ""
     value, symbol = _EXAMPLES[unit]
-    shown = (
+    printed = (
         humanize_duration(value)
         if function == "humanizeDuration"
         else humanize_percentage(value)
     )
-    return f", so {value}{symbol} reads as {shown}"
+    return f", so {value}{symbol} reads as {printed}"
 
 
 def _suggestion(unit: str) -> str:
     """Return a format of `$value` that shows values of `unit` as they are."""
-    scale = TIME_UNITS.get(unit)
-    if scale is not None and scale != 1 and unit in _EXAMPLES:
+    if unit in TIME_UNITS and unit in _EXAMPLES:
         return f'{{{{ printf "%.2f" $value }}}}{_EXAMPLES[unit][1]}'
-    if scale == _MILLISECONDS:
-        return '{{ printf "%.2f" $value }}ms'
     return value_template(unit)
 
 
 def _problems(
-    context: ServiceContext, what: str, text: str, value_at: Location, panel: Panel
+    context: ServiceContext,
+    subject: str,
+    text: str,
+    value_at: Location,
+    panel: Panel,
+    unit: str,
 ) -> Iterator[Diagnostic]:
+    """Yield a warning for each function of `text` that misreads values in `unit`."""
     if "{{" not in text:
         return
-    unit = panel_unit(panel, context.service)
     for found in _FORMATTED_VALUE.finditer(text):
         function = found.group(1) or found.group(2)
         if not _misreads(function, unit):
@@ -104,7 +104,7 @@ def _problems(
         offset = found.start(1) if found.group(1) else found.start(2)
         yield warning(
             context.locate(value_at, text, offset),
-            f'{what} of panel "{panel.title}" passes $value to {function}, which '
+            f'{subject} of panel "{panel.title}" passes $value to {function}, which '
             f"reads {_READS[function]}, but the panel's values are in {unit}"
             f"{_misread_example(function, unit)}; write {_suggestion(unit)} instead",
             NAME,
@@ -125,24 +125,26 @@ def alert_value_format(context: ServiceContext) -> Iterator[Diagnostic]:
         if not derives_alerts(panel):
             continue
         alert = panel.alert
+        unit = panel_unit(panel, service)
         for key in ("summary", "description"):
             text = getattr(alert, key)
             if text is not None:
                 where = alert.locations.get(key, alert.location)
-                yield from _problems(context, f"the alert {key}", text, where, panel)
-        for name, text in alert.annotations:
+                subject = f"the alert {key}"
+                yield from _problems(context, subject, text, where, panel, unit)
+        own = dict(alert.annotations)
+        for name, text in own.items():
             where = alert.locations.get(f"annotation-value:{name}", alert.location)
-            what = f'alert annotation "{name}"'
-            yield from _problems(context, what, text, where, panel)
+            subject = f'alert annotation "{name}"'
+            yield from _problems(context, subject, text, where, panel, unit)
         # An annotation of the whole service is reported once, at the first panel
         # whose unit it misreads.
         for name, text in shared:
-            if name in reported or name in dict(alert.annotations):
+            if name in reported or name in own:
                 continue
             where = service.alerts.locations.get(f"annotation-value:{name}", shared_at)
-            found = list(
-                _problems(context, f'alert annotation "{name}"', text, where, panel)
-            )
+            subject = f'alert annotation "{name}"'
+            found = list(_problems(context, subject, text, where, panel, unit))
             if found:
                 reported.add(name)
                 yield from found
