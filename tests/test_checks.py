@@ -2002,8 +2002,8 @@ THRESHOLDS_PRECISION = [
         ],
     ),
     Case(
-        # Decimals that a double holds to their shortest text, and integers that are
-        # doubles, such as 2^53 and 2^63 - 1024, read as written.
+        # Decimals that a double's shortest text writes as they are, and integers
+        # that are doubles, such as 2^53 and 2^63 - 1024, read as written.
         "numbers-a-double-holds",
         panels("""
             - title: Depth

@@ -168,18 +168,20 @@ def test_build_lists_removed_files(project: Path) -> None:
     second = CliRunner().invoke(main, arguments)
     assert second.exit_code == 0, second.stderr
     after = {p.relative_to(project) for p in (project / "out").rglob("*")}
-    gone = sorted(str(p) for p in before - after if not (project / p).is_dir())
+    removed_files = sorted(str(p) for p in before - after if not (project / p).is_dir())
     listed = [
         line.removesuffix(": removed; this build no longer writes it")
         for line in second.stderr.splitlines()
         if line.endswith("no longer writes it")
     ]
-    assert gone and all("b" in path for path in gone)
-    shown = [str(Path(line).relative_to(project)) for line in listed]
-    assert shown == gone
+    assert removed_files and all("b" in path for path in removed_files)
+    listed_files = [str(Path(line).relative_to(project)) for line in listed]
+    assert listed_files == removed_files
     last = second.stderr.splitlines()[-1]
     assert last.startswith("obscompile: 1 service, 1 dashboard, 1 panel in ")
-    assert last.endswith(f"; removed {len(gone)} file" + ("s" if len(gone) > 1 else ""))
+    assert last.endswith(
+        f"; removed {len(removed_files)} file" + ("s" if len(removed_files) > 1 else "")
+    )
     third = CliRunner().invoke(main, arguments)
     assert "removed" not in third.stderr
 
@@ -203,7 +205,7 @@ def test_build_names_dropped_target(project: Path) -> None:
 
 
 def test_build_warns_of_replaced_hand_edit(project: Path) -> None:
-    """A hand edit of a built file is replaced with a warning that says where it is."""
+    """A build replaces a hand-edited file and warns with the path of its copy."""
     write_manifest(project, "a.yaml", _simple_service("a"))
     arguments = ["build", "--project", str(project)]
     assert CliRunner().invoke(main, arguments).exit_code == 0
@@ -216,8 +218,8 @@ def test_build_warns_of_replaced_hand_edit(project: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert dashboard.read_text() == built
     (warning,) = [line for line in result.stderr.splitlines() if "warning" in line]
-    kept = warning.split("the changed file stays in ")[1].split(" until")[0]
-    assert Path(kept).read_text() == edited
+    copy = warning.split("the changed file stays in ")[1].split(" until")[0]
+    assert Path(copy).read_text() == edited
     assert warning.startswith(
         f"obscompile: warning: {dashboard} was changed after the last build wrote it"
     )

@@ -952,7 +952,7 @@ def _report_edited(
 ) -> None:
     """Warn of the files that changed after the last build and that this one replaced.
 
-    `kept_in` is the folder that holds the old tree of `out` until the next build.
+    `kept_in` is the folder that contains the old tree of `out` until the next build.
     """
     for name in edited[:_REMOVED_SHOWN]:
         text = (

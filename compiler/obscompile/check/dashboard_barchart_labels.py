@@ -1,7 +1,7 @@
 """dashboard/barchart-labels: a bar chart whose series differ in more than one label.
 
 A bar chart names each bar by one field of its query's table, its x field, which is
-the first label that tells the series apart. Series that differ in another label as
+the first label in which the series differ. Series that differ in another label as
 well get bars of the same name: `sum by (topic, partition) (...)` draws one bar per
 partition, each named by its topic alone.
 """

@@ -1,7 +1,7 @@
 """thresholds/precision and promql/precision: numbers that a float64 does not hold as written.
 
 Prometheus (Go's strconv.ParseFloat) and Grafana (JavaScript numbers) read every
-number as a float64, the nearest double. A float64 holds every integer up to 2^53
+number as a float64, the nearest double. A float64 represents every integer up to 2^53
 and 15 to 17 significant digits, so a number such as 9007199254740993 or
 0.12345678901234567891 reads as another one (9007199254740992 and
 0.12345678901234568).

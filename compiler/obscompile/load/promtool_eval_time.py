@@ -332,8 +332,8 @@ class _Reach:
         if name not in self.rules.records:
             return own
         # A range selector keeps the samples before the stale marker.
-        kept = self.recorded_window if window is None else window
-        recorded = _ms(selector.offset) + kept + self.record(name)
+        found_for = self.recorded_window if window is None else window
+        recorded = _ms(selector.offset) + found_for + self.record(name)
         if self.inputs is not None and name not in self.inputs:
             return recorded
         # A name that is both an input series and recorded reads both.

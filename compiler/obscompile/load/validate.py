@@ -285,7 +285,7 @@ def _misspelt_required(
 
 
 def _legend_options(value: Any) -> bool:
-    """Tell whether a panel's `legend` mapping holds options such as `mode: table`.
+    """Tell whether a panel's `legend` mapping contains options such as `mode: table`.
 
     An unquoted `{{route}}` reads as a mapping too, but of a mapping without values.
     """

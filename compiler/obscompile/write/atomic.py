@@ -797,7 +797,7 @@ class _Writer:
             recorded,
             tuple(self.moved),
             tuple(edited),
-            # After the swap, the spare folder holds the old tree until the next write.
+            # After the swap, the spare folder contains the old tree until the next write.
             spare,
         )
 
