@@ -940,11 +940,9 @@ def _save_cache(
     )
 
 
-# The maximum number of files obscompile did not write that a build names one by one.
-_MOVED_SHOWN = 10
-
-
-_REMOVED_SHOWN = 10
+# The maximum number of files that a build names one by one in each of its reports:
+# files moved back into out/, replaced after a hand edit, or removed.
+_FILES_SHOWN = 10
 
 
 def _report_edited(
@@ -954,7 +952,7 @@ def _report_edited(
 
     `kept_in` is the folder that contains the old tree of `out` until the next build.
     """
-    for name in edited[:_REMOVED_SHOWN]:
+    for name in edited[:_FILES_SHOWN]:
         text = (
             f"{out / name} was changed after the last build wrote it, by hand or by "
             "a checkout, and this build replaced it"
@@ -966,8 +964,8 @@ def _report_edited(
             )
         text += "; make such changes in the manifest or a template"
         click.echo(f"obscompile: warning: {text}", err=True)
-    if len(edited) > _REMOVED_SHOWN:
-        more = len(edited) - _REMOVED_SHOWN
+    if len(edited) > _FILES_SHOWN:
+        more = len(edited) - _FILES_SHOWN
         click.echo(
             f"obscompile: warning: {_count(more, 'more changed file')} of {out} "
             "replaced",
@@ -985,15 +983,15 @@ def _report_removed(
     """
     from obscompile.config import DEFAULT_TARGETS
 
-    for name in removed[:_REMOVED_SHOWN]:
+    for name in removed[:_FILES_SHOWN]:
         # Each target writes the folder of its own name.
         target = name.partition("/")[0]
         reason = "this build no longer writes it"
         if target in DEFAULT_TARGETS and target not in targets:
             reason = f"target {target} is not in the targets of obscompile.yaml"
         click.echo(f"{out / name}: removed; {reason}", err=True)
-    if len(removed) > _REMOVED_SHOWN:
-        more = len(removed) - _REMOVED_SHOWN
+    if len(removed) > _FILES_SHOWN:
+        more = len(removed) - _FILES_SHOWN
         click.echo(
             f"obscompile: {_count(more, 'more file')} removed from {out}", err=True
         )
@@ -1004,7 +1002,7 @@ def _report_moved(project: Project, moved: Sequence[Moved]) -> None:
     out = project.shown(project.out_dir)
     folders = tuple(m.name + "/" for m in moved if m.is_folder and m.target)
     reported = [m for m in moved if not m.name.startswith(folders)]
-    for entry in reported[:_MOVED_SHOWN]:
+    for entry in reported[:_FILES_SHOWN]:
         old = project.shown(entry.old / entry.name)
         if entry.target is None:
             click.echo(
@@ -1030,9 +1028,9 @@ def _report_moved(project: Project, moved: Sequence[Moved]) -> None:
                 f"{out / entry.target}"
             )
         click.echo(f"obscompile: warning: {text}", err=True)
-    if len(reported) > _MOVED_SHOWN:
+    if len(reported) > _FILES_SHOWN:
         click.echo(
-            f"obscompile: warning: {len(reported) - _MOVED_SHOWN} more files written "
+            f"obscompile: warning: {len(reported) - _FILES_SHOWN} more files written "
             f"into copies of {out} are now in {out}",
             err=True,
         )
