@@ -1157,6 +1157,31 @@ RATE_COUNTER = [
         ],
     ),
     Case(
+        "created-series",
+        panels("""
+            - title: Created
+              query: |-
+                rate(http_requests_created[5m])
+                + increase(http_request_duration_seconds_created[1h])
+                + irate(rpc_duration_seconds_created[1m])
+        """),
+        [
+            f'{E}:17:16: error: rate() applied to "http_requests_created", which the '
+            "catalog declares as the creation time of http_requests_total, a time "
+            "that changes only when the process starts; apply rate() to "
+            "http_requests_total instead [promql/rate-counter]",
+            f"{E}:18:22: error: increase() applied to "
+            '"http_request_duration_seconds_created", which the catalog declares as '
+            "the creation time of http_request_duration_seconds, a time that changes "
+            "only when the process starts; apply increase() to "
+            "http_request_duration_seconds_count instead [promql/rate-counter]",
+            f'{E}:19:19: error: irate() applied to "rpc_duration_seconds_created", '
+            "which the catalog declares as the creation time of rpc_duration_seconds, "
+            "a time that changes only when the process starts; apply irate() to "
+            "rpc_duration_seconds_count instead [promql/rate-counter]",
+        ],
+    ),
+    Case(
         "counter-series",
         panels("""
             - title: RPC rate

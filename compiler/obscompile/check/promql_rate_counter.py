@@ -11,7 +11,7 @@ from obscompile.check import catalog
 from obscompile.check.context import PanelContext
 from obscompile.check.registry import check
 from obscompile.diagnostics import Diagnostic, error, warning
-from obscompile.model.metric import MetricType
+from obscompile.model.metric import Metric, MetricType
 
 NAME = "promql/rate-counter"
 
@@ -23,6 +23,14 @@ def _reported_as_unknown(context: PanelContext, name: str) -> bool:
     if not context.service.metrics:
         return False
     return not (catalog.is_builtin(name) or catalog.is_recorded(name))
+
+
+def _counting_series(metric: Metric) -> str:
+    """Return the series of `metric` that counts, such as `jobs_total` or `x_count`."""
+    names = metric.series_names()
+    if metric.type is MetricType.COUNTER:
+        return next((n for n in names if n.endswith("_total")), metric.name)
+    return f"{metric.name}_count"
 
 
 def _selector_problem(
@@ -43,11 +51,17 @@ def _selector_problem(
         )
     metric = entry.metric
     kind = metric.type
-    if kind is MetricType.COUNTER or name.endswith(COUNTER_SUFFIXES[1:]):
+    created = kind in catalog.CREATED_TYPES and name == catalog.created_series(metric)
+    if not created and (
+        kind is MetricType.COUNTER or name.endswith(COUNTER_SUFFIXES[1:])
+    ):
         return None
-    if name.endswith("_created"):
-        advice = f"{function}() needs a counter"
-        declared = f"the creation time of {metric.name}"
+    if created:
+        advice = f"apply {function}() to {_counting_series(metric)} instead"
+        declared = (
+            f"the creation time of {metric.name}, a time that changes only when the "
+            "process starts"
+        )
     elif kind is MetricType.GAUGE:
         advice = "use deriv() or delta() for gauges"
         declared = "a gauge"
