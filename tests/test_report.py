@@ -235,6 +235,54 @@ def test_build_warns_of_replaced_hand_edit(project: Path) -> None:
     assert '"title": "Z"' in dashboard.read_text()
 
 
+def _hand_edit_warning(stderr: str) -> tuple[str, str]:
+    """Return the hand-edit warning of a build and the path of the copy it names."""
+    (warning,) = [line for line in stderr.splitlines() if "warning" in line]
+    copy = warning.split("the changed file stays in ")[1].split(" until")[0]
+    return warning, copy
+
+
+def test_hand_edit_warning_with_manifest_change(project: Path) -> None:
+    """A hand edit is reported when the manifest of its file changed too."""
+    write_manifest(project, "a.yaml", _simple_service("a"))
+    arguments = ["build", "--project", str(project)]
+    assert CliRunner().invoke(main, arguments).exit_code == 0
+    (dashboard,) = (project / "out" / "grafana" / "dashboards").glob("*.json")
+    edited = dashboard.read_text().replace('"title": "X"', '"title": "Edited"', 1)
+    dashboard.write_text(edited)
+    write_manifest(project, "a.yaml", _simple_service("a").replace("X", "Z"))
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.stderr
+    assert '"title": "Z"' in dashboard.read_text()
+    warning, copy = _hand_edit_warning(result.stderr)
+    assert warning.startswith(
+        f"obscompile: warning: {dashboard} was changed after the last build wrote it"
+    )
+    assert Path(copy).read_text() == edited
+
+
+def test_hand_edit_warning_for_project_file(project: Path) -> None:
+    """A hand edit of a file that every service feeds, such as prometheus.yml."""
+    write_manifest(project, "a.yaml", _simple_service("a"))
+    arguments = ["build", "--project", str(project)]
+    assert CliRunner().invoke(main, arguments).exit_code == 0
+    config = project / "out" / "prometheus" / "prometheus.yml"
+    built = config.read_text()
+    config.write_text(built + "# edited\n")
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.stderr
+    assert config.read_text() == built
+    warning, copy = _hand_edit_warning(result.stderr)
+    assert warning.startswith(
+        f"obscompile: warning: {config} was changed after the last build wrote it"
+    )
+    assert Path(copy).read_text() == built + "# edited\n"
+    # The next build finds the file as this one wrote it.
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.stderr
+    assert "warning" not in result.stderr
+
+
 def test_build_shortens_long_removed_list(project: Path) -> None:
     """Past ten removed files, the rest are counted in one line."""
     names = [f"s{number}" for number in range(13)]

@@ -66,6 +66,9 @@ _FLUSH_THREADS = 64
 FileState = tuple[int, int, int, int]
 # Path -> (token of its text, state after the write that left it); see `Ledger`.
 Recorded = Mapping[str, tuple[str, FileState]]
+# The token recorded for a file whose text no token names, such as a file that every
+# service feeds. Its state alone tells a later write whether it changed since.
+NO_TOKEN = ""
 # The mtime of each folder of a tree, by its path relative to the tree ("" for the
 # tree's own folder); see `folder_times`.
 FolderTimes = Mapping[str, int]
@@ -94,7 +97,7 @@ class Ledger:
     that contains the tree the output folder had before that write, recorded in
     `spare_files`. A recorded file counts as containing the text of its token while
     its size, mtime, ctime and inode are the recorded ones. Every other file is
-    compared byte by byte.
+    compared byte by byte, and so is a file recorded under NO_TOKEN.
     """
 
     tokens: Mapping[str, str]
@@ -173,7 +176,7 @@ def _known(
 
     `result` is the file's `lstat`, when the caller has it already.
     """
-    if token is None or recorded is None or recorded[0] != token:
+    if not token or recorded is None or recorded[0] != token:
         return None
     if result is None:
         try:
@@ -225,6 +228,16 @@ def _same_bytes(path: str, text: str, mode: int) -> FileState | None:
     return _state(result)
 
 
+def _changed_since(path: str, recorded: tuple[str, FileState] | None) -> bool:
+    """Tell whether `path` exists with a state other than the one the last write recorded."""
+    if recorded is None:
+        return False
+    try:
+        return _state(os.lstat(path)) != recorded[1]
+    except OSError:
+        return False
+
+
 def stale_files(out: Path, files: Mapping[str, str]) -> list[str]:
     """List the files that differ from what a build would write, and the ones it removes."""
     for name in files:
@@ -242,8 +255,8 @@ def _stale(
     """Return the differing files and the state of each file that has its new text.
 
     `found` receives the token of the text that each recorded file still has, and
-    `edited` each recorded file whose inputs are those of the last write but whose
-    bytes differ from what it wrote, such as one edited by hand.
+    `edited` each differing file that changed after the last write recorded it, such
+    as one edited by hand.
     """
     differing = []
     same: dict[str, FileState] = {}
@@ -264,13 +277,7 @@ def _stale(
             state = _same_bytes(path, files[name], mode)
         if state is None:
             differing.append(name)
-            # With the inputs of the last write, the new text is the one it wrote.
-            if (
-                edited is not None
-                and previous is not None
-                and token == previous[0]
-                and os.path.lexists(path)
-            ):
+            if edited is not None and _changed_since(path, previous):
                 edited.append(name)
             continue
         same[name] = state
@@ -1098,9 +1105,7 @@ class _Writer:
             for name in (*self.files, RECORD)
         }
         recorded = {
-            name: (token, states[name])
-            for name, token in self.tokens.items()
-            if name in states
+            name: (self.tokens.get(name, NO_TOKEN), states[name]) for name in self.files
         }
         return Written(out=recorded, spare=dict(recorded), states=states)
 
@@ -1119,9 +1124,8 @@ class _Writer:
             return None
         return Written(
             out={
-                name: (token, self.same[name])
-                for name, token in self.tokens.items()
-                if name in self.same
+                name: (self.tokens.get(name, NO_TOKEN), state)
+                for name, state in self.same.items()
             },
             spare=dict(ledger.spare_files),
             states={**self.same, RECORD: record},
@@ -1143,9 +1147,8 @@ class _Writer:
             else:
                 state = _state(os.lstat(os.path.join(out_root, name)))
             states[name] = state
-            token = self.tokens.get(name)
-            if token is not None:
-                new[name] = (token, state)
+            if name != RECORD:
+                new[name] = (self.tokens.get(name, NO_TOKEN), state)
         old: dict[str, tuple[str, FileState]] = {}
         for name, token in self.out_tokens.items():
             known = self.same.get(name) if name not in self.linked else None
