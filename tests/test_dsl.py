@@ -16,6 +16,7 @@ from obscompile import dsl
 from obscompile.blocks.params import rising_bands
 from obscompile.cli import main
 from obscompile.load.thresholds import parse_shorthand
+from obscompile.model.location import BlockUse, Location
 from obscompile.pipeline import Project, build
 from tests.conftest import write_manifest
 
@@ -1136,6 +1137,34 @@ def test_http_block_fraction_warning_in_python(project: Path) -> None:
             'block "http_api_health": ', ""
         ),
     ]
+
+
+def test_http_block_fraction_warning_in_project_block(project: Path) -> None:
+    """A project block that a YAML manifest uses passes its dsl.use() warnings on."""
+    (project / "blocks").mkdir()
+    (project / "blocks" / "team.py").write_text(
+        "from obscompile import dsl\n\n\n"
+        '@dsl.block("team_health")\n'
+        "def team_health(job: str):\n"
+        '    return dsl.use("http_api_health", job=job, error_yellow=0.01)\n'
+    )
+    write_manifest(
+        project,
+        "api.yaml",
+        "service: api\nscrape: {job: api, port: 80}\nrows:\n"
+        "  - use: team_health\n    with: {job: api}\n",
+    )
+    result = build(Project.at(project))
+    assert result.ok
+    (found,) = [d for d in result.diagnostics if d.check == "thresholds/unit"]
+    message = _fraction_warning("error_yellow", "0.01", "1").replace(
+        'block "http_api_health": ', ""
+    )
+    assert found.location == Location("blocks/team.py", 6, 61, found.location.used_at)
+    assert found.message == message.split(": ", 1)[1].rsplit(" [", 1)[0]
+    assert found.location.used_at == BlockUse(
+        "team_health", Location("services/api.yaml", 4, 5)
+    )
 
 
 @pytest.mark.parametrize(

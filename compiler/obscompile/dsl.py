@@ -1572,8 +1572,6 @@ def use(name: str, /, **parameters: Any) -> Any:
         # the block. The value is written at the argument of this call.
         exc.location = caller_location(exc.parameter)
         raise
-    # NOTE: a project block that a YAML manifest uses runs without this collector, so
-    # the warnings of the dsl.use() calls inside it are dropped.
     collected = _warnings.get()
     if collected is not None:
         for item in warned:

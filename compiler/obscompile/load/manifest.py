@@ -385,6 +385,9 @@ class _Reader:
             self.diagnostics.append(error(where, message, "manifest/block"))
         if problems:
             return None
+        # The warnings of the dsl calls inside a project block, such as those of a
+        # dsl.use() of another block, are placed in the block's code.
+        inner, token = dsl.collecting_warnings()
         try:
             with dsl.collecting_parameter_warnings() as warned:
                 produced = dsl.call_block(found, parameters, self.at(path))
@@ -401,6 +404,9 @@ class _Reader:
                 where, message = exc.location, str(exc)
             self.diagnostics.append(error(where, message, "manifest/block"))
             return None
+        finally:
+            dsl.stop_collecting_warnings(token)
+        self.diagnostics.extend(inner)
         for item in warned:
             # A value given under `with:` gets the warning there.
             where = (
