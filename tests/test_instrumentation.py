@@ -1691,3 +1691,33 @@ def test_prometheus_client_text_matches_library(bound: float) -> None:
     from prometheus_client.utils import floatToGoString
 
     assert bucket_bounds.prometheus_client_text(bound) == floatToGoString(bound)
+
+
+@pytest.mark.parametrize("runtime", ["python", "nodejs"])
+def test_https_job_warns_of_plain_server(project: Path, runtime: str) -> None:
+    """The generated metrics server speaks plain HTTP, which an https job fails on."""
+    write_manifest(
+        project,
+        "api.yaml",
+        f"service: api\nruntime: {runtime}\nscrape:\n"
+        "  - job: api\n    port: 8080\n"
+        "  - job: api_tls\n    port: 8443\n    scheme: https\n",
+    )
+    result = build(Project.at(project))
+    schemes = [d for d in result.diagnostics if d.check == "instrument/scheme"]
+    assert len(schemes) == 1
+    assert schemes[0].severity is Severity.WARNING
+    assert (schemes[0].location.line, schemes[0].location.column) == (8, 13)
+    assert 'scrape job "api_tls" scrapes over https' in schemes[0].message
+    assert "serves plain HTTP" in schemes[0].message
+
+
+def test_https_job_without_runtime_not_warned(project: Path) -> None:
+    """A service without a runtime gets no metrics server to warn of."""
+    write_manifest(
+        project,
+        "api.yaml",
+        "service: api\nscrape:\n  job: api\n  port: 8443\n  scheme: https\n",
+    )
+    result = build(Project.at(project))
+    assert [d for d in result.diagnostics if d.check == "instrument/scheme"] == []

@@ -123,6 +123,7 @@ def check_instrumentation(service: Service) -> list[Diagnostic]:
     valid = tuple(m for m in service.metrics if METRIC_NAME.match(m.name))
     diagnostics.extend(_check_collisions(valid, runtime))
     diagnostics.extend(_check_scrape_target(service, runtime))
+    diagnostics.extend(_check_schemes(service))
     return sorted_diagnostics(diagnostics)
 
 
@@ -434,6 +435,26 @@ def _check_other_ports(
                 f"on port {other} must pass its port, as in {call.format(port=other)}",
                 "instrument/scrape-port",
             )
+
+
+def _check_schemes(service: Service) -> Iterator[Diagnostic]:
+    """Warn of each job that scrapes the service's processes over https.
+
+    The generated metrics server serves plain HTTP, so Prometheus fails every
+    scrape of it over https, with "first record does not look like a TLS handshake"
+    in Prometheus 2.42.
+    """
+    for job in process_jobs(service):
+        if job.scheme != "https":
+            continue
+        yield warning(
+            job.locations.get("scheme", job.location),
+            f'scrape job "{job.job}" scrapes over https, but the metrics server of '
+            f"instrumentation/{service.name}/ serves plain HTTP, so every scrape "
+            "fails; put a TLS proxy in front of it, serve the registry from a TLS "
+            "server of the service's own, or set scheme: http",
+            "instrument/scheme",
+        )
 
 
 def _target_location(job: ScrapeJob, index: int) -> Location:
