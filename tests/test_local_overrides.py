@@ -636,3 +636,41 @@ def test_cli_help_lists_local_options() -> None:
         "--alert-for DURATION",
     ):
         assert option in result.output
+
+
+@pytest.mark.parametrize(
+    ("interval", "config", "warned"),
+    [
+        ("2m", "", "fires between 6m and 8m after its value turns red"),
+        ("7s", "", "fires between 5m1s and 5m8s after its value turns red"),
+        ("1s", "", None),
+        ("30s", "", None),
+        # The file's alert_for gets the warning at its line, from the build.
+        ("2m", "alert_for: 3m\n", None),
+        ("2m", "alert_for: 4m\n", None),
+    ],
+)
+def test_cli_warns_of_late_default_for(
+    project: Path, interval: str, config: str, warned: str | None
+) -> None:
+    """--evaluation-interval alone still warns when it does not divide the default."""
+    manifest = ALERTING_MANIFEST.replace("alerts: {for: 2m}\n", "")
+    manifest = manifest.replace("        alert: {for: 3m}\n", "")
+    write_manifest(project, "payments.yaml", manifest)
+    (project / "obscompile.yaml").write_text(config)
+    code, output = run_build(
+        "--target", "payments=127.0.0.1:18080", "--evaluation-interval", interval
+    )  # fmt: skip
+    assert code == 0, output
+    lines = [
+        line
+        for line in output.splitlines()
+        if line.startswith("obscompile: warning: the default for:")
+    ]
+    if warned is None:
+        assert lines == []
+        return
+    (line,) = lines
+    assert f"is no multiple of --evaluation-interval {interval}" in line
+    assert warned in line
+    assert "1 warning in " in output.splitlines()[-1], output

@@ -232,17 +232,20 @@ def _summary(result: BuildResult | Replay, option_warnings: int = 0) -> str:
 
 
 def _warn_of_late_alerts(
-    project: Project, alert_for: str, evaluation_interval: str | None
+    project: Project, alert_for: str | None, evaluation_interval: str | None
 ) -> int:
     """Warn when `--alert-for` is no multiple of the rules' evaluation interval.
 
     Prometheus checks `for:` only when it evaluates a rule, so such an alert fires
-    later than the option sets (see `late_firing`).
+    later than the option sets (see `late_firing`). Without `--alert-for`,
+    `--evaluation-interval` is checked against the default `for:` instead.
     Returns the number of warnings, 0 or 1.
     """
     from obscompile.derive.alerts import late_firing
     from obscompile.load.config import load_config
 
+    if alert_for is None:
+        return _warn_of_late_default(project, evaluation_interval)
     if evaluation_interval is None:
         config, problems, _ = load_config(project.root)
         if problems:
@@ -256,6 +259,36 @@ def _warn_of_late_alerts(
         f"evaluation interval {evaluation_interval}, so an alert fires "
         f"{fires.delay()} after its value turns red, as with --alert-for "
         f"{fires.rounded}; pass an --evaluation-interval that divides it",
+        err=True,
+    )
+    return 1
+
+
+def _warn_of_late_default(project: Project, evaluation_interval: str | None) -> int:
+    """Warn when `--evaluation-interval` is no multiple of the default `for:`.
+
+    The default is `alert_for` of obscompile.yaml, 5m unless the file sets it. A
+    file that sets it gets the build's warning at that key instead of this one.
+    Returns the number of warnings, 0 or 1.
+    """
+    from obscompile.derive.alerts import late_firing
+    from obscompile.load.config import load_config
+
+    if evaluation_interval is None:
+        return 0
+    config, problems, _ = load_config(project.root)
+    if problems or "alert_for" in config.locations:
+        return 0
+    fires = late_firing(config.alert_for, evaluation_interval)
+    if fires is None:
+        return 0
+    click.echo(
+        f"obscompile: warning: the default for: {config.alert_for} is no multiple "
+        f"of --evaluation-interval {evaluation_interval}, so an alert without a "
+        f"for: of its own fires {fires.delay()} after its value turns red, as with "
+        f"for: {fires.rounded}; pass an --evaluation-interval that divides "
+        f"{config.alert_for}, or an --alert-for that is a multiple of "
+        f"{evaluation_interval}",
         err=True,
     )
     return 1
@@ -651,11 +684,7 @@ def build_command(
             raise click.BadParameter(str(exc), param_hint="'--target'") from None
         finally:
             progress.clear()
-        option_warnings = (
-            _warn_of_late_alerts(project, alert_for, evaluation_interval)
-            if alert_for is not None
-            else 0
-        )
+        option_warnings = _warn_of_late_alerts(project, alert_for, evaluation_interval)
         differing = (
             stale_files(project.out_dir, result.files)
             if check_only and result.ok
