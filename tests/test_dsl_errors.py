@@ -856,6 +856,61 @@ def test_process_exit_functions_restored_after_build(project: Path) -> None:
         assert getattr(os, name) is function, name
 
 
+BASE_EXCEPTION = "class Stop(BaseException):\n    pass\n\n"
+BROKEN_MESSAGE = (
+    "class Broken(TypeError):\n"
+    "    def __str__(self):\n"
+    '        raise ValueError("no message")\n\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            {"services/api.py": HEAD + BASE_EXCEPTION + 'raise Stop("halt")\n'},
+            "services/api.py:6:1: error: Stop: halt [dsl/error]",
+        ),
+        (
+            {
+                "blocks/team.py": HEAD
+                + BASE_EXCEPTION
+                + '@dsl.block("queue_row")\ndef queue_row(job):\n    raise Stop()\n',
+                "services/api.yaml": USE_QUEUE_ROW,
+            },
+            "blocks/team.py:8:5: error: Stop [manifest/block]\n"
+            'services/api.yaml:3:5: note: block "queue_row" is used here',
+        ),
+        (
+            {"services/api.py": HEAD + BROKEN_MESSAGE + "raise Broken()\n"},
+            "services/api.py:7:1: error: Broken: (its __str__ method raised "
+            "ValueError) [dsl/error]",
+        ),
+        (
+            {
+                "blocks/team.py": HEAD
+                + BROKEN_MESSAGE
+                + '@dsl.block("queue_row")\ndef queue_row(job):\n    raise Broken()\n',
+                "services/api.yaml": USE_QUEUE_ROW,
+            },
+            "blocks/team.py:9:5: error: Broken: (its __str__ method raised "
+            "ValueError) [manifest/block]\n"
+            'services/api.yaml:3:5: note: block "queue_row" is used here',
+        ),
+    ],
+    ids=[
+        "base-exception",
+        "base-exception-in-block",
+        "broken-str",
+        "broken-str-in-block",
+    ],
+)
+def test_unusual_exceptions_are_errors(
+    project: Path, files: dict[str, str], expected: str
+) -> None:
+    _assert_rejected(project, files, expected)
+
+
 def test_block_error_shows_source_line(project: Path) -> None:
     files = {
         "blocks/team.py": HEAD + 'if True:\n    dsl.panel("P", "up", width=0)\n',

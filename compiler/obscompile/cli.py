@@ -30,6 +30,7 @@ from obscompile.diagnostics import (
     Diagnostic,
     ObscompileError,
     Severity,
+    Terminated,
     UsageError,
     error,
 )
@@ -111,13 +112,6 @@ class Interrupted(Exception):
     """Ctrl-C, or a KeyboardInterrupt raised in user code, ended a command.
 
     The message names the state that the command left the output folder in.
-    """
-
-
-class Terminated(BaseException):
-    """The exception that SIGTERM raises while `_terminating_by_exception` is active.
-
-    A BaseException, so that no `except Exception` clause stops it.
     """
 
 

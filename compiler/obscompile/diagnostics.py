@@ -165,9 +165,22 @@ def exception_text(exc: BaseException) -> str:
 
     A ProcessExit gets its message alone, because it names the call that raised it.
     """
+    message = exception_message(exc)
     if isinstance(exc, ProcessExit):
+        return message
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def exception_message(exc: BaseException) -> str:
+    """Return `str(exc)`, or a note on the failure when the exception's own code fails.
+
+    User code may define an exception whose `__str__` raises, and the message of
+    such an error must not end the build with a traceback.
+    """
+    try:
         return str(exc)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    except Exception as failure:  # noqa: BLE001 - user code may raise anything
+        return f"(its __str__ method raised {type(failure).__name__})"
 
 
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
@@ -222,6 +235,21 @@ def _renamed(location: Location, renames: Mapping[str, str]) -> Location:
 
 class ObscompileError(Exception):
     """Base class of every error the compiler raises on purpose."""
+
+
+class Terminated(BaseException):
+    """The exception that SIGTERM raises while a command runs, so that cleanup runs.
+
+    A BaseException, so that no `except Exception` clause stops it.
+    """
+
+
+def stops_the_command(exc: BaseException) -> bool:
+    """Return whether `exc` is Ctrl-C or SIGTERM, which end a command wherever raised.
+
+    User code may raise any other exception, which is an error of its file.
+    """
+    return isinstance(exc, KeyboardInterrupt | Terminated)
 
 
 class ProcessExit(SystemExit):

@@ -45,8 +45,10 @@ from obscompile.diagnostics import (
     Diagnostic,
     ObscompileError,
     ProcessExit,
+    exception_message,
     exception_text,
     shorten,
+    stops_the_command,
     warning,
 )
 from obscompile.load.durations import (
@@ -577,7 +579,11 @@ def dsl_exception_text(exc: BaseException) -> str:
             if not name.startswith("_") and not inspect.ismodule(value)
         ]
         return text + suggest(exc.name or "", public)
-    found = _UNEXPECTED_KEYWORD.match(str(exc)) if isinstance(exc, TypeError) else None
+    found = (
+        _UNEXPECTED_KEYWORD.match(exception_message(exc))
+        if isinstance(exc, TypeError)
+        else None
+    )
     function = globals().get(found.group(1)) if found else None
     if found is None or not callable(function):
         return text
@@ -1674,8 +1680,11 @@ def _call_function(found: Block, parameters: Mapping[str, Any]) -> Any:
             produced = found.function(**parameters)
     except DSLError:
         raise
-    # A block is user code and may raise anything, and only Ctrl-C stops the build.
-    except (Exception, SystemExit, GeneratorExit) as exc:
+    # A block is user code and may raise anything, and only Ctrl-C or SIGTERM stops
+    # the build.
+    except BaseException as exc:
+        if stops_the_command(exc):
+            raise
         where = traceback_location(exc.__traceback__) or defined_at
         raise DSLError(dsl_exception_text(exc), where) from None
     if produced is None:

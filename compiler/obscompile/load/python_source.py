@@ -20,8 +20,10 @@ import attrs
 from obscompile.diagnostics import (
     Diagnostic,
     error,
+    exception_message,
     exception_text,
     has_errors,
+    stops_the_command,
     warning,
 )
 from obscompile.load.input_file import (
@@ -107,7 +109,9 @@ def _module_error(name: str, exc: BaseException) -> Diagnostic:
         where = Location(file, exc.lineno, exc.offset or 1)
         return error(where, f"invalid Python: {exc.msg}", "dsl/syntax")
     location = traceback_location(exc.__traceback__) or Location(name, 1, 1)
-    if isinstance(exc, ImportError) and "no known parent package" in str(exc):
+    if isinstance(exc, ImportError) and "no known parent package" in (
+        exception_message(exc)
+    ):
         hint = (
             "; a module runs on its own, not in a package, so import a helper "
             "beside it by its name: import _common"
@@ -157,8 +161,10 @@ def run_module(
             _importable_beside(path.parent),
         ):
             runpy.run_path(str(path), run_name=f"obscompile_module_{path.stem}")
-    # User code may raise anything, and only Ctrl-C stops the build.
-    except (Exception, SystemExit, GeneratorExit) as exc:
+    # User code may raise anything, and only Ctrl-C or SIGTERM stops the build.
+    except BaseException as exc:
+        if stops_the_command(exc):
+            raise
         return [], [_error_in(name, exc, path)]
     finally:
         os.chdir(folder)
