@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -909,6 +910,34 @@ def test_unusual_exceptions_are_errors(
     project: Path, files: dict[str, str], expected: str
 ) -> None:
     _assert_rejected(project, files, expected)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "sys.setrecursionlimit(40)",
+        "sys.stdout.close()",
+        "sys.stderr.close()",
+        "sys.stderr = None",
+    ],
+)
+def test_module_cannot_break_build_output(project: Path, statement: str) -> None:
+    """A module that changes the interpreter for itself leaves the build's report whole."""
+    module = HEAD + "import sys\n" + SCRAPE + "])\n" + statement + "\n"
+    files = {"services/api.py": module, "services/web.yaml": "service: web\n"}
+    code, output = run_build_process(project, files)
+    assert code == 0, output
+    assert "Traceback" not in output
+    assert output.startswith("obscompile: 2 services"), output
+
+
+def test_module_signal_handlers_restored(project: Path) -> None:
+    before = signal.getsignal(signal.SIGINT)
+    module = HEAD + "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    files = {"services/api.py": module, "services/web.yaml": "service: web\n"}
+    code, output = run_build(project, files)
+    assert code == 0, output
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_block_error_shows_source_line(project: Path) -> None:

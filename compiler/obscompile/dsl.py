@@ -29,6 +29,7 @@ import linecache
 import math
 import os
 import re
+import signal
 import sys
 import sysconfig
 import threading
@@ -130,29 +131,79 @@ class DSLError(ObscompileError, ValueError):
         self.location = location
 
 
+class _UnclosableStream:
+    """A text stream that passes every call to `stream` except close(), which flushes.
+
+    User code that closes sys.stdout or sys.stderr would otherwise close the stream
+    that the build writes its diagnostics to.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def close(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 @contextlib.contextmanager
 def output_to_stderr() -> Iterator[None]:
     """Send what user code writes to standard output to standard error instead.
 
     Standard output carries only the diagnostics that --format json or github
     writes, so neither a print() nor a child process that writes to file
-    descriptor 1 may add to it.
+    descriptor 1 may add to it. `sys.stdout` and `sys.stderr` get their own objects
+    back afterwards, also when user code closed or replaced them.
+
+    NOTE: user code that closes the binary buffer of either stream, or file
+    descriptor 1 or 2, still closes the build's output.
     """
-    sys.stdout.flush()
+    stdout, stderr = sys.stdout, sys.stderr
+    stdout.flush()
     try:
         saved: int | None = os.dup(1)
     except OSError:  # no file descriptor 1 to save
         saved = None
     if saved is not None:
         os.dup2(2, 1)
+    shared = _UnclosableStream(stderr)
+    sys.stdout = sys.stderr = shared  # type: ignore[assignment]
     try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
+        yield
     finally:
-        sys.stderr.flush()
+        sys.stdout, sys.stderr = stdout, stderr
+        stderr.flush()
         if saved is not None:
             os.dup2(saved, 1)
             os.close(saved)
+
+
+# The signals whose handlers `keeping_process_settings` restores.
+_HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def keeping_process_settings() -> Iterator[None]:
+    """Restore the recursion limit and the handlers of SIGINT and SIGTERM afterwards.
+
+    User code may change them for its own needs, but a low recursion limit would
+    fail the rest of the build, and an ignored SIGINT would keep Ctrl-C from
+    stopping it.
+    """
+    limit = sys.getrecursionlimit()
+    handlers = {number: signal.getsignal(number) for number in _HANDLED_SIGNALS}
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
+        # Only the main thread may set a handler, and only there could user code
+        # have changed one.
+        if threading.current_thread() is threading.main_thread():
+            for number, handler in handlers.items():
+                if handler is not None and signal.getsignal(number) != handler:
+                    signal.signal(number, handler)
 
 
 # The functions of `os` that end or replace the process.
@@ -1676,7 +1727,11 @@ def _run_block(found: Block, parameters: Mapping[str, Any], use: BlockUse) -> An
 def _call_function(found: Block, parameters: Mapping[str, Any]) -> Any:
     defined_at = attrs.evolve(found.location, used_at=_block_use.get())
     try:
-        with output_to_stderr(), raise_on_process_exit():
+        with (
+            output_to_stderr(),
+            raise_on_process_exit(),
+            keeping_process_settings(),
+        ):
             produced = found.function(**parameters)
     except DSLError:
         raise

@@ -159,6 +159,9 @@ def run_module(
             dsl.output_to_stderr(),
             dsl.raise_on_process_exit(),
             _importable_beside(path.parent),
+            # Innermost, so that the code after the module runs with the settings
+            # restored.
+            dsl.keeping_process_settings(),
         ):
             runpy.run_path(str(path), run_name=f"obscompile_module_{path.stem}")
     # User code may raise anything, and only Ctrl-C or SIGTERM stops the build.
