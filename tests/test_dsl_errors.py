@@ -75,7 +75,28 @@ def diagnostic_lines(output: str) -> list[str]:
 
 
 # Arguments of the wrong type, or values that a manifest may not contain.
+SURROGATE_ADVICE = (
+    "which UTF-8 cannot encode; decode the bytes that it came from with their own "
+    'encoding instead of errors="surrogateescape" [dsl/error]'
+)
+
 ARGUMENT_ERRORS = [
+    # A text decoded from bytes that are not UTF-8 could be written to no file.
+    (
+        panel_service('description="ab\\udcff"'),
+        "services/api.py:4:52: error: dsl.panel(): description contains the lone "
+        f"surrogate U+DCFF at character 3, {SURROGATE_ADVICE}",
+    ),
+    (
+        HEAD + 'dsl.alert(summary="\\ud800")\n',
+        "services/api.py:3:19: error: dsl.alert(): summary contains the lone "
+        f"surrogate U+D800 at character 1, {SURROGATE_ADVICE}",
+    ),
+    (
+        HEAD + 'dsl.scrape_job("api", port=80, labels={"a\\udcff": "x"})\n',
+        "services/api.py:3:1: error: dsl.scrape_job(): labels key contains the lone "
+        f"surrogate U+DCFF at character 2, {SURROGATE_ADVICE}",
+    ),
     (
         HEAD + 'dsl.service("api", scrape="payments")\n',
         'services/api.py:3:27: error: dsl.service(): scrape must be a scrape job or a list of scrape jobs, not the string "payments" [dsl/error]',

@@ -741,7 +741,30 @@ def _text(value: Any, param: str, *, empty: bool = True) -> str:
         raise _type_error(param, "a string", value)
     if not empty and not value:
         raise _fail(f"{_function_name()}: {param} must not be empty", param)
+    _check_encodable(value, param)
     return value
+
+
+# A UTF-16 surrogate, which a str contains alone only when it was decoded from
+# bytes that are not UTF-8, such as by errors="surrogateescape" or os.listdir().
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_encodable(value: str, param: str) -> None:
+    """Raise for a text that UTF-8, and so no output file, can hold.
+
+    A YAML manifest cannot contain such a text, because the YAML reader rejects it.
+    """
+    found = _SURROGATE.search(value)
+    if found is None:
+        return
+    raise _fail(
+        f"{_function_name()}: {param} contains the lone surrogate "
+        f"U+{ord(found.group()):04X} at character {found.start() + 1}, which UTF-8 "
+        "cannot encode; decode the bytes that it came from with their own encoding "
+        'instead of errors="surrogateescape"',
+        param,
+    )
 
 
 def _optional_text(value: Any, param: str) -> str | None:
@@ -844,6 +867,7 @@ def _pairs(value: Any, param: str) -> tuple[tuple[str, str], ...]:
     for key, item in value.items():
         if not isinstance(key, str):
             raise _type_error(f"{param} key", "a string", key)
+        _check_encodable(key, f"{param} key")
         _text(item, f"{param}[{key!r}]")
     return tuple(sorted(value.items()))
 
