@@ -189,6 +189,47 @@ def test_invalid_utf8(tmp_path: Path) -> None:
     )
 
 
+# The byte 0xff, which is not UTF-8, as Python represents it in a file name.
+NOT_UTF8 = os.fsdecode(b"\xff")
+QUEUE_MANIFEST = """\
+service: api
+scrape: {job: api, port: 80}
+metrics: {depth: gauge}
+rows:
+  - title: Queue
+    panels:
+      - {title: Depth, query: 'sum(depth{job="api"})', thresholds: "<5 Green, >=5 Red"}
+"""
+
+
+def test_non_utf8_names_build_and_test(tmp_path: Path) -> None:
+    """A project, manifest and output folder whose names are not UTF-8 work."""
+    project = write_manifest(
+        tmp_path / f"project{NOT_UTF8}", f"api{NOT_UTF8}.yaml", QUEUE_MANIFEST
+    )
+    manifest = project / "services" / f"api{NOT_UTF8}.yaml"
+    first = run_build(project)
+    assert first.returncode == 0, first.stderr
+    again = run_build(project)
+    assert again.returncode == 0, again.stderr
+    assert "nothing changed since the last build" in again.stderr
+    # A second build into the same --out with a change keeps a spare copy.
+    for title in ("Depth", "Backlog"):
+        manifest.write_text(QUEUE_MANIFEST.replace("Depth", title), encoding="utf-8")
+        other = run_build(project, "--out", f"out{NOT_UTF8}")
+        assert other.returncode == 0, other.stderr
+    tested = subprocess.run(
+        [sys.executable, "-m", "obscompile", "test"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "Traceback" not in tested.stderr
+    assert "promtool passed" in tested.stderr
+
+
 def test_symlink_outside_project(tmp_path: Path) -> None:
     outside = tmp_path / "elsewhere.yaml"
     outside.write_text("service: stolen\n")

@@ -108,9 +108,16 @@ T = TypeVar("T")
 
 
 def _hash_bytes(*parts: bytes | str) -> str:
+    """Return the SHA-256 of `parts`, each prefixed with its length.
+
+    A text is encoded as the file system encodes a name, so a file name that is not
+    UTF-8, which Python represents with lone surrogates, gets its own bytes.
+    """
     digest = hashlib.sha256()
     for part in parts:
-        data = part.encode("utf-8") if isinstance(part, str) else part
+        data = (
+            part.encode("utf-8", "surrogateescape") if isinstance(part, str) else part
+        )
         digest.update(len(data).to_bytes(8, "little"))
         digest.update(data)
     return digest.hexdigest()
@@ -143,7 +150,7 @@ def folder_digest(
             data = digest_bytes(Path(path))
         except FileNotFoundError:
             continue  # a broken symbolic link, or a file removed meanwhile
-        name = relative.encode("utf-8")
+        name = relative.encode("utf-8", "surrogateescape")
         digest.update(len(name).to_bytes(8, "little") + name)
         digest.update(len(data).to_bytes(8, "little") + data)
     return digest.hexdigest()
@@ -883,7 +890,7 @@ class BuildCache:
             return None
         entry, index = owner
         text = f"{entry.key}\0{stage}#{index}\0{extra}"
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+        return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
     def compiled_templates(self) -> Path | None:
         """Return the folder for Jinja's compiled templates, or None without a cache.

@@ -1169,8 +1169,13 @@ PROMTOOL_INSTALL_HINT = (
 def _promtool(arguments: list[str]) -> subprocess.CompletedProcess:
     import subprocess
 
+    # promtool writes paths as their bytes, which need not be UTF-8.
     return subprocess.run(
-        ["promtool", *arguments], capture_output=True, text=True, check=False
+        ["promtool", *arguments],
+        capture_output=True,
+        text=True,
+        errors="surrogateescape",
+        check=False,
     )
 
 

@@ -190,7 +190,7 @@ def missing_services_folder(services_dir: Path) -> str | None:
 
 def spare_name(out: str) -> str:
     """Return the name of the spare folder of an output folder, given as a real path."""
-    return hashlib.sha256(out.encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(os.fsencode(out)).hexdigest()[:16]
 
 
 def _old_output_problem(path: Path) -> str | None:

@@ -252,6 +252,8 @@ class _Processes:
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     text=True,
+                    # promtool writes paths as their bytes, which need not be UTF-8.
+                    errors="surrogateescape",
                 )
                 self._running.add(process)
             try:
