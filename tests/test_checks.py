@@ -3741,8 +3741,8 @@ PROJECT = [
             'services/orders.yaml:2:18: error: dashboard uid "payments" is also the '
             f"uid derived from the service name in {E}:1:10 [project/duplicate-uid]",
             f'{E}:1:10: error: dashboard uid "payments" (derived from the service '
-            "name) is also defined in services/orders.yaml:2:18 "
-            "[project/duplicate-uid]",
+            "name) is also defined in services/orders.yaml:2:18; set another uid for "
+            "this dashboard with dashboard.uid [project/duplicate-uid]",
         ],
     ),
     Case(

@@ -129,7 +129,18 @@ WithDashboard = tuple[Service, Dashboard]
 
 
 def _uid_message(reported: WithDashboard, other: WithDashboard) -> str:
-    """Return the error message at `reported` for the clash of its uid with `other`'s."""
+    """Return the error message at `reported` for the clash of its uid with `other`'s.
+
+    A uid derived from the service name is not written in the manifest, so its
+    message ends with how to set one.
+    """
+    message = _uid_clash(reported, other)
+    if "uid" not in reported[1].locations:
+        message += "; set another uid for this dashboard with dashboard.uid"
+    return message
+
+
+def _uid_clash(reported: WithDashboard, other: WithDashboard) -> str:
     uid, other_uid = reported[1].uid, other[1].uid
     derived = "uid" not in reported[1].locations
     other_derived = "uid" not in other[1].locations
