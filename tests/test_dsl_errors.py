@@ -389,6 +389,19 @@ ITEM_ERRORS = [
 BLOCK_ERRORS = [
     (
         {
+            "blocks/team.py": HEAD
+            + '@dsl.block("queue_row")\nasync def queue_row(job):\n'
+            + '    return dsl.row("Q")\n',
+            "services/api.yaml": USE_QUEUE_ROW,
+        },
+        'blocks/team.py:3:12: error: @dsl.block("queue_row") must decorate a plain '
+        "function, not an async one, because the build calls a block and uses what "
+        "it returns; write def in place of async def [dsl/error]\n"
+        'services/api.yaml:3:10: error: unknown block "queue_row"; blocks/team.py '
+        "fails to load, so it may define it [manifest/block]",
+    ),
+    (
+        {
             "blocks/team.py": queue_row_block("    raise SystemExit(0)\n"),
             "services/api.yaml": USE_QUEUE_ROW,
         },

@@ -1613,6 +1613,17 @@ def block(name: str) -> Callable[[F], F]:
                 f'@dsl.block("{name}") must decorate a function, not {_describe(function)}',
                 location,
             )
+        # Calling such a function runs none of its code, and an unawaited
+        # coroutine makes Python print a RuntimeWarning.
+        if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(
+            function
+        ):
+            raise DSLError(
+                f'@dsl.block("{name}") must decorate a plain function, not an async '
+                "one, because the build calls a block and uses what it returns; "
+                "write def in place of async def",
+                location,
+            )
         current = BLOCKS.get(name)
         added = Block(name, function)
         if current is not None and _definition(current) != _definition(added):
