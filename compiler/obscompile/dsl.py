@@ -381,10 +381,16 @@ def is_user_file(filename: str) -> bool:
 
 
 def _user_frame() -> tuple[FrameType | None, FrameType | None]:
-    """Return the first frame outside obscompile and the obscompile frame it called."""
+    """Return the first frame outside obscompile and the obscompile frame it called.
+
+    A block that a manifest uses has no user frame above the loader's `call_block`,
+    because the frames beyond it are those of the program that runs obscompile.
+    """
     frame = inspect.currentframe()
     called = None
     while frame is not None:
+        if frame.f_code is call_block.__code__:
+            return None, None
         if not _in_package(frame.f_code.co_filename):
             return frame, called
         called = frame
