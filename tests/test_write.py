@@ -935,6 +935,11 @@ def _project_tree(root: Path) -> dict[str, bytes | None]:
         (["--out", "{project}/link"], "--out", "is the services folder"),
         (["--out", "{project}/.obscompile-cache"], "--out", "is the build cache"),
         (
+            ["--out", "{project}/out/local"],
+            "--out",
+            "is inside the default output folder",
+        ),
+        (
             ["--out", "{project}/.obscompile-cache/x"],
             "--out",
             "is inside the build cache",

@@ -145,6 +145,14 @@ class Project:
                 f"{path}; a build replaces its output folder as a whole, so give it a "
                 f"folder of its own{advice}"
             )
+        default = self.root.resolve() / "out"
+        if default in out.parents:
+            return (
+                f"the output folder {self.shown(self.out_dir)} is inside the default "
+                f"output folder {default}, where a build without --out would keep it "
+                "among the files that obscompile did not write; give it a folder of "
+                f"its own, such as {default.parent / f'out-{out.name}'}"
+            )
         return None
 
 
