@@ -280,6 +280,16 @@ def test_parse_target_rejects_bad_port() -> None:
     assert "outside 1-65535" in str(raised.value)
 
 
+def test_parse_target_rejects_path() -> None:
+    """The advice names what a local run keeps, not a manifest key to set."""
+    with pytest.raises(UsageError) as raised:
+        parse_target("api=127.0.0.1:1/metrics")
+    assert str(raised.value) == (
+        'target "127.0.0.1:1/metrics" is not host:port; a local run keeps the '
+        "scheme and metrics path of the job's manifest"
+    )
+
+
 def test_group_targets_keeps_order_once() -> None:
     pairs = [("b", "h:2"), ("a", "h:1"), ("b", "h:3"), ("b", "h:2")]
     assert group_targets(pairs) == (("b", ("h:2", "h:3")), ("a", ("h:1",)))
@@ -500,6 +510,28 @@ def test_cli_build_after_local_build_rewrites(project: Path) -> None:
     text = (project / "out/prometheus/prometheus.yml").read_text()
     assert "payments:8080" in text
     assert "127.0.0.1:18080" not in text
+
+
+def test_cli_check_names_local_options(project: Path) -> None:
+    """build --check of a local build's folder names the options that wrote it."""
+    write_manifest(project, "payments.yaml", MANIFEST)
+    options = ["--target", "payments=127.0.0.1:18080", "--scrape-interval", "1s"]
+    assert run_build(*options)[0] == 0
+    code, output = run_build("--check")
+    assert code == 1
+    assert (
+        "a local run with --target payments=127.0.0.1:18080 --scrape-interval 1s "
+        "wrote it, so add those options to compare it with that run, or run "
+        "obscompile build without them to write the manifests' own targets"
+    ) in output
+    code, output = run_build("--check", *options)
+    assert code == 0, output
+    # A folder that a build without options wrote keeps the usual advice.
+    assert run_build()[0] == 0
+    write_manifest(project, "payments.yaml", MANIFEST.replace("8080", "8081"))
+    code, output = run_build("--check")
+    assert code == 1
+    assert output.rstrip().endswith("run obscompile build")
 
 
 def test_cli_test_compares_local_build_alike(project: Path) -> None:

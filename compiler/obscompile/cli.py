@@ -686,13 +686,24 @@ def build_command(
         )
         # The files that the last build wrote, which tell the user's files apart.
         recorded = frozenset(read_record(project.out_dir)) if differing else frozenset()
+        again = "run obscompile build"
+        written_by = (
+            LocalOverrides.recorded_in(project.out_dir)
+            if differing and not local_run
+            else None
+        )
+        if written_by is not None and not written_by.is_empty:
+            again = (
+                f"a local run with {written_by.options_text()} wrote it, so add those "
+                "options to compare it with that run, or run obscompile build without "
+                "them to write the manifests' own targets"
+            )
         if differing and output_format != "text":
             # A machine-readable report lists the stale files among the diagnostics.
             stale = tuple(
                 error(
                     Location(str(shown_out / name), 1, 1),
-                    f"{_staleness(project.out_dir, name, result, recorded)}; "
-                    "run obscompile build",
+                    f"{_staleness(project.out_dir, name, result, recorded)}; {again}",
                     "out/stale",
                 )
                 for name in differing
@@ -708,9 +719,7 @@ def build_command(
             unchanged_note = ""
             if differing:
                 # Only a machine-readable report lists the stale files as errors.
-                unchanged_note = (
-                    f"; {_stale(shown_out, differing)}; run obscompile build"
-                )
+                unchanged_note = f"; {_stale(shown_out, differing)}; {again}"
             elif not check_only:
                 kept = (
                     "is left as it was"
@@ -729,8 +738,8 @@ def build_command(
                 )
             if differing:
                 click.echo(
-                    f"{_summary(result, option_warnings)}; {_stale(shown_out, differing)}; run "
-                    "obscompile build",
+                    f"{_summary(result, option_warnings)}; "
+                    f"{_stale(shown_out, differing)}; {again}",
                     err=True,
                 )
                 sys.exit(EXIT_DIAGNOSTICS)

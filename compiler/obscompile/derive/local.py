@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -60,6 +61,22 @@ class LocalOverrides:
             "alert_for": self.alert_for,
         }
         return frozenset(key for key, value in settings.items() if value is not None)
+
+    def options_text(self) -> str:
+        """Return the command-line options that give these overrides."""
+        options = [
+            f"--target {shlex.quote(f'{job}={address}')}"
+            for job, addresses in self.targets
+            for address in addresses
+        ]
+        for option, value in (
+            ("--scrape-interval", self.scrape_interval),
+            ("--evaluation-interval", self.evaluation_interval),
+            ("--alert-for", self.alert_for),
+        ):
+            if value is not None:
+                options.append(f"{option} {shlex.quote(value)}")
+        return " ".join(options)
 
     def record_text(self) -> str:
         """Return the options as the output folder's record of a local run."""
@@ -150,6 +167,12 @@ def parse_target(text: str) -> tuple[str, str]:
         )
     problem = target_problem(address)
     if problem is not None:
+        # The scheme and path stay those of the job's manifest, which a local run
+        # cannot change.
+        problem = problem.replace(
+            "set scheme: and path: separately",
+            "a local run keeps the scheme and metrics path of the job's manifest",
+        )
         raise UsageError(problem)
     _, colon, port = address.rpartition(":")
     if not colon or not port or "]" in port:
