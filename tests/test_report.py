@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -88,6 +89,15 @@ def test_check_command_writes_nothing(project: Path) -> None:
     result = CliRunner().invoke(main, ["check", "--project", str(project)])
     assert result.exit_code == 0, result.output
     assert not (project / "out").exists()
+
+
+def test_json_format_escapes_undecodable_names() -> None:
+    """A file name that is not UTF-8 is escaped, so the report stays valid UTF-8."""
+    found = error(Location("services/s\udcff.yaml", 1, 1), "bad", "x/y")
+    text = format_json([found], {})
+    data = json.loads(text.encode("utf-8"))
+    assert data[0]["file"] == "services/s\udcff.yaml"
+    assert os.fsencode(data[0]["file"]) == b"services/s\xff.yaml"
 
 
 def test_check_command_json(project: Path) -> None:

@@ -104,7 +104,14 @@ def format_json(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -
                 for use in uses
             ]
         items.append(item)
-    return json.dumps(items, indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(items, indent=2, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A file name that is not UTF-8 contains lone surrogates, which only ASCII
+        # output can write as valid UTF-8, as \u escapes.
+        text = json.dumps(items, indent=2)
+    return text + "\n"
 
 
 def _escape_github(text: str, property_value: bool = False) -> str:
