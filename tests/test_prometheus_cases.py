@@ -2286,8 +2286,13 @@ def test_unnamed_query_kind_in_words(project: Path) -> None:
     ("query", "reason"),
     [
         (
-            'sum(rate(http_requests_total{job="payments"}[5m])) or vector(0)',
+            'sum(rate(http_requests_total{job="payments"}[5m])) * vector(1)',
             "the vector() in it leaves the recorded series without a job label",
+        ),
+        # The default of `or` gives the job's own sample no other labels.
+        (
+            'sum(rate(http_requests_total{job="payments"}[5m])) or vector(0)',
+            "an or is not part of the naming rule",
         ),
         (
             'time() - max(link_status{job="payments"}) - 60',

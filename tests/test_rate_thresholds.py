@@ -53,6 +53,12 @@ ERROR_SHARE = (
     'sum(rate(requests_total{job="shop",code=~"5.."}[5m])) '
     '/ sum(rate(requests_total{job="shop"}[5m]))'
 )
+# `or vector(0)` shows 0 in place of no data while no series has a 5xx code.
+ERROR_SHARE_OR_ZERO = (
+    '(sum(rate(requests_total{job="shop",code=~"5.."}[5m])) or vector(0)) '
+    '/ sum(rate(requests_total{job="shop"}[5m]))'
+)
+ORDERS_OR_ZERO = 'sum(rate(orders_total{job="shop"}[5m])) or vector(0)'
 ORDERS_PER_BUILD = (
     'sum by (instance) (rate(orders_total{job="shop"}[5m])) '
     '/ on (instance) group_left (version) shop_build_info{job="shop"}'
@@ -173,6 +179,24 @@ CASES = {
         ">= 0.05",
         "5% (red) fires",
         ["> 0.05", ">= 0.04"],
+    ),
+    "error-share-or-zero": (
+        ERROR_SHARE_OR_ZERO,
+        "percentunit",
+        "<5% Green, >=5% Red",
+        "1m",
+        ">= 0.05",
+        "5% (red) fires",
+        ["> 0.05", ">= 0.04"],
+    ),
+    "rate-or-zero": (
+        ORDERS_OR_ZERO,
+        "reqps",
+        ">500 Red",
+        "1m",
+        ">= 500",
+        "500 (red) fires",
+        ["> 500", ">= 400"],
     ),
     "group-left-divided": (
         ORDERS_PER_BUILD,

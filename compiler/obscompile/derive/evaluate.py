@@ -473,6 +473,16 @@ def _compile_call(node: pp.Call) -> Compiled:
     if name == "time":
         # The evaluation time in seconds, as Prometheus divides its milliseconds.
         return lambda storage, t: t / 1000
+    if name == "vector":
+        scalar = _compile(node.args[0])
+
+        def vector(storage: Storage, t: int) -> Value:
+            value = scalar(storage, t)
+            if not isinstance(value, float):
+                raise UnsupportedExpression("vector() needs a scalar")
+            return [((), value)]
+
+        return vector
     if name == "label_replace":
         strings = promql.string_arguments(node)
         if strings is None or len(strings) != 4:

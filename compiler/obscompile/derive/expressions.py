@@ -154,10 +154,30 @@ def pinned_job(node: pp.Expr) -> str | None:
         if not values:
             return None
         jobs.add(values[0])
-    for call in promql.walk(node):
-        if isinstance(call, pp.Call) and call.func.name in JOB_FREE_FUNCTIONS:
-            return None
+    if job_free_function(node) is not None:
+        return None
     return jobs.pop() if len(jobs) == 1 else None
+
+
+def job_free_function(node: pp.Expr) -> str | None:
+    """Return the first of vector() and scalar() that `node` calls, or None.
+
+    The `vector(c)` of `x or vector(c)` does not count where `x` gives one sample
+    without labels, because the query then gives one such sample either way.
+    """
+    defaults = {
+        id(promql.strip_parens(part.rhs))
+        for part in promql.walk(node)
+        if isinstance(part, pp.BinaryExpr) and without_default(part) is not part
+    }
+    for call in promql.walk(node):
+        if (
+            isinstance(call, pp.Call)
+            and call.func.name in JOB_FREE_FUNCTIONS
+            and id(call) not in defaults
+        ):
+            return str(call.func.name)
+    return None
 
 
 def is_guarded(node: pp.Expr) -> bool:
@@ -302,6 +322,51 @@ def may_divide_by_zero(node: pp.BinaryExpr) -> bool:
     if is_positive(node.rhs):
         return False
     return node.modifier is not None or not vanishes_with(node.lhs, node.rhs)
+
+
+# Aggregations whose result has no labels when they group by nothing.
+_LABEL_FREE_AGGREGATIONS = frozenset(
+    {"sum", "avg", "max", "min", "count", "stddev", "stdvar", "quantile", "group"}
+)
+
+
+def without_default(node: pp.Expr) -> pp.Expr:
+    """Return `x` for `x or vector(c)`, where `x` gives one sample without labels.
+
+    `x or vector(0)` shows 0 in place of no data, such as while no request has
+    failed. Where `x` has its sample, as in every test group, the query gives `x`,
+    so its inputs are those of `x`. Any other node is returned as it is.
+    """
+    part = promql.strip_parens(node)
+    if not isinstance(part, pp.BinaryExpr) or str(part.op) != "or":
+        return node
+    matching = part.modifier.matching if part.modifier is not None else None
+    if matching is not None and list(matching.labels):
+        return node
+    default = promql.strip_parens(part.rhs)
+    if not (
+        isinstance(default, pp.Call)
+        and default.func.name == "vector"
+        and len(default.args) == 1
+        and promql.number_value(default.args[0]) is not None
+    ):
+        return node
+    return part.lhs if _label_free(part.lhs) else node
+
+
+def _label_free(node: pp.Expr) -> bool:
+    """Return True where `node` gives at most one sample, without labels."""
+    part = promql.strip_parens(node)
+    if isinstance(part, pp.AggregateExpr):
+        modifier = part.modifier
+        grouped = modifier is not None and (
+            modifier.type == pp.AggModifierType.Without or list(modifier.labels)
+        )
+        return str(part.op) in _LABEL_FREE_AGGREGATIONS and not grouped
+    if isinstance(part, pp.BinaryExpr) and str(part.op) in ("+", "-", "*", "/"):
+        sides = [side for side in (part.lhs, part.rhs) if is_vector(side)]
+        return bool(sides) and all(_label_free(side) for side in sides)
+    return False
 
 
 def is_vector(node: pp.Expr) -> bool:

@@ -29,9 +29,9 @@ import promql_parser as pp
 
 from obscompile import promql, trampoline
 from obscompile.derive.expressions import (
-    JOB_FREE_FUNCTIONS,
     UnsupportedQuery,
     is_vector,
+    job_free_function,
     matcher_op,
     number_text,
     pinned_job,
@@ -360,7 +360,7 @@ def level_labels(node: pp.Expr, service: Service | None) -> tuple[str, ...]:
         names.remove("job")
         names.insert(0, "job")
     if not names:
-        function = _job_free_function(node)
+        function = job_free_function(node)
         if function is not None:
             raise UnnamedQuery(
                 f"the query's result has no labels, and the {function}() in it "
@@ -371,18 +371,6 @@ def level_labels(node: pp.Expr, service: Service | None) -> tuple[str, ...]:
             'filter on one job (job="x") or group by labels'
         )
     return tuple(names)
-
-
-def _job_free_function(node: pp.Expr) -> str | None:
-    """Return the first of vector() and scalar() that `node` calls.
-
-    Their results have no labels, so a query that calls one pins no job (see
-    `pinned_job`), whatever its selectors match.
-    """
-    for call in promql.walk(node):
-        if isinstance(call, pp.Call) and call.func.name in JOB_FREE_FUNCTIONS:
-            return str(call.func.name)
-    return None
 
 
 def record_name(node: pp.Expr, service: Service | None = None) -> str:

@@ -37,6 +37,7 @@ from obscompile.derive.expressions import (
     is_vector,
     matcher_op,
     printed_text,
+    without_default,
 )
 from obscompile.diagnostics import quoted
 from obscompile.gotemplate import go_quote
@@ -449,6 +450,9 @@ def synthesize_call(
     node = promql.strip_parens(node)
     if math.isnan(target) or math.isinf(target):
         raise CannotSynthesize("the target value is not finite")
+    present = without_default(node)
+    if present is not node:
+        return (yield synthesize_call(present, target, context))
     if (
         isinstance(node, pp.BinaryExpr)
         and str(node.op) in ("*", "/")
@@ -727,7 +731,7 @@ def _ratio(
     query_guards = isinstance(guarded, pp.BinaryExpr) and is_guarded(guarded)
     if isinstance(guarded, pp.BinaryExpr) and query_guards:
         denominator_node = guarded.lhs
-    numerator_node = promql.strip_parens(node.lhs)
+    numerator_node = without_default(promql.strip_parens(node.lhs))
     factor = None
     if isinstance(numerator_node, pp.BinaryExpr) and str(numerator_node.op) == "*":
         # `100 * a / b` parses as `(100 * a) / b`: the factor scales the numerator.
@@ -737,7 +741,7 @@ def _ratio(
             factor, inner = promql.number_value(numerator_node.rhs), numerator_node.lhs
         if factor is None or factor == 0:
             raise CannotSynthesize("the numerator is not a rate times a constant")
-        numerator_node = inner
+        numerator_node = without_default(inner)
         target = target / _exact_constant(factor)
     top_gauge = _gauge_selector(numerator_node, _RATIO_AGGREGATIONS)
     bottom_gauge = _gauge_selector(denominator_node, _RATIO_AGGREGATIONS)
