@@ -165,16 +165,16 @@ def job_free_function(node: pp.Expr) -> str | None:
     The `vector(c)` of `x or vector(c)` does not count where `x` gives one sample
     without labels, because the query then gives one such sample either way.
     """
-    defaults = {
-        id(promql.strip_parens(part.rhs))
+    defaults = [
+        promql.strip_parens(part.rhs)
         for part in promql.walk(node)
         if isinstance(part, pp.BinaryExpr) and without_default(part) is not part
-    }
+    ]
     for call in promql.walk(node):
         if (
             isinstance(call, pp.Call)
             and call.func.name in JOB_FREE_FUNCTIONS
-            and id(call) not in defaults
+            and not any(call is default for default in defaults)
         ):
             return str(call.func.name)
     return None
