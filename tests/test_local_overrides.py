@@ -506,7 +506,10 @@ def test_cli_build_after_local_build_rewrites(project: Path) -> None:
     write_manifest(project, "payments.yaml", MANIFEST)
     assert run_build()[0] == 0
     assert run_build("--target", "payments=127.0.0.1:18080")[0] == 0
-    assert run_build()[0] == 0
+    code, output = run_build()
+    assert code == 0, output
+    # The local build's files are no hand edits.
+    assert "changed after the last build" not in output
     text = (project / "out/prometheus/prometheus.yml").read_text()
     assert "payments:8080" in text
     assert "127.0.0.1:18080" not in text

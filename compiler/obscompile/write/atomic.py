@@ -737,7 +737,14 @@ class _Writer:
             and _same_device(spare, out)
         ):
             self._restore_spare(spare)
-        edited: list[str] = []
+        # Another write since the recorded one, such as a local run's, rewrote the
+        # record too, and its files are no hand edits.
+        edited: list[str] | None = (
+            []
+            if self.ledger is not None
+            and not _changed_since(str(out / RECORD), self.ledger.out.get(RECORD))
+            else None
+        )
         if out.exists():
             differing, self.same = _stale(
                 out, files, self.ledger, self.out_tokens, edited
@@ -803,7 +810,7 @@ class _Writer:
             False,
             recorded,
             tuple(self.moved),
-            tuple(edited),
+            tuple(edited or ()),
             # After the swap, the spare folder contains the old tree until the next write.
             spare,
         )
@@ -1105,7 +1112,8 @@ class _Writer:
             for name in (*self.files, RECORD)
         }
         recorded = {
-            name: (self.tokens.get(name, NO_TOKEN), states[name]) for name in self.files
+            name: (self.tokens.get(name, NO_TOKEN), states[name])
+            for name in (*self.files, RECORD)
         }
         return Written(out=recorded, spare=dict(recorded), states=states)
 
@@ -1124,8 +1132,11 @@ class _Writer:
             return None
         return Written(
             out={
-                name: (self.tokens.get(name, NO_TOKEN), state)
-                for name, state in self.same.items()
+                **{
+                    name: (self.tokens.get(name, NO_TOKEN), state)
+                    for name, state in self.same.items()
+                },
+                RECORD: (NO_TOKEN, record),
             },
             spare=dict(ledger.spare_files),
             states={**self.same, RECORD: record},
@@ -1147,8 +1158,7 @@ class _Writer:
             else:
                 state = _state(os.lstat(os.path.join(out_root, name)))
             states[name] = state
-            if name != RECORD:
-                new[name] = (self.tokens.get(name, NO_TOKEN), state)
+            new[name] = (self.tokens.get(name, NO_TOKEN), state)
         old: dict[str, tuple[str, FileState]] = {}
         for name, token in self.out_tokens.items():
             known = self.same.get(name) if name not in self.linked else None
