@@ -165,17 +165,20 @@ def job_free_function(node: pp.Expr) -> str | None:
     The `vector(c)` of `x or vector(c)` does not count where `x` gives one sample
     without labels, because the query then gives one such sample either way.
     """
+    calls = [
+        call
+        for call in promql.walk(node)
+        if isinstance(call, pp.Call) and call.func.name in JOB_FREE_FUNCTIONS
+    ]
+    if not calls:
+        return None
     defaults = [
         promql.strip_parens(part.rhs)
         for part in promql.walk(node)
         if isinstance(part, pp.BinaryExpr) and without_default(part) is not part
     ]
-    for call in promql.walk(node):
-        if (
-            isinstance(call, pp.Call)
-            and call.func.name in JOB_FREE_FUNCTIONS
-            and not any(call is default for default in defaults)
-        ):
+    for call in calls:
+        if not any(call is default for default in defaults):
             return str(call.func.name)
     return None
 
