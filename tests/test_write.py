@@ -265,7 +265,9 @@ def test_build_check_reports_stale(tmp_path: Path) -> None:
     )
     result = runner.invoke(main, [*args, "--check"])
     assert result.exit_code == 1
-    assert "grafana/dashboards/a.json: differs from a fresh build" in result.output
+    assert (
+        "grafana/dashboards/a.json: first differs from a fresh build" in result.output
+    )
 
     result = runner.invoke(main, [*args, "--check", "--format", "json"])
     assert result.exit_code == 1
@@ -278,6 +280,38 @@ def test_build_check_reports_stale(tmp_path: Path) -> None:
     result = runner.invoke(main, [*args, "--check"])
     assert result.exit_code == 1
     assert "a.json: missing; a fresh build writes it" in result.output
+
+
+def test_build_check_locates_first_difference(tmp_path: Path) -> None:
+    """--check names the first line of a stale file that a fresh build changes."""
+    project = _one_panel_project(tmp_path)
+    runner = CliRunner()
+    args = ["build", "--project", str(project)]
+    assert runner.invoke(main, args).exit_code == 0
+    dashboard = project / "out/grafana/dashboards/a.json"
+    lines = dashboard.read_text().splitlines(keepends=True)
+    (edited,) = [n for n, line in enumerate(lines, 1) if '"title": "p"' in line]
+    dashboard.write_text(
+        "".join(lines).replace('"title": "p"', '"title": "edited"') + "extra\n"
+    )
+
+    result = runner.invoke(main, [*args, "--check"])
+    assert result.exit_code == 1
+    expected = f"a.json: first differs from a fresh build at line {edited}\n"
+    assert expected in result.stderr
+
+    result = runner.invoke(main, [*args, "--check", "--format", "github"])
+    assert result.exit_code == 1
+    assert f"file={dashboard},line={edited},col=1,title=out/stale::" in result.stdout
+
+    # Lines added at the end are located at the first of them.
+    dashboard.write_text("".join(lines) + "extra\n")
+    result = runner.invoke(main, [*args, "--check", "--format", "json"])
+    (stale,) = json.loads(result.stdout)
+    assert stale["line"] == len(lines) + 1
+    assert stale["message"].startswith(
+        f"first differs from a fresh build at line {len(lines) + 1};"
+    )
 
 
 def test_build_check_names_user_file(tmp_path: Path) -> None:

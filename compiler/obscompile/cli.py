@@ -702,11 +702,14 @@ def build_command(
             # A machine-readable report lists the stale files among the diagnostics.
             stale = tuple(
                 error(
-                    Location(str(shown_out / name), 1, 1),
-                    f"{_staleness(project.out_dir, name, result, recorded)}; {again}",
+                    Location(str(shown_out / name), line, 1),
+                    f"{reason}; {again}",
                     "out/stale",
                 )
                 for name in differing
+                for reason, line in [
+                    _staleness(project.out_dir, name, result, recorded)
+                ]
             )
             result = attrs.evolve(result, diagnostics=(*result.diagnostics, *stale))
         # A machine-readable report of a build that writes waits for the write, so that
@@ -731,11 +734,8 @@ def build_command(
             sys.exit(EXIT_DIAGNOSTICS)
         if check_only:
             for name in differing:
-                click.echo(
-                    f"{shown_out / name}: "
-                    f"{_staleness(project.out_dir, name, result, recorded)}",
-                    err=True,
-                )
+                reason, _ = _staleness(project.out_dir, name, result, recorded)
+                click.echo(f"{shown_out / name}: {reason}", err=True)
             if differing:
                 click.echo(
                     f"{_summary(result, option_warnings)}; "
@@ -861,38 +861,63 @@ def _waiting_to_write(folder: Path) -> None:
 
 def _staleness(
     out: Path, name: str, result: BuildResult, recorded: Collection[str]
-) -> str:
-    """Return how the output file `name` differs from what the build would write.
+) -> tuple[str, int]:
+    """Return how the output file `name` differs from what the build would write,
+    and the line of the file that a report of it points at.
 
     `recorded` lists the files that the last build wrote into `out`.
     """
     path = out / name
     if path.is_symlink() and name not in result.files:
         return (
-            "a symbolic link where obscompile writes a folder; replace it with a folder"
+            "a symbolic link where obscompile writes a folder; replace it with a folder",
+            1,
         )
     if name not in result.files and name != RECORD:
-        return "a fresh build removes it"
+        return "a fresh build removes it", 1
     if path.is_symlink():
-        return "a symbolic link; a fresh build writes a regular file in its place"
+        return "a symbolic link; a fresh build writes a regular file in its place", 1
     if not path.exists():
-        return "missing; a fresh build writes it"
+        return "missing; a fresh build writes it", 1
     if name in result.files and name not in recorded and not path.is_dir():
         # A build rejects such a file rather than replace it (see `write_tree`).
         return (
             "a file that obscompile did not write, in the place of one that it "
-            "writes; a build stops there, so move the file away or delete it"
+            "writes; a build stops there, so move the file away or delete it",
+            1,
         )
-    if name in result.files:
-        with contextlib.suppress(OSError):
-            mode = stat.S_IMODE(path.stat().st_mode)
-            expected = new_file_mode()
-            same = path.read_bytes() == result.files[name].encode("utf-8")
-            if same and mode != expected:
-                return (
-                    f"has mode {mode:04o}; a fresh build writes it with {expected:04o}"
-                )
-    return "differs from a fresh build"
+    if name not in result.files:
+        # The record of the written files, which a build writes after the others.
+        return "differs from a fresh build", 1
+    try:
+        found = path.read_bytes()
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return "differs from a fresh build", 1
+    expected = result.files[name].encode("utf-8")
+    if found == expected:
+        wanted = new_file_mode()
+        if mode != wanted:
+            return f"has mode {mode:04o}; a fresh build writes it with {wanted:04o}", 1
+        return "differs from a fresh build", 1
+    line = _first_differing_line(found, expected)
+    return f"first differs from a fresh build at line {line}", line
+
+
+def _first_differing_line(found: bytes, expected: bytes) -> int:
+    """Return the number of the first line where `found` and `expected` differ.
+
+    Where one text is the other with lines added at its end, that is the first added
+    line, or the last line of `found` when `found` is the shorter text.
+    """
+    found_lines = found.split(b"\n")
+    expected_lines = expected.split(b"\n")
+    pairs = zip(found_lines, expected_lines, strict=False)
+    for number, (line, wanted) in enumerate(pairs, start=1):
+        if line != wanted:
+            return number
+    shorter = min(len(found_lines), len(expected_lines))
+    return max(1, min(shorter + 1, len(found_lines)))
 
 
 def _restore_from_spare(project: Project, cache: BuildCache) -> tuple[Moved, ...]:
