@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -268,6 +269,25 @@ def test_hand_edit_warning_with_manifest_change(project: Path) -> None:
     assert warning.startswith(
         f"obscompile: warning: {dashboard} was changed after the last build wrote it"
     )
+    assert Path(copy).read_text() == edited
+
+
+def test_hand_edit_warning_in_new_clone(project: Path) -> None:
+    """A first build that writes nothing, as in a new clone, records out/ too."""
+    write_manifest(project, "a.yaml", _simple_service("a"))
+    arguments = ["build", "--project", str(project)]
+    assert CliRunner().invoke(main, arguments).exit_code == 0
+    shutil.rmtree(project / ".obscompile-cache")
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.stderr
+    (dashboard,) = (project / "out" / "grafana" / "dashboards").glob("*.json")
+    edited = dashboard.read_text().replace('"title": "X"', '"title": "Edited"', 1)
+    dashboard.write_text(edited)
+    write_manifest(project, "a.yaml", _simple_service("a").replace("X", "Z"))
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.stderr
+    warning, copy = _hand_edit_warning(result.stderr)
+    assert warning.startswith(f"obscompile: warning: {dashboard} was changed after")
     assert Path(copy).read_text() == edited
 
 

@@ -1120,12 +1120,20 @@ class _Writer:
     def _recorded_unchanged(self) -> Written | None:
         """Return the record of an unchanged `out`, with each file under its new token.
 
-        The next write then reads no file whose inputs stay the same. The spare folder
-        keeps the ledger's record. Returns None where the ledger lacks a part of it.
+        The next write then reads no file whose inputs stay the same, and tells a
+        later change to a file by its state. The spare folder keeps the ledger's
+        record, or has none where no write made it yet, as in a new clone of a
+        repository that contains `out/`. Returns None where the ledger lacks a part of
+        the spare folder's record.
         """
         ledger = self.ledger
-        if ledger is None or ledger.mirrors is None or ledger.spare_folders is None:
+        if ledger is None:
             return None
+        mirrors, spare_folders = ledger.mirrors, ledger.spare_folders
+        if mirrors is None or spare_folders is None:
+            if ledger.spare is None or os.path.lexists(ledger.spare):
+                return None
+            mirrors, spare_folders = {}, []
         try:
             record = _state(os.lstat(self.out / RECORD))
         except OSError:
@@ -1140,8 +1148,8 @@ class _Writer:
             },
             spare=dict(ledger.spare_files),
             states={**self.same, RECORD: record},
-            mirrors=dict(ledger.mirrors),
-            spare_folders=list(ledger.spare_folders),
+            mirrors=dict(mirrors),
+            spare_folders=list(spare_folders),
             spare_times=(
                 dict(ledger.spare_times) if ledger.spare_times is not None else None
             ),
