@@ -812,6 +812,41 @@ def test_mapping_value_too_large() -> None:
     assert raised.value.path == ("mappings", 0, "value")
 
 
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        (
+            {
+                "mappings": [
+                    {"value": 5, "color": "red"},
+                    {"value": 5, "color": "green"},
+                ]
+            },
+            ("mappings", 1, "value"),
+        ),
+        (
+            {
+                "mappings": [
+                    {"value": 1, "color": "red"},
+                    {"value": 1.0, "color": "red"},
+                ]
+            },
+            ("mappings", 1, "value"),
+        ),
+        (
+            {"text": "1=Green, 0=Red", "mappings": [{"value": 0, "color": "green"}]},
+            ("mappings", 0, "value"),
+        ),
+    ],
+)
+def test_structured_mapping_twice(data: dict, path: tuple) -> None:
+    # The dashboard keeps one mapping per value, so a second one would leave an alert
+    # for a colour that the panel does not show.
+    with pytest.raises(ThresholdError, match="is mapped twice") as raised:
+        parse_structured(data)
+    assert raised.value.path == path
+
+
 def test_structured_reports_every_problem() -> None:
     data = {
         "text": "<1 Green, 1-5 Yelow",

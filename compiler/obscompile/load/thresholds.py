@@ -1339,13 +1339,27 @@ def parse_structured(data: dict[str, Any]) -> Thresholds:
             continue
         series.append(SeriesThreshold(name, inner.bands))
     mappings = list(parsed.mappings)
+    # Grafana's value mappings contain one entry per value, so a second mapping of a
+    # value would replace the first on the dashboard but still get its own alert.
+    mapped = {mapping.value for mapping in mappings}
     for index, mapping in enumerate(data.get("mappings") or []):
+        path = ("mappings", index, "value")
         try:
-            value = _written_number(mapping["value"], ("mappings", index, "value"))
+            value = _written_number(mapping["value"], path)
             colour = _color(mapping["color"], path=("mappings", index, "color"))
         except ThresholdError as exc:
             problems.append(exc)
             continue
+        if value in mapped:
+            problems.append(
+                ThresholdError(
+                    f"value {mapping['value']} is mapped twice, so remove one "
+                    "of its mappings",
+                    path=path,
+                )
+            )
+            continue
+        mapped.add(value)
         mappings.append(ValueMapping(value, colour, mapping.get("text", "")))
     if problems:
         raise _combined(problems)
