@@ -2352,6 +2352,37 @@ SERIES_LEGEND = [
             '"<2s Green"}} [dashboard/series-legend]'
         ],
     ),
+    Case(
+        # Series {method="a", code="b-c"} and {method="a-b", code="c"} both render
+        # "a-b-c", and the panel colours both, but an alert can select only one.
+        "name-two-sets-of-values-render",
+        panels("""
+            - title: Requests
+              query: 'sum by (method, code) (rate(http_requests_total{job="payments"}[5m]))'
+              legend: '{{method}}-{{code}}'
+              thresholds: "a-b-c <10"
+        """),
+        [
+            f'{E}:18:22: error: legend "{{{{method}}}}-{{{{code}}}}" renders the series '
+            'name "a-b-c" from more than one set of label values, such as '
+            '{method="a", code="b-c"} and {method="a-b", code="c"}, so its alert '
+            "cannot select the series that the panel colours; write a legend whose "
+            "text between labels the label values do not contain "
+            "[dashboard/series-legend]"
+        ],
+    ),
+    Case(
+        # Without alerts, the override alone colours every series of the name.
+        "name-two-sets-of-values-render-without-alert",
+        panels("""
+            - title: Requests
+              query: 'sum by (method, code) (rate(http_requests_total{job="payments"}[5m]))'
+              legend: '{{method}}-{{code}}'
+              thresholds: "a-b-c <10"
+              alert: false
+        """),
+        [],
+    ),
 ]
 
 HEATMAP_THRESHOLDS = (

@@ -2,7 +2,9 @@
 
 Grafana matches a per-series override on the series' display name, which comes from
 the legend. A legend without a `{{label}}` gives every series the same name, and a
-name the legend cannot render matches no series, so the override has no effect.
+name the legend cannot render matches no series, so the override has no effect. A
+name that the legend renders from more than one set of label values, such as `a-b-c`
+of `{{queue}}-{{env}}`, colours every such series, while its alert selects one.
 """
 
 from __future__ import annotations
@@ -42,6 +44,21 @@ def series_legend(context: PanelContext) -> Iterator[Diagnostic]:
                     f"{alerts.legend_hint(legend, series)}",
                     NAME,
                 )
+                continue
+            readings = alerts.legend_readings(legend, series.series)
+            if readings is not None and panel.alert.enabled:
+                # The override colours every series of that name, but the alert can
+                # select the series of one set of label values only.
+                first, second = (_matchers(pins) for pins in readings)
+                yield error(
+                    panel.series_location(series),
+                    f'legend "{shorten(legend)}" renders the series name '
+                    f'"{shorten(series.series)}" from more than one set of label '
+                    f"values, such as {first} and {second}, so its alert cannot "
+                    "select the series that the panel colours; write a legend whose "
+                    "text between labels the label values do not contain",
+                    NAME,
+                )
         return
     labels = result_labels(panel, context.service)
     example = "{{" + (labels[0] if labels else "label") + "}}"
@@ -50,3 +67,8 @@ def series_legend(context: PanelContext) -> Iterator[Diagnostic]:
         f"per-series thresholds need legend to render the series name (e.g. '{example}')",
         NAME,
     )
+
+
+def _matchers(pins: tuple[tuple[str, str], ...]) -> str:
+    """Return label values as PromQL matchers, such as `{queue="a", env="b-c"}`."""
+    return "{" + ", ".join(f'{label}="{shorten(value)}"' for label, value in pins) + "}"

@@ -161,6 +161,29 @@ def camel_case(text: str) -> str:
 
 def legend_pins(legend: str, series: str) -> tuple[tuple[str, str], ...] | None:
     """Return the label values that make `legend` render exactly `series`, or None."""
+    return _legend_match(legend, series, ".+?")
+
+
+def legend_readings(
+    legend: str, series: str
+) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] | None:
+    """Return two different sets of label values that render `series`, or None.
+
+    Grafana renders a label that a series lacks as empty text, so a value may be empty
+    here. The shortest and the longest first values differ exactly where more than one
+    set of values renders `series`, as in `{{queue}}-{{env}}` for `a-b-c`.
+    """
+    shortest = _legend_match(legend, series, ".*?")
+    longest = _legend_match(legend, series, ".*")
+    if shortest is None or longest is None or shortest == longest:
+        return None
+    return shortest, longest
+
+
+def _legend_match(
+    legend: str, series: str, value_pattern: str
+) -> tuple[tuple[str, str], ...] | None:
+    """Match `series` against `legend`, each label value read by `value_pattern`."""
     labels = _PLACEHOLDER.findall(legend)
     if not labels:
         return None
@@ -168,7 +191,8 @@ def legend_pins(legend: str, series: str) -> tuple[tuple[str, str], ...] | None:
     position = 0
     for match in _PLACEHOLDER.finditer(legend):
         pattern += (
-            re.escape(legend[position : match.start()]) + f"(?P<{match.group(1)}>.+?)"
+            re.escape(legend[position : match.start()])
+            + f"(?P<{match.group(1)}>{value_pattern})"
         )
         position = match.end()
     pattern += re.escape(legend[position:])
