@@ -999,6 +999,59 @@ def test_thresholds_not_drawn_give_no_alert(project: Path) -> None:
     assert [d.location.line for d in errors] == [24, 28, 33, 38]
 
 
+OVERRIDDEN_CODE = """\
+- title: Codes
+  type: timeseries
+  legend: '{{code}}'
+  query: 'sum by (code) (rate(http_requests_total{job="payments"}[5m]))'
+  thresholds:
+    text: "<10 Green, >10 Red"
+    series: {"500": "<20 Green, >20 Red"}
+"""
+
+# Requests of code 200 and 500 at 15 per second each. The panel's steps colour 200
+# red, and the override of series 500 colours it green.
+OVERRIDDEN_CODE_TEST = """\
+rule_files: [../rules/payments.rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'http_requests_total{job="payments",code="200"}'
+        values: '0+900x20'
+      - series: 'http_requests_total{job="payments",code="500"}'
+        values: '0+900x20'
+    promql_expr_test:
+      - eval_time: 15m
+        expr: 'ALERTS{alertstate="firing"}'
+        exp_samples:
+          - labels: 'ALERTS{alertname="PaymentsCodesCritical",alertstate="firing",code="200",job="payments",service="payments",severity="critical"}'
+            value: 1
+"""
+
+
+def test_series_override_leaves_panel_alert(project: Path) -> None:
+    """The panel's band alerts for no series that per-series thresholds name.
+
+    Grafana colours such a series by its override's steps alone, so series 500 at 15
+    is green and only series 200 alerts.
+    """
+    result = _build(project, OVERRIDDEN_CODE)
+    alerts = {
+        rule["alert"]: rule["expr"]
+        for group in _rules(result)
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    assert alerts["PaymentsCodesCritical"].endswith(
+        ' unless job_code:http_requests:rate5m{job="payments",code="500"}'
+    )
+    _promtool_all(project, result)
+    out = project / "out" / "prometheus" / "tests"
+    (out / "override.test.yml").write_text(OVERRIDDEN_CODE_TEST, encoding="utf-8")
+    assert_promtool("test", "rules", str(out / "override.test.yml"))
+
+
 def test_alert_false_disables(project: Path) -> None:
     assert not [name for name in _settings_rules(project) if "Quiet" in name]
 

@@ -671,6 +671,7 @@ class _Deriver:
             for found in (panel.thresholds.series if panel.thresholds else ())
         }
         out = []
+        overridden = self._overridden_series(view, plan)
         for series, steps, bands in _panel_bands(view):
             unknown = SeriesThreshold(series or "", ())
             pins: tuple[tuple[str, str], ...] = ()
@@ -717,6 +718,10 @@ class _Deriver:
                     same,
                     names,
                     outputs,
+                    # The override of a named series replaces the panel's steps but
+                    # not its value mappings, so only a band of the steps leaves out
+                    # the named series.
+                    () if series is not None or band.equals is not None else overridden,
                 )
                 if rule is not None:
                     out.append(rule)
@@ -724,6 +729,28 @@ class _Deriver:
         if suffixed is not None:
             self.diagnostics.append(suffixed)
         return out
+
+    def _overridden_series(
+        self, view: PanelView, plan: RecordedQuery | None
+    ) -> tuple[str, ...]:
+        """Return the value expressions of the series that per-series thresholds name.
+
+        Grafana colours such a series by its own steps alone, so the alerts of the
+        panel's steps leave it out.
+        """
+        resolved = view.thresholds
+        if not draws_series_thresholds(view.panel.type):
+            return ()
+        found = []
+        for series in resolved.series:
+            pins = legend_pins(view.legend, series.series)
+            if pins is None:
+                continue
+            try:
+                found.append(self._value_expr(view, plan, pins))
+            except (UnsupportedQuery, promql.QueryError):
+                continue
+        return tuple(found)
 
     def _lower_limit(self, panel: Panel) -> float | None:
         """Return the value that the panel's query is never below, if one is known.
@@ -859,9 +886,23 @@ class _Deriver:
         )
 
     def alert(
-        self, view, plan, band, value_expr, pins, series, steps, same, names, outputs
+        self,
+        view,
+        plan,
+        band,
+        value_expr,
+        pins,
+        series,
+        steps,
+        same,
+        names,
+        outputs,
+        excluded: tuple[str, ...] = (),
     ) -> AlertRule | None:
-        """Return the alert for one band, or None when a template does not parse."""
+        """Return the alert for one band, or None when a template does not parse.
+
+        The alert leaves out the series of each expression in `excluded`.
+        """
         panel = view.panel
         severity = SEVERITIES.get(band.color, "critical")
         name = self.alert_name(view, band, series, same, names)
@@ -890,9 +931,13 @@ class _Deriver:
         )
         # NOTE: the manifest loader sets a service's alerts.for to 5m when the manifest
         # has none, so Config.alert_for applies only to services built another way.
+        condition = band.condition(condition_input)
+        for other in excluded:
+            other_input = f"({other})" if _needs_parentheses(other) else other
+            condition = f"{condition} unless {other_input}"
         return AlertRule(
             name=name,
-            expr=relabelled_expr(band.condition(condition_input), relabels),
+            expr=relabelled_expr(condition, relabels),
             for_=panel.alert.for_ or self.service.alerts.for_ or self.config.alert_for,
             labels=labels,
             annotations=annotations,
@@ -1142,10 +1187,26 @@ class _AlertNamer(_Deriver):
         return None
 
     def alert(
-        self, view, plan, band, value_expr, pins, series, steps, same, names, outputs
+        self,
+        view,
+        plan,
+        band,
+        value_expr,
+        pins,
+        series,
+        steps,
+        same,
+        names,
+        outputs,
+        excluded: tuple[str, ...] = (),
     ) -> AlertRule | None:
         self.alert_name(view, band, series, same, names)
         return None
+
+    def _overridden_series(
+        self, view: PanelView, plan: RecordedQuery | None
+    ) -> tuple[str, ...]:
+        return ()
 
 
 @by_identity(16)
