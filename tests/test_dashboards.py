@@ -153,6 +153,50 @@ def test_table_colours_value_cells(project: Path) -> None:
     assert plain["fieldConfig"]["overrides"] == []
 
 
+NO_VALUE_PANELS = """\
+service: payments
+scrape: {job: payments, port: 8080}
+metrics:
+  http_requests_total: {type: counter, labels: [code]}
+rows:
+  - title: R
+    panels:
+      - title: Low is red
+        type: stat
+        query: sum(rate(http_requests_total{job="payments"}[5m]))
+        thresholds: "<1 Red, >=1 Green"
+      - title: High is red
+        type: stat
+        query: sum(rate(http_requests_total{job="payments"}[5m]))
+        thresholds: "<1 Green, >=1 Red"
+      - title: One series low is red
+        type: stat
+        query: sum by (code) (rate(http_requests_total{job="payments"}[5m]))
+        legend: "{{code}}"
+        thresholds: {steps: [green], series: {"200": "<1 Red, >=1 Green"}}
+"""
+NO_VALUE_MAPPING = {
+    "type": "special",
+    "options": {"match": "null+nan", "result": {"color": "text", "index": 0}},
+}
+
+
+def test_no_value_mapping_where_base_alerts(project: Path) -> None:
+    """No data and NaN take the text colour where the base step is red or yellow.
+
+    Grafana shows a value that is no number in the base step's colour, and such a
+    value raises no alert.
+    """
+    dashboard = _build_one(project, NO_VALUE_PANELS)
+    low, high, series = (
+        panel["fieldConfig"]["defaults"]["mappings"]
+        for panel in dashboard["panels"][1:]
+    )
+    assert low == [NO_VALUE_MAPPING]
+    assert high == []
+    assert series == [NO_VALUE_MAPPING]
+
+
 def test_barchart_colours_bars_by_thresholds(project: Path) -> None:
     """A bar chart with thresholds colours each bar by its value, as its alert reads it.
 

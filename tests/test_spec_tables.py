@@ -83,10 +83,25 @@ def test_panel_matches_spec(service, row_index, expected, dashboards) -> None:
     assert overrides == SERIES_STEPS.get(key, {})
 
     mappings = {}
+    special = []
     for mapping in defaults.get("mappings", []):
+        if mapping["type"] == "special":
+            special.append(mapping["options"])
+            continue
         for value, result in mapping["options"].items():
             mappings[float(value)] = result["color"]
     assert mappings == VALUE_MAPPINGS.get(key, {})
+    # No data and NaN raise no alert, so a red or yellow base step leaves them to
+    # the text colour.
+    if panel["type"] != "heatmap" and expected.expected_steps[0][0] in (
+        "red",
+        "yellow",
+    ):
+        assert special == [
+            {"match": "null+nan", "result": {"color": "text", "index": len(mappings)}}
+        ]
+    else:
+        assert special == []
 
     if panel["type"] == "timeseries":
         stacking = defaults["custom"]["stacking"]["mode"]

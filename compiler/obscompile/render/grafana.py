@@ -17,6 +17,7 @@ from obscompile.load.durations import duration_ms
 from obscompile.memo import by_identity
 from obscompile.model.panel import Panel, PanelType, Row
 from obscompile.model.service import Service
+from obscompile.model.threshold import colour_hue
 from obscompile.render.environment import render_json
 
 DEFAULT_SCHEMA_VERSION = 42
@@ -81,6 +82,19 @@ class PanelView:
     @property
     def type(self) -> str:
         return str(self.panel.type)
+
+    @property
+    def neutral_no_value(self) -> bool:
+        """Return True where no data and NaN need a mapping to the text colour.
+
+        Grafana shows a value that is no number, such as NaN or no data at all, in
+        the colour of the base step. Where that step is red or yellow, as for an
+        error budget whose low values are red, the panel would show no traffic in an
+        alerting colour while no alert fires.
+        """
+        bases = [self.thresholds.steps[0].color] if self.thresholds.steps else []
+        bases += [series.steps[0].color for series in self.thresholds.series]
+        return any(colour_hue(colour) in ("red", "yellow") for colour in bases)
 
     @property
     def instant(self) -> bool:
