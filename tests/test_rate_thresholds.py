@@ -59,6 +59,11 @@ ERROR_SHARE_OR_ZERO = (
     '/ sum(rate(requests_total{job="shop"}[5m]))'
 )
 ORDERS_OR_ZERO = 'sum(rate(orders_total{job="shop"}[5m])) or vector(0)'
+# The share of requests that succeed, from the share that fail, between 0 and 100.
+SUCCESS_SHARE = (
+    '(1 - sum(rate(requests_total{job="shop",code=~"5.."}[5m])) '
+    '/ sum(rate(requests_total{job="shop"}[5m]))) * 100'
+)
 ORDERS_PER_BUILD = (
     'sum by (instance) (rate(orders_total{job="shop"}[5m])) '
     '/ on (instance) group_left (version) shop_build_info{job="shop"}'
@@ -197,6 +202,15 @@ CASES = {
         ">= 500",
         "500 (red) fires",
         ["> 500", ">= 400"],
+    ),
+    "success-share": (
+        SUCCESS_SHARE,
+        "percent",
+        ">95% Green, <95% Red",
+        "1m",
+        "< 95",
+        "95% (green) stays silent",
+        ["<= 95", "< 96"],
     ),
     "group-left-divided": (
         ORDERS_PER_BUILD,

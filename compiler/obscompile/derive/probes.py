@@ -165,6 +165,9 @@ def _band_probes(alert: AlertRule, node: pp.Expr, context: Context) -> list[Prob
             high = one
         elif order == "at least":
             low = one
+    complement = _complement_limits(inner, scale)
+    if complement is not None:
+        low, high = complement
     probes: list[Probe] = []
     for bound in band.bounds:
         if (
@@ -202,6 +205,36 @@ def _band_probes(alert: AlertRule, node: pp.Expr, context: Context) -> list[Prob
             Probe(above, fallback=coarse_above),
         ]
     return _distinct(probes)
+
+
+def _complement_limits(
+    inner: pp.Expr, scale: float | None
+) -> tuple[float, float] | None:
+    """Return the least and greatest value of `c - ratio`, times `scale`, or None.
+
+    Where the ratio is a part of its whole, such as the share of failed requests, it
+    lies between 0 and 1, so `(1 - errors / requests) * 100` lies between 0 and 100.
+    A negative scale, and any other shape, gives None.
+    """
+    if not (
+        isinstance(inner, pp.BinaryExpr)
+        and str(inner.op) == "-"
+        and inner.modifier is None
+        and (scale is None or scale > 0)
+    ):
+        return None
+    constant = promql.number_value(inner.lhs)
+    ratio = promql.strip_parens(inner.rhs)
+    if (
+        constant is None
+        or not isinstance(ratio, pp.BinaryExpr)
+        or str(ratio.op) != "/"
+        or not (is_vector(ratio.lhs) and is_vector(ratio.rhs))
+        or part_of_whole(ratio) != "at most"
+    ):
+        return None
+    factor = scale if scale is not None else 1.0
+    return (constant - numerator_factor(ratio)) * factor, constant * factor
 
 
 def _counter_value_above_zero(node: pp.Expr, context: Context) -> float | None:
