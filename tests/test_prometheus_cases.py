@@ -2406,6 +2406,28 @@ def test_age_records_its_timestamp(project: Path, query: str, record: str) -> No
     _promtool_all(project, result)
 
 
+def test_success_share_records_error_share(project: Path) -> None:
+    """`(1 - errors / requests) * 100` records the error share for the alert."""
+    errors = 'sum(rate(http_requests_total{job="payments",code=~"5.."}[5m]))'
+    requests = 'sum(rate(http_requests_total{job="payments"}[5m]))'
+    result = _build(
+        project,
+        f"""\
+        - title: Success
+          query: '(1 - {errors} / {requests}) * 100'
+          unit: percent
+          thresholds: ">95% Green, <95% Red"
+        """,
+    )
+    assert [d for d in result.diagnostics if d.check.startswith("rules/")] == []
+    recording, alerts = _rules(result)
+    record = "job:http_requests_5xx_per_http_requests:ratio_rate5m"
+    assert [rule["record"] for rule in recording["rules"]] == [record]
+    (alert,) = alerts["rules"]
+    assert alert["expr"] == f'(1 - {record}{{job="payments"}}) * 100 < 95'
+    _promtool_all(project, result)
+
+
 @pytest.mark.parametrize(
     ("query", "marker", "reason"),
     [

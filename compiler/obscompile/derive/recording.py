@@ -80,7 +80,9 @@ class RecordedQuery:
     the query wrote it before the recorded part (`100 * x`), False after (`x * 100`),
     and `divides` is True for a divisor (`x / 3600`). `clock` is `age` for
     `time() - x` and `left` for `x - time()`, whose time() is read when the alert is
-    evaluated, and None for another query.
+    evaluated, and None for another query. `complement` is c for `c - x`, such as
+    the 1 of a success share `1 - errors / requests`, which the rule leaves out so
+    that it records the share of errors.
     """
 
     rule: RecordingRule
@@ -88,6 +90,7 @@ class RecordedQuery:
     scale_first: bool = False
     divides: bool = False
     clock: str | None = None
+    complement: float | None = None
 
     def reader(self, selector: str) -> str:
         """Return the expression that gives the panel's value from the recording."""
@@ -96,9 +99,11 @@ class RecordedQuery:
             value = f"time() - {selector}"
         elif self.clock == TIME_LEFT:
             value = f"{selector} - time()"
+        elif self.complement is not None:
+            value = f"{number_text(self.complement)} - {selector}"
         if self.scale is None:
             return value
-        if self.clock is not None:
+        if self.clock is not None or self.complement is not None:
             value = f"({value})"
         factor = number_text(self.scale)
         if self.divides:
@@ -158,17 +163,34 @@ def split_clock(node: pp.Expr) -> tuple[pp.Expr, str] | None:
     return None
 
 
+def split_complement(node: pp.Expr) -> tuple[pp.Expr, float] | None:
+    """Return `(x, c)` for `c - x`, where `x` is a vector and `c` a number, or None."""
+    top = promql.strip_parens(node)
+    if not (
+        isinstance(top, pp.BinaryExpr) and str(top.op) == "-" and top.modifier is None
+    ):
+        return None
+    constant = promql.number_value(top.lhs)
+    if constant is None or promql.value_type(top.rhs) != "vector":
+        return None
+    return top.rhs, constant
+
+
 def recorded_parts(node: pp.Expr) -> tuple[pp.Expr, ...]:
     """Return the parts of a query that a rule records apart from it.
 
-    They are `x` of `x * k`, `k * x` and `x / k`, and the timestamp `t` of
-    `time() - t` and `t - time()`, also under such a constant.
+    They are `x` of `x * k`, `k * x` and `x / k`, the timestamp `t` of
+    `time() - t` and `t - time()`, and `x` of `c - x`, also under such a constant.
     """
     inner, factor, _, _ = split_constant(node)
     parts = [inner] if factor is not None else []
     clock = split_clock(inner)
     if clock is not None:
         parts.append(clock[0])
+    else:
+        complement = split_complement(inner)
+        if complement is not None:
+            parts.append(complement[0])
     return tuple(parts)
 
 
@@ -398,8 +420,13 @@ def plan_query(query: str, service: Service | None = None) -> RecordedQuery:
         raise UnnamedQuery(f"the query does not parse: {exc}") from None
     recorded, scale, scale_first, divides = split_constant(node)
     clock = split_clock(recorded)
+    complement = None
     if clock is not None:
         recorded = clock[0]
+    else:
+        complement = split_complement(recorded)
+        if complement is not None:
+            recorded = complement[0]
     if isinstance(promql.strip_parens(recorded), pp.VectorSelector):
         raise PlainSelector("a plain selector is already a stored series")
     name = record_name(recorded, service)
@@ -422,6 +449,7 @@ def plan_query(query: str, service: Service | None = None) -> RecordedQuery:
         scale_first,
         divides,
         clock[1] if clock is not None else None,
+        complement[1] if complement is not None else None,
     )
 
 
