@@ -576,6 +576,22 @@ def test_service_pickle_keeps_every_field(real_build: BuildResult) -> None:
                 assert isinstance(read.locations, PackedLocations)
 
 
+def test_packed_get_matches_unpacked() -> None:
+    """`get` on packed positions gives what the unpacked mapping gives."""
+    written = {
+        "uid": Location("services/a.yaml", 3, 8),
+        "folder": Location("services/a.yaml", 4, 11),
+    }
+    for key in ("uid", "folder", "title"):
+        packed = PackedLocations.of(written)
+        assert isinstance(packed, PackedLocations)
+        assert packed.get(key) == written.get(key)
+        assert packed.get(key, "missing") == written.get(key, "missing")
+        # Once unpacked, the mapping answers.
+        assert dict(packed) == written
+        assert packed.get(key) == written.get(key)
+
+
 def test_changes_in_a_row_equal_clean(warm: Path) -> None:
     """Each build brings the spare folder's tree up to date; every result is exact."""
     changes = dict(CHANGES)

@@ -122,6 +122,21 @@ class PackedLocations(Mapping[str, Location]):
     def __getitem__(self, key: str) -> Location:
         return self._unpacked()[key]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the position of `key`, reading only its numbers while none is unpacked.
+
+        The project checks read one or two positions of every cached service.
+        """
+        if self._locations is not None:
+            return self._locations.get(key, default)
+        parts = self._packed
+        for index in range(0, len(parts), 3):
+            if parts[index] == key:
+                return Location(
+                    self._file, int(parts[index + 1]), int(parts[index + 2])
+                )
+        return default
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._unpacked())
 
