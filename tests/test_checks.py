@@ -3114,6 +3114,31 @@ LEGEND_LABEL = [
     ),
 ]
 
+
+def test_legend_label_of_absent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The series of absent() has only the labels that its selector sets with =."""
+    case = Case(
+        "absent-labels",
+        panels("""
+            - title: Missing
+              query: 'absent(queue_depth{job="payments",instance=~"a.*"})'
+              legend: '{{job}} {{instance}}'
+            - title: Missing over time
+              query: 'absent_over_time(queue_depth{job="payments"}[5m])'
+              legend: '{{job}}'
+        """),
+        [],
+    )
+    lines, _ = run_case(tmp_path, monkeypatch, case)
+    assert lines == [
+        f'{E}:17:26: warning: legend names the label "instance", which the series '
+        "of the query do not have, so Grafana shows it as empty; their labels are "
+        "job [dashboard/legend-label]"
+    ]
+
+
 DUPLICATE_PANEL_TITLE = [
     Case(
         "same-row",

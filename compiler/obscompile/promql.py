@@ -762,7 +762,7 @@ def _composite_labels(node: pp.Expr) -> Recursive[OutputLabels]:
         if name in ("vector", "time", "scalar"):
             return OutputLabels()
         if name in ("absent", "absent_over_time") and node.args:
-            return OutputLabels(names=_absent_labels(node.args[0]))
+            return OutputLabels(names=absent_labels(node.args[0]))
         if name in ("label_replace", "label_join") and vectors:
             inner = yield _output_labels(vectors[0])
             target = strip_parens(node.args[1])
@@ -808,7 +808,7 @@ def _composite_labels(node: pp.Expr) -> Recursive[OutputLabels]:
     return OutputLabels()
 
 
-def _absent_labels(argument: pp.Expr) -> tuple[str, ...]:
+def absent_labels(argument: pp.Expr) -> tuple[str, ...]:
     """Return the labels of the series that absent() or absent_over_time() returns.
 
     As promtool 2.42 evaluates it, the series has a label for each `=` matcher of

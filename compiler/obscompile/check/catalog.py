@@ -628,7 +628,9 @@ def _call_labels(
     vectors = vector_arguments(node)
     if name in ("vector", "time", "scalar", "pi"):
         return frozenset()
-    if name in ("absent", "absent_over_time") or not vectors:
+    if name in ("absent", "absent_over_time") and node.args:
+        return frozenset(promql.absent_labels(node.args[0]))
+    if not vectors:
         return None
     if name == "histogram_quantile":
         inner = yield _available_labels(context, vectors[-1])
