@@ -1625,6 +1625,24 @@ BELOW_FIRST_BUCKET = (
 
 HISTOGRAM_RANGE = [
     Case(
+        # 0.9 times 0.05 times 1000 is 45.00000000000001 in binary floats.
+        "smallest-value-rounded",
+        bucketed(f"""
+            - title: Latency
+              query: '{P95.replace("0.95", "0.9")} * 1000'
+              thresholds: "<40ms Green, 40-200ms Yellow, >200ms Red"
+        """),
+        [
+            f"{E}:18:35: warning: threshold 40ms (yellow) lies below 45ms, the "
+            "smallest value of this query: histogram_quantile interpolates from 0 in "
+            "the first bucket, so it returns no less than 0.9 of the first bucket of "
+            "http_request_duration_seconds, 0.05, times 1000. Every value lies above "
+            "the threshold while observations arrive; add a bucket below 0.0444 to "
+            "http_request_duration_seconds, or raise the threshold above 45ms "
+            "[thresholds/histogram-range]"
+        ],
+    ),
+    Case(
         # `>= 1` fires where the quantile falls in the +Inf bucket, which returns 1.
         "within-buckets",
         bucketed(f"""

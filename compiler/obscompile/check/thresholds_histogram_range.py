@@ -143,6 +143,15 @@ def _misfire(band: Band, span: _Span) -> tuple[str, float] | None:
     return None if bound is None else (ALWAYS, bound)
 
 
+def _shown(value: float) -> float:
+    """Return `value` to 12 significant digits, for a message.
+
+    The product of the quantile, a bucket and a scale carries the rounding of
+    binary floats, such as 90.00000000000001 for 0.9 times 0.1 times 1000.
+    """
+    return float(Context(prec=12).create_decimal(Decimal(repr(value))))
+
+
 def _rounded(value: float, up: bool) -> str:
     """Return `value` to three significant digits, rounded up or down."""
     rounding = ROUND_CEILING if up else ROUND_FLOOR
@@ -171,7 +180,7 @@ def _below_span(bound: float, strict: bool, span: _Span) -> tuple[str, list[str]
     """Return why `bound` lies below the span's smallest value, and the fixes."""
     lowest = span.lowest
     assert lowest is not None
-    smallest = bound_text(lowest, span.unit)
+    smallest = bound_text(_shown(lowest), span.unit)
     reason = (
         f"lies below {smallest}, the smallest value of this query: "
         "histogram_quantile interpolates from 0 in the first bucket, so it returns "
@@ -193,7 +202,7 @@ def _below_span(bound: float, strict: bool, span: _Span) -> tuple[str, list[str]
 
 def _above_span(bound: float, strict: bool, span: _Span) -> tuple[str, list[str]]:
     """Return why `bound` is at or above the span's largest value, and the fixes."""
-    largest = bound_text(span.highest, span.unit)
+    largest = bound_text(_shown(span.highest), span.unit)
     # A band that compares with `>` or `<=` misfires at the largest value too.
     place = "is" if bound == span.highest else f"lies above {largest},"
     reason = (
