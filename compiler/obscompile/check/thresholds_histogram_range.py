@@ -143,7 +143,7 @@ def _misfire(band: Band, span: _Span) -> tuple[str, float] | None:
     return None if bound is None else (ALWAYS, bound)
 
 
-def _shown(value: float) -> float:
+def _for_message(value: float) -> float:
     """Return `value` to 12 significant digits, for a message.
 
     The product of the quantile, a bucket and a scale carries the rounding of
@@ -180,7 +180,7 @@ def _below_span(bound: float, strict: bool, span: _Span) -> tuple[str, list[str]
     """Return why `bound` lies below the span's smallest value, and the fixes."""
     lowest = span.lowest
     assert lowest is not None
-    smallest = bound_text(_shown(lowest), span.unit)
+    smallest = bound_text(_for_message(lowest), span.unit)
     reason = (
         f"lies below {smallest}, the smallest value of this query: "
         "histogram_quantile interpolates from 0 in the first bucket, so it returns "
@@ -202,7 +202,7 @@ def _below_span(bound: float, strict: bool, span: _Span) -> tuple[str, list[str]
 
 def _above_span(bound: float, strict: bool, span: _Span) -> tuple[str, list[str]]:
     """Return why `bound` is at or above the span's largest value, and the fixes."""
-    largest = bound_text(_shown(span.highest), span.unit)
+    largest = bound_text(_for_message(span.highest), span.unit)
     # A band that compares with `>` or `<=` misfires at the largest value too.
     place = "is" if bound == span.highest else f"lies above {largest},"
     reason = (
