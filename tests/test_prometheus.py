@@ -890,6 +890,32 @@ def test_cli_test_rejects_unknown_alertname(tmp_path: Path, built_out: Path) -> 
     assert "1 error in the hand-written tests; no test was run" in result.stderr
 
 
+def test_cli_test_rejects_unknown_eval_group(tmp_path: Path, built_out: Path) -> None:
+    """promtool ignores a misspelt group_eval_order name, so the order may vary."""
+    promtool_binary()
+    project = built_project(tmp_path, built_out)
+    header = (
+        "rule_files: [../../out/prometheus/rules/auth_server.rules.yml]\n"
+        "group_eval_order: [auth_server.recording, auth_server.alert]\n"
+    )
+    path = write_hand_written(project, "order.test.yml", header + QUIET_TEST)
+    result = obscompile_test("--project", str(project))
+    assert result.returncode == 1, result.stderr
+    assert (
+        f'{path}:2:43: error: rule group "auth_server.alert" in group_eval_order is '
+        "defined in no rule file that this test loads, so promtool ignores it, and "
+        "the groups that the list leaves out may run before or after its first "
+        'group; did you mean "auth_server.alerts"? [promtool/rule-files]'
+    ) in result.stderr
+    assert "1 error in the hand-written tests; no test was run" in result.stderr
+
+    # With the group spelt as the rule file names it, the same test runs and passes.
+    path.write_text(header.replace(".alert]", ".alerts]") + QUIET_TEST)
+    result = obscompile_test("--project", str(project))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 generated, 1 hand-written" in result.stderr
+
+
 EXPRESSION_TEST = (
     "rule_files: [../../out/prometheus/rules/*.rules.yml]\n"
     "tests:\n"

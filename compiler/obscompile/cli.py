@@ -1235,7 +1235,8 @@ def _hand_written_test(path: Path, display: str) -> tuple[bool, list[Diagnostic]
     error for each `rule_files` entry that names no file. promtool only warns of such
     an entry, so a test whose rules are missing may pass without testing them. A test
     file with alert tests that loads no rule file at all gets an error too, and so
-    does an alert test of an alert that no rule file it loads defines.
+    do an alert test of an alert that no rule file it loads defines and a
+    `group_eval_order` entry of a group that none defines.
 
     Before those checks, a value that promtool 2.42 cannot read is an error at its
     position (see `check_test_file`), and so is a file that is empty, is not UTF-8
@@ -1314,14 +1315,17 @@ def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diag
     promtool passes a test that expects no alert of a rule that does not exist, so a
     misspelt alertname would test nothing. In the same way, an expression test that
     expects no samples passes when it selects a series that neither the rule files
-    record nor the input series give. Rule files that cannot be read leave the names
-    unknown, and then no test is reported; promtool reports such files.
+    record nor the input series give. A `group_eval_order` entry that names no rule
+    group is an error too (see `_unknown_groups`). Rule files that cannot be read
+    leave the names unknown, and then no test is reported; promtool reports such
+    files.
     """
     from obscompile.load.files import display_name
     from obscompile.load.yaml_source import parse_yaml
 
     alerts: set[str] = set()
     records: set[str] = set()
+    groups: set[str] = set()
     for entry in entries:
         for rule_file in glob.glob(os.path.join(path.parent, entry)):
             try:
@@ -1336,7 +1340,8 @@ def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diag
                 return []
             alerts |= names[0]
             records |= names[1]
-    problems = []
+            groups |= names[2]
+    problems = _unknown_groups(source, groups)
     tests = source.data.get("tests")
     for index, test in enumerate(tests if isinstance(tests, list) else ()):
         if not isinstance(test, dict):
@@ -1360,6 +1365,33 @@ def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diag
                 )
             )
         problems.extend(_empty_expression_tests(source, index, test, records))
+    return problems
+
+
+def _unknown_groups(source: Source, groups: set[str]) -> list[Diagnostic]:
+    """Return an error for each `group_eval_order` entry that names no rule group.
+
+    promtool 2.42 ignores such a name and sorts every group that the list leaves
+    out with its first group, in no fixed order. So a misspelt group can make the
+    alerts read a recorded series before or after its rule evaluates, and the test
+    then passes or fails from run to run.
+    """
+    order = source.data.get("group_eval_order")
+    problems = []
+    for index, name in enumerate(order if isinstance(order, list) else ()):
+        if not isinstance(name, str) or name in groups:
+            continue
+        close = difflib.get_close_matches(name, sorted(groups), n=1)
+        hint = f'; did you mean "{close[0]}"?' if close else ""
+        problems.append(
+            error(
+                source.location(("group_eval_order", index)),
+                f'rule group "{name}" in group_eval_order is defined in no rule file '
+                "that this test loads, so promtool ignores it, and the groups that "
+                f"the list leaves out may run before or after its first group{hint}",
+                RULE_FILES,
+            )
+        )
     return problems
 
 
@@ -1438,12 +1470,17 @@ def _series_name(text: str) -> str | None:
     return selector_name(node) if isinstance(node, pp.VectorSelector) else None
 
 
-def _rule_names(data: object) -> tuple[set[str], set[str]] | None:
-    """Return the alert and record names of a rule file's data, or None for other data."""
+def _rule_names(data: object) -> tuple[set[str], set[str], set[str]] | None:
+    """Return the alert, record and group names of a rule file's data.
+
+    Return None for data that is not a rule file.
+    """
     if not isinstance(data, dict) or not isinstance(data.get("groups"), list):
         return None
-    alerts, records = set(), set()
+    alerts, records, groups = set(), set(), set()
     for group in data["groups"]:
+        if isinstance(group, dict) and isinstance(group.get("name"), str):
+            groups.add(group["name"])
         rules = group.get("rules") if isinstance(group, dict) else None
         for rule in rules if isinstance(rules, list) else ():
             if not isinstance(rule, dict):
@@ -1452,7 +1489,7 @@ def _rule_names(data: object) -> tuple[set[str], set[str]] | None:
                 alerts.add(rule["alert"])
             if isinstance(rule.get("record"), str):
                 records.add(rule["record"])
-    return alerts, records
+    return alerts, records, groups
 
 
 def _has_alert_tests(data: dict) -> bool:
