@@ -171,8 +171,47 @@ def test_hand_written_test_covers_untested_rule(
     assert untested() == ["ATopCritical"]
 
 
+MAX_OVER_TIME = (
+    "service: SERVICE\nscrape: {job: SERVICE, port: 80}\nmetrics: {x: gauge}\n"
+    "rows:\n  - title: R\n    panels:\n"
+    "      - title: Peak\n"
+    "        query: 'max(max_over_time(x{job=\"SERVICE\"}[15m]))'\n"
+    '        thresholds: "<5 Green, >5 Red"\n'
+)
+
+
+def test_hand_written_record_test_covers_one_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test of one service's record leaves the same record of another untested."""
+    monkeypatch.chdir(tmp_path)
+    for service in ["a", "b"]:
+        write_manifest(
+            tmp_path, f"{service}.yaml", MAX_OVER_TIME.replace("SERVICE", service)
+        )
+    hand_written = tmp_path / "tests" / "promtool"
+    hand_written.mkdir(parents=True)
+    (hand_written / "a.test.yml").write_text(
+        "rule_files: [../../out/prometheus/rules/a.rules.yml]\n"
+        "tests:\n  - interval: 1m\n"
+        "    input_series: [{series: 'x{job=\"a\"}', values: '1x10'}]\n"
+        "    promql_expr_test:\n"
+        "      - expr: job:x:max_maxovertime15m\n"
+        "        eval_time: 5m\n"
+        "        exp_samples: [{labels: 'job:x:max_maxovertime15m{job=\"a\"}', value: 1}]\n"
+    )
+    result = CliRunner().invoke(main, ["build"])
+    assert result.exit_code == 0, result.stderr
+    untested = re.findall(r'rules? "([\w:]+)"(?: and "([\w:]+)")?', result.stderr)
+    assert untested == [
+        ("APeakCritical", ""),
+        ("BPeakCritical", "job:x:max_maxovertime15m"),
+    ]
+
+
 def test_hand_written_expression_covers_recording_rule(tmp_path: Path) -> None:
     (tmp_path / "r.test.yaml").write_text(
+        "rule_files: [../../out/prometheus/rules/a.rules.yml]\n"
         "tests:\n  - promql_expr_test:\n"
         "      - {expr: 'job:x:rate5m{job=\"a\"} > 1', eval_time: 1m, exp_samples: []}\n"
     )
@@ -180,7 +219,36 @@ def test_hand_written_expression_covers_recording_rule(tmp_path: Path) -> None:
     location = Location("a.yaml", 1, 1)
     for rule, covered in [("job:x:rate5m", True), ("job:x:rate5", False)]:
         message = f'no promtool test generated for rule "{rule}": too hard'
-        assert by_hand.tests(warning(location, message, "rules/untested")) is covered
+        found = warning(location, message, "rules/untested")
+        assert by_hand.tests(found, "prometheus/rules/a.rules.yml") is covered
+
+
+@pytest.mark.parametrize(
+    ("rule_files", "covered"),
+    [
+        ("[../../out/prometheus/rules/a.rules.yml]", True),
+        ("[../../out/prometheus/rules/*.rules.yml]", True),
+        ("[../../out/prometheus/rules/b.rules.yml]", False),
+        ("[]", False),
+    ],
+)
+def test_hand_written_test_covers_own_rule_file(
+    tmp_path: Path, rule_files: str, covered: bool
+) -> None:
+    """Services record series of one name, so only the loaded rule file counts."""
+    (tmp_path / "r.test.yaml").write_text(
+        f"rule_files: {rule_files}\n"
+        "tests:\n  - promql_expr_test:\n"
+        "      - {expr: 'job:x:rate5m', eval_time: 1m, exp_samples: []}\n"
+        "    alert_rule_test:\n"
+        "      - {alertname: ACritical, eval_time: 1m, exp_alerts: []}\n"
+    )
+    by_hand = HandWritten.read(tmp_path)
+    location = Location("a.yaml", 1, 1)
+    for rule in ["job:x:rate5m", "ACritical"]:
+        message = f'no promtool test generated for rule "{rule}": too hard'
+        found = warning(location, message, "rules/untested")
+        assert by_hand.tests(found, "prometheus/rules/a.rules.yml") is covered
 
 
 def test_long_for_is_left_untested(tmp_path: Path) -> None:

@@ -69,6 +69,7 @@ from obscompile.render.prometheus import (
     emit_prometheus,
     emit_rules,
     merged_untested,
+    rules_path,
     service_rule_diagnostics,
 )
 from obscompile.render.provisioning import emit_provisioning
@@ -781,7 +782,8 @@ def build(
             for service in services:
                 compute = functools.partial(service_rule_diagnostics, service, config)
                 found = computed(RULE_DIAGNOSTICS, service, compute)
-                untested = [d for d in found if not by_hand.tests(d)]
+                rule_file = rules_path(service)
+                untested = [d for d in found if not by_hand.tests(d, rule_file)]
                 diagnostics.extend(merged_untested(untested))
         if has_errors(diagnostics):
             files = {}

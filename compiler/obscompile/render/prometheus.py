@@ -10,6 +10,7 @@ through them and reads them back, so a build does not parse their files again.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import hashlib
 import json
@@ -433,11 +434,31 @@ def merged_untested(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
 
 
 @attrs.frozen
+class HandWrittenFile:
+    """The rule files that one hand-written test file loads, and what its tests check."""
+
+    rule_files: tuple[str, ...]
+    alerts: frozenset[str]
+    expressions: tuple[str, ...]
+
+    def loads(self, rule_file: str) -> bool:
+        """Return True when a `rule_files` entry can name the rule file `rule_file`.
+
+        Only the file names are compared, because the entries are relative to the
+        test file and `out/` may not be written yet. promtool reads each entry as a
+        Go glob pattern, whose `*` does not match a `/` either.
+        """
+        name = Path(rule_file).name
+        return any(
+            fnmatch.fnmatchcase(name, Path(entry).name) for entry in self.rule_files
+        )
+
+
+@attrs.frozen
 class HandWritten:
     """The alerts and expressions that the hand-written promtool tests check."""
 
-    alerts: frozenset[str] = frozenset()
-    expressions: tuple[str, ...] = ()
+    files: tuple[HandWrittenFile, ...] = ()
 
     @classmethod
     def read(cls, folder: Path) -> HandWritten:
@@ -446,14 +467,23 @@ class HandWritten:
         So are files that are not regular files or are too large to read.
         `obscompile test` reports all of them.
         """
-        alerts: set[str] = set()
-        expressions: list[str] = []
+        files = []
         for path in yaml_files(folder):
             try:
                 data = read_yaml(read_input_text(path, PROMTOOL_TEST))
             except Exception:  # noqa: BLE001 - any unreadable file tests nothing
                 continue
-            tests = data.get("tests") if isinstance(data, dict) else None
+            if not isinstance(data, dict):
+                continue
+            entries = data.get("rule_files")
+            rule_files = [
+                entry
+                for entry in (entries if isinstance(entries, list) else ())
+                if isinstance(entry, str)
+            ]
+            alerts: set[str] = set()
+            expressions: list[str] = []
+            tests = data.get("tests")
             for test in tests if isinstance(tests, list) else ():
                 if not isinstance(test, dict):
                     continue
@@ -463,22 +493,34 @@ class HandWritten:
                 for case in _items(test.get("promql_expr_test")):
                     if isinstance(case.get("expr"), str):
                         expressions.append(case["expr"])
-        return cls(frozenset(alerts), tuple(expressions))
+            files.append(
+                HandWrittenFile(
+                    tuple(rule_files), frozenset(alerts), tuple(expressions)
+                )
+            )
+        return cls(tuple(files))
 
-    def tests(self, diagnostic: Diagnostic) -> bool:
+    def tests(self, diagnostic: Diagnostic, rule_file: str) -> bool:
         """Return True for a `rules/untested` warning of a rule that these tests check.
 
-        An alert counts as tested when a test names it, and a recording rule when a
-        test's expression reads its series.
+        `rule_file` is the generated rule file that contains the rule. An alert counts
+        as tested when a test names it, and a recording rule when a test's expression
+        reads its series, in a test file that loads `rule_file`. Services may record
+        series of the same name, so a test of another service's file does not count.
         """
         found = _UNTESTED.match(diagnostic.message)
         if diagnostic.check != "rules/untested" or found is None:
             return False
         rule = found.group(1)
-        if rule in self.alerts:
-            return True
         name = re.compile(rf"(?<![\w:]){re.escape(rule)}(?![\w:])")
-        return any(name.search(expression) for expression in self.expressions)
+        for file in self.files:
+            if not file.loads(rule_file):
+                continue
+            if rule in file.alerts:
+                return True
+            if any(name.search(expression) for expression in file.expressions):
+                return True
+        return False
 
 
 def _items(value: object) -> list[dict]:
