@@ -960,6 +960,40 @@ def test_cli_test_rejects_expression_of_nothing(
     assert f"{path}:7:32: {expected}" in result.stderr
 
 
+SILENT_TEST = (
+    "rule_files: [../../out/prometheus/rules/auth_server.rules.yml]\n"
+    "tests:\n"
+    "  - interval: 1m\n"
+    "    input_series:\n"
+    "      - {series: 'SERIES{job=\"auth_server\"}', values: '0+600x10'}\n"
+    "    alert_rule_test:\n"
+    "      - {eval_time: 10m, alertname: AuthServerErrorRate4xx5xxCritical, "
+    "exp_alerts: []}\n"
+)
+
+
+def test_cli_test_warns_of_unread_series(tmp_path: Path, built_out: Path) -> None:
+    """A misspelt input series feeds no rule, so a test of silence passes anyway."""
+    promtool_binary()
+    project = built_project(tmp_path, built_out)
+    text = SILENT_TEST.replace("SERIES", "http_request_total")
+    path = write_hand_written(project, "silent.test.yml", text)
+    result = obscompile_test("--project", str(project))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        f'{path}:5:19: warning: input series "http_request_total" is read by no rule '
+        "of the rule files that this test loads and by no expression of its test "
+        'group, so its samples change no result; did you mean "http_requests_total"? '
+        "[promtool/unread-series]"
+    ) in result.stderr
+
+    # The metric that the rules read gets no warning.
+    path.write_text(SILENT_TEST.replace("SERIES", "http_requests_total"))
+    result = obscompile_test("--project", str(project))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "unread-series" not in result.stderr
+
+
 def test_cli_test_reads_series_named_by_label(tmp_path: Path, built_out: Path) -> None:
     """An input series written as {__name__="..."} gives the series its name."""
     promtool_binary()

@@ -33,6 +33,7 @@ from obscompile.diagnostics import (
     Terminated,
     UsageError,
     error,
+    warning,
 )
 from obscompile.load.input_file import (
     PROMTOOL_TEST,
@@ -74,6 +75,7 @@ EXIT_USAGE = 2
 EXIT_TERMINATED = 143
 # The check name of a hand-written test's rule_files entry that loads no rule.
 RULE_FILES = "promtool/rule-files"
+UNREAD_SERIES = "promtool/unread-series"
 
 FORMAT_CHOICE = click.Choice(["text", "json", "github"])
 
@@ -1316,7 +1318,8 @@ def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diag
     misspelt alertname would test nothing. In the same way, an expression test that
     expects no samples passes when it selects a series that neither the rule files
     record nor the input series give. A `group_eval_order` entry that names no rule
-    group is an error too (see `_unknown_groups`). Rule files that cannot be read
+    group is an error too (see `_unknown_groups`), and an input series that nothing
+    reads is a warning (see `_unread_input_series`). Rule files that cannot be read
     leave the names unknown, and then no test is reported; promtool reports such
     files.
     """
@@ -1326,6 +1329,7 @@ def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diag
     alerts: set[str] = set()
     records: set[str] = set()
     groups: set[str] = set()
+    reads: set[str] | None = set()
     for entry in entries:
         for rule_file in glob.glob(os.path.join(path.parent, entry)):
             try:
@@ -1341,6 +1345,7 @@ def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diag
             alerts |= names[0]
             records |= names[1]
             groups |= names[2]
+            reads = None if reads is None or names[3] is None else reads | names[3]
     problems = _unknown_groups(source, groups)
     tests = source.data.get("tests")
     for index, test in enumerate(tests if isinstance(tests, list) else ()):
@@ -1365,6 +1370,8 @@ def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diag
                 )
             )
         problems.extend(_empty_expression_tests(source, index, test, records))
+        if reads is not None:
+            problems.extend(_unread_input_series(source, index, test, reads))
     return problems
 
 
@@ -1456,6 +1463,63 @@ def _empty_expression_tests(
     return problems
 
 
+def _unread_input_series(
+    source: Source, index: int, test: dict[str, Any], reads: set[str]
+) -> list[Diagnostic]:
+    """Return a warning for each input series that no rule and no expression reads.
+
+    `reads` contains the metric names that the rules of the test's rule files select.
+    Such a series is most often a misspelt metric name. The rules then read no
+    sample, so a test that expects no alert or no samples passes whatever the rules
+    compute. An expression that selects series without a fixed name may read any
+    series, and then no series is reported.
+    """
+    from obscompile import promql
+    from obscompile.check.positions import text_location
+
+    read = set(reads)
+    cases = test.get("promql_expr_test")
+    for case in cases if isinstance(cases, list) else ():
+        expr = case.get("expr") if isinstance(case, dict) else None
+        if not isinstance(expr, str):
+            continue
+        try:
+            selectors = promql.selectors(promql.parse(expr))
+        except promql.QueryError:
+            return []  # promtool reports an expression it cannot read.
+        for selector in selectors:
+            name = promql.metric_name(selector)
+            if name is None:
+                return []
+            read.add(name)
+    problems = []
+    input_series = test.get("input_series")
+    for number, series in enumerate(
+        input_series if isinstance(input_series, list) else ()
+    ):
+        text = series.get("series") if isinstance(series, dict) else None
+        if not isinstance(text, str):
+            continue
+        name = _series_name(text)
+        if name is None or name in read:
+            continue
+        close = difflib.get_close_matches(name, sorted(read), n=1)
+        hint = f'; did you mean "{close[0]}"?' if close else ""
+        where = source.location(("tests", index, "input_series", number, "series"))
+        written = re.search(rf"(?<![\w:]){re.escape(name)}(?![\w:])", text)
+        offset = written.start() if written else None
+        problems.append(
+            warning(
+                text_location(where, text, offset, {where.file: source.text}),
+                f'input series "{name}" is read by no rule of the rule files that this '
+                "test loads and by no expression of its test group, so its samples "
+                f"change no result{hint}",
+                UNREAD_SERIES,
+            )
+        )
+    return problems
+
+
 def _series_name(text: str) -> str | None:
     """Return the metric name of an input series, which promtool writes as a selector."""
     import promql_parser as pp
@@ -1470,14 +1534,20 @@ def _series_name(text: str) -> str | None:
     return selector_name(node) if isinstance(node, pp.VectorSelector) else None
 
 
-def _rule_names(data: object) -> tuple[set[str], set[str], set[str]] | None:
+def _rule_names(
+    data: object,
+) -> tuple[set[str], set[str], set[str], set[str] | None] | None:
     """Return the alert, record and group names of a rule file's data.
 
-    Return None for data that is not a rule file.
+    The fourth item contains the metric names that the rules' expressions select. It
+    is None where an expression cannot be read or selects series without a fixed
+    name, because the rules may then read any series. Return None for data that is
+    not a rule file.
     """
     if not isinstance(data, dict) or not isinstance(data.get("groups"), list):
         return None
     alerts, records, groups = set(), set(), set()
+    reads: set[str] | None = set()
     for group in data["groups"]:
         if isinstance(group, dict) and isinstance(group.get("name"), str):
             groups.add(group["name"])
@@ -1489,7 +1559,30 @@ def _rule_names(data: object) -> tuple[set[str], set[str], set[str]] | None:
                 alerts.add(rule["alert"])
             if isinstance(rule.get("record"), str):
                 records.add(rule["record"])
-    return alerts, records, groups
+            if reads is not None:
+                reads = _selected_names(rule.get("expr"), reads)
+    return alerts, records, groups, reads
+
+
+def _selected_names(expr: object, names: set[str]) -> set[str] | None:
+    """Return `names` with the metric names that `expr` selects.
+
+    Return None where `expr` is no PromQL text or selects series without a fixed name.
+    """
+    from obscompile import promql
+
+    if not isinstance(expr, str):
+        return None
+    try:
+        selectors = promql.selectors(promql.parse(expr))
+    except promql.QueryError:
+        return None
+    for selector in selectors:
+        name = promql.metric_name(selector)
+        if name is None:
+            return None
+        names.add(name)
+    return names
 
 
 def _has_alert_tests(data: dict) -> bool:
