@@ -1175,3 +1175,18 @@ def test_block_module_not_run_names_blocks(project: Path) -> None:
         "so it was not run; a module starts with `from obscompile import dsl` and "
         "declares blocks with @dsl.block(...) [dsl/not-run]"
     ]
+
+
+def test_block_unknown_parameter_in_python(project: Path) -> None:
+    """A misspelt parameter of dsl.use() is reported at its argument."""
+    files = {
+        "blocks/team.py": queue_row_block('    return dsl.row("Queue")\n'),
+        "services/api.py": HEAD
+        + 'dsl.service("api", rows=[dsl.use("queue_row", job="api", jbo="x")])\n',
+    }
+    code, output = run_build(project, files)
+    assert code == 1
+    assert diagnostic_lines(output) == [
+        'services/api.py:3:62: error: block "queue_row" has no parameter "jbo" '
+        '(did you mean "job"?) [dsl/error]'
+    ]

@@ -1658,9 +1658,11 @@ def use(name: str, /, **parameters: Any) -> Any:
     found = BLOCKS.get(name)
     if found is None:
         raise _fail(unknown_block_message(name), "name")
-    problem = block_parameter_problem(found, parameters)
-    if problem:
-        raise _fail(problem)
+    problems = block_parameter_problems(found, parameters)
+    if problems:
+        # An unknown parameter is reported at its argument, a missing one at the call.
+        unknown, message = problems[0]
+        raise _fail(message, unknown)
     written = argument_locations(parameters)
     try:
         with collecting_parameter_warnings() as warned:
