@@ -1190,3 +1190,48 @@ def test_block_unknown_parameter_in_python(project: Path) -> None:
         'services/api.py:3:62: error: block "queue_row" has no parameter "jbo" '
         '(did you mean "job"?) [dsl/error]'
     ]
+
+
+NESTED_BLOCKS = HEAD + (
+    '@dsl.block("inner")\n'
+    "def inner(job, limit=5):\n"
+    "    if limit <= 0:\n"
+    '        raise dsl.ParameterError("limit", "must be above 0")\n'
+    '    return dsl.row("Inner")\n'
+    "\n"
+    '@dsl.block("outer")\n'
+    "def outer(job, size=3):\n"
+    '    return dsl.use("inner", job=job, limit=size - 3)\n'
+)
+
+
+@pytest.mark.parametrize(
+    "service",
+    [
+        'dsl.service("api", rows=[dsl.use("outer", job="api")])\n',
+        'dsl.service("api", rows=[dsl.use("outer", job="api", size=3)])\n',
+    ],
+    ids=["default", "argument"],
+)
+def test_nested_block_parameter_error_in_python(project: Path, service: str) -> None:
+    """A ParameterError of a block that another block uses stays at that use."""
+    files = {"blocks/team.py": NESTED_BLOCKS, "services/api.py": HEAD + service}
+    code, output = run_build(project, files)
+    assert code == 1
+    assert diagnostic_lines(output) == [
+        "blocks/team.py:11:44: error: limit must be above 0 [dsl/error]",
+        'services/api.py:3:26: note: block "outer" is used here',
+    ]
+
+
+def test_nested_block_parameter_error_in_yaml(project: Path) -> None:
+    files = {
+        "blocks/team.py": NESTED_BLOCKS,
+        "services/api.yaml": "service: api\nrows:\n  - use: outer\n    with: {job: api}\n",
+    }
+    code, output = run_build(project, files)
+    assert code == 1
+    assert diagnostic_lines(output) == [
+        "blocks/team.py:11:44: error: limit must be above 0 [manifest/block]",
+        'services/api.yaml:3:5: note: block "outer" is used here',
+    ]

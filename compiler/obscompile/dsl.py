@@ -1669,8 +1669,11 @@ def use(name: str, /, **parameters: Any) -> Any:
             produced = _run_block(found, parameters, BlockUse(name, caller_location()))
     except ParameterError as exc:
         # A project block is user code too, so the error's location may be inside
-        # the block. The value is written at the argument of this call.
-        exc.location = caller_location(exc.parameter)
+        # the block. A value that this call passes is written at its argument. Any
+        # other parameter, such as one of a block that this block uses, keeps the
+        # location where it was raised, marked with this use.
+        if exc.parameter in parameters:
+            exc.location = caller_location(exc.parameter)
         raise
     collected = _warnings.get()
     if collected is not None:
