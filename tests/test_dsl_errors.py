@@ -483,7 +483,8 @@ BLOCK_ERRORS = [
         {
             "services/api.yaml": "service: api\nmetric_blocks:\n  - use: http_api_health\n    with: {job: api}\n"
         },
-        'services/api.yaml:3:10: error: block "http_api_health" does not return metrics [manifest/block]',
+        'services/api.yaml:3:10: error: block "http_api_health" returns a row, not a '
+        "list of metrics; use it under rows: [manifest/block]",
     ),
     (
         {
@@ -1234,4 +1235,64 @@ def test_nested_block_parameter_error_in_yaml(project: Path) -> None:
     assert diagnostic_lines(output) == [
         "blocks/team.py:11:44: error: limit must be above 0 [manifest/block]",
         'services/api.yaml:3:5: note: block "outer" is used here',
+    ]
+
+
+WRONG_RESULTS = HEAD + (
+    '@dsl.block("panels")\n'
+    "def panels():\n"
+    '    return [dsl.panel("Up", "up")]\n'
+    "\n"
+    '@dsl.block("mapping")\n'
+    "def mapping():\n"
+    '    return {"title": "Up"}\n'
+    "\n"
+    '@dsl.block("worker_metrics")\n'
+    "def worker_metrics():\n"
+    '    return [dsl.gauge("worker_jobs")]\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "expected"),
+    [
+        (
+            "rows",
+            "panels",
+            'block "panels" returns a list of panels, not a row; return '
+            "dsl.row(title, panels) from the block",
+        ),
+        (
+            "rows",
+            "mapping",
+            'block "mapping" returns a mapping, not a row; return '
+            "dsl.row(title, panels) from the block",
+        ),
+        (
+            "rows",
+            "worker_metrics",
+            'block "worker_metrics" returns a list of metrics, not a row; use it '
+            "under metric_blocks:",
+        ),
+        (
+            "metric_blocks",
+            "panels",
+            'block "panels" returns a list of panels, not a list of metrics; return '
+            "a list such as [dsl.gauge(name, help)] from the block",
+        ),
+    ],
+    ids=["panels-in-rows", "mapping-in-rows", "metrics-in-rows", "panels-in-metrics"],
+)
+def test_block_result_of_wrong_kind(
+    project: Path, section: str, name: str, expected: str
+) -> None:
+    """A block that returns the wrong kind of value gets an error that names both."""
+    files = {
+        "blocks/team.py": WRONG_RESULTS,
+        "services/api.yaml": f"service: api\n{section}:\n  - use: {name}\n",
+    }
+    code, output = run_build(project, files)
+    assert code == 1
+    assert diagnostic_lines(output) == [
+        f"services/api.yaml:3:10: error: {expected} [manifest/block]"
     ]

@@ -726,6 +726,15 @@ def _describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+def describe_result(value: Any) -> str:
+    """Name what a block returned, as a list of panels or of metrics when it is one."""
+    if isinstance(value, list | tuple) and value:
+        for model, name in ((Panel, "panels"), (Metric, "metrics"), (Row, "rows")):
+            if all(isinstance(item, model) for item in value):
+                return f"a list of {name}"
+    return _describe(value)
+
+
 def _function_name() -> str:
     _, called = _user_frame()
     return f"dsl.{called.f_code.co_name}()" if called is not None else "dsl"

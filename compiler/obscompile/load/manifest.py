@@ -429,10 +429,18 @@ class _Reader:
         if produced is None:
             return Row(title=data["use"], location=location)
         if not isinstance(produced, Row):
+            from obscompile import dsl
+
+            returned = dsl.describe_result(produced)
+            fix = (
+                "use it under metric_blocks:"
+                if returned == "a list of metrics"
+                else "return dsl.row(title, panels) from the block"
+            )
             self.diagnostics.append(
                 error(
                     self.at((*path, "use")),
-                    f'block "{data["use"]}" returns {type(produced).__name__}, not a row',
+                    f'block "{data["use"]}" returns {returned}, not a row; {fix}',
                     "manifest/block",
                 )
             )
@@ -487,10 +495,19 @@ class _Reader:
             if not isinstance(produced, list | tuple) or not all(
                 isinstance(m, Metric) for m in produced
             ):
+                from obscompile import dsl
+
+                returned = dsl.describe_result(produced)
+                fix = (
+                    "use it under rows:"
+                    if isinstance(produced, Row)
+                    else "return a list such as [dsl.gauge(name, help)] from the block"
+                )
                 self.diagnostics.append(
                     error(
                         self.at((*path, "use")),
-                        f'block "{entry["use"]}" does not return metrics',
+                        f'block "{entry["use"]}" returns {returned}, not a list of '
+                        f"metrics; {fix}",
                         "manifest/block",
                     )
                 )
