@@ -327,6 +327,30 @@ ITEM_ERRORS = [
     (
         HEAD
         + 'base = dsl.row("Traffic", [dsl.panel("Requests", "up")])\n'
+        + 'dsl.service("api", rows=[\n'
+        + "    dsl.override(\n"
+        + "        base,\n"
+        + '        {"title": "Requests", "untt": "reqps"},\n'
+        + "    ),\n"
+        + "])\n",
+        "services/api.py:7:39: error: dsl.override(): panels[0] has the unknown panel "
+        'field "untt" (did you mean "unit"?) [dsl/error]',
+    ),
+    (
+        HEAD
+        + 'base = dsl.row("Traffic", [dsl.panel("Requests", "up")])\n'
+        + 'dsl.service("api", rows=[\n'
+        + "    dsl.override(\n"
+        + "        base,\n"
+        + '        {"title": "Errors", "query": "up", "tresholds": "<1 Red"},\n'
+        + "    ),\n"
+        + "])\n",
+        "services/api.py:7:57: error: dsl.override(): panels[0] has the unknown panel "
+        'field "tresholds" (did you mean "thresholds"?) [dsl/error]',
+    ),
+    (
+        HEAD
+        + 'base = dsl.row("Traffic", [dsl.panel("Requests", "up")])\n'
         + 'dsl.service("api", rows=[dsl.override(base, dsl.panel("A", "up"), 5)])\n',
         "services/api.py:4:67: error: dsl.override(): panels[1] must be a panel or a "
         "mapping, not the integer 5 [dsl/error]",

@@ -1309,6 +1309,8 @@ def override(row_value: Row, *panels: Panel | Mapping[str, Any]) -> Row:
     for number, item in enumerate(panels):
         if not isinstance(item, Panel | Mapping):
             raise _type_error(f"panels[{number}]", "a panel or a mapping", item)
+        if isinstance(item, Mapping):
+            _check_panel_keys(item, f"panels[{number}]")
         title = item.title if isinstance(item, Panel) else item.get("title")
         index = next((i for i, p in enumerate(result) if p.title == title), None)
         if isinstance(item, Panel):
@@ -1334,19 +1336,21 @@ def override(row_value: Row, *panels: Panel | Mapping[str, Any]) -> Row:
     return attrs.evolve(row_value, panels=tuple(result))
 
 
-def _evolve_panel(base: Panel, changes: Mapping[str, Any]) -> Panel:
-    fields = {f.name for f in attrs.fields(Panel)} - {
-        "location",
-        "locations",
-        "arguments",
-        # Only a manifest whose thresholds the build rejects has it.
-        "rejected_thresholds",
-    }
-    unknown = sorted(set(changes) - fields)
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], sorted(fields), n=1)
+def _check_panel_keys(item: Mapping[Any, Any], argument: str) -> None:
+    """Raise DSLError at the first key of `item` that `dsl.panel()` does not take."""
+    for key in item:
+        if key in _PANEL_KEYS:
+            continue
+        close = difflib.get_close_matches(str(key), _PANEL_KEYS, n=1)
         hint = f' (did you mean "{close[0]}"?)' if close else ""
-        raise _fail(f'unknown panel field "{unknown[0]}"{hint}')
+        raise _fail(
+            f'{_function_name()}: {argument} has the unknown panel field "{key}"{hint}',
+            f"{argument}[{key!r}]",
+        )
+
+
+def _evolve_panel(base: Panel, changes: Mapping[str, Any]) -> Panel:
+    fields = set(_PANEL_KEYS)
     arguments = {f: getattr(base, f) for f in fields}
     arguments["type"] = str(base.type)
     arguments.update(changes)
