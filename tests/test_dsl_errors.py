@@ -645,6 +645,36 @@ HELPER_ERRORS = [
         'services/api.py:4:25: note: function "_common.rows" is called here',
     ),
     (
+        # A helper of a block gets a note at the block's line that called it.
+        {
+            "blocks/_shared.py": "def owner(job):\n    return {}[job]\n",
+            "blocks/team.py": HEAD
+            + "import _shared\n\n"
+            + '@dsl.block("queue_row")\ndef queue_row(job):\n'
+            + '    return dsl.row("Q", [dsl.panel(_shared.owner(job), "up")])\n',
+            "services/api.yaml": USE_QUEUE_ROW,
+        },
+        "blocks/_shared.py:2:12: error: KeyError: 'api' [manifest/block]\n"
+        'blocks/team.py:7:36: note: function "_shared.owner" is called here\n'
+        'services/api.yaml:3:5: note: block "queue_row" is used here',
+    ),
+    (
+        {
+            "blocks/_shared.py": HEAD
+            + 'def panel(job):\n    return dsl.panel("P", "up", decimals="x")\n',
+            "blocks/team.py": HEAD
+            + "import _shared\n\n"
+            + '@dsl.block("queue_row")\ndef queue_row(job):\n'
+            + '    return dsl.row("Q", [_shared.panel(job)])\n',
+            "services/api.py": HEAD
+            + 'dsl.service("api", rows=[dsl.use("queue_row", job="api")])\n',
+        },
+        "blocks/_shared.py:4:42: error: dsl.panel(): decimals must be an integer, "
+        'not the string "x" [dsl/error]\n'
+        'blocks/team.py:7:26: note: function "_shared.panel" is called here\n'
+        'services/api.py:3:26: note: block "queue_row" is used here',
+    ),
+    (
         # An error of the service's own line needs no note.
         {
             "services/_common.py": HEAD + "RED = 5\n",
@@ -665,6 +695,8 @@ HELPER_ERRORS = [
         "module-raises-on-import",
         "helper-of-helper",
         "block-used-by-helper",
+        "helper-of-block",
+        "helper-of-block-dsl-argument",
         "error-in-service",
     ],
 )

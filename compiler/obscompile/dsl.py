@@ -1792,7 +1792,8 @@ def _call_function(found: Block, parameters: Mapping[str, Any]) -> Any:
             keeping_process_settings(),
         ):
             produced = found.function(**parameters)
-    except DSLError:
+    except DSLError as exc:
+        exc.location = _with_helper_call(found, exc, exc.location)
         raise
     # A block is user code and may raise anything, and only Ctrl-C or SIGTERM stops
     # the build.
@@ -1800,6 +1801,7 @@ def _call_function(found: Block, parameters: Mapping[str, Any]) -> Any:
         if stops_the_command(exc):
             raise
         where = traceback_location(exc.__traceback__) or defined_at
+        where = _with_helper_call(found, exc, where)
         raise DSLError(dsl_exception_text(exc), where) from None
     if produced is None:
         raise DSLError(
@@ -1808,6 +1810,21 @@ def _call_function(found: Block, parameters: Mapping[str, Any]) -> Any:
             defined_at,
         )
     return produced
+
+
+def _with_helper_call(found: Block, exc: BaseException, location: Location) -> Location:
+    """Mark an error in a helper of a project block with the block's call into it.
+
+    Only a location taken while this block ran, not one inside a block that it uses,
+    gets the note, which itself is marked with the block's use.
+    """
+    from obscompile.load.python_source import helper_call
+
+    use = _block_use.get()
+    if use is None or location.used_at != use or location.file == found.location.file:
+        return location
+    call = helper_call(exc, Path(found.function.__code__.co_filename))
+    return location if call is None else attrs.evolve(location, used_at=call)
 
 
 def block_parameter_problems(

@@ -48,13 +48,13 @@ def _error_in(name: str, exc: BaseException, path: Path) -> Diagnostic:
         outermost = outermost.used_at.location
     if Path(outermost.file).resolve() == path.resolve():
         return found
-    call = _helper_call(exc, path)
+    call = helper_call(exc, path)
     if call is None:
         return found
     return attrs.evolve(found, location=_used_at(found.location, call))
 
 
-def _helper_call(exc: BaseException, path: Path) -> BlockUse | None:
+def helper_call(exc: BaseException, path: Path) -> BlockUse | None:
     """Return the last call in module `path` into a helper module in `exc`'s traceback.
 
     The helper is the next user code that the traceback runs after that line: a
