@@ -1352,3 +1352,67 @@ def test_block_result_of_wrong_kind(
     assert diagnostic_lines(output) == [
         f"services/api.yaml:3:10: error: {expected} [manifest/block]"
     ]
+
+
+ACCUMULATING_BLOCK = HEAD + (
+    '@dsl.block("jobs_row")\n'
+    "def jobs_row(job, seen=[]):\n"
+    "    seen.append(job)\n"
+    '    return dsl.row("Jobs", [dsl.panel(f"Up {j}", "up") for j in seen])\n'
+)
+CHANGED_DEFAULT = (
+    'warning: block "jobs_row" changed the default value of its parameter "seen", '
+    "so each use gets what the uses before it left, and a rebuild of one service "
+    "differs from a full build; default to None and create the value in the "
+    "function [dsl/block-default]"
+)
+
+
+def test_block_changing_its_default_warns(project: Path) -> None:
+    """A block that changes a mutable default is warned about at each use."""
+    files = {
+        "blocks/team.py": ACCUMULATING_BLOCK,
+        "services/a.yaml": "service: a\nrows:\n  - use: jobs_row\n    with: {job: a}\n",
+        "services/b.py": HEAD
+        + 'dsl.service("b", rows=[dsl.use("jobs_row", job="b")])\n',
+    }
+    code, output = run_build(project, files)
+    assert code == 0, output
+    assert diagnostic_lines(output) == [
+        f"blocks/team.py:3:1: {CHANGED_DEFAULT}",
+        'services/a.yaml:3:5: note: block "jobs_row" is used here',
+        f"blocks/team.py:3:1: {CHANGED_DEFAULT}",
+        'services/b.py:3:24: note: block "jobs_row" is used here',
+    ]
+
+
+def test_block_keeping_its_default_is_quiet(project: Path) -> None:
+    files = {
+        "blocks/team.py": HEAD
+        + '@dsl.block("jobs_row")\n'
+        + "def jobs_row(job, extra=[]):\n"
+        + '    return dsl.row("Jobs", [dsl.panel(f"Up {job}", "up"), *extra])\n',
+        "services/a.yaml": "service: a\nrows:\n  - use: jobs_row\n    with: {job: a}\n",
+    }
+    code, output = run_build(project, files)
+    assert code == 0, output
+    assert diagnostic_lines(output) == []
+
+
+def test_block_default_that_cannot_be_copied(project: Path) -> None:
+    """A default whose copy raises is not compared, and the block runs as written."""
+    files = {
+        "blocks/team.py": HEAD
+        + "class Odd(list):\n"
+        + "    def __deepcopy__(self, memo):\n"
+        + '        raise ValueError("no copies")\n\n'
+        + '@dsl.block("jobs_row")\n'
+        + "def jobs_row(job, seen=Odd()):\n"
+        + "    seen.append(job)\n"
+        + '    return dsl.row("Jobs", [dsl.panel(f"Up {job}", "up")])\n',
+        "services/a.yaml": "service: a\nrows:\n  - use: jobs_row\n    with: {job: a}\n",
+    }
+    code, output = run_build(project, files)
+    assert code == 0, output
+    assert "Traceback" not in output
+    assert diagnostic_lines(output) == []

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import contextvars
+import copy
 import difflib
 import functools
 import inspect
@@ -1785,6 +1786,7 @@ def _run_block(found: Block, parameters: Mapping[str, Any], use: BlockUse) -> An
 
 def _call_function(found: Block, parameters: Mapping[str, Any]) -> Any:
     defined_at = attrs.evolve(found.location, used_at=_block_use.get())
+    defaults = {} if found.shipped else _mutable_defaults(found.function)
     try:
         with (
             output_to_stderr(),
@@ -1809,7 +1811,57 @@ def _call_function(found: Block, parameters: Mapping[str, Any]) -> Any:
             "return a row, a list of panels or a list of metrics",
             defined_at,
         )
+    _warn_changed_defaults(found, defaults, defined_at)
     return produced
+
+
+# The mutable types of the defaults that a call of a block may change in place.
+_MUTABLE = (list, dict, set, bytearray)
+
+
+def _mutable_defaults(function: Callable[..., Any]) -> dict[str, tuple[Any, Any]]:
+    """Return each mutable default of `function` by name, with a copy of its value.
+
+    A value that cannot be copied is left out, so it is never compared.
+    """
+    found = {}
+    for name, parameter in inspect.signature(function).parameters.items():
+        if isinstance(parameter.default, _MUTABLE):
+            try:
+                found[name] = (parameter.default, copy.deepcopy(parameter.default))
+            # A user type's __deepcopy__ may raise anything.
+            except Exception:  # noqa: BLE001
+                continue
+    return found
+
+
+def _warn_changed_defaults(
+    found: Block, defaults: Mapping[str, tuple[Any, Any]], location: Location
+) -> None:
+    """Warn at the block about each mutable default that its call changed in place.
+
+    Python creates a default once, so a change reaches every later use of the block,
+    in an order that depends on the services that a build loads.
+    """
+    collected = _warnings.get()
+    if collected is None:
+        return
+    for name, (value, before) in defaults.items():
+        try:
+            changed = bool(value != before)
+        except Exception:  # noqa: BLE001 - a user type's == may raise anything
+            continue
+        if changed:
+            collected.append(
+                warning(
+                    location,
+                    f'block "{found.name}" changed the default value of its parameter '
+                    f'"{name}", so each use gets what the uses before it left, and a '
+                    "rebuild of one service differs from a full build; default to "
+                    "None and create the value in the function",
+                    "dsl/block-default",
+                )
+            )
 
 
 def _with_helper_call(found: Block, exc: BaseException, location: Location) -> Location:
