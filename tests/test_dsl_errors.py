@@ -414,6 +414,32 @@ BLOCK_ERRORS = [
     (
         {
             "blocks/team.py": HEAD
+            + "import functools\n\n"
+            + "def row(job, title):\n    return dsl.row(title)\n\n"
+            + 'dsl.block("queue_row")(functools.partial(row, title="Q"))\n',
+            "services/api.yaml": USE_QUEUE_ROW,
+        },
+        'blocks/team.py:8:11: error: @dsl.block("queue_row") must decorate a function '
+        "defined with def, not a partial; write a def that calls it [dsl/error]\n"
+        'services/api.yaml:3:10: error: unknown block "queue_row"; blocks/team.py '
+        "fails to load, so it may define it [manifest/block]",
+    ),
+    (
+        {
+            "blocks/team.py": HEAD
+            + "class Rows:\n"
+            + '    def __call__(self, job):\n        return dsl.row("Q")\n\n'
+            + 'dsl.block("queue_row")(Rows())\n',
+            "services/api.yaml": USE_QUEUE_ROW,
+        },
+        'blocks/team.py:7:11: error: @dsl.block("queue_row") must decorate a function '
+        "defined with def, not a Rows; write a def that calls it [dsl/error]\n"
+        'services/api.yaml:3:10: error: unknown block "queue_row"; blocks/team.py '
+        "fails to load, so it may define it [manifest/block]",
+    ),
+    (
+        {
+            "blocks/team.py": HEAD
             + '@dsl.block("queue_row")\nasync def queue_row(job):\n'
             + '    return dsl.row("Q")\n',
             "services/api.yaml": USE_QUEUE_ROW,

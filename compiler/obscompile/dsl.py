@@ -1633,6 +1633,14 @@ def block(name: str) -> Callable[[F], F]:
                 f'@dsl.block("{name}") must decorate a function, not {_describe(function)}',
                 location,
             )
+        # The build reads a block's parameters, file and line from its function's
+        # code, which a functools.partial or an object with __call__ lacks.
+        if not inspect.isfunction(function):
+            raise DSLError(
+                f'@dsl.block("{name}") must decorate a function defined with def, '
+                f"not {_describe(function)}; write a def that calls it",
+                location,
+            )
         # Calling such a function runs none of its code, and an unawaited
         # coroutine makes Python print a RuntimeWarning.
         if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(
