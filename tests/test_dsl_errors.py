@@ -413,6 +413,17 @@ ITEM_ERRORS = [
 BLOCK_ERRORS = [
     (
         {
+            "blocks/team.py": queue_row_block(
+                '    raise dsl.ParameterError(5, "must be lower case")\n'
+            ),
+            "services/api.yaml": USE_QUEUE_ROW,
+        },
+        "blocks/team.py:5:33: error: dsl.ParameterError(): parameter must be the "
+        "name of a parameter, not the integer 5 [manifest/block]\n"
+        'services/api.yaml:3:5: note: block "queue_row" is used here',
+    ),
+    (
+        {
             "blocks/team.py": HEAD
             + "import functools\n\n"
             + "def row(job, title):\n    return dsl.row(title)\n\n"

@@ -318,6 +318,12 @@ class ParameterError(DSLError):
     """
 
     def __init__(self, parameter: str, message: str) -> None:
+        if not isinstance(parameter, str):
+            raise _fail(
+                "dsl.ParameterError(): parameter must be the name of a parameter, "
+                f"not {_describe(parameter)}",
+                "parameter",
+            )
         super().__init__(f"{parameter} {message}", caller_location(parameter))
         self.parameter = parameter
 
