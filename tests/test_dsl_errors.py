@@ -1453,3 +1453,39 @@ def test_block_default_that_cannot_be_copied(project: Path) -> None:
     assert code == 0, output
     assert "Traceback" not in output
     assert diagnostic_lines(output) == []
+
+
+RECURSIVE_BLOCKS = HEAD + (
+    '@dsl.block("queue_row")\n'
+    "def queue_row(job, depth=0):\n"
+    "    if depth == 3:\n"
+    '        return dsl.row("Q")\n'
+    '    return dsl.use("queue_row", job=job, depth=depth + 1)\n'
+    "\n"
+    '@dsl.block("loop_row")\n'
+    "def loop_row(job):\n"
+    '    return dsl.use("loop_row", job=job)\n'
+)
+
+
+def test_block_using_itself_with_same_parameters(project: Path) -> None:
+    """A block that uses itself with the same parameters is one short error."""
+    files = {
+        "blocks/team.py": RECURSIVE_BLOCKS,
+        "services/api.yaml": "service: api\nrows:\n  - use: loop_row\n    with: {job: api}\n",
+    }
+    code, output = run_build(project, files)
+    assert code == 1
+    assert diagnostic_lines(output) == [
+        'blocks/team.py:11:12: error: block "loop_row" uses itself with the same '
+        "parameters, so it would never return; change a parameter on each use and "
+        "stop at a base case [manifest/block]",
+        'services/api.yaml:3:5: note: block "loop_row" is used here',
+    ]
+
+
+def test_block_using_itself_to_a_base_case(project: Path) -> None:
+    files = {"blocks/team.py": RECURSIVE_BLOCKS, "services/api.yaml": USE_QUEUE_ROW}
+    code, output = run_build(project, files)
+    assert code == 0, output
+    assert diagnostic_lines(output) == []

@@ -1790,12 +1790,37 @@ def _run_block(found: Block, parameters: Mapping[str, Any], use: BlockUse) -> An
     While a project block runs, each location taken in user code is marked with
     `use`. A shipped block's panels are placed where it is used, so they need no mark.
     """
+    running = _running_blocks.get()
+    if any(
+        name == found.name and _equal(earlier, parameters) for name, earlier in running
+    ):
+        raise DSLError(
+            f'block "{found.name}" uses itself with the same parameters, so it would '
+            "never return; change a parameter on each use and stop at a base case",
+            use.location,
+        )
+    running_token = _running_blocks.set((*running, (found.name, dict(parameters))))
     token = None if found.shipped else _block_use.set(use)
     try:
         return _call_function(found, parameters)
     finally:
         if token is not None:
             _block_use.reset(token)
+        _running_blocks.reset(running_token)
+
+
+# The blocks whose functions are running, with their parameters, outermost first.
+_running_blocks: contextvars.ContextVar[tuple[tuple[str, dict[str, Any]], ...]] = (
+    contextvars.ContextVar("obscompile_running_blocks", default=())
+)
+
+
+def _equal(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
+    """Compare two blocks' parameters; values whose == raises count as different."""
+    try:
+        return bool(first == second)
+    except Exception:  # noqa: BLE001 - a user type's == may raise anything
+        return False
 
 
 def _call_function(found: Block, parameters: Mapping[str, Any]) -> Any:
