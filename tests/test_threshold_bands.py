@@ -10,6 +10,7 @@ alert fires, and yellow where its warning alert fires.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -109,12 +110,16 @@ def _build(folder: Path, text: str) -> tuple[dict, Path]:
 def grafana_colour(panel: dict, value: float) -> str:
     """Return the colour Grafana shows `value` in.
 
-    A value mapping of the value comes first. Otherwise the colour is that of the last
-    step whose value is at or below `value`, where the first step's null is minus
-    infinity.
+    A value mapping of the value comes first: a `special` one of NaN, or one of the
+    value itself. Otherwise the colour is that of the last step whose value is at or
+    below `value`, where the first step's null is minus infinity.
     """
     defaults = panel["fieldConfig"]["defaults"]
     for mapping in defaults["mappings"]:
+        if mapping["type"] == "special":
+            if mapping["options"]["match"] in ("nan", "null+nan") and math.isnan(value):
+                return mapping["options"]["result"]["color"]
+            continue
         for key, result in mapping["options"].items():
             if float(key) == value:
                 return result["color"]
@@ -150,10 +155,14 @@ def test_dashboard_colours_as_written(
 def test_alerts_fire_where_panel_is_coloured(
     tmp_path: Path, text: str, colours: dict[float, str]
 ) -> None:
-    """promtool evaluates the alerts of each hue at each value of the case."""
+    """promtool evaluates the alerts of each hue at each value of the case.
+
+    NaN, such as 0/0 without traffic, takes the colour of the base step unless a
+    mapping gives it another, and raises no alert.
+    """
     panel, rules_path = _build(tmp_path, text)
     groups = []
-    for value in colours:
+    for value in [*colours, math.nan]:
         tests = []
         for hue, severity in SEVERITIES.items():
             exprs = _alert_exprs(rules_path, severity)
@@ -174,7 +183,10 @@ def test_alerts_fire_where_panel_is_coloured(
                 "name": f"{text} at {value}",
                 "interval": "1m",
                 "input_series": [
-                    {"series": 'dlq_depth{job="payments"}', "values": f"{value}+0x10"}
+                    {
+                        "series": 'dlq_depth{job="payments"}',
+                        "values": "NaN+0x10" if math.isnan(value) else f"{value}+0x10",
+                    }
                 ],
                 "promql_expr_test": tests,
             }

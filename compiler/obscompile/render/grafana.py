@@ -90,11 +90,17 @@ class PanelView:
         Grafana shows a value that is no number, such as NaN or no data at all, in
         the colour of the base step. Where that step is red or yellow, as for an
         error budget whose low values are red, the panel would show no traffic in an
-        alerting colour while no alert fires.
+        alerting colour while no alert fires: the base band ends at the next step,
+        and its alert compares with it, which NaN never passes. A base step without
+        a next one gives an alert of `!=` mapped values, which NaN does pass, so
+        it keeps its colour.
         """
-        bases = [self.thresholds.steps[0].color] if self.thresholds.steps else []
-        bases += [series.steps[0].color for series in self.thresholds.series]
-        return any(colour_hue(colour) in ("red", "yellow") for colour in bases)
+        step_lists = [self.thresholds.steps]
+        step_lists += [series.steps for series in self.thresholds.series]
+        return any(
+            len(steps) > 1 and colour_hue(steps[0].color) in ("red", "yellow")
+            for steps in step_lists
+        )
 
     @property
     def instant(self) -> bool:
