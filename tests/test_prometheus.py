@@ -916,6 +916,42 @@ def test_cli_test_rejects_unknown_eval_group(tmp_path: Path, built_out: Path) ->
     assert "4 generated, 1 hand-written" in result.stderr
 
 
+def test_cli_test_rejects_alertname_in_expected_labels(
+    tmp_path: Path, built_out: Path
+) -> None:
+    """promtool sets alertname itself, so one in exp_labels is never compared."""
+    promtool_binary()
+    project = built_project(tmp_path, built_out)
+    written = (REPO / "tests" / "promtool" / "auth_server.test.yml").read_text()
+    marker = "          - exp_labels:\n              job: auth_server\n"
+    assert marker in written
+    edited = written.replace(
+        marker,
+        "          - exp_labels:\n              alertname: Other\n"
+        "              job: auth_server\n",
+        1,
+    )
+    path = write_hand_written(project, "auth_server.test.yml", edited)
+    # promtool itself passes the test.
+    plain = subprocess.run(
+        ["promtool", "test", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=path.parent,
+    )
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    result = obscompile_test("--project", str(project))
+    assert result.returncode == 1, result.stderr
+    line = edited[: edited.index("alertname: Other")].count("\n") + 1
+    assert (
+        f'{path}:{line}:26: error: exp_labels sets alertname "Other", which promtool '
+        'replaces with the alertname of the test, "AuthServerErrorRate4xx5xxCritical", '
+        'so the label is never compared; remove it, or test alert "Other" in an '
+        "alert_rule_test of its own [promtool/rule-files]"
+    ) in result.stderr
+
+
 EXPRESSION_TEST = (
     "rule_files: [../../out/prometheus/rules/*.rules.yml]\n"
     "tests:\n"

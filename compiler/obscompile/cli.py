@@ -1354,6 +1354,8 @@ def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diag
         cases = test.get("alert_rule_test")
         for number, case in enumerate(cases if isinstance(cases, list) else ()):
             name = case.get("alertname") if isinstance(case, dict) else None
+            if isinstance(name, str):
+                problems.extend(_overwritten_alertnames(source, index, number, name))
             if not isinstance(name, str) or name in alerts:
                 continue
             close = difflib.get_close_matches(name, sorted(alerts), n=1)
@@ -1372,6 +1374,38 @@ def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diag
         problems.extend(_empty_expression_tests(source, index, test, records))
         if reads is not None:
             problems.extend(_unread_input_series(source, index, test, reads))
+    return problems
+
+
+def _overwritten_alertnames(
+    source: Source, index: int, number: int, name: str
+) -> list[Diagnostic]:
+    """Return an error for each expected alert whose exp_labels set another alertname.
+
+    promtool 2.42 sets the `alertname` label of each expected alert to the test's
+    alertname, so a different one there is never compared and the test passes.
+    """
+    path = ("tests", index, "alert_rule_test", number)
+    case = source.data["tests"][index]["alert_rule_test"][number]
+    expected = case.get("exp_alerts")
+    problems = []
+    for position, alert in enumerate(expected if isinstance(expected, list) else ()):
+        labels = alert.get("exp_labels") if isinstance(alert, dict) else None
+        written = labels.get("alertname") if isinstance(labels, dict) else None
+        if written is None or str(written) == name:
+            continue
+        problems.append(
+            error(
+                source.location(
+                    (*path, "exp_alerts", position, "exp_labels", "alertname")
+                ),
+                f'exp_labels sets alertname "{written}", which promtool replaces with '
+                f'the alertname of the test, "{name}", so the label is never '
+                f'compared; remove it, or test alert "{written}" in an '
+                "alert_rule_test of its own",
+                RULE_FILES,
+            )
+        )
     return problems
 
 
