@@ -898,9 +898,13 @@ def _staleness(
         return "differs from a fresh build", 1
     expected = result.files[name].encode("utf-8")
     if found == expected:
-        wanted = new_file_mode()
-        if mode != wanted:
-            return f"has mode {mode:04o}; a fresh build writes it with {wanted:04o}", 1
+        expected_mode = new_file_mode()
+        if mode != expected_mode:
+            return (
+                f"has mode {mode:04o}; a fresh build writes it with "
+                f"{expected_mode:04o}",
+                1,
+            )
         return "differs from a fresh build", 1
     line = _first_differing_line(found, expected)
     return f"first differs from a fresh build at line {line}", line
@@ -915,8 +919,8 @@ def _first_differing_line(found: bytes, expected: bytes) -> int:
     found_lines = found.split(b"\n")
     expected_lines = expected.split(b"\n")
     pairs = zip(found_lines, expected_lines, strict=False)
-    for number, (line, wanted) in enumerate(pairs, start=1):
-        if line != wanted:
+    for number, (line, expected_line) in enumerate(pairs, start=1):
+        if line != expected_line:
             return number
     shorter = min(len(found_lines), len(expected_lines))
     return max(1, min(shorter + 1, len(found_lines)))
