@@ -119,7 +119,7 @@ ARGUMENT_ERRORS = [
     ),
     (
         HEAD + 'dsl.service("api", titel="API")\n',
-        "services/api.py:3:1: error: TypeError: service() got an unexpected keyword argument 'titel' (did you mean \"title\"?) [dsl/error]",
+        "services/api.py:3:20: error: TypeError: service() got an unexpected keyword argument 'titel' (did you mean \"title\"?) [dsl/error]",
     ),
     (
         HEAD + 'dsl.service("api", title=5)\n',
@@ -515,7 +515,7 @@ BLOCK_ERRORS = [
             ),
             "services/api.yaml": USE_QUEUE_ROW,
         },
-        "blocks/team.py:5:26: error: TypeError: panel() got an unexpected keyword "
+        "blocks/team.py:5:47: error: TypeError: panel() got an unexpected keyword "
         "argument 'thresold' (did you mean \"thresholds\"?) [manifest/block]\n"
         'services/api.yaml:3:5: note: block "queue_row" is used here',
     ),

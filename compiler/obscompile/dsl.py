@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import CodeType, FrameType, TracebackType
+from types import CodeType, FrameType
 from typing import Any, TypeVar
 
 import attrs
@@ -658,14 +658,36 @@ def dsl_exception_text(exc: BaseException) -> str:
     return text + suggest(found.group(2), parameters)
 
 
-def traceback_location(tb: TracebackType | None) -> Location | None:
-    """Return the innermost line of user code in a traceback, if there is one."""
-    found = None
+def error_location(exc: BaseException) -> Location | None:
+    """Return the innermost line of user code in the traceback of `exc`, if any.
+
+    A call with a keyword that the function lacks, such as `dsl.panel(titel=...)`,
+    is placed at that keyword rather than at the start of the call.
+    """
+    innermost = None
+    tb = exc.__traceback__
     while tb is not None:
         if is_user_file(tb.tb_frame.f_code.co_filename):
-            found = frame_location(tb.tb_frame, tb.tb_lasti, tb.tb_lineno)
+            innermost = tb
         tb = tb.tb_next
-    return found
+    if innermost is None:
+        return None
+    found = (
+        _UNEXPECTED_KEYWORD.match(exception_message(exc))
+        if isinstance(exc, TypeError)
+        else None
+    )
+    if found is not None:
+        code = innermost.tb_frame.f_code
+        position = _position(code, innermost.tb_lasti)
+        call = _calls(code.co_filename).get(position) if position is not None else None
+        for keyword in call.keywords if call is not None else ():
+            if keyword.arg == found.group(2):
+                filename, line = code.co_filename, keyword.lineno
+                return _code_location(
+                    filename, line, _column(filename, line, keyword.col_offset)
+                )
+    return frame_location(innermost.tb_frame, innermost.tb_lasti, innermost.tb_lineno)
 
 
 def _display(filename: str) -> str:
@@ -1841,7 +1863,7 @@ def _call_function(found: Block, parameters: Mapping[str, Any]) -> Any:
     except BaseException as exc:
         if stops_the_command(exc):
             raise
-        where = traceback_location(exc.__traceback__) or defined_at
+        where = error_location(exc) or defined_at
         where = _with_helper_call(found, exc, where)
         raise DSLError(dsl_exception_text(exc), where) from None
     if produced is None:

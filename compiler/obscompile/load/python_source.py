@@ -97,7 +97,7 @@ def _used_at(location: Location, call: BlockUse) -> Location:
 
 
 def _module_error(name: str, exc: BaseException) -> Diagnostic:
-    from obscompile.dsl import DSLError, dsl_exception_text, traceback_location
+    from obscompile.dsl import DSLError, dsl_exception_text, error_location
 
     if isinstance(exc, DSLError):
         return error(exc.location, str(exc), "dsl/error")
@@ -108,7 +108,7 @@ def _module_error(name: str, exc: BaseException) -> Diagnostic:
             file = _display_name(Path(exc.filename))
         where = Location(file, exc.lineno, exc.offset or 1)
         return error(where, f"invalid Python: {exc.msg}", "dsl/syntax")
-    location = traceback_location(exc.__traceback__) or Location(name, 1, 1)
+    location = error_location(exc) or Location(name, 1, 1)
     if isinstance(exc, ImportError) and "no known parent package" in (
         exception_message(exc)
     ):
