@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -1359,11 +1359,11 @@ def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diag
         for number, case in enumerate(cases if isinstance(cases, list) else ()):
             name = case.get("alertname") if isinstance(case, dict) else None
             if isinstance(name, str):
-                problems.extend(_overwritten_alertnames(source, index, number, name))
+                case_path = ("tests", index, "alert_rule_test", number)
+                problems.extend(_overwritten_alertnames(source, case_path, case, name))
             if not isinstance(name, str) or name in alerts:
                 continue
-            close = difflib.get_close_matches(name, sorted(alerts), n=1)
-            hint = f'; did you mean "{close[0]}"?' if close else ""
+            hint = _did_you_mean(name, alerts)
             problems.append(
                 error(
                     source.location(
@@ -1382,15 +1382,14 @@ def _unknown_alerts(source: Source, path: Path, entries: list[str]) -> list[Diag
 
 
 def _overwritten_alertnames(
-    source: Source, index: int, number: int, name: str
+    source: Source, path: tuple[str | int, ...], case: dict[str, Any], name: str
 ) -> list[Diagnostic]:
     """Return an error for each expected alert whose exp_labels set another alertname.
 
-    promtool 2.42 sets the `alertname` label of each expected alert to the test's
-    alertname, so a different one there is never compared and the test passes.
+    `case` is the alert_rule_test at `path`, which tests the alert `name`. promtool
+    2.42 sets the `alertname` label of each expected alert to that name, so a
+    different one there is never compared and the test passes.
     """
-    path = ("tests", index, "alert_rule_test", number)
-    case = source.data["tests"][index]["alert_rule_test"][number]
     expected = case.get("exp_alerts")
     problems = []
     for position, alert in enumerate(expected if isinstance(expected, list) else ()):
@@ -1426,8 +1425,7 @@ def _unknown_groups(source: Source, groups: set[str]) -> list[Diagnostic]:
     for index, name in enumerate(order if isinstance(order, list) else ()):
         if not isinstance(name, str) or name in groups:
             continue
-        close = difflib.get_close_matches(name, sorted(groups), n=1)
-        hint = f'; did you mean "{close[0]}"?' if close else ""
+        hint = _did_you_mean(name, groups)
         problems.append(
             error(
                 source.location(("group_eval_order", index)),
@@ -1453,7 +1451,6 @@ def _empty_expression_tests(
     series gives, so it passes whatever the rules compute.
     """
     from obscompile import promql
-    from obscompile.check.positions import text_location
 
     inputs: set[str] = set()
     input_series = test.get("input_series")
@@ -1481,16 +1478,11 @@ def _empty_expression_tests(
         for name in names:
             if name in known:
                 continue
-            close = difflib.get_close_matches(name, sorted(records | inputs), n=1)
-            hint = f'; did you mean "{close[0]}"?' if close else ""
-            where = source.location(
-                ("tests", index, "promql_expr_test", number, "expr")
-            )
-            written = re.search(rf"(?<![\w:]){re.escape(name)}(?![\w:])", expr)
-            offset = written.start() if written else None
+            hint = _did_you_mean(name, records | inputs)
+            path = ("tests", index, "promql_expr_test", number, "expr")
             problems.append(
                 error(
-                    text_location(where, expr, offset, {where.file: source.text}),
+                    _name_location(source, path, expr, name),
                     f'series "{name}" is recorded by no rule file that this test loads '
                     "and is in no input series, so the expression selects nothing and "
                     f"the test, which expects no samples, passes whatever the rules "
@@ -1513,7 +1505,6 @@ def _unread_input_series(
     series, and then no series is reported.
     """
     from obscompile import promql
-    from obscompile.check.positions import text_location
 
     read = set(reads)
     cases = test.get("promql_expr_test")
@@ -1541,14 +1532,11 @@ def _unread_input_series(
         name = _series_name(text)
         if name is None or name in read:
             continue
-        close = difflib.get_close_matches(name, sorted(read), n=1)
-        hint = f'; did you mean "{close[0]}"?' if close else ""
-        where = source.location(("tests", index, "input_series", number, "series"))
-        written = re.search(rf"(?<![\w:]){re.escape(name)}(?![\w:])", text)
-        offset = written.start() if written else None
+        hint = _did_you_mean(name, read)
+        path = ("tests", index, "input_series", number, "series")
         problems.append(
             warning(
-                text_location(where, text, offset, {where.file: source.text}),
+                _name_location(source, path, text, name),
                 f'input series "{name}" is read by no rule of the rule files that this '
                 "test loads and by no expression of its test group, so its samples "
                 f"change no result{hint}",
@@ -1556,6 +1544,24 @@ def _unread_input_series(
             )
         )
     return problems
+
+
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """Return `; did you mean "x"?` for the closest of `candidates`, or nothing."""
+    close = difflib.get_close_matches(name, sorted(candidates), n=1)
+    return f'; did you mean "{close[0]}"?' if close else ""
+
+
+def _name_location(
+    source: Source, path: tuple[str | int, ...], text: str, name: str
+) -> Location:
+    """Return where the metric `name` is written in `text`, the value at `path`."""
+    from obscompile.check.positions import text_location
+
+    where = source.location(path)
+    written = re.search(rf"(?<![\w:]){re.escape(name)}(?![\w:])", text)
+    offset = written.start() if written else None
+    return text_location(where, text, offset, {where.file: source.text})
 
 
 def _series_name(text: str) -> str | None:
