@@ -176,6 +176,21 @@ def split_complement(node: pp.Expr) -> tuple[pp.Expr, float] | None:
     return top.rhs, constant
 
 
+def split_difference(node: pp.Expr) -> tuple[pp.Expr, str | None, float | None]:
+    """Return `(x, clock, c)` for the difference that a rule records `x` of.
+
+    That is `time() - x` or `x - time()`, with `clock` from `split_clock`, or
+    `c - x`. Another query gives `(node, None, None)`.
+    """
+    clock = split_clock(node)
+    if clock is not None:
+        return clock[0], clock[1], None
+    complement = split_complement(node)
+    if complement is not None:
+        return complement[0], None, complement[1]
+    return node, None, None
+
+
 def recorded_parts(node: pp.Expr) -> tuple[pp.Expr, ...]:
     """Return the parts of a query that a rule records apart from it.
 
@@ -184,13 +199,9 @@ def recorded_parts(node: pp.Expr) -> tuple[pp.Expr, ...]:
     """
     inner, factor, _, _ = split_constant(node)
     parts = [inner] if factor is not None else []
-    clock = split_clock(inner)
-    if clock is not None:
-        parts.append(clock[0])
-    else:
-        complement = split_complement(inner)
-        if complement is not None:
-            parts.append(complement[0])
+    part, clock, complement = split_difference(inner)
+    if clock is not None or complement is not None:
+        parts.append(part)
     return tuple(parts)
 
 
@@ -419,14 +430,7 @@ def plan_query(query: str, service: Service | None = None) -> RecordedQuery:
     except promql.QueryError as exc:
         raise UnnamedQuery(f"the query does not parse: {exc}") from None
     recorded, scale, scale_first, divides = split_constant(node)
-    clock = split_clock(recorded)
-    complement = None
-    if clock is not None:
-        recorded = clock[0]
-    else:
-        complement = split_complement(recorded)
-        if complement is not None:
-            recorded = complement[0]
+    recorded, clock, complement = split_difference(recorded)
     if isinstance(promql.strip_parens(recorded), pp.VectorSelector):
         raise PlainSelector("a plain selector is already a stored series")
     name = record_name(recorded, service)
@@ -448,8 +452,8 @@ def plan_query(query: str, service: Service | None = None) -> RecordedQuery:
         scale,
         scale_first,
         divides,
-        clock[1] if clock is not None else None,
-        complement[1] if complement is not None else None,
+        clock,
+        complement,
     )
 
 
