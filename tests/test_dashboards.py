@@ -181,7 +181,7 @@ NO_VALUE_MAPPING = {
 }
 
 
-def test_no_value_mapping_where_base_alerts(project: Path) -> None:
+def test_nan_mapping_where_base_alerts(project: Path) -> None:
     """No data and NaN take the text colour where the base step is red or yellow.
 
     Grafana shows a value that is no number in the base step's colour, and such a

@@ -1139,7 +1139,7 @@ def test_http_block_fraction_warning_in_python(project: Path) -> None:
     ]
 
 
-def test_http_block_fraction_warning_in_project_block(project: Path) -> None:
+def test_fraction_warning_in_project_block(project: Path) -> None:
     """A project block that a YAML manifest uses passes its dsl.use() warnings on."""
     (project / "blocks").mkdir()
     (project / "blocks" / "team.py").write_text(

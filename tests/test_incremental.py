@@ -587,7 +587,7 @@ def test_packed_get_matches_unpacked() -> None:
         assert isinstance(packed, PackedLocations)
         assert packed.get(key) == written.get(key)
         assert packed.get(key, "missing") == written.get(key, "missing")
-        # Once unpacked, the mapping answers.
+        # Once unpacked, the mapping gives the positions.
         assert dict(packed) == written
         assert packed.get(key) == written.get(key)
 

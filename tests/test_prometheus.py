@@ -922,6 +922,7 @@ def test_cli_test_rejects_alertname_in_expected_labels(
     """promtool sets alertname itself, so one in exp_labels is never compared."""
     promtool_binary()
     project = built_project(tmp_path, built_out)
+
     written = (REPO / "tests" / "promtool" / "auth_server.test.yml").read_text()
     marker = "          - exp_labels:\n              job: auth_server\n"
     assert marker in written
@@ -932,6 +933,7 @@ def test_cli_test_rejects_alertname_in_expected_labels(
         1,
     )
     path = write_hand_written(project, "auth_server.test.yml", edited)
+
     # promtool itself passes the test.
     plain = subprocess.run(
         ["promtool", "test", "rules", str(path)],
@@ -941,6 +943,7 @@ def test_cli_test_rejects_alertname_in_expected_labels(
         cwd=path.parent,
     )
     assert plain.returncode == 0, plain.stdout + plain.stderr
+
     result = obscompile_test("--project", str(project))
     assert result.returncode == 1, result.stderr
     line = edited[: edited.index("alertname: Other")].count("\n") + 1

@@ -795,7 +795,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _check_encodable(value: str, param: str) -> None:
-    """Raise for a text that UTF-8, and so no output file, can hold.
+    """Raise DSLError for a text that UTF-8 cannot encode, so no output file can hold it.
 
     A YAML manifest cannot contain such a text, because the YAML reader rejects it.
     """

@@ -90,10 +90,10 @@ class PanelView:
         Grafana shows a value that is no number, such as NaN or no data at all, in
         the colour of the base step. Where that step is red or yellow, as for an
         error budget whose low values are red, the panel would show no traffic in an
-        alerting colour while no alert fires: the base band ends at the next step,
-        and its alert compares with it, which NaN never passes. A base step without
-        a next one gives an alert of `!=` mapped values, which NaN does pass, so
-        it keeps its colour.
+        alerting colour while no alert fires. The base band's alert compares with
+        the next step, and NaN never passes that comparison. A base step without a
+        next one gives an alert of `!=` mapped values, which NaN does pass, so it
+        keeps its colour.
         """
         step_lists = [self.thresholds.steps]
         step_lists += [series.steps for series in self.thresholds.series]

@@ -67,7 +67,7 @@ FileState = tuple[int, int, int, int]
 # Path -> (token of its text, state after the write that left it); see `Ledger`.
 Recorded = Mapping[str, tuple[str, FileState]]
 # The token recorded for a file whose text no token names, such as a file that every
-# service feeds. Its state alone tells a later write whether it changed since.
+# service feeds. A later write compares its state alone to find whether it changed.
 NO_TOKEN = ""
 # The mtime of each folder of a tree, by its path relative to the tree ("" for the
 # tree's own folder); see `folder_times`.
@@ -1120,7 +1120,7 @@ class _Writer:
     def _recorded_unchanged(self) -> Written | None:
         """Return the record of an unchanged `out`, with each file under its new token.
 
-        The next write then reads no file whose inputs stay the same, and tells a
+        The next write then reads no file whose inputs stay the same, and finds a
         later change to a file by its state. The spare folder keeps the ledger's
         record, or has none where no write made it yet, as in a new clone of a
         repository that contains `out/`. Returns None where the ledger lacks a part of
