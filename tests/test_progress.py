@@ -46,7 +46,7 @@ def _environment(ci: bool) -> dict[str, str]:
 
 
 def _build_on_terminal(project: Path, ci: bool = False) -> str:
-    """Run a build whose stderr is a pseudo-terminal; return what it wrote there."""
+    """Run a build with stderr on a pseudo-terminal, and return what it wrote there."""
     leader, follower = pty.openpty()
     command = [sys.executable, "-m", "obscompile", "build", "--no-cache"]
     process = subprocess.Popen(
